@@ -1,0 +1,51 @@
+# Thin verbs over the `swift-ext` CLI. Every target creates and fills .venv itself on first use.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+SX      = $(BIN)/swift-ext
+RECIPE ?= recipes/smoke/tiny-sft.yaml
+ARGS   ?=
+
+.PHONY: help setup sft rlhf plan run test test-fast bench clean-venv
+
+help:
+	@echo "make sft [RECIPE=...] [ARGS='args.lr=1e-5 ...']   run an SFT recipe (default: tiny CPU recipe)"
+	@echo "make rlhf RECIPE=... [ARGS=...]                   run an RLHF (GRPO/DPO) recipe"
+	@echo "make plan RECIPE=... [ARGS=...]                   pre-flight checks and the exact command"
+	@echo "make test                                         the test-suite (CPU, real ms-swift)"
+	@echo "make bench                                        benchmarks"
+
+# torch is pinned and installed first: an unpinned torch pulls a multi-GB build, and this pair is the
+# one whose torchvision imports next to it on CPU (qwen_vl_utils needs torchvision for qwen3_5_moe).
+$(BIN)/.installed: pyproject.toml requirements/cpu-lock.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -c requirements/cpu-lock.txt ms-swift==4.6.0 -e '.[test]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+sft: setup
+	$(SX) run $(RECIPE) $(ARGS)
+
+rlhf: setup
+	$(SX) run $(if $(filter $(RECIPE),recipes/smoke/tiny-sft.yaml),recipes/smoke/tiny-grpo.yaml,$(RECIPE)) $(ARGS)
+
+plan: setup
+	$(SX) plan $(RECIPE) $(ARGS)
+
+run: setup
+	$(SX) run $(RECIPE) $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -ra -m "not slow"
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)

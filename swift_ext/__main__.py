@@ -1,0 +1,3 @@
+from swift_ext.cli import main
+
+main()

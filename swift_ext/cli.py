@@ -1,0 +1,227 @@
+"""The `swift-ext` command. Heavy imports (torch, ms-swift) stay out of this module's import path."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from swift_ext.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recipes, pre-flight and launch for ms-swift.")
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+    _state["debug"] = debug
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _print_problems(plan) -> None:
+    err = _console(stderr=True)
+    for p in plan.errors:
+        err.print(f"[red]error[/red]: {p.render()}", markup=True)
+    for p in plan.warnings:
+        err.print(f"[yellow]warning[/yellow]: {p.render()}", markup=True)
+
+
+@app.command()
+def plan(
+    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.lr=5e-5 launch.nodes=2 ..."),
+    print_cmd: bool = typer.Option(False, "--print", help="Print the exact shell command and nothing else."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
+) -> None:
+    """Check a recipe against ms-swift before any GPU time; print what would run."""
+    from swift_ext.launch import build_launch
+    from swift_ext.plan import make_plan
+    from swift_ext.recipe import load_recipe
+
+    rec = load_recipe(recipe, overrides or [])
+    result = make_plan(rec)
+    launch = build_launch(rec)
+    if as_json:
+        print(json.dumps(plan_json(result, launch), indent=2))
+        raise typer.Exit(0 if result.ok else 2)
+    if print_cmd:
+        _print_problems(result)
+        if result.ok:
+            sys.stdout.write(launch.shell())
+        raise typer.Exit(0 if result.ok else 2)
+    con = _console()
+    con.print(f"[bold]{rec.source}[/bold]: {rec.description}")
+    for note in result.notes:
+        con.print(f"  [dim]{note}[/dim]")
+    sys.stdout.flush()
+    _print_problems(result)
+    if result.ok:
+        con.print(f"[green]ok[/green]: {len(launch.argv) - 2} argv items, {len(launch.env)} env vars; "
+                  "`--print` shows the command")
+    else:
+        _console(stderr=True).print(f"[red]{len(result.errors)} error(s)[/red]: fix the recipe before launching")
+    raise typer.Exit(0 if result.ok else 2)
+
+
+def plan_json(result, launch) -> dict:
+    return {
+        "ok": result.ok,
+        "recipe": result.recipe.source,
+        "violations": [{"rule": p.path or "recipe", "message": p.render()} for p in result.errors],
+        "warnings": [{"rule": p.path or "recipe", "message": p.render()} for p in result.warnings],
+        "notes": result.notes,
+        "argv": launch.argv,
+        "env": launch.env,
+    }
+
+
+@app.command()
+def run(
+    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.lr=5e-5 ..."),
+    force: bool = typer.Option(False, "--force", help="Run even if pre-flight checks fail."),
+    resume: bool = typer.Option(False, "--resume", help="Allow an existing un-versioned output dir."),
+) -> None:
+    """Check, write the run manifest, then run ms-swift; exits with its exit code."""
+    from swift_ext import run as runner
+    from swift_ext.launch import build_launch
+    from swift_ext.plan import make_plan
+    from swift_ext.recipe import load_recipe
+
+    rec = load_recipe(recipe, overrides or [])
+    result = make_plan(rec)
+    _print_problems(result)
+    if not result.ok and not force:
+        _console(stderr=True).print("refusing to run a recipe that fails pre-flight (--force overrides)")
+        raise typer.Exit(2)
+    launch = build_launch(rec)
+    con = _console(stderr=True)
+    if launch.local_models:
+        from swift_ext.tinymodel import ensure_model
+
+        for name in launch.local_models:
+            con.print(f"preparing local model swift-ext://{name} ...")
+            ensure_model(name)
+    out = runner.prepare_output_dir(rec, launch, resume=resume)
+    path = runner.write_manifest(out, runner.manifest(rec, launch))
+    con.print(f"manifest: {path}")
+    con.print("$ " + launch.shell().rstrip(), markup=False)
+    started = time.time()
+    code = runner.execute(launch)
+    ckpt = runner.latest_checkpoint(out, started)
+    if code == 0 and ckpt:
+        con.print(f"[green]done[/green]: checkpoint {ckpt}")
+    elif code != 0:
+        con.print(f"[red]ms-swift exited with code {code}[/red]")
+    raise typer.Exit(code)
+
+
+@app.command("import")
+def import_script(
+    script: Path = typer.Argument(..., help="Shell script running `megatron|swift sft|rlhf|pt`."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the recipe here (never overwrites)."),
+) -> None:
+    """Turn an existing ms-swift shell script into a recipe."""
+    from swift_ext.importer import import_file, recipe_yaml
+    from swift_ext.launch import build_launch  # noqa: F401  (keeps import-time errors visible)
+    from swift_ext.plan import check_args
+    from swift_ext import msargs
+    from swift_ext.recipe import Recipe
+
+    data, notes = import_file(script)
+    text = recipe_yaml(data)
+    err = _console(stderr=True)
+    for note in notes:
+        err.print(f"note: {note}", markup=False)
+    rec = Recipe(**data, source=str(output or script))
+    for p in check_args(rec, msargs.schema_for(rec.engine, rec.command)):
+        p.file, p.line, p.column = str(script), None, None
+        err.print(f"warning: {p.render()} — the installed ms-swift does not accept this flag as written", markup=False)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "x", encoding="utf-8") as fh:
+            fh.write(text)
+    except FileExistsError:
+        raise UserError.one("already exists; not overwriting", file=str(output), hint="choose another -o path") from None
+    err.print(f"wrote {output}")
+
+
+@app.command("args")
+def args_cmd(
+    name: Optional[str] = typer.Argument(None, help="An argument name; omit to list all."),
+    engine: str = typer.Option("megatron", help="megatron or swift"),
+    command: str = typer.Option("sft", help="sft, rlhf or pt"),
+) -> None:
+    """Show ms-swift's arguments (type, default, help) as swift-ext reads them."""
+    from swift_ext import msargs
+
+    if (engine, command) not in msargs.DATACLASSES:
+        raise UserError.one(f"unknown engine/command {engine} {command}")
+    schema = msargs.schema_for(engine, command)
+    con = _console()
+    if name is None:
+        con.print(f"{schema.dataclass_name} — {schema.origin}: {len(schema.fields)} arguments")
+        for f in schema.fields.values():
+            con.print(f"  {f.name}: {msargs.describe(f.type)} = {f.default!r}", markup=False)
+        return
+    f = schema.fields.get(name)
+    if f is None:
+        raise UserError.one(f"`{engine} {command}` has no argument `{name}`", hint=schema.suggest(name))
+    con.print(f"{f.name}: {msargs.describe(f.type)}\n  default: {f.default!r}\n  {f.help}", markup=False)
+
+
+@app.command()
+def schema() -> None:
+    """Describe every recipe field (what goes around `args`)."""
+    from swift_ext.recipe import Launch, Recipe
+
+    con = _console()
+    for prefix, model in (("", Recipe), ("launch.", Launch)):
+        for fname, info in model.model_fields.items():
+            if fname in {"source", "positions"}:
+                continue
+            con.print(f"[bold]{prefix}{fname}[/bold]: {info.description}")
+    con.print("[bold]extends[/bold]: base recipe file(s), relative to this one; deep-merged, later wins.")
+
+
+@app.command("build-model")
+def build_model(name: str = typer.Argument("tiny-qwen3_6-moe")) -> None:
+    """Build (once) a local test model, e.g. the tiny Qwen3.6-architecture model; prints its path."""
+    from swift_ext.tinymodel import ensure_model
+
+    print(ensure_model(name))
+
+
+def main() -> None:
+    try:
+        # Without standalone mode click returns typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except UserError as exc:
+        if _state["debug"]:
+            raise
+        for p in exc.problems:
+            print(f"error: {p.render()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

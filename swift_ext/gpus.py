@@ -1,0 +1,28 @@
+"""GPU models a recipe may name in `launch.gpu`: memory and compute capability (for FP8 checks)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Gpu(NamedTuple):
+    memory_gib: float
+    compute_capability: tuple[int, int]
+    bf16_tflops: float  # dense peak, used only to rank layouts against each other
+
+
+GPUS: dict[str, Gpu] = {
+    "B200": Gpu(180, (10, 0), 2250),
+    "H200": Gpu(141, (9, 0), 989),
+    "H100": Gpu(80, (9, 0), 989),
+    "H800": Gpu(80, (9, 0), 989),
+    "H20": Gpu(96, (9, 0), 148),
+    "L40S": Gpu(48, (8, 9), 362),
+    "L20": Gpu(48, (8, 9), 119),
+    "A100-80G": Gpu(80, (8, 0), 312),
+    "A100-40G": Gpu(40, (8, 0), 312),
+    "A800": Gpu(80, (8, 0), 312),
+    "A10": Gpu(24, (8, 6), 125),
+    "RTX4090": Gpu(24, (8, 9), 165),
+    "V100": Gpu(32, (7, 0), 125),
+}

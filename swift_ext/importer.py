@@ -1,0 +1,228 @@
+"""`swift-ext import`: an existing `megatron|swift sft|rlhf|pt` shell script -> a recipe.
+
+Understands what such scripts contain: `NAME=value` lines (and `export`), env assignments in front
+of the command, `\\` continuations, single/double quotes, `$VAR`/`${VAR}`/`"$VAR"` references to
+variables the script sets, comments, and a leading `# 4 * 32GiB, 7min` note (kept as description).
+It is not a shell: command substitution, arithmetic and loops are reported, not evaluated.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from swift_ext import msargs
+from swift_ext.errors import UserError
+from swift_ext.yamlio import parse_scalar, read_text
+
+COMMANDS = {("megatron", c) for c in ("sft", "rlhf", "pt")} | {("swift", c) for c in ("sft", "rlhf", "pt")}
+LAUNCH_VARS = {"NPROC_PER_NODE", "NNODES", "CUDA_VISIBLE_DEVICES"}
+RANK_VARS = {"NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}  # per-node: the launcher supplies them
+_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def import_file(path: Path) -> tuple[dict, list[str]]:
+    return import_text(read_text(path), str(path))
+
+
+def import_text(text: str, source: str = "<script>") -> tuple[dict, list[str]]:
+    notes: list[str] = []
+    variables: dict[str, str] = {}
+    comment: str | None = None
+    for lineno, logical in _logical_lines(text):
+        stripped = logical.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            if not stripped.startswith("#!"):
+                comment = stripped.lstrip("#").strip()
+            continue
+        words = split_words(stripped, variables, notes, source, lineno)
+        if words and words[0] == "export":
+            words = words[1:]
+        assigns = []
+        while words and _ASSIGN.match(words[0]):
+            name, _, value = words.pop(0).partition("=")
+            assigns.append((name, value))
+        if not words:  # plain variable assignment line(s)
+            variables.update(assigns)
+            comment = comment if assigns else None
+            continue
+        if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
+            data = _to_recipe(words, dict(assigns), comment, notes, source, lineno)
+            return data, notes
+        comment = None
+    raise UserError.one(
+        "no `megatron sft|rlhf|pt` or `swift sft|rlhf|pt` command found", file=source
+    )
+
+
+def _logical_lines(text: str):
+    """(first line number, text) with backslash-newline continuations joined, comments kept."""
+    buf, start = [], None
+    for n, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        if start is None:
+            start = n
+        if line.endswith("\\") and not line.rstrip().startswith("#"):
+            buf.append(line[:-1])
+            continue
+        buf.append(line)
+        yield start, " ".join(buf)
+        buf, start = [], None
+    if buf:
+        yield start, " ".join(buf)
+
+
+def split_words(line: str, variables: dict[str, str], notes: list[str], source: str, lineno: int) -> list[str]:
+    """Bash word splitting for the subset scripts use: quotes, escapes, $VAR expansion, # comments."""
+    words: list[str] = []
+    cur: list[str] = []
+    in_word = False
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if c in " \t":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+            i += 1
+        elif c == "#" and not in_word:
+            break
+        elif c == "'":
+            j = line.find("'", i + 1)
+            if j < 0:
+                raise UserError.one("unterminated single quote", file=source, line=lineno)
+            cur.append(line[i + 1 : j])
+            in_word, i = True, j + 1
+        elif c == '"':
+            i += 1
+            in_word = True
+            while i < n and line[i] != '"':
+                if line[i] == "\\" and i + 1 < n and line[i + 1] in '$`"\\':
+                    cur.append(line[i + 1])
+                    i += 2
+                elif line[i] == "$":
+                    value, i = _expand(line, i, variables, notes, source, lineno)
+                    cur.append(value)
+                else:
+                    cur.append(line[i])
+                    i += 1
+            if i >= n:
+                raise UserError.one("unterminated double quote", file=source, line=lineno)
+            i += 1
+        elif c == "\\" and i + 1 < n:
+            cur.append(line[i + 1])
+            in_word, i = True, i + 2
+        elif c == "$":
+            value, i = _expand(line, i, variables, notes, source, lineno)
+            cur.append(value)
+            in_word = True
+        else:
+            cur.append(c)
+            in_word, i = True, i + 1
+    if in_word:
+        words.append("".join(cur))
+    return words
+
+
+def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno: int) -> tuple[str, int]:
+    m = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))").match(line, i)
+    if not m:
+        if line.startswith("$(", i):
+            notes.append(f"{source}:{lineno}: command substitution `$(...)` is not evaluated; kept as text")
+        return "$", i + 1
+    name = m.group(1) or m.group(2)
+    if name in variables:
+        return variables[name], m.end()
+    notes.append(f"{source}:{lineno}: ${name} is not set by the script; kept as `${name}`")
+    return m.group(0), m.end()
+
+
+def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes: list[str],
+               source: str, lineno: int) -> dict:
+    engine, command = words[0], words[1]
+    schema = msargs.schema_for(engine, command)
+    args: dict[str, Any] = {}
+    tokens = words[2:]
+    if tokens and not tokens[0].startswith("--"):
+        notes.append(f"{source}:{lineno}: positional `{tokens[0]}` (a config file?) is not imported")
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            i += 1
+            continue
+        name = tok[2:]
+        if "=" in name:
+            name, _, inline = name.partition("=")
+            values = [inline]
+            i += 1
+        else:
+            j = i + 1
+            while j < len(tokens) and not tokens[j].startswith("--"):
+                j += 1
+            values = tokens[i + 1 : j]
+            i = j
+        if name in args:
+            notes.append(f"{source}:{lineno}: --{name} given twice; the last one wins, as in ms-swift")
+        args[name] = _typed(schema.fields.get(name), values)
+    launch: dict[str, Any] = {}
+    recipe_env: dict[str, str] = {}
+    for name, value in env.items():
+        if name in RANK_VARS:
+            notes.append(f"{name} is per node; `swift-ext submit` / the launcher sets it")
+        elif name not in LAUNCH_VARS:
+            recipe_env[name] = value
+    devices = env.get("CUDA_VISIBLE_DEVICES")
+    nproc = env.get("NPROC_PER_NODE")
+    if nproc is not None:
+        launch["gpus_per_node"] = int(nproc)
+    elif devices is not None:
+        launch["gpus_per_node"] = len([d for d in devices.split(",") if d.strip()])
+    else:
+        launch["gpus_per_node"] = 1
+    if devices is not None and devices != ",".join(str(k) for k in range(launch["gpus_per_node"])):
+        recipe_env["CUDA_VISIBLE_DEVICES"] = devices  # a particular device set: keep it as written
+    if nproc is not None and int(nproc) == 1 and engine == "swift":
+        recipe_env["NPROC_PER_NODE"] = nproc  # swift-ext omits it for one GPU; the script asked for it
+    launch["nodes"] = int(env.get("NNODES", 1))
+    data: dict[str, Any] = {}
+    if comment:
+        data["description"] = comment
+    data.update({"command": command, "engine": engine, "launch": launch})
+    if recipe_env:
+        data["env"] = recipe_env
+    data["args"] = args
+    return data
+
+
+def _typed(spec: msargs.ArgField | None, values: list[str]) -> Any:
+    kind = spec.type["kind"] if spec else "any"
+    if not values:
+        return True  # bare flag: ms-swift's HfArgumentParser reads it as true
+    if kind == "list" or (kind == "union" and any(o["kind"] == "list" for o in spec.type["options"])):
+        item = spec.type.get("item", {"kind": "str"}) if kind == "list" else {"kind": "str"}
+        return [_scalar(item, v) for v in values]
+    if len(values) > 1:
+        return [_scalar({"kind": "any"}, v) for v in values]
+    return _scalar(spec.type if spec else {"kind": "any"}, values[0])
+
+
+def _scalar(ftype: dict, text: str) -> Any:
+    kind = ftype["kind"]
+    if kind == "str" or (kind == "literal" and all(isinstance(c, str) for c in ftype["choices"])):
+        return text
+    if kind in {"bool", "any"} and text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    value = parse_scalar(text)
+    # YAML 1.1 reads yes/no/on/off as booleans; to ms-swift they are strings unless the field is bool.
+    if isinstance(value, (dict, list, bool)) or value is None:
+        return text
+    return value
+
+
+def recipe_yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)

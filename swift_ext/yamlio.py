@@ -1,0 +1,98 @@
+"""YAML reading that remembers where every key came from (file, line, column)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from swift_ext.errors import UserError
+
+Position = tuple[str, int, int]  # file, line, column (1-based)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads YAML 1.2 floats such as `1e-4` (PyYAML 1.1 keeps them as strings)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_scalar(text: str) -> Any:
+    """Type a command-line value the way it would be typed in a recipe file."""
+    try:
+        return yaml.load(text, Loader=_Loader) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def read_text(path: Path) -> str:
+    if path.is_dir():
+        raise UserError.one("is a directory, expected a YAML recipe file", file=str(path))
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError.one("file not found", file=str(path)) from None
+    except OSError as exc:
+        raise UserError.one(f"cannot read: {exc.strerror}", file=str(path)) from None
+    if b"\x00" in raw:
+        raise UserError.one("not a text file (contains NUL bytes)", file=str(path))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError.one(f"not UTF-8 text (bad byte at offset {exc.start})", file=str(path)) from None
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], Position]]:
+    """Return the document and a map from key path (('args','lr')) to where that key is written."""
+    text = read_text(path)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise UserError.one(
+            f"YAML syntax error: {exc.problem or exc.context}",
+            file=str(path),
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise UserError.one(f"YAML error: {exc}", file=str(path)) from None
+    finally:
+        loader.dispose()
+    positions: dict[tuple[str, ...], Position] = {}
+    if node is not None:
+        _walk(node, (), str(path), positions)
+    return data, positions
+
+
+def _walk(node: yaml.Node, prefix: tuple[str, ...], file: str, out: dict) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+        if key in seen:
+            # PyYAML silently keeps the last duplicate; a recipe that says two things is a bug.
+            raise UserError.one(
+                "duplicate key", file=file, line=line, column=col, path=".".join(prefix + (key,))
+            )
+        seen.add(key)
+        out[prefix + (key,)] = (file, line, col)
+        _walk(value_node, prefix + (key,), file, out)

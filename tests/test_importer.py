@@ -1,0 +1,110 @@
+"""`swift-ext import`: scripts -> recipes, and back to the same command."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import FIXTURES, seed_grpo_script, seed_sft_script, swift_ext
+from test_seed_recipes import assert_same_command, parse_script
+
+
+def import_and_expand(script_path, out_path):
+    imported = swift_ext("import", script_path, "-o", out_path)
+    assert imported.returncode == 0, imported.stderr
+    planned = swift_ext("plan", out_path, "--print")
+    return imported, planned
+
+
+@pytest.mark.parametrize("script", [seed_sft_script, seed_grpo_script], ids=["sft", "grpo"])
+def test_seed_round_trip(tmp_path, script):
+    src = tmp_path / "seed.sh"
+    src.write_text(script())
+    imported, planned = import_and_expand(src, tmp_path / "r.yaml")
+    assert planned.returncode == 0, planned.stderr
+    assert_same_command(script(), planned.stdout)
+    assert "warning" not in imported.stderr  # every seed flag is accepted by ms-swift 4.6
+
+
+def test_seed_description_kept(tmp_path):
+    src = tmp_path / "seed.sh"
+    src.write_text(seed_sft_script())
+    data = yaml.safe_load(swift_ext("import", src).stdout)
+    assert data["description"] == "4 * 32GiB, 7min"
+    assert data["launch"] == {"gpus_per_node": 4, "nodes": 1}
+    assert data["env"]["IMAGE_MAX_TOKEN_NUM"] == "1024"
+
+
+def test_real_world_multinode_script(tmp_path):
+    result = swift_ext("import", FIXTURES / "multinode-moe.sh")
+    assert result.returncode == 0, result.stderr
+    data = yaml.safe_load(result.stdout)
+    args = data["args"]
+    assert data["description"] == "2 * 8 GPUs"
+    assert data["launch"] == {"gpus_per_node": 8, "nodes": 2}
+    assert data["env"] == {"WANDB_PROJECT": "qwen-moe"}
+    assert args["model"] == "Qwen/Qwen3-30B-A3B"
+    assert args["dataset"] == ["swift/Qwen3-SFT-Mixin#2000", "swift/self-cognition:empty_think#600"]
+    assert args["system"] == 'You are "careful" & precise; answer in $USD when asked.'
+    assert args["tensor_model_parallel_size"] == 2 and args["expert_model_parallel_size"] == 8
+    assert args["save"] == "megatron_output/qwen3-30b a3b"
+    assert args["finetune"] is True and args["report_to"] == ["wandb", "tensorboard"]
+    assert args["lr"] == 1e-5
+    # 3.x names are imported as written and reported with their 4.x replacement.
+    for old, new in [("train_type", "tuner_type"), ("max_epochs", "num_train_epochs"), ("save", "output_dir")]:
+        assert f"args.{old}" in result.stderr and f"use `{new}`" in result.stderr
+    assert "NODE_RANK is per node" in result.stderr
+
+
+def test_real_world_script_round_trips_after_renames(tmp_path):
+    text = (FIXTURES / "multinode-moe.sh").read_text()
+    text = text.replace("--train_type", "--tuner_type").replace("--max_epochs", "--num_train_epochs")
+    text = text.replace("--save ", "--output_dir ").replace("NODE_RANK=$NODE_RANK \\\n", "")
+    text = text.replace("MASTER_ADDR=$MASTER_ADDR \\\n", "")
+    src = tmp_path / "fixed.sh"
+    src.write_text(text)
+    imported, planned = import_and_expand(src, tmp_path / "r.yaml")
+    assert "warning" not in imported.stderr, imported.stderr
+    assert planned.returncode == 0, planned.stderr
+    expected = "\n".join(line for line in text.splitlines() if not line.startswith(("MODEL=", "TP=", "EP=", "OUT_DIR=", "export", "SYSTEM=")))
+    # The expected command, with the script's variables substituted by hand.
+    expected = (expected.replace('"$MODEL"', "Qwen/Qwen3-30B-A3B").replace("$TP", "2").replace("${EP}", "8")
+                .replace('"$OUT_DIR"', "'megatron_output/qwen3-30b a3b'")
+                .replace('"$SYSTEM"', "'You are \"careful\" & precise; answer in $USD when asked.'")
+                .replace("  # trailing comment", ""))
+    assert_same_command(expected, planned.stdout)
+    assert parse_script(planned.stdout)[0]["NNODES"] == "2"
+
+
+def test_single_gpu_swift_script_keeps_device_choice(tmp_path):
+    src = FIXTURES / "swift-lora-1gpu.sh"
+    imported, planned = import_and_expand(src, tmp_path / "r.yaml")
+    data = yaml.safe_load((tmp_path / "r.yaml").read_text())
+    assert data["engine"] == "swift" and data["launch"]["gpus_per_node"] == 1
+    assert data["env"] == {"CUDA_VISIBLE_DEVICES": "3"}
+    assert planned.returncode == 0, planned.stderr
+    assert_same_command(src.read_text(), planned.stdout)
+
+
+def test_import_never_overwrites(tmp_path):
+    out = tmp_path / "r.yaml"
+    out.write_text("mine\n")
+    result = swift_ext("import", FIXTURES / "swift-lora-1gpu.sh", "-o", out)
+    assert result.returncode == 2 and "not overwriting" in result.stderr
+    assert out.read_text() == "mine\n"
+
+
+def test_script_without_command(write):
+    result = swift_ext("import", write("x.sh", "echo hello\npython train.py\n"))
+    assert result.returncode == 2 and "no `megatron sft|rlhf|pt`" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unterminated_quote(write):
+    result = swift_ext("import", write("x.sh", "megatron sft --model 'abc\n"))
+    assert result.returncode == 2 and "x.sh:1: unterminated single quote" in result.stderr
+
+
+def test_unknown_variable_kept_and_noted(write):
+    result = swift_ext("import", write("x.sh", "megatron sft --model $MODEL_DIR --dataset d.jsonl\n"))
+    assert "$MODEL_DIR is not set by the script" in result.stderr
+    assert yaml.safe_load(result.stdout)["args"]["model"] == "$MODEL_DIR"
