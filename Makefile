@@ -19,9 +19,9 @@ help:
 # one whose torchvision imports next to it on CPU (qwen_vl_utils needs torchvision for qwen3_5_moe).
 $(BIN)/.installed: pyproject.toml requirements/cpu-lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -c requirements/cpu-lock.txt ms-swift==4.6.0 -e '.[test]'
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -qq -c requirements/cpu-lock.txt ms-swift==4.6.0 -e '.[test]'
 	touch $@
 
 setup: $(BIN)/.installed

@@ -41,17 +41,25 @@ def plan(
     overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.lr=5e-5 launch.nodes=2 ..."),
     print_cmd: bool = typer.Option(False, "--print", help="Print the exact shell command and nothing else."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
+    search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),
+    model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
 ) -> None:
-    """Check a recipe against ms-swift before any GPU time; print what would run."""
+    """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
     from swift_ext.launch import build_launch
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
     rec = load_recipe(recipe, overrides or [])
-    result = make_plan(rec)
+    result = make_plan(rec, model_config=str(model_config) if model_config else None)
     launch = build_launch(rec)
+    candidates = _search(rec, model_config) if search_layouts else None
     if as_json:
-        print(json.dumps(plan_json(result, launch), indent=2))
+        data = plan_json(result, launch)
+        if candidates is not None:
+            data["search"] = [{"overrides": c.overrides, "override_text": c.override_text(_current(rec, c)), "layout": c.layout, "per_gpu_gib": round(c.per_gpu_gib, 2),
+                               "verdict": c.verdict, "relative_step_time": round(c.step_seconds / candidates[0].step_seconds, 3)}
+                              for c in candidates]
+        print(json.dumps(data, indent=2))
         raise typer.Exit(0 if result.ok else 2)
     if print_cmd:
         _print_problems(result)
@@ -62,6 +70,15 @@ def plan(
     con.print(f"[bold]{rec.source}[/bold]: {rec.description}")
     for note in result.notes:
         con.print(f"  [dim]{note}[/dim]")
+    if result.layout:
+        lay = result.layout
+        con.print("  layout: " + "  ".join(f"{k.upper()}={v}" for k, v in lay.items()))
+    if result.memory is not None:
+        con.print(_memory_table(result.memory))
+    if candidates is not None:
+        con.print(_search_table(candidates))
+        for i, c in enumerate(candidates, 1):
+            con.print(f"  #{i}: swift-ext plan {rec.source} {c.override_text(_current(rec, c))}", markup=False)
     sys.stdout.flush()
     _print_problems(result)
     if result.ok:
@@ -72,12 +89,68 @@ def plan(
     raise typer.Exit(0 if result.ok else 2)
 
 
+def _search(rec, model_config):
+    from swift_ext import msargs
+    from swift_ext.model_shape import resolve_shape
+    from swift_ext.search import search
+
+    if rec.engine != "megatron":
+        raise UserError.one("--search covers the Megatron backend (engine: megatron)", file=rec.source)
+    schema = msargs.schema_for(rec.engine, rec.command)
+    shape = resolve_shape(rec.args.get("model"), model_config)
+    return search(rec, shape, {n: f.default for n, f in schema.fields.items()})
+
+
+def _memory_table(mem):
+    from rich.table import Table
+
+    colour = {"fits": "green", "tight": "yellow", "does_not_fit": "red"}.get(mem.verdict or "", "white")
+    cap = f" of {mem.capacity_gib:g} GiB" if mem.capacity_gib else ""
+    table = Table(title=f"estimated peak per GPU ({mem.phase} phase): [{colour}]{mem.per_gpu_gib:.1f} GiB{cap}"
+                        f" — {mem.verdict or 'no capacity given'}[/{colour}]", title_justify="left")
+    table.add_column("component")
+    table.add_column("GiB", justify="right")
+    for name, gib in mem.components.items():
+        table.add_row(name, f"{gib:.1f}")
+    return table
+
+
+def _search_table(candidates):
+    from rich.table import Table
+
+    table = Table(title="layouts that fit, fastest first (relative step time; see swift_ext/search.py)",
+                  title_justify="left")
+    for col in ("#", "TP", "PP", "CP", "EP", "DP", "mbs", "recompute", "GiB/GPU", "step"):
+        table.add_column(col)
+    if not candidates:
+        table.add_row("-", "", "", "", "", "", "", "no legal layout fits these GPUs", "", "")
+    best = candidates[0].step_seconds if candidates else 1
+    for i, c in enumerate(candidates, 1):
+        lay, o = c.layout, c.overrides
+        table.add_row(str(i), str(lay["tp"]), str(lay["pp"]), str(lay["cp"]), str(lay["ep"]), str(lay["dp"]),
+                      str(o["micro_batch_size"]), o["recompute_granularity"], f"{c.per_gpu_gib:.1f}",
+                      f"{c.step_seconds / best:.2f}x")
+    return table
+
+
+def _current(rec, candidate) -> dict:
+    """The recipe's values (ms-swift defaults filled in) for the keys a candidate sets."""
+    from swift_ext import msargs
+
+    fields = msargs.schema_for(rec.engine, rec.command).fields
+    keys = set(candidate.overrides) | {"recompute_method"}
+    return {k: rec.args.get(k, fields[k].default if k in fields else None) for k in keys}
+
+
 def plan_json(result, launch) -> dict:
+    mem = result.memory.as_dict() if result.memory is not None else None
     return {
         "ok": result.ok,
         "recipe": result.recipe.source,
-        "violations": [{"rule": p.path or "recipe", "message": p.render()} for p in result.errors],
-        "warnings": [{"rule": p.path or "recipe", "message": p.render()} for p in result.warnings],
+        "violations": [{"rule": p.rule or "recipe", "field": p.path, "message": p.render()} for p in result.errors],
+        "warnings": [{"rule": p.rule or "recipe", "field": p.path, "message": p.render()} for p in result.warnings],
+        "layout": result.layout,
+        "memory": mem,
         "notes": result.notes,
         "argv": launch.argv,
         "env": launch.env,

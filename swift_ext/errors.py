@@ -15,6 +15,7 @@ class Problem:
     column: int | None = None
     path: str | None = None  # dotted field path, e.g. "args.mtp_num_layers"
     hint: str | None = None  # "did you mean ...", or what to do instead
+    rule: str | None = None  # stable name of the pre-flight rule that found it
 
     def render(self) -> str:
         where = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swift_ext import msargs
-from swift_ext.errors import Problem
+from swift_ext.errors import Problem, UserError
 from swift_ext.launch import LOCAL_MODEL_SCHEME
 from swift_ext.recipe import Recipe
 
@@ -16,20 +16,85 @@ class Plan:
     errors: list[Problem]
     warnings: list[Problem]
     notes: list[str] = field(default_factory=list)
+    layout: dict | None = None
+    memory: object | None = None  # swift_ext.memory.Estimate
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        fits = self.memory is None or self.memory.verdict in (None, "fits", "tight")
+        return not self.errors and fits
 
 
-def make_plan(recipe: Recipe) -> Plan:
+def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
     errors: list[Problem] = []
     warnings: list[Problem] = []
     notes: list[str] = []
     schema = msargs.schema_for(recipe.engine, recipe.command)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
     errors += check_args(recipe, schema)
-    return Plan(recipe=recipe, errors=errors, warnings=warnings, notes=notes)
+    layout = memory = None
+    if recipe.engine == "megatron":
+        layout, memory = _megatron_checks(recipe, schema, model_config, errors, warnings, notes)
+    else:
+        notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
+    return Plan(recipe=recipe, errors=errors, warnings=warnings, notes=notes, layout=layout, memory=memory)
+
+
+def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
+    from swift_ext.layout import Args, check_layout, layout_of
+    from swift_ext.memory import estimate
+    from swift_ext.model_shape import resolve_shape
+
+    if recipe.launch.gpus_per_node < 1:
+        errors.append(Problem("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", rule="launch",
+                              **recipe.where("launch.gpus_per_node")))
+        return None, None
+    devices = recipe.env.get("CUDA_VISIBLE_DEVICES")
+    if devices is not None and len([d for d in devices.split(",") if d.strip()]) != recipe.launch.gpus_per_node:
+        errors.append(Problem(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
+                              f"{recipe.launch.gpus_per_node}", rule="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
+    model = recipe.args.get("model")
+    if isinstance(model, str) and model.startswith(LOCAL_MODEL_SCHEME):
+        from swift_ext.tinymodel import local_model_path
+
+        model = str(local_model_path(model[len(LOCAL_MODEL_SCHEME):]))
+    try:
+        shape = resolve_shape(model, model_config)
+    except UserError as exc:
+        for p in exc.problems:
+            p.rule = p.rule or "model-shape"
+            if p.path == "args.model":
+                p.file, p.line, p.column = recipe.where("args.model").get("file"), recipe.where("args.model").get("line"), None
+        errors.extend(exc.problems)
+        return None, None
+    notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters; "
+                 f"{'preset' if not shape.source.endswith('.json') else shape.source})")
+    defaults = {name: f.default for name, f in schema.fields.items()}
+    args = Args(recipe, defaults)
+    rule_errors, rule_warnings = check_layout(recipe, args, shape)
+    errors += rule_errors
+    warnings += rule_warnings
+    lay = layout_of(args, recipe.launch.world_size)
+    capacity = recipe.launch.memory_gib
+    if capacity is None:
+        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: the memory estimate has nothing to "
+                                "compare against", rule="launch", **recipe.where("launch")))
+    memory = estimate(shape, args, lay, capacity, recipe.command)
+    notes += memory.notes
+    if memory.verdict == "does_not_fit":
+        errors.append(Problem(
+            f"estimated {memory.per_gpu_gib:.1f} GiB per GPU does not fit in {capacity:g} GiB "
+            f"({_largest(memory.components)})", rule="memory", file=recipe.source,
+            hint="try `swift-ext plan --search` for a layout that fits"))
+    elif memory.verdict == "tight":
+        warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
+                                f"{capacity:g} GiB free", rule="memory", file=recipe.source))
+    return lay.as_dict(), memory
+
+
+def _largest(components: dict) -> str:
+    top = sorted(components.items(), key=lambda kv: -kv[1])[:2]
+    return ", ".join(f"{k} {v:.1f} GiB" for k, v in top)
 
 
 def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
@@ -42,20 +107,20 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
         if spec is None:
             problems.append(
                 Problem(f"`{cmd}` has no argument `{name}` ({schema.dataclass_name})",
-                        hint=schema.suggest(name), **where)
+                        hint=schema.suggest(name), rule="unknown-argument", **where)
             )
             continue
         if isinstance(value, list) and not value:
-            problems.append(Problem("empty list: ms-swift needs at least one value",
+            problems.append(Problem("empty list: ms-swift needs at least one value", rule="argument-type",
                                     hint="remove the key, or set it to null to use ms-swift's default", **where))
             continue
         if isinstance(value, str) and value.startswith(LOCAL_MODEL_SCHEME):
             continue
         expected = msargs.check_value(spec.type, value)
         if expected:
-            problems.append(Problem(f"expected {expected}", **where))
+            problems.append(Problem(f"expected {expected}", rule="argument-type", **where))
         elif _must_be_positive(name, spec) and _as_number(value) is not None and _as_number(value) < 1:
-            problems.append(Problem(f"expected a positive integer, got {value!r}", **where))
+            problems.append(Problem(f"expected a positive integer, got {value!r}", rule="argument-range", **where))
     return problems
 
 

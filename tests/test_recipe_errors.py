@@ -149,7 +149,8 @@ def test_json_output_lists_every_violation(write):
     result = swift_ext("plan", write("r.yaml", GOOD + "  mtp_num_layer: 1\n  lora_rnk: 4\n"), "--json")
     data = json.loads(result.stdout)
     assert result.returncode == 2 and data["ok"] is False
-    assert {v["rule"] for v in data["violations"]} >= {"args.mtp_num_layer", "args.lora_rnk"}
+    assert {v["field"] for v in data["violations"]} >= {"args.mtp_num_layer", "args.lora_rnk"}
+    assert {v["rule"] for v in data["violations"]} == {"unknown-argument"}
 
 
 def test_shipped_recipe_with_typo_override_fails():

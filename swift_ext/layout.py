@@ -1,0 +1,431 @@
+"""Parallel-layout and batch rules: a pure function of the recipe's arguments and the model's shape.
+
+Each rule returns Problems naming the rule, the numbers, and the nearest legal values. The places in
+ms-swift 4.6 / megatron-core that enforce each rule (late, inside the ranks) are cited per rule.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from swift_ext.errors import Problem
+from swift_ext.gpus import GPUS
+from swift_ext.model_shape import ModelShape
+from swift_ext.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: int
+    pp: int
+    cp: int
+    ep: int
+    etp: int
+    world: int
+
+    @property
+    def dp(self) -> int:
+        return self.world // (self.tp * self.pp * self.cp) if self.world % (self.tp * self.pp * self.cp) == 0 else 0
+
+    def as_dict(self) -> dict:
+        return {"tp": self.tp, "pp": self.pp, "cp": self.cp, "ep": self.ep, "etp": self.etp, "dp": self.dp,
+                "world": self.world}
+
+
+class Args:
+    """Recipe args with ms-swift's defaults filled in, values normalised to Python types."""
+
+    def __init__(self, recipe: Recipe, defaults: dict[str, Any]):
+        self._args = recipe.args
+        self._defaults = defaults
+
+    def has(self, name: str) -> bool:
+        return name in self._args
+
+    def raw(self, name: str) -> Any:
+        return self._args.get(name, self._defaults.get(name))
+
+    def int(self, name: str, fallback: int | None = None) -> int | None:
+        value = self.raw(name)
+        if value is None or isinstance(value, (dict, list)) and not value:
+            return fallback
+        if isinstance(value, list):
+            value = value[0]
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return fallback
+
+    def float(self, name: str, fallback: float | None = None) -> float | None:
+        value = self.raw(name)
+        try:
+            return float(value) if value is not None else fallback
+        except (TypeError, ValueError):
+            return fallback
+
+    def bool(self, name: str) -> bool:
+        value = self.raw(name)
+        if isinstance(value, str):
+            return value.lower() in {"true", "1", "yes"}
+        return bool(value)
+
+    def str(self, name: str) -> str | None:
+        value = self.raw(name)
+        return None if value is None else str(value)
+
+    def list(self, name: str) -> list:
+        value = self.raw(name)
+        if value is None:
+            return []
+        return value if isinstance(value, list) else [value]
+
+
+def layout_of(args: Args, world: int) -> Layout:
+    return Layout(
+        tp=args.int("tensor_model_parallel_size", 1),
+        pp=args.int("pipeline_model_parallel_size", 1),
+        cp=args.int("context_parallel_size", 1),
+        ep=args.int("expert_model_parallel_size", 1),
+        etp=args.int("expert_tensor_parallel_size", 1),
+        world=world,
+    )
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def nearest(value: int, legal: list[int]) -> str:
+    below = [v for v in legal if v <= value]
+    above = [v for v in legal if v >= value]
+    picks = sorted(set(([max(below)] if below else []) + ([min(above)] if above else [])))
+    return " or ".join(map(str, picks)) if picks else "none"
+
+
+def check_layout(recipe: Recipe, args: Args, shape: ModelShape) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) for a Megatron recipe. Every rule runs; all violations are returned at once."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    world = recipe.launch.world_size
+    lay = layout_of(args, world)
+
+    def err(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
+        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        where.pop("path", None)
+        errors.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+
+    def warn(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
+        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        where.pop("path", None)
+        warnings.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+
+    for rule in RULES:
+        rule(recipe, args, shape, lay, err, warn)
+    return errors, warnings
+
+
+Report = Callable[..., None]
+RULES: list[Callable[[Recipe, Args, ModelShape, Layout, Report, Report], None]] = []
+
+
+def rule(fn):
+    RULES.append(fn)
+    return fn
+
+
+@rule
+def world_divisible(recipe, args, shape, lay, err, warn):
+    # megatron-core parallel_state.initialize_model_parallel: world % (TP*PP*CP) == 0.
+    model = lay.tp * lay.pp * lay.cp
+    if lay.world % model:
+        legal = [d for d in divisors(lay.world)]
+        err("world-divisible", f"world size {lay.world} (= {recipe.launch.nodes} nodes x "
+            f"{recipe.launch.gpus_per_node} GPUs) is not divisible by TP*PP*CP = {lay.tp}*{lay.pp}*{lay.cp} = {model}",
+            "tensor_model_parallel_size", hint=f"TP*PP*CP must divide {lay.world}: one of {legal}")
+
+
+@rule
+def expert_layout(recipe, args, shape, lay, err, warn):
+    # megatron-core parallel_state: the expert grid is ETP x EP x (expert DP) x PP; world/PP % (ETP*EP) == 0.
+    if lay.world % lay.pp == 0 and (lay.world // lay.pp) % (lay.ep * lay.etp):
+        per_stage = lay.world // lay.pp
+        err("expert-layout", f"world/PP = {per_stage} is not divisible by ETP*EP = {lay.etp}*{lay.ep} = {lay.etp * lay.ep}",
+            "expert_model_parallel_size", hint=f"EP*ETP must divide {per_stage}: one of {divisors(per_stage)}")
+
+
+@rule
+def experts_divisible(recipe, args, shape, lay, err, warn):
+    # megatron-core MoELayer: num_moe_experts % expert_model_parallel_size == 0.
+    if not shape.is_moe:
+        if lay.ep > 1 or lay.etp > 1:
+            err("experts-divisible", f"{shape.name} is a dense model: expert parallelism (EP={lay.ep}) has nothing to split",
+                "expert_model_parallel_size", hint="remove expert_model_parallel_size")
+        return
+    if shape.num_experts % lay.ep:
+        legal = [d for d in divisors(shape.num_experts) if d <= max(lay.world, 1)]
+        err("experts-divisible", f"{shape.num_experts} experts cannot be split over EP={lay.ep}",
+            "expert_model_parallel_size", hint=f"nearest legal EP: {nearest(lay.ep, legal)}")
+
+
+@rule
+def heads_tp(recipe, args, shape, lay, err, warn):
+    # megatron-core TransformerConfig/attention: num_attention_heads % TP and num_query_groups % TP.
+    if shape.num_attention_heads % lay.tp:
+        legal = divisors(shape.num_attention_heads)
+        err("heads-tp", f"{shape.num_attention_heads} attention heads cannot be split over TP={lay.tp}",
+            "tensor_model_parallel_size", hint=f"nearest legal TP: {nearest(lay.tp, legal)}")
+    if shape.num_key_value_heads % lay.tp:
+        legal = divisors(shape.num_key_value_heads)
+        err("kv-groups-tp", f"{shape.num_key_value_heads} KV groups (num_key_value_heads) cannot be split over "
+            f"TP={lay.tp}", "tensor_model_parallel_size", hint=f"TP must divide {shape.num_key_value_heads}: one of {legal}")
+
+
+@rule
+def linear_heads_tp(recipe, args, shape, lay, err, warn):
+    # Gated DeltaNet (mcore-bridge's qwen3_5 linear attention) splits key and value heads over TP.
+    if not shape.linear_num_value_heads:
+        return
+    for what, n in (("key", shape.linear_num_key_heads), ("value", shape.linear_num_value_heads)):
+        if n % lay.tp:
+            err("linear-heads-tp", f"{n} linear-attention {what} heads cannot be split over TP={lay.tp}",
+                "tensor_model_parallel_size", hint=f"TP must divide {n}: one of {divisors(n)}")
+
+
+@rule
+def layers_pp(recipe, args, shape, lay, err, warn):
+    # megatron-core TransformerBlock / ms-swift megatron_args.py:886 (first/last only with PP > 1).
+    first = args.int("decoder_first_pipeline_num_layers")
+    last = args.int("decoder_last_pipeline_num_layers")
+    layers = shape.num_layers
+    if lay.pp == 1:
+        if first is not None or last is not None:
+            err("layers-pp", "decoder_first/last_pipeline_num_layers need pipeline_model_parallel_size > 1",
+                "decoder_first_pipeline_num_layers")
+        return
+    if first is None and last is None:
+        if layers % lay.pp:
+            legal = [d for d in divisors(layers) if d <= lay.world]
+            err("layers-pp", f"{layers} layers cannot be split evenly over PP={lay.pp}",
+                "pipeline_model_parallel_size",
+                hint=f"nearest legal PP: {nearest(lay.pp, legal)}, or set decoder_first/last_pipeline_num_layers")
+        return
+    middle_stages = lay.pp - (first is not None) - (last is not None)
+    rest = layers - (first or 0) - (last or 0)
+    if rest < 0 or (middle_stages == 0 and rest != 0) or (middle_stages > 0 and rest % middle_stages):
+        err("layers-pp", f"{layers} layers with first={first}, last={last} leave {rest} layers for "
+            f"{middle_stages} middle stage(s): not an even split", "decoder_first_pipeline_num_layers")
+
+
+@rule
+def global_batch(recipe, args, shape, lay, err, warn):
+    # ms-swift megatron_args.py:1003: global_batch_size % (micro_batch_size * DP) == 0.
+    if not lay.dp:
+        return
+    gbs, mbs = args.int("global_batch_size", 16), args.int("micro_batch_size", 1)
+    step = mbs * lay.dp
+    if gbs % step:
+        lower, upper = (gbs // step) * step, (gbs // step + 1) * step
+        err("global-batch", f"global_batch_size {gbs} is not divisible by micro_batch_size*DP = {mbs}*{lay.dp} = {step}",
+            "global_batch_size", hint=f"nearest legal: {' or '.join(str(v) for v in (lower, upper) if v > 0)}")
+
+
+@rule
+def sequence_parallel(recipe, args, shape, lay, err, warn):
+    # megatron-core TransformerConfig.__post_init__: MoE with EP>1 and TP>1 requires sequence_parallel.
+    sp = args.bool("sequence_parallel")
+    if lay.tp > 1 and not sp:
+        if shape.is_moe and lay.ep > 1:
+            err("sequence-parallel", f"MoE with TP={lay.tp} and EP={lay.ep} requires sequence_parallel: true",
+                "sequence_parallel")
+        else:
+            warn("sequence-parallel", f"TP={lay.tp} without sequence_parallel keeps full activations on every TP rank",
+                 "sequence_parallel", hint="set sequence_parallel: true")
+    if args.bool("tp_comm_overlap") and not sp:
+        # ms-swift megatron_args.py:949
+        err("sequence-parallel", "tp_comm_overlap needs sequence_parallel: true", "tp_comm_overlap")
+
+
+@rule
+def context_parallel(recipe, args, shape, lay, err, warn):
+    if lay.cp == 1:
+        return
+    max_length = args.int("max_length")
+    padding_free = args.bool("padding_free") or args.bool("packing")
+    unit = 2 * lay.cp * (lay.tp if args.bool("sequence_parallel") and lay.tp > 1 else 1)
+    if max_length is None:
+        err("context-parallel", f"context_parallel_size={lay.cp} needs max_length", "max_length")
+    elif not padding_free and max_length % unit:
+        # Megatron's CP splits each sequence into 2*CP chunks (load balancing), SP further by TP.
+        err("context-parallel", f"with CP={lay.cp}{' and SP' if unit > 2 * lay.cp else ''} and no padding_free, "
+            f"max_length {max_length} must be a multiple of {unit}", "max_length",
+            hint=f"nearest: {(max_length // unit) * unit} or {(max_length // unit + 1) * unit}")
+    elif max_length is not None and max_length < 4096:
+        warn("context-parallel", f"CP={lay.cp} on {max_length}-token sequences costs communication for little memory",
+             "context_parallel_size")
+
+
+@rule
+def packing_modes(recipe, args, shape, lay, err, warn):
+    # ms-swift megatron_args.py:852 (group_by_length vs padding_free); megatron_base_args.py:36 (packing forces it).
+    packing = args.bool("packing")
+    padding_free = args.bool("padding_free") or packing
+    if args.bool("group_by_length") and padding_free:
+        why = "packing (which forces padding_free)" if packing else "padding_free"
+        err("packing-modes", f"group_by_length cannot be combined with {why}", "group_by_length",
+            hint="set padding_free: false and packing: false, or drop group_by_length")
+    if packing and args.has("padding_free") and not args.bool("padding_free"):
+        warn("packing-modes", "packing: true forces padding_free on; padding_free: false is ignored by ms-swift",
+             "padding_free")
+
+
+@rule
+def recompute(recipe, args, shape, lay, err, warn):
+    # ms-swift megatron_args.py:849: selective granularity with a recompute_method raises.
+    granularity = args.str("recompute_granularity")
+    if granularity == "selective" and args.has("recompute_method") and args.str("recompute_method"):
+        err("recompute", "recompute_method only applies to recompute_granularity: full", "recompute_method",
+            hint="drop recompute_method, or use recompute_granularity: full")
+    if granularity == "full" and not args.str("recompute_method"):
+        err("recompute", "recompute_granularity: full needs recompute_method (uniform or block)", "recompute_granularity")
+
+
+@rule
+def save_limit(recipe, args, shape, lay, err, warn):
+    limit = args.int("save_total_limit")
+    if limit is not None and limit < 2:  # ms-swift megatron_args.py:913
+        err("save-total-limit", f"save_total_limit must be >= 2, got {limit}", "save_total_limit")
+
+
+@rule
+def mtp_layers(recipe, args, shape, lay, err, warn):
+    mtp = args.int("mtp_num_layers")
+    if mtp and mtp > shape.mtp_num_layers:
+        err("mtp-layers", f"mtp_num_layers {mtp} but {shape.name} has {shape.mtp_num_layers} MTP layer(s)",
+            "mtp_num_layers", hint=f"use at most {shape.mtp_num_layers}" if shape.mtp_num_layers else "remove it")
+
+
+@rule
+def fp8_gpu(recipe, args, shape, lay, err, warn):
+    fmt = args.str("fp8_format")
+    if not fmt:
+        return
+    fp8_recipe = args.str("fp8_recipe") or "delayed"
+    # Transformer Engine: FP8 needs Ada/Hopper (8.9+); blockwise scaling Hopper (9.0+); MXFP8 Blackwell (10.0).
+    need = {"blockwise": (9, 0), "mxfp8": (10, 0)}.get(fp8_recipe, (8, 9))
+    gpu = recipe.launch.gpu
+    if gpu is None:
+        warn("fp8-gpu", f"FP8 ({fp8_recipe}) needs compute capability {need[0]}.{need[1]}+; launch.gpu is not set",
+             "fp8_format", hint="set launch.gpu so this can be checked")
+        return
+    cc = GPUS[gpu].compute_capability
+    if cc < need:
+        err("fp8-gpu", f"FP8 recipe '{fp8_recipe}' needs compute capability {need[0]}.{need[1]}+; {gpu} has "
+            f"{cc[0]}.{cc[1]}", "fp8_recipe",
+            hint="use an H100/H200/H20-class GPU, or drop fp8_format")
+
+
+@rule
+def grpo(recipe, args, shape, lay, err, warn):
+    if recipe.command != "rlhf":
+        return
+    rlhf_type = args.str("rlhf_type")
+    grpo_keys = [k for k in ("reward_funcs", "num_generations", "vllm_mode", "steps_per_generation") if args.has(k)]
+    if rlhf_type != "grpo":
+        if grpo_keys:
+            err("grpo-type", f"GRPO arguments ({', '.join(grpo_keys)}) but rlhf_type is '{rlhf_type}' "
+                "(ms-swift's default is dpo)", "rlhf_type", hint="set rlhf_type: grpo")
+        return
+    if not args.bool("use_vllm"):
+        err("grpo-vllm", "Megatron GRPO requires use_vllm: true", "use_vllm")  # megatron_args.py:460
+    mode = args.str("vllm_mode")
+    if mode is None:
+        err("grpo-vllm", "vllm_mode is not set (ms-swift fails with 'Invalid vllm_mode: None')", "vllm_mode",
+            hint="vllm_mode: colocate (rollouts on the training GPUs) or server")
+    gbs, mbs = args.int("global_batch_size", 16), args.int("micro_batch_size", 1)
+    num_gen = args.int("num_generations", 8)
+    spg, gen_bs = args.int("steps_per_generation"), args.int("generation_batch_size")
+    # megatron_args.py:261 resolve_generation_batch_size
+    if gen_bs is None:
+        gen_bs = gbs * (spg or 1)
+    elif spg is not None and gen_bs != gbs * spg:
+        err("grpo-batch", f"generation_batch_size {gen_bs} != global_batch_size*steps_per_generation = {gbs * spg}",
+            "generation_batch_size")
+    elif gen_bs % gbs:
+        err("grpo-batch", f"generation_batch_size {gen_bs} is not a multiple of global_batch_size {gbs}",
+            "generation_batch_size")
+    if num_gen > 1 and gen_bs % num_gen:
+        err("grpo-batch", f"generation batch {gen_bs} (global_batch_size*steps_per_generation) is not divisible by "
+            f"num_generations {num_gen}", "num_generations")
+    elif lay.dp:
+        # megatron_args.py:298 validate_batch_dp_alignment
+        prompts = gen_bs // num_gen
+        if prompts % lay.dp:
+            err("grpo-batch", f"{prompts} prompts per generation (= {gen_bs} / {num_gen}) are not divisible by DP={lay.dp}",
+                "global_batch_size")
+        elif (prompts // lay.dp) % mbs:
+            err("grpo-batch", f"{prompts // lay.dp} prompts per DP rank are not divisible by micro_batch_size {mbs}",
+                "micro_batch_size")
+        if gen_bs // lay.world < 1:
+            err("grpo-batch", f"generation batch {gen_bs} is smaller than the world size {lay.world}",
+                "global_batch_size")
+    vtp = args.int("vllm_tensor_parallel_size", 1)
+    if mode == "colocate" and lay.world % vtp:
+        err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
+            "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
+    if shape.num_attention_heads % vtp or (shape.num_key_value_heads % vtp and vtp % shape.num_key_value_heads):
+        # vLLM shards heads over TP; KV heads are split, or replicated when TP is a multiple of them.
+        err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
+            "KV groups", "vllm_tensor_parallel_size")
+    max_len = args.int("vllm_max_model_len")
+    need = (args.int("max_length") or 0) + (args.int("max_completion_length", 512) or 0)
+    if max_len is not None and max_len < need:
+        err("grpo-vllm", f"vllm_max_model_len {max_len} < max_length + max_completion_length = {need}",
+            "vllm_max_model_len", hint=f"set vllm_max_model_len: {need}")
+    funcs = [str(f) for f in args.list("reward_funcs")]
+    known = builtin_reward_names() | plugin_reward_names(args.list("external_plugins"))
+    for name in funcs:
+        if name not in known:
+            err("reward-funcs", f"unknown reward function '{name}'", "reward_funcs",
+                hint=f"known: {', '.join(sorted(known))}")
+    weights = args.list("reward_weights")
+    if weights and len(weights) != len(funcs) + len(args.list("reward_model")):
+        err("reward-funcs", f"{len(weights)} reward_weights for {len(funcs)} reward function(s)", "reward_weights")
+
+
+def builtin_reward_names() -> set[str]:
+    """Keys of ms-swift's `orms` dict (swift/rewards/orm.py), read from source."""
+    from swift_ext.msargs import _package_dir
+
+    root = _package_dir("swift")
+    names: set[str] = set()
+    if root and (root / "rewards" / "orm.py").is_file():
+        tree = ast.parse((root / "rewards" / "orm.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "orms" for t in node.targets):
+                if isinstance(node.value, ast.Dict):
+                    names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    return names or {"toolbench", "math", "accuracy", "format", "react_format", "cosine", "repetition", "soft_overlong"}
+
+
+def plugin_reward_names(paths: list) -> set[str]:
+    """Names a plugin file registers with `orms['name'] = ...` (read, never imported)."""
+    names: set[str] = set()
+    for p in paths:
+        path = Path(str(p))
+        if not path.is_file():
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                for t in node.targets:
+                    if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == "orms"
+                            and isinstance(t.slice, ast.Constant)):
+                        names.add(t.slice.value)
+    return names

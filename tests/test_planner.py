@@ -1,0 +1,263 @@
+"""Pre-flight planner: model shapes, one test per layout rule (passing and failing), memory, search."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import RECIPES, swift_ext
+from swift_ext.layout import Args, check_layout
+from swift_ext.model_shape import resolve_shape
+from swift_ext.msargs import schema_for
+from swift_ext.plan import make_plan
+from swift_ext.recipe import Recipe, load_recipe
+from swift_ext.search import search
+
+SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
+GRPO = RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"
+
+
+def rules_hit(recipe: Recipe) -> tuple[set[str], set[str]]:
+    schema = schema_for(recipe.engine, recipe.command)
+    args = Args(recipe, {n: f.default for n, f in schema.fields.items()})
+    errors, warnings = check_layout(recipe, args, resolve_shape(recipe.args["model"]))
+    return {e.rule for e in errors}, {w.rule for w in warnings}
+
+
+def seed(path=SFT, *overrides) -> Recipe:
+    return load_recipe(path, list(overrides))
+
+
+# ---- acceptance -----------------------------------------------------------------------------------
+
+def test_seed_sft_passes_every_rule_and_fits_4x40():
+    plan = make_plan(seed())
+    assert plan.errors == [] and plan.ok
+    assert plan.memory.capacity_gib == 40 and plan.memory.verdict == "fits"
+    assert 24 <= plan.memory.per_gpu_gib <= 40  # the release note measured 32 GiB
+
+
+def test_seed_grpo_fits_8x80():
+    plan = make_plan(seed(GRPO))
+    assert plan.errors == [] and plan.memory.capacity_gib == 80 and plan.memory.verdict == "fits"
+    assert "vllm" in plan.memory.components
+
+
+def test_full_finetune_on_4x40_is_refused_with_the_reason():
+    plan = make_plan(seed(SFT, "args.tuner_type=full"))
+    assert not plan.ok and plan.memory.verdict == "does_not_fit"
+    (problem,) = [p for p in plan.errors if p.rule == "memory"]
+    assert "does not fit in 40 GiB" in problem.message and "optimizer" in problem.message
+
+
+def test_tp4_refused_for_kv_groups():
+    errors, _ = rules_hit(seed(SFT, "args.tensor_model_parallel_size=4"))
+    assert "kv-groups-tp" in errors
+
+
+def test_ep3_refused_for_256_experts():
+    errors, _ = rules_hit(seed(SFT, "args.expert_model_parallel_size=3"))
+    assert "experts-divisible" in errors
+
+
+def test_every_violation_is_listed_at_once():
+    result = swift_ext("plan", SFT, "args.tensor_model_parallel_size=4", "args.expert_model_parallel_size=3",
+                       "args.global_batch_size=3", "--json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 2
+    assert {"kv-groups-tp", "experts-divisible", "expert-layout"} <= {v["rule"] for v in data["violations"]}
+
+
+# ---- one test per rule, failing and passing --------------------------------------------------------
+
+RULE_CASES = [
+    # rule, overrides that break it, overrides that satisfy it
+    ("world-divisible", ["args.tensor_model_parallel_size=2", "args.pipeline_model_parallel_size=4"],
+     ["args.tensor_model_parallel_size=2", "args.pipeline_model_parallel_size=2"]),
+    ("expert-layout", ["args.expert_model_parallel_size=8"], ["args.expert_model_parallel_size=4"]),
+    ("experts-divisible", ["args.expert_model_parallel_size=3", "launch.gpus_per_node=6"],
+     ["args.expert_model_parallel_size=2", "launch.gpus_per_node=6"]),
+    ("heads-tp", ["args.tensor_model_parallel_size=3", "launch.gpus_per_node=6", "args.expert_model_parallel_size=2"],
+     ["args.tensor_model_parallel_size=2", "launch.gpus_per_node=6", "args.expert_model_parallel_size=2"]),
+    ("kv-groups-tp", ["args.tensor_model_parallel_size=4"], ["args.tensor_model_parallel_size=2"]),
+    ("linear-heads-tp", ["args.tensor_model_parallel_size=3", "launch.gpus_per_node=6", "args.expert_model_parallel_size=2"],
+     ["args.tensor_model_parallel_size=1"]),
+    ("layers-pp", ["args.pipeline_model_parallel_size=3", "args.tensor_model_parallel_size=1",
+                   "launch.gpus_per_node=6", "args.expert_model_parallel_size=2", "args.global_batch_size=4"],
+     ["args.pipeline_model_parallel_size=2", "args.tensor_model_parallel_size=1", "args.expert_model_parallel_size=2"]),
+    ("global-batch", ["args.global_batch_size=3"], ["args.global_batch_size=4"]),
+    ("sequence-parallel", ["args.sequence_parallel=false"], ["args.sequence_parallel=true"]),
+    ("context-parallel", ["args.context_parallel_size=2", "args.tensor_model_parallel_size=1", "args.packing=false",
+                          "args.padding_free=false", "args.max_length=4097"],
+     ["args.context_parallel_size=2", "args.tensor_model_parallel_size=1", "args.max_length=4096"]),
+    ("packing-modes", ["args.group_by_length=true"], ["args.group_by_length=false"]),
+    ("recompute", ["args.recompute_granularity=selective"], ["args.recompute_granularity=full"]),
+    ("save-total-limit", ["args.save_total_limit=1"], ["args.save_total_limit=2"]),
+    ("mtp-layers", ["args.mtp_num_layers=2"], ["args.mtp_num_layers=1"]),
+    ("fp8-gpu", ["args.fp8_format=e4m3", "args.fp8_recipe=blockwise", "launch.gpu=A100-80G"],
+     ["args.fp8_format=e4m3", "args.fp8_recipe=blockwise", "launch.gpu=H100"]),
+]
+
+
+@pytest.mark.parametrize("rule, bad, good", RULE_CASES, ids=[c[0] for c in RULE_CASES])
+def test_rule(rule, bad, good):
+    errors, _ = rules_hit(seed(SFT, *bad))
+    assert rule in errors
+    errors, _ = rules_hit(seed(SFT, *good))
+    assert rule not in errors
+
+
+def test_layers_pp_with_first_last_stage_counts():
+    ok = seed(SFT, "args.pipeline_model_parallel_size=2", "args.tensor_model_parallel_size=1",
+              "args.expert_model_parallel_size=2", "args.decoder_first_pipeline_num_layers=24")
+    assert "layers-pp" not in rules_hit(ok)[0]
+    bad = seed(SFT, "args.pipeline_model_parallel_size=4", "args.tensor_model_parallel_size=1",
+               "args.decoder_first_pipeline_num_layers=9")  # 31 layers over 3 stages
+    assert "layers-pp" in rules_hit(bad)[0]
+    assert "layers-pp" in rules_hit(seed(SFT, "args.decoder_first_pipeline_num_layers=8"))[0]  # PP=1
+
+
+def test_sequence_parallel_is_a_warning_without_ep():
+    errors, warnings = rules_hit(seed(SFT, "args.sequence_parallel=false", "args.expert_model_parallel_size=1"))
+    assert "sequence-parallel" not in errors and "sequence-parallel" in warnings
+
+
+def test_fp8_mxfp8_needs_blackwell():
+    assert "fp8-gpu" in rules_hit(seed(SFT, "args.fp8_format=e4m3", "args.fp8_recipe=mxfp8", "launch.gpu=H100"))[0]
+    assert "fp8-gpu" not in rules_hit(seed(SFT, "args.fp8_format=e4m3", "args.fp8_recipe=mxfp8", "launch.gpu=B200"))[0]
+
+
+GRPO_CASES = [
+    ("grpo-type", ["args.rlhf_type=dpo"], []),
+    ("grpo-vllm", ["args.vllm_mode=null"], []),
+    ("grpo-vllm", ["args.use_vllm=false"], []),
+    ("grpo-batch", ["args.num_generations=7"], ["args.num_generations=4"]),  # 128 % 7
+    ("grpo-batch", ["args.global_batch_size=32", "args.steps_per_generation=1", "args.num_generations=8"],
+     ["args.global_batch_size=64"]),  # 32/8 = 4 prompts over DP=8
+    ("grpo-batch", ["args.micro_batch_size=4", "args.global_batch_size=128", "args.steps_per_generation=1",
+                    "args.num_generations=8"], ["args.micro_batch_size=2", "args.global_batch_size=128",
+                                                "args.steps_per_generation=1", "args.num_generations=8"]),
+    ("grpo-vllm", ["args.vllm_tensor_parallel_size=3"], ["args.vllm_tensor_parallel_size=4"]),
+    ("grpo-vllm", ["args.vllm_max_model_len=9000"], ["args.vllm_max_model_len=9192"]),
+    ("reward-funcs", ["args.reward_funcs=[accuracy, acuracy]"], ["args.reward_funcs=[accuracy, format]"]),
+    ("reward-funcs", ["args.reward_weights=[1.0, 0.5]"], ["args.reward_weights=[1.0]"]),
+]
+
+
+@pytest.mark.parametrize("rule, bad, good", GRPO_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(GRPO_CASES)])
+def test_grpo_rule(rule, bad, good):
+    assert rule in rules_hit(seed(GRPO, *bad))[0]
+    assert rule not in rules_hit(seed(GRPO, *good))[0]
+
+
+def test_reward_from_plugin_file_is_known(tmp_path):
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("from swift.rewards import ORM, orms\nclass R(ORM):\n    pass\norms['my_reward'] = R\n")
+    rec = seed(GRPO, f"args.external_plugins=[{plugin}]", "args.reward_funcs=[my_reward]")
+    assert "reward-funcs" not in rules_hit(rec)[0]
+    assert "reward-funcs" in rules_hit(seed(GRPO, "args.reward_funcs=[my_reward]"))[0]
+
+
+# ---- model shapes ------------------------------------------------------------------------------------
+
+def test_shape_from_local_vl_config_reads_text_config(tmp_path):
+    cfg = {"model_type": "qwen3_5_moe", "text_config": {
+        "hidden_size": 2048, "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 256,
+        "num_hidden_layers": 40, "vocab_size": 248320, "num_experts": 256, "num_experts_per_tok": 8,
+        "moe_intermediate_size": 512, "shared_expert_intermediate_size": 512, "linear_num_key_heads": 16,
+        "linear_num_value_heads": 32, "linear_key_head_dim": 128, "linear_value_head_dim": 128,
+        "full_attention_interval": 4, "mtp_num_hidden_layers": 1},
+        "vision_config": {"depth": 27, "hidden_size": 1152, "intermediate_size": 4304, "out_hidden_size": 2048}}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    shape = resolve_shape(str(tmp_path))
+    preset = resolve_shape("Qwen/Qwen3.6-35B-A3B")
+    assert shape.num_layers == 40 and shape.num_experts == 256 and shape.num_full_attention_layers == 10
+    assert abs(shape.total_params() - preset.total_params()) / preset.total_params() < 0.01
+    assert 34e9 < preset.total_params() < 37e9  # "35B total"
+
+
+@pytest.mark.parametrize("model, billions", [("Qwen/Qwen2.5-7B-Instruct", 7.6), ("Qwen/Qwen2.5-72B-Instruct", 72.7),
+                                             ("Qwen/Qwen3-30B-A3B", 30.5), ("Qwen/Qwen3-235B-A22B", 235.1)])
+def test_preset_parameter_counts_match_published_sizes(model, billions):
+    assert abs(resolve_shape(model).total_params() / 1e9 - billions) / billions < 0.02
+
+
+def test_unknown_model_names_model_config(write):
+    path = write("r.yaml", "command: sft\nlaunch: {gpus_per_node: 8, gpu: H100}\nargs:\n  model: acme/Mystery-7B\n"
+                           "  dataset: [a.jsonl]\n")
+    result = swift_ext("plan", path)
+    assert result.returncode == 2 and "--model-config" in result.stderr and "acme/Mystery-7B" in result.stderr
+    cfg = write("cfg.json", json.dumps({"hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 32,
+                                        "vocab_size": 32000, "intermediate_size": 11008}))
+    result = swift_ext("plan", path, "--model-config", cfg)
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_launch_numbers_are_named(write):
+    path = write("r.yaml", "command: sft\nlaunch: {gpus_per_node: 8}\nargs:\n  model: Qwen/Qwen2.5-7B-Instruct\n"
+                           "  dataset: [a.jsonl]\n")
+    data = json.loads(swift_ext("plan", path, "--json").stdout)
+    assert any("launch.gpu" in w["message"] for w in data["warnings"])
+    assert data["memory"]["verdict"] is None and data["memory"]["capacity_gib"] is None
+
+
+def test_json_schema_names_are_stable():
+    data = json.loads(swift_ext("plan", SFT, "--json").stdout)
+    assert {"ok", "violations", "layout", "memory"} <= set(data)
+    assert set(data["layout"]) == {"tp", "pp", "cp", "ep", "etp", "dp", "world"}
+    assert {"per_gpu_gib", "capacity_gib", "verdict", "components"} <= set(data["memory"])
+    assert data["memory"]["verdict"] in {"fits", "tight", "does_not_fit"}
+    assert abs(sum(data["memory"]["components"].values()) - data["memory"]["per_gpu_gib"]) < 0.1
+
+
+def test_memory_grows_with_sequence_and_shrinks_with_parallelism():
+    base = make_plan(seed()).memory.per_gpu_gib
+    assert make_plan(seed(SFT, "args.max_length=8192")).memory.per_gpu_gib > base
+    assert make_plan(seed(SFT, "launch.gpus_per_node=8", "args.expert_model_parallel_size=8",
+                          "args.global_batch_size=4")).memory.per_gpu_gib < base
+
+
+def test_run_refuses_a_plan_that_does_not_fit(tmp_path):
+    result = swift_ext("run", SFT, "args.tuner_type=full", f"args.output_dir={tmp_path}/o")
+    assert result.returncode == 2 and "does not fit" in result.stderr and "--force" in result.stderr
+
+
+# ---- layout search --------------------------------------------------------------------------------------
+
+def test_search_prints_top_five_ready_to_paste():
+    result = swift_ext("plan", SFT, "--search")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip().startswith("#")]
+    assert len(lines) == 5 and all(f"swift-ext plan {SFT}" in line for line in lines)
+
+
+def _search(recipe):
+    schema = schema_for(recipe.engine, recipe.command)
+    return search(recipe, resolve_shape(recipe.args["model"]), {n: f.default for n, f in schema.fields.items()},
+                  limit=50)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gpus=st.sampled_from([2, 4, 8]), nodes=st.sampled_from([1, 2]), gbs=st.sampled_from([8, 16, 32]),
+       model=st.sampled_from(["Qwen/Qwen3.6-35B-A3B", "Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen3-30B-A3B"]),
+       gpu=st.sampled_from(["H100", "A100-40G", "H200"]), tuner=st.sampled_from(["lora", "full"]))
+def test_every_searched_layout_passes_the_rules_and_fits(gpus, nodes, gbs, model, gpu, tuner):
+    base = [f"launch.gpus_per_node={gpus}", f"launch.nodes={nodes}", f"args.global_batch_size={gbs}",
+            f"args.model={model}", f"launch.gpu={gpu}", f"args.tuner_type={tuner}", "args.mtp_num_layers=null"]
+    recipe = seed(SFT, *base)
+    for cand in _search(recipe):
+        applied = seed(SFT, *base, *cand.override_args(dict(recipe.args)))
+        plan = make_plan(applied)
+        assert [p.rule for p in plan.errors if p.rule != "unknown-argument"] == []
+        assert plan.memory.verdict in ("fits", "tight")
+
+
+def test_search_finds_layouts_and_excludes_what_does_not_fit():
+    found = _search(seed(SFT, "launch.gpus_per_node=8", "launch.gpu=H100", "args.global_batch_size=16"))
+    assert len(found) >= 5
+    assert found == sorted(found, key=lambda c: (c.step_seconds, c.per_gpu_gib))
+    assert all(c.layout["world"] == 8 and c.layout["tp"] in (1, 2) for c in found)
+    assert _search(seed(SFT, "args.tuner_type=full", "launch.gpus_per_node=2", "args.expert_model_parallel_size=2")) == []
