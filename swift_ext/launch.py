@@ -52,7 +52,7 @@ def build_launch(recipe: Recipe) -> Launch:
 
     local_models: dict[str, str] = {}
     argv = [recipe.engine, recipe.command]
-    for name, value in recipe.args.items():
+    for name, value in with_reward_plugin(recipe.args).items():
         if value is None:
             continue
         if isinstance(value, str) and value.startswith(LOCAL_MODEL_SCHEME):
@@ -64,6 +64,21 @@ def build_launch(recipe: Recipe) -> Launch:
         argv.append(f"--{name}")
         argv.extend(render_values(value))
     return Launch(env=env, argv=argv, output_dir=_output_dir(recipe), local_models=local_models)
+
+
+def with_reward_plugin(args: dict) -> dict:
+    """Adds swift-ext's reward plugin to `external_plugins` when a swift-ext reward is named."""
+    from swift_ext.plugins import REWARD_NAMES, REWARD_PLUGIN
+
+    funcs = args.get("reward_funcs") or []
+    funcs = funcs if isinstance(funcs, list) else [funcs]
+    if not any(str(f) in REWARD_NAMES for f in funcs):
+        return args
+    plugins = args.get("external_plugins") or []
+    plugins = [str(p) for p in (plugins if isinstance(plugins, list) else [plugins])]
+    if str(REWARD_PLUGIN) not in plugins:
+        plugins.append(str(REWARD_PLUGIN))
+    return {**args, "external_plugins": plugins}
 
 
 def render_values(value: Any) -> list[str]:

@@ -7,7 +7,7 @@ ms-swift 4.6 / megatron-core that enforce each rule (late, inside the ranks) are
 from __future__ import annotations
 
 import ast
-import math
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -385,12 +385,22 @@ def grpo(recipe, args, shape, lay, err, warn):
     if max_len is not None and max_len < need:
         err("grpo-vllm", f"vllm_max_model_len {max_len} < max_length + max_completion_length = {need}",
             "vllm_max_model_len", hint=f"set vllm_max_model_len: {need}")
+    reward_problems(args, err)
+
+
+def reward_problems(args: Args, err: Report) -> None:
+    """reward_funcs must name ms-swift built-ins, swift-ext's rewards, or names a plugin file registers;
+    ms-swift itself only fails on an unknown name when the trainer is built (grpo_trainer.py:2228)."""
+    from swift_ext.plugins import REWARD_NAMES
+
     funcs = [str(f) for f in args.list("reward_funcs")]
-    known = builtin_reward_names() | plugin_reward_names(args.list("external_plugins"))
+    known = builtin_reward_names() | set(REWARD_NAMES) | plugin_reward_names(args.list("external_plugins"))
     for name in funcs:
         if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
             err("reward-funcs", f"unknown reward function '{name}'", "reward_funcs",
-                hint=f"known: {', '.join(sorted(known))}")
+                hint=f"did you mean {close[0]!r}? known: {', '.join(sorted(known))}" if close
+                else f"known: {', '.join(sorted(known))}")
     weights = args.list("reward_weights")
     if weights and len(weights) != len(funcs) + len(args.list("reward_model")):
         err("reward-funcs", f"{len(weights)} reward_weights for {len(funcs)} reward function(s)", "reward_weights")

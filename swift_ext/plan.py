@@ -37,6 +37,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
         layout, memory = _megatron_checks(recipe, schema, model_config, errors, warnings, notes)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
+        if recipe.command == "rlhf":
+            errors += _swift_engine_rewards(recipe, schema)
     return Plan(recipe=recipe, errors=errors, warnings=warnings, notes=notes, layout=layout, memory=memory)
 
 
@@ -90,6 +92,21 @@ def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
         warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
     return lay.as_dict(), memory
+
+
+def _swift_engine_rewards(recipe, schema) -> list[Problem]:
+    from swift_ext.layout import Args, reward_problems
+
+    found: list[Problem] = []
+
+    def err(rule, message, key=None, hint=None):
+        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        found.append(Problem(message, rule=rule, hint=hint, **where))
+
+    args = Args(recipe, {name: f.default for name, f in schema.fields.items()})
+    if args.str("rlhf_type") == "grpo":
+        reward_problems(args, err)
+    return found
 
 
 def _largest(components: dict) -> str:

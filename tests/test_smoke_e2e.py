@@ -39,5 +39,7 @@ def test_tiny_grpo_runs_with_rewards_logged(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [r for r in logged(out) if "reward" in r]
     assert len(rows) == 2
-    assert all("rewards/MathAccuracy/mean" in r for r in rows)
+    # swift-ext's rewards, loaded by ms-swift through the --external_plugins file the expansion added
+    assert all("rewards/MathAccuracyReward/mean" in r and "rewards/ThinkFormatReward/mean" in r for r in rows)
+    assert "math_accuracy batch" in result.stdout + result.stderr  # the per-batch counters are logged
     assert list(out.glob("v*/checkpoint-2"))

@@ -1,0 +1,8 @@
+"""Files handed to ms-swift's `--external_plugins`, and what they register (without importing ms-swift)."""
+
+from pathlib import Path
+
+REWARD_PLUGIN = Path(__file__).with_name("swift_ext_rewards.py")
+# Kept equal to swift_ext.rewards.REWARDS (tested); listed here so planning never imports ms-swift.
+REWARD_NAMES = ("math_accuracy", "think_format", "boxed_format", "overlong_penalty", "ngram_repetition",
+                "math_accuracy_async")

@@ -1,0 +1,4 @@
+# Handed to ms-swift as `--external_plugins`: importing swift_ext.rewards registers swift-ext's
+# reward functions (math_accuracy, think_format, boxed_format, overlong_penalty, ngram_repetition)
+# in ms-swift's `orms`.
+import swift_ext.rewards  # noqa: F401

@@ -1,0 +1,211 @@
+"""GRPO reward functions in ms-swift's ORM interface. Importing this package registers them in
+ms-swift's `orms` registry; recipes name them in `args.reward_funcs` and swift-ext adds
+`--external_plugins swift_ext/plugins/swift_ext_rewards.py` (which only imports this package).
+
+- math_accuracy:    1.0 when the final answer is mathematically equivalent to `solution` (math-verify)
+- think_format:     exactly one well-formed reasoning block, then a non-empty answer
+- boxed_format:     exactly one balanced \\boxed{...} in the answer part
+- overlong_penalty: DAPO soft overlong punishment (max_completion_length, soft_cache_length)
+- ngram_repetition: penalty for repeated word n-grams (one linear pass)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from swift.rewards import ORM, AsyncORM, orms
+from swift.utils import get_logger
+
+from swift_ext.verifypool import BatchStats, VerifyPool, answer_part, clean_text, extract_answer, last_boxed, normalized, risky
+
+logger = get_logger()
+
+_POOL: VerifyPool | None = None
+
+
+def shared_pool() -> VerifyPool:
+    """One worker pool per process, shared by every math reward instance."""
+    global _POOL
+    if _POOL is None:
+        _POOL = VerifyPool()
+    return _POOL
+
+
+def score_math(completions: list, solutions: list, pool: VerifyPool | None = None) -> tuple[list[float], BatchStats]:
+    """Scores and per-batch counters; never raises, whatever the inputs."""
+    pool = pool or shared_pool()
+    n = len(completions)
+    scores = [0.0] * n
+    stats = BatchStats(items=n)
+    pairs, where = [], []
+    for i in range(n):
+        gold = clean_text(solutions[i]) if i < len(solutions) else None
+        if not gold or not gold.strip():
+            stats.no_answer += 1
+            continue
+        answer, how = extract_answer(completions[i])
+        if answer is None:
+            stats.no_answer += 1
+            continue
+        reason = risky(answer)
+        if reason is not None:
+            # sympy must not evaluate it; only a textually identical answer is credited.
+            stats.guarded += 1
+            scores[i] = 1.0 if normalized(answer) == normalized(gold) else 0.0
+            continue
+        if len(gold) > 4 * 1000:
+            stats.parse_failures += 1
+            continue
+        pairs.append((gold, answer))
+        where.append(i)
+    if pairs:
+        pooled, pool_stats = pool.score(pairs)
+        for i, s in zip(where, pooled):
+            scores[i] = s
+        stats.timeouts += pool_stats.timeouts
+        stats.parse_failures += pool_stats.parse_failures
+        stats.seconds = pool_stats.seconds
+    return scores, stats
+
+
+class MathAccuracyReward(ORM):
+    """1.0 if the completion's final answer equals `solution` mathematically (math-verify), else 0.0."""
+
+    def __init__(self, args: Any = None, **kwargs):
+        super().__init__(args, **kwargs)
+        self.last_stats: BatchStats | None = None
+
+    def __call__(self, completions, solution=None, **kwargs) -> list[float]:
+        completions = list(completions or [])
+        solutions = list(solution) if isinstance(solution, (list, tuple)) else [solution] * len(completions)
+        try:
+            scores, stats = score_math(completions, solutions)
+        except Exception:  # a reward must never take the trainer down
+            logger.exception("math_accuracy failed on a batch; scoring it 0")
+            return [0.0] * len(completions)
+        self.last_stats = stats
+        logger.info("math_accuracy batch: %s", stats.as_dict())
+        return scores
+
+
+class AsyncMathAccuracyReward(AsyncORM):
+    """The same reward for async callers: scoring runs in a thread, the event loop stays free."""
+
+    def __init__(self, args: Any = None, **kwargs):
+        super().__init__(args, **kwargs)
+        self._sync = MathAccuracyReward(args)
+
+    @property
+    def last_stats(self) -> BatchStats | None:
+        return self._sync.last_stats
+
+    async def __call__(self, completions, solution=None, **kwargs) -> list[float]:
+        return await asyncio.to_thread(self._sync, completions, solution, **kwargs)
+
+
+class ThinkFormatReward(ORM):
+    """1.0 for exactly one reasoning block followed by a non-empty answer.
+
+    The qwen3_5 template may already have put `<think>\\n` in the prompt, so a completion that only
+    closes the block (`... </think> answer`) is well-formed too.
+    """
+
+    def __call__(self, completions, **kwargs) -> list[float]:
+        return [self._score(c) for c in completions or []]
+
+    @staticmethod
+    def _score(completion) -> float:
+        text = clean_text(completion)
+        if text is None or text.count("</think>") != 1 or text.count("<think>") > 1:
+            return 0.0
+        opened = text.find("<think>")
+        closed = text.find("</think>")
+        if opened >= 0 and (opened > closed or text[:opened].strip()):
+            return 0.0
+        return 1.0 if text[closed + len("</think>"):].strip() else 0.0
+
+
+class BoxedFormatReward(ORM):
+    r"""1.0 when the answer part holds exactly one `\boxed{...}`, with balanced braces."""
+
+    def __call__(self, completions, **kwargs) -> list[float]:
+        out = []
+        for completion in completions or []:
+            text = clean_text(completion)
+            part = answer_part(text) if text is not None else None
+            if part is None or part.count("\\boxed{") != 1:
+                out.append(0.0)
+                continue
+            out.append(1.0 if last_boxed(part) is not None else 0.0)
+        return out
+
+
+class OverlongPenaltyReward(ORM):
+    """DAPO's soft overlong punishment: 0 up to L_max - L_cache tokens, then linearly down to -1 at L_max,
+    -1 beyond. L_max = max_completion_length; L_cache = soft_cache_length (default L_max / 5, as in DAPO's
+    20480 / 4096)."""
+
+    def __init__(self, args: Any = None, **kwargs):
+        super().__init__(args, **kwargs)
+        self.max_length = int(getattr(args, "max_completion_length", None) or 512)
+        cache = getattr(args, "soft_cache_length", None)
+        self.cache_length = int(cache) if cache else max(1, self.max_length // 5)
+        self.cache_length = min(self.cache_length, self.max_length)
+
+    def __call__(self, completions, **kwargs) -> list[float]:
+        ids = kwargs.get("response_token_ids") or kwargs.get("completion_ids")
+        out = []
+        for i, completion in enumerate(completions or []):
+            length = _token_count(ids[i] if ids is not None and i < len(ids) else None, completion)
+            out.append(self.penalty(length))
+        return out
+
+    def penalty(self, length: int) -> float:
+        expected = self.max_length - self.cache_length
+        if length <= expected:
+            return 0.0
+        if length > self.max_length:
+            return -1.0
+        return (expected - length) / self.cache_length
+
+
+def _token_count(ids, completion) -> int:
+    if ids is not None:
+        return sum(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids)
+    text = clean_text(completion) or ""
+    return len(text) // 4  # no token ids given: ~4 characters per token
+
+
+class NgramRepetitionReward(ORM):
+    """-(share of repeated word n-grams) * |max_penalty|; one pass over the words, hashing n-gram tuples.
+    n = repetition_n_grams (default 3), max_penalty = repetition_max_penalty (default -1.0)."""
+
+    def __init__(self, args: Any = None, **kwargs):
+        super().__init__(args, **kwargs)
+        self.n = int(getattr(args, "repetition_n_grams", None) or 3)
+        self.max_penalty = -abs(float(getattr(args, "repetition_max_penalty", None) or 1.0))
+
+    def __call__(self, completions, **kwargs) -> list[float]:
+        out = []
+        for completion in completions or []:
+            words = (clean_text(completion) or "").lower().split()
+            total = len(words) - self.n + 1
+            if total <= 0:
+                out.append(0.0)
+                continue
+            seen = {tuple(words[i : i + self.n]) for i in range(total)}
+            out.append((1 - len(seen) / total) * self.max_penalty)
+        return out
+
+
+REWARDS = {
+    "math_accuracy": MathAccuracyReward,
+    "think_format": ThinkFormatReward,
+    "boxed_format": BoxedFormatReward,
+    "overlong_penalty": OverlongPenaltyReward,
+    "ngram_repetition": NgramRepetitionReward,
+}
+for _name, _cls in REWARDS.items():
+    orms[_name] = _cls
+orms["math_accuracy_async"] = AsyncMathAccuracyReward
