@@ -6,12 +6,18 @@ SX      = $(BIN)/swift-ext
 RECIPE ?= recipes/smoke/tiny-sft.yaml
 ARGS   ?=
 
-.PHONY: help setup sft rlhf plan run test test-fast bench clean-venv
+CKPT   ?=
+RUN    ?=
+
+.PHONY: help setup sft rlhf plan run merge infer report test test-fast bench clean-venv
 
 help:
 	@echo "make sft [RECIPE=...] [ARGS='args.lr=1e-5 ...']   run an SFT recipe (default: tiny CPU recipe)"
 	@echo "make rlhf RECIPE=... [ARGS=...]                   run an RLHF (GRPO/DPO) recipe"
 	@echo "make plan RECIPE=... [ARGS=...]                   pre-flight checks and the exact command"
+	@echo "make merge CKPT=.../checkpoint-N                    merge a LoRA checkpoint (ms-swift export)"
+	@echo "make infer CKPT=.../checkpoint-N                    swift infer on the val split + metrics.json"
+	@echo "make report RUN=output/<run>                        loss/reward curves + summary.md"
 	@echo "make test                                         the test-suite (CPU, real ms-swift)"
 	@echo "make bench                                        benchmarks"
 
@@ -37,6 +43,15 @@ plan: setup
 
 run: setup
 	$(SX) run $(RECIPE) $(ARGS)
+
+merge: setup
+	$(SX) merge $(CKPT) $(ARGS)
+
+infer: setup
+	$(SX) infer $(CKPT) $(ARGS)
+
+report: setup
+	$(SX) report $(RUN)
 
 test: setup
 	$(BIN)/python -m pytest -q -ra

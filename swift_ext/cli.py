@@ -230,6 +230,113 @@ def import_script(
     err.print(f"wrote {output}")
 
 
+@app.command()
+def merge(
+    ckpt: Path = typer.Argument(..., help="A checkpoint-N directory."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory (must not exist); default CKPT-merged."),
+    base_model: Optional[str] = typer.Option(None, "--base-model", help="Base model path/id if args.json's is stale."),
+    print_cmd: bool = typer.Option(False, "--print", help="Print the command and nothing else."),
+) -> None:
+    """Merge a LoRA checkpoint into a servable model with ms-swift's own export."""
+    from swift_ext import run as runner
+    from swift_ext.merge import plan_merge, read_checkpoint
+
+    plan = plan_merge(read_checkpoint(ckpt), out, base_model)
+    err = _console(stderr=True)
+    for note in plan.notes:
+        err.print(f"note: {note}", markup=False)
+    if plan.launch is None:
+        print(plan.output_dir)
+        return
+    if print_cmd:
+        sys.stdout.write(plan.launch.shell())
+        return
+    err.print("$ " + plan.launch.shell().rstrip(), markup=False)
+    code = runner.execute(plan.launch)
+    if code == 0:
+        err.print(f"[green]merged[/green]: {plan.output_dir}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def infer(
+    ckpt: Optional[Path] = typer.Argument(None, help="A checkpoint-N directory (merged model used when present)."),
+    split: str = typer.Option("val", "--split", help="`val` (the run's validation split) or a JSONL file."),
+    backend: str = typer.Option("transformers", "--backend", help="transformers or vllm"),
+    max_new_tokens: int = typer.Option(512, "--max-new-tokens", min=1),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N validation rows."),
+    compare_with: Optional[List[Path]] = typer.Option(None, "--compare", help="Compare two metrics (give twice)."),
+    print_cmd: bool = typer.Option(False, "--print", help="Print the swift infer command and nothing else."),
+) -> None:
+    """Run `swift infer` on the validation split and score it (exact match, math accuracy, lengths)."""
+    from swift_ext import infer as inf
+
+    if compare_with:
+        if len(compare_with) != 2 or ckpt is not None:
+            raise UserError.one("--compare takes exactly two metrics files/eval dirs/checkpoints: --compare A --compare B")
+        (pa, a), (pb, b) = inf.load_metrics(compare_with[0]), inf.load_metrics(compare_with[1])
+        _console().print(_compare_table(pa, pb, inf.compare(a, b)))
+        return
+    if ckpt is None:
+        raise UserError.one("give a checkpoint directory (or --compare A --compare B)")
+    from swift_ext import run as runner
+    from swift_ext.merge import read_checkpoint
+
+    plan = inf.plan_infer(read_checkpoint(ckpt), split, backend, max_new_tokens, limit)
+    if print_cmd:
+        sys.stdout.write(plan.launch.shell())
+        return
+    err = _console(stderr=True)
+    for note in plan.notes:
+        err.print(f"note: {note}", markup=False)
+    inf.prepare_eval_dir(plan, limit)
+    err.print("$ " + plan.launch.shell().rstrip(), markup=False)
+    code = runner.execute(plan.launch)
+    metrics = inf.score(plan.result_file, plan.eval_dir / "val.jsonl" if plan.val_file else None,
+                        plan.max_new_tokens, plan.model_dir)
+    metrics["infer_exit_code"] = code
+    path = inf.write_metrics(plan.eval_dir, metrics)
+    _console().print(_metrics_table(metrics, path))
+    if metrics["unscored_rows"]:
+        err.print(f"[yellow]{metrics['unscored_rows']} of {metrics['rows']} rows have no (readable) result[/yellow]")
+    raise typer.Exit(code)
+
+
+def _metrics_table(metrics: dict, path: Path):
+    from rich.table import Table
+
+    table = Table(title=f"{path}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        table.add_row(key, str(value))
+    return table
+
+
+def _compare_table(pa: Path, pb: Path, rows):
+    from rich.table import Table
+
+    table = Table(title="A = " + str(pa) + "\nB = " + str(pb), title_justify="left")
+    for col in ("metric", "A", "B", "B - A"):
+        table.add_column(col, justify="right" if col != "metric" else "left")
+    for key, a, b, diff in rows:
+        table.add_row(key, str(a), str(b), "" if diff is None else f"{diff:+g}")
+    return table
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run's output dir (or one of its v*-* dirs).")) -> None:
+    """Loss/learning-rate/reward curves (PNG) and a markdown summary of a run."""
+    from swift_ext.report import make_report
+
+    out = make_report(run_dir)
+    _console().print(f"report: {out / 'summary.md'}")
+    for png in sorted(out.glob("*.png")):
+        _console().print(f"  {png}")
+
+
 @app.command("args")
 def args_cmd(
     name: Optional[str] = typer.Argument(None, help="An argument name; omit to list all."),

@@ -32,6 +32,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
     schema = msargs.schema_for(recipe.engine, recipe.command)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
     errors += check_args(recipe, schema)
+    # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
+    warnings += check_local_datasets(recipe)
     layout = memory = None
     if recipe.engine == "megatron":
         layout, memory = _megatron_checks(recipe, schema, model_config, errors, warnings, notes)
@@ -138,6 +140,36 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
             problems.append(Problem(f"expected {expected}", rule="argument-type", **where))
         elif _must_be_positive(name, spec) and _as_number(value) is not None and _as_number(value) < 1:
             problems.append(Problem(f"expected a positive integer, got {value!r}", rule="argument-range", **where))
+    return problems
+
+
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".tsv", ".arrow")
+
+
+def local_dataset_path(entry: str) -> str | None:
+    """The file part of a `path[:subset][#count]` dataset entry when it names a local data file."""
+    path = str(entry).split("#", 1)[0]
+    if path.lower().endswith(DATA_SUFFIXES) or path.startswith(("/", "./", "../", "~")):
+        return path
+    if ":" in path and path.rsplit(":", 1)[0].lower().endswith(DATA_SUFFIXES):
+        return path.rsplit(":", 1)[0]
+    return None
+
+
+def check_local_datasets(recipe: Recipe) -> list[Problem]:
+    """A local dataset that is not there makes ms-swift try the hub and fail minutes later."""
+    import os
+
+    problems = []
+    for key in ("dataset", "val_dataset", "cached_dataset", "cached_val_dataset"):
+        entries = recipe.args.get(key) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            path = local_dataset_path(entry)
+            if path and not os.path.exists(os.path.expanduser(path)):
+                problems.append(Problem(f"local dataset {path!r} not found here (relative paths are read from "
+                                        f"{os.getcwd()})", rule="dataset", hint="run from the directory the "
+                                        "recipe's paths are relative to, or use an absolute path",
+                                        **recipe.where(f"args.{key}")))
     return problems
 
 

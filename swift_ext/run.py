@@ -50,8 +50,26 @@ def manifest(recipe: Recipe, launch: Launch, extra: dict | None = None) -> dict:
         "versions": versions,
         "git": _git_state(Path(recipe.source).parent if recipe.source else Path.cwd()),
         "host": os.uname().nodename,
+        "cwd": os.getcwd(),
+        "tracking": tracking(recipe),
         **(extra or {}),
     }
+
+
+def tracking(recipe: Recipe) -> dict:
+    """Where the run's metrics go (ms-swift's report_to), so a report can find them later."""
+    report_to = recipe.args.get("report_to") or (["tensorboard"] if recipe.engine == "swift" else [])
+    report_to = report_to if isinstance(report_to, list) else [report_to]
+    out: dict = {"report_to": [str(r) for r in report_to]}
+    if "tensorboard" in out["report_to"]:
+        out["tensorboard"] = str(recipe.args.get("logging_dir") or recipe.args.get("tensorboard_dir")
+                                 or "<output_dir>/v*/runs")
+    if "swanlab" in out["report_to"]:
+        out["swanlab"] = {
+            "mode": str(recipe.args.get("swanlab_mode") or "cloud"),
+            "log_dir": os.environ.get("SWANLAB_LOG_DIR") or recipe.env.get("SWANLAB_LOG_DIR") or "./swanlog",
+        }
+    return out
 
 
 def _git_state(where: Path) -> dict | None:

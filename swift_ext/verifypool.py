@@ -342,6 +342,50 @@ def _decode(line: bytes) -> dict:
         return {}
 
 
+_POOL: VerifyPool | None = None
+
+
+def shared_pool() -> VerifyPool:
+    """One worker pool per process, shared by every math reward and metric."""
+    global _POOL
+    if _POOL is None:
+        _POOL = VerifyPool()
+    return _POOL
+
+
+def score_math(completions: list, solutions: list, pool: VerifyPool | None = None) -> tuple[list[float], BatchStats]:
+    """1.0/0.0 per completion (its final answer vs the solution) and the batch's counters; never raises."""
+    pool = pool or shared_pool()
+    n = len(completions)
+    scores = [0.0] * n
+    stats = BatchStats(items=n)
+    pairs, where = [], []
+    for i in range(n):
+        gold = clean_text(solutions[i]) if i < len(solutions) else None
+        if not gold or not gold.strip():
+            stats.no_answer += 1
+            continue
+        answer, _ = extract_answer(completions[i])
+        if answer is None:
+            stats.no_answer += 1
+            continue
+        if risky(answer) is not None or len(gold) > MAX_TAIL_CHARS:
+            # sympy must not evaluate it; only a textually identical answer is credited.
+            stats.guarded += 1
+            scores[i] = 1.0 if normalized(answer) == normalized(gold) else 0.0
+            continue
+        pairs.append((gold, answer))
+        where.append(i)
+    if pairs:
+        pooled, pool_stats = pool.score(pairs)
+        for i, s in zip(where, pooled):
+            scores[i] = s
+        stats.timeouts += pool_stats.timeouts
+        stats.parse_failures += pool_stats.parse_failures
+        stats.seconds = pool_stats.seconds
+    return scores, stats
+
+
 # --------------------------------------------------------------------------------------------------
 # The worker (child side): `python -m swift_ext.verifypool`
 

@@ -1,14 +1,21 @@
-"""The bundled CPU recipes really train the tiny Qwen3.6-architecture model through ms-swift."""
+"""The CPU end-to-end chains, for real: `swift-ext run` (ms-swift trains the tiny Qwen3.6-architecture
+model) -> `swift-ext merge` -> `swift-ext infer` on the bundled val split -> metrics.json ->
+`swift-ext report` PNGs. Once for SFT (with SwanLab in local mode), once for GRPO with swift-ext's
+reward plugins."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from conftest import RECIPES, swift_ext
 
 pytestmark = pytest.mark.slow
+
+METRIC_KEYS = {"rows", "scored_rows", "unscored_rows", "exact_match", "response_chars", "response_tokens",
+               "hit_token_limit", "think_block", "max_new_tokens"}
 
 
 def logged(run_dir):
@@ -17,23 +24,54 @@ def logged(run_dir):
     return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
 
 
-def test_tiny_sft_trains_and_writes_a_checkpoint(tmp_path):
+def merge_infer_report(ckpt, out, tmp_path):
+    merged = swift_ext("merge", ckpt, timeout=600)
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    assert (ckpt.parent / (ckpt.name + "-merged") / "model.safetensors").is_file()
+    again = swift_ext("merge", ckpt)
+    assert again.returncode == 0 and "already at" in again.stderr  # nothing overwritten
+    inferred = swift_ext("infer", ckpt, "--max-new-tokens", "16", timeout=600)
+    assert inferred.returncode == 0, inferred.stderr[-3000:]
+    (metrics_file,) = list(ckpt.glob("eval-*/metrics.json"))
+    metrics = json.loads(metrics_file.read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert metrics["rows"] == metrics["scored_rows"] > 0 and metrics["unscored_rows"] == 0
+    assert metrics["exact_match"] is None or 0.0 <= metrics["exact_match"] <= 1.0
+    # re-tokenising decoded text can differ from the generated ids by a token
+    assert metrics["response_tokens"]["max"] <= 16 + 2
+    reported = swift_ext("report", out)
+    assert reported.returncode == 0, reported.stderr
+    (report_dir,) = list(out.glob("report-*"))
+    assert (report_dir / "loss.png").stat().st_size > 1000 or (report_dir / "reward.png").is_file()
+    assert "Evaluation" in (report_dir / "summary.md").read_text()
+    return metrics, report_dir
+
+
+def test_sft_chain_with_swanlab_offline(tmp_path):
     out = tmp_path / "tiny-sft"
-    result = swift_ext("run", RECIPES / "smoke/tiny-sft.yaml", f"args.output_dir={out}", timeout=900)
+    swanlab_dir = tmp_path / "swanlog"
+    result = swift_ext("run", RECIPES / "smoke/tiny-sft.yaml", f"args.output_dir={out}",
+                       "args.report_to=[tensorboard, swanlab]", "args.swanlab_mode=local",
+                       env={"SWANLAB_LOG_DIR": str(swanlab_dir)}, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = logged(out)
     losses = [r["loss"] for r in rows if "loss" in r]
     assert len(losses) >= 8 and all(isinstance(x, float) and x > 0 for x in losses)
-    ckpts = list(out.glob("v*/checkpoint-8"))
-    assert ckpts and (ckpts[0] / "adapter_model.safetensors").is_file()
-    assert f"checkpoint {ckpts[0]}" in result.stderr.replace("\n", "")
-    args = json.loads((ckpts[0] / "args.json").read_text())
-    assert args["model_type"] == "qwen3_5_moe"
-    manifest = next(out.glob("swift-ext-run-*.json"))
-    assert json.loads(manifest.read_text())["argv"][:2] == ["swift", "sft"]
+    (ckpt,) = list(out.glob("v*/checkpoint-8"))
+    assert (ckpt / "adapter_model.safetensors").is_file()
+    assert f"checkpoint {ckpt}" in result.stderr.replace("\n", "")
+    assert json.loads((ckpt / "args.json").read_text())["model_type"] == "qwen3_5_moe"
+    manifest = json.loads(next(out.glob("swift-ext-run-*.json")).read_text())
+    assert manifest["argv"][:2] == ["swift", "sft"]
+    assert manifest["tracking"]["swanlab"] == {"mode": "local", "log_dir": str(swanlab_dir)}
+    assert list(swanlab_dir.glob("run-*")), "SwanLab wrote nothing locally"
+    assert list(ckpt.parent.glob("runs/*")), "no tensorboard events"
+    metrics, report_dir = merge_infer_report(ckpt, out, tmp_path)
+    assert metrics["exact_match"] is not None  # SFT val rows carry reference answers
+    assert (report_dir / "loss.png").is_file() and (report_dir / "learning_rate.png").is_file()
 
 
-def test_tiny_grpo_runs_with_rewards_logged(tmp_path):
+def test_grpo_chain_with_reward_plugins(tmp_path):
     out = tmp_path / "tiny-grpo"
     result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -42,4 +80,9 @@ def test_tiny_grpo_runs_with_rewards_logged(tmp_path):
     # swift-ext's rewards, loaded by ms-swift through the --external_plugins file the expansion added
     assert all("rewards/MathAccuracyReward/mean" in r and "rewards/ThinkFormatReward/mean" in r for r in rows)
     assert "math_accuracy batch" in result.stdout + result.stderr  # the per-batch counters are logged
-    assert list(out.glob("v*/checkpoint-2"))
+    (ckpt,) = list(out.glob("v*/checkpoint-2"))
+    metrics, report_dir = merge_infer_report(ckpt, out, tmp_path)
+    # The val split has a `solution` column: scored with math_accuracy, joined back by row order.
+    assert metrics["math_accuracy"] is not None and metrics["math_accuracy_stats"]["items"] == metrics["rows"]
+    assert metrics["exact_match"] is None  # GRPO prompts have no reference answer to match
+    assert (report_dir / "reward.png").is_file()

@@ -17,57 +17,9 @@ from typing import Any
 from swift.rewards import ORM, AsyncORM, orms
 from swift.utils import get_logger
 
-from swift_ext.verifypool import BatchStats, VerifyPool, answer_part, clean_text, extract_answer, last_boxed, normalized, risky
+from swift_ext.verifypool import BatchStats, answer_part, clean_text, last_boxed, score_math
 
 logger = get_logger()
-
-_POOL: VerifyPool | None = None
-
-
-def shared_pool() -> VerifyPool:
-    """One worker pool per process, shared by every math reward instance."""
-    global _POOL
-    if _POOL is None:
-        _POOL = VerifyPool()
-    return _POOL
-
-
-def score_math(completions: list, solutions: list, pool: VerifyPool | None = None) -> tuple[list[float], BatchStats]:
-    """Scores and per-batch counters; never raises, whatever the inputs."""
-    pool = pool or shared_pool()
-    n = len(completions)
-    scores = [0.0] * n
-    stats = BatchStats(items=n)
-    pairs, where = [], []
-    for i in range(n):
-        gold = clean_text(solutions[i]) if i < len(solutions) else None
-        if not gold or not gold.strip():
-            stats.no_answer += 1
-            continue
-        answer, how = extract_answer(completions[i])
-        if answer is None:
-            stats.no_answer += 1
-            continue
-        reason = risky(answer)
-        if reason is not None:
-            # sympy must not evaluate it; only a textually identical answer is credited.
-            stats.guarded += 1
-            scores[i] = 1.0 if normalized(answer) == normalized(gold) else 0.0
-            continue
-        if len(gold) > 4 * 1000:
-            stats.parse_failures += 1
-            continue
-        pairs.append((gold, answer))
-        where.append(i)
-    if pairs:
-        pooled, pool_stats = pool.score(pairs)
-        for i, s in zip(where, pooled):
-            scores[i] = s
-        stats.timeouts += pool_stats.timeouts
-        stats.parse_failures += pool_stats.parse_failures
-        stats.seconds = pool_stats.seconds
-    return scores, stats
-
 
 class MathAccuracyReward(ORM):
     """1.0 if the completion's final answer equals `solution` mathematically (math-verify), else 0.0."""

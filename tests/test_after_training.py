@@ -1,0 +1,192 @@
+"""merge / infer / report: command construction (Megatron paths need GPUs, so --print is the test),
+bad input, scoring of truncated results, comparisons and the report's plots."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import swift_ext
+from swift_ext.errors import UserError
+from swift_ext.infer import compare, score
+from swift_ext.merge import plan_merge, read_checkpoint
+
+MEGATRON_ARGS = {"model": "Qwen/Qwen3.6-35B-A3B", "model_type": "qwen3_5_moe", "tuner_type": "lora",
+                 "tensor_model_parallel_size": 2, "expert_model_parallel_size": 4, "pipeline_model_parallel_size": 1,
+                 "merge_lora": False, "template": "qwen3_5"}
+
+
+def checkpoint(tmp_path, args: dict, files=("adapter_model.safetensors",), name="checkpoint-200"):
+    ckpt = tmp_path / "run" / "v0-20261129-101010" / name
+    ckpt.mkdir(parents=True)
+    (ckpt / "args.json").write_text(json.dumps(args))
+    for f in files:
+        (ckpt / f).write_bytes(b"\0")
+    return ckpt
+
+
+def printed(*args):
+    result = swift_ext(*map(str, args))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_megatron_lora_merge_command(tmp_path):
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "mtp_num_layers": 1})
+    assert printed("merge", ckpt, "--print") == (
+        "NPROC_PER_NODE=4 \\\nCUDA_VISIBLE_DEVICES=0,1,2,3 \\\nmegatron export \\\n"
+        f"    --adapters {ckpt} \\\n    --to_hf true \\\n    --merge_lora true \\\n"
+        f"    --output_dir {ckpt}-merged \\\n    --tensor_model_parallel_size 2 \\\n"
+        "    --expert_model_parallel_size 4 \\\n    --mtp_num_layers 1\n")
+
+
+def test_megatron_torch_dist_adapter_keeps_mtp_weights(tmp_path):
+    ckpt = checkpoint(tmp_path, MEGATRON_ARGS, files=())  # no safetensors: Megatron's torch_dist format
+    out = printed("merge", ckpt, "--print", "--out", tmp_path / "merged")
+    assert f"--mcore_adapter {ckpt}" in out and f"--output_dir {tmp_path / 'merged'}" in out
+    assert "--save_missing_weights true" in out  # Qwen3.6 has an MTP layer that training did not use
+
+
+def test_megatron_full_checkpoint(tmp_path):
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "tuner_type": "full", "expert_model_parallel_size": 8,
+                                 "tensor_model_parallel_size": 1}, files=())
+    out = printed("merge", ckpt, "--print")
+    assert f"megatron export \\\n    --mcore_model {ckpt} \\\n    --to_hf true \\\n" in out
+    assert "--merge_lora" not in out and "NPROC_PER_NODE=8" in out
+
+
+def test_transformers_lora_merge_command(tmp_path):
+    ckpt = checkpoint(tmp_path, {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "lora", "model_type": "qwen2"})
+    assert printed("merge", ckpt, "--print") == (
+        f"swift export \\\n    --adapters {ckpt} \\\n    --merge_lora true \\\n    --output_dir {ckpt}-merged\n")
+
+
+def test_training_already_merged(tmp_path):
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "merge_lora": True})
+    (ckpt.parent / "checkpoint-200-merged").mkdir()
+    result = swift_ext("merge", ckpt)
+    assert result.returncode == 0 and "merge_lora: true" in result.stderr
+    assert result.stdout.strip() == str(ckpt.parent / "checkpoint-200-merged")
+
+
+def test_not_a_checkpoint(tmp_path):
+    result = swift_ext("merge", tmp_path)
+    assert result.returncode == 2 and "no args.json" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "args.json").write_text("{not json")
+    result = swift_ext("merge", tmp_path)
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+
+
+def test_base_model_missing(tmp_path):
+    ckpt = checkpoint(tmp_path, {"model": "/mnt/gone/Qwen3.6-35B-A3B", "tuner_type": "lora"})
+    result = swift_ext("merge", ckpt, "--print")
+    assert result.returncode == 2 and "does not exist here" in result.stderr and "--base-model" in result.stderr
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({"model_type": "qwen2", "hidden_size": 64, "num_attention_heads": 4,
+                                                  "num_hidden_layers": 2, "vocab_size": 100}))
+    assert f"--model {base}" in printed("merge", ckpt, "--print", "--base-model", base)
+
+
+def test_output_exists(tmp_path):
+    ckpt = checkpoint(tmp_path, MEGATRON_ARGS)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    result = swift_ext("merge", ckpt, "--out", taken)
+    assert result.returncode == 2 and "already exists" in result.stderr
+
+
+def test_infer_command_uses_recorded_settings_and_manifest_env(tmp_path):
+    val = tmp_path / "val.jsonl"
+    val.write_text('{"messages": [{"role": "user", "content": "1+1?"}], "solution": "2"}\n')
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "val_dataset": [str(val)], "enable_thinking": False})
+    (ckpt.parent.parent / "swift-ext-run-20261129-101010.json").write_text(json.dumps(
+        {"env": {"IMAGE_MAX_TOKEN_NUM": "1024", "WANDB_API_KEY": "***"}, "cwd": str(tmp_path)}))
+    out = printed("infer", ckpt, "--print", "--max-new-tokens", "64", "--backend", "vllm")
+    assert out.startswith("IMAGE_MAX_TOKEN_NUM=1024 \\\nswift infer \\\n") and "WANDB" not in out
+    assert f"--adapters {ckpt}" in out and "--template qwen3_5" in out and "--enable_thinking false" in out
+    assert "--infer_backend vllm" in out and "--max_new_tokens 64" in out and "/eval-" in out
+
+
+def test_infer_without_a_validation_split(tmp_path):
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "val_dataset": [], "split_dataset_ratio": 0})
+    result = swift_ext("infer", ckpt)
+    assert result.returncode == 2 and "no validation split" in result.stderr and "--split FILE" in result.stderr
+    ratio = checkpoint(tmp_path, {**MEGATRON_ARGS, "split_dataset_ratio": 0.01}, name="checkpoint-300")
+    assert "--load_data_args true" in printed("infer", ratio, "--print")
+
+
+def test_infer_empty_split_file(tmp_path):
+    ckpt = checkpoint(tmp_path, MEGATRON_ARGS)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    result = swift_ext("infer", ckpt, "--split", empty)
+    assert result.returncode == 2 and "validation split is empty" in result.stderr
+    assert not list(ckpt.glob("eval-*/infer_result.jsonl"))
+
+
+def test_truncated_results_are_counted_not_hidden(tmp_path):
+    val = tmp_path / "val.jsonl"
+    val.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"}], "solution": f"${i}$"}) + "\n"
+                           for i in range(5)))
+    results = tmp_path / "infer_result.jsonl"
+    good = [{"response": "<think>\n\n</think>\n\n\\boxed{0}", "labels": None},
+            {"response": "\\boxed{7}", "labels": None},
+            {"response": "<think>\nhmm\n</think>\n\nthe answer is 2", "labels": None}]
+    results.write_text("".join(json.dumps(r) + "\n" for r in good) + '{"response": "\\\\boxed{3')  # killed mid-write
+    metrics = score(results, val, max_new_tokens=16, model_dir=None)
+    assert metrics["rows"] == 5 and metrics["scored_rows"] == 3 and metrics["unscored_rows"] == 3
+    assert metrics["math_accuracy"] == pytest.approx(2 / 3, abs=1e-3)
+    assert metrics["think_block"] == pytest.approx(2 / 3, abs=1e-3) and metrics["nonempty_think"] == 0.5
+
+
+def test_metrics_are_never_overwritten(tmp_path):
+    from swift_ext.infer import write_metrics
+
+    write_metrics(tmp_path, {"a": 1})
+    with pytest.raises(FileExistsError):
+        write_metrics(tmp_path, {"a": 2})
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"a": 1}
+
+
+def test_compare(tmp_path):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    for d, acc in ((a, 0.25), (b, 0.5)):
+        d.mkdir()
+        (d / "metrics.json").write_text(json.dumps({"exact_match": 0.1, "math_accuracy": acc, "scored_rows": 8,
+                                                     "response_chars": {"mean": 100.0}}))
+    rows = {k: (va, vb, diff) for k, va, vb, diff in compare(json.loads((a / "metrics.json").read_text()),
+                                                           json.loads((b / "metrics.json").read_text()))}
+    assert rows["math_accuracy"] == (0.25, 0.5, 0.25) and rows["exact_match"][2] == 0
+    out = printed("infer", "--compare", a, "--compare", b)
+    assert "math_accuracy" in out and "+0.25" in out
+    result = swift_ext("infer", "--compare", a)
+    assert result.returncode == 2 and "exactly two" in result.stderr
+
+
+def test_report_from_a_grpo_log(tmp_path):
+    run = tmp_path / "out" / "v0-20261129-101010"
+    run.mkdir(parents=True)
+    rows = [{"loss": 0.5 - i / 100, "learning_rate": 1e-5, "reward": i / 10, "rewards/MathAccuracyReward/mean": i / 10,
+             "global_step/max_steps": f"{i}/10"} for i in range(1, 11)]
+    (run / "logging.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
+    out = printed("report", tmp_path / "out")
+    (report,) = list((tmp_path / "out").glob("report-*"))
+    assert str(report / "summary.md") in out
+    for png in ("loss.png", "learning_rate.png", "reward.png"):
+        assert (report / png).stat().st_size > 1000
+    assert "reward: 1.0" in (report / "summary.md").read_text()
+
+
+def test_report_needs_a_run_dir(tmp_path):
+    result = swift_ext("report", tmp_path)
+    assert result.returncode == 2 and "no logging.jsonl" in result.stderr
+
+
+def test_read_checkpoint_errors_are_user_errors(tmp_path):
+    with pytest.raises(UserError):
+        read_checkpoint(tmp_path / "nope")
+    with pytest.raises(UserError):
+        plan_merge(read_checkpoint(checkpoint(tmp_path, {"tuner_type": "lora"})))  # no base model recorded
