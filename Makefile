@@ -9,12 +9,15 @@ ARGS   ?=
 CKPT   ?=
 RUN    ?=
 
-.PHONY: help setup sft rlhf plan run merge infer report test test-fast bench clean-venv
+DATA   ?= data/sft/train.jsonl
+
+.PHONY: help setup sft rlhf plan run validate merge infer report test test-fast bench clean-venv
 
 help:
 	@echo "make sft [RECIPE=...] [ARGS='args.lr=1e-5 ...']   run an SFT recipe (default: tiny CPU recipe)"
 	@echo "make rlhf RECIPE=... [ARGS=...]                   run an RLHF (GRPO/DPO) recipe"
 	@echo "make plan RECIPE=... [ARGS=...]                   pre-flight checks and the exact command"
+	@echo "make validate DATA=file.jsonl [ARGS='--task grpo']    check a dataset (swift-ext data check)"
 	@echo "make merge CKPT=.../checkpoint-N                    merge a LoRA checkpoint (ms-swift export)"
 	@echo "make infer CKPT=.../checkpoint-N                    swift infer on the val split + metrics.json"
 	@echo "make report RUN=output/<run>                        loss/reward curves + summary.md"
@@ -43,6 +46,9 @@ plan: setup
 
 run: setup
 	$(SX) run $(RECIPE) $(ARGS)
+
+validate: setup
+	$(SX) data check $(DATA) $(ARGS)
 
 merge: setup
 	$(SX) merge $(CKPT) $(ARGS)

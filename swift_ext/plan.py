@@ -34,6 +34,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
     errors += check_args(recipe, schema)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
+    errors += validate_datasets(recipe, notes)
     layout = memory = None
     if recipe.engine == "megatron":
         layout, memory = _megatron_checks(recipe, schema, model_config, errors, warnings, notes)
@@ -170,6 +171,48 @@ def check_local_datasets(recipe: Recipe) -> list[Problem]:
                                         f"{os.getcwd()})", rule="dataset", hint="run from the directory the "
                                         "recipe's paths are relative to, or use an absolute path",
                                         **recipe.where(f"args.{key}")))
+    return problems
+
+
+DATA_CHECK_LIMIT = 256 * 2**20  # bigger datasets: `swift-ext data check --jobs N` on their own
+
+
+def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
+    """Run the dataset validator over the recipe's local datasets; hub ids are noted and skipped."""
+    import os
+
+    from swift_ext import data as d
+
+    task = (str(recipe.args.get("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command)
+    if task not in ("sft", "pt", "grpo", "dpo", "kto"):
+        return []
+    funcs = recipe.args.get("reward_funcs") or []
+    funcs = funcs if isinstance(funcs, list) else [funcs]
+    columns = ("solution",) if any(str(f) in ("accuracy", "math_accuracy", "math_accuracy_async") for f in funcs) else ()
+    opts = d.Options(task=task, reward_columns=columns)
+    problems: list[Problem] = []
+    for key in ("dataset", "val_dataset"):
+        entries = recipe.args.get(key) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            path = local_dataset_path(entry)
+            if path is None:
+                notes.append(f"{entry}: hub dataset, not validated here")
+                continue
+            if not os.path.isfile(path):
+                continue
+            if os.path.getsize(path) > DATA_CHECK_LIMIT:
+                notes.append(f"{path}: over {DATA_CHECK_LIMIT >> 20} MiB; run `swift-ext data check {path} --jobs N`")
+                continue
+            report = d.check_file(path, opts)
+            counts = report.counts()
+            for code, n in sorted(counts.items()):
+                if d.CODES[code][0] != "error":
+                    continue
+                first = next(i for i in report.issues if i.code == code)
+                problems.append(Problem(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
+                                        rule="dataset", hint=f"swift-ext data check {path} --task {task}",
+                                        **recipe.where(f"args.{key}")))
+            notes.append(f"{path}: {report.valid_rows}/{report.rows} rows valid for {task}")
     return problems
 
 
