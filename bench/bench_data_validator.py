@@ -86,7 +86,7 @@ def validator_run(path: Path, jobs: int) -> tuple[float, int, dict]:
     return data["seconds"], data["rss"], data
 
 
-def msswift_seconds(path: Path, megabytes: int = 4) -> tuple[float, float]:
+def msswift_seconds(path: Path, megabytes: int = 16) -> tuple[float, float]:
     """ms-swift's load_dataset (strict=False, as users run it) on the first `megabytes` of the file."""
     slice_path = path.with_name("slice.jsonl")
     with open(path, "rb") as src, open(slice_path, "wb") as dst:

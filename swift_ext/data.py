@@ -65,7 +65,7 @@ MESSAGE_KEYS = {"role", "content", "loss", "loss_scale", "name", "tool_calls", "
 MEDIA = (("images", "<image>", "E103", "E305"), ("videos", "<video>", "E104", "E306"), ("audios", "<audio>", "E105", "E307"))
 MAX_LINE = 64 * 1024 * 1024
 CHUNK = 8 * 1024 * 1024
-EXACT_DUPLICATES = 200_000  # distinct rows tracked exactly; beyond, a fixed-size Bloom filter
+EXACT_DUPLICATES = 50_000  # distinct rows tracked exactly (~4 MiB); beyond, a fixed 16 MiB Bloom filter
 _DECODER = msgspec.json.Decoder()
 TYPED_COLUMNS = ("messages", "images", "videos", "audios", "solution", "rejected_response", "label", "tools",
                  "objects")
@@ -666,7 +666,7 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
         return _check_json_array(entry, opts, report)
     reference = _reference_types(entry)
     ranges = chunk_ranges(entry, chunk_bytes)
-    results = _run_chunks(entry, ranges, opts, reference, jobs, progress)
+    results = _run_chunks(entry, ranges, opts, reference, jobs, progress)  # a generator: streamed
     dups = _Duplicates()
     import random
 
@@ -746,8 +746,9 @@ def _reference_types(path: str) -> dict[str, str]:
     return types
 
 
-def _run_chunks(path: str, ranges, opts: Options, reference, jobs: int, progress) -> list[ChunkResult]:
-    # Line numbers of each chunk's first line: count newlines per range (fast, bytes.count in C).
+def _run_chunks(path: str, ranges, opts: Options, reference, jobs: int, progress) -> Iterator[ChunkResult]:
+    """Chunk results in file order, as they complete: at most ~2 x jobs results are held at once."""
+    # Line numbers of each chunk's first line: count newlines per range (bytes.count runs in C).
     firsts, line = [], 1
     with open(path, "rb") as fh:
         for start, end in ranges:
@@ -762,31 +763,34 @@ def _run_chunks(path: str, ranges, opts: Options, reference, jobs: int, progress
                 line += block.count(b"\n")
     args = [(path, s, e, i, firsts[i], opts, reference) for i, (s, e) in enumerate(ranges)]
     if jobs <= 1 or len(ranges) == 1:
-        out = []
         for a in args:
-            out.append(check_chunk(*a))
+            yield check_chunk(*a)
             if progress:
                 progress(a[2] - a[1])
-        return out
+        return
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    results: dict[int, ChunkResult] = {}
+    done_out_of_order: dict[int, ChunkResult] = {}
+    next_index = 0
+    # spawn, not fork: the caller may be a threaded or CUDA-initialised process.
     with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        pending = {pool.submit(check_chunk, *a): a for a in args[: jobs * 2]}
-        queue = list(args[jobs * 2:])
-        while pending:
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for fut in done:
+        queue = list(args)
+        pending = {}
+        while queue or pending:
+            while queue and len(pending) < jobs * 2:
+                a = queue.pop(0)
+                pending[pool.submit(check_chunk, *a)] = a
+            finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
                 a = pending.pop(fut)
                 res = fut.result()
-                results[res.index] = res
+                done_out_of_order[res.index] = res
                 if progress:
                     progress(a[2] - a[1])
-                if queue:
-                    nxt = queue.pop(0)
-                    pending[pool.submit(check_chunk, *nxt)] = nxt
-    return [results[i] for i in range(len(args))]
+            while next_index in done_out_of_order:
+                yield done_out_of_order.pop(next_index)
+                next_index += 1
 
 
 def _check_json_array(path: str, opts: Options, report: Report) -> Report:
