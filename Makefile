@@ -11,12 +11,16 @@ RUN    ?=
 
 DATA   ?= data/sft/train.jsonl
 
-.PHONY: help setup sft rlhf plan run validate merge infer report test test-fast bench clean-venv
+NODES  ?=
+
+.PHONY: help setup sft rlhf plan run validate submit merge infer report test test-fast bench slurm-up slurm-down clean-venv
 
 help:
 	@echo "make sft [RECIPE=...] [ARGS='args.lr=1e-5 ...']   run an SFT recipe (default: tiny CPU recipe)"
 	@echo "make rlhf RECIPE=... [ARGS=...]                   run an RLHF (GRPO/DPO) recipe"
 	@echo "make plan RECIPE=... [ARGS=...]                   pre-flight checks and the exact command"
+	@echo "make submit RECIPE=... [NODES=2] [ARGS='--partition gpu --time 2-00:00:00 --then merge']  Slurm"
+	@echo "make slurm-up / make slurm-down                   a local 2-node test Slurm (root)"
 	@echo "make validate DATA=file.jsonl [ARGS='--task grpo']    check a dataset (swift-ext data check)"
 	@echo "make merge CKPT=.../checkpoint-N                    merge a LoRA checkpoint (ms-swift export)"
 	@echo "make infer CKPT=.../checkpoint-N                    swift infer on the val split + metrics.json"
@@ -47,6 +51,15 @@ plan: setup
 run: setup
 	$(SX) run $(RECIPE) $(ARGS)
 
+submit: setup
+	$(SX) submit $(RECIPE) $(if $(NODES),--nodes $(NODES)) $(ARGS)
+
+slurm-up:
+	bash slurm/local/up.sh
+
+slurm-down:
+	bash slurm/local/down.sh
+
 validate: setup
 	$(SX) data check $(DATA) $(ARGS)
 
@@ -63,7 +76,7 @@ test: setup
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -ra -m "not slow"
+	$(BIN)/python -m pytest -q -ra -m "not slow and not slurm"
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -337,6 +337,137 @@ def report(run_dir: Path = typer.Argument(..., help="A run's output dir (or one 
         _console().print(f"  {png}")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides (args.lr=5e-5 ...); after `--`: sbatch options."),
+    nodes: Optional[int] = typer.Option(None, "--nodes", min=1, help="Nodes (default: launch.nodes)."),
+    partition: Optional[str] = typer.Option(None, "--partition"),
+    account: Optional[str] = typer.Option(None, "--account"),
+    time_limit: Optional[str] = typer.Option(None, "--time", help="Slurm time limit, e.g. 2-00:00:00."),
+    qos: Optional[str] = typer.Option(None, "--qos"),
+    grace: int = typer.Option(120, "--grace", min=10, help="Seconds of warning (USR1) before the time limit."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Shared MODELSCOPE_CACHE/HF_HOME root."),
+    then: Optional[List[str]] = typer.Option(None, "--then", help="Follow-up job after success: merge, infer."),
+    sweep: Optional[List[str]] = typer.Option(None, "--sweep", help="Job array over values: args.lr=1e-5,5e-5"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the batch script(s); submit nothing."),
+    force: bool = typer.Option(False, "--force", help="Submit even if pre-flight fails."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a run whose fixed output dir exists."),
+) -> None:
+    """Submit a recipe to Slurm: one task per node, preemption-safe requeue with resume, job chains."""
+    from swift_ext import run as runner
+    from swift_ext import submit as sub
+    from swift_ext.launch import build_launch
+    from swift_ext.plan import make_plan
+    from swift_ext.recipe import load_recipe
+
+    items = list(overrides or []) + list(ctx.args)
+    if "--" in items:
+        cut = items.index("--")
+        overrides_list, extra = items[:cut], items[cut + 1:]
+    else:
+        overrides_list = [o for o in items if not o.startswith("--")]
+        extra = [o for o in items if o.startswith("--")]
+    if nodes:
+        overrides_list.append(f"launch.nodes={nodes}")
+    rec = load_recipe(recipe, overrides_list)
+    out_arg = str(rec.args.get("output_dir") or "megatron_output")
+    if not Path(out_arg).is_absolute():  # the ranks may start elsewhere: pin the output dir
+        overrides_list.append(f"args.output_dir={Path(out_arg).resolve()}")
+        rec = load_recipe(recipe, overrides_list)
+    err = _console(stderr=True)
+    elements = sub.sweep_elements(tuple(sweep or ()))
+    plans = [(rec, make_plan(rec))]
+    element_recipes = [load_recipe(recipe, overrides_list + [f"{k}={v}" for k, v in el.items()] + [
+        f"args.output_dir={_sweep_dir(rec, i, el)}"]) for i, el in enumerate(elements)]
+    plans += [(r, make_plan(r)) for r in element_recipes]
+    failed = False
+    for r, p in plans:
+        _print_problems(p)
+        failed |= not p.ok
+    if failed and not force:
+        err.print("refusing to submit a recipe that fails pre-flight (--force overrides)")
+        raise typer.Exit(2)
+    launch = build_launch(rec)
+    opts = sub.SlurmOptions(nodes=nodes, partition=partition, account=account, time=time_limit, qos=qos,
+                            grace_s=grace, cache_dir=cache_dir, extra=tuple(extra), then=tuple(then or ()),
+                            sweep=tuple(sweep or ()))
+    rendered = sub.render(rec, launch, opts, elements, [build_launch(r) for r in element_recipes])
+    if dry_run:
+        sys.stdout.write(rendered.script)
+        for verb, text in rendered.followups:
+            sys.stdout.write(f"\n# ---- follow-up job: {verb} (submitted with --dependency=afterok:<job>) ----\n")
+            sys.stdout.write(text)
+        return
+    out = runner.prepare_output_dir(rec, launch, resume=resume)
+    scripts = out / "slurm"
+    main_script = sub.write_script(scripts, "train", rendered.script)
+    job_id = sub.sbatch(main_script, exports=rendered.secrets)
+    chain = [{"verb": "train", "job_id": job_id, "script": str(main_script)}]
+    previous = job_id
+    for verb, text in rendered.followups:
+        path = sub.write_script(scripts, verb, text)
+        follow = sub.sbatch(path, dependency=f"afterok:{previous}", exports=rendered.secrets)
+        chain.append({"verb": verb, "job_id": follow, "script": str(path)})
+        previous = follow
+    manifest = runner.manifest(rec, launch, {"slurm": {"jobs": chain, "array": rendered.array,
+                                                         "forwarded_env": rendered.secrets,
+                                                         "sbatch_extra": list(extra)}})
+    path = runner.write_manifest(out, manifest)
+    for item in chain:
+        err.print(f"submitted {item['verb']}: job {item['job_id']} ({item['script']})", markup=False)
+    err.print(f"manifest: {path}", markup=False)
+    err.print(f"follow it: swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
+              f"tail -f {out}/slurm-{job_id}{'_*' if elements else ''}.out", markup=False)
+
+
+def _sweep_dir(rec, index: int, element: dict) -> str:
+    import os
+    import re
+
+    base = str(rec.args.get("output_dir") or "megatron_output")
+    label = "-".join(f"{k.split('.', 1)[1]}={v}" for k, v in element.items())
+    return os.path.join(base, f"sweep-{index}-{re.sub(r'[^A-Za-z0-9_.=-]', '_', label)}")
+
+
+@app.command()
+def status(run_dir: Path = typer.Argument(..., help="The run's output dir (where submit wrote its manifest).")) -> None:
+    """Slurm job state(s), restarts, the last complete checkpoint and the log tail of a submitted run."""
+    from swift_ext import submit as sub
+
+    manifests = sorted(run_dir.glob("swift-ext-run-*.json"))
+    jobs = []
+    for m in manifests:
+        try:
+            data = json.loads(m.read_text())
+        except (OSError, ValueError):
+            continue
+        jobs += (data.get("slurm") or {}).get("jobs", [])
+    if not jobs:
+        raise UserError.one("no Slurm submission recorded here (swift-ext-run-*.json with a slurm entry)",
+                            file=str(run_dir))
+    from rich.table import Table
+
+    table = Table(title=str(run_dir), title_justify="left")
+    for col in ("step", "job", "state", "restarts", "run time", "reason"):
+        table.add_column(col)
+    for job in jobs:
+        info = sub.scontrol_job(job["job_id"])
+        table.add_row(job["verb"], job["job_id"], info.get("JobState", "gone from slurmctld (finished)"),
+                      info.get("Restarts", "-"), info.get("RunTime", "-"), info.get("Reason", "-"))
+    con = _console()
+    con.print(table)
+    ckpt = sub.latest_complete_checkpoint(run_dir)
+    con.print(f"last complete checkpoint: {ckpt or 'none yet'}", markup=False)
+    logs = sorted(run_dir.glob("slurm-*.out"), key=lambda p: p.stat().st_mtime)
+    if logs:
+        tail = logs[-1].read_text(errors="replace").splitlines()[-10:]
+        con.print(f"--- {logs[-1]} (last lines) ---", markup=False)
+        for line in tail:
+            con.print(line, markup=False, highlight=False)
+
+
 data_app = typer.Typer(help="Dataset tools.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

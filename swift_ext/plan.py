@@ -86,6 +86,15 @@ def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
                                 "compare against", rule="launch", **recipe.where("launch")))
     memory = estimate(shape, args, lay, capacity, recipe.command)
     notes += memory.notes
+    if recipe.launch.nodes > 1:
+        # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
+        if args.bool("no_save_optim"):
+            warnings.append(Problem("multi-node run with no_save_optim: true cannot resume after preemption "
+                                    "(no optimizer state in checkpoints)", rule="resume", **recipe.where("args.no_save_optim")))
+        if args.raw("add_version") is not False and str(args.raw("add_version")).lower() != "false":
+            warnings.append(Problem("multi-node run with a versioned output dir (add_version: true): a requeued job "
+                                    "starts a new vN-* dir instead of resuming", rule="resume",
+                                    hint="set add_version: false", file=recipe.source))
     if memory.verdict == "does_not_fit":
         errors.append(Problem(
             f"estimated {memory.per_gpu_gib:.1f} GiB per GPU does not fit in {capacity:g} GiB "

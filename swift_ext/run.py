@@ -17,7 +17,17 @@ from swift_ext.errors import UserError
 from swift_ext.launch import Launch
 from swift_ext.recipe import Recipe
 
-SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.I)
+_SECRET_WORDS = {"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "APIKEY"}
+_COUNTING = ("NUM", "NUMS", "LEN", "LENGTH", "COUNT", "SIZE", "LIMIT", "MAX", "MIN")
+
+
+def is_secret(name: str) -> bool:
+    """*KEY*, *TOKEN*, *SECRET*, *PASSWORD*-style names (HF_TOKEN, WANDB_API_KEY), but not counts that
+    merely mention tokens (IMAGE_MAX_TOKEN_NUM, VIDEO_MAX_TOKEN_NUM)."""
+    parts = re.split(r"[^A-Za-z0-9]+", name.upper())
+    if parts and parts[-1] in _COUNTING:
+        return False
+    return any(p in _SECRET_WORDS or p.endswith(("KEY", "TOKEN", "SECRET", "PASSWORD")) for p in parts if p)
 # Inherited variables that change what ms-swift does; recorded so a run can be reproduced.
 RELEVANT = re.compile(
     r"^(CUDA_|NCCL_|NVTE_|TORCH|PYTORCH_|OMP_|MASTER_|NODE_RANK|NNODES|NPROC_PER_NODE|WORLD_SIZE|HF_|"
@@ -27,7 +37,7 @@ VERSIONED = ["ms-swift", "megatron-core", "mcore-bridge", "transformers", "torch
 
 
 def masked_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: ("***" if SECRET.search(k) else v) for k, v in env.items()}
+    return {k: ("***" if is_secret(k) else v) for k, v in env.items()}
 
 
 def manifest(recipe: Recipe, launch: Launch, extra: dict | None = None) -> dict:

@@ -1,0 +1,209 @@
+"""swift-ext submit against a real local Slurm (slurmctld + two slurmd "nodes", slurm/local/up.sh),
+with a fast fake `megatron` (tests/fixtures/fakebin) so the job mechanics are tested for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, RECIPES, ROOT, swift_ext
+
+pytestmark = pytest.mark.slurm
+SLURM_DIR = "/tmp/swift-ext-slurm"
+ENV = {"SLURM_CONF": f"{SLURM_DIR}/slurm.conf", "SWIFT_EXT_SLURM_DIR": SLURM_DIR,
+       "PATH": f"{FIXTURES / 'fakebin'}{os.pathsep}{os.environ['PATH']}", "FAKE_STEP_SECONDS": "0.2"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.geteuid() != 0 or not shutil.which("apt-get") and not shutil.which("slurmctld"):
+        pytest.skip("the local Slurm needs root and Debian's packages")
+    up = subprocess.run(["bash", str(ROOT / "slurm/local/up.sh")], env={**os.environ, **ENV}, capture_output=True,
+                        text=True, timeout=600)
+    assert up.returncode == 0, up.stderr
+    again = subprocess.run(["bash", str(ROOT / "slurm/local/up.sh")], env={**os.environ, **ENV}, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0  # idempotent
+    yield
+    subprocess.run(["bash", str(ROOT / "slurm/local/down.sh")], env={**os.environ, **ENV}, timeout=120)
+    left = subprocess.run(["pgrep", "-x", "slurmctld|slurmd|munged|slurmstepd"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", f"daemons left behind: {left.stdout}"
+
+
+def recipe(tmp_path, **args) -> Path:
+    body = {"description": "fake trainer job", "command": "sft", "engine": "megatron",
+            "launch": {"nodes": 2, "gpus_per_node": 2, "gpu": "H200"},
+            "args": {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "full", "dataset": ["some/hub-dataset"],
+                     "train_iters": 6, "save_steps": 2, "add_version": False, "no_save_optim": False,
+                     "global_batch_size": 4, "output_dir": str(tmp_path / "run"), **args}}
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(body))  # JSON is YAML
+    return path
+
+
+def slurm(*cmd) -> str:
+    return subprocess.run(list(cmd), env={**os.environ, **ENV}, capture_output=True, text=True, timeout=60).stdout
+
+
+def job_state(job_id: str) -> dict:
+    fields = {}
+    for token in slurm("scontrol", "show", "job", "-o", job_id).split():
+        if "=" in token:
+            k, _, v = token.partition("=")
+            fields.setdefault(k, v)
+    return fields
+
+
+def wait_for(job_id: str, states=("COMPLETED",), timeout=120) -> dict:
+    deadline = time.time() + timeout
+    info = {}
+    while time.time() < deadline:
+        info = job_state(job_id)
+        if info.get("JobState") in states:
+            return info
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} not in {states} after {timeout}s: {info.get('JobState')} {info.get('Reason')}")
+
+
+def submit(path, *extra, env=None) -> tuple[list[str], subprocess.CompletedProcess]:
+    result = swift_ext("submit", path, *extra, env={**ENV, **(env or {})}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    ids = [line.split("job ")[1].split(" ")[0] for line in result.stderr.splitlines() if line.startswith("submitted")]
+    return ids, result
+
+
+def steps(run: Path) -> list[int]:
+    return [int(x) for x in (run / "steps.log").read_text().split()]
+
+
+def invocations(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "invocations.jsonl").read_text().splitlines()]
+
+
+def test_dry_run_on_seed_recipes_prints_a_plain_sbatch_script(tmp_path):
+    for name in ("sft-lora-4x32g.yaml", "grpo-lora-8gpu.yaml", "sft-full-2x8.yaml"):
+        result = swift_ext("submit", RECIPES / "qwen3_6" / name, "--dry-run", "--partition", "gpu", "--time", "12:00:00")
+        assert result.returncode == 0, result.stderr
+        script = result.stdout
+        assert script.startswith("#!/bin/bash") and "#SBATCH --ntasks-per-node=1" in script
+        assert "#SBATCH --requeue" in script and "#SBATCH --signal=B:USR1@120" in script
+        assert "$NUM_NODES" not in script and all("$" not in line for line in script.splitlines()
+                                                  if line.startswith("#SBATCH"))
+        check = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+        assert check.returncode == 0, check.stderr
+    assert "#SBATCH --nodes=2" in swift_ext("submit", RECIPES / "qwen3_6/sft-full-2x8.yaml", "--dry-run").stdout
+
+
+def test_secret_in_recipe_env_is_refused(tmp_path):
+    path = recipe(tmp_path)
+    data = json.loads(path.read_text())
+    data["env"] = {"WANDB_API_KEY": "sk-should-not-be-written"}
+    path.write_text(json.dumps(data))
+    result = swift_ext("submit", path, "--dry-run")
+    assert result.returncode == 2 and "looks like a secret" in result.stderr
+
+
+def test_two_node_job(cluster, tmp_path):
+    run = tmp_path / "run"
+    (job,), _ = submit(recipe(tmp_path, train_iters=3))
+    wait_for(job)
+    calls = invocations(run)
+    assert sorted(c["rank"] for c in calls) == [0, 1]
+    assert {c["host"] for c in calls} == {"n1", "n2"}
+    assert len({c["env"]["MASTER_ADDR"] for c in calls}) == 1 and calls[0]["env"]["MASTER_ADDR"] == "n1"
+    assert calls[0]["argv"] == calls[1]["argv"] and calls[0]["argv"][0] == "sft"
+    assert all(c["env"]["NNODES"] == "2" and c["env"]["NPROC_PER_NODE"] == "2" for c in calls)
+    assert 20000 <= int(calls[0]["env"]["MASTER_PORT"]) < 30000
+    manifest = json.loads(next(run.glob("swift-ext-run-*.json")).read_text())
+    assert manifest["slurm"]["jobs"][0]["job_id"] == job
+
+
+def _check_resumed(run: Path, total: int) -> None:
+    got = steps(run)
+    assert sorted(set(got)) == list(range(1, total + 1))  # no step lost
+    calls = [c for c in invocations(run) if c["rank"] == 0]
+    assert len(calls) >= 2
+    resumed = calls[-1]["argv"]
+    ckpt = resumed[resumed.index("--mcore_model") + 1]
+    k = int(ckpt.rsplit("-", 1)[1])
+    assert (Path(ckpt) / "latest_checkpointed_iteration.txt").is_file()  # a complete checkpoint
+    first_run = got[: got.index(k + 1, got.index(k) + 1)] if got.count(k + 1) > 1 else got
+    repeated = [s for s in set(got) if got.count(s) > 1]
+    assert all(s > k for s in repeated)  # only steps after the checkpoint were redone
+    half = [int(x) for x in (run / "half-written.log").read_text().split()]
+    assert half and all(h > k for h in half)  # the half-written checkpoint was newer, and not picked
+    assert first_run
+
+
+@pytest.mark.parametrize("how", ["requeue", "usr1"])
+def test_preemption_requeues_and_resumes(cluster, tmp_path, how):
+    run = tmp_path / "run"
+    total = 24
+    (job,), _ = submit(recipe(tmp_path, train_iters=total), env={"FAKE_STEP_SECONDS": "0.3"})
+    deadline = time.time() + 60
+    while time.time() < deadline and not ((run / "steps.log").exists() and len(steps(run)) >= 7):
+        time.sleep(0.2)
+    if how == "requeue":
+        slurm("scontrol", "requeue", job)  # what a preempting scheduler does: TERM to the steps, then requeue
+    else:
+        slurm("scancel", "--signal=USR1", "--batch", job)  # the time-limit warning (--signal=B:USR1@grace)
+    info = wait_for(job, timeout=150)
+    assert int(info["Restarts"]) >= 1
+    _check_resumed(run, total)
+    status = swift_ext("status", run, env=ENV)
+    assert status.returncode == 0 and f"checkpoint-{total}" in status.stdout
+
+
+def test_chain_runs_in_order_and_a_failure_cancels_the_rest(cluster, tmp_path):
+    ok_dir = tmp_path / "ok"
+    ok_dir.mkdir()
+    (train, merge), _ = submit(recipe(ok_dir, train_iters=2), "--then", "merge")
+    wait_for(train)
+    merged = wait_for(merge, timeout=120)
+    assert merged["JobState"] == "COMPLETED"
+    assert (ok_dir / "run" / "checkpoint-2-merged" / "model.safetensors").is_file()
+    assert merged["StartTime"] >= job_state(train)["EndTime"]
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    (train, merge, infer), _ = submit(recipe(bad_dir, train_iters=2), "--then", "merge", "--then", "infer",
+                                      env={"FAKE_FAIL": "1"})
+    assert wait_for(train, states=("FAILED",))["JobState"] == "FAILED"
+    for follow in (merge, infer):
+        info = wait_for(follow, states=("CANCELLED",), timeout=60)
+        assert "Dependency" in info.get("Reason", "") or info["JobState"] == "CANCELLED"
+
+
+def test_injection_stays_literal_and_secrets_are_never_written(cluster, tmp_path):
+    run = tmp_path / "run"
+    nasty = '"; rm -rf ~ #'
+    (job,), _ = submit(recipe(tmp_path, train_iters=2, system=nasty), env={"WANDB_API_KEY": "sk-live-SECRET-42"})
+    wait_for(job)
+    argv = invocations(run)[0]["argv"]
+    assert argv[argv.index("--system") + 1] == nasty
+    assert invocations(run)[0]["env"]["WANDB_API_KEY"] == "sk-live-SECRET-42"  # forwarded by name
+    for path in run.rglob("*"):
+        if path.is_file() and path.name != "invocations.jsonl":  # the fake trainer's own record of its env
+            assert b"sk-live-SECRET-42" not in path.read_bytes(), path
+    manifest = json.loads(next(run.glob("swift-ext-run-*.json")).read_text())
+    assert "WANDB_API_KEY" in manifest["slurm"]["forwarded_env"]
+
+
+def test_sweep_is_a_job_array_with_one_output_dir_each(cluster, tmp_path):
+    (job,), _ = submit(recipe(tmp_path, train_iters=2), "--sweep", "args.lr=1e-5,5e-5")
+    deadline = time.time() + 120
+    runs = []
+    while time.time() < deadline:
+        runs = sorted((tmp_path / "run").glob("sweep-*"))
+        if len(runs) == 2 and all((r / "checkpoint-2" / "latest_checkpointed_iteration.txt").exists() for r in runs):
+            break
+        time.sleep(0.5)
+    assert [r.name for r in runs] == ["sweep-0-lr=1e-5", "sweep-1-lr=5e-5"]
+    for r, lr in zip(runs, ("1e-5", "5e-5")):
+        argv = invocations(r)[0]["argv"]
+        assert argv[len(argv) - 1 - argv[::-1].index("--lr") + 1] == lr
