@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -178,6 +179,10 @@ def run(
         raise typer.Exit(2)
     launch = build_launch(rec)
     con = _console(stderr=True)
+    if rec.launch.nodes > 1 and not all(k in os.environ for k in ("NODE_RANK", "MASTER_ADDR")):
+        raise UserError.one(f"launch.nodes is {rec.launch.nodes}: `swift-ext run` starts one node; set NODE_RANK, "
+                            "MASTER_ADDR and MASTER_PORT on each node, or use `swift-ext submit` on Slurm",
+                            **rec.where("launch.nodes"))
     if launch.local_models:
         from swift_ext.tinymodel import ensure_model
 

@@ -123,3 +123,15 @@ def test_run_refuses_failing_plan(tmp_path, write):
     result = swift_ext("run", recipe, cwd=tmp_path, env=env)
     assert result.returncode == 2 and "did you mean `lora_rank`" in result.stderr
     assert not (tmp_path / "called.json").exists()
+
+
+def test_multi_node_run_needs_rank_variables(tmp_path, write):
+    recipe = write("r.yaml", RECIPE)
+    env = fake_trainer(tmp_path, exit_code=0)
+    result = swift_ext("run", recipe, "launch.nodes=2", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "swift-ext submit" in result.stderr
+    ok = swift_ext("run", recipe, "launch.nodes=2", cwd=tmp_path,
+                   env={**env, "NODE_RANK": "1", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"})
+    assert ok.returncode == 0, ok.stderr
+    called = json.loads((tmp_path / "called.json").read_text())
+    assert called["env"]["NNODES"] == "2" and called["env"]["NODE_RANK"] == "1"
