@@ -14,7 +14,7 @@ import pytest
 
 from conftest import FIXTURES, RECIPES, ROOT, swift_ext
 
-pytestmark = pytest.mark.slurm
+pytestmark = pytest.mark.slurm  # the cluster itself is only started by tests using the `cluster` fixture
 SLURM_DIR = "/tmp/swift-ext-slurm"
 ENV = {"SLURM_CONF": f"{SLURM_DIR}/slurm.conf", "SWIFT_EXT_SLURM_DIR": SLURM_DIR,
        "PATH": f"{FIXTURES / 'fakebin'}{os.pathsep}{os.environ['PATH']}", "FAKE_STEP_SECONDS": "0.2"}
@@ -207,3 +207,24 @@ def test_sweep_is_a_job_array_with_one_output_dir_each(cluster, tmp_path):
     for r, lr in zip(runs, ("1e-5", "5e-5")):
         argv = invocations(r)[0]["argv"]
         assert argv[len(argv) - 1 - argv[::-1].index("--lr") + 1] == lr
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--then", "deploy"], "expected merge or infer"),
+    (["--time", "two days"], "is not a Slurm time"),
+    (["--sweep", "lr=1e-5,5e-5"], "expected args.NAME=V1,V2"),
+    (["--sweep", "args.lr=1e-5"], "at least two"),
+])
+def test_submit_bad_options(tmp_path, extra, message):
+    result = swift_ext("submit", recipe(tmp_path), "--dry-run", *extra)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_submit_refuses_transformers_backend_recipes():
+    result = swift_ext("submit", RECIPES / "smoke/tiny-sft.yaml", "--dry-run")
+    assert result.returncode == 2 and "engine: megatron" in result.stderr
+
+
+def test_submit_without_slurm_says_so(tmp_path):
+    result = swift_ext("submit", recipe(tmp_path), env={"PATH": "/usr/local/nosuchdir"})
+    assert result.returncode == 2 and "sbatch not found" in result.stderr
