@@ -209,10 +209,9 @@ def import_script(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the recipe here (never overwrites)."),
 ) -> None:
     """Turn an existing ms-swift shell script into a recipe."""
-    from swift_ext.importer import import_file, recipe_yaml
-    from swift_ext.launch import build_launch  # noqa: F401  (keeps import-time errors visible)
-    from swift_ext.plan import check_args
     from swift_ext import msargs
+    from swift_ext.importer import import_file, recipe_yaml
+    from swift_ext.plan import check_args
     from swift_ext.recipe import Recipe
 
     data, notes = import_file(script)
@@ -388,7 +387,7 @@ def submit(
         f"args.output_dir={_sweep_dir(rec, i, el)}"]) for i, el in enumerate(elements)]
     plans += [(r, make_plan(r)) for r in element_recipes]
     failed = False
-    for r, p in plans:
+    for _, p in plans:
         _print_problems(p)
         failed |= not p.ok
     if failed and not force:

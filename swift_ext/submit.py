@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swift_ext.errors import UserError
-from swift_ext.launch import Launch, build_launch
+from swift_ext.launch import Launch
 from swift_ext.recipe import Recipe
 from swift_ext.run import is_secret
 
@@ -72,7 +72,7 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
     if recipe.engine != "megatron":
         raise UserError.one("swift-ext submit runs Megatron recipes (engine: megatron); the transformers "
                             "backend recipes here are for single-machine CPU/GPU runs", file=recipe.source)
-    for name, value in recipe.env.items():
+    for name in recipe.env:
         if is_secret(name):
             raise UserError.one(f"env.{name} looks like a secret: it would be written into the batch script",
                                 file=recipe.source, path=f"env.{name}",

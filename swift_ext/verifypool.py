@@ -101,7 +101,9 @@ def extract_answer(completion) -> tuple[str | None, str]:
 
 def risky(answer: str) -> str | None:
     """Why sympy should not see this answer (a reason string), or None when it is safe."""
-    if len(answer) > MAX_ANSWER_CHARS and not answer.startswith("\\boxed") or len(answer) > MAX_TAIL_CHARS + 50:
+    # A boxed answer is capped at MAX_ANSWER_CHARS; a plain-text tail is already at most MAX_TAIL_CHARS.
+    limit = MAX_ANSWER_CHARS if answer.startswith("\\boxed") else MAX_TAIL_CHARS
+    if len(answer) > limit:
         return "too-long"
     depth = best = 0
     for c in answer:
@@ -177,7 +179,10 @@ class VerifyPool:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _spawn(self) -> _Worker:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # A fixed hash seed: sympy's set/dict iteration order (and so its path and time through an
+        # expression) then no longer varies from worker to worker, so a score never depends on which
+        # worker happened to get the item.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"}
         proc = subprocess.Popen(
             [sys.executable, "-m", "swift_ext.verifypool"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,

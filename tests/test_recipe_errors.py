@@ -156,3 +156,15 @@ def test_json_output_lists_every_violation(write):
 def test_shipped_recipe_with_typo_override_fails():
     fails(RECIPES / "qwen3_6/sft-lora-4x32g.yaml", "args.moe_grouped_gem=true",
           contains=["did you mean `moe_grouped_gemm`?", "command line"])
+
+
+def test_args_schema_and_build_model_commands():
+    shown = swift_ext("args", "mtp_num_layers")
+    assert shown.returncode == 0 and "mtp_num_layers: an integer" in shown.stdout
+    missing = swift_ext("args", "mtp_num_layer")
+    assert missing.returncode == 2 and "did you mean `mtp_num_layers`?" in missing.stderr
+    assert swift_ext("args", "--engine", "deepspeed").returncode == 2
+    schema = swift_ext("schema")
+    assert schema.returncode == 0 and "launch.gpu_memory_gib" in schema.stdout and "extends" in schema.stdout
+    unknown = swift_ext("build-model", "tiny-llama")
+    assert unknown.returncode == 2 and "unknown local model" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -6,7 +6,6 @@ reward plugins."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
