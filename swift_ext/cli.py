@@ -532,20 +532,15 @@ def _data_options(files, task, media_root, deep, recipe, max_length, tokenizer):
     notes = []
     kwargs = {}
     if recipe is not None:
-        from swift_ext.plan import local_dataset_path
         from swift_ext.recipe import load_recipe
 
         rec = load_recipe(recipe)
         args = rec.args
-        task = task or (str(args.get("rlhf_type") or "dpo") if rec.command == "rlhf" else rec.command)
-        for key in ("dataset", "val_dataset"):
-            entries = args.get(key) or []
-            for entry in entries if isinstance(entries, list) else [entries]:
-                path = local_dataset_path(entry)
-                if path:
-                    files.append(path)
-                else:
-                    notes.append(f"{entry}: a hub dataset, not checked here")
+        info = d.recipe_data(rec)
+        task = task or info.task
+        files += [path for _, path in info.files]
+        notes += [f"{entry}: a hub dataset, not checked here" for entry in info.hub]
+        kwargs["reward_columns"] = info.reward_columns
         max_length = max_length or args.get("max_length")
         model = args.get("model")
         if isinstance(model, str) and model.startswith("swift-ext://"):
@@ -558,12 +553,6 @@ def _data_options(files, task, media_root, deep, recipe, max_length, tokenizer):
                              ("FPS_MAX_FRAMES", "fps_max_frames")):
             if env_key in rec.env:
                 kwargs[opt] = int(rec.env[env_key])
-        if task == "grpo":
-            funcs = args.get("reward_funcs") or []
-            if any(f in ("accuracy", "math_accuracy", "math_accuracy_async") for f in funcs):
-                kwargs["reward_columns"] = ("solution",)
-            else:
-                kwargs["reward_columns"] = ()
     task = task or "sft"
     if task not in ("sft", "pt", "grpo", "dpo", "kto"):
         raise UserError.one(f"--task must be sft, grpo, dpo or kto, got {task!r}")

@@ -814,6 +814,48 @@ def _check_json_array(path: str, opts: Options, report: Report) -> Report:
     return report
 
 
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".tsv", ".arrow")
+MATH_REWARDS = ("accuracy", "math_accuracy", "math_accuracy_async")  # rewards that read `solution`
+
+
+def local_dataset_path(entry: str) -> str | None:
+    """The file part of a `path[:subset][#count]` dataset entry when it names a local data file."""
+    path = str(entry).split("#", 1)[0]
+    if path.lower().endswith(DATA_SUFFIXES) or path.startswith(("/", "./", "../", "~")):
+        return path
+    if ":" in path and path.rsplit(":", 1)[0].lower().endswith(DATA_SUFFIXES):
+        return path.rsplit(":", 1)[0]
+    return None
+
+
+@dataclass(frozen=True)
+class RecipeData:
+    """What a recipe says about its data: the validator's task, the local files, the hub ids."""
+
+    task: str
+    reward_columns: tuple[str, ...]
+    files: list[tuple[str, str]]  # (args key, local path)
+    hub: list[str]
+
+
+def recipe_data(recipe) -> RecipeData:
+    args = recipe.args
+    task = str(args.get("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
+    funcs = args.get("reward_funcs") or []
+    funcs = funcs if isinstance(funcs, list) else [funcs]
+    columns = ("solution",) if any(str(f) in MATH_REWARDS for f in funcs) else ()
+    files, hub = [], []
+    for key in ("dataset", "val_dataset"):
+        entries = args.get(key) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            path = local_dataset_path(entry)
+            if path:
+                files.append((key, path))
+            else:
+                hub.append(str(entry))
+    return RecipeData(task, columns, files, hub)
+
+
 def write_clean(path: str, report: Report, out: str) -> int:
     """Copy the rows without errors to a new file (never the input, never an existing file)."""
     if os.path.exists(out):

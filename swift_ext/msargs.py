@@ -8,7 +8,7 @@ result keyed on the installed versions. `swift-ext` then validates recipes in mi
 laptop or login node with no GPU.
 
 When ms-swift is not installed (a laptop with only the light base install), the snapshot bundled in
-`swift_ext/data/` (generated from ms-swift 4.6.0 by `swift-ext args --refresh-snapshot`, and tested
+`swift_ext/data/` (generated from ms-swift 4.6.0 by `python -m swift_ext.msargs`, and tested
 against the installed copy) is used, and the plan says so.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swift_ext import msargs
+from swift_ext.data import local_dataset_path
 from swift_ext.errors import Problem, UserError
 from swift_ext.launch import LOCAL_MODEL_SCHEME
 from swift_ext.recipe import Recipe
@@ -153,19 +154,6 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
     return problems
 
 
-DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".tsv", ".arrow")
-
-
-def local_dataset_path(entry: str) -> str | None:
-    """The file part of a `path[:subset][#count]` dataset entry when it names a local data file."""
-    path = str(entry).split("#", 1)[0]
-    if path.lower().endswith(DATA_SUFFIXES) or path.startswith(("/", "./", "../", "~")):
-        return path
-    if ":" in path and path.rsplit(":", 1)[0].lower().endswith(DATA_SUFFIXES):
-        return path.rsplit(":", 1)[0]
-    return None
-
-
 def check_local_datasets(recipe: Recipe) -> list[Problem]:
     """A local dataset that is not there makes ms-swift try the hub and fail minutes later."""
     import os
@@ -192,36 +180,27 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
 
     from swift_ext import data as d
 
-    task = (str(recipe.args.get("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command)
-    if task not in ("sft", "pt", "grpo", "dpo", "kto"):
+    info = d.recipe_data(recipe)
+    if info.task not in ("sft", "pt", "grpo", "dpo", "kto"):
         return []
-    funcs = recipe.args.get("reward_funcs") or []
-    funcs = funcs if isinstance(funcs, list) else [funcs]
-    columns = ("solution",) if any(str(f) in ("accuracy", "math_accuracy", "math_accuracy_async") for f in funcs) else ()
-    opts = d.Options(task=task, reward_columns=columns)
+    opts = d.Options(task=info.task, reward_columns=info.reward_columns)
+    notes += [f"{entry}: hub dataset, not validated here" for entry in info.hub]
     problems: list[Problem] = []
-    for key in ("dataset", "val_dataset"):
-        entries = recipe.args.get(key) or []
-        for entry in entries if isinstance(entries, list) else [entries]:
-            path = local_dataset_path(entry)
-            if path is None:
-                notes.append(f"{entry}: hub dataset, not validated here")
+    for key, path in info.files:
+        if not os.path.isfile(path):
+            continue  # reported by check_local_datasets
+        if os.path.getsize(path) > DATA_CHECK_LIMIT:
+            notes.append(f"{path}: over {DATA_CHECK_LIMIT >> 20} MiB; run `swift-ext data check {path} --jobs N`")
+            continue
+        report = d.check_file(path, opts)
+        for code, n in sorted(report.counts().items()):
+            if d.CODES[code][0] != "error":
                 continue
-            if not os.path.isfile(path):
-                continue
-            if os.path.getsize(path) > DATA_CHECK_LIMIT:
-                notes.append(f"{path}: over {DATA_CHECK_LIMIT >> 20} MiB; run `swift-ext data check {path} --jobs N`")
-                continue
-            report = d.check_file(path, opts)
-            counts = report.counts()
-            for code, n in sorted(counts.items()):
-                if d.CODES[code][0] != "error":
-                    continue
-                first = next(i for i in report.issues if i.code == code)
-                problems.append(Problem(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
-                                        rule="dataset", hint=f"swift-ext data check {path} --task {task}",
-                                        **recipe.where(f"args.{key}")))
-            notes.append(f"{path}: {report.valid_rows}/{report.rows} rows valid for {task}")
+            first = next(i for i in report.issues if i.code == code)
+            problems.append(Problem(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
+                                    rule="dataset", hint=f"swift-ext data check {path} --task {info.task}",
+                                    **recipe.where(f"args.{key}")))
+        notes.append(f"{path}: {report.valid_rows}/{report.rows} rows valid for {info.task}")
     return problems
 
 
