@@ -153,6 +153,7 @@ def extract_answer(completion) -> tuple[str | None, str]:
 _MATH_ENV = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 _CONNECTIVE = re.compile(r"^(?:\s*(?:,|;|and|or|&)\s*)+$|^\s+$", re.I)
 _WORDS_ONLY = re.compile(r"[A-Za-z][A-Za-z '\-]+")
+_PROSE = re.compile(r"(?<!\\)\b[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}\b")  # three words in a row
 
 
 def gold_answer(solution) -> str | None:
@@ -173,10 +174,10 @@ def gold_answer(solution) -> str | None:
             inner = ", ".join(next(g for g in m.groups() if g is not None).strip() for m in envs)
             return "$" + inner + "$"
         return text[-MAX_PLAIN_CHARS:]
-    if len(text) > 200:  # prose: math-verify finds the answer in it
-        return text[-MAX_PLAIN_CHARS:]
     if _WORDS_ONLY.fullmatch(text) and len(text) > 1 and not re.search(r"\b(?:and|or)\b", text):
         return "$\\text{" + text + "}$"
+    if _PROSE.search(text):  # a sentence: math-verify finds the answer in it
+        return text[-MAX_PLAIN_CHARS:]
     parts = re.split(r"\s*(?:,\s*and|,\s*or|;|\band\b|\bor\b|\\text\{\s*and\s*\})\s*", text)
     return "$" + ", ".join(p for p in parts if p) + "$"
 
@@ -199,6 +200,9 @@ def units(answer: str) -> set[str]:
             continue
         out.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)
     return out
+
+
+_TRIG_POWER = re.compile(r"\\(?:sin|cos|tan|sec|csc|cot)\s*(?:\([^()]*\)|\{[^{}]*\})?\s*\^\s*\{?\s*\d{2,}")
 
 
 def risky(answer: str) -> str | None:
@@ -225,6 +229,8 @@ def risky(answer: str) -> str | None:
         return "huge-number"
     if re.search(r"\^\s*\{?\s*\d{4,}", answer):
         return "huge-exponent"
+    if _TRIG_POWER.search(answer):  # `\sin(1)^{20}+\cos(1)^{20}`: seconds of trigsimp for a short answer
+        return "high-power-of-trig"
     return None
 
 
@@ -414,9 +420,12 @@ class VerifyPool:
             for worker in [w for w in busy.values() if w.deadline <= now]:
                 self._fail_current(worker, scores, stats, queue, timed_out=True)
                 replace(worker)
-            # Replacements (and idle workers) pick up whatever is left.
-            for worker in self._workers:
-                if queue and worker.proc.stdout.fileno() not in busy and worker.proc.poll() is None:
+            # Idle workers pick up whatever is left. A replacement still importing sympy gets work only
+            # when no warm worker is left: a warm one finishes the batch sooner than a cold one starts.
+            alive = [w for w in self._workers if w.proc.poll() is None]
+            warm = any(w.ready for w in alive)
+            for worker in alive:
+                if queue and worker.proc.stdout.fileno() not in busy and (worker.ready or not warm):
                     assign(worker)
         sel.close()
         stats.seconds = time.perf_counter() - started
