@@ -44,6 +44,8 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
     search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
+    use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
+                                              "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
 ) -> None:
     """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
     from swift_ext.launch import build_launch
@@ -51,7 +53,7 @@ def plan(
     from swift_ext.recipe import load_recipe
 
     rec = load_recipe(recipe, overrides or [])
-    result = make_plan(rec, model_config=str(model_config) if model_config else None)
+    result = make_plan(rec, model_config=str(model_config) if model_config else None, oracle=use_oracle)
     launch = build_launch(rec)
     candidates = _search(rec, model_config) if search_layouts else None
     if as_json:
@@ -143,6 +145,13 @@ def _current(rec, candidate) -> dict:
     return {k: rec.args.get(k, fields[k].default if k in fields else None) for k in keys}
 
 
+def oracle_for_launch() -> bool:
+    """`run`/`submit` ask megatron-core too when it is installed: a launch costs minutes, the import seconds."""
+    from swift_ext import oracle
+
+    return oracle.wanted(None, default=oracle.installed_version() is not None)
+
+
 def plan_json(result, launch) -> dict:
     mem = result.memory.as_dict() if result.memory is not None else None
     return {
@@ -172,7 +181,7 @@ def run(
     from swift_ext.recipe import load_recipe
 
     rec = load_recipe(recipe, overrides or [])
-    result = make_plan(rec)
+    result = make_plan(rec, oracle=oracle_for_launch())
     _print_problems(result)
     if not result.ok and not force:
         _console(stderr=True).print("refusing to run a recipe that fails pre-flight (--force overrides)")
@@ -382,10 +391,10 @@ def submit(
         rec = load_recipe(recipe, overrides_list)
     err = _console(stderr=True)
     elements = sub.sweep_elements(tuple(sweep or ()))
-    plans = [(rec, make_plan(rec))]
+    plans = [(rec, make_plan(rec, oracle=oracle_for_launch()))]
     element_recipes = [load_recipe(recipe, overrides_list + [f"{k}={v}" for k, v in el.items()] + [
         f"args.output_dir={_sweep_dir(rec, i, el)}"]) for i, el in enumerate(elements)]
-    plans += [(r, make_plan(r)) for r in element_recipes]
+    plans += [(r, make_plan(r, oracle=oracle_for_launch())) for r in element_recipes]
     failed = False
     for _, p in plans:
         _print_problems(p)

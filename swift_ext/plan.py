@@ -26,19 +26,26 @@ class Plan:
         return not self.errors and fits
 
 
-def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
+def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None) -> Plan:
+    """`oracle`: also ask megatron-core itself (swift_ext.oracle); None follows SWIFT_EXT_ORACLE, default off."""
+    from swift_ext.layout import Args
+    from swift_ext.msrules import check_msswift
+
     errors: list[Problem] = []
     warnings: list[Problem] = []
     notes: list[str] = []
     schema = msargs.schema_for(recipe.engine, recipe.command)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
     errors += check_args(recipe, schema)
+    ms_errors, ms_warnings = check_msswift(recipe, Args(recipe, {name: f.default for name, f in schema.fields.items()}))
+    errors += ms_errors
+    warnings += ms_warnings
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
     layout = memory = None
     if recipe.engine == "megatron":
-        layout, memory = _megatron_checks(recipe, schema, model_config, errors, warnings, notes)
+        layout, memory = _megatron_checks(recipe, schema, model_config, errors, warnings, notes, oracle)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
@@ -46,7 +53,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
     return Plan(recipe=recipe, errors=errors, warnings=warnings, notes=notes, layout=layout, memory=memory)
 
 
-def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
+def _megatron_checks(recipe, schema, model_config, errors, warnings, notes, oracle=None):
     from swift_ext.layout import Args, check_layout, layout_of
     from swift_ext.memory import estimate
     from swift_ext.model_shape import resolve_shape
@@ -81,6 +88,7 @@ def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
     errors += rule_errors
     warnings += rule_warnings
     lay = layout_of(args, recipe.launch.world_size)
+    _oracle_checks(recipe, args, shape, lay, errors, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
         warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: the memory estimate has nothing to "
@@ -105,6 +113,34 @@ def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
         warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
     return lay.as_dict(), memory
+
+
+def _oracle_checks(recipe, args, shape, lay, errors, notes, wanted) -> None:
+    """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself."""
+    from swift_ext import oracle
+
+    version, source = oracle.assumed_version(recipe.env)
+    notes.append(f"megatron-core version assumed by the layout rules: {version} ({source})")
+    if not oracle.wanted(wanted, default=False):
+        notes.append("megatron-core oracle not run (`plan --oracle` or SWIFT_EXT_ORACLE=1; it imports torch)")
+        return
+    try:
+        verdict = oracle.judge(shape, args, lay)
+    except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
+        notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
+        return
+    if verdict.version != version:
+        notes.append(f"megatron-core oracle is the installed {verdict.version}, the rules assumed {version}")
+    flagged = {p.path for p in errors}
+    for finding in verdict.findings:
+        if f"args.{finding.flag}" in flagged:
+            continue  # swift-ext's own rule already points at this flag, with a hint
+        where = recipe.where(f"args.{finding.flag}")
+        where.pop("path", None)
+        errors.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+                              hint=f"raised by {finding.source}", path=f"args.{finding.flag}", **where))
+    notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
+                 + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
 
 
 def _swift_engine_rewards(recipe, schema) -> list[Problem]:
