@@ -266,8 +266,10 @@ def layers_pp(recipe, args, shape, lay, err, warn):
             "virtual_pipeline_model_parallel_size")
     if lay.pp == 1:
         if first is not None or last is not None:
-            err("layers-pp", "decoder_first/last_pipeline_num_layers need pipeline_model_parallel_size > 1",
-                "decoder_first_pipeline_num_layers")
+            # ms-swift megatron_args.py MegatronArguments.__post_init__ refuses it; Megatron-LM issue #1778
+            # shows what happens without the check (the model silently gets that many layers).
+            key = "decoder_first_pipeline_num_layers" if first is not None else "decoder_last_pipeline_num_layers"
+            err("layers-pp", "decoder_first/last_pipeline_num_layers need pipeline_model_parallel_size > 1", key)
         return
     if first is None and last is None:
         if vpp and layers % lay.pp == 0 and (layers // lay.pp) % vpp:
