@@ -337,6 +337,24 @@ def report(run_dir: Path = typer.Argument(..., help="A run's output dir (or one 
         _console().print(f"  {png}")
 
 
+@app.command()
+def watch(
+    run_dir: Path = typer.Argument(..., help="A run's output dir, one of its v*-* dirs, or a logging.jsonl/stdout file."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per logged step, then a summary line."),
+    once: bool = typer.Option(False, "--once", help="Print what the log holds now and exit."),
+    interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between looks at the log."),
+    model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json for MFU when args.model is not local."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", min=0.001, help="Peak TFLOP/s per device (default: launch.gpu's dense bf16)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=1, help="Devices the run uses (default: from the run manifest)."),
+) -> None:
+    """Follow a run: step time, tokens/s per GPU, MFU, ETA, memory, GRPO health; exits 0 when it finishes."""
+    from swift_ext.watch import watch as follow
+
+    raise typer.Exit(follow(run_dir, as_json=as_json, interval=interval, once=once,
+                            model_config=str(model_config) if model_config else None, peak_tflops=peak_tflops,
+                            gpus=gpus))
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def submit(
     ctx: typer.Context,
@@ -642,10 +660,10 @@ def args_cmd(
 @app.command()
 def schema() -> None:
     """Describe every recipe field (what goes around `args`)."""
-    from swift_ext.recipe import Launch, Recipe
+    from swift_ext.recipe import Launch, Recipe, Watch
 
     con = _console()
-    for prefix, model in (("", Recipe), ("launch.", Launch)):
+    for prefix, model in (("", Recipe), ("launch.", Launch), ("watch.", Watch)):
         for fname, info in model.model_fields.items():
             if fname in {"source", "positions"}:
                 continue
