@@ -80,7 +80,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
 def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes) -> None:
     from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
-    from swift_ext.model_shape import resolve_shape
+    from swift_ext.model_shape import ShapeNotFound, resolve_shape
 
     if recipe.launch.gpus_per_node < 1:
         errors.append(Problem("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", rule="launch",
@@ -95,28 +95,35 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
         from swift_ext.tinymodel import local_model_path
 
         model = str(local_model_path(model[len(LOCAL_MODEL_SCHEME):]))
+    shape = None
     try:
         shape = resolve_shape(model, model_config)
+    except ShapeNotFound:
+        # Degrade, don't block: the rules that need the shape and the memory estimate are skipped, once.
+        warnings.append(Problem(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
+                                "--model-config or download the model", rule="model-shape",
+                                **recipe.where("args.model")))
     except UserError as exc:
         for p in exc.problems:
             p.rule = p.rule or "model-shape"
-            if p.path == "args.model":
-                p.file, p.line, p.column = recipe.where("args.model").get("file"), recipe.where("args.model").get("line"), None
         errors.extend(exc.problems)
         return
-    found.shape = shape
-    notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters; "
-                 f"{shape.origin}: {shape.source})")
+    if shape is not None:
+        found.shape = shape
+        notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters) from "
+                     f"{shape.origin}: {shape.source}")
     rule_errors, rule_warnings = check_layout(recipe, args, shape)
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
     capacity = recipe.launch.memory_gib
     if capacity is None:
-        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: the memory estimate has nothing to "
-                                "compare against", rule="launch", **recipe.where("launch")))
-    memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
-    notes += memory.notes
+        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
+                                "nothing to compare against)", rule="launch", **recipe.where("launch")))
+    memory = None
+    if shape is not None:
+        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
+        notes += memory.notes
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
         if args.bool("no_save_optim"):
@@ -126,6 +133,8 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
             warnings.append(Problem("multi-node run with a versioned output dir (add_version: true): a requeued job "
                                     "starts a new vN-* dir instead of resuming", rule="resume",
                                     hint="set add_version: false", file=recipe.source))
+    if memory is None:
+        return
     if memory.verdict == "does_not_fit":
         errors.append(Problem(
             f"estimated {memory.per_gpu_gib:.1f} GiB per GPU does not fit in {capacity:g} GiB "
