@@ -14,12 +14,24 @@ import typer
 from swift_ext.errors import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recipes, pre-flight and launch for ms-swift.")
-_state = {"debug": False}
 
 
-@app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
-    _state["debug"] = debug
+def _show_version(value: bool) -> None:
+    if value:
+        from swift_ext import __version__
+
+        print(f"swift-ext {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(epilog="Exit codes: 0 ok; 1 a run or check failed; 2 bad input or usage; 128+N ended by signal N "
+                     "(143 SIGTERM, 130 Ctrl-C). SWIFT_EXT_DEBUG=1 or --debug shows tracebacks.")
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (or SWIFT_EXT_DEBUG=1)."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """--debug is read from argv by run_cli, which also handles errors raised before this runs."""
 
 
 def _console(stderr: bool = False):
@@ -163,44 +175,42 @@ def run(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
     overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.lr=5e-5 ..."),
     force: bool = typer.Option(False, "--force", help="Run even if pre-flight checks fail."),
-    resume: bool = typer.Option(False, "--resume", help="Allow an existing un-versioned output dir."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint in the "
+                                "output dir (refused when there is none)."),
+    grace: float = typer.Option(30.0, "--grace", min=0, help="Seconds the trainer gets to stop after "
+                                "SIGTERM/SIGINT/SIGHUP before SIGKILL."),
+    expect: Optional[str] = typer.Option(None, "--expect", help="Refuse unless the recipe's command is this "
+                                         "(sft, rlhf, pt); `make sft` / `make rlhf` pass it."),
 ) -> None:
-    """Check, write the run manifest, then run ms-swift; exits with its exit code."""
+    """Check, write the run manifest, then run ms-swift. Exit: its code, 2 refused, 128+N stopped by signal N."""
     from swift_ext import run as runner
-    from swift_ext.launch import build_launch
+
+    started = runner.start(recipe, overrides or [], force=force, resume=resume, expect=expect,
+                           print_problems=_print_problems, say=_console(stderr=True).print)
+    raise typer.Exit(runner.finish(started, grace, say=_console(stderr=True).print))
+
+
+@app.command()
+def doctor(recipe: Optional[Path] = typer.Argument(None, help="Recipe YAML file (omit: list package versions)."),
+           overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: launch.gpus_per_node=8 ...")) -> None:
+    """Can this machine run the recipe? Engine packages, GPUs vs launch, memory vs the plan, shared caches.
+    Exit 1 when something blocks the run."""
+    from swift_ext import doctor as doc
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
-    rec = load_recipe(recipe, overrides or [])
-    result = make_plan(rec)
-    _print_problems(result)
-    if not result.ok and not force:
-        _console(stderr=True).print("refusing to run a recipe that fails pre-flight (--force overrides)")
-        raise typer.Exit(2)
-    launch = build_launch(rec)
-    con = _console(stderr=True)
-    if rec.launch.nodes > 1 and not all(k in os.environ for k in ("NODE_RANK", "MASTER_ADDR")):
-        raise UserError.one(f"launch.nodes is {rec.launch.nodes}: `swift-ext run` starts one node; set NODE_RANK, "
-                            "MASTER_ADDR and MASTER_PORT on each node, or use `swift-ext submit` on Slurm",
-                            **rec.where("launch.nodes"))
-    if launch.local_models:
-        from swift_ext.tinymodel import ensure_model
-
-        for name in launch.local_models:
-            con.print(f"preparing local model swift-ext://{name} ...")
-            ensure_model(name)
-    out = runner.prepare_output_dir(rec, launch, resume=resume)
-    path = runner.write_manifest(out, runner.manifest(rec, launch))
-    con.print(f"manifest: {path}")
-    con.print("$ " + launch.shell().rstrip(), markup=False)
-    started = time.time()
-    code = runner.execute(launch)
-    ckpt = runner.latest_checkpoint(out, started)
-    if code == 0 and ckpt:
-        con.print(f"[green]done[/green]: checkpoint {ckpt}")
-    elif code != 0:
-        con.print(f"[red]ms-swift exited with code {code}[/red]")
-    raise typer.Exit(code)
+    rec = load_recipe(recipe, overrides or []) if recipe is not None else None
+    plan = make_plan(rec) if rec is not None and rec.engine == "megatron" else None
+    con = _console()
+    for line in doc.report_lines(rec, doc.shape_type(rec)):
+        con.print(line, markup=False)
+    findings = doc.diagnose(rec, plan)
+    for f in findings:
+        _console(stderr=True).print(f.render(), markup=False)
+    blocking = sum(f.blocking for f in findings)
+    if rec is not None:
+        con.print(f"{rec.source}: {blocking} blocking problem(s), {len(findings) - blocking} warning(s)", markup=False)
+    raise typer.Exit(1 if blocking else 0)
 
 
 @app.command("import")
@@ -667,25 +677,58 @@ def build_model(name: str = typer.Argument("tiny-qwen3_6-moe")) -> None:
     print(ensure_model(name))
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
+    sys.exit(run_cli(sys.argv[1:] if argv is None else argv))
+
+
+def run_cli(argv: List[str]) -> int:
+    """The one place where errors become one line on stderr and a documented exit code: 0 ok, 1 a run or
+    check failed (or a bug), 2 bad input or usage, 128+N a signal N ended the run."""
+    from typer._click.exceptions import NoArgsIsHelpError
+    from typer.exceptions import TyperException
+
+    debug = "--debug" in argv or os.environ.get("SWIFT_EXT_DEBUG", "") not in ("", "0")
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting.
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        code = app(args=argv, prog_name="swift-ext", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except UserError as exc:
-        if _state["debug"]:
+        if debug:
             raise
         for p in exc.problems:
             print(f"error: {p.render()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        return 2
+    except TyperException as exc:  # typer's own copy of click: usage errors, bad parameters
+        if debug:
+            raise
+        print(f"error: {_usage_line(exc)}", file=sys.stderr)
+        return 2
     except (typer.Abort, KeyboardInterrupt):
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `swift-ext plan --print | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
+    except Exception as exc:
+        if debug:
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: internal error: {type(exc).__name__}{': ' + text if text else ''} "
+              "(a bug in swift-ext: rerun with --debug or SWIFT_EXT_DEBUG=1 for the traceback and report it)",
+              file=sys.stderr)
+        return 1
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+
+def _usage_line(exc) -> str:
+    message = exc.format_message().strip().replace("\n", " ")
+    ctx = getattr(exc, "ctx", None)
+    if "--install-completion" in message or "--show-completion" in message:
+        return f"{message} (swift-ext does not install shell completion)"
+    if ctx is not None:
+        return f"{message} (see `{ctx.command_path} --help`)"
+    return message

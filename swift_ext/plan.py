@@ -9,6 +9,7 @@ from swift_ext.data import local_dataset_path
 from swift_ext.errors import Problem, UserError
 from swift_ext.launch import LOCAL_MODEL_SCHEME
 from swift_ext.recipe import Recipe
+from swift_ext.secrets import secret_env_problems
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
     schema = msargs.schema_for(recipe.engine, recipe.command)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
     errors += check_args(recipe, schema)
+    errors += secret_env_problems(recipe)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
