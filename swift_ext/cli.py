@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -63,6 +62,7 @@ def plan(
     from swift_ext.recipe import load_recipe
 
     rec = load_recipe(recipe, overrides or [])
+    model_config = _model_config_file(model_config)
     result = make_plan(rec, model_config=str(model_config) if model_config else None)
     launch = build_launch(rec)
     candidates = _search(rec, model_config) if search_layouts else None
@@ -100,6 +100,20 @@ def plan(
     else:
         _console(stderr=True).print(f"[red]{len(result.errors)} error(s)[/red]: fix the recipe before launching")
     raise typer.Exit(0 if result.ok else 2)
+
+
+def _model_config_file(path: Optional[Path]) -> Optional[Path]:
+    """--model-config takes the config.json or the model directory holding it."""
+    if path is None:
+        return None
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError.one("a directory without config.json", file=str(path),
+                                hint="--model-config takes a config.json file or a model directory holding one")
+        return path / "config.json"
+    if not path.is_file():
+        raise UserError.one("file not found", file=str(path), hint="--model-config takes a config.json file")
+    return path
 
 
 def _search(rec, model_config):
