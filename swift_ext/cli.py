@@ -230,32 +230,54 @@ def doctor(recipe: Optional[Path] = typer.Argument(None, help="Recipe YAML file 
 @app.command("import")
 def import_script(
     script: Path = typer.Argument(..., help="Shell script running `megatron|swift sft|rlhf|pt`."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the recipe here (never overwrites)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the recipe here (never overwrites); "
+                                          "a script with several commands gives OUT-1.yaml, OUT-2.yaml, ..."),
 ) -> None:
-    """Turn an existing ms-swift shell script into a recipe."""
-    from swift_ext import msargs
+    """Turn an existing ms-swift shell script into a recipe (one per training command in it)."""
     from swift_ext.importer import import_file, recipe_yaml
+
+    imported = import_file(script)
+    err = _console(stderr=True)
+    texts = []
+    for data, notes in imported:
+        for note in notes:
+            err.print(f"note: {note}", markup=False)
+        for p in _import_warnings(data, script):
+            err.print(f"warning: {p.render()} — the installed ms-swift does not accept this flag as written", markup=False)
+        texts.append(recipe_yaml(data))
+    if len(texts) > 1:
+        err.print(f"{script}: {len(texts)} training commands, one recipe each", markup=False)
+    if output is None:
+        sys.stdout.write("---\n".join(texts))
+        return
+    paths = [output] if len(texts) == 1 else [output.with_name(f"{output.stem}-{i}{output.suffix or '.yaml'}")
+                                              for i in range(1, len(texts) + 1)]
+    taken = [str(p) for p in paths if p.exists()]
+    if taken:
+        raise UserError.one(f"already exists; not overwriting: {', '.join(taken)}", file=str(output),
+                            hint="choose another -o path")
+    for path, text in zip(paths, texts):
+        with open(path, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        err.print(f"wrote {path}")
+
+
+def _import_warnings(data: dict, script: Path) -> list:
+    from pydantic import ValidationError
+
+    from swift_ext import msargs
     from swift_ext.plan import check_args
     from swift_ext.recipe import Recipe
 
-    data, notes = import_file(script)
-    text = recipe_yaml(data)
-    err = _console(stderr=True)
-    for note in notes:
-        err.print(f"note: {note}", markup=False)
-    rec = Recipe(**data, source=str(output or script))
-    for p in check_args(rec, msargs.schema_for(rec.engine, rec.command)):
-        p.file, p.line, p.column = str(script), None, None
-        err.print(f"warning: {p.render()} — the installed ms-swift does not accept this flag as written", markup=False)
-    if output is None:
-        sys.stdout.write(text)
-        return
     try:
-        with open(output, "x", encoding="utf-8") as fh:
-            fh.write(text)
-    except FileExistsError:
-        raise UserError.one("already exists; not overwriting", file=str(output), hint="choose another -o path") from None
-    err.print(f"wrote {output}")
+        rec = Recipe(**data, source=str(script))
+    except ValidationError as exc:
+        raise UserError.one(f"the imported recipe is not valid: {exc.errors()[0]['msg']} "
+                            f"(at {'.'.join(map(str, exc.errors()[0]['loc']))})", file=str(script)) from None
+    problems = check_args(rec, msargs.schema_for(rec.engine, rec.command))
+    for p in problems:
+        p.file, p.line, p.column = str(script), None, None
+    return problems
 
 
 @app.command()
