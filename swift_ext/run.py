@@ -20,7 +20,7 @@ from pathlib import Path
 
 from swift_ext import __version__
 from swift_ext.errors import UserError
-from swift_ext.launch import Launch, build_launch, render_values
+from swift_ext.launch import Launch, render_values
 from swift_ext.recipe import Recipe, load_recipe
 from swift_ext.secrets import masked_env
 
@@ -68,7 +68,7 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
     if blocking and not force:
         raise UserError.one(f"this machine cannot run {rec.source}: {len(blocking)} blocking problem(s) above; "
                             "no rank was started", hint="`swift-ext doctor RECIPE` rechecks; --force runs anyway")
-    launch = build_launch(rec)
+    launch = result.launch
     if launch.local_models:
         from swift_ext.tinymodel import ensure_model
 

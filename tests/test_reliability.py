@@ -27,8 +27,10 @@ args:
 TRAINER = """#!{python}
 import os, signal, subprocess, sys, time
 kids = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]),
-        subprocess.Popen([sys.executable, "-c",
-                          "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])]
+        subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                          "open({pids!r} + '.ready', 'w').close(); time.sleep(600)"])]
+while not os.path.exists({pids!r} + ".ready"):
+    time.sleep(0.05)
 with open({pids!r}, "w") as fh:
     fh.write(" ".join(str(p) for p in [os.getpid()] + [k.pid for k in kids]))
 print("training...", flush=True)
