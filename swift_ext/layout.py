@@ -59,8 +59,9 @@ def nearest(value: int, legal: list[int]) -> str:
     return " or ".join(map(str, picks)) if picks else "none"
 
 
-def check_layout(recipe: Recipe, args: Args, shape: ModelShape) -> tuple[list[Problem], list[Problem]]:
-    """(errors, warnings) for a Megatron recipe. Every rule runs; all violations are returned at once."""
+def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) for a Megatron recipe. Every rule runs; all violations are returned at once.
+    Without a model shape (no config.json found) the rules that read it are skipped; the rest still run."""
     errors: list[Problem] = []
     warnings: list[Problem] = []
     world = recipe.launch.world_size
@@ -77,8 +78,25 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape) -> tuple[list[Pr
         warnings.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
 
     for rule in RULES:
-        rule(recipe, args, shape, lay, err, warn)
+        try:
+            rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn)
+        except _ShapeUnknown:
+            pass  # this rule needs the model's shape; plan reports once that it was not checked
     return errors, warnings
+
+
+class _ShapeUnknown(Exception):
+    pass
+
+
+class _UnknownShape:
+    """Stands in for the shape when no config.json was found: a rule that reads it stops there."""
+
+    def __getattr__(self, name):
+        raise _ShapeUnknown(name)
+
+
+_UNKNOWN_SHAPE = _UnknownShape()
 
 
 Report = Callable[..., None]
@@ -329,7 +347,8 @@ def grpo(recipe, args, shape, lay, err, warn):
     if mode == "colocate" and lay.world % vtp:
         err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
             "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
-    if shape.num_attention_heads % vtp or (shape.num_key_value_heads % vtp and vtp % shape.num_key_value_heads):
+    if isinstance(shape, ModelShape) and (
+            shape.num_attention_heads % vtp or (shape.num_key_value_heads % vtp and vtp % shape.num_key_value_heads)):
         # vLLM shards heads over TP; KV heads are split, or replicated when TP is a multiple of them.
         err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
             "KV groups", "vllm_tensor_parallel_size")

@@ -11,6 +11,7 @@ from swift_ext.data import local_dataset_path
 from swift_ext.errors import Problem, UserError
 from swift_ext.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
 from swift_ext.recipe import Recipe
+from swift_ext.secrets import secret_env_problems
 
 if TYPE_CHECKING:
     from swift_ext.layout import Layout
@@ -62,12 +63,17 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
     schema = msargs.schema_for(recipe.engine, recipe.command)
     args = Args.bind(recipe, schema)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
-    errors += check_args(recipe, schema)
+    arg_problems = check_args(recipe, schema)
+    errors += arg_problems
+    errors += secret_env_problems(recipe)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
     found = _Found()
-    if recipe.engine == "megatron":
+    if any(p.rule in ("argument-type", "argument-range") for p in arg_problems):
+        # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
+        notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
+    elif recipe.engine == "megatron":
         _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
@@ -80,7 +86,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
 def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes) -> None:
     from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
-    from swift_ext.model_shape import resolve_shape
+    from swift_ext.model_shape import ShapeNotFound, resolve_shape
 
     if recipe.launch.gpus_per_node < 1:
         errors.append(Problem("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", rule="launch",
@@ -95,28 +101,35 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
         from swift_ext.tinymodel import local_model_path
 
         model = str(local_model_path(model[len(LOCAL_MODEL_SCHEME):]))
+    shape = None
     try:
         shape = resolve_shape(model, model_config)
+    except ShapeNotFound:
+        # Degrade, don't block: the rules that need the shape and the memory estimate are skipped, once.
+        warnings.append(Problem(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
+                                "--model-config or download the model", rule="model-shape",
+                                **recipe.where("args.model")))
     except UserError as exc:
         for p in exc.problems:
             p.rule = p.rule or "model-shape"
-            if p.path == "args.model":
-                p.file, p.line, p.column = recipe.where("args.model").get("file"), recipe.where("args.model").get("line"), None
         errors.extend(exc.problems)
         return
-    found.shape = shape
-    notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters; "
-                 f"{shape.origin}: {shape.source})")
+    if shape is not None:
+        found.shape = shape
+        notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters) from "
+                     f"{shape.origin}: {shape.source}")
     rule_errors, rule_warnings = check_layout(recipe, args, shape)
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
     capacity = recipe.launch.memory_gib
     if capacity is None:
-        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: the memory estimate has nothing to "
-                                "compare against", rule="launch", **recipe.where("launch")))
-    memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
-    notes += memory.notes
+        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
+                                "nothing to compare against)", rule="launch", **recipe.where("launch")))
+    memory = None
+    if shape is not None:
+        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
+        notes += memory.notes
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
         if args.bool("no_save_optim"):
@@ -126,6 +139,8 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
             warnings.append(Problem("multi-node run with a versioned output dir (add_version: true): a requeued job "
                                     "starts a new vN-* dir instead of resuming", rule="resume",
                                     hint="set add_version: false", file=recipe.source))
+    if memory is None:
+        return
     if memory.verdict == "does_not_fit":
         errors.append(Problem(
             f"estimated {memory.per_gpu_gib:.1f} GiB per GPU does not fit in {capacity:g} GiB "
@@ -237,9 +252,13 @@ def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:
     # generations, lengths, LoRA rank). ms-swift would fail on them only inside the ranks.
     if spec.type["kind"] != "int":
         return False
-    return name.endswith(("_parallel_size", "batch_size", "_length")) or name in {
-        "num_generations", "lora_rank", "lora_alpha", "steps_per_generation", "gradient_accumulation_steps",
-        "max_length", "mtp_num_layers", "save_steps", "eval_steps", "logging_steps",
+    return name.endswith(("_parallel_size", "batch_size", "_length", "_tp_size", "_pp_size", "_dp_size",
+                          "_ep_size")) or name in {
+        "num_generations", "num_generations_eval", "lora_rank", "lora_alpha", "steps_per_generation",
+        "gradient_accumulation_steps", "max_length", "mtp_num_layers", "save_steps", "eval_steps", "logging_steps",
+        "num_iterations", "recompute_num_layers", "num_beams", "dataset_num_proc", "packing_num_proc",
+        "vllm_max_num_seqs", "microbatch_group_size_per_vp_stage", "num_train_epochs", "moe_router_topk",
+        "num_mini_batches", "muon_num_ns_steps", "group_size",
     }
 
 

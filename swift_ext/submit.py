@@ -19,7 +19,7 @@ from pathlib import Path
 from swift_ext.errors import UserError
 from swift_ext.launch import Launch
 from swift_ext.recipe import Recipe
-from swift_ext.run import is_secret
+from swift_ext.secrets import is_secret
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "slurm"
 _SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^UNLIMITED$|^INFINITE$")
