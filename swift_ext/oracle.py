@@ -99,6 +99,11 @@ def wanted(explicit: bool | None, default: bool) -> bool:
     return default
 
 
+def for_launch() -> bool:
+    """`run`/`submit` ask megatron-core too when it is installed: a launch costs minutes, the import seconds."""
+    return wanted(None, default=installed_version() is not None)
+
+
 # -------------------------------------------------------------------------------------------------
 # The verdict
 
@@ -181,13 +186,16 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
         "num_query_groups": shape.num_key_value_heads,
         "kv_channels": shape.head_dim,
     }
-    if shape.intermediate_size and not shape.is_moe:
+    if shape.intermediate_size and (not shape.is_moe or shape.num_dense_layers):
         kw["ffn_hidden_size"] = shape.intermediate_size
     if shape.is_moe:
         kw.update(num_moe_experts=shape.num_experts, moe_ffn_hidden_size=shape.moe_intermediate_size,
                   moe_router_topk=shape.num_experts_per_tok or 2)
         if shape.shared_expert_intermediate_size:
             kw["moe_shared_expert_intermediate_size"] = shape.shared_expert_intermediate_size
+        if shape.num_dense_layers:  # first_k_dense_replace -> moe_layer_freq
+            dense = min(shape.num_dense_layers, shape.num_layers)
+            kw["moe_layer_freq"] = [0] * dense + [1] * (shape.num_layers - dense)
     if shape.model_type.startswith(("qwen3", "qwen3_5")):
         kw["qk_layernorm"] = True
     if shape.linear_num_value_heads:  # qwen3_next / qwen3_5: Gated DeltaNet every layer but each N-th
@@ -200,9 +208,10 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
                   linear_key_head_dim=shape.linear_key_head_dim,
                   linear_value_head_dim=shape.linear_value_head_dim,
                   linear_conv_kernel_dim=shape.linear_conv_kernel_dim)
-    if mla:
-        kw.update(multi_latent_attention=True, q_lora_rank=getattr(shape, "q_lora_rank", None),
-                  kv_lora_rank=shape.kv_lora_rank)
+    if mla:  # DeepSeek-style multi-latent attention (MLATransformerConfig)
+        kw.update(multi_latent_attention=True, q_lora_rank=shape.q_lora_rank or None, kv_lora_rank=shape.kv_lora_rank,
+                  qk_head_dim=shape.qk_nope_head_dim, qk_pos_emb_head_dim=shape.qk_rope_head_dim,
+                  v_head_dim=shape.v_head_dim)
     # The recipe's arguments, with ms-swift's defaults (MegatronArguments), as ms-swift passes them.
     for name in args.names():
         target = _RENAMED.get(name, name)

@@ -1,7 +1,7 @@
 """Real failed launches from public ms-swift / Megatron-LM issues, rebuilt as recipes
 (tests/fixtures/issues/*.yaml): `plan` must refuse each one with an error on the flag the report
 blames, and the one-flag fix the report found must clear that error. The header of each file gives
-the issue, the error it hit, the culprit flag, the fix and, for models not bundled, a config.json.
+the issue, the error it hit, the culprit flag and the fix.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ def header(path: Path) -> dict[str, str]:
 
 
 def plan(path: Path, *overrides: str):
-    meta = header(path)
-    config = str(ISSUES / meta["model-config"]) if "model-config" in meta else None
-    return make_plan(load_recipe(path, list(overrides)), model_config=config, oracle=False)
+    return make_plan(load_recipe(path, list(overrides)), oracle=False)
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)

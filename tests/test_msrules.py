@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import RECIPES
-from swift_ext.layout import Args
+from swift_ext.bound_args import Args
 from swift_ext.msargs import schema_for
 from swift_ext.msrules import check_msswift
 from swift_ext.plan import check_args
@@ -23,7 +23,7 @@ def problems(path, *overrides):
     recipe = load_recipe(path, list(overrides))
     schema = schema_for(recipe.engine, recipe.command)
     assert check_args(recipe, schema) == [], "the test recipe itself must use real ms-swift arguments"
-    errors, warnings = check_msswift(recipe, Args(recipe, {n: f.default for n, f in schema.fields.items()}))
+    errors, warnings = check_msswift(recipe, Args.bind(recipe, schema))
     return {(e.rule, e.path) for e in errors}, {(w.rule, w.path) for w in warnings}
 
 

@@ -17,7 +17,8 @@ from collections import Counter
 import pytest
 
 from swift_ext import msargs, oracle
-from swift_ext.layout import MCORE_RULES, Args, check_layout, layout_of
+from swift_ext.bound_args import Args
+from swift_ext.layout import MCORE_RULES, check_layout, layout_of
 from swift_ext.model_shape import from_config, resolve_shape
 from swift_ext.plan import make_plan
 from swift_ext.recipe import Launch, Recipe
@@ -26,7 +27,7 @@ from conftest import ROOT, swift_ext
 
 pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
 
-DEFAULTS = {name: f.default for name, f in msargs.schema_for("megatron", "sft").fields.items()}
+SCHEMA = msargs.schema_for("megatron", "sft")
 
 # Shapes from published config.json files (text part), plus the bundled presets.
 QWEN3_8B = from_config({"model_type": "qwen3", "num_hidden_layers": 36, "hidden_size": 4096, "num_attention_heads": 32,
@@ -43,7 +44,9 @@ SHAPES = {
     "gdn-moe": resolve_shape("Qwen/Qwen3.6-35B-A3B"),  # Gated DeltaNet hybrid, 2 KV groups (KV groups < TP)
     "gdn-dense-mtp": resolve_shape("Qwen/Qwen3.5-27B"),  # MTP, 4 KV groups
     "vl": QWEN3_VL_8B,
-    "kv<tp": resolve_shape("Qwen/Qwen3.5-4B"),  # 16 heads / 4 KV groups
+    "kv<tp": resolve_shape("Qwen/Qwen3-32B"),  # 64 heads / 8 KV groups: TP 16 replicates KV heads
+    "mla-moe": resolve_shape("deepseek-ai/DeepSeek-V3"),  # MLATransformerConfig, 3 dense layers first, MTP
+    "dense-first-moe": resolve_shape("zai-org/GLM-4.5-Air"),
 }
 
 
@@ -58,7 +61,7 @@ def layouts(n: int, seed: int = 20261129):
         kind = rng.choice(list(SHAPES))
         shape = SHAPES[kind]
         args: dict = {
-            "tensor_model_parallel_size": rng.choice([1, 1, 2, 2, 3, 4, 8]),
+            "tensor_model_parallel_size": rng.choice([1, 1, 2, 2, 3, 4, 8, 16]),
             "pipeline_model_parallel_size": rng.choice([1, 1, 2, 3, 4, 5]),
             "context_parallel_size": rng.choice([1, 1, 1, 2]),
             "expert_model_parallel_size": rng.choice([1, 2, 3, 4, 8, 16]) if shape.is_moe else rng.choice([1, 1, 2]),
@@ -102,7 +105,7 @@ EXPLAINED: dict[str, str] = {}
 
 def swift_ext_verdict(shape, world: int, args: dict, env: dict | None = None):
     recipe = recipe_for(world, args, env)
-    errors, _ = check_layout(recipe, Args(recipe, DEFAULTS), shape)
+    errors, _ = check_layout(recipe, Args(recipe.args, SCHEMA), shape)
     return [e for e in errors if e.rule in MCORE_RULES]
 
 
@@ -116,7 +119,7 @@ def test_layout_rules_agree_with_megatron_core():
     for kind, shape, world, args in cases:
         ours = swift_ext_verdict(shape, world, args)
         recipe = recipe_for(world, args)
-        a = Args(recipe, DEFAULTS)
+        a = Args(recipe.args, SCHEMA)
         theirs = oracle.judge(shape, a, layout_of(a, world))
         by_shape[kind] += 1
         refused += not theirs.accepts
@@ -138,7 +141,7 @@ def test_kv_groups_smaller_than_tp_is_legal_on_016():
     shape = SHAPES["gdn-moe"]
     args = {"tensor_model_parallel_size": 4, "expert_model_parallel_size": 2, "sequence_parallel": True}
     assert swift_ext_verdict(shape, 8, args) == []
-    a = Args(recipe_for(8, args), DEFAULTS)
+    a = Args(args, SCHEMA)
     assert oracle.judge(shape, a, layout_of(a, 8)).accepts
 
 
@@ -155,7 +158,7 @@ def test_version_aware_rules():
     assert [e.rule for e in swift_ext_verdict(qwen, 8, cp2, env={oracle.ENV_VERSION: "0.16.1"})] == [
         "linear-attention-cp"]
     assert swift_ext_verdict(qwen, 8, cp2, env={oracle.ENV_VERSION: "0.18.0"}) == []
-    a = Args(recipe_for(8, cp2), DEFAULTS)
+    a = Args(cp2, SCHEMA)
     verdict = oracle.judge(qwen, a, layout_of(a, 8))
     assert [f.flag for f in verdict.findings] == ["context_parallel_size"]
     assert "Gated delta net does not support context parallel" in verdict.findings[0].message
