@@ -122,6 +122,8 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         "ENV": env_lines,
         "RESUME_FLAG": "--mcore_model" if tuner == "full" else "--mcore_adapter",
         "ARGV": _argv_lines(argv),
+        "WATCH": _watch_prefix(recipe),
+        "MAX_STALL_REQUEUES": str(recipe.watch.max_stall_requeues),
     })
     secrets = sorted(k for k in os.environ if is_secret(k))
     followups = []
@@ -146,6 +148,18 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
             "VERB_ARGS": "",
         })))
     return Rendered(script, followups, array, secrets, output_dir)
+
+
+def _watch_prefix(recipe: Recipe) -> str:
+    """The hang sidecar that runs the training command on each node (swift_ext/watch.py), unless turned off."""
+    w = recipe.watch
+    if w.stall_minutes == 0:
+        return ""
+    opts = ["--output-dir", '"$OUTPUT_DIR"', "--startup-minutes", q(w.startup_minutes),
+            "--marker", '"stalled-$SLURM_JOB_ID-${SLURM_RESTART_COUNT:-0}"']
+    if w.stall_minutes is not None:
+        opts += ["--stall-minutes", q(w.stall_minutes)]
+    return f"{q(sys.executable)} -m swift_ext.watch supervise {' '.join(opts)} -- \\\n  "
 
 
 def _argv_lines(argv: list[str]) -> str:
