@@ -170,6 +170,9 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) ->
     if not oracle.wanted(wanted, default=False):
         notes.append("megatron-core oracle not run (`plan --oracle` or SWIFT_EXT_ORACLE=1; it imports torch)")
         return
+    if shape is None:
+        notes.append("megatron-core oracle not run: it needs the model's shape")
+        return
     try:
         verdict = oracle.judge(shape, args, lay)
     except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
