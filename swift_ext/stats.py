@@ -363,15 +363,19 @@ def _rows(path: str) -> Iterator[tuple[int, Any, int]]:
                 yield n, None, len(raw)
 
 
-def load_tokenizer(path: str):
-    from tokenizers import Tokenizer
-
+def tokenizer_file(path: str) -> str:
     p = Path(path)
     if p.is_dir():
         p = p / "tokenizer.json"
     if not p.is_file():
         raise StatsError(f"{path}: no tokenizer.json here")
-    return Tokenizer.from_file(str(p))
+    return str(p)
+
+
+def load_tokenizer(path: str):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(tokenizer_file(path))
 
 
 def measure_file(path: str, s: TemplateSettings, progress: Callable[[int], None] | None = None,
@@ -578,7 +582,7 @@ def cache_key(path: str, s: TemplateSettings) -> str:
     h = hashlib.sha256()
     h.update(f"format {CACHE_FORMAT}\n".encode())
     h.update(_file_digest(path).encode())
-    h.update(_file_digest(s.tokenizer if not os.path.isdir(s.tokenizer) else os.path.join(s.tokenizer, "tokenizer.json")).encode())
+    h.update(_file_digest(tokenizer_file(s.tokenizer)).encode())
     settings = {k: v for k, v in asdict(s).items() if k not in ("tokenizer", "model_dir")}
     settings["media_base"] = s.media_root or os.path.abspath(os.path.dirname(path))
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
