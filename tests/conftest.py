@@ -14,11 +14,12 @@ SEED = FIXTURES / "qwen3_6-release-note.txt"
 
 
 def swift_ext(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
-    """Run the real CLI in a subprocess, as a user would."""
+    """Run the real CLI in a subprocess, as a user would (this checkout's swift_ext, whatever the cwd)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run(
         [sys.executable, "-m", "swift_ext", *map(str, args)],
         cwd=cwd or ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
