@@ -131,8 +131,10 @@ def _memory_table(mem):
 
     colour = {"fits": "green", "tight": "yellow", "does_not_fit": "red"}.get(mem.verdict or "", "white")
     cap = f" of {mem.capacity_gib:g} GiB" if mem.capacity_gib else ""
+    basis = (f"; worst case {mem.worst_case_gib:.1f} GiB" if mem.worst_case_gib is not None else "")
     table = Table(title=f"estimated peak per GPU ({mem.phase} phase): [{colour}]{mem.per_gpu_gib:.1f} GiB{cap}"
-                        f" — {mem.verdict or 'no capacity given'}[/{colour}]", title_justify="left")
+                        f" — {mem.verdict or 'no capacity given'}[/{colour}] ({mem.basis}: "
+                        f"{mem.tokens_per_micro_batch} tokens per micro-batch{basis})", title_justify="left")
     table.add_column("component")
     table.add_column("GiB", justify="right")
     for name, gib in mem.components.items():

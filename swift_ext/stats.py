@@ -379,7 +379,7 @@ def load_tokenizer(path: str):
 
 
 def measure_file(path: str, s: TemplateSettings, progress: Callable[[int], None] | None = None,
-                 use_cache: bool = True, allow_msswift: bool = True) -> Lengths:
+                 use_cache: bool = True, allow_msswift: bool = True, write_cache: bool = True) -> Lengths:
     """Token lengths of every row of one file (cached by content, tokenizer and template settings).
     allow_msswift=False (the planner) leaves rows that need ms-swift's own template uncounted; such a
     partial result is not cached."""
@@ -398,7 +398,7 @@ def measure_file(path: str, s: TemplateSettings, progress: Callable[[int], None]
         except (ValueError, TypeError):
             pass  # a damaged cache entry is recomputed
     result = _measure(path, s, progress, allow_msswift)
-    if use_cache and not result.partial:
+    if use_cache and write_cache and not result.partial:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(asdict(result)))
@@ -623,10 +623,10 @@ class Budget:
 
 def budget_from_recipe(recipe) -> Budget:
     from swift_ext import msargs
-    from swift_ext.layout import Args, layout_of
+    from swift_ext.bound_args import Args
+    from swift_ext.layout import layout_of
 
-    schema = msargs.schema_for(recipe.engine, recipe.command)
-    args = Args(recipe, {n: f.default for n, f in schema.fields.items()})
+    args = Args.bind(recipe, msargs.schema_for(recipe.engine, recipe.command))
     grpo = recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
     task = (args.str("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
     strategy = args.str("truncation_strategy") or ("left" if grpo else "delete")
@@ -635,7 +635,7 @@ def budget_from_recipe(recipe) -> Budget:
         dp = max(layout_of(args, world).dp, 1)
         mbs = args.int("micro_batch_size", 1) or 1
         per_step = args.int("global_batch_size", 16) or 16
-        padding_free = args.bool("padding_free") if args.raw("padding_free") is not None else True
+        padding_free = args.bool("padding_free")
     else:
         dp = world
         mbs = args.int("per_device_train_batch_size", 1) or 1
@@ -879,10 +879,11 @@ def settings_from_recipe(recipe, tokenizer: str | None = None, template: str | N
 
 
 def measure(files: list[str], s: TemplateSettings, progress=None, use_cache: bool = True,
-            allow_msswift: bool = True) -> Lengths:
+            allow_msswift: bool = True, write_cache: bool = True) -> Lengths:
     total = Lengths([])
     for f in files:
-        total.extend(measure_file(f, s, progress=progress, use_cache=use_cache, allow_msswift=allow_msswift))
+        total.extend(measure_file(f, s, progress=progress, use_cache=use_cache, allow_msswift=allow_msswift,
+                                  write_cache=write_cache))
     return total
 
 
@@ -1004,3 +1005,35 @@ def write_png(summary: dict, totals: list[int], out: str) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+PLAN_LIMIT = 64 * 2**20  # plan counts local data up to this size itself; bigger: `data stats` fills the cache
+
+
+def plan_summary(recipe) -> tuple[dict | None, list[str]]:
+    """For `plan`: the summary of a recipe's training data when every `dataset` entry is a local file
+    that is small enough or already counted (cache). Never raises; says why when there is none. Reads
+    the cache but does not write it and does not import ms-swift (rows that need it stay uncounted)."""
+    from swift_ext import data as d
+
+    info = d.recipe_data(recipe)
+    files = [path for key, path in info.files if key == "dataset"]
+    if not files or any(entry for entry in info.hub if entry in _entries(recipe.args.get("dataset"))):
+        return None, []
+    if not all(os.path.isfile(f) for f in files):
+        return None, []
+    try:
+        settings, _ = settings_from_recipe(recipe)
+        if sum(os.path.getsize(f) for f in files) > PLAN_LIMIT and not all(
+                _cache_path(cache_key(f, settings)).is_file() for f in files):
+            return None, [f"data: over {PLAN_LIMIT >> 20} MiB and not counted yet; run `swift-ext data stats --recipe "
+                          f"{recipe.source}` once and plan will size memory from your data"]
+        lengths = measure(files, settings, allow_msswift=False, write_cache=False)
+        summary = summarize(lengths, budget_from_recipe(recipe))
+    except (StatsError, OSError, ValueError) as exc:
+        return None, [f"data: token lengths not counted ({exc})"]
+    return summary, ["data: " + one_line(summary)]
+
+
+def _entries(value: Any) -> list[str]:
+    return [str(v) for v in (value if isinstance(value, list) else [value] if value else [])]
