@@ -20,6 +20,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -373,9 +374,15 @@ def tokenizer_file(path: str) -> str:
 
 
 def load_tokenizer(path: str):
+    return _load_tokenizer_file(tokenizer_file(path))
+
+
+@lru_cache(maxsize=4)
+def _load_tokenizer_file(path: str):
+    # ~3 s for a 248k-vocabulary tokenizer.json: once per process (plan, then stats, then memory)
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_file(tokenizer_file(path))
+    return Tokenizer.from_file(path)
 
 
 def measure_file(path: str, s: TemplateSettings, progress: Callable[[int], None] | None = None,
@@ -385,9 +392,8 @@ def measure_file(path: str, s: TemplateSettings, progress: Callable[[int], None]
     partial result is not cached."""
     if not os.path.isfile(path):
         raise StatsError(f"{path}: no such file")
-    key = cache_key(path, s)
-    cached = _cache_path(key)
-    if use_cache and cached.is_file():
+    cached = _cache_path(cache_key(path, s)) if use_cache else None
+    if cached is not None and cached.is_file():
         try:
             data = json.loads(cached.read_text())
             result = Lengths(**data)
@@ -547,12 +553,15 @@ def _msswift_template(s: TemplateSettings):
     key = (s.model_dir, s.template, s.loss_scale, s.system, s.enable_thinking, s.max_pixels, s.media)
     if key in _TEMPLATES:
         return _TEMPLATES[key]
-    try:
-        from swift import get_processor, get_template
-    except ImportError:
-        return None
     import logging
     import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from swift import get_processor, get_template
+    except ImportError:
+        return None
 
     for name, value in s.media:  # qwen_vl_utils reads these when ms-swift patches it
         os.environ.setdefault(name, str(value))
@@ -610,7 +619,7 @@ class Budget:
     max_completion_length: int | None = None  # GRPO: generated tokens per completion
     truncation_strategy: str = "delete"
     packing: bool = False
-    packing_length: int | None = None
+    packing_length: int | None = None  # None with packing: max_length (ms-swift's default)
     padding_free: bool = False
     micro_batch_size: int = 1  # samples (or packs) per forward pass
     samples_per_step: int = 16  # samples (or packs) per optimizer step
@@ -647,7 +656,7 @@ def budget_from_recipe(recipe) -> Budget:
         task=task, max_length=args.int("max_length"),
         max_completion_length=(args.int("max_completion_length", 512) if grpo else None),
         truncation_strategy=strategy, packing=packing,
-        packing_length=(args.int("packing_length") or args.int("max_length")) if packing else None,
+        packing_length=args.int("packing_length") if packing else None,
         padding_free=padding_free or packing, micro_batch_size=mbs, samples_per_step=per_step,
         data_parallel=dp, epochs=args.float("num_train_epochs", 1.0) or 1.0,
         num_generations=(args.int("num_generations", 8) or 8) if grpo else 1,
@@ -764,16 +773,17 @@ def summarize(lengths: Lengths, b: Budget) -> dict:
         out["notes"].append(f"GRPO: completions are generated, up to max_completion_length={gen} tokens each; "
                             f"a trained sample is at most prompt + {gen}")
     samples = kept
-    if b.packing and b.packing_length:
-        packs = pack(kept, b.packing_length)
-        out["packing"] = {"packing_length": b.packing_length, "packs": len(packs),
-                          "efficiency": round(sum(kept) / (len(packs) * b.packing_length), 4) if packs else None}
+    pack_len = (b.packing_length or b.max_length) if b.packing else None
+    if pack_len:
+        packs = pack(kept, pack_len)
+        out["packing"] = {"packing_length": pack_len, "packs": len(packs),
+                          "efficiency": round(sum(kept) / (len(packs) * pack_len), 4) if packs else None}
         samples = packs
     if b.task == "grpo":
         samples = [n + (b.max_completion_length or 512) for n in kept]
     if samples:
         mb = micro_batches(samples, b.micro_batch_size, padded_to_longest=not b.padding_free)
-        worst = b.micro_batch_size * ((b.max_length or max(samples)) + (b.max_completion_length or 0))
+        worst = b.micro_batch_size * ((pack_len or b.max_length or max(samples)) + (b.max_completion_length or 0))
         out["micro_batch_tokens"] = {**percentiles(mb), "worst_case": worst,
                                      "micro_batch_size": b.micro_batch_size, "padding_free": b.padding_free}
     step_unit = b.micro_batch_size * b.data_parallel

@@ -219,3 +219,29 @@ def test_bad_input_is_a_clear_error(tmp_path, tiny):
     result = swift_ext("data", "stats", broken, "--tokenizer", tiny, "--format", "json", "--no-cache")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rows_not_measured"] == 1
+
+
+def test_plan_sizes_memory_from_local_data(tiny):
+    """padding_free SFT on local data: the estimate uses the data's p99 micro-batch, says so, and keeps
+    the worst case beside it; with a hub dataset it stays the worst case."""
+    from swift_ext.plan import make_plan
+    from swift_ext.recipe import load_recipe
+
+    over = ["args.dataset=[data/sft/train.jsonl]", "args.packing=false", "args.padding_free=true",
+            "args.micro_batch_size=2", "args.global_batch_size=4"]
+    recipe = load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over)
+    plan = make_plan(recipe)
+    mem = plan.memory
+    settings, _ = stats.settings_from_recipe(recipe)
+    summary = stats.summarize(stats.measure(["data/sft/train.jsonl"], settings, use_cache=False),
+                              stats.budget_from_recipe(recipe))
+    assert mem.basis == "data p99" and mem.tokens_per_micro_batch == summary["micro_batch_tokens"]["p99"]
+    assert mem.worst_case_gib > mem.per_gpu_gib + 1  # 2 x 4096 tokens vs ~90
+    assert any(n.startswith("data: 35 rows") for n in plan.notes)
+    assert mem.as_dict()["basis"] == "data p99" and mem.as_dict()["worst_case_gib"] == round(mem.worst_case_gib, 2)
+    hub = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over[1:]))
+    assert hub.memory.basis == "worst case" and hub.memory.worst_case_gib is None
+    assert hub.memory.per_gpu_gib == pytest.approx(mem.worst_case_gib)
+    padded = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over[:2] + over[3:] +
+                                   ["args.padding_free=false"]))
+    assert padded.memory.basis == "worst case"  # padded batches: the worst case still applies
