@@ -563,15 +563,25 @@ def _msswift_template(s: TemplateSettings):
     except ImportError:
         return None
 
-    for name, value in s.media:  # qwen_vl_utils reads these when ms-swift patches it
-        os.environ.setdefault(name, str(value))
     for name in ("swift", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        processor = get_processor(s.model_dir)
-        template = get_template(processor, template_type=s.template, default_system=s.system, max_length=None,
-                                loss_scale=s.loss_scale, max_pixels=s.max_pixels, enable_thinking=s.enable_thinking)
+    saved = {name: os.environ.get(name) for name, _ in s.media}
+    try:
+        # qwen_vl_utils takes these from the environment when ms-swift builds the processor; set for
+        # that moment only, so the process environment is left as it was.
+        os.environ.update({name: str(value) for name, value in s.media})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            processor = get_processor(s.model_dir)
+            template = get_template(processor, template_type=s.template, default_system=s.system, max_length=None,
+                                    loss_scale=s.loss_scale, max_pixels=s.max_pixels,
+                                    enable_thinking=s.enable_thinking)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     template.set_mode("train")
     _TEMPLATES[key] = template
     return template
