@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from swift_ext.errors import UserError
+from swift_ext.errors import Problem, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recipes, pre-flight and launch for ms-swift.")
 
@@ -289,6 +289,8 @@ def merge(
     from swift_ext.merge import plan_merge, read_checkpoint
 
     plan = plan_merge(read_checkpoint(ckpt), out, base_model)
+    if plan.launch is not None:
+        _refuse_bad_argv(plan.launch.argv)
     err = _console(stderr=True)
     for note in plan.notes:
         err.print(f"note: {note}", markup=False)
@@ -330,6 +332,7 @@ def infer(
     from swift_ext.merge import read_checkpoint
 
     plan = inf.plan_infer(read_checkpoint(ckpt), split, backend, max_new_tokens, limit)
+    _refuse_bad_argv(plan.launch.argv)  # e.g. --backend foo: refused before a model is loaded or a dir made
     if print_cmd:
         sys.stdout.write(plan.launch.shell())
         return
@@ -347,6 +350,15 @@ def infer(
     if metrics["unscored_rows"]:
         err.print(f"[yellow]{metrics['unscored_rows']} of {metrics['rows']} rows have no (readable) result[/yellow]")
     raise typer.Exit(code)
+
+
+def _refuse_bad_argv(argv: List[str]) -> None:
+    from swift_ext import msargs
+
+    problems = msargs.check_argv(argv)
+    if problems:
+        raise UserError([Problem(p, file="command line", hint="ms-swift would refuse it after loading the model")
+                         for p in problems])
 
 
 def _metrics_table(metrics: dict, path: Path):

@@ -95,3 +95,24 @@ def test_child_killed_by_signal_exits_128_plus_n(tmp_path, write):
     recipe = write("r.yaml", RECIPE)
     result = swift_ext("run", recipe, cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
     assert result.returncode == 128 + signal.SIGKILL, result.stderr
+
+
+def test_failed_submit_does_not_block_the_next(tmp_path, write):
+    body = {"command": "sft", "engine": "megatron", "launch": {"nodes": 2, "gpus_per_node": 2, "gpu": "H200"},
+            "args": {"model": "Qwen/Qwen2.5-7B-Instruct", "dataset": ["some/hub-dataset"], "add_version": False,
+                     "global_batch_size": 4, "output_dir": str(tmp_path / "run")}}
+    recipe = write("job.yaml", json.dumps(body))
+    failed = swift_ext("submit", recipe, env={"PATH": "/usr/local/nosuchdir"})
+    assert failed.returncode == 2 and "sbatch not found" in failed.stderr
+    assert list((tmp_path / "run" / "slurm").glob("train-*.sbatch"))  # the script it wrote stays, for a look
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sbatch").write_text("#!/bin/sh\necho 4242\n")  # accepts the job, as sbatch --parsable does
+    (bindir / "sbatch").chmod(0o755)
+    ok = swift_ext("submit", recipe, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert ok.returncode == 0, ok.stderr
+    assert "submitted train: job 4242" in ok.stderr
+    # Once ms-swift wrote into the dir, the next submit must say so.
+    (tmp_path / "run" / "checkpoint-2").mkdir()
+    again = swift_ext("submit", recipe, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert again.returncode == 2 and "already holds a run (checkpoint-2)" in again.stderr
