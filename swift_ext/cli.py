@@ -449,7 +449,7 @@ def submit(
     launch = main_plan.launch
     opts = sub.SlurmOptions(nodes=nodes, partition=partition, account=account, time=time_limit, qos=qos,
                             grace_s=grace, cache_dir=cache_dir, extra=tuple(extra), then=tuple(then or ()),
-                            sweep=tuple(sweep or ()))
+                            sweep=tuple(sweep or ()), doctor_blocks=not force)
     rendered = sub.render(rec, launch, opts, elements, [p.launch for p in element_plans])
     if dry_run:
         sys.stdout.write(rendered.script)
