@@ -55,6 +55,8 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
     search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
+    use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
+                                              "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
 ) -> None:
     """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
     from swift_ext.plan import make_plan
@@ -62,7 +64,7 @@ def plan(
 
     rec = load_recipe(recipe, overrides or [])
     model_config = _model_config_file(model_config)
-    result = make_plan(rec, model_config=str(model_config) if model_config else None)
+    result = make_plan(rec, model_config=str(model_config) if model_config else None, oracle=use_oracle)
     launch = result.launch
     candidates = _search(result) if search_layouts else None
     if as_json:
@@ -253,7 +255,7 @@ def import_script(
     if taken:
         raise UserError.one(f"already exists; not overwriting: {', '.join(taken)}", file=str(output),
                             hint="choose another -o path")
-    for path, text in zip(paths, texts):
+    for path, text in zip(paths, texts, strict=True):
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(text)
         err.print(f"wrote {path}")
@@ -396,6 +398,24 @@ def report(run_dir: Path = typer.Argument(..., help="A run's output dir (or one 
         _console().print(f"  {png}")
 
 
+@app.command()
+def watch(
+    run_dir: Path = typer.Argument(..., help="A run's output dir, one of its v*-* dirs, or a logging.jsonl/stdout file."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per logged step, then a summary line."),
+    once: bool = typer.Option(False, "--once", help="Print what the log holds now and exit."),
+    interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between looks at the log."),
+    model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json for MFU when args.model is not local."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", min=0.001, help="Peak TFLOP/s per device (default: launch.gpu's dense bf16)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=1, help="Devices the run uses (default: from the run manifest)."),
+) -> None:
+    """Follow a run: step time, tokens/s per GPU, MFU, ETA, memory, GRPO health; exits 0 when it finishes."""
+    from swift_ext.watch import watch as follow
+
+    raise typer.Exit(follow(run_dir, as_json=as_json, interval=interval, once=once,
+                            model_config=str(model_config) if model_config else None, peak_tflops=peak_tflops,
+                            gpus=gpus))
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def submit(
     ctx: typer.Context,
@@ -417,6 +437,7 @@ def submit(
     """Submit a recipe to Slurm: one task per node, preemption-safe requeue with resume, job chains."""
     from swift_ext import run as runner
     from swift_ext import submit as sub
+    from swift_ext import oracle
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
@@ -436,9 +457,9 @@ def submit(
         rec = load_recipe(recipe, overrides_list)
     err = _console(stderr=True)
     elements = sub.sweep_elements(tuple(sweep or ()))
-    main_plan = make_plan(rec)
+    main_plan = make_plan(rec, oracle=oracle.for_launch())
     element_plans = [make_plan(load_recipe(recipe, overrides_list + [f"{k}={v}" for k, v in el.items()] + [
-        f"args.output_dir={_sweep_dir(rec, i, el)}"])) for i, el in enumerate(elements)]
+        f"args.output_dir={_sweep_dir(rec, i, el)}"]), oracle=oracle.for_launch()) for i, el in enumerate(elements)]
     failed = False
     for p in [main_plan, *element_plans]:
         _print_problems(p)
@@ -701,10 +722,10 @@ def args_cmd(
 @app.command()
 def schema() -> None:
     """Describe every recipe field (what goes around `args`)."""
-    from swift_ext.recipe import Launch, Recipe
+    from swift_ext.recipe import Launch, Recipe, Watch
 
     con = _console()
-    for prefix, model in (("", Recipe), ("launch.", Launch)):
+    for prefix, model in (("", Recipe), ("launch.", Launch), ("watch.", Watch)):
         for fname, info in model.model_fields.items():
             if fname in {"source", "positions"}:
                 continue
