@@ -51,6 +51,10 @@ PUBLISHED = [
     ("Qwen/Qwen3-32B", 32.8, True),
     ("OpenGVLab/InternVL3_5-8B", 8.5, True),
     ("OpenGVLab/InternVL3_5-30B-A3B", 30.8, True),
+    ("OpenGVLab/InternVL3_5-14B", 15.1, True),
+    ("OpenGVLab/InternVL3_5-38B", 38.4, True),
+    ("OpenGVLab/InternVL3_5-241B-A28B", 240.7, True),
+    ("OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview", 21.2, True),
 ]
 
 
