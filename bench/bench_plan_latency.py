@@ -1,6 +1,8 @@
 """How fast a bad recipe is rejected, against the interpreter's own start-up and against importing ms-swift.
 
 Goal (issue #2): a typo fails in under 1 s wall on a 2-core machine, without importing torch/ms-swift.
+Issue #10: `plan` on a shipped recipe stays under 1 s; `--search` works on the Plan (one reading of ms-swift's
+orm.py per process, not one per candidate layout).
 """
 
 from __future__ import annotations
@@ -34,13 +36,41 @@ def main() -> None:
         baseline = wall([sys.executable, "-c", "pass"])
         plan_typo = wall([sys.executable, "-m", "swift_ext", "plan", str(typo)], expect=2)
         plan_ok = wall([sys.executable, "-m", "swift_ext", "plan", str(ROOT / "recipes/qwen3_6/grpo-lora-8gpu.yaml")], expect=0)
+        plan_sft = wall([sys.executable, "-m", "swift_ext", "plan", str(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml")], expect=0)
+        search_cli = wall([sys.executable, "-m", "swift_ext", "plan", str(ROOT / "recipes/qwen3_6/grpo-lora-8gpu.yaml"),
+                           "--search"], repeat=3, expect=0)
         swift_import = wall([sys.executable, "-c", "import swift.arguments"], repeat=2)
+    search_s, parses, candidates = search_in_process()
     print(f"python start-up (baseline)          {baseline * 1000:8.0f} ms")
     print(f"swift-ext plan, recipe with a typo  {plan_typo * 1000:8.0f} ms   {plan_typo / baseline:5.1f}x baseline"
           f"   {'PASS' if plan_typo < 1.0 else 'FAIL'} (< 1 s)")
     print(f"swift-ext plan, seed GRPO recipe    {plan_ok * 1000:8.0f} ms   {plan_ok / baseline:5.1f}x baseline")
+    print(f"swift-ext plan, seed SFT recipe     {plan_sft * 1000:8.0f} ms   {plan_sft / baseline:5.1f}x baseline"
+          f"   {'PASS' if max(plan_sft, plan_ok) < 1.0 else 'FAIL'} (< 1 s)")
+    print(f"swift-ext plan --search, GRPO       {search_cli * 1000:8.0f} ms   {search_cli / baseline:5.1f}x baseline")
+    print(f"search() in process, GRPO           {search_s * 1000:8.1f} ms   {candidates} layouts tried, "
+          f"orm.py read {parses} time(s)")
     print(f"import swift.arguments (ms-swift)   {swift_import * 1000:8.0f} ms   {swift_import / baseline:5.1f}x baseline"
           f"   (what any check inside ms-swift costs first; swift-ext is {swift_import / plan_typo:.0f}x faster)")
+
+
+def search_in_process() -> tuple[float, int, int]:
+    """Median time of `search(plan)` on the GRPO recipe, how often ms-swift's orm.py was parsed, candidates tried."""
+    sys.path.insert(0, str(ROOT))
+    from swift_ext import layout
+    from swift_ext.plan import make_plan
+    from swift_ext.recipe import load_recipe
+    from swift_ext.search import search
+
+    plan = make_plan(load_recipe(ROOT / "recipes/qwen3_6/grpo-lora-8gpu.yaml", []))
+    layout.builtin_reward_names.cache_clear()
+    times = []
+    for _ in range(REPEAT):
+        start = time.perf_counter()
+        search(plan)
+        times.append(time.perf_counter() - start)
+    info = layout.builtin_reward_names.cache_info()
+    return statistics.median(times), info.misses, (info.hits + info.misses) // REPEAT
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
     search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
+    use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
+                                              "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
 ) -> None:
     """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
     from swift_ext.plan import make_plan
@@ -62,7 +64,7 @@ def plan(
 
     rec = load_recipe(recipe, overrides or [])
     model_config = _model_config_file(model_config)
-    result = make_plan(rec, model_config=str(model_config) if model_config else None)
+    result = make_plan(rec, model_config=str(model_config) if model_config else None, oracle=use_oracle)
     launch = result.launch
     candidates = _search(result) if search_layouts else None
     if as_json:
@@ -423,6 +425,7 @@ def submit(
     """Submit a recipe to Slurm: one task per node, preemption-safe requeue with resume, job chains."""
     from swift_ext import run as runner
     from swift_ext import submit as sub
+    from swift_ext import oracle
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
@@ -442,9 +445,9 @@ def submit(
         rec = load_recipe(recipe, overrides_list)
     err = _console(stderr=True)
     elements = sub.sweep_elements(tuple(sweep or ()))
-    main_plan = make_plan(rec)
+    main_plan = make_plan(rec, oracle=oracle.for_launch())
     element_plans = [make_plan(load_recipe(recipe, overrides_list + [f"{k}={v}" for k, v in el.items()] + [
-        f"args.output_dir={_sweep_dir(rec, i, el)}"])) for i, el in enumerate(elements)]
+        f"args.output_dir={_sweep_dir(rec, i, el)}"]), oracle=oracle.for_launch()) for i, el in enumerate(elements)]
     failed = False
     for p in [main_plan, *element_plans]:
         _print_problems(p)

@@ -148,7 +148,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     in_flight = min(pp if first else 1, max(args.global_batch_size // max(mbs * dp, 1), 1))
     boundary = tok_sp * h * bf16
     if (args.str("recompute_granularity") or "selective") == "full":
-        per = args.int("recompute_num_layers", 1) or 1
+        per = args.int("recompute_num_layers") or 1
         if (args.str("recompute_method") or "uniform") == "uniform":
             stored = (layers / per) * boundary
         else:  # block: `per` layers recomputed, the rest of the stage stored whole

@@ -56,7 +56,10 @@ class _Found:
     memory: Estimate | None = None
 
 
-def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
+def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None) -> Plan:
+    """`oracle`: also ask megatron-core itself (swift_ext.oracle); None follows SWIFT_EXT_ORACLE, default off."""
+    from swift_ext.msrules import check_msswift
+
     errors: list[Problem] = []
     warnings: list[Problem] = []
     notes: list[str] = []
@@ -70,11 +73,17 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
     found = _Found()
-    if any(p.rule in ("argument-type", "argument-range") for p in arg_problems):
+    bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
+    if not bad_values:
+        # ms-swift's own __post_init__ checks that need no GPU, both engines (swift_ext.msrules).
+        ms_errors, ms_warnings = check_msswift(recipe, args)
+        errors += ms_errors
+        warnings += ms_warnings
+    if bad_values:
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
     elif recipe.engine == "megatron":
-        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
@@ -83,7 +92,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory)
 
 
-def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes) -> None:
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None) -> None:
     from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
     from swift_ext.model_shape import ShapeNotFound, resolve_shape
@@ -122,6 +131,7 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
+    _oracle_checks(recipe, args, shape, lay, errors, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
         warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
@@ -149,6 +159,37 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
     elif memory.verdict == "tight":
         warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
+
+
+def _oracle_checks(recipe, args, shape, lay, errors, notes, wanted) -> None:
+    """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself."""
+    from swift_ext import oracle
+
+    version, source = oracle.assumed_version(recipe.env)
+    notes.append(f"megatron-core version assumed by the layout rules: {version} ({source})")
+    if not oracle.wanted(wanted, default=False):
+        notes.append("megatron-core oracle not run (`plan --oracle` or SWIFT_EXT_ORACLE=1; it imports torch)")
+        return
+    if shape is None:
+        notes.append("megatron-core oracle not run: it needs the model's shape")
+        return
+    try:
+        verdict = oracle.judge(shape, args, lay)
+    except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
+        notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
+        return
+    if verdict.version != version:
+        notes.append(f"megatron-core oracle is the installed {verdict.version}, the rules assumed {version}")
+    flagged = {p.path for p in errors}
+    for finding in verdict.findings:
+        if f"args.{finding.flag}" in flagged:
+            continue  # swift-ext's own rule already points at this flag, with a hint
+        where = recipe.where(f"args.{finding.flag}")
+        where.pop("path", None)
+        errors.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+                              hint=f"raised by {finding.source}", path=f"args.{finding.flag}", **where))
+    notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
+                 + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
 
 
 def _swift_engine_rewards(recipe, args) -> list[Problem]:

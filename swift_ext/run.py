@@ -44,7 +44,7 @@ class Started:
 def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect: str | None,
           print_problems, say) -> Started:
     """Everything before the process starts; raises UserError (exit 2) when it must not start."""
-    from swift_ext import doctor
+    from swift_ext import doctor, oracle
     from swift_ext.plan import make_plan
 
     rec = load_recipe(path, overrides)
@@ -52,7 +52,7 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
         raise UserError.one(f"this is a `{rec.command}` recipe, not `{expect}`: refusing to run it as {expect}",
                             hint=f"`make {rec.command} RECIPE={path}` or `swift-ext run {path}`",
                             **rec.where("command"))
-    result = make_plan(rec)
+    result = make_plan(rec, oracle=oracle.for_launch())
     print_problems(result)
     if not result.ok and not force:
         raise UserError.one("refusing to run a recipe that fails pre-flight", file=rec.source,

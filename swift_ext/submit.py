@@ -2,7 +2,8 @@
 
 Runs on the login node. What runs on the ranks is the same ms-swift command `swift-ext plan --print`
 shows, started once per node by srun; the batch script adds rendezvous variables, shared caches,
-resume from the newest complete checkpoint, and signal forwarding with self-requeue (slurm/*.sbatch).
+resume from the newest complete checkpoint, and signal forwarding with self-requeue
+(swift_ext/slurm_templates/*.sbatch).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from swift_ext.errors import UserError
@@ -21,7 +23,8 @@ from swift_ext.launch import Launch
 from swift_ext.recipe import Recipe
 from swift_ext.secrets import is_secret
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "slurm"
+# Package data (pyproject: swift_ext/slurm_templates/*.sbatch), so an installed wheel can render them too.
+TEMPLATES = resources.files("swift_ext") / "slurm_templates"
 _SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^UNLIMITED$|^INFINITE$")
 
 
@@ -109,7 +112,7 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
     array_case, array = _array_case(elements, element_launches, launch)
     cache = opts.cache_dir or os.path.join(os.path.dirname(output_dir), ".cache")
     tuner = str(recipe.args.get("tuner_type", "full"))
-    script = _fill(TEMPLATES / "template.sbatch", {
+    script = _fill(TEMPLATES / "train.sbatch", {
         "RECIPE": recipe.source,
         "SBATCH": sbatch_lines,
         "OUTPUT_DIR": q(output_dir),
@@ -213,7 +216,7 @@ def _argv_diff(base: list[str], other: list[str]) -> list[str]:
     return diff
 
 
-def _fill(template: Path, values: dict[str, str]) -> str:
+def _fill(template, values: dict[str, str]) -> str:
     text = template.read_text(encoding="utf-8")
     for key, value in values.items():
         text = text.replace(f"@@{key}@@", str(value))
