@@ -131,7 +131,7 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
-    _oracle_checks(recipe, args, shape, lay, errors, notes, oracle)
+    _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
         warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
@@ -161,7 +161,7 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
 
 
-def _oracle_checks(recipe, args, shape, lay, errors, notes, wanted) -> None:
+def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> None:
     """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself."""
     from swift_ext import oracle
 
@@ -178,16 +178,20 @@ def _oracle_checks(recipe, args, shape, lay, errors, notes, wanted) -> None:
     except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
         notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
         return
-    if verdict.version != version:
+    # The installed megatron-core judges; when the recipe targets another version its refusals are warnings.
+    same = oracle.version_tuple(verdict.version)[:2] == oracle.version_tuple(version)[:2]
+    if not same:
         notes.append(f"megatron-core oracle is the installed {verdict.version}, the rules assumed {version}")
+    into = errors if same else warnings
     flagged = {p.path for p in errors}
     for finding in verdict.findings:
         if f"args.{finding.flag}" in flagged:
             continue  # swift-ext's own rule already points at this flag, with a hint
         where = recipe.where(f"args.{finding.flag}")
         where.pop("path", None)
-        errors.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
-                              hint=f"raised by {finding.source}", path=f"args.{finding.flag}", **where))
+        into.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+                            hint=f"raised by {finding.source}" + ("" if same else f"; the recipe targets {version}"),
+                            path=f"args.{finding.flag}", **where))
     notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
                  + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
 

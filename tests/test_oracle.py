@@ -186,8 +186,14 @@ def test_plan_cli_oracle_flag_and_env_target(tmp_path):
     proc = swift_ext("plan", target)  # conftest sets SWIFT_EXT_ORACLE=0: the rules only, assuming 0.18.0
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "assumed by the layout rules: 0.18.0" in proc.stdout
-    proc = swift_ext("plan", target, "--oracle")  # the installed 0.16.1 itself still refuses CP with GDN
-    assert proc.returncode == 2 and "megatron-core 0.16.1 refuses this: Gated delta net" in proc.stdout + proc.stderr
+    proc = swift_ext("plan", target, "--oracle")  # the installed 0.16.1 still refuses CP with GDN: a warning,
+    out = proc.stdout + proc.stderr              # since the recipe targets 0.18
+    assert proc.returncode == 0 and "warning:" in out and "megatron-core 0.16.1 refuses this: Gated delta net" in out
+    assert "the recipe targets 0.18.0" in out
+    same = tmp_path / "cp2-016.yaml"  # targeting the installed version, the same refusal is an error
+    same.write_text(target.read_text().replace("0.18.0", "0.16.1"))
+    proc = swift_ext("plan", same, "--oracle")
+    assert proc.returncode == 2 and "error:" in proc.stdout + proc.stderr
 
 
 def test_broken_megatron_core_is_a_note_not_a_crash(tmp_path):
