@@ -72,6 +72,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
+    data_tokens = _data_stats(recipe, notes)
     found = _Found()
     bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
     if not bad_values:
@@ -83,7 +84,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
     elif recipe.engine == "megatron":
-        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle)
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle, data_tokens)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
@@ -92,7 +93,17 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory)
 
 
-def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None) -> None:
+def _data_stats(recipe, notes: list[str]) -> int | None:
+    """One line about the recipe's local training data; tokens in its p99 micro-batch for the memory estimate."""
+    from swift_ext.stats import micro_batch_p99, plan_summary
+
+    summary, lines = plan_summary(recipe)
+    notes += lines
+    return micro_batch_p99(summary) if summary else None
+
+
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,
+                     data_tokens=None) -> None:
     from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
     from swift_ext.model_shape import ShapeNotFound, resolve_shape
@@ -138,7 +149,7 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                                 "nothing to compare against)", rule="launch", **recipe.where("launch")))
     memory = None
     if shape is not None:
-        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
+        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command, data_tokens=data_tokens)
         notes += memory.notes
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
