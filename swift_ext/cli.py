@@ -498,7 +498,7 @@ def submit(
     for item in chain:
         err.print(f"submitted {item['verb']}: job {item['job_id']} ({item['script']})", markup=False)
     err.print(f"manifest: {path}", markup=False)
-    err.print(f"follow it: swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
+    err.print(f"follow it: swift-ext watch {out}   |   swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
               f"tail -f {out}/slurm-{job_id}{'_*' if elements else ''}.out", markup=False)
 
 
