@@ -109,11 +109,15 @@ def main() -> None:
           f"{sum(right)} right), ~{chars:.0f} characters each; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure below)")
 
+    from swift_ext.verifypool import shared_pool
+
     ours = orms["math_accuracy"]()
     ours(completions[:8], solution=solutions[:8])  # start the worker pool (once per process)
+    cpu_before = shared_pool().cpu_seconds()
     t = time.perf_counter()
     main_scores = ours(completions, solution=solutions)
     main_s = time.perf_counter() - t
+    cpu_after = shared_pool().cpu_seconds()
     counters = ours.last_stats.as_dict()
     result = {}
 
@@ -131,6 +135,10 @@ def main() -> None:
         verdict = "PASS" if seconds <= BUDGET_S and fp == 0 else "FAIL"
         print(f"swift-ext math_accuracy ({where:13s}) {seconds:7.2f} s/batch   false positives {fp:3d}   "
               f"misses {missed:3d}   {verdict} (<= {BUDGET_S:.0f} s, 0 false positives)")
+    if cpu_before is not None and cpu_after is not None and not counters["timeouts"]:
+        workers = shared_pool().size
+        print(f"  worker CPU for the batch: {cpu_after - cpu_before:.2f} s over {workers} workers "
+              "(independent of the load on the machine)")
     print(f"  counters: {counters}")
 
     builtin = orms["accuracy"]()

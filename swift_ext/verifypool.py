@@ -322,6 +322,19 @@ class VerifyPool:
         while len(self._workers) < self.size:
             self._workers.append(self._spawn())
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the live workers have used (Linux /proc; None elsewhere): a load-independent cost."""
+        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        total = 0.0
+        for w in self._workers:
+            try:
+                with open(f"/proc/{w.proc.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                return None
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return total
+
     def close(self) -> None:
         for w in self._workers:
             _kill(w.proc)
