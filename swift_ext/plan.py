@@ -72,6 +72,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
+    data_tokens = _data_stats(recipe, notes)
     found = _Found()
     bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
     if not bad_values:
@@ -83,7 +84,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
     elif recipe.engine == "megatron":
-        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle)
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle, data_tokens)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
@@ -92,7 +93,17 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory)
 
 
-def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None) -> None:
+def _data_stats(recipe, notes: list[str]) -> int | None:
+    """One line about the recipe's local training data; tokens in its p99 micro-batch for the memory estimate."""
+    from swift_ext.stats import micro_batch_p99, plan_summary
+
+    summary, lines = plan_summary(recipe)
+    notes += lines
+    return micro_batch_p99(summary) if summary else None
+
+
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,
+                     data_tokens=None) -> None:
     from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
     from swift_ext.model_shape import ShapeNotFound, resolve_shape
@@ -131,14 +142,14 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
-    _oracle_checks(recipe, args, shape, lay, errors, notes, oracle)
+    _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
         warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
                                 "nothing to compare against)", rule="launch", **recipe.where("launch")))
     memory = None
     if shape is not None:
-        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
+        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command, data_tokens=data_tokens)
         notes += memory.notes
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
@@ -161,7 +172,7 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
 
 
-def _oracle_checks(recipe, args, shape, lay, errors, notes, wanted) -> None:
+def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> None:
     """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself."""
     from swift_ext import oracle
 
@@ -178,16 +189,20 @@ def _oracle_checks(recipe, args, shape, lay, errors, notes, wanted) -> None:
     except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
         notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
         return
-    if verdict.version != version:
+    # The installed megatron-core judges; when the recipe targets another version its refusals are warnings.
+    same = oracle.version_tuple(verdict.version)[:2] == oracle.version_tuple(version)[:2]
+    if not same:
         notes.append(f"megatron-core oracle is the installed {verdict.version}, the rules assumed {version}")
+    into = errors if same else warnings
     flagged = {p.path for p in errors}
     for finding in verdict.findings:
         if f"args.{finding.flag}" in flagged:
             continue  # swift-ext's own rule already points at this flag, with a hint
         where = recipe.where(f"args.{finding.flag}")
         where.pop("path", None)
-        errors.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
-                              hint=f"raised by {finding.source}", path=f"args.{finding.flag}", **where))
+        into.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+                            hint=f"raised by {finding.source}" + ("" if same else f"; the recipe targets {version}"),
+                            path=f"args.{finding.flag}", **where))
     notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
                  + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
 

@@ -755,6 +755,8 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
                         new.append(sample)
                 if new:
                     clock.progress(len(new))
+                    if clock.rows == len(new):  # the first look: the silence started when the log last grew
+                        clock.last_progress -= max(time.time() - log.stat().st_mtime, 0.0)
             if analyser is not None:
                 done = analyser.finished or once
                 summary = summarise(analyser.samples, ctx, analyser.finished)

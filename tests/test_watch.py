@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -181,6 +183,22 @@ def test_hung_trainer_is_dumped_stopped_and_resumes(tmp_path):
     assert all(s.step_time_s and s.step_time_s > 0.05 for s in samples)
 
 
+def test_py_spy_dumps_the_stacks_when_installed(tmp_path):
+    pyspy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    if pyspy is None:
+        pytest.skip("py-spy is not installed (pip install py-spy; it is in the test extras)")
+    out = tmp_path / "run"
+    env = {"FAKE_HANG_AT_STEP": "2", "FAKE_STEP_SECONDS": "0.1",
+           "PATH": f"{FIXTURES / 'fakebin'}:{Path(pyspy).parent}:/usr/bin:/bin"}
+    hung = subprocess.run([sys.executable, "-m", "swift_ext.watch", "supervise", "--output-dir", str(out),
+                           "--stall-minutes", "0.04", "--poll-seconds", "0.3", "--", "megatron", "sft",
+                           "--output_dir", str(out), "--train_iters", "4"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    assert hung.returncode == STALL_EXIT, hung.stderr
+    (stack,) = (out / "swift-ext-watch").glob("hang-*/py-spy-*.txt")
+    assert "wait_for_collective (megatron:" in stack.read_text()
+
+
 def test_watch_recipe_section(tmp_path):
     result = swift_ext("plan", RECIPES / "smoke/tiny-sft.yaml", "watch.stall_minute=5")
     assert result.returncode == 2 and "did you mean 'watch.stall_minutes'" in result.stderr
@@ -204,3 +222,20 @@ def test_report_has_throughput_and_grpo_health(tmp_path):
     assert (report / "throughput.png").stat().st_size > 1000 and (report / "zero_std.png").stat().st_size > 1000
     summary = (report / "summary.md").read_text()
     assert "## Health" in summary and "dynamic_sample" in summary and "zero reward std" in summary
+
+
+def test_watch_reports_a_silent_run_as_stalled(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "swift-ext-run-20261129-000000.json").write_text(json.dumps({"recipe": {"watch": {"stall_minutes": 0.02}}}))
+    rows = [{"loss": 1.0, "iteration": f"{i}/10", "train_speed(s/it)": 1.0, "elapsed_time": f"{i}s"} for i in (1, 2)]
+    (run / "logging.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = subprocess.Popen([sys.executable, "-m", "swift_ext", "watch", str(run), "--json", "--interval", "0.2"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        events = [json.loads(proc.stdout.readline()) for _ in range(3)]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [e["event"] for e in events] == ["step", "step", "stall"]
+    assert events[2]["threshold_s"] == pytest.approx(1.2)
