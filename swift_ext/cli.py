@@ -181,6 +181,7 @@ def plan_json(result) -> dict:
         "layout": result.layout.as_dict() if result.layout is not None else None,
         "memory": mem,
         "model_source": result.model_source,
+        "megatron_core": result.megatron_core,
         "notes": result.notes,
         "argv": launch.argv,
         "env": launch.env,
