@@ -7,10 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES, RECIPES, ROOT, swift_ext
 from swift_ext import mfu
@@ -239,3 +242,32 @@ def test_watch_reports_a_silent_run_as_stalled(tmp_path):
         proc.wait()
     assert [e["event"] for e in events] == ["step", "step", "stall"]
     assert events[2]["threshold_s"] == pytest.approx(1.2)
+
+
+garbage = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+                    st.text(max_size=8), st.sampled_from(["1/0", "0/0", "x/y", "-3/2", "1h 2m", "nan", "1e400"]))
+log_rows = st.dictionaries(st.sampled_from(["loss", "grad_norm", "global_step/max_steps", "iteration", "elapsed_time",
+                                            "train_speed(s/it)", "num_input_tokens_seen", "step_time", "memory(GiB)",
+                                            "completions/mean_length", "frac_reward_zero_std", "rewards/F/mean",
+                                            "train_runtime"]), garbage, max_size=8)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=st.lists(log_rows, max_size=6), args=st.dictionaries(
+    st.sampled_from(["max_length", "global_batch_size", "per_device_train_batch_size", "logging_steps", "tuner_type",
+                     "mtp_num_layers", "model"]), garbage, max_size=5),
+    watch_cfg=st.one_of(garbage, st.dictionaries(st.sampled_from(["stall_minutes", "startup_minutes"]), garbage)),
+    launch=st.dictionaries(st.sampled_from(["nodes", "gpus_per_node", "gpu"]), garbage, max_size=3))
+def test_odd_logs_never_raise(tmp_path, capsys, rows, args, watch_cfg, launch):
+    """Whatever the run's files hold, `watch --once` prints a view or one error line, never a traceback."""
+    from swift_ext.cli import run_cli
+
+    run = Path(tempfile.mkdtemp(dir=tmp_path))
+    (run / "logging.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
+    (run / "args.json").write_text(json.dumps(args))
+    (run / "swift-ext-run-1.json").write_text(json.dumps({"recipe": {"watch": watch_cfg, "launch": launch}}))
+    for extra in ([], ["--json"]):
+        code = run_cli(["watch", str(run), "--once", *extra])
+        err = capsys.readouterr().err
+        assert code in (0, 2) and "internal error" not in err and "Traceback" not in err
