@@ -290,7 +290,6 @@ class Analyser:
         self.finished = False
         self._prev: tuple[int, float, float | None] | None = None  # step, session seconds, tokens seen
         self._session_start: int | None = None
-        self._pending_first: dict | None = None
 
     def add(self, row: dict) -> Sample | None:
         if is_final_row(row):
@@ -750,6 +749,7 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
     follower: LogFollower | None = None
     clock: StallClock | None = None
     live = None
+    stall_reported = False
     try:
         while True:
             if follower is None:
@@ -778,10 +778,10 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
                 if as_json:
                     for sample in new:
                         print(_sample_json(sample), file=out, flush=True)
-                    if stalled and not getattr(clock, "_reported", False):
+                    if stalled and not stall_reported:  # once per silence
                         print(json.dumps({"event": "stall", "silent_s": round(clock.silent_for(), 1),
                                           "threshold_s": clock.threshold()}), file=out, flush=True)
-                        clock._reported = True
+                    stall_reported = stalled
                     if done:
                         print(json.dumps({"event": "summary", **summary}), file=out, flush=True)
                         return 0
