@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from swift_ext.errors import UserError
+from swift_ext.errors import Problem, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recipes, pre-flight and launch for ms-swift.")
 
@@ -54,7 +54,9 @@ def plan(
     print_cmd: bool = typer.Option(False, "--print", help="Print the exact shell command and nothing else."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
     search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),
-    model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
+    model_config: Optional[Path] = typer.Option(
+        None, "--model-config", help="config.json giving the model's shape when args.model is not a local directory "
+        "and not in the Hugging Face or ModelScope cache (checked before the bundled configs)."),
     use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
                                               "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
 ) -> None:
@@ -179,6 +181,7 @@ def plan_json(result) -> dict:
         "layout": result.layout.as_dict() if result.layout is not None else None,
         "memory": mem,
         "model_source": result.model_source,
+        "megatron_core": result.megatron_core,
         "notes": result.notes,
         "argv": launch.argv,
         "env": launch.env,
@@ -257,7 +260,7 @@ def import_script(
     if taken:
         raise UserError.one(f"already exists; not overwriting: {', '.join(taken)}", file=str(output),
                             hint="choose another -o path")
-    for path, text in zip(paths, texts):
+    for path, text in zip(paths, texts, strict=True):
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(text)
         err.print(f"wrote {path}")
@@ -293,6 +296,8 @@ def merge(
     from swift_ext.merge import plan_merge, read_checkpoint
 
     plan = plan_merge(read_checkpoint(ckpt), out, base_model)
+    if plan.launch is not None:
+        _refuse_bad_argv(plan.launch.argv)
     err = _console(stderr=True)
     for note in plan.notes:
         err.print(f"note: {note}", markup=False)
@@ -334,6 +339,7 @@ def infer(
     from swift_ext.merge import read_checkpoint
 
     plan = inf.plan_infer(read_checkpoint(ckpt), split, backend, max_new_tokens, limit)
+    _refuse_bad_argv(plan.launch.argv)  # e.g. --backend foo: refused before a model is loaded or a dir made
     if print_cmd:
         sys.stdout.write(plan.launch.shell())
         return
@@ -351,6 +357,15 @@ def infer(
     if metrics["unscored_rows"]:
         err.print(f"[yellow]{metrics['unscored_rows']} of {metrics['rows']} rows have no (readable) result[/yellow]")
     raise typer.Exit(code)
+
+
+def _refuse_bad_argv(argv: List[str]) -> None:
+    from swift_ext import msargs
+
+    problems = msargs.check_argv(argv)
+    if problems:
+        raise UserError([Problem(p, file="command line", hint="ms-swift would refuse it after loading the model")
+                         for p in problems])
 
 
 def _metrics_table(metrics: dict, path: Path):
@@ -460,7 +475,7 @@ def submit(
     launch = main_plan.launch
     opts = sub.SlurmOptions(nodes=nodes, partition=partition, account=account, time=time_limit, qos=qos,
                             grace_s=grace, cache_dir=cache_dir, extra=tuple(extra), then=tuple(then or ()),
-                            sweep=tuple(sweep or ()))
+                            sweep=tuple(sweep or ()), doctor_blocks=not force)
     rendered = sub.render(rec, launch, opts, elements, [p.launch for p in element_plans])
     if dry_run:
         sys.stdout.write(rendered.script)
@@ -486,7 +501,7 @@ def submit(
     for item in chain:
         err.print(f"submitted {item['verb']}: job {item['job_id']} ({item['script']})", markup=False)
     err.print(f"manifest: {path}", markup=False)
-    err.print(f"follow it: swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
+    err.print(f"follow it: swift-ext watch {out}   |   swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
               f"tail -f {out}/slurm-{job_id}{'_*' if elements else ''}.out", markup=False)
 
 

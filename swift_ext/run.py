@@ -196,7 +196,8 @@ def prepare_output_dir(recipe: Recipe, launch: Launch, *, resume: bool = False) 
     return out
 
 
-_OURS = ("swift-ext-run-*.json", "swift-ext-run-*.json.tmp", "slurm", "slurm-*.out", "*.before-resume-*")
+_OURS = ("swift-ext-run-*.json", "swift-ext-run-*.json.tmp", "slurm", "slurm-*.out", "*.before-resume-*",
+         ".swift-ext-doctor-*")
 
 
 def trainer_output(out: Path) -> list[str]:

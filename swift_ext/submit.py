@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from swift_ext.errors import UserError
 from swift_ext.launch import Launch
 from swift_ext.recipe import Recipe
@@ -41,6 +43,7 @@ class SlurmOptions:
     extra: tuple[str, ...] = ()
     then: tuple[str, ...] = ()  # follow-up verbs: merge, infer
     sweep: tuple[str, ...] = ()  # "args.lr=1e-5,5e-5"
+    doctor_blocks: bool = True  # a blocking `swift-ext doctor` finding stops the job (submit --force: warns)
 
 
 @dataclass
@@ -122,6 +125,11 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         "ENV": env_lines,
         "RESUME_FLAG": "--mcore_model" if tuner == "full" else "--mcore_adapter",
         "ARGV": _argv_lines(argv),
+        "DOCTOR_RECIPE": yaml.safe_dump(recipe.to_yaml_dict(), sort_keys=False, allow_unicode=True).rstrip(),
+        "PYTHON": q(sys.executable),
+        "DOCTOR_FAILED": ('echo "swift-ext: doctor found blocking problems (above); not starting the ranks" >&2; exit 1'
+                          if opts.doctor_blocks else
+                          'echo "swift-ext: doctor found problems (above); starting anyway (submitted with --force)" >&2'),
         "WATCH": _watch_prefix(recipe),
         "MAX_STALL_REQUEUES": str(recipe.watch.max_stall_requeues),
     })

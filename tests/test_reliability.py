@@ -95,3 +95,88 @@ def test_child_killed_by_signal_exits_128_plus_n(tmp_path, write):
     recipe = write("r.yaml", RECIPE)
     result = swift_ext("run", recipe, cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
     assert result.returncode == 128 + signal.SIGKILL, result.stderr
+
+
+def test_failed_submit_does_not_block_the_next(tmp_path, write):
+    body = {"command": "sft", "engine": "megatron", "launch": {"nodes": 2, "gpus_per_node": 2, "gpu": "H200"},
+            "args": {"model": "Qwen/Qwen2.5-7B-Instruct", "dataset": ["some/hub-dataset"], "add_version": False,
+                     "global_batch_size": 4, "output_dir": str(tmp_path / "run")}}
+    recipe = write("job.yaml", json.dumps(body))
+    failed = swift_ext("submit", recipe, env={"PATH": "/usr/local/nosuchdir"})
+    assert failed.returncode == 2 and "sbatch not found" in failed.stderr
+    assert list((tmp_path / "run" / "slurm").glob("train-*.sbatch"))  # the script it wrote stays, for a look
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sbatch").write_text("#!/bin/sh\necho 4242\n")  # accepts the job, as sbatch --parsable does
+    (bindir / "sbatch").chmod(0o755)
+    ok = swift_ext("submit", recipe, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert ok.returncode == 0, ok.stderr
+    assert "submitted train: job 4242" in ok.stderr
+    # Once ms-swift wrote into the dir, the next submit must say so.
+    (tmp_path / "run" / "checkpoint-2").mkdir()
+    again = swift_ext("submit", recipe, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert again.returncode == 2 and "already holds a run (checkpoint-2)" in again.stderr
+
+
+def _group_members(leader_parent: int) -> set[int]:
+    """pids in the process group that swift-ext's child leads."""
+    members = set()
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _stat(p)[1] == leader_parent]
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and children and _stat(p)[2] in children:
+            members.add(int(p.name))
+    return members
+
+
+def _stat(proc_dir: Path) -> tuple[str, int, int]:
+    try:
+        text = (proc_dir / "stat").read_text()
+    except OSError:
+        return "X", -1, -1
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+@pytest.mark.slow
+def test_real_run_stopped_by_sigterm_then_resumed(tmp_path):
+    """ms-swift on the tiny CPU model: SIGTERM after the first complete checkpoint leaves no process and
+    exits 143; `run --resume` continues after that checkpoint, keeps it, and logs to a fresh logging.jsonl."""
+    out = tmp_path / "run"
+    overrides = ["args.max_steps=6", "args.save_steps=2", "args.eval_steps=100", "args.add_version=false",
+                 f"args.output_dir={out}", "args.save_total_limit=null"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "swift_ext", "run", str(ROOT / "recipes/smoke/tiny-sft.yaml"), *overrides]
+    proc = subprocess.Popen(cmd + ["--grace", "20"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 600
+    members: set[int] = set()
+    while not (out / "checkpoint-2" / "trainer_state.json").is_file():
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, "no checkpoint-2 after 10 minutes"
+        members |= _group_members(proc.pid)
+        time.sleep(0.5)
+    members |= _group_members(proc.pid)
+    assert len(members) >= 2  # `swift sft` starts the trainer as a child process
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 143, output[-3000:]
+    time.sleep(1)
+    assert not [p for p in members if _alive(p)], "trainer processes left behind"
+    kept = out / "checkpoint-2"
+    kept_state = (kept / "trainer_state.json").read_bytes()
+    first_log = (out / "logging.jsonl").read_text()
+    steps_logged = [json.loads(r)["global_step/max_steps"] for r in first_log.splitlines() if '"loss"' in r]
+
+    resumed = subprocess.run(cmd + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    latest = max((p for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit()),
+                 key=lambda p: int(p.name.split("-")[1]))
+    assert latest.name == "checkpoint-6" and (kept / "trainer_state.json").read_bytes() == kept_state
+    # The second run's log starts after the checkpoint it resumed from; the first run's log is kept aside.
+    second = [json.loads(r) for r in (out / "logging.jsonl").read_text().splitlines() if '"loss"' in r]
+    assert second and int(second[0]["global_step/max_steps"].split("/")[0]) == 3
+    (aside,) = list(out.glob("logging.jsonl.before-resume-*"))
+    assert aside.read_text() == first_log and steps_logged
+    manifests = [json.loads(p.read_text()) for p in sorted(out.glob("swift-ext-run-*.json"))]
+    assert [m["end"]["how"] for m in manifests] == ["stopped", "completed"]
+    assert manifests[1]["resume"]["checkpoint"] == str(kept)
