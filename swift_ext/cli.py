@@ -169,6 +169,8 @@ def _current(result, candidate) -> dict:
 
 
 def plan_json(result) -> dict:
+    from swift_ext.secrets import masked_env
+
     launch = result.launch
     mem = result.memory.as_dict() if result.memory is not None else None
     return {
@@ -181,7 +183,7 @@ def plan_json(result) -> dict:
         "model_source": result.model_source,
         "notes": result.notes,
         "argv": launch.argv,
-        "env": launch.env,
+        "env": masked_env(launch.env),
     }
 
 
