@@ -225,3 +225,21 @@ def test_make_checks_its_variables_and_the_recipe_command():
     grpo = subprocess.run(make + ["sft", "-o", "setup", "RECIPE=recipes/smoke/tiny-grpo.yaml"], capture_output=True,
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert grpo.returncode != 0 and "this is a `rlhf` recipe, not `sft`" in grpo.stderr
+
+
+def test_doctor_counts_gpus_from_nvidia_smi(tmp_path):
+    """nvidia-smi's CSV as an H200 machine prints it (no GPU here, so a stand-in prints it)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "nvidia-smi").write_text("#!/bin/sh\nprintf '0, NVIDIA H200, 143771\\n1, NVIDIA H200, 143771\\n'\n")
+    (bindir / "nvidia-smi").chmod(0o755)
+    env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    recipe = ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml"
+    result = swift_ext("doctor", recipe, env=env)
+    assert result.returncode == 1
+    assert "error: doctor: launch.gpus_per_node is 4 but 2 GPU(s) are visible" in result.stderr
+    assert "mcore-bridge is not installed" in result.stderr  # this machine has no Megatron stack
+    narrowed = swift_ext("doctor", recipe, env={**env, "CUDA_VISIBLE_DEVICES": "1"})
+    assert "is 4 but 1 GPU(s) are visible" in narrowed.stderr
+    cpu = swift_ext("doctor", ROOT / "recipes/smoke/tiny-sft.yaml", env=env)
+    assert cpu.returncode == 0 and "0 blocking problem(s)" in cpu.stdout
