@@ -54,7 +54,9 @@ def plan(
     print_cmd: bool = typer.Option(False, "--print", help="Print the exact shell command and nothing else."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
     search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),
-    model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
+    model_config: Optional[Path] = typer.Option(
+        None, "--model-config", help="config.json giving the model's shape when args.model is not a local directory "
+        "and not in the Hugging Face or ModelScope cache (checked before the bundled configs)."),
     use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
                                               "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
 ) -> None:
@@ -185,6 +187,7 @@ def plan_json(result) -> dict:
         "layout": result.layout.as_dict() if result.layout is not None else None,
         "memory": mem,
         "model_source": result.model_source,
+        "megatron_core": result.megatron_core,
         "notes": result.notes,
         "argv": launch.argv,
         "env": masked_env(launch.env),
@@ -504,7 +507,7 @@ def submit(
     for item in chain:
         err.print(f"submitted {item['verb']}: job {item['job_id']} ({item['script']})", markup=False)
     err.print(f"manifest: {path}", markup=False)
-    err.print(f"follow it: swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
+    err.print(f"follow it: swift-ext watch {out}   |   swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
               f"tail -f {out}/slurm-{job_id}{'_*' if elements else ''}.out", markup=False)
 
 

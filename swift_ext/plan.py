@@ -34,6 +34,8 @@ class Plan:
     shape: ModelShape | None = None  # .origin/.source say where it came from
     layout: Layout | None = None
     memory: Estimate | None = None
+    # {"assumed", "source", "oracle": {"version", "accepts", "findings"} or None}: Megatron recipes only
+    megatron_core: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,7 @@ class _Found:
     shape: ModelShape | None = None
     layout: Layout | None = None
     memory: Estimate | None = None
+    megatron_core: dict | None = None
 
 
 def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None) -> Plan:
@@ -90,7 +93,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         if recipe.command == "rlhf":
             errors += _swift_engine_rewards(recipe, args)
     return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
-                warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory)
+                warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
+                megatron_core=found.megatron_core)
 
 
 def _data_stats(recipe, notes: list[str]) -> int | None:
@@ -142,7 +146,7 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
-    _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
+    found.megatron_core = _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
         warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
@@ -172,23 +176,28 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
 
 
-def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> None:
-    """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself."""
+def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> dict:
+    """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself.
+    Returns what Plan.megatron_core holds."""
     from swift_ext import oracle
 
     version, source = oracle.assumed_version(recipe.env)
+    summary: dict = {"assumed": version, "source": source, "oracle": None}
     notes.append(f"megatron-core version assumed by the layout rules: {version} ({source})")
     if not oracle.wanted(wanted, default=False):
         notes.append("megatron-core oracle not run (`plan --oracle` or SWIFT_EXT_ORACLE=1; it imports torch)")
-        return
+        return summary
     if shape is None:
         notes.append("megatron-core oracle not run: it needs the model's shape")
-        return
+        return summary
     try:
         verdict = oracle.judge(shape, args, lay)
     except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
         notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
-        return
+        return summary
+    summary["oracle"] = {"version": verdict.version, "accepts": verdict.accepts,
+                         "findings": [{"field": f"args.{f.flag}", "message": f.message, "source": f.source}
+                                      for f in verdict.findings]}
     # The installed megatron-core judges; when the recipe targets another version its refusals are warnings.
     same = oracle.version_tuple(verdict.version)[:2] == oracle.version_tuple(version)[:2]
     if not same:
@@ -205,6 +214,7 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) ->
                             path=f"args.{finding.flag}", **where))
     notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
                  + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
+    return summary
 
 
 def _swift_engine_rewards(recipe, args) -> list[Problem]:

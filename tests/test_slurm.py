@@ -258,8 +258,8 @@ def test_hung_run_is_dumped_requeued_and_resumes(cluster, tmp_path):
     _check_resumed(run, 8)
     hangs = list((run / "swift-ext-watch").glob("hang-*"))
     assert hangs and (run / "swift-ext-watch" / f"stalled-{job}-0").is_file()
-    stacks = [p.read_text() for h in hangs for p in h.glob("faulthandler-*.txt")]
-    assert stacks and all("in wait_for_collective" in s for s in stacks)
+    stacks = [p.read_text() for h in hangs for p in [*h.glob("faulthandler-*.txt"), *h.glob("py-spy-*.txt")]]
+    assert stacks and all("wait_for_collective" in s for s in stacks)  # py-spy when on PATH, else faulthandler
     log = "".join(p.read_text() for p in run.glob("slurm-*.out"))
     assert "the run hung" in log and "requeueing" in log
     assert json.loads((run / "logging.jsonl").read_text().splitlines()[-1])["iteration"] == "8/8"

@@ -27,7 +27,7 @@ def test_submit_dry_run_from_an_installed_wheel(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"swift_ext/slurm_templates/train.sbatch", "swift_ext/slurm_templates/followup.sbatch",
             "swift_ext/presets/qwen.json", "swift_ext/data/msswift-args.json",
-            "swift_ext/plugins/swift_ext_rewards.py"} <= names
+            "swift_ext/plugins/swift_ext_rewards.py", "swift_ext/stackhook/sitecustomize.py"} <= names
 
     target = tmp_path / "site"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
