@@ -122,7 +122,8 @@ def final_boxes(text: str) -> list[str] | None:
 
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
-_FINAL_ANSWER_IS = re.compile(r"(?i:final answer.{0,100}?)\s+is\b")
+# "... the final answer is $x$ / \\(x\\) / 12": not "I checked that the final answer is right".
+_FINAL_ANSWER_IS = re.compile(r"(?i:final answer.{0,100}?)\s+is:?\s*(?=[$\\\d(\[{-])")
 
 
 def extract_answer(completion) -> tuple[str | None, str]:
@@ -244,7 +245,7 @@ def normalized(answer: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_INTEGER = re.compile(r"-?\d{1,%d}" % MAX_DIGITS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -549,8 +550,10 @@ def score_math(completions: list, solutions: list, pool: VerifyPool | None = Non
         stated, expected = units(answer), units(gold)
         if stated and expected and not stated & expected:
             continue  # 5 m is not 5 cm, though math-verify drops both units
-        if how != "multi-boxed" and _NUMBER.fullmatch(normalized(gold)) and normalized(answer) == normalized(gold):
-            scores[i] = 1.0  # the gold's very number: no need for sympy
+        if how != "multi-boxed" and answer.startswith("\\boxed{") and _INTEGER.fullmatch(normalized(gold)) \
+                and _INTEGER.fullmatch(normalized(answer)):
+            # Two integers: equal or not, no need for sympy (GRPO's usual gold, and most wrong answers).
+            scores[i] = 1.0 if int(normalized(answer)) == int(normalized(gold)) else 0.0
             continue
         if risky(answer) is not None:
             # sympy must not evaluate it; only a textually identical answer is credited.
@@ -588,6 +591,12 @@ def _kind(value) -> str:
     return "one"
 
 
+def _is_interval(value) -> bool:
+    from sympy import Interval
+
+    return isinstance(value, Interval)
+
+
 def judge(gold: list, answer: str) -> tuple[bool, str | None]:
     """math-verify's verdict on one answer against a parsed gold, made strict about the number of parts:
     math-verify credits any overlap between the candidates it extracted (its issue #47), so one value
@@ -599,6 +608,8 @@ def judge(gold: list, answer: str) -> tuple[bool, str | None]:
         return False, "parse"
     if {_kind(gold[0]), _kind(pred[0])} == {"several", "one"}:
         return False, None
+    if "\\{" in answer and _kind(pred[0]) == "several" and _is_interval(gold[0]):
+        return False, None  # `\\{1, 3\\}` is two numbers, not the interval (1, 3) (math-verify credits it)
     return bool(verify(gold, pred, timeout_seconds=None)), None
 
 

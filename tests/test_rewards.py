@@ -121,6 +121,10 @@ STRICT = [
     (THINK + "\\boxed{\\text{Evelyn}}", "Evelyn", 1.0),
     (THINK + "\\boxed{32, 349}", "$32349$", 0.0),
     (THINK + "\\boxed{32{,}349}", "$32349$", 1.0),
+    (THINK + "\\boxed{\\{1, 3\\}}", "$(1,3)$", 0.0),  # two numbers are not the interval
+    (THINK + "\\boxed{(1, 3)}", "$(1,3)$", 1.0),
+    (THINK + "\\boxed{-12}", "$-12$", 1.0),
+    (THINK + "\\boxed{12}", "$-12$", 0.0),
 ]
 
 # No fall-back that rewards the wrong thing.
@@ -133,6 +137,8 @@ FALLBACKS = [
     (THINK + "\\fbox{13}", "$13$", 1.0),  # \\fbox reads like \\boxed
     (THINK + "\\fbox{12}", "$13$", 0.0),
     (THINK + "\\boxed{}", "$13$", 0.0),
+    (THINK + "\\boxed{7}. I checked that the final answer is right.", "$7$", 1.0),  # not a restatement
+    (THINK + "\\boxed{7}. So the final answer is $8$.", "$7$", 0.0),  # a restatement that corrects it
 ]
 
 # Long, correct completions and long golds are not cut by the size caps.
