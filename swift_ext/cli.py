@@ -124,6 +124,10 @@ def _search(result):
     rec = result.recipe
     if rec.engine != "megatron":
         raise UserError.one("--search covers the Megatron backend (engine: megatron)", file=rec.source)
+    bad_values = [p for p in result.errors if p.rule in ("argument-type", "argument-range")]
+    if bad_values:  # the search starts from these values; the plan skipped the shape for them too
+        raise UserError(bad_values + [Problem("--search needs the argument errors above fixed first",
+                                              file=rec.source)])
     if result.shape is None:
         raise UserError.one("--search needs the model's shape, which this plan could not find", file=rec.source,
                             hint="pass --model-config PATH/TO/config.json or download the model")
@@ -171,6 +175,8 @@ def _current(result, candidate) -> dict:
 
 
 def plan_json(result) -> dict:
+    from swift_ext.secrets import masked_env
+
     launch = result.launch
     mem = result.memory.as_dict() if result.memory is not None else None
     return {
@@ -184,7 +190,7 @@ def plan_json(result) -> dict:
         "megatron_core": result.megatron_core,
         "notes": result.notes,
         "argv": launch.argv,
-        "env": launch.env,
+        "env": masked_env(launch.env),
     }
 
 
