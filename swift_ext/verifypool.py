@@ -183,23 +183,30 @@ def gold_answer(solution) -> str | None:
     return "$" + ", ".join(p for p in parts if p) + "$"
 
 
-_UNIT_TEXT = re.compile(r"\\(?:text|mbox|textnormal|textrm|mathrm)\s*\{([^{}]*)\}")
+_POWER = r"(\s*\^\s*\{?\s*\d\s*\}?|[²³])?"  # cm^2, cm^{3}, cm²: an area is not a length
+_UNIT_TEXT = re.compile(r"\\(?:text|mbox|textnormal|textrm|mathrm)\s*\{([^{}]*)\}" + _POWER)
+_UNIT_TRAILING = re.compile(r"[\d}$]\s*([A-Za-z]{2,})" + _POWER + r"\s*\.?\s*\$?$")
 _NOT_UNITS = {"and", "or", "if", "for", "where", "when", "is", "the", "of"}
 
 
 def units(answer: str) -> set[str]:
-    """Unit words an answer states (`\\text{ cm}`, `$125$ miles`), singular and lower-case."""
-    # In \text{}: words, and single letters after a space (`5\text{ m}`; `\text{E}` is a choice, not a unit).
-    words = [w for chunk in _UNIT_TEXT.findall(answer) for w in re.findall(r"[A-Za-z]{2,}|(?<=\s)[A-Za-z]\b", chunk)]
-    trailing = re.search(r"[\d}$]\s*([A-Za-z]{2,})\s*\.?\s*\$?$", answer.strip())
+    """Unit words an answer states (`\\text{ cm}^2`, `$125$ miles`), singular, lower-case, with a power."""
+    found: list[tuple[str, str | None]] = []
+    for m in _UNIT_TEXT.finditer(answer):
+        # Words, and single letters after a space (`5\text{ m}`; `\text{E}` is a choice, not a unit).
+        words = re.findall(r"[A-Za-z]{2,}|(?<=\s)[A-Za-z]\b", m.group(1))
+        found += [(w, None) for w in words[:-1]] + ([(words[-1], m.group(2))] if words else [])
+    trailing = _UNIT_TRAILING.search(answer.strip())
     if trailing:
-        words.append(trailing.group(1))
+        found.append((trailing.group(1), trailing.group(2)))
     out = set()
-    for w in words:
-        w = w.lower()
-        if w in _NOT_UNITS:
+    for word, power in found:
+        word = word.lower()
+        if word in _NOT_UNITS:
             continue
-        out.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)
+        word = word[:-1] if len(word) > 3 and word.endswith("s") else word
+        digits = re.sub(r"\D", "", (power or "").replace("²", "2").replace("³", "3"))
+        out.add(word + ("^" + digits if digits else ""))
     return out
 
 
@@ -378,6 +385,7 @@ class VerifyPool:
         self._ensure()
         sel = selectors.DefaultSelector()
         busy: dict[int, _Worker] = {}
+        respawns: list[int] = []
 
         def assign(worker: _Worker) -> None:
             gold, idxs = queue.pop(0)
@@ -386,9 +394,13 @@ class VerifyPool:
             try:
                 worker.proc.stdin.write(_encode(message) + b"\n")
                 worker.proc.stdin.flush()
-            except (BrokenPipeError, OSError):
+            except (BrokenPipeError, OSError):  # it died between batches: replace it, a few times a batch
                 queue.insert(0, (gold, idxs))
                 _kill(worker.proc)
+                self._workers.remove(worker)
+                respawns.append(1)
+                if len(respawns) <= 2 * self.size:
+                    self._workers.append(self._spawn())
                 return
             # The gold parse, then the first item; a fresh worker also needs to import math-verify/sympy.
             worker.deadline = time.monotonic() + self.deadline_s * 2 + (0 if worker.ready else STARTUP_S)
@@ -406,6 +418,8 @@ class VerifyPool:
         for w in list(self._workers):
             if queue:
                 assign(w)
+        while not busy and queue and self._workers:  # every first write failed: the replacements take over
+            assign(self._workers[-1])
         while busy:
             now = time.monotonic()
             timeout = max(0.0, min(w.deadline for w in busy.values()) - now)
