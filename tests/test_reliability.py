@@ -243,3 +243,27 @@ def test_doctor_counts_gpus_from_nvidia_smi(tmp_path):
     assert "is 4 but 1 GPU(s) are visible" in narrowed.stderr
     cpu = swift_ext("doctor", ROOT / "recipes/smoke/tiny-sft.yaml", env=env)
     assert cpu.returncode == 0 and "0 blocking problem(s)" in cpu.stdout
+
+
+def test_resume_picks_the_newest_complete_checkpoint_across_versions(tmp_path, write):
+    out = tmp_path / "OUT"
+    for version, step, complete in (("v0-20261129-100000", 4, True), ("v1-20261129-110000", 6, True),
+                                    ("v1-20261129-110000", 8, False)):
+        ckpt = out / version / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        if complete:
+            (ckpt / "trainer_state.json").write_text("{}")
+        time.sleep(0.05)  # distinct mtimes, in this order
+    (out / "v1-20261129-110000" / "logging.jsonl").write_text('{"loss": 1}\n')
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "swift").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'argv.txt'}\n")
+    (bindir / "swift").chmod(0o755)
+    recipe = write("r.yaml", RECIPE)
+    result = swift_ext("run", recipe, "--resume", cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    argv = (tmp_path / "argv.txt").read_text().split()
+    assert argv[-2:] == ["--resume_from_checkpoint", str(out / "v1-20261129-110000" / "checkpoint-6")]
+    # add_version: true — ms-swift writes a new vN-* dir, so nothing in the old ones is renamed
+    assert (out / "v1-20261129-110000" / "logging.jsonl").is_file()
+    assert (out / "v1-20261129-110000" / "checkpoint-8").is_dir()
