@@ -240,12 +240,14 @@ def merge(
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (must not exist); default CKPT-merged."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Base model path/id if args.json's is stale."),
     print_cmd: bool = typer.Option(False, "--print", help="Print the command and nothing else."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip `swift-ext verify` of the merged model."),
 ) -> None:
-    """Merge a LoRA checkpoint into a servable model with ms-swift's own export."""
+    """Merge a LoRA checkpoint into a servable model with ms-swift's own export, then verify it."""
     from swift_ext import run as runner
-    from swift_ext.merge import plan_merge, read_checkpoint
+    from swift_ext.merge import keep_base_mtp, plan_merge, read_checkpoint
 
-    plan = plan_merge(read_checkpoint(ckpt), out, base_model)
+    checkpoint = read_checkpoint(ckpt)
+    plan = plan_merge(checkpoint, out, base_model)
     err = _console(stderr=True)
     for note in plan.notes:
         err.print(f"note: {note}", markup=False)
@@ -258,8 +260,39 @@ def merge(
     err.print("$ " + plan.launch.shell().rstrip(), markup=False)
     code = runner.execute(plan.launch)
     if code == 0:
+        if checkpoint.engine == "swift":
+            kept = keep_base_mtp(base_model or checkpoint.base_model, plan.output_dir)
+            if kept:
+                err.print(f"note: copied {len(kept)} MTP tensor(s) transformers dropped from the base model "
+                          f"into {plan.output_dir / 'model-mtp.safetensors'}", markup=False)
         err.print(f"[green]merged[/green]: {plan.output_dir}")
+        if not no_verify:
+            code = _verify(plan.output_dir, ckpt, base_model)
     raise typer.Exit(code)
+
+
+def _verify(merged: Path, adapter: Optional[Path], base: Optional[str], **options) -> int:
+    from swift_ext.verify import summary_table, verify, write_report
+
+    err = _console(stderr=True)
+    report = verify(merged, adapter, base, progress=lambda msg: err.print(f"verify: {msg}", markup=False), **options)
+    path = write_report(report)
+    _console().print(summary_table(report))
+    err.print(f"{'[green]verified[/green]' if report.ok else '[red]verify failed[/red]'}: {path}")
+    return 0 if report.ok else 1
+
+
+@app.command("verify")
+def verify_cmd(
+    merged: Path = typer.Argument(..., help="The merged model directory."),
+    adapter: Optional[Path] = typer.Option(None, "--adapter", help="The LoRA checkpoint (default: MERGED without -merged)."),
+    base: Optional[str] = typer.Option(None, "--base", help="Base model directory (default: from args.json)."),
+    prompts: int = typer.Option(4, "--prompts", min=1, help="Prompts for the logit parity check."),
+    no_parity: bool = typer.Option(False, "--no-parity", help="Skip the logit parity check (loads both models)."),
+    no_generate: bool = typer.Option(False, "--no-generate", help="Skip the `swift infer` generation smoke test."),
+) -> None:
+    """Check a merged model against base + adapter: tensors, weights, logits, one generation; verify.json."""
+    raise typer.Exit(_verify(merged, adapter, base, parity=not no_parity, generate=not no_generate, prompts=prompts))
 
 
 @app.command()
