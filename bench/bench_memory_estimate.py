@@ -11,9 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from swift_ext.layout import Args, layout_of
-from swift_ext.model_shape import resolve_shape
-from swift_ext.msargs import schema_for
+from swift_ext.layout import layout_of
 from swift_ext.plan import make_plan
 from swift_ext.recipe import Recipe
 
@@ -22,10 +20,8 @@ GiB = 1024**3
 
 
 def weights_only(recipe: Recipe) -> float:
-    schema = schema_for(recipe.engine, recipe.command)
-    args = Args(recipe, {n: f.default for n, f in schema.fields.items()})
-    lay = layout_of(args, recipe.launch.world_size)
-    shape = resolve_shape(recipe.args["model"])
+    plan = make_plan(recipe)
+    lay, shape = layout_of(plan.args, recipe.launch.world_size), plan.shape
     experts = shape.expert_params_per_layer() * shape.num_layers
     dense = shape.total_params() - experts
     return (dense / (lay.tp * lay.pp) + experts / (lay.ep * lay.pp)) * 2 / GiB

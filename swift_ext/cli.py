@@ -46,18 +46,17 @@ def plan(
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
 ) -> None:
     """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
-    from swift_ext.launch import build_launch
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
     rec = load_recipe(recipe, overrides or [])
     result = make_plan(rec, model_config=str(model_config) if model_config else None)
-    launch = build_launch(rec)
-    candidates = _search(rec, model_config) if search_layouts else None
+    launch = result.launch
+    candidates = _search(result) if search_layouts else None
     if as_json:
-        data = plan_json(result, launch)
+        data = plan_json(result)
         if candidates is not None:
-            data["search"] = [{"overrides": c.overrides, "override_text": c.override_text(_current(rec, c)), "layout": c.layout, "per_gpu_gib": round(c.per_gpu_gib, 2),
+            data["search"] = [{"overrides": c.overrides, "override_text": c.override_text(_current(result, c)), "layout": c.layout, "per_gpu_gib": round(c.per_gpu_gib, 2),
                                "verdict": c.verdict, "relative_step_time": round(c.step_seconds / candidates[0].step_seconds, 3)}
                               for c in candidates]
         print(json.dumps(data, indent=2))
@@ -72,14 +71,13 @@ def plan(
     for note in result.notes:
         con.print(f"  [dim]{note}[/dim]")
     if result.layout:
-        lay = result.layout
-        con.print("  layout: " + "  ".join(f"{k.upper()}={v}" for k, v in lay.items()))
+        con.print("  layout: " + "  ".join(f"{k.upper()}={v}" for k, v in result.layout.as_dict().items()))
     if result.memory is not None:
         con.print(_memory_table(result.memory))
     if candidates is not None:
         con.print(_search_table(candidates))
         for i, c in enumerate(candidates, 1):
-            con.print(f"  #{i}: swift-ext plan {rec.source} {c.override_text(_current(rec, c))}", markup=False)
+            con.print(f"  #{i}: swift-ext plan {rec.source} {c.override_text(_current(result, c))}", markup=False)
     sys.stdout.flush()
     _print_problems(result)
     if result.ok:
@@ -90,16 +88,16 @@ def plan(
     raise typer.Exit(0 if result.ok else 2)
 
 
-def _search(rec, model_config):
-    from swift_ext import msargs
-    from swift_ext.model_shape import resolve_shape
+def _search(result):
     from swift_ext.search import search
 
+    rec = result.recipe
     if rec.engine != "megatron":
         raise UserError.one("--search covers the Megatron backend (engine: megatron)", file=rec.source)
-    schema = msargs.schema_for(rec.engine, rec.command)
-    shape = resolve_shape(rec.args.get("model"), model_config)
-    return search(rec, shape, {n: f.default for n, f in schema.fields.items()})
+    if result.shape is None:
+        raise UserError.one("--search needs the model's shape, which this plan could not find", file=rec.source,
+                            hint="pass --model-config PATH/TO/config.json or download the model")
+    return search(result)
 
 
 def _memory_table(mem):
@@ -134,24 +132,23 @@ def _search_table(candidates):
     return table
 
 
-def _current(rec, candidate) -> dict:
+def _current(result, candidate) -> dict:
     """The recipe's values (ms-swift defaults filled in) for the keys a candidate sets."""
-    from swift_ext import msargs
-
-    fields = msargs.schema_for(rec.engine, rec.command).fields
     keys = set(candidate.overrides) | {"recompute_method"}
-    return {k: rec.args.get(k, fields[k].default if k in fields else None) for k in keys}
+    return {k: result.args.raw(k) for k in keys}
 
 
-def plan_json(result, launch) -> dict:
+def plan_json(result) -> dict:
+    launch = result.launch
     mem = result.memory.as_dict() if result.memory is not None else None
     return {
         "ok": result.ok,
         "recipe": result.recipe.source,
         "violations": [{"rule": p.rule or "recipe", "field": p.path, "message": p.render()} for p in result.errors],
         "warnings": [{"rule": p.rule or "recipe", "field": p.path, "message": p.render()} for p in result.warnings],
-        "layout": result.layout,
+        "layout": result.layout.as_dict() if result.layout is not None else None,
         "memory": mem,
+        "model_source": result.model_source,
         "notes": result.notes,
         "argv": launch.argv,
         "env": launch.env,
@@ -167,7 +164,6 @@ def run(
 ) -> None:
     """Check, write the run manifest, then run ms-swift; exits with its exit code."""
     from swift_ext import run as runner
-    from swift_ext.launch import build_launch
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
@@ -177,7 +173,7 @@ def run(
     if not result.ok and not force:
         _console(stderr=True).print("refusing to run a recipe that fails pre-flight (--force overrides)")
         raise typer.Exit(2)
-    launch = build_launch(rec)
+    launch = result.launch
     con = _console(stderr=True)
     if rec.launch.nodes > 1 and not all(k in os.environ for k in ("NODE_RANK", "MASTER_ADDR")):
         raise UserError.one(f"launch.nodes is {rec.launch.nodes}: `swift-ext run` starts one node; set NODE_RANK, "
@@ -395,7 +391,6 @@ def submit(
     """Submit a recipe to Slurm: one task per node, preemption-safe requeue with resume, job chains."""
     from swift_ext import run as runner
     from swift_ext import submit as sub
-    from swift_ext.launch import build_launch
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
@@ -415,22 +410,21 @@ def submit(
         rec = load_recipe(recipe, overrides_list)
     err = _console(stderr=True)
     elements = sub.sweep_elements(tuple(sweep or ()))
-    plans = [(rec, make_plan(rec))]
-    element_recipes = [load_recipe(recipe, overrides_list + [f"{k}={v}" for k, v in el.items()] + [
-        f"args.output_dir={_sweep_dir(rec, i, el)}"]) for i, el in enumerate(elements)]
-    plans += [(r, make_plan(r)) for r in element_recipes]
+    main_plan = make_plan(rec)
+    element_plans = [make_plan(load_recipe(recipe, overrides_list + [f"{k}={v}" for k, v in el.items()] + [
+        f"args.output_dir={_sweep_dir(rec, i, el)}"])) for i, el in enumerate(elements)]
     failed = False
-    for _, p in plans:
+    for p in [main_plan, *element_plans]:
         _print_problems(p)
         failed |= not p.ok
     if failed and not force:
         err.print("refusing to submit a recipe that fails pre-flight (--force overrides)")
         raise typer.Exit(2)
-    launch = build_launch(rec)
+    launch = main_plan.launch
     opts = sub.SlurmOptions(nodes=nodes, partition=partition, account=account, time=time_limit, qos=qos,
                             grace_s=grace, cache_dir=cache_dir, extra=tuple(extra), then=tuple(then or ()),
                             sweep=tuple(sweep or ()))
-    rendered = sub.render(rec, launch, opts, elements, [build_launch(r) for r in element_recipes])
+    rendered = sub.render(rec, launch, opts, elements, [p.launch for p in element_plans])
     if dry_run:
         sys.stdout.write(rendered.script)
         for verb, text in rendered.followups:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import ast
 import difflib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
+from swift_ext.bound_args import Args
 from swift_ext.errors import Problem
 from swift_ext.gpus import GPUS
 from swift_ext.model_shape import ModelShape
@@ -36,63 +38,14 @@ class Layout:
                 "world": self.world}
 
 
-class Args:
-    """Recipe args with ms-swift's defaults filled in, values normalised to Python types."""
-
-    def __init__(self, recipe: Recipe, defaults: dict[str, Any]):
-        self._args = recipe.args
-        self._defaults = defaults
-
-    def has(self, name: str) -> bool:
-        return name in self._args
-
-    def raw(self, name: str) -> Any:
-        return self._args.get(name, self._defaults.get(name))
-
-    def int(self, name: str, fallback: int | None = None) -> int | None:
-        value = self.raw(name)
-        if value is None or isinstance(value, (dict, list)) and not value:
-            return fallback
-        if isinstance(value, list):
-            value = value[0]
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            return fallback
-
-    def float(self, name: str, fallback: float | None = None) -> float | None:
-        value = self.raw(name)
-        try:
-            return float(value) if value is not None else fallback
-        except (TypeError, ValueError):
-            return fallback
-
-    def bool(self, name: str) -> bool:
-        value = self.raw(name)
-        if isinstance(value, str):
-            return value.lower() in {"true", "1", "yes"}
-        return bool(value)
-
-    def str(self, name: str) -> str | None:
-        value = self.raw(name)
-        return None if value is None else str(value)
-
-    def list(self, name: str) -> list:
-        value = self.raw(name)
-        if value is None:
-            return []
-        return value if isinstance(value, list) else [value]
-
-
 def layout_of(args: Args, world: int) -> Layout:
-    return Layout(
-        tp=args.int("tensor_model_parallel_size", 1),
-        pp=args.int("pipeline_model_parallel_size", 1),
-        cp=args.int("context_parallel_size", 1),
-        ep=args.int("expert_model_parallel_size", 1),
-        etp=args.int("expert_tensor_parallel_size", 1),
-        world=world,
-    )
+    # Sizes below 1 are reported by plan.check_args; here they count as 1 so no rule divides by zero.
+    def size(name: str) -> int:
+        return max(args.int(name) or 1, 1)
+
+    return Layout(tp=size("tensor_model_parallel_size"), pp=size("pipeline_model_parallel_size"),
+                  cp=size("context_parallel_size"), ep=size("expert_model_parallel_size"),
+                  etp=size("expert_tensor_parallel_size"), world=world)
 
 
 def divisors(n: int) -> list[int]:
@@ -225,7 +178,7 @@ def global_batch(recipe, args, shape, lay, err, warn):
     # ms-swift megatron_args.py:1003: global_batch_size % (micro_batch_size * DP) == 0.
     if not lay.dp:
         return
-    gbs, mbs = args.int("global_batch_size", 16), args.int("micro_batch_size", 1)
+    gbs, mbs = args.global_batch_size, args.micro_batch_size
     step = mbs * lay.dp
     if gbs % step:
         lower, upper = (gbs // step) * step, (gbs // step + 1) * step
@@ -345,8 +298,8 @@ def grpo(recipe, args, shape, lay, err, warn):
     if mode is None:
         err("grpo-vllm", "vllm_mode is not set (ms-swift fails with 'Invalid vllm_mode: None')", "vllm_mode",
             hint="vllm_mode: colocate (rollouts on the training GPUs) or server")
-    gbs, mbs = args.int("global_batch_size", 16), args.int("micro_batch_size", 1)
-    num_gen = args.int("num_generations", 8)
+    gbs, mbs = args.global_batch_size, args.micro_batch_size
+    num_gen = args.int("num_generations")
     spg, gen_bs = args.int("steps_per_generation"), args.int("generation_batch_size")
     # megatron_args.py:261 resolve_generation_batch_size
     if gen_bs is None:
@@ -372,7 +325,7 @@ def grpo(recipe, args, shape, lay, err, warn):
         if gen_bs // lay.world < 1:
             err("grpo-batch", f"generation batch {gen_bs} is smaller than the world size {lay.world}",
                 "global_batch_size")
-    vtp = args.int("vllm_tensor_parallel_size", 1)
+    vtp = args.int("vllm_tensor_parallel_size")
     if mode == "colocate" and lay.world % vtp:
         err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
             "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
@@ -381,7 +334,7 @@ def grpo(recipe, args, shape, lay, err, warn):
         err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
             "KV groups", "vllm_tensor_parallel_size")
     max_len = args.int("vllm_max_model_len")
-    need = (args.int("max_length") or 0) + (args.int("max_completion_length", 512) or 0)
+    need = (args.int("max_length") or 0) + args.max_completion_length
     if max_len is not None and max_len < need:
         err("grpo-vllm", f"vllm_max_model_len {max_len} < max_length + max_completion_length = {need}",
             "vllm_max_model_len", hint=f"set vllm_max_model_len: {need}")
@@ -406,8 +359,10 @@ def reward_problems(args: Args, err: Report) -> None:
         err("reward-funcs", f"{len(weights)} reward_weights for {len(funcs)} reward function(s)", "reward_weights")
 
 
-def builtin_reward_names() -> set[str]:
-    """Keys of ms-swift's `orms` dict (swift/rewards/orm.py), read from source."""
+@lru_cache(maxsize=1)
+def builtin_reward_names() -> frozenset[str]:
+    """Keys of ms-swift's `orms` dict (swift/rewards/orm.py), read from source once per process
+    (`--search` runs the rules for hundreds of candidates)."""
     from swift_ext.msargs import _package_dir
 
     root = _package_dir("swift")
@@ -418,7 +373,8 @@ def builtin_reward_names() -> set[str]:
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "orms" for t in node.targets):
                 if isinstance(node.value, ast.Dict):
                     names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
-    return names or {"toolbench", "math", "accuracy", "format", "react_format", "cosine", "repetition", "soft_overlong"}
+    return frozenset(names or {"toolbench", "math", "accuracy", "format", "react_format", "cosine", "repetition",
+                               "soft_overlong"})
 
 
 def plugin_reward_names(paths: list) -> set[str]:
@@ -426,16 +382,25 @@ def plugin_reward_names(paths: list) -> set[str]:
     names: set[str] = set()
     for p in paths:
         path = Path(str(p))
-        if not path.is_file():
-            continue
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError, OSError):
+            names |= _registered_rewards(str(path.resolve()), path.stat().st_mtime_ns)
+        except OSError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign):
-                for t in node.targets:
-                    if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == "orms"
-                            and isinstance(t.slice, ast.Constant)):
-                        names.add(t.slice.value)
     return names
+
+
+@lru_cache(maxsize=64)
+def _registered_rewards(path: str, mtime_ns: int) -> frozenset[str]:
+    """One plugin file's `orms[...]` names; keyed on the mtime so an edited file is read again."""
+    names: set[str] = set()
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+        return frozenset()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == "orms"
+                        and isinstance(t.slice, ast.Constant)):
+                    names.add(t.slice.value)
+    return frozenset(names)

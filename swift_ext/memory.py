@@ -68,7 +68,7 @@ def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | N
     components = max((_stage(shape, args, lay, first, last, command) for first, last in stages),
                      key=lambda c: sum(c.values()))
     if args.bool("optimizer_cpu_offload"):
-        frac = args.float("optimizer_offload_fraction", 1.0)
+        frac = args.float("optimizer_offload_fraction")
         notes.append(f"optimizer_cpu_offload keeps {1 - frac:.0%} of the optimizer state on the GPU")
     phase = "train"
     if command == "rlhf" and args.str("vllm_mode") == "colocate" and capacity_gib:
@@ -100,28 +100,28 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
 
     # ---- trainable parameters: gradients and optimizer ---------------------------------------------
     if (args.str("tuner_type") or "full") == "full":
-        frozen_vit = args.bool("freeze_vit") or args.raw("freeze_vit") is None
+        frozen_vit = args.bool("freeze_vit")
         train_dense, train_expert = dense_params + (0 if frozen_vit else vision), expert_params
     else:
-        train_dense, train_expert = _lora_params(shape, args, args.int("lora_rank", 8), layers + mtp, tp, ep * etp)
-    offload = args.float("optimizer_offload_fraction", 1.0) if args.bool("optimizer_cpu_offload") else 0.0
+        train_dense, train_expert = _lora_params(shape, args, args.int("lora_rank"), layers + mtp, tp, ep * etp)
+    offload = args.float("optimizer_offload_fraction") if args.bool("optimizer_cpu_offload") else 0.0
     # bf16 grad buffer (ms-swift leaves accumulate_allreduce_grads_in_fp32 off); the CPU-offloaded
     # optimizer needs fp32 gradients on the GPU for its device-to-host copy.
     grads = (train_dense + train_expert) * (4 if offload else 2)
     # Distributed optimizer: fp32 master + exp_avg + exp_avg_sq (12 bytes) and the fp32 copy of the
     # gradient shard made for the step (4 bytes), sharded over DP*CP (experts: over expert-DP).
     per_param = 16 - (2 if args.bool("use_precision_aware_optimizer") else 0)  # bf16 moments
-    if args.raw("use_distributed_optimizer") is False or str(args.raw("use_distributed_optimizer")).lower() == "false":
+    if not args.bool("use_distributed_optimizer"):
         opt_state = per_param * (train_dense + train_expert)
     else:
         opt_state = per_param * (train_dense / (dp * cp) + train_expert / expert_dp)
     opt_state *= 1 - offload
 
     # ---- activations ----------------------------------------------------------------------------
-    mbs = args.int("micro_batch_size", 1)
+    mbs = args.micro_batch_size
     seq = args.int("max_length") or 2048
     if command == "rlhf" and args.str("rlhf_type") == "grpo":
-        seq += args.int("max_completion_length", 512) or 0  # prompt + completion are trained together
+        seq += args.max_completion_length  # prompt + completion are trained together
     tokens = seq * mbs / cp
     sp = args.bool("sequence_parallel") and tp > 1
     tok_sp = tokens / (tp if sp else 1)
@@ -145,7 +145,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         attn_act += (1 - full_frac) * state
     layer_act = attn_act + mlp_act
     # 1F1B: stage i keeps (pp - i) micro-batches' activations; the first stage the most.
-    in_flight = min(pp if first else 1, max(args.int("global_batch_size", 16) // max(mbs * dp, 1), 1))
+    in_flight = min(pp if first else 1, max(args.global_batch_size // max(mbs * dp, 1), 1))
     boundary = tok_sp * h * bf16
     if (args.str("recompute_granularity") or "selective") == "full":
         per = args.int("recompute_num_layers", 1) or 1
@@ -174,9 +174,9 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
 
 
 def _colocated_vllm(components: dict, args: Args, capacity_gib: float, notes: list[str]) -> tuple[dict, str]:
-    util = args.float("vllm_gpu_memory_utilization", 0.9)
+    util = args.float("vllm_gpu_memory_utilization")
     vllm = util * capacity_gib
-    sleep = args.int("sleep_level", 0) or 0
+    sleep = args.int("sleep_level") or 0
     notes.append(f"colocated vLLM takes {util:.0%} of each GPU while generating; sleep_level {sleep}")
     # While training, a sleeping engine keeps ~1 GiB (CUDA graphs, allocator pools); awake it keeps all.
     during_train = 1.0 if sleep >= 1 else vllm

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,7 +47,8 @@ class ModelShape:
     linear_conv_kernel_dim: int = 4
     mtp_num_layers: int = 0
     vision: Vision | None = None
-    source: str = ""
+    source: str = ""  # the config.json read, or the bundled preset file
+    origin: str = ""  # which lookup found it: local directory, --model-config, bundled, ...
 
     @property
     def is_moe(self) -> bool:
@@ -114,12 +115,12 @@ class ModelShape:
 def resolve_shape(model: str | None, model_config: str | Path | None = None) -> ModelShape:
     """Shape of `model`: --model-config file, else the local directory's config.json, else a preset."""
     if model_config is not None:
-        return from_config_file(Path(model_config), name=model or str(model_config))
+        return from_config_file(Path(model_config), name=model or str(model_config), origin="--model-config")
     if model is None:
         raise UserError.one("the recipe has no `args.model`", hint="set args.model, or pass --model-config PATH")
     local = Path(model).expanduser()
     if (local / "config.json").is_file():
-        return from_config_file(local / "config.json", name=model)
+        return from_config_file(local / "config.json", name=model, origin="local directory")
     presets = _presets()
     if model in presets:
         return presets[model]
@@ -130,7 +131,7 @@ def resolve_shape(model: str | None, model_config: str | Path | None = None) -> 
     )
 
 
-def from_config_file(path: Path, name: str) -> ModelShape:
+def from_config_file(path: Path, name: str, origin: str = "") -> ModelShape:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -139,7 +140,7 @@ def from_config_file(path: Path, name: str) -> ModelShape:
         raise UserError.one(f"not a JSON config: {exc}", file=str(path)) from None
     if not isinstance(config, dict):
         raise UserError.one("not a JSON object", file=str(path))
-    return from_config(config, name=name, source=str(path))
+    return replace(from_config(config, name=name, source=str(path)), origin=origin)
 
 
 def from_config(config: dict, name: str, source: str = "") -> ModelShape:
@@ -197,7 +198,9 @@ def _presets() -> dict[str, ModelShape]:
             raw = dict(raw)
             aliases = raw.pop("aliases", [])
             vision = raw.pop("vision", None)
-            shape = ModelShape(name=name, vision=Vision(**vision) if vision else None, **raw)
+            raw.pop("source", None)
+            shape = ModelShape(name=name, vision=Vision(**vision) if vision else None, source=str(path),
+                               origin="bundled", **raw)
             for key in [name, *aliases]:
                 out[key] = shape
     return out

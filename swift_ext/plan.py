@@ -3,27 +3,56 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from swift_ext import msargs
+from swift_ext.bound_args import Args
 from swift_ext.data import local_dataset_path
 from swift_ext.errors import Problem, UserError
-from swift_ext.launch import LOCAL_MODEL_SCHEME
+from swift_ext.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
 from swift_ext.recipe import Recipe
+
+if TYPE_CHECKING:
+    from swift_ext.layout import Layout
+    from swift_ext.memory import Estimate
+    from swift_ext.model_shape import ModelShape
 
 
 @dataclass(frozen=True)
 class Plan:
+    """Everything `plan` resolved about a recipe; `--search`, `--json`, `run` and `submit` read it
+    instead of working it out again."""
+
     recipe: Recipe
+    schema: msargs.ArgSchema
+    args: Args  # the recipe's args bound to ms-swift's defaults
+    launch: Launch  # the exact process: argv and env
     errors: list[Problem]
     warnings: list[Problem]
     notes: list[str] = field(default_factory=list)
-    layout: dict | None = None
-    memory: object | None = None  # swift_ext.memory.Estimate
+    shape: ModelShape | None = None  # .origin/.source say where it came from
+    layout: Layout | None = None
+    memory: Estimate | None = None
 
     @property
     def ok(self) -> bool:
         fits = self.memory is None or self.memory.verdict in (None, "fits", "tight")
         return not self.errors and fits
+
+    @property
+    def model_source(self) -> dict | None:
+        if self.shape is None:
+            return None
+        return {"kind": self.shape.origin, "path": self.shape.source, "model": self.shape.name}
+
+
+@dataclass
+class _Found:
+    """What the Megatron checks resolved, gathered while they run."""
+
+    shape: ModelShape | None = None
+    layout: Layout | None = None
+    memory: Estimate | None = None
 
 
 def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
@@ -31,30 +60,32 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
     warnings: list[Problem] = []
     notes: list[str] = []
     schema = msargs.schema_for(recipe.engine, recipe.command)
+    args = Args.bind(recipe, schema)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
     errors += check_args(recipe, schema)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
-    layout = memory = None
+    found = _Found()
     if recipe.engine == "megatron":
-        layout, memory = _megatron_checks(recipe, schema, model_config, errors, warnings, notes)
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
-            errors += _swift_engine_rewards(recipe, schema)
-    return Plan(recipe=recipe, errors=errors, warnings=warnings, notes=notes, layout=layout, memory=memory)
+            errors += _swift_engine_rewards(recipe, args)
+    return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
+                warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory)
 
 
-def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
-    from swift_ext.layout import Args, check_layout, layout_of
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes) -> None:
+    from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
     from swift_ext.model_shape import resolve_shape
 
     if recipe.launch.gpus_per_node < 1:
         errors.append(Problem("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", rule="launch",
                               **recipe.where("launch.gpus_per_node")))
-        return None, None
+        return
     devices = recipe.env.get("CUDA_VISIBLE_DEVICES")
     if devices is not None and len([d for d in devices.split(",") if d.strip()]) != recipe.launch.gpus_per_node:
         errors.append(Problem(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
@@ -72,27 +103,26 @@ def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
             if p.path == "args.model":
                 p.file, p.line, p.column = recipe.where("args.model").get("file"), recipe.where("args.model").get("line"), None
         errors.extend(exc.problems)
-        return None, None
+        return
+    found.shape = shape
     notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters; "
-                 f"{'preset' if not shape.source.endswith('.json') else shape.source})")
-    defaults = {name: f.default for name, f in schema.fields.items()}
-    args = Args(recipe, defaults)
+                 f"{shape.origin}: {shape.source})")
     rule_errors, rule_warnings = check_layout(recipe, args, shape)
     errors += rule_errors
     warnings += rule_warnings
-    lay = layout_of(args, recipe.launch.world_size)
+    lay = found.layout = layout_of(args, recipe.launch.world_size)
     capacity = recipe.launch.memory_gib
     if capacity is None:
         warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: the memory estimate has nothing to "
                                 "compare against", rule="launch", **recipe.where("launch")))
-    memory = estimate(shape, args, lay, capacity, recipe.command)
+    memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
     notes += memory.notes
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
         if args.bool("no_save_optim"):
             warnings.append(Problem("multi-node run with no_save_optim: true cannot resume after preemption "
                                     "(no optimizer state in checkpoints)", rule="resume", **recipe.where("args.no_save_optim")))
-        if args.raw("add_version") is not False and str(args.raw("add_version")).lower() != "false":
+        if args.bool("add_version"):
             warnings.append(Problem("multi-node run with a versioned output dir (add_version: true): a requeued job "
                                     "starts a new vN-* dir instead of resuming", rule="resume",
                                     hint="set add_version: false", file=recipe.source))
@@ -104,11 +134,10 @@ def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
     elif memory.verdict == "tight":
         warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
-    return lay.as_dict(), memory
 
 
-def _swift_engine_rewards(recipe, schema) -> list[Problem]:
-    from swift_ext.layout import Args, reward_problems
+def _swift_engine_rewards(recipe, args) -> list[Problem]:
+    from swift_ext.layout import reward_problems
 
     found: list[Problem] = []
 
@@ -116,7 +145,6 @@ def _swift_engine_rewards(recipe, schema) -> list[Problem]:
         where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
         found.append(Problem(message, rule=rule, hint=hint, **where))
 
-    args = Args(recipe, {name: f.default for name, f in schema.fields.items()})
     if args.str("rlhf_type") == "grpo":
         reward_problems(args, err)
     return found

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import RECIPES, swift_ext
-from swift_ext.layout import Args, check_layout
+from swift_ext.bound_args import Args
+from swift_ext.layout import check_layout
 from swift_ext.model_shape import resolve_shape
 from swift_ext.msargs import schema_for
 from swift_ext.plan import make_plan
@@ -22,7 +23,7 @@ GRPO = RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"
 
 def rules_hit(recipe: Recipe) -> tuple[set[str], set[str]]:
     schema = schema_for(recipe.engine, recipe.command)
-    args = Args(recipe, {n: f.default for n, f in schema.fields.items()})
+    args = Args.bind(recipe, schema)
     errors, warnings = check_layout(recipe, args, resolve_shape(recipe.args["model"]))
     return {e.rule for e in errors}, {w.rule for w in warnings}
 
@@ -235,9 +236,7 @@ def test_search_prints_top_five_ready_to_paste():
 
 
 def _search(recipe):
-    schema = schema_for(recipe.engine, recipe.command)
-    return search(recipe, resolve_shape(recipe.args["model"]), {n: f.default for n, f in schema.fields.items()},
-                  limit=50)
+    return search(make_plan(recipe), limit=50)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
