@@ -263,14 +263,21 @@ def merge(
                           f"into {plan.output_dir / 'model-mtp.safetensors'}", markup=False)
         err.print(f"[green]merged[/green]: {plan.output_dir}")
         if not no_verify:
-            code = _verify(plan.output_dir, ckpt, base_model)
+            code = _verify(plan.output_dir, ckpt, base_model, skip_unreachable_base=True)
     raise typer.Exit(code)
 
 
-def _verify(merged: Path, adapter: Optional[Path], base: Optional[str], **options) -> int:
-    from swift_ext.verify import summary_table, verify, write_report
+def _verify(merged: Path, adapter: Optional[Path], base: Optional[str], skip_unreachable_base: bool = False,
+            **options) -> int:
+    from swift_ext.verify import resolve_base, summary_table, verify, write_report
 
     err = _console(stderr=True)
+    if skip_unreachable_base:  # merge: a hub-id base never downloaded here is a skipped check, not a failed merge
+        try:
+            resolve_base(merged, adapter, base)
+        except UserError as exc:
+            err.print(f"verify skipped: {exc} — run `swift-ext verify {merged} --base PATH`", markup=False)
+            return 0
     report = verify(merged, adapter, base, progress=lambda msg: err.print(f"verify: {msg}", markup=False), **options)
     path = write_report(report)
     _console().print(summary_table(report))
@@ -425,6 +432,17 @@ def submit(
                             grace_s=grace, cache_dir=cache_dir, extra=tuple(extra), then=tuple(then or ()),
                             sweep=tuple(sweep or ()))
     rendered = sub.render(rec, launch, opts, elements, [p.launch for p in element_plans])
+    if resume:
+        from swift_ext.resume import argv_to_args, refuse_resume
+
+        ckpt, issues = refuse_resume(Path(launch.output_dir or out_arg), argv_to_args(launch.argv))
+        for issue in issues:
+            err.print(f"{issue.level}: --resume: {issue.message}", markup=False)
+        if any(i.level == "error" for i in issues):
+            err.print("refusing to resume: ms-swift would start over or fail (see above)", markup=False)
+            raise typer.Exit(2)
+        if ckpt:
+            err.print(f"resume: the job continues from {ckpt}", markup=False)
     if dry_run:
         sys.stdout.write(rendered.script)
         for verb, text in rendered.followups:
@@ -491,6 +509,12 @@ def status(run_dir: Path = typer.Argument(..., help="The run's output dir (where
     con.print(table)
     ckpt = sub.latest_complete_checkpoint(run_dir)
     con.print(f"last complete checkpoint: {ckpt or 'none yet'}", markup=False)
+    from swift_ext.resume import status_lines
+
+    for level, text in status_lines(run_dir):
+        colour = {"ok": "green", "error": "red"}.get(level, "yellow")
+        con.print(f"[{colour}]{'resume ' + level if level != 'ok' else 'resume ok'}[/{colour}]: ", end="")
+        con.print(text, markup=False)
     logs = sorted(run_dir.glob("slurm-*.out"), key=lambda p: p.stat().st_mtime)
     if logs:
         tail = logs[-1].read_text(errors="replace").splitlines()[-10:]

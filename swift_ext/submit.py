@@ -118,6 +118,7 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         "CACHE": _dq(cache),
         "ENV": env_lines,
         "RESUME_FLAG": "--mcore_model" if tuner == "full" else "--mcore_adapter",
+        "PYTHON": q(sys.executable),
         "ARGV": _argv_lines(argv),
     })
     secrets = sorted(k for k in os.environ if is_secret(k))

@@ -518,9 +518,30 @@ def resolve_base(merged_dir: Path, adapter: Path | None, base: str | None) -> Pa
         name = str(local_model_path(str(name).removeprefix("swift-ext://")))
     path = Path(name).expanduser()
     if not path.is_dir():
-        raise UserError.one(f"base model {name!r} is not a local directory; verify compares against its "
-                            "safetensors files", file=str(merged_dir), hint="pass --base PATH (a downloaded copy)")
+        path = cached_hub_model(str(name))
+    if path is None:
+        raise UserError.one(f"base model {name!r} is neither a local directory nor in the ModelScope/Hugging Face "
+                            "cache; verify compares against its safetensors files", file=str(merged_dir),
+                            hint="pass --base PATH (a downloaded copy)", rule="base_not_local")
     return path
+
+
+def cached_hub_model(model_id: str) -> Path | None:
+    """Where ms-swift's download of a hub id lives (ModelScope, or Hugging Face with USE_HF), if it does."""
+    if model_id.count("/") != 1:
+        return None
+    owner, name = model_id.split("/")
+    home = Path.home() / ".cache"
+    ms_roots = [Path(os.environ["MODELSCOPE_CACHE"])] if os.environ.get("MODELSCOPE_CACHE") else []
+    ms_roots += [home / "modelscope" / "hub", home / "modelscope"]
+    candidates = []
+    for root in ms_roots:
+        candidates += [root / "models" / owner / name.replace(".", "___"), root / "models" / owner / name,
+                       root / owner / name.replace(".", "___"), root / owner / name]
+        candidates += sorted((root / "models" / f"{owner}--{name}" / "snapshots").glob("*"))
+    hf_home = Path(os.environ.get("HF_HOME") or home / "huggingface")
+    candidates += sorted((hf_home / "hub" / f"models--{owner}--{name}" / "snapshots").glob("*"))
+    return next((c for c in candidates if (c / "config.json").is_file()), None)
 
 
 def verify(merged_dir: Path, adapter: Path | None = None, base: str | None = None, *, parity: bool = True,
