@@ -125,8 +125,8 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
             argv += ["--model", base]
         env = {}
         if mtp:
-            notes.append(f"{base} has {mtp} MTP layer(s); the transformers path does not train them and keeps the "
-                         "base model's weights")
+            notes.append(f"{base} has {mtp} MTP layer(s); the transformers path does not train them, and swift-ext "
+                         "copies the base model's MTP weights into the merged model (transformers drops them)")
         if _is_moe(ckpt):
             notes.append("MoE LoRA merged on the transformers path; ms-swift recommends merging MoE LoRA in "
                          "Megatron (train with engine: megatron to get that path)")

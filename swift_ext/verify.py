@@ -391,7 +391,7 @@ def _run(model, prompts_ids, keep_layers: bool):
     finally:
         for h in hooks:
             h.remove()
-    return logits, captured, (found[0] if found else None)
+    return logits, captured, (found[0].removeprefix("base_model.model.") if found else None)
 
 
 def check_parity(report: Report, base_dir: Path, adapter: Path, merged_dir: Path, k: int, max_tokens: int,
@@ -642,7 +642,11 @@ def _details(check: str, data: dict) -> str:
                 f"{data['largest_lora_delta']:.3g}); largest deviation from base + delta {data['max_abs_diff']:.3g}"
                 + (f" ({data['max_abs_diff_tensor']})" if data["max_abs_diff_tensor"] else ""))
     if check == "parity":
-        return f"first diverging decoder layer: {data['first_diverging_layer']}"
+        layers = data["per_layer_max_abs_diff"]
+        if data["first_diverging_layer"] is not None:
+            return f"first diverging decoder layer: {data['decoder_layers']}.{data['first_diverging_layer']}"
+        return (f"{len(layers)} decoder layers compared, largest hidden-state diff "
+                f"{max(layers) if layers else 0:.3g}")
     if check == "generate":
         return f"exit {data['exit_code']}, response {str(data.get('response'))[:60]!r}"
     return ""
