@@ -39,11 +39,13 @@ $(BIN)/.installed: pyproject.toml requirements/cpu-lock.txt
 
 setup: $(BIN)/.installed
 
+# `make sft`/`make rlhf` refuse a recipe of another command (run --expect) rather than run it silently;
+# `make rlhf` without RECIPE= runs the tiny GRPO recipe.
 sft: setup
-	$(SX) run $(RECIPE) $(ARGS)
+	$(SX) run --expect sft $(RECIPE) $(ARGS)
 
 rlhf: setup
-	$(SX) run $(if $(filter $(RECIPE),recipes/smoke/tiny-sft.yaml),recipes/smoke/tiny-grpo.yaml,$(RECIPE)) $(ARGS)
+	$(SX) run --expect rlhf $(if $(filter file,$(origin RECIPE)),recipes/smoke/tiny-grpo.yaml,$(RECIPE)) $(ARGS)
 
 plan: setup
 	$(SX) plan $(RECIPE) $(ARGS)
@@ -64,12 +66,15 @@ validate: setup
 	$(SX) data check $(DATA) $(ARGS)
 
 merge: setup
+	@test -n "$(CKPT)" || { echo "usage: make merge CKPT=output/<run>/checkpoint-N [ARGS='--out DIR']" >&2; exit 2; }
 	$(SX) merge $(CKPT) $(ARGS)
 
 infer: setup
+	@test -n "$(CKPT)" || { echo "usage: make infer CKPT=output/<run>/checkpoint-N [ARGS='--split val']" >&2; exit 2; }
 	$(SX) infer $(CKPT) $(ARGS)
 
 report: setup
+	@test -n "$(RUN)" || { echo "usage: make report RUN=output/<run>" >&2; exit 2; }
 	$(SX) report $(RUN)
 
 test: setup

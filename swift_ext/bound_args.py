@@ -49,6 +49,10 @@ class Args:
     def raw(self, name: str) -> Any:
         return self._values.get(name)
 
+    def names(self) -> set[str]:
+        """Every argument with a value: the recipe's and ms-swift's defaults (what the oracle copies)."""
+        return set(self._values)
+
     def int(self, name: str, fallback: int | None = None) -> int | None:
         """`fallback` is only for arguments the command's dataclass does not have (engine swift)."""
         return self._typed(name, int, fallback)

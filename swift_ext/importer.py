@@ -16,6 +16,7 @@ import yaml
 
 from swift_ext import msargs
 from swift_ext.errors import UserError
+from swift_ext.secrets import is_secret
 from swift_ext.yamlio import parse_scalar, read_text
 
 COMMANDS = {("megatron", c) for c in ("sft", "rlhf", "pt")} | {("swift", c) for c in ("sft", "rlhf", "pt")}
@@ -24,14 +25,17 @@ RANK_VARS = {"NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}  # per-node: the launche
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
-def import_file(path: Path) -> tuple[dict, list[str]]:
+def import_file(path: Path) -> list[tuple[dict, list[str]]]:
     return import_text(read_text(path), str(path))
 
 
-def import_text(text: str, source: str = "<script>") -> tuple[dict, list[str]]:
+def import_text(text: str, source: str = "<script>") -> list[tuple[dict, list[str]]]:
+    """One (recipe data, notes) per training command in the script, in order."""
     notes: list[str] = []
     variables: dict[str, str] = {}
+    exported: dict[str, str] = {}
     comment: str | None = None
+    found: list[tuple[dict, list[str]]] = []
     for lineno, logical in _logical_lines(text):
         stripped = logical.strip()
         if not stripped:
@@ -41,7 +45,8 @@ def import_text(text: str, source: str = "<script>") -> tuple[dict, list[str]]:
                 comment = stripped.lstrip("#").strip()
             continue
         words = split_words(stripped, variables, notes, source, lineno)
-        if words and words[0] == "export":
+        export = bool(words) and words[0] == "export"
+        if export:
             words = words[1:]
         assigns = []
         while words and _ASSIGN.match(words[0]):
@@ -49,15 +54,24 @@ def import_text(text: str, source: str = "<script>") -> tuple[dict, list[str]]:
             assigns.append((name, value))
         if not words:  # plain variable assignment line(s)
             variables.update(assigns)
+            if export:
+                exported.update(assigns)
             comment = comment if assigns else None
             continue
+        if export:  # `export NAME` of a variable set earlier
+            exported.update((w, variables[w]) for w in words if w in variables)
+            continue
         if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
-            data = _to_recipe(words, dict(assigns), comment, notes, source, lineno)
-            return data, notes
+            data = _to_recipe(words, {**exported, **dict(assigns)}, comment, notes, source, lineno)
+            found.append((data, notes))
+            notes = []
+        elif len(words) >= 2 and words[0] in ("megatron", "swift"):
+            notes.append(f"{source}:{lineno}: `{words[0]} {words[1]}` is not a training command; not imported")
         comment = None
-    raise UserError.one(
-        "no `megatron sft|rlhf|pt` or `swift sft|rlhf|pt` command found", file=source
-    )
+    if not found:
+        raise UserError.one("no `megatron sft|rlhf|pt` or `swift sft|rlhf|pt` command found", file=source)
+    found[-1][1].extend(notes)
+    return found
 
 
 def _logical_lines(text: str):
@@ -128,17 +142,47 @@ def split_words(line: str, variables: dict[str, str], notes: list[str], source: 
     return words
 
 
+_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=+?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)|([0-9#?@*$!-]))")
+
+
 def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno: int) -> tuple[str, int]:
-    m = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))").match(line, i)
+    """One `$...` at line[i]: a variable the script set, `${VAR:-default}`, or (kept as written, with a
+    note) a variable set outside the script, a command substitution or arithmetic."""
+    if line.startswith("$(", i):
+        end = _closing_paren(line, i + 1)
+        text = line[i:end]
+        notes.append(f"{source}:{lineno}: `{text}` is computed by the shell at run time; kept as text — "
+                     "replace it with its value")
+        return text, end
+    m = _REF.match(line, i)
     if not m:
-        if line.startswith("$(", i):
-            notes.append(f"{source}:{lineno}: command substitution `$(...)` is not evaluated; kept as text")
         return "$", i + 1
-    name = m.group(1) or m.group(2)
-    if name in variables:
-        return variables[name], m.end()
-    notes.append(f"{source}:{lineno}: ${name} is not set by the script; kept as `${name}`")
+    name = m.group(1) or m.group(4)
+    if name is None:
+        notes.append(f"{source}:{lineno}: `{m.group(0)}` is a shell special parameter; kept as text")
+        return m.group(0), m.end()
+    op, default = m.group(2), m.group(3)
+    if name in variables and not (op and op.startswith(":") and variables[name] == ""):
+        return (variables[name] if op not in ("+", ":+") else default or ""), m.end()
+    if op in ("-", ":-", "=", ":="):
+        notes.append(f"{source}:{lineno}: ${name} is not set by the script; used its default {default!r}")
+        return default or "", m.end()
+    notes.append(f"{source}:{lineno}: ${name} is not set by the script; kept as `{m.group(0)}` — set it in the "
+                 "recipe (env: or the value itself)")
     return m.group(0), m.end()
+
+
+def _closing_paren(line: str, i: int) -> int:
+    """Index after the `)` matching the `(` at line[i] (or the end of the line)."""
+    depth = 0
+    for j in range(i, len(line)):
+        if line[j] == "(":
+            depth += 1
+        elif line[j] == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return len(line)
 
 
 def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes: list[str],
@@ -172,23 +216,27 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
     launch: dict[str, Any] = {}
     recipe_env: dict[str, str] = {}
     for name, value in env.items():
-        if name in RANK_VARS:
+        if is_secret(name):
+            notes.append(f"{name} looks like a secret: not copied into the recipe; export it in your shell")
+        elif name in RANK_VARS:
             notes.append(f"{name} is per node; `swift-ext submit` / the launcher sets it")
         elif name not in LAUNCH_VARS:
             recipe_env[name] = value
     devices = env.get("CUDA_VISIBLE_DEVICES")
-    nproc = env.get("NPROC_PER_NODE")
-    if nproc is not None:
-        launch["gpus_per_node"] = int(nproc)
-    elif devices is not None:
-        launch["gpus_per_node"] = len([d for d in devices.split(",") if d.strip()])
-    else:
-        launch["gpus_per_node"] = 1
+    if devices is not None and "$" in devices:
+        notes.append(f"{source}:{lineno}: CUDA_VISIBLE_DEVICES={devices} is decided at run time; not imported")
+        devices = None
+    listed = len([d for d in devices.split(",") if d.strip()]) if devices is not None else None
+    nproc = _count(env, "NPROC_PER_NODE", notes, source, lineno,
+                   f"launch.gpus_per_node set to {listed or 1} ({'from CUDA_VISIBLE_DEVICES' if listed else 'a guess'})")
+    launch["gpus_per_node"] = nproc if nproc is not None else (listed if listed is not None else 1)
     if devices is not None and devices != ",".join(str(k) for k in range(launch["gpus_per_node"])):
         recipe_env["CUDA_VISIBLE_DEVICES"] = devices  # a particular device set: keep it as written
-    if nproc is not None and int(nproc) == 1 and engine == "swift":
-        recipe_env["NPROC_PER_NODE"] = nproc  # swift-ext omits it for one GPU; the script asked for it
-    launch["nodes"] = int(env.get("NNODES", 1))
+    if nproc == 1 and engine == "swift":
+        recipe_env["NPROC_PER_NODE"] = "1"  # swift-ext omits it for one GPU; the script asked for it
+    nodes = _count(env, "NNODES", notes, source, lineno, "launch.nodes set to 1: set it to the number of nodes "
+                   "(or `swift-ext submit --nodes N`)")
+    launch["nodes"] = nodes if nodes is not None else 1
     data: dict[str, Any] = {}
     if comment:
         data["description"] = comment
@@ -197,6 +245,17 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
         data["env"] = recipe_env
     data["args"] = args
     return data
+
+
+def _count(env: dict, name: str, notes: list, source: str, lineno: int, fallback: str) -> int | None:
+    """An integer launch variable (NPROC_PER_NODE, NNODES); None, with a note, when the shell decides it."""
+    text = env.get(name)
+    if text is None:
+        return None
+    if re.fullmatch(r"\s*\d+\s*", text) and int(text) >= (0 if name == "NPROC_PER_NODE" else 1):
+        return int(text)
+    notes.append(f"{source}:{lineno}: {name}={text} is not a fixed count; {fallback}")
+    return None
 
 
 def _typed(spec: msargs.ArgField | None, values: list[str]) -> Any:

@@ -19,6 +19,7 @@ import difflib
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -537,10 +538,11 @@ def check_value(ftype: dict, value: Any) -> str | None:
         if isinstance(value, bool):
             return f"a number, got {value!r}"
         try:
-            float(value)
-            return None
+            number = float(value)
         except (TypeError, ValueError):
             return f"a number, got {value!r}"
+        # 1e400 reads as inf and would reach ms-swift as `--lr inf`: no argument means infinity or NaN.
+        return None if math.isfinite(number) else f"a finite number, got {value!r}"
     if kind == "literal":
         choices = ftype["choices"]
         if value in choices or render_scalar(value) in [render_scalar(c) for c in choices]:

@@ -11,6 +11,7 @@ from swift_ext.data import local_dataset_path
 from swift_ext.errors import Problem, UserError
 from swift_ext.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
 from swift_ext.recipe import Recipe
+from swift_ext.secrets import secret_env_problems
 
 if TYPE_CHECKING:
     from swift_ext.layout import Layout
@@ -55,20 +56,34 @@ class _Found:
     memory: Estimate | None = None
 
 
-def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
+def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None) -> Plan:
+    """`oracle`: also ask megatron-core itself (swift_ext.oracle); None follows SWIFT_EXT_ORACLE, default off."""
+    from swift_ext.msrules import check_msswift
+
     errors: list[Problem] = []
     warnings: list[Problem] = []
     notes: list[str] = []
     schema = msargs.schema_for(recipe.engine, recipe.command)
     args = Args.bind(recipe, schema)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
-    errors += check_args(recipe, schema)
+    arg_problems = check_args(recipe, schema)
+    errors += arg_problems
+    errors += secret_env_problems(recipe)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
     found = _Found()
-    if recipe.engine == "megatron":
-        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
+    bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
+    if not bad_values:
+        # ms-swift's own __post_init__ checks that need no GPU, both engines (swift_ext.msrules).
+        ms_errors, ms_warnings = check_msswift(recipe, args)
+        errors += ms_errors
+        warnings += ms_warnings
+    if bad_values:
+        # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
+        notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
+    elif recipe.engine == "megatron":
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
@@ -77,10 +92,10 @@ def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory)
 
 
-def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes) -> None:
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None) -> None:
     from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
-    from swift_ext.model_shape import resolve_shape
+    from swift_ext.model_shape import ShapeNotFound, resolve_shape
 
     if recipe.launch.gpus_per_node < 1:
         errors.append(Problem("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", rule="launch",
@@ -95,28 +110,36 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
         from swift_ext.tinymodel import local_model_path
 
         model = str(local_model_path(model[len(LOCAL_MODEL_SCHEME):]))
+    shape = None
     try:
         shape = resolve_shape(model, model_config)
+    except ShapeNotFound:
+        # Degrade, don't block: the rules that need the shape and the memory estimate are skipped, once.
+        warnings.append(Problem(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
+                                "--model-config or download the model", rule="model-shape",
+                                **recipe.where("args.model")))
     except UserError as exc:
         for p in exc.problems:
             p.rule = p.rule or "model-shape"
-            if p.path == "args.model":
-                p.file, p.line, p.column = recipe.where("args.model").get("file"), recipe.where("args.model").get("line"), None
         errors.extend(exc.problems)
         return
-    found.shape = shape
-    notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters; "
-                 f"{shape.origin}: {shape.source})")
+    if shape is not None:
+        found.shape = shape
+        notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters) from "
+                     f"{shape.origin}: {shape.source}")
     rule_errors, rule_warnings = check_layout(recipe, args, shape)
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
+    _oracle_checks(recipe, args, shape, lay, errors, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
-        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: the memory estimate has nothing to "
-                                "compare against", rule="launch", **recipe.where("launch")))
-    memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
-    notes += memory.notes
+        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
+                                "nothing to compare against)", rule="launch", **recipe.where("launch")))
+    memory = None
+    if shape is not None:
+        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
+        notes += memory.notes
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
         if args.bool("no_save_optim"):
@@ -126,6 +149,8 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
             warnings.append(Problem("multi-node run with a versioned output dir (add_version: true): a requeued job "
                                     "starts a new vN-* dir instead of resuming", rule="resume",
                                     hint="set add_version: false", file=recipe.source))
+    if memory is None:
+        return
     if memory.verdict == "does_not_fit":
         errors.append(Problem(
             f"estimated {memory.per_gpu_gib:.1f} GiB per GPU does not fit in {capacity:g} GiB "
@@ -134,6 +159,34 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes)
     elif memory.verdict == "tight":
         warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
+
+
+def _oracle_checks(recipe, args, shape, lay, errors, notes, wanted) -> None:
+    """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself."""
+    from swift_ext import oracle
+
+    version, source = oracle.assumed_version(recipe.env)
+    notes.append(f"megatron-core version assumed by the layout rules: {version} ({source})")
+    if not oracle.wanted(wanted, default=False):
+        notes.append("megatron-core oracle not run (`plan --oracle` or SWIFT_EXT_ORACLE=1; it imports torch)")
+        return
+    try:
+        verdict = oracle.judge(shape, args, lay)
+    except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
+        notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
+        return
+    if verdict.version != version:
+        notes.append(f"megatron-core oracle is the installed {verdict.version}, the rules assumed {version}")
+    flagged = {p.path for p in errors}
+    for finding in verdict.findings:
+        if f"args.{finding.flag}" in flagged:
+            continue  # swift-ext's own rule already points at this flag, with a hint
+        where = recipe.where(f"args.{finding.flag}")
+        where.pop("path", None)
+        errors.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+                              hint=f"raised by {finding.source}", path=f"args.{finding.flag}", **where))
+    notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
+                 + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
 
 
 def _swift_engine_rewards(recipe, args) -> list[Problem]:
@@ -237,9 +290,13 @@ def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:
     # generations, lengths, LoRA rank). ms-swift would fail on them only inside the ranks.
     if spec.type["kind"] != "int":
         return False
-    return name.endswith(("_parallel_size", "batch_size", "_length")) or name in {
-        "num_generations", "lora_rank", "lora_alpha", "steps_per_generation", "gradient_accumulation_steps",
-        "max_length", "mtp_num_layers", "save_steps", "eval_steps", "logging_steps",
+    return name.endswith(("_parallel_size", "batch_size", "_length", "_tp_size", "_pp_size", "_dp_size",
+                          "_ep_size")) or name in {
+        "num_generations", "num_generations_eval", "lora_rank", "lora_alpha", "steps_per_generation",
+        "gradient_accumulation_steps", "max_length", "mtp_num_layers", "save_steps", "eval_steps", "logging_steps",
+        "num_iterations", "recompute_num_layers", "num_beams", "dataset_num_proc", "packing_num_proc",
+        "vllm_max_num_seqs", "microbatch_group_size_per_vp_stage", "num_train_epochs", "moe_router_topk",
+        "num_mini_batches", "muon_num_ns_steps", "group_size",
     }
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from swift_ext.errors import UserError
 from swift_ext.launch import Launch
 from swift_ext.recipe import Recipe
-from swift_ext.run import is_secret
+from swift_ext.secrets import is_secret
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "slurm"
 _SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^UNLIMITED$|^INFINITE$")
@@ -120,6 +120,8 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         "RESUME_FLAG": "--mcore_model" if tuner == "full" else "--mcore_adapter",
         "PYTHON": q(sys.executable),
         "ARGV": _argv_lines(argv),
+        "WATCH": _watch_prefix(recipe),
+        "MAX_STALL_REQUEUES": str(recipe.watch.max_stall_requeues),
     })
     secrets = sorted(k for k in os.environ if is_secret(k))
     followups = []
@@ -144,6 +146,18 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
             "VERB_ARGS": "",
         })))
     return Rendered(script, followups, array, secrets, output_dir)
+
+
+def _watch_prefix(recipe: Recipe) -> str:
+    """The hang sidecar that runs the training command on each node (swift_ext/watch.py), unless turned off."""
+    w = recipe.watch
+    if w.stall_minutes == 0:
+        return ""
+    opts = ["--output-dir", '"$OUTPUT_DIR"', "--startup-minutes", q(w.startup_minutes),
+            "--marker", '"stalled-$SLURM_JOB_ID-${SLURM_RESTART_COUNT:-0}"']
+    if w.stall_minutes is not None:
+        opts += ["--stall-minutes", q(w.stall_minutes)]
+    return f"{q(sys.executable)} -m swift_ext.watch supervise {' '.join(opts)} -- \\\n  "
 
 
 def _argv_lines(argv: list[str]) -> str:

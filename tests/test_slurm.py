@@ -227,3 +227,24 @@ def test_submit_refuses_transformers_backend_recipes():
 def test_submit_without_slurm_says_so(tmp_path):
     result = swift_ext("submit", recipe(tmp_path), env={"PATH": "/usr/local/nosuchdir"})
     assert result.returncode == 2 and "sbatch not found" in result.stderr
+
+
+def test_hung_run_is_dumped_requeued_and_resumes(cluster, tmp_path):
+    """Both nodes' trainers block at step 5 on the first attempt; the watch sidecar notices the silent log,
+    dumps the stacks, ends the step with 75, the script requeues, and the job resumes and finishes."""
+    run = tmp_path / "run"
+    path = recipe(tmp_path, train_iters=8)
+    data = json.loads(path.read_text())
+    data["watch"] = {"stall_minutes": 0.1}
+    path.write_text(json.dumps(data))
+    (job,), _ = submit(path, env={"FAKE_HANG_AT_STEP": "5"})
+    info = wait_for(job, timeout=150)
+    assert int(info["Restarts"]) == 1
+    _check_resumed(run, 8)
+    hangs = list((run / "swift-ext-watch").glob("hang-*"))
+    assert hangs and (run / "swift-ext-watch" / f"stalled-{job}-0").is_file()
+    stacks = [p.read_text() for h in hangs for p in h.glob("faulthandler-*.txt")]
+    assert stacks and all("in wait_for_collective" in s for s in stacks)
+    log = "".join(p.read_text() for p in run.glob("slurm-*.out"))
+    assert "the run hung" in log and "requeueing" in log
+    assert json.loads((run / "logging.jsonl").read_text().splitlines()[-1])["iteration"] == "8/8"
