@@ -149,3 +149,20 @@ def test_the_script_side_check(tmp_path, argv_extra, exit_code):
     if exit_code:
         assert "global_batch_size changed from 4 to 8" in result.stderr
         assert read_records(tmp_path)[0]["ok"] is False
+
+
+def test_local_run_resume_is_checked_too(tmp_path, write):
+    from test_launch_and_run import FORCE, RECIPE, fake_trainer
+
+    recipe = write("r.yaml", RECIPE + "  add_version: false\n  global_batch_size: 16\n")
+    ckpt = tmp_path / "OUT" / "checkpoint-100"
+    ckpt.mkdir(parents=True)
+    (ckpt / "latest_checkpointed_iteration.txt").write_text("100")
+    (ckpt / "args.json").write_text(json.dumps({"model": "Qwen/Qwen3.6-35B-A3B", "dataset": ["a.jsonl", "b c.jsonl#100"],
+                                                "global_batch_size": 32, "no_save_optim": False}))
+    env = fake_trainer(tmp_path, exit_code=0)
+    result = swift_ext("run", recipe, FORCE, "--resume", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "global_batch_size changed from 32 to 16" in result.stderr
+    assert "refusing to resume from" in result.stderr and not (tmp_path / "called.json").exists()
+    result = swift_ext("run", recipe, FORCE, "--resume", "args.global_batch_size=32", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
