@@ -13,7 +13,7 @@ DATA   ?= data/sft/train.jsonl
 
 NODES  ?=
 
-.PHONY: help setup sft rlhf plan run validate submit merge infer report test test-fast bench slurm-up slurm-down clean-venv
+.PHONY: help setup sft rlhf plan run validate submit merge infer report watch test test-fast bench slurm-up slurm-down clean-venv
 
 help:
 	@echo "make sft [RECIPE=...] [ARGS='args.lr=1e-5 ...']   run an SFT recipe (default: tiny CPU recipe)"
@@ -25,6 +25,7 @@ help:
 	@echo "make merge CKPT=.../checkpoint-N                    merge a LoRA checkpoint (ms-swift export)"
 	@echo "make infer CKPT=.../checkpoint-N                    swift infer on the val split + metrics.json"
 	@echo "make report RUN=output/<run>                        loss/reward curves + summary.md"
+	@echo "make watch RUN=output/<run>                         live step time, tokens/s, MFU, GRPO health"
 	@echo "make test                                         the test-suite (CPU, real ms-swift)"
 	@echo "make bench                                        benchmarks"
 
@@ -76,6 +77,10 @@ infer: setup
 report: setup
 	@test -n "$(RUN)" || { echo "usage: make report RUN=output/<run>" >&2; exit 2; }
 	$(SX) report $(RUN)
+
+watch: setup
+	@test -n "$(RUN)" || { echo "usage: make watch RUN=output/<run>" >&2; exit 2; }
+	$(SX) watch $(RUN)
 
 test: setup
 	$(BIN)/python -m pytest -q -ra

@@ -37,10 +37,20 @@ class Args:
         return cls(recipe.args, schema)
 
     def with_overrides(self, overrides: dict[str, Any], drop: tuple[str, ...] = ()) -> "Args":
-        """A new view with some recipe values replaced (or removed): what `--search` tries."""
-        given = {k: v for k, v in self._given.items() if k not in drop}
-        given.update(overrides)
-        return Args(given, self.schema, self._defaults)
+        """A new view with some recipe values replaced (or removed): what `--search` tries, hundreds of times,
+        so only the changed keys are coerced again."""
+        new = Args.__new__(Args)
+        new.schema, new._defaults, new._kinds = self.schema, self._defaults, self._kinds
+        new._given = {k: v for k, v in self._given.items() if k not in drop}
+        new._given.update(overrides)
+        new._values = dict(self._values)
+        for key in (*drop, *overrides):
+            value = new._given.get(key)
+            if value is None:
+                new._values[key] = self._defaults.get(key)
+            else:
+                new._values[key] = _coerce(self._kinds.get(key), value)
+        return new
 
     def has(self, name: str) -> bool:
         """The recipe sets `name` itself (not only ms-swift's default)."""

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from swift_ext.errors import UserError
+from swift_ext.errors import Problem, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recipes, pre-flight and launch for ms-swift.")
 
@@ -54,7 +54,9 @@ def plan(
     print_cmd: bool = typer.Option(False, "--print", help="Print the exact shell command and nothing else."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
     search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),
-    model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
+    model_config: Optional[Path] = typer.Option(
+        None, "--model-config", help="config.json giving the model's shape when args.model is not a local directory "
+        "and not in the Hugging Face or ModelScope cache (checked before the bundled configs)."),
     use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
                                               "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
 ) -> None:
@@ -122,6 +124,10 @@ def _search(result):
     rec = result.recipe
     if rec.engine != "megatron":
         raise UserError.one("--search covers the Megatron backend (engine: megatron)", file=rec.source)
+    bad_values = [p for p in result.errors if p.rule in ("argument-type", "argument-range")]
+    if bad_values:  # the search starts from these values; the plan skipped the shape for them too
+        raise UserError(bad_values + [Problem("--search needs the argument errors above fixed first",
+                                              file=rec.source)])
     if result.shape is None:
         raise UserError.one("--search needs the model's shape, which this plan could not find", file=rec.source,
                             hint="pass --model-config PATH/TO/config.json or download the model")
@@ -133,8 +139,10 @@ def _memory_table(mem):
 
     colour = {"fits": "green", "tight": "yellow", "does_not_fit": "red"}.get(mem.verdict or "", "white")
     cap = f" of {mem.capacity_gib:g} GiB" if mem.capacity_gib else ""
+    basis = (f"; worst case {mem.worst_case_gib:.1f} GiB" if mem.worst_case_gib is not None else "")
     table = Table(title=f"estimated peak per GPU ({mem.phase} phase): [{colour}]{mem.per_gpu_gib:.1f} GiB{cap}"
-                        f" — {mem.verdict or 'no capacity given'}[/{colour}]", title_justify="left")
+                        f" — {mem.verdict or 'no capacity given'}[/{colour}] ({mem.basis}: "
+                        f"{mem.tokens_per_micro_batch} tokens per micro-batch{basis})", title_justify="left")
     table.add_column("component")
     table.add_column("GiB", justify="right")
     for name, gib in mem.components.items():
@@ -167,6 +175,8 @@ def _current(result, candidate) -> dict:
 
 
 def plan_json(result) -> dict:
+    from swift_ext.secrets import masked_env
+
     launch = result.launch
     mem = result.memory.as_dict() if result.memory is not None else None
     return {
@@ -177,9 +187,10 @@ def plan_json(result) -> dict:
         "layout": result.layout.as_dict() if result.layout is not None else None,
         "memory": mem,
         "model_source": result.model_source,
+        "megatron_core": result.megatron_core,
         "notes": result.notes,
         "argv": launch.argv,
-        "env": launch.env,
+        "env": masked_env(launch.env),
     }
 
 
@@ -255,7 +266,7 @@ def import_script(
     if taken:
         raise UserError.one(f"already exists; not overwriting: {', '.join(taken)}", file=str(output),
                             hint="choose another -o path")
-    for path, text in zip(paths, texts):
+    for path, text in zip(paths, texts, strict=True):
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(text)
         err.print(f"wrote {path}")
@@ -293,6 +304,8 @@ def merge(
 
     checkpoint = read_checkpoint(ckpt)
     plan = plan_merge(checkpoint, out, base_model)
+    if plan.launch is not None:
+        _refuse_bad_argv(plan.launch.argv)
     err = _console(stderr=True)
     for note in plan.notes:
         err.print(f"note: {note}", markup=False)
@@ -372,6 +385,7 @@ def infer(
     from swift_ext.merge import read_checkpoint
 
     plan = inf.plan_infer(read_checkpoint(ckpt), split, backend, max_new_tokens, limit)
+    _refuse_bad_argv(plan.launch.argv)  # e.g. --backend foo: refused before a model is loaded or a dir made
     if print_cmd:
         sys.stdout.write(plan.launch.shell())
         return
@@ -389,6 +403,15 @@ def infer(
     if metrics["unscored_rows"]:
         err.print(f"[yellow]{metrics['unscored_rows']} of {metrics['rows']} rows have no (readable) result[/yellow]")
     raise typer.Exit(code)
+
+
+def _refuse_bad_argv(argv: List[str]) -> None:
+    from swift_ext import msargs
+
+    problems = msargs.check_argv(argv)
+    if problems:
+        raise UserError([Problem(p, file="command line", hint="ms-swift would refuse it after loading the model")
+                         for p in problems])
 
 
 def _metrics_table(metrics: dict, path: Path):
@@ -498,7 +521,7 @@ def submit(
     launch = main_plan.launch
     opts = sub.SlurmOptions(nodes=nodes, partition=partition, account=account, time=time_limit, qos=qos,
                             grace_s=grace, cache_dir=cache_dir, extra=tuple(extra), then=tuple(then or ()),
-                            sweep=tuple(sweep or ()))
+                            sweep=tuple(sweep or ()), doctor_blocks=not force)
     rendered = sub.render(rec, launch, opts, elements, [p.launch for p in element_plans])
     if resume:
         from swift_ext.resume import argv_to_args, refuse_resume
@@ -535,7 +558,7 @@ def submit(
     for item in chain:
         err.print(f"submitted {item['verb']}: job {item['job_id']} ({item['script']})", markup=False)
     err.print(f"manifest: {path}", markup=False)
-    err.print(f"follow it: swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
+    err.print(f"follow it: swift-ext watch {out}   |   swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
               f"tail -f {out}/slurm-{job_id}{'_*' if elements else ''}.out", markup=False)
 
 
@@ -738,6 +761,79 @@ def _print_data_report(report, show: int) -> None:
     con.print(table)
     for note in report.notes:
         con.print(f"note: {note}", markup=False)
+
+
+@data_app.command("stats")
+def data_stats(
+    files: Optional[List[str]] = typer.Argument(None, help="JSONL/JSON files (default: the recipe's local datasets)."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Use the recipe's model, template, max_length, "
+                                          "truncation, packing, batch and IMAGE_/VIDEO_ settings."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="tokenizer.json or a model dir."),
+    template: Optional[str] = typer.Option(None, "--template", help="ms-swift template (default: from the model)."),
+    max_length: Optional[int] = typer.Option(None, "--max-length", min=1, help="Overrides the recipe's max_length."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Write a histogram PNG here (a new file)."),
+    fmt: str = typer.Option("text", "--format", help="text or json"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recount instead of using cached lengths."),
+) -> None:
+    """Token lengths through ms-swift's template: percentiles, histogram, truncation, packing, steps."""
+    import dataclasses
+
+    from swift_ext import stats as st
+
+    if fmt not in ("text", "json"):
+        raise UserError.one(f"--format must be text or json, got {fmt!r}")
+    files = [f.split("#", 1)[0] for f in files or []]
+    try:
+        if recipe is not None:
+            from swift_ext import data as d
+            from swift_ext.recipe import load_recipe
+
+            rec = load_recipe(recipe)
+            settings, notes = st.settings_from_recipe(rec, tokenizer=tokenizer, template=template)
+            budget = st.budget_from_recipe(rec)
+            if not files:
+                info = d.recipe_data(rec)
+                files = [path for key, path in info.files if key == "dataset"]
+                notes += [f"{entry}: a hub dataset, not counted here" for entry in info.hub]
+        else:
+            settings, notes = st.template_settings(None, template=template or "qwen3_5", tokenizer=tokenizer)
+            budget = st.Budget(max_length=max_length)
+        if max_length:
+            budget = dataclasses.replace(budget, max_length=max_length)
+        if not files:
+            raise UserError.one("no local data files", hint="swift-ext data stats FILE [FILE...] [--recipe R.yaml]")
+        lengths = st.measure(files, settings, progress=_stats_progress(files) if fmt == "text" else None,
+                             use_cache=not no_cache)
+        summary = st.summarize(lengths, budget)
+        summary["notes"][:0] = notes
+        if png is not None:
+            st.write_png(summary, lengths.total, str(png))
+            summary["notes"].append(f"histogram written to {png}")
+    except st.StatsError as exc:
+        raise UserError.one(str(exc)) from None
+    if fmt == "json":
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        st.print_report(summary, lengths.total, _console())
+
+
+def _stats_progress(files: list[str]):
+    size = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+    if size < 16 * 2**20 or not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    progress = Progress("tokenizing", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                        transient=True, console=_console(stderr=True))
+    task_id = progress.add_task("tokenizing", total=size)
+    progress.start()
+
+    def advance(n: int) -> None:
+        progress.advance(task_id, n)
+        if progress.tasks[0].finished:
+            progress.stop()
+
+    return advance
 
 
 @app.command("args")

@@ -41,8 +41,9 @@ def import_text(text: str, source: str = "<script>") -> list[tuple[dict, list[st
         if not stripped:
             continue
         if stripped.startswith("#"):
-            if not stripped.startswith("#!"):
-                comment = stripped.lstrip("#").strip()
+            text = stripped.lstrip("#").strip()
+            if not stripped.startswith("#!") and text and not _COMMENTED_CODE.match(text):
+                comment = text
             continue
         words = split_words(stripped, variables, notes, source, lineno)
         export = bool(words) and words[0] == "export"
@@ -61,8 +62,12 @@ def import_text(text: str, source: str = "<script>") -> list[tuple[dict, list[st
         if export:  # `export NAME` of a variable set earlier
             exported.update((w, variables[w]) for w in words if w in variables)
             continue
+        if words[0] == "set":  # shell options (set -x, set -euo pipefail) say nothing about the run
+            continue
+        env = {**exported, **dict(assigns)}
+        words = _as_swift_command(words, env, notes, source, lineno)
         if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
-            data = _to_recipe(words, {**exported, **dict(assigns)}, comment, notes, source, lineno)
+            data = _to_recipe(words, env, comment, notes, source, lineno)
             found.append((data, notes))
             notes = []
         elif len(words) >= 2 and words[0] in ("megatron", "swift"):
@@ -74,13 +79,47 @@ def import_text(text: str, source: str = "<script>") -> list[tuple[dict, list[st
     return found
 
 
+# A commented-out command or flag is not a description of the run.
+_COMMENTED_CODE = re.compile(r"^(--|[A-Za-z_][A-Za-z0-9_]*=|(megatron|swift|torchrun|python[0-9.]*) |.*\\$)")
+_SHELL_OPERATORS = {"|", "||", "&&", ";", "&", "|&"}
+# ms-swift's entry points, as scripts start them under torchrun: swift/cli/_megatron/sft.py is `megatron sft`.
+_ENTRY = re.compile(r"(?:^|/)swift/cli/(_megatron/)?(sft|rlhf|pt)\.py$")
+_TORCHRUN_LAUNCH = {"nproc_per_node": "NPROC_PER_NODE", "nproc-per-node": "NPROC_PER_NODE", "nnodes": "NNODES"}
+
+
+def _as_swift_command(words: list[str], env: dict, notes: list, source: str, lineno: int) -> list[str]:
+    """`torchrun [opts] swift/cli/_megatron/sft.py ARGS` (or python -m torch.distributed.run / python
+    swift/cli/sft.py) -> ["megatron", "sft", ARGS]; torchrun's --nproc_per_node/--nnodes go to `env`."""
+    if words and words[0] == "torchrun":
+        launcher = words[1:]
+    elif len(words) > 2 and re.fullmatch(r"python[0-9.]*", words[0]) and words[1:3] == ["-m", "torch.distributed.run"]:
+        launcher = words[3:]
+    elif len(words) > 1 and re.fullmatch(r"python[0-9.]*", words[0]):
+        launcher = words[1:]
+    else:
+        return words
+    for k, word in enumerate(launcher):
+        m = _ENTRY.search(word)
+        if m:
+            opts = launcher[:k]
+            for j, opt in enumerate(opts):
+                name, _, inline = opt.lstrip("-").partition("=")
+                value = inline or (opts[j + 1] if j + 1 < len(opts) else "")
+                if opt.startswith("--") and name in _TORCHRUN_LAUNCH:
+                    env[_TORCHRUN_LAUNCH[name]] = value
+            notes.append(f"{source}:{lineno}: `{words[0]} ... {word}` imported as `{'megatron' if m.group(1) else 'swift'} "
+                         f"{m.group(2)}` (ms-swift starts torchrun itself from NPROC_PER_NODE/NNODES)")
+            return ["megatron" if m.group(1) else "swift", m.group(2), *launcher[k + 1:]]
+    return words
+
+
 def _logical_lines(text: str):
     """(first line number, text) with backslash-newline continuations joined, comments kept."""
     buf, start = [], None
     for n, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if start is None:
             start = n
-        if line.endswith("\\") and not line.rstrip().startswith("#"):
+        if line.endswith("\\") and not line.strip().startswith("#"):
             buf.append(line[:-1])
             continue
         buf.append(line)
@@ -148,6 +187,14 @@ _REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=+?])([^}]*))?\}|([A-
 def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno: int) -> tuple[str, int]:
     """One `$...` at line[i]: a variable the script set, `${VAR:-default}`, or (kept as written, with a
     note) a variable set outside the script, a command substitution or arithmetic."""
+    if line.startswith("$((", i):
+        end = _closing_paren(line, i + 1)
+        value = _arithmetic(line[i + 3:end - 2], variables)
+        if value is not None:
+            return str(value), end
+        notes.append(f"{source}:{lineno}: `{line[i:end]}` uses values the script does not set; kept as text — "
+                     "replace it with its value")
+        return line[i:end], end
     if line.startswith("$(", i):
         end = _closing_paren(line, i + 1)
         text = line[i:end]
@@ -172,6 +219,36 @@ def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno
     return m.group(0), m.end()
 
 
+def _arithmetic(expr: str, variables: dict) -> int | None:
+    """Bash `$(( ))` over integers and variables the script set (+ - * / % and parentheses); else None."""
+    import ast
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name):
+            text = variables.get(node.id, "")
+            return int(text) if re.fullmatch(r"-?\d+", text.strip()) else None
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = value(node.operand)
+            return None if inner is None else -inner
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)):
+            a, b = value(node.left), value(node.right)
+            if a is None or b is None or (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0):
+                return None
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
+                node.op, (ast.FloorDiv, ast.Mod)) else (int(a / b) if isinstance(node.op, ast.FloorDiv) else a % b)
+        return None
+
+    text = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", r"\1", expr).replace("/", "//")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    result = value(tree.body)
+    return result if result is None or abs(result) < 10**18 else None
+
+
 def _closing_paren(line: str, i: int) -> int:
     """Index after the `)` matching the `(` at line[i] (or the end of the line)."""
     depth = 0
@@ -191,6 +268,11 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
     schema = msargs.schema_for(engine, command)
     args: dict[str, Any] = {}
     tokens = words[2:]
+    for k, tok in enumerate(tokens):
+        if tok in _SHELL_OPERATORS or tok.startswith(("2>", ">", "1>")):
+            notes.append(f"{source}:{lineno}: `{' '.join(tokens[k:])}` (redirection/pipe) is not part of the recipe")
+            tokens = tokens[:k]
+            break
     if tokens and not tokens[0].startswith("--"):
         notes.append(f"{source}:{lineno}: positional `{tokens[0]}` (a config file?) is not imported")
     i = 0
@@ -210,6 +292,8 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
                 j += 1
             values = tokens[i + 1 : j]
             i = j
+        if name not in schema.fields and name.replace("-", "_") in schema.fields:
+            name = name.replace("-", "_")  # HfArgumentParser accepts --a-b for a_b
         if name in args:
             notes.append(f"{source}:{lineno}: --{name} given twice; the last one wins, as in ms-swift")
         args[name] = _typed(schema.fields.get(name), values)

@@ -127,7 +127,8 @@ def versioned_rule(fn):
 # The rule names that mirror megatron-core (not ms-swift): the oracle's differential test compares
 # exactly these with megatron-core's own verdict (tests/test_oracle.py).
 MCORE_RULES = {"world-divisible", "expert-layout", "experts-divisible", "heads-tp", "kv-groups-tp",
-               "linear-heads-tp", "linear-attention-cp", "layers-pp", "sequence-parallel", "recompute", "fp8-param"}
+               "linear-heads-tp", "linear-attention-cp", "layers-pp", "pipeline-layout", "sequence-parallel", "recompute",
+               "fp8-param"}
 
 
 @rule
@@ -228,7 +229,7 @@ def layers_pp(recipe, args, shape, lay, err, warn):
     last = args.int("decoder_last_pipeline_num_layers")
     vpp = args.int("virtual_pipeline_model_parallel_size")
     if args.str("pipeline_model_parallel_layout"):
-        return  # an explicit layout is validated by megatron-core's PipelineParallelLayerLayout (oracle)
+        return  # an explicit layout: the pipeline-layout rule
     layers = shape.num_layers + args.bool("account_for_embedding_in_pipeline_split") + args.bool(
         "account_for_loss_in_pipeline_split")
     if vpp is not None and lay.pp == 1:  # parallel_state.initialize_model_parallel
@@ -276,6 +277,62 @@ def layers_pp(recipe, args, shape, lay, err, warn):
             if n is not None and n % vpp:
                 err("layers-pp", f"{n} layers on a pipeline stage cannot be split into {vpp} virtual stages", key)
                 return
+
+
+def parse_pipeline_layout(text: str) -> list[str] | None:
+    """A pipeline_model_parallel_layout string as its list of stages ("Ett|(tt|)*3,m|L" ->
+    ["Ett", "tt", "tt", "tt", "m", "L"]), expanded like megatron-core's
+    PipelineParallelLayerLayout.parse_str_to_list; None when it has other characters."""
+    import re
+
+    flat = text.replace(",", "")
+    for pattern in (r"\(([^)]+)\)\*(\d+)", r"(.)\*(\d+)"):
+        flat = re.sub(pattern, lambda m: m.group(1) * int(m.group(2)), flat)
+    stages = flat.split("|")
+    return stages if all(set(stage) <= set("ELtm") for stage in stages) else None
+
+
+@rule
+def pipeline_layout(recipe, args, shape, lay, err, warn):
+    # ms-swift megatron_args.py MegatronArguments._init_vpp_size (stages % PP; VPP = stages / PP) and
+    # megatron-core 0.16 PipelineParallelLayerLayout.validate_layer_layout (called by TransformerConfig).
+    text = args.str("pipeline_model_parallel_layout")
+    if not text:
+        return
+    key = "pipeline_model_parallel_layout"
+    stages = parse_pipeline_layout(text)
+    if stages is None:
+        err("pipeline-layout", f"{text!r}: stages may only hold E (embedding), t (transformer layer), m (MTP) and "
+            "L (loss), separated by |", key)
+        return
+    if len(stages) % lay.pp:
+        err("pipeline-layout", f"{len(stages)} stages cannot be split over PP={lay.pp}", key,
+            hint=f"a multiple of {lay.pp} stages")
+        return
+    if any(args.raw(k) for k in ("decoder_first_pipeline_num_layers", "decoder_last_pipeline_num_layers",
+                                 "account_for_embedding_in_pipeline_split", "account_for_loss_in_pipeline_split")):
+        err("pipeline-layout", "pipeline_model_parallel_layout cannot be combined with decoder_first/last_pipeline_"
+            "num_layers or account_for_* splits", key)
+        return
+    vpp = len(stages) // lay.pp  # ms-swift sets virtual_pipeline_model_parallel_size from it
+    # megatron-core stage order: stage i is pipeline rank i % PP, virtual stage i // PP.
+    flat = "".join(stages)
+    mtp = args.int("mtp_num_layers") or 0
+    problems = []
+    if not flat.startswith("E") or flat.count("E") != 1:
+        problems.append("the embedding (E) must come first, exactly once")
+    if not flat.endswith("L") or flat.count("L") != 1:
+        problems.append("the loss (L) must come last, exactly once")
+    if flat.count("t") != shape.num_layers:
+        problems.append(f"it places {flat.count('t')} transformer layers (t) but the model has {shape.num_layers}")
+    if flat.count("m") != mtp:
+        problems.append(f"it places {flat.count('m')} MTP layer(s) (m) but mtp_num_layers is {mtp}")
+    if "m" in flat and "t" in flat[flat.index("m"):]:
+        problems.append("transformer layers must come before the MTP layers")
+    if any("m" in stage for i, stage in enumerate(stages) if i // lay.pp < vpp - 1):
+        problems.append("MTP layers must be in a rank's last virtual stage")
+    if problems:
+        err("pipeline-layout", f"pipeline_model_parallel_layout {text!r}: " + "; ".join(problems), key)
 
 
 @rule

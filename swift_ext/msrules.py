@@ -188,6 +188,27 @@ def grpo_common(recipe, args, err, warn):
     # megatron_args.py RLHFMegatronArgumentsMixin._check_teacher / rlhf_args.py RLHFArguments._check_teacher
     if args.str("teacher_model") and args.str("teacher_model_server"):
         err("grpo-teacher", "teacher_model and teacher_model_server cannot both be set", "teacher_model_server")
+    # _check_opd_rl (both engines): a teacher makes the advantage per-token (OPD-RL).
+    if args.str("teacher_model") or args.str("teacher_model_server"):
+        if args.str("loss_type") in ("real", "fipo"):
+            err("grpo-teacher", f"with a teacher (OPD-RL), loss_type {args.str('loss_type')} is not supported (it "
+                "needs a per-sequence advantage)", "loss_type", hint="grpo, bnpo, dr_grpo, dapo, cispo or sapo")
+        if args.raw("off_policy_sequence_mask_delta") is not None:
+            err("grpo-teacher", "with a teacher (OPD-RL), off_policy_sequence_mask_delta is not supported",
+                "off_policy_sequence_mask_delta")
+        if not args.list("reward_funcs") and args.bool("dynamic_sample"):
+            err("grpo-teacher", "dynamic_sample needs reward_funcs (pure OPD-RL distillation has no reward variance)",
+                "dynamic_sample")
+        if not args.list("reward_funcs") and args.str("scale_rewards") == "gdpo":
+            err("grpo-teacher", "scale_rewards gdpo needs reward_funcs", "scale_rewards")
+    # megatron/trainers/rollout_mixin.py and rlhf_trainers/rollout_mixin.py: `assert multi_turn_scheduler in
+    # multi_turns` (swift/rollout/multi_turn.py, plus what external_plugins register).
+    scheduler = args.str("multi_turn_scheduler")
+    if scheduler and args.bool("use_vllm") and args.str("vllm_mode") == "colocate":
+        known = registered_names("rollout/multi_turn.py", "multi_turns", args.list("external_plugins"))
+        if known and scheduler not in known:
+            err("grpo-multi-turn", f"unknown multi_turn_scheduler {scheduler!r}", "multi_turn_scheduler",
+                hint=f"known: {', '.join(sorted(known))} (or register one in an external_plugins file)")
 
 
 @rule
@@ -275,9 +296,42 @@ def megatron_training(recipe, args, err, warn):
         if recipe.env.get("CUDA_DEVICE_MAX_CONNECTIONS", "1") == "1":
             err("megatron-args", "Megatron-FSDP needs CUDA_DEVICE_MAX_CONNECTIONS > 1 (ms-swift sets 1 by default)",
                 "use_megatron_fsdp", hint="env: {CUDA_DEVICE_MAX_CONNECTIONS: '32'}")
+    # megatron/trainers/batch_sampler.py: "shuffle must be True when group_by_length is True".
+    if args.bool("group_by_length") and args.raw("train_dataloader_shuffle") is not None and not args.bool(
+            "train_dataloader_shuffle"):
+        err("megatron-args", "group_by_length needs train_dataloader_shuffle: true", "train_dataloader_shuffle")
     optimizer = args.str("optimizer") or "adam"
     if (args.has("muon_lr") or args.has("muon_min_lr")) and "muon" not in optimizer:  # _check_muon
         err("megatron-args", "muon_lr/muon_min_lr need optimizer: muon or dist_muon", "optimizer")
+
+
+def registered_names(module: str, table: str, plugin_paths: list) -> set[str]:
+    """Keys of the dict `table` in ms-swift's `module` plus `table['name'] = ...` in plugin files (read with
+    ast, never imported)."""
+    import ast
+    from pathlib import Path
+
+    from swift_ext.msargs import _package_dir
+
+    names: set[str] = set()
+    root = _package_dir("swift")
+    sources = [root / module] if root else []
+    sources += [Path(str(p)) for p in plugin_paths]
+    for path in sources:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Assign):
+                continue
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id == table and isinstance(node.value, ast.Dict):
+                    names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+                elif (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+                      and target.value.id == table and isinstance(target.slice, ast.Constant)):
+                    names.add(target.slice.value)
+    return names
 
 
 @rule

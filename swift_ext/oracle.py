@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import traceback
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -221,7 +222,14 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
         if value is None or isinstance(value, (list, tuple)) and not value:
             continue
         kw[target] = value
-    # MegatronArguments.__post_init__ conversions.
+    # MegatronArguments.__post_init__ conversions; _init_vpp_size takes VPP from a layout string.
+    layout = kw.get("pipeline_model_parallel_layout")
+    if isinstance(layout, str):
+        from megatron.core.transformer.pipeline_parallel_layer_layout import PipelineParallelLayerLayout
+
+        stages = len(PipelineParallelLayerLayout.parse_str_to_list(layout))
+        if stages % lay.pp == 0:
+            kw["virtual_pipeline_model_parallel_size"] = stages // lay.pp if stages // lay.pp > 1 else None
     if kw.get("recompute_granularity") == "none":
         kw["recompute_granularity"] = None
     if kw.get("sequence_parallel") and lay.tp <= 1:
@@ -294,7 +302,10 @@ def _transformer_config(shape, args, lay, verdict: Verdict):
         verdict.notes.append(f"megatron-core could not finish TransformerConfig without Transformer Engine: {exc}")
     except (AssertionError, ValueError, RuntimeError, NotImplementedError, TypeError, KeyError) as exc:
         message = str(exc) or type(exc).__name__
-        verdict.findings.append(Finding(culprit(message), message, src))
+        frames = traceback.extract_tb(exc.__traceback__)
+        in_layout = any(f.filename.endswith("pipeline_parallel_layer_layout.py") for f in frames)
+        verdict.findings.append(Finding("pipeline_model_parallel_layout" if in_layout else culprit(message), message,
+                                        src))
     return None
 
 

@@ -34,6 +34,8 @@ class Plan:
     shape: ModelShape | None = None  # .origin/.source say where it came from
     layout: Layout | None = None
     memory: Estimate | None = None
+    # {"assumed", "source", "oracle": {"version", "accepts", "findings"} or None}: Megatron recipes only
+    megatron_core: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,7 @@ class _Found:
     shape: ModelShape | None = None
     layout: Layout | None = None
     memory: Estimate | None = None
+    megatron_core: dict | None = None
 
 
 def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None) -> Plan:
@@ -72,6 +75,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
+    data_tokens = _data_stats(recipe, notes)
     found = _Found()
     bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
     if not bad_values:
@@ -83,16 +87,27 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
     elif recipe.engine == "megatron":
-        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle)
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle, data_tokens)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
             errors += _swift_engine_rewards(recipe, args)
     return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
-                warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory)
+                warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
+                megatron_core=found.megatron_core)
 
 
-def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None) -> None:
+def _data_stats(recipe, notes: list[str]) -> int | None:
+    """One line about the recipe's local training data; tokens in its p99 micro-batch for the memory estimate."""
+    from swift_ext.stats import micro_batch_p99, plan_summary
+
+    summary, lines = plan_summary(recipe)
+    notes += lines
+    return micro_batch_p99(summary) if summary else None
+
+
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,
+                     data_tokens=None) -> None:
     from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
     from swift_ext.model_shape import ShapeNotFound, resolve_shape
@@ -131,14 +146,14 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
-    _oracle_checks(recipe, args, shape, lay, errors, notes, oracle)
+    found.megatron_core = _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
         warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
                                 "nothing to compare against)", rule="launch", **recipe.where("launch")))
     memory = None
     if shape is not None:
-        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command)
+        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command, data_tokens=data_tokens)
         notes += memory.notes
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
@@ -161,32 +176,45 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
 
 
-def _oracle_checks(recipe, args, shape, lay, errors, notes, wanted) -> None:
-    """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself."""
+def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> dict:
+    """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself.
+    Returns what Plan.megatron_core holds."""
     from swift_ext import oracle
 
     version, source = oracle.assumed_version(recipe.env)
+    summary: dict = {"assumed": version, "source": source, "oracle": None}
     notes.append(f"megatron-core version assumed by the layout rules: {version} ({source})")
     if not oracle.wanted(wanted, default=False):
         notes.append("megatron-core oracle not run (`plan --oracle` or SWIFT_EXT_ORACLE=1; it imports torch)")
-        return
+        return summary
+    if shape is None:
+        notes.append("megatron-core oracle not run: it needs the model's shape")
+        return summary
     try:
         verdict = oracle.judge(shape, args, lay)
     except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
         notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
-        return
-    if verdict.version != version:
+        return summary
+    summary["oracle"] = {"version": verdict.version, "accepts": verdict.accepts,
+                         "findings": [{"field": f"args.{f.flag}", "message": f.message, "source": f.source}
+                                      for f in verdict.findings]}
+    # The installed megatron-core judges; when the recipe targets another version its refusals are warnings.
+    same = oracle.version_tuple(verdict.version)[:2] == oracle.version_tuple(version)[:2]
+    if not same:
         notes.append(f"megatron-core oracle is the installed {verdict.version}, the rules assumed {version}")
+    into = errors if same else warnings
     flagged = {p.path for p in errors}
     for finding in verdict.findings:
         if f"args.{finding.flag}" in flagged:
             continue  # swift-ext's own rule already points at this flag, with a hint
         where = recipe.where(f"args.{finding.flag}")
         where.pop("path", None)
-        errors.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
-                              hint=f"raised by {finding.source}", path=f"args.{finding.flag}", **where))
+        into.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+                            hint=f"raised by {finding.source}" + ("" if same else f"; the recipe targets {version}"),
+                            path=f"args.{finding.flag}", **where))
     notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
                  + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
+    return summary
 
 
 def _swift_engine_rewards(recipe, args) -> list[Problem]:

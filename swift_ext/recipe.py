@@ -34,7 +34,7 @@ class Launch(BaseModel):
         None, description=f"GPU model, one of: {', '.join(GPUS)}. Sets memory and FP8 support."
     )
     gpu_memory_gib: float | None = Field(
-        None, gt=0, description="Usable memory per GPU in GiB; defaults to the GPU model's."
+        None, gt=0, allow_inf_nan=False, description="Usable memory per GPU in GiB; defaults to the GPU model's."
     )
 
     @field_validator("gpu")

@@ -92,7 +92,8 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
                                     "(reasons above)", file=rec.source)
         # ms-swift appends to logging.jsonl in a fixed output dir: the first run's rows (including steps
         # after the checkpoint) would merge silently with the resumed run's.
-        aside = point.incomplete + ([out / "logging.jsonl"] if not _versioned(rec) else [])
+        # With add_version (the default) the resumed run gets a new vN-* dir and touches nothing here.
+        aside = [] if _versioned(rec) else point.incomplete + [out / "logging.jsonl"]
         moved = set_aside(aside, _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S"))
         for old, new in moved:
             say(f"resume: kept {old} as {new}", markup=False)
@@ -205,7 +206,8 @@ def prepare_output_dir(recipe: Recipe, launch: Launch, *, resume: bool = False) 
     return out
 
 
-_OURS = ("swift-ext-run-*.json", "swift-ext-run-*.json.tmp", "slurm", "slurm-*.out", "*.before-resume-*")
+_OURS = ("swift-ext-run-*.json", "swift-ext-run-*.json.tmp", "slurm", "slurm-*.out", "*.before-resume-*",
+         ".swift-ext-doctor-*")
 
 
 def trainer_output(out: Path) -> list[str]:

@@ -197,13 +197,14 @@ def load_context(run: Path, log: Path | None, *, model_config: str | None = None
         if found:
             manifest = _read_json(found[-1])
             break
-    recipe = manifest.get("recipe") or {}
-    args = {**(recipe.get("args") or {}), **args}  # args.json (ms-swift's resolved values) wins
-    launch = recipe.get("launch") or {}
-    ctx = RunContext(watch=recipe.get("watch") or {})
-    nodes, per_node = int(launch.get("nodes") or 1), int(launch.get("gpus_per_node") or 0)
+    recipe = manifest.get("recipe") if isinstance(manifest.get("recipe"), dict) else {}
+    args = {**(recipe.get("args") if isinstance(recipe.get("args"), dict) else {}), **args}  # args.json (ms-swift's resolved values) wins
+    launch = recipe.get("launch") if isinstance(recipe.get("launch"), dict) else {}
+    watch_cfg = recipe.get("watch") if isinstance(recipe.get("watch"), dict) else {}
+    ctx = RunContext(watch={k: _num(watch_cfg.get(k)) for k in ("stall_minutes", "startup_minutes")})
+    nodes, per_node = _count(launch.get("nodes"), 1), _count(launch.get("gpus_per_node"), 0)
     ctx.gpus = gpus or max(nodes * per_node, 1)
-    ctx.gpu = launch.get("gpu")
+    ctx.gpu = launch.get("gpu") if isinstance(launch.get("gpu"), str) else None
     if peak_tflops:
         ctx.peak_tflops = peak_tflops
     elif ctx.gpu in GPUS:
@@ -213,15 +214,15 @@ def load_context(run: Path, log: Path | None, *, model_config: str | None = None
     else:
         ctx.notes.append("no launch.gpu recorded: pass --peak-tflops for MFU")
     ctx.lora = str(args.get("tuner_type") or args.get("train_type") or "full") != "full"
-    ctx.mtp_layers = int(args.get("mtp_num_layers") or 0)
-    ctx.max_length = int(args["max_length"]) if args.get("max_length") else None
+    ctx.mtp_layers = _count(args.get("mtp_num_layers"), 0)
+    ctx.max_length = _count(args.get("max_length"), 0) or None
     ctx.packing = bool(args.get("packing"))
-    ctx.logging_steps = int(args.get("logging_steps") or args.get("log_interval") or 1)
-    if args.get("global_batch_size"):
-        ctx.sequences_per_step = int(args["global_batch_size"])
-    elif args.get("per_device_train_batch_size"):
-        ctx.sequences_per_step = (int(args["per_device_train_batch_size"])
-                                  * int(args.get("gradient_accumulation_steps") or 1) * ctx.gpus)
+    ctx.logging_steps = _count(args.get("logging_steps") or args.get("log_interval"), 1) or 1
+    if _count(args.get("global_batch_size"), 0):
+        ctx.sequences_per_step = _count(args["global_batch_size"], 0)
+    elif _count(args.get("per_device_train_batch_size"), 0):
+        ctx.sequences_per_step = (_count(args["per_device_train_batch_size"], 0)
+                                  * (_count(args.get("gradient_accumulation_steps"), 1) or 1) * ctx.gpus)
     model = args.get("model")
     try:
         if model_config:
@@ -264,11 +265,20 @@ class Sample:
 
 
 def _num(value) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
+    if isinstance(value, bool):
         return None
-    return out
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _count(value, default: int) -> int:
+    """A positive whole number from a config value, else `default` (the run's files are not ours to trust)."""
+    number = _num(value)
+    if number is None or number != number or number in (float("inf"), float("-inf")) or number < 0:
+        return default
+    return int(number)
 
 
 class Analyser:
@@ -280,7 +290,6 @@ class Analyser:
         self.finished = False
         self._prev: tuple[int, float, float | None] | None = None  # step, session seconds, tokens seen
         self._session_start: int | None = None
-        self._pending_first: dict | None = None
 
     def add(self, row: dict) -> Sample | None:
         if is_final_row(row):
@@ -295,8 +304,9 @@ class Analyser:
         elapsed = parse_duration(row.get("elapsed_time"))
         if self._session_start is None:
             # ms-swift's speed is elapsed/(step - start step); the start step is the resumed one.
-            if speed and elapsed and elapsed >= 30:
-                self._session_start = round(step - elapsed / speed)
+            guess = step - elapsed / speed if speed and elapsed and elapsed >= 30 else None
+            if guess is not None and 0 <= guess <= step:
+                self._session_start = round(guess)
             else:
                 self._session_start = step - self.ctx.logging_steps
         start = self._session_start
@@ -317,8 +327,8 @@ class Analyser:
             sample.tokens_per_step, sample.tokens_source = (tokens_seen - prev_tokens) / steps, "logged"
         elif tokens_seen and self._prev is None and steps > 0 and start == 0:
             sample.tokens_per_step, sample.tokens_source = tokens_seen / steps, "logged"
-        elif "completions/mean_length" in row and ctx.sequences_per_step:
-            sample.tokens_per_step = ctx.sequences_per_step * float(row["completions/mean_length"])
+        elif _num(row.get("completions/mean_length")) and ctx.sequences_per_step:
+            sample.tokens_per_step = ctx.sequences_per_step * _num(row["completions/mean_length"])
             sample.tokens_source = "completions only"
         elif ctx.sequences_per_step and ctx.max_length:
             sample.tokens_per_step = ctx.sequences_per_step * ctx.max_length
@@ -329,7 +339,7 @@ class Analyser:
             if sample.tokens_source == "logged" and ctx.sequences_per_step:
                 seq_len = sample.tokens_per_step / ctx.sequences_per_step
             elif sample.tokens_source == "completions only":
-                seq_len = float(row["completions/mean_length"])
+                seq_len = _num(row["completions/mean_length"])
             fpt = ctx.flops_per_token(seq_len)
             if fpt:
                 sample.tflops_per_gpu = fpt * sample.tokens_per_s_per_gpu / 1e12
@@ -739,6 +749,7 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
     follower: LogFollower | None = None
     clock: StallClock | None = None
     live = None
+    stall_reported = False
     try:
         while True:
             if follower is None:
@@ -755,6 +766,8 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
                         new.append(sample)
                 if new:
                     clock.progress(len(new))
+                    if clock.rows == len(new):  # the first look: the silence started when the log last grew
+                        clock.last_progress -= max(time.time() - log.stat().st_mtime, 0.0)
             if analyser is not None:
                 done = analyser.finished or once
                 summary = summarise(analyser.samples, ctx, analyser.finished)
@@ -765,10 +778,10 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
                 if as_json:
                     for sample in new:
                         print(_sample_json(sample), file=out, flush=True)
-                    if stalled and not getattr(clock, "_reported", False):
+                    if stalled and not stall_reported:  # once per silence
                         print(json.dumps({"event": "stall", "silent_s": round(clock.silent_for(), 1),
                                           "threshold_s": clock.threshold()}), file=out, flush=True)
-                        clock._reported = True
+                    stall_reported = stalled
                     if done:
                         print(json.dumps({"event": "summary", **summary}), file=out, flush=True)
                         return 0

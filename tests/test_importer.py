@@ -145,3 +145,35 @@ def test_multi_node_pattern_exports_and_several_commands(tmp_path, write):
         assert words in result.stderr
     printed = swift_ext("import", src)
     assert printed.stdout.count("command:") == 2 and "\n---\n" in printed.stdout
+
+
+TORCHRUN = """# 16 * 80GiB
+NNODES=2
+NPROC_PER_NODE=8
+NUM_GPUS=$((NNODES*NPROC_PER_NODE))
+TP=2
+LOG_DIR=logs/tp${TP}_gpus${NUM_GPUS}
+    # --decoder_first_pipeline_num_layers 12 \\
+set -x
+torchrun --nproc_per_node $NPROC_PER_NODE --nnodes $NNODES --node_rank $NODE_RANK swift/cli/_megatron/sft.py \\
+    --model Qwen/Qwen3-30B-A3B \\
+    --tensor_model_parallel_size $TP \\
+    --global_batch_size $((NUM_GPUS / TP * 4)) \\
+    --overlap-grad-reduce \\
+    --output_dir $LOG_DIR \\
+    2>&1 | tee $LOG_DIR/node.log
+"""
+
+
+def test_torchrun_entry_point_arithmetic_and_dashed_flags(write):
+    result = swift_ext("import", write("t.sh", TORCHRUN))
+    assert result.returncode == 0, result.stderr
+    data = yaml.safe_load(result.stdout)
+    assert (data["engine"], data["command"]) == ("megatron", "sft")
+    assert data["launch"] == {"gpus_per_node": 8, "nodes": 2}
+    assert data["description"] == "16 * 80GiB"  # not the commented-out flag
+    args = data["args"]
+    assert args["global_batch_size"] == 32 and args["output_dir"] == "logs/tp2_gpus16"
+    assert args["overlap_grad_reduce"] is True  # HfArgumentParser's --a-b alias for a_b
+    assert "2>&1 | tee" in result.stderr and "imported as `megatron sft`" in result.stderr
+    assert "warning" not in result.stderr

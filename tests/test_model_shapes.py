@@ -24,6 +24,7 @@ PUBLISHED = [
     ("Qwen/Qwen3.6-35B-A3B", 35, False),
     ("Qwen/Qwen3.5-397B-A17B", 397, False),
     ("Qwen/Qwen3.5-27B", 27, False),
+    ("Qwen/Qwen3.5-4B", 4.2, False),  # language model only (the bundled entry has no vision tower); card: "4B"
     ("Qwen/Qwen3-VL-30B-A3B-Instruct", 31.1, True),
     ("Qwen/Qwen3-VL-235B-A22B-Instruct", 236, True),
     ("zai-org/GLM-4.5", 355, False),
@@ -50,6 +51,10 @@ PUBLISHED = [
     ("Qwen/Qwen3-32B", 32.8, True),
     ("OpenGVLab/InternVL3_5-8B", 8.5, True),
     ("OpenGVLab/InternVL3_5-30B-A3B", 30.8, True),
+    ("OpenGVLab/InternVL3_5-14B", 15.1, True),
+    ("OpenGVLab/InternVL3_5-38B", 38.4, True),
+    ("OpenGVLab/InternVL3_5-241B-A28B", 240.7, True),
+    ("OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview", 21.2, True),
 ]
 
 

@@ -7,6 +7,7 @@ rules (layout.py, the ones in MCORE_RULES) refuse exactly the layouts megatron-c
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -77,6 +78,13 @@ def layouts(n: int, seed: int = 20261129):
             args["virtual_pipeline_model_parallel_size"] = rng.choice([2, 3])
         if rng.random() < 0.2:
             args["account_for_loss_in_pipeline_split"] = True
+        if pp > 1 and rng.random() < 0.15:
+            args.update(pipeline_layout(rng, shape, pp, bool(shape.mtp_num_layers) and rng.random() < 0.5))
+            for key in ("decoder_first_pipeline_num_layers", "decoder_last_pipeline_num_layers",
+                        "virtual_pipeline_model_parallel_size"):
+                args.pop(key, None)
+            if rng.random() < 0.8:
+                args.pop("account_for_loss_in_pipeline_split", None)
         style = rng.random()
         if style < 0.4:
             args.update(recompute_granularity="full", recompute_method=rng.choice(["uniform", "block"]))
@@ -97,6 +105,30 @@ def layouts(n: int, seed: int = 20261129):
         else:
             world = rng.choice([1, 2, 4, 6, 8, 8, 16, 16, 32, 64])
         yield kind, shape, world, args
+
+
+def pipeline_layout(rng: random.Random, shape, pp: int, mtp: bool) -> dict:
+    """A pipeline_model_parallel_layout string: usually a valid one, sometimes broken the ways users break it."""
+    stages = pp * rng.choice([1, 1, 2])
+    per = [shape.num_layers // stages + (1 if i < shape.num_layers % stages else 0) for i in range(stages)]
+    parts = ["t" * n for n in per]
+    parts[0] = "E" + parts[0]
+    parts[-1] += "m" if mtp else ""
+    parts[-1] += "L"
+    fault = rng.random()
+    if fault < 0.15:
+        parts[1] = parts[1][1:]  # one transformer layer short
+    elif fault < 0.25:
+        parts[-1] = parts[-1].replace("L", "")  # no loss stage
+    elif fault < 0.35 and stages > pp:
+        parts[0] += "m"  # MTP outside the last virtual stage
+        mtp = True
+    elif fault < 0.45:
+        parts = parts + [""]  # one stage too many for PP
+    out = {"pipeline_model_parallel_layout": "|".join(parts)}
+    if mtp:
+        out["mtp_num_layers"] = 1
+    return out
 
 
 # Where swift-ext's verdict and megatron-core 0.16.1's differ on purpose. Keyed by rule; each entry says why.
@@ -175,8 +207,12 @@ def test_plan_reports_oracle_errors_and_the_assumed_version(tmp_path):
     assert any("oracle: refuses" in n for n in result.notes)
     paths = {p.path for p in result.errors}
     assert {"args.exp_avg_dtype", "args.recompute_num_layers"} <= paths
+    assert result.megatron_core["oracle"]["accepts"] is False
+    assert {f["field"] for f in result.megatron_core["oracle"]["findings"]} >= {"args.exp_avg_dtype"}
     ok = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml"), oracle=True)
     assert ok.ok and any("oracle: accepts" in n for n in ok.notes)
+    assert ok.megatron_core == {"assumed": "0.16.1", "source": "installed",
+                                "oracle": {"version": "0.16.1", "accepts": True, "findings": []}}
 
 
 def test_plan_cli_oracle_flag_and_env_target(tmp_path):
@@ -186,8 +222,19 @@ def test_plan_cli_oracle_flag_and_env_target(tmp_path):
     proc = swift_ext("plan", target)  # conftest sets SWIFT_EXT_ORACLE=0: the rules only, assuming 0.18.0
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "assumed by the layout rules: 0.18.0" in proc.stdout
-    proc = swift_ext("plan", target, "--oracle")  # the installed 0.16.1 itself still refuses CP with GDN
-    assert proc.returncode == 2 and "megatron-core 0.16.1 refuses this: Gated delta net" in proc.stdout + proc.stderr
+    data = json.loads(swift_ext("plan", target, "--json").stdout)
+    assert data["megatron_core"] == {"assumed": "0.18.0", "source": f"{oracle.ENV_VERSION} in the recipe env",
+                                     "oracle": None}
+    proc = swift_ext("plan", target, "--oracle")  # the installed 0.16.1 still refuses CP with GDN: a warning,
+    out = proc.stdout + proc.stderr              # since the recipe targets 0.18
+    assert proc.returncode == 0 and "warning:" in out and "megatron-core 0.16.1 refuses this: Gated delta net" in out
+    assert "the recipe targets 0.18.0" in out
+    from swift_ext.recipe import load_recipe
+
+    # Targeting the installed version, megatron-core's refusal is an error (in-process: the import is paid once).
+    same = make_plan(load_recipe(target, [f"env.{oracle.ENV_VERSION}=0.16.1"]), oracle=True)
+    assert "args.context_parallel_size" in {p.path for p in same.errors}
+    assert not any(p.rule == "megatron-core" for p in same.warnings)
 
 
 def test_broken_megatron_core_is_a_note_not_a_crash(tmp_path):
@@ -201,3 +248,19 @@ def test_broken_megatron_core_is_a_note_not_a_crash(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "megatron-core oracle unavailable: ImportError: this megatron-core install is broken" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_pipeline_layout_rule_and_oracle():
+    qwen = SHAPES["gdn-moe"]  # 40 layers
+    base = {"pipeline_model_parallel_size": 2, "expert_model_parallel_size": 4, "mtp_num_layers": 1}
+    good = {**base, "pipeline_model_parallel_layout": "E(t*10|)*3,t*10mL"}  # 4 stages = PP2 x VPP2
+    assert swift_ext_verdict(qwen, 8, good) == []
+    a = Args(good, SCHEMA)
+    assert oracle.judge(qwen, a, layout_of(a, 8)).accepts
+    short = {**base, "pipeline_model_parallel_layout": "Et*19|t*20mL"}
+    (problem,) = swift_ext_verdict(qwen, 8, short)
+    assert problem.rule == "pipeline-layout" and "39 transformer layers" in problem.message
+    a = Args(short, SCHEMA)
+    assert [f.flag for f in oracle.judge(qwen, a, layout_of(a, 8)).findings] == ["pipeline_model_parallel_layout"]
+    early_mtp = {**base, "pipeline_model_parallel_layout": "Et*10m|t*10|t*10|t*10L"}
+    assert "last virtual stage" in swift_ext_verdict(qwen, 8, early_mtp)[0].message

@@ -95,3 +95,175 @@ def test_child_killed_by_signal_exits_128_plus_n(tmp_path, write):
     recipe = write("r.yaml", RECIPE)
     result = swift_ext("run", recipe, cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
     assert result.returncode == 128 + signal.SIGKILL, result.stderr
+
+
+def test_failed_submit_does_not_block_the_next(tmp_path, write):
+    body = {"command": "sft", "engine": "megatron", "launch": {"nodes": 2, "gpus_per_node": 2, "gpu": "H200"},
+            "args": {"model": "Qwen/Qwen2.5-7B-Instruct", "dataset": ["some/hub-dataset"], "add_version": False,
+                     "global_batch_size": 4, "output_dir": str(tmp_path / "run")}}
+    recipe = write("job.yaml", json.dumps(body))
+    failed = swift_ext("submit", recipe, env={"PATH": "/usr/local/nosuchdir"})
+    assert failed.returncode == 2 and "sbatch not found" in failed.stderr
+    assert list((tmp_path / "run" / "slurm").glob("train-*.sbatch"))  # the script it wrote stays, for a look
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sbatch").write_text("#!/bin/sh\necho 4242\n")  # accepts the job, as sbatch --parsable does
+    (bindir / "sbatch").chmod(0o755)
+    ok = swift_ext("submit", recipe, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert ok.returncode == 0, ok.stderr
+    assert "submitted train: job 4242" in ok.stderr
+    # Once ms-swift wrote into the dir, the next submit must say so.
+    (tmp_path / "run" / "checkpoint-2").mkdir()
+    again = swift_ext("submit", recipe, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert again.returncode == 2 and "already holds a run (checkpoint-2)" in again.stderr
+
+
+def _group_members(leader_parent: int) -> set[int]:
+    """pids in the process group that swift-ext's child leads."""
+    members = set()
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _stat(p)[1] == leader_parent]
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and children and _stat(p)[2] in children:
+            members.add(int(p.name))
+    return members
+
+
+def _stat(proc_dir: Path) -> tuple[str, int, int]:
+    try:
+        text = (proc_dir / "stat").read_text()
+    except OSError:
+        return "X", -1, -1
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[2])
+
+
+@pytest.mark.slow
+def test_real_run_stopped_by_sigterm_then_resumed(tmp_path):
+    """ms-swift on the tiny CPU model: SIGTERM after the first complete checkpoint leaves no process and
+    exits 143; `run --resume` continues after that checkpoint, keeps it, and logs to a fresh logging.jsonl."""
+    out = tmp_path / "run"
+    overrides = ["args.max_steps=6", "args.save_steps=2", "args.eval_steps=100", "args.add_version=false",
+                 f"args.output_dir={out}", "args.save_total_limit=null"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "swift_ext", "run", str(ROOT / "recipes/smoke/tiny-sft.yaml"), *overrides]
+    proc = subprocess.Popen(cmd + ["--grace", "20"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 600
+    members: set[int] = set()
+    while not (out / "checkpoint-2" / "trainer_state.json").is_file():
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, "no checkpoint-2 after 10 minutes"
+        members |= _group_members(proc.pid)
+        time.sleep(0.5)
+    members |= _group_members(proc.pid)
+    assert len(members) >= 2  # `swift sft` starts the trainer as a child process
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 143, output[-3000:]
+    time.sleep(1)
+    assert not [p for p in members if _alive(p)], "trainer processes left behind"
+    kept = out / "checkpoint-2"
+    kept_state = (kept / "trainer_state.json").read_bytes()
+    first_log = (out / "logging.jsonl").read_text()
+    steps_logged = [json.loads(r)["global_step/max_steps"] for r in first_log.splitlines() if '"loss"' in r]
+
+    resumed = subprocess.run(cmd + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    latest = max((p for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit()),
+                 key=lambda p: int(p.name.split("-")[1]))
+    assert latest.name == "checkpoint-6" and (kept / "trainer_state.json").read_bytes() == kept_state
+    # The second run's log starts after the checkpoint it resumed from; the first run's log is kept aside.
+    second = [json.loads(r) for r in (out / "logging.jsonl").read_text().splitlines() if '"loss"' in r]
+    assert second and int(second[0]["global_step/max_steps"].split("/")[0]) == 3
+    (aside,) = list(out.glob("logging.jsonl.before-resume-*"))
+    assert aside.read_text() == first_log and steps_logged
+    manifests = [json.loads(p.read_text()) for p in sorted(out.glob("swift-ext-run-*.json"))]
+    assert [m["end"]["how"] for m in manifests] == ["stopped", "completed"]
+    assert manifests[1]["resume"]["checkpoint"] == str(kept)
+
+
+def test_secret_in_recipe_env_is_an_error_and_never_printed(tmp_path, write):
+    recipe = write("r.yaml", RECIPE + "env:\n  HF_TOKEN: hf_live_secret_42\n")
+    for extra in ([], ["--print"], ["--json"]):
+        result = swift_ext("plan", recipe, *extra)
+        assert result.returncode == 2 and "env.HF_TOKEN: looks like a secret" in (result.stderr + result.stdout)
+        assert "hf_live_secret_42" not in result.stdout + result.stderr
+    refused = swift_ext("run", recipe, cwd=tmp_path)
+    assert refused.returncode == 2 and "hf_live_secret_42" not in refused.stdout + refused.stderr
+    assert not (tmp_path / "OUT").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["plan"], "Missing argument 'recipe'"),
+    (["plan", "x.yaml", "--bogus"], "No such option: --bogus"),
+    (["bogus"], "No such command 'bogus'"),
+    (["--install-completion"], "does not install shell completion"),
+    (["run", "x.yaml", "--grace", "soon"], "Invalid value for '--grace'"),
+])
+def test_usage_errors_are_one_line_exit_2(argv, words):
+    result = swift_ext(*argv)
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_version_and_debug():
+    from swift_ext import __version__
+
+    version = swift_ext("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"swift-ext {__version__}"
+    debug = swift_ext("plan", "nope.yaml", env={"SWIFT_EXT_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "UserError" in debug.stderr
+
+
+def test_make_checks_its_variables_and_the_recipe_command():
+    make = ["make", "-s", "-C", str(ROOT), "SX=" + f"{sys.executable} -m swift_ext", "BIN=/nonexistent"]
+    merge = subprocess.run(make + ["merge", "-o", "setup"], capture_output=True, text=True)
+    assert merge.returncode != 0 and "usage: make merge CKPT=" in merge.stderr
+    wrong = subprocess.run(make + ["rlhf", "-o", "setup", "RECIPE=recipes/smoke/tiny-sft.yaml"], capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert wrong.returncode != 0 and "this is a `sft` recipe, not `rlhf`" in wrong.stderr
+    grpo = subprocess.run(make + ["sft", "-o", "setup", "RECIPE=recipes/smoke/tiny-grpo.yaml"], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert grpo.returncode != 0 and "this is a `rlhf` recipe, not `sft`" in grpo.stderr
+
+
+def test_doctor_counts_gpus_from_nvidia_smi(tmp_path):
+    """nvidia-smi's CSV as an H200 machine prints it (no GPU here, so a stand-in prints it)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "nvidia-smi").write_text("#!/bin/sh\nprintf '0, NVIDIA H200, 143771\\n1, NVIDIA H200, 143771\\n'\n")
+    (bindir / "nvidia-smi").chmod(0o755)
+    env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    recipe = ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml"
+    result = swift_ext("doctor", recipe, env=env)
+    assert result.returncode == 1
+    assert "error: doctor: launch.gpus_per_node is 4 but 2 GPU(s) are visible" in result.stderr
+    assert "mcore-bridge is not installed" in result.stderr  # this machine has no Megatron stack
+    narrowed = swift_ext("doctor", recipe, env={**env, "CUDA_VISIBLE_DEVICES": "1"})
+    assert "is 4 but 1 GPU(s) are visible" in narrowed.stderr
+    cpu = swift_ext("doctor", ROOT / "recipes/smoke/tiny-sft.yaml", env=env)
+    assert cpu.returncode == 0 and "0 blocking problem(s)" in cpu.stdout
+
+
+def test_resume_picks_the_newest_complete_checkpoint_across_versions(tmp_path, write):
+    out = tmp_path / "OUT"
+    for version, step, complete in (("v0-20261129-100000", 4, True), ("v1-20261129-110000", 6, True),
+                                    ("v1-20261129-110000", 8, False)):
+        ckpt = out / version / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        if complete:
+            (ckpt / "trainer_state.json").write_text("{}")
+        time.sleep(0.05)  # distinct mtimes, in this order
+    (out / "v1-20261129-110000" / "logging.jsonl").write_text('{"loss": 1}\n')
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "swift").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'argv.txt'}\n")
+    (bindir / "swift").chmod(0o755)
+    recipe = write("r.yaml", RECIPE)
+    result = swift_ext("run", recipe, "--resume", cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    argv = (tmp_path / "argv.txt").read_text().split()
+    assert argv[-2:] == ["--resume_from_checkpoint", str(out / "v1-20261129-110000" / "checkpoint-6")]
+    # add_version: true — ms-swift writes a new vN-* dir, so nothing in the old ones is renamed
+    assert (out / "v1-20261129-110000" / "logging.jsonl").is_file()
+    assert (out / "v1-20261129-110000" / "checkpoint-8").is_dir()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES, RECIPES, ROOT, swift_ext
 from swift_ext import mfu
@@ -181,6 +186,22 @@ def test_hung_trainer_is_dumped_stopped_and_resumes(tmp_path):
     assert all(s.step_time_s and s.step_time_s > 0.05 for s in samples)
 
 
+def test_py_spy_dumps_the_stacks_when_installed(tmp_path):
+    pyspy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    if pyspy is None:
+        pytest.skip("py-spy is not installed (pip install py-spy; it is in the test extras)")
+    out = tmp_path / "run"
+    env = {"FAKE_HANG_AT_STEP": "2", "FAKE_STEP_SECONDS": "0.1",
+           "PATH": f"{FIXTURES / 'fakebin'}:{Path(pyspy).parent}:/usr/bin:/bin"}
+    hung = subprocess.run([sys.executable, "-m", "swift_ext.watch", "supervise", "--output-dir", str(out),
+                           "--stall-minutes", "0.04", "--poll-seconds", "0.3", "--", "megatron", "sft",
+                           "--output_dir", str(out), "--train_iters", "4"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+    assert hung.returncode == STALL_EXIT, hung.stderr
+    (stack,) = (out / "swift-ext-watch").glob("hang-*/py-spy-*.txt")
+    assert "wait_for_collective (megatron:" in stack.read_text()
+
+
 def test_watch_recipe_section(tmp_path):
     result = swift_ext("plan", RECIPES / "smoke/tiny-sft.yaml", "watch.stall_minute=5")
     assert result.returncode == 2 and "did you mean 'watch.stall_minutes'" in result.stderr
@@ -204,3 +225,49 @@ def test_report_has_throughput_and_grpo_health(tmp_path):
     assert (report / "throughput.png").stat().st_size > 1000 and (report / "zero_std.png").stat().st_size > 1000
     summary = (report / "summary.md").read_text()
     assert "## Health" in summary and "dynamic_sample" in summary and "zero reward std" in summary
+
+
+def test_watch_reports_a_silent_run_as_stalled(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "swift-ext-run-20261129-000000.json").write_text(json.dumps({"recipe": {"watch": {"stall_minutes": 0.02}}}))
+    rows = [{"loss": 1.0, "iteration": f"{i}/10", "train_speed(s/it)": 1.0, "elapsed_time": f"{i}s"} for i in (1, 2)]
+    (run / "logging.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = subprocess.Popen([sys.executable, "-m", "swift_ext", "watch", str(run), "--json", "--interval", "0.2"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        events = [json.loads(proc.stdout.readline()) for _ in range(3)]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [e["event"] for e in events] == ["step", "step", "stall"]
+    assert events[2]["threshold_s"] == pytest.approx(1.2)
+
+
+garbage = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+                    st.text(max_size=8), st.sampled_from(["1/0", "0/0", "x/y", "-3/2", "1h 2m", "nan", "1e400"]))
+log_rows = st.dictionaries(st.sampled_from(["loss", "grad_norm", "global_step/max_steps", "iteration", "elapsed_time",
+                                            "train_speed(s/it)", "num_input_tokens_seen", "step_time", "memory(GiB)",
+                                            "completions/mean_length", "frac_reward_zero_std", "rewards/F/mean",
+                                            "train_runtime"]), garbage, max_size=8)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(rows=st.lists(log_rows, max_size=6), args=st.dictionaries(
+    st.sampled_from(["max_length", "global_batch_size", "per_device_train_batch_size", "logging_steps", "tuner_type",
+                     "mtp_num_layers", "model"]), garbage, max_size=5),
+    watch_cfg=st.one_of(garbage, st.dictionaries(st.sampled_from(["stall_minutes", "startup_minutes"]), garbage)),
+    launch=st.dictionaries(st.sampled_from(["nodes", "gpus_per_node", "gpu"]), garbage, max_size=3))
+def test_odd_logs_never_raise(tmp_path, capsys, rows, args, watch_cfg, launch):
+    """Whatever the run's files hold, `watch --once` prints a view or one error line, never a traceback."""
+    from swift_ext.cli import run_cli
+
+    run = Path(tempfile.mkdtemp(dir=tmp_path))
+    (run / "logging.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
+    (run / "args.json").write_text(json.dumps(args))
+    (run / "swift-ext-run-1.json").write_text(json.dumps({"recipe": {"watch": watch_cfg, "launch": launch}}))
+    for extra in ([], ["--json"]):
+        code = run_cli(["watch", str(run), "--once", *extra])
+        err = capsys.readouterr().err
+        assert code in (0, 2) and "internal error" not in err and "Traceback" not in err
