@@ -81,6 +81,15 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
         point = find_resume_point(rec, out)
         flags = [t for name, value in point.args.items() for t in (f"--{name}", *render_values(value))]
         launch = replace(launch, argv=launch.argv + flags)
+        if rec.engine == "megatron":  # what ms-swift would silently turn into a fresh start (swift_ext/resume.py)
+            from swift_ext.resume import argv_to_args, check_resume
+
+            issues = check_resume(argv_to_args(launch.argv), point.checkpoint)
+            for issue in issues:
+                say(f"{issue.level}: --resume: {issue.message}", markup=False)
+            if any(i.level == "error" for i in issues):
+                raise UserError.one(f"refusing to resume from {point.checkpoint}: ms-swift would start over or fail "
+                                    "(reasons above)", file=rec.source)
         # ms-swift appends to logging.jsonl in a fixed output dir: the first run's rows (including steps
         # after the checkpoint) would merge silently with the resumed run's.
         # With add_version (the default) the resumed run gets a new vN-* dir and touches nothing here.

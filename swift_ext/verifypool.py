@@ -28,6 +28,7 @@ MAX_ANSWER_CHARS = 2000  # all boxes of a final answer together; longer is not a
 MAX_PLAIN_CHARS = 16000  # a plain-text answer is looked for in this much of the end of the response
 SCREEN_CHARS = 2000  # how much of a plain-text answer is screened for expressions sympy must not evaluate
 MAX_BOX_GAP = 40  # letters/digits allowed between two boxes of one final answer ("and", "x_2 =", "(b)")
+MAX_BOXES = 64  # more boxes in a row than any final answer has: no answer
 MAX_BRACE_DEPTH = 40
 MAX_DIGITS = 200
 DEFAULT_DEADLINE_S = float(os.environ.get("SWIFT_EXT_REWARD_TIMEOUT", "2.0"))
@@ -101,24 +102,26 @@ def _final_box_spans(text: str) -> list[tuple[int, int, int]] | None:
         if spans and len(_GAP_NOISE.sub("", text[end : spans[-1][0]])) > MAX_BOX_GAP:
             break
         spans.append((m.start(), m.end(), end))
+        if len(spans) > MAX_BOXES:
+            return None
     return spans[::-1]
 
 
 def final_boxes(text: str) -> list[str] | None:
     r"""The contents of the boxes that make up the final answer: the last box and every box before it
     separated only by a short connective (`, `, ` and `, `\quad \text{and} \quad`, `x_2 =`).
-    [] when there is no box; None when the last box is unterminated or empty (no answer: never an
-    earlier box). A box repeated word for word (under "Final Answer") counts once.
+    [] when there is no box; None when the last box is unterminated or empty, or there are more than
+    MAX_BOXES (no answer: never an earlier box). A box repeated word for word ("Final Answer") counts once.
     """
     spans = _final_box_spans(text)
     if spans is None:
         return None
-    contents = []
+    contents = {}  # insertion-ordered set
     for _, inner, end in spans:
         content = text[inner : end - 1].strip().rstrip(".").strip()
-        if content and content not in contents:
-            contents.append(content)
-    return None if spans and not contents else contents
+        if content:
+            contents[content] = None
+    return None if spans and not contents else list(contents)
 
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)

@@ -246,6 +246,7 @@ ADVERSARIAL = [
     "\\boxed{2^{100000}}",
     "\\boxed{" + "9" * 5000 + "}",
     "\\boxed{\\prod_{k=1}^{1000000} k}",
+    "".join(f"\\boxed{{{i}}}" for i in range(200_000)),  # 200k distinct boxes in a row: no answer, quickly
 ]
 
 
