@@ -228,8 +228,10 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     # layer. With cross_entropy_loss_fusion (ms-swift's default) those steps are torch.compile'd
     # (megatron/core/fusions/fused_cross_entropy.py, jit_fuser = torch.compile), and the compiled
     # calculate_gradients writes the fp32 gradient to a new buffer instead of in place (4 more).
-    # Measured on this code path by bench/measure_cross_entropy_bytes.py: 6.0 bytes per logit at the
-    # peak unfused, 10.0 fused. Each MTP layer runs the output layer and the same cross entropy before
+    # Measured on this code path by bench/measure_cross_entropy_bytes.py (CPU, one rank): 6.0 bytes per
+    # logit at the peak unfused, 10.0 fused; TORCH_LOGS=output_code shows the compiled gradient kernel
+    # allocating a [tokens, V/TP] fp32 buffer next to its bf16 output (the functionalized index_put
+    # works on a copy), a decision made before device code generation. Each MTP layer runs the output layer and the same cross entropy before
     # the main one; its fp32 softmax stays saved until backward (4 bytes per logit each), and the local
     # `mtp_logits` holds the last MTP layer's bf16 logits through the main forward (2, below the peak
     # of the fused backward).
