@@ -26,7 +26,7 @@ _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
 def import_file(path: Path) -> list[tuple[dict, list[str]]]:
-    return import_text(read_text(path), str(path))
+    return import_text(read_text(path, "a shell script"), str(path))
 
 
 def import_text(text: str, source: str = "<script>") -> list[tuple[dict, list[str]]]:

@@ -339,7 +339,8 @@ def execute(launch: Launch, grace_s: float = 30.0) -> Ending:
         for s in FORWARDED:
             signal.signal(s, forward)
         try:
-            proc = subprocess.Popen(launch.argv, env=env, process_group=0)
+            proc = subprocess.Popen(launch.argv, env=env, process_group=0,
+                                    preexec_fn=_term_when_parent_dies if sys.platform == "linux" else None)
         except FileNotFoundError:
             raise UserError.one(
                 f"`{launch.argv[0]}` is not on PATH",
@@ -356,6 +357,14 @@ def execute(launch: Launch, grace_s: float = 30.0) -> Ending:
     if received:
         return Ending(128 + received[0], signal.Signals(received[0]).name, killed)
     return Ending(128 - code if code < 0 else code)
+
+
+def _term_when_parent_dies() -> None:
+    """In the child, before exec: SIGTERM it if swift-ext itself is SIGKILLed (no handler runs then);
+    torchrun passes that on to its ranks."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _wait_group(proc, received: list[int], grace_s: float) -> bool:

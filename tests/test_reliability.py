@@ -267,3 +267,19 @@ def test_resume_picks_the_newest_complete_checkpoint_across_versions(tmp_path, w
     # add_version: true — ms-swift writes a new vN-* dir, so nothing in the old ones is renamed
     assert (out / "v1-20261129-110000" / "logging.jsonl").is_file()
     assert (out / "v1-20261129-110000" / "checkpoint-8").is_dir()
+
+
+def test_trainer_leader_is_stopped_when_swift_ext_is_killed(tmp_path):
+    """SIGKILL gives swift-ext no chance to forward anything; the leader still gets SIGTERM (PDEATHSIG)."""
+    proc, pids = _start_run(tmp_path, "--grace", "2")
+    proc.kill()
+    proc.wait(timeout=30)  # not communicate(): the orphans still hold the output pipes
+    deadline = time.monotonic() + 10
+    while _alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pids[0])
+    for pid in pids[1:]:  # what a real torchrun would have stopped; the stand-in leaves them: clean up
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    proc.stdout.close()
+    proc.stderr.close()
