@@ -283,3 +283,18 @@ def test_trainer_leader_is_stopped_when_swift_ext_is_killed(tmp_path):
             os.kill(pid, signal.SIGKILL)
     proc.stdout.close()
     proc.stderr.close()
+
+
+def test_run_refuses_a_megatron_recipe_this_machine_cannot_run(tmp_path, write):
+    """No GPU and no Megatron stack here: one line per problem, and no rank is started."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "megatron").write_text(f"#!/bin/sh\ntouch {tmp_path / 'started'}\n")
+    (bindir / "megatron").chmod(0o755)
+    recipe = write("m.yaml", "command: sft\nengine: megatron\nlaunch: {gpus_per_node: 2, gpu: H100}\n"
+                             "args: {model: Qwen/Qwen3-8B, tuner_type: lora, dataset: [some/hub], output_dir: OUT}\n")
+    result = swift_ext("run", recipe, cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 2 and "no rank was started" in result.stderr, result.stderr
+    assert "error: doctor: launch.gpus_per_node is 2 but 0 GPU(s) are visible" in result.stderr
+    assert "error: doctor: mcore-bridge is not installed" in result.stderr
+    assert not (tmp_path / "started").exists() and not (tmp_path / "OUT").exists()
