@@ -242,11 +242,13 @@ def import_script(
     script: Path = typer.Argument(..., help="Shell script running `megatron|swift sft|rlhf|pt`."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the recipe here (never overwrites); "
                                           "a script with several commands gives OUT-1.yaml, OUT-2.yaml, ..."),
+    upgrade: bool = typer.Option(False, "--upgrade", help="Rename ms-swift 3.x arguments to their 4.x names "
+                                 "(--save -> output_dir, --train_type -> tuner_type, ...) and drop removed ones."),
 ) -> None:
     """Turn an existing ms-swift shell script into a recipe (one per training command in it)."""
     from swift_ext.importer import import_file, recipe_yaml
 
-    imported = import_file(script)
+    imported = import_file(script, upgrade)
     err = _console(stderr=True)
     texts = []
     for data, notes in imported:

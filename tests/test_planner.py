@@ -302,3 +302,14 @@ def test_search_finds_layouts_and_excludes_what_does_not_fit():
     # TP=4 over 2 KV groups is legal on megatron-core 0.16 (the KV heads are replicated): proposed now.
     assert any(c.layout["tp"] == 4 for c in found)
     assert _search(seed(SFT, "args.tuner_type=full", "launch.gpus_per_node=2", "args.expert_model_parallel_size=2")) == []
+
+
+def test_gkd_rolls_out_with_vllm_too():
+    """ms-swift's own examples/megatron/rlhf/gkd/*.sh set vllm_mode with rlhf_type gkd (MegatronGKDTrainer
+    uses the rollout mixin); only GRPO-only keys are refused for it."""
+    gkd = ["args.rlhf_type=gkd", "args.reward_funcs=null", "args.num_generations=null",
+           "args.steps_per_generation=null", "args.vllm_mode=colocate"]
+    assert "grpo-type" not in rules_hit(seed(GRPO, *gkd))[0]
+    assert "grpo-type" in rules_hit(seed(GRPO, *gkd, "args.num_generations=8"))[0]
+    assert "grpo-type" in rules_hit(seed(GRPO, "args.rlhf_type=dpo", "args.reward_funcs=null",
+                                         "args.num_generations=null", "args.steps_per_generation=null"))[0]
