@@ -13,6 +13,7 @@ import base64
 import binascii
 import os
 import re
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -570,15 +571,60 @@ FAST_KINDS = [[("messages", FAST_MESSAGES)] + [(k, "list") for i, k in enumerate
               for mask in range(8)]
 
 
-_PLAIN = msgspec.json.Encoder()
+def _plain_preimage(roles, contents, media, errors: str = "surrogatepass") -> bytes:
+    """An unambiguous encoding of a row whose messages are all {role, content} strings and whose media are
+    None or string lists (nearly every row): each string with its UTF-8 length in front. swift_ext/_rowcheck.c
+    builds the same bytes."""
+    out = [b"P"]
+    for role, content in zip(roles, contents, strict=True):
+        for text in (role, content):
+            data = text.encode("utf-8", errors)
+            out += (struct.pack("<I", len(data)), data)
+    for entries in media:
+        if entries is None:
+            out.append(b"N")
+        else:
+            out += (b"L", struct.pack("<I", len(entries)))
+            for entry in entries:
+                data = entry.encode("utf-8", errors)
+                out += (struct.pack("<I", len(data)), data)
+    return b"".join(out)
 
 
-def _plain_digest(roles, contents: list[str], joined: str, images, videos, audios) -> int:
-    """The digest of a row whose messages are all {role, content} strings and whose media are string
-    lists (nearly every row): the roles, the content lengths and media in a small JSON array, then the
-    contents - an unambiguous encoding of the row, cheaper than encoding every message."""
-    head = _PLAIN.encode([roles, list(map(len, contents)), images, videos, audios])
-    return xxhash.xxh3_128_intdigest(b"P" + head + joined.encode("utf-8", "surrogatepass"))
+def _row_summary(messages, images, videos, audios, files_ok: set, hash128) -> tuple[int, int, int, int] | None:
+    """For a typed row: its <image>/<video>/<audio> counts and digest when the full check has nothing to say
+    about its contents and media (the last turn is not empty, no <think> tag, each media list matches its
+    tags and names known files); None otherwise. swift_ext/_rowcheck.c is the same function in C."""
+    roles = [m.role for m in messages]
+    contents = [m.content for m in messages]
+    if not contents or not contents[-1]:
+        return None
+    counts = [0, 0, 0]
+    for content in contents:
+        i = content.find("<")
+        while i >= 0:
+            tag = content[i + 1:i + 7]
+            if tag in _TAG_INDEX:
+                counts[_TAG_INDEX[tag]] += 1
+            elif tag == "think>" or tag == "/think":
+                return None
+            i = content.find("<", i + 1)
+    media = (images, videos, audios)
+    for entries, n in zip(media, counts, strict=True):
+        if (n if entries is None else len(entries) != n or not files_ok.issuperset(entries)):
+            return None
+    try:
+        preimage = _plain_preimage(roles, contents, media, errors="strict")
+    except UnicodeEncodeError:  # a lone surrogate: the full check (and its digest) takes the row, as in C
+        return None
+    return counts[0], counts[1], counts[2], hash128(preimage)
+
+
+_TAG_INDEX = {"image>": 0, "video>": 1, "audio>": 2}
+try:  # built by `make` (setup.py build_ext --inplace); without it the Python twin above runs
+    from swift_ext._rowcheck import summary as row_summary
+except ImportError:
+    row_summary = _row_summary
 
 
 def _row_digest(row: Any) -> int | None:
@@ -590,8 +636,8 @@ def _row_digest(row: Any) -> int | None:
     media = [row.get(key) for key in MEDIA_KEYS]
     if all(type(m) is dict and len(m) == 2 and type(m.get("role")) is str and type(m.get("content")) is str
            for m in messages) and all(v is None or type(v) is list and all(type(e) is str for e in v) for v in media):
-        contents = [m["content"] for m in messages]
-        return _plain_digest([m["role"] for m in messages], contents, "\x00".join(contents), *media)
+        return xxhash.xxh3_128_intdigest(_plain_preimage([m["role"] for m in messages],
+                                                         [m["content"] for m in messages], media))
     return xxhash.xxh3_128_intdigest(b"C" + _CANONICAL.encode([messages, *media]))
 
 
@@ -633,27 +679,28 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
     decode_any = _ROW_DECODER.decode
     decoders: dict[tuple, Any] = {}  # a clean role order -> a decoder that accepts only that order
     decode_same, same_roles, same_cell = _DECODE_NOTHING, None, None
-    plain = _PLAIN.encode
     hash128 = xxhash.xxh3_128_intdigest
-    get_role, get_content = attrgetter("role"), attrgetter("content")
-    issuperset = checker.files_ok.issuperset
+    summary_of = row_summary  # read here, so a test can swap in the Python twin
+    get_role = attrgetter("role")
+    files_ok = checker.files_ok
     record = _record_types
     sequences: dict[tuple, list[int] | bool] = {}  # roles -> [clean rows so far], or False: not a clean order
     quiet = {k: reference_types.get(k) == v for k, v in (("messages", FAST_MESSAGES), ("images", "list"),
                                                           ("videos", "list"), ("audios", "list"))}
     q_msg, q_img, q_vid, q_aud = quiet.values()  # True: the column's type needs no note for this row
+    settled = all(quiet.values())
     lines_append, digests_append = out.digest_lines.append, out.digests.append
-    fast_rows = n_images = n_videos = n_audios = 0
+    n_images = n_videos = n_audios = 0
     for lines in line_lists:
         for raw in lines:
             line += 1
             try:
                 row = decode_same(raw)  # the role order of the previous row, checked in C
                 roles, cell = same_roles, same_cell
-            except (msgspec.DecodeError, TypeError):  # ValidationError included; TypeError: an over-long line
+            except (msgspec.DecodeError, TypeError, RecursionError):  # TypeError: an over-long line (an int)
                 try:
                     row = decode_any(raw)
-                except (msgspec.DecodeError, TypeError):
+                except (msgspec.DecodeError, TypeError, RecursionError):
                     _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                     continue
                 roles = tuple(map(get_role, row.messages))
@@ -667,58 +714,29 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
             if not cell:
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                 continue
-            contents = list(map(get_content, row.messages))
-            joined = "\x00".join(contents)
-            if not contents[-1]:
+            summary = summary_of(row.messages, row.images, row.videos, row.audios, files_ok, hash128)
+            if summary is None:
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                 continue
-            # Media tags, walking from '<' to '<' (find is memchr-fast; a full count is not).
-            n_img = n_vid = n_aud = 0
-            i = joined.find("<")
-            while i >= 0:
-                tag = joined[i + 1:i + 7]
-                if tag == "image>":
-                    n_img += 1
-                elif tag == "video>":
-                    n_vid += 1
-                elif tag == "audio>":
-                    n_aud += 1
-                elif tag == "think>" or tag == "/think":  # any <think> takes the full check
-                    break
-                i = joined.find("<", i + 1)
-            else:
-                images, videos, audios = row.images, row.videos, row.audios
-                if images is None:
-                    media_ok = not n_img
-                else:
-                    media_ok = len(images) == n_img and issuperset(images)
-                if media_ok and (videos is not None or audios is not None or n_vid or n_aud):
-                    media_ok = (not n_vid if videos is None else len(videos) == n_vid and issuperset(videos)) and (
-                        not n_aud if audios is None else len(audios) == n_aud and issuperset(audios))
-                if media_ok:
-                    # Column types are noted only until they match the reference rows' (normally never).
-                    if not q_msg:
-                        q_msg = record(line, FAST_KINDS[0], seen_types, reference_types, out)
-                    if images is not None:
-                        n_images += n_img
-                        if not q_img:
-                            q_img = record(line, FAST_KINDS[1][1:], seen_types, reference_types, out)
-                    if videos is not None:
-                        n_videos += n_vid
-                        if not q_vid:
-                            q_vid = record(line, FAST_KINDS[2][1:], seen_types, reference_types, out)
-                    if audios is not None:
-                        n_audios += n_aud
-                        if not q_aud:
-                            q_aud = record(line, FAST_KINDS[4][1:], seen_types, reference_types, out)
-                    cell[0] += 1
-                    fast_rows += 1
-                    lines_append(line)
-                    head = plain([roles, list(map(len, contents)), images, videos, audios])  # as _plain_digest
-                    digests_append(hash128(b"P" + head + joined.encode("utf-8", "surrogatepass")))
-                    continue
-            _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
+            n_img, n_vid, n_aud, digest = summary
+            if not settled:  # column types are noted until they match the reference rows' (normally never)
+                if not q_msg:
+                    q_msg = record(line, FAST_KINDS[0], seen_types, reference_types, out)
+                if not q_img and row.images is not None:
+                    q_img = record(line, FAST_KINDS[1][1:], seen_types, reference_types, out)
+                if not q_vid and row.videos is not None:
+                    q_vid = record(line, FAST_KINDS[2][1:], seen_types, reference_types, out)
+                if not q_aud and row.audios is not None:
+                    q_aud = record(line, FAST_KINDS[4][1:], seen_types, reference_types, out)
+                settled = q_msg and q_img and q_vid and q_aud
+            n_images += n_img
+            n_videos += n_vid
+            n_audios += n_aud
+            cell[0] += 1
+            lines_append(line)
+            digests_append(digest)
     out.lines = line
+    fast_rows = sum(cell[0] for cell in sequences.values() if cell)
     out.rows += fast_rows
     out.valid += fast_rows
     for roles, cell in sequences.items():
@@ -880,6 +898,17 @@ class _Duplicates:
         self.count = 0
         self.candidates: list[tuple[int, int]] = []  # (line, digest) the Bloom filter may have seen before
 
+    def add_chunk(self, lines: list[int], digests: list[int], offset: int) -> list[int]:
+        """The chunk's lines (relative to `offset`) that certainly repeat an earlier row. A chunk with no
+        repeats (the usual case) costs three set operations in C, not a Python step per row."""
+        exact = self.exact
+        if exact is not None and len(exact) + len(digests) <= self.exact_limit and exact.isdisjoint(digests):
+            distinct = set(digests)
+            if len(distinct) == len(digests):
+                exact |= distinct
+                return []
+        return [line for line, digest in zip(lines, digests, strict=True) if self.add(line + offset, digest)]
+
     def add(self, line: int, digest: int) -> bool:
         """True for a certain duplicate; a Bloom hit is kept as a candidate and returns False."""
         if self.exact is not None:
@@ -983,9 +1012,7 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
             if file_types[column] != kind:
                 report.issues.extend(_type_change(entry, line + offset, column, kind, file_types[column])
                                      for line in lines)
-        for line, digest in zip(res.digest_lines, res.digests, strict=True):
-            if dups.add(line + offset, digest):
-                report.issues.append(_duplicate(entry, line + offset))
+        report.issues.extend(_duplicate(entry, line + offset) for line in dups.add_chunk(res.digest_lines, res.digests, offset))
         offset += res.lines
     if dups.candidates:
         for line in dups.confirm(_file_digests(entry, layout)):

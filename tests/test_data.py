@@ -296,6 +296,8 @@ def fuzz_corpus(path, rows: int = 4000, seed: int = 7):
             line = line[: rng.randrange(len(line))]
         elif damage == 8:
             line = ""
+        elif damage == 9:
+            line = line.replace('"a', '"\\ud800a', 1)  # a lone surrogate: the C twin leaves it to the full check
         out.append(line)
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
     return path
@@ -487,3 +489,35 @@ def test_duplicates_compare_media_and_are_exact_behind_the_bloom_filter(tmp_path
     report = d.check_file(str(many), d.Options(media_root=str(ROOT)))
     assert [(i.line, i.code) for i in report.issues] == [(at + 1, "W402") for at in sorted(repeats)]
     assert report.duplicates == 3
+
+
+def test_typed_path_with_the_python_twin_matches_reference(tmp_path, monkeypatch):
+    """The typed path with _row_summary (what runs when swift_ext/_rowcheck.c is not built)."""
+    monkeypatch.setattr(d, "row_summary", d._row_summary)
+    corpus = fuzz_corpus(tmp_path / "corpus.jsonl", rows=1500, seed=3)
+    assert_typed_matches_reference(corpus, d.Options(media_root=str(ROOT)))
+    for path in BAD:
+        assert_typed_matches_reference(path, d.Options(task=TASK_OF.get(path.name[:4], "sft")))
+
+
+def test_compiled_row_summary_is_built_and_matches_its_python_twin():
+    """`make` builds swift_ext/_rowcheck.c (setup.py build_ext --inplace); the row loop uses it."""
+    rowcheck = pytest.importorskip("swift_ext._rowcheck", reason="not built: run `make build`")
+    assert d.row_summary is rowcheck.summary
+    import xxhash
+
+    @settings(max_examples=400, deadline=None)
+    @given(roles=st.lists(st.sampled_from(["system", "user", "assistant", "tool"]), max_size=4),
+           texts=st.lists(st.one_of(TEXTS, st.text(alphabet="<>/thinkvideoaudimg \x00é\U0001f600\ud800", max_size=20)),
+                          min_size=4, max_size=4),
+           media=st.lists(st.one_of(st.none(), st.lists(st.sampled_from(["a.png", "b.mp4", "c.wav", "x"]), max_size=3)),
+                          min_size=3, max_size=3))
+    def same(roles, texts, media):
+        messages = [d._Message(content=t, role="user") for t in texts[:len(roles)]]
+        for m, role in zip(messages, roles, strict=False):
+            m.role = role
+        files_ok = {"a.png", "b.mp4", "c.wav"}
+        args = (messages, *media, files_ok, xxhash.xxh3_128_intdigest)
+        assert rowcheck.summary(*args) == d._row_summary(*args)
+
+    same()

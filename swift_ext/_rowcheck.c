@@ -1,0 +1,159 @@
+/* The per-row work of the validator's typed path, in C: swift_ext.data._row_summary is the same function in
+ * Python (the fallback when this is not built, and the reference a test compares it with).
+ *
+ * summary(messages, images, videos, audios, files_ok, hash128) -> (n_image, n_video, n_audio, digest) or None
+ *
+ * `messages` is a sequence of msgspec structs with `role` and `content` strings (the typed decode made sure),
+ * the media are None or lists of str. None means "not clean, take the full check": the last content is
+ * empty, a <think> or </think> tag is present, a media list does not match its <image>/<video>/<audio>
+ * count, or names an entry not in `files_ok` (entries already seen to be existing files). The digest is
+ * hash128 of an unambiguous byte encoding of the roles, contents and media (see _plain_preimage). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+static PyObject *str_role, *str_content;
+
+typedef struct {
+    char *buf;
+    Py_ssize_t len, cap;
+} Buffer;
+
+static int buf_reserve(Buffer *b, Py_ssize_t extra) {
+    if (b->len + extra <= b->cap) return 0;
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = PyMem_Realloc(b->buf, cap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    b->buf = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(Buffer *b, const char *data, Py_ssize_t n) {
+    if (buf_reserve(b, n)) return -1;
+    memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+static int buf_u32(Buffer *b, Py_ssize_t n) {
+    unsigned char le[4] = {n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, (n >> 24) & 0xff};
+    return buf_put(b, (const char *)le, 4);
+}
+
+static int buf_str(Buffer *b, const char *s, Py_ssize_t n) {
+    return buf_u32(b, n) || buf_put(b, s, n);
+}
+
+/* -1 error, 0 not clean, 1 clean */
+static int scan_tags(const char *s, Py_ssize_t n, Py_ssize_t counts[3]) {
+    const char *end = s + n, *p = s;
+    while ((p = memchr(p, '<', end - p)) != NULL) {
+        Py_ssize_t left = end - p - 1;
+        if (left >= 6) {
+            if (!memcmp(p + 1, "image>", 6)) counts[0]++;
+            else if (!memcmp(p + 1, "video>", 6)) counts[1]++;
+            else if (!memcmp(p + 1, "audio>", 6)) counts[2]++;
+            else if (!memcmp(p + 1, "think>", 6) || !memcmp(p + 1, "/think", 6)) return 0;
+        }
+        p++;
+    }
+    return 1;
+}
+
+/* -1 error, 0 not clean, 1 clean */
+static int add_media(Buffer *b, PyObject *entries, Py_ssize_t count, PyObject *files_ok) {
+    if (entries == Py_None) {
+        if (count) return 0;
+        return buf_put(b, "N", 1) ? -1 : 1;
+    }
+    if (!PyList_Check(entries) || PyList_GET_SIZE(entries) != count) return 0;
+    if (buf_put(b, "L", 1) || buf_u32(b, count)) return -1;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *entry = PyList_GET_ITEM(entries, i);
+        if (!PyUnicode_Check(entry)) return 0;
+        int known = PySet_Contains(files_ok, entry);
+        if (known <= 0) return known;
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(entry, &n);
+        if (!s) { PyErr_Clear(); return 0; }
+        if (buf_str(b, s, n)) return -1;
+    }
+    return 1;
+}
+
+static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "summary(messages, images, videos, audios, files_ok, hash128)");
+        return NULL;
+    }
+    PyObject *files_ok = args[4], *hash128 = args[5];
+    if (!PySet_Check(files_ok) && !PyFrozenSet_Check(files_ok)) {
+        PyErr_SetString(PyExc_TypeError, "files_ok must be a set");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(args[0], "messages must be a sequence");
+    if (!seq) return NULL;
+    Py_ssize_t n_msgs = PySequence_Fast_GET_SIZE(seq);
+    PyObject **msgs = PySequence_Fast_ITEMS(seq);
+    Buffer b = {NULL, 0, 0};
+    Py_ssize_t counts[3] = {0, 0, 0};
+    int clean = n_msgs > 0;
+    PyObject *result = NULL;
+    if (clean && buf_put(&b, "P", 1)) goto done;
+    for (Py_ssize_t i = 0; clean && i < n_msgs; i++) {
+        PyObject *role = PyObject_GetAttr(msgs[i], str_role);
+        if (!role) goto done;
+        PyObject *content = PyObject_GetAttr(msgs[i], str_content);
+        if (!content) { Py_DECREF(role); goto done; }
+        Py_ssize_t rn, cn;
+        const char *r = PyUnicode_Check(role) ? PyUnicode_AsUTF8AndSize(role, &rn) : NULL;
+        const char *c = r && PyUnicode_Check(content) ? PyUnicode_AsUTF8AndSize(content, &cn) : NULL;
+        if (!c) {  /* not strings, or lone surrogates: the full check decides */
+            PyErr_Clear();
+            clean = 0;
+        } else if (i == n_msgs - 1 && cn == 0) {
+            clean = 0;
+        } else {
+            int tags = scan_tags(c, cn, counts);
+            if (tags == 0) clean = 0;
+            else if (buf_str(&b, r, rn) || buf_str(&b, c, cn)) { Py_DECREF(role); Py_DECREF(content); goto done; }
+        }
+        Py_DECREF(role);
+        Py_DECREF(content);
+    }
+    for (int k = 0; clean && k < 3; k++) {
+        int ok = add_media(&b, args[1 + k], counts[k], files_ok);
+        if (ok < 0) goto done;
+        clean = ok;
+    }
+    if (!clean) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *preimage = PyBytes_FromStringAndSize(b.buf, b.len);
+    if (!preimage) goto done;
+    PyObject *digest = PyObject_CallOneArg(hash128, preimage);
+    Py_DECREF(preimage);
+    if (!digest) goto done;
+    result = Py_BuildValue("(nnnN)", counts[0], counts[1], counts[2], digest);
+done:
+    PyMem_Free(b.buf);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL, "tag counts and digest of a clean row, or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rowcheck", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__rowcheck(void) {
+    str_role = PyUnicode_InternFromString("role");
+    str_content = PyUnicode_InternFromString("content");
+    if (!str_role || !str_content) return NULL;
+    return PyModule_Create(&module);
+}
