@@ -1,10 +1,12 @@
 /* The per-row work of the validator's typed path, in C: swift_ext.data._row_summary is the same function in
  * Python (the fallback when this is not built, and the reference a test compares it with).
  *
- * summary(messages, images, videos, audios, files_ok, hash128) -> (n_image, n_video, n_audio, digest) or None
+ * summary(messages, images, videos, audios, files_ok, hash128)
+ *     -> (n_image, n_video, n_audio, n_system, digest) or None
  *
  * `messages` is a sequence of msgspec structs with `role` and `content` strings (the typed decode made sure),
- * the media are None or lists of str. None means "not clean, take the full check": the last content is
+ * the media are None or lists of str. None means "not clean, take the full check": the roles are not an
+ * optional system turn then user/assistant alternating and ending on the assistant, the last content is
  * empty, a <think> or </think> tag is present, a media list does not match its <image>/<video>/<audio>
  * count, or names an entry not in `files_ok` (entries already seen to be existing files). The digest is
  * hash128 of an unambiguous byte encoding of the roles, contents and media (see _plain_preimage). */
@@ -44,6 +46,18 @@ static int buf_u32(Buffer *b, Py_ssize_t n) {
 
 static int buf_str(Buffer *b, const char *s, Py_ssize_t n) {
     return buf_u32(b, n) || buf_put(b, s, n);
+}
+
+/* Message i of n: an optional system turn first, then user, assistant, user, ... ending on the assistant. */
+static int role_in_order(const char *r, Py_ssize_t rn, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *n_system) {
+    if (i == 0 && rn == 6 && !memcmp(r, "system", 6)) {
+        *n_system = 1;
+        return n > 1;
+    }
+    Py_ssize_t k = i - *n_system;  /* position after the system turn */
+    if ((n - *n_system) % 2) return 0;
+    if (k % 2 == 0) return rn == 4 && !memcmp(r, "user", 4);
+    return rn == 9 && !memcmp(r, "assistant", 9);
 }
 
 /* -1 error, 0 not clean, 1 clean */
@@ -98,7 +112,7 @@ static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     Py_ssize_t n_msgs = PySequence_Fast_GET_SIZE(seq);
     PyObject **msgs = PySequence_Fast_ITEMS(seq);
     Buffer b = {NULL, 0, 0};
-    Py_ssize_t counts[3] = {0, 0, 0};
+    Py_ssize_t counts[3] = {0, 0, 0}, n_system = 0;
     int clean = n_msgs > 0;
     PyObject *result = NULL;
     if (clean && buf_put(&b, "P", 1)) goto done;
@@ -112,6 +126,8 @@ static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         const char *c = r && PyUnicode_Check(content) ? PyUnicode_AsUTF8AndSize(content, &cn) : NULL;
         if (!c) {  /* not strings, or lone surrogates: the full check decides */
             PyErr_Clear();
+            clean = 0;
+        } else if (!role_in_order(r, rn, i, n_msgs, &n_system)) {
             clean = 0;
         } else if (i == n_msgs - 1 && cn == 0) {
             clean = 0;
@@ -137,7 +153,7 @@ static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     PyObject *digest = PyObject_CallOneArg(hash128, preimage);
     Py_DECREF(preimage);
     if (!digest) goto done;
-    result = Py_BuildValue("(nnnN)", counts[0], counts[1], counts[2], digest);
+    result = Py_BuildValue("(nnnnN)", counts[0], counts[1], counts[2], n_system, digest);
 done:
     PyMem_Free(b.buf);
     Py_DECREF(seq);

@@ -16,9 +16,8 @@ import re
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Iterator, Literal, Optional
+from typing import Any, Iterable, Iterator, Literal, Optional
 
 import msgspec
 import xxhash
@@ -554,16 +553,6 @@ class _Row(msgspec.Struct, gc=False):
 
 
 _ROW_DECODER = msgspec.json.Decoder(_Row)
-# The same shape with one fixed role order (see _order_decoder); fields as in _Message, alphabetical.
-_ROLE_STRUCTS = {role: msgspec.defstruct(f"_{role.title()}Message", [("content", str), ("role", Literal[role])],
-                                         forbid_unknown_fields=True, gc=False)
-                 for role in ("system", "user", "assistant")}
-_LAST_ASSISTANT = msgspec.defstruct("_LastAssistantMessage", [
-    ("content", Annotated[str, msgspec.Meta(min_length=1)]), ("role", Literal["assistant"])],
-    forbid_unknown_fields=True, gc=False)
-_DECODE_NOTHING = msgspec.json.Decoder(msgspec.UnsetType).decode  # fails on every row: no order known yet
-_ROW_TAIL = [(name, info.type, info.default) for name, info in
-             ((f.name, f) for f in msgspec.structs.fields(_Row)) if name != "messages"]
 _CANONICAL = msgspec.json.Encoder(order="sorted")  # struct fields and dict keys sorted: one encoding per row
 MEDIA_KEYS = ("images", "videos", "audios")
 # The column types of a typed-path row, by which media columns it has (bit i: MEDIA_KEYS[i]).
@@ -591,13 +580,15 @@ def _plain_preimage(roles, contents, media, errors: str = "surrogatepass") -> by
     return b"".join(out)
 
 
-def _row_summary(messages, images, videos, audios, files_ok: set, hash128) -> tuple[int, int, int, int] | None:
-    """For a typed row: its <image>/<video>/<audio> counts and digest when the full check has nothing to say
-    about its contents and media (the last turn is not empty, no <think> tag, each media list matches its
-    tags and names known files); None otherwise. swift_ext/_rowcheck.c is the same function in C."""
+def _row_summary(messages, images, videos, audios, files_ok: set, hash128
+                 ) -> tuple[int, int, int, int, int] | None:
+    """For a typed row: its <image>/<video>/<audio> counts, 1 if it starts with a system turn, and its
+    digest, when the full check has nothing to say about it (roles in a clean order, the last turn not
+    empty, no <think> tag, each media list matches its tags and names known files); None otherwise.
+    swift_ext/_rowcheck.c is the same function in C."""
     roles = [m.role for m in messages]
     contents = [m.content for m in messages]
-    if not contents or not contents[-1]:
+    if not roles or not _clean_sequence(tuple(roles)) or not contents[-1]:
         return None
     counts = [0, 0, 0]
     for content in contents:
@@ -617,7 +608,7 @@ def _row_summary(messages, images, videos, audios, files_ok: set, hash128) -> tu
         preimage = _plain_preimage(roles, contents, media, errors="strict")
     except UnicodeEncodeError:  # a lone surrogate: the full check (and its digest) takes the row, as in C
         return None
-    return counts[0], counts[1], counts[2], hash128(preimage)
+    return counts[0], counts[1], counts[2], int(roles[0] == "system"), hash128(preimage)
 
 
 _TAG_INDEX = {"image>": 0, "video>": 1, "audio>": 2}
@@ -677,48 +668,29 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
     # checked in C); what is left per row is a few C calls on locals. Any doubt sends the row to
     # _check_line, the reference check.
     decode_any = _ROW_DECODER.decode
-    decoders: dict[tuple, Any] = {}  # a clean role order -> a decoder that accepts only that order
-    decode_same, same_roles, same_cell = _DECODE_NOTHING, None, None
     hash128 = xxhash.xxh3_128_intdigest
     summary_of = row_summary  # read here, so a test can swap in the Python twin
-    get_role = attrgetter("role")
     files_ok = checker.files_ok
     record = _record_types
-    sequences: dict[tuple, list[int] | bool] = {}  # roles -> [clean rows so far], or False: not a clean order
     quiet = {k: reference_types.get(k) == v for k, v in (("messages", FAST_MESSAGES), ("images", "list"),
                                                           ("videos", "list"), ("audios", "list"))}
     q_msg, q_img, q_vid, q_aud = quiet.values()  # True: the column's type needs no note for this row
     settled = all(quiet.values())
     lines_append, digests_append = out.digest_lines.append, out.digests.append
-    n_images = n_videos = n_audios = 0
+    fast_rows = n_images = n_videos = n_audios = n_systems = n_messages = 0
     for lines in line_lists:
         for raw in lines:
             line += 1
             try:
-                row = decode_same(raw)  # the role order of the previous row, checked in C
-                roles, cell = same_roles, same_cell
+                row = decode_any(raw)
             except (msgspec.DecodeError, TypeError, RecursionError):  # TypeError: an over-long line (an int)
-                try:
-                    row = decode_any(raw)
-                except (msgspec.DecodeError, TypeError, RecursionError):
-                    _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
-                    continue
-                roles = tuple(map(get_role, row.messages))
-                cell = sequences.get(roles)
-                if cell is None:
-                    cell = sequences[roles] = [0] if roles and _clean_sequence(roles) else False
-                    if cell and len(decoders) < 16:
-                        decoders[roles] = _order_decoder(roles)
-                if cell and roles in decoders:
-                    decode_same, same_roles, same_cell = decoders[roles], roles, cell
-            if not cell:
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                 continue
             summary = summary_of(row.messages, row.images, row.videos, row.audios, files_ok, hash128)
             if summary is None:
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                 continue
-            n_img, n_vid, n_aud, digest = summary
+            n_img, n_vid, n_aud, n_sys, digest = summary
             if not settled:  # column types are noted until they match the reference rows' (normally never)
                 if not q_msg:
                     q_msg = record(line, FAST_KINDS[0], seen_types, reference_types, out)
@@ -732,29 +704,22 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
             n_images += n_img
             n_videos += n_vid
             n_audios += n_aud
-            cell[0] += 1
+            n_systems += n_sys
+            n_messages += len(row.messages)
+            fast_rows += 1
             lines_append(line)
             digests_append(digest)
     out.lines = line
-    fast_rows = sum(cell[0] for cell in sequences.values() if cell)
     out.rows += fast_rows
     out.valid += fast_rows
-    for roles, cell in sequences.items():
-        if cell and cell[0]:
-            for role in roles:
-                out.roles[role] += cell[0]
+    turns = (n_messages - n_systems) // 2  # clean rows: user/assistant pairs after an optional system turn
+    for role, n in (("system", n_systems), ("user", turns), ("assistant", turns)):
+        if n:
+            out.roles[role] += n
     for key, n in zip(MEDIA_KEYS, (n_images, n_videos, n_audios), strict=True):
         if n:
             out.media[key] += n
     return out
-
-
-def _order_decoder(roles: tuple):
-    """A decoder for rows whose messages have exactly these roles in this order, the last one non-empty:
-    msgspec checks the order while it parses."""
-    kinds = [_ROLE_STRUCTS[role] for role in roles[:-1]] + [_LAST_ASSISTANT]
-    row = msgspec.defstruct("_OrderedRow", [("messages", tuple[tuple(kinds)])] + _ROW_TAIL, gc=False)
-    return msgspec.json.Decoder(row).decode
 
 
 def _record_types(line: int, kinds, seen_types: dict[str, str], reference: dict[str, str], out: ChunkResult) -> bool:
@@ -903,10 +868,11 @@ class _Duplicates:
         repeats (the usual case) costs three set operations in C, not a Python step per row."""
         exact = self.exact
         if exact is not None and len(exact) + len(digests) <= self.exact_limit and exact.isdisjoint(digests):
-            distinct = set(digests)
-            if len(distinct) == len(digests):
-                exact |= distinct
+            before = len(exact)
+            exact.update(digests)
+            if len(exact) == before + len(digests):
                 return []
+            exact.difference_update(digests)  # a repeat inside the chunk: all were new, so take them out again
         return [line for line, digest in zip(lines, digests, strict=True) if self.add(line + offset, digest)]
 
     def add(self, line: int, digest: int) -> bool:
