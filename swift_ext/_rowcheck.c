@@ -97,17 +97,9 @@ static int add_media(Buffer *b, PyObject *entries, Py_ssize_t count, PyObject *f
     return 1;
 }
 
-static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "summary(messages, images, videos, audios, files_ok, hash128)");
-        return NULL;
-    }
-    PyObject *files_ok = args[4], *hash128 = args[5];
-    if (!PySet_Check(files_ok) && !PyFrozenSet_Check(files_ok)) {
-        PyErr_SetString(PyExc_TypeError, "files_ok must be a set");
-        return NULL;
-    }
-    PyObject *seq = PySequence_Fast(args[0], "messages must be a sequence");
+/* The summary tuple, Py_None (not clean), or NULL with an exception set. */
+static PyObject *row_summary(PyObject *messages, PyObject *const *media, PyObject *files_ok, PyObject *hash128) {
+    PyObject *seq = PySequence_Fast(messages, "messages must be a sequence");
     if (!seq) return NULL;
     Py_ssize_t n_msgs = PySequence_Fast_GET_SIZE(seq);
     PyObject **msgs = PySequence_Fast_ITEMS(seq);
@@ -140,7 +132,7 @@ static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         Py_DECREF(content);
     }
     for (int k = 0; clean && k < 3; k++) {
-        int ok = add_media(&b, args[1 + k], counts[k], files_ok);
+        int ok = add_media(&b, media[k], counts[k], files_ok);
         if (ok < 0) goto done;
         clean = ok;
     }
@@ -160,8 +152,99 @@ done:
     return result;
 }
 
+static int check_set(PyObject *files_ok) {
+    if (PySet_Check(files_ok) || PyFrozenSet_Check(files_ok)) return 0;
+    PyErr_SetString(PyExc_TypeError, "files_ok must be a set");
+    return -1;
+}
+
+static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "summary(messages, images, videos, audios, files_ok, hash128)");
+        return NULL;
+    }
+    if (check_set(args[4])) return NULL;
+    return row_summary(args[0], args + 1, args[4], args[5]);
+}
+
+static PyObject *str_messages, *str_media[3];
+
+/* check_run(lines, start, decode, skip, files_ok, hash128, totals, digest_lines, digests, first_line, stop)
+ *     -> the index of the first line from `start` that is not a clean row (len(lines) when all are)
+ *
+ * The typed path's loop over a list of lines, in C: each line is decoded with `decode`, summarised as
+ * above, and for a clean row its line number (first_line + index) and digest are appended and `totals`
+ * (a list: rows, images, videos, audios, system turns, messages) is advanced. A line whose decode raises
+ * one of the `skip` exceptions, that is not clean, or that has a media column whose flag in `stop` (three
+ * booleans: images, videos, audios) is true, stops the run: the caller checks it in Python. */
+static PyObject *check_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 11 || !PyTuple_Check(args[10]) || PyTuple_GET_SIZE(args[10]) != 3) {
+        PyErr_SetString(PyExc_TypeError, "check_run(lines, start, decode, skip, files_ok, hash128, totals, "
+                        "digest_lines, digests, first_line, stop)");
+        return NULL;
+    }
+    int stop[3];
+    for (int k = 0; k < 3; k++) stop[k] = PyObject_IsTrue(PyTuple_GET_ITEM(args[10], k)) == 1;
+    PyObject *lines = args[0], *decode = args[2], *skip = args[3], *files_ok = args[4], *hash128 = args[5];
+    PyObject *totals = args[6], *digest_lines = args[7], *digests = args[8];
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), first_line = PyLong_AsSsize_t(args[9]);
+    if ((start == -1 || first_line == -1) && PyErr_Occurred()) return NULL;
+    if (!PyList_Check(lines) || !PyList_Check(totals) || PyList_GET_SIZE(totals) != 6 ||
+        !PyList_Check(digest_lines) || !PyList_Check(digests) || check_set(files_ok)) {
+        PyErr_SetString(PyExc_TypeError, "check_run: bad argument types");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(lines), i = start;
+    Py_ssize_t sums[6] = {0, 0, 0, 0, 0, 0};
+    for (; i < n; i++) {
+        PyObject *row = PyObject_CallOneArg(decode, PyList_GET_ITEM(lines, i));
+        if (!row) {
+            if (PyErr_ExceptionMatches(skip)) { PyErr_Clear(); break; }
+            goto fail;
+        }
+        PyObject *messages = PyObject_GetAttr(row, str_messages);
+        PyObject *media[3] = {NULL, NULL, NULL};
+        PyObject *result = NULL;
+        if (messages) {
+            int k = 0;
+            for (; k < 3; k++) if (!(media[k] = PyObject_GetAttr(row, str_media[k]))) break;
+            int stopped = 0;
+            for (int m = 0; k == 3 && m < 3; m++) stopped |= stop[m] && media[m] != Py_None;
+            if (k == 3) result = stopped ? Py_NewRef(Py_None) : row_summary(messages, media, files_ok, hash128);
+        }
+        Py_ssize_t n_msgs = messages ? PyObject_Length(messages) : -1;
+        Py_XDECREF(messages);
+        for (int k = 0; k < 3; k++) Py_XDECREF(media[k]);
+        Py_DECREF(row);
+        if (!result) goto fail;
+        if (result == Py_None) { Py_DECREF(result); break; }
+        PyObject *line = PyLong_FromSsize_t(first_line + i);
+        int bad = !line || PyList_Append(digest_lines, line) || PyList_Append(digests, PyTuple_GET_ITEM(result, 4));
+        Py_XDECREF(line);
+        if (!bad) {
+            sums[0] += 1;
+            for (int k = 0; k < 4; k++) sums[1 + k] += PyLong_AsSsize_t(PyTuple_GET_ITEM(result, k));
+            sums[5] += n_msgs;
+        }
+        Py_DECREF(result);
+        if (bad) goto fail;
+    }
+    for (int k = 0; k < 6; k++) {
+        PyObject *old = PyList_GET_ITEM(totals, k);
+        PyObject *add = PyLong_FromSsize_t(sums[k]);
+        PyObject *now = add ? PyNumber_Add(old, add) : NULL;
+        Py_XDECREF(add);
+        if (!now) return NULL;
+        PyList_SetItem(totals, k, now);  /* steals `now`, drops `old` */
+    }
+    return PyLong_FromSsize_t(i);
+fail:
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL, "tag counts and digest of a clean row, or None"},
+    {"check_run", (PyCFunction)(void (*)(void))check_run, METH_FASTCALL, "clean rows from start, in C"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -170,6 +253,10 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_rowcheck", NULL, -1
 PyMODINIT_FUNC PyInit__rowcheck(void) {
     str_role = PyUnicode_InternFromString("role");
     str_content = PyUnicode_InternFromString("content");
-    if (!str_role || !str_content) return NULL;
+    str_messages = PyUnicode_InternFromString("messages");
+    str_media[0] = PyUnicode_InternFromString("images");
+    str_media[1] = PyUnicode_InternFromString("videos");
+    str_media[2] = PyUnicode_InternFromString("audios");
+    if (!str_role || !str_content || !str_messages || !str_media[0] || !str_media[1] || !str_media[2]) return NULL;
     return PyModule_Create(&module);
 }

@@ -611,11 +611,36 @@ def _row_summary(messages, images, videos, audios, files_ok: set, hash128
     return counts[0], counts[1], counts[2], int(roles[0] == "system"), hash128(preimage)
 
 
+def _check_run(lines: list, start: int, decode, skip, files_ok: set, hash128, totals: list, digest_lines: list,
+               digests: list, first_line: int, stop: tuple[bool, bool, bool]) -> int:
+    """Clean rows from lines[start] on: their line numbers and digests appended, `totals` (rows, images,
+    videos, audios, system turns, messages) advanced; returns the index of the first line that is not
+    a clean row (its decode raised one of `skip`, or _row_summary said None) or has a media column
+    flagged in `stop`, or len(lines). swift_ext/_rowcheck.c's check_run is the same loop in C."""
+    for i in range(start, len(lines)):
+        try:
+            row = decode(lines[i])
+        except skip:
+            return i
+        if any(flag and entries is not None for flag, entries in zip(stop, (row.images, row.videos, row.audios),
+                                                                       strict=True)):
+            return i
+        summary = _row_summary(row.messages, row.images, row.videos, row.audios, files_ok, hash128)
+        if summary is None:
+            return i
+        digest_lines.append(first_line + i)
+        digests.append(summary[4])
+        for k, n in enumerate((1, *summary[:4], len(row.messages))):
+            totals[k] += n
+    return len(lines)
+
+
 _TAG_INDEX = {"image>": 0, "video>": 1, "audio>": 2}
-try:  # built by `make` (setup.py build_ext --inplace); without it the Python twin above runs
-    from swift_ext._rowcheck import summary as row_summary
+_SKIP = (msgspec.DecodeError, TypeError, RecursionError)  # not the typed shape; TypeError: an over-long line
+try:  # built by `make` (setup.py build_ext --inplace); without it the Python twins above run
+    from swift_ext._rowcheck import check_run, summary as row_summary
 except ImportError:
-    row_summary = _row_summary
+    check_run, row_summary = _check_run, _row_summary
 
 
 def _row_digest(row: Any) -> int | None:
@@ -664,61 +689,63 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
         out.lines = line
         return out
-    # The typed path: msgspec decodes the common shape into typed structs (types, roles and their order
-    # checked in C); what is left per row is a few C calls on locals. Any doubt sends the row to
-    # _check_line, the reference check.
+    # The typed path: msgspec decodes the common shape into typed structs (types checked in C), then
+    # check_run (C, or its Python twin) takes the clean rows, a run at a time, with no Python per row. A
+    # row it stops at takes _check_line, the reference check.
     decode_any = _ROW_DECODER.decode
     hash128 = xxhash.xxh3_128_intdigest
-    summary_of = row_summary  # read here, so a test can swap in the Python twin
+    run, summary_of = check_run, row_summary  # read here, so a test can swap in the Python twins
     files_ok = checker.files_ok
     record = _record_types
     quiet = {k: reference_types.get(k) == v for k, v in (("messages", FAST_MESSAGES), ("images", "list"),
                                                           ("videos", "list"), ("audios", "list"))}
     q_msg, q_img, q_vid, q_aud = quiet.values()  # True: the column's type needs no note for this row
-    settled = all(quiet.values())
-    lines_append, digests_append = out.digest_lines.append, out.digests.append
-    fast_rows = n_images = n_videos = n_audios = n_systems = n_messages = 0
+    digest_lines, digests = out.digest_lines, out.digests
+    totals = [0] * 6  # clean rows, images, videos, audios, system turns, messages
     for lines in line_lists:
-        for raw in lines:
-            line += 1
+        i, n, base = 0, len(lines), line
+        while i < n:
+            if q_msg:  # C runs over clean rows; it stops before a media column whose type still needs a note
+                i = run(lines, i, decode_any, _SKIP, files_ok, hash128, totals, digest_lines, digests, base + 1,
+                        (not q_img, not q_vid, not q_aud))
+                if i == n:
+                    break
+            # The row the run stopped at (or every row while `messages` has no settled type): in Python.
+            raw, line = lines[i], base + i + 1
+            i += 1
             try:
                 row = decode_any(raw)
-            except (msgspec.DecodeError, TypeError, RecursionError):  # TypeError: an over-long line (an int)
+            except _SKIP:
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                 continue
             summary = summary_of(row.messages, row.images, row.videos, row.audios, files_ok, hash128)
             if summary is None:
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                 continue
-            n_img, n_vid, n_aud, n_sys, digest = summary
-            if not settled:  # column types are noted until they match the reference rows' (normally never)
-                if not q_msg:
-                    q_msg = record(line, FAST_KINDS[0], seen_types, reference_types, out)
-                if not q_img and row.images is not None:
-                    q_img = record(line, FAST_KINDS[1][1:], seen_types, reference_types, out)
-                if not q_vid and row.videos is not None:
-                    q_vid = record(line, FAST_KINDS[2][1:], seen_types, reference_types, out)
-                if not q_aud and row.audios is not None:
-                    q_aud = record(line, FAST_KINDS[4][1:], seen_types, reference_types, out)
-                settled = q_msg and q_img and q_vid and q_aud
-            n_images += n_img
-            n_videos += n_vid
-            n_audios += n_aud
-            n_systems += n_sys
-            n_messages += len(row.messages)
-            fast_rows += 1
-            lines_append(line)
-            digests_append(digest)
+            if not q_msg:
+                q_msg = record(line, FAST_KINDS[0], seen_types, reference_types, out)
+            if not q_img and row.images is not None:
+                q_img = record(line, FAST_KINDS[1][1:], seen_types, reference_types, out)
+            if not q_vid and row.videos is not None:
+                q_vid = record(line, FAST_KINDS[2][1:], seen_types, reference_types, out)
+            if not q_aud and row.audios is not None:
+                q_aud = record(line, FAST_KINDS[4][1:], seen_types, reference_types, out)
+            digest_lines.append(line)
+            digests.append(summary[4])
+            for k, count in enumerate((1, *summary[:4], len(row.messages))):
+                totals[k] += count
+        line = base + n
     out.lines = line
+    fast_rows, n_images, n_videos, n_audios, n_systems, n_messages = totals
     out.rows += fast_rows
     out.valid += fast_rows
     turns = (n_messages - n_systems) // 2  # clean rows: user/assistant pairs after an optional system turn
-    for role, n in (("system", n_systems), ("user", turns), ("assistant", turns)):
-        if n:
-            out.roles[role] += n
-    for key, n in zip(MEDIA_KEYS, (n_images, n_videos, n_audios), strict=True):
-        if n:
-            out.media[key] += n
+    for role, count in (("system", n_systems), ("user", turns), ("assistant", turns)):
+        if count:
+            out.roles[role] += count
+    for key, count in zip(MEDIA_KEYS, (n_images, n_videos, n_audios), strict=True):
+        if count:
+            out.media[key] += count
     return out
 
 
