@@ -15,7 +15,7 @@ DATA   ?= data/sft/train.jsonl
 
 NODES  ?=
 
-.PHONY: help setup build sft rlhf plan run validate submit merge infer report test test-fast bench slurm-up slurm-down clean-venv
+.PHONY: help setup build sft rlhf plan run validate submit merge infer report watch test test-fast bench slurm-up slurm-down clean-venv
 
 help:
 	@echo "make sft [RECIPE=...] [ARGS='args.lr=1e-5 ...']   run an SFT recipe (default: tiny CPU recipe)"
@@ -27,6 +27,7 @@ help:
 	@echo "make merge CKPT=.../checkpoint-N                    merge a LoRA checkpoint (ms-swift export)"
 	@echo "make infer CKPT=.../checkpoint-N                    swift infer on the val split + metrics.json"
 	@echo "make report RUN=output/<run>                        loss/reward curves + summary.md"
+	@echo "make watch RUN=output/<run>                         live step time, tokens/s, MFU, GRPO health"
 	@echo "make test                                         the test-suite (CPU, real ms-swift)"
 	@echo "make bench                                        benchmarks"
 
@@ -48,11 +49,13 @@ $(ROWCHECK): swift_ext/_rowcheck.c setup.py $(BIN)/.installed
 
 build: $(ROWCHECK)
 
+# `make sft`/`make rlhf` refuse a recipe of another command (run --expect) rather than run it silently;
+# `make rlhf` without RECIPE= runs the tiny GRPO recipe.
 sft: setup
-	$(SX) run $(RECIPE) $(ARGS)
+	$(SX) run --expect sft $(RECIPE) $(ARGS)
 
 rlhf: setup
-	$(SX) run $(if $(filter $(RECIPE),recipes/smoke/tiny-sft.yaml),recipes/smoke/tiny-grpo.yaml,$(RECIPE)) $(ARGS)
+	$(SX) run --expect rlhf $(if $(filter file,$(origin RECIPE)),recipes/smoke/tiny-grpo.yaml,$(RECIPE)) $(ARGS)
 
 plan: setup
 	$(SX) plan $(RECIPE) $(ARGS)
@@ -73,13 +76,20 @@ validate: setup
 	$(SX) data check $(DATA) $(ARGS)
 
 merge: setup
+	@test -n "$(CKPT)" || { echo "usage: make merge CKPT=output/<run>/checkpoint-N [ARGS='--out DIR']" >&2; exit 2; }
 	$(SX) merge $(CKPT) $(ARGS)
 
 infer: setup
+	@test -n "$(CKPT)" || { echo "usage: make infer CKPT=output/<run>/checkpoint-N [ARGS='--split val']" >&2; exit 2; }
 	$(SX) infer $(CKPT) $(ARGS)
 
 report: setup
+	@test -n "$(RUN)" || { echo "usage: make report RUN=output/<run>" >&2; exit 2; }
 	$(SX) report $(RUN)
+
+watch: setup
+	@test -n "$(RUN)" || { echo "usage: make watch RUN=output/<run>" >&2; exit 2; }
+	$(SX) watch $(RUN)
 
 test: setup
 	$(BIN)/python -m pytest -q -ra

@@ -5,21 +5,32 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from swift_ext.errors import UserError
+from swift_ext.errors import Problem, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recipes, pre-flight and launch for ms-swift.")
-_state = {"debug": False}
 
 
-@app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
-    _state["debug"] = debug
+def _show_version(value: bool) -> None:
+    if value:
+        from swift_ext import __version__
+
+        print(f"swift-ext {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(epilog="Exit codes: 0 ok; 1 a run or check failed; 2 bad input or usage; 128+N ended by signal N "
+                     "(143 SIGTERM, 130 Ctrl-C). SWIFT_EXT_DEBUG=1 or --debug shows tracebacks.")
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (or SWIFT_EXT_DEBUG=1)."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """--debug is read from argv by run_cli, which also handles errors raised before this runs."""
 
 
 def _console(stderr: bool = False):
@@ -43,21 +54,25 @@ def plan(
     print_cmd: bool = typer.Option(False, "--print", help="Print the exact shell command and nothing else."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
     search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),
-    model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json giving the model's shape."),
+    model_config: Optional[Path] = typer.Option(
+        None, "--model-config", help="config.json giving the model's shape when args.model is not a local directory "
+        "and not in the Hugging Face or ModelScope cache (checked before the bundled configs)."),
+    use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
+                                              "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
 ) -> None:
     """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
-    from swift_ext.launch import build_launch
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
     rec = load_recipe(recipe, overrides or [])
-    result = make_plan(rec, model_config=str(model_config) if model_config else None)
-    launch = build_launch(rec)
-    candidates = _search(rec, model_config) if search_layouts else None
+    model_config = _model_config_file(model_config)
+    result = make_plan(rec, model_config=str(model_config) if model_config else None, oracle=use_oracle)
+    launch = result.launch
+    candidates = _search(result) if search_layouts else None
     if as_json:
-        data = plan_json(result, launch)
+        data = plan_json(result)
         if candidates is not None:
-            data["search"] = [{"overrides": c.overrides, "override_text": c.override_text(_current(rec, c)), "layout": c.layout, "per_gpu_gib": round(c.per_gpu_gib, 2),
+            data["search"] = [{"overrides": c.overrides, "override_text": c.override_text(_current(result, c)), "layout": c.layout, "per_gpu_gib": round(c.per_gpu_gib, 2),
                                "verdict": c.verdict, "relative_step_time": round(c.step_seconds / candidates[0].step_seconds, 3)}
                               for c in candidates]
         print(json.dumps(data, indent=2))
@@ -72,14 +87,13 @@ def plan(
     for note in result.notes:
         con.print(f"  [dim]{note}[/dim]")
     if result.layout:
-        lay = result.layout
-        con.print("  layout: " + "  ".join(f"{k.upper()}={v}" for k, v in lay.items()))
+        con.print("  layout: " + "  ".join(f"{k.upper()}={v}" for k, v in result.layout.as_dict().items()))
     if result.memory is not None:
         con.print(_memory_table(result.memory))
     if candidates is not None:
         con.print(_search_table(candidates))
         for i, c in enumerate(candidates, 1):
-            con.print(f"  #{i}: swift-ext plan {rec.source} {c.override_text(_current(rec, c))}", markup=False)
+            con.print(f"  #{i}: swift-ext plan {rec.source} {c.override_text(_current(result, c))}", markup=False)
     sys.stdout.flush()
     _print_problems(result)
     if result.ok:
@@ -90,16 +104,30 @@ def plan(
     raise typer.Exit(0 if result.ok else 2)
 
 
-def _search(rec, model_config):
-    from swift_ext import msargs
-    from swift_ext.model_shape import resolve_shape
+def _model_config_file(path: Optional[Path]) -> Optional[Path]:
+    """--model-config takes the config.json or the model directory holding it."""
+    if path is None:
+        return None
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError.one("a directory without config.json", file=str(path),
+                                hint="--model-config takes a config.json file or a model directory holding one")
+        return path / "config.json"
+    if not path.is_file():
+        raise UserError.one("file not found", file=str(path), hint="--model-config takes a config.json file")
+    return path
+
+
+def _search(result):
     from swift_ext.search import search
 
+    rec = result.recipe
     if rec.engine != "megatron":
         raise UserError.one("--search covers the Megatron backend (engine: megatron)", file=rec.source)
-    schema = msargs.schema_for(rec.engine, rec.command)
-    shape = resolve_shape(rec.args.get("model"), model_config)
-    return search(rec, shape, {n: f.default for n, f in schema.fields.items()})
+    if result.shape is None:
+        raise UserError.one("--search needs the model's shape, which this plan could not find", file=rec.source,
+                            hint="pass --model-config PATH/TO/config.json or download the model")
+    return search(result)
 
 
 def _memory_table(mem):
@@ -107,8 +135,10 @@ def _memory_table(mem):
 
     colour = {"fits": "green", "tight": "yellow", "does_not_fit": "red"}.get(mem.verdict or "", "white")
     cap = f" of {mem.capacity_gib:g} GiB" if mem.capacity_gib else ""
+    basis = (f"; worst case {mem.worst_case_gib:.1f} GiB" if mem.worst_case_gib is not None else "")
     table = Table(title=f"estimated peak per GPU ({mem.phase} phase): [{colour}]{mem.per_gpu_gib:.1f} GiB{cap}"
-                        f" — {mem.verdict or 'no capacity given'}[/{colour}]", title_justify="left")
+                        f" — {mem.verdict or 'no capacity given'}[/{colour}] ({mem.basis}: "
+                        f"{mem.tokens_per_micro_batch} tokens per micro-batch{basis})", title_justify="left")
     table.add_column("component")
     table.add_column("GiB", justify="right")
     for name, gib in mem.components.items():
@@ -134,24 +164,24 @@ def _search_table(candidates):
     return table
 
 
-def _current(rec, candidate) -> dict:
+def _current(result, candidate) -> dict:
     """The recipe's values (ms-swift defaults filled in) for the keys a candidate sets."""
-    from swift_ext import msargs
-
-    fields = msargs.schema_for(rec.engine, rec.command).fields
     keys = set(candidate.overrides) | {"recompute_method"}
-    return {k: rec.args.get(k, fields[k].default if k in fields else None) for k in keys}
+    return {k: result.args.raw(k) for k in keys}
 
 
-def plan_json(result, launch) -> dict:
+def plan_json(result) -> dict:
+    launch = result.launch
     mem = result.memory.as_dict() if result.memory is not None else None
     return {
         "ok": result.ok,
         "recipe": result.recipe.source,
         "violations": [{"rule": p.rule or "recipe", "field": p.path, "message": p.render()} for p in result.errors],
         "warnings": [{"rule": p.rule or "recipe", "field": p.path, "message": p.render()} for p in result.warnings],
-        "layout": result.layout,
+        "layout": result.layout.as_dict() if result.layout is not None else None,
         "memory": mem,
+        "model_source": result.model_source,
+        "megatron_core": result.megatron_core,
         "notes": result.notes,
         "argv": launch.argv,
         "env": launch.env,
@@ -163,75 +193,95 @@ def run(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
     overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.lr=5e-5 ..."),
     force: bool = typer.Option(False, "--force", help="Run even if pre-flight checks fail."),
-    resume: bool = typer.Option(False, "--resume", help="Allow an existing un-versioned output dir."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint in the "
+                                "output dir (refused when there is none)."),
+    grace: float = typer.Option(30.0, "--grace", min=0, help="Seconds the trainer gets to stop after "
+                                "SIGTERM/SIGINT/SIGHUP before SIGKILL."),
+    expect: Optional[str] = typer.Option(None, "--expect", help="Refuse unless the recipe's command is this "
+                                         "(sft, rlhf, pt); `make sft` / `make rlhf` pass it."),
 ) -> None:
-    """Check, write the run manifest, then run ms-swift; exits with its exit code."""
+    """Check, write the run manifest, then run ms-swift. Exit: its code, 2 refused, 128+N stopped by signal N."""
     from swift_ext import run as runner
-    from swift_ext.launch import build_launch
+
+    started = runner.start(recipe, overrides or [], force=force, resume=resume, expect=expect,
+                           print_problems=_print_problems, say=_console(stderr=True).print)
+    raise typer.Exit(runner.finish(started, grace, say=_console(stderr=True).print))
+
+
+@app.command()
+def doctor(recipe: Optional[Path] = typer.Argument(None, help="Recipe YAML file (omit: list package versions)."),
+           overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: launch.gpus_per_node=8 ...")) -> None:
+    """Can this machine run the recipe? Engine packages, GPUs vs launch, memory vs the plan, shared caches.
+    Exit 1 when something blocks the run."""
+    from swift_ext import doctor as doc
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
-    rec = load_recipe(recipe, overrides or [])
-    result = make_plan(rec)
-    _print_problems(result)
-    if not result.ok and not force:
-        _console(stderr=True).print("refusing to run a recipe that fails pre-flight (--force overrides)")
-        raise typer.Exit(2)
-    launch = build_launch(rec)
-    con = _console(stderr=True)
-    if rec.launch.nodes > 1 and not all(k in os.environ for k in ("NODE_RANK", "MASTER_ADDR")):
-        raise UserError.one(f"launch.nodes is {rec.launch.nodes}: `swift-ext run` starts one node; set NODE_RANK, "
-                            "MASTER_ADDR and MASTER_PORT on each node, or use `swift-ext submit` on Slurm",
-                            **rec.where("launch.nodes"))
-    if launch.local_models:
-        from swift_ext.tinymodel import ensure_model
-
-        for name in launch.local_models:
-            con.print(f"preparing local model swift-ext://{name} ...")
-            ensure_model(name)
-    out = runner.prepare_output_dir(rec, launch, resume=resume)
-    path = runner.write_manifest(out, runner.manifest(rec, launch))
-    con.print(f"manifest: {path}")
-    con.print("$ " + launch.shell().rstrip(), markup=False)
-    started = time.time()
-    code = runner.execute(launch)
-    ckpt = runner.latest_checkpoint(out, started)
-    if code == 0 and ckpt:
-        con.print(f"[green]done[/green]: checkpoint {ckpt}")
-    elif code != 0:
-        con.print(f"[red]ms-swift exited with code {code}[/red]")
-    raise typer.Exit(code)
+    rec = load_recipe(recipe, overrides or []) if recipe is not None else None
+    plan = make_plan(rec) if rec is not None and rec.engine == "megatron" else None
+    con = _console()
+    for line in doc.report_lines(rec, doc.shape_type(rec)):
+        con.print(line, markup=False)
+    findings = doc.diagnose(rec, plan)
+    for f in findings:
+        _console(stderr=True).print(f.render(), markup=False)
+    blocking = sum(f.blocking for f in findings)
+    if rec is not None:
+        con.print(f"{rec.source}: {blocking} blocking problem(s), {len(findings) - blocking} warning(s)", markup=False)
+    raise typer.Exit(1 if blocking else 0)
 
 
 @app.command("import")
 def import_script(
     script: Path = typer.Argument(..., help="Shell script running `megatron|swift sft|rlhf|pt`."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the recipe here (never overwrites)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the recipe here (never overwrites); "
+                                          "a script with several commands gives OUT-1.yaml, OUT-2.yaml, ..."),
 ) -> None:
-    """Turn an existing ms-swift shell script into a recipe."""
-    from swift_ext import msargs
+    """Turn an existing ms-swift shell script into a recipe (one per training command in it)."""
     from swift_ext.importer import import_file, recipe_yaml
+
+    imported = import_file(script)
+    err = _console(stderr=True)
+    texts = []
+    for data, notes in imported:
+        for note in notes:
+            err.print(f"note: {note}", markup=False)
+        for p in _import_warnings(data, script):
+            err.print(f"warning: {p.render()} — the installed ms-swift does not accept this flag as written", markup=False)
+        texts.append(recipe_yaml(data))
+    if len(texts) > 1:
+        err.print(f"{script}: {len(texts)} training commands, one recipe each", markup=False)
+    if output is None:
+        sys.stdout.write("---\n".join(texts))
+        return
+    paths = [output] if len(texts) == 1 else [output.with_name(f"{output.stem}-{i}{output.suffix or '.yaml'}")
+                                              for i in range(1, len(texts) + 1)]
+    taken = [str(p) for p in paths if p.exists()]
+    if taken:
+        raise UserError.one(f"already exists; not overwriting: {', '.join(taken)}", file=str(output),
+                            hint="choose another -o path")
+    for path, text in zip(paths, texts, strict=True):
+        with open(path, "x", encoding="utf-8") as fh:
+            fh.write(text)
+        err.print(f"wrote {path}")
+
+
+def _import_warnings(data: dict, script: Path) -> list:
+    from pydantic import ValidationError
+
+    from swift_ext import msargs
     from swift_ext.plan import check_args
     from swift_ext.recipe import Recipe
 
-    data, notes = import_file(script)
-    text = recipe_yaml(data)
-    err = _console(stderr=True)
-    for note in notes:
-        err.print(f"note: {note}", markup=False)
-    rec = Recipe(**data, source=str(output or script))
-    for p in check_args(rec, msargs.schema_for(rec.engine, rec.command)):
-        p.file, p.line, p.column = str(script), None, None
-        err.print(f"warning: {p.render()} — the installed ms-swift does not accept this flag as written", markup=False)
-    if output is None:
-        sys.stdout.write(text)
-        return
     try:
-        with open(output, "x", encoding="utf-8") as fh:
-            fh.write(text)
-    except FileExistsError:
-        raise UserError.one("already exists; not overwriting", file=str(output), hint="choose another -o path") from None
-    err.print(f"wrote {output}")
+        rec = Recipe(**data, source=str(script))
+    except ValidationError as exc:
+        raise UserError.one(f"the imported recipe is not valid: {exc.errors()[0]['msg']} "
+                            f"(at {'.'.join(map(str, exc.errors()[0]['loc']))})", file=str(script)) from None
+    problems = check_args(rec, msargs.schema_for(rec.engine, rec.command))
+    for p in problems:
+        p.file, p.line, p.column = str(script), None, None
+    return problems
 
 
 @app.command()
@@ -246,6 +296,8 @@ def merge(
     from swift_ext.merge import plan_merge, read_checkpoint
 
     plan = plan_merge(read_checkpoint(ckpt), out, base_model)
+    if plan.launch is not None:
+        _refuse_bad_argv(plan.launch.argv)
     err = _console(stderr=True)
     for note in plan.notes:
         err.print(f"note: {note}", markup=False)
@@ -256,7 +308,7 @@ def merge(
         sys.stdout.write(plan.launch.shell())
         return
     err.print("$ " + plan.launch.shell().rstrip(), markup=False)
-    code = runner.execute(plan.launch)
+    code = runner.execute(plan.launch).exit_code
     if code == 0:
         err.print(f"[green]merged[/green]: {plan.output_dir}")
     raise typer.Exit(code)
@@ -287,6 +339,7 @@ def infer(
     from swift_ext.merge import read_checkpoint
 
     plan = inf.plan_infer(read_checkpoint(ckpt), split, backend, max_new_tokens, limit)
+    _refuse_bad_argv(plan.launch.argv)  # e.g. --backend foo: refused before a model is loaded or a dir made
     if print_cmd:
         sys.stdout.write(plan.launch.shell())
         return
@@ -295,7 +348,7 @@ def infer(
         err.print(f"note: {note}", markup=False)
     inf.prepare_eval_dir(plan, limit)
     err.print("$ " + plan.launch.shell().rstrip(), markup=False)
-    code = runner.execute(plan.launch)
+    code = runner.execute(plan.launch).exit_code
     metrics = inf.score(plan.result_file, plan.eval_dir / "val.jsonl" if plan.val_file else None,
                         plan.max_new_tokens, plan.model_dir)
     metrics["infer_exit_code"] = code
@@ -304,6 +357,15 @@ def infer(
     if metrics["unscored_rows"]:
         err.print(f"[yellow]{metrics['unscored_rows']} of {metrics['rows']} rows have no (readable) result[/yellow]")
     raise typer.Exit(code)
+
+
+def _refuse_bad_argv(argv: List[str]) -> None:
+    from swift_ext import msargs
+
+    problems = msargs.check_argv(argv)
+    if problems:
+        raise UserError([Problem(p, file="command line", hint="ms-swift would refuse it after loading the model")
+                         for p in problems])
 
 
 def _metrics_table(metrics: dict, path: Path):
@@ -341,6 +403,24 @@ def report(run_dir: Path = typer.Argument(..., help="A run's output dir (or one 
         _console().print(f"  {png}")
 
 
+@app.command()
+def watch(
+    run_dir: Path = typer.Argument(..., help="A run's output dir, one of its v*-* dirs, or a logging.jsonl/stdout file."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per logged step, then a summary line."),
+    once: bool = typer.Option(False, "--once", help="Print what the log holds now and exit."),
+    interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between looks at the log."),
+    model_config: Optional[Path] = typer.Option(None, "--model-config", help="config.json for MFU when args.model is not local."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", min=0.001, help="Peak TFLOP/s per device (default: launch.gpu's dense bf16)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=1, help="Devices the run uses (default: from the run manifest)."),
+) -> None:
+    """Follow a run: step time, tokens/s per GPU, MFU, ETA, memory, GRPO health; exits 0 when it finishes."""
+    from swift_ext.watch import watch as follow
+
+    raise typer.Exit(follow(run_dir, as_json=as_json, interval=interval, once=once,
+                            model_config=str(model_config) if model_config else None, peak_tflops=peak_tflops,
+                            gpus=gpus))
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def submit(
     ctx: typer.Context,
@@ -362,7 +442,7 @@ def submit(
     """Submit a recipe to Slurm: one task per node, preemption-safe requeue with resume, job chains."""
     from swift_ext import run as runner
     from swift_ext import submit as sub
-    from swift_ext.launch import build_launch
+    from swift_ext import oracle
     from swift_ext.plan import make_plan
     from swift_ext.recipe import load_recipe
 
@@ -382,22 +462,21 @@ def submit(
         rec = load_recipe(recipe, overrides_list)
     err = _console(stderr=True)
     elements = sub.sweep_elements(tuple(sweep or ()))
-    plans = [(rec, make_plan(rec))]
-    element_recipes = [load_recipe(recipe, overrides_list + [f"{k}={v}" for k, v in el.items()] + [
-        f"args.output_dir={_sweep_dir(rec, i, el)}"]) for i, el in enumerate(elements)]
-    plans += [(r, make_plan(r)) for r in element_recipes]
+    main_plan = make_plan(rec, oracle=oracle.for_launch())
+    element_plans = [make_plan(load_recipe(recipe, overrides_list + [f"{k}={v}" for k, v in el.items()] + [
+        f"args.output_dir={_sweep_dir(rec, i, el)}"]), oracle=oracle.for_launch()) for i, el in enumerate(elements)]
     failed = False
-    for _, p in plans:
+    for p in [main_plan, *element_plans]:
         _print_problems(p)
         failed |= not p.ok
     if failed and not force:
         err.print("refusing to submit a recipe that fails pre-flight (--force overrides)")
         raise typer.Exit(2)
-    launch = build_launch(rec)
+    launch = main_plan.launch
     opts = sub.SlurmOptions(nodes=nodes, partition=partition, account=account, time=time_limit, qos=qos,
                             grace_s=grace, cache_dir=cache_dir, extra=tuple(extra), then=tuple(then or ()),
-                            sweep=tuple(sweep or ()))
-    rendered = sub.render(rec, launch, opts, elements, [build_launch(r) for r in element_recipes])
+                            sweep=tuple(sweep or ()), doctor_blocks=not force)
+    rendered = sub.render(rec, launch, opts, elements, [p.launch for p in element_plans])
     if dry_run:
         sys.stdout.write(rendered.script)
         for verb, text in rendered.followups:
@@ -422,7 +501,7 @@ def submit(
     for item in chain:
         err.print(f"submitted {item['verb']}: job {item['job_id']} ({item['script']})", markup=False)
     err.print(f"manifest: {path}", markup=False)
-    err.print(f"follow it: swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
+    err.print(f"follow it: swift-ext watch {out}   |   swift-ext status {out}   |   squeue -j {','.join(c['job_id'] for c in chain)}   |   "
               f"tail -f {out}/slurm-{job_id}{'_*' if elements else ''}.out", markup=False)
 
 
@@ -621,6 +700,79 @@ def _print_data_report(report, show: int) -> None:
         con.print(f"note: {note}", markup=False)
 
 
+@data_app.command("stats")
+def data_stats(
+    files: Optional[List[str]] = typer.Argument(None, help="JSONL/JSON files (default: the recipe's local datasets)."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Use the recipe's model, template, max_length, "
+                                          "truncation, packing, batch and IMAGE_/VIDEO_ settings."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="tokenizer.json or a model dir."),
+    template: Optional[str] = typer.Option(None, "--template", help="ms-swift template (default: from the model)."),
+    max_length: Optional[int] = typer.Option(None, "--max-length", min=1, help="Overrides the recipe's max_length."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Write a histogram PNG here (a new file)."),
+    fmt: str = typer.Option("text", "--format", help="text or json"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recount instead of using cached lengths."),
+) -> None:
+    """Token lengths through ms-swift's template: percentiles, histogram, truncation, packing, steps."""
+    import dataclasses
+
+    from swift_ext import stats as st
+
+    if fmt not in ("text", "json"):
+        raise UserError.one(f"--format must be text or json, got {fmt!r}")
+    files = [f.split("#", 1)[0] for f in files or []]
+    try:
+        if recipe is not None:
+            from swift_ext import data as d
+            from swift_ext.recipe import load_recipe
+
+            rec = load_recipe(recipe)
+            settings, notes = st.settings_from_recipe(rec, tokenizer=tokenizer, template=template)
+            budget = st.budget_from_recipe(rec)
+            if not files:
+                info = d.recipe_data(rec)
+                files = [path for key, path in info.files if key == "dataset"]
+                notes += [f"{entry}: a hub dataset, not counted here" for entry in info.hub]
+        else:
+            settings, notes = st.template_settings(None, template=template or "qwen3_5", tokenizer=tokenizer)
+            budget = st.Budget(max_length=max_length)
+        if max_length:
+            budget = dataclasses.replace(budget, max_length=max_length)
+        if not files:
+            raise UserError.one("no local data files", hint="swift-ext data stats FILE [FILE...] [--recipe R.yaml]")
+        lengths = st.measure(files, settings, progress=_stats_progress(files) if fmt == "text" else None,
+                             use_cache=not no_cache)
+        summary = st.summarize(lengths, budget)
+        summary["notes"][:0] = notes
+        if png is not None:
+            st.write_png(summary, lengths.total, str(png))
+            summary["notes"].append(f"histogram written to {png}")
+    except st.StatsError as exc:
+        raise UserError.one(str(exc)) from None
+    if fmt == "json":
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        st.print_report(summary, lengths.total, _console())
+
+
+def _stats_progress(files: list[str]):
+    size = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+    if size < 16 * 2**20 or not sys.stderr.isatty():
+        return None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    progress = Progress("tokenizing", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                        transient=True, console=_console(stderr=True))
+    task_id = progress.add_task("tokenizing", total=size)
+    progress.start()
+
+    def advance(n: int) -> None:
+        progress.advance(task_id, n)
+        if progress.tasks[0].finished:
+            progress.stop()
+
+    return advance
+
+
 @app.command("args")
 def args_cmd(
     name: Optional[str] = typer.Argument(None, help="An argument name; omit to list all."),
@@ -648,10 +800,10 @@ def args_cmd(
 @app.command()
 def schema() -> None:
     """Describe every recipe field (what goes around `args`)."""
-    from swift_ext.recipe import Launch, Recipe
+    from swift_ext.recipe import Launch, Recipe, Watch
 
     con = _console()
-    for prefix, model in (("", Recipe), ("launch.", Launch)):
+    for prefix, model in (("", Recipe), ("launch.", Launch), ("watch.", Watch)):
         for fname, info in model.model_fields.items():
             if fname in {"source", "positions"}:
                 continue
@@ -667,25 +819,58 @@ def build_model(name: str = typer.Argument("tiny-qwen3_6-moe")) -> None:
     print(ensure_model(name))
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
+    sys.exit(run_cli(sys.argv[1:] if argv is None else argv))
+
+
+def run_cli(argv: List[str]) -> int:
+    """The one place where errors become one line on stderr and a documented exit code: 0 ok, 1 a run or
+    check failed (or a bug), 2 bad input or usage, 128+N a signal N ended the run."""
+    from typer._click.exceptions import NoArgsIsHelpError
+    from typer.exceptions import TyperException
+
+    debug = "--debug" in argv or os.environ.get("SWIFT_EXT_DEBUG", "") not in ("", "0")
     try:
         # Without standalone mode click returns typer.Exit's code instead of exiting.
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        code = app(args=argv, prog_name="swift-ext", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except UserError as exc:
-        if _state["debug"]:
+        if debug:
             raise
         for p in exc.problems:
             print(f"error: {p.render()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        return 2
+    except TyperException as exc:  # typer's own copy of click: usage errors, bad parameters
+        if debug:
+            raise
+        print(f"error: {_usage_line(exc)}", file=sys.stderr)
+        return 2
     except (typer.Abort, KeyboardInterrupt):
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `swift-ext plan --print | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
+    except Exception as exc:
+        if debug:
+            raise
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"error: internal error: {type(exc).__name__}{': ' + text if text else ''} "
+              "(a bug in swift-ext: rerun with --debug or SWIFT_EXT_DEBUG=1 for the traceback and report it)",
+              file=sys.stderr)
+        return 1
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+
+def _usage_line(exc) -> str:
+    message = exc.format_message().strip().replace("\n", " ")
+    ctx = getattr(exc, "ctx", None)
+    if "--install-completion" in message or "--show-completion" in message:
+        return f"{message} (swift-ext does not install shell completion)"
+    if ctx is not None:
+        return f"{message} (see `{ctx.command_path} --help`)"
+    return message

@@ -1,4 +1,4 @@
-"""GPU models a recipe may name in `launch.gpu`: memory and compute capability (for FP8 checks)."""
+"""GPU models a recipe may name in `launch.gpu`: memory, compute capability (FP8 checks), dense bf16 peak (MFU)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import NamedTuple
 class Gpu(NamedTuple):
     memory_gib: float
     compute_capability: tuple[int, int]
-    bf16_tflops: float  # dense peak, used only to rank layouts against each other
+    bf16_tflops: float  # dense (not sparse) bf16 peak per GPU from the vendor datasheet: ranks layouts; MFU denominator
 
 
 GPUS: dict[str, Gpu] = {

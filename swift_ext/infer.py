@@ -52,6 +52,7 @@ def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
         path = Path(split)
         if not path.is_file():
             raise UserError.one("validation file not found", file=split)
+        _refuse_invalid_split(path)
         return path
     recorded = ckpt.args.get("val_dataset") or []
     recorded = recorded if isinstance(recorded, list) else [recorded]
@@ -67,6 +68,24 @@ def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
         return None  # ms-swift re-creates the split with --load_data_args
     raise UserError.one("this run has no validation split (no val_dataset, split_dataset_ratio 0)",
                         file=str(ckpt.path / "args.json"), hint="pass --split FILE with validation rows")
+
+
+def _refuse_invalid_split(path: Path) -> None:
+    """The validator first: a bad row would otherwise surface as an Arrow traceback inside `swift infer`."""
+    from swift_ext import data as d
+
+    try:
+        report = d.check_file(str(path), d.Options(task="sft"))
+    except d.FileCheckError as exc:
+        raise UserError.one(str(exc), file=str(path)) from None
+    if not report.rows:
+        raise UserError.one("the validation split is empty", file=str(path))
+    # Task rules (E2xx: e.g. SFT rows end with an answer) do not apply: a prompt without an answer can be run.
+    errors = [i for i in report.issues if d.CODES[i.code][0] == "error" and not i.code.startswith("E2")]
+    if errors:
+        shown = [i.render() for i in errors[:3]]
+        raise UserError.one(f"not a usable validation split ({len(errors)} error(s)): {'; '.join(shown)}",
+                            file=str(path), hint=f"swift-ext data check {path}")
 
 
 def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformers", max_new_tokens: int = 512,

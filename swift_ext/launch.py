@@ -67,18 +67,24 @@ def build_launch(recipe: Recipe) -> Launch:
 
 
 def with_reward_plugin(args: dict) -> dict:
-    """Adds swift-ext's reward plugin to `external_plugins` when a swift-ext reward is named."""
-    from swift_ext.plugins import REWARD_NAMES, REWARD_PLUGIN
+    """Adds swift-ext's reward plugin to `external_plugins` when a swift-ext reward is named, and the
+    callback that logs math_accuracy's counters as metrics to `callbacks` when that reward is."""
+    from swift_ext.plugins import AUDIT_CALLBACK, AUDITED_REWARDS, REWARD_NAMES, REWARD_PLUGIN
 
     funcs = args.get("reward_funcs") or []
-    funcs = funcs if isinstance(funcs, list) else [funcs]
-    if not any(str(f) in REWARD_NAMES for f in funcs):
+    funcs = [str(f) for f in (funcs if isinstance(funcs, list) else [funcs])]
+    if not any(f in REWARD_NAMES for f in funcs):
         return args
     plugins = args.get("external_plugins") or []
     plugins = [str(p) for p in (plugins if isinstance(plugins, list) else [plugins])]
     if str(REWARD_PLUGIN) not in plugins:
         plugins.append(str(REWARD_PLUGIN))
-    return {**args, "external_plugins": plugins}
+    out = {**args, "external_plugins": plugins}
+    if any(f in AUDITED_REWARDS for f in funcs):
+        callbacks = args.get("callbacks") or []
+        callbacks = [str(c) for c in (callbacks if isinstance(callbacks, list) else [callbacks])]
+        out["callbacks"] = callbacks if AUDIT_CALLBACK in callbacks else [*callbacks, AUDIT_CALLBACK]
+    return out
 
 
 def render_values(value: Any) -> list[str]:

@@ -39,6 +39,11 @@ class Estimate:
     components: dict[str, float]
     phase: str  # "train" or "rollout" (colocated GRPO): which phase sets the peak
     notes: list[str] = field(default_factory=list)
+    # What the activations were sized for: "worst case" (every micro-batch micro_batch_size x max_length
+    # tokens) or "data p99" (tokens in a p99 micro-batch of the recipe's own data, padding_free/packing).
+    basis: str = "worst case"
+    tokens_per_micro_batch: int | None = None
+    worst_case_gib: float | None = None  # the worst-case estimate, shown beside a data-based one
 
     @property
     def verdict(self) -> str | None:
@@ -57,26 +62,60 @@ class Estimate:
             "verdict": self.verdict,
             "phase": self.phase,
             "components": {k: round(v, 2) for k, v in self.components.items()},
+            "basis": self.basis,
+            "tokens_per_micro_batch": self.tokens_per_micro_batch,
+            "worst_case_gib": round(self.worst_case_gib, 2) if self.worst_case_gib is not None else None,
         }
 
 
-def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | None, command: str) -> Estimate:
+def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | None, command: str,
+             data_tokens: int | None = None) -> Estimate:
     """The peak over pipeline stages (first: embedding, vision, most micro-batches in flight; last: output
-    layer, logits, MTP), then the colocated-vLLM phases for GRPO."""
+    layer, logits, MTP), then the colocated-vLLM phases for GRPO.
+
+    data_tokens: tokens in a p99 micro-batch of the recipe's own data (swift_ext.stats). Used for
+    padding_free / packing SFT, where a micro-batch holds only the real tokens of its samples; the
+    worst case (micro_batch_size x max_length) is computed beside it."""
+    if data_tokens is not None and command != "rlhf" and (args.bool("padding_free") or args.bool("packing")):
+        worst = estimate(shape, args, lay, capacity_gib, command)
+        worst_tokens = args.micro_batch_size * (args.int("max_length") or 2048)
+        if data_tokens < worst_tokens:
+            from dataclasses import replace
+
+            data = _estimate(shape, args, lay, capacity_gib, command, data_tokens)
+            note = (f"activations sized for a p99 micro-batch of your data ({data_tokens} tokens); the worst case "
+                    f"({worst_tokens} tokens) needs {worst.per_gpu_gib:.1f} GiB")
+            return replace(data, basis="data p99", tokens_per_micro_batch=data_tokens,
+                           worst_case_gib=worst.per_gpu_gib, notes=data.notes + [note])
+    return _estimate(shape, args, lay, capacity_gib, command, None)
+
+
+def _estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | None, command: str,
+              data_tokens: int | None) -> Estimate:
     notes: list[str] = []
     stages = [(True, True)] if lay.pp == 1 else [(True, False), (False, True)]
-    components = max((_stage(shape, args, lay, first, last, command) for first, last in stages),
+    components = max((_stage(shape, args, lay, first, last, command, data_tokens) for first, last in stages),
                      key=lambda c: sum(c.values()))
     if args.bool("optimizer_cpu_offload"):
-        frac = args.float("optimizer_offload_fraction", 1.0)
+        frac = args.float("optimizer_offload_fraction")
         notes.append(f"optimizer_cpu_offload keeps {1 - frac:.0%} of the optimizer state on the GPU")
     phase = "train"
     if command == "rlhf" and args.str("vllm_mode") == "colocate" and capacity_gib:
         components, phase = _colocated_vllm(components, args, capacity_gib, notes)
-    return Estimate(sum(components.values()), capacity_gib, components, phase, notes)
+    tokens = data_tokens or _worst_case_tokens(args, command)
+    return Estimate(sum(components.values()), capacity_gib, components, phase, notes,
+                    tokens_per_micro_batch=tokens)
 
 
-def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, command: str) -> dict[str, float]:
+def _worst_case_tokens(args: Args, command: str) -> int:
+    seq = args.int("max_length") or 2048
+    if command == "rlhf" and args.str("rlhf_type") == "grpo":
+        seq += args.max_completion_length  # prompt + completion are trained together
+    return seq * args.micro_batch_size
+
+
+def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, command: str,
+           data_tokens: int | None = None) -> dict[str, float]:
     tp, pp, cp, ep, etp = lay.tp, lay.pp, lay.cp, lay.ep, lay.etp
     dp = max(lay.dp, 1)
     expert_dp = max(lay.world // (pp * ep * etp), 1)
@@ -100,29 +139,26 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
 
     # ---- trainable parameters: gradients and optimizer ---------------------------------------------
     if (args.str("tuner_type") or "full") == "full":
-        frozen_vit = args.bool("freeze_vit") or args.raw("freeze_vit") is None
+        frozen_vit = args.bool("freeze_vit")
         train_dense, train_expert = dense_params + (0 if frozen_vit else vision), expert_params
     else:
-        train_dense, train_expert = _lora_params(shape, args, args.int("lora_rank", 8), layers + mtp, tp, ep * etp)
-    offload = args.float("optimizer_offload_fraction", 1.0) if args.bool("optimizer_cpu_offload") else 0.0
+        train_dense, train_expert = _lora_params(shape, args, args.int("lora_rank"), layers + mtp, tp, ep * etp)
+    offload = args.float("optimizer_offload_fraction") if args.bool("optimizer_cpu_offload") else 0.0
     # bf16 grad buffer (ms-swift leaves accumulate_allreduce_grads_in_fp32 off); the CPU-offloaded
     # optimizer needs fp32 gradients on the GPU for its device-to-host copy.
     grads = (train_dense + train_expert) * (4 if offload else 2)
     # Distributed optimizer: fp32 master + exp_avg + exp_avg_sq (12 bytes) and the fp32 copy of the
     # gradient shard made for the step (4 bytes), sharded over DP*CP (experts: over expert-DP).
     per_param = 16 - (2 if args.bool("use_precision_aware_optimizer") else 0)  # bf16 moments
-    if args.raw("use_distributed_optimizer") is False or str(args.raw("use_distributed_optimizer")).lower() == "false":
+    if not args.bool("use_distributed_optimizer"):
         opt_state = per_param * (train_dense + train_expert)
     else:
         opt_state = per_param * (train_dense / (dp * cp) + train_expert / expert_dp)
     opt_state *= 1 - offload
 
     # ---- activations ----------------------------------------------------------------------------
-    mbs = args.int("micro_batch_size", 1)
-    seq = args.int("max_length") or 2048
-    if command == "rlhf" and args.str("rlhf_type") == "grpo":
-        seq += args.int("max_completion_length", 512) or 0  # prompt + completion are trained together
-    tokens = seq * mbs / cp
+    mbs = args.micro_batch_size
+    tokens = (data_tokens or _worst_case_tokens(args, command)) / cp
     sp = args.bool("sequence_parallel") and tp > 1
     tok_sp = tokens / (tp if sp else 1)
     bf16 = 2
@@ -145,10 +181,10 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         attn_act += (1 - full_frac) * state
     layer_act = attn_act + mlp_act
     # 1F1B: stage i keeps (pp - i) micro-batches' activations; the first stage the most.
-    in_flight = min(pp if first else 1, max(args.int("global_batch_size", 16) // max(mbs * dp, 1), 1))
+    in_flight = min(pp if first else 1, max(args.global_batch_size // max(mbs * dp, 1), 1))
     boundary = tok_sp * h * bf16
     if (args.str("recompute_granularity") or "selective") == "full":
-        per = args.int("recompute_num_layers", 1) or 1
+        per = args.int("recompute_num_layers") or 1
         if (args.str("recompute_method") or "uniform") == "uniform":
             stored = (layers / per) * boundary
         else:  # block: `per` layers recomputed, the rest of the stage stored whole
@@ -174,9 +210,9 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
 
 
 def _colocated_vllm(components: dict, args: Args, capacity_gib: float, notes: list[str]) -> tuple[dict, str]:
-    util = args.float("vllm_gpu_memory_utilization", 0.9)
+    util = args.float("vllm_gpu_memory_utilization")
     vllm = util * capacity_gib
-    sleep = args.int("sleep_level", 0) or 0
+    sleep = args.int("sleep_level") or 0
     notes.append(f"colocated vLLM takes {util:.0%} of each GPU while generating; sleep_level {sleep}")
     # While training, a sleeping engine keeps ~1 GiB (CUDA graphs, allocator pools); awake it keeps all.
     during_train = 1.0 if sleep >= 1 else vllm

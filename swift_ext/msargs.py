@@ -19,6 +19,7 @@ import difflib
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -494,6 +495,32 @@ def _trailing_comment(lines: list[str], stmt: ast.AST) -> str | None:
 # Checking one value against a field's type, the way HfArgumentParser would parse its text
 
 
+def check_argv(argv: list[str]) -> list[str]:
+    """What ms-swift's parser would refuse in a command line swift-ext built itself (merge, infer):
+    flags its dataclass does not have, values it cannot parse. Checked before anything is loaded."""
+    schema = schema_for(argv[0], argv[1])
+    problems = []
+    i = 2
+    while i < len(argv):
+        name = argv[i][2:] if argv[i].startswith("--") else None
+        j = i + 1
+        while j < len(argv) and not argv[j].startswith("--"):
+            j += 1
+        values = argv[i + 1 : j]
+        spec = schema.fields.get(name) if name else None
+        if name is None:
+            problems.append(f"`{argv[0]} {argv[1]}`: stray value {argv[i]!r}")
+        elif spec is None:
+            problems.append(f"`{argv[0]} {argv[1]}` has no argument --{name} ({schema.dataclass_name})")
+        else:
+            value = values if spec.type["kind"] == "list" else (values[0] if len(values) == 1 else values or True)
+            expected = check_value(spec.type, value)
+            if expected:
+                problems.append(f"`{argv[0]} {argv[1]}` --{name}: expected {expected}")
+        i = j
+    return problems
+
+
 def check_value(ftype: dict, value: Any) -> str | None:
     """None when `value` would parse as `ftype`; else what was expected."""
     if value is None:
@@ -537,10 +564,11 @@ def check_value(ftype: dict, value: Any) -> str | None:
         if isinstance(value, bool):
             return f"a number, got {value!r}"
         try:
-            float(value)
-            return None
+            number = float(value)
         except (TypeError, ValueError):
             return f"a number, got {value!r}"
+        # 1e400 reads as inf and would reach ms-swift as `--lr inf`: no argument means infinity or NaN.
+        return None if math.isfinite(number) else f"a finite number, got {value!r}"
     if kind == "literal":
         choices = ftype["choices"]
         if value in choices or render_scalar(value) in [render_scalar(c) for c in choices]:

@@ -3,58 +3,119 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from swift_ext import msargs
+from swift_ext.bound_args import Args
 from swift_ext.data import local_dataset_path
 from swift_ext.errors import Problem, UserError
-from swift_ext.launch import LOCAL_MODEL_SCHEME
+from swift_ext.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
 from swift_ext.recipe import Recipe
+from swift_ext.secrets import secret_env_problems
+
+if TYPE_CHECKING:
+    from swift_ext.layout import Layout
+    from swift_ext.memory import Estimate
+    from swift_ext.model_shape import ModelShape
 
 
 @dataclass(frozen=True)
 class Plan:
+    """Everything `plan` resolved about a recipe; `--search`, `--json`, `run` and `submit` read it
+    instead of working it out again."""
+
     recipe: Recipe
+    schema: msargs.ArgSchema
+    args: Args  # the recipe's args bound to ms-swift's defaults
+    launch: Launch  # the exact process: argv and env
     errors: list[Problem]
     warnings: list[Problem]
     notes: list[str] = field(default_factory=list)
-    layout: dict | None = None
-    memory: object | None = None  # swift_ext.memory.Estimate
+    shape: ModelShape | None = None  # .origin/.source say where it came from
+    layout: Layout | None = None
+    memory: Estimate | None = None
+    # {"assumed", "source", "oracle": {"version", "accepts", "findings"} or None}: Megatron recipes only
+    megatron_core: dict | None = None
 
     @property
     def ok(self) -> bool:
         fits = self.memory is None or self.memory.verdict in (None, "fits", "tight")
         return not self.errors and fits
 
+    @property
+    def model_source(self) -> dict | None:
+        if self.shape is None:
+            return None
+        return {"kind": self.shape.origin, "path": self.shape.source, "model": self.shape.name}
 
-def make_plan(recipe: Recipe, model_config: str | None = None) -> Plan:
+
+@dataclass
+class _Found:
+    """What the Megatron checks resolved, gathered while they run."""
+
+    shape: ModelShape | None = None
+    layout: Layout | None = None
+    memory: Estimate | None = None
+    megatron_core: dict | None = None
+
+
+def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None) -> Plan:
+    """`oracle`: also ask megatron-core itself (swift_ext.oracle); None follows SWIFT_EXT_ORACLE, default off."""
+    from swift_ext.msrules import check_msswift
+
     errors: list[Problem] = []
     warnings: list[Problem] = []
     notes: list[str] = []
     schema = msargs.schema_for(recipe.engine, recipe.command)
+    args = Args.bind(recipe, schema)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
-    errors += check_args(recipe, schema)
+    arg_problems = check_args(recipe, schema)
+    errors += arg_problems
+    errors += secret_env_problems(recipe)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
-    layout = memory = None
-    if recipe.engine == "megatron":
-        layout, memory = _megatron_checks(recipe, schema, model_config, errors, warnings, notes)
+    data_tokens = _data_stats(recipe, notes)
+    found = _Found()
+    bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
+    if not bad_values:
+        # ms-swift's own __post_init__ checks that need no GPU, both engines (swift_ext.msrules).
+        ms_errors, ms_warnings = check_msswift(recipe, args)
+        errors += ms_errors
+        warnings += ms_warnings
+    if bad_values:
+        # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
+        notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
+    elif recipe.engine == "megatron":
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle, data_tokens)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
-            errors += _swift_engine_rewards(recipe, schema)
-    return Plan(recipe=recipe, errors=errors, warnings=warnings, notes=notes, layout=layout, memory=memory)
+            errors += _swift_engine_rewards(recipe, args)
+    return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
+                warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
+                megatron_core=found.megatron_core)
 
 
-def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
-    from swift_ext.layout import Args, check_layout, layout_of
+def _data_stats(recipe, notes: list[str]) -> int | None:
+    """One line about the recipe's local training data; tokens in its p99 micro-batch for the memory estimate."""
+    from swift_ext.stats import micro_batch_p99, plan_summary
+
+    summary, lines = plan_summary(recipe)
+    notes += lines
+    return micro_batch_p99(summary) if summary else None
+
+
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,
+                     data_tokens=None) -> None:
+    from swift_ext.layout import check_layout, layout_of
     from swift_ext.memory import estimate
-    from swift_ext.model_shape import resolve_shape
+    from swift_ext.model_shape import ShapeNotFound, resolve_shape
 
     if recipe.launch.gpus_per_node < 1:
         errors.append(Problem("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", rule="launch",
                               **recipe.where("launch.gpus_per_node")))
-        return None, None
+        return
     devices = recipe.env.get("CUDA_VISIBLE_DEVICES")
     if devices is not None and len([d for d in devices.split(",") if d.strip()]) != recipe.launch.gpus_per_node:
         errors.append(Problem(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
@@ -64,38 +125,47 @@ def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
         from swift_ext.tinymodel import local_model_path
 
         model = str(local_model_path(model[len(LOCAL_MODEL_SCHEME):]))
+    shape = None
     try:
         shape = resolve_shape(model, model_config)
+    except ShapeNotFound:
+        # Degrade, don't block: the rules that need the shape and the memory estimate are skipped, once.
+        warnings.append(Problem(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
+                                "--model-config or download the model", rule="model-shape",
+                                **recipe.where("args.model")))
     except UserError as exc:
         for p in exc.problems:
             p.rule = p.rule or "model-shape"
-            if p.path == "args.model":
-                p.file, p.line, p.column = recipe.where("args.model").get("file"), recipe.where("args.model").get("line"), None
         errors.extend(exc.problems)
-        return None, None
-    notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters; "
-                 f"{'preset' if not shape.source.endswith('.json') else shape.source})")
-    defaults = {name: f.default for name, f in schema.fields.items()}
-    args = Args(recipe, defaults)
+        return
+    if shape is not None:
+        found.shape = shape
+        notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters) from "
+                     f"{shape.origin}: {shape.source}")
     rule_errors, rule_warnings = check_layout(recipe, args, shape)
     errors += rule_errors
     warnings += rule_warnings
-    lay = layout_of(args, recipe.launch.world_size)
+    lay = found.layout = layout_of(args, recipe.launch.world_size)
+    found.megatron_core = _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
-        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: the memory estimate has nothing to "
-                                "compare against", rule="launch", **recipe.where("launch")))
-    memory = estimate(shape, args, lay, capacity, recipe.command)
-    notes += memory.notes
+        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
+                                "nothing to compare against)", rule="launch", **recipe.where("launch")))
+    memory = None
+    if shape is not None:
+        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command, data_tokens=data_tokens)
+        notes += memory.notes
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
         if args.bool("no_save_optim"):
             warnings.append(Problem("multi-node run with no_save_optim: true cannot resume after preemption "
                                     "(no optimizer state in checkpoints)", rule="resume", **recipe.where("args.no_save_optim")))
-        if args.raw("add_version") is not False and str(args.raw("add_version")).lower() != "false":
+        if args.bool("add_version"):
             warnings.append(Problem("multi-node run with a versioned output dir (add_version: true): a requeued job "
                                     "starts a new vN-* dir instead of resuming", rule="resume",
                                     hint="set add_version: false", file=recipe.source))
+    if memory is None:
+        return
     if memory.verdict == "does_not_fit":
         errors.append(Problem(
             f"estimated {memory.per_gpu_gib:.1f} GiB per GPU does not fit in {capacity:g} GiB "
@@ -104,11 +174,51 @@ def _megatron_checks(recipe, schema, model_config, errors, warnings, notes):
     elif memory.verdict == "tight":
         warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
                                 f"{capacity:g} GiB free", rule="memory", file=recipe.source))
-    return lay.as_dict(), memory
 
 
-def _swift_engine_rewards(recipe, schema) -> list[Problem]:
-    from swift_ext.layout import Args, reward_problems
+def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> dict:
+    """megatron-core's own verdict (swift_ext.oracle), when asked; never fatal to the plan itself.
+    Returns what Plan.megatron_core holds."""
+    from swift_ext import oracle
+
+    version, source = oracle.assumed_version(recipe.env)
+    summary: dict = {"assumed": version, "source": source, "oracle": None}
+    notes.append(f"megatron-core version assumed by the layout rules: {version} ({source})")
+    if not oracle.wanted(wanted, default=False):
+        notes.append("megatron-core oracle not run (`plan --oracle` or SWIFT_EXT_ORACLE=1; it imports torch)")
+        return summary
+    if shape is None:
+        notes.append("megatron-core oracle not run: it needs the model's shape")
+        return summary
+    try:
+        verdict = oracle.judge(shape, args, lay)
+    except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
+        notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
+        return summary
+    summary["oracle"] = {"version": verdict.version, "accepts": verdict.accepts,
+                         "findings": [{"field": f"args.{f.flag}", "message": f.message, "source": f.source}
+                                      for f in verdict.findings]}
+    # The installed megatron-core judges; when the recipe targets another version its refusals are warnings.
+    same = oracle.version_tuple(verdict.version)[:2] == oracle.version_tuple(version)[:2]
+    if not same:
+        notes.append(f"megatron-core oracle is the installed {verdict.version}, the rules assumed {version}")
+    into = errors if same else warnings
+    flagged = {p.path for p in errors}
+    for finding in verdict.findings:
+        if f"args.{finding.flag}" in flagged:
+            continue  # swift-ext's own rule already points at this flag, with a hint
+        where = recipe.where(f"args.{finding.flag}")
+        where.pop("path", None)
+        into.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+                            hint=f"raised by {finding.source}" + ("" if same else f"; the recipe targets {version}"),
+                            path=f"args.{finding.flag}", **where))
+    notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
+                 + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
+    return summary
+
+
+def _swift_engine_rewards(recipe, args) -> list[Problem]:
+    from swift_ext.layout import reward_problems
 
     found: list[Problem] = []
 
@@ -116,7 +226,6 @@ def _swift_engine_rewards(recipe, schema) -> list[Problem]:
         where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
         found.append(Problem(message, rule=rule, hint=hint, **where))
 
-    args = Args(recipe, {name: f.default for name, f in schema.fields.items()})
     if args.str("rlhf_type") == "grpo":
         reward_problems(args, err)
     return found
@@ -209,9 +318,13 @@ def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:
     # generations, lengths, LoRA rank). ms-swift would fail on them only inside the ranks.
     if spec.type["kind"] != "int":
         return False
-    return name.endswith(("_parallel_size", "batch_size", "_length")) or name in {
-        "num_generations", "lora_rank", "lora_alpha", "steps_per_generation", "gradient_accumulation_steps",
-        "max_length", "mtp_num_layers", "save_steps", "eval_steps", "logging_steps",
+    return name.endswith(("_parallel_size", "batch_size", "_length", "_tp_size", "_pp_size", "_dp_size",
+                          "_ep_size")) or name in {
+        "num_generations", "num_generations_eval", "lora_rank", "lora_alpha", "steps_per_generation",
+        "gradient_accumulation_steps", "max_length", "mtp_num_layers", "save_steps", "eval_steps", "logging_steps",
+        "num_iterations", "recompute_num_layers", "num_beams", "dataset_num_proc", "packing_num_proc",
+        "vllm_max_num_seqs", "microbatch_group_size_per_vp_stage", "num_train_epochs", "moe_router_topk",
+        "num_mini_batches", "muon_num_ns_steps", "group_size",
     }
 
 

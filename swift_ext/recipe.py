@@ -34,7 +34,7 @@ class Launch(BaseModel):
         None, description=f"GPU model, one of: {', '.join(GPUS)}. Sets memory and FP8 support."
     )
     gpu_memory_gib: float | None = Field(
-        None, gt=0, description="Usable memory per GPU in GiB; defaults to the GPU model's."
+        None, gt=0, allow_inf_nan=False, description="Usable memory per GPU in GiB; defaults to the GPU model's."
     )
 
     @field_validator("gpu")
@@ -57,6 +57,23 @@ class Launch(BaseModel):
         return GPUS[self.gpu].memory_gib if self.gpu else None
 
 
+class Watch(BaseModel):
+    """Hang detection by the sidecar that `swift-ext submit` starts next to training (swift_ext/watch.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stall_minutes: float | None = Field(
+        None, ge=0, description="Minutes without a new logging.jsonl row (or checkpoint) before the run counts "
+        "as hung: the ranks' Python stacks are dumped into OUTPUT_DIR/swift-ext-watch/ and the step ends with "
+        "exit code 75 so the job requeues and resumes. Default: max(10, 20 x the median minutes between rows); "
+        "0 turns hang detection off.")
+    startup_minutes: float = Field(
+        60, gt=0, description="Allowance before the first logged step (model loading, vLLM start-up, first "
+        "compile); stall_minutes, when set, applies from the start instead.")
+    max_stall_requeues: int = Field(
+        3, ge=0, description="How many times one job requeues itself after a hang before it gives up.")
+
+
 class Recipe(BaseModel):
     """A run of ms-swift, fully resolved (extends merged, overrides applied) and frozen."""
 
@@ -72,6 +89,7 @@ class Recipe(BaseModel):
         "(transformers backend: small models and CPU).",
     )
     launch: Launch = Field(default_factory=Launch, description="Nodes and GPUs (see launch.*).")
+    watch: Watch = Field(default_factory=Watch, description="Hang detection (see watch.*).")
     env: dict[str, str] = Field(
         default_factory=dict,
         description="Environment variables set for the run, e.g. PYTORCH_CUDA_ALLOC_CONF, "
@@ -163,7 +181,7 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]
         base_data, base_positions = _load_with_extends(base_path, stack + (resolved,))
         _deep_merge(merged, base_data)
         merged_positions.update(base_positions)
-    for section in ("args", "env", "launch"):
+    for section in ("args", "env", "launch", "watch"):
         if section in data and data[section] is not None and not isinstance(data[section], dict):
             raise UserError.one(
                 f"`{section}` must be a mapping of names to values, got {_type_name(data[section])}",
@@ -185,7 +203,8 @@ def _deep_merge(into: dict, other: dict) -> None:
             into[key] = value
 
 
-_TOP_LEVEL = {"description", "command", "engine", "launch", "env", "args"}
+_TOP_LEVEL = {"description", "command", "engine", "launch", "env", "args", "watch"}
+_SECTIONS = {"launch": Launch, "watch": Watch}
 
 
 def _apply_override(data: dict, positions: dict, text: str) -> None:
@@ -202,14 +221,15 @@ def _apply_override(data: dict, positions: dict, text: str) -> None:
             file=OVERRIDE,
             hint=f"did you mean '{close[0]}'?" if close else f"top-level keys: {', '.join(sorted(_TOP_LEVEL))}",
         )
-    if keys[0] == "launch" and len(keys) == 2 and keys[1] not in Launch.model_fields:
-        close = difflib.get_close_matches(keys[1], Launch.model_fields, n=1)
+    section = _SECTIONS.get(keys[0])
+    if section and len(keys) == 2 and keys[1] not in section.model_fields:
+        close = difflib.get_close_matches(keys[1], section.model_fields, n=1)
         raise UserError.one(
             f"override for unknown path '{dotted}'",
             file=OVERRIDE,
-            hint=f"did you mean 'launch.{close[0]}'?" if close else None,
+            hint=f"did you mean '{keys[0]}.{close[0]}'?" if close else None,
         )
-    if keys[0] in {"args", "env", "launch"} and len(keys) != 2:
+    if keys[0] in {"args", "env", "launch", "watch"} and len(keys) != 2:
         raise UserError.one(f"override path '{dotted}' must be `{keys[0]}.NAME`", file=OVERRIDE)
     if keys[0] in {"description", "command", "engine"} and len(keys) != 1:
         raise UserError.one(f"override for unknown path '{dotted}'", file=OVERRIDE)
@@ -237,7 +257,7 @@ def _pydantic_problem(err: dict, path: Path, positions: dict) -> Problem:
     loc = tuple(str(p) for p in err["loc"])
     where = _where(positions, loc, path)
     if err["type"] == "extra_forbidden":
-        siblings = list(Recipe.model_fields) if len(loc) == 1 else list(Launch.model_fields)
+        siblings = list(Recipe.model_fields) if len(loc) == 1 else list(_SECTIONS.get(loc[0], Launch).model_fields)
         siblings = [s for s in siblings if s not in ("source", "positions")]
         close = difflib.get_close_matches(loc[-1], siblings + ["extends"], n=1)
         return Problem(

@@ -91,17 +91,47 @@ def make_report(run_dir: str | Path, now: _dt.datetime | None = None) -> Path:
             plots.append((filename, title))
         plt.close(fig)
 
+    # Throughput, MFU and GRPO health, derived from the same rows by swift-ext watch's analysis.
+    from swift_ext.watch import Analyser, load_context, summarise
+
+    ctx = load_context(run, log)
+    analyser = Analyser(ctx)
+    for row in rows:
+        analyser.add(row)
+    samples = analyser.samples
+    health = summarise(samples, ctx, analyser.finished)
+    derived = [("throughput.png", "tokens/s per GPU", "tokens_per_s_per_gpu", 1.0),
+               ("mfu.png", "MFU (%)", "mfu", 100.0)]
+    if any("frac_reward_zero_std" in s.grpo for s in samples):
+        derived.append(("zero_std.png", "share of prompt groups with zero reward std", "frac_reward_zero_std", 1.0))
+    for filename, title, key, scale in derived:
+        points = [(s.step, s.grpo.get(key) if key in s.grpo else getattr(s, key, None)) for s in samples]
+        points = [(x, y * scale) for x, y in points if y is not None]
+        if not points:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+        ax.plot([x for x, _ in points], [y for _, y in points], marker="o" if len(points) < 30 else None)
+        if key == "frac_reward_zero_std":
+            ax.axhline(0.5, color="tab:red", linestyle="--", linewidth=1)
+        ax.set_xlabel("step")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / filename)
+        plt.close(fig)
+        plots.append((filename, title))
+
     evals = []
     for metrics_file in sorted(run.glob("**/eval-*/metrics.json")):
         try:
             evals.append((metrics_file, json.loads(metrics_file.read_text(encoding="utf-8"))))
         except (OSError, ValueError):
             continue
-    (out / "summary.md").write_text(_summary(run, log, rows, plots, evals), encoding="utf-8")
+    (out / "summary.md").write_text(_summary(run, log, rows, plots, evals, health), encoding="utf-8")
     return out
 
 
-def _summary(run: Path, log: Path, rows: list[dict], plots, evals) -> str:
+def _summary(run: Path, log: Path, rows: list[dict], plots, evals, health: dict) -> str:
     train = [r for r in rows if "loss" in r]
     final = rows[-1]
     lines = [f"# Run report: {run.name}", "", f"- log: `{log}`", f"- logged rows: {len(rows)}"]
@@ -112,6 +142,7 @@ def _summary(run: Path, log: Path, rows: list[dict], plots, evals) -> str:
     for key in ("train_runtime", "train_loss", "eval_loss", "reward"):
         if key in final:
             lines.append(f"- {key}: {final[key]}")
+    lines += ["", "## Health", ""] + _health_lines(health)
     lines.append("")
     for filename, title in plots:
         lines += [f"## {title}", "", f"![{title}]({filename})", ""]
@@ -124,3 +155,22 @@ def _summary(run: Path, log: Path, rows: list[dict], plots, evals) -> str:
                          f"{m.get('hit_token_limit', '-')} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _health_lines(h: dict) -> list[str]:
+    def num(v, spec):
+        return "-" if v is None else format(v, spec)
+
+    lines = [f"- steps: {h['step']}/{h['max_steps']}{' (finished)' if h['finished'] else ''}",
+             f"- step time (median): {num(h['step_time_s'], '.3g')} s",
+             f"- tokens/s per GPU (median): {num(h['tokens_per_s_per_gpu'], '.4g')} ({h['tokens_source'] or 'unknown'}; "
+             f"{h['gpus']} GPU(s))",
+             f"- MFU (median): {'-' if h['mfu'] is None else format(h['mfu'], '.1%')} "
+             f"({num(h['tflops_per_gpu'], '.3g')} TFLOP/s per GPU of {h['peak_tflops'] or '?'} peak; {h['flops'] or 'no model shape'})",
+             f"- peak memory per rank: {num(h['peak_memory_gib'], '.3g')} GiB"]
+    if "zero_std_fraction_recent" in h:
+        lines.append(f"- prompt groups with zero reward std (median of the last 10 steps): "
+                     f"{h['zero_std_fraction_recent']:.0%}")
+    lines += [f"- note: {n}" for n in h["notes"]]
+    lines += [f"- **warning**: {w}" for w in h["warnings"]] or ["- no warnings"]
+    return lines

@@ -20,10 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from swift_ext.gpus import GPUS
-from swift_ext.layout import Args, check_layout, divisors, layout_of
+from swift_ext.bound_args import Args
+from swift_ext.layout import check_layout, divisors, layout_of
 from swift_ext.memory import estimate
 from swift_ext.model_shape import ModelShape
 from swift_ext.recipe import Recipe
+
+# Keys a candidate replaces; the recipe's own pipeline split and recompute details go with them.
+_DROPPED = ("recompute_method", "recompute_num_layers", "decoder_first_pipeline_num_layers",
+            "decoder_last_pipeline_num_layers")
 
 NVLINK = 450e9
 INFINIBAND = 50e9
@@ -50,10 +55,12 @@ class Candidate:
         return [f"args.{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in changed.items()]
 
 
-def search(recipe: Recipe, shape: ModelShape, defaults: dict, limit: int = 5) -> list[Candidate]:
+def search(plan, limit: int = 5) -> list[Candidate]:
+    """Candidates for a planned Megatron recipe (`plan.Plan` with a model shape): the recipe, schema,
+    bound args and shape are the plan's, so search sees exactly what `plan` checked."""
+    recipe, shape, base_args = plan.recipe, plan.shape, plan.args
     world = recipe.launch.world_size
-    base_args = Args(recipe, defaults)
-    gbs = base_args.int("global_batch_size", 16)
+    gbs = base_args.global_batch_size
     found: list[Candidate] = []
     for tp in [d for d in divisors(world) if d <= 8]:
         for pp in [d for d in divisors(world // tp) if d <= shape.num_layers]:
@@ -77,39 +84,31 @@ def search(recipe: Recipe, shape: ModelShape, defaults: dict, limit: int = 5) ->
                             }
                             if recompute == "full":
                                 overrides.update(recompute_method="uniform", recompute_num_layers=1)
-                            cand = _evaluate(recipe, shape, defaults, overrides)
+                            cand = _evaluate(recipe, shape, base_args, overrides)
                             if cand is not None:
                                 found.append(cand)
     found.sort(key=lambda c: (c.step_seconds, c.per_gpu_gib))
     return found[:limit]
 
 
-def with_overrides(recipe: Recipe, overrides: dict) -> Recipe:
-    args = {k: v for k, v in recipe.args.items() if k not in ("recompute_method", "recompute_num_layers")}
-    args.update(overrides)
-    for key in ("decoder_first_pipeline_num_layers", "decoder_last_pipeline_num_layers"):
-        args.pop(key, None)
-    return recipe.model_copy(update={"args": args})
-
-
-def _evaluate(recipe: Recipe, shape: ModelShape, defaults: dict, overrides: dict) -> Candidate | None:
-    candidate = with_overrides(recipe, overrides)
-    args = Args(candidate, defaults)
-    errors, _ = check_layout(candidate, args, shape)
+def _evaluate(recipe: Recipe, shape: ModelShape, base_args: Args, overrides: dict) -> Candidate | None:
+    # The rules read only launch/source/where() from the recipe; the candidate's values come from args.
+    args = base_args.with_overrides(overrides, drop=_DROPPED)
+    errors, _ = check_layout(recipe, args, shape)
     if errors:
         return None
-    lay = layout_of(args, candidate.launch.world_size)
-    mem = estimate(shape, args, lay, candidate.launch.memory_gib, candidate.command)
+    lay = layout_of(args, recipe.launch.world_size)
+    mem = estimate(shape, args, lay, recipe.launch.memory_gib, recipe.command)
     if mem.verdict not in (None, "fits", "tight"):
         return None
     return Candidate(overrides, lay.as_dict(), mem.per_gpu_gib, mem.verdict or "unknown",
-                     step_seconds(candidate, args, shape, lay))
+                     step_seconds(recipe, args, shape, lay))
 
 
 def step_seconds(recipe: Recipe, args: Args, shape: ModelShape, lay) -> float:
     gpu = GPUS.get(recipe.launch.gpu or "H100") or GPUS["H100"]
     per_node = max(recipe.launch.gpus_per_node, 1)
-    gbs, mbs = args.int("global_batch_size", 16), args.int("micro_batch_size", 1)
+    gbs, mbs = args.global_batch_size, args.micro_batch_size
     seq = args.int("max_length") or 2048
     tokens = gbs * seq
     h = shape.hidden_size

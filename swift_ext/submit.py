@@ -2,7 +2,8 @@
 
 Runs on the login node. What runs on the ranks is the same ms-swift command `swift-ext plan --print`
 shows, started once per node by srun; the batch script adds rendezvous variables, shared caches,
-resume from the newest complete checkpoint, and signal forwarding with self-requeue (slurm/*.sbatch).
+resume from the newest complete checkpoint, and signal forwarding with self-requeue
+(swift_ext/slurm_templates/*.sbatch).
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from swift_ext.errors import UserError
 from swift_ext.launch import Launch
 from swift_ext.recipe import Recipe
-from swift_ext.run import is_secret
+from swift_ext.secrets import is_secret
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "slurm"
+# Package data (pyproject: swift_ext/slurm_templates/*.sbatch), so an installed wheel can render them too.
+TEMPLATES = resources.files("swift_ext") / "slurm_templates"
 _SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^UNLIMITED$|^INFINITE$")
 
 
@@ -38,6 +43,7 @@ class SlurmOptions:
     extra: tuple[str, ...] = ()
     then: tuple[str, ...] = ()  # follow-up verbs: merge, infer
     sweep: tuple[str, ...] = ()  # "args.lr=1e-5,5e-5"
+    doctor_blocks: bool = True  # a blocking `swift-ext doctor` finding stops the job (submit --force: warns)
 
 
 @dataclass
@@ -109,7 +115,7 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
     array_case, array = _array_case(elements, element_launches, launch)
     cache = opts.cache_dir or os.path.join(os.path.dirname(output_dir), ".cache")
     tuner = str(recipe.args.get("tuner_type", "full"))
-    script = _fill(TEMPLATES / "template.sbatch", {
+    script = _fill(TEMPLATES / "train.sbatch", {
         "RECIPE": recipe.source,
         "SBATCH": sbatch_lines,
         "OUTPUT_DIR": q(output_dir),
@@ -119,6 +125,13 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         "ENV": env_lines,
         "RESUME_FLAG": "--mcore_model" if tuner == "full" else "--mcore_adapter",
         "ARGV": _argv_lines(argv),
+        "DOCTOR_RECIPE": yaml.safe_dump(recipe.to_yaml_dict(), sort_keys=False, allow_unicode=True).rstrip(),
+        "PYTHON": q(sys.executable),
+        "DOCTOR_FAILED": ('echo "swift-ext: doctor found blocking problems (above); not starting the ranks" >&2; exit 1'
+                          if opts.doctor_blocks else
+                          'echo "swift-ext: doctor found problems (above); starting anyway (submitted with --force)" >&2'),
+        "WATCH": _watch_prefix(recipe),
+        "MAX_STALL_REQUEUES": str(recipe.watch.max_stall_requeues),
     })
     secrets = sorted(k for k in os.environ if is_secret(k))
     followups = []
@@ -143,6 +156,18 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
             "VERB_ARGS": "",
         })))
     return Rendered(script, followups, array, secrets, output_dir)
+
+
+def _watch_prefix(recipe: Recipe) -> str:
+    """The hang sidecar that runs the training command on each node (swift_ext/watch.py), unless turned off."""
+    w = recipe.watch
+    if w.stall_minutes == 0:
+        return ""
+    opts = ["--output-dir", '"$OUTPUT_DIR"', "--startup-minutes", q(w.startup_minutes),
+            "--marker", '"stalled-$SLURM_JOB_ID-${SLURM_RESTART_COUNT:-0}"']
+    if w.stall_minutes is not None:
+        opts += ["--stall-minutes", q(w.stall_minutes)]
+    return f"{q(sys.executable)} -m swift_ext.watch supervise {' '.join(opts)} -- \\\n  "
 
 
 def _argv_lines(argv: list[str]) -> str:
@@ -199,7 +224,7 @@ def _argv_diff(base: list[str], other: list[str]) -> list[str]:
     return diff
 
 
-def _fill(template: Path, values: dict[str, str]) -> str:
+def _fill(template, values: dict[str, str]) -> str:
     text = template.read_text(encoding="utf-8")
     for key, value in values.items():
         text = text.replace(f"@@{key}@@", str(value))

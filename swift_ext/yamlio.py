@@ -62,6 +62,8 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], Position]]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _refuse_cycles(node, (), str(path))
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -73,6 +75,8 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], Position]]:
         ) from None
     except yaml.YAMLError as exc:
         raise UserError.one(f"YAML error: {exc}", file=str(path)) from None
+    except RecursionError:
+        raise UserError.one("YAML nested too deeply to be a recipe", file=str(path)) from None
     finally:
         loader.dispose()
     positions: dict[tuple[str, ...], Position] = {}
@@ -96,3 +100,24 @@ def _walk(node: yaml.Node, prefix: tuple[str, ...], file: str, out: dict) -> Non
         seen.add(key)
         out[prefix + (key,)] = (file, line, col)
         _walk(value_node, prefix + (key,), file, out)
+
+
+def _refuse_cycles(node: yaml.Node, ancestors: tuple[int, ...], file: str, done: set[int] | None = None) -> None:
+    """An alias inside the anchor it names (`a: &x [*x]`) builds an endless value: refuse it by line.
+    `done` holds nodes already checked, so shared aliases (a YAML bomb) are walked once."""
+    done = set() if done is None else done
+    if id(node) in ancestors:
+        raise UserError.one("YAML alias refers to a value that contains it (an endless cycle)", file=file,
+                            line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+                            hint="copy the values instead of using the alias")
+    if id(node) in done:
+        return
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    for child in children:
+        _refuse_cycles(child, ancestors + (id(node),), file, done)
+    done.add(id(node))

@@ -12,13 +12,18 @@ RECIPES = ROOT / "recipes"
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = FIXTURES / "qwen3_6-release-note.txt"
 
+# `run`/`submit` ask megatron-core (imports torch) when it is installed; the CLI tests that launch many
+# subprocesses keep to swift-ext's own rules. tests/test_oracle.py asks for the oracle explicitly.
+os.environ.setdefault("SWIFT_EXT_ORACLE", "0")
+
 
 def swift_ext(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
-    """Run the real CLI in a subprocess, as a user would."""
+    """Run the real CLI in a subprocess, as a user would (this checkout's swift_ext, whatever the cwd)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run(
         [sys.executable, "-m", "swift_ext", *map(str, args)],
         cwd=cwd or ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

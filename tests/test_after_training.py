@@ -190,3 +190,20 @@ def test_read_checkpoint_errors_are_user_errors(tmp_path):
         read_checkpoint(tmp_path / "nope")
     with pytest.raises(UserError):
         plan_merge(read_checkpoint(checkpoint(tmp_path, {"tuner_type": "lora"})))  # no base model recorded
+
+
+def test_infer_bad_backend_refused_before_anything_runs(tmp_path):
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "split_dataset_ratio": 0.01})
+    result = swift_ext("infer", ckpt, "--backend", "foo")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--infer_backend: expected one of vllm, transformers, sglang, lmdeploy, pt, got 'foo'" in result.stderr
+    assert not list(ckpt.glob("eval-*"))
+
+
+def test_infer_invalid_split_file_is_validated_first(tmp_path):
+    ckpt = checkpoint(tmp_path, MEGATRON_ARGS)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{"messages": "not a list"}\n{oops\n')
+    result = swift_ext("infer", ckpt, "--split", bad)
+    assert result.returncode == 2 and "not a usable validation split (" in result.stderr
+    assert "bad.jsonl:2" in result.stderr and "Traceback" not in result.stderr and not list(ckpt.glob("eval-*"))

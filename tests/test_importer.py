@@ -42,7 +42,8 @@ def test_real_world_multinode_script(tmp_path):
     args = data["args"]
     assert data["description"] == "2 * 8 GPUs"
     assert data["launch"] == {"gpus_per_node": 8, "nodes": 2}
-    assert data["env"] == {"WANDB_PROJECT": "qwen-moe"}
+    # the exported variable reaches the command, so it is part of the recipe
+    assert data["env"] == {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True", "WANDB_PROJECT": "qwen-moe"}
     assert args["model"] == "Qwen/Qwen3-30B-A3B"
     assert args["dataset"] == ["swift/Qwen3-SFT-Mixin#2000", "swift/self-cognition:empty_think#600"]
     assert args["system"] == 'You are "careful" & precise; answer in $USD when asked.'
@@ -71,7 +72,9 @@ def test_real_world_script_round_trips_after_renames(tmp_path):
     expected = (expected.replace('"$MODEL"', "Qwen/Qwen3-30B-A3B").replace("$TP", "2").replace("${EP}", "8")
                 .replace('"$OUT_DIR"', "'megatron_output/qwen3-30b a3b'")
                 .replace('"$SYSTEM"', "'You are \"careful\" & precise; answer in $USD when asked.'")
-                .replace("  # trailing comment", ""))
+                .replace("  # trailing comment", "")
+                # the script exports it, so the command runs with it
+                .replace("NNODES=2 \\\n", "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True \\\nNNODES=2 \\\n"))
     assert_same_command(expected, planned.stdout)
     assert parse_script(planned.stdout)[0]["NNODES"] == "2"
 
@@ -108,3 +111,69 @@ def test_unknown_variable_kept_and_noted(write):
     result = swift_ext("import", write("x.sh", "megatron sft --model $MODEL_DIR --dataset d.jsonl\n"))
     assert "$MODEL_DIR is not set by the script" in result.stderr
     assert yaml.safe_load(result.stdout)["args"]["model"] == "$MODEL_DIR"
+
+
+MULTI_NODE = """export NPROC_PER_NODE=8
+export WANDB_API_KEY=sk-123
+NNODES=$WORLD_SIZE \\
+NODE_RANK=$RANK \\
+MASTER_PORT=${MASTER_PORT:-29500} \\
+megatron sft \\
+    --model Qwen/Qwen3-30B-A3B \\
+    --dataset d.jsonl \\
+    --output_dir "${OUT:-megatron_output}/run" \\
+    --dataloader_num_workers $(nproc)
+swift export --adapters x --merge_lora true
+megatron rlhf --rlhf_type dpo --model Qwen/Qwen3-30B-A3B --dataset p.jsonl
+"""
+
+
+def test_multi_node_pattern_exports_and_several_commands(tmp_path, write):
+    src = write("mn.sh", MULTI_NODE)
+    result = swift_ext("import", src, "-o", tmp_path / "r.yaml")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    first = yaml.safe_load((tmp_path / "r-1.yaml").read_text())
+    second = yaml.safe_load((tmp_path / "r-2.yaml").read_text())
+    assert first["launch"] == {"gpus_per_node": 8, "nodes": 1} and first["command"] == "sft"
+    assert second["command"] == "rlhf" and second["args"]["rlhf_type"] == "dpo"
+    assert second["launch"]["gpus_per_node"] == 8  # the export holds for every later command
+    assert first["args"]["output_dir"] == "megatron_output/run"
+    assert first["args"]["dataloader_num_workers"] == "$(nproc)"
+    assert "WANDB_API_KEY" not in (tmp_path / "r-1.yaml").read_text() and "sk-123" not in result.stderr
+    for words in ("NNODES=$WORLD_SIZE is not a fixed count", "`$(nproc)` is computed by the shell",
+                  "`swift export` is not a training command", "2 training commands", "WANDB_API_KEY looks like a secret"):
+        assert words in result.stderr
+    printed = swift_ext("import", src)
+    assert printed.stdout.count("command:") == 2 and "\n---\n" in printed.stdout
+
+
+TORCHRUN = """# 16 * 80GiB
+NNODES=2
+NPROC_PER_NODE=8
+NUM_GPUS=$((NNODES*NPROC_PER_NODE))
+TP=2
+LOG_DIR=logs/tp${TP}_gpus${NUM_GPUS}
+    # --decoder_first_pipeline_num_layers 12 \\
+set -x
+torchrun --nproc_per_node $NPROC_PER_NODE --nnodes $NNODES --node_rank $NODE_RANK swift/cli/_megatron/sft.py \\
+    --model Qwen/Qwen3-30B-A3B \\
+    --tensor_model_parallel_size $TP \\
+    --global_batch_size $((NUM_GPUS / TP * 4)) \\
+    --overlap-grad-reduce \\
+    --output_dir $LOG_DIR \\
+    2>&1 | tee $LOG_DIR/node.log
+"""
+
+
+def test_torchrun_entry_point_arithmetic_and_dashed_flags(write):
+    result = swift_ext("import", write("t.sh", TORCHRUN))
+    assert result.returncode == 0, result.stderr
+    data = yaml.safe_load(result.stdout)
+    assert (data["engine"], data["command"]) == ("megatron", "sft")
+    assert data["launch"] == {"gpus_per_node": 8, "nodes": 2}
+    assert data["description"] == "16 * 80GiB"  # not the commented-out flag
+    args = data["args"]
+    assert args["global_batch_size"] == 32 and args["output_dir"] == "logs/tp2_gpus16"
+    assert args["overlap_grad_reduce"] is True  # HfArgumentParser's --a-b alias for a_b
+    assert "2>&1 | tee" in result.stderr and "imported as `megatron sft`" in result.stderr
+    assert "warning" not in result.stderr

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import RECIPES, swift_ext
-from swift_ext.layout import Args, check_layout
+from swift_ext.bound_args import Args
+from swift_ext.layout import check_layout
 from swift_ext.model_shape import resolve_shape
 from swift_ext.msargs import schema_for
 from swift_ext.plan import make_plan
@@ -22,7 +23,7 @@ GRPO = RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"
 
 def rules_hit(recipe: Recipe) -> tuple[set[str], set[str]]:
     schema = schema_for(recipe.engine, recipe.command)
-    args = Args(recipe, {n: f.default for n, f in schema.fields.items()})
+    args = Args.bind(recipe, schema)
     errors, warnings = check_layout(recipe, args, resolve_shape(recipe.args["model"]))
     return {e.rule for e in errors}, {w.rule for w in warnings}
 
@@ -53,8 +54,14 @@ def test_full_finetune_on_4x40_is_refused_with_the_reason():
     assert "does not fit in 40 GiB" in problem.message and "optimizer" in problem.message
 
 
-def test_tp4_refused_for_kv_groups():
-    errors, _ = rules_hit(seed(SFT, "args.tensor_model_parallel_size=4"))
+def test_tp4_over_2_kv_groups_is_legal_on_megatron_core_016():
+    # megatron-core 0.16's TransformerConfig accepts num_query_groups that is a multiple OR a divisor of TP.
+    errors, warnings = rules_hit(seed(SFT, "args.tensor_model_parallel_size=4"))
+    assert "kv-groups-tp" not in errors and "kv-groups-tp" in warnings
+
+
+def test_tp4_refused_for_kv_groups_on_megatron_core_015():
+    errors, _ = rules_hit(seed(SFT, "args.tensor_model_parallel_size=4", "env.SWIFT_EXT_MCORE_VERSION=0.15.0"))
     assert "kv-groups-tp" in errors
 
 
@@ -65,7 +72,7 @@ def test_ep3_refused_for_256_experts():
 
 def test_every_violation_is_listed_at_once():
     result = swift_ext("plan", SFT, "args.tensor_model_parallel_size=4", "args.expert_model_parallel_size=3",
-                       "args.global_batch_size=3", "--json")
+                       "args.global_batch_size=3", "env.SWIFT_EXT_MCORE_VERSION=0.15.0", "--json")
     data = json.loads(result.stdout)
     assert result.returncode == 2
     assert {"kv-groups-tp", "experts-divisible", "expert-layout"} <= {v["rule"] for v in data["violations"]}
@@ -82,7 +89,8 @@ RULE_CASES = [
      ["args.expert_model_parallel_size=2", "launch.gpus_per_node=6"]),
     ("heads-tp", ["args.tensor_model_parallel_size=3", "launch.gpus_per_node=6", "args.expert_model_parallel_size=2"],
      ["args.tensor_model_parallel_size=2", "launch.gpus_per_node=6", "args.expert_model_parallel_size=2"]),
-    ("kv-groups-tp", ["args.tensor_model_parallel_size=4"], ["args.tensor_model_parallel_size=2"]),
+    ("kv-groups-tp", ["args.tensor_model_parallel_size=4", "env.SWIFT_EXT_MCORE_VERSION=0.15.0"],
+     ["args.tensor_model_parallel_size=2", "env.SWIFT_EXT_MCORE_VERSION=0.15.0"]),
     ("linear-heads-tp", ["args.tensor_model_parallel_size=3", "launch.gpus_per_node=6", "args.expert_model_parallel_size=2"],
      ["args.tensor_model_parallel_size=1"]),
     ("layers-pp", ["args.pipeline_model_parallel_size=3", "args.tensor_model_parallel_size=1",
@@ -120,8 +128,12 @@ def test_layers_pp_with_first_last_stage_counts():
     assert "layers-pp" in rules_hit(seed(SFT, "args.decoder_first_pipeline_num_layers=8"))[0]  # PP=1
 
 
-def test_sequence_parallel_is_a_warning_without_ep():
-    errors, warnings = rules_hit(seed(SFT, "args.sequence_parallel=false", "args.expert_model_parallel_size=1"))
+def test_sequence_parallel_moe_needs_it_without_ep_dense_only_warns():
+    # megatron-core MoELayer.forward refuses MoE training with TP > 1 and no sequence parallelism, any EP.
+    errors, _ = rules_hit(seed(SFT, "args.sequence_parallel=false", "args.expert_model_parallel_size=1"))
+    assert "sequence-parallel" in errors
+    errors, warnings = rules_hit(seed(SFT, "args.sequence_parallel=false", "args.expert_model_parallel_size=1",
+                                      "args.model=Qwen/Qwen3.5-27B"))
     assert "sequence-parallel" not in errors and "sequence-parallel" in warnings
 
 
@@ -179,23 +191,6 @@ def test_shape_from_local_vl_config_reads_text_config(tmp_path):
     assert 34e9 < preset.total_params() < 37e9  # "35B total"
 
 
-@pytest.mark.parametrize("model, billions", [("Qwen/Qwen2.5-7B-Instruct", 7.6), ("Qwen/Qwen2.5-72B-Instruct", 72.7),
-                                             ("Qwen/Qwen3-30B-A3B", 30.5), ("Qwen/Qwen3-235B-A22B", 235.1)])
-def test_preset_parameter_counts_match_published_sizes(model, billions):
-    assert abs(resolve_shape(model).total_params() / 1e9 - billions) / billions < 0.02
-
-
-def test_unknown_model_names_model_config(write):
-    path = write("r.yaml", "command: sft\nlaunch: {gpus_per_node: 8, gpu: H100}\nargs:\n  model: acme/Mystery-7B\n"
-                           "  dataset: [a.jsonl]\n")
-    result = swift_ext("plan", path)
-    assert result.returncode == 2 and "--model-config" in result.stderr and "acme/Mystery-7B" in result.stderr
-    cfg = write("cfg.json", json.dumps({"hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 32,
-                                        "vocab_size": 32000, "intermediate_size": 11008}))
-    result = swift_ext("plan", path, "--model-config", cfg)
-    assert result.returncode == 0, result.stderr
-
-
 def test_missing_launch_numbers_are_named(write):
     path = write("r.yaml", "command: sft\nlaunch: {gpus_per_node: 8}\nargs:\n  model: Qwen/Qwen2.5-7B-Instruct\n"
                            "  dataset: [a.jsonl]\n")
@@ -235,9 +230,7 @@ def test_search_prints_top_five_ready_to_paste():
 
 
 def _search(recipe):
-    schema = schema_for(recipe.engine, recipe.command)
-    return search(recipe, resolve_shape(recipe.args["model"]), {n: f.default for n, f in schema.fields.items()},
-                  limit=50)
+    return search(make_plan(recipe), limit=50)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -259,5 +252,7 @@ def test_search_finds_layouts_and_excludes_what_does_not_fit():
     found = _search(seed(SFT, "launch.gpus_per_node=8", "launch.gpu=H100", "args.global_batch_size=16"))
     assert len(found) >= 5
     assert found == sorted(found, key=lambda c: (c.step_seconds, c.per_gpu_gib))
-    assert all(c.layout["world"] == 8 and c.layout["tp"] in (1, 2) for c in found)
+    assert all(c.layout["world"] == 8 and c.layout["tp"] in (1, 2, 4, 8) for c in found)
+    # TP=4 over 2 KV groups is legal on megatron-core 0.16 (the KV heads are replicated): proposed now.
+    assert any(c.layout["tp"] == 4 for c in found)
     assert _search(seed(SFT, "args.tuner_type=full", "launch.gpus_per_node=2", "args.expert_model_parallel_size=2")) == []

@@ -44,13 +44,15 @@ def test_registered_names_match_the_light_list(orms):
 
 
 THINK = "<think>\nLet me compute.\n</think>\n\n"
+LONG_REASONING = "<think>\n" + "We try the next case and check the sum again. " * 400 + "\\boxed{999}\n</think>\n\n"
+NOTES = " Note: the solution assumes the usual reading of the problem; other readings change nothing." * 40
 CASES = [
     # (completion, solution, expected)
     (THINK + "The answer is \\boxed{13}.", "$13$", 1.0),
     (THINK + "The answer is \\boxed{14}.", "$13$", 0.0),
     ("<think>\n\n</think>\n\n\\boxed{\\frac{1}{2}}", "$0.5$", 1.0),
-    ("First \\boxed{3} then corrected: \\boxed{4}", "$4$", 1.0),  # the last box counts
-    ("First \\boxed{4} then corrected: \\boxed{3}", "$4$", 0.0),
+    ("First \\boxed{3}. " + "Checking again, that step dropped a term. " * 3 + "Corrected: \\boxed{4}", "$4$", 1.0),
+    ("First \\boxed{4}. " + "Checking again, that step dropped a term. " * 3 + "Corrected: \\boxed{3}", "$4$", 0.0),
     ("<answer>42</answer>", "$42$", 1.0),
     ("<answer>41</answer>", "$42$", 0.0),
     ("The total is 7,425,000.", "$7425000$", 1.0),  # thousands separators
@@ -67,25 +69,163 @@ CASES = [
     ("\\boxed{\\begin{pmatrix}1&2\\\\3&5\\end{pmatrix}}", "$\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}$", 0.0),
     ("The final answer is 12.5", "$\\frac{25}{2}$", 1.0),
     ("Answer: 3,5", "$3.5$", 1.0),  # decimal comma
-    ("<think>the answer is \\boxed{13}", "$13$", 0.0),  # reasoning never closed: no answer part
-    ("<think>\\boxed{13}</think>\n\nI am not sure.", "$13$", 0.0),  # only text after </think> counts
-    ("\\boxed{13", "$13$", 0.0),  # unbalanced box
     ("", "$13$", 0.0),
-    ("\\boxed{13}", "", 0.0),
-    ("\\boxed{13}", None, 0.0),
     (None, "$13$", 0.0),
     (13, "$13$", 0.0),
-    ("\\boxed{13}", 13, 0.0),
+]
+
+# Several boxes of the final answer are one answer: a set, a list of tuples, a system of equations.
+MULTI_PART = [
+    (THINK + "So \\boxed{(1, 2)}, \\boxed{(2, 1)}, \\boxed{(3, 3)}.", "$(2,1),(1,2),(3,3)$", 1.0),
+    (THINK + "\\boxed{k = 45} \\quad \\text{and} \\quad \\boxed{n = 2}", "$k = 45, n = 2$", 1.0),
+    (THINK + "\\boxed{n = 2} \\quad \\text{and} \\quad \\boxed{k = 45}", "$k = 45, n = 2$", 1.0),  # any order
+    (THINK + "\\boxed{1},\\boxed{2},\\boxed{3}", "$\\{1,2,3\\}$", 1.0),
+    (THINK + "\\boxed{3}, \\boxed{1}, \\boxed{2}", "{1, 2, 3}", 1.0),  # a set written without $ or \\{
+    (THINK + "The roots are $x_1 = \\boxed{\\frac{1+\\sqrt{5}}{2}}$ and $x_2 = \\boxed{\\frac{1-\\sqrt{5}}{2}}$.",
+     "$x_{1}=\\frac{1+\\sqrt{5}}{2},\\quad x_{2}=\\frac{1-\\sqrt{5}}{2}$", 1.0),
+    (THINK + "\\[\\boxed{1331} \\text{ and } \\boxed{1728}\\]", "1331 and 1728", 1.0),  # plain-text gold
+    (THINK + "\\boxed{1728, 1331}", "1331 and 1728", 1.0),  # one box holding the list
+    (THINK + "\\boxed{1728}", "$1331$ and $1728$", 1.0 * 0),
+    (THINK + "- (a): \\boxed{12}\n- (b): \\boxed{7}", "12; 7", 1.0),  # a list of parts
+    (THINK + "The answer is \\boxed{5}.\n\n**Final Answer**\n\\boxed{5}", "$5$", 1.0),  # restated: one answer
+    ("<think>x</think>\\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}.", "so the solutions are $n = \\boxed{1,-2}.$", 1.0),
+    ("$\\boxed{1,2}$", "$\\boxed{1}\\boxed{2}$", 1.0),  # the gold's boxes are read the same way
+]
+
+# Part of a set, more than the set, another interval end, half a union, one value against several.
+STRICT = [
+    ("The answer is \\boxed{1728}", "1331 and 1728", 0.0),  # Math-Verify issue #47
+    (THINK + "\\boxed{1331}", "$1331, 1728$", 0.0),
+    (THINK + "So \\boxed{(1, 2)}, \\boxed{(2, 1)}", "$(2,1),(1,2),(3,3)$", 0.0),  # proper subset
+    (THINK + "\\boxed{1},\\boxed{2},\\boxed{3},\\boxed{4}", "$\\{1,2,3\\}$", 0.0),  # proper superset
+    (THINK + "\\boxed{\\{1, 2, 3, 4\\}}", "$\\{1,2,3\\}$", 0.0),
+    (THINK + "\\boxed{k = 45}", "$k = 45, n = 2$", 0.0),
+    (THINK + "\\boxed{x = 3, y = 4}", "$x = 3$", 0.0),  # extra element
+    (THINK + "\\boxed{3} and \\boxed{4}", "$4$", 0.0),  # two answers are not the last one
+    (THINK + "\\boxed{\\frac{1}{2}, 0.5}", "$\\frac12$", 0.0),
+    (THINK + "\\boxed{[0,1)}", "$[0,1]$", 0.0),  # interval ends
+    (THINK + "\\boxed{(0,1]}", "$[0,1]$", 0.0),
+    (THINK + "\\boxed{0, 1}", "$(0,1]$", 0.0),
+    (THINK + "\\boxed{(-\\infty,0)}", "$(-\\infty,0)\\cup(1,\\infty)$", 0.0),  # half a union
+    (THINK + "\\boxed{(1,\\infty)\\cup(-\\infty,0)}", "$(-\\infty,0)\\cup(1,\\infty)$", 1.0),
+    (THINK + "\\boxed{5\\text{ m}}", "$5\\text{ cm}$", 0.0),  # units
+    (THINK + "\\boxed{5\\text{ cm}}", "$5\\text{ cm}$", 1.0),
+    (THINK + "\\boxed{125}", "$125$ miles", 1.0),
+    (THINK + "\\boxed{125 \\text{ km}}", "$125$ miles", 0.0),
+    (THINK + "\\boxed{50\\%}", "$50\\%$", 1.0),  # percentages
+    (THINK + "\\boxed{0.5}", "$50\\%$", 1.0),
+    (THINK + "\\boxed{5\\%}", "$50\\%$", 0.0),
+    (THINK + "\\boxed{50}", "$0.5$", 0.0),
+    (THINK + "\\boxed{2021}", "$\\pm 2021$", 0.0),
+    (THINK + "\\boxed{\\text{Briana}}", "Evelyn", 0.0),  # plain-text golds
+    (THINK + "\\boxed{\\text{Evelyn}}", "Evelyn", 1.0),
+    (THINK + "\\boxed{32, 349}", "$32349$", 0.0),
+    (THINK + "\\boxed{32{,}349}", "$32349$", 1.0),
+]
+
+# No fall-back that rewards the wrong thing.
+FALLBACKS = [
+    (THINK + "\\boxed{5} so far; then \\boxed{7", "$5$", 0.0),  # unterminated last box: no answer
+    (THINK + "\\boxed{5", "$5$", 0.0),
+    ("<think>\\boxed{13}</think>\n\nI am not sure.", "$13$", 0.0),  # a box in the reasoning block
+    ("<think>the answer is \\boxed{13}", "$13$", 0.0),  # reasoning never closed: no answer part
+    ("<think>\\boxed{13}</think>\n\n\\boxed{12}", "$13$", 0.0),
+    (THINK + "\\fbox{13}", "$13$", 1.0),  # \\fbox reads like \\boxed
+    (THINK + "\\fbox{12}", "$13$", 0.0),
+    (THINK + "\\boxed{}", "$13$", 0.0),
+]
+
+# Long, correct completions and long golds are not cut by the size caps.
+LONG = [
+    (LONG_REASONING + "The answer is \\boxed{42}.", "$42$", 1.0),
+    (LONG_REASONING + "The answer is \\boxed{41}.", "$42$", 0.0),
+    ("The area is $\\boxed{20\\%}$." + NOTES, "$20\\%$", 1.0),  # box, then pages of notes
+    ("We get " + "$x = 2$ and so on. " * 150 + "Final Answer: The final answer is $10,455$. I hope it is correct."
+     + NOTES, "$10455$", 1.0),
+    ("so $0.04 \\cdot 10000 / 2 = \\boxed{200}$. " + "Then the second CD pays more. " * 10 + "$= \\boxed{255}$. "
+     "Final Answer: The final answer is $10,455$. I hope it is correct.", "$10455$", 1.0),
+    (THINK + "\\boxed{20}", "Let the share be $x$. " + "Solving the equations step by step gives it. " * 60
+     + "So $x = 1/5$, or $\\boxed{20}$ percent.", 1.0),  # a worked solution as the gold
+    (THINK + "\\boxed{21}", "Let the share be $x$. " + "Solving the equations step by step gives it. " * 60
+     + "So $x = 1/5$, or $\\boxed{20}$ percent.", 0.0),
+    (THINK + "\\boxed{" + " + ".join(["x"] * 300) + "}", "$300x$", 1.0),  # a long boxed expression
 ]
 
 
-def test_math_accuracy_table(orms, args):
+@pytest.mark.parametrize("table", ["CASES", "MULTI_PART", "STRICT", "FALLBACKS", "LONG"])
+def test_math_accuracy_table(orms, args, table):
+    rows = globals()[table]
     reward = orms["math_accuracy"](args=args)
-    completions = [c for c, _, _ in CASES]
-    got = call(reward, completions, solution=[s for _, s, _ in CASES])
-    for (completion, solution, expected), score in zip(CASES, got):
-        assert score == expected, (completion, solution, score)
-    assert reward.last_stats.items == len(CASES)
+    got = call(reward, [c for c, _, _ in rows], solution=[s for _, s, _ in rows])
+    wrong = [(c if not isinstance(c, str) else c[-120:], s if len(s) < 120 else s[-120:], score)
+             for (c, s, expected), score in zip(rows, got, strict=True) if score != expected]
+    assert not wrong
+    assert reward.last_stats.items == len(rows) and reward.last_stats.timeouts == 0
+
+
+def test_counters(orms, args):
+    reward = orms["math_accuracy"](args=args)
+    completions = [THINK + "\\boxed{1}, \\boxed{2}", THINK + "\\boxed{3", "<think>open", THINK + "\\boxed{2}",
+                   THINK + "\\boxed{9^{9^{9^{9}}}}", THINK + "\\boxed{4}", THINK + "\\boxed{5}"]
+    solutions = ["$\\{1,2\\}$", "$3$", "$3$", "$1, 2$", "$3$", "]][[ \\frac{", None]
+    assert call(reward, completions, solution=solutions) == [1.0] + [0.0] * 6
+    stats = reward.last_stats.as_dict()
+    assert stats["no_answer"] == 2  # unterminated box, unclosed reasoning block
+    assert stats["guarded"] == 1  # the power tower was compared as text only
+    assert stats["gold_unparsed"] == 2  # "]][[ \\frac{" and None: scored 0, counted, no exception
+    assert stats["multi_part"] == 2  # several boxes; a gold with two parts
+    assert reward.total.items == len(completions)
+
+
+def test_an_unparseable_gold_is_reported_once_and_never_scores(orms, args, caplog):
+    reward = orms["math_accuracy"](args=args)
+    bad_gold = "]][[ \\frac{"
+    for _ in range(3):
+        assert call(reward, [THINK + "\\boxed{1}", bad_gold], solution=[bad_gold, bad_gold]) == [0.0, 0.0]
+    warnings = [r for r in caplog.records if "cannot read this solution" in r.getMessage()]
+    assert len(warnings) == 1 and bad_gold in warnings[0].getMessage()
+    assert call(reward, [THINK + "\\boxed{]][[}"], solution=["]][["]) == [0.0]  # copied word for word: still 0
+
+
+def test_counters_reach_the_trainer_metrics_through_the_callback(orms, args, caplog):
+    from collections import defaultdict
+
+    from swift.callbacks import callbacks_map
+
+    from swift_ext.plugins import AUDIT_CALLBACK
+    from swift_ext.rewards import audit
+
+    assert callbacks_map[AUDIT_CALLBACK] is audit.RewardAuditCallback  # what --callbacks names
+    reward = orms["math_accuracy"](args=args)
+    # The attributes audit.attach reads on ms-swift's GRPO trainers (the slow e2e test runs the real one).
+    trainer = SimpleNamespace(_metrics={"train": defaultdict(list), "eval": defaultdict(list)},
+                              reward_funcs=[reward, orms["think_format"](args=args)],
+                              reward_func_names=["MathAccuracyReward", "ThinkFormatReward"],
+                              model=SimpleNamespace(training=True))
+    assert audit.attach(trainer) == 1
+    for step in (1, 2):
+        call(reward, [THINK + "\\boxed{1}, \\boxed{2}", "<think>open"], solution=["$\\{1,2\\}$", "$1$"],
+             trainer_state=SimpleNamespace(global_step=step))
+    metrics = trainer._metrics["train"]
+    assert metrics["rewards/MathAccuracyReward/multi_part"] == [1.0, 1.0]
+    assert metrics["rewards/MathAccuracyReward/no_answer"] == [1.0, 1.0]
+    assert metrics["rewards/MathAccuracyReward/timeouts"] == [0.0, 0.0]
+    assert not trainer._metrics["eval"]
+    assert not [r for r in caplog.records if r.getMessage().startswith("math_accuracy")]  # nothing logged
+
+
+def test_without_the_callback_one_line_every_n_steps(orms, args, caplog, monkeypatch):
+    import swift_ext.rewards as rewards
+
+    monkeypatch.setattr(rewards, "LOG_EVERY_STEPS", 5)
+    reward = orms["math_accuracy"](args=args)
+    caplog.set_level("INFO")
+    for step in range(1, 13):
+        call(reward, [THINK + "\\boxed{1}"], solution=["$1$"], trainer_state=SimpleNamespace(global_step=step))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("math_accuracy")]
+    assert [line.split(",")[0] for line in lines] == ["math_accuracy at step 1", "math_accuracy at step 6",
+                                                      "math_accuracy at step 11"]
+    assert "'items': 11" in lines[-1]  # run totals, not the last batch
 
 
 ADVERSARIAL = [
@@ -153,10 +293,10 @@ def test_gold_is_parsed_once_per_distinct_solution():
 
     pool = VerifyPool(workers=1)
     try:
-        pairs = [("$7$", f"\\boxed{{{7 if i % 2 else 8}}}") for i in range(8)] + [("garbage ]][[", "\\boxed{1}")]
+        pairs = [("$7$", f"\\boxed{{{7 if i % 2 else 8}}}") for i in range(8)] + [("garbage ]][[ ", "\\boxed{1}")]
         scores, stats = pool.score(pairs)
         assert scores[:8] == [0.0, 1.0] * 4 and scores[8] == 0.0
-        assert stats.parse_failures >= 1  # the unparseable gold, reported once for its group
+        assert stats.gold_unparsed == 1 and stats.unparsed_golds == ["garbage ]][[ "]  # counted per item
     finally:
         pool.close()
 
@@ -215,5 +355,7 @@ def test_recipe_expansion_adds_the_plugin(tmp_path):
     launch = build_launch(load_recipe(RECIPES / "smoke/tiny-grpo.yaml"))
     i = launch.argv.index("--external_plugins")
     assert launch.argv[i + 1] == str(REWARD_PLUGIN) and REWARD_PLUGIN.is_file()
+    assert launch.argv[launch.argv.index("--callbacks") + 1] == "swift_ext_reward_audit"  # math_accuracy's counters
     plain = build_launch(load_recipe(RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"))
     assert "--external_plugins" not in plain.argv  # only the built-in accuracy: nothing to add
+    assert "--callbacks" not in plain.argv

@@ -71,8 +71,11 @@ def wait_for(job_id: str, states=("COMPLETED",), timeout=120) -> dict:
     raise AssertionError(f"job {job_id} not in {states} after {timeout}s: {info.get('JobState')} {info.get('Reason')}")
 
 
-def submit(path, *extra, env=None) -> tuple[list[str], subprocess.CompletedProcess]:
-    result = swift_ext("submit", path, *extra, env={**ENV, **(env or {})}, timeout=120)
+def submit(path, *extra, env=None, force=True) -> tuple[list[str], subprocess.CompletedProcess]:
+    # The local nodes have no GPU and no Megatron stack: `swift-ext doctor` in the job would stop the
+    # fake trainer, so these jobs are submitted with --force (doctor then warns; see test_doctor_*).
+    result = swift_ext("submit", path, *extra, *(["--force"] if force else []), env={**ENV, **(env or {})},
+                       timeout=120)
     assert result.returncode == 0, result.stderr
     ids = [line.split("job ")[1].split(" ")[0] for line in result.stderr.splitlines() if line.startswith("submitted")]
     return ids, result
@@ -227,3 +230,36 @@ def test_submit_refuses_transformers_backend_recipes():
 def test_submit_without_slurm_says_so(tmp_path):
     result = swift_ext("submit", recipe(tmp_path), env={"PATH": "/usr/local/nosuchdir"})
     assert result.returncode == 2 and "sbatch not found" in result.stderr
+
+
+def test_doctor_stops_the_job_before_any_rank_starts(cluster, tmp_path):
+    run = tmp_path / "run"
+    (job,), _ = submit(recipe(tmp_path, train_iters=2), force=False)
+    info = wait_for(job, states=("FAILED",))
+    assert info["JobState"] == "FAILED"
+    log = next(run.glob("slurm-*.out")).read_text()
+    assert "error: doctor: mcore-bridge is not installed" in log and "not starting the ranks" in log
+    assert "GPU(s) are visible" in log
+    assert not (run / "invocations.jsonl").exists()  # no rank was started
+    assert not list(run.glob(".swift-ext-doctor-*"))  # its resolved recipe is cleaned up
+
+
+def test_hung_run_is_dumped_requeued_and_resumes(cluster, tmp_path):
+    """Both nodes' trainers block at step 5 on the first attempt; the watch sidecar notices the silent log,
+    dumps the stacks, ends the step with 75, the script requeues, and the job resumes and finishes."""
+    run = tmp_path / "run"
+    path = recipe(tmp_path, train_iters=8)
+    data = json.loads(path.read_text())
+    data["watch"] = {"stall_minutes": 0.1}
+    path.write_text(json.dumps(data))
+    (job,), _ = submit(path, env={"FAKE_HANG_AT_STEP": "5"})
+    info = wait_for(job, timeout=150)
+    assert int(info["Restarts"]) == 1
+    _check_resumed(run, 8)
+    hangs = list((run / "swift-ext-watch").glob("hang-*"))
+    assert hangs and (run / "swift-ext-watch" / f"stalled-{job}-0").is_file()
+    stacks = [p.read_text() for h in hangs for p in [*h.glob("faulthandler-*.txt"), *h.glob("py-spy-*.txt")]]
+    assert stacks and all("wait_for_collective" in s for s in stacks)  # py-spy when on PATH, else faulthandler
+    log = "".join(p.read_text() for p in run.glob("slurm-*.out"))
+    assert "the run hung" in log and "requeueing" in log
+    assert json.loads((run / "logging.jsonl").read_text().splitlines()[-1])["iteration"] == "8/8"

@@ -23,6 +23,15 @@ def logged(run_dir):
     return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
 
 
+def watch_summary(out):
+    """`swift-ext watch --json` on the finished run: step lines, then the summary; exits 0 by itself."""
+    result = swift_ext("watch", out, "--json", "--peak-tflops", "1")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[-1]["event"] == "summary" and all(e["event"] == "step" for e in events[:-1])
+    return events[-1]
+
+
 def merge_infer_report(ckpt, out, tmp_path):
     merged = swift_ext("merge", ckpt, timeout=600)
     assert merged.returncode == 0, merged.stderr[-3000:]
@@ -43,6 +52,7 @@ def merge_infer_report(ckpt, out, tmp_path):
     (report_dir,) = list(out.glob("report-*"))
     assert (report_dir / "loss.png").stat().st_size > 1000 or (report_dir / "reward.png").is_file()
     assert "Evaluation" in (report_dir / "summary.md").read_text()
+    assert "## Health" in (report_dir / "summary.md").read_text() and (report_dir / "throughput.png").is_file()
     return metrics, report_dir
 
 
@@ -65,6 +75,9 @@ def test_sft_chain_with_swanlab_offline(tmp_path):
     assert manifest["tracking"]["swanlab"] == {"mode": "local", "log_dir": str(swanlab_dir)}
     assert list(swanlab_dir.glob("run-*")), "SwanLab wrote nothing locally"
     assert list(ckpt.parent.glob("runs/*")), "no tensorboard events"
+    watched = watch_summary(out)
+    assert watched["finished"] and watched["step"] == 8 and watched["tokens_source"] == "logged"
+    assert watched["tokens_per_s_per_gpu"] > 0 and watched["tflops_per_gpu"] > 0 and watched["step_time_s"] > 0
     metrics, report_dir = merge_infer_report(ckpt, out, tmp_path)
     assert metrics["exact_match"] is not None  # SFT val rows carry reference answers
     assert (report_dir / "loss.png").is_file() and (report_dir / "learning_rate.png").is_file()
@@ -78,8 +91,15 @@ def test_grpo_chain_with_reward_plugins(tmp_path):
     assert len(rows) == 2
     # swift-ext's rewards, loaded by ms-swift through the --external_plugins file the expansion added
     assert all("rewards/MathAccuracyReward/mean" in r and "rewards/ThinkFormatReward/mean" in r for r in rows)
-    assert "math_accuracy batch" in result.stdout + result.stderr  # the per-batch counters are logged
+    # math_accuracy's counters reach ms-swift's metrics through the callback the expansion added ...
+    assert all("rewards/MathAccuracyReward/timeouts" in r and "rewards/MathAccuracyReward/gold_unparsed" in r
+               for r in rows)
+    assert "math_accuracy at step" not in result.stdout + result.stderr  # ... and not as log lines
     (ckpt,) = list(out.glob("v*/checkpoint-2"))
+    watched = watch_summary(out)
+    assert watched["finished"] and watched["tokens_source"] == "completions only" and watched["step_time_s"] > 0
+    assert {"rewards/MathAccuracyReward/mean", "reward_std", "frac_reward_zero_std", "completions/mean_length",
+            "completions/clipped_ratio", "kl"} <= set(watched["grpo"])
     metrics, report_dir = merge_infer_report(ckpt, out, tmp_path)
     # The val split has a `solution` column: scored with math_accuracy, joined back by row order.
     assert metrics["math_accuracy"] is not None and metrics["math_accuracy_stats"]["items"] == metrics["rows"]

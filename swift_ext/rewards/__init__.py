@@ -12,21 +12,37 @@ ms-swift's `orms` registry; recipes name them in `args.reward_funcs` and swift-e
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from swift.rewards import ORM, AsyncORM, orms
 from swift.utils import get_logger
 
-from swift_ext.verifypool import BatchStats, answer_part, clean_text, last_boxed, score_math
+from swift_ext.rewards import audit
+from swift_ext.verifypool import COUNTERS, BatchStats, answer_part, clean_text, last_boxed, score_math
 
 logger = get_logger()
+LOG_EVERY_STEPS = int(os.environ.get("SWIFT_EXT_REWARD_LOG_EVERY", "50"))
+MAX_GOLD_WARNINGS = 5
+
 
 class MathAccuracyReward(ORM):
-    """1.0 if the completion's final answer equals `solution` mathematically (math-verify), else 0.0."""
+    """1.0 if the completion's final answer equals `solution` mathematically (math-verify), else 0.0.
+
+    Counters per batch (`last_stats`) and per run (`total`) go to ms-swift's metrics through the
+    swift_ext_reward_audit callback, else into one log line every LOG_EVERY_STEPS steps (audit.py).
+    """
 
     def __init__(self, args: Any = None, **kwargs):
         super().__init__(args, **kwargs)
         self.last_stats: BatchStats | None = None
+        self.total = BatchStats()
+        self.metrics_sink = None  # set by audit.attach: per-batch counters into trainer._metrics
+        self._logged_step: int | None = None
+        self._warned_golds: set[str] = set()
+
+    def attach_metrics(self, sink) -> None:
+        self.metrics_sink = sink
 
     def __call__(self, completions, solution=None, **kwargs) -> list[float]:
         completions = list(completions or [])
@@ -37,8 +53,24 @@ class MathAccuracyReward(ORM):
             logger.exception("math_accuracy failed on a batch; scoring it 0")
             return [0.0] * len(completions)
         self.last_stats = stats
-        logger.info("math_accuracy batch: %s", stats.as_dict())
+        self.total.add(stats)
+        self._report(stats, kwargs.get("trainer_state"))
         return scores
+
+    def _report(self, stats: BatchStats, trainer_state) -> None:
+        for gold in stats.unparsed_golds:  # a data problem: say which solution, a few times per run
+            if gold not in self._warned_golds and len(self._warned_golds) < MAX_GOLD_WARNINGS:
+                self._warned_golds.add(gold)
+                logger.warning("math_accuracy: cannot read this solution, its completions score 0: %s", gold[:200])
+        if self.metrics_sink is not None:
+            self.metrics_sink({name: getattr(stats, name) for name in COUNTERS})
+            return
+        step = getattr(trainer_state, "global_step", None)
+        if step is None or LOG_EVERY_STEPS <= 0:
+            return
+        if self._logged_step is None or step - self._logged_step >= LOG_EVERY_STEPS:
+            self._logged_step = step
+            logger.info("math_accuracy at step %d, run totals: %s", step, self.total.as_dict())
 
 
 class AsyncMathAccuracyReward(AsyncORM):
@@ -47,6 +79,9 @@ class AsyncMathAccuracyReward(AsyncORM):
     def __init__(self, args: Any = None, **kwargs):
         super().__init__(args, **kwargs)
         self._sync = MathAccuracyReward(args)
+
+    def attach_metrics(self, sink) -> None:
+        self._sync.attach_metrics(sink)
 
     @property
     def last_stats(self) -> BatchStats | None:
@@ -161,3 +196,4 @@ REWARDS = {
 for _name, _cls in REWARDS.items():
     orms[_name] = _cls
 orms["math_accuracy_async"] = AsyncMathAccuracyReward
+audit.register()

@@ -1,0 +1,255 @@
+"""Model shapes: where the config.json comes from, the bundled configs against published sizes, bad configs,
+and what `plan` does when no shape is found."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import RECIPES, swift_ext
+from swift_ext.errors import UserError
+from swift_ext.model_shape import (ShapeNotFound, _bundled_index, bundled_models, from_config, resolve_shape)
+
+SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
+
+# Published totals (model cards / the hub's safetensors counts), in billions. `mtp=False` where the published
+# figure is the main model's (DeepSeek-V3's 671B; the MTP block adds ~11.5B on the hub).
+PUBLISHED = [
+    ("deepseek-ai/DeepSeek-V3", 671, False),
+    ("deepseek-ai/DeepSeek-R1", 671, False),
+    ("Qwen/Qwen3-235B-A22B", 235.1, True),
+    ("Qwen/Qwen3-30B-A3B", 30.5, True),
+    ("Qwen/Qwen3-Next-80B-A3B-Instruct", 80, False),
+    ("Qwen/Qwen3.6-35B-A3B", 35, False),
+    ("Qwen/Qwen3.5-397B-A17B", 397, False),
+    ("Qwen/Qwen3.5-27B", 27, False),
+    ("Qwen/Qwen3.5-4B", 4.2, False),  # language model only (the bundled entry has no vision tower); card: "4B"
+    ("Qwen/Qwen3-VL-30B-A3B-Instruct", 31.1, True),
+    ("Qwen/Qwen3-VL-235B-A22B-Instruct", 236, True),
+    ("zai-org/GLM-4.5", 355, False),
+    ("zai-org/GLM-4.5-Air", 106, False),
+    ("openai/gpt-oss-120b", 116.8, True),
+    ("openai/gpt-oss-20b", 20.9, True),
+    ("meta-llama/Llama-3.1-8B-Instruct", 8.03, True),
+    ("meta-llama/Llama-3.1-70B-Instruct", 70.55, True),
+    ("meta-llama/Llama-3.1-405B-Instruct", 405, True),
+    ("meta-llama/Llama-3.2-1B-Instruct", 1.24, True),
+    ("meta-llama/Llama-3.2-3B-Instruct", 3.21, True),
+    ("Qwen/Qwen2.5-0.5B-Instruct", 0.49, True),
+    ("Qwen/Qwen2.5-1.5B-Instruct", 1.54, True),
+    ("Qwen/Qwen2.5-3B-Instruct", 3.09, True),
+    ("Qwen/Qwen2.5-7B-Instruct", 7.61, True),
+    ("Qwen/Qwen2.5-14B-Instruct", 14.7, True),
+    ("Qwen/Qwen2.5-32B-Instruct", 32.8, True),
+    ("Qwen/Qwen2.5-72B-Instruct", 72.7, True),
+    ("Qwen/Qwen3-0.6B", 0.6, True),
+    ("Qwen/Qwen3-1.7B", 1.7, True),
+    ("Qwen/Qwen3-4B", 4.0, True),
+    ("Qwen/Qwen3-8B", 8.2, True),
+    ("Qwen/Qwen3-14B", 14.8, True),
+    ("Qwen/Qwen3-32B", 32.8, True),
+    ("OpenGVLab/InternVL3_5-8B", 8.5, True),
+    ("OpenGVLab/InternVL3_5-30B-A3B", 30.8, True),
+    ("OpenGVLab/InternVL3_5-14B", 15.1, True),
+    ("OpenGVLab/InternVL3_5-38B", 38.4, True),
+    ("OpenGVLab/InternVL3_5-241B-A28B", 240.7, True),
+    ("OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview", 21.2, True),
+]
+
+
+@pytest.fixture(autouse=True)
+def empty_caches(tmp_path, monkeypatch):
+    """The machine's own hub caches must not decide what these tests see."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-empty"))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-empty"))
+
+
+@pytest.mark.parametrize("model, billions, with_mtp", PUBLISHED)
+def test_bundled_parameter_counts_match_published_sizes(model, billions, with_mtp):
+    shape = resolve_shape(model)
+    assert shape.origin == "bundled config"
+    assert abs(shape.total_params(mtp=with_mtp) / 1e9 - billions) / billions < 0.02
+
+
+def test_every_bundled_model_has_a_published_size_and_a_source():
+    index = _bundled_index()
+    tested = {m for m, _, _ in PUBLISHED}
+    for model in bundled_models():
+        entry, _ = index[model.lower()]
+        assert entry["source"].strip(), model
+        assert model in tested, f"{model}: add its published size to PUBLISHED"
+
+
+def test_deepseek_mla_and_dense_layers_are_read():
+    shape = resolve_shape("deepseek-ai/DeepSeek-V3")
+    assert shape.is_mla and shape.num_dense_layers == 3 and shape.num_moe_layers == 58
+    assert shape.shared_expert_intermediate_size == 2048 and shape.mtp_num_layers == 1
+    # MLA: q 7168*1536 + 1536*128*192, kv 7168*576 + 512*128*256, o 128*128*7168
+    assert shape.full_attention_params() == 7168 * 1536 + 1536 * 128 * 192 + 7168 * 576 + 512 * 128 * 256 + 128 * 128 * 7168
+    assert 660e9 < shape.total_params(mtp=True) - 0 < 690e9
+
+
+def test_gpt_oss_experts_come_from_num_local_experts():
+    shape = resolve_shape("openai/gpt-oss-120b")
+    assert (shape.num_experts, shape.num_experts_per_tok, shape.moe_intermediate_size) == (128, 4, 2880)
+    assert shape.intermediate_size == 0 and shape.head_dim == 64
+
+
+def test_internvl_reads_llm_config_and_the_intern_vit():
+    shape = resolve_shape("OpenGVLab/InternVL3_5-8B")
+    assert shape.num_layers == 36 and shape.hidden_size == 4096
+    assert shape.vision is not None and shape.vision.depth == 24 and shape.vision.hidden_size == 1024
+
+
+def test_qwen3_moe_mlp_only_layers_and_sparse_step_make_dense_layers():
+    base = {"hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 8, "vocab_size": 100,
+            "intermediate_size": 128, "moe_intermediate_size": 32, "num_experts": 4, "num_experts_per_tok": 2}
+    assert from_config({**base, "mlp_only_layers": [0, 1]}, "m").num_dense_layers == 2
+    assert from_config({**base, "decoder_sparse_step": 2}, "m").num_dense_layers == 4
+    assert from_config({**base, "first_k_dense_replace": 3}, "m").num_dense_layers == 3
+
+
+# ---- where the config.json comes from ------------------------------------------------------------------
+
+QWEN3_8B = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": 4096, "intermediate_size": 12288,
+            "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+            "vocab_size": 151936, "tie_word_embeddings": False}
+
+
+def _hf_snapshot(cache, model, rev, config):
+    repo = cache / ("models--" + model.replace("/", "--"))
+    (repo / "snapshots" / rev).mkdir(parents=True)
+    (repo / "snapshots" / rev / "config.json").write_text(json.dumps(config))
+    return repo
+
+
+def test_hf_cache_snapshot_named_by_refs_main(tmp_path, monkeypatch):
+    cache = tmp_path / "hf"
+    repo = _hf_snapshot(cache, "acme/Mystery-8B", "aaa111", QWEN3_8B)
+    _hf_snapshot(cache, "acme/Mystery-8B", "bbb222", {**QWEN3_8B, "num_hidden_layers": 12})
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("aaa111")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    shape = resolve_shape("acme/Mystery-8B")
+    assert shape.origin == "Hugging Face cache" and shape.num_layers == 36
+    assert shape.source == str(repo / "snapshots" / "aaa111" / "config.json")
+
+
+def test_hf_home_is_used_when_hf_hub_cache_is_not_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "home"))
+    _hf_snapshot(tmp_path / "home" / "hub", "acme/Mystery-8B", "c0ffee", QWEN3_8B)
+    assert resolve_shape("acme/Mystery-8B").origin == "Hugging Face cache"
+
+
+@pytest.mark.parametrize("layout", ["models/acme--Mystery-8B.1/snapshots/master", "models/acme/Mystery-8B___1",
+                                    "hub/models/acme/Mystery-8B___1"])
+def test_modelscope_cache_layouts(tmp_path, monkeypatch, layout):
+    # modelscope_hub writes models/ORG--NAME/snapshots/REV; older SDKs models/ORG/NAME with '.' as '___'.
+    cache = tmp_path / "ms"
+    (cache / layout).mkdir(parents=True)
+    (cache / layout / "config.json").write_text(json.dumps(QWEN3_8B))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(cache))
+    shape = resolve_shape("acme/Mystery-8B.1")
+    assert shape.origin == "ModelScope cache" and shape.source == str(cache / layout / "config.json")
+
+
+def test_order_local_then_caches_then_model_config_then_bundled(tmp_path, monkeypatch):
+    cfg = tmp_path / "given.json"
+    cfg.write_text(json.dumps({**QWEN3_8B, "num_hidden_layers": 4}))
+    assert resolve_shape("Qwen/Qwen3-8B", cfg).origin == "--model-config"  # beats bundled
+    _hf_snapshot(tmp_path / "hf-empty", "Qwen/Qwen3-8B", "r1", QWEN3_8B)
+    assert resolve_shape("Qwen/Qwen3-8B", cfg).origin == "Hugging Face cache"  # the real download beats both
+    local = tmp_path / "Qwen" / "Qwen3-8B"
+    local.mkdir(parents=True)
+    (local / "config.json").write_text(json.dumps(QWEN3_8B))
+    monkeypatch.chdir(tmp_path)
+    assert resolve_shape("Qwen/Qwen3-8B", cfg).origin == "local directory"
+
+
+def test_plan_says_which_source_it_used(tmp_path):
+    _hf_snapshot(tmp_path / "hf", "acme/Mystery-8B", "abc", QWEN3_8B)
+    env = {"HF_HUB_CACHE": str(tmp_path / "hf"), "MODELSCOPE_CACHE": str(tmp_path / "ms")}
+    result = swift_ext("plan", SFT, "args.model=acme/Mystery-8B", "args.expert_model_parallel_size=1",
+                       "args.mtp_num_layers=null", "--json", env=env)
+    data = json.loads(result.stdout)
+    assert data["model_source"]["kind"] == "Hugging Face cache"
+    assert data["model_source"]["path"].endswith("snapshots/abc/config.json")
+    text = swift_ext("plan", SFT, env=env).stdout
+    assert "from bundled config" in text and "qwen.json" in text
+
+
+# ---- degrade, don't block ------------------------------------------------------------------------------------
+
+def test_unknown_model_is_one_warning_and_the_plan_still_runs(write, tmp_path):
+    path = write("r.yaml", "command: sft\nlaunch: {gpus_per_node: 8, gpu: H100}\nargs:\n  model: acme/Mystery-7B\n"
+                           "  dataset: [a.jsonl]\n  global_batch_size: 12\n  micro_batch_size: 1\n")
+    env = {"HF_HUB_CACHE": str(tmp_path / "hf"), "MODELSCOPE_CACHE": str(tmp_path / "ms")}
+    result = swift_ext("plan", path, "args.global_batch_size=16", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("layout and memory not checked: no config.json for acme/Mystery-7B") == 1
+    assert "--model-config" in result.stderr and "Traceback" not in result.stderr
+    printed = swift_ext("plan", path, "args.global_batch_size=16", "--print", env=env)
+    assert printed.returncode == 0 and "megatron sft" in printed.stdout and "--model acme/Mystery-7B" in printed.stdout
+    data = json.loads(swift_ext("plan", path, "args.global_batch_size=16", "--json", env=env).stdout)
+    assert data["ok"] and data["memory"] is None and data["model_source"] is None and data["layout"]["world"] == 8
+    # rules that need no shape still run: 12 is not a multiple of micro_batch_size*DP = 8
+    bad = swift_ext("plan", path, env=env)
+    assert bad.returncode == 2 and "global_batch_size 12" in bad.stderr
+    cfg = write("cfg.json", json.dumps({"hidden_size": 4096, "num_attention_heads": 32, "num_hidden_layers": 32,
+                                        "vocab_size": 32000, "intermediate_size": 11008}))
+    given = swift_ext("plan", path, "args.global_batch_size=16", "--model-config", cfg, "--json", env=env)
+    assert json.loads(given.stdout)["model_source"]["kind"] == "--model-config"
+
+
+def test_search_without_a_shape_says_what_to_do(write, tmp_path):
+    path = write("r.yaml", "command: sft\nlaunch: {gpus_per_node: 8, gpu: H100}\nargs:\n  model: acme/Mystery-7B\n"
+                           "  dataset: [a.jsonl]\n")
+    result = swift_ext("plan", path, "--search", env={"HF_HUB_CACHE": str(tmp_path), "MODELSCOPE_CACHE": str(tmp_path)})
+    assert result.returncode == 2 and "--model-config" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_gpu_model_is_a_warning_and_no_verdict(write):
+    path = write("r.yaml", "command: sft\nlaunch: {gpus_per_node: 4}\nargs:\n  model: Qwen/Qwen3-8B\n  dataset: [a.jsonl]\n")
+    result = swift_ext("plan", path, "--json")
+    data = json.loads(result.stdout)
+    assert result.returncode == 0 and data["ok"] and data["memory"]["verdict"] is None
+    assert any(w["rule"] == "launch" and "launch.gpu" in w["message"] for w in data["warnings"])
+
+
+# ---- bad config.json ---------------------------------------------------------------------------------------------
+
+GOOD = {"hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 100, "intermediate_size": 128}
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"num_attention_heads": 0}, "num_attention_heads must be positive"),
+    ({"hidden_size": 0}, "hidden_size must be positive"),
+    ({"num_hidden_layers": -2}, "num_hidden_layers must be positive"),
+    ({"vocab_size": "lots"}, "vocab_size must be an integer"),
+    ({"hidden_size": 65}, "not divisible by num_attention_heads"),
+    ({"num_key_value_heads": 8}, "num_key_value_heads 8 > num_attention_heads 4"),
+    ({"num_experts": 8}, "needs num_experts_per_tok"),
+    ({"num_experts": 8, "num_experts_per_tok": 9}, "num_experts_per_tok 9 > 8 experts"),
+    ({"intermediate_size": None}, "lacks 'intermediate_size'"),
+    ({"head_dim": 2.5}, "head_dim must be an integer"),
+    ({"hidden_size": True}, "hidden_size must be an integer"),
+    ({"text_config": [1, 2]}, "not an object"),
+])
+def test_garbage_config_is_a_user_error_naming_the_field(change, says):
+    with pytest.raises(UserError) as info:
+        from_config({**GOOD, **change}, "m", source="cfg.json")
+    assert says in str(info.value) and "cfg.json" in str(info.value)
+    assert not isinstance(info.value, ShapeNotFound)
+
+
+def test_zeros_in_a_local_config_fail_the_plan_cleanly(write, tmp_path):
+    model = tmp_path / "zero-model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({**GOOD, "num_attention_heads": 0, "num_key_value_heads": 0}))
+    path = write("r.yaml", f"command: sft\nlaunch: {{gpus_per_node: 2, gpu: H100}}\nargs:\n  model: {model}\n"
+                           "  dataset: [a.jsonl]\n")
+    result = swift_ext("plan", path)
+    assert result.returncode == 2 and "num_attention_heads must be positive" in result.stderr
+    assert "Traceback" not in result.stderr and "ZeroDivisionError" not in result.stderr

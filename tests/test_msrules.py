@@ -1,0 +1,152 @@
+"""ms-swift's own post-init checks mirrored before launch (swift_ext/msrules.py): one failing and one
+passing recipe per rule, on the engine the rule belongs to; and every shipped recipe passes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import RECIPES
+from swift_ext.bound_args import Args
+from swift_ext.msargs import schema_for
+from swift_ext.msrules import check_msswift
+from swift_ext.plan import check_args
+from swift_ext.recipe import load_recipe
+
+SWIFT_SFT = RECIPES / "smoke/tiny-sft.yaml"
+SWIFT_GRPO = RECIPES / "smoke/tiny-grpo.yaml"
+MEG_SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
+MEG_GRPO = RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"
+FLASH = "args.attn_impl=flash_attn"
+
+
+def problems(path, *overrides):
+    recipe = load_recipe(path, list(overrides))
+    schema = schema_for(recipe.engine, recipe.command)
+    assert check_args(recipe, schema) == [], "the test recipe itself must use real ms-swift arguments"
+    errors, warnings = check_msswift(recipe, Args.bind(recipe, schema))
+    return {(e.rule, e.path) for e in errors}, {(w.rule, w.path) for w in warnings}
+
+
+CASES = [
+    # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
+    ("packing-attn-impl", "attn_impl", SWIFT_SFT, ["args.packing=true"], ["args.packing=true", FLASH]),
+    ("packing-attn-impl", "attn_impl", SWIFT_SFT, ["args.padding_free=true", "args.attn_impl=sdpa"],
+     ["args.padding_free=true", "args.attn_impl=flash_attention_2"]),
+    ("rlhf-padding-free", "packing", SWIFT_GRPO, ["args.rlhf_type=orpo", "args.packing=true", FLASH],
+     ["args.rlhf_type=dpo", "args.packing=true", FLASH]),
+    ("rlhf-sequence-parallel", "sequence_parallel_size", SWIFT_GRPO,
+     ["args.rlhf_type=kto", "args.sequence_parallel_size=2"], ["args.rlhf_type=dpo", "args.sequence_parallel_size=2"]),
+    ("grpo-generations", "num_generations", SWIFT_GRPO, ["args.num_generations=1"], ["args.num_generations=2"]),
+    ("grpo-cached-dataset", "cached_dataset", SWIFT_GRPO, ["args.cached_dataset=[data/cache]"], []),
+    ("grpo-batch", "num_generations", SWIFT_GRPO, ["args.per_device_train_batch_size=3"],
+     ["args.per_device_train_batch_size=8"]),
+    ("grpo-batch", "num_generations", SWIFT_GRPO, ["args.num_generations=8"],
+     ["args.num_generations=8", "args.steps_per_generation=2", "args.per_device_eval_batch_size=8"]),
+    ("grpo-batch", "generation_batch_size", SWIFT_GRPO, ["args.generation_batch_size=6"],
+     ["args.generation_batch_size=8"]),
+    ("grpo-batch", "per_device_eval_batch_size", SWIFT_GRPO, ["args.per_device_eval_batch_size=2"],
+     ["args.per_device_eval_batch_size=2", "args.num_generations_eval=2"]),
+    ("grpo-liger", "padding_free", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.padding_free=true", FLASH],
+     ["args.use_liger_kernel=true"]),
+    ("grpo-vllm", "vllm_mode", SWIFT_GRPO, ["args.use_vllm=true"], ["args.use_vllm=true", "args.vllm_mode=colocate"]),
+    ("grpo-vllm", "vllm_mode", SWIFT_GRPO, ["args.vllm_mode=colocate"], []),
+    ("grpo-vllm", "vllm_server_host", SWIFT_GRPO, ["args.use_vllm=true", "args.vllm_mode=server"],
+     ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]"]),
+    ("grpo-vllm", "vllm_tensor_parallel_size", SWIFT_GRPO,
+     ["args.use_vllm=true", "args.vllm_mode=colocate", "args.vllm_tensor_parallel_size=2"],
+     ["args.use_vllm=true", "args.vllm_mode=colocate", "args.vllm_tensor_parallel_size=2", "launch.gpus_per_node=2"]),
+    ("grpo-vllm", "async_generate", SWIFT_GRPO, ["args.async_generate=true"], []),
+    ("grpo-truncation", "truncation_strategy", MEG_GRPO, ["args.truncation_strategy=right"],
+     ["args.truncation_strategy=delete"]),
+    ("grpo-truncation", "truncation_strategy", SWIFT_GRPO, ["args.truncation_strategy=split"],
+     ["args.truncation_strategy=left"]),
+    ("grpo-soft-overlong", "soft_cache_length", MEG_GRPO, ["args.reward_funcs=[accuracy,soft_overlong]"],
+     ["args.reward_funcs=[accuracy,soft_overlong]", "args.soft_cache_length=512"]),
+    ("grpo-teacher", "teacher_model_server", MEG_GRPO,
+     ["args.teacher_model=Qwen/Qwen3-8B", "args.teacher_model_server=http://127.0.0.1:8000"],
+     ["args.teacher_model=Qwen/Qwen3-8B"]),
+    ("grpo-teacher", "loss_type", MEG_GRPO, ["args.teacher_model=Qwen/Qwen3-8B", "args.loss_type=real"],
+     ["args.teacher_model=Qwen/Qwen3-8B", "args.loss_type=dapo"]),
+    ("grpo-teacher", "off_policy_sequence_mask_delta", SWIFT_GRPO,
+     ["args.teacher_model=Qwen/Qwen3-8B", "args.off_policy_sequence_mask_delta=0.5"], ["args.teacher_model=Qwen/Qwen3-8B"]),
+    ("grpo-teacher", "dynamic_sample", MEG_GRPO,
+     ["args.teacher_model=Qwen/Qwen3-8B", "args.reward_funcs=null", "args.dynamic_sample=true"],
+     ["args.teacher_model=Qwen/Qwen3-8B", "args.dynamic_sample=true"]),
+    ("grpo-teacher", "scale_rewards", MEG_GRPO,
+     ["args.teacher_model=Qwen/Qwen3-8B", "args.reward_funcs=null", "args.scale_rewards=gdpo"],
+     ["args.teacher_model=Qwen/Qwen3-8B", "args.scale_rewards=gdpo"]),
+    ("grpo-multi-turn", "multi_turn_scheduler", MEG_GRPO, ["args.multi_turn_scheduler=math_tips"],
+     ["args.multi_turn_scheduler=math_tip_trick"]),
+    ("megatron-args", "train_dataloader_shuffle", MEG_SFT,
+     ["args.group_by_length=true", "args.padding_free=false", "args.train_dataloader_shuffle=false"],
+     ["args.group_by_length=true", "args.padding_free=false"]),
+    ("vllm-settings", "vllm_gpu_memory_utilization", MEG_GRPO, ["args.vllm_gpu_memory_utilization=1.5"],
+     ["args.vllm_gpu_memory_utilization=0.6"]),
+    ("megatron-grpo", "num_iterations", MEG_GRPO, ["args.num_iterations=2"], ["args.num_iterations=1"]),
+    ("megatron-grpo", "async_generate", MEG_GRPO, ["args.async_generate=true"], ["args.async_generate=false"]),
+    ("megatron-grpo", "sync_ref_model", MEG_GRPO, ["args.sync_ref_model=true"], ["args.sync_ref_model=false"]),
+    ("megatron-grpo", "micro_batch_size", MEG_GRPO, ["args.loss_type=real"],
+     ["args.loss_type=real", "args.micro_batch_size=8"]),
+    ("megatron-gkd", "gkd_logits_topk", MEG_GRPO, ["args.rlhf_type=gkd", "args.gkd_logits_topk=0"],
+     ["args.rlhf_type=gkd", "args.gkd_logits_topk=8"]),
+    ("megatron-gkd", "seq_kd", MEG_GRPO, ["args.rlhf_type=gkd", "args.seq_kd=true"], ["args.rlhf_type=gkd"]),
+    ("megatron-args", "freeze_parameters_ratio", MEG_SFT,
+     ["args.freeze_parameters_ratio=0.5", "args.pipeline_model_parallel_size=2"], ["args.freeze_parameters_ratio=0.5"]),
+    ("megatron-args", "async_save", MEG_SFT, ["args.async_save=true", "args.save_total_limit=3"],
+     ["args.async_save=true"]),
+    ("megatron-args", "merge_lora", MEG_SFT, ["args.tuner_type=lora_llm", "args.merge_lora=false"],
+     ["args.tuner_type=lora_llm"]),
+    ("megatron-args", "bridge_backend", MEG_SFT, ["args.bridge_backend=megatron-bridge"],
+     ["args.bridge_backend=megatron-bridge", "args.tuner_type=full"]),
+    ("megatron-args", "attention_backend", MEG_SFT, ["args.attention_backend=flash_5"],
+     ["args.attention_backend=flash_3"]),
+    ("megatron-args", "use_megatron_fsdp", MEG_SFT, ["args.use_megatron_fsdp=true"],
+     ["args.use_megatron_fsdp=true", "env.CUDA_DEVICE_MAX_CONNECTIONS=32"]),
+    ("megatron-args", "optimizer", MEG_SFT, ["args.muon_lr=0.02"], ["args.muon_lr=0.02", "args.optimizer=muon"]),
+    ("optimizer-precision", "exp_avg_dtype", MEG_SFT, ["args.exp_avg_dtype=bf16"],
+     ["args.exp_avg_dtype=bf16", "args.use_precision_aware_optimizer=true"]),
+    ("optimizer-precision", "use_distributed_optimizer", MEG_SFT,
+     ["args.use_precision_aware_optimizer=true", "args.use_distributed_optimizer=false"],
+     ["args.use_precision_aware_optimizer=true"]),
+    ("fp8-optimizer", "use_precision_aware_optimizer", MEG_SFT,
+     ["args.fp8_format=e4m3", "args.fp8_param_gather=true", "args.use_precision_aware_optimizer=true"],
+     ["args.fp8_format=e4m3", "args.fp8_param_gather=true"]),
+    ("fp8-optimizer", "optimizer_cpu_offload", MEG_SFT,
+     ["args.fp8_format=e4m3", "args.fp8_recipe=blockwise", "args.fp8_param_gather=true",
+      "args.optimizer_cpu_offload=true", "args.use_precision_aware_optimizer=true"],
+     ["args.fp8_format=e4m3", "args.optimizer_cpu_offload=true", "args.use_precision_aware_optimizer=true"]),
+]
+
+
+@pytest.mark.parametrize("rule, flag, base, bad, good", CASES,
+                         ids=[f"{c[0]}:{c[1]}:{c[2].stem}" for c in CASES])
+def test_rule_fails_then_passes(rule, flag, base, bad, good):
+    errors, _ = problems(base, *bad)
+    assert (rule, f"args.{flag}") in errors, errors
+    errors, _ = problems(base, *good)
+    assert rule not in {r for r, _ in errors}, errors
+
+
+def test_every_rule_has_a_case():
+    from swift_ext import msrules
+
+    covered = {c[0] for c in CASES}
+    import inspect
+
+    source = inspect.getsource(msrules)
+    named = {line.split('"')[1] for line in source.splitlines() if line.strip().startswith(("err(\"",))}
+    assert named <= covered, named - covered
+
+
+@pytest.mark.parametrize("recipe", sorted(p for p in RECIPES.rglob("*.yaml") if not p.name.startswith("_")),
+                         ids=lambda p: p.stem)
+def test_shipped_recipes_pass(recipe):
+    errors, _ = problems(recipe)
+    assert errors == set()
+
+
+def test_warnings_for_risky_but_legal_settings():
+    _, warnings = problems(MEG_GRPO, "args.vllm_gpu_memory_utilization=0.95", "args.sleep_level=0")
+    assert ("vllm-settings", "args.vllm_gpu_memory_utilization") in warnings
+    _, warnings = problems(MEG_SFT, "args.fp8_format=e4m3", "args.use_precision_aware_optimizer=true")
+    assert ("fp8-optimizer", "args.use_precision_aware_optimizer") in warnings

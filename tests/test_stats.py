@@ -1,0 +1,247 @@
+"""`swift-ext data stats`: token counts against ms-swift's own template, truncation, packing, cache, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from conftest import ROOT, swift_ext
+from swift_ext import stats
+
+BUNDLED = ["data/sft/train.jsonl", "data/sft/val.jsonl", "data/mm/train.jsonl", "data/grpo/train.jsonl",
+           "data/dpo/train.jsonl"]
+
+# Shapes the bundled data lacks: history with thinking, consecutive user turns, an assistant-first row,
+# a missing system (filled by args.system), a think block with odd spacing, media tags mid-sentence.
+SYNTHETIC = [
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "<think>\nhm\n</think>\n\nHello!"},
+                  {"role": "user", "content": "  Sum 2 and 3 "}, {"role": "assistant", "content": "5"}]},
+    {"messages": [{"role": "user", "content": "one"}, {"role": "user", "content": "two"},
+                  {"role": "assistant", "content": "<think>  a  </think>answer"}]},
+    {"messages": [{"role": "assistant", "content": "pretraining-like text"}]},
+    {"messages": [{"role": "system", "content": " sys "}, {"role": "user", "content": "a"},
+                  {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"},
+                  {"role": "assistant", "content": "d"}, {"role": "user", "content": "e?"}]},
+    {"messages": [{"role": "user", "content": "Look at <image> and then <video>, what now?"},
+                  {"role": "assistant", "content": "Shapes."}],
+     "images": ["../media/green_triangle.png"], "videos": ["../media/moving_dot.mp4"]},
+]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from swift_ext.tinymodel import ensure_model
+
+    return str(ensure_model("tiny-qwen3_6-moe"))
+
+
+@pytest.fixture(scope="module")
+def synthetic_file(tmp_path_factory):
+    # media paths are relative to data/mm, like the bundled multimodal file
+    path = ROOT / "data" / "mm" / f".synthetic-{os.getpid()}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in SYNTHETIC))
+    yield str(path)
+    path.unlink()
+
+
+def _settings(tiny, loss_scale="default", system=None):
+    return stats.TemplateSettings(template="qwen3_5", tokenizer=tiny, model_dir=tiny, loss_scale=loss_scale,
+                                  system=system, media=stats.media_settings({}))
+
+
+def _msswift(tiny, loss_scale, system=None, max_length=None, truncation="raise"):
+    from swift import get_processor, get_template
+
+    processor = get_processor(tiny)
+    template = get_template(processor, template_type="qwen3_5", default_system=system, max_length=max_length,
+                            truncation_strategy=truncation, loss_scale=loss_scale)
+    template.set_mode("train")
+    return template
+
+
+def _rows(path):
+    base = os.path.dirname(path)
+    for line in open(path, encoding="utf-8"):
+        row = json.loads(line)
+        for key in ("images", "videos"):
+            if key in row:
+                row[key] = [os.path.join(base, p) for p in row[key]]
+        yield row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss_scale,system", [("default", None), ("last_round", "You are terse.")])
+def test_lengths_equal_msswift_template_encode(tiny, synthetic_file, loss_scale, system):
+    """Every row of the bundled data (and rows of shapes it lacks): total tokens, final-turn tokens and
+    image/video pad tokens equal what ms-swift's real Template.encode produces."""
+    template = _msswift(tiny, loss_scale, system)
+    pads = set(template._tokenize("<|image_pad|><|video_pad|>"))
+    s = _settings(tiny, loss_scale, system)
+    for rel in BUNDLED + [synthetic_file]:
+        path = str(ROOT / rel)
+        ours = stats.measure_file(path, s, use_cache=False)
+        assert ours.skipped == 0, ours.notes
+        expected = []
+        for row in _rows(path):
+            enc = template.encode(row)
+            expected.append((len(enc["input_ids"]), stats._last_labelled_span(enc["labels"]),
+                             sum(1 for t in enc["input_ids"] if t in pads)))
+        got = list(zip(ours.total, ours.completion, ours.media))
+        assert got == expected, rel
+    assert ours.slow_rows == 0  # the synthetic shapes are all rendered without ms-swift
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["delete", "left", "right"])
+def test_truncation_matches_msswift(tiny, strategy):
+    """Counts and lengths after truncation equal ms-swift's template with the same max_length: rows it
+    raises MaxLengthError for (`delete`) and the lengths `left`/`right` leave (media pads protected)."""
+    from swift.template import MaxLengthError
+
+    limit = 40
+    template = _msswift(tiny, "default", max_length=limit, truncation="raise" if strategy == "delete" else strategy)
+    s = _settings(tiny)
+    budget = stats.Budget(max_length=limit, truncation_strategy=strategy)
+    for rel in ("data/sft/train.jsonl", "data/mm/train.jsonl"):
+        path = str(ROOT / rel)
+        kept, report = stats.after_truncation(stats.measure_file(path, s, use_cache=False), budget)
+        lengths, raised = [], 0
+        for row in _rows(path):
+            try:
+                lengths.append(len(template.encode(row)["input_ids"]))
+            except MaxLengthError:
+                raised += 1
+        assert report["rows_over"] > 0, "the check needs rows over the limit"
+        if strategy == "delete":
+            assert report["rows_dropped"] == raised
+        assert kept == lengths, rel
+
+
+def test_cli_stats_on_a_recipe_json(tmp_path, tiny):
+    result = swift_ext("data", "stats", "--recipe", ROOT / "recipes/smoke/tiny-sft.yaml", "--format", "json",
+                       "--no-cache")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["rows"] == 35 and out["rows_not_measured"] == 0
+    assert out["tokens"]["total"]["max"] == 47 and out["tokens"]["total"]["min"] == 30
+    assert out["truncation"] == {"max_length": 256, "strategy": "delete", "rows_over": 0, "tokens_cut": 0,
+                                 "rows_dropped": 0}
+    # tiny-sft: per_device_train_batch_size 2, gradient_accumulation_steps 1, one process, max_steps 8
+    assert out["epoch"]["steps_per_epoch"] == 17 and out["epoch"]["steps"] == 8
+    assert out["micro_batch_tokens"]["worst_case"] == 2 * 256
+
+
+def test_cli_text_report_png_and_cache(tmp_path, tiny):
+    png = tmp_path / "lengths.png"
+    env = {"SWIFT_EXT_CACHE": str(tmp_path / "cache")}
+    args = ["data", "stats", "data/sft/train.jsonl", "--tokenizer", tiny, "--max-length", "45", "--png", png]
+    first = swift_ext(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "rows over max_length 45" in first.stdout and "dropped" in first.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((tmp_path / "cache" / "stats").glob("*.json")), "lengths were not cached"
+    again = swift_ext(*args, env=env)
+    assert again.returncode == 2 and "already exists; not overwriting" in again.stderr
+    cached = swift_ext(*args[:-2], env=env)
+    assert "lengths from the cache" in cached.stdout
+
+
+def test_cache_key_follows_content_tokenizer_and_template(tmp_path, tiny):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps(SYNTHETIC[0]) + "\n")
+    s = _settings(tiny)
+    key = stats.cache_key(str(data), s)
+    assert stats.cache_key(str(data), _settings(tiny, loss_scale="last_round")) != key
+    assert stats.cache_key(str(data), stats.TemplateSettings(**{**s.__dict__, "media": stats.media_settings(
+        {"IMAGE_MAX_TOKEN_NUM": "256"})})) != key
+    data.write_text(json.dumps(SYNTHETIC[1]) + "\n")
+    assert stats.cache_key(str(data), s) != key
+
+
+def test_media_settings_follow_qwen_vl_utils_env():
+    media = dict(stats.media_settings({"MAX_PIXELS": str(1024 * 32 * 32), "FPS_MAX_FRAMES": "12"}))
+    assert media["IMAGE_MAX_TOKEN_NUM"] == 1024  # MAX_PIXELS // (16*2)**2, as compat_qwen_vl_utils
+    assert media["FPS_MAX_FRAMES"] == 12 and media["VIDEO_MAX_TOKEN_NUM"] == 768
+    with pytest.raises(stats.StatsError, match="IMAGE_MAX_TOKEN_NUM"):
+        stats.media_settings({"IMAGE_MAX_TOKEN_NUM": "lots"})
+
+
+def test_image_budget_changes_image_tokens(tiny, tmp_path):
+    row = {"messages": [{"role": "user", "content": "<image>?"}, {"role": "assistant", "content": "x"}],
+           "images": [str(ROOT / "data/media/red_square.png")]}
+    data = tmp_path / "img.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    from PIL import Image
+
+    w, h = Image.open(row["images"][0]).size
+    expected_h, expected_w = stats.smart_resize(h, w, 32, 4 * 1024, 16384 * 1024, 200)
+    small = stats.measure_file(str(data), _settings(tiny), use_cache=False)
+    assert small.media == [expected_h * expected_w // 1024]
+    big = stats.TemplateSettings(**{**_settings(tiny).__dict__,
+                                    "media": stats.media_settings({"IMAGE_MIN_TOKEN_NUM": "64"})})
+    assert stats.measure_file(str(data), big, use_cache=False).media == [64]
+
+
+def test_packing_and_micro_batches():
+    lengths = [100, 900, 500, 500, 1000, 24, 300, 700]
+    packs = stats.pack(lengths, 1024)
+    assert sum(packs) == sum(lengths) and max(packs) <= 1024
+    assert len(packs) == 4  # ceil(4024 / 1024): best-fit-decreasing finds the minimum here
+    summary = stats.summarize(stats.Lengths(["x"], prompt=lengths, completion=[0] * 8, media=[0] * 8),
+                              stats.Budget(max_length=1024, packing=True, packing_length=1024, padding_free=True,
+                                           micro_batch_size=2, samples_per_step=2))
+    assert summary["packing"]["efficiency"] == round(4024 / (4 * 1024), 4)
+    assert summary["micro_batch_tokens"]["max"] <= 2048 and summary["micro_batch_tokens"]["worst_case"] == 2048
+    padded = stats.micro_batches([10, 100], 2, padded_to_longest=True)
+    assert padded == [200]
+
+
+def test_after_truncation_right_reports_lost_completions():
+    lengths = stats.Lengths(["x"], prompt=[10, 60, 10], completion=[5, 20, 50], media=[0, 0, 0])
+    kept, report = stats.after_truncation(lengths, stats.Budget(max_length=40, truncation_strategy="right"))
+    assert kept == [15, 40, 40]
+    assert report["rows_over"] == 2 and report["rows_losing_completion_tokens"] == 2
+    assert report["rows_without_completion"] == 1  # the 60-token prompt leaves no room for its answer
+    split, rep = stats.after_truncation(lengths, stats.Budget(max_length=40, truncation_strategy="split"))
+    assert split == [15, 40, 40, 40, 20] and rep["pieces"] == 4
+
+
+def test_bad_input_is_a_clear_error(tmp_path, tiny):
+    missing = swift_ext("data", "stats", tmp_path / "nope.jsonl", "--tokenizer", tiny)
+    assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+    no_tok = swift_ext("data", "stats", "data/sft/train.jsonl", "--tokenizer", tmp_path)
+    assert no_tok.returncode == 2 and "no tokenizer.json" in no_tok.stderr
+    broken = tmp_path / "b.jsonl"
+    broken.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
+                      "{not json\n")
+    result = swift_ext("data", "stats", broken, "--tokenizer", tiny, "--format", "json", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rows_not_measured"] == 1
+
+
+def test_plan_sizes_memory_from_local_data(tiny):
+    """padding_free SFT on local data: the estimate uses the data's p99 micro-batch, says so, and keeps
+    the worst case beside it; with a hub dataset it stays the worst case."""
+    from swift_ext.plan import make_plan
+    from swift_ext.recipe import load_recipe
+
+    over = ["args.dataset=[data/sft/train.jsonl]", "args.packing=false", "args.padding_free=true",
+            "args.micro_batch_size=2", "args.global_batch_size=4"]
+    recipe = load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over)
+    plan = make_plan(recipe)
+    mem = plan.memory
+    settings, _ = stats.settings_from_recipe(recipe)
+    summary = stats.summarize(stats.measure(["data/sft/train.jsonl"], settings, use_cache=False),
+                              stats.budget_from_recipe(recipe))
+    assert mem.basis == "data p99" and mem.tokens_per_micro_batch == summary["micro_batch_tokens"]["p99"]
+    assert mem.worst_case_gib > mem.per_gpu_gib + 1  # 2 x 4096 tokens vs ~90
+    assert any(n.startswith("data: 35 rows") for n in plan.notes)
+    assert mem.as_dict()["basis"] == "data p99" and mem.as_dict()["worst_case_gib"] == round(mem.worst_case_gib, 2)
+    hub = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over[1:]))
+    assert hub.memory.basis == "worst case" and hub.memory.worst_case_gib is None
+    assert hub.memory.per_gpu_gib == pytest.approx(mem.worst_case_gib)
+    padded = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over[:2] + over[3:] +
+                                   ["args.padding_free=false"]))
+    assert padded.memory.basis == "worst case"  # padded batches: the worst case still applies
