@@ -126,8 +126,9 @@ def validator_run(path: Path, jobs: int, typed: bool = True, report_to: Path | N
         "'errors': r.errors, 'compiled': data.row_summary is not data._row_summary}))\n")
 
 
-def msswift_seconds(path: Path, megabytes: int = 16) -> tuple[float, float]:
-    """ms-swift's load_dataset (strict=False, as users run it) on the first `megabytes` of the file."""
+def msswift_seconds(path: Path, megabytes: int = 16) -> tuple[dict, float]:
+    """ms-swift's load_dataset (strict=False, num_proc=1, as users run it) on the first `megabytes` of the
+    file: wall seconds, and CPU seconds of the process and the worker it starts (datasets' map runs there)."""
     slice_path = path.with_name(f"slice-{path.stem}.jsonl")
     with open(path, "rb") as src, open(slice_path, "wb") as dst:
         size = 0
@@ -137,12 +138,14 @@ def msswift_seconds(path: Path, megabytes: int = 16) -> tuple[float, float]:
             if size >= megabytes * 2**20:
                 break
     seconds = _python(
-        "import json, time, logging\n"
+        "import json, time, logging, resource\n"
         "from swift.dataset import load_dataset\n"
         "logging.disable(logging.WARNING)\n"
-        "c = time.process_time()\n"
+        "kids = lambda: (lambda r: r.ru_utime + r.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN))\n"
+        "t, c, k = time.perf_counter(), time.process_time(), kids()\n"
         f"load_dataset([{str(slice_path)!r}], strict=False, num_proc=1, load_from_cache_file=False)\n"
-        "print(json.dumps({'cpu': time.process_time() - c}))\n", cwd=path.parent)["cpu"]
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'cpu': time.process_time() - c + kids() - k}))\n",
+        cwd=path.parent)
     return seconds, size / 2**20
 
 
@@ -162,8 +165,9 @@ def bench_file(kind: str, path: Path) -> dict:
     info = validator_run(path, jobs=1, report_to=typed_json)
     reference = validator_run(path, jobs=1, typed=False, report_to=reference_json)
     identical = typed_json.read_bytes() == reference_json.read_bytes()
-    ms_seconds, ms_mb = msswift_seconds(path)
-    vs_raw, vs_ms = raw / ours, (mb / ours) / (ms_mb / ms_seconds)
+    ms, ms_mb = msswift_seconds(path)
+    vs_raw = raw / ours
+    vs_ms_wall, vs_ms_cpu = (mb / ours_wall) / (ms_mb / ms["seconds"]), (mb / ours) / (ms_mb / ms["cpu"])
     print(f"[{kind}] {path.name}: {mb:.0f} MB, {info['rows']} rows ({info['errors']} errors), row check in "
           f"{'C (swift_ext/_rowcheck.c)' if info['compiled'] else 'Python (the C part is not built: make build)'}")
     print(f"  raw msgspec decode of every line (1 core)  {mb / raw:7.1f} MB/s CPU ({mb / raw_wall:6.1f} wall)   (baseline)")
@@ -172,8 +176,9 @@ def bench_file(kind: str, path: Path) -> dict:
     print(f"  swift-ext data check --jobs 2              {mb / two:7.1f} MB/s wall   {one_wall / two:4.2f}x of --jobs 1 wall")
     print(f"  reference (per-row Python check)           {mb / reference['cpu']:7.1f} MB/s CPU   findings "
           f"{'IDENTICAL' if identical else 'DIFFERENT'} (--format json, byte for byte)")
-    print(f"  ms-swift load_dataset ({ms_mb:.0f} MB slice)       {ms_mb / ms_seconds:7.1f} MB/s CPU   swift-ext "
-          f"--jobs 1 is {vs_ms:.0f}x faster   {'PASS' if vs_ms >= 20 else 'FAIL'} (goal >= 20x)")
+    print(f"  ms-swift load_dataset ({ms_mb:.0f} MB slice)       {ms_mb / ms['seconds']:7.1f} MB/s wall "
+          f"({ms_mb / ms['cpu']:6.1f} CPU)   swift-ext --jobs 1 is {vs_ms_wall:.0f}x faster in wall time "
+          f"{'PASS' if vs_ms_wall >= 20 else 'FAIL'} (goal >= 20x), {vs_ms_cpu:.0f}x in CPU time")
     return {"rss": info["rss"]}
 
 

@@ -75,7 +75,6 @@ BLOOM_BITS = 1 << 28  # 32 MiB
 _DECODER = msgspec.json.Decoder()
 TYPED_COLUMNS = ("messages", "images", "videos", "audios", "solution", "rejected_response", "label", "tools",
                  "objects")
-TYPED_SET = frozenset(TYPED_COLUMNS)
 FAST_MESSAGES = "messages.content:string"
 BASE64_AFTER = 2000  # ms-swift's MAX_PATH_HEURISTIC: a longer media string is base64, never a path
 LENGTH_SAMPLE = 100_000  # token lengths kept for percentiles (reservoir sample): bounded memory
@@ -555,9 +554,8 @@ class _Row(msgspec.Struct, gc=False):
 _ROW_DECODER = msgspec.json.Decoder(_Row)
 _CANONICAL = msgspec.json.Encoder(order="sorted")  # struct fields and dict keys sorted: one encoding per row
 MEDIA_KEYS = ("images", "videos", "audios")
-# The column types of a typed-path row, by which media columns it has (bit i: MEDIA_KEYS[i]).
-FAST_KINDS = [[("messages", FAST_MESSAGES)] + [(k, "list") for i, k in enumerate(MEDIA_KEYS) if mask & (1 << i)]
-              for mask in range(8)]
+# The column types of a typed-path row, as row_types would give them.
+FAST_KINDS = {"messages": [("messages", FAST_MESSAGES)], **{k: [(k, "list")] for k in MEDIA_KEYS}}
 
 
 def _plain_preimage(roles, contents, media, errors: str = "surrogatepass") -> bytes:
@@ -723,13 +721,13 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                 continue
             if not q_msg:
-                q_msg = record(line, FAST_KINDS[0], seen_types, reference_types, out)
+                q_msg = record(line, FAST_KINDS["messages"], seen_types, reference_types, out)
             if not q_img and row.images is not None:
-                q_img = record(line, FAST_KINDS[1][1:], seen_types, reference_types, out)
+                q_img = record(line, FAST_KINDS["images"], seen_types, reference_types, out)
             if not q_vid and row.videos is not None:
-                q_vid = record(line, FAST_KINDS[2][1:], seen_types, reference_types, out)
+                q_vid = record(line, FAST_KINDS["videos"], seen_types, reference_types, out)
             if not q_aud and row.audios is not None:
-                q_aud = record(line, FAST_KINDS[4][1:], seen_types, reference_types, out)
+                q_aud = record(line, FAST_KINDS["audios"], seen_types, reference_types, out)
             digest_lines.append(line)
             digests.append(summary[4])
             for k, count in enumerate((1, *summary[:4], len(row.messages))):
