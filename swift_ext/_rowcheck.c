@@ -14,7 +14,7 @@
 #include <Python.h>
 #include <string.h>
 
-static PyObject *str_role, *str_content;
+static PyObject *str_role, *str_content, *str_messages, *str_media[3];
 
 typedef struct {
     char *buf;
@@ -167,84 +167,122 @@ static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     return row_summary(args[0], args + 1, args[4], args[5]);
 }
 
-static PyObject *str_messages, *str_media[3];
 
-/* check_run(lines, start, decode, skip, files_ok, hash128, totals, digest_lines, digests, first_line, stop)
- *     -> the index of the first line from `start` that is not a clean row (len(lines) when all are)
- *
- * The typed path's loop over a list of lines, in C: each line is decoded with `decode`, summarised as
- * above, and for a clean row its line number (first_line + index) and digest are appended and `totals`
- * (a list: rows, images, videos, audios, system turns, messages) is advanced. A line whose decode raises
- * one of the `skip` exceptions, that is not clean, or that has a media column whose flag in `stop` (three
- * booleans: images, videos, audios) is true, stops the run: the caller checks it in Python. */
-static PyObject *check_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 11 || !PyTuple_Check(args[10]) || PyTuple_GET_SIZE(args[10]) != 3) {
-        PyErr_SetString(PyExc_TypeError, "check_run(lines, start, decode, skip, files_ok, hash128, totals, "
-                        "digest_lines, digests, first_line, stop)");
-        return NULL;
-    }
+typedef struct {
+    PyObject *decode, *skip, *files_ok, *hash128, *digest_lines, *digests;
     int stop[3];
-    for (int k = 0; k < 3; k++) stop[k] = PyObject_IsTrue(PyTuple_GET_ITEM(args[10], k)) == 1;
-    PyObject *lines = args[0], *decode = args[2], *skip = args[3], *files_ok = args[4], *hash128 = args[5];
-    PyObject *totals = args[6], *digest_lines = args[7], *digests = args[8];
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]), first_line = PyLong_AsSsize_t(args[9]);
-    if ((start == -1 || first_line == -1) && PyErr_Occurred()) return NULL;
-    if (!PyList_Check(lines) || !PyList_Check(totals) || PyList_GET_SIZE(totals) != 6 ||
-        !PyList_Check(digest_lines) || !PyList_Check(digests) || check_set(files_ok)) {
-        PyErr_SetString(PyExc_TypeError, "check_run: bad argument types");
+    Py_ssize_t sums[6];  /* rows, images, videos, audios, system turns, messages */
+} Run;
+
+/* Decode one line and take it if it is a clean row: -1 error, 0 stop here (the caller checks it), 1 taken. */
+static int take_row(Run *run, PyObject *line_obj, Py_ssize_t line_no) {
+    PyObject *row = PyObject_CallOneArg(run->decode, line_obj);
+    if (!row) {
+        if (PyErr_ExceptionMatches(run->skip)) { PyErr_Clear(); return 0; }
+        return -1;
+    }
+    PyObject *messages = PyObject_GetAttr(row, str_messages);
+    PyObject *media[3] = {NULL, NULL, NULL};
+    PyObject *result = NULL;
+    if (messages) {
+        int k = 0;
+        for (; k < 3; k++) if (!(media[k] = PyObject_GetAttr(row, str_media[k]))) break;
+        int stopped = 0;
+        for (int m = 0; k == 3 && m < 3; m++) stopped |= run->stop[m] && media[m] != Py_None;
+        if (k == 3) result = stopped ? Py_NewRef(Py_None) : row_summary(messages, media, run->files_ok, run->hash128);
+    }
+    Py_ssize_t n_msgs = messages ? PyObject_Length(messages) : -1;
+    Py_XDECREF(messages);
+    for (int k = 0; k < 3; k++) Py_XDECREF(media[k]);
+    Py_DECREF(row);
+    if (!result) return -1;
+    if (result == Py_None) { Py_DECREF(result); return 0; }
+    PyObject *line = PyLong_FromSsize_t(line_no);
+    int bad = !line || PyList_Append(run->digest_lines, line) || PyList_Append(run->digests, PyTuple_GET_ITEM(result, 4));
+    Py_XDECREF(line);
+    if (!bad) {
+        run->sums[0] += 1;
+        for (int k = 0; k < 4; k++) run->sums[1 + k] += PyLong_AsSsize_t(PyTuple_GET_ITEM(result, k));
+        run->sums[5] += n_msgs;
+    }
+    Py_DECREF(result);
+    return bad ? -1 : 1;
+}
+
+static int run_start(Run *run, PyObject *const *args, PyObject *totals) {
+    run->decode = args[0]; run->skip = args[1]; run->files_ok = args[2]; run->hash128 = args[3];
+    run->digest_lines = args[5]; run->digests = args[6];
+    if (!PyList_Check(totals) || PyList_GET_SIZE(totals) != 6 || !PyList_Check(run->digest_lines) ||
+        !PyList_Check(run->digests) || check_set(run->files_ok) || !PyTuple_Check(args[7]) ||
+        PyTuple_GET_SIZE(args[7]) != 3) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "bad argument types");
+        return -1;
+    }
+    for (int k = 0; k < 3; k++) run->stop[k] = PyObject_IsTrue(PyTuple_GET_ITEM(args[7], k)) == 1;
+    for (int k = 0; k < 6; k++) run->sums[k] = 0;
+    return 0;
+}
+
+static int run_finish(Run *run, PyObject *totals) {
+    for (int k = 0; k < 6; k++) {
+        PyObject *add = PyLong_FromSsize_t(run->sums[k]);
+        PyObject *now = add ? PyNumber_Add(PyList_GET_ITEM(totals, k), add) : NULL;
+        Py_XDECREF(add);
+        if (!now) return -1;
+        PyList_SetItem(totals, k, now);  /* steals `now`, drops the old value */
+    }
+    return 0;
+}
+
+/* check_buffer(decode, skip, files_ok, hash128, totals, digest_lines, digests, stop, buf, pos, end, line_no,
+ *              max_line) -> (pos, line_end, line_no)
+ *
+ * The typed path's loop over the lines of buf[pos:end] (a file mapped in memory, or bytes), in C and
+ * without copying a line: each line is decoded through a memoryview, summarised as above, and for a clean
+ * row its line number and digest are appended and `totals` (a list: rows, images, videos, audios, system
+ * turns, messages) is advanced. It stops at a line longer than max_line, one whose decode raises one of
+ * `skip`, one that is not clean, or one with a media column whose flag in `stop` (images, videos,
+ * audios) is true, and returns where that line starts and ends and its number, for the caller to check
+ * it in Python; (end or past it, ..., the next line number) when it ran to the end. */
+static PyObject *check_buffer(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "check_buffer(decode, skip, files_ok, hash128, totals, digest_lines, "
+                        "digests, stop, buf, pos, end, line_no, max_line)");
         return NULL;
     }
-    Py_ssize_t n = PyList_GET_SIZE(lines), i = start;
-    Py_ssize_t sums[6] = {0, 0, 0, 0, 0, 0};
-    for (; i < n; i++) {
-        PyObject *row = PyObject_CallOneArg(decode, PyList_GET_ITEM(lines, i));
-        if (!row) {
-            if (PyErr_ExceptionMatches(skip)) { PyErr_Clear(); break; }
-            goto fail;
-        }
-        PyObject *messages = PyObject_GetAttr(row, str_messages);
-        PyObject *media[3] = {NULL, NULL, NULL};
-        PyObject *result = NULL;
-        if (messages) {
-            int k = 0;
-            for (; k < 3; k++) if (!(media[k] = PyObject_GetAttr(row, str_media[k]))) break;
-            int stopped = 0;
-            for (int m = 0; k == 3 && m < 3; m++) stopped |= stop[m] && media[m] != Py_None;
-            if (k == 3) result = stopped ? Py_NewRef(Py_None) : row_summary(messages, media, files_ok, hash128);
-        }
-        Py_ssize_t n_msgs = messages ? PyObject_Length(messages) : -1;
-        Py_XDECREF(messages);
-        for (int k = 0; k < 3; k++) Py_XDECREF(media[k]);
-        Py_DECREF(row);
-        if (!result) goto fail;
-        if (result == Py_None) { Py_DECREF(result); break; }
-        PyObject *line = PyLong_FromSsize_t(first_line + i);
-        int bad = !line || PyList_Append(digest_lines, line) || PyList_Append(digests, PyTuple_GET_ITEM(result, 4));
-        Py_XDECREF(line);
-        if (!bad) {
-            sums[0] += 1;
-            for (int k = 0; k < 4; k++) sums[1 + k] += PyLong_AsSsize_t(PyTuple_GET_ITEM(result, k));
-            sums[5] += n_msgs;
-        }
-        Py_DECREF(result);
-        if (bad) goto fail;
+    Run run;
+    PyObject *totals = args[4];
+    if (run_start(&run, args, totals)) return NULL;
+    Py_ssize_t pos = PyLong_AsSsize_t(args[9]), end = PyLong_AsSsize_t(args[10]);
+    Py_ssize_t line_no = PyLong_AsSsize_t(args[11]), max_line = PyLong_AsSsize_t(args[12]);
+    if (PyErr_Occurred()) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[8], &view, PyBUF_SIMPLE)) return NULL;
+    if (end > view.len) end = view.len;
+    const char *base = view.buf;
+    Py_ssize_t line_end = pos;
+    int status = 1;
+    while (pos < end) {
+        const char *nl = memchr(base + pos, '\n', end - pos);
+        line_end = nl ? nl - base : end;
+        if (line_end - pos > max_line) { status = 0; break; }
+        PyObject *mv = PyMemoryView_FromMemory((char *)base + pos, line_end - pos, PyBUF_READ);
+        if (!mv) { status = -1; break; }
+        status = take_row(&run, mv, line_no);
+        Py_DECREF(mv);
+        if (status <= 0) break;
+        pos = line_end + 1;
+        line_no++;
     }
-    for (int k = 0; k < 6; k++) {
-        PyObject *old = PyList_GET_ITEM(totals, k);
-        PyObject *add = PyLong_FromSsize_t(sums[k]);
-        PyObject *now = add ? PyNumber_Add(old, add) : NULL;
-        Py_XDECREF(add);
-        if (!now) return NULL;
-        PyList_SetItem(totals, k, now);  /* steals `now`, drops `old` */
-    }
-    return PyLong_FromSsize_t(i);
-fail:
-    return NULL;
+    PyBuffer_Release(&view);
+    if (status < 0 || run_finish(&run, totals)) return NULL;
+    if (status == 1) line_end = pos;
+    return Py_BuildValue("(nnn)", pos, line_end, line_no);
 }
 
 static PyMethodDef methods[] = {
     {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL, "tag counts and digest of a clean row, or None"},
-    {"check_run", (PyCFunction)(void (*)(void))check_run, METH_FASTCALL, "clean rows from start, in C"},
+    {"check_buffer", (PyCFunction)(void (*)(void))check_buffer, METH_FASTCALL, "clean rows of a buffer, in C"},
     {NULL, NULL, 0, NULL},
 };
 

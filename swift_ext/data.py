@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import mmap
 import os
 import re
 import struct
@@ -609,36 +610,43 @@ def _row_summary(messages, images, videos, audios, files_ok: set, hash128
     return counts[0], counts[1], counts[2], int(roles[0] == "system"), hash128(preimage)
 
 
-def _check_run(lines: list, start: int, decode, skip, files_ok: set, hash128, totals: list, digest_lines: list,
-               digests: list, first_line: int, stop: tuple[bool, bool, bool]) -> int:
-    """Clean rows from lines[start] on: their line numbers and digests appended, `totals` (rows, images,
-    videos, audios, system turns, messages) advanced; returns the index of the first line that is not
-    a clean row (its decode raised one of `skip`, or _row_summary said None) or has a media column
-    flagged in `stop`, or len(lines). swift_ext/_rowcheck.c's check_run is the same loop in C."""
-    for i in range(start, len(lines)):
+def _check_buffer(decode, skip, files_ok: set, hash128, totals: list, digest_lines: list, digests: list,
+                  stop: tuple[bool, bool, bool], buf, pos: int, end: int, line_no: int, max_line: int
+                  ) -> tuple[int, int, int]:
+    """The clean rows among the lines of buf[pos:end]: their line numbers and digests appended, `totals`
+    (rows, images, videos, audios, system turns, messages) advanced. Stops at a line longer than max_line,
+    one whose decode raises one of `skip`, one _row_summary says None to, or one with a media column
+    flagged in `stop`; returns (its start, its end, its number), or (pos >= end, _, the next line number)
+    at the end. swift_ext/_rowcheck.c's check_buffer is the same loop in C, without copying a line."""
+    while pos < end:
+        newline = buf.find(b"\n", pos, end)
+        line_end = end if newline < 0 else newline
+        if line_end - pos > max_line:
+            return pos, line_end, line_no
         try:
-            row = decode(lines[i])
+            row = decode(buf[pos:line_end])
         except skip:
-            return i
+            return pos, line_end, line_no
         if any(flag and entries is not None for flag, entries in zip(stop, (row.images, row.videos, row.audios),
                                                                        strict=True)):
-            return i
+            return pos, line_end, line_no
         summary = _row_summary(row.messages, row.images, row.videos, row.audios, files_ok, hash128)
         if summary is None:
-            return i
-        digest_lines.append(first_line + i)
+            return pos, line_end, line_no
+        digest_lines.append(line_no)
         digests.append(summary[4])
         for k, n in enumerate((1, *summary[:4], len(row.messages))):
             totals[k] += n
-    return len(lines)
+        pos, line_no = line_end + 1, line_no + 1
+    return pos, pos, line_no
 
 
 _TAG_INDEX = {"image>": 0, "video>": 1, "audio>": 2}
 _SKIP = (msgspec.DecodeError, TypeError, RecursionError)  # not the typed shape; TypeError: an over-long line
 try:  # built by `make` (setup.py build_ext --inplace); without it the Python twins above run
-    from swift_ext._rowcheck import check_run, summary as row_summary
+    from swift_ext._rowcheck import check_buffer, summary as row_summary
 except ImportError:
-    check_run, row_summary = _check_run, _row_summary
+    check_buffer, row_summary = _check_buffer, _row_summary
 
 
 def _row_digest(row: Any) -> int | None:
@@ -666,33 +674,65 @@ def _clean_sequence(roles: tuple) -> bool:
 
 def check_chunk(path: str, start: int, end: int, index: int, opts: Options, reference_types: dict[str, str],
                 typed: bool = True) -> ChunkResult:
-    """One byte range of a JSONL file; line numbers in the result count from the range's first line."""
+    """One byte range of a JSONL file; line numbers in the result count from the range's first line.
+    The typed path reads the range mapped in memory: no line is copied before it is decoded."""
+    if typed and _typed_path(opts) and end > start:
+        with open(path, "rb") as fh:
+            offset = start - start % mmap.ALLOCATIONGRANULARITY
+            with mmap.mmap(fh.fileno(), end - offset, access=mmap.ACCESS_READ, offset=offset) as mapped:
+                return _check_typed(path, [(mapped, start - offset, end - offset, None)], index, opts,
+                                    reference_types)
     return check_lines(path, line_lists(_range_blocks(path, start, end)), index, opts, reference_types, typed)
+
+
+def _typed_path(opts: Options) -> bool:
+    return opts.task in ("sft", "pt") and not opts.deep and not (opts.max_length and opts.tokenizer)
 
 
 def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, opts: Options,
                 reference_types: dict[str, str], typed: bool = True) -> ChunkResult:
     """Check lines given in lists (numbered from 1). `typed=False` checks every row with
     RowChecker.check: the reference the typed path must agree with."""
+    if typed and _typed_path(opts):
+        return _check_typed(path, _joined(line_lists), index, opts, reference_types)
     tokenizer = _load_tokenizer(opts.tokenizer) if opts.max_length and opts.tokenizer else None
     checker = RowChecker(path, opts, tokenizer)
     out = ChunkResult(index)
     seen_types: dict[str, str] = dict(reference_types)
-    first_chunk = index == 0
     line = 0
-    if not (typed and opts.task in ("sft", "pt") and not opts.deep and tokenizer is None):
-        for lines in line_lists:
+    for lines in line_lists:
+        for raw in lines:
+            line += 1
+            _check_line(raw, line, index == 0, checker, out, seen_types, reference_types)
+    out.lines = line
+    return out
+
+
+def _joined(line_lists: Iterable[list[bytes | int]]) -> Iterator[tuple]:
+    """(buffer, start, end, line count) per list of lines, for _check_typed; an over-long line (an int)
+    comes alone, as itself."""
+    for lines in line_lists:
+        if any(type(raw) is int for raw in lines):
             for raw in lines:
-                line += 1
-                _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
-        out.lines = line
-        return out
-    # The typed path: msgspec decodes the common shape into typed structs (types checked in C), then
-    # check_run (C, or its Python twin) takes the clean rows, a run at a time, with no Python per row. A
-    # row it stops at takes _check_line, the reference check.
+                yield (raw, 0, 0, 1) if type(raw) is int else (raw, 0, len(raw), 1)
+        else:
+            buf = b"\n".join(lines)
+            yield buf, 0, len(buf), len(lines)
+
+
+def _check_typed(path: str, buffers: Iterable[tuple], index: int, opts: Options,
+                 reference_types: dict[str, str]) -> ChunkResult:
+    """The typed path over (buffer, start, end, line count or None) pieces of consecutive lines: msgspec
+    decodes the common shape into typed structs (types checked in C), then check_buffer (C, or its Python
+    twin) takes the clean rows with no Python per row. A line it stops at is checked here, and a row that
+    is not clean takes _check_line, the reference check."""
+    checker = RowChecker(path, opts)
+    out = ChunkResult(index)
+    seen_types: dict[str, str] = dict(reference_types)
+    first_chunk = index == 0
     decode_any = _ROW_DECODER.decode
     hash128 = xxhash.xxh3_128_intdigest
-    run, summary_of = check_run, row_summary  # read here, so a test can swap in the Python twins
+    run, summary_of = check_buffer, row_summary  # read here, so a test can swap in the Python twins
     files_ok = checker.files_ok
     record = _record_types
     quiet = {k: reference_types.get(k) == v for k, v in (("messages", FAST_MESSAGES), ("images", "list"),
@@ -700,17 +740,25 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
     q_msg, q_img, q_vid, q_aud = quiet.values()  # True: the column's type needs no note for this row
     digest_lines, digests = out.digest_lines, out.digests
     totals = [0] * 6  # clean rows, images, videos, audios, system turns, messages
-    for lines in line_lists:
-        i, n, base = 0, len(lines), line
-        while i < n:
+    line = 0  # lines before the piece
+    for buf, pos, end, count in buffers:
+        line_no = line + 1
+        if type(buf) is int:  # over-long
+            _check_line(buf, line_no, first_chunk, checker, out, seen_types, reference_types)
+            line += count
+            continue
+        while pos < end:
             if q_msg:  # C runs over clean rows; it stops before a media column whose type still needs a note
-                i = run(lines, i, decode_any, _SKIP, files_ok, hash128, totals, digest_lines, digests, base + 1,
-                        (not q_img, not q_vid, not q_aud))
-                if i == n:
+                pos, line_end, line_no = run(decode_any, _SKIP, files_ok, hash128, totals, digest_lines, digests,
+                                             (not q_img, not q_vid, not q_aud), buf, pos, end, line_no, MAX_LINE)
+                if pos >= end:
                     break
-            # The row the run stopped at (or every row while `messages` has no settled type): in Python.
-            raw, line = lines[i], base + i + 1
-            i += 1
+            else:
+                newline = buf.find(b"\n", pos, end)
+                line_end = end if newline < 0 else newline
+            # The line the run stopped at (or every line while `messages` has no settled type): in Python.
+            raw = buf[pos:line_end] if line_end - pos <= MAX_LINE else line_end - pos
+            line, pos, line_no = line_no, line_end + 1, line_no + 1
             try:
                 row = decode_any(raw)
             except _SKIP:
@@ -730,20 +778,20 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
                 q_aud = record(line, FAST_KINDS["audios"], seen_types, reference_types, out)
             digest_lines.append(line)
             digests.append(summary[4])
-            for k, count in enumerate((1, *summary[:4], len(row.messages))):
-                totals[k] += count
-        line = base + n
+            for k, n in enumerate((1, *summary[:4], len(row.messages))):
+                totals[k] += n
+        line = line_no - 1 if count is None else line + count
     out.lines = line
     fast_rows, n_images, n_videos, n_audios, n_systems, n_messages = totals
     out.rows += fast_rows
     out.valid += fast_rows
     turns = (n_messages - n_systems) // 2  # clean rows: user/assistant pairs after an optional system turn
-    for role, count in (("system", n_systems), ("user", turns), ("assistant", turns)):
-        if count:
-            out.roles[role] += count
-    for key, count in zip(MEDIA_KEYS, (n_images, n_videos, n_audios), strict=True):
-        if count:
-            out.media[key] += count
+    for role, n in (("system", n_systems), ("user", turns), ("assistant", turns)):
+        if n:
+            out.roles[role] += n
+    for key, n in zip(MEDIA_KEYS, (n_images, n_videos, n_audios), strict=True):
+        if n:
+            out.media[key] += n
     return out
 
 

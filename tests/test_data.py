@@ -494,7 +494,7 @@ def test_duplicates_compare_media_and_are_exact_behind_the_bloom_filter(tmp_path
 def test_typed_path_with_the_python_twin_matches_reference(tmp_path, monkeypatch):
     """The typed path with _row_summary (what runs when swift_ext/_rowcheck.c is not built)."""
     monkeypatch.setattr(d, "row_summary", d._row_summary)
-    monkeypatch.setattr(d, "check_run", d._check_run)
+    monkeypatch.setattr(d, "check_buffer", d._check_buffer)
     corpus = fuzz_corpus(tmp_path / "corpus.jsonl", rows=1500, seed=3)
     assert_typed_matches_reference(corpus, d.Options(media_root=str(ROOT)))
     for path in BAD:
@@ -504,7 +504,7 @@ def test_typed_path_with_the_python_twin_matches_reference(tmp_path, monkeypatch
 def test_compiled_row_summary_is_built_and_matches_its_python_twin():
     """`make` builds swift_ext/_rowcheck.c (setup.py build_ext --inplace); the row loop uses it."""
     rowcheck = pytest.importorskip("swift_ext._rowcheck", reason="not built: run `make build`")
-    assert d.row_summary is rowcheck.summary and d.check_run is rowcheck.check_run
+    assert d.row_summary is rowcheck.summary and d.check_buffer is rowcheck.check_buffer
     import xxhash
 
     @settings(max_examples=400, deadline=None)
