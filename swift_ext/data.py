@@ -9,6 +9,7 @@ inside ms-swift - and duplicate rows) are done by the parent with bounded memory
 
 from __future__ import annotations
 
+import array
 import base64
 import binascii
 import mmap
@@ -71,7 +72,7 @@ MEDIA = (("images", "<image>", "E103", "E305"), ("videos", "<video>", "E104", "E
 MAX_LINE = 2**31 - 1  # Arrow's 32-bit string offsets: one value cannot be larger, so neither can a row
 CHUNK = 8 * 1024 * 1024
 BLOCK = 1 << 20
-EXACT_DUPLICATES = 1_000_000  # distinct rows tracked exactly (~80 MiB); beyond, a Bloom filter plus a second pass
+EXACT_DUPLICATES = 4_000_000  # rows whose digests are kept for an exact check (~96 MiB); beyond, a Bloom filter
 BLOOM_BITS = 1 << 28  # 32 MiB
 _DECODER = msgspec.json.Decoder()
 TYPED_COLUMNS = ("messages", "images", "videos", "audios", "solution", "rejected_response", "label", "tools",
@@ -127,7 +128,14 @@ class ChunkResult:
     media: Counter = field(default_factory=Counter)
     lengths: list[int] = field(default_factory=list)
     digest_lines: list[int] = field(default_factory=list)
-    digests: list[int] = field(default_factory=list)  # 128-bit digest of each row's messages and media
+    digests: list[bytes] = field(default_factory=list)  # 16-byte xxh3 digest of each row's messages and media
+    line_blob: bytes = b""  # both packed by pack(): cheap to send between processes and to read with numpy
+    digest_blob: bytes = b""
+
+    def pack(self) -> "ChunkResult":
+        self.line_blob, self.digest_blob = array.array("q", self.digest_lines).tobytes(), b"".join(self.digests)
+        self.digest_lines, self.digests = [], []
+        return self
     types: list[tuple[int, str, str]] = field(default_factory=list)  # (line, column, JSON type) when it changes
     # Columns the reference rows did not type: this chunk's first type and the later lines with that type,
     # which are type changes if an earlier chunk saw the column first with another type.
@@ -649,7 +657,7 @@ except ImportError:
     check_buffer, row_summary = _check_buffer, _row_summary
 
 
-def _row_digest(row: Any) -> int | None:
+def _row_digest(row: Any) -> bytes | None:
     """128 bits of the row's messages and media, so rows that differ only in their images are not
     duplicates. xxh3 is the same in every worker process (Python's hash() is salted per process)."""
     if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
@@ -658,9 +666,9 @@ def _row_digest(row: Any) -> int | None:
     media = [row.get(key) for key in MEDIA_KEYS]
     if all(type(m) is dict and len(m) == 2 and type(m.get("role")) is str and type(m.get("content")) is str
            for m in messages) and all(v is None or type(v) is list and all(type(e) is str for e in v) for v in media):
-        return xxhash.xxh3_128_intdigest(_plain_preimage([m["role"] for m in messages],
-                                                         [m["content"] for m in messages], media))
-    return xxhash.xxh3_128_intdigest(b"C" + _CANONICAL.encode([messages, *media]))
+        return xxhash.xxh3_128_digest(_plain_preimage([m["role"] for m in messages],
+                                                      [m["content"] for m in messages], media))
+    return xxhash.xxh3_128_digest(b"C" + _CANONICAL.encode([messages, *media]))
 
 
 def _clean_sequence(roles: tuple) -> bool:
@@ -705,7 +713,7 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
             line += 1
             _check_line(raw, line, index == 0, checker, out, seen_types, reference_types)
     out.lines = line
-    return out
+    return out.pack()
 
 
 def _joined(line_lists: Iterable[list[bytes | int]]) -> Iterator[tuple]:
@@ -731,7 +739,7 @@ def _check_typed(path: str, buffers: Iterable[tuple], index: int, opts: Options,
     seen_types: dict[str, str] = dict(reference_types)
     first_chunk = index == 0
     decode_any = _ROW_DECODER.decode
-    hash128 = xxhash.xxh3_128_intdigest
+    hash128 = xxhash.xxh3_128_digest
     run, summary_of = check_buffer, row_summary  # read here, so a test can swap in the Python twins
     files_ok = checker.files_ok
     record = _record_types
@@ -792,7 +800,7 @@ def _check_typed(path: str, buffers: Iterable[tuple], index: int, opts: Options,
     for key, n in zip(MEDIA_KEYS, (n_images, n_videos, n_audios), strict=True):
         if n:
             out.media[key] += n
-    return out
+    return out.pack()
 
 
 def _record_types(line: int, kinds, seen_types: dict[str, str], reference: dict[str, str], out: ChunkResult) -> bool:
@@ -925,60 +933,82 @@ def percentiles(values: list[int]) -> dict | None:
 
 
 class _Duplicates:
-    """Exact (a set of 128-bit digests) for the first EXACT_DUPLICATES distinct rows; beyond, a fixed-size
+    """Duplicate rows by their 16-byte digests, without a Python step per row: the digests of the first
+    EXACT_DUPLICATES rows are kept (24 bytes a row) and sorted once at the end; past that, a fixed-size
     Bloom filter whose hits are only candidates, confirmed by a second pass over the file (confirm)."""
 
     def __init__(self) -> None:
-        self.exact: set[int] | None = set()
+        import numpy  # here, not at the top: `plan` imports this module and seldom needs it
+
+        self.np = numpy
+        self.digest_type = numpy.dtype([("hi", "<u8"), ("lo", "<u8")])  # a 16-byte digest as two integers
         self.exact_limit = EXACT_DUPLICATES
         self.bloom_bits = BLOOM_BITS
-        self.bloom: bytearray | None = None
+        self.kept: list | None = []  # (lines, digests) arrays per chunk
+        self.kept_rows = 0
+        self.bloom = None
         self.count = 0
-        self.candidates: list[tuple[int, int]] = []  # (line, digest) the Bloom filter may have seen before
+        self.candidates: list[tuple[int, bytes]] = []  # (line, digest) the Bloom filter may have seen before
 
-    def add_chunk(self, lines: list[int], digests: list[int], offset: int) -> list[int]:
-        """The chunk's lines (relative to `offset`) that certainly repeat an earlier row. A chunk with no
-        repeats (the usual case) costs three set operations in C, not a Python step per row."""
-        exact = self.exact
-        if exact is not None and len(exact) + len(digests) <= self.exact_limit and exact.isdisjoint(digests):
-            before = len(exact)
-            exact.update(digests)
-            if len(exact) == before + len(digests):
+    def add_chunk(self, line_blob: bytes, digest_blob: bytes, offset: int) -> list[int]:
+        """Take a chunk's rows; returns the lines now known to repeat an earlier row (the rest: finish)."""
+        np = self.np
+        lines = np.frombuffer(line_blob, np.int64) + offset
+        digests = np.frombuffer(digest_blob, self.digest_type)
+        if self.kept is not None:
+            self.kept.append((lines, digests))
+            self.kept_rows += len(lines)
+            if self.kept_rows <= self.exact_limit:
                 return []
-            exact.difference_update(digests)  # a repeat inside the chunk: all were new, so take them out again
-        return [line for line, digest in zip(lines, digests, strict=True) if self.add(line + offset, digest)]
+            repeats = self.finish()
+            lines, digests = np.concatenate([k[0] for k in self.kept]), np.concatenate([k[1] for k in self.kept])
+            self.kept, self.bloom = None, np.zeros(self.bloom_bits // 8, np.uint8)
+            self._bloom_add(lines, digests, candidates=False)
+            return repeats
+        self._bloom_add(lines, digests, candidates=True)
+        return []
 
-    def add(self, line: int, digest: int) -> bool:
-        """True for a certain duplicate; a Bloom hit is kept as a candidate and returns False."""
-        if self.exact is not None:
-            if digest in self.exact:
-                self.count += 1
-                return True
-            self.exact.add(digest)
-            if len(self.exact) > self.exact_limit:
-                self.bloom = bytearray(self.bloom_bits // 8)
-                for d in self.exact:
-                    self._test_and_set(d)
-                self.exact = None
-            return False
-        if self._test_and_set(digest):
-            self.candidates.append((line, digest))
-        return False
+    def finish(self) -> list[int]:
+        """The kept rows that repeat an earlier one. One sort of the digests' first halves (in C); rows that
+        share one are then compared whole, in line order."""
+        if not self.kept:
+            return []
+        np = self.np
+        lines, digests = np.concatenate([k[0] for k in self.kept]), np.concatenate([k[1] for k in self.kept])
+        order = np.argsort(digests["hi"])
+        same = digests["hi"][order][1:] == digests["hi"][order][:-1]
+        shared = np.zeros(len(order), bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        seen: set[tuple[int, int]] = set()
+        repeats = []
+        picked = order[shared]
+        for line, hi, lo in sorted(zip(lines[picked].tolist(), digests["hi"][picked].tolist(),
+                                       digests["lo"][picked].tolist(), strict=True)):
+            if (hi, lo) in seen:
+                repeats.append(line)
+            seen.add((hi, lo))
+        self.count += len(repeats)
+        return repeats
 
-    def _test_and_set(self, d: int) -> bool:
-        bloom, mask, hit = self.bloom, self.bloom_bits - 1, True
-        for i in range(4):  # four 32-bit slices of the digest: four independent bit positions
-            b = (d >> (32 * i)) & mask
-            byte, bit = b >> 3, 1 << (b & 7)
-            if not bloom[byte] & bit:
-                hit = False
-                bloom[byte] |= bit
-        return hit
+    def _bloom_add(self, lines, digests, candidates: bool) -> None:
+        np = self.np
+        mask = np.uint64(self.bloom_bits - 1)
+        positions = [(part >> np.uint64(shift)) & mask for part in (digests["lo"], digests["hi"]) for shift in (0, 32)]
+        if candidates:
+            hit = np.ones(len(lines), bool)
+            for pos in positions:
+                hit &= (self.bloom[pos >> np.uint64(3)] >> (pos & np.uint64(7)).astype(np.uint8)) & 1 == 1
+            _, first = np.unique(digests.view("V16"), return_index=True)
+            hit[np.setdiff1d(np.arange(len(lines)), first)] = True  # a repeat inside the chunk
+            self.candidates += [(int(lines[i]), digests[i].tobytes()) for i in np.flatnonzero(hit)]
+        for pos in positions:
+            np.bitwise_or.at(self.bloom, pos >> np.uint64(3), (np.uint8(1) << (pos & np.uint64(7)).astype(np.uint8)))
 
-    def confirm(self, rows: Iterable[tuple[int, int]]) -> list[int]:
+    def confirm(self, rows: Iterable[tuple[int, bytes]]) -> list[int]:
         """The candidate lines that repeat an earlier row, given every (line, digest) of the file again."""
         wanted = {d for _, d in self.candidates}
-        first: dict[int, int] = {}
+        first: dict[bytes, int] = {}
         for line, digest in rows:
             if digest in wanted and digest not in first:
                 first[digest] = line
@@ -1051,8 +1081,9 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
             if file_types[column] != kind:
                 report.issues.extend(_type_change(entry, line + offset, column, kind, file_types[column])
                                      for line in lines)
-        report.issues.extend(_duplicate(entry, line + offset) for line in dups.add_chunk(res.digest_lines, res.digests, offset))
+        report.issues.extend(_duplicate(entry, line) for line in dups.add_chunk(res.line_blob, res.digest_blob, offset))
         offset += res.lines
+    report.issues.extend(_duplicate(entry, line) for line in dups.finish())
     if dups.candidates:
         for line in dups.confirm(_file_digests(entry, layout)):
             report.issues.append(_duplicate(entry, line))
@@ -1175,7 +1206,7 @@ def _file_lines(path: str, layout: str) -> Iterator[bytes | int]:
         yield from split_lines(_stream_blocks(fh))
 
 
-def _file_digests(path: str, layout: str) -> Iterator[tuple[int, int]]:
+def _file_digests(path: str, layout: str) -> Iterator[tuple[int, bytes]]:
     """(line, digest) of every row again: the exact check behind the Bloom filter."""
     for line, raw in enumerate(_file_lines(path, layout), start=1):
         if type(raw) is int or not raw.strip():

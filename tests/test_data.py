@@ -518,7 +518,7 @@ def test_compiled_row_summary_is_built_and_matches_its_python_twin():
         for m, role in zip(messages, roles, strict=False):
             m.role = role
         files_ok = {"a.png", "b.mp4", "c.wav"}
-        args = (messages, *media, files_ok, xxhash.xxh3_128_intdigest)
+        args = (messages, *media, files_ok, xxhash.xxh3_128_digest)
         assert rowcheck.summary(*args) == d._row_summary(*args)
 
     same()
