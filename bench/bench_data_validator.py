@@ -149,6 +149,23 @@ def msswift_seconds(path: Path, megabytes: int = 16) -> tuple[dict, float]:
     return seconds, size / 2**20
 
 
+def scaling_model(path: Path) -> dict:
+    """Amdahl's model of --jobs N from one core: CPU per row in the chunk workers (parallel) and in the
+    parent (serial: reading the results, type changes, duplicates), measured by running both in one process."""
+    return _python(
+        "import json, time\n"
+        "from swift_ext import data as d\n"
+        f"p = {str(path)!r}\n"
+        "ref = d._reference_types(p, 'jsonl')\n"
+        "c = time.process_time()\n"
+        "rows = sum(d.check_chunk(p, s, e, i, d.Options(), ref).rows for i, (s, e) in enumerate(d.chunk_ranges(p)))\n"
+        "chunks = time.process_time() - c\n"
+        "c = time.process_time()\n"
+        "d.check_file(p, d.Options())\n"
+        "whole = time.process_time() - c\n"
+        "print(json.dumps({'worker': chunks / rows, 'parent': max(whole - chunks, 0) / rows}))\n")
+
+
 def medians(run) -> tuple[float, float]:
     """Median CPU seconds and median wall seconds of REPEATS runs."""
     runs = [run() for _ in range(REPEATS)]
@@ -179,6 +196,10 @@ def bench_file(kind: str, path: Path) -> dict:
     print(f"  ms-swift load_dataset ({ms_mb:.0f} MB slice)       {ms_mb / ms['seconds']:7.1f} MB/s wall "
           f"({ms_mb / ms['cpu']:6.1f} CPU)   swift-ext --jobs 1 is {vs_ms_wall:.0f}x faster in wall time "
           f"{'PASS' if vs_ms_wall >= 20 else 'FAIL'} (goal >= 20x), {vs_ms_cpu:.0f}x in CPU time")
+    model = scaling_model(path)
+    w, p = model["worker"], model["parent"]
+    print(f"  --jobs N model: {w * 1e6:.2f} us/row in workers, {p * 1e6:.2f} us/row serial in the parent -> "
+          + ", ".join(f"{j} jobs {(w + p) / (p + w / j):.1f}x" for j in (2, 4, 8, 16, 32)) + " (+ ~0.5 s start)")
     return {"rss": info["rss"]}
 
 

@@ -72,6 +72,7 @@ MEDIA = (("images", "<image>", "E103", "E305"), ("videos", "<video>", "E104", "E
 MAX_LINE = 2**31 - 1  # Arrow's 32-bit string offsets: one value cannot be larger, so neither can a row
 CHUNK = 8 * 1024 * 1024
 BLOCK = 1 << 20
+SET_DUPLICATES = 200_000  # distinct rows checked for duplicates in a set; beyond, numpy arrays
 EXACT_DUPLICATES = 4_000_000  # rows whose digests are kept for an exact check (~96 MiB); beyond, a Bloom filter
 BLOOM_BITS = 1 << 28  # 32 MiB
 _DECODER = msgspec.json.Decoder()
@@ -933,15 +934,14 @@ def percentiles(values: list[int]) -> dict | None:
 
 
 class _Duplicates:
-    """Duplicate rows by their 16-byte digests, without a Python step per row: the digests of the first
-    EXACT_DUPLICATES rows are kept (24 bytes a row) and sorted once at the end; past that, a fixed-size
-    Bloom filter whose hits are only candidates, confirmed by a second pass over the file (confirm)."""
+    """Duplicate rows by their 16-byte digests. Up to SET_DUPLICATES distinct rows, a set; then, without a
+    Python step per row, the digests of up to EXACT_DUPLICATES rows are kept (24 bytes a row, numpy) and
+    sorted once at the end; past that, a fixed-size Bloom filter whose hits are only candidates,
+    confirmed by a second pass over the file (confirm)."""
 
     def __init__(self) -> None:
-        import numpy  # here, not at the top: `plan` imports this module and seldom needs it
-
-        self.np = numpy
-        self.digest_type = numpy.dtype([("hi", "<u8"), ("lo", "<u8")])  # a 16-byte digest as two integers
+        self.exact: set[bytes] | None = set()
+        self.set_limit = SET_DUPLICATES
         self.exact_limit = EXACT_DUPLICATES
         self.bloom_bits = BLOOM_BITS
         self.kept: list | None = []  # (lines, digests) arrays per chunk
@@ -952,6 +952,11 @@ class _Duplicates:
 
     def add_chunk(self, line_blob: bytes, digest_blob: bytes, offset: int) -> list[int]:
         """Take a chunk's rows; returns the lines now known to repeat an earlier row (the rest: finish)."""
+        if self.exact is not None:
+            digests = [digest_blob[i:i + 16] for i in range(0, len(digest_blob), 16)]
+            if len(self.exact) + len(digests) <= self.set_limit:
+                return self._set_add(array.array("q", line_blob), digests, offset)
+            self._to_arrays()
         np = self.np
         lines = np.frombuffer(line_blob, np.int64) + offset
         digests = np.frombuffer(digest_blob, self.digest_type)
@@ -968,10 +973,33 @@ class _Duplicates:
         self._bloom_add(lines, digests, candidates=True)
         return []
 
+    def _set_add(self, lines: array.array, digests: list[bytes], offset: int) -> list[int]:
+        exact = self.exact
+        if exact.isdisjoint(digests) and len(set(digests)) == len(digests):  # the usual chunk: no repeat
+            exact.update(digests)
+            return []
+        repeats = []
+        for line, digest in zip(lines, digests, strict=True):
+            if digest in exact:
+                repeats.append(line + offset)
+            exact.add(digest)
+        self.count += len(repeats)
+        return repeats
+
+    def _to_arrays(self) -> None:
+        import numpy  # only for big files: its import costs ~0.1 s
+
+        self.np = numpy
+        self.digest_type = numpy.dtype([("hi", "<u8"), ("lo", "<u8")])  # a 16-byte digest as two integers
+        # The set's rows come first in the file: line -1 sorts them before any row still to come.
+        distinct = numpy.frombuffer(b"".join(self.exact), self.digest_type)
+        self.kept = [(numpy.full(len(distinct), -1, numpy.int64), distinct)]
+        self.kept_rows, self.exact = len(distinct), None
+
     def finish(self) -> list[int]:
         """The kept rows that repeat an earlier one. One sort of the digests' first halves (in C); rows that
         share one are then compared whole, in line order."""
-        if not self.kept:
+        if self.exact is not None or not self.kept:
             return []
         np = self.np
         lines, digests = np.concatenate([k[0] for k in self.kept]), np.concatenate([k[1] for k in self.kept])

@@ -478,6 +478,7 @@ def test_duplicates_compare_media_and_are_exact_behind_the_bloom_filter(tmp_path
     assert [(i.line, i.code) for i in report.issues] == [(3, "W402")] and report.duplicates == 1
     # Past EXACT_DUPLICATES distinct rows the Bloom filter takes over; a tiny one hits on most rows, and
     # the second pass must still report exactly the true duplicates.
+    monkeypatch.setattr(d, "SET_DUPLICATES", 20)  # a set, then numpy arrays sorted at the end, then a Bloom filter
     monkeypatch.setattr(d, "EXACT_DUPLICATES", 50)
     monkeypatch.setattr(d, "BLOOM_BITS", 256)
     many = tmp_path / "many.jsonl"
@@ -489,6 +490,11 @@ def test_duplicates_compare_media_and_are_exact_behind_the_bloom_filter(tmp_path
     report = d.check_file(str(many), d.Options(media_root=str(ROOT)))
     assert [(i.line, i.code) for i in report.issues] == [(at + 1, "W402") for at in sorted(repeats)]
     assert report.duplicates == 3
+    monkeypatch.setattr(d, "EXACT_DUPLICATES", 10_000)  # the arrays alone
+    few = tmp_path / "few.jsonl"
+    few.write_text("\n".join(lines[:1600]) + "\n")
+    report = d.check_file(str(few), d.Options(media_root=str(ROOT)), chunk_bytes=4096)
+    assert [(i.line, i.code) for i in report.issues] == [(501, "W402"), (1501, "W402")] and report.duplicates == 2
 
 
 def test_typed_path_with_the_python_twin_matches_reference(tmp_path, monkeypatch):
