@@ -151,10 +151,12 @@ def msswift_seconds(path: Path, megabytes: int = 16) -> tuple[dict, float]:
 
 def scaling_model(path: Path) -> dict:
     """Amdahl's model of --jobs N from one core: CPU per row in the chunk workers (parallel) and in the
-    parent (serial: reading the results, type changes, duplicates), measured by running both in one process."""
+    parent (serial: reading the results, type changes, duplicates), measured by running both in one process,
+    for a big file (duplicates past the set, in numpy arrays; numpy's import counted with the start-up)."""
     return _python(
-        "import json, time\n"
+        "import json, time, numpy\n"
         "from swift_ext import data as d\n"
+        "d.SET_DUPLICATES = 0\n"
         f"p = {str(path)!r}\n"
         "ref = d._reference_types(p, 'jsonl')\n"
         "c = time.process_time()\n"
