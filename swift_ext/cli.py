@@ -124,6 +124,10 @@ def _search(result):
     rec = result.recipe
     if rec.engine != "megatron":
         raise UserError.one("--search covers the Megatron backend (engine: megatron)", file=rec.source)
+    bad_values = [p for p in result.errors if p.rule in ("argument-type", "argument-range")]
+    if bad_values:  # the search starts from these values; the plan skipped the shape for them too
+        raise UserError(bad_values + [Problem("--search needs the argument errors above fixed first",
+                                              file=rec.source)])
     if result.shape is None:
         raise UserError.one("--search needs the model's shape, which this plan could not find", file=rec.source,
                             hint="pass --model-config PATH/TO/config.json or download the model")
@@ -171,6 +175,8 @@ def _current(result, candidate) -> dict:
 
 
 def plan_json(result) -> dict:
+    from swift_ext.secrets import masked_env
+
     launch = result.launch
     mem = result.memory.as_dict() if result.memory is not None else None
     return {
@@ -184,7 +190,7 @@ def plan_json(result) -> dict:
         "megatron_core": result.megatron_core,
         "notes": result.notes,
         "argv": launch.argv,
-        "env": launch.env,
+        "env": masked_env(launch.env),
     }
 
 
@@ -236,11 +242,13 @@ def import_script(
     script: Path = typer.Argument(..., help="Shell script running `megatron|swift sft|rlhf|pt`."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the recipe here (never overwrites); "
                                           "a script with several commands gives OUT-1.yaml, OUT-2.yaml, ..."),
+    upgrade: bool = typer.Option(False, "--upgrade", help="Rename ms-swift 3.x arguments to their 4.x names "
+                                 "(--save -> output_dir, --train_type -> tuner_type, ...) and drop removed ones."),
 ) -> None:
     """Turn an existing ms-swift shell script into a recipe (one per training command in it)."""
     from swift_ext.importer import import_file, recipe_yaml
 
-    imported = import_file(script)
+    imported = import_file(script, upgrade)
     err = _console(stderr=True)
     texts = []
     for data, notes in imported:
@@ -290,12 +298,14 @@ def merge(
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (must not exist); default CKPT-merged."),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Base model path/id if args.json's is stale."),
     print_cmd: bool = typer.Option(False, "--print", help="Print the command and nothing else."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip `swift-ext verify` of the merged model."),
 ) -> None:
-    """Merge a LoRA checkpoint into a servable model with ms-swift's own export."""
+    """Merge a LoRA checkpoint into a servable model with ms-swift's own export, then verify it."""
     from swift_ext import run as runner
-    from swift_ext.merge import plan_merge, read_checkpoint
+    from swift_ext.merge import keep_base_mtp, plan_merge, read_checkpoint
 
-    plan = plan_merge(read_checkpoint(ckpt), out, base_model)
+    checkpoint = read_checkpoint(ckpt)
+    plan = plan_merge(checkpoint, out, base_model)
     if plan.launch is not None:
         _refuse_bad_argv(plan.launch.argv)
     err = _console(stderr=True)
@@ -310,8 +320,46 @@ def merge(
     err.print("$ " + plan.launch.shell().rstrip(), markup=False)
     code = runner.execute(plan.launch).exit_code
     if code == 0:
+        if checkpoint.engine == "swift":
+            kept = keep_base_mtp(base_model or checkpoint.base_model, plan.output_dir)
+            if kept:
+                err.print(f"note: copied {len(kept)} MTP tensor(s) transformers dropped from the base model "
+                          f"into {plan.output_dir / 'model-mtp.safetensors'}", markup=False)
         err.print(f"[green]merged[/green]: {plan.output_dir}")
+        if not no_verify:
+            code = _verify(plan.output_dir, ckpt, base_model, skip_unreachable_base=True)
     raise typer.Exit(code)
+
+
+def _verify(merged: Path, adapter: Optional[Path], base: Optional[str], skip_unreachable_base: bool = False,
+            **options) -> int:
+    from swift_ext.verify import resolve_base, summary_table, verify, write_report
+
+    err = _console(stderr=True)
+    if skip_unreachable_base:  # merge: a hub-id base never downloaded here is a skipped check, not a failed merge
+        try:
+            resolve_base(merged, adapter, base)
+        except UserError as exc:
+            err.print(f"verify skipped: {exc} — run `swift-ext verify {merged} --base PATH`", markup=False)
+            return 0
+    report = verify(merged, adapter, base, progress=lambda msg: err.print(f"verify: {msg}", markup=False), **options)
+    path = write_report(report)
+    _console().print(summary_table(report))
+    err.print(f"{'[green]verified[/green]' if report.ok else '[red]verify failed[/red]'}: {path}")
+    return 0 if report.ok else 1
+
+
+@app.command("verify")
+def verify_cmd(
+    merged: Path = typer.Argument(..., help="The merged model directory."),
+    adapter: Optional[Path] = typer.Option(None, "--adapter", help="The LoRA checkpoint (default: MERGED without -merged)."),
+    base: Optional[str] = typer.Option(None, "--base", help="Base model directory (default: from args.json)."),
+    prompts: int = typer.Option(4, "--prompts", min=1, help="Prompts for the logit parity check."),
+    no_parity: bool = typer.Option(False, "--no-parity", help="Skip the logit parity check (loads both models)."),
+    no_generate: bool = typer.Option(False, "--no-generate", help="Skip the `swift infer` generation smoke test."),
+) -> None:
+    """Check a merged model against base + adapter: tensors, weights, logits, one generation; verify.json."""
+    raise typer.Exit(_verify(merged, adapter, base, parity=not no_parity, generate=not no_generate, prompts=prompts))
 
 
 @app.command()
@@ -477,6 +525,17 @@ def submit(
                             grace_s=grace, cache_dir=cache_dir, extra=tuple(extra), then=tuple(then or ()),
                             sweep=tuple(sweep or ()), doctor_blocks=not force)
     rendered = sub.render(rec, launch, opts, elements, [p.launch for p in element_plans])
+    if resume:
+        from swift_ext.resume import argv_to_args, refuse_resume
+
+        ckpt, issues = refuse_resume(Path(launch.output_dir or out_arg), argv_to_args(launch.argv))
+        for issue in issues:
+            err.print(f"{issue.level}: --resume: {issue.message}", markup=False)
+        if any(i.level == "error" for i in issues):
+            err.print("refusing to resume: ms-swift would start over or fail (see above)", markup=False)
+            raise typer.Exit(2)
+        if ckpt:
+            err.print(f"resume: the job continues from {ckpt}", markup=False)
     if dry_run:
         sys.stdout.write(rendered.script)
         for verb, text in rendered.followups:
@@ -543,6 +602,12 @@ def status(run_dir: Path = typer.Argument(..., help="The run's output dir (where
     con.print(table)
     ckpt = sub.latest_complete_checkpoint(run_dir)
     con.print(f"last complete checkpoint: {ckpt or 'none yet'}", markup=False)
+    from swift_ext.resume import status_lines
+
+    for level, text in status_lines(run_dir):
+        colour = {"ok": "green", "error": "red"}.get(level, "yellow")
+        con.print(f"[{colour}]{'resume ' + level if level != 'ok' else 'resume ok'}[/{colour}]: ", end="")
+        con.print(text, markup=False)
     logs = sorted(run_dir.glob("slurm-*.out"), key=lambda p: p.stat().st_mtime)
     if logs:
         tail = logs[-1].read_text(errors="replace").splitlines()[-10:]

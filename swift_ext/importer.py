@@ -25,12 +25,13 @@ RANK_VARS = {"NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}  # per-node: the launche
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
-def import_file(path: Path) -> list[tuple[dict, list[str]]]:
-    return import_text(read_text(path), str(path))
+def import_file(path: Path, upgrade: bool = False) -> list[tuple[dict, list[str]]]:
+    return import_text(read_text(path, "a shell script"), str(path), upgrade)
 
 
-def import_text(text: str, source: str = "<script>") -> list[tuple[dict, list[str]]]:
-    """One (recipe data, notes) per training command in the script, in order."""
+def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> list[tuple[dict, list[str]]]:
+    """One (recipe data, notes) per training command in the script, in order. `upgrade`: ms-swift 3.x
+    argument names become their 4.x names (msargs.RENAMED) and removed ones are dropped, each noted."""
     notes: list[str] = []
     variables: dict[str, str] = {}
     exported: dict[str, str] = {}
@@ -68,6 +69,9 @@ def import_text(text: str, source: str = "<script>") -> list[tuple[dict, list[st
         words = _as_swift_command(words, env, notes, source, lineno)
         if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
             data = _to_recipe(words, env, comment, notes, source, lineno)
+            if upgrade:
+                data["args"] = _upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
+                                              notes, source, lineno)
             found.append((data, notes))
             notes = []
         elif len(words) >= 2 and words[0] in ("megatron", "swift"):
@@ -260,6 +264,22 @@ def _closing_paren(line: str, i: int) -> int:
             if depth == 0:
                 return j + 1
     return len(line)
+
+
+def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: str, lineno: int) -> dict:
+    upgraded: dict = {}
+    for name, value in args.items():
+        new = msargs.RENAMED.get(name)
+        if name in schema.fields:
+            upgraded[name] = value
+        elif name in msargs.REMOVED:
+            notes.append(f"{source}:{lineno}: --{name} dropped: {msargs.REMOVED[name]}")
+        elif new in schema.fields and new not in args:
+            notes.append(f"{source}:{lineno}: --{name} is `{new}` in ms-swift 4.x; renamed")
+            upgraded[new] = value
+        else:
+            upgraded[name] = value
+    return upgraded
 
 
 def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes: list[str],

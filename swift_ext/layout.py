@@ -468,7 +468,11 @@ def grpo(recipe, args, shape, lay, err, warn):
     if recipe.command != "rlhf":
         return
     rlhf_type = args.str("rlhf_type")
-    grpo_keys = [k for k in ("reward_funcs", "num_generations", "vllm_mode", "steps_per_generation") if args.has(k)]
+    # GKD also rolls out with vLLM (MegatronGKDTrainer mixes in MegatronRolloutMixin, gkd_trainer.py:32):
+    # vllm_mode is not a GRPO-only argument there.
+    rollout_types = ("grpo", "gkd")
+    grpo_keys = [k for k in ("reward_funcs", "num_generations", "vllm_mode", "steps_per_generation") if args.has(k)
+                 and not (k == "vllm_mode" and rlhf_type in rollout_types)]
     if rlhf_type != "grpo":
         if grpo_keys:
             err("grpo-type", f"GRPO arguments ({', '.join(grpo_keys)}) but rlhf_type is '{rlhf_type}' "

@@ -125,8 +125,8 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
             argv += ["--model", base]
         env = {}
         if mtp:
-            notes.append(f"{base} has {mtp} MTP layer(s); the transformers path does not train them and keeps the "
-                         "base model's weights")
+            notes.append(f"{base} has {mtp} MTP layer(s); the transformers path does not train them, and swift-ext "
+                         "copies the base model's MTP weights into the merged model (transformers drops them)")
         if _is_moe(ckpt):
             notes.append("MoE LoRA merged on the transformers path; ms-swift recommends merging MoE LoRA in "
                          "Megatron (train with engine: megatron to get that path)")
@@ -162,3 +162,43 @@ def mtp_layers_of(base: str | None) -> int:
 
 def _is_moe(ckpt: Checkpoint) -> bool:
     return "moe" in str(ckpt.args.get("model_type") or "")
+
+
+def keep_base_mtp(base: str | None, merged: Path) -> list[str]:
+    """Copy the base model's MTP tensors (`mtp.*`) that a transformers-path merge dropped.
+
+    transformers does not model MTP (`_keys_to_ignore_on_load_unexpected = [r"^mtp.*"]` on Qwen3.5/3.6),
+    so `swift export --merge_lora` never loads them and the merged model silently loses them; training on
+    this path never touches them either, so the base model's copy is the right one (the transformers-path
+    counterpart of Megatron's `--save_missing_weights`). They go into their own shard, listed in
+    model.safetensors.index.json (written when ms-swift saved a single file). Returns the names copied.
+    """
+    if not base or not Path(base).expanduser().is_dir():
+        return []
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from swift_ext.verify import tensor_group, weight_index
+
+    base_dir = Path(base).expanduser()
+    base_index, merged_index = weight_index(base_dir), weight_index(merged)
+    missing = sorted(k for k in base_index if tensor_group(k) == "MTP" and k not in merged_index)
+    if not missing:
+        return []
+    tensors = {}
+    for key in missing:
+        with safe_open(base_index[key], "pt") as fh:
+            tensors[key] = fh.get_tensor(key)
+    shard = merged / "model-mtp.safetensors"
+    save_file(tensors, shard, metadata={"format": "pt"})
+    index_file = merged / "model.safetensors.index.json"
+    if index_file.is_file():
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+    else:
+        index = {"metadata": {}, "weight_map": {k: p.name for k, p in merged_index.items()}}
+    index["weight_map"].update({k: shard.name for k in missing})
+    index["weight_map"] = dict(sorted(index["weight_map"].items()))
+    index.setdefault("metadata", {})["total_size"] = sum(
+        (merged / name).stat().st_size for name in set(index["weight_map"].values()))
+    index_file.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return missing

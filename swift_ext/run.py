@@ -81,9 +81,19 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
         point = find_resume_point(rec, out)
         flags = [t for name, value in point.args.items() for t in (f"--{name}", *render_values(value))]
         launch = replace(launch, argv=launch.argv + flags)
+        if rec.engine == "megatron":  # what ms-swift would silently turn into a fresh start (swift_ext/resume.py)
+            from swift_ext.resume import argv_to_args, check_resume
+
+            issues = check_resume(argv_to_args(launch.argv), point.checkpoint)
+            for issue in issues:
+                say(f"{issue.level}: --resume: {issue.message}", markup=False)
+            if any(i.level == "error" for i in issues):
+                raise UserError.one(f"refusing to resume from {point.checkpoint}: ms-swift would start over or fail "
+                                    "(reasons above)", file=rec.source)
         # ms-swift appends to logging.jsonl in a fixed output dir: the first run's rows (including steps
         # after the checkpoint) would merge silently with the resumed run's.
-        aside = point.incomplete + ([out / "logging.jsonl"] if not _versioned(rec) else [])
+        # With add_version (the default) the resumed run gets a new vN-* dir and touches nothing here.
+        aside = [] if _versioned(rec) else point.incomplete + [out / "logging.jsonl"]
         moved = set_aside(aside, _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S"))
         for old, new in moved:
             say(f"resume: kept {old} as {new}", markup=False)
@@ -329,7 +339,8 @@ def execute(launch: Launch, grace_s: float = 30.0) -> Ending:
         for s in FORWARDED:
             signal.signal(s, forward)
         try:
-            proc = subprocess.Popen(launch.argv, env=env, process_group=0)
+            proc = subprocess.Popen(launch.argv, env=env, process_group=0,
+                                    preexec_fn=_term_when_parent_dies if sys.platform == "linux" else None)
         except FileNotFoundError:
             raise UserError.one(
                 f"`{launch.argv[0]}` is not on PATH",
@@ -346,6 +357,14 @@ def execute(launch: Launch, grace_s: float = 30.0) -> Ending:
     if received:
         return Ending(128 + received[0], signal.Signals(received[0]).name, killed)
     return Ending(128 - code if code < 0 else code)
+
+
+def _term_when_parent_dies() -> None:
+    """In the child, before exec: SIGTERM it if swift-ext itself is SIGKILLed (no handler runs then);
+    torchrun passes that on to its ranks."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _wait_group(proc, received: list[int], grace_s: float) -> bool:

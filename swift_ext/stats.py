@@ -1032,8 +1032,9 @@ PLAN_LIMIT = 64 * 2**20  # plan counts local data up to this size itself; bigger
 
 def plan_summary(recipe) -> tuple[dict | None, list[str]]:
     """For `plan`: the summary of a recipe's training data when every `dataset` entry is a local file
-    that is small enough or already counted (cache). Never raises; says why when there is none. Reads
-    the cache but does not write it and does not import ms-swift (rows that need it stay uncounted)."""
+    that is small enough or already counted (cache). Never raises; says why when there is none. Does not
+    import ms-swift (rows that need it stay uncounted, and such a partial count is not cached); a
+    complete count is cached like ms-swift's argument schema is, so the next plan reads it."""
     from swift_ext import data as d
 
     info = d.recipe_data(recipe)
@@ -1048,7 +1049,7 @@ def plan_summary(recipe) -> tuple[dict | None, list[str]]:
                 _cache_path(cache_key(f, settings)).is_file() for f in files):
             return None, [f"data: over {PLAN_LIMIT >> 20} MiB and not counted yet; run `swift-ext data stats --recipe "
                           f"{recipe.source}` once and plan will size memory from your data"]
-        lengths = measure(files, settings, allow_msswift=False, write_cache=False)
+        lengths = measure(files, settings, allow_msswift=False)
         summary = summarize(lengths, budget_from_recipe(recipe))
     except (StatsError, OSError, ValueError) as exc:
         return None, [f"data: token lengths not counted ({exc})"]

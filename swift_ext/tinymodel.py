@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 MODELS = {"tiny-qwen3_6-moe"}
-FORMAT_VERSION = 1  # bump when the built files change, so stale caches are rebuilt
+FORMAT_VERSION = 2  # bump when the built files change, so stale caches are rebuilt
 
 
 def models_dir() -> Path:
@@ -113,6 +113,7 @@ def build_tiny_qwen3_6_moe(out: Path) -> None:
     )
     model = Qwen3_5MoeForConditionalGeneration(config).to(torch.float32)
     model.save_pretrained(out, safe_serialization=True)
+    add_mtp_shard(out)
 
     tokenizer = Qwen2TokenizerFast(tokenizer_object=_qwen3_6_tokenizer(), **_SPECIALS)
     processor = Qwen3VLProcessor(
@@ -126,6 +127,42 @@ def build_tiny_qwen3_6_moe(out: Path) -> None:
     (out / "generation_config.json").write_text(
         json.dumps({"eos_token_id": [248046, 248044], "pad_token_id": 248044, "do_sample": False}, indent=2)
     )
+
+
+def add_mtp_shard(out: Path) -> None:
+    """Give the checkpoint the MTP weights the real one ships (`mtp.*`, in its own last shard, listed in
+    model.safetensors.index.json). transformers does not model MTP and skips these keys on load, so
+    they are written here directly: one full-attention MoE decoder layer shaped like layer 3, plus
+    the fc and norms that join the embedding and the hidden state."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    single = out / "model.safetensors"
+    body = out / "model-00001-of-00002.safetensors"
+    single.rename(body)
+    generator = torch.Generator().manual_seed(1)
+    hidden = text_config()["hidden_size"]
+    mtp: dict = {}
+    weight_map: dict[str, str] = {}
+    with safe_open(body, "pt") as fh:
+        for key in fh.keys():
+            weight_map[key] = body.name
+            prefix = "model.language_model.layers.3."
+            if key.startswith(prefix):
+                shape = fh.get_slice(key).get_shape()
+                norm = key.endswith("norm.weight")
+                mtp["mtp.layers.0." + key[len(prefix):]] = (
+                    torch.ones(shape) if norm else torch.randn(shape, generator=generator) * 0.02)
+    mtp["mtp.fc.weight"] = torch.randn((hidden, 2 * hidden), generator=generator) * 0.02
+    for name in ("mtp.norm.weight", "mtp.pre_fc_norm_embedding.weight", "mtp.pre_fc_norm_hidden.weight"):
+        mtp[name] = torch.ones(hidden)
+    tail = out / "model-00002-of-00002.safetensors"
+    save_file(mtp, tail, metadata={"format": "pt"})
+    weight_map.update({key: tail.name for key in mtp})
+    total = sum(f.stat().st_size for f in (body, tail))  # close enough: headers are a few KiB
+    (out / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, indent=2))
 
 
 _SPECIALS = {

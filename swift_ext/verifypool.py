@@ -28,6 +28,7 @@ MAX_ANSWER_CHARS = 2000  # all boxes of a final answer together; longer is not a
 MAX_PLAIN_CHARS = 16000  # a plain-text answer is looked for in this much of the end of the response
 SCREEN_CHARS = 2000  # how much of a plain-text answer is screened for expressions sympy must not evaluate
 MAX_BOX_GAP = 40  # letters/digits allowed between two boxes of one final answer ("and", "x_2 =", "(b)")
+MAX_BOXES = 64  # more boxes in a row than any final answer has: no answer
 MAX_BRACE_DEPTH = 40
 MAX_DIGITS = 200
 DEFAULT_DEADLINE_S = float(os.environ.get("SWIFT_EXT_REWARD_TIMEOUT", "2.0"))
@@ -101,28 +102,31 @@ def _final_box_spans(text: str) -> list[tuple[int, int, int]] | None:
         if spans and len(_GAP_NOISE.sub("", text[end : spans[-1][0]])) > MAX_BOX_GAP:
             break
         spans.append((m.start(), m.end(), end))
+        if len(spans) > MAX_BOXES:
+            return None
     return spans[::-1]
 
 
 def final_boxes(text: str) -> list[str] | None:
     r"""The contents of the boxes that make up the final answer: the last box and every box before it
     separated only by a short connective (`, `, ` and `, `\quad \text{and} \quad`, `x_2 =`).
-    [] when there is no box; None when the last box is unterminated or empty (no answer: never an
-    earlier box). A box repeated word for word (under "Final Answer") counts once.
+    [] when there is no box; None when the last box is unterminated or empty, or there are more than
+    MAX_BOXES (no answer: never an earlier box). A box repeated word for word ("Final Answer") counts once.
     """
     spans = _final_box_spans(text)
     if spans is None:
         return None
-    contents = []
+    contents = {}  # insertion-ordered set
     for _, inner, end in spans:
         content = text[inner : end - 1].strip().rstrip(".").strip()
-        if content and content not in contents:
-            contents.append(content)
-    return None if spans and not contents else contents
+        if content:
+            contents[content] = None
+    return None if spans and not contents else list(contents)
 
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
-_FINAL_ANSWER_IS = re.compile(r"(?i:final answer.{0,100}?)\s+is\b")
+# "... the final answer is $x$ / \\(x\\) / 12": not "I checked that the final answer is right".
+_FINAL_ANSWER_IS = re.compile(r"(?i:final answer.{0,100}?)\s+is:?\s*(?=[$\\\d(\[{-])")
 
 
 def extract_answer(completion) -> tuple[str | None, str]:
@@ -182,23 +186,30 @@ def gold_answer(solution) -> str | None:
     return "$" + ", ".join(p for p in parts if p) + "$"
 
 
-_UNIT_TEXT = re.compile(r"\\(?:text|mbox|textnormal|textrm|mathrm)\s*\{([^{}]*)\}")
+_POWER = r"(\s*\^\s*\{?\s*\d\s*\}?|[²³])?"  # cm^2, cm^{3}, cm²: an area is not a length
+_UNIT_TEXT = re.compile(r"\\(?:text|mbox|textnormal|textrm|mathrm)\s*\{([^{}]*)\}" + _POWER)
+_UNIT_TRAILING = re.compile(r"[\d}$]\s*([A-Za-z]{2,})" + _POWER + r"\s*\.?\s*\$?$")
 _NOT_UNITS = {"and", "or", "if", "for", "where", "when", "is", "the", "of"}
 
 
 def units(answer: str) -> set[str]:
-    """Unit words an answer states (`\\text{ cm}`, `$125$ miles`), singular and lower-case."""
-    # In \text{}: words, and single letters after a space (`5\text{ m}`; `\text{E}` is a choice, not a unit).
-    words = [w for chunk in _UNIT_TEXT.findall(answer) for w in re.findall(r"[A-Za-z]{2,}|(?<=\s)[A-Za-z]\b", chunk)]
-    trailing = re.search(r"[\d}$]\s*([A-Za-z]{2,})\s*\.?\s*\$?$", answer.strip())
+    """Unit words an answer states (`\\text{ cm}^2`, `$125$ miles`), singular, lower-case, with a power."""
+    found: list[tuple[str, str | None]] = []
+    for m in _UNIT_TEXT.finditer(answer):
+        # Words, and single letters after a space (`5\text{ m}`; `\text{E}` is a choice, not a unit).
+        words = re.findall(r"[A-Za-z]{2,}|(?<=\s)[A-Za-z]\b", m.group(1))
+        found += [(w, None) for w in words[:-1]] + ([(words[-1], m.group(2))] if words else [])
+    trailing = _UNIT_TRAILING.search(answer.strip())
     if trailing:
-        words.append(trailing.group(1))
+        found.append((trailing.group(1), trailing.group(2)))
     out = set()
-    for w in words:
-        w = w.lower()
-        if w in _NOT_UNITS:
+    for word, power in found:
+        word = word.lower()
+        if word in _NOT_UNITS:
             continue
-        out.add(w[:-1] if len(w) > 3 and w.endswith("s") else w)
+        word = word[:-1] if len(word) > 3 and word.endswith("s") else word
+        digits = re.sub(r"\D", "", (power or "").replace("²", "2").replace("³", "3"))
+        out.add(word + ("^" + digits if digits else ""))
     return out
 
 
@@ -244,7 +255,7 @@ def normalized(answer: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_INTEGER = re.compile(r"-?\d{1,%d}" % MAX_DIGITS)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -377,6 +388,7 @@ class VerifyPool:
         self._ensure()
         sel = selectors.DefaultSelector()
         busy: dict[int, _Worker] = {}
+        respawns: list[int] = []
 
         def assign(worker: _Worker) -> None:
             gold, idxs = queue.pop(0)
@@ -385,9 +397,13 @@ class VerifyPool:
             try:
                 worker.proc.stdin.write(_encode(message) + b"\n")
                 worker.proc.stdin.flush()
-            except (BrokenPipeError, OSError):
+            except (BrokenPipeError, OSError):  # it died between batches: replace it, a few times a batch
                 queue.insert(0, (gold, idxs))
                 _kill(worker.proc)
+                self._workers.remove(worker)
+                respawns.append(1)
+                if len(respawns) <= 2 * self.size:
+                    self._workers.append(self._spawn())
                 return
             # The gold parse, then the first item; a fresh worker also needs to import math-verify/sympy.
             worker.deadline = time.monotonic() + self.deadline_s * 2 + (0 if worker.ready else STARTUP_S)
@@ -405,6 +421,8 @@ class VerifyPool:
         for w in list(self._workers):
             if queue:
                 assign(w)
+        while not busy and queue and self._workers:  # every first write failed: the replacements take over
+            assign(self._workers[-1])
         while busy:
             now = time.monotonic()
             timeout = max(0.0, min(w.deadline for w in busy.values()) - now)
@@ -549,8 +567,10 @@ def score_math(completions: list, solutions: list, pool: VerifyPool | None = Non
         stated, expected = units(answer), units(gold)
         if stated and expected and not stated & expected:
             continue  # 5 m is not 5 cm, though math-verify drops both units
-        if how != "multi-boxed" and _NUMBER.fullmatch(normalized(gold)) and normalized(answer) == normalized(gold):
-            scores[i] = 1.0  # the gold's very number: no need for sympy
+        if how != "multi-boxed" and answer.startswith("\\boxed{") and _INTEGER.fullmatch(normalized(gold)) \
+                and _INTEGER.fullmatch(normalized(answer)):
+            # Two integers: equal or not, no need for sympy (GRPO's usual gold, and most wrong answers).
+            scores[i] = 1.0 if int(normalized(answer)) == int(normalized(gold)) else 0.0
             continue
         if risky(answer) is not None:
             # sympy must not evaluate it; only a textually identical answer is credited.
@@ -588,6 +608,12 @@ def _kind(value) -> str:
     return "one"
 
 
+def _is_interval(value) -> bool:
+    from sympy import Interval
+
+    return isinstance(value, Interval)
+
+
 def judge(gold: list, answer: str) -> tuple[bool, str | None]:
     """math-verify's verdict on one answer against a parsed gold, made strict about the number of parts:
     math-verify credits any overlap between the candidates it extracted (its issue #47), so one value
@@ -599,6 +625,8 @@ def judge(gold: list, answer: str) -> tuple[bool, str | None]:
         return False, "parse"
     if {_kind(gold[0]), _kind(pred[0])} == {"several", "one"}:
         return False, None
+    if "\\{" in answer and _kind(pred[0]) == "several" and _is_interval(gold[0]):
+        return False, None  # `\\{1, 3\\}` is two numbers, not the interval (1, 3) (math-verify credits it)
     return bool(verify(gold, pred, timeout_seconds=None)), None
 
 

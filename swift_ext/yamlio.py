@@ -39,9 +39,9 @@ def parse_scalar(text: str) -> Any:
         return text
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, expected: str = "a YAML recipe file") -> str:
     if path.is_dir():
-        raise UserError.one("is a directory, expected a YAML recipe file", file=str(path))
+        raise UserError.one(f"is a directory, expected {expected}", file=str(path))
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

@@ -177,3 +177,25 @@ def test_torchrun_entry_point_arithmetic_and_dashed_flags(write):
     assert args["overlap_grad_reduce"] is True  # HfArgumentParser's --a-b alias for a_b
     assert "2>&1 | tee" in result.stderr and "imported as `megatron sft`" in result.stderr
     assert "warning" not in result.stderr
+
+
+OLD_NAMES = """# 2 * 80GiB (an ms-swift 3.x script)
+NPROC_PER_NODE=2 CUDA_VISIBLE_DEVICES=0,1 megatron sft \\
+    --load Qwen3-8B-mcore --load_safetensors true --train_type lora --dataset d.jsonl \\
+    --max_epochs 1 --save out --eval_interval 100 --save_interval 100 --num_workers 4 --output_dir kept
+"""
+
+
+def test_upgrade_renames_3x_arguments(write):
+    src = write("old.sh", OLD_NAMES)
+    plain = yaml.safe_load(swift_ext("import", src).stdout)["args"]
+    assert "train_type" in plain and "load_safetensors" in plain  # as written, with warnings
+    result = swift_ext("import", src, "--upgrade")
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["args"]
+    assert args["mcore_model"] == "Qwen3-8B-mcore" and args["tuner_type"] == "lora"
+    assert args["num_train_epochs"] == 1 and args["eval_steps"] == 100 and args["save_steps"] == 100
+    assert args["dataloader_num_workers"] == 4 and "load_safetensors" not in args
+    assert args["output_dir"] == "kept" and args["save"] == "out"  # never two values for one argument
+    assert "--train_type is `tuner_type` in ms-swift 4.x; renamed" in result.stderr
+    assert "--load_safetensors dropped" in result.stderr

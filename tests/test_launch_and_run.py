@@ -123,7 +123,11 @@ def test_unversioned_output_dir_is_not_reused_silently(tmp_path, write):
     result = swift_ext("run", recipe, FORCE, "--resume", cwd=tmp_path, env=env)
     assert result.returncode == 2 and "nothing to resume from" in result.stderr and "checkpoint-100" in result.stderr
     (tmp_path / "OUT" / "checkpoint-100" / "latest_checkpointed_iteration.txt").write_text("100")
+    (tmp_path / "OUT" / "checkpoint-102").mkdir()  # cut short: the resumed run would save into it
+    (tmp_path / "OUT" / "checkpoint-102" / "shard").write_text("partial")
     assert swift_ext("run", recipe, FORCE, "--resume", cwd=tmp_path, env=env).returncode == 0
+    (aside,) = list((tmp_path / "OUT").glob("checkpoint-102.before-resume-*"))
+    assert (aside / "shard").read_text() == "partial" and not (tmp_path / "OUT" / "checkpoint-102").exists()
     argv = json.loads((tmp_path / "called.json").read_text())["argv"]
     assert argv[-4:] == ["--mcore_model", str(tmp_path / "OUT" / "checkpoint-100"), "--finetune", "false"]
 

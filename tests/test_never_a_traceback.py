@@ -77,6 +77,8 @@ def test_recipe_values(capsys, base, args, launch, env):
               st.text(max_size=15)), max_size=3))
 def test_overrides(capsys, base, overrides):
     cli(capsys, "plan", base, *overrides)
+    if "smoke" not in str(base):
+        cli(capsys, "plan", base, *overrides, "--search")
 
 
 SCRIPT_PIECES = ["megatron sft", "megatron rlhf", "swift sft", "swift export", "--model", "Qwen/Qwen3-8B",

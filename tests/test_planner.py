@@ -215,6 +215,52 @@ def test_memory_grows_with_sequence_and_shrinks_with_parallelism():
                           "args.global_batch_size=4")).memory.per_gpu_gib < base
 
 
+def test_memory_grad_buffer_is_fp32_unless_main_grads_dtype_is_bf16():
+    # ms-swift turns accumulate_allreduce_grads_in_fp32 on for bf16 runs while main_grads_dtype is fp32;
+    # with an fp32 buffer the optimizer step reads the gradient in place (no 4-byte fp32 copy).
+    full = ["args.tuner_type=full", "launch.gpus_per_node=8", "args.expert_model_parallel_size=8"]
+    fp32 = make_plan(seed(SFT, *full)).memory.components
+    bf16 = make_plan(seed(SFT, *full, "args.main_grads_dtype=bf16")).memory.components
+    assert fp32["gradients"] == pytest.approx(2 * bf16["gradients"])
+    # Adam: fp32 master + two fp32 moments (12 bytes) from an fp32 buffer; 16 with the bf16 buffer's copy
+    assert bf16["optimizer"] == pytest.approx(fp32["optimizer"] * 16 / 12)
+    aware = make_plan(seed(SFT, *full, "args.use_precision_aware_optimizer=true")).memory.components
+    # TE FusedAdam keeps only the 16-bit remainder of the fp32 master (store_param_remainders)
+    assert aware["optimizer"] == pytest.approx(fp32["optimizer"] * 10 / 12)
+
+
+def test_memory_logits_follow_the_cross_entropy_path_and_mtp():
+    from swift_ext.memory import CE_BYTES_FUSED, CE_BYTES_UNFUSED, GiB
+
+    def acts(*overrides):
+        plan = make_plan(seed(SFT, *overrides))
+        return plan.memory.components["activations"], plan
+    fused, plan = acts("args.mtp_num_layers=null")
+    unfused, _ = acts("args.mtp_num_layers=null", "args.cross_entropy_loss_fusion=false")
+    with_mtp, _ = acts()
+    logit_gib = 4096 * plan.shape.vocab_size / 2 / GiB  # packing 4096 tokens, vocab over TP=2
+    assert fused - unfused == pytest.approx(logit_gib * (CE_BYTES_FUSED - CE_BYTES_UNFUSED), rel=1e-6)
+    assert with_mtp - fused == pytest.approx(logit_gib * 4, rel=1e-6)  # one more fp32 softmax kept
+
+
+@pytest.mark.slow
+def test_cross_entropy_bytes_per_logit_match_megatron_measured():
+    """The constants memory.py uses, against megatron-core's own cross entropy run here (CPU, one rank)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from swift_ext.memory import CE_BYTES_FUSED, CE_BYTES_UNFUSED
+
+    script = Path(__file__).parents[1] / "bench" / "measure_cross_entropy_bytes.py"
+    for mode, expected in (("unfused", CE_BYTES_UNFUSED), ("fused", CE_BYTES_FUSED)):
+        done = subprocess.run([sys.executable, str(script), mode, "4096", "16384"], capture_output=True,
+                              text=True, timeout=600, check=True)
+        measured = json.loads(done.stdout.strip().splitlines()[-1])
+        assert measured["held_for_backward"] == pytest.approx(4, abs=0.25)  # the fp32 softmax
+        assert max(measured["forward_peak"], measured["backward_peak"]) == pytest.approx(expected, abs=0.25)
+
+
 def test_run_refuses_a_plan_that_does_not_fit(tmp_path):
     result = swift_ext("run", SFT, "args.tuner_type=full", f"args.output_dir={tmp_path}/o")
     assert result.returncode == 2 and "does not fit" in result.stderr and "--force" in result.stderr
@@ -256,3 +302,14 @@ def test_search_finds_layouts_and_excludes_what_does_not_fit():
     # TP=4 over 2 KV groups is legal on megatron-core 0.16 (the KV heads are replicated): proposed now.
     assert any(c.layout["tp"] == 4 for c in found)
     assert _search(seed(SFT, "args.tuner_type=full", "launch.gpus_per_node=2", "args.expert_model_parallel_size=2")) == []
+
+
+def test_gkd_rolls_out_with_vllm_too():
+    """ms-swift's own examples/megatron/rlhf/gkd/*.sh set vllm_mode with rlhf_type gkd (MegatronGKDTrainer
+    uses the rollout mixin); only GRPO-only keys are refused for it."""
+    gkd = ["args.rlhf_type=gkd", "args.reward_funcs=null", "args.num_generations=null",
+           "args.steps_per_generation=null", "args.vllm_mode=colocate"]
+    assert "grpo-type" not in rules_hit(seed(GRPO, *gkd))[0]
+    assert "grpo-type" in rules_hit(seed(GRPO, *gkd, "args.num_generations=8"))[0]
+    assert "grpo-type" in rules_hit(seed(GRPO, "args.rlhf_type=dpo", "args.reward_funcs=null",
+                                         "args.num_generations=null", "args.steps_per_generation=null"))[0]

@@ -180,3 +180,106 @@ def test_real_run_stopped_by_sigterm_then_resumed(tmp_path):
     manifests = [json.loads(p.read_text()) for p in sorted(out.glob("swift-ext-run-*.json"))]
     assert [m["end"]["how"] for m in manifests] == ["stopped", "completed"]
     assert manifests[1]["resume"]["checkpoint"] == str(kept)
+
+
+def test_secret_in_recipe_env_is_an_error_and_never_printed(tmp_path, write):
+    recipe = write("r.yaml", RECIPE + "env:\n  HF_TOKEN: hf_live_secret_42\n")
+    for extra in ([], ["--print"], ["--json"]):
+        result = swift_ext("plan", recipe, *extra)
+        assert result.returncode == 2 and "env.HF_TOKEN: looks like a secret" in (result.stderr + result.stdout)
+        assert "hf_live_secret_42" not in result.stdout + result.stderr
+    refused = swift_ext("run", recipe, cwd=tmp_path)
+    assert refused.returncode == 2 and "hf_live_secret_42" not in refused.stdout + refused.stderr
+    assert not (tmp_path / "OUT").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["plan"], "Missing argument 'recipe'"),
+    (["plan", "x.yaml", "--bogus"], "No such option: --bogus"),
+    (["bogus"], "No such command 'bogus'"),
+    (["--install-completion"], "does not install shell completion"),
+    (["run", "x.yaml", "--grace", "soon"], "Invalid value for '--grace'"),
+])
+def test_usage_errors_are_one_line_exit_2(argv, words):
+    result = swift_ext(*argv)
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_version_and_debug():
+    from swift_ext import __version__
+
+    version = swift_ext("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"swift-ext {__version__}"
+    debug = swift_ext("plan", "nope.yaml", env={"SWIFT_EXT_DEBUG": "1"})
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "UserError" in debug.stderr
+
+
+def test_make_checks_its_variables_and_the_recipe_command():
+    make = ["make", "-s", "-C", str(ROOT), "SX=" + f"{sys.executable} -m swift_ext", "BIN=/nonexistent"]
+    merge = subprocess.run(make + ["merge", "-o", "setup"], capture_output=True, text=True)
+    assert merge.returncode != 0 and "usage: make merge CKPT=" in merge.stderr
+    wrong = subprocess.run(make + ["rlhf", "-o", "setup", "RECIPE=recipes/smoke/tiny-sft.yaml"], capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert wrong.returncode != 0 and "this is a `sft` recipe, not `rlhf`" in wrong.stderr
+    grpo = subprocess.run(make + ["sft", "-o", "setup", "RECIPE=recipes/smoke/tiny-grpo.yaml"], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert grpo.returncode != 0 and "this is a `rlhf` recipe, not `sft`" in grpo.stderr
+
+
+def test_doctor_counts_gpus_from_nvidia_smi(tmp_path):
+    """nvidia-smi's CSV as an H200 machine prints it (no GPU here, so a stand-in prints it)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "nvidia-smi").write_text("#!/bin/sh\nprintf '0, NVIDIA H200, 143771\\n1, NVIDIA H200, 143771\\n'\n")
+    (bindir / "nvidia-smi").chmod(0o755)
+    env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    recipe = ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml"
+    result = swift_ext("doctor", recipe, env=env)
+    assert result.returncode == 1
+    assert "error: doctor: launch.gpus_per_node is 4 but 2 GPU(s) are visible" in result.stderr
+    assert "mcore-bridge is not installed" in result.stderr  # this machine has no Megatron stack
+    narrowed = swift_ext("doctor", recipe, env={**env, "CUDA_VISIBLE_DEVICES": "1"})
+    assert "is 4 but 1 GPU(s) are visible" in narrowed.stderr
+    cpu = swift_ext("doctor", ROOT / "recipes/smoke/tiny-sft.yaml", env=env)
+    assert cpu.returncode == 0 and "0 blocking problem(s)" in cpu.stdout
+
+
+def test_resume_picks_the_newest_complete_checkpoint_across_versions(tmp_path, write):
+    out = tmp_path / "OUT"
+    for version, step, complete in (("v0-20261129-100000", 4, True), ("v1-20261129-110000", 6, True),
+                                    ("v1-20261129-110000", 8, False)):
+        ckpt = out / version / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        if complete:
+            (ckpt / "trainer_state.json").write_text("{}")
+        time.sleep(0.05)  # distinct mtimes, in this order
+    (out / "v1-20261129-110000" / "logging.jsonl").write_text('{"loss": 1}\n')
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "swift").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'argv.txt'}\n")
+    (bindir / "swift").chmod(0o755)
+    recipe = write("r.yaml", RECIPE)
+    result = swift_ext("run", recipe, "--resume", cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    argv = (tmp_path / "argv.txt").read_text().split()
+    assert argv[-2:] == ["--resume_from_checkpoint", str(out / "v1-20261129-110000" / "checkpoint-6")]
+    # add_version: true — ms-swift writes a new vN-* dir, so nothing in the old ones is renamed
+    assert (out / "v1-20261129-110000" / "logging.jsonl").is_file()
+    assert (out / "v1-20261129-110000" / "checkpoint-8").is_dir()
+
+
+def test_trainer_leader_is_stopped_when_swift_ext_is_killed(tmp_path):
+    """SIGKILL gives swift-ext no chance to forward anything; the leader still gets SIGTERM (PDEATHSIG)."""
+    proc, pids = _start_run(tmp_path, "--grace", "2")
+    proc.kill()
+    proc.wait(timeout=30)  # not communicate(): the orphans still hold the output pipes
+    deadline = time.monotonic() + 10
+    while _alive(pids[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pids[0])
+    for pid in pids[1:]:  # what a real torchrun would have stopped; the stand-in leaves them: clean up
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    proc.stdout.close()
+    proc.stderr.close()

@@ -111,6 +111,8 @@ STRICT = [
     (THINK + "\\boxed{5\\text{ m}}", "$5\\text{ cm}$", 0.0),  # units
     (THINK + "\\boxed{5\\text{ cm}}", "$5\\text{ cm}$", 1.0),
     (THINK + "\\boxed{125}", "$125$ miles", 1.0),
+    (THINK + "\\boxed{15\\text{ cm}}", "$15\\mbox{ cm}^2$", 0.0),  # a length is not an area
+    (THINK + "\\boxed{15\\text{ cm}^2}", "$15\\mbox{ cm}^2$", 1.0),
     (THINK + "\\boxed{125 \\text{ km}}", "$125$ miles", 0.0),
     (THINK + "\\boxed{50\\%}", "$50\\%$", 1.0),  # percentages
     (THINK + "\\boxed{0.5}", "$50\\%$", 1.0),
@@ -121,6 +123,10 @@ STRICT = [
     (THINK + "\\boxed{\\text{Evelyn}}", "Evelyn", 1.0),
     (THINK + "\\boxed{32, 349}", "$32349$", 0.0),
     (THINK + "\\boxed{32{,}349}", "$32349$", 1.0),
+    (THINK + "\\boxed{\\{1, 3\\}}", "$(1,3)$", 0.0),  # two numbers are not the interval
+    (THINK + "\\boxed{(1, 3)}", "$(1,3)$", 1.0),
+    (THINK + "\\boxed{-12}", "$-12$", 1.0),
+    (THINK + "\\boxed{12}", "$-12$", 0.0),
 ]
 
 # No fall-back that rewards the wrong thing.
@@ -133,6 +139,8 @@ FALLBACKS = [
     (THINK + "\\fbox{13}", "$13$", 1.0),  # \\fbox reads like \\boxed
     (THINK + "\\fbox{12}", "$13$", 0.0),
     (THINK + "\\boxed{}", "$13$", 0.0),
+    (THINK + "\\boxed{7}. I checked that the final answer is right.", "$7$", 1.0),  # not a restatement
+    (THINK + "\\boxed{7}. So the final answer is $8$.", "$7$", 0.0),  # a restatement that corrects it
 ]
 
 # Long, correct completions and long golds are not cut by the size caps.
@@ -238,6 +246,7 @@ ADVERSARIAL = [
     "\\boxed{2^{100000}}",
     "\\boxed{" + "9" * 5000 + "}",
     "\\boxed{\\prod_{k=1}^{1000000} k}",
+    "".join(f"\\boxed{{{i}}}" for i in range(200_000)),  # 200k distinct boxes in a row: no answer, quickly
 ]
 
 
@@ -284,6 +293,21 @@ def test_a_hung_worker_is_killed_replaced_and_counted():
         assert stats.timeouts == 1 and scores == [0.0, 1.0]
         again, stats = pool.score([("$5$", "\\boxed{5}")])  # the replacement worker serves the next batch
         assert again == [1.0] and stats.timeouts == 0
+    finally:
+        pool.close()
+
+
+def test_a_worker_that_died_between_batches_is_replaced():
+    from swift_ext.verifypool import VerifyPool
+
+    pool = VerifyPool(workers=2)
+    try:
+        assert pool.score([("$1$", "\\boxed{1}"), ("$2$", "\\boxed{3}")])[0] == [1.0, 0.0]
+        for worker in pool._workers:  # e.g. the OOM killer
+            worker.proc.kill()
+            worker.proc.wait()
+        scores, stats = pool.score([("$1$", "\\boxed{1}"), ("$2$", "\\boxed{2}"), ("$3$", "\\boxed{4}")])
+        assert scores == [1.0, 1.0, 0.0] and stats.timeouts == 0
     finally:
         pool.close()
 

@@ -65,8 +65,10 @@ def register() -> None:
     # `megatron rlhf` has imported swift.megatron before it loads plugins; anything else must not pay
     # for importing Megatron (seconds, and it may be missing) just to register a callback.
     if "swift.megatron" in sys.modules:
-        from swift.megatron.callbacks import megatron_callbacks_map
-
+        try:
+            from swift.megatron.callbacks import megatron_callbacks_map
+        except ImportError:  # a Megatron stack that cannot train either; the trainer says why
+            return
         megatron_callbacks_map[CALLBACK_NAME] = _megatron_callback_class()
 
 
