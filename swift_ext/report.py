@@ -36,6 +36,27 @@ def read_log(path: Path) -> list[dict]:
     return rows
 
 
+def with_earlier_runs(log: Path, rows: list[dict]) -> list[dict]:
+    """`run --resume` in a fixed output dir sets the first run's log aside (logging.jsonl.before-resume-*):
+    its rows up to the step the resumed run started from come first, so the curve is one history
+    without the steps that were redone."""
+    for earlier in sorted(log.parent.glob(log.name + ".before-resume-*"), reverse=True):
+        starts = [s for s in map(_step, rows) if s is not None]
+        first = min(starts) if starts else None
+        rows = [r for r in read_log(earlier) if first is None or (_step(r) or 0) < first] + rows
+    return rows
+
+
+def _step(row: dict) -> int | None:
+    for key in ("global_step/max_steps", "iteration"):
+        if key in row:
+            try:
+                return int(str(row[key]).split("/")[0])
+            except ValueError:
+                return None
+    return None
+
+
 def _series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
     xs, ys = [], []
     for row in rows:
@@ -55,7 +76,7 @@ def make_report(run_dir: str | Path, now: _dt.datetime | None = None) -> Path:
     if not run.is_dir():
         raise UserError.one("not a directory", file=str(run))
     log = find_log(run)
-    rows = read_log(log)
+    rows = with_earlier_runs(log, read_log(log))
     if not rows:
         raise UserError.one("logging.jsonl has no readable rows yet", file=str(log))
     stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")

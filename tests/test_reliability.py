@@ -283,3 +283,30 @@ def test_trainer_leader_is_stopped_when_swift_ext_is_killed(tmp_path):
             os.kill(pid, signal.SIGKILL)
     proc.stdout.close()
     proc.stderr.close()
+
+
+def test_run_refuses_a_megatron_recipe_this_machine_cannot_run(tmp_path, write):
+    """No GPU and no Megatron stack here: one line per problem, and no rank is started."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "megatron").write_text(f"#!/bin/sh\ntouch {tmp_path / 'started'}\n")
+    (bindir / "megatron").chmod(0o755)
+    recipe = write("m.yaml", "command: sft\nengine: megatron\nlaunch: {gpus_per_node: 2, gpu: H100}\n"
+                             "args: {model: Qwen/Qwen3-8B, tuner_type: lora, dataset: [some/hub], output_dir: OUT}\n")
+    result = swift_ext("run", recipe, cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 2 and "no rank was started" in result.stderr, result.stderr
+    assert "error: doctor: launch.gpus_per_node is 2 but 0 GPU(s) are visible" in result.stderr
+    assert "error: doctor: mcore-bridge is not installed" in result.stderr
+    assert not (tmp_path / "started").exists() and not (tmp_path / "OUT").exists()
+
+
+def test_report_joins_a_resumed_run_with_the_run_it_continued(tmp_path):
+    from swift_ext.report import read_log, with_earlier_runs
+
+    row = lambda step, loss: json.dumps({"loss": loss, "global_step/max_steps": f"{step}/6"})  # noqa: E731
+    (tmp_path / "logging.jsonl.before-resume-20261130-000405").write_text(
+        "\n".join(row(s, 10 - s) for s in (1, 2, 3, 4)) + "\n")  # stopped after step 4, checkpoint at 2
+    (tmp_path / "logging.jsonl").write_text("\n".join(row(s, 5 - s / 10) for s in (3, 4, 5, 6)) + "\n")
+    rows = with_earlier_runs(tmp_path / "logging.jsonl", read_log(tmp_path / "logging.jsonl"))
+    assert [r["global_step/max_steps"] for r in rows] == ["1/6", "2/6", "3/6", "4/6", "5/6", "6/6"]
+    assert rows[2]["loss"] == 4.7  # step 3 from the resumed run, not the redone one
