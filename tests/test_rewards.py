@@ -90,6 +90,10 @@ MULTI_PART = [
     (THINK + "The answer is \\boxed{5}.\n\n**Final Answer**\n\\boxed{5}", "$5$", 1.0),  # restated: one answer
     ("<think>x</think>\\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}.", "so the solutions are $n = \\boxed{1,-2}.$", 1.0),
     ("$\\boxed{1,2}$", "$\\boxed{1}\\boxed{2}$", 1.0),  # the gold's boxes are read the same way
+    (THINK + "\\boxed{\\frac{1}{2}+\\frac{\\sqrt{5}}{2}} and \\boxed{\\frac{1}{2}-\\frac{\\sqrt{5}}{2}}",
+     "x_{1}=\\frac{1+\\sqrt{5}}{2},\\quad x_{2}=\\frac{1-\\sqrt{5}}{2}", 1.0),  # equivalent forms, gold without $
+    (THINK + "\\boxed{(0.5, 1)}, \\boxed{(1, 0.5)}", "$(\\frac12,1),(1,\\frac12)$", 1.0),
+    (THINK + "\\boxed{2}, \\boxed{\\frac{6}{2}}", "$\\{2, 3\\}$", 1.0),
 ]
 
 # Part of a set, more than the set, another interval end, half a union, one value against several.
