@@ -178,7 +178,7 @@ def keep_base_mtp(base: str | None, merged: Path) -> list[str]:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from swift_ext.verify import tensor_group, weight_index
+    from swift_ext.weights import tensor_group, weight_index
 
     base_dir = Path(base).expanduser()
     base_index, merged_index = weight_index(base_dir), weight_index(merged)

@@ -24,11 +24,13 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from swift_ext.errors import UserError
+from swift_ext.weights import tensor_group, weight_index
 
 # Logit thresholds by the merged model's dtype: (max abs diff, mean abs diff, min top-1 agreement).
 # bf16 keeps ~3 significant digits: logits of size 10-30 move by 0.06-0.12 per rounding step, and
@@ -87,28 +89,6 @@ class Report:
 # Reading safetensors checkpoints one tensor at a time
 
 
-def weight_index(model_dir: Path) -> dict[str, Path]:
-    """tensor name -> shard file, from model.safetensors.index.json, else the single/loose files."""
-    index = model_dir / "model.safetensors.index.json"
-    if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError.one(f"unreadable safetensors index: {exc}", file=str(index)) from None
-        return {k: model_dir / v for k, v in weight_map.items()}
-    files = sorted(model_dir.glob("*.safetensors"))
-    files = [f for f in files if not f.name.startswith("adapter_model")]
-    if not files:
-        raise UserError.one("no safetensors weights here (model.safetensors or an index)", file=str(model_dir))
-    from safetensors import safe_open
-
-    found: dict[str, Path] = {}
-    for f in files:
-        with safe_open(f, "pt") as fh:
-            found.update({k: f for k in fh.keys()})
-    return found
-
-
 class Shards:
     """Open shards lazily and keep them open; `tensor(key)` reads one tensor."""
 
@@ -134,14 +114,6 @@ class Shards:
 
     def tensor(self, key: str):
         return self._handle(key).get_tensor(key)
-
-
-def tensor_group(key: str) -> str:
-    if key.startswith("mtp.") or ".mtp." in key:
-        return "MTP"
-    if ".visual." in key or key.startswith(("visual.", "model.visual")) or "vision_tower" in key:
-        return "vision"
-    return "text"
 
 
 def _named(keys: list[str]) -> str:
@@ -457,8 +429,6 @@ def check_parity(report: Report, base_dir: Path, adapter: Path, merged_dir: Path
 
 def smoke_generate(report: Report, merged_dir: Path, args: dict, max_new_tokens: int = 8) -> None:
     """One prompt through ms-swift's own `swift infer` on the merged model."""
-    from swift_ext.run import python_bin_dir
-
     with tempfile.TemporaryDirectory(prefix="swift-ext-verify-") as tmp:
         row = Path(tmp) / "prompt.jsonl"
         row.write_text(json.dumps({"messages": [{"role": "user", "content": FALLBACK_PROMPTS[0]}]}) + "\n")
@@ -468,7 +438,7 @@ def smoke_generate(report: Report, merged_dir: Path, args: dict, max_new_tokens:
         for key in ("template", "torch_dtype"):
             if args.get(key):
                 argv += [f"--{key}", str(args[key])]
-        env = {**os.environ, "PATH": python_bin_dir() + os.pathsep + os.environ.get("PATH", "")}
+        env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=1800)
         except FileNotFoundError:
