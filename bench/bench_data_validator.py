@@ -120,7 +120,9 @@ def validator_run(path: Path, jobs: int, typed: bool = True, report_to: Path | N
         "dt, cpu = time.perf_counter() - t, time.process_time() - c\n"
         f"if {str(report_to)!r} != 'None':\n"
         f"    open({str(report_to)!r}, 'w').write(json.dumps(r.as_dict(), ensure_ascii=False))\n"
-        "own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        # ru_maxrss survives execve on Linux, so it would report the forking bench's own peak; VmHWM is this
+        # process image's peak alone.
+        "own = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
         "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(json.dumps({'seconds': dt, 'cpu': cpu, 'rss': max(own, kids), 'rows': r.rows, 'valid': r.valid_rows, "
         "'errors': r.errors, 'compiled': data.row_summary is not data._row_summary}))\n")
