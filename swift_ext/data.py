@@ -1055,8 +1055,10 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
     """Every issue of one file, with counts and summaries. `typed=False` runs the reference (every row
     through RowChecker.check); the results are the same."""
     report = Report([path])
-    entry = path.split("#", 1)[0] if not os.path.exists(path) else path
+    entry, _, sample = path.rpartition("#") if "#" in path and not os.path.exists(path) else (path, "", "")
     if entry != path:
+        if not re.fullmatch(r"\s*-?\d+\s*", sample):  # ms-swift's DatasetSyntax.parse: int(sample), else a crash
+            raise FileCheckError(f"{path}: '#{sample}' is not a sample count (ms-swift reads FILE#N with N a number)")
         report.notes.append(f"{path}: the '#N' sample suffix is ms-swift's; the whole file is checked")
     if os.path.isdir(entry):
         raise FileCheckError(f"{entry}: is a directory, expected a JSONL/JSON file")

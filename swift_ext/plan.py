@@ -255,12 +255,33 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
             continue
         if isinstance(value, str) and value.startswith(LOCAL_MODEL_SCHEME):
             continue
+        if isinstance(value, str) and not value.strip() and name in ("model", "output_dir"):
+            problems.append(Problem("empty: ms-swift needs a value here", rule="argument-type",
+                                    hint="a model directory or hub id" if name == "model" else "a directory",
+                                    **where))
+            continue
         expected = msargs.check_value(spec.type, value)
         if expected:
             problems.append(Problem(f"expected {expected}", rule="argument-type", **where))
+        elif name in ("dataset", "val_dataset") and _bad_sample_suffix(value):
+            problems.append(Problem(f"{_bad_sample_suffix(value)!r}: the text after '#' is not a sample count",
+                                    hint="ms-swift reads DATASET#N with N a number and stops with a ValueError "
+                                    "otherwise", rule="argument-type", **where))
         elif _must_be_positive(name, spec) and _as_number(value) is not None and _as_number(value) < 1:
             problems.append(Problem(f"expected a positive integer, got {value!r}", rule="argument-range", **where))
     return problems
+
+
+def _bad_sample_suffix(entries) -> str | None:
+    """The first `DATASET#N` entry whose N ms-swift's DatasetSyntax.parse cannot read as an integer."""
+    import os
+    import re
+
+    for entry in entries if isinstance(entries, list) else [entries]:
+        text = str(entry)
+        if "#" in text and not os.path.exists(text) and not re.fullmatch(r"\s*-?\d+\s*", text.rpartition("#")[2]):
+            return text
+    return None
 
 
 def check_local_datasets(recipe: Recipe) -> list[Problem]:

@@ -205,7 +205,9 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]
         _deep_merge(merged, base_data)
         merged_positions.update(base_positions)
     for section in ("args", "env", "launch", "watch"):
-        if section in data and data[section] is not None and not isinstance(data[section], dict):
+        if section in data and data[section] is None:  # `launch:` with nothing under it: no settings here
+            del data[section]
+        if section in data and not isinstance(data[section], dict):
             raise UserError.one(
                 f"`{section}` must be a mapping of names to values, got {_type_name(data[section])}",
                 **_where(positions, (section,), path),

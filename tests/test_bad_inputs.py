@@ -83,6 +83,12 @@ BAD = [
     ("submit-sweep-same-key-twice", {},
      ["submit", MEGATRON, "--dry-run", "--sweep", "args.lr=1e-5,2e-5", "--sweep", "args.lr=3e-5,4e-5"],
      ["args.lr", "swept twice"]),
+    ("dataset-sample-suffix-not-a-number", {}, ["plan", TINY_SFT, "args.dataset=[AI-ModelScope/alpaca#abc]"],
+     ["args.dataset", "alpaca#abc", "not a sample count"]),
+    ("data-check-sample-suffix-not-a-number", {"ok.jsonl": ROW + "\n"}, ["data", "check", "{d}/ok.jsonl#abc"],
+     ["ok.jsonl#abc", "not a sample count"]),
+    ("empty-model", {}, ["plan", TINY_SFT, "args.model="], ["args.model", "empty"]),
+    ("empty-output-dir", {}, ["plan", TINY_SFT, "args.output_dir= "], ["args.output_dir", "empty"]),
     ("status-manifest-is-a-list", {"run/swift-ext-run-20260101-000000.json": "[1, 2]"}, ["status", "{d}/run"],
      ["run", "unreadable manifest(s): swift-ext-run-20260101-000000.json"]),
     ("status-manifest-jobs-not-a-list", {"run/swift-ext-run-20260101-000000.json": '{"slurm": {"jobs": 5}}'},
@@ -120,6 +126,16 @@ def test_recipe_with_bom_crlf_comments_anchors_in_a_unicode_dir_with_spaces(caps
     assert code == 0, err
     argv = json.loads(out)["argv"]
     assert argv[argv.index("--lora_alpha") + 1] == "8"
+
+
+def test_an_empty_section_means_no_settings_there(capsys, tmp_path):
+    """`launch:` with nothing under it (a key left for later) is null in YAML: the defaults, not an error,
+    and it does not wipe what a base recipe set."""
+    child = put(tmp_path / "child.yaml", f"extends: {MEGATRON}\nlaunch:\nenv:\n")
+    code, out, err = cli(capsys, "plan", child, "--json")
+    assert code == 0, err
+    assert json.loads(out)["layout"] is not None
+    assert "NPROC_PER_NODE" in json.loads(out)["env"] and json.loads(out)["env"]["NPROC_PER_NODE"] == "4"
 
 
 def test_report_and_watch_read_a_bom_crlf_log_in_a_unicode_dir(capsys, tmp_path):
