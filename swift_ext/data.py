@@ -537,7 +537,7 @@ def auto_messages(row: dict, file_has_messages: bool) -> tuple[list, list[str]] 
         try:
             history = ast.literal_eval(history)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
-            raise Unmapped("E114", "history", "`history` is a string that is not a Python/JSON list of [query, response]")
+            raise Unmapped("E114", "history", "`history` is a string that is not a Python/JSON list of [query, response]") from None
     if not isinstance(history, list):
         raise Unmapped("E114", "history", f"`history` must be a list of [query, response] pairs, got {_json_type(history)}")
     messages, where = [], []
@@ -569,7 +569,7 @@ def _conversation(row: dict, column: str):
             try:
                 value = ast.literal_eval(value)
             except (ValueError, SyntaxError, MemoryError, RecursionError):
-                raise Unmapped("E114", column, f"`{column}` is a string that is not a JSON list of messages")
+                raise Unmapped("E114", column, f"`{column}` is a string that is not a JSON list of messages") from None
     if not isinstance(value, list) or not value:
         raise Unmapped("E101", column, f"`{column}` must be a non-empty list of messages, got {_json_type(value) if value else 'an empty one'}: "
                 "ms-swift drops this row")

@@ -309,7 +309,10 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
             problems.append(Problem(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
                                     rule="dataset", hint=f"swift-ext data check {path} --task {info.task}",
                                     **recipe.where(f"args.{key}")))
-        notes.append(f"{path}: {report.valid_rows}/{report.rows} rows valid for {info.task}")
+        if report.layout == "not-checked":  # e.g. parquet/CSV: the validator reads JSON only
+            notes += report.notes or [f"{path}: not checked"]  # the note says so and why
+        else:
+            notes.append(f"{path}: {report.valid_rows}/{report.rows} rows valid for {info.task}")
     return problems
 
 

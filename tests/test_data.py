@@ -184,6 +184,18 @@ def test_recipe_option_and_plan_integration():
     assert plan.returncode == 2 and "E106 unknown-role" in plan.stderr
 
 
+def test_plan_says_a_parquet_dataset_was_not_checked(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"query": ["q"], "response": ["r"]}), path)
+    plan = swift_ext("plan", ROOT / "recipes/smoke/tiny-sft.yaml", f"args.dataset=[{path}]")
+    assert plan.returncode == 0, plan.stderr
+    assert f"{path}: ms-swift reads it with the `parquet` reader" in plan.stdout and "rows are not checked" in plan.stdout
+    assert "0/0 rows valid" not in plan.stdout
+
+
 def test_length_check_with_the_real_tokenizer(tmp_path):
     from swift_ext.tinymodel import ensure_model
 
