@@ -169,10 +169,14 @@ class RowChecker:
     def __init__(self, path: str, opts: Options, tokenizer=None, reference: dict[str, str] | None = None):
         self.path = path
         self.reference = reference or {}  # the file's first rows' column types: its layout, for ms-swift
-        self.base = opts.media_root or os.path.dirname(path) or "."
+        self.base = os.path.dirname(path) or "."  # not where ms-swift looks: named in hints only
+        # ms-swift looks for a relative path in the working directory, then under ROOT_IMAGE_DIR
+        # (swift/template/vision_utils.py _check_path); --media-root stands for ROOT_IMAGE_DIR.
+        self.root = opts.media_root or os.environ.get("ROOT_IMAGE_DIR")
         self.opts = opts
         self.tokenizer = tokenizer
-        self._exists: dict[str, int] = {}  # media entry -> 0 file, 1 missing, 2 not a file, 3 base64
+        # media entry -> 0 file, 1 missing, 2 not a file, 3 base64, 4 only under the dataset's folder
+        self._exists: dict[str, int] = {}
         self.found: dict[str, str] = {}  # media entry -> the file it names
         self.files_ok: set[str] = set()  # entries that name an existing file: the typed path accepts these
 
@@ -334,8 +338,8 @@ class RowChecker:
     def _media_entry(self, entry: Any, fld: str, kind: str, add) -> None:
         """Classify one entry the way ms-swift's `load_file` will (swift/template/vision_utils.py): a string
         starting with 'http' is fetched; one over 2000 characters is base64; an existing path (as given,
-        under ROOT_IMAGE_DIR, with `~` expanded - and here also under --media-root or the dataset's
-        folder) is read; a `data:` URI or a string that decodes as base64 is image bytes."""
+        under ROOT_IMAGE_DIR or --media-root, with `~` expanded) is read - not one relative to the dataset's
+        folder; a `data:` URI or a string that decodes as base64 is image bytes."""
         if isinstance(entry, dict):
             if isinstance(entry.get("bytes"), (str, bytes)):
                 return
@@ -361,6 +365,8 @@ class RowChecker:
                     state = 2
             if state == 1 and (entry.startswith("data:") or _looks_base64(entry)):
                 state = 3
+            elif state == 1 and os.path.isfile(self._in_dataset_folder(entry)):
+                state = 4
             if len(self._exists) < 100_000:  # bounded: many distinct paths just cost a stat each
                 self._exists[entry] = state
                 if state == 0:
@@ -369,7 +375,13 @@ class RowChecker:
         if state == 3:
             self._base64(entry, fld, kind, add)
         elif state == 1:
-            add("E301", fld, f"file not found: {entry}" + ("" if os.path.isabs(entry) else f" (looked in {self.base})"))
+            add("E301", fld, f"file not found: {entry}" + ("" if os.path.isabs(os.path.expanduser(entry)) else
+                                                           f" (looked in {self._where()})"))
+        elif state == 4:
+            there = self._in_dataset_folder(entry)
+            add("E301", fld, f"file not found: {entry} (looked in {self._where()}); it is in the dataset's folder, "
+                f"where ms-swift does not look: write it as {os.path.relpath(there)}, or run with "
+                f"ROOT_IMAGE_DIR={os.path.abspath(self.base)} (data check: --media-root)")
         elif state == 2:
             add("E302", fld, f"not a file: {entry}")
         elif self.opts.deep:
@@ -377,14 +389,15 @@ class RowChecker:
             self._decode_path(found, fld, kind, add)
 
     def _candidates(self, entry: str) -> list[str]:
-        expanded = os.path.expanduser(entry)
-        if os.path.isabs(expanded):
-            return [expanded]
-        out = [os.path.join(self.base, expanded), expanded]  # ours first, then ms-swift's (the working dir)
-        root = os.environ.get("ROOT_IMAGE_DIR")
-        if root:
-            out.append(os.path.join(root, entry))
-        return out
+        """Where ms-swift looks, in its order: as given (the working directory), under ROOT_IMAGE_DIR,
+        with `~` expanded."""
+        return [entry, os.path.expanduser(os.path.join(self.root, entry) if self.root else entry)]
+
+    def _in_dataset_folder(self, entry: str) -> str:
+        return os.path.join(self.base, os.path.expanduser(entry))
+
+    def _where(self) -> str:
+        return f"the working directory {os.getcwd()}" + (f" and {self.root}" if self.root else "")
 
     def _base64(self, entry: str, fld: str, kind: str, add) -> None:
         if entry.startswith("data:"):

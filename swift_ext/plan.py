@@ -292,7 +292,8 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
     info = d.recipe_data(recipe)
     if info.task not in ("sft", "pt", "grpo", "dpo", "kto"):
         return []
-    opts = d.Options(task=info.task, reward_columns=info.reward_columns)
+    opts = d.Options(task=info.task, reward_columns=info.reward_columns,
+                     media_root=recipe.env.get("ROOT_IMAGE_DIR"))  # where ms-swift will look for media
     notes += [f"{entry}: hub dataset, not validated here" for entry in info.hub]
     problems: list[Problem] = []
     for key, path in info.files:

@@ -31,8 +31,8 @@ def test_every_code_has_a_bad_file():
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
 def test_bad_file_reports_its_code_on_the_right_line(path):
-    code = path.name[:4]
-    report = check(path, task=TASK_OF.get(code, "sft"), deep=code in DEEP)
+    code = path.name[:4]  # media paths in data/bad/ are relative to it: ROOT_IMAGE_DIR=data/bad, as it were
+    report = check(path, task=TASK_OF.get(code, "sft"), deep=code in DEEP, media_root=str(path.parent))
     last_line = 0 if code in FILE_LEVEL else len(path.read_bytes().splitlines())
     hits = [i for i in report.issues if i.code == code]
     assert hits, [i.render() for i in report.issues]
@@ -87,10 +87,10 @@ def test_file_ms_swift_accepts_is_flagged_with_line_numbers(tmp_path):
     os.chdir(tmp_path)
     try:
         train, _ = load_dataset([str(path)], strict=False, load_from_cache_file=False)
+        report = check(path)  # from the same working directory: where ms-swift looks for media
     finally:
         os.chdir(cwd)
     assert len(train) == 6  # accepted whole
-    report = check(path)
     assert [(i.code, i.line, i.field) for i in report.issues if i.severity == "error"] == [
         ("E301", 4, "images[0]"), ("E110", 5, "solution")]
 
@@ -619,3 +619,31 @@ def test_other_layouts_name_the_column_and_follow_the_file_layout(tmp_path):
     mixed.write_text(json.dumps(VALID) + "\n" + json.dumps({"query": "q", "response": "r"}) + "\n")
     report = check(mixed)
     assert [(i.line, i.code) for i in report.issues] == [(2, "E101")] and "earlier rows" in report.issues[0].message
+
+
+def test_media_relative_to_the_dataset_folder_is_not_where_ms_swift_looks(tmp_path, monkeypatch):
+    """ms-swift resolves a relative media path against the working directory and ROOT_IMAGE_DIR only: a
+    path that exists only next to the dataset is an error naming the path (and the setting) that works."""
+    from swift.template.vision_utils import load_image
+
+    data_dir = tmp_path / "ds"
+    (data_dir / "imgs").mkdir(parents=True)
+    (data_dir / "imgs" / "a.png").write_bytes((ROOT / "data/media/red_square.png").read_bytes())
+    path = data_dir / "train.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "<image>what?"},
+                                             {"role": "assistant", "content": "red"}], "images": ["imgs/a.png"]}) + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ROOT_IMAGE_DIR", raising=False)
+    with pytest.raises(Exception):
+        load_image("imgs/a.png")  # ms-swift does not find it from here
+    report = assert_typed_matches_reference(path, d.Options())
+    [issue] = report.issues
+    assert (issue.code, issue.field) == ("E301", "images[0]")
+    assert "write it as ds/imgs/a.png" in issue.message and f"ROOT_IMAGE_DIR={data_dir}" in issue.message
+    monkeypatch.setenv("ROOT_IMAGE_DIR", str(data_dir))
+    assert load_image("imgs/a.png").size[0] > 0  # now it does
+    for opts in (d.Options(), d.Options(media_root=str(data_dir))):
+        assert assert_typed_matches_reference(path, opts).errors == 0
+    monkeypatch.delenv("ROOT_IMAGE_DIR")
+    monkeypatch.chdir(data_dir)
+    assert assert_typed_matches_reference(path, d.Options()).errors == 0
