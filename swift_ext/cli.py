@@ -268,6 +268,9 @@ def import_script(
     if taken:
         raise UserError.one(f"already exists; not overwriting: {', '.join(taken)}", file=str(output),
                             hint="choose another -o path")
+    if not output.absolute().parent.is_dir():
+        raise UserError.one("its directory does not exist", file=str(output),
+                            hint="-o creates a file, not directories: create the directory first")
     for path, text in zip(paths, texts, strict=True):
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(text)
@@ -464,6 +467,7 @@ def watch(
     """Follow a run: step time, tokens/s per GPU, MFU, ETA, memory, GRPO health; exits 0 when it finishes."""
     from swift_ext.watch import watch as follow
 
+    model_config = _model_config_file(model_config)
     raise typer.Exit(follow(run_dir, as_json=as_json, interval=interval, once=once,
                             model_config=str(model_config) if model_config else None, peak_tflops=peak_tflops,
                             gpus=gpus))

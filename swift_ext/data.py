@@ -1064,7 +1064,12 @@ def _load_tokenizer(spec: str):
     path = Path(spec)
     if path.is_dir():
         path = path / "tokenizer.json"
-    return Tokenizer.from_file(str(path))
+    if not path.is_file():
+        raise FileCheckError(f"{spec}: no tokenizer.json here (--tokenizer takes a tokenizer.json or a model dir)")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:  # the tokenizers library raises a bare Exception for any unreadable file
+        raise FileCheckError(f"{path}: not a Hugging Face tokenizer.json ({str(exc).splitlines()[0]})") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1557,6 +1562,8 @@ def write_clean(path: str, report: Report, out: str) -> int:
         raise FileCheckError(f"{path}: no rows to write ({whole_file[0].message if whole_file else report.layout})")
     bad = {i.line for i in report.issues if i.severity == "error" and i.file == path}
     written = 0
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise FileCheckError(f"{out}: its directory does not exist (--write-clean creates a file, not directories)")
     with open(out, "xb") as dst:  # compressed input comes out as plain JSONL
         for n, raw in enumerate(_file_lines(path, report.layout), start=1):
             if n in bad or type(raw) is int or not raw.strip():

@@ -9,6 +9,7 @@ came from so that later checks can point at it.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,9 @@ from swift_ext.gpus import GPUS
 from swift_ext.yamlio import Position, load_yaml, parse_scalar
 
 OVERRIDE = "command line"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_NODES = 8192
+MAX_GPUS_PER_NODE = 64
 
 
 class Launch(BaseModel):
@@ -26,9 +30,10 @@ class Launch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    nodes: int = Field(1, ge=1, description="Number of nodes (NNODES). 1 for a single machine.")
+    # The upper bounds catch typos (1e9) before anything is sized by them (a process or device per GPU).
+    nodes: int = Field(1, ge=1, le=MAX_NODES, description="Number of nodes (NNODES). 1 for a single machine.")
     gpus_per_node: int = Field(
-        1, ge=0, description="GPUs used on each node (NPROC_PER_NODE). 0 runs on the CPU."
+        1, ge=0, le=MAX_GPUS_PER_NODE, description="GPUs used on each node (NPROC_PER_NODE). 0 runs on the CPU."
     )
     gpu: str | None = Field(
         None, description=f"GPU model, one of: {', '.join(GPUS)}. Sets memory and FP8 support."
@@ -108,6 +113,10 @@ class Recipe(BaseModel):
     @classmethod
     def _env_strings(cls, value: Any) -> Any:
         if isinstance(value, dict):
+            bad = [str(k) for k in value if not isinstance(k, str) or not _ENV_NAME.fullmatch(k)]
+            if bad:  # the sbatch script exports these; `export A B=1` or `export =1` breaks it
+                raise ValueError(f"{bad[0]!r} is not an environment variable name (letters, digits and _, "
+                                 "not starting with a digit)")
             return {k: _env_text(v) for k, v in value.items()}
         return value
 
@@ -137,6 +146,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     for text in overrides:
         _apply_override(data, positions, text)
     data.pop("extends", None)
+    _refuse_nul(data, positions, path, ())
     args = data.get("args")
     if isinstance(args, dict):
         # `null` deletes an inherited value: ms-swift then uses its default.
@@ -149,6 +159,19 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         )
     except ValidationError as exc:
         raise UserError([_pydantic_problem(err, path, positions) for err in exc.errors()]) from None
+
+
+def _refuse_nul(value: Any, positions: dict, path: Path, key: tuple[str, ...]) -> None:
+    """A NUL character (YAML "\\0") cannot travel in argv or the environment: exec refuses it."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(v, positions, path, key + (str(k),))
+    elif isinstance(value, list):
+        for v in value:
+            _refuse_nul(v, positions, path, key)
+    elif isinstance(value, str) and "\0" in value:
+        raise UserError.one("contains a NUL character, which no command line or environment can carry",
+                            hint="remove the \\0 escape", **_where(positions, key, path))
 
 
 def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]:

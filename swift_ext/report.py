@@ -26,7 +26,7 @@ def find_log(run_dir: Path) -> Path:
 
 def read_log(path: Path) -> list[dict]:
     rows = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
         try:
             row = json.loads(line)
         except ValueError:

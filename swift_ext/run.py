@@ -194,6 +194,10 @@ def prepare_output_dir(recipe: Recipe, launch: Launch, *, resume: bool = False) 
     swift-ext's own files (manifests, batch scripts, Slurm logs) do not count: a submit whose sbatch
     failed, or whose job never started, must not block the next one."""
     out = Path(launch.output_dir or ("megatron_output" if recipe.engine == "megatron" else "output"))
+    clash = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if clash is not None:
+        raise UserError.one(f"output dir {out}: {clash} is a file, not a directory", file=recipe.source,
+                            path="args.output_dir", hint="set args.output_dir to a directory path")
     found = trainer_output(out)
     if not _versioned(recipe) and found and not resume:
         raise UserError.one(

@@ -35,6 +35,7 @@ PATCH, MERGE = 16, 2  # Qwen3-VL / Qwen3.5 vision: 16-pixel patches, 2x2 merged 
 TEMPORAL_PATCH = 2
 VISION = "<|vision_start|><|vision_end|>"
 BLANK = object()  # a blank JSONL line: not a row
+UTF8_BOM = b"\xef\xbb\xbf"  # Windows editors start files with it; `data check` and ms-swift's loader accept it
 
 # qwen_vl_utils' defaults (vision_process.py), overridable by the environment the way ms-swift does.
 MEDIA_DEFAULTS = {
@@ -345,7 +346,7 @@ def _rows(path: str) -> Iterator[tuple[int, Any, int]]:
     if path.lower().endswith(".json"):
         raw = Path(path).read_bytes()
         try:
-            rows = decode(raw)
+            rows = decode(raw.removeprefix(UTF8_BOM))
         except msgspec.DecodeError as exc:
             raise StatsError(f"{path}: not valid JSON ({exc}); run `swift-ext data check {path}`") from None
         if not isinstance(rows, list):
@@ -359,7 +360,7 @@ def _rows(path: str) -> Iterator[tuple[int, Any, int]]:
                 yield n, BLANK, len(raw)
                 continue
             try:
-                yield n, decode(raw), len(raw)
+                yield n, decode(raw.removeprefix(UTF8_BOM) if n == 1 else raw), len(raw)
             except msgspec.DecodeError:
                 yield n, None, len(raw)
 
@@ -382,7 +383,10 @@ def _load_tokenizer_file(path: str):
     # ~3 s for a 248k-vocabulary tokenizer.json: once per process (plan, then stats, then memory)
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_file(path)
+    try:
+        return Tokenizer.from_file(path)
+    except Exception as exc:  # the tokenizers library raises a bare Exception for any unreadable file
+        raise StatsError(f"{path}: not a Hugging Face tokenizer.json ({str(exc).splitlines()[0]})") from None
 
 
 def measure_file(path: str, s: TemplateSettings, progress: Callable[[int], None] | None = None,
@@ -902,8 +906,12 @@ def measure(files: list[str], s: TemplateSettings, progress=None, use_cache: boo
             allow_msswift: bool = True, write_cache: bool = True) -> Lengths:
     total = Lengths([])
     for f in files:
-        total.extend(measure_file(f, s, progress=progress, use_cache=use_cache, allow_msswift=allow_msswift,
-                                  write_cache=write_cache))
+        one = measure_file(f, s, progress=progress, use_cache=use_cache, allow_msswift=allow_msswift,
+                           write_cache=write_cache)
+        if not one.prompt and not one.partial:  # a summary of nothing would read as a clean result
+            why = f"all {one.skipped} row(s) unreadable (not JSON objects with `messages`)" if one.skipped else "no rows"
+            raise StatsError(f"{f}: nothing to measure: {why}; run `swift-ext data check {f}`")
+        total.extend(one)
     return total
 
 
@@ -1006,6 +1014,8 @@ def print_report(summary: dict, totals: list[int], console) -> None:
 def write_png(summary: dict, totals: list[int], out: str) -> None:
     if os.path.exists(out):
         raise StatsError(f"{out}: already exists; not overwriting")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+        raise StatsError(f"{out}: its directory does not exist (--png creates a file, not directories)")
     try:
         import matplotlib
 

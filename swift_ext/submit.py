@@ -69,6 +69,12 @@ def sweep_elements(sweeps: tuple[str, ...]) -> list[dict[str, str]]:
         options = [v for v in values.split(",") if v]
         if len(options) < 2:
             raise UserError.one(f"--sweep {spec!r}: give at least two comma-separated values", file="command line")
+        repeated = sorted({v for v in options if options.count(v) > 1})
+        if repeated:  # two array tasks would train the same run into two output dirs
+            raise UserError.one(f"--sweep {spec!r}: {', '.join(repeated)} given more than once", file="command line")
+        if key in elements[0]:
+            raise UserError.one(f"--sweep {spec!r}: {key} is swept twice", file="command line",
+                                hint="give all its values in one --sweep")
         elements = [{**e, key: v} for e in elements for v in options]
     return elements if sweeps else []
 
@@ -138,6 +144,8 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
     for verb in opts.then:
         if verb not in ("merge", "infer"):
             raise UserError.one(f"--then {verb!r}: expected merge or infer", file="command line")
+        if opts.then.count(verb) > 1:
+            raise UserError.one(f"--then {verb} given more than once", file="command line")
         f_sbatch = [f"--job-name={name}-{verb}", "--nodes=1", "--ntasks-per-node=1",
                     f"--output={log_dir}/slurm-%A{'_%a' if elements else ''}-{verb}.out"]
         if gpus > 0:

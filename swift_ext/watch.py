@@ -735,6 +735,21 @@ def _sample_json(sample: Sample) -> str:
     return json.dumps({"event": "step", **asdict(sample)}, separators=(",", ":"))
 
 
+def _refuse_unreadable_log(log: Path) -> None:
+    """A log with bytes but not one row is the wrong file or a damaged one: watching it would show a
+    run "running" at step 0 forever. (A trainer's stdout before its first step has no NUL bytes.)"""
+    with open(log, "rb") as fh:
+        head = fh.read(1 << 16)
+    if b"\0" in head:
+        raise UserError.one("a binary file, not a training log", file=str(log),
+                            hint="give the run's output_dir, its logging.jsonl or the trainer's stdout file")
+    if log.name == "logging.jsonl":
+        lines = head.split(b"\n")[:-1]  # a partial last line is still being written
+        if lines and not any(parse_line(raw.decode("utf-8", errors="replace")) for raw in lines):
+            raise UserError.one("logging.jsonl has lines but no JSON rows: damaged or not ms-swift's log",
+                                file=str(log), line=1)
+
+
 def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool = False,
           model_config: str | None = None, peak_tflops: float | None = None, gpus: int | None = None,
           out=None) -> int:
@@ -744,6 +759,8 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
     if log is None and (once or not run.exists()):
         raise UserError.one("no logging.jsonl here or in a v*-* directory below it yet", file=str(run),
                             hint="give the run's output_dir; ms-swift creates the log at its first logged step")
+    if log is not None:
+        _refuse_unreadable_log(log)
     ctx: RunContext | None = None
     analyser: Analyser | None = None
     follower: LogFollower | None = None

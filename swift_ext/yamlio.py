@@ -72,6 +72,8 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], Position]]:
             file=str(path),
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
+            hint="YAML takes spaces, not tabs, for indentation and after `key:`: replace the tab with spaces"
+            if "'\\t'" in str(exc.problem) else None,
         ) from None
     except yaml.YAMLError as exc:
         raise UserError.one(f"YAML error: {exc}", file=str(path)) from None
