@@ -175,10 +175,9 @@ def keep_base_mtp(base: str | None, merged: Path) -> list[str]:
     """
     if not base or not Path(base).expanduser().is_dir():
         return []
-    from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from swift_ext.weights import tensor_group, weight_index
+    from swift_ext.weights import open_safetensors, tensor_group, weight_index
 
     base_dir = Path(base).expanduser()
     base_index, merged_index = weight_index(base_dir), weight_index(merged)
@@ -187,7 +186,7 @@ def keep_base_mtp(base: str | None, merged: Path) -> list[str]:
         return []
     tensors = {}
     for key in missing:
-        with safe_open(base_index[key], "pt") as fh:
+        with open_safetensors(base_index[key]) as fh:
             tensors[key] = fh.get_tensor(key)
     shard = merged / "model-mtp.safetensors"
     save_file(tensors, shard, metadata={"format": "pt"})

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from swift_ext.errors import UserError
-from swift_ext.weights import tensor_group, weight_index
+from swift_ext.weights import open_safetensors, tensor_group, weight_index
 
 # Logit thresholds by the merged model's dtype: (max abs diff, mean abs diff, min top-1 agreement).
 # bf16 keeps ~3 significant digits: logits of size 10-30 move by 0.06-0.12 per rounding step, and
@@ -97,13 +97,11 @@ class Shards:
         self._open: dict[Path, object] = {}
 
     def _handle(self, key: str):
-        from safetensors import safe_open
-
         path = self.index[key]
         if path not in self._open:
             if not path.is_file():
                 raise UserError.one(f"shard listed in the index is missing (tensor {key})", file=str(path))
-            self._open[path] = safe_open(path, "pt")
+            self._open[path] = open_safetensors(path)
         return self._open[path]
 
     def shape(self, key: str) -> list[int]:
@@ -213,9 +211,7 @@ def read_adapter(path: Path) -> Adapter | None:
 
 
 def weight_index_file(path: Path) -> dict[str, Path]:
-    from safetensors import safe_open
-
-    with safe_open(path, "pt") as fh:
+    with open_safetensors(path) as fh:
         return {k: path for k in fh.keys()}
 
 

@@ -24,13 +24,23 @@ def weight_index(model_dir: Path) -> dict[str, Path]:
     files = [f for f in files if not f.name.startswith("adapter_model")]
     if not files:
         raise UserError.one("no safetensors weights here (model.safetensors or an index)", file=str(model_dir))
-    from safetensors import safe_open
-
     found: dict[str, Path] = {}
     for f in files:
-        with safe_open(f, "pt") as fh:
+        with open_safetensors(f) as fh:
             found.update({k: f for k in fh.keys()})
     return found
+
+
+def open_safetensors(path: Path):
+    """safetensors' `safe_open`, with a truncated or foreign file (an interrupted copy or download) named
+    in one line instead of the library's bare "invalid header length"."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        return safe_open(path, "pt")
+    except (SafetensorError, OSError) as exc:
+        raise UserError.one(f"not a readable safetensors file ({exc}): truncated or damaged?", file=str(path),
+                            hint="copy or download it again") from None
 
 
 def tensor_group(key: str) -> str:

@@ -83,6 +83,13 @@ BAD = [
     ("submit-sweep-same-key-twice", {},
      ["submit", MEGATRON, "--dry-run", "--sweep", "args.lr=1e-5,2e-5", "--sweep", "args.lr=3e-5,4e-5"],
      ["args.lr", "swept twice"]),
+    ("status-manifest-is-a-list", {"run/swift-ext-run-20260101-000000.json": "[1, 2]"}, ["status", "{d}/run"],
+     ["run", "unreadable manifest(s): swift-ext-run-20260101-000000.json"]),
+    ("status-manifest-jobs-not-a-list", {"run/swift-ext-run-20260101-000000.json": '{"slurm": {"jobs": 5}}'},
+     ["status", "{d}/run"], ["run", "no Slurm submission recorded"]),
+    ("verify-truncated-safetensors", {"m/config.json": '{"hidden_size": 8}',
+                                      "m/model.safetensors": b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":"},
+     ["verify", "{d}/m", "--base", "{d}/m", "--no-generate"], ["m/model.safetensors", "truncated or damaged"]),
 ]
 
 
