@@ -93,7 +93,9 @@ def make_text_file(path: Path, megabytes: int) -> Path:
 
 
 def _python(code: str, cwd: Path = ROOT) -> dict:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=cwd,
+                         env=env)  # this checkout's swift_ext, whatever the working directory
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -125,7 +127,8 @@ def validator_run(path: Path, jobs: int, typed: bool = True, report_to: Path | N
         "own = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
         "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(json.dumps({'seconds': dt, 'cpu': cpu, 'rss': max(own, kids), 'rows': r.rows, 'valid': r.valid_rows, "
-        "'errors': r.errors, 'compiled': data.row_summary is not data._row_summary}))\n")
+        "'errors': r.errors, 'compiled': data.row_summary is not data._row_summary}))\n",
+        cwd=path.parent)  # media paths are relative to the working directory, as ms-swift reads them
 
 
 def msswift_seconds(path: Path, megabytes: int = 16) -> tuple[dict, float]:
@@ -167,7 +170,7 @@ def scaling_model(path: Path) -> dict:
         "c = time.process_time()\n"
         "d.check_file(p, d.Options())\n"
         "whole = time.process_time() - c\n"
-        "print(json.dumps({'worker': chunks / rows, 'parent': max(whole - chunks, 0) / rows}))\n")
+        "print(json.dumps({'worker': chunks / rows, 'parent': max(whole - chunks, 0) / rows}))\n", cwd=path.parent)
 
 
 def medians(run) -> tuple[float, float]:

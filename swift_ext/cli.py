@@ -635,7 +635,7 @@ app.add_typer(data_app, name="data")
 def data_check(
     files: Optional[List[str]] = typer.Argument(None, help="JSONL/JSON files (a trailing #N is accepted)."),
     task: Optional[str] = typer.Option(None, "--task", help="sft, grpo, dpo, kto (default: from --recipe, else sft)"),
-    media_root: Optional[Path] = typer.Option(None, "--media-root", help="Relative media paths start here."),
+    media_root: Optional[Path] = typer.Option(None, "--media-root", help="Also look for relative media paths here, as ms-swift does under ROOT_IMAGE_DIR."),
     deep: bool = typer.Option(False, "--deep", help="Decode every image, video and audio file."),
     recipe: Optional[Path] = typer.Option(None, "--recipe", help="Check the recipe's local datasets, with its "
                                           "task, max_length and media token budgets."),
@@ -708,6 +708,7 @@ def _data_options(files, task, media_root, deep, recipe, max_length, tokenizer):
                              ("FPS_MAX_FRAMES", "fps_max_frames")):
             if env_key in rec.env:
                 kwargs[opt] = int(rec.env[env_key])
+        media_root = media_root or rec.env.get("ROOT_IMAGE_DIR")  # where ms-swift will look for media
     task = task or "sft"
     if task not in ("sft", "pt", "grpo", "dpo", "kto"):
         raise UserError.one(f"--task must be sft, grpo, dpo or kto, got {task!r}")

@@ -10,8 +10,10 @@ inside ms-swift - and duplicate rows) are done by the parent with bounded memory
 from __future__ import annotations
 
 import array
+import ast
 import base64
 import binascii
+import json
 import mmap
 import os
 import re
@@ -45,6 +47,7 @@ CODES: dict[str, tuple[str, str]] = {
     "W111": ("warning", "unknown-message-key"),
     "N112": ("note", "role-alias"),
     "W113": ("warning", "repeated-role"),
+    "E114": ("error", "bad-column-mapping"),
     "E201": ("error", "sft-no-final-answer"),
     "E202": ("error", "grpo-last-not-user"),
     "E203": ("error", "grpo-missing-solution"),
@@ -163,16 +166,22 @@ def _json_type(value: Any) -> str:
 
 
 class RowChecker:
-    def __init__(self, path: str, opts: Options, tokenizer=None):
+    def __init__(self, path: str, opts: Options, tokenizer=None, reference: dict[str, str] | None = None):
         self.path = path
-        self.base = opts.media_root or os.path.dirname(path) or "."
+        self.reference = reference or {}  # the file's first rows' column types: its layout, for ms-swift
+        self.base = os.path.dirname(path) or "."  # not where ms-swift looks: named in hints only
+        # ms-swift looks for a relative path in the working directory, then under ROOT_IMAGE_DIR
+        # (swift/template/vision_utils.py _check_path); --media-root stands for ROOT_IMAGE_DIR.
+        self.root = opts.media_root or os.environ.get("ROOT_IMAGE_DIR")
         self.opts = opts
         self.tokenizer = tokenizer
-        self._exists: dict[str, int] = {}  # media entry -> 0 file, 1 missing, 2 not a file, 3 base64
+        # media entry -> 0 file, 1 missing, 2 not a file, 3 base64, 4 only under the dataset's folder
+        self._exists: dict[str, int] = {}
         self.found: dict[str, str] = {}  # media entry -> the file it names
         self.files_ok: set[str] = set()  # entries that name an existing file: the typed path accepts these
 
-    def check(self, row: Any, line: int, out: ChunkResult) -> None:
+    def check(self, row: Any, line: int, out: ChunkResult) -> Any:
+        """Check one row; returns it as ms-swift will see it (other column layouts mapped into `messages`)."""
         issues: list[Issue] = []
 
         def add(code: str, fld: str, message: str) -> None:
@@ -182,12 +191,26 @@ class RowChecker:
             add("E002", "", f"expected a JSON object per line, got {_json_type(row)}")
             out.rows += 1
             out.issues.extend(issues)
-            return
+            return row
+        where = None
+        if "messages" not in row:
+            try:
+                mapped = auto_messages(row, "messages" in self.reference)
+            except Unmapped as exc:
+                add(*exc.args)
+            else:
+                if mapped is not None:
+                    row, where = {**row, "messages": mapped[0]}, mapped[1]
         messages = row.get("messages")
         texts: list[str] = []
         if not isinstance(messages, list) or not messages:
-            if "messages" not in row:
-                add("E101", "messages", "no `messages` list")
+            if issues:
+                pass  # the mapping said why
+            elif "messages" not in row:
+                add("E101", "messages", "no `messages` list, and none of the columns ms-swift maps into one "
+                    "(conversations; instruction/input/output; query/response and their aliases)")
+            elif where is not None:
+                add("E101", "messages", "the mapped columns give no message: ms-swift drops this row")
             else:
                 add("E101", "messages", f"`messages` must be a non-empty list, got {_json_type(messages)}")
         else:
@@ -205,7 +228,14 @@ class RowChecker:
         errors = [i for i in issues if i.code.startswith("E")]
         if not errors:
             out.valid += 1
+        if where is not None:  # name the column the user wrote, not the message ms-swift makes of it
+            for issue in issues:
+                match = re.match(r"messages\[(\d+)\](.*)", issue.field)
+                if match and int(match.group(1)) < len(where):
+                    rest = match.group(2)
+                    issue.field = where[int(match.group(1))] + ("" if rest in (".role", ".content") else rest)
         out.issues.extend(issues)
+        return row
 
     def _messages(self, messages: list, add, texts: list[str], out: ChunkResult) -> None:
         previous = None
@@ -249,7 +279,8 @@ class RowChecker:
                 add("E107", fld, "a system message may only come first")
             if role != "system" and first_speaker:
                 first_speaker = False
-                if role not in ("user", "tool_response", "tool"):
+                # a lone assistant turn is ms-swift's pretraining shape: its template puts an empty user turn first
+                if role not in ("user", "tool_response", "tool") and not (role == "assistant" and i == len(messages) - 1):
                     add("E108", fld, f"the conversation must start with a user turn, not '{role}'")
             if role == previous and role in ("user", "assistant"):
                 add("W113", fld, f"two '{role}' turns in a row")
@@ -307,8 +338,8 @@ class RowChecker:
     def _media_entry(self, entry: Any, fld: str, kind: str, add) -> None:
         """Classify one entry the way ms-swift's `load_file` will (swift/template/vision_utils.py): a string
         starting with 'http' is fetched; one over 2000 characters is base64; an existing path (as given,
-        under ROOT_IMAGE_DIR, with `~` expanded - and here also under --media-root or the dataset's
-        folder) is read; a `data:` URI or a string that decodes as base64 is image bytes."""
+        under ROOT_IMAGE_DIR or --media-root, with `~` expanded) is read - not one relative to the dataset's
+        folder; a `data:` URI or a string that decodes as base64 is image bytes."""
         if isinstance(entry, dict):
             if isinstance(entry.get("bytes"), (str, bytes)):
                 return
@@ -334,6 +365,8 @@ class RowChecker:
                     state = 2
             if state == 1 and (entry.startswith("data:") or _looks_base64(entry)):
                 state = 3
+            elif state == 1 and os.path.isfile(self._in_dataset_folder(entry)):
+                state = 4
             if len(self._exists) < 100_000:  # bounded: many distinct paths just cost a stat each
                 self._exists[entry] = state
                 if state == 0:
@@ -342,7 +375,13 @@ class RowChecker:
         if state == 3:
             self._base64(entry, fld, kind, add)
         elif state == 1:
-            add("E301", fld, f"file not found: {entry}" + ("" if os.path.isabs(entry) else f" (looked in {self.base})"))
+            add("E301", fld, f"file not found: {entry}" + ("" if os.path.isabs(os.path.expanduser(entry)) else
+                                                           f" (looked in {self._where()})"))
+        elif state == 4:
+            there = self._in_dataset_folder(entry)
+            add("E301", fld, f"file not found: {entry} (looked in {self._where()}); it is in the dataset's folder, "
+                f"where ms-swift does not look: write it as {os.path.relpath(there)}, or run with "
+                f"ROOT_IMAGE_DIR={os.path.abspath(self.base)} (data check: --media-root)")
         elif state == 2:
             add("E302", fld, f"not a file: {entry}")
         elif self.opts.deep:
@@ -350,14 +389,15 @@ class RowChecker:
             self._decode_path(found, fld, kind, add)
 
     def _candidates(self, entry: str) -> list[str]:
-        expanded = os.path.expanduser(entry)
-        if os.path.isabs(expanded):
-            return [expanded]
-        out = [os.path.join(self.base, expanded), expanded]  # ours first, then ms-swift's (the working dir)
-        root = os.environ.get("ROOT_IMAGE_DIR")
-        if root:
-            out.append(os.path.join(root, entry))
-        return out
+        """Where ms-swift looks, in its order: as given (the working directory), under ROOT_IMAGE_DIR,
+        with `~` expanded."""
+        return [entry, os.path.expanduser(os.path.join(self.root, entry) if self.root else entry)]
+
+    def _in_dataset_folder(self, entry: str) -> str:
+        return os.path.join(self.base, os.path.expanduser(entry))
+
+    def _where(self) -> str:
+        return f"the working directory {os.getcwd()}" + (f" and {self.root}" if self.root else "")
 
     def _base64(self, entry: str, fld: str, kind: str, add) -> None:
         if entry.startswith("data:"):
@@ -431,6 +471,148 @@ class RowChecker:
         if tokens > self.opts.max_length:
             add("W501", "messages", f"~{tokens} tokens > max_length {self.opts.max_length}: ms-swift truncates or "
                 "drops this row (truncation_strategy)")
+
+
+# ms-swift's AutoPreprocessor (swift/dataset/preprocessor/core.py): a dataset without `messages` is mapped
+# into it from other column layouts. Column aliases are matched case-insensitively; when two columns map
+# to the same target, ms-swift renames neither.
+MESSAGE_COLUMNS = ("conversation", "conversations")
+RESPONSE_ALIASES = {
+    "system": ("system", "system_prompt"),
+    "query": ("query", "prompt", "input", "instruction", "question", "problem"),
+    "response": ("response", "answer", "output", "targets", "target", "answer_key", "answers", "solution", "text",
+                 "completion", "content"),
+}
+SHAREGPT_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "bot": "assistant",
+                  "function_call": "tool_call", "function_response": "tool_response",
+                  "observation": "tool_response", "observations": "tool_response"}
+
+
+class Unmapped(Exception):
+    pass
+
+
+def _renamed(row: dict, aliases: tuple[str, ...]) -> tuple[str | None, list[str]]:
+    """The column ms-swift reads for a target whose aliases are given (the target's own name first), and
+    the columns that collided."""
+    present = [k for k in row if k.lower() in aliases]
+    if len(present) == 1:
+        return present[0], []
+    return (aliases[0] if aliases[0] in row else None), present
+
+
+def auto_messages(row: dict, file_has_messages: bool) -> tuple[list, list[str]] | None:
+    """For a row without `messages`: (messages, the column each message comes from) as ms-swift builds
+    them, or None when the row has no layout ms-swift maps. Raises Unmapped (code, field, message) where
+    ms-swift fails on the row or drops it."""
+    if file_has_messages:  # ms-swift reads the whole file as `messages` rows: this one is dropped
+        raise Unmapped("E101", "messages", "no `messages` list (earlier rows of this file have one, so ms-swift reads "
+                "every row's `messages` and drops this one)")
+    column, clash = _renamed(row, ("messages", *MESSAGE_COLUMNS))
+    if column is None and clash:
+        raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `messages`: ms-swift renames none of them")
+    if column is not None:
+        return _conversation(row, column)
+    if "instruction" in row and "input" in row:  # alpaca: the two are joined into the query
+        instruction, input_ = row.get("instruction"), row.get("input")
+        query = f"{instruction}\n{input_}" if instruction and input_ else instruction or input_
+        if not isinstance(query, str):
+            raise Unmapped("E114", "instruction", f"`instruction`/`input` must give a string, got {_json_type(query)}")
+        where = "instruction" if instruction and not input_ else "input" if not instruction else "instruction+input"
+        fields = {"query": (query, where)}
+        out_col, _ = _renamed(row, RESPONSE_ALIASES["response"])
+        out_col = out_col or ("output" if "output" in row else None)
+    else:
+        fields = {}
+        for target in ("query",):
+            col, clash = _renamed(row, RESPONSE_ALIASES[target])
+            if col is None and clash:
+                raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `{target}`: ms-swift renames "
+                        "none of them")
+            if col is not None:
+                fields["query"] = (row[col], col)
+        out_col, clash = _renamed(row, RESPONSE_ALIASES["response"])
+        if out_col is None and clash:
+            raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `response`: ms-swift renames none "
+                    "of them")
+    if out_col is not None:
+        fields["response"] = (row[out_col], out_col)
+    sys_col, clash = _renamed(row, RESPONSE_ALIASES["system"])
+    if sys_col is None and clash:
+        raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `system`: ms-swift renames none of them")
+    if not fields and "history" not in row:
+        return None
+    response = fields.get("response", (None, None))[0]
+    if isinstance(response, list):  # ms-swift takes the first of several answers
+        response = response[0] if response else None
+    history = row.get("history") or []
+    if isinstance(history, str):
+        try:
+            history = ast.literal_eval(history)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise Unmapped("E114", "history", "`history` is a string that is not a Python/JSON list of [query, response]") from None
+    if not isinstance(history, list):
+        raise Unmapped("E114", "history", f"`history` must be a list of [query, response] pairs, got {_json_type(history)}")
+    messages, where = [], []
+    system = row.get(sys_col) if sys_col else None
+    if system is not None:
+        messages.append({"role": "system", "content": system})
+        where.append(sys_col)
+    turns = [*history, [fields.get("query", (None,))[0], response]]
+    for i, pair in enumerate(turns):
+        if not isinstance(pair, list) or len(pair) < 2:
+            raise Unmapped("E114", f"history[{i}]", "each `history` entry must be a [query, response] pair")
+        last = i == len(turns) - 1
+        for role, text, k in (("user", pair[0], 0), ("assistant", pair[1], 1)):
+            if text is not None:
+                messages.append({"role": role, "content": text})
+                where.append(fields.get("query" if k == 0 else "response", (None, "?"))[1] if last
+                             else f"history[{i}][{k}]")
+    return messages, where
+
+
+def _conversation(row: dict, column: str):
+    """ms-swift's MessagesPreprocessor on a `conversation(s)` column: sharegpt `from`/`value` keys and role
+    names mapped, the `system` column put first."""
+    value = row[column]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                raise Unmapped("E114", column, f"`{column}` is a string that is not a JSON list of messages") from None
+    if not isinstance(value, list) or not value:
+        raise Unmapped("E101", column, f"`{column}` must be a non-empty list of messages, got {_json_type(value) if value else 'an empty one'}: "
+                "ms-swift drops this row")
+    if not all(isinstance(m, dict) for m in value):
+        raise Unmapped("E102", column, f"each message in `{column}` must be an object")
+    sys_col, _ = _renamed(row, RESPONSE_ALIASES["system"])
+    system = row.get(sys_col) if sys_col else None
+    messages = [{("role" if k == "from" else "content" if k == "value" else k): v for k, v in m.items()}
+                for m in value]
+    where = [f"{column}[{i}]" for i in range(len(messages))]
+    if "role" not in messages[0] and "content" not in messages[0]:  # {"human": ..., "gpt": ...} pairs
+        out, out_where = [], []
+        if system is not None:
+            out.append({"role": "system", "content": system})
+            out_where.append(sys_col)
+        for i, m in enumerate(messages):
+            user = next((m[k] for k in ("user", "human") if k in m), None)
+            assistant = next((m[k] for k in ("assistant", "gpt", "bot") if k in m), None)
+            out += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+            out_where += [f"{column}[{i}]"] * 2
+        return out, out_where
+    if messages[0].get("role") != "system" and system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+        where.insert(0, sys_col)
+    for m in messages:
+        role = m.get("role")
+        if isinstance(role, str):
+            m["role"] = SHAREGPT_ROLES.get(role.replace("-", "_"), SHAREGPT_ROLES.get(role, role)) \
+                if role not in ("user", "assistant") else role
+    return messages, where
 
 
 def _looks_base64(entry: str) -> bool:
@@ -705,7 +887,7 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
     if typed and _typed_path(opts):
         return _check_typed(path, _joined(line_lists), index, opts, reference_types)
     tokenizer = _load_tokenizer(opts.tokenizer) if opts.max_length and opts.tokenizer else None
-    checker = RowChecker(path, opts, tokenizer)
+    checker = RowChecker(path, opts, tokenizer, reference_types)
     out = ChunkResult(index)
     seen_types: dict[str, str] = dict(reference_types)
     line = 0
@@ -735,7 +917,7 @@ def _check_typed(path: str, buffers: Iterable[tuple], index: int, opts: Options,
     decodes the common shape into typed structs (types checked in C), then check_buffer (C, or its Python
     twin) takes the clean rows with no Python per row. A line it stops at is checked here, and a row that
     is not clean takes _check_line, the reference check."""
-    checker = RowChecker(path, opts)
+    checker = RowChecker(path, opts, reference=reference_types)
     out = ChunkResult(index)
     seen_types: dict[str, str] = dict(reference_types)
     first_chunk = index == 0
@@ -854,14 +1036,15 @@ def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChec
         out.rows += 1
         out.issues.append(Issue(path, line, "E001", "", "JSON nested too deeply"))
         return
+    checked = row
     try:
-        checker.check(row, line, out)
+        checked = checker.check(row, line, out)
     except Exception as exc:  # a bug of ours must not hide the rest of the file
         out.rows += 1
         out.issues.append(Issue(path, line, "E102", "", f"row could not be checked ({type(exc).__name__}: {exc})"))
     if isinstance(row, dict):
         _record_types(line, row_types(row).items(), seen_types, reference, out)
-        digest = _row_digest(row)
+        digest = _row_digest(checked)  # mapped layouts compare as the messages ms-swift makes of them
         if digest is not None:
             out.digest_lines.append(line)
             out.digests.append(digest)

@@ -313,7 +313,8 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
     info = d.recipe_data(recipe)
     if info.task not in ("sft", "pt", "grpo", "dpo", "kto"):
         return []
-    opts = d.Options(task=info.task, reward_columns=info.reward_columns)
+    opts = d.Options(task=info.task, reward_columns=info.reward_columns,
+                     media_root=recipe.env.get("ROOT_IMAGE_DIR"))  # where ms-swift will look for media
     notes += [f"{entry}: hub dataset, not validated here" for entry in info.hub]
     problems: list[Problem] = []
     for key, path in info.files:
@@ -330,7 +331,10 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
             problems.append(Problem(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
                                     rule="dataset", hint=f"swift-ext data check {path} --task {info.task}",
                                     **recipe.where(f"args.{key}")))
-        notes.append(f"{path}: {report.valid_rows}/{report.rows} rows valid for {info.task}")
+        if report.layout == "not-checked":  # e.g. parquet/CSV: the validator reads JSON only
+            notes += report.notes or [f"{path}: not checked"]  # the note says so and why
+        else:
+            notes.append(f"{path}: {report.valid_rows}/{report.rows} rows valid for {info.task}")
     return problems
 
 

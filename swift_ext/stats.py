@@ -496,7 +496,7 @@ def _media_tokens(r: Rendered, base: str, media: MediaCounter) -> tuple[int, int
             raise StatsError(f"{tags} {text} tag(s) but {len(paths)} {kind}s (see `swift-ext data check`)")
         first_completion = len(paths) - tags_in_completion
         for i, p in enumerate(paths):
-            full = p if os.path.isabs(p) or "://" in p else os.path.join(base, p)
+            full = p if os.path.isabs(p) or "://" in p or os.path.exists(p) else os.path.join(base, p)  # cwd first, as ms-swift
             tokens, pad = media.image(full) if kind == "image" else media.video(full)
             if i >= first_completion:
                 completion += tokens
@@ -521,7 +521,7 @@ def _measure_with_msswift(path: str, rows: list[tuple[int, dict]], s: TemplateSe
         row = dict(row)
         for key in ("images", "videos"):
             if isinstance(row.get(key), list):
-                row[key] = [p if not isinstance(p, str) or os.path.isabs(p) or "://" in p
+                row[key] = [p if not isinstance(p, str) or os.path.isabs(p) or "://" in p or os.path.exists(p)
                             else os.path.join(base, p) for p in row[key]]
         try:
             encoded = template.encode(row)

@@ -31,8 +31,8 @@ def test_every_code_has_a_bad_file():
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
 def test_bad_file_reports_its_code_on_the_right_line(path):
-    code = path.name[:4]
-    report = check(path, task=TASK_OF.get(code, "sft"), deep=code in DEEP)
+    code = path.name[:4]  # media paths in data/bad/ are relative to it: ROOT_IMAGE_DIR=data/bad, as it were
+    report = check(path, task=TASK_OF.get(code, "sft"), deep=code in DEEP, media_root=str(path.parent))
     last_line = 0 if code in FILE_LEVEL else len(path.read_bytes().splitlines())
     hits = [i for i in report.issues if i.code == code]
     assert hits, [i.render() for i in report.issues]
@@ -87,10 +87,10 @@ def test_file_ms_swift_accepts_is_flagged_with_line_numbers(tmp_path):
     os.chdir(tmp_path)
     try:
         train, _ = load_dataset([str(path)], strict=False, load_from_cache_file=False)
+        report = check(path)  # from the same working directory: where ms-swift looks for media
     finally:
         os.chdir(cwd)
     assert len(train) == 6  # accepted whole
-    report = check(path)
     assert [(i.code, i.line, i.field) for i in report.issues if i.severity == "error"] == [
         ("E301", 4, "images[0]"), ("E110", 5, "solution")]
 
@@ -182,6 +182,18 @@ def test_recipe_option_and_plan_integration():
     assert hub.returncode == 0 and "hub dataset, not checked" in hub.stdout
     plan = swift_ext("plan", ROOT / "recipes/smoke/tiny-sft.yaml", "args.dataset=[data/bad/E106-unknown-role.jsonl]")
     assert plan.returncode == 2 and "E106 unknown-role" in plan.stderr
+
+
+def test_plan_says_a_parquet_dataset_was_not_checked(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"query": ["q"], "response": ["r"]}), path)
+    plan = swift_ext("plan", ROOT / "recipes/smoke/tiny-sft.yaml", f"args.dataset=[{path}]")
+    assert plan.returncode == 0, plan.stderr
+    assert f"{path}: ms-swift reads it with the `parquet` reader" in plan.stdout and "rows are not checked" in plan.stdout
+    assert "0/0 rows valid" not in plan.stdout
 
 
 def test_length_check_with_the_real_tokenizer(tmp_path):
@@ -289,6 +301,10 @@ def fuzz_corpus(path, rows: int = 4000, seed: int = 7):
             row["messages"][0]["loss"] = False
         elif damage == 6:
             row["messages"] = row["messages"][::-1]
+        elif damage == 10:  # other layouts: in a file whose rows have `messages`, ms-swift drops these
+            user, answer = row["messages"][-2]["content"], row.pop("messages")[-1]["content"]
+            row.update(rng.choice([{"instruction": user, "input": "", "output": answer}, {"query": user, "response": answer},
+                                   {"conversations": [{"from": "human", "value": user}, {"from": "gpt", "value": answer}]}]))
         if i > 1500 and rng.random() < 0.05:  # a column first seen past the reference rows, in later chunks
             row["label"] = rng.choice([True, "yes", 1])
         line = json.dumps(row, ensure_ascii=rng.random() < 0.5)
@@ -528,3 +544,106 @@ def test_compiled_row_summary_is_built_and_matches_its_python_twin():
         assert rowcheck.summary(*args) == d._row_summary(*args)
 
     same()
+
+
+# Rows in ms-swift's other layouts, one file per layout (ms-swift picks the layout per file), each row with an
+# `id` ms-swift carries through. Every row either loads or is dropped by ms-swift's own preprocessing.
+LAYOUTS = {
+    "alpaca": [
+        {"instruction": "Add 2 and 3.", "input": "", "output": "5"},
+        {"instruction": "Translate", "input": "bonjour", "output": "hello", "system": "You translate."},
+        {"instruction": "Say hi", "input": "", "output": "hi", "history": [["q0", "a0"]]},
+        {"instruction": "", "input": "only input", "output": "ok", "history": "[['q0', 'a0']]"},
+        {"instruction": None, "input": None, "output": "x"},  # no query: ms-swift asserts and drops it
+        {"instruction": "Look", "input": "<image>", "output": "red", "images": ["data/media/red_square.png"]},
+    ],
+    "query-response": [
+        {"query": "What is 1+1?", "response": "2"},
+        {"query": "Name a colour", "response": "red", "system": "Be short.", "history": [["hi", "hello"]]},
+    ],  # a column keeps one JSON type per file (Arrow), so these two get files of their own
+    "several-responses": [{"query": "Several", "response": ["first", "second"]}],  # ms-swift takes the first
+    "history-strings": [{"query": "q", "response": "r", "history": "[['hi', 'hello']]"},
+                        {"query": "q", "response": "r", "history": "[['hi'"}],  # not a list: dropped
+    "prompt-completion": [
+        {"prompt": "Say yes", "completion": "yes", "system_prompt": "Obey."},
+        {"prompt": "Say no", "completion": "no"},
+    ],
+    "question-answer": [
+        {"question": "Capital of France?", "answer": "Paris"},
+        {"question": "Capital of Spain?", "answer": "Madrid"},
+    ],
+    "sharegpt": [
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
+        {"conversations": [{"from": "system", "value": "sys"}, {"from": "user", "value": "q"},
+                           {"from": "assistant", "value": "a"}]},
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hey"}], "system": "Be kind."},
+        {"conversations": [{"from": "robot", "value": "hi"}, {"from": "gpt", "value": "hello"}]},  # unknown role
+        {"conversations": []},  # nothing: dropped
+        {"conversations": [{"from": "human", "value": "q"}, {"from": "function_call", "value": "{}"},
+                           {"from": "observation", "value": "ok"}, {"from": "gpt", "value": "done"}]},
+    ],
+    "sharegpt-pairs": [
+        {"conversation": [{"human": "q1", "assistant": "a1"}, {"human": "q2", "assistant": "a2"}]},
+    ],
+}
+LOAD_ERRORS = {"E101", "E102", "E106", "E114"}  # what ms-swift's preprocessing drops a row for
+
+
+def test_other_layouts_agree_with_ms_swift_load_dataset(tmp_path, monkeypatch):
+    """ms-swift maps alpaca, query/response (and aliases) and sharegpt rows into `messages`: the validator
+    maps them the same way (same messages, row for row) and reports exactly the rows ms-swift drops."""
+    from swift.dataset import load_dataset
+
+    monkeypatch.chdir(ROOT)  # media paths are relative to the working directory, as ms-swift reads them
+    for name, rows in LAYOUTS.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"id": i, **r}) + "\n" for i, r in enumerate(rows)))
+        train, _ = load_dataset([str(path)], strict=False, load_from_cache_file=False, remove_unused_columns=False)
+        loaded = {r["id"]: [{k: m[k] for k in ("role", "content")} for m in r["messages"]] for r in train}
+        report = assert_typed_matches_reference(path, d.Options())
+        dropped = {i.line - 1 for i in report.issues if i.code in LOAD_ERRORS}
+        assert sorted(set(range(len(rows))) - dropped) == sorted(loaded), (name, [i.render() for i in report.issues])
+        for i in loaded:
+            mapped, _ = d.auto_messages(json.loads(json.dumps(rows[i])), False)
+            assert mapped == loaded[i], (name, i)
+        assert report.errors == len(dropped), (name, [i.render() for i in report.issues])
+        assert not [i for i in report.issues if i.code == "E101" and "no `messages` list" in i.message]
+
+
+def test_other_layouts_name_the_column_and_follow_the_file_layout(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps({"instruction": "q", "input": "", "output": "<think>x"}) + "\n"
+                    + json.dumps({"query": "q", "prompt": "p"}) + "\n")
+    assert [(i.code, i.field) for i in check(path).issues] == [("E401", "output"), ("E201", "query")]
+    mixed = tmp_path / "mixed.jsonl"  # a file whose rows have `messages`: ms-swift reads only that column
+    mixed.write_text(json.dumps(VALID) + "\n" + json.dumps({"query": "q", "response": "r"}) + "\n")
+    report = check(mixed)
+    assert [(i.line, i.code) for i in report.issues] == [(2, "E101")] and "earlier rows" in report.issues[0].message
+
+
+def test_media_relative_to_the_dataset_folder_is_not_where_ms_swift_looks(tmp_path, monkeypatch):
+    """ms-swift resolves a relative media path against the working directory and ROOT_IMAGE_DIR only: a
+    path that exists only next to the dataset is an error naming the path (and the setting) that works."""
+    from swift.template.vision_utils import load_image
+
+    data_dir = tmp_path / "ds"
+    (data_dir / "imgs").mkdir(parents=True)
+    (data_dir / "imgs" / "a.png").write_bytes((ROOT / "data/media/red_square.png").read_bytes())
+    path = data_dir / "train.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "<image>what?"},
+                                             {"role": "assistant", "content": "red"}], "images": ["imgs/a.png"]}) + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ROOT_IMAGE_DIR", raising=False)
+    with pytest.raises(Exception):
+        load_image("imgs/a.png")  # ms-swift does not find it from here
+    report = assert_typed_matches_reference(path, d.Options())
+    [issue] = report.issues
+    assert (issue.code, issue.field) == ("E301", "images[0]")
+    assert "write it as ds/imgs/a.png" in issue.message and f"ROOT_IMAGE_DIR={data_dir}" in issue.message
+    monkeypatch.setenv("ROOT_IMAGE_DIR", str(data_dir))
+    assert load_image("imgs/a.png").size[0] > 0  # now it does
+    for opts in (d.Options(), d.Options(media_root=str(data_dir))):
+        assert assert_typed_matches_reference(path, opts).errors == 0
+    monkeypatch.delenv("ROOT_IMAGE_DIR")
+    monkeypatch.chdir(data_dir)
+    assert assert_typed_matches_reference(path, d.Options()).errors == 0

@@ -67,7 +67,7 @@ def _rows(path):
         row = json.loads(line)
         for key in ("images", "videos"):
             if key in row:
-                row[key] = [os.path.join(base, p) for p in row[key]]
+                row[key] = [p if os.path.exists(p) else os.path.join(base, p) for p in row[key]]  # as stats does
         yield row
 
 
