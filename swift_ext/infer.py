@@ -264,11 +264,16 @@ def load_metrics(target: str | Path) -> tuple[Path, dict]:
     elif path.is_dir():
         path = path / "metrics.json"
     try:
-        return path, json.loads(path.read_text(encoding="utf-8"))
+        metrics = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise UserError.one("metrics file not found", file=str(path)) from None
     except ValueError as exc:
         raise UserError.one(f"not a JSON metrics file: {exc}", file=str(path)) from None
+    # An empty comparison table would read as "nothing changed"
+    if not isinstance(metrics, dict) or not any(isinstance(_get(metrics, k), (int, float)) for k in COMPARED):
+        raise UserError.one(f"holds none of the metrics `swift-ext infer` writes ({', '.join(COMPARED)})",
+                            file=str(path), hint="compare two metrics.json files written by `swift-ext infer`")
+    return path, metrics
 
 
 COMPARED = ["exact_match", "math_accuracy", "think_block", "hit_token_limit", "response_chars.mean",
