@@ -300,8 +300,15 @@ class RowChecker:
             if last_role != "assistant" or not (isinstance(content, (str, list)) and content):
                 add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn")
         if task == "grpo":
-            if last_role != "user":
-                add("E202", f"messages[{len(messages) - 1}]", "GRPO rows end with the user turn the model answers")
+            # ms-swift drops a final assistant turn before the rollout (swift.utils.remove_response, called by
+            # GRPOTrainer._apply_chat_template_to_messages_list and RolloutMixin._preprocess_inputs), so a
+            # row that carries its reference answer as the last turn is fine; what is left must end with the user.
+            prompt = messages[:-1] if last_role == "assistant" else messages
+            before = prompt[-1] if prompt and isinstance(prompt[-1], dict) else {}
+            role = before.get("role") if isinstance(before.get("role"), str) else None
+            if ALIASES.get(role, role) != "user":
+                add("E202", f"messages[{max(len(prompt) - 1, 0)}]", "GRPO rows end with the user turn the model answers "
+                    "(a final assistant turn is dropped before the rollout; the turn before it must be the user's)")
             for column in self.opts.reward_columns:
                 value = row.get(column)
                 if not isinstance(value, str) or not value.strip():

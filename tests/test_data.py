@@ -647,3 +647,18 @@ def test_media_relative_to_the_dataset_folder_is_not_where_ms_swift_looks(tmp_pa
     monkeypatch.delenv("ROOT_IMAGE_DIR")
     monkeypatch.chdir(data_dir)
     assert assert_typed_matches_reference(path, d.Options()).errors == 0
+
+
+def test_grpo_row_with_its_reference_answer_last_is_valid(tmp_path):
+    # ms-swift's GRPO trainer drops a final assistant turn before the rollout (swift.utils.remove_response).
+    path = tmp_path / "grpo.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}], "solution": "2"},
+        {"messages": [{"role": "user", "content": "1+1?"}], "solution": "2"},
+        {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                      {"role": "assistant", "content": "c"}], "solution": "2"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = check(path, task="grpo")
+    assert [(i.code, i.line) for i in report.issues if i.severity == "error"] == [("E202", 3)]
+    assert report.valid_rows == 2
