@@ -41,7 +41,10 @@ CODES: dict[str, tuple[str, str]] = {
     "E105": ("error", "audio-count-mismatch"),
     "E106": ("error", "unknown-role"),
     "E107": ("error", "system-not-first"),
-    "E108": ("error", "bad-turn-order"),
+    # E108 bad-turn-order is retired (never reported, the number is not reused): ms-swift accepts any order of
+    # its known roles. Its template merges repeated roles, folds tool_call turns into the assistant's and
+    # puts an empty user turn before a leading assistant turn (Template._swift_prepare_inputs,
+    # _preprocess_tool_call, _get_std_messages).
     "E109": ("error", "bad-content-type"),
     "E110": ("error", "mixed-column-type"),
     "W111": ("warning", "unknown-message-key"),
@@ -239,12 +242,10 @@ class RowChecker:
 
     def _messages(self, messages: list, add, texts: list[str], out: ChunkResult) -> None:
         previous = None
-        first_speaker = True
         for i, msg in enumerate(messages):
             fld = f"messages[{i}]"
             if not isinstance(msg, dict) or "role" not in msg or "content" not in msg:
                 add("E102", fld, "each message must be an object with `role` and `content`")
-                first_speaker = False  # order is unknowable past a broken message
                 continue
             role = msg["role"]
             if not isinstance(role, str):
@@ -256,7 +257,6 @@ class RowChecker:
             elif role not in ROLES:
                 close = [r for r in sorted(ROLES | set(ALIASES)) if r[:2] == role[:2]]
                 add("E106", f"{fld}.role", f"unknown role '{role}'" + (f"; did you mean '{close[0]}'?" if close else ""))
-                first_speaker = False
                 continue
             out.roles[role] += 1
             extra = set(msg) - MESSAGE_KEYS
@@ -277,11 +277,6 @@ class RowChecker:
                 add("E109", f"{fld}.content", f"content must be a string or a list of parts, got {_json_type(content)}")
             if role == "system" and i != 0:
                 add("E107", fld, "a system message may only come first")
-            if role != "system" and first_speaker:
-                first_speaker = False
-                # a lone assistant turn is ms-swift's pretraining shape: its template puts an empty user turn first
-                if role not in ("user", "tool_response", "tool") and not (role == "assistant" and i == len(messages) - 1):
-                    add("E108", fld, f"the conversation must start with a user turn, not '{role}'")
             if role == previous and role in ("user", "assistant"):
                 add("W113", fld, f"two '{role}' turns in a row")
             if role == "assistant" and isinstance(content, str):

@@ -662,3 +662,28 @@ def test_grpo_row_with_its_reference_answer_last_is_valid(tmp_path):
     report = check(path, task="grpo")
     assert [(i.code, i.line) for i in report.issues if i.severity == "error"] == [("E202", 3)]
     assert report.valid_rows == 2
+
+
+@pytest.mark.slow
+def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path):
+    """E108 is retired: ms-swift's real template encodes these orders, so the validator must not refuse them."""
+    from swift import get_processor, get_template
+
+    from swift_ext.tinymodel import ensure_model
+
+    rows = [
+        {"messages": [{"role": "assistant", "content": "hello"}, {"role": "user", "content": "hi"},
+                      {"role": "assistant", "content": "again"}]},
+        {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a lone answer"}]},
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "anyone?"},
+                      {"role": "assistant", "content": "hello"}]},
+    ]
+    path = tmp_path / "orders.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = check(path)
+    assert report.errors == 0 and report.valid_rows == len(rows), [i.render() for i in report.issues]
+    template = get_template(get_processor(str(ensure_model("tiny-qwen3_6-moe"))), template_type="qwen3_5")
+    template.set_mode("train")
+    for row in rows:
+        encoded = template.encode(json.loads(json.dumps(row)))
+        assert encoded["input_ids"] and any(label != -100 for label in encoded["labels"])
