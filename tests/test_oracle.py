@@ -52,8 +52,10 @@ SHAPES = {
 
 
 def recipe_for(world: int, args: dict, env: dict | None = None) -> Recipe:
-    return Recipe(command="sft", engine="megatron", launch=Launch(nodes=1, gpus_per_node=world), args=args,
-                  env=env or {})
+    # Nodes of at most 8 GPUs, as real ones are (a recipe's gpus_per_node is capped at 64).
+    per_node = max(d for d in range(1, 9) if world % d == 0)
+    return Recipe(command="sft", engine="megatron", launch=Launch(nodes=world // per_node, gpus_per_node=per_node),
+                  args=args, env=env or {})
 
 
 def layouts(n: int, seed: int = 20261129):
