@@ -142,7 +142,7 @@ def test_real_run_stopped_by_sigterm_then_resumed(tmp_path):
     """ms-swift on the tiny CPU model: SIGTERM after the first complete checkpoint leaves no process and
     exits 143; `run --resume` continues after that checkpoint, keeps it, and logs to a fresh logging.jsonl."""
     out = tmp_path / "run"
-    overrides = ["args.max_steps=6", "args.save_steps=2", "args.eval_steps=100", "args.add_version=false",
+    overrides = ["args.max_steps=12", "args.save_steps=2", "args.eval_steps=100", "args.add_version=false",
                  f"args.output_dir={out}", "args.save_total_limit=null"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "swift_ext", "run", str(ROOT / "recipes/smoke/tiny-sft.yaml"), *overrides]
@@ -162,8 +162,15 @@ def test_real_run_stopped_by_sigterm_then_resumed(tmp_path):
     assert proc.returncode == 143, output[-3000:]
     time.sleep(1)
     assert not [p for p in members if _alive(p)], "trainer processes left behind"
-    kept = out / "checkpoint-2"
+    # The tiny model trains at several steps a second: by the time SIGTERM lands, later checkpoints may be
+    # complete too. Resume must pick the newest complete one and leave every checkpoint as it was.
+    complete = sorted((c for c in out.glob("checkpoint-*") if (c / "trainer_state.json").is_file()),
+                      key=lambda c: int(c.name.split("-")[1]))
+    kept = complete[-1]
+    kept_step = int(kept.name.split("-")[1])
+    assert kept_step < 12, "the run finished before SIGTERM: nothing left to resume"
     kept_state = (kept / "trainer_state.json").read_bytes()
+    states_before = {c.name: (c / "trainer_state.json").read_bytes() for c in complete}
     first_log = (out / "logging.jsonl").read_text()
     steps_logged = [json.loads(r)["global_step/max_steps"] for r in first_log.splitlines() if '"loss"' in r]
 
@@ -171,10 +178,11 @@ def test_real_run_stopped_by_sigterm_then_resumed(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     latest = max((p for p in out.glob("checkpoint-*") if p.name.split("-")[1].isdigit()),
                  key=lambda p: int(p.name.split("-")[1]))
-    assert latest.name == "checkpoint-6" and (kept / "trainer_state.json").read_bytes() == kept_state
+    assert latest.name == "checkpoint-12" and (kept / "trainer_state.json").read_bytes() == kept_state
+    assert {name: (out / name / "trainer_state.json").read_bytes() for name in states_before} == states_before
     # The second run's log starts after the checkpoint it resumed from; the first run's log is kept aside.
     second = [json.loads(r) for r in (out / "logging.jsonl").read_text().splitlines() if '"loss"' in r]
-    assert second and int(second[0]["global_step/max_steps"].split("/")[0]) == 3
+    assert second and int(second[0]["global_step/max_steps"].split("/")[0]) == kept_step + 1
     (aside,) = list(out.glob("logging.jsonl.before-resume-*"))
     assert aside.read_text() == first_log and steps_logged
     manifests = [json.loads(p.read_text()) for p in sorted(out.glob("swift-ext-run-*.json"))]
