@@ -728,8 +728,12 @@ def _progress_for(path: str):
         return None
     from rich.progress import Progress
 
-    progress = Progress(transient=True, console=_console(stderr=True))
-    task_id = progress.add_task(f"checking {path}", total=size)
+    return _byte_progress(Progress(transient=True, console=_console(stderr=True)), f"checking {path}", size)
+
+
+def _byte_progress(progress, label: str, total: int):
+    """Start `progress` on one task of `total` bytes; the returned callback advances it and stops at the end."""
+    task_id = progress.add_task(label, total=total)
     progress.start()
 
     def advance(n: int) -> None:
@@ -839,15 +843,7 @@ def _stats_progress(files: list[str]):
 
     progress = Progress("tokenizing", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
                         transient=True, console=_console(stderr=True))
-    task_id = progress.add_task("tokenizing", total=size)
-    progress.start()
-
-    def advance(n: int) -> None:
-        progress.advance(task_id, n)
-        if progress.tasks[0].finished:
-            progress.stop()
-
-    return advance
+    return _byte_progress(progress, "tokenizing", size)
 
 
 @app.command("args")
