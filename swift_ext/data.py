@@ -494,6 +494,15 @@ class Unmapped(Exception):
     pass
 
 
+def _mapped_column(row: dict, target: str) -> str | None:
+    """The one column ms-swift renames to `target`; two or more candidates means it renames none (E114)."""
+    col, clash = _renamed(row, RESPONSE_ALIASES[target])
+    if col is None and clash:
+        raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `{target}`: ms-swift renames none "
+                       "of them")
+    return col
+
+
 def _renamed(row: dict, aliases: tuple[str, ...]) -> tuple[str | None, list[str]]:
     """The column ms-swift reads for a target whose aliases are given (the target's own name first), and
     the columns that collided."""
@@ -526,22 +535,13 @@ def auto_messages(row: dict, file_has_messages: bool) -> tuple[list, list[str]] 
         out_col = out_col or ("output" if "output" in row else None)
     else:
         fields = {}
-        for target in ("query",):
-            col, clash = _renamed(row, RESPONSE_ALIASES[target])
-            if col is None and clash:
-                raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `{target}`: ms-swift renames "
-                        "none of them")
-            if col is not None:
-                fields["query"] = (row[col], col)
-        out_col, clash = _renamed(row, RESPONSE_ALIASES["response"])
-        if out_col is None and clash:
-            raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `response`: ms-swift renames none "
-                    "of them")
+        col = _mapped_column(row, "query")
+        if col is not None:
+            fields["query"] = (row[col], col)
+        out_col = _mapped_column(row, "response")
     if out_col is not None:
         fields["response"] = (row[out_col], out_col)
-    sys_col, clash = _renamed(row, RESPONSE_ALIASES["system"])
-    if sys_col is None and clash:
-        raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `system`: ms-swift renames none of them")
+    sys_col = _mapped_column(row, "system")
     if not fields and "history" not in row:
         return None
     response = fields.get("response", (None, None))[0]
