@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 SX      = $(BIN)/swift-ext
 EXT_SUFFIX := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null)
-ROWCHECK = swift_ext/_rowcheck$(EXT_SUFFIX)
+ROWCHECK = swift_ext/datasets/_rowcheck$(EXT_SUFFIX)
 RECIPE ?= recipes/smoke/tiny-sft.yaml
 ARGS   ?=
 
@@ -42,10 +42,10 @@ $(BIN)/.installed: pyproject.toml requirements/cpu-lock.txt
 
 setup: $(BIN)/.installed $(ROWCHECK)
 
-# The dataset validator's per-row check in C (swift_ext/_rowcheck.c; needs gcc and Python headers).
+# The dataset validator's per-row check in C (swift_ext/datasets/_rowcheck.c; needs gcc and Python headers).
 # Optional: without it the validator runs its Python twin, about half as fast.
-$(ROWCHECK): swift_ext/_rowcheck.c setup.py $(BIN)/.installed
-	$(BIN)/python setup.py -q build_ext --inplace || echo "note: swift_ext/_rowcheck.c not built; the validator uses its Python twin"
+$(ROWCHECK): swift_ext/datasets/_rowcheck.c setup.py $(BIN)/.installed
+	$(BIN)/python setup.py -q build_ext --inplace || echo "note: swift_ext/datasets/_rowcheck.c not built; the validator uses its Python twin"
 
 build: $(ROWCHECK)
 

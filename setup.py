@@ -3,5 +3,5 @@
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("swift_ext._rowcheck", ["swift_ext/_rowcheck.c"], optional=True,
+setup(ext_modules=[Extension("swift_ext.datasets._rowcheck", ["swift_ext/datasets/_rowcheck.c"], optional=True,
                              extra_compile_args=["-O2"])])

@@ -15,7 +15,7 @@ import random
 import time
 from pathlib import Path
 
-from swift_ext import stats
+from swift_ext.datasets import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -43,7 +43,7 @@ def make_file(path: Path, megabytes: int) -> Path:
 
 
 def main() -> None:
-    from swift_ext.tinymodel import ensure_model
+    from swift_ext.planner.tinymodel import ensure_model
 
     model = str(ensure_model("tiny-qwen3_6-moe"))
     settings = stats.TemplateSettings(template="qwen3_5", tokenizer=model, media=stats.media_settings({}))

@@ -193,7 +193,7 @@ def bench_file(kind: str, path: Path) -> dict:
     vs_raw = raw / ours
     vs_ms_wall, vs_ms_cpu = (mb / ours_wall) / (ms_mb / ms["seconds"]), (mb / ours) / (ms_mb / ms["cpu"])
     print(f"[{kind}] {path.name}: {mb:.0f} MB, {info['rows']} rows ({info['errors']} errors), row check in "
-          f"{'C (swift_ext/_rowcheck.c)' if info['compiled'] else 'Python (the C part is not built: make build)'}")
+          f"{'C (swift_ext/datasets/_rowcheck.c)' if info['compiled'] else 'Python (the C part is not built: make build)'}")
     print(f"  raw msgspec decode of every line (1 core)  {mb / raw:7.1f} MB/s CPU ({mb / raw_wall:6.1f} wall)   (baseline)")
     print(f"  swift-ext data check --jobs 1              {mb / ours:7.1f} MB/s CPU ({mb / ours_wall:6.1f} wall)   "
           f"{vs_raw:5.2f}x of raw decode   {'PASS' if vs_raw >= 0.4 else 'FAIL'} (goal >= 0.40)")

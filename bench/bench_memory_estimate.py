@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
-from swift_ext import stats
-from swift_ext.layout import layout_of
-from swift_ext.memory import estimate
-from swift_ext.plan import make_plan
-from swift_ext.recipe import Recipe
+from swift_ext.datasets import stats
+from swift_ext.planner.layout import layout_of
+from swift_ext.planner.memory import estimate
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import Recipe
 
 POINTS = Path(__file__).with_name("memory_points.yaml")
 GiB = 1024**3

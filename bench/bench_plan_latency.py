@@ -32,12 +32,12 @@ def wall(cmd: list[str], repeat: int = REPEAT, expect: int | None = None, env: d
 
 def oracle_judge_ms(repeat: int = 50) -> float:
     """megatron-core's verdict on the GRPO recipe's layout, once megatron-core is imported (in-process)."""
-    from swift_ext import oracle
-    from swift_ext.bound_args import Args
-    from swift_ext.layout import layout_of
-    from swift_ext.model_shape import resolve_shape
-    from swift_ext.msargs import schema_for
-    from swift_ext.recipe import load_recipe
+    from swift_ext.planner import oracle
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.planner.layout import layout_of
+    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.msswift.schema import schema_for
+    from swift_ext.spec.recipe import load_recipe
 
     rec = load_recipe(ROOT / "recipes/qwen3_6/grpo-lora-8gpu.yaml")
     args = Args.bind(rec, schema_for(rec.engine, rec.command))
@@ -85,10 +85,10 @@ def main() -> None:
 def search_in_process() -> tuple[float, int, int]:
     """Median time of `search(plan)` on the GRPO recipe, how often ms-swift's orm.py was parsed, candidates tried."""
     sys.path.insert(0, str(ROOT))
-    from swift_ext import layout
-    from swift_ext.plan import make_plan
-    from swift_ext.recipe import load_recipe
-    from swift_ext.search import search
+    from swift_ext.planner import layout
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+    from swift_ext.planner.search import search
 
     plan = make_plan(load_recipe(ROOT / "recipes/qwen3_6/grpo-lora-8gpu.yaml", []))
     layout.builtin_reward_names.cache_clear()

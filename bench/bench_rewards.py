@@ -121,7 +121,7 @@ def main() -> None:
           f"{sum(right)} right), ~{chars:.0f} characters each; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure below)")
 
-    from swift_ext.verifypool import shared_pool
+    from swift_ext.rewards.verifypool import shared_pool
 
     ours = orms["math_accuracy"]()
     # Start the worker pool (once per process in training) with another batch's first prompts, enough to

@@ -1,6 +1,6 @@
 """Peak bytes per logit of megatron-core's vocab-parallel cross entropy, measured on its real code path.
 
-swift_ext/memory.py sizes the logits of the last pipeline stage as tokens x vocab/TP x CE_BYTES_FUSED
+swift_ext/planner/memory.py sizes the logits of the last pipeline stage as tokens x vocab/TP x CE_BYTES_FUSED
 (cross_entropy_loss_fusion, ms-swift's default) or CE_BYTES_UNFUSED. This script runs the installed
 megatron-core functions that ms-swift's GPTModel calls (fusions/fused_cross_entropy.py, which is
 torch.compile'd, and tensor_parallel/cross_entropy.py) on CPU with a one-rank gloo group, behind a bf16

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from conftest import swift_ext
-from swift_ext.errors import UserError
-from swift_ext.infer import compare, score
-from swift_ext.merge import plan_merge, read_checkpoint
+from swift_ext.spec.errors import UserError
+from swift_ext.after.infer import compare, score
+from swift_ext.after.merge import plan_merge, read_checkpoint
 
 MEGATRON_ARGS = {"model": "Qwen/Qwen3.6-35B-A3B", "model_type": "qwen3_5_moe", "tuner_type": "lora",
                  "tensor_model_parallel_size": 2, "expert_model_parallel_size": 4, "pipeline_model_parallel_size": 1,
@@ -142,7 +142,7 @@ def test_truncated_results_are_counted_not_hidden(tmp_path):
 
 
 def test_metrics_are_never_overwritten(tmp_path):
-    from swift_ext.infer import write_metrics
+    from swift_ext.after.infer import write_metrics
 
     write_metrics(tmp_path, {"a": 1})
     with pytest.raises(FileExistsError):

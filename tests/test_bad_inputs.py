@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RECIPES
-from swift_ext.cli import run_cli
+from swift_ext.cli.main import run_cli
 
 TINY_SFT = RECIPES / "smoke/tiny-sft.yaml"
 MEGATRON = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
@@ -22,7 +22,7 @@ BOM = b"\xef\xbb\xbf"
 
 @pytest.fixture
 def tiny_tokenizer():
-    from swift_ext.tinymodel import ensure_model
+    from swift_ext.planner.tinymodel import ensure_model
 
     return str(ensure_model("tiny-qwen3_6-moe"))
 

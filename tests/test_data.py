@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, swift_ext
-from swift_ext import data as d
+from swift_ext.datasets import check as d
 
 BAD = sorted((ROOT / "data" / "bad").glob("*.jsonl"))
 TASK_OF = {"E202": "grpo", "E203": "grpo", "E204": "dpo", "E205": "kto"}
@@ -197,7 +197,7 @@ def test_plan_says_a_parquet_dataset_was_not_checked(tmp_path):
 
 
 def test_length_check_with_the_real_tokenizer(tmp_path):
-    from swift_ext.tinymodel import ensure_model
+    from swift_ext.planner.tinymodel import ensure_model
 
     model = ensure_model("tiny-qwen3_6-moe")
     path = tmp_path / "long.jsonl"
@@ -514,7 +514,7 @@ def test_duplicates_compare_media_and_are_exact_behind_the_bloom_filter(tmp_path
 
 
 def test_typed_path_with_the_python_twin_matches_reference(tmp_path, monkeypatch):
-    """The typed path with _row_summary (what runs when swift_ext/_rowcheck.c is not built)."""
+    """The typed path with _row_summary (what runs when swift_ext/datasets/_rowcheck.c is not built)."""
     monkeypatch.setattr(d, "row_summary", d._row_summary)
     monkeypatch.setattr(d, "check_buffer", d._check_buffer)
     corpus = fuzz_corpus(tmp_path / "corpus.jsonl", rows=1500, seed=3)
@@ -524,8 +524,8 @@ def test_typed_path_with_the_python_twin_matches_reference(tmp_path, monkeypatch
 
 
 def test_compiled_row_summary_is_built_and_matches_its_python_twin():
-    """`make` builds swift_ext/_rowcheck.c (setup.py build_ext --inplace); the row loop uses it."""
-    rowcheck = pytest.importorskip("swift_ext._rowcheck", reason="not built: run `make build`")
+    """`make` builds swift_ext/datasets/_rowcheck.c (setup.py build_ext --inplace); the row loop uses it."""
+    rowcheck = pytest.importorskip("swift_ext.datasets._rowcheck", reason="not built: run `make build`")
     assert d.row_summary is rowcheck.summary and d.check_buffer is rowcheck.check_buffer
     import xxhash
 
@@ -669,7 +669,7 @@ def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path):
     """E108 is retired: ms-swift's real template encodes these orders, so the validator must not refuse them."""
     from swift import get_processor, get_template
 
-    from swift_ext.tinymodel import ensure_model
+    from swift_ext.planner.tinymodel import ensure_model
 
     rows = [
         {"messages": [{"role": "assistant", "content": "hello"}, {"role": "user", "content": "hi"},

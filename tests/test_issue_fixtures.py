@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from swift_ext.plan import make_plan
-from swift_ext.recipe import load_recipe
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
 
 ISSUES = FIXTURES / "issues"
 CASES = sorted(ISSUES.glob("*.yaml"))

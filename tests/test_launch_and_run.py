@@ -9,8 +9,8 @@ import stat
 
 from conftest import swift_ext
 
-from swift_ext.launch import build_launch
-from swift_ext.recipe import load_recipe
+from swift_ext.planner.launch import build_launch
+from swift_ext.spec.recipe import load_recipe
 
 RECIPE = """command: sft
 engine: megatron

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from swift_ext import msargs
+from swift_ext.msswift import schema as msargs
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_megatron_classes_are_read_without_cuda(extracted):
 def test_snapshot_matches_installed_ms_swift(extracted):
     snap = json.loads(msargs.SNAPSHOT.read_text())
     assert snap["ms_swift"] == msargs.installed_version()
-    assert snap["classes"] == json.loads(json.dumps(extracted)), "run: python -m swift_ext.msargs"
+    assert snap["classes"] == json.loads(json.dumps(extracted)), "run: python -m swift_ext.msswift.schema"
 
 
 def test_snapshot_is_used_without_ms_swift(monkeypatch):

@@ -1,4 +1,4 @@
-"""ms-swift's own post-init checks mirrored before launch (swift_ext/msrules.py): one failing and one
+"""ms-swift's own post-init checks mirrored before launch (swift_ext/msswift/rules.py): one failing and one
 passing recipe per rule, on the engine the rule belongs to; and every shipped recipe passes them."""
 
 from __future__ import annotations
@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from conftest import RECIPES
-from swift_ext.bound_args import Args
-from swift_ext.msargs import schema_for
-from swift_ext.msrules import check_msswift
-from swift_ext.plan import check_args
-from swift_ext.recipe import load_recipe
+from swift_ext.msswift.bound_args import Args
+from swift_ext.msswift.schema import schema_for
+from swift_ext.msswift.rules import check_msswift
+from swift_ext.planner.plan import check_args
+from swift_ext.spec.recipe import load_recipe
 
 SWIFT_SFT = RECIPES / "smoke/tiny-sft.yaml"
 SWIFT_GRPO = RECIPES / "smoke/tiny-grpo.yaml"
@@ -128,7 +128,7 @@ def test_rule_fails_then_passes(rule, flag, base, bad, good):
 
 
 def test_every_rule_has_a_case():
-    from swift_ext import msrules
+    from swift_ext.msswift import rules as msrules
 
     covered = {c[0] for c in CASES}
     import inspect

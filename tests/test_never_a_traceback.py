@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import RECIPES
-from swift_ext.cli import run_cli
+from swift_ext.cli.main import run_cli
 
 SETTINGS = settings(max_examples=int(os.environ.get("SWIFT_EXT_PROPERTY_EXAMPLES", 40)), deadline=None,
                     derandomize=not os.environ.get("SWIFT_EXT_PROPERTY_EXAMPLES"),
@@ -116,11 +116,11 @@ def test_dataset_rows(capsys, lines, task):
 
 def test_the_property_can_fail(capsys, monkeypatch):
     """The harness sees an escaped exception (so the properties above are not vacuous)."""
-    import swift_ext.importer
+    import swift_ext.msswift.importer
 
     def boom(*_a, **_k):
         raise ZeroDivisionError("x")
 
-    monkeypatch.setattr(swift_ext.importer, "import_file", boom)
+    monkeypatch.setattr(swift_ext.msswift.importer, "import_file", boom)
     code = run_cli(["import", os.devnull])
     assert code == 1 and "internal error: ZeroDivisionError" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """megatron-core as the oracle: swift-ext's layout rules against megatron-core 0.16's own verdict.
 
 The differential test builds megatron-core's TransformerConfig / rank grid / MoE and pipeline checks
-(swift_ext.oracle) for ~600 seeded layouts over 7 model shapes and asserts that swift-ext's own
+(swift_ext.planner.oracle) for ~600 seeded layouts over 7 model shapes and asserts that swift-ext's own
 rules (layout.py, the ones in MCORE_RULES) refuse exactly the layouts megatron-core refuses.
 """
 
@@ -17,12 +17,14 @@ from collections import Counter
 
 import pytest
 
-from swift_ext import msargs, oracle
-from swift_ext.bound_args import Args
-from swift_ext.layout import MCORE_RULES, check_layout, layout_of
-from swift_ext.model_shape import from_config, resolve_shape
-from swift_ext.plan import make_plan
-from swift_ext.recipe import Launch, Recipe
+from swift_ext.msswift import schema as msargs
+
+from swift_ext.planner import oracle
+from swift_ext.msswift.bound_args import Args
+from swift_ext.planner.layout import MCORE_RULES, check_layout, layout_of
+from swift_ext.planner.model_shape import from_config, resolve_shape
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import Launch, Recipe
 
 from conftest import ROOT, swift_ext
 
@@ -202,7 +204,7 @@ def test_plan_reports_oracle_errors_and_the_assumed_version(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"extends: {ROOT}/recipes/qwen3_6/sft-lora-4x32g.yaml\nargs:\n  exp_avg_dtype: bf16\n"
                    "  recompute_num_layers: null\n")
-    from swift_ext.recipe import load_recipe
+    from swift_ext.spec.recipe import load_recipe
 
     result = make_plan(load_recipe(bad), oracle=True)
     assert any("megatron-core version assumed by the layout rules: 0.16.1 (installed)" in n for n in result.notes)
@@ -231,7 +233,7 @@ def test_plan_cli_oracle_flag_and_env_target(tmp_path):
     out = proc.stdout + proc.stderr              # since the recipe targets 0.18
     assert proc.returncode == 0 and "warning:" in out and "megatron-core 0.16.1 refuses this: Gated delta net" in out
     assert "the recipe targets 0.18.0" in out
-    from swift_ext.recipe import load_recipe
+    from swift_ext.spec.recipe import load_recipe
 
     # Targeting the installed version, megatron-core's refusal is an error (in-process: the import is paid once).
     same = make_plan(load_recipe(target, [f"env.{oracle.ENV_VERSION}=0.16.1"]), oracle=True)

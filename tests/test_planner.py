@@ -9,13 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import RECIPES, swift_ext
-from swift_ext.bound_args import Args
-from swift_ext.layout import check_layout
-from swift_ext.model_shape import resolve_shape
-from swift_ext.msargs import schema_for
-from swift_ext.plan import make_plan
-from swift_ext.recipe import Recipe, load_recipe
-from swift_ext.search import search
+from swift_ext.msswift.bound_args import Args
+from swift_ext.planner.layout import check_layout
+from swift_ext.planner.model_shape import resolve_shape
+from swift_ext.msswift.schema import schema_for
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import Recipe, load_recipe
+from swift_ext.planner.search import search
 
 SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
 GRPO = RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"
@@ -230,7 +230,7 @@ def test_memory_grad_buffer_is_fp32_unless_main_grads_dtype_is_bf16():
 
 
 def test_memory_logits_follow_the_cross_entropy_path_and_mtp():
-    from swift_ext.memory import CE_BYTES_FUSED, CE_BYTES_UNFUSED, GiB
+    from swift_ext.planner.memory import CE_BYTES_FUSED, CE_BYTES_UNFUSED, GiB
 
     def acts(*overrides):
         plan = make_plan(seed(SFT, *overrides))
@@ -250,7 +250,7 @@ def test_cross_entropy_bytes_per_logit_match_megatron_measured():
     import sys
     from pathlib import Path
 
-    from swift_ext.memory import CE_BYTES_FUSED, CE_BYTES_UNFUSED
+    from swift_ext.planner.memory import CE_BYTES_FUSED, CE_BYTES_UNFUSED
 
     script = Path(__file__).parents[1] / "bench" / "measure_cross_entropy_bytes.py"
     for mode, expected in (("unfused", CE_BYTES_UNFUSED), ("fused", CE_BYTES_FUSED)):

@@ -72,7 +72,7 @@ def test_extends_merges_deeply_and_later_wins(write):
     write("base.yaml", "command: sft\nlaunch: {gpus_per_node: 8, gpu: H100}\nargs:\n  lr: 1e-4\n  lora_rank: 8\n")
     write("mid.yaml", "args:\n  lora_rank: 16\n")
     path = write("r.yaml", "extends: [base.yaml, mid.yaml]\nlaunch: {nodes: 2}\nargs:\n  lr: 2e-4\n  lora_rank: null\n")
-    from swift_ext.recipe import load_recipe
+    from swift_ext.spec.recipe import load_recipe
 
     rec = load_recipe(path)
     assert rec.args == {"lr": 2e-4}
@@ -88,7 +88,7 @@ def test_override_for_non_existent_path(write):
 
 
 def test_override_values_are_yaml_typed(write):
-    from swift_ext.recipe import load_recipe
+    from swift_ext.spec.recipe import load_recipe
 
     rec = load_recipe(write("r.yaml", GOOD), ["args.lr=5e-5", "launch.nodes=2", "args.report_to=[a, b]",
                                               "args.finetune=false"])

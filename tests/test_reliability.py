@@ -309,7 +309,7 @@ def test_run_refuses_a_megatron_recipe_this_machine_cannot_run(tmp_path, write):
 
 
 def test_report_joins_a_resumed_run_with_the_run_it_continued(tmp_path):
-    from swift_ext.report import read_log, with_earlier_runs
+    from swift_ext.after.report import read_log, with_earlier_runs
 
     row = lambda step, loss: json.dumps({"loss": loss, "global_step/max_steps": f"{step}/6"})  # noqa: E731
     (tmp_path / "logging.jsonl.before-resume-20261130-000405").write_text(

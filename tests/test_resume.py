@@ -13,7 +13,7 @@ import pytest
 
 from conftest import swift_ext
 from test_slurm import recipe
-from swift_ext.resume import (
+from swift_ext.runs.resume import (
     argv_to_args,
     check_resume,
     read_records,
@@ -89,8 +89,8 @@ def test_submit_resume_refuses_with_the_reason(tmp_path):
     run = tmp_path / "run"
     result = swift_ext("submit", path, "--resume", "--dry-run")
     assert result.returncode == 0, result.stderr  # nothing there yet
-    from swift_ext.recipe import load_recipe
-    from swift_ext.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+    from swift_ext.planner.plan import make_plan
 
     argv = make_plan(load_recipe(path)).launch.argv
     checkpoint(run, 6, argv)
@@ -142,7 +142,7 @@ def test_watch_passes_a_real_resume(tmp_path):
 @pytest.mark.parametrize("argv_extra, exit_code", [([], 0), (["--global_batch_size", "8"], 2)])
 def test_the_script_side_check(tmp_path, argv_extra, exit_code):
     ckpt = checkpoint(tmp_path, 6)
-    result = subprocess.run([sys.executable, "-m", "swift_ext.resume", "check", str(tmp_path), str(ckpt), "--",
+    result = subprocess.run([sys.executable, "-m", "swift_ext.runs.resume", "check", str(tmp_path), str(ckpt), "--",
                              *ARGV, *argv_extra, "--mcore_model", str(ckpt), "--finetune", "false"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == exit_code, result.stderr

@@ -285,7 +285,7 @@ def test_async_variant(orms, args):
 
 
 def test_a_hung_worker_is_killed_replaced_and_counted():
-    from swift_ext.verifypool import VerifyPool
+    from swift_ext.rewards.verifypool import VerifyPool
 
     pool = VerifyPool(workers=1, deadline_s=0.5)
     try:
@@ -303,7 +303,7 @@ def test_a_hung_worker_is_killed_replaced_and_counted():
 
 
 def test_a_worker_that_died_between_batches_is_replaced():
-    from swift_ext.verifypool import VerifyPool
+    from swift_ext.rewards.verifypool import VerifyPool
 
     pool = VerifyPool(workers=2)
     try:
@@ -318,7 +318,7 @@ def test_a_worker_that_died_between_batches_is_replaced():
 
 
 def test_gold_is_parsed_once_per_distinct_solution():
-    from swift_ext.verifypool import VerifyPool
+    from swift_ext.rewards.verifypool import VerifyPool
 
     pool = VerifyPool(workers=1)
     try:
@@ -376,8 +376,8 @@ def test_ngram_repetition(orms, args):
 
 
 def test_recipe_expansion_adds_the_plugin(tmp_path):
-    from swift_ext.launch import build_launch
-    from swift_ext.recipe import load_recipe
+    from swift_ext.planner.launch import build_launch
+    from swift_ext.spec.recipe import load_recipe
 
     from conftest import RECIPES
 

@@ -10,7 +10,7 @@ from conftest import RECIPES, ROOT, SEED, seed_grpo_script, seed_sft_script, swi
 
 
 def parse_script(text: str) -> tuple[dict[str, str], list[str], dict[str, list[str]]]:
-    """Independent of swift_ext.importer: shlex over the joined lines, variables substituted by hand."""
+    """Independent of swift_ext.msswift.importer: shlex over the joined lines, variables substituted by hand."""
     variables: dict[str, str] = {}
     lines = [line for line in text.replace("\\\n", " ").splitlines() if line.strip() and not line.startswith("#")]
     command_line = None
@@ -101,8 +101,8 @@ def shipped_recipes():
 
 @pytest.mark.parametrize("recipe", shipped_recipes(), ids=lambda p: str(p.relative_to(RECIPES)))
 def test_every_shipped_recipe_passes_validation_and_has_a_description(recipe):
-    from swift_ext.plan import make_plan
-    from swift_ext.recipe import load_recipe
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
 
     rec = load_recipe(recipe)
     plan = make_plan(rec)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import swift_ext
-from swift_ext.resume import read_records
+from swift_ext.runs.resume import read_records
 from test_slurm import ENV, cluster, recipe, slurm, steps, submit, wait_for  # noqa: F401  (cluster: fixture)
 
 pytestmark = pytest.mark.slurm

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from conftest import ROOT, swift_ext
-from swift_ext import stats
+from swift_ext.datasets import stats
 
 BUNDLED = ["data/sft/train.jsonl", "data/sft/val.jsonl", "data/mm/train.jsonl", "data/grpo/train.jsonl",
            "data/dpo/train.jsonl"]
@@ -32,7 +32,7 @@ SYNTHETIC = [
 
 @pytest.fixture(scope="module")
 def tiny():
-    from swift_ext.tinymodel import ensure_model
+    from swift_ext.planner.tinymodel import ensure_model
 
     return str(ensure_model("tiny-qwen3_6-moe"))
 
@@ -224,8 +224,8 @@ def test_bad_input_is_a_clear_error(tmp_path, tiny):
 def test_plan_sizes_memory_from_local_data(tiny):
     """padding_free SFT on local data: the estimate uses the data's p99 micro-batch, says so, and keeps
     the worst case beside it; with a hub dataset it stays the worst case."""
-    from swift_ext.plan import make_plan
-    from swift_ext.recipe import load_recipe
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
 
     over = ["args.dataset=[data/sft/train.jsonl]", "args.packing=false", "args.padding_free=true",
             "args.micro_batch_size=2", "args.global_batch_size=4"]

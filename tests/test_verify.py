@@ -16,7 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from conftest import RECIPES, swift_ext
-from swift_ext.verify import Report, Shards, check_structure, check_weights, read_adapter, weight_index
+from swift_ext.after.verify import Report, Shards, check_structure, check_weights, read_adapter, weight_index
 
 
 def write_model(path, tensors: dict, shards: dict | None = None):

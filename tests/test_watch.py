@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, RECIPES, ROOT, swift_ext
-from swift_ext import mfu
-from swift_ext.model_shape import resolve_shape
-from swift_ext.watch import STALL_EXIT, LogFollower, StallClock, analyse_file
+from swift_ext.planner import mfu
+from swift_ext.planner.model_shape import resolve_shape
+from swift_ext.runs.watch import STALL_EXIT, LogFollower, StallClock, analyse_file
 
 RUNS = FIXTURES / "runs"  # logging.jsonl/args.json/manifest of real `swift-ext run` of recipes/smoke/tiny-*.yaml
 TINY_CONFIG = RUNS / "tiny-qwen3_6-moe-config.json"  # the tiny model the runs trained (built by tinymodel.py)
@@ -160,7 +160,7 @@ def test_hung_trainer_is_dumped_stopped_and_resumes(tmp_path):
     """The sidecar runs the fake trainer, which stops logging at step 4 (blocked as on a collective)."""
     out = tmp_path / "run"
     env = {"FAKE_HANG_AT_STEP": "4", "FAKE_STEP_SECONDS": "0.1", "PATH": f"{FIXTURES / 'fakebin'}:/usr/bin:/bin"}
-    sidecar = [sys.executable, "-m", "swift_ext.watch", "supervise", "--output-dir", str(out), "--stall-minutes",
+    sidecar = [sys.executable, "-m", "swift_ext.runs.watch", "supervise", "--output-dir", str(out), "--stall-minutes",
                "0.05", "--poll-seconds", "0.3", "--term-grace-seconds", "5", "--marker", "stalled-1-0", "--"]
     train = ["megatron", "sft", "--output_dir", str(out), "--train_iters", "8", "--save_steps", "2"]
     started = time.monotonic()
@@ -193,7 +193,7 @@ def test_py_spy_dumps_the_stacks_when_installed(tmp_path):
     out = tmp_path / "run"
     env = {"FAKE_HANG_AT_STEP": "2", "FAKE_STEP_SECONDS": "0.1",
            "PATH": f"{FIXTURES / 'fakebin'}:{Path(pyspy).parent}:/usr/bin:/bin"}
-    hung = subprocess.run([sys.executable, "-m", "swift_ext.watch", "supervise", "--output-dir", str(out),
+    hung = subprocess.run([sys.executable, "-m", "swift_ext.runs.watch", "supervise", "--output-dir", str(out),
                            "--stall-minutes", "0.04", "--poll-seconds", "0.3", "--", "megatron", "sft",
                            "--output_dir", str(out), "--train_iters", "4"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
@@ -208,12 +208,12 @@ def test_watch_recipe_section(tmp_path):
     result = swift_ext("submit", FIXTURES.parent.parent / "recipes/qwen3_6/sft-full-2x8.yaml", "--dry-run",
                        "watch.stall_minutes=7")
     assert result.returncode == 0, result.stderr
-    assert "-m swift_ext.watch supervise --output-dir \"$OUTPUT_DIR\"" in result.stdout
+    assert "-m swift_ext.runs.watch supervise --output-dir \"$OUTPUT_DIR\"" in result.stdout
     assert "--stall-minutes 7" in result.stdout and '"$RC" -eq 75' in result.stdout
     check = subprocess.run(["bash", "-n"], input=result.stdout, text=True, capture_output=True)
     assert check.returncode == 0, check.stderr
     off = swift_ext("submit", RECIPES / "qwen3_6/sft-full-2x8.yaml", "--dry-run", "watch.stall_minutes=0")
-    assert off.returncode == 0 and "swift_ext.watch" not in off.stdout
+    assert off.returncode == 0 and "swift_ext.runs.watch" not in off.stdout
 
 
 def test_report_has_throughput_and_grpo_health(tmp_path):
@@ -261,7 +261,7 @@ log_rows = st.dictionaries(st.sampled_from(["loss", "grad_norm", "global_step/ma
     launch=st.dictionaries(st.sampled_from(["nodes", "gpus_per_node", "gpu"]), garbage, max_size=3))
 def test_odd_logs_never_raise(tmp_path, capsys, rows, args, watch_cfg, launch):
     """Whatever the run's files hold, `watch --once` prints a view or one error line, never a traceback."""
-    from swift_ext.cli import run_cli
+    from swift_ext.cli.main import run_cli
 
     run = Path(tempfile.mkdtemp(dir=tmp_path))
     (run / "logging.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")

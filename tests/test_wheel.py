@@ -25,9 +25,9 @@ def test_submit_dry_run_from_an_installed_wheel(tmp_path):
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("swift_ext-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"swift_ext/slurm_templates/train.sbatch", "swift_ext/slurm_templates/followup.sbatch",
-            "swift_ext/presets/qwen.json", "swift_ext/data/msswift-args.json",
-            "swift_ext/plugins/swift_ext_rewards.py", "swift_ext/stackhook/sitecustomize.py"} <= names
+    assert {"swift_ext/runs/slurm_templates/train.sbatch", "swift_ext/runs/slurm_templates/followup.sbatch",
+            "swift_ext/planner/presets/qwen.json", "swift_ext/msswift/msswift-args.json",
+            "swift_ext/plugins/swift_ext_rewards.py", "swift_ext/runs/stackhook/sitecustomize.py"} <= names
 
     target = tmp_path / "site"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),

@@ -19,7 +19,7 @@ from swift.rewards import ORM, AsyncORM, orms
 from swift.utils import get_logger
 
 from swift_ext.rewards import audit
-from swift_ext.verifypool import COUNTERS, BatchStats, answer_part, clean_text, last_boxed, score_math
+from swift_ext.rewards.verifypool import COUNTERS, BatchStats, answer_part, clean_text, last_boxed, score_math
 
 logger = get_logger()
 LOG_EVERY_STEPS = int(os.environ.get("SWIFT_EXT_REWARD_LOG_EVERY", "50"))

@@ -1,0 +1,1 @@
+"""After training: merge, verify, infer, report."""

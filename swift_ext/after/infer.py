@@ -1,0 +1,299 @@
+"""`swift-ext infer CKPT`: `swift infer` on the validation split, then score the results.
+
+Results and metrics go to a new `CKPT/eval-<time>/` directory (never an existing one):
+`val.jsonl` (the rows used), `infer_result.jsonl` (ms-swift's output) and `metrics.json`.
+ms-swift drops unused dataset columns (and keeping them breaks transformers' generate), so gold
+fields such as `solution` are joined back from `val.jsonl` by row order.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swift_ext.spec.errors import UserError
+from swift_ext.planner.launch import Launch
+from swift_ext.after.merge import Checkpoint
+
+EMPTY_THINK = "<think>\n\n</think>\n\n"
+MEDIA_ENV = ("IMAGE_MAX_TOKEN_NUM", "VIDEO_MAX_TOKEN_NUM", "FPS_MAX_FRAMES", "MAX_PIXELS", "VIDEO_MAX_PIXELS")
+
+
+@dataclass(frozen=True)
+class InferPlan:
+    launch: Launch
+    eval_dir: Path
+    val_file: Path | None  # None when ms-swift re-creates the split itself (load_data_args)
+    result_file: Path
+    max_new_tokens: int
+    model_dir: Path | None
+    notes: list[str] = field(default_factory=list)
+
+
+def find_manifest(ckpt: Checkpoint) -> dict:
+    """The newest swift-ext run manifest beside the run (output_dir holds it; vN-* dirs are inside)."""
+    for where in (ckpt.run_dir, ckpt.run_dir.parent):
+        found = sorted(where.glob("swift-ext-run-*.json"))
+        if found:
+            try:
+                return json.loads(found[-1].read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+    return {}
+
+
+def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
+    """The validation file: `split` when it is a file, else the checkpoint's recorded val_dataset."""
+    if split != "val":
+        path = Path(split)
+        if not path.is_file():
+            raise UserError.one("validation file not found", file=split)
+        _refuse_invalid_split(path)
+        return path
+    recorded = ckpt.args.get("val_dataset") or []
+    recorded = recorded if isinstance(recorded, list) else [recorded]
+    for entry in recorded:
+        name = str(entry).split("#", 1)[0]
+        for base in (Path.cwd(), Path(manifest.get("cwd") or ".")):
+            candidate = base / name if not Path(name).is_absolute() else Path(name)
+            if candidate.is_file():
+                return candidate
+        raise UserError.one(f"the recorded val_dataset {name!r} is not a local file here",
+                            file=str(ckpt.path / "args.json"), hint="pass --split FILE")
+    if float(ckpt.args.get("split_dataset_ratio") or 0) > 0:
+        return None  # ms-swift re-creates the split with --load_data_args
+    raise UserError.one("this run has no validation split (no val_dataset, split_dataset_ratio 0)",
+                        file=str(ckpt.path / "args.json"), hint="pass --split FILE with validation rows")
+
+
+def _refuse_invalid_split(path: Path) -> None:
+    """The validator first: a bad row would otherwise surface as an Arrow traceback inside `swift infer`."""
+    from swift_ext.datasets import check as d
+
+    try:
+        report = d.check_file(str(path), d.Options(task="sft"))
+    except d.FileCheckError as exc:
+        raise UserError.one(str(exc), file=str(path)) from None
+    if not report.rows:
+        raise UserError.one("the validation split is empty", file=str(path))
+    # Task rules (E2xx: e.g. SFT rows end with an answer) do not apply: a prompt without an answer can be run.
+    errors = [i for i in report.issues if d.CODES[i.code][0] == "error" and not i.code.startswith("E2")]
+    if errors:
+        shown = [i.render() for i in errors[:3]]
+        raise UserError.one(f"not a usable validation split ({len(errors)} error(s)): {'; '.join(shown)}",
+                            file=str(path), hint=f"swift-ext data check {path}")
+
+
+def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformers", max_new_tokens: int = 512,
+               limit: int | None = None, now: _dt.datetime | None = None) -> InferPlan:
+    manifest = find_manifest(ckpt)
+    val = resolve_val(ckpt, split, manifest)
+    stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    eval_dir = ckpt.path / f"eval-{stamp}"
+    n = 1
+    while eval_dir.exists():
+        eval_dir = ckpt.path / f"eval-{stamp}-{n}"
+        n += 1
+    notes: list[str] = []
+    merged = ckpt.path.with_name(ckpt.path.name + "-merged")
+    argv = ["swift", "infer"]
+    if merged.is_dir():
+        argv += ["--model", str(merged)]
+        model_dir = merged
+        notes.append(f"using the merged model {merged}")
+    elif (ckpt.path / "config.json").is_file():
+        argv += ["--model", str(ckpt.path)]
+        model_dir = ckpt.path
+    else:
+        argv += ["--adapters", str(ckpt.path)]
+        base = ckpt.base_model
+        model_dir = Path(base) if base and Path(base).is_dir() else None
+    for key in ("template", "torch_dtype"):
+        if ckpt.args.get(key):
+            argv += [f"--{key}", str(ckpt.args[key])]
+    thinking = ckpt.args.get("enable_thinking")
+    argv += ["--enable_thinking", "true" if thinking else "false"]
+    result = eval_dir / "infer_result.jsonl"
+    val_used = eval_dir / "val.jsonl" if val is not None else None
+    if val_used is not None:
+        argv += ["--val_dataset", str(val_used)]
+    else:
+        argv += ["--load_data_args", "true"]
+        notes.append("validation rows re-created by ms-swift from split_dataset_ratio (--load_data_args)")
+    argv += ["--infer_backend", backend, "--max_new_tokens", str(max_new_tokens), "--result_path", str(result)]
+    env = {k: str(v) for k, v in (manifest.get("env") or {}).items() if k in MEDIA_ENV}
+    if limit is not None:
+        notes.append(f"first {limit} validation rows")
+    launch = Launch(env=env, argv=argv, output_dir=str(eval_dir))
+    return InferPlan(launch, eval_dir, val, result, max_new_tokens, model_dir, notes)
+
+
+def prepare_eval_dir(plan: InferPlan, limit: int | None) -> int:
+    """Create the eval dir and write the validation rows used into it; returns how many."""
+    plan.eval_dir.mkdir(parents=True, exist_ok=False)
+    if plan.val_file is None:
+        return 0
+    rows = []
+    with open(plan.val_file, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                rows.append(line if line.endswith("\n") else line + "\n")
+            if limit is not None and len(rows) >= limit:
+                break
+    if not rows:
+        raise UserError.one("the validation split is empty", file=str(plan.val_file))
+    (plan.eval_dir / "val.jsonl").write_text("".join(rows), encoding="utf-8")
+    return len(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+
+
+def read_results(path: Path) -> tuple[list[dict], int]:
+    """Rows of a result file, and how many lines were unreadable (a killed `swift infer` leaves a
+    truncated last line)."""
+    rows, bad = [], 0
+    if not path.is_file():
+        return rows, 0
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                rows.append(row if isinstance(row, dict) else {})
+            except ValueError:
+                bad += 1
+    return rows, bad
+
+
+def _answer_text(text: str) -> str:
+    close = text.rfind("</think>")
+    return (text[close + len("</think>"):] if close >= 0 else text).strip()
+
+
+def score(result_file: Path, val_file: Path | None, max_new_tokens: int, model_dir: Path | None) -> dict:
+    rows, bad = read_results(result_file)
+    gold_rows: list[dict] = []
+    if val_file is not None and val_file.is_file():
+        gold_rows, _ = read_results(val_file)
+    expected = len(gold_rows) if gold_rows else len(rows)
+    responses = [str(r.get("response") or "") for r in rows]
+    labels = [r.get("labels") for r in rows]
+    if gold_rows:  # ms-swift keeps rows in input order; the labels are the reference answers
+        labels = [_reference(g) if lab is None else lab for lab, g in zip(labels, gold_rows)]
+    exact = [(_answer_text(resp) == _answer_text(str(lab))) for resp, lab in zip(responses, labels) if lab is not None]
+    metrics: dict = {
+        "rows": expected,
+        "scored_rows": len(rows),
+        "unscored_rows": max(expected - len(rows), 0) + bad,
+        "exact_match": _mean(exact),
+    }
+    solutions = [g.get("solution") for g in gold_rows[: len(rows)]] if gold_rows else []
+    if any(s is not None for s in solutions):
+        from swift_ext.rewards.verifypool import score_math
+
+        scores, stats = score_math(responses, solutions)
+        metrics["math_accuracy"] = _mean(scores)
+        metrics["math_accuracy_stats"] = stats.as_dict()
+    chars = [len(r) for r in responses]
+    # The qwen3_5 template puts an empty think block before non-thinking answers; it was not generated.
+    generated = [r[len(EMPTY_THINK):] if r.startswith(EMPTY_THINK) else r for r in responses]
+    tokens = _token_counts(generated, model_dir)
+    metrics["response_chars"] = _dist(chars)
+    if tokens is not None:
+        metrics["response_tokens"] = _dist(tokens)
+        metrics["hit_token_limit"] = _mean([t >= max_new_tokens for t in tokens])
+    metrics["think_block"] = _mean(["<think>" in r and "</think>" in r for r in responses])
+    metrics["nonempty_think"] = _mean([bool(r[r.find("<think>") + 7 : r.find("</think>")].strip())
+                                       for r in responses if "<think>" in r and "</think>" in r])
+    metrics["max_new_tokens"] = max_new_tokens
+    return metrics
+
+
+def _reference(gold_row: dict):
+    messages = gold_row.get("messages") or []
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        return messages[-1].get("content")
+    return gold_row.get("response")
+
+
+def _token_counts(responses: list[str], model_dir: Path | None) -> list[int] | None:
+    if model_dir is None or not (model_dir / "tokenizer.json").is_file():
+        return None
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    return [len(enc.ids) for enc in tok.encode_batch(responses, add_special_tokens=False)] if responses else []
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return round(sum(map(float, values)) / len(values), 4) if values else None
+
+
+def _dist(values: list[int]) -> dict:
+    if not values:
+        return {"mean": None, "p50": None, "p90": None, "max": None}
+    ordered = sorted(values)
+    return {"mean": round(statistics.fmean(values), 2), "p50": ordered[len(ordered) // 2],
+            "p90": ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))], "max": ordered[-1]}
+
+
+def write_metrics(eval_dir: Path, metrics: dict) -> Path:
+    path = eval_dir / "metrics.json"
+    with open(path, "x", encoding="utf-8") as fh:  # never overwrite
+        json.dump(metrics, fh, indent=2)
+        fh.write("\n")
+    return path
+
+
+def load_metrics(target: str | Path) -> tuple[Path, dict]:
+    """metrics.json from a file, an eval dir, or a checkpoint dir (its newest eval)."""
+    path = Path(target)
+    if path.is_dir() and not (path / "metrics.json").is_file():
+        evals = sorted(path.glob("eval-*/metrics.json"), key=os.path.getmtime)
+        if not evals:
+            raise UserError.one("no metrics.json here or in an eval-* directory below it", file=str(path))
+        path = evals[-1]
+    elif path.is_dir():
+        path = path / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise UserError.one("metrics file not found", file=str(path)) from None
+    except ValueError as exc:
+        raise UserError.one(f"not a JSON metrics file: {exc}", file=str(path)) from None
+    # An empty comparison table would read as "nothing changed"
+    if not isinstance(metrics, dict) or not any(isinstance(_get(metrics, k), (int, float)) for k in COMPARED):
+        raise UserError.one(f"holds none of the metrics `swift-ext infer` writes ({', '.join(COMPARED)})",
+                            file=str(path), hint="compare two metrics.json files written by `swift-ext infer`")
+    return path, metrics
+
+
+COMPARED = ["exact_match", "math_accuracy", "think_block", "hit_token_limit", "response_chars.mean",
+            "response_tokens.mean", "scored_rows"]
+
+
+def compare(a: dict, b: dict) -> list[tuple[str, float | None, float | None, float | None]]:
+    out = []
+    for key in COMPARED:
+        va, vb = _get(a, key), _get(b, key)
+        if va is None and vb is None:
+            continue
+        diff = round(vb - va, 4) if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
+        out.append((key, va, vb, diff))
+    return out
+
+
+def _get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(d, dict):
+            return None
+        d = d.get(part)
+    return d

@@ -1,0 +1,203 @@
+"""`swift-ext merge CKPT`: the right ms-swift merge/export command for a checkpoint, checked first.
+
+- Megatron LoRA checkpoint: `megatron export --mcore_adapter CKPT --to_hf true --merge_lora true`
+  (needs GPUs; ms-swift's docs advise merging MoE LoRA this way);
+- Megatron full checkpoint: `megatron export --mcore_model CKPT --to_hf true`;
+- transformers-backend LoRA checkpoint: `swift export --adapters CKPT --merge_lora true`.
+Before that: the checkpoint must have args.json, its base model must be reachable, the output dir
+must not exist, and MTP layers are kept when the model has them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swift_ext.spec.errors import UserError
+from swift_ext.planner.launch import Launch
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    args: dict
+    engine: str  # "megatron" | "swift"
+    tuner: str  # "lora" | "full" | ...
+
+    @property
+    def base_model(self) -> str | None:
+        model = self.args.get("model")
+        return str(model) if model else None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path.parent
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    ckpt = Path(path)
+    if not ckpt.is_dir():
+        raise UserError.one("not a directory; expected a checkpoint directory such as "
+                            "output/<run>/v0-<time>/checkpoint-<step>", file=str(ckpt))
+    args_file = ckpt / "args.json"
+    if not args_file.is_file():
+        raise UserError.one("no args.json: not an ms-swift checkpoint (ms-swift writes args.json into every "
+                            "checkpoint-N directory)", file=str(ckpt),
+                            hint="pass the checkpoint-N directory itself, not its run directory")
+    try:
+        args = json.loads(args_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError.one(f"args.json is not valid JSON: {exc}", file=str(args_file)) from None
+    if not isinstance(args, dict):
+        raise UserError.one("args.json is not a JSON object", file=str(args_file))
+    megatron = any(k in args for k in ("expert_model_parallel_size", "mcore_model", "mcore_adapter",
+                                       "tensor_model_parallel_size"))
+    return Checkpoint(ckpt, args, "megatron" if megatron else "swift", str(args.get("tuner_type") or "lora"))
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    launch: Launch | None  # None when there is nothing to run
+    output_dir: Path
+    notes: list[str] = field(default_factory=list)
+    already_merged: bool = False
+
+
+def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str | None = None) -> MergePlan:
+    notes: list[str] = []
+    merged_by_training = ckpt.path.with_name(ckpt.path.name + "-merged")
+    if merged_by_training.is_dir() and out is None:
+        why = "training ran with merge_lora: true" if ckpt.args.get("merge_lora") else "it was merged before"
+        return MergePlan(None, merged_by_training, [f"{why}; the merged model is already at {merged_by_training} "
+                                                    "(pass --out DIR to merge again elsewhere)"], already_merged=True)
+    if ckpt.engine == "swift" and ckpt.tuner == "full":
+        return MergePlan(None, ckpt.path, ["a full-parameter transformers checkpoint is already a complete model"],
+                         already_merged=True)
+    base = base_model or ckpt.base_model
+    check_base_model(base, ckpt)
+    output = Path(out) if out else merged_by_training
+    if output.exists():
+        raise UserError.one("output directory already exists; not writing into it", file=str(output),
+                            hint="pass --out NEW_DIR, or remove it yourself")
+    mtp = mtp_layers_of(base)
+    trained_mtp = ckpt.args.get("mtp_num_layers")
+    if ckpt.engine == "megatron":
+        hf_format = (ckpt.path / "adapter_model.safetensors").is_file() or (ckpt.path / "model.safetensors").is_file() \
+            or any(ckpt.path.glob("model-*.safetensors"))
+        if ckpt.tuner == "full" and hf_format:
+            return MergePlan(None, ckpt.path, ["a full-parameter checkpoint saved with save_safetensors is already "
+                                               "a Hugging Face model"], already_merged=True)
+        argv = ["megatron", "export"]
+        if ckpt.tuner == "full":
+            argv += ["--mcore_model", str(ckpt.path)]
+        else:  # safetensors adapters (save_safetensors: true) or Megatron's torch_dist format
+            argv += ["--adapters" if hf_format else "--mcore_adapter", str(ckpt.path)]
+        if base_model:
+            argv += ["--model", base]
+        argv += ["--to_hf", "true"]
+        if ckpt.tuner != "full":
+            argv += ["--merge_lora", "true"]
+        argv += ["--output_dir", str(output)]
+        sizes = {k: int(ckpt.args.get(k) or 1) for k in ("tensor_model_parallel_size", "expert_model_parallel_size",
+                                                         "pipeline_model_parallel_size")}
+        for key, value in sizes.items():
+            if value > 1:
+                argv += [f"--{key}", str(value)]
+        if trained_mtp:
+            argv += ["--mtp_num_layers", str(trained_mtp)]
+        elif mtp:
+            # Trained without MTP: copy the base model's MTP weights so speculative decoding still works.
+            argv += ["--save_missing_weights", "true"]
+            notes.append(f"{base} has {mtp} MTP layer(s) that training did not touch; save_missing_weights keeps them")
+        tp, ep, pp = (sizes["tensor_model_parallel_size"], sizes["expert_model_parallel_size"],
+                      sizes["pipeline_model_parallel_size"])
+        world = math.lcm(tp * pp, ep * pp)  # the smallest world where both grids fit
+        env = {"NPROC_PER_NODE": str(world), "CUDA_VISIBLE_DEVICES": ",".join(map(str, range(world)))} if world > 1 else {}
+        notes.append("megatron export needs GPUs (mcore-bridge imports transformer-engine)")
+    else:
+        argv = ["swift", "export", "--adapters", str(ckpt.path), "--merge_lora", "true", "--output_dir", str(output)]
+        if base_model:
+            argv += ["--model", base]
+        env = {}
+        if mtp:
+            notes.append(f"{base} has {mtp} MTP layer(s); the transformers path does not train them, and swift-ext "
+                         "copies the base model's MTP weights into the merged model (transformers drops them)")
+        if _is_moe(ckpt):
+            notes.append("MoE LoRA merged on the transformers path; ms-swift recommends merging MoE LoRA in "
+                         "Megatron (train with engine: megatron to get that path)")
+    return MergePlan(Launch(env=env, argv=argv, output_dir=str(output)), output, notes)
+
+
+def check_base_model(base: str | None, ckpt: Checkpoint) -> None:
+    if not base:
+        raise UserError.one("args.json names no base model (`model`)", file=str(ckpt.path / "args.json"),
+                            hint="pass --base-model PATH_OR_ID")
+    local = Path(base).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise UserError.one(f"base model directory {base} has no config.json", file=str(ckpt.path / "args.json"),
+                                hint="pass --base-model PATH_OR_ID")
+        return
+    if base.startswith(("/", "./", "../", "~")) or not _HUB_ID.match(base):
+        raise UserError.one(f"base model {base!r} recorded in args.json does not exist here and is not a hub id",
+                            file=str(ckpt.path / "args.json"), path="model",
+                            hint="pass --base-model with where the base model is now")
+
+
+def mtp_layers_of(base: str | None) -> int:
+    if not base:
+        return 0
+    try:
+        from swift_ext.planner.model_shape import resolve_shape
+
+        return resolve_shape(base).mtp_num_layers
+    except UserError:
+        return 0
+
+
+def _is_moe(ckpt: Checkpoint) -> bool:
+    return "moe" in str(ckpt.args.get("model_type") or "")
+
+
+def keep_base_mtp(base: str | None, merged: Path) -> list[str]:
+    """Copy the base model's MTP tensors (`mtp.*`) that a transformers-path merge dropped.
+
+    transformers does not model MTP (`_keys_to_ignore_on_load_unexpected = [r"^mtp.*"]` on Qwen3.5/3.6),
+    so `swift export --merge_lora` never loads them and the merged model silently loses them; training on
+    this path never touches them either, so the base model's copy is the right one (the transformers-path
+    counterpart of Megatron's `--save_missing_weights`). They go into their own shard, listed in
+    model.safetensors.index.json (written when ms-swift saved a single file). Returns the names copied.
+    """
+    if not base or not Path(base).expanduser().is_dir():
+        return []
+    from safetensors.torch import save_file
+
+    from swift_ext.after.weights import open_safetensors, tensor_group, weight_index
+
+    base_dir = Path(base).expanduser()
+    base_index, merged_index = weight_index(base_dir), weight_index(merged)
+    missing = sorted(k for k in base_index if tensor_group(k) == "MTP" and k not in merged_index)
+    if not missing:
+        return []
+    tensors = {}
+    for key in missing:
+        with open_safetensors(base_index[key]) as fh:
+            tensors[key] = fh.get_tensor(key)
+    shard = merged / "model-mtp.safetensors"
+    save_file(tensors, shard, metadata={"format": "pt"})
+    index_file = merged / "model.safetensors.index.json"
+    if index_file.is_file():
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+    else:
+        index = {"metadata": {}, "weight_map": {k: p.name for k, p in merged_index.items()}}
+    index["weight_map"].update({k: shard.name for k in missing})
+    index["weight_map"] = dict(sorted(index["weight_map"].items()))
+    index.setdefault("metadata", {})["total_size"] = sum(
+        (merged / name).stat().st_size for name in set(index["weight_map"].values()))
+    index_file.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return missing

@@ -1,0 +1,134 @@
+"""A recipe's `args` bound to ms-swift's own defaults: one typed view, built once per plan.
+
+Every check (layout rules, memory, search, GRPO batch rules) reads arguments through this view, so a
+value ms-swift would default (global_batch_size 16, micro_batch_size 1, num_generations 8 ...) comes
+from ms-swift's dataclass, not from a fallback repeated at each use. Values are coerced once by the
+field's type in the schema (`"true"` -> True, `"4"` -> 4); a value that does not coerce stays as
+written (check_args reports it) and the typed getters treat it as unset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swift_ext.msswift.schema import ArgSchema
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no", "none", ""}
+
+
+class Args:
+    """Recipe args with ms-swift's defaults filled in, values normalised to Python types."""
+
+    def __init__(self, given: dict[str, Any], schema: ArgSchema | None = None,
+                 defaults: dict[str, Any] | None = None):
+        self._given = dict(given)
+        self.schema = schema
+        self._defaults = defaults if defaults is not None else (
+            {name: f.default for name, f in schema.fields.items()} if schema is not None else {})
+        kinds = {name: f.type for name, f in schema.fields.items()} if schema is not None else {}
+        self._kinds = kinds
+        # A recipe's `null` removes a value: ms-swift's default applies (launch.py leaves the flag out).
+        self._values = {**self._defaults,
+                        **{k: _coerce(kinds.get(k), v) for k, v in self._given.items() if v is not None}}
+
+    @classmethod
+    def bind(cls, recipe, schema: ArgSchema) -> "Args":
+        return cls(recipe.args, schema)
+
+    def with_overrides(self, overrides: dict[str, Any], drop: tuple[str, ...] = ()) -> "Args":
+        """A new view with some recipe values replaced (or removed): what `--search` tries, hundreds of times,
+        so only the changed keys are coerced again."""
+        new = Args.__new__(Args)
+        new.schema, new._defaults, new._kinds = self.schema, self._defaults, self._kinds
+        new._given = {k: v for k, v in self._given.items() if k not in drop}
+        new._given.update(overrides)
+        new._values = dict(self._values)
+        for key in (*drop, *overrides):
+            value = new._given.get(key)
+            if value is None:
+                new._values[key] = self._defaults.get(key)
+            else:
+                new._values[key] = _coerce(self._kinds.get(key), value)
+        return new
+
+    def has(self, name: str) -> bool:
+        """The recipe sets `name` itself (not only ms-swift's default)."""
+        return self._given.get(name) is not None
+
+    def raw(self, name: str) -> Any:
+        return self._values.get(name)
+
+    def names(self) -> set[str]:
+        """Every argument with a value: the recipe's and ms-swift's defaults (what the oracle copies)."""
+        return set(self._values)
+
+    def int(self, name: str, fallback: int | None = None) -> int | None:
+        """`fallback` is only for arguments the command's dataclass does not have (engine swift)."""
+        return self._typed(name, int, fallback)
+
+    def float(self, name: str, fallback: float | None = None) -> float | None:
+        return self._typed(name, float, fallback)
+
+    def _typed(self, name: str, convert, fallback):
+        # A value that does not convert is reported by plan.check_args; the checks use ms-swift's default.
+        for value in (self._values.get(name), self._defaults.get(name)):
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if value is None:
+                continue
+            try:
+                return convert(value)
+            except (TypeError, ValueError):
+                continue
+        return fallback
+
+    def bool(self, name: str) -> bool:
+        value = self._values.get(name)
+        if isinstance(value, str):
+            return value.strip().lower() in _TRUE
+        return bool(value)
+
+    def str(self, name: str) -> str | None:
+        value = self._values.get(name)
+        return None if value is None else str(value)
+
+    def list(self, name: str) -> list:
+        value = self._values.get(name)
+        if value is None:
+            return []
+        return value if isinstance(value, list) else [value]
+
+    # -- numbers several checks need; the defaults are ms-swift's (from the schema) ----------------------
+    @property
+    def global_batch_size(self) -> int:
+        return self.int("global_batch_size")
+
+    @property
+    def micro_batch_size(self) -> int:
+        return self.int("micro_batch_size")
+
+    @property
+    def max_completion_length(self) -> int:
+        return self.int("max_completion_length") or 0
+
+
+def _coerce(ftype: dict | None, value: Any) -> Any:
+    """The value as ms-swift's argument parser would hold it; unchanged when it does not parse."""
+    if ftype is None or value is None:
+        return value
+    kind = ftype.get("kind")
+    if kind == "bool" and isinstance(value, str):
+        low = value.strip().lower()
+        return True if low in _TRUE else False if low in _FALSE else value
+    if kind == "int" and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if kind == "float" and isinstance(value, (str, int)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

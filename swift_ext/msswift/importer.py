@@ -1,0 +1,391 @@
+"""`swift-ext import`: an existing `megatron|swift sft|rlhf|pt` shell script -> a recipe.
+
+Understands what such scripts contain: `NAME=value` lines (and `export`), env assignments in front
+of the command, `\\` continuations, single/double quotes, `$VAR`/`${VAR}`/`"$VAR"` references to
+variables the script sets, comments, and a leading `# 4 * 32GiB, 7min` note (kept as description).
+It is not a shell: command substitution, arithmetic and loops are reported, not evaluated.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from swift_ext.msswift import schema as msargs
+from swift_ext.spec.errors import UserError
+from swift_ext.spec.secrets import is_secret
+from swift_ext.spec.yamlio import parse_scalar, read_text
+
+COMMANDS = {("megatron", c) for c in ("sft", "rlhf", "pt")} | {("swift", c) for c in ("sft", "rlhf", "pt")}
+LAUNCH_VARS = {"NPROC_PER_NODE", "NNODES", "CUDA_VISIBLE_DEVICES"}
+RANK_VARS = {"NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}  # per-node: the launcher supplies them
+_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def import_file(path: Path, upgrade: bool = False) -> list[tuple[dict, list[str]]]:
+    return import_text(read_text(path, "a shell script"), str(path), upgrade)
+
+
+def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> list[tuple[dict, list[str]]]:
+    """One (recipe data, notes) per training command in the script, in order. `upgrade`: ms-swift 3.x
+    argument names become their 4.x names (msargs.RENAMED) and removed ones are dropped, each noted."""
+    notes: list[str] = []
+    variables: dict[str, str] = {}
+    exported: dict[str, str] = {}
+    comment: str | None = None
+    found: list[tuple[dict, list[str]]] = []
+    for lineno, logical in _logical_lines(text):
+        stripped = logical.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            text = stripped.lstrip("#").strip()
+            if not stripped.startswith("#!") and text and not _COMMENTED_CODE.match(text):
+                comment = text
+            continue
+        words = split_words(stripped, variables, notes, source, lineno)
+        export = bool(words) and words[0] == "export"
+        if export:
+            words = words[1:]
+        assigns = []
+        while words and _ASSIGN.match(words[0]):
+            name, _, value = words.pop(0).partition("=")
+            assigns.append((name, value))
+        if not words:  # plain variable assignment line(s)
+            variables.update(assigns)
+            if export:
+                exported.update(assigns)
+            comment = comment if assigns else None
+            continue
+        if export:  # `export NAME` of a variable set earlier
+            exported.update((w, variables[w]) for w in words if w in variables)
+            continue
+        if words[0] == "set":  # shell options (set -x, set -euo pipefail) say nothing about the run
+            continue
+        env = {**exported, **dict(assigns)}
+        words = _as_swift_command(words, env, notes, source, lineno)
+        if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
+            data = _to_recipe(words, env, comment, notes, source, lineno)
+            if upgrade:
+                data["args"] = _upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
+                                              notes, source, lineno)
+            found.append((data, notes))
+            notes = []
+        elif len(words) >= 2 and words[0] in ("megatron", "swift"):
+            notes.append(f"{source}:{lineno}: `{words[0]} {words[1]}` is not a training command; not imported")
+        comment = None
+    if not found:
+        raise UserError.one("no `megatron sft|rlhf|pt` or `swift sft|rlhf|pt` command found", file=source)
+    found[-1][1].extend(notes)
+    return found
+
+
+# A commented-out command or flag is not a description of the run.
+_COMMENTED_CODE = re.compile(r"^(--|[A-Za-z_][A-Za-z0-9_]*=|(megatron|swift|torchrun|python[0-9.]*) |.*\\$)")
+_SHELL_OPERATORS = {"|", "||", "&&", ";", "&", "|&"}
+# ms-swift's entry points, as scripts start them under torchrun: swift/cli/_megatron/sft.py is `megatron sft`.
+_ENTRY = re.compile(r"(?:^|/)swift/cli/(_megatron/)?(sft|rlhf|pt)\.py$")
+_TORCHRUN_LAUNCH = {"nproc_per_node": "NPROC_PER_NODE", "nproc-per-node": "NPROC_PER_NODE", "nnodes": "NNODES"}
+
+
+def _as_swift_command(words: list[str], env: dict, notes: list, source: str, lineno: int) -> list[str]:
+    """`torchrun [opts] swift/cli/_megatron/sft.py ARGS` (or python -m torch.distributed.run / python
+    swift/cli/sft.py) -> ["megatron", "sft", ARGS]; torchrun's --nproc_per_node/--nnodes go to `env`."""
+    if words and words[0] == "torchrun":
+        launcher = words[1:]
+    elif len(words) > 2 and re.fullmatch(r"python[0-9.]*", words[0]) and words[1:3] == ["-m", "torch.distributed.run"]:
+        launcher = words[3:]
+    elif len(words) > 1 and re.fullmatch(r"python[0-9.]*", words[0]):
+        launcher = words[1:]
+    else:
+        return words
+    for k, word in enumerate(launcher):
+        m = _ENTRY.search(word)
+        if m:
+            opts = launcher[:k]
+            for j, opt in enumerate(opts):
+                name, _, inline = opt.lstrip("-").partition("=")
+                value = inline or (opts[j + 1] if j + 1 < len(opts) else "")
+                if opt.startswith("--") and name in _TORCHRUN_LAUNCH:
+                    env[_TORCHRUN_LAUNCH[name]] = value
+            notes.append(f"{source}:{lineno}: `{words[0]} ... {word}` imported as `{'megatron' if m.group(1) else 'swift'} "
+                         f"{m.group(2)}` (ms-swift starts torchrun itself from NPROC_PER_NODE/NNODES)")
+            return ["megatron" if m.group(1) else "swift", m.group(2), *launcher[k + 1:]]
+    return words
+
+
+def _logical_lines(text: str):
+    """(first line number, text) with backslash-newline continuations joined, comments kept."""
+    buf, start = [], None
+    for n, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        if start is None:
+            start = n
+        if line.endswith("\\") and not line.strip().startswith("#"):
+            buf.append(line[:-1])
+            continue
+        buf.append(line)
+        yield start, " ".join(buf)
+        buf, start = [], None
+    if buf:
+        yield start, " ".join(buf)
+
+
+def split_words(line: str, variables: dict[str, str], notes: list[str], source: str, lineno: int) -> list[str]:
+    """Bash word splitting for the subset scripts use: quotes, escapes, $VAR expansion, # comments."""
+    words: list[str] = []
+    cur: list[str] = []
+    in_word = False
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if c in " \t":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+            i += 1
+        elif c == "#" and not in_word:
+            break
+        elif c == "'":
+            j = line.find("'", i + 1)
+            if j < 0:
+                raise UserError.one("unterminated single quote", file=source, line=lineno)
+            cur.append(line[i + 1 : j])
+            in_word, i = True, j + 1
+        elif c == '"':
+            i += 1
+            in_word = True
+            while i < n and line[i] != '"':
+                if line[i] == "\\" and i + 1 < n and line[i + 1] in '$`"\\':
+                    cur.append(line[i + 1])
+                    i += 2
+                elif line[i] == "$":
+                    value, i = _expand(line, i, variables, notes, source, lineno)
+                    cur.append(value)
+                else:
+                    cur.append(line[i])
+                    i += 1
+            if i >= n:
+                raise UserError.one("unterminated double quote", file=source, line=lineno)
+            i += 1
+        elif c == "\\" and i + 1 < n:
+            cur.append(line[i + 1])
+            in_word, i = True, i + 2
+        elif c == "$":
+            value, i = _expand(line, i, variables, notes, source, lineno)
+            cur.append(value)
+            in_word = True
+        else:
+            cur.append(c)
+            in_word, i = True, i + 1
+    if in_word:
+        words.append("".join(cur))
+    return words
+
+
+_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=+?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)|([0-9#?@*$!-]))")
+
+
+def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno: int) -> tuple[str, int]:
+    """One `$...` at line[i]: a variable the script set, `${VAR:-default}`, or (kept as written, with a
+    note) a variable set outside the script, a command substitution or arithmetic."""
+    if line.startswith("$((", i):
+        end = _closing_paren(line, i + 1)
+        value = _arithmetic(line[i + 3:end - 2], variables)
+        if value is not None:
+            return str(value), end
+        notes.append(f"{source}:{lineno}: `{line[i:end]}` uses values the script does not set; kept as text — "
+                     "replace it with its value")
+        return line[i:end], end
+    if line.startswith("$(", i):
+        end = _closing_paren(line, i + 1)
+        text = line[i:end]
+        notes.append(f"{source}:{lineno}: `{text}` is computed by the shell at run time; kept as text — "
+                     "replace it with its value")
+        return text, end
+    m = _REF.match(line, i)
+    if not m:
+        return "$", i + 1
+    name = m.group(1) or m.group(4)
+    if name is None:
+        notes.append(f"{source}:{lineno}: `{m.group(0)}` is a shell special parameter; kept as text")
+        return m.group(0), m.end()
+    op, default = m.group(2), m.group(3)
+    if name in variables and not (op and op.startswith(":") and variables[name] == ""):
+        return (variables[name] if op not in ("+", ":+") else default or ""), m.end()
+    if op in ("-", ":-", "=", ":="):
+        notes.append(f"{source}:{lineno}: ${name} is not set by the script; used its default {default!r}")
+        return default or "", m.end()
+    notes.append(f"{source}:{lineno}: ${name} is not set by the script; kept as `{m.group(0)}` — set it in the "
+                 "recipe (env: or the value itself)")
+    return m.group(0), m.end()
+
+
+def _arithmetic(expr: str, variables: dict) -> int | None:
+    """Bash `$(( ))` over integers and variables the script set (+ - * / % and parentheses); else None."""
+    import ast
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name):
+            text = variables.get(node.id, "")
+            return int(text) if re.fullmatch(r"-?\d+", text.strip()) else None
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = value(node.operand)
+            return None if inner is None else -inner
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)):
+            a, b = value(node.left), value(node.right)
+            if a is None or b is None or (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0):
+                return None
+            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
+                node.op, (ast.FloorDiv, ast.Mod)) else (int(a / b) if isinstance(node.op, ast.FloorDiv) else a % b)
+        return None
+
+    text = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", r"\1", expr).replace("/", "//")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    result = value(tree.body)
+    return result if result is None or abs(result) < 10**18 else None
+
+
+def _closing_paren(line: str, i: int) -> int:
+    """Index after the `)` matching the `(` at line[i] (or the end of the line)."""
+    depth = 0
+    for j in range(i, len(line)):
+        if line[j] == "(":
+            depth += 1
+        elif line[j] == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return len(line)
+
+
+def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: str, lineno: int) -> dict:
+    upgraded: dict = {}
+    for name, value in args.items():
+        new = msargs.RENAMED.get(name)
+        if name in schema.fields:
+            upgraded[name] = value
+        elif name in msargs.REMOVED:
+            notes.append(f"{source}:{lineno}: --{name} dropped: {msargs.REMOVED[name]}")
+        elif new in schema.fields and new not in args:
+            notes.append(f"{source}:{lineno}: --{name} is `{new}` in ms-swift 4.x; renamed")
+            upgraded[new] = value
+        else:
+            upgraded[name] = value
+    return upgraded
+
+
+def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes: list[str],
+               source: str, lineno: int) -> dict:
+    engine, command = words[0], words[1]
+    schema = msargs.schema_for(engine, command)
+    args: dict[str, Any] = {}
+    tokens = words[2:]
+    for k, tok in enumerate(tokens):
+        if tok in _SHELL_OPERATORS or tok.startswith(("2>", ">", "1>")):
+            notes.append(f"{source}:{lineno}: `{' '.join(tokens[k:])}` (redirection/pipe) is not part of the recipe")
+            tokens = tokens[:k]
+            break
+    if tokens and not tokens[0].startswith("--"):
+        notes.append(f"{source}:{lineno}: positional `{tokens[0]}` (a config file?) is not imported")
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            i += 1
+            continue
+        name = tok[2:]
+        if "=" in name:
+            name, _, inline = name.partition("=")
+            values = [inline]
+            i += 1
+        else:
+            j = i + 1
+            while j < len(tokens) and not tokens[j].startswith("--"):
+                j += 1
+            values = tokens[i + 1 : j]
+            i = j
+        if name not in schema.fields and name.replace("-", "_") in schema.fields:
+            name = name.replace("-", "_")  # HfArgumentParser accepts --a-b for a_b
+        if name in args:
+            notes.append(f"{source}:{lineno}: --{name} given twice; the last one wins, as in ms-swift")
+        args[name] = _typed(schema.fields.get(name), values)
+    launch: dict[str, Any] = {}
+    recipe_env: dict[str, str] = {}
+    for name, value in env.items():
+        if is_secret(name):
+            notes.append(f"{name} looks like a secret: not copied into the recipe; export it in your shell")
+        elif name in RANK_VARS:
+            notes.append(f"{name} is per node; `swift-ext submit` / the launcher sets it")
+        elif name not in LAUNCH_VARS:
+            recipe_env[name] = value
+    devices = env.get("CUDA_VISIBLE_DEVICES")
+    if devices is not None and "$" in devices:
+        notes.append(f"{source}:{lineno}: CUDA_VISIBLE_DEVICES={devices} is decided at run time; not imported")
+        devices = None
+    listed = len([d for d in devices.split(",") if d.strip()]) if devices is not None else None
+    nproc = _count(env, "NPROC_PER_NODE", notes, source, lineno,
+                   f"launch.gpus_per_node set to {listed or 1} ({'from CUDA_VISIBLE_DEVICES' if listed else 'a guess'})")
+    launch["gpus_per_node"] = nproc if nproc is not None else (listed if listed is not None else 1)
+    if devices is not None and devices != ",".join(str(k) for k in range(launch["gpus_per_node"])):
+        recipe_env["CUDA_VISIBLE_DEVICES"] = devices  # a particular device set: keep it as written
+    if nproc == 1 and engine == "swift":
+        recipe_env["NPROC_PER_NODE"] = "1"  # swift-ext omits it for one GPU; the script asked for it
+    nodes = _count(env, "NNODES", notes, source, lineno, "launch.nodes set to 1: set it to the number of nodes "
+                   "(or `swift-ext submit --nodes N`)")
+    launch["nodes"] = nodes if nodes is not None else 1
+    data: dict[str, Any] = {}
+    if comment:
+        data["description"] = comment
+    data.update({"command": command, "engine": engine, "launch": launch})
+    if recipe_env:
+        data["env"] = recipe_env
+    data["args"] = args
+    return data
+
+
+def _count(env: dict, name: str, notes: list, source: str, lineno: int, fallback: str) -> int | None:
+    """An integer launch variable (NPROC_PER_NODE, NNODES); None, with a note, when the shell decides it."""
+    text = env.get(name)
+    if text is None:
+        return None
+    if re.fullmatch(r"\s*\d+\s*", text) and int(text) >= (0 if name == "NPROC_PER_NODE" else 1):
+        return int(text)
+    notes.append(f"{source}:{lineno}: {name}={text} is not a fixed count; {fallback}")
+    return None
+
+
+def _typed(spec: msargs.ArgField | None, values: list[str]) -> Any:
+    kind = spec.type["kind"] if spec else "any"
+    if not values:
+        return True  # bare flag: ms-swift's HfArgumentParser reads it as true
+    if kind == "list" or (kind == "union" and any(o["kind"] == "list" for o in spec.type["options"])):
+        item = spec.type.get("item", {"kind": "str"}) if kind == "list" else {"kind": "str"}
+        return [_scalar(item, v) for v in values]
+    if len(values) > 1:
+        return [_scalar({"kind": "any"}, v) for v in values]
+    return _scalar(spec.type if spec else {"kind": "any"}, values[0])
+
+
+def _scalar(ftype: dict, text: str) -> Any:
+    kind = ftype["kind"]
+    if kind == "str" or (kind == "literal" and all(isinstance(c, str) for c in ftype["choices"])):
+        return text
+    if kind in {"bool", "any"} and text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    value = parse_scalar(text)
+    # YAML 1.1 reads yes/no/on/off as booleans; to ms-swift they are strings unless the field is bool.
+    if isinstance(value, (dict, list, bool)) or value is None:
+        return text
+    return value
+
+
+def recipe_yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)

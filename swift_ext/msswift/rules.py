@@ -1,0 +1,373 @@
+"""ms-swift's own argument checks that need no GPU, for both engines, run before launch.
+
+ms-swift validates most combinations in the `__post_init__` of its argument dataclasses, or when the
+trainer is built -- inside every rank, after the job has queued, started and loaded the model. Each
+rule here mirrors one such check on the recipe's arguments alone and cites the file and function of
+ms-swift 4.6 (paths inside the installed `swift` package), megatron-core 0.16 or vLLM it mirrors.
+Rules that need the model's shape or the parallel layout live in layout.py.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from swift_ext.spec.errors import Problem
+from swift_ext.spec.recipe import Recipe
+
+Report = Callable[..., None]
+RULES: list[Callable[[Recipe, object, Report, Report], None]] = []
+
+FLASH_IMPLS = ("flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4")
+
+
+def rule(fn):
+    RULES.append(fn)
+    return fn
+
+
+def check_msswift(recipe: Recipe, args) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) from every rule; `args` is a layout.Args over ms-swift's defaults."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+
+    def report(into: list[Problem]) -> Report:
+        def add(rule_name: str, message: str, key: str | None = None, hint: str | None = None) -> None:
+            where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+            where.pop("path", None)
+            into.append(Problem(message, rule=rule_name, hint=hint, path=f"args.{key}" if key else None, **where))
+        return add
+
+    for fn in RULES:
+        fn(recipe, args, report(errors), report(warnings))
+    return errors, warnings
+
+
+def _world(recipe: Recipe) -> int:
+    return recipe.launch.world_size
+
+
+def _grpo(recipe: Recipe, args) -> bool:
+    return recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
+
+
+def _eval_on(args) -> bool:
+    # ms-swift evaluates when there is a validation split and eval_strategy is not 'no'.
+    has_val = bool(args.list("val_dataset")) or (args.float("split_dataset_ratio") or 0) > 0
+    return has_val and (args.str("eval_strategy") or "steps") != "no"
+
+
+# -------------------------------------------------------------------------------------------------
+# transformers engine (`swift sft|rlhf`)
+
+
+@rule
+def packing_attn_impl(recipe, args, err, warn):
+    # swift/arguments/sft_args.py SftArguments._check_padding_free: packing/padding_free need a
+    # flash-attention attn_impl (None, i.e. "from config.json", is refused too).
+    if recipe.engine != "swift" or not (args.bool("packing") or args.bool("padding_free")):
+        return
+    impl = args.str("attn_impl")
+    if impl not in FLASH_IMPLS:
+        feature = "packing" if args.bool("packing") else "padding_free"
+        err("packing-attn-impl", f"{feature} needs a flash-attention attn_impl on the transformers engine, got "
+            f"{impl or 'none (read from config.json)'}", "attn_impl",
+            hint=f"set attn_impl: flash_attn (one of {', '.join(FLASH_IMPLS)}), or drop {feature}")
+
+
+@rule
+def rlhf_features(recipe, args, err, warn):
+    if recipe.engine != "swift" or recipe.command != "rlhf":
+        return
+    rlhf_type = args.str("rlhf_type") or "dpo"
+    # swift/arguments/rlhf_args.py RLHFArguments._check_padding_free
+    if (args.bool("packing") or args.bool("padding_free")) and rlhf_type not in ("grpo", "dpo", "kto", "gkd"):
+        err("rlhf-padding-free", f"rlhf_type {rlhf_type} does not support padding_free/packing",
+            "packing" if args.bool("packing") else "padding_free", hint="set packing and padding_free to false")
+    # swift/arguments/rlhf_args.py RLHFArguments._check_sequence_parallel
+    if (args.int("sequence_parallel_size", 1) or 1) > 1 and rlhf_type not in ("grpo", "dpo"):
+        err("rlhf-sequence-parallel", f"rlhf_type {rlhf_type} does not support sequence_parallel_size > 1",
+            "sequence_parallel_size", hint="sequence_parallel_size: 1")
+
+
+@rule
+def swift_grpo(recipe, args, err, warn):
+    if recipe.engine != "swift" or not _grpo(recipe, args):
+        return
+    teacher = args.str("teacher_model") or args.str("teacher_model_server")
+    num_gen = args.int("num_generations", 8)
+    # swift/arguments/rlhf_args.py RLHFArguments._check_teacher
+    if num_gen == 1 and not teacher:
+        err("grpo-generations", "GRPO needs num_generations >= 2 (advantages compare completions of one prompt)",
+            "num_generations", hint="num_generations: 2 or more")
+    # swift/arguments/rlhf_args.py RLHFArguments._init_grpo
+    if args.list("cached_dataset") or args.list("cached_val_dataset"):
+        err("grpo-cached-dataset", "cached_dataset is not supported for GRPO", "cached_dataset")
+    # swift/rlhf_trainers/args_mixin.py RolloutTrainerArgumentsMixin._init_generation_batch_params
+    # (GRPOConfig.__post_init__); gradient_accumulation_steps defaults to 1 for GRPO (RLHFArguments._set_default).
+    world = _world(recipe)
+    pdtbs = args.int("per_device_train_batch_size", 1) or 1
+    gas = args.int("gradient_accumulation_steps") or 1
+    global_bs = pdtbs * world
+    gen_bs, spg = args.int("generation_batch_size"), args.int("steps_per_generation")
+    if gen_bs is None and spg is None:
+        gen_bs = global_bs * gas
+    elif gen_bs is not None and spg is None:
+        if gen_bs % global_bs:
+            err("grpo-batch", f"generation_batch_size {gen_bs} is not divisible by the global batch "
+                f"per_device_train_batch_size*processes = {pdtbs}*{world} = {global_bs}", "generation_batch_size")
+            return
+    elif gen_bs is None:
+        gen_bs = global_bs * spg
+    elif gen_bs != global_bs * spg:
+        err("grpo-batch", f"generation_batch_size {gen_bs} != per_device_train_batch_size*processes*"
+            f"steps_per_generation = {pdtbs}*{world}*{spg} = {global_bs * spg}", "generation_batch_size")
+        return
+    if num_gen > 1 and gen_bs % num_gen:
+        valid = [n for n in range(2, gen_bs + 1) if gen_bs % n == 0]
+        err("grpo-batch", f"generation batch {gen_bs} (= per_device_train_batch_size {pdtbs} x {world} process(es) x "
+            f"{spg or gas} step(s)) is not divisible by num_generations {num_gen}", "num_generations",
+            hint=f"num_generations one of {valid[:8]}, or raise per_device_train_batch_size / steps_per_generation")
+    if num_gen > 1 and _eval_on(args):
+        eval_gen = args.int("num_generations_eval") or num_gen
+        eval_bs = (args.int("per_device_eval_batch_size", 1) or 1) * world
+        if eval_bs % eval_gen:
+            err("grpo-batch", f"global eval batch {eval_bs} (per_device_eval_batch_size x {world}) is not divisible "
+                f"by num_generations{'_eval' if args.int('num_generations_eval') else ''} {eval_gen}",
+                "per_device_eval_batch_size", hint=f"a multiple of {eval_gen}")
+    # swift/arguments/rlhf_args.py RLHFArguments._check_grpo (liger loss)
+    if args.bool("use_liger_kernel"):
+        for key, bad, why in (("padding_free", args.bool("padding_free") or args.bool("packing"), "padding free"),
+                              ("sequence_parallel_size", (args.int("sequence_parallel_size", 1) or 1) > 1,
+                               "sequence parallel"),
+                              ("delta", args.raw("delta") is not None, "two-sided GRPO loss (delta)"),
+                              ("advantage_estimator", (args.str("advantage_estimator") or "grpo") != "grpo",
+                               "advantage estimators other than grpo")):
+            if bad:
+                err("grpo-liger", f"the Liger GRPO loss does not support {why}", key, hint="or use_liger_kernel: false")
+
+
+@rule
+def swift_rollout(recipe, args, err, warn):
+    # swift/arguments/rlhf_args.py RLHFArguments._init_rollout (GRPO and GKD on the transformers engine).
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return
+    use_vllm, mode = args.bool("use_vllm"), args.str("vllm_mode")
+    if mode is not None and not use_vllm:
+        err("grpo-vllm", f"vllm_mode: {mode} but use_vllm is false", "vllm_mode",
+            hint="set use_vllm: true, or remove vllm_mode")
+    if mode is None and use_vllm:
+        err("grpo-vllm", "use_vllm: true needs vllm_mode (colocate or server)", "vllm_mode")
+    if mode == "server" and use_vllm and not (args.str("vllm_server_host") or args.str("vllm_server_base_url")):
+        err("grpo-vllm", "vllm_mode: server needs vllm_server_host (or vllm_server_base_url)", "vllm_server_host",
+            hint="start `swift rollout` and point vllm_server_host at it")
+    if args.bool("async_generate") and mode != "server":
+        err("grpo-vllm", "async_generate needs vllm_mode: server", "async_generate")
+    # swift/rlhf_trainers/rollout_mixin.py (colocate): vllm_tensor_parallel_size must divide the processes.
+    vtp = args.int("vllm_tensor_parallel_size", 1) or 1
+    if use_vllm and mode == "colocate" and _world(recipe) % vtp:
+        err("grpo-vllm", f"vllm_tensor_parallel_size {vtp} must divide the {_world(recipe)} training process(es)",
+            "vllm_tensor_parallel_size")
+
+
+# -------------------------------------------------------------------------------------------------
+# Both engines
+
+
+@rule
+def grpo_common(recipe, args, err, warn):
+    if not _grpo(recipe, args):
+        return
+    src = "megatron_args.py RLHFMegatronArgumentsMixin._init_grpo" if recipe.engine == "megatron" else \
+        "rlhf_args.py RLHFArguments._init_grpo"
+    strategy = args.str("truncation_strategy")
+    if strategy is not None and strategy not in ("left", "delete"):  # both _init_grpo
+        err("grpo-truncation", f"GRPO needs truncation_strategy left or delete, got {strategy} ({src})",
+            "truncation_strategy", hint="truncation_strategy: left")
+    if "soft_overlong" in [str(f) for f in args.list("reward_funcs")] and args.raw("soft_cache_length") is None:
+        err("grpo-soft-overlong", f"the soft_overlong reward needs soft_cache_length ({src})", "soft_cache_length")
+    # megatron_args.py RLHFMegatronArgumentsMixin._check_teacher / rlhf_args.py RLHFArguments._check_teacher
+    if args.str("teacher_model") and args.str("teacher_model_server"):
+        err("grpo-teacher", "teacher_model and teacher_model_server cannot both be set", "teacher_model_server")
+    # _check_opd_rl (both engines): a teacher makes the advantage per-token (OPD-RL).
+    if args.str("teacher_model") or args.str("teacher_model_server"):
+        if args.str("loss_type") in ("real", "fipo"):
+            err("grpo-teacher", f"with a teacher (OPD-RL), loss_type {args.str('loss_type')} is not supported (it "
+                "needs a per-sequence advantage)", "loss_type", hint="grpo, bnpo, dr_grpo, dapo, cispo or sapo")
+        if args.raw("off_policy_sequence_mask_delta") is not None:
+            err("grpo-teacher", "with a teacher (OPD-RL), off_policy_sequence_mask_delta is not supported",
+                "off_policy_sequence_mask_delta")
+        if not args.list("reward_funcs") and args.bool("dynamic_sample"):
+            err("grpo-teacher", "dynamic_sample needs reward_funcs (pure OPD-RL distillation has no reward variance)",
+                "dynamic_sample")
+        if not args.list("reward_funcs") and args.str("scale_rewards") == "gdpo":
+            err("grpo-teacher", "scale_rewards gdpo needs reward_funcs", "scale_rewards")
+    # megatron/trainers/rollout_mixin.py and rlhf_trainers/rollout_mixin.py: `assert multi_turn_scheduler in
+    # multi_turns` (swift/rollout/multi_turn.py, plus what external_plugins register).
+    scheduler = args.str("multi_turn_scheduler")
+    if scheduler and args.bool("use_vllm") and args.str("vllm_mode") == "colocate":
+        known = registered_names("rollout/multi_turn.py", "multi_turns", args.list("external_plugins"))
+        if known and scheduler not in known:
+            err("grpo-multi-turn", f"unknown multi_turn_scheduler {scheduler!r}", "multi_turn_scheduler",
+                hint=f"known: {', '.join(sorted(known))} (or register one in an external_plugins file)")
+
+
+@rule
+def vllm_settings(recipe, args, err, warn):
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm"):
+        return
+    # vLLM CacheConfig (vllm/config/cache.py): gpu_memory_utilization is a fraction in (0, 1].
+    util = args.float("vllm_gpu_memory_utilization")
+    if util is not None and not 0 < util <= 1:
+        err("vllm-settings", f"vllm_gpu_memory_utilization {util} is not a fraction in (0, 1]",
+            "vllm_gpu_memory_utilization", hint="e.g. 0.5 when vLLM shares the GPUs with training (colocate)")
+    elif util is not None and args.str("vllm_mode") == "colocate" and util > 0.9 and not args.bool("sleep_level"):
+        warn("vllm-settings", f"colocated vLLM takes {util:.0%} of each GPU and training shares it without "
+             "sleep_level/offload", "vllm_gpu_memory_utilization", hint="0.4-0.6, or sleep_level: 1")
+    # swift/arguments/rlhf_args.py RLHFArguments._external_vllm_warning: ignored for an external server.
+    if args.str("vllm_server_host") and args.has("vllm_max_model_len"):
+        warn("vllm-settings", "vllm_max_model_len is ignored with an external vLLM server: pass it to "
+             "`swift rollout` instead", "vllm_max_model_len")
+
+
+# -------------------------------------------------------------------------------------------------
+# Megatron engine (`megatron sft|rlhf`)
+
+
+@rule
+def megatron_grpo_refusals(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py RLHFMegatronArgumentsMixin._init_grpo._check_not_supported
+    if recipe.engine != "megatron" or not _grpo(recipe, args):
+        return
+    if (args.int("num_iterations", 1) or 1) > 1:
+        err("megatron-grpo", f"num_iterations {args.int('num_iterations')} > 1 is not supported by Megatron GRPO",
+            "num_iterations", hint="num_iterations: 1 (or train on the transformers engine)")
+    if args.bool("async_generate"):
+        err("megatron-grpo", "async_generate is not supported by Megatron GRPO", "async_generate")
+    if args.bool("sync_ref_model"):
+        err("megatron-grpo", "sync_ref_model is not supported by Megatron GRPO", "sync_ref_model")
+    num_gen = args.int("num_generations", 8) or 8
+    if args.str("loss_type") == "real" and (args.int("micro_batch_size", 1) or 1) % num_gen:
+        err("megatron-grpo", f"loss_type real needs micro_batch_size to be a multiple of num_generations {num_gen}",
+            "micro_batch_size")
+
+
+@rule
+def megatron_gkd(recipe, args, err, warn):
+    # megatron_args.py RLHFMegatronArgumentsMixin.__post_init__ (gkd)
+    if recipe.engine != "megatron" or recipe.command != "rlhf" or args.str("rlhf_type") != "gkd":
+        return
+    topk = args.int("gkd_logits_topk")
+    if args.str("teacher_model_server") and topk is None:
+        err("megatron-gkd", "teacher_model_server needs gkd_logits_topk", "gkd_logits_topk")
+    if topk is not None and topk <= 0:
+        err("megatron-gkd", f"gkd_logits_topk must be a positive integer, got {topk}", "gkd_logits_topk")
+    if args.bool("seq_kd"):
+        err("megatron-gkd", "seq_kd is not supported", "seq_kd")
+
+
+@rule
+def megatron_training(recipe, args, err, warn):
+    if recipe.engine != "megatron":
+        return
+    pp = args.int("pipeline_model_parallel_size", 1) or 1
+    ratio = args.float("freeze_parameters_ratio") or 0
+    if 0 < ratio < 1 and pp > 1:  # megatron_args.py MegatronTunerMixin.__post_init__
+        err("megatron-args", "freeze_parameters_ratio is not supported with pipeline_model_parallel_size > 1",
+            "freeze_parameters_ratio")
+    if args.raw("save_total_limit") is not None and args.bool("async_save"):  # MegatronArguments.__post_init__
+        err("megatron-args", "async_save cannot be combined with save_total_limit", "async_save")
+    tuner = args.str("tuner_type")
+    if tuner == "lora_llm":  # MegatronArguments.__post_init__
+        if args.raw("merge_lora") is not None and not args.bool("merge_lora"):
+            err("megatron-args", "tuner_type lora_llm needs merge_lora: true", "merge_lora")
+        if not args.bool("no_save_optim"):
+            err("megatron-args", "tuner_type lora_llm needs no_save_optim: true", "no_save_optim")
+    if args.str("bridge_backend") == "megatron-bridge" and tuner not in (None, "full"):  # _check_bridge_backend
+        err("megatron-args", "LoRA training is not supported with bridge_backend megatron-bridge", "bridge_backend",
+            hint="bridge_backend: mcore-bridge, or tuner_type: full")
+    backend = args.str("attention_backend") or "flash"
+    if backend.startswith("flash_") and backend[len("flash_"):] not in ("2", "3", "4"):  # _init_attention_backend
+        err("megatron-args", f"attention_backend {backend}: flash-attention version must be 2, 3 or 4",
+            "attention_backend")
+    if args.bool("use_megatron_fsdp"):  # MegatronArguments._check_megatron_fsdp
+        if (args.str("optimizer") or "adam") not in ("sgd", "adam"):
+            err("megatron-args", f"Megatron-FSDP does not support the {args.str('optimizer')} optimizer",
+                "optimizer")
+        if recipe.env.get("CUDA_DEVICE_MAX_CONNECTIONS", "1") == "1":
+            err("megatron-args", "Megatron-FSDP needs CUDA_DEVICE_MAX_CONNECTIONS > 1 (ms-swift sets 1 by default)",
+                "use_megatron_fsdp", hint="env: {CUDA_DEVICE_MAX_CONNECTIONS: '32'}")
+    # megatron/trainers/batch_sampler.py: "shuffle must be True when group_by_length is True".
+    if args.bool("group_by_length") and args.raw("train_dataloader_shuffle") is not None and not args.bool(
+            "train_dataloader_shuffle"):
+        err("megatron-args", "group_by_length needs train_dataloader_shuffle: true", "train_dataloader_shuffle")
+    optimizer = args.str("optimizer") or "adam"
+    if (args.has("muon_lr") or args.has("muon_min_lr")) and "muon" not in optimizer:  # _check_muon
+        err("megatron-args", "muon_lr/muon_min_lr need optimizer: muon or dist_muon", "optimizer")
+
+
+def registered_names(module: str, table: str, plugin_paths: list) -> set[str]:
+    """Keys of the dict `table` in ms-swift's `module` plus `table['name'] = ...` in plugin files (read with
+    ast, never imported)."""
+    import ast
+    from pathlib import Path
+
+    from swift_ext.msswift.schema import _package_dir
+
+    names: set[str] = set()
+    root = _package_dir("swift")
+    sources = [root / module] if root else []
+    sources += [Path(str(p)) for p in plugin_paths]
+    for path in sources:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Assign):
+                continue
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id == table and isinstance(node.value, ast.Dict):
+                    names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+                elif (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
+                      and target.value.id == table and isinstance(target.slice, ast.Constant)):
+                    names.add(target.slice.value)
+    return names
+
+
+@rule
+def megatron_optimizer_precision(recipe, args, err, warn):
+    if recipe.engine != "megatron":
+        return
+    aware = args.bool("use_precision_aware_optimizer")
+    # megatron-core optimizer/optimizer_config.py OptimizerConfig.__post_init__ (ms-swift copies these fields).
+    if aware:
+        if (args.str("optimizer") or "adam") != "adam":
+            err("optimizer-precision", "use_precision_aware_optimizer only works with optimizer: adam", "optimizer")
+        if not args.bool("use_distributed_optimizer"):
+            err("optimizer-precision", "use_precision_aware_optimizer needs use_distributed_optimizer: true",
+                "use_distributed_optimizer")
+    else:
+        for key in ("main_grads_dtype", "main_params_dtype", "exp_avg_dtype", "exp_avg_sq_dtype"):
+            value = args.str(key)
+            if value is not None and value != "fp32":
+                err("optimizer-precision", f"{key}: {value} needs use_precision_aware_optimizer: true "
+                    "(only fp32 otherwise)", key, hint=f"set use_precision_aware_optimizer: true, or {key}: fp32")
+    # FP8 parameters with the precision-aware optimizer: reported failing in ms-swift issues #8001 and
+    # #6994 (both run once use_precision_aware_optimizer is removed); NVIDIA/cloudai PR #593 disables it for
+    # FP8 ("will cause Illegal memory access error").
+    if aware and args.str("fp8_format"):
+        if args.bool("fp8_param_gather"):
+            err("fp8-optimizer", "FP8 parameters (fp8_param_gather) with use_precision_aware_optimizer fail at "
+                "the first optimizer step", "use_precision_aware_optimizer",
+                hint="drop use_precision_aware_optimizer (and exp_avg_dtype/exp_avg_sq_dtype), or fp8_param_gather")
+        else:
+            warn("fp8-optimizer", "FP8 training with use_precision_aware_optimizer is reported unstable "
+                 "(ms-swift #8001)", "use_precision_aware_optimizer")
+    # megatron-core's HybridDeviceOptimizer (optimizer_cpu_offload) with FP8 parameters crashes while the
+    # optimizer is built: "optimizer can only optimize Tensors, but one of the params is NoneType"
+    # (NVIDIA/Megatron-LM issue #5083, open); Megatron-LM's own training arguments allow the pair only with
+    # fp8_recipe delayed, and #5083 reports the crash regardless. ms-swift does not check it.
+    if args.bool("optimizer_cpu_offload") and args.bool("fp8_param_gather") and args.str("fp8_format"):
+        err("fp8-optimizer", "optimizer_cpu_offload with FP8 parameters (fp8_param_gather) crashes building the "
+            "optimizer (HybridDeviceOptimizer)", "optimizer_cpu_offload",
+            hint="drop optimizer_cpu_offload or fp8_param_gather")

@@ -1,0 +1,593 @@
+"""Parallel-layout and batch rules: a pure function of the recipe's arguments and the model's shape.
+
+Each rule returns Problems naming the rule, the numbers, and the nearest legal values. The places in
+ms-swift 4.6 / megatron-core that enforce each rule (late, inside the ranks) are cited per rule.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from swift_ext.msswift.bound_args import Args
+from swift_ext.spec.errors import Problem
+from swift_ext.spec.gpus import GPUS
+from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.oracle import assumed_version, version_tuple
+from swift_ext.spec.recipe import Recipe
+
+
+@dataclass(frozen=True)
+class Layout:
+    tp: int
+    pp: int
+    cp: int
+    ep: int
+    etp: int
+    world: int
+
+    @property
+    def dp(self) -> int:
+        return self.world // (self.tp * self.pp * self.cp) if self.world % (self.tp * self.pp * self.cp) == 0 else 0
+
+    def as_dict(self) -> dict:
+        return {"tp": self.tp, "pp": self.pp, "cp": self.cp, "ep": self.ep, "etp": self.etp, "dp": self.dp,
+                "world": self.world}
+
+
+def layout_of(args: Args, world: int) -> Layout:
+    # Sizes below 1 are reported by plan.check_args; here they count as 1 so no rule divides by zero.
+    def size(name: str) -> int:
+        return max(args.int(name) or 1, 1)
+
+    return Layout(tp=size("tensor_model_parallel_size"), pp=size("pipeline_model_parallel_size"),
+                  cp=size("context_parallel_size"), ep=size("expert_model_parallel_size"),
+                  etp=size("expert_tensor_parallel_size"), world=world)
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def nearest(value: int, legal: list[int]) -> str:
+    below = [v for v in legal if v <= value]
+    above = [v for v in legal if v >= value]
+    picks = sorted(set(([max(below)] if below else []) + ([min(above)] if above else [])))
+    return " or ".join(map(str, picks)) if picks else "none"
+
+
+def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) for a Megatron recipe. Every rule runs; all violations are returned at once.
+    Without a model shape (no config.json found) the rules that read it are skipped; the rest still run."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    world = recipe.launch.world_size
+    lay = layout_of(args, world)
+    mcore = version_tuple(assumed_version(recipe.env)[0])
+
+    def err(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
+        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        where.pop("path", None)
+        errors.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+
+    def warn(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
+        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        where.pop("path", None)
+        warnings.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+
+    for rule in RULES:
+        try:
+            rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn)
+        except _ShapeUnknown:
+            pass  # this rule needs the model's shape; plan reports once that it was not checked
+    for rule in VERSIONED_RULES:
+        try:
+            rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn, mcore)
+        except _ShapeUnknown:
+            pass
+    return errors, warnings
+
+
+class _ShapeUnknown(Exception):
+    pass
+
+
+class _UnknownShape:
+    """Stands in for the shape when no config.json was found: a rule that reads it stops there."""
+
+    def __getattr__(self, name):
+        raise _ShapeUnknown(name)
+
+
+_UNKNOWN_SHAPE = _UnknownShape()
+
+
+Report = Callable[..., None]
+RULES: list[Callable[[Recipe, Args, ModelShape, Layout, Report, Report], None]] = []
+
+
+def rule(fn):
+    RULES.append(fn)
+    return fn
+
+
+# Rules whose verdict depends on the megatron-core version (oracle.assumed_version): the function also
+# gets that version as a tuple, e.g. (0, 16, 1).
+VERSIONED_RULES: list[Callable[..., None]] = []
+
+
+def versioned_rule(fn):
+    VERSIONED_RULES.append(fn)
+    return fn
+
+# The rule names that mirror megatron-core (not ms-swift): the oracle's differential test compares
+# exactly these with megatron-core's own verdict (tests/test_oracle.py).
+MCORE_RULES = {"world-divisible", "expert-layout", "experts-divisible", "heads-tp", "kv-groups-tp",
+               "linear-heads-tp", "linear-attention-cp", "layers-pp", "pipeline-layout", "sequence-parallel", "recompute",
+               "fp8-param"}
+
+
+@rule
+def world_divisible(recipe, args, shape, lay, err, warn):
+    # megatron-core parallel_state.initialize_model_parallel: world % (TP*PP*CP) == 0.
+    model = lay.tp * lay.pp * lay.cp
+    if lay.world % model:
+        legal = [d for d in divisors(lay.world)]
+        err("world-divisible", f"world size {lay.world} (= {recipe.launch.nodes} nodes x "
+            f"{recipe.launch.gpus_per_node} GPUs) is not divisible by TP*PP*CP = {lay.tp}*{lay.pp}*{lay.cp} = {model}",
+            "tensor_model_parallel_size", hint=f"TP*PP*CP must divide {lay.world}: one of {legal}")
+
+
+@rule
+def expert_layout(recipe, args, shape, lay, err, warn):
+    # megatron-core parallel_state: the expert grid is ETP x EP x (expert DP) x PP; world/PP % (ETP*EP) == 0.
+    if lay.world % lay.pp == 0 and (lay.world // lay.pp) % (lay.ep * lay.etp):
+        per_stage = lay.world // lay.pp
+        err("expert-layout", f"world/PP = {per_stage} is not divisible by ETP*EP = {lay.etp}*{lay.ep} = {lay.etp * lay.ep}",
+            "expert_model_parallel_size", hint=f"EP*ETP must divide {per_stage}: one of {divisors(per_stage)}")
+
+
+@rule
+def experts_divisible(recipe, args, shape, lay, err, warn):
+    # megatron-core MoELayer: num_moe_experts % expert_model_parallel_size == 0.
+    if not shape.is_moe:
+        # ms-swift's get_mcore_model_config (swift/megatron/model/utils.py) sets EP/ETP to 1 in the model
+        # config of a dense model; only the rank grid (expert-layout) still sees them.
+        if lay.ep > 1 or lay.etp > 1:
+            warn("experts-divisible", f"{shape.name} is a dense model: expert parallelism (EP={lay.ep}) has nothing to "
+                 "split and is ignored", "expert_model_parallel_size", hint="remove expert_model_parallel_size")
+        return
+    if shape.num_experts % lay.ep:
+        legal = [d for d in divisors(shape.num_experts) if d <= max(lay.world, 1)]
+        err("experts-divisible", f"{shape.num_experts} experts cannot be split over EP={lay.ep}",
+            "expert_model_parallel_size", hint=f"nearest legal EP: {nearest(lay.ep, legal)}")
+
+
+@rule
+def heads_tp(recipe, args, shape, lay, err, warn):
+    # megatron-core TransformerConfig.__post_init__: num_attention_heads % TP == 0.
+    if shape.num_attention_heads % lay.tp:
+        legal = divisors(shape.num_attention_heads)
+        err("heads-tp", f"{shape.num_attention_heads} attention heads cannot be split over TP={lay.tp}",
+            "tensor_model_parallel_size", hint=f"nearest legal TP: {nearest(lay.tp, legal)}")
+
+
+@versioned_rule
+def kv_groups_tp(recipe, args, shape, lay, err, warn, mcore):
+    # megatron-core 0.16+ TransformerConfig.__post_init__: num_query_groups must be a multiple OR a
+    # divisor of TP (with TP > groups each group's K/V heads are replicated over TP/groups ranks).
+    # Before 0.16 (e.g. core_r0.15.0) it had to be a multiple: ms-swift issue #8219 (2 KV groups, TP=8).
+    groups = shape.num_key_value_heads
+    if not groups % lay.tp:
+        return
+    version = ".".join(map(str, mcore))
+    if mcore >= (0, 16) and not lay.tp % groups:
+        if shape.num_attention_heads % lay.tp == 0:
+            warn("kv-groups-tp", f"TP={lay.tp} > {groups} KV groups: megatron-core {version} replicates each KV "
+                 f"group's heads on {lay.tp // groups} ranks (legal; more KV memory per rank)",
+                 "tensor_model_parallel_size")
+        return
+    legal = sorted({d for d in divisors(max(lay.world, 1)) if not groups % d or (mcore >= (0, 16) and not d % groups)})
+    allowed = "a divisor or a multiple" if mcore >= (0, 16) else "a divisor"
+    err("kv-groups-tp", f"{groups} KV groups (num_key_value_heads) and TP={lay.tp}: megatron-core {version} needs TP "
+        f"to be {allowed} of {groups}", "tensor_model_parallel_size",
+        hint=f"one of {legal}" + ("" if mcore >= (0, 16) else "; megatron-core >= 0.16 also accepts multiples"))
+
+
+@versioned_rule
+def linear_attention_cp(recipe, args, shape, lay, err, warn, mcore):
+    # megatron-core 0.16 TransformerConfig.__post_init__: "Gated delta net does not support context
+    # parallel for now". Lifted by NVIDIA/Megatron-LM PR #2642 (GDN context parallel), released in 0.18
+    # (its transformer_config.py has no such assert and adds `linear_cp_mode`).
+    if not shape.linear_num_value_heads or lay.cp == 1 or mcore >= (0, 18):
+        return
+    err("linear-attention-cp", f"{shape.name} has Gated DeltaNet layers: megatron-core {'.'.join(map(str, mcore))} "
+        f"does not support context parallel with them (CP={lay.cp})", "context_parallel_size",
+        hint="set context_parallel_size: 1, or target megatron-core >= 0.18 (set env SWIFT_EXT_MCORE_VERSION "
+        "in the recipe when the cluster runs it)")
+
+
+@rule
+def linear_heads_tp(recipe, args, shape, lay, err, warn):
+    # Gated DeltaNet (mcore-bridge's qwen3_5 linear attention) splits key and value heads over TP.
+    if not shape.linear_num_value_heads:
+        return
+    for what, n in (("key", shape.linear_num_key_heads), ("value", shape.linear_num_value_heads)):
+        if n % lay.tp:
+            err("linear-heads-tp", f"{n} linear-attention {what} heads cannot be split over TP={lay.tp}",
+                "tensor_model_parallel_size", hint=f"TP must divide {n}: one of {divisors(n)}")
+
+
+@rule
+def layers_pp(recipe, args, shape, lay, err, warn):
+    # megatron-core TransformerBlock / ms-swift megatron_args.py:886 (first/last only with PP > 1).
+    first = args.int("decoder_first_pipeline_num_layers")
+    last = args.int("decoder_last_pipeline_num_layers")
+    vpp = args.int("virtual_pipeline_model_parallel_size")
+    if args.str("pipeline_model_parallel_layout"):
+        return  # an explicit layout: the pipeline-layout rule
+    layers = shape.num_layers + args.bool("account_for_embedding_in_pipeline_split") + args.bool(
+        "account_for_loss_in_pipeline_split")
+    if vpp is not None and lay.pp == 1:  # parallel_state.initialize_model_parallel
+        err("layers-pp", "virtual_pipeline_model_parallel_size needs pipeline_model_parallel_size > 1",
+            "virtual_pipeline_model_parallel_size")
+    if lay.pp == 1:
+        if first is not None or last is not None:
+            # ms-swift megatron_args.py MegatronArguments.__post_init__ refuses it; Megatron-LM issue #1778
+            # shows what happens without the check (the model silently gets that many layers).
+            key = "decoder_first_pipeline_num_layers" if first is not None else "decoder_last_pipeline_num_layers"
+            err("layers-pp", "decoder_first/last_pipeline_num_layers need pipeline_model_parallel_size > 1", key)
+        return
+    if first is None and last is None:
+        if vpp and layers % lay.pp == 0 and (layers // lay.pp) % vpp:
+            err("layers-pp", f"{layers // lay.pp} layers per pipeline stage cannot be split into {vpp} virtual stages",
+                "virtual_pipeline_model_parallel_size", hint=f"one of {divisors(layers // lay.pp)}")
+        if layers % lay.pp:
+            legal = [d for d in divisors(layers) if d <= lay.world]
+            err("layers-pp", f"{layers} layers cannot be split evenly over PP={lay.pp}",
+                "pipeline_model_parallel_size",
+                hint=f"nearest legal PP: {nearest(lay.pp, legal)}, or set decoder_first/last_pipeline_num_layers")
+        return
+    if args.bool("account_for_embedding_in_pipeline_split") or args.bool("account_for_loss_in_pipeline_split"):
+        # TransformerConfig.__post_init__: uneven first/last stages exclude account_for_* splits.
+        err("layers-pp", "decoder_first/last_pipeline_num_layers cannot be combined with "
+            "account_for_embedding_in_pipeline_split / account_for_loss_in_pipeline_split",
+            "decoder_first_pipeline_num_layers")
+        return
+    # TransformerConfig.__post_init__ (uneven PP): stages given must hold >= 1 layer, and "you either
+    # have middle pp stages and layers or none of them".
+    for key, value in (("decoder_first_pipeline_num_layers", first), ("decoder_last_pipeline_num_layers", last)):
+        if value is not None and value <= 0:
+            err("layers-pp", f"{key} must be larger than 0, got {value}", key)
+            return
+    middle_stages = lay.pp - (first is not None) - (last is not None)
+    rest = shape.num_layers - (first or 0) - (last or 0)
+    if rest < 0 or bool(rest) != bool(middle_stages) or (middle_stages > 0 and rest % middle_stages):
+        err("layers-pp", f"{layers} layers with first={first}, last={last} leave {rest} layers for "
+            f"{middle_stages} middle stage(s): not an even split", "decoder_first_pipeline_num_layers")
+        return
+    if vpp:  # each stage's layers are split again into vpp virtual stages
+        stages = [("decoder_first_pipeline_num_layers", first), ("decoder_last_pipeline_num_layers", last),
+                  ("virtual_pipeline_model_parallel_size", rest // middle_stages if middle_stages else None)]
+        for key, n in stages:
+            if n is not None and n % vpp:
+                err("layers-pp", f"{n} layers on a pipeline stage cannot be split into {vpp} virtual stages", key)
+                return
+
+
+def parse_pipeline_layout(text: str) -> list[str] | None:
+    """A pipeline_model_parallel_layout string as its list of stages ("Ett|(tt|)*3,m|L" ->
+    ["Ett", "tt", "tt", "tt", "m", "L"]), expanded like megatron-core's
+    PipelineParallelLayerLayout.parse_str_to_list; None when it has other characters."""
+    import re
+
+    flat = text.replace(",", "")
+    for pattern in (r"\(([^)]+)\)\*(\d+)", r"(.)\*(\d+)"):
+        flat = re.sub(pattern, lambda m: m.group(1) * int(m.group(2)), flat)
+    stages = flat.split("|")
+    return stages if all(set(stage) <= set("ELtm") for stage in stages) else None
+
+
+@rule
+def pipeline_layout(recipe, args, shape, lay, err, warn):
+    # ms-swift megatron_args.py MegatronArguments._init_vpp_size (stages % PP; VPP = stages / PP) and
+    # megatron-core 0.16 PipelineParallelLayerLayout.validate_layer_layout (called by TransformerConfig).
+    text = args.str("pipeline_model_parallel_layout")
+    if not text:
+        return
+    key = "pipeline_model_parallel_layout"
+    stages = parse_pipeline_layout(text)
+    if stages is None:
+        err("pipeline-layout", f"{text!r}: stages may only hold E (embedding), t (transformer layer), m (MTP) and "
+            "L (loss), separated by |", key)
+        return
+    if len(stages) % lay.pp:
+        err("pipeline-layout", f"{len(stages)} stages cannot be split over PP={lay.pp}", key,
+            hint=f"a multiple of {lay.pp} stages")
+        return
+    if any(args.raw(k) for k in ("decoder_first_pipeline_num_layers", "decoder_last_pipeline_num_layers",
+                                 "account_for_embedding_in_pipeline_split", "account_for_loss_in_pipeline_split")):
+        err("pipeline-layout", "pipeline_model_parallel_layout cannot be combined with decoder_first/last_pipeline_"
+            "num_layers or account_for_* splits", key)
+        return
+    vpp = len(stages) // lay.pp  # ms-swift sets virtual_pipeline_model_parallel_size from it
+    # megatron-core stage order: stage i is pipeline rank i % PP, virtual stage i // PP.
+    flat = "".join(stages)
+    mtp = args.int("mtp_num_layers") or 0
+    problems = []
+    if not flat.startswith("E") or flat.count("E") != 1:
+        problems.append("the embedding (E) must come first, exactly once")
+    if not flat.endswith("L") or flat.count("L") != 1:
+        problems.append("the loss (L) must come last, exactly once")
+    if flat.count("t") != shape.num_layers:
+        problems.append(f"it places {flat.count('t')} transformer layers (t) but the model has {shape.num_layers}")
+    if flat.count("m") != mtp:
+        problems.append(f"it places {flat.count('m')} MTP layer(s) (m) but mtp_num_layers is {mtp}")
+    if "m" in flat and "t" in flat[flat.index("m"):]:
+        problems.append("transformer layers must come before the MTP layers")
+    if any("m" in stage for i, stage in enumerate(stages) if i // lay.pp < vpp - 1):
+        problems.append("MTP layers must be in a rank's last virtual stage")
+    if problems:
+        err("pipeline-layout", f"pipeline_model_parallel_layout {text!r}: " + "; ".join(problems), key)
+
+
+@rule
+def global_batch(recipe, args, shape, lay, err, warn):
+    # ms-swift megatron_args.py:1003: global_batch_size % (micro_batch_size * DP) == 0.
+    if not lay.dp:
+        return
+    gbs, mbs = args.global_batch_size, args.micro_batch_size
+    step = mbs * lay.dp
+    if gbs % step:
+        lower, upper = (gbs // step) * step, (gbs // step + 1) * step
+        err("global-batch", f"global_batch_size {gbs} is not divisible by micro_batch_size*DP = {mbs}*{lay.dp} = {step}",
+            "global_batch_size", hint=f"nearest legal: {' or '.join(str(v) for v in (lower, upper) if v > 0)}")
+
+
+@rule
+def sequence_parallel(recipe, args, shape, lay, err, warn):
+    # megatron-core moe_layer.py MoELayer.forward raises in training when TP > 1 without sequence
+    # parallelism (any EP); model_parallel_config.py only warns for EP > 1.
+    sp = args.bool("sequence_parallel")
+    if lay.tp > 1 and not sp:
+        if shape.is_moe:
+            err("sequence-parallel", f"MoE training with TP={lay.tp} requires sequence_parallel: true (megatron-core's "
+                "MoELayer refuses it otherwise)", "sequence_parallel")
+        else:
+            warn("sequence-parallel", f"TP={lay.tp} without sequence_parallel keeps full activations on every TP rank",
+                 "sequence_parallel", hint="set sequence_parallel: true")
+    if args.bool("tp_comm_overlap") and not sp:
+        # ms-swift megatron_args.py:949
+        err("sequence-parallel", "tp_comm_overlap needs sequence_parallel: true", "tp_comm_overlap")
+
+
+@rule
+def context_parallel(recipe, args, shape, lay, err, warn):
+    if lay.cp == 1:
+        return
+    max_length = args.int("max_length")
+    padding_free = args.bool("padding_free") or args.bool("packing")
+    unit = 2 * lay.cp * (lay.tp if args.bool("sequence_parallel") and lay.tp > 1 else 1)
+    if max_length is None:
+        err("context-parallel", f"context_parallel_size={lay.cp} needs max_length", "max_length")
+    elif not padding_free and max_length % unit:
+        # Megatron's CP splits each sequence into 2*CP chunks (load balancing), SP further by TP.
+        err("context-parallel", f"with CP={lay.cp}{' and SP' if unit > 2 * lay.cp else ''} and no padding_free, "
+            f"max_length {max_length} must be a multiple of {unit}", "max_length",
+            hint=f"nearest: {(max_length // unit) * unit} or {(max_length // unit + 1) * unit}")
+    elif max_length is not None and max_length < 4096:
+        warn("context-parallel", f"CP={lay.cp} on {max_length}-token sequences costs communication for little memory",
+             "context_parallel_size")
+
+
+@rule
+def packing_modes(recipe, args, shape, lay, err, warn):
+    # ms-swift megatron_args.py:852 (group_by_length vs padding_free); megatron_base_args.py:36 (packing forces it).
+    packing = args.bool("packing")
+    padding_free = args.bool("padding_free") or packing
+    if args.bool("group_by_length") and padding_free:
+        why = "packing (which forces padding_free)" if packing else "padding_free"
+        err("packing-modes", f"group_by_length cannot be combined with {why}", "group_by_length",
+            hint="set padding_free: false and packing: false, or drop group_by_length")
+    if packing and args.has("padding_free") and not args.bool("padding_free"):
+        warn("packing-modes", "packing: true forces padding_free on; padding_free: false is ignored by ms-swift",
+             "padding_free")
+
+
+@rule
+def recompute(recipe, args, shape, lay, err, warn):
+    # ms-swift megatron_args.py:849: selective granularity with a recompute_method raises.
+    granularity = args.str("recompute_granularity")
+    if granularity == "selective" and args.has("recompute_method") and args.str("recompute_method"):
+        err("recompute", "recompute_method only applies to recompute_granularity: full", "recompute_method",
+            hint="drop recompute_method, or use recompute_granularity: full")
+    if granularity == "full" and not args.str("recompute_method"):
+        err("recompute", "recompute_granularity: full needs recompute_method (uniform or block)", "recompute_granularity")
+    # megatron-core TransformerConfig.__post_init__: full needs recompute_num_layers, selective must not set it.
+    num = args.int("recompute_num_layers")
+    if granularity == "full" and num is None:
+        err("recompute", "recompute_granularity: full needs recompute_num_layers (1 .. layers per pipeline stage)",
+            "recompute_num_layers", hint="recompute_num_layers: 1")
+    elif granularity == "selective" and num is not None:
+        err("recompute", "recompute_num_layers must be unset with recompute_granularity: selective",
+            "recompute_num_layers")
+
+
+@rule
+def save_limit(recipe, args, shape, lay, err, warn):
+    limit = args.int("save_total_limit")
+    if limit is not None and limit < 2:  # ms-swift megatron_args.py:913
+        err("save-total-limit", f"save_total_limit must be >= 2, got {limit}", "save_total_limit")
+
+
+@rule
+def mtp_layers(recipe, args, shape, lay, err, warn):
+    mtp = args.int("mtp_num_layers")
+    if mtp and mtp > shape.mtp_num_layers:
+        err("mtp-layers", f"mtp_num_layers {mtp} but {shape.name} has {shape.mtp_num_layers} MTP layer(s)",
+            "mtp_num_layers", hint=f"use at most {shape.mtp_num_layers}" if shape.mtp_num_layers else "remove it")
+
+
+@rule
+def fp8_param(recipe, args, shape, lay, err, warn):
+    # megatron-core TransformerConfig.__post_init__: "fp8_param must be used together with fp8 mode",
+    # "fp4 and fp8 cannot be used simultaneously"; ms-swift maps fp8_param_gather -> fp8_param.
+    if args.bool("fp8_param_gather") and not args.str("fp8_format"):
+        err("fp8-param", "fp8_param_gather needs fp8_format (e4m3 or hybrid)", "fp8_param_gather",
+            hint="set fp8_format, or drop fp8_param_gather")
+    if args.str("fp8_format") and args.str("fp4_format"):
+        err("fp8-param", "fp4_format and fp8_format cannot be used together", "fp4_format")
+
+
+@rule
+def fp8_gpu(recipe, args, shape, lay, err, warn):
+    fmt = args.str("fp8_format")
+    if not fmt:
+        return
+    fp8_recipe = args.str("fp8_recipe") or "delayed"
+    # Transformer Engine: FP8 needs Ada/Hopper (8.9+); blockwise scaling Hopper (9.0+); MXFP8 Blackwell (10.0).
+    need = {"blockwise": (9, 0), "mxfp8": (10, 0)}.get(fp8_recipe, (8, 9))
+    gpu = recipe.launch.gpu
+    if gpu is None:
+        warn("fp8-gpu", f"FP8 ({fp8_recipe}) needs compute capability {need[0]}.{need[1]}+; launch.gpu is not set",
+             "fp8_format", hint="set launch.gpu so this can be checked")
+        return
+    cc = GPUS[gpu].compute_capability
+    if cc < need:
+        err("fp8-gpu", f"FP8 recipe '{fp8_recipe}' needs compute capability {need[0]}.{need[1]}+; {gpu} has "
+            f"{cc[0]}.{cc[1]}", "fp8_recipe",
+            hint="use an H100/H200/H20-class GPU, or drop fp8_format")
+
+
+@rule
+def grpo(recipe, args, shape, lay, err, warn):
+    if recipe.command != "rlhf":
+        return
+    rlhf_type = args.str("rlhf_type")
+    # GKD also rolls out with vLLM (MegatronGKDTrainer mixes in MegatronRolloutMixin, gkd_trainer.py:32):
+    # vllm_mode is not a GRPO-only argument there.
+    rollout_types = ("grpo", "gkd")
+    grpo_keys = [k for k in ("reward_funcs", "num_generations", "vllm_mode", "steps_per_generation") if args.has(k)
+                 and not (k == "vllm_mode" and rlhf_type in rollout_types)]
+    if rlhf_type != "grpo":
+        if grpo_keys:
+            err("grpo-type", f"GRPO arguments ({', '.join(grpo_keys)}) but rlhf_type is '{rlhf_type}' "
+                "(ms-swift's default is dpo)", "rlhf_type", hint="set rlhf_type: grpo")
+        return
+    if not args.bool("use_vllm"):
+        err("grpo-vllm", "Megatron GRPO requires use_vllm: true", "use_vllm")  # megatron_args.py:460
+    mode = args.str("vllm_mode")
+    if mode is None:
+        err("grpo-vllm", "vllm_mode is not set (ms-swift fails with 'Invalid vllm_mode: None')", "vllm_mode",
+            hint="vllm_mode: colocate (rollouts on the training GPUs) or server")
+    gbs, mbs = args.global_batch_size, args.micro_batch_size
+    num_gen = args.int("num_generations")
+    spg, gen_bs = args.int("steps_per_generation"), args.int("generation_batch_size")
+    # megatron_args.py:261 resolve_generation_batch_size
+    if gen_bs is None:
+        gen_bs = gbs * (spg or 1)
+    elif spg is not None and gen_bs != gbs * spg:
+        err("grpo-batch", f"generation_batch_size {gen_bs} != global_batch_size*steps_per_generation = {gbs * spg}",
+            "generation_batch_size")
+    elif gen_bs % gbs:
+        err("grpo-batch", f"generation_batch_size {gen_bs} is not a multiple of global_batch_size {gbs}",
+            "generation_batch_size")
+    if num_gen > 1 and gen_bs % num_gen:
+        err("grpo-batch", f"generation batch {gen_bs} (global_batch_size*steps_per_generation) is not divisible by "
+            f"num_generations {num_gen}", "num_generations")
+    elif lay.dp:
+        # megatron_args.py:298 validate_batch_dp_alignment
+        prompts = gen_bs // num_gen
+        if prompts % lay.dp:
+            err("grpo-batch", f"{prompts} prompts per generation (= {gen_bs} / {num_gen}) are not divisible by DP={lay.dp}",
+                "global_batch_size")
+        elif (prompts // lay.dp) % mbs:
+            err("grpo-batch", f"{prompts // lay.dp} prompts per DP rank are not divisible by micro_batch_size {mbs}",
+                "micro_batch_size")
+        if gen_bs // lay.world < 1:
+            err("grpo-batch", f"generation batch {gen_bs} is smaller than the world size {lay.world}",
+                "global_batch_size")
+    vtp = args.int("vllm_tensor_parallel_size")
+    if mode == "colocate" and lay.world % vtp:
+        err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
+            "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
+    if isinstance(shape, ModelShape) and (
+            shape.num_attention_heads % vtp or (shape.num_key_value_heads % vtp and vtp % shape.num_key_value_heads)):
+        # vLLM shards heads over TP; KV heads are split, or replicated when TP is a multiple of them.
+        err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
+            "KV groups", "vllm_tensor_parallel_size")
+    max_len = args.int("vllm_max_model_len")
+    need = (args.int("max_length") or 0) + args.max_completion_length
+    if max_len is not None and max_len < need:
+        err("grpo-vllm", f"vllm_max_model_len {max_len} < max_length + max_completion_length = {need}",
+            "vllm_max_model_len", hint=f"set vllm_max_model_len: {need}")
+    reward_problems(args, err)
+
+
+def reward_problems(args: Args, err: Report) -> None:
+    """reward_funcs must name ms-swift built-ins, swift-ext's rewards, or names a plugin file registers;
+    ms-swift itself only fails on an unknown name when the trainer is built (grpo_trainer.py:2228)."""
+    from swift_ext.plugins import REWARD_NAMES
+
+    funcs = [str(f) for f in args.list("reward_funcs")]
+    known = builtin_reward_names() | set(REWARD_NAMES) | plugin_reward_names(args.list("external_plugins"))
+    for name in funcs:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            err("reward-funcs", f"unknown reward function '{name}'", "reward_funcs",
+                hint=f"did you mean {close[0]!r}? known: {', '.join(sorted(known))}" if close
+                else f"known: {', '.join(sorted(known))}")
+    weights = args.list("reward_weights")
+    if weights and len(weights) != len(funcs) + len(args.list("reward_model")):
+        err("reward-funcs", f"{len(weights)} reward_weights for {len(funcs)} reward function(s)", "reward_weights")
+
+
+@lru_cache(maxsize=1)
+def builtin_reward_names() -> frozenset[str]:
+    """Keys of ms-swift's `orms` dict (swift/rewards/orm.py), read from source once per process
+    (`--search` runs the rules for hundreds of candidates)."""
+    from swift_ext.msswift.schema import _package_dir
+
+    root = _package_dir("swift")
+    names: set[str] = set()
+    if root and (root / "rewards" / "orm.py").is_file():
+        tree = ast.parse((root / "rewards" / "orm.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "orms" for t in node.targets):
+                if isinstance(node.value, ast.Dict):
+                    names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
+    return frozenset(names or {"toolbench", "math", "accuracy", "format", "react_format", "cosine", "repetition",
+                               "soft_overlong"})
+
+
+def plugin_reward_names(paths: list) -> set[str]:
+    """Names a plugin file registers with `orms['name'] = ...` (read, never imported)."""
+    names: set[str] = set()
+    for p in paths:
+        path = Path(str(p))
+        try:
+            names |= _registered_rewards(str(path.resolve()), path.stat().st_mtime_ns)
+        except OSError:
+            continue
+    return names
+
+
+@lru_cache(maxsize=64)
+def _registered_rewards(path: str, mtime_ns: int) -> frozenset[str]:
+    """One plugin file's `orms[...]` names; keyed on the mtime so an edited file is read again."""
+    names: set[str] = set()
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+        return frozenset()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == "orms"
+                        and isinstance(t.slice, ast.Constant)):
+                    names.add(t.slice.value)
+    return frozenset(names)

@@ -1,0 +1,341 @@
+"""Per-GPU memory estimate for a Megatron recipe, by component. Pure arithmetic, no torch.
+
+Model: the worst pipeline stage's share of
+- weights: bf16 (1 byte with FP8 param gather); dense part sharded by TP, experts by EP*ETP, layers by
+  PP; embedding/output on the first/last stage (and an embedding on an MTP last stage); the vision
+  tower replicated on the first stage;
+- gradients of trainable parameters in an fp32 grad buffer (ms-swift turns
+  accumulate_allreduce_grads_in_fp32 on while main_grads_dtype is fp32) and Adam state (fp32 master +
+  2 moments = 12 bytes; 10 with the precision-aware optimizer's param remainders), sharded over the
+  data-parallel group by the distributed optimizer (experts over expert-DP), moved to the host by
+  optimizer_cpu_offload * optimizer_offload_fraction;
+- activations: tokens per micro-batch (max_length * micro_batch_size / CP, or a p99 micro-batch of the
+  recipe's data), layer-boundary checkpoints under full recompute (times the micro-batches 1F1B keeps
+  in flight on the first stage), then the larger of one recomputed layer's working set (MoE dispatch
+  buffers: top-k copies of every token, times an imbalance or capacity factor; Gated DeltaNet chunk
+  states) and the last stage's logits and cross entropy (10 bytes per logit fused, 6 unfused, measured
+  by bench/measure_cross_entropy_bytes.py, + 4 per MTP layer), or the embedding's dense gradient;
+- a framework share (CUDA context, NCCL communicators, all-to-all peer buffers for EP) plus allocator
+  fragmentation;
+- colocated GRPO: vLLM's `vllm_gpu_memory_utilization` share while it generates; what sleep_level,
+  offload_model and offload_optimizer release decides which phase is the peak.
+Constants are explained where they are used; `make bench` reports the error against published runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from swift_ext.planner.layout import Args, Layout
+from swift_ext.planner.model_shape import ModelShape
+
+GiB = 1024**3
+FRAMEWORK_GIB = 2.5  # CUDA context (~0.6) + NCCL collective communicators (~1.5) + TE/cuBLAS workspaces
+# NCCL's all-to-all (MoE alltoall dispatcher, torch all_to_all_single) opens send/recv channels to every
+# peer of the EP group: +3.3 GB per GPU on 8 x H100 (7 peers, 32 channels per pair; NVIDIA/nccl#1685).
+ALL_TO_ALL_GIB_PER_PEER = 3.3e9 / 7 / 1024**3
+FRAGMENTATION = 0.07  # caching-allocator slack with expandable_segments (PyTorch docs: a few percent to ~10%)
+MOE_IMBALANCE = 1.25  # dropless routing: the busiest EP rank receives ~25% more than average early in training
+TIGHT = 0.10  # less headroom than this is "tight"
+CE_BYTES_FUSED, CE_BYTES_UNFUSED = 10, 6  # peak bytes per logit, see _stage
+_DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    per_gpu_gib: float
+    capacity_gib: float | None
+    components: dict[str, float]
+    phase: str  # "train" or "rollout" (colocated GRPO): which phase sets the peak
+    notes: list[str] = field(default_factory=list)
+    # What the activations were sized for: "worst case" (every micro-batch micro_batch_size x max_length
+    # tokens) or "data p99" (tokens in a p99 micro-batch of the recipe's own data, padding_free/packing).
+    basis: str = "worst case"
+    tokens_per_micro_batch: int | None = None
+    worst_case_gib: float | None = None  # the worst-case estimate, shown beside a data-based one
+
+    @property
+    def verdict(self) -> str | None:
+        if self.capacity_gib is None:
+            return None
+        if self.per_gpu_gib > self.capacity_gib:
+            return "does_not_fit"
+        if self.per_gpu_gib > self.capacity_gib * (1 - TIGHT):
+            return "tight"
+        return "fits"
+
+    def as_dict(self) -> dict:
+        return {
+            "per_gpu_gib": round(self.per_gpu_gib, 2),
+            "capacity_gib": self.capacity_gib,
+            "verdict": self.verdict,
+            "phase": self.phase,
+            "components": {k: round(v, 2) for k, v in self.components.items()},
+            "basis": self.basis,
+            "tokens_per_micro_batch": self.tokens_per_micro_batch,
+            "worst_case_gib": round(self.worst_case_gib, 2) if self.worst_case_gib is not None else None,
+        }
+
+
+def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | None, command: str,
+             data_tokens: int | None = None) -> Estimate:
+    """The peak over pipeline stages (first: embedding, vision, most micro-batches in flight; last: output
+    layer, logits, MTP), then the colocated-vLLM phases for GRPO.
+
+    data_tokens: tokens in a p99 micro-batch of the recipe's own data (swift_ext.datasets.stats). Used for
+    padding_free / packing SFT, where a micro-batch holds only the real tokens of its samples; the
+    worst case (micro_batch_size x max_length) is computed beside it."""
+    if data_tokens is not None and command != "rlhf" and (args.bool("padding_free") or args.bool("packing")):
+        worst = estimate(shape, args, lay, capacity_gib, command)
+        worst_tokens = args.micro_batch_size * (args.int("max_length") or 2048)
+        if data_tokens < worst_tokens:
+            from dataclasses import replace
+
+            data = _estimate(shape, args, lay, capacity_gib, command, data_tokens)
+            note = (f"activations sized for a p99 micro-batch of your data ({data_tokens} tokens); the worst case "
+                    f"({worst_tokens} tokens) needs {worst.per_gpu_gib:.1f} GiB")
+            return replace(data, basis="data p99", tokens_per_micro_batch=data_tokens,
+                           worst_case_gib=worst.per_gpu_gib, notes=data.notes + [note])
+    return _estimate(shape, args, lay, capacity_gib, command, None)
+
+
+def _estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | None, command: str,
+              data_tokens: int | None) -> Estimate:
+    notes: list[str] = []
+    stages = [(True, True)] if lay.pp == 1 else [(True, False), (False, True)]
+    components = max((_stage(shape, args, lay, first, last, command, data_tokens) for first, last in stages),
+                     key=lambda c: sum(c.values()))
+    if args.bool("optimizer_cpu_offload"):
+        frac = args.float("optimizer_offload_fraction")
+        notes.append(f"optimizer_cpu_offload keeps {1 - frac:.0%} of the optimizer state on the GPU")
+    phase = "train"
+    if command == "rlhf" and args.str("vllm_mode") == "colocate" and capacity_gib:
+        components, phase = _colocated_vllm(components, args, capacity_gib, notes, _nccl_gib(shape, args, lay))
+    tokens = data_tokens or _worst_case_tokens(args, command)
+    return Estimate(sum(components.values()), capacity_gib, components, phase, notes,
+                    tokens_per_micro_batch=tokens)
+
+
+def _worst_case_tokens(args: Args, command: str) -> int:
+    seq = args.int("max_length") or 2048
+    if command == "rlhf" and args.str("rlhf_type") == "grpo":
+        seq += args.max_completion_length  # prompt + completion are trained together
+    return seq * args.micro_batch_size
+
+
+def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, command: str,
+           data_tokens: int | None = None) -> dict[str, float]:
+    tp, pp, cp, ep, etp = lay.tp, lay.pp, lay.cp, lay.ep, lay.etp
+    dp = max(lay.dp, 1)
+    expert_dp = max(lay.world // (pp * ep * etp), 1)
+    h = shape.hidden_size
+
+    # ---- parameters of this stage ----------------------------------------------------------------
+    layers = _layers_on_stage(shape, args, pp, first, last)
+    full_frac = shape.num_full_attention_layers / shape.num_layers
+    attn = full_frac * shape.full_attention_params() + (1 - full_frac) * shape.linear_attention_params()
+    dense_layer = (attn + shape.dense_mlp_params_per_layer()) / tp
+    expert_layer = shape.expert_params_per_layer() / (ep * etp)
+    mtp = (args.int("mtp_num_layers") or 0) if last else 0
+    # The MTP stage holds an embedding too (megatron/core/models/gpt/gpt_model.py builds one when
+    # `pre_process or mtp_process`), tied to the first stage's through the embedding group.
+    embed = shape.vocab_size * h / tp if first or (mtp and pp > 1) else 0
+    head = shape.vocab_size * h / tp if last and (not shape.tie_word_embeddings or pp > 1) else 0
+    vision = shape.vision_params() if first and shape.vision and not args.bool("language_model_only") else 0
+    mtp_dense = mtp * (shape.full_attention_params() + shape.dense_mlp_params_per_layer() + 2 * h * h) / tp
+    dense_params = layers * dense_layer + mtp_dense + embed + head
+    expert_params = (layers + mtp) * expert_layer
+    weight_bytes = 1 if (args.str("fp8_format") and args.bool("fp8_param_gather")) else 2
+    weights = (dense_params + expert_params + vision) * weight_bytes
+
+    # ---- trainable parameters: gradients and optimizer ---------------------------------------------
+    full_ft = (args.str("tuner_type") or "full") == "full"
+    if full_ft:
+        frozen_vit = args.bool("freeze_vit")
+        train_dense, train_expert = dense_params + (0 if frozen_vit else vision), expert_params
+    else:
+        train_dense, train_expert = _lora_params(shape, args, args.int("lora_rank"), layers + mtp, tp, ep * etp)
+    trainable = train_dense + train_expert
+    offload = args.float("optimizer_offload_fraction") if args.bool("optimizer_cpu_offload") else 0.0
+    # Grad buffer, whole on every rank (the distributed optimizer shards the step, not the buffer): fp32.
+    # ms-swift's MegatronArguments._map_dtype turns accumulate_allreduce_grads_in_fp32 on for bf16 runs
+    # while main_grads_dtype is its default fp32, and megatron_lm_utils passes that to the DDP config as
+    # grad_reduce_in_fp32 (megatron/core/distributed/param_and_grad_buffer.py sizes the buffer with it).
+    grad_bytes = 2 if args.str("main_grads_dtype") == "bf16" else 4
+    grads = trainable * grad_bytes
+    # Optimizer state per trainable parameter, sharded over DP*CP (experts over expert-DP) by the
+    # distributed optimizer. megatron/core/optimizer/distrib_optimizer.py:
+    # _build_model_and_main_param_groups clones an fp32 master shard (4 bytes) unless the precision-aware
+    # optimizer holds it; _copy_model_grads_to_main_grads gives the step `shard_model_grad.float()`, a
+    # view of an fp32 grad buffer and a 4-byte copy only of a bf16 one. Adam's exp_avg / exp_avg_sq are
+    # 4 bytes each (optimizer/__init__.py init_state_fn), or exp_avg_dtype / exp_avg_sq_dtype with the
+    # precision-aware optimizer, whose TE FusedAdam keeps only the 16-bit remainder of the fp32 master
+    # (OptimizerConfig.store_param_remainders, on by default).
+    precision_aware = args.bool("use_precision_aware_optimizer")
+    moments = 8
+    if precision_aware:
+        moments = _DTYPE_BYTES.get(args.str("exp_avg_dtype") or "fp32", 4) \
+            + _DTYPE_BYTES.get(args.str("exp_avg_sq_dtype") or "fp32", 4)
+    grad_copy = 4 if grad_bytes == 2 else 0
+    if offload:
+        # cpu_offloading/hybrid_optimizer.py _get_sub_optimizer_param_groups: the first `fraction` of the
+        # parameters the step updates move to pinned host memory with their Adam state; the GPU keeps
+        # the rest (param_update_in_fp32: an fp32 clone + fp32 moments). Without the precision-aware
+        # optimizer the step's parameters are the fp32 master shards, which stay on the GPU as the
+        # copy-back target of the offloaded part.
+        per_param = (12 + grad_copy) * (1 - offload) if precision_aware else 4 + (8 + grad_copy) * (1 - offload)
+    elif precision_aware:
+        per_param = (2 if (args.str("main_params_dtype") or "fp32") == "fp32" else 0) + moments
+    else:
+        per_param = 4 + moments + grad_copy
+    if not args.bool("use_distributed_optimizer"):
+        opt_state = per_param * trainable
+    else:
+        opt_state = per_param * (train_dense / (dp * cp) + train_expert / expert_dp)
+
+    # ---- activations ----------------------------------------------------------------------------
+    mbs = args.micro_batch_size
+    tokens = (data_tokens or _worst_case_tokens(args, command)) / cp
+    sp = args.bool("sequence_parallel") and tp > 1
+    tok_sp = tokens / (tp if sp else 1)
+    bf16 = 2
+    k = max(shape.num_experts_per_tok, 1)
+    capacity = args.float("moe_expert_capacity_factor")
+    moe_factor = min(capacity, 2 * MOE_IMBALANCE) if capacity else MOE_IMBALANCE
+    if shape.is_moe:
+        # permuted input (h) + fc1 out (2I) + activation (I) + fc2 out (h) for k copies of each token
+        mlp_act = tok_sp * k * moe_factor * (2 * h + 3 * shape.moe_intermediate_size) * bf16 \
+            + tokens * 3 * shape.shared_expert_intermediate_size * bf16 / tp
+    else:
+        mlp_act = tokens * 3 * shape.intermediate_size * bf16 / tp + tok_sp * h * bf16
+    q_out = shape.num_attention_heads * shape.head_dim * (2 if shape.gated_attention else 1)
+    attn_act = tokens * (q_out + 2 * shape.num_key_value_heads * shape.head_dim
+                         + shape.num_attention_heads * shape.head_dim) * bf16 / tp + 4 * tok_sp * h * bf16
+    if shape.linear_num_value_heads:
+        # chunked gated delta rule: one fp32 (dk x dv) state per 64-token chunk and value head
+        state = tokens / 64 * shape.linear_num_value_heads / tp * shape.linear_key_head_dim \
+            * shape.linear_value_head_dim * 4
+        attn_act += (1 - full_frac) * state
+    layer_act = attn_act + mlp_act
+    # 1F1B: stage i keeps (pp - i) micro-batches' activations; the first stage the most.
+    in_flight = min(pp if first else 1, max(args.global_batch_size // max(mbs * dp, 1), 1))
+    boundary = tok_sp * h * bf16
+    # Logits and cross entropy on the last stage (the loss is computed inside GPTModel._postprocess;
+    # ms-swift's loss_func only reduces the per-token losses). The output layer writes bf16 logits
+    # [tokens, V/TP] (2 bytes each); VocabParallelCrossEntropy.calculate_logits_max (megatron/core/
+    # tensor_parallel/cross_entropy.py) makes the fp32 copy (4) that becomes the softmax in place and is
+    # saved for backward. Backward turns it into the gradient and casts a bf16 copy (2) for the output
+    # layer. With cross_entropy_loss_fusion (ms-swift's default) those steps are torch.compile'd
+    # (megatron/core/fusions/fused_cross_entropy.py, jit_fuser = torch.compile), and the compiled
+    # calculate_gradients writes the fp32 gradient to a new buffer instead of in place (4 more).
+    # Measured on this code path by bench/measure_cross_entropy_bytes.py (CPU, one rank): 6.0 bytes per
+    # logit at the peak unfused, 10.0 fused; TORCH_LOGS=output_code shows the compiled gradient kernel
+    # allocating a [tokens, V/TP] fp32 buffer next to its bf16 output (the functionalized index_put
+    # works on a copy), a decision made before device code generation. Each MTP layer runs the output layer and the same cross entropy before
+    # the main one; its fp32 softmax stays saved until backward (4 bytes per logit each), and the local
+    # `mtp_logits` holds the last MTP layer's bf16 logits through the main forward (2, below the peak
+    # of the fused backward).
+    if args.bool("cross_entropy_loss_fusion"):
+        ce_bytes = CE_BYTES_FUSED + 4 * mtp
+    else:
+        ce_bytes = CE_BYTES_UNFUSED + 4 * mtp + (2 if mtp else 0)
+    logits = tokens * shape.vocab_size / tp * ce_bytes if last else 0.0
+    if (args.str("recompute_granularity") or "selective") == "full":
+        per = args.int("recompute_num_layers") or 1
+        if (args.str("recompute_method") or "uniform") == "uniform":
+            stored = (layers / per) * boundary
+        else:  # block: `per` layers recomputed, the rest of the stage stored whole
+            stored = per * boundary + max(layers - per, 0) * layer_act
+        # A recomputed layer's working set (its forward again, then its backward) and the logits are
+        # never alive together: the output layer's backward frees the logits before the last
+        # transformer layer is recomputed (megatron/core/transformer/transformer_block.py
+        # _checkpointed_forward wraps only the decoder layers).
+        activations = stored * in_flight + max(per * layer_act * 2, logits)
+        if full_ft and first:
+            # The embedding's backward (F.embedding in tensor_parallel/layers.py VocabParallelEmbedding)
+            # makes a dense bf16 [V/TP, h] gradient that the DDP hook then adds into the fp32 grad buffer
+            # (distributed/distributed_data_parallel.py, `param.main_grad.add_(param.grad.data)`). It is
+            # the last step of a micro-batch's backward: only the other in-flight checkpoints remain.
+            activations = max(activations, stored * (in_flight - 1) + embed * 2)
+    else:
+        # Without full recompute every layer's saved activations are still alive at the cross entropy.
+        activations = (layers + mtp) * layer_act * in_flight + logits
+    if vision:
+        activations += 1.0 * GiB  # image/video patches at IMAGE_MAX_TOKEN_NUM-scale budgets, frozen tower
+    components = {
+        "weights": weights / GiB,
+        "gradients": grads / GiB,
+        "optimizer": opt_state / GiB,
+        "activations": activations / GiB,
+    }
+    components["framework"] = _nccl_gib(shape, args, lay) + FRAGMENTATION * sum(components.values())
+    return components
+
+
+def _nccl_gib(shape: ModelShape, args: Args, lay: Layout) -> float:
+    """Memory outside PyTorch's allocator: the fixed share plus the all-to-all peers' buffers, which NCCL
+    allocates itself (no allocator fragmentation on them) and keeps for the life of the communicator."""
+    peers = lay.ep - 1 if shape.is_moe and (args.str("moe_token_dispatcher_type") or "alltoall") == "alltoall" else 0
+    return FRAMEWORK_GIB + max(peers, 0) * ALL_TO_ALL_GIB_PER_PEER
+
+
+def _colocated_vllm(components: dict, args: Args, capacity_gib: float, notes: list[str],
+                    nccl_gib: float) -> tuple[dict, str]:
+    util = args.float("vllm_gpu_memory_utilization")
+    vllm = util * capacity_gib
+    sleep = args.int("sleep_level") or 0
+    notes.append(f"colocated vLLM takes {util:.0%} of each GPU while generating; sleep_level {sleep}")
+    # While training, a sleeping engine keeps ~1 GiB (CUDA graphs, allocator pools); awake it keeps all.
+    during_train = 1.0 if sleep >= 1 else vllm
+    offload_model, offload_opt = args.bool("offload_model"), args.bool("offload_optimizer")
+    rollout = {
+        "weights": 0.0 if offload_model else components["weights"],
+        "gradients": 0.0 if offload_opt else components["gradients"],
+        "optimizer": 0.0 if offload_opt else components["optimizer"],
+        "activations": 0.0,
+        "framework": nccl_gib,  # the communicators outlive the sleep of the training side
+        "vllm": vllm,
+    }
+    train = {**components, "vllm": during_train}
+    if sum(rollout.values()) > sum(train.values()):
+        return rollout, "rollout"
+    return train, "train"
+
+
+def _layers_on_stage(shape: ModelShape, args: Args, pp: int, first: bool, last: bool) -> float:
+    if pp == 1:
+        return shape.num_layers
+    fixed_first = args.int("decoder_first_pipeline_num_layers")
+    fixed_last = args.int("decoder_last_pipeline_num_layers")
+    middle = pp - (fixed_first is not None) - (fixed_last is not None)
+    rest = shape.num_layers - (fixed_first or 0) - (fixed_last or 0)
+    even = rest / middle if middle else 0
+    if first:
+        return fixed_first if fixed_first is not None else even
+    return fixed_last if fixed_last is not None else even
+
+
+def _lora_params(shape: ModelShape, args: Args, rank: int, layers: float, tp: int, ep_etp: int) -> tuple[float, float]:
+    """LoRA A/B parameters on one GPU: (dense part, expert part)."""
+    targets = {str(t) for t in args.list("target_modules")} or {"all-linear"}
+    h = shape.hidden_size
+    r = rank
+    full_frac = shape.num_full_attention_layers / shape.num_layers
+    q_out = shape.num_attention_heads * shape.head_dim * (2 if shape.gated_attention else 1)
+    kv = shape.num_key_value_heads * shape.head_dim
+    full_attn = r * (h + q_out + kv * 2) + r * (h + kv) * 0 + r * (shape.num_attention_heads * shape.head_dim + h)
+    lin = 0
+    if shape.linear_num_value_heads:
+        kd = shape.linear_num_key_heads * shape.linear_key_head_dim
+        vd = shape.linear_num_value_heads * shape.linear_value_head_dim
+        lin = r * (h + 2 * kd + 2 * vd) + r * (h + 2 * shape.linear_num_value_heads) + r * (vd + h)
+    attn = full_frac * full_attn + (1 - full_frac) * (lin or full_attn)
+    if shape.is_moe:
+        mlp_dense = r * (h + 2 * shape.shared_expert_intermediate_size) + r * (shape.shared_expert_intermediate_size + h)
+        experts = shape.num_experts * (r * (h + 2 * shape.moe_intermediate_size) + r * (shape.moe_intermediate_size + h))
+    else:
+        mlp_dense = r * (h + 2 * shape.intermediate_size) + r * (shape.intermediate_size + h)
+        experts = 0
+    if "all-linear" not in targets:
+        mlp_dense = experts = 0 if not targets & {"linear_fc1", "linear_fc2"} else mlp_dense
+    return layers * (attn + mlp_dense) / tp, layers * experts / ep_etp

@@ -1,0 +1,428 @@
+"""The numbers the planner needs about a model, from its config.json wherever the user has it.
+
+Lookup order (`resolve_shape`): `args.model` as a local directory; the Hugging Face cache
+(`HF_HUB_CACHE`, `HF_HOME/hub`, `~/.cache/huggingface/hub`: `models--ORG--NAME/snapshots/REV/`, the
+revision `refs/main` names first); the ModelScope cache (`MODELSCOPE_CACHE`, default
+`~/.cache/modelscope`, as modelscope 1.40 / modelscope_hub lay it out: `models/ORG--NAME/snapshots/REV/`,
+and the older `models/ORG/NAME` with dots as `___`, also under `hub/`); `--model-config`; the
+config.json files bundled in `swift_ext/planner/presets/*.json`. Every source is parsed by `from_config`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+from swift_ext.spec.errors import UserError
+
+PRESETS = Path(__file__).parent / "presets"
+
+
+class ShapeNotFound(UserError):
+    """No config.json for the model anywhere we looked: the shape-dependent checks are skipped."""
+
+
+@dataclass(frozen=True)
+class Vision:
+    depth: int
+    hidden_size: int
+    intermediate_size: int
+    out_hidden_size: int
+    mergers: int = 1  # Qwen3-VL adds one patch merger per deepstack layer
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    name: str
+    model_type: str
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    vocab_size: int
+    tie_word_embeddings: bool = False
+    gated_attention: bool = False  # Qwen3.5/3.6, Qwen3-Next: q_proj also produces an output gate
+    intermediate_size: int = 0  # dense FFN (dense models; the dense layers of an MoE model)
+    num_experts: int = 0
+    num_experts_per_tok: int = 0
+    moe_intermediate_size: int = 0
+    shared_expert_intermediate_size: int = 0
+    shared_expert_gate: bool = False  # Qwen MoE: a sigmoid gate on the shared expert
+    num_dense_layers: int = 0  # MoE models: layers with a dense FFN (first_k_dense_replace, mlp_only_layers)
+    full_attention_interval: int = 1  # every N-th layer is full attention; the rest Gated DeltaNet
+    linear_num_key_heads: int = 0
+    linear_num_value_heads: int = 0
+    linear_key_head_dim: int = 0
+    linear_value_head_dim: int = 0
+    linear_conv_kernel_dim: int = 4
+    # DeepSeek-V3 multi-head latent attention (0 = ordinary attention)
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_nope_head_dim: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    mtp_num_layers: int = 0
+    vision: Vision | None = None
+    source: str = ""  # the config.json read, or the bundled preset file
+    origin: str = ""  # which lookup found it: local directory, Hugging Face cache, ..., bundled config
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def num_moe_layers(self) -> int:
+        return self.num_layers - self.num_dense_layers if self.is_moe else 0
+
+    @property
+    def num_full_attention_layers(self) -> int:
+        if self.linear_num_value_heads == 0:
+            return self.num_layers
+        return self.num_layers // self.full_attention_interval
+
+    @property
+    def num_linear_attention_layers(self) -> int:
+        return self.num_layers - self.num_full_attention_layers
+
+    # -- parameter counts (elements; norms and biases are left out: < 0.1%) ------------------------------
+    def full_attention_params(self) -> int:
+        h, heads = self.hidden_size, self.num_attention_heads
+        if self.is_mla:
+            qk = self.qk_nope_head_dim + self.qk_rope_head_dim
+            q = h * self.q_lora_rank + self.q_lora_rank * heads * qk if self.q_lora_rank else h * heads * qk
+            kv = h * (self.kv_lora_rank + self.qk_rope_head_dim) \
+                + self.kv_lora_rank * heads * (self.qk_nope_head_dim + self.v_head_dim)
+            return q + kv + heads * self.v_head_dim * h
+        q_out = heads * self.head_dim * (2 if self.gated_attention else 1)
+        kv_out = 2 * self.num_key_value_heads * self.head_dim
+        return h * (q_out + kv_out) + heads * self.head_dim * h
+
+    def linear_attention_params(self) -> int:
+        if not self.linear_num_value_heads:
+            return 0
+        k = self.linear_num_key_heads * self.linear_key_head_dim
+        v = self.linear_num_value_heads * self.linear_value_head_dim
+        in_proj = self.hidden_size * (2 * k + 2 * v + 2 * self.linear_num_value_heads)  # q,k,v,z + b,a
+        conv = (2 * k + v) * self.linear_conv_kernel_dim
+        return in_proj + conv + v * self.hidden_size
+
+    def expert_params_per_moe_layer(self) -> int:
+        return self.num_experts * 3 * self.hidden_size * self.moe_intermediate_size
+
+    def expert_params_per_layer(self) -> int:
+        """Routed-expert parameters per decoder layer, averaged over the dense and the MoE layers."""
+        if not self.num_layers:
+            return 0
+        return self.expert_params_per_moe_layer() * self.num_moe_layers // self.num_layers
+
+    def _moe_block_dense_params(self) -> int:
+        """Router and shared expert(s) of one MoE layer."""
+        h = self.hidden_size
+        gate = h if self.shared_expert_gate and self.shared_expert_intermediate_size else 0
+        return h * self.num_experts + 3 * h * self.shared_expert_intermediate_size + gate
+
+    def dense_mlp_params_per_layer(self) -> int:
+        """Everything in the MLP that is not a routed expert (router, shared expert, or a dense FFN), averaged
+        over the decoder layers."""
+        dense_ffn = 3 * self.hidden_size * self.intermediate_size
+        if not self.is_moe:
+            return dense_ffn
+        if not self.num_layers:
+            return 0
+        return (self.num_moe_layers * self._moe_block_dense_params() + self.num_dense_layers * dense_ffn) \
+            // self.num_layers
+
+    def mtp_params(self) -> int:
+        """One multi-token-prediction block: eh_proj (2h -> h) and a full decoder layer (MoE when the model is)."""
+        mlp = (self.expert_params_per_moe_layer() + self._moe_block_dense_params() if self.is_moe
+               else 3 * self.hidden_size * self.intermediate_size)
+        return 2 * self.hidden_size**2 + self.full_attention_params() + mlp
+
+    def embedding_params(self) -> int:
+        return self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
+
+    def vision_params(self) -> int:
+        if not self.vision:
+            return 0
+        v = self.vision
+        blocks = v.depth * (4 * v.hidden_size**2 + 2 * v.hidden_size * v.intermediate_size)
+        merger = (4 * v.hidden_size) ** 2 + 4 * v.hidden_size * v.out_hidden_size
+        return blocks + v.mergers * merger
+
+    def total_params(self, mtp: bool = True) -> int:
+        """All parameters; `mtp=False` leaves out the MTP blocks (DeepSeek-V3's "671B" counts the main model)."""
+        h = self.hidden_size
+        dense_ffn = 3 * h * self.intermediate_size
+        layers = (
+            self.num_full_attention_layers * self.full_attention_params()
+            + self.num_linear_attention_layers * self.linear_attention_params()
+            + self.num_moe_layers * (self.expert_params_per_moe_layer() + self._moe_block_dense_params())
+            + (self.num_dense_layers if self.is_moe else self.num_layers) * dense_ffn
+        )
+        extra = self.mtp_num_layers * self.mtp_params() if mtp else 0
+        return layers + extra + self.embedding_params() + self.vision_params()
+
+
+# ---- where the config.json is -------------------------------------------------------------------------
+
+def resolve_shape(model: str | None, model_config: str | Path | None = None) -> ModelShape:
+    """Shape of `model` from the first source that has its config.json (see the module docstring).
+    Raises ShapeNotFound when none has it, UserError when the config found is unusable."""
+    found = locate_config(model, model_config)
+    if found is not None:
+        path, origin = found
+        return from_config_file(path, name=model or str(model_config), origin=origin)
+    bundled = _bundled_entry(model)
+    if bundled is not None:
+        entry, preset_file = bundled
+        shape = from_config(entry["config"], name=model, source=f"{preset_file.name}: {entry['source']}")
+        return replace(shape, origin="bundled config", source=str(preset_file))
+    if model is None:
+        raise ShapeNotFound.one("the recipe has no `args.model`", hint="set args.model, or pass --model-config PATH")
+    raise ShapeNotFound.one(
+        f"no config.json for '{model}': not a local directory, not in the Hugging Face or ModelScope cache, "
+        "and not bundled", path="args.model",
+        hint="pass --model-config PATH/TO/config.json or download the model")
+
+
+def locate_config(model: str | None, model_config: str | Path | None = None) -> tuple[Path, str] | None:
+    """(config.json, which source) for `model`, from the local directory, the caches or --model-config."""
+    if model:
+        local = Path(model).expanduser()
+        if (local / "config.json").is_file():
+            return local / "config.json", "local directory"
+        if _looks_like_hub_id(model):
+            for path in hf_cache_candidates(model):
+                if path.is_file():
+                    return path, "Hugging Face cache"
+            for path in modelscope_cache_candidates(model):
+                if path.is_file():
+                    return path, "ModelScope cache"
+    if model_config is not None:
+        path = Path(model_config).expanduser()
+        return (path / "config.json" if path.is_dir() else path), "--model-config"
+    return None
+
+
+def _looks_like_hub_id(model: str) -> bool:
+    parts = model.split("/")
+    return len(parts) == 2 and all(parts) and not model.startswith((".", "~"))
+
+
+def hf_cache_candidates(model: str) -> list[Path]:
+    """huggingface_hub's layout: HUB/models--ORG--NAME/snapshots/REV/config.json; refs/main names REV."""
+    if os.environ.get("HF_HUB_CACHE"):
+        hub = Path(os.environ["HF_HUB_CACHE"])
+    elif os.environ.get("HF_HOME"):
+        hub = Path(os.environ["HF_HOME"]) / "hub"
+    else:
+        hub = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub"
+    repo = hub.expanduser() / ("models--" + model.replace("/", "--"))
+    out = []
+    ref = repo / "refs" / "main"
+    if ref.is_file():
+        try:
+            out.append(repo / "snapshots" / ref.read_text(encoding="utf-8").strip() / "config.json")
+        except OSError:
+            pass
+    out += _snapshots(repo / "snapshots")
+    return out
+
+
+def modelscope_cache_candidates(model: str) -> list[Path]:
+    """modelscope 1.40 (modelscope_hub) writes BASE/models/ORG--NAME/snapshots/REV/ and reuses the older
+    BASE/models/ORG/NA___ME (dots as ___), also under BASE/hub/ (the old default root); BASE is
+    MODELSCOPE_CACHE or ~/.cache/modelscope (modelscope_hub/_download.py, modelscope/hub/utils/utils.py)."""
+    base = Path(os.environ.get("MODELSCOPE_CACHE") or Path.home() / ".cache" / "modelscope").expanduser()
+    owner, name = model.split("/", 1)
+    safe = name.replace(".", "___")
+    repo = base / "models" / f"{owner}--{name}"
+    out = [repo / "snapshots" / rev / "config.json" for rev in ("master", "main")] + _snapshots(repo / "snapshots")
+    for root in (base, base / "hub"):
+        out += [root / "models" / owner / safe / "config.json", root / "models" / owner / name / "config.json",
+                root / owner / safe / "config.json", root / owner / name / "config.json"]
+    return out
+
+
+def _snapshots(snapshots: Path) -> list[Path]:
+    """Every snapshot's config.json, newest first (a cache may hold several revisions)."""
+    try:
+        dirs = [d for d in snapshots.iterdir() if d.is_dir()]
+    except OSError:
+        return []
+    return [d / "config.json" for d in sorted(dirs, key=lambda d: d.stat().st_mtime, reverse=True)]
+
+
+def from_config_file(path: Path, name: str, origin: str = "") -> ModelShape:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError.one("model config not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise UserError.one("model config is a directory without config.json", file=str(path)) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError.one(f"not a JSON config: {exc}", file=str(path)) from None
+    if not isinstance(config, dict):
+        raise UserError.one("not a JSON object", file=str(path))
+    return replace(from_config(config, name=name, source=str(path)), origin=origin)
+
+
+# ---- config.json -> ModelShape ----------------------------------------------------------------------------
+
+def from_config(config: dict, name: str, source: str = "") -> ModelShape:
+    """Reads the fields of the architectures ms-swift's Megatron backend trains: Llama, Qwen2/2.5, Qwen3
+    dense and MoE, Qwen3-Next and Qwen3.5/3.6 (Gated DeltaNet), Qwen3-VL (`text_config`), InternVL
+    (`llm_config`), DeepSeek-V3 (MLA, shared experts, first_k_dense_replace), GLM-4.5 (`glm4_moe`) and
+    gpt-oss (`num_local_experts`). Zeros, negatives and non-numbers are a UserError naming the field."""
+    where = source or name
+    text = config.get("text_config") or config.get("llm_config") or config
+    if not isinstance(text, dict):
+        raise UserError.one("model config: `text_config`/`llm_config` is not an object", file=where)
+    read = _Fields(text, config, where)
+    hidden = read.int("hidden_size", positive=True)
+    heads = read.int("num_attention_heads", positive=True)
+    layers = read.int("num_hidden_layers", positive=True)
+    head_dim = read.int("head_dim")
+    if not head_dim:
+        if hidden % heads:
+            raise UserError.one(f"model config: hidden_size {hidden} is not divisible by num_attention_heads {heads} "
+                                "and there is no head_dim", file=where)
+        head_dim = hidden // heads
+    kv_heads = read.int("num_key_value_heads") or heads
+    if kv_heads > heads:
+        raise UserError.one(f"model config: num_key_value_heads {kv_heads} > num_attention_heads {heads}", file=where)
+    model_type = str(config.get("model_type") or text.get("model_type") or "unknown")
+
+    experts = read.int("num_experts") or read.int("n_routed_experts") or read.int("num_local_experts")
+    top_k = read.int("num_experts_per_tok") or read.int("experts_per_token") or read.int("moe_topk")
+    if experts and not top_k:
+        raise UserError.one("model config: an MoE model (experts > 0) needs num_experts_per_tok", file=where)
+    if top_k > max(experts, 0) and experts:
+        raise UserError.one(f"model config: num_experts_per_tok {top_k} > {experts} experts", file=where)
+    intermediate = read.int("intermediate_size")
+    moe_inter = read.int("moe_intermediate_size")
+    if experts and not moe_inter:
+        moe_inter, intermediate = intermediate, 0  # gpt-oss / Mixtral: intermediate_size is the expert's
+    if experts and not moe_inter:
+        raise UserError.one("model config: an MoE model needs moe_intermediate_size (or intermediate_size)", file=where)
+    if not experts and not intermediate:
+        raise UserError.one("model config lacks 'intermediate_size' (a positive integer)", file=where)
+    shared = read.int("shared_expert_intermediate_size") or read.int("n_shared_experts") * moe_inter
+
+    interval = read.int("full_attention_interval")
+    layer_types = text.get("layer_types")
+    if isinstance(layer_types, list) and layer_types and not interval and read.int("linear_num_value_heads"):
+        full = sum(1 for t in layer_types if t == "full_attention")
+        interval = max(1, len(layer_types) // max(full, 1))
+
+    return ModelShape(
+        name=name,
+        model_type=model_type,
+        num_layers=layers,
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
+        vocab_size=read.int("vocab_size", positive=True),
+        tie_word_embeddings=bool(text.get("tie_word_embeddings", config.get("tie_word_embeddings", False))),
+        gated_attention=bool(text.get("attn_output_gate", model_type.startswith(("qwen3_5", "qwen3_next")))),
+        intermediate_size=intermediate,
+        num_experts=experts,
+        num_experts_per_tok=top_k,
+        moe_intermediate_size=moe_inter if experts else 0,
+        shared_expert_intermediate_size=shared if experts else 0,
+        shared_expert_gate=bool(experts and "shared_expert_intermediate_size" in text),
+        num_dense_layers=_dense_layers(text, read, layers) if experts else 0,
+        full_attention_interval=interval or 1,
+        linear_num_key_heads=read.int("linear_num_key_heads"),
+        linear_num_value_heads=read.int("linear_num_value_heads"),
+        linear_key_head_dim=read.int("linear_key_head_dim"),
+        linear_value_head_dim=read.int("linear_value_head_dim"),
+        linear_conv_kernel_dim=read.int("linear_conv_kernel_dim") or 4,
+        q_lora_rank=read.int("q_lora_rank"),
+        kv_lora_rank=read.int("kv_lora_rank"),
+        qk_nope_head_dim=read.int("qk_nope_head_dim"),
+        qk_rope_head_dim=read.int("qk_rope_head_dim"),
+        v_head_dim=read.int("v_head_dim"),
+        mtp_num_layers=read.int("mtp_num_hidden_layers") or read.int("num_nextn_predict_layers"),
+        vision=_vision(config, hidden, where),
+        source=source,
+    )
+
+
+class _Fields:
+    """Integer fields of a config.json, read with a message that names the field when one is unusable."""
+
+    def __init__(self, text: dict, outer: dict, where: str):
+        self.text, self.outer, self.where = text, outer, where
+
+    def int(self, key: str, positive: bool = False) -> int:
+        value = self.text.get(key, self.outer.get(key) if self.outer is not self.text else None)
+        if value is None:
+            if positive:
+                raise UserError.one(f"model config lacks {key!r} (a positive integer)", file=self.where)
+            return 0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise UserError.one(f"model config: {key} must be an integer, got {value!r}", file=self.where)
+        if value < 0 or (positive and value == 0):
+            raise UserError.one(f"model config: {key} must be {'positive' if positive else '>= 0'}, got {value!r}",
+                                file=self.where)
+        return int(value)
+
+
+def _dense_layers(text: dict, read: _Fields, layers: int) -> int:
+    """Decoder layers of an MoE model whose FFN is dense."""
+    first_dense = read.int("first_k_dense_replace")  # DeepSeek-V3, GLM-4.5
+    freq = read.int("moe_layer_freq") or 1
+    step = read.int("decoder_sparse_step") or 1  # Qwen MoE
+    mlp_only = text.get("mlp_only_layers") or []
+    mlp_only = set(mlp_only) if isinstance(mlp_only, list) else set()
+    sparse = sum(1 for i in range(layers)
+                 if i >= first_dense and i % freq == 0 and (i + 1) % step == 0 and i not in mlp_only)
+    return layers - sparse
+
+
+def _vision(config: dict, text_hidden: int, where: str) -> Vision | None:
+    vc = config.get("vision_config")
+    if not isinstance(vc, dict):
+        return None
+    read = _Fields(vc, vc, where)
+    depth = read.int("depth") or read.int("num_hidden_layers")  # Qwen-VL towers / InternViT
+    if not depth:
+        return None
+    hidden = read.int("hidden_size", positive=True)
+    deepstack = vc.get("deepstack_visual_indexes") or []
+    return Vision(depth, hidden, read.int("intermediate_size") or 4 * hidden,
+                  read.int("out_hidden_size") or text_hidden, 1 + (len(deepstack) if isinstance(deepstack, list) else 0))
+
+
+# ---- bundled configs ----------------------------------------------------------------------------------------
+
+def bundled_models() -> list[str]:
+    """Model ids with a bundled config (aliases included)."""
+    return sorted({entry["_id"] for entry, _ in _bundled_index().values()})
+
+
+def _bundled_entry(model: str | None) -> tuple[dict, Path] | None:
+    if not model:
+        return None
+    return _bundled_index().get(model.lower())
+
+
+@lru_cache(maxsize=1)
+def _bundled_index() -> dict[str, tuple[dict, Path]]:
+    index: dict[str, tuple[dict, Path]] = {}
+    for path in sorted(PRESETS.glob("*.json")):
+        for model_id, entry in json.loads(path.read_text(encoding="utf-8"))["models"].items():
+            entry = {**entry, "_id": model_id}
+            for key in [model_id, *entry.get("aliases", [])]:
+                index[key.lower()] = (entry, path)
+    return index

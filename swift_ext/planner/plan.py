@@ -1,0 +1,362 @@
+"""Recipe -> Plan: every check we can make before a GPU is touched. Pure: no torch, no ms-swift import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from swift_ext.msswift import schema as msargs
+from swift_ext.msswift.bound_args import Args
+from swift_ext.datasets.check import local_dataset_path
+from swift_ext.spec.errors import Problem, UserError
+from swift_ext.planner.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
+from swift_ext.spec.recipe import Recipe
+from swift_ext.spec.secrets import secret_env_problems
+
+if TYPE_CHECKING:
+    from swift_ext.planner.layout import Layout
+    from swift_ext.planner.memory import Estimate
+    from swift_ext.planner.model_shape import ModelShape
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `plan` resolved about a recipe; `--search`, `--json`, `run` and `submit` read it
+    instead of working it out again."""
+
+    recipe: Recipe
+    schema: msargs.ArgSchema
+    args: Args  # the recipe's args bound to ms-swift's defaults
+    launch: Launch  # the exact process: argv and env
+    errors: list[Problem]
+    warnings: list[Problem]
+    notes: list[str] = field(default_factory=list)
+    shape: ModelShape | None = None  # .origin/.source say where it came from
+    layout: Layout | None = None
+    memory: Estimate | None = None
+    # {"assumed", "source", "oracle": {"version", "accepts", "findings"} or None}: Megatron recipes only
+    megatron_core: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        fits = self.memory is None or self.memory.verdict in (None, "fits", "tight")
+        return not self.errors and fits
+
+    @property
+    def model_source(self) -> dict | None:
+        if self.shape is None:
+            return None
+        return {"kind": self.shape.origin, "path": self.shape.source, "model": self.shape.name}
+
+
+@dataclass
+class _Found:
+    """What the Megatron checks resolved, gathered while they run."""
+
+    shape: ModelShape | None = None
+    layout: Layout | None = None
+    memory: Estimate | None = None
+    megatron_core: dict | None = None
+
+
+def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None) -> Plan:
+    """`oracle`: also ask megatron-core itself (swift_ext.planner.oracle); None follows SWIFT_EXT_ORACLE, default off."""
+    from swift_ext.msswift.rules import check_msswift
+
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    notes: list[str] = []
+    schema = msargs.schema_for(recipe.engine, recipe.command)
+    args = Args.bind(recipe, schema)
+    notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
+    arg_problems = check_args(recipe, schema)
+    errors += arg_problems
+    errors += secret_env_problems(recipe)
+    # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
+    warnings += check_local_datasets(recipe)
+    errors += validate_datasets(recipe, notes)
+    data_tokens = _data_stats(recipe, notes)
+    found = _Found()
+    bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
+    if not bad_values:
+        # ms-swift's own __post_init__ checks that need no GPU, both engines (swift_ext.msswift.rules).
+        ms_errors, ms_warnings = check_msswift(recipe, args)
+        errors += ms_errors
+        warnings += ms_warnings
+    if bad_values:
+        # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
+        notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
+    elif recipe.engine == "megatron":
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle, data_tokens)
+    else:
+        notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
+        if recipe.command == "rlhf":
+            errors += _swift_engine_rewards(recipe, args)
+    return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
+                warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
+                megatron_core=found.megatron_core)
+
+
+def _data_stats(recipe, notes: list[str]) -> int | None:
+    """One line about the recipe's local training data; tokens in its p99 micro-batch for the memory estimate."""
+    from swift_ext.datasets.stats import micro_batch_p99, plan_summary
+
+    summary, lines = plan_summary(recipe)
+    notes += lines
+    return micro_batch_p99(summary) if summary else None
+
+
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,
+                     data_tokens=None) -> None:
+    from swift_ext.planner.layout import check_layout, layout_of
+    from swift_ext.planner.memory import estimate
+    from swift_ext.planner.model_shape import ShapeNotFound, resolve_shape
+
+    if recipe.launch.gpus_per_node < 1:
+        errors.append(Problem("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", rule="launch",
+                              **recipe.where("launch.gpus_per_node")))
+        return
+    devices = recipe.env.get("CUDA_VISIBLE_DEVICES")
+    if devices is not None and len([d for d in devices.split(",") if d.strip()]) != recipe.launch.gpus_per_node:
+        errors.append(Problem(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
+                              f"{recipe.launch.gpus_per_node}", rule="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
+    model = recipe.args.get("model")
+    if isinstance(model, str) and model.startswith(LOCAL_MODEL_SCHEME):
+        from swift_ext.planner.tinymodel import local_model_path
+
+        model = str(local_model_path(model[len(LOCAL_MODEL_SCHEME):]))
+    shape = None
+    try:
+        shape = resolve_shape(model, model_config)
+    except ShapeNotFound:
+        # Degrade, don't block: the rules that need the shape and the memory estimate are skipped, once.
+        warnings.append(Problem(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
+                                "--model-config or download the model", rule="model-shape",
+                                **recipe.where("args.model")))
+    except UserError as exc:
+        for p in exc.problems:
+            p.rule = p.rule or "model-shape"
+        errors.extend(exc.problems)
+        return
+    if shape is not None:
+        found.shape = shape
+        notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters) from "
+                     f"{shape.origin}: {shape.source}")
+    rule_errors, rule_warnings = check_layout(recipe, args, shape)
+    errors += rule_errors
+    warnings += rule_warnings
+    lay = found.layout = layout_of(args, recipe.launch.world_size)
+    found.megatron_core = _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
+    capacity = recipe.launch.memory_gib
+    if capacity is None:
+        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
+                                "nothing to compare against)", rule="launch", **recipe.where("launch")))
+    memory = None
+    if shape is not None:
+        memory = found.memory = estimate(shape, args, lay, capacity, recipe.command, data_tokens=data_tokens)
+        notes += memory.notes
+    if recipe.launch.nodes > 1:
+        # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
+        if args.bool("no_save_optim"):
+            warnings.append(Problem("multi-node run with no_save_optim: true cannot resume after preemption "
+                                    "(no optimizer state in checkpoints)", rule="resume", **recipe.where("args.no_save_optim")))
+        if args.bool("add_version"):
+            warnings.append(Problem("multi-node run with a versioned output dir (add_version: true): a requeued job "
+                                    "starts a new vN-* dir instead of resuming", rule="resume",
+                                    hint="set add_version: false", file=recipe.source))
+    if memory is None:
+        return
+    if memory.verdict == "does_not_fit":
+        errors.append(Problem(
+            f"estimated {memory.per_gpu_gib:.1f} GiB per GPU does not fit in {capacity:g} GiB "
+            f"({_largest(memory.components)})", rule="memory", file=recipe.source,
+            hint="try `swift-ext plan --search` for a layout that fits"))
+    elif memory.verdict == "tight":
+        warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
+                                f"{capacity:g} GiB free", rule="memory", file=recipe.source))
+
+
+def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> dict:
+    """megatron-core's own verdict (swift_ext.planner.oracle), when asked; never fatal to the plan itself.
+    Returns what Plan.megatron_core holds."""
+    from swift_ext.planner import oracle
+
+    version, source = oracle.assumed_version(recipe.env)
+    summary: dict = {"assumed": version, "source": source, "oracle": None}
+    notes.append(f"megatron-core version assumed by the layout rules: {version} ({source})")
+    if not oracle.wanted(wanted, default=False):
+        notes.append("megatron-core oracle not run (`plan --oracle` or SWIFT_EXT_ORACLE=1; it imports torch)")
+        return summary
+    if shape is None:
+        notes.append("megatron-core oracle not run: it needs the model's shape")
+        return summary
+    try:
+        verdict = oracle.judge(shape, args, lay)
+    except Exception as exc:  # noqa: BLE001 -- the oracle is a second opinion: failing to get one is a note
+        notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
+        return summary
+    summary["oracle"] = {"version": verdict.version, "accepts": verdict.accepts,
+                         "findings": [{"field": f"args.{f.flag}", "message": f.message, "source": f.source}
+                                      for f in verdict.findings]}
+    # The installed megatron-core judges; when the recipe targets another version its refusals are warnings.
+    same = oracle.version_tuple(verdict.version)[:2] == oracle.version_tuple(version)[:2]
+    if not same:
+        notes.append(f"megatron-core oracle is the installed {verdict.version}, the rules assumed {version}")
+    into = errors if same else warnings
+    flagged = {p.path for p in errors}
+    for finding in verdict.findings:
+        if f"args.{finding.flag}" in flagged:
+            continue  # swift-ext's own rule already points at this flag, with a hint
+        where = recipe.where(f"args.{finding.flag}")
+        where.pop("path", None)
+        into.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+                            hint=f"raised by {finding.source}" + ("" if same else f"; the recipe targets {version}"),
+                            path=f"args.{finding.flag}", **where))
+    notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
+                 + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
+    return summary
+
+
+def _swift_engine_rewards(recipe, args) -> list[Problem]:
+    from swift_ext.planner.layout import reward_problems
+
+    found: list[Problem] = []
+
+    def err(rule, message, key=None, hint=None):
+        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        found.append(Problem(message, rule=rule, hint=hint, **where))
+
+    if args.str("rlhf_type") == "grpo":
+        reward_problems(args, err)
+    return found
+
+
+def _largest(components: dict) -> str:
+    top = sorted(components.items(), key=lambda kv: -kv[1])[:2]
+    return ", ".join(f"{k} {v:.1f} GiB" for k, v in top)
+
+
+def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
+    """Every key under `args` must be a field of ms-swift's dataclass, with a value it can parse."""
+    problems = []
+    cmd = f"{recipe.engine} {recipe.command}"
+    for name, value in recipe.args.items():
+        where = recipe.where(f"args.{name}")
+        spec = schema.fields.get(name)
+        if spec is None:
+            problems.append(
+                Problem(f"`{cmd}` has no argument `{name}` ({schema.dataclass_name})",
+                        hint=schema.suggest(name), rule="unknown-argument", **where)
+            )
+            continue
+        if isinstance(value, list) and not value:
+            problems.append(Problem("empty list: ms-swift needs at least one value", rule="argument-type",
+                                    hint="remove the key, or set it to null to use ms-swift's default", **where))
+            continue
+        if isinstance(value, str) and value.startswith(LOCAL_MODEL_SCHEME):
+            continue
+        if isinstance(value, str) and not value.strip() and name in ("model", "output_dir"):
+            problems.append(Problem("empty: ms-swift needs a value here", rule="argument-type",
+                                    hint="a model directory or hub id" if name == "model" else "a directory",
+                                    **where))
+            continue
+        expected = msargs.check_value(spec.type, value)
+        if expected:
+            problems.append(Problem(f"expected {expected}", rule="argument-type", **where))
+        elif name in ("dataset", "val_dataset") and _bad_sample_suffix(value):
+            problems.append(Problem(f"{_bad_sample_suffix(value)!r}: the text after '#' is not a sample count",
+                                    hint="ms-swift reads DATASET#N with N a number and stops with a ValueError "
+                                    "otherwise", rule="argument-type", **where))
+        elif _must_be_positive(name, spec) and _as_number(value) is not None and _as_number(value) < 1:
+            problems.append(Problem(f"expected a positive integer, got {value!r}", rule="argument-range", **where))
+    return problems
+
+
+def _bad_sample_suffix(entries) -> str | None:
+    """The first `DATASET#N` entry whose N ms-swift's DatasetSyntax.parse cannot read as an integer."""
+    import os
+    import re
+
+    for entry in entries if isinstance(entries, list) else [entries]:
+        text = str(entry)
+        if "#" in text and not os.path.exists(text) and not re.fullmatch(r"\s*-?\d+\s*", text.rpartition("#")[2]):
+            return text
+    return None
+
+
+def check_local_datasets(recipe: Recipe) -> list[Problem]:
+    """A local dataset that is not there makes ms-swift try the hub and fail minutes later."""
+    import os
+
+    problems = []
+    for key in ("dataset", "val_dataset", "cached_dataset", "cached_val_dataset"):
+        entries = recipe.args.get(key) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            path = local_dataset_path(entry)
+            if path and not os.path.exists(os.path.expanduser(path)):
+                problems.append(Problem(f"local dataset {path!r} not found here (relative paths are read from "
+                                        f"{os.getcwd()})", rule="dataset", hint="run from the directory the "
+                                        "recipe's paths are relative to, or use an absolute path",
+                                        **recipe.where(f"args.{key}")))
+    return problems
+
+
+DATA_CHECK_LIMIT = 256 * 2**20  # bigger datasets: `swift-ext data check --jobs N` on their own
+
+
+def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
+    """Run the dataset validator over the recipe's local datasets; hub ids are noted and skipped."""
+    import os
+
+    from swift_ext.datasets import check as d
+
+    info = d.recipe_data(recipe)
+    if info.task not in ("sft", "pt", "grpo", "dpo", "kto"):
+        return []
+    opts = d.Options(task=info.task, reward_columns=info.reward_columns,
+                     media_root=recipe.env.get("ROOT_IMAGE_DIR"))  # where ms-swift will look for media
+    notes += [f"{entry}: hub dataset, not validated here" for entry in info.hub]
+    problems: list[Problem] = []
+    for key, path in info.files:
+        if not os.path.isfile(path):
+            continue  # reported by check_local_datasets
+        if os.path.getsize(path) > DATA_CHECK_LIMIT:
+            notes.append(f"{path}: over {DATA_CHECK_LIMIT >> 20} MiB; run `swift-ext data check {path} --jobs N`")
+            continue
+        report = d.check_file(path, opts)
+        for code, n in sorted(report.counts().items()):
+            if d.CODES[code][0] != "error":
+                continue
+            first = next(i for i in report.issues if i.code == code)
+            problems.append(Problem(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
+                                    rule="dataset", hint=f"swift-ext data check {path} --task {info.task}",
+                                    **recipe.where(f"args.{key}")))
+        if report.layout == "not-checked":  # e.g. parquet/CSV: the validator reads JSON only
+            notes += report.notes or [f"{path}: not checked"]  # the note says so and why
+        else:
+            notes.append(f"{path}: {report.valid_rows}/{report.rows} rows valid for {info.task}")
+    return problems
+
+
+def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:
+    # Sizes and counts where 0 or a negative number is never meaningful (parallel sizes, batch sizes,
+    # generations, lengths, LoRA rank). ms-swift would fail on them only inside the ranks.
+    if spec.type["kind"] != "int":
+        return False
+    return name.endswith(("_parallel_size", "batch_size", "_length", "_tp_size", "_pp_size", "_dp_size",
+                          "_ep_size")) or name in {
+        "num_generations", "num_generations_eval", "lora_rank", "lora_alpha", "steps_per_generation",
+        "gradient_accumulation_steps", "max_length", "mtp_num_layers", "save_steps", "eval_steps", "logging_steps",
+        "num_iterations", "recompute_num_layers", "num_beams", "dataset_num_proc", "packing_num_proc",
+        "vllm_max_num_seqs", "microbatch_group_size_per_vp_stage", "num_train_epochs", "moe_router_topk",
+        "num_mini_batches", "muon_num_ns_steps", "group_size",
+    }
+
+
+def _as_number(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

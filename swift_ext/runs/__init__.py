@@ -1,0 +1,1 @@
+"""Runs and their folders: launching locally and on Slurm, resume, watch, doctor."""

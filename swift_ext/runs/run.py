@@ -1,0 +1,442 @@
+"""`swift-ext run`: check, write the run manifest, then start ms-swift, stream its output, stop it cleanly.
+
+`start` does everything up to the process (plan, doctor, output dir, resume point, manifest); `finish`
+runs it in its own process group and appends how it ended to the manifest."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from swift_ext import __version__
+from swift_ext.spec.errors import UserError
+from swift_ext.planner.launch import Launch, render_values
+from swift_ext.spec.recipe import Recipe, load_recipe
+from swift_ext.spec.secrets import masked_env
+
+# Inherited variables that change what ms-swift does; recorded so a run can be reproduced.
+RELEVANT = re.compile(
+    r"^(CUDA_|NCCL_|NVTE_|TORCH|PYTORCH_|OMP_|MASTER_|NODE_RANK|NNODES|NPROC_PER_NODE|WORLD_SIZE|HF_|"
+    r"MODELSCOPE_|USE_HF|WANDB_|SWANLAB_|IMAGE_|VIDEO_|FPS_|MAX_PIXELS|SLURM_JOB_ID|SWIFT_)"
+)
+VERSIONED = ["ms-swift", "megatron-core", "mcore-bridge", "transformers", "torch", "peft", "vllm"]
+
+
+@dataclass
+class Started:
+    recipe: Recipe
+    launch: Launch
+    out: Path
+    manifest_path: Path
+    at: float
+
+
+def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect: str | None,
+          print_problems, say) -> Started:
+    """Everything before the process starts; raises UserError (exit 2) when it must not start."""
+    from swift_ext.runs import doctor
+    from swift_ext.planner import oracle
+    from swift_ext.planner.plan import make_plan
+
+    rec = load_recipe(path, overrides)
+    if expect and rec.command != expect:
+        raise UserError.one(f"this is a `{rec.command}` recipe, not `{expect}`: refusing to run it as {expect}",
+                            hint=f"`make {rec.command} RECIPE={path}` or `swift-ext run {path}`",
+                            **rec.where("command"))
+    result = make_plan(rec, oracle=oracle.for_launch())
+    print_problems(result)
+    if not result.ok and not force:
+        raise UserError.one("refusing to run a recipe that fails pre-flight", file=rec.source,
+                            hint="fix the errors above; --force runs it anyway")
+    if rec.launch.nodes > 1 and not all(k in os.environ for k in ("NODE_RANK", "MASTER_ADDR")):
+        raise UserError.one(f"launch.nodes is {rec.launch.nodes}: `swift-ext run` starts one node; set NODE_RANK, "
+                            "MASTER_ADDR and MASTER_PORT on each node, or use `swift-ext submit` on Slurm",
+                            **rec.where("launch.nodes"))
+    findings = doctor.diagnose(rec, result)
+    for f in findings:
+        say(f.render(), markup=False)
+    blocking = [f for f in findings if f.blocking]
+    if blocking and not force:
+        raise UserError.one(f"this machine cannot run {rec.source}: {len(blocking)} blocking problem(s) above; "
+                            "no rank was started", hint="`swift-ext doctor RECIPE` rechecks; --force runs anyway")
+    launch = result.launch
+    if launch.local_models:
+        from swift_ext.planner.tinymodel import ensure_model
+
+        for name in launch.local_models:
+            say(f"preparing local model swift-ext://{name} ...")
+            ensure_model(name)
+    out = prepare_output_dir(rec, launch, resume=resume)
+    extra: dict = {}
+    if resume:
+        point = find_resume_point(rec, out)
+        flags = [t for name, value in point.args.items() for t in (f"--{name}", *render_values(value))]
+        launch = replace(launch, argv=launch.argv + flags)
+        if rec.engine == "megatron":  # what ms-swift would silently turn into a fresh start (swift_ext/runs/resume.py)
+            from swift_ext.runs.resume import argv_to_args, check_resume
+
+            issues = check_resume(argv_to_args(launch.argv), point.checkpoint)
+            for issue in issues:
+                say(f"{issue.level}: --resume: {issue.message}", markup=False)
+            if any(i.level == "error" for i in issues):
+                raise UserError.one(f"refusing to resume from {point.checkpoint}: ms-swift would start over or fail "
+                                    "(reasons above)", file=rec.source)
+        # ms-swift appends to logging.jsonl in a fixed output dir: the first run's rows (including steps
+        # after the checkpoint) would merge silently with the resumed run's.
+        # With add_version (the default) the resumed run gets a new vN-* dir and touches nothing here.
+        aside = [] if _versioned(rec) else point.incomplete + [out / "logging.jsonl"]
+        moved = set_aside(aside, _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S"))
+        for old, new in moved:
+            say(f"resume: kept {old} as {new}", markup=False)
+        say(f"resume: continuing from {point.checkpoint}", markup=False)
+        extra["resume"] = {"checkpoint": str(point.checkpoint), "args": point.args, "set_aside": moved}
+    manifest_path = write_manifest(out, manifest(rec, launch, extra))
+    say(f"manifest: {manifest_path}", markup=False)
+    say("$ " + replace(launch, env=masked_env(launch.env)).shell().rstrip(), markup=False)
+    return Started(rec, launch, out, manifest_path, time.time())
+
+
+def finish(started: Started, grace_s: float, say) -> int:
+    """Run the process to its end; record how it ended in the manifest; the exit code for swift-ext."""
+    ending = execute(started.launch, grace_s)
+    record_end(started.manifest_path, ending, started.at)
+    ckpt = latest_checkpoint(started.out, started.at)
+    if ending.signal:
+        say(f"[yellow]stopped by {ending.signal}[/yellow]"
+            f"{' (SIGKILL after the grace period)' if ending.killed_after_grace else ''}; "
+            f"last checkpoint: {ckpt or 'none'}; `swift-ext run ... --resume` continues")
+    elif ending.exit_code == 0 and ckpt:
+        say(f"[green]done[/green]: checkpoint {ckpt}")
+    elif ending.exit_code != 0:
+        say(f"[red]ms-swift exited with code {ending.exit_code}[/red]")
+    return ending.exit_code
+
+
+def record_end(path: Path, ending: "Ending", started_at: float) -> None:
+    """Add an `end` entry to the manifest: everything it held stays; the file is replaced atomically."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["end"] = {**ending.as_dict(), "ended": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                   "duration_s": round(time.time() - started_at, 1)}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _versioned(recipe: Recipe) -> bool:
+    value = recipe.args.get("add_version", True)
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+def manifest(recipe: Recipe, launch: Launch, extra: dict | None = None) -> dict:
+    inherited = {k: v for k, v in os.environ.items() if RELEVANT.match(k) and k not in launch.env}
+    versions = {"swift-ext": __version__}
+    for dist in VERSIONED:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    recipe_copy = recipe.to_yaml_dict()
+    recipe_copy["env"] = masked_env(recipe_copy.get("env", {}))
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "recipe_file": recipe.source,
+        "recipe": recipe_copy,
+        "argv": launch.argv,
+        "env": masked_env(launch.env),
+        "inherited_env": masked_env(inherited),
+        "versions": versions,
+        "git": _git_state(Path(recipe.source).parent if recipe.source else Path.cwd()),
+        "host": os.uname().nodename,
+        "cwd": os.getcwd(),
+        "tracking": tracking(recipe),
+        **(extra or {}),
+    }
+
+
+def tracking(recipe: Recipe) -> dict:
+    """Where the run's metrics go (ms-swift's report_to), so a report can find them later."""
+    report_to = recipe.args.get("report_to") or (["tensorboard"] if recipe.engine == "swift" else [])
+    report_to = report_to if isinstance(report_to, list) else [report_to]
+    out: dict = {"report_to": [str(r) for r in report_to]}
+    if "tensorboard" in out["report_to"]:
+        out["tensorboard"] = str(recipe.args.get("logging_dir") or recipe.args.get("tensorboard_dir")
+                                 or "<output_dir>/v*/runs")
+    if "swanlab" in out["report_to"]:
+        out["swanlab"] = {
+            "mode": str(recipe.args.get("swanlab_mode") or "cloud"),
+            "log_dir": os.environ.get("SWANLAB_LOG_DIR") or recipe.env.get("SWANLAB_LOG_DIR") or "./swanlog",
+        }
+    return out
+
+
+def _git_state(where: Path) -> dict | None:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=where, capture_output=True, text=True, timeout=5)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def prepare_output_dir(recipe: Recipe, launch: Launch, *, resume: bool = False) -> Path:
+    """Create the output dir, refusing to reuse an un-versioned one that holds ms-swift output unless resuming.
+    swift-ext's own files (manifests, batch scripts, Slurm logs) do not count: a submit whose sbatch
+    failed, or whose job never started, must not block the next one."""
+    out = Path(launch.output_dir or ("megatron_output" if recipe.engine == "megatron" else "output"))
+    clash = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if clash is not None:
+        raise UserError.one(f"output dir {out}: {clash} is a file, not a directory", file=recipe.source,
+                            path="args.output_dir", hint="set args.output_dir to a directory path")
+    found = trainer_output(out)
+    if not _versioned(recipe) and found and not resume:
+        raise UserError.one(
+            f"output dir {out} already holds a run ({', '.join(found[:3])}) and `add_version` is false: "
+            "ms-swift would write into it",
+            file=recipe.source,
+            hint="pass --resume to continue that run, or set args.output_dir to a new directory",
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+_OURS = ("swift-ext-run-*.json", "swift-ext-run-*.json.tmp", "slurm", "slurm-*.out", "*.before-resume-*",
+         ".swift-ext-doctor-*")
+
+
+def trainer_output(out: Path) -> list[str]:
+    """Names in the output dir that ms-swift wrote (anything but swift-ext's own files)."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir() if not any(p.match(pattern) for pattern in _OURS))
+
+
+def checkpoint_complete(path: Path, engine: str) -> bool:
+    """A save that finished: Megatron writes latest_checkpointed_iteration.txt after every rank wrote its
+    shards; transformers' Trainer writes trainer_state.json after the weights, optimizer and RNG state."""
+    marker = "latest_checkpointed_iteration.txt" if engine == "megatron" else "trainer_state.json"
+    return (path / marker).is_file()
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    n = path.name.removeprefix("checkpoint-")
+    return int(n) if path.name.startswith("checkpoint-") and n.isdigit() and path.is_dir() else None
+
+
+def latest_complete_checkpoint(output_dir: Path, engine: str = "megatron") -> Path | None:
+    """The newest complete checkpoint-N in the output dir or its vN-* run dirs (by step, then time)."""
+    found = [p for p in (*output_dir.glob("checkpoint-*"), *output_dir.glob("v*-*/checkpoint-*"))
+             if _checkpoint_step(p) is not None and checkpoint_complete(p, engine)]
+    return max(found, key=lambda p: (p.stat().st_mtime, _checkpoint_step(p)), default=None)
+
+
+@dataclass
+class ResumePoint:
+    checkpoint: Path
+    args: dict  # ms-swift arguments that make the run continue from the checkpoint
+    incomplete: list[Path]  # later checkpoint-N dirs whose save never finished (the new run would reuse the name)
+
+
+def find_resume_point(recipe: Recipe, out: Path) -> ResumePoint:
+    """Where `run --resume` continues from, or a UserError saying why there is nothing to resume."""
+    engine = recipe.engine
+    where = {"file": recipe.source, "path": "args.output_dir"}
+    ckpt = latest_complete_checkpoint(out, engine)
+    if ckpt is None:
+        partial = sorted(str(p) for p in (*out.glob("checkpoint-*"), *out.glob("v*-*/checkpoint-*"))
+                         if _checkpoint_step(p) is not None)
+        marker = "latest_checkpointed_iteration.txt" if engine == "megatron" else "trainer_state.json"
+        reason = (f"only incomplete checkpoints ({', '.join(partial)}: no {marker})" if partial
+                  else "no checkpoint-N directory")
+        raise UserError.one(f"--resume: nothing to resume from in {out}: {reason}",
+                            hint="run without --resume to start over in a new output dir", **where)
+    if engine == "megatron":
+        flag = "mcore_model" if str(recipe.args.get("tuner_type", "full")) == "full" else "mcore_adapter"
+        args = {flag: str(ckpt.resolve()), "finetune": False}
+    else:
+        args = {"resume_from_checkpoint": str(ckpt.resolve())}
+    step = _checkpoint_step(ckpt)
+    incomplete = [p for p in ckpt.parent.glob("checkpoint-*")
+                  if (_checkpoint_step(p) or 0) > step and not checkpoint_complete(p, engine)]
+    return ResumePoint(ckpt, args, sorted(incomplete))
+
+
+def set_aside(paths: list[Path], stamp: str) -> list[tuple[str, str]]:
+    """Rename files/dirs the resumed run would write over to NAME.before-resume-STAMP; nothing is deleted."""
+    moved = []
+    for path in paths:
+        if path.exists():
+            target = path.with_name(f"{path.name}.before-resume-{stamp}")
+            path.rename(target)
+            moved.append((str(path), str(target)))
+    return moved
+
+
+def write_manifest(out: Path, data: dict) -> Path:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    for n in range(100):
+        path = out / f"swift-ext-run-{stamp}{'' if n == 0 else f'-{n}'}.json"
+        try:
+            # O_EXCL: an existing manifest is never overwritten.
+            with open(path, "x", encoding="utf-8") as fh:
+                json.dump(data, fh, indent=2, ensure_ascii=False)
+                fh.write("\n")
+            return path
+        except FileExistsError:
+            continue
+    raise UserError.one(f"cannot create a new manifest in {out}")
+
+
+@dataclass
+class Ending:
+    """How a child process ended: its exit code as a shell would report it, and what stopped it."""
+
+    exit_code: int
+    signal: str | None = None  # the signal swift-ext received and forwarded, e.g. "SIGTERM"
+    killed_after_grace: bool = False  # the group outlived the grace period and got SIGKILL
+
+    @property
+    def how(self) -> str:
+        if self.signal:
+            return "stopped"
+        return "completed" if self.exit_code == 0 else "failed"
+
+    def as_dict(self) -> dict:
+        return {"how": self.how, "exit_code": self.exit_code, "signal": self.signal,
+                "killed_after_grace": self.killed_after_grace}
+
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def execute(launch: Launch, grace_s: float = 30.0) -> Ending:
+    """Run the command with the recipe's env on top of ours; output streams through.
+
+    The child leads its own process group, so torchrun, its ranks and their data-loader workers can
+    be stopped together: SIGTERM/SIGINT/SIGHUP sent to swift-ext (by Slurm, a scheduler, `kill` or a
+    terminal) go to the whole group; after `grace_s` whatever is left gets SIGKILL. A second signal
+    kills at once. The exit code is 128+N when signal N stopped the run."""
+    env = {**os.environ, **launch.env}
+    if shutil.which(launch.argv[0], path=env.get("PATH")) is None:
+        # `swift`/`megatron` live next to our interpreter, which may not be on PATH (.venv/bin/swift-ext).
+        env["PATH"] = python_bin_dir() + os.pathsep + env.get("PATH", "")
+    received: list[int] = []
+    group: list[int] = []  # the child's pid = its process group, once started
+
+    def forward(signum, _frame):
+        received.append(signum)
+        if group:
+            _signal_group(group[0], signal.SIGKILL if len(received) > 1 else signum)
+
+    previous = {s: signal.getsignal(s) for s in FORWARDED}
+    try:
+        for s in FORWARDED:
+            signal.signal(s, forward)
+        try:
+            proc = subprocess.Popen(launch.argv, env=env, process_group=0,
+                                    preexec_fn=_term_when_parent_dies if sys.platform == "linux" else None)
+        except FileNotFoundError:
+            raise UserError.one(
+                f"`{launch.argv[0]}` is not on PATH",
+                hint="install ms-swift (pip install 'swift-ext[train]') in this environment",
+            ) from None
+        group.append(proc.pid)
+        if received:  # a signal arrived while the child was being started
+            _signal_group(proc.pid, received[0])
+        killed = _wait_group(proc, received, grace_s)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    code = proc.returncode
+    if received:
+        return Ending(128 + received[0], signal.Signals(received[0]).name, killed)
+    return Ending(128 - code if code < 0 else code)
+
+
+def _term_when_parent_dies() -> None:
+    """In the child, before exec: SIGTERM it if swift-ext itself is SIGKILLed (no handler runs then);
+    torchrun passes that on to its ranks."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _wait_group(proc, received: list[int], grace_s: float) -> bool:
+    """Wait for the leader, then for every process left in its group; SIGKILL after the grace period.
+    True when SIGKILL was needed."""
+    deadline = None
+    killed = False
+    while True:
+        if received and deadline is None:
+            deadline = time.monotonic() + grace_s
+        try:
+            proc.wait(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() > deadline and not killed:
+                _signal_group(proc.pid, signal.SIGKILL)
+                killed = True
+    # The leader is gone; its children (ranks, data-loader workers) may not be. Nothing outlives the run.
+    if _group_alive(proc.pid):
+        _signal_group(proc.pid, signal.SIGTERM)
+        end = time.monotonic() + (grace_s if deadline is None else max(0.0, deadline - time.monotonic()))
+        while _group_alive(proc.pid) and time.monotonic() < end:
+            time.sleep(0.1)
+        if _group_alive(proc.pid):
+            _signal_group(proc.pid, signal.SIGKILL)
+            killed = True
+    return killed
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Is a live (not zombie) process left in the group? /proc where there is one: init may be slow to
+    reap zombies, which `kill(0)` would still count."""
+    proc_dir = Path("/proc")
+    if proc_dir.is_dir():
+        for entry in proc_dir.iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp ...
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def latest_checkpoint(out: Path, since: float) -> Path | None:
+    found = [p for p in out.glob("**/checkpoint-*") if p.is_dir() and p.stat().st_mtime >= since]
+    if not found:
+        return None
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def python_bin_dir() -> str:
+    return str(Path(sys.executable).parent)

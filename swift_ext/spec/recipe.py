@@ -1,0 +1,303 @@
+"""Recipe files -> one resolved, frozen `Recipe`.
+
+A recipe is YAML: `command`, `engine`, `launch`, `env`, `description`, `extends`, and `args`, whose
+keys are ms-swift's own argument names. `extends` pulls in base recipes (deep-merged, later wins);
+command-line overrides (`args.lr=5e-5`) are applied last. Every key remembers the file and line it
+came from so that later checks can point at it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from swift_ext.spec.errors import Problem, UserError
+from swift_ext.spec.gpus import GPUS
+from swift_ext.spec.yamlio import Position, load_yaml, parse_scalar
+
+OVERRIDE = "command line"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_NODES = 8192
+MAX_GPUS_PER_NODE = 64
+
+
+class Launch(BaseModel):
+    """Where the run goes: how many nodes and GPUs, and which GPU model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The upper bounds catch typos (1e9) before anything is sized by them (a process or device per GPU).
+    nodes: int = Field(1, ge=1, le=MAX_NODES, description="Number of nodes (NNODES). 1 for a single machine.")
+    gpus_per_node: int = Field(
+        1, ge=0, le=MAX_GPUS_PER_NODE, description="GPUs used on each node (NPROC_PER_NODE). 0 runs on the CPU."
+    )
+    gpu: str | None = Field(
+        None, description=f"GPU model, one of: {', '.join(GPUS)}. Sets memory and FP8 support."
+    )
+    gpu_memory_gib: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Usable memory per GPU in GiB; defaults to the GPU model's."
+    )
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, value: str | None) -> str | None:
+        if value is not None and value not in GPUS:
+            close = difflib.get_close_matches(value, GPUS, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"unknown GPU model '{value}', expected one of {', '.join(GPUS)}{hint}")
+        return value
+
+    @property
+    def world_size(self) -> int:
+        return self.nodes * max(self.gpus_per_node, 1)
+
+    @property
+    def memory_gib(self) -> float | None:
+        if self.gpu_memory_gib is not None:
+            return self.gpu_memory_gib
+        return GPUS[self.gpu].memory_gib if self.gpu else None
+
+
+class Watch(BaseModel):
+    """Hang detection by the sidecar that `swift-ext submit` starts next to training (swift_ext/runs/watch.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stall_minutes: float | None = Field(
+        None, ge=0, description="Minutes without a new logging.jsonl row (or checkpoint) before the run counts "
+        "as hung: the ranks' Python stacks are dumped into OUTPUT_DIR/swift-ext-watch/ and the step ends with "
+        "exit code 75 so the job requeues and resumes. Default: max(10, 20 x the median minutes between rows); "
+        "0 turns hang detection off.")
+    startup_minutes: float = Field(
+        60, gt=0, description="Allowance before the first logged step (model loading, vLLM start-up, first "
+        "compile); stall_minutes, when set, applies from the start instead.")
+    max_stall_requeues: int = Field(
+        3, ge=0, description="How many times one job requeues itself after a hang before it gives up.")
+
+
+class Recipe(BaseModel):
+    """A run of ms-swift, fully resolved (extends merged, overrides applied) and frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = Field("", description="One line saying what this recipe is for.")
+    command: Literal["sft", "rlhf", "pt"] = Field(
+        description="ms-swift command: sft (fine-tuning), rlhf (GRPO, DPO, ...), pt (pre-training)."
+    )
+    engine: Literal["megatron", "swift"] = Field(
+        "megatron",
+        description="`megatron` runs `megatron <command>`; `swift` runs `swift <command>` "
+        "(transformers backend: small models and CPU).",
+    )
+    launch: Launch = Field(default_factory=Launch, description="Nodes and GPUs (see launch.*).")
+    watch: Watch = Field(default_factory=Watch, description="Hang detection (see watch.*).")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables set for the run, e.g. PYTORCH_CUDA_ALLOC_CONF, "
+        "IMAGE_MAX_TOKEN_NUM, VIDEO_MAX_TOKEN_NUM, FPS_MAX_FRAMES.",
+    )
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="ms-swift arguments under their own names (`swift-ext args` lists them); "
+        "null removes a value inherited from a base recipe.",
+    )
+    # Where things came from; not part of the recipe's content.
+    source: str = Field("", exclude=True, description="The recipe file.")
+    positions: dict[str, Position] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            bad = [str(k) for k in value if not isinstance(k, str) or not _ENV_NAME.fullmatch(k)]
+            if bad:  # the sbatch script exports these; `export A B=1` or `export =1` breaks it
+                raise ValueError(f"{bad[0]!r} is not an environment variable name (letters, digits and _, "
+                                 "not starting with a digit)")
+            return {k: _env_text(v) for k, v in value.items()}
+        return value
+
+    def where(self, dotted: str) -> dict:
+        """Location kwargs for a Problem about the key `dotted`."""
+        pos = self.positions.get(dotted)
+        if pos is None:
+            return {"file": self.source, "path": dotted}
+        return {"file": pos[0], "line": pos[1] or None, "column": pos[2] or None, "path": dotted}
+
+    def to_yaml_dict(self) -> dict:
+        return self.model_dump(mode="json", exclude_defaults=False)
+
+
+def _env_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a recipe file, merge what it extends, apply `path=value` overrides, validate."""
+    path = Path(path)
+    data, positions = _load_with_extends(path, stack=())
+    for text in overrides:
+        _apply_override(data, positions, text)
+    data.pop("extends", None)
+    _refuse_nul(data, positions, path, ())
+    args = data.get("args")
+    if isinstance(args, dict):
+        # `null` deletes an inherited value: ms-swift then uses its default.
+        data["args"] = {k: v for k, v in args.items() if v is not None}
+    try:
+        return Recipe(
+            **data,
+            source=str(path),
+            positions={".".join(k): v for k, v in positions.items()},
+        )
+    except ValidationError as exc:
+        raise UserError([_pydantic_problem(err, path, positions) for err in exc.errors()]) from None
+
+
+def _refuse_nul(value: Any, positions: dict, path: Path, key: tuple[str, ...]) -> None:
+    """A NUL character (YAML "\\0") cannot travel in argv or the environment: exec refuses it."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(v, positions, path, key + (str(k),))
+    elif isinstance(value, list):
+        for v in value:
+            _refuse_nul(v, positions, path, key)
+    elif isinstance(value, str) and "\0" in value:
+        raise UserError.one("contains a NUL character, which no command line or environment can carry",
+                            hint="remove the \\0 escape", **_where(positions, key, path))
+
+
+def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]:
+    resolved = path.resolve()
+    if resolved in stack:
+        chain = " -> ".join(str(p) for p in stack + (resolved,))
+        raise UserError.one(f"`extends` cycle: {chain}", file=str(path))
+    data, positions = load_yaml(path)
+    if data is None:
+        raise UserError.one("empty recipe: expected a mapping with at least `command` and `args`", file=str(path))
+    if not isinstance(data, dict):
+        raise UserError.one(
+            f"a recipe must be a YAML mapping, got {type(data).__name__}", file=str(path), line=1
+        )
+    bases = data.get("extends") or []
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise UserError.one(
+            "expected a file name or a list of file names", **_where(positions, ("extends",), path)
+        )
+    merged: dict = {}
+    merged_positions: dict = {}
+    for base in bases:
+        base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
+        if not base_path.is_file():
+            raise UserError.one(
+                f"base recipe not found: {base_path}", **_where(positions, ("extends",), path)
+            )
+        base_data, base_positions = _load_with_extends(base_path, stack + (resolved,))
+        _deep_merge(merged, base_data)
+        merged_positions.update(base_positions)
+    for section in ("args", "env", "launch", "watch"):
+        if section in data and data[section] is None:  # `launch:` with nothing under it: no settings here
+            del data[section]
+        if section in data and not isinstance(data[section], dict):
+            raise UserError.one(
+                f"`{section}` must be a mapping of names to values, got {_type_name(data[section])}",
+                **_where(positions, (section,), path),
+            )
+    _deep_merge(merged, data)
+    merged_positions.update(positions)
+    merged.pop("extends", None)
+    return merged, merged_positions
+
+
+def _deep_merge(into: dict, other: dict) -> None:
+    for key, value in other.items():
+        if key == "extends":
+            continue
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+_TOP_LEVEL = {"description", "command", "engine", "launch", "env", "args", "watch"}
+_SECTIONS = {"launch": Launch, "watch": Watch}
+
+
+def _apply_override(data: dict, positions: dict, text: str) -> None:
+    if "=" not in text:
+        raise UserError.one(
+            f"override '{text}' is not of the form path=value", file=OVERRIDE, hint="e.g. args.lr=5e-5"
+        )
+    dotted, _, raw = text.partition("=")
+    keys = tuple(dotted.strip().split("."))
+    if keys[0] not in _TOP_LEVEL:
+        close = difflib.get_close_matches(keys[0], _TOP_LEVEL, n=1)
+        raise UserError.one(
+            f"override for unknown path '{dotted}'",
+            file=OVERRIDE,
+            hint=f"did you mean '{close[0]}'?" if close else f"top-level keys: {', '.join(sorted(_TOP_LEVEL))}",
+        )
+    section = _SECTIONS.get(keys[0])
+    if section and len(keys) == 2 and keys[1] not in section.model_fields:
+        close = difflib.get_close_matches(keys[1], section.model_fields, n=1)
+        raise UserError.one(
+            f"override for unknown path '{dotted}'",
+            file=OVERRIDE,
+            hint=f"did you mean '{keys[0]}.{close[0]}'?" if close else None,
+        )
+    if keys[0] in {"args", "env", "launch", "watch"} and len(keys) != 2:
+        raise UserError.one(f"override path '{dotted}' must be `{keys[0]}.NAME`", file=OVERRIDE)
+    if keys[0] in {"description", "command", "engine"} and len(keys) != 1:
+        raise UserError.one(f"override for unknown path '{dotted}'", file=OVERRIDE)
+    target = data
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    target[keys[-1]] = parse_scalar(raw)
+    positions[keys] = (OVERRIDE, 0, 0)
+
+
+def _where(positions: dict, key: tuple[str, ...], path: Path) -> dict:
+    pos = positions.get(key)
+    if pos is None:
+        return {"file": str(path), "path": ".".join(key)}
+    return {"file": pos[0], "line": pos[1] or None, "column": pos[2] or None, "path": ".".join(key)}
+
+
+def _type_name(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _pydantic_problem(err: dict, path: Path, positions: dict) -> Problem:
+    loc = tuple(str(p) for p in err["loc"])
+    where = _where(positions, loc, path)
+    if err["type"] == "extra_forbidden":
+        siblings = list(Recipe.model_fields) if len(loc) == 1 else list(_SECTIONS.get(loc[0], Launch).model_fields)
+        siblings = [s for s in siblings if s not in ("source", "positions")]
+        close = difflib.get_close_matches(loc[-1], siblings + ["extends"], n=1)
+        return Problem(
+            "unknown key",
+            hint=f"did you mean '{close[0]}'?" if close else f"expected one of: {', '.join(siblings)}",
+            **where,
+        )
+    if err["type"] == "missing":
+        return Problem("required key is missing", **where)
+    got = err.get("input")
+    message = err["msg"]
+    if err["type"] == "literal_error":
+        message = f"expected {err['ctx']['expected']}, got {got!r}"
+    elif err["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif not isinstance(got, (dict, list)):
+        message = f"{message}, got {got!r}"
+    return Problem(message, **where)
