@@ -82,7 +82,8 @@ def cluster(tmp_path_factory):
         # Host PIDs up.sh recorded (munged, slurmctld, each node's unshare and namespace init) and the nodes'
         # PID namespaces; read before down.sh removes them.
         files = list(run.iterdir()) if run.is_dir() else []
-        pids = {int(t) for p in files if p.name.endswith((".pid", ".pid.d")) and (t := p.read_text().strip()).isdigit()}
+        pids = {int(t) for p in files
+                if p.name.endswith((".pid", ".pid.d")) and (t := p.read_text().strip()).isdigit()}
         namespaces = {p.read_text().strip() for p in files if p.name.endswith(".pidns")}
         down = subprocess.run(["bash", str(ROOT / "slurm/local/down.sh"), "--keep-logs"], env=env,
                               capture_output=True, text=True, timeout=120)
