@@ -11,7 +11,8 @@ import pytest
 
 from conftest import swift_ext
 from swift_ext.resume import read_records
-from test_slurm import ENV, cluster, recipe, slurm, steps, submit, wait_for, wait_for_steps  # noqa: F401  (cluster: fixture)
+from test_slurm import (ENV, cluster, recipe, slurm, steps, submit, wait_for,  # noqa: F401  (cluster: fixture)
+                        wait_for_steps)
 
 pytestmark = pytest.mark.slurm
 
