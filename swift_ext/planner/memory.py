@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from swift_ext.planner import memory_band
 from swift_ext.planner.layout import Args, Layout
+from swift_ext.planner.memory_trainable import is_multimodal, parameter_groups, trainable_names
 from swift_ext.planner.model_shape import ModelShape
 
 GiB = 1024**3
@@ -36,8 +38,7 @@ FRAMEWORK_GIB = 2.5  # CUDA context (~0.6) + NCCL collective communicators (~1.5
 ALL_TO_ALL_GIB_PER_PEER = 3.3e9 / 7 / 1024**3
 FRAGMENTATION = 0.07  # caching-allocator slack with expandable_segments (PyTorch docs: a few percent to ~10%)
 MOE_IMBALANCE = 1.25  # dropless routing: the busiest EP rank receives ~25% more than average early in training
-TIGHT = 0.10  # less headroom than this is "tight"
-CE_BYTES_FUSED, CE_BYTES_UNFUSED = 10, 6  # peak bytes per logit, see _stage
+CE_BYTES_FUSED, CE_BYTES_UNFUSED, CE_BYTES_TE = 10, 6, 2  # peak bytes per logit, see _stage
 _DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 
 
@@ -56,13 +57,26 @@ class Estimate:
 
     @property
     def verdict(self) -> str | None:
+        """Judged against the estimate's own error band, measured on published runs (memory_band.py):
+        "does_not_fit" only when even the largest overestimate seen would not bring the run under the
+        capacity, "fits" when even the largest underestimate seen would stay under it, "tight" between."""
         if self.capacity_gib is None:
             return None
-        if self.per_gpu_gib > self.capacity_gib:
+        if self.per_gpu_gib > self.capacity_gib * (1 + memory_band.WORST_OVERESTIMATE):
             return "does_not_fit"
-        if self.per_gpu_gib > self.capacity_gib * (1 - TIGHT):
+        if self.per_gpu_gib > self.capacity_gib * (1 + memory_band.WORST_UNDERESTIMATE):
             return "tight"
         return "fits"
+
+    def verdict_message(self) -> str:
+        """One line for the plan's error or warning: the estimate, the capacity and the band behind the verdict."""
+        band = (f"the estimate's error on {memory_band.POINTS} published runs spans "
+                f"{memory_band.WORST_UNDERESTIMATE:+.0%} to {memory_band.WORST_OVERESTIMATE:+.0%}")
+        if self.verdict == "does_not_fit":
+            return (f"estimated {self.per_gpu_gib:.1f} GiB per GPU does not fit in {self.capacity_gib:g} GiB even "
+                    f"at the largest overestimate seen ({band})")
+        return (f"estimated {self.per_gpu_gib:.1f} GiB per GPU of {self.capacity_gib:g} GiB is within the "
+                f"estimate's error band of the limit ({band}): it may not fit")
 
     def as_dict(self) -> dict:
         return {
@@ -150,11 +164,27 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
 
     # ---- trainable parameters: gradients and optimizer ---------------------------------------------
     full_ft = (args.str("tuner_type") or "full") == "full"
+    embed_trains = False
     if full_ft:
-        frozen_vit = args.bool("freeze_vit")
-        train_dense, train_expert = dense_params + (0 if frozen_vit else vision), expert_params
+        groups = parameter_groups(shape, mtp, is_multimodal(shape, args))
+        names = trainable_names(groups, args, is_multimodal(shape, args))
+        first_layers = range(0, round(layers)) if first else range(0)
+        last_layers = range(shape.num_layers - round(layers), shape.num_layers) if last else range(0)
+        embed_trains = any(g.where == "embed" and g.name in names for g in groups)
+        head_trains = any(g.where == "head" and g.name in names for g in groups) or (
+            embed_trains and shape.tie_word_embeddings)
+        on_stage = [g for g in groups if g.name in names and (
+            (g.where == "layer" and (g.layer in first_layers or g.layer in last_layers))
+            or (g.where == "mtp" and mtp) or (g.where in ("vision", "aligner") and vision))]
+        train_dense = sum(g.params for g in on_stage if g.kind == "dense") / tp \
+            + sum(g.params for g in on_stage if g.kind == "vision") \
+            + (embed if embed_trains else 0) + (head if head_trains else 0)
+        train_expert = sum(g.params for g in on_stage if g.kind == "expert") / (ep * etp)
     else:
         train_dense, train_expert = _lora_params(shape, args, args.int("lora_rank"), layers + mtp, tp, ep * etp)
+        if vision and not args.bool("freeze_vit") and "all-linear" in {str(t) for t in args.list("target_modules")}:
+            v = shape.vision  # qkv, proj, fc1, fc2 of every block get adapters (get_multimodal_target_regex)
+            train_dense += args.int("lora_rank") * (8 * v.hidden_size + 2 * v.intermediate_size) * v.depth
     trainable = train_dense + train_expert
     offload = args.float("optimizer_offload_fraction") if args.bool("optimizer_cpu_offload") else 0.0
     # Grad buffer, whole on every rank (the distributed optimizer shards the step, not the buffer): fp32.
@@ -235,7 +265,13 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     # the main one; its fp32 softmax stays saved until backward (4 bytes per logit each), and the local
     # `mtp_logits` holds the last MTP layer's bf16 logits through the main forward (2, below the peak
     # of the fused backward).
-    if args.bool("cross_entropy_loss_fusion"):
+    if args.bool("cross_entropy_loss_fusion") and args.str("cross_entropy_fusion_impl") == "te":
+        # cross_entropy_fusion_impl te: language_module.py calls TE's parallel_cross_entropy, whose Triton
+        # kernel (transformer_engine/pytorch/triton/cross_entropy.py cross_entropy_forward) writes the
+        # gradient into its bf16 input in the forward and keeps only that: 2 bytes per logit (from TE's
+        # source; TE needs CUDA, so not measured by bench/measure_cross_entropy_bytes.py).
+        ce_bytes = CE_BYTES_TE + 4 * mtp
+    elif args.bool("cross_entropy_loss_fusion"):
         ce_bytes = CE_BYTES_FUSED + 4 * mtp
     else:
         ce_bytes = CE_BYTES_UNFUSED + 4 * mtp + (2 if mtp else 0)
@@ -251,7 +287,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         # transformer layer is recomputed (megatron/core/transformer/transformer_block.py
         # _checkpointed_forward wraps only the decoder layers).
         activations = stored * in_flight + max(per * layer_act * 2, logits)
-        if full_ft and first:
+        if embed_trains and first:
             # The embedding's backward (F.embedding in tensor_parallel/layers.py VocabParallelEmbedding)
             # makes a dense bf16 [V/TP, h] gradient that the DDP hook then adds into the fp32 grad buffer
             # (distributed/distributed_data_parallel.py, `param.main_grad.add_(param.grad.data)`). It is
@@ -336,6 +372,9 @@ def _lora_params(shape: ModelShape, args: Args, rank: int, layers: float, tp: in
     else:
         mlp_dense = r * (h + 2 * shape.intermediate_size) + r * (shape.intermediate_size + h)
         experts = 0
+    if "all-linear" in targets and shape.vision and not args.bool("language_model_only") and (
+            args.bool("freeze_llm") and (args.str("tuner_type") or "lora") == "lora"):
+        return 0.0, 0.0  # get_multimodal_target_regex: no adapters on a frozen language model
     if "all-linear" not in targets:
         mlp_dense = experts = 0 if not targets & {"linear_fc1", "linear_fc2"} else mlp_dense
     return layers * (attn + mlp_dense) / tp, layers * experts / ep_etp

@@ -168,12 +168,10 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         return
     if memory.verdict == "does_not_fit":
         errors.append(Problem(
-            f"estimated {memory.per_gpu_gib:.1f} GiB per GPU does not fit in {capacity:g} GiB "
-            f"({_largest(memory.components)})", rule="memory", file=recipe.source,
+            f"{memory.verdict_message()} ({_largest(memory.components)})", rule="memory", file=recipe.source,
             hint="try `swift-ext plan --search` for a layout that fits"))
     elif memory.verdict == "tight":
-        warnings.append(Problem(f"estimated {memory.per_gpu_gib:.1f} GiB per GPU leaves less than 10% of "
-                                f"{capacity:g} GiB free", rule="memory", file=recipe.source))
+        warnings.append(Problem(memory.verdict_message(), rule="memory", file=recipe.source))
 
 
 def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> dict:

@@ -1,0 +1,113 @@
+"""Memory verdict against its measured error band; gradients and Adam state only for trainable parameters."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from swift_ext.planner import memory_band
+from swift_ext.planner.memory import Estimate
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import Recipe
+
+BENCH = Path(__file__).parents[1] / "bench" / "bench_memory_estimate.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_memory_estimate", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stored_band_is_the_band_of_the_bench_points():
+    """memory_band.py is what `bench_memory_estimate.py --write-band` writes from the points today."""
+    bench = _bench()
+    errors = [e for _, _, e in bench.point_errors()]
+    assert bench.band(errors) == {"WORST_UNDERESTIMATE": memory_band.WORST_UNDERESTIMATE,
+                                  "WORST_OVERESTIMATE": memory_band.WORST_OVERESTIMATE,
+                                  "POINTS": memory_band.POINTS}
+
+
+def test_no_point_published_as_running_is_refused():
+    for point, est, _ in _bench().point_errors():
+        assert Estimate(est, point["measured_gib"], {}, "train").verdict != "does_not_fit", point["name"]
+
+
+def test_verdict_edges_follow_the_band():
+    cap = 80.0
+    below = cap * (1 + memory_band.WORST_UNDERESTIMATE)
+    above = cap * (1 + memory_band.WORST_OVERESTIMATE)
+    assert Estimate(below * 0.99, cap, {}, "train").verdict == "fits"
+    assert Estimate(below * 1.01, cap, {}, "train").verdict == "tight"
+    assert Estimate(above * 0.99, cap, {}, "train").verdict == "tight"
+    assert Estimate(above * 1.01, cap, {}, "train").verdict == "does_not_fit"
+
+
+def _packing_32k(*extra: tuple[str, object], gpu_gib: float = 80) -> Recipe:
+    """ms-swift examples/models/qwen3_5/packing.sh (8 x 80 GiB), the run that was refused at 84.7 GiB."""
+    args = {"model": "Qwen/Qwen3.6-35B-A3B", "tuner_type": "full", "tensor_model_parallel_size": 4,
+            "expert_model_parallel_size": 8, "micro_batch_size": 1, "global_batch_size": 4,
+            "recompute_granularity": "full", "recompute_method": "uniform", "recompute_num_layers": 1,
+            "packing": True, "max_length": 32768, "sequence_parallel": True, "moe_expert_capacity_factor": 2,
+            "mtp_num_layers": 1, "optimizer_cpu_offload": True, "use_precision_aware_optimizer": True,
+            "optimizer_offload_fraction": 0.64, "cross_entropy_loss_fusion": True}
+    args.update(dict(extra))
+    return Recipe(command="sft", launch={"gpus_per_node": 8, "gpu_memory_gib": gpu_gib}, args=args, source="t.yaml")
+
+
+def test_published_32k_full_sft_is_tight_not_refused():
+    plan = make_plan(_packing_32k())
+    assert plan.memory.per_gpu_gib > 80 and plan.memory.verdict == "tight" and plan.ok
+    (warning,) = [w for w in plan.warnings if w.rule == "memory"]
+    assert "error band" in warning.message and f"{memory_band.POINTS} published runs" in warning.message
+
+
+def _components(*extra):
+    return make_plan(_packing_32k(*extra)).memory.components
+
+
+def test_freeze_llm_drops_the_language_models_gradients_and_optimizer():
+    trained = _components()
+    frozen = _components(("freeze_llm", True))
+    assert trained["gradients"] > 1 and trained["optimizer"] > 1
+    # only the (frozen by default) vision tower and aligner remain: nothing trains
+    assert frozen["gradients"] == 0 and frozen["optimizer"] == 0
+    assert frozen["weights"] == trained["weights"]
+    vit = _components(("freeze_llm", True), ("freeze_vit", False))
+    assert 0 < vit["gradients"] < trained["gradients"]
+
+
+def test_freeze_llm_is_ignored_on_a_text_only_model():
+    """megatron_args._init_multimodal_full only applies freeze_llm to multimodal models."""
+    text = [("model", "Qwen/Qwen3-30B-A3B"), ("tensor_model_parallel_size", 1), ("mtp_num_layers", None)]
+    assert _components(*text, ("freeze_llm", True))["gradients"] == _components(*text)["gradients"]
+
+
+def test_trainable_regex_selects_parameter_groups():
+    trained = _components()
+    # freeze every expert, as a regex over megatron-core names does (ms-swift has no expert-freeze flag)
+    no_experts = _components(("freeze_parameters_regex", r"mlp\.experts\."))
+    assert no_experts["gradients"] < trained["gradients"] / 4
+    # only the attention of the first two layers trains
+    attn = _components(("freeze_llm", True), ("trainable_parameters_regex", r"layers\.[01]\.self_attention"))
+    assert 0 < attn["gradients"] < no_experts["gradients"]
+    prefix = _components(("freeze_parameters", ["language_model.decoder"]))
+    assert 0 < prefix["gradients"] < no_experts["gradients"]  # embedding, output layer and MTP still train
+
+
+def test_lora_trains_only_adapters_and_freeze_llm_removes_them():
+    lora = _components(("tuner_type", "lora"), ("lora_rank", 8), ("target_modules", ["all-linear"]))
+    full = _components()
+    assert 0 < lora["gradients"] < full["gradients"] / 20
+    frozen = _components(("tuner_type", "lora"), ("lora_rank", 8), ("target_modules", ["all-linear"]),
+                         ("freeze_llm", True))
+    assert frozen["gradients"] == 0
+
+
+def test_te_cross_entropy_keeps_fewer_bytes_per_logit():
+    native = _components()["activations"]
+    te = _components(("cross_entropy_fusion_impl", "te"))["activations"]
+    assert te < native
