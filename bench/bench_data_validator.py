@@ -116,7 +116,7 @@ def validator_run(path: Path, jobs: int, typed: bool = True, report_to: Path | N
     `--format json` report written to a file (for the identical-findings check)."""
     return _python(
         "import json, resource, time\n"
-        "from swift_ext import data\n"
+        "from swift_ext.datasets import check as data\n"
         "t, c = time.perf_counter(), time.process_time()\n"
         f"r = data.check_file({str(path)!r}, data.Options(), jobs={jobs}, typed={typed})\n"
         "dt, cpu = time.perf_counter() - t, time.process_time() - c\n"
@@ -160,7 +160,7 @@ def scaling_model(path: Path) -> dict:
     for a big file (duplicates past the set, in numpy arrays; numpy's import counted with the start-up)."""
     return _python(
         "import json, time, numpy\n"
-        "from swift_ext import data as d\n"
+        "from swift_ext.datasets import check as d\n"
         "d.SET_DUPLICATES = 0\n"
         f"p = {str(path)!r}\n"
         "ref = d._reference_types(p, 'jsonl')\n"

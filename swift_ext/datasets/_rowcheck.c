@@ -1,4 +1,4 @@
-/* The per-row work of the validator's typed path, in C: swift_ext.datasets.check._row_summary is the same function in
+/* The per-row work of the validator's typed path, in C: swift_ext.datasets.fastpath._row_summary is the same function in
  * Python (the fallback when this is not built, and the reference a test compares it with).
  *
  * summary(messages, images, videos, audios, files_ok, hash128)
