@@ -688,3 +688,19 @@ def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path):
     for row in rows:
         encoded = template.encode(json.loads(json.dumps(row)))
         assert encoded["input_ids"] and any(label != -100 for label in encoded["labels"])
+
+
+def test_invalid_utf8_in_a_column_the_typed_decode_skips(tmp_path):
+    """Found by the fuzz test: msgspec's typed decode skips unknown keys without validating their bytes, so
+    the typed path took this row as clean (a duplicate of line 1) where the reference reports E003."""
+    row = b'{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]'
+    path = tmp_path / "utf8.jsonl"
+    path.write_bytes(row + b"}\n" + row + b', "\x80id": null}\n')
+    report = assert_typed_matches_reference(path, d.Options())
+    assert [(i.line, i.code) for i in report.issues] == [(2, "E003")]
+
+
+def test_invalid_utf8_with_the_python_twin(tmp_path, monkeypatch):
+    monkeypatch.setattr(fastpath, "row_summary", fastpath._row_summary)
+    monkeypatch.setattr(fastpath, "check_buffer", fastpath._check_buffer)
+    test_invalid_utf8_in_a_column_the_typed_decode_skips(tmp_path)

@@ -12,14 +12,8 @@ import msgspec
 import xxhash
 
 from swift_ext.datasets import fastpath, options
-from swift_ext.datasets.fastpath import (
-    FAST_KINDS,
-    FAST_MESSAGES,
-    MEDIA_KEYS,
-    ROW_DECODER,
-    SKIP,
-    row_digest,
-)
+from swift_ext.datasets.fastpath import (FAST_KINDS, FAST_MESSAGES, MEDIA_KEYS, ROW_DECODER, SKIP, row_digest,
+                                         valid_utf8)
 from swift_ext.datasets.issues import FileCheckError, Issue, json_type
 from swift_ext.datasets.options import ChunkResult, Options
 from swift_ext.datasets.reader import line_lists, range_blocks
@@ -120,6 +114,9 @@ def _check_typed(path: str, buffers: Iterable[tuple], index: int, opts: Options,
             try:
                 row = decode_any(raw)
             except SKIP:
+                _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
+                continue
+            if not valid_utf8(raw):  # the typed decode does not validate the keys and values it skips
                 _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
                 continue
             summary = summary_of(row.messages, row.images, row.videos, row.audios, files_ok, hash128)

@@ -14,14 +14,7 @@ import msgspec
 
 from swift_ext.datasets.lengthcache import cache_key, cache_path
 from swift_ext.datasets.mediatokens import MediaCounter, StatsError, media_tokens
-from swift_ext.datasets.reader import (
-    UTF8_BOM,
-    json_array,
-    open_data,
-    sniff,
-    split_lines,
-    stream_blocks,
-)
+from swift_ext.datasets.reader import UTF8_BOM, json_array, open_data, sniff, split_lines, stream_blocks
 from swift_ext.datasets.render import mark_tags, render
 from swift_ext.datasets.template import FAST_TEMPLATES, TemplateSettings, load_tokenizer
 
