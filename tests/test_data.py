@@ -704,3 +704,49 @@ def test_invalid_utf8_with_the_python_twin(tmp_path, monkeypatch):
     monkeypatch.setattr(fastpath, "row_summary", fastpath._row_summary)
     monkeypatch.setattr(fastpath, "check_buffer", fastpath._check_buffer)
     test_invalid_utf8_in_a_column_the_typed_decode_skips(tmp_path)
+
+
+def _issues_without_file(out: str) -> list:
+    return [{k: v for k, v in i.items() if k != "file"} for i in json.loads(out)["issues"]]
+
+
+def test_stdin_fifo_and_process_substitution_are_read(tmp_path):
+    import subprocess
+    import sys
+    import threading
+
+    src = ROOT / "data" / "bad" / "E106-unknown-role.jsonl"
+    from_file = swift_ext("data", "check", src, "--format", "json")
+    assert from_file.returncode == 1
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    stdin = subprocess.run([sys.executable, "-m", "swift_ext", "data", "check", "-", "--format", "json"],
+                           input=src.read_bytes(), capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
+    assert stdin.returncode == 1, stdin.stderr
+    assert json.loads(stdin.stdout)["files"] == ["<stdin>"]
+    assert _issues_without_file(stdin.stdout) == _issues_without_file(from_file.stdout)
+    assert {i["file"] for i in json.loads(stdin.stdout)["issues"]} == {"<stdin>"}
+    substituted = subprocess.run(["bash", "-c", f'"{sys.executable}" -m swift_ext data check <(cat "{src}") --format json'],
+                                 capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
+    assert substituted.returncode == 1, substituted.stderr
+    assert _issues_without_file(substituted.stdout) == _issues_without_file(from_file.stdout)
+    fifo = tmp_path / "rows"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(src.read_bytes()))
+    writer.start()
+    report = d.check_file(str(fifo), d.Options())
+    writer.join()
+    assert report.files == [str(fifo)] and [i.code for i in report.issues] == ["E106"]
+    with pytest.raises(d.FileCheckError, match="a stream is read only once"):
+        d.write_clean(str(fifo), report, str(tmp_path / "clean.jsonl"))
+
+
+def test_input_format_reads_a_file_whose_name_says_nothing(tmp_path):
+    rows = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}] * 2
+    noname = tmp_path / "rows"
+    noname.write_text(json.dumps(rows))
+    assert check(noname).issues[0].code == "E005"  # ms-swift has no reader for a name without an extension
+    report = d.check_file(str(noname), d.Options(), input_format="json")
+    assert (report.rows, report.layout) == (2, "json-array") and [i.code for i in report.issues] == ["W402"]
+    assert any("--input-format" in note for note in report.notes)
+    result = swift_ext("data", "check", "-", "--input-format", "yaml")
+    assert result.returncode == 2 and "--input-format must be jsonl or json" in result.stderr

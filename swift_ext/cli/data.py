@@ -29,6 +29,8 @@ def data_check(
     max_length: Optional[int] = typer.Option(None, "--max-length", min=1, help="Count rows longer than this."),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="tokenizer.json or a model dir (with --max-length)."),
     fmt: str = typer.Option("text", "--format", help="text or json"),
+    input_format: Optional[str] = typer.Option(None, "--input-format", help="jsonl or json: how to read a file "
+                                               "whose name says nothing (`-` for stdin, a pipe)."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Processes for large files."),
     write_clean_to: Optional[Path] = typer.Option(None, "--write-clean", help="Write the valid rows to this new file."),
     show: int = typer.Option(20, "--show", min=0, help="Issues shown per code in text output."),
@@ -38,6 +40,8 @@ def data_check(
 
     if fmt not in ("text", "json"):
         raise UserError.one(f"--format must be text or json, got {fmt!r}")
+    if input_format not in (None, "jsonl", "json"):
+        raise UserError.one(f"--input-format must be jsonl or json, got {input_format!r}")
     opts, files, notes = _data_options(files or [], task, media_root, deep, recipe, max_length, tokenizer)
     if not files:
         if notes:  # a recipe with hub datasets only
@@ -50,7 +54,8 @@ def data_check(
     reports = []
     for f in files:
         try:
-            reports.append(d.check_file(f, opts, jobs=jobs, progress=_progress_for(f) if fmt == "text" else None))
+            reports.append(d.check_file(f, opts, jobs=jobs, progress=_progress_for(f) if fmt == "text" else None,
+                                        input_format=input_format))
         except d.FileCheckError as exc:
             raise UserError.one(str(exc)) from None
     report = d.merge_reports(reports)

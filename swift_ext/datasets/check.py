@@ -23,7 +23,7 @@ from swift_ext.datasets.duplicates import Duplicates, file_digests
 from swift_ext.datasets.issues import CODES, FileCheckError, Issue
 from swift_ext.datasets.options import CHUNK, LENGTH_SAMPLE, ChunkResult, Options
 from swift_ext.datasets.percentiles import percentiles
-from swift_ext.datasets.reader import chunk_ranges, file_lines, sniff
+from swift_ext.datasets.reader import READERS, STDIN, chunk_ranges, file_lines, is_stream, sniff, spool
 
 __all__ = ["CODES", "FileCheckError", "Issue", "Options", "Report", "check_file", "merge_reports", "write_clean",
            "local_dataset_path", "percentiles"]
@@ -68,9 +68,12 @@ class Report:
 
 
 def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_bytes: int = CHUNK,
-               typed: bool = True) -> Report:
+               typed: bool = True, input_format: str | None = None) -> Report:
     """Every issue of one file, with counts and summaries. `typed=False` runs the reference (every row
-    through RowChecker.check); the results are the same."""
+    through RowChecker.check); the results are the same. `path` may be `-` (stdin) or a FIFO
+    (`<(zcat f.gz)`); `input_format` (jsonl, json) says how to read a file whose name says nothing."""
+    if is_stream(path):
+        return _check_stream(path, opts, jobs, chunk_bytes, typed, input_format)
     report = Report([path])
     entry, _, sample = path.rpartition("#") if "#" in path and not os.path.exists(path) else (path, "", "")
     if entry != path:
@@ -81,7 +84,10 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
         raise FileCheckError(f"{entry}: is a directory, expected a JSONL/JSON file")
     if not os.path.isfile(entry):
         raise FileCheckError(f"{entry}: file not found")
-    layout, problem = sniff(entry)
+    layout, problem = sniff(entry, input_format)
+    if input_format and os.path.splitext(entry)[1].lower().lstrip(".") not in READERS:
+        report.notes.append(f"{entry}: read as {input_format} (--input-format); ms-swift picks its reader from the "
+                            f"file name: name it .{input_format} for training")
     report.layout = layout
     if problem:
         if layout == "not-checked":
@@ -147,6 +153,23 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
         i.line for i in report.issues if i.severity == "error" and i.code != "E110"}
     report.valid_rows -= len(mixed_only)
     report.issues.sort(key=lambda i: (i.line, i.code, i.field if i.code == "E110" else ""))
+    return report
+
+
+def _check_stream(path: str, opts: Options, jobs: int, chunk_bytes: int, typed: bool, input_format: str | None
+                  ) -> Report:
+    """A stream is spooled to a temporary file once, checked as a file, and reported under its own name."""
+    shown = "<stdin>" if path == STDIN else path
+    spooled = spool(path, input_format)
+    try:
+        report = check_file(spooled, opts, jobs=jobs, chunk_bytes=chunk_bytes, typed=typed, input_format=input_format)
+    finally:
+        os.unlink(spooled)
+    report.files = [shown]
+    for issue in report.issues:
+        issue.file = shown
+    report.notes = [note.replace(spooled, shown) for note in report.notes]
+    report.layout = "stream"  # --write-clean cannot read it again
     return report
 
 
@@ -239,6 +262,8 @@ def write_clean(path: str, report: Report, out: str) -> int:
         raise FileCheckError(f"{out}: is the input file; --write-clean writes a new file")
     if report.layout == "json-array":
         raise FileCheckError("--write-clean writes JSONL; convert the JSON array first")
+    if report.layout == "stream":
+        raise FileCheckError(f"{path}: --write-clean needs a file; a stream is read only once")
     whole_file = [i for i in report.issues if i.line == 0 and i.severity == "error"]
     if report.layout in ("unreadable", "not-checked") or whole_file:
         raise FileCheckError(f"{path}: no rows to write ({whole_file[0].message if whole_file else report.layout})")

@@ -117,11 +117,37 @@ OTHER_MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a zip archive", b"\x28
 READERS = {"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet", "arrow": "arrow", "txt": "text"}
 
 
-def sniff(path: str) -> tuple[str, str | None]:
+STDIN = "-"
+INPUT_FORMATS = ("jsonl", "json")  # --input-format: how to read a file whose name says nothing (stdin, a pipe)
+
+
+def is_stream(path: str) -> bool:
+    """stdin (`-`), a FIFO, /dev/fd/N from process substitution: read once, from the front."""
+    return path == STDIN or (os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path))
+
+
+def spool(path: str, input_format: str | None) -> str:
+    """A stream copied to a temporary file (the caller removes it), named so sniff reads it as
+    `input_format` (default JSON Lines): the checks read a file more than once and in parallel."""
+    import shutil
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("wb", suffix="." + (input_format or "jsonl"), prefix="swift-ext-stdin-",
+                                     delete=False) as out:
+        if path == STDIN:
+            shutil.copyfileobj(sys.stdin.buffer, out, BLOCK)
+        else:
+            with open(path, "rb") as src:
+                shutil.copyfileobj(src, out, BLOCK)
+    return out.name
+
+
+def sniff(path: str, input_format: str | None = None) -> tuple[str, str | None]:
     """How the rows are stored (jsonl, json-array, gzip/bz2/xz, not-checked) and, when they cannot be
     read the way ms-swift will read them, why. ms-swift 4.6 picks the `datasets` reader from the last
     extension (swift/dataset/loader.py); the json reader also takes a JSON array and compressed content."""
-    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    suffix = input_format or os.path.splitext(path)[1].lower().lstrip(".")
     with open(path, "rb") as fh:
         head = fh.read(1 << 12)
     compression = next((name for magic, name in COMPRESSION.items() if head.startswith(magic)), None)
