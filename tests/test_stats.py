@@ -53,7 +53,7 @@ def synthetic_file(tmp_path_factory):
 
 def _settings(tiny, loss_scale="default", system=None):
     return TemplateSettings(template="qwen3_5", tokenizer=tiny, model_dir=tiny, loss_scale=loss_scale,
-                                  system=system, media=media_settings({}))
+                                            system=system, media=media_settings({}))
 
 
 def _msswift(tiny, loss_scale, system=None, max_length=None, truncation="raise"):
@@ -250,3 +250,31 @@ def test_plan_sizes_memory_from_local_data(tiny):
     padded = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over[:2] + over[3:] +
                                    ["args.padding_free=false"]))
     assert padded.memory.basis == "worst case"  # padded batches: the worst case still applies
+
+
+def test_stats_reads_compressed_files_names_unreadable_rows_and_caps_huge_rows(tmp_path, tiny):
+    import gzip
+
+    from swift_ext.datasets.lengths import ROW_BYTE_CAP
+
+    s = _settings(tiny)
+    rows = (ROOT / "data" / "sft" / "train.jsonl").read_bytes()
+    plain = measure_file(str(ROOT / "data" / "sft" / "train.jsonl"), s, use_cache=False)
+    # gzip content under a .jsonl name: ms-swift's json reader takes it, and so does data check
+    (tmp_path / "train.jsonl").write_bytes(gzip.compress(rows))
+    assert measure_file(str(tmp_path / "train.jsonl"), s, use_cache=False).total == plain.total
+    huge = json.dumps({"messages": [{"role": "user", "content": "x " * (ROW_BYTE_CAP // 2 + 10)},
+                                    {"role": "assistant", "content": "y"}]}).encode()
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(rows + b"{not json\n" + b'{"messages": "x"}\n' + huge + b"\n" + b'"\xff"\n')
+    lengths = measure_file(str(mixed), s, use_cache=False)
+    n = len(rows.splitlines())
+    assert lengths.total == plain.total and lengths.skipped == 3 and lengths.too_large == 1
+    named = [note for note in lengths.notes if str(mixed) in note]
+    assert any(f":{n + 1}: not measured: invalid JSON" in note for note in named), named
+    assert any(f":{n + 2}: not measured: not a JSON object" in note for note in named), named
+    assert any(f":{n + 3}: a " in note and "not tokenized" in note for note in named), named
+    assert any(f":{n + 4}: not measured: not UTF-8" in note for note in named), named
+    summary = summarize(lengths, Budget(max_length=1 << 20))
+    assert summary["rows_too_large"] == 1 and summary["truncation"]["rows_over"] == 1
+    assert summary["truncation"]["rows_dropped"] == 1  # delete: ms-swift drops it
