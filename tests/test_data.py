@@ -750,3 +750,79 @@ def test_input_format_reads_a_file_whose_name_says_nothing(tmp_path):
     assert any("--input-format" in note for note in report.notes)
     result = swift_ext("data", "check", "-", "--input-format", "yaml")
     assert result.returncode == 2 and "--input-format must be jsonl or json" in result.stderr
+
+
+@pytest.mark.slow
+def test_content_parts_and_tool_calls_as_ms_swift_encodes_them(tmp_path):
+    """Rows the validator accepts, ms-swift's real qwen3_5 template encodes; rows it refuses with E115, the
+    template's tool parser fails on."""
+    from swift import get_processor, get_template
+
+    from swift_ext.planner.tinymodel import ensure_model
+
+    image = str(ROOT / "data" / "media" / "red_square.png")
+    weather = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    good = [
+        {"messages": [{"role": "user", "content": [{"type": "image", "image": image},
+                                                   {"type": "text", "text": "What shape?"}]},
+                      {"role": "assistant", "content": "A square."}]},
+        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}},
+                                                   {"type": "text", "text": "Colour?"}]},
+                      {"role": "assistant", "content": "Red."}]},
+        {"messages": [{"role": "user", "content": "Weather in Paris?"},
+                      {"role": "tool_call", "content": json.dumps(weather)},
+                      {"role": "tool_response", "content": '{"temp": 21}'},
+                      {"role": "assistant", "content": "21 degrees."}]},
+        {"messages": [{"role": "user", "content": "Weather in Paris?"},
+                      {"role": "assistant", "content": None, "tool_calls": [
+                          {"id": "c1", "type": "function", "function": {"name": "get_weather",
+                                                                        "arguments": '{"city": "Paris"}'}}]},
+                      {"role": "tool", "tool_call_id": "c1", "content": '{"temp": 21}'},
+                      {"role": "assistant", "content": "21 degrees."}]},
+    ]
+    bad = [
+        ({"messages": [{"role": "user", "content": "Weather?"},
+                       {"role": "tool_call", "content": "get_weather(city='Paris')"},
+                       {"role": "tool_response", "content": "21"}, {"role": "assistant", "content": "21."}]},
+         "messages[1].content"),
+        ({"messages": [{"role": "user", "content": "Weather?"},
+                       {"role": "tool_call", "content": json.dumps({"name": "get_weather", "arguments": ["Paris"]})},
+                       {"role": "tool_response", "content": "21"}, {"role": "assistant", "content": "21."}]},
+         "messages[1].content"),
+        ({"messages": [{"role": "user", "content": "Weather?"},
+                       {"role": "assistant", "content": None, "tool_calls": [{"function": {"arguments": "{}"}}]},
+                       {"role": "tool", "content": "21"}, {"role": "assistant", "content": "21."}]},
+         "messages[1].tool_calls[0]"),
+    ]
+    found = []  # one file per row: Arrow types `content` by the first row (list here, string there: E110)
+    for k, row in enumerate(good + [r for r, _ in bad]):
+        path = tmp_path / f"row{k}.jsonl"
+        path.write_text(json.dumps(row) + "\n")
+        report = check(path)
+        found.append([(i.code, i.field) for i in report.issues if i.severity == "error"])
+        assert report.media["images"] == (1 if k < 2 else 0)
+    assert found == [[]] * len(good) + [[("E115", fld)] for _, fld in bad]
+    template = get_template(get_processor(str(ensure_model("tiny-qwen3_6-moe"))), template_type="qwen3_5")
+    template.set_mode("train")
+    for row in good:
+        encoded = template.encode(json.loads(json.dumps(row)))
+        assert encoded["input_ids"] and any(label != -100 for label in encoded["labels"])
+    for row, _ in bad:
+        with pytest.raises(Exception):  # noqa: B017 - ms-swift raises TypeError/KeyError/AttributeError here
+            template.encode(json.loads(json.dumps(row)))
+
+
+def test_media_in_content_parts_are_counted_and_checked(tmp_path):
+    missing = {"messages": [{"role": "user", "content": [{"type": "image", "image": "nowhere.png"},
+                                                         {"type": "text", "text": "and <image>?"}]},
+                            {"role": "assistant", "content": "?"}]}
+    both = {"messages": [{"role": "user", "content": [{"type": "video", "video": "data/media/moving_dot.mp4"}]},
+                         {"role": "assistant", "content": "a dot"}], "videos": ["data/media/moving_dot.mp4"]}
+    odd = {"messages": [{"role": "user", "content": [{"type": "file", "file": "a.pdf"}]},
+                        {"role": "assistant", "content": "?"}]}
+    path = tmp_path / "parts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (missing, both, odd)))
+    report = check(path, media_root=str(ROOT))
+    assert [(i.line, i.code, i.field) for i in report.issues] == [
+        (1, "E103", "messages[0].content[0].image"), (1, "E301", "messages[0].content[0].image"),
+        (2, "E104", "videos"), (3, "E109", "messages[0].content[0].type")]

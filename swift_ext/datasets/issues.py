@@ -30,6 +30,7 @@ CODES: dict[str, tuple[str, str]] = {
     "N112": ("note", "role-alias"),
     "W113": ("warning", "repeated-role"),
     "E114": ("error", "bad-column-mapping"),
+    "E115": ("error", "bad-tool-call"),
     "E201": ("error", "sft-no-final-answer"),
     "E202": ("error", "grpo-last-not-user"),
     "E203": ("error", "grpo-missing-solution"),

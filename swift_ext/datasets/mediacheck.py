@@ -31,9 +31,20 @@ class MediaChecker:
         self.found: dict[str, str] = {}  # media entry -> the file it names
         self.files_ok: set[str] = set()  # entries that name an existing file: the typed path accepts these
 
-    def column(self, row: dict, key: str, tag: str, count_code: str, joined: str, add, out: ChunkResult) -> None:
-        entries = row.get(key)
+    def column(self, row: dict, key: str, tag: str, count_code: str, joined: str, add, out: ChunkResult,
+               parts: list[tuple[Any, str]] | None = None) -> None:
+        """The row's `key` entries against its tags, each entry checked; `parts`: (entry, field) given as
+        content parts instead of the column."""
         placeholders = joined.count(tag)
+        if parts is not None:
+            if placeholders != len(parts):
+                add(count_code, parts[0][1], f"{placeholders} {tag} placeholder(s) but {len(parts)} {key} in content "
+                    "parts (a text part's own tags count too)")
+            for entry, fld in parts:
+                out.media[key] += 1
+                self.entry(entry, fld, key, add)
+            return
+        entries = row.get(key)
         if entries is None:
             if placeholders:
                 add(count_code, key, f"{placeholders} {tag} placeholder(s) but no `{key}`")

@@ -3,6 +3,8 @@ with a tokenizer, length. The reference every faster path must agree with."""
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from typing import Any
 
@@ -15,6 +17,7 @@ ROLES = {"system", "user", "assistant", "tool_call", "tool_response", "tool"}
 ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "function_call": "tool_call",
            "observation": "tool_response"}
 MESSAGE_KEYS = {"role", "content", "loss", "loss_scale", "name", "tool_calls", "tool_call_id", "reasoning_content"}
+PART_MEDIA = ("image", "video", "audio")
 MEDIA = (("images", "<image>", "E103", "E305"), ("videos", "<video>", "E104", "E306"), ("audios", "<audio>", "E105", "E307"))
 
 
@@ -50,6 +53,7 @@ class RowChecker:
                     row, where = {**row, "messages": mapped[0]}, mapped[1]
         messages = row.get("messages")
         texts: list[str] = []
+        parts: dict[str, list] = {key: [] for key, *_ in MEDIA}  # media given as content parts: (entry, field)
         if not isinstance(messages, list) or not messages:
             if issues:
                 pass  # the mapping said why
@@ -61,11 +65,16 @@ class RowChecker:
             else:
                 add("E101", "messages", f"`messages` must be a non-empty list, got {json_type(messages)}")
         else:
-            self._messages(messages, add, texts, out)
+            self._messages(messages, add, texts, out, parts)
             self._task(row, messages, add)
         joined = "\x00".join(texts) if len(texts) != 1 else texts[0]
         for key, tag, count_code, _ in MEDIA:
-            if key in row or tag in joined:
+            if parts[key] and row.get(key):  # StdTemplateInputs.from_dict asserts one or the other
+                add(count_code, key, f"{len(parts[key])} {key} in content parts and a `{key}` column: ms-swift "
+                    "refuses a row with both")
+            elif parts[key]:
+                self.media.column(row, key, tag, count_code, joined, add, out, parts=parts[key])
+            elif key in row or tag in joined:
                 self.media.column(row, key, tag, count_code, joined, add, out)
         if "objects" in row:
             self._objects(row["objects"], add)
@@ -84,7 +93,7 @@ class RowChecker:
         out.issues.extend(issues)
         return row
 
-    def _messages(self, messages: list, add, texts: list[str], out: ChunkResult) -> None:
+    def _messages(self, messages: list, add, texts: list[str], out: ChunkResult, parts: dict) -> None:
         previous = None
         for i, msg in enumerate(messages):
             fld = f"messages[{i}]"
@@ -107,14 +116,16 @@ class RowChecker:
             if extra:
                 add("W111", fld, f"ms-swift drops these message keys: {', '.join(sorted(extra))}")
             content = msg["content"]
+            if role == "tool_call":
+                self._tool_call(content, f"{fld}.content", add)
+            if role == "assistant" and "tool_calls" in msg:
+                self._tool_calls(msg["tool_calls"], f"{fld}.tool_calls", add)
             if isinstance(content, str):
                 texts.append(content)
+            elif isinstance(content, (list, dict)) and role in ("tool_call", "tool", "tool_response"):
+                pass  # ms-swift writes a tool turn's non-string content out as JSON text (StdTemplateInputs.from_dict)
             elif isinstance(content, list):
-                for j, part in enumerate(content):
-                    if not isinstance(part, dict) or "type" not in part:
-                        add("E109", f"{fld}.content[{j}]", "content parts must be objects with a `type`")
-                    elif part.get("type") == "text":
-                        texts.append(str(part.get("text", "")))
+                self._parts(content, fld, add, texts, parts)
             elif content is None and role == "assistant" and msg.get("tool_calls"):
                 pass
             else:
@@ -128,6 +139,64 @@ class RowChecker:
                 if opened != closed or (closed and content.find("</think>") < content.find("<think>")):
                     add("E401", f"{fld}.content", f"<think> x{opened} but </think> x{closed}")
             previous = role
+
+    def _parts(self, content: list, fld: str, add, texts: list[str], parts: dict) -> None:
+        """Content given as a list of parts, read as ms-swift's StdTemplateInputs.remove_messages_media does:
+        a text part is text; an image/video/audio part (or image_url/...: {"url": ...}) becomes its tag in
+        the text and its value one entry of the row's images/videos/audios."""
+        for j, part in enumerate(content):
+            pfld = f"{fld}.content[{j}]"
+            kind = part.get("type") if isinstance(part, dict) else None
+            if not isinstance(kind, str):
+                add("E109", pfld, "content parts must be objects with a `type`")
+                continue
+            if kind == "text":
+                texts.append(str(part.get("text", "")))
+                continue
+            media = kind[:-len("_url")] if kind.endswith("_url") else kind
+            if media not in PART_MEDIA:
+                add("E109", f"{pfld}.type", f"content part type '{kind}': ms-swift reads text, image, video and audio "
+                    "parts (or image_url, video_url, audio_url)")
+                continue
+            texts.append(f"<{media}>")
+            value = part.get(kind)
+            if isinstance(value, dict):
+                if "url" not in value:
+                    add("E304", f"{pfld}.{kind}", f"a `{kind}` object must carry a `url`")
+                    continue
+                value = value["url"]
+            if value:  # an empty one adds the tag and no entry: the count check says so
+                parts[media + "s"].append((value, f"{pfld}.{kind}"))
+
+    def _tool_call(self, content: Any, fld: str, add) -> None:
+        """A `tool_call` turn as ms-swift's agent template reads it (BaseAgentTemplate._parse_tool_call, and
+        Qwen3CoderAgentTemplate._format_tool_calls for qwen3_5): JSON (or a Python literal) of an object
+        with `name` and `arguments` (or `parameters`), the arguments an object or a string holding one."""
+        call = _parse_json(content)
+        if not isinstance(call, dict) or "name" not in call:
+            add("E115", fld, "a tool call must be a JSON object with `name` and `arguments`, e.g. "
+                '{"name": "get_weather", "arguments": {"city": "Paris"}}; ms-swift\'s tool parser fails on this')
+            return
+        arguments = call.get("arguments")
+        arguments = _parse_json(call.get("parameters") if arguments is None else arguments)
+        if arguments is None or (arguments and not isinstance(arguments, dict)):
+            add("E115", fld, f"the tool call's `arguments` must be a JSON object (or a string of one), got "
+                f"{json_type(arguments) if arguments is not None else 'nothing readable'}: qwen3_5's tool parser "
+                "writes out each argument by name")
+
+    def _tool_calls(self, calls: Any, fld: str, add) -> None:
+        """OpenAI-style assistant `tool_calls`, turned into tool_call turns by ms-swift's
+        normalize_openai_tool_calls ({"function": {"name", "arguments"}} or the function itself)."""
+        if not isinstance(calls, list):
+            if calls:
+                add("E115", fld, f"`tool_calls` must be a list of calls, got {json_type(calls)}")
+            return
+        for k, call in enumerate(calls):
+            function = call.get("function", call) if isinstance(call, dict) else None
+            if not isinstance(function, dict) or "name" not in function:
+                add("E115", f"{fld}[{k}]", "each tool call needs a `function` with a `name` (and `arguments`)")
+                continue
+            self._tool_call({"name": function["name"], "arguments": function.get("arguments", {})}, f"{fld}[{k}]", add)
 
     def _task(self, row: dict, messages: list, add) -> None:
         task = self.opts.task
@@ -187,3 +256,16 @@ class RowChecker:
         if tokens > self.opts.max_length:
             add("W501", "messages", f"~{tokens} tokens > max_length {self.opts.max_length}: ms-swift truncates or "
                 "drops this row (truncation_strategy)")
+
+
+def _parse_json(value: Any) -> Any:
+    """ms-swift's BaseAgentTemplate._parse_json: a string is JSON, else a Python literal, else nothing (None)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        try:
+            return ast.literal_eval(value)
+        except Exception:  # literal_eval raises several types; ms-swift catches them all too
+            return None
