@@ -580,8 +580,9 @@ LAYOUTS = {
         {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hey"}], "system": "Be kind."},
         {"conversations": [{"from": "robot", "value": "hi"}, {"from": "gpt", "value": "hello"}]},  # unknown role
         {"conversations": []},  # nothing: dropped
-        {"conversations": [{"from": "human", "value": "q"}, {"from": "function_call", "value": "{}"},
+        {"conversations": [{"from": "human", "value": "q"}, {"from": "function_call", "value": '{"name": "f", "arguments": {}}'},
                            {"from": "observation", "value": "ok"}, {"from": "gpt", "value": "done"}]},
+        # (a tool call the template's parser cannot read loads fine but fails at encoding: E115, tested below)
     ],
     "sharegpt-pairs": [
         {"conversation": [{"human": "q1", "assistant": "a1"}, {"human": "q2", "assistant": "a2"}]},
