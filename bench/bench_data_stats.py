@@ -15,7 +15,9 @@ import random
 import time
 from pathlib import Path
 
-from swift_ext.datasets import stats
+from swift_ext.datasets.lengths import BATCH_ROWS, measure_file
+from swift_ext.datasets.render import render
+from swift_ext.datasets.template import TemplateSettings, load_tokenizer, media_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -46,29 +48,29 @@ def main() -> None:
     from swift_ext.planner.tinymodel import ensure_model
 
     model = str(ensure_model("tiny-qwen3_6-moe"))
-    settings = stats.TemplateSettings(template="qwen3_5", tokenizer=model, media=stats.media_settings({}))
+    settings = TemplateSettings(template="qwen3_5", tokenizer=model, media=media_settings({}))
     path = make_file(OUT / f"stats-text-{MEGABYTES}mb.jsonl", MEGABYTES)
 
     # the baseline's input: the very strings data stats tokenizes, prepared outside the timed region
     texts = []
     for line in open(path, encoding="utf-8"):
-        r = stats.render(json.loads(line), settings)
+        r = render(json.loads(line), settings)
         texts += [r.prompt, r.completion]
     t0 = time.perf_counter()
-    tok = stats.load_tokenizer(model)  # cached for the process: data stats below reuses it
+    tok = load_tokenizer(model)  # cached for the process: data stats below reuses it
     load_seconds = time.perf_counter() - t0
 
     def bare() -> tuple[float, int]:
         t0 = time.perf_counter()
         n = 0
-        step = 2 * stats.BATCH_ROWS
+        step = 2 * BATCH_ROWS
         for i in range(0, len(texts), step):
             n += sum(len(e.ids) for e in tok.encode_batch(texts[i:i + step], add_special_tokens=False))
         return time.perf_counter() - t0, n
 
     def ours() -> tuple[float, int]:
         t0 = time.perf_counter()
-        lengths = stats.measure_file(str(path), settings, use_cache=False)
+        lengths = measure_file(str(path), settings, use_cache=False)
         return time.perf_counter() - t0, sum(lengths.total)
 
     runs = {"bare": [], "ours": []}

@@ -116,7 +116,7 @@ def validator_run(path: Path, jobs: int, typed: bool = True, report_to: Path | N
     `--format json` report written to a file (for the identical-findings check)."""
     return _python(
         "import json, resource, time\n"
-        "from swift_ext import data\n"
+        "from swift_ext.datasets import check as data, fastpath\n"
         "t, c = time.perf_counter(), time.process_time()\n"
         f"r = data.check_file({str(path)!r}, data.Options(), jobs={jobs}, typed={typed})\n"
         "dt, cpu = time.perf_counter() - t, time.process_time() - c\n"
@@ -127,7 +127,7 @@ def validator_run(path: Path, jobs: int, typed: bool = True, report_to: Path | N
         "own = int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
         "kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(json.dumps({'seconds': dt, 'cpu': cpu, 'rss': max(own, kids), 'rows': r.rows, 'valid': r.valid_rows, "
-        "'errors': r.errors, 'compiled': data.row_summary is not data._row_summary}))\n",
+        "'errors': r.errors, 'compiled': fastpath.row_summary is not fastpath._row_summary}))\n",
         cwd=path.parent)  # media paths are relative to the working directory, as ms-swift reads them
 
 
@@ -160,8 +160,8 @@ def scaling_model(path: Path) -> dict:
     for a big file (duplicates past the set, in numpy arrays; numpy's import counted with the start-up)."""
     return _python(
         "import json, time, numpy\n"
-        "from swift_ext import data as d\n"
-        "d.SET_DUPLICATES = 0\n"
+        "from swift_ext.datasets import check as d, duplicates\n"
+        "duplicates.SET_DUPLICATES = 0\n"
         f"p = {str(path)!r}\n"
         "ref = d._reference_types(p, 'jsonl')\n"
         "c = time.process_time()\n"

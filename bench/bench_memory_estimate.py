@@ -23,7 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from swift_ext.datasets import stats
+from swift_ext.datasets import packing
+from swift_ext.datasets.percentiles import percentiles
+from swift_ext.planner import datafit
 from swift_ext.planner.layout import layout_of
 from swift_ext.planner.memory import estimate
 from swift_ext.planner.plan import make_plan
@@ -58,10 +60,10 @@ def data_sample(data: dict, seed: int = 0) -> list[int]:
 def data_estimate(recipe: Recipe, data: dict) -> tuple[float, int]:
     """(GiB, tokens in a p99 micro-batch) for the point's data, through the same code as `plan`."""
     plan = make_plan(recipe)
-    budget = stats.budget_from_recipe(recipe)
+    budget = datafit.budget_from_recipe(recipe)
     lengths = [n for n in data_sample(data) if not budget.max_length or n <= budget.max_length]  # delete
-    micro = stats.micro_batches(lengths, budget.micro_batch_size, padded_to_longest=not budget.padding_free)
-    tokens = stats.percentiles(micro)["p99"]
+    micro = packing.micro_batches(lengths, budget.micro_batch_size, padded_to_longest=not budget.padding_free)
+    tokens = percentiles(micro)["p99"]
     mem = estimate(plan.shape, plan.args, plan.layout, None, recipe.command, data_tokens=tokens)
     return mem.per_gpu_gib, tokens
 

@@ -8,7 +8,12 @@ import os
 import pytest
 
 from conftest import ROOT, swift_ext
-from swift_ext.datasets import stats
+from swift_ext.datasets.lengthcache import cache_key
+from swift_ext.datasets.lengths import Lengths, _last_labelled_span, measure, measure_file
+from swift_ext.datasets.mediatokens import StatsError, smart_resize
+from swift_ext.datasets.packing import Budget, after_truncation, micro_batches, pack, summarize
+from swift_ext.datasets.template import TemplateSettings, media_settings
+from swift_ext.planner import datafit
 
 BUNDLED = ["data/sft/train.jsonl", "data/sft/val.jsonl", "data/mm/train.jsonl", "data/grpo/train.jsonl",
            "data/dpo/train.jsonl"]
@@ -47,8 +52,8 @@ def synthetic_file(tmp_path_factory):
 
 
 def _settings(tiny, loss_scale="default", system=None):
-    return stats.TemplateSettings(template="qwen3_5", tokenizer=tiny, model_dir=tiny, loss_scale=loss_scale,
-                                  system=system, media=stats.media_settings({}))
+    return TemplateSettings(template="qwen3_5", tokenizer=tiny, model_dir=tiny, loss_scale=loss_scale,
+                                            system=system, media=media_settings({}))
 
 
 def _msswift(tiny, loss_scale, system=None, max_length=None, truncation="raise"):
@@ -81,12 +86,12 @@ def test_lengths_equal_msswift_template_encode(tiny, synthetic_file, loss_scale,
     s = _settings(tiny, loss_scale, system)
     for rel in BUNDLED + [synthetic_file]:
         path = str(ROOT / rel)
-        ours = stats.measure_file(path, s, use_cache=False)
+        ours = measure_file(path, s, use_cache=False)
         assert ours.skipped == 0, ours.notes
         expected = []
         for row in _rows(path):
             enc = template.encode(row)
-            expected.append((len(enc["input_ids"]), stats._last_labelled_span(enc["labels"]),
+            expected.append((len(enc["input_ids"]), _last_labelled_span(enc["labels"]),
                              sum(1 for t in enc["input_ids"] if t in pads)))
         got = list(zip(ours.total, ours.completion, ours.media))
         assert got == expected, rel
@@ -103,10 +108,10 @@ def test_truncation_matches_msswift(tiny, strategy):
     limit = 40
     template = _msswift(tiny, "default", max_length=limit, truncation="raise" if strategy == "delete" else strategy)
     s = _settings(tiny)
-    budget = stats.Budget(max_length=limit, truncation_strategy=strategy)
+    budget = Budget(max_length=limit, truncation_strategy=strategy)
     for rel in ("data/sft/train.jsonl", "data/mm/train.jsonl"):
         path = str(ROOT / rel)
-        kept, report = stats.after_truncation(stats.measure_file(path, s, use_cache=False), budget)
+        kept, report = after_truncation(measure_file(path, s, use_cache=False), budget)
         lengths, raised = [], 0
         for row in _rows(path):
             try:
@@ -152,20 +157,20 @@ def test_cache_key_follows_content_tokenizer_and_template(tmp_path, tiny):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps(SYNTHETIC[0]) + "\n")
     s = _settings(tiny)
-    key = stats.cache_key(str(data), s)
-    assert stats.cache_key(str(data), _settings(tiny, loss_scale="last_round")) != key
-    assert stats.cache_key(str(data), stats.TemplateSettings(**{**s.__dict__, "media": stats.media_settings(
+    key = cache_key(str(data), s)
+    assert cache_key(str(data), _settings(tiny, loss_scale="last_round")) != key
+    assert cache_key(str(data), TemplateSettings(**{**s.__dict__, "media": media_settings(
         {"IMAGE_MAX_TOKEN_NUM": "256"})})) != key
     data.write_text(json.dumps(SYNTHETIC[1]) + "\n")
-    assert stats.cache_key(str(data), s) != key
+    assert cache_key(str(data), s) != key
 
 
 def test_media_settings_follow_qwen_vl_utils_env():
-    media = dict(stats.media_settings({"MAX_PIXELS": str(1024 * 32 * 32), "FPS_MAX_FRAMES": "12"}))
+    media = dict(media_settings({"MAX_PIXELS": str(1024 * 32 * 32), "FPS_MAX_FRAMES": "12"}))
     assert media["IMAGE_MAX_TOKEN_NUM"] == 1024  # MAX_PIXELS // (16*2)**2, as compat_qwen_vl_utils
     assert media["FPS_MAX_FRAMES"] == 12 and media["VIDEO_MAX_TOKEN_NUM"] == 768
-    with pytest.raises(stats.StatsError, match="IMAGE_MAX_TOKEN_NUM"):
-        stats.media_settings({"IMAGE_MAX_TOKEN_NUM": "lots"})
+    with pytest.raises(StatsError, match="IMAGE_MAX_TOKEN_NUM"):
+        media_settings({"IMAGE_MAX_TOKEN_NUM": "lots"})
 
 
 def test_image_budget_changes_image_tokens(tiny, tmp_path):
@@ -176,35 +181,35 @@ def test_image_budget_changes_image_tokens(tiny, tmp_path):
     from PIL import Image
 
     w, h = Image.open(row["images"][0]).size
-    expected_h, expected_w = stats.smart_resize(h, w, 32, 4 * 1024, 16384 * 1024, 200)
-    small = stats.measure_file(str(data), _settings(tiny), use_cache=False)
+    expected_h, expected_w = smart_resize(h, w, 32, 4 * 1024, 16384 * 1024, 200)
+    small = measure_file(str(data), _settings(tiny), use_cache=False)
     assert small.media == [expected_h * expected_w // 1024]
-    big = stats.TemplateSettings(**{**_settings(tiny).__dict__,
-                                    "media": stats.media_settings({"IMAGE_MIN_TOKEN_NUM": "64"})})
-    assert stats.measure_file(str(data), big, use_cache=False).media == [64]
+    big = TemplateSettings(**{**_settings(tiny).__dict__,
+                                    "media": media_settings({"IMAGE_MIN_TOKEN_NUM": "64"})})
+    assert measure_file(str(data), big, use_cache=False).media == [64]
 
 
 def test_packing_and_micro_batches():
     lengths = [100, 900, 500, 500, 1000, 24, 300, 700]
-    packs = stats.pack(lengths, 1024)
+    packs = pack(lengths, 1024)
     assert sum(packs) == sum(lengths) and max(packs) <= 1024
     assert len(packs) == 4  # ceil(4024 / 1024): best-fit-decreasing finds the minimum here
-    summary = stats.summarize(stats.Lengths(["x"], prompt=lengths, completion=[0] * 8, media=[0] * 8),
-                              stats.Budget(max_length=1024, packing=True, packing_length=1024, padding_free=True,
+    summary = summarize(Lengths(["x"], prompt=lengths, completion=[0] * 8, media=[0] * 8),
+                              Budget(max_length=1024, packing=True, packing_length=1024, padding_free=True,
                                            micro_batch_size=2, samples_per_step=2))
     assert summary["packing"]["efficiency"] == round(4024 / (4 * 1024), 4)
     assert summary["micro_batch_tokens"]["max"] <= 2048 and summary["micro_batch_tokens"]["worst_case"] == 2048
-    padded = stats.micro_batches([10, 100], 2, padded_to_longest=True)
+    padded = micro_batches([10, 100], 2, padded_to_longest=True)
     assert padded == [200]
 
 
 def test_after_truncation_right_reports_lost_completions():
-    lengths = stats.Lengths(["x"], prompt=[10, 60, 10], completion=[5, 20, 50], media=[0, 0, 0])
-    kept, report = stats.after_truncation(lengths, stats.Budget(max_length=40, truncation_strategy="right"))
+    lengths = Lengths(["x"], prompt=[10, 60, 10], completion=[5, 20, 50], media=[0, 0, 0])
+    kept, report = after_truncation(lengths, Budget(max_length=40, truncation_strategy="right"))
     assert kept == [15, 40, 40]
     assert report["rows_over"] == 2 and report["rows_losing_completion_tokens"] == 2
     assert report["rows_without_completion"] == 1  # the 60-token prompt leaves no room for its answer
-    split, rep = stats.after_truncation(lengths, stats.Budget(max_length=40, truncation_strategy="split"))
+    split, rep = after_truncation(lengths, Budget(max_length=40, truncation_strategy="split"))
     assert split == [15, 40, 40, 40, 20] and rep["pieces"] == 4
 
 
@@ -232,9 +237,9 @@ def test_plan_sizes_memory_from_local_data(tiny):
     recipe = load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over)
     plan = make_plan(recipe)
     mem = plan.memory
-    settings, _ = stats.settings_from_recipe(recipe)
-    summary = stats.summarize(stats.measure(["data/sft/train.jsonl"], settings, use_cache=False),
-                              stats.budget_from_recipe(recipe))
+    settings, _ = datafit.settings_from_recipe(recipe)
+    summary = summarize(measure(["data/sft/train.jsonl"], settings, use_cache=False),
+                              datafit.budget_from_recipe(recipe))
     assert mem.basis == "data p99" and mem.tokens_per_micro_batch == summary["micro_batch_tokens"]["p99"]
     assert mem.worst_case_gib > mem.per_gpu_gib + 1  # 2 x 4096 tokens vs ~90
     assert any(n.startswith("data: 35 rows") for n in plan.notes)
@@ -245,3 +250,31 @@ def test_plan_sizes_memory_from_local_data(tiny):
     padded = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over[:2] + over[3:] +
                                    ["args.padding_free=false"]))
     assert padded.memory.basis == "worst case"  # padded batches: the worst case still applies
+
+
+def test_stats_reads_compressed_files_names_unreadable_rows_and_caps_huge_rows(tmp_path, tiny):
+    import gzip
+
+    from swift_ext.datasets.lengths import ROW_BYTE_CAP
+
+    s = _settings(tiny)
+    rows = (ROOT / "data" / "sft" / "train.jsonl").read_bytes()
+    plain = measure_file(str(ROOT / "data" / "sft" / "train.jsonl"), s, use_cache=False)
+    # gzip content under a .jsonl name: ms-swift's json reader takes it, and so does data check
+    (tmp_path / "train.jsonl").write_bytes(gzip.compress(rows))
+    assert measure_file(str(tmp_path / "train.jsonl"), s, use_cache=False).total == plain.total
+    huge = json.dumps({"messages": [{"role": "user", "content": "x " * (ROW_BYTE_CAP // 2 + 10)},
+                                    {"role": "assistant", "content": "y"}]}).encode()
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(rows + b"{not json\n" + b'{"messages": "x"}\n' + huge + b"\n" + b'"\xff"\n')
+    lengths = measure_file(str(mixed), s, use_cache=False)
+    n = len(rows.splitlines())
+    assert lengths.total == plain.total and lengths.skipped == 3 and lengths.too_large == 1
+    named = [note for note in lengths.notes if str(mixed) in note]
+    assert any(f":{n + 1}: not measured: invalid JSON" in note for note in named), named
+    assert any(f":{n + 2}: not measured: not a JSON object" in note for note in named), named
+    assert any(f":{n + 3}: a " in note and "not tokenized" in note for note in named), named
+    assert any(f":{n + 4}: not measured: not UTF-8" in note for note in named), named
+    summary = summarize(lengths, Budget(max_length=1 << 20))
+    assert summary["rows_too_large"] == 1 and summary["truncation"]["rows_over"] == 1
+    assert summary["truncation"]["rows_dropped"] == 1  # delete: ms-swift drops it

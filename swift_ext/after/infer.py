@@ -240,9 +240,9 @@ def _mean(values) -> float | None:
 def _dist(values: list[int]) -> dict:
     if not values:
         return {"mean": None, "p50": None, "p90": None, "max": None}
-    ordered = sorted(values)
-    return {"mean": round(statistics.fmean(values), 2), "p50": ordered[len(ordered) // 2],
-            "p90": ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))], "max": ordered[-1]}
+    from swift_ext.datasets.percentiles import percentiles
+
+    return {"mean": round(statistics.fmean(values), 2), **percentiles(values, (50, 90))}
 
 
 def write_metrics(eval_dir: Path, metrics: dict) -> Path:

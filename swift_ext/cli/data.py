@@ -29,6 +29,8 @@ def data_check(
     max_length: Optional[int] = typer.Option(None, "--max-length", min=1, help="Count rows longer than this."),
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="tokenizer.json or a model dir (with --max-length)."),
     fmt: str = typer.Option("text", "--format", help="text or json"),
+    input_format: Optional[str] = typer.Option(None, "--input-format", help="jsonl or json: how to read a file "
+                                               "whose name says nothing (`-` for stdin, a pipe)."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Processes for large files."),
     write_clean_to: Optional[Path] = typer.Option(None, "--write-clean", help="Write the valid rows to this new file."),
     show: int = typer.Option(20, "--show", min=0, help="Issues shown per code in text output."),
@@ -38,6 +40,8 @@ def data_check(
 
     if fmt not in ("text", "json"):
         raise UserError.one(f"--format must be text or json, got {fmt!r}")
+    if input_format not in (None, "jsonl", "json"):
+        raise UserError.one(f"--input-format must be jsonl or json, got {input_format!r}")
     opts, files, notes = _data_options(files or [], task, media_root, deep, recipe, max_length, tokenizer)
     if not files:
         if notes:  # a recipe with hub datasets only
@@ -50,7 +54,8 @@ def data_check(
     reports = []
     for f in files:
         try:
-            reports.append(d.check_file(f, opts, jobs=jobs, progress=_progress_for(f) if fmt == "text" else None))
+            reports.append(d.check_file(f, opts, jobs=jobs, progress=_progress_for(f) if fmt == "text" else None,
+                                        input_format=input_format))
         except d.FileCheckError as exc:
             raise UserError.one(str(exc)) from None
     report = d.merge_reports(reports)
@@ -69,41 +74,29 @@ def data_check(
 
 
 def _data_options(files, task, media_root, deep, recipe, max_length, tokenizer):
-    from swift_ext.datasets import check as d
+    from swift_ext.datasets.options import Options
 
     notes = []
-    kwargs = {}
-    if recipe is not None:
+    media_root = str(media_root) if media_root else None
+    if recipe is not None:  # the recipe's data as plan resolves it (swift_ext.planner.datafit)
+        from swift_ext.planner import datafit
         from swift_ext.spec.recipe import load_recipe
 
         rec = load_recipe(recipe)
-        args = rec.args
-        info = d.recipe_data(rec)
-        task = task or info.task
+        info = datafit.recipe_data(rec)
         files += [path for _, path in info.files]
         notes += [f"{entry}: a hub dataset, not checked here" for entry in info.hub]
-        kwargs["reward_columns"] = info.reward_columns
-        max_length = max_length or args.get("max_length")
-        model = args.get("model")
-        if isinstance(model, str) and model.startswith("swift-ext://"):
-            from swift_ext.planner.tinymodel import local_model_path
-
-            model = str(local_model_path(model[len("swift-ext://"):]))
-        if tokenizer is None and isinstance(model, str) and Path(model, "tokenizer.json").is_file():
-            tokenizer = model
-        for env_key, opt in (("IMAGE_MAX_TOKEN_NUM", "image_tokens"), ("VIDEO_MAX_TOKEN_NUM", "video_tokens"),
-                             ("FPS_MAX_FRAMES", "fps_max_frames")):
-            if env_key in rec.env:
-                kwargs[opt] = int(rec.env[env_key])
-        media_root = media_root or rec.env.get("ROOT_IMAGE_DIR")  # where ms-swift will look for media
-    task = task or "sft"
-    if task not in ("sft", "pt", "grpo", "dpo", "kto"):
-        raise UserError.one(f"--task must be sft, grpo, dpo or kto, got {task!r}")
-    if max_length and not tokenizer:
-        notes.append("--max-length needs --tokenizer (a tokenizer.json or model dir); lengths not checked")
-        max_length = None
-    opts = d.Options(task=task, media_root=str(media_root) if media_root else None, deep=deep,
-                     max_length=max_length, tokenizer=tokenizer, **kwargs)
+        opts, more = datafit.check_options(rec, task=task, media_root=media_root, deep=deep, max_length=max_length,
+                                           tokenizer=tokenizer)
+        notes += more
+    else:
+        if max_length and not tokenizer:
+            notes.append("--max-length needs --tokenizer (a tokenizer.json or model dir); lengths not checked")
+            max_length = None
+        opts = Options(task=task or "sft", media_root=media_root, deep=deep, max_length=max_length,
+                       tokenizer=tokenizer)
+    if opts.task not in ("sft", "pt", "grpo", "dpo", "kto"):
+        raise UserError.one(f"--task must be sft, grpo, dpo or kto, got {opts.task!r}")
     return opts, files, notes
 
 
@@ -136,7 +129,7 @@ def _print_data_report(report, show: int) -> None:
 
     from rich.table import Table
 
-    from swift_ext.datasets.check import CODES
+    from swift_ext.datasets.issues import CODES
 
     shown: Counter = Counter()
     con = _console()
@@ -158,7 +151,7 @@ def _print_data_report(report, show: int) -> None:
     table.add_row("roles", ", ".join(f"{k} {v}" for k, v in sorted(report.roles.items())) or "-")
     table.add_row("media", ", ".join(f"{k} {v}" for k, v in sorted(report.media.items())) or "-")
     table.add_row("duplicate rows", str(report.duplicates))
-    from swift_ext.datasets.check import percentiles
+    from swift_ext.datasets.percentiles import percentiles
 
     pct = percentiles(report.lengths)
     if pct:
@@ -184,37 +177,40 @@ def data_stats(
     import dataclasses
 
     from swift_ext.datasets import stats as st
+    from swift_ext.datasets.lengths import measure
+    from swift_ext.datasets.mediatokens import StatsError
+    from swift_ext.datasets.packing import Budget, summarize
+    from swift_ext.planner import datafit
 
     if fmt not in ("text", "json"):
         raise UserError.one(f"--format must be text or json, got {fmt!r}")
     files = [f.split("#", 1)[0] for f in files or []]
     try:
-        if recipe is not None:
-            from swift_ext.datasets import check as d
+        if recipe is not None:  # the recipe's data as plan resolves it (swift_ext.planner.datafit)
             from swift_ext.spec.recipe import load_recipe
 
             rec = load_recipe(recipe)
-            settings, notes = st.settings_from_recipe(rec, tokenizer=tokenizer, template=template)
-            budget = st.budget_from_recipe(rec)
+            settings, notes = datafit.settings_from_recipe(rec, tokenizer=tokenizer, template=template)
+            budget = datafit.budget_from_recipe(rec)
             if not files:
-                info = d.recipe_data(rec)
+                info = datafit.recipe_data(rec)
                 files = [path for key, path in info.files if key == "dataset"]
                 notes += [f"{entry}: a hub dataset, not counted here" for entry in info.hub]
         else:
-            settings, notes = st.template_settings(None, template=template or "qwen3_5", tokenizer=tokenizer)
-            budget = st.Budget(max_length=max_length)
+            settings, notes = datafit.counting_settings(None, template=template or "qwen3_5", tokenizer=tokenizer)
+            budget = Budget(max_length=max_length)
         if max_length:
             budget = dataclasses.replace(budget, max_length=max_length)
         if not files:
             raise UserError.one("no local data files", hint="swift-ext data stats FILE [FILE...] [--recipe R.yaml]")
-        lengths = st.measure(files, settings, progress=_stats_progress(files) if fmt == "text" else None,
-                             use_cache=not no_cache)
-        summary = st.summarize(lengths, budget)
+        lengths = measure(files, settings, progress=_stats_progress(files) if fmt == "text" else None,
+                          use_cache=not no_cache)
+        summary = summarize(lengths, budget)
         summary["notes"][:0] = notes
         if png is not None:
             st.write_png(summary, lengths.total, str(png))
             summary["notes"].append(f"histogram written to {png}")
-    except st.StatsError as exc:
+    except StatsError as exc:
         raise UserError.one(str(exc)) from None
     if fmt == "json":
         print(json.dumps(summary, ensure_ascii=False))

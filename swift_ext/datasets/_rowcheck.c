@@ -1,4 +1,4 @@
-/* The per-row work of the validator's typed path, in C: swift_ext.datasets.check._row_summary is the same function in
+/* The per-row work of the validator's typed path, in C: swift_ext.datasets.fastpath._row_summary is the same function in
  * Python (the fallback when this is not built, and the reference a test compares it with).
  *
  * summary(messages, images, videos, audios, files_ok, hash128)
@@ -12,6 +12,7 @@
  * hash128 of an unambiguous byte encoding of the roles, contents and media (see _plain_preimage). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 static PyObject *str_role, *str_content, *str_messages, *str_media[3];
@@ -210,6 +211,41 @@ static int take_row(Run *run, PyObject *line_obj, Py_ssize_t line_no) {
     return bad ? -1 : 1;
 }
 
+/* 1 when s[0:n] is valid UTF-8 as Python's decoder reads it (no overlong forms, surrogates or code points
+ * past U+10FFFF). msgspec's typed decode skips unknown keys and values without validating them, so a line
+ * with invalid UTF-8 there would otherwise pass as clean; the full check reports it (E003). ASCII runs are
+ * checked 8 bytes at a time. */
+static int valid_utf8(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i + 8 <= n) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            if (v & 0x8080808080808080ULL) break;
+            i += 8;
+        }
+        if (i >= n) break;
+        unsigned char c = s[i];
+        if (c < 0x80) { i++; continue; }
+        int len;
+        uint32_t cp;
+        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+        else return 0;
+        if (i + len > n) return 0;
+        for (int k = 1; k < len; k++) {
+            unsigned char d = s[i + k];
+            if ((d & 0xC0) != 0x80) return 0;
+            cp = (cp << 6) | (d & 0x3F);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
 static int run_start(Run *run, PyObject *const *args, PyObject *totals) {
     run->decode = args[0]; run->skip = args[1]; run->files_ok = args[2]; run->hash128 = args[3];
     run->digest_lines = args[5]; run->digests = args[6];
@@ -267,6 +303,7 @@ static PyObject *check_buffer(PyObject *self, PyObject *const *args, Py_ssize_t 
         const char *nl = memchr(base + pos, '\n', end - pos);
         line_end = nl ? nl - base : end;
         if (line_end - pos > max_line) { status = 0; break; }
+        if (!valid_utf8((const unsigned char *)base + pos, line_end - pos)) { status = 0; break; }
         PyObject *mv = PyMemoryView_FromMemory((char *)base + pos, line_end - pos, PyBUF_READ);
         if (!mv) { status = -1; break; }
         status = take_row(&run, mv, line_no);

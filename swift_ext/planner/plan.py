@@ -99,7 +99,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
 
 def _data_stats(recipe, notes: list[str]) -> int | None:
     """One line about the recipe's local training data; tokens in its p99 micro-batch for the memory estimate."""
-    from swift_ext.datasets.stats import micro_batch_p99, plan_summary
+    from swift_ext.datasets.packing import micro_batch_p99
+    from swift_ext.planner.datafit import plan_summary
 
     summary, lines = plan_summary(recipe)
     notes += lines
@@ -307,12 +308,13 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
     import os
 
     from swift_ext.datasets import check as d
+    from swift_ext.planner.datafit import check_options, recipe_data
 
-    info = d.recipe_data(recipe)
+    info = recipe_data(recipe)
     if info.task not in ("sft", "pt", "grpo", "dpo", "kto"):
         return []
-    opts = d.Options(task=info.task, reward_columns=info.reward_columns,
-                     media_root=recipe.env.get("ROOT_IMAGE_DIR"))  # where ms-swift will look for media
+    opts, more = check_options(recipe)  # the Options `data check --recipe` uses
+    notes += more
     notes += [f"{entry}: hub dataset, not validated here" for entry in info.hub]
     problems: list[Problem] = []
     for key, path in info.files:

@@ -1,0 +1,53 @@
+"""What one check is asked (Options) and what one chunk of a file gives back (ChunkResult), with the
+limits both follow."""
+
+from __future__ import annotations
+
+import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+from swift_ext.datasets.issues import Issue
+
+MAX_LINE = 2**31 - 1  # Arrow's 32-bit string offsets: one value cannot be larger, so neither can a row
+CHUNK = 8 * 1024 * 1024
+LENGTH_SAMPLE = 100_000  # token lengths kept for percentiles (reservoir sample): bounded memory
+
+
+@dataclass(frozen=True)
+class Options:
+    task: str = "sft"
+    media_root: str | None = None
+    deep: bool = False
+    max_length: int | None = None
+    tokenizer: str | None = None
+    image_tokens: int | None = None  # IMAGE_MAX_TOKEN_NUM
+    video_tokens: int | None = None  # VIDEO_MAX_TOKEN_NUM
+    fps_max_frames: int | None = None  # FPS_MAX_FRAMES
+    reward_columns: tuple[str, ...] = ("solution",)
+
+
+@dataclass
+class ChunkResult:
+    index: int
+    lines: int = 0
+    rows: int = 0
+    valid: int = 0
+    issues: list[Issue] = field(default_factory=list)
+    roles: Counter = field(default_factory=Counter)
+    media: Counter = field(default_factory=Counter)
+    lengths: list[int] = field(default_factory=list)
+    digest_lines: list[int] = field(default_factory=list)
+    digests: list[bytes] = field(default_factory=list)  # 16-byte xxh3 digest of each row's messages and media
+    line_blob: bytes = b""  # both packed by pack(): cheap to send between processes and to read with numpy
+    digest_blob: bytes = b""
+
+    def pack(self) -> "ChunkResult":
+        self.line_blob, self.digest_blob = array.array("q", self.digest_lines).tobytes(), b"".join(self.digests)
+        self.digest_lines, self.digests = [], []
+        return self
+    types: list[tuple[int, str, str]] = field(default_factory=list)  # (line, column, JSON type) when it changes
+    # Columns the reference rows did not type: this chunk's first type and the later lines with that type,
+    # which are type changes if an earlier chunk saw the column first with another type.
+    first_kinds: dict[str, str] = field(default_factory=dict)
+    first_kind_lines: dict[str, list[int]] = field(default_factory=dict)

@@ -1,0 +1,271 @@
+"""One row's checks (RowChecker): messages, roles, the task's rules, media counts and entries, objects and,
+with a tokenizer, length. The reference every faster path must agree with."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from typing import Any
+
+from swift_ext.datasets.issues import Issue, json_type
+from swift_ext.datasets.mapping import Unmapped, auto_messages
+from swift_ext.datasets.mediacheck import MediaChecker
+from swift_ext.datasets.options import ChunkResult, Options
+
+ROLES = {"system", "user", "assistant", "tool_call", "tool_response", "tool"}
+ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "function_call": "tool_call",
+           "observation": "tool_response"}
+MESSAGE_KEYS = {"role", "content", "loss", "loss_scale", "name", "tool_calls", "tool_call_id", "reasoning_content"}
+PART_MEDIA = ("image", "video", "audio")
+MEDIA = (("images", "<image>", "E103", "E305"), ("videos", "<video>", "E104", "E306"), ("audios", "<audio>", "E105", "E307"))
+
+
+class RowChecker:
+    def __init__(self, path: str, opts: Options, tokenizer=None, reference: dict[str, str] | None = None):
+        self.path = path
+        self.reference = reference or {}  # the file's first rows' column types: its layout, for ms-swift
+        self.opts = opts
+        self.tokenizer = tokenizer
+        self.media = MediaChecker(path, opts)
+        self.files_ok = self.media.files_ok  # entries that name an existing file: the typed path accepts these
+
+    def check(self, row: Any, line: int, out: ChunkResult) -> Any:
+        """Check one row; returns it as ms-swift will see it (other column layouts mapped into `messages`)."""
+        issues: list[Issue] = []
+
+        def add(code: str, fld: str, message: str) -> None:
+            issues.append(Issue(self.path, line, code, fld, message))
+
+        if not isinstance(row, dict):
+            add("E002", "", f"expected a JSON object per line, got {json_type(row)}")
+            out.rows += 1
+            out.issues.extend(issues)
+            return row
+        where = None
+        if "messages" not in row:
+            try:
+                mapped = auto_messages(row, "messages" in self.reference)
+            except Unmapped as exc:
+                add(*exc.args)
+            else:
+                if mapped is not None:
+                    row, where = {**row, "messages": mapped[0]}, mapped[1]
+        messages = row.get("messages")
+        texts: list[str] = []
+        parts: dict[str, list] = {key: [] for key, *_ in MEDIA}  # media given as content parts: (entry, field)
+        if not isinstance(messages, list) or not messages:
+            if issues:
+                pass  # the mapping said why
+            elif "messages" not in row:
+                add("E101", "messages", "no `messages` list, and none of the columns ms-swift maps into one "
+                    "(conversations; instruction/input/output; query/response and their aliases)")
+            elif where is not None:
+                add("E101", "messages", "the mapped columns give no message: ms-swift drops this row")
+            else:
+                add("E101", "messages", f"`messages` must be a non-empty list, got {json_type(messages)}")
+        else:
+            self._messages(messages, add, texts, out, parts)
+            self._task(row, messages, add)
+        joined = "\x00".join(texts) if len(texts) != 1 else texts[0]
+        for key, tag, count_code, _ in MEDIA:
+            if parts[key] and row.get(key):  # StdTemplateInputs.from_dict asserts one or the other
+                add(count_code, key, f"{len(parts[key])} {key} in content parts and a `{key}` column: ms-swift "
+                    "refuses a row with both")
+            elif parts[key]:
+                self.media.column(row, key, tag, count_code, joined, add, out, parts=parts[key])
+            elif key in row or tag in joined:
+                self.media.column(row, key, tag, count_code, joined, add, out)
+        if "objects" in row:
+            self._objects(row["objects"], add)
+        if self.opts.max_length and self.tokenizer is not None and texts:
+            self._length(row, texts, add, out)
+        out.rows += 1
+        errors = [i for i in issues if i.code.startswith("E")]
+        if not errors:
+            out.valid += 1
+        if where is not None:  # name the column the user wrote, not the message ms-swift makes of it
+            for issue in issues:
+                match = re.match(r"messages\[(\d+)\](.*)", issue.field)
+                if match and int(match.group(1)) < len(where):
+                    rest = match.group(2)
+                    issue.field = where[int(match.group(1))] + ("" if rest in (".role", ".content") else rest)
+        out.issues.extend(issues)
+        return row
+
+    def _messages(self, messages: list, add, texts: list[str], out: ChunkResult, parts: dict) -> None:
+        previous = None
+        for i, msg in enumerate(messages):
+            fld = f"messages[{i}]"
+            if not isinstance(msg, dict) or "role" not in msg or "content" not in msg:
+                add("E102", fld, "each message must be an object with `role` and `content`")
+                continue
+            role = msg["role"]
+            if not isinstance(role, str):
+                add("E106", f"{fld}.role", f"role must be a string, got {json_type(role)}")
+                continue
+            if role in ALIASES:
+                add("N112", f"{fld}.role", f"'{role}' is read by ms-swift as '{ALIASES[role]}'")
+                role = ALIASES[role]
+            elif role not in ROLES:
+                close = [r for r in sorted(ROLES | set(ALIASES)) if r[:2] == role[:2]]
+                add("E106", f"{fld}.role", f"unknown role '{role}'" + (f"; did you mean '{close[0]}'?" if close else ""))
+                continue
+            out.roles[role] += 1
+            extra = set(msg) - MESSAGE_KEYS
+            if extra:
+                add("W111", fld, f"ms-swift drops these message keys: {', '.join(sorted(extra))}")
+            content = msg["content"]
+            if role == "tool_call":
+                self._tool_call(content, f"{fld}.content", add)
+            if role == "assistant" and "tool_calls" in msg:
+                self._tool_calls(msg["tool_calls"], f"{fld}.tool_calls", add)
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(content, (list, dict)) and role in ("tool_call", "tool", "tool_response"):
+                pass  # ms-swift writes a tool turn's non-string content out as JSON text (StdTemplateInputs.from_dict)
+            elif isinstance(content, list):
+                self._parts(content, fld, add, texts, parts)
+            elif content is None and role == "assistant" and msg.get("tool_calls"):
+                pass
+            else:
+                add("E109", f"{fld}.content", f"content must be a string or a list of parts, got {json_type(content)}")
+            if role == "system" and i != 0:
+                add("E107", fld, "a system message may only come first")
+            if role == previous and role in ("user", "assistant"):
+                add("W113", fld, f"two '{role}' turns in a row")
+            if role == "assistant" and isinstance(content, str):
+                opened, closed = content.count("<think>"), content.count("</think>")
+                if opened != closed or (closed and content.find("</think>") < content.find("<think>")):
+                    add("E401", f"{fld}.content", f"<think> x{opened} but </think> x{closed}")
+            previous = role
+
+    def _parts(self, content: list, fld: str, add, texts: list[str], parts: dict) -> None:
+        """Content given as a list of parts, read as ms-swift's StdTemplateInputs.remove_messages_media does:
+        a text part is text; an image/video/audio part (or image_url/...: {"url": ...}) becomes its tag in
+        the text and its value one entry of the row's images/videos/audios."""
+        for j, part in enumerate(content):
+            pfld = f"{fld}.content[{j}]"
+            kind = part.get("type") if isinstance(part, dict) else None
+            if not isinstance(kind, str):
+                add("E109", pfld, "content parts must be objects with a `type`")
+                continue
+            if kind == "text":
+                texts.append(str(part.get("text", "")))
+                continue
+            media = kind[:-len("_url")] if kind.endswith("_url") else kind
+            if media not in PART_MEDIA:
+                add("E109", f"{pfld}.type", f"content part type '{kind}': ms-swift reads text, image, video and audio "
+                    "parts (or image_url, video_url, audio_url)")
+                continue
+            texts.append(f"<{media}>")
+            value = part.get(kind)
+            if isinstance(value, dict):
+                if "url" not in value:
+                    add("E304", f"{pfld}.{kind}", f"a `{kind}` object must carry a `url`")
+                    continue
+                value = value["url"]
+            if value:  # an empty one adds the tag and no entry: the count check says so
+                parts[media + "s"].append((value, f"{pfld}.{kind}"))
+
+    def _tool_call(self, content: Any, fld: str, add) -> None:
+        """A `tool_call` turn as ms-swift's agent template reads it (BaseAgentTemplate._parse_tool_call, and
+        Qwen3CoderAgentTemplate._format_tool_calls for qwen3_5): JSON (or a Python literal) of an object
+        with `name` and `arguments` (or `parameters`), the arguments an object or a string holding one."""
+        call = _parse_json(content)
+        if not isinstance(call, dict) or "name" not in call:
+            add("E115", fld, "a tool call must be a JSON object with `name` and `arguments`, e.g. "
+                '{"name": "get_weather", "arguments": {"city": "Paris"}}; ms-swift\'s tool parser fails on this')
+            return
+        arguments = call.get("arguments")
+        arguments = _parse_json(call.get("parameters") if arguments is None else arguments)
+        if arguments is None or (arguments and not isinstance(arguments, dict)):
+            add("E115", fld, f"the tool call's `arguments` must be a JSON object (or a string of one), got "
+                f"{json_type(arguments) if arguments is not None else 'nothing readable'}: qwen3_5's tool parser "
+                "writes out each argument by name")
+
+    def _tool_calls(self, calls: Any, fld: str, add) -> None:
+        """OpenAI-style assistant `tool_calls`, turned into tool_call turns by ms-swift's
+        normalize_openai_tool_calls ({"function": {"name", "arguments"}} or the function itself)."""
+        if not isinstance(calls, list):
+            if calls:
+                add("E115", fld, f"`tool_calls` must be a list of calls, got {json_type(calls)}")
+            return
+        for k, call in enumerate(calls):
+            function = call.get("function", call) if isinstance(call, dict) else None
+            if not isinstance(function, dict) or "name" not in function:
+                add("E115", f"{fld}[{k}]", "each tool call needs a `function` with a `name` (and `arguments`)")
+                continue
+            self._tool_call({"name": function["name"], "arguments": function.get("arguments", {})}, f"{fld}[{k}]", add)
+
+    def _task(self, row: dict, messages: list, add) -> None:
+        task = self.opts.task
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        last_role = last.get("role") if isinstance(last.get("role"), str) else None
+        last_role = ALIASES.get(last_role, last_role)
+        if task in ("sft", "pt", "dpo", "kto"):
+            content = last.get("content")
+            if last_role != "assistant" or not (isinstance(content, (str, list)) and content):
+                add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn")
+        if task == "grpo":
+            # ms-swift drops a final assistant turn before the rollout (swift.utils.remove_response, called by
+            # GRPOTrainer._apply_chat_template_to_messages_list and RolloutMixin._preprocess_inputs), so a
+            # row that carries its reference answer as the last turn is fine; what is left must end with the user.
+            prompt = messages[:-1] if last_role == "assistant" else messages
+            before = prompt[-1] if prompt and isinstance(prompt[-1], dict) else {}
+            role = before.get("role") if isinstance(before.get("role"), str) else None
+            if ALIASES.get(role, role) != "user":
+                add("E202", f"messages[{max(len(prompt) - 1, 0)}]", "GRPO rows end with the user turn the model answers "
+                    "(a final assistant turn is dropped before the rollout; the turn before it must be the user's)")
+            for column in self.opts.reward_columns:
+                value = row.get(column)
+                if not isinstance(value, str) or not value.strip():
+                    add("E203", column, f"the `{column}` column the reward needs must be a non-empty string, "
+                        f"got {json_type(value) if column in row else 'nothing'}")
+        if task == "dpo":
+            rejected = row.get("rejected_response")
+            chosen = last.get("content") if last_role == "assistant" else None
+            if not isinstance(rejected, str) or not rejected.strip():
+                add("E204", "rejected_response", "DPO rows need a non-empty `rejected_response` string")
+            elif rejected == chosen:
+                add("E204", "rejected_response", "`rejected_response` is the same as the chosen answer")
+        if task == "kto" and not isinstance(row.get("label"), bool):
+            add("E205", "label", f"KTO rows need a boolean `label`, got {json_type(row.get('label'))}")
+
+    def _objects(self, objects: Any, add) -> None:
+        if not isinstance(objects, dict):
+            add("E309", "objects", "`objects` must be an object with `ref` and `bbox` lists")
+            return
+        bbox = objects.get("bbox")
+        ref = objects.get("ref")
+        if not isinstance(bbox, list) or not all(
+                isinstance(b, list) and len(b) in (2, 4) and all(isinstance(x, (int, float)) for x in b) for b in bbox):
+            add("E309", "objects.bbox", "bbox must be a list of [x1, y1, x2, y2] (or [x, y]) number lists")
+            return
+        if ref is not None and (not isinstance(ref, list) or len(ref) != len(bbox)):
+            add("E309", "objects.ref", f"{len(ref) if isinstance(ref, list) else 'no'} refs for {len(bbox)} boxes")
+
+    def _length(self, row: dict, texts: list[str], add, out: ChunkResult) -> None:
+        tokens = sum(len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False))
+        tokens += 8 * len(texts)  # chat-template tokens around each turn (qwen3_5: <|im_start|>role\n ... <|im_end|>\n)
+        images = len(row.get("images") or []) if isinstance(row.get("images"), list) else 0
+        videos = len(row.get("videos") or []) if isinstance(row.get("videos"), list) else 0
+        tokens += images * (self.opts.image_tokens or 1024)
+        tokens += videos * (self.opts.video_tokens or 128) * (self.opts.fps_max_frames or 16)
+        out.lengths.append(tokens)
+        if tokens > self.opts.max_length:
+            add("W501", "messages", f"~{tokens} tokens > max_length {self.opts.max_length}: ms-swift truncates or "
+                "drops this row (truncation_strategy)")
+
+
+def _parse_json(value: Any) -> Any:
+    """ms-swift's BaseAgentTemplate._parse_json: a string is JSON, else a Python literal, else nothing (None)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        try:
+            return ast.literal_eval(value)
+        except Exception:  # literal_eval raises several types; ms-swift catches them all too
+            return None

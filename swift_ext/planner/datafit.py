@@ -1,0 +1,181 @@
+"""A recipe's data, resolved once for every verb that reads it: `plan`, `data check --recipe` and
+`data stats --recipe` take the task, the local files, the validator's Options (max_length, tokenizer,
+media token budgets, media root) and the counting settings (template, tokenizer, truncation, packing,
+batch layout) from here, so the three never disagree about the same recipe. The data side
+(swift_ext.datasets) takes these resolved values as parameters and never reads a recipe's layout itself.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swift_ext.datasets.check import local_dataset_path
+from swift_ext.datasets.lengthcache import cache_key, cache_path
+from swift_ext.datasets.lengths import measure
+from swift_ext.datasets.mediatokens import StatsError
+from swift_ext.datasets.options import Options
+from swift_ext.datasets.packing import Budget, summarize
+from swift_ext.datasets.stats import one_line
+from swift_ext.datasets.template import TemplateSettings, template_settings
+
+MATH_REWARDS = ("accuracy", "math_accuracy", "math_accuracy_async")  # rewards that read `solution`
+TINY = "tiny-qwen3_6-moe"
+PLAN_LIMIT = 64 * 2**20  # plan counts local data up to this size itself; bigger: `data stats` fills the cache
+# The media token budgets data check's length estimate uses, from the recipe's env (ms-swift reads them there).
+MEDIA_BUDGETS = (("IMAGE_MAX_TOKEN_NUM", "image_tokens"), ("VIDEO_MAX_TOKEN_NUM", "video_tokens"),
+                 ("FPS_MAX_FRAMES", "fps_max_frames"))
+
+
+@dataclass(frozen=True)
+class RecipeData:
+    """What a recipe says about its data: the validator's task, the local files, the hub ids."""
+
+    task: str
+    reward_columns: tuple[str, ...]
+    files: list[tuple[str, str]]  # (args key, local path)
+    hub: list[str]
+
+
+def recipe_data(recipe) -> RecipeData:
+    args = recipe.args
+    task = str(args.get("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
+    funcs = args.get("reward_funcs") or []
+    funcs = funcs if isinstance(funcs, list) else [funcs]
+    columns = ("solution",) if any(str(f) in MATH_REWARDS for f in funcs) else ()
+    files, hub = [], []
+    for key in ("dataset", "val_dataset"):
+        entries = args.get(key) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            path = local_dataset_path(entry)
+            if path:
+                files.append((key, path))
+            else:
+                hub.append(str(entry))
+    return RecipeData(task, columns, files, hub)
+
+
+def check_options(recipe, *, task: str | None = None, media_root: str | None = None, deep: bool = False,
+                  max_length: int | None = None, tokenizer: str | None = None) -> tuple[Options, list[str]]:
+    """The validator's Options for a recipe (the keyword arguments override it, as data check's flags do),
+    and notes on what could not be resolved. max_length is the bound argument the Budget uses; the
+    tokenizer is the one `data stats` counts with."""
+    info = recipe_data(recipe)
+    notes: list[str] = []
+    max_length = max_length or _bound(recipe).int("max_length")
+    if max_length and tokenizer is None:
+        try:
+            tokenizer = settings_from_recipe(recipe)[0].tokenizer
+        except StatsError as exc:
+            notes.append(f"max_length {max_length}: lengths not checked ({exc})")
+            max_length = None
+    budgets = {}
+    for env_key, option in MEDIA_BUDGETS:
+        if str(recipe.env.get(env_key) or "").isdigit():
+            budgets[option] = int(recipe.env[env_key])
+    opts = Options(task=task or info.task, reward_columns=info.reward_columns, deep=deep,
+                   media_root=media_root or recipe.env.get("ROOT_IMAGE_DIR"),  # where ms-swift looks for media
+                   max_length=max_length if tokenizer else None, tokenizer=tokenizer, **budgets)
+    return opts, notes
+
+
+def _bound(recipe):
+    from swift_ext.msswift import schema as msargs
+    from swift_ext.msswift.bound_args import Args
+
+    return Args.bind(recipe, msargs.schema_for(recipe.engine, recipe.command))
+
+
+def local_model_dir(model: Any) -> str | None:
+    if not isinstance(model, str):
+        return None
+    if model.startswith("swift-ext://"):
+        from swift_ext.planner.tinymodel import local_model_path
+
+        return str(local_model_path(model[len("swift-ext://"):]))
+    path = Path(model).expanduser()
+    return str(path) if (path / "config.json").is_file() else None
+
+
+def _tiny_model_dir() -> str | None:
+    """The bundled tiny model carries the real Qwen3.5/3.6 tokenizer and processor settings."""
+    from swift_ext.planner.tinymodel import local_model_path
+
+    path = local_model_path(TINY)
+    return str(path) if (path / "swift-ext-complete").is_file() else None
+
+
+def counting_settings(model: Any = None, **kwargs) -> tuple[TemplateSettings, list[str]]:
+    """swift_ext.datasets.template.template_settings with the model's local directory resolved (a
+    swift-ext:// model, a path) and the bundled tiny model as the tokenizer of last resort."""
+    return template_settings(model, local_model_dir(model), fallback_dir=_tiny_model_dir(), **kwargs)
+
+
+def settings_from_recipe(recipe, tokenizer: str | None = None, template: str | None = None):
+    default_loss = "last_round" if recipe.command == "rlhf" else "default"
+    return counting_settings(recipe.args.get("model"), template=template, tokenizer=tokenizer, args=recipe.args,
+                             env=recipe.env, loss_scale=default_loss)
+
+
+def budget_from_recipe(recipe) -> Budget:
+    from swift_ext.planner.layout import layout_of
+
+    args = _bound(recipe)
+    grpo = recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
+    task = (args.str("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
+    strategy = args.str("truncation_strategy") or ("left" if grpo else "delete")
+    world = max(recipe.launch.world_size, 1)
+    if recipe.engine == "megatron":
+        dp = max(layout_of(args, world).dp, 1)
+        mbs = args.int("micro_batch_size", 1) or 1
+        per_step = args.int("global_batch_size", 16) or 16
+        padding_free = args.bool("padding_free")
+    else:
+        dp = world
+        mbs = args.int("per_device_train_batch_size", 1) or 1
+        accum = args.int("gradient_accumulation_steps") or (1 if grpo else max(1, math.ceil(16 / mbs / world)))
+        per_step = mbs * accum * dp
+        padding_free = args.bool("padding_free")
+    packing = args.bool("packing")
+    return Budget(
+        task=task, max_length=args.int("max_length"),
+        max_completion_length=(args.int("max_completion_length", 512) if grpo else None),
+        truncation_strategy=strategy, packing=packing,
+        packing_length=args.int("packing_length") if packing else None,
+        padding_free=padding_free or packing, micro_batch_size=mbs, samples_per_step=per_step,
+        data_parallel=dp, epochs=args.float("num_train_epochs", 1.0) or 1.0,
+        num_generations=(args.int("num_generations", 8) or 8) if grpo else 1,
+        max_steps=args.int("train_iters" if recipe.engine == "megatron" else "max_steps") or None, engine=recipe.engine)
+
+PLAN_LIMIT = 64 * 2**20  # plan counts local data up to this size itself; bigger: `data stats` fills the cache
+
+
+def plan_summary(recipe) -> tuple[dict | None, list[str]]:
+    """For `plan`: the summary of a recipe's training data when every `dataset` entry is a local file
+    that is small enough or already counted (cache). Never raises; says why when there is none. Does not
+    import ms-swift (rows that need it stay uncounted, and such a partial count is not cached); a
+    complete count is cached like ms-swift's argument schema is, so the next plan reads it."""
+    info = recipe_data(recipe)
+    files = [path for key, path in info.files if key == "dataset"]
+    if not files or any(entry for entry in info.hub if entry in _entries(recipe.args.get("dataset"))):
+        return None, []
+    if not all(os.path.isfile(f) for f in files):
+        return None, []
+    try:
+        settings, _ = settings_from_recipe(recipe)
+        if sum(os.path.getsize(f) for f in files) > PLAN_LIMIT and not all(
+                cache_path(cache_key(f, settings)).is_file() for f in files):
+            return None, [f"data: over {PLAN_LIMIT >> 20} MiB and not counted yet; run `swift-ext data stats --recipe "
+                          f"{recipe.source}` once and plan will size memory from your data"]
+        lengths = measure(files, settings, allow_msswift=False)
+        summary = summarize(lengths, budget_from_recipe(recipe))
+    except (StatsError, OSError, ValueError) as exc:
+        return None, [f"data: token lengths not counted ({exc})"]
+    return summary, ["data: " + one_line(summary)]
+
+
+def _entries(value: Any) -> list[str]:
+    return [str(v) for v in (value if isinstance(value, list) else [value] if value else [])]
