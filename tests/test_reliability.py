@@ -201,8 +201,11 @@ def test_real_run_ends_whole_when_swift_ext_is_sigkilled(tmp_path):
     import psutil
 
     out = tmp_path / "run"
+    # Quiet (no progress bar, no per-step rows): a trainer that writes nothing does not notice that its
+    # output pipe lost its reader, so only the reaper can end it.
     overrides = ["args.max_steps=100000", "args.save_steps=2", "args.eval_steps=100000", "args.add_version=false",
-                 f"args.output_dir={out}", "args.save_total_limit=null"]
+                 f"args.output_dir={out}", "args.save_total_limit=null", "args.disable_tqdm=true",
+                 "args.logging_steps=100000"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "swift_ext", "run", str(ROOT / "recipes/smoke/tiny-sft.yaml"), *overrides]
     proc = subprocess.Popen(cmd + ["--grace", "5"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,

@@ -394,6 +394,7 @@ def infer(
     if print_cmd:
         sys.stdout.write(plan.launch.shell())
         return
+    inf.refuse_missing_backend(backend)  # --print may be for another machine; running needs it here
     err = _console(stderr=True)
     for note in plan.notes:
         err.print(f"note: {note}", markup=False)
@@ -582,21 +583,7 @@ def status(run_dir: Path = typer.Argument(..., help="The run's output dir (where
     """Slurm job state(s), restarts, the last complete checkpoint and the log tail of a submitted run."""
     from swift_ext.runs import submit as sub
 
-    manifests = sorted(run_dir.glob("swift-ext-run-*.json"))
-    jobs, damaged = [], []
-    for m in manifests:
-        try:
-            data = json.loads(m.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            damaged.append(m.name)
-            continue
-        slurm = data.get("slurm") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or not isinstance(slurm or {}, dict):
-            damaged.append(m.name)
-            continue
-        listed = (slurm or {}).get("jobs") or []
-        jobs += [j for j in listed if isinstance(j, dict) and {"job_id", "verb"} <= j.keys()] \
-            if isinstance(listed, list) else []
+    jobs, damaged = sub.recorded_jobs(run_dir)
     if not jobs:
         raise UserError.one("no Slurm submission recorded here (swift-ext-run-*.json with a slurm entry)",
                             file=str(run_dir), hint=f"unreadable manifest(s): {', '.join(damaged)}" if damaged else None)
@@ -698,10 +685,9 @@ def _data_options(files, task, media_root, deep, recipe, max_length, tokenizer):
         kwargs["reward_columns"] = info.reward_columns
         max_length = max_length or args.get("max_length")
         model = args.get("model")
-        if isinstance(model, str) and model.startswith("swift-ext://"):
-            from swift_ext.planner.tinymodel import local_model_path
+        from swift_ext.planner.tinymodel import resolve_model
 
-            model = str(local_model_path(model[len("swift-ext://"):]))
+        model = resolve_model(model)
         if tokenizer is None and isinstance(model, str) and Path(model, "tokenizer.json").is_file():
             tokenizer = model
         for env_key, opt in (("IMAGE_MAX_TOKEN_NUM", "image_tokens"), ("VIDEO_MAX_TOKEN_NUM", "video_tokens"),

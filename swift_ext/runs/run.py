@@ -75,7 +75,7 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
         from swift_ext.planner.tinymodel import ensure_model
 
         for name in launch.local_models:
-            say(f"preparing local model swift-ext://{name} ...")
+            say(f"preparing local model {name} ...")
             ensure_model(name)
     out = prepare_output_dir(rec, launch, resume=resume)
     lock_fd = runlock.acquire(out, recipe=rec.source)
