@@ -17,12 +17,13 @@ MEGATRON_ARGS = {"model": "Qwen/Qwen3.6-35B-A3B", "model_type": "qwen3_5_moe", "
                  "merge_lora": False, "template": "qwen3_5"}
 
 
-def checkpoint(tmp_path, args: dict, files=("adapter_model.safetensors",), name="checkpoint-200"):
+def checkpoint(tmp_path, args: dict, files=("adapter_model.safetensors", "adapter_config.json"),
+               name="checkpoint-200"):
     ckpt = tmp_path / "run" / "v0-20261129-101010" / name
     ckpt.mkdir(parents=True)
     (ckpt / "args.json").write_text(json.dumps(args))
     for f in files:
-        (ckpt / f).write_bytes(b"\0")
+        (ckpt / f).write_bytes(b"{}" if f.endswith(".json") else b"\0")
     return ckpt
 
 
@@ -207,3 +208,40 @@ def test_infer_invalid_split_file_is_validated_first(tmp_path):
     result = swift_ext("infer", ckpt, "--split", bad)
     assert result.returncode == 2 and "not a usable validation split (" in result.stderr
     assert "bad.jsonl:2" in result.stderr and "Traceback" not in result.stderr and not list(ckpt.glob("eval-*"))
+
+
+def test_infer_with_a_backend_that_is_not_installed_is_refused_first(tmp_path):
+    import importlib.util
+
+    missing = next((b for b in ("vllm", "lmdeploy", "sglang") if importlib.util.find_spec(b) is None), None)
+    if missing is None:
+        pytest.skip("vllm, lmdeploy and sglang are all installed here")
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "split_dataset_ratio": 0.01})
+    result = swift_ext("infer", ckpt, "--backend", missing)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"error: --backend {missing}: the `{missing}` package is not installed in this "
+                                     f"environment (pip install {missing} (matching ms-swift's supported version), "
+                                     "or use --backend transformers)")
+    assert not list(ckpt.glob("eval-*"))  # no eval dir, no metrics.json
+
+
+def test_merge_of_a_checkpoint_that_is_not_an_adapter_is_refused(tmp_path):
+    ckpt = checkpoint(tmp_path, {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "lora"},
+                      files=("model.safetensors",))
+    result = swift_ext("merge", ckpt)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{ckpt}: not a LoRA adapter checkpoint: no adapter_config.json" in result.stderr
+    assert not (tmp_path / "run" / "v0-20261129-101010" / "checkpoint-200-merged").exists()
+
+
+@pytest.mark.parametrize("name", ["args.json", "adapter_config.json"])
+def test_damaged_json_in_a_checkpoint_is_one_line_naming_the_file(tmp_path, name):
+    ckpt = checkpoint(tmp_path, {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "lora"})
+    (ckpt / name).write_text('{"model": "Qwen/Qw')  # cut short, as by a full disk
+    for verb in (["merge", ckpt, "--print"], ["infer", ckpt, "--print"]):
+        result = swift_ext(*map(str, verb))
+        if name == "adapter_config.json" and verb[0] == "infer":
+            continue  # infer passes the adapter to ms-swift as it is
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {ckpt / name}: {name} is not valid JSON"), lines

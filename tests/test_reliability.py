@@ -160,7 +160,9 @@ def test_real_run_stopped_by_sigterm_then_resumed(tmp_path):
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=120)[0]
     assert proc.returncode == 143, output[-3000:]
-    time.sleep(1)
+    deadline = time.monotonic() + 30  # swift-ext waits for the group, but init may reap zombies late
+    while [p for p in members if _alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not [p for p in members if _alive(p)], "trainer processes left behind"
     # The tiny model trains at several steps a second: by the time SIGTERM lands, later checkpoints may be
     # complete too. Resume must pick the newest complete one and leave every checkpoint as it was.
@@ -188,6 +190,68 @@ def test_real_run_stopped_by_sigterm_then_resumed(tmp_path):
     manifests = [json.loads(p.read_text()) for p in sorted(out.glob("swift-ext-run-*.json"))]
     assert [m["end"]["how"] for m in manifests] == ["stopped", "completed"]
     assert manifests[1]["resume"]["checkpoint"] == str(kept)
+
+
+@pytest.mark.slow
+def test_real_run_ends_whole_when_swift_ext_is_sigkilled(tmp_path):
+    """ms-swift on the tiny CPU model (`swift sft` -> its trainer child): SIGKILL swift-ext mid-training;
+    every process of the tree ends, and the output folder's lock is free once they have."""
+    import fcntl
+
+    import psutil
+
+    out = tmp_path / "run"
+    # Quiet (no progress bar, no per-step rows): a trainer that writes nothing does not notice that its
+    # output pipe lost its reader, so only the reaper can end it.
+    overrides = ["args.max_steps=100000", "args.save_steps=2", "args.eval_steps=100000", "args.add_version=false",
+                 f"args.output_dir={out}", "args.save_total_limit=null", "args.disable_tqdm=true",
+                 "args.logging_steps=100000"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "swift_ext", "run", str(ROOT / "recipes/smoke/tiny-sft.yaml"), *overrides]
+    proc = subprocess.Popen(cmd + ["--grace", "5"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    tree: dict[int, psutil.Process] = {}
+    while not (out / "checkpoint-2" / "trainer_state.json").is_file():
+        assert proc.poll() is None, "swift-ext ended before the first checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint-2 after 10 minutes"
+        try:
+            tree.update({p.pid: p for p in psutil.Process(proc.pid).children(recursive=True)})
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.5)
+    tree.update({p.pid: p for p in psutil.Process(proc.pid).children(recursive=True)})
+    trainers = [p for p in tree.values() if p.is_running() and "sft" in " ".join(p.cmdline())]
+    assert len(trainers) >= 2, [p.cmdline() for p in trainers]  # `swift sft` and the trainer it started
+    proc.kill()
+    proc.wait(timeout=30)
+
+    def gone() -> bool:
+        return not [p for p in tree.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+    deadline = time.monotonic() + 120
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in tree.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    for p in left:
+        p.kill()
+    assert not left, [p.cmdline() for p in left]
+    # The reaper holds the lock until the group is gone: taking it now means no writer is left.
+    fd = os.open(out / ".swift-ext-run.lock", os.O_RDWR)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            assert time.monotonic() < deadline, "the run lock is still held"
+            time.sleep(0.2)
+    before = sorted(p.name for p in out.glob("checkpoint-*"))
+    assert not any(_alive(p) for p in tree), "a process of the tree came back"
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == before
+    steps = [int(n.split("-")[1]) for n in before]
+    assert max(steps) < 100000
+    os.close(fd)
 
 
 def test_secret_in_recipe_env_is_an_error_and_never_printed(tmp_path, write):
@@ -277,20 +341,57 @@ def test_resume_picks_the_newest_complete_checkpoint_across_versions(tmp_path, w
     assert (out / "v1-20261129-110000" / "checkpoint-8").is_dir()
 
 
-def test_trainer_leader_is_stopped_when_swift_ext_is_killed(tmp_path):
-    """SIGKILL gives swift-ext no chance to forward anything; the leader still gets SIGTERM (PDEATHSIG)."""
+def test_whole_trainer_tree_ends_when_swift_ext_is_killed(tmp_path):
+    """SIGKILL gives swift-ext no chance to forward anything: the reaper ends the group, the child that
+    ignores SIGTERM included (SIGKILL after the grace period), and only then frees the output folder."""
     proc, pids = _start_run(tmp_path, "--grace", "2")
     proc.kill()
-    proc.wait(timeout=30)  # not communicate(): the orphans still hold the output pipes
-    deadline = time.monotonic() + 10
-    while _alive(pids[0]) and time.monotonic() < deadline:
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(pids[0])
-    for pid in pids[1:]:  # what a real torchrun would have stopped; the stand-in leaves them: clean up
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    left = [p for p in pids if _alive(p)]
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "trainer processes outlived swift-ext"
     proc.stdout.close()
     proc.stderr.close()
+
+
+def test_second_run_into_the_same_folder_is_refused(tmp_path, write):
+    proc, pids = _start_run(tmp_path, "--grace", "2")
+    try:
+        second = swift_ext("run", tmp_path / "r.yaml", cwd=tmp_path)
+        assert second.returncode == 2, second.stderr
+        assert "another `swift-ext run` is writing into OUT" in second.stderr
+        assert f"pid {proc.pid} on {os.uname().nodename}" in second.stderr
+        assert len(second.stderr.strip().splitlines()) == 1
+        assert len(list((tmp_path / "OUT").glob("swift-ext-run-*.json"))) == 1  # the refused run wrote nothing
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    # the kernel dropped the lock with the run: the folder is free again (the fake trainer is gone)
+    assert not any(_alive(p) for p in pids)
+    bindir = tmp_path / "bin2"
+    bindir.mkdir()
+    (bindir / "swift").write_text("#!/bin/sh\nexit 0\n")
+    (bindir / "swift").chmod(0o755)
+    third = swift_ext("run", tmp_path / "r.yaml", cwd=tmp_path, env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    assert third.returncode == 0, third.stderr
+
+
+def test_ctrl_c_prints_one_line_and_the_trainer_output_goes_to_the_run_log(tmp_path):
+    proc, pids = _start_run(tmp_path, "--grace", "2")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert "training..." in out  # streamed through while it ran
+    after_start = err.split("$ swift sft", 1)[1].splitlines()[1:]
+    after_start = [line for line in after_start if not line.startswith("    ")]  # the printed command's lines
+    assert len(after_start) == 1 and "stopped by SIGINT" in after_start[0], err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    log = next((tmp_path / "OUT").glob("swift-ext-run-*.log")).read_text()
+    assert "training..." in log and "KeyboardInterrupt" in log
 
 
 def test_run_refuses_a_megatron_recipe_this_machine_cannot_run(tmp_path, write):

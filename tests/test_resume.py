@@ -5,6 +5,7 @@ into a fresh start. The whole path on the local Slurm is in test_slurm_resume.py
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -166,3 +167,50 @@ def test_local_run_resume_is_checked_too(tmp_path, write):
     assert "refusing to resume from" in result.stderr and not (tmp_path / "called.json").exists()
     result = swift_ext("run", recipe, FORCE, "--resume", "args.global_batch_size=32", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
+
+
+def _save(folder, step, marker="latest_checkpointed_iteration.txt"):
+    ckpt = folder / f"checkpoint-{step}"
+    ckpt.mkdir(parents=True)
+    if marker:
+        (ckpt / marker).write_text(str(step))
+    return ckpt
+
+
+def test_newest_complete_checkpoint_is_the_newest_run_folders_highest_step(tmp_path):
+    """One rule for run --resume, submit, status, watch: within a run folder the highest complete step
+    (transformers' get_last_checkpoint, Megatron's tracker); across folders ms-swift's version order,
+    not modification time and not the highest step overall."""
+    from swift_ext.runs.rundir import RunDir
+
+    out = tmp_path / "out"
+    _save(out / "v0-20261129-100000", 40)  # an abandoned first run went further ...
+    newest = _save(out / "v1-20261129-110000", 10)  # ... than the fresh start after it
+    _save(out / "v1-20261129-110000", 12, marker=None)  # cut short: no tracker
+    _save(out / "v1-20261129-110000", 9)
+    (out / "v1-20261129-110000" / "checkpoint-10-merged").mkdir()
+    old = out / "v0-20261129-100000" / "checkpoint-40"
+    os.utime(old, (time.time() + 100, time.time() + 100))  # copied later (rsync): mtime says nothing
+    run = RunDir(out)
+    assert run.latest_checkpoint("megatron") == newest
+    assert run.latest_checkpoint("swift") is None  # no trainer_state.json anywhere
+    assert [p.name for p in run.incomplete_after(newest, "megatron")] == ["checkpoint-12"]
+    assert RunDir.of(out / "v1-20261129-110000") == run
+    # v2 started but has not saved yet: v1's stays the one to resume from
+    (out / "v2-20261129-120000").mkdir()
+    assert run.latest_checkpoint("megatron") == newest
+
+
+def test_damaged_args_json_is_one_clear_line(tmp_path):
+    from swift_ext.runs.rundir import read_args
+    from swift_ext.spec.errors import UserError
+
+    ckpt = _save(tmp_path, 6)
+    (ckpt / "args.json").write_text('{"model": ')
+    with pytest.raises(UserError) as err:
+        read_args(ckpt)
+    assert err.value.problems[0].render().startswith(f"{ckpt / 'args.json'}: args.json is not valid JSON")
+    # on a compute node the resume check warns with the same words instead of stopping
+    (issue,) = [i for i in check_resume(argv_to_args(ARGV + ["--finetune", "false", "--mcore_model", str(ckpt)]), ckpt)
+                if i.code == "no_args"]
+    assert "args.json is not valid JSON" in issue.message

@@ -8,6 +8,7 @@ one MTP tensor dropped. Each must fail with the tensor named."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -17,6 +18,7 @@ from safetensors.torch import save_file
 
 from conftest import RECIPES, swift_ext
 from swift_ext.after.verify import Report, Shards, check_structure, check_weights, read_adapter, weight_index
+from swift_ext.spec.errors import UserError
 
 
 def write_model(path, tensors: dict, shards: dict | None = None):
@@ -204,3 +206,27 @@ def test_dropped_mtp_tensor_is_named(tiny_merge, tmp_path):
     report = json.loads((bad / "verify.json").read_text())
     assert report["structure"]["missing"] == [key]
     assert any(f"missing from the merged model: {key} (MTP)" in f["message"] for f in report["findings"])
+
+
+def test_base_model_found_in_the_hugging_face_cache_as_the_planner_finds_it(tmp_path, monkeypatch):
+    """HF_HUB_CACHE honoured and the snapshot refs/main names preferred over a newer one: the same
+    lookup the planner uses for model shapes (planner/hubcache.py)."""
+    from swift_ext.after.verify import resolve_base
+    from swift_ext.planner.model_shape import locate_config
+
+    repo = tmp_path / "hub" / "models--acme--tiny"
+    for rev in ("aaa111", "bbb222"):
+        (repo / "snapshots" / rev).mkdir(parents=True)
+        (repo / "snapshots" / rev / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("aaa111")
+    os.utime(repo / "snapshots" / "aaa111", (1, 1))  # the older snapshot is the one main points at
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("MODELSCOPE_CACHE", str(tmp_path / "ms-empty"))
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    assert resolve_base(merged, None, "acme/tiny") == repo / "snapshots" / "aaa111"
+    assert locate_config("acme/tiny") == (repo / "snapshots" / "aaa111" / "config.json", "Hugging Face cache")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))
+    with pytest.raises(UserError):
+        resolve_base(merged, None, "acme/tiny")

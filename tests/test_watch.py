@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from conftest import FIXTURES, RECIPES, ROOT, swift_ext
 from swift_ext.planner import mfu
 from swift_ext.planner.model_shape import resolve_shape
-from swift_ext.runs.watch import STALL_EXIT, LogFollower, StallClock, analyse_file
+from swift_ext.runs.sidecar import STALL_EXIT, StallClock
+from swift_ext.runs.watchlog import LogFollower
+from swift_ext.runs.watchrates import analyse_file
 
 RUNS = FIXTURES / "runs"  # logging.jsonl/args.json/manifest of real `swift-ext run` of recipes/smoke/tiny-*.yaml
 TINY_CONFIG = RUNS / "tiny-qwen3_6-moe-config.json"  # the tiny model the runs trained (built by tinymodel.py)
@@ -271,3 +273,27 @@ def test_odd_logs_never_raise(tmp_path, capsys, rows, args, watch_cfg, launch):
         code = run_cli(["watch", str(run), "--once", *extra])
         err = capsys.readouterr().err
         assert code in (0, 2) and "internal error" not in err and "Traceback" not in err
+
+
+def test_watch_and_report_warn_when_one_log_holds_two_runs(tmp_path):
+    """A second run appending to the same logging.jsonl: steps 1..8 of the real tiny SFT run, then 1..3 again."""
+    run = tmp_path / "run"
+    shutil.copytree(RUNS / "tiny-sft", run)
+    (log,) = run.glob("**/logging.jsonl")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    train = [r for r in rows if "loss" in r and "global_step/max_steps" in r]
+    log.write_text("".join(json.dumps(r) + "\n" for r in train + train[:3]))
+    watched = swift_ext("watch", run, "--json", "--once", "--model-config", TINY_CONFIG)
+    assert watched.returncode == 0, watched.stderr
+    summary = json.loads(watched.stdout.splitlines()[-1])
+    (warning,) = [w for w in summary["warnings"] if "runs" in w]
+    assert warning.startswith("this logging.jsonl holds 2 runs: the step went back (8 -> 1)")
+    reported = swift_ext("report", run)
+    assert reported.returncode == 0, reported.stderr
+    (page,) = run.glob("report-*/summary.md")
+    assert "holds 2 runs: the step went back (8 -> 1)" in page.read_text()
+
+
+def test_one_log_with_one_run_has_no_such_warning():
+    _, summary, _ = analyse_file(RUNS / "tiny-sft", model_config=str(TINY_CONFIG))
+    assert not [w for w in summary["warnings"] if "runs" in w]

@@ -9,6 +9,7 @@ fields such as `solution` are joined back from `val.jsonl` by row order.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.util
 import json
 import os
 import statistics
@@ -18,6 +19,7 @@ from pathlib import Path
 from swift_ext.spec.errors import UserError
 from swift_ext.planner.launch import Launch
 from swift_ext.after.merge import Checkpoint
+from swift_ext.runs.rundir import manifest_near, merged_path
 
 EMPTY_THINK = "<think>\n\n</think>\n\n"
 MEDIA_ENV = ("IMAGE_MAX_TOKEN_NUM", "VIDEO_MAX_TOKEN_NUM", "FPS_MAX_FRAMES", "MAX_PIXELS", "VIDEO_MAX_PIXELS")
@@ -36,14 +38,7 @@ class InferPlan:
 
 def find_manifest(ckpt: Checkpoint) -> dict:
     """The newest swift-ext run manifest beside the run (output_dir holds it; vN-* dirs are inside)."""
-    for where in (ckpt.run_dir, ckpt.run_dir.parent):
-        found = sorted(where.glob("swift-ext-run-*.json"))
-        if found:
-            try:
-                return json.loads(found[-1].read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return {}
-    return {}
+    return manifest_near(ckpt.run_dir)
 
 
 def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
@@ -63,11 +58,11 @@ def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
             if candidate.is_file():
                 return candidate
         raise UserError.one(f"the recorded val_dataset {name!r} is not a local file here",
-                            file=str(ckpt.path / "args.json"), hint="pass --split FILE")
+                            file=str(ckpt.args_file), hint="pass --split FILE")
     if float(ckpt.args.get("split_dataset_ratio") or 0) > 0:
         return None  # ms-swift re-creates the split with --load_data_args
     raise UserError.one("this run has no validation split (no val_dataset, split_dataset_ratio 0)",
-                        file=str(ckpt.path / "args.json"), hint="pass --split FILE with validation rows")
+                        file=str(ckpt.args_file), hint="pass --split FILE with validation rows")
 
 
 def _refuse_invalid_split(path: Path) -> None:
@@ -88,6 +83,19 @@ def _refuse_invalid_split(path: Path) -> None:
                             file=str(path), hint=f"swift-ext data check {path}")
 
 
+# ms-swift's --infer_backend values that need a package of their own (swift/infer_engine/).
+BACKEND_PACKAGES = {"vllm": "vllm", "lmdeploy": "lmdeploy", "sglang": "sglang"}
+
+
+def refuse_missing_backend(backend: str) -> None:
+    """Before any work: `swift infer` would load the data and the model first, then fail on the import."""
+    package = BACKEND_PACKAGES.get(backend)
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise UserError.one(f"--backend {backend}: the `{package}` package is not installed in this environment",
+                            hint=f"pip install {package} (matching ms-swift's supported version), "
+                                 "or use --backend transformers")
+
+
 def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformers", max_new_tokens: int = 512,
                limit: int | None = None, now: _dt.datetime | None = None) -> InferPlan:
     manifest = find_manifest(ckpt)
@@ -99,7 +107,7 @@ def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformer
         eval_dir = ckpt.path / f"eval-{stamp}-{n}"
         n += 1
     notes: list[str] = []
-    merged = ckpt.path.with_name(ckpt.path.name + "-merged")
+    merged = merged_path(ckpt.path)
     argv = ["swift", "infer"]
     if merged.is_dir():
         argv += ["--model", str(merged)]

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from swift_ext.spec.errors import UserError
 from swift_ext.planner.launch import Launch
+from swift_ext.runs.rundir import (ADAPTER_CONFIG, ARGS_FILE, is_megatron_args, merged_path, read_adapter_config,
+                                   read_args, tuner_of)
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -38,26 +40,30 @@ class Checkpoint:
     def run_dir(self) -> Path:
         return self.path.parent
 
+    @property
+    def args_file(self) -> Path:
+        return self.path / ARGS_FILE
+
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
     ckpt = Path(path)
     if not ckpt.is_dir():
         raise UserError.one("not a directory; expected a checkpoint directory such as "
                             "output/<run>/v0-<time>/checkpoint-<step>", file=str(ckpt))
-    args_file = ckpt / "args.json"
-    if not args_file.is_file():
-        raise UserError.one("no args.json: not an ms-swift checkpoint (ms-swift writes args.json into every "
+    args = read_args(ckpt)
+    if args is None:
+        raise UserError.one(f"no {ARGS_FILE}: not an ms-swift checkpoint (ms-swift writes {ARGS_FILE} into every "
                             "checkpoint-N directory)", file=str(ckpt),
                             hint="pass the checkpoint-N directory itself, not its run directory")
-    try:
-        args = json.loads(args_file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UserError.one(f"args.json is not valid JSON: {exc}", file=str(args_file)) from None
-    if not isinstance(args, dict):
-        raise UserError.one("args.json is not a JSON object", file=str(args_file))
-    megatron = any(k in args for k in ("expert_model_parallel_size", "mcore_model", "mcore_adapter",
-                                       "tensor_model_parallel_size"))
-    return Checkpoint(ckpt, args, "megatron" if megatron else "swift", str(args.get("tuner_type") or "lora"))
+    return Checkpoint(ckpt, args, "megatron" if is_megatron_args(args) else "swift", tuner_of(args, "lora"))
+
+
+def refuse_non_adapter(ckpt: Checkpoint) -> None:
+    """`--adapters CKPT` needs PEFT's adapter_config.json; without it ms-swift fails deep inside the load."""
+    if read_adapter_config(ckpt.path) is None:
+        raise UserError.one(f"not a LoRA adapter checkpoint: no {ADAPTER_CONFIG} (args.json says tuner_type "
+                            f"{ckpt.tuner}); there is nothing to merge", file=str(ckpt.path),
+                            hint="a full-parameter checkpoint is already a model; pass the adapter's checkpoint-N")
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class MergePlan:
 
 def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str | None = None) -> MergePlan:
     notes: list[str] = []
-    merged_by_training = ckpt.path.with_name(ckpt.path.name + "-merged")
+    merged_by_training = merged_path(ckpt.path)
     if merged_by_training.is_dir() and out is None:
         why = "training ran with merge_lora: true" if ckpt.args.get("merge_lora") else "it was merged before"
         return MergePlan(None, merged_by_training, [f"{why}; the merged model is already at {merged_by_training} "
@@ -78,6 +84,10 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
     if ckpt.engine == "swift" and ckpt.tuner == "full":
         return MergePlan(None, ckpt.path, ["a full-parameter transformers checkpoint is already a complete model"],
                          already_merged=True)
+    hf_format = (ckpt.path / "adapter_model.safetensors").is_file() or (ckpt.path / "model.safetensors").is_file() \
+        or any(ckpt.path.glob("model-*.safetensors"))
+    if ckpt.tuner != "full" and (ckpt.engine == "swift" or hf_format):
+        refuse_non_adapter(ckpt)  # these are merged with --adapters CKPT
     base = base_model or ckpt.base_model
     check_base_model(base, ckpt)
     output = Path(out) if out else merged_by_training
@@ -87,8 +97,6 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
     mtp = mtp_layers_of(base)
     trained_mtp = ckpt.args.get("mtp_num_layers")
     if ckpt.engine == "megatron":
-        hf_format = (ckpt.path / "adapter_model.safetensors").is_file() or (ckpt.path / "model.safetensors").is_file() \
-            or any(ckpt.path.glob("model-*.safetensors"))
         if ckpt.tuner == "full" and hf_format:
             return MergePlan(None, ckpt.path, ["a full-parameter checkpoint saved with save_safetensors is already "
                                                "a Hugging Face model"], already_merged=True)
@@ -135,17 +143,17 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
 
 def check_base_model(base: str | None, ckpt: Checkpoint) -> None:
     if not base:
-        raise UserError.one("args.json names no base model (`model`)", file=str(ckpt.path / "args.json"),
+        raise UserError.one("args.json names no base model (`model`)", file=str(ckpt.args_file),
                             hint="pass --base-model PATH_OR_ID")
     local = Path(base).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():
-            raise UserError.one(f"base model directory {base} has no config.json", file=str(ckpt.path / "args.json"),
+            raise UserError.one(f"base model directory {base} has no config.json", file=str(ckpt.args_file),
                                 hint="pass --base-model PATH_OR_ID")
         return
     if base.startswith(("/", "./", "../", "~")) or not _HUB_ID.match(base):
         raise UserError.one(f"base model {base!r} recorded in args.json does not exist here and is not a hub id",
-                            file=str(ckpt.path / "args.json"), path="model",
+                            file=str(ckpt.args_file), path="model",
                             hint="pass --base-model with where the base model is now")
 
 

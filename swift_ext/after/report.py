@@ -10,18 +10,17 @@ import datetime as _dt
 import json
 from pathlib import Path
 
+from swift_ext.runs.rundir import RunDir
 from swift_ext.spec.errors import UserError
 
 
 def find_log(run_dir: Path) -> Path:
     """logging.jsonl of the run: RUN_DIR itself, or its newest vN-* directory."""
-    if (run_dir / "logging.jsonl").is_file():
-        return run_dir / "logging.jsonl"
-    versions = sorted(run_dir.glob("v*-*/logging.jsonl"), key=lambda p: p.stat().st_mtime)
-    if not versions:
+    log = RunDir(run_dir).log()
+    if log is None:
         raise UserError.one("no logging.jsonl here or in a v*-* directory below it: not an ms-swift run directory",
                             file=str(run_dir))
-    return versions[-1]
+    return log
 
 
 def read_log(path: Path) -> list[dict]:
@@ -113,7 +112,7 @@ def make_report(run_dir: str | Path, now: _dt.datetime | None = None) -> Path:
         plt.close(fig)
 
     # Throughput, MFU and GRPO health, derived from the same rows by swift-ext watch's analysis.
-    from swift_ext.runs.watch import Analyser, load_context, summarise
+    from swift_ext.runs.watchrates import Analyser, load_context, summarise
 
     ctx = load_context(run, log)
     analyser = Analyser(ctx)

@@ -111,6 +111,7 @@ def infer(
     if print_cmd:
         sys.stdout.write(plan.launch.shell())
         return
+    inf.refuse_missing_backend(backend)  # --print may be for another machine; running needs it here
     err = _console(stderr=True)
     for note in plan.notes:
         err.print(f"note: {note}", markup=False)

@@ -98,21 +98,7 @@ def status(run_dir: Path = typer.Argument(..., help="The run's output dir (where
     """Slurm job state(s), restarts, the last complete checkpoint and the log tail of a submitted run."""
     from swift_ext.runs import submit as sub
 
-    manifests = sorted(run_dir.glob("swift-ext-run-*.json"))
-    jobs, damaged = [], []
-    for m in manifests:
-        try:
-            data = json.loads(m.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            damaged.append(m.name)
-            continue
-        slurm = data.get("slurm") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or not isinstance(slurm or {}, dict):
-            damaged.append(m.name)
-            continue
-        listed = (slurm or {}).get("jobs") or []
-        jobs += [j for j in listed if isinstance(j, dict) and {"job_id", "verb"} <= j.keys()] \
-            if isinstance(listed, list) else []
+    jobs, damaged = sub.recorded_jobs(run_dir)
     if not jobs:
         raise UserError.one("no Slurm submission recorded here (swift-ext-run-*.json with a slurm entry)",
                             file=str(run_dir), hint=f"unreadable manifest(s): {', '.join(damaged)}" if damaged else None)

@@ -92,10 +92,10 @@ def _bound(recipe):
 def local_model_dir(model: Any) -> str | None:
     if not isinstance(model, str):
         return None
-    if model.startswith("swift-ext://"):
-        from swift_ext.planner.tinymodel import local_model_path
+    from swift_ext.planner.tinymodel import local_model_name, resolve_model
 
-        return str(local_model_path(model[len("swift-ext://"):]))
+    if local_model_name(model) is not None:
+        return resolve_model(model)
     path = Path(model).expanduser()
     return str(path) if (path / "config.json").is_file() else None
 

@@ -10,8 +10,8 @@ from typing import Any
 from swift_ext.msswift.schema import render_scalar
 from swift_ext.spec.recipe import Recipe
 
-# Models swift-ext builds itself on first use (see swift_ext/planner/tinymodel.py).
-LOCAL_MODEL_SCHEME = "swift-ext://"
+from swift_ext.planner.tinymodel import SCHEME as LOCAL_MODEL_SCHEME  # noqa: F401  (models built on first use)
+from swift_ext.planner.tinymodel import local_model_name, resolve_model
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,9 @@ def build_launch(recipe: Recipe) -> Launch:
     for name, value in with_reward_plugin(recipe.args).items():
         if value is None:
             continue
-        if isinstance(value, str) and value.startswith(LOCAL_MODEL_SCHEME):
-            from swift_ext.planner.tinymodel import local_model_path
-
-            model_name = value[len(LOCAL_MODEL_SCHEME):]
-            value = str(local_model_path(model_name))
+        model_name = local_model_name(value)
+        if model_name is not None:
+            value = resolve_model(value)
             local_models[model_name] = value
         argv.append(f"--{name}")
         argv.extend(render_values(value))

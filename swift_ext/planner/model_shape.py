@@ -11,11 +11,11 @@ config.json files bundled in `swift_ext/planner/presets/*.json`. Every source is
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from swift_ext.planner.hubcache import hf_cache_candidates, modelscope_cache_candidates
 from swift_ext.spec.errors import UserError
 
 PRESETS = Path(__file__).parent / "presets"
@@ -215,50 +215,6 @@ def locate_config(model: str | None, model_config: str | Path | None = None) -> 
 def _looks_like_hub_id(model: str) -> bool:
     parts = model.split("/")
     return len(parts) == 2 and all(parts) and not model.startswith((".", "~"))
-
-
-def hf_cache_candidates(model: str) -> list[Path]:
-    """huggingface_hub's layout: HUB/models--ORG--NAME/snapshots/REV/config.json; refs/main names REV."""
-    if os.environ.get("HF_HUB_CACHE"):
-        hub = Path(os.environ["HF_HUB_CACHE"])
-    elif os.environ.get("HF_HOME"):
-        hub = Path(os.environ["HF_HOME"]) / "hub"
-    else:
-        hub = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huggingface" / "hub"
-    repo = hub.expanduser() / ("models--" + model.replace("/", "--"))
-    out = []
-    ref = repo / "refs" / "main"
-    if ref.is_file():
-        try:
-            out.append(repo / "snapshots" / ref.read_text(encoding="utf-8").strip() / "config.json")
-        except OSError:
-            pass
-    out += _snapshots(repo / "snapshots")
-    return out
-
-
-def modelscope_cache_candidates(model: str) -> list[Path]:
-    """modelscope 1.40 (modelscope_hub) writes BASE/models/ORG--NAME/snapshots/REV/ and reuses the older
-    BASE/models/ORG/NA___ME (dots as ___), also under BASE/hub/ (the old default root); BASE is
-    MODELSCOPE_CACHE or ~/.cache/modelscope (modelscope_hub/_download.py, modelscope/hub/utils/utils.py)."""
-    base = Path(os.environ.get("MODELSCOPE_CACHE") or Path.home() / ".cache" / "modelscope").expanduser()
-    owner, name = model.split("/", 1)
-    safe = name.replace(".", "___")
-    repo = base / "models" / f"{owner}--{name}"
-    out = [repo / "snapshots" / rev / "config.json" for rev in ("master", "main")] + _snapshots(repo / "snapshots")
-    for root in (base, base / "hub"):
-        out += [root / "models" / owner / safe / "config.json", root / "models" / owner / name / "config.json",
-                root / owner / safe / "config.json", root / owner / name / "config.json"]
-    return out
-
-
-def _snapshots(snapshots: Path) -> list[Path]:
-    """Every snapshot's config.json, newest first (a cache may hold several revisions)."""
-    try:
-        dirs = [d for d in snapshots.iterdir() if d.is_dir()]
-    except OSError:
-        return []
-    return [d / "config.json" for d in sorted(dirs, key=lambda d: d.stat().st_mtime, reverse=True)]
 
 
 def from_config_file(path: Path, name: str, origin: str = "") -> ModelShape:

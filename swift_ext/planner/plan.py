@@ -122,10 +122,9 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         errors.append(Problem(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
                               f"{recipe.launch.gpus_per_node}", rule="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
     model = recipe.args.get("model")
-    if isinstance(model, str) and model.startswith(LOCAL_MODEL_SCHEME):
-        from swift_ext.planner.tinymodel import local_model_path
+    from swift_ext.planner.tinymodel import resolve_model
 
-        model = str(local_model_path(model[len(LOCAL_MODEL_SCHEME):]))
+    model = resolve_model(model)
     shape = None
     try:
         shape = resolve_shape(model, model_config)

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+SCHEME = "swift-ext://"  # how recipes name these models; resolved only here
 MODELS = {"tiny-qwen3_6-moe"}
 FORMAT_VERSION = 2  # bump when the built files change, so stale caches are rebuilt
 
@@ -25,11 +26,22 @@ def models_dir() -> Path:
     return Path(base) / "models"
 
 
+def local_model_name(value) -> str | None:
+    """NAME of a `swift-ext://NAME` model reference, else None."""
+    return value[len(SCHEME):] if isinstance(value, str) and value.startswith(SCHEME) else None
+
+
+def resolve_model(value):
+    """A `swift-ext://NAME` reference -> the directory the model is built in (as a str); else unchanged."""
+    name = local_model_name(value)
+    return value if name is None else str(local_model_path(name))
+
+
 def local_model_path(name: str) -> Path:
     if name not in MODELS:
         from swift_ext.spec.errors import UserError
 
-        raise UserError.one(f"unknown local model 'swift-ext://{name}'", hint=f"known: {', '.join(sorted(MODELS))}")
+        raise UserError.one(f"unknown local model '{SCHEME}{name}'", hint=f"known: {', '.join(sorted(MODELS))}")
     return models_dir() / f"{name}-v{FORMAT_VERSION}"
 
 

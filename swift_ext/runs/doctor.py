@@ -166,14 +166,10 @@ def shape_type(recipe: Recipe | None) -> str | None:
     if recipe is None:
         return None
     from swift_ext.spec.errors import UserError
-    from swift_ext.planner.launch import LOCAL_MODEL_SCHEME
     from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.planner.tinymodel import resolve_model
 
-    model = recipe.args.get("model")
-    if isinstance(model, str) and model.startswith(LOCAL_MODEL_SCHEME):
-        from swift_ext.planner.tinymodel import local_model_path
-
-        model = str(local_model_path(model[len(LOCAL_MODEL_SCHEME):]))
+    model = resolve_model(recipe.args.get("model"))
     try:
         return resolve_shape(model).model_type
     except UserError:

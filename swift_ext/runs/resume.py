@@ -34,7 +34,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-TRACKER = "latest_checkpointed_iteration.txt"
+from swift_ext.runs.process import alive as process_alive
+from swift_ext.runs.rundir import TRACKER, RunDir, load_flag, read_args, tracker_iteration
+from swift_ext.spec.errors import UserError
+
 RECORDS = "swift-ext-resume.jsonl"
 
 # Settings that must not change between the checkpoint and the resumed command, and why.
@@ -66,19 +69,13 @@ class Issue:
     message: str
 
 
-def tracker_iteration(ckpt: Path) -> int | None:
+def checkpoint_args(ckpt: Path) -> tuple[dict | None, str]:
+    """The checkpoint's args.json, or None and why not (this runs on compute nodes: it warns, not fails)."""
     try:
-        return int((ckpt / TRACKER).read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def checkpoint_args(ckpt: Path) -> dict | None:
-    try:
-        data = json.loads((ckpt / "args.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        data = read_args(ckpt)
+    except UserError as exc:
+        return None, exc.problems[0].render()
+    return data, "" if data is not None else f"{ckpt} has no args.json"
 
 
 def argv_to_args(argv: list[str]) -> dict:
@@ -139,15 +136,15 @@ def check_resume(new_args: dict, ckpt: Path, *, defaults: dict | None = None) ->
         issues.append(Issue("error", "incomplete_checkpoint", f"{ckpt} has no {TRACKER}: its save never finished; "
                             "ms-swift would load iteration 0 and start over"))
         return issues
-    old = checkpoint_args(ckpt)
+    old, unreadable = checkpoint_args(ckpt)
     defaults = _defaults() if defaults is None else defaults
 
     def value(args: dict, key: str):
         return _norm(args[key]) if key in args else _norm(defaults.get(key))
 
     tuner = value(new_args, "tuner_type") or "full"
-    flag = "mcore_model" if tuner == "full" else "mcore_adapter"
-    other = "mcore_adapter" if flag == "mcore_model" else "mcore_model"
+    flag = load_flag(tuner)
+    other = load_flag("lora") if flag == load_flag("full") else load_flag("full")
     if _norm(new_args.get(other)) == str(ckpt) and not new_args.get(flag):
         issues.append(Issue("error", "wrong_load_flag", f"a {tuner} run resumed with --{other}: ms-swift loads it "
                             f"as {'the base model and forces finetune' if other == 'mcore_model' else 'an adapter'}, "
@@ -156,7 +153,7 @@ def check_resume(new_args: dict, ckpt: Path, *, defaults: dict | None = None) ->
         issues.append(Issue("error", "finetune", "finetune is true: ms-swift resets the iteration to 0 and starts "
                             "over (resume needs --finetune false)"))
     if old is None:
-        issues.append(Issue("warning", "no_args", f"{ckpt} has no readable args.json: settings not compared"))
+        issues.append(Issue("warning", "no_args", f"{unreadable}: settings not compared"))
         return issues
     old_tuner = _norm(old.get("tuner_type", defaults.get("tuner_type"))) or "full"
     if old_tuner != tuner:
@@ -194,12 +191,8 @@ def check_resume(new_args: dict, ckpt: Path, *, defaults: dict | None = None) ->
 
 
 def latest_complete_checkpoint(output_dir: Path) -> Path | None:
-    best, best_n = None, -1
-    for d in Path(output_dir).glob("checkpoint-*"):
-        n = d.name.removeprefix("checkpoint-")
-        if n.isdigit() and (d / TRACKER).is_file() and int(n) > best_n:
-            best, best_n = d, int(n)
-    return best
+    """The Megatron checkpoint a resume continues from (the rule: swift_ext/runs/rundir.py)."""
+    return RunDir(Path(output_dir)).latest_checkpoint("megatron")
 
 
 def refuse_resume(output_dir: Path, new_args: dict) -> tuple[Path | None, list[Issue]]:
@@ -207,15 +200,14 @@ def refuse_resume(output_dir: Path, new_args: dict) -> tuple[Path | None, list[I
     no complete checkpoint is an error: ms-swift would silently start over and overwrite checkpoint-N."""
     ckpt = latest_complete_checkpoint(output_dir)
     if ckpt is None:
-        partial = sorted(d.name for d in Path(output_dir).glob("checkpoint-*") if d.is_dir())
+        partial = [str(d.relative_to(output_dir)) for d in RunDir(Path(output_dir)).checkpoints()]
         if not partial and not (Path(output_dir) / "logging.jsonl").exists():
             return None, []  # no training output yet: a first start, nothing to lose
         why = f"only incomplete checkpoints ({', '.join(partial)}: no {TRACKER})" if partial else "no checkpoint-N"
         return None, [Issue("error", "nothing_to_resume", f"nothing to resume from in {output_dir}: {why}; "
                             "ms-swift would start over at iteration 1 and write over checkpoint-N")]
     resumed = dict(new_args)
-    flag = "mcore_model" if (_norm(resumed.get("tuner_type")) or _defaults().get("tuner_type", "full")) == "full" \
-        else "mcore_adapter"
+    flag = load_flag(_norm(resumed.get("tuner_type")) or _defaults().get("tuner_type", "full"))
     resumed.setdefault(flag, str(ckpt))
     resumed["finetune"] = False
     return ckpt, check_resume(resumed, ckpt)
@@ -277,7 +269,7 @@ def watch(output_dir: Path, ckpt: Path, offset: int, stop_pid: int | None, poll_
     log = Path(output_dir) / "logging.jsonl"
     started = time.time()
     while True:
-        alive = not stop_pid or _alive(stop_pid)  # before reading, so the last lines of a finished step count
+        alive = not stop_pid or process_alive(stop_pid)  # before reading, so the last lines of a finished step count
         its = logged_iterations(log, offset)
         if its:
             first = its[0]
@@ -301,16 +293,6 @@ def watch(output_dir: Path, ckpt: Path, offset: int, stop_pid: int | None, poll_
         if timeout_s is not None and time.time() - started > timeout_s:
             return 0
         time.sleep(poll_s)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,7 +348,7 @@ def status_lines(output_dir: Path) -> list[tuple[str, str]]:
                 lines.append(("error", f"logging.jsonl: the iteration went back from {before} to {after}: a run "
                               "started over from the beginning"))
     ckpt = latest_complete_checkpoint(Path(output_dir))
-    old = checkpoint_args(ckpt) if ckpt else None
+    old = checkpoint_args(ckpt)[0] if ckpt else None
     if old and _norm(old.get("no_save_optim")) is True:
         tuner = _norm(old.get("tuner_type")) or "full"
         lines.append(("warning", f"{ckpt.name} was saved without optimizer state (no_save_optim: true): this {tuner} "

@@ -10,10 +10,7 @@ import importlib.metadata
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +20,9 @@ from swift_ext.spec.errors import UserError
 from swift_ext.planner.launch import Launch, render_values
 from swift_ext.spec.recipe import Recipe, load_recipe
 from swift_ext.spec.secrets import masked_env
+from swift_ext.runs import rundir, runlock
+from swift_ext.runs.process import Ending, execute
+from swift_ext.runs.rundir import RunDir
 
 # Inherited variables that change what ms-swift does; recorded so a run can be reproduced.
 RELEVANT = re.compile(
@@ -39,6 +39,7 @@ class Started:
     out: Path
     manifest_path: Path
     at: float
+    lock_fd: int | None = None  # the output folder's run lock (runlock.py), held until the run ends
 
 
 def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect: str | None,
@@ -74,9 +75,18 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
         from swift_ext.planner.tinymodel import ensure_model
 
         for name in launch.local_models:
-            say(f"preparing local model swift-ext://{name} ...")
+            say(f"preparing local model {name} ...")
             ensure_model(name)
     out = prepare_output_dir(rec, launch, resume=resume)
+    lock_fd = runlock.acquire(out, recipe=rec.source)
+    try:
+        return _start_locked(rec, launch, out, lock_fd, resume=resume, say=say)
+    except BaseException:
+        runlock.release(lock_fd)
+        raise
+
+
+def _start_locked(rec: Recipe, launch: Launch, out: Path, lock_fd: int, *, resume: bool, say) -> Started:
     extra: dict = {}
     if resume:
         point = find_resume_point(rec, out)
@@ -103,22 +113,28 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
     manifest_path = write_manifest(out, manifest(rec, launch, extra))
     say(f"manifest: {manifest_path}", markup=False)
     say("$ " + replace(launch, env=masked_env(launch.env)).shell().rstrip(), markup=False)
-    return Started(rec, launch, out, manifest_path, time.time())
+    return Started(rec, launch, out, manifest_path, time.time(), lock_fd)
 
 
 def finish(started: Started, grace_s: float, say) -> int:
     """Run the process to its end; record how it ended in the manifest; the exit code for swift-ext."""
-    ending = execute(started.launch, grace_s)
+    log = RunDir(started.out).run_log_for(started.manifest_path)
+    try:
+        ending = execute(started.launch, grace_s, log=log,
+                         keep_fds=() if started.lock_fd is None else (started.lock_fd,))
+    finally:
+        runlock.release(started.lock_fd)
     record_end(started.manifest_path, ending, started.at)
-    ckpt = latest_checkpoint(started.out, started.at)
-    if ending.signal:
+    ckpt = latest_checkpoint(started.out, started.at, started.recipe.engine)
+    if ending.signal:  # one line: the trainer's own traceback went to the log
+
         say(f"[yellow]stopped by {ending.signal}[/yellow]"
             f"{' (SIGKILL after the grace period)' if ending.killed_after_grace else ''}; "
-            f"last checkpoint: {ckpt or 'none'}; `swift-ext run ... --resume` continues")
+            f"last checkpoint: {ckpt or 'none'}; `swift-ext run ... --resume` continues; log: {log}")
     elif ending.exit_code == 0 and ckpt:
         say(f"[green]done[/green]: checkpoint {ckpt}")
     elif ending.exit_code != 0:
-        say(f"[red]ms-swift exited with code {ending.exit_code}[/red]")
+        say(f"[red]ms-swift exited with code {ending.exit_code}[/red]; its output: {log}")
     return ending.exit_code
 
 
@@ -211,34 +227,18 @@ def prepare_output_dir(recipe: Recipe, launch: Launch, *, resume: bool = False) 
     return out
 
 
-_OURS = ("swift-ext-run-*.json", "swift-ext-run-*.json.tmp", "slurm", "slurm-*.out", "*.before-resume-*",
-         ".swift-ext-doctor-*")
-
-
 def trainer_output(out: Path) -> list[str]:
     """Names in the output dir that ms-swift wrote (anything but swift-ext's own files)."""
-    if not out.is_dir():
-        return []
-    return sorted(p.name for p in out.iterdir() if not any(p.match(pattern) for pattern in _OURS))
+    return RunDir(out).trainer_output()
 
 
 def checkpoint_complete(path: Path, engine: str) -> bool:
-    """A save that finished: Megatron writes latest_checkpointed_iteration.txt after every rank wrote its
-    shards; transformers' Trainer writes trainer_state.json after the weights, optimizer and RNG state."""
-    marker = "latest_checkpointed_iteration.txt" if engine == "megatron" else "trainer_state.json"
-    return (path / marker).is_file()
-
-
-def _checkpoint_step(path: Path) -> int | None:
-    n = path.name.removeprefix("checkpoint-")
-    return int(n) if path.name.startswith("checkpoint-") and n.isdigit() and path.is_dir() else None
+    return rundir.checkpoint_complete(path, engine)
 
 
 def latest_complete_checkpoint(output_dir: Path, engine: str = "megatron") -> Path | None:
-    """The newest complete checkpoint-N in the output dir or its vN-* run dirs (by step, then time)."""
-    found = [p for p in (*output_dir.glob("checkpoint-*"), *output_dir.glob("v*-*/checkpoint-*"))
-             if _checkpoint_step(p) is not None and checkpoint_complete(p, engine)]
-    return max(found, key=lambda p: (p.stat().st_mtime, _checkpoint_step(p)), default=None)
+    """The checkpoint `--resume` continues from (the rule: swift_ext/runs/rundir.py)."""
+    return RunDir(output_dir).latest_checkpoint(engine)
 
 
 @dataclass
@@ -252,24 +252,19 @@ def find_resume_point(recipe: Recipe, out: Path) -> ResumePoint:
     """Where `run --resume` continues from, or a UserError saying why there is nothing to resume."""
     engine = recipe.engine
     where = {"file": recipe.source, "path": "args.output_dir"}
-    ckpt = latest_complete_checkpoint(out, engine)
+    run = RunDir(out)
+    ckpt = run.latest_checkpoint(engine)
     if ckpt is None:
-        partial = sorted(str(p) for p in (*out.glob("checkpoint-*"), *out.glob("v*-*/checkpoint-*"))
-                         if _checkpoint_step(p) is not None)
-        marker = "latest_checkpointed_iteration.txt" if engine == "megatron" else "trainer_state.json"
-        reason = (f"only incomplete checkpoints ({', '.join(partial)}: no {marker})" if partial
-                  else "no checkpoint-N directory")
+        partial = [str(p) for p in run.checkpoints()]
+        reason = (f"only incomplete checkpoints ({', '.join(partial)}: no {rundir.completion_marker(engine)})"
+                  if partial else "no checkpoint-N directory")
         raise UserError.one(f"--resume: nothing to resume from in {out}: {reason}",
                             hint="run without --resume to start over in a new output dir", **where)
     if engine == "megatron":
-        flag = "mcore_model" if str(recipe.args.get("tuner_type", "full")) == "full" else "mcore_adapter"
-        args = {flag: str(ckpt.resolve()), "finetune": False}
+        args = {rundir.load_flag(str(recipe.args.get("tuner_type", "full"))): str(ckpt.resolve()), "finetune": False}
     else:
         args = {"resume_from_checkpoint": str(ckpt.resolve())}
-    step = _checkpoint_step(ckpt)
-    incomplete = [p for p in ckpt.parent.glob("checkpoint-*")
-                  if (_checkpoint_step(p) or 0) > step and not checkpoint_complete(p, engine)]
-    return ResumePoint(ckpt, args, sorted(incomplete))
+    return ResumePoint(ckpt, args, run.incomplete_after(ckpt, engine))
 
 
 def set_aside(paths: list[Path], stamp: str) -> list[tuple[str, str]]:
@@ -286,7 +281,7 @@ def set_aside(paths: list[Path], stamp: str) -> list[tuple[str, str]]:
 def write_manifest(out: Path, data: dict) -> Path:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     for n in range(100):
-        path = out / f"swift-ext-run-{stamp}{'' if n == 0 else f'-{n}'}.json"
+        path = RunDir(out).new_manifest_path(stamp, n)
         try:
             # O_EXCL: an existing manifest is never overwritten.
             with open(path, "x", encoding="utf-8") as fh:
@@ -298,145 +293,7 @@ def write_manifest(out: Path, data: dict) -> Path:
     raise UserError.one(f"cannot create a new manifest in {out}")
 
 
-@dataclass
-class Ending:
-    """How a child process ended: its exit code as a shell would report it, and what stopped it."""
-
-    exit_code: int
-    signal: str | None = None  # the signal swift-ext received and forwarded, e.g. "SIGTERM"
-    killed_after_grace: bool = False  # the group outlived the grace period and got SIGKILL
-
-    @property
-    def how(self) -> str:
-        if self.signal:
-            return "stopped"
-        return "completed" if self.exit_code == 0 else "failed"
-
-    def as_dict(self) -> dict:
-        return {"how": self.how, "exit_code": self.exit_code, "signal": self.signal,
-                "killed_after_grace": self.killed_after_grace}
-
-
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-def execute(launch: Launch, grace_s: float = 30.0) -> Ending:
-    """Run the command with the recipe's env on top of ours; output streams through.
-
-    The child leads its own process group, so torchrun, its ranks and their data-loader workers can
-    be stopped together: SIGTERM/SIGINT/SIGHUP sent to swift-ext (by Slurm, a scheduler, `kill` or a
-    terminal) go to the whole group; after `grace_s` whatever is left gets SIGKILL. A second signal
-    kills at once. The exit code is 128+N when signal N stopped the run."""
-    env = {**os.environ, **launch.env}
-    if shutil.which(launch.argv[0], path=env.get("PATH")) is None:
-        # `swift`/`megatron` live next to our interpreter, which may not be on PATH (.venv/bin/swift-ext).
-        env["PATH"] = python_bin_dir() + os.pathsep + env.get("PATH", "")
-    received: list[int] = []
-    group: list[int] = []  # the child's pid = its process group, once started
-
-    def forward(signum, _frame):
-        received.append(signum)
-        if group:
-            _signal_group(group[0], signal.SIGKILL if len(received) > 1 else signum)
-
-    previous = {s: signal.getsignal(s) for s in FORWARDED}
-    try:
-        for s in FORWARDED:
-            signal.signal(s, forward)
-        try:
-            proc = subprocess.Popen(launch.argv, env=env, process_group=0,
-                                    preexec_fn=_term_when_parent_dies if sys.platform == "linux" else None)
-        except FileNotFoundError:
-            raise UserError.one(
-                f"`{launch.argv[0]}` is not on PATH",
-                hint="install ms-swift (pip install 'swift-ext[train]') in this environment",
-            ) from None
-        group.append(proc.pid)
-        if received:  # a signal arrived while the child was being started
-            _signal_group(proc.pid, received[0])
-        killed = _wait_group(proc, received, grace_s)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    code = proc.returncode
-    if received:
-        return Ending(128 + received[0], signal.Signals(received[0]).name, killed)
-    return Ending(128 - code if code < 0 else code)
-
-
-def _term_when_parent_dies() -> None:
-    """In the child, before exec: SIGTERM it if swift-ext itself is SIGKILLed (no handler runs then);
-    torchrun passes that on to its ranks."""
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _wait_group(proc, received: list[int], grace_s: float) -> bool:
-    """Wait for the leader, then for every process left in its group; SIGKILL after the grace period.
-    True when SIGKILL was needed."""
-    deadline = None
-    killed = False
-    while True:
-        if received and deadline is None:
-            deadline = time.monotonic() + grace_s
-        try:
-            proc.wait(timeout=0.2)
-            break
-        except subprocess.TimeoutExpired:
-            if deadline is not None and time.monotonic() > deadline and not killed:
-                _signal_group(proc.pid, signal.SIGKILL)
-                killed = True
-    # The leader is gone; its children (ranks, data-loader workers) may not be. Nothing outlives the run.
-    if _group_alive(proc.pid):
-        _signal_group(proc.pid, signal.SIGTERM)
-        end = time.monotonic() + (grace_s if deadline is None else max(0.0, deadline - time.monotonic()))
-        while _group_alive(proc.pid) and time.monotonic() < end:
-            time.sleep(0.1)
-        if _group_alive(proc.pid):
-            _signal_group(proc.pid, signal.SIGKILL)
-            killed = True
-    return killed
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Is a live (not zombie) process left in the group? /proc where there is one: init may be slow to
-    reap zombies, which `kill(0)` would still count."""
-    proc_dir = Path("/proc")
-    if proc_dir.is_dir():
-        for entry in proc_dir.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state ppid pgrp ...
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def latest_checkpoint(out: Path, since: float) -> Path | None:
-    found = [p for p in out.glob("**/checkpoint-*") if p.is_dir() and p.stat().st_mtime >= since]
-    if not found:
-        return None
-    return max(found, key=lambda p: p.stat().st_mtime)
-
-
-def python_bin_dir() -> str:
-    return str(Path(sys.executable).parent)
+def latest_checkpoint(out: Path, since: float, engine: str | None = None) -> Path | None:
+    """The newest complete checkpoint, when this run (started at `since`) wrote it."""
+    ckpt = RunDir(out).latest_checkpoint(engine)
+    return ckpt if ckpt is not None and ckpt.stat().st_mtime >= since else None

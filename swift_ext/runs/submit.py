@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from swift_ext.spec.errors import UserError
+from swift_ext.runs.rundir import RunDir, load_flag, read_json_object
 from swift_ext.planner.launch import Launch
 from swift_ext.spec.recipe import Recipe
 from swift_ext.spec.secrets import is_secret
@@ -129,7 +130,7 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         "NPROC": q(max(gpus, 1)),
         "CACHE": _dq(cache),
         "ENV": env_lines,
-        "RESUME_FLAG": "--mcore_model" if tuner == "full" else "--mcore_adapter",
+        "RESUME_FLAG": f"--{load_flag(tuner)}",
         "ARGV": _argv_lines(argv),
         "DOCTOR_RECIPE": yaml.safe_dump(recipe.to_yaml_dict(), sort_keys=False, allow_unicode=True).rstrip(),
         "PYTHON": q(sys.executable),
@@ -297,12 +298,27 @@ def scontrol_job(job_id: str) -> dict[str, str]:
 
 
 def latest_complete_checkpoint(output_dir: Path) -> Path | None:
-    best, best_n = None, -1
-    for d in output_dir.glob("checkpoint-*"):
-        n = d.name.split("-")[-1]
-        if n.isdigit() and (d / "latest_checkpointed_iteration.txt").is_file() and int(n) > best_n:
-            best, best_n = d, int(n)
-    return best
+    """The checkpoint the next (re)start resumes from (the rule: swift_ext/runs/rundir.py)."""
+    return RunDir(output_dir).latest_checkpoint("megatron")
+
+
+def recorded_jobs(output_dir: Path) -> tuple[list[dict], list[str]]:
+    """The Slurm jobs the run's manifests record, and the names of manifests that could not be read."""
+    jobs, damaged = [], []
+    for m in RunDir(output_dir).manifests():
+        try:
+            data = read_json_object(m)
+        except UserError:
+            damaged.append(m.name)
+            continue
+        slurm = data.get("slurm") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(slurm or {}, dict):
+            damaged.append(m.name)
+            continue
+        listed = (slurm or {}).get("jobs") or []
+        jobs += [j for j in listed if isinstance(j, dict) and {"job_id", "verb"} <= j.keys()] \
+            if isinstance(listed, list) else []
+    return jobs, damaged
 
 
 def submit_recipe(recipe_path: Path, overrides: list[str], opts: SlurmOptions, *, dry_run: bool, force: bool,
