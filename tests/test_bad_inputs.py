@@ -58,7 +58,7 @@ BAD = [
     ("stats-empty-file", {"e.jsonl": ""}, ["data", "stats", "{d}/e.jsonl", "--tokenizer", "{tok}"],
      ["e.jsonl", "nothing to measure"]),
     ("stats-not-jsonl", {"n.jsonl": "a: 1\nb: 2\n"}, ["data", "stats", "{d}/n.jsonl", "--tokenizer", "{tok}"],
-     ["n.jsonl", "nothing to measure", "data check"]),
+     ["n.jsonl", "not JSON Lines", "refuses it"]),
     ("stats-png-into-missing-dir", {"ok.jsonl": ROW + "\n"},
      ["data", "stats", "{d}/ok.jsonl", "--tokenizer", "{tok}", "--png", "{d}/no/such/dir/h.png"],
      ["h.png", "directory does not exist"]),
