@@ -339,9 +339,55 @@ def test_gold_is_parsed_once_per_distinct_solution():
     ("x <think>a</think> 3", 0.0),  # block not at the start
     ("</think> 3 <think>", 0.0),
     (None, 0.0),
+    # The block ms-swift's qwen3_5 template prefixes to every completion when thinking is off: no reasoning.
+    ("<think>\n\n</think>\n\nThe answer is 3.", 0.0),
+    ("\n</think>\n\nThe answer is 3.", 0.0),
 ])
 def test_think_format(orms, args, completion, expected):
     assert call(orms["think_format"](args=args), [completion]) == [expected]
+
+
+def test_think_format_says_once_when_thinking_is_off(orms, args, caplog):
+    reward = orms["think_format"](args=args)
+    empty = ["<think>\n\n</think>\n\n jade pena", "<think>\n\n</think>\n\n要善于"]
+    assert call(reward, empty) == [0.0, 0.0]
+    assert call(reward, empty) == [0.0, 0.0]
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("think_format")]
+    assert len(warnings) == 1 and "enable_thinking" in warnings[0]
+    fresh = orms["think_format"](args=args)
+    assert call(fresh, [THINK + "3", "<think>\n\n</think>\n\n3"]) == [1.0, 0.0]  # thinking on: no warning
+    assert len([r for r in caplog.records if r.getMessage().startswith("think_format")]) == 1
+
+
+def prompt(text):
+    return [{"role": "user", "content": text}, {"role": "assistant", "content": "(the completion)"}]
+
+
+@pytest.mark.parametrize("question, completion, expected", [
+    ("Compute 50 - 37. Put the final answer in \\boxed{}.", "<think>\nfifty minus\n</think>\n\n\\boxed{13}", 1.0),
+    ("Compute 50 - 37.", "<think>\nfifty 减去\n</think> \\boxed{13}", 5 / 7),  # 5 Latin letters, 2 Han
+    ("Compute 50 - 37.", "<think>\n五十减去三十七\n</think> \\boxed{13}", 0.0),
+    ("计算 50 减 37", "<think>\n五十减去三十七</think> \\boxed{13}", 1.0),  # LaTeX commands are no language
+    ("50を37で引く", "ごじゅう 引く", 1.0),  # kana and kanji: one script family
+    ("Вычислите 50 - 37", "Ответ: 13, ok", 5 / 7),
+    ("Compute 50 - 37.", "\\boxed{13}", 1.0),  # text, no letters: nothing in another language
+    ("Compute 50 - 37.", "", 0.0),
+    ("Compute 50 - 37.", None, 0.0),
+    ("50 - 37 = ?", "thirteen", 0.0),  # no letters in the prompt: no target
+])
+def test_language_consistency(orms, args, question, completion, expected):
+    assert call(orms["language_consistency"](args=args), [completion], messages=[prompt(question)]) == \
+        [pytest.approx(expected)]
+
+
+def test_language_consistency_tells_random_completions_apart(orms, args):
+    """What the tiny random model writes (tokens of every script): graded scores that differ within a group,
+    so GRPO gets non-zero advantages from it where every 0/1 reward is 0."""
+    group = ["<think>\n jade pena呼伦笙迎合 gelCraig有更现金流量 Именно到达了", "<think>\nekutif SubLObjectSubsystem название",
+             "<think>\n要善于DataURL 샌 максималь日久 QVBoxLayout八路қты逃生", "<think>\n喜 chenHalf.lo twisted High不平"]
+    question = "Compute 16 + 11. Put the final answer in \\boxed{}."
+    scores = call(orms["language_consistency"](args=args), group, messages=[prompt(question)] * 4)
+    assert len(set(scores)) == 4 and all(0.0 < s < 1.0 for s in scores)
 
 
 @pytest.mark.parametrize("completion, expected", [
@@ -388,3 +434,33 @@ def test_recipe_expansion_adds_the_plugin(tmp_path):
     plain = build_launch(load_recipe(RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"))
     assert "--external_plugins" not in plain.argv  # only the built-in accuracy: nothing to add
     assert "--callbacks" not in plain.argv
+
+
+@pytest.mark.slow
+def test_tiny_grpo_recipe_learns(tmp_path):
+    """`make rlhf`'s recipe, for real: within a prompt's group the rewards differ (language_consistency on the
+    random model's mixed-script tokens), so advantages, loss and gradient are not all zero, and `report`
+    does not call every group zero-std."""
+    import json
+
+    from conftest import RECIPES, swift_ext
+
+    out = tmp_path / "tiny-grpo"
+    # No evaluation: the generations on the val split would double the run and prove nothing here.
+    result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", 'args.eval_strategy="no"',
+                       timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (log,) = out.glob("v*/logging.jsonl")
+    rows = [r for r in map(json.loads, log.read_text().splitlines()) if "reward_std" in r]
+    assert rows and any(r["reward_std"] > 0 and r["frac_reward_zero_std"] < 1 for r in rows), rows
+    assert any(r["loss"] != 0 or r["grad_norm"] != 0 for r in rows), rows
+    (completions,) = out.glob("v*/completions.jsonl")
+    groups = [json.loads(line) for line in completions.read_text().splitlines()]
+    assert any(len(set(g["advantages"])) > 1 for g in groups)
+    # Thinking is on: what ms-swift scores starts with the template's `<think>\n`, not its empty block.
+    assert all(g["completion"][0].startswith("<think>\n") for g in groups)
+    reported = swift_ext("report", out)
+    assert reported.returncode == 0, reported.stderr
+    (summary,) = out.glob("report-*/summary.md")
+    assert "prompt groups with zero reward std" in summary.read_text()  # the line is there ...
+    assert "have zero reward std" not in summary.read_text()  # ... the warning is not

@@ -51,14 +51,27 @@ def run_cli(argv: List[str]) -> int:
     except BrokenPipeError:  # `swift-ext plan --print | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        # A path the OS refuses (name too long, permission denied, a directory where a file goes): bad input,
+        # said in one line. An OSError without a file name is no such thing and stays an internal error.
+        if debug:
+            raise
+        if exc.filename is None:
+            return _internal_error(exc)
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if debug:
             raise
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"error: internal error: {type(exc).__name__}{': ' + text if text else ''} "
-              "(a bug in swift-ext: rerun with --debug or SWIFT_EXT_DEBUG=1 for the traceback and report it)",
-              file=sys.stderr)
-        return 1
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"error: internal error: {type(exc).__name__}{': ' + text if text else ''} "
+          "(a bug in swift-ext: rerun with --debug or SWIFT_EXT_DEBUG=1 for the traceback and report it)",
+          file=sys.stderr)
+    return 1
 
 
 def _usage_line(exc) -> str:

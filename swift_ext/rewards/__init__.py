@@ -3,22 +3,25 @@ ms-swift's `orms` registry; recipes name them in `args.reward_funcs` and swift-e
 `--external_plugins swift_ext/plugins/swift_ext_rewards.py` (which only imports this package).
 
 - math_accuracy:    1.0 when the final answer is mathematically equivalent to `solution` (math-verify)
-- think_format:     exactly one well-formed reasoning block, then a non-empty answer
+- think_format:     exactly one reasoning block with reasoning in it, then a non-empty answer
 - boxed_format:     exactly one balanced \\boxed{...} in the answer part
 - overlong_penalty: DAPO soft overlong punishment (max_completion_length, soft_cache_length)
 - ngram_repetition: penalty for repeated word n-grams (one linear pass)
+- language_consistency: share of the completion's letters in the prompt's script (language.py)
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 from typing import Any
 
 from swift.rewards import ORM, AsyncORM, orms
 from swift.utils import get_logger
 
 from swift_ext.rewards import audit
+from swift_ext.rewards.language import LanguageConsistencyReward
 from swift_ext.rewards.verifypool import COUNTERS, BatchStats, answer_part, clean_text, last_boxed, score_math
 
 logger = get_logger()
@@ -92,25 +95,44 @@ class AsyncMathAccuracyReward(AsyncORM):
 
 
 class ThinkFormatReward(ORM):
-    """1.0 for exactly one reasoning block followed by a non-empty answer.
+    """1.0 for exactly one reasoning block with some reasoning in it, followed by a non-empty answer.
 
-    The qwen3_5 template may already have put `<think>\\n` in the prompt, so a completion that only
-    closes the block (`... </think> answer`) is well-formed too.
+    The completion ms-swift scores starts with the template's response prefix (Template.decode_generate_ids
+    prepends it): for qwen3/qwen3_5 with thinking on that is `<think>\\n`, which the model must close
+    itself; with thinking off (ms-swift's default for these templates) it is the empty block
+    `<think>\\n\\n</think>\\n\\n`, which the model did not write. An empty block is therefore no reasoning
+    and scores 0 (it used to score 1.0 on every completion: zero reward variance, nothing learned). A
+    completion that only closes the block (`... </think> answer`: a prefix kept out of the text) counts too.
     """
 
+    def __init__(self, args: Any = None, **kwargs):
+        super().__init__(args, **kwargs)
+        self._warned_empty_block = False
+
     def __call__(self, completions, **kwargs) -> list[float]:
-        return [self._score(c) for c in completions or []]
+        texts = [clean_text(c) for c in completions or []]
+        if texts and not self._warned_empty_block and all(t is not None and _EMPTY_THINK.match(t) for t in texts):
+            self._warned_empty_block = True
+            logger.warning("think_format: every completion starts with an empty <think></think> block, the one "
+                           "ms-swift's template adds when thinking is off: they all score 0. Set "
+                           "args.enable_thinking: true to train reasoning, or drop think_format from reward_funcs.")
+        return [self._score(t) for t in texts]
 
     @staticmethod
-    def _score(completion) -> float:
-        text = clean_text(completion)
+    def _score(text: str | None) -> float:
         if text is None or text.count("</think>") != 1 or text.count("<think>") > 1:
             return 0.0
         opened = text.find("<think>")
         closed = text.find("</think>")
         if opened >= 0 and (opened > closed or text[:opened].strip()):
             return 0.0
+        reasoning = text[opened + len("<think>") if opened >= 0 else 0:closed]
+        if not reasoning.strip():
+            return 0.0
         return 1.0 if text[closed + len("</think>"):].strip() else 0.0
+
+
+_EMPTY_THINK = re.compile(r"\s*<think>\s*</think>")
 
 
 class BoxedFormatReward(ORM):
@@ -192,6 +214,7 @@ REWARDS = {
     "boxed_format": BoxedFormatReward,
     "overlong_penalty": OverlongPenaltyReward,
     "ngram_repetition": NgramRepetitionReward,
+    "language_consistency": LanguageConsistencyReward,
 }
 for _name, _cls in REWARDS.items():
     orms[_name] = _cls
