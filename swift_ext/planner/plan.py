@@ -10,6 +10,7 @@ from swift_ext.msswift.bound_args import Args
 from swift_ext.datasets.check import local_dataset_path
 from swift_ext.spec.errors import Problem, UserError
 from swift_ext.planner.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
+from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
 from swift_ext.spec.recipe import Recipe
 from swift_ext.spec.secrets import secret_env_problems
 
@@ -71,6 +72,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
     arg_problems = check_args(recipe, schema)
     errors += arg_problems
+    errors += missing_model(recipe, args)
+    warnings += rlhf_type_default(recipe, args)
     errors += secret_env_problems(recipe)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
@@ -83,6 +86,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         ms_errors, ms_warnings = check_msswift(recipe, args)
         errors += ms_errors
         warnings += ms_warnings
+        errors += generation_problems(recipe, args)
     if bad_values:
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")

@@ -197,7 +197,12 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]
     merged_positions: dict = {}
     for base in bases:
         base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
-        if not base_path.is_file():
+        try:
+            found = base_path.is_file()
+        except OSError as exc:  # a name the filesystem refuses (ENAMETOOLONG): a usage error, not a crash
+            raise UserError.one(f"base recipe cannot be read: {exc.strerror or exc}",
+                                **_where(positions, ("extends",), path)) from None
+        if not found:
             raise UserError.one(
                 f"base recipe not found: {base_path}", **_where(positions, ("extends",), path)
             )
