@@ -22,7 +22,7 @@ help:
 	@echo "make rlhf RECIPE=... [ARGS=...]                   run an RLHF (GRPO/DPO) recipe"
 	@echo "make plan RECIPE=... [ARGS=...]                   pre-flight checks and the exact command"
 	@echo "make submit RECIPE=... [NODES=2] [ARGS='--partition gpu --time 2-00:00:00 --then merge']  Slurm"
-	@echo "make slurm-up / make slurm-down                   a local 2-node test Slurm (root)"
+	@echo "make slurm-up / make slurm-down                   a local 2-node test Slurm (root; slurm-up installs Slurm+munge if missing)"
 	@echo "make validate DATA=file.jsonl [ARGS='--task grpo']    check a dataset (swift-ext data check)"
 	@echo "make merge CKPT=.../checkpoint-N                    merge a LoRA checkpoint (ms-swift export)"
 	@echo "make infer CKPT=.../checkpoint-N                    swift infer on the val split + metrics.json"
@@ -66,7 +66,10 @@ run: setup
 submit: setup
 	$(SX) submit $(RECIPE) $(if $(NODES),--nodes $(NODES)) $(ARGS)
 
+# The only target that installs system packages (Slurm and munge, via slurm/local/install.sh); `make test`
+# installs nothing and its Slurm tests skip without them. The cluster lives in .slurm/ (SLURM_CONF=.slurm/slurm.conf).
 slurm-up:
+	bash slurm/local/install.sh
 	bash slurm/local/up.sh
 
 slurm-down:

@@ -15,25 +15,82 @@ import pytest
 from conftest import FIXTURES, RECIPES, ROOT, swift_ext
 
 pytestmark = pytest.mark.slurm  # the cluster itself is only started by tests using the `cluster` fixture
-SLURM_DIR = "/tmp/swift-ext-slurm"
-ENV = {"SLURM_CONF": f"{SLURM_DIR}/slurm.conf", "SWIFT_EXT_SLURM_DIR": SLURM_DIR,
-       "PATH": f"{FIXTURES / 'fakebin'}{os.pathsep}{os.environ['PATH']}", "FAKE_STEP_SECONDS": "0.2"}
+# SLURM_CONF and SWIFT_EXT_SLURM_DIR are filled in by `cluster`: every test run has its own cluster in its own folder.
+ENV = {"PATH": f"{FIXTURES / 'fakebin'}{os.pathsep}{os.environ['PATH']}", "FAKE_STEP_SECONDS": "0.2"}
+SLURM_BINS = ("slurmctld", "slurmd", "sbatch", "scontrol", "munged", "munge", "unshare")
+
+
+def poll(condition, timeout: float, what: str, every: float = 0.2):
+    """Wait until condition() is truthy (returns it) or fail saying `what` did not happen within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = condition()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not after {timeout:g}s")
+        time.sleep(every)
+
+
+def _running(pid: int) -> bool:
+    """A process with this PID exists and is not a zombie (this container's init may never reap one)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _in_namespaces(namespaces: set[str]) -> list[int]:
+    """Running processes in any of these PID namespaces (a node's: slurmd, slurmstepd, job steps)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "ns" / "pid") in namespaces and _running(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    if os.geteuid() != 0 or not shutil.which("apt-get") and not shutil.which("slurmctld"):
-        pytest.skip("the local Slurm needs root and Debian's packages")
-    up = subprocess.run(["bash", str(ROOT / "slurm/local/up.sh")], env={**os.environ, **ENV}, capture_output=True,
-                        text=True, timeout=600)
-    assert up.returncode == 0, up.stderr
-    again = subprocess.run(["bash", str(ROOT / "slurm/local/up.sh")], env={**os.environ, **ENV}, capture_output=True,
-                           text=True, timeout=60)
-    assert again.returncode == 0  # idempotent
-    yield
-    subprocess.run(["bash", str(ROOT / "slurm/local/down.sh")], env={**os.environ, **ENV}, timeout=120)
-    left = subprocess.run(["pgrep", "-x", "slurmctld|slurmd|munged|slurmstepd"], capture_output=True, text=True)
-    assert left.stdout.strip() == "", f"daemons left behind: {left.stdout}"
+def cluster(tmp_path_factory):
+    """A local Slurm of this test run only (slurm/local/up.sh): its own folder, munged and ports, so runs at once
+    do not collide; nothing is installed (CI installs Slurm with slurm/local/install.sh) and nothing outside the
+    folder is written. Teardown stops every daemon by the PID up.sh recorded and checks none of them is left."""
+    if os.geteuid() != 0:
+        pytest.skip("the local Slurm needs root (slurmd runs jobs in its own PID/UTS namespaces)")
+    sbin = f"{os.environ['PATH']}{os.pathsep}/usr/sbin{os.pathsep}/sbin"
+    missing = [b for b in SLURM_BINS if not shutil.which(b, path=sbin)]
+    if missing:
+        pytest.skip(f"Slurm/munge not installed (no {', '.join(missing)}): `bash slurm/local/install.sh` installs "
+                    "them (CI does)")
+    folder = tmp_path_factory.mktemp("slurm")
+    ENV.update(SLURM_CONF=str(folder / "slurm.conf"), SWIFT_EXT_SLURM_DIR=str(folder))
+    env = {**os.environ, **ENV}
+    try:
+        up = subprocess.run(["bash", str(ROOT / "slurm/local/up.sh")], env=env, capture_output=True, text=True,
+                            timeout=120)
+        assert up.returncode == 0, up.stderr
+        again = subprocess.run(["bash", str(ROOT / "slurm/local/up.sh")], env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert again.returncode == 0, again.stderr  # idempotent
+        yield
+    finally:
+        run = folder / "run"
+        # Host PIDs up.sh recorded (munged, slurmctld, each node's unshare and namespace init) and the nodes'
+        # PID namespaces; read before down.sh removes them.
+        files = list(run.iterdir()) if run.is_dir() else []
+        pids = {int(t) for p in files
+                if p.name.endswith((".pid", ".pid.d")) and (t := p.read_text().strip()).isdigit()}
+        namespaces = {p.read_text().strip() for p in files if p.name.endswith(".pidns")}
+        down = subprocess.run(["bash", str(ROOT / "slurm/local/down.sh"), "--keep-logs"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        for key in ("SLURM_CONF", "SWIFT_EXT_SLURM_DIR"):
+            ENV.pop(key, None)
+        left = sorted(pid for pid in pids if _running(pid)) + _in_namespaces(namespaces)
+        assert down.returncode == 0 and not left, f"left running: {left} {down.stderr} (logs in {folder}/log)"
 
 
 def recipe(tmp_path, **args) -> Path:
@@ -61,14 +118,21 @@ def job_state(job_id: str) -> dict:
 
 
 def wait_for(job_id: str, states=("COMPLETED",), timeout=120) -> dict:
-    deadline = time.time() + timeout
-    info = {}
-    while time.time() < deadline:
-        info = job_state(job_id)
-        if info.get("JobState") in states:
-            return info
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} not in {states} after {timeout}s: {info.get('JobState')} {info.get('Reason')}")
+    last = {}
+
+    def reached():
+        last.update(job_state(job_id))
+        return last.get("JobState") in states and dict(last)
+
+    try:
+        return poll(reached, timeout, f"job {job_id} in {states}", every=0.5)
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {last.get('JobState')} {last.get('Reason')}") from None
+
+
+def wait_for_steps(run: Path, n: int, timeout: float = 60) -> None:
+    """Until the fake trainer has logged at least n steps."""
+    poll(lambda: (run / "steps.log").exists() and len(steps(run)) >= n, timeout, f"{n} steps logged in {run}")
 
 
 def submit(path, *extra, env=None, force=True) -> tuple[list[str], subprocess.CompletedProcess]:
@@ -148,9 +212,7 @@ def test_preemption_requeues_and_resumes(cluster, tmp_path, how):
     run = tmp_path / "run"
     total = 24
     (job,), _ = submit(recipe(tmp_path, train_iters=total), env={"FAKE_STEP_SECONDS": "0.3"})
-    deadline = time.time() + 60
-    while time.time() < deadline and not ((run / "steps.log").exists() and len(steps(run)) >= 7):
-        time.sleep(0.2)
+    wait_for_steps(run, 7)
     if how == "requeue":
         slurm("scontrol", "requeue", job)  # what a preempting scheduler does: TERM to the steps, then requeue
     else:
@@ -198,13 +260,13 @@ def test_injection_stays_literal_and_secrets_are_never_written(cluster, tmp_path
 
 def test_sweep_is_a_job_array_with_one_output_dir_each(cluster, tmp_path):
     (job,), _ = submit(recipe(tmp_path, train_iters=2), "--sweep", "args.lr=1e-5,5e-5")
-    deadline = time.time() + 120
-    runs = []
-    while time.time() < deadline:
+
+    def both_done():
         runs = sorted((tmp_path / "run").glob("sweep-*"))
-        if len(runs) == 2 and all((r / "checkpoint-2" / "latest_checkpointed_iteration.txt").exists() for r in runs):
-            break
-        time.sleep(0.5)
+        done = len(runs) == 2 and all((r / "checkpoint-2" / "latest_checkpointed_iteration.txt").exists() for r in runs)
+        return done and runs
+
+    runs = poll(both_done, 120, "both sweep runs at checkpoint-2", every=0.5)
     assert [r.name for r in runs] == ["sweep-0-lr=1e-5", "sweep-1-lr=5e-5"]
     for r, lr in zip(runs, ("1e-5", "5e-5")):
         argv = invocations(r)[0]["argv"]

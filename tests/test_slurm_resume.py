@@ -6,21 +6,19 @@ resume without --finetune false; the batch script's watcher must notice, stop it
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from conftest import swift_ext
 from swift_ext.runs.resume import read_records
-from test_slurm import ENV, cluster, recipe, slurm, steps, submit, wait_for  # noqa: F401  (cluster: fixture)
+from test_slurm import (ENV, cluster, recipe, slurm, steps, submit, wait_for,  # noqa: F401  (cluster: fixture)
+                        wait_for_steps)
 
 pytestmark = pytest.mark.slurm
 
 
 def preempt_after(job: str, run, n_steps: int) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline and not ((run / "steps.log").exists() and len(steps(run)) >= n_steps):
-        time.sleep(0.2)
+    wait_for_steps(run, n_steps)
     slurm("scontrol", "requeue", job)
 
 

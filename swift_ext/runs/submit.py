@@ -303,3 +303,81 @@ def latest_complete_checkpoint(output_dir: Path) -> Path | None:
         if n.isdigit() and (d / "latest_checkpointed_iteration.txt").is_file() and int(n) > best_n:
             best, best_n = d, int(n)
     return best
+
+
+def submit_recipe(recipe_path: Path, overrides: list[str], opts: SlurmOptions, *, dry_run: bool, force: bool,
+                  resume: bool, print_problems, say, write) -> int:
+    """`swift-ext submit`: plan the recipe (and every sweep element), refuse what fails pre-flight, render the
+    batch script(s), then either print them (dry run) or sbatch the chain and write the run's manifest.
+    Presentation is the caller's: `print_problems(plan)`, `say(line)` (stderr), `write(text)` (stdout)."""
+    from swift_ext.planner import oracle
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.runs import run as runner
+    from swift_ext.spec.recipe import load_recipe
+
+    overrides = list(overrides)
+    if opts.nodes:
+        overrides.append(f"launch.nodes={opts.nodes}")
+    rec = load_recipe(recipe_path, overrides)
+    out_arg = str(rec.args.get("output_dir") or "megatron_output")
+    if not Path(out_arg).is_absolute():  # the ranks may start elsewhere: pin the output dir
+        overrides.append(f"args.output_dir={Path(out_arg).resolve()}")
+        rec = load_recipe(recipe_path, overrides)
+    elements = sweep_elements(opts.sweep)
+    main_plan = make_plan(rec, oracle=oracle.for_launch())
+    element_plans = [make_plan(load_recipe(recipe_path, overrides + [f"{k}={v}" for k, v in el.items()] + [
+        f"args.output_dir={sweep_dir(rec, i, el)}"]), oracle=oracle.for_launch()) for i, el in enumerate(elements)]
+    failed = False
+    for p in [main_plan, *element_plans]:
+        print_problems(p)
+        failed |= not p.ok
+    if failed and not force:
+        say("refusing to submit a recipe that fails pre-flight (--force overrides)")
+        return 2
+    launch = main_plan.launch
+    rendered = render(rec, launch, opts, elements, [p.launch for p in element_plans])
+    if resume:
+        from swift_ext.runs.resume import argv_to_args, refuse_resume
+
+        ckpt, issues = refuse_resume(Path(launch.output_dir or out_arg), argv_to_args(launch.argv))
+        for issue in issues:
+            say(f"{issue.level}: --resume: {issue.message}")
+        if any(i.level == "error" for i in issues):
+            say("refusing to resume: ms-swift would start over or fail (see above)")
+            return 2
+        if ckpt:
+            say(f"resume: the job continues from {ckpt}")
+    if dry_run:
+        write(rendered.script)
+        for verb, text in rendered.followups:
+            write(f"\n# ---- follow-up job: {verb} (submitted with --dependency=afterok:<job>) ----\n")
+            write(text)
+        return 0
+    out = runner.prepare_output_dir(rec, launch, resume=resume)
+    scripts = out / "slurm"
+    main_script = write_script(scripts, "train", rendered.script)
+    job_id = sbatch(main_script, exports=rendered.secrets)
+    chain = [{"verb": "train", "job_id": job_id, "script": str(main_script)}]
+    previous = job_id
+    for verb, text in rendered.followups:
+        path = write_script(scripts, verb, text)
+        follow = sbatch(path, dependency=f"afterok:{previous}", exports=rendered.secrets)
+        chain.append({"verb": verb, "job_id": follow, "script": str(path)})
+        previous = follow
+    manifest = runner.manifest(rec, launch, {"slurm": {"jobs": chain, "array": rendered.array,
+                                                         "forwarded_env": rendered.secrets,
+                                                         "sbatch_extra": list(opts.extra)}})
+    path = runner.write_manifest(out, manifest)
+    for item in chain:
+        say(f"submitted {item['verb']}: job {item['job_id']} ({item['script']})")
+    say(f"manifest: {path}")
+    say(f"follow it: swift-ext watch {out}   |   swift-ext status {out}   |   squeue -j "
+        f"{','.join(c['job_id'] for c in chain)}   |   tail -f {out}/slurm-{job_id}{'_*' if elements else ''}.out")
+    return 0
+
+
+def sweep_dir(rec: Recipe, index: int, element: dict) -> str:
+    """Each sweep element's own output folder under the recipe's: sweep-<i>-<key=value...>."""
+    base = str(rec.args.get("output_dir") or "megatron_output")
+    label = "-".join(f"{k.split('.', 1)[1]}={v}" for k, v in element.items())
+    return os.path.join(base, f"sweep-{index}-{re.sub(r'[^A-Za-z0-9_.=-]', '_', label)}")

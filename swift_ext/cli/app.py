@@ -1,0 +1,60 @@
+"""The typer app every verb module registers on, and the presentation helpers they share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from swift_ext.spec.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recipes, pre-flight and launch for ms-swift.")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from swift_ext import __version__
+
+        print(f"swift-ext {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback(epilog="Exit codes: 0 ok; 1 a run or check failed; 2 bad input or usage; 128+N ended by signal N "
+                     "(143 SIGTERM, 130 Ctrl-C). SWIFT_EXT_DEBUG=1 or --debug shows tracebacks.")
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors (or SWIFT_EXT_DEBUG=1)."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """--debug is read from argv by run_cli, which also handles errors raised before this runs."""
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _print_problems(plan) -> None:
+    err = _console(stderr=True)
+    for p in plan.errors:
+        err.print(f"[red]error[/red]: {p.render()}", markup=True)
+    for p in plan.warnings:
+        err.print(f"[yellow]warning[/yellow]: {p.render()}", markup=True)
+
+
+
+
+def _model_config_file(path: Optional[Path]) -> Optional[Path]:
+    """--model-config takes the config.json or the model directory holding it."""
+    if path is None:
+        return None
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError.one("a directory without config.json", file=str(path),
+                                hint="--model-config takes a config.json file or a model directory holding one")
+        return path / "config.json"
+    if not path.is_file():
+        raise UserError.one("file not found", file=str(path), hint="--model-config takes a config.json file")
+    return path
