@@ -143,6 +143,8 @@ def plan_json(result) -> dict:
         "notes": result.notes,
         "argv": launch.argv,
         "env": masked_env(launch.env),
+        "epoch": result.epoch,
+        "effective_args": result.effective,
     }
 
 

@@ -642,6 +642,8 @@ class Budget:
     num_generations: int = 1  # GRPO: completions per prompt
     max_steps: int | None = None  # max_steps / train_iters: stops before the epochs end
     engine: str = "megatron"
+    gradient_accumulation_steps: int = 1  # engine swift (ms-swift's value when the recipe leaves it unset)
+    drop_last: bool = False  # engine swift: dataloader_drop_last (GRPO forces it)
 
 
 def budget_from_recipe(recipe) -> Budget:
@@ -654,27 +656,33 @@ def budget_from_recipe(recipe) -> Budget:
     task = (args.str("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
     strategy = args.str("truncation_strategy") or ("left" if grpo else "delete")
     world = max(recipe.launch.world_size, 1)
+    # Args holds ms-swift's defaults and its __post_init__ values (swift_ext.msswift.coercions).
+    accum = 1
     if recipe.engine == "megatron":
         dp = max(layout_of(args, world).dp, 1)
-        mbs = args.int("micro_batch_size", 1) or 1
-        per_step = args.int("global_batch_size", 16) or 16
-        padding_free = args.bool("padding_free")
+        mbs = args.int("micro_batch_size") or 1
+        per_step = args.int("global_batch_size") or 1
     else:
         dp = world
-        mbs = args.int("per_device_train_batch_size", 1) or 1
-        accum = args.int("gradient_accumulation_steps") or (1 if grpo else max(1, math.ceil(16 / mbs / world)))
+        mbs = args.int("per_device_train_batch_size") or 1
+        accum = args.int("gradient_accumulation_steps") or 1
         per_step = mbs * accum * dp
-        padding_free = args.bool("padding_free")
     packing = args.bool("packing")
+    # Megatron: num_train_epochs, when set, replaces train_iters (MegatronArguments.init_iters).
+    epochs = args.float("num_train_epochs")
+    max_steps = args.int("train_iters" if recipe.engine == "megatron" else "max_steps")
+    if recipe.engine == "megatron" and epochs is not None:
+        max_steps = None
     return Budget(
         task=task, max_length=args.int("max_length"),
-        max_completion_length=(args.int("max_completion_length", 512) if grpo else None),
+        max_completion_length=(args.int("max_completion_length") if grpo else None),
         truncation_strategy=strategy, packing=packing,
         packing_length=args.int("packing_length") if packing else None,
-        padding_free=padding_free or packing, micro_batch_size=mbs, samples_per_step=per_step,
-        data_parallel=dp, epochs=args.float("num_train_epochs", 1.0) or 1.0,
-        num_generations=(args.int("num_generations", 8) or 8) if grpo else 1,
-        max_steps=args.int("train_iters" if recipe.engine == "megatron" else "max_steps") or None, engine=recipe.engine)
+        padding_free=args.bool("padding_free"), micro_batch_size=mbs, samples_per_step=per_step,
+        data_parallel=dp, epochs=epochs if epochs is not None else 1.0,
+        num_generations=(args.int("num_generations") or 1) if grpo else 1,
+        max_steps=max_steps if max_steps and max_steps > 0 else None, engine=recipe.engine,
+        gradient_accumulation_steps=accum, drop_last=args.bool("dataloader_drop_last"))
 
 
 def percentiles(values: list[int]) -> dict | None:
@@ -771,6 +779,8 @@ def micro_batches(samples: list[int], mbs: int, padded_to_longest: bool, seed: i
 
 def summarize(lengths: Lengths, b: Budget) -> dict:
     """Everything `data stats` prints, as plain data (also its --json)."""
+    from swift_ext.msswift import steps  # counted the way each engine's loader counts (ceil vs floor)
+
     kept, trunc = after_truncation(lengths, b)
     out: dict[str, Any] = {
         "files": lengths.files,
@@ -783,7 +793,7 @@ def summarize(lengths: Lengths, b: Budget) -> dict:
         "notes": list(lengths.notes),
     }
     if b.task == "grpo":
-        gen = b.max_completion_length or 512
+        gen = b.max_completion_length or 0
         out["notes"].append(f"GRPO: completions are generated, up to max_completion_length={gen} tokens each; "
                             f"a trained sample is at most prompt + {gen}")
     samples = kept
@@ -794,22 +804,22 @@ def summarize(lengths: Lengths, b: Budget) -> dict:
                           "efficiency": round(sum(kept) / (len(packs) * pack_len), 4) if packs else None}
         samples = packs
     if b.task == "grpo":
-        samples = [n + (b.max_completion_length or 512) for n in kept]
+        samples = [n + (b.max_completion_length or 0) for n in kept]
     if samples:
         mb = micro_batches(samples, b.micro_batch_size, padded_to_longest=not b.padding_free)
         worst = b.micro_batch_size * ((pack_len or b.max_length or max(samples)) + (b.max_completion_length or 0))
         out["micro_batch_tokens"] = {**percentiles(mb), "worst_case": worst,
                                      "micro_batch_size": b.micro_batch_size, "padding_free": b.padding_free}
-    step_unit = b.micro_batch_size * b.data_parallel
     rows = len(samples)
-    used = rows // step_unit * step_unit * b.num_generations
+    batching = steps.Batching(engine=b.engine, micro_batch_size=b.micro_batch_size, data_parallel=b.data_parallel,
+                              gradient_accumulation_steps=b.gradient_accumulation_steps,
+                              global_batch_size=b.samples_per_step, drop_last=b.drop_last,
+                              num_generations=b.num_generations)
     out["epoch"] = {"samples": rows, "samples_per_step": b.samples_per_step,
-                    "steps": int(used * b.epochs // b.samples_per_step) if b.epochs else None,
-                    "steps_per_epoch": used // b.samples_per_step,
+                    "steps": steps.total_steps(rows, batching, b.epochs, b.max_steps) if b.epochs else None,
+                    "steps_per_epoch": steps.steps_per_epoch(rows, batching),
                     "tokens_per_epoch": int(sum(kept) * (b.num_generations if b.task == "grpo" else 1)),
                     "epochs": b.epochs}
-    if b.max_steps and b.max_steps > 0:
-        out["epoch"]["steps"] = b.max_steps
     if b.task == "grpo":
         out["epoch"]["note"] = "prompt tokens x num_generations; generated tokens come on top"
     return out

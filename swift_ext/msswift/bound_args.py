@@ -1,8 +1,9 @@
 """A recipe's `args` bound to ms-swift's own defaults: one typed view, built once per plan.
 
 Every check (layout rules, memory, search, GRPO batch rules) reads arguments through this view, so a
-value ms-swift would default (global_batch_size 16, micro_batch_size 1, num_generations 8 ...) comes
-from ms-swift's dataclass, not from a fallback repeated at each use. Values are coerced once by the
+value ms-swift would default comes from ms-swift's dataclass (the schema), not from a fallback repeated
+at each use, and a value ms-swift's __post_init__ sets (packing -> padding_free, the transformers
+engine's gradient_accumulation_steps ...) is already set here (swift_ext.msswift.coercions). Values are coerced once by the
 field's type in the schema (`"true"` -> True, `"4"` -> 4); a value that does not coerce stays as
 written (check_args reports it) and the typed getters treat it as unset.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from swift_ext.msswift.coercions import Coercion, coerce
 from swift_ext.msswift.schema import ArgSchema
 
 _TRUE = {"true", "1", "yes"}
@@ -21,7 +23,7 @@ class Args:
     """Recipe args with ms-swift's defaults filled in, values normalised to Python types."""
 
     def __init__(self, given: dict[str, Any], schema: ArgSchema | None = None,
-                 defaults: dict[str, Any] | None = None):
+                 defaults: dict[str, Any] | None = None, context: tuple[str, str, int] | None = None):
         self._given = dict(given)
         self.schema = schema
         self._defaults = defaults if defaults is not None else (
@@ -29,27 +31,43 @@ class Args:
         kinds = {name: f.type for name, f in schema.fields.items()} if schema is not None else {}
         self._kinds = kinds
         # A recipe's `null` removes a value: ms-swift's default applies (launch.py leaves the flag out).
-        self._values = {**self._defaults,
+        self._stated = {**self._defaults,
                         **{k: _coerce(kinds.get(k), v) for k, v in self._given.items() if v is not None}}
+        self._context = context  # (engine, command, world size): what ms-swift's coercions depend on
+        self._apply_coercions()
 
     @classmethod
     def bind(cls, recipe, schema: ArgSchema) -> "Args":
-        return cls(recipe.args, schema)
+        return cls(recipe.args, schema, context=(recipe.engine, recipe.command, recipe.launch.world_size))
+
+    def _apply_coercions(self) -> None:
+        self._values = dict(self._stated)
+        self.coerced: dict[str, Coercion] = {}
+        if self._context is None or self.schema is None:
+            return
+        for c in coerce(self._stated, set(self.schema.fields), *self._context):
+            self._values[c.name] = c.value
+            self.coerced[c.name] = c
+
+    def stated(self, name: str) -> Any:
+        """The value before ms-swift's __post_init__: the recipe's, else ms-swift's dataclass default."""
+        return self._stated.get(name)
 
     def with_overrides(self, overrides: dict[str, Any], drop: tuple[str, ...] = ()) -> "Args":
         """A new view with some recipe values replaced (or removed): what `--search` tries, hundreds of times,
         so only the changed keys are coerced again."""
         new = Args.__new__(Args)
-        new.schema, new._defaults, new._kinds = self.schema, self._defaults, self._kinds
+        new.schema, new._defaults, new._kinds, new._context = self.schema, self._defaults, self._kinds, self._context
         new._given = {k: v for k, v in self._given.items() if k not in drop}
         new._given.update(overrides)
-        new._values = dict(self._values)
+        new._stated = dict(self._stated)
         for key in (*drop, *overrides):
             value = new._given.get(key)
             if value is None:
-                new._values[key] = self._defaults.get(key)
+                new._stated[key] = self._defaults.get(key)
             else:
-                new._values[key] = _coerce(self._kinds.get(key), value)
+                new._stated[key] = _coerce(self._kinds.get(key), value)
+        new._apply_coercions()
         return new
 
     def has(self, name: str) -> bool:

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
 from swift_ext.datasets.check import local_dataset_path
+from swift_ext.datasets.stats import micro_batch_p99
 from swift_ext.spec.errors import Problem, UserError
 from swift_ext.planner.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
+from swift_ext.planner.effective import effective_args, overridden_by_msswift
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
 from swift_ext.spec.recipe import Recipe
 from swift_ext.spec.secrets import secret_env_problems
@@ -37,6 +39,10 @@ class Plan:
     memory: Estimate | None = None
     # {"assumed", "source", "oracle": {"version", "accepts", "findings"} or None}: Megatron recipes only
     megatron_core: dict | None = None
+    # name -> {"value", "source", ...}: every argument the run uses and where it came from (planner.effective)
+    effective: dict = field(default_factory=dict)
+    # steps per epoch and in all, counted as the engine counts them, when the data is local (datasets.stats)
+    epoch: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,7 +84,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
-    data_tokens = _data_stats(recipe, notes)
+    data_summary = _data_stats(recipe, notes)
+    data_tokens = micro_batch_p99(data_summary) if data_summary else None
     found = _Found()
     bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
     if not bad_values:
@@ -96,18 +103,20 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
             errors += _swift_engine_rewards(recipe, args)
+    warnings += overridden_by_msswift(recipe, args, errors + warnings)
     return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
-                megatron_core=found.megatron_core)
+                megatron_core=found.megatron_core, effective=effective_args(recipe, args),
+                epoch=data_summary["epoch"] if data_summary else None)
 
 
-def _data_stats(recipe, notes: list[str]) -> int | None:
-    """One line about the recipe's local training data; tokens in its p99 micro-batch for the memory estimate."""
-    from swift_ext.datasets.stats import micro_batch_p99, plan_summary
+def _data_stats(recipe, notes: list[str]) -> dict | None:
+    """One line about the recipe's local training data; its summary (datasets.stats) or None."""
+    from swift_ext.datasets.stats import plan_summary
 
     summary, lines = plan_summary(recipe)
     notes += lines
-    return micro_batch_p99(summary) if summary else None
+    return summary
 
 
 def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,

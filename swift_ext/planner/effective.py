@@ -1,0 +1,54 @@
+"""The arguments a run will really use, each with where its value came from: the recipe, a base recipe
+it extends, a command-line override, ms-swift's dataclass default, or ms-swift's own __post_init__
+(swift_ext.msswift.coercions). `plan --json` prints this table; a recipe value ms-swift replaces is a
+warning, since the run would silently differ from the file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swift_ext.spec.errors import Problem
+from swift_ext.spec.recipe import OVERRIDE
+
+RECIPE, BASE, OVERRIDDEN, DEFAULT, COERCION = "recipe", "base recipe", "override", "ms-swift default", "ms-swift coercion"
+
+
+def source_of(recipe, name: str) -> tuple[str, str | None]:
+    """(kind, file) of a value the recipe gives: its own file, a file it extends, or the command line."""
+    pos = recipe.positions.get(f"args.{name}")
+    if pos is None:
+        return RECIPE, recipe.source
+    if pos[0] == OVERRIDE:
+        return OVERRIDDEN, None
+    return (RECIPE if pos[0] == recipe.source else BASE), pos[0]
+
+
+def effective_args(recipe, args) -> dict[str, dict[str, Any]]:
+    """name -> {"value", "source", and "file" (recipe/base) or "why" and "stated" (coercion)}, sorted."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(args.names()):
+        value = args.raw(name)
+        if name in args.coerced:
+            entry = {"value": value, "source": COERCION, "why": args.coerced[name].why, "stated": args.stated(name)}
+        elif args.has(name):
+            kind, file = source_of(recipe, name)
+            entry = {"value": value, "source": kind}
+            if file:
+                entry["file"] = file
+        else:
+            entry = {"value": value, "source": DEFAULT}
+        out[name] = entry
+    return out
+
+
+def overridden_by_msswift(recipe, args, already: list[Problem]) -> list[Problem]:
+    """A value the recipe sets that ms-swift's __post_init__ replaces (skipped where a rule already says so)."""
+    flagged = {p.path for p in already}
+    found = []
+    for name, c in args.coerced.items():
+        if not args.has(name) or f"args.{name}" in flagged or args.stated(name) == c.value:
+            continue
+        found.append(Problem(f"{args.stated(name)!r} is replaced by {c.value!r} when ms-swift starts: {c.why}",
+                             rule="msswift-override", hint="remove it, or change what causes it",
+                             **recipe.where(f"args.{name}")))
+    return found
