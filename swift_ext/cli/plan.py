@@ -141,7 +141,7 @@ def plan_json(result) -> dict:
         "model_source": result.model_source,
         "megatron_core": result.megatron_core,
         "notes": result.notes,
-        "argv": launch.argv,
+        "argv": launch.printable_argv(),
         "env": masked_env(launch.env),
         "epoch": result.epoch,
         "effective_args": result.effective,

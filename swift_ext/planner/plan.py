@@ -14,7 +14,7 @@ from swift_ext.planner.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
 from swift_ext.planner.effective import effective_args, overridden_by_msswift
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
 from swift_ext.spec.recipe import Recipe
-from swift_ext.spec.secrets import secret_env_problems
+from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems
 
 if TYPE_CHECKING:
     from swift_ext.planner.layout import Layout
@@ -81,6 +81,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     errors += missing_model(recipe, args)
     warnings += rlhf_type_default(recipe, args)
     errors += secret_env_problems(recipe)
+    errors += secret_arg_problems(recipe)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)

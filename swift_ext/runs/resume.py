@@ -83,18 +83,15 @@ def checkpoint_args(ckpt: Path) -> dict | None:
 
 def argv_to_args(argv: list[str]) -> dict:
     """`megatron sft --a 1 --b x y ...` -> {"a": 1, "b": ["x", "y"]} (argparse: the last flag wins)."""
+    from swift_ext.msswift.conventions import flag_groups
+
     args: dict = {}
-    i = 2 if len(argv) >= 2 and not argv[0].startswith("--") else 0
-    while i < len(argv):
-        if not argv[i].startswith("--"):
-            i += 1
+    start = 2 if len(argv) >= 2 and not argv[0].startswith("--") else 0
+    for flag, *given in flag_groups(argv[start:]):
+        if not flag.startswith("--"):
             continue
-        j = i + 1
-        while j < len(argv) and not argv[j].startswith("--"):
-            j += 1
-        values = [_typed(v) for v in argv[i + 1 : j]]
-        args[argv[i][2:]] = values[0] if len(values) == 1 else values
-        i = j
+        values = [_typed(v) for v in given]
+        args[flag[2:]] = values[0] if len(values) == 1 else values
     return args
 
 
