@@ -26,6 +26,8 @@ from typing import Any, Iterable, Iterator, Literal, Optional
 import msgspec
 import xxhash
 
+from swift_ext.msswift.conventions import parse_dataset_entry, without_sample_suffix
+
 # code -> (severity, name). Codes are stable: scripts and CI read them.
 CODES: dict[str, tuple[str, str]] = {
     "E001": ("error", "invalid-json"),
@@ -1240,10 +1242,11 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
     """Every issue of one file, with counts and summaries. `typed=False` runs the reference (every row
     through RowChecker.check); the results are the same."""
     report = Report([path])
-    entry, _, sample = path.rpartition("#") if "#" in path and not os.path.exists(path) else (path, "", "")
-    if entry != path:
-        if not re.fullmatch(r"\s*-?\d+\s*", sample):  # ms-swift's DatasetSyntax.parse: int(sample), else a crash
-            raise FileCheckError(f"{path}: '#{sample}' is not a sample count (ms-swift reads FILE#N with N a number)")
+    parsed = parse_dataset_entry(path)
+    entry = parsed.base
+    if parsed.sample is not None:
+        if parsed.bad_sample:  # ms-swift's DatasetSyntax.parse: int(sample), else a crash
+            raise FileCheckError(f"{path}: '#{parsed.sample}' is not a sample count (ms-swift reads FILE#N with N a number)")
         report.notes.append(f"{path}: the '#N' sample suffix is ms-swift's; the whole file is checked")
     if os.path.isdir(entry):
         raise FileCheckError(f"{entry}: is a directory, expected a JSONL/JSON file")
@@ -1517,7 +1520,7 @@ MATH_REWARDS = ("accuracy", "math_accuracy", "math_accuracy_async")  # rewards t
 
 def local_dataset_path(entry: str) -> str | None:
     """The file part of a `path[:subset][#count]` dataset entry when it names a local data file."""
-    path = str(entry).split("#", 1)[0]
+    path = without_sample_suffix(entry)
     if path.lower().endswith(DATA_SUFFIXES) or path.startswith(("/", "./", "../", "~")):
         return path
     if ":" in path and path.rsplit(":", 1)[0].lower().endswith(DATA_SUFFIXES):

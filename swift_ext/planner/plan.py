@@ -288,13 +288,11 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
 
 def _bad_sample_suffix(entries) -> str | None:
     """The first `DATASET#N` entry whose N ms-swift's DatasetSyntax.parse cannot read as an integer."""
-    import os
-    import re
+    from swift_ext.msswift.conventions import parse_dataset_entry
 
     for entry in entries if isinstance(entries, list) else [entries]:
-        text = str(entry)
-        if "#" in text and not os.path.exists(text) and not re.fullmatch(r"\s*-?\d+\s*", text.rpartition("#")[2]):
-            return text
+        if parse_dataset_entry(entry).bad_sample:
+            return str(entry)
     return None
 
 
