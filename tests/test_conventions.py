@@ -28,3 +28,14 @@ def test_a_suffix_int_refuses_is_bad_and_an_existing_file_is_taken_whole(tmp_pat
     odd = tmp_path / "odd#name.jsonl"
     odd.write_text("{}\n")
     assert parse_dataset_entry(str(odd)).sample is None and without_sample_suffix(str(odd)) == str(odd)
+
+
+@pytest.mark.parametrize("text, ftype, typed", [
+    ("true", {"kind": "bool"}, True), ("1", {"kind": "bool"}, True), ("no", {"kind": "bool"}, False),
+    ("4", {"kind": "int"}, 4), ("four", {"kind": "int"}, "four"), ("1e-4", {"kind": "float"}, 1e-4),
+    ("007", {"kind": "str"}, "007"), ("yes", None, "yes"), ("true", None, True), ("5e-5", None, 5e-5),
+])
+def test_text_typed_as_ms_swifts_parser_types_it(text, ftype, typed):
+    from swift_ext.msswift.conventions import typed_text
+
+    assert typed_text(text, ftype) == typed and type(typed_text(text, ftype)) is type(typed)

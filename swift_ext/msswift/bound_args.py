@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from swift_ext.msswift.coercions import Coercion, coerce
+from swift_ext.msswift.conventions import is_true, typed_text
 from swift_ext.msswift.schema import ArgSchema
 
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no", "none", ""}
 
 
 class Args:
@@ -102,10 +101,7 @@ class Args:
         return fallback
 
     def bool(self, name: str) -> bool:
-        value = self._values.get(name)
-        if isinstance(value, str):
-            return value.strip().lower() in _TRUE
-        return bool(value)
+        return is_true(self._values.get(name))
 
     def str(self, name: str) -> str | None:
         value = self._values.get(name)
@@ -136,17 +132,8 @@ def _coerce(ftype: dict | None, value: Any) -> Any:
     if ftype is None or value is None:
         return value
     kind = ftype.get("kind")
-    if kind == "bool" and isinstance(value, str):
-        low = value.strip().lower()
-        return True if low in _TRUE else False if low in _FALSE else value
-    if kind == "int" and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return value
-    if kind == "float" and isinstance(value, (str, int)) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except ValueError:
-            return value
+    if kind in ("bool", "int", "float") and isinstance(value, str):
+        return typed_text(value, ftype)
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     return value

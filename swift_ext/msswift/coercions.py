@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from swift_ext.msswift.conventions import is_true
+
 
 @dataclass(frozen=True)
 class Coercion:
@@ -25,7 +27,7 @@ Rule = Callable[[Callable[[str], Any], str, str, int], "tuple[str, Any, str] | N
 
 def _packing_padding_free(get, engine, command, world):
     # swift/arguments/sft_args.py SftArguments._check_padding_free; megatron_base_args.__post_init__
-    if _true(get("packing")) and not _true(get("padding_free")):
+    if is_true(get("packing")) and not is_true(get("padding_free")):
         return "padding_free", True, "packing switches padding_free on (ms-swift __post_init__)"
 
 
@@ -50,7 +52,7 @@ def _swift_accumulation(get, engine, command, world):
 
 def _grpo_drop_last(get, engine, command, world):
     # swift/rlhf_trainers/arguments.py GRPOConfig.__post_init__ (ms-swift issue 3863)
-    if engine == "swift" and command == "rlhf" and get("rlhf_type") == "grpo" and not _true(get("dataloader_drop_last")):
+    if engine == "swift" and command == "rlhf" and get("rlhf_type") == "grpo" and not is_true(get("dataloader_drop_last")):
         return "dataloader_drop_last", True, "GRPOConfig always drops the last partial batch"
 
 
@@ -78,12 +80,6 @@ def coerce(values: dict[str, Any], known: set[str], engine: str, command: str, w
             current[found[0]] = found[1]
             out.append(Coercion(*found))
     return out
-
-
-def _true(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value)
 
 
 def _int(value) -> int | None:

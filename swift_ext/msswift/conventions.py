@@ -56,3 +56,40 @@ def parse_dataset_entry(entry) -> DatasetEntry:
 def without_sample_suffix(entry) -> str:
     """The file or dataset id of an entry, its `#N` suffix removed."""
     return parse_dataset_entry(entry).base
+
+
+# HfArgumentParser's string_to_bool reads these (and refuses anything else); a recipe's "none" / ""
+# for a bool means unset, i.e. false.
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f", "none", ""}
+
+
+def typed_text(text: str, ftype: dict | None = None):
+    """A command-line (or recipe) string typed the way ms-swift's argument parser types it for a field of
+    type `ftype` (the schema's {"kind": ...}); without a type, as YAML would type it. A string that does
+    not parse for its type stays as written: check_value reports it."""
+    from swift_ext.spec.yamlio import parse_scalar
+
+    kind = (ftype or {}).get("kind", "any")
+    if kind == "str" or (kind == "literal" and all(isinstance(c, str) for c in ftype["choices"])):
+        return text
+    low = text.strip().lower()
+    if kind == "bool":
+        return True if low in _TRUE else False if low in _FALSE else text
+    if kind in ("int", "float"):
+        try:
+            return int(text) if kind == "int" else float(text)
+        except ValueError:
+            return text
+    if low in ("true", "false"):
+        return low == "true"
+    value = parse_scalar(text)
+    # YAML 1.1 reads yes/no/on/off as booleans; to ms-swift they are strings unless the field is bool.
+    if isinstance(value, (dict, list, bool)) or value is None:
+        return text
+    return value
+
+
+def is_true(value) -> bool:
+    """A bool argument's value as ms-swift reads it: a string by string_to_bool, anything else by truth."""
+    return typed_text(value, {"kind": "bool"}) is True if isinstance(value, str) else bool(value)

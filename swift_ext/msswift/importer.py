@@ -16,9 +16,9 @@ import yaml
 
 from swift_ext.msswift import schema as msargs
 from swift_ext.spec.errors import UserError
-from swift_ext.msswift.conventions import flag_groups
+from swift_ext.msswift.conventions import flag_groups, typed_text
 from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
-from swift_ext.spec.yamlio import parse_scalar, read_text
+from swift_ext.spec.yamlio import read_text
 
 COMMANDS = {("megatron", c) for c in ("sft", "rlhf", "pt")} | {("swift", c) for c in ("sft", "rlhf", "pt")}
 LAUNCH_VARS = {"NPROC_PER_NODE", "NNODES", "CUDA_VISIBLE_DEVICES"}
@@ -371,16 +371,7 @@ def _typed(spec: msargs.ArgField | None, values: list[str]) -> Any:
 
 
 def _scalar(ftype: dict, text: str) -> Any:
-    kind = ftype["kind"]
-    if kind == "str" or (kind == "literal" and all(isinstance(c, str) for c in ftype["choices"])):
-        return text
-    if kind in {"bool", "any"} and text.lower() in {"true", "false"}:
-        return text.lower() == "true"
-    value = parse_scalar(text)
-    # YAML 1.1 reads yes/no/on/off as booleans; to ms-swift they are strings unless the field is bool.
-    if isinstance(value, (dict, list, bool)) or value is None:
-        return text
-    return value
+    return typed_text(text, ftype)
 
 
 def recipe_yaml(data: dict) -> str:

@@ -96,16 +96,11 @@ def argv_to_args(argv: list[str]) -> dict:
 
 
 def _typed(value):
+    """An argv string as ms-swift types it (msswift.conventions.typed_text); 'None' as args.json's null."""
     if isinstance(value, str):
-        low = value.lower()
-        if low in ("true", "false"):
-            return low == "true"
-        if low in ("none", "null"):
-            return None
-        try:
-            return json.loads(value) if value[:1] in "-0123456789[{" else value
-        except ValueError:
-            return value
+        from swift_ext.msswift.conventions import typed_text
+
+        return None if value.strip().lower() in ("none", "null") else typed_text(value)
     return value
 
 
