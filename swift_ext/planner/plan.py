@@ -232,7 +232,7 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) ->
 
 
 def _swift_engine_rewards(recipe, args) -> list[Problem]:
-    from swift_ext.planner.layout import reward_problems
+    from swift_ext.planner.grpo_rules import reward_problems
 
     found: list[Problem] = []
 
