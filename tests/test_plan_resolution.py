@@ -44,8 +44,18 @@ def test_provenance_recipe_base_override_default_and_coercion():
     assert eff["adam_beta1"] == {"value": default, "source": "ms-swift default"}
     assert eff["padding_free"]["source"] == "ms-swift coercion" and eff["padding_free"]["value"] is True
     assert eff["padding_free"]["stated"] is False
-    overridden = [w for w in plan["warnings"] if w["rule"] == "msswift-override"]
-    assert [w["field"] for w in overridden] == ["args.padding_free"]
+    # said once: layout's packing-modes rule already names it, so the generic override warning stays out
+    assert [w["rule"] for w in plan["warnings"] if w["field"] == "args.padding_free"] == ["packing-modes"]
+    assert eff["data_parallel_size"]["source"] == "ms-swift coercion"
+
+
+def test_a_recipe_value_ms_swift_replaces_is_a_warning():
+    plan = plan_json(RECIPES / "qwen3_6/sft-lora-4x32g.yaml", "args.train_iters=100", "args.num_train_epochs=1")
+    assert [w["field"] for w in plan["warnings"] if w["rule"] == "msswift-override"] == ["args.train_iters"]
+    assert plan["effective_args"]["train_iters"]["source"] == "ms-swift coercion"
+    assert plan["effective_args"]["train_iters"]["stated"] == 100
+    swift = plan_json(RECIPES / "smoke/tiny-sft.yaml", "args.packing=true", "args.padding_free=false")
+    assert [w["field"] for w in swift["warnings"] if w["rule"] == "msswift-override"] == ["args.padding_free"]
 
 
 def test_ms_swift_gradient_accumulation_default_is_the_plans():

@@ -23,8 +23,9 @@ def source_of(recipe, name: str) -> tuple[str, str | None]:
     return (RECIPE if pos[0] == recipe.source else BASE), pos[0]
 
 
-def effective_args(recipe, args) -> dict[str, dict[str, Any]]:
-    """name -> {"value", "source", and "file" (recipe/base) or "why" and "stated" (coercion)}, sorted."""
+def effective_args(recipe, args, epoch: dict | None = None) -> dict[str, dict[str, Any]]:
+    """name -> {"value", "source", and "file" (recipe/base) or "why" and "stated" (coercion)}, sorted.
+    `epoch` (datasets.stats) gives the step count Megatron derives from num_train_epochs."""
     out: dict[str, dict[str, Any]] = {}
     for name in sorted(args.names()):
         value = args.raw(name)
@@ -38,7 +39,32 @@ def effective_args(recipe, args) -> dict[str, dict[str, Any]]:
         else:
             entry = {"value": value, "source": DEFAULT}
         out[name] = entry
-    return out
+    if recipe.engine == "megatron":
+        _megatron_derived(recipe, args, epoch, out)
+    return dict(sorted(out.items()))
+
+
+def _megatron_derived(recipe, args, epoch, out) -> None:
+    """What MegatronArguments works out at start-up from the world size and the data."""
+    from swift_ext.planner.layout import layout_of
+
+    out["data_parallel_size"] = {"value": layout_of(args, recipe.launch.world_size).dp, "source": COERCION,
+                                 "why": "world size // (TP x PP x CP) (MegatronArguments._init_distributed)"}
+    if args.raw("num_train_epochs") is not None:
+        # init_iters: train_iters = usable samples x epochs // global_batch_size, whatever the recipe says
+        out["train_iters"] = {"value": epoch["steps"] if epoch else None, "source": COERCION,
+                              "why": "num_train_epochs sets it from the dataset size (MegatronArguments.init_iters)"
+                              + ("" if epoch else "; the data is not local, so not counted here"),
+                              "stated": args.stated("train_iters")}
+
+
+def train_iters_replaced(recipe, args) -> list[Problem]:
+    """Megatron: a recipe with both train_iters and num_train_epochs trains for the epochs."""
+    if recipe.engine != "megatron" or not args.has("train_iters") or args.raw("num_train_epochs") is None:
+        return []
+    return [Problem("replaced when ms-swift starts: num_train_epochs is set, and MegatronArguments.init_iters then "
+                    "computes train_iters from the dataset size", rule="msswift-override",
+                    hint="keep one of train_iters and num_train_epochs", **recipe.where("args.train_iters"))]
 
 
 def overridden_by_msswift(recipe, args, already: list[Problem]) -> list[Problem]:

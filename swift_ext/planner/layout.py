@@ -389,7 +389,7 @@ def packing_modes(recipe, args, shape, lay, err, warn):
         why = "packing (which forces padding_free)" if packing else "padding_free"
         err("packing-modes", f"group_by_length cannot be combined with {why}", "group_by_length",
             hint="set padding_free: false and packing: false, or drop group_by_length")
-    if packing and args.has("padding_free") and not args.bool("padding_free"):
+    if packing and args.has("padding_free") and args.stated("padding_free") is False:  # before the coercion
         warn("packing-modes", "packing: true forces padding_free on; padding_free: false is ignored by ms-swift",
              "padding_free")
 

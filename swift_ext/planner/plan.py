@@ -11,7 +11,7 @@ from swift_ext.datasets.check import local_dataset_path
 from swift_ext.datasets.stats import micro_batch_p99
 from swift_ext.spec.errors import Problem, UserError
 from swift_ext.planner.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
-from swift_ext.planner.effective import effective_args, overridden_by_msswift
+from swift_ext.planner.effective import effective_args, overridden_by_msswift, train_iters_replaced
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
 from swift_ext.spec.recipe import Recipe
 from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems
@@ -104,10 +104,10 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
             errors += _swift_engine_rewards(recipe, args)
-    warnings += overridden_by_msswift(recipe, args, errors + warnings)
+    warnings += overridden_by_msswift(recipe, args, errors + warnings) + train_iters_replaced(recipe, args)
     return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
-                megatron_core=found.megatron_core, effective=effective_args(recipe, args),
+                megatron_core=found.megatron_core, effective=effective_args(recipe, args, data_summary["epoch"] if data_summary else None),
                 epoch=data_summary["epoch"] if data_summary else None)
 
 
