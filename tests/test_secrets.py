@@ -66,3 +66,12 @@ def test_import_turns_a_literal_credential_into_a_reference(write):
     assert result.returncode == 0, result.stderr
     assert SECRET not in result.stdout + result.stderr
     assert "hub_token: $HF_TOKEN" in result.stdout and "note:" in result.stderr and "export HF_TOKEN" in result.stderr
+
+
+def test_the_batch_script_holds_the_reference():
+    from conftest import RECIPES
+
+    result = swift_ext("submit", RECIPES / "qwen3_6/sft-lora-4x32g.yaml", "args.hub_token=$HF_TOKEN", "--dry-run",
+                       env={"HF_TOKEN": SECRET})
+    assert result.returncode == 0, result.stderr
+    assert '--hub_token "$HF_TOKEN"' in result.stdout and SECRET not in result.stdout + result.stderr
