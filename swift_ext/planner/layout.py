@@ -12,7 +12,9 @@ from typing import Callable
 from swift_ext.msswift.bound_args import Args
 from swift_ext.spec.errors import Problem
 from swift_ext.spec.gpus import GPUS
+from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.sizes import divisors, nearest
 from swift_ext.planner.oracle import assumed_version, version_tuple
 from swift_ext.spec.recipe import Recipe
 
@@ -43,17 +45,6 @@ def layout_of(args: Args, world: int) -> Layout:
     return Layout(tp=size("tensor_model_parallel_size"), pp=size("pipeline_model_parallel_size"),
                   cp=size("context_parallel_size"), ep=size("expert_model_parallel_size"),
                   etp=size("expert_tensor_parallel_size"), world=world)
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def nearest(value: int, legal: list[int]) -> str:
-    below = [v for v in legal if v <= value]
-    above = [v for v in legal if v >= value]
-    picks = sorted(set(([max(below)] if below else []) + ([min(above)] if above else [])))
-    return " or ".join(map(str, picks)) if picks else "none"
 
 
 def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Problem], list[Problem]]:
@@ -459,6 +450,5 @@ def fp8_gpu(recipe, args, shape, lay, err, warn):
             hint="use an H100/H200/H20-class GPU, or drop fp8_format")
 
 
-# The GRPO batch rule and the reward-name checks live in grpo_rules.py; importing it registers the rule
-# (last, as it always ran).
-from swift_ext.planner import grpo_rules  # noqa: E402,F401
+# The Megatron GRPO rule (with the reward-name checks) lives in grpo_rules.py; it runs last, as it always did.
+rule(grpo)
