@@ -24,7 +24,7 @@ from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.layout import MCORE_RULES, check_layout, layout_of
 from swift_ext.planner.model_shape import from_config, resolve_shape
 from swift_ext.planner.plan import make_plan
-from swift_ext.spec.recipe import Launch, Recipe
+from swift_ext.spec.recipe import Recipe, Resources
 
 from conftest import ROOT, swift_ext
 
@@ -56,7 +56,7 @@ SHAPES = {
 def recipe_for(world: int, args: dict, env: dict | None = None) -> Recipe:
     # Nodes of at most 8 GPUs, as real ones are (a recipe's gpus_per_node is capped at 64).
     per_node = max(d for d in range(1, 9) if world % d == 0)
-    return Recipe(command="sft", engine="megatron", launch=Launch(nodes=world // per_node, gpus_per_node=per_node),
+    return Recipe(command="sft", engine="megatron", launch=Resources(nodes=world // per_node, gpus_per_node=per_node),
                   args=args, env=env or {})
 
 

@@ -16,6 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swift_ext.msswift.conventions import without_sample_suffix
 from swift_ext.spec.errors import UserError
 from swift_ext.planner.launch import Launch
 from swift_ext.after.merge import Checkpoint
@@ -52,7 +53,7 @@ def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
     recorded = ckpt.args.get("val_dataset") or []
     recorded = recorded if isinstance(recorded, list) else [recorded]
     for entry in recorded:
-        name = str(entry).split("#", 1)[0]
+        name = without_sample_suffix(entry)
         for base in (Path.cwd(), Path(manifest.get("cwd") or ".")):
             candidate = base / name if not Path(name).is_absolute() else Path(name)
             if candidate.is_file():

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from swift_ext.msswift.conventions import without_sample_suffix
 from swift_ext.spec.errors import UserError
 from swift_ext.cli.app import app, _console
 
@@ -62,7 +63,7 @@ def data_check(
     report.notes[:0] = notes
     if write_clean_to is not None:
         try:
-            n = d.write_clean(files[0].split("#", 1)[0], report, str(write_clean_to))
+            n = d.write_clean(without_sample_suffix(files[0]), report, str(write_clean_to))
         except d.FileCheckError as exc:
             raise UserError.one(str(exc)) from None
         report.notes.append(f"wrote {n} valid rows to {write_clean_to}")
@@ -103,7 +104,8 @@ def _data_options(files, task, media_root, deep, recipe, max_length, tokenizer):
 def _progress_for(path: str):
     import os
 
-    size = os.path.getsize(path.split("#", 1)[0]) if os.path.isfile(path.split("#", 1)[0]) else 0
+    file = without_sample_suffix(path)
+    size = os.path.getsize(file) if os.path.isfile(file) else 0
     if size < 64 * 2**20 or not sys.stderr.isatty():
         return None
     from rich.progress import Progress
@@ -184,7 +186,7 @@ def data_stats(
 
     if fmt not in ("text", "json"):
         raise UserError.one(f"--format must be text or json, got {fmt!r}")
-    files = [f.split("#", 1)[0] for f in files or []]
+    files = [without_sample_suffix(f) for f in files or []]
     try:
         if recipe is not None:  # the recipe's data as plan resolves it (swift_ext.planner.datafit)
             from swift_ext.spec.recipe import load_recipe

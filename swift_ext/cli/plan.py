@@ -141,8 +141,10 @@ def plan_json(result) -> dict:
         "model_source": result.model_source,
         "megatron_core": result.megatron_core,
         "notes": result.notes,
-        "argv": launch.argv,
+        "argv": launch.printable_argv(),
         "env": masked_env(launch.env),
+        "epoch": result.epoch,
+        "effective_args": result.effective,
     }
 
 
@@ -173,10 +175,10 @@ def args_cmd(
 @app.command()
 def schema() -> None:
     """Describe every recipe field (what goes around `args`)."""
-    from swift_ext.spec.recipe import Launch, Recipe, Watch
+    from swift_ext.spec.recipe import Recipe, Resources, Watch
 
     con = _console()
-    for prefix, model in (("", Recipe), ("launch.", Launch), ("watch.", Watch)):
+    for prefix, model in (("", Recipe), ("launch.", Resources), ("watch.", Watch)):
         for fname, info in model.model_fields.items():
             if fname in {"source", "positions"}:
                 continue

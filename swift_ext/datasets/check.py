@@ -11,13 +11,13 @@ and duplicate rows) are done here, by the parent, with bounded memory.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import msgspec
 
+from swift_ext.msswift.conventions import parse_dataset_entry, without_sample_suffix
 from swift_ext.datasets.chunks import TYPED_COLUMNS, check_chunk, check_lines, row_types
 from swift_ext.datasets.duplicates import Duplicates, file_digests
 from swift_ext.datasets.issues import CODES, FileCheckError, Issue
@@ -75,10 +75,11 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
     if is_stream(path):
         return _check_stream(path, opts, jobs, chunk_bytes, typed, input_format)
     report = Report([path])
-    entry, _, sample = path.rpartition("#") if "#" in path and not os.path.exists(path) else (path, "", "")
-    if entry != path:
-        if not re.fullmatch(r"\s*-?\d+\s*", sample):  # ms-swift's DatasetSyntax.parse: int(sample), else a crash
-            raise FileCheckError(f"{path}: '#{sample}' is not a sample count (ms-swift reads FILE#N with N a number)")
+    parsed = parse_dataset_entry(path)
+    entry = parsed.base
+    if parsed.sample is not None:
+        if parsed.bad_sample:  # ms-swift's DatasetSyntax.parse: int(sample), else a crash
+            raise FileCheckError(f"{path}: '#{parsed.sample}' is not a sample count (ms-swift reads FILE#N with N a number)")
         report.notes.append(f"{path}: the '#N' sample suffix is ms-swift's; the whole file is checked")
     if os.path.isdir(entry):
         raise FileCheckError(f"{entry}: is a directory, expected a JSONL/JSON file")
@@ -246,7 +247,7 @@ DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".tsv", ".arrow"
 
 def local_dataset_path(entry: str) -> str | None:
     """The file part of a `path[:subset][#count]` dataset entry when it names a local data file."""
-    path = str(entry).split("#", 1)[0]
+    path = without_sample_suffix(entry)
     if path.lower().endswith(DATA_SUFFIXES) or path.startswith(("/", "./", "../", "~")):
         return path
     if ":" in path and path.rsplit(":", 1)[0].lower().endswith(DATA_SUFFIXES):

@@ -31,6 +31,8 @@ class Budget:
     num_generations: int = 1  # GRPO: completions per prompt
     max_steps: int | None = None  # max_steps / train_iters: stops before the epochs end
     engine: str = "megatron"
+    gradient_accumulation_steps: int = 1  # engine swift (ms-swift's value when the recipe leaves it unset)
+    drop_last: bool = False  # engine swift: dataloader_drop_last (GRPO forces it)
 
 
 def after_truncation(lengths: Lengths, b: Budget) -> tuple[list[int], dict]:
@@ -116,6 +118,8 @@ def micro_batches(samples: list[int], mbs: int, padded_to_longest: bool, seed: i
 
 def summarize(lengths: Lengths, b: Budget) -> dict:
     """Everything `data stats` prints, as plain data (also its --json)."""
+    from swift_ext.msswift import steps  # counted the way each engine's loader counts (ceil vs floor)
+
     kept, trunc = after_truncation(lengths, b)
     out: dict[str, Any] = {
         "files": lengths.files,
@@ -135,7 +139,7 @@ def summarize(lengths: Lengths, b: Budget) -> dict:
         out["notes"].append(f"{lengths.too_large} row(s) over {ROW_BYTE_CAP >> 20} MiB not tokenized: counted as "
                             "over max_length, left out of the percentiles, packing and steps")
     if b.task == "grpo":
-        gen = b.max_completion_length or 512
+        gen = b.max_completion_length or 0
         out["notes"].append(f"GRPO: completions are generated, up to max_completion_length={gen} tokens each; "
                             f"a trained sample is at most prompt + {gen}")
     samples = kept
@@ -146,22 +150,22 @@ def summarize(lengths: Lengths, b: Budget) -> dict:
                           "efficiency": round(sum(kept) / (len(packs) * pack_len), 4) if packs else None}
         samples = packs
     if b.task == "grpo":
-        samples = [n + (b.max_completion_length or 512) for n in kept]
+        samples = [n + (b.max_completion_length or 0) for n in kept]
     if samples:
         mb = micro_batches(samples, b.micro_batch_size, padded_to_longest=not b.padding_free)
         worst = b.micro_batch_size * ((pack_len or b.max_length or max(samples)) + (b.max_completion_length or 0))
         out["micro_batch_tokens"] = {**percentiles(mb, STATS_QUANTILES, summary=True), "worst_case": worst,
                                      "micro_batch_size": b.micro_batch_size, "padding_free": b.padding_free}
-    step_unit = b.micro_batch_size * b.data_parallel
     rows = len(samples)
-    used = rows // step_unit * step_unit * b.num_generations
+    batching = steps.Batching(engine=b.engine, micro_batch_size=b.micro_batch_size, data_parallel=b.data_parallel,
+                              gradient_accumulation_steps=b.gradient_accumulation_steps,
+                              global_batch_size=b.samples_per_step, drop_last=b.drop_last,
+                              num_generations=b.num_generations)
     out["epoch"] = {"samples": rows, "samples_per_step": b.samples_per_step,
-                    "steps": int(used * b.epochs // b.samples_per_step) if b.epochs else None,
-                    "steps_per_epoch": used // b.samples_per_step,
+                    "steps": steps.total_steps(rows, batching, b.epochs, b.max_steps) if b.epochs else None,
+                    "steps_per_epoch": steps.steps_per_epoch(rows, batching),
                     "tokens_per_epoch": int(sum(kept) * (b.num_generations if b.task == "grpo" else 1)),
                     "epochs": b.epochs}
-    if b.max_steps and b.max_steps > 0:
-        out["epoch"]["steps"] = b.max_steps
     if b.task == "grpo":
         out["epoch"]["note"] = "prompt tokens x num_generations; generated tokens come on top"
     return out

@@ -1,8 +1,9 @@
 """A recipe's `args` bound to ms-swift's own defaults: one typed view, built once per plan.
 
 Every check (layout rules, memory, search, GRPO batch rules) reads arguments through this view, so a
-value ms-swift would default (global_batch_size 16, micro_batch_size 1, num_generations 8 ...) comes
-from ms-swift's dataclass, not from a fallback repeated at each use. Values are coerced once by the
+value ms-swift would default comes from ms-swift's dataclass (the schema), not from a fallback repeated
+at each use, and a value ms-swift's __post_init__ sets (packing -> padding_free, the transformers
+engine's gradient_accumulation_steps ...) is already set here (swift_ext.msswift.coercions). Values are coerced once by the
 field's type in the schema (`"true"` -> True, `"4"` -> 4); a value that does not coerce stays as
 written (check_args reports it) and the typed getters treat it as unset.
 """
@@ -11,17 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from swift_ext.msswift.coercions import Coercion, coerce
+from swift_ext.msswift.conventions import is_true, typed_text
 from swift_ext.msswift.schema import ArgSchema
 
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no", "none", ""}
 
 
 class Args:
     """Recipe args with ms-swift's defaults filled in, values normalised to Python types."""
 
     def __init__(self, given: dict[str, Any], schema: ArgSchema | None = None,
-                 defaults: dict[str, Any] | None = None):
+                 defaults: dict[str, Any] | None = None, context: tuple[str, str, int] | None = None):
         self._given = dict(given)
         self.schema = schema
         self._defaults = defaults if defaults is not None else (
@@ -29,27 +30,43 @@ class Args:
         kinds = {name: f.type for name, f in schema.fields.items()} if schema is not None else {}
         self._kinds = kinds
         # A recipe's `null` removes a value: ms-swift's default applies (launch.py leaves the flag out).
-        self._values = {**self._defaults,
+        self._stated = {**self._defaults,
                         **{k: _coerce(kinds.get(k), v) for k, v in self._given.items() if v is not None}}
+        self._context = context  # (engine, command, world size): what ms-swift's coercions depend on
+        self._apply_coercions()
 
     @classmethod
     def bind(cls, recipe, schema: ArgSchema) -> "Args":
-        return cls(recipe.args, schema)
+        return cls(recipe.args, schema, context=(recipe.engine, recipe.command, recipe.launch.world_size))
+
+    def _apply_coercions(self) -> None:
+        self._values = dict(self._stated)
+        self.coerced: dict[str, Coercion] = {}
+        if self._context is None or self.schema is None:
+            return
+        for c in coerce(self._stated, set(self.schema.fields), *self._context):
+            self._values[c.name] = c.value
+            self.coerced[c.name] = c
+
+    def stated(self, name: str) -> Any:
+        """The value before ms-swift's __post_init__: the recipe's, else ms-swift's dataclass default."""
+        return self._stated.get(name)
 
     def with_overrides(self, overrides: dict[str, Any], drop: tuple[str, ...] = ()) -> "Args":
         """A new view with some recipe values replaced (or removed): what `--search` tries, hundreds of times,
         so only the changed keys are coerced again."""
         new = Args.__new__(Args)
-        new.schema, new._defaults, new._kinds = self.schema, self._defaults, self._kinds
+        new.schema, new._defaults, new._kinds, new._context = self.schema, self._defaults, self._kinds, self._context
         new._given = {k: v for k, v in self._given.items() if k not in drop}
         new._given.update(overrides)
-        new._values = dict(self._values)
+        new._stated = dict(self._stated)
         for key in (*drop, *overrides):
             value = new._given.get(key)
             if value is None:
-                new._values[key] = self._defaults.get(key)
+                new._stated[key] = self._defaults.get(key)
             else:
-                new._values[key] = _coerce(self._kinds.get(key), value)
+                new._stated[key] = _coerce(self._kinds.get(key), value)
+        new._apply_coercions()
         return new
 
     def has(self, name: str) -> bool:
@@ -84,10 +101,7 @@ class Args:
         return fallback
 
     def bool(self, name: str) -> bool:
-        value = self._values.get(name)
-        if isinstance(value, str):
-            return value.strip().lower() in _TRUE
-        return bool(value)
+        return is_true(self._values.get(name))
 
     def str(self, name: str) -> str | None:
         value = self._values.get(name)
@@ -118,17 +132,8 @@ def _coerce(ftype: dict | None, value: Any) -> Any:
     if ftype is None or value is None:
         return value
     kind = ftype.get("kind")
-    if kind == "bool" and isinstance(value, str):
-        low = value.strip().lower()
-        return True if low in _TRUE else False if low in _FALSE else value
-    if kind == "int" and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return value
-    if kind == "float" and isinstance(value, (str, int)) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except ValueError:
-            return value
+    if kind in ("bool", "int", "float") and isinstance(value, str):
+        return typed_text(value, ftype)
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     return value

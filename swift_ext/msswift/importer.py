@@ -16,8 +16,9 @@ import yaml
 
 from swift_ext.msswift import schema as msargs
 from swift_ext.spec.errors import UserError
-from swift_ext.spec.secrets import is_secret
-from swift_ext.spec.yamlio import parse_scalar, read_text
+from swift_ext.msswift.conventions import flag_groups, typed_text
+from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
+from swift_ext.spec.yamlio import read_text
 
 COMMANDS = {("megatron", c) for c in ("sft", "rlhf", "pt")} | {("swift", c) for c in ("sft", "rlhf", "pt")}
 LAUNCH_VARS = {"NPROC_PER_NODE", "NNODES", "CUDA_VISIBLE_DEVICES"}
@@ -295,28 +296,23 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
             break
     if tokens and not tokens[0].startswith("--"):
         notes.append(f"{source}:{lineno}: positional `{tokens[0]}` (a config file?) is not imported")
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
+    for tok, *values in flag_groups(tokens):
         if not tok.startswith("--"):
-            i += 1
             continue
         name = tok[2:]
         if "=" in name:
             name, _, inline = name.partition("=")
             values = [inline]
-            i += 1
-        else:
-            j = i + 1
-            while j < len(tokens) and not tokens[j].startswith("--"):
-                j += 1
-            values = tokens[i + 1 : j]
-            i = j
         if name not in schema.fields and name.replace("-", "_") in schema.fields:
             name = name.replace("-", "_")  # HfArgumentParser accepts --a-b for a_b
         if name in args:
             notes.append(f"{source}:{lineno}: --{name} given twice; the last one wins, as in ms-swift")
         args[name] = _typed(schema.fields.get(name), values)
+        if is_secret_arg(name) and not env_reference(args[name]):
+            var = secret_arg_env(name)
+            args[name] = f"${var}"
+            notes.append(f"{source}:{lineno}: --{name} is a credential: the recipe says `{name}: ${var}`; "
+                         f"export {var}=... in your shell (the value is not copied)")
     launch: dict[str, Any] = {}
     recipe_env: dict[str, str] = {}
     for name, value in env.items():
@@ -375,16 +371,7 @@ def _typed(spec: msargs.ArgField | None, values: list[str]) -> Any:
 
 
 def _scalar(ftype: dict, text: str) -> Any:
-    kind = ftype["kind"]
-    if kind == "str" or (kind == "literal" and all(isinstance(c, str) for c in ftype["choices"])):
-        return text
-    if kind in {"bool", "any"} and text.lower() in {"true", "false"}:
-        return text.lower() == "true"
-    value = parse_scalar(text)
-    # YAML 1.1 reads yes/no/on/off as booleans; to ms-swift they are strings unless the field is bool.
-    if isinstance(value, (dict, list, bool)) or value is None:
-        return text
-    return value
+    return typed_text(text, ftype)
 
 
 def recipe_yaml(data: dict) -> str:

@@ -94,7 +94,7 @@ def swift_grpo(recipe, args, err, warn):
     if recipe.engine != "swift" or not _grpo(recipe, args):
         return
     teacher = args.str("teacher_model") or args.str("teacher_model_server")
-    num_gen = args.int("num_generations", 8)
+    num_gen = args.int("num_generations")  # ms-swift default from the schema
     # swift/arguments/rlhf_args.py RLHFArguments._check_teacher
     if num_gen == 1 and not teacher:
         err("grpo-generations", "GRPO needs num_generations >= 2 (advantages compare completions of one prompt)",
@@ -245,7 +245,7 @@ def megatron_grpo_refusals(recipe, args, err, warn):
         err("megatron-grpo", "async_generate is not supported by Megatron GRPO", "async_generate")
     if args.bool("sync_ref_model"):
         err("megatron-grpo", "sync_ref_model is not supported by Megatron GRPO", "sync_ref_model")
-    num_gen = args.int("num_generations", 8) or 8
+    num_gen = args.int("num_generations") or 1
     if args.str("loss_type") == "real" and (args.int("micro_batch_size", 1) or 1) % num_gen:
         err("megatron-grpo", f"loss_type real needs micro_batch_size to be a multiple of num_generations {num_gen}",
             "micro_batch_size")

@@ -7,7 +7,6 @@ batch layout) from here, so the three never disagree about the same recipe. The 
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,27 +127,33 @@ def budget_from_recipe(recipe) -> Budget:
     task = (args.str("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
     strategy = args.str("truncation_strategy") or ("left" if grpo else "delete")
     world = max(recipe.launch.world_size, 1)
+    # Args holds ms-swift's defaults and its __post_init__ values (swift_ext.msswift.coercions).
+    accum = 1
     if recipe.engine == "megatron":
         dp = max(layout_of(args, world).dp, 1)
-        mbs = args.int("micro_batch_size", 1) or 1
-        per_step = args.int("global_batch_size", 16) or 16
-        padding_free = args.bool("padding_free")
+        mbs = args.int("micro_batch_size") or 1
+        per_step = args.int("global_batch_size") or 1
     else:
         dp = world
-        mbs = args.int("per_device_train_batch_size", 1) or 1
-        accum = args.int("gradient_accumulation_steps") or (1 if grpo else max(1, math.ceil(16 / mbs / world)))
+        mbs = args.int("per_device_train_batch_size") or 1
+        accum = args.int("gradient_accumulation_steps") or 1
         per_step = mbs * accum * dp
-        padding_free = args.bool("padding_free")
     packing = args.bool("packing")
+    # Megatron: num_train_epochs, when set, replaces train_iters (MegatronArguments.init_iters).
+    epochs = args.float("num_train_epochs")
+    max_steps = args.int("train_iters" if recipe.engine == "megatron" else "max_steps")
+    if recipe.engine == "megatron" and epochs is not None:
+        max_steps = None
     return Budget(
         task=task, max_length=args.int("max_length"),
-        max_completion_length=(args.int("max_completion_length", 512) if grpo else None),
+        max_completion_length=(args.int("max_completion_length") if grpo else None),
         truncation_strategy=strategy, packing=packing,
         packing_length=args.int("packing_length") if packing else None,
-        padding_free=padding_free or packing, micro_batch_size=mbs, samples_per_step=per_step,
-        data_parallel=dp, epochs=args.float("num_train_epochs", 1.0) or 1.0,
-        num_generations=(args.int("num_generations", 8) or 8) if grpo else 1,
-        max_steps=args.int("train_iters" if recipe.engine == "megatron" else "max_steps") or None, engine=recipe.engine)
+        padding_free=args.bool("padding_free"), micro_batch_size=mbs, samples_per_step=per_step,
+        data_parallel=dp, epochs=epochs if epochs is not None else 1.0,
+        num_generations=(args.int("num_generations") or 1) if grpo else 1,
+        max_steps=max_steps if max_steps and max_steps > 0 else None, engine=recipe.engine,
+        gradient_accumulation_steps=accum, drop_last=args.bool("dataloader_drop_last"))
 
 PLAN_LIMIT = 64 * 2**20  # plan counts local data up to this size itself; bigger: `data stats` fills the cache
 

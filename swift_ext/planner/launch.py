@@ -2,39 +2,62 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swift_ext.msswift.conventions import flag_groups
 from swift_ext.msswift.schema import render_scalar
 from swift_ext.spec.recipe import Recipe
+from swift_ext.spec.secrets import env_reference, is_secret_arg, secret_arg_env
 
-from swift_ext.planner.tinymodel import SCHEME as LOCAL_MODEL_SCHEME  # noqa: F401  (models built on first use)
 from swift_ext.planner.tinymodel import local_model_name, resolve_model
+
+
+class EnvRef(str):
+    """An argv item shown as a reference to an environment variable (`$HF_TOKEN`) instead of its value:
+    a shell expands it, JSON stores it as the text `$HF_TOKEN`."""
+
+    @classmethod
+    def to(cls, name: str) -> "EnvRef":
+        return cls(f"${name}")
+
+
+def shell_word(item: str) -> str:
+    """One argv item for a shell command line: quoted, except that a reference stays expandable."""
+    return f'"{item}"' if isinstance(item, EnvRef) else shlex.quote(item)
+
+
+def shell_lines(argv: list[str]) -> list[str]:
+    """`megatron sft` then one flag with its values per line, as in ms-swift's example scripts."""
+    return [" ".join(shell_word(a) for a in argv[:2])] + [
+        " ".join(shell_word(a) for a in group) for group in flag_groups(argv[2:])]
 
 
 @dataclass(frozen=True)
 class Launch:
-    """What to execute. `env` holds only what the recipe sets; the caller's environment is kept."""
+    """What to execute. `env` holds only what the recipe sets; the caller's environment is kept.
+    `argv` is what is executed, credentials included; anything printed or stored uses printable_argv()."""
 
     env: dict[str, str]
     argv: list[str]
     output_dir: str | None = None
     local_models: dict[str, str] = field(default_factory=dict)  # name -> path, built before running
+    secret_refs: dict[int, str] = field(default_factory=dict)  # argv index -> the variable that holds it
+
+    def printable_argv(self) -> list[str]:
+        """argv with every credential replaced by a reference to its variable: for printing, manifests and
+        batch scripts (whose shell expands the reference from the job's environment)."""
+        return [EnvRef.to(self.secret_refs[i]) if i in self.secret_refs else a for i, a in enumerate(self.argv)]
 
     def shell(self) -> str:
-        """A copy-pasteable command in the style of ms-swift's example scripts."""
+        """A copy-pasteable command in the style of ms-swift's example scripts; credentials as references."""
         lines = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
-        lines.append(" ".join(self.argv[:2]))
-        rest = self.argv[2:]
-        i = 0
-        while i < len(rest):
-            j = i + 1
-            while j < len(rest) and not rest[j].startswith("--"):
-                j += 1
-            lines.append("    " + " ".join(shlex.quote(t) for t in rest[i:j]))
-            i = j
+        argv = self.printable_argv()
+        lines.append(shell_lines(argv)[0])
+        lines += ["    " + line for line in shell_lines(argv)[1:]]
         return " \\\n".join(lines) + "\n"
 
 
@@ -51,9 +74,20 @@ def build_launch(recipe: Recipe) -> Launch:
     env.update(recipe.env)
 
     local_models: dict[str, str] = {}
+    secret_refs: dict[int, str] = {}
     argv = [recipe.engine, recipe.command]
     for name, value in with_reward_plugin(recipe.args).items():
         if value is None:
+            continue
+        if is_secret_arg(name) and not isinstance(value, list):
+            # A credential: the recipe names its variable (plan refuses a literal); the value is read here,
+            # at launch, and only the executed argv holds it.
+            var = env_reference(value) or secret_arg_env(name)
+            if env_reference(value):
+                value = os.environ.get(var, "")
+            argv.append(f"--{name}")
+            secret_refs[len(argv)] = var
+            argv.append(render_scalar(value))
             continue
         model_name = local_model_name(value)
         if model_name is not None:
@@ -61,7 +95,8 @@ def build_launch(recipe: Recipe) -> Launch:
             local_models[model_name] = value
         argv.append(f"--{name}")
         argv.extend(render_values(value))
-    return Launch(env=env, argv=argv, output_dir=_output_dir(recipe), local_models=local_models)
+    return Launch(env=env, argv=argv, output_dir=_output_dir(recipe), local_models=local_models,
+                  secret_refs=secret_refs)
 
 
 def with_reward_plugin(args: dict) -> dict:

@@ -6,17 +6,15 @@ ms-swift 4.6 / megatron-core that enforce each rule (late, inside the ranks) are
 
 from __future__ import annotations
 
-import ast
-import difflib
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 
 from swift_ext.msswift.bound_args import Args
 from swift_ext.spec.errors import Problem
 from swift_ext.spec.gpus import GPUS
+from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.sizes import divisors, nearest
 from swift_ext.planner.oracle import assumed_version, version_tuple
 from swift_ext.spec.recipe import Recipe
 
@@ -47,17 +45,6 @@ def layout_of(args: Args, world: int) -> Layout:
     return Layout(tp=size("tensor_model_parallel_size"), pp=size("pipeline_model_parallel_size"),
                   cp=size("context_parallel_size"), ep=size("expert_model_parallel_size"),
                   etp=size("expert_tensor_parallel_size"), world=world)
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
-def nearest(value: int, legal: list[int]) -> str:
-    below = [v for v in legal if v <= value]
-    above = [v for v in legal if v >= value]
-    picks = sorted(set(([max(below)] if below else []) + ([min(above)] if above else [])))
-    return " or ".join(map(str, picks)) if picks else "none"
 
 
 def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Problem], list[Problem]]:
@@ -393,7 +380,7 @@ def packing_modes(recipe, args, shape, lay, err, warn):
         why = "packing (which forces padding_free)" if packing else "padding_free"
         err("packing-modes", f"group_by_length cannot be combined with {why}", "group_by_length",
             hint="set padding_free: false and packing: false, or drop group_by_length")
-    if packing and args.has("padding_free") and not args.bool("padding_free"):
+    if packing and args.has("padding_free") and args.stated("padding_free") is False:  # before the coercion
         warn("packing-modes", "packing: true forces padding_free on; padding_free: false is ignored by ms-swift",
              "padding_free")
 
@@ -463,131 +450,5 @@ def fp8_gpu(recipe, args, shape, lay, err, warn):
             hint="use an H100/H200/H20-class GPU, or drop fp8_format")
 
 
-@rule
-def grpo(recipe, args, shape, lay, err, warn):
-    if recipe.command != "rlhf":
-        return
-    rlhf_type = args.str("rlhf_type")
-    # GKD also rolls out with vLLM (MegatronGKDTrainer mixes in MegatronRolloutMixin, gkd_trainer.py:32):
-    # vllm_mode is not a GRPO-only argument there.
-    rollout_types = ("grpo", "gkd")
-    grpo_keys = [k for k in ("reward_funcs", "num_generations", "vllm_mode", "steps_per_generation") if args.has(k)
-                 and not (k == "vllm_mode" and rlhf_type in rollout_types)]
-    if rlhf_type != "grpo":
-        if grpo_keys:
-            err("grpo-type", f"GRPO arguments ({', '.join(grpo_keys)}) but rlhf_type is '{rlhf_type}' "
-                "(ms-swift's default is dpo)", "rlhf_type", hint="set rlhf_type: grpo")
-        return
-    if not args.bool("use_vllm"):
-        err("grpo-vllm", "Megatron GRPO requires use_vllm: true", "use_vllm")  # megatron_args.py:460
-    mode = args.str("vllm_mode")
-    if mode is None:
-        err("grpo-vllm", "vllm_mode is not set (ms-swift fails with 'Invalid vllm_mode: None')", "vllm_mode",
-            hint="vllm_mode: colocate (rollouts on the training GPUs) or server")
-    gbs, mbs = args.global_batch_size, args.micro_batch_size
-    num_gen = args.int("num_generations")
-    spg, gen_bs = args.int("steps_per_generation"), args.int("generation_batch_size")
-    # megatron_args.py:261 resolve_generation_batch_size
-    if gen_bs is None:
-        gen_bs = gbs * (spg or 1)
-    elif spg is not None and gen_bs != gbs * spg:
-        err("grpo-batch", f"generation_batch_size {gen_bs} != global_batch_size*steps_per_generation = {gbs * spg}",
-            "generation_batch_size")
-    elif gen_bs % gbs:
-        err("grpo-batch", f"generation_batch_size {gen_bs} is not a multiple of global_batch_size {gbs}",
-            "generation_batch_size")
-    if num_gen > 1 and gen_bs % num_gen:
-        err("grpo-batch", f"generation batch {gen_bs} (global_batch_size*steps_per_generation) is not divisible by "
-            f"num_generations {num_gen}", "num_generations")
-    elif lay.dp:
-        # megatron_args.py:298 validate_batch_dp_alignment
-        prompts = gen_bs // num_gen
-        if prompts % lay.dp:
-            err("grpo-batch", f"{prompts} prompts per generation (= {gen_bs} / {num_gen}) are not divisible by DP={lay.dp}",
-                "global_batch_size")
-        elif (prompts // lay.dp) % mbs:
-            err("grpo-batch", f"{prompts // lay.dp} prompts per DP rank are not divisible by micro_batch_size {mbs}",
-                "micro_batch_size")
-        if gen_bs // lay.world < 1:
-            err("grpo-batch", f"generation batch {gen_bs} is smaller than the world size {lay.world}",
-                "global_batch_size")
-    vtp = args.int("vllm_tensor_parallel_size")
-    if mode == "colocate" and lay.world % vtp:
-        err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
-            "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
-    if isinstance(shape, ModelShape) and (
-            shape.num_attention_heads % vtp or (shape.num_key_value_heads % vtp and vtp % shape.num_key_value_heads)):
-        # vLLM shards heads over TP; KV heads are split, or replicated when TP is a multiple of them.
-        err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
-            "KV groups", "vllm_tensor_parallel_size")
-    max_len = args.int("vllm_max_model_len")
-    need = (args.int("max_length") or 0) + args.max_completion_length
-    if max_len is not None and max_len < need:
-        err("grpo-vllm", f"vllm_max_model_len {max_len} < max_length + max_completion_length = {need}",
-            "vllm_max_model_len", hint=f"set vllm_max_model_len: {need}")
-    reward_problems(args, err)
-
-
-def reward_problems(args: Args, err: Report) -> None:
-    """reward_funcs must name ms-swift built-ins, swift-ext's rewards, or names a plugin file registers;
-    ms-swift itself only fails on an unknown name when the trainer is built (grpo_trainer.py:2228)."""
-    from swift_ext.plugins import REWARD_NAMES
-
-    funcs = [str(f) for f in args.list("reward_funcs")]
-    known = builtin_reward_names() | set(REWARD_NAMES) | plugin_reward_names(args.list("external_plugins"))
-    for name in funcs:
-        if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            err("reward-funcs", f"unknown reward function '{name}'", "reward_funcs",
-                hint=f"did you mean {close[0]!r}? known: {', '.join(sorted(known))}" if close
-                else f"known: {', '.join(sorted(known))}")
-    weights = args.list("reward_weights")
-    if weights and len(weights) != len(funcs) + len(args.list("reward_model")):
-        err("reward-funcs", f"{len(weights)} reward_weights for {len(funcs)} reward function(s)", "reward_weights")
-
-
-@lru_cache(maxsize=1)
-def builtin_reward_names() -> frozenset[str]:
-    """Keys of ms-swift's `orms` dict (swift/rewards/orm.py), read from source once per process
-    (`--search` runs the rules for hundreds of candidates)."""
-    from swift_ext.msswift.schema import _package_dir
-
-    root = _package_dir("swift")
-    names: set[str] = set()
-    if root and (root / "rewards" / "orm.py").is_file():
-        tree = ast.parse((root / "rewards" / "orm.py").read_text(encoding="utf-8"))
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "orms" for t in node.targets):
-                if isinstance(node.value, ast.Dict):
-                    names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
-    return frozenset(names or {"toolbench", "math", "accuracy", "format", "react_format", "cosine", "repetition",
-                               "soft_overlong"})
-
-
-def plugin_reward_names(paths: list) -> set[str]:
-    """Names a plugin file registers with `orms['name'] = ...` (read, never imported)."""
-    names: set[str] = set()
-    for p in paths:
-        path = Path(str(p))
-        try:
-            names |= _registered_rewards(str(path.resolve()), path.stat().st_mtime_ns)
-        except OSError:
-            continue
-    return names
-
-
-@lru_cache(maxsize=64)
-def _registered_rewards(path: str, mtime_ns: int) -> frozenset[str]:
-    """One plugin file's `orms[...]` names; keyed on the mtime so an edited file is read again."""
-    names: set[str] = set()
-    try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
-        return frozenset()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == "orms"
-                        and isinstance(t.slice, ast.Constant)):
-                    names.add(t.slice.value)
-    return frozenset(names)
+# The Megatron GRPO rule (with the reward-name checks) lives in grpo_rules.py; it runs last, as it always did.
+rule(grpo)

@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
 from swift_ext.datasets.check import local_dataset_path
+from swift_ext.datasets.packing import micro_batch_p99
 from swift_ext.spec.errors import Problem, UserError
-from swift_ext.planner.launch import LOCAL_MODEL_SCHEME, Launch, build_launch
+from swift_ext.planner.launch import Launch, build_launch
+from swift_ext.planner.tinymodel import local_model_name
+from swift_ext.planner.effective import effective_args, overridden_by_msswift, train_iters_replaced
+from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
 from swift_ext.spec.recipe import Recipe
-from swift_ext.spec.secrets import secret_env_problems
+from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems
 
 if TYPE_CHECKING:
     from swift_ext.planner.layout import Layout
@@ -36,6 +40,10 @@ class Plan:
     memory: Estimate | None = None
     # {"assumed", "source", "oracle": {"version", "accepts", "findings"} or None}: Megatron recipes only
     megatron_core: dict | None = None
+    # name -> {"value", "source", ...}: every argument the run uses and where it came from (planner.effective)
+    effective: dict = field(default_factory=dict)
+    # steps per epoch and in all, counted as the engine counts them, when the data is local (datasets.stats)
+    epoch: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -71,11 +79,15 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
     arg_problems = check_args(recipe, schema)
     errors += arg_problems
+    errors += missing_model(recipe, args)
+    warnings += rlhf_type_default(recipe, args)
     errors += secret_env_problems(recipe)
+    errors += secret_arg_problems(recipe)
     # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
-    data_tokens = _data_stats(recipe, notes)
+    data_summary = _data_stats(recipe, notes)
+    data_tokens = micro_batch_p99(data_summary) if data_summary else None
     found = _Found()
     bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
     if not bad_values:
@@ -83,6 +95,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         ms_errors, ms_warnings = check_msswift(recipe, args)
         errors += ms_errors
         warnings += ms_warnings
+        errors += generation_problems(recipe, args)
     if bad_values:
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
@@ -92,19 +105,20 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         if recipe.command == "rlhf":
             errors += _swift_engine_rewards(recipe, args)
+    warnings += overridden_by_msswift(recipe, args, errors + warnings) + train_iters_replaced(recipe, args)
     return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
-                megatron_core=found.megatron_core)
+                megatron_core=found.megatron_core, effective=effective_args(recipe, args, data_summary["epoch"] if data_summary else None),
+                epoch=data_summary["epoch"] if data_summary else None)
 
 
-def _data_stats(recipe, notes: list[str]) -> int | None:
-    """One line about the recipe's local training data; tokens in its p99 micro-batch for the memory estimate."""
-    from swift_ext.datasets.packing import micro_batch_p99
+def _data_stats(recipe, notes: list[str]) -> dict | None:
+    """One line about the recipe's local training data; its summary (datasets.packing.summarize) or None."""
     from swift_ext.planner.datafit import plan_summary
 
     summary, lines = plan_summary(recipe)
     notes += lines
-    return micro_batch_p99(summary) if summary else None
+    return summary
 
 
 def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,
@@ -216,7 +230,7 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) ->
 
 
 def _swift_engine_rewards(recipe, args) -> list[Problem]:
-    from swift_ext.planner.layout import reward_problems
+    from swift_ext.planner.grpo_rules import reward_problems
 
     found: list[Problem] = []
 
@@ -251,7 +265,7 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
             problems.append(Problem("empty list: ms-swift needs at least one value", rule="argument-type",
                                     hint="remove the key, or set it to null to use ms-swift's default", **where))
             continue
-        if isinstance(value, str) and value.startswith(LOCAL_MODEL_SCHEME):
+        if local_model_name(value) is not None:  # swift-ext://NAME: built on first use
             continue
         if isinstance(value, str) and not value.strip() and name in ("model", "output_dir"):
             problems.append(Problem("empty: ms-swift needs a value here", rule="argument-type",
@@ -272,13 +286,11 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
 
 def _bad_sample_suffix(entries) -> str | None:
     """The first `DATASET#N` entry whose N ms-swift's DatasetSyntax.parse cannot read as an integer."""
-    import os
-    import re
+    from swift_ext.msswift.conventions import parse_dataset_entry
 
     for entry in entries if isinstance(entries, list) else [entries]:
-        text = str(entry)
-        if "#" in text and not os.path.exists(text) and not re.fullmatch(r"\s*-?\d+\s*", text.rpartition("#")[2]):
-            return text
+        if parse_dataset_entry(entry).bad_sample:
+            return str(entry)
     return None
 
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from swift_ext.spec.gpus import GPUS
 from swift_ext.msswift.bound_args import Args
-from swift_ext.planner.layout import check_layout, divisors, layout_of
+from swift_ext.planner.layout import check_layout, layout_of
+from swift_ext.planner.sizes import divisors
 from swift_ext.planner.memory import estimate
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.spec.recipe import Recipe

@@ -80,32 +80,24 @@ def checkpoint_args(ckpt: Path) -> tuple[dict | None, str]:
 
 def argv_to_args(argv: list[str]) -> dict:
     """`megatron sft --a 1 --b x y ...` -> {"a": 1, "b": ["x", "y"]} (argparse: the last flag wins)."""
+    from swift_ext.msswift.conventions import flag_groups
+
     args: dict = {}
-    i = 2 if len(argv) >= 2 and not argv[0].startswith("--") else 0
-    while i < len(argv):
-        if not argv[i].startswith("--"):
-            i += 1
+    start = 2 if len(argv) >= 2 and not argv[0].startswith("--") else 0
+    for flag, *given in flag_groups(argv[start:]):
+        if not flag.startswith("--"):
             continue
-        j = i + 1
-        while j < len(argv) and not argv[j].startswith("--"):
-            j += 1
-        values = [_typed(v) for v in argv[i + 1 : j]]
-        args[argv[i][2:]] = values[0] if len(values) == 1 else values
-        i = j
+        values = [_typed(v) for v in given]
+        args[flag[2:]] = values[0] if len(values) == 1 else values
     return args
 
 
 def _typed(value):
+    """An argv string as ms-swift types it (msswift.conventions.typed_text); 'None' as args.json's null."""
     if isinstance(value, str):
-        low = value.lower()
-        if low in ("true", "false"):
-            return low == "true"
-        if low in ("none", "null"):
-            return None
-        try:
-            return json.loads(value) if value[:1] in "-0123456789[{" else value
-        except ValueError:
-            return value
+        from swift_ext.msswift.conventions import typed_text
+
+        return None if value.strip().lower() in ("none", "null") else typed_text(value)
     return value
 
 

@@ -19,7 +19,7 @@ from swift_ext import __version__
 from swift_ext.spec.errors import UserError
 from swift_ext.planner.launch import Launch, render_values
 from swift_ext.spec.recipe import Recipe, load_recipe
-from swift_ext.spec.secrets import masked_env
+from swift_ext.spec.secrets import masked_args, masked_env
 from swift_ext.runs import rundir, runlock
 from swift_ext.runs.process import Ending, execute
 from swift_ext.runs.rundir import RunDir
@@ -163,11 +163,12 @@ def manifest(recipe: Recipe, launch: Launch, extra: dict | None = None) -> dict:
             versions[dist] = None
     recipe_copy = recipe.to_yaml_dict()
     recipe_copy["env"] = masked_env(recipe_copy.get("env", {}))
+    recipe_copy["args"] = masked_args(recipe_copy.get("args", {}))
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "recipe_file": recipe.source,
         "recipe": recipe_copy,
-        "argv": launch.argv,
+        "argv": launch.printable_argv(),  # credentials as $VARIABLE references
         "env": masked_env(launch.env),
         "inherited_env": masked_env(inherited),
         "versions": versions,

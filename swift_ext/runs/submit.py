@@ -24,7 +24,7 @@ from swift_ext.spec.errors import UserError
 from swift_ext.runs.rundir import RunDir, load_flag, read_json_object
 from swift_ext.planner.launch import Launch
 from swift_ext.spec.recipe import Recipe
-from swift_ext.spec.secrets import is_secret
+from swift_ext.spec.secrets import is_secret, masked_args
 
 # Package data (pyproject: swift_ext/runs/slurm_templates/*.sbatch), so an installed wheel can render them too.
 TEMPLATES = resources.files("swift_ext.runs") / "slurm_templates"
@@ -116,7 +116,7 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         sbatch.append(item)
     sbatch_lines = "\n".join(f"#SBATCH {q(s)}" for s in sbatch)
 
-    argv = launch.argv
+    argv = launch.printable_argv()  # credentials as "$VARIABLE": the job's shell expands them
     env_lines = "\n".join(f"export {k}={q(v)}" for k, v in launch.env.items()
                           if k not in ("NPROC_PER_NODE", "NNODES", "CUDA_VISIBLE_DEVICES"))
     array_case, array = _array_case(elements, element_launches, launch)
@@ -132,7 +132,7 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         "ENV": env_lines,
         "RESUME_FLAG": f"--{load_flag(tuner)}",
         "ARGV": _argv_lines(argv),
-        "DOCTOR_RECIPE": yaml.safe_dump(recipe.to_yaml_dict(), sort_keys=False, allow_unicode=True).rstrip(),
+        "DOCTOR_RECIPE": yaml.safe_dump(_shareable(recipe), sort_keys=False, allow_unicode=True).rstrip(),
         "PYTHON": q(sys.executable),
         "DOCTOR_FAILED": ('echo "swift-ext: doctor found blocking problems (above); not starting the ranks" >&2; exit 1'
                           if opts.doctor_blocks else
@@ -181,15 +181,10 @@ def _watch_prefix(recipe: Recipe) -> str:
 
 def _argv_lines(argv: list[str]) -> str:
     """`megatron sft` then one flag (with its values) per continued line, as in ms-swift's examples."""
-    lines = [" ".join(q(a) for a in argv[:2])]
-    i = 2
-    while i < len(argv):
-        j = i + 1
-        while j < len(argv) and not argv[j].startswith("--"):
-            j += 1
-        lines.append("    " + " ".join(q(a) for a in argv[i:j]))
-        i = j
-    return " \\\n  ".join(lines)
+    from swift_ext.planner.launch import shell_lines
+
+    lines = shell_lines(argv)
+    return " \\\n  ".join(lines[:1] + ["    " + line for line in lines[1:]])
 
 
 def _dq(path: str) -> str:
@@ -215,15 +210,10 @@ def _array_case(elements, element_launches, launch) -> tuple[str, list[dict]]:
 
 def _argv_diff(base: list[str], other: list[str]) -> list[str]:
     """Flags of `other` whose values differ from `base` (argparse keeps the last occurrence)."""
+    from swift_ext.msswift.conventions import flag_groups
+
     def groups(argv):
-        out, i = {}, 2
-        while i < len(argv):
-            j = i + 1
-            while j < len(argv) and not argv[j].startswith("--"):
-                j += 1
-            out[argv[i]] = argv[i + 1 : j]
-            i = j
-        return out
+        return {g[0]: g[1:] for g in flag_groups(argv[2:])}
 
     a, b = groups(base), groups(other)
     diff = []
@@ -397,3 +387,10 @@ def sweep_dir(rec: Recipe, index: int, element: dict) -> str:
     base = str(rec.args.get("output_dir") or "megatron_output")
     label = "-".join(f"{k.split('.', 1)[1]}={v}" for k, v in element.items())
     return os.path.join(base, f"sweep-{index}-{re.sub(r'[^A-Za-z0-9_.=-]', '_', label)}")
+
+
+def _shareable(recipe: Recipe) -> dict:
+    """The recipe as the batch script embeds it: credentials as $VARIABLE references."""
+    data = recipe.to_yaml_dict()
+    data["args"] = masked_args(data.get("args", {}))
+    return data

@@ -25,8 +25,9 @@ MAX_NODES = 8192
 MAX_GPUS_PER_NODE = 64
 
 
-class Launch(BaseModel):
-    """Where the run goes: how many nodes and GPUs, and which GPU model."""
+class Resources(BaseModel):
+    """The recipe's `launch:` section: how many nodes and GPUs, and which GPU model. (The process to start,
+    argv and environment, is swift_ext.planner.launch.Launch.)"""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,7 +94,7 @@ class Recipe(BaseModel):
         description="`megatron` runs `megatron <command>`; `swift` runs `swift <command>` "
         "(transformers backend: small models and CPU).",
     )
-    launch: Launch = Field(default_factory=Launch, description="Nodes and GPUs (see launch.*).")
+    launch: Resources = Field(default_factory=Resources, description="Nodes and GPUs (see launch.*).")
     watch: Watch = Field(default_factory=Watch, description="Hang detection (see watch.*).")
     env: dict[str, str] = Field(
         default_factory=dict,
@@ -197,7 +198,12 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]
     merged_positions: dict = {}
     for base in bases:
         base_path = (path.parent / base) if not Path(base).is_absolute() else Path(base)
-        if not base_path.is_file():
+        try:
+            found = base_path.is_file()
+        except OSError as exc:  # a name the filesystem refuses (ENAMETOOLONG): a usage error, not a crash
+            raise UserError.one(f"base recipe cannot be read: {exc.strerror or exc}",
+                                **_where(positions, ("extends",), path)) from None
+        if not found:
             raise UserError.one(
                 f"base recipe not found: {base_path}", **_where(positions, ("extends",), path)
             )
@@ -229,7 +235,7 @@ def _deep_merge(into: dict, other: dict) -> None:
 
 
 _TOP_LEVEL = {"description", "command", "engine", "launch", "env", "args", "watch"}
-_SECTIONS = {"launch": Launch, "watch": Watch}
+_SECTIONS = {"launch": Resources, "watch": Watch}
 
 
 def _apply_override(data: dict, positions: dict, text: str) -> None:
@@ -282,7 +288,7 @@ def _pydantic_problem(err: dict, path: Path, positions: dict) -> Problem:
     loc = tuple(str(p) for p in err["loc"])
     where = _where(positions, loc, path)
     if err["type"] == "extra_forbidden":
-        siblings = list(Recipe.model_fields) if len(loc) == 1 else list(_SECTIONS.get(loc[0], Launch).model_fields)
+        siblings = list(Recipe.model_fields) if len(loc) == 1 else list(_SECTIONS.get(loc[0], Resources).model_fields)
         siblings = [s for s in siblings if s not in ("source", "positions")]
         close = difflib.get_close_matches(loc[-1], siblings + ["extends"], n=1)
         return Problem(

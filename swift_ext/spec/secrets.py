@@ -29,3 +29,58 @@ def secret_env_problems(recipe) -> list:
                     rule="secret", hint=f"remove it from the recipe and `export {name}=...` in your shell; "
                     "swift-ext passes the environment through", **recipe.where(f"env.{name}"))
             for name in recipe.env if is_secret(name)]
+
+
+# --------------------------------------------------------------------------------------------------
+# ms-swift arguments that are credentials. They may not be written in a recipe: the recipe names an
+# environment variable (`hub_token: $HF_TOKEN`), printed commands, manifests and batch scripts show that
+# reference, and only the process swift-ext starts gets the value.
+
+# The ms-swift arguments (all commands) that carry a credential, and the variable each is conventionally
+# passed through. tests/test_secrets.py checks this against every argument name in the schema snapshot.
+SECRET_ARGS = {
+    "hub_token": "HF_TOKEN",  # push_to_hub; huggingface_hub reads HF_TOKEN itself as well
+    "swanlab_token": "SWANLAB_API_KEY",  # SwanLab's own variable
+    "swanlab_secret": "SWANLAB_SECRET",  # the Lark webhook secret of swanlab_lark_webhook_url
+}
+_ARG_SECRET_ENDINGS = ("_token", "_secret", "_password", "_passwd", "_api_key", "_apikey", "_access_key")
+_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def is_secret_arg(name: str) -> bool:
+    """hub_token, swanlab_token, *_api_key, *_password ... (an argument name, not a variable name)."""
+    low = name.lower()
+    return low in SECRET_ARGS or low in ("token", "secret", "password", "api_key") or low.endswith(_ARG_SECRET_ENDINGS)
+
+
+def secret_arg_env(name: str) -> str:
+    """The environment variable that passes argument `name`."""
+    return SECRET_ARGS.get(name, name.upper())
+
+
+def env_reference(value) -> str | None:
+    """`$NAME` / `${NAME}` -> NAME: the recipe passes the value through the environment."""
+    match = _REFERENCE.fullmatch(value.strip()) if isinstance(value, str) else None
+    return match.group(1) if match else None
+
+
+def secret_arg_problems(recipe) -> list:
+    """A credential written into a recipe's args ends up in version control, manifests and scripts."""
+    from swift_ext.spec.errors import Problem
+
+    found = []
+    for name, value in recipe.args.items():
+        if not is_secret_arg(name) or value is None or env_reference(value):
+            continue
+        var = secret_arg_env(name)
+        found.append(Problem("a credential written into the recipe: recipes are shared and copied into run "
+                             "manifests and batch scripts", rule="secret",
+                             hint=f"write `{name}: ${var}` and `export {var}=...` in your shell",
+                             **recipe.where(f"args.{name}")))
+    return found
+
+
+def masked_args(args: dict) -> dict:
+    """A recipe's args for writing down (manifests, batch scripts): credentials as `$VARIABLE` references."""
+    return {k: (f"${secret_arg_env(k)}" if is_secret_arg(k) and v is not None and not env_reference(v) else v)
+            for k, v in args.items()}

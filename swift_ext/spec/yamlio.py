@@ -12,6 +12,11 @@ from swift_ext.spec.errors import UserError
 
 Position = tuple[str, int, int]  # file, line, column (1-based)
 
+# A recipe is a few hundred lines; these bounds stop a hostile or broken file (a "billion laughs" alias
+# bomb: a few lines whose aliases expand to 10^9 values) before anything walks the expanded value.
+MAX_DOCUMENT_BYTES = 8 * 2**20
+MAX_EXPANDED_NODES = 100_000
+
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads YAML 1.2 floats such as `1e-4` (PyYAML 1.1 keeps them as strings)."""
@@ -39,15 +44,19 @@ def parse_scalar(text: str) -> Any:
         return text
 
 
-def read_text(path: Path, expected: str = "a YAML recipe file") -> str:
-    if path.is_dir():
-        raise UserError.one(f"is a directory, expected {expected}", file=str(path))
+def read_text(path: Path, expected: str = "a YAML recipe file", limit: int | None = MAX_DOCUMENT_BYTES) -> str:
     try:
+        # Inside the try: is_dir() itself raises for a name the filesystem refuses (ENAMETOOLONG).
+        if path.is_dir():
+            raise UserError.one(f"is a directory, expected {expected}", file=str(path))
+        if limit is not None and path.stat().st_size > limit:
+            raise UserError.one(f"{path.stat().st_size >> 20} MiB: too large for {expected} (limit "
+                                f"{limit >> 20} MiB)", file=str(path))
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError.one("file not found", file=str(path)) from None
     except OSError as exc:
-        raise UserError.one(f"cannot read: {exc.strerror}", file=str(path)) from None
+        raise UserError.one(f"cannot read: {exc.strerror or exc}", file=_short(str(path))) from None
     if b"\x00" in raw:
         raise UserError.one("not a text file (contains NUL bytes)", file=str(path))
     try:
@@ -64,6 +73,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], Position]]:
         node = loader.get_single_node()
         if node is not None:
             _refuse_cycles(node, (), str(path))
+            _refuse_alias_bomb(node, str(path))
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -123,3 +133,36 @@ def _refuse_cycles(node: yaml.Node, ancestors: tuple[int, ...], file: str, done:
     for child in children:
         _refuse_cycles(child, ancestors + (id(node),), file, done)
     done.add(id(node))
+
+
+def _short(name: str, keep: int = 120) -> str:
+    """A file name fit for a one-line error (an over-long name is the error itself)."""
+    return name if len(name) <= keep else f"{name[:keep // 2]}...{name[-keep // 2:]} ({len(name)} characters)"
+
+
+def _refuse_alias_bomb(node: yaml.Node, file: str) -> None:
+    """Count the values the document expands to, aliases included (each shared node counted once per use,
+    its size memoised so the count itself stays linear), and refuse past MAX_EXPANDED_NODES."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) in sizes:
+            return sizes[id(n)]
+        if isinstance(n, yaml.MappingNode):
+            children = [c for pair in n.value for c in pair]
+        elif isinstance(n, yaml.SequenceNode):
+            children = n.value
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_EXPANDED_NODES:
+                raise UserError.one(
+                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values (an alias bomb?)", file=file,
+                    line=n.start_mark.line + 1, column=n.start_mark.column + 1,
+                    hint="a recipe needs a few hundred values; copy them instead of nesting aliases")
+        sizes[id(n)] = total
+        return total
+
+    size(node)
