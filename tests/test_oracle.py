@@ -221,6 +221,8 @@ def test_plan_reports_oracle_errors_and_the_assumed_version(tmp_path):
     assert {"args.exp_avg_dtype", "args.recompute_num_layers"} <= paths
     assert result.megatron_core["oracle"]["accepts"] is False
     assert {f["field"] for f in result.megatron_core["oracle"]["findings"]} >= {"args.exp_avg_dtype"}
+    assert all(f["source"].startswith("megatron.core.") and f["hand_copied"] is False
+               for f in result.megatron_core["oracle"]["findings"])
     ok = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml"), oracle=True)
     assert ok.ok and any("oracle: accepts" in n for n in ok.notes)
     assert ok.megatron_core == {"assumed": "0.16.1", "source": "installed",
