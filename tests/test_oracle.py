@@ -361,3 +361,24 @@ def test_cache_key_follows_every_input():
         oracle_cache.key(SHAPES["moe"], a, lay, True, "0.17.0"),
     }
     assert base not in others and len(others) == 5
+
+
+def test_a_live_process_group_is_left_alone_and_the_partial_verdict_not_cached(tmp_path):
+    """In a process that already has torch.distributed up (someone else's), the grid is not judged
+    (a note says so), that process group survives, and the incomplete verdict is not stored."""
+    import torch.distributed as dist
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    dist.init_process_group(backend="fake", rank=0, world_size=2, store=FakeStore())
+    try:
+        a = Args({"expert_model_parallel_size": 3}, SCHEMA)  # BaseMoELayer would refuse: it needs the grid
+        verdict = oracle.judge(SHAPES["moe"], a, layout_of(a, 12))
+        assert dist.is_initialized() and dist.get_world_size() == 2
+    finally:
+        dist.destroy_process_group()
+    assert verdict.accepts
+    assert any(n.startswith("the rank grid was not judged here: RuntimeError: a torch.distributed process group "
+                            "already exists") for n in verdict.notes), verdict.notes
+    assert not list((tmp_path / "cache").rglob("*.json"))
+    assert not oracle.judge(SHAPES["moe"], a, layout_of(a, 12)).accepts  # alone again: judged, and cached
+    assert len(list((tmp_path / "cache" / "oracle").glob("*.json"))) == 1

@@ -125,10 +125,15 @@ def judge(shape: ModelShape, args: Any, lay: Any, training: bool = True, cache: 
             return Verdict(version=stored["version"], findings=[Finding(**f) for f in stored["findings"]],
                            notes=[*stored["notes"], "cached verdict"])
     verdict = _judge_now(shape, args, lay, training)
-    if cache_key:
+    if cache_key and not any(mark in n for n in verdict.notes for mark in _PARTIAL):
         oracle_cache.store(cache_key, {"version": verdict.version, "notes": verdict.notes,
                                        "findings": [dataclasses.asdict(f) for f in verdict.findings]})
     return verdict
+
+
+# Notes that mean a check could not run in this process (a live process group, a TE-only path): such a
+# verdict is not the whole answer, so it is not cached.
+_PARTIAL = ("not judged", "not fully judged", "could not finish", "probe stopped")
 
 
 def _judge_now(shape: ModelShape, args: Any, lay: Any, training: bool) -> Verdict:
