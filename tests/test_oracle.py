@@ -1,8 +1,9 @@
 """megatron-core as the oracle: swift-ext's layout rules against megatron-core 0.16's own verdict.
 
-The differential test builds megatron-core's TransformerConfig / rank grid / MoE and pipeline checks
-(swift_ext.planner.oracle) for ~600 seeded layouts over 7 model shapes and asserts that swift-ext's own
-rules (layout.py, the ones in MCORE_RULES) refuse exactly the layouts megatron-core refuses.
+The differential test runs megatron-core's TransformerConfig, its `initialize_model_parallel` (under
+torch's fake process group) and the per-rank MoE and pipeline checks (swift_ext.planner.oracle) for
+800 seeded layouts over 8 model shapes and asserts that swift-ext's own rules (layout.py, the ones in
+MCORE_RULES) refuse exactly the layouts megatron-core refuses.
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ from conftest import ROOT, swift_ext
 pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
 
 SCHEMA = msargs.schema_for("megatron", "sft")
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test its own cache folder (subprocesses inherit it): a verdict cached by an earlier run
+    would skip megatron-core here and test nothing."""
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))
 
 # Shapes from published config.json files (text part), plus the bundled presets.
 QWEN3_8B = from_config({"model_type": "qwen3", "num_hidden_layers": 36, "hidden_size": 4096, "num_attention_heads": 32,
@@ -156,7 +164,7 @@ def test_layout_rules_agree_with_megatron_core():
         ours = swift_ext_verdict(shape, world, args)
         recipe = recipe_for(world, args)
         a = Args(recipe.args, SCHEMA)
-        theirs = oracle.judge(shape, a, layout_of(a, world))
+        theirs = oracle.judge(shape, a, layout_of(a, world), cache=False)
         by_shape[kind] += 1
         refused += not theirs.accepts
         if bool(ours) == (not theirs.accepts):
@@ -213,6 +221,8 @@ def test_plan_reports_oracle_errors_and_the_assumed_version(tmp_path):
     assert {"args.exp_avg_dtype", "args.recompute_num_layers"} <= paths
     assert result.megatron_core["oracle"]["accepts"] is False
     assert {f["field"] for f in result.megatron_core["oracle"]["findings"]} >= {"args.exp_avg_dtype"}
+    assert all(f["source"].startswith("megatron.core.") and f["hand_copied"] is False
+               for f in result.megatron_core["oracle"]["findings"])
     ok = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml"), oracle=True)
     assert ok.ok and any("oracle: accepts" in n for n in ok.notes)
     assert ok.megatron_core == {"assumed": "0.16.1", "source": "installed",
@@ -268,3 +278,107 @@ def test_pipeline_layout_rule_and_oracle():
     assert [f.flag for f in oracle.judge(qwen, a, layout_of(a, 8)).findings] == ["pipeline_model_parallel_layout"]
     early_mtp = {**base, "pipeline_model_parallel_layout": "Et*10m|t*10|t*10|t*10L"}
     assert "last virtual stage" in swift_ext_verdict(qwen, 8, early_mtp)[0].message
+
+
+def test_grid_comes_from_megatron_cores_own_initialize_model_parallel():
+    """Each refusal names the megatron-core function that raised it (its own code, not a copy), and
+    the fake process group is gone afterwards, so the next verdict in this process starts clean."""
+    import torch.distributed as dist
+
+    moe = SHAPES["moe"]  # 128 experts
+    cases = [  # (world, args) -> (flag, source)
+        (12, {"tensor_model_parallel_size": 8}, ("tensor_model_parallel_size", "parallel_state.initialize_model_parallel")),
+        (8, {"expert_model_parallel_size": 16, "sequence_parallel": True},
+         ("expert_model_parallel_size", "parallel_state.initialize_model_parallel")),
+        (8, {"pipeline_model_parallel_size": 1, "virtual_pipeline_model_parallel_size": 2},
+         ("virtual_pipeline_model_parallel_size", "parallel_state.initialize_model_parallel")),
+        (12, {"expert_model_parallel_size": 3}, ("expert_model_parallel_size", "transformer.moe.moe_layer.BaseMoELayer.__init__")),
+        (8, {"tensor_model_parallel_size": 2, "expert_model_parallel_size": 4, "sequence_parallel": False},
+         ("sequence_parallel", "transformer.moe.moe_layer.MoELayer.forward")),
+    ]
+    for world, args, (flag, source) in cases:
+        a = Args(args, SCHEMA)
+        verdict = oracle.judge(moe, a, layout_of(a, world), cache=False)
+        assert [(f.flag, f.hand_copied) for f in verdict.findings] == [(flag, False)], (args, verdict.findings)
+        assert verdict.findings[0].source == f"megatron.core.{source}"
+        assert not dist.is_initialized()
+    # Accepted on every probed rank: rank 0, its pipeline group (each stage), the last rank.
+    a = Args({"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2, "expert_model_parallel_size": 8,
+              "sequence_parallel": True}, SCHEMA)
+    verdict = oracle.judge(moe, a, layout_of(a, 32), cache=False)
+    assert verdict.accepts, verdict.findings
+    assert any("initialize_model_parallel ran as ranks 0, 16, 31 of 32" in n for n in verdict.notes), verdict.notes
+    assert any(n.startswith("hand-copied, not megatron-core's code: the recipe -> TransformerConfig") for n in
+               verdict.notes)
+
+
+JUDGE_TWICE = """
+import json, sys
+sys.path[:0] = [{root!r}]
+from swift_ext.msswift import schema
+from swift_ext.msswift.bound_args import Args
+from swift_ext.planner import oracle
+from swift_ext.planner.layout import layout_of
+from swift_ext.planner.model_shape import resolve_shape
+a = Args({{"expert_model_parallel_size": 3}}, schema.schema_for("megatron", "sft"))
+v = oracle.judge(resolve_shape("Qwen/Qwen3-30B-A3B"), a, layout_of(a, 12))
+print(json.dumps({{"torch": "torch" in sys.modules, "findings": [f.__dict__ for f in v.findings], "notes": v.notes}}))
+"""
+
+
+def test_cached_verdict_skips_torch(tmp_path):
+    """The second process gets the same verdict from the cache and never imports torch."""
+    code = JUDGE_TWICE.format(root=str(ROOT))
+
+    def judge_in_subprocess() -> dict:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "SWIFT_EXT_CACHE": str(tmp_path / "cache")})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    first = judge_in_subprocess()
+    assert first["torch"] and "cached verdict" not in first["notes"]
+    assert [f["flag"] for f in first["findings"]] == ["expert_model_parallel_size"]
+    assert len(list((tmp_path / "cache" / "oracle").glob("*.json"))) == 1
+    second = judge_in_subprocess()
+    assert not second["torch"]
+    assert second["findings"] == first["findings"] and second["notes"] == first["notes"] + ["cached verdict"]
+
+
+def test_cache_key_follows_every_input():
+    from swift_ext.planner import oracle_cache
+
+    a = Args({"tensor_model_parallel_size": 2}, SCHEMA)
+    lay = layout_of(a, 8)
+    base = oracle_cache.key(SHAPES["moe"], a, lay, True, "0.16.1")
+    assert base == oracle_cache.key(SHAPES["moe"], Args({"tensor_model_parallel_size": 2}, SCHEMA), lay, True, "0.16.1")
+    others = {
+        oracle_cache.key(SHAPES["gdn-moe"], a, lay, True, "0.16.1"),
+        oracle_cache.key(SHAPES["moe"], Args({"tensor_model_parallel_size": 2, "sequence_parallel": True}, SCHEMA),
+                         lay, True, "0.16.1"),
+        oracle_cache.key(SHAPES["moe"], a, layout_of(a, 16), True, "0.16.1"),
+        oracle_cache.key(SHAPES["moe"], a, lay, False, "0.16.1"),
+        oracle_cache.key(SHAPES["moe"], a, lay, True, "0.17.0"),
+    }
+    assert base not in others and len(others) == 5
+
+
+def test_a_live_process_group_is_left_alone_and_the_partial_verdict_not_cached(tmp_path):
+    """In a process that already has torch.distributed up (someone else's), the grid is not judged
+    (a note says so), that process group survives, and the incomplete verdict is not stored."""
+    import torch.distributed as dist
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    dist.init_process_group(backend="fake", rank=0, world_size=2, store=FakeStore())
+    try:
+        a = Args({"expert_model_parallel_size": 3}, SCHEMA)  # BaseMoELayer would refuse: it needs the grid
+        verdict = oracle.judge(SHAPES["moe"], a, layout_of(a, 12))
+        assert dist.is_initialized() and dist.get_world_size() == 2
+    finally:
+        dist.destroy_process_group()
+    assert verdict.accepts
+    assert any(n.startswith("the rank grid was not judged here: RuntimeError: a torch.distributed process group "
+                            "already exists") for n in verdict.notes), verdict.notes
+    assert not list((tmp_path / "cache").rglob("*.json"))
+    assert not oracle.judge(SHAPES["moe"], a, layout_of(a, 12)).accepts  # alone again: judged, and cached
+    assert len(list((tmp_path / "cache" / "oracle").glob("*.json"))) == 1

@@ -1,26 +1,30 @@
 """megatron-core as the oracle: ask the engine itself whether a layout is legal, on the CPU.
 
 swift-ext's own layout rules (layout.py) are hand-written from reading megatron-core's source. When
-megatron-core is importable, this module builds megatron-core's own `TransformerConfig` from the
-model shape and the recipe's arguments -- the way ms-swift does it (`swift/megatron/model/utils.py:
-get_mcore_model_config`, which starts from mcore-bridge's `hf_to_mcore_config` and copies every
-argument that is a config field) -- and reports what megatron-core raises, with its own message.
-
-`TransformerConfig` does not know the world size, so the grid rules of
-`megatron.core.parallel_state.initialize_model_parallel` are replayed with its real `RankGenerator`
-(plain Python), and the MoE layer's checks (`MoELayer.__init__` / `MoELayer.forward`) and the
-pipeline split (`transformer_block.get_num_layers_to_build`) are called or mirrored per rank.
+megatron-core is importable, this module runs megatron-core's own code on the recipe and reports what
+it raises, with its own message:
+- `TransformerConfig` / `MLATransformerConfig.__post_init__`, on the config built the way ms-swift
+  builds it (`swift/megatron/model/utils.py:get_mcore_model_config`, starting from mcore-bridge's
+  `hf_to_mcore_config` and copying every argument that is a config field). That translation is the
+  one hand-copied piece: running ms-swift's own needs the model's HF config and mcore-bridge loaded.
+- `parallel_state.initialize_model_parallel` for the recipe's world size, as several ranks of it
+  under torch's fake process group, and the per-rank checks that read its groups:
+  `BaseMoELayer.__init__`, `MoELayer.forward`'s first check, `get_num_layers_to_build`
+  (oracle_grid.py).
+- `OptimizerConfig.__post_init__`, on the optimizer config as ms-swift builds it.
 
 Nothing here touches a GPU, and nothing here may crash `plan`: a megatron-core that does not
 import, or a check that needs Transformer Engine (CUDA), becomes a note, never an error.
 
 Importing megatron-core imports torch (seconds), so `plan` runs the oracle only when asked
 (`plan --oracle`, or SWIFT_EXT_ORACLE=1); `run` and `submit` run it whenever megatron-core is
-installed (a launch costs minutes anyway). See README "Pre-flight checks".
+installed (a launch costs minutes anyway). Verdicts are cached on disk (oracle_cache.py): a repeat
+costs no import at all. See docs/preflight.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 import traceback
@@ -37,15 +41,12 @@ MCORE_FLOOR = "0.16.1"
 ENV_VERSION = "SWIFT_EXT_MCORE_VERSION"  # the megatron-core version the cluster runs, when not installed here
 ENV_ORACLE = "SWIFT_EXT_ORACLE"  # 1: always run the oracle in plan; 0: never (also not in run/submit)
 
-# Where megatron-core's default rank order comes from: parallel_state.initialize_model_parallel(order=...).
-RANK_ORDER = "tp-cp-ep-dp-pp"
-
-
 @dataclass(frozen=True)
 class Finding:
     flag: str  # the recipe argument megatron-core's complaint is about
     message: str  # megatron-core's own message
     source: str  # the megatron-core function that raised
+    hand_copied: bool = False  # True: swift-ext's copy of `source` judged, not megatron-core's own code
 
 
 @dataclass
@@ -109,55 +110,76 @@ def for_launch() -> bool:
 # The verdict
 
 
-def judge(shape: ModelShape, args: Any, lay: Any, training: bool = True) -> Verdict:
+def judge(shape: ModelShape, args: Any, lay: Any, training: bool = True, cache: bool = True) -> Verdict:
     """megatron-core's verdict on `lay` (a layout.Layout) for `shape` with the recipe's `args`
-    (a layout.Args). Raises ImportError when megatron-core cannot be imported."""
+    (a layout.Args). Raises ImportError when megatron-core cannot be imported. With `cache`, a
+    verdict already on disk for the same inputs and versions is returned without importing torch."""
+    version = installed_version()
+    cache_key = None
+    if cache and version:
+        from swift_ext.planner import oracle_cache
+
+        cache_key = oracle_cache.key(shape, args, lay, training, version)
+        stored = oracle_cache.load(cache_key)
+        if stored is not None:
+            return Verdict(version=stored["version"], findings=[Finding(**f) for f in stored["findings"]],
+                           notes=[*stored["notes"], "cached verdict"])
+    verdict = _judge_now(shape, args, lay, training)
+    if cache_key and not any(mark in n for n in verdict.notes for mark in _PARTIAL):
+        oracle_cache.store(cache_key, {"version": verdict.version, "notes": verdict.notes,
+                                       "findings": [dataclasses.asdict(f) for f in verdict.findings]})
+    return verdict
+
+
+# Notes that mean a check could not run in this process (a live process group, a TE-only path): such a
+# verdict is not the whole answer, so it is not cached.
+_PARTIAL = ("not judged", "not fully judged", "could not finish", "probe stopped")
+
+
+def _judge_now(shape: ModelShape, args: Any, lay: Any, training: bool) -> Verdict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import megatron.core  # noqa: F401  (ImportError propagates: the caller turns it into a note)
 
+        from swift_ext.planner import oracle_grid
+
         verdict = Verdict(version=installed_version() or "unknown")
-        _grid(lay, args, verdict)
-        config = _transformer_config(shape, args, lay, verdict)
-        if config is not None:
-            _moe_layer(config, lay, training, verdict)
-            _pipeline_split(config, lay, verdict)
+        cls, kw = model_config_kwargs(shape, args, lay)
+        config = _transformer_config(cls, kw, verdict)
+
+        def add(flag: str, message: str, source: str) -> None:
+            if not any(f.flag == flag and f.message == message for f in verdict.findings):
+                verdict.findings.append(Finding(flag, message, source))
+
+        def note(text: str) -> None:
+            if text not in verdict.notes:
+                verdict.notes.append(text)
+
+        try:
+            ranks = oracle_grid.judge_grid(lay, kw.get("virtual_pipeline_model_parallel_size"), config,
+                                           training, add, note)
+            note(f"{oracle_grid.INIT} ran as rank{'s' if len(ranks) > 1 else ''} {_spans(ranks)} of {lay.world} "
+                 "(torch fake process group, no gloo groups)")
+        except (ImportError, RuntimeError) as exc:  # no fake process group in this torch, or a live one here
+            note(f"the rank grid was not judged here: {type(exc).__name__}: {exc}")
         _optimizer_config(args, verdict)
+    note("hand-copied, not megatron-core's code: the recipe -> TransformerConfig translation "
+         "(ms-swift get_mcore_model_config / mcore-bridge hf_to_mcore_config)")
     return verdict
 
 
-def _grid(lay, args, verdict: Verdict) -> None:
-    """parallel_state.initialize_model_parallel's arithmetic, with megatron-core's own RankGenerator."""
-    from megatron.core.parallel_state import RankGenerator
-
-    src = "megatron.core.parallel_state.initialize_model_parallel"
-    world = lay.world
-    model_size = lay.tp * lay.pp * lay.cp
-    if world % model_size:
-        verdict.findings.append(Finding("tensor_model_parallel_size",
-                                        f"world_size ({world}) is not divisible by {model_size}", src))
-        return
-    dp = world // model_size
-    vpp = args.int("virtual_pipeline_model_parallel_size")
-    if vpp is not None and not lay.pp > 1:
-        verdict.findings.append(Finding("virtual_pipeline_model_parallel_size", "pipeline-model-parallel size "
-                                        "should be greater than 1 with interleaved schedule", src))
-    # ms-swift leaves expert_tensor_parallel_size at 1 by default; megatron-core would use TP for None.
-    etp = lay.etp or lay.tp
-    expert_model = etp * lay.ep * lay.pp
-    if world % expert_model:
-        verdict.findings.append(Finding("expert_model_parallel_size", f"world_size ({world}) is not divisible by "
-                                        f"expert_tensor_model_pipeline_parallel size ({expert_model})", src))
-        return
-    try:
-        decoder = RankGenerator(tp=lay.tp, ep=1, dp=dp, pp=lay.pp, cp=lay.cp, order=RANK_ORDER, rank_offset=0)
-        expert = RankGenerator(tp=etp, ep=lay.ep, dp=world // expert_model, pp=lay.pp, cp=1, order=RANK_ORDER,
-                               rank_offset=0)
-        if decoder.get_ranks("pp") != expert.get_ranks("pp"):
-            verdict.findings.append(Finding("expert_model_parallel_size", "Pipeline parallel groups are expected "
-                                            "to be the same for Non-Expert and Expert part", src))
-    except (AssertionError, RuntimeError, ValueError) as exc:
-        verdict.findings.append(Finding("expert_model_parallel_size", str(exc), src + " (RankGenerator)"))
+def _spans(ranks: list[int]) -> str:
+    """[0, 1, 2, 3, 7] -> '0-3, 7'."""
+    out, ordered = [], sorted(ranks)
+    start = prev = ordered[0]
+    for r in ordered[1:] + [None]:
+        if r is not None and r == prev + 1:
+            prev = r
+            continue
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+        if r is not None:
+            start = prev = r
+    return ", ".join(out)
 
 
 # The recipe arguments ms-swift copies into the model config (get_mcore_model_config copies every
@@ -169,9 +191,8 @@ _RENAMED = {"decoder_first_pipeline_num_layers": "num_layers_in_first_pipeline_s
 
 
 def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, dict]:
-    """(config class, kwargs) as ms-swift + mcore-bridge would build them for this model and recipe."""
-    import dataclasses
-
+    """(config class, kwargs) as ms-swift + mcore-bridge would build them for this model and recipe
+    (hand-copied from ms-swift: see the module's docstring)."""
     import torch
     from megatron.core.transformer.enums import AttnBackend
     from megatron.core.transformer.transformer_config import MLATransformerConfig, TransformerConfig
@@ -290,11 +311,9 @@ def _assume_transformer_engine(verdict: Verdict):
         tc.is_te_min_version, tc.get_te_version = saved
 
 
-def _transformer_config(shape, args, lay, verdict: Verdict):
-    src = "megatron.core.transformer.transformer_config.TransformerConfig.__post_init__"
-    cls, kw = model_config_kwargs(shape, args, lay)
-    for flag in _TE_KERNEL_FLAGS:
-        kw.pop(flag, None)
+def _transformer_config(cls, kw: dict, verdict: Verdict):
+    src = f"megatron.core.transformer.transformer_config.{cls.__name__}.__post_init__"
+    kw = {k: v for k, v in kw.items() if k not in _TE_KERNEL_FLAGS}
     try:
         with _assume_transformer_engine(verdict):
             return cls(**kw)
@@ -309,43 +328,9 @@ def _transformer_config(shape, args, lay, verdict: Verdict):
     return None
 
 
-def _moe_layer(config, lay, training: bool, verdict: Verdict) -> None:
-    """megatron/core/transformer/moe/moe_layer.py: BaseMoELayer.__init__ and MoELayer.forward."""
-    if not config.num_moe_experts:
-        return
-    if config.num_moe_experts % lay.ep:  # BaseMoELayer.__init__: assert num_moe_experts % ep_size == 0
-        verdict.findings.append(Finding("expert_model_parallel_size",
-                                        f"num_moe_experts ({config.num_moe_experts}) % expert_model_parallel_size "
-                                        f"({lay.ep}) != 0", "megatron.core.transformer.moe.moe_layer.BaseMoELayer"))
-    if training and lay.tp > 1 and not config.sequence_parallel:  # MoELayer.forward, first thing in training
-        verdict.findings.append(Finding("sequence_parallel", "During training, performance may degrade if MoE and "
-                                        "tensor parallelism are enabled without also enabling sequence parallelism.",
-                                        "megatron.core.transformer.moe.moe_layer.MoELayer.forward"))
-
-
-def _pipeline_split(config, lay, verdict: Verdict) -> None:
-    """transformer_block.get_num_layers_to_build on every pipeline rank (and virtual stage)."""
-    from megatron.core.transformer.transformer_block import get_num_layers_to_build
-
-    if config.pipeline_model_parallel_layout is not None:
-        return  # validated inside TransformerConfig (PipelineParallelLayerLayout.validate_layer_layout)
-    stages = config.virtual_pipeline_model_parallel_size or 1
-    try:
-        for rank in range(lay.pp):
-            for vp_stage in range(stages):
-                get_num_layers_to_build(config, vp_stage=vp_stage if stages > 1 else None, pp_rank=rank)
-    except (AssertionError, ValueError) as exc:
-        verdict.findings.append(Finding("pipeline_model_parallel_size", str(exc) or type(exc).__name__,
-                                        "megatron.core.transformer.transformer_block.get_num_layers_to_build"))
-    except Exception as exc:  # noqa: BLE001 -- a path that needs initialised process groups: not judged here
-        verdict.notes.append(f"pipeline split not judged on this machine: {type(exc).__name__}: {exc}")
-
-
 def _optimizer_config(args, verdict: Verdict) -> None:
     """The optimizer config as ms-swift builds it (swift/megatron/trainers/base.py:get_optimizer_and_scheduler
     copies every argument that is an OptimizerConfig field; MegatronArguments._map_dtype maps the dtypes)."""
-    import dataclasses
-
     import torch
     from megatron.core import optimizer as opt
 

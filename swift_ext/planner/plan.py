@@ -208,7 +208,8 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) ->
         notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
         return summary
     summary["oracle"] = {"version": verdict.version, "accepts": verdict.accepts,
-                         "findings": [{"field": f"args.{f.flag}", "message": f.message, "source": f.source}
+                         "findings": [{"field": f"args.{f.flag}", "message": f.message, "source": f.source,
+                                       "hand_copied": f.hand_copied}
                                       for f in verdict.findings]}
     # The installed megatron-core judges; when the recipe targets another version its refusals are warnings.
     same = oracle.version_tuple(verdict.version)[:2] == oracle.version_tuple(version)[:2]
