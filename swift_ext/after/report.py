@@ -142,14 +142,68 @@ def make_report(run_dir: str | Path, now: _dt.datetime | None = None) -> Path:
         plt.close(fig)
         plots.append((filename, title))
 
+    eval_lines = _eval_lines(run)
+    if eval_lines:
+        plots += _eval_curves(eval_lines, out, plt)
     evals = []
     for metrics_file in sorted(run.glob("**/eval-*/metrics.json")):
         try:
             evals.append((metrics_file, json.loads(metrics_file.read_text(encoding="utf-8"))))
         except (OSError, ValueError):
             continue
-    (out / "summary.md").write_text(_summary(run, log, rows, plots, evals, health), encoding="utf-8")
+    summary = _summary(run, log, rows, plots, evals, health) + _eval_table(eval_lines)
+    (out / "summary.md").write_text(summary, encoding="utf-8")
     return out
+
+
+def _eval_lines(run: Path) -> list[dict]:
+    """eval/metrics.jsonl of the run (swift_ext/after/evaluate.py), from the output dir or a vN-* folder in it."""
+    from swift_ext.after.evalmetrics import read_lines
+
+    for folder in (run, run.parent):
+        if (folder / "eval" / "metrics.jsonl").is_file():
+            return sorted(read_lines(folder / "eval"), key=lambda r: r["step"])
+    return []
+
+
+_EVAL_SKIP = {"step", "rows", "samples", "unscored", "infer_exit_code", "seconds"}
+
+
+def _eval_curves(lines: list[dict], out: Path, plt) -> list[tuple[str, str]]:
+    """eval.png: every metric that is a share (0..1: accuracy, pass@k, think block, ...) per checkpoint
+    step; eval_lengths.png: response lengths."""
+    names = sorted({k for r in lines for k, v in r.items() if isinstance(v, (int, float)) and k not in _EVAL_SKIP})
+    shares = [n for n in names if all(0 <= r[n] <= 1 for r in lines if isinstance(r.get(n), (int, float)))]
+    made = []
+    for filename, title, keys in (("eval.png", "evaluation per checkpoint (step 0 = base model)", shares),
+                                  ("eval_lengths.png", "evaluation response length",
+                                   [n for n in names if n not in shares])):
+        if not keys:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+        for key in keys:
+            points = [(r["step"], r[key]) for r in lines if isinstance(r.get(key), (int, float))]
+            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=key)
+        ax.set_xlabel("step")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / filename)
+        plt.close(fig)
+        made.append((filename, title))
+    return made
+
+
+def _eval_table(lines: list[dict]) -> str:
+    if not lines:
+        return ""
+    names = sorted({k for r in lines for k, v in r.items() if isinstance(v, (int, float)) and k not in _EVAL_SKIP})
+    out = ["", "## Evaluation during training (eval/metrics.jsonl)", "", "| step | rows | " + " | ".join(names) + " |",
+           "|---|---|" + "---|" * len(names)]
+    for r in lines:
+        out.append(f"| {r['step']} | {r.get('rows')} | " + " | ".join(str(r.get(n, "-")) for n in names) + " |")
+    return "\n".join(out) + "\n"
 
 
 def _summary(run: Path, log: Path, rows: list[dict], plots, evals, health: dict) -> str:

@@ -5,6 +5,7 @@ runs it in its own process group and appends how it ended to the manifest."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib.metadata
 import json
@@ -108,8 +109,11 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
 
 def finish(started: Started, grace_s: float, say) -> int:
     """Run the process to its end; record how it ended in the manifest; the exit code for swift-ext."""
+    follower = start_eval_follower(started.out, say) if started.recipe.eval is not None else None
     ending = execute(started.launch, grace_s)
     record_end(started.manifest_path, ending, started.at)
+    if follower is not None:
+        end_eval_follower(follower, stopped=bool(ending.signal), say=say)
     ckpt = latest_checkpoint(started.out, started.at)
     if ending.signal:
         say(f"[yellow]stopped by {ending.signal}[/yellow]"
@@ -120,6 +124,45 @@ def finish(started: Started, grace_s: float, say) -> int:
     elif ending.exit_code != 0:
         say(f"[red]ms-swift exited with code {ending.exit_code}[/red]")
     return ending.exit_code
+
+
+def start_eval_follower(out: Path, say) -> subprocess.Popen | None:
+    """`swift-ext eval OUT --follow` (swift_ext/after/evaluate.py) in its own session next to the trainer: it
+    evaluates checkpoints as they appear and finishes the last ones once its stdin closes. It never signals
+    the trainer; its failure never changes the run's exit code."""
+    log_dir = out / "eval"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / "follow.log", "ab")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "swift_ext", "eval", str(out), "--follow"],
+                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        say(f"[yellow]evaluation not started[/yellow]: {exc}")
+        return None
+    finally:
+        log.close()
+    say(f"evaluating checkpoints as they are saved: {log_dir / 'metrics.jsonl'} (log: {log_dir / 'follow.log'})",
+        markup=False)
+    return proc
+
+
+def end_eval_follower(proc: subprocess.Popen, stopped: bool, say) -> None:
+    """Training ended: closing stdin tells the follower to evaluate what is left and stop; a stopped run
+    stops it too (`swift-ext eval OUT` finishes the evaluations later)."""
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    if stopped:
+        _signal_group(proc.pid, signal.SIGTERM)
+    else:
+        say("training ended; evaluating the remaining checkpoints ...", markup=False)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        _signal_group(proc.pid, signal.SIGTERM)
+        code = proc.wait()
+    if code != 0 and not stopped:
+        say(f"[yellow]evaluation incomplete[/yellow] (exit {code}): see the follower's log; "
+            "`swift-ext eval RUN` retries what is missing")
 
 
 def record_end(path: Path, ending: "Ending", started_at: float) -> None:
