@@ -241,7 +241,12 @@ def _health_lines(h: dict) -> list[str]:
              f"- tokens/s per GPU (median): {num(h['tokens_per_s_per_gpu'], '.4g')} ({h['tokens_source'] or 'unknown'}; "
              f"{h['gpus']} GPU(s))",
              f"- MFU (median): {'-' if h['mfu'] is None else format(h['mfu'], '.1%')} "
-             f"({num(h['tflops_per_gpu'], '.3g')} TFLOP/s per GPU of {h['peak_tflops'] or '?'} peak; {h['flops'] or 'no model shape'})",
+             f"({num(h['tflops_per_gpu'], '.3g')} TFLOP/s per GPU of {h['peak_tflops'] or '?'} peak; {h['flops'] or 'no model shape'}; "
+             "required FLOPs)",
+             f"- MFU, Megatron/PaLM convention (median): "
+             f"{'-' if h.get('mfu_megatron') is None else format(h['mfu_megatron'], '.1%')} "
+             f"({num(h.get('tflops_per_gpu_megatron'), '.3g')} TFLOP/s per GPU; 6·N_active incl. LoRA + attention "
+             "without causal halving, as published TFLOP/s per GPU are counted)",
              f"- peak memory per rank: {num(h['peak_memory_gib'], '.3g')} GiB"]
     if "zero_std_fraction_recent" in h:
         lines.append(f"- prompt groups with zero reward std (median of the last 10 steps): "

@@ -170,6 +170,13 @@ class RunContext:
         return mfu_model.train_flops_per_token(self.shape, seq_len or self.max_length or 0,
                                                lora=self.lora, mtp_layers=self.mtp_layers)
 
+    def megatron_flops_per_token(self, seq_len: float | None) -> float | None:
+        """The Megatron/PaLM convention (planner/mfu.py): comparable with published TFLOP/s per GPU."""
+        if self.shape is None:
+            return None
+        return mfu_model.megatron_flops_per_token(self.shape, seq_len or self.max_length or 0,
+                                                  mtp_layers=self.mtp_layers)
+
 
 def _read_json(path: Path) -> dict:
     try:
@@ -258,6 +265,8 @@ class Sample:
     tokens_per_s_per_gpu: float | None = None
     tflops_per_gpu: float | None = None
     mfu: float | None = None
+    tflops_per_gpu_megatron: float | None = None  # 6·N (LoRA too) + attention without causal halving
+    mfu_megatron: float | None = None
     memory_gib: float | None = None
     eta_s: float | None = None
     remaining_time: str | None = None
@@ -345,6 +354,10 @@ class Analyser:
                 sample.tflops_per_gpu = fpt * sample.tokens_per_s_per_gpu / 1e12
                 if ctx.peak_tflops:
                     sample.mfu = mfu_model.mfu(fpt, sample.tokens_per_s_per_gpu, ctx.peak_tflops)
+                mfpt = ctx.megatron_flops_per_token(seq_len)
+                sample.tflops_per_gpu_megatron = mfpt * sample.tokens_per_s_per_gpu / 1e12
+                if ctx.peak_tflops:
+                    sample.mfu_megatron = mfu_model.mfu(mfpt, sample.tokens_per_s_per_gpu, ctx.peak_tflops)
         grpo = {k: _num(row[k]) for k in GRPO_KEYS if k in row}
         for key in row:
             if key.startswith("rewards/") and (key.endswith("/mean") or key.endswith("/std")):
@@ -377,6 +390,8 @@ def summarise(samples: list[Sample], ctx: RunContext, finished: bool) -> dict:
         "tokens_source": last.tokens_source if last else None,
         "tflops_per_gpu": _median(s.tflops_per_gpu for s in samples),
         "mfu": _median(s.mfu for s in samples),
+        "tflops_per_gpu_megatron": _median(s.tflops_per_gpu_megatron for s in samples),
+        "mfu_megatron": _median(s.mfu_megatron for s in samples),
         "peak_memory_gib": max((s.memory_gib for s in samples if s.memory_gib is not None), default=None),
         "eta_s": last.eta_s if last and not finished else 0.0 if finished else None,
         "gpus": ctx.gpus, "gpu": ctx.gpu, "peak_tflops": ctx.peak_tflops, "model": ctx.shape_name,
@@ -409,6 +424,26 @@ def summarise(samples: list[Sample], ctx: RunContext, finished: bool) -> dict:
         warnings.append(f"loss or grad_norm is NaN/inf at step(s) {bad[:5]}")
     out["warnings"] = warnings
     return out
+
+
+def latest_eval(run: Path, log: Path | None) -> dict | None:
+    """The newest line of the run's eval/metrics.jsonl (swift_ext/after/evaluate.py writes it), if any."""
+    places = [run if run.is_dir() else run.parent] + ([log.parent, log.parent.parent] if log else [])
+    for place in places:
+        path = place / "eval" / "metrics.jsonl"
+        if path.is_file():
+            lines = [_parse_eval_line(t) for t in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+            lines = [r for r in lines if r is not None]
+            return max(lines, key=lambda r: r["step"]) if lines else None
+    return None
+
+
+def _parse_eval_line(text: str) -> dict | None:
+    try:
+        row = json.loads(text)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) and isinstance(row.get("step"), int) else None
 
 
 def analyse_file(run: Path, **ctx_options) -> tuple[list[Sample], dict, RunContext]:
@@ -687,8 +722,17 @@ def render(samples: list[Sample], summary: dict, status: str):
     tok = summary["tokens_per_s_per_gpu"]
     head.add_row("tokens/s/GPU", f"{_g(tok, '.4g')}  ({summary['tokens_source'] or 'unknown'}; {summary['gpus']} GPU(s))")
     mfu_text = "-" if summary["mfu"] is None else f"{summary['mfu']:.1%}"
-    head.add_row("MFU", f"{mfu_text}  ({_g(summary['tflops_per_gpu'], '.3g')} TFLOP/s/GPU of "
+    head.add_row("MFU (required FLOPs)", f"{mfu_text}  ({_g(summary['tflops_per_gpu'], '.3g')} TFLOP/s/GPU of "
                         f"{summary['peak_tflops'] or '?'}; {summary['flops'] or 'no model shape'})")
+    mfu_m = summary.get("mfu_megatron")
+    head.add_row("MFU (Megatron/PaLM)", f"{'-' if mfu_m is None else format(mfu_m, '.1%')}  "
+                 f"({_g(summary.get('tflops_per_gpu_megatron'), '.3g')} TFLOP/s/GPU; 6·N_active incl. LoRA + "
+                 "attention without causal halving: compares with published TFLOP/s per GPU)")
+    latest = summary.get("eval")
+    if latest:
+        shown = "   ".join(f"{k} {_g(v)}" for k, v in latest.items() if isinstance(v, (int, float))
+                           and k not in ("step", "rows", "samples", "unscored", "infer_exit_code", "seconds"))
+        head.add_row("eval", f"step {latest.get('step')} ({latest.get('rows')} rows): {shown}")
     head.add_row("memory", f"{_g(summary['peak_memory_gib'], '.3g')} GiB peak per rank (ms-swift log)"
                            + _nvidia_memory())
     if last:
@@ -788,6 +832,8 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
             if analyser is not None:
                 done = analyser.finished or once
                 summary = summarise(analyser.samples, ctx, analyser.finished)
+                if (latest := latest_eval(run, log)) is not None:
+                    summary["eval"] = latest
                 stalled = clock.stalled() and not done
                 status = ("finished" if analyser.finished else "stalled" if stalled else "running") + (
                     f"; last row {fmt_s(clock.silent_for())} ago (stall after {fmt_s(clock.threshold())})"
