@@ -113,6 +113,9 @@ def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -
     """What should be evaluated: the base model, every `every`-th complete checkpoint and (once training
     ended: `final`) the last one, minus what metrics.jsonl already holds."""
     done = em.evaluated_steps(eval_dir(root))
+    if only is not None and str(only) == "base":
+        base = _base_target(root)
+        return [] if 0 in done or base is None else [base]
     if only is not None:
         ckpt = read_checkpoint(only)
         step = _step_of(ckpt.path)
@@ -120,9 +123,9 @@ def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -
             raise UserError.one("not a checkpoint-N directory", file=str(only))
         return [] if step in done else [Target(step, ckpt)]
     out: list[Target] = []
-    folders = [f for f in run_folders(root) if (f / "args.json").is_file()]
-    if 0 not in done and folders:
-        out.append(Target(0, read_checkpoint(folders[0]), base=True))
+    base = _base_target(root) if 0 not in done else None
+    if base is not None:
+        out.append(base)
     ckpts = complete_checkpoints(root)
     for i, ckpt in enumerate(ckpts, start=1):
         step = _step_of(ckpt)
@@ -131,6 +134,16 @@ def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -
         if i % settings.every == 0 or (final and i == len(ckpts)):
             out.append(Target(step, read_checkpoint(ckpt)))
     return out
+
+
+def _base_target(root: Path) -> Target | None:
+    """Step 0: the base model named by the run's args.json (ms-swift writes it into the run folder at start;
+    else the first complete checkpoint's)."""
+    folders = [f for f in run_folders(root) if (f / "args.json").is_file()]
+    if folders:
+        return Target(0, read_checkpoint(folders[0]), base=True)
+    ckpts = complete_checkpoints(root)
+    return Target(0, read_checkpoint(ckpts[0]), base=True) if ckpts else None
 
 
 # --------------------------------------------------------------------------------------------------

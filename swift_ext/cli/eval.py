@@ -15,7 +15,8 @@ def eval_cmd(
     run_dir: Path = typer.Argument(..., help="A run's output dir (or one of its v*-* dirs)."),
     overrides: Optional[List[str]] = typer.Argument(None, help="Settings over the run's `eval:` section: "
                                                     "eval.limit=8 eval.num_samples=4 ..."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Only this checkpoint-N directory."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Only this checkpoint-N directory "
+                                              "(`base`: only the base model, step 0)."),
     follow: bool = typer.Option(False, "--follow", help="Evaluate checkpoints as they appear until stdin "
                                 "closes (how `swift-ext run` starts it next to the trainer)."),
 ) -> None:

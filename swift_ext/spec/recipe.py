@@ -88,6 +88,11 @@ class EvalLaunch(BaseModel):
     partition: str | None = Field(None, description="Slurm partition of the evaluation jobs (default: the training's).")
     gpus: int = Field(1, ge=0, le=MAX_GPUS_PER_NODE, description="GPUs of one evaluation job (one node); 0 on CPU.")
 
+    @field_validator("time", mode="before")
+    @classmethod
+    def _minutes(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # `time: 30`
+
 
 class Eval(BaseModel):
     """Evaluation of every saved checkpoint while the run trains (swift_ext/after/evaluate.py): `swift infer`
