@@ -138,3 +138,17 @@ def test_sft_run_evaluates_each_checkpoint(tmp_path):
     assert "Evaluation during training" in (report_dir / "summary.md").read_text()
     best = swift_ext("best", out, "--metric", "response_tokens")
     assert best.returncode == 0 and best.stdout.strip() in {r["checkpoint"] for r in lines[1:]}
+
+
+@pytest.mark.slow
+def test_grpo_run_evaluates_pass_at_k(tmp_path):
+    out = tmp_path / "tiny-grpo"
+    result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", "eval.limit=2",
+                       "eval.num_samples=2", "eval.max_new_tokens=16", timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = em.read_lines(out / "eval")
+    assert [r["step"] for r in lines] == [0, 2], (out / "eval" / "follow.log").read_text()[-3000:]
+    for r in lines:
+        assert r["rows"] == 2 and r["samples"] == 2 and r["unscored"] == 0
+        assert 0 <= r["pass@1"] <= r["pass@2"] <= 1 and r["pass@1"] == r["math_accuracy"]
+        assert len((out / "eval" / f"step-{r['step']}.jsonl").read_text().splitlines()) == 4
