@@ -325,3 +325,19 @@ def test_hung_run_is_dumped_requeued_and_resumes(cluster, tmp_path):
     log = "".join(p.read_text() for p in run.glob("slurm-*.out"))
     assert "the run hung" in log and "requeueing" in log
     assert json.loads((run / "logging.jsonl").read_text().splitlines()[-1])["iteration"] == "8/8"
+
+
+def test_each_checkpoint_gets_an_eval_job_and_a_failed_one_never_fails_training(cluster, tmp_path):
+    """Recipe `eval:`: the training job submits one evaluation job per saved checkpoint (and the base model);
+    here every evaluation fails (its dataset does not exist) and training still completes."""
+    path = recipe(tmp_path, train_iters=6, save_steps=2)
+    (train,), result = submit(path, "eval.launch.gpus=0", f"eval.dataset={tmp_path / 'missing.jsonl'}")
+    assert wait_for(train)["JobState"] == "COMPLETED"
+    run = tmp_path / "run"
+    jobs = [json.loads(line) for line in (run / "eval" / "jobs.jsonl").read_text().splitlines()]
+    assert sorted(j["checkpoint"] for j in jobs) == sorted(["base"] + [str(run / f"checkpoint-{n}") for n in (2, 4, 6)])
+    for job in jobs:
+        assert wait_for(job["job_id"], states=("FAILED",), timeout=180)["JobState"] == "FAILED"
+    logs = "".join(p.read_text() for p in run.glob("slurm-*-eval.out"))
+    assert "validation file not found" in logs
+    assert job_state(train)["Restarts"] == "0" and not (run / "eval" / "metrics.jsonl").exists()

@@ -67,6 +67,20 @@ def test_mfu_moe_with_gated_deltanet_by_hand():
     assert mfu.active_params(shape, mtp_layers=1) == n_active + mtp
 
 
+def test_mfu_megatron_convention_by_hand():
+    """The convention published TFLOP/s per GPU use (Megatron-LM, PaLM): 6·N for every active weight even
+    under LoRA, softmax attention 12·(heads·head_dim)·S per layer with no causal halving. Qwen3.6-35B-A3B,
+    8192 tokens per sample, as in the test above."""
+    shape = resolve_shape("Qwen/Qwen3.6-35B-A3B")
+    matmul = 6 * 2_946_252_800  #                                                           = 17,677,516,800
+    softmax = 10 * 12 * (16 * 256) * 8192  # twice the causal figure                        = 4,026,531,840
+    gdn = 30 * 3 * 32 * (6 * 128 * 128 + 64 * (2 * 128 + 128))  #                          = 353,894,400
+    assert mfu.megatron_flops_per_token(shape, 8192) == matmul + softmax + gdn == 22_057_943_040
+    # at 2000 tokens/s per H100 (989 TFLOP/s): 44.1 TFLOP/s, 4.46% — vs 14.15 GFLOP/token "required"
+    assert mfu.mfu(22_057_943_040, 2000, 989) == pytest.approx(0.044606, abs=1e-6)
+    assert mfu.megatron_flops_per_token(shape, 8192) > mfu.train_flops_per_token(shape, 8192, lora=True)
+
+
 def test_sft_run_metrics():
     samples, summary, _ = analyse_file(RUNS / "tiny-sft", model_config=str(TINY_CONFIG), peak_tflops=1.0)
     assert [s.step for s in samples] == list(range(1, 9)) and summary["finished"]

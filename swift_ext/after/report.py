@@ -141,14 +141,68 @@ def make_report(run_dir: str | Path, now: _dt.datetime | None = None) -> Path:
         plt.close(fig)
         plots.append((filename, title))
 
+    eval_lines = _eval_lines(run)
+    if eval_lines:
+        plots += _eval_curves(eval_lines, out, plt)
     evals = []
     for metrics_file in sorted(run.glob("**/eval-*/metrics.json")):
         try:
             evals.append((metrics_file, json.loads(metrics_file.read_text(encoding="utf-8"))))
         except (OSError, ValueError):
             continue
-    (out / "summary.md").write_text(_summary(run, log, rows, plots, evals, health), encoding="utf-8")
+    summary = _summary(run, log, rows, plots, evals, health) + _eval_table(eval_lines)
+    (out / "summary.md").write_text(summary, encoding="utf-8")
     return out
+
+
+def _eval_lines(run: Path) -> list[dict]:
+    """eval/metrics.jsonl of the run (swift_ext/after/evaluate.py), from the output dir or a vN-* folder in it."""
+    from swift_ext.after.evalmetrics import read_lines
+
+    for folder in (run, run.parent):
+        if (folder / "eval" / "metrics.jsonl").is_file():
+            return sorted(read_lines(folder / "eval"), key=lambda r: r["step"])
+    return []
+
+
+_EVAL_SKIP = {"step", "rows", "samples", "unscored", "infer_exit_code", "seconds"}
+
+
+def _eval_curves(lines: list[dict], out: Path, plt) -> list[tuple[str, str]]:
+    """eval.png: every metric that is a share (0..1: accuracy, pass@k, think block, ...) per checkpoint
+    step; eval_lengths.png: response lengths."""
+    names = sorted({k for r in lines for k, v in r.items() if isinstance(v, (int, float)) and k not in _EVAL_SKIP})
+    shares = [n for n in names if all(0 <= r[n] <= 1 for r in lines if isinstance(r.get(n), (int, float)))]
+    made = []
+    for filename, title, keys in (("eval.png", "evaluation per checkpoint (step 0 = base model)", shares),
+                                  ("eval_lengths.png", "evaluation response length",
+                                   [n for n in names if n not in shares])):
+        if not keys:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+        for key in keys:
+            points = [(r["step"], r[key]) for r in lines if isinstance(r.get(key), (int, float))]
+            ax.plot([x for x, _ in points], [y for _, y in points], marker="o", label=key)
+        ax.set_xlabel("step")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / filename)
+        plt.close(fig)
+        made.append((filename, title))
+    return made
+
+
+def _eval_table(lines: list[dict]) -> str:
+    if not lines:
+        return ""
+    names = sorted({k for r in lines for k, v in r.items() if isinstance(v, (int, float)) and k not in _EVAL_SKIP})
+    out = ["", "## Evaluation during training (eval/metrics.jsonl)", "", "| step | rows | " + " | ".join(names) + " |",
+           "|---|---|" + "---|" * len(names)]
+    for r in lines:
+        out.append(f"| {r['step']} | {r.get('rows')} | " + " | ".join(str(r.get(n, "-")) for n in names) + " |")
+    return "\n".join(out) + "\n"
 
 
 def _summary(run: Path, log: Path, rows: list[dict], plots, evals, health: dict) -> str:
@@ -186,7 +240,12 @@ def _health_lines(h: dict) -> list[str]:
              f"- tokens/s per GPU (median): {num(h['tokens_per_s_per_gpu'], '.4g')} ({h['tokens_source'] or 'unknown'}; "
              f"{h['gpus']} GPU(s))",
              f"- MFU (median): {'-' if h['mfu'] is None else format(h['mfu'], '.1%')} "
-             f"({num(h['tflops_per_gpu'], '.3g')} TFLOP/s per GPU of {h['peak_tflops'] or '?'} peak; {h['flops'] or 'no model shape'})",
+             f"({num(h['tflops_per_gpu'], '.3g')} TFLOP/s per GPU of {h['peak_tflops'] or '?'} peak; {h['flops'] or 'no model shape'}; "
+             "required FLOPs)",
+             f"- MFU, Megatron/PaLM convention (median): "
+             f"{'-' if h.get('mfu_megatron') is None else format(h['mfu_megatron'], '.1%')} "
+             f"({num(h.get('tflops_per_gpu_megatron'), '.3g')} TFLOP/s per GPU; 6·N_active incl. LoRA + attention "
+             "without causal halving, as published TFLOP/s per GPU are counted)",
              f"- peak memory per rank: {num(h['peak_memory_gib'], '.3g')} GiB"]
     if "zero_std_fraction_recent" in h:
         lines.append(f"- prompt groups with zero reward std (median of the last 10 steps): "

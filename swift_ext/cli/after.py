@@ -19,11 +19,14 @@ def merge(
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Base model path/id if args.json's is stale."),
     print_cmd: bool = typer.Option(False, "--print", help="Print the command and nothing else."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip `swift-ext verify` of the merged model."),
+    best: Optional[str] = typer.Option(None, "--best", help="CKPT is a run dir: merge its best evaluated "
+                                       "checkpoint by this eval/metrics.jsonl metric (see `swift-ext best`)."),
 ) -> None:
     """Merge a LoRA checkpoint into a servable model with ms-swift's own export, then verify it."""
     from swift_ext.runs import run as runner
     from swift_ext.after.merge import keep_base_mtp, plan_merge, read_checkpoint
 
+    ckpt = _best_of(ckpt, best)
     checkpoint = read_checkpoint(ckpt)
     plan = plan_merge(checkpoint, out, base_model)
     if plan.launch is not None:
@@ -91,6 +94,8 @@ def infer(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N validation rows."),
     compare_with: Optional[List[Path]] = typer.Option(None, "--compare", help="Compare two metrics (give twice)."),
     print_cmd: bool = typer.Option(False, "--print", help="Print the swift infer command and nothing else."),
+    best: Optional[str] = typer.Option(None, "--best", help="CKPT is a run dir: its best evaluated checkpoint "
+                                       "by this eval/metrics.jsonl metric."),
 ) -> None:
     """Run `swift infer` on the validation split and score it (exact match, math accuracy, lengths)."""
     from swift_ext.after import infer as inf
@@ -103,6 +108,7 @@ def infer(
         return
     if ckpt is None:
         raise UserError.one("give a checkpoint directory (or --compare A --compare B)")
+    ckpt = _best_of(ckpt, best)
     from swift_ext.runs import run as runner
     from swift_ext.after.merge import read_checkpoint
 
@@ -126,6 +132,17 @@ def infer(
     if metrics["unscored_rows"]:
         err.print(f"[yellow]{metrics['unscored_rows']} of {metrics['rows']} rows have no (readable) result[/yellow]")
     raise typer.Exit(code)
+
+
+def _best_of(path: Path, metric: Optional[str]) -> Path:
+    if metric is None:
+        return path
+    from swift_ext.after import evaluate as ev
+
+    line = ev.best_checkpoint(ev.run_root(path), metric)
+    _console(stderr=True).print(f"best by {metric}: step {line['step']} ({metric} = {line[metric]}): "
+                                f"{line['checkpoint']}", markup=False)
+    return Path(line["checkpoint"])
 
 
 def _refuse_bad_argv(argv: List[str]) -> None:

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 # Registration order is the order `--help` lists the verbs in.
-from swift_ext.cli import plan, runs, imports, after, data  # noqa: F401,I001  (each registers its verbs on `app`)
+from swift_ext.cli import plan, runs, imports, after, eval, data  # noqa: F401,I001  (each registers its verbs on `app`)
 from swift_ext.cli.app import app
 from swift_ext.spec.errors import UserError
 

@@ -175,10 +175,11 @@ def args_cmd(
 @app.command()
 def schema() -> None:
     """Describe every recipe field (what goes around `args`)."""
-    from swift_ext.spec.recipe import Recipe, Resources, Watch
+    from swift_ext.spec.recipe import Eval, EvalLaunch, Recipe, Resources, Watch
 
     con = _console()
-    for prefix, model in (("", Recipe), ("launch.", Resources), ("watch.", Watch)):
+    for prefix, model in (("", Recipe), ("launch.", Resources), ("watch.", Watch), ("eval.", Eval),
+                          ("eval.launch.", EvalLaunch)):
         for fname, info in model.model_fields.items():
             if fname in {"source", "positions"}:
                 continue

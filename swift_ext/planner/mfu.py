@@ -22,6 +22,9 @@ DeltaNet in/out projections and its depthwise conv, for MoE the router, the top-
 the shared expert (and its gate), a dense FFN otherwise, MTP layers when they are trained, and the
 output head (vocab·hidden: the 248k-vocabulary head is ~15% of Qwen3.6-35B-A3B's active weights). The
 input embedding is a lookup, not a matmul, and is left out, as are norms, RoPE and the vision tower.
+This is the "required FLOPs" figure. `megatron_flops_per_token` is the convention papers and Megatron
+report (6·N for every weight that runs, LoRA included, attention without causal halving); watch/report
+show both, named.
 S is the attended sequence length: each sample's own length (packed samples do not attend across
 each other), so callers pass the mean tokens per sample when they know it, else max_length.
 """
@@ -55,17 +58,31 @@ def active_params(shape: ModelShape, mtp_layers: int = 0) -> int:
 def attention_flops_per_token(shape: ModelShape, seq_len: float, mtp_layers: int = 0) -> float:
     """Forward+backward FLOPs of the attention operations themselves (no weights), per token."""
     full = (shape.num_full_attention_layers + mtp_layers) * 6 * shape.num_attention_heads * shape.head_dim * seq_len
-    linear = 0.0
-    if shape.num_linear_attention_layers and shape.linear_num_value_heads:
-        dk, dv = shape.linear_key_head_dim, shape.linear_value_head_dim
-        per_head = 6 * dk * dv + DELTANET_CHUNK * (2 * dk + dv)
-        linear = shape.num_linear_attention_layers * 3 * shape.linear_num_value_heads * per_head
-    return full + linear
+    return full + _linear_attention_flops(shape)
+
+
+def _linear_attention_flops(shape: ModelShape) -> float:
+    if not (shape.num_linear_attention_layers and shape.linear_num_value_heads):
+        return 0.0
+    dk, dv = shape.linear_key_head_dim, shape.linear_value_head_dim
+    per_head = 6 * dk * dv + DELTANET_CHUNK * (2 * dk + dv)
+    return shape.num_linear_attention_layers * 3 * shape.linear_num_value_heads * per_head
 
 
 def train_flops_per_token(shape: ModelShape, seq_len: float, *, lora: bool = False, mtp_layers: int = 0) -> float:
     matmul = (4 if lora else 6) * active_params(shape, mtp_layers)
     return matmul + attention_flops_per_token(shape, seq_len, mtp_layers)
+
+
+def megatron_flops_per_token(shape: ModelShape, seq_len: float, *, mtp_layers: int = 0) -> float:
+    """Model FLOPs per token as Megatron-LM and PaLM count them, so MFU compares with published TFLOP/s per GPU
+    (e.g. Megatron-Bridge's Qwen3-30B-A3B, about 240 TFLOP/s per H100): 6 FLOPs per active weight whatever
+    trains (frozen LoRA base weights count as if they had weight gradients), and softmax attention without
+    causal halving: 12·(heads·head_dim)·S per full-attention layer (PaLM appendix B's 12·L·H·Q·T; Megatron's
+    num_flops: 2 matmuls x 2 FLOPs x 3 passes). Gated DeltaNet is counted as `attention_flops_per_token` does
+    (its chunked form has no causal half to drop)."""
+    full = (shape.num_full_attention_layers + mtp_layers) * 12 * shape.num_attention_heads * shape.head_dim * seq_len
+    return 6 * active_params(shape, mtp_layers) + full + _linear_attention_flops(shape)
 
 
 def mfu(flops_per_token: float, tokens_per_s_per_gpu: float, peak_tflops: float) -> float:

@@ -94,7 +94,7 @@ def execute(launch: "Launch", grace_s: float = 30.0, *, log: Path | None = None,
         pipe = subprocess.PIPE if log_fh else None
         try:
             proc = subprocess.Popen(launch.argv, env=env, process_group=0, stdout=pipe, stderr=pipe,
-                                    preexec_fn=_term_when_parent_dies if sys.platform == "linux" else None)
+                                    preexec_fn=term_when_parent_dies if sys.platform == "linux" else None)
         except FileNotFoundError:
             raise UserError.one(
                 f"`{launch.argv[0]}` is not on PATH",
@@ -146,7 +146,7 @@ def _pump(src, dst, log_fh, lock: threading.Lock, quiet: threading.Event) -> Non
     src.close()
 
 
-def _term_when_parent_dies() -> None:
+def term_when_parent_dies() -> None:
     """In the child, before exec: SIGTERM it if swift-ext itself is SIGKILLed (no handler runs then)."""
     import ctypes
 

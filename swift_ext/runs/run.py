@@ -5,12 +5,15 @@ runs it in its own process group and appends how it ended to the manifest."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib.metadata
 import json
 import os
 import re
+import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +24,7 @@ from swift_ext.planner.launch import Launch, render_values
 from swift_ext.spec.recipe import Recipe, load_recipe
 from swift_ext.spec.secrets import masked_args, masked_env
 from swift_ext.runs import rundir, runlock
-from swift_ext.runs.process import Ending, execute
+from swift_ext.runs.process import Ending, term_when_parent_dies, execute, signal_group
 from swift_ext.runs.rundir import RunDir
 
 # Inherited variables that change what ms-swift does; recorded so a run can be reproduced.
@@ -119,15 +122,17 @@ def _start_locked(rec: Recipe, launch: Launch, out: Path, lock_fd: int, *, resum
 def finish(started: Started, grace_s: float, say) -> int:
     """Run the process to its end; record how it ended in the manifest; the exit code for swift-ext."""
     log = RunDir(started.out).run_log_for(started.manifest_path)
+    follower = start_eval_follower(started.out, say) if started.recipe.eval is not None else None
     try:
         ending = execute(started.launch, grace_s, log=log,
                          keep_fds=() if started.lock_fd is None else (started.lock_fd,))
     finally:
         runlock.release(started.lock_fd)
     record_end(started.manifest_path, ending, started.at)
+    if follower is not None:
+        end_eval_follower(follower, stopped=bool(ending.signal), say=say)
     ckpt = latest_checkpoint(started.out, started.at, started.recipe.engine)
     if ending.signal:  # one line: the trainer's own traceback went to the log
-
         say(f"[yellow]stopped by {ending.signal}[/yellow]"
             f"{' (SIGKILL after the grace period)' if ending.killed_after_grace else ''}; "
             f"last checkpoint: {ckpt or 'none'}; `swift-ext run ... --resume` continues; log: {log}")
@@ -136,6 +141,48 @@ def finish(started: Started, grace_s: float, say) -> int:
     elif ending.exit_code != 0:
         say(f"[red]ms-swift exited with code {ending.exit_code}[/red]; its output: {log}")
     return ending.exit_code
+
+
+def start_eval_follower(out: Path, say) -> subprocess.Popen | None:
+    """`swift-ext eval OUT --follow` (swift_ext/after/evaluate.py) in its own session next to the trainer: it
+    evaluates checkpoints as they appear and finishes the last ones once its stdin closes. It never signals
+    the trainer; its failure never changes the run's exit code."""
+    log_dir = out / "eval"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(log_dir / "follow.log", "ab")
+    try:
+        # Its own session (a Ctrl-C meant for the trainer does not cut an evaluation short), but it ends when
+        # swift-ext does, even on SIGKILL (PR_SET_PDEATHSIG): no evaluation outlives the run it belongs to.
+        proc = subprocess.Popen([sys.executable, "-m", "swift_ext", "eval", str(out), "--follow"],
+                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=term_when_parent_dies)
+    except OSError as exc:
+        say(f"[yellow]evaluation not started[/yellow]: {exc}")
+        return None
+    finally:
+        log.close()
+    say(f"evaluating checkpoints as they are saved: {log_dir / 'metrics.jsonl'} (log: {log_dir / 'follow.log'})",
+        markup=False)
+    return proc
+
+
+def end_eval_follower(proc: subprocess.Popen, stopped: bool, say) -> None:
+    """Training ended: closing stdin tells the follower to evaluate what is left and stop; a stopped run
+    stops it too (`swift-ext eval OUT` finishes the evaluations later)."""
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    if stopped:
+        signal_group(proc.pid, signal.SIGTERM)
+    else:
+        say("training ended; evaluating the remaining checkpoints ...", markup=False)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        signal_group(proc.pid, signal.SIGTERM)
+        code = proc.wait()
+    if code != 0 and not stopped:
+        say(f"[yellow]evaluation incomplete[/yellow] (exit {code}): see the follower's log; "
+            "`swift-ext eval RUN` retries what is missing")
 
 
 def record_end(path: Path, ending: "Ending", started_at: float) -> None:

@@ -54,6 +54,7 @@ class Rendered:
     array: list[dict] = field(default_factory=list)  # per element: {"overrides": {...}, "output_dir": ...}
     secrets: list[str] = field(default_factory=list)  # names forwarded from the environment
     output_dir: str = ""
+    evaluation: str = ""  # eval.sbatch: one checkpoint's evaluation job (recipe `eval:`), "" without one
 
 
 def q(value) -> str:
@@ -139,6 +140,7 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
                           'echo "swift-ext: doctor found problems (above); starting anyway (submitted with --force)" >&2'),
         "WATCH": _watch_prefix(recipe),
         "MAX_STALL_REQUEUES": str(recipe.watch.max_stall_requeues),
+        **_eval_hooks(recipe, output_dir),
     })
     secrets = sorted(k for k in os.environ if is_secret(k))
     followups = []
@@ -164,7 +166,52 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
             "PYTHON": q(sys.executable),
             "VERB_ARGS": "",
         })))
-    return Rendered(script, followups, array, secrets, output_dir)
+    evaluation = _eval_script(recipe, opts, name, log_dir, output_dir, cache, elements) if recipe.eval else ""
+    return Rendered(script, followups, array, secrets, output_dir, evaluation)
+
+
+EVAL_SCRIPT = "eval.sbatch"  # written next to train-*.sbatch in OUTPUT_DIR/slurm/; the training job sbatches it
+
+
+def _eval_hooks(recipe: Recipe, output_dir: str) -> dict[str, str]:
+    """The training script's side of evaluation (swift_ext/runs/evaljobs.py): a background submitter of one
+    evaluation job per saved checkpoint while the step runs, one last pass once it ended well. Errors there
+    are printed, never returned: evaluation cannot fail or requeue training."""
+    if recipe.eval is None:
+        return {"EVAL_START": "", "EVAL_END": ""}
+    cmd = (f'{q(sys.executable)} -m swift_ext.runs.evaljobs "$OUTPUT_DIR" "$EVAL_SCRIPT" '
+           f"--every {q(recipe.eval.every)}")
+    return {
+        "EVAL_START": "# Evaluation: one job per saved checkpoint (recipe `eval:`), never a dependency of this job.\n"
+                      f'EVAL_SCRIPT={q(os.path.join(output_dir, "slurm", EVAL_SCRIPT))}; [ -f "$EVAL_SCRIPT" ] || EVAL_SCRIPT=""\n'
+                      'EVAL_SUBMITTER=""\n'
+                      f'[ -n "$EVAL_SCRIPT" ] && {{ {cmd} & EVAL_SUBMITTER=$!; }}',
+        "EVAL_END": '[ -n "$EVAL_SUBMITTER" ] && { kill -TERM "$EVAL_SUBMITTER" 2>/dev/null; wait "$EVAL_SUBMITTER"; }\n'
+                    f'[ -n "$EVAL_SCRIPT" ] && [ "$RC" -eq 0 ] && {{ {cmd} --once || true; }}',
+    }
+
+
+def _eval_script(recipe: Recipe, opts: SlurmOptions, name: str, log_dir: str, output_dir: str, cache: str,
+                 elements: list) -> str:
+    ev = recipe.eval
+    sbatch = [f"--job-name={name}-eval", "--nodes=1", "--ntasks-per-node=1", "--no-requeue",
+              f"--output={log_dir}/slurm-%j-eval.out"]
+    if ev.launch.gpus > 0:
+        sbatch.append(f"--gpus-per-node={ev.launch.gpus}")
+    if ev.launch.time:
+        if not _SLURM_TIME.match(ev.launch.time):
+            raise UserError.one(f"eval.launch.time {ev.launch.time!r} is not a Slurm time (MM, HH:MM:SS, D-HH:MM:SS)",
+                                **recipe.where("eval.launch.time"))
+        sbatch.append(f"--time={ev.launch.time}")
+    for flag, value in (("partition", ev.launch.partition or opts.partition), ("account", opts.account),
+                        ("qos", opts.qos)):
+        if value:
+            sbatch.append(f"--{flag}={value}")
+    return _fill(TEMPLATES / EVAL_SCRIPT, {
+        "RECIPE": recipe.source, "SBATCH": "\n".join(f"#SBATCH {q(s)}" for s in sbatch),
+        # an array element's output dir is the training job's $OUTPUT_DIR, inherited through sbatch's --export=ALL
+        "OUTPUT_DIR": '"${OUTPUT_DIR:-' + _dq(output_dir) + '}"' if elements else q(output_dir),
+        "CACHE": _dq(cache), "PYTHON": q(sys.executable)})
 
 
 def _watch_prefix(recipe: Recipe) -> str:
@@ -355,12 +402,18 @@ def submit_recipe(recipe_path: Path, overrides: list[str], opts: SlurmOptions, *
             say(f"resume: the job continues from {ckpt}")
     if dry_run:
         write(rendered.script)
+        if rendered.evaluation:
+            write("\n# ---- evaluation job: submitted by the training job for each saved checkpoint ----\n")
+            write(rendered.evaluation)
         for verb, text in rendered.followups:
             write(f"\n# ---- follow-up job: {verb} (submitted with --dependency=afterok:<job>) ----\n")
             write(text)
         return 0
     out = runner.prepare_output_dir(rec, launch, resume=resume)
     scripts = out / "slurm"
+    if rendered.evaluation:  # before the training job can start and look for it
+        scripts.mkdir(parents=True, exist_ok=True)
+        (scripts / EVAL_SCRIPT).write_text(rendered.evaluation, encoding="utf-8")
     main_script = write_script(scripts, "train", rendered.script)
     job_id = sbatch(main_script, exports=rendered.secrets)
     chain = [{"verb": "train", "job_id": job_id, "script": str(main_script)}]

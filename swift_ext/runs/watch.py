@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from swift_ext.runs.sidecar import STALL_EXIT, StallClock, _main, supervise  # noqa: F401  (the module's CLI)
+from swift_ext.runs.rundir import RunDir
 from swift_ext.runs.watchlog import LogFollower, find_log, parse_line
 from swift_ext.runs.watchrates import Analyser, RunContext, Sample, load_context, summarise
 from swift_ext.spec.errors import UserError
@@ -47,8 +48,17 @@ def render(samples: list[Sample], summary: dict, status: str):
     tok = summary["tokens_per_s_per_gpu"]
     head.add_row("tokens/s/GPU", f"{_g(tok, '.4g')}  ({summary['tokens_source'] or 'unknown'}; {summary['gpus']} GPU(s))")
     mfu_text = "-" if summary["mfu"] is None else f"{summary['mfu']:.1%}"
-    head.add_row("MFU", f"{mfu_text}  ({_g(summary['tflops_per_gpu'], '.3g')} TFLOP/s/GPU of "
+    head.add_row("MFU (required FLOPs)", f"{mfu_text}  ({_g(summary['tflops_per_gpu'], '.3g')} TFLOP/s/GPU of "
                         f"{summary['peak_tflops'] or '?'}; {summary['flops'] or 'no model shape'})")
+    mfu_m = summary.get("mfu_megatron")
+    head.add_row("MFU (Megatron/PaLM)", f"{'-' if mfu_m is None else format(mfu_m, '.1%')}  "
+                 f"({_g(summary.get('tflops_per_gpu_megatron'), '.3g')} TFLOP/s/GPU; 6·N_active incl. LoRA + "
+                 "attention without causal halving: compares with published TFLOP/s per GPU)")
+    latest = summary.get("eval")
+    if latest:
+        shown = "   ".join(f"{k} {_g(v)}" for k, v in latest.items() if isinstance(v, (int, float))
+                           and k not in ("step", "rows", "samples", "unscored", "infer_exit_code", "seconds"))
+        head.add_row("eval", f"step {latest.get('step')} ({latest.get('rows')} rows): {shown}")
     head.add_row("memory", f"{_g(summary['peak_memory_gib'], '.3g')} GiB peak per rank (ms-swift log)"
                            + _nvidia_memory())
     if last:
@@ -110,6 +120,26 @@ def _refuse_unreadable_log(log: Path) -> None:
                                 file=str(log), line=1)
 
 
+def latest_eval(run: Path, log: Path | None) -> dict | None:
+    """The newest line of the run's eval/metrics.jsonl (swift_ext/after/evaluate.py writes it), if any."""
+    places = [run if run.is_dir() else run.parent] + ([log.parent, log.parent.parent] if log else [])
+    for place in places:
+        path = RunDir(place).eval_dir / "metrics.jsonl"
+        if path.is_file():
+            lines = [_parse_eval_line(t) for t in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+            lines = [r for r in lines if r is not None]
+            return max(lines, key=lambda r: r["step"]) if lines else None
+    return None
+
+
+def _parse_eval_line(text: str) -> dict | None:
+    try:
+        row = json.loads(text)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) and isinstance(row.get("step"), int) else None
+
+
 def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool = False,
           model_config: str | None = None, peak_tflops: float | None = None, gpus: int | None = None,
           out=None) -> int:
@@ -148,6 +178,8 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
             if analyser is not None:
                 done = analyser.finished or once
                 summary = summarise(analyser.samples, ctx, analyser.finished)
+                if (latest := latest_eval(run, log)) is not None:
+                    summary["eval"] = latest
                 stalled = clock.stalled() and not done
                 status = ("finished" if analyser.finished else "stalled" if stalled else "running") + (
                     f"; last row {fmt_s(clock.silent_for())} ago (stall after {fmt_s(clock.threshold())})"

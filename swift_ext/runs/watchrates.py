@@ -47,6 +47,13 @@ class RunContext:
         return mfu_model.train_flops_per_token(self.shape, seq_len or self.max_length or 0,
                                                lora=self.lora, mtp_layers=self.mtp_layers)
 
+    def megatron_flops_per_token(self, seq_len: float | None) -> float | None:
+        """The Megatron/PaLM convention (planner/mfu.py): comparable with published TFLOP/s per GPU."""
+        if self.shape is None:
+            return None
+        return mfu_model.megatron_flops_per_token(self.shape, seq_len or self.max_length or 0,
+                                                  mtp_layers=self.mtp_layers)
+
 
 def load_context(run: Path, log: Path | None, *, model_config: str | None = None, peak_tflops: float | None = None,
                  gpus: int | None = None) -> RunContext:
@@ -129,6 +136,8 @@ class Sample:
     tokens_per_s_per_gpu: float | None = None
     tflops_per_gpu: float | None = None
     mfu: float | None = None
+    tflops_per_gpu_megatron: float | None = None  # 6·N (LoRA too) + attention without causal halving
+    mfu_megatron: float | None = None
     memory_gib: float | None = None
     eta_s: float | None = None
     remaining_time: str | None = None
@@ -216,6 +225,10 @@ class Analyser:
                 sample.tflops_per_gpu = fpt * sample.tokens_per_s_per_gpu / 1e12
                 if ctx.peak_tflops:
                     sample.mfu = mfu_model.mfu(fpt, sample.tokens_per_s_per_gpu, ctx.peak_tflops)
+                mfpt = ctx.megatron_flops_per_token(seq_len)
+                sample.tflops_per_gpu_megatron = mfpt * sample.tokens_per_s_per_gpu / 1e12
+                if ctx.peak_tflops:
+                    sample.mfu_megatron = mfu_model.mfu(mfpt, sample.tokens_per_s_per_gpu, ctx.peak_tflops)
         grpo = {k: _num(row[k]) for k in GRPO_KEYS if k in row}
         for key in row:
             if key.startswith("rewards/") and (key.endswith("/mean") or key.endswith("/std")):
@@ -248,6 +261,8 @@ def summarise(samples: list[Sample], ctx: RunContext, finished: bool) -> dict:
         "tokens_source": last.tokens_source if last else None,
         "tflops_per_gpu": _median(s.tflops_per_gpu for s in samples),
         "mfu": _median(s.mfu for s in samples),
+        "tflops_per_gpu_megatron": _median(s.tflops_per_gpu_megatron for s in samples),
+        "mfu_megatron": _median(s.mfu_megatron for s in samples),
         "peak_memory_gib": max((s.memory_gib for s in samples if s.memory_gib is not None), default=None),
         "eta_s": last.eta_s if last and not finished else 0.0 if finished else None,
         "gpus": ctx.gpus, "gpu": ctx.gpu, "peak_tflops": ctx.peak_tflops, "model": ctx.shape_name,

@@ -80,6 +80,51 @@ class Watch(BaseModel):
         3, ge=0, description="How many times one job requeues itself after a hang before it gives up.")
 
 
+class EvalLaunch(BaseModel):
+    """Slurm resources of the evaluation jobs (`swift-ext submit`); a local run evaluates on its own machine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    time: str | None = Field(None, description="Slurm time limit of one checkpoint's evaluation job, e.g. 01:00:00.")
+    partition: str | None = Field(None, description="Slurm partition of the evaluation jobs (default: the training's).")
+    gpus: int = Field(1, ge=0, le=MAX_GPUS_PER_NODE, description="GPUs of one evaluation job (one node); 0 on CPU.")
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _minutes(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # `time: 30`
+
+
+class Eval(BaseModel):
+    """Evaluation of every saved checkpoint while the run trains (swift_ext/after/evaluate.py): `swift infer`
+    in a separate process (a follower locally, one Slurm job per checkpoint under `submit`), results in
+    OUTPUT_DIR/eval/metrics.jsonl. Present (even empty: `eval: {}`) turns it on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str | None = Field(None, description="JSONL file of evaluation rows. Default: the run's validation "
+                                "split as `swift-ext infer` resolves it (val_dataset, or split_dataset_ratio).")
+    limit: int | None = Field(None, ge=1, description="Only the first N rows of the dataset.")
+    every: int = Field(1, ge=1, description="Evaluate every N-th saved checkpoint (the last one always); the "
+                       "base model is evaluated once as step 0.")
+    metrics: list[str] | None = Field(None, description="Metric names: exact_match, math_accuracy, "
+                                      "response_tokens, response_chars, hit_token_limit, think_block, "
+                                      "nonempty_think, or any reward function ms-swift or swift-ext registers "
+                                      "(args.reward_funcs names). Default: every built-in one that applies.")
+    num_samples: int = Field(1, ge=1, le=1024, description="Samples per row; above 1 adds pass@k (unbiased "
+                             "estimator 1 - C(n-c,k)/C(n,k)) for k = 1, 2, 4, ... n of math_accuracy (or "
+                             "exact_match).")
+    max_new_tokens: int = Field(512, ge=1, description="Generation limit per sample.")
+    temperature: float | None = Field(None, ge=0, description="Sampling temperature; default 0 (greedy) for one "
+                                      "sample, 1.0 when num_samples > 1.")
+    enable_thinking: bool | None = Field(None, description="Thinking on/off; default: args.enable_thinking.")
+    backend: Literal["pt", "transformers", "vllm"] = Field(
+        "transformers", description="`swift infer --infer_backend` (pt is ms-swift 3's name for transformers).")
+    devices: str | None = Field(None, description="CUDA_VISIBLE_DEVICES of the local evaluation process "
+                                "(default: inherited; leave a GPU free for it next to training).")
+    launch: EvalLaunch = Field(default_factory=EvalLaunch, description="Slurm resources (see eval.launch.*).")
+
+
 class Recipe(BaseModel):
     """A run of ms-swift, fully resolved (extends merged, overrides applied) and frozen."""
 
@@ -96,6 +141,7 @@ class Recipe(BaseModel):
     )
     launch: Resources = Field(default_factory=Resources, description="Nodes and GPUs (see launch.*).")
     watch: Watch = Field(default_factory=Watch, description="Hang detection (see watch.*).")
+    eval: Eval | None = Field(None, description="Evaluate each checkpoint while training (see eval.*).")
     env: dict[str, str] = Field(
         default_factory=dict,
         description="Environment variables set for the run, e.g. PYTORCH_CUDA_ALLOC_CONF, "
@@ -129,7 +175,10 @@ class Recipe(BaseModel):
         return {"file": pos[0], "line": pos[1] or None, "column": pos[2] or None, "path": dotted}
 
     def to_yaml_dict(self) -> dict:
-        return self.model_dump(mode="json", exclude_defaults=False)
+        data = self.model_dump(mode="json", exclude_defaults=False)
+        if data.get("eval") is None:  # reloaded, `eval:` with no value means "on with defaults"
+            data.pop("eval", None)
+        return data
 
 
 def _env_text(value: Any) -> Any:
@@ -210,8 +259,10 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]
         base_data, base_positions = _load_with_extends(base_path, stack + (resolved,))
         _deep_merge(merged, base_data)
         merged_positions.update(base_positions)
-    for section in ("args", "env", "launch", "watch"):
-        if section in data and data[section] is None:  # `launch:` with nothing under it: no settings here
+    for section in ("args", "env", "launch", "watch", "eval"):
+        if section == "eval" and section in data and data[section] is None:
+            data[section] = {}  # `eval:` alone turns evaluation on with its defaults
+        elif section in data and data[section] is None:  # `launch:` with nothing under it: no settings here
             del data[section]
         if section in data and not isinstance(data[section], dict):
             raise UserError.one(
@@ -234,8 +285,8 @@ def _deep_merge(into: dict, other: dict) -> None:
             into[key] = value
 
 
-_TOP_LEVEL = {"description", "command", "engine", "launch", "env", "args", "watch"}
-_SECTIONS = {"launch": Resources, "watch": Watch}
+_TOP_LEVEL = {"description", "command", "engine", "launch", "env", "args", "watch", "eval"}
+_SECTIONS = {"launch": Resources, "watch": Watch, "eval": Eval, "eval.launch": EvalLaunch}
 
 
 def _apply_override(data: dict, positions: dict, text: str) -> None:
@@ -252,14 +303,16 @@ def _apply_override(data: dict, positions: dict, text: str) -> None:
             file=OVERRIDE,
             hint=f"did you mean '{close[0]}'?" if close else f"top-level keys: {', '.join(sorted(_TOP_LEVEL))}",
         )
-    section = _SECTIONS.get(keys[0])
-    if section and len(keys) == 2 and keys[1] not in section.model_fields:
-        close = difflib.get_close_matches(keys[1], section.model_fields, n=1)
+    section = _SECTIONS.get(".".join(keys[:-1]))
+    if section and len(keys) >= 2 and keys[-1] not in section.model_fields:
+        close = difflib.get_close_matches(keys[-1], section.model_fields, n=1)
         raise UserError.one(
             f"override for unknown path '{dotted}'",
             file=OVERRIDE,
-            hint=f"did you mean '{keys[0]}.{close[0]}'?" if close else None,
+            hint=f"did you mean '{'.'.join(keys[:-1])}.{close[0]}'?" if close else None,
         )
+    if keys[0] == "eval" and not (len(keys) == 2 or (len(keys) == 3 and keys[1] == "launch")):
+        raise UserError.one(f"override path '{dotted}' must be `eval.NAME` or `eval.launch.NAME`", file=OVERRIDE)
     if keys[0] in {"args", "env", "launch", "watch"} and len(keys) != 2:
         raise UserError.one(f"override path '{dotted}' must be `{keys[0]}.NAME`", file=OVERRIDE)
     if keys[0] in {"description", "command", "engine"} and len(keys) != 1:
@@ -288,7 +341,8 @@ def _pydantic_problem(err: dict, path: Path, positions: dict) -> Problem:
     loc = tuple(str(p) for p in err["loc"])
     where = _where(positions, loc, path)
     if err["type"] == "extra_forbidden":
-        siblings = list(Recipe.model_fields) if len(loc) == 1 else list(_SECTIONS.get(loc[0], Resources).model_fields)
+        siblings = list(Recipe.model_fields) if len(loc) == 1 else \
+            list(_SECTIONS.get(".".join(loc[:-1]), Resources).model_fields)
         siblings = [s for s in siblings if s not in ("source", "positions")]
         close = difflib.get_close_matches(loc[-1], siblings + ["extends"], n=1)
         return Problem(
