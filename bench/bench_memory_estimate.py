@@ -108,7 +108,7 @@ def main() -> None:
         plan = make_plan(recipe)
         if plan.memory is None:
             print(f"{p['name'][:52]:52} {p['measured_gib']:8.0f}  no estimate: "
-                  + "; ".join(x.render() for x in plan.warnings if x.rule == "model-shape"))
+                  + "; ".join(x.render() for x in plan.warnings if x.code == "model-shape"))
             continue
         worst = plan.memory.per_gpu_gib
         est, tokens = data_estimate(recipe, p["data"]) if p.get("data") else (worst, None)

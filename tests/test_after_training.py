@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import swift_ext
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.after.infer import compare, score
 from swift_ext.after.merge import plan_merge, read_checkpoint
 

@@ -92,7 +92,7 @@ def test_file_ms_swift_accepts_is_flagged_with_line_numbers(tmp_path):
     finally:
         os.chdir(cwd)
     assert len(train) == 6  # accepted whole
-    assert [(i.code, i.line, i.field) for i in report.issues if i.severity == "error"] == [
+    assert [(i.code, i.line, i.path) for i in report.issues if i.severity == "error"] == [
         ("E301", 4, "images[0]"), ("E110", 5, "solution")]
 
 
@@ -121,7 +121,7 @@ def test_chunked_parallel_run_matches_serial(tmp_path):
     serial = d.check_file(str(path), d.Options(), jobs=1)
     parallel = d.check_file(str(path), d.Options(), jobs=2, chunk_bytes=4096)
     assert len(reader.chunk_ranges(str(path), 4096)) > 10
-    key = lambda r: [(i.line, i.code, i.field) for i in r.issues]  # noqa: E731
+    key = lambda r: [(i.line, i.code, i.path) for i in r.issues]  # noqa: E731
     assert key(parallel) == key(serial)
     assert (parallel.rows, parallel.valid_rows, parallel.duplicates) == (serial.rows, serial.valid_rows, serial.duplicates)
     assert serial.rows == 3000 and serial.duplicates > 2400  # ~500 distinct conversations repeated
@@ -616,7 +616,7 @@ def test_other_layouts_name_the_column_and_follow_the_file_layout(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text(json.dumps({"instruction": "q", "input": "", "output": "<think>x"}) + "\n"
                     + json.dumps({"query": "q", "prompt": "p"}) + "\n")
-    assert [(i.code, i.field) for i in check(path).issues] == [("E401", "output"), ("E201", "query")]
+    assert [(i.code, i.path) for i in check(path).issues] == [("E401", "output"), ("E201", "query")]
     mixed = tmp_path / "mixed.jsonl"  # a file whose rows have `messages`: ms-swift reads only that column
     mixed.write_text(json.dumps(VALID) + "\n" + json.dumps({"query": "q", "response": "r"}) + "\n")
     report = check(mixed)
@@ -640,7 +640,7 @@ def test_media_relative_to_the_dataset_folder_is_not_where_ms_swift_looks(tmp_pa
         load_image("imgs/a.png")  # ms-swift does not find it from here
     report = assert_typed_matches_reference(path, d.Options())
     [issue] = report.issues
-    assert (issue.code, issue.field) == ("E301", "images[0]")
+    assert (issue.code, issue.path) == ("E301", "images[0]")
     assert "write it as ds/imgs/a.png" in issue.message and f"ROOT_IMAGE_DIR={data_dir}" in issue.message
     monkeypatch.setenv("ROOT_IMAGE_DIR", str(data_dir))
     assert load_image("imgs/a.png").size[0] > 0  # now it does
@@ -800,7 +800,7 @@ def test_content_parts_and_tool_calls_as_ms_swift_encodes_them(tmp_path):
         path = tmp_path / f"row{k}.jsonl"
         path.write_text(json.dumps(row) + "\n")
         report = check(path)
-        found.append([(i.code, i.field) for i in report.issues if i.severity == "error"])
+        found.append([(i.code, i.path) for i in report.issues if i.severity == "error"])
         assert report.media["images"] == (1 if k < 2 else 0)
     assert found == [[]] * len(good) + [[("E115", fld)] for _, fld in bad]
     template = get_template(get_processor(str(ensure_model("tiny-qwen3_6-moe"))), template_type="qwen3_5")
@@ -824,6 +824,6 @@ def test_media_in_content_parts_are_counted_and_checked(tmp_path):
     path = tmp_path / "parts.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in (missing, both, odd)))
     report = check(path, media_root=str(ROOT))
-    assert [(i.line, i.code, i.field) for i in report.issues] == [
+    assert [(i.line, i.code, i.path) for i in report.issues] == [
         (1, "E103", "messages[0].content[0].image"), (1, "E301", "messages[0].content[0].image"),
         (2, "E104", "videos"), (3, "E109", "messages[0].content[0].type")]

@@ -11,7 +11,7 @@ import pytest
 from conftest import RECIPES, swift_ext
 from swift_ext.after import evalmetrics as em
 from swift_ext.after import evaluate as ev
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.spec.recipe import Eval, load_recipe
 
 

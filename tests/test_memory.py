@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import pytest
 
 from swift_ext.planner import memory_band
 from swift_ext.planner.memory import Estimate
@@ -61,7 +60,7 @@ def _packing_32k(*extra: tuple[str, object], gpu_gib: float = 80) -> Recipe:
 def test_published_32k_full_sft_is_tight_not_refused():
     plan = make_plan(_packing_32k())
     assert plan.memory.per_gpu_gib > 80 and plan.memory.verdict == "tight" and plan.ok
-    (warning,) = [w for w in plan.warnings if w.rule == "memory"]
+    (warning,) = [w for w in plan.warnings if w.code == "memory"]
     assert "error band" in warning.message and f"{memory_band.POINTS} published runs" in warning.message
 
 

@@ -24,7 +24,7 @@ def problems(path, *overrides):
     schema = schema_for(recipe.engine, recipe.command)
     assert check_args(recipe, schema) == [], "the test recipe itself must use real ms-swift arguments"
     errors, warnings = check_msswift(recipe, Args.bind(recipe, schema))
-    return {(e.rule, e.path) for e in errors}, {(w.rule, w.path) for w in warnings}
+    return {(e.code, e.path) for e in errors}, {(w.code, w.path) for w in warnings}
 
 
 CASES = [

@@ -244,4 +244,5 @@ def test_a_path_the_os_refuses_is_bad_input(capsys):
                  ["data", "check", "--recipe", long_name], ["plan", RECIPES / "smoke/tiny-sft.yaml", "--model-config",
                                                            long_name]):
         code, err = cli(capsys, *argv)
-        assert code == 2 and err.count("\n") == 1 and f"{long_name}: File name too long" in err, (argv, err)
+        # the path is named (a shortened form of 300 x's is fine), with the OS's reason
+        assert code == 2 and err.count("\n") == 1 and "xxxxxxxxxx" in err and "File name too long" in err, (argv, err)

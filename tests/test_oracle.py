@@ -150,7 +150,7 @@ EXPLAINED: dict[str, str] = {}
 def swift_ext_verdict(shape, world: int, args: dict, env: dict | None = None):
     recipe = recipe_for(world, args, env)
     errors, _ = check_layout(recipe, Args(recipe.args, SCHEMA), shape)
-    return [e for e in errors if e.rule in MCORE_RULES]
+    return [e for e in errors if e.code in MCORE_RULES]
 
 
 def test_layout_rules_agree_with_megatron_core():
@@ -169,7 +169,7 @@ def test_layout_rules_agree_with_megatron_core():
         refused += not theirs.accepts
         if bool(ours) == (not theirs.accepts):
             agree += 1
-            if ours and {e.path for e in ours} & {f"args.{f.flag}" for f in theirs.findings}:
+            if ours and {e.path for e in ours} & {f.path for f in theirs.findings}:
                 flags_agree += 1
             continue
         disagreements.append((kind, world, args, [e.render() for e in ours], [f.message for f in theirs.findings]))
@@ -195,16 +195,16 @@ def test_version_aware_rules():
     qwen = SHAPES["gdn-moe"]
     tp8 = {"tensor_model_parallel_size": 8, "sequence_parallel": True, "expert_model_parallel_size": 8}
     old = swift_ext_verdict(qwen, 8, tp8, env={oracle.ENV_VERSION: "0.15.0"})
-    assert [e.rule for e in old] == ["kv-groups-tp"] and "0.15.0" in old[0].message
+    assert [e.code for e in old] == ["kv-groups-tp"] and "0.15.0" in old[0].message
     assert swift_ext_verdict(qwen, 8, tp8, env={oracle.ENV_VERSION: "0.16.1"}) == []
     cp2 = {"context_parallel_size": 2, "tensor_model_parallel_size": 2, "sequence_parallel": True,
            "expert_model_parallel_size": 4}
-    assert [e.rule for e in swift_ext_verdict(qwen, 8, cp2, env={oracle.ENV_VERSION: "0.16.1"})] == [
+    assert [e.code for e in swift_ext_verdict(qwen, 8, cp2, env={oracle.ENV_VERSION: "0.16.1"})] == [
         "linear-attention-cp"]
     assert swift_ext_verdict(qwen, 8, cp2, env={oracle.ENV_VERSION: "0.18.0"}) == []
     a = Args(cp2, SCHEMA)
     verdict = oracle.judge(qwen, a, layout_of(a, 8))
-    assert [f.flag for f in verdict.findings] == ["context_parallel_size"]
+    assert [oracle.flag_of(f) for f in verdict.findings] == ["context_parallel_size"]
     assert "Gated delta net does not support context parallel" in verdict.findings[0].message
 
 
@@ -248,7 +248,7 @@ def test_plan_cli_oracle_flag_and_env_target(tmp_path):
     # Targeting the installed version, megatron-core's refusal is an error (in-process: the import is paid once).
     same = make_plan(load_recipe(target, [f"env.{oracle.ENV_VERSION}=0.16.1"]), oracle=True)
     assert "args.context_parallel_size" in {p.path for p in same.errors}
-    assert not any(p.rule == "megatron-core" for p in same.warnings)
+    assert not any(p.code == "megatron-core" for p in same.warnings)
 
 
 def test_broken_megatron_core_is_a_note_not_a_crash(tmp_path):
@@ -273,9 +273,9 @@ def test_pipeline_layout_rule_and_oracle():
     assert oracle.judge(qwen, a, layout_of(a, 8)).accepts
     short = {**base, "pipeline_model_parallel_layout": "Et*19|t*20mL"}
     (problem,) = swift_ext_verdict(qwen, 8, short)
-    assert problem.rule == "pipeline-layout" and "39 transformer layers" in problem.message
+    assert problem.code == "pipeline-layout" and "39 transformer layers" in problem.message
     a = Args(short, SCHEMA)
-    assert [f.flag for f in oracle.judge(qwen, a, layout_of(a, 8)).findings] == ["pipeline_model_parallel_layout"]
+    assert [oracle.flag_of(f) for f in oracle.judge(qwen, a, layout_of(a, 8)).findings] == ["pipeline_model_parallel_layout"]
     early_mtp = {**base, "pipeline_model_parallel_layout": "Et*10m|t*10|t*10|t*10L"}
     assert "last virtual stage" in swift_ext_verdict(qwen, 8, early_mtp)[0].message
 
@@ -299,7 +299,7 @@ def test_grid_comes_from_megatron_cores_own_initialize_model_parallel():
     for world, args, (flag, source) in cases:
         a = Args(args, SCHEMA)
         verdict = oracle.judge(moe, a, layout_of(a, world), cache=False)
-        assert [(f.flag, f.hand_copied) for f in verdict.findings] == [(flag, False)], (args, verdict.findings)
+        assert [(oracle.flag_of(f), oracle.is_hand_copied(f)) for f in verdict.findings] == [(flag, False)], (args, verdict.findings)
         assert verdict.findings[0].source == f"megatron.core.{source}"
         assert not dist.is_initialized()
     # Accepted on every probed rank: rank 0, its pipeline group (each stage), the last rank.
@@ -338,7 +338,7 @@ def test_cached_verdict_skips_torch(tmp_path):
 
     first = judge_in_subprocess()
     assert first["torch"] and "cached verdict" not in first["notes"]
-    assert [f["flag"] for f in first["findings"]] == ["expert_model_parallel_size"]
+    assert [f["path"] for f in first["findings"]] == ["args.expert_model_parallel_size"]
     assert len(list((tmp_path / "cache" / "oracle").glob("*.json"))) == 1
     second = judge_in_subprocess()
     assert not second["torch"]

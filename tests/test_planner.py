@@ -25,7 +25,7 @@ def rules_hit(recipe: Recipe) -> tuple[set[str], set[str]]:
     schema = schema_for(recipe.engine, recipe.command)
     args = Args.bind(recipe, schema)
     errors, warnings = check_layout(recipe, args, resolve_shape(recipe.args["model"]))
-    return {e.rule for e in errors}, {w.rule for w in warnings}
+    return {e.code for e in errors}, {w.code for w in warnings}
 
 
 def seed(path=SFT, *overrides) -> Recipe:
@@ -50,7 +50,7 @@ def test_seed_grpo_fits_8x80():
 def test_full_finetune_on_4x40_is_refused_with_the_reason():
     plan = make_plan(seed(SFT, "args.tuner_type=full"))
     assert not plan.ok and plan.memory.verdict == "does_not_fit"
-    (problem,) = [p for p in plan.errors if p.rule == "memory"]
+    (problem,) = [p for p in plan.errors if p.code == "memory"]
     assert "does not fit in 40 GiB" in problem.message and "optimizer" in problem.message
 
 
@@ -290,7 +290,7 @@ def test_every_searched_layout_passes_the_rules_and_fits(gpus, nodes, gbs, model
     for cand in _search(recipe):
         applied = seed(SFT, *base, *cand.override_args(dict(recipe.args)))
         plan = make_plan(applied)
-        assert [p.rule for p in plan.errors if p.rule != "unknown-argument"] == []
+        assert [p.code for p in plan.errors if p.code != "unknown-argument"] == []
         assert plan.memory.verdict in ("fits", "tight")
 
 

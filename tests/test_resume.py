@@ -37,7 +37,7 @@ def checkpoint(run, step, argv=ARGV, tracker=True, **changes):
 
 
 def codes(issues):
-    return sorted(i.code for i in issues if i.level == "error")
+    return sorted(i.code for i in issues if i.severity == "error")
 
 
 def resumed(ckpt, argv=ARGV, flag="--mcore_model"):
@@ -203,7 +203,7 @@ def test_newest_complete_checkpoint_is_the_newest_run_folders_highest_step(tmp_p
 
 def test_damaged_args_json_is_one_clear_line(tmp_path):
     from swift_ext.runs.rundir import read_args
-    from swift_ext.spec.errors import UserError
+    from swift_ext.spec.findings import UserError
 
     ckpt = _save(tmp_path, 6)
     (ckpt / "args.json").write_text('{"model": ')

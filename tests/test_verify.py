@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 
 from conftest import RECIPES, swift_ext
 from swift_ext.after.verify import Report, Shards, check_structure, check_weights, read_adapter, weight_index
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 
 def write_model(path, tensors: dict, shards: dict | None = None):
@@ -63,7 +63,7 @@ def run_checks(base, merged, adapter=None) -> Report:
 
 
 def errors(report: Report) -> str:
-    return "\n".join(f.message for f in report.findings if f.level == "error")
+    return "\n".join(f.message for f in report.findings if f.severity == "error")
 
 
 def test_structure_clean_sharded_vs_single_file(tmp_path):

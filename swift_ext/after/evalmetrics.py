@@ -14,7 +14,7 @@ import math
 import os
 from pathlib import Path
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.after.infer import EMPTY_THINK, _answer_text, _reference, _token_counts
 
 METRICS_FILE = "metrics.jsonl"

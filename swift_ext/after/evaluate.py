@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.spec.recipe import Eval
 from swift_ext.planner.launch import Launch
 from swift_ext.runs import run as runner

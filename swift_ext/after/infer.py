@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from swift_ext.msswift.conventions import without_sample_suffix
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.planner.launch import Launch
 from swift_ext.after.merge import Checkpoint
 from swift_ext.runs.rundir import manifest_near, merged_path

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.planner.launch import Launch
 from swift_ext.runs.rundir import (ADAPTER_CONFIG, ARGS_FILE, is_megatron_args, merged_path, read_adapter_config,
                                    read_args, tuner_of)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from swift_ext.runs.rundir import RunDir
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 
 def find_log(run_dir: Path) -> Path:

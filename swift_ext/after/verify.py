@@ -25,7 +25,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import Finding, UserError
 from swift_ext.after.weights import open_safetensors, tensor_group, weight_index
 from swift_ext.after.verify_models import check_parity, smoke_generate
 from swift_ext.planner.hubcache import cached_model_dir
@@ -37,14 +37,6 @@ TENSOR_TOL = {"F32": (1e-4, 1e-6), "F16": (2e-3, 1e-4), "BF16": (1.6e-2, 1e-3)}
 DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64",
                "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2"}
 LIST_LIMIT = 20  # names printed per finding; verify.json keeps all
-
-
-@dataclass
-class Finding:
-    check: str  # structure | weights | parity | generate
-    level: str  # error | warning | note
-    message: str
-    tensors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -60,10 +52,11 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return not any(f.level == "error" for f in self.findings)
+        return not any(f.severity == "error" for f in self.findings)
 
     def add(self, check: str, level: str, message: str, tensors: list[str] | None = None) -> None:
-        self.findings.append(Finding(check, level, message, list(tensors or [])))
+        """`check`: structure | weights | parity | generate (its code); `level`: error | warning | note."""
+        self.findings.append(Finding(message, code=check, severity=level, details=list(tensors or [])))
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -286,7 +279,7 @@ def resolve_base(merged_dir: Path, adapter: Path | None, base: str | None) -> Pa
     if path is None:
         raise UserError.one(f"base model {name!r} is neither a local directory nor in the ModelScope/Hugging Face "
                             "cache; verify compares against its safetensors files", file=str(merged_dir),
-                            hint="pass --base PATH (a downloaded copy)", rule="base_not_local")
+                            hint="pass --base PATH (a downloaded copy)", code="base_not_local")
     return path
 
 
@@ -348,16 +341,16 @@ def summary_table(report: Report):
     table.add_column("result")
     table.add_column("details", overflow="fold")
     for check in ("structure", "weights", "parity", "generate"):
-        found = [f for f in report.findings if f.check == check]
+        found = [f for f in report.findings if f.code == check]
         data = getattr(report, check)
-        if any(f.level == "error" for f in found):
+        if any(f.severity == "error" for f in found):
             verdict = "[red]FAIL[/red]"
         elif data:
             verdict = "[green]ok[/green]"
         else:
             verdict = "[dim]skipped[/dim]"
         details = _details(check, data)
-        messages = [f"{f.level}: {f.message}" for f in found]
+        messages = [f"{f.severity}: {f.message}" for f in found]
         table.add_row(check, verdict, "\n".join([details] + messages if details else messages))
     p = report.parity
     if p:

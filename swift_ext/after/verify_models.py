@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from swift_ext.runs.rundir import ARGS_FILE
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 # `report` below is verify.Report (not imported: verify imports this module).
 

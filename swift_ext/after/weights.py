@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 
 def weight_index(model_dir: Path) -> dict[str, Path]:

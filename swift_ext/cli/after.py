@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from swift_ext.spec.errors import Problem, UserError
+from swift_ext.spec.findings import Finding, UserError
 from swift_ext.cli.app import app, _console, _model_config_file
 
 
@@ -150,7 +150,7 @@ def _refuse_bad_argv(argv: List[str]) -> None:
 
     problems = msargs.check_argv(argv)
     if problems:
-        raise UserError([Problem(p, file="command line", hint="ms-swift would refuse it after loading the model")
+        raise UserError([Finding(p, file="command line", hint="ms-swift would refuse it after loading the model")
                          for p in problems])
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Recipes, pre-flight and launch for ms-swift.")
 

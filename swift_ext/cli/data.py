@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 
 from swift_ext.msswift.conventions import without_sample_suffix
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.cli.app import app, _console
 
 

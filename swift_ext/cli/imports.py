@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.cli.app import app, _console
 
 

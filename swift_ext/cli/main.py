@@ -11,7 +11,7 @@ import typer
 # Registration order is the order `--help` lists the verbs in.
 from swift_ext.cli import plan, runs, imports, after, eval, data  # noqa: F401,I001  (each registers its verbs on `app`)
 from swift_ext.cli.app import app
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 
 def main(argv: Optional[List[str]] = None) -> None:

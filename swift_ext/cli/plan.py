@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from swift_ext.spec.errors import Problem, UserError
+from swift_ext.spec.findings import Finding, UserError
 from swift_ext.cli.app import app, _console, _print_problems, _model_config_file
 
 
@@ -76,9 +76,9 @@ def _search(result):
     rec = result.recipe
     if rec.engine != "megatron":
         raise UserError.one("--search covers the Megatron backend (engine: megatron)", file=rec.source)
-    bad_values = [p for p in result.errors if p.rule in ("argument-type", "argument-range")]
+    bad_values = [p for p in result.errors if p.code in ("argument-type", "argument-range")]
     if bad_values:  # the search starts from these values; the plan skipped the shape for them too
-        raise UserError(bad_values + [Problem("--search needs the argument errors above fixed first",
+        raise UserError(bad_values + [Finding("--search needs the argument errors above fixed first",
                                               file=rec.source)])
     if result.shape is None:
         raise UserError.one("--search needs the model's shape, which this plan could not find", file=rec.source,
@@ -134,8 +134,8 @@ def plan_json(result) -> dict:
     return {
         "ok": result.ok,
         "recipe": result.recipe.source,
-        "violations": [{"rule": p.rule or "recipe", "field": p.path, "message": p.render()} for p in result.errors],
-        "warnings": [{"rule": p.rule or "recipe", "field": p.path, "message": p.render()} for p in result.warnings],
+        "violations": [{"rule": p.code or "recipe", "field": p.path, "message": p.render()} for p in result.errors],
+        "warnings": [{"rule": p.code or "recipe", "field": p.path, "message": p.render()} for p in result.warnings],
         "layout": result.layout.as_dict() if result.layout is not None else None,
         "memory": mem,
         "model_source": result.model_source,

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.cli.app import app, _console, _print_problems
 
 
@@ -48,7 +48,7 @@ def doctor(recipe: Optional[Path] = typer.Argument(None, help="Recipe YAML file 
         con.print(line, markup=False)
     findings = doc.diagnose(rec, plan)
     for f in findings:
-        _console(stderr=True).print(f.render(), markup=False)
+        _console(stderr=True).print(doc.render(f), markup=False)
     blocking = sum(f.blocking for f in findings)
     if rec is not None:
         con.print(f"{rec.source}: {blocking} blocking problem(s), {len(findings) - blocking} warning(s)", markup=False)

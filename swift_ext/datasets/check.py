@@ -20,12 +20,13 @@ import msgspec
 from swift_ext.msswift.conventions import parse_dataset_entry, without_sample_suffix
 from swift_ext.datasets.chunks import TYPED_COLUMNS, check_chunk, check_lines, row_types
 from swift_ext.datasets.duplicates import Duplicates, file_digests
-from swift_ext.datasets.issues import CODES, FileCheckError, Issue
+from swift_ext.datasets.issues import CODES, FileCheckError, data_finding
+from swift_ext.spec.findings import Finding
 from swift_ext.datasets.options import CHUNK, LENGTH_SAMPLE, ChunkResult, Options
 from swift_ext.datasets.percentiles import percentiles
 from swift_ext.datasets.reader import READERS, STDIN, chunk_ranges, file_lines, is_stream, sniff, spool
 
-__all__ = ["CODES", "FileCheckError", "Issue", "Options", "Report", "check_file", "merge_reports", "write_clean",
+__all__ = ["CODES", "FileCheckError", "data_finding", "Options", "Report", "check_file", "merge_reports", "write_clean",
            "local_dataset_path", "percentiles"]
 _DECODER = msgspec.json.Decoder()
 
@@ -35,7 +36,7 @@ class Report:
     files: list[str]
     rows: int = 0
     valid_rows: int = 0
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Finding] = field(default_factory=list)
     roles: Counter = field(default_factory=Counter)
     media: Counter = field(default_factory=Counter)
     lengths: list[int] = field(default_factory=list)
@@ -94,7 +95,7 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
         if layout == "not-checked":
             report.notes.append(f"{entry}: {problem}")
         else:
-            report.issues.append(Issue(entry, 0, "E005", "", problem))
+            report.issues.append(data_finding(entry, 0, "E005", "", problem))
         return report
     reference = _reference_types(entry, layout)
     if layout == "jsonl":
@@ -148,12 +149,12 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
             report.issues.append(_duplicate(entry, line))
     report.duplicates = dups.count
     if report.rows == 0:
-        report.issues.append(Issue(entry, 0, "E006", "", "no rows: ms-swift refuses an empty dataset"))
+        report.issues.append(data_finding(entry, 0, "E006", "", "no rows: ms-swift refuses an empty dataset"))
     # A row whose only error is a type change was counted valid by its chunk.
     mixed_only = {i.line for i in report.issues if i.code == "E110"} - {
         i.line for i in report.issues if i.severity == "error" and i.code != "E110"}
     report.valid_rows -= len(mixed_only)
-    report.issues.sort(key=lambda i: (i.line, i.code, i.field if i.code == "E110" else ""))
+    report.issues.sort(key=lambda i: (i.line, i.code, i.path if i.code == "E110" else ""))
     return report
 
 
@@ -174,13 +175,13 @@ def _check_stream(path: str, opts: Options, jobs: int, chunk_bytes: int, typed: 
     return report
 
 
-def _type_change(path: str, line: int, column: str, kind: str, first: str) -> Issue:
-    return Issue(path, line, "E110", column, f"JSON type {kind} here, {first} in earlier rows: "
+def _type_change(path: str, line: int, column: str, kind: str, first: str) -> Finding:
+    return data_finding(path, line, "E110", column, f"JSON type {kind} here, {first} in earlier rows: "
                  "Arrow (ms-swift's loader) fails on a column whose type changes")
 
 
-def _duplicate(path: str, line: int) -> Issue:
-    return Issue(path, line, "W402", "messages", "same messages and media as an earlier row")
+def _duplicate(path: str, line: int) -> Finding:
+    return data_finding(path, line, "W402", "messages", "same messages and media as an earlier row")
 
 
 def _reference_types(path: str, layout: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ import xxhash
 from swift_ext.datasets import fastpath, options
 from swift_ext.datasets.fastpath import (FAST_KINDS, FAST_MESSAGES, MEDIA_KEYS, ROW_DECODER, SKIP, row_digest,
                                          valid_utf8)
-from swift_ext.datasets.issues import FileCheckError, Issue, json_type
+from swift_ext.datasets.issues import FileCheckError, data_finding, json_type
 from swift_ext.datasets.options import ChunkResult, Options
 from swift_ext.datasets.reader import line_lists, range_blocks
 from swift_ext.datasets.rows import RowChecker
@@ -177,7 +177,7 @@ def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChec
     if type(raw) is int or len(raw) > options.MAX_LINE:
         size = raw if type(raw) is int else len(raw)
         out.rows += 1
-        out.issues.append(Issue(path, line, "E004", "", f"line of {size / 2**20:.0f} MiB: Arrow (ms-swift's "
+        out.issues.append(data_finding(path, line, "E004", "", f"line of {size / 2**20:.0f} MiB: Arrow (ms-swift's "
                                 f"loader) holds at most {(options.MAX_LINE + 1) / 2**30:g} GiB in one value"))
         return
     if line == 1 and first_chunk and raw.startswith(b"\xef\xbb\xbf"):
@@ -194,18 +194,18 @@ def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChec
             raw.decode("utf-8")
         except UnicodeDecodeError as uexc:
             code, message = "E003", f"not UTF-8 (byte {uexc.start})"
-        out.issues.append(Issue(path, line, code, "", message[:200]))
+        out.issues.append(data_finding(path, line, code, "", message[:200]))
         return
     except RecursionError:
         out.rows += 1
-        out.issues.append(Issue(path, line, "E001", "", "JSON nested too deeply"))
+        out.issues.append(data_finding(path, line, "E001", "", "JSON nested too deeply"))
         return
     checked = row
     try:
         checked = checker.check(row, line, out)
     except Exception as exc:  # a bug of ours must not hide the rest of the file
         out.rows += 1
-        out.issues.append(Issue(path, line, "E102", "", f"row could not be checked ({type(exc).__name__}: {exc})"))
+        out.issues.append(data_finding(path, line, "E102", "", f"row could not be checked ({type(exc).__name__}: {exc})"))
     if isinstance(row, dict):
         _record_types(line, row_types(row).items(), seen_types, reference, out)
         digest = row_digest(checked)  # mapped layouts compare as the messages ms-swift makes of them

@@ -7,7 +7,7 @@ import array
 from collections import Counter
 from dataclasses import dataclass, field
 
-from swift_ext.datasets.issues import Issue
+from swift_ext.spec.findings import Finding
 
 MAX_LINE = 2**31 - 1  # Arrow's 32-bit string offsets: one value cannot be larger, so neither can a row
 CHUNK = 8 * 1024 * 1024
@@ -33,7 +33,7 @@ class ChunkResult:
     lines: int = 0
     rows: int = 0
     valid: int = 0
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Finding] = field(default_factory=list)
     roles: Counter = field(default_factory=Counter)
     media: Counter = field(default_factory=Counter)
     lengths: list[int] = field(default_factory=list)

@@ -8,7 +8,8 @@ import json
 import re
 from typing import Any
 
-from swift_ext.datasets.issues import Issue, json_type
+from swift_ext.datasets.issues import data_finding, json_type
+from swift_ext.spec.findings import Finding
 from swift_ext.datasets.mapping import Unmapped, auto_messages
 from swift_ext.datasets.mediacheck import MediaChecker
 from swift_ext.datasets.options import ChunkResult, Options
@@ -32,10 +33,10 @@ class RowChecker:
 
     def check(self, row: Any, line: int, out: ChunkResult) -> Any:
         """Check one row; returns it as ms-swift will see it (other column layouts mapped into `messages`)."""
-        issues: list[Issue] = []
+        issues: list[Finding] = []
 
         def add(code: str, fld: str, message: str) -> None:
-            issues.append(Issue(self.path, line, code, fld, message))
+            issues.append(data_finding(self.path, line, code, fld, message))
 
         if not isinstance(row, dict):
             add("E002", "", f"expected a JSON object per line, got {json_type(row)}")
@@ -86,10 +87,10 @@ class RowChecker:
             out.valid += 1
         if where is not None:  # name the column the user wrote, not the message ms-swift makes of it
             for issue in issues:
-                match = re.match(r"messages\[(\d+)\](.*)", issue.field)
+                match = re.match(r"messages\[(\d+)\](.*)", issue.path)
                 if match and int(match.group(1)) < len(where):
                     rest = match.group(2)
-                    issue.field = where[int(match.group(1))] + ("" if rest in (".role", ".content") else rest)
+                    issue.path = where[int(match.group(1))] + ("" if rest in (".role", ".content") else rest)
         out.issues.extend(issues)
         return row
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from swift_ext.msswift import schema as msargs
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.msswift.conventions import flag_groups, typed_text
 from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
 from swift_ext.spec.yamlio import read_text

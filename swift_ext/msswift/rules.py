@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from swift_ext.spec.errors import Problem
+from swift_ext.spec.findings import Finding
 from swift_ext.spec.recipe import Recipe
 
 Report = Callable[..., None]
@@ -25,16 +25,16 @@ def rule(fn):
     return fn
 
 
-def check_msswift(recipe: Recipe, args) -> tuple[list[Problem], list[Problem]]:
+def check_msswift(recipe: Recipe, args) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings) from every rule; `args` is a layout.Args over ms-swift's defaults."""
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
 
-    def report(into: list[Problem]) -> Report:
+    def report(into: list[Finding]) -> Report:
         def add(rule_name: str, message: str, key: str | None = None, hint: str | None = None) -> None:
             where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
             where.pop("path", None)
-            into.append(Problem(message, rule=rule_name, hint=hint, path=f"args.{key}" if key else None, **where))
+            into.append(Finding(message, code=rule_name, hint=hint, path=f"args.{key}" if key else None, **where))
         return add
 
     for fn in RULES:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from swift_ext.spec.errors import Problem
+from swift_ext.spec.findings import Finding
 from swift_ext.spec.recipe import OVERRIDE
 
 RECIPE, BASE, OVERRIDDEN, DEFAULT, COERCION = "recipe", "base recipe", "override", "ms-swift default", "ms-swift coercion"
@@ -58,23 +58,23 @@ def _megatron_derived(recipe, args, epoch, out) -> None:
                               "stated": args.stated("train_iters")}
 
 
-def train_iters_replaced(recipe, args) -> list[Problem]:
+def train_iters_replaced(recipe, args) -> list[Finding]:
     """Megatron: a recipe with both train_iters and num_train_epochs trains for the epochs."""
     if recipe.engine != "megatron" or not args.has("train_iters") or args.raw("num_train_epochs") is None:
         return []
-    return [Problem("replaced when ms-swift starts: num_train_epochs is set, and MegatronArguments.init_iters then "
-                    "computes train_iters from the dataset size", rule="msswift-override",
+    return [Finding("replaced when ms-swift starts: num_train_epochs is set, and MegatronArguments.init_iters then "
+                    "computes train_iters from the dataset size", code="msswift-override",
                     hint="keep one of train_iters and num_train_epochs", **recipe.where("args.train_iters"))]
 
 
-def overridden_by_msswift(recipe, args, already: list[Problem]) -> list[Problem]:
+def overridden_by_msswift(recipe, args, already: list[Finding]) -> list[Finding]:
     """A value the recipe sets that ms-swift's __post_init__ replaces (skipped where a rule already says so)."""
     flagged = {p.path for p in already}
     found = []
     for name, c in args.coerced.items():
         if not args.has(name) or f"args.{name}" in flagged or args.stated(name) == c.value:
             continue
-        found.append(Problem(f"{args.stated(name)!r} is replaced by {c.value!r} when ms-swift starts: {c.why}",
-                             rule="msswift-override", hint="remove it, or change what causes it",
+        found.append(Finding(f"{args.stated(name)!r} is replaced by {c.value!r} when ms-swift starts: {c.why}",
+                             code="msswift-override", hint="remove it, or change what causes it",
                              **recipe.where(f"args.{name}")))
     return found

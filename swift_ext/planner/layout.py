@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from swift_ext.msswift.bound_args import Args
-from swift_ext.spec.errors import Problem
+from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.model_shape import ModelShape
@@ -47,11 +47,11 @@ def layout_of(args: Args, world: int) -> Layout:
                   etp=size("expert_tensor_parallel_size"), world=world)
 
 
-def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Problem], list[Problem]]:
+def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings) for a Megatron recipe. Every rule runs; all violations are returned at once.
     Without a model shape (no config.json found) the rules that read it are skipped; the rest still run."""
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
     world = recipe.launch.world_size
     lay = layout_of(args, world)
     mcore = version_tuple(assumed_version(recipe.env)[0])
@@ -59,12 +59,12 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[
     def err(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
         where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
         where.pop("path", None)
-        errors.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+        errors.append(Finding(message, code=rule, hint=hint, path=f"args.{key}" if key else None, **where))
 
     def warn(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
         where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
         where.pop("path", None)
-        warnings.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+        warnings.append(Finding(message, code=rule, hint=hint, path=f"args.{key}" if key else None, **where))
 
     for rule in RULES:
         try:

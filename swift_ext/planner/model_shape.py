@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from swift_ext.planner.hubcache import hf_cache_candidates, modelscope_cache_candidates
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 PRESETS = Path(__file__).parent / "presets"
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.spec.findings import Finding
 
 # ms-swift 4.6 requires megatron-core >= 0.16 (README of ms-swift 4.6; mcore-bridge's ModelConfig
 # `require_version('megatron-core>=0.16.0.dev')` for experimental attention variants).
@@ -41,12 +42,21 @@ MCORE_FLOOR = "0.16.1"
 ENV_VERSION = "SWIFT_EXT_MCORE_VERSION"  # the megatron-core version the cluster runs, when not installed here
 ENV_ORACLE = "SWIFT_EXT_ORACLE"  # 1: always run the oracle in plan; 0: never (also not in run/submit)
 
-@dataclass(frozen=True)
-class Finding:
-    flag: str  # the recipe argument megatron-core's complaint is about
-    message: str  # megatron-core's own message
-    source: str  # the megatron-core function that raised
-    hand_copied: bool = False  # True: swift-ext's copy of `source` judged, not megatron-core's own code
+HAND_COPIED = " (hand-copied)"  # marks a source that is swift-ext's copy of a megatron-core check, not its code
+
+
+def oracle_finding(flag: str, message: str, source: str, hand_copied: bool = False) -> Finding:
+    """megatron-core's own message about recipe argument `flag`; `source`: the megatron-core function that raised
+    (or, marked, the one a hand-copied check copies)."""
+    return Finding(message, code="oracle", path=f"args.{flag}", source=source + (HAND_COPIED if hand_copied else ""))
+
+
+def flag_of(finding: Finding) -> str:
+    return (finding.path or "").removeprefix("args.")
+
+
+def is_hand_copied(finding: Finding) -> bool:
+    return (finding.source or "").endswith(HAND_COPIED)
 
 
 @dataclass
@@ -148,8 +158,8 @@ def _judge_now(shape: ModelShape, args: Any, lay: Any, training: bool) -> Verdic
         config = _transformer_config(cls, kw, verdict)
 
         def add(flag: str, message: str, source: str) -> None:
-            if not any(f.flag == flag and f.message == message for f in verdict.findings):
-                verdict.findings.append(Finding(flag, message, source))
+            if not any(flag_of(f) == flag and f.message == message for f in verdict.findings):
+                verdict.findings.append(oracle_finding(flag, message, source))
 
         def note(text: str) -> None:
             if text not in verdict.notes:
@@ -323,7 +333,7 @@ def _transformer_config(cls, kw: dict, verdict: Verdict):
         message = str(exc) or type(exc).__name__
         frames = traceback.extract_tb(exc.__traceback__)
         in_layout = any(f.filename.endswith("pipeline_parallel_layer_layout.py") for f in frames)
-        verdict.findings.append(Finding("pipeline_model_parallel_layout" if in_layout else culprit(message), message,
+        verdict.findings.append(oracle_finding("pipeline_model_parallel_layout" if in_layout else culprit(message), message,
                                         src))
     return None
 
@@ -356,7 +366,7 @@ def _optimizer_config(args, verdict: Verdict) -> None:
                 "optimizer" if "only supported with adam" in message else
                 next((n for n in ("main_grads_dtype", "main_params_dtype", "exp_avg_sq_dtype", "exp_avg_dtype")
                       if n in message), "use_precision_aware_optimizer"))
-        verdict.findings.append(Finding(flag, message, src))
+        verdict.findings.append(oracle_finding(flag, message, src))
     except (RuntimeError, ImportError) as exc:  # the TE FusedAdam probe: an installation matter of the GPU node
         verdict.notes.append(f"optimizer config not fully judged on this machine: {exc}")
     except (TypeError, ValueError) as exc:

@@ -64,7 +64,7 @@ def path_for(cache_key: str) -> Path:
 
 
 def load(cache_key: str) -> dict | None:
-    """The stored verdict ({"version", "findings": [{flag, message, source, hand_copied}], "notes"}), or None."""
+    """The stored verdict ({"version", "findings": [Finding fields], "notes"}), or None."""
     try:
         data = json.loads(path_for(cache_key).read_text())
     except (OSError, ValueError):

@@ -9,7 +9,7 @@ from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
 from swift_ext.datasets.check import local_dataset_path
 from swift_ext.datasets.packing import micro_batch_p99
-from swift_ext.spec.errors import Problem, UserError
+from swift_ext.spec.findings import Finding, UserError
 from swift_ext.planner.launch import Launch, build_launch
 from swift_ext.planner.tinymodel import local_model_name
 from swift_ext.planner.effective import effective_args, overridden_by_msswift, train_iters_replaced
@@ -32,8 +32,8 @@ class Plan:
     schema: msargs.ArgSchema
     args: Args  # the recipe's args bound to ms-swift's defaults
     launch: Launch  # the exact process: argv and env
-    errors: list[Problem]
-    warnings: list[Problem]
+    errors: list[Finding]
+    warnings: list[Finding]
     notes: list[str] = field(default_factory=list)
     shape: ModelShape | None = None  # .origin/.source say where it came from
     layout: Layout | None = None
@@ -71,8 +71,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     """`oracle`: also ask megatron-core itself (swift_ext.planner.oracle); None follows SWIFT_EXT_ORACLE, default off."""
     from swift_ext.msswift.rules import check_msswift
 
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
     notes: list[str] = []
     schema = msargs.schema_for(recipe.engine, recipe.command)
     args = Args.bind(recipe, schema)
@@ -89,7 +89,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     data_summary = _data_stats(recipe, notes)
     data_tokens = micro_batch_p99(data_summary) if data_summary else None
     found = _Found()
-    bad_values = any(p.rule in ("argument-type", "argument-range") for p in arg_problems)
+    bad_values = any(p.code in ("argument-type", "argument-range") for p in arg_problems)
     if not bad_values:
         # ms-swift's own __post_init__ checks that need no GPU, both engines (swift_ext.msswift.rules).
         ms_errors, ms_warnings = check_msswift(recipe, args)
@@ -128,13 +128,13 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     from swift_ext.planner.model_shape import ShapeNotFound, resolve_shape
 
     if recipe.launch.gpus_per_node < 1:
-        errors.append(Problem("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", rule="launch",
+        errors.append(Finding("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", code="launch",
                               **recipe.where("launch.gpus_per_node")))
         return
     devices = recipe.env.get("CUDA_VISIBLE_DEVICES")
     if devices is not None and len([d for d in devices.split(",") if d.strip()]) != recipe.launch.gpus_per_node:
-        errors.append(Problem(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
-                              f"{recipe.launch.gpus_per_node}", rule="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
+        errors.append(Finding(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
+                              f"{recipe.launch.gpus_per_node}", code="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
     model = recipe.args.get("model")
     from swift_ext.planner.tinymodel import resolve_model
 
@@ -144,12 +144,12 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         shape = resolve_shape(model, model_config)
     except ShapeNotFound:
         # Degrade, don't block: the rules that need the shape and the memory estimate are skipped, once.
-        warnings.append(Problem(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
-                                "--model-config or download the model", rule="model-shape",
+        warnings.append(Finding(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
+                                "--model-config or download the model", code="model-shape",
                                 **recipe.where("args.model")))
     except UserError as exc:
         for p in exc.problems:
-            p.rule = p.rule or "model-shape"
+            p.code = p.code or "model-shape"
         errors.extend(exc.problems)
         return
     if shape is not None:
@@ -163,8 +163,8 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     found.megatron_core = _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
     capacity = recipe.launch.memory_gib
     if capacity is None:
-        warnings.append(Problem("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
-                                "nothing to compare against)", rule="launch", **recipe.where("launch")))
+        warnings.append(Finding("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
+                                "nothing to compare against)", code="launch", **recipe.where("launch")))
     memory = None
     if shape is not None:
         memory = found.memory = estimate(shape, args, lay, capacity, recipe.command, data_tokens=data_tokens)
@@ -172,20 +172,20 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
         if args.bool("no_save_optim"):
-            warnings.append(Problem("multi-node run with no_save_optim: true cannot resume after preemption "
-                                    "(no optimizer state in checkpoints)", rule="resume", **recipe.where("args.no_save_optim")))
+            warnings.append(Finding("multi-node run with no_save_optim: true cannot resume after preemption "
+                                    "(no optimizer state in checkpoints)", code="resume", **recipe.where("args.no_save_optim")))
         if args.bool("add_version"):
-            warnings.append(Problem("multi-node run with a versioned output dir (add_version: true): a requeued job "
-                                    "starts a new vN-* dir instead of resuming", rule="resume",
+            warnings.append(Finding("multi-node run with a versioned output dir (add_version: true): a requeued job "
+                                    "starts a new vN-* dir instead of resuming", code="resume",
                                     hint="set add_version: false", file=recipe.source))
     if memory is None:
         return
     if memory.verdict == "does_not_fit":
-        errors.append(Problem(
-            f"{memory.verdict_message()} ({_largest(memory.components)})", rule="memory", file=recipe.source,
+        errors.append(Finding(
+            f"{memory.verdict_message()} ({_largest(memory.components)})", code="memory", file=recipe.source,
             hint="try `swift-ext plan --search` for a layout that fits"))
     elif memory.verdict == "tight":
-        warnings.append(Problem(memory.verdict_message(), rule="memory", file=recipe.source))
+        warnings.append(Finding(memory.verdict_message(), code="memory", file=recipe.source))
 
 
 def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> dict:
@@ -208,8 +208,8 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) ->
         notes.append(f"megatron-core oracle unavailable: {type(exc).__name__}: {exc}")
         return summary
     summary["oracle"] = {"version": verdict.version, "accepts": verdict.accepts,
-                         "findings": [{"field": f"args.{f.flag}", "message": f.message, "source": f.source,
-                                       "hand_copied": f.hand_copied}
+                         "findings": [{"field": f.path, "message": f.message, "source": f.source,
+                                       "hand_copied": oracle.is_hand_copied(f)}
                                       for f in verdict.findings]}
     # The installed megatron-core judges; when the recipe targets another version its refusals are warnings.
     same = oracle.version_tuple(verdict.version)[:2] == oracle.version_tuple(version)[:2]
@@ -218,26 +218,26 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) ->
     into = errors if same else warnings
     flagged = {p.path for p in errors}
     for finding in verdict.findings:
-        if f"args.{finding.flag}" in flagged:
+        if finding.path in flagged:
             continue  # swift-ext's own rule already points at this flag, with a hint
-        where = recipe.where(f"args.{finding.flag}")
+        where = recipe.where(finding.path)
         where.pop("path", None)
-        into.append(Problem(f"megatron-core {verdict.version} refuses this: {finding.message}", rule="megatron-core",
+        into.append(Finding(f"megatron-core {verdict.version} refuses this: {finding.message}", code="megatron-core",
                             hint=f"raised by {finding.source}" + ("" if same else f"; the recipe targets {version}"),
-                            path=f"args.{finding.flag}", **where))
+                            path=finding.path, **where))
     notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
                  + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
     return summary
 
 
-def _swift_engine_rewards(recipe, args) -> list[Problem]:
+def _swift_engine_rewards(recipe, args) -> list[Finding]:
     from swift_ext.planner.grpo_rules import reward_problems
 
-    found: list[Problem] = []
+    found: list[Finding] = []
 
     def err(rule, message, key=None, hint=None):
         where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
-        found.append(Problem(message, rule=rule, hint=hint, **where))
+        found.append(Finding(message, code=rule, hint=hint, **where))
 
     if args.str("rlhf_type") == "grpo":
         reward_problems(args, err)
@@ -249,7 +249,7 @@ def _largest(components: dict) -> str:
     return ", ".join(f"{k} {v:.1f} GiB" for k, v in top)
 
 
-def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
+def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
     """Every key under `args` must be a field of ms-swift's dataclass, with a value it can parse."""
     problems = []
     cmd = f"{recipe.engine} {recipe.command}"
@@ -258,30 +258,30 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Problem]:
         spec = schema.fields.get(name)
         if spec is None:
             problems.append(
-                Problem(f"`{cmd}` has no argument `{name}` ({schema.dataclass_name})",
-                        hint=schema.suggest(name), rule="unknown-argument", **where)
+                Finding(f"`{cmd}` has no argument `{name}` ({schema.dataclass_name})",
+                        hint=schema.suggest(name), code="unknown-argument", **where)
             )
             continue
         if isinstance(value, list) and not value:
-            problems.append(Problem("empty list: ms-swift needs at least one value", rule="argument-type",
+            problems.append(Finding("empty list: ms-swift needs at least one value", code="argument-type",
                                     hint="remove the key, or set it to null to use ms-swift's default", **where))
             continue
         if local_model_name(value) is not None:  # swift-ext://NAME: built on first use
             continue
         if isinstance(value, str) and not value.strip() and name in ("model", "output_dir"):
-            problems.append(Problem("empty: ms-swift needs a value here", rule="argument-type",
+            problems.append(Finding("empty: ms-swift needs a value here", code="argument-type",
                                     hint="a model directory or hub id" if name == "model" else "a directory",
                                     **where))
             continue
         expected = msargs.check_value(spec.type, value)
         if expected:
-            problems.append(Problem(f"expected {expected}", rule="argument-type", **where))
+            problems.append(Finding(f"expected {expected}", code="argument-type", **where))
         elif name in ("dataset", "val_dataset") and _bad_sample_suffix(value):
-            problems.append(Problem(f"{_bad_sample_suffix(value)!r}: the text after '#' is not a sample count",
+            problems.append(Finding(f"{_bad_sample_suffix(value)!r}: the text after '#' is not a sample count",
                                     hint="ms-swift reads DATASET#N with N a number and stops with a ValueError "
-                                    "otherwise", rule="argument-type", **where))
+                                    "otherwise", code="argument-type", **where))
         elif _must_be_positive(name, spec) and _as_number(value) is not None and _as_number(value) < 1:
-            problems.append(Problem(f"expected a positive integer, got {value!r}", rule="argument-range", **where))
+            problems.append(Finding(f"expected a positive integer, got {value!r}", code="argument-range", **where))
     return problems
 
 
@@ -295,7 +295,7 @@ def _bad_sample_suffix(entries) -> str | None:
     return None
 
 
-def check_local_datasets(recipe: Recipe) -> list[Problem]:
+def check_local_datasets(recipe: Recipe) -> list[Finding]:
     """A local dataset that is not there makes ms-swift try the hub and fail minutes later."""
     import os
 
@@ -305,8 +305,8 @@ def check_local_datasets(recipe: Recipe) -> list[Problem]:
         for entry in entries if isinstance(entries, list) else [entries]:
             path = local_dataset_path(entry)
             if path and not os.path.exists(os.path.expanduser(path)):
-                problems.append(Problem(f"local dataset {path!r} not found here (relative paths are read from "
-                                        f"{os.getcwd()})", rule="dataset", hint="run from the directory the "
+                problems.append(Finding(f"local dataset {path!r} not found here (relative paths are read from "
+                                        f"{os.getcwd()})", code="dataset", hint="run from the directory the "
                                         "recipe's paths are relative to, or use an absolute path",
                                         **recipe.where(f"args.{key}")))
     return problems
@@ -315,7 +315,7 @@ def check_local_datasets(recipe: Recipe) -> list[Problem]:
 DATA_CHECK_LIMIT = 256 * 2**20  # bigger datasets: `swift-ext data check --jobs N` on their own
 
 
-def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
+def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
     """Run the dataset validator over the recipe's local datasets; hub ids are noted and skipped."""
     import os
 
@@ -328,7 +328,7 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
     opts, more = check_options(recipe)  # the Options `data check --recipe` uses
     notes += more
     notes += [f"{entry}: hub dataset, not validated here" for entry in info.hub]
-    problems: list[Problem] = []
+    problems: list[Finding] = []
     for key, path in info.files:
         if not os.path.isfile(path):
             continue  # reported by check_local_datasets
@@ -340,8 +340,8 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Problem]:
             if d.CODES[code][0] != "error":
                 continue
             first = next(i for i in report.issues if i.code == code)
-            problems.append(Problem(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
-                                    rule="dataset", hint=f"swift-ext data check {path} --task {info.task}",
+            problems.append(Finding(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
+                                    code="dataset", hint=f"swift-ext data check {path} --task {info.task}",
                                     **recipe.where(f"args.{key}")))
         if report.layout == "not-checked":  # e.g. parquet/CSV: the validator reads JSON only
             notes += report.notes or [f"{path}: not checked"]  # the note says so and why

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 
-from swift_ext.spec.errors import Problem
+from swift_ext.spec.findings import Finding
 
 # Where ms-swift can find the model when `model` is not given: a Megatron checkpoint, or an adapter /
 # checkpoint whose args.json names it (BaseArguments._init_ckpt_dir, megatron sft_args._init_ckpt_dir).
 _MODEL_FROM = ("mcore_model", "mcore_adapter", "adapters", "resume_from_checkpoint")
 
 
-def missing_model(recipe, args) -> list[Problem]:
+def missing_model(recipe, args) -> list[Finding]:
     """ModelArguments.__post_init__: `Please set --model` (a ValueError on every rank, after start-up)."""
     if args.has("model") or any(args.has(k) for k in _MODEL_FROM):
         return []
@@ -20,25 +20,25 @@ def missing_model(recipe, args) -> list[Problem]:
         # No `args:` at all, or `args: null` / `args:` with nothing under it (recipe.py drops an empty section).
         where = recipe.where("args") if "args" in recipe.positions else {"file": recipe.source, "path": "args"}
         how = "is empty" if "args" in recipe.positions else "is missing"
-        return [Problem(f"{how}: ms-swift needs at least `model` and `dataset`", rule="required",
+        return [Finding(f"{how}: ms-swift needs at least `model` and `dataset`", code="required",
                         hint="add `args:` with `model: <hub id or directory>`", **where)]
     where = recipe.where("args.model") if "args.model" in recipe.positions else recipe.where("args")
     where["path"] = "args.model"
     how = "is null" if "args.model" in recipe.positions else "is missing"
-    return [Problem(f"{how}: ms-swift refuses to start without a model", rule="required",
+    return [Finding(f"{how}: ms-swift refuses to start without a model", code="required",
                     hint="set `model:` to a hub id or a model directory", **where)]
 
 
-def rlhf_type_default(recipe, args) -> list[Problem]:
+def rlhf_type_default(recipe, args) -> list[Finding]:
     """`command: rlhf` without `rlhf_type` runs ms-swift's default algorithm: say which, as a warning."""
     if recipe.command != "rlhf" or args.has("rlhf_type"):
         return []
     spec = args.schema.fields.get("rlhf_type") if args.schema else None
     default = spec.default if spec else None
     if default is None:
-        return [Problem("not set, and ms-swift has no default for it", rule="required",
+        return [Finding("not set, and ms-swift has no default for it", code="required",
                         hint="set rlhf_type (grpo, dpo, kto, ...)", path="args.rlhf_type", file=recipe.source)]
-    return [Problem(f"not set: ms-swift's default {default!r} applies", rule="rlhf-type",
+    return [Finding(f"not set: ms-swift's default {default!r} applies", code="rlhf-type",
                     hint="set rlhf_type explicitly (grpo, dpo, kto, ...)", path="args.rlhf_type", file=recipe.source)]
 
 
@@ -60,7 +60,7 @@ _PLAINLY_VALID = {
 }
 
 
-def generation_problems(recipe, args) -> list[Problem]:
+def generation_problems(recipe, args) -> list[Finding]:
     """Sampling values that transformers' logits processors refuse: GRPO rollouts and inference would
     fail with that ValueError at the first generation, after the model has loaded."""
     suspect = {}
@@ -84,6 +84,6 @@ def generation_problems(recipe, args) -> list[Problem]:
         try:
             processor(value)
         except ValueError as exc:
-            problems.append(Problem(f"transformers refuses this: {exc}", rule="generation",
+            problems.append(Finding(f"transformers refuses this: {exc}", code="generation",
                                     hint=f"raised by transformers' {_SAMPLING[name][0]}", **recipe.where(f"args.{name}")))
     return problems

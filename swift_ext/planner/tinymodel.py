@@ -39,7 +39,7 @@ def resolve_model(value):
 
 def local_model_path(name: str) -> Path:
     if name not in MODELS:
-        from swift_ext.spec.errors import UserError
+        from swift_ext.spec.findings import UserError
 
         raise UserError.one(f"unknown local model '{SCHEME}{name}'", hint=f"known: {', '.join(sorted(MODELS))}")
     return models_dir() / f"{name}-v{FORMAT_VERSION}"

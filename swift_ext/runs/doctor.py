@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from swift_ext.spec.findings import Finding
 from swift_ext.spec.recipe import Recipe
 
 # Filesystems whose contents the other nodes of a job can see.
@@ -23,13 +24,13 @@ SHARED_FS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cephfs", "ceph", "fuse.
 GATED_DELTANET = ("qwen3_next", "qwen3_5")
 
 
-@dataclass(frozen=True)
-class Finding:
-    message: str
-    blocking: bool  # the run cannot work here (vs. it will be slow or may hang)
+def _found(code: str, message: str, blocking: bool) -> Finding:
+    """blocking: the run cannot work here (an error), vs. it will be slow or may hang (a warning)."""
+    return Finding(message, code=code, severity="error" if blocking else "warning")
 
-    def render(self) -> str:
-        return f"{'error' if self.blocking else 'warning'}: doctor: {self.message}"
+
+def render(finding: Finding) -> str:
+    return f"{finding.severity}: doctor: {finding.message}"
 
 
 @dataclass(frozen=True)
@@ -120,35 +121,35 @@ def diagnose(recipe: Recipe | None, plan=None, env: dict[str, str] | None = None
     model_type = shape_type(recipe)
     for dist, (required, why) in packages_for(recipe, model_type).items():
         if version(dist) is None and recipe is not None:
-            findings.append(Finding(f"{dist} is not installed ({why})", blocking=required))
+            findings.append(_found("doctor-package", f"{dist} is not installed ({why})", required))
     if recipe is None or recipe.launch.gpus_per_node == 0:
         return findings
     gpus, why_none = visible_gpus(env)
     wanted = recipe.launch.gpus_per_node
     if len(gpus) < wanted:
-        findings.append(Finding(f"launch.gpus_per_node is {wanted} but {len(gpus)} GPU(s) are visible"
-                                f"{': ' + why_none if why_none else ''}", blocking=True))
+        findings.append(_found("doctor-gpus", f"launch.gpus_per_node is {wanted} but {len(gpus)} GPU(s) are visible"
+                                f"{': ' + why_none if why_none else ''}", True))
     memory = getattr(plan, "memory", None) if plan is not None else None
     if gpus and memory is not None and getattr(memory, "per_gpu_gib", None):
         smallest = min(gpus, key=lambda g: g.memory_gib)
         if memory.per_gpu_gib > smallest.memory_gib:
-            findings.append(Finding(f"the plan estimates {memory.per_gpu_gib:.1f} GiB per GPU but {smallest.name} "
-                                    f"has {smallest.memory_gib:.1f} GiB", blocking=False))
+            findings.append(_found("doctor-memory", f"the plan estimates {memory.per_gpu_gib:.1f} GiB per GPU but {smallest.name} "
+                                    f"has {smallest.memory_gib:.1f} GiB", False))
         elif recipe.launch.memory_gib and smallest.memory_gib < recipe.launch.memory_gib * 0.95:
-            findings.append(Finding(f"the recipe plans for {recipe.launch.memory_gib:g} GiB GPUs "
+            findings.append(_found("doctor-memory", f"the recipe plans for {recipe.launch.memory_gib:g} GiB GPUs "
                                     f"(launch.gpu {recipe.launch.gpu}); this machine has {smallest.name} with "
-                                    f"{smallest.memory_gib:.1f} GiB", blocking=False))
+                                    f"{smallest.memory_gib:.1f} GiB", False))
     if recipe.launch.nodes > 1:
         for var in ("MODELSCOPE_CACHE", "HF_HOME"):
             value = env.get(var)
             if not value:
-                findings.append(Finding(f"multi-node run without {var}: every node downloads and preprocesses on "
-                                        "its own, and ms-swift may hang; point it at shared storage", blocking=False))
+                findings.append(_found("doctor-cache", f"multi-node run without {var}: every node downloads and preprocesses on "
+                                        "its own, and ms-swift may hang; point it at shared storage", False))
                 continue
             fs = filesystem_type(value)
             if fs is not None and fs not in SHARED_FS:
-                findings.append(Finding(f"{var}={value} is on a {fs} filesystem, which looks node-local; multi-node "
-                                        "ms-swift needs it shared", blocking=False))
+                findings.append(_found("doctor-cache", f"{var}={value} is on a {fs} filesystem, which looks node-local; multi-node "
+                                        "ms-swift needs it shared", False))
     return findings
 
 
@@ -165,7 +166,7 @@ def shape_type(recipe: Recipe | None) -> str | None:
     """The model's `model_type` when its config.json (or a preset) is at hand; None otherwise."""
     if recipe is None:
         return None
-    from swift_ext.spec.errors import UserError
+    from swift_ext.spec.findings import UserError
     from swift_ext.planner.model_shape import resolve_shape
     from swift_ext.planner.tinymodel import resolve_model
 

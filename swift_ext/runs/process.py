@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 if TYPE_CHECKING:  # the reaper imports this module: it stays light
     from swift_ext.planner.launch import Launch

@@ -31,12 +31,12 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from swift_ext.runs.process import alive as process_alive
 from swift_ext.runs.rundir import TRACKER, RunDir, load_flag, read_args, tracker_iteration
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import Finding, UserError
 
 RECORDS = "swift-ext-resume.jsonl"
 
@@ -62,11 +62,9 @@ UNSAFE_CHANGES = {
 LAYOUT_CHANGES = ("tensor_model_parallel_size", "pipeline_model_parallel_size")
 
 
-@dataclass
-class Issue:
-    level: str  # error: resuming would start over or fail; warning: resumes, but not as the run would have gone
-    code: str
-    message: str
+def resume_finding(level: str, code: str, message: str) -> Finding:
+    """level: error (resuming would start over or fail) or warning (resumes, but not as the run would have gone)."""
+    return Finding(message, code=code, severity=level)
 
 
 def checkpoint_args(ckpt: Path) -> tuple[dict | None, str]:
@@ -120,12 +118,12 @@ def _defaults() -> dict:
         return {}
 
 
-def check_resume(new_args: dict, ckpt: Path, *, defaults: dict | None = None) -> list[Issue]:
+def check_resume(new_args: dict, ckpt: Path, *, defaults: dict | None = None) -> list[Finding]:
     """What goes wrong when `new_args` (the resumed command's arguments) resumes from `ckpt`."""
-    issues: list[Issue] = []
+    issues: list[Finding] = []
     iteration = tracker_iteration(ckpt)
     if iteration is None:
-        issues.append(Issue("error", "incomplete_checkpoint", f"{ckpt} has no {TRACKER}: its save never finished; "
+        issues.append(resume_finding("error", "incomplete_checkpoint", f"{ckpt} has no {TRACKER}: its save never finished; "
                             "ms-swift would load iteration 0 and start over"))
         return issues
     old, unreadable = checkpoint_args(ckpt)
@@ -138,46 +136,46 @@ def check_resume(new_args: dict, ckpt: Path, *, defaults: dict | None = None) ->
     flag = load_flag(tuner)
     other = load_flag("lora") if flag == load_flag("full") else load_flag("full")
     if _norm(new_args.get(other)) == str(ckpt) and not new_args.get(flag):
-        issues.append(Issue("error", "wrong_load_flag", f"a {tuner} run resumed with --{other}: ms-swift loads it "
+        issues.append(resume_finding("error", "wrong_load_flag", f"a {tuner} run resumed with --{other}: ms-swift loads it "
                             f"as {'the base model and forces finetune' if other == 'mcore_model' else 'an adapter'}, "
                             f"so training starts again at iteration 1 (use --{flag})"))
     if value(new_args, "finetune") is not False:  # ms-swift's default is true
-        issues.append(Issue("error", "finetune", "finetune is true: ms-swift resets the iteration to 0 and starts "
+        issues.append(resume_finding("error", "finetune", "finetune is true: ms-swift resets the iteration to 0 and starts "
                             "over (resume needs --finetune false)"))
     if old is None:
-        issues.append(Issue("warning", "no_args", f"{unreadable}: settings not compared"))
+        issues.append(resume_finding("warning", "no_args", f"{unreadable}: settings not compared"))
         return issues
     old_tuner = _norm(old.get("tuner_type", defaults.get("tuner_type"))) or "full"
     if old_tuner != tuner:
-        issues.append(Issue("error", "tuner_type", f"the checkpoint was trained with tuner_type {old_tuner}, the "
+        issues.append(resume_finding("error", "tuner_type", f"the checkpoint was trained with tuner_type {old_tuner}, the "
                             f"resumed command uses {tuner}: ms-swift would load it as the wrong kind of "
                             "checkpoint and start over at iteration 1"))
     if value(old, "no_save_optim") is True:
         what = "full-parameter" if tuner == "full" else tuner
-        issues.append(Issue("error", "no_optimizer_state", f"the checkpoint was saved with no_save_optim: true (no "
+        issues.append(resume_finding("error", "no_optimizer_state", f"the checkpoint was saved with no_save_optim: true (no "
                             f"optimizer state); ms-swift cannot resume this {what} run from it (the load fails on "
                             "the missing optimizer state, or with no_load_optim restarts Adam and the LR warmup)"))
     if value(new_args, "no_load_optim") is True:
-        issues.append(Issue("warning", "no_load_optim", "no_load_optim: true: optimizer and LR-scheduler state are "
+        issues.append(resume_finding("warning", "no_load_optim", "no_load_optim: true: optimizer and LR-scheduler state are "
                             "not restored (Adam restarts empty, the LR warmup runs again)"))
     if value(new_args, "no_load_rng") is True:
-        issues.append(Issue("warning", "no_load_rng", "no_load_rng: true: dropout/sampling RNG restarts"))
+        issues.append(resume_finding("warning", "no_load_rng", "no_load_rng: true: dropout/sampling RNG restarts"))
     for key, why in UNSAFE_CHANGES.items():
         if key == "tuner_type":
             continue
         before, after = value(old, key), value(new_args, key)
         if before != after:
-            issues.append(Issue("error", "changed_setting", f"{key} changed from {before!r} to {after!r} since the "
+            issues.append(resume_finding("error", "changed_setting", f"{key} changed from {before!r} to {after!r} since the "
                                 f"checkpoint: unsafe to resume ({why})"))
     for key in LAYOUT_CHANGES:
         before, after = value(old, key), value(new_args, key)
         if before != after:
-            issues.append(Issue("warning", "changed_layout", f"{key} changed from {before!r} to {after!r}: ms-swift "
+            issues.append(resume_finding("warning", "changed_layout", f"{key} changed from {before!r} to {after!r}: ms-swift "
                                 "drops the RNG state and refuses the distributed optimizer's state unless it was "
                                 "saved fully reshardable"))
     train_iters = value(new_args, "train_iters")
     if isinstance(train_iters, int) and iteration >= train_iters:
-        issues.append(Issue("warning", "nothing_left", f"the checkpoint is at iteration {iteration}, train_iters is "
+        issues.append(resume_finding("warning", "nothing_left", f"the checkpoint is at iteration {iteration}, train_iters is "
                             f"{train_iters}: nothing left to train"))
     return issues
 
@@ -187,7 +185,7 @@ def latest_complete_checkpoint(output_dir: Path) -> Path | None:
     return RunDir(Path(output_dir)).latest_checkpoint("megatron")
 
 
-def refuse_resume(output_dir: Path, new_args: dict) -> tuple[Path | None, list[Issue]]:
+def refuse_resume(output_dir: Path, new_args: dict) -> tuple[Path | None, list[Finding]]:
     """For `--resume`: the checkpoint it would continue from and what is wrong with doing so. A dir with
     no complete checkpoint is an error: ms-swift would silently start over and overwrite checkpoint-N."""
     ckpt = latest_complete_checkpoint(output_dir)
@@ -196,7 +194,7 @@ def refuse_resume(output_dir: Path, new_args: dict) -> tuple[Path | None, list[I
         if not partial and not (Path(output_dir) / "logging.jsonl").exists():
             return None, []  # no training output yet: a first start, nothing to lose
         why = f"only incomplete checkpoints ({', '.join(partial)}: no {TRACKER})" if partial else "no checkpoint-N"
-        return None, [Issue("error", "nothing_to_resume", f"nothing to resume from in {output_dir}: {why}; "
+        return None, [resume_finding("error", "nothing_to_resume", f"nothing to resume from in {output_dir}: {why}; "
                             "ms-swift would start over at iteration 1 and write over checkpoint-N")]
     resumed = dict(new_args)
     flag = load_flag(_norm(resumed.get("tuner_type")) or _defaults().get("tuner_type", "full"))
@@ -306,11 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     command = [a for a in opts.argv if a != "--"]
     issues = check_resume(argv_to_args(command), Path(opts.checkpoint))
     for issue in issues:
-        print(f"swift-ext: resume {issue.level}: {issue.message}", file=sys.stderr)
+        print(f"swift-ext: resume {issue.severity}: {issue.message}", file=sys.stderr)
     if issues:
         record(opts.output_dir, {"checkpoint": opts.checkpoint, "issues": [asdict(i) for i in issues],
-                                 "ok": not any(i.level == "error" for i in issues)})
-    return 2 if any(i.level == "error" for i in issues) else 0
+                                 "ok": not any(i.severity == "error" for i in issues)})
+    return 2 if any(i.severity == "error" for i in issues) else 0
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from swift_ext import __version__
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.planner.launch import Launch, render_values
 from swift_ext.spec.recipe import Recipe, load_recipe
 from swift_ext.spec.secrets import masked_args, masked_env
@@ -68,7 +68,7 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
                             **rec.where("launch.nodes"))
     findings = doctor.diagnose(rec, result)
     for f in findings:
-        say(f.render(), markup=False)
+        say(doctor.render(f), markup=False)
     blocking = [f for f in findings if f.blocking]
     if blocking and not force:
         raise UserError.one(f"this machine cannot run {rec.source}: {len(blocking)} blocking problem(s) above; "
@@ -100,8 +100,8 @@ def _start_locked(rec: Recipe, launch: Launch, out: Path, lock_fd: int, *, resum
 
             issues = check_resume(argv_to_args(launch.argv), point.checkpoint)
             for issue in issues:
-                say(f"{issue.level}: --resume: {issue.message}", markup=False)
-            if any(i.level == "error" for i in issues):
+                say(f"{issue.severity}: --resume: {issue.message}", markup=False)
+            if any(i.severity == "error" for i in issues):
                 raise UserError.one(f"refusing to resume from {point.checkpoint}: ms-swift would start over or fail "
                                     "(reasons above)", file=rec.source)
         # ms-swift appends to logging.jsonl in a fixed output dir: the first run's rows (including steps

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 ARGS_FILE = "args.json"
 ADAPTER_CONFIG = "adapter_config.json"

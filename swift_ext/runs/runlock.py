@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from swift_ext.runs.rundir import RunDir
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 
 def acquire(out: Path, *, recipe: str | None = None) -> int:

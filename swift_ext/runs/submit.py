@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.runs.rundir import RunDir, load_flag, read_json_object
 from swift_ext.planner.launch import Launch
 from swift_ext.spec.recipe import Recipe
@@ -394,8 +394,8 @@ def submit_recipe(recipe_path: Path, overrides: list[str], opts: SlurmOptions, *
 
         ckpt, issues = refuse_resume(Path(launch.output_dir or out_arg), argv_to_args(launch.argv))
         for issue in issues:
-            say(f"{issue.level}: --resume: {issue.message}")
-        if any(i.level == "error" for i in issues):
+            say(f"{issue.severity}: --resume: {issue.message}")
+        if any(i.severity == "error" for i in issues):
             say("refusing to resume: ms-swift would start over or fail (see above)")
             return 2
         if ckpt:

@@ -19,7 +19,7 @@ from swift_ext.runs.sidecar import STALL_EXIT, StallClock, _main, supervise  # n
 from swift_ext.runs.rundir import RunDir
 from swift_ext.runs.watchlog import LogFollower, find_log, parse_line
 from swift_ext.runs.watchrates import Analyser, RunContext, Sample, load_context, summarise
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 # -- the viewer -------------------------------------------------------------------------------------------
 

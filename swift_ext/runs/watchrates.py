@@ -16,7 +16,7 @@ from pathlib import Path
 from swift_ext.planner import mfu as mfu_model
 from swift_ext.runs.rundir import manifest_near, read_args
 from swift_ext.runs.watchlog import LogFollower, find_log, is_final_row, is_train_row, parse_duration, step_of, two_runs_warning
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 from swift_ext.spec.gpus import GPUS
 
 ZERO_STD_WARN = 0.5

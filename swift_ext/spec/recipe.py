@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swift_ext.spec.errors import Problem, UserError
+from swift_ext.spec.findings import Finding, UserError
 from swift_ext.spec.gpus import GPUS
 from swift_ext.spec.yamlio import Position, load_yaml, parse_scalar
 
@@ -168,7 +168,7 @@ class Recipe(BaseModel):
         return value
 
     def where(self, dotted: str) -> dict:
-        """Location kwargs for a Problem about the key `dotted`."""
+        """Location kwargs for a Finding about the key `dotted`."""
         pos = self.positions.get(dotted)
         if pos is None:
             return {"file": self.source, "path": dotted}
@@ -337,7 +337,7 @@ def _type_name(value: Any) -> str:
     )
 
 
-def _pydantic_problem(err: dict, path: Path, positions: dict) -> Problem:
+def _pydantic_problem(err: dict, path: Path, positions: dict) -> Finding:
     loc = tuple(str(p) for p in err["loc"])
     where = _where(positions, loc, path)
     if err["type"] == "extra_forbidden":
@@ -345,13 +345,13 @@ def _pydantic_problem(err: dict, path: Path, positions: dict) -> Problem:
             list(_SECTIONS.get(".".join(loc[:-1]), Resources).model_fields)
         siblings = [s for s in siblings if s not in ("source", "positions")]
         close = difflib.get_close_matches(loc[-1], siblings + ["extends"], n=1)
-        return Problem(
+        return Finding(
             "unknown key",
             hint=f"did you mean '{close[0]}'?" if close else f"expected one of: {', '.join(siblings)}",
             **where,
         )
     if err["type"] == "missing":
-        return Problem("required key is missing", **where)
+        return Finding("required key is missing", **where)
     got = err.get("input")
     message = err["msg"]
     if err["type"] == "literal_error":
@@ -360,4 +360,4 @@ def _pydantic_problem(err: dict, path: Path, positions: dict) -> Problem:
         message = message.removeprefix("Value error, ")
     elif not isinstance(got, (dict, list)):
         message = f"{message}, got {got!r}"
-    return Problem(message, **where)
+    return Finding(message, **where)

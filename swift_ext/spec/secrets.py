@@ -23,10 +23,10 @@ def masked_env(env: dict[str, str]) -> dict[str, str]:
 
 def secret_env_problems(recipe) -> list:
     """A secret in a recipe's `env:` ends up in version control, manifests and batch scripts."""
-    from swift_ext.spec.errors import Problem
+    from swift_ext.spec.findings import Finding
 
-    return [Problem("looks like a secret: recipes are shared, copied into run manifests and batch scripts",
-                    rule="secret", hint=f"remove it from the recipe and `export {name}=...` in your shell; "
+    return [Finding("looks like a secret: recipes are shared, copied into run manifests and batch scripts",
+                    code="secret", hint=f"remove it from the recipe and `export {name}=...` in your shell; "
                     "swift-ext passes the environment through", **recipe.where(f"env.{name}"))
             for name in recipe.env if is_secret(name)]
 
@@ -66,15 +66,15 @@ def env_reference(value) -> str | None:
 
 def secret_arg_problems(recipe) -> list:
     """A credential written into a recipe's args ends up in version control, manifests and scripts."""
-    from swift_ext.spec.errors import Problem
+    from swift_ext.spec.findings import Finding
 
     found = []
     for name, value in recipe.args.items():
         if not is_secret_arg(name) or value is None or env_reference(value):
             continue
         var = secret_arg_env(name)
-        found.append(Problem("a credential written into the recipe: recipes are shared and copied into run "
-                             "manifests and batch scripts", rule="secret",
+        found.append(Finding("a credential written into the recipe: recipes are shared and copied into run "
+                             "manifests and batch scripts", code="secret",
                              hint=f"write `{name}: ${var}` and `export {var}=...` in your shell",
                              **recipe.where(f"args.{name}")))
     return found

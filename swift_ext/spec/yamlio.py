@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from swift_ext.spec.errors import UserError
+from swift_ext.spec.findings import UserError
 
 Position = tuple[str, int, int]  # file, line, column (1-based)
 
