@@ -15,7 +15,7 @@ import re
 MAX_ANSWER_CHARS = 2000  # all boxes of a final answer together; longer is not a final answer
 MAX_PLAIN_CHARS = 16000  # a plain-text answer is looked for in this much of the end of the response
 SCREEN_CHARS = 2000  # how much of a plain-text answer is screened for expressions sympy must not evaluate
-MAX_BOX_GAP = 40  # letters/digits allowed between two boxes of one final answer ("and", "x_2 =", "(b)")
+MAX_BOX_GAP = 40  # characters of connectives and labels between two boxes of one final answer
 MAX_BOXES = 64  # more boxes in a row than any final answer has: no answer
 MAX_BRACE_DEPTH = 40
 MAX_DIGITS = 200
@@ -61,8 +61,22 @@ def last_boxed(text: str) -> str | None:
     return text[opens[-1].end() : end - 1] if end is not None else None
 
 
-# Between two boxes of one final answer: math delimiters, spacing, separators, words such as "and".
+# Between two boxes of one final answer: math delimiters, spacing, separators, connectives ("and",
+# "or") and labels ("x_2 =", "(x, y) =", "(b)", "2."). Any other word ("so \boxed{2} is wrong; the
+# answer is \boxed{5}") means the earlier box was not part of the answer.
 _GAP_NOISE = re.compile(r"\\(?:quad|qquad|text|textbf|mathrm|mbox|left|right|[,;:! ])|\\[\[\]()]|[\s${}\\&,;.:*]")
+_GAP_LABEL = re.compile(r"(?:(?:\\[A-Za-z]+|\b[A-Za-z])(?:_\{?[A-Za-z0-9]+\}?)?|\([A-Za-z](?:\s*,\s*[A-Za-z])+\))\s*=(?!=)"
+                        r"|\(\s*(?:[A-Za-z]|[ivx]{1,4}|\d{1,2})\s*\)|\b(?:[a-z]|\d{1,2})[.)](?!\w)")
+_GAP_CONNECTIVE = re.compile(r"\b(?:and|or)\b", re.I)
+
+
+def _joins(gap: str) -> bool:
+    """True when the text between two boxes only connects them (separators, "and", labels)."""
+    if len(gap) > 40 * MAX_BOX_GAP:
+        return False
+    rest = _GAP_NOISE.sub(" ", _GAP_LABEL.sub(" ", gap))
+    rest = _GAP_CONNECTIVE.sub(" ", _GAP_LABEL.sub(" ", rest))
+    return not re.search(r"[A-Za-z0-9]", rest) and len(rest.replace(" ", "")) <= MAX_BOX_GAP
 
 
 def _final_box_spans(text: str) -> list[tuple[int, int, int]] | None:
@@ -80,7 +94,7 @@ def _final_box_spans(text: str) -> list[tuple[int, int, int]] | None:
         if spans and end > spans[-1][0]:  # a box around the one taken: the outer box is the answer
             spans[-1] = (m.start(), m.end(), end)
             continue
-        if spans and len(_GAP_NOISE.sub("", text[end : spans[-1][0]])) > MAX_BOX_GAP:
+        if spans and not _joins(text[end : spans[-1][0]]):
             break
         spans.append((m.start(), m.end(), end))
         if len(spans) > MAX_BOXES:
@@ -275,3 +289,130 @@ def judge(gold: list, answer: str) -> tuple[bool, str | None]:
     if "\\{" in answer and kind(pred[0]) == "several" and _is_interval(gold[0]):
         return False, None  # `\\{1, 3\\}` is two numbers, not the interval (1, 3) (math-verify credits it)
     return bool(verify(gold, pred, timeout_seconds=None)), None
+
+
+# --------------------------------------------------------------------------------------------------
+# One shape for the answer and the gold (parent side): a solved system's variable names, a named tuple
+# prefix, `±`. Only a pair one of these rules applies to is rewritten; anything else passes unchanged.
+
+_PM = re.compile(r"\\pm(?![A-Za-z])|\\mp(?![A-Za-z])|[±∓]")
+_VAR = r"(?:\\(?:alpha|beta|gamma|delta|theta|lambda|mu|phi|varphi|psi|omega|rho|sigma|tau)|[A-Za-z])(?:_\{?[A-Za-z0-9]+\}?)?"
+_NAME = rf"{_VAR}|\(\s*{_VAR}(?:\s*,\s*{_VAR})+\s*\)"
+_NAMED = re.compile(rf"\s*(?P<name>{_NAME})\s*=(?!=)\s*(?P<value>.*)", re.S)
+_NAME_IN_LINE = re.compile(rf"(?<![A-Za-z0-9\\_])(?:{_NAME})\s*=(?!=)")
+_LIST_WORD = re.compile(r"\\text\s*\{\s*(?:and|or)\s*\}|\\q?quad(?![A-Za-z])|(?<!\\)\b(?:and|or)\b")
+_RELATION = re.compile(r"[=<>≤≥≠]|\\(?:le|ge|leq|geq|ne|neq|in|lt|gt)(?![A-Za-z])")
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # prose, not a value (`\sqrt` is a command, not a word)
+
+
+def _parts(math: str) -> list[str]:
+    """The top-level parts of a list: split at `,`, `;`, "and", "or" outside every bracket."""
+    text = _LIST_WORD.sub(",", math)
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c in ",;" and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _variable(name: str) -> str:
+    """`x_1`, `x_{2}` -> `x` (the roots of one variable); `( x, y )` -> `(x,y)`."""
+    name = re.sub(r"\s+", "", name)
+    return name if name.startswith("(") else re.sub(r"_.*", "", name)
+
+
+def named_list(math: str) -> tuple[str, list[str]] | None:
+    """(variable, values) when `math` is one variable's values: `x = 1/2, x = -2`, `a = 4, -8, -10`,
+    `x_1 = 2 \\text{ and } x_2 = 3`, `(x, y) = (5, 8), (8, 5)`; None for anything else (a system of
+    several variables, an inequality, prose)."""
+    parts = _parts(math)
+    if not parts or _NAMED.fullmatch(parts[0]) is None:
+        return None
+    variable, values = None, []
+    for part in parts:
+        m = _NAMED.fullmatch(part)
+        if m is not None:
+            if variable not in (None, _variable(m["name"])):
+                return None  # `x = 3, y = 4`: a system, compared as equations
+            variable, part = _variable(m["name"]), m["value"].strip()
+        if not part or _RELATION.search(part) or _WORD.search(part):
+            return None
+        values.append(part)
+    return variable, values
+
+
+def _unwrap(text: str, plain: bool) -> tuple[str, str, bool] | None:
+    """(math, wrapper, from a plain line) for a boxed or `$...$` answer, or for a plain answer's last
+    line from its first `name =`; None when there is no such math."""
+    text = text.strip()
+    if text.startswith("\\boxed{") and _box_end(text, len("\\boxed{")) == len(text):
+        return text[len("\\boxed{"):-1], "\\boxed{%s}", False
+    if text.startswith("$") and text.endswith("$") and text.count("$") == 2 and len(text) > 2:
+        return text[1:-1], "$%s$", False
+    if not plain:
+        return None
+    line = text.rsplit("\n", 1)[-1].strip().rstrip(".").strip()
+    line = re.sub(r"\\[()\[\]]|\$", " ", line)
+    start = _NAME_IN_LINE.search(line)
+    return (line[start.start():].strip(), "$%s$", True) if start else None
+
+
+def _expand_pm(math: str) -> str:
+    """`3 \\pm \\sqrt{2}` -> `3 + \\sqrt{2}, 3 - \\sqrt{2}`: the upper signs, then the lower ones, per part.
+    A part that is a tuple, interval or set (a comma inside it) keeps its `±` (math-verify's reading)."""
+    if not _PM.search(math):
+        return math
+    out = []
+    for part in _parts(math):
+        if not _PM.search(part) or "," in part or "\\{" in part:
+            out.append(part)
+            continue
+        for upper in (True, False):
+            signed = _PM.sub(lambda m, u=upper: "+" if (m.group() in ("\\pm", "±")) == u else "-", part)
+            out.append(re.sub(r"^(\s*\w+\s*=\s*|\s*)\+\s*", r"\1", signed).strip())
+    return ", ".join(out)
+
+
+def _drops_name(named, other_named, other_math: str) -> bool:
+    """Whether one side's variable name goes: a list of values (or a tuple, or a `±`) of the variable
+    the other side names too, or against bare values."""
+    if named is None or not (len(named[1]) > 1 or named[0].startswith("(") or _PM.search(named[1][0])):
+        return False
+    return (other_named is not None and other_named[0] == named[0]) or not _RELATION.search(other_math)
+
+
+def _rewritten(math: str, wrap: str, named) -> str | None:
+    values = ", ".join(named[1]) if named else math
+    expanded = _expand_pm(values)
+    return None if named is None and expanded == math else wrap % expanded
+
+
+def align(gold: str, answer: str) -> tuple[str, str]:
+    """(gold, answer) in one shape, so that math-verify compares values with values:
+    - one variable's values lose their name when the other side is bare values or names the same
+      variable (`x = 1/2, x = -2` vs `1/2, -2`; `(x, y) = (5, 8), (8, 5)` vs `(5,8), (8,5)`); a single
+      value keeps it (math-verify reads `x = 3` as 3 already), unless it is a tuple or holds a `±`;
+      a plain-text answer is read this way from its last line only, and only when it is such a list;
+    - `±` / `∓` become the two values they stand for (`3 \\pm \\sqrt{2}` is `3+\\sqrt{2}, 3-\\sqrt{2}`:
+      either alone is a subset, scored 0 as ever).
+    A pair none of this applies to comes back unchanged."""
+    if len(gold) > MAX_ANSWER_CHARS or len(answer) > MAX_PLAIN_CHARS:
+        return gold, answer
+    g = _unwrap(gold, plain=False)
+    if g is None:
+        return gold, answer
+    a = _unwrap(answer, plain=True)
+    (g_math, g_wrap, _), (a_math, a_wrap, a_line) = g, a or (answer, "", True)
+    g_named = named_list(g_math)
+    a_named = named_list(a_math) if a is not None else None
+    g_drop, a_drop = _drops_name(g_named, a_named, a_math), _drops_name(a_named, g_named, g_math)
+    new_gold = _rewritten(g_math, g_wrap, g_named if g_drop else None) or gold
+    if a is None or (a_line and not a_drop):
+        return new_gold, answer
+    return new_gold, _rewritten(a_math, a_wrap, a_named if a_drop else None) or answer

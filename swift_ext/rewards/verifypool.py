@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 # answer_part, clean_text and last_boxed are re-exported for rewards/__init__ (the format rewards).
 from swift_ext.rewards.mathanswer import (
     INTEGER,
+    align,
     answer_part,
     clean_text,
     extract_answer,
@@ -343,11 +344,13 @@ def score_math(completions: list, solutions: list, pool: VerifyPool | None = Non
         if gold is None:
             stats.gold_unparsed += 1
             continue
-        original[gold] = solutions[i]
         answer, how = extract_answer(completions[i])
         if answer is None:
+            original[gold] = solutions[i]
             stats.no_answer += 1
             continue
+        gold, answer = align(gold, answer)  # a solved system's names, a named tuple, `±`: one shape
+        original[gold] = solutions[i]
         if how == "multi-boxed":
             stats.multi_part += 1
             multi_boxed.add(i)
