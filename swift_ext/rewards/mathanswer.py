@@ -365,12 +365,13 @@ def _unwrap(text: str, plain: bool) -> tuple[str, str, bool] | None:
 
 def _expand_pm(math: str) -> str:
     """`3 \\pm \\sqrt{2}` -> `3 + \\sqrt{2}, 3 - \\sqrt{2}`: the upper signs, then the lower ones, per part.
-    A part that is a tuple, interval or set (a comma inside it) keeps its `±` (math-verify's reading)."""
+    A part that is a tuple, interval or set (a comma inside it), or an inequality, keeps its `±`."""
     if not _PM.search(math):
         return math
     out = []
     for part in _parts(math):
-        if not _PM.search(part) or "," in part or "\\{" in part:
+        value = (_NAMED.fullmatch(part) or {"value": part})["value"]
+        if not _PM.search(part) or "," in part or "\\{" in part or _RELATION.search(value):
             out.append(part)
             continue
         for upper in (True, False):
