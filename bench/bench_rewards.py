@@ -83,8 +83,8 @@ def plus_minus(rng, v):  # a gold written with \\pm
         [f"\\boxed{{{c}+\\sqrt{{{k}}}}}", f"\\boxed{{{c}+\\sqrt{{{k + 1}}}, {c}-\\sqrt{{{k + 1}}}}}"]
 
 
-# 1 prompt in 3: several parts (a set, tuples, a system, named roots, a ± pair) or an interval.
-SHAPES = [single] * 12 + [solution_set, tuples, system, interval, named_roots, plus_minus]
+# 1 prompt in 4: several parts (a set, tuples, a system, named roots, a ± pair) or an interval.
+SHAPES = [single] * 18 + [solution_set, tuples, system, interval, named_roots, plus_minus]
 
 
 def make_batch(seed: int = 0) -> tuple[list[str], list[str], list[bool], list[bool]]:
