@@ -1,9 +1,10 @@
 """math_accuracy vs ms-swift's built-in `accuracy` on a GRPO-shaped batch, same machine, same run.
 
 Batch: 64 prompts x 8 completions (~1-2k characters of reasoning each). Each prompt's answer is a
-single value or a multi-part answer (a solution set, tuples, a system of equations); each completion
-is right or wrong in a known way (another value, part of the set, one element too many, an interval
-with another end), and 5% are adversarial (power towers, huge factorials, deep nesting, a heavy-but-
+single value or a multi-part answer (a solution set, tuples, a system of equations, one variable's
+named roots, a gold written with `\\pm`); each completion is right or wrong in a known way (another
+value, part of the set, one element too many, an interval with another end, half a `±` pair, a
+rejected box before the answer), and 5% are adversarial (power towers, huge factorials, deep nesting, a heavy-but-
 short trig expression, an unterminated last box, a box only in the reasoning block).
 Goal (issue #12): ours <= 2 s per batch on 2 cores, from the main thread and from a worker thread, with
 0 false positives; printed next to the built-in's false positives and misses on the same batch.
@@ -30,8 +31,10 @@ ADVERSARIAL = [
 
 def single(rng, v):  # (gold, right answers, wrong answers)
     return f"${v}$", [f"so the answer is \\boxed{{{v}}}.", f"Therefore the answer is ${v}$.", f"The total is {v:,}.",
-                      f"<answer>{v}</answer>", f"So $x = {v}$.", f"\\boxed{{\\frac{{{2 * v}}}{{2}}}}"], \
-        [f"so the answer is \\boxed{{{v + 1}}}.", f"The total is {v - 1:,}.", f"\\boxed{{{v}}} and \\boxed{{{v + 2}}}"]
+                      f"<answer>{v}</answer>", f"So $x = {v}$.", f"\\boxed{{\\frac{{{2 * v}}}{{2}}}}",
+                      f"\\boxed{{{v + 1}}} is wrong; the answer is \\boxed{{{v}}}."], \
+        [f"so the answer is \\boxed{{{v + 1}}}.", f"The total is {v - 1:,}.", f"\\boxed{{{v}}} and \\boxed{{{v + 2}}}",
+         f"\\boxed{{{v}}} is wrong; the answer is \\boxed{{{v + 1}}}."]
 
 
 def solution_set(rng, v):
@@ -46,8 +49,10 @@ def solution_set(rng, v):
 def tuples(rng, v):
     p, q = v % 50 + 1, v % 7 + 60
     return f"$({p},{q}),({q},{p})$", [f"\\boxed{{({q}, {p})}}, \\boxed{{({p}, {q})}}",
-                                      f"The pairs are $\\boxed{{({p}, {q}), ({q}, {p})}}$"], \
-        [f"\\boxed{{({p}, {q})}}", f"\\boxed{{({p}, {q})}}, \\boxed{{({q}, {p + 1})}}"]
+                                      f"The pairs are $\\boxed{{({p}, {q}), ({q}, {p})}}$",
+                                      f"\\boxed{{(x, y) = ({p}, {q}) \\text{{ and }} ({q}, {p})}}"], \
+        [f"\\boxed{{({p}, {q})}}", f"\\boxed{{({p}, {q})}}, \\boxed{{({q}, {p + 1})}}",
+         f"\\boxed{{(x, y) = ({p}, {q})}}", f"\\boxed{{(x, y) = ({p}, {q}), ({q}, {p + 1})}}"]
 
 
 def system(rng, v):
@@ -63,7 +68,23 @@ def interval(rng, v):
         [f"\\boxed{{[{a}, {a + 5}]}}", f"\\boxed{{({a}, {a + 5})}}", f"\\boxed{{({a}, {a + 5}] \\cup (30, 31)}}"]
 
 
-SHAPES = [single] * 12 + [solution_set, tuples, system, interval]  # 1 prompt in 4: several parts or an interval
+def named_roots(rng, v):  # one variable's values, with its name
+    p, q = v % 50 + 1, -(v % 7) - 2
+    return f"${p}, {q}$", [f"\\boxed{{x = {p}, x = {q}}}", f"The solutions are $x = {q}$ or $x = {p}$.",
+                           f"\\boxed{{x_1 = {q}, \\quad x_2 = {p}}}", f"\\boxed{{a = {p}, {q}}}"], \
+        [f"\\boxed{{x = {p}, x = {q + 1}}}", f"\\boxed{{x = {p}}}", f"\\boxed{{x = {p}, x = {q}, x = 0}}"]
+
+
+def plus_minus(rng, v):  # a gold written with \\pm
+    c, k = v % 30, v % 9 + 2
+    return f"${c} \\pm \\sqrt{{{k}}}$", [f"\\boxed{{{c}+\\sqrt{{{k}}}, {c}-\\sqrt{{{k}}}}}",
+                                         f"\\boxed{{x = {c}-\\sqrt{{{k}}}}} \\quad \\text{{and}} \\quad "
+                                         f"\\boxed{{x = {c}+\\sqrt{{{k}}}}}"], \
+        [f"\\boxed{{{c}+\\sqrt{{{k}}}}}", f"\\boxed{{{c}+\\sqrt{{{k + 1}}}, {c}-\\sqrt{{{k + 1}}}}}"]
+
+
+# 1 prompt in 4: several parts (a set, tuples, a system, named roots, a ± pair) or an interval.
+SHAPES = [single] * 18 + [solution_set, tuples, system, interval, named_roots, plus_minus]
 
 
 def make_batch(seed: int = 0) -> tuple[list[str], list[str], list[bool], list[bool]]:

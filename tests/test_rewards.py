@@ -147,6 +147,55 @@ FALLBACKS = [
     (THINK + "\\boxed{7}. So the final answer is $8$.", "$7$", 0.0),  # a restatement that corrects it
 ]
 
+# A solved system's variable names, a named tuple prefix, `±` in the gold: the values are compared.
+NAMED_AND_PM = [
+    (THINK + "\\boxed{x = 1/2, x = -2}", "$\\frac12, -2$", 1.0),
+    (THINK + "x = 1/2, x = -2", "1/2, -2", 1.0),  # plain text, last line
+    (THINK + "So the solutions are $x = 1/2$ or $x = -2$.", "$1/2$ and $-2$", 1.0),
+    (THINK + "\\boxed{x_1 = -2, \\quad x_2 = \\frac{1}{2}}", "1/2, -2", 1.0),  # any order, indexed names
+    (THINK + "\\boxed{a = 4, -8, -10}", "4, -8, -10", 1.0),  # one name, several values
+    (THINK + "\\boxed{x = 1/2, x = -2}", "$x = -2, x = 1/2$", 1.0),  # the gold names the same variable
+    (THINK + "\\boxed{(x, y) = (5, 8) \\text{ and } (8, 5)}", "$(5,8), (8,5)$", 1.0),
+    (THINK + "$(x, y) = \\boxed{(8, 5), (5, 8)}$", "$(5,8), (8,5)$", 1.0),  # a set of tuples: any order
+    (THINK + "\\boxed{(x, y) = (5, 9)}", "$(5, 9)$", 1.0),
+    (THINK + "\\boxed{3+\\sqrt{2}, 3-\\sqrt{2}}", "$3 \\pm \\sqrt{2}$", 1.0),
+    (THINK + "\\boxed{3-\\sqrt{2}} and \\boxed{3+\\sqrt{2}}", "3 \\pm \\sqrt{2}", 1.0),
+    (THINK + "\\boxed{x = 3+\\sqrt{2}, x = 3-\\sqrt{2}}", "$x = 3 \\pm \\sqrt{2}$", 1.0),
+    (THINK + "\\boxed{\\frac{-1+\\sqrt{5}}{2}, \\frac{-1-\\sqrt{5}}{2}}", "$\\frac{-1 \\pm \\sqrt{5}}{2}$", 1.0),
+    (THINK + "\\boxed{2, 4}", "$3 \\mp 1$", 1.0),
+    (THINK + "\\boxed{1+i, 1-i}", "$1 ± i$", 1.0),
+    (THINK + "\\boxed{2021, -2021}", "$\\pm 2021$", 1.0),
+    (THINK + "\\boxed{\\pm 2021}", "$2021, -2021$", 1.0),  # a `±` in the answer states both values too
+    (THINK + "So \\boxed{2} is wrong; the answer is \\boxed{5}", "$5$", 1.0),  # words between boxes
+    (THINK + "First \\boxed{3}, then after checking \\boxed{1}, \\boxed{2}", "$\\{1, 2\\}$", 1.0),
+    (THINK + "Hmm, \\boxed{4} does not work. We get $x = \\boxed{1}$ or $x = \\boxed{2}$.", "$1, 2$", 1.0),
+]
+NAMED_AND_PM_WRONG = [
+    (THINK + "\\boxed{x = 1/2, x = 3}", "1/2, -2", 0.0),  # right name, wrong value
+    (THINK + "x = 1/2, x = 2", "1/2, -2", 0.0),
+    (THINK + "\\boxed{x = 1/2}", "1/2, -2", 0.0),  # subset
+    (THINK + "\\boxed{x = 1/2, x = -2, x = 0}", "1/2, -2", 0.0),  # superset
+    (THINK + "\\boxed{a = 4, -8}", "4, -8, -10", 0.0),
+    (THINK + "\\boxed{a = 4, -8, 10}", "4, -8, -10", 0.0),
+    (THINK + "\\boxed{y = 1/2, y = -2}", "$x = 1/2, x = -2$", 0.0),  # another variable than the gold's
+    (THINK + "\\boxed{(x, y) = (8, 5)}", "$(5,8), (8,5)$", 0.0),  # subset of tuples
+    (THINK + "\\boxed{(x, y) = (9, 5)}", "$(5, 9)$", 0.0),  # swapped components
+    (THINK + "\\boxed{(x, y) = (2, 1), (4, 3)}", "$(1,2), (3,4)$", 0.0),
+    (THINK + "\\boxed{(x, y) = (1, 2), (4, 3)}", "$(1,2), (3,4)$", 0.0),
+    (THINK + "\\boxed{3+\\sqrt{2}}", "$3 \\pm \\sqrt{2}$", 0.0),  # half a ± pair
+    (THINK + "\\boxed{3-\\sqrt{2}}", "$3 \\pm \\sqrt{2}$", 0.0),
+    (THINK + "\\boxed{x = 3+\\sqrt{2}}", "$x = 3 \\pm \\sqrt{2}$", 0.0),
+    (THINK + "\\boxed{\\frac{-1+\\sqrt{5}}{2}}", "$\\frac{-1 \\pm \\sqrt{5}}{2}$", 0.0),
+    (THINK + "\\boxed{3+\\sqrt{2}, 3-\\sqrt{2}, 3}", "$3 \\pm \\sqrt{2}$", 0.0),  # superset
+    (THINK + "\\boxed{3+\\sqrt{3}, 3-\\sqrt{3}}", "$3 \\pm \\sqrt{2}$", 0.0),
+    (THINK + "\\boxed{3 \\pm \\sqrt{2}}", "$3 + \\sqrt{2}$", 0.0),  # two values against one
+    (THINK + "\\boxed{5} is wrong; the answer is \\boxed{2}", "$5$", 0.0),  # only the last box counts
+    (THINK + "\\boxed{1}, \\boxed{2} fail, so the answer is \\boxed{2}", "$\\{1, 2\\}$", 0.0),
+    ("<think>So \\boxed{x = 1/2, x = -2}</think>\n\nI am not sure.", "1/2, -2", 0.0),  # in the reasoning
+    ("<think>\\boxed{3+\\sqrt{2}, 3-\\sqrt{2}}</think>\n\n\\boxed{3+\\sqrt{2}}", "$3 \\pm \\sqrt{2}$", 0.0),
+    (THINK + "We tried x = 1/2, x = -2 and then gave up.", "1/2, -2", 0.0),  # prose, not a final list
+]
+
 # Long, correct completions and long golds are not cut by the size caps.
 LONG = [
     (LONG_REASONING + "The answer is \\boxed{42}.", "$42$", 1.0),
@@ -164,7 +213,8 @@ LONG = [
 ]
 
 
-@pytest.mark.parametrize("table", ["CASES", "MULTI_PART", "STRICT", "FALLBACKS", "LONG"])
+@pytest.mark.parametrize("table", ["CASES", "MULTI_PART", "STRICT", "FALLBACKS", "LONG", "NAMED_AND_PM",
+                                   "NAMED_AND_PM_WRONG"])
 def test_math_accuracy_table(orms, args, table):
     rows = globals()[table]
     reward = orms["math_accuracy"](args=args)
