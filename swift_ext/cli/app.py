@@ -39,9 +39,20 @@ def _console(stderr: bool = False):
 def _print_problems(plan) -> None:
     err = _console(stderr=True)
     for p in plan.errors:
-        err.print(f"[red]error[/red]: {p.render()}", markup=True)
+        err.print(f"[red]error[/red]: {_with_evidence(p)}", markup=True)
     for p in plan.warnings:
-        err.print(f"[yellow]warning[/yellow]: {p.render()}", markup=True)
+        err.print(f"[yellow]warning[/yellow]: {_with_evidence(p)}", markup=True)
+
+
+def _with_evidence(problem) -> str:
+    """The finding's line and, after it, why the rule is believed (spec/ruleset.py), e.g.
+    "[megatron-core TransformerConfig.__post_init__]". Escaped: rich would read "[...]" as markup."""
+    from rich.markup import escape
+
+    from swift_ext.spec.ruleset import evidence_tag
+
+    tag = evidence_tag(getattr(problem, "code", None) or getattr(problem, "rule", None))
+    return escape(problem.render() + (f" [{tag}]" if tag else ""))
 
 
 

@@ -25,6 +25,10 @@ def plan(
         "and not in the Hugging Face or ModelScope cache (checked before the bundled configs)."),
     use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
                                               "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
+    target_versions: Optional[str] = typer.Option(
+        None, "--target-versions", help="Versions the cluster runs, for the version-gated rules: "
+        "megatron-core=0.18.0,transformer-engine=2.8,vllm=0.11 (default: env SWIFT_EXT_TARGET_VERSIONS, else "
+        "the installed packages). `swift-ext rules` lists the gates."),
 ) -> None:
     """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
     from swift_ext.planner.plan import make_plan
@@ -32,7 +36,11 @@ def plan(
 
     rec = load_recipe(recipe, overrides or [])
     model_config = _model_config_file(model_config)
-    result = make_plan(rec, model_config=str(model_config) if model_config else None, oracle=use_oracle)
+    from swift_ext.spec.support import parse_targets
+
+    targets = parse_targets(target_versions) if target_versions else None
+    result = make_plan(rec, model_config=str(model_config) if model_config else None, oracle=use_oracle,
+                       target_versions=targets)
     launch = result.launch
     candidates = _search(result) if search_layouts else None
     if as_json:
@@ -146,6 +154,32 @@ def plan_json(result) -> dict:
         "epoch": result.epoch,
         "effective_args": result.effective,
     }
+
+
+@app.command("rules")
+def rules_cmd(as_json: bool = typer.Option(False, "--json", help="Print the rules and the version table as JSON."),
+              ) -> None:
+    """List every pre-flight rule with its evidence and scope, and the version-gated support table."""
+    from swift_ext.spec.ruleset import RULES
+    from swift_ext.spec.support import SUPPORT
+
+    if as_json:
+        print(json.dumps({"rules": [r.as_dict() for r in sorted(RULES.values(), key=lambda r: r.name)],
+                          "support": [{"feature": s.feature, "what": s.what, "model_types": s.model_types,
+                                       "needs": s.needs, "compute_capability": s.compute_capability,
+                                       "evidence": s.evidence} for s in SUPPORT]}, indent=2))
+        return
+    con = _console()
+    for r in sorted(RULES.values(), key=lambda r: r.name):
+        con.print(f"[bold]{r.name}[/bold] ({r.severity}): {r.what}")
+        for e in r.evidence:
+            con.print(f"  {e.kind}: {e.ref}" + (f" ({e.conditions})" if e.conditions else ""), markup=False)
+        con.print(f"  scope: {r.scope}", markup=False)
+    con.print("[bold]version-gated support[/bold] (spec/support.py; plan --target-versions checks against it):")
+    for s in SUPPORT:
+        needs = ", ".join(f"{p} >= {v}" for p, v in s.needs.items()) or "no version gate"
+        cc = f"; compute capability >= {s.compute_capability[0]}.{s.compute_capability[1]}" if s.compute_capability else ""
+        con.print(f"  {s.feature}: {s.what} — {needs}{cc}", markup=False)
 
 
 @app.command("args")

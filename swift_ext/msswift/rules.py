@@ -352,17 +352,14 @@ def megatron_optimizer_precision(recipe, args, err, warn):
             if value is not None and value != "fp32":
                 err("optimizer-precision", f"{key}: {value} needs use_precision_aware_optimizer: true "
                     "(only fp32 otherwise)", key, hint=f"set use_precision_aware_optimizer: true, or {key}: fp32")
-    # FP8 parameters with the precision-aware optimizer: reported failing in ms-swift issues #8001 and
-    # #6994 (both run once use_precision_aware_optimizer is removed); NVIDIA/cloudai PR #593 disables it for
-    # FP8 ("will cause Illegal memory access error").
-    if aware and args.str("fp8_format"):
-        if args.bool("fp8_param_gather"):
-            err("fp8-optimizer", "FP8 parameters (fp8_param_gather) with use_precision_aware_optimizer fail at "
-                "the first optimizer step", "use_precision_aware_optimizer",
-                hint="drop use_precision_aware_optimizer (and exp_avg_dtype/exp_avg_sq_dtype), or fp8_param_gather")
-        else:
-            warn("fp8-optimizer", "FP8 training with use_precision_aware_optimizer is reported unstable "
-                 "(ms-swift #8001)", "use_precision_aware_optimizer")
+    # FP8 parameters with the precision-aware optimizer: evidence and scope in spec/ruleset.py (fp8-optimizer).
+    # Refused only on the code path the reports ran: TE's FusedAdam owning the master weights of FP8 params.
+    if aware and args.str("fp8_format") and args.bool("fp8_param_gather") and fused_adam_owns_fp8_master(args):
+        err("fp8-optimizer", "FP8 parameters (fp8_param_gather) with use_precision_aware_optimizer fail at "
+            "the first optimizer step", "use_precision_aware_optimizer",
+            hint="drop use_precision_aware_optimizer (and exp_avg_dtype/exp_avg_sq_dtype), or fp8_param_gather; "
+            "fp8_recipe blockwise/tensorwise/mxfp8 with main_params_dtype fp32 take megatron-core's own "
+            "FP32 main-param path (ms-swift's examples/megatron/fp8)")
     # megatron-core's HybridDeviceOptimizer (optimizer_cpu_offload) with FP8 parameters crashes while the
     # optimizer is built: "optimizer can only optimize Tensors, but one of the params is NoneType"
     # (NVIDIA/Megatron-LM issue #5083, open); Megatron-LM's own training arguments allow the pair only with
@@ -371,3 +368,14 @@ def megatron_optimizer_precision(recipe, args, err, warn):
         err("fp8-optimizer", "optimizer_cpu_offload with FP8 parameters (fp8_param_gather) crashes building the "
             "optimizer (HybridDeviceOptimizer)", "optimizer_cpu_offload",
             hint="drop optimizer_cpu_offload or fp8_param_gather")
+
+
+def fused_adam_owns_fp8_master(args) -> bool:
+    """megatron-core 0.16.1 optimizer/optimizer_config.py OptimizerConfig.__post_init__ sets
+    `use_precision_aware_optimizer_no_fp8_or_ds_fp8` when main_params_dtype != fp32, fp8_recipe is None or
+    delayed, or optimizer_cpu_offload: then distrib_optimizer.py keeps no FP32 main params of its own and
+    TE's FusedAdam updates the FP8 parameters through its master weights (use_decoupled_grad) -- the path
+    ms-swift #8001 and #6994 (fp8_recipe delayed) failed on. Otherwise (blockwise, tensorwise, mxfp8 with
+    fp32 main params) megatron-core keeps FP32 main params and FusedAdam only holds the moments."""
+    return ((args.str("main_params_dtype") or "fp32") != "fp32" or (args.str("fp8_recipe") or "delayed") == "delayed"
+            or args.bool("optimizer_cpu_offload"))

@@ -15,8 +15,8 @@ from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
-from swift_ext.planner.oracle import assumed_version, version_tuple
 from swift_ext.spec.recipe import Recipe
+from swift_ext.spec.support import Versions, capability_gap, resolve_versions, version_gaps
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,17 @@ def layout_of(args: Args, world: int) -> Layout:
                   etp=size("expert_tensor_parallel_size"), world=world)
 
 
-def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Finding], list[Finding]]:
+def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None,
+                 versions: Versions | None = None) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings) for a Megatron recipe. Every rule runs; all violations are returned at once.
-    Without a model shape (no config.json found) the rules that read it are skipped; the rest still run."""
+    Without a model shape (no config.json found) the rules that read it are skipped; the rest still run.
+    `versions`: what the version-gated rules judge against (spec.support); default: the recipe's env,
+    then the installed packages."""
     errors: list[Finding] = []
     warnings: list[Finding] = []
     world = recipe.launch.world_size
     lay = layout_of(args, world)
-    mcore = version_tuple(assumed_version(recipe.env)[0])
+    versions = versions if versions is not None else resolve_versions(recipe.env)
 
     def err(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
         where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
@@ -73,7 +76,7 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[
             pass  # this rule needs the model's shape; plan reports once that it was not checked
     for rule in VERSIONED_RULES:
         try:
-            rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn, mcore)
+            rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn, versions)
         except _ShapeUnknown:
             pass
     return errors, warnings
@@ -102,8 +105,8 @@ def rule(fn):
     return fn
 
 
-# Rules whose verdict depends on the megatron-core version (oracle.assumed_version): the function also
-# gets that version as a tuple, e.g. (0, 16, 1).
+# Rules whose verdict depends on versions or the GPU: the function also gets the spec.support.Versions
+# the plan judges against; the gates themselves are rows of spec.support.SUPPORT.
 VERSIONED_RULES: list[Callable[..., None]] = []
 
 
@@ -164,38 +167,37 @@ def heads_tp(recipe, args, shape, lay, err, warn):
 
 
 @versioned_rule
-def kv_groups_tp(recipe, args, shape, lay, err, warn, mcore):
-    # megatron-core 0.16+ TransformerConfig.__post_init__: num_query_groups must be a multiple OR a
-    # divisor of TP (with TP > groups each group's K/V heads are replicated over TP/groups ranks).
-    # Before 0.16 (e.g. core_r0.15.0) it had to be a multiple: ms-swift issue #8219 (2 KV groups, TP=8).
+def kv_groups_tp(recipe, args, shape, lay, err, warn, versions):
+    # Evidence and the version gate: spec/ruleset.py and spec/support.py row kv-groups-replicated.
     groups = shape.num_key_value_heads
     if not groups % lay.tp:
         return
+    mcore = versions.mcore
+    replicated = not version_gaps("kv-groups-replicated", versions)
     version = ".".join(map(str, mcore))
-    if mcore >= (0, 16) and not lay.tp % groups:
+    if replicated and not lay.tp % groups:
         if shape.num_attention_heads % lay.tp == 0:
             warn("kv-groups-tp", f"TP={lay.tp} > {groups} KV groups: megatron-core {version} replicates each KV "
                  f"group's heads on {lay.tp // groups} ranks (legal; more KV memory per rank)",
                  "tensor_model_parallel_size")
         return
-    legal = sorted({d for d in divisors(max(lay.world, 1)) if not groups % d or (mcore >= (0, 16) and not d % groups)})
-    allowed = "a divisor or a multiple" if mcore >= (0, 16) else "a divisor"
+    legal = sorted({d for d in divisors(max(lay.world, 1)) if not groups % d or (replicated and not d % groups)})
+    allowed = "a divisor or a multiple" if replicated else "a divisor"
     err("kv-groups-tp", f"{groups} KV groups (num_key_value_heads) and TP={lay.tp}: megatron-core {version} needs TP "
         f"to be {allowed} of {groups}", "tensor_model_parallel_size",
-        hint=f"one of {legal}" + ("" if mcore >= (0, 16) else "; megatron-core >= 0.16 also accepts multiples"))
+        hint=f"one of {legal}" + ("" if replicated else "; megatron-core >= 0.16 also accepts multiples"))
 
 
 @versioned_rule
-def linear_attention_cp(recipe, args, shape, lay, err, warn, mcore):
-    # megatron-core 0.16 TransformerConfig.__post_init__: "Gated delta net does not support context
-    # parallel for now". Lifted by NVIDIA/Megatron-LM PR #2642 (GDN context parallel), released in 0.18
-    # (its transformer_config.py has no such assert and adds `linear_cp_mode`).
-    if not shape.linear_num_value_heads or lay.cp == 1 or mcore >= (0, 18):
+def linear_attention_cp(recipe, args, shape, lay, err, warn, versions):
+    # The gate is spec/support.py's cp-linear-attention row (megatron-core >= 0.18).
+    if not shape.linear_num_value_heads or lay.cp == 1 or not version_gaps("cp-linear-attention", versions):
         return
+    mcore = versions.mcore
     err("linear-attention-cp", f"{shape.name} has Gated DeltaNet layers: megatron-core {'.'.join(map(str, mcore))} "
         f"does not support context parallel with them (CP={lay.cp})", "context_parallel_size",
-        hint="set context_parallel_size: 1, or target megatron-core >= 0.18 (set env SWIFT_EXT_MCORE_VERSION "
-        "in the recipe when the cluster runs it)")
+        hint="set context_parallel_size: 1, or target megatron-core >= 0.18 (`plan --target-versions "
+        "megatron-core=0.18.0`, or env SWIFT_EXT_TARGET_VERSIONS in the recipe, when the cluster runs it)")
 
 
 @rule
@@ -430,21 +432,29 @@ def fp8_param(recipe, args, shape, lay, err, warn):
         err("fp8-param", "fp4_format and fp8_format cannot be used together", "fp4_format")
 
 
-@rule
-def fp8_gpu(recipe, args, shape, lay, err, warn):
+@versioned_rule
+def fp8_gpu(recipe, args, shape, lay, err, warn, versions):
     fmt = args.str("fp8_format")
     if not fmt:
         return
     fp8_recipe = args.str("fp8_recipe") or "delayed"
-    # Transformer Engine: FP8 needs Ada/Hopper (8.9+); blockwise scaling Hopper (9.0+); MXFP8 Blackwell (10.0).
-    need = {"blockwise": (9, 0), "mxfp8": (10, 0)}.get(fp8_recipe, (8, 9))
+    # The compute capability and Transformer Engine version each recipe needs: spec/support.py fp8-* rows.
+    from swift_ext.spec.support import BY_FEATURE
+
+    feature = f"fp8-{fp8_recipe}"
+    if feature not in BY_FEATURE:
+        return  # a recipe name ms-swift does not know: check_args reports it
+    need = BY_FEATURE[feature].compute_capability
+    for gap in version_gaps(feature, versions):
+        err("fp8-gpu", f"FP8 recipe '{fp8_recipe}' needs a newer Transformer Engine: {gap}", "fp8_recipe",
+            hint="use fp8_recipe delayed, or a newer transformer-engine")
     gpu = recipe.launch.gpu
     if gpu is None:
         warn("fp8-gpu", f"FP8 ({fp8_recipe}) needs compute capability {need[0]}.{need[1]}+; launch.gpu is not set",
              "fp8_format", hint="set launch.gpu so this can be checked")
         return
     cc = GPUS[gpu].compute_capability
-    if cc < need:
+    if capability_gap(feature, cc):
         err("fp8-gpu", f"FP8 recipe '{fp8_recipe}' needs compute capability {need[0]}.{need[1]}+; {gpu} has "
             f"{cc[0]}.{cc[1]}", "fp8_recipe",
             hint="use an H100/H200/H20-class GPU, or drop fp8_format")

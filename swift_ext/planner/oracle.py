@@ -36,10 +36,9 @@ from typing import Any
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.spec.findings import Finding
 
-# ms-swift 4.6 requires megatron-core >= 0.16 (README of ms-swift 4.6; mcore-bridge's ModelConfig
-# `require_version('megatron-core>=0.16.0.dev')` for experimental attention variants).
-MCORE_FLOOR = "0.16.1"
-ENV_VERSION = "SWIFT_EXT_MCORE_VERSION"  # the megatron-core version the cluster runs, when not installed here
+# The floor and the env var naming the cluster's megatron-core live with the other version gates
+# (spec/support.py); SWIFT_EXT_TARGET_VERSIONS names it too.
+from swift_ext.spec.support import ENV_MCORE as ENV_VERSION, MCORE_FLOOR, resolve_versions, version_tuple  # noqa: E402,F401
 ENV_ORACLE = "SWIFT_EXT_ORACLE"  # 1: always run the oracle in plan; 0: never (also not in run/submit)
 
 HAND_COPIED = " (hand-copied)"  # marks a source that is swift-ext's copy of a megatron-core check, not its code
@@ -78,27 +77,11 @@ def installed_version() -> str | None:
         return None
 
 
-def assumed_version(env: dict[str, str] | None = None) -> tuple[str, str]:
-    """(version, where it came from): the recipe's env, then the process env, then the installed copy,
-    then ms-swift 4.6's floor. The version-aware rules in layout.py follow this version."""
-    for label, source in (("recipe env", env or {}), ("environment", os.environ)):
-        value = source.get(ENV_VERSION)
-        if value:
-            return value.strip(), f"{ENV_VERSION} in the {label}"
-    installed = installed_version()
-    if installed:
-        return installed, "installed"
-    return MCORE_FLOOR, "ms-swift 4.6's minimum; megatron-core is not installed here"
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
+def assumed_version(env: dict[str, str] | None = None, declared: dict[str, str] | None = None) -> tuple[str, str]:
+    """(version, where it came from): declared targets, the recipe's env, the process env, the installed
+    copy, then ms-swift 4.6's floor (spec.support.resolve_versions). The version-aware rules follow it."""
+    versions = resolve_versions(env, declared)
+    return versions.versions["megatron-core"], versions.sources["megatron-core"]
 
 
 def wanted(explicit: bool | None, default: bool) -> bool:

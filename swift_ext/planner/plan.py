@@ -16,6 +16,7 @@ from swift_ext.planner.effective import effective_args, overridden_by_msswift, t
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
 from swift_ext.spec.recipe import Recipe
 from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems
+from swift_ext.spec.support import Versions, resolve_versions
 
 if TYPE_CHECKING:
     from swift_ext.planner.layout import Layout
@@ -44,6 +45,8 @@ class Plan:
     effective: dict = field(default_factory=dict)
     # steps per epoch and in all, counted as the engine counts them, when the data is local (datasets.stats)
     epoch: dict | None = None
+    # the package versions the version-gated rules judged against (spec.support.Versions)
+    versions: Versions | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,10 +68,13 @@ class _Found:
     layout: Layout | None = None
     memory: Estimate | None = None
     megatron_core: dict | None = None
+    versions: Versions | None = None
 
 
-def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None) -> Plan:
-    """`oracle`: also ask megatron-core itself (swift_ext.planner.oracle); None follows SWIFT_EXT_ORACLE, default off."""
+def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None,
+              target_versions: dict[str, str] | None = None) -> Plan:
+    """`oracle`: also ask megatron-core itself (swift_ext.planner.oracle); None follows SWIFT_EXT_ORACLE, default off.
+    `target_versions`: package -> version the run will have (`plan --target-versions`; spec.support)."""
     from swift_ext.msswift.rules import check_msswift
 
     errors: list[Finding] = []
@@ -88,7 +94,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     errors += validate_datasets(recipe, notes)
     data_summary = _data_stats(recipe, notes)
     data_tokens = micro_batch_p99(data_summary) if data_summary else None
-    found = _Found()
+    found = _Found(versions=resolve_versions(recipe.env, target_versions))
     bad_values = any(p.code in ("argument-type", "argument-range") for p in arg_problems)
     if not bad_values:
         # ms-swift's own __post_init__ checks that need no GPU, both engines (swift_ext.msswift.rules).
@@ -108,7 +114,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     warnings += overridden_by_msswift(recipe, args, errors + warnings) + train_iters_replaced(recipe, args)
     return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
-                megatron_core=found.megatron_core, effective=effective_args(recipe, args, data_summary["epoch"] if data_summary else None),
+                megatron_core=found.megatron_core, versions=found.versions, effective=effective_args(recipe, args, data_summary["epoch"] if data_summary else None),
                 epoch=data_summary["epoch"] if data_summary else None)
 
 
@@ -156,11 +162,11 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         found.shape = shape
         notes.append(f"model shape: {shape.name} ({shape.total_params() / 1e9:.1f}B parameters) from "
                      f"{shape.origin}: {shape.source}")
-    rule_errors, rule_warnings = check_layout(recipe, args, shape)
+    rule_errors, rule_warnings = check_layout(recipe, args, shape, found.versions)
     errors += rule_errors
     warnings += rule_warnings
     lay = found.layout = layout_of(args, recipe.launch.world_size)
-    found.megatron_core = _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle)
+    found.megatron_core = _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle, found.versions)
     capacity = recipe.launch.memory_gib
     if capacity is None:
         warnings.append(Finding("launch.gpu / launch.gpu_memory_gib not set: no memory verdict (the estimate has "
@@ -188,12 +194,13 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         warnings.append(Finding(memory.verdict_message(), code="memory", file=recipe.source))
 
 
-def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted) -> dict:
+def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted, versions=None) -> dict:
     """megatron-core's own verdict (swift_ext.planner.oracle), when asked; never fatal to the plan itself.
     Returns what Plan.megatron_core holds."""
     from swift_ext.planner import oracle
 
-    version, source = oracle.assumed_version(recipe.env)
+    versions = versions or resolve_versions(recipe.env)
+    version, source = versions.versions["megatron-core"], versions.sources["megatron-core"]
     summary: dict = {"assumed": version, "source": source, "oracle": None}
     notes.append(f"megatron-core version assumed by the layout rules: {version} ({source})")
     if not oracle.wanted(wanted, default=False):

@@ -85,17 +85,18 @@ def search(plan, limit: int = 5) -> list[Candidate]:
                             }
                             if recompute == "full":
                                 overrides.update(recompute_method="uniform", recompute_num_layers=1)
-                            cand = _evaluate(recipe, shape, base_args, overrides)
+                            cand = _evaluate(recipe, shape, base_args, overrides, plan.versions)
                             if cand is not None:
                                 found.append(cand)
     found.sort(key=lambda c: (c.step_seconds, c.per_gpu_gib))
     return found[:limit]
 
 
-def _evaluate(recipe: Recipe, shape: ModelShape, base_args: Args, overrides: dict) -> Candidate | None:
+def _evaluate(recipe: Recipe, shape: ModelShape, base_args: Args, overrides: dict,
+              versions=None) -> Candidate | None:
     # The rules read only launch/source/where() from the recipe; the candidate's values come from args.
     args = base_args.with_overrides(overrides, drop=_DROPPED)
-    errors, _ = check_layout(recipe, args, shape)
+    errors, _ = check_layout(recipe, args, shape, versions)  # the plan's versions (--target-versions)
     if errors:
         return None
     lay = layout_of(args, recipe.launch.world_size)

@@ -122,6 +122,8 @@ def diagnose(recipe: Recipe | None, plan=None, env: dict[str, str] | None = None
     for dist, (required, why) in packages_for(recipe, model_type).items():
         if version(dist) is None and recipe is not None:
             findings.append(_found("doctor-package", f"{dist} is not installed ({why})", required))
+    if recipe is not None:
+        findings += unsupported_here(recipe, model_type)
     if recipe is None or recipe.launch.gpus_per_node == 0:
         return findings
     gpus, why_none = visible_gpus(env)
@@ -160,6 +162,19 @@ def report_lines(recipe: Recipe | None, model_type: str | None) -> list[str]:
         found = version(dist)
         lines.append(f"{dist:24} {found or 'not installed':16} {'required' if required else 'optional'}: {why}")
     return lines
+
+
+def unsupported_here(recipe: Recipe, model_type: str | None) -> list[Finding]:
+    """The recipe's features that the installed versions (and launch.gpu) do not support, read from the
+    one version table (spec/support.py); a package not installed here gives no verdict."""
+    from swift_ext.spec.gpus import GPUS
+    from swift_ext.spec.support import recipe_features, resolve_versions, unsupported
+
+    gpu = GPUS.get(recipe.launch.gpu or "")
+    versions = resolve_versions(installed=True)  # this machine's packages, not a declared target
+    return [_found("doctor-unsupported", f"not supported here: {line}", True)
+            for line in unsupported(recipe_features(recipe.args, model_type), versions,
+                                    gpu.compute_capability if gpu else None)]
 
 
 def shape_type(recipe: Recipe | None) -> str | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from swift_ext.spec.ruleset import RULES
+
 
 @dataclass(frozen=True)
 class Code:
@@ -56,68 +58,8 @@ CODES: dict[str, Code] = {
     **_family("data", "warning", {"W111": "unknown-message-key", "W113": "repeated-role", "W402": "duplicate-row",
                                   "W501": "too-long"}),
     **_family("data", "note", {"N112": "role-alias", "N303": "media-url"}),
-    # -- plan: the recipe as written ----------------------------------------------------------------------
-    **_family("plan", "error", {
-        "unknown-argument": "an args key that the command's ms-swift argument dataclass does not have",
-        "argument-type": "a value of the wrong type for ms-swift's argument",
-        "argument-range": "a value outside what ms-swift or the library under it accepts",
-        "required": "a value ms-swift cannot start without (args, model)",
-        "secret": "a credential written into the recipe (env or argument) instead of referenced",
-        "dataset": "a dataset entry that is missing, unreadable or fails data check",
-        "launch": "launch sizes that contradict the environment (GPUs, CUDA_VISIBLE_DEVICES)",
-        "generation": "sampling values that transformers' own logits processors refuse",
-        "model-shape": "the model's config.json could not be read or is inconsistent",
-        "memory": "the estimated peak per GPU against the GPU's memory (outside the estimate's error band)",
-        "resume": "a fixed output folder that already holds a run, or a resume that cannot work",
-        "megatron-core": "megatron-core's own code refuses the layout (plan --oracle)",
-    }),
-    **_family("plan", "warning", {
-        "rlhf-type": "rlhf without rlhf_type: ms-swift's default applies",
-        "msswift-override": "a recipe value that ms-swift replaces in its __post_init__",
-        "base_not_local": "the base recipe is not next to the recipe",
-    }),
-    # ms-swift's own post-init checks (swift_ext/msswift/rules.py) and the layout rules
-    # (swift_ext/planner/layout.py, grpo_rules.py); each rule's evidence is in its docstring/comment.
-    **_family("plan", "error", {
-        "world-divisible": "world size divisible by TP x PP x CP",
-        "expert-layout": "world / PP divisible by ETP x EP",
-        "experts-divisible": "number of experts divisible by EP",
-        "heads-tp": "attention heads divisible by TP",
-        "kv-groups-tp": "KV groups a divisor (or, from megatron-core 0.16, a multiple) of TP",
-        "linear-heads-tp": "Gated DeltaNet key/value heads divisible by TP",
-        "linear-attention-cp": "context parallel with linear-attention layers (megatron-core >= 0.18)",
-        "layers-pp": "layers over pipeline stages (uneven first/last, virtual stages)",
-        "pipeline-layout": "an explicit pipeline_model_parallel_layout that matches the model",
-        "sequence-parallel": "sequence parallel where megatron-core needs it (MoE with TP)",
-        "context-parallel": "context-parallel length and packing rules",
-        "recompute": "recompute settings that megatron-core accepts",
-        "fp8-param": "fp8_param_gather needs fp8_format",
-        "fp8-gpu": "the FP8 recipe against the GPU's compute capability",
-        "fp8-optimizer": "FP8 parameters with the precision-aware optimizer or CPU offload",
-        "optimizer-precision": "non-fp32 optimizer dtypes need the precision-aware distributed Adam",
-        "global-batch": "global batch divisible by micro batch x DP",
-        "mtp-layers": "MTP layers the model has",
-        "save-total-limit": "save_total_limit with async_save or resumable runs",
-        "packing-attn-impl": "packing / padding_free need a flash-attention attn_impl",
-        "packing-modes": "packing, padding_free and group_by_length together",
-        "megatron-args": "Megatron-only argument combinations ms-swift refuses",
-        "megatron-grpo": "GRPO options the Megatron backend refuses",
-        "megatron-gkd": "GKD options the Megatron backend refuses",
-        "rlhf-padding-free": "padding_free support per rlhf_type",
-        "rlhf-sequence-parallel": "sequence-parallel support per rlhf_type",
-        "grpo-type": "GRPO needs rlhf_type grpo and a generation setup",
-        "grpo-vllm": "vLLM rollout settings (mode, TP, memory, server)",
-        "grpo-batch": "the generation batch against num_generations and DP",
-        "grpo-generations": "num_generations >= 2 without a teacher",
-        "grpo-cached-dataset": "GRPO cannot read a cached (pre-tokenized) dataset",
-        "grpo-liger": "Liger loss limits under GRPO",
-        "grpo-truncation": "GRPO truncation_strategy left or delete",
-        "grpo-soft-overlong": "soft_overlong needs soft_cache_length",
-        "grpo-teacher": "teacher / OPD-RL option combinations",
-        "grpo-multi-turn": "a multi_turn_scheduler ms-swift or a plugin knows",
-        "reward-funcs": "reward functions ms-swift or a plugin file registers, and their weights",
-        "vllm-settings": "vLLM settings in their valid ranges",
-    }),
+    # -- plan: every pre-flight rule, from the rule registry that carries each one's evidence and scope ----
+    **{name: Code("plan", info.severity.split(",")[0].strip(), info.what) for name, info in RULES.items()},
     # -- oracle ---------------------------------------------------------------------------------------------
     "oracle": Code("oracle", "error", "megatron-core raised for this layout (the finding names its function)"),
     # -- resume ---------------------------------------------------------------------------------------------
@@ -143,6 +85,7 @@ CODES: dict[str, Code] = {
         "doctor-gpus": "fewer or other GPUs visible than launch asks for",
         "doctor-memory": "the GPUs' memory against the plan's estimate",
         "doctor-cache": "caches on node-local or missing shared folders for a multi-node run",
+        "doctor-unsupported": "a recipe feature the installed versions or GPUs do not support (spec/support.py)",
     }),
     # -- verify ---------------------------------------------------------------------------------------------
     **_family("verify", "error", {
@@ -151,6 +94,7 @@ CODES: dict[str, Code] = {
         "parity": "logits of base + adapter against the merged model",
         "generate": "a `swift infer` smoke test of the merged model",
     }),
+    "base_not_local": Code("verify", "warning", "the base model is not a local directory: weights and parity skipped"),
 }
 
 

@@ -1,0 +1,238 @@
+"""Every pre-flight rule by name: what it checks, why it is believed (its evidence) and where it applies.
+
+A rule is named by the first argument of `err(...)`/`warn(...)`/`add(...)` in planner/layout.py,
+planner/grpo_rules.py and msswift/rules.py, or the `rule=` of a finding in planner/plan.py,
+refusals.py, effective.py and spec/secrets.py. tests/test_ruleset.py keeps this table and those names
+equal. Evidence is one of:
+- code: the engine's own check (package, file and function of the installed version) that this mirrors;
+- report: a public report, with the conditions it was seen under -- such a rule applies only under
+  those conditions (its `scope` says which, and the rule's code checks them);
+- measurement: a bench/ file that measured it;
+- policy: swift-ext's own choice, said plainly (no engine refuses it).
+`plan` prints the short tag of each finding's evidence; `swift-ext rules` lists the whole table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Evidence:
+    kind: str  # code | report | measurement | policy
+    ref: str  # "megatron-core transformer/transformer_config.py: TransformerConfig.__post_init__", "ms-swift#8001"
+    conditions: str = ""  # for a report: what it ran (versions, settings, GPUs)
+
+    @property
+    def tag(self) -> str:
+        if self.kind == "code":
+            package, _, where = self.ref.partition(" ")
+            function = where.rsplit(":", 1)[-1].strip() if ":" in where else where
+            return f"{package} {function}".strip()
+        if self.kind == "report":
+            return f"report: {self.ref}" + (f", {self.conditions.split(';')[0]}" if self.conditions else "")
+        return f"{self.kind}: {self.ref}"
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    name: str
+    severity: str  # error | warning | error, warning
+    what: str
+    evidence: tuple[Evidence, ...]
+    scope: str  # when it applies
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "evidence": [{**asdict(e), "tag": e.tag} for e in self.evidence]}
+
+
+def _code(ref: str) -> Evidence:
+    return Evidence("code", ref)
+
+
+MS = "ms-swift swift/megatron/arguments/megatron_args.py:"
+SFT = "ms-swift swift/arguments/sft_args.py:"
+RLHF = "ms-swift swift/arguments/rlhf_args.py:"
+TC = "megatron-core transformer/transformer_config.py: TransformerConfig.__post_init__"
+PS = "megatron-core parallel_state.py: initialize_model_parallel"
+
+_RULES = [
+    # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
+    RuleInfo("unknown-argument", "error", "every args key is a field of ms-swift's argument dataclass for the command",
+             (_code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser over the arguments dataclass)"),),
+             "every recipe"),
+    RuleInfo("argument-type", "error", "values parse as the field's type / choices; lists are non-empty",
+             (_code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser: the dataclass field types)"),), "every recipe"),
+    RuleInfo("argument-range", "error", "sizes and counts are positive, numbers finite",
+             (_code(TC), _code(f"{MS} MegatronArguments.__post_init__")),
+             "every recipe; the layout, memory and batch rules wait until it passes"),
+    RuleInfo("required", "error", "a model is named (or a checkpoint that names it); rlhf has an algorithm",
+             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments.__post_init__"),), "every recipe"),
+    RuleInfo("rlhf-type", "warning", "command rlhf without rlhf_type runs ms-swift's default algorithm",
+             (_code(f"{RLHF} RLHFArguments (rlhf_type default)"),), "command: rlhf"),
+    RuleInfo("generation", "error", "sampling values the transformers logits processors accept",
+             (_code("transformers generation/logits_process.py: TemperatureLogitsWarper / TopPLogitsWarper / ..."),),
+             "recipes setting temperature, top_p, top_k, min_p or repetition_penalty"),
+    RuleInfo("msswift-override", "warning", "a stated value ms-swift replaces at start-up",
+             (_code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments.init_iters and the "
+                   "__post_init__ coercions (msswift/coercions.py)"),),
+             "the arguments ms-swift coerces"),
+    RuleInfo("secret", "error", "no credential written into the recipe (args or env)",
+             (Evidence("policy", "recipes are shared and copied into run manifests and batch scripts"),),
+             "every recipe"),
+    RuleInfo("dataset", "error, warning", "local datasets exist here and their rows are valid for the task",
+             (Evidence("policy", "ms-swift tries a local path it cannot find on the hub, minutes into the job"),
+              Evidence("policy", "swift_ext.datasets validator codes (swift-ext data check)")), "local datasets"),
+    RuleInfo("launch", "error, warning", "GPUs for Megatron; CUDA_VISIBLE_DEVICES matches gpus_per_node; a GPU "
+             "model for the memory verdict", (_code("ms-swift swift/cli/_megatron (torchrun with NPROC_PER_NODE)"),),
+             "engine: megatron"),
+    RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane",
+             (_code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),), "engine: megatron"),
+    RuleInfo("memory", "error, warning", "estimated peak GPU memory fits launch.gpu's memory",
+             (Evidence("measurement", "bench/bench_memory_estimate.py against bench/memory_points.yaml (published "
+                       "runs); bench/measure_cross_entropy_bytes.py"),),
+             "engine: megatron with the model's shape; verdict needs launch.gpu or gpu_memory_gib"),
+    RuleInfo("resume", "warning", "multi-node runs can resume after preemption",
+             (_code(f"{MS} no_save_optim / add_version (checkpoint contents, output dir naming)"),),
+             "launch.nodes > 1"),
+    RuleInfo("megatron-core", "error, warning", "megatron-core's own verdict on the layout (the oracle)",
+             (_code(f"{TC}; {PS}; optimizer/optimizer_config.py: OptimizerConfig.__post_init__ (run, not copied)"),),
+             "plan --oracle / run / submit, engine: megatron; warnings when the target version differs"),
+    # --- parallel layout (planner/layout.py)
+    RuleInfo("world-divisible", "error", "world size divisible by TP*PP*CP", (_code(PS),), "engine: megatron"),
+    RuleInfo("expert-layout", "error", "world/PP divisible by EP*ETP", (_code(PS),), "engine: megatron"),
+    RuleInfo("experts-divisible", "error, warning", "num_experts divisible by EP; EP on a dense model is ignored",
+             (_code("megatron-core transformer/moe/moe_layer.py: BaseMoELayer.__init__"),
+              _code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config")), "engine: megatron"),
+    RuleInfo("heads-tp", "error", "attention heads divisible by TP", (_code(TC),), "engine: megatron"),
+    RuleInfo("kv-groups-tp", "error, warning", "KV groups a divisor of TP, or (megatron-core >= 0.16) a multiple",
+             (_code(TC), Evidence("report", "ms-swift#8219", "core_r0.15.0; 2 KV groups, TP=8")),
+             "engine: megatron; the multiple case by the support table's kv-groups-replicated row"),
+    RuleInfo("linear-attention-cp", "error", "no context parallel on Gated DeltaNet layers before megatron-core 0.18",
+             (_code(TC + " (\"Gated delta net does not support context parallel for now\")"),),
+             "models with Gated DeltaNet layers, CP > 1, megatron-core < 0.18 (support table: cp-linear-attention)"),
+    RuleInfo("linear-heads-tp", "error", "linear-attention key/value heads divisible by TP",
+             (_code("mcore-bridge qwen3_5 GatedDeltaNet: __init__ (heads split over TP)"),),
+             "models with Gated DeltaNet layers"),
+    RuleInfo("layers-pp", "error", "layers split evenly over PP / virtual stages; first/last stage sizes",
+             (_code(TC), _code(f"{MS} MegatronArguments.__post_init__"), _code(PS)), "engine: megatron"),
+    RuleInfo("pipeline-layout", "error", "pipeline_model_parallel_layout places every layer once, in order",
+             (_code("megatron-core transformer/pipeline_parallel_layer_layout.py: validate_layer_layout"),
+              _code(f"{MS} MegatronArguments._init_vpp_size")), "recipes with pipeline_model_parallel_layout"),
+    RuleInfo("global-batch", "error", "global_batch_size divisible by micro_batch_size*DP",
+             (_code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
+    RuleInfo("sequence-parallel", "error, warning", "MoE with TP > 1 needs sequence_parallel; tp_comm_overlap too",
+             (_code("megatron-core transformer/moe/moe_layer.py: MoELayer.forward"),
+              _code(f"{MS} MegatronArguments.__post_init__")),
+             "engine: megatron, TP > 1 (error for MoE models: support table sequence-parallel-moe)"),
+    RuleInfo("context-parallel", "error, warning", "CP needs max_length, a multiple of 2*CP(*TP with SP) "
+             "without padding_free", (_code("megatron-core utils.py: get_batch_on_this_cp_rank (2*CP chunks)"),),
+             "engine: megatron, CP > 1"),
+    RuleInfo("packing-modes", "error, warning", "group_by_length excludes padding_free/packing",
+             (_code(f"{MS} MegatronArguments.__post_init__"),
+              _code("ms-swift swift/megatron/arguments/megatron_base_args.py: packing forces padding_free")),
+             "engine: megatron"),
+    RuleInfo("recompute", "error", "recompute granularity/method/num_layers combinations",
+             (_code(f"{MS} MegatronArguments.__post_init__"), _code(TC)), "engine: megatron"),
+    RuleInfo("save-total-limit", "error", "save_total_limit >= 2",
+             (_code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
+    RuleInfo("mtp-layers", "error", "mtp_num_layers at most the model's MTP layers",
+             (_code("mcore-bridge model config (num_nextn_predict_layers / mtp_num_hidden_layers)"),),
+             "recipes with mtp_num_layers (support table: mtp)"),
+    RuleInfo("fp8-param", "error", "fp8_param_gather needs fp8_format; not with fp4_format", (_code(TC),),
+             "recipes with fp8_param_gather or fp4_format"),
+    RuleInfo("fp8-gpu", "error, warning", "the FP8 recipe's compute capability and Transformer Engine version",
+             (_code("transformer-engine pytorch/fp8.py: check_fp8_support / check_fp8_block_scaling_support / "
+                    "check_mxfp8_support"), _code("megatron-core fp8_utils.py: get_fp8_recipe")),
+             "recipes with fp8_format; support table rows fp8-delayed/tensorwise/blockwise/mxfp8"),
+    # --- GRPO and rewards (planner/grpo_rules.py, msswift/rules.py)
+    RuleInfo("grpo-type", "error", "GRPO arguments need rlhf_type: grpo",
+             (_code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
+    RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads, max_model_len",
+             (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), _code(f"{RLHF} RLHFArguments._init_rollout"),
+              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)")), "rlhf_type grpo / gkd"),
+    RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
+             (_code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
+              _code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
+    RuleInfo("reward-funcs", "error", "reward_funcs name a registered reward; weights match",
+             (_code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms"),),
+             "rlhf_type grpo"),
+    RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
+             (_code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (_code(f"{RLHF} RLHFArguments._init_grpo"),),
+             "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators",
+             (_code(f"{RLHF} RLHFArguments._check_grpo"),), "engine: swift, rlhf_type grpo, use_liger_kernel"),
+    RuleInfo("grpo-truncation", "error", "GRPO truncation_strategy left or delete",
+             (_code(f"{RLHF} RLHFArguments._init_grpo"), _code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo")),
+             "rlhf_type grpo"),
+    RuleInfo("grpo-soft-overlong", "error", "the soft_overlong reward needs soft_cache_length",
+             (_code(f"{RLHF} RLHFArguments._init_grpo"),), "rlhf_type grpo with soft_overlong"),
+    RuleInfo("grpo-teacher", "error", "teacher (OPD-RL) combinations", (_code(f"{RLHF} _check_teacher / _check_opd_rl"),
+                                                                      _code(f"{MS} _check_teacher")),
+             "rlhf_type grpo with teacher_model or teacher_model_server"),
+    RuleInfo("grpo-multi-turn", "error", "multi_turn_scheduler is registered",
+             (_code("ms-swift swift/rollout/multi_turn.py: multi_turns"),), "rlhf_type grpo, vllm_mode colocate"),
+    RuleInfo("vllm-settings", "error, warning", "vllm_gpu_memory_utilization in (0, 1]; settings ignored by a server",
+             (_code("vllm config/cache.py: CacheConfig"), _code(f"{RLHF} RLHFArguments._external_vllm_warning")),
+             "rlhf_type grpo / gkd with use_vllm"),
+    RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
+             (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
+             "engine: megatron, rlhf_type grpo"),
+    RuleInfo("megatron-gkd", "error", "Megatron GKD settings", (_code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),),
+             "engine: megatron, rlhf_type gkd"),
+    # --- ms-swift's own checks (msswift/rules.py)
+    RuleInfo("packing-attn-impl", "error", "packing / padding_free need a flash-attention attn_impl",
+             (_code(f"{SFT} SftArguments._check_padding_free"),),
+             "engine: swift with packing or padding_free (support table: padding-free-swift)"),
+    RuleInfo("rlhf-padding-free", "error", "padding_free/packing only for grpo, dpo, kto, gkd",
+             (_code(f"{RLHF} RLHFArguments._check_padding_free"),), "engine: swift, command: rlhf"),
+    RuleInfo("rlhf-sequence-parallel", "error", "sequence_parallel_size > 1 only for grpo, dpo",
+             (_code(f"{RLHF} RLHFArguments._check_sequence_parallel"),), "engine: swift, command: rlhf"),
+    RuleInfo("megatron-args", "error", "MegatronArguments combinations (freeze ratio with PP, async_save, lora_llm, "
+             "bridge, attention_backend, FSDP, muon)",
+             (_code(f"{MS} MegatronArguments.__post_init__ / _check_megatron_fsdp / _check_muon / "
+                    "_init_attention_backend"),), "engine: megatron"),
+    RuleInfo("optimizer-precision", "error", "precision-aware optimizer needs adam and the distributed optimizer; "
+             "low-precision dtypes need it",
+             (_code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__"),), "engine: megatron"),
+    RuleInfo("fp8-optimizer", "error", "FP8 parameters with the precision-aware optimizer on the path where TE's "
+             "FusedAdam owns their master weights; optimizer_cpu_offload with FP8 parameters",
+             (_code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__ "
+                    "(use_precision_aware_optimizer_no_fp8_or_ds_fp8) and optimizer/distrib_optimizer.py"),
+              Evidence("report", "ms-swift#8001", "fp8_recipe=delayed; fp8_param_gather, exp_avg bf16, TP=8, "
+                       "ms-swift 3.12.2, TE 2.10.0"),
+              Evidence("report", "ms-swift#6994", "fp8_recipe=delayed; fp8_format hybrid, fp8_param_gather, "
+                       "EP=8, 8x80 GB"),
+              Evidence("report", "NVIDIA/Megatron-LM#5083", "optimizer_cpu_offload with fp8_param_gather; "
+                       "HybridDeviceOptimizer")),
+             "engine: megatron, fp8_format + fp8_param_gather + use_precision_aware_optimizer, and fp8_recipe "
+             "delayed or main_params_dtype != fp32 or optimizer_cpu_offload (msswift/rules.py "
+             "fused_adam_owns_fp8_master); blockwise/tensorwise/mxfp8 with fp32 main params is accepted "
+             "(ms-swift examples/megatron/fp8/vlm.sh: blockwise, bf16 moments, 8 GPUs)"),
+]
+
+RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
+
+
+def evidence_tag(name: str | None) -> str | None:
+    """The short tag `plan` prints after a finding of rule `name`: its first piece of evidence, and the
+    first report when there is one (a report's conditions are what the rule is scoped to)."""
+    info = RULES.get(name or "")
+    if info is None:
+        return None
+    reports = [e for e in info.evidence if e.kind == "report"]
+    tags = [info.evidence[0].tag] + ([reports[0].tag] if reports and reports[0] is not info.evidence[0] else [])
+    return "; ".join(tags)
+
+
+def rules_table_markdown() -> str:
+    """| rule | severity | what | evidence | scope |, one row per rule (docs/preflight.md)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    rows = ["| rule | severity | what | evidence | scope |", "|---|---|---|---|---|"]
+    for r in sorted(RULES.values(), key=lambda r: r.name):
+        evidence = "; ".join(f"{e.kind}: {e.ref}" + (f" ({e.conditions})" if e.conditions else "") for e in r.evidence)
+        rows.append(f"| `{r.name}` | {r.severity} | {cell(r.what)} | {cell(evidence)} | {cell(r.scope)} |")
+    return "\n".join(rows)

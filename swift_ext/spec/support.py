@@ -1,0 +1,253 @@
+"""Version-gated support as data: which feature works with which versions of the stack and which GPUs.
+
+ONE table (SUPPORT) says, per feature and model type, the lowest version of each package (ms-swift,
+megatron-core, transformers, vLLM, Transformer Engine) and the lowest GPU compute capability it needs,
+with the place that says so. The version-gated pre-flight rules (planner/layout.py), `plan
+--target-versions` and `swift-ext doctor` all read this table; nothing else holds a version gate.
+
+Versions are checked against a declared target set when one is given (planning on a laptop for the
+cluster), else the installed copies. A package that is neither declared nor installed is "unknown":
+its gates are not checked (no verdict), except megatron-core, which falls back to ms-swift 4.6's floor.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from swift_ext.spec.findings import UserError
+
+PACKAGES = ("ms-swift", "megatron-core", "transformers", "vllm", "transformer-engine")
+# Short names accepted in --target-versions / SWIFT_EXT_TARGET_VERSIONS.
+ALIASES = {"swift": "ms-swift", "mcore": "megatron-core", "te": "transformer-engine",
+           "transformer_engine": "transformer-engine", "megatron_core": "megatron-core", "ms_swift": "ms-swift"}
+# `plan --target-versions` and this recipe/process env var take the same text: "megatron-core=0.18.0,vllm=0.11".
+ENV_TARGETS = "SWIFT_EXT_TARGET_VERSIONS"
+# The older, megatron-core-only spelling (the oracle's); still read, as `megatron-core=<value>`.
+ENV_MCORE = "SWIFT_EXT_MCORE_VERSION"
+# ms-swift 4.6 requires megatron-core >= 0.16 (README of ms-swift 4.6; mcore-bridge's ModelConfig
+# `require_version('megatron-core>=0.16.0.dev')`): what the Megatron rules assume when nothing says more.
+MCORE_FLOOR = "0.16.1"
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """'0.16.1rc2' -> (0, 16, 1); the numeric prefix of up to three parts."""
+    parts = []
+    for piece in str(version).split(".")[:3]:
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def parse_targets(text: str, where: str = "--target-versions") -> dict[str, str]:
+    """'megatron-core=0.18.0,te=2.8' -> {'megatron-core': '0.18.0', 'transformer-engine': '2.8'}."""
+    found: dict[str, str] = {}
+    for item in (p.strip() for p in str(text).split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = ALIASES.get(name.strip().lower(), name.strip().lower())
+        if not sep or name not in PACKAGES or not version_tuple(value.strip()):
+            raise UserError.one(f"{where}: {item!r} is not PACKAGE=VERSION",
+                                hint=f"e.g. megatron-core=0.18.0,transformer-engine=2.8; packages: {', '.join(PACKAGES)}")
+        found[name] = value.strip()
+    return found
+
+
+@lru_cache(maxsize=1)
+def installed_versions() -> dict[str, str]:
+    """Versions of the installed packages, from package metadata (no import)."""
+    found = {}
+    for dist in PACKAGES:
+        try:
+            found[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The versions the rules judge against: package -> version, and where each came from."""
+
+    versions: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, package: str) -> tuple[int, ...] | None:
+        value = self.versions.get(package)
+        return version_tuple(value) if value else None
+
+    @property
+    def mcore(self) -> tuple[int, ...]:
+        return self.get("megatron-core") or version_tuple(MCORE_FLOOR)
+
+    def describe(self, package: str) -> str:
+        return f"{package} {self.versions[package]}" if package in self.versions else f"{package} (unknown)"
+
+
+def resolve_versions(env: dict[str, str] | None = None, declared: dict[str, str] | None = None,
+                     installed: bool = True) -> Versions:
+    """Declared targets (--target-versions) first, then the recipe's env, then the process env
+    (SWIFT_EXT_TARGET_VERSIONS, and SWIFT_EXT_MCORE_VERSION for megatron-core), then the installed copies
+    (unless `installed` is False), then ms-swift 4.6's megatron-core floor."""
+    versions: dict[str, str] = {}
+    sources: dict[str, str] = {}
+
+    def take(found: dict[str, str], source: str) -> None:
+        for name, value in found.items():
+            if name not in versions:
+                versions[name], sources[name] = value, source
+
+    take(declared or {}, "--target-versions")
+    for label, source in (("recipe env", env or {}), ("environment", os.environ)):
+        if source.get(ENV_TARGETS):
+            take(parse_targets(source[ENV_TARGETS], f"{ENV_TARGETS} in the {label}"), f"{ENV_TARGETS} in the {label}")
+        if source.get(ENV_MCORE):
+            take({"megatron-core": source[ENV_MCORE].strip()}, f"{ENV_MCORE} in the {label}")
+    if installed:
+        take(installed_versions(), "installed")
+    take({"megatron-core": MCORE_FLOOR}, "ms-swift 4.6's minimum; megatron-core is not installed here")
+    return Versions(versions, sources)
+
+
+# -------------------------------------------------------------------------------------------------
+# The table
+
+
+@dataclass(frozen=True)
+class Support:
+    feature: str  # stable key: rules and doctor look rows up by it
+    what: str
+    model_types: tuple[str, ...] | None  # model_type prefixes the row concerns; None: any model
+    needs: dict[str, str]  # package -> lowest version that supports the feature
+    compute_capability: tuple[int, int] | None  # lowest GPU compute capability; None: any
+    evidence: str  # where the gate is read from (file and function of the package, or its docs)
+
+
+# Model types whose decoder has Gated DeltaNet (linear attention) layers (transformers' and mcore-bridge's
+# qwen3_next / qwen3_5 / qwen3_5_moe implementations).
+GATED_DELTANET = ("qwen3_next", "qwen3_5")
+
+SUPPORT: tuple[Support, ...] = (
+    Support("cp-linear-attention", "context parallel (CP > 1) on Gated DeltaNet layers", GATED_DELTANET,
+            {"megatron-core": "0.18.0"}, None,
+            "megatron-core 0.16 transformer/transformer_config.py TransformerConfig.__post_init__ asserts \"Gated "
+            "delta net does not support context parallel for now\"; lifted by NVIDIA/Megatron-LM PR #2642, "
+            "first released in 0.18 (its TransformerConfig adds linear_cp_mode)"),
+    Support("kv-groups-replicated", "TP a multiple of the KV groups (each group replicated on TP/groups ranks)",
+            None, {"megatron-core": "0.16.0"}, None,
+            "megatron-core 0.16 TransformerConfig.__post_init__ accepts num_query_groups dividing TP; core_r0.15.0 "
+            "requires a multiple (ms-swift issue #8219: 2 KV groups, TP=8)"),
+    Support("sequence-parallel-moe", "MoE layers with TP > 1 (sequence parallel required)", None,
+            {"megatron-core": "0.16.0"}, None,
+            "megatron-core transformer/moe/moe_layer.py MoELayer.forward raises in training for TP > 1 without "
+            "sequence_parallel (the sequence-parallel rule)"),
+    Support("mtp", "multi-token prediction layers (mtp_num_layers)", None, {"megatron-core": MCORE_FLOOR}, None,
+            "megatron-core 0.16 transformer/multi_token_prediction.py (MTP blocks; ms-swift 4.6 needs megatron-core "
+            ">= 0.16 anyway); which model types: those whose config.json has MTP layers (num_nextn_predict_layers / "
+            "mtp_num_hidden_layers), checked per model by the mtp-layers rule"),
+    Support("fp8-delayed", "FP8 with delayed scaling (TE DelayedScaling)", None, {"transformer-engine": "1.0"},
+            (8, 9), "Transformer Engine pytorch/fp8.py check_fp8_support: compute capability >= 8.9 (Ada with "
+            "CUDA >= 12.1, Hopper and newer); megatron-core fp8_utils.py get_fp8_recipe"),
+    Support("fp8-tensorwise", "FP8 with per-tensor current scaling (TE Float8CurrentScaling)", None,
+            {"transformer-engine": "2.2.0"}, (8, 9),
+            "megatron-core 0.16 fp8_utils.py get_fp8_recipe: Float8CurrentScaling needs TE >= 2.2.0.dev0; "
+            "TE check_fp8_support: compute capability >= 8.9"),
+    Support("fp8-blockwise", "FP8 with 128-wide block scaling (TE Float8BlockScaling)", None,
+            {"transformer-engine": "2.3.0"}, (9, 0),
+            "megatron-core 0.16 fp8_utils.py get_fp8_recipe: Float8BlockScaling needs TE >= 2.3.0.dev0; TE docs "
+            "(features/low_precision_training, FP8 Blockwise Scaling): requires SM90 (Hopper) or later"),
+    Support("fp8-mxfp8", "MXFP8 (TE MXFP8BlockScaling)", None, {"transformer-engine": "2.1.0"}, (10, 0),
+            "megatron-core 0.16 fp8_utils.py get_fp8_recipe: MXFP8BlockScaling needs TE >= 2.1.0; TE docs (MXFP8): "
+            "hardware support first appeared in Blackwell, SM 10.0"),
+    # Packing / padding_free are gated by the attention backend, not by a version: the rows say which.
+    Support("padding-free-swift", "packing / padding_free on the transformers engine: attn_impl flash_attn or "
+            "flash_attention_2|3|4 only", None, {}, None,
+            "ms-swift 4.6 swift/arguments/sft_args.py SftArguments._check_padding_free (the packing-attn-impl rule)"),
+    Support("padding-free-megatron", "packing / padding_free on the Megatron engine: any attention_backend "
+            "(padding_free defaults to true)", None, {}, None,
+            "ms-swift 4.6 swift/megatron/arguments/megatron_args.py (padding_free: bool = True; only group_by_length "
+            "is refused with it: the packing-modes rule)"),
+)
+BY_FEATURE = {row.feature: row for row in SUPPORT}
+FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
+
+
+def applies(feature: str, model_type: str | None) -> bool:
+    row = BY_FEATURE[feature]
+    return row.model_types is None or (model_type is not None and model_type.startswith(row.model_types))
+
+
+def version_gaps(feature: str, versions: Versions) -> list[str]:
+    """Why `versions` do not support `feature` ("megatron-core 0.16.1 < 0.18.0"); [] when they do, or when
+    the package's version is unknown (no verdict without a version)."""
+    gaps = []
+    for package, least in BY_FEATURE[feature].needs.items():
+        have = versions.get(package)
+        if have is not None and have < version_tuple(least):
+            gaps.append(f"{versions.describe(package)} < {least}")
+    return gaps
+
+
+def capability_gap(feature: str, capability: tuple[int, int] | None) -> str | None:
+    """Why a GPU of `capability` cannot run `feature`; None when it can (or the capability is unknown)."""
+    need = BY_FEATURE[feature].compute_capability
+    if need is None or capability is None or tuple(capability) >= need:
+        return None
+    return f"compute capability {capability[0]}.{capability[1]} < {need[0]}.{need[1]}"
+
+
+def recipe_features(args: dict, model_type: str | None) -> list[str]:
+    """The table's features a recipe uses, read from its raw `args` (doctor reads the recipe unbound)."""
+    def on(name):
+        return str(args.get(name, "")).lower() in ("true", "1", "yes")
+
+    def size(name):
+        try:
+            return int(args.get(name) or 1)
+        except (TypeError, ValueError):
+            return 1
+
+    used = []
+    if size("context_parallel_size") > 1 and model_type and model_type.startswith(GATED_DELTANET):
+        used.append("cp-linear-attention")
+    if args.get("mtp_num_layers") not in (None, 0, "0"):
+        used.append("mtp")
+    if args.get("fp8_format"):
+        recipe = str(args.get("fp8_recipe") or "delayed")
+        if recipe in FP8_RECIPES:
+            used.append(f"fp8-{recipe}")
+    return used
+
+
+def unsupported(features: list[str], versions: Versions, capability: tuple[int, int] | None = None) -> list[str]:
+    """One line per feature the versions or the GPU do not support."""
+    lines = []
+    for feature in features:
+        row = BY_FEATURE[feature]
+        gaps = version_gaps(feature, versions)
+        gap = capability_gap(feature, capability)
+        if gap:
+            gaps.append(gap)
+        if gaps:
+            lines.append(f"{row.what}: {'; '.join(gaps)} ({row.evidence.split(';')[0]})")
+    return lines
+
+
+def table_markdown() -> str:
+    """The support table as markdown (docs/preflight.md)."""
+    rows = ["| feature | model types | needs | GPU | evidence |", "|---|---|---|---|---|"]
+    for r in SUPPORT:
+        needs = ", ".join(f"{p} >= {v}" for p, v in r.needs.items())
+        cc = f">= {r.compute_capability[0]}.{r.compute_capability[1]}" if r.compute_capability else "any"
+        rows.append(f"| {r.feature}: {r.what} | {', '.join(r.model_types) if r.model_types else 'any'} | {needs} "
+                    f"| {cc} | {r.evidence} |")
+    return "\n".join(rows)
