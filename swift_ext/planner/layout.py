@@ -15,6 +15,7 @@ from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
+from swift_ext.planner.warn_rules import ENGINE_RULES
 from swift_ext.planner.oracle import assumed_version, version_tuple
 from swift_ext.spec.recipe import Recipe
 
@@ -55,17 +56,7 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[
     world = recipe.launch.world_size
     lay = layout_of(args, world)
     mcore = version_tuple(assumed_version(recipe.env)[0])
-
-    def err(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
-        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
-        where.pop("path", None)
-        errors.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
-
-    def warn(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
-        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
-        where.pop("path", None)
-        warnings.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
-
+    err, warn = _reporters(recipe, errors), _reporters(recipe, warnings)
     for rule in RULES:
         try:
             rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn)
@@ -74,6 +65,30 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[
     for rule in VERSIONED_RULES:
         try:
             rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn, mcore)
+        except _ShapeUnknown:
+            pass
+    return errors, warnings
+
+
+def _reporters(recipe: Recipe, into: list[Problem]) -> Callable[..., None]:
+    """err/warn(rule, message, key=None, hint=None): a Problem located at args.KEY in the recipe."""
+    def report(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
+        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        where.pop("path", None)
+        into.append(Problem(message, rule=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+    return report
+
+
+def check_engine_rules(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) of the rules both engines share (warn_rules.ENGINE_RULES), for engine swift, where
+    the layout rules do not run; engine megatron runs them as part of RULES."""
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    lay = layout_of(args, recipe.launch.world_size)
+    for rule in ENGINE_RULES:
+        try:
+            rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, _reporters(recipe, errors),
+                 _reporters(recipe, warnings))
         except _ShapeUnknown:
             pass
     return errors, warnings
@@ -452,3 +467,6 @@ def fp8_gpu(recipe, args, shape, lay, err, warn):
 
 # The Megatron GRPO rule (with the reward-name checks) lives in grpo_rules.py; it runs last, as it always did.
 rule(grpo)
+# Silent-misbehaviour rules both engines share (MTP untrained, missing plugin files, expert LoRA in vLLM).
+for _shared in ENGINE_RULES:
+    rule(_shared)
