@@ -25,12 +25,18 @@ def plan(
         "and not in the Hugging Face or ModelScope cache (checked before the bundled configs)."),
     use_oracle: Optional[bool] = typer.Option(None, "--oracle/--no-oracle", help="Also ask megatron-core itself "
                                               "(imports torch: seconds). Default: SWIFT_EXT_ORACLE, else off."),
+    nodes: Optional[int] = typer.Option(None, "--nodes", min=1, help="Nodes to check (launch.nodes=N), e.g. for "
+                                        "`launch.nodes: scheduler`."),
+    gpus_per_node: Optional[int] = typer.Option(None, "--gpus-per-node", min=0, help="GPUs per node to check "
+                                                "(launch.gpus_per_node=G)."),
 ) -> None:
     """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
     from swift_ext.planner.plan import make_plan
     from swift_ext.spec.recipe import load_recipe
 
-    rec = load_recipe(recipe, overrides or [])
+    sizes = ([f"launch.nodes={nodes}"] if nodes is not None else []) + (
+        [f"launch.gpus_per_node={gpus_per_node}"] if gpus_per_node is not None else [])
+    rec = load_recipe(recipe, [*(overrides or []), *sizes])
     model_config = _model_config_file(model_config)
     result = make_plan(rec, model_config=str(model_config) if model_config else None, oracle=use_oracle)
     launch = result.launch

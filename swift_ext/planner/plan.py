@@ -74,6 +74,16 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     errors: list[Problem] = []
     warnings: list[Problem] = []
     notes: list[str] = []
+    if recipe.launch.scheduled:
+        # Sizes the cluster's scheduler decides: list the world sizes the layout works at, check the smallest.
+        from swift_ext.planner.scheduled import resolve
+
+        where = recipe.where(f"launch.{recipe.launch.scheduled[0]}")
+        recipe, more, refused = resolve(recipe, _quiet_shape(recipe, model_config))
+        notes += more
+        if refused:
+            errors.append(Problem(refused, rule="launch", hint="change the parallel sizes, or give the sizes with "
+                                  "--nodes/--gpus-per-node", **where))
     schema = msargs.schema_for(recipe.engine, recipe.command)
     args = Args.bind(recipe, schema)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
