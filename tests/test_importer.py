@@ -134,13 +134,13 @@ def test_multi_node_pattern_exports_and_several_commands(tmp_path, write):
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     first = yaml.safe_load((tmp_path / "r-1.yaml").read_text())
     second = yaml.safe_load((tmp_path / "r-2.yaml").read_text())
-    assert first["launch"] == {"gpus_per_node": 8, "nodes": 1} and first["command"] == "sft"
+    assert first["launch"] == {"gpus_per_node": 8, "nodes": "scheduler"} and first["command"] == "sft"
     assert second["command"] == "rlhf" and second["args"]["rlhf_type"] == "dpo"
     assert second["launch"]["gpus_per_node"] == 8  # the export holds for every later command
     assert first["args"]["output_dir"] == "megatron_output/run"
     assert first["args"]["dataloader_num_workers"] == "$(nproc)"
     assert "WANDB_API_KEY" not in (tmp_path / "r-1.yaml").read_text() and "sk-123" not in result.stderr
-    for words in ("NNODES=$WORLD_SIZE is not a fixed count", "`$(nproc)` is computed by the shell",
+    for words in ("NNODES=$WORLD_SIZE is decided by the scheduler", "`$(nproc)` is computed by the shell",
                   "`swift export` is not a training command", "2 training commands", "WANDB_API_KEY looks like a secret"):
         assert words in result.stderr
     printed = swift_ext("import", src)

@@ -51,7 +51,7 @@ def _with_evidence(problem) -> str:
 
     from swift_ext.spec.ruleset import evidence_tag
 
-    tag = evidence_tag(getattr(problem, "code", None) or getattr(problem, "rule", None))
+    tag = evidence_tag(problem.code)
     return escape(problem.render() + (f" [{tag}]" if tag else ""))
 
 

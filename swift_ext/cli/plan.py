@@ -29,12 +29,18 @@ def plan(
         None, "--target-versions", help="Versions the cluster runs, for the version-gated rules: "
         "megatron-core=0.18.0,transformer-engine=2.8,vllm=0.11 (default: env SWIFT_EXT_TARGET_VERSIONS, else "
         "the installed packages). `swift-ext rules` lists the gates."),
+    nodes: Optional[int] = typer.Option(None, "--nodes", min=1, help="Nodes to check (launch.nodes=N), e.g. for "
+                                        "`launch.nodes: scheduler`."),
+    gpus_per_node: Optional[int] = typer.Option(None, "--gpus-per-node", min=0, help="GPUs per node to check "
+                                                "(launch.gpus_per_node=G)."),
 ) -> None:
     """Check a recipe against ms-swift, the model's shape and the GPUs' memory; print what would run."""
     from swift_ext.planner.plan import make_plan
     from swift_ext.spec.recipe import load_recipe
 
-    rec = load_recipe(recipe, overrides or [])
+    sizes = ([f"launch.nodes={nodes}"] if nodes is not None else []) + (
+        [f"launch.gpus_per_node={gpus_per_node}"] if gpus_per_node is not None else [])
+    rec = load_recipe(recipe, [*(overrides or []), *sizes])
     model_config = _model_config_file(model_config)
     from swift_ext.spec.support import parse_targets
 

@@ -18,6 +18,7 @@ from swift_ext.msswift import schema as msargs
 from swift_ext.spec.findings import UserError
 from swift_ext.msswift.conventions import flag_groups, typed_text
 from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
+from swift_ext.spec.recipe import SCHEDULER
 from swift_ext.spec.yamlio import read_text
 
 COMMANDS = {("megatron", c) for c in ("sft", "rlhf", "pt")} | {("swift", c) for c in ("sft", "rlhf", "pt")}
@@ -327,16 +328,31 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
         notes.append(f"{source}:{lineno}: CUDA_VISIBLE_DEVICES={devices} is decided at run time; not imported")
         devices = None
     listed = len([d for d in devices.split(",") if d.strip()]) if devices is not None else None
-    nproc = _count(env, "NPROC_PER_NODE", notes, source, lineno,
-                   f"launch.gpus_per_node set to {listed or 1} ({'from CUDA_VISIBLE_DEVICES' if listed else 'a guess'})")
-    launch["gpus_per_node"] = nproc if nproc is not None else (listed if listed is not None else 1)
-    if devices is not None and devices != ",".join(str(k) for k in range(launch["gpus_per_node"])):
+    # Sizes the scheduler decides (PAI-DLC: NNODES=$WORLD_SIZE, NPROC_PER_NODE unset or from nvidia-smi) stay
+    # symbolic: `launch.*: scheduler`, and `plan` lists the world sizes the layout works at.
+    nodes_by_scheduler = _symbolic(env.get("NNODES"))
+    gpus_by_scheduler = _symbolic(env.get("NPROC_PER_NODE")) or (
+        nodes_by_scheduler and "NPROC_PER_NODE" not in env and listed is None)
+    nproc = None if gpus_by_scheduler else _count(
+        env, "NPROC_PER_NODE", notes, source, lineno,
+        f"launch.gpus_per_node set to {listed or 1} ({'from CUDA_VISIBLE_DEVICES' if listed else 'a guess'})")
+    launch["gpus_per_node"] = SCHEDULER if gpus_by_scheduler else (
+        nproc if nproc is not None else (listed if listed is not None else 1))
+    if gpus_by_scheduler:
+        notes.append(f"{source}:{lineno}: NPROC_PER_NODE={env.get('NPROC_PER_NODE', '(unset)')} is decided on the "
+                     "node: launch.gpus_per_node: scheduler (`swift-ext plan --gpus-per-node G` checks a size)")
+    if devices is not None and (gpus_by_scheduler or devices != ",".join(str(k) for k in range(launch["gpus_per_node"]))):
         recipe_env["CUDA_VISIBLE_DEVICES"] = devices  # a particular device set: keep it as written
     if nproc == 1 and engine == "swift":
         recipe_env["NPROC_PER_NODE"] = "1"  # swift-ext omits it for one GPU; the script asked for it
-    nodes = _count(env, "NNODES", notes, source, lineno, "launch.nodes set to 1: set it to the number of nodes "
-                   "(or `swift-ext submit --nodes N`)")
-    launch["nodes"] = nodes if nodes is not None else 1
+    if nodes_by_scheduler:
+        launch["nodes"] = SCHEDULER
+        notes.append(f"{source}:{lineno}: NNODES={env['NNODES']} is decided by the scheduler: launch.nodes: scheduler "
+                     "(`swift-ext plan` lists the world sizes the layout works at; --nodes N checks one)")
+    else:
+        nodes = _count(env, "NNODES", notes, source, lineno, "launch.nodes set to 1: set it to the number of nodes "
+                       "(or `swift-ext submit --nodes N`)")
+        launch["nodes"] = nodes if nodes is not None else 1
     data: dict[str, Any] = {}
     if comment:
         data["description"] = comment
@@ -345,6 +361,11 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
         data["env"] = recipe_env
     data["args"] = args
     return data
+
+
+def _symbolic(text: str | None) -> bool:
+    """A size the shell or scheduler computes: `$WORLD_SIZE`, `${WORLD_SIZE}`, `$(nvidia-smi ...)`."""
+    return text is not None and "$" in text
 
 
 def _count(env: dict, name: str, notes: list, source: str, lineno: int, fallback: str) -> int | None:

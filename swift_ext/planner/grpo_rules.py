@@ -4,6 +4,7 @@ must name something ms-swift, swift-ext or a plugin file registers. Registered w
 from __future__ import annotations
 
 import ast
+import os
 import difflib
 from functools import lru_cache
 from pathlib import Path
@@ -84,12 +85,12 @@ def grpo(recipe, args, shape, lay, err, warn):
 def reward_problems(args: Args, err: Report) -> None:
     """reward_funcs must name ms-swift built-ins, swift-ext's rewards, or names a plugin file registers;
     ms-swift itself only fails on an unknown name when the trainer is built (grpo_trainer.py:2228)."""
-    from swift_ext.plugins import REWARD_NAMES
-
     funcs = [str(f) for f in args.list("reward_funcs")]
-    known = builtin_reward_names() | set(REWARD_NAMES) | plugin_reward_names(args.list("external_plugins"))
+    known = known_reward_names(args)
+    # A missing plugin file is reported once (warn_rules.plugin_files, rule plugin-file), naming these rewards.
+    plugin_missing = bool(missing_plugin_files(args))
     for name in funcs:
-        if name not in known:
+        if name not in known and not plugin_missing:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             err("reward-funcs", f"unknown reward function '{name}'", "reward_funcs",
                 hint=f"did you mean {close[0]!r}? known: {', '.join(sorted(known))}" if close
@@ -97,6 +98,23 @@ def reward_problems(args: Args, err: Report) -> None:
     weights = args.list("reward_weights")
     if weights and len(weights) != len(funcs) + len(args.list("reward_model")):
         err("reward-funcs", f"{len(weights)} reward_weights for {len(funcs)} reward function(s)", "reward_weights")
+
+
+def known_reward_names(args: Args) -> set[str]:
+    from swift_ext.plugins import REWARD_NAMES
+
+    return builtin_reward_names() | set(REWARD_NAMES) | plugin_reward_names(args.list("external_plugins"))
+
+
+def missing_plugin_files(args: Args) -> list[str]:
+    """external_plugins entries with no file behind them; ms-swift resolves them against the working
+    directory (swift/utils/utils.py import_external_file: os.path.abspath(os.path.expanduser(path)))."""
+    return [str(p) for p in args.list("external_plugins") if not Path(os.path.expanduser(str(p))).is_file()]
+
+
+def unknown_reward_names(args: Args) -> list[str]:
+    known = known_reward_names(args)
+    return [str(f) for f in args.list("reward_funcs") if str(f) not in known]
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
+from swift_ext.planner.warn_rules import ENGINE_RULES
 from swift_ext.spec.recipe import Recipe
 from swift_ext.spec.support import Versions, capability_gap, resolve_versions, version_gaps
 
@@ -58,17 +59,7 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None,
     world = recipe.launch.world_size
     lay = layout_of(args, world)
     versions = versions if versions is not None else resolve_versions(recipe.env)
-
-    def err(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
-        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
-        where.pop("path", None)
-        errors.append(Finding(message, code=rule, hint=hint, path=f"args.{key}" if key else None, **where))
-
-    def warn(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
-        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
-        where.pop("path", None)
-        warnings.append(Finding(message, code=rule, hint=hint, path=f"args.{key}" if key else None, **where))
-
+    err, warn = _reporters(recipe, errors), _reporters(recipe, warnings)
     for rule in RULES:
         try:
             rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn)
@@ -77,6 +68,30 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None,
     for rule in VERSIONED_RULES:
         try:
             rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, err, warn, versions)
+        except _ShapeUnknown:
+            pass
+    return errors, warnings
+
+
+def _reporters(recipe: Recipe, into: list[Finding]) -> Callable[..., None]:
+    """err/warn(rule, message, key=None, hint=None): a Finding located at args.KEY in the recipe."""
+    def report(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
+        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        where.pop("path", None)
+        into.append(Finding(message, code=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+    return report
+
+
+def check_engine_rules(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Finding], list[Finding]]:
+    """(errors, warnings) of the rules both engines share (warn_rules.ENGINE_RULES), for engine swift, where
+    the layout rules do not run; engine megatron runs them as part of RULES."""
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
+    lay = layout_of(args, recipe.launch.world_size)
+    for rule in ENGINE_RULES:
+        try:
+            rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, _reporters(recipe, errors),
+                 _reporters(recipe, warnings))
         except _ShapeUnknown:
             pass
     return errors, warnings
@@ -462,3 +477,6 @@ def fp8_gpu(recipe, args, shape, lay, err, warn, versions):
 
 # The Megatron GRPO rule (with the reward-name checks) lives in grpo_rules.py; it runs last, as it always did.
 rule(grpo)
+# Silent-misbehaviour rules both engines share (MTP untrained, missing plugin files, expert LoRA in vLLM).
+for _shared in ENGINE_RULES:
+    rule(_shared)

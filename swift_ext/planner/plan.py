@@ -80,6 +80,16 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     errors: list[Finding] = []
     warnings: list[Finding] = []
     notes: list[str] = []
+    if recipe.launch.scheduled:
+        # Sizes the cluster's scheduler decides: list the world sizes the layout works at, check the smallest.
+        from swift_ext.planner.scheduled import resolve
+
+        where = recipe.where(f"launch.{recipe.launch.scheduled[0]}")
+        recipe, more, refused = resolve(recipe, _quiet_shape(recipe, model_config))
+        notes += more
+        if refused:
+            errors.append(Finding(refused, code="launch", hint="change the parallel sizes, or give the sizes with "
+                                  "--nodes/--gpus-per-node", **where))
     schema = msargs.schema_for(recipe.engine, recipe.command)
     args = Args.bind(recipe, schema)
     notes.append(f"arguments checked against {schema.dataclass_name} of {schema.origin}")
@@ -109,8 +119,16 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle, data_tokens)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
+        found.shape = _quiet_shape(recipe, model_config)
+        shared_errors, shared_warnings = _engine_rules(recipe, args, found.shape)
+        errors += shared_errors
+        warnings += shared_warnings
         if recipe.command == "rlhf":
             errors += _swift_engine_rewards(recipe, args)
+    if found.shape is not None and not bad_values:
+        from swift_ext.planner.warn_rules import lora_notes
+
+        notes += lora_notes(recipe, args, found.shape)
     warnings += overridden_by_msswift(recipe, args, errors + warnings) + train_iters_replaced(recipe, args)
     return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
@@ -235,6 +253,24 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted, ve
     notes.append(f"megatron-core {verdict.version} oracle: {'accepts' if verdict.accepts else 'refuses'} the layout"
                  + (f" ({'; '.join(verdict.notes)})" if verdict.notes else ""))
     return summary
+
+
+def _quiet_shape(recipe, model_config) -> ModelShape | None:
+    """The model's shape for the engine-swift checks, or None: that engine's plan never needed it, so a
+    model without a config.json here is not reported."""
+    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.planner.tinymodel import resolve_model
+
+    try:
+        return resolve_shape(resolve_model(recipe.args.get("model")), model_config)
+    except UserError:
+        return None
+
+
+def _engine_rules(recipe, args, shape):
+    from swift_ext.planner.layout import check_engine_rules
+
+    return check_engine_rules(recipe, args, shape)
 
 
 def _swift_engine_rewards(recipe, args) -> list[Finding]:

@@ -53,6 +53,7 @@ def start(path: Path, overrides: list[str], *, force: bool, resume: bool, expect
     from swift_ext.planner.plan import make_plan
 
     rec = load_recipe(path, overrides)
+    rec.launch.world_size  # noqa: B018 -- sizes left to the scheduler: a one-line UserError asking for them
     if expect and rec.command != expect:
         raise UserError.one(f"this is a `{rec.command}` recipe, not `{expect}`: refusing to run it as {expect}",
                             hint=f"`make {rec.command} RECIPE={path}` or `swift-ext run {path}`",

@@ -372,6 +372,7 @@ def submit_recipe(recipe_path: Path, overrides: list[str], opts: SlurmOptions, *
     if opts.nodes:
         overrides.append(f"launch.nodes={opts.nodes}")
     rec = load_recipe(recipe_path, overrides)
+    rec.launch.world_size  # noqa: B018 -- sizes left to the scheduler: a one-line UserError asking for them
     out_arg = str(rec.args.get("output_dir") or "megatron_output")
     if not Path(out_arg).is_absolute():  # the ranks may start elsewhere: pin the output dir
         overrides.append(f"args.output_dir={Path(out_arg).resolve()}")

@@ -23,6 +23,7 @@ OVERRIDE = "command line"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NODES = 8192
 MAX_GPUS_PER_NODE = 64
+SCHEDULER = "scheduler"
 
 
 class Resources(BaseModel):
@@ -32,16 +33,31 @@ class Resources(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # The upper bounds catch typos (1e9) before anything is sized by them (a process or device per GPU).
-    nodes: int = Field(1, ge=1, le=MAX_NODES, description="Number of nodes (NNODES). 1 for a single machine.")
-    gpus_per_node: int = Field(
-        1, ge=0, le=MAX_GPUS_PER_NODE, description="GPUs used on each node (NPROC_PER_NODE). 0 runs on the CPU."
-    )
+    # "scheduler": the cluster's scheduler decides (PAI-DLC's NNODES=$WORLD_SIZE, NPROC_PER_NODE from
+    # nvidia-smi); `plan` then lists the world sizes the layout works at (planner/scheduled.py).
+    nodes: int | Literal["scheduler"] = Field(
+        1, description="Number of nodes (NNODES). 1 for a single machine; `scheduler` when the cluster decides.")
+    gpus_per_node: int | Literal["scheduler"] = Field(
+        1, description="GPUs used on each node (NPROC_PER_NODE). 0 runs on the CPU; `scheduler` when the "
+        "cluster decides.")
     gpu: str | None = Field(
         None, description=f"GPU model, one of: {', '.join(GPUS)}. Sets memory and FP8 support."
     )
     gpu_memory_gib: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Usable memory per GPU in GiB; defaults to the GPU model's."
     )
+
+    @field_validator("nodes", "gpus_per_node", mode="before")
+    @classmethod
+    def _size(cls, value: Any, info) -> Any:
+        # One message for the int-or-"scheduler" union (pydantic would report each branch separately).
+        if value == SCHEDULER:
+            return value
+        low, high = (1, MAX_NODES) if info.field_name == "nodes" else (0, MAX_GPUS_PER_NODE)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected a whole number greater than or equal to {low} and at most {high}, or "
+                             f"'{SCHEDULER}', got {value!r}")
+        return value
 
     @field_validator("gpu")
     @classmethod
@@ -53,7 +69,19 @@ class Resources(BaseModel):
         return value
 
     @property
+    def scheduled(self) -> list[str]:
+        """The sizes left to the scheduler: "nodes", "gpus_per_node", or none."""
+        return [name for name in ("nodes", "gpus_per_node") if getattr(self, name) == SCHEDULER]
+
+    def sized(self, nodes: int, gpus_per_node: int) -> "Resources":
+        return self.model_copy(update={"nodes": nodes, "gpus_per_node": gpus_per_node})
+
+    @property
     def world_size(self) -> int:
+        if self.scheduled:
+            # Callers that need a number get the recipe make_plan sized (planner/scheduled.py).
+            raise UserError.one(f"launch.{self.scheduled[0]} is decided by the scheduler: this needs a number",
+                                hint="give the sizes: launch.nodes=N launch.gpus_per_node=G (plan: --nodes/--gpus-per-node)")
         return self.nodes * max(self.gpus_per_node, 1)
 
     @property

@@ -212,6 +212,25 @@ _RULES = [
              "(ms-swift examples/megatron/fp8/vlm.sh: blockwise, bf16 moments, 8 GPUs)"),
 ]
 
+_RULES += [
+    # --- silent misbehaviour, both engines (planner/warn_rules.py)
+    RuleInfo("mtp-untrained", "warning", "the model has MTP layers but mtp_num_layers is unset: the MTP head is "
+             "neither trained nor saved while the exported config still advertises it (transformers engine: "
+             "not trained, dropped on export)",
+             (_code("ms-swift swift/megatron/init.py: _patch_mcore_bridge.save_weights"),
+              _code("ms-swift swift/megatron/model/utils.py: save_hf_weights"),
+              _code("transformers modeling_utils.py: _keys_to_ignore_on_load_unexpected (mtp.*)")),
+             "models whose config.json has MTP layers (mtp_num_hidden_layers / num_nextn_predict_layers)"),
+    RuleInfo("plugin-file", "error", "every external_plugins file exists (relative to the working directory)",
+             (_code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
+    RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
+             "load expert adapters",
+             (_code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),
+              Evidence("report", "vllm-project/vllm#40005", "Qwen3.5-MoE expert LoRA from Megatron-swift does not "
+                       "load; vLLM FusedMoEWithLoRA since v0.11.2")),
+             "GRPO + LoRA reaching the experts + vllm_enable_lora or server mode"),
+]
+
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 
 

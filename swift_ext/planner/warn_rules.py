@@ -1,0 +1,224 @@
+"""Rules for silent misbehaviour, both engines: things ms-swift accepts and then does quietly wrong
+(an MTP head neither trained nor saved, expert LoRA that vLLM cannot load, a plugin file that is not
+there). Registered with layout.py's rules for engine megatron; plan.py runs ENGINE_RULES for engine
+swift through layout.check_engine_rules, with the same err/warn helpers.
+
+Also the plan notes that say what LoRA `target_modules` expand to per layer type, and what happens to
+the MTP weights on export.
+"""
+
+from __future__ import annotations
+
+import os
+from swift_ext.msswift.bound_args import Args
+from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
+from swift_ext.planner.model_shape import ModelShape
+
+# vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
+# from docs.vllm.ai/en/v0.11.2; huggingface/trl issue #4584 "v0.11.2 introduced LoRA support for mixture
+# of experts models"). Before it: "vLLM currently does not support fused MoE LoRA inference".
+VLLM_MOE_LORA = (0, 11, 2)
+# Qwen3.5/3.6-MoE expert LoRA from Megatron-swift still does not load (vllm-project/vllm issue #40005,
+# open, opened by ms-swift's maintainer 2026-04-16): no released vLLM is known to load it.
+VLLM_MOE_LORA_UNSUPPORTED_TYPES = ("qwen3_5_moe",)
+ENV_VLLM_VERSION = "SWIFT_EXT_VLLM_VERSION"
+
+ENGINE_RULES: list = []
+
+
+def engine_rule(fn):
+    ENGINE_RULES.append(fn)
+    return fn
+
+
+# Evidence: transformers 5.x models/qwen3_5_moe/modeling_qwen3_5_moe.py, qwen3_next and the DeepSeek/GLM
+# models set `_keys_to_ignore_on_load_unexpected = [r"^mtp.*"]` (engine swift: MTP never loaded, so neither
+# trained nor saved); ms-swift 4.6 swift/megatron/init.py _patch_mcore_bridge.save_weights and
+# swift/megatron/model/utils.py (save_hf_weights) rewrite num_nextn_predict_layers/mtp_num_hidden_layers
+# only `if mtp_num_layers:`, otherwise the copied HF config keeps advertising the MTP layers while
+# mcore-bridge builds the GPT model without an MTP block (mtp_num_layers None).
+@engine_rule
+def mtp_untrained(recipe, args, shape, lay, err, warn):
+    have = shape.mtp_num_layers
+    if not have:
+        return
+    if recipe.engine == "megatron":
+        if args.int("mtp_num_layers"):
+            return
+        warn("mtp-untrained", f"{shape.name} has {have} MTP layer(s) but mtp_num_layers is not set: Megatron builds "
+             "the model without them, so the MTP head is neither trained nor saved, while the saved config.json "
+             "still advertises it (speculative decoding then uses missing or stale weights)", "mtp_num_layers",
+             hint=f"set mtp_num_layers: {have}; or keep it unset and merge with `swift-ext merge`, which copies "
+             "the base model's MTP weights back (save_missing_weights)")
+    else:
+        warn("mtp-untrained", f"{shape.name} has {have} MTP layer(s): the transformers engine (engine: swift) does "
+             "not load them (transformers ignores mtp.* weights), so they are not trained and are missing from "
+             "what it saves, while config.json still advertises them", "model",
+             hint="train with engine: megatron and mtp_num_layers: " f"{have}; or merge with `swift-ext merge`, "
+             "which copies the base model's MTP weights back")
+
+
+# Evidence: ms-swift 4.6 swift/utils/utils.py import_external_file: os.path.abspath(os.path.expanduser(path)),
+# i.e. relative to the working directory; a missing file fails there (assert os.path.isdir(py_dir), or
+# spec_from_file_location/exec_module) inside every rank, after the job started.
+@engine_rule
+def plugin_files(recipe, args, shape, lay, err, warn):
+    missing = missing_plugin_files(args)
+    if not missing:
+        return
+
+    unknown = unknown_reward_names(args) if recipe.command == "rlhf" and args.str("rlhf_type") == "grpo" else []
+    for path in missing:
+        because = (f"; reward_funcs {', '.join(map(repr, unknown))} cannot be checked (not registered by ms-swift "
+                   "or swift-ext; perhaps by this file)") if unknown else ""
+        err("plugin-file", f"external_plugins file {path!r} not found (ms-swift resolves it relative to the "
+            f"working directory, here {os.path.abspath(os.path.expanduser(path))}){because}", "external_plugins",
+            hint="run from the directory the path is relative to, or give an absolute path")
+
+
+# Evidence: ms-swift 4.6 swift/megatron/trainers/rollout_mixin.py (args.tuner_type == 'lora' and
+# args.vllm_enable_lora: adapter-only sync; otherwise LoRA is merged before the sync) and
+# swift/rlhf_trainers/rollout_mixin.py (the same, with the warning "vLLM currently does not support LoRA in
+# MoE configurations"); vLLM FusedMoEWithLoRA since v0.11.2; vllm-project/vllm issue #40005 (Qwen3.5-MoE).
+@engine_rule
+def vllm_expert_lora(recipe, args, shape, lay, err, warn):
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or not args.bool("use_vllm"):
+        return
+    if args.str("tuner_type") not in ("lora", None) or not shape.is_moe:
+        return
+    server = args.str("vllm_mode") == "server"
+    if not args.bool("vllm_enable_lora") and not server:
+        return  # colocate without vllm_enable_lora: LoRA is merged into the weights before each sync
+    if "experts" not in lora_targets(recipe, args, shape):
+        return
+    version, where = vllm_version(recipe.env)
+    how = ("the rollout server decides (swift rollout --vllm_enable_lora); with it on, " if server else "")
+    if shape.model_type in VLLM_MOE_LORA_UNSUPPORTED_TYPES:
+        why = f"no released vLLM is known to load {shape.model_type} expert LoRA (vllm-project/vllm issue #40005)"
+    elif version is None:
+        why = (f"vLLM is not installed here, so its expert-LoRA support (>= "
+               f"{'.'.join(map(str, VLLM_MOE_LORA))}) cannot be checked; set {ENV_VLLM_VERSION} in the recipe env")
+    elif _vtuple(version) < VLLM_MOE_LORA:
+        why = f"vLLM {version} ({where}) predates LoRA on fused MoE experts ({'.'.join(map(str, VLLM_MOE_LORA))})"
+    else:
+        return
+    warn("vllm-expert-lora", f"GRPO LoRA on the routed experts with adapter sync to vLLM: {how}{why}; rollouts then "
+         "fail to load the adapter or run without the experts' LoRA and diverge from training",
+         "vllm_enable_lora" if not server else "vllm_mode",
+         hint="set vllm_enable_lora: false (ms-swift merges LoRA before each weight sync), or leave the experts "
+         "out of target_modules")
+
+
+def vllm_version(env: dict[str, str] | None) -> tuple[str | None, str]:
+    """(version, where from): SWIFT_EXT_VLLM_VERSION in the recipe env or the environment, else installed."""
+    for label, source in (("recipe env", env or {}), ("environment", os.environ)):
+        if source.get(ENV_VLLM_VERSION):
+            return source[ENV_VLLM_VERSION].strip(), f"{ENV_VLLM_VERSION} in the {label}"
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vllm"), "installed"
+    except PackageNotFoundError:
+        return None, "not installed"
+
+
+def _vtuple(text: str) -> tuple[int, ...]:
+    from swift_ext.planner.oracle import version_tuple
+
+    return version_tuple(text)
+
+
+# ---- what target_modules expand to ----------------------------------------------------------------------
+
+# Module names per layer part and engine, as ms-swift 4.6 finds them for `all-linear`:
+# megatron: swift/megatron/utils/utils.py find_all_linears (TELinear, TELayerNormColumnParallelLinear,
+#   TEGroupedLinear, nn.Linear; not output_layer); find_router only with `all-router` (TopKRouter);
+#   multimodal models: get_multimodal_target_regex over language_model, plus the vision tower unless
+#   freeze_vit and the aligner unless freeze_aligner. megatron-core 0.16: GatedDeltaNet in_proj/out_proj,
+#   SelfAttention linear_qkv/linear_proj, MLP/experts/shared experts linear_fc1/linear_fc2, MTP eh_proj.
+# swift: swift/utils/transformers_utils.py find_all_linears (class name contains "linear"; not lm_head);
+#   transformers 5 Qwen3.5-MoE experts are fused nn.Parameters (Qwen3_5MoeExperts.gate_up_proj/down_proj)
+#   that no `all-linear` reaches, and its router (TopKRouter.weight) neither.
+_MODULES = {
+    "megatron": {"linear_attention": ["in_proj", "out_proj"], "attention": ["linear_qkv", "linear_proj"],
+                 "mla": ["linear_q_proj", "linear_q_down_proj", "linear_q_up_proj", "linear_kv_down_proj",
+                         "linear_kv_up_proj", "linear_proj"],
+                 "experts": ["linear_fc1", "linear_fc2"], "shared_expert": ["linear_fc1", "linear_fc2"],
+                 "dense_mlp": ["linear_fc1", "linear_fc2"], "router": ["router"], "mtp": ["eh_proj"],
+                 "vision": ["linear_qkv", "linear_proj", "linear_fc1", "linear_fc2"]},
+    "swift": {"linear_attention": ["in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "out_proj"],
+              "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
+              "mla": ["q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"],
+              "experts": ["gate_proj", "up_proj", "down_proj"],
+              "shared_expert": ["gate_proj", "up_proj", "down_proj", "shared_expert_gate"],
+              "dense_mlp": ["gate_proj", "up_proj", "down_proj"], "router": ["gate"], "mtp": [],
+              "vision": ["qkv", "proj", "linear_fc1", "linear_fc2"]},
+}
+_PART_NAMES = {"linear_attention": "Gated DeltaNet layers", "attention": "attention layers",
+               "mla": "MLA attention layers", "experts": "MoE routed experts", "shared_expert": "shared expert",
+               "dense_mlp": "dense MLP", "router": "router", "mtp": "MTP block", "vision": "vision tower/aligner"}
+
+
+def _parts(recipe, args: Args, shape: ModelShape) -> list[str]:
+    parts = []
+    if shape.num_linear_attention_layers:
+        parts.append("linear_attention")
+    parts.append("mla" if shape.is_mla else "attention")
+    if shape.is_moe:
+        parts += ["experts", "router"] + (["shared_expert"] if shape.shared_expert_intermediate_size else [])
+    if not shape.is_moe or shape.num_dense_layers:
+        parts.append("dense_mlp")
+    if recipe.engine == "megatron" and args.int("mtp_num_layers") and shape.mtp_num_layers:
+        parts.append("mtp")
+    if shape.vision:
+        parts.append("vision")
+    return parts
+
+
+def lora_targets(recipe, args: Args, shape: ModelShape) -> dict[str, list[str]]:
+    """{layer part: module names LoRA wraps there} as ms-swift expands target_modules (see _MODULES)."""
+    if (args.str("tuner_type") or "lora") not in ("lora", "lora_llm"):
+        return {}
+    targets = [str(t) for t in args.list("target_modules")] or ["all-linear"]
+    engine = recipe.engine if recipe.engine in _MODULES else "swift"
+    names = _MODULES[engine]
+    out: dict[str, list[str]] = {}
+    for part in _parts(recipe, args, shape):
+        if part == "router":
+            hit = ["router"] if "all-router" in targets and engine == "megatron" else \
+                [t for t in targets if t in names["router"]]
+        elif part == "vision":
+            tuned = not args.bool("freeze_vit") or not args.bool("freeze_aligner")
+            llm_only = args.str("tuner_type") == "lora_llm"
+            hit = names["vision"] if "all-linear" in targets and tuned and not llm_only else []
+        elif part == "experts" and engine == "swift" and shape.model_type.startswith("qwen3_5"):
+            hit = []  # fused expert parameters: only target_parameters reaches them
+        elif "all-linear" in targets:
+            hit = names[part]
+        else:
+            hit = [t for t in targets if t in names[part]]
+        if hit:
+            out[part] = hit
+    return out
+
+
+def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
+    """Plan notes: the LoRA modules per layer type, and what happens to MTP weights on export."""
+    notes = []
+    targets = lora_targets(recipe, args, shape)
+    if (args.str("tuner_type") or "lora") in ("lora", "lora_llm"):
+        label = {**_PART_NAMES, "attention": "gated attention layers" if shape.gated_attention else "attention layers"}
+        listed = "; ".join(f"{label[p]}: {', '.join(m)}" for p, m in targets.items()) or "nothing"
+        left = [label[p] for p in _parts(recipe, args, shape) if p not in targets]
+        notes.append(f"LoRA target_modules {[str(t) for t in args.list('target_modules')] or ['all-linear']} "
+                     f"expand to ({recipe.engine} engine): {listed}" + (f"; not adapted: {', '.join(left)}"
+                                                                         if left else ""))
+        if recipe.engine == "swift" and shape.is_moe and shape.model_type.startswith("qwen3_5") \
+                and not args.list("target_parameters"):
+            notes.append("routed experts are fused parameters in transformers (Qwen3_5MoeExperts): LoRA reaches "
+                         "them only through target_parameters")
+        if shape.mtp_num_layers:
+            notes.append(f"{shape.name}'s {shape.mtp_num_layers} MTP layer(s) on export: `swift export --merge_lora` "
+                         "on the transformers path drops mtp.*; `swift-ext merge` restores them from the base model "
+                         "(after/merge.py keep_base_mtp; Megatron merges keep them with save_missing_weights)")
+    return notes

@@ -1,0 +1,156 @@
+"""Warnings for silent misbehaviour (planner/warn_rules.py): MTP left untrained, what LoRA target_modules
+expand to, expert LoRA that vLLM cannot load, missing plugin files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from conftest import RECIPES, swift_ext
+from swift_ext.planner.model_shape import resolve_shape
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
+GRPO = RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"
+TINY_SFT = RECIPES / "smoke/tiny-sft.yaml"
+
+
+def plan_of(path, *overrides, model_config=None):
+    return make_plan(load_recipe(path, list(overrides)), model_config=model_config)
+
+
+def rules(problems) -> set[str]:
+    return {p.code for p in problems}
+
+
+def lora_note(plan) -> str:
+    (note,) = [n for n in plan.notes if n.startswith("LoRA target_modules")]
+    return note
+
+
+# ---- MTP -------------------------------------------------------------------------------------------------
+
+def test_mtp_in_the_model_but_mtp_num_layers_unset_warns_with_the_fix():
+    plan = plan_of(GRPO)
+    layers = resolve_shape(plan.recipe.args["model"]).mtp_num_layers
+    assert layers >= 1
+    (warning,) = [w for w in plan.warnings if w.code == "mtp-untrained"]
+    assert warning.path == "args.mtp_num_layers" and f"mtp_num_layers: {layers}" in warning.hint
+    assert "neither trained nor saved" in warning.message
+    assert "mtp-untrained" not in rules(plan_of(GRPO, f"args.mtp_num_layers={layers}").warnings)
+
+
+def test_transformers_engine_says_mtp_is_not_trained():
+    plan = plan_of(TINY_SFT)
+    assert plan.shape is not None and plan.shape.mtp_num_layers
+    (warning,) = [w for w in plan.warnings if w.code == "mtp-untrained"]
+    assert "transformers engine" in warning.message and "engine: megatron" in warning.hint
+
+
+def test_export_dropping_mtp_is_a_note_not_a_warning():
+    plan = plan_of(SFT)  # trains MTP; the note still says what happens on export
+    assert "mtp-untrained" not in rules(plan.warnings)
+    assert any("--merge_lora" in n and "keep_base_mtp" in n for n in plan.notes)
+
+
+# ---- LoRA targets ------------------------------------------------------------------------------------------
+
+def test_all_linear_on_megatron_covers_experts_and_mtp_but_not_router():
+    note = lora_note(plan_of(SFT))
+    assert "MoE routed experts: linear_fc1, linear_fc2" in note and "Gated DeltaNet layers: in_proj, out_proj" in note
+    assert "MTP block: eh_proj" in note
+    assert "not adapted: router, vision tower/aligner" in note
+    assert "router: router" in lora_note(plan_of(SFT, "args.target_modules=[all-linear,all-router]"))
+    vision = lora_note(plan_of(SFT, "args.freeze_vit=false"))
+    assert "vision tower/aligner: " in vision and "not adapted: router" in vision
+
+
+def test_named_targets_leave_the_rest_out():
+    note = lora_note(plan_of(SFT, "args.target_modules=[linear_qkv,linear_proj]"))
+    assert "gated attention layers: linear_qkv, linear_proj" in note
+    assert "MoE routed experts" in note.split("not adapted:")[1]
+
+
+def test_transformers_engine_all_linear_misses_fused_experts():
+    plan = plan_of(TINY_SFT)
+    note = lora_note(plan)
+    assert "shared expert: gate_proj, up_proj, down_proj, shared_expert_gate" in note
+    assert "MoE routed experts" in note.split("not adapted:")[1]
+    assert any("target_parameters" in n for n in plan.notes)
+
+
+# ---- GRPO expert LoRA in vLLM ---------------------------------------------------------------------------------
+
+def _moe_config(tmp_path, model_type: str):
+    model = tmp_path / model_type
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({
+        "model_type": model_type, "hidden_size": 2048, "num_attention_heads": 32, "num_key_value_heads": 4,
+        "head_dim": 128, "num_hidden_layers": 48, "vocab_size": 151936, "num_experts": 128,
+        "num_experts_per_tok": 8, "moe_intermediate_size": 768}))
+    return model
+
+
+def test_adapter_sync_of_expert_lora_warns_on_qwen3_6():
+    plan = plan_of(GRPO, "args.vllm_enable_lora=true")
+    (warning,) = [w for w in plan.warnings if w.code == "vllm-expert-lora"]
+    assert "#40005" in warning.message and "vllm_enable_lora: false" in warning.hint
+    assert "vllm-expert-lora" not in rules(plan_of(GRPO).warnings)  # merged before each sync: loads fine
+    attention_only = plan_of(GRPO, "args.vllm_enable_lora=true", "args.target_modules=[linear_qkv,linear_proj]")
+    assert "vllm-expert-lora" not in rules(attention_only.warnings)
+
+
+def test_expert_lora_follows_the_vllm_version(tmp_path):
+    model = _moe_config(tmp_path, "qwen3_moe")
+    base = ("args.vllm_enable_lora=true", f"args.model={model}")
+    old = plan_of(GRPO, *base, "env.SWIFT_EXT_VLLM_VERSION=0.10.2")
+    (warning,) = [w for w in old.warnings if w.code == "vllm-expert-lora"]
+    assert "0.10.2" in warning.message and "predates" in warning.message
+    assert "vllm-expert-lora" not in rules(plan_of(GRPO, *base, "env.SWIFT_EXT_VLLM_VERSION=0.11.2").warnings)
+
+
+def test_expert_lora_without_vllm_says_it_cannot_check(tmp_path, monkeypatch):
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("vllm")
+        installed = True
+    except PackageNotFoundError:
+        installed = False
+    monkeypatch.delenv("SWIFT_EXT_VLLM_VERSION", raising=False)
+    model = _moe_config(tmp_path, "qwen3_moe")
+    plan = plan_of(GRPO, "args.vllm_enable_lora=true", f"args.model={model}")
+    found = [w for w in plan.warnings if w.code == "vllm-expert-lora"]
+    if installed:
+        assert all("cannot be checked" not in w.message for w in found)
+    else:
+        assert len(found) == 1 and "cannot be checked" in found[0].message
+
+
+# ---- missing plugin files ----------------------------------------------------------------------------------------
+
+def test_missing_plugin_file_is_named_not_the_reward(tmp_path):
+    plan = plan_of(GRPO, "args.external_plugins=[plugins/my_rewards.py]", "args.reward_funcs=[my_reward]")
+    assert "reward-funcs" not in rules(plan.errors)
+    (problem,) = [e for e in plan.errors if e.code == "plugin-file"]
+    assert "'plugins/my_rewards.py' not found" in problem.message
+    assert os.path.join(os.getcwd(), "plugins", "my_rewards.py") in problem.message  # relative to the cwd
+    assert "working directory" in problem.message and "'my_reward'" in problem.message
+
+
+def test_existing_plugin_file_still_checks_reward_names(tmp_path):
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("from swift.rewards import ORM, orms\nclass R(ORM):\n    pass\norms['my_reward'] = R\n")
+    ok = plan_of(GRPO, f"args.external_plugins=[{plugin}]", "args.reward_funcs=[my_reward]")
+    assert not {"plugin-file", "reward-funcs"} & rules(ok.errors)
+    typo = plan_of(GRPO, f"args.external_plugins=[{plugin}]", "args.reward_funcs=[my_rewrd]")
+    assert "reward-funcs" in rules(typo.errors) and "plugin-file" not in rules(typo.errors)
+
+
+def test_cli_names_the_missing_plugin_file_on_the_transformers_engine(tmp_path):
+    result = swift_ext("plan", RECIPES / "smoke/tiny-grpo.yaml", "args.external_plugins=[gone.py]",
+                       "args.reward_funcs=[mine]", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'gone.py' not found" in result.stderr and str(tmp_path / "gone.py") in result.stderr
+    assert "unknown reward function" not in result.stderr
