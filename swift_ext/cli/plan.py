@@ -215,13 +215,8 @@ def args_cmd(
 @app.command()
 def schema() -> None:
     """Describe every recipe field (what goes around `args`)."""
-    from swift_ext.spec.recipe import Eval, EvalLaunch, Recipe, Resources, Watch
+    from swift_ext.spec.recipe import describe_fields
 
     con = _console()
-    for prefix, model in (("", Recipe), ("launch.", Resources), ("watch.", Watch), ("eval.", Eval),
-                          ("eval.launch.", EvalLaunch)):
-        for fname, info in model.model_fields.items():
-            if fname in {"source", "positions"}:
-                continue
-            con.print(f"[bold]{prefix}{fname}[/bold]: {info.description}")
-    con.print("[bold]extends[/bold]: base recipe file(s), relative to this one; deep-merged, later wins.")
+    for name, _kind, _default, description in describe_fields():
+        con.print(f"[bold]{name}[/bold]: {description}")

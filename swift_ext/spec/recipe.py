@@ -315,6 +315,24 @@ def _deep_merge(into: dict, other: dict) -> None:
 
 _TOP_LEVEL = {"description", "command", "engine", "launch", "env", "args", "watch", "eval"}
 _SECTIONS = {"launch": Resources, "watch": Watch, "eval": Eval, "eval.launch": EvalLaunch}
+_INTERNAL = {"source", "positions"}  # filled by load_recipe, not written by users
+
+
+def describe_fields() -> list[tuple[str, str, str, str]]:
+    """(dotted name, type, default, description) of every recipe field around `args`: what `swift-ext schema`
+    prints and docs/recipes.md's generated table holds."""
+    rows = []
+    for prefix, model in [("", Recipe), *((f"{name}.", model) for name, model in _SECTIONS.items())]:
+        for fname, info in model.model_fields.items():
+            if fname in _INTERNAL or fname in _SECTIONS and not prefix:
+                continue
+            kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
+            default = "required" if info.is_required() else (
+                "(section)" if info.default_factory is not None else repr(info.default))
+            rows.append((prefix + fname, kind, default, info.description or ""))
+    rows.append(("extends", "str | list[str]", "None", "base recipe file(s), relative to this one; deep-merged, "
+                 "later wins"))
+    return rows
 
 
 def _apply_override(data: dict, positions: dict, text: str) -> None:
