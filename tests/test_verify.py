@@ -188,7 +188,7 @@ def test_perturbed_tensor_is_named(tiny_merge, tmp_path):
     assert result.returncode == 1, result.stderr[-3000:]
     report = json.loads((bad / "verify.json").read_text())
     assert not report["ok"] and key in report["weights"]["bad"][0]
-    assert any(key in f["message"] and f["check"] == "weights" for f in report["findings"])
+    assert any(key in f["message"] and f["code"] == "weights" for f in report["findings"])
     assert report["parity"]["first_diverging_layer"] == 3  # the logits moved too, from that layer on
 
 
