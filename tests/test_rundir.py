@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, swift_ext
 from swift_ext.after import evaluate as ev
 from swift_ext.runs.rundir import RunDir
 
@@ -40,6 +40,9 @@ def test_complete_checkpoints_follow_a_resume_and_drop_an_abandoned_run(tmp_path
     assert run.complete_checkpoints("swift") == []
     assert run.latest_checkpoint("megatron") == resumed[-1]
     assert ev.complete_checkpoints(out) == [*old[:2], *resumed]  # evaluation walks the same history
+    assert run.base_args_folder() == old[0]  # no args.json in the run folders: the first complete save's
+    (v1 / "args.json").write_text("{}")
+    assert run.base_args_folder() == v1
     assert _latest(out, "--engine", "megatron") == str(resumed[-1])
     assert _latest(out, "--engine", "swift") == ""
     assert ev.run_root(v1 / "checkpoint-8") == out and ev.run_root(v1) == out
@@ -52,3 +55,12 @@ def test_latest_of_a_missing_or_empty_output_dir_prints_nothing(tmp_path):
     assert _latest(tmp_path / "not-yet") == ""
     _save(tmp_path, 3, marker=None)
     assert _latest(tmp_path, "--engine", "megatron") == ""
+
+
+def test_base_model_not_known_yet_is_a_failure_not_nothing_to_do(tmp_path):
+    """A Slurm evaluation job of the base model that starts before ms-swift wrote args.json must fail, not
+    end as COMPLETED having evaluated nothing (the submitter waits for args.json; this is the guard)."""
+    _save(tmp_path / "run", 2, marker=None)  # a save still being written
+    result = swift_ext("eval", tmp_path / "run", "--checkpoint", "base")
+    assert result.returncode == 2 and "base model is not known yet" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -89,8 +89,13 @@ def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -
     ended: `final`) the last one, minus what metrics.jsonl already holds."""
     done = em.evaluated_steps(eval_dir(root))
     if only is not None and str(only) == "base":
+        if 0 in done:
+            return []
         base = _base_target(root)
-        return [] if 0 in done or base is None else [base]
+        if base is None:  # a failure, not "nothing to do": the Slurm eval job must not end as COMPLETED
+            raise UserError.one("the base model is not known yet: no args.json in the run (ms-swift writes it at "
+                                "start) and no complete checkpoint", file=str(root))
+        return [base]
     if only is not None:
         ckpt = read_checkpoint(only)
         step = checkpoint_step(ckpt.path)
@@ -112,13 +117,9 @@ def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -
 
 
 def _base_target(root: Path) -> Target | None:
-    """Step 0: the base model named by the run's args.json (ms-swift writes it into the run folder at start;
-    else the first complete checkpoint's)."""
-    folders = [f for f in RunDir(root).run_folders() if (f / ARGS_FILE).is_file()]
-    if folders:
-        return Target(0, read_checkpoint(folders[0]), base=True)
-    ckpts = complete_checkpoints(root)
-    return Target(0, read_checkpoint(ckpts[0]), base=True) if ckpts else None
+    """Step 0: the base model named by the run's args.json (RunDir.base_args_folder); None before it exists."""
+    folder = RunDir(root).base_args_folder()
+    return Target(0, read_checkpoint(folder), base=True) if folder is not None else None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -69,9 +69,10 @@ def submit_one(out: Path, script: Path, checkpoint: str) -> str | None:
 
 def one_pass(out: Path, script: Path, every: int, final: bool) -> None:
     done = submitted(out)
-    if "base" not in done:
+    run = RunDir(out)
+    if "base" not in done and run.base_args_folder() is not None:  # before that the base model is not known
         submit_one(out, script, "base")
-    ckpts = RunDir(out).complete_checkpoints()  # either engine's marker: the one rule of run --resume
+    ckpts = run.complete_checkpoints()  # either engine's marker: the one rule of run --resume
     for i, ckpt in enumerate(ckpts, start=1):
         if str(ckpt) not in done and (i % every == 0 or (final and i == len(ckpts))):
             submit_one(out, script, str(ckpt))

@@ -219,6 +219,15 @@ class RunDir:
         chain = self.complete_checkpoints(engine)
         return chain[-1] if chain else None
 
+    def base_args_folder(self) -> Path | None:
+        """Where the run's base model and template can be read: the oldest run folder holding args.json
+        (ms-swift writes it there at start), else the first complete checkpoint carrying one; None before
+        either exists (the base model is not known yet)."""
+        for folder in self.run_folders():
+            if (folder / ARGS_FILE).is_file():
+                return folder
+        return next((c for c in self.complete_checkpoints() if (c / ARGS_FILE).is_file()), None)
+
     def incomplete_after(self, ckpt: Path, engine: str | None = None) -> list[Path]:
         """Later checkpoint-N folders beside CKPT whose save never finished."""
         step = checkpoint_step(ckpt) or 0
