@@ -142,9 +142,15 @@ def test_sft_run_evaluates_each_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_grpo_run_evaluates_pass_at_k(tmp_path):
+    """Kept cheap for a shared 2-core machine: two GRPO steps of one prompt x 2 generations of 8 tokens and
+    one save (step 2); ms-swift's own evaluation of val_dataset (every prompt x num_generations, before the
+    save) is off, while swift-ext's reads the same recorded val_dataset: 2 rows x 2 samples per checkpoint.
+    'no' is quoted: bare, YAML reads it as false."""
     out = tmp_path / "tiny-grpo"
-    result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", "eval.limit=2",
-                       "eval.num_samples=2", "eval.max_new_tokens=16", timeout=1800)
+    result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", "args.max_steps=2",
+                       "args.save_steps=2", "args.eval_strategy='no'", "args.per_device_train_batch_size=2",
+                       "args.num_generations=2", "args.max_completion_length=8", "eval.limit=2",
+                       "eval.num_samples=2", "eval.max_new_tokens=8", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = em.read_lines(out / "eval")
     assert [r["step"] for r in lines] == [0, 2], (out / "eval" / "follow.log").read_text()[-3000:]

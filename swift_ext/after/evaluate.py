@@ -36,12 +36,10 @@ from swift_ext.spec.findings import UserError
 from swift_ext.spec.recipe import Eval
 from swift_ext.planner.launch import Launch
 from swift_ext.runs import run as runner
+from swift_ext.runs.rundir import ARGS_FILE, RunDir, checkpoint_step, read_json_object
 from swift_ext.after import evalmetrics as em
 from swift_ext.after.infer import MEDIA_ENV, find_manifest, read_results, resolve_val
 from swift_ext.after.merge import Checkpoint, plan_merge, read_checkpoint
-
-EVAL_DIR = "eval"
-
 
 @dataclass(frozen=True)
 class Target:
@@ -59,54 +57,31 @@ def run_root(path: Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise UserError.one("not a directory; expected a run's output dir", file=str(path))
-    if path.name.startswith("checkpoint-"):
+    if checkpoint_step(path) is not None:
         path = path.parent
-    if path.name.startswith("v") and "-" in path.name and (path / "args.json").is_file() \
-            and not list(path.glob("v*-*/args.json")):
-        path = path.parent
-    return path
+    return RunDir.of(path).root
 
 
 def eval_dir(root: Path) -> Path:
-    return root / EVAL_DIR
+    return RunDir(root).eval_dir
 
 
 def settings_of(root: Path) -> Eval:
     """The `eval:` section recorded in the run's newest manifest (defaults when the run had none)."""
-    manifests = sorted(root.glob("swift-ext-run-*.json"))
-    for path in reversed(manifests):
+    for path in reversed(RunDir(root).manifests()):
         try:
-            section = (json.loads(path.read_text(encoding="utf-8")).get("recipe") or {}).get("eval")
-        except (OSError, ValueError, AttributeError):
+            section = ((read_json_object(path) or {}).get("recipe") or {}).get("eval")
+        except (UserError, AttributeError):
             continue
         if isinstance(section, dict):
             return Eval(**section)
     return Eval()
 
 
-def _step_of(path: Path) -> int | None:
-    n = path.name.removeprefix("checkpoint-")
-    return int(n) if path.name.startswith("checkpoint-") and n.isdigit() and path.is_dir() else None
-
-
-def run_folders(root: Path) -> list[Path]:
-    versions = sorted((p for p in root.glob("v*-*") if p.is_dir() and (p / "args.json").is_file()),
-                      key=lambda p: p.stat().st_mtime)
-    return [root, *versions]
-
-
 def complete_checkpoints(root: Path) -> list[Path]:
-    """Complete checkpoint-N folders by step (a resumed run's folder replaces an earlier one's same step)."""
-    found: dict[int, Path] = {}
-    for folder in run_folders(root):
-        for ckpt in folder.glob("checkpoint-*"):
-            step = _step_of(ckpt)
-            if step is None or not (ckpt / "args.json").is_file():
-                continue
-            engine = read_checkpoint(ckpt).engine
-            if runner.checkpoint_complete(ckpt, engine):
-                found[step] = ckpt
-    return [found[s] for s in sorted(found)]
+    """The run's complete checkpoints by step (the rule: RunDir.complete_checkpoints) that carry the
+    args.json an evaluation reads the base model and template from."""
+    return [c for c in RunDir(root).complete_checkpoints() if (c / ARGS_FILE).is_file()]
 
 
 def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -> list[Target]:
@@ -114,11 +89,16 @@ def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -
     ended: `final`) the last one, minus what metrics.jsonl already holds."""
     done = em.evaluated_steps(eval_dir(root))
     if only is not None and str(only) == "base":
+        if 0 in done:
+            return []
         base = _base_target(root)
-        return [] if 0 in done or base is None else [base]
+        if base is None:  # a failure, not "nothing to do": the Slurm eval job must not end as COMPLETED
+            raise UserError.one("the base model is not known yet: no args.json in the run (ms-swift writes it at "
+                                "start) and no complete checkpoint", file=str(root))
+        return [base]
     if only is not None:
         ckpt = read_checkpoint(only)
-        step = _step_of(ckpt.path)
+        step = checkpoint_step(ckpt.path)
         if step is None:
             raise UserError.one("not a checkpoint-N directory", file=str(only))
         return [] if step in done else [Target(step, ckpt)]
@@ -128,7 +108,7 @@ def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -
         out.append(base)
     ckpts = complete_checkpoints(root)
     for i, ckpt in enumerate(ckpts, start=1):
-        step = _step_of(ckpt)
+        step = checkpoint_step(ckpt)
         if step in done:
             continue
         if i % settings.every == 0 or (final and i == len(ckpts)):
@@ -137,13 +117,9 @@ def targets(root: Path, settings: Eval, final: bool, only: Path | None = None) -
 
 
 def _base_target(root: Path) -> Target | None:
-    """Step 0: the base model named by the run's args.json (ms-swift writes it into the run folder at start;
-    else the first complete checkpoint's)."""
-    folders = [f for f in run_folders(root) if (f / "args.json").is_file()]
-    if folders:
-        return Target(0, read_checkpoint(folders[0]), base=True)
-    ckpts = complete_checkpoints(root)
-    return Target(0, read_checkpoint(ckpts[0]), base=True) if ckpts else None
+    """Step 0: the base model named by the run's args.json (RunDir.base_args_folder); None before it exists."""
+    folder = RunDir(root).base_args_folder()
+    return Target(0, read_checkpoint(folder), base=True) if folder is not None else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,7 +180,7 @@ def evaluation_rows(target: Target, settings: Eval, root: Path) -> list[dict]:
     if val is None:
         raise UserError.one("the run's validation rows come from split_dataset_ratio, which `swift infer` "
                             "re-creates only for a checkpoint: set eval.dataset to a JSONL file",
-                            file=str(target.checkpoint.path / "args.json"))
+                            file=str(target.checkpoint.args_file))
     rows, _ = read_results(Path(val))
     return rows[: settings.limit] if settings.limit else rows
 

@@ -159,9 +159,9 @@ def _eval_lines(run: Path) -> list[dict]:
     """eval/metrics.jsonl of the run (swift_ext/after/evaluate.py), from the output dir or a vN-* folder in it."""
     from swift_ext.after.evalmetrics import read_lines
 
-    for folder in (run, run.parent):
-        if (folder / "eval" / "metrics.jsonl").is_file():
-            return sorted(read_lines(folder / "eval"), key=lambda r: r["step"])
+    for folder in (RunDir(run), RunDir(run.parent)):
+        if folder.eval_metrics.is_file():
+            return sorted(read_lines(folder.eval_dir), key=lambda r: r["step"])
     return []
 
 

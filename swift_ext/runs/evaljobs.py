@@ -22,24 +22,13 @@ import sys
 import time
 from pathlib import Path
 
-from swift_ext.runs.run import checkpoint_complete
+from swift_ext.runs.rundir import RunDir
 
-JOBS_FILE = "jobs.jsonl"
-
-
-def _step(path: Path) -> int | None:
-    n = path.name.removeprefix("checkpoint-")
-    return int(n) if path.name.startswith("checkpoint-") and n.isdigit() and path.is_dir() else None
-
-
-def complete_checkpoints(out: Path) -> list[Path]:
-    found = [p for p in (*out.glob("checkpoint-*"), *out.glob("v*-*/checkpoint-*")) if _step(p) is not None
-             and (checkpoint_complete(p, "megatron") or checkpoint_complete(p, "swift"))]
-    return sorted(found, key=lambda p: (_step(p), p.stat().st_mtime))
+JOBS_FILE = "jobs.jsonl"  # in the run's eval folder (RunDir.eval_dir)
 
 
 def submitted(out: Path) -> set[str]:
-    path = out / "eval" / JOBS_FILE
+    path = RunDir(out).eval_dir / JOBS_FILE
     if not path.is_file():
         return set()
     done = set()
@@ -69,7 +58,7 @@ def submit_one(out: Path, script: Path, checkpoint: str) -> str | None:
               flush=True)
         return None
     job = done.stdout.strip().split(";")[0]
-    record = out / "eval" / JOBS_FILE
+    record = RunDir(out).eval_dir / JOBS_FILE
     record.parent.mkdir(parents=True, exist_ok=True)
     with open(record, "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"checkpoint": checkpoint, "job_id": job, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -80,9 +69,10 @@ def submit_one(out: Path, script: Path, checkpoint: str) -> str | None:
 
 def one_pass(out: Path, script: Path, every: int, final: bool) -> None:
     done = submitted(out)
-    if "base" not in done:
+    run = RunDir(out)
+    if "base" not in done and run.base_args_folder() is not None:  # before that the base model is not known
         submit_one(out, script, "base")
-    ckpts = complete_checkpoints(out)
+    ckpts = run.complete_checkpoints()  # either engine's marker: the one rule of run --resume
     for i, ckpt in enumerate(ckpts, start=1):
         if str(ckpt) not in done and (i % every == 0 or (final and i == len(ckpts))):
             submit_one(out, script, str(ckpt))

@@ -148,7 +148,7 @@ def start_eval_follower(out: Path, say) -> subprocess.Popen | None:
     """`swift-ext eval OUT --follow` (swift_ext/after/evaluate.py) in its own session next to the trainer: it
     evaluates checkpoints as they appear and finishes the last ones once its stdin closes. It never signals
     the trainer; its failure never changes the run's exit code."""
-    log_dir = out / "eval"
+    log_dir = RunDir(out).eval_dir
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / "follow.log", "ab")
     try:
@@ -162,7 +162,7 @@ def start_eval_follower(out: Path, say) -> subprocess.Popen | None:
         return None
     finally:
         log.close()
-    say(f"evaluating checkpoints as they are saved: {log_dir / 'metrics.jsonl'} (log: {log_dir / 'follow.log'})",
+    say(f"evaluating checkpoints as they are saved: {RunDir(out).eval_metrics} (log: {log_dir / 'follow.log'})",
         markup=False)
     return proc
 

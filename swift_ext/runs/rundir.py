@@ -45,6 +45,7 @@ MANIFEST_GLOB = f"{MANIFEST_PREFIX}*.json"
 RUN_LOG_GLOB = f"{MANIFEST_PREFIX}*.log"
 LOCK_FILE = ".swift-ext-run.lock"
 EVAL_DIR = "eval"
+EVAL_METRICS = "metrics.jsonl"
 VERSION_GLOB = "v*-*"
 _VERSION = re.compile(r"^v(\d+)-")
 
@@ -176,8 +177,14 @@ class RunDir:
 
     @property
     def eval_dir(self) -> Path:
-        """Reserved: evaluation output of the run as a whole."""
+        """Evaluation output of the run as a whole (swift_ext/after/evaluate.py: one history across the
+        vN-* folders of resumed runs)."""
         return self.root / EVAL_DIR
+
+    @property
+    def eval_metrics(self) -> Path:
+        """One line per evaluated checkpoint (swift_ext/after/evalmetrics.py writes it)."""
+        return self.eval_dir / EVAL_METRICS
 
     @property
     def lock_file(self) -> Path:
@@ -192,14 +199,34 @@ class RunDir:
                           key=checkpoint_step)
         return out
 
+    def complete_checkpoints(self, engine: str | None = None) -> list[Path]:
+        """The complete saves of the run the newest one belongs to, by step: the newest run folder holding
+        one, then each older folder's saves below the lowest step already taken. A resumed run continues the
+        step count in a new vN, so the saves before its first are its history (a step saved again after a
+        resume from an earlier save is the newer folder's); a fresh start begins at a low step again, so an
+        abandoned run's later saves are not part of it. The last one is latest_checkpoint (one rule)."""
+        chain: list[Path] = []
+        for folder in reversed(self.run_folders()):
+            below = checkpoint_step(chain[0]) if chain else None
+            done = sorted((p for p in folder.glob(f"{CHECKPOINT_PREFIX}*")
+                           if (step := checkpoint_step(p)) is not None and (below is None or step < below)
+                           and checkpoint_complete(p, engine)), key=checkpoint_step)
+            chain = done + chain
+        return chain
+
     def latest_checkpoint(self, engine: str | None = None) -> Path | None:
         """The newest complete checkpoint: the highest step of the newest run folder holding one."""
-        for folder in reversed(self.run_folders()):
-            done = [p for p in folder.glob(f"{CHECKPOINT_PREFIX}*")
-                    if checkpoint_step(p) is not None and checkpoint_complete(p, engine)]
-            if done:
-                return max(done, key=checkpoint_step)
-        return None
+        chain = self.complete_checkpoints(engine)
+        return chain[-1] if chain else None
+
+    def base_args_folder(self) -> Path | None:
+        """Where the run's base model and template can be read: the oldest run folder holding args.json
+        (ms-swift writes it there at start), else the first complete checkpoint carrying one; None before
+        either exists (the base model is not known yet)."""
+        for folder in self.run_folders():
+            if (folder / ARGS_FILE).is_file():
+                return folder
+        return next((c for c in self.complete_checkpoints() if (c / ARGS_FILE).is_file()), None)
 
     def incomplete_after(self, ckpt: Path, engine: str | None = None) -> list[Path]:
         """Later checkpoint-N folders beside CKPT whose save never finished."""
@@ -260,3 +287,28 @@ def manifest_near(folder: Path) -> dict:
         if found:
             return RunDir(where).latest_manifest()
     return {}
+
+
+def main(argv: list[str]) -> int:
+    """`python -m swift_ext.runs.rundir latest OUTPUT_DIR [--engine megatron|swift]`: prints the newest
+    complete checkpoint (nothing when there is none), so the Slurm batch scripts resume from and follow up on
+    the checkpoint `swift-ext run --resume`, status and submit pick, by this module's one rule."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m swift_ext.runs.rundir")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    latest = verbs.add_parser("latest", help="the newest complete checkpoint of OUTPUT_DIR")
+    latest.add_argument("output_dir", type=Path)
+    latest.add_argument("--engine", choices=("megatron", "swift"), default=None,
+                        help="whose completion marker counts (default: either)")
+    args = parser.parse_args(argv)
+    ckpt = RunDir(args.output_dir).latest_checkpoint(args.engine)
+    if ckpt is not None:
+        print(ckpt)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

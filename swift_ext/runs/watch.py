@@ -124,7 +124,7 @@ def latest_eval(run: Path, log: Path | None) -> dict | None:
     """The newest line of the run's eval/metrics.jsonl (swift_ext/after/evaluate.py writes it), if any."""
     places = [run if run.is_dir() else run.parent] + ([log.parent, log.parent.parent] if log else [])
     for place in places:
-        path = RunDir(place).eval_dir / "metrics.jsonl"
+        path = RunDir(place).eval_metrics
         if path.is_file():
             lines = [_parse_eval_line(t) for t in path.read_text(encoding="utf-8", errors="replace").splitlines()]
             lines = [r for r in lines if r is not None]
