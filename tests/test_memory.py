@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 
 from swift_ext.planner import memory_band
 from swift_ext.planner.memory import Estimate
@@ -104,6 +106,22 @@ def test_lora_trains_only_adapters_and_freeze_llm_removes_them():
     frozen = _components(("tuner_type", "lora"), ("lora_rank", 8), ("target_modules", ["all-linear"]),
                          ("freeze_llm", True))
     assert frozen["gradients"] == 0
+
+
+def test_lora_adapters_are_fp32_unless_lora_dtype_says_otherwise():
+    """ms-swift leaves PEFT's autocast on while lora_dtype is unset: adapters are fp32 weights (twice their
+    bf16 size) that are their own optimizer master; lora_dtype bfloat16 brings back the fp32 master copy.
+    Their upcast, dropped-out inputs are saved per adapted layer, visible when every layer keeps its own."""
+    lora = (("tuner_type", "lora"), ("lora_rank", 8), ("target_modules", ["all-linear"]),
+            ("optimizer_cpu_offload", False), ("use_precision_aware_optimizer", False))
+    base = _components(*lora, ("freeze_llm", True))["weights"]  # the same model without language-model adapters
+    fp32 = _components(*lora)
+    bf16 = _components(*lora, ("lora_dtype", "bfloat16"))
+    assert fp32["weights"] - base == pytest.approx(2 * (bf16["weights"] - base)) and bf16["weights"] > base
+    assert fp32["optimizer"] == pytest.approx(bf16["optimizer"] * 8 / 12)  # Adam moments only, no master
+    selective = ("recompute_granularity", "selective")
+    plain = _components(*lora, ("lora_dtype", "bfloat16"), ("lora_dropout", 0.0), selective)["activations"]
+    assert _components(*lora, selective)["activations"] > plain
 
 
 def test_te_cross_entropy_keeps_fewer_bytes_per_logit():

@@ -8,7 +8,8 @@ Model: the worst pipeline stage's share of
   accumulate_allreduce_grads_in_fp32 on while main_grads_dtype is fp32) and Adam state (fp32 master +
   2 moments = 12 bytes; 10 with the precision-aware optimizer's param remainders), sharded over the
   data-parallel group by the distributed optimizer (experts over expert-DP), moved to the host by
-  optimizer_cpu_offload * optimizer_offload_fraction;
+  optimizer_cpu_offload * optimizer_offload_fraction; LoRA adapters (fp32 unless lora_dtype says otherwise)
+  add their own weights, no master copy when fp32, and their dropout/upcast input copies per adapted layer;
 - activations: tokens per micro-batch (max_length * micro_batch_size / CP, or a p99 micro-batch of the
   recipe's data), layer-boundary checkpoints under full recompute (times the micro-batches 1F1B keeps
   in flight on the first stage), then the larger of one recomputed layer's working set (MoE dispatch
@@ -186,6 +187,12 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
             v = shape.vision  # qkv, proj, fc1, fc2 of every block get adapters (get_multimodal_target_regex)
             train_dense += args.int("lora_rank") * (8 * v.hidden_size + 2 * v.intermediate_size) * v.depth
     trainable = train_dense + train_expert
+    # LoRA adapters are parameters the weights above leave out, and ms-swift keeps them in fp32 unless
+    # lora_dtype is set: megatron/utils/utils.py prepare_adapter passes lora_dtype (default None) to its
+    # LoraConfig, swift/tuners/peft.py _cast_adapter_dtype_hook then leaves PEFT's autocast_adapter_dtype=True,
+    # and peft/tuners/tuners_utils.py cast_adapter_dtype upcasts every bf16 adapter weight to fp32.
+    lora_bytes = _lora_bytes(args) if not full_ft else 0
+    weights += trainable * lora_bytes
     offload = args.float("optimizer_offload_fraction") if args.bool("optimizer_cpu_offload") else 0.0
     # Grad buffer, whole on every rank (the distributed optimizer shards the step, not the buffer): fp32.
     # ms-swift's MegatronArguments._map_dtype turns accumulate_allreduce_grads_in_fp32 on for bf16 runs
@@ -207,17 +214,20 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         moments = _DTYPE_BYTES.get(args.str("exp_avg_dtype") or "fp32", 4) \
             + _DTYPE_BYTES.get(args.str("exp_avg_sq_dtype") or "fp32", 4)
     grad_copy = 4 if grad_bytes == 2 else 0
+    # An fp32 parameter is its own master copy: distrib_optimizer.py _build_model_and_main_param_groups takes
+    # a view of an fp32 param (`model_param.type() == 'torch.cuda.FloatTensor'`) and clones only 16-bit ones.
+    master = 0 if lora_bytes == 4 else 4
     if offload:
         # cpu_offloading/hybrid_optimizer.py _get_sub_optimizer_param_groups: the first `fraction` of the
         # parameters the step updates move to pinned host memory with their Adam state; the GPU keeps
         # the rest (param_update_in_fp32: an fp32 clone + fp32 moments). Without the precision-aware
         # optimizer the step's parameters are the fp32 master shards, which stay on the GPU as the
         # copy-back target of the offloaded part.
-        per_param = (12 + grad_copy) * (1 - offload) if precision_aware else 4 + (8 + grad_copy) * (1 - offload)
+        per_param = (12 + grad_copy) * (1 - offload) if precision_aware else master + (8 + grad_copy) * (1 - offload)
     elif precision_aware:
         per_param = (2 if (args.str("main_params_dtype") or "fp32") == "fp32" else 0) + moments
     else:
-        per_param = 4 + moments + grad_copy
+        per_param = master + moments + grad_copy
     if not args.bool("use_distributed_optimizer"):
         opt_state = per_param * trainable
     else:
@@ -247,6 +257,9 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
             * shape.linear_value_head_dim * 4
         attn_act += (1 - full_frac) * state
     layer_act = attn_act + mlp_act
+    if lora_bytes and trainable:
+        expert_tokens = tok_sp * k * moe_factor if shape.is_moe else 0
+        layer_act += _lora_saved_bytes(shape, args, lora_bytes, tokens, tok_sp, expert_tokens, tp)
     # 1F1B: stage i keeps (pp - i) micro-batches' activations; the first stage the most.
     in_flight = min(pp if first else 1, max(args.global_batch_size // max(mbs * dp, 1), 1))
     boundary = tok_sp * h * bf16
@@ -351,6 +364,55 @@ def _layers_on_stage(shape: ModelShape, args: Args, pp: int, first: bool, last: 
     return fixed_last if fixed_last is not None else even
 
 
+def _lora_bytes(args: Args) -> int:
+    """Bytes per LoRA adapter element: lora_dtype, else fp32 (PEFT's autocast of bf16 adapters, see _stage)."""
+    return {"float16": 2, "bfloat16": 2, "float32": 4}.get(args.str("lora_dtype") or "float32", 4)
+
+
+def _lora_targets(args: Args) -> tuple[bool, bool]:
+    """(attention, MLP) linears that get adapters. ms-swift matches target_modules against module names by
+    suffix, so `linear_fc1`/`linear_fc2` adapt the routed experts' and shared experts' layers alike."""
+    targets = {str(t) for t in args.list("target_modules")} or {"all-linear"}
+    if "all-linear" in targets:
+        return True, True
+    return (bool(targets & {"linear_qkv", "linear_proj", "in_proj", "out_proj"}),
+            bool(targets & {"linear_fc1", "linear_fc2"}))
+
+
+def _lora_saved_bytes(shape: ModelShape, args: Args, lora_bytes: int, tokens: float, tok_sp: float,
+                      expert_tokens: float, tp: int) -> float:
+    """What the LoRA branch of every adapted linear in one layer saves for backward beyond the base layer.
+
+    mcore_bridge/tuners/lora.py LoraParallelLinear.forward runs `lora_A(dropout(x.to(lora_A's dtype)))`:
+    the input cast to the adapter dtype (fp32 by default) goes through nn.Dropout (lora_dropout, 0.05 by
+    default), whose output lora_A keeps for its weight gradient (lora_bytes per element) and whose bool
+    mask dropout's backward keeps (1 byte). With a bf16 adapter and no dropout lora_A keeps the base
+    layer's own input and nothing is added. Inputs per adapted linear: column-parallel layers see the
+    sequence-parallel shard (TE gathers inside the base layer), row-parallel ones the TP shard of the full
+    sequence, the grouped experts every routed copy of a token (experts/ETP: ms-swift refuses LoRA with ETP)."""
+    dropout = (args.float("lora_dropout") or 0.0) > 0
+    per_element = (lora_bytes if (lora_bytes != 2 or dropout) else 0) + (1 if dropout else 0)
+    attn_on, mlp_on = _lora_targets(args)
+    if not per_element:
+        return 0.0
+    h = shape.hidden_size
+    attn = 0.0
+    if attn_on:
+        full_frac = shape.num_full_attention_layers / shape.num_layers
+        full = tok_sp * h + tokens * shape.num_attention_heads * shape.head_dim / tp
+        linear = tok_sp * h + tokens * shape.linear_num_value_heads * shape.linear_value_head_dim / tp
+        attn = full_frac * full + (1 - full_frac) * (linear if shape.linear_num_value_heads else full)
+    mlp = 0.0
+    if mlp_on:
+        if shape.is_moe:
+            mlp = expert_tokens * (h + shape.moe_intermediate_size)
+            if shape.shared_expert_intermediate_size:
+                mlp += tok_sp * h + tokens * shape.shared_expert_intermediate_size / tp
+        else:
+            mlp = tok_sp * h + tokens * shape.intermediate_size / tp
+    return per_element * (attn + mlp)
+
+
 def _lora_params(shape: ModelShape, args: Args, rank: int, layers: float, tp: int, ep_etp: int) -> tuple[float, float]:
     """LoRA A/B parameters on one GPU: (dense part, expert part)."""
     targets = {str(t) for t in args.list("target_modules")} or {"all-linear"}
@@ -375,6 +437,6 @@ def _lora_params(shape: ModelShape, args: Args, rank: int, layers: float, tp: in
     if "all-linear" in targets and shape.vision and not args.bool("language_model_only") and (
             args.bool("freeze_llm") and (args.str("tuner_type") or "lora") == "lora"):
         return 0.0, 0.0  # get_multimodal_target_regex: no adapters on a frozen language model
-    if "all-linear" not in targets:
-        mlp_dense = experts = 0 if not targets & {"linear_fc1", "linear_fc2"} else mlp_dense
+    attn_on, mlp_on = _lora_targets(args)
+    attn, mlp_dense, experts = (attn if attn_on else 0), (mlp_dense if mlp_on else 0), (experts if mlp_on else 0)
     return layers * (attn + mlp_dense) / tp, layers * experts / ep_etp

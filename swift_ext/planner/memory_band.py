@@ -3,5 +3,5 @@
 Error = (estimate - measured) / measured; tests/test_memory.py checks these against the points."""
 
 WORST_UNDERESTIMATE = -0.127
-WORST_OVERESTIMATE = 0.535
+WORST_OVERESTIMATE = 0.536
 POINTS = 24
