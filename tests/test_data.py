@@ -20,7 +20,7 @@ DEEP = {"E305", "E306", "E307"}
 FILE_LEVEL = {"E005", "E006"}  # one finding for the whole file, at line 0
 
 
-def check(path, **opts) -> d.Report:
+def check(path, **opts) -> d.DataCheckReport:
     return d.check_file(str(path), d.Options(**opts))
 
 
@@ -226,11 +226,11 @@ VALID = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "cont
                       {"role": "assistant", "content": "a"}], "images": ["data/media/red_square.png"]}
 
 
-def as_json(report: d.Report) -> str:
+def as_json(report: d.DataCheckReport) -> str:
     return json.dumps(report.as_dict(), ensure_ascii=False)
 
 
-def assert_typed_matches_reference(path, opts: d.Options, **kwargs) -> d.Report:
+def assert_typed_matches_reference(path, opts: d.Options, **kwargs) -> d.DataCheckReport:
     """The typed fast path and the reference (every row through RowChecker.check): byte-identical output."""
     typed = d.check_file(str(path), opts, **kwargs)
     reference = d.check_file(str(path), opts, typed=False)

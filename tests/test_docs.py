@@ -31,7 +31,7 @@ def codes_in_the_code() -> dict[str, str]:
             values = [_string(k.value) for k in node.keywords if k.arg == "code"]
             if name in CODE_ARGUMENT and len(node.args) > CODE_ARGUMENT[name]:
                 values.append(_string(node.args[CODE_ARGUMENT[name]]))
-            if name == "add" and path.name == "verify.py" and node.args:  # verify's Report.add(check, level, ...)
+            if name == "add" and path.name == "verify.py" and node.args:  # verify's VerifyReport.add(check, level, ...)
                 values.append(_string(node.args[0]))
             for value in values:
                 if value is not None:

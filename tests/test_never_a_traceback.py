@@ -5,7 +5,7 @@ exit code (0, 1, 2), never a traceback, on stdout or stderr.
 Drives the CLI in-process through `run_cli` (the one place errors become exit codes), so an escaped
 exception shows up as its "internal error" line. Nothing here starts ms-swift: `run` is refused (bad
 recipe, or `--expect` another command), `submit` is `--dry-run`, `merge`/`infer` `--print`, `verify`
-loads nothing from garbage. Bounded: a fixed number of examples, no deadline."""
+loads nothing from garbage, and `eval` on garbage runs fails the property if it would start `swift infer`. Bounded: a fixed number of examples, no deadline."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -246,3 +247,169 @@ def test_a_path_the_os_refuses_is_bad_input(capsys):
         code, err = cli(capsys, *argv)
         # the path is named (a shortened form of 300 x's is fine), with the OS's reason
         assert code == 2 and err.count("\n") == 1 and "xxxxxxxxxx" in err and "File name too long" in err, (argv, err)
+
+
+# --- eval, best, rules, and the newer plan / merge / infer options ------------------------------------------
+
+METRIC_NAMES = ["math_accuracy", "pass@4", "mean_completion_tokens", "hit_token_limit", "step", "checkpoint",
+                "time", "infer_exit_code", "", "-", "nope", "a b", "é", "--metric", "loss"]
+metric_values = st.one_of(st.floats(), st.integers(), values)
+metrics_lines = st.one_of(
+    st.fixed_dictionaries({"step": st.one_of(st.integers(min_value=-1, max_value=3), values)},
+                          optional={"checkpoint": st.one_of(values, bad_paths), "math_accuracy": metric_values,
+                                    "pass@4": metric_values, "hit_token_limit": metric_values}
+                          ).map(lambda row: json.dumps(row)),
+    garbage.map(lambda b: b.decode("utf-8", "replace")),
+)
+EVAL_KEYS = ["limit", "num_samples", "every", "metrics", "dataset", "backend", "max_new_tokens", "temperature",
+             "enable_thinking", "devices", "launch.nodes", "nope"]
+eval_overrides = st.lists(st.one_of(
+    st.builds(lambda k, v: f"eval.{k}={v}", st.sampled_from(EVAL_KEYS), st.text(max_size=8)),
+    st.sampled_from(["eval.limit=0", "eval.limit=-1", "eval.every=0", "eval.num_samples=x", "eval.metrics=[nope]",
+                     "eval.dataset=/nonexistent.jsonl", "eval=1", "limit=2", "eval.", "eval.a.b.c=1"]),
+    st.text(max_size=12)), max_size=2)
+
+
+class _NoTraining:
+    """Nothing here may start ms-swift: the one place `swift infer` would start fails the property instead."""
+
+    def __enter__(self):
+        import swift_ext.runs.run as runner
+
+        self.patch = pytest.MonkeyPatch()
+
+        def refuse(launch, *a, **k):
+            raise AssertionError(f"a garbage run started {launch.argv[:2]}")
+
+        self.patch.setattr(runner, "execute", refuse)
+        return self
+
+    def __exit__(self, *exc):
+        self.patch.undo()
+
+
+@FEW
+@given(files=run_dirs, lines=st.lists(metrics_lines, max_size=3), path=bad_paths,
+       pick=st.sampled_from(["run", "checkpoint", "version", "path"]),
+       metric=st.one_of(st.sampled_from(["math_accuracy", "pass@4"]), st.sampled_from(METRIC_NAMES),
+                        st.text(max_size=10)), overrides=eval_overrides,
+       only=st.sampled_from(["checkpoint-2", "checkpoint-x", "base", "nope", "", "."]))
+def test_eval_and_best_on_garbage_runs(capsys, files, lines, path, pick, metric, overrides, only):
+    run = scratch_dir(files)
+    (run / "checkpoint-2").mkdir(exist_ok=True)
+    if lines:
+        (run / "eval").mkdir(exist_ok=True)
+        (run / "eval" / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8", errors="replace")
+    if os.path.isdir(path):  # `eval` writes eval/ into any folder it is given (reported): never the checkout or /
+        path = str(scratch_dir({"r.yaml": b"x: 1\n"}))
+    target = {"run": run, "checkpoint": run / "checkpoint-2", "version": run / "v0-20260101-000000",
+              "path": path}[pick]
+    with _NoTraining(), pytest.MonkeyPatch.context() as patch:
+        patch.chdir(run)  # relative bad paths land in the scratch run, not the checkout
+        cli(capsys, "eval", target, *overrides)
+        cli(capsys, "eval", run, "--checkpoint", only if only in ("base", "") else run / only, *overrides)
+        cli(capsys, "best", target, "--metric", metric)
+        cli(capsys, "best", target, "--metric", metric, "--lower")
+        cli(capsys, "merge", target, "--best", metric, "--print")
+        cli(capsys, "infer", target, "--best", metric, "--print")
+
+
+HAND_EDITED_METRICS = [  # eval/metrics.jsonl lines `swift-ext eval` never writes
+    '{"step": 1, "math_accuracy": 0.5}',  # no checkpoint: was KeyError in `best` and `merge --best`
+    '{"step": 1, "math_accuracy": 0.5, "checkpoint": 3}',  # not a path: was TypeError in `merge --best`
+    '{"step": 1, "math_accuracy": 0.5, "checkpoint": ""}',
+    '{"step": 2, "math_accuracy": NaN, "checkpoint": "/nonexistent/checkpoint-2"}',
+    '{"step": 2, "math_accuracy": true, "checkpoint": null}',
+    '{"step": 0, "math_accuracy": 1.0, "checkpoint": "base"}', '{"step": "1"}', "[1]", "{", "",
+]
+
+
+def test_best_on_hand_edited_metrics(capsys):
+    for line in HAND_EDITED_METRICS:
+        run = scratch_dir({"eval/metrics.jsonl": (line + "\n").encode()})
+        for argv in (["best", run, "--metric", "math_accuracy"], ["best", run, "--metric", "math_accuracy", "--lower"],
+                     ["merge", run, "--best", "math_accuracy", "--print"],
+                     ["infer", run, "--best", "math_accuracy", "--print"]):
+            code, err = cli(capsys, *argv)
+            if '"checkpoint": "/' not in line:  # no usable checkpoint: refused in one line naming the file
+                assert code in (1, 2) and "metrics.jsonl" in err, (line, argv, err)
+
+
+ARGS_JSON = ['{"model": "m"}', '{"model": 3, "val_dataset": ""}', '{"model": "m", "val_dataset": [3]}',
+             '{"model": "m", "val_dataset": "README.md"}', '{"model": "m", "val_dataset": {"a": 1}}', "[]", "{"]
+
+
+def test_eval_on_hand_edited_args_json(capsys):
+    for body in ARGS_JSON:
+        run = scratch_dir({"args.json": body.encode()})
+        with _NoTraining():
+            cli(capsys, "eval", run)
+            cli(capsys, "eval", run, "--checkpoint", "base")
+
+
+@pytest.mark.xfail(strict=True, reason="after/infer.py resolve_val: float(args['split_dataset_ratio']) is not "
+                   "guarded, so a non-numeric value escapes as ValueError (not a cli/ bug; reported)")
+def test_eval_on_a_non_numeric_split_ratio(capsys):
+    run = scratch_dir({"args.json": b'{"model": "m", "split_dataset_ratio": "x"}'})
+    with _NoTraining():
+        cli(capsys, "eval", run)
+
+
+def test_eval_and_best_without_their_inputs(capsys):
+    not_a_run = scratch_dir({"r.yaml": b"x: 1\n"})
+    for argv in (["eval"], ["best"], ["best", RECIPES], ["best", "/nonexistent", "--metric", "x"],
+                 ["eval", "/nonexistent"], ["eval", os.devnull], ["eval", not_a_run, "--checkpoint", "/nonexistent"],
+                 ["merge", "/nonexistent", "--best", "x", "--print"], ["infer", os.devnull, "--best", "", "--print"]):
+        with _NoTraining():
+            cli(capsys, *argv)
+
+
+def test_rules(capsys):
+    code, _ = cli(capsys, "rules")
+    assert code == 0
+    assert run_cli(["rules", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert set(json.loads(out)) >= {"rules"} and not err
+    for argv in (["rules", "--nope"], ["rules", "extra"], ["rules", "--json", "--json"]):
+        cli(capsys, *argv)
+
+
+VERSION_TEXT = ["megatron-core=0.18.0", "megatron-core=", "=0.18", "megatron-core", "nope=1.0", "te=x",
+                "vllm=0.11,vllm=0.12", "megatron-core=0.18.0,", ",", "megatron-core=²", "megatron-core=١٢.٣",
+                "megatron-core=99999999999999999999999.1", "megatron-core=-1", "transformer-engine=2.8.0.dev0+abc",
+                "MEGATRON-CORE=0.16", "megatron-core = 0.17", "megatron-core=0.18.0=1", "torch=2.9"]
+
+
+def test_each_bad_version_text(capsys):
+    """Every listed text, not only those the property happens to draw ('megatron-core=²' was an internal
+    error: str.isdigit() accepts it, int() does not)."""
+    refused = {"megatron-core=", "=0.18", "megatron-core", "nope=1.0", "te=x", "megatron-core=²",
+               "megatron-core=١٢.٣", "megatron-core=-1", "torch=2.9"}
+    for text in VERSION_TEXT:
+        code, err = cli(capsys, "plan", BASES[2], "--target-versions", text)
+        if text in refused:  # one line naming the option and the item, with the accepted packages
+            assert code == 2 and err.count("\n") == 1 and f"--target-versions: {text!r} is not PACKAGE=VERSION" in err \
+                and "megatron-core" in err, (text, err)
+
+
+@FEW
+@given(base=st.sampled_from(BASES),
+       versions=st.one_of(st.sampled_from(VERSION_TEXT), st.text(max_size=20),
+                          st.builds(lambda a, b: f"{a},{b}", st.sampled_from(VERSION_TEXT), st.sampled_from(VERSION_TEXT))),
+       sizes=st.lists(st.sampled_from(["--nodes", "--gpus-per-node"]).flatmap(
+           lambda opt: st.tuples(st.just(opt), st.sampled_from(["0", "1", "2", "-1", "x", "", "1.5", "9" * 30, "3"]))),
+           max_size=2),
+       where=st.sampled_from(["option", "env", "recipe-env"]))
+def test_plan_target_versions_and_sizes(capsys, base, versions, sizes, where):
+    flags = [piece for pair in sizes for piece in pair]
+    with pytest.MonkeyPatch.context() as patch:
+        if where == "option":
+            cli(capsys, "plan", base, "--target-versions", versions, *flags)
+        elif where == "env":
+            patch.setenv("SWIFT_EXT_TARGET_VERSIONS", versions)
+            cli(capsys, "plan", base, *flags)
+        else:
+            path = scratch("r.yaml", yaml.safe_dump({"extends": str(base),
+                                                     "env": {"SWIFT_EXT_TARGET_VERSIONS": versions}}))
+            cli(capsys, "plan", path, *flags)
+            cli(capsys, "doctor", path)

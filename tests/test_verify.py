@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from conftest import RECIPES, swift_ext
-from swift_ext.after.verify import Report, Shards, check_structure, check_weights, read_adapter, weight_index
+from swift_ext.after.verify import VerifyReport, Shards, check_structure, check_weights, read_adapter, weight_index
 from swift_ext.spec.findings import UserError
 
 
@@ -53,8 +53,8 @@ def adapter_dir(path, a, b, r=2, alpha=4):
     return path
 
 
-def run_checks(base, merged, adapter=None) -> Report:
-    report = Report(str(merged), str(base), None)
+def run_checks(base, merged, adapter=None) -> VerifyReport:
+    report = VerifyReport(str(merged), str(base), None)
     b, m = Shards(weight_index(base)), Shards(weight_index(merged))
     check_structure(report, b, m, set())
     if adapter is not None:
@@ -62,7 +62,7 @@ def run_checks(base, merged, adapter=None) -> Report:
     return report
 
 
-def errors(report: Report) -> str:
+def errors(report: VerifyReport) -> str:
     return "\n".join(f.message for f in report.findings if f.severity == "error")
 
 

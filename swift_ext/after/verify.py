@@ -40,7 +40,7 @@ LIST_LIMIT = 20  # names printed per finding; verify.json keeps all
 
 
 @dataclass
-class Report:
+class VerifyReport:
     merged: str
     base: str | None
     adapter: str | None
@@ -102,7 +102,7 @@ def _named(keys: list[str]) -> str:
 # Checks
 
 
-def check_structure(report: Report, base: Shards, merged: Shards, expected_dtypes: set[str]) -> None:
+def check_structure(report: VerifyReport, base: Shards, merged: Shards, expected_dtypes: set[str]) -> None:
     base_keys, merged_keys = set(base.index), set(merged.index)
     missing = sorted(base_keys - merged_keys)
     extra = sorted(merged_keys - base_keys)
@@ -194,7 +194,7 @@ def weight_index_file(path: Path) -> dict[str, Path]:
         return {k: path for k in fh.keys()}
 
 
-def check_weights(report: Report, base: Shards, merged: Shards, adapter: Adapter) -> None:
+def check_weights(report: VerifyReport, base: Shards, merged: Shards, adapter: Adapter) -> None:
     """merged == base + delta, tensor by tensor, in float32."""
     import torch
 
@@ -284,13 +284,13 @@ def resolve_base(merged_dir: Path, adapter: Path | None, base: str | None) -> Pa
 
 
 def verify(merged_dir: Path, adapter: Path | None = None, base: str | None = None, *, parity: bool = True,
-           generate: bool = True, prompts: int = 4, max_tokens: int = 64, progress=None) -> Report:
+           generate: bool = True, prompts: int = 4, max_tokens: int = 64, progress=None) -> VerifyReport:
     merged_dir = Path(merged_dir)
     if not merged_dir.is_dir() or not (merged_dir / "config.json").is_file():
         raise UserError.one("not a model directory (no config.json)", file=str(merged_dir))
     adapter = Path(adapter) if adapter else find_adapter(merged_dir)
     base_dir = resolve_base(merged_dir, adapter, base)
-    report = Report(str(merged_dir), str(base_dir), str(adapter) if adapter else None)
+    report = VerifyReport(str(merged_dir), str(base_dir), str(adapter) if adapter else None)
     say = progress or (lambda _msg: None)
     args = (read_args(adapter) if adapter is not None else None) or {}
     base_shards, merged_shards = Shards(weight_index(base_dir)), Shards(weight_index(merged_dir))
@@ -318,7 +318,7 @@ def verify(merged_dir: Path, adapter: Path | None = None, base: str | None = Non
     return report
 
 
-def write_report(report: Report) -> Path:
+def write_report(report: VerifyReport) -> Path:
     merged = Path(report.merged)
     for n in range(1, 1000):
         path = merged / ("verify.json" if n == 1 else f"verify-{n}.json")
@@ -332,7 +332,7 @@ def write_report(report: Report) -> Path:
     raise UserError.one(f"cannot create a new verify report in {merged}")
 
 
-def summary_table(report: Report):
+def summary_table(report: VerifyReport):
     """The result as a rich table: one row per check, then the parity figures."""
     from rich.table import Table
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from swift_ext.runs.rundir import ARGS_FILE
 from swift_ext.spec.findings import UserError
 
-# `report` below is verify.Report (not imported: verify imports this module).
+# `report` below is verify.VerifyReport (not imported: verify imports this module).
 
 # Logit thresholds by the merged model's dtype: (max abs diff, mean abs diff, min top-1 agreement).
 # bf16 keeps ~3 significant digits: logits of size 10-30 move by 0.06-0.12 per rounding step, and
@@ -120,7 +120,7 @@ def _run(model, prompts_ids, keep_layers: bool):
     return logits, captured, (found[0].removeprefix("base_model.model.") if found else None)
 
 
-def check_parity(report: Report, base_dir: Path, adapter: Path, merged_dir: Path, k: int, max_tokens: int,
+def check_parity(report: VerifyReport, base_dir: Path, adapter: Path, merged_dir: Path, k: int, max_tokens: int,
                  dtype_name: str) -> None:
     import gc
 
@@ -181,7 +181,7 @@ def check_parity(report: Report, base_dir: Path, adapter: Path, merged_dir: Path
         report.add("parity", "error", "merged model does not reproduce base + adapter: " + "; ".join(failed) + where)
 
 
-def smoke_generate(report: Report, merged_dir: Path, args: dict, max_new_tokens: int = 8) -> None:
+def smoke_generate(report: VerifyReport, merged_dir: Path, args: dict, max_new_tokens: int = 8) -> None:
     """One prompt through ms-swift's own `swift infer` on the merged model."""
     with tempfile.TemporaryDirectory(prefix="swift-ext-verify-") as tmp:
         row = Path(tmp) / "prompt.jsonl"

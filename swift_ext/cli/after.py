@@ -137,12 +137,12 @@ def infer(
 def _best_of(path: Path, metric: Optional[str]) -> Path:
     if metric is None:
         return path
-    from swift_ext.after import evaluate as ev
+    from swift_ext.cli.eval import best_of
 
-    line = ev.best_checkpoint(ev.run_root(path), metric)
+    line, checkpoint = best_of(path, metric)
     _console(stderr=True).print(f"best by {metric}: step {line['step']} ({metric} = {line[metric]}): "
-                                f"{line['checkpoint']}", markup=False)
-    return Path(line["checkpoint"])
+                                f"{checkpoint}", markup=False)
+    return checkpoint
 
 
 def _refuse_bad_argv(argv: List[str]) -> None:

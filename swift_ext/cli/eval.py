@@ -51,9 +51,21 @@ def best(
                                          "lower for lengths and hit_token_limit)."),
 ) -> None:
     """Print the best evaluated checkpoint's path (for `swift-ext merge $(swift-ext best RUN --metric M)`)."""
+    line, checkpoint = best_of(run_dir, metric, lower)
+    _console(stderr=True).print(f"best by {metric}: step {line['step']} ({metric} = {line[metric]})", markup=False)
+    print(checkpoint)
+
+
+def best_of(run_dir: Path, metric: str, lower: Optional[bool] = None) -> tuple[dict, Path]:
+    """(the best metrics.jsonl line, its checkpoint); `best` and `merge/infer --best` print it."""
     from swift_ext.after import evaluate as ev
+    from swift_ext.spec.findings import UserError
 
     root = ev.run_root(run_dir)
     line = ev.best_checkpoint(root, metric, lower)
-    _console(stderr=True).print(f"best by {metric}: step {line['step']} ({metric} = {line[metric]})", markup=False)
-    print(line["checkpoint"])
+    checkpoint = line.get("checkpoint")
+    if not isinstance(checkpoint, str) or not checkpoint:  # a hand-edited or foreign line
+        raise UserError.one(f"the best line by {metric} (step {line['step']}) names no checkpoint",
+                            file=str(ev.eval_dir(root) / "metrics.jsonl"),
+                            hint='each line `swift-ext eval` writes has "checkpoint": "PATH"; fix or remove that line')
+    return line, Path(checkpoint)

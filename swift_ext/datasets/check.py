@@ -26,13 +26,13 @@ from swift_ext.datasets.options import CHUNK, LENGTH_SAMPLE, ChunkResult, Option
 from swift_ext.datasets.percentiles import percentiles
 from swift_ext.datasets.reader import READERS, STDIN, chunk_ranges, file_lines, is_stream, sniff, spool
 
-__all__ = ["CODES", "FileCheckError", "data_finding", "Options", "Report", "check_file", "merge_reports", "write_clean",
-           "local_dataset_path", "percentiles"]
+__all__ = ["CODES", "FileCheckError", "data_finding", "Options", "DataCheckReport", "check_file", "merge_reports",
+           "write_clean", "local_dataset_path", "percentiles"]
 _DECODER = msgspec.json.Decoder()
 
 
 @dataclass
-class Report:
+class DataCheckReport:
     files: list[str]
     rows: int = 0
     valid_rows: int = 0
@@ -69,13 +69,13 @@ class Report:
 
 
 def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_bytes: int = CHUNK,
-               typed: bool = True, input_format: str | None = None) -> Report:
+               typed: bool = True, input_format: str | None = None) -> DataCheckReport:
     """Every issue of one file, with counts and summaries. `typed=False` runs the reference (every row
     through RowChecker.check); the results are the same. `path` may be `-` (stdin) or a FIFO
     (`<(zcat f.gz)`); `input_format` (jsonl, json) says how to read a file whose name says nothing."""
     if is_stream(path):
         return _check_stream(path, opts, jobs, chunk_bytes, typed, input_format)
-    report = Report([path])
+    report = DataCheckReport([path])
     parsed = parse_dataset_entry(path)
     entry = parsed.base
     if parsed.sample is not None:
@@ -159,7 +159,7 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
 
 
 def _check_stream(path: str, opts: Options, jobs: int, chunk_bytes: int, typed: bool, input_format: str | None
-                  ) -> Report:
+                  ) -> DataCheckReport:
     """A stream is spooled to a temporary file once, checked as a file, and reported under its own name."""
     shown = "<stdin>" if path == STDIN else path
     spooled = spool(path, input_format)
@@ -256,7 +256,7 @@ def local_dataset_path(entry: str) -> str | None:
     return None
 
 
-def write_clean(path: str, report: Report, out: str) -> int:
+def write_clean(path: str, report: DataCheckReport, out: str) -> int:
     """Copy the rows without errors to a new file (never the input, never an existing file)."""
     if os.path.exists(out):
         raise FileCheckError(f"{out}: already exists; not overwriting")
@@ -282,8 +282,8 @@ def write_clean(path: str, report: Report, out: str) -> int:
     return written
 
 
-def merge_reports(reports: list[Report]) -> Report:
-    total = Report([f for r in reports for f in r.files])
+def merge_reports(reports: list[DataCheckReport]) -> DataCheckReport:
+    total = DataCheckReport([f for r in reports for f in r.files])
     if len(reports) == 1:
         total.layout = reports[0].layout  # what --write-clean reads the file as
     for r in reports:

@@ -9,18 +9,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from swift_ext.datasets.template import TemplateSettings, tokenizer_file
+from swift_ext.spec.cachedirs import cache_dir
 
 CACHE_FORMAT = 2  # bump when the counting changes, so stale caches are not reused
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("SWIFT_EXT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "swift-ext")
-    return Path(base) / "stats"
-
-
 def cache_path(key: str) -> Path:
-    return cache_dir() / f"{key}.json"
+    return cache_dir("stats") / f"{key}.json"
 
 
 def cache_key(path: str, s: TemplateSettings) -> str:

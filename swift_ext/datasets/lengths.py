@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 import msgspec
 
 from swift_ext.datasets.lengthcache import cache_key, cache_path
+from swift_ext.spec.cachedirs import write_text_atomic
 from swift_ext.datasets.mediatokens import MediaCounter, StatsError, media_tokens
 from swift_ext.datasets.reader import UTF8_BOM, json_array, open_data, sniff, split_lines, stream_blocks
 from swift_ext.datasets.render import mark_tags, render
@@ -115,10 +116,10 @@ def measure_file(path: str, s: TemplateSettings, progress: Callable[[int], None]
             pass  # a damaged cache entry is recomputed
     result = _measure(path, s, progress, allow_msswift)
     if use_cache and write_cache and not result.partial:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(asdict(result)))
-        tmp.replace(cached)
+        try:
+            write_text_atomic(cached, json.dumps(asdict(result)))
+        except OSError:
+            pass  # a read-only cache only costs the next run the counting
     return result
 
 

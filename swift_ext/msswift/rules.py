@@ -14,8 +14,8 @@ from typing import Callable
 from swift_ext.spec.findings import Finding
 from swift_ext.spec.recipe import Recipe
 
-Report = Callable[..., None]
-RULES: list[Callable[[Recipe, object, Report, Report], None]] = []
+AddFinding = Callable[..., None]
+RULES: list[Callable[[Recipe, object, AddFinding, AddFinding], None]] = []
 
 FLASH_IMPLS = ("flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4")
 
@@ -30,7 +30,7 @@ def check_msswift(recipe: Recipe, args) -> tuple[list[Finding], list[Finding]]:
     errors: list[Finding] = []
     warnings: list[Finding] = []
 
-    def report(into: list[Finding]) -> Report:
+    def report(into: list[Finding]) -> AddFinding:
         def add(rule_name: str, message: str, key: str | None = None, hint: str | None = None) -> None:
             where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
             where.pop("path", None)

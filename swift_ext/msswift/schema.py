@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from swift_ext.spec.cachedirs import cache_root, write_text_atomic
 from swift_ext.msswift.source_reader import _package_dir  # noqa: F401 -- also read by planner.layout, msswift.rules
 
 # (engine, command) -> (module, class). Read from swift/megatron/arguments/__init__.py and
@@ -123,7 +124,7 @@ def _load_all() -> tuple[dict, str]:
         data = json.loads(SNAPSHOT.read_text())
         return data["classes"], f"ms-swift {data['ms_swift']} (bundled snapshot; ms-swift not installed)"
     key = _cache_key(version)
-    cache = _cache_dir() / f"msswift-args-{key}.json"
+    cache = cache_root() / f"msswift-args-{key}.json"
     if cache.is_file():
         try:
             return json.loads(cache.read_text())["classes"], f"ms-swift {version} (installed)"
@@ -131,20 +132,10 @@ def _load_all() -> tuple[dict, str]:
             pass
     classes = extract_all()
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"ms_swift": version, "classes": classes}))
-        tmp.replace(cache)
+        write_text_atomic(cache, json.dumps({"ms_swift": version, "classes": classes}))
     except OSError:
         pass  # a read-only home only costs us speed
     return classes, f"ms-swift {version} (installed)"
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("SWIFT_EXT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "swift-ext"
-    )
-    return Path(base)
 
 
 def _cache_key(version: str) -> str:

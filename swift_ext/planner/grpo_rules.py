@@ -15,7 +15,7 @@ from typing import Callable
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors
 
-Report = Callable[..., None]  # err(rule, message, key=None, hint=None), as layout.check_layout passes it
+AddFinding = Callable[..., None]  # err(rule, message, key=None, hint=None), as layout.check_layout passes it
 
 
 def grpo(recipe, args, shape, lay, err, warn):
@@ -82,7 +82,7 @@ def grpo(recipe, args, shape, lay, err, warn):
     reward_problems(args, err)
 
 
-def reward_problems(args: Args, err: Report) -> None:
+def reward_problems(args: Args, err: AddFinding) -> None:
     """reward_funcs must name ms-swift built-ins, swift-ext's rewards, or names a plugin file registers;
     ms-swift itself only fails on an unknown name when the trainer is built (grpo_trainer.py:2228)."""
     funcs = [str(f) for f in args.list("reward_funcs")]

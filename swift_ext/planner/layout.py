@@ -111,8 +111,8 @@ class _UnknownShape:
 _UNKNOWN_SHAPE = _UnknownShape()
 
 
-Report = Callable[..., None]
-RULES: list[Callable[[Recipe, Args, ModelShape, Layout, Report, Report], None]] = []
+AddFinding = Callable[..., None]
+RULES: list[Callable[[Recipe, Args, ModelShape, Layout, AddFinding, AddFinding], None]] = []
 
 
 def rule(fn):

@@ -6,7 +6,7 @@ The key is a hash of everything the verdict reads: the model shape, every argume
 layout, training or not, the versions of megatron-core, torch and swift-ext, and the text of the
 oracle's own modules (a swift-ext checkout changes them without a version bump). Computing it
 imports nothing heavy: versions come from package metadata. Files live in the one swift-ext cache
-folder (SWIFT_EXT_CACHE, else $XDG_CACHE_HOME/swift-ext), under oracle/.
+folder (spec.cachedirs: SWIFT_EXT_CACHE, else the user cache folder), under oracle/.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from swift_ext.msswift.schema import _cache_dir as swift_ext_cache_dir
+from swift_ext.spec.cachedirs import cache_dir, write_text_atomic
 
 FORMAT = 1  # bump when the stored verdict's fields change
 _ORACLE_MODULES = ("oracle.py", "oracle_grid.py", "oracle_cache.py")
@@ -60,7 +59,7 @@ def key(shape: Any, args: Any, lay: Any, training: bool, mcore_version: str) -> 
 
 
 def path_for(cache_key: str) -> Path:
-    return swift_ext_cache_dir() / "oracle" / f"{cache_key}.json"
+    return cache_dir("oracle") / f"{cache_key}.json"
 
 
 def load(cache_key: str) -> dict | None:
@@ -77,9 +76,6 @@ def load(cache_key: str) -> dict | None:
 def store(cache_key: str, verdict: dict) -> None:
     path = path_for(cache_key)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"format": FORMAT, **verdict}, indent=1))
-        tmp.replace(path)  # atomic: a parallel `submit` never reads half a file
+        write_text_atomic(path, json.dumps({"format": FORMAT, **verdict}, indent=1))  # a parallel `submit` never reads half a file
     except OSError:
         pass  # a read-only home only costs the next call the import

@@ -9,21 +9,18 @@ trains it on two CPU cores in seconds. Recipes refer to it as `swift-ext://tiny-
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from swift_ext.spec.cachedirs import build_dir_atomic, cache_dir
 
 SCHEME = "swift-ext://"  # how recipes name these models; resolved only here
 MODELS = {"tiny-qwen3_6-moe"}
 FORMAT_VERSION = 2  # bump when the built files change, so stale caches are rebuilt
+COMPLETE = "swift-ext-complete"  # written last inside the build folder: a model without it is not used
 
 
 def models_dir() -> Path:
-    base = os.environ.get("SWIFT_EXT_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "swift-ext"
-    )
-    return Path(base) / "models"
+    return cache_dir("models")
 
 
 def local_model_name(value) -> str | None:
@@ -46,22 +43,14 @@ def local_model_path(name: str) -> Path:
 
 
 def ensure_model(name: str) -> Path:
-    """Build the model unless a complete copy is already there. Returns its directory."""
-    path = local_model_path(name)
-    if (path / "swift-ext-complete").is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=path.parent))
-    try:
-        build_tiny_qwen3_6_moe(tmp)
-        (tmp / "swift-ext-complete").write_text("ok\n")
-        if path.exists():  # a half-built directory from an interrupted build
-            shutil.rmtree(path)
-        tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    """Build the model unless a complete copy is already there. Returns its directory. Two processes
+    building at once both end with a complete model: each builds aside, the first rename wins."""
+
+    def build(out: Path) -> None:
+        build_tiny_qwen3_6_moe(out)
+        (out / COMPLETE).write_text("ok\n")
+
+    return build_dir_atomic(local_model_path(name), build, lambda p: (p / COMPLETE).is_file())
 
 
 def text_config() -> dict:

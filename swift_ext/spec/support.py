@@ -38,7 +38,7 @@ def version_tuple(version: str) -> tuple[int, ...]:
     for piece in str(version).split(".")[:3]:
         digits = ""
         for ch in piece:
-            if not ch.isdigit():
+            if ch not in "0123456789":  # not isdigit(): '²' is a digit there, and int() refuses it
                 break
             digits += ch
         if not digits:
