@@ -347,8 +347,6 @@ def test_eval_on_hand_edited_args_json(capsys):
             cli(capsys, "eval", run, "--checkpoint", "base")
 
 
-@pytest.mark.xfail(strict=True, reason="after/infer.py resolve_val: float(args['split_dataset_ratio']) is not "
-                   "guarded, so a non-numeric value escapes as ValueError (not a cli/ bug; reported)")
 def test_eval_on_a_non_numeric_split_ratio(capsys):
     run = scratch_dir({"args.json": b'{"model": "m", "split_dataset_ratio": "x"}'})
     with _NoTraining():

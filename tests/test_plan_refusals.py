@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import swift_ext
+from conftest import ROOT, swift_ext
 
 HEAD = "command: sft\nengine: swift\n"
 
@@ -103,3 +103,14 @@ def test_an_over_long_base_recipe_name_is_a_usage_error(write):
     path = write("r.yaml", "extends: " + "b" * 4000 + ".yaml\n" + HEAD + "args:\n  model: x\n")
     result = refused(path, "extends", code=2)
     assert len(result.strip().splitlines()) == 1
+
+
+def test_a_yaml_boolean_word_in_a_string_argument_is_refused_with_the_quote_hint():
+    """`eval_strategy: no` is YAML's boolean false: ms-swift would get `--eval_strategy false` and stop at start-up.
+    Quoted, it is the string ms-swift means."""
+    from conftest import swift_ext
+
+    bare = swift_ext("plan", ROOT / "recipes/smoke/tiny-grpo.yaml", "args.eval_strategy=no")
+    assert bare.returncode == 2 and "got the boolean false" in bare.stderr and "quote" in bare.stderr, bare.stderr
+    quoted = swift_ext("plan", ROOT / "recipes/smoke/tiny-grpo.yaml", "args.eval_strategy='no'")
+    assert quoted.returncode == 0, quoted.stderr

@@ -199,7 +199,8 @@ def best(eval_dir: Path, metric: str, lower: bool | None = None) -> dict:
     if not lines:
         raise UserError.one("no evaluated checkpoint yet (no eval/metrics.jsonl lines)", file=str(eval_dir),
                             hint="`swift-ext eval RUN` evaluates the checkpoints")
-    candidates = [row for row in lines if row["step"] > 0 and isinstance(row.get(metric), (int, float))]
+    candidates = [row for row in lines if row["step"] > 0 and isinstance(row.get(metric), (int, float))
+                  and not isinstance(row.get(metric), bool) and math.isfinite(row[metric])]  # NaN is never best
     if not candidates:
         names = sorted({k for row in lines for k, v in row.items() if isinstance(v, (int, float)) and k != "step"})
         raise UserError.one(f"no checkpoint has a numeric {metric!r}", file=str(eval_dir / METRICS_FILE),

@@ -227,7 +227,12 @@ def evaluate(target: Target, settings: Eval, root: Path, say=print) -> dict:
 
 @contextlib.contextmanager
 def eval_lock(root: Path, wait: bool):
-    """One evaluator per run at a time (the follower, a manual `swift-ext eval`, a Slurm eval job)."""
+    """One evaluator per run at a time (the follower, a manual `swift-ext eval`, a Slurm eval job). A folder
+    that holds no run is refused before anything is written into it."""
+    run = RunDir(root)
+    if not (run.manifests() or run.checkpoints() or run.base_args_folder() is not None or run.eval_metrics.is_file()):
+        raise UserError.one("not a run folder: no swift-ext manifest, args.json or checkpoint-N here", file=str(root),
+                            hint="pass the run's output_dir (or one of its checkpoint-N folders)")
     out = eval_dir(root)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "a") as fh:

@@ -59,11 +59,16 @@ def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
             if candidate.is_file():
                 return candidate
         raise UserError.one(f"the recorded val_dataset {name!r} is not a local file here",
-                            file=str(ckpt.args_file), hint="pass --split FILE")
-    if float(ckpt.args.get("split_dataset_ratio") or 0) > 0:
+                            file=str(ckpt.args_file), hint="pass --split FILE (eval: eval.dataset=FILE)")
+    try:
+        ratio = float(ckpt.args.get("split_dataset_ratio") or 0)
+    except (TypeError, ValueError):
+        raise UserError.one(f"split_dataset_ratio is {ckpt.args.get('split_dataset_ratio')!r}, not a number",
+                            file=str(ckpt.args_file), hint="pass --split FILE (eval: eval.dataset=FILE)") from None
+    if ratio > 0:
         return None  # ms-swift re-creates the split with --load_data_args
     raise UserError.one("this run has no validation split (no val_dataset, split_dataset_ratio 0)",
-                        file=str(ckpt.args_file), hint="pass --split FILE with validation rows")
+                        file=str(ckpt.args_file), hint="pass --split FILE with validation rows (eval: eval.dataset=FILE)")
 
 
 def _refuse_invalid_split(path: Path) -> None:

@@ -255,6 +255,11 @@ def check_value(ftype: dict, value: Any) -> str | None:
         close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"one of {', '.join(map(str, choices))}, got {value!r}{hint}"
+    if kind == "str" and isinstance(value, bool):
+        # A string argument never means true/false; YAML read a bare yes/no/on/off/true/false as a boolean, and
+        # ms-swift would get "--x false" (e.g. eval_strategy: no -> false, which it refuses at start-up).
+        return (f"a string, got the boolean {render_scalar(value)} (YAML reads a bare yes/no/on/off as a boolean: "
+                f"quote the word, e.g. 'no')")
     return None  # str / any: every scalar's text is a valid string
 
 

@@ -27,7 +27,7 @@ class Evidence:
     def tag(self) -> str:
         if self.kind == "code":
             package, _, where = self.ref.partition(" ")
-            function = where.rsplit(":", 1)[-1].strip() if ":" in where else where
+            function = (where.split(": ", 1)[-1] if ": " in where else where).split(" (", 1)[0].strip()
             return f"{package} {function}".strip()
         if self.kind == "report":
             return f"report: {self.ref}" + (f", {self.conditions.split(';')[0]}" if self.conditions else "")
