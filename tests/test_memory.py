@@ -32,6 +32,13 @@ def test_stored_band_is_the_band_of_the_bench_points():
                                   "POINTS": memory_band.POINTS}
 
 
+def test_published_error_table_is_the_bench_points_today():
+    """docs/memory-points.md is what `bench_memory_estimate.py --write-docs` writes from the points today."""
+    bench = _bench()
+    assert bench.TABLE_FILE.read_text() == bench.error_table(bench.point_errors()), \
+        "rerun python bench/bench_memory_estimate.py --write-docs"
+
+
 def test_no_point_published_as_running_is_refused():
     for point, est, _ in _bench().point_errors():
         assert Estimate(est, point["measured_gib"], {}, "train").verdict != "does_not_fit", point["name"]
