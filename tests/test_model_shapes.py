@@ -55,6 +55,7 @@ PUBLISHED = [
     ("OpenGVLab/InternVL3_5-38B", 38.4, True),
     ("OpenGVLab/InternVL3_5-241B-A28B", 240.7, True),
     ("OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview", 21.2, True),
+    ("meta-llama/Llama-4-Scout-17B-16E-Instruct", 109.7, True),  # 109,676,279,296 with the vision tower
 ]
 
 
