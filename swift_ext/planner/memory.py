@@ -33,11 +33,24 @@ from swift_ext.planner.memory_trainable import is_multimodal, parameter_groups, 
 from swift_ext.planner.model_shape import ModelShape
 
 GiB = 1024**3
-FRAMEWORK_GIB = 2.5  # CUDA context (~0.6) + NCCL collective communicators (~1.5) + TE/cuBLAS workspaces
+# Three constants no code states, calibrated within the ranges public measurements allow by
+# `python bench/fit_memory_constants.py` on the published points (bench/memory_points.yaml); it prints
+# the choice and its leave-one-out error. Each range: (low, high, grid step, evidence).
+CALIBRATION_RANGES = {
+    "FRAMEWORK_GIB": (2.0, 4.5, 0.5, "CUDA context ~0.6 GB; NCCL 0.54-0.69 GB per communicator on 4 x A100 "
+                      "NVLink (NVIDIA/nccl#964) and ~1.6 GB for one, ~6 GB for three or more on allreduce "
+                      "(NVIDIA/nccl#864); Megatron opens TP, DP, EP, expert-DP and model-parallel groups"),
+    "ALL_TO_ALL_GIB_PER_PEER": (0.45, 1.05, 0.15, "NCCL's all-to-all opens send/recv channels to every EP "
+                                "peer: 3.3 GB on 8 x H100 = 0.44 GiB per peer (NVIDIA/nccl#1685); memory "
+                                "grows linearly with channels (NVIDIA/nccl#986)"),
+    "FRAGMENTATION": (0.05, 0.15, 0.025, "caching-allocator slack: a few percent with expandable_segments, "
+                      "more with the variable shapes of dropless MoE routing"),
+}
+FRAMEWORK_GIB = 2.5  # CUDA context + NCCL collective communicators + TE/cuBLAS workspaces (calibrated)
 # NCCL's all-to-all (MoE alltoall dispatcher, torch all_to_all_single) opens send/recv channels to every
-# peer of the EP group: +3.3 GB per GPU on 8 x H100 (7 peers, 32 channels per pair; NVIDIA/nccl#1685).
+# peer of the EP group (calibrated; the range above).
 ALL_TO_ALL_GIB_PER_PEER = 3.3e9 / 7 / 1024**3
-FRAGMENTATION = 0.07  # caching-allocator slack with expandable_segments (PyTorch docs: a few percent to ~10%)
+FRAGMENTATION = 0.07  # caching-allocator slack over live memory (calibrated)
 MOE_IMBALANCE = 1.25  # dropless routing: the busiest EP rank receives ~25% more than average early in training
 CE_BYTES_FUSED, CE_BYTES_UNFUSED, CE_BYTES_TE = 10, 6, 2  # peak bytes per logit, see _stage
 _DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
