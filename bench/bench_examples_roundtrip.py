@@ -1,6 +1,6 @@
 """ms-swift's own example scripts through `import` -> `plan --print` (issue #21's first acceptance line).
 
-    python bench/bench_examples_roundtrip.py DIR [DIR...] [--oracle] [--upgrade] [--verbose]
+    python bench/bench_examples_roundtrip.py DIR [DIR...] [--oracle] [--upgrade] [--gpu=H100] [--verbose]
 
 Every `*.sh` under the folders that runs `megatron sft|pt|rlhf` (or `swift sft|pt|rlhf`, counted apart) is
 imported with the functions the `import` verb uses (import_file, then the same argument check), written as
@@ -13,6 +13,8 @@ The scripts are not ours to commit: point it at a copy (e.g. of ms-swift's examp
 folder it says so and exits 0, so `make bench` skips it (there it reads the folders from
 SWIFT_EXT_EXAMPLES, os.pathsep-separated). `--upgrade` imports as `import --upgrade` does
 (ms-swift 3.x names renamed): the way to plan scripts written for 3.x against the installed 4.x.
+`--gpu=NAME` plans each recipe with launch.gpu=NAME, so the memory verdict is part of it (an imported
+script names no GPU, and without one plan gives no memory verdict).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def training_commands(text: str) -> list[str]:
     return [m.group(1) or ("megatron" if m.group(3) else "swift") for m in _TRAINING.finditer("\n".join(lines))]
 
 
-def roundtrip(path: Path, base: Path, oracle: bool, upgrade: bool) -> Outcome:
+def roundtrip(path: Path, base: Path, oracle: bool, upgrade: bool, gpu: str | None = None) -> Outcome:
     from swift_ext.cli.imports import _import_warnings
     from swift_ext.msswift.importer import import_file, recipe_yaml
     from swift_ext.planner.plan import make_plan
@@ -88,7 +90,7 @@ def roundtrip(path: Path, base: Path, oracle: bool, upgrade: bool) -> Outcome:
             recipe_path = Path(tmp) / f"{path.stem}-{k}.yaml"
             recipe_path.write_text(recipe_yaml(data), encoding="utf-8")
             try:
-                result = make_plan(load_recipe(recipe_path), oracle=oracle)
+                result = make_plan(load_recipe(recipe_path, [f"launch.gpu={gpu}"] if gpu else []), oracle=oracle)
             except UserError as exc:
                 out.worse("refused", "; ".join(f"{p.code or 'input'} {p.path or ''}".strip() for p in exc.problems))
                 continue
@@ -99,7 +101,8 @@ def roundtrip(path: Path, base: Path, oracle: bool, upgrade: bool) -> Outcome:
             for p in result.errors:
                 out.worse("refused", f"{p.code or 'input'} {p.path or ''}".strip())
             mem = result.memory
-            if mem is not None and mem.verdict == "does_not_fit":
+            if mem is not None and mem.verdict == "does_not_fit":  # the estimate, next to (or instead of) its finding
+                out.reasons = [r for r in out.reasons if r != "memory"]
                 out.worse("refused", f"memory {mem.per_gpu_gib:.1f}/{mem.capacity_gib:g} GiB")
             if result.warnings:
                 out.worse("warned")
@@ -108,7 +111,8 @@ def roundtrip(path: Path, base: Path, oracle: bool, upgrade: bool) -> Outcome:
 
 
 def main(argv: list[str]) -> int:
-    flags = {a for a in argv if a.startswith("--")}
+    gpu = next((a.partition("=")[2] for a in argv if a.startswith("--gpu=")), None)
+    flags = {a for a in argv if a.startswith("--") and not a.startswith("--gpu=")}
     unknown = flags - {"--oracle", "--upgrade", "--verbose"}
     if unknown:
         raise SystemExit(f"unknown option(s): {', '.join(sorted(unknown))}\n{__doc__}")
@@ -127,7 +131,7 @@ def main(argv: list[str]) -> int:
             if not training_commands(path.read_text(encoding="utf-8", errors="replace")):
                 skipped += 1
                 continue
-            outcomes.append(roundtrip(path, base, "--oracle" in flags, "--upgrade" in flags))
+            outcomes.append(roundtrip(path, base, "--oracle" in flags, "--upgrade" in flags, gpu))
     width = max((len(o.script) for o in outcomes), default=10)
     print(f"{'script':<{width}}  cmds  {'verdict':<13}  refusing rule / flag")
     for o in outcomes:
