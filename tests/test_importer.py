@@ -199,3 +199,25 @@ def test_upgrade_renames_3x_arguments(write):
     assert args["output_dir"] == "kept" and args["save"] == "out"  # never two values for one argument
     assert "--train_type is `tuner_type` in ms-swift 4.x; renamed" in result.stderr
     assert "--load_safetensors dropped" in result.stderr
+
+
+def test_wrapped_and_prefixed_commands_are_imported(write):
+    """`nohup megatron sft ... > log 2>&1 &`, `cd DIR && NPROC_PER_NODE=8 megatron rlhf ...` and `exec env
+    X=1 swift sft`: the command is found behind wrapper words and a preparatory step, and env assignments
+    after the prefix are the command's; `echo megatron sft` is an argument, not a command."""
+    from swift_ext.msswift.importer import import_file
+
+    script = write("wrapped.sh", "NPROC_PER_NODE=4 \\\nnohup megatron sft \\\n    --model Qwen/Qwen3-0.6B \\\n"
+                   "    --dataset d.jsonl > train.log 2>&1 &\n"
+                   "cd /work/run && NPROC_PER_NODE=8 megatron rlhf --rlhf_type dpo --model out/v0-x/checkpoint-9 "
+                   "--dataset p.jsonl\n"
+                   "exec env WANDB_MODE=offline swift sft --model Qwen/Qwen3-0.6B --dataset d.jsonl\n"
+                   "echo megatron sft is done\n")
+    imported = import_file(script)
+    assert [(d["engine"], d["command"], d["launch"]["gpus_per_node"]) for d, _ in imported] == [
+        ("megatron", "sft", 4), ("megatron", "rlhf", 8), ("swift", "sft", 1)]
+    assert imported[1][0]["args"]["model"] == "out/v0-x/checkpoint-9"
+    assert imported[2][0]["env"] == {"WANDB_MODE": "offline"}
+    notes = [n for _, ns in imported for n in ns]
+    assert any("`nohup` in front of the command" in n for n in notes)
+    assert any("`cd /work/run &&` before the command" in n for n in notes)

@@ -67,3 +67,19 @@ def test_submit_asks_for_numbers(tmp_path):
     result = swift_ext("submit", GRPO, "launch.nodes=scheduler", "--dry-run")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "launch.nodes is decided by the scheduler" in result.stderr
+
+
+def test_scheduler_sizes_without_model_shape_use_the_shape_free_layout_rules(tmp_path, write):
+    """A DLC script training a local mcore checkpoint (no config.json to read): the layout rules that need
+    no shape still pick the world size; PP=2 x EP=8 is not refused as 1 GPU."""
+    script = ("NNODES=$WORLD_SIZE \\\nNODE_RANK=$RANK \\\nmegatron sft \\\n    --mcore_model ./no-such-ckpt-mcore \\\n"
+              "    --dataset d.jsonl \\\n    --pipeline_model_parallel_size 2 \\\n"
+              "    --expert_model_parallel_size 8 \\\n    --micro_batch_size 1 \\\n    --global_batch_size 16\n")
+    result = swift_ext("import", write("dlc.sh", script), "-o", tmp_path / "r.yaml")
+    assert result.returncode == 0, result.stderr
+    plan = make_plan(load_recipe(tmp_path / "r.yaml"))
+    assert not [p for p in plan.errors if p.code in ("world-divisible", "expert-layout", "launch")], plan.errors
+    (note,) = [n for n in plan.notes if "decided by the scheduler" in n]
+    # PP=2 leaves DP = world/2, which EP=8 must divide; global_batch_size 16 must divide by DP: 16 and 32.
+    assert "the layout works at 16, 32 GPUs" in note
+    assert plan.shape is None and any(p.code == "model-shape" for p in plan.warnings)

@@ -67,6 +67,8 @@ def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> l
             continue
         if words[0] == "set":  # shell options (set -x, set -euo pipefail) say nothing about the run
             continue
+        words, more = _command_part(words, notes, source, lineno)
+        assigns += more
         env = {**exported, **dict(assigns)}
         words = _as_swift_command(words, env, notes, source, lineno)
         if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
@@ -91,6 +93,37 @@ _SHELL_OPERATORS = {"|", "||", "&&", ";", "&", "|&"}
 # ms-swift's entry points, as scripts start them under torchrun: swift/cli/_megatron/sft.py is `megatron sft`.
 _ENTRY = re.compile(r"(?:^|/)swift/cli/(_megatron/)?(sft|rlhf|pt)\.py$")
 _TORCHRUN_LAUNCH = {"nproc_per_node": "NPROC_PER_NODE", "nproc-per-node": "NPROC_PER_NODE", "nnodes": "NNODES"}
+
+
+# Words that run the next command unchanged: `nohup megatron sft ... &`, `exec swift sft`, `time ...`.
+_WRAPPERS = {"nohup", "exec", "time", "command", "env"}
+_STARTS = {"megatron", "swift", "torchrun"}
+
+
+def _command_part(words: list[str], notes: list, source: str, lineno: int) -> tuple[list[str], list]:
+    """The words from the training command on, and env assignments in front of it: strips wrapper words
+    (nohup, exec, time, env NAME=value) and a preparatory `cd DIR &&` / `source FILE;` before the command,
+    each noted. Lines that are not a training command come back unchanged."""
+    assigns: list[tuple[str, str]] = []
+    start = next((k for k, w in enumerate(words) if (w in _STARTS or re.fullmatch(r"python[0-9.]*", w))
+                  and (k == 0 or words[k - 1] in _SHELL_OPERATORS or words[k - 1] in _WRAPPERS
+                       or _ASSIGN.match(words[k - 1]))), None)
+    if not start:
+        return words, assigns
+    k = start
+    while k > 0 and (words[k - 1] in _WRAPPERS or _ASSIGN.match(words[k - 1])):
+        k -= 1
+    if k > 0 and words[k - 1] not in _SHELL_OPERATORS:
+        return words, assigns  # e.g. `echo megatron sft`: an argument, not a command
+    if k > 0:
+        notes.append(f"{source}:{lineno}: `{' '.join(words[:k])}` before the command is not part of the recipe")
+    for word in words[k:start]:
+        if _ASSIGN.match(word):
+            name, _, value = word.partition("=")
+            assigns.append((name, value))
+        elif word != "env":
+            notes.append(f"{source}:{lineno}: `{word}` in front of the command is not part of the recipe")
+    return words[start:], assigns
 
 
 def _as_swift_command(words: list[str], env: dict, notes: list, source: str, lineno: int) -> list[str]:

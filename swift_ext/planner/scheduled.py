@@ -47,10 +47,12 @@ def legal_sizes(recipe: Recipe, shape) -> tuple[list[tuple[int, int]], dict[int,
 
 def resolve(recipe: Recipe, shape) -> tuple[Recipe, list[str], str | None]:
     """(the recipe sized at the smallest legal world, notes, None) or (sized at the smallest candidate,
-    notes, why no size works). `shape` None (engine swift, or no config.json): the smallest candidate."""
+    notes, why no size works). Engine swift: the smallest candidate. `shape` None (no config.json, e.g. a
+    local mcore checkpoint): the sizes the shape-free layout rules (world divisible by TP*PP*CP, EP grid)
+    accept, so PP=2 with unknown model is checked at 2 GPUs, not refused at 1."""
     left = " and ".join(f"launch.{name}" for name in recipe.launch.scheduled)
     candidates = candidate_sizes(recipe)
-    if shape is None or recipe.engine != "megatron":
+    if recipe.engine != "megatron":
         nodes, gpus = candidates[0]
         return sized(recipe, nodes, gpus), [
             f"{left}: decided by the scheduler; checked as {nodes} node(s) x {gpus} GPU(s) — "
