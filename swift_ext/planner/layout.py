@@ -13,6 +13,8 @@ from swift_ext.msswift.bound_args import Args
 from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.grpo_rules import grpo
+from swift_ext.planner.moe_rules import MOE_RULES
+from swift_ext.planner.pipeline_stages import parse_pipeline_layout
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
 from swift_ext.planner.warn_rules import ENGINE_RULES
@@ -283,19 +285,6 @@ def layers_pp(recipe, args, shape, lay, err, warn):
                 return
 
 
-def parse_pipeline_layout(text: str) -> list[str] | None:
-    """A pipeline_model_parallel_layout string as its list of stages ("Ett|(tt|)*3,m|L" ->
-    ["Ett", "tt", "tt", "tt", "m", "L"]), expanded like megatron-core's
-    PipelineParallelLayerLayout.parse_str_to_list; None when it has other characters."""
-    import re
-
-    flat = text.replace(",", "")
-    for pattern in (r"\(([^)]+)\)\*(\d+)", r"(.)\*(\d+)"):
-        flat = re.sub(pattern, lambda m: m.group(1) * int(m.group(2)), flat)
-    stages = flat.split("|")
-    return stages if all(set(stage) <= set("ELtm") for stage in stages) else None
-
-
 @rule
 def pipeline_layout(recipe, args, shape, lay, err, warn):
     # ms-swift megatron_args.py MegatronArguments._init_vpp_size (stages % PP; VPP = stages / PP) and
@@ -480,3 +469,6 @@ rule(grpo)
 # Silent-misbehaviour rules both engines share (MTP untrained, missing plugin files, expert LoRA in vLLM).
 for _shared in ENGINE_RULES:
     rule(_shared)
+# MoE dispatcher combinations and the MTP-only pipeline stage (moe_rules.py).
+for _moe in MOE_RULES:
+    rule(_moe)

@@ -1,6 +1,6 @@
 """Every pre-flight rule by name: what it checks, why it is believed (its evidence) and where it applies.
 
-A rule is named by the first argument of `err(...)`/`warn(...)`/`add(...)` in planner/layout.py,
+A rule is named by the first argument of `err(...)`/`warn(...)`/`add(...)` in planner/layout.py, moe_rules.py,
 planner/grpo_rules.py and msswift/rules.py, or the `rule=` of a finding in planner/plan.py,
 refusals.py, effective.py and spec/secrets.py. tests/test_ruleset.py keeps this table and those names
 equal. Evidence is one of:
@@ -229,6 +229,22 @@ _RULES += [
               Evidence("report", "vllm-project/vllm#40005", "Qwen3.5-MoE expert LoRA from Megatron-swift does not "
                        "load; vLLM FusedMoEWithLoRA since v0.11.2")),
              "GRPO + LoRA reaching the experts + vllm_enable_lora or server mode"),
+]
+
+_RULES += [
+    # --- MoE dispatcher and MTP pipeline stage (planner/moe_rules.py)
+    RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes padding_free/packing (variable "
+             "sequence lengths); moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts",
+             (_code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
+                    "works with alltoall token dispatcher\")"),
+              _code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (variable_seq_lengths with "
+                    "padding_free)")),
+             "engine: megatron, MoE models, moe_token_dispatcher_type other than alltoall"),
+    RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
+             "but no decoder layer fails in ms-swift's model build",
+             (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
+                       "ms-swift#9827 closed unmerged"),),
+             "engine: megatron with pipeline_model_parallel_layout holding an 'm' stage without 't'"),
 ]
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}

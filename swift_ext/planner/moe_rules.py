@@ -1,0 +1,63 @@
+"""MoE token-dispatcher rules and the pipeline-layout MTP-stage rule: combinations megatron-core 0.16.1
+(or ms-swift's model build) refuses only once the model is being built on every rank, checked first.
+Registered with layout.py's rules (engine megatron)."""
+
+from __future__ import annotations
+
+from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.pipeline_stages import parse_pipeline_layout
+
+
+def _dispatcher(args) -> str:
+    # ms-swift 4.6 MegatronArguments.moe_token_dispatcher_type defaults to 'alltoall' (megatron_args.py).
+    return args.str("moe_token_dispatcher_type") or "alltoall"
+
+
+# Evidence: megatron-core 0.16.1 transformer/transformer_config.py TransformerConfig.__post_init__:
+# "Token dispatcher type: allgather does not support variable sequence length, please use alltoall
+# dispatcher instead" when variable_seq_lengths; ms-swift 4.6 swift/megatron/model/utils.py
+# get_mcore_model_config sets variable_seq_lengths=True whenever padding_free (its default, and forced
+# by packing: megatron_base_args.py).
+def allgather_dispatcher_padding_free(recipe, args, shape: ModelShape, lay, err, warn):
+    if _dispatcher(args) != "allgather" or not shape.is_moe:
+        return
+    if not (args.bool("padding_free") or args.bool("packing")):
+        return
+    why = "packing (which forces padding_free)" if args.bool("packing") else "padding_free (ms-swift's default)"
+    err("moe-dispatcher", f"moe_token_dispatcher_type allgather with {why}: ms-swift builds the model with "
+        "variable_seq_lengths, which megatron-core's allgather dispatcher refuses", "moe_token_dispatcher_type",
+        hint="use moe_token_dispatcher_type: alltoall (ms-swift's default), or padding_free: false without packing")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, inside the shared-expert block:
+# "moe_shared_expert_overlap only works with alltoall token dispatcher." (only models with shared
+# experts reach it: ms-swift's examples set moe_shared_expert_overlap on Qwen3-MoE, which has none).
+def shared_expert_overlap_dispatcher(recipe, args, shape: ModelShape, lay, err, warn):
+    if not args.bool("moe_shared_expert_overlap") or _dispatcher(args) == "alltoall":
+        return
+    if not shape.is_moe or not shape.shared_expert_intermediate_size:
+        return
+    err("moe-dispatcher", f"moe_shared_expert_overlap only works with the alltoall token dispatcher "
+        f"({shape.name} has shared experts; moe_token_dispatcher_type is {_dispatcher(args)})",
+        "moe_shared_expert_overlap", hint="drop moe_shared_expert_overlap, or use moe_token_dispatcher_type: alltoall")
+
+
+# Evidence (report): modelscope/ms-swift issue 9823 (2026-07-30; Qwen3.5-397B-A17B, layout "E(|tt)*30,|mL"):
+# mcore-bridge builds the MTP block from the current virtual stage's decoder layer specs, so a stage
+# holding MTP ('m') and no decoder layer ('t') fails with an IndexError at model build; the fix proposed in
+# ms-swift PR 9827 was closed unmerged. Scope: ms-swift with mcore-bridge (4.x) and an explicit layout.
+# A warning, not a refusal: megatron-core itself accepts such a layout, and a later mcore-bridge may too.
+def mtp_only_layout_stage(recipe, args, shape, lay, err, warn):
+    text = args.str("pipeline_model_parallel_layout")
+    stages = parse_pipeline_layout(text) if text else None
+    if not stages:
+        return
+    lonely = [i for i, stage in enumerate(stages) if "m" in stage and "t" not in stage]
+    if lonely:
+        warn("pipeline-layout-mtp-stage", f"pipeline_model_parallel_layout {text!r}: stage {lonely[0]} holds the "
+             "MTP layer(s) but no decoder layer; ms-swift's model build (mcore-bridge) takes the MTP block's "
+             "layer spec from that stage's decoder layers and fails there (ms-swift issue 9823)",
+             "pipeline_model_parallel_layout", hint="move at least one decoder layer 't' into the stage with 'm'")
+
+
+MOE_RULES = [allgather_dispatcher_padding_free, shared_expert_overlap_dispatcher, mtp_only_layout_stage]

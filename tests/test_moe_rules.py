@@ -1,0 +1,34 @@
+"""planner/moe_rules.py on published ms-swift examples (tests/fixtures/working) with one flag changed:
+the rule fires on the combination megatron-core refuses and stays quiet on the published one."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+WORKING = FIXTURES / "working"
+
+
+def _findings(name: str, *overrides: str):
+    result = make_plan(load_recipe(WORKING / name, list(overrides)), oracle=False)
+    return {(p.code, p.path) for p in result.errors}, {(p.code, p.path) for p in result.warnings}
+
+
+def test_allgather_dispatcher_refused_with_packing_and_shared_expert_overlap():
+    # GLM-4.5-Air has shared experts and the example packs: megatron-core refuses both with allgather.
+    errors, _ = _findings("ms-swift-example-lora-mtp.yaml", "args.moe_token_dispatcher_type=allgather")
+    assert ("moe-dispatcher", "args.moe_token_dispatcher_type") in errors
+    assert ("moe-dispatcher", "args.moe_shared_expert_overlap") in errors
+
+
+def test_allgather_dispatcher_accepted_without_padding_free_on_a_model_without_shared_experts():
+    # Qwen3-30B-A3B has no shared experts; with padding_free off nothing varies the sequence length.
+    errors, _ = _findings("ms-swift-example-lora-moe.yaml", "args.moe_token_dispatcher_type=allgather",
+                          "args.padding_free=false")
+    assert not {e for e in errors if e[0] == "moe-dispatcher"}
+
+
+def test_published_dispatcher_settings_pass():
+    errors, warnings = _findings("ms-swift-example-lora-mtp.yaml")
+    assert not {e for e in errors | warnings if e[0] in ("moe-dispatcher", "pipeline-layout-mtp-stage")}
