@@ -135,3 +135,40 @@ def test_te_cross_entropy_keeps_fewer_bytes_per_logit():
     native = _components()["activations"]
     te = _components(("cross_entropy_fusion_impl", "te"))["activations"]
     assert te < native
+
+
+def _grpo_recipe(**over) -> Recipe:
+    args = {"rlhf_type": "grpo", "model": "Qwen/Qwen3-30B-A3B", "tuner_type": "lora", "tensor_model_parallel_size": 2,
+            "expert_model_parallel_size": 4, "pipeline_model_parallel_size": 2, "context_parallel_size": 2,
+            "sequence_parallel": True, "micro_batch_size": 2, "global_batch_size": 64, "num_generations": 8,
+            "steps_per_generation": 2, "reward_funcs": ["accuracy"], "use_vllm": True, "vllm_mode": "colocate",
+            "vllm_gpu_memory_utilization": 0.3, "vllm_tensor_parallel_size": 4, "sleep_level": 2,
+            "offload_model": True, "offload_optimizer": True, "max_length": 8192, "max_completion_length": 8192,
+            "recompute_granularity": "selective", "padding_free": True, "dataset": ["x/y"]}
+    args.update(over)
+    return Recipe(command="rlhf", launch={"gpus_per_node": 8, "gpu": "H100"}, args=args, source="grpo.yaml")
+
+
+def test_grpo_worst_case_beyond_memory_warns_with_the_tokens_that_fit():
+    """Rollouts are rarely all at their longest: a worst case that does not fit is a warning naming the tokens per
+    micro-batch that do, while one longest sequence per micro-batch still fits."""
+    plan = make_plan(_grpo_recipe())
+    assert plan.memory.verdict == "worst_case_does_not_fit" and plan.ok
+    fits = plan.memory.fits_up_to_tokens
+    assert 16384 <= fits < plan.memory.tokens_per_micro_batch
+    [warning] = [w for w in plan.warnings if w.code == "memory"]
+    assert f"up to ~{fits} tokens per micro-batch fit" in warning.message
+
+
+def test_grpo_refused_when_one_longest_sequence_does_not_fit():
+    plan = make_plan(_grpo_recipe(max_length=32768, max_completion_length=32768, micro_batch_size=1,
+                                  vllm_max_model_len=65536))
+    assert plan.memory.verdict == "does_not_fit" and not plan.ok
+    assert any(e.code == "memory" for e in plan.errors)
+
+
+def test_packed_sft_worst_case_is_the_run_and_stays_refused():
+    plan = make_plan(Recipe(command="sft", launch={"gpus_per_node": 2, "gpu": "H100"}, source="sft.yaml", args={
+        "model": "Qwen/Qwen3-30B-A3B", "tuner_type": "full", "expert_model_parallel_size": 2, "packing": True,
+        "max_length": 65536, "micro_batch_size": 1, "global_batch_size": 8, "dataset": ["x/y"]}))
+    assert plan.memory.verdict == "does_not_fit" and not plan.ok

@@ -103,7 +103,7 @@ def _search(result):
 def _memory_table(mem):
     from rich.table import Table
 
-    colour = {"fits": "green", "tight": "yellow", "does_not_fit": "red"}.get(mem.verdict or "", "white")
+    colour = {"fits": "green", "tight": "yellow", "worst_case_does_not_fit": "yellow", "does_not_fit": "red"}.get(mem.verdict or "", "white")
     cap = f" of {mem.capacity_gib:g} GiB" if mem.capacity_gib else ""
     basis = (f"; worst case {mem.worst_case_gib:.1f} GiB" if mem.worst_case_gib is not None else "")
     table = Table(title=f"estimated peak per GPU ({mem.phase} phase): [{colour}]{mem.per_gpu_gib:.1f} GiB{cap}"

@@ -68,6 +68,9 @@ class Estimate:
     basis: str = "worst case"
     tokens_per_micro_batch: int | None = None
     worst_case_gib: float | None = None  # the worst-case estimate, shown beside a data-based one
+    # Variable-length micro-batches (variable_length_batches) whose worst case does not fit but whose
+    # one-longest-sequence micro-batch does: the most tokens per micro-batch that fit (set by the plan).
+    fits_up_to_tokens: int | None = None
 
     @property
     def verdict(self) -> str | None:
@@ -77,7 +80,7 @@ class Estimate:
         if self.capacity_gib is None:
             return None
         if self.per_gpu_gib > self.capacity_gib * (1 + memory_band.WORST_OVERESTIMATE):
-            return "does_not_fit"
+            return "worst_case_does_not_fit" if self.fits_up_to_tokens else "does_not_fit"
         if self.per_gpu_gib > self.capacity_gib * (1 + memory_band.WORST_UNDERESTIMATE):
             return "tight"
         return "fits"
@@ -89,6 +92,11 @@ class Estimate:
         if self.verdict == "does_not_fit":
             return (f"estimated {self.per_gpu_gib:.1f} GiB per GPU does not fit in {self.capacity_gib:g} GiB even "
                     f"at the largest overestimate seen ({band})")
+        if self.verdict == "worst_case_does_not_fit":
+            return (f"the worst case ({self.tokens_per_micro_batch} tokens per micro-batch, every sample at its "
+                    f"longest) needs an estimated {self.per_gpu_gib:.1f} GiB per GPU, beyond {self.capacity_gib:g} GiB "
+                    f"even at the largest overestimate seen ({band}); up to ~{self.fits_up_to_tokens} tokens per "
+                    f"micro-batch fit: a micro-batch of longer samples will run out of memory")
         return (f"estimated {self.per_gpu_gib:.1f} GiB per GPU of {self.capacity_gib:g} GiB is within the "
                 f"estimate's error band of the limit ({band}): it may not fit")
 
@@ -102,6 +110,7 @@ class Estimate:
             "basis": self.basis,
             "tokens_per_micro_batch": self.tokens_per_micro_batch,
             "worst_case_gib": round(self.worst_case_gib, 2) if self.worst_case_gib is not None else None,
+            "fits_up_to_tokens": self.fits_up_to_tokens,
         }
 
 
@@ -142,6 +151,35 @@ def _estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | 
     tokens = data_tokens or _worst_case_tokens(args, command)
     return Estimate(sum(components.values()), capacity_gib, components, phase, notes,
                     tokens_per_micro_batch=tokens)
+
+
+def variable_length_batches(args: Args, command: str) -> bool:
+    """Whether a micro-batch holds only its samples' real tokens and is rarely full: padding_free without
+    packing (packing fills every micro-batch to max_length), and GRPO, whose padding-free micro-batches hold
+    rollouts of whatever length the policy wrote. For these the worst case (every sequence at its longest)
+    is a bound, not the run."""
+    if command == "rlhf" and args.str("rlhf_type") == "grpo":
+        return args.bool("padding_free") is not False
+    return args.bool("padding_free") and not args.bool("packing")
+
+
+def longest_sequence(args: Args, command: str) -> int:
+    """Tokens of one sequence at its longest: the worst case of a one-sample micro-batch."""
+    return _worst_case_tokens(args, command) // max(args.micro_batch_size, 1)
+
+
+def largest_fitting_tokens(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float, command: str) -> int:
+    """The most tokens per micro-batch whose estimate the verdict does not refuse (0 if none): bisection on
+    the activations' token count, which the estimate grows with monotonically."""
+    def refused(tokens: int) -> bool:
+        return _estimate(shape, args, lay, capacity_gib, command, tokens).verdict == "does_not_fit"
+    lo, hi = 0, _worst_case_tokens(args, command)
+    if not refused(hi):
+        return hi
+    while hi - lo > 64:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if not refused(max(mid, 1)) else (lo, mid)
+    return lo
 
 
 def _worst_case_tokens(args: Args, command: str) -> int:

@@ -50,7 +50,7 @@ class Plan:
 
     @property
     def ok(self) -> bool:
-        fits = self.memory is None or self.memory.verdict in (None, "fits", "tight")
+        fits = self.memory is None or self.memory.verdict in (None, "fits", "tight", "worst_case_does_not_fit")
         return not self.errors and fits
 
     @property
@@ -148,7 +148,7 @@ def _data_stats(recipe, notes: list[str]) -> dict | None:
 def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,
                      data_tokens=None) -> None:
     from swift_ext.planner.layout import check_layout, layout_of
-    from swift_ext.planner.memory import estimate
+    from swift_ext.planner.memory import estimate, largest_fitting_tokens, longest_sequence, variable_length_batches
     from swift_ext.planner.model_shape import ShapeNotFound, resolve_shape
 
     if recipe.launch.gpus_per_node < 1:
@@ -204,6 +204,18 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                                     hint="set add_version: false", file=recipe.source))
     if memory is None:
         return
+    if memory.verdict == "does_not_fit" and memory.basis == "worst case" and variable_length_batches(args, recipe.command):
+        # Refused only if one sequence at its longest per micro-batch does not fit either: ms-swift publishes
+        # GRPO and padding-free runs whose worst case (every sample of a micro-batch at its longest) does not.
+        fitting = largest_fitting_tokens(shape, args, lay, capacity, recipe.command)
+        if fitting >= longest_sequence(args, recipe.command):
+            from dataclasses import replace
+
+            memory = found.memory = replace(memory, fits_up_to_tokens=fitting)
+            warnings.append(Finding(memory.verdict_message(), code="memory", file=recipe.source,
+                                    hint="lower micro_batch_size or max_length/max_completion_length, or "
+                                         "`swift-ext plan --search`"))
+            return
     if memory.verdict == "does_not_fit":
         errors.append(Finding(
             f"{memory.verdict_message()} ({_largest(memory.components)})", code="memory", file=recipe.source,
