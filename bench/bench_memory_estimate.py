@@ -73,9 +73,13 @@ BAND_FILE = Path(__file__).parents[1] / "swift_ext" / "planner" / "memory_band.p
 
 
 def point_errors() -> list[tuple[dict, float, float]]:
-    """(point, estimate GiB, signed error) for every point with an estimate, as the verdict sees it."""
+    """(point, estimate GiB, signed error) for every point with an estimate, as the verdict sees it. A point
+    with a `gap:` (a part of the run the estimate does not model yet, named there) is left out: the band
+    says how wrong the estimate is on what it models, and the table still prints the point."""
     out = []
     for p in yaml.safe_load(POINTS.read_text()):
+        if p.get("gap"):
+            continue
         recipe = Recipe(**p["recipe"], source=p["name"])
         plan = make_plan(recipe)
         if plan.memory is None:
@@ -125,6 +129,8 @@ def main() -> None:
             known.append(e1)
             extra = (f"  data p99 micro-batch {tokens} tokens; worst case {worst:.1f} GiB "
                      f"({(worst - p['measured_gib']) / p['measured_gib'] * 100:+.0f}%)")
+        if p.get("gap"):
+            extra += "  [gap, not in the band]"
         print(f"{p['name'][:52]:52} {p['measured_gib']:8.0f} {est:7.1f} {e1:+6.0f}% {w:12.1f} {e2:+6.0f}%{extra}")
     print(f"\nswift-ext estimate: median |error| {statistics.median(ours):.1f}%, worst {max(ours):.1f}% "
           f"over {len(ours)} runs (goal: median <= 15%, worst <= 35%)")

@@ -55,6 +55,9 @@ PUBLISHED = [
     ("OpenGVLab/InternVL3_5-38B", 38.4, True),
     ("OpenGVLab/InternVL3_5-241B-A28B", 240.7, True),
     ("OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview", 21.2, True),
+    ("Qwen/Qwen2.5-VL-7B-Instruct", 8.29, True),  # model card: 8.29B
+    ("Qwen/Qwen3-VL-8B-Instruct", 8.77, True),
+    ("Qwen/Qwen1.5-MoE-A2.7B", 14.3, True),  # model card: 14.3B in all, 2.7B activated
 ]
 
 
