@@ -56,6 +56,9 @@ PUBLISHED = [
     ("OpenGVLab/InternVL3_5-241B-A28B", 240.7, True),
     ("OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview", 21.2, True),
     ("meta-llama/Llama-4-Scout-17B-16E-Instruct", 109.7, True),  # 109,676,279,296 with the vision tower
+    ("Qwen/Qwen2.5-VL-7B-Instruct", 8.29, True),  # model card: 8.29B
+    ("Qwen/Qwen3-VL-8B-Instruct", 8.77, True),
+    ("Qwen/Qwen1.5-MoE-A2.7B", 14.3, True),  # model card: 14.3B in all, 2.7B activated
 ]
 
 
