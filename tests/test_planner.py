@@ -37,8 +37,10 @@ def seed(path=SFT, *overrides) -> Recipe:
 def test_seed_sft_passes_every_rule_and_fits_4x40():
     plan = make_plan(seed())
     assert plan.errors == [] and plan.ok
-    assert plan.memory.capacity_gib == 40 and plan.memory.verdict == "fits"
-    assert 24 <= plan.memory.per_gpu_gib <= 40  # the release note measured 32 GiB
+    # The release note measured 32 GiB; the calibrated estimate (+/- its band) may call 40 GiB cards tight, never
+    # refused.
+    assert plan.memory.capacity_gib == 40 and plan.memory.verdict in ("fits", "tight")
+    assert 24 <= plan.memory.per_gpu_gib <= 40
 
 
 def test_seed_grpo_fits_8x80():

@@ -46,11 +46,13 @@ CALIBRATION_RANGES = {
     "FRAGMENTATION": (0.05, 0.15, 0.025, "caching-allocator slack: a few percent with expandable_segments, "
                       "more with the variable shapes of dropless MoE routing"),
 }
-FRAMEWORK_GIB = 2.5  # CUDA context + NCCL collective communicators + TE/cuBLAS workspaces (calibrated)
+# Chosen by bench/fit_memory_constants.py on 68 points (2.5, 0.75, 0.15): in-sample worst underestimate -9.6%
+# over the points whose figure is a reading, leave-one-out -11.4%; see docs/memory-points.md.
+FRAMEWORK_GIB = 2.5  # CUDA context + NCCL collective communicators + TE/cuBLAS workspaces
 # NCCL's all-to-all (MoE alltoall dispatcher, torch all_to_all_single) opens send/recv channels to every
-# peer of the EP group (calibrated; the range above).
-ALL_TO_ALL_GIB_PER_PEER = 3.3e9 / 7 / 1024**3
-FRAGMENTATION = 0.07  # caching-allocator slack over live memory (calibrated)
+# peer of the EP group.
+ALL_TO_ALL_GIB_PER_PEER = 0.75
+FRAGMENTATION = 0.15  # caching-allocator slack over live memory
 MOE_IMBALANCE = 1.25  # dropless routing: the busiest EP rank receives ~25% more than average early in training
 CE_BYTES_FUSED, CE_BYTES_UNFUSED, CE_BYTES_TE = 10, 6, 2  # peak bytes per logit, see _stage
 _DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
@@ -186,6 +188,10 @@ def _worst_case_tokens(args: Args, command: str) -> int:
     seq = args.int("max_length") or 2048
     if command == "rlhf" and args.str("rlhf_type") == "grpo":
         seq += args.max_completion_length  # prompt + completion are trained together
+    if command == "rlhf" and args.str("rlhf_type") == "dpo":
+        # A DPO sample is a chosen and a rejected sequence run in one micro-batch (megatron/trainers/
+        # dpo_trainer.py splits the outputs at num_samples // 2).
+        seq *= 2
     return seq * args.micro_batch_size
 
 
@@ -211,11 +217,19 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     mtp_dense = mtp * (shape.full_attention_params() + shape.dense_mlp_params_per_layer() + 2 * h * h) / tp
     dense_params = layers * dense_layer + mtp_dense + embed + head
     expert_params = (layers + mtp) * expert_layer
-    weight_bytes = 1 if (args.str("fp8_format") and args.bool("fp8_param_gather")) else 2
-    weights = (dense_params + expert_params + vision) * weight_bytes
+    # FP8 parameters (fp8_param_gather) are not smaller than bf16 ones on Hopper: TE keeps a row-wise and a
+    # column-wise (transposed) FP8 copy of each, 2 bytes in all; ms-swift's fp8 examples state more memory
+    # than their bf16 twins (fp8.sh 56 -> 58 GiB, fp8/benchmark.sh 52 -> 58 GiB).
+    weights = (dense_params + expert_params + vision) * 2
+    fp8_params = bool(args.str("fp8_format")) and args.bool("fp8_param_gather")
+    full_ft = (args.str("tuner_type") or "full") == "full"
+    if command == "rlhf" and full_ft and args.str("rlhf_type") in ("dpo", "kto", "grpo"):
+        # Full-parameter DPO/KTO/GRPO build a frozen reference model with the same layout
+        # (megatron/trainers/rlhf_mixin.py prepare_model: tuner_type full and rlhf_type not rm/gkd); LoRA
+        # runs use the base weights with the adapters disabled instead.
+        weights += (dense_params + expert_params + vision) * 2
 
     # ---- trainable parameters: gradients and optimizer ---------------------------------------------
-    full_ft = (args.str("tuner_type") or "full") == "full"
     embed_trains = False
     if full_ft:
         groups = parameter_groups(shape, mtp, is_multimodal(shape, args))
@@ -275,6 +289,11 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         # optimizer the step's parameters are the fp32 master shards, which stay on the GPU as the
         # copy-back target of the offloaded part.
         per_param = (12 + grad_copy) * (1 - offload) if precision_aware else master + (8 + grad_copy) * (1 - offload)
+    elif precision_aware and fp8_params and (args.str("fp8_recipe") or "delayed") != "delayed":
+        # OptimizerConfig.use_precision_aware_optimizer_no_fp8_or_ds_fp8 is False here: TE's FusedAdam holds no
+        # master weights and the distributed optimizer keeps its own fp32 clone of each FP8 parameter shard
+        # (distrib_optimizer.py _build_model_and_main_param_groups), 4 bytes, no 16-bit remainder trick.
+        per_param = 4 + moments
     elif precision_aware:
         per_param = (2 if (args.str("main_params_dtype") or "fp32") == "fp32" else 0) + moments
     else:
