@@ -376,9 +376,15 @@ def context_parallel(recipe, args, shape, lay, err, warn):
         err("context-parallel", f"with CP={lay.cp}{' and SP' if unit > 2 * lay.cp else ''} and no padding_free, "
             f"max_length {max_length} must be a multiple of {unit}", "max_length",
             hint=f"nearest: {(max_length // unit) * unit} or {(max_length // unit + 1) * unit}")
-    elif max_length is not None and max_length < 4096:
+    elif max_length is not None and max_length < 4096 and not _trains_completions(recipe, args):
+        # GRPO/GKD train prompt + completion together (memory.py counts both), so a short max_length
+        # alone says nothing there (slime's GLM-4.5 script: CP=2 on 32k-token responses).
         warn("context-parallel", f"CP={lay.cp} on {max_length}-token sequences costs communication for little memory",
              "context_parallel_size")
+
+
+def _trains_completions(recipe, args) -> bool:
+    return recipe.command == "rlhf" and args.str("rlhf_type") in ("grpo", "gkd")
 
 
 @rule
