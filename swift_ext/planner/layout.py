@@ -14,6 +14,7 @@ from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.moe_rules import MOE_RULES
+from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
@@ -154,8 +155,11 @@ def expert_layout(recipe, args, shape, lay, err, warn):
     # megatron-core parallel_state: the expert grid is ETP x EP x (expert DP) x PP; world/PP % (ETP*EP) == 0.
     if lay.world % lay.pp == 0 and (lay.world // lay.pp) % (lay.ep * lay.etp):
         per_stage = lay.world // lay.pp
+        # Name the flag whose reduction fixes it: expert TP when EP alone fits (Megatron-Bridge PR 5754: ETP
+        # left to default to TP), else EP (slime issue 1818).
+        key = "expert_tensor_parallel_size" if lay.etp > 1 and per_stage % lay.ep == 0 else "expert_model_parallel_size"
         err("expert-layout", f"world/PP = {per_stage} is not divisible by ETP*EP = {lay.etp}*{lay.ep} = {lay.etp * lay.ep}",
-            "expert_model_parallel_size", hint=f"EP*ETP must divide {per_stage}: one of {divisors(per_stage)}")
+            key, hint=f"EP*ETP must divide {per_stage}: one of {divisors(per_stage)}")
 
 
 @rule
@@ -372,9 +376,15 @@ def context_parallel(recipe, args, shape, lay, err, warn):
         err("context-parallel", f"with CP={lay.cp}{' and SP' if unit > 2 * lay.cp else ''} and no padding_free, "
             f"max_length {max_length} must be a multiple of {unit}", "max_length",
             hint=f"nearest: {(max_length // unit) * unit} or {(max_length // unit + 1) * unit}")
-    elif max_length is not None and max_length < 4096:
+    elif max_length is not None and max_length < 4096 and not _trains_completions(recipe, args):
+        # GRPO/GKD train prompt + completion together (memory.py counts both), so a short max_length
+        # alone says nothing there (slime's GLM-4.5 script: CP=2 on 32k-token responses).
         warn("context-parallel", f"CP={lay.cp} on {max_length}-token sequences costs communication for little memory",
              "context_parallel_size")
+
+
+def _trains_completions(recipe, args) -> bool:
+    return recipe.command == "rlhf" and args.str("rlhf_type") in ("grpo", "gkd")
 
 
 @rule
@@ -472,3 +482,6 @@ for _shared in ENGINE_RULES:
 # MoE dispatcher combinations and the MTP-only pipeline stage (moe_rules.py).
 for _moe in MOE_RULES:
     rule(_moe)
+# The interleaved pipeline schedule's micro-batch count (pipeline_schedule.py).
+for _schedule in SCHEDULE_RULES:
+    rule(_schedule)

@@ -247,6 +247,19 @@ _RULES += [
              "engine: megatron with pipeline_model_parallel_layout holding an 'm' stage without 't'"),
 ]
 
+_RULES += [
+    # --- interleaved pipeline schedule (planner/pipeline_schedule.py)
+    RuleInfo("vpp-microbatches", "error", "with virtual pipeline stages, the micro-batches per step (global_batch_size "
+             "/ (micro_batch_size*DP)) number at least microbatch_group_size_per_vp_stage (default PP), and the last "
+             "group is empty or at least PP",
+             (_code("megatron-core pipeline_parallel/schedules.py: forward_backward_pipelining_with_interleaving "
+                    "(\"The number of contiguous micro-batches in a virtual pipeline stage should range in [PP, M]\")"),
+              _code("megatron-core model_parallel_config.py: ModelParallelConfig.__post_init__ "
+                    "(microbatch_group_size_per_vp_stage defaults to PP)"),
+              Evidence("report", "NVIDIA-NeMo/Speech#14288", "PP=6, 3 micro-batches, virtual pipeline")),
+             "engine: megatron, PP > 1 with virtual_pipeline_model_parallel_size > 1 or a layout of more stages than PP"),
+]
+
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 
 
