@@ -205,7 +205,6 @@ def main() -> None:
     stored = {k: getattr(memory_band, k, None) for k in measured}
     print(f"error band: {measured['WORST_UNDERESTIMATE']:+.1%} .. {measured['WORST_OVERESTIMATE']:+.1%} over "
           f"{measured['POINTS']} points" + ("" if stored == measured else f" (stored band {stored}: rerun with --write-band)"))
-    from swift_ext.planner.memory import Estimate
 
     refused = refused_points()
     print(f"points published as running that the verdict refuses: {len(refused)} {refused or ''}")
