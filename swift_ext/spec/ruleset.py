@@ -63,7 +63,7 @@ _RULES = [
              "every recipe"),
     RuleInfo("argument-type", "error", "values parse as the field's type / choices; lists are non-empty",
              (_code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser: the dataclass field types)"),), "every recipe"),
-    RuleInfo("argument-range", "error", "sizes and counts are positive, numbers finite",
+    RuleInfo("argument-range", "error", "sizes and counts are positive (mtp_num_layers: 0 means none), numbers finite",
              (_code(TC), _code(f"{MS} MegatronArguments.__post_init__")),
              "every recipe; the layout, memory and batch rules wait until it passes"),
     RuleInfo("required", "error", "a model is named (or a checkpoint that names it); rlhf has an algorithm",

@@ -1,0 +1,38 @@
+"""Constructs found in ms-swift's published Megatron example scripts (issue #21's round-trip acceptance:
+bench/bench_examples_roundtrip.py) that `import` -> `plan` refused although ms-swift 4.6 + megatron-core
+0.16.1 run them. Each test is a small synthetic script with the construct, imported and planned through the
+real CLI; next to it, the input that must still be refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import swift_ext
+
+TINY = "Qwen/Qwen3-0.6B"
+
+
+def script(*flags: str, head: str = "NPROC_PER_NODE=2 \\\n") -> str:
+    body = " \\\n".join(f"    {f}" for f in (f"--model {TINY}", "--dataset data.jsonl", "--tuner_type lora",
+                                              "--output_dir out", *flags))
+    return f"{head}megatron sft \\\n{body}\n"
+
+
+def import_and_plan(write, tmp_path, text: str):
+    sh = write("run.sh", text)
+    recipe = tmp_path / "run.yaml"
+    imported = swift_ext("import", sh, "-o", recipe)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    return imported, swift_ext("plan", recipe)
+
+
+@pytest.mark.parametrize("value, refused", [("0", False), ("-1", True)])
+def test_mtp_num_layers_zero_means_no_mtp_block(write, tmp_path, value, refused):
+    # ms-swift's GLM-5.3 example passes `--mtp_num_layers 0` to switch the checkpoint's MTP head off;
+    # megatron-core 0.16.1 builds no MTP block for 0. A negative count is still an error.
+    imported, planned = import_and_plan(write, tmp_path, script(f"--mtp_num_layers {value}"))
+    said = imported.stderr + planned.stderr
+    if refused:
+        assert planned.returncode == 2 and "expected 0 or a positive integer, got -1" in planned.stderr, said
+    else:
+        assert planned.returncode == 0 and "args.mtp_num_layers: expected" not in said, said
