@@ -57,9 +57,12 @@ class Outcome:
 
 def training_commands(text: str) -> list[str]:
     """The engine of each training command the script's text shows, in order."""
-    joined = re.sub(r"\\\r?\n", " ", text)
-    lines = [ln for ln in joined.splitlines() if not ln.lstrip().startswith("#")]
-    return [m.group(1) or ("megatron" if m.group(3) else "swift") for m in _TRAINING.finditer("\n".join(lines))]
+    # Comment lines go before continuations are joined: bash ends a comment at its newline even when it ends
+    # in a backslash, so `# --flag \` above a command does not swallow the command (ms-swift's scripts
+    # keep commented-out flags between the variables and the launch line).
+    code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    joined = re.sub(r"\\\r?\n", " ", code)
+    return [m.group(1) or ("megatron" if m.group(3) else "swift") for m in _TRAINING.finditer(joined)]
 
 
 def roundtrip(path: Path, base: Path, oracle: bool, upgrade: bool, gpu: str | None = None) -> Outcome:

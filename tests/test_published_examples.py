@@ -36,3 +36,18 @@ def test_mtp_num_layers_zero_means_no_mtp_block(write, tmp_path, value, refused)
         assert planned.returncode == 2 and "expected 0 or a positive integer, got -1" in planned.stderr, said
     else:
         assert planned.returncode == 0 and "args.mtp_num_layers: expected" not in said, said
+
+
+def test_bench_sees_a_command_below_a_commented_continuation():
+    # bash ends a comment at its newline even after a trailing backslash; the bench's pre-filter counted
+    # such a script as having no training command (and skipped it) while `import` found the command.
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_rt", ROOT / "bench" / "bench_examples_roundtrip.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    text = ("set -x\n    # --dataset old.jsonl \\\ntorchrun --nproc_per_node 8 swift/cli/_megatron/sft.py \\\n"
+            f"    --model {TINY} \\\n    --dataset data.jsonl\n#megatron rlhf \\\n")
+    assert bench.training_commands(text) == ["megatron"]
