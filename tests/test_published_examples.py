@@ -42,11 +42,12 @@ def test_bench_sees_a_command_below_a_commented_continuation():
     # bash ends a comment at its newline even after a trailing backslash; the bench's pre-filter counted
     # such a script as having no training command (and skipped it) while `import` found the command.
     import importlib.util
+    import sys
 
     from conftest import ROOT
 
     spec = importlib.util.spec_from_file_location("bench_rt", ROOT / "bench" / "bench_examples_roundtrip.py")
-    bench = importlib.util.module_from_spec(spec)
+    bench = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
     spec.loader.exec_module(bench)
     text = ("set -x\n    # --dataset old.jsonl \\\ntorchrun --nproc_per_node 8 swift/cli/_megatron/sft.py \\\n"
             f"    --model {TINY} \\\n    --dataset data.jsonl\n#megatron rlhf \\\n")
