@@ -52,3 +52,14 @@ def test_bench_sees_a_command_below_a_commented_continuation():
     text = ("set -x\n    # --dataset old.jsonl \\\ntorchrun --nproc_per_node 8 swift/cli/_megatron/sft.py \\\n"
             f"    --model {TINY} \\\n    --dataset data.jsonl\n#megatron rlhf \\\n")
     assert bench.training_commands(text) == ["megatron"]
+
+
+@pytest.mark.parametrize("value, refused", [("0", False), ("-1", False), ("-3", True)])
+def test_top_k_zero_means_off_in_a_grpo_rollout(write, tmp_path, value, refused):
+    # ms-swift's OPD-RL example samples with `--top_k 0`: transformers and vLLM read it as "no top-k";
+    # a negative other than -1 is still refused by transformers' TopKLogitsWarper.
+    text = script("--rlhf_type grpo", "--use_vllm true", "--vllm_mode colocate", "--num_generations 4",
+                  "--reward_funcs accuracy", f"--top_k {value}").replace("megatron sft", "megatron rlhf")
+    imported, planned = import_and_plan(write, tmp_path, text)
+    said = imported.stderr + planned.stderr
+    assert ("args.top_k: transformers refuses" in said) == refused, said

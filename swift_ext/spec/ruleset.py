@@ -70,7 +70,7 @@ _RULES = [
              (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments.__post_init__"),), "every recipe"),
     RuleInfo("rlhf-type", "warning", "command rlhf without rlhf_type runs ms-swift's default algorithm",
              (_code(f"{RLHF} RLHFArguments (rlhf_type default)"),), "command: rlhf"),
-    RuleInfo("generation", "error", "sampling values the transformers logits processors accept",
+    RuleInfo("generation", "error", "sampling values the transformers logits processors accept (top_k 0 and -1 mean off)",
              (_code("transformers generation/logits_process.py: TemperatureLogitsWarper / TopPLogitsWarper / ..."),),
              "recipes setting temperature, top_p, top_k, min_p or repetition_penalty"),
     RuleInfo("msswift-override", "warning", "a stated value ms-swift replaces at start-up",
