@@ -63,3 +63,22 @@ def test_top_k_zero_means_off_in_a_grpo_rollout(write, tmp_path, value, refused)
     imported, planned = import_and_plan(write, tmp_path, text)
     said = imported.stderr + planned.stderr
     assert ("args.top_k: transformers refuses" in said) == refused, said
+
+
+@pytest.mark.parametrize("launcher", ["$PY -m torch.distributed.run --nproc_per_node 4 --master_port 29700",
+                                      "/opt/env/bin/torchrun --nproc_per_node 4"])
+def test_interpreter_or_launcher_named_by_path(write, tmp_path, launcher):
+    # ms-swift's test_lora_colocate.sh sets PYTHON=/path/to/env/bin/python and runs
+    # `$PYTHON -m torch.distributed.run ... /path/swift/cli/_megatron/rlhf.py`; import found no command.
+    text = (f"PY=/opt/env/bin/python3.11\n{launcher} \\\n    /src/ms-swift/swift/cli/_megatron/sft.py \\\n"
+            f"    --model {TINY} \\\n    --dataset data.jsonl \\\n    --output_dir out\n")
+    imported, planned = import_and_plan(write, tmp_path, text)
+    recipe = (tmp_path / "run.yaml").read_text()
+    assert "command: sft" in recipe and "engine: megatron" in recipe and "gpus_per_node: 4" in recipe, recipe
+    assert planned.returncode == 0, planned.stderr
+
+
+def test_a_path_that_only_ends_in_python_is_not_an_interpreter(write):
+    # `echo /opt/python` and a dataset named .../python stay arguments, not commands.
+    sh = write("run.sh", "echo /opt/python megatron sft --model x\n")
+    assert swift_ext("import", sh).returncode != 0
