@@ -13,6 +13,8 @@ The scripts are not ours to commit: point it at a copy (e.g. of ms-swift's examp
 folder it says so and exits 0, so `make bench` skips it (there it reads the folders from
 SWIFT_EXT_EXAMPLES, os.pathsep-separated). `--upgrade` imports as `import --upgrade` does
 (ms-swift 3.x names renamed): the way to plan scripts written for 3.x against the installed 4.x.
+Each folder is planned from itself as the working directory (ms-swift's scripts run from the checkout's
+root, and their relative paths, external_plugins among them, are read from there).
 `--gpu=NAME` plans each recipe with launch.gpu=NAME, so the memory verdict is part of it (an imported
 script names no GPU, and without one plan gives no memory verdict).
 """
@@ -57,9 +59,12 @@ class Outcome:
 
 def training_commands(text: str) -> list[str]:
     """The engine of each training command the script's text shows, in order."""
-    joined = re.sub(r"\\\r?\n", " ", text)
-    lines = [ln for ln in joined.splitlines() if not ln.lstrip().startswith("#")]
-    return [m.group(1) or ("megatron" if m.group(3) else "swift") for m in _TRAINING.finditer("\n".join(lines))]
+    # Comment lines go before continuations are joined: bash ends a comment at its newline even when it ends
+    # in a backslash, so `# --flag \` above a command does not swallow the command (ms-swift's scripts
+    # keep commented-out flags between the variables and the launch line).
+    code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    joined = re.sub(r"\\\r?\n", " ", code)
+    return [m.group(1) or ("megatron" if m.group(3) else "swift") for m in _TRAINING.finditer(joined)]
 
 
 def roundtrip(path: Path, base: Path, oracle: bool, upgrade: bool, gpu: str | None = None) -> Outcome:
@@ -126,12 +131,20 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"not a folder: {', '.join(missing)}")
     outcomes: list[Outcome] = []
     skipped = 0
-    for base in dirs:
-        for path in sorted(base.rglob("*.sh")):
-            if not training_commands(path.read_text(encoding="utf-8", errors="replace")):
-                skipped += 1
-                continue
-            outcomes.append(roundtrip(path, base, "--oracle" in flags, "--upgrade" in flags, gpu))
+    here = Path.cwd()
+    for base in (d.resolve() for d in dirs):
+        # ms-swift's scripts are run from the checkout's root (their relative paths, e.g. external_plugins
+        # examples/train/grpo/plugin/plugin.py, start there), and ms-swift resolves them against the working
+        # directory: plan from the folder given, as a user of that checkout would.
+        os.chdir(base)
+        try:
+            for path in sorted(base.rglob("*.sh")):
+                if not training_commands(path.read_text(encoding="utf-8", errors="replace")):
+                    skipped += 1
+                    continue
+                outcomes.append(roundtrip(path, base, "--oracle" in flags, "--upgrade" in flags, gpu))
+        finally:
+            os.chdir(here)
     width = max((len(o.script) for o in outcomes), default=10)
     print(f"{'script':<{width}}  cmds  {'verdict':<13}  refusing rule / flag")
     for o in outcomes:

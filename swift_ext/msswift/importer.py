@@ -93,6 +93,10 @@ _SHELL_OPERATORS = {"|", "||", "&&", ";", "&", "|&"}
 # ms-swift's entry points, as scripts start them under torchrun: swift/cli/_megatron/sft.py is `megatron sft`.
 _ENTRY = re.compile(r"(?:^|/)swift/cli/(_megatron/)?(sft|rlhf|pt)\.py$")
 _TORCHRUN_LAUNCH = {"nproc_per_node": "NPROC_PER_NODE", "nproc-per-node": "NPROC_PER_NODE", "nnodes": "NNODES"}
+# The interpreter / launcher may be named by path (`PYTHON=/opt/env/bin/python; $PYTHON -m torch.distributed.run`,
+# as in ms-swift's examples/megatron/grpo/test_lora_colocate.sh): match the last path component.
+_PYTHON = re.compile(r"(?:\S*/)?python[0-9.]*")
+_TORCHRUN = re.compile(r"(?:\S*/)?torchrun")
 
 
 # Words that run the next command unchanged: `nohup megatron sft ... &`, `exec swift sft`, `time ...`.
@@ -105,7 +109,7 @@ def _command_part(words: list[str], notes: list, source: str, lineno: int) -> tu
     (nohup, exec, time, env NAME=value) and a preparatory `cd DIR &&` / `source FILE;` before the command,
     each noted. Lines that are not a training command come back unchanged."""
     assigns: list[tuple[str, str]] = []
-    start = next((k for k, w in enumerate(words) if (w in _STARTS or re.fullmatch(r"python[0-9.]*", w))
+    start = next((k for k, w in enumerate(words) if (w in _STARTS or _PYTHON.fullmatch(w) or _TORCHRUN.fullmatch(w))
                   and (k == 0 or words[k - 1] in _SHELL_OPERATORS or words[k - 1] in _WRAPPERS
                        or _ASSIGN.match(words[k - 1]))), None)
     if not start:
@@ -129,11 +133,11 @@ def _command_part(words: list[str], notes: list, source: str, lineno: int) -> tu
 def _as_swift_command(words: list[str], env: dict, notes: list, source: str, lineno: int) -> list[str]:
     """`torchrun [opts] swift/cli/_megatron/sft.py ARGS` (or python -m torch.distributed.run / python
     swift/cli/sft.py) -> ["megatron", "sft", ARGS]; torchrun's --nproc_per_node/--nnodes go to `env`."""
-    if words and words[0] == "torchrun":
+    if words and _TORCHRUN.fullmatch(words[0]):
         launcher = words[1:]
-    elif len(words) > 2 and re.fullmatch(r"python[0-9.]*", words[0]) and words[1:3] == ["-m", "torch.distributed.run"]:
+    elif len(words) > 2 and _PYTHON.fullmatch(words[0]) and words[1:3] == ["-m", "torch.distributed.run"]:
         launcher = words[3:]
-    elif len(words) > 1 and re.fullmatch(r"python[0-9.]*", words[0]):
+    elif len(words) > 1 and _PYTHON.fullmatch(words[0]):
         launcher = words[1:]
     else:
         return words

@@ -337,6 +337,9 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
                                     "otherwise", code="argument-type", **where))
         elif _must_be_positive(name, spec) and _as_number(value) is not None and _as_number(value) < 1:
             problems.append(Finding(f"expected a positive integer, got {value!r}", code="argument-range", **where))
+        elif name in _ZERO_MEANS_OFF and _as_number(value) is not None and _as_number(value) < 0:
+            problems.append(Finding(f"expected 0 or a positive integer, got {value!r}", code="argument-range",
+                                    **where))
     return problems
 
 
@@ -405,6 +408,15 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
     return problems
 
 
+# Counts where 0 is a valid "none": megatron-core 0.16.1 reads mtp_num_layers 0 as no MTP block
+# (models/gpt/gpt_layer_specs.py get_gpt_mtp_block_spec, transformer/multi_token_prediction.py
+# get_mtp_num_layers_to_build: `config.mtp_num_layers if config.mtp_num_layers else 0`), and ms-swift 4.6 tests
+# it by truthiness (swift/megatron/init.py, swift/megatron/model/utils.py). ms-swift publishes
+# `--mtp_num_layers 0` to switch a checkpoint's MTP head off (modelscope/ms-swift
+# examples/models/glm5_3/megatron_sft.sh). Only a negative count is refused.
+_ZERO_MEANS_OFF = frozenset({"mtp_num_layers"})
+
+
 def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:
     # Sizes and counts where 0 or a negative number is never meaningful (parallel sizes, batch sizes,
     # generations, lengths, LoRA rank). ms-swift would fail on them only inside the ranks.
@@ -413,7 +425,7 @@ def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:
     return name.endswith(("_parallel_size", "batch_size", "_length", "_tp_size", "_pp_size", "_dp_size",
                           "_ep_size")) or name in {
         "num_generations", "num_generations_eval", "lora_rank", "lora_alpha", "steps_per_generation",
-        "gradient_accumulation_steps", "max_length", "mtp_num_layers", "save_steps", "eval_steps", "logging_steps",
+        "gradient_accumulation_steps", "max_length", "save_steps", "eval_steps", "logging_steps",
         "num_iterations", "recompute_num_layers", "num_beams", "dataset_num_proc", "packing_num_proc",
         "vllm_max_num_seqs", "microbatch_group_size_per_vp_stage", "num_train_epochs", "moe_router_topk",
         "num_mini_batches", "muon_num_ns_steps", "group_size",

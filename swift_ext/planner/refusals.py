@@ -44,11 +44,15 @@ def rlhf_type_default(recipe, args) -> list[Finding]:
 
 # The sampling values and the transformers logits processor that validates each (the processor's own
 # ValueError is the message). ms-swift's sentinels are not values to validate: temperature 0 means
-# greedy decoding, top_k -1 and min_p 0 mean "off" (GRPO/infer argument defaults).
+# greedy decoding, top_k -1 and min_p 0 mean "off" (GRPO/infer argument defaults). top_k 0 is "off" too:
+# transformers builds no TopKLogitsWarper for it (generation/utils.py: `top_k is not None and top_k != 0`),
+# ms-swift 4.6 turns top_k <= 0 into None before transformers sees it (swift/infer_engine/utils.py
+# prepare_generation_config), and vLLM reads 0 as disabled since vllm-project/vllm PR #17773. ms-swift
+# publishes `--top_k 0` (modelscope/ms-swift examples/megatron/grpo/opd_rl.sh).
 _SAMPLING = {
     "temperature": ("TemperatureLogitsWarper", float, lambda v: v == 0),
     "top_p": ("TopPLogitsWarper", float, lambda v: False),
-    "top_k": ("TopKLogitsWarper", int, lambda v: v == -1),
+    "top_k": ("TopKLogitsWarper", int, lambda v: v in (0, -1)),
     "min_p": ("MinPLogitsWarper", float, lambda v: v == 0),
     "repetition_penalty": ("RepetitionPenaltyLogitsProcessor", float, lambda v: False),
 }

@@ -1,0 +1,84 @@
+"""Constructs found in ms-swift's published Megatron example scripts (issue #21's round-trip acceptance:
+bench/bench_examples_roundtrip.py) that `import` -> `plan` refused although ms-swift 4.6 + megatron-core
+0.16.1 run them. Each test is a small synthetic script with the construct, imported and planned through the
+real CLI; next to it, the input that must still be refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import swift_ext
+
+TINY = "Qwen/Qwen3-0.6B"
+
+
+def script(*flags: str, head: str = "NPROC_PER_NODE=2 \\\n") -> str:
+    body = " \\\n".join(f"    {f}" for f in (f"--model {TINY}", "--dataset data.jsonl", "--tuner_type lora",
+                                              "--output_dir out", *flags))
+    return f"{head}megatron sft \\\n{body}\n"
+
+
+def import_and_plan(write, tmp_path, text: str):
+    sh = write("run.sh", text)
+    recipe = tmp_path / "run.yaml"
+    imported = swift_ext("import", sh, "-o", recipe)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    return imported, swift_ext("plan", recipe)
+
+
+@pytest.mark.parametrize("value, refused", [("0", False), ("-1", True)])
+def test_mtp_num_layers_zero_means_no_mtp_block(write, tmp_path, value, refused):
+    # ms-swift's GLM-5.3 example passes `--mtp_num_layers 0` to switch the checkpoint's MTP head off;
+    # megatron-core 0.16.1 builds no MTP block for 0. A negative count is still an error.
+    imported, planned = import_and_plan(write, tmp_path, script(f"--mtp_num_layers {value}"))
+    said = imported.stderr + planned.stderr
+    if refused:
+        assert planned.returncode == 2 and "expected 0 or a positive integer, got -1" in planned.stderr, said
+    else:
+        assert planned.returncode == 0 and "args.mtp_num_layers: expected" not in said, said
+
+
+def test_bench_sees_a_command_below_a_commented_continuation():
+    # bash ends a comment at its newline even after a trailing backslash; the bench's pre-filter counted
+    # such a script as having no training command (and skipped it) while `import` found the command.
+    import importlib.util
+    import sys
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_rt", ROOT / "bench" / "bench_examples_roundtrip.py")
+    bench = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+    spec.loader.exec_module(bench)
+    text = ("set -x\n    # --dataset old.jsonl \\\ntorchrun --nproc_per_node 8 swift/cli/_megatron/sft.py \\\n"
+            f"    --model {TINY} \\\n    --dataset data.jsonl\n#megatron rlhf \\\n")
+    assert bench.training_commands(text) == ["megatron"]
+
+
+@pytest.mark.parametrize("value, refused", [("0", False), ("-1", False), ("-3", True)])
+def test_top_k_zero_means_off_in_a_grpo_rollout(write, tmp_path, value, refused):
+    # ms-swift's OPD-RL example samples with `--top_k 0`: transformers and vLLM read it as "no top-k";
+    # a negative other than -1 is still refused by transformers' TopKLogitsWarper.
+    text = script("--rlhf_type grpo", "--use_vllm true", "--vllm_mode colocate", "--num_generations 4",
+                  "--reward_funcs accuracy", f"--top_k {value}").replace("megatron sft", "megatron rlhf")
+    imported, planned = import_and_plan(write, tmp_path, text)
+    said = imported.stderr + planned.stderr
+    assert ("args.top_k: transformers refuses" in said) == refused, said
+
+
+@pytest.mark.parametrize("launcher", ["$PY -m torch.distributed.run --nproc_per_node 4 --master_port 29700",
+                                      "/opt/env/bin/torchrun --nproc_per_node 4"])
+def test_interpreter_or_launcher_named_by_path(write, tmp_path, launcher):
+    # ms-swift's test_lora_colocate.sh sets PYTHON=/path/to/env/bin/python and runs
+    # `$PYTHON -m torch.distributed.run ... /path/swift/cli/_megatron/rlhf.py`; import found no command.
+    text = (f"PY=/opt/env/bin/python3.11\n{launcher} \\\n    /src/ms-swift/swift/cli/_megatron/sft.py \\\n"
+            f"    --model {TINY} \\\n    --dataset data.jsonl \\\n    --output_dir out\n")
+    imported, planned = import_and_plan(write, tmp_path, text)
+    recipe = (tmp_path / "run.yaml").read_text()
+    assert "command: sft" in recipe and "engine: megatron" in recipe and "gpus_per_node: 4" in recipe, recipe
+    assert planned.returncode == 0, planned.stderr
+
+
+def test_a_path_that_only_ends_in_python_is_not_an_interpreter(write):
+    # `echo /opt/python` and a dataset named .../python stay arguments, not commands.
+    sh = write("run.sh", "echo /opt/python megatron sft --model x\n")
+    assert swift_ext("import", sh).returncode != 0
