@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from swift_ext.datasets.check import local_dataset_path
-from swift_ext.datasets.lengthcache import cache_key, cache_path
-from swift_ext.datasets.lengths import measure
-from swift_ext.datasets.mediatokens import StatsError
-from swift_ext.datasets.options import Options
-from swift_ext.datasets.packing import Budget, summarize
-from swift_ext.datasets.stats import one_line
-from swift_ext.datasets.template import TemplateSettings, template_settings
+from swift_ext.msswift.conventions import local_dataset_path
+
+if TYPE_CHECKING:
+    from swift_ext.datasets.options import Options
+    from swift_ext.datasets.packing import Budget
+    from swift_ext.datasets.template import TemplateSettings
+# The swift_ext.datasets modules are imported where they are used: `plan` on a recipe whose data is on
+# the hub (every seed recipe) never needs the validator or the token counter.
 
 MATH_REWARDS = ("accuracy", "math_accuracy", "math_accuracy_async")  # rewards that read `solution`
 TINY = "tiny-qwen3_6-moe"
@@ -62,6 +62,9 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
     """The validator's Options for a recipe (the keyword arguments override it, as data check's flags do),
     and notes on what could not be resolved. max_length is the bound argument the Budget uses; the
     tokenizer is the one `data stats` counts with."""
+    from swift_ext.datasets.mediatokens import StatsError
+    from swift_ext.datasets.options import Options
+
     info = recipe_data(recipe)
     notes: list[str] = []
     max_length = max_length or _bound(recipe).int("max_length")
@@ -110,6 +113,8 @@ def _tiny_model_dir() -> str | None:
 def counting_settings(model: Any = None, **kwargs) -> tuple[TemplateSettings, list[str]]:
     """swift_ext.datasets.template.template_settings with the model's local directory resolved (a
     swift-ext:// model, a path) and the bundled tiny model as the tokenizer of last resort."""
+    from swift_ext.datasets.template import template_settings
+
     return template_settings(model, local_model_dir(model), fallback_dir=_tiny_model_dir(), **kwargs)
 
 
@@ -120,6 +125,7 @@ def settings_from_recipe(recipe, tokenizer: str | None = None, template: str | N
 
 
 def budget_from_recipe(recipe) -> Budget:
+    from swift_ext.datasets.packing import Budget
     from swift_ext.planner.layout import layout_of
 
     args = _bound(recipe)
@@ -169,6 +175,12 @@ def plan_summary(recipe) -> tuple[dict | None, list[str]]:
         return None, []
     if not all(os.path.isfile(f) for f in files):
         return None, []
+    from swift_ext.datasets.lengthcache import cache_key, cache_path
+    from swift_ext.datasets.lengths import measure
+    from swift_ext.datasets.mediatokens import StatsError
+    from swift_ext.datasets.packing import summarize
+    from swift_ext.datasets.stats import one_line
+
     try:
         settings, _ = settings_from_recipe(recipe)
         if sum(os.path.getsize(f) for f in files) > PLAN_LIMIT and not all(

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
-from swift_ext.datasets.check import local_dataset_path
-from swift_ext.datasets.packing import micro_batch_p99
+from swift_ext.msswift.conventions import local_dataset_path
 from swift_ext.spec.findings import Finding, UserError
 from swift_ext.planner.launch import Launch, build_launch
 from swift_ext.planner.tinymodel import local_model_name
@@ -103,7 +102,11 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     warnings += check_local_datasets(recipe)
     errors += validate_datasets(recipe, notes)
     data_summary = _data_stats(recipe, notes)
-    data_tokens = micro_batch_p99(data_summary) if data_summary else None
+    data_tokens = None
+    if data_summary:
+        from swift_ext.datasets.packing import micro_batch_p99
+
+        data_tokens = micro_batch_p99(data_summary)
     found = _Found(versions=resolve_versions(recipe.env, target_versions))
     bad_values = any(p.code in ("argument-type", "argument-range") for p in arg_problems)
     if not bad_values:
@@ -362,7 +365,6 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
     """Run the dataset validator over the recipe's local datasets; hub ids are noted and skipped."""
     import os
 
-    from swift_ext.datasets import check as d
     from swift_ext.planner.datafit import check_options, recipe_data
 
     info = recipe_data(recipe)
@@ -378,6 +380,8 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
         if os.path.getsize(path) > DATA_CHECK_LIMIT:
             notes.append(f"{path}: over {DATA_CHECK_LIMIT >> 20} MiB; run `swift-ext data check {path} --jobs N`")
             continue
+        from swift_ext.datasets import check as d  # the validator: only for local files
+
         report = d.check_file(path, opts)
         for code, n in sorted(report.counts().items()):
             if d.CODES[code][0] != "error":
