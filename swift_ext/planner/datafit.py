@@ -124,23 +124,29 @@ def settings_from_recipe(recipe, tokenizer: str | None = None, template: str | N
                              env=recipe.env, loss_scale=default_loss)
 
 
-def budget_from_recipe(recipe) -> Budget:
-    from swift_ext.datasets.packing import Budget
-    from swift_ext.planner.layout import layout_of
+def budget_from_plan(plan) -> Budget:
+    """The batch layout `data stats --recipe` counts with: the Plan's sized recipe, bound args and layout."""
+    return data_budget(plan.recipe, plan.args, plan.layout)
 
-    args = _bound(recipe)
+
+def data_budget(recipe, args, layout) -> Budget:
+    """RECIPE's batch layout for counting its data. The data-parallel size is LAYOUT's: make_plan passes the
+    layout it checks and stores as Plan.layout, `data stats --recipe` takes Plan.layout, so the two never
+    size the data differently (a scheduler-sized launch is sized by make_plan only: planner/scheduled.py).
+    RECIPE is the sized recipe and ARGS its bound arguments (ms-swift's defaults and __post_init__ values,
+    swift_ext.msswift.coercions). Megatron without a layout (the plan refused the arguments): DP 1."""
+    from swift_ext.datasets.packing import Budget
+
     grpo = recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
     task = (args.str("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
     strategy = args.str("truncation_strategy") or ("left" if grpo else "delete")
-    world = max(recipe.launch.world_size, 1)
-    # Args holds ms-swift's defaults and its __post_init__ values (swift_ext.msswift.coercions).
     accum = 1
     if recipe.engine == "megatron":
-        dp = max(layout_of(args, world).dp, 1)
+        dp = max(layout.dp, 1) if layout is not None else 1
         mbs = args.int("micro_batch_size") or 1
         per_step = args.int("global_batch_size") or 1
     else:
-        dp = world
+        dp = max(recipe.launch.world_size, 1)
         mbs = args.int("per_device_train_batch_size") or 1
         accum = args.int("gradient_accumulation_steps") or 1
         per_step = mbs * accum * dp
@@ -164,7 +170,7 @@ def budget_from_recipe(recipe) -> Budget:
 PLAN_LIMIT = 64 * 2**20  # plan counts local data up to this size itself; bigger: `data stats` fills the cache
 
 
-def plan_summary(recipe) -> tuple[dict | None, list[str]]:
+def plan_summary(recipe, args, layout) -> tuple[dict | None, list[str]]:
     """For `plan`: the summary of a recipe's training data when every `dataset` entry is a local file
     that is small enough or already counted (cache). Never raises; says why when there is none. Does not
     import ms-swift (rows that need it stay uncounted, and such a partial count is not cached); a
@@ -188,7 +194,7 @@ def plan_summary(recipe) -> tuple[dict | None, list[str]]:
             return None, [f"data: over {PLAN_LIMIT >> 20} MiB and not counted yet; run `swift-ext data stats --recipe "
                           f"{recipe.source}` once and plan will size memory from your data"]
         lengths = measure(files, settings, allow_msswift=False)
-        summary = summarize(lengths, budget_from_recipe(recipe))
+        summary = summarize(lengths, data_budget(recipe, args, layout))
     except (StatsError, OSError, ValueError) as exc:
         return None, [f"data: token lengths not counted ({exc})"]
     return summary, ["data: " + one_line(summary)]
