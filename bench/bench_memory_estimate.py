@@ -61,7 +61,7 @@ def data_sample(data: dict, seed: int = 0) -> list[int]:
 def data_estimate(recipe: Recipe, data: dict) -> tuple[float, int]:
     """(GiB, tokens in a p99 micro-batch) for the point's data, through the same code as `plan`."""
     plan = make_plan(recipe)
-    budget = datafit.budget_from_recipe(recipe)
+    budget = datafit.budget_from_plan(plan)
     lengths = [n for n in data_sample(data) if not budget.max_length or n <= budget.max_length]  # delete
     micro = packing.micro_batches(lengths, budget.micro_batch_size, padded_to_longest=not budget.padding_free)
     tokens = percentiles(micro)["p99"]

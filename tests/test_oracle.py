@@ -363,12 +363,13 @@ def test_cache_key_follows_every_input():
     assert base not in others and len(others) == 5
 
 
-def test_a_live_process_group_is_left_alone_and_the_partial_verdict_not_cached(tmp_path):
+def test_a_live_process_group_is_left_alone_and_the_partial_verdict_not_cached(tmp_path, monkeypatch):
     """In a process that already has torch.distributed up (someone else's), the grid is not judged
     (a note says so), that process group survives, and the incomplete verdict is not stored."""
     import torch.distributed as dist
     from torch.testing._internal.distributed.fake_pg import FakeStore
 
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # this test's own init_process_group wraps it
     dist.init_process_group(backend="fake", rank=0, world_size=2, store=FakeStore())
     try:
         a = Args({"expert_model_parallel_size": 3}, SCHEMA)  # BaseMoELayer would refuse: it needs the grid
@@ -382,3 +383,35 @@ def test_a_live_process_group_is_left_alone_and_the_partial_verdict_not_cached(t
     assert not list((tmp_path / "cache").rglob("*.json"))
     assert not oracle.judge(SHAPES["moe"], a, layout_of(a, 12)).accepts  # alone again: judged, and cached
     assert len(list((tmp_path / "cache" / "oracle").glob("*.json"))) == 1
+
+
+def _traceback_text() -> str:
+    """What sys.excepthook writes for an exception raised now (the text a later crash would show)."""
+    import io
+
+    try:
+        raise ValueError("after the oracle")
+    except ValueError as exc:
+        err, sys.stderr = sys.stderr, io.StringIO()
+        try:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+            return sys.stderr.getvalue()
+        finally:
+            sys.stderr = err
+
+
+def test_no_rank_prefix_after_the_oracle(monkeypatch):
+    """torch's init_process_group wraps sys.excepthook to prefix each line with "[rankN]: " and
+    destroy_process_group does not undo it: after an in-process verdict (several fake ranks probed),
+    a later traceback must read as this process's own, not rank 31's."""
+    import torch.distributed as dist
+
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)  # an earlier test's process group may have wrapped it
+    a = Args({"tensor_model_parallel_size": 2, "pipeline_model_parallel_size": 2, "expert_model_parallel_size": 8,
+              "sequence_parallel": True}, SCHEMA)
+    verdict = oracle.judge(SHAPES["moe"], a, layout_of(a, 32), cache=False)
+    assert any("initialize_model_parallel ran as ranks 0, 16, 31 of 32" in n for n in verdict.notes), verdict.notes
+    assert not dist.is_initialized()
+    text = _traceback_text()
+    assert "ValueError: after the oracle" in text and "[rank" not in text, text
+    assert sys.excepthook is sys.__excepthook__

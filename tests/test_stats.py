@@ -139,6 +139,27 @@ def test_cli_stats_on_a_recipe_json(tmp_path, tiny):
     assert out["micro_batch_tokens"]["worst_case"] == 2 * 256
 
 
+def test_stats_on_a_recipe_takes_the_plans_layout(tmp_path, tiny):
+    """`data stats --recipe` counts with the Plan's batch layout, not one it re-derives: with the nodes left
+    to the scheduler only make_plan sizes the launch (planner/scheduled.py), so a recount from the recipe
+    has no world size at all. Both report the same epoch, at the plan's data-parallel size (2 GPUs)."""
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+
+    recipe = tmp_path / "scheduled.yaml"
+    recipe.write_text(f"extends: {ROOT / 'recipes/smoke/tiny-sft.yaml'}\n"
+                      f"launch:\n  nodes: scheduler\n  gpus_per_node: 2\n"
+                      f"args:\n  dataset: [{ROOT / 'data/sft/train.jsonl'}]\n  val_dataset: []\n")
+    plan = make_plan(load_recipe(recipe), oracle=False)
+    assert plan.recipe.launch.world_size == 2 and plan.epoch is not None
+    result = swift_ext("data", "stats", "--recipe", recipe, "--format", "json", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    # per_device_train_batch_size 2 x gradient_accumulation_steps 1 x 2 processes; ceil(35 / 4)
+    assert out["epoch"]["samples_per_step"] == 4 and out["epoch"]["steps_per_epoch"] == 9
+    assert out["epoch"] == plan.epoch
+
+
 def test_cli_text_report_png_and_cache(tmp_path, tiny):
     png = tmp_path / "lengths.png"
     env = {"SWIFT_EXT_CACHE": str(tmp_path / "cache")}
@@ -240,7 +261,7 @@ def test_plan_sizes_memory_from_local_data(tiny):
     mem = plan.memory
     settings, _ = datafit.settings_from_recipe(recipe)
     summary = summarize(measure(["data/sft/train.jsonl"], settings, use_cache=False),
-                              datafit.budget_from_recipe(recipe))
+                              datafit.budget_from_plan(plan))
     assert mem.basis == "data p99" and mem.tokens_per_micro_batch == summary["micro_batch_tokens"]["p99"]
     assert mem.worst_case_gib > mem.per_gpu_gib + 1  # 2 x 4096 tokens vs ~90
     assert any(n.startswith("data: 35 rows") for n in plan.notes)

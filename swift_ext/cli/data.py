@@ -191,9 +191,16 @@ def data_stats(
         if recipe is not None:  # the recipe's data as plan resolves it (swift_ext.planner.datafit)
             from swift_ext.spec.recipe import load_recipe
 
+            from swift_ext.planner.plan import make_plan
+
             rec = load_recipe(recipe)
             settings, notes = datafit.settings_from_recipe(rec, tokenizer=tokenizer, template=template)
-            budget = datafit.budget_from_recipe(rec)
+            # The batch layout (data-parallel size included) is the Plan's: a scheduler-sized launch is
+            # sized there, and plan's own data line counts with the same one.
+            plan = make_plan(rec, oracle=False, data=False)
+            budget = datafit.budget_from_plan(plan)
+            if rec.engine == "megatron" and plan.layout is None:
+                notes.append(f"data-parallel size unknown (`swift-ext plan {recipe}` reports why): counted as 1")
             if not files:
                 info = datafit.recipe_data(rec)
                 files = [path for key, path in info.files if key == "dataset"]

@@ -8,7 +8,6 @@ from typing import List, Optional
 import typer
 
 from swift_ext.cli.app import app, _console
-from swift_ext.runs.rundir import RunDir
 
 
 @app.command("eval")
@@ -34,6 +33,8 @@ def eval_cmd(
                                           say=lambda text: say(text, markup=False))
     con = _console()
     if not written and not failed:
+        from swift_ext.runs.rundir import RunDir
+
         con.print(f"nothing to evaluate: every checkpoint is in {RunDir(root).eval_metrics}", markup=False)
     for line in written:
         shown = {k: v for k, v in line.items() if k not in ("time", "checkpoint")}

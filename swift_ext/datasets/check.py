@@ -17,7 +17,7 @@ from typing import Iterator
 
 import msgspec
 
-from swift_ext.msswift.conventions import parse_dataset_entry, without_sample_suffix
+from swift_ext.msswift.conventions import local_dataset_path, parse_dataset_entry, without_sample_suffix  # noqa: F401  (re-exported)
 from swift_ext.datasets.chunks import TYPED_COLUMNS, check_chunk, check_lines, row_types
 from swift_ext.datasets.duplicates import Duplicates, file_digests
 from swift_ext.datasets.issues import CODES, FileCheckError, data_finding
@@ -241,19 +241,6 @@ def _run_chunks(path: str, ranges, opts: Options, reference, jobs: int, progress
             while next_index in done_out_of_order:
                 yield done_out_of_order.pop(next_index)
                 next_index += 1
-
-
-DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".tsv", ".arrow")
-
-
-def local_dataset_path(entry: str) -> str | None:
-    """The file part of a `path[:subset][#count]` dataset entry when it names a local data file."""
-    path = without_sample_suffix(entry)
-    if path.lower().endswith(DATA_SUFFIXES) or path.startswith(("/", "./", "../", "~")):
-        return path
-    if ":" in path and path.rsplit(":", 1)[0].lower().endswith(DATA_SUFFIXES):
-        return path.rsplit(":", 1)[0]
-    return None
 
 
 def write_clean(path: str, report: DataCheckReport, out: str) -> int:

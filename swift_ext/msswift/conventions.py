@@ -58,6 +58,20 @@ def without_sample_suffix(entry) -> str:
     return parse_dataset_entry(entry).base
 
 
+# A dataset entry ending in one of these (or starting like a path) names a local file, not a hub id.
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".tsv", ".arrow")
+
+
+def local_dataset_path(entry: str) -> str | None:
+    """The file part of a `path[:subset][#count]` dataset entry when it names a local data file."""
+    path = without_sample_suffix(entry)
+    if path.lower().endswith(DATA_SUFFIXES) or path.startswith(("/", "./", "../", "~")):
+        return path
+    if ":" in path and path.rsplit(":", 1)[0].lower().endswith(DATA_SUFFIXES):
+        return path.rsplit(":", 1)[0]
+    return None
+
+
 # HfArgumentParser's string_to_bool reads these (and refuses anything else); a recipe's "none" / ""
 # for a bool means unset, i.e. false.
 _TRUE = {"true", "1", "yes", "y", "t"}

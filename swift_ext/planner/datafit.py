@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from swift_ext.datasets.check import local_dataset_path
-from swift_ext.datasets.lengthcache import cache_key, cache_path
-from swift_ext.datasets.lengths import measure
-from swift_ext.datasets.mediatokens import StatsError
-from swift_ext.datasets.options import Options
-from swift_ext.datasets.packing import Budget, summarize
-from swift_ext.datasets.stats import one_line
-from swift_ext.datasets.template import TemplateSettings, template_settings
+from swift_ext.msswift.conventions import local_dataset_path
+
+if TYPE_CHECKING:
+    from swift_ext.datasets.options import Options
+    from swift_ext.datasets.packing import Budget
+    from swift_ext.datasets.template import TemplateSettings
+# The swift_ext.datasets modules are imported where they are used: `plan` on a recipe whose data is on
+# the hub (every seed recipe) never needs the validator or the token counter.
 
 MATH_REWARDS = ("accuracy", "math_accuracy", "math_accuracy_async")  # rewards that read `solution`
 TINY = "tiny-qwen3_6-moe"
@@ -62,6 +62,9 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
     """The validator's Options for a recipe (the keyword arguments override it, as data check's flags do),
     and notes on what could not be resolved. max_length is the bound argument the Budget uses; the
     tokenizer is the one `data stats` counts with."""
+    from swift_ext.datasets.mediatokens import StatsError
+    from swift_ext.datasets.options import Options
+
     info = recipe_data(recipe)
     notes: list[str] = []
     max_length = max_length or _bound(recipe).int("max_length")
@@ -110,6 +113,8 @@ def _tiny_model_dir() -> str | None:
 def counting_settings(model: Any = None, **kwargs) -> tuple[TemplateSettings, list[str]]:
     """swift_ext.datasets.template.template_settings with the model's local directory resolved (a
     swift-ext:// model, a path) and the bundled tiny model as the tokenizer of last resort."""
+    from swift_ext.datasets.template import template_settings
+
     return template_settings(model, local_model_dir(model), fallback_dir=_tiny_model_dir(), **kwargs)
 
 
@@ -119,22 +124,29 @@ def settings_from_recipe(recipe, tokenizer: str | None = None, template: str | N
                              env=recipe.env, loss_scale=default_loss)
 
 
-def budget_from_recipe(recipe) -> Budget:
-    from swift_ext.planner.layout import layout_of
+def budget_from_plan(plan) -> Budget:
+    """The batch layout `data stats --recipe` counts with: the Plan's sized recipe, bound args and layout."""
+    return data_budget(plan.recipe, plan.args, plan.layout)
 
-    args = _bound(recipe)
+
+def data_budget(recipe, args, layout) -> Budget:
+    """RECIPE's batch layout for counting its data. The data-parallel size is LAYOUT's: make_plan passes the
+    layout it checks and stores as Plan.layout, `data stats --recipe` takes Plan.layout, so the two never
+    size the data differently (a scheduler-sized launch is sized by make_plan only: planner/scheduled.py).
+    RECIPE is the sized recipe and ARGS its bound arguments (ms-swift's defaults and __post_init__ values,
+    swift_ext.msswift.coercions). Megatron without a layout (the plan refused the arguments): DP 1."""
+    from swift_ext.datasets.packing import Budget
+
     grpo = recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
     task = (args.str("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
     strategy = args.str("truncation_strategy") or ("left" if grpo else "delete")
-    world = max(recipe.launch.world_size, 1)
-    # Args holds ms-swift's defaults and its __post_init__ values (swift_ext.msswift.coercions).
     accum = 1
     if recipe.engine == "megatron":
-        dp = max(layout_of(args, world).dp, 1)
+        dp = max(layout.dp, 1) if layout is not None else 1
         mbs = args.int("micro_batch_size") or 1
         per_step = args.int("global_batch_size") or 1
     else:
-        dp = world
+        dp = max(recipe.launch.world_size, 1)
         mbs = args.int("per_device_train_batch_size") or 1
         accum = args.int("gradient_accumulation_steps") or 1
         per_step = mbs * accum * dp
@@ -158,7 +170,7 @@ def budget_from_recipe(recipe) -> Budget:
 PLAN_LIMIT = 64 * 2**20  # plan counts local data up to this size itself; bigger: `data stats` fills the cache
 
 
-def plan_summary(recipe) -> tuple[dict | None, list[str]]:
+def plan_summary(recipe, args, layout) -> tuple[dict | None, list[str]]:
     """For `plan`: the summary of a recipe's training data when every `dataset` entry is a local file
     that is small enough or already counted (cache). Never raises; says why when there is none. Does not
     import ms-swift (rows that need it stay uncounted, and such a partial count is not cached); a
@@ -169,6 +181,12 @@ def plan_summary(recipe) -> tuple[dict | None, list[str]]:
         return None, []
     if not all(os.path.isfile(f) for f in files):
         return None, []
+    from swift_ext.datasets.lengthcache import cache_key, cache_path
+    from swift_ext.datasets.lengths import measure
+    from swift_ext.datasets.mediatokens import StatsError
+    from swift_ext.datasets.packing import summarize
+    from swift_ext.datasets.stats import one_line
+
     try:
         settings, _ = settings_from_recipe(recipe)
         if sum(os.path.getsize(f) for f in files) > PLAN_LIMIT and not all(
@@ -176,7 +194,7 @@ def plan_summary(recipe) -> tuple[dict | None, list[str]]:
             return None, [f"data: over {PLAN_LIMIT >> 20} MiB and not counted yet; run `swift-ext data stats --recipe "
                           f"{recipe.source}` once and plan will size memory from your data"]
         lengths = measure(files, settings, allow_msswift=False)
-        summary = summarize(lengths, budget_from_recipe(recipe))
+        summary = summarize(lengths, data_budget(recipe, args, layout))
     except (StatsError, OSError, ValueError) as exc:
         return None, [f"data: token lengths not counted ({exc})"]
     return summary, ["data: " + one_line(summary)]

@@ -35,6 +35,11 @@ def hf_hub_dir() -> Path:
 def hf_cache_candidates(model: str, filename: str = CONFIG) -> list[Path]:
     """FILENAME in each cached snapshot of MODEL: the one refs/main names first."""
     hub = hf_hub_dir()
+    repo = hub / ("models--" + model.replace("/", "--"))
+    if not repo.is_dir():
+        # huggingface_hub answers None too (file_download.try_to_load_from_cache: "No cache for this model"),
+        # but importing it pulls in httpx and rich: a quarter of a plain `plan`'s wall time.
+        return []
     out = []
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -44,7 +49,6 @@ def hf_cache_candidates(model: str, filename: str = CONFIG) -> list[Path]:
             out.append(Path(found))
     except (ImportError, ValueError, OSError):
         pass
-    repo = hub / ("models--" + model.replace("/", "--"))
     return list(dict.fromkeys(out + [d / filename for d in _snapshots(repo / "snapshots")]))
 
 

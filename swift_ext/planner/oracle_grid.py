@@ -22,6 +22,7 @@ Every verdict tears the groups and the process group down again, so calls repeat
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Any, Callable
 
@@ -55,12 +56,20 @@ def fake_rank(world: int, rank: int):
 
     if dist.is_initialized():  # somebody else's process group: do not clobber it
         raise RuntimeError("a torch.distributed process group already exists in this process")
-    dist.init_process_group(backend="fake", rank=rank, world_size=world, store=FakeStore())
+    # init_process_group wraps sys.excepthook to prefix every line with "[rankN]: " (torch 2.x,
+    # distributed_c10d.py: _distributed_excepthook) and destroy_process_group leaves it there: without
+    # this, every later traceback of this process (`plan --oracle` then an error, a test run) reads as
+    # if from rank N of a fake world, one prefix per probed rank.
+    excepthook = sys.excepthook
     try:
-        yield
+        dist.init_process_group(backend="fake", rank=rank, world_size=world, store=FakeStore())
+        try:
+            yield
+        finally:
+            parallel_state.destroy_model_parallel()
+            dist.destroy_process_group()
     finally:
-        parallel_state.destroy_model_parallel()
-        dist.destroy_process_group()
+        sys.excepthook = excepthook
 
 
 def init_kwargs(lay: Any, vpp: int | None) -> dict:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
-from swift_ext.datasets.check import local_dataset_path
-from swift_ext.datasets.packing import micro_batch_p99
+from swift_ext.msswift.conventions import local_dataset_path
 from swift_ext.spec.findings import Finding, UserError
 from swift_ext.planner.launch import Launch, build_launch
 from swift_ext.planner.tinymodel import local_model_name
@@ -72,8 +71,10 @@ class _Found:
 
 
 def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | None = None,
-              target_versions: dict[str, str] | None = None) -> Plan:
-    """`oracle`: also ask megatron-core itself (swift_ext.planner.oracle); None follows SWIFT_EXT_ORACLE, default off.
+              target_versions: dict[str, str] | None = None, data: bool = True) -> Plan:
+    """`data` False: the recipe's local data is neither validated nor counted (`data stats --recipe` counts
+    it itself, with the Plan's layout: planner/datafit.py).
+    `oracle`: also ask megatron-core itself (swift_ext.planner.oracle); None follows SWIFT_EXT_ORACLE, default off.
     `target_versions`: package -> version the run will have (`plan --target-versions`; spec.support)."""
     from swift_ext.msswift.rules import check_msswift
 
@@ -99,13 +100,24 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     warnings += rlhf_type_default(recipe, args)
     errors += secret_env_problems(recipe)
     errors += secret_arg_problems(recipe)
-    # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
-    warnings += check_local_datasets(recipe)
-    errors += validate_datasets(recipe, notes)
-    data_summary = _data_stats(recipe, notes)
-    data_tokens = micro_batch_p99(data_summary) if data_summary else None
-    found = _Found(versions=resolve_versions(recipe.env, target_versions))
     bad_values = any(p.code in ("argument-type", "argument-range") for p in arg_problems)
+    layout = None  # Megatron: what Plan.layout holds; the data's batch layout takes its DP from it (one source)
+    if recipe.engine == "megatron" and not bad_values and recipe.launch.gpus_per_node >= 1:
+        from swift_ext.planner.layout import layout_of
+
+        layout = layout_of(args, recipe.launch.world_size)
+    data_summary = None
+    if data:
+        # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
+        warnings += check_local_datasets(recipe)
+        errors += validate_datasets(recipe, notes)
+        data_summary = _data_stats(recipe, args, layout, notes)
+    data_tokens = None
+    if data_summary:
+        from swift_ext.datasets.packing import micro_batch_p99
+
+        data_tokens = micro_batch_p99(data_summary)
+    found = _Found(versions=resolve_versions(recipe.env, target_versions))
     if not bad_values:
         # ms-swift's own __post_init__ checks that need no GPU, both engines (swift_ext.msswift.rules).
         ms_errors, ms_warnings = check_msswift(recipe, args)
@@ -116,7 +128,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
     elif recipe.engine == "megatron":
-        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle, data_tokens)
+        _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, layout, oracle, data_tokens)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
         found.shape = _quiet_shape(recipe, model_config)
@@ -136,18 +148,18 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
                 epoch=data_summary["epoch"] if data_summary else None)
 
 
-def _data_stats(recipe, notes: list[str]) -> dict | None:
+def _data_stats(recipe, args, layout, notes: list[str]) -> dict | None:
     """One line about the recipe's local training data; its summary (datasets.packing.summarize) or None."""
     from swift_ext.planner.datafit import plan_summary
 
-    summary, lines = plan_summary(recipe)
+    summary, lines = plan_summary(recipe, args, layout)
     notes += lines
     return summary
 
 
-def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, oracle=None,
+def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, layout, oracle=None,
                      data_tokens=None) -> None:
-    from swift_ext.planner.layout import check_layout, layout_of
+    from swift_ext.planner.layout import check_layout
     from swift_ext.planner.memory import estimate, largest_fitting_tokens, longest_sequence, variable_length_batches
     from swift_ext.planner.model_shape import ShapeNotFound, resolve_shape
 
@@ -183,7 +195,7 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     rule_errors, rule_warnings = check_layout(recipe, args, shape, found.versions)
     errors += rule_errors
     warnings += rule_warnings
-    lay = found.layout = layout_of(args, recipe.launch.world_size)
+    lay = found.layout = layout
     found.megatron_core = _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, oracle, found.versions)
     capacity = recipe.launch.memory_gib
     if capacity is None:
@@ -377,7 +389,6 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
     """Run the dataset validator over the recipe's local datasets; hub ids are noted and skipped."""
     import os
 
-    from swift_ext.datasets import check as d
     from swift_ext.planner.datafit import check_options, recipe_data
 
     info = recipe_data(recipe)
@@ -393,6 +404,8 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
         if os.path.getsize(path) > DATA_CHECK_LIMIT:
             notes.append(f"{path}: over {DATA_CHECK_LIMIT >> 20} MiB; run `swift-ext data check {path} --jobs N`")
             continue
+        from swift_ext.datasets import check as d  # the validator: only for local files
+
         report = d.check_file(path, opts)
         for code, n in sorted(report.counts().items()):
             if d.CODES[code][0] != "error":
