@@ -67,6 +67,12 @@ REMOVED: dict[str, str] = {
     "load_safetensors": "not an argument in ms-swift 4.x (mcore-bridge reads HF safetensors directly); remove it",
 }
 
+# TRL's names for what ms-swift calls otherwise: its parser refuses them (`remaining_argv`), as reported in
+# ms-swift#4958 and ms-swift#8259 (--max_prompt_length on GRPO).
+TRL_NAMES: dict[str, str] = {
+    "max_prompt_length": "a TRL name, not an ms-swift argument: in GRPO/PPO ms-swift's `max_length` is the prompt limit",
+}
+
 SNAPSHOT = Path(__file__).parent / "msswift-args.json"
 
 
@@ -89,6 +95,8 @@ class ArgSchema:
     def suggest(self, name: str) -> str | None:
         if name in REMOVED:
             return REMOVED[name]
+        if name in TRL_NAMES and "max_length" in self.fields:
+            return TRL_NAMES[name]
         if name in RENAMED and RENAMED[name] in self.fields:
             return f"`{name}` was renamed in ms-swift 4.x: use `{RENAMED[name]}`"
         close = difflib.get_close_matches(name, self.fields, n=1, cutoff=0.75)
