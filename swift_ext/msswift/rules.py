@@ -300,6 +300,16 @@ def megatron_training(recipe, args, err, warn):
     if args.bool("group_by_length") and args.raw("train_dataloader_shuffle") is not None and not args.bool(
             "train_dataloader_shuffle"):
         err("megatron-args", "group_by_length needs train_dataloader_shuffle: true", "train_dataloader_shuffle")
+    # MegatronArguments.init_iters, after the model is loaded: a streaming dataset has no length, so epochs cannot
+    # become train_iters, and save_strategy epoch has no epoch end to save at.
+    if args.bool("streaming"):
+        if args.raw("num_train_epochs") is not None and args.raw("train_iters") is None:
+            err("megatron-args", "a streaming dataset has no length: num_train_epochs cannot be turned into "
+                "train_iters (MegatronArguments.init_iters raises after the model is loaded)", "train_iters",
+                hint="set train_iters (and drop num_train_epochs)")
+        if args.str("save_strategy") == "epoch":
+            err("megatron-args", "save_strategy epoch is not supported with a streaming dataset", "save_strategy",
+                hint="save_strategy: steps with save_steps")
     optimizer = args.str("optimizer") or "adam"
     if (args.has("muon_lr") or args.has("muon_min_lr")) and "muon" not in optimizer:  # _check_muon
         err("megatron-args", "muon_lr/muon_min_lr need optimizer: muon or dist_muon", "optimizer")

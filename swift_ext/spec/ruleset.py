@@ -190,9 +190,9 @@ _RULES = [
     RuleInfo("rlhf-sequence-parallel", "error", "sequence_parallel_size > 1 only for grpo, dpo",
              (_code(f"{RLHF} RLHFArguments._check_sequence_parallel"),), "engine: swift, command: rlhf"),
     RuleInfo("megatron-args", "error", "MegatronArguments combinations (freeze ratio with PP, async_save, lora_llm, "
-             "bridge, attention_backend, FSDP, muon)",
+             "bridge, attention_backend, FSDP, muon, streaming without train_iters)",
              (_code(f"{MS} MegatronArguments.__post_init__ / _check_megatron_fsdp / _check_muon / "
-                    "_init_attention_backend"),), "engine: megatron"),
+                    "_init_attention_backend / init_iters"),), "engine: megatron"),
     RuleInfo("optimizer-precision", "error", "precision-aware optimizer needs adam and the distributed optimizer; "
              "low-precision dtypes need it",
              (_code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__"),), "engine: megatron"),
