@@ -100,6 +100,24 @@ def test_gpt_oss_experts_come_from_num_local_experts():
     assert shape.intermediate_size == 0 and shape.head_dim == 64
 
 
+def test_router_score_function_and_pre_softmax_as_mcore_bridge_reads_them():
+    # mcore-bridge config/parser.py: scoring_func (DeepSeek), a sigmoid router by model_type (Llama-4, GLM-4.5),
+    # `moe_router_pre_softmax = not norm_topk_prob`; megatron-core's softmax / no pre-softmax otherwise.
+    assert resolve_shape("LLM-Research/Llama-4-Scout-17B-16E-Instruct").router_score_function == "sigmoid"
+    assert resolve_shape("zai-org/GLM-4.5-Air").router_score_function == "sigmoid"
+    qwen = resolve_shape("Qwen/Qwen3-30B-A3B")
+    assert (qwen.router_score_function, qwen.router_pre_softmax) == ("softmax", False)  # norm_topk_prob true
+    base = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 64,
+            "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32, "vocab_size": 100}
+    assert from_config({**base, "model_type": "qwen2_moe", "norm_topk_prob": False}, name="x").router_pre_softmax
+    assert from_config({**base, "model_type": "deepseek_v3", "scoring_func": "sigmoid"},
+                       name="x").router_score_function == "sigmoid"
+    assert from_config({**base, "model_type": "x", "moe_router_use_sigmoid": True},
+                       name="x").router_score_function == "sigmoid"
+    assert from_config({**base, "model_type": "x", "moe_router_use_sigmoid": False},
+                       name="x").router_score_function == "softmax"
+
+
 def test_internvl_reads_llm_config_and_the_intern_vit():
     shape = resolve_shape("OpenGVLab/InternVL3_5-8B")
     assert shape.num_layers == 36 and shape.hidden_size == 4096

@@ -415,3 +415,24 @@ def test_no_rank_prefix_after_the_oracle(monkeypatch):
     text = _traceback_text()
     assert "ValueError: after the oracle" in text and "[rank" not in text, text
     assert sys.excepthook is sys.__excepthook__
+
+
+def test_top1_router_follows_mcore_bridges_score_function():
+    """ms-swift's Llama-4 example (examples/models/llama4/mcore.sh: TP=2, EP=4 on 4 GPUs) has top-1
+    routing; mcore-bridge (config/parser.py hf_to_mcore_config) gives Llama-4 a sigmoid router, which
+    megatron-core 0.16.1 accepts with topk 1. A softmax top-1 router without pre-softmax is still refused
+    (TransformerConfig.__post_init__: "Please use --moe-router-pre-softmax when topk is 1")."""
+    args = Args({"tensor_model_parallel_size": 2, "expert_model_parallel_size": 4, "sequence_parallel": True},
+                SCHEMA)
+    llama4 = resolve_shape("LLM-Research/Llama-4-Scout-17B-16E-Instruct")
+    assert llama4.num_experts_per_tok == 1 and llama4.router_score_function == "sigmoid"
+    assert oracle.judge(llama4, args, layout_of(args, 4)).accepts
+    text = {"model_type": "mixtral", "num_hidden_layers": 4, "hidden_size": 1024, "num_attention_heads": 8,
+            "num_key_value_heads": 8, "intermediate_size": 512, "num_local_experts": 8, "num_experts_per_tok": 1,
+            "vocab_size": 32000}
+    softmax_top1 = from_config(text, name="synthetic/top1-softmax")
+    verdict = oracle.judge(softmax_top1, args, layout_of(args, 4))
+    assert not verdict.accepts and "pre-softmax when topk is 1" in " ".join(f.message for f in verdict.findings)
+    # norm_topk_prob false is pre-softmax routing in mcore-bridge: accepted again.
+    pre = from_config({**text, "norm_topk_prob": False}, name="synthetic/top1-presoftmax")
+    assert pre.router_pre_softmax and oracle.judge(pre, args, layout_of(args, 4)).accepts

@@ -66,6 +66,10 @@ class ModelShape:
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
     mtp_num_layers: int = 0
+    # The router as mcore-bridge builds it (config/parser.py hf_to_mcore_config): megatron-core's checks
+    # depend on it (top-1 routing with a softmax score and no pre-softmax is refused; Llama-4 is sigmoid).
+    router_score_function: str = "softmax"
+    router_pre_softmax: bool = False
     vision: Vision | None = None
     source: str = ""  # the config.json read, or the bundled preset file
     origin: str = ""  # which lookup found it: local directory, Hugging Face cache, ..., bundled config
@@ -309,9 +313,41 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         qk_rope_head_dim=read.int("qk_rope_head_dim"),
         v_head_dim=read.int("v_head_dim"),
         mtp_num_layers=read.int("mtp_num_hidden_layers") or read.int("num_nextn_predict_layers"),
+        router_score_function=_router_score_function(text, config, model_type),
+        router_pre_softmax=_router_pre_softmax(text, config),
         vision=_vision(config, hidden, where),
         source=source,
     )
+
+
+# mcore-bridge config/parser.py (hf_to_mcore_config) sets a sigmoid router for these, whatever config.json
+# says: by the language model's model_type, or the outer one (glm4v_moe, llama4).
+_SIGMOID_ROUTERS = {"dots1", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "glm4v_moe", "llama4", "bailing_hybrid"}
+
+
+def _router_score_function(text: dict, config: dict, model_type: str) -> str:
+    """`moe_router_score_function` as mcore-bridge derives it: the first of scoring_func /
+    moe_router_use_sigmoid (true) / score_function the config spells (the language model's section over
+    the outer one), then the per-architecture overrides."""
+    if {str(text.get("model_type") or ""), model_type} & _SIGMOID_ROUTERS:
+        return "sigmoid"
+    for section in (text, config):
+        for key in ("scoring_func", "moe_router_use_sigmoid", "score_function"):
+            value = section.get(key)
+            if key == "moe_router_use_sigmoid":
+                if value:
+                    return "sigmoid"
+                continue
+            if isinstance(value, str) and value in ("softmax", "sigmoid"):
+                return value
+    return "softmax"
+
+
+def _router_pre_softmax(text: dict, config: dict) -> bool:
+    """mcore-bridge maps `norm_topk_prob` to `moe_router_pre_softmax = not norm_topk_prob`; absent, megatron-core's
+    default (False) stands."""
+    value = text.get("norm_topk_prob", config.get("norm_topk_prob"))
+    return value is not None and not bool(value)
 
 
 class _Fields:

@@ -236,6 +236,9 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
         if value is None or isinstance(value, (list, tuple)) and not value:
             continue
         kw[target] = value
+    if shape.is_moe:  # the router as mcore-bridge sets it; no MegatronArguments field overrides it
+        kw.setdefault("moe_router_score_function", shape.router_score_function)
+        kw.setdefault("moe_router_pre_softmax", shape.router_pre_softmax)
     # MegatronArguments.__post_init__ conversions; _init_vpp_size takes VPP from a layout string.
     layout = kw.get("pipeline_model_parallel_layout")
     if isinstance(layout, str):
