@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from swift_ext.msswift.model_table import model_meta, template_for
 from swift_ext.spec.findings import Finding
 from swift_ext.spec.recipe import Recipe
 
@@ -72,6 +73,28 @@ def packing_attn_impl(recipe, args, err, warn):
         err("packing-attn-impl", f"{feature} needs a flash-attention attn_impl on the transformers engine, got "
             f"{impl or 'none (read from config.json)'}", "attn_impl",
             hint=f"set attn_impl: flash_attn (one of {', '.join(FLASH_IMPLS)}), or drop {feature}")
+
+
+@rule
+def template_padding_free(recipe, args, err, warn):
+    # swift/pipelines/train/sft.py SwiftSft._prepare_template: padding_free/packing need a template whose class
+    # says support_padding_free, and None there means "text-only models only". The Megatron pipelines go through
+    # it too (swift/megatron/pipelines/train/sft.py MegatronSft.__init__, rlhf.py MegatronRLHF._prepare_template),
+    # where padding_free defaults to true (megatron_args.py) -- a multimodal model whose template cannot pack
+    # fails at start-up unless padding_free: false. `args` already has packing -> padding_free
+    # (megatron_base_args.py MegatronBaseArguments.__post_init__).
+    packing, padding_free = args.bool("packing"), args.bool("padding_free")
+    if not (packing or padding_free):
+        return
+    choice = template_for(args.str("model"), args.str("model_type"), args.str("template"))
+    if choice is None or choice.supports_padding_free is not False:
+        return  # a model ms-swift's registry does not know: its template is read at start-up
+    which = "packing" if packing else "padding_free"
+    defaulted = which == "padding_free" and not args.has("padding_free")
+    model = f"model type {choice.model_type}" if choice.model_type else "this model"
+    err("template-padding-free", f"template {choice.template} ({model}) does not support padding free or packing"
+        + (" (padding_free is on by default on Megatron)" if defaulted else ""), which,
+        hint="packing: false and padding_free: false" if packing else "padding_free: false")
 
 
 @rule
@@ -313,6 +336,40 @@ def megatron_training(recipe, args, err, warn):
     optimizer = args.str("optimizer") or "adam"
     if (args.has("muon_lr") or args.has("muon_min_lr")) and "muon" not in optimizer:  # _check_muon
         err("megatron-args", "muon_lr/muon_min_lr need optimizer: muon or dist_muon", "optimizer")
+
+
+# MegatronArguments.__post_init__, once get_model_info_meta has resolved the model's ms-swift model type.
+QK_LAYERNORM_WD_TYPES = ("qwen3_next", "qwen3_5", "qwen3_5_moe", "qwen4_exp")
+
+
+@rule
+def megatron_model_type(recipe, args, err, warn):
+    if recipe.engine != "megatron":
+        return
+    meta = model_meta(args.str("model"), args.str("model_type"))
+    if meta is None:
+        return  # a model ms-swift's registry does not know: its type is read from config.json at start-up
+    model_type = meta["model_type"]
+    if args.bool("apply_wd_to_qk_layernorm") and model_type not in QK_LAYERNORM_WD_TYPES:
+        err("qk-layernorm-wd", f"apply_wd_to_qk_layernorm is only supported for model types "
+            f"{', '.join(QK_LAYERNORM_WD_TYPES)}, not {model_type}", "apply_wd_to_qk_layernorm",
+            hint="apply_wd_to_qk_layernorm: false")
+    if args.str("bridge_backend") == "megatron-bridge":
+        task_type = args.str("task_type") or meta["task_type"] or (
+            "seq_cls" if args.int("num_labels") is not None else "causal_lm")
+        if meta["multimodal"]:
+            err("megatron-bridge-model", f"multimodal training ({model_type}) is not supported with bridge_backend "
+                "megatron-bridge", "bridge_backend", hint="bridge_backend: mcore-bridge")
+        elif task_type != "causal_lm":
+            key = "task_type" if args.str("task_type") else "bridge_backend"
+            err("megatron-bridge-model", f"task_type {task_type} is not supported with bridge_backend megatron-bridge",
+                key, hint="bridge_backend: mcore-bridge")
+    # MegatronArguments._check_recompute: LoRA adapters reorder the backward pass so the selective-recompute hook
+    # reads freed tensors.
+    if (model_type == "deepseek_v41" and args.str("tuner_type") in ("lora", "lora_llm")
+            and args.str("recompute_granularity") == "selective"):
+        err("deepseek-v41-recompute", "recompute_granularity selective (the default) is not supported with LoRA on "
+            "deepseek_v41", "recompute_granularity", hint="recompute_granularity: full (or none), or tuner_type: full")
 
 
 def registered_names(module: str, table: str, plugin_paths: list) -> set[str]:

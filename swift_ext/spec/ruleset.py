@@ -185,6 +185,23 @@ _RULES = [
     RuleInfo("packing-attn-impl", "error", "packing / padding_free need a flash-attention attn_impl",
              (_code(f"{SFT} SftArguments._check_padding_free"),),
              "engine: swift with packing or padding_free (support table: padding-free-swift)"),
+    RuleInfo("template-padding-free", "error", "padding_free/packing (on by default on Megatron) need a template "
+             "that supports them: support_padding_free True, or None on a text-only model; the model's template and "
+             "modality come from ms-swift's registry (msswift/msswift-models.json, read from the installed source)",
+             (_code("ms-swift swift/pipelines/train/sft.py: SwiftSft._prepare_template (also called by "
+                    "swift/megatron/pipelines/train/sft.py MegatronSft.__init__ and rlhf.py)"),
+              _code("ms-swift swift/template/register.py: get_template_meta; swift/model/model_meta.py: "
+                    "get_matched_model_meta")),
+             "both engines, padding_free or packing, a model (or template) ms-swift's registry knows"),
+    RuleInfo("qk-layernorm-wd", "error", "apply_wd_to_qk_layernorm only for model types qwen3_next, qwen3_5, "
+             "qwen3_5_moe, qwen4_exp", (_code(f"{MS} MegatronArguments.__post_init__"),),
+             "engine: megatron, a model ms-swift's registry knows (or model_type set)"),
+    RuleInfo("megatron-bridge-model", "error", "bridge_backend megatron-bridge: no multimodal model, task_type "
+             "causal_lm only", (_code(f"{MS} MegatronArguments.__post_init__"),),
+             "engine: megatron, bridge_backend megatron-bridge, a model ms-swift's registry knows"),
+    RuleInfo("deepseek-v41-recompute", "error", "LoRA on deepseek_v41 with recompute_granularity selective (the "
+             "default)", (_code(f"{MS} MegatronArguments._check_recompute"),),
+             "engine: megatron, model type deepseek_v41, tuner_type lora or lora_llm"),
     RuleInfo("rlhf-padding-free", "error", "padding_free/packing only for grpo, dpo, kto, gkd",
              (_code(f"{RLHF} RLHFArguments._check_padding_free"),), "engine: swift, command: rlhf"),
     RuleInfo("rlhf-sequence-parallel", "error", "sequence_parallel_size > 1 only for grpo, dpo",

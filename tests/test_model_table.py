@@ -1,0 +1,97 @@
+"""ms-swift's model -> template -> support_padding_free table (swift_ext/msswift/msswift-models.json), read from
+the installed source with ast: the shipped file is what the installed ms-swift gives, the reader follows every
+registration, and lookups resolve names the way ms-swift's get_matched_model_meta does."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from swift_ext.msswift import model_table
+from swift_ext.msswift.registry_reader import build_table
+from swift_ext.msswift.schema import installed_version
+
+needs_msswift = pytest.mark.skipif(installed_version() is None, reason="ms-swift is not installed")
+
+
+@needs_msswift
+def test_shipped_table_is_what_the_installed_source_gives():
+    shipped = json.loads(model_table.TABLE.read_text())
+    assert shipped == model_table.generate(), "regenerate: python -m swift_ext.msswift.model_table"
+
+
+@needs_msswift
+def test_reader_follows_every_registration():
+    table = build_table()
+    assert table["skipped"] == []
+    # ms-swift 4.6 registers a few hundred templates and model types and over a thousand model ids.
+    assert len(table["templates"]) > 200 and len(table["model_types"]) > 200 and len(table["models"]) > 1000
+
+
+@pytest.mark.slow
+@needs_msswift
+def test_table_agrees_with_ms_swift_runtime_registry():
+    """Imports ms-swift (torch; ~20 s) in a child process and compares its registries with the ast table."""
+    script = r"""
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+from swift.model import MODEL_MAPPING
+from swift.model.model_meta import get_matched_model_meta
+from swift.template import TEMPLATE_MAPPING
+def default(meta):
+    c = meta.candidate_templates
+    return meta.template or (c[0] if len(c) == 1 else None)
+names = {v.rsplit('/', 1)[-1].lower() for meta in MODEL_MAPPING.values() for g in meta.model_groups
+         for m in g.models for v in (m.ms_model_id, m.hf_model_id, m.model_path) if isinstance(v, str)}
+out = {"templates": {k: t.template_cls.support_padding_free for k, t in TEMPLATE_MAPPING.items()},
+       "model_types": {k: {"template": default(m), "multimodal": m.is_multimodal, "task_type": m.task_type}
+                       for k, m in MODEL_MAPPING.items()},
+       "models": {}}
+for n in names:
+    meta = get_matched_model_meta(n)
+    out["models"][n] = {"model_type": meta.model_type, "template": default(meta)}
+print(json.dumps(out))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    runtime = json.loads(run.stdout.strip().splitlines()[-1])
+    table = build_table()
+    for key in ("templates", "model_types", "models"):
+        assert table[key] == runtime[key], key
+
+
+def test_model_names_resolve_as_ms_swift_matches_them():
+    # swift/model/model_meta.py get_model_name: hub cache paths, modelscope's '___' for '.', last component.
+    assert model_table.model_name("Qwen/Qwen3.6-35B-A3B") == "qwen3.6-35b-a3b"
+    assert model_table.model_name("/cache/hub/models--Qwen--Qwen3-VL-8B-Instruct/snapshots/abc/") == "qwen3-vl-8b-instruct"
+    assert model_table.model_name("/data/models/Qwen/Qwen3___6-35B-A3B") == "qwen3.6-35b-a3b"
+    qwen36 = model_table.template_for("Qwen/Qwen3.6-35B-A3B")
+    assert (qwen36.template, qwen36.model_type, qwen36.supports_padding_free) == ("qwen3_5", "qwen3_5_moe", True)
+    assert model_table.template_for("/data/models/Qwen/Qwen3___6-35B-A3B") == qwen36
+
+
+def test_lookup_follows_ms_swift_precedence():
+    gpt_oss = model_table.template_for("openai/gpt-oss-20b")
+    assert (gpt_oss.template, gpt_oss.supports_padding_free) == ("gpt_oss", False)
+    # A named template wins over the registry's; an unknown model with a template whose support is None is unknown.
+    assert model_table.template_for("openai/gpt-oss-20b", template="qwen3").supports_padding_free is True
+    assert model_table.template_for("/ckpt/my-model", template="qwen3").supports_padding_free is None
+    assert model_table.template_for("/ckpt/my-model") is None
+    # An explicit model_type replaces the matched one (get_model_info_meta): multimodal, template None -> cannot pack.
+    vl2 = model_table.template_for("/ckpt/my-model", model_type="deepseek_vl2")
+    assert (vl2.model_type, vl2.supports_padding_free) == ("deepseek_vl2", False)
+    # ... and a type with several candidate templates and none of its own leaves the choice to ms-swift.
+    assert model_table.template_for("/ckpt/my-model", model_type="ernie_vl") is None
+    assert model_table.model_meta("deepseek-ai/DeepSeek-V4.1-Flash")["model_type"] == "deepseek_v41"
+
+
+def test_lookup_imports_neither_torch_nor_ms_swift():
+    code = ("import sys; from swift_ext.msswift.model_table import template_for; template_for('Qwen/Qwen3-8B'); "
+            "print(sorted(m for m in ('torch', 'swift', 'transformers') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
