@@ -95,3 +95,20 @@ def test_lookup_imports_neither_torch_nor_ms_swift():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_an_unreadable_registry_of_another_version_keeps_the_shipped_table(monkeypatch, tmp_path):
+    """An ms-swift whose registry this reader cannot follow must not stop a plan: the shipped table answers."""
+    from swift_ext.msswift import registry_reader
+
+    def unreadable():
+        raise SyntaxError("registry laid out differently")
+
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path))
+    monkeypatch.setattr(model_table, "installed_version", lambda: "99.0.0")
+    monkeypatch.setattr(registry_reader, "build_table", unreadable)
+    model_table.load.cache_clear()
+    try:
+        assert model_table.load()["ms_swift"] == json.loads(model_table.TABLE.read_text())["ms_swift"]
+    finally:
+        model_table.load.cache_clear()

@@ -48,7 +48,10 @@ def load() -> dict:
         return json.loads(cache.read_text())
     except (OSError, ValueError):
         pass
-    table = generate()
+    try:
+        table = generate()
+    except Exception:  # noqa: BLE001 - a registry laid out differently must not stop a plan: keep the shipped one
+        return shipped
     try:
         write_text_atomic(cache, json.dumps(table))
     except OSError:
