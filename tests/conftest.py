@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,67 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+# --------------------------------------------------------------------------------------------------
+# Real tiny runs shared across test files. Training the tiny model, merging it and evaluating it are the
+# slowest steps of the suite (ms-swift starts in a new process each time); the end-to-end chains, the
+# evaluation-during-training tests and the verify tests read the same runs instead of each training its
+# own. A test may add new folders to a shared run (merge, infer, report, damaged copies in its own
+# tmp_path) but never change what the run wrote.
+
+
+@dataclass(frozen=True)
+class TinyRun:
+    out: Path  # the run's output_dir (holds v*-*/, eval/, swift-ext-run-*.json)
+    result: subprocess.CompletedProcess  # `swift-ext run`
+    swanlab_dir: Path | None = None  # where SwanLab (local mode) logged, for the SFT run
+
+
+@pytest.fixture(scope="session")
+def tiny_sft_run(tmp_path_factory) -> TinyRun:
+    """tiny-sft.yaml for 8 steps, saving (and ms-swift evaluating) at 4 and 8; swift-ext's follower
+    evaluates the base model and each checkpoint on 4 val rows of 8 new tokens; TensorBoard and SwanLab
+    (local mode) both log."""
+    root = tmp_path_factory.mktemp("shared-sft")
+    out, swanlab_dir = root / "tiny-sft", root / "swanlog"
+    result = swift_ext("run", RECIPES / "smoke/tiny-sft.yaml", f"args.output_dir={out}",
+                       "args.report_to=[tensorboard, swanlab]", "args.swanlab_mode=local",
+                       "args.save_steps=4", "args.eval_steps=4",
+                       "eval.every=1", "eval.limit=4", "eval.max_new_tokens=8",
+                       env={"SWANLAB_LOG_DIR": str(swanlab_dir)}, timeout=1800)
+    return TinyRun(out, result, swanlab_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_sft_merge(tiny_sft_run):
+    """`swift-ext merge` (which verifies by default) of the shared SFT run's last checkpoint:
+    (checkpoint, merged folder, the merge's CompletedProcess)."""
+    assert tiny_sft_run.result.returncode == 0, tiny_sft_run.result.stderr[-3000:]
+    (ckpt,) = list(tiny_sft_run.out.glob("v*/checkpoint-8"))
+    merged = swift_ext("merge", ckpt, timeout=900)
+    return ckpt, ckpt.with_name("checkpoint-8-merged"), merged
+
+
+@pytest.fixture(scope="session")
+def tiny_grpo_run(tmp_path_factory) -> TinyRun:
+    """tiny-grpo.yaml kept cheap for a shared 2-core machine: two GRPO steps of one prompt x 2 generations of
+    8 tokens and one save (step 2). ms-swift's own evaluation of val_dataset (every prompt x num_generations)
+    is off, while swift-ext's follower reads the same val_dataset: 2 rows x 2 samples per checkpoint and the
+    base. 'no' is quoted: bare, YAML reads it as false."""
+    out = tmp_path_factory.mktemp("shared-grpo") / "tiny-grpo"
+    result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", "args.max_steps=2",
+                       "args.save_steps=2", "args.eval_strategy='no'", "args.per_device_train_batch_size=2",
+                       "args.num_generations=2", "args.max_completion_length=8", "eval.limit=2",
+                       "eval.num_samples=2", "eval.max_new_tokens=8", timeout=1800)
+    return TinyRun(out, result)
+
+
+def new_report(run_dir: Path) -> Path:
+    """Run `swift-ext report` on a run and return the report folder this call made (a shared run may hold
+    another test's report already)."""
+    before = set(run_dir.glob("report-*"))
+    reported = swift_ext("report", run_dir)
+    assert reported.returncode == 0, reported.stderr
+    (made,) = set(run_dir.glob("report-*")) - before
+    return made

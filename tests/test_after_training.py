@@ -181,6 +181,21 @@ def test_report_from_a_grpo_log(tmp_path):
     assert "reward: 1.0" in (report / "summary.md").read_text()
 
 
+def test_two_reports_in_the_same_second_each_get_a_folder(tmp_path):
+    import datetime as dt
+
+    from swift_ext.after.report import make_report
+
+    run = tmp_path / "out" / "v0-20261129-101010"
+    run.mkdir(parents=True)
+    (run / "logging.jsonl").write_text("".join(json.dumps({"loss": 1.0 / i, "global_step/max_steps": f"{i}/3"}) + "\n"
+                                               for i in range(1, 4)))
+    now = dt.datetime(2026, 12, 7, 1, 2, 3)
+    first, second = make_report(tmp_path / "out", now=now), make_report(tmp_path / "out", now=now)
+    assert first.name == "report-20261207-010203" and second.name == "report-20261207-010203-1"
+    assert (first / "summary.md").is_file() and (second / "summary.md").is_file()
+
+
 def test_report_needs_a_run_dir(tmp_path):
     result = swift_ext("report", tmp_path)
     assert result.returncode == 2 and "no logging.jsonl" in result.stderr

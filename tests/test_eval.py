@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from conftest import RECIPES, swift_ext
+from conftest import RECIPES, new_report, swift_ext
 from swift_ext.after import evalmetrics as em
 from swift_ext.after import evaluate as ev
 from swift_ext.spec.findings import UserError
@@ -114,14 +114,12 @@ def test_eval_of_a_run_without_validation_rows_says_so(tmp_path):
 
 
 @pytest.mark.slow
-def test_sft_run_evaluates_each_checkpoint(tmp_path):
-    out = tmp_path / "tiny-sft"
-    result = swift_ext("run", RECIPES / "smoke/tiny-sft.yaml", f"args.output_dir={out}", "args.max_steps=4",
-                       "args.save_steps=2", "args.eval_steps=4", "eval.every=1", "eval.limit=4",
-                       "eval.max_new_tokens=8", timeout=1800)
+def test_sft_run_evaluates_each_checkpoint(tiny_sft_run):
+    """conftest's shared SFT run: 8 steps, saves at 4 and 8, `eval.every: 1` on 4 rows."""
+    out, result = tiny_sft_run.out, tiny_sft_run.result
     assert result.returncode == 0, result.stderr[-3000:]
     lines = em.read_lines(out / "eval")
-    assert [r["step"] for r in lines] == [0, 2, 4], (out / "eval" / "follow.log").read_text()[-3000:]
+    assert [r["step"] for r in lines] == [0, 4, 8], (out / "eval" / "follow.log").read_text()[-3000:]
     for r in lines:
         assert r["rows"] == 4 and r["unscored"] == 0 and r["infer_exit_code"] == 0
         assert all(isinstance(r[k], (int, float)) for k in ("exact_match", "response_tokens", "hit_token_limit",
@@ -131,9 +129,7 @@ def test_sft_run_evaluates_each_checkpoint(tmp_path):
     again = swift_ext("eval", out)
     assert again.returncode == 0 and "nothing to evaluate" in again.stdout
     assert (out / "eval" / "metrics.jsonl").read_text() == before
-    reported = swift_ext("report", out)
-    assert reported.returncode == 0, reported.stderr
-    (report_dir,) = list(out.glob("report-*"))
+    report_dir = new_report(out)
     assert (report_dir / "eval.png").stat().st_size > 1000
     assert "Evaluation during training" in (report_dir / "summary.md").read_text()
     best = swift_ext("best", out, "--metric", "response_tokens")
@@ -141,16 +137,10 @@ def test_sft_run_evaluates_each_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_grpo_run_evaluates_pass_at_k(tmp_path):
-    """Kept cheap for a shared 2-core machine: two GRPO steps of one prompt x 2 generations of 8 tokens and
-    one save (step 2); ms-swift's own evaluation of val_dataset (every prompt x num_generations, before the
-    save) is off, while swift-ext's reads the same recorded val_dataset: 2 rows x 2 samples per checkpoint.
-    'no' is quoted: bare, YAML reads it as false."""
-    out = tmp_path / "tiny-grpo"
-    result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", "args.max_steps=2",
-                       "args.save_steps=2", "args.eval_strategy='no'", "args.per_device_train_batch_size=2",
-                       "args.num_generations=2", "args.max_completion_length=8", "eval.limit=2",
-                       "eval.num_samples=2", "eval.max_new_tokens=8", timeout=1800)
+def test_grpo_run_evaluates_pass_at_k(tiny_grpo_run):
+    """conftest's shared GRPO run: two steps, one save (step 2); swift-ext's follower evaluates 2 val rows x
+    2 samples per checkpoint and the base, while ms-swift's own evaluation of val_dataset is off."""
+    out, result = tiny_grpo_run.out, tiny_grpo_run.result
     assert result.returncode == 0, result.stderr[-3000:]
     lines = em.read_lines(out / "eval")
     assert [r["step"] for r in lines] == [0, 2], (out / "eval" / "follow.log").read_text()[-3000:]

@@ -1,7 +1,8 @@
 """The CPU end-to-end chains, for real: `swift-ext run` (ms-swift trains the tiny Qwen3.6-architecture
 model) -> `swift-ext merge` -> `swift-ext infer` on the bundled val split -> metrics.json ->
 `swift-ext report` PNGs. Once for SFT (with SwanLab in local mode), once for GRPO with swift-ext's
-reward plugins."""
+reward plugins. The runs and the SFT merge are conftest's shared ones (tests/test_eval.py and
+tests/test_verify.py read them too)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import RECIPES, swift_ext
+from conftest import new_report, swift_ext
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +33,7 @@ def watch_summary(out):
     return events[-1]
 
 
-def merge_infer_report(ckpt, out, tmp_path):
-    merged = swift_ext("merge", ckpt, timeout=600)
+def merge_infer_report(ckpt, merged, out):
     assert merged.returncode == 0, merged.stderr[-3000:]
     assert (ckpt.parent / (ckpt.name + "-merged") / "model.safetensors").is_file()
     again = swift_ext("merge", ckpt)
@@ -47,21 +47,15 @@ def merge_infer_report(ckpt, out, tmp_path):
     assert metrics["exact_match"] is None or 0.0 <= metrics["exact_match"] <= 1.0
     # re-tokenising decoded text can differ from the generated ids by a token
     assert metrics["response_tokens"]["max"] <= 16 + 2
-    reported = swift_ext("report", out)
-    assert reported.returncode == 0, reported.stderr
-    (report_dir,) = list(out.glob("report-*"))
+    report_dir = new_report(out)
     assert (report_dir / "loss.png").stat().st_size > 1000 or (report_dir / "reward.png").is_file()
     assert "Evaluation" in (report_dir / "summary.md").read_text()
     assert "## Health" in (report_dir / "summary.md").read_text() and (report_dir / "throughput.png").is_file()
     return metrics, report_dir
 
 
-def test_sft_chain_with_swanlab_offline(tmp_path):
-    out = tmp_path / "tiny-sft"
-    swanlab_dir = tmp_path / "swanlog"
-    result = swift_ext("run", RECIPES / "smoke/tiny-sft.yaml", f"args.output_dir={out}",
-                       "args.report_to=[tensorboard, swanlab]", "args.swanlab_mode=local",
-                       env={"SWANLAB_LOG_DIR": str(swanlab_dir)}, timeout=900)
+def test_sft_chain_with_swanlab_offline(tiny_sft_run, tiny_sft_merge):
+    out, result, swanlab_dir = tiny_sft_run.out, tiny_sft_run.result, tiny_sft_run.swanlab_dir
     assert result.returncode == 0, result.stderr[-3000:]
     rows = logged(out)
     losses = [r["loss"] for r in rows if "loss" in r]
@@ -78,14 +72,15 @@ def test_sft_chain_with_swanlab_offline(tmp_path):
     watched = watch_summary(out)
     assert watched["finished"] and watched["step"] == 8 and watched["tokens_source"] == "logged"
     assert watched["tokens_per_s_per_gpu"] > 0 and watched["tflops_per_gpu"] > 0 and watched["step_time_s"] > 0
-    metrics, report_dir = merge_infer_report(ckpt, out, tmp_path)
+    merged_ckpt, _, merged = tiny_sft_merge
+    assert merged_ckpt == ckpt
+    metrics, report_dir = merge_infer_report(ckpt, merged, out)
     assert metrics["exact_match"] is not None  # SFT val rows carry reference answers
     assert (report_dir / "loss.png").is_file() and (report_dir / "learning_rate.png").is_file()
 
 
-def test_grpo_chain_with_reward_plugins(tmp_path):
-    out = tmp_path / "tiny-grpo"
-    result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", timeout=900)
+def test_grpo_chain_with_reward_plugins(tiny_grpo_run):
+    out, result = tiny_grpo_run.out, tiny_grpo_run.result
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [r for r in logged(out) if "reward" in r]
     assert len(rows) == 2
@@ -100,7 +95,7 @@ def test_grpo_chain_with_reward_plugins(tmp_path):
     assert watched["finished"] and watched["tokens_source"] == "completions only" and watched["step_time_s"] > 0
     assert {"rewards/MathAccuracyReward/mean", "reward_std", "frac_reward_zero_std", "completions/mean_length",
             "completions/clipped_ratio", "kl"} <= set(watched["grpo"])
-    metrics, report_dir = merge_infer_report(ckpt, out, tmp_path)
+    metrics, report_dir = merge_infer_report(ckpt, swift_ext("merge", ckpt, timeout=600), out)
     # The val split has a `solution` column: scored with math_accuracy, joined back by row order.
     assert metrics["math_accuracy"] is not None and metrics["math_accuracy_stats"]["items"] == metrics["rows"]
     assert metrics["exact_match"] is None  # GRPO prompts have no reference answer to match

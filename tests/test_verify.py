@@ -1,8 +1,8 @@
 """swift-ext verify: a merged model checked against base + adapter.
 
 Fast tests build small safetensors checkpoints by hand (structure and weight checks, no ms-swift);
-the slow test trains the tiny Qwen3.6-architecture model with LoRA for two steps, merges it with
-`swift-ext merge` (which verifies by default), then damages copies of the merge: one tensor scaled,
+the slow tests take conftest's shared tiny LoRA SFT run of the Qwen3.6-architecture model, merged with
+`swift-ext merge` (which verifies by default), then damage copies of the merge: one tensor scaled,
 one MTP tensor dropped. Each must fail with the tensor named."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from conftest import RECIPES, swift_ext
+from conftest import swift_ext
 from swift_ext.after.verify import VerifyReport, Shards, check_structure, check_weights, read_adapter, weight_index
 from swift_ext.spec.findings import UserError
 
@@ -127,15 +127,9 @@ def test_verify_cli_errors_are_clear(tmp_path):
 # The real chain on the tiny model
 
 
-@pytest.fixture(scope="module")
-def tiny_merge(tmp_path_factory):
-    out = tmp_path_factory.mktemp("verify") / "tiny-sft"
-    trained = swift_ext("run", RECIPES / "smoke/tiny-sft.yaml", f"args.output_dir={out}", "args.max_steps=2",
-                        "args.save_steps=2", "args.eval_steps=2", timeout=900)
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    (ckpt,) = list(out.glob("v*/checkpoint-2"))
-    merged = swift_ext("merge", ckpt, timeout=900)
-    return ckpt, ckpt.with_name("checkpoint-2-merged"), merged
+@pytest.fixture
+def tiny_merge(tiny_sft_merge):
+    return tiny_sft_merge
 
 
 def damaged_copy(merged, dest, edit):

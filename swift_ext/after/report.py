@@ -79,8 +79,13 @@ def make_report(run_dir: str | Path, now: _dt.datetime | None = None) -> Path:
     if not rows:
         raise UserError.one("logging.jsonl has no readable rows yet", file=str(log))
     stamp = (now or _dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
-    out = run / f"report-{stamp}"
-    out.mkdir(parents=False, exist_ok=False)
+    out, n = run / f"report-{stamp}", 1
+    while True:  # two reports in the same second each get their own folder; none replaces another
+        try:
+            out.mkdir(parents=False, exist_ok=False)
+            break
+        except FileExistsError:
+            out, n = run / f"report-{stamp}-{n}", n + 1
 
     import matplotlib
 
