@@ -277,6 +277,23 @@ _RULES += [
              "engine: megatron, PP > 1 with virtual_pipeline_model_parallel_size > 1 or a layout of more stages than PP"),
 ]
 
+_RULES += [
+    # --- data loading and precision, both engines (msswift/rules.py)
+    RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
+             (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
+             "both engines, lazy_tokenize: true with packing or streaming"),
+    RuleInfo("streaming-max-steps", "error", "a streaming dataset needs max_steps on the transformers engine",
+             (_code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
+              _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
+             "engine: swift, streaming: true"),
+    RuleInfo("bf16-gpu", "error", "bfloat16 (torch_dtype or bf16) on a GPU below compute capability 8.0",
+             (_code("transformers training_args.py: TrainingArguments.__post_init__ (\"Your setup doesn't support "
+                    "bf16/gpu\")"),
+              Evidence("report", "NVIDIA-NeMo/RL#259", "GRPO rollout in vLLM (dtype auto -> bfloat16) on Tesla "
+                       "V100-SXM2 32 GB: \"Bfloat16 is only supported on GPUs with compute capability of at least 8.0\"")),
+             "launch.gpu below 8.0 (V100) with an explicit bfloat16; engine swift, or use_vllm on either engine"),
+]
+
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 
 

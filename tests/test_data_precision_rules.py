@@ -1,0 +1,36 @@
+"""The lazy-tokenize, streaming-max-steps and bf16-gpu rules (msswift/rules.py) beyond the one failed launch
+each fixture in tests/fixtures/issues carries: the other branch of each rule, and where each must stay quiet."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+ISSUES = FIXTURES / "issues"
+
+
+def codes(name: str, *overrides: str) -> dict[str, set[str]]:
+    result = make_plan(load_recipe(ISSUES / f"{name}.yaml", list(overrides)), oracle=False)
+    out: dict[str, set[str]] = {}
+    for finding in result.errors:
+        out.setdefault(finding.code, set()).add(finding.path)
+    return out
+
+
+def test_lazy_tokenize_refuses_streaming_too_and_unset_is_quiet():
+    assert codes("ms-swift-4054-packing-lazy-tokenize", "args.packing=false", "args.streaming=true",
+                 "args.max_steps=100")["lazy-tokenize"] == {"args.lazy_tokenize"}
+    assert "lazy-tokenize" not in codes("ms-swift-4054-packing-lazy-tokenize", "args.lazy_tokenize=null")
+
+
+def test_streaming_with_max_steps_plans_and_megatron_is_left_to_its_own_rule():
+    assert "streaming-max-steps" not in codes("ms-swift-6827-streaming-without-max-steps", "args.max_steps=500")
+    assert "streaming-max-steps" in codes("ms-swift-6827-streaming-without-max-steps", "args.max_steps=-1")
+
+
+def test_bf16_is_judged_only_below_ampere_and_only_when_chosen():
+    v100 = "nemo-rl-259-v100-bf16-rollout"
+    assert "bf16-gpu" not in codes(v100, "launch.gpu=A100-80G")
+    assert "bf16-gpu" not in codes(v100, "args.torch_dtype=null")  # ms-swift reads config.json: not judged
+    assert codes(v100, "args.torch_dtype=float16", "args.bf16=true")["bf16-gpu"] == {"args.bf16"}
