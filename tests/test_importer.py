@@ -179,6 +179,31 @@ def test_torchrun_entry_point_arithmetic_and_dashed_flags(write):
     assert "warning" not in result.stderr
 
 
+EXPR = """nnodes=2
+nproc_per_node=4
+export NNODES=$nnodes
+export NPROC_PER_NODE=$nproc_per_node
+swift sft --model Qwen/Qwen2.5-7B-Instruct --dataset d.jsonl \\
+    --gradient_accumulation_steps $(expr 32 / $nproc_per_node / $nnodes) \\
+    --save_steps $(expr 2 \\* $nnodes) \\
+    --eval_steps $(expr 16 / $GPUS) \\
+    --logging_steps $(expr length abc)
+"""
+
+
+def test_expr_substitution_over_script_values_is_evaluated(write):
+    # ms-swift's swift-engine examples (examples/train/multi-node/swift/train_node1.sh,
+    # deepspeed/train_zero3.sh) size gradient_accumulation_steps with `$(expr 32 / $nproc_per_node / $nnodes)`;
+    # kept as text it reached plan as a string and was refused (argument-type).
+    result = swift_ext("import", write("e.sh", EXPR))
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["args"]
+    assert args["gradient_accumulation_steps"] == 4 and args["save_steps"] == 4
+    # a value the script does not set, or an expr that is not arithmetic, stays text with its note
+    assert args["eval_steps"] == "$(expr 16 / $GPUS)" and args["logging_steps"] == "$(expr length abc)"
+    assert "`$(expr 16 / $GPUS)` is computed by the shell" in result.stderr
+
+
 OLD_NAMES = """# 2 * 80GiB (an ms-swift 3.x script)
 NPROC_PER_NODE=2 CUDA_VISIBLE_DEVICES=0,1 megatron sft \\
     --load Qwen3-8B-mcore --load_safetensors true --train_type lora --dataset d.jsonl \\

@@ -72,6 +72,19 @@ def test_ep3_refused_for_256_experts():
     assert "experts-divisible" in errors
 
 
+def test_expert_sizes_on_a_dense_model_warn_on_the_flag_the_recipe_set():
+    # ETP alone used to be reported as "EP=1 ... remove expert_model_parallel_size", a flag not in the recipe.
+    from conftest import FIXTURES
+    dense = FIXTURES / "working" / "ms-swift-example-kto-dense.yaml"
+    for overrides, path, said in (
+            (["args.expert_tensor_parallel_size=2", "args.tensor_model_parallel_size=2"], "args.expert_tensor_parallel_size", "ETP=2"),
+            (["args.expert_model_parallel_size=2"], "args.expert_model_parallel_size", "EP=2")):
+        plan = make_plan(seed(dense, *overrides))
+        (warning,) = [w for w in plan.warnings if w.code == "experts-divisible"]
+        assert warning.path == path and said in warning.message, warning.render()
+    assert "experts-divisible" not in {w.code for w in make_plan(seed(dense)).warnings}
+
+
 def test_every_violation_is_listed_at_once():
     result = swift_ext("plan", SFT, "args.tensor_model_parallel_size=4", "args.expert_model_parallel_size=3",
                        "args.global_batch_size=3", "env.SWIFT_EXT_MCORE_VERSION=0.15.0", "--json")

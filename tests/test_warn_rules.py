@@ -39,6 +39,10 @@ def test_mtp_in_the_model_but_mtp_num_layers_unset_warns_with_the_fix():
     assert warning.path == "args.mtp_num_layers" and f"mtp_num_layers: {layers}" in warning.hint
     assert "neither trained nor saved" in warning.message
     assert "mtp-untrained" not in rules(plan_of(GRPO, f"args.mtp_num_layers={layers}").warnings)
+    # switched off on purpose: the same consequence, said without claiming the value is missing
+    (off,) = [w for w in plan_of(GRPO, "args.mtp_num_layers=0").warnings if w.code == "mtp-untrained"]
+    assert "mtp_num_layers is 0" in off.message and "not set" not in off.message
+    assert "mtp_num_layers is not set" in warning.message
 
 
 def test_transformers_engine_says_mtp_is_not_trained():

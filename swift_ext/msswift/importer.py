@@ -3,7 +3,8 @@
 Understands what such scripts contain: `NAME=value` lines (and `export`), env assignments in front
 of the command, `\\` continuations, single/double quotes, `$VAR`/`${VAR}`/`"$VAR"` references to
 variables the script sets, comments, and a leading `# 4 * 32GiB, 7min` note (kept as description).
-It is not a shell: command substitution, arithmetic and loops are reported, not evaluated.
+It is not a shell: command substitution, arithmetic and loops are reported, not evaluated (save integer
+`$(( ))` and `$(expr ...)` over values the script set).
 """
 
 from __future__ import annotations
@@ -241,6 +242,12 @@ def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno
     if line.startswith("$(", i):
         end = _closing_paren(line, i + 1)
         text = line[i:end]
+        # `$(expr 16 / $nproc_per_node)`: the integer arithmetic ms-swift's own examples size
+        # gradient_accumulation_steps with (examples/train/deepspeed/train_zero3.sh, multi-node/swift/...).
+        expr = re.fullmatch(r"\$\(\s*expr\s+([^()`;|&<>]*?)\s*\)", text)
+        value = _arithmetic(expr.group(1).replace("\\*", "*"), variables) if expr else None
+        if value is not None:
+            return str(value), end
         notes.append(f"{source}:{lineno}: `{text}` is computed by the shell at run time; kept as text — "
                      "replace it with its value")
         return text, end

@@ -168,9 +168,14 @@ def experts_divisible(recipe, args, shape, lay, err, warn):
     if not shape.is_moe:
         # ms-swift's get_mcore_model_config (swift/megatron/model/utils.py) sets EP/ETP to 1 in the model
         # config of a dense model; only the rank grid (expert-layout) still sees them.
-        if lay.ep > 1 or lay.etp > 1:
-            warn("experts-divisible", f"{shape.name} is a dense model: expert parallelism (EP={lay.ep}) has nothing to "
-                 "split and is ignored", "expert_model_parallel_size", hint="remove expert_model_parallel_size")
+        # Name the size the recipe set: an ETP alone used to be reported as "EP=1 ... remove
+        # expert_model_parallel_size", a flag the recipe does not have.
+        stated = [(name, f"{label}={size}") for name, label, size in (
+            ("expert_model_parallel_size", "EP", lay.ep), ("expert_tensor_parallel_size", "ETP", lay.etp)) if size > 1]
+        if stated:
+            warn("experts-divisible", f"{shape.name} is a dense model: expert parallelism "
+                 f"({', '.join(said for _, said in stated)}) has nothing to split and is ignored", stated[0][0],
+                 hint="remove " + " and ".join(name for name, _ in stated))
         return
     if shape.num_experts % lay.ep:
         legal = [d for d in divisors(shape.num_experts) if d <= max(lay.world, 1)]

@@ -45,7 +45,10 @@ def mtp_untrained(recipe, args, shape, lay, err, warn):
     if recipe.engine == "megatron":
         if args.int("mtp_num_layers"):
             return
-        warn("mtp-untrained", f"{shape.name} has {have} MTP layer(s) but mtp_num_layers is not set: Megatron builds "
+        # `mtp_num_layers: 0` is the published way to switch MTP off (NeMo-RL's Qwen3.5 DAPO recipe, ms-swift's
+        # GLM-5.3 example): same consequence, but the message must not say the value is missing.
+        said = "is 0" if args.has("mtp_num_layers") else "is not set"
+        warn("mtp-untrained", f"{shape.name} has {have} MTP layer(s) but mtp_num_layers {said}: Megatron builds "
              "the model without them, so the MTP head is neither trained nor saved, while the saved config.json "
              "still advertises it (speculative decoding then uses missing or stale weights)", "mtp_num_layers",
              hint=f"set mtp_num_layers: {have}; or keep it unset and merge with `swift-ext merge`, which copies "
