@@ -28,8 +28,9 @@ def test_yaml_syntax_error_has_file_line_col(write):
 
 
 def test_misspelt_arg_gets_did_you_mean_with_line(write):
-    path = write("r.yaml", GOOD + "  mtp_num_layer: 1\n")
-    fails(path, contains=[f"{path}:5:3", "args.mtp_num_layer", "did you mean `mtp_num_layers`?"])
+    # (`mtp_num_layer` is no typo: ms-swift's parser takes an unambiguous prefix; tests/test_option_names.py)
+    path = write("r.yaml", GOOD + "  mtp_num_layrs: 1\n")
+    fails(path, contains=[f"{path}:5:3", "args.mtp_num_layrs", "did you mean `mtp_num_layers`?"])
 
 
 @pytest.mark.parametrize("old, new", [("train_type", "tuner_type"), ("load", "mcore_model"), ("save", "output_dir"),
@@ -146,23 +147,26 @@ def test_debug_shows_traceback(write):
 def test_json_output_lists_every_violation(write):
     import json
 
-    result = swift_ext("plan", write("r.yaml", GOOD + "  mtp_num_layer: 1\n  lora_rnk: 4\n"), "--json")
+    result = swift_ext("plan", write("r.yaml", GOOD + "  mtp_num_layrs: 1\n  lora_rnk: 4\n"), "--json")
     data = json.loads(result.stdout)
     assert result.returncode == 2 and data["ok"] is False
-    assert {v["field"] for v in data["violations"]} >= {"args.mtp_num_layer", "args.lora_rnk"}
+    assert {v["field"] for v in data["violations"]} >= {"args.mtp_num_layrs", "args.lora_rnk"}
     assert {v["rule"] for v in data["violations"]} == {"unknown-argument"}
 
 
 def test_shipped_recipe_with_typo_override_fails():
-    fails(RECIPES / "qwen3_6/sft-lora-4x32g.yaml", "args.moe_grouped_gem=true",
+    fails(RECIPES / "qwen3_6/sft-lora-4x32g.yaml", "args.moe_grouped_gemn=true",
           contains=["did you mean `moe_grouped_gemm`?", "command line"])
 
 
 def test_args_schema_and_build_model_commands():
     shown = swift_ext("args", "mtp_num_layers")
     assert shown.returncode == 0 and "mtp_num_layers: an integer" in shown.stdout
-    missing = swift_ext("args", "mtp_num_layer")
+    missing = swift_ext("args", "mtp_num_layrs")
     assert missing.returncode == 2 and "did you mean `mtp_num_layers`?" in missing.stderr
+    prefix = swift_ext("args", "mtp_num_lay")  # ms-swift's parser reads it as --mtp_num_layers
+    assert prefix.returncode == 0 and "mtp_num_layers: an integer" in prefix.stdout
+    assert "`mtp_num_lay` abbreviates --mtp_num_layers" in prefix.stdout
     assert swift_ext("args", "--engine", "deepspeed").returncode == 2
     schema = swift_ext("schema")
     assert schema.returncode == 0 and "launch.gpu_memory_gib" in schema.stdout and "extends" in schema.stdout

@@ -81,9 +81,10 @@ def _data_options(files, task, media_root, deep, recipe, max_length, tokenizer):
     media_root = str(media_root) if media_root else None
     if recipe is not None:  # the recipe's data as plan resolves it (swift_ext.planner.datafit)
         from swift_ext.planner import datafit
+        from swift_ext.msswift.option_names import with_full_names
         from swift_ext.spec.recipe import load_recipe
 
-        rec = load_recipe(recipe)
+        rec = with_full_names(load_recipe(recipe))  # `max_len` is --max_length to ms-swift
         info = datafit.recipe_data(rec)
         files += [path for _, path in info.files]
         notes += [f"{entry}: a hub dataset, not checked here" for entry in info.hub]
@@ -189,11 +190,12 @@ def data_stats(
     files = [without_sample_suffix(f) for f in files or []]
     try:
         if recipe is not None:  # the recipe's data as plan resolves it (swift_ext.planner.datafit)
+            from swift_ext.msswift.option_names import with_full_names
             from swift_ext.spec.recipe import load_recipe
 
             from swift_ext.planner.plan import make_plan
 
-            rec = load_recipe(recipe)
+            rec = with_full_names(load_recipe(recipe))
             settings, notes = datafit.settings_from_recipe(rec, tokenizer=tokenizer, template=template)
             # The batch layout (data-parallel size included) is the Plan's: a scheduler-sized launch is
             # sized there, and plan's own data line counts with the same one.

@@ -206,9 +206,18 @@ def args_cmd(
         for f in schema.fields.values():
             con.print(f"  {f.name}: {msargs.describe(f.type)} = {f.default!r}", markup=False)
         return
-    f = schema.fields.get(name)
-    if f is None:
+    from swift_ext.msswift.option_names import read_name
+
+    reading = read_name(schema, name)  # as ms-swift's parser reads it: exact, `-` spelling, or a prefix
+    refused = reading.problem(f"{engine} {command}")
+    if refused:
+        raise UserError.one(refused[0], hint=refused[1])
+    if reading.field is None:
         raise UserError.one(f"`{engine} {command}` has no argument `{name}`", hint=schema.suggest(name))
+    f = schema.fields[reading.field]
+    if reading.abbreviated:
+        con.print(f"`{name}` abbreviates {reading.option} (ms-swift's parser accepts an unambiguous prefix)",
+                  markup=False)
     con.print(f"{f.name}: {msargs.describe(f.type)}\n  default: {f.default!r}\n  {f.help}", markup=False)
 
 

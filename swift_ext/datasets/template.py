@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from swift_ext.datasets.mediatokens import MEDIA_DEFAULTS, PATCH, StatsError
+from swift_ext.msswift import model_table
 
 FAST_TEMPLATES = {"qwen3_5"}  # templates the fast renderer reproduces (tested against ms-swift)
-QWEN3_5_MODEL_TYPES = {"qwen3_5", "qwen3_5_moe"}
 
 
 @dataclass(frozen=True)
@@ -85,16 +85,32 @@ def _load_tokenizer_file(path: str):
 
 
 def template_for(model: Any, model_dir: str | None) -> str | None:
-    if model_dir:
-        try:
-            config = json.loads(Path(model_dir, "config.json").read_text())
-        except (OSError, ValueError):
-            config = {}
-        if config.get("model_type") in QWEN3_5_MODEL_TYPES:
-            return "qwen3_5"
-    if isinstance(model, str) and any(k in model.lower() for k in ("qwen3.5", "qwen3.6", "qwen3_5", "qwen3_6")):
-        return "qwen3_5"
-    return None
+    """The template ms-swift picks for `model`, from its registry as msswift.model_table ships it: a local
+    directory's args.json `template` (an ms-swift checkpoint; swift/template/register.py: get_template_meta
+    reads it first), else the registered model the name matches, else the one template registered for the
+    directory's model_type (args.json's, else config.json's). None where ms-swift could not tell either (it
+    stops and asks for --template)."""
+    saved = _json_file(model_dir, "args.json")
+    if isinstance(saved.get("template"), str):
+        return saved["template"]
+    names = [n for n in (model if isinstance(model, str) else None, model_dir) if n]
+    for name in names:
+        choice = model_table.template_for(name)
+        if choice is not None:
+            return choice.template
+    model_type = saved.get("model_type") or _json_file(model_dir, "config.json").get("model_type")
+    choice = model_table.template_for(None, model_type) if isinstance(model_type, str) else None
+    return choice.template if choice is not None else None
+
+
+def _json_file(model_dir: str | None, name: str) -> dict:
+    if not model_dir:
+        return {}
+    try:
+        data = json.loads(Path(model_dir, name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def template_settings(model: Any = None, model_dir: str | None = None, *, fallback_dir: str | None = None,

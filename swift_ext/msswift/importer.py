@@ -18,6 +18,7 @@ import yaml
 from swift_ext.msswift import schema as msargs
 from swift_ext.spec.findings import UserError
 from swift_ext.msswift.conventions import flag_groups, typed_text
+from swift_ext.msswift.option_names import read_name
 from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
 from swift_ext.spec.recipe import SCHEDULER
 from swift_ext.spec.yamlio import read_text
@@ -328,6 +329,24 @@ def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: st
     return upgraded
 
 
+def _as_parser_reads(schema: msargs.ArgSchema, name: str, values: list, notes: list, at: str) -> tuple[str, list]:
+    """The argument ms-swift's parser sets for `--NAME VALUES` (msswift.option_names): `--a-b` and an unambiguous
+    prefix (`--lora_r`) under the full name, and a bare `--no_x` as `x: false`. Anything else stays as written
+    for the recipe check to report."""
+    reading = read_name(schema, name)
+    if reading.field is None or (reading.negated and values):
+        return name, values
+    if reading.negated:
+        given = f" (given as --{name})" if reading.abbreviated else ""
+        notes.append(f"{at}: {reading.option}{given} sets {reading.field} to false: "
+                     f"the recipe says `{reading.field}: false`")
+        return reading.field, ["false"]
+    if reading.abbreviated:
+        notes.append(f"{at}: --{name} is ms-swift's abbreviation of --{reading.field} (its parser accepts an "
+                     f"unambiguous prefix): the recipe says `{reading.field}`")
+    return reading.field, values
+
+
 def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes: list[str],
                source: str, lineno: int) -> dict:
     engine, command = words[0], words[1]
@@ -348,8 +367,8 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
         if "=" in name:
             name, _, inline = name.partition("=")
             values = [inline]
-        if name not in schema.fields and name.replace("-", "_") in schema.fields:
-            name = name.replace("-", "_")  # HfArgumentParser accepts --a-b for a_b
+        if name not in schema.fields:
+            name, values = _as_parser_reads(schema, name, values, notes, f"{source}:{lineno}")
         if name in args:
             notes.append(f"{source}:{lineno}: --{name} given twice; the last one wins, as in ms-swift")
         args[name] = _typed(schema.fields.get(name), values)

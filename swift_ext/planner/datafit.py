@@ -114,8 +114,10 @@ def counting_settings(model: Any = None, **kwargs) -> tuple[TemplateSettings, li
     """swift_ext.datasets.template.template_settings with the model's local directory resolved (a
     swift-ext:// model, a path) and the bundled tiny model as the tokenizer of last resort."""
     from swift_ext.datasets.template import template_settings
+    from swift_ext.planner.tinymodel import registered_name
 
-    return template_settings(model, local_model_dir(model), fallback_dir=_tiny_model_dir(), **kwargs)
+    return template_settings(registered_name(model), local_model_dir(model), fallback_dir=_tiny_model_dir(),
+                             **kwargs)
 
 
 def settings_from_recipe(recipe, tokenizer: str | None = None, template: str | None = None):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.conventions import local_dataset_path
+from swift_ext.msswift.option_names import read_name, resolve_recipe_names
 from swift_ext.spec.findings import Finding, UserError
 from swift_ext.planner.launch import Launch, build_launch
 from swift_ext.planner.tinymodel import local_model_name
@@ -80,7 +81,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
 
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    notes: list[str] = []
+    # ms-swift's parser reads `lora_r` as --lora_rank: every rule below, and the launched command, use the full name.
+    recipe, notes = resolve_recipe_names(recipe, msargs.schema_for(recipe.engine, recipe.command))
     if recipe.launch.scheduled:
         # Sizes the cluster's scheduler decides: list the world sizes the layout works at, check the smallest.
         from swift_ext.planner.scheduled import resolve
@@ -324,11 +326,15 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
         where = recipe.where(f"args.{name}")
         spec = schema.fields.get(name)
         if spec is None:
-            problems.append(
-                Finding(f"`{cmd}` has no argument `{name}` ({schema.dataclass_name})",
-                        hint=schema.suggest(name), code="unknown-argument", **where)
-            )
-            continue
+            reading = read_name(schema, name)  # an abbreviation or `-` spelling ms-swift's parser accepts
+            refused = reading.problem(cmd)
+            if refused or reading.field is None:
+                message, hint = refused or (f"`{cmd}` has no argument `{name}` ({schema.dataclass_name})", None)
+                if reading.field is None:  # a 3.x name (`save`) may also be an ambiguous prefix: say what it became
+                    hint = schema.suggest(name) or hint
+                problems.append(Finding(message, hint=hint, code="unknown-argument", **where))
+                continue
+            spec = schema.fields[reading.field]
         if isinstance(value, list) and not value:
             problems.append(Finding("empty list: ms-swift needs at least one value", code="argument-type",
                                     hint="remove the key, or set it to null to use ms-swift's default", **where))

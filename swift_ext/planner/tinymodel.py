@@ -15,6 +15,9 @@ from swift_ext.spec.cachedirs import build_dir_atomic, cache_dir
 
 SCHEME = "swift-ext://"  # how recipes name these models; resolved only here
 MODELS = {"tiny-qwen3_6-moe"}
+# The hub model each one shrinks: ms-swift's registry entry for it (template, model type) stands for the tiny one,
+# whose own directory name ms-swift does not know (its model_type, qwen3_5_moe, registers two templates).
+STANDS_FOR = {"tiny-qwen3_6-moe": "Qwen/Qwen3.6-35B-A3B"}
 FORMAT_VERSION = 2  # bump when the built files change, so stale caches are rebuilt
 COMPLETE = "swift-ext-complete"  # written last inside the build folder: a model without it is not used
 
@@ -26,6 +29,12 @@ def models_dir() -> Path:
 def local_model_name(value) -> str | None:
     """NAME of a `swift-ext://NAME` model reference, else None."""
     return value[len(SCHEME):] if isinstance(value, str) and value.startswith(SCHEME) else None
+
+
+def registered_name(value):
+    """The hub id ms-swift's registry knows a `swift-ext://NAME` model by; other values unchanged."""
+    name = local_model_name(value)
+    return value if name is None else STANDS_FOR.get(name, value)
 
 
 def resolve_model(value):

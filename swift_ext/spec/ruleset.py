@@ -58,7 +58,8 @@ PS = "megatron-core parallel_state.py: initialize_model_parallel"
 
 _RULES = [
     # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
-    RuleInfo("unknown-argument", "error", "every args key is a field of ms-swift's argument dataclass for the command",
+    RuleInfo("unknown-argument", "error", "every args key names a field of ms-swift's argument dataclass for the "
+             "command, exactly or as its parser reads it (`a-b`, an unambiguous prefix); an ambiguous prefix is refused",
              (_code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser over the arguments dataclass)"),),
              "every recipe"),
     RuleInfo("argument-type", "error", "values parse as the field's type / choices; lists are non-empty",
