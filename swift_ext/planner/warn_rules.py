@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
+from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.model_shape import ModelShape
 
 # vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
@@ -222,3 +223,7 @@ def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
                          "on the transformers path drops mtp.*; `swift-ext merge` restores them from the base model "
                          "(after/merge.py keep_base_mtp; Megatron merges keep them with save_missing_weights)")
     return notes
+
+
+# Sequence length against the model's positions, and rope_scaling without max_model_len (length_rules.py).
+ENGINE_RULES.extend(LENGTH_RULES)

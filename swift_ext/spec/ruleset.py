@@ -294,6 +294,31 @@ _RULES += [
              "launch.gpu below 8.0 (V100) with an explicit bfloat16; engine swift, or use_vllm on either engine"),
 ]
 
+_RULES += [
+    # --- sequence length against the model's positions, both engines (planner/length_rules.py)
+    RuleInfo("max-positions", "error, warning",
+             "the training sequence (GRPO: max_length + max_completion_length) past the positions config.json "
+             "covers, with no rope_scaling (warning: ms-swift trains out of range without a word); "
+             "vllm_max_model_len past the length vLLM derives from config.json (error: vLLM refuses it)",
+             (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments.__post_init__ (max_length is "
+                    "filled from HfConfigFactory.get_max_model_len only when unset; no check against it)"),
+              _code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling (RoPE is "
+                    "extended only when rope_scaling is given)"),
+              Evidence("code", "vLLM vllm/config/model.py: _get_and_verify_max_len (\"User-specified max_model_len "
+                       "(...) is greater than the derived max_model_len\"; public source, vLLM is not installed)"),
+              Evidence("report", "modelscope/ms-swift#7018", "swift pt, Qwen3-8B-Base (32768 positions), max_length "
+                       "64000, no scaling: ran without error"),
+              Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, YaRN on the command line, "
+                       "vllm_max_model_len 122880: vLLM refuses unless rope_scaling is in config.json")),
+             "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
+             "the warning only without rope_scaling, the error with use_vllm colocated (or engine megatron) "
+             "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
+    RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
+             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
+                    "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
+             "both engines, rope_scaling set (not 'default') without a factor and without max_model_len"),
+]
+
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 
 

@@ -1,0 +1,85 @@
+"""Sequence length against the positions the model covers, both engines.
+
+ms-swift 4.6 takes `max_length` as given: swift/arguments/base_args/base_args.py only fills it from the
+model's length (swift/utils/hf_config.py HfConfigFactory.get_max_model_len) when it is unset, and
+ModelArguments._init_rope_scaling (swift/arguments/base_args/model_args.py) extends RoPE only when the
+recipe asks for it (`rope_scaling`, with `max_model_len`). A longer `max_length` trains -- and a GRPO
+rollout generates -- on positions the checkpoint never saw, with no error and no warning (ms-swift#7018:
+Qwen3-8B-Base, 32768 positions, `swift pt --max_length 64000` ran without a word). vLLM, by contrast,
+refuses a `max_model_len` above the length it derives from config.json (vllm config/model.py
+_get_and_verify_max_len: "User-specified max_model_len (...) is greater than the derived max_model_len",
+unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).
+
+Registered with warn_rules.ENGINE_RULES, so they run on both engines.
+"""
+
+from __future__ import annotations
+
+from swift_ext.planner.model_shape import ModelShape
+
+ROPE_SCALING_TYPES = ("linear", "dynamic", "yarn")  # the strings model_args.py _init_rope_scaling accepts
+ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
+
+
+def _grpo(recipe, args) -> bool:
+    return recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
+
+
+def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
+    # model_args.py _init_rope_scaling: a rope_scaling without a "factor" (the string form always lacks one)
+    # asserts "max_model_len must be set if rope_scaling does not contain a \"factor\"" at argument parsing.
+    value = args.raw("rope_scaling")
+    if not value or args.int("max_model_len"):
+        return
+    if isinstance(value, dict) and "factor" in value:
+        return
+    if isinstance(value, str) and value.strip().startswith("{") and '"factor"' in value:
+        return
+    if isinstance(value, dict) and (value.get("rope_type") or value.get("type") or "default") == "default":
+        return
+    err("rope-scaling-length", f"rope_scaling {value!r} has no factor and max_model_len is not set: ms-swift "
+        "derives the factor from max_model_len and asserts at start-up without it", "max_model_len",
+        hint="set max_model_len to the length to train at (ms-swift sets factor = ceil(max_model_len / "
+        "original length))")
+
+
+def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
+    limit = shape.max_positions
+    if not limit:
+        return
+    extended = bool(args.raw("rope_scaling"))  # ms-swift then sizes the factor from max_model_len
+    length = args.int("max_length") or 0
+    grpo = _grpo(recipe, args)
+    completion = args.max_completion_length if grpo else 0  # ms-swift's default (512) when unset
+    if not extended and length + completion > limit:
+        culprit = "max_length" if length > limit or not grpo else "max_completion_length"
+        what = (f"max_length {length}" if not grpo else
+                f"max_length {length} (prompt) + max_completion_length {completion} = {length + completion}")
+        warn("max-positions", f"{what} exceeds the {limit} positions {shape.name} covers "
+             f"({_where(shape)}): ms-swift neither refuses nor scales RoPE for it, so tokens past position "
+             f"{limit} train{' and are generated' if grpo else ''} out of the trained range", culprit,
+             hint=f"keep {culprit} within {limit - (completion if culprit == 'max_length' and grpo else 0)}, "
+             "or extend RoPE: rope_scaling: yarn with max_model_len set to the length you need")
+    if not args.bool("use_vllm") or (recipe.engine == "swift" and (args.str("vllm_mode") or "") == "server"):
+        return  # server mode: the external `swift rollout` owns max_model_len (rlhf_args.py ignores it here)
+    # The colocated engine is built from the model directory (rlhf_trainers/rollout_mixin.py and
+    # megatron/trainers/rollout_mixin.py pass model_dir and max_model_len, not rope_scaling), so vLLM derives
+    # its limit from config.json alone: a rope_scaling given on the command line does not reach it (ms-swift#5146).
+    asked = args.int("vllm_max_model_len")
+    if not asked or asked <= limit or str(recipe.env.get(ALLOW_LONG_ENV, "")).strip() in ("1", "true", "True"):
+        return
+    because = (" (the recipe's rope_scaling does not reach vLLM: it reads config.json)" if extended else "")
+    err("max-positions", f"vllm_max_model_len {asked} is above the {limit} positions vLLM derives from "
+        f"{shape.name}'s config.json{because}: vLLM refuses it (\"User-specified max_model_len ({asked}) is "
+        "greater than the derived max_model_len\") when the rollout engine starts", "vllm_max_model_len",
+        hint=f"vllm_max_model_len: {limit} or less; for longer rollouts write the rope_scaling into the model's "
+        f"config.json (vLLM then derives original length x factor); env {ALLOW_LONG_ENV}=1 only skips the "
+        "check, it does not scale RoPE")
+
+
+def _where(shape: ModelShape) -> str:
+    scaled = f", {shape.rope_scaling} rope scaling included" if shape.rope_scaling else ", no rope scaling"
+    return f"config.json max_position_embeddings{scaled}"
+
+
+LENGTH_RULES = [rope_scaling_needs_length, sequence_positions]

@@ -1,0 +1,96 @@
+"""Sequence length against the model's positions (planner/length_rules.py) and the length fields the shape
+reads from config.json (planner/model_shape.py), beyond the failed launches in tests/fixtures/issues
+(ms-swift#7018, #5146): the other branches, and where the rules stay quiet."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIXTURES
+from swift_ext.planner.model_shape import from_config, resolve_shape
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+ISSUES = FIXTURES / "issues"
+PT = "ms-swift-7018-max-length-past-positions"
+GRPO = "ms-swift-5146-vllm-max-model-len-cli-rope"
+DENSE = {"hidden_size": 1024, "num_attention_heads": 8, "num_hidden_layers": 2, "intermediate_size": 4096,
+         "vocab_size": 1000}
+
+
+def findings(name: str, *overrides: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    result = make_plan(load_recipe(ISSUES / f"{name}.yaml", list(overrides)), oracle=False)
+    by_code = ({}, {})
+    for into, found in zip(by_code, (result.errors, result.warnings)):
+        for finding in found:
+            into.setdefault(finding.code, set()).add(finding.path)
+    return by_code
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({}, 0),
+    ({"max_position_embeddings": 32768}, 32768),
+    ({"max_position_embeddings": 32768, "seq_length": 8192}, 8192),  # ms-swift and vLLM take the smallest
+    ({"max_position_embeddings": 40960, "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+                                                         "original_max_position_embeddings": 32768}}, 131072),
+    ({"max_position_embeddings": 131072, "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+                                                          "original_max_position_embeddings": 8192}}, 131072),
+    ({"max_position_embeddings": 128000, "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}}, 128000),
+    ({"max_position_embeddings": 262144, "rope_parameters": {"rope_type": "default", "rope_theta": 1e7}}, 262144),
+])
+def test_max_positions_as_vllm_derives_it(extra, expected):
+    assert from_config({**DENSE, **extra}, name="m").max_positions == expected
+
+
+def test_aliases_carry_their_own_published_length():
+    assert resolve_shape("Qwen/Qwen3-8B").max_positions == 40960
+    assert resolve_shape("Qwen/Qwen3-8B-Base").max_positions == 32768
+    assert resolve_shape("Qwen/Qwen3-30B-A3B-Instruct-2507").max_positions == 262144
+    assert resolve_shape("Qwen/Qwen3-30B-A3B-Thinking-2507").max_positions == 0  # not published here: unknown
+    assert resolve_shape("Qwen/Qwen2.5-7B").max_positions == 131072
+    assert resolve_shape("Qwen/Qwen2.5-7B-Instruct").max_positions == 32768
+    dsv3 = resolve_shape("deepseek-ai/DeepSeek-V3")
+    assert (dsv3.max_positions, dsv3.rope_scaling) == (163840, "yarn")
+
+
+def test_training_length_is_quiet_within_positions_or_with_rope_scaling():
+    assert "max-positions" not in findings(PT, "args.max_length=32768")[1]
+    assert "max-positions" not in findings(PT, "args.rope_scaling=yarn", "args.max_model_len=65536")[1]
+    assert "max-positions" not in findings(PT, "args.max_length=null")[1]  # ms-swift fills it from config.json
+
+
+def test_grpo_counts_the_completion_and_blames_it_when_the_prompt_fits():
+    errors, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null",
+                                "args.vllm_max_model_len=40960", "args.max_length=40000")
+    assert warnings["max-positions"] == {"args.max_completion_length"}
+    assert "max-positions" not in errors
+    _, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null",
+                           "args.vllm_max_model_len=40960", "args.max_length=50000")
+    assert warnings["max-positions"] == {"args.max_length"}
+
+
+def test_vllm_refusal_is_skipped_by_its_env_override_and_for_server_mode():
+    assert findings(GRPO)[0]["max-positions"] == {"args.vllm_max_model_len"}
+    assert "max-positions" not in findings(GRPO, "env.VLLM_ALLOW_LONG_MAX_MODEL_LEN=1")[0]
+    assert "max-positions" not in findings(GRPO, "args.vllm_mode=server",
+                                           "args.vllm_server_host=[127.0.0.1]")[0]
+
+
+def test_rope_scaling_in_config_json_raises_what_vllm_derives(tmp_path):
+    config = {"model_type": "qwen3",
+              "architectures": ["Qwen3ForCausalLM"], "hidden_size": 4096, "intermediate_size": 12288,
+              "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+              "vocab_size": 151936, "max_position_embeddings": 40960,
+              "rope_scaling": {"rope_type": "yarn", "factor": 3.0, "original_max_position_embeddings": 40960}}
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    errors, _ = findings(GRPO, f"args.model={tmp_path}", "args.model_type=qwen3")
+    assert "max-positions" not in errors
+
+
+def test_rope_scaling_without_factor_needs_max_model_len():
+    assert findings(GRPO, "args.rope_scaling=yarn", "args.max_model_len=null")[0]["rope-scaling-length"] == {
+        "args.max_model_len"}
+    assert "rope-scaling-length" not in findings(GRPO, "args.max_model_len=null")[0]  # the JSON form has a factor
+    assert "rope-scaling-length" not in findings(GRPO, "args.rope_scaling=yarn")[0]
