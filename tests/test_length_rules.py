@@ -94,3 +94,12 @@ def test_rope_scaling_without_factor_needs_max_model_len():
         "args.max_model_len"}
     assert "rope-scaling-length" not in findings(GRPO, "args.max_model_len=null")[0]  # the JSON form has a factor
     assert "rope-scaling-length" not in findings(GRPO, "args.rope_scaling=yarn")[0]
+
+
+def test_swift_colocated_rollout_tp_must_divide_the_heads():
+    qwen25 = ("args.model=Qwen/Qwen2.5-7B-Instruct", "args.rope_scaling=null", "args.max_model_len=null",
+              "args.vllm_max_model_len=null", "args.max_length=4096")  # 28 heads, 4 KV heads
+    assert findings(GRPO, *qwen25, "args.vllm_tensor_parallel_size=8")[0]["grpo-vllm"] == {
+        "args.vllm_tensor_parallel_size"}
+    assert "grpo-vllm" not in findings(GRPO, *qwen25, "args.vllm_tensor_parallel_size=4")[0]
+    assert "grpo-vllm" not in findings(GRPO, "args.vllm_tensor_parallel_size=8")[0]  # Qwen3-8B: 32 heads, 8 KV

@@ -144,6 +144,14 @@ CASES = [
      ["args.fp8_format=e4m3", "args.fp8_recipe=blockwise", "args.fp8_param_gather=true",
       "args.optimizer_cpu_offload=true", "args.use_precision_aware_optimizer=true"],
      ["args.fp8_format=e4m3", "args.optimizer_cpu_offload=true", "args.use_precision_aware_optimizer=true"]),
+    # data loading and precision (the failed launches are in tests/fixtures/issues; other branches in
+    # tests/test_data_precision_rules.py)
+    ("lazy-tokenize", "lazy_tokenize", SWIFT_SFT, ["args.lazy_tokenize=true", "args.packing=true", FLASH],
+     ["args.packing=true", FLASH]),
+    ("streaming-max-steps", "max_steps", SWIFT_SFT, ["args.streaming=true", "args.max_steps=-1"],
+     ["args.streaming=true"]),
+    ("bf16-gpu", "torch_dtype", SWIFT_SFT, ["launch.gpu=V100", "launch.gpus_per_node=1", "args.torch_dtype=bfloat16"],
+     ["launch.gpu=V100", "launch.gpus_per_node=1", "args.torch_dtype=float16"]),
 ]
 
 

@@ -10,11 +10,13 @@ refuses a `max_model_len` above the length it derives from config.json (vllm con
 _get_and_verify_max_len: "User-specified max_model_len (...) is greater than the derived max_model_len",
 unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).
 
-Registered with warn_rules.ENGINE_RULES, so they run on both engines.
+Also the colocated vLLM rollout's tensor parallel size against the model's heads for engine swift (engine
+megatron checks it in grpo_rules.grpo). Registered with warn_rules.ENGINE_RULES, so they run on both engines.
 """
 
 from __future__ import annotations
 
+from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
 
 ROPE_SCALING_TYPES = ("linear", "dynamic", "yarn")  # the strings model_args.py _init_rope_scaling accepts
@@ -82,4 +84,21 @@ def _where(shape: ModelShape) -> str:
     return f"config.json max_position_embeddings{scaled}"
 
 
-LENGTH_RULES = [rope_scaling_needs_length, sequence_positions]
+def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
+    # Engine swift's colocated rollout engine (rlhf_trainers/rollout_mixin.py: tensor_parallel_size=
+    # vllm_tensor_parallel_size) must shard the model's heads; engine megatron has the same check in grpo_rules.grpo.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return
+    if not args.bool("use_vllm") or args.str("vllm_mode") != "colocate":
+        return
+    vtp = args.int("vllm_tensor_parallel_size", 1) or 1
+    if vtp > 1 and not vllm_tp_fits(shape, vtp):
+        fits = [t for t in range(1, vtp) if vllm_tp_fits(shape, t) and lay.world % t == 0]
+        err("grpo-vllm", f"vllm_tensor_parallel_size {vtp} does not divide {shape.name}'s "
+            f"{shape.num_attention_heads} attention heads ({shape.num_key_value_heads} KV heads): vLLM refuses it "
+            f"(\"Total number of attention heads ({shape.num_attention_heads}) must be divisible by tensor parallel "
+            f"size ({vtp})\") when the rollout engine starts", "vllm_tensor_parallel_size",
+            hint=f"vllm_tensor_parallel_size: {fits[-1] if fits else 1}")
+
+
+LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads]

@@ -150,7 +150,10 @@ _RULES = [
              (_code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
     RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads, max_model_len",
              (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), _code(f"{RLHF} RLHFArguments._init_rollout"),
-              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)")), "rlhf_type grpo / gkd"),
+              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
+              Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
+                       "attention heads (...) must be divisible by tensor parallel size\"; public source)")),
+             "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (_code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
               _code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
