@@ -253,6 +253,14 @@ _RULES += [
 
 _RULES += [
     # --- MoE dispatcher and MTP pipeline stage (planner/moe_rules.py)
+    RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
+             "sigmoid router",
+             (_code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
+              _code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs update the "
+                    "TransformerConfig)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1971", "GPT-OSS, --moe-router-enable-expert-bias with "
+                       "--moe-router-score-function softmax")),
+             "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs)"),
     RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes padding_free/packing (variable "
              "sequence lengths); moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts",
              (_code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
