@@ -70,6 +70,8 @@ class ModelShape:
     # depend on it (top-1 routing with a softmax score and no pre-softmax is refused; Llama-4 is sigmoid).
     router_score_function: str = "softmax"
     router_pre_softmax: bool = False
+    # megatron-core's softmax_type as mcore-bridge sets it: "learnable" (attention sinks) for gpt-oss language models.
+    softmax_type: str = "vanilla"
     vision: Vision | None = None
     # The longest sequence the checkpoint's positions cover, as ms-swift and vLLM derive it from config.json
     # (see `_max_positions`); 0 when config.json names none. `rope_scaling` is the config's scaling rope type
@@ -320,6 +322,7 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         mtp_num_layers=read.int("mtp_num_hidden_layers") or read.int("num_nextn_predict_layers"),
         router_score_function=_router_score_function(text, config, model_type),
         router_pre_softmax=_router_pre_softmax(text, config),
+        softmax_type="learnable" if "gpt_oss" in (model_type, str(text.get("model_type") or "")) else "vanilla",
         vision=_vision(config, hidden, where),
         max_positions=_max_positions(text, read),
         rope_scaling=_rope_scaling_type(text, config),

@@ -253,6 +253,13 @@ _RULES += [
 
 _RULES += [
     # --- MoE dispatcher and MTP pipeline stage (planner/moe_rules.py)
+    RuleInfo("attention-backend", "error", "attention sinks (gpt-oss's learnable softmax) exclude attention_backend "
+             "flash, ms-swift's default",
+             (_code("ms-swift swift/megatron/model/utils.py: _check_attention_backend (\"does not support learnable "
+                    "softmax_type\")"),
+              Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
+                       "gpt_oss; public source, not installed here)")),
+             "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
              "sigmoid router",
              (_code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
