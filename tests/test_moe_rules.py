@@ -45,16 +45,3 @@ def test_expert_bias_passes_on_a_sigmoid_router_or_when_the_kwargs_make_it_sigmo
                           'true, "moe_router_score_function": "sigmoid"}')
     assert not {e for e in errors if e[0] == "moe-expert-bias"}
 
-
-def test_gpt_oss_attention_sinks_refuse_the_flash_backend_even_by_default():
-    issue = FIXTURES / "issues" / "megatron-lm-1971-expert-bias-softmax-router.yaml"
-
-    def attention_errors(*overrides):
-        result = make_plan(load_recipe(issue, ["args.megatron_extra_kwargs=null", *overrides]), oracle=False)
-        return {(p.code, p.path) for p in result.errors if p.code == "attention-backend"}
-
-    assert attention_errors() == set()  # unfused, as ms-swift's gpt-oss example
-    assert attention_errors("args.attention_backend=null") == {("attention-backend", "args.attention_backend")}
-    assert attention_errors("args.attention_backend=flash_3") == {("attention-backend", "args.attention_backend")}
-    errors, _ = _findings("ms-swift-example-lora-moe.yaml")  # Qwen3-30B-A3B with flash: no sinks
-    assert not {e for e in errors if e[0] == "attention-backend"}

@@ -260,6 +260,12 @@ _RULES += [
               Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
                        "gpt_oss; public source, not installed here)")),
              "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
+    RuleInfo("lora-targets", "error", "Megatron LoRA target_modules given as transformers names (q_proj, ...) match "
+             "nothing in Megatron's model",
+             (_code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
+              _code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
+                    "model\")")),
+             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
              "sigmoid router",
              (_code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
