@@ -103,3 +103,14 @@ def test_swift_colocated_rollout_tp_must_divide_the_heads():
         "args.vllm_tensor_parallel_size"}
     assert "grpo-vllm" not in findings(GRPO, *qwen25, "args.vllm_tensor_parallel_size=4")[0]
     assert "grpo-vllm" not in findings(GRPO, "args.vllm_tensor_parallel_size=8")[0]  # Qwen3-8B: 32 heads, 8 KV
+
+
+def test_swift_rollout_shorter_than_prompt_plus_completion_is_a_warning():
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=8192")
+    _, warnings = findings(GRPO, *base, "args.vllm_max_model_len=9000")
+    assert warnings["rollout-length"] == {"args.vllm_max_model_len"}  # 8192 + 2048 > 9000
+    _, warnings = findings(GRPO, *base, "args.vllm_max_model_len=10240")
+    assert "rollout-length" not in warnings
+    _, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null", "args.max_length=null",
+                           "args.vllm_max_model_len=9000")
+    assert "rollout-length" not in warnings  # max_length unset: ms-swift fills it; prompts are not judged

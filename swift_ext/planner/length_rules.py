@@ -79,6 +79,23 @@ def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
         "check, it does not scale RoPE")
 
 
+def swift_rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
+    # ms-swift 4.6 swift/infer_engine/infer_engine.py InferEngine.set_default_max_tokens: when prompt +
+    # max_completion_length passes the engine's max_model_len, max_tokens is cut to what is left (a log line per
+    # request), and a prompt that fills it raises "Input length (...) leaves no room for generation". Engine
+    # megatron refuses the shortfall outright (grpo_rules.grpo); only a max_length the recipe sets is judged.
+    if recipe.engine != "swift" or not _grpo(recipe, args) or not args.bool("use_vllm"):
+        return
+    if args.str("vllm_mode") != "colocate" or not args.has("max_length"):
+        return
+    asked, need = args.int("vllm_max_model_len"), (args.int("max_length") or 0) + args.max_completion_length
+    if asked and asked < need:
+        warn("rollout-length", f"vllm_max_model_len {asked} < max_length + max_completion_length = {need}: completions "
+             f"of long prompts are cut short of max_completion_length (ms-swift lowers max_tokens to what the engine "
+             f"has left), and a prompt of {asked} tokens or more stops the rollout", "vllm_max_model_len",
+             hint=f"vllm_max_model_len: {need}")
+
+
 def _where(shape: ModelShape) -> str:
     scaled = f", {shape.rope_scaling} rope scaling included" if shape.rope_scaling else ", no rope scaling"
     return f"config.json max_position_embeddings{scaled}"
@@ -101,4 +118,4 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
             hint=f"vllm_tensor_parallel_size: {fits[-1] if fits else 1}")
 
 
-LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads]
+LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, swift_rollout_length]

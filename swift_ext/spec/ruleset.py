@@ -337,6 +337,13 @@ _RULES += [
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
              "the warning only without rope_scaling, the error with use_vllm colocated (or engine megatron) "
              "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
+    RuleInfo("rollout-length", "warning", "engine swift: vllm_max_model_len below max_length + max_completion_length "
+             "cuts completions short (engine megatron refuses it: grpo-vllm)",
+             (_code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "
+                    "max_model_len - prompt; \"leaves no room for generation\")"),
+              Evidence("report", "modelscope/ms-swift#4893", "swift infer with vLLM: \"max_model_len(40960) - "
+                       "num_tokens(118444) < max_tokens(1024)\"")),
+             "engine: swift, GRPO with use_vllm colocate and an explicit max_length"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
