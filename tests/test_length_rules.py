@@ -114,3 +114,18 @@ def test_swift_rollout_shorter_than_prompt_plus_completion_is_a_warning():
     _, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null", "args.max_length=null",
                            "args.vllm_max_model_len=9000")
     assert "rollout-length" not in warnings  # max_length unset: ms-swift fills it; prompts are not judged
+
+
+def test_colocated_vllm_share_must_hold_the_weights_and_one_sequence():
+    # Qwen3-8B: 8.2e9 bf16 weights = 15.3 GiB; KV 36 layers x 8 heads x 128 x 2 x 2 B = 144 KiB per token.
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=4096")
+    errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2")
+    assert errors["vllm-memory"] == {"args.vllm_gpu_memory_utilization"}  # 16 GiB < 15.3 + 5.6
+    errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=8192", "args.vllm_gpu_memory_utilization=0.25")
+    assert "vllm-memory" not in errors  # 20 GiB > 15.3 + 1.1
+    errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
+                         "args.vllm_tensor_parallel_size=2")
+    assert "vllm-memory" not in errors  # half the weights and KV heads per worker
+    errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
+                         "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-memory" not in errors  # an external server sizes itself

@@ -96,6 +96,61 @@ def swift_rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
              hint=f"vllm_max_model_len: {need}")
 
 
+GIB = 2**30
+# Checkpoints stored below 16 bits whose size the shape cannot tell: the memory check skips them.
+_LOW_BIT_NAMES = ("awq", "gptq", "int4", "int8", "4bit", "8bit", "mxfp4", "nvfp4", "bnb")
+
+
+def _weight_bytes(shape: ModelShape) -> float | None:
+    """Bytes per parameter vLLM holds for the checkpoint, a lower bound: 1 for FP8 checkpoints (the -FP8
+    releases; DeepSeek-V3's own weights are FP8), 2 otherwise; None when it cannot be told (gpt-oss ships MXFP4)."""
+    name = shape.name.lower()
+    if shape.softmax_type == "learnable" or any(tag in name for tag in _LOW_BIT_NAMES):
+        return None
+    return 1.0 if "fp8" in name or shape.model_type == "deepseek_v3" else 2.0
+
+
+def rollout_engine_gib(shape: ModelShape, vtp: int, max_model_len: int) -> float | None:
+    """A lower bound on what one colocated vLLM worker needs before it can serve one request: its weight shard
+    and the KV cache of one max_model_len sequence (full-attention layers; MLA keeps one latent per token and
+    layer, unsplit; KV heads split over TP, replicated past their count). Activations and CUDA graphs not counted."""
+    per_param = _weight_bytes(shape)
+    if per_param is None:
+        return None
+    weights = shape.total_params(mtp=False) * per_param / vtp
+    if shape.is_mla:
+        per_token = shape.num_layers * (shape.kv_lora_rank + shape.qk_rope_head_dim) * 2
+    else:
+        kv_heads = -(-shape.num_key_value_heads // vtp)
+        per_token = shape.num_full_attention_layers * 2 * kv_heads * shape.head_dim * 2
+    return (weights + per_token * max_model_len) / GIB
+
+
+def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
+    # vLLM (v1 worker: requested memory = gpu_memory_utilization x total GPU memory; kv_cache_utils
+    # check_enough_kv_cache_memory) refuses to start when what is left after its weights cannot hold one
+    # max_model_len sequence ("No available memory for the cache blocks" / "To serve at least one request with
+    # the model's max seq len ..."). ms-swift builds the colocated engine with vllm_gpu_memory_utilization and
+    # vllm_tensor_parallel_size (rlhf_trainers/rollout_mixin.py, megatron/trainers/rollout_mixin.py).
+    if not args.bool("use_vllm") or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return
+    if (recipe.engine == "swift" and args.str("vllm_mode") != "colocate") or args.raw("quant_method"):
+        return
+    util, capacity = args.float("vllm_gpu_memory_utilization"), recipe.launch.memory_gib
+    length = args.int("vllm_max_model_len") or shape.max_positions
+    if not util or not capacity or not length:
+        return
+    vtp = args.int("vllm_tensor_parallel_size", 1) or 1
+    need = rollout_engine_gib(shape, vtp, length)
+    if need is not None and need > util * capacity:
+        err("vllm-memory", f"the colocated vLLM worker needs at least {need:.1f} GiB ({shape.name}'s weights over "
+            f"vllm_tensor_parallel_size {vtp}, plus the KV cache of one {length}-token sequence) but "
+            f"vllm_gpu_memory_utilization {util} gives it {util * capacity:.1f} GiB of {capacity:g}: vLLM refuses to "
+            "start (no memory left for the KV cache)", "vllm_gpu_memory_utilization",
+            hint="raise vllm_gpu_memory_utilization (with sleep_level/offload_model so training keeps room), raise "
+            "vllm_tensor_parallel_size, or lower vllm_max_model_len")
+
+
 def _where(shape: ModelShape) -> str:
     scaled = f", {shape.rope_scaling} rope scaling included" if shape.rope_scaling else ", no rope scaling"
     return f"config.json max_position_embeddings{scaled}"
@@ -118,4 +173,5 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
             hint=f"vllm_tensor_parallel_size: {fits[-1] if fits else 1}")
 
 
-LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, swift_rollout_length]
+LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, swift_rollout_length,
+                rollout_engine_memory]

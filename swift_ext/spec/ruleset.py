@@ -344,6 +344,15 @@ _RULES += [
               Evidence("report", "modelscope/ms-swift#4893", "swift infer with vLLM: \"max_model_len(40960) - "
                        "num_tokens(118444) < max_tokens(1024)\"")),
              "engine: swift, GRPO with use_vllm colocate and an explicit max_length"),
+    RuleInfo("vllm-memory", "error", "the colocated vLLM worker's share (vllm_gpu_memory_utilization x GPU memory) "
+             "cannot hold its weight shard plus the KV cache of one max_model_len sequence",
+             (Evidence("code", "vLLM vllm/v1/core/kv_cache_utils.py: check_enough_kv_cache_memory (\"No available "
+                       "memory for the cache blocks\"; \"To serve at least one request with the model's max seq "
+                       "len\"; public source)"),
+              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocated engine: gpu_memory_utilization, "
+                    "tensor_parallel_size, max_model_len)")),
+             "GRPO/GKD with use_vllm colocated (or engine megatron), launch.gpu known; skipped for checkpoints "
+             "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ) -- FP8 releases count 1 byte per weight"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
