@@ -333,7 +333,9 @@ _RULES += [
               Evidence("report", "modelscope/ms-swift#7018", "swift pt, Qwen3-8B-Base (32768 positions), max_length "
                        "64000, no scaling: ran without error"),
               Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, YaRN on the command line, "
-                       "vllm_max_model_len 122880: vLLM refuses unless rope_scaling is in config.json")),
+                       "vllm_max_model_len 122880: vLLM refuses unless rope_scaling is in config.json"),
+              Evidence("report", "modelscope/ms-swift#3907", "Qwen2.5-7B-Instruct (32768 positions), vllm_max_model_len "
+                       "72000: \"User-specified max_model_len (72000) is greater than the derived max_model_len\"")),
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
              "the warning only without rope_scaling, the error with use_vllm colocated (or engine megatron) "
              "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
