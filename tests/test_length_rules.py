@@ -129,3 +129,21 @@ def test_colocated_vllm_share_must_hold_the_weights_and_one_sequence():
     errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
                          "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
     assert "vllm-memory" not in errors  # an external server sizes itself
+
+
+def test_swift_sequence_parallel_past_the_kv_heads_turns_to_ring_attention():
+    # ms-swift#7018's pretraining: Qwen3-8B-Base has 8 KV heads, 8 GPUs.
+    assert "sequence-parallel-size" not in findings(PT)[0]  # sp 8 = gcd(8, 8): Ulysses only
+    errors, _ = findings(PT, "args.sequence_parallel_size=16", "launch.gpus_per_node=16")
+    assert "sequence-parallel-size" not in errors  # ring 2, packing on: padding_free
+    errors, _ = findings(PT, "args.sequence_parallel_size=16", "launch.gpus_per_node=16", "args.packing=false")
+    assert errors["sequence-parallel-size"] == {"args.sequence_parallel_size"}
+    errors, _ = findings(PT, "args.sequence_parallel_size=3")
+    assert errors["sequence-parallel-size"] == {"args.sequence_parallel_size"}  # 3 does not divide 8 processes
+    # Qwen3.6-35B-A3B: 2 KV heads; its Gated DeltaNet refuses the ring even with packing
+    errors, _ = findings(PT, "args.model=Qwen/Qwen3.6-35B-A3B", "args.model_type=null", "args.sequence_parallel_size=4",
+                         "launch.gpus_per_node=4")
+    assert errors["sequence-parallel-size"] == {"args.sequence_parallel_size"}
+    errors, _ = findings(PT, "args.model=Qwen/Qwen3.6-35B-A3B", "args.model_type=null", "args.sequence_parallel_size=2",
+                         "launch.gpus_per_node=4")
+    assert "sequence-parallel-size" not in errors

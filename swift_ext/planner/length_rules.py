@@ -10,11 +10,14 @@ refuses a `max_model_len` above the length it derives from config.json (vllm con
 _get_and_verify_max_len: "User-specified max_model_len (...) is greater than the derived max_model_len",
 unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).
 
-Also the colocated vLLM rollout's tensor parallel size against the model's heads for engine swift (engine
-megatron checks it in grpo_rules.grpo). Registered with warn_rules.ENGINE_RULES, so they run on both engines.
+Also, against the model's shape: the colocated vLLM rollout (its tensor parallel size, for engine swift -- engine
+megatron checks it in grpo_rules.grpo -- its length and its memory share), and engine swift's sequence
+parallelism, which splits the sequence over KV heads. Registered with warn_rules.ENGINE_RULES, so they run on both engines.
 """
 
 from __future__ import annotations
+
+import math
 
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
@@ -96,6 +99,34 @@ def swift_rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
              hint=f"vllm_max_model_len: {need}")
 
 
+def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    # Engine swift's sequence parallelism (swift/sequence_parallel/sequence_parallel.py): prepare() reads the model's
+    # num_key_value_heads (num_attention_heads without it); _init_device_mesh makes the Ulysses size
+    # gcd(heads, sequence_parallel_size) and gives the rest to ring attention, which prepare() refuses without
+    # padding_free ("needs ulysses/ring-attention, which needs --padding_free true"; packing sets padding_free), and
+    # which Qwen3.5/3.6's Gated DeltaNet patch refuses outright (swift/model/models/qwen.py
+    # _patch_qwen3_5_linear_attention_sequence_parallel: "does not support derived ring attention ... reduce
+    # --sequence_parallel_size"). The data-parallel size is world // sequence_parallel_size.
+    sp = args.int("sequence_parallel_size", 1) or 1
+    if recipe.engine != "swift" or sp <= 1:
+        return
+    if lay.world % sp:
+        err("sequence-parallel-size", f"sequence_parallel_size {sp} does not divide the {lay.world} processes: ms-swift's "
+            "device mesh needs world = data parallel x sequence parallel", "sequence_parallel_size")
+        return
+    ulysses = math.gcd(shape.num_key_value_heads, sp)
+    if ulysses == sp:
+        return
+    where = f"{shape.name} has {shape.num_key_value_heads} KV heads, so Ulysses takes {ulysses} and ring attention {sp // ulysses}"
+    if shape.num_linear_attention_layers and shape.model_type.startswith("qwen3_5"):
+        err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, and ms-swift's Gated DeltaNet sequence "
+            "parallelism refuses ring attention", "sequence_parallel_size", hint=f"sequence_parallel_size: {ulysses}")
+    elif not (args.bool("padding_free") or args.bool("packing")):
+        err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, which ms-swift runs only with "
+            "padding_free", "sequence_parallel_size",
+            hint=f"sequence_parallel_size: {ulysses}, or padding_free: true (with a flash attn_impl)")
+
+
 GIB = 2**30
 # Checkpoints stored below 16 bits whose size the shape cannot tell: the memory check skips them.
 _LOW_BIT_NAMES = ("awq", "gptq", "int4", "int8", "4bit", "8bit", "mxfp4", "nvfp4", "bnb")
@@ -174,4 +205,4 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, swift_rollout_length,
-                rollout_engine_memory]
+                rollout_engine_memory, swift_sequence_parallel]

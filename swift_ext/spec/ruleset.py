@@ -355,6 +355,14 @@ _RULES += [
                     "tensor_parallel_size, max_model_len)")),
              "GRPO/GKD with use_vllm colocated (or engine megatron), launch.gpu known; skipped for checkpoints "
              "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ) -- FP8 releases count 1 byte per weight"),
+    RuleInfo("sequence-parallel-size", "error", "engine swift: sequence_parallel_size must divide the processes; past "
+             "gcd(KV heads, size) the rest is ring attention, which needs padding_free and which Qwen3.5/3.6's Gated "
+             "DeltaNet refuses",
+             (_code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel._init_device_mesh / prepare "
+                    "(\"needs ulysses/ring-attention, which needs --padding_free true\")"),
+              _code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (\"does not "
+                    "support derived ring attention\")")),
+             "engine: swift, sequence_parallel_size > 1"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
