@@ -361,7 +361,9 @@ _RULES += [
              (_code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel._init_device_mesh / prepare "
                     "(\"needs ulysses/ring-attention, which needs --padding_free true\")"),
               _code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (\"does not "
-                    "support derived ring attention\")")),
+                    "support derived ring attention\")"),
+              Evidence("report", "modelscope/ms-swift#9162", "the PR adding Qwen3.5 linear-attention sequence parallelism "
+                       "lists rp_world_size > 1 as unsupported")),
              "engine: swift, sequence_parallel_size > 1"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
