@@ -147,3 +147,10 @@ def test_swift_sequence_parallel_past_the_kv_heads_turns_to_ring_attention():
     errors, _ = findings(PT, "args.model=Qwen/Qwen3.6-35B-A3B", "args.model_type=null", "args.sequence_parallel_size=2",
                          "launch.gpus_per_node=4")
     assert "sequence-parallel-size" not in errors
+
+
+def test_vllm_memory_is_not_judged_when_weights_spread_past_the_tp_group():
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=4096",
+            "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2")
+    for extra in ("args.vllm_quantization=fp8", "args.vllm_enable_expert_parallel=true"):
+        assert "vllm-memory" not in findings(GRPO, *base, extra)[0], extra

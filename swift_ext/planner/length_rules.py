@@ -167,6 +167,9 @@ def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
         return
     if (recipe.engine == "swift" and args.str("vllm_mode") != "colocate") or args.raw("quant_method"):
         return
+    if args.raw("vllm_quantization") or args.bool("vllm_enable_expert_parallel") or \
+            (args.int("vllm_data_parallel_size", 1) or 1) > 1 or (args.int("vllm_pipeline_parallel_size", 1) or 1) > 1:
+        return  # weights quantized on load, or spread past the TP group: the bound below would not hold
     util, capacity = args.float("vllm_gpu_memory_utilization"), recipe.launch.memory_gib
     length = args.int("vllm_max_model_len") or shape.max_positions
     if not util or not capacity or not length:
