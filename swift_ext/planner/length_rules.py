@@ -10,9 +10,10 @@ refuses a `max_model_len` above the length it derives from config.json (vllm con
 _get_and_verify_max_len: "User-specified max_model_len (...) is greater than the derived max_model_len",
 unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).
 
-Also, against the model's shape: the colocated vLLM rollout (its tensor parallel size, for engine swift -- engine
-megatron checks it in grpo_rules.grpo -- its length and its memory share), and engine swift's sequence
-parallelism, which splits the sequence over KV heads. Registered with warn_rules.ENGINE_RULES, so they run on both engines.
+Also, against the model's shape: the colocated vLLM rollout (its tensor parallel size, for engine swift --
+engine megatron checks it in grpo_rules.grpo -- its length and its memory share), and engine swift's
+sequence parallelism, which splits the sequence over KV heads. Registered with warn_rules.ENGINE_RULES,
+so they run on both engines.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import math
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
 
-ROPE_SCALING_TYPES = ("linear", "dynamic", "yarn")  # the strings model_args.py _init_rope_scaling accepts
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
 
 
@@ -65,7 +65,7 @@ def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
              f"{limit} train{' and are generated' if grpo else ''} out of the trained range", culprit,
              hint=f"keep {culprit} within {limit - (completion if culprit == 'max_length' and grpo else 0)}, "
              "or extend RoPE: rope_scaling: yarn with max_model_len set to the length you need")
-    if not args.bool("use_vllm") or (recipe.engine == "swift" and (args.str("vllm_mode") or "") == "server"):
+    if not args.bool("use_vllm") or args.str("vllm_mode") == "server":
         return  # server mode: the external `swift rollout` owns max_model_len (rlhf_args.py ignores it here)
     # The colocated engine is built from the model directory (rlhf_trainers/rollout_mixin.py and
     # megatron/trainers/rollout_mixin.py pass model_dir and max_model_len, not rope_scaling), so vLLM derives
@@ -111,13 +111,14 @@ def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
     if recipe.engine != "swift" or sp <= 1:
         return
     if lay.world % sp:
-        err("sequence-parallel-size", f"sequence_parallel_size {sp} does not divide the {lay.world} processes: ms-swift's "
-            "device mesh needs world = data parallel x sequence parallel", "sequence_parallel_size")
+        err("sequence-parallel-size", f"sequence_parallel_size {sp} does not divide the {lay.world} processes: "
+            "ms-swift's device mesh needs world = data parallel x sequence parallel", "sequence_parallel_size")
         return
     ulysses = math.gcd(shape.num_key_value_heads, sp)
     if ulysses == sp:
         return
-    where = f"{shape.name} has {shape.num_key_value_heads} KV heads, so Ulysses takes {ulysses} and ring attention {sp // ulysses}"
+    where = (f"{shape.name} has {shape.num_key_value_heads} KV heads, so Ulysses takes {ulysses} and ring "
+             f"attention {sp // ulysses}")
     if shape.num_linear_attention_layers and shape.model_type.startswith("qwen3_5"):
         err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, and ms-swift's Gated DeltaNet sequence "
             "parallelism refuses ring attention", "sequence_parallel_size", hint=f"sequence_parallel_size: {ulysses}")
