@@ -146,6 +146,8 @@ CASES = [
      ["args.fp8_format=e4m3", "args.optimizer_cpu_offload=true", "args.use_precision_aware_optimizer=true"]),
     # data loading and precision (the failed launches are in tests/fixtures/issues; other branches in
     # tests/test_data_precision_rules.py)
+    ("registry-name", "model_type", SWIFT_SFT, ["args.model_type=qwen3x"], ["args.model_type=qwen3"]),
+    ("registry-name", "template", SWIFT_SFT, ["args.template=qwen3x"], ["args.template=qwen3_5"]),
     ("lazy-tokenize", "lazy_tokenize", SWIFT_SFT, ["args.lazy_tokenize=true", "args.packing=true", FLASH],
      ["args.packing=true", FLASH]),
     ("streaming-max-steps", "max_steps", SWIFT_SFT, ["args.streaming=true", "args.max_steps=-1"],

@@ -448,61 +448,7 @@ def fused_adam_owns_fp8_master(args) -> bool:
             or args.bool("optimizer_cpu_offload"))
 
 
-# -------------------------------------------------------------------------------------------------
-# data loading and precision, both engines
+# The rules of the recipe's inputs (model_type and template names, data loading, precision), both engines.
+from swift_ext.msswift.input_rules import INPUT_RULES  # noqa: E402  (input_rules takes nothing from here)
 
-
-@rule
-def lazy_tokenize_conflicts(recipe, args, err, warn):
-    # swift/arguments/base_args/base_args.py BaseArguments._init_lazy_tokenize (both engines: MegatronBaseArguments
-    # extends BaseArguments): an explicit lazy_tokenize refuses packing and streaming (left unset, ms-swift picks
-    # false whenever either is on).
-    if not args.bool("lazy_tokenize"):
-        return
-    for feature in ("packing", "streaming"):
-        if args.bool(feature):
-            err("lazy-tokenize", f"lazy_tokenize and {feature} are incompatible (ms-swift refuses the pair at start-up; "
-                "before ms-swift 4 packing was silently dropped)", "lazy_tokenize",
-                hint=f"remove lazy_tokenize (ms-swift then tokenizes ahead, as {feature} needs)")
-
-
-@rule
-def streaming_max_steps(recipe, args, err, warn):
-    # transformers trainer.py Trainer.__init__: a train dataset without __len__ (ms-swift's streaming datasets are
-    # iterable) needs max_steps > 0; num_train_epochs / max_epochs cannot be turned into steps. Engine megatron has
-    # its own check (megatron_training).
-    if recipe.engine != "swift" or not args.bool("streaming"):
-        return
-    if (args.int("max_steps") or -1) <= 0:
-        err("streaming-max-steps", "a streaming dataset has no length, so the transformers Trainer cannot turn "
-            "num_train_epochs/max_epochs into steps and refuses to start", "max_steps",
-            hint="set max_steps (max_epochs then stops early at the epoch boundary)")
-
-
-BF16_DTYPES = ("bfloat16", "bf16")
-
-
-@rule
-def bf16_gpu(recipe, args, err, warn):
-    # bf16 needs compute capability 8.0 (Ampere). The transformers engine refuses it in
-    # transformers training_args.py TrainingArguments.__post_init__ ("Your setup doesn't support bf16/gpu";
-    # ms-swift model_args.py sets bf16 from torch_dtype), and vLLM in its config check ("Bfloat16 is only
-    # supported on GPUs with compute capability of at least 8.0", seen in NVIDIA-NeMo/RL#259 -- vLLM is not
-    # installed here to cite; ms-swift passes torch_dtype to the rollout
-    # engine). Only an explicit bf16 choice is judged: unset, ms-swift reads config.json.
-    gpu = recipe.launch.gpu
-    if gpu is None:
-        return
-    from swift_ext.spec.gpus import GPUS
-
-    cc = GPUS[gpu].compute_capability
-    if cc >= (8, 0):
-        return
-    dtype = (args.str("torch_dtype") or "").lower()
-    key = "torch_dtype" if dtype in BF16_DTYPES else ("bf16" if recipe.engine == "swift" and args.bool("bf16") else None)
-    if key is None or not (recipe.engine == "swift" or args.bool("use_vllm")):
-        return
-    where = "the transformers Trainer" if recipe.engine == "swift" else "the vLLM rollout engine"
-    err("bf16-gpu", f"{gpu} (compute capability {cc[0]}.{cc[1]}) has no bfloat16; {where} refuses {key} "
-        f"{args.str(key) if key == 'torch_dtype' else 'true'} (bf16 needs 8.0+)", key,
-        hint="torch_dtype: float16, or an Ampere-or-newer GPU")
+RULES.extend(INPUT_RULES)

@@ -302,7 +302,11 @@ _RULES += [
 ]
 
 _RULES += [
-    # --- data loading and precision, both engines (msswift/rules.py)
+    # --- the recipe's inputs: registry names, data loading and precision, both engines (msswift/input_rules.py)
+    RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
+             (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
+              _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
+             "both engines, model_type or template set"),
     RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
              (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
              "both engines, lazy_tokenize: true with packing or streaming"),
