@@ -148,6 +148,8 @@ CASES = [
     # tests/test_data_precision_rules.py)
     ("registry-name", "model_type", SWIFT_SFT, ["args.model_type=qwen3x"], ["args.model_type=qwen3"]),
     ("registry-name", "template", SWIFT_SFT, ["args.template=qwen3x"], ["args.template=qwen3_5"]),
+    ("registry-name", "template", SWIFT_SFT, ["args.template=my_tmpl"],
+     ["args.template=my_tmpl", "args.external_plugins=[my_plugin.py]"]),  # a plugin may register it
     ("lazy-tokenize", "lazy_tokenize", SWIFT_SFT, ["args.lazy_tokenize=true", "args.packing=true", FLASH],
      ["args.packing=true", FLASH]),
     ("streaming-max-steps", "max_steps", SWIFT_SFT, ["args.streaming=true", "args.max_steps=-1"],
