@@ -154,3 +154,11 @@ def test_vllm_memory_is_not_judged_when_weights_spread_past_the_tp_group():
             "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2")
     for extra in ("args.vllm_quantization=fp8", "args.vllm_enable_expert_parallel=true"):
         assert "vllm-memory" not in findings(GRPO, *base, extra)[0], extra
+
+
+def test_vllm_lora_rank_must_be_a_rank_vllm_accepts():
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=4096", "args.vllm_max_model_len=8192",
+            "args.tuner_type=lora", "args.vllm_enable_lora=true")
+    assert findings(GRPO, *base, "args.lora_rank=24")[0]["vllm-lora-rank"] == {"args.lora_rank"}
+    assert "vllm-lora-rank" not in findings(GRPO, *base, "args.lora_rank=32")[0]
+    assert "vllm-lora-rank" not in findings(GRPO, *base, "args.lora_rank=24", "args.vllm_enable_lora=false")[0]

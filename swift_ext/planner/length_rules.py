@@ -128,6 +128,26 @@ def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
             hint=f"sequence_parallel_size: {ulysses}, or padding_free: true (with a flash attn_impl)")
 
 
+# vLLM LoRAConfig accepts only these max_lora_rank values (vllm/config/lora.py: possible_max_ranks (8, 16, 32, 64,
+# 128, 256, 320, 512); 1 since vllm-project/vllm#26461). PrimeIntellect-ai/prime-rl#1408 rounds up for this reason.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def rollout_lora_rank(recipe, args, shape: ModelShape, lay, err, warn):
+    # ms-swift passes max_lora_rank=lora_rank to the colocated engine when it syncs LoRA adapters
+    # (rlhf_trainers/rollout_mixin.py and megatron/trainers/rollout_mixin.py: tuner_type lora with vllm_enable_lora).
+    if not args.bool("use_vllm") or not args.bool("vllm_enable_lora") or args.str("vllm_mode") == "server":
+        return
+    if (args.str("tuner_type") or "lora") != "lora":
+        return
+    rank = args.int("lora_rank")
+    if rank and rank not in VLLM_LORA_RANKS:
+        fits = next((r for r in VLLM_LORA_RANKS if r >= rank), None)
+        err("vllm-lora-rank", f"lora_rank {rank} becomes the rollout engine's max_lora_rank, which vLLM accepts only "
+            f"from {', '.join(map(str, VLLM_LORA_RANKS))}: it refuses to start", "lora_rank",
+            hint=f"lora_rank: {fits}" if fits else "a lora_rank vLLM accepts, or vllm_enable_lora: false (merged sync)")
+
+
 GIB = 2**30
 # Checkpoints stored below 16 bits whose size the shape cannot tell: the memory check skips them.
 _LOW_BIT_NAMES = ("awq", "gptq", "int4", "int8", "4bit", "8bit", "mxfp4", "nvfp4", "bnb")
@@ -209,4 +229,5 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, swift_rollout_length,
-                rollout_engine_memory, swift_sequence_parallel]
+                rollout_engine_memory, swift_sequence_parallel,
+                rollout_lora_rank]

@@ -369,6 +369,14 @@ _RULES += [
               Evidence("report", "modelscope/ms-swift#9162", "the PR adding Qwen3.5 linear-attention sequence parallelism "
                        "lists rp_world_size > 1 as unsupported")),
              "engine: swift, sequence_parallel_size > 1"),
+    RuleInfo("vllm-lora-rank", "error", "with vllm_enable_lora, lora_rank is vLLM's max_lora_rank and must be one it "
+             "accepts (1, 8, 16, 32, 64, 128, 256, 320, 512)",
+             (Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (\"max_lora_rank (...) must be one of\"; public "
+                       "source)"),
+              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (max_lora_rank=args.lora_rank)"),
+              Evidence("report", "PrimeIntellect-ai/prime-rl#1408", "LoRA rank 4 rejected by vLLM; the framework rounds "
+                       "max_lora_rank up")),
+             "use_vllm colocated (or engine megatron) with vllm_enable_lora and tuner_type lora"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
