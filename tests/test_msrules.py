@@ -146,6 +146,8 @@ CASES = [
      ["args.fp8_format=e4m3", "args.optimizer_cpu_offload=true", "args.use_precision_aware_optimizer=true"]),
     # data loading and precision (the failed launches are in tests/fixtures/issues; other branches in
     # tests/test_data_precision_rules.py)
+    ("megatron-args", "eval_iters", MEG_SFT, ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]"],
+     ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]", "args.eval_iters=10"]),
     ("registry-name", "model_type", SWIFT_SFT, ["args.model_type=qwen3x"], ["args.model_type=qwen3"]),
     ("registry-name", "template", SWIFT_SFT, ["args.template=qwen3x"], ["args.template=qwen3_5"]),
     ("registry-name", "template", SWIFT_SFT, ["args.template=my_tmpl"],

@@ -333,6 +333,10 @@ def megatron_training(recipe, args, err, warn):
         if args.str("save_strategy") == "epoch":
             err("megatron-args", "save_strategy epoch is not supported with a streaming dataset", "save_strategy",
                 hint="save_strategy: steps with save_steps")
+        if args.list("val_dataset") and (args.int("eval_iters") or -1) < 0:  # the val set streams too
+            err("megatron-args", "a streaming validation dataset has no length: eval_iters cannot be derived "
+                "(MegatronArguments.init_iters raises after the model is loaded)", "eval_iters",
+                hint="set eval_iters (the number of eval batches per evaluation)")
     optimizer = args.str("optimizer") or "adam"
     if (args.has("muon_lr") or args.has("muon_min_lr")) and "muon" not in optimizer:  # _check_muon
         err("megatron-args", "muon_lr/muon_min_lr need optimizer: muon or dist_muon", "optimizer")
