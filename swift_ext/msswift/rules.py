@@ -110,6 +110,16 @@ def rlhf_features(recipe, args, err, warn):
     if (args.int("sequence_parallel_size", 1) or 1) > 1 and rlhf_type not in ("grpo", "dpo"):
         err("rlhf-sequence-parallel", f"rlhf_type {rlhf_type} does not support sequence_parallel_size > 1",
             "sequence_parallel_size", hint="sequence_parallel_size: 1")
+    # swift/arguments/rlhf_args.py RLHFArguments._process_loss_type: several loss types, and loss_weights, are DPO's
+    # (trl's DPOConfig), one weight per loss type.
+    loss_types, weights = [str(t) for t in args.list("loss_type")], args.list("loss_weights")
+    if rlhf_type != "dpo" and (len(loss_types) > 1 or weights):
+        key = "loss_weights" if weights and len(loss_types) <= 1 else "loss_type"
+        err("rlhf-loss-types", f"{'loss_weights' if key == 'loss_weights' else 'several loss types'} are only "
+            f"supported for rlhf_type dpo, not {rlhf_type}", key)
+    elif weights and len(weights) != max(len(loss_types), 1):
+        err("rlhf-loss-types", f"loss_weights has {len(weights)} value(s) for {max(len(loss_types), 1)} loss type(s)",
+            "loss_weights", hint="one weight per loss_type entry")
 
 
 @rule

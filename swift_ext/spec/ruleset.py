@@ -303,6 +303,8 @@ _RULES += [
 
 _RULES += [
     # --- the recipe's inputs: registry names, data loading and precision, both engines (msswift/input_rules.py)
+    RuleInfo("rlhf-loss-types", "error", "several loss types and loss_weights are DPO's; one weight per loss type",
+             (_code(f"{RLHF} RLHFArguments._process_loss_type"),), "engine: swift, rlhf with loss_type or loss_weights"),
     RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
              (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
               _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
