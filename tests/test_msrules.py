@@ -199,3 +199,12 @@ def test_warnings_for_risky_but_legal_settings():
     # No FP8 parameters (no fp8_param_gather): outside the reports' conditions, so neither error nor warning.
     errors, warnings = problems(MEG_SFT, "args.fp8_format=e4m3", "args.use_precision_aware_optimizer=true")
     assert "fp8-optimizer" not in {r for r, _ in errors | warnings}
+
+
+def test_grpo_greedy_rollouts_are_a_warning_unless_the_baseline_is_the_batch():
+    _, warnings = problems(SWIFT_GRPO, "args.temperature=0")
+    assert ("grpo-greedy", "args.temperature") in warnings
+    _, warnings = problems(SWIFT_GRPO, "args.temperature=0", "args.advantage_estimator=reinforce_plus_plus")
+    assert "grpo-greedy" not in {code for code, _ in warnings}
+    _, warnings = problems(SWIFT_GRPO, "args.temperature=0.9")
+    assert "grpo-greedy" not in {code for code, _ in warnings}

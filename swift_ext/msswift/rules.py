@@ -218,6 +218,15 @@ def grpo_common(recipe, args, err, warn):
             "truncation_strategy", hint="truncation_strategy: left")
     if "soft_overlong" in [str(f) for f in args.list("reward_funcs")] and args.raw("soft_cache_length") is None:
         err("grpo-soft-overlong", f"the soft_overlong reward needs soft_cache_length ({src})", "soft_cache_length")
+    # Greedy decoding (temperature 0 in the rollout's request config) gives every generation of a prompt the same
+    # completion, hence the same reward: the group-relative advantage (reward - group mean) is 0 for every sample
+    # and only the KL term (beta) moves the policy. ms-swift accepts it without a word.
+    group_baseline = (args.str("advantage_estimator") or "grpo") in ("grpo", "rloo")  # reinforce++: batch baseline
+    if args.has("temperature") and (args.float("temperature") or 0.0) == 0.0 and group_baseline \
+            and (args.int("num_generations") or 0) > 1:
+        warn("grpo-greedy", "temperature 0 makes the num_generations completions of each prompt identical, so every "
+             "GRPO advantage is zero and the rewards never reach the gradient", "temperature",
+             hint="sample: temperature around 0.7-1.0")
     # megatron_args.py RLHFMegatronArgumentsMixin._check_teacher / rlhf_args.py RLHFArguments._check_teacher
     if args.str("teacher_model") and args.str("teacher_model_server"):
         err("grpo-teacher", "teacher_model and teacher_model_server cannot both be set", "teacher_model_server")

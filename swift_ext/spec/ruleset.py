@@ -305,6 +305,11 @@ _RULES += [
     # --- the recipe's inputs: registry names, data loading and precision, both engines (msswift/input_rules.py)
     RuleInfo("rlhf-loss-types", "error", "several loss types and loss_weights are DPO's; one weight per loss type",
              (_code(f"{RLHF} RLHFArguments._process_loss_type"),), "engine: swift, rlhf with loss_type or loss_weights"),
+    RuleInfo("grpo-greedy", "warning", "GRPO with temperature 0: identical completions per prompt, zero advantages",
+             (_code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_advantages (advantages "
+                    "relative to the group mean; greedy decoding gives a group one completion, one reward)"),),
+             "rlhf_type grpo with temperature: 0 set, num_generations > 1 and a group baseline (advantage_estimator "
+             "grpo or rloo), both engines"),
     RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
              (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
               _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
