@@ -1,6 +1,7 @@
 """ms-swift's checks on the recipe's inputs, both engines, run before launch: the model_type and template
-names ms-swift's registry knows, how the data is loaded (lazy_tokenize, streaming) and the precision the GPU
-can hold. Split from rules.py by concern; rules.py registers INPUT_RULES with its own."""
+names ms-swift's registry knows, how the data is loaded (lazy_tokenize, streaming), the precision the GPU
+can hold, and the save/eval schedule the transformers Trainer accepts. Split from rules.py by concern;
+rules.py registers INPUT_RULES with its own."""
 
 from __future__ import annotations
 
@@ -79,4 +80,34 @@ def bf16_gpu(recipe, args, err, warn):
         hint="torch_dtype: float16, or an Ampere-or-newer GPU")
 
 
-INPUT_RULES = [registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu]
+def best_model_schedule(recipe, args, err, warn):
+    # transformers training_args.py TrainingArguments.__post_init__: load_best_model_at_end needs the eval strategy to
+    # match the save strategy (unless save_strategy is "best") and, by steps, save_steps a multiple of eval_steps.
+    # ms-swift 4.6 sft_args.py _init_eval_strategy: eval_strategy defaults to save_strategy and eval_steps to
+    # save_steps, and SftArguments.__post_init__ sets eval_strategy "no" when there is no validation set.
+    if recipe.engine != "swift" or not args.bool("load_best_model_at_end"):
+        return
+    save = args.str("save_strategy") or "steps"
+    if save == "best":
+        return
+    has_val = bool(args.list("val_dataset")) or ((args.float("split_dataset_ratio") or 0) > 0
+                                                  and not args.bool("streaming"))
+    evaluation = (args.str("eval_strategy") or save) if has_val else "no"
+    if evaluation != save:
+        key = "eval_strategy" if has_val else "load_best_model_at_end"
+        err("best-model-schedule", f"load_best_model_at_end needs evaluation on the save schedule, but eval_strategy is "
+            f"{evaluation!r}{'' if has_val else ' (no validation set)'} and save_strategy {save!r}: the transformers "
+            "Trainer refuses it", key,
+            hint="add val_dataset or split_dataset_ratio" if not has_val else f"eval_strategy: {save}")
+        return
+    if evaluation != "steps":
+        return
+    save_steps = args.float("save_steps") or 0
+    eval_steps = args.float("eval_steps") or save_steps
+    if save_steps >= 1 and eval_steps >= 1 and int(save_steps) % int(eval_steps):
+        err("best-model-schedule", f"load_best_model_at_end needs save_steps to be a multiple of eval_steps, got "
+            f"{int(save_steps)} and {int(eval_steps)}: the transformers Trainer refuses it", "save_steps",
+            hint=f"save_steps: {int(eval_steps) * max(1, round(save_steps / eval_steps))}")
+
+
+INPUT_RULES = [registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu, best_model_schedule]

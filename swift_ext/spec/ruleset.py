@@ -310,6 +310,12 @@ _RULES += [
                     "relative to the group mean; greedy decoding gives a group one completion, one reward)"),),
              "rlhf_type grpo with temperature: 0 set, num_generations > 1 and a group baseline (advantage_estimator "
              "grpo or rloo), both engines"),
+    RuleInfo("best-model-schedule", "error", "load_best_model_at_end needs evaluation on the save schedule "
+             "(a validation set, matching strategies, save_steps a multiple of eval_steps)",
+             (_code("transformers training_args.py: TrainingArguments.__post_init__ (\"--load_best_model_at_end "
+                    "requires the save and eval strategy to match\")"),
+              _code(f"{SFT} SftArguments._init_eval_strategy (eval_strategy and eval_steps follow the save ones)")),
+             "engine: swift, load_best_model_at_end: true and save_strategy other than best"),
     RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
              (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
               _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
