@@ -316,6 +316,11 @@ _RULES += [
                     "requires the save and eval strategy to match\")"),
               _code(f"{SFT} SftArguments._init_eval_strategy (eval_strategy and eval_steps follow the save ones)")),
              "engine: swift, load_best_model_at_end: true and save_strategy other than best"),
+    RuleInfo("mixed-precision", "error", "fp16 and bf16 both true once ms-swift fills the unset one from torch_dtype",
+             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_mixed_precision"),
+              _code("transformers training_args.py: TrainingArguments.__post_init__ (\"At most one of fp16 and bf16 "
+                    "can be True\")")),
+             "engine: swift, fp16 or bf16 set explicitly"),
     RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
              (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
               _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
