@@ -162,3 +162,13 @@ def test_vllm_lora_rank_must_be_a_rank_vllm_accepts():
     assert findings(GRPO, *base, "args.lora_rank=24")[0]["vllm-lora-rank"] == {"args.lora_rank"}
     assert "vllm-lora-rank" not in findings(GRPO, *base, "args.lora_rank=32")[0]
     assert "vllm-lora-rank" not in findings(GRPO, *base, "args.lora_rank=24", "args.vllm_enable_lora=false")[0]
+
+
+def test_alias_config_names_only_real_aliases():
+    # A typo in alias_config would silently leave the alias on its entry's length.
+    from swift_ext.planner.model_shape import PRESETS
+
+    for path in sorted(PRESETS.glob("*.json")):
+        for model_id, entry in json.loads(path.read_text(encoding="utf-8"))["models"].items():
+            unknown = set(entry.get("alias_config", {})) - set(entry.get("aliases", []))
+            assert not unknown, (path.name, model_id, unknown)
