@@ -1,4 +1,4 @@
-"""The lazy-tokenize, streaming-max-steps and bf16-gpu rules (msswift/rules.py) beyond the one failed launch
+"""The lazy-tokenize, streaming-max-steps and bf16-gpu rules (msswift/input_rules.py) beyond the one failed launch
 each fixture in tests/fixtures/issues carries: the other branch of each rule, and where each must stay quiet."""
 
 from __future__ import annotations

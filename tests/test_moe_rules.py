@@ -32,3 +32,16 @@ def test_allgather_dispatcher_accepted_without_padding_free_on_a_model_without_s
 def test_published_dispatcher_settings_pass():
     errors, warnings = _findings("ms-swift-example-lora-mtp.yaml")
     assert not {e for e in errors | warnings if e[0] in ("moe-dispatcher", "pipeline-layout-mtp-stage")}
+
+
+def test_expert_bias_passes_on_a_sigmoid_router_or_when_the_kwargs_make_it_sigmoid():
+    # GLM-4.5-Air routes with sigmoid (mcore-bridge), Qwen3-30B-A3B with softmax.
+    bias = 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}'
+    errors, _ = _findings("ms-swift-example-lora-mtp.yaml", bias)
+    assert not {e for e in errors if e[0] == "moe-expert-bias"}
+    errors, _ = _findings("ms-swift-example-lora-moe.yaml", bias)
+    assert ("moe-expert-bias", "args.megatron_extra_kwargs") in errors
+    errors, _ = _findings("ms-swift-example-lora-moe.yaml", 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": '
+                          'true, "moe_router_score_function": "sigmoid"}')
+    assert not {e for e in errors if e[0] == "moe-expert-bias"}
+

@@ -110,6 +110,16 @@ def rlhf_features(recipe, args, err, warn):
     if (args.int("sequence_parallel_size", 1) or 1) > 1 and rlhf_type not in ("grpo", "dpo"):
         err("rlhf-sequence-parallel", f"rlhf_type {rlhf_type} does not support sequence_parallel_size > 1",
             "sequence_parallel_size", hint="sequence_parallel_size: 1")
+    # swift/arguments/rlhf_args.py RLHFArguments._process_loss_type: several loss types, and loss_weights, are DPO's
+    # (trl's DPOConfig), one weight per loss type.
+    loss_types, weights = [str(t) for t in args.list("loss_type")], args.list("loss_weights")
+    if rlhf_type != "dpo" and (len(loss_types) > 1 or weights):
+        key = "loss_weights" if weights and len(loss_types) <= 1 else "loss_type"
+        err("rlhf-loss-types", f"{'loss_weights' if key == 'loss_weights' else 'several loss types'} are only "
+            f"supported for rlhf_type dpo, not {rlhf_type}", key)
+    elif weights and len(weights) != max(len(loss_types), 1):
+        err("rlhf-loss-types", f"loss_weights has {len(weights)} value(s) for {max(len(loss_types), 1)} loss type(s)",
+            "loss_weights", hint="one weight per loss_type entry")
 
 
 @rule
@@ -208,6 +218,15 @@ def grpo_common(recipe, args, err, warn):
             "truncation_strategy", hint="truncation_strategy: left")
     if "soft_overlong" in [str(f) for f in args.list("reward_funcs")] and args.raw("soft_cache_length") is None:
         err("grpo-soft-overlong", f"the soft_overlong reward needs soft_cache_length ({src})", "soft_cache_length")
+    # Greedy decoding (temperature 0 in the rollout's request config) gives every generation of a prompt the same
+    # completion, hence the same reward: the group-relative advantage (reward - group mean) is 0 for every sample
+    # and only the KL term (beta) moves the policy. ms-swift accepts it without a word.
+    group_baseline = (args.str("advantage_estimator") or "grpo") in ("grpo", "rloo")  # reinforce++: batch baseline
+    if args.has("temperature") and (args.float("temperature") or 0.0) == 0.0 and group_baseline \
+            and (args.int("num_generations") or 0) > 1:
+        warn("grpo-greedy", "temperature 0 makes the num_generations completions of each prompt identical, so every "
+             "GRPO advantage is zero and the rewards never reach the gradient", "temperature",
+             hint="sample: temperature around 0.7-1.0")
     # megatron_args.py RLHFMegatronArgumentsMixin._check_teacher / rlhf_args.py RLHFArguments._check_teacher
     if args.str("teacher_model") and args.str("teacher_model_server"):
         err("grpo-teacher", "teacher_model and teacher_model_server cannot both be set", "teacher_model_server")
@@ -333,6 +352,10 @@ def megatron_training(recipe, args, err, warn):
         if args.str("save_strategy") == "epoch":
             err("megatron-args", "save_strategy epoch is not supported with a streaming dataset", "save_strategy",
                 hint="save_strategy: steps with save_steps")
+        if args.list("val_dataset") and (args.int("eval_iters") or -1) < 0:  # the val set streams too
+            err("megatron-args", "a streaming validation dataset has no length: eval_iters cannot be derived "
+                "(MegatronArguments.init_iters raises after the model is loaded)", "eval_iters",
+                hint="set eval_iters (the number of eval batches per evaluation)")
     optimizer = args.str("optimizer") or "adam"
     if (args.has("muon_lr") or args.has("muon_min_lr")) and "muon" not in optimizer:  # _check_muon
         err("megatron-args", "muon_lr/muon_min_lr need optimizer: muon or dist_muon", "optimizer")
@@ -448,61 +471,7 @@ def fused_adam_owns_fp8_master(args) -> bool:
             or args.bool("optimizer_cpu_offload"))
 
 
-# -------------------------------------------------------------------------------------------------
-# data loading and precision, both engines
+# The rules of the recipe's inputs (model_type and template names, data loading, precision), both engines.
+from swift_ext.msswift.input_rules import INPUT_RULES  # noqa: E402  (input_rules takes nothing from here)
 
-
-@rule
-def lazy_tokenize_conflicts(recipe, args, err, warn):
-    # swift/arguments/base_args/base_args.py BaseArguments._init_lazy_tokenize (both engines: MegatronBaseArguments
-    # extends BaseArguments): an explicit lazy_tokenize refuses packing and streaming (left unset, ms-swift picks
-    # false whenever either is on).
-    if not args.bool("lazy_tokenize"):
-        return
-    for feature in ("packing", "streaming"):
-        if args.bool(feature):
-            err("lazy-tokenize", f"lazy_tokenize and {feature} are incompatible (ms-swift refuses the pair at start-up; "
-                "before ms-swift 4 packing was silently dropped)", "lazy_tokenize",
-                hint=f"remove lazy_tokenize (ms-swift then tokenizes ahead, as {feature} needs)")
-
-
-@rule
-def streaming_max_steps(recipe, args, err, warn):
-    # transformers trainer.py Trainer.__init__: a train dataset without __len__ (ms-swift's streaming datasets are
-    # iterable) needs max_steps > 0; num_train_epochs / max_epochs cannot be turned into steps. Engine megatron has
-    # its own check (megatron_training).
-    if recipe.engine != "swift" or not args.bool("streaming"):
-        return
-    if (args.int("max_steps") or -1) <= 0:
-        err("streaming-max-steps", "a streaming dataset has no length, so the transformers Trainer cannot turn "
-            "num_train_epochs/max_epochs into steps and refuses to start", "max_steps",
-            hint="set max_steps (max_epochs then stops early at the epoch boundary)")
-
-
-BF16_DTYPES = ("bfloat16", "bf16")
-
-
-@rule
-def bf16_gpu(recipe, args, err, warn):
-    # bf16 needs compute capability 8.0 (Ampere). The transformers engine refuses it in
-    # transformers training_args.py TrainingArguments.__post_init__ ("Your setup doesn't support bf16/gpu";
-    # ms-swift model_args.py sets bf16 from torch_dtype), and vLLM in its config check ("Bfloat16 is only
-    # supported on GPUs with compute capability of at least 8.0", seen in NVIDIA-NeMo/RL#259 -- vLLM is not
-    # installed here to cite; ms-swift passes torch_dtype to the rollout
-    # engine). Only an explicit bf16 choice is judged: unset, ms-swift reads config.json.
-    gpu = recipe.launch.gpu
-    if gpu is None:
-        return
-    from swift_ext.spec.gpus import GPUS
-
-    cc = GPUS[gpu].compute_capability
-    if cc >= (8, 0):
-        return
-    dtype = (args.str("torch_dtype") or "").lower()
-    key = "torch_dtype" if dtype in BF16_DTYPES else ("bf16" if recipe.engine == "swift" and args.bool("bf16") else None)
-    if key is None or not (recipe.engine == "swift" or args.bool("use_vllm")):
-        return
-    where = "the transformers Trainer" if recipe.engine == "swift" else "the vLLM rollout engine"
-    err("bf16-gpu", f"{gpu} (compute capability {cc[0]}.{cc[1]}) has no bfloat16; {where} refuses {key} "
-        f"{args.str(key) if key == 'torch_dtype' else 'true'} (bf16 needs 8.0+)", key,
-        hint="torch_dtype: float16, or an Ampere-or-newer GPU")
+RULES.extend(INPUT_RULES)

@@ -69,9 +69,7 @@ def grpo(recipe, args, shape, lay, err, warn):
     if mode == "colocate" and lay.world % vtp:
         err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
             "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
-    if isinstance(shape, ModelShape) and (
-            shape.num_attention_heads % vtp or (shape.num_key_value_heads % vtp and vtp % shape.num_key_value_heads)):
-        # vLLM shards heads over TP; KV heads are split, or replicated when TP is a multiple of them.
+    if isinstance(shape, ModelShape) and not vllm_tp_fits(shape, vtp):
         err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
             "KV groups", "vllm_tensor_parallel_size")
     max_len = args.int("vllm_max_model_len")
@@ -80,6 +78,14 @@ def grpo(recipe, args, shape, lay, err, warn):
         err("grpo-vllm", f"vllm_max_model_len {max_len} < max_length + max_completion_length = {need}",
             "vllm_max_model_len", hint=f"set vllm_max_model_len: {need}")
     reward_problems(args, err)
+
+
+def vllm_tp_fits(shape: ModelShape, vtp: int) -> bool:
+    """vLLM shards attention heads over TP ("Total number of attention heads (H) must be divisible by tensor
+    parallel size (T)", vllm config ModelConfig.verify_with_parallel_config); KV heads are split, or replicated
+    when TP is a multiple of them."""
+    heads, kv = shape.num_attention_heads, shape.num_key_value_heads
+    return not heads % vtp and (not kv % vtp or not vtp % kv)
 
 
 def reward_problems(args: Args, err: AddFinding) -> None:

@@ -12,6 +12,7 @@ from typing import Callable
 from swift_ext.msswift.bound_args import Args
 from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
+from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.moe_rules import MOE_RULES
 from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
@@ -487,6 +488,9 @@ for _shared in ENGINE_RULES:
 # MoE dispatcher combinations and the MTP-only pipeline stage (moe_rules.py).
 for _moe in MOE_RULES:
     rule(_moe)
+# The attention backend ms-swift's model build accepts for the model (attention_rules.py).
+for _attention in ATTENTION_RULES:
+    rule(_attention)
 # The interleaved pipeline schedule's micro-batch count (pipeline_schedule.py).
 for _schedule in SCHEDULE_RULES:
     rule(_schedule)

@@ -70,7 +70,14 @@ class ModelShape:
     # depend on it (top-1 routing with a softmax score and no pre-softmax is refused; Llama-4 is sigmoid).
     router_score_function: str = "softmax"
     router_pre_softmax: bool = False
+    # megatron-core's softmax_type as mcore-bridge sets it: "learnable" (attention sinks) for gpt-oss language models.
+    softmax_type: str = "vanilla"
     vision: Vision | None = None
+    # The longest sequence the checkpoint's positions cover, as ms-swift and vLLM derive it from config.json
+    # (see `_max_positions`); 0 when config.json names none. `rope_scaling` is the config's scaling rope type
+    # ("" for none, "default" or mrope).
+    max_positions: int = 0
+    rope_scaling: str = ""
     source: str = ""  # the config.json read, or the bundled preset file
     origin: str = ""  # which lookup found it: local directory, Hugging Face cache, ..., bundled config
 
@@ -315,9 +322,54 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         mtp_num_layers=read.int("mtp_num_hidden_layers") or read.int("num_nextn_predict_layers"),
         router_score_function=_router_score_function(text, config, model_type),
         router_pre_softmax=_router_pre_softmax(text, config),
+        softmax_type="learnable" if "gpt_oss" in (model_type, str(text.get("model_type") or "")) else "vanilla",
         vision=_vision(config, hidden, where),
+        max_positions=_max_positions(text, read),
+        rope_scaling=_rope_scaling_type(text, config),
         source=source,
     )
+
+
+# The keys ms-swift 4.6 (swift/utils/hf_config.py HfConfigFactory.get_max_model_len: the smallest of those
+# present) and vLLM (config/model.py _get_and_verify_max_len: the same minimum) read a model's length from.
+MAX_LENGTH_KEYS = ("seq_length", "max_position_embeddings", "n_positions", "model_max_length", "seq_len",
+                   "max_seq_len", "max_sequence_length", "max_seq_length")
+# Rope types whose config `max_position_embeddings` already is the extended length (vLLM applies no factor).
+_ROPE_WITHOUT_FACTOR = {"default", "mrope", "llama3", "longrope", "su"}
+
+
+def _rope_section(text: dict, config: dict) -> dict:
+    for section in (text, config):
+        for key in ("rope_scaling", "rope_parameters"):  # transformers 5 writes rope_parameters
+            value = section.get(key)
+            if isinstance(value, dict):
+                return value
+    return {}
+
+
+def _rope_scaling_type(text: dict, config: dict) -> str:
+    rope = _rope_section(text, config)
+    kind = str(rope.get("rope_type") or rope.get("type") or "")
+    return "" if kind in ("default", "mrope") else kind
+
+
+def _max_positions(text: dict, read: _Fields) -> int:
+    """The positions the checkpoint covers: the smallest length key present; with a scaling rope (yarn,
+    linear, dynamic) and its factor, original_max_position_embeddings (or that length) times the factor, as
+    vLLM derives it. 0 when config.json names no length."""
+    values = [text.get(k, read.outer.get(k)) for k in MAX_LENGTH_KEYS]
+    lengths = [int(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1]
+    if not lengths:
+        return 0
+    limit = min(lengths)
+    rope = _rope_section(text, read.outer)
+    kind = str(rope.get("rope_type") or rope.get("type") or "default")
+    factor = rope.get("factor")
+    if kind not in _ROPE_WITHOUT_FACTOR and isinstance(factor, (int, float)) and factor >= 1:
+        original = rope.get("original_max_position_embeddings")
+        base = original if isinstance(original, int) and original > 0 else limit
+        return max(limit, int(base * factor))
+    return limit
 
 
 # mcore-bridge config/parser.py (hf_to_mcore_config) sets a sigmoid router for these, whatever config.json
@@ -416,5 +468,24 @@ def _bundled_index() -> dict[str, tuple[dict, Path]]:
         for model_id, entry in json.loads(path.read_text(encoding="utf-8"))["models"].items():
             entry = {**entry, "_id": model_id}
             for key in [model_id, *entry.get("aliases", [])]:
-                index[key.lower()] = (entry, path)
+                index[key.lower()] = (_with_alias_fields(entry, key), path)
     return index
+
+
+def _with_alias_fields(entry: dict, model_id: str) -> dict:
+    """An alias shares its entry's shape, but not always its length: `alias_config` holds the config.json
+    fields an alias publishes differently (Qwen3-8B-Base: 32768 positions, Qwen3-8B: 40960); a null there
+    means the alias's value is not known, so the field is left out."""
+    differs = entry.get("alias_config", {}).get(model_id)
+    if not differs:
+        return entry
+    config = dict(entry["config"])
+    text_key = next((k for k in ("text_config", "llm_config") if isinstance(config.get(k), dict)), None)
+    target = dict(config[text_key]) if text_key else config
+    for key, value in differs.items():
+        target.pop(key, None)
+        if value is not None:
+            target[key] = value
+    if text_key:
+        config[text_key] = target
+    return {**entry, "config": config}

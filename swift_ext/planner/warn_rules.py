@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
+from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.model_shape import ModelShape
 
 # vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
@@ -205,6 +206,29 @@ def lora_targets(recipe, args: Args, shape: ModelShape) -> dict[str, list[str]]:
     return out
 
 
+# transformers' projection names (Llama/Qwen/DeepSeek families), none of which megatron-core's GPT model has.
+HF_ONLY_TARGETS = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "gate_proj", "up_proj", "down_proj",
+                             "gate_up_proj"})
+
+
+# Evidence: ms-swift 4.6 swift/megatron/utils/utils.py get_target_modules passes names other than all-linear /
+# all-embedding / all-router through unchanged to swift.tuners.LoraConfig, and peft 0.20 tuners_utils.py
+# BaseTuner.inject_adapter raises "Target modules {...} not found in the base model" when none matches a module
+# (by name or dotted suffix). Megatron's modules are linear_qkv/linear_proj/linear_fc1/linear_fc2 (see _MODULES).
+# Text models only: a multimodal model keeps its transformers vision tower, where such names may exist.
+@engine_rule
+def megatron_lora_hf_names(recipe, args, shape, lay, err, warn):
+    if recipe.engine != "megatron" or (args.str("tuner_type") or "lora") not in ("lora", "lora_llm"):
+        return
+    targets = [str(t) for t in args.list("target_modules")]
+    if not targets or not set(targets) <= HF_ONLY_TARGETS or shape.vision is not None:
+        return
+    err("lora-targets", f"target_modules {targets} are transformers module names; Megatron's model has none of them "
+        "(its linears are linear_qkv, linear_proj, linear_fc1, linear_fc2), so peft finds no target and refuses "
+        "(\"Target modules ... not found in the base model\")", "target_modules",
+        hint="all-linear, or Megatron names: linear_qkv linear_proj (attention), linear_fc1 linear_fc2 (MLP/experts)")
+
+
 def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
     """Plan notes: the LoRA modules per layer type, and what happens to MTP weights on export."""
     notes = []
@@ -225,3 +249,7 @@ def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
                          "on the transformers path drops mtp.*; `swift-ext merge` restores them from the base model "
                          "(after/merge.py keep_base_mtp; Megatron merges keep them with save_missing_weights)")
     return notes
+
+
+# Sequence length against the model's positions, and rope_scaling without max_model_len (length_rules.py).
+ENGINE_RULES.extend(LENGTH_RULES)

@@ -151,7 +151,10 @@ _RULES = [
              (_code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
     RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads, max_model_len",
              (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), _code(f"{RLHF} RLHFArguments._init_rollout"),
-              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)")), "rlhf_type grpo / gkd"),
+              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
+              Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
+                       "attention heads (...) must be divisible by tensor parallel size\"; public source)")),
+             "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (_code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
               _code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
@@ -251,6 +254,27 @@ _RULES += [
 
 _RULES += [
     # --- MoE dispatcher and MTP pipeline stage (planner/moe_rules.py)
+    RuleInfo("attention-backend", "error", "attention sinks (gpt-oss's learnable softmax) exclude attention_backend "
+             "flash, ms-swift's default",
+             (_code("ms-swift swift/megatron/model/utils.py: _check_attention_backend (\"does not support learnable "
+                    "softmax_type\")"),
+              Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
+                       "gpt_oss; public source, not installed here)")),
+             "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
+    RuleInfo("lora-targets", "error", "Megatron LoRA target_modules given as transformers names (q_proj, ...) match "
+             "nothing in Megatron's model",
+             (_code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
+              _code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
+                    "model\")")),
+             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name"),
+    RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
+             "sigmoid router",
+             (_code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
+              _code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs update the "
+                    "TransformerConfig)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1971", "GPT-OSS, --moe-router-enable-expert-bias with "
+                       "--moe-router-score-function softmax")),
+             "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs)"),
     RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes padding_free/packing (variable "
              "sequence lengths); moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts",
              (_code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
@@ -279,7 +303,29 @@ _RULES += [
 ]
 
 _RULES += [
-    # --- data loading and precision, both engines (msswift/rules.py)
+    # --- the recipe's inputs: registry names, data loading and precision, both engines (msswift/input_rules.py)
+    RuleInfo("rlhf-loss-types", "error", "several loss types and loss_weights are DPO's; one weight per loss type",
+             (_code(f"{RLHF} RLHFArguments._process_loss_type"),), "engine: swift, rlhf with loss_type or loss_weights"),
+    RuleInfo("grpo-greedy", "warning", "GRPO with temperature 0: identical completions per prompt, zero advantages",
+             (_code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_advantages (advantages "
+                    "relative to the group mean; greedy decoding gives a group one completion, one reward)"),),
+             "rlhf_type grpo with temperature: 0 set, num_generations > 1 and a group baseline (advantage_estimator "
+             "grpo or rloo), both engines"),
+    RuleInfo("best-model-schedule", "error", "load_best_model_at_end needs evaluation on the save schedule "
+             "(a validation set, matching strategies, save_steps a multiple of eval_steps)",
+             (_code("transformers training_args.py: TrainingArguments.__post_init__ (\"--load_best_model_at_end "
+                    "requires the save and eval strategy to match\")"),
+              _code(f"{SFT} SftArguments._init_eval_strategy (eval_strategy and eval_steps follow the save ones)")),
+             "engine: swift, load_best_model_at_end: true and save_strategy other than best"),
+    RuleInfo("mixed-precision", "error", "fp16 and bf16 both true once ms-swift fills the unset one from torch_dtype",
+             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_mixed_precision"),
+              _code("transformers training_args.py: TrainingArguments.__post_init__ (\"At most one of fp16 and bf16 "
+                    "can be True\")")),
+             "engine: swift, fp16 or bf16 set explicitly"),
+    RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
+             (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
+              _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
+             "both engines, model_type or template set and no external_plugins (which may register either)"),
     RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
              (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
              "both engines, lazy_tokenize: true with packing or streaming"),
@@ -293,6 +339,67 @@ _RULES += [
               Evidence("report", "NVIDIA-NeMo/RL#259", "GRPO rollout in vLLM (dtype auto -> bfloat16) on Tesla "
                        "V100-SXM2 32 GB: \"Bfloat16 is only supported on GPUs with compute capability of at least 8.0\"")),
              "launch.gpu below 8.0 (V100) with an explicit bfloat16; engine swift, or use_vllm on either engine"),
+]
+
+_RULES += [
+    # --- sequence length against the model's positions, both engines (planner/length_rules.py)
+    RuleInfo("max-positions", "error, warning",
+             "the training sequence (GRPO: max_length + max_completion_length) past the positions config.json "
+             "covers, with no rope_scaling (warning: ms-swift trains out of range without a word); "
+             "vllm_max_model_len past the length vLLM derives from config.json (error: vLLM refuses it)",
+             (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments.__post_init__ (max_length is "
+                    "filled from HfConfigFactory.get_max_model_len only when unset; no check against it)"),
+              _code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling (RoPE is "
+                    "extended only when rope_scaling is given)"),
+              Evidence("code", "vLLM vllm/config/model.py: _get_and_verify_max_len (\"User-specified max_model_len "
+                       "(...) is greater than the derived max_model_len\"; public source, vLLM is not installed)"),
+              Evidence("report", "modelscope/ms-swift#7018", "swift pt, Qwen3-8B-Base (32768 positions), max_length "
+                       "64000, no scaling: ran without error"),
+              Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, YaRN on the command line, "
+                       "vllm_max_model_len 122880: vLLM refuses unless rope_scaling is in config.json"),
+              Evidence("report", "modelscope/ms-swift#3907", "Qwen2.5-7B-Instruct (32768 positions), vllm_max_model_len "
+                       "72000: \"User-specified max_model_len (72000) is greater than the derived max_model_len\"")),
+             "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
+             "the warning only without rope_scaling, the error with use_vllm colocated (or engine megatron) "
+             "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
+    RuleInfo("rollout-length", "warning", "engine swift: vllm_max_model_len below max_length + max_completion_length "
+             "cuts completions short (engine megatron refuses it: grpo-vllm)",
+             (_code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "
+                    "max_model_len - prompt; \"leaves no room for generation\")"),
+              Evidence("report", "modelscope/ms-swift#4893", "swift infer with vLLM: \"max_model_len(40960) - "
+                       "num_tokens(118444) < max_tokens(1024)\"")),
+             "engine: swift, GRPO with use_vllm colocate and an explicit max_length"),
+    RuleInfo("vllm-memory", "error", "the colocated vLLM worker's share (vllm_gpu_memory_utilization x GPU memory) "
+             "cannot hold its weight shard plus the KV cache of one max_model_len sequence",
+             (Evidence("code", "vLLM vllm/v1/core/kv_cache_utils.py: check_enough_kv_cache_memory (\"No available "
+                       "memory for the cache blocks\"; \"To serve at least one request with the model's max seq "
+                       "len\"; public source)"),
+              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocated engine: gpu_memory_utilization, "
+                    "tensor_parallel_size, max_model_len)")),
+             "GRPO/GKD with use_vllm colocated (or engine megatron), launch.gpu known; skipped for checkpoints "
+             "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ) -- FP8 releases count 1 byte per weight"),
+    RuleInfo("sequence-parallel-size", "error", "engine swift: sequence_parallel_size must divide the processes; past "
+             "gcd(KV heads, size) the rest is ring attention, which needs padding_free and which Qwen3.5/3.6's Gated "
+             "DeltaNet refuses",
+             (_code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel._init_device_mesh / prepare "
+                    "(\"needs ulysses/ring-attention, which needs --padding_free true\")"),
+              _code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (\"does not "
+                    "support derived ring attention\")"),
+              Evidence("report", "modelscope/ms-swift#9162", "the PR adding Qwen3.5 linear-attention sequence parallelism "
+                       "lists rp_world_size > 1 as unsupported")),
+             "engine: swift, sequence_parallel_size > 1"),
+    RuleInfo("vllm-lora-rank", "error", "with vllm_enable_lora, lora_rank is vLLM's max_lora_rank and must be one it "
+             "accepts (1, 8, 16, 32, 64, 128, 256, 320, 512)",
+             (Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (\"max_lora_rank (...) must be one of\"; public "
+                       "source)"),
+              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (max_lora_rank=args.lora_rank)"),
+              Evidence("report", "PrimeIntellect-ai/prime-rl#1408", "LoRA rank 4 rejected by vLLM; the framework rounds "
+                       "max_lora_rank up")),
+             "use_vllm colocated (or engine megatron) with vllm_enable_lora and tuner_type lora"),
+    RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
+             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
+                    "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
+             "both engines, rope_scaling set (not 'default') without a factor and without max_model_len"),
 ]
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}

@@ -1,0 +1,131 @@
+"""ms-swift's checks on the recipe's inputs, both engines, run before launch: the model_type and template
+names ms-swift's registry knows, how the data is loaded (lazy_tokenize, streaming), the precision the GPU
+can hold, and the save/eval schedule the transformers Trainer accepts. Split from rules.py by concern;
+rules.py registers INPUT_RULES with its own."""
+
+from __future__ import annotations
+
+import difflib
+
+from swift_ext.msswift.model_table import load
+
+
+# swift/model/model_meta.py _get_model_info: 'model_type: ... not in [MODEL_MAPPING]'; swift/template/register.py
+# get_template_meta: 'template_type: ... not in [TEMPLATE_MAPPING]' -- both at argument parsing, on every rank,
+# once the model is downloaded. The registry (msswift-models.json) is read from the installed ms-swift.
+def registry_names(recipe, args, err, warn):
+    if args.list("external_plugins"):
+        return  # a plugin may register_model / register_template the name itself
+    table = load()
+    for key, known, what in (("model_type", table["model_types"], "model type"),
+                             ("template", table["templates"], "template")):
+        name = args.str(key)
+        if not name or name in known:
+            continue
+        close = difflib.get_close_matches(name, list(known), n=3)
+        err("registry-name", f"{key} {name!r} is not a {what} ms-swift registers (it refuses it at start-up)", key,
+            hint=f"did you mean {' / '.join(close)}?" if close else f"drop {key}: ms-swift reads it from the model")
+
+
+def lazy_tokenize_conflicts(recipe, args, err, warn):
+    # swift/arguments/base_args/base_args.py BaseArguments._init_lazy_tokenize (both engines: MegatronBaseArguments
+    # extends BaseArguments): an explicit lazy_tokenize refuses packing and streaming (left unset, ms-swift picks
+    # false whenever either is on).
+    if not args.bool("lazy_tokenize"):
+        return
+    for feature in ("packing", "streaming"):
+        if args.bool(feature):
+            err("lazy-tokenize", f"lazy_tokenize and {feature} are incompatible (ms-swift refuses the pair at start-up; "
+                "before ms-swift 4 packing was silently dropped)", "lazy_tokenize",
+                hint=f"remove lazy_tokenize (ms-swift then tokenizes ahead, as {feature} needs)")
+
+
+def streaming_max_steps(recipe, args, err, warn):
+    # transformers trainer.py Trainer.__init__: a train dataset without __len__ (ms-swift's streaming datasets are
+    # iterable) needs max_steps > 0; num_train_epochs / max_epochs cannot be turned into steps. Engine megatron has
+    # its own check (megatron_training).
+    if recipe.engine != "swift" or not args.bool("streaming"):
+        return
+    if (args.int("max_steps") or -1) <= 0:
+        err("streaming-max-steps", "a streaming dataset has no length, so the transformers Trainer cannot turn "
+            "num_train_epochs/max_epochs into steps and refuses to start", "max_steps",
+            hint="set max_steps (max_epochs then stops early at the epoch boundary)")
+
+
+BF16_DTYPES = ("bfloat16", "bf16")
+
+
+def bf16_gpu(recipe, args, err, warn):
+    # bf16 needs compute capability 8.0 (Ampere). The transformers engine refuses it in
+    # transformers training_args.py TrainingArguments.__post_init__ ("Your setup doesn't support bf16/gpu";
+    # ms-swift model_args.py sets bf16 from torch_dtype), and vLLM in its config check ("Bfloat16 is only
+    # supported on GPUs with compute capability of at least 8.0", seen in NVIDIA-NeMo/RL#259 -- vLLM is not
+    # installed here to cite; ms-swift passes torch_dtype to the rollout
+    # engine). Only an explicit bf16 choice is judged: unset, ms-swift reads config.json.
+    gpu = recipe.launch.gpu
+    if gpu is None:
+        return
+    from swift_ext.spec.gpus import GPUS
+
+    cc = GPUS[gpu].compute_capability
+    if cc >= (8, 0):
+        return
+    dtype = (args.str("torch_dtype") or "").lower()
+    key = "torch_dtype" if dtype in BF16_DTYPES else ("bf16" if recipe.engine == "swift" and args.bool("bf16") else None)
+    if key is None or not (recipe.engine == "swift" or args.bool("use_vllm")):
+        return
+    where = "the transformers Trainer" if recipe.engine == "swift" else "the vLLM rollout engine"
+    err("bf16-gpu", f"{gpu} (compute capability {cc[0]}.{cc[1]}) has no bfloat16; {where} refuses {key} "
+        f"{args.str(key) if key == 'torch_dtype' else 'true'} (bf16 needs 8.0+)", key,
+        hint="torch_dtype: float16, or an Ampere-or-newer GPU")
+
+
+def best_model_schedule(recipe, args, err, warn):
+    # transformers training_args.py TrainingArguments.__post_init__: load_best_model_at_end needs the eval strategy to
+    # match the save strategy (unless save_strategy is "best") and, by steps, save_steps a multiple of eval_steps.
+    # ms-swift 4.6 sft_args.py _init_eval_strategy: eval_strategy defaults to save_strategy and eval_steps to
+    # save_steps, and SftArguments.__post_init__ sets eval_strategy "no" when there is no validation set.
+    if recipe.engine != "swift" or not args.bool("load_best_model_at_end"):
+        return
+    save = args.str("save_strategy") or "steps"
+    if save == "best":
+        return
+    has_val = bool(args.list("val_dataset")) or ((args.float("split_dataset_ratio") or 0) > 0
+                                                  and not args.bool("streaming"))
+    evaluation = (args.str("eval_strategy") or save) if has_val else "no"
+    if evaluation != save:
+        key = "eval_strategy" if has_val else "load_best_model_at_end"
+        err("best-model-schedule", f"load_best_model_at_end needs evaluation on the save schedule, but eval_strategy is "
+            f"{evaluation!r}{'' if has_val else ' (no validation set)'} and save_strategy {save!r}: the transformers "
+            "Trainer refuses it", key,
+            hint="add val_dataset or split_dataset_ratio" if not has_val else f"eval_strategy: {save}")
+        return
+    if evaluation != "steps":
+        return
+    save_steps = args.float("save_steps") or 0
+    eval_steps = args.float("eval_steps") or save_steps
+    if save_steps >= 1 and eval_steps >= 1 and int(save_steps) % int(eval_steps):
+        err("best-model-schedule", f"load_best_model_at_end needs save_steps to be a multiple of eval_steps, got "
+            f"{int(save_steps)} and {int(eval_steps)}: the transformers Trainer refuses it", "save_steps",
+            hint=f"save_steps: {int(eval_steps) * max(1, round(save_steps / eval_steps))}")
+
+
+def fp16_and_bf16(recipe, args, err, warn):
+    # ms-swift 4.6 model_args.py ModelArguments._init_mixed_precision fills only the unset one of fp16/bf16 from
+    # torch_dtype (bfloat16 -> bf16, float16/float32 -> fp16); transformers TrainingArguments.__post_init__ then
+    # refuses both: "At most one of fp16 and bf16 can be True, but not both".
+    if recipe.engine != "swift":
+        return
+    dtype = (args.str("torch_dtype") or "").lower()
+    implied_bf16 = dtype in BF16_DTYPES
+    implied_fp16 = dtype in ("float16", "fp16", "half", "float32", "fp32")
+    fp16 = args.bool("fp16") if args.has("fp16") else implied_fp16
+    bf16 = args.bool("bf16") if args.has("bf16") else implied_bf16
+    if fp16 and bf16 and (args.has("fp16") or args.has("bf16")):
+        key = "fp16" if args.has("fp16") and args.bool("fp16") else "bf16"
+        err("mixed-precision", f"fp16 and bf16 end up both true ({key} set, the other from torch_dtype {dtype or '?'}): "
+            "the transformers Trainer refuses it", key, hint="set only torch_dtype, or the matching one of fp16/bf16")
+
+
+INPUT_RULES = [registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu, best_model_schedule,
+               fp16_and_bf16]

@@ -1,0 +1,233 @@
+"""Sequence length against the positions the model covers, both engines.
+
+ms-swift 4.6 takes `max_length` as given: swift/arguments/base_args/base_args.py only fills it from the
+model's length (swift/utils/hf_config.py HfConfigFactory.get_max_model_len) when it is unset, and
+ModelArguments._init_rope_scaling (swift/arguments/base_args/model_args.py) extends RoPE only when the
+recipe asks for it (`rope_scaling`, with `max_model_len`). A longer `max_length` trains -- and a GRPO
+rollout generates -- on positions the checkpoint never saw, with no error and no warning (ms-swift#7018:
+Qwen3-8B-Base, 32768 positions, `swift pt --max_length 64000` ran without a word). vLLM, by contrast,
+refuses a `max_model_len` above the length it derives from config.json (vllm config/model.py
+_get_and_verify_max_len: "User-specified max_model_len (...) is greater than the derived max_model_len",
+unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).
+
+Also, against the model's shape: the colocated vLLM rollout (its tensor parallel size, for engine swift --
+engine megatron checks it in grpo_rules.grpo -- its length and its memory share), and engine swift's
+sequence parallelism, which splits the sequence over KV heads. Registered with warn_rules.ENGINE_RULES,
+so they run on both engines.
+"""
+
+from __future__ import annotations
+
+import math
+
+from swift_ext.planner.grpo_rules import vllm_tp_fits
+from swift_ext.planner.model_shape import ModelShape
+
+ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
+
+
+def _grpo(recipe, args) -> bool:
+    return recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
+
+
+def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
+    # model_args.py _init_rope_scaling: a rope_scaling without a "factor" (the string form always lacks one)
+    # asserts "max_model_len must be set if rope_scaling does not contain a \"factor\"" at argument parsing.
+    value = args.raw("rope_scaling")
+    if not value or args.int("max_model_len"):
+        return
+    if isinstance(value, dict) and "factor" in value:
+        return
+    if isinstance(value, str) and value.strip().startswith("{") and '"factor"' in value:
+        return
+    if isinstance(value, dict) and (value.get("rope_type") or value.get("type") or "default") == "default":
+        return
+    err("rope-scaling-length", f"rope_scaling {value!r} has no factor and max_model_len is not set: ms-swift "
+        "derives the factor from max_model_len and asserts at start-up without it", "max_model_len",
+        hint="set max_model_len to the length to train at (ms-swift sets factor = ceil(max_model_len / "
+        "original length))")
+
+
+def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
+    limit = shape.max_positions
+    if not limit:
+        return
+    extended = bool(args.raw("rope_scaling"))  # ms-swift then sizes the factor from max_model_len
+    length = args.int("max_length") or 0
+    grpo = _grpo(recipe, args)
+    completion = args.max_completion_length if grpo else 0  # ms-swift's default (512) when unset
+    if not extended and length + completion > limit:
+        culprit = "max_length" if length > limit or not grpo else "max_completion_length"
+        what = (f"max_length {length}" if not grpo else
+                f"max_length {length} (prompt) + max_completion_length {completion} = {length + completion}")
+        warn("max-positions", f"{what} exceeds the {limit} positions {shape.name} covers "
+             f"({_where(shape)}): ms-swift neither refuses nor scales RoPE for it, so tokens past position "
+             f"{limit} train{' and are generated' if grpo else ''} out of the trained range", culprit,
+             hint=f"keep {culprit} within {limit - (completion if culprit == 'max_length' and grpo else 0)}, "
+             "or extend RoPE: rope_scaling: yarn with max_model_len set to the length you need")
+    if not args.bool("use_vllm") or args.str("vllm_mode") == "server":
+        return  # server mode: the external `swift rollout` owns max_model_len (rlhf_args.py ignores it here)
+    # The colocated engine is built from the model directory (rlhf_trainers/rollout_mixin.py and
+    # megatron/trainers/rollout_mixin.py pass model_dir and max_model_len, not rope_scaling), so vLLM derives
+    # its limit from config.json alone: a rope_scaling given on the command line does not reach it (ms-swift#5146).
+    asked = args.int("vllm_max_model_len")
+    if not asked or asked <= limit or str(recipe.env.get(ALLOW_LONG_ENV, "")).strip() in ("1", "true", "True"):
+        return
+    because = (" (the recipe's rope_scaling does not reach vLLM: it reads config.json)" if extended else "")
+    err("max-positions", f"vllm_max_model_len {asked} is above the {limit} positions vLLM derives from "
+        f"{shape.name}'s config.json{because}: vLLM refuses it (\"User-specified max_model_len ({asked}) is "
+        "greater than the derived max_model_len\") when the rollout engine starts", "vllm_max_model_len",
+        hint=f"vllm_max_model_len: {limit} or less; for longer rollouts write the rope_scaling into the model's "
+        f"config.json (vLLM then derives original length x factor); env {ALLOW_LONG_ENV}=1 only skips the "
+        "check, it does not scale RoPE")
+
+
+def swift_rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
+    # ms-swift 4.6 swift/infer_engine/infer_engine.py InferEngine.set_default_max_tokens: when prompt +
+    # max_completion_length passes the engine's max_model_len, max_tokens is cut to what is left (a log line per
+    # request), and a prompt that fills it raises "Input length (...) leaves no room for generation". Engine
+    # megatron refuses the shortfall outright (grpo_rules.grpo); only a max_length the recipe sets is judged.
+    if recipe.engine != "swift" or not _grpo(recipe, args) or not args.bool("use_vllm"):
+        return
+    if args.str("vllm_mode") != "colocate" or not args.has("max_length"):
+        return
+    asked, need = args.int("vllm_max_model_len"), (args.int("max_length") or 0) + args.max_completion_length
+    if asked and asked < need:
+        warn("rollout-length", f"vllm_max_model_len {asked} < max_length + max_completion_length = {need}: completions "
+             f"of long prompts are cut short of max_completion_length (ms-swift lowers max_tokens to what the engine "
+             f"has left), and a prompt of {asked} tokens or more stops the rollout", "vllm_max_model_len",
+             hint=f"vllm_max_model_len: {need}")
+
+
+def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    # Engine swift's sequence parallelism (swift/sequence_parallel/sequence_parallel.py): prepare() reads the model's
+    # num_key_value_heads (num_attention_heads without it); _init_device_mesh makes the Ulysses size
+    # gcd(heads, sequence_parallel_size) and gives the rest to ring attention, which prepare() refuses without
+    # padding_free ("needs ulysses/ring-attention, which needs --padding_free true"; packing sets padding_free), and
+    # which Qwen3.5/3.6's Gated DeltaNet patch refuses outright (swift/model/models/qwen.py
+    # _patch_qwen3_5_linear_attention_sequence_parallel: "does not support derived ring attention ... reduce
+    # --sequence_parallel_size"). The data-parallel size is world // sequence_parallel_size.
+    sp = args.int("sequence_parallel_size", 1) or 1
+    if recipe.engine != "swift" or sp <= 1:
+        return
+    if lay.world % sp:
+        err("sequence-parallel-size", f"sequence_parallel_size {sp} does not divide the {lay.world} processes: "
+            "ms-swift's device mesh needs world = data parallel x sequence parallel", "sequence_parallel_size")
+        return
+    ulysses = math.gcd(shape.num_key_value_heads, sp)
+    if ulysses == sp:
+        return
+    where = (f"{shape.name} has {shape.num_key_value_heads} KV heads, so Ulysses takes {ulysses} and ring "
+             f"attention {sp // ulysses}")
+    if shape.num_linear_attention_layers and shape.model_type.startswith("qwen3_5"):
+        err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, and ms-swift's Gated DeltaNet sequence "
+            "parallelism refuses ring attention", "sequence_parallel_size", hint=f"sequence_parallel_size: {ulysses}")
+    elif not (args.bool("padding_free") or args.bool("packing")):
+        err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, which ms-swift runs only with "
+            "padding_free", "sequence_parallel_size",
+            hint=f"sequence_parallel_size: {ulysses}, or padding_free: true (with a flash attn_impl)")
+
+
+# vLLM LoRAConfig accepts only these max_lora_rank values (vllm/config/lora.py: possible_max_ranks (8, 16, 32, 64,
+# 128, 256, 320, 512); 1 since vllm-project/vllm#26461). PrimeIntellect-ai/prime-rl#1408 rounds up for this reason.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def rollout_lora_rank(recipe, args, shape: ModelShape, lay, err, warn):
+    # ms-swift passes max_lora_rank=lora_rank to the colocated engine when it syncs LoRA adapters
+    # (rlhf_trainers/rollout_mixin.py and megatron/trainers/rollout_mixin.py: tuner_type lora with vllm_enable_lora).
+    if not args.bool("use_vllm") or not args.bool("vllm_enable_lora") or args.str("vllm_mode") == "server":
+        return
+    if (args.str("tuner_type") or "lora") != "lora":
+        return
+    rank = args.int("lora_rank")
+    if rank and rank not in VLLM_LORA_RANKS:
+        fits = next((r for r in VLLM_LORA_RANKS if r >= rank), None)
+        err("vllm-lora-rank", f"lora_rank {rank} becomes the rollout engine's max_lora_rank, which vLLM accepts only "
+            f"from {', '.join(map(str, VLLM_LORA_RANKS))}: it refuses to start", "lora_rank",
+            hint=f"lora_rank: {fits}" if fits else "a lora_rank vLLM accepts, or vllm_enable_lora: false (merged sync)")
+
+
+GIB = 2**30
+# Checkpoints stored below 16 bits whose size the shape cannot tell: the memory check skips them.
+_LOW_BIT_NAMES = ("awq", "gptq", "int4", "int8", "4bit", "8bit", "mxfp4", "nvfp4", "bnb")
+
+
+def _weight_bytes(shape: ModelShape) -> float | None:
+    """Bytes per parameter vLLM holds for the checkpoint, a lower bound: 1 for FP8 checkpoints (the -FP8
+    releases; DeepSeek-V3's own weights are FP8), 2 otherwise; None when it cannot be told (gpt-oss ships MXFP4)."""
+    name = shape.name.lower()
+    if shape.softmax_type == "learnable" or any(tag in name for tag in _LOW_BIT_NAMES):
+        return None
+    return 1.0 if "fp8" in name or shape.model_type == "deepseek_v3" else 2.0
+
+
+def rollout_engine_gib(shape: ModelShape, vtp: int, max_model_len: int) -> float | None:
+    """A lower bound on what one colocated vLLM worker needs before it can serve one request: its weight shard
+    and the KV cache of one max_model_len sequence (full-attention layers; MLA keeps one latent per token and
+    layer, unsplit; KV heads split over TP, replicated past their count). Activations and CUDA graphs not counted."""
+    per_param = _weight_bytes(shape)
+    if per_param is None:
+        return None
+    weights = shape.total_params(mtp=False) * per_param / vtp
+    if shape.is_mla:
+        per_token = shape.num_layers * (shape.kv_lora_rank + shape.qk_rope_head_dim) * 2
+    else:
+        kv_heads = -(-shape.num_key_value_heads // vtp)
+        per_token = shape.num_full_attention_layers * 2 * kv_heads * shape.head_dim * 2
+    return (weights + per_token * max_model_len) / GIB
+
+
+def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
+    # vLLM (v1 worker: requested memory = gpu_memory_utilization x total GPU memory; kv_cache_utils
+    # check_enough_kv_cache_memory) refuses to start when what is left after its weights cannot hold one
+    # max_model_len sequence ("No available memory for the cache blocks" / "To serve at least one request with
+    # the model's max seq len ..."). ms-swift builds the colocated engine with vllm_gpu_memory_utilization and
+    # vllm_tensor_parallel_size (rlhf_trainers/rollout_mixin.py, megatron/trainers/rollout_mixin.py).
+    if not args.bool("use_vllm") or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return
+    if (recipe.engine == "swift" and args.str("vllm_mode") != "colocate") or args.raw("quant_method"):
+        return
+    if args.raw("vllm_quantization") or args.bool("vllm_enable_expert_parallel") or \
+            (args.int("vllm_data_parallel_size", 1) or 1) > 1 or (args.int("vllm_pipeline_parallel_size", 1) or 1) > 1:
+        return  # weights quantized on load, or spread past the TP group: the bound below would not hold
+    util, capacity = args.float("vllm_gpu_memory_utilization"), recipe.launch.memory_gib
+    length = args.int("vllm_max_model_len") or shape.max_positions
+    if not util or not capacity or not length:
+        return
+    vtp = args.int("vllm_tensor_parallel_size", 1) or 1
+    need = rollout_engine_gib(shape, vtp, length)
+    if need is not None and need > util * capacity:
+        err("vllm-memory", f"the colocated vLLM worker needs at least {need:.1f} GiB ({shape.name}'s weights over "
+            f"vllm_tensor_parallel_size {vtp}, plus the KV cache of one {length}-token sequence) but "
+            f"vllm_gpu_memory_utilization {util} gives it {util * capacity:.1f} GiB of {capacity:g}: vLLM refuses to "
+            "start (no memory left for the KV cache)", "vllm_gpu_memory_utilization",
+            hint="raise vllm_gpu_memory_utilization (with sleep_level/offload_model so training keeps room), raise "
+            "vllm_tensor_parallel_size, or lower vllm_max_model_len")
+
+
+def _where(shape: ModelShape) -> str:
+    scaled = f", {shape.rope_scaling} rope scaling included" if shape.rope_scaling else ", no rope scaling"
+    return f"config.json max_position_embeddings{scaled}"
+
+
+def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
+    # Engine swift's colocated rollout engine (rlhf_trainers/rollout_mixin.py: tensor_parallel_size=
+    # vllm_tensor_parallel_size) must shard the model's heads; engine megatron has the same check in grpo_rules.grpo.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return
+    if not args.bool("use_vllm") or args.str("vllm_mode") != "colocate":
+        return
+    vtp = args.int("vllm_tensor_parallel_size", 1) or 1
+    if vtp > 1 and not vllm_tp_fits(shape, vtp):
+        fits = [t for t in range(1, vtp) if vllm_tp_fits(shape, t) and lay.world % t == 0]
+        err("grpo-vllm", f"vllm_tensor_parallel_size {vtp} does not divide {shape.name}'s "
+            f"{shape.num_attention_heads} attention heads ({shape.num_key_value_heads} KV heads): vLLM refuses it "
+            f"(\"Total number of attention heads ({shape.num_attention_heads}) must be divisible by tensor parallel "
+            f"size ({vtp})\") when the rollout engine starts", "vllm_tensor_parallel_size",
+            hint=f"vllm_tensor_parallel_size: {fits[-1] if fits else 1}")
+
+
+LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, swift_rollout_length,
+                rollout_engine_memory, swift_sequence_parallel,
+                rollout_lora_rank]

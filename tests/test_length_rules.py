@@ -1,0 +1,174 @@
+"""Sequence length against the model's positions (planner/length_rules.py) and the length fields the shape
+reads from config.json (planner/model_shape.py), beyond the failed launches in tests/fixtures/issues
+(ms-swift#7018, #5146): the other branches, and where the rules stay quiet."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIXTURES
+from swift_ext.planner.model_shape import from_config, resolve_shape
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+ISSUES = FIXTURES / "issues"
+PT = "ms-swift-7018-max-length-past-positions"
+GRPO = "ms-swift-5146-vllm-max-model-len-cli-rope"
+DENSE = {"hidden_size": 1024, "num_attention_heads": 8, "num_hidden_layers": 2, "intermediate_size": 4096,
+         "vocab_size": 1000}
+
+
+def findings(name: str, *overrides: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    result = make_plan(load_recipe(ISSUES / f"{name}.yaml", list(overrides)), oracle=False)
+    by_code = ({}, {})
+    for into, found in zip(by_code, (result.errors, result.warnings)):
+        for finding in found:
+            into.setdefault(finding.code, set()).add(finding.path)
+    return by_code
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({}, 0),
+    ({"max_position_embeddings": 32768}, 32768),
+    ({"max_position_embeddings": 32768, "seq_length": 8192}, 8192),  # ms-swift and vLLM take the smallest
+    ({"max_position_embeddings": 40960, "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+                                                         "original_max_position_embeddings": 32768}}, 131072),
+    ({"max_position_embeddings": 131072, "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+                                                          "original_max_position_embeddings": 8192}}, 131072),
+    ({"max_position_embeddings": 128000, "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}}, 128000),
+    ({"max_position_embeddings": 262144, "rope_parameters": {"rope_type": "default", "rope_theta": 1e7}}, 262144),
+])
+def test_max_positions_as_vllm_derives_it(extra, expected):
+    assert from_config({**DENSE, **extra}, name="m").max_positions == expected
+
+
+def test_aliases_carry_their_own_published_length():
+    assert resolve_shape("Qwen/Qwen3-8B").max_positions == 40960
+    assert resolve_shape("Qwen/Qwen3-8B-Base").max_positions == 32768
+    assert resolve_shape("Qwen/Qwen3-30B-A3B-Instruct-2507").max_positions == 262144
+    assert resolve_shape("Qwen/Qwen3-30B-A3B-Thinking-2507").max_positions == 0  # not published here: unknown
+    assert resolve_shape("Qwen/Qwen2.5-7B").max_positions == 131072
+    assert resolve_shape("Qwen/Qwen2.5-7B-Instruct").max_positions == 32768
+    dsv3 = resolve_shape("deepseek-ai/DeepSeek-V3")
+    assert (dsv3.max_positions, dsv3.rope_scaling) == (163840, "yarn")
+
+
+def test_training_length_is_quiet_within_positions_or_with_rope_scaling():
+    assert "max-positions" not in findings(PT, "args.max_length=32768")[1]
+    assert "max-positions" not in findings(PT, "args.rope_scaling=yarn", "args.max_model_len=65536")[1]
+    assert "max-positions" not in findings(PT, "args.max_length=null")[1]  # ms-swift fills it from config.json
+
+
+def test_grpo_counts_the_completion_and_blames_it_when_the_prompt_fits():
+    errors, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null",
+                                "args.vllm_max_model_len=40960", "args.max_length=40000")
+    assert warnings["max-positions"] == {"args.max_completion_length"}
+    assert "max-positions" not in errors
+    _, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null",
+                           "args.vllm_max_model_len=40960", "args.max_length=50000")
+    assert warnings["max-positions"] == {"args.max_length"}
+
+
+def test_vllm_refusal_is_skipped_by_its_env_override_and_for_server_mode():
+    assert findings(GRPO)[0]["max-positions"] == {"args.vllm_max_model_len"}
+    assert "max-positions" not in findings(GRPO, "env.VLLM_ALLOW_LONG_MAX_MODEL_LEN=1")[0]
+    assert "max-positions" not in findings(GRPO, "args.vllm_mode=server",
+                                           "args.vllm_server_host=[127.0.0.1]")[0]
+
+
+def test_rope_scaling_in_config_json_raises_what_vllm_derives(tmp_path):
+    config = {"model_type": "qwen3",
+              "architectures": ["Qwen3ForCausalLM"], "hidden_size": 4096, "intermediate_size": 12288,
+              "num_hidden_layers": 36, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+              "vocab_size": 151936, "max_position_embeddings": 40960,
+              "rope_scaling": {"rope_type": "yarn", "factor": 3.0, "original_max_position_embeddings": 40960}}
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    errors, _ = findings(GRPO, f"args.model={tmp_path}", "args.model_type=qwen3")
+    assert "max-positions" not in errors
+
+
+def test_rope_scaling_without_factor_needs_max_model_len():
+    assert findings(GRPO, "args.rope_scaling=yarn", "args.max_model_len=null")[0]["rope-scaling-length"] == {
+        "args.max_model_len"}
+    assert "rope-scaling-length" not in findings(GRPO, "args.max_model_len=null")[0]  # the JSON form has a factor
+    assert "rope-scaling-length" not in findings(GRPO, "args.rope_scaling=yarn")[0]
+
+
+def test_swift_colocated_rollout_tp_must_divide_the_heads():
+    qwen25 = ("args.model=Qwen/Qwen2.5-7B-Instruct", "args.rope_scaling=null", "args.max_model_len=null",
+              "args.vllm_max_model_len=null", "args.max_length=4096")  # 28 heads, 4 KV heads
+    assert findings(GRPO, *qwen25, "args.vllm_tensor_parallel_size=8")[0]["grpo-vllm"] == {
+        "args.vllm_tensor_parallel_size"}
+    assert "grpo-vllm" not in findings(GRPO, *qwen25, "args.vllm_tensor_parallel_size=4")[0]
+    assert "grpo-vllm" not in findings(GRPO, "args.vllm_tensor_parallel_size=8")[0]  # Qwen3-8B: 32 heads, 8 KV
+
+
+def test_swift_rollout_shorter_than_prompt_plus_completion_is_a_warning():
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=8192")
+    _, warnings = findings(GRPO, *base, "args.vllm_max_model_len=9000")
+    assert warnings["rollout-length"] == {"args.vllm_max_model_len"}  # 8192 + 2048 > 9000
+    _, warnings = findings(GRPO, *base, "args.vllm_max_model_len=10240")
+    assert "rollout-length" not in warnings
+    _, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null", "args.max_length=null",
+                           "args.vllm_max_model_len=9000")
+    assert "rollout-length" not in warnings  # max_length unset: ms-swift fills it; prompts are not judged
+
+
+def test_colocated_vllm_share_must_hold_the_weights_and_one_sequence():
+    # Qwen3-8B: 8.2e9 bf16 weights = 15.3 GiB; KV 36 layers x 8 heads x 128 x 2 x 2 B = 144 KiB per token.
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=4096")
+    errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2")
+    assert errors["vllm-memory"] == {"args.vllm_gpu_memory_utilization"}  # 16 GiB < 15.3 + 5.6
+    errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=8192", "args.vllm_gpu_memory_utilization=0.25")
+    assert "vllm-memory" not in errors  # 20 GiB > 15.3 + 1.1
+    errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
+                         "args.vllm_tensor_parallel_size=2")
+    assert "vllm-memory" not in errors  # half the weights and KV heads per worker
+    errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
+                         "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-memory" not in errors  # an external server sizes itself
+
+
+def test_swift_sequence_parallel_past_the_kv_heads_turns_to_ring_attention():
+    # ms-swift#7018's pretraining: Qwen3-8B-Base has 8 KV heads, 8 GPUs.
+    assert "sequence-parallel-size" not in findings(PT)[0]  # sp 8 = gcd(8, 8): Ulysses only
+    errors, _ = findings(PT, "args.sequence_parallel_size=16", "launch.gpus_per_node=16")
+    assert "sequence-parallel-size" not in errors  # ring 2, packing on: padding_free
+    errors, _ = findings(PT, "args.sequence_parallel_size=16", "launch.gpus_per_node=16", "args.packing=false")
+    assert errors["sequence-parallel-size"] == {"args.sequence_parallel_size"}
+    errors, _ = findings(PT, "args.sequence_parallel_size=3")
+    assert errors["sequence-parallel-size"] == {"args.sequence_parallel_size"}  # 3 does not divide 8 processes
+    # Qwen3.6-35B-A3B: 2 KV heads; its Gated DeltaNet refuses the ring even with packing
+    errors, _ = findings(PT, "args.model=Qwen/Qwen3.6-35B-A3B", "args.model_type=null", "args.sequence_parallel_size=4",
+                         "launch.gpus_per_node=4")
+    assert errors["sequence-parallel-size"] == {"args.sequence_parallel_size"}
+    errors, _ = findings(PT, "args.model=Qwen/Qwen3.6-35B-A3B", "args.model_type=null", "args.sequence_parallel_size=2",
+                         "launch.gpus_per_node=4")
+    assert "sequence-parallel-size" not in errors
+
+
+def test_vllm_memory_is_not_judged_when_weights_spread_past_the_tp_group():
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=4096",
+            "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2")
+    for extra in ("args.vllm_quantization=fp8", "args.vllm_enable_expert_parallel=true"):
+        assert "vllm-memory" not in findings(GRPO, *base, extra)[0], extra
+
+
+def test_vllm_lora_rank_must_be_a_rank_vllm_accepts():
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=4096", "args.vllm_max_model_len=8192",
+            "args.tuner_type=lora", "args.vllm_enable_lora=true")
+    assert findings(GRPO, *base, "args.lora_rank=24")[0]["vllm-lora-rank"] == {"args.lora_rank"}
+    assert "vllm-lora-rank" not in findings(GRPO, *base, "args.lora_rank=32")[0]
+    assert "vllm-lora-rank" not in findings(GRPO, *base, "args.lora_rank=24", "args.vllm_enable_lora=false")[0]
+
+
+def test_alias_config_names_only_real_aliases():
+    # A typo in alias_config would silently leave the alias on its entry's length.
+    from swift_ext.planner.model_shape import PRESETS
+
+    for path in sorted(PRESETS.glob("*.json")):
+        for model_id, entry in json.loads(path.read_text(encoding="utf-8"))["models"].items():
+            unknown = set(entry.get("alias_config", {})) - set(entry.get("aliases", []))
+            assert not unknown, (path.name, model_id, unknown)
