@@ -78,6 +78,14 @@ def test_vllm_refusal_is_skipped_by_its_env_override_and_for_server_mode():
                                            "args.vllm_server_host=[127.0.0.1]")[0]
 
 
+def test_recipe_rope_scaling_reaches_vllm():
+    # ms-swift 4.6 vllm_engine.py _get_hf_config_overrides: the recipe's YaRN (factor ceil(122880 / 40960) = 3)
+    # goes to vLLM as hf_overrides, which derives 40960 x 3 = 122880 (the report's launch, which now starts).
+    assert "max-positions" not in findings(GRPO, "args.rope_scaling=yarn")[0]
+    assert findings(GRPO, "args.rope_scaling=yarn", "args.vllm_max_model_len=131072")[0]["max-positions"] == {
+        "args.vllm_max_model_len"}
+
+
 def test_rope_scaling_in_config_json_raises_what_vllm_derives(tmp_path):
     config = {"model_type": "qwen3",
               "architectures": ["Qwen3ForCausalLM"], "hidden_size": 4096, "intermediate_size": 12288,

@@ -18,6 +18,7 @@ so they run on both engines.
 
 from __future__ import annotations
 
+import json
 import math
 
 from swift_ext.planner.grpo_rules import vllm_tp_fits
@@ -67,19 +68,59 @@ def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
              "or extend RoPE: rope_scaling: yarn with max_model_len set to the length you need")
     if not args.bool("use_vllm") or args.str("vllm_mode") == "server":
         return  # server mode: the external `swift rollout` owns max_model_len (rlhf_args.py ignores it here)
-    # The colocated engine is built from the model directory (rlhf_trainers/rollout_mixin.py and
-    # megatron/trainers/rollout_mixin.py pass model_dir and max_model_len, not rope_scaling), so vLLM derives
-    # its limit from config.json alone: a rope_scaling given on the command line does not reach it (ms-swift#5146).
+    # ms-swift 4.6 hands a recipe's rope_scaling to the colocated engine: the template's config carries it
+    # (model/register.py _postprocess_config) and infer_engine/vllm_engine.py _get_hf_config_overrides passes what
+    # differs from config.json as vLLM hf_overrides, so vLLM derives original length x factor from it (vllm
+    # config _get_and_verify_max_len). max_model_len alone is not passed on: vLLM still reads config.json's length.
+    # (ms-swift#5146 -- an older ms-swift building the engine from config.json alone -- no longer applies.)
     asked = args.int("vllm_max_model_len")
-    if not asked or asked <= limit or str(recipe.env.get(ALLOW_LONG_ENV, "")).strip() in ("1", "true", "True"):
+    if not asked or str(recipe.env.get(ALLOW_LONG_ENV, "")).strip() in ("1", "true", "True"):
         return
-    because = (" (the recipe's rope_scaling does not reach vLLM: it reads config.json)" if extended else "")
+    if extended:
+        limit = _recipe_rope_length(args, shape)
+        if limit is None:
+            return  # a rope type or original length the plan cannot size: vLLM's own check decides
+    if asked <= limit:
+        return
+    because = (" (with the recipe's rope_scaling, which ms-swift passes to vLLM)" if extended else
+               " (max_model_len alone does not reach vLLM)" if args.int("max_model_len") else "")
     err("max-positions", f"vllm_max_model_len {asked} is above the {limit} positions vLLM derives from "
         f"{shape.name}'s config.json{because}: vLLM refuses it (\"User-specified max_model_len ({asked}) is "
         "greater than the derived max_model_len\") when the rollout engine starts", "vllm_max_model_len",
-        hint=f"vllm_max_model_len: {limit} or less; for longer rollouts write the rope_scaling into the model's "
-        f"config.json (vLLM then derives original length x factor); env {ALLOW_LONG_ENV}=1 only skips the "
-        "check, it does not scale RoPE")
+        hint=f"vllm_max_model_len: {limit} or less, or extend RoPE with rope_scaling (yarn) and max_model_len; env "
+        f"{ALLOW_LONG_ENV}=1 only skips the check, it does not scale RoPE")
+
+
+def _recipe_rope_length(args, shape: ModelShape) -> int | None:
+    """The length vLLM derives from the recipe's rope_scaling as ms-swift completes it (model_args.py
+    _init_rope_scaling: original length from the recipe or config.json, factor = ceil(max_model_len / original)
+    when the recipe gives none); None when it cannot be told (a rope type vLLM does not multiply, a config.json
+    that already scales RoPE, no max_model_len)."""
+    value = args.raw("rope_scaling")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text) if text.startswith("{") else {"type": text}
+        except ValueError:
+            return None
+    if not isinstance(value, dict) or str(value.get("rope_type") or value.get("type")) not in _FACTOR_ROPES:
+        return None
+    original = value.get("original_max_position_embeddings")
+    if not isinstance(original, int) or original <= 0:
+        if shape.rope_scaling:
+            return None
+        original = shape.max_positions
+    factor = value.get("factor")
+    if not isinstance(factor, (int, float)) or factor <= 0:
+        wanted = args.int("max_model_len")
+        if not wanted:
+            return None
+        factor = max(float(math.ceil(wanted / original)), 1.0)
+    return int(original * factor)
+
+
+# Rope types vLLM multiplies the original length by (it leaves llama3/longrope at max_position_embeddings).
+_FACTOR_ROPES = ("yarn", "linear", "dynamic")
 
 
 def swift_rollout_length(recipe, args, shape: ModelShape, lay, err, warn):

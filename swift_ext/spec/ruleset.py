@@ -346,7 +346,8 @@ _RULES += [
     RuleInfo("max-positions", "error, warning",
              "the training sequence (GRPO: max_length + max_completion_length) past the positions config.json "
              "covers, with no rope_scaling (warning: ms-swift trains out of range without a word); "
-             "vllm_max_model_len past the length vLLM derives from config.json (error: vLLM refuses it)",
+             "vllm_max_model_len past the length vLLM derives from config.json and the recipe's rope_scaling (error: "
+             "vLLM refuses it)",
              (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments.__post_init__ (max_length is "
                     "filled from HfConfigFactory.get_max_model_len only when unset; no check against it)"),
               _code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling (RoPE is "
@@ -355,8 +356,10 @@ _RULES += [
                        "(...) is greater than the derived max_model_len\"; public source, vLLM is not installed)"),
               Evidence("report", "modelscope/ms-swift#7018", "swift pt, Qwen3-8B-Base (32768 positions), max_length "
                        "64000, no scaling: ran without error"),
-              Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, YaRN on the command line, "
-                       "vllm_max_model_len 122880: vLLM refuses unless rope_scaling is in config.json"),
+              _code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._get_hf_config_overrides (a recipe's "
+                    "rope_scaling reaches vLLM as hf_overrides; max_model_len alone does not)"),
+              Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, max_model_len 122880, "
+                       "vllm_max_model_len 122880: vLLM refuses (the report's command-line YaRN reaches vLLM on 4.6)"),
               Evidence("report", "modelscope/ms-swift#3907", "Qwen2.5-7B-Instruct (32768 positions), vllm_max_model_len "
                        "72000: \"User-specified max_model_len (72000) is greater than the derived max_model_len\"")),
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
