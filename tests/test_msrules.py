@@ -148,6 +148,8 @@ CASES = [
     # tests/test_data_precision_rules.py)
     ("megatron-args", "eval_iters", MEG_SFT, ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]"],
      ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]", "args.eval_iters=10"]),
+    ("megatron-args", "eval_iters", MEG_SFT, ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]"],
+     ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]", "args.eval_iters=0"]),
     ("rlhf-loss-types", "loss_type", SWIFT_GRPO, ["args.rlhf_type=kto", "args.loss_type=[kto,sft]"],
      ["args.rlhf_type=dpo", "args.loss_type=[sigmoid,sft]", "args.loss_weights=[1.0,0.5]"]),
     ("rlhf-loss-types", "loss_weights", SWIFT_GRPO, ["args.rlhf_type=dpo", "args.loss_type=[sigmoid,sft]",
