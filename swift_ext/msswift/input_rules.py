@@ -90,8 +90,10 @@ def best_model_schedule(recipe, args, err, warn):
     save = args.str("save_strategy") or "steps"
     if save == "best":
         return
-    has_val = bool(args.list("val_dataset")) or ((args.float("split_dataset_ratio") or 0) > 0
-                                                  and not args.bool("streaming"))
+    # sft_args.py: eval_strategy becomes "no" only without eval_dataset (evalscope during training) and without a
+    # validation set (data_args.py _init_val_dataset_exists: val_dataset, cached_val_dataset or a split).
+    has_val = bool(args.list("val_dataset") or args.list("cached_val_dataset") or args.list("eval_dataset")) or (
+        (args.float("split_dataset_ratio") or 0) > 0 and not args.bool("streaming"))
     evaluation = (args.str("eval_strategy") or save) if has_val else "no"
     if evaluation != save:
         key = "eval_strategy" if has_val else "load_best_model_at_end"
