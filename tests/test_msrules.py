@@ -175,6 +175,8 @@ CASES = [
     ("registry-name", "template", SWIFT_SFT, ["args.template=qwen3x"], ["args.template=qwen3_5"]),
     ("registry-name", "template", SWIFT_SFT, ["args.template=my_tmpl"],
      ["args.template=my_tmpl", "args.external_plugins=[my_plugin.py]"]),  # a plugin may register it
+    ("registry-name", "template", SWIFT_SFT, ["args.template=my_tmpl"],
+     ["args.template=my_tmpl", "args.custom_register_path=[my_register.py]"]),  # ms-swift 3's name for plugins
     ("lazy-tokenize", "lazy_tokenize", SWIFT_SFT, ["args.lazy_tokenize=true", "args.packing=true", FLASH],
      ["args.packing=true", FLASH]),
     ("streaming-max-steps", "max_steps", SWIFT_SFT, ["args.streaming=true", "args.max_steps=-1"],

@@ -14,8 +14,10 @@ from swift_ext.msswift.model_table import load
 # get_template_meta: 'template_type: ... not in [TEMPLATE_MAPPING]' -- both at argument parsing, on every rank,
 # once the model is downloaded. The registry (msswift-models.json) is read from the installed ms-swift.
 def registry_names(recipe, args, err, warn):
-    if args.list("external_plugins"):
-        return  # a plugin may register_model / register_template the name itself
+    if args.list("external_plugins") or args.list("custom_register_path"):
+        # a plugin may register_model / register_template the name itself; custom_register_path is ms-swift 3's
+        # name for the same files (base_args.py appends it to external_plugins)
+        return
     table = load()
     for key, known, what in (("model_type", table["model_types"], "model type"),
                              ("template", table["templates"], "template")):

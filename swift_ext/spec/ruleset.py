@@ -325,7 +325,8 @@ _RULES += [
     RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
              (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
               _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
-             "both engines, model_type or template set and no external_plugins (which may register either)"),
+             "both engines, model_type or template set and no external_plugins / custom_register_path (which may "
+             "register either)"),
     RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
              (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
              "both engines, lazy_tokenize: true with packing or streaming"),
