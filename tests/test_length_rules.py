@@ -137,6 +137,10 @@ def test_colocated_vllm_share_must_hold_the_weights_and_one_sequence():
     errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
                          "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
     assert "vllm-memory" not in errors  # an external server sizes itself
+    for kwargs in ('{"cpu_offload_gb": 10}', '{"kv_cache_dtype": "fp8"}', '{"quantization": "fp8"}'):
+        errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
+                             f"args.vllm_engine_kwargs='{kwargs}'")
+        assert "vllm-memory" not in errors, kwargs  # weights offloaded or stored in fewer bytes: bound not valid
 
 
 def test_swift_sequence_parallel_past_the_kv_heads_turns_to_ring_attention():

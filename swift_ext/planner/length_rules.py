@@ -219,6 +219,25 @@ def rollout_engine_gib(shape: ModelShape, vtp: int, max_model_len: int) -> float
     return (weights + per_token * max_model_len) / GIB
 
 
+# vLLM EngineArgs that move weights off the GPU (cpu_offload_gb, offload_*), store them or the KV cache in fewer bytes
+# (quantization, kv_cache_dtype) or spread them further (pipeline/data/expert parallel): rollout_engine_gib's lower
+# bound would no longer hold. ms-swift passes vllm_engine_kwargs through to the colocated engine (rollout_mixin.py).
+_SIZE_CHANGING_ENGINE_KWARGS = {"cpu_offload_gb", "offload_backend", "offload_group_size", "offload_num_in_group",
+                                "quantization", "kv_cache_dtype", "calculate_kv_scales", "pipeline_parallel_size",
+                                "data_parallel_size", "enable_expert_parallel", "kv_cache_memory_bytes",
+                                "kv_offloading_size"}
+
+
+def _vllm_engine_kwargs(args) -> dict:
+    value = args.raw("vllm_engine_kwargs")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
 def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     # vLLM (v1 worker: requested memory = gpu_memory_utilization x total GPU memory; kv_cache_utils
     # check_enough_kv_cache_memory) refuses to start when what is left after its weights cannot hold one
@@ -232,6 +251,8 @@ def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     if args.raw("vllm_quantization") or args.bool("vllm_enable_expert_parallel") or \
             (args.int("vllm_data_parallel_size", 1) or 1) > 1 or (args.int("vllm_pipeline_parallel_size", 1) or 1) > 1:
         return  # weights quantized on load, or spread past the TP group: the bound below would not hold
+    if _SIZE_CHANGING_ENGINE_KWARGS & set(_vllm_engine_kwargs(args)):
+        return  # vllm_engine_kwargs (passed to vLLM's EngineArgs) offload, quantize or shrink what the bound counts
     util, capacity = args.float("vllm_gpu_memory_utilization"), recipe.launch.memory_gib
     length = args.int("vllm_max_model_len") or shape.max_positions
     if not util or not capacity or not length:
