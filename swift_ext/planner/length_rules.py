@@ -11,7 +11,7 @@ _get_and_verify_max_len: "User-specified max_model_len (...) is greater than the
 unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).
 
 Also, against the model's shape: the colocated vLLM rollout (its tensor parallel size, for engine swift --
-engine megatron checks it in grpo_rules.grpo -- its length and its memory share), and engine swift's
+engine megatron checks it in grpo_rules.grpo --, its length and its memory share, both engines), and engine swift's
 sequence parallelism, which splits the sequence over KV heads. Registered with warn_rules.ENGINE_RULES,
 so they run on both engines.
 """
@@ -123,12 +123,13 @@ def _recipe_rope_length(args, shape: ModelShape) -> int | None:
 _FACTOR_ROPES = ("yarn", "linear", "dynamic")
 
 
-def swift_rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
+def rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
     # ms-swift 4.6 swift/infer_engine/infer_engine.py InferEngine.set_default_max_tokens: when prompt +
     # max_completion_length passes the engine's max_model_len, max_tokens is cut to what is left (a log line per
-    # request), and a prompt that fills it raises "Input length (...) leaves no room for generation". Engine
-    # megatron refuses the shortfall outright (grpo_rules.grpo); only a max_length the recipe sets is judged.
-    if recipe.engine != "swift" or not _grpo(recipe, args) or not args.bool("use_vllm"):
+    # request), and a prompt that fills it raises "Input length (...) leaves no room for generation". Both engines
+    # roll out through it (rlhf_trainers/ and megatron/trainers/rollout_mixin.py build a GRPOVllmEngine) and neither
+    # refuses the shortfall at start-up; only a max_length the recipe sets is judged.
+    if not _grpo(recipe, args) or not args.bool("use_vllm"):
         return
     if args.str("vllm_mode") != "colocate" or not args.has("max_length"):
         return
@@ -290,6 +291,6 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
             hint=f"vllm_tensor_parallel_size: {fits[-1] if fits else 1}")
 
 
-LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, swift_rollout_length,
+LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, rollout_length,
                 rollout_engine_memory, swift_sequence_parallel,
                 rollout_lora_rank]

@@ -149,7 +149,7 @@ _RULES = [
     # --- GRPO and rewards (planner/grpo_rules.py, msswift/rules.py)
     RuleInfo("grpo-type", "error", "GRPO arguments need rlhf_type: grpo",
              (_code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
-    RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads, max_model_len",
+    RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads",
              (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), _code(f"{RLHF} RLHFArguments._init_rollout"),
               _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
               Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
@@ -366,13 +366,13 @@ _RULES += [
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
              "the warning only without rope_scaling, the error with use_vllm colocated (or engine megatron) "
              "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
-    RuleInfo("rollout-length", "warning", "engine swift: vllm_max_model_len below max_length + max_completion_length "
-             "cuts completions short (engine megatron refuses it: grpo-vllm)",
+    RuleInfo("rollout-length", "warning", "vllm_max_model_len below max_length + max_completion_length cuts "
+             "completions short (neither engine refuses it)",
              (_code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "
                     "max_model_len - prompt; \"leaves no room for generation\")"),
               Evidence("report", "modelscope/ms-swift#4893", "swift infer with vLLM: \"max_model_len(40960) - "
                        "num_tokens(118444) < max_tokens(1024)\"")),
-             "engine: swift, GRPO with use_vllm colocate and an explicit max_length"),
+             "both engines, GRPO with use_vllm colocate and an explicit max_length"),
     RuleInfo("vllm-memory", "error", "the colocated vLLM worker's share (vllm_gpu_memory_utilization x GPU memory) "
              "cannot hold its weight shard plus the KV cache of one max_model_len sequence",
              (Evidence("code", "vLLM vllm/v1/core/kv_cache_utils.py: check_enough_kv_cache_memory (\"No available "
