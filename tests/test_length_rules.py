@@ -102,6 +102,10 @@ def test_rope_scaling_without_factor_needs_max_model_len():
         "args.max_model_len"}
     assert "rope-scaling-length" not in findings(GRPO, "args.max_model_len=null")[0]  # the JSON form has a factor
     assert "rope-scaling-length" not in findings(GRPO, "args.rope_scaling=yarn")[0]
+    mrope = """args.rope_scaling='{"rope_type": "default", "mrope_section": [16, 24, 24]}'"""
+    assert "rope-scaling-length" not in findings(GRPO, mrope, "args.max_model_len=null")[0]
+    assert findings(GRPO, """args.rope_scaling='{"type": "yarn"}'""", "args.max_model_len=null")[0][
+        "rope-scaling-length"] == {"args.max_model_len"}
 
 
 def test_swift_colocated_rollout_tp_must_divide_the_heads():

@@ -37,12 +37,15 @@ def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
     value = args.raw("rope_scaling")
     if not value or args.int("max_model_len"):
         return
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)  # ms-swift's json_parse_to_dict
+        except ValueError:
+            return
     if isinstance(value, dict) and "factor" in value:
         return
-    if isinstance(value, str) and value.strip().startswith("{") and '"factor"' in value:
-        return
     if isinstance(value, dict) and (value.get("rope_type") or value.get("type") or "default") == "default":
-        return
+        return  # _init_rope_scaling keeps a default-type dict as it is (its Qwen2.5-VL mrope fix)
     err("rope-scaling-length", f"rope_scaling {value!r} has no factor and max_model_len is not set: ms-swift "
         "derives the factor from max_model_len and asserts at start-up without it", "max_model_len",
         hint="set max_model_len to the length to train at (ms-swift sets factor = ceil(max_model_len / "
