@@ -181,8 +181,9 @@ CASES = [
      ["args.packing=true", FLASH]),
     ("streaming-max-steps", "max_steps", SWIFT_SFT, ["args.streaming=true", "args.max_steps=-1"],
      ["args.streaming=true"]),
-    ("bf16-gpu", "torch_dtype", SWIFT_SFT, ["launch.gpu=V100", "launch.gpus_per_node=1", "args.torch_dtype=bfloat16"],
-     ["launch.gpu=V100", "launch.gpus_per_node=1", "args.torch_dtype=float16"]),
+    ("bf16-gpu", "torch_dtype", SWIFT_GRPO, ["launch.gpu=V100", "args.torch_dtype=bfloat16", "args.use_vllm=true",
+                                             "args.vllm_mode=colocate"],
+     ["launch.gpu=V100", "args.torch_dtype=float16", "args.use_vllm=true", "args.vllm_mode=colocate"]),
 ]
 
 

@@ -334,12 +334,14 @@ _RULES += [
              (_code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
               _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
              "engine: swift, streaming: true"),
-    RuleInfo("bf16-gpu", "error", "bfloat16 (torch_dtype or bf16) on a GPU below compute capability 8.0",
+    RuleInfo("bf16-gpu", "error, warning", "bfloat16 on a GPU below compute capability 8.0: the vLLM rollout "
+             "refuses it (error); the transformers Trainer runs it emulated (warning)",
              (_code("transformers training_args.py: TrainingArguments.__post_init__ (\"Your setup doesn't support "
-                    "bf16/gpu\")"),
+                    "bf16/gpu\" only when torch.cuda.is_bf16_supported(including_emulation=True) is false)"),
               Evidence("report", "NVIDIA-NeMo/RL#259", "GRPO rollout in vLLM (dtype auto -> bfloat16) on Tesla "
                        "V100-SXM2 32 GB: \"Bfloat16 is only supported on GPUs with compute capability of at least 8.0\"")),
-             "launch.gpu below 8.0 (V100) with an explicit bfloat16; engine swift, or use_vllm on either engine"),
+             "launch.gpu below 8.0 (V100) with an explicit bfloat16: error with use_vllm on either engine, warning "
+             "for engine swift's Trainer"),
 ]
 
 _RULES += [
