@@ -189,6 +189,12 @@ def test_megatron_rollout_shorter_than_prompt_plus_completion_is_not_refused():
     assert "rollout-length" not in {f.code for f in plan.warnings}
 
 
+def test_megatron_server_mode_leaves_vllm_tp_to_the_server():
+    server = ("args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]", "args.vllm_tensor_parallel_size=3")
+    assert "grpo-vllm" not in rules_hit(seed(GRPO, *server))[0]
+    assert "grpo-vllm" in rules_hit(seed(GRPO, "args.vllm_tensor_parallel_size=3"))[0]  # colocated: 16 heads
+
+
 def test_reward_from_plugin_file_is_known(tmp_path):
     plugin = tmp_path / "plugin.py"
     plugin.write_text("from swift.rewards import ORM, orms\nclass R(ORM):\n    pass\norms['my_reward'] = R\n")
