@@ -78,6 +78,14 @@ def test_vllm_refusal_is_skipped_by_its_env_override_and_for_server_mode():
                                            "args.vllm_server_host=[127.0.0.1]")[0]
 
 
+def test_recipe_rope_scaling_reaches_vllm():
+    # ms-swift 4.6 vllm_engine.py _get_hf_config_overrides: the recipe's YaRN (factor ceil(122880 / 40960) = 3)
+    # goes to vLLM as hf_overrides, which derives 40960 x 3 = 122880 (the report's launch, which now starts).
+    assert "max-positions" not in findings(GRPO, "args.rope_scaling=yarn")[0]
+    assert findings(GRPO, "args.rope_scaling=yarn", "args.vllm_max_model_len=131072")[0]["max-positions"] == {
+        "args.vllm_max_model_len"}
+
+
 def test_rope_scaling_in_config_json_raises_what_vllm_derives(tmp_path):
     config = {"model_type": "qwen3",
               "architectures": ["Qwen3ForCausalLM"], "hidden_size": 4096, "intermediate_size": 12288,
@@ -94,6 +102,10 @@ def test_rope_scaling_without_factor_needs_max_model_len():
         "args.max_model_len"}
     assert "rope-scaling-length" not in findings(GRPO, "args.max_model_len=null")[0]  # the JSON form has a factor
     assert "rope-scaling-length" not in findings(GRPO, "args.rope_scaling=yarn")[0]
+    mrope = """args.rope_scaling='{"rope_type": "default", "mrope_section": [16, 24, 24]}'"""
+    assert "rope-scaling-length" not in findings(GRPO, mrope, "args.max_model_len=null")[0]
+    assert findings(GRPO, """args.rope_scaling='{"type": "yarn"}'""", "args.max_model_len=null")[0][
+        "rope-scaling-length"] == {"args.max_model_len"}
 
 
 def test_swift_colocated_rollout_tp_must_divide_the_heads():
@@ -129,6 +141,10 @@ def test_colocated_vllm_share_must_hold_the_weights_and_one_sequence():
     errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
                          "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
     assert "vllm-memory" not in errors  # an external server sizes itself
+    for kwargs in ('{"cpu_offload_gb": 10}', '{"kv_cache_dtype": "fp8"}', '{"quantization": "fp8"}'):
+        errors, _ = findings(GRPO, *base, "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2",
+                             f"args.vllm_engine_kwargs='{kwargs}'")
+        assert "vllm-memory" not in errors, kwargs  # weights offloaded or stored in fewer bytes: bound not valid
 
 
 def test_swift_sequence_parallel_past_the_kv_heads_turns_to_ring_attention():

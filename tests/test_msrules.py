@@ -148,6 +148,8 @@ CASES = [
     # tests/test_data_precision_rules.py)
     ("megatron-args", "eval_iters", MEG_SFT, ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]"],
      ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]", "args.eval_iters=10"]),
+    ("megatron-args", "eval_iters", MEG_SFT, ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]"],
+     ["args.streaming=true", "args.train_iters=100", "args.val_dataset=[v.jsonl]", "args.eval_iters=0"]),
     ("rlhf-loss-types", "loss_type", SWIFT_GRPO, ["args.rlhf_type=kto", "args.loss_type=[kto,sft]"],
      ["args.rlhf_type=dpo", "args.loss_type=[sigmoid,sft]", "args.loss_weights=[1.0,0.5]"]),
     ("rlhf-loss-types", "loss_weights", SWIFT_GRPO, ["args.rlhf_type=dpo", "args.loss_type=[sigmoid,sft]",
@@ -159,6 +161,12 @@ CASES = [
     ("best-model-schedule", "load_best_model_at_end", SWIFT_SFT,
      ["args.load_best_model_at_end=true", "args.val_dataset=null"],
      ["args.load_best_model_at_end=true", "args.val_dataset=null", "args.split_dataset_ratio=0.05"]),
+    ("best-model-schedule", "load_best_model_at_end", SWIFT_SFT,
+     ["args.load_best_model_at_end=true", "args.val_dataset=null"],
+     ["args.load_best_model_at_end=true", "args.val_dataset=null", "args.eval_dataset=[gsm8k]"]),
+    ("best-model-schedule", "load_best_model_at_end", SWIFT_SFT,
+     ["args.load_best_model_at_end=true", "args.val_dataset=null"],
+     ["args.load_best_model_at_end=true", "args.val_dataset=null", "args.cached_val_dataset=[cache/val]"]),
     ("mixed-precision", "fp16", SWIFT_SFT, ["args.torch_dtype=bfloat16", "args.fp16=true"],
      ["args.torch_dtype=bfloat16", "args.fp16=false"]),
     ("mixed-precision", "bf16", SWIFT_SFT, ["args.torch_dtype=float16", "args.bf16=true"],
@@ -167,12 +175,15 @@ CASES = [
     ("registry-name", "template", SWIFT_SFT, ["args.template=qwen3x"], ["args.template=qwen3_5"]),
     ("registry-name", "template", SWIFT_SFT, ["args.template=my_tmpl"],
      ["args.template=my_tmpl", "args.external_plugins=[my_plugin.py]"]),  # a plugin may register it
+    ("registry-name", "template", SWIFT_SFT, ["args.template=my_tmpl"],
+     ["args.template=my_tmpl", "args.custom_register_path=[my_register.py]"]),  # ms-swift 3's name for plugins
     ("lazy-tokenize", "lazy_tokenize", SWIFT_SFT, ["args.lazy_tokenize=true", "args.packing=true", FLASH],
      ["args.packing=true", FLASH]),
     ("streaming-max-steps", "max_steps", SWIFT_SFT, ["args.streaming=true", "args.max_steps=-1"],
      ["args.streaming=true"]),
-    ("bf16-gpu", "torch_dtype", SWIFT_SFT, ["launch.gpu=V100", "launch.gpus_per_node=1", "args.torch_dtype=bfloat16"],
-     ["launch.gpu=V100", "launch.gpus_per_node=1", "args.torch_dtype=float16"]),
+    ("bf16-gpu", "torch_dtype", SWIFT_GRPO, ["launch.gpu=V100", "args.torch_dtype=bfloat16", "args.use_vllm=true",
+                                             "args.vllm_mode=colocate"],
+     ["launch.gpu=V100", "args.torch_dtype=float16", "args.use_vllm=true", "args.vllm_mode=colocate"]),
 ]
 
 

@@ -14,8 +14,10 @@ from swift_ext.msswift.model_table import load
 # get_template_meta: 'template_type: ... not in [TEMPLATE_MAPPING]' -- both at argument parsing, on every rank,
 # once the model is downloaded. The registry (msswift-models.json) is read from the installed ms-swift.
 def registry_names(recipe, args, err, warn):
-    if args.list("external_plugins"):
-        return  # a plugin may register_model / register_template the name itself
+    if args.list("external_plugins") or args.list("custom_register_path"):
+        # a plugin may register_model / register_template the name itself; custom_register_path is ms-swift 3's
+        # name for the same files (base_args.py appends it to external_plugins)
+        return
     table = load()
     for key, known, what in (("model_type", table["model_types"], "model type"),
                              ("template", table["templates"], "template")):
@@ -56,12 +58,12 @@ BF16_DTYPES = ("bfloat16", "bf16")
 
 
 def bf16_gpu(recipe, args, err, warn):
-    # bf16 needs compute capability 8.0 (Ampere). The transformers engine refuses it in
-    # transformers training_args.py TrainingArguments.__post_init__ ("Your setup doesn't support bf16/gpu";
-    # ms-swift model_args.py sets bf16 from torch_dtype), and vLLM in its config check ("Bfloat16 is only
-    # supported on GPUs with compute capability of at least 8.0", seen in NVIDIA-NeMo/RL#259 -- vLLM is not
-    # installed here to cite; ms-swift passes torch_dtype to the rollout
-    # engine). Only an explicit bf16 choice is judged: unset, ms-swift reads config.json.
+    # vLLM refuses bfloat16 below compute capability 8.0 ("Bfloat16 is only supported on GPUs with compute capability
+    # of at least 8.0", NVIDIA-NeMo/RL#259 -- vLLM is not installed here to cite); ms-swift passes torch_dtype to the
+    # rollout engine. The transformers Trainer does not refuse it: TrainingArguments.__post_init__ asks
+    # is_torch_bf16_gpu_available(), i.e. torch.cuda.is_bf16_supported(including_emulation=True), which is true on
+    # a V100 or T4 (a bfloat16 tensor can be made there), so bf16 training starts and runs emulated -- a warning.
+    # Only an explicit bf16 choice is judged: unset, ms-swift reads config.json.
     gpu = recipe.launch.gpu
     if gpu is None:
         return
@@ -71,13 +73,19 @@ def bf16_gpu(recipe, args, err, warn):
     if cc >= (8, 0):
         return
     dtype = (args.str("torch_dtype") or "").lower()
-    key = "torch_dtype" if dtype in BF16_DTYPES else ("bf16" if recipe.engine == "swift" and args.bool("bf16") else None)
-    if key is None or not (recipe.engine == "swift" or args.bool("use_vllm")):
+    if args.bool("use_vllm") and args.str("vllm_mode") != "server" and dtype in BF16_DTYPES:  # a server: its own GPUs
+        err("bf16-gpu", f"{gpu} (compute capability {cc[0]}.{cc[1]}) has no bfloat16; the vLLM rollout engine refuses "
+            f"torch_dtype {args.str('torch_dtype')} (bf16 needs 8.0+)", "torch_dtype",
+            hint="torch_dtype: float16, or an Ampere-or-newer GPU")
         return
-    where = "the transformers Trainer" if recipe.engine == "swift" else "the vLLM rollout engine"
-    err("bf16-gpu", f"{gpu} (compute capability {cc[0]}.{cc[1]}) has no bfloat16; {where} refuses {key} "
-        f"{args.str(key) if key == 'torch_dtype' else 'true'} (bf16 needs 8.0+)", key,
-        hint="torch_dtype: float16, or an Ampere-or-newer GPU")
+    # ms-swift _init_mixed_precision: an explicit bf16 wins, else torch_dtype decides.
+    trainer_bf16 = args.bool("bf16") if args.has("bf16") else dtype in BF16_DTYPES
+    if recipe.engine == "swift" and trainer_bf16:
+        key = "bf16" if args.has("bf16") else "torch_dtype"
+        value = "true" if key == "bf16" else args.str(key)
+        warn("bf16-gpu", f"{gpu} (compute capability {cc[0]}.{cc[1]}) has no native bfloat16: the transformers Trainer "
+             f"accepts {key} {value} (torch emulates bf16 there), but training runs far slower than in float16",
+             key, hint="torch_dtype: float16, or an Ampere-or-newer GPU")
 
 
 def best_model_schedule(recipe, args, err, warn):
@@ -90,8 +98,10 @@ def best_model_schedule(recipe, args, err, warn):
     save = args.str("save_strategy") or "steps"
     if save == "best":
         return
-    has_val = bool(args.list("val_dataset")) or ((args.float("split_dataset_ratio") or 0) > 0
-                                                  and not args.bool("streaming"))
+    # sft_args.py: eval_strategy becomes "no" only without eval_dataset (evalscope during training) and without a
+    # validation set (data_args.py _init_val_dataset_exists: val_dataset, cached_val_dataset or a split).
+    has_val = bool(args.list("val_dataset") or args.list("cached_val_dataset") or args.list("eval_dataset")) or (
+        (args.float("split_dataset_ratio") or 0) > 0 and not args.bool("streaming"))
     evaluation = (args.str("eval_strategy") or save) if has_val else "no"
     if evaluation != save:
         key = "eval_strategy" if has_val else "load_best_model_at_end"

@@ -352,7 +352,8 @@ def megatron_training(recipe, args, err, warn):
         if args.str("save_strategy") == "epoch":
             err("megatron-args", "save_strategy epoch is not supported with a streaming dataset", "save_strategy",
                 hint="save_strategy: steps with save_steps")
-        if args.list("val_dataset") and (args.int("eval_iters") or -1) < 0:  # the val set streams too
+        eval_iters = args.int("eval_iters")  # 0 is explicit (no evaluation): init_iters raises only below 0
+        if args.list("val_dataset") and (eval_iters is None or eval_iters < 0):  # the val set streams too
             err("megatron-args", "a streaming validation dataset has no length: eval_iters cannot be derived "
                 "(MegatronArguments.init_iters raises after the model is loaded)", "eval_iters",
                 hint="set eval_iters (the number of eval batches per evaluation)")

@@ -69,14 +69,13 @@ def grpo(recipe, args, shape, lay, err, warn):
     if mode == "colocate" and lay.world % vtp:
         err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
             "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
-    if isinstance(shape, ModelShape) and not vllm_tp_fits(shape, vtp):
+    # server mode: the external `swift rollout` has its own TP (megatron/trainers/rollout_mixin.py reads
+    # vllm_tensor_parallel_size only to build the colocated engine)
+    if mode == "colocate" and isinstance(shape, ModelShape) and not vllm_tp_fits(shape, vtp):
         err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
             "KV groups", "vllm_tensor_parallel_size")
-    max_len = args.int("vllm_max_model_len")
-    need = (args.int("max_length") or 0) + args.max_completion_length
-    if max_len is not None and max_len < need:
-        err("grpo-vllm", f"vllm_max_model_len {max_len} < max_length + max_completion_length = {need}",
-            "vllm_max_model_len", hint=f"set vllm_max_model_len: {need}")
+    # vllm_max_model_len below max_length + max_completion_length is not refused by ms-swift 4.6 (megatron_args.py
+    # _init_grpo has no such check; the rollout engine shortens max_tokens): length_rules.rollout_length warns.
     reward_problems(args, err)
 
 

@@ -11,13 +11,14 @@ _get_and_verify_max_len: "User-specified max_model_len (...) is greater than the
 unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1).
 
 Also, against the model's shape: the colocated vLLM rollout (its tensor parallel size, for engine swift --
-engine megatron checks it in grpo_rules.grpo -- its length and its memory share), and engine swift's
+engine megatron checks it in grpo_rules.grpo --, its length and its memory share, both engines), and engine swift's
 sequence parallelism, which splits the sequence over KV heads. Registered with warn_rules.ENGINE_RULES,
 so they run on both engines.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 from swift_ext.planner.grpo_rules import vllm_tp_fits
@@ -36,12 +37,15 @@ def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
     value = args.raw("rope_scaling")
     if not value or args.int("max_model_len"):
         return
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)  # ms-swift's json_parse_to_dict
+        except ValueError:
+            return
     if isinstance(value, dict) and "factor" in value:
         return
-    if isinstance(value, str) and value.strip().startswith("{") and '"factor"' in value:
-        return
     if isinstance(value, dict) and (value.get("rope_type") or value.get("type") or "default") == "default":
-        return
+        return  # _init_rope_scaling keeps a default-type dict as it is (its Qwen2.5-VL mrope fix)
     err("rope-scaling-length", f"rope_scaling {value!r} has no factor and max_model_len is not set: ms-swift "
         "derives the factor from max_model_len and asserts at start-up without it", "max_model_len",
         hint="set max_model_len to the length to train at (ms-swift sets factor = ceil(max_model_len / "
@@ -67,27 +71,68 @@ def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
              "or extend RoPE: rope_scaling: yarn with max_model_len set to the length you need")
     if not args.bool("use_vllm") or args.str("vllm_mode") == "server":
         return  # server mode: the external `swift rollout` owns max_model_len (rlhf_args.py ignores it here)
-    # The colocated engine is built from the model directory (rlhf_trainers/rollout_mixin.py and
-    # megatron/trainers/rollout_mixin.py pass model_dir and max_model_len, not rope_scaling), so vLLM derives
-    # its limit from config.json alone: a rope_scaling given on the command line does not reach it (ms-swift#5146).
+    # ms-swift 4.6 hands a recipe's rope_scaling to the colocated engine: the template's config carries it
+    # (model/register.py _postprocess_config) and infer_engine/vllm_engine.py _get_hf_config_overrides passes what
+    # differs from config.json as vLLM hf_overrides, so vLLM derives original length x factor from it (vllm
+    # config _get_and_verify_max_len). max_model_len alone is not passed on: vLLM still reads config.json's length.
+    # (ms-swift#5146 -- an older ms-swift building the engine from config.json alone -- no longer applies.)
     asked = args.int("vllm_max_model_len")
-    if not asked or asked <= limit or str(recipe.env.get(ALLOW_LONG_ENV, "")).strip() in ("1", "true", "True"):
+    if not asked or str(recipe.env.get(ALLOW_LONG_ENV, "")).strip() in ("1", "true", "True"):
         return
-    because = (" (the recipe's rope_scaling does not reach vLLM: it reads config.json)" if extended else "")
+    if extended:
+        limit = _recipe_rope_length(args, shape)
+        if limit is None:
+            return  # a rope type or original length the plan cannot size: vLLM's own check decides
+    if asked <= limit:
+        return
+    because = (" (with the recipe's rope_scaling, which ms-swift passes to vLLM)" if extended else
+               " (max_model_len alone does not reach vLLM)" if args.int("max_model_len") else "")
     err("max-positions", f"vllm_max_model_len {asked} is above the {limit} positions vLLM derives from "
         f"{shape.name}'s config.json{because}: vLLM refuses it (\"User-specified max_model_len ({asked}) is "
         "greater than the derived max_model_len\") when the rollout engine starts", "vllm_max_model_len",
-        hint=f"vllm_max_model_len: {limit} or less; for longer rollouts write the rope_scaling into the model's "
-        f"config.json (vLLM then derives original length x factor); env {ALLOW_LONG_ENV}=1 only skips the "
-        "check, it does not scale RoPE")
+        hint=f"vllm_max_model_len: {limit} or less, or extend RoPE with rope_scaling (yarn) and max_model_len; env "
+        f"{ALLOW_LONG_ENV}=1 only skips the check, it does not scale RoPE")
 
 
-def swift_rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
+def _recipe_rope_length(args, shape: ModelShape) -> int | None:
+    """The length vLLM derives from the recipe's rope_scaling as ms-swift completes it (model_args.py
+    _init_rope_scaling: original length from the recipe or config.json, factor = ceil(max_model_len / original)
+    when the recipe gives none); None when it cannot be told (a rope type vLLM does not multiply, a config.json
+    that already scales RoPE, no max_model_len)."""
+    value = args.raw("rope_scaling")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text) if text.startswith("{") else {"type": text}
+        except ValueError:
+            return None
+    if not isinstance(value, dict) or str(value.get("rope_type") or value.get("type")) not in _FACTOR_ROPES:
+        return None
+    original = value.get("original_max_position_embeddings")
+    if not isinstance(original, int) or original <= 0:
+        if shape.rope_scaling:
+            return None
+        original = shape.max_positions
+    factor = value.get("factor")
+    if not isinstance(factor, (int, float)) or factor <= 0:
+        wanted = args.int("max_model_len")
+        if not wanted:
+            return None
+        factor = max(float(math.ceil(wanted / original)), 1.0)
+    return int(original * factor)
+
+
+# Rope types vLLM multiplies the original length by (it leaves llama3/longrope at max_position_embeddings).
+_FACTOR_ROPES = ("yarn", "linear", "dynamic")
+
+
+def rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
     # ms-swift 4.6 swift/infer_engine/infer_engine.py InferEngine.set_default_max_tokens: when prompt +
     # max_completion_length passes the engine's max_model_len, max_tokens is cut to what is left (a log line per
-    # request), and a prompt that fills it raises "Input length (...) leaves no room for generation". Engine
-    # megatron refuses the shortfall outright (grpo_rules.grpo); only a max_length the recipe sets is judged.
-    if recipe.engine != "swift" or not _grpo(recipe, args) or not args.bool("use_vllm"):
+    # request), and a prompt that fills it raises "Input length (...) leaves no room for generation". Both engines
+    # roll out through it (rlhf_trainers/ and megatron/trainers/rollout_mixin.py build a GRPOVllmEngine) and neither
+    # refuses the shortfall at start-up; only a max_length the recipe sets is judged.
+    if not _grpo(recipe, args) or not args.bool("use_vllm"):
         return
     if args.str("vllm_mode") != "colocate" or not args.has("max_length"):
         return
@@ -178,6 +223,25 @@ def rollout_engine_gib(shape: ModelShape, vtp: int, max_model_len: int) -> float
     return (weights + per_token * max_model_len) / GIB
 
 
+# vLLM EngineArgs that move weights off the GPU (cpu_offload_gb, offload_*), store them or the KV cache in fewer bytes
+# (quantization, kv_cache_dtype) or spread them further (pipeline/data/expert parallel): rollout_engine_gib's lower
+# bound would no longer hold. ms-swift passes vllm_engine_kwargs through to the colocated engine (rollout_mixin.py).
+_SIZE_CHANGING_ENGINE_KWARGS = {"cpu_offload_gb", "offload_backend", "offload_group_size", "offload_num_in_group",
+                                "quantization", "kv_cache_dtype", "calculate_kv_scales", "pipeline_parallel_size",
+                                "data_parallel_size", "enable_expert_parallel", "kv_cache_memory_bytes",
+                                "kv_offloading_size"}
+
+
+def _vllm_engine_kwargs(args) -> dict:
+    value = args.raw("vllm_engine_kwargs")
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
 def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     # vLLM (v1 worker: requested memory = gpu_memory_utilization x total GPU memory; kv_cache_utils
     # check_enough_kv_cache_memory) refuses to start when what is left after its weights cannot hold one
@@ -191,6 +255,8 @@ def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     if args.raw("vllm_quantization") or args.bool("vllm_enable_expert_parallel") or \
             (args.int("vllm_data_parallel_size", 1) or 1) > 1 or (args.int("vllm_pipeline_parallel_size", 1) or 1) > 1:
         return  # weights quantized on load, or spread past the TP group: the bound below would not hold
+    if _SIZE_CHANGING_ENGINE_KWARGS & set(_vllm_engine_kwargs(args)):
+        return  # vllm_engine_kwargs (passed to vLLM's EngineArgs) offload, quantize or shrink what the bound counts
     util, capacity = args.float("vllm_gpu_memory_utilization"), recipe.launch.memory_gib
     length = args.int("vllm_max_model_len") or shape.max_positions
     if not util or not capacity or not length:
@@ -228,6 +294,6 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
             hint=f"vllm_tensor_parallel_size: {fits[-1] if fits else 1}")
 
 
-LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, swift_rollout_length,
+LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, rollout_length,
                 rollout_engine_memory, swift_sequence_parallel,
                 rollout_lora_rank]

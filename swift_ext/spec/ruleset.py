@@ -149,7 +149,7 @@ _RULES = [
     # --- GRPO and rewards (planner/grpo_rules.py, msswift/rules.py)
     RuleInfo("grpo-type", "error", "GRPO arguments need rlhf_type: grpo",
              (_code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
-    RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads, max_model_len",
+    RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads",
              (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), _code(f"{RLHF} RLHFArguments._init_rollout"),
               _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
               Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
@@ -325,7 +325,8 @@ _RULES += [
     RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
              (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
               _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
-             "both engines, model_type or template set and no external_plugins (which may register either)"),
+             "both engines, model_type or template set and no external_plugins / custom_register_path (which may "
+             "register either)"),
     RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
              (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
              "both engines, lazy_tokenize: true with packing or streaming"),
@@ -333,12 +334,14 @@ _RULES += [
              (_code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
               _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
              "engine: swift, streaming: true"),
-    RuleInfo("bf16-gpu", "error", "bfloat16 (torch_dtype or bf16) on a GPU below compute capability 8.0",
+    RuleInfo("bf16-gpu", "error, warning", "bfloat16 on a GPU below compute capability 8.0: the vLLM rollout "
+             "refuses it (error); the transformers Trainer runs it emulated (warning)",
              (_code("transformers training_args.py: TrainingArguments.__post_init__ (\"Your setup doesn't support "
-                    "bf16/gpu\")"),
+                    "bf16/gpu\" only when torch.cuda.is_bf16_supported(including_emulation=True) is false)"),
               Evidence("report", "NVIDIA-NeMo/RL#259", "GRPO rollout in vLLM (dtype auto -> bfloat16) on Tesla "
                        "V100-SXM2 32 GB: \"Bfloat16 is only supported on GPUs with compute capability of at least 8.0\"")),
-             "launch.gpu below 8.0 (V100) with an explicit bfloat16; engine swift, or use_vllm on either engine"),
+             "launch.gpu below 8.0 (V100) with an explicit bfloat16: error with use_vllm on either engine, warning "
+             "for engine swift's Trainer"),
 ]
 
 _RULES += [
@@ -346,7 +349,8 @@ _RULES += [
     RuleInfo("max-positions", "error, warning",
              "the training sequence (GRPO: max_length + max_completion_length) past the positions config.json "
              "covers, with no rope_scaling (warning: ms-swift trains out of range without a word); "
-             "vllm_max_model_len past the length vLLM derives from config.json (error: vLLM refuses it)",
+             "vllm_max_model_len past the length vLLM derives from config.json and the recipe's rope_scaling (error: "
+             "vLLM refuses it)",
              (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments.__post_init__ (max_length is "
                     "filled from HfConfigFactory.get_max_model_len only when unset; no check against it)"),
               _code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling (RoPE is "
@@ -355,20 +359,22 @@ _RULES += [
                        "(...) is greater than the derived max_model_len\"; public source, vLLM is not installed)"),
               Evidence("report", "modelscope/ms-swift#7018", "swift pt, Qwen3-8B-Base (32768 positions), max_length "
                        "64000, no scaling: ran without error"),
-              Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, YaRN on the command line, "
-                       "vllm_max_model_len 122880: vLLM refuses unless rope_scaling is in config.json"),
+              _code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._get_hf_config_overrides (a recipe's "
+                    "rope_scaling reaches vLLM as hf_overrides; max_model_len alone does not)"),
+              Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, max_model_len 122880, "
+                       "vllm_max_model_len 122880: vLLM refuses (the report's command-line YaRN reaches vLLM on 4.6)"),
               Evidence("report", "modelscope/ms-swift#3907", "Qwen2.5-7B-Instruct (32768 positions), vllm_max_model_len "
                        "72000: \"User-specified max_model_len (72000) is greater than the derived max_model_len\"")),
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
              "the warning only without rope_scaling, the error with use_vllm colocated (or engine megatron) "
              "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
-    RuleInfo("rollout-length", "warning", "engine swift: vllm_max_model_len below max_length + max_completion_length "
-             "cuts completions short (engine megatron refuses it: grpo-vllm)",
+    RuleInfo("rollout-length", "warning", "vllm_max_model_len below max_length + max_completion_length cuts "
+             "completions short (neither engine refuses it)",
              (_code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "
                     "max_model_len - prompt; \"leaves no room for generation\")"),
               Evidence("report", "modelscope/ms-swift#4893", "swift infer with vLLM: \"max_model_len(40960) - "
                        "num_tokens(118444) < max_tokens(1024)\"")),
-             "engine: swift, GRPO with use_vllm colocate and an explicit max_length"),
+             "both engines, GRPO with use_vllm colocate and an explicit max_length"),
     RuleInfo("vllm-memory", "error", "the colocated vLLM worker's share (vllm_gpu_memory_utilization x GPU memory) "
              "cannot hold its weight shard plus the KV cache of one max_model_len sequence",
              (Evidence("code", "vLLM vllm/v1/core/kv_cache_utils.py: check_enough_kv_cache_memory (\"No available "
