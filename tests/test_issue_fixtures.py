@@ -21,9 +21,11 @@ from swift_ext.spec.recipe import load_recipe
 ISSUES = FIXTURES / "issues"
 CASES = sorted(ISSUES.glob("*.yaml"))
 WORKING = sorted((FIXTURES / "working").glob("*.yaml"))
-# Warnings a working setup may carry: where its data lives, memory headroom, resumability, and the
-# MTP head a published script leaves untrained (issue 21: said, not refused).
-ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained"}
+# Warnings a working setup may carry: where its data lives, memory headroom, resumability, the
+# MTP head a published script leaves untrained (issue 21: said, not refused), and a rollout engine shorter
+# than max_length + max_completion_length, which bites only on prompts longer than the data's (ms-swift's
+# own GRPO examples set vllm_max_model_len to max_length with short math prompts).
+ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length"}
 
 
 def header(path: Path) -> dict[str, str]:
