@@ -52,7 +52,8 @@ def oracle_judge_ms(repeat: int = 50) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         typo = Path(tmp) / "typo.yaml"
-        typo.write_text(f"extends: {ROOT}/recipes/qwen3_6/sft-lora-4x32g.yaml\nargs:\n  mtp_num_layer: 1\n")
+        # a misspelling, not a prefix: `mtp_num_layer` is accepted, as ms-swift's argparse accepts it
+        typo.write_text(f"extends: {ROOT}/recipes/qwen3_6/sft-lora-4x32g.yaml\nargs:\n  mtp_num_layrs: 1\n")
         baseline = wall([sys.executable, "-c", "pass"])
         plan_typo = wall([sys.executable, "-m", "swift_ext", "plan", str(typo)], expect=2)
         grpo = str(ROOT / "recipes/qwen3_6/grpo-lora-8gpu.yaml")
