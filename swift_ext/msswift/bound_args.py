@@ -10,6 +10,8 @@ written (check_args reports it) and the typed getters treat it as unset.
 
 from __future__ import annotations
 
+import json
+
 from typing import Any
 
 from swift_ext.msswift.coercions import Coercion, coerce
@@ -112,6 +114,17 @@ class Args:
         if value is None:
             return []
         return value if isinstance(value, list) else [value]
+
+    def mapping(self, name: str) -> dict:
+        """A dict argument as ms-swift reads it (utils json_parse_to_dict: a dict, or a JSON object in a string);
+        {} when unset or unreadable, which ms-swift's own parsing reports first."""
+        value = self._values.get(name)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return {}
+        return value if isinstance(value, dict) else {}
 
     # -- numbers several checks need; the defaults are ms-swift's (from the schema) ----------------------
     @property

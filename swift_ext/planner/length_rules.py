@@ -232,16 +232,6 @@ _SIZE_CHANGING_ENGINE_KWARGS = {"cpu_offload_gb", "offload_backend", "offload_gr
                                 "kv_offloading_size"}
 
 
-def _vllm_engine_kwargs(args) -> dict:
-    value = args.raw("vllm_engine_kwargs")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
 def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     # vLLM (v1 worker: requested memory = gpu_memory_utilization x total GPU memory; kv_cache_utils
     # check_enough_kv_cache_memory) refuses to start when what is left after its weights cannot hold one
@@ -255,7 +245,7 @@ def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     if args.raw("vllm_quantization") or args.bool("vllm_enable_expert_parallel") or \
             (args.int("vllm_data_parallel_size", 1) or 1) > 1 or (args.int("vllm_pipeline_parallel_size", 1) or 1) > 1:
         return  # weights quantized on load, or spread past the TP group: the bound below would not hold
-    if _SIZE_CHANGING_ENGINE_KWARGS & set(_vllm_engine_kwargs(args)):
+    if _SIZE_CHANGING_ENGINE_KWARGS & set(args.mapping("vllm_engine_kwargs")):
         return  # vllm_engine_kwargs (passed to vLLM's EngineArgs) offload, quantize or shrink what the bound counts
     util, capacity = args.float("vllm_gpu_memory_utilization"), recipe.launch.memory_gib
     length = args.int("vllm_max_model_len") or shape.max_positions

@@ -4,7 +4,6 @@ Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
-import json
 
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
@@ -62,25 +61,14 @@ def mtp_only_layout_stage(recipe, args, shape, lay, err, warn):
              "pipeline_model_parallel_layout", hint="move at least one decoder layer 't' into the stage with 'm'")
 
 
-def extra_kwargs(args) -> dict:
-    """megatron_extra_kwargs as ms-swift reads it (megatron_args.py: json_parse_to_dict of a JSON string or a
-    dict); ms-swift 4.6 swift/megatron/model/utils.py then `kwargs.update`s the TransformerConfig with it."""
-    value = args.raw("megatron_extra_kwargs")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    return value if isinstance(value, dict) else {}
-
-
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "Expert bias for aux-loss-free routing only
 # supports sigmoid score function." ms-swift 4.6 has no moe_router_enable_expert_bias argument: it reaches the
 # config through megatron_extra_kwargs, while the score function comes from the model (mcore-bridge
 # hf_to_mcore_config: sigmoid for DeepSeek-V3/GLM-4.5-style routers, softmax for Qwen MoE and gpt-oss) unless the
 # same kwargs override it. Report: NVIDIA/Megatron-LM#1971 (GPT-OSS with expert bias and a softmax router).
 def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
-    extra = extra_kwargs(args)
+    # megatron_extra_kwargs: ms-swift 4.6 swift/megatron/model/utils.py `kwargs.update`s the TransformerConfig with it
+    extra = args.mapping("megatron_extra_kwargs")
     if not extra.get("moe_router_enable_expert_bias") or not shape.is_moe:
         return
     score = extra.get("moe_router_score_function") or shape.router_score_function
