@@ -105,6 +105,15 @@ def test_adapter_sync_of_expert_lora_warns_on_qwen3_6():
     assert "vllm-expert-lora" not in rules(attention_only.warnings)
 
 
+def test_server_mode_expert_lora_warns_only_when_the_recipe_says_the_server_adapts():
+    # A rollout server merges unless started with --vllm_enable_lora (ms-swift's moe_server_lora.sh example).
+    server = ("args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-expert-lora" not in rules(plan_of(GRPO, *server).warnings)
+    (warning,) = [w for w in plan_of(GRPO, *server, "args.vllm_enable_lora=true").warnings
+                  if w.code == "vllm-expert-lora"]
+    assert "the rollout server decides" in warning.message and warning.path == "args.vllm_mode"
+
+
 def test_expert_lora_follows_the_vllm_version(tmp_path):
     model = _moe_config(tmp_path, "qwen3_moe")
     base = ("args.vllm_enable_lora=true", f"args.model={model}")

@@ -84,6 +84,9 @@ def plugin_files(recipe, args, shape, lay, err, warn):
 # args.vllm_enable_lora: adapter-only sync; otherwise LoRA is merged before the sync) and
 # swift/rlhf_trainers/rollout_mixin.py (the same, with the warning "vLLM currently does not support LoRA in
 # MoE configurations"); vLLM FusedMoEWithLoRA since v0.11.2; vllm-project/vllm issue #40005 (Qwen3.5-MoE).
+# Server mode: both trainers take rollout_enable_lora from the server (vllm_client.enable_lora, False unless
+# `swift rollout --vllm_enable_lora true`: deploy_args.py), so the recipe's own vllm_enable_lora: true is the
+# only sign the server adapts; without it ms-swift merges, as its examples/megatron/grpo/moe_server_lora.sh does.
 @engine_rule
 def vllm_expert_lora(recipe, args, shape, lay, err, warn):
     if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or not args.bool("use_vllm"):
@@ -91,8 +94,8 @@ def vllm_expert_lora(recipe, args, shape, lay, err, warn):
     if args.str("tuner_type") not in ("lora", None) or not shape.is_moe:
         return
     server = args.str("vllm_mode") == "server"
-    if not args.bool("vllm_enable_lora") and not server:
-        return  # colocate without vllm_enable_lora: LoRA is merged into the weights before each sync
+    if not args.bool("vllm_enable_lora"):
+        return  # LoRA is merged into the weights before each sync (a server's default too)
     if "experts" not in lora_targets(recipe, args, shape):
         return
     version, where = vllm_version(recipe.env)

@@ -249,7 +249,7 @@ _RULES += [
              (_code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),
               Evidence("report", "vllm-project/vllm#40005", "Qwen3.5-MoE expert LoRA from Megatron-swift does not "
                        "load; vLLM FusedMoEWithLoRA since v0.11.2")),
-             "GRPO + LoRA reaching the experts + vllm_enable_lora or server mode"),
+             "GRPO + LoRA reaching the experts + vllm_enable_lora (in server mode: the recipe says the server runs with it)"),
 ]
 
 _RULES += [
