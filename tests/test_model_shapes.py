@@ -105,6 +105,7 @@ def test_router_score_function_and_pre_softmax_as_mcore_bridge_reads_them():
     # `moe_router_pre_softmax = not norm_topk_prob`; megatron-core's softmax / no pre-softmax otherwise.
     assert resolve_shape("LLM-Research/Llama-4-Scout-17B-16E-Instruct").router_score_function == "sigmoid"
     assert resolve_shape("zai-org/GLM-4.5-Air").router_score_function == "sigmoid"
+    assert resolve_shape("deepseek-ai/DeepSeek-V3").router_score_function == "sigmoid"  # config.json scoring_func
     qwen = resolve_shape("Qwen/Qwen3-30B-A3B")
     assert (qwen.router_score_function, qwen.router_pre_softmax) == ("softmax", False)  # norm_topk_prob true
     base = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 64,

@@ -44,4 +44,7 @@ def test_expert_bias_passes_on_a_sigmoid_router_or_when_the_kwargs_make_it_sigmo
     errors, _ = _findings("ms-swift-example-lora-moe.yaml", 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": '
                           'true, "moe_router_score_function": "sigmoid"}')
     assert not {e for e in errors if e[0] == "moe-expert-bias"}
+    # DeepSeek-V3 routes with sigmoid (config.json scoring_func; slime's model args set expert bias on it).
+    errors, _ = _findings("verl-example-deepseek671b-megatron-80gb.yaml", bias)
+    assert not {e for e in errors if e[0] == "moe-expert-bias"}
 
