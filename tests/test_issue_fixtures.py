@@ -24,8 +24,10 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))
 # Warnings a working setup may carry: where its data lives, memory headroom, resumability, the
 # MTP head a published script leaves untrained (issue 21: said, not refused), and a rollout engine shorter
 # than max_length + max_completion_length, which bites only on prompts longer than the data's (ms-swift's
-# own GRPO examples set vllm_max_model_len to max_length with short math prompts).
-ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length"}
+# own GRPO examples set vllm_max_model_len to max_length with short math prompts), and a max_length past the
+# positions config.json covers, which likewise bites only on samples longer than those positions (ms-swift's own
+# sequence_parallel.sh trains Qwen2.5-3B-Instruct, 32768 positions, at max_length 65536 on LongAlpaca-12k).
+ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions"}
 
 
 def header(path: Path) -> dict[str, str]:
