@@ -27,7 +27,9 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))
 # own GRPO examples set vllm_max_model_len to max_length with short math prompts), and a max_length past the
 # positions config.json covers, which likewise bites only on samples longer than those positions (ms-swift's own
 # sequence_parallel.sh trains Qwen2.5-3B-Instruct, 32768 positions, at max_length 65536 on LongAlpaca-12k).
-ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions"}
+# kv-groups-tp as a warning says TP past the KV groups is legal on megatron-core >= 0.16 and costs KV memory per rank
+# (ms-swift's own Qwen3.5-35B-A3B packing example runs TP=4 over 2 KV groups).
+ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp"}
 
 
 def header(path: Path) -> dict[str, str]:
