@@ -188,3 +188,13 @@ def test_alias_config_names_only_real_aliases():
         for model_id, entry in json.loads(path.read_text(encoding="utf-8"))["models"].items():
             unknown = set(entry.get("alias_config", {})) - set(entry.get("aliases", []))
             assert not unknown, (path.name, model_id, unknown)
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"max_position_embeddings": float("inf")}, 0),
+    ({"max_position_embeddings": float("nan"), "seq_length": 4096}, 4096),
+    ({"max_position_embeddings": 32768, "rope_scaling": {"rope_type": "yarn", "factor": float("inf")}}, 32768),
+])
+def test_max_positions_ignores_non_finite_config_values(extra, expected):
+    # json.loads accepts Infinity/NaN in a config.json; int(inf) raised OverflowError out of the plan
+    assert from_config({**DENSE, **extra}, name="m").max_positions == expected

@@ -11,6 +11,7 @@ config.json files bundled in `swift_ext/planner/presets/*.json`. Every source is
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -353,19 +354,24 @@ def _rope_scaling_type(text: dict, config: dict) -> str:
     return "" if kind in ("default", "mrope") else kind
 
 
+def _finite_at_least_one(value) -> bool:
+    # json.loads reads Infinity and NaN: neither is a length or a factor (int() of infinity raises)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 1
+
+
 def _max_positions(text: dict, read: _Fields) -> int:
     """The positions the checkpoint covers: the smallest length key present; with a scaling rope (yarn,
     linear, dynamic) and its factor, original_max_position_embeddings (or that length) times the factor, as
     vLLM derives it. 0 when config.json names no length."""
     values = [text.get(k, read.outer.get(k)) for k in MAX_LENGTH_KEYS]
-    lengths = [int(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1]
+    lengths = [int(v) for v in values if _finite_at_least_one(v)]
     if not lengths:
         return 0
     limit = min(lengths)
     rope = _rope_section(text, read.outer)
     kind = str(rope.get("rope_type") or rope.get("type") or "default")
     factor = rope.get("factor")
-    if kind not in _ROPE_WITHOUT_FACTOR and isinstance(factor, (int, float)) and factor >= 1:
+    if kind not in _ROPE_WITHOUT_FACTOR and _finite_at_least_one(factor):
         original = rope.get("original_max_position_embeddings")
         base = original if isinstance(original, int) and original > 0 else limit
         return max(limit, int(base * factor))
