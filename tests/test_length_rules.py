@@ -198,3 +198,9 @@ def test_alias_config_names_only_real_aliases():
 def test_max_positions_ignores_non_finite_config_values(extra, expected):
     # json.loads accepts Infinity/NaN in a config.json; int(inf) raised OverflowError out of the plan
     assert from_config({**DENSE, **extra}, name="m").max_positions == expected
+
+
+def test_infinite_max_length_is_an_argument_error_not_a_crash():
+    # int(float("inf")) raises OverflowError, which BoundArgs._typed did not catch
+    errors, _ = findings(PT, "args.max_length=.inf")
+    assert "args.max_length" in set().union(*errors.values())

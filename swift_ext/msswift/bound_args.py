@@ -98,7 +98,7 @@ class Args:
                 continue
             try:
                 return convert(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # int(inf) overflows
                 continue
         return fallback
 
