@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, RECIPES
 from swift_ext.planner.model_shape import from_config, resolve_shape
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import load_recipe
@@ -204,3 +204,14 @@ def test_infinite_max_length_is_an_argument_error_not_a_crash():
     # int(float("inf")) raises OverflowError, which BoundArgs._typed did not catch
     errors, _ = findings(PT, "args.max_length=.inf")
     assert "args.max_length" in set().union(*errors.values())
+
+
+
+@pytest.mark.parametrize("factor", [".inf", ".nan", "1e308"])
+def test_non_finite_recipe_rope_factor_does_not_crash(tmp_path, factor):
+    # int(original * factor) raised OverflowError / ValueError out of the plan
+    recipe = tmp_path / "r.yaml"
+    base = RECIPES / "qwen3_6" / "grpo-lora-8gpu.yaml"
+    recipe.write_text(f"extends: {base}\nargs:\n  rope_scaling: {{type: yarn, factor: {factor}}}\n"
+                      "  vllm_max_model_len: 300000\n", encoding="utf-8")
+    make_plan(load_recipe(recipe, []), oracle=False)

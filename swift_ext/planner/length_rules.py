@@ -114,12 +114,13 @@ def _recipe_rope_length(args, shape: ModelShape) -> int | None:
             return None
         original = shape.max_positions
     factor = value.get("factor")
-    if not isinstance(factor, (int, float)) or factor <= 0:
+    if not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor <= 0:
         wanted = args.int("max_model_len")
         if not wanted:
             return None
         factor = max(float(math.ceil(wanted / original)), 1.0)
-    return int(original * factor)
+    length = original * factor
+    return int(length) if math.isfinite(length) else None  # a factor of .inf or 1e308: nothing to compare
 
 
 # Rope types vLLM multiplies the original length by (it leaves llama3/longrope at max_position_embeddings).
