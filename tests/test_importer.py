@@ -246,3 +246,24 @@ def test_wrapped_and_prefixed_commands_are_imported(write):
     notes = [n for _, ns in imported for n in ns]
     assert any("`nohup` in front of the command" in n for n in notes)
     assert any("`cd /work/run &&` before the command" in n for n in notes)
+
+
+HOSTILE_ARITHMETIC = """HUGE=%s
+swift sft --model Qwen/Qwen2.5-7B-Instruct --dataset d.jsonl \\
+    --gradient_accumulation_steps $((HUGE + 1)) \\
+    --save_steps $(expr -7 %% 2) \\
+    --eval_steps $(expr 16/4) \\
+    --logging_steps $(expr 1 - - 1) \\
+    --max_steps $(expr 99999999999999999 / 1)
+""" % ("9" * 5000)
+
+
+def test_arithmetic_the_shell_would_not_do_stays_text(write):
+    # A 5000-digit value was an internal error (int()'s 4300-digit limit); the shell's `%` and `/` truncate
+    # toward zero, exactly; `expr` needs its operands and operators as separate words.
+    result = swift_ext("import", write("h.sh", HOSTILE_ARITHMETIC))
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["args"]
+    assert args["gradient_accumulation_steps"] == "$((HUGE + 1))"
+    assert args["save_steps"] == -1 and args["max_steps"] == 99999999999999999
+    assert args["eval_steps"] == "$(expr 16/4)" and args["logging_steps"] == "$(expr 1 - - 1)"

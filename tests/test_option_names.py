@@ -173,3 +173,14 @@ def test_import_writes_the_full_name_and_leaves_the_ambiguous_flag_to_the_check(
     assert "--lora_r is ms-swift's abbreviation of --lora_rank" in result.stderr
     assert "--no_gradient_accumulation_fusion sets gradient_accumulation_fusion to false" in result.stderr
     assert "`lora` is an ambiguous abbreviation" in result.stderr
+
+
+def test_a_prefix_of_one_argument_in_two_spellings_names_that_argument():
+    # Python 3.11's argparse counts --learning_rate and --learning-rate as two matches for `--learn`; the message
+    # said "ambiguous ... (it could be learning_rate)" -- one candidate -- with the hint "write the full name".
+    reading = read_name(schema_for("swift", "sft"), "learn")
+    if not reading.candidates:
+        pytest.skip("this Python's argparse reads one argument's two spellings as one match")
+    message, hint = reading.problem("swift sft")
+    assert "`learn` abbreviates learning_rate" in message and "--learning_rate, --learning-rate" in message
+    assert hint == "write `learning_rate`"

@@ -172,3 +172,14 @@ def test_args_schema_and_build_model_commands():
     assert schema.returncode == 0 and "launch.gpu_memory_gib" in schema.stdout and "extends" in schema.stdout
     unknown = swift_ext("build-model", "tiny-llama")
     assert unknown.returncode == 2 and "unknown local model" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+@pytest.mark.parametrize("text, line, key, kind", [
+    (GOOD + "  1: 2\n", 5, "1", "a number"),
+    (GOOD + "  true: x\n", 5, "true", "a boolean"),
+    (GOOD + "  ~: 3\n", 5, "~", "null"),
+    ("1: x\n" + GOOD, 1, "1", "a number"),  # top level: was an internal error (Recipe(**data) takes text keywords)
+])
+def test_key_yaml_reads_as_number_bool_or_null(write, text, line, key, kind):
+    path = write("r.yaml", text)
+    fails(path, contains=[f"{path}:{line}:", f"key `{key}` is {kind} to YAML", f"quote it ('{key}':)"])

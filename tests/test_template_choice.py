@@ -50,3 +50,16 @@ def test_the_tiny_model_counts_with_the_template_of_the_model_it_shrinks():
     ensure_model("tiny-qwen3_6-moe")
     settings, _ = counting_settings("swift-ext://tiny-qwen3_6-moe")
     assert settings.template == "qwen3_5"
+
+
+@pytest.mark.parametrize("saved, expected", [
+    ("", "cannot tell ms-swift's template"),  # args.json `template: ""`: was an internal error from ms-swift
+    ("qwen3_55", "did you mean qwen3_5"),  # a name ms-swift does not register: was an internal ValueError
+])
+def test_a_template_ms_swift_does_not_register_is_one_line(tmp_path, saved, expected):
+    from swift_ext.datasets.mediatokens import StatsError
+    from swift_ext.datasets.template import template_settings
+
+    ckpt = _model_dir(tmp_path, "my-ckpt", config={"model_type": "qwen3_5_moe"}, args={"template": saved})
+    with pytest.raises(StatsError, match=expected):
+        template_settings(ckpt, ckpt, fallback_dir=str(tmp_path))

@@ -3,6 +3,7 @@ media values a run will use, and the model's tokenizer."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from dataclasses import dataclass
@@ -91,8 +92,8 @@ def template_for(model: Any, model_dir: str | None) -> str | None:
     directory's model_type (args.json's, else config.json's). None where ms-swift could not tell either (it
     stops and asks for --template)."""
     saved = _json_file(model_dir, "args.json")
-    if isinstance(saved.get("template"), str):
-        return saved["template"]
+    if isinstance(saved.get("template"), str) and saved["template"].strip():
+        return saved["template"].strip()
     names = [n for n in (model if isinstance(model, str) else None, model_dir) if n]
     for name in names:
         choice = model_table.template_for(name)
@@ -127,6 +128,11 @@ def template_settings(model: Any = None, model_dir: str | None = None, *, fallba
     if template is None:
         raise StatsError(f"cannot tell ms-swift's template for model {model!r}: pass --template (e.g. qwen3_5)"
                          if model else "no model: pass --recipe R.yaml, or --tokenizer and --template")
+    known = model_table.load()["templates"]
+    if template not in known:  # ms-swift's get_template_meta refuses it ('template_type: ... not in [...]')
+        close = difflib.get_close_matches(str(template), list(known), n=3)
+        raise StatsError(f"template {template!r} is not one ms-swift registers"
+                         + (f": did you mean {' / '.join(close)}?" if close else ": pass --template (e.g. qwen3_5)"))
     if tokenizer is None and model_dir and Path(model_dir, "tokenizer.json").is_file():
         tokenizer = model_dir
     if (tokenizer is None or model_dir is None) and template == "qwen3_5":

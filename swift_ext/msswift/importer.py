@@ -246,7 +246,7 @@ def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno
         # `$(expr 16 / $nproc_per_node)`: the integer arithmetic ms-swift's own examples size
         # gradient_accumulation_steps with (examples/train/deepspeed/train_zero3.sh, multi-node/swift/...).
         expr = re.fullmatch(r"\$\(\s*expr\s+([^()`;|&<>]*?)\s*\)", text)
-        value = _arithmetic(expr.group(1).replace("\\*", "*"), variables) if expr else None
+        value = _arithmetic(expr.group(1).replace("\\*", "*"), variables) if expr and _expr_words(expr.group(1)) else None
         if value is not None:
             return str(value), end
         notes.append(f"{source}:{lineno}: `{text}` is computed by the shell at run time; kept as text — "
@@ -270,6 +270,15 @@ def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno
     return m.group(0), m.end()
 
 
+def _expr_words(text: str) -> bool:
+    """`expr`'s own grammar: operands and operators are separate words (`expr 16/4` prints `16/4`, and
+    `expr 1 - - 1` is a syntax error), so only `OPERAND (OP OPERAND)*` is arithmetic."""
+    words = text.replace("\\*", "*").split()
+    operand = r"-?\d+|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?"
+    return len(words) % 2 == 1 and all(
+        re.fullmatch(operand, w) if k % 2 == 0 else w in ("+", "-", "*", "/", "%") for k, w in enumerate(words))
+
+
 def _arithmetic(expr: str, variables: dict) -> int | None:
     """Bash `$(( ))` over integers and variables the script set (+ - * / % and parentheses); else None."""
     import ast
@@ -279,7 +288,7 @@ def _arithmetic(expr: str, variables: dict) -> int | None:
             return node.value
         if isinstance(node, ast.Name):
             text = variables.get(node.id, "")
-            return int(text) if re.fullmatch(r"-?\d+", text.strip()) else None
+            return int(text) if re.fullmatch(r"-?\d{1,18}", text.strip()) else None  # past 4300 digits int() raises
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             inner = value(node.operand)
             return None if inner is None else -inner
@@ -287,8 +296,10 @@ def _arithmetic(expr: str, variables: dict) -> int | None:
             a, b = value(node.left), value(node.right)
             if a is None or b is None or (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0):
                 return None
+            # the shell's integer division and remainder truncate toward zero (-7 / 2 is -3, -7 % 2 is -1), exactly
+            quotient = (abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)) if b else None
             return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
-                node.op, (ast.FloorDiv, ast.Mod)) else (int(a / b) if isinstance(node.op, ast.FloorDiv) else a % b)
+                node.op, (ast.FloorDiv, ast.Mod)) else (quotient if isinstance(node.op, ast.FloorDiv) else a - b * quotient)
         return None
 
     text = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", r"\1", expr).replace("/", "//")

@@ -49,6 +49,10 @@ class NameReading:
         """(message, hint) when ms-swift refuses or misreads the name as a recipe key; None when it sets `field`."""
         if self.candidates:
             fields = _fields_of(self.candidates)
+            if len(fields) == 1:  # argparse before 3.12 counts an argument's `_` and `-` spellings as two matches
+                return (f"`{command}`: `{self.name}` abbreviates {fields[0]}, but this Python's argparse counts its two "
+                        f"spellings ({', '.join(self.candidates)}) as two matches: ms-swift's parser stops with "
+                        "'ambiguous option'", f"write `{fields[0]}`")
             shown = ", ".join(fields[:8]) + (f", ... ({len(fields)} in all)" if len(fields) > 8 else "")
             return (f"`{command}`: `{self.name}` is an ambiguous abbreviation: ms-swift's parser stops with "
                     f"'ambiguous option' (it could be {shown})", "write the full name")

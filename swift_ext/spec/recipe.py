@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from swift_ext.spec.findings import Finding, UserError
@@ -225,6 +226,9 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         _apply_override(data, positions, text)
     data.pop("extends", None)
     _refuse_nul(data, positions, path, ())
+    odd = [k for k in data if not isinstance(k, str)]  # Recipe(**data) takes only text keywords
+    if odd:
+        raise UserError([_non_string_key(k, ("?",), path, positions) for k in odd])
     args = data.get("args")
     if isinstance(args, dict):
         # `null` deletes an inherited value: ms-swift then uses its default.
@@ -383,8 +387,28 @@ def _type_name(value: Any) -> str:
     )
 
 
+def _non_string_key(key: Any, loc: tuple[str, ...], path: Path, positions: dict) -> Finding:
+    """A mapping key YAML did not read as text, at the line it was written (positions hold its raw text)."""
+    parent = loc[:-1]
+    raw = next((k[-1] for k in positions if k[:-1] == parent and len(k) == len(loc) and _yaml_scalar(k[-1]) == key
+                and type(_yaml_scalar(k[-1])) is type(key)), str(key))
+    where = _where(positions, parent + (raw,), path)
+    return Finding(f"key `{raw}` is {_type_name(key) if key is not None else 'null'} to YAML, not a name",
+                   hint=f"keys are names: quote it ('{raw}':) if you mean the text, or write the intended name",
+                   **where)
+
+
+def _yaml_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def _pydantic_problem(err: dict, path: Path, positions: dict) -> Finding:
     loc = tuple(str(p) for p in err["loc"])
+    if loc[-1:] == ("[key]",):  # `1:`, `true:`, `~:` -- YAML reads the key as a number, boolean or null
+        return _non_string_key(err.get("input"), loc[:-1], path, positions)
     where = _where(positions, loc, path)
     if err["type"] == "extra_forbidden":
         siblings = list(Recipe.model_fields) if len(loc) == 1 else \
