@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -48,6 +49,19 @@ BASES = [RECIPES / "qwen3_6/sft-lora-4x32g.yaml", RECIPES / "qwen3_6/grpo-lora-8
          RECIPES / "smoke/tiny-sft.yaml"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _scratch_root():
+    """Every scratch file of this module lies under one temp folder, removed when the module ends: hundreds
+    of generated examples must not leave hundreds of folders in /tmp."""
+    global SCRATCH
+    SCRATCH = Path(tempfile.mkdtemp(prefix="swift-ext-prop-"))
+    yield
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+SCRATCH: Path
+
+
 def cli(capsys, *argv: str) -> tuple[int, str]:
     code = run_cli([str(a) for a in argv])
     out, err = capsys.readouterr()
@@ -58,7 +72,7 @@ def cli(capsys, *argv: str) -> tuple[int, str]:
 
 
 def scratch(name: str, content: str | bytes) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="swift-ext-prop-")) / name
+    path = Path(tempfile.mkdtemp(dir=SCRATCH)) / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
     return path
 
@@ -154,7 +168,7 @@ bad_paths = st.sampled_from(["", ".", "/", "/nonexistent/x", "/dev/null", "-", "
 
 
 def scratch_dir(files: dict) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="swift-ext-prop-"))
+    root = Path(tempfile.mkdtemp(dir=SCRATCH))
     for name, content in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(content)
