@@ -171,3 +171,27 @@ def test_packed_sft_worst_case_is_the_run_and_stays_refused():
         "model": "Qwen/Qwen3-30B-A3B", "tuner_type": "full", "expert_model_parallel_size": 2, "packing": True,
         "max_length": 65536, "micro_batch_size": 1, "global_batch_size": 8, "dataset": ["x/y"]}))
     assert plan.memory.verdict == "does_not_fit" and not plan.ok
+
+
+def _dpo_recipe(**extra):
+    return Recipe(command="rlhf", launch={"gpus_per_node": 4}, source="dpo.yaml", args={
+        "model": "Qwen/Qwen2.5-7B-Instruct", "rlhf_type": "dpo", "tuner_type": "full", "tensor_model_parallel_size": 4,
+        "micro_batch_size": 8, "global_batch_size": 16, "max_length": 8192, "recompute_granularity": "full",
+        "recompute_method": "uniform", "recompute_num_layers": 1, "sequence_parallel": True, "dataset": ["x/y"],
+        **extra})
+
+
+def test_padding_free_dpo_is_sized_from_its_data_tokens():
+    """A padding-free DPO micro-batch holds the real tokens of its chosen and rejected sequences: the data's
+    p99 replaces the worst case (2 x micro_batch_size x max_length); packed DPO keeps the worst case."""
+    from swift_ext.planner.memory import estimate
+
+    plan = make_plan(_dpo_recipe())
+    worst = estimate(plan.shape, plan.args, plan.layout, None, "rlhf")
+    assert worst.tokens_per_micro_batch == 2 * 8 * 8192
+    data = estimate(plan.shape, plan.args, plan.layout, None, "rlhf", data_tokens=8000)
+    assert data.basis == "data p99" and data.tokens_per_micro_batch == 8000
+    assert data.per_gpu_gib < worst.per_gpu_gib and data.worst_case_gib == worst.per_gpu_gib
+    packed = make_plan(_dpo_recipe(packing=True))
+    same = estimate(packed.shape, packed.args, packed.layout, None, "rlhf", data_tokens=8000)
+    assert same.tokens_per_micro_batch == 2 * 8 * 8192

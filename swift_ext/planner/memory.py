@@ -123,10 +123,11 @@ def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | N
 
     data_tokens: tokens in a p99 micro-batch of the recipe's own data (swift_ext.datasets.stats). Used for
     padding_free / packing SFT, where a micro-batch holds only the real tokens of its samples; the
-    worst case (micro_batch_size x max_length) is computed beside it."""
-    if data_tokens is not None and command != "rlhf" and (args.bool("padding_free") or args.bool("packing")):
+    worst case (micro_batch_size x max_length) is computed beside it. Also padding_free DPO (not packed), whose
+    data tokens count both sequences of each sample (swift_ext.datasets.packing: chosen and rejected)."""
+    if data_tokens is not None and _sized_by_data(args, command):
         worst = estimate(shape, args, lay, capacity_gib, command)
-        worst_tokens = args.micro_batch_size * (args.int("max_length") or 2048)
+        worst_tokens = _worst_case_tokens(args, command)
         if data_tokens < worst_tokens:
             from dataclasses import replace
 
@@ -153,6 +154,14 @@ def _estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | 
     tokens = data_tokens or _worst_case_tokens(args, command)
     return Estimate(sum(components.values()), capacity_gib, components, phase, notes,
                     tokens_per_micro_batch=tokens)
+
+
+def _sized_by_data(args: Args, command: str) -> bool:
+    """Whether a micro-batch holds only the real tokens of its data (padding_free / packing), counted the way
+    the data side counts them: SFT, and DPO without packing (a sample's chosen and rejected sequences)."""
+    if command == "rlhf":
+        return args.str("rlhf_type") == "dpo" and args.bool("padding_free") and not args.bool("packing")
+    return args.bool("padding_free") or args.bool("packing")
 
 
 def variable_length_batches(args: Args, command: str) -> bool:
