@@ -195,3 +195,16 @@ def test_padding_free_dpo_is_sized_from_its_data_tokens():
     packed = make_plan(_dpo_recipe(packing=True))
     same = estimate(packed.shape, packed.args, packed.layout, None, "rlhf", data_tokens=8000)
     assert same.tokens_per_micro_batch == 2 * 8 * 8192
+
+
+def test_embedding_rows_are_not_sized_from_their_messages_alone():
+    """An embedding row is anchor + positive(s) + negatives, each its own sequence; the data side counts its
+    `messages` only, so the estimate keeps the worst case rather than a p99 that leaves the others out."""
+    from swift_ext.planner.memory import estimate
+
+    plan = make_plan(Recipe(command="sft", launch={"gpus_per_node": 2}, source="emb.yaml", args={
+        "model": "Qwen/Qwen3-8B", "task_type": "embedding", "loss_type": "infonce", "tuner_type": "full",
+        "tensor_model_parallel_size": 2, "micro_batch_size": 16, "global_batch_size": 16, "max_length": 8192,
+        "dataset": ["x/y"]}))
+    mem = estimate(plan.shape, plan.args, plan.layout, None, "sft", data_tokens=2000)
+    assert mem.basis != "data p99" and mem.tokens_per_micro_batch == 16 * 8192

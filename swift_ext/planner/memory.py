@@ -156,11 +156,18 @@ def _estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | 
                     tokens_per_micro_batch=tokens)
 
 
+# Tasks whose row is several sequences in one micro-batch (anchor, positives, negatives; query and documents:
+# ms-swift template/base.py `_embedding_encode`, `_reranker_encode`).
+MULTI_SEQUENCE_TASKS = ("embedding", "reranker", "generative_reranker")
+
+
 def _sized_by_data(args: Args, command: str) -> bool:
     """Whether a micro-batch holds only the real tokens of its data (padding_free / packing), counted the way
     the data side counts them: SFT, and DPO without packing (a sample's chosen and rejected sequences)."""
     if command == "rlhf":
         return args.str("rlhf_type") == "dpo" and args.bool("padding_free") and not args.bool("packing")
+    if args.str("task_type") in MULTI_SEQUENCE_TASKS:
+        return False  # the data side counts a row's `messages` only, not its positives/negatives/documents
     return args.bool("padding_free") or args.bool("packing")
 
 
