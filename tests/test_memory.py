@@ -130,6 +130,23 @@ def test_lora_adapters_are_fp32_unless_lora_dtype_says_otherwise():
     assert _components(*lora, selective)["activations"] > plain
 
 
+def test_lora_modules_to_save_trains_a_bf16_copy_of_embedding_and_output_layer():
+    """PEFT's ModulesToSaveWrapper trains a deep copy of each module next to the frozen original (ms-swift's
+    loss_scale.sh / new_special_tokens.sh train word_embeddings and output_layer beside LoRA): 2 bytes more of
+    weights, fp32 gradients, and an fp32 master clone + Adam moments sharded over DP, per copied parameter."""
+    lora = (("model", "Qwen/Qwen3-30B-A3B"), ("tensor_model_parallel_size", 1), ("mtp_num_layers", None),
+            ("tuner_type", "lora"), ("lora_rank", 8), ("target_modules", ["all-linear"]),
+            ("optimizer_cpu_offload", False), ("use_precision_aware_optimizer", False))
+    plain = _components(*lora)
+    saved = _components(*lora, ("modules_to_save", ["word_embeddings", "output_layer"]))
+    copies = 2 * 151936 * 2048 / 2**30  # Qwen3-30B-A3B: vocab x hidden, embedding and untied output layer
+    assert saved["weights"] - plain["weights"] == pytest.approx(2 * copies, rel=1e-6)
+    assert saved["gradients"] - plain["gradients"] == pytest.approx(4 * copies, rel=1e-6)
+    assert saved["optimizer"] - plain["optimizer"] == pytest.approx(12 * copies / 8, rel=1e-6)  # EP 8 x DP 8
+    only_embedding = _components(*lora, ("modules_to_save", ["all-embedding"]))
+    assert only_embedding["gradients"] - plain["gradients"] == pytest.approx(2 * copies, rel=1e-6)
+
+
 def test_te_cross_entropy_keeps_fewer_bytes_per_logit():
     native = _components()["activations"]
     te = _components(("cross_entropy_fusion_impl", "te"))["activations"]
