@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from swift_ext.datasets import packing
-from swift_ext.datasets.percentiles import percentiles
+from swift_ext.datasets.lengths import Lengths
 from swift_ext.planner import datafit
 from swift_ext.planner.layout import layout_of
 from swift_ext.planner.memory import estimate
@@ -44,27 +44,35 @@ def weights_only(recipe: Recipe) -> float:
     return (dense / (lay.tp * lay.pp) + experts / (lay.ep * lay.pp)) * 2 / GiB
 
 
-def data_sample(data: dict, seed: int = 0) -> list[int]:
-    """Per-row token lengths drawn from each dataset's recorded mean and spread (lognormal, fixed seed)."""
+def data_sample(data: dict, seed: int = 0) -> Lengths:
+    """Per-row token lengths drawn from each dataset's recorded mean and spread (lognormal, fixed seed). A
+    dataset with `rejected: as chosen` is DPO data: each row also gets a rejected sequence, drawn from the
+    same profile (its published statistic covers the chosen sequence only)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    lengths: list[int] = []
-    for ds in data["datasets"]:
-        rows = int(str(ds["name"]).rsplit("#", 1)[1]) if "#" in str(ds["name"]) else 1000
+    chosen: list[int] = []
+    rejected: list[int] = []
+
+    def draw(ds: dict, rows: int) -> list[int]:
         sigma2 = np.log(1 + ds["cv"] ** 2)
         mu = np.log(ds["mean_tokens"]) - sigma2 / 2
-        lengths += [max(int(round(x)), 1) for x in rng.lognormal(mu, np.sqrt(sigma2), rows)]
-    return lengths
+        return [max(int(round(x)), 1) for x in rng.lognormal(mu, np.sqrt(sigma2), rows)]
+
+    for ds in data["datasets"]:
+        rows = int(str(ds["name"]).rsplit("#", 1)[1]) if "#" in str(ds["name"]) else 1000
+        chosen += draw(ds, rows)
+        rejected += draw(ds, rows) if ds.get("rejected") == "as chosen" else [0] * rows
+    zeros = [0] * len(chosen)
+    return Lengths(["sample"], prompt=zeros, completion=chosen, media=zeros, rejected=rejected)
 
 
 def data_estimate(recipe: Recipe, data: dict) -> tuple[float, int]:
-    """(GiB, tokens in a p99 micro-batch) for the point's data, through the same code as `plan`."""
+    """(GiB, tokens in a p99 micro-batch) for the point's data, through the same code as `plan`
+    (datafit.budget_from_plan -> packing.summarize -> micro_batch_p99 -> estimate)."""
     plan = make_plan(recipe)
-    budget = datafit.budget_from_plan(plan)
-    lengths = [n for n in data_sample(data) if not budget.max_length or n <= budget.max_length]  # delete
-    micro = packing.micro_batches(lengths, budget.micro_batch_size, padded_to_longest=not budget.padding_free)
-    tokens = percentiles(micro)["p99"]
+    summary = packing.summarize(data_sample(data), datafit.budget_from_plan(plan))
+    tokens = packing.micro_batch_p99(summary)
     mem = estimate(plan.shape, plan.args, plan.layout, None, recipe.command, data_tokens=tokens)
     return mem.per_gpu_gib, tokens
 

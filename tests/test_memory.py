@@ -130,6 +130,23 @@ def test_lora_adapters_are_fp32_unless_lora_dtype_says_otherwise():
     assert _components(*lora, selective)["activations"] > plain
 
 
+def test_lora_modules_to_save_trains_a_bf16_copy_of_embedding_and_output_layer():
+    """PEFT's ModulesToSaveWrapper trains a deep copy of each module next to the frozen original (ms-swift's
+    loss_scale.sh / new_special_tokens.sh train word_embeddings and output_layer beside LoRA): 2 bytes more of
+    weights, fp32 gradients, and an fp32 master clone + Adam moments sharded over DP, per copied parameter."""
+    lora = (("model", "Qwen/Qwen3-30B-A3B"), ("tensor_model_parallel_size", 1), ("mtp_num_layers", None),
+            ("tuner_type", "lora"), ("lora_rank", 8), ("target_modules", ["all-linear"]),
+            ("optimizer_cpu_offload", False), ("use_precision_aware_optimizer", False))
+    plain = _components(*lora)
+    saved = _components(*lora, ("modules_to_save", ["word_embeddings", "output_layer"]))
+    copies = 2 * 151936 * 2048 / 2**30  # Qwen3-30B-A3B: vocab x hidden, embedding and untied output layer
+    assert saved["weights"] - plain["weights"] == pytest.approx(2 * copies, rel=1e-6)
+    assert saved["gradients"] - plain["gradients"] == pytest.approx(4 * copies, rel=1e-6)
+    assert saved["optimizer"] - plain["optimizer"] == pytest.approx(12 * copies / 8, rel=1e-6)  # EP 8 x DP 8
+    only_embedding = _components(*lora, ("modules_to_save", ["all-embedding"]))
+    assert only_embedding["gradients"] - plain["gradients"] == pytest.approx(2 * copies, rel=1e-6)
+
+
 def test_te_cross_entropy_keeps_fewer_bytes_per_logit():
     native = _components()["activations"]
     te = _components(("cross_entropy_fusion_impl", "te"))["activations"]
@@ -171,3 +188,40 @@ def test_packed_sft_worst_case_is_the_run_and_stays_refused():
         "model": "Qwen/Qwen3-30B-A3B", "tuner_type": "full", "expert_model_parallel_size": 2, "packing": True,
         "max_length": 65536, "micro_batch_size": 1, "global_batch_size": 8, "dataset": ["x/y"]}))
     assert plan.memory.verdict == "does_not_fit" and not plan.ok
+
+
+def _dpo_recipe(**extra):
+    return Recipe(command="rlhf", launch={"gpus_per_node": 4}, source="dpo.yaml", args={
+        "model": "Qwen/Qwen2.5-7B-Instruct", "rlhf_type": "dpo", "tuner_type": "full", "tensor_model_parallel_size": 4,
+        "micro_batch_size": 8, "global_batch_size": 16, "max_length": 8192, "recompute_granularity": "full",
+        "recompute_method": "uniform", "recompute_num_layers": 1, "sequence_parallel": True, "dataset": ["x/y"],
+        **extra})
+
+
+def test_padding_free_dpo_is_sized_from_its_data_tokens():
+    """A padding-free DPO micro-batch holds the real tokens of its chosen and rejected sequences: the data's
+    p99 replaces the worst case (2 x micro_batch_size x max_length); packed DPO keeps the worst case."""
+    from swift_ext.planner.memory import estimate
+
+    plan = make_plan(_dpo_recipe())
+    worst = estimate(plan.shape, plan.args, plan.layout, None, "rlhf")
+    assert worst.tokens_per_micro_batch == 2 * 8 * 8192
+    data = estimate(plan.shape, plan.args, plan.layout, None, "rlhf", data_tokens=8000)
+    assert data.basis == "data p99" and data.tokens_per_micro_batch == 8000
+    assert data.per_gpu_gib < worst.per_gpu_gib and data.worst_case_gib == worst.per_gpu_gib
+    packed = make_plan(_dpo_recipe(packing=True))
+    same = estimate(packed.shape, packed.args, packed.layout, None, "rlhf", data_tokens=8000)
+    assert same.tokens_per_micro_batch == 2 * 8 * 8192
+
+
+def test_embedding_rows_are_not_sized_from_their_messages_alone():
+    """An embedding row is anchor + positive(s) + negatives, each its own sequence; the data side counts its
+    `messages` only, so the estimate keeps the worst case rather than a p99 that leaves the others out."""
+    from swift_ext.planner.memory import estimate
+
+    plan = make_plan(Recipe(command="sft", launch={"gpus_per_node": 2}, source="emb.yaml", args={
+        "model": "Qwen/Qwen3-8B", "task_type": "embedding", "loss_type": "infonce", "tuner_type": "full",
+        "tensor_model_parallel_size": 2, "micro_batch_size": 16, "global_batch_size": 16, "max_length": 8192,
+        "dataset": ["x/y"]}))
+    mem = estimate(plan.shape, plan.args, plan.layout, None, "sft", data_tokens=2000)
+    assert mem.basis != "data p99" and mem.tokens_per_micro_batch == 16 * 8192

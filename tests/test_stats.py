@@ -225,6 +225,37 @@ def test_packing_and_micro_batches():
     assert padded == [200]
 
 
+def test_dpo_rows_count_their_chosen_and_rejected_sequences():
+    """A DPO sample is two sequences, prompt + chosen and prompt + rejected, truncated one by one (delete drops
+    the row when either is over max_length) and run in one micro-batch."""
+    lengths = Lengths(["x"], prompt=[10, 10, 10], completion=[5, 30, 5], media=[0, 0, 0], rejected=[8, 5, 35])
+    kept, report = after_truncation(lengths, Budget(task="dpo", max_length=40))
+    assert kept == [10 + 5 + 10 + 8, 40 + 15] and report["rows_dropped"] == 1  # the third's rejected is 45
+    cut, _ = after_truncation(lengths, Budget(task="dpo", max_length=40, truncation_strategy="right"))
+    assert cut == [33, 55, 55]
+    summary = summarize(lengths, Budget(task="dpo", max_length=64, padding_free=True, micro_batch_size=3))
+    assert summary["micro_batch_tokens"]["max"] == 33 + 55 + 60
+    assert summary["micro_batch_tokens"]["worst_case"] == 2 * 3 * 64
+    sft, _ = after_truncation(lengths, Budget(task="sft", max_length=64))
+    assert sft == [15, 40, 15]  # other tasks train the chosen sequence only
+
+
+@pytest.mark.slow
+def test_dpo_rejected_lengths_equal_msswift_rlhf_encode(tiny):
+    """The rejected sequence of every bundled DPO row has the final-turn tokens ms-swift's rlhf encoding gives it."""
+    template = _msswift(tiny, "default")
+    template.set_mode("rlhf")
+    path = str(ROOT / "data/dpo/train.jsonl")
+    ours = measure_file(path, _settings(tiny), use_cache=False)
+    expected = []
+    for row in _rows(path):
+        enc = template.encode(row)
+        expected.append((len(enc["chosen_input_ids"]), _last_labelled_span(enc["rejected_labels"]),
+                         len(enc["rejected_input_ids"])))
+    got = [(p + c, r, p + r) for p, c, r in zip(ours.prompt, ours.completion, ours.rejected)]
+    assert got == expected and all(r > 0 for r in ours.rejected)
+
+
 def test_after_truncation_right_reports_lost_completions():
     lengths = Lengths(["x"], prompt=[10, 60, 10], completion=[5, 20, 50], media=[0, 0, 0])
     kept, report = after_truncation(lengths, Budget(max_length=40, truncation_strategy="right"))

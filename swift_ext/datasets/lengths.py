@@ -36,6 +36,10 @@ class Lengths:
     prompt: list[int] = field(default_factory=list)
     completion: list[int] = field(default_factory=list)
     media: list[int] = field(default_factory=list)  # image/video pad tokens (kept whole by left/right truncation)
+    # Tokens of the rejected response (its assistant turn as the template renders it) of a DPO/KTO row with a
+    # `rejected_response`, 0 for a row without one: ms-swift encodes prompt + rejected as a second sequence
+    # (template/base.py `_rlhf_encode`) that a DPO micro-batch holds beside the chosen one.
+    rejected: list[int] = field(default_factory=list)
     images: int = 0
     videos: int = 0
     skipped: int = 0  # rows that could not be measured (invalid JSON, no messages, unreadable media)
@@ -53,6 +57,7 @@ class Lengths:
         self.prompt += other.prompt
         self.completion += other.completion
         self.media += other.media
+        self.rejected += other.rejected
         self.images += other.images
         self.videos += other.videos
         self.skipped += other.skipped
@@ -150,8 +155,9 @@ def _measure(path: str, s: TemplateSettings, progress, allow_msswift: bool = Tru
             return
         encoded = tok.encode_batch(texts, add_special_tokens=False)
         for i, (pm, cm, pads) in enumerate(extra):
-            out.prompt.append(len(encoded[2 * i].ids) + pm)
-            out.completion.append(len(encoded[2 * i + 1].ids) + cm)
+            out.prompt.append(len(encoded[3 * i].ids) + pm)
+            out.completion.append(len(encoded[3 * i + 1].ids) + cm)
+            out.rejected.append(len(encoded[3 * i + 2].ids))
             out.media.append(pads)
         texts.clear()
         extra.clear()
@@ -189,7 +195,9 @@ def _measure(path: str, s: TemplateSettings, progress, allow_msswift: bool = Tru
         except (OSError, StatsError, ValueError) as exc:
             not_measured(n, str(exc))
             continue
-        texts += [mark_tags(rendered.prompt), mark_tags(rendered.completion)]
+        rejected = render(with_rejected, s) if (with_rejected := _rejected_row(row)) is not None else None
+        texts += [mark_tags(rendered.prompt), mark_tags(rendered.completion),
+                  mark_tags(rejected.completion) if rejected is not None else ""]
         extra.append(row_media)
         if len(extra) >= BATCH_ROWS:
             flush()
@@ -240,10 +248,31 @@ def _measure_with_msswift(path: str, rows: list[tuple[int, dict]], s: TemplateSe
             continue
         ids, labels = encoded["input_ids"], encoded.get("labels") or []
         completion = _last_labelled_span(labels)
+        rejected = 0
+        if (with_rejected := _rejected_row(row)) is not None:
+            try:
+                rejected = _last_labelled_span(template.encode(with_rejected).get("labels") or [])
+            except Exception:  # the chosen row encodes; a rejected one ms-swift refuses is counted as absent
+                rejected = 0
         out.prompt.append(len(ids) - completion)
         out.completion.append(completion)
+        out.rejected.append(rejected)
         out.media.append(sum(1 for t in ids if t in pads))
         out.slow_rows += 1
+
+
+def _rejected_row(row: Any) -> dict | None:
+    """ROW with its final assistant turn replaced by its `rejected_response` (the sequence ms-swift builds for
+    the rejected side, swift/template/template_inputs.py), or None when it has no rejected response."""
+    rejected = row.get("rejected_response") if type(row) is dict else None
+    messages = row.get("messages") if type(row) is dict else None
+    if type(rejected) is not str or type(messages) is not list or not messages:
+        return None
+    last = messages[-1]
+    if type(last) is not dict or last.get("role") != "assistant":
+        return None
+    rest = {k: v for k, v in row.items() if k != "rejected_response"}
+    return {**rest, "messages": messages[:-1] + [{**last, "content": rejected}]}
 
 
 def _last_labelled_span(labels: list[int]) -> int:

@@ -39,6 +39,8 @@ def after_truncation(lengths: Lengths, b: Budget) -> tuple[list[int], dict]:
     """Per-row lengths as ms-swift will train them, and what truncation did (template/base.py
     `_encode_truncated`: delete drops the row, left/right keep max_length tokens - never fewer than
     the row's image/video pad tokens, which are protected - split cuts pt rows into pieces)."""
+    if b.task == "dpo" and len(lengths.rejected) == len(lengths.prompt):
+        return _pairs_after_truncation(lengths, b)
     limit = b.max_length
     grpo = b.task == "grpo"
     measured = lengths.prompt if grpo else lengths.total  # GRPO: max_length bounds the prompt
@@ -79,6 +81,33 @@ def after_truncation(lengths: Lengths, b: Budget) -> tuple[list[int], dict]:
         report["rows_losing_completion_tokens"] = lost_completion
         if b.truncation_strategy == "right":
             report["rows_without_completion"] = no_completion
+    return kept, report
+
+
+def _pairs_after_truncation(lengths: Lengths, b: Budget) -> tuple[list[int], dict]:
+    """DPO: per row, the tokens of its two sequences, prompt + chosen and prompt + rejected, which ms-swift
+    encodes and truncates separately (template/base.py `_rlhf_encode` -> `_encode_truncated` on each; delete
+    drops the row when either is over max_length) and runs in one micro-batch (megatron/trainers/dpo_trainer.py
+    splits the outputs at num_samples // 2)."""
+    limit = b.max_length
+    report = {"max_length": limit, "strategy": b.truncation_strategy, "rows_over": 0}
+    kept: list[int] = []
+    over = tokens_cut = 0
+    for prompt, chosen, rejected, media in zip(lengths.prompt, lengths.completion, lengths.rejected, lengths.media):
+        sequences = [prompt + chosen] + ([prompt + rejected] if rejected else [])
+        if not limit or max(sequences) <= limit:
+            kept.append(sum(sequences))
+            continue
+        over += 1
+        if b.truncation_strategy == "delete":
+            tokens_cut += sum(sequences)
+            continue
+        cut = [min(n, max(limit, media)) for n in sequences]
+        tokens_cut += sum(sequences) - sum(cut)
+        kept.append(sum(cut))
+    report.update(rows_over=over, tokens_cut=tokens_cut, sequences_per_row=2)
+    if b.truncation_strategy == "delete":
+        report["rows_dropped"] = over
     return kept, report
 
 
@@ -154,6 +183,7 @@ def summarize(lengths: Lengths, b: Budget) -> dict:
     if samples:
         mb = micro_batches(samples, b.micro_batch_size, padded_to_longest=not b.padding_free)
         worst = b.micro_batch_size * ((pack_len or b.max_length or max(samples)) + (b.max_completion_length or 0))
+        worst *= 2 if b.task == "dpo" and not pack_len else 1  # a chosen and a rejected sequence per sample
         out["micro_batch_tokens"] = {**percentiles(mb, STATS_QUANTILES, summary=True), "worst_case": worst,
                                      "micro_batch_size": b.micro_batch_size, "padding_free": b.padding_free}
     rows = len(samples)

@@ -123,10 +123,11 @@ def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | N
 
     data_tokens: tokens in a p99 micro-batch of the recipe's own data (swift_ext.datasets.stats). Used for
     padding_free / packing SFT, where a micro-batch holds only the real tokens of its samples; the
-    worst case (micro_batch_size x max_length) is computed beside it."""
-    if data_tokens is not None and command != "rlhf" and (args.bool("padding_free") or args.bool("packing")):
+    worst case (micro_batch_size x max_length) is computed beside it. Also padding_free DPO (not packed), whose
+    data tokens count both sequences of each sample (swift_ext.datasets.packing: chosen and rejected)."""
+    if data_tokens is not None and _sized_by_data(args, command):
         worst = estimate(shape, args, lay, capacity_gib, command)
-        worst_tokens = args.micro_batch_size * (args.int("max_length") or 2048)
+        worst_tokens = _worst_case_tokens(args, command)
         if data_tokens < worst_tokens:
             from dataclasses import replace
 
@@ -153,6 +154,21 @@ def _estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | 
     tokens = data_tokens or _worst_case_tokens(args, command)
     return Estimate(sum(components.values()), capacity_gib, components, phase, notes,
                     tokens_per_micro_batch=tokens)
+
+
+# Tasks whose row is several sequences in one micro-batch (anchor, positives, negatives; query and documents:
+# ms-swift template/base.py `_embedding_encode`, `_reranker_encode`).
+MULTI_SEQUENCE_TASKS = ("embedding", "reranker", "generative_reranker")
+
+
+def _sized_by_data(args: Args, command: str) -> bool:
+    """Whether a micro-batch holds only the real tokens of its data (padding_free / packing), counted the way
+    the data side counts them: SFT, and DPO without packing (a sample's chosen and rejected sequences)."""
+    if command == "rlhf":
+        return args.str("rlhf_type") == "dpo" and args.bool("padding_free") and not args.bool("packing")
+    if args.str("task_type") in MULTI_SEQUENCE_TASKS:
+        return False  # the data side counts a row's `messages` only, not its positives/negatives/documents
+    return args.bool("padding_free") or args.bool("packing")
 
 
 def variable_length_batches(args: Args, command: str) -> bool:
@@ -231,6 +247,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
 
     # ---- trainable parameters: gradients and optimizer ---------------------------------------------
     embed_trains = False
+    saved_copies = 0.0  # LoRA's modules_to_save: whole modules trained beside the adapters
     if full_ft:
         groups = parameter_groups(shape, mtp, is_multimodal(shape, args))
         names = trainable_names(groups, args, is_multimodal(shape, args))
@@ -251,13 +268,19 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         if vision and not args.bool("freeze_vit") and "all-linear" in {str(t) for t in args.list("target_modules")}:
             v = shape.vision  # qkv, proj, fc1, fc2 of every block get adapters (get_multimodal_target_regex)
             train_dense += args.int("lora_rank") * (8 * v.hidden_size + 2 * v.intermediate_size) * v.depth
+        saved_embed, saved_head = _modules_to_save(args)
+        embed_trains = saved_embed and bool(embed)
+        saved_copies = (embed if saved_embed else 0) + (head if saved_head else 0)
+        train_dense += saved_copies
     trainable = train_dense + train_expert
     # LoRA adapters are parameters the weights above leave out, and ms-swift keeps them in fp32 unless
     # lora_dtype is set: megatron/utils/utils.py prepare_adapter passes lora_dtype (default None) to its
     # LoraConfig, swift/tuners/peft.py _cast_adapter_dtype_hook then leaves PEFT's autocast_adapter_dtype=True,
     # and peft/tuners/tuners_utils.py cast_adapter_dtype upcasts every bf16 adapter weight to fp32.
     lora_bytes = _lora_bytes(args) if not full_ft else 0
-    weights += trainable * lora_bytes
+    # A modules_to_save copy keeps the base dtype (2 bytes): cast_adapter_dtype upcasts only BaseTunerLayer
+    # adapters, and ModulesToSaveWrapper is not one.
+    weights += (trainable - saved_copies) * lora_bytes + saved_copies * 2
     offload = args.float("optimizer_offload_fraction") if args.bool("optimizer_cpu_offload") else 0.0
     # Grad buffer, whole on every rank (the distributed optimizer shards the step, not the buffer): fp32.
     # ms-swift's MegatronArguments._map_dtype turns accumulate_allreduce_grads_in_fp32 on for bf16 runs
@@ -298,10 +321,12 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         per_param = (2 if (args.str("main_params_dtype") or "fp32") == "fp32" else 0) + moments
     else:
         per_param = master + moments + grad_copy
+    # The 16-bit modules_to_save copies need the fp32 master clone that fp32 adapters do without.
+    saved_master = 4 * saved_copies if master == 0 and not precision_aware and not offload else 0
     if not args.bool("use_distributed_optimizer"):
-        opt_state = per_param * trainable
+        opt_state = per_param * trainable + saved_master
     else:
-        opt_state = per_param * (train_dense / (dp * cp) + train_expert / expert_dp)
+        opt_state = per_param * (train_dense / (dp * cp) + train_expert / expert_dp) + saved_master / (dp * cp)
 
     # ---- activations ----------------------------------------------------------------------------
     mbs = args.micro_batch_size
@@ -481,6 +506,16 @@ def _lora_saved_bytes(shape: ModelShape, args: Args, lora_bytes: int, tokens: fl
         else:
             mlp = tok_sp * h + tokens * shape.intermediate_size / tp
     return per_element * (attn + mlp)
+
+
+def _modules_to_save(args: Args) -> tuple[bool, bool]:
+    """(embedding, output layer) trained whole beside the adapters. megatron/utils/utils.py prepare_adapter passes
+    modules_to_save to its LoraConfig (`all-embedding` becomes the LanguageModelEmbedding modules); PEFT's
+    ModulesToSaveWrapper (peft/utils/other.py) then trains a deep copy of each next to the frozen original:
+    weights twice, gradients and optimizer state for the copy. seq_cls's output layer is num_labels wide: left
+    out."""
+    names = {str(m).rsplit(".", 1)[-1] for m in args.list("modules_to_save")}
+    return bool(names & {"all-embedding", "embedding", "word_embeddings"}), "output_layer" in names
 
 
 def _lora_params(shape: ModelShape, args: Args, rank: int, layers: float, tp: int, ep_etp: int) -> tuple[float, float]:
