@@ -28,8 +28,11 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))
 # positions config.json covers, which likewise bites only on samples longer than those positions (ms-swift's own
 # sequence_parallel.sh trains Qwen2.5-3B-Instruct, 32768 positions, at max_length 65536 on LongAlpaca-12k).
 # kv-groups-tp as a warning says TP past the KV groups is legal on megatron-core >= 0.16 and costs KV memory per rank
-# (ms-swift's own Qwen3.5-35B-A3B packing example runs TP=4 over 2 KV groups).
-ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp"}
+# (ms-swift's own Qwen3.5-35B-A3B packing example runs TP=4 over 2 KV groups). sequence-parallel as a warning (never for
+# MoE, where it is an error) says a dense model at TP > 1 without SP keeps whole activations on each TP rank: memory
+# advice (NeMo-RL's Megatron distillation recipe runs TP=2 with sequence_parallel off).
+ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
+            "sequence-parallel"}
 
 
 def header(path: Path) -> dict[str, str]:
