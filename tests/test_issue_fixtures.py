@@ -84,3 +84,12 @@ def test_catch_rate():
     caught = [p.stem for p in CASES if _caught(p)]
     print(f"\nreal failed launches caught naming the culprit flag: {len(caught)}/{len(CASES)}")
     assert len(CASES) >= 10 and len(caught) / len(CASES) >= 0.9
+
+
+def test_a_working_setup_that_targets_newer_megatron_core_is_refused_on_the_installed_one():
+    # NeMo-RL's Qwen3.5-35B-A3B GRPO at CP=2 runs on megatron-core >= 0.18 (ms-swift#9535); its fixture names that
+    # target. Planned for 0.16.1, Gated DeltaNet under CP is refused on the flag that needs the newer release.
+    path = FIXTURES / "working" / "nemo-rl-grpo-qwen35-35b-a3b-ep16-tp2-cp2-mcore018.yaml"
+    assert plan(path).ok
+    older = plan(path, "env.SWIFT_EXT_TARGET_VERSIONS=megatron-core=0.16.1")
+    assert [(e.code, e.path) for e in older.errors] == [("linear-attention-cp", "args.context_parallel_size")]
