@@ -28,8 +28,11 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))
 # positions config.json covers, which likewise bites only on samples longer than those positions (ms-swift's own
 # sequence_parallel.sh trains Qwen2.5-3B-Instruct, 32768 positions, at max_length 65536 on LongAlpaca-12k).
 # kv-groups-tp as a warning says TP past the KV groups is legal on megatron-core >= 0.16 and costs KV memory per rank
-# (ms-swift's own Qwen3.5-35B-A3B packing example runs TP=4 over 2 KV groups).
-ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp"}
+# (ms-swift's own Qwen3.5-35B-A3B packing example runs TP=4 over 2 KV groups). sequence-parallel as a warning (never for
+# MoE, where it is an error) says a dense model at TP > 1 without SP keeps whole activations on each TP rank: memory
+# advice (NeMo-RL's Megatron distillation recipe runs TP=2 with sequence_parallel off).
+ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
+            "sequence-parallel"}
 
 
 def header(path: Path) -> dict[str, str]:
@@ -81,3 +84,12 @@ def test_catch_rate():
     caught = [p.stem for p in CASES if _caught(p)]
     print(f"\nreal failed launches caught naming the culprit flag: {len(caught)}/{len(CASES)}")
     assert len(CASES) >= 10 and len(caught) / len(CASES) >= 0.9
+
+
+def test_a_working_setup_that_targets_newer_megatron_core_is_refused_on_the_installed_one():
+    # NeMo-RL's Qwen3.5-35B-A3B GRPO at CP=2 runs on megatron-core >= 0.18 (ms-swift#9535); its fixture names that
+    # target. Planned for 0.16.1, Gated DeltaNet under CP is refused on the flag that needs the newer release.
+    path = FIXTURES / "working" / "nemo-rl-grpo-qwen35-35b-a3b-ep16-tp2-cp2-mcore018.yaml"
+    assert plan(path).ok
+    older = plan(path, "env.SWIFT_EXT_TARGET_VERSIONS=megatron-core=0.16.1")
+    assert [(e.code, e.path) for e in older.errors] == [("linear-attention-cp", "args.context_parallel_size")]

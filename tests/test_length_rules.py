@@ -165,6 +165,16 @@ def test_swift_sequence_parallel_past_the_kv_heads_turns_to_ring_attention():
     assert "sequence-parallel-size" not in errors
 
 
+def test_megatron_grpo_with_a_vllm_server_has_no_colocated_engine_to_size():
+    # ms-swift#8017's Megatron GRPO (Qwen3-8B, 15.3 GiB of bf16 weights): a 0.1 share of an H100 cannot hold them
+    # colocated; with vllm_mode server the trainer builds no engine (slime's Qwen3-Next GSPO rebuild, 4 + 4 GPUs).
+    meg = "ms-swift-8017-megatron-grpo-num-iterations"
+    assert findings(meg, "args.vllm_gpu_memory_utilization=0.1")[0]["vllm-memory"] == {"args.vllm_gpu_memory_utilization"}
+    errors, _ = findings(meg, "args.vllm_gpu_memory_utilization=0.1", "args.vllm_mode=server",
+                         "args.vllm_server_host=[127.0.0.1]", "args.vllm_server_port=[8000]")
+    assert "vllm-memory" not in errors
+
+
 def test_vllm_memory_is_not_judged_when_weights_spread_past_the_tp_group():
     base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=4096",
             "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2")

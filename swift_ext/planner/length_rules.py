@@ -241,7 +241,10 @@ def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     # vllm_tensor_parallel_size (rlhf_trainers/rollout_mixin.py, megatron/trainers/rollout_mixin.py).
     if not args.bool("use_vllm") or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
         return
-    if (recipe.engine == "swift" and args.str("vllm_mode") != "colocate") or args.raw("quant_method"):
+    # A server (`swift rollout`, vllm_mode server) sizes itself on its own GPUs, for `megatron rlhf` as for
+    # `swift rlhf` (megatron/trainers/rollout_mixin.py builds a colocated engine only for vllm_mode colocate).
+    if args.str("vllm_mode") == "server" or (recipe.engine == "swift" and args.str("vllm_mode") != "colocate") \
+            or args.raw("quant_method"):
         return
     if args.raw("vllm_quantization") or args.bool("vllm_enable_expert_parallel") or \
             (args.int("vllm_data_parallel_size", 1) or 1) > 1 or (args.int("vllm_pipeline_parallel_size", 1) or 1) > 1:
