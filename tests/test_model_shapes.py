@@ -143,6 +143,8 @@ def test_glm4v_vision_tower_blocks_and_merger_follow_glm_layout():
     assert v is not None and v.layout == "glm4v" and shape.router_score_function == "sigmoid"
     assert abs(v.depth * v.block_params() / 1e6 - 681) < 5
     assert v.merger_params() == 4 * 1536 * 4096 + 4096 * 4096 + 3 * 4096 * 13696
+    # GLM-4.6V shares the shape but not a published length (its 128K context is not a config.json reading)
+    assert resolve_shape("ZhipuAI/GLM-4.6V").max_positions == 0 and shape.max_positions == 65536
     qwen = from_config({**resolve_shape_config("zai-org/GLM-4.5V"), "model_type": "qwen2_5_vl"}, name="x").vision
     assert qwen.layout == "qwen" and qwen.block_params() == 4 * 1536**2 + 2 * 1536 * 13696
 
