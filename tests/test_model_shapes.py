@@ -59,6 +59,8 @@ PUBLISHED = [
     ("Qwen/Qwen2.5-VL-7B-Instruct", 8.29, True),  # model card: 8.29B
     ("Qwen/Qwen3-VL-8B-Instruct", 8.77, True),
     ("Qwen/Qwen1.5-MoE-A2.7B", 14.3, True),  # model card: 14.3B in all, 2.7B activated
+    ("moonshotai/Moonlight-16B-A3B-Instruct", 16, True),  # model card: 16B total, 3B activated
+    ("zai-org/GLM-4.5V", 106, True),  # xorbitsai/inference glm-4.5v.rst: 106 billion (GLM-4.5-Air-based)
 ]
 
 
@@ -123,6 +125,32 @@ def test_internvl_reads_llm_config_and_the_intern_vit():
     shape = resolve_shape("OpenGVLab/InternVL3_5-8B")
     assert shape.num_layers == 36 and shape.hidden_size == 4096
     assert shape.vision is not None and shape.vision.depth == 24 and shape.vision.hidden_size == 1024
+
+
+def test_moonlight_is_mla_without_a_q_lora_and_two_shared_experts():
+    shape = resolve_shape("moonshotai/Moonlight-16B-A3B-Instruct")
+    assert shape.is_mla and shape.q_lora_rank == 0 and shape.num_dense_layers == 1 and shape.num_moe_layers == 26
+    assert shape.shared_expert_intermediate_size == 2 * 1408 and shape.router_score_function == "sigmoid"
+    # no q LoRA: q is one h -> heads*(nope+rope) projection
+    assert shape.full_attention_params() == 2048 * 16 * 192 + 2048 * 576 + 512 * 16 * 256 + 16 * 128 * 2048
+
+
+def test_glm4v_vision_tower_blocks_and_merger_follow_glm_layout():
+    # transformers glm4v: each block's MLP is gate/up/down of out_hidden_size wide; the merger is a 2x2
+    # downsample conv, proj and gate/up/down of intermediate_size. llama.cpp PR #16600: GLM-4.5V's ViT ~681M.
+    shape = resolve_shape("zai-org/GLM-4.5V")
+    v = shape.vision
+    assert v is not None and v.layout == "glm4v" and shape.router_score_function == "sigmoid"
+    assert abs(v.depth * v.block_params() / 1e6 - 681) < 5
+    assert v.merger_params() == 4 * 1536 * 4096 + 4096 * 4096 + 3 * 4096 * 13696
+    # GLM-4.6V shares the shape but not a published length (its 128K context is not a config.json reading)
+    assert resolve_shape("ZhipuAI/GLM-4.6V").max_positions == 0 and shape.max_positions == 65536
+    qwen = from_config({**resolve_shape_config("zai-org/GLM-4.5V"), "model_type": "qwen2_5_vl"}, name="x").vision
+    assert qwen.layout == "qwen" and qwen.block_params() == 4 * 1536**2 + 2 * 1536 * 13696
+
+
+def resolve_shape_config(model):
+    return _bundled_index()[model.lower()][0]["config"]
 
 
 def test_qwen3_moe_mlp_only_layers_and_sparse_step_make_dense_layers():

@@ -266,8 +266,8 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     else:
         train_dense, train_expert = _lora_params(shape, args, args.int("lora_rank"), layers + mtp, tp, ep * etp)
         if vision and not args.bool("freeze_vit") and "all-linear" in {str(t) for t in args.list("target_modules")}:
-            v = shape.vision  # qkv, proj, fc1, fc2 of every block get adapters (get_multimodal_target_regex)
-            train_dense += args.int("lora_rank") * (8 * v.hidden_size + 2 * v.intermediate_size) * v.depth
+            v = shape.vision  # every linear of every block gets an adapter (get_multimodal_target_regex)
+            train_dense += args.int("lora_rank") * v.lora_width_per_block() * v.depth
         saved_embed, saved_head = _modules_to_save(args)
         embed_trains = saved_embed and bool(embed)
         saved_copies = (embed if saved_embed else 0) + (head if saved_head else 0)

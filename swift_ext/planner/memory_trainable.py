@@ -51,10 +51,8 @@ def parameter_groups(shape: ModelShape, mtp_layers: int, multimodal_prefix: bool
         groups += [Group(f"{base}.transformer_layer.{n}", c, k, "mtp") for n, c, k in _layer(shape, -1)]
     if shape.vision:
         v = shape.vision
-        block = 4 * v.hidden_size**2 + 2 * v.hidden_size * v.intermediate_size
-        groups += [Group(f"visual.blocks.{i}.weight", block, "vision", "vision") for i in range(v.depth)]
-        merger = (4 * v.hidden_size) ** 2 + 4 * v.hidden_size * v.out_hidden_size
-        groups.append(Group("visual.merger.weight", v.mergers * merger, "vision", "aligner"))
+        groups += [Group(f"visual.blocks.{i}.weight", v.block_params(), "vision", "vision") for i in range(v.depth)]
+        groups.append(Group("visual.merger.weight", v.merger_params(), "vision", "aligner"))
     return groups
 
 

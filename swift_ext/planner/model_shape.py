@@ -33,6 +33,29 @@ class Vision:
     intermediate_size: int
     out_hidden_size: int
     mergers: int = 1  # Qwen3-VL adds one patch merger per deepstack layer
+    # "qwen": blocks with fc1/fc2 of intermediate_size, a merger of 4*hidden -> out. "glm4v" (GLM-4.1V/4.5V,
+    # transformers glm4v/modeling_glm4v.py): each block's MLP is gate/up/down of width out_hidden_size
+    # (Glm4VisionMlp), and the merger is a 2x2 downsample conv (hidden -> out) then proj (out -> out) and
+    # gate/up/down of width intermediate_size (Glm4vVisionPatchMerger).
+    layout: str = "qwen"
+
+    def block_params(self) -> int:
+        h = self.hidden_size
+        mlp = 3 * h * self.out_hidden_size if self.layout == "glm4v" else 2 * h * self.intermediate_size
+        return 4 * h * h + mlp
+
+    def merger_params(self) -> int:
+        h, out = self.hidden_size, self.out_hidden_size
+        if self.layout == "glm4v":
+            return 4 * h * out + out * out + 3 * out * self.intermediate_size
+        return self.mergers * ((4 * h) ** 2 + 4 * h * out)
+
+    def lora_width_per_block(self) -> int:
+        """Sum of in+out features of a block's linear layers (a rank-r adapter on each holds r times this)."""
+        h = self.hidden_size
+        if self.layout == "glm4v":  # qkv, proj, gate, up, down
+            return 4 * h + 2 * h + 3 * (h + self.out_hidden_size)
+        return 8 * h + 2 * self.intermediate_size  # qkv, proj, fc1, fc2
 
 
 @dataclass(frozen=True)
@@ -164,10 +187,7 @@ class ModelShape:
     def vision_params(self) -> int:
         if not self.vision:
             return 0
-        v = self.vision
-        blocks = v.depth * (4 * v.hidden_size**2 + 2 * v.hidden_size * v.intermediate_size)
-        merger = (4 * v.hidden_size) ** 2 + 4 * v.hidden_size * v.out_hidden_size
-        return blocks + v.mergers * merger
+        return self.vision.depth * self.vision.block_params() + self.vision.merger_params()
 
     def total_params(self, mtp: bool = True) -> int:
         """All parameters; `mtp=False` leaves out the MTP blocks (DeepSeek-V3's "671B" counts the main model)."""
@@ -450,8 +470,10 @@ def _vision(config: dict, text_hidden: int, where: str) -> Vision | None:
         return None
     hidden = read.int("hidden_size", positive=True)
     deepstack = vc.get("deepstack_visual_indexes") or []
+    glm4v = str(config.get("model_type") or "") in ("glm4v", "glm4v_moe")
     return Vision(depth, hidden, read.int("intermediate_size") or 4 * hidden,
-                  read.int("out_hidden_size") or text_hidden, 1 + (len(deepstack) if isinstance(deepstack, list) else 0))
+                  read.int("out_hidden_size") or text_hidden, 1 + (len(deepstack) if isinstance(deepstack, list) else 0),
+                  layout="glm4v" if glm4v else "qwen")
 
 
 # ---- bundled configs ----------------------------------------------------------------------------------------
