@@ -267,6 +267,14 @@ _RULES += [
               _code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
                     "model\")")),
              "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name"),
+    RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
+             "ms-swift builds (refused otherwise, with the nearest name); a key that is also an ms-swift argument with "
+             "another value is said: the config takes the extra value, args keeps the argument's",
+             (_code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
+                    "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key)"),
+              _code("megatron-core transformer/transformer_config.py: TransformerConfig (the dataclass fields mcore-bridge's "
+                    "ModelConfig extends)")),
+             "engine: megatron, bridge_backend mcore-bridge (the default), megatron_extra_kwargs set"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
              "sigmoid router",
              (_code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
