@@ -352,6 +352,8 @@ def megatron_training(recipe, args, err, warn):
         if args.str("save_strategy") == "epoch":
             err("megatron-args", "save_strategy epoch is not supported with a streaming dataset", "save_strategy",
                 hint="save_strategy: steps with save_steps")
+        # Only val_dataset streams a validation set: DataArguments.__post_init__ sets split_dataset_ratio 0 for a
+        # stream (coercions._split_dropped; plan says so as msswift-override), so a split never needs eval_iters.
         eval_iters = args.int("eval_iters")  # 0 is explicit (no evaluation): init_iters raises only below 0
         if args.list("val_dataset") and (eval_iters is None or eval_iters < 0):  # the val set streams too
             err("megatron-args", "a streaming validation dataset has no length: eval_iters cannot be derived "

@@ -76,7 +76,9 @@ _RULES = [
              "recipes setting temperature, top_p, top_k, min_p or repetition_penalty"),
     RuleInfo("msswift-override", "warning", "a stated value ms-swift replaces at start-up",
              (_code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments.init_iters and the "
-                   "__post_init__ coercions (msswift/coercions.py)"),),
+                   "__post_init__ coercions (msswift/coercions.py)"),
+              _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments.__post_init__ (split_dataset_ratio "
+                    "0 with val_dataset or a streaming dataset)")),
              "the arguments ms-swift coerces"),
     RuleInfo("secret", "error", "no credential written into the recipe (args or env)",
              (Evidence("policy", "recipes are shared and copied into run manifests and batch scripts"),),
