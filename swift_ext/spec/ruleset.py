@@ -89,8 +89,11 @@ _RULES = [
     RuleInfo("launch", "error, warning", "GPUs for Megatron; CUDA_VISIBLE_DEVICES matches gpus_per_node; a GPU "
              "model for the memory verdict", (_code("ms-swift swift/cli/_megatron (torchrun with NPROC_PER_NODE)"),),
              "engine: megatron"),
-    RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane",
-             (_code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),), "engine: megatron"),
+    RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane "
+             "(num_key_value_heads: absent or null means num_attention_heads, 0 is refused)",
+             (_code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),),
+             "engine: megatron; engine swift where the sequence-parallel or colocated vLLM TP head checks need the "
+             "head counts"),
     RuleInfo("memory", "error, warning", "estimated peak GPU memory fits launch.gpu's memory",
              (Evidence("measurement", "bench/bench_memory_estimate.py against bench/memory_points.yaml (published "
                        "runs); bench/measure_cross_entropy_bytes.py"),),
