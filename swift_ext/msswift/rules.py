@@ -189,7 +189,9 @@ def swift_rollout(recipe, args, err, warn):
         err("grpo-vllm", f"vllm_mode: {mode} but use_vllm is false", "vllm_mode",
             hint="set use_vllm: true, or remove vllm_mode")
     if mode is None and use_vllm:
-        err("grpo-vllm", "use_vllm: true needs vllm_mode (colocate or server)", "vllm_mode")
+        err("grpo-vllm", "use_vllm: true needs vllm_mode (colocate or server)", "vllm_mode",
+            hint="vllm_mode: colocate, or server with vllm_server_host; `swift-ext import --upgrade` adds it to an "
+            "ms-swift 3.x script")
     if mode == "server" and use_vllm and not (args.str("vllm_server_host") or args.str("vllm_server_base_url")):
         err("grpo-vllm", "vllm_mode: server needs vllm_server_host (or vllm_server_base_url)", "vllm_server_host",
             hint="start `swift rollout` and point vllm_server_host at it")
