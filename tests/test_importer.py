@@ -267,3 +267,26 @@ def test_arithmetic_the_shell_would_not_do_stays_text(write):
     assert args["gradient_accumulation_steps"] == "$((HUGE + 1))"
     assert args["save_steps"] == -1 and args["max_steps"] == 99999999999999999
     assert args["eval_steps"] == "$(expr 16/4)" and args["logging_steps"] == "$(expr 1 - - 1)"
+
+
+GRPO_NO_MODE = """NPROC_PER_NODE=8 swift rlhf --rlhf_type grpo --model Qwen/Qwen3-8B --train_type lora --dataset d.jsonl \\
+    --use_vllm true --vllm_gpu_memory_utilization 0.5 --reward_funcs accuracy --num_generations 8{extra}
+"""
+
+
+def test_upgrade_adds_the_vllm_mode_ms_swift_4_requires_and_says_so(write, tmp_path):
+    src = write("grpo.sh", GRPO_NO_MODE.format(extra=""))
+    plain = swift_ext("import", src, "-o", tmp_path / "plain.yaml")
+    assert plain.returncode == 0, plain.stderr
+    assert "vllm_mode" not in yaml.safe_load((tmp_path / "plain.yaml").read_text())["args"]
+    assert "use_vllm true without vllm_mode" in plain.stderr and "--upgrade" in plain.stderr
+    refused = swift_ext("plan", tmp_path / "plain.yaml")  # RLHFArguments._init_rollout: "vllm_mode is required"
+    assert refused.returncode != 0 and "args.vllm_mode" in refused.stdout + refused.stderr
+    assert "swift-ext import --upgrade" in refused.stdout + refused.stderr
+    upgraded = swift_ext("import", src, "--upgrade")
+    assert yaml.safe_load(upgraded.stdout)["args"]["vllm_mode"] == "colocate"
+    assert "--vllm_mode colocate added" in upgraded.stderr
+    server = write("server.sh", GRPO_NO_MODE.format(extra=" --vllm_server_host 127.0.0.1 --vllm_server_port 8000"))
+    upgraded = swift_ext("import", server, "--upgrade")
+    assert yaml.safe_load(upgraded.stdout)["args"]["vllm_mode"] == "server"
+    assert "--vllm_mode server added" in upgraded.stderr and "vllm_server_host" in upgraded.stderr

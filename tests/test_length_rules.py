@@ -225,3 +225,28 @@ def test_non_finite_recipe_rope_factor_does_not_crash(tmp_path, factor):
     recipe.write_text(f"extends: {base}\nargs:\n  rope_scaling: {{type: yarn, factor: {factor}}}\n"
                       "  vllm_max_model_len: 300000\n", encoding="utf-8")
     make_plan(load_recipe(recipe, []), oracle=False)
+
+
+def test_a_config_with_no_kv_heads_is_a_config_error_in_the_head_checks_not_a_pass(tmp_path):
+    # num_key_value_heads 0 used to read as "all heads" (`or heads`): gcd(0, sp) == sp and 0 % tp == 0 made both
+    # head checks pass. Now it is config.json's own error, on the engine-swift head checks and on Megatron.
+    model = tmp_path / "zero-kv"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({**DENSE, "model_type": "qwen3", "num_key_value_heads": 0}))
+    with pytest.raises(Exception) as raised:
+        from_config(json.loads((model / "config.json").read_text()), name="zero-kv", source=str(model / "config.json"))
+    assert "num_key_value_heads" in str(raised.value) and "config.json" in str(raised.value)
+    base = (f"args.model={model}", "args.model_type=qwen3", "args.rope_scaling=null", "args.max_model_len=null",
+            "args.vllm_max_model_len=null", "args.max_length=4096")
+    for extra in (["args.vllm_tensor_parallel_size=2"], ["args.sequence_parallel_size=2"]):
+        result = make_plan(load_recipe(ISSUES / f"{GRPO}.yaml", [*base, *extra]), oracle=False)
+        said = [e for e in result.errors if "num_key_value_heads" in e.message]
+        assert len(said) == 1 and said[0].code == "model-shape" and said[0].file.endswith("config.json"), \
+            [e.render() for e in result.errors]
+    # not needed (no head check runs): the engine-swift plan stays quiet about it, as for any unread config
+    result = make_plan(load_recipe(ISSUES / f"{GRPO}.yaml", [*base, "args.use_vllm=false", "args.vllm_mode=null"]),
+                       oracle=False)
+    assert not [e for e in result.errors if "num_key_value_heads" in e.message]
+    # a missing or null num_key_value_heads is one KV head per attention head, as transformers reads it
+    for kv in ({}, {"num_key_value_heads": None}):
+        assert from_config({**DENSE, **kv}, name="mha").num_key_value_heads == 8

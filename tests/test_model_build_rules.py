@@ -39,3 +39,48 @@ def test_megatron_lora_with_transformers_module_names_is_refused_and_megatron_na
     # a multimodal model keeps its transformers vision tower: not judged
     vl = _findings("ms-swift-example-multimodal-moe-lora.yaml", "args.target_modules=[q_proj,v_proj]")[0]
     assert not {e for e in vl if e[0] == "lora-targets"}
+
+
+# --- megatron_extra_kwargs (msswift/input_rules.py megatron_extra_kwargs) --------------------------------------------
+
+GPT_OSS = "verl-example-gptoss-20b-megatron-tp8.yaml"
+
+
+def _extra(kwargs: str):
+    result = make_plan(load_recipe(WORKING / GPT_OSS, [f"args.megatron_extra_kwargs={kwargs}"]), oracle=False)
+    pick = lambda found: [p for p in found if p.code == "megatron-extra-kwargs"]  # noqa: E731
+    return pick(result.errors), pick(result.warnings)
+
+
+def test_an_extra_kwarg_no_model_config_field_takes_is_refused_as_megatron_core_refuses_it():
+    import dataclasses
+
+    import pytest
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    # ms-swift 4.6 get_mcore_model_config ends in config_cls(**kwargs): the real dataclass constructor refuses the key.
+    with pytest.raises(TypeError, match="moe_router_enable_expert_bais"):
+        TransformerConfig(moe_router_enable_expert_bais=True)
+    errors, _ = _extra('{"moe_router_enable_expert_bais": true}')
+    assert len(errors) == 1 and errors[0].path == "args.megatron_extra_kwargs"
+    assert "'moe_router_enable_expert_bais'" in errors[0].message
+    assert "moe_router_enable_expert_bias" in errors[0].hint  # the nearest field, by difflib
+    # An OptimizerConfig field: ms-swift builds the optimizer config from args only, so it too is refused, with
+    # the argument to set instead.
+    errors, _ = _extra('{"use_precision_aware_optimizer": true}')
+    assert len(errors) == 1 and "set `use_precision_aware_optimizer: true` in args" in errors[0].hint
+    # Every init field of the installed TransformerConfig passes (the field table is read from its source).
+    for f in dataclasses.fields(TransformerConfig):
+        if f.init and f.name in ("moe_router_enable_expert_bias", "moe_aux_loss_coeff", "recompute_modules"):
+            assert _extra(f'{{"{f.name}": 1}}')[0] == [], f.name
+    from swift_ext.msswift.model_config_fields import model_config_fields
+    assert {f.name for f in dataclasses.fields(TransformerConfig) if f.init} <= model_config_fields()[0]
+
+
+def test_an_extra_kwarg_that_is_also_an_argument_wins_in_the_model_config_and_is_said():
+    # the recipe says TP 8; get_mcore_model_config copies it, then the extra kwargs over it
+    errors, warnings = _extra('{"tensor_model_parallel_size": 4}')
+    assert errors == [] and len(warnings) == 1
+    assert "takes 4" in warnings[0].message and "keeps 8" in warnings[0].message
+    assert _extra('{"tensor_model_parallel_size": 8}') == ([], [])  # the same value: nothing differs
+    assert _extra('{"moe_router_enable_expert_bias": false}') == ([], [])  # not an ms-swift argument: no conflict

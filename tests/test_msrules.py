@@ -229,3 +229,29 @@ def test_grpo_greedy_rollouts_are_a_warning_unless_the_baseline_is_the_batch():
     assert "grpo-greedy" not in {code for code, _ in warnings}
     _, warnings = problems(SWIFT_GRPO, "args.temperature=0.9")
     assert "grpo-greedy" not in {code for code, _ in warnings}
+
+
+@pytest.mark.parametrize("base, extra", [(MEG_SFT, ["args.train_iters=100", "args.num_train_epochs=null"]),
+                                         (SWIFT_SFT, ["args.max_steps=100", "args.val_dataset=null"])])
+def test_a_streaming_split_is_dropped_by_ms_swift_and_plan_says_so(base, extra):
+    from swift.arguments.base_args.data_args import DataArguments
+
+    from swift_ext.planner.plan import make_plan
+
+    # ms-swift 4.6 itself (DataArguments.__post_init__, run by both engines' argument classes): no split of a stream.
+    real = DataArguments(dataset=["d.jsonl"], streaming=True, split_dataset_ratio=0.1)
+    assert real.split_dataset_ratio == 0.0 and not real._val_dataset_exists
+    result = make_plan(load_recipe(base, ["args.streaming=true", "args.split_dataset_ratio=0.1", *extra]), oracle=False)
+    said = [w for w in result.warnings if w.path == "args.split_dataset_ratio"]
+    assert [w.code for w in said] == ["msswift-override"] and "no evaluation" in said[0].message
+    assert not [e for e in result.errors if e.path == "args.eval_iters"]  # nothing to evaluate: eval_iters not needed
+    kept = make_plan(load_recipe(base, ["args.split_dataset_ratio=0.1", *extra]), oracle=False)
+    assert not [w for w in kept.warnings if w.path == "args.split_dataset_ratio"]  # not streaming: the split stays
+
+
+def test_a_split_beside_val_dataset_is_dropped_as_ms_swift_does():
+    from swift_ext.planner.plan import make_plan
+
+    result = make_plan(load_recipe(SWIFT_SFT, ["args.split_dataset_ratio=0.1"]), oracle=False)  # it has val_dataset
+    said = [w for w in result.warnings if w.path == "args.split_dataset_ratio"]
+    assert [w.code for w in said] == ["msswift-override"] and "val_dataset is set" in said[0].message

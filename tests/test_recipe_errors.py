@@ -183,3 +183,24 @@ def test_args_schema_and_build_model_commands():
 def test_key_yaml_reads_as_number_bool_or_null(write, text, line, key, kind):
     path = write("r.yaml", text)
     fails(path, contains=[f"{path}:{line}:", f"key `{key}` is {kind} to YAML", f"quote it ('{key}':)"])
+
+
+def test_the_override_examples_in_plan_run_submit_help_are_valid_on_both_engines():
+    # `args.lr=...` was the example: ms-swift's swift-engine parser refuses `lr` as an ambiguous prefix.
+    import inspect
+    import re
+
+    from swift_ext.cli.plan import plan
+    from swift_ext.cli.runs import run, submit
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+
+    examples = set()
+    for command in (plan, run, submit):
+        text = inspect.signature(command).parameters["overrides"].default.help
+        examples |= set(re.findall(r"args\.\w+=\S+", text))
+    assert examples
+    for recipe in (RECIPES / "qwen3_6/sft-lora-4x32g.yaml", RECIPES / "smoke/tiny-sft.yaml"):  # megatron, swift
+        result = make_plan(load_recipe(recipe, sorted(examples)), oracle=False)
+        refused = [e.render() for e in result.errors if e.path in {x.split("=")[0] for x in examples}]
+        assert not refused, (recipe.name, refused)

@@ -16,7 +16,7 @@ from swift_ext.cli.app import app, _console, _print_problems, _model_config_file
 @app.command()
 def plan(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.lr=5e-5 launch.nodes=2 ..."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.max_length=4096 launch.nodes=2 ..."),
     print_cmd: bool = typer.Option(False, "--print", help="Print the exact shell command and nothing else."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
     search_layouts: bool = typer.Option(False, "--search", help="Rank legal layouts that fit these GPUs."),

@@ -15,7 +15,7 @@ from swift_ext.cli.app import app, _console, _print_problems
 @app.command()
 def run(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.lr=5e-5 ..."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: args.max_length=4096 ..."),
     force: bool = typer.Option(False, "--force", help="Run even if pre-flight checks fail."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest complete checkpoint in the "
                                 "output dir (refused when there is none)."),
@@ -59,7 +59,7 @@ def doctor(recipe: Optional[Path] = typer.Argument(None, help="Recipe YAML file 
 def submit(
     ctx: typer.Context,
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides (args.lr=5e-5 ...); after `--`: sbatch options."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides (args.max_length=4096 ...); after `--`: sbatch options."),
     nodes: Optional[int] = typer.Option(None, "--nodes", min=1, help="Nodes (default: launch.nodes)."),
     partition: Optional[str] = typer.Option(None, "--partition"),
     account: Optional[str] = typer.Option(None, "--account"),

@@ -56,6 +56,24 @@ def _grpo_drop_last(get, engine, command, world):
         return "dataloader_drop_last", True, "GRPOConfig always drops the last partial batch"
 
 
+def _split_dropped(get, engine, command, world):
+    # swift/arguments/base_args/data_args.py DataArguments.__post_init__ (both engines: MegatronBaseArguments runs
+    # BaseArguments.__post_init__): with val_dataset, or with a streaming dataset, split_dataset_ratio becomes 0.
+    # A stream is not split at all, so there is no validation set and no evaluation (megatron init_iters: eval_iters 0).
+    ratio = get("split_dataset_ratio")
+    try:
+        if ratio is None or float(ratio) <= 0:
+            return None
+    except (TypeError, ValueError):
+        return None
+    val = get("val_dataset")
+    if val not in (None, [], ""):
+        return "split_dataset_ratio", 0.0, "val_dataset is set, so nothing is split off (DataArguments.__post_init__)"
+    if is_true(get("streaming")):
+        return "split_dataset_ratio", 0.0, ("a streaming dataset is not split: no validation set, so no evaluation "
+                                            "(DataArguments.__post_init__)")
+
+
 def _eval_steps(get, engine, command, world):
     # swift/arguments/sft_args.py _init_eval_strategy; megatron_args.py: eval_steps defaults to save_steps
     if get("eval_steps") is not None:
@@ -66,7 +84,7 @@ def _eval_steps(get, engine, command, world):
 
 
 RULES: tuple[Rule, ...] = (_packing_padding_free, _megatron_sequence_parallel, _swift_accumulation,
-                           _grpo_drop_last, _eval_steps)
+                           _grpo_drop_last, _split_dropped, _eval_steps)
 
 
 def coerce(values: dict[str, Any], known: set[str], engine: str, command: str, world: int) -> list[Coercion]:

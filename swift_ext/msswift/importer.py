@@ -17,7 +17,7 @@ import yaml
 
 from swift_ext.msswift import schema as msargs
 from swift_ext.spec.findings import UserError
-from swift_ext.msswift.conventions import flag_groups, typed_text
+from swift_ext.msswift.conventions import flag_groups, is_true, typed_text
 from swift_ext.msswift.option_names import read_name
 from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
 from swift_ext.spec.recipe import SCHEDULER
@@ -78,6 +78,7 @@ def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> l
             if upgrade:
                 data["args"] = _upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
                                               notes, source, lineno)
+            _vllm_mode(data["args"], upgrade, notes, f"{source}:{lineno}")
             found.append((data, notes))
             notes = []
         elif len(words) >= 2 and words[0] in ("megatron", "swift"):
@@ -322,6 +323,25 @@ def _closing_paren(line: str, i: int) -> int:
             if depth == 0:
                 return j + 1
     return len(line)
+
+
+def _vllm_mode(args: dict, upgrade: bool, notes: list, at: str) -> None:
+    """ms-swift 4.x needs vllm_mode with use_vllm (swift/arguments/rlhf_args.py RLHFArguments._init_rollout: "vllm_mode
+    is required when use_vllm is true"; Megatron: rollout_mixin.py _init_rollout_engine "Invalid vllm_mode: None");
+    ms-swift 3.x scripts (and two of ms-swift's own GRPO examples) leave it out. --upgrade fills it in the way the
+    script runs: server when it names a rollout server, else colocate -- with a note; without --upgrade, a note
+    naming --upgrade (plan refuses the recipe as ms-swift would)."""
+    if not is_true(args.get("use_vllm")) or args.get("vllm_mode") not in (None, ""):
+        return
+    server = next((k for k in ("vllm_server_host", "vllm_server_base_url") if args.get(k) not in (None, "", [])), None)
+    mode = "server" if server else "colocate"
+    why = f"it names {server}" if server else "it names no vllm_server_host / vllm_server_base_url"
+    if upgrade:
+        args["vllm_mode"] = mode
+        notes.append(f"{at}: --vllm_mode {mode} added: ms-swift 4.x requires vllm_mode when use_vllm is true, and {why}")
+    else:
+        notes.append(f"{at}: use_vllm true without vllm_mode: ms-swift 4.x refuses it (\"vllm_mode is required when "
+                     f"use_vllm is true\"); import with --upgrade to add `vllm_mode: {mode}` ({why}), or set it")
 
 
 def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: str, lineno: int) -> dict:

@@ -6,7 +6,9 @@ rules.py registers INPUT_RULES with its own."""
 from __future__ import annotations
 
 import difflib
+import json
 
+from swift_ext.msswift.model_config_fields import model_config_fields
 from swift_ext.msswift.model_table import load
 
 
@@ -137,5 +139,41 @@ def fp16_and_bf16(recipe, args, err, warn):
             "the transformers Trainer refuses it", key, hint="set only torch_dtype, or the matching one of fp16/bf16")
 
 
+def megatron_extra_kwargs(recipe, args, err, warn):
+    # swift/megatron/model/utils.py get_mcore_model_config: `kwargs.update(args.megatron_extra_kwargs)` after the
+    # HF config and every argument named like a ModelConfig field, then `config_cls(**kwargs)` -- a dataclass
+    # constructor, so an unknown key is a TypeError when the model is built (msswift/model_config_fields.py).
+    # bridge_backend megatron-bridge hands them to its provider's apply_overrides_and_finalize instead: not read here.
+    extra = args.mapping("megatron_extra_kwargs")
+    if recipe.engine != "megatron" or not extra or args.str("bridge_backend") == "megatron-bridge":
+        return
+    found = model_config_fields()
+    if found is None:
+        return
+    fields, _ = found
+    arguments = set(args.schema.fields) if args.schema is not None else set()
+    for key, value in extra.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=1)
+            if key in arguments:
+                hint = f"it is an ms-swift argument, not a model config field: set `{key}: {json.dumps(value)}` in args"
+            else:
+                hint = f"did you mean {close[0]}?" if close else f"remove {key}"
+            err("megatron-extra-kwargs", f"megatron_extra_kwargs key {key!r} is not a field of the Megatron model "
+                "config (mcore-bridge ModelConfig / megatron-core TransformerConfig): ms-swift passes it to "
+                "ModelConfig(**kwargs), a TypeError ('unexpected keyword argument') when the model is built",
+                "megatron_extra_kwargs", hint=hint)
+        elif key in arguments and args.raw(key) not in (None, []) and args.raw(key) != value:
+            # get_mcore_model_config copies the argument into the config (when it is not None), then the
+            # extra kwargs over it: the config takes the extra value, args keeps the argument's.
+            stated = args.raw(key)
+            source = "the recipe's" if args.has(key) else "ms-swift's default"
+            warn("megatron-extra-kwargs", f"megatron_extra_kwargs sets {key}: {value!r}, which is also an ms-swift "
+                 f"argument ({source} {stated!r}): the model config takes {value!r} (get_mcore_model_config applies "
+                 f"megatron_extra_kwargs last), while everything else ms-swift reads from args.{key} keeps "
+                 f"{stated!r}", "megatron_extra_kwargs",
+                 hint=f"set `{key}: {json.dumps(value)}` in args and drop it from megatron_extra_kwargs")
+
+
 INPUT_RULES = [registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu, best_model_schedule,
-               fp16_and_bf16]
+               fp16_and_bf16, megatron_extra_kwargs]

@@ -189,7 +189,9 @@ def swift_rollout(recipe, args, err, warn):
         err("grpo-vllm", f"vllm_mode: {mode} but use_vllm is false", "vllm_mode",
             hint="set use_vllm: true, or remove vllm_mode")
     if mode is None and use_vllm:
-        err("grpo-vllm", "use_vllm: true needs vllm_mode (colocate or server)", "vllm_mode")
+        err("grpo-vllm", "use_vllm: true needs vllm_mode (colocate or server)", "vllm_mode",
+            hint="vllm_mode: colocate, or server with vllm_server_host; `swift-ext import --upgrade` adds it to an "
+            "ms-swift 3.x script")
     if mode == "server" and use_vllm and not (args.str("vllm_server_host") or args.str("vllm_server_base_url")):
         err("grpo-vllm", "vllm_mode: server needs vllm_server_host (or vllm_server_base_url)", "vllm_server_host",
             hint="start `swift rollout` and point vllm_server_host at it")
@@ -352,6 +354,8 @@ def megatron_training(recipe, args, err, warn):
         if args.str("save_strategy") == "epoch":
             err("megatron-args", "save_strategy epoch is not supported with a streaming dataset", "save_strategy",
                 hint="save_strategy: steps with save_steps")
+        # Only val_dataset streams a validation set: DataArguments.__post_init__ sets split_dataset_ratio 0 for a
+        # stream (coercions._split_dropped; plan says so as msswift-override), so a split never needs eval_iters.
         eval_iters = args.int("eval_iters")  # 0 is explicit (no evaluation): init_iters raises only below 0
         if args.list("val_dataset") and (eval_iters is None or eval_iters < 0):  # the val set streams too
             err("megatron-args", "a streaming validation dataset has no length: eval_iters cannot be derived "

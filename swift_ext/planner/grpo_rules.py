@@ -37,7 +37,8 @@ def grpo(recipe, args, shape, lay, err, warn):
     mode = args.str("vllm_mode")
     if mode is None:
         err("grpo-vllm", "vllm_mode is not set (ms-swift fails with 'Invalid vllm_mode: None')", "vllm_mode",
-            hint="vllm_mode: colocate (rollouts on the training GPUs) or server")
+            hint="vllm_mode: colocate (rollouts on the training GPUs) or server; `swift-ext import --upgrade` adds it to "
+            "an ms-swift 3.x script")
     gbs, mbs = args.global_batch_size, args.micro_batch_size
     num_gen = args.int("num_generations")
     spg, gen_bs = args.int("steps_per_generation"), args.int("generation_batch_size")

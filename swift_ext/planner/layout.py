@@ -86,30 +86,48 @@ def _reporters(recipe: Recipe, into: list[Finding]) -> Callable[..., None]:
     return report
 
 
-def check_engine_rules(recipe: Recipe, args: Args, shape: ModelShape | None) -> tuple[list[Finding], list[Finding]]:
+def check_engine_rules(recipe: Recipe, args: Args, shape: ModelShape | None,
+                       broken: list[Finding] | tuple = ()) -> tuple[list[Finding], list[Finding]]:
     """(errors, warnings) of the rules both engines share (warn_rules.ENGINE_RULES), for engine swift, where
-    the layout rules do not run; engine megatron runs them as part of RULES."""
+    the layout rules do not run; engine megatron runs them as part of RULES. `broken`: the problems of a
+    config.json that was found but is unusable, reported (once) by the first rule that needs the head counts."""
     errors: list[Finding] = []
     warnings: list[Finding] = []
     lay = layout_of(args, recipe.launch.world_size)
+    stand_in = _UnknownShape(list(broken)) if shape is None else shape
     for rule in ENGINE_RULES:
         try:
-            rule(recipe, args, shape if shape is not None else _UNKNOWN_SHAPE, lay, _reporters(recipe, errors),
-                 _reporters(recipe, warnings))
-        except _ShapeUnknown:
-            pass
+            rule(recipe, args, stand_in, lay, _reporters(recipe, errors), _reporters(recipe, warnings))
+        except _ShapeUnknown as unknown:
+            for p in unknown.problems:
+                if p not in errors:
+                    p.code = p.code or "model-shape"
+                    errors.append(p)
     return errors, warnings
 
 
 class _ShapeUnknown(Exception):
-    pass
+    def __init__(self, name: str, problems: list[Finding] = ()):
+        super().__init__(name)
+        self.problems = list(problems)
+
+
+# The sequence-parallel and vLLM tensor-parallel checks split these over ranks: a config.json that gives no usable
+# value for them (num_key_value_heads 0 ...) is an error there, not a silent pass.
+HEAD_FIELDS = ("num_attention_heads", "num_key_value_heads")
 
 
 class _UnknownShape:
-    """Stands in for the shape when no config.json was found: a rule that reads it stops there."""
+    """Stands in for the shape when no config.json was found (a rule that reads it stops there), or when the one
+    found is unusable (a rule that needs the head counts stops with the config's own error)."""
+
+    def __init__(self, problems: list[Finding] = ()):
+        self._problems = list(problems)
 
     def __getattr__(self, name):
-        raise _ShapeUnknown(name)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise _ShapeUnknown(name, self._problems if name in HEAD_FIELDS else ())
 
 
 _UNKNOWN_SHAPE = _UnknownShape()

@@ -284,7 +284,12 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
             raise UserError.one(f"model config: hidden_size {hidden} is not divisible by num_attention_heads {heads} "
                                 "and there is no head_dim", file=where)
         head_dim = hidden // heads
-    kv_heads = read.int("num_key_value_heads") or heads
+    kv_heads = read.int("num_key_value_heads")
+    if not kv_heads:
+        if read.given("num_key_value_heads"):  # 0: every head check would divide by it (or gcd(0, n) = n, "fits")
+            raise UserError.one(f"model config: num_key_value_heads must be positive, got 0 (leave it out or null "
+                                f"for one KV head per attention head, {heads}, as transformers reads it)", file=where)
+        kv_heads = heads  # transformers' configs (Llama, Qwen2/3): a missing or null num_key_value_heads is MHA
     if kv_heads > heads:
         raise UserError.one(f"model config: num_key_value_heads {kv_heads} > num_attention_heads {heads}", file=where)
     model_type = str(config.get("model_type") or text.get("model_type") or "unknown")
@@ -433,6 +438,10 @@ class _Fields:
 
     def __init__(self, text: dict, outer: dict, where: str):
         self.text, self.outer, self.where = text, outer, where
+
+    def given(self, key: str) -> bool:
+        """config.json states `key` with a value (not left out, not null)."""
+        return self.text.get(key, self.outer.get(key) if self.outer is not self.text else None) is not None
 
     def int(self, key: str, positive: bool = False) -> int:
         value = self.text.get(key, self.outer.get(key) if self.outer is not self.text else None)

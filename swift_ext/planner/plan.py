@@ -133,8 +133,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, layout, oracle, data_tokens)
     else:
         notes.append("layout rules and the memory estimate cover the Megatron backend; skipped for engine: swift")
-        found.shape = _quiet_shape(recipe, model_config)
-        shared_errors, shared_warnings = _engine_rules(recipe, args, found.shape)
+        found.shape, broken = _quiet_shape(recipe, model_config, keep_error=True)
+        shared_errors, shared_warnings = _engine_rules(recipe, args, found.shape, broken)
         errors += shared_errors
         warnings += shared_warnings
         if recipe.command == "rlhf":
@@ -281,22 +281,28 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted, ve
     return summary
 
 
-def _quiet_shape(recipe, model_config) -> ModelShape | None:
+def _quiet_shape(recipe, model_config, keep_error: bool = False):
     """The model's shape for the engine-swift checks, or None: that engine's plan never needed it, so a
-    model without a config.json here is not reported."""
-    from swift_ext.planner.model_shape import resolve_shape
+    model without a config.json here is not reported. With keep_error: (shape or None, the problems of a
+    config.json that was found but is unusable), which the head checks report when they need the heads."""
+    from swift_ext.planner.model_shape import ShapeNotFound, resolve_shape
     from swift_ext.planner.tinymodel import resolve_model
 
     try:
-        return resolve_shape(resolve_model(recipe.args.get("model")), model_config)
-    except UserError:
-        return None
+        shape = resolve_shape(resolve_model(recipe.args.get("model")), model_config)
+    except ShapeNotFound:
+        shape, problems = None, []
+    except UserError as exc:
+        shape, problems = None, exc.problems
+    else:
+        problems = []
+    return (shape, problems) if keep_error else shape
 
 
-def _engine_rules(recipe, args, shape):
+def _engine_rules(recipe, args, shape, broken=()):
     from swift_ext.planner.layout import check_engine_rules
 
-    return check_engine_rules(recipe, args, shape)
+    return check_engine_rules(recipe, args, shape, broken)
 
 
 def _swift_engine_rewards(recipe, args) -> list[Finding]:

@@ -2,7 +2,7 @@
 
 A recipe is YAML: `command`, `engine`, `launch`, `env`, `description`, `extends`, and `args`, whose
 keys are ms-swift's own argument names. `extends` pulls in base recipes (deep-merged, later wins);
-command-line overrides (`args.lr=5e-5`) are applied last. Every key remembers the file and line it
+command-line overrides (`args.max_length=4096`) are applied last. Every key remembers the file and line it
 came from so that later checks can point at it.
 """
 
@@ -342,7 +342,7 @@ def describe_fields() -> list[tuple[str, str, str, str]]:
 def _apply_override(data: dict, positions: dict, text: str) -> None:
     if "=" not in text:
         raise UserError.one(
-            f"override '{text}' is not of the form path=value", file=OVERRIDE, hint="e.g. args.lr=5e-5"
+            f"override '{text}' is not of the form path=value", file=OVERRIDE, hint="e.g. args.max_length=4096"
         )
     dotted, _, raw = text.partition("=")
     keys = tuple(dotted.strip().split("."))

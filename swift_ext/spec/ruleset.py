@@ -76,7 +76,9 @@ _RULES = [
              "recipes setting temperature, top_p, top_k, min_p or repetition_penalty"),
     RuleInfo("msswift-override", "warning", "a stated value ms-swift replaces at start-up",
              (_code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments.init_iters and the "
-                   "__post_init__ coercions (msswift/coercions.py)"),),
+                   "__post_init__ coercions (msswift/coercions.py)"),
+              _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments.__post_init__ (split_dataset_ratio "
+                    "0 with val_dataset or a streaming dataset)")),
              "the arguments ms-swift coerces"),
     RuleInfo("secret", "error", "no credential written into the recipe (args or env)",
              (Evidence("policy", "recipes are shared and copied into run manifests and batch scripts"),),
@@ -87,8 +89,11 @@ _RULES = [
     RuleInfo("launch", "error, warning", "GPUs for Megatron; CUDA_VISIBLE_DEVICES matches gpus_per_node; a GPU "
              "model for the memory verdict", (_code("ms-swift swift/cli/_megatron (torchrun with NPROC_PER_NODE)"),),
              "engine: megatron"),
-    RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane",
-             (_code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),), "engine: megatron"),
+    RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane "
+             "(num_key_value_heads: absent or null means num_attention_heads, 0 is refused)",
+             (_code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),),
+             "engine: megatron; engine swift where the sequence-parallel or colocated vLLM TP head checks need the "
+             "head counts"),
     RuleInfo("memory", "error, warning", "estimated peak GPU memory fits launch.gpu's memory",
              (Evidence("measurement", "bench/bench_memory_estimate.py against bench/memory_points.yaml (published "
                        "runs); bench/measure_cross_entropy_bytes.py"),),
@@ -267,6 +272,14 @@ _RULES += [
               _code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
                     "model\")")),
              "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name"),
+    RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
+             "ms-swift builds (refused otherwise, with the nearest name); a key that is also an ms-swift argument with "
+             "another value is said: the config takes the extra value, args keeps the argument's",
+             (_code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
+                    "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key)"),
+              _code("megatron-core transformer/transformer_config.py: TransformerConfig (the dataclass fields mcore-bridge's "
+                    "ModelConfig extends)")),
+             "engine: megatron, bridge_backend mcore-bridge (the default), megatron_extra_kwargs set"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
              "sigmoid router",
              (_code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
