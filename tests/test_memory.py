@@ -225,3 +225,73 @@ def test_embedding_rows_are_not_sized_from_their_messages_alone():
         "dataset": ["x/y"]}))
     mem = estimate(plan.shape, plan.args, plan.layout, None, "sft", data_tokens=2000)
     assert mem.basis != "data p99" and mem.tokens_per_micro_batch == 16 * 8192
+
+
+def _head_plan(command: str = "sft", **args):
+    """Qwen2.5-7B (untied vocab head) on 2 x TP, no recompute, so each component adds up layer by layer."""
+    base = {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "full", "tensor_model_parallel_size": 2,
+            "micro_batch_size": 1, "global_batch_size": 16, "max_length": 4096, "recompute_granularity": "none",
+            "sequence_parallel": True, "cross_entropy_loss_fusion": True, "dataset": ["x/y"]}
+    base.update(args)
+    return make_plan(Recipe(command=command, launch={"gpus_per_node": 2}, source="head.yaml", args=base))
+
+
+def _head_delta(plan, other, key):
+    from swift_ext.planner.memory import GiB
+    return (plan.memory.components[key] - other.memory.components[key]) * GiB
+
+
+def test_seq_cls_head_is_num_labels_wide_and_keeps_no_vocab_logits():
+    """mcore-bridge gpt_model.py builds seq_cls's output layer as OutputLayerLinear(hidden, num_labels), whole on
+    every TP rank, and returns [b, s, num_labels] logits whose last tokens the loss reads: no vocab head, no
+    vocab cross entropy. num_labels alone makes the task seq_cls (ms-swift get_model_info_meta)."""
+    causal = _head_plan()
+    seq_cls = _head_plan(task_type="seq_cls", num_labels=265)
+    s = causal.shape
+    vocab_head, labels_head = s.vocab_size * s.hidden_size / 2, 265 * s.hidden_size
+    assert _head_delta(causal, seq_cls, "weights") == pytest.approx(2 * (vocab_head - labels_head))
+    assert _head_delta(causal, seq_cls, "gradients") == pytest.approx(4 * (vocab_head - labels_head))
+    tokens = 4096
+    ce = tokens * s.vocab_size / 2 * 10  # fused cross entropy, 10 bytes per logit
+    head = tokens * (4 * s.hidden_size + 6 * 265)  # gathered input + its gradient; logits, transpose, index zeros
+    assert _head_delta(causal, seq_cls, "activations") == pytest.approx(ce - head)
+    implied = _head_plan(num_labels=265)
+    assert implied.memory.components == seq_cls.memory.components
+
+
+def test_reward_model_is_a_one_label_head_saved_beside_lora():
+    """megatron rlhf --rlhf_type rm is seq_cls with num_labels 1 (rlhf_args.py), and ms-swift's get_modules_to_save
+    adds output_layer for seq_cls: LoRA trains a bf16 copy of the hidden-wide head, not of a vocab head."""
+    lora = {"tuner_type": "lora", "lora_rank": 8, "target_modules": ["all-linear"]}
+    rm = _head_plan("rlhf", rlhf_type="rm", **lora)
+    causal = _head_plan(**lora)
+    s = causal.shape
+    # frozen vocab head gone; the 1 x hidden head and its trained copy in its place
+    assert _head_delta(causal, rm, "weights") == pytest.approx(2 * (s.vocab_size * s.hidden_size / 2 - 2 * s.hidden_size))
+    assert _head_delta(rm, causal, "gradients") == pytest.approx(4 * s.hidden_size)
+
+
+def test_embedding_has_no_output_layer_and_no_logits():
+    """task_type embedding: mcore-bridge sets output_layer None and returns the L2-normalised hidden states."""
+    causal = _head_plan()
+    emb = _head_plan(task_type="embedding", loss_type="infonce")
+    s = causal.shape
+    assert _head_delta(causal, emb, "weights") == pytest.approx(2 * s.vocab_size * s.hidden_size / 2)
+    tokens = 4096
+    ce = tokens * s.vocab_size / 2 * 10
+    assert _head_delta(causal, emb, "activations") == pytest.approx(ce - tokens * 6 * s.hidden_size)
+
+
+def test_generative_reranker_gathers_the_whole_vocabulary_on_every_tp_rank():
+    """generative_reranker keeps the vocab head but gathers its logits across TP (gather_from_tensor_model_parallel
+    _region: an all-gather buffer and its concatenation, [tokens, V] each) and its backward makes two [tokens, V]
+    select gradients: 4V bytes per token beyond the 2V/TP logits, whatever the TP size, where causal_lm's cross
+    entropy keeps 10 V/TP."""
+    for tp in (2, 4):
+        causal = _head_plan(tensor_model_parallel_size=tp)
+        rerank = _head_plan(tensor_model_parallel_size=tp, task_type="generative_reranker",
+                            loss_type="pointwise_reranker")
+        v = causal.shape.vocab_size
+        assert rerank.memory.components["weights"] == causal.memory.components["weights"]
+        tokens = 4096
+        assert _head_delta(rerank, causal, "activations") == pytest.approx(tokens * (2 * v / tp + 4 * v - 10 * v / tp))

@@ -2,8 +2,8 @@
 
 Model: the worst pipeline stage's share of
 - weights: bf16 (1 byte with FP8 param gather); dense part sharded by TP, experts by EP*ETP, layers by
-  PP; embedding/output on the first/last stage (and an embedding on an MTP last stage); the vision
-  tower replicated on the first stage;
+  PP; embedding/output on the first/last stage (the output head by task type, memory_head.py; an
+  embedding on an MTP last stage); the vision tower replicated on the first stage;
 - gradients of trainable parameters in an fp32 grad buffer (ms-swift turns
   accumulate_allreduce_grads_in_fp32 on while main_grads_dtype is fp32) and Adam state (fp32 master +
   2 moments = 12 bytes; 10 with the precision-aware optimizer's param remainders), sharded over the
@@ -14,8 +14,9 @@ Model: the worst pipeline stage's share of
   recipe's data), layer-boundary checkpoints under full recompute (times the micro-batches 1F1B keeps
   in flight on the first stage), then the larger of one recomputed layer's working set (MoE dispatch
   buffers: top-k copies of every token, times an imbalance or capacity factor; Gated DeltaNet chunk
-  states) and the last stage's logits and cross entropy (10 bytes per logit fused, 6 unfused, measured
-  by bench/measure_cross_entropy_bytes.py, + 4 per MTP layer), or the embedding's dense gradient;
+  states) and the last stage's head: logits and cross entropy (10 bytes per logit fused, 6 unfused, measured
+  by bench/measure_cross_entropy_bytes.py, + 4 per MTP layer; other heads per memory_head.py), or the
+  embedding's dense gradient;
 - a framework share (CUDA context, NCCL communicators, all-to-all peer buffers for EP) plus allocator
   fragmentation;
 - colocated GRPO: vLLM's `vllm_gpu_memory_utilization` share while it generates; what sleep_level,
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 
 from swift_ext.planner import memory_band
 from swift_ext.planner.layout import Args, Layout
+from swift_ext.planner.memory_head import head_bytes_per_token, head_params, task_type
 from swift_ext.planner.memory_trainable import is_multimodal, parameter_groups, trainable_names
 from swift_ext.planner.model_shape import ModelShape
 
@@ -228,7 +230,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     # The MTP stage holds an embedding too (megatron/core/models/gpt/gpt_model.py builds one when
     # `pre_process or mtp_process`), tied to the first stage's through the embedding group.
     embed = shape.vocab_size * h / tp if first or (mtp and pp > 1) else 0
-    head = shape.vocab_size * h / tp if last and (not shape.tie_word_embeddings or pp > 1) else 0
+    head = head_params(shape, args, command, tp, pp) if last else 0  # by task type: memory_head.py
     vision = shape.vision_params() if first and shape.vision and not args.bool("language_model_only") else 0
     mtp_dense = mtp * (shape.full_attention_params() + shape.dense_mlp_params_per_layer() + 2 * h * h) / tp
     dense_params = layers * dense_layer + mtp_dense + embed + head
@@ -268,7 +270,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         if vision and not args.bool("freeze_vit") and "all-linear" in {str(t) for t in args.list("target_modules")}:
             v = shape.vision  # every linear of every block gets an adapter (get_multimodal_target_regex)
             train_dense += args.int("lora_rank") * v.lora_width_per_block() * v.depth
-        saved_embed, saved_head = _modules_to_save(args)
+        saved_embed, saved_head = _modules_to_save(args, command)
         embed_trains = saved_embed and bool(embed)
         saved_copies = (embed if saved_embed else 0) + (head if saved_head else 0)
         train_dense += saved_copies
@@ -383,7 +385,8 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         ce_bytes = CE_BYTES_FUSED + 4 * mtp
     else:
         ce_bytes = CE_BYTES_UNFUSED + 4 * mtp + (2 if mtp else 0)
-    logits = tokens * shape.vocab_size / tp * ce_bytes if last else 0.0
+    # seq_cls, embedding and generative_reranker heads keep other tensors than the vocab cross entropy's.
+    logits = tokens * head_bytes_per_token(shape, args, command, tp, ce_bytes) if last else 0.0
     if (args.str("recompute_granularity") or "selective") == "full":
         per = args.int("recompute_num_layers") or 1
         if (args.str("recompute_method") or "uniform") == "uniform":
@@ -508,14 +511,15 @@ def _lora_saved_bytes(shape: ModelShape, args: Args, lora_bytes: int, tokens: fl
     return per_element * (attn + mlp)
 
 
-def _modules_to_save(args: Args) -> tuple[bool, bool]:
+def _modules_to_save(args: Args, command: str) -> tuple[bool, bool]:
     """(embedding, output layer) trained whole beside the adapters. megatron/utils/utils.py prepare_adapter passes
     modules_to_save to its LoraConfig (`all-embedding` becomes the LanguageModelEmbedding modules); PEFT's
     ModulesToSaveWrapper (peft/utils/other.py) then trains a deep copy of each next to the frozen original:
-    weights twice, gradients and optimizer state for the copy. seq_cls's output layer is num_labels wide: left
-    out."""
+    weights twice, gradients and optimizer state for the copy. get_modules_to_save adds output_layer for seq_cls
+    (and so for rm), whose head is num_labels wide (memory_head.py)."""
     names = {str(m).rsplit(".", 1)[-1] for m in args.list("modules_to_save")}
-    return bool(names & {"all-embedding", "embedding", "word_embeddings"}), "output_layer" in names
+    head = "output_layer" in names or task_type(args, command) == "seq_cls"
+    return bool(names & {"all-embedding", "embedding", "word_embeddings"}), head
 
 
 def _lora_params(shape: ModelShape, args: Args, rank: int, layers: float, tp: int, ep_etp: int) -> tuple[float, float]:

@@ -1,0 +1,84 @@
+"""The last pipeline stage's output head per task type: its parameters and the peak bytes per token of its logits
+and loss. Pure arithmetic, used by memory.py's `_stage`.
+
+ms-swift 4.6 builds the model with mcore-bridge, whose GPTModel picks the head from `task_type` (read at
+modelscope/mcore-bridge commit 9d86ac8b8f359ee3e70c5fa186cfc5198821cb42, src/mcore_bridge/model/gpt_model.py,
+the same at 011892e339aad2b5bc5e6ac1884fbbe72e5ac740; mm_gpt_model.py's MultimodalGPTModel delegates to it):
+- causal_lm: megatron-core's vocab-parallel output layer, cross entropy inside `_postprocess`;
+- seq_cls (and `megatron rlhf --rlhf_type rm`, which swift/megatron/arguments/rlhf_args.py turns into seq_cls
+  with num_labels 1): `OutputLayerLinear(hidden, num_labels, parallel_mode=None)`, whole on every TP rank; no
+  labels reach the model (swift/megatron/trainers/trainer.py forward_step pops them; reward_trainer.py never
+  passes them), which returns the [b, s, num_labels] logits; the loss reads only the last token of each sequence
+  (trainers/base.py get_last_tokens);
+- embedding: `output_layer = None`; `_postprocess` returns the L2-normalised hidden states and
+  trainers/embedding_trainer.py pools the last token;
+- generative_reranker: the vocab output layer, then `gather_from_tensor_model_parallel_region` (whole vocabulary
+  on every TP rank) and the difference of the "yes"/"no" columns; trainers/reranker_trainer.py pools the last
+  token. (`reranker` is not a Megatron task type: MegatronArguments' task_type choices leave it out.)
+seq_cls and embedding force untie_embeddings_and_output_weights (megatron_args.py), so their head is never the
+embedding. DPO, KTO and GRPO stay causal_lm: their policy forward passes the labels and gets per-token losses back.
+"""
+
+from __future__ import annotations
+
+from swift_ext.msswift.model_table import model_meta
+from swift_ext.planner.layout import Args
+from swift_ext.planner.model_shape import ModelShape
+
+
+def task_type(args: Args, command: str) -> str:
+    """The task type ms-swift resolves: rm is seq_cls (rlhf_args.py sets it before anything else), then an
+    explicit task_type, the model's registered one, seq_cls when num_labels is given, else causal_lm
+    (swift/model/model_meta.py get_model_info_meta)."""
+    if command == "rlhf" and args.str("rlhf_type") == "rm":
+        return "seq_cls"
+    if args.str("task_type"):
+        return args.str("task_type")
+    meta = model_meta(args.str("model"), args.str("model_type")) or {}
+    if meta.get("task_type"):
+        return meta["task_type"]
+    return "seq_cls" if args.int("num_labels") is not None else "causal_lm"
+
+
+def num_labels(args: Args, command: str) -> int:
+    """seq_cls's head width: 1 for a reward model (rlhf_args.py), else num_labels (ms-swift requires it)."""
+    if command == "rlhf" and args.str("rlhf_type") == "rm":
+        return 1
+    return args.int("num_labels") or 1
+
+
+def head_params(shape: ModelShape, args: Args, command: str, tp: int, pp: int) -> float:
+    """Output-layer parameters on a last-stage GPU. The vocab head is TP-sharded and, with tied embeddings on a
+    single stage, is the embedding itself (nothing more); seq_cls's OutputLayerLinear is replicated on every TP
+    rank (parallel_mode=None); embedding has none."""
+    task = task_type(args, command)
+    if task == "embedding":
+        return 0.0
+    if task == "seq_cls":
+        return num_labels(args, command) * shape.hidden_size
+    return shape.vocab_size * shape.hidden_size / tp if (not shape.tie_word_embeddings or pp > 1) else 0.0
+
+
+def head_bytes_per_token(shape: ModelShape, args: Args, command: str, tp: int, ce_bytes: float) -> float:
+    """Peak bytes per token of the head's logits and loss on the last stage (tokens of the micro-batch after CP).
+
+    causal_lm: [tokens, V/TP] logits times the cross entropy's ce_bytes per logit (see memory.py `_stage`).
+    seq_cls: the head's input, gathered from the sequence-parallel region and saved by the linear for its weight
+    gradient, and that input's gradient (2 x 2h bf16); the bf16 [s, b, labels] logits, their [b, s, labels]
+    contiguous transpose and the zeros get_last_tokens' indexing backward scatters into (3 x 2 x labels).
+    embedding: the gathered hidden states F.normalize divides (kept for backward), the normalised copy and its
+    [b, s, h] contiguous transpose, 3 x 2h bf16; the backward's buffers are the same size and come after them.
+    generative_reranker: the bf16 [tokens, V/TP] logits (2V/TP), and with TP > 1 the gather's all-gather buffer
+    and its concatenation, each [tokens, V] (mappings.py _gather_along_last_dim: 4V); the backward's two column
+    selects each make a [tokens, V] bf16 zeros gradient (select_backward), added together before the split back
+    to V/TP: 4V. Nothing of the [tokens, V] logits is saved (the selects keep only indices)."""
+    task = task_type(args, command)
+    h, v = shape.hidden_size, shape.vocab_size
+    if task == "seq_cls":
+        return 2 * 2 * h + 3 * 2 * num_labels(args, command)
+    if task == "embedding":
+        return 3 * 2 * h
+    if task == "generative_reranker":
+        forward = 2 * v / tp + (4 * v if tp > 1 else 0)
+        return max(forward, 4 * v)
+    return v / tp * ce_bytes
