@@ -198,6 +198,19 @@ def _dpo_recipe(**extra):
         **extra})
 
 
+@pytest.mark.parametrize("rlhf_type", ["dpo", "rm"])
+@pytest.mark.parametrize("packing", [False, True])
+def test_a_preference_pair_is_two_sequences_in_the_worst_case_micro_batch(rlhf_type, packing):
+    """DPO and reward-model samples are a chosen and a rejected sequence in one micro-batch; packed, a pair
+    longer than packing_length is not split but gets a pack of its own, as ms-swift's packing does."""
+    from swift.dataset.packing import calculate_matched_group
+
+    packs, _ = calculate_matched_group([(0, 12000), (1, 3000), (2, 5000)], 8192, is_finished=True)
+    assert [sum(n for _, n in pack) for pack in packs if any(i == 0 for i, _ in pack)] == [12000]
+    plan = make_plan(_dpo_recipe(rlhf_type=rlhf_type, micro_batch_size=1, packing=packing))
+    assert plan.memory.tokens_per_micro_batch == 2 * 8192
+
+
 def test_padding_free_dpo_is_sized_from_its_data_tokens():
     """A padding-free DPO micro-batch holds the real tokens of its chosen and rejected sequences: the data's
     p99 replaces the worst case (2 x micro_batch_size x max_length); packed DPO keeps the worst case."""

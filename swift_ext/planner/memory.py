@@ -206,9 +206,13 @@ def _worst_case_tokens(args: Args, command: str) -> int:
     seq = args.int("max_length") or 2048
     if command == "rlhf" and args.str("rlhf_type") == "grpo":
         seq += args.max_completion_length  # prompt + completion are trained together
-    if command == "rlhf" and args.str("rlhf_type") == "dpo":
-        # A DPO sample is a chosen and a rejected sequence run in one micro-batch (megatron/trainers/
-        # dpo_trainer.py splits the outputs at num_samples // 2).
+    if command == "rlhf" and args.str("rlhf_type") in ("dpo", "rm"):
+        # A DPO or reward-model sample is a chosen and a rejected sequence run in one micro-batch
+        # (template/base.py _rlhf_data_collator; megatron/trainers/dpo_trainer.py splits the outputs at
+        # num_samples // 2), each truncated to max_length on its own. Packed, a pair counts whole against
+        # packing_length (dataset/packing.py create_packed_idx sums the row's `lengths`), and a pair longer
+        # than that gets a pack of its own (binpacking.to_constant_volume, and the greedy path alike): the
+        # worst case is one pair of two max_length sequences either way.
         seq *= 2
     return seq * args.micro_batch_size
 
