@@ -23,7 +23,7 @@ args:
   lr: 1e-4
   finetune: true
   system: "; rm -rf ~ #"
-  megatron_extra_kwargs: {a: 1}
+  megatron_extra_kwargs: {moe_router_dtype: fp32}
   output_dir: OUT
 """
 
@@ -35,7 +35,7 @@ def test_argv_and_env(write):
     assert launch.argv[i + 1 : i + 3] == ["a.jsonl", "b c.jsonl#100"]
     assert launch.argv[launch.argv.index("--lr") + 1] == "1e-4"
     assert launch.argv[launch.argv.index("--finetune") + 1] == "true"
-    assert launch.argv[launch.argv.index("--megatron_extra_kwargs") + 1] == '{"a":1}'
+    assert launch.argv[launch.argv.index("--megatron_extra_kwargs") + 1] == '{"moe_router_dtype":"fp32"}'
     assert launch.env["NPROC_PER_NODE"] == "2" and launch.env["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert "NNODES" not in launch.env
 
