@@ -157,6 +157,10 @@ ENGINE_CASES = [
     (QWEN35_MOE, ("args.moe_router_load_balancing_type=[sinkhorn]", "args.moe_expert_capacity_factor=2")),
     (QWEN35_MOE, ("args.moe_pad_expert_input_to_capacity=true",)),
     (QWEN35_MOE, ("args.fp4_param_gather=true",)),
+    (GPT_OSS, ("args.tensor_model_parallel_size=2", "args.sequence_parallel=true", "args.expert_model_parallel_size=4",
+               "args.expert_tensor_parallel_size=2")),
+    (DENSE, ("args.fp16=true",)),
+    (QWEN3_MOE, ('args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}',)),  # moe-expert-bias
 ]
 
 
@@ -168,8 +172,27 @@ def test_megatron_core_refuses_what_the_rules_refuse(name, overrides, tmp_path, 
     from swift_ext.planner.model_shape import resolve_shape
 
     recipe = load_recipe(WORKING / name, list(overrides))
-    ours = make_plan(recipe, oracle=False)
-    assert ours.errors, "the rules must refuse it"
-    a = Args.bind(recipe, msargs.schema_for("megatron", "sft"))
+    ours = {e.path for e in make_plan(recipe, oracle=False).errors}
+    assert ours, "the rules must refuse it"
+    a = Args.bind(recipe, msargs.schema_for("megatron", recipe.command))
     verdict = oracle.judge(resolve_shape(recipe.args["model"]), a, layout_of(a, recipe.launch.world_size), cache=False)
     assert not verdict.accepts, verdict.notes
+    assert {f.path for f in verdict.findings} <= ours  # and blames the flag the rule names
+    # the published setup itself: megatron-core accepts it
+    base = load_recipe(WORKING / name)
+    b = Args.bind(base, msargs.schema_for("megatron", base.command))
+    assert oracle.judge(resolve_shape(base.args["model"]), b, layout_of(b, base.launch.world_size), cache=False).accepts
+
+
+def test_megatron_core_refuses_sparse_attention_with_context_parallel(tmp_path, monkeypatch):
+    pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))
+    from swift_ext.planner import oracle
+
+    shape = from_config(DSA_CONFIG, name="deepseek-ai/DeepSeek-V3.2")
+    for args, flag in (({"context_parallel_size": 2}, "context_parallel_size"), ({"apply_rope_fusion": True},
+                                                                                  "apply_rope_fusion")):
+        a = Args({"expert_model_parallel_size": 8, "pipeline_model_parallel_size": 8, **args},
+                 msargs.schema_for("megatron", "sft"))
+        verdict = oracle.judge(shape, a, layout_of(a, 64), cache=False)
+        assert [f.path for f in verdict.findings] == [f"args.{flag}"], verdict.findings
