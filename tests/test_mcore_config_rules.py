@@ -6,6 +6,8 @@ CPU) on the refused variants: the rules refuse what the engine refuses."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from conftest import FIXTURES
@@ -196,3 +198,19 @@ def test_megatron_core_refuses_sparse_attention_with_context_parallel(tmp_path, 
                  msargs.schema_for("megatron", "sft"))
         verdict = oracle.judge(shape, a, layout_of(a, 64), cache=False)
         assert [f.path for f in verdict.findings] == [f"args.{flag}"], verdict.findings
+
+
+def test_a_missing_transformer_engine_kernel_is_a_note_not_a_refusal(tmp_path, monkeypatch):
+    # verl's gpt-oss-20b recipe sets apply_rope_fusion; without TE here megatron-core says "apply_rope_fusion is not
+    # available. Please install TE >= 1.4." -- the GPU node's installation, not the recipe.
+    pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))
+    from swift_ext.planner import oracle
+    from swift_ext.planner.model_shape import resolve_shape
+
+    recipe = load_recipe(WORKING / "verl-example-gptoss-20b-megatron-tp8.yaml")
+    a = Args.bind(recipe, msargs.schema_for("megatron", recipe.command))
+    verdict = oracle.judge(resolve_shape(recipe.args["model"]), a, layout_of(a, recipe.launch.world_size), cache=False)
+    assert verdict.accepts, verdict.findings
+    if importlib.util.find_spec("transformer_engine") is None:
+        assert any("Please install TE" in n for n in verdict.notes), verdict.notes

@@ -326,6 +326,9 @@ def _transformer_config(cls, kw: dict, verdict: Verdict):
         verdict.notes.append(f"megatron-core could not finish TransformerConfig without Transformer Engine: {exc}")
     except (AssertionError, ValueError, RuntimeError, NotImplementedError, TypeError, KeyError) as exc:
         message = str(exc) or type(exc).__name__
+        if "please install te" in message.lower():  # a fused kernel TE provides ("apply_rope_fusion is not available"):
+            verdict.notes.append(f"megatron-core could not finish TransformerConfig without Transformer Engine: {message}")
+            return None  # the GPU node's installation, not the recipe (cf. _TE_KERNEL_FLAGS)
         frames = traceback.extract_tb(exc.__traceback__)
         in_layout = any(f.filename.endswith("pipeline_parallel_layer_layout.py") for f in frames)
         verdict.findings.append(oracle_finding("pipeline_model_parallel_layout" if in_layout else culprit(message), message,
