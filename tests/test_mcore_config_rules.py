@@ -72,6 +72,14 @@ def test_unknown_recompute_module_and_moe_layer_recompute_with_full_granularity(
     assert _errors(QWEN35_MOE, *SELECTIVE, "args.moe_layer_recompute=true", code="recompute-modules") == set()
 
 
+def test_values_from_megatron_extra_kwargs_count_and_are_blamed_there():
+    # get_mcore_model_config updates the config kwargs with megatron_extra_kwargs last: they win over the arguments.
+    kwargs = 'args.megatron_extra_kwargs={"recompute_modules": ["moe_act"], "moe_grouped_gemm": false}'
+    assert _errors(QWEN35_MOE, *SELECTIVE, kwargs, code="recompute-modules") == {"args.megatron_extra_kwargs"}
+    kwargs = 'args.megatron_extra_kwargs={"recompute_modules": ["moe_act"], "moe_grouped_gemm": true}'
+    assert _errors(QWEN35_MOE, *SELECTIVE, "args.moe_grouped_gemm=false", kwargs, code="recompute-modules") == set()
+
+
 def test_deepep_needs_the_flex_dispatcher_which_refuses_padding_to_capacity():
     assert _errors(QWEN35_MOE, "args.moe_enable_deepep=true", code="moe-deepep") == {"args.moe_enable_deepep"}
     flex = ("args.moe_token_dispatcher_type=flex", "args.moe_shared_expert_overlap=false")

@@ -29,6 +29,11 @@ def config_value(args, name: str) -> Any:
     return extra[name] if name in extra else args.raw(name)
 
 
+def flag(args, name: str) -> str:
+    """The recipe key a finding about config field `name` points at: where its value came from."""
+    return "megatron_extra_kwargs" if name in args.mapping("megatron_extra_kwargs") else name
+
+
 def _true(args, name: str) -> bool:
     value = config_value(args, name)
     return value is True or str(value).lower() in ("true", "1", "yes")
@@ -43,7 +48,7 @@ def _granularity(args) -> str | None:
 def _recompute_modules(args) -> list[str]:
     # get_mcore_model_config skips an empty list, so TransformerConfig's own default (['core_attn']) applies.
     value = config_value(args, "recompute_modules")
-    if isinstance(value, str):
+    if value and not isinstance(value, (list, tuple)):  # a string, or whatever megatron_extra_kwargs holds
         value = [value]
     return [str(m) for m in value] if value else ["core_attn"]
 
@@ -72,7 +77,7 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
     granularity = _granularity(args)
     if _true(args, "moe_layer_recompute") and granularity == "full":
         err("recompute-modules", "moe_layer_recompute with recompute_granularity full: megatron-core refuses the pair "
-            "(moe_layer_recompute asks for selective recompute of the MoE layer)", "moe_layer_recompute",
+            "(moe_layer_recompute asks for selective recompute of the MoE layer)", flag(args, "moe_layer_recompute"),
             hint="drop moe_layer_recompute, or use recompute_granularity: selective with recompute_modules: [moe]")
     if granularity != "selective":
         return
@@ -80,27 +85,29 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
     invalid = sorted(set(modules) - set(RECOMPUTE_MODULES))
     if invalid:
         err("recompute-modules", f"recompute_modules {invalid} are not modules megatron-core recomputes",
-            "recompute_modules", hint=f"choose from {', '.join(RECOMPUTE_MODULES)}")
+            flag(args, "recompute_modules"), hint=f"choose from {', '.join(RECOMPUTE_MODULES)}")
     if "moe_act" in modules and not _true(args, "moe_grouped_gemm"):
         err("recompute-modules", "recompute_modules moe_act needs moe_grouped_gemm (megatron-core recomputes the "
-            "expert activation only in the grouped GEMM experts)", "recompute_modules",
+            "expert activation only in the grouped GEMM experts)", flag(args, "recompute_modules"),
             hint="set moe_grouped_gemm: true (ms-swift's default), or drop moe_act from recompute_modules")
     # the shape-free checks first: without a config.json the shape ones stop the rule
     fp8_recipe = _fp8_recipe(args)
     heavy = [m for m in ("moe_act", "layernorm") if m in modules]
     if heavy and fp8_recipe == "delayed":
-        stated = "" if args.has("fp8_recipe") else " (ms-swift's default)"
+        stated = "" if args.has("fp8_recipe") or flag(args, "fp8_recipe") != "fp8_recipe" else " (ms-swift's default)"
         err("recompute-modules", f"recompute_modules {' and '.join(heavy)} with FP8 delayed scaling{stated}: "
             "megatron-core recomputes moe_act/layernorm under FP8 only with current or block scaling",
-            "recompute_modules", hint=f"drop {' and '.join(heavy)} from recompute_modules, or use fp8_recipe "
-            "tensorwise/blockwise (Transformer Engine >= 2.6)")
+            flag(args, "recompute_modules"),
+            hint=f"drop {' and '.join(heavy)} from recompute_modules, or use fp8_recipe tensorwise/blockwise "
+            "(Transformer Engine >= 2.6)")
     if "mla_up_proj" in modules and not (shape.kv_lora_rank or shape.q_lora_rank):
         err("recompute-modules", f"recompute_modules mla_up_proj needs multi-latent attention, which {shape.name} "
-            "does not have", "recompute_modules", hint="drop mla_up_proj from recompute_modules")
+            "does not have", flag(args, "recompute_modules"), hint="drop mla_up_proj from recompute_modules")
     if ("shared_experts" in modules and shape.shared_expert_intermediate_size
             and _true(args, "moe_shared_expert_overlap")):
         err("recompute-modules", f"recompute_modules shared_experts with moe_shared_expert_overlap: megatron-core "
-            f"cannot recompute the shared experts ({shape.name} has them) while it overlaps them", "recompute_modules",
+            f"cannot recompute the shared experts ({shape.name} has them) while it overlaps them",
+            flag(args, "recompute_modules"),
             hint="drop shared_experts from recompute_modules, or drop moe_shared_expert_overlap")
 
 
@@ -117,13 +124,14 @@ def deepep_dispatcher(recipe, args, shape, lay, err, warn):
     deepep = _true(args, "moe_enable_deepep")
     if deepep and dispatcher != "flex":
         err("moe-deepep", f"moe_enable_deepep needs moe_token_dispatcher_type flex (it is {dispatcher})",
-            "moe_enable_deepep", hint="set moe_token_dispatcher_type: flex, or drop moe_enable_deepep")
+            flag(args, "moe_enable_deepep"), hint="set moe_token_dispatcher_type: flex, or drop moe_enable_deepep")
     elif deepep and backend == "hybridep":
         err("moe-deepep", "moe_enable_deepep with moe_flex_dispatcher_backend hybridep (megatron_extra_kwargs): the "
-            "flex dispatcher takes one backend", "moe_enable_deepep", hint="drop one of the two")
+            "flex dispatcher takes one backend", flag(args, "moe_enable_deepep"), hint="drop one of the two")
     if dispatcher == "flex" and _true(args, "moe_pad_expert_input_to_capacity") and (deepep or backend == "deepep"):
         err("moe-deepep", "moe_pad_expert_input_to_capacity with the flex token dispatcher's DeepEP backend (its "
-            "default): megatron-core refuses padding expert inputs there", "moe_pad_expert_input_to_capacity",
+            "default): megatron-core refuses padding expert inputs there",
+            flag(args, "moe_pad_expert_input_to_capacity"),
             hint="drop moe_pad_expert_input_to_capacity, or use moe_token_dispatcher_type: alltoall")
 
 
@@ -158,18 +166,19 @@ def moe_capacity_and_balancing(recipe, args, shape, lay, err, warn):
         if coeffs is None or len(coeffs) != len(types):
             got = f"{len(coeffs)} value(s)" if coeffs is not None else "one value"
             err("moe-load-balancing", f"moe_router_load_balancing_type lists {len(types)} types but moe_aux_loss_coeff "
-                f"gives {got}: megatron-core needs one coefficient per type", "moe_aux_loss_coeff",
+                f"gives {got}: megatron-core needs one coefficient per type", flag(args, "moe_aux_loss_coeff"),
                 hint=f"give moe_aux_loss_coeff {len(types)} values, one per load balancing type")
     factor = _capacity_factor(args)
     if factor is not None and types is not None:
         other = [t for t in types if t not in CAPACITY_BALANCING]
         if other:
             err("moe-load-balancing", f"moe_expert_capacity_factor with load balancing {other}: megatron-core drops "
-                f"tokens by capacity only with {', '.join(CAPACITY_BALANCING)}", "moe_expert_capacity_factor",
+                f"tokens by capacity only with {', '.join(CAPACITY_BALANCING)}",
+                flag(args, "moe_expert_capacity_factor"),
                 hint="drop moe_expert_capacity_factor, or use moe_router_load_balancing_type aux_loss")
     if _true(args, "moe_pad_expert_input_to_capacity") and factor is None:
         err("moe-load-balancing", "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor (the capacity to "
-            "pad to)", "moe_pad_expert_input_to_capacity",
+            "pad to)", flag(args, "moe_pad_expert_input_to_capacity"),
             hint="set moe_expert_capacity_factor (ms-swift's examples use 2), or drop moe_pad_expert_input_to_capacity")
 
 
@@ -204,7 +213,7 @@ def dsa_attention(recipe, args, shape: ModelShape, lay, err, warn):
             hint="context_parallel_size: 1 (split with TP/PP/EP instead)")
     if _true(args, "apply_rope_fusion"):
         err("dsa-attention", f"{shape.name} uses DeepSeek Sparse Attention, which megatron-core runs without RoPE "
-            "fusion", "apply_rope_fusion", hint="apply_rope_fusion: false (ms-swift's default)")
+            "fusion", flag(args, "apply_rope_fusion"), hint="apply_rope_fusion: false (ms-swift's default)")
 
 
 MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention]
