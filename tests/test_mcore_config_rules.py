@@ -50,6 +50,18 @@ def test_moe_act_and_layernorm_recompute_refused_with_fp8_delayed_scaling():
     assert _modules(QWEN35_MOE, "[moe_act, layernorm]") == set()  # no FP8
 
 
+def test_moe_act_recompute_under_fp8_current_scaling_needs_transformer_engine_2_6():
+    recipe = load_recipe(WORKING / QWEN35_MOE, [*SELECTIVE, "args.recompute_modules=[moe_act]", "args.fp8_format=e4m3",
+                                                "args.fp8_recipe=tensorwise"])
+
+    def refused(te: str) -> set[str]:
+        plan = make_plan(recipe, oracle=False, target_versions={"transformer-engine": te})
+        return {e.path for e in plan.errors if e.code == "recompute-modules"}
+
+    assert refused("2.5.0") == {"args.recompute_modules"}
+    assert refused("2.6.0") == set()
+
+
 def test_shared_experts_recompute_refused_with_shared_expert_overlap_on_a_model_with_shared_experts():
     assert _modules(QWEN35_MOE, "[shared_experts]") == {"args.recompute_modules"}  # the doc sets the overlap
     assert _modules(QWEN35_MOE, "[shared_experts]", "args.moe_shared_expert_overlap=false") == set()

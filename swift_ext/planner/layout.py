@@ -14,7 +14,7 @@ from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.grpo_rules import grpo
-from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES
+from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
 from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
@@ -127,7 +127,7 @@ def rule(fn):
 
 # Rules whose verdict depends on versions or the GPU: the function also gets the spec.support.Versions
 # the plan judges against; the gates themselves are rows of spec.support.SUPPORT.
-VERSIONED_RULES: list[Callable[..., None]] = []
+VERSIONED_RULES: list[Callable[..., None]] = [*MCORE_CONFIG_VERSIONED_RULES]
 
 
 def versioned_rule(fn):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.spec.support import version_gaps
 
 # TransformerConfig.__post_init__, selective block: the names recompute_modules may hold.
 RECOMPUTE_MODULES = ("core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts")
@@ -109,6 +110,20 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
             f"cannot recompute the shared experts ({shape.name} has them) while it overlaps them",
             flag(args, "recompute_modules"),
             hint="drop shared_experts from recompute_modules, or drop moe_shared_expert_overlap")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, the same block: with FP8 current or block scaling,
+# "moe_act and layernorm recompute for fp8 needs transformer-engine>=2.6.0dev0" (spec/support.py row
+# fp8-recompute-act-norm). A versioned rule: it judges against the versions the plan targets.
+def recompute_modules_fp8_te(recipe, args, shape, lay, err, warn, versions):
+    fp8_recipe = _fp8_recipe(args)
+    heavy = [m for m in ("moe_act", "layernorm") if m in _recompute_modules(args)]
+    if _granularity(args) != "selective" or not heavy or fp8_recipe in (None, "delayed"):
+        return
+    for gap in version_gaps("fp8-recompute-act-norm", versions):
+        err("recompute-modules", f"recompute_modules {' and '.join(heavy)} under FP8 {fp8_recipe} scaling needs "
+            f"Transformer Engine >= 2.6: {gap}", flag(args, "recompute_modules"),
+            hint=f"drop {' and '.join(heavy)} from recompute_modules, or a newer transformer-engine")
 
 
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "DeepEP backend is only supported with flex token
@@ -217,3 +232,4 @@ def dsa_attention(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention]
+MCORE_CONFIG_VERSIONED_RULES = [recompute_modules_fp8_te]
