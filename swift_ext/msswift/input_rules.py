@@ -125,9 +125,9 @@ def best_model_schedule(recipe, args, err, warn):
 def fp16_and_bf16(recipe, args, err, warn):
     # ms-swift 4.6 model_args.py ModelArguments._init_mixed_precision fills only the unset one of fp16/bf16 from
     # torch_dtype (bfloat16 -> bf16, float16/float32 -> fp16); transformers TrainingArguments.__post_init__ then
-    # refuses both: "At most one of fp16 and bf16 can be True, but not both".
-    if recipe.engine != "swift":
-        return
+    # refuses both: "At most one of fp16 and bf16 can be True, but not both". Megatron: MegatronArguments.
+    # _init_mixed_precision fills them the same way and get_mcore_model_config passes both to megatron-core 0.16.1's
+    # TransformerConfig.__post_init__: "Only one of self.fp16 ... and self.bf16 ... should be True."
     dtype = (args.str("torch_dtype") or "").lower()
     implied_bf16 = dtype in BF16_DTYPES
     implied_fp16 = dtype in ("float16", "fp16", "half", "float32", "fp32")
@@ -136,7 +136,8 @@ def fp16_and_bf16(recipe, args, err, warn):
     if fp16 and bf16 and (args.has("fp16") or args.has("bf16")):
         key = "fp16" if args.has("fp16") and args.bool("fp16") else "bf16"
         err("mixed-precision", f"fp16 and bf16 end up both true ({key} set, the other from torch_dtype {dtype or '?'}): "
-            "the transformers Trainer refuses it", key, hint="set only torch_dtype, or the matching one of fp16/bf16")
+            f"{'megatron-core' if recipe.engine == 'megatron' else 'the transformers Trainer'} refuses it", key,
+            hint="set only torch_dtype, or the matching one of fp16/bf16")
 
 
 def megatron_extra_kwargs(recipe, args, err, warn):

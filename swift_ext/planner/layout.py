@@ -14,6 +14,7 @@ from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.grpo_rules import grpo
+from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
 from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
@@ -144,7 +145,7 @@ def rule(fn):
 
 # Rules whose verdict depends on versions or the GPU: the function also gets the spec.support.Versions
 # the plan judges against; the gates themselves are rows of spec.support.SUPPORT.
-VERSIONED_RULES: list[Callable[..., None]] = []
+VERSIONED_RULES: list[Callable[..., None]] = [*MCORE_CONFIG_VERSIONED_RULES]
 
 
 def versioned_rule(fn):
@@ -155,7 +156,7 @@ def versioned_rule(fn):
 # exactly these with megatron-core's own verdict (tests/test_oracle.py).
 MCORE_RULES = {"world-divisible", "expert-layout", "experts-divisible", "heads-tp", "kv-groups-tp",
                "linear-heads-tp", "linear-attention-cp", "layers-pp", "pipeline-layout", "sequence-parallel", "recompute",
-               "fp8-param"}
+               "fp8-param", "recompute-modules", "moe-deepep", "moe-load-balancing", "moe-bias-etp", "dsa-attention"}
 
 
 @rule
@@ -466,6 +467,8 @@ def fp8_param(recipe, args, shape, lay, err, warn):
     if args.bool("fp8_param_gather") and not args.str("fp8_format"):
         err("fp8-param", "fp8_param_gather needs fp8_format (e4m3 or hybrid)", "fp8_param_gather",
             hint="set fp8_format, or drop fp8_param_gather")
+    if args.bool("fp4_param_gather") and not args.str("fp4_format"):  # "fp4_param must be used together with fp4 mode"
+        err("fp8-param", "fp4_param_gather needs fp4_format (e2m1)", "fp4_param_gather", hint="set fp4_format: e2m1")
     if args.str("fp8_format") and args.str("fp4_format"):
         err("fp8-param", "fp4_format and fp8_format cannot be used together", "fp4_format")
 
@@ -503,8 +506,8 @@ rule(grpo)
 # Silent-misbehaviour rules both engines share (MTP untrained, missing plugin files, expert LoRA in vLLM).
 for _shared in ENGINE_RULES:
     rule(_shared)
-# MoE dispatcher combinations and the MTP-only pipeline stage (moe_rules.py).
-for _moe in MOE_RULES:
+# MoE dispatcher / MTP-stage rules (moe_rules.py); megatron-core's config refusals (mcore_config_rules.py).
+for _moe in (*MOE_RULES, *MCORE_CONFIG_RULES):
     rule(_moe)
 # The attention backend ms-swift's model build accepts for the model (attention_rules.py).
 for _attention in ATTENTION_RULES:

@@ -262,6 +262,10 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
     fp16 = args.bool("fp16") or str(args.raw("torch_dtype") or "").endswith("float16") and "bfloat" not in str(
         args.raw("torch_dtype"))
     kw["fp16"], kw["bf16"] = bool(fp16), not fp16
+    # ModelArguments._init_mixed_precision fills only the unset one: fp16 stated over a stated bfloat16 keeps both.
+    if args.has("fp16") and args.bool("fp16") and (
+            args.bool("bf16") if args.has("bf16") else "bfloat16" in str(args.raw("torch_dtype") or "")):
+        kw["bf16"] = True
     kw["params_dtype"] = kw["pipeline_dtype"] = torch.float16 if fp16 else torch.bfloat16
     # The parallel sizes as the layout reads them (ETP None means "same as TP" in megatron-core).
     kw.update(tensor_model_parallel_size=lay.tp, pipeline_model_parallel_size=lay.pp,
@@ -269,13 +273,18 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
               expert_tensor_parallel_size=lay.etp)
     if not shape.is_moe:  # get_mcore_model_config: a dense model ignores EP/ETP
         kw["expert_model_parallel_size"] = kw["expert_tensor_parallel_size"] = 1
-    # mcore-bridge ModelConfig defaults that differ from TransformerConfig's (swiglu, no linear biases).
-    kw.update(add_bias_linear=False, gated_linear_unit=True, normalization="RMSNorm")
+    # mcore-bridge ModelConfig defaults that differ from TransformerConfig's (swiglu, no linear biases); hf_to_mcore_config
+    # gives gpt_oss language models linear biases (the shape knows them by their learnable softmax, set alike) and
+    # DeepSeek-V3.2 / GLM-5 DeepSeek Sparse Attention.
+    kw.update(add_bias_linear=shape.softmax_type == "learnable", gated_linear_unit=True, normalization="RMSNorm")
+    if shape.model_type in ("deepseek_v32", "glm_moe_dsa"):
+        kw["experimental_attention_variant"] = "dsa"
     kw.setdefault("add_qkv_bias", False)
     kw.setdefault("variable_seq_lengths", True)
     if kw.get("overlap_p2p_comm", True):
         kw["batch_p2p_comm"] = False
     kw.setdefault("moe_token_dispatcher_type", "alltoall")
+    kw.update(args.mapping("megatron_extra_kwargs"))  # get_mcore_model_config: `kwargs.update`d last, over everything
     return cls, {k: v for k, v in kw.items() if k in names}
 
 
@@ -317,6 +326,9 @@ def _transformer_config(cls, kw: dict, verdict: Verdict):
         verdict.notes.append(f"megatron-core could not finish TransformerConfig without Transformer Engine: {exc}")
     except (AssertionError, ValueError, RuntimeError, NotImplementedError, TypeError, KeyError) as exc:
         message = str(exc) or type(exc).__name__
+        if "please install te" in message.lower():  # a fused kernel TE provides ("apply_rope_fusion is not available"):
+            verdict.notes.append(f"megatron-core could not finish TransformerConfig without Transformer Engine: {message}")
+            return None  # the GPU node's installation, not the recipe (cf. _TE_KERNEL_FLAGS)
         frames = traceback.extract_tb(exc.__traceback__)
         in_layout = any(f.filename.endswith("pipeline_parallel_layer_layout.py") for f in frames)
         verdict.findings.append(oracle_finding("pipeline_model_parallel_layout" if in_layout else culprit(message), message,
@@ -361,6 +373,22 @@ def _optimizer_config(args, verdict: Verdict) -> None:
 
 # Words in megatron-core's messages -> the recipe argument to point at. First match wins.
 _CULPRITS = [
+    ("moe-layer-recompute", "moe_layer_recompute"),
+    ("recompute_modules", "recompute_modules"),
+    ("shared_experts recompute", "recompute_modules"),
+    ("layernorm recompute", "recompute_modules"),
+    ("deepep backend is only supported", "moe_enable_deepep"),
+    ("use moe_pad_expert_input_to_capacity", "moe_pad_expert_input_to_capacity"),
+    ("does not support moe_pad_expert_input_to_capacity", "moe_pad_expert_input_to_capacity"),
+    ("moe_expert_capacity_factor only works", "moe_expert_capacity_factor"),
+    ("moe_aux_loss_coeff", "moe_aux_loss_coeff"),
+    ("moe_shared_expert_overlap only works", "moe_shared_expert_overlap"),
+    ("token dispatcher type", "moe_token_dispatcher_type"),
+    ("bias in moe", "expert_tensor_parallel_size"),
+    ("expert bias for aux-loss-free", "megatron_extra_kwargs"),
+    ("rope fusion is not supported for dsattention", "apply_rope_fusion"),
+    ("only one of self.fp16", "fp16"),
+    ("fp4_param", "fp4_param_gather"),
     ("linear_num_key_heads", "tensor_model_parallel_size"),
     ("linear_num_value_heads", "tensor_model_parallel_size"),
     ("context parallel", "context_parallel_size"),

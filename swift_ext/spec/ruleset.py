@@ -55,6 +55,7 @@ SFT = "ms-swift swift/arguments/sft_args.py:"
 RLHF = "ms-swift swift/arguments/rlhf_args.py:"
 TC = "megatron-core transformer/transformer_config.py: TransformerConfig.__post_init__"
 PS = "megatron-core parallel_state.py: initialize_model_parallel"
+GMC = "ms-swift swift/megatron/model/utils.py: get_mcore_model_config (copies the arguments named like config fields)"
 
 _RULES = [
     # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
@@ -145,8 +146,8 @@ _RULES = [
     RuleInfo("mtp-layers", "error", "mtp_num_layers at most the model's MTP layers",
              (_code("mcore-bridge model config (num_nextn_predict_layers / mtp_num_hidden_layers)"),),
              "recipes with mtp_num_layers (support table: mtp)"),
-    RuleInfo("fp8-param", "error", "fp8_param_gather needs fp8_format; not with fp4_format", (_code(TC),),
-             "recipes with fp8_param_gather or fp4_format"),
+    RuleInfo("fp8-param", "error", "fp8_param_gather needs fp8_format, fp4_param_gather fp4_format; fp8_format not "
+             "with fp4_format", (_code(TC),), "recipes with fp8_param_gather, fp4_param_gather or fp4_format"),
     RuleInfo("fp8-gpu", "error, warning", "the FP8 recipe's compute capability and Transformer Engine version",
              (_code("transformer-engine pytorch/fp8.py: check_fp8_support / check_fp8_block_scaling_support / "
                     "check_mxfp8_support"), _code("megatron-core fp8_utils.py: get_fp8_recipe")),
@@ -300,6 +301,35 @@ _RULES += [
              (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
                        "ms-swift#9827 closed unmerged"),),
              "engine: megatron with pipeline_model_parallel_layout holding an 'm' stage without 't'"),
+    # --- megatron-core config refusals reached through ms-swift's model config (planner/mcore_config_rules.py)
+    RuleInfo("recompute-modules", "error", "selective recompute_modules: known names; moe_act needs moe_grouped_gemm; "
+             "moe_act/layernorm not with FP8 delayed scaling (ms-swift's default fp8_recipe); mla_up_proj needs MLA; "
+             "shared_experts not with moe_shared_expert_overlap; moe_layer_recompute not with full granularity",
+             (_code(TC + " (the recompute_granularity == \"selective\" block; moe_layer_recompute)"), _code(GMC)),
+             "engine: megatron, recompute_granularity selective (ms-swift's default; moe_layer_recompute: full)"),
+    RuleInfo("moe-deepep", "error", "moe_enable_deepep needs the flex dispatcher; the flex dispatcher's DeepEP backend "
+             "(its default) excludes moe_pad_expert_input_to_capacity",
+             (_code(TC + " (\"DeepEP backend is only supported with flex token dispatcher\"; \"Flex token dispatcher "
+                    "with deepep backend does not support moe_pad_expert_input_to_capacity\")"), _code(GMC)),
+             "engine: megatron, moe_enable_deepep or moe_token_dispatcher_type flex"),
+    RuleInfo("moe-load-balancing", "error", "one moe_aux_loss_coeff per listed load balancing type; "
+             "moe_expert_capacity_factor only with aux_loss/seq_aux_loss/global_aux_loss/none; "
+             "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor",
+             (_code(TC + " (moe_aux_loss_coeff / moe_expert_capacity_factor / moe_pad_expert_input_to_capacity)"),
+              _code(f"{MS} MegatronArguments.__post_init__ (one-item lists become their item)"), _code(GMC)),
+             "engine: megatron, recipes setting moe_router_load_balancing_type, moe_expert_capacity_factor or "
+             "moe_pad_expert_input_to_capacity"),
+    RuleInfo("moe-bias-etp", "error", "MoE experts with biases (gpt-oss) need expert_tensor_parallel_size 1",
+             (_code(TC + " (\"Bias in Moe is only supported when ETP==1\")"),
+              _code("mcore-bridge config/parser.py: hf_to_mcore_config (add_bias_linear for gpt_oss; public source, "
+                    "not installed here)")),
+             "engine: megatron, gpt-oss language models, expert_tensor_parallel_size > 1"),
+    RuleInfo("dsa-attention", "error", "DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5) runs without context parallel "
+             "and without RoPE fusion",
+             (_code(TC + " (experimental_attention_variant == \"dsa\")"),
+              _code("mcore-bridge config/parser.py: hf_to_mcore_config (experimental_attention_variant 'dsa' for "
+                    "deepseek_v32 / glm_moe_dsa; public source, not installed here)")),
+             "engine: megatron, model types deepseek_v32 / glm_moe_dsa, context_parallel_size > 1 or apply_rope_fusion"),
 ]
 
 _RULES += [
@@ -333,8 +363,11 @@ _RULES += [
     RuleInfo("mixed-precision", "error", "fp16 and bf16 both true once ms-swift fills the unset one from torch_dtype",
              (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_mixed_precision"),
               _code("transformers training_args.py: TrainingArguments.__post_init__ (\"At most one of fp16 and bf16 "
-                    "can be True\")")),
-             "engine: swift, fp16 or bf16 set explicitly"),
+                    "can be True\")"),
+              _code(f"{MS} MegatronArguments._init_mixed_precision"),
+              _code(TC + " (\"Only one of self.fp16 ... and self.bf16 ... should be True\")")),
+             "both engines, fp16 or bf16 set explicitly; the model's own dtype (config.json) is not read, so torch_dtype "
+             "counts only when stated"),
     RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
              (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
               _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),

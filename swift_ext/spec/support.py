@@ -168,6 +168,11 @@ SUPPORT: tuple[Support, ...] = (
     Support("fp8-mxfp8", "MXFP8 (TE MXFP8BlockScaling)", None, {"transformer-engine": "2.1.0"}, (10, 0),
             "megatron-core 0.16 fp8_utils.py get_fp8_recipe: MXFP8BlockScaling needs TE >= 2.1.0; TE docs (MXFP8): "
             "hardware support first appeared in Blackwell, SM 10.0"),
+    Support("fp8-recompute-act-norm", "selective recompute of moe_act / layernorm under FP8 current or block scaling",
+            None, {"transformer-engine": "2.6.0"}, None,
+            "megatron-core 0.16 transformer/transformer_config.py TransformerConfig.__post_init__: \"moe_act and "
+            "layernorm recompute for fp8 needs transformer-engine>=2.6.0dev0\" (delayed scaling is refused outright: "
+            "the recompute-modules rule)"),
     # Packing / padding_free are gated by the attention backend, not by a version: the rows say which.
     Support("padding-free-swift", "packing / padding_free on the transformers engine: attn_impl flash_attn or "
             "flash_attention_2|3|4 only", None, {}, None,
@@ -225,6 +230,9 @@ def recipe_features(args: dict, model_type: str | None) -> list[str]:
         recipe = str(args.get("fp8_recipe") or "delayed")
         if recipe in FP8_RECIPES:
             used.append(f"fp8-{recipe}")
+        modules = args.get("recompute_modules") or []
+        if recipe != "delayed" and {"moe_act", "layernorm"} & set(modules if isinstance(modules, list) else [modules]):
+            used.append("fp8-recompute-act-norm")
     return used
 
 

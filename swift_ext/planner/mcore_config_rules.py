@@ -1,0 +1,235 @@
+"""megatron-core 0.16.1's own config refusals a recipe reaches through ms-swift 4.6's model config (engine megatron).
+
+ms-swift builds the model config in swift/megatron/model/utils.py get_mcore_model_config: mcore-bridge's
+hf_to_mcore_config gives the model's own values (mcore-bridge config/parser.py), then every MegatronArguments
+field that is also a config field and is set (not None, not an empty list) is copied over, then
+megatron_extra_kwargs is `kwargs.update`d on top, and mcore-bridge's ModelConfig (a TransformerConfig) runs
+TransformerConfig.__post_init__ (transformer/transformer_config.py) on every rank, after the checkpoint is found
+and the job has started. Each rule below mirrors one raise there, scoped to exactly its condition, on the values
+as they arrive (ms-swift's defaults, its __post_init__ rewrites, the model's values, the extra kwargs).
+Registered with layout.py's rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swift_ext.planner.model_shape import ModelShape
+from swift_ext.spec.support import version_gaps
+
+# TransformerConfig.__post_init__, selective block: the names recompute_modules may hold.
+RECOMPUTE_MODULES = ("core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts")
+# TransformerConfig.__post_init__: the load balancing types moe_expert_capacity_factor works with.
+CAPACITY_BALANCING = ("aux_loss", "seq_aux_loss", "global_aux_loss", "none")
+
+
+def config_value(args, name: str) -> Any:
+    """The value the config field `name` gets from the recipe: megatron_extra_kwargs wins (ms-swift updates the
+    kwargs with it last), else the argument of the same name (ms-swift's default when unset)."""
+    extra = args.mapping("megatron_extra_kwargs")
+    return extra[name] if name in extra else args.raw(name)
+
+
+def flag(args, name: str) -> str:
+    """The recipe key a finding about config field `name` points at: where its value came from."""
+    return "megatron_extra_kwargs" if name in args.mapping("megatron_extra_kwargs") else name
+
+
+def _true(args, name: str) -> bool:
+    value = config_value(args, name)
+    return value is True or str(value).lower() in ("true", "1", "yes")
+
+
+def _granularity(args) -> str | None:
+    # MegatronArguments.__post_init__ turns 'none' into None.
+    value = config_value(args, "recompute_granularity")
+    return None if value in (None, "none", "None") else str(value)
+
+
+def _recompute_modules(args) -> list[str]:
+    # get_mcore_model_config skips an empty list, so TransformerConfig's own default (['core_attn']) applies.
+    value = config_value(args, "recompute_modules")
+    if value and not isinstance(value, (list, tuple)):  # a string, or whatever megatron_extra_kwargs holds
+        value = [value]
+    return [str(m) for m in value] if value else ["core_attn"]
+
+
+def _fp8_recipe(args) -> str | None:
+    # ms-swift sets fp8 = fp8_format (MegatronArguments.__post_init__); fp8_recipe defaults to 'delayed'.
+    if not (config_value(args, "fp8") or args.str("fp8_format")):
+        return None
+    return str(config_value(args, "fp8_recipe") or "delayed")
+
+
+def _dispatcher(args) -> str:
+    return str(config_value(args, "moe_token_dispatcher_type") or "alltoall")
+
+
+# Evidence: megatron-core 0.16.1 transformer/transformer_config.py TransformerConfig.__post_init__, the
+# `recompute_granularity == "selective"` block ("Invalid choices for recompute_modules", "moe_act in
+# recompute_modules is only supported with moe_grouped_gemm.", "mla_up_proj in recompute_modules is only supported
+# with multi_latent_attention.", "shared_experts recompute cannot work with --moe-shared-expert-overlap.",
+# "Delayed scaling does not support moe_act and layernorm recompute for fp8.") and the moe_layer_recompute block
+# ("Do not set --moe-layer-recompute with full recompute granularity."). ms-swift 4.6 passes recompute_granularity
+# (default selective), recompute_modules (default ['core_attn']), moe_grouped_gemm (default true),
+# moe_shared_expert_overlap, moe_layer_recompute and fp8_recipe (default delayed) unchanged by name
+# (megatron_args.py fields; model/utils.py get_mcore_model_config).
+def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
+    granularity = _granularity(args)
+    if _true(args, "moe_layer_recompute") and granularity == "full":
+        err("recompute-modules", "moe_layer_recompute with recompute_granularity full: megatron-core refuses the pair "
+            "(moe_layer_recompute asks for selective recompute of the MoE layer)", flag(args, "moe_layer_recompute"),
+            hint="drop moe_layer_recompute, or use recompute_granularity: selective with recompute_modules: [moe]")
+    if granularity != "selective":
+        return
+    modules = _recompute_modules(args)
+    invalid = sorted(set(modules) - set(RECOMPUTE_MODULES))
+    if invalid:
+        err("recompute-modules", f"recompute_modules {invalid} are not modules megatron-core recomputes",
+            flag(args, "recompute_modules"), hint=f"choose from {', '.join(RECOMPUTE_MODULES)}")
+    if "moe_act" in modules and not _true(args, "moe_grouped_gemm"):
+        err("recompute-modules", "recompute_modules moe_act needs moe_grouped_gemm (megatron-core recomputes the "
+            "expert activation only in the grouped GEMM experts)", flag(args, "recompute_modules"),
+            hint="set moe_grouped_gemm: true (ms-swift's default), or drop moe_act from recompute_modules")
+    # the shape-free checks first: without a config.json the shape ones stop the rule
+    fp8_recipe = _fp8_recipe(args)
+    heavy = [m for m in ("moe_act", "layernorm") if m in modules]
+    if heavy and fp8_recipe == "delayed":
+        stated = "" if args.has("fp8_recipe") or flag(args, "fp8_recipe") != "fp8_recipe" else " (ms-swift's default)"
+        err("recompute-modules", f"recompute_modules {' and '.join(heavy)} with FP8 delayed scaling{stated}: "
+            "megatron-core recomputes moe_act/layernorm under FP8 only with current or block scaling",
+            flag(args, "recompute_modules"),
+            hint=f"drop {' and '.join(heavy)} from recompute_modules, or use fp8_recipe tensorwise/blockwise "
+            "(Transformer Engine >= 2.6)")
+    if "mla_up_proj" in modules and not (shape.kv_lora_rank or shape.q_lora_rank):
+        err("recompute-modules", f"recompute_modules mla_up_proj needs multi-latent attention, which {shape.name} "
+            "does not have", flag(args, "recompute_modules"), hint="drop mla_up_proj from recompute_modules")
+    if ("shared_experts" in modules and shape.shared_expert_intermediate_size
+            and _true(args, "moe_shared_expert_overlap")):
+        err("recompute-modules", f"recompute_modules shared_experts with moe_shared_expert_overlap: megatron-core "
+            f"cannot recompute the shared experts ({shape.name} has them) while it overlaps them",
+            flag(args, "recompute_modules"),
+            hint="drop shared_experts from recompute_modules, or drop moe_shared_expert_overlap")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, the same block: with FP8 current or block scaling,
+# "moe_act and layernorm recompute for fp8 needs transformer-engine>=2.6.0dev0" (spec/support.py row
+# fp8-recompute-act-norm). A versioned rule: it judges against the versions the plan targets.
+def recompute_modules_fp8_te(recipe, args, shape, lay, err, warn, versions):
+    fp8_recipe = _fp8_recipe(args)
+    heavy = [m for m in ("moe_act", "layernorm") if m in _recompute_modules(args)]
+    if _granularity(args) != "selective" or not heavy or fp8_recipe in (None, "delayed"):
+        return
+    for gap in version_gaps("fp8-recompute-act-norm", versions):
+        err("recompute-modules", f"recompute_modules {' and '.join(heavy)} under FP8 {fp8_recipe} scaling needs "
+            f"Transformer Engine >= 2.6: {gap}", flag(args, "recompute_modules"),
+            hint=f"drop {' and '.join(heavy)} from recompute_modules, or a newer transformer-engine")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "DeepEP backend is only supported with flex token
+# dispatcher." (moe_enable_deepep), "Only one backend is supported for flex token dispatcher." (deepep with
+# moe_flex_dispatcher_backend hybridep), and "Flex token dispatcher with deepep backend does not support
+# moe_pad_expert_input_to_capacity" -- moe_flex_dispatcher_backend defaults to 'deepep' and ms-swift 4.6 has no
+# argument for it (only megatron_extra_kwargs), so flex with padding to capacity is refused unless the extra kwargs
+# pick hybridep. ms-swift passes moe_enable_deepep, moe_token_dispatcher_type and moe_pad_expert_input_to_capacity
+# by name (megatron_args.py; model/utils.py get_mcore_model_config).
+def deepep_dispatcher(recipe, args, shape, lay, err, warn):
+    dispatcher = _dispatcher(args)
+    backend = str(config_value(args, "moe_flex_dispatcher_backend") or "deepep")
+    deepep = _true(args, "moe_enable_deepep")
+    if deepep and dispatcher != "flex":
+        err("moe-deepep", f"moe_enable_deepep needs moe_token_dispatcher_type flex (it is {dispatcher})",
+            flag(args, "moe_enable_deepep"), hint="set moe_token_dispatcher_type: flex, or drop moe_enable_deepep")
+    elif deepep and backend == "hybridep":
+        err("moe-deepep", "moe_enable_deepep with moe_flex_dispatcher_backend hybridep (megatron_extra_kwargs): the "
+            "flex dispatcher takes one backend", flag(args, "moe_enable_deepep"), hint="drop one of the two")
+    if dispatcher == "flex" and _true(args, "moe_pad_expert_input_to_capacity") and (deepep or backend == "deepep"):
+        err("moe-deepep", "moe_pad_expert_input_to_capacity with the flex token dispatcher's DeepEP backend (its "
+            "default): megatron-core refuses padding expert inputs there",
+            flag(args, "moe_pad_expert_input_to_capacity"),
+            hint="drop moe_pad_expert_input_to_capacity, or use moe_token_dispatcher_type: alltoall")
+
+
+def _balancing_types(args) -> list[str] | None:
+    """moe_router_load_balancing_type as the config gets it (ms-swift turns a one-item list into its item); None
+    when the recipe leaves it to the model (mcore-bridge: aux_loss, or seq_aux_loss for DeepSeek-style models)."""
+    value = config_value(args, "moe_router_load_balancing_type")
+    if value is None or value == []:
+        return None
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _capacity_factor(args) -> float | None:
+    value = config_value(args, "moe_expert_capacity_factor")
+    try:
+        factor = None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None  # check_args reports a value that does not parse
+    return None if factor is None or factor < 0 else factor  # megatron-core: a negative factor means none
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "moe_aux_loss_coeff must be a list of the same
+# length as moe_router_load_balancing_type" (an assert when the types are a list), "moe_expert_capacity_factor only
+# works with aux_loss, seq_aux_loss, global_aux_loss or none load balancing", "moe_expert_capacity_factor must be
+# set to use moe_pad_expert_input_to_capacity". ms-swift 4.6 MegatronArguments.__post_init__ turns one-item lists of
+# moe_aux_loss_coeff / moe_router_load_balancing_type into their item and passes both by name.
+def moe_capacity_and_balancing(recipe, args, shape, lay, err, warn):
+    types = _balancing_types(args)
+    if types is not None and len(types) > 1:
+        coeff = config_value(args, "moe_aux_loss_coeff")
+        coeffs = coeff if isinstance(coeff, list) and len(coeff) != 1 else None
+        if coeffs is None or len(coeffs) != len(types):
+            got = f"{len(coeffs)} value(s)" if coeffs is not None else "one value"
+            err("moe-load-balancing", f"moe_router_load_balancing_type lists {len(types)} types but moe_aux_loss_coeff "
+                f"gives {got}: megatron-core needs one coefficient per type", flag(args, "moe_aux_loss_coeff"),
+                hint=f"give moe_aux_loss_coeff {len(types)} values, one per load balancing type")
+    factor = _capacity_factor(args)
+    if factor is not None and types is not None:
+        other = [t for t in types if t not in CAPACITY_BALANCING]
+        if other:
+            err("moe-load-balancing", f"moe_expert_capacity_factor with load balancing {other}: megatron-core drops "
+                f"tokens by capacity only with {', '.join(CAPACITY_BALANCING)}",
+                flag(args, "moe_expert_capacity_factor"),
+                hint="drop moe_expert_capacity_factor, or use moe_router_load_balancing_type aux_loss")
+    if _true(args, "moe_pad_expert_input_to_capacity") and factor is None:
+        err("moe-load-balancing", "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor (the capacity to "
+            "pad to)", flag(args, "moe_pad_expert_input_to_capacity"),
+            hint="set moe_expert_capacity_factor (ms-swift's examples use 2), or drop moe_pad_expert_input_to_capacity")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "Bias in Moe is only supported when ETP==1" (an
+# assert, when num_moe_experts and add_bias_linear). mcore-bridge config/parser.py hf_to_mcore_config sets
+# add_bias_linear=True for gpt_oss language models -- the same condition under which it sets softmax_type
+# 'learnable', which is what the shape records (model_shape.py). ms-swift 4.6 passes expert_tensor_parallel_size
+# (default 1) by name. (Other models reach add_bias_linear through config.json's mlp_bias, which the shape does not
+# read: not judged.)
+def moe_bias_etp(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe or shape.softmax_type != "learnable" or lay.etp == 1:
+        return
+    err("moe-bias-etp", f"{shape.name} has biases in its experts (gpt-oss): megatron-core supports them only with "
+        f"expert_tensor_parallel_size 1, not {lay.etp}", "expert_tensor_parallel_size",
+        hint="expert_tensor_parallel_size: 1 (split the experts with expert_model_parallel_size instead)")
+
+
+# The model types mcore-bridge gives DeepSeek Sparse Attention (experimental_attention_variant 'dsa';
+# config/parser.py hf_to_mcore_config): DeepSeek-V3.2 and GLM-5.
+DSA_MODEL_TYPES = ("deepseek_v32", "glm_moe_dsa")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, `experimental_attention_variant == "dsa"`:
+# "Currently context parallelism is not supported by DSAttention!" and "RoPE fusion is not supported for
+# DSAttention" (asserts). ms-swift 4.6 passes context_parallel_size and apply_rope_fusion by name.
+def dsa_attention(recipe, args, shape: ModelShape, lay, err, warn):
+    if shape.model_type not in DSA_MODEL_TYPES:
+        return
+    if lay.cp > 1:
+        err("dsa-attention", f"{shape.name} uses DeepSeek Sparse Attention, which megatron-core 0.16 runs without "
+            f"context parallel only (context_parallel_size is {lay.cp})", "context_parallel_size",
+            hint="context_parallel_size: 1 (split with TP/PP/EP instead)")
+    if _true(args, "apply_rope_fusion"):
+        err("dsa-attention", f"{shape.name} uses DeepSeek Sparse Attention, which megatron-core runs without RoPE "
+            "fusion", flag(args, "apply_rope_fusion"), hint="apply_rope_fusion: false (ms-swift's default)")
+
+
+MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention]
+MCORE_CONFIG_VERSIONED_RULES = [recompute_modules_fp8_te]

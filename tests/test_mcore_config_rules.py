@@ -1,0 +1,236 @@
+"""planner/mcore_config_rules.py (and the fp4/mixed-precision additions to fp8-param / mixed-precision): megatron-core
+0.16.1's TransformerConfig refusals a recipe reaches through ms-swift 4.6's model config. Each test takes a published
+working setup (tests/fixtures/working), changes the flags that make megatron-core refuse it, and asserts the rule
+names the culprit; the nearest legal variant passes. The last test runs megatron-core itself (the oracle, on the
+CPU) on the refused variants: the rules refuse what the engine refuses."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from conftest import FIXTURES
+from swift_ext.msswift import schema as msargs
+from swift_ext.msswift.bound_args import Args
+from swift_ext.planner.layout import check_layout, layout_of
+from swift_ext.planner.model_shape import from_config
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import Recipe, Resources, load_recipe
+
+WORKING = FIXTURES / "working"
+QWEN35_MOE = "ms-swift-docs-qwen35-35b-a3b-megatron-lora.yaml"  # shared experts, moe_shared_expert_overlap, full recompute
+QWEN3_MOE = "ms-swift-example-lora-moe.yaml"  # Qwen3-30B-A3B: no shared experts, moe_shared_expert_overlap set
+DEEPSEEK = "verl-example-deepseek671b-megatron-80gb.yaml"  # multi-latent attention
+GPT_OSS = "megatron-bridge-gpt-oss-20b-sft-8gpu.yaml"
+DENSE = "ms-swift-example-gkd-dense.yaml"  # Qwen3-8B-Base, selective recompute, torch_dtype bfloat16
+SELECTIVE = ("args.recompute_granularity=selective", "args.recompute_method=null", "args.recompute_num_layers=null")
+
+
+def _errors(name: str, *overrides: str, code: str) -> set[str]:
+    result = make_plan(load_recipe(WORKING / name, list(overrides)), oracle=False)
+    return {p.path for p in result.errors if p.code == code}
+
+
+def _modules(name: str, modules: str, *overrides: str) -> set[str]:
+    return _errors(name, *SELECTIVE, f"args.recompute_modules={modules}", *overrides, code="recompute-modules")
+
+
+def test_moe_act_recompute_needs_grouped_gemm():
+    assert _modules(QWEN35_MOE, "[moe_act]", "args.moe_grouped_gemm=false") == {"args.recompute_modules"}
+    assert _modules(QWEN35_MOE, "[moe_act]") == set()  # moe_grouped_gemm true (ms-swift's default too)
+
+
+def test_moe_act_and_layernorm_recompute_refused_with_fp8_delayed_scaling():
+    # fp8_recipe defaults to delayed in ms-swift 4.6: stating only fp8_format is enough to hit it.
+    assert _modules(QWEN35_MOE, "[moe_act]", "args.fp8_format=e4m3") == {"args.recompute_modules"}
+    assert _modules(QWEN35_MOE, "[layernorm]", "args.fp8_format=hybrid", "args.fp8_recipe=delayed") == {
+        "args.recompute_modules"}
+    assert _modules(QWEN35_MOE, "[moe_act, layernorm]", "args.fp8_format=e4m3", "args.fp8_recipe=blockwise") == set()
+    assert _modules(QWEN35_MOE, "[moe_act, layernorm]") == set()  # no FP8
+
+
+def test_moe_act_recompute_under_fp8_current_scaling_needs_transformer_engine_2_6():
+    recipe = load_recipe(WORKING / QWEN35_MOE, [*SELECTIVE, "args.recompute_modules=[moe_act]", "args.fp8_format=e4m3",
+                                                "args.fp8_recipe=tensorwise"])
+
+    def refused(te: str) -> set[str]:
+        plan = make_plan(recipe, oracle=False, target_versions={"transformer-engine": te})
+        return {e.path for e in plan.errors if e.code == "recompute-modules"}
+
+    assert refused("2.5.0") == {"args.recompute_modules"}
+    assert refused("2.6.0") == set()
+
+
+def test_shared_experts_recompute_refused_with_shared_expert_overlap_on_a_model_with_shared_experts():
+    assert _modules(QWEN35_MOE, "[shared_experts]") == {"args.recompute_modules"}  # the doc sets the overlap
+    assert _modules(QWEN35_MOE, "[shared_experts]", "args.moe_shared_expert_overlap=false") == set()
+    # Qwen3-30B-A3B has no shared experts: megatron-core skips the check (moe_shared_expert_intermediate_size None)
+    assert _modules(QWEN3_MOE, "[shared_experts]") == set()
+
+
+def test_mla_up_proj_recompute_needs_multi_latent_attention():
+    assert _modules(QWEN35_MOE, "[mla_up_proj]") == {"args.recompute_modules"}
+    assert _modules(DEEPSEEK, "[mla_up_proj]") == set()
+
+
+def test_unknown_recompute_module_and_moe_layer_recompute_with_full_granularity():
+    assert _modules(QWEN35_MOE, "[core_attn, attention]") == {"args.recompute_modules"}
+    assert _modules(QWEN35_MOE, "[core_attn, moe, mlp]") == set()
+    # full granularity: recompute_modules are not read, but moe_layer_recompute is refused
+    assert _errors(QWEN35_MOE, "args.recompute_modules=[attention]", code="recompute-modules") == set()
+    assert _errors(QWEN35_MOE, "args.moe_layer_recompute=true", code="recompute-modules") == {
+        "args.moe_layer_recompute"}
+    assert _errors(QWEN35_MOE, *SELECTIVE, "args.moe_layer_recompute=true", code="recompute-modules") == set()
+
+
+def test_values_from_megatron_extra_kwargs_count_and_are_blamed_there():
+    # get_mcore_model_config updates the config kwargs with megatron_extra_kwargs last: they win over the arguments.
+    kwargs = 'args.megatron_extra_kwargs={"recompute_modules": ["moe_act"], "moe_grouped_gemm": false}'
+    assert _errors(QWEN35_MOE, *SELECTIVE, kwargs, code="recompute-modules") == {"args.megatron_extra_kwargs"}
+    kwargs = 'args.megatron_extra_kwargs={"recompute_modules": ["moe_act"], "moe_grouped_gemm": true}'
+    assert _errors(QWEN35_MOE, *SELECTIVE, "args.moe_grouped_gemm=false", kwargs, code="recompute-modules") == set()
+
+
+def test_deepep_needs_the_flex_dispatcher_which_refuses_padding_to_capacity():
+    assert _errors(QWEN35_MOE, "args.moe_enable_deepep=true", code="moe-deepep") == {"args.moe_enable_deepep"}
+    flex = ("args.moe_token_dispatcher_type=flex", "args.moe_shared_expert_overlap=false")
+    assert _errors(QWEN35_MOE, *flex, "args.moe_enable_deepep=true", code="moe-deepep") == set()
+    pad = ("args.moe_expert_capacity_factor=2", "args.moe_pad_expert_input_to_capacity=true")
+    assert _errors(QWEN35_MOE, *flex, *pad, code="moe-deepep") == {"args.moe_pad_expert_input_to_capacity"}
+    hybrid = 'args.megatron_extra_kwargs={"moe_flex_dispatcher_backend": "hybridep"}'
+    assert _errors(QWEN35_MOE, *flex, *pad, hybrid, code="moe-deepep") == set()
+    assert _errors(QWEN35_MOE, *pad, code="moe-deepep") == set()  # alltoall pads
+
+
+def test_load_balancing_lists_capacity_factor_and_padding():
+    two = "args.moe_router_load_balancing_type=[aux_loss, seq_aux_loss]"
+    assert _errors(QWEN35_MOE, two, code="moe-load-balancing") == {"args.moe_aux_loss_coeff"}  # the doc gives one
+    assert _errors(QWEN35_MOE, two, "args.moe_aux_loss_coeff=[0.001, 0.0001]", code="moe-load-balancing") == set()
+    sinkhorn = ("args.moe_router_load_balancing_type=[sinkhorn]", "args.moe_expert_capacity_factor=2")
+    assert _errors(QWEN35_MOE, *sinkhorn, code="moe-load-balancing") == {"args.moe_expert_capacity_factor"}
+    assert _errors(QWEN35_MOE, "args.moe_expert_capacity_factor=2", code="moe-load-balancing") == set()
+    assert _errors(QWEN35_MOE, "args.moe_pad_expert_input_to_capacity=true", code="moe-load-balancing") == {
+        "args.moe_pad_expert_input_to_capacity"}
+    # a negative factor means none to megatron-core
+    assert _errors(QWEN35_MOE, "args.moe_pad_expert_input_to_capacity=true", "args.moe_expert_capacity_factor=-1",
+                   code="moe-load-balancing") == {"args.moe_pad_expert_input_to_capacity"}
+
+
+def test_gpt_oss_expert_biases_need_etp_1():
+    etp2 = ("args.tensor_model_parallel_size=2", "args.sequence_parallel=true", "args.expert_model_parallel_size=4",
+            "args.expert_tensor_parallel_size=2")
+    assert _errors(GPT_OSS, *etp2, code="moe-bias-etp") == {"args.expert_tensor_parallel_size"}
+    assert _errors(GPT_OSS, code="moe-bias-etp") == set()
+    # Qwen MoE experts have no biases: ETP > 1 is theirs to use
+    assert _errors(QWEN3_MOE, "args.expert_tensor_parallel_size=2", "args.expert_model_parallel_size=2",
+                   "args.tensor_model_parallel_size=2", "args.sequence_parallel=true", code="moe-bias-etp") == set()
+
+
+# DeepSeek-V3.2's text config (published config.json, the fields the shape reads).
+DSA_CONFIG = {"model_type": "deepseek_v32", "num_hidden_layers": 61, "hidden_size": 7168, "num_attention_heads": 128,
+              "num_key_value_heads": 128, "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128,
+              "qk_rope_head_dim": 64, "v_head_dim": 128, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+              "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
+              "scoring_func": "sigmoid", "vocab_size": 129280, "index_n_heads": 64, "index_head_dim": 128,
+              "index_topk": 2048}
+
+
+def _dsa_errors(args: dict, world: int = 64) -> set[str]:
+    recipe = Recipe(command="sft", engine="megatron", args={"model": "deepseek-ai/DeepSeek-V3.2", **args},
+                    launch=Resources(nodes=world // 8, gpus_per_node=8))
+    a = Args(recipe.args, msargs.schema_for("megatron", "sft"))
+    errors, _ = check_layout(recipe, a, from_config(DSA_CONFIG, name="deepseek-ai/DeepSeek-V3.2"))
+    return {e.path for e in errors if e.code == "dsa-attention"}
+
+
+def test_sparse_attention_models_refuse_context_parallel_and_rope_fusion():
+    base = {"expert_model_parallel_size": 8, "pipeline_model_parallel_size": 8, "global_batch_size": 64}
+    assert _dsa_errors({**base, "context_parallel_size": 2, "tensor_model_parallel_size": 1}) == {
+        "args.context_parallel_size"}
+    assert _dsa_errors({**base, "apply_rope_fusion": True}) == {"args.apply_rope_fusion"}
+    assert _dsa_errors(base) == set()
+
+
+def test_fp4_param_gather_needs_fp4_format():
+    assert _errors(QWEN35_MOE, "args.fp4_param_gather=true", code="fp8-param") == {"args.fp4_param_gather"}
+    assert _errors(QWEN35_MOE, "args.fp4_param_gather=true", "args.fp4_format=e2m1", code="fp8-param") == set()
+
+
+def test_fp16_on_a_bf16_megatron_recipe_is_refused():
+    # torch_dtype bfloat16 fills bf16; an explicit fp16 makes both true, which TransformerConfig refuses.
+    assert _errors(DENSE, "args.fp16=true", code="mixed-precision") == {"args.fp16"}
+    assert _errors(DENSE, "args.fp16=true", "args.torch_dtype=float16", code="mixed-precision") == set()
+    assert _errors(DENSE, "args.fp16=true", "args.bf16=false", code="mixed-precision") == set()
+
+
+# The refused variants above, as megatron-core itself judges them (CPU; TE version checks assumed, see oracle.py).
+ENGINE_CASES = [
+    (QWEN35_MOE, (*SELECTIVE, "args.recompute_modules=[moe_act]", "args.moe_grouped_gemm=false")),
+    (QWEN35_MOE, (*SELECTIVE, "args.recompute_modules=[moe_act]", "args.fp8_format=e4m3")),
+    (QWEN35_MOE, (*SELECTIVE, "args.recompute_modules=[shared_experts]")),
+    (QWEN35_MOE, (*SELECTIVE, "args.recompute_modules=[mla_up_proj]")),
+    (QWEN35_MOE, (*SELECTIVE, "args.recompute_modules=[attention]")),
+    (QWEN35_MOE, ("args.moe_layer_recompute=true",)),
+    (QWEN35_MOE, ("args.moe_enable_deepep=true",)),
+    (QWEN35_MOE, ("args.moe_token_dispatcher_type=flex", "args.moe_shared_expert_overlap=false",
+                  "args.moe_expert_capacity_factor=2", "args.moe_pad_expert_input_to_capacity=true")),
+    (QWEN35_MOE, ("args.moe_router_load_balancing_type=[aux_loss, seq_aux_loss]",)),
+    (QWEN35_MOE, ("args.moe_router_load_balancing_type=[sinkhorn]", "args.moe_expert_capacity_factor=2")),
+    (QWEN35_MOE, ("args.moe_pad_expert_input_to_capacity=true",)),
+    (QWEN35_MOE, ("args.fp4_param_gather=true",)),
+    (GPT_OSS, ("args.tensor_model_parallel_size=2", "args.sequence_parallel=true", "args.expert_model_parallel_size=4",
+               "args.expert_tensor_parallel_size=2")),
+    (DENSE, ("args.fp16=true",)),
+    (QWEN3_MOE, ('args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}',)),  # moe-expert-bias
+]
+
+
+@pytest.mark.parametrize("name,overrides", ENGINE_CASES, ids=[" ".join(o[-1:]) for _, o in ENGINE_CASES])
+def test_megatron_core_refuses_what_the_rules_refuse(name, overrides, tmp_path, monkeypatch):
+    pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))  # a cached verdict would test nothing
+    from swift_ext.planner import oracle
+    from swift_ext.planner.model_shape import resolve_shape
+
+    recipe = load_recipe(WORKING / name, list(overrides))
+    ours = {e.path for e in make_plan(recipe, oracle=False).errors}
+    assert ours, "the rules must refuse it"
+    a = Args.bind(recipe, msargs.schema_for("megatron", recipe.command))
+    verdict = oracle.judge(resolve_shape(recipe.args["model"]), a, layout_of(a, recipe.launch.world_size), cache=False)
+    assert not verdict.accepts, verdict.notes
+    assert {f.path for f in verdict.findings} <= ours  # and blames the flag the rule names
+    # the published setup itself: megatron-core accepts it
+    base = load_recipe(WORKING / name)
+    b = Args.bind(base, msargs.schema_for("megatron", base.command))
+    assert oracle.judge(resolve_shape(base.args["model"]), b, layout_of(b, base.launch.world_size), cache=False).accepts
+
+
+def test_megatron_core_refuses_sparse_attention_with_context_parallel(tmp_path, monkeypatch):
+    pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))
+    from swift_ext.planner import oracle
+
+    shape = from_config(DSA_CONFIG, name="deepseek-ai/DeepSeek-V3.2")
+    for args, flag in (({"context_parallel_size": 2}, "context_parallel_size"), ({"apply_rope_fusion": True},
+                                                                                  "apply_rope_fusion")):
+        a = Args({"expert_model_parallel_size": 8, "pipeline_model_parallel_size": 8, **args},
+                 msargs.schema_for("megatron", "sft"))
+        verdict = oracle.judge(shape, a, layout_of(a, 64), cache=False)
+        assert [f.path for f in verdict.findings] == [f"args.{flag}"], verdict.findings
+
+
+def test_a_missing_transformer_engine_kernel_is_a_note_not_a_refusal(tmp_path, monkeypatch):
+    # verl's gpt-oss-20b recipe sets apply_rope_fusion; without TE here megatron-core says "apply_rope_fusion is not
+    # available. Please install TE >= 1.4." -- the GPU node's installation, not the recipe.
+    pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))
+    from swift_ext.planner import oracle
+    from swift_ext.planner.model_shape import resolve_shape
+
+    recipe = load_recipe(WORKING / "verl-example-gptoss-20b-megatron-tp8.yaml")
+    a = Args.bind(recipe, msargs.schema_for("megatron", recipe.command))
+    verdict = oracle.judge(resolve_shape(recipe.args["model"]), a, layout_of(a, recipe.launch.world_size), cache=False)
+    assert verdict.accepts, verdict.findings
+    if importlib.util.find_spec("transformer_engine") is None:
+        assert any("Please install TE" in n for n in verdict.notes), verdict.notes
