@@ -250,3 +250,21 @@ def test_a_config_with_no_kv_heads_is_a_config_error_in_the_head_checks_not_a_pa
     # a missing or null num_key_value_heads is one KV head per attention head, as transformers reads it
     for kv in ({}, {"num_key_value_heads": None}):
         assert from_config({**DENSE, **kv}, name="mha").num_key_value_heads == 8
+
+
+def test_a_config_the_megatron_estimate_cannot_read_does_not_stop_the_engine_swift_head_checks(tmp_path):
+    # THUDM/glm-4-9b-chat's config.json (model_type chatglm) names its FFN ffn_hidden_size: model_shape refuses it
+    # ("lacks 'intermediate_size'"), but transformers and engine swift read it fine, and its heads are usable. Only a
+    # problem with the head counts themselves is the head checks' error; this one stays quiet, as before.
+    model = tmp_path / "chatglm"
+    model.mkdir()
+    chatglm = {k: v for k, v in DENSE.items() if k != "intermediate_size"}
+    (model / "config.json").write_text(json.dumps({**chatglm, "model_type": "chatglm", "ffn_hidden_size": 4096}))
+    with pytest.raises(Exception, match="intermediate_size"):
+        from_config(json.loads((model / "config.json").read_text()), name="chatglm")
+    base = (f"args.model={model}", "args.model_type=qwen3", "args.rope_scaling=null", "args.max_model_len=null",
+            "args.vllm_max_model_len=null", "args.max_length=4096")
+    for extra in (["args.vllm_tensor_parallel_size=2"], ["args.sequence_parallel_size=2"]):
+        result = make_plan(load_recipe(ISSUES / f"{GRPO}.yaml", [*base, *extra]), oracle=False)
+        assert not [e for e in result.errors if "config" in e.message or e.code == "model-shape"], \
+            [e.render() for e in result.errors]

@@ -123,7 +123,10 @@ class _UnknownShape:
     found is unusable (a rule that needs the head counts stops with the config's own error)."""
 
     def __init__(self, problems: list[Finding] = ()):
-        self._problems = list(problems)
+        # Only the config's problems with the head counts themselves: model_shape.from_config also refuses what
+        # only the Megatron estimate needs (a ChatGLM-style config without intermediate_size or
+        # num_hidden_layers), which transformers and engine swift read without complaint.
+        self._problems = [p for p in problems if any(f in p.message for f in HEAD_FIELDS)]
 
     def __getattr__(self, name):
         if name.startswith("_"):
