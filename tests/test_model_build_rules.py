@@ -84,3 +84,17 @@ def test_an_extra_kwarg_that_is_also_an_argument_wins_in_the_model_config_and_is
     assert "takes 4" in warnings[0].message and "keeps 8" in warnings[0].message
     assert _extra('{"tensor_model_parallel_size": 8}') == ([], [])  # the same value: nothing differs
     assert _extra('{"moe_router_enable_expert_bias": false}') == ([], [])  # not an ms-swift argument: no conflict
+
+
+def test_an_unknown_extra_kwarg_with_a_plugin_is_said_not_refused(tmp_path):
+    # get_mcore_model_config builds getattr(args.megatron_model_meta, 'config_cls', ModelConfig): a plugin can register
+    # a model meta whose config class takes more fields, so with external_plugins the key may be a real field.
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("# registers a model meta with its own config_cls\n")
+    overrides = ['args.megatron_extra_kwargs={"talker_loss_weight": 1.0}', f"args.external_plugins=[{plugin}]"]
+    result = make_plan(load_recipe(WORKING / GPT_OSS, overrides), oracle=False)
+    errors = [p for p in result.errors if p.code == "megatron-extra-kwargs"]
+    warnings = [p for p in result.warnings if p.code == "megatron-extra-kwargs"]
+    assert errors == [] and len(warnings) == 1 and "'talker_loss_weight'" in warnings[0].message
+    errors, _ = _extra('{"talker_loss_weight": 1.0}')  # no plugin: ModelConfig(**kwargs) is all there is
+    assert len(errors) == 1

@@ -153,6 +153,10 @@ def megatron_extra_kwargs(recipe, args, err, warn):
         return
     fields, _ = found
     arguments = set(args.schema.fields) if args.schema is not None else set()
+    # get_mcore_model_config builds `getattr(args.megatron_model_meta, 'config_cls', ModelConfig)`: a plugin
+    # (external_plugins / custom_register_path) can register a model meta whose config class has more fields, so
+    # there an unknown key is said, not refused.
+    plugins = bool(args.list("external_plugins") or args.list("custom_register_path"))
     for key, value in extra.items():
         if key not in fields:
             close = difflib.get_close_matches(key, sorted(fields), n=1)
@@ -160,10 +164,14 @@ def megatron_extra_kwargs(recipe, args, err, warn):
                 hint = f"it is an ms-swift argument, not a model config field: set `{key}: {json.dumps(value)}` in args"
             else:
                 hint = f"did you mean {close[0]}?" if close else f"remove {key}"
-            err("megatron-extra-kwargs", f"megatron_extra_kwargs key {key!r} is not a field of the Megatron model "
-                "config (mcore-bridge ModelConfig / megatron-core TransformerConfig): ms-swift passes it to "
-                "ModelConfig(**kwargs), a TypeError ('unexpected keyword argument') when the model is built",
-                "megatron_extra_kwargs", hint=hint)
+            message = (f"megatron_extra_kwargs key {key!r} is not a field of the Megatron model config (mcore-bridge "
+                       "ModelConfig / megatron-core TransformerConfig): ms-swift passes it to ModelConfig(**kwargs), a "
+                       "TypeError ('unexpected keyword argument') when the model is built")
+            if plugins:
+                warn("megatron-extra-kwargs", f"{message}, unless a plugin of external_plugins registers a model "
+                     "whose config class (model meta config_cls) has it", "megatron_extra_kwargs", hint=hint)
+            else:
+                err("megatron-extra-kwargs", message, "megatron_extra_kwargs", hint=hint)
         elif key in arguments and args.raw(key) not in (None, []) and args.raw(key) != value:
             # get_mcore_model_config copies the argument into the config (when it is not None), then the
             # extra kwargs over it: the config takes the extra value, args keeps the argument's.

@@ -274,7 +274,8 @@ _RULES += [
                     "model\")")),
              "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
-             "ms-swift builds (refused otherwise, with the nearest name); a key that is also an ms-swift argument with "
+             "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
+             "meta can bring its own config_cls); a key that is also an ms-swift argument with "
              "another value is said: the config takes the extra value, args keeps the argument's",
              (_code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
                     "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key)"),
