@@ -234,3 +234,21 @@ def test_a_missing_transformer_engine_kernel_is_a_note_not_a_refusal(tmp_path, m
     assert verdict.accepts, verdict.findings
     if importlib.util.find_spec("transformer_engine") is None:
         assert any("Please install TE" in n for n in verdict.notes), verdict.notes
+
+
+def test_doctor_counts_the_fp8_act_norm_recompute_feature_only_where_megatron_core_reads_recompute_modules():
+    # doctor's version table (spec/support.py recipe_features) and plan's versioned rule agree: under full (or no)
+    # recompute granularity megatron-core never reads recompute_modules, so no Transformer Engine 2.6 is needed.
+    from swift_ext.spec.support import recipe_features
+
+    base = {"fp8_format": "e4m3", "fp8_recipe": "blockwise", "recompute_modules": ["core_attn", "moe_act"]}
+    assert "fp8-recompute-act-norm" in recipe_features(base, "qwen3_moe")  # selective: ms-swift's default
+    assert "fp8-recompute-act-norm" in recipe_features({**base, "recompute_granularity": "selective"}, "qwen3_moe")
+    for granularity in ("full", "none"):
+        assert "fp8-recompute-act-norm" not in recipe_features({**base, "recompute_granularity": granularity},
+                                                              "qwen3_moe")
+        recipe = load_recipe(WORKING / QWEN35_MOE, [f"args.recompute_granularity={granularity}",
+                                                    "args.recompute_modules=[moe_act]", "args.fp8_format=e4m3",
+                                                    "args.fp8_recipe=blockwise"])
+        plan = make_plan(recipe, oracle=False, target_versions={"transformer-engine": "2.5.0"})
+        assert not [e for e in plan.errors if e.code == "recompute-modules"]

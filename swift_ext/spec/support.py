@@ -231,7 +231,10 @@ def recipe_features(args: dict, model_type: str | None) -> list[str]:
         if recipe in FP8_RECIPES:
             used.append(f"fp8-{recipe}")
         modules = args.get("recompute_modules") or []
-        if recipe != "delayed" and {"moe_act", "layernorm"} & set(modules if isinstance(modules, list) else [modules]):
+        # megatron-core reads recompute_modules only under selective granularity (ms-swift's default)
+        selective = str(args.get("recompute_granularity") or "selective") == "selective"
+        if selective and recipe != "delayed" and {"moe_act", "layernorm"} & set(
+                modules if isinstance(modules, list) else [modules]):
             used.append("fp8-recompute-act-norm")
     return used
 
