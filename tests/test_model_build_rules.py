@@ -98,3 +98,12 @@ def test_an_unknown_extra_kwarg_with_a_plugin_is_said_not_refused(tmp_path):
     assert errors == [] and len(warnings) == 1 and "'talker_loss_weight'" in warnings[0].message
     errors, _ = _extra('{"talker_loss_weight": 1.0}')  # no plugin: ModelConfig(**kwargs) is all there is
     assert len(errors) == 1
+
+
+def test_an_extra_kwarg_equal_to_the_argument_as_ms_swift_passes_it_is_not_said():
+    # imported scripts give moe_aux_loss_coeff as a list ([0.001]); MegatronArguments.__post_init__ makes a one-item
+    # list its item, so the extra kwarg 0.001 changes nothing
+    overrides = ["args.moe_aux_loss_coeff=[0.001]", 'args.megatron_extra_kwargs={"moe_aux_loss_coeff": 0.001}']
+    result = make_plan(load_recipe(WORKING / GPT_OSS, overrides), oracle=False)
+    assert not [p for p in result.warnings + result.errors if p.code == "megatron-extra-kwargs"]
+    assert len(_extra('{"moe_aux_loss_coeff": 0.01}')[1]) == 1  # a different value still is

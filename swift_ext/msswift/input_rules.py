@@ -172,7 +172,7 @@ def megatron_extra_kwargs(recipe, args, err, warn):
                      "whose config class (model meta config_cls) has it", "megatron_extra_kwargs", hint=hint)
             else:
                 err("megatron-extra-kwargs", message, "megatron_extra_kwargs", hint=hint)
-        elif key in arguments and args.raw(key) not in (None, []) and args.raw(key) != value:
+        elif key in arguments and args.raw(key) not in (None, []) and _as_config_gets(key, args.raw(key)) != value:
             # get_mcore_model_config copies the argument into the config (when it is not None), then the
             # extra kwargs over it: the config takes the extra value, args keeps the argument's.
             stated = args.raw(key)
@@ -182,6 +182,14 @@ def megatron_extra_kwargs(recipe, args, err, warn):
                  f"megatron_extra_kwargs last), while everything else ms-swift reads from args.{key} keeps "
                  f"{stated!r}", "megatron_extra_kwargs",
                  hint=f"set `{key}: {json.dumps(value)}` in args and drop it from megatron_extra_kwargs")
+
+
+def _as_config_gets(key, value):
+    # MegatronArguments.__post_init__ turns a one-item moe_aux_loss_coeff / moe_router_load_balancing_type list into
+    # its item before get_mcore_model_config copies it: [0.001] and 0.001 are the same value there.
+    if key in ("moe_aux_loss_coeff", "moe_router_load_balancing_type") and isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value
 
 
 INPUT_RULES = [registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu, best_model_schedule,
