@@ -22,11 +22,23 @@ def test_allgather_dispatcher_refused_with_packing_and_shared_expert_overlap():
     assert ("moe-dispatcher", "args.moe_shared_expert_overlap") in errors
 
 
-def test_allgather_dispatcher_accepted_without_padding_free_on_a_model_without_shared_experts():
-    # Qwen3-30B-A3B has no shared experts; with padding_free off nothing varies the sequence length.
-    errors, _ = _findings("ms-swift-example-lora-moe.yaml", "args.moe_token_dispatcher_type=allgather",
-                          "args.padding_free=false")
-    assert not {e for e in errors if e[0] == "moe-dispatcher"}
+def test_allgather_dispatcher_needs_variable_seq_lengths_off_with_mcore_bridge():
+    # Qwen3-30B-A3B has no shared experts. mcore-bridge's ModelConfig defaults variable_seq_lengths to True, so
+    # allgather fails even without padding_free, unless megatron_extra_kwargs turns it off (applied last).
+    allgather = ("args.moe_token_dispatcher_type=allgather", "args.padding_free=false")
+    errors, _ = _findings("ms-swift-example-lora-moe.yaml", *allgather)
+    assert ("moe-dispatcher", "args.moe_token_dispatcher_type") in errors
+    for off in ("false", '"false"', "0"):
+        errors, _ = _findings("ms-swift-example-lora-moe.yaml", *allgather,
+                              f'args.megatron_extra_kwargs={{"variable_seq_lengths": {off}}}')
+        assert not {e for e in errors if e[0] == "moe-dispatcher"}, off
+    # megatron-bridge sets variable_seq_lengths only with padding_free
+    bridge = _findings("ms-swift-example-lora-moe.yaml", *allgather, "args.bridge_backend=megatron-bridge",
+                       "args.tuner_type=full")[0]
+    assert not {e for e in bridge if e[0] == "moe-dispatcher"}
+    bridge = _findings("ms-swift-example-lora-moe.yaml", "args.moe_token_dispatcher_type=allgather",
+                       "args.padding_free=true", "args.bridge_backend=megatron-bridge", "args.tuner_type=full")[0]
+    assert ("moe-dispatcher", "args.moe_token_dispatcher_type") in bridge
 
 
 def test_published_dispatcher_settings_pass():

@@ -16,18 +16,39 @@ def _dispatcher(args) -> str:
 
 # Evidence: megatron-core 0.16.1 transformer/transformer_config.py TransformerConfig.__post_init__:
 # "Token dispatcher type: allgather does not support variable sequence length, please use alltoall
-# dispatcher instead" when variable_seq_lengths; ms-swift 4.6 swift/megatron/model/utils.py
-# get_mcore_model_config sets variable_seq_lengths=True whenever padding_free (its default, and forced
-# by packing: megatron_base_args.py).
-def allgather_dispatcher_padding_free(recipe, args, shape: ModelShape, lay, err, warn):
-    if _dispatcher(args) != "allgather" or not shape.is_moe:
+# dispatcher instead" whenever variable_seq_lengths (whatever the model). Where that flag comes from depends on
+# ms-swift 4.6's bridge_backend (swift/megatron/model/utils.py):
+# - mcore-bridge (the default): get_mcore_model_config builds mcore-bridge's ModelConfig, whose field default is
+#   variable_seq_lengths=True (modelscope/mcore-bridge src/mcore_bridge/config/model_config.py, "# Override"
+#   block; no ms-swift argument sets it, mcore-bridge's hf_to_mcore_config neither): only
+#   megatron_extra_kwargs {"variable_seq_lengths": false}, applied last, turns it off;
+# - megatron-bridge: _get_megatron_bridge_model sets it when padding_free (ms-swift's default, forced by
+#   packing), after megatron_extra_kwargs.
+def allgather_dispatcher_variable_lengths(recipe, args, shape: ModelShape, lay, err, warn):
+    if _dispatcher(args) != "allgather":
         return
-    if not (args.bool("padding_free") or args.bool("packing")):
+    padding_free = args.bool("padding_free") or args.bool("packing")
+    if args.str("bridge_backend") == "megatron-bridge":
+        if not padding_free:
+            return
+        why = "packing (which forces padding_free)" if args.bool("packing") else "padding_free (ms-swift's default)"
+        err("moe-dispatcher", f"moe_token_dispatcher_type allgather with {why}: ms-swift builds the model with "
+            "variable_seq_lengths, which megatron-core's allgather dispatcher refuses", "moe_token_dispatcher_type",
+            hint="use moe_token_dispatcher_type: alltoall (ms-swift's default), or padding_free: false without packing")
         return
-    why = "packing (which forces padding_free)" if args.bool("packing") else "padding_free (ms-swift's default)"
-    err("moe-dispatcher", f"moe_token_dispatcher_type allgather with {why}: ms-swift builds the model with "
-        "variable_seq_lengths, which megatron-core's allgather dispatcher refuses", "moe_token_dispatcher_type",
-        hint="use moe_token_dispatcher_type: alltoall (ms-swift's default), or padding_free: false without packing")
+    if _off(args.mapping("megatron_extra_kwargs").get("variable_seq_lengths", True)):
+        return
+    err("moe-dispatcher", "moe_token_dispatcher_type allgather: mcore-bridge (ms-swift's default bridge_backend) "
+        "builds the model with variable_seq_lengths=True, which megatron-core's allgather dispatcher refuses",
+        "moe_token_dispatcher_type",
+        hint="use moe_token_dispatcher_type: alltoall (ms-swift's default); with padding_free: false and no "
+             "packing, megatron_extra_kwargs: {variable_seq_lengths: false} also lets allgather build")
+
+
+def _off(value) -> bool:
+    """A megatron_extra_kwargs boolean that is false (JSON false, or a string/number mcore-bridge reads as false)."""
+    return value is False or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0) or (
+        isinstance(value, str) and value.strip().lower() in ("false", "0", "no"))
 
 
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, inside the shared-expert block:
@@ -80,5 +101,5 @@ def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
             "whose router is sigmoid")
 
 
-MOE_RULES = [allgather_dispatcher_padding_free, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
+MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
              expert_bias_needs_sigmoid]

@@ -290,13 +290,16 @@ _RULES += [
               Evidence("report", "NVIDIA/Megatron-LM#1971", "GPT-OSS, --moe-router-enable-expert-bias with "
                        "--moe-router-score-function softmax")),
              "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs)"),
-    RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes padding_free/packing (variable "
-             "sequence lengths); moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts",
+    RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes variable sequence lengths, which "
+             "mcore-bridge's model config turns on by default (megatron-bridge: with padding_free/packing); "
+             "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts",
              (_code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
                     "works with alltoall token dispatcher\")"),
-              _code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (variable_seq_lengths with "
-                    "padding_free)")),
-             "engine: megatron, MoE models, moe_token_dispatcher_type other than alltoall"),
+              _code("mcore-bridge src/mcore_bridge/config/model_config.py: ModelConfig (variable_seq_lengths: bool = "
+                    "True); ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs "
+                    "applied last), _get_megatron_bridge_model (variable_seq_lengths with padding_free)")),
+             "engine: megatron, moe_token_dispatcher_type other than alltoall; with mcore-bridge unless "
+             "megatron_extra_kwargs sets variable_seq_lengths false"),
     RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
              "but no decoder layer fails in ms-swift's model build",
              (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
