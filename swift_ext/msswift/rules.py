@@ -197,6 +197,17 @@ def swift_rollout(recipe, args, err, warn):
             hint="start `swift rollout` and point vllm_server_host at it")
     if args.bool("async_generate") and mode != "server":
         err("grpo-vllm", "async_generate needs vllm_mode: server", "async_generate")
+    if args.bool("async_generate") and args.str("multi_turn_scheduler"):
+        err("grpo-vllm", "async_generate is not supported with multi_turn_scheduler", "async_generate",
+            hint="async_generate: false for multi-turn rollouts")
+    # RLHFArguments._init_external_vllm connects to a rollout server whenever vllm_server_host/base_url is set,
+    # whatever vllm_mode says; with colocate the trainer then also builds its own engine on the training GPUs
+    # (ms-swift#4525: colocate with a server host, "Server is not up yet" at start-up).
+    server = next((k for k in ("vllm_server_host", "vllm_server_base_url") if args.str(k)), None)
+    if use_vllm and mode == "colocate" and server:
+        err("grpo-vllm", f"{server} is set with vllm_mode: colocate: ms-swift connects to that rollout server at "
+            "start-up and still rolls out on a colocated engine", server,
+            hint=f"vllm_mode: server to roll out on the server, or drop {server} to colocate")
     # swift/rlhf_trainers/rollout_mixin.py (colocate): vllm_tensor_parallel_size must divide the processes.
     vtp = args.int("vllm_tensor_parallel_size", 1) or 1
     if use_vllm and mode == "colocate" and _world(recipe) % vtp:

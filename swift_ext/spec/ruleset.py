@@ -158,9 +158,13 @@ _RULES = [
     RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads",
              (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), _code(f"{RLHF} RLHFArguments._init_rollout"),
               _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
+              _code(f"{RLHF} RLHFArguments._init_external_vllm (connects to vllm_server_host whatever vllm_mode)"),
+              Evidence("report", "ms-swift#4525", "vllm_mode colocate with vllm_server_host set, 8 training GPUs and a "
+                       "4-GPU swift rollout on another node; ms-swift 3.5.0: 'Server is not up yet' at start-up"),
               Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
                        "attention heads (...) must be divisible by tensor parallel size\"; public source)")),
-             "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate)"),
+             "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate; a server "
+             "host with colocate and async_generate with multi_turn_scheduler: engine swift)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (_code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
               _code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
