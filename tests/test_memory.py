@@ -153,6 +153,19 @@ def test_te_cross_entropy_keeps_fewer_bytes_per_logit():
     assert te < native
 
 
+def test_selective_recompute_of_the_moe_block_keeps_only_its_input():
+    """recompute_modules moe checkpoints MoELayer.forward (megatron-core moe_layer.py): the dispatch buffers of
+    every layer are no longer kept; "mlp" recomputes dense MLPs only, so it leaves an MoE model's estimate alone."""
+    selective = (("recompute_granularity", "selective"), ("recompute_method", None), ("recompute_num_layers", None))
+    default = _components(*selective)["activations"]
+    moe = _components(*selective, ("recompute_modules", ["core_attn", "moe"]))["activations"]
+    dense_mlp = _components(*selective, ("recompute_modules", ["core_attn", "mlp"]))["activations"]
+    assert moe < default / 2
+    assert dense_mlp == default
+    full = _components(("recompute_modules", ["core_attn", "moe"]))["activations"]
+    assert full == _components()["activations"]  # full granularity: megatron-core never reads recompute_modules
+
+
 def _grpo_recipe(**over) -> Recipe:
     args = {"rlhf_type": "grpo", "model": "Qwen/Qwen3-30B-A3B", "tuner_type": "lora", "tensor_model_parallel_size": 2,
             "expert_model_parallel_size": 4, "pipeline_model_parallel_size": 2, "context_parallel_size": 2,

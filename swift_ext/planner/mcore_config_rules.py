@@ -54,6 +54,12 @@ def _recompute_modules(args) -> list[str]:
     return [str(m) for m in value] if value else ["core_attn"]
 
 
+def selective_recompute_modules(args) -> frozenset[str]:
+    """The modules megatron-core recomputes under selective granularity (empty under full or none): what the
+    memory estimate keeps only the inputs of."""
+    return frozenset(_recompute_modules(args)) if _granularity(args) == "selective" else frozenset()
+
+
 def _fp8_recipe(args) -> str | None:
     # ms-swift sets fp8 = fp8_format (MegatronArguments.__post_init__); fp8_recipe defaults to 'delayed'.
     if not (config_value(args, "fp8") or args.str("fp8_format")):

@@ -17,6 +17,8 @@ Model: the worst pipeline stage's share of
   states) and the last stage's head: logits and cross entropy (10 bytes per logit fused, 6 unfused, measured
   by bench/measure_cross_entropy_bytes.py, + 4 per MTP layer; other heads per memory_head.py), or the
   embedding's dense gradient;
+  without full recompute every layer's saved tensors, but selective recompute of the MoE / dense MLP block
+  ("moe" / "mlp" in recompute_modules) keeps only that block's input, plus one block's working set;
 - a framework share (CUDA context, NCCL communicators, all-to-all peer buffers for EP) plus allocator
   fragmentation;
 - colocated GRPO: vLLM's `vllm_gpu_memory_utilization` share while it generates; what sleep_level,
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 
 from swift_ext.planner import memory_band
 from swift_ext.planner.layout import Args, Layout
+from swift_ext.planner.mcore_config_rules import selective_recompute_modules
 from swift_ext.planner.memory_head import head_bytes_per_token, head_params, task_type
 from swift_ext.planner.memory_trainable import is_multimodal, parameter_groups, trainable_names
 from swift_ext.planner.model_shape import ModelShape
@@ -357,6 +360,14 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         state = tokens / 64 * shape.linear_num_value_heads / tp * shape.linear_key_head_dim \
             * shape.linear_value_head_dim * 4
         attn_act += (1 - full_frac) * state
+    # Selective recompute of a whole MLP block (megatron-core 0.16.1): "moe" wraps MoELayer.forward in
+    # tensor_parallel.checkpoint (transformer/moe/moe_layer.py, moe_layer_recompute; shared experts included),
+    # "mlp" the dense MLP (transformer_layer.py recompute_mlp, not on MoE layers). Only the block's input is
+    # saved; its working set lives again once, while that layer's backward recomputes it.
+    modules = selective_recompute_modules(args)
+    recomputed_mlp = 0.0
+    if ("moe" if shape.is_moe else "mlp") in modules:
+        recomputed_mlp, mlp_act = mlp_act, tok_sp * h * bf16
     layer_act = attn_act + mlp_act
     if lora_bytes and trainable:
         expert_tokens = tok_sp * k * moe_factor if shape.is_moe else 0
@@ -410,7 +421,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
             activations = max(activations, stored * (in_flight - 1) + embed * 2)
     else:
         # Without full recompute every layer's saved activations are still alive at the cross entropy.
-        activations = (layers + mtp) * layer_act * in_flight + logits
+        activations = (layers + mtp) * layer_act * in_flight + logits + recomputed_mlp
     if vision:
         activations += 1.0 * GiB  # image/video patches at IMAGE_MAX_TOKEN_NUM-scale budgets, frozen tower
     components = {
