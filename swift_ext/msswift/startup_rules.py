@@ -201,8 +201,8 @@ def _mcore_muon() -> tuple[frozenset, bool] | None:
     except (LookupError, OSError, SyntaxError):
         return None
     parsed = reader.parse("megatron.core.optimizer.layer_wise_optimizer")
-    routes = parsed is not None and any(isinstance(n, ast.FunctionDef) and n.name == "is_managed_by_layer_wise_optimizer"
-                                        for n in parsed[0].body)
+    name = "is_managed_by_layer_wise_optimizer"
+    routes = parsed is not None and any(isinstance(n, ast.FunctionDef) and n.name == name for n in parsed[0].body)
     return config_fields, routes
 
 
