@@ -167,14 +167,22 @@ def swift_grpo(recipe, args, err, warn):
             err("grpo-batch", f"global eval batch {eval_bs} (per_device_eval_batch_size x {world}) is not divisible "
                 f"by num_generations{'_eval' if args.int('num_generations_eval') else ''} {eval_gen}",
                 "per_device_eval_batch_size", hint=f"a multiple of {eval_gen}")
-    # swift/arguments/rlhf_args.py RLHFArguments._check_grpo (liger loss)
+    # swift/arguments/rlhf_args.py RLHFArguments._check_grpo (liger loss) and _check_teacher (OPD-RL)
     if args.bool("use_liger_kernel"):
         for key, bad, why in (("padding_free", args.bool("padding_free") or args.bool("packing"), "padding free"),
                               ("sequence_parallel_size", (args.int("sequence_parallel_size", 1) or 1) > 1,
                                "sequence parallel"),
                               ("delta", args.raw("delta") is not None, "two-sided GRPO loss (delta)"),
                               ("advantage_estimator", (args.str("advantage_estimator") or "grpo") != "grpo",
-                               "advantage estimators other than grpo")):
+                               "advantage estimators other than grpo"),
+                              ("top_entropy_quantile", (args.float("top_entropy_quantile") or 1.0) < 1.0, "entropy mask"),
+                              ("log_entropy", args.bool("log_entropy"), "log entropy"),
+                              ("off_policy_sequence_mask_delta", args.raw("off_policy_sequence_mask_delta") is not None,
+                               "off-policy sequence masking"),
+                              ("importance_sampling_level", (args.str("importance_sampling_level") or "token") not in
+                               ("token", "sequence"), "importance_sampling_level other than token/sequence"),
+                              ("teacher_model", bool(args.str("teacher_model") or args.str("teacher_model_server")),
+                               "a teacher (OPD-RL, _check_teacher)")):
             if bad:
                 err("grpo-liger", f"the Liger GRPO loss does not support {why}", key, hint="or use_liger_kernel: false")
 
@@ -489,5 +497,7 @@ def fused_adam_owns_fp8_master(args) -> bool:
 
 # The rules of the recipe's inputs (model_type and template names, data loading, precision), both engines.
 from swift_ext.msswift.input_rules import INPUT_RULES  # noqa: E402  (input_rules takes nothing from here)
+from swift_ext.msswift.startup_rules import STARTUP_RULES  # noqa: E402  (nor does startup_rules)
 
 RULES.extend(INPUT_RULES)
+RULES.extend(STARTUP_RULES)

@@ -175,8 +175,9 @@ _RULES = [
              (_code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
     RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (_code(f"{RLHF} RLHFArguments._init_grpo"),),
              "engine: swift, rlhf_type grpo"),
-    RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators",
-             (_code(f"{RLHF} RLHFArguments._check_grpo"),), "engine: swift, rlhf_type grpo, use_liger_kernel"),
+    RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators, the "
+             "entropy mask, log_entropy, off-policy sequence masking, other importance sampling levels, a teacher",
+             (_code(f"{RLHF} RLHFArguments._check_grpo / _check_teacher"),), "engine: swift, rlhf_type grpo, use_liger_kernel"),
     RuleInfo("grpo-truncation", "error", "GRPO truncation_strategy left or delete",
              (_code(f"{RLHF} RLHFArguments._init_grpo"), _code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo")),
              "rlhf_type grpo"),
@@ -460,6 +461,43 @@ _RULES += [
              (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
              "both engines, rope_scaling set (not 'default') without a factor and without max_model_len"),
+]
+
+_RULES += [
+    # --- argument-class refusals at start-up (msswift/startup_rules.py)
+    RuleInfo("ref-model", "error", "ref_model only with rlhf_type dpo/kto/ppo/grpo and tuner_type full (GRPO with "
+             "beta 0 drops it)", (_code(f"{RLHF} RLHFArguments.__post_init__ (\"CPO/ORPO or LoRA training does not "
+                                        "require a ref_model\")"),), "engine: swift, command: rlhf, ref_model set"),
+    RuleInfo("quant-bits", "error", "quant_method bnb/hqq/eetq/quanto needs quant_bits, one the method takes (bnb 4/8, "
+             "quanto 2/4/8/float8, eetq 8)",
+             (_code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
+                    "(from ModelArguments._init_model_info)"),
+              _code("transformers utils/quantization_config.py: EetqConfig.post_init (int8 only)")),
+             "both engines, quant_method set (not fp8)"),
+    RuleInfo("muon-optimizer", "error", "optimizer muon excludes overlap_grad_reduce/overlap_param_gather; Muon "
+             "settings the installed megatron-core lacks (muon_scalar_optimizer, muon_coefficient_type, vit_lr/aligner_lr "
+             "where Muon splits parameters through config overrides)",
+             (_code(f"{MS} MegatronArguments._check_muon / _check_muon_mcore_support"),
+              _code("megatron-core optimizer/optimizer_config.py: OptimizerConfig (its fields, read from source)")),
+             "engine: megatron, optimizer muon or dist_muon"),
+    RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
+             "linear/cosine need both", (_code(f"{MS} MegatronArguments._init_weigh_decay"),),
+             "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
+    RuleInfo("fsdp-args", "error", "fsdp not with deepspeed; not with save_only_model under a sharded state dict",
+             (_code(f"{SFT} SftArguments._init_fsdp / _check_fsdp2_compatibility"),), "engine: swift, fsdp set"),
+    RuleInfo("warmup", "error", "warmup_ratio not with warmup_steps, and below 1",
+             (_code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin._handle_hf_removed_args"),),
+             "engine: swift, warmup_ratio set"),
+    RuleInfo("swift-gkd", "error", "GKD on the transformers engine: no async_generate or seq_kd, gkd_logits_topk "
+             "positive (needed with teacher_model_server), liger only with a teacher and without gkd_logits_topk",
+             (_code(f"{RLHF} RLHFArguments._check_gkd / _check_teacher"),), "engine: swift, rlhf_type gkd"),
+    RuleInfo("dataset-required", "error", "a training dataset (dataset or cached_dataset)",
+             (_code(f"{SFT} SftArguments.__post_init__"),
+              _code("ms-swift swift/megatron/arguments/sft_args.py: MegatronSftArguments.__post_init__")),
+             "both engines, unless load_data_args reads them from a checkpoint"),
+    RuleInfo("lora-llm", "error", "tuner_type lora_llm only for multimodal models, not with language_model_only",
+             (_code(f"{MS} MegatronArguments.__post_init__ / _check_mcore_bridge"),),
+             "engine: megatron, tuner_type lora_llm; the model check for models ms-swift's registry knows"),
 ]
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}

@@ -1,0 +1,242 @@
+"""ms-swift 4.6's argument-class refusals that the other rule modules did not cover: the reference model of
+LoRA/CPO/ORPO RLHF, quantization bits, Muon's overlap flags, the weight-decay schedule, FSDP beside DeepSpeed,
+warmup, an empty dataset list, lora_llm and the transformers engine's GKD. Each runs in an argument class's
+`__post_init__` (or a `_check_*`/`_init_*` it calls) on every rank once the job has started; each rule names
+the file and function it mirrors (paths inside the installed `swift` package). rules.py registers
+STARTUP_RULES with its own.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from swift_ext.msswift.model_table import model_meta
+
+# -------------------------------------------------------------------------------------------------
+# transformers engine (`swift sft|rlhf`)
+
+# rlhf_args.py RLHFArguments.__post_init__: these algorithms load the reference model themselves when training
+# full parameters (ref_model defaults to the model); with any other tuner (or another algorithm) the reference
+# is the base model with the adapter disabled, and a ref_model is refused.
+REF_MODEL_FULL_TYPES = ("dpo", "kto", "ppo", "grpo")
+
+
+def ref_model_tuner(recipe, args, err, warn):
+    # swift/arguments/rlhf_args.py RLHFArguments.__post_init__ (the last block):
+    # "CPO/ORPO or LoRA training does not require a ref_model to be passed in."
+    if recipe.engine != "swift" or recipe.command != "rlhf" or not args.str("ref_model"):
+        return
+    rlhf_type, tuner = args.str("rlhf_type") or "dpo", args.str("tuner_type") or "lora"
+    if rlhf_type == "grpo" and args.raw("beta") is not None and args.float("beta") == 0.0:
+        return  # beta 0: ms-swift drops ref_model (no KL term), no refusal
+    if rlhf_type in REF_MODEL_FULL_TYPES and tuner == "full":
+        return
+    if rlhf_type in REF_MODEL_FULL_TYPES:
+        why = (f"tuner_type {tuner}: the reference is the base model with the adapter disabled "
+               f"(rlhf_type {rlhf_type} takes a ref_model only with tuner_type full)")
+        hint = "drop ref_model, or tuner_type: full to train against a separate reference model"
+    else:
+        why = f"rlhf_type {rlhf_type} uses no reference model"
+        hint = "drop ref_model" + (" (GKD's other model is teacher_model)" if rlhf_type == "gkd" else "")
+    err("ref-model", f"ref_model is refused with {why}", "ref_model", hint=hint)
+
+
+def fsdp_combinations(recipe, args, err, warn):
+    # swift/arguments/sft_args.py SftArguments._init_fsdp ("FSDP2 is not compatible with DeepSpeed.") and
+    # _check_fsdp2_compatibility (save_only_model with a sharded state dict). RLHFArguments runs it too.
+    fsdp = args.str("fsdp")
+    if recipe.engine != "swift" or not fsdp:
+        return
+    if args.str("deepspeed"):
+        err("fsdp-args", f"fsdp ({fsdp}) and deepspeed ({args.str('deepspeed')}) cannot both be set: ms-swift "
+            "refuses FSDP2 with DeepSpeed", "deepspeed", hint="keep one of fsdp and deepspeed")
+    if args.bool("save_only_model"):
+        config = _fsdp_config(fsdp)
+        if config is not None:
+            state_dict = str((config.get("fsdp_config") or {}).get("state_dict_type", "SHARDED_STATE_DICT"))
+            if "SHARDED" in state_dict.upper():
+                err("fsdp-args", f"save_only_model: true with FSDP2's {state_dict} (fsdp {fsdp}) is refused by "
+                    "ms-swift", "save_only_model",
+                    hint="save_only_model: false, or an fsdp config with state_dict_type FULL_STATE_DICT")
+
+
+def _fsdp_config(fsdp: str) -> dict | None:
+    """The FSDP config ms-swift reads for `fsdp` (a preset name, a JSON file or JSON text), or None when it cannot
+    be read here (then ms-swift's own parsing decides)."""
+    from swift_ext.msswift.schema import _package_dir
+
+    root = _package_dir("swift")
+    path = root / "config" / "fsdp2.json" if fsdp == "fsdp2" and root else Path(fsdp)
+    try:
+        text = path.read_text(encoding="utf-8") if path.is_file() else fsdp
+        value = json.loads(text)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def warmup(recipe, args, err, warn):
+    # swift/trainers/arguments.py TrainArgumentsMixin._handle_hf_removed_args (from TrainArgumentsMixin.__post_init__,
+    # both `swift sft` and `swift rlhf`).
+    ratio = args.float("warmup_ratio") or 0.0
+    if recipe.engine != "swift" or not ratio:
+        return
+    if args.float("warmup_steps"):
+        err("warmup", f"warmup_ratio ({ratio:g}) and warmup_steps ({args.raw('warmup_steps')}) cannot both be set",
+            "warmup_ratio", hint="keep one of warmup_ratio and warmup_steps")
+    elif ratio >= 1:
+        err("warmup", f"warmup_ratio {ratio:g} must be below 1", "warmup_ratio",
+            hint="a fraction of the steps (e.g. 0.05), or warmup_steps for a number of steps")
+
+
+def swift_gkd(recipe, args, err, warn):
+    # swift/arguments/rlhf_args.py RLHFArguments._check_gkd and _check_teacher (rlhf_type gkd, transformers engine).
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "gkd":
+        return
+    teacher = args.str("teacher_model") or args.str("teacher_model_server")
+    if args.bool("async_generate"):
+        err("swift-gkd", "async_generate is not supported for GKD", "async_generate")
+    if args.bool("seq_kd"):
+        err("swift-gkd", "seq_kd is deprecated and refused", "seq_kd")
+    topk = args.int("gkd_logits_topk")
+    if args.str("teacher_model_server") and topk is None:
+        err("swift-gkd", "teacher_model_server needs gkd_logits_topk (the server returns top-k logprobs only)",
+            "gkd_logits_topk")
+    if topk is not None and topk <= 0:
+        err("swift-gkd", f"gkd_logits_topk must be a positive integer, got {topk}", "gkd_logits_topk")
+    if args.bool("use_liger_kernel"):
+        if not teacher:
+            err("swift-gkd", "self-distillation GKD (no teacher_model) is not supported with use_liger_kernel",
+                "use_liger_kernel", hint="set teacher_model, or use_liger_kernel: false")
+        elif topk is not None:
+            err("swift-gkd", "gkd_logits_topk is not supported with use_liger_kernel", "gkd_logits_topk",
+                hint="drop gkd_logits_topk, or use_liger_kernel: false")
+
+
+# -------------------------------------------------------------------------------------------------
+# Both engines
+
+# swift/arguments/base_args/quant_args.py QuantizeArguments.get_quantization_config, called by
+# ModelArguments._init_model_info on both engines (MegatronBaseArguments runs BaseArguments.__post_init__).
+QUANT_BITS = {"bnb": (4, 8), "quanto": (2, 4, 8, "float8"), "eetq": (8,)}  # eetq: transformers EetqConfig int8
+
+
+def quant_bits(recipe, args, err, warn):
+    method = args.str("quant_method")
+    if method is None or method in ("fp8", "awq", "gptq", "gptq_v2"):
+        return  # fp8 needs no bits; pre-quantized AWQ/GPTQ build no config
+    bits = args.raw("quant_bits")
+    allowed = QUANT_BITS.get(method)
+    if bits is None:
+        err("quant-bits", f"quant_method {method} needs quant_bits", "quant_bits",
+            hint=f"quant_bits: {' or '.join(map(str, allowed)) if allowed else '4'}")
+    elif allowed and _bits(bits) not in allowed:
+        err("quant-bits", f"quant_method {method} does not support quant_bits {bits}", "quant_bits",
+            hint=f"quant_bits one of {', '.join(map(str, allowed))}")
+
+
+def _bits(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def dataset_required(recipe, args, err, warn):
+    # swift/arguments/sft_args.py SftArguments.__post_init__ and swift/megatron/arguments/sft_args.py
+    # MegatronSftArguments.__post_init__: "Please input the training dataset." (load_data_args reads them from a
+    # checkpoint's args.json: BaseArguments.load_args_from_ckpt).
+    if args.list("dataset") or args.list("cached_dataset") or args.bool("load_data_args"):
+        return
+    err("dataset-required", "no training dataset: ms-swift refuses to start without dataset or cached_dataset",
+        "dataset", hint="dataset: [<hub id or path to a .jsonl>]")
+
+
+# -------------------------------------------------------------------------------------------------
+# Megatron engine (`megatron sft|rlhf`)
+
+
+def muon_optimizer(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments._check_muon (and _check_muon_mcore_support).
+    optimizer = args.str("optimizer") or "adam"
+    if recipe.engine != "megatron" or "muon" not in optimizer:
+        return
+    if optimizer == "muon":
+        for key in ("overlap_grad_reduce", "overlap_param_gather"):
+            if args.bool(key):
+                err("muon-optimizer", f"optimizer muon does not support {key}", key,
+                    hint=f"{key}: false, or optimizer: dist_muon")
+    installed = _mcore_muon()
+    if installed is None:
+        return  # megatron-core is not installed here: its version decides at start-up
+    config_fields, param_overrides = installed
+    if param_overrides:
+        for key in ("vit_lr", "aligner_lr"):
+            if args.raw(key) is not None:
+                err("muon-optimizer", f"{key} is not supported with optimizer {optimizer} on this megatron-core",
+                    key, hint=f"drop {key}; muon_lr gives the Muon-managed matrices their own learning rate")
+    defaults = args.schema.fields if args.schema is not None else {}
+    for key in ("muon_scalar_optimizer", "muon_coefficient_type"):
+        spec = defaults.get(key)
+        if key not in config_fields and spec is not None and args.has(key) and args.raw(key) != spec.default:
+            err("muon-optimizer", f"{key} is not an OptimizerConfig field of the installed megatron-core: ms-swift "
+                "refuses a non-default value", key, hint=f"drop {key}, or upgrade megatron-core")
+
+
+@lru_cache(maxsize=1)
+def _mcore_muon() -> tuple[frozenset, bool] | None:
+    """(OptimizerConfig's fields, whether Muon splits parameters through config_overrides -- the presence of
+    megatron.core.optimizer.layer_wise_optimizer.is_managed_by_layer_wise_optimizer, what
+    MegatronArguments._muon_routes_through_param_overrides imports), read from the installed source."""
+    import ast
+
+    from swift_ext.msswift.source_reader import _SourceReader
+
+    reader = _SourceReader()
+    try:
+        config_fields = frozenset(reader.dataclass_fields("megatron.core.optimizer.optimizer_config",
+                                                          "OptimizerConfig"))
+    except (LookupError, OSError, SyntaxError):
+        return None
+    parsed = reader.parse("megatron.core.optimizer.layer_wise_optimizer")
+    name = "is_managed_by_layer_wise_optimizer"
+    routes = parsed is not None and any(isinstance(n, ast.FunctionDef) and n.name == name for n in parsed[0].body)
+    return config_fields, routes
+
+
+def weight_decay_schedule(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments._init_weigh_decay: constant takes weight_decay and
+    # no start/end; linear or cosine need both start_weight_decay and end_weight_decay.
+    if recipe.engine != "megatron":
+        return
+    style = args.str("weight_decay_incr_style") or "constant"
+    given = [k for k in ("start_weight_decay", "end_weight_decay") if args.raw(k) is not None]
+    if style == "constant" and given:
+        err("weight-decay-schedule", f"{' and '.join(given)} need weight_decay_incr_style linear or cosine "
+            "(constant takes weight_decay only)", given[0],
+            hint=f"weight_decay_incr_style: linear (or cosine), or drop {' and '.join(given)}")
+    elif style != "constant" and len(given) < 2:
+        missing = [k for k in ("start_weight_decay", "end_weight_decay") if k not in given]
+        err("weight-decay-schedule", f"weight_decay_incr_style {style} needs {' and '.join(missing)}", missing[0],
+            hint="set start_weight_decay and end_weight_decay, or weight_decay_incr_style: constant")
+
+
+def lora_llm(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ ("lora_llm is only supported for
+    # multimodal models") and _check_mcore_bridge (not with language_model_only).
+    if recipe.engine != "megatron" or args.str("tuner_type") != "lora_llm":
+        return
+    if args.bool("language_model_only") and args.str("bridge_backend") != "megatron-bridge":
+        err("lora-llm", "tuner_type lora_llm is not supported with language_model_only", "tuner_type",
+            hint="tuner_type: lora")
+        return
+    meta = model_meta(args.str("model"), args.str("model_type"))
+    if meta is not None and not meta["multimodal"]:
+        err("lora-llm", f"tuner_type lora_llm is only for multimodal models, not {meta['model_type']}", "tuner_type",
+            hint="tuner_type: lora")
+
+
+STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, quant_bits, dataset_required,
+                 muon_optimizer, weight_decay_schedule, lora_llm]

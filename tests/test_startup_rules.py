@@ -1,0 +1,163 @@
+"""ms-swift 4.6's start-up refusals in swift_ext/msswift/startup_rules.py (and the Liger GRPO additions in rules.py):
+one failing and one passing recipe per rule on the engine it belongs to; where ms-swift's own argument method runs
+without a model or a GPU, it is called on the same input to show it refuses what the rule refuses."""
+
+from __future__ import annotations
+
+import inspect
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import RECIPES
+from swift_ext.msswift import startup_rules
+from test_msrules import MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
+
+TEXT_MOE = "args.model=Qwen/Qwen3-30B-A3B"  # a text-only model ms-swift's registry knows
+LORA_LLM = ["args.tuner_type=lora_llm", "args.merge_lora=true", "args.no_save_optim=true"]
+
+CASES = [
+    # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
+    ("ref-model", "ref_model", SWIFT_GRPO, ["args.ref_model=Qwen/Qwen3-0.6B"],
+     ["args.ref_model=Qwen/Qwen3-0.6B", "args.tuner_type=full"]),
+    ("ref-model", "ref_model", SWIFT_GRPO, ["args.ref_model=Qwen/Qwen3-0.6B", "args.beta=0.04"],
+     ["args.ref_model=Qwen/Qwen3-0.6B", "args.beta=0"]),  # GRPO with beta 0: ms-swift drops ref_model
+    ("ref-model", "ref_model", SWIFT_GRPO,
+     ["args.rlhf_type=orpo", "args.tuner_type=full", "args.ref_model=Qwen/Qwen3-0.6B"],
+     ["args.rlhf_type=dpo", "args.tuner_type=full", "args.ref_model=Qwen/Qwen3-0.6B"]),
+    ("quant-bits", "quant_bits", SWIFT_SFT, ["args.quant_method=bnb"], ["args.quant_method=bnb", "args.quant_bits=4"]),
+    ("quant-bits", "quant_bits", SWIFT_SFT, ["args.quant_method=bnb", "args.quant_bits=2"],
+     ["args.quant_method=quanto", "args.quant_bits=2"]),
+    ("quant-bits", "quant_bits", SWIFT_SFT, ["args.quant_method=eetq", "args.quant_bits=4"],
+     ["args.quant_method=fp8"]),
+    ("quant-bits", "quant_bits", MEG_SFT, ["args.quant_method=hqq"], ["args.quant_method=hqq", "args.quant_bits=4"]),
+    ("muon-optimizer", "overlap_grad_reduce", MEG_SFT, ["args.optimizer=muon", "args.overlap_grad_reduce=true"],
+     ["args.optimizer=dist_muon", "args.overlap_grad_reduce=true"]),
+    ("muon-optimizer", "overlap_param_gather", MEG_SFT, ["args.optimizer=muon", "args.overlap_param_gather=true"],
+     ["args.optimizer=muon", "args.overlap_param_gather=false"]),
+    ("weight-decay-schedule", "start_weight_decay", MEG_SFT, ["args.weight_decay_incr_style=cosine"],
+     ["args.weight_decay_incr_style=cosine", "args.start_weight_decay=0.0", "args.end_weight_decay=0.1"]),
+    ("weight-decay-schedule", "end_weight_decay", MEG_SFT,
+     ["args.weight_decay_incr_style=linear", "args.start_weight_decay=0.0"],
+     ["args.weight_decay_incr_style=linear", "args.start_weight_decay=0.0", "args.end_weight_decay=0.1"]),
+    ("weight-decay-schedule", "start_weight_decay", MEG_SFT, ["args.start_weight_decay=0.01"],
+     ["args.weight_decay=0.01"]),
+    ("fsdp-args", "deepspeed", SWIFT_SFT, ["args.fsdp=fsdp2", "args.deepspeed=zero2"], ["args.fsdp=fsdp2"]),
+    ("fsdp-args", "save_only_model", SWIFT_SFT, ["args.fsdp=fsdp2", "args.save_only_model=true"],
+     ["args.fsdp=fsdp2", "args.save_only_model=false"]),
+    ("warmup", "warmup_ratio", SWIFT_SFT, ["args.warmup_ratio=0.1", "args.warmup_steps=10"],
+     ["args.warmup_ratio=0.1"]),
+    ("warmup", "warmup_ratio", SWIFT_GRPO, ["args.warmup_ratio=1.0"], ["args.warmup_steps=10"]),
+    ("swift-gkd", "async_generate", SWIFT_GRPO,
+     ["args.rlhf_type=gkd", "args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=127.0.0.1",
+      "args.async_generate=true"],
+     ["args.rlhf_type=gkd", "args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=127.0.0.1"]),
+    ("swift-gkd", "use_liger_kernel", SWIFT_GRPO, ["args.rlhf_type=gkd", "args.use_liger_kernel=true"],
+     ["args.rlhf_type=gkd", "args.use_liger_kernel=true", "args.teacher_model=Qwen/Qwen3-0.6B"]),
+    ("swift-gkd", "gkd_logits_topk", SWIFT_GRPO,
+     ["args.rlhf_type=gkd", "args.use_liger_kernel=true", "args.teacher_model=Qwen/Qwen3-0.6B",
+      "args.gkd_logits_topk=20"],
+     ["args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-0.6B", "args.gkd_logits_topk=20"]),
+    ("swift-gkd", "gkd_logits_topk", SWIFT_GRPO, ["args.rlhf_type=gkd", "args.teacher_model_server=http://t:8000"],
+     ["args.rlhf_type=gkd", "args.teacher_model_server=http://t:8000", "args.gkd_logits_topk=20"]),
+    ("dataset-required", "dataset", SWIFT_SFT, ["args.dataset=null"], ["args.dataset=null",
+                                                                         "args.cached_dataset=[cache/train]"]),
+    ("dataset-required", "dataset", MEG_SFT, ["args.dataset=null"], []),
+    ("lora-llm", "tuner_type", MEG_SFT, [TEXT_MOE, "args.mtp_num_layers=null", *LORA_LLM],
+     [TEXT_MOE, "args.mtp_num_layers=null", "args.tuner_type=lora"]),
+    ("lora-llm", "tuner_type", MEG_SFT, [*LORA_LLM, "args.language_model_only=true"], LORA_LLM),
+    ("grpo-liger", "top_entropy_quantile", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.top_entropy_quantile=0.8"],
+     ["args.use_liger_kernel=true"]),
+    ("grpo-liger", "log_entropy", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.log_entropy=true"],
+     ["args.log_entropy=true"]),
+    ("grpo-liger", "off_policy_sequence_mask_delta", SWIFT_GRPO,
+     ["args.use_liger_kernel=true", "args.off_policy_sequence_mask_delta=0.5"], ["args.use_liger_kernel=true"]),
+    ("grpo-liger", "importance_sampling_level", SWIFT_GRPO,
+     ["args.use_liger_kernel=true", "args.importance_sampling_level=sequence_token"],
+     ["args.use_liger_kernel=true", "args.importance_sampling_level=sequence"]),
+    ("grpo-liger", "teacher_model", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.teacher_model=Qwen/Qwen3-0.6B"],
+     ["args.teacher_model=Qwen/Qwen3-0.6B"]),
+]
+
+
+@pytest.mark.parametrize("rule, flag, base, bad, good", CASES, ids=[f"{c[0]}:{c[1]}:{c[2].stem}" for c in CASES])
+def test_rule_fails_then_passes(rule, flag, base, bad, good):
+    errors, _ = problems(base, *bad)
+    assert (rule, f"args.{flag}") in errors, errors
+    errors, _ = problems(base, *good)
+    assert rule not in {r for r, _ in errors}, errors
+
+
+def test_every_rule_has_a_case():
+    source = inspect.getsource(startup_rules)
+    named = {line.split('"')[1] for line in source.splitlines() if line.strip().startswith('err("')}
+    assert named and named <= {c[0] for c in CASES}, named - {c[0] for c in CASES}
+
+
+def _refuses(method, **values) -> bool:
+    try:
+        method(SimpleNamespace(**values))
+    except (ValueError, AssertionError, NotImplementedError):
+        return True
+    return False
+
+
+def test_ms_swift_itself_refuses_the_same_inputs():
+    # The real methods of ms-swift 4.6 (and transformers) on the rules' failing and passing inputs; the Megatron
+    # ones need mcore-bridge to import, so only the transformers engine's are run here.
+    from swift.arguments.base_args.quant_args import QuantizeArguments
+    from swift.arguments.rlhf_args import RLHFArguments
+    from swift.arguments.sft_args import SftArguments
+    from swift.trainers.arguments import TrainArgumentsMixin
+
+    quant = QuantizeArguments.get_quantization_config
+    assert _refuses(quant, quant_method="bnb", quant_bits=None)
+    assert _refuses(quant, quant_method="bnb", quant_bits=2)
+    assert _refuses(quant, quant_method="eetq", quant_bits=4)  # transformers EetqConfig: int8 only
+    assert _refuses(quant, quant_method="quanto", quant_bits=3)
+    assert not _refuses(quant, quant_method="fp8", quant_bits=None, model_meta=None)  # no model_info: returns None
+    warm = TrainArgumentsMixin._handle_hf_removed_args
+    assert _refuses(warm, warmup_ratio=0.1, warmup_steps=10)
+    assert _refuses(warm, warmup_ratio=1.0, warmup_steps=0)
+    assert _refuses(SftArguments._init_fsdp, fsdp="fsdp2", deepspeed="zero2", use_ray=False)
+    assert _refuses(SftArguments._check_fsdp2_compatibility, save_only_model=True,
+                    fsdp_config={"state_dict_type": "SHARDED_STATE_DICT"})
+    assert not _refuses(SftArguments._check_fsdp2_compatibility, save_only_model=True, gradient_checkpointing=False,
+                        fsdp_config={"state_dict_type": "FULL_STATE_DICT"})
+    gkd = dict(rlhf_type="gkd", use_vllm=False, async_generate=False, seq_kd=False, teacher_model_server=None,
+               gkd_logits_topk=None, use_liger_kernel=False)
+    assert _refuses(RLHFArguments._check_gkd, **{**gkd, "async_generate": True})
+    assert _refuses(RLHFArguments._check_gkd, **{**gkd, "teacher_model_server": "http://t:8000"})
+    assert _refuses(RLHFArguments._check_gkd, **{**gkd, "gkd_logits_topk": 20, "use_liger_kernel": True})
+    assert not _refuses(RLHFArguments._check_gkd, **{**gkd, "gkd_logits_topk": 20})
+
+
+def test_the_fsdp2_preset_is_read_from_the_installed_ms_swift():
+    # The rule reads state_dict_type from ms-swift's own preset file, not from a copy.
+    config = startup_rules._fsdp_config("fsdp2")
+    assert config is not None and config["fsdp_config"]["state_dict_type"] == "SHARDED_STATE_DICT"
+    assert startup_rules._fsdp_config("no-such-file.json") is None
+
+
+def test_an_fsdp_config_file_with_a_full_state_dict_may_save_only_the_model(tmp_path):
+    config = tmp_path / "fsdp_full.json"
+    config.write_text('{"fsdp": "full_shard auto_wrap", "fsdp_config": {"state_dict_type": "FULL_STATE_DICT"}}')
+    errors, _ = problems(SWIFT_SFT, f"args.fsdp={config}", "args.save_only_model=true")
+    assert "fsdp-args" not in {r for r, _ in errors}
+    config.write_text('{"fsdp": "full_shard auto_wrap", "fsdp_config": {}}')  # ms-swift's default: sharded
+    errors, _ = problems(SWIFT_SFT, f"args.fsdp={config}", "args.save_only_model=true")
+    assert ("fsdp-args", "args.save_only_model") in errors
+
+
+def test_muon_mcore_facts_come_from_the_installed_source():
+    found = startup_rules._mcore_muon()
+    if found is None:
+        pytest.skip("megatron-core is not installed")
+    fields, _ = found
+    assert "muon_momentum" in fields  # megatron-core 0.16's OptimizerConfig has Muon fields
+    # megatron-core 0.16.1 lacks muon_scalar_optimizer: ms-swift refuses a non-default one there.
+    if "muon_scalar_optimizer" not in fields:
+        errors, _ = problems(MEG_SFT, "args.optimizer=muon", "args.muon_scalar_optimizer=sgd")
+        assert ("muon-optimizer", "args.muon_scalar_optimizer") in errors
+    errors, _ = problems(MEG_SFT, "args.optimizer=muon")
+    assert "muon-optimizer" not in {r for r, _ in errors}
