@@ -60,7 +60,7 @@ def _packing_32k(*extra: tuple[str, object], gpu_gib: float = 80) -> Recipe:
             "recompute_granularity": "full", "recompute_method": "uniform", "recompute_num_layers": 1,
             "packing": True, "max_length": 32768, "sequence_parallel": True, "moe_expert_capacity_factor": 2,
             "mtp_num_layers": 1, "optimizer_cpu_offload": True, "use_precision_aware_optimizer": True,
-            "optimizer_offload_fraction": 0.64, "cross_entropy_loss_fusion": True}
+            "optimizer_offload_fraction": 0.64, "cross_entropy_loss_fusion": True, "dataset": ["x/y"]}
     args.update(dict(extra))
     return Recipe(command="sft", launch={"gpus_per_node": 8, "gpu_memory_gib": gpu_gib}, args=args, source="t.yaml")
 
@@ -226,14 +226,14 @@ def test_a_preference_pair_is_two_sequences_in_the_worst_case_micro_batch(rlhf_t
 
 def test_padding_free_dpo_is_sized_from_its_data_tokens():
     """A padding-free DPO micro-batch holds the real tokens of its chosen and rejected sequences: the data's
-    p99 replaces the worst case (2 x micro_batch_size x max_length); packed DPO keeps the worst case."""
+    largest micro-batch replaces the worst case (2 x micro_batch_size x max_length); packed DPO keeps the worst case."""
     from swift_ext.planner.memory import estimate
 
     plan = make_plan(_dpo_recipe())
     worst = estimate(plan.shape, plan.args, plan.layout, None, "rlhf")
     assert worst.tokens_per_micro_batch == 2 * 8 * 8192
     data = estimate(plan.shape, plan.args, plan.layout, None, "rlhf", data_tokens=8000)
-    assert data.basis == "data p99" and data.tokens_per_micro_batch == 8000
+    assert data.basis == "data max" and data.tokens_per_micro_batch == 8000
     assert data.per_gpu_gib < worst.per_gpu_gib and data.worst_case_gib == worst.per_gpu_gib
     packed = make_plan(_dpo_recipe(packing=True))
     same = estimate(packed.shape, packed.args, packed.layout, None, "rlhf", data_tokens=8000)
@@ -250,7 +250,7 @@ def test_embedding_rows_are_not_sized_from_their_messages_alone():
         "tensor_model_parallel_size": 2, "micro_batch_size": 16, "global_batch_size": 16, "max_length": 8192,
         "dataset": ["x/y"]}))
     mem = estimate(plan.shape, plan.args, plan.layout, None, "sft", data_tokens=2000)
-    assert mem.basis != "data p99" and mem.tokens_per_micro_batch == 16 * 8192
+    assert mem.basis != "data max" and mem.tokens_per_micro_batch == 16 * 8192
 
 
 def _head_plan(command: str = "sft", **args):

@@ -19,6 +19,7 @@ engine: swift
 launch: {nodes: 1, gpus_per_node: 0}
 args:
   model: Qwen/Qwen3.6-35B-A3B
+  dataset: [some/hub-dataset]
   output_dir: OUT
 """
 

@@ -280,7 +280,7 @@ def test_bad_input_is_a_clear_error(tmp_path, tiny):
 
 
 def test_plan_sizes_memory_from_local_data(tiny):
-    """padding_free SFT on local data: the estimate uses the data's p99 micro-batch, says so, and keeps
+    """padding_free SFT on local data: the estimate uses the data's largest micro-batch, says so, and keeps
     the worst case beside it; with a hub dataset it stays the worst case."""
     from swift_ext.planner.plan import make_plan
     from swift_ext.spec.recipe import load_recipe
@@ -293,10 +293,10 @@ def test_plan_sizes_memory_from_local_data(tiny):
     settings, _ = datafit.settings_from_recipe(recipe)
     summary = summarize(measure(["data/sft/train.jsonl"], settings, use_cache=False),
                               datafit.budget_from_plan(plan))
-    assert mem.basis == "data p99" and mem.tokens_per_micro_batch == summary["micro_batch_tokens"]["p99"]
+    assert mem.basis == "data max" and mem.tokens_per_micro_batch == summary["micro_batch_tokens"]["max"]
     assert mem.worst_case_gib > mem.per_gpu_gib + 1  # 2 x 4096 tokens vs ~90
     assert any(n.startswith("data: 35 rows") for n in plan.notes)
-    assert mem.as_dict()["basis"] == "data p99" and mem.as_dict()["worst_case_gib"] == round(mem.worst_case_gib, 2)
+    assert mem.as_dict()["basis"] == "data max" and mem.as_dict()["worst_case_gib"] == round(mem.worst_case_gib, 2)
     hub = make_plan(load_recipe(ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml", over[1:]))
     assert hub.memory.basis == "worst case" and hub.memory.worst_case_gib is None
     assert hub.memory.per_gpu_gib == pytest.approx(mem.worst_case_gib)

@@ -201,7 +201,8 @@ def summarize(lengths: Lengths, b: Budget) -> dict:
     return out
 
 
-def micro_batch_p99(summary: dict) -> int | None:
-    """Tokens in a p99 micro-batch of this data under the recipe (what the memory estimate uses)."""
+def largest_micro_batch(summary: dict) -> int | None:
+    """Tokens in the largest micro-batch this data forms under the recipe (what the memory estimate uses): a run's
+    peak is its largest micro-batch, and a p99 would leave one step in a hundred above the estimate."""
     mb = summary.get("micro_batch_tokens")
-    return mb["p99"] if mb else None
+    return mb["max"] if mb else None

@@ -3,7 +3,7 @@
 Nearest rank, rounding up: the q-th percentile is the sorted value at index ceil(q/100 * (n - 1)) -
 numpy's method="higher". Chosen over numpy's default (linear interpolation) because a percentile is
 then a length some row really has (a whole token count, not a fraction between two rows) and never
-lower than the interpolated one, so a memory budget sized from a p99 micro-batch is not undersized.
+lower than the interpolated one, so a budget sized from a percentile is not undersized.
 Integer arithmetic, no numpy: `data check` does not pay numpy's import for it.
 """
 

@@ -34,7 +34,7 @@ def one_line(summary: dict) -> str:
         parts.append(f"packing {summary['packing']['efficiency']:.0%} full")
     if summary.get("micro_batch_tokens"):
         mb = summary["micro_batch_tokens"]
-        parts.append(f"p99 micro-batch {mb['p99']} of {mb['worst_case']} tokens")
+        parts.append(f"micro-batch p99 {mb['p99']} / max {mb['max']} of {mb['worst_case']} tokens")
     parts.append(f"{summary['epoch']['steps_per_epoch']} steps/epoch")
     return "; ".join(parts)
 

@@ -10,7 +10,7 @@ Model: the worst pipeline stage's share of
   data-parallel group by the distributed optimizer (experts over expert-DP), moved to the host by
   optimizer_cpu_offload * optimizer_offload_fraction; LoRA adapters (fp32 unless lora_dtype says otherwise)
   add their own weights, no master copy when fp32, and their dropout/upcast input copies per adapted layer;
-- activations: tokens per micro-batch (max_length * micro_batch_size / CP, or a p99 micro-batch of the
+- activations: tokens per micro-batch (max_length * micro_batch_size / CP, or the largest micro-batch of the
   recipe's data), layer-boundary checkpoints under full recompute (times the micro-batches 1F1B keeps
   in flight on the first stage), then the larger of one recomputed layer's working set (MoE dispatch
   buffers: top-k copies of every token, times an imbalance or capacity factor; Gated DeltaNet chunk
@@ -71,7 +71,7 @@ class Estimate:
     phase: str  # "train" or "rollout" (colocated GRPO): which phase sets the peak
     notes: list[str] = field(default_factory=list)
     # What the activations were sized for: "worst case" (every micro-batch micro_batch_size x max_length
-    # tokens) or "data p99" (tokens in a p99 micro-batch of the recipe's own data, padding_free/packing).
+    # tokens) or "data max" (tokens in the largest micro-batch of the recipe's own data, padding_free/packing).
     basis: str = "worst case"
     tokens_per_micro_batch: int | None = None
     worst_case_gib: float | None = None  # the worst-case estimate, shown beside a data-based one
@@ -126,7 +126,7 @@ def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | N
     """The peak over pipeline stages (first: embedding, vision, most micro-batches in flight; last: output
     layer, logits, MTP), then the colocated-vLLM phases for GRPO.
 
-    data_tokens: tokens in a p99 micro-batch of the recipe's own data (swift_ext.datasets.stats). Used for
+    data_tokens: tokens in the largest micro-batch of the recipe's own data (swift_ext.datasets.stats). Used for
     padding_free / packing SFT, where a micro-batch holds only the real tokens of its samples; the
     worst case (micro_batch_size x max_length) is computed beside it. Also padding_free DPO (not packed), whose
     data tokens count both sequences of each sample (swift_ext.datasets.packing: chosen and rejected)."""
@@ -137,9 +137,9 @@ def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | N
             from dataclasses import replace
 
             data = _estimate(shape, args, lay, capacity_gib, command, data_tokens)
-            note = (f"activations sized for a p99 micro-batch of your data ({data_tokens} tokens); the worst case "
+            note = (f"activations sized for the largest micro-batch of your data ({data_tokens} tokens); the worst case "
                     f"({worst_tokens} tokens) needs {worst.per_gpu_gib:.1f} GiB")
-            return replace(data, basis="data p99", tokens_per_micro_batch=data_tokens,
+            return replace(data, basis="data max", tokens_per_micro_batch=data_tokens,
                            worst_case_gib=worst.per_gpu_gib, notes=data.notes + [note])
     return _estimate(shape, args, lay, capacity_gib, command, None)
 

@@ -116,9 +116,9 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         data_summary = _data_stats(recipe, args, layout, notes)
     data_tokens = None
     if data_summary:
-        from swift_ext.datasets.packing import micro_batch_p99
+        from swift_ext.datasets.packing import largest_micro_batch
 
-        data_tokens = micro_batch_p99(data_summary)
+        data_tokens = largest_micro_batch(data_summary)
     found = _Found(versions=resolve_versions(recipe.env, target_versions))
     if not bad_values:
         # ms-swift's own __post_init__ checks that need no GPU, both engines (swift_ext.msswift.rules).
