@@ -79,7 +79,8 @@ CASES = [
     ("grpo-liger", "teacher_model", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.teacher_model=Qwen/Qwen3-0.6B"],
      ["args.teacher_model=Qwen/Qwen3-0.6B"]),
     ("grpo-liger", "teacher_model_server", SWIFT_GRPO,  # the finding names the teacher flag the recipe sets
-     ["args.use_liger_kernel=true", "args.teacher_model_server=http://t:8000"], ["args.teacher_model_server=http://t:8000"]),
+     ["args.use_liger_kernel=true", "args.teacher_model_server=http://t:8000"],
+     ["args.teacher_model_server=http://t:8000"]),
 ]
 
 
