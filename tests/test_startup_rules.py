@@ -5,6 +5,7 @@ without a model or a GPU, it is called on the same input to show it refuses what
 from __future__ import annotations
 
 import inspect
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -77,6 +78,9 @@ CASES = [
      ["args.use_liger_kernel=true", "args.importance_sampling_level=sequence"]),
     ("grpo-liger", "teacher_model", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.teacher_model=Qwen/Qwen3-0.6B"],
      ["args.teacher_model=Qwen/Qwen3-0.6B"]),
+    ("grpo-liger", "teacher_model_server", SWIFT_GRPO,  # the finding names the teacher flag the recipe sets
+     ["args.use_liger_kernel=true", "args.teacher_model_server=http://t:8000"],
+     ["args.teacher_model_server=http://t:8000"]),
 ]
 
 
@@ -161,3 +165,64 @@ def test_muon_mcore_facts_come_from_the_installed_source():
         assert ("muon-optimizer", "args.muon_scalar_optimizer") in errors
     errors, _ = problems(MEG_SFT, "args.optimizer=muon")
     assert "muon-optimizer" not in {r for r, _ in errors}
+
+
+# --- a checkpoint's args.json, loaded before ms-swift's checks (load_args) -------------------------------------------
+
+def _checkpoint(tmp_path, name, **saved):
+    directory = tmp_path / name
+    directory.mkdir()
+    (directory / "args.json").write_text(json.dumps({"swift_version": "4.6.0", **saved}))
+    return directory
+
+
+def test_ms_swift_loads_tuner_type_quant_bits_and_data_from_args_json(tmp_path):
+    # ms-swift's own BaseArguments._init_ckpt_dir / load_args_from_ckpt on the inputs the tests below plan: with
+    # load_args, tuner_type is always taken from args.json, quant_bits where unset, the dataset with load_data_args.
+    from swift.arguments import BaseArguments
+
+    ckpt = _checkpoint(tmp_path, "full-sft", tuner_type="full", quant_bits=4, dataset=["data/train.jsonl"])
+    held = SimpleNamespace(model=str(ckpt), adapters=[], load_args=True, load_data_args=True, tuner_type="lora",
+                           quant_method="bnb", quant_bits=None, dataset=[], cached_dataset=[])
+    held.load_args_from_ckpt = lambda: BaseArguments.load_args_from_ckpt(held)
+    BaseArguments._init_ckpt_dir(held)
+    assert (held.tuner_type, held.quant_bits, held.dataset) == ("full", 4, ["data/train.jsonl"])
+    held = SimpleNamespace(model=str(ckpt), adapters=[], load_args=False, tuner_type="lora", quant_bits=None)
+    BaseArguments._init_ckpt_dir(held)  # training's default: args.json is not read
+    assert (held.tuner_type, held.quant_bits) == ("lora", None)
+
+
+def test_ref_model_with_a_full_checkpoint_loaded_by_load_args_is_accepted(tmp_path):
+    # DPO from a full-parameter SFT checkpoint with load_args: ms-swift takes tuner_type full from its args.json,
+    # then sets ref_model itself (RLHFArguments.__post_init__) -- the recipe's default tuner_type lora is not used.
+    ckpt = _checkpoint(tmp_path, "full-sft", tuner_type="full")
+    dpo = ["args.rlhf_type=dpo", f"args.model={ckpt}", "args.ref_model=Qwen/Qwen3-0.6B"]
+    errors, _ = problems(SWIFT_GRPO, *dpo, "args.load_args=true")
+    assert "ref-model" not in {r for r, _ in errors}, errors
+    errors, _ = problems(SWIFT_GRPO, *dpo)  # without load_args the default tuner_type lora refuses ref_model
+    assert ("ref-model", "args.ref_model") in errors
+    # and the other way: a LoRA checkpoint's tuner_type replaces the recipe's full
+    lora = _checkpoint(tmp_path, "lora-sft", tuner_type="lora")
+    errors, _ = problems(SWIFT_GRPO, "args.rlhf_type=dpo", "args.tuner_type=full", f"args.adapters=[{lora}]",
+                         "args.ref_model=Qwen/Qwen3-0.6B", "args.load_args=true")
+    assert ("ref-model", "args.ref_model") in errors
+
+
+def test_quant_bits_loaded_from_the_checkpoint_is_accepted(tmp_path):
+    ckpt = _checkpoint(tmp_path, "qlora-sft", tuner_type="lora", quant_method="bnb", quant_bits=4)
+    errors, _ = problems(SWIFT_SFT, "args.quant_method=bnb", f"args.adapters=[{ckpt}]", "args.load_args=true")
+    assert "quant-bits" not in {r for r, _ in errors}, errors
+    errors, _ = problems(SWIFT_SFT, "args.quant_method=bnb", f"args.adapters=[{ckpt}]")
+    assert ("quant-bits", "args.quant_bits") in errors
+
+
+def test_load_data_args_needs_load_args_and_a_checkpoint_with_a_dataset(tmp_path):
+    with_data = _checkpoint(tmp_path, "sft", tuner_type="lora", dataset=["data/train.jsonl"])
+    no_data = _checkpoint(tmp_path, "sft-no-data", tuner_type="lora", dataset=[], cached_dataset=[])
+    base = ["args.dataset=null", "args.load_data_args=true"]
+    errors, _ = problems(SWIFT_SFT, *base, f"args.adapters=[{with_data}]", "args.load_args=true")
+    assert "dataset-required" not in {r for r, _ in errors}, errors
+    errors, _ = problems(SWIFT_SFT, *base, f"args.adapters=[{with_data}]")  # load_args false: nothing is read
+    assert ("dataset-required", "args.load_args") in errors
+    errors, _ = problems(SWIFT_SFT, *base, f"args.adapters=[{no_data}]", "args.load_args=true")
+    assert ("dataset-required", "args.dataset") in errors

@@ -181,7 +181,8 @@ def swift_grpo(recipe, args, err, warn):
                                "off-policy sequence masking"),
                               ("importance_sampling_level", (args.str("importance_sampling_level") or "token") not in
                                ("token", "sequence"), "importance_sampling_level other than token/sequence"),
-                              ("teacher_model", bool(args.str("teacher_model") or args.str("teacher_model_server")),
+                              ("teacher_model" if args.str("teacher_model") else "teacher_model_server",
+                               bool(args.str("teacher_model") or args.str("teacher_model_server")),
                                "a teacher (OPD-RL, _check_teacher)")):
             if bad:
                 err("grpo-liger", f"the Liger GRPO loss does not support {why}", key, hint="or use_liger_kernel: false")

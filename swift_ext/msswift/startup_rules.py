@@ -15,6 +15,55 @@ from pathlib import Path
 from swift_ext.msswift.model_table import model_meta
 
 # -------------------------------------------------------------------------------------------------
+# A checkpoint's args.json, read before the checks below (both engines)
+
+# swift/arguments/base_args/base_args.py BaseArguments.load_args_from_ckpt: of its force_load_keys and its load_keys
+# (taken only where the recipe leaves them unset), the ones these rules read; DataArguments' fields come along
+# with load_data_args.
+FORCE_LOADED = ("tuner_type",)
+LOADED_WHEN_UNSET = ("quant_method", "quant_bits")
+DATA_KEYS = ("dataset", "cached_dataset")
+
+
+def checkpoint_args(args) -> dict:
+    """The args.json ms-swift loads before its own checks: only with load_args (false for training unless stated,
+    sft_args.py SftArguments / megatron sft_args.py MegatronSftArguments), from the first adapter directory, else
+    the model directory, that holds one (BaseArguments._init_ckpt_dir, swift/model/utils.py get_ckpt_dir; on the
+    transformers engine resume_only_model points model or adapters at resume_from_checkpoint first,
+    SftArguments.__post_init__). {} where there is none readable here."""
+    if not args.bool("load_args"):
+        return {}
+    adapters = [str(a) for a in args.list("adapters") or args.list("mcore_adapter")]
+    model = args.str("model") or args.str("mcore_model")
+    resume = args.str("resume_from_checkpoint")
+    if resume and args.bool("resume_only_model"):
+        if args.str("tuner_type") == "full":
+            model = resume
+        else:
+            adapters = [resume]
+    for directory in [*adapters, *([model] if model else [])]:
+        path = Path(directory) / "args.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        except (OSError, ValueError):
+            saved = None
+        if isinstance(saved, dict):
+            return saved
+    return {}
+
+
+def loaded(args, key: str, saved: dict):
+    """`key` as ms-swift holds it once `saved` (checkpoint_args) is loaded: BaseArguments.load_args_from_ckpt."""
+    old = saved.get(key)
+    if old is not None:
+        if key in FORCE_LOADED or (key in DATA_KEYS and args.bool("load_data_args")):
+            return old
+        if key in LOADED_WHEN_UNSET and args.raw(key) in (None, [], ()):
+            return old
+    return args.raw(key)
+
+
+# -------------------------------------------------------------------------------------------------
 # transformers engine (`swift sft|rlhf`)
 
 # rlhf_args.py RLHFArguments.__post_init__: these algorithms load the reference model themselves when training
@@ -28,7 +77,8 @@ def ref_model_tuner(recipe, args, err, warn):
     # "CPO/ORPO or LoRA training does not require a ref_model to be passed in."
     if recipe.engine != "swift" or recipe.command != "rlhf" or not args.str("ref_model"):
         return
-    rlhf_type, tuner = args.str("rlhf_type") or "dpo", args.str("tuner_type") or "lora"
+    # tuner_type is force-loaded from a checkpoint's args.json (load_args) before this check.
+    rlhf_type, tuner = args.str("rlhf_type") or "dpo", str(loaded(args, "tuner_type", checkpoint_args(args)) or "lora")
     if rlhf_type == "grpo" and args.raw("beta") is not None and args.float("beta") == 0.0:
         return  # beta 0: ms-swift drops ref_model (no KL term), no refusal
     if rlhf_type in REF_MODEL_FULL_TYPES and tuner == "full":
@@ -124,10 +174,11 @@ QUANT_BITS = {"bnb": (4, 8), "quanto": (2, 4, 8, "float8"), "eetq": (8,)}  # eet
 
 
 def quant_bits(recipe, args, err, warn):
-    method = args.str("quant_method")
+    saved = checkpoint_args(args)  # load_args fills an unset quant_method / quant_bits from args.json first
+    method = loaded(args, "quant_method", saved)
     if method is None or method in ("fp8", "awq", "gptq", "gptq_v2"):
         return  # fp8 needs no bits; pre-quantized AWQ/GPTQ build no config
-    bits = args.raw("quant_bits")
+    method, bits = str(method), loaded(args, "quant_bits", saved)
     allowed = QUANT_BITS.get(method)
     if bits is None:
         err("quant-bits", f"quant_method {method} needs quant_bits", "quant_bits",
@@ -147,8 +198,16 @@ def _bits(value):
 def dataset_required(recipe, args, err, warn):
     # swift/arguments/sft_args.py SftArguments.__post_init__ and swift/megatron/arguments/sft_args.py
     # MegatronSftArguments.__post_init__: "Please input the training dataset." (load_data_args reads them from a
-    # checkpoint's args.json: BaseArguments.load_args_from_ckpt).
-    if args.list("dataset") or args.list("cached_dataset") or args.bool("load_data_args"):
+    # checkpoint's args.json: BaseArguments.load_args_from_ckpt, only with load_args, which training leaves false).
+    saved = checkpoint_args(args)  # with load_data_args its dataset/cached_dataset replace the recipe's
+    if loaded(args, "dataset", saved) or loaded(args, "cached_dataset", saved):
+        return
+    if args.bool("load_args") and args.bool("load_data_args") and not saved:
+        return  # the checkpoint is not readable here: ms-swift reads it at start-up
+    if args.bool("load_data_args") and not args.bool("load_args"):
+        err("dataset-required", "no training dataset: load_data_args reads one from a checkpoint's args.json only "
+            "with load_args: true (training defaults it to false)", "load_args",
+            hint="load_args: true beside load_data_args, or dataset: [<hub id or path to a .jsonl>]")
         return
     err("dataset-required", "no training dataset: ms-swift refuses to start without dataset or cached_dataset",
         "dataset", hint="dataset: [<hub id or path to a .jsonl>]")
@@ -226,7 +285,7 @@ def weight_decay_schedule(recipe, args, err, warn):
 def lora_llm(recipe, args, err, warn):
     # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ ("lora_llm is only supported for
     # multimodal models") and _check_mcore_bridge (not with language_model_only).
-    if recipe.engine != "megatron" or args.str("tuner_type") != "lora_llm":
+    if recipe.engine != "megatron" or loaded(args, "tuner_type", checkpoint_args(args)) != "lora_llm":
         return
     if args.bool("language_model_only") and args.str("bridge_backend") != "megatron-bridge":
         err("lora-llm", "tuner_type lora_llm is not supported with language_model_only", "tuner_type",

@@ -467,13 +467,15 @@ _RULES += [
     # --- argument-class refusals at start-up (msswift/startup_rules.py)
     RuleInfo("ref-model", "error", "ref_model only with rlhf_type dpo/kto/ppo/grpo and tuner_type full (GRPO with "
              "beta 0 drops it)", (_code(f"{RLHF} RLHFArguments.__post_init__ (\"CPO/ORPO or LoRA training does not "
-                                        "require a ref_model\")"),), "engine: swift, command: rlhf, ref_model set"),
+                                        "require a ref_model\")"),), "engine: swift, command: rlhf, ref_model set; tuner_type as load_args "
+             "reads it from a checkpoint's args.json"),
     RuleInfo("quant-bits", "error", "quant_method bnb/hqq/eetq/quanto needs quant_bits, one the method takes (bnb 4/8, "
              "quanto 2/4/8/float8, eetq 8)",
              (_code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
                     "(from ModelArguments._init_model_info)"),
               _code("transformers utils/quantization_config.py: EetqConfig.post_init (int8 only)")),
-             "both engines, quant_method set (not fp8)"),
+             "both engines, quant_method set (not fp8); an unset quant_method/quant_bits as load_args reads it from a "
+             "checkpoint's args.json"),
     RuleInfo("muon-optimizer", "error", "optimizer muon excludes overlap_grad_reduce/overlap_param_gather; Muon "
              "settings the installed megatron-core lacks (muon_scalar_optimizer, muon_coefficient_type, vit_lr/aligner_lr "
              "where Muon splits parameters through config overrides)",
@@ -494,7 +496,7 @@ _RULES += [
     RuleInfo("dataset-required", "error", "a training dataset (dataset or cached_dataset)",
              (_code(f"{SFT} SftArguments.__post_init__"),
               _code("ms-swift swift/megatron/arguments/sft_args.py: MegatronSftArguments.__post_init__")),
-             "both engines, unless load_data_args reads them from a checkpoint"),
+             "both engines, unless load_args with load_data_args reads them from a checkpoint's args.json"),
     RuleInfo("lora-llm", "error", "tuner_type lora_llm only for multimodal models, not with language_model_only",
              (_code(f"{MS} MegatronArguments.__post_init__ / _check_mcore_bridge"),),
              "engine: megatron, tuner_type lora_llm; the model check for models ms-swift's registry knows"),
