@@ -147,6 +147,28 @@ def test_lora_modules_to_save_trains_a_bf16_copy_of_embedding_and_output_layer()
     assert only_embedding["gradients"] - plain["gradients"] == pytest.approx(2 * copies, rel=1e-6)
 
 
+def test_muon_keeps_one_momentum_buffer_and_only_dist_muon_shards_it():
+    """megatron-core's Muon: 2-D weights but embedding/output get master + momentum (8 bytes), the rest Adam (12);
+    ms-swift turns the distributed optimizer off for Muon (_check_muon), dist_muon shards layer-wise over DP."""
+    base = {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "full", "tensor_model_parallel_size": 2,
+            "micro_batch_size": 1, "global_batch_size": 16, "max_length": 2048, "dataset": ["x/y"]}
+
+    def optimizer_gib(gpus, **extra):
+        plan = make_plan(Recipe(command="sft", launch={"gpus_per_node": gpus}, args={**base, **extra}, source="m.yaml"))
+        return plan, plan.memory.components["optimizer"]
+
+    _, adam = optimizer_gib(2)  # DP 1: Adam's 12 bytes per parameter, unsharded either way
+    plan, muon = optimizer_gib(2, optimizer="muon")
+    embed_and_head = 2 * 152064 * 3584 / 2 / 2**30  # untied embedding and output layer, TP 2
+    params = adam / 12
+    assert muon == pytest.approx(8 * (params - embed_and_head) + 12 * embed_and_head, rel=1e-6)
+    assert plan.args.bool("use_distributed_optimizer") is False
+    _, adam4 = optimizer_gib(4)
+    _, muon4 = optimizer_gib(4, optimizer="muon")
+    _, dist4 = optimizer_gib(4, optimizer="dist_muon")
+    assert adam4 == pytest.approx(adam / 2) and muon4 == pytest.approx(muon) and dist4 == pytest.approx(muon / 2)
+
+
 def test_te_cross_entropy_keeps_fewer_bytes_per_logit():
     native = _components()["activations"]
     te = _components(("cross_entropy_fusion_impl", "te"))["activations"]

@@ -74,6 +74,14 @@ def _split_dropped(get, engine, command, world):
                                             "(DataArguments.__post_init__)")
 
 
+def _muon_not_distributed(get, engine, command, world):
+    # swift/megatron/arguments/megatron_args.py _check_muon: "Muon optimizer does not support distributed optimizer
+    # for now" (dist_muon shards its state layer-wise instead: megatron/core/optimizer/layer_wise_optimizer.py).
+    if engine == "megatron" and str(get("optimizer") or "") in ("muon", "dist_muon") \
+            and is_true(get("use_distributed_optimizer")):
+        return "use_distributed_optimizer", False, "Muon turns the distributed optimizer off (_check_muon)"
+
+
 def _eval_steps(get, engine, command, world):
     # swift/arguments/sft_args.py _init_eval_strategy; megatron_args.py: eval_steps defaults to save_steps
     if get("eval_steps") is not None:
@@ -84,7 +92,7 @@ def _eval_steps(get, engine, command, world):
 
 
 RULES: tuple[Rule, ...] = (_packing_padding_free, _megatron_sequence_parallel, _swift_accumulation,
-                           _grpo_drop_last, _split_dropped, _eval_steps)
+                           _grpo_drop_last, _split_dropped, _muon_not_distributed, _eval_steps)
 
 
 def coerce(values: dict[str, Any], known: set[str], engine: str, command: str, world: int) -> list[Coercion]:

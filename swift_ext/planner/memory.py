@@ -332,7 +332,11 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         per_param = master + moments + grad_copy
     # The 16-bit modules_to_save copies need the fp32 master clone that fp32 adapters do without.
     saved_master = 4 * saved_copies if master == 0 and not precision_aware and not offload else 0
-    if not args.bool("use_distributed_optimizer"):
+    if (args.str("optimizer") or "adam") in ("muon", "dist_muon") and not offload:
+        embed_and_head = ((embed if embed_trains else 0) + (head if head_trains else 0)) if full_ft else saved_copies
+        opt_state = _muon_state(args, per_param, master, trainable, train_dense, embed_and_head, dp * cp,
+                                expert_dp) + saved_master
+    elif not args.bool("use_distributed_optimizer"):
         opt_state = per_param * trainable + saved_master
     else:
         opt_state = per_param * (train_dense / (dp * cp) + train_expert / expert_dp) + saved_master / (dp * cp)
@@ -524,6 +528,22 @@ def _lora_saved_bytes(shape: ModelShape, args: Args, lora_bytes: int, tokens: fl
         else:
             mlp = tok_sp * h + tokens * shape.intermediate_size / tp
     return per_element * (attn + mlp)
+
+
+def _muon_state(args: Args, adam_per_param: float, master: int, trainable: float, train_dense: float,
+                embed_and_head: float, dp_cp: int, expert_dp: int) -> float:
+    """Optimizer bytes under Muon (megatron/core/optimizer/muon.py get_megatron_muon_optimizer): every trainable 2-D
+    weight but the embedding and output layer goes to Muon, whose state is one momentum buffer next to the fp32
+    master (Float16OptimizerWithFloat16Params): master + 4 bytes; the embedding, output layer and 1-D parameters go
+    to Adam (master + 8). ms-swift turns the distributed optimizer off for both (_check_muon), so the state is
+    whole on every rank, except under dist_muon, whose LayerWiseDistributedOptimizer gives each DP rank a share
+    of the parameters (experts over expert-DP) and makes master copies only for that share."""
+    muon = max(trainable - embed_and_head, 0.0) * (master + 4)
+    adam = embed_and_head * adam_per_param
+    if args.str("optimizer") != "dist_muon":
+        return muon + adam
+    dense_share = train_dense / trainable if trainable else 1.0
+    return (muon + adam) * (dense_share / dp_cp + (1 - dense_share) / expert_dp)
 
 
 def _modules_to_save(args: Args, command: str) -> tuple[bool, bool]:
