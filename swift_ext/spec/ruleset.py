@@ -376,6 +376,13 @@ _RULES += [
     RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
              (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
              "both engines, lazy_tokenize: true with packing or streaming"),
+    RuleInfo("num-labels", "error", "task_type seq_cls needs num_labels, and num_labels is at least 1 (the width of "
+             "the classification head)",
+             (_code("ms-swift swift/model/model_meta.py: get_model_info_meta (\"Please pass the parameter "
+                    "`num_labels`.\")"),
+              _code("mcore-bridge model/gpt_model.py: OutputLayerLinear(hidden_size, num_labels) for seq_cls (torch "
+                    "refuses a negative size)")),
+             "both engines, num_labels or task_type seq_cls set; not rlhf_type rm (ms-swift sets num_labels 1)"),
     RuleInfo("streaming-max-steps", "error", "a streaming dataset needs max_steps on the transformers engine",
              (_code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
               _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
