@@ -163,3 +163,22 @@ def test_upgrade_fills_vllm_mode_the_way_the_script_runs(flags, mode):
     (data, notes), = import_text(f"megatron rlhf --rlhf_type grpo --model Qwen/Qwen3-8B --dataset d.jsonl {flags}\n",
                                  upgrade=True)
     assert data["args"].get("vllm_mode") == mode, notes
+
+
+@pytest.mark.parametrize("where, key, value, says", [
+    ("text_config", "num_key_value_heads", float("nan"), "num_key_value_heads must be an integer, got nan"),
+    ("text_config", "num_key_value_heads", float("inf"), "num_key_value_heads must be an integer, got inf"),
+    ("text_config", "num_attention_heads", float("-inf"), "num_attention_heads must be an integer, got -inf"),
+    ("text_config", "num_hidden_layers", 10**26, "is not a model's size"),  # walked layer by layer: never ended
+])
+def test_a_config_json_with_non_finite_or_absurd_sizes_is_a_clear_error(tiny, where, key, value, says):
+    # json reads NaN / Infinity: int() of them was an internal error (ValueError / OverflowError).
+    from pathlib import Path
+
+    from swift_ext.planner.model_shape import from_config
+    from swift_ext.spec.findings import UserError
+
+    config = json.loads((Path(tiny) / "config.json").read_text())
+    config[where][key] = value
+    with pytest.raises(UserError, match=says):
+        from_config(config, "tiny", "config.json")
