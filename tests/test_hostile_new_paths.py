@@ -170,6 +170,7 @@ def test_upgrade_fills_vllm_mode_the_way_the_script_runs(flags, mode):
     ("text_config", "num_key_value_heads", float("inf"), "num_key_value_heads must be an integer, got inf"),
     ("text_config", "num_attention_heads", float("-inf"), "num_attention_heads must be an integer, got -inf"),
     ("text_config", "num_hidden_layers", 10**26, "is not a model's size"),  # walked layer by layer: never ended
+    ("text_config", "num_experts", 99999999999999999999999999, "is not a model's size"),  # divisors() of it
 ])
 def test_a_config_json_with_non_finite_or_absurd_sizes_is_a_clear_error(tiny, where, key, value, says):
     # json reads NaN / Infinity: int() of them was an internal error (ValueError / OverflowError).
@@ -182,3 +183,11 @@ def test_a_config_json_with_non_finite_or_absurd_sizes_is_a_clear_error(tiny, wh
     config[where][key] = value
     with pytest.raises(UserError, match=says):
         from_config(config, "tiny", "config.json")
+
+
+def test_divisors_of_a_huge_size_do_not_walk_every_integer():
+    # The layout rules list divisors of the experts, heads and world for their hints: range(1, n + 1) never ended.
+    from swift_ext.planner.sizes import divisors
+
+    assert divisors(2**40) == [2**k for k in range(41)]
+    assert divisors(12) == [1, 2, 3, 4, 6, 12] and divisors(1) == [1] and divisors(0) == []

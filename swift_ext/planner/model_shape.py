@@ -433,8 +433,10 @@ def _router_pre_softmax(text: dict, config: dict) -> bool:
     return value is not None and not bool(value)
 
 
-# Far above any model's depth (the deepest published decoders have a few hundred layers).
+# Far above any model's depth (the deepest published decoders have a few hundred layers), and far above any size
+# of a config.json (vocabularies are below 1e7).
 MAX_LAYERS = 100_000
+MAX_SIZE = 2**40
 
 
 class _Fields:
@@ -447,7 +449,7 @@ class _Fields:
         """config.json states `key` with a value (not left out, not null)."""
         return self.text.get(key, self.outer.get(key) if self.outer is not self.text else None) is not None
 
-    def int(self, key: str, positive: bool = False, most: int | None = None) -> int:
+    def int(self, key: str, positive: bool = False, most: int = MAX_SIZE) -> int:
         value = self.text.get(key, self.outer.get(key) if self.outer is not self.text else None)
         if value is None:
             if positive:
@@ -460,7 +462,7 @@ class _Fields:
         if value < 0 or (positive and value == 0):
             raise UserError.one(f"model config: {key} must be {'positive' if positive else '>= 0'}, got {value!r}",
                                 file=self.where)
-        if most is not None and value > most:  # the shape walks every layer: 1e26 layers never finishes
+        if value > most:  # the shape walks every layer, the rules list divisors: 1e26 never finishes
             raise UserError.one(f"model config: {key} {value!r} is not a model's size (at most {most})",
                                 file=self.where)
         return int(value)
