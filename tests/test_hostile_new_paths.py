@@ -191,3 +191,15 @@ def test_divisors_of_a_huge_size_do_not_walk_every_integer():
 
     assert divisors(2**40) == [2**k for k in range(41)]
     assert divisors(12) == [1, 2, 3, 4, 6, 12] and divisors(1) == [1] and divisors(0) == []
+
+
+def test_transformers_names_in_modules_to_save_on_megatron_are_said():
+    # peft's _set_trainable matches by name suffix and, not strict, wraps nothing for lm_head / embed_tokens on
+    # Megatron's model: the run silently trains the adapters only.
+    text_model = ("args.model=Qwen/Qwen3-30B-A3B", "args.mtp_num_layers=null")
+    result = make_plan(load_recipe(MEG_SFT, [*text_model, "args.modules_to_save=[lm_head, embed_tokens]"]), oracle=False)
+    said = [w for w in result.warnings if w.code == "lora-targets"]
+    assert [w.path for w in said] == ["args.modules_to_save"] and "output_layer" in said[0].hint
+    megatron = make_plan(load_recipe(MEG_SFT, [*text_model, "args.modules_to_save=[all-embedding, output_layer]"]),
+                         oracle=False)
+    assert not [w for w in megatron.warnings if w.code == "lora-targets"]

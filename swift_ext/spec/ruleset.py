@@ -267,12 +267,16 @@ _RULES += [
               Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
                        "gpt_oss; public source, not installed here)")),
              "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
-    RuleInfo("lora-targets", "error", "Megatron LoRA target_modules given as transformers names (q_proj, ...) match "
-             "nothing in Megatron's model",
+    RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
+             "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
+             "(lm_head, embed_tokens) match nothing either, silently (warning)",
              (_code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
               _code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
-                    "model\")")),
-             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name"),
+                    "model\")"),
+              _code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
+                    "(suffix match, no error without strict_module_check)")),
+             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name, or "
+             "a modules_to_save entry named lm_head / embed_tokens / wte"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name); a key that is also an ms-swift argument with "
              "another value is said: the config takes the extra value, args keeps the argument's",
