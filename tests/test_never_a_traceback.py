@@ -43,7 +43,25 @@ ARG_NAMES = ["tensor_model_parallel_size", "pipeline_model_parallel_size", "cont
              "num_generations", "vllm_tensor_parallel_size", "lr", "max_length", "recompute_granularity",
              "recompute_num_layers", "mtp_num_layers", "packing", "sequence_parallel", "tuner_type", "lora_rank",
              "model", "dataset", "reward_funcs", "reward_weights", "steps_per_generation", "fp8_recipe",
-             "decoder_first_pipeline_num_layers", "save_total_limit", "add_version", "output_dir", "nonsense_arg"]
+             "decoder_first_pipeline_num_layers", "save_total_limit", "add_version", "output_dir", "nonsense_arg",
+             # the model-config / head / LoRA-copy arguments the megatron-core config rules and memory head read
+             "recompute_modules", "megatron_extra_kwargs", "modules_to_save", "num_labels", "task_type",
+             "moe_aux_loss_coeff", "moe_router_load_balancing_type", "moe_token_dispatcher_type", "moe_enable_deepep",
+             "moe_expert_capacity_factor", "moe_pad_expert_input_to_capacity", "moe_layer_recompute", "rlhf_type",
+             "use_vllm", "vllm_mode", "streaming", "split_dataset_ratio"]
+# Words those arguments take (and megatron_extra_kwargs keys), so examples reach the rules past the type checks.
+ARG_WORDS = ["core_attn", "moe_act", "layernorm", "mla_up_proj", "moe", "shared_experts", "Core_Attn", "core_attn moe",
+             "aux_loss", "seq_aux_loss", "sinkhorn", "none", "flex", "alltoall", "allgather", "seq_cls", "embedding",
+             "causal_lm", "generative_reranker", "rm", "grpo", "dpo", "colocate", "server", "all-embedding",
+             "output_layer", "embed_tokens", ".*embed.*", "selective", "full", "delayed", "blockwise",
+             "moe_router_enable_expert_bias", "moe_flex_dispatcher_backend", "hybridep", "fp8", "fp8_recipe"]
+# Recipe values: YAML may also hold dates, and mappings with number / null keys (JSON turns them into strings).
+arg_values = st.recursive(
+    st.one_of(scalars, st.sampled_from(ARG_WORDS), st.dates()),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.one_of(st.sampled_from(ARG_NAMES + ARG_WORDS), st.text(max_size=5), st.integers(), st.none(), st.dates()),
+        inner, max_size=3),
+    max_leaves=6)
 LAUNCH_KEYS = ["nodes", "gpus_per_node", "gpu", "gpu_memory_gib", "bogus"]
 BASES = [RECIPES / "qwen3_6/sft-lora-4x32g.yaml", RECIPES / "qwen3_6/grpo-lora-8gpu.yaml",
          RECIPES / "smoke/tiny-sft.yaml"]
@@ -78,7 +96,7 @@ def scratch(name: str, content: str | bytes) -> Path:
 
 
 @SETTINGS
-@given(base=st.sampled_from(BASES), args=st.dictionaries(st.sampled_from(ARG_NAMES), values, max_size=4),
+@given(base=st.sampled_from(BASES), args=st.dictionaries(st.sampled_from(ARG_NAMES), arg_values, max_size=4),
        launch=st.dictionaries(st.sampled_from(LAUNCH_KEYS), values, max_size=2),
        env=st.dictionaries(st.sampled_from(["HF_TOKEN", "NCCL_DEBUG", "IMAGE_MAX_TOKEN_NUM", "X"]), values, max_size=2))
 def test_recipe_values(capsys, base, args, launch, env):
@@ -94,7 +112,10 @@ def test_recipe_values(capsys, base, args, launch, env):
 
 @SETTINGS
 @given(base=st.sampled_from(BASES), overrides=st.lists(
-    st.one_of(st.builds(lambda k, v: f"args.{k}={v}", st.sampled_from(ARG_NAMES), st.text(max_size=10)),
+    st.one_of(st.builds(lambda k, v: f"args.{k}={v}", st.sampled_from(ARG_NAMES),
+                        st.one_of(st.text(max_size=10), st.sampled_from(ARG_WORDS),
+                                  st.lists(st.sampled_from(ARG_WORDS), max_size=3).map(lambda w: f"[{', '.join(w)}]"),
+                                  arg_values.map(lambda v: json.dumps(v, default=str, skipkeys=True)))),
               st.builds(lambda k, v: f"launch.{k}={v}", st.sampled_from(LAUNCH_KEYS), st.text(max_size=6)),
               st.text(max_size=15)), max_size=3))
 def test_overrides(capsys, base, overrides):
@@ -120,9 +141,13 @@ def test_import_scripts(capsys, pieces):
 messages = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant", "tool", "bot", 1]),
                                            "content": st.one_of(st.text(max_size=20), st.none(), st.integers(),
                                                                 st.just("<image>x"))}), max_size=4)
+# A DPO row's rejected side in every shape: ms-swift takes a string, a list of non-user messages, rejected_messages.
+rejected = st.one_of(values, st.text(max_size=40), messages, st.sampled_from(["", "x" * 5000]))
 rows = st.one_of(
     st.fixed_dictionaries({"messages": messages}, optional={"images": st.lists(st.text(max_size=10), max_size=2),
-                                                            "solution": st.text(max_size=5)}),
+                                                            "solution": st.text(max_size=5),
+                                                            "rejected_response": rejected,
+                                                            "rejected_messages": rejected}),
     values,
 )
 
@@ -134,6 +159,18 @@ rows = st.one_of(
 def test_dataset_rows(capsys, lines, task):
     path = scratch("d.jsonl", "\n".join(lines))
     cli(capsys, "data", "check", path, "--task", task)
+
+
+@FEW
+@given(lines=st.lists(rows.map(lambda r: json.dumps(r, ensure_ascii=False)), min_size=1, max_size=5),
+       max_length=st.sampled_from([8, 64, 4096]), strategy=st.sampled_from(["delete", "right", "left"]))
+def test_dpo_rows_through_data_stats(capsys, lines, max_length, strategy):
+    """`data stats` sizes a DPO row as its chosen and rejected sequences (datasets/lengths.py `_rejected_row`)."""
+    data = scratch("d.jsonl", "\n".join(lines))
+    recipe = scratch("r.yaml", yaml.safe_dump({
+        "extends": str(RECIPES / "smoke/tiny-sft.yaml"), "command": "rlhf",
+        "args": {"rlhf_type": "dpo", "val_dataset": None, "max_length": max_length, "truncation_strategy": strategy}}))
+    cli(capsys, "data", "stats", data, "--recipe", recipe, "--no-cache", "--format", "json")
 
 
 def test_the_property_can_fail(capsys, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 from swift_ext.datasets.template import TemplateSettings, tokenizer_file
 from swift_ext.spec.cachedirs import cache_dir
 
-CACHE_FORMAT = 3  # bump when the counting changes, so stale caches are not reused
+CACHE_FORMAT = 4  # bump when the counting changes, so stale caches are not reused
 
 
 def cache_path(key: str) -> Path:

@@ -196,6 +196,9 @@ def _measure(path: str, s: TemplateSettings, progress, allow_msswift: bool = Tru
             not_measured(n, str(exc))
             continue
         rejected = render(with_rejected, s) if (with_rejected := _rejected_row(row)) is not None else None
+        if with_rejected is not None and rejected is None:  # a rejected side only ms-swift's template renders
+            slow.append((n, row))
+            continue
         texts += [mark_tags(rendered.prompt), mark_tags(rendered.completion),
                   mark_tags(rejected.completion) if rejected is not None else ""]
         extra.append(row_media)
@@ -262,17 +265,30 @@ def _measure_with_msswift(path: str, rows: list[tuple[int, dict]], s: TemplateSe
 
 
 def _rejected_row(row: Any) -> dict | None:
-    """ROW with its final assistant turn replaced by its `rejected_response` (the sequence ms-swift builds for
-    the rejected side, swift/template/template_inputs.py), or None when it has no rejected response."""
-    rejected = row.get("rejected_response") if type(row) is dict else None
-    messages = row.get("messages") if type(row) is dict else None
-    if type(rejected) is not str or type(messages) is not list or not messages:
+    """The row of ms-swift's rejected sequence (swift/template/template_inputs.py TemplateInputs.from_dict), or None
+    when ROW has none ms-swift would take: `rejected_messages`, a whole conversation; else `rejected_response` in
+    place of the final assistant turn -- a string, or a list of non-user messages (_compat_rejected_response puts
+    the list after the last user turn). Only the final assistant turn of it is counted (the prompt is the chosen
+    row's), so a rejected side that does not end in an assistant turn is None."""
+    if type(row) is not dict or type(row.get("messages")) is not list or not row["messages"]:
         return None
-    last = messages[-1]
-    if type(last) is not dict or last.get("role") != "assistant":
+    messages = row["messages"]
+    rest = {k: v for k, v in row.items() if k not in ("rejected_response", "rejected_messages")}
+    given, response = row.get("rejected_messages"), row.get("rejected_response")
+    if type(given) is list and given:
+        rejected = given
+    elif type(response) is str:
+        last = messages[-1]
+        if type(last) is not dict or last.get("role") != "assistant":
+            return None
+        rejected = messages[:-1] + [{**last, "content": response}]
+    elif type(response) is list and response and all(type(m) is dict and m.get("role") != "user" for m in response):
+        users = [i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "user"]
+        rejected = messages[:users[-1] + 1 if users else 0] + response
+    else:
         return None
-    rest = {k: v for k, v in row.items() if k != "rejected_response"}
-    return {**rest, "messages": messages[:-1] + [{**last, "content": rejected}]}
+    last = rejected[-1]
+    return {**rest, "messages": rejected} if type(last) is dict and last.get("role") == "assistant" else None
 
 
 def _last_labelled_span(labels: list[int]) -> int:

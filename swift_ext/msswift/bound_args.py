@@ -117,13 +117,13 @@ class Args:
 
     def mapping(self, name: str) -> dict:
         """A dict argument as ms-swift reads it (utils json_parse_to_dict: a dict, or a JSON object in a string);
-        {} when unset or unreadable, which ms-swift's own parsing reports first."""
+        {} when unset or unreadable, which ms-swift's own parsing reports first. A mapping from the recipe goes
+        through JSON as the command line carries it, so its keys are strings there (`{1: 2}` arrives as {"1": 2})."""
         value = self._values.get(name)
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                return {}
+        try:
+            value = json.loads(value if isinstance(value, str) else json.dumps(value))
+        except (TypeError, ValueError):  # a date or other non-JSON value: check_args reports it
+            return {}
         return value if isinstance(value, dict) else {}
 
     # -- numbers several checks need; the defaults are ms-swift's (from the schema) ----------------------

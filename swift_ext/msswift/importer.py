@@ -78,7 +78,7 @@ def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> l
             if upgrade:
                 data["args"] = _upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
                                               notes, source, lineno)
-            _vllm_mode(data["args"], upgrade, notes, f"{source}:{lineno}")
+            _vllm_mode(data, upgrade, notes, f"{source}:{lineno}")
             found.append((data, notes))
             notes = []
         elif len(words) >= 2 and words[0] in ("megatron", "swift"):
@@ -325,17 +325,25 @@ def _closing_paren(line: str, i: int) -> int:
     return len(line)
 
 
-def _vllm_mode(args: dict, upgrade: bool, notes: list, at: str) -> None:
+def _vllm_mode(data: dict, upgrade: bool, notes: list, at: str) -> None:
     """ms-swift 4.x needs vllm_mode with use_vllm (swift/arguments/rlhf_args.py RLHFArguments._init_rollout: "vllm_mode
     is required when use_vllm is true"; Megatron: rollout_mixin.py _init_rollout_engine "Invalid vllm_mode: None");
     ms-swift 3.x scripts (and two of ms-swift's own GRPO examples) leave it out. --upgrade fills it in the way the
     script runs: server when it names a rollout server, else colocate -- with a note; without --upgrade, a note
     naming --upgrade (plan refuses the recipe as ms-swift would)."""
-    if not is_true(args.get("use_vllm")) or args.get("vllm_mode") not in (None, ""):
+    args = data["args"]
+    # Megatron GRPO's use_vllm defaults to true (megatron_args.py; "use_vllm must be True for Megatron GRPO").
+    megatron_grpo = data["engine"] == "megatron" and data["command"] == "rlhf" and args.get("rlhf_type") == "grpo"
+    if not is_true(args.get("use_vllm", megatron_grpo)) or args.get("vllm_mode") not in (None, ""):
         return
-    server = next((k for k in ("vllm_server_host", "vllm_server_base_url") if args.get(k) not in (None, "", [])), None)
+    # `--vllm_server_host ""` (an unset variable a 3.x script expanded) names no server: ms-swift would dial ''
+    server = next((k for k in ("vllm_server_host", "vllm_server_base_url")
+                   if any(str(v).strip() for v in (args[k] if isinstance(args.get(k), list) else [args.get(k)])
+                          if v is not None)), None)
     mode = "server" if server else "colocate"
     why = f"it names {server}" if server else "it names no vllm_server_host / vllm_server_base_url"
+    if "use_vllm" not in args:
+        why += " (use_vllm is Megatron GRPO's default, true)"
     if upgrade:
         args["vllm_mode"] = mode
         notes.append(f"{at}: --vllm_mode {mode} added: ms-swift 4.x requires vllm_mode when use_vllm is true, and {why}")

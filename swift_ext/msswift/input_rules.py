@@ -192,5 +192,22 @@ def _as_config_gets(key, value):
     return value
 
 
+def num_labels(recipe, args, err, warn):
+    # swift/model/model_meta.py get_model_info_meta: task_type seq_cls asserts num_labels ("Please pass the parameter
+    # `num_labels`."); the head is OutputLayerLinear(hidden, num_labels) (mcore-bridge; transformers' score layer on
+    # engine swift): a negative width is torch's error at model build, 0 leaves nothing to classify -- and the memory
+    # estimate would silently size a 1-label head. rlhf_type rm sets num_labels 1 itself (both rlhf_args.py).
+    if recipe.command == "rlhf" and args.str("rlhf_type") == "rm":
+        return
+    labels, task = args.int("num_labels"), args.str("task_type")
+    if labels is not None and labels < 1 and task in (None, "seq_cls"):  # unset task_type + num_labels: seq_cls
+        err("num-labels", f"num_labels {labels}: the classification head needs at least one output", "num_labels",
+            hint="num_labels: the number of classes (1 for a regression or reward score)")
+    elif labels is None and task == "seq_cls":
+        err("num-labels", "task_type seq_cls without num_labels: ms-swift asserts 'Please pass the parameter "
+            "`num_labels`.' when it loads the model", "task_type",
+            hint="set num_labels (1 for a regression or reward score)")
+
+
 INPUT_RULES = [registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu, best_model_schedule,
-               fp16_and_bf16, megatron_extra_kwargs]
+               fp16_and_bf16, megatron_extra_kwargs, num_labels]

@@ -224,9 +224,17 @@ def check_value(ftype: dict, value: Any) -> str | None:
         return f"{describe(ftype)}, got a list"
     if kind == "union":
         errors = [check_value(opt, value) for opt in ftype["options"]]
-        return None if any(e is None for e in errors) else f"{describe(ftype)}, got {value!r}"
+        if any(e is None for e in errors):
+            return None
+        # a mapping refused by the mapping option: that option's reason, not "a mapping or a string"
+        mapping = [e for opt, e in zip(ftype["options"], errors) if isinstance(value, dict) and opt["kind"] == "dict"]
+        return mapping[0] if mapping else f"{describe(ftype)}, got {value!r}"
     if kind == "dict":
         if isinstance(value, dict):
+            try:  # the command line carries it as JSON (render_scalar): a YAML date or set has no JSON form
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                return f"a mapping of JSON values (quote dates and other YAML-typed words), got {value!r}: {exc}"
             return None
         if isinstance(value, str):
             try:
@@ -290,8 +298,21 @@ def render_scalar(value: Any) -> str:
     if isinstance(value, float):
         return _short_float(value)
     if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
+        try:
+            return json.dumps(value, separators=(",", ":"))
+        except (TypeError, ValueError):  # a YAML date (check_value refuses it): its text, so the plan still prints
+            return json.dumps(_as_text(value), separators=(",", ":"))
     return str(value)
+
+
+def _as_text(value: Any) -> Any:
+    """VALUE with every key, and every value JSON has no form for, as its text."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): _as_text(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_text(v) for v in value]
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
 
 
 def write_snapshot(path: Path = SNAPSHOT) -> Path:

@@ -35,6 +35,12 @@ def flag(args, name: str) -> str:
     return "megatron_extra_kwargs" if name in args.mapping("megatron_extra_kwargs") else name
 
 
+def _as_written(args, name: str) -> bool:
+    """The config gets `name` from megatron_extra_kwargs exactly as written: none of ms-swift's argument parsing
+    (a one-item list stays a list, a string stays a string)."""
+    return flag(args, name) == "megatron_extra_kwargs"
+
+
 def _true(args, name: str) -> bool:
     value = config_value(args, name)
     return value is True or str(value).lower() in ("true", "1", "yes")
@@ -49,7 +55,9 @@ def _granularity(args) -> str | None:
 def _recompute_modules(args) -> list[str]:
     # get_mcore_model_config skips an empty list, so TransformerConfig's own default (['core_attn']) applies.
     value = config_value(args, "recompute_modules")
-    if value and not isinstance(value, (list, tuple)):  # a string, or whatever megatron_extra_kwargs holds
+    if isinstance(value, str) and _as_written(args, "recompute_modules"):
+        return list(value)  # megatron-core iterates a string: set("moe_act") is its letters
+    if value and not isinstance(value, (list, tuple)):  # a string argument (one item), or a number / mapping
         value = [value]
     return [str(m) for m in value] if value else ["core_attn"]
 
@@ -86,13 +94,25 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
         err("recompute-modules", "moe_layer_recompute with recompute_granularity full: megatron-core refuses the pair "
             "(moe_layer_recompute asks for selective recompute of the MoE layer)", flag(args, "moe_layer_recompute"),
             hint="drop moe_layer_recompute, or use recompute_granularity: selective with recompute_modules: [moe]")
+    written = config_value(args, "recompute_modules")
+    if (isinstance(written, str) and written and _as_written(args, "recompute_modules")
+            and (granularity == "selective" or _true(args, "moe_layer_recompute"))):
+        # TransformerConfig.__post_init__: set(recompute_modules) is the string's letters ("Invalid choices"), and
+        # moe_layer_recompute's recompute_modules.append fails on a str.
+        err("recompute-modules", f"megatron_extra_kwargs gives recompute_modules as a string ({written!r}): "
+            "megatron-core reads it letter by letter and refuses the letters", "megatron_extra_kwargs",
+            hint=f"a list: megatron_extra_kwargs: {{recompute_modules: [{written}]}}, or set args.recompute_modules")
+        return
     if granularity != "selective":
         return
     modules = _recompute_modules(args)
     invalid = sorted(set(modules) - set(RECOMPUTE_MODULES))
     if invalid:
+        joined = [m for m in invalid if any(c in m for c in " ,")]  # `recompute_modules: "core_attn moe"` is one item
         err("recompute-modules", f"recompute_modules {invalid} are not modules megatron-core recomputes",
-            flag(args, "recompute_modules"), hint=f"choose from {', '.join(RECOMPUTE_MODULES)}")
+            flag(args, "recompute_modules"), hint=f"choose from {', '.join(RECOMPUTE_MODULES)}"
+            + (f"; write several as a YAML list, e.g. [{', '.join(joined[0].replace(',', ' ').split())}]"
+               if joined else ""))
     if "moe_act" in modules and not _true(args, "moe_grouped_gemm"):
         err("recompute-modules", "recompute_modules moe_act needs moe_grouped_gemm (megatron-core recomputes the "
             "expert activation only in the grouped GEMM experts)", flag(args, "recompute_modules"),
@@ -157,12 +177,19 @@ def deepep_dispatcher(recipe, args, shape, lay, err, warn):
 
 
 def _balancing_types(args) -> list[str] | None:
-    """moe_router_load_balancing_type as the config gets it (ms-swift turns a one-item list into its item); None
-    when the recipe leaves it to the model (mcore-bridge: aux_loss, or seq_aux_loss for DeepSeek-style models)."""
+    """moe_router_load_balancing_type as the config gets it (ms-swift turns a one-item list argument into its item;
+    megatron_extra_kwargs' list stays a list); None when the recipe leaves it to the model (mcore-bridge: aux_loss,
+    or seq_aux_loss for DeepSeek-style models)."""
     value = config_value(args, "moe_router_load_balancing_type")
     if value is None or value == []:
         return None
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _is_list(args, name: str, value) -> bool:
+    """The config field `name` reaches megatron-core as a list: an argument list of two or more items (ms-swift
+    unwraps one item), or any list megatron_extra_kwargs gives."""
+    return isinstance(value, list) and (len(value) != 1 or _as_written(args, name))
 
 
 def _capacity_factor(args) -> float | None:
@@ -181,14 +208,19 @@ def _capacity_factor(args) -> float | None:
 # moe_aux_loss_coeff / moe_router_load_balancing_type into their item and passes both by name.
 def moe_capacity_and_balancing(recipe, args, shape, lay, err, warn):
     types = _balancing_types(args)
-    if types is not None and len(types) > 1:
+    if types is not None and _is_list(args, "moe_router_load_balancing_type",
+                                      config_value(args, "moe_router_load_balancing_type")):
         coeff = config_value(args, "moe_aux_loss_coeff")
-        coeffs = coeff if isinstance(coeff, list) and len(coeff) != 1 else None
+        coeffs = coeff if _is_list(args, "moe_aux_loss_coeff", coeff) else None
         if coeffs is None or len(coeffs) != len(types):
-            got = f"{len(coeffs)} value(s)" if coeffs is not None else "one value"
-            err("moe-load-balancing", f"moe_router_load_balancing_type lists {len(types)} types but moe_aux_loss_coeff "
-                f"gives {got}: megatron-core needs one coefficient per type", flag(args, "moe_aux_loss_coeff"),
-                hint=f"give moe_aux_loss_coeff {len(types)} values, one per load balancing type")
+            got = f"{len(coeffs)} value(s)" if coeffs is not None else "a single number, not a list"
+            hint = f"give moe_aux_loss_coeff {len(types)} values, one per load balancing type"
+            if len(types) == 1:  # only megatron_extra_kwargs keeps a one-item list (ms-swift unwraps an argument's)
+                hint = ("give moe_router_load_balancing_type as a string, or moe_aux_loss_coeff as a one-item list in "
+                        "megatron_extra_kwargs too")
+            err("moe-load-balancing", f"moe_router_load_balancing_type is a list of {len(types)} type(s) but "
+                f"moe_aux_loss_coeff gives {got}: megatron-core needs a list with one coefficient per type",
+                flag(args, "moe_aux_loss_coeff"), hint=hint)
     factor = _capacity_factor(args)
     if factor is not None and types is not None:
         other = [t for t in types if t not in CAPACITY_BALANCING]

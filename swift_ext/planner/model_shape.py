@@ -277,7 +277,7 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
     read = _Fields(text, config, where)
     hidden = read.int("hidden_size", positive=True)
     heads = read.int("num_attention_heads", positive=True)
-    layers = read.int("num_hidden_layers", positive=True)
+    layers = read.int("num_hidden_layers", positive=True, most=MAX_LAYERS)
     head_dim = read.int("head_dim")
     if not head_dim:
         if hidden % heads:
@@ -433,6 +433,12 @@ def _router_pre_softmax(text: dict, config: dict) -> bool:
     return value is not None and not bool(value)
 
 
+# Far above any model's depth (the deepest published decoders have a few hundred layers), and far above any size
+# of a config.json (vocabularies are below 1e7).
+MAX_LAYERS = 100_000
+MAX_SIZE = 2**40
+
+
 class _Fields:
     """Integer fields of a config.json, read with a message that names the field when one is unusable."""
 
@@ -443,16 +449,21 @@ class _Fields:
         """config.json states `key` with a value (not left out, not null)."""
         return self.text.get(key, self.outer.get(key) if self.outer is not self.text else None) is not None
 
-    def int(self, key: str, positive: bool = False) -> int:
+    def int(self, key: str, positive: bool = False, most: int = MAX_SIZE) -> int:
         value = self.text.get(key, self.outer.get(key) if self.outer is not self.text else None)
         if value is None:
             if positive:
                 raise UserError.one(f"model config lacks {key!r} (a positive integer)", file=self.where)
             return 0
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        # json reads NaN / Infinity / 1e400 as floats int() refuses
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
             raise UserError.one(f"model config: {key} must be an integer, got {value!r}", file=self.where)
         if value < 0 or (positive and value == 0):
             raise UserError.one(f"model config: {key} must be {'positive' if positive else '>= 0'}, got {value!r}",
+                                file=self.where)
+        if value > most:  # the shape walks every layer, the rules list divisors: 1e26 never finishes
+            raise UserError.one(f"model config: {key} {value!r} is not a model's size (at most {most})",
                                 file=self.where)
         return int(value)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 
 def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    # pairs up to sqrt(n): a hostile size (a config's 1e26 experts, a huge world) must not walk every integer
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0] if n > 0 else []
+    return sorted(set(small + [n // d for d in small]))
 
 
 def nearest(value: int, legal: list[int]) -> str:

@@ -232,6 +232,28 @@ def megatron_lora_hf_names(recipe, args, shape, lay, err, warn):
         hint="all-linear, or Megatron names: linear_qkv linear_proj (attention), linear_fc1 linear_fc2 (MLP/experts)")
 
 
+# transformers' names of the embedding and output head; Megatron's are embedding(.word_embeddings) and output_layer.
+HF_SAVE_NAMES = {"embed_tokens": "all-embedding", "lm_head": "output_layer", "wte": "all-embedding"}
+
+
+# Evidence: ms-swift 4.6 swift/megatron/utils/utils.py get_modules_to_save passes names other than all-embedding
+# through to its LoraConfig, and peft utils/other.py _set_trainable wraps each module whose name *ends with* one of
+# them -- without strict_module_check, a name that matches nothing is no error: the run trains the adapters only,
+# and the memory estimate (memory.py _modules_to_save) counts no copy. Text models only, as above.
+@engine_rule
+def megatron_modules_to_save_hf_names(recipe, args, shape, lay, err, warn):
+    if recipe.engine != "megatron" or (args.str("tuner_type") or "lora") not in ("lora", "lora_llm"):
+        return
+    names = [str(m) for m in args.list("modules_to_save")]
+    unmatched = [m for m in names if m.rsplit(".", 1)[-1] in HF_SAVE_NAMES]
+    if not unmatched or shape.vision is not None:
+        return
+    megatron = sorted({HF_SAVE_NAMES[m.rsplit(".", 1)[-1]] for m in unmatched})
+    warn("lora-targets", f"modules_to_save {unmatched} are transformers module names; Megatron's model has none of "
+         "them, so peft wraps nothing and only the adapters train (no error)", "modules_to_save",
+         hint=f"Megatron names: {', '.join(megatron)}")
+
+
 def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
     """Plan notes: the LoRA modules per layer type, and what happens to MTP weights on export."""
     notes = []

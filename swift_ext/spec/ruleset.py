@@ -272,12 +272,16 @@ _RULES += [
               Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
                        "gpt_oss; public source, not installed here)")),
              "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
-    RuleInfo("lora-targets", "error", "Megatron LoRA target_modules given as transformers names (q_proj, ...) match "
-             "nothing in Megatron's model",
+    RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
+             "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
+             "(lm_head, embed_tokens) match nothing either, silently (warning)",
              (_code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
               _code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
-                    "model\")")),
-             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name"),
+                    "model\")"),
+              _code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
+                    "(suffix match, no error without strict_module_check)")),
+             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name, or "
+             "a modules_to_save entry named lm_head / embed_tokens / wte"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
              "meta can bring its own config_cls); a key that is also an ms-swift argument with "
@@ -385,6 +389,13 @@ _RULES += [
     RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
              (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
              "both engines, lazy_tokenize: true with packing or streaming"),
+    RuleInfo("num-labels", "error", "task_type seq_cls needs num_labels, and num_labels is at least 1 (the width of "
+             "the classification head)",
+             (_code("ms-swift swift/model/model_meta.py: get_model_info_meta (\"Please pass the parameter "
+                    "`num_labels`.\")"),
+              _code("mcore-bridge model/gpt_model.py: OutputLayerLinear(hidden_size, num_labels) for seq_cls (torch "
+                    "refuses a negative size)")),
+             "both engines, num_labels or task_type seq_cls set; not rlhf_type rm (ms-swift sets num_labels 1)"),
     RuleInfo("streaming-max-steps", "error", "a streaming dataset needs max_steps on the transformers engine",
              (_code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
               _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),

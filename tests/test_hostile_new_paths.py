@@ -1,0 +1,205 @@
+"""Hostile values against the newer plan / data / import paths: megatron_extra_kwargs, the megatron-core config
+rules, num_labels, DPO rejected sides, import --upgrade's vllm_mode. Each case was a traceback or a silent wrong
+answer; each now ends in the right verdict or one clear error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import RECIPES, ROOT, swift_ext
+from swift_ext.msswift.importer import import_text
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+MEG_SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
+SELECTIVE = ("args.recompute_granularity=selective", "args.recompute_method=null", "args.recompute_num_layers=null")
+
+
+def _errors(*overrides: str, base=MEG_SFT) -> list:
+    return make_plan(load_recipe(base, list(overrides)), oracle=False).errors
+
+
+def test_megatron_extra_kwargs_with_non_string_keys_is_a_clear_error(write):
+    # {1: 2} was an internal error (difflib on an int key); the command line carries JSON, so ms-swift gets "1".
+    path = write("r.yaml", f"extends: {MEG_SFT}\nargs:\n  megatron_extra_kwargs: {{1: 2, null: 3}}\n")
+    result = swift_ext("plan", path)
+    assert result.returncode == 2 and "internal error" not in result.stderr, result.stderr
+    assert "megatron_extra_kwargs key '1' is not a field" in result.stderr
+    assert "key 'null' is not a field" in result.stderr
+
+
+def test_a_yaml_date_in_a_mapping_argument_is_refused_with_its_line(write):
+    # A date has no JSON form: the plan (and its --print) was an internal error in the rules and in the argv.
+    for text in ("{2020-01-01: 1}", "{recompute_modules: 2020-01-01}"):
+        path = write("r.yaml", f"extends: {MEG_SFT}\nargs:\n  megatron_extra_kwargs: {text}\n")
+        result = swift_ext("plan", path, "--print")
+        assert result.returncode == 2 and "internal error" not in result.stderr, result.stderr
+        assert f"{path}:3:3: args.megatron_extra_kwargs: expected a mapping of JSON values (quote dates" in result.stderr
+
+
+def test_recompute_modules_as_a_string_in_megatron_extra_kwargs_is_refused():
+    # megatron-core iterates it: set("moe_act") is its letters, "Invalid choices for recompute_modules".
+    extra = 'args.megatron_extra_kwargs={"recompute_modules": "moe_act"}'
+    refused = [e for e in _errors(*SELECTIVE, extra) if e.code == "recompute-modules"]
+    assert [e.path for e in refused] == ["args.megatron_extra_kwargs"] and "letter by letter" in refused[0].message
+    as_list = 'args.megatron_extra_kwargs={"recompute_modules": ["moe_act"]}'
+    assert not [e for e in _errors(*SELECTIVE, as_list) if e.code == "recompute-modules"]
+    # an argument string is one item on the command line: refused by name, with how to write a list
+    joined = [e for e in _errors(*SELECTIVE, "args.recompute_modules=core_attn moe") if e.code == "recompute-modules"]
+    assert joined and "[core_attn, moe]" in joined[0].hint
+
+
+def test_a_one_item_load_balancing_list_in_megatron_extra_kwargs_needs_a_coefficient_list():
+    # ms-swift unwraps a one-item *argument* list; megatron_extra_kwargs reaches TransformerConfig as written, and
+    # its __post_init__ asserts moe_aux_loss_coeff is a list of the same length.
+    one = 'args.megatron_extra_kwargs={"moe_router_load_balancing_type": ["aux_loss"]}'
+    refused = [e for e in _errors(one) if e.code == "moe-load-balancing"]
+    assert refused and "a single number, not a list" in refused[0].message
+    both = 'args.megatron_extra_kwargs={"moe_router_load_balancing_type": ["aux_loss"], "moe_aux_loss_coeff": [0.001]}'
+    assert not [e for e in _errors(both) if e.code == "moe-load-balancing"]
+    assert not [e for e in _errors("args.moe_router_load_balancing_type=[aux_loss]") if e.code == "moe-load-balancing"]
+
+
+@pytest.mark.slow
+def test_megatron_core_refuses_what_the_two_rules_above_refuse():
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    base = dict(num_layers=2, hidden_size=64, num_attention_heads=4)
+    with pytest.raises(AssertionError, match="Invalid choices for recompute_modules"):
+        TransformerConfig(**base, recompute_granularity="selective", recompute_modules="moe_act")
+    with pytest.raises(AssertionError, match="moe_aux_loss_coeff must be a list"):
+        TransformerConfig(**base, num_moe_experts=4, moe_router_load_balancing_type=["aux_loss"], moe_aux_loss_coeff=0.1)
+    TransformerConfig(**base, num_moe_experts=4, moe_router_load_balancing_type=["aux_loss"], moe_aux_loss_coeff=[0.1])
+
+
+@pytest.mark.parametrize("overrides, path", [(["args.num_labels=0"], "args.num_labels"),
+                                             (["args.num_labels=-1"], "args.num_labels"),
+                                             (["args.task_type=seq_cls"], "args.task_type")])
+def test_num_labels_below_one_or_missing_for_seq_cls_is_refused(overrides, path):
+    # The memory head sized these as a 1-label head and the plan said ok; ms-swift asserts num_labels for seq_cls
+    # (get_model_info_meta) and torch refuses a negative head width.
+    assert [e.path for e in _errors(*overrides) if e.code == "num-labels"] == [path]
+
+
+def test_num_labels_that_ms_swift_takes_pass():
+    assert not [e for e in _errors("args.num_labels=3") if e.code == "num-labels"]
+    assert not [e for e in _errors("args.num_labels=0", "args.task_type=causal_lm") if e.code == "num-labels"]
+
+
+LONG = "word " * 400
+PAIR = [{"role": "user", "content": "What is 2 + 2?"}, {"role": "assistant", "content": "4."}]
+REJECTED_FORMS = {
+    "string": {"messages": PAIR, "rejected_response": LONG},
+    # ms-swift 4.6 template_inputs.py _compat_rejected_response takes a list of non-user messages too
+    "list": {"messages": PAIR, "rejected_response": [{"role": "assistant", "content": LONG}]},
+    # and TemplateInputs.from_dict a whole rejected conversation
+    "messages": {"messages": PAIR, "rejected_messages": [PAIR[0], {"role": "assistant", "content": LONG}]},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from swift_ext.planner.tinymodel import ensure_model
+
+    return str(ensure_model("tiny-qwen3_6-moe"))
+
+
+def _settings(tiny):
+    from swift_ext.datasets.template import TemplateSettings, media_settings
+
+    return TemplateSettings(template="qwen3_5", tokenizer=tiny, model_dir=tiny, loss_scale="default", system=None,
+                            media=media_settings({}))
+
+
+def test_every_rejected_form_ms_swift_takes_is_counted(tiny, tmp_path):
+    # A list rejected_response or rejected_messages counted 0 rejected tokens: a DPO row over max_length was
+    # kept and sized as one sequence.
+    from swift_ext.datasets.lengths import measure_file
+
+    counted = {}
+    for form, row in REJECTED_FORMS.items():
+        path = tmp_path / f"{form}.jsonl"
+        path.write_text(json.dumps(row) + "\n")
+        counted[form] = measure_file(str(path), _settings(tiny), use_cache=False).rejected
+    assert counted["string"][0] > 400 and counted["list"] == counted["string"] == counted["messages"]
+
+
+@pytest.mark.slow
+def test_rejected_forms_equal_msswift_rlhf_encode(tiny, tmp_path):
+    from swift import get_processor, get_template
+
+    from swift_ext.datasets.lengths import _last_labelled_span, measure_file
+
+    template = get_template(get_processor(tiny), template_type="qwen3_5")
+    template.set_mode("rlhf")
+    for form, row in REJECTED_FORMS.items():
+        path = tmp_path / f"{form}.jsonl"
+        path.write_text(json.dumps(row) + "\n")
+        ours = measure_file(str(path), _settings(tiny), use_cache=False)
+        encoded = template.encode(row)
+        assert ours.rejected == [_last_labelled_span(encoded["rejected_labels"])], form
+        assert ours.prompt[0] + ours.rejected[0] == len(encoded["rejected_input_ids"]), form
+
+
+def test_data_stats_drops_a_dpo_row_whose_list_rejected_side_is_over_max_length(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps(REJECTED_FORMS["list"]) + "\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"extends": str(RECIPES / "smoke/tiny-sft.yaml"), "command": "rlhf",
+                                      "args": {"rlhf_type": "dpo", "val_dataset": None, "max_length": 128}}))
+    result = swift_ext("data", "stats", data, "--recipe", recipe, "--no-cache", "--format", "json", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["truncation"]["rows_dropped"] == 1
+
+
+@pytest.mark.parametrize("flags, mode", [('--use_vllm true --vllm_server_host ""', "colocate"),
+                                         ("--use_vllm true --vllm_server_host $HOST", "server"),
+                                         ("", "colocate"),  # Megatron GRPO: use_vllm defaults to true
+                                         ("--use_vllm false", None)])
+def test_upgrade_fills_vllm_mode_the_way_the_script_runs(flags, mode):
+    (data, notes), = import_text(f"megatron rlhf --rlhf_type grpo --model Qwen/Qwen3-8B --dataset d.jsonl {flags}\n",
+                                 upgrade=True)
+    assert data["args"].get("vllm_mode") == mode, notes
+
+
+@pytest.mark.parametrize("where, key, value, says", [
+    ("text_config", "num_key_value_heads", float("nan"), "num_key_value_heads must be an integer, got nan"),
+    ("text_config", "num_key_value_heads", float("inf"), "num_key_value_heads must be an integer, got inf"),
+    ("text_config", "num_attention_heads", float("-inf"), "num_attention_heads must be an integer, got -inf"),
+    ("text_config", "num_hidden_layers", 10**26, "is not a model's size"),  # walked layer by layer: never ended
+    ("text_config", "num_experts", 99999999999999999999999999, "is not a model's size"),  # divisors() of it
+])
+def test_a_config_json_with_non_finite_or_absurd_sizes_is_a_clear_error(tiny, where, key, value, says):
+    # json reads NaN / Infinity: int() of them was an internal error (ValueError / OverflowError).
+    from pathlib import Path
+
+    from swift_ext.planner.model_shape import from_config
+    from swift_ext.spec.findings import UserError
+
+    config = json.loads((Path(tiny) / "config.json").read_text())
+    config[where][key] = value
+    with pytest.raises(UserError, match=says):
+        from_config(config, "tiny", "config.json")
+
+
+def test_divisors_of_a_huge_size_do_not_walk_every_integer():
+    # The layout rules list divisors of the experts, heads and world for their hints: range(1, n + 1) never ended.
+    from swift_ext.planner.sizes import divisors
+
+    assert divisors(2**40) == [2**k for k in range(41)]
+    assert divisors(12) == [1, 2, 3, 4, 6, 12] and divisors(1) == [1] and divisors(0) == []
+
+
+def test_transformers_names_in_modules_to_save_on_megatron_are_said():
+    # peft's _set_trainable matches by name suffix and, not strict, wraps nothing for lm_head / embed_tokens on
+    # Megatron's model: the run silently trains the adapters only.
+    text_model = ("args.model=Qwen/Qwen3-30B-A3B", "args.mtp_num_layers=null")
+    result = make_plan(load_recipe(MEG_SFT, [*text_model, "args.modules_to_save=[lm_head, embed_tokens]"]), oracle=False)
+    said = [w for w in result.warnings if w.code == "lora-targets"]
+    assert [w.path for w in said] == ["args.modules_to_save"] and "output_layer" in said[0].hint
+    megatron = make_plan(load_recipe(MEG_SFT, [*text_model, "args.modules_to_save=[all-embedding, output_layer]"]),
+                         oracle=False)
+    assert not [w for w in megatron.warnings if w.code == "lora-targets"]
