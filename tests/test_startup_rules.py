@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import RECIPES
 from swift_ext.msswift import startup_rules
 from test_msrules import MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
 
