@@ -331,3 +331,23 @@ def test_stats_reads_compressed_files_names_unreadable_rows_and_caps_huge_rows(t
     summary = summarize(lengths, Budget(max_length=1 << 20))
     assert summary["rows_too_large"] == 1 and summary["truncation"]["rows_over"] == 1
     assert summary["truncation"]["rows_dropped"] == 1  # delete: ms-swift drops it
+
+
+def test_the_msswift_path_leaves_the_process_loggers_as_they_were(tmp_path, tiny):
+    """data stats quiets ms-swift's logger while it runs ms-swift's template, then restores it: a process that
+    goes on (a notebook, a test session) keeps its logs (the level used to stay at ERROR for good)."""
+    import logging
+
+    tool = {"type": "function", "function": {"name": "add", "description": "add two numbers",
+                                             "parameters": {"type": "object", "properties": {}}}}
+    path = tmp_path / "tools.jsonl"
+    path.write_text(json.dumps({"tools": [tool], "messages": [{"role": "user", "content": "1+1?"},
+                                                              {"role": "assistant", "content": "2"}]}) + "\n")
+    swift = logging.getLogger("swift")
+    before = swift.level
+    swift.setLevel(logging.INFO)
+    try:
+        ours = measure_file(str(path), _settings(tiny), use_cache=False)
+        assert ours.slow_rows == 1 and swift.level == logging.INFO
+    finally:
+        swift.setLevel(before)

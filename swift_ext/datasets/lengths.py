@@ -6,7 +6,9 @@ Results are cached (lengthcache.py) by file content, tokenizer and template sett
 from __future__ import annotations
 
 import json
+import logging
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -228,6 +230,27 @@ def measure(files: list[str], s: TemplateSettings, progress=None, use_cache: boo
 def _measure_with_msswift(path: str, rows: list[tuple[int, dict]], s: TemplateSettings, base: str,
                           out: Lengths, allow_msswift: bool) -> None:
     """Rows the renderer does not cover: ms-swift's own Template.encode (slow: a Python pass per row)."""
+    with _msswift_quiet():
+        _encode_with_msswift(path, rows, s, base, out, allow_msswift)
+
+
+@contextmanager
+def _msswift_quiet():
+    """ms-swift's and transformers' loggers at ERROR while data stats builds and runs ms-swift's template, then
+    back as they were: a process that goes on (a notebook, a test session, a trainer's plugin) keeps its logs."""
+    loggers = [logging.getLogger(name) for name in ("swift", "transformers")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _encode_with_msswift(path: str, rows: list[tuple[int, dict]], s: TemplateSettings, base: str,
+                         out: Lengths, allow_msswift: bool) -> None:
     template = _msswift_template(s) if allow_msswift else None
     if template is None:
         out.skipped += len(rows)
@@ -310,7 +333,6 @@ def _msswift_template(s: TemplateSettings):
     key = (s.model_dir, s.template, s.loss_scale, s.system, s.enable_thinking, s.max_pixels, s.media)
     if key in _TEMPLATES:
         return _TEMPLATES[key]
-    import logging
     import warnings
 
     try:
@@ -320,8 +342,6 @@ def _msswift_template(s: TemplateSettings):
     except ImportError:
         return None
 
-    for name in ("swift", "transformers"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     saved = {name: os.environ.get(name) for name, _ in s.media}
     try:
         # qwen_vl_utils takes these from the environment when ms-swift builds the processor; set for
