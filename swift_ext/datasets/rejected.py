@@ -31,7 +31,8 @@ ROLE_ALIASES = ("human", "gpt", "bot", "function_call", "observation")
 
 
 class Rejected(NamedTuple):
-    """`messages`: the rejected conversation ms-swift encodes (None when it refuses the row); `column`: the
+    """`messages`: the rejected conversation ms-swift encodes (None when it refuses the row, or a string
+    `rejected_response` was checked with whole=False); `column`: the
     column it comes from; `own`: where that column's own turns start in `messages` (the turns before are the
     chosen prompt's); `refused`: why ms-swift refuses the row (or it teaches nothing), None when it is fine."""
 
@@ -41,13 +42,19 @@ class Rejected(NamedTuple):
     refused: str | None
 
 
-def rejected_side(row: dict, file_has_response: bool = False) -> Rejected:
+_STRING_TAKEN = Rejected(None, "rejected_response", 0, None)  # the verdict on most rows, made once
+
+
+def rejected_side(row: dict, file_has_response: bool = False, whole: bool = True) -> Rejected:
     """The rejected side of ROW (a dict with a non-empty `messages` list) as ms-swift builds it.
     `file_has_response`: other rows of the file have a `rejected_response` column, so the loader (Arrow: one
-    set of columns per file) gives this row a null one, and ms-swift drops the row."""
+    set of columns per file) gives this row a null one, and ms-swift drops the row. `whole=False` (the
+    per-row check, which reads only the verdict and the column's own turns) leaves out the conversation of
+    a string `rejected_response`: building it is most of the cost of a DPO row's check."""
     messages = row["messages"]
-    if "rejected_response" in row:
-        return _from_response(messages, row["rejected_response"])
+    response = row.get("rejected_response", row)  # the row itself: no such column
+    if response is not row:
+        return _from_response(messages, response, whole)
     if file_has_response:
         return Rejected(None, "rejected_response", 0, "no `rejected_response` where other rows of this file have "
                         "one: ms-swift's loader gives this row a null one and drops it; write every row's rejected "
@@ -59,7 +66,17 @@ def rejected_side(row: dict, file_has_response: bool = False) -> Rejected:
                     "rlhf encode fails with 'inputs.rejected is None'")
 
 
-def _from_response(messages: list, response: Any) -> Rejected:
+def _from_response(messages: list, response: Any, whole: bool) -> Rejected:
+    if isinstance(response, str):
+        if not response.strip():
+            return Rejected(None, "rejected_response", 0, "`rejected_response` is empty: a DPO pair needs a "
+                            "rejected answer")
+        last = messages[-1]
+        if type(last) is dict and response == last.get("content"):
+            return Rejected(None, "rejected_response", 0, "`rejected_response` is the same as the chosen answer: "
+                            "ms-swift drops this row")
+        if not whole:
+            return _STRING_TAKEN
     users = [i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "user"]
     start = users[-1] + 1 if users else 0  # template/utils.py get_last_user_round(include_tool=False) + 1
     chosen = messages[start:]
@@ -68,11 +85,6 @@ def _from_response(messages: list, response: Any) -> Rejected:
         return Rejected(None, "rejected_response", start, why)
 
     if isinstance(response, str):
-        if not response.strip():
-            return refused("`rejected_response` is empty: a DPO pair needs a rejected answer")
-        last = messages[-1]
-        if type(last) is dict and response == last.get("content"):
-            return refused("`rejected_response` is the same as the chosen answer: ms-swift drops this row")
         return Rejected(messages[:start] + [{"role": "assistant", "content": response}], "rejected_response", start,
                         None)
     if not isinstance(response, list):

@@ -239,10 +239,10 @@ class RowChecker:
     def _rejected(self, row: dict, add) -> None:
         """A DPO row's rejected side, as ms-swift builds it (swift_ext.datasets.rejected): refused where
         ms-swift refuses it (or it teaches DPO nothing), else its own turns checked as messages are."""
-        side = rejected_side(row, "rejected_response" in self.reference)
+        side = rejected_side(row, "rejected_response" in self.reference, whole=False)
         if side.refused is not None:
             add("E204", side.column, side.refused)
-        elif side.column == "rejected_messages" or isinstance(row["rejected_response"], list):
+        elif side.messages is not None:  # a list of turns or a whole conversation (a string has no turns to check)
             self._messages(side.messages[side.own:], add, [], None, {key: [] for key, *_ in MEDIA},
                            column=side.column, first=side.own)
 
