@@ -17,6 +17,7 @@ import msgspec
 from swift_ext.datasets.lengthcache import cache_key, cache_path
 from swift_ext.spec.cachedirs import write_text_atomic
 from swift_ext.datasets.mediatokens import MediaCounter, StatsError, media_tokens
+from swift_ext.datasets.rejected import rejected_conversation
 from swift_ext.datasets.reader import UTF8_BOM, json_array, open_data, sniff, split_lines, stream_blocks
 from swift_ext.datasets.render import mark_tags, render
 from swift_ext.datasets.template import FAST_TEMPLATES, TemplateSettings, load_tokenizer
@@ -288,29 +289,14 @@ def _encode_with_msswift(path: str, rows: list[tuple[int, dict]], s: TemplateSet
 
 
 def _rejected_row(row: Any) -> dict | None:
-    """The row of ms-swift's rejected sequence (swift/template/template_inputs.py TemplateInputs.from_dict), or None
-    when ROW has none ms-swift would take: `rejected_messages`, a whole conversation; else `rejected_response` in
-    place of the final assistant turn -- a string, or a list of non-user messages (_compat_rejected_response puts
-    the list after the last user turn). Only the final assistant turn of it is counted (the prompt is the chosen
+    """The row of ms-swift's rejected sequence (its conversation from swift_ext.datasets.rejected), or None when
+    ROW has none ms-swift would take. Only the final assistant turn of it is counted (the prompt is the chosen
     row's), so a rejected side that does not end in an assistant turn is None."""
-    if type(row) is not dict or type(row.get("messages")) is not list or not row["messages"]:
-        return None
-    messages = row["messages"]
-    rest = {k: v for k, v in row.items() if k not in ("rejected_response", "rejected_messages")}
-    given, response = row.get("rejected_messages"), row.get("rejected_response")
-    if type(given) is list and given:
-        rejected = given
-    elif type(response) is str:
-        last = messages[-1]
-        if type(last) is not dict or last.get("role") != "assistant":
-            return None
-        rejected = messages[:-1] + [{**last, "content": response}]
-    elif type(response) is list and response and all(type(m) is dict and m.get("role") != "user" for m in response):
-        users = [i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "user"]
-        rejected = messages[:users[-1] + 1 if users else 0] + response
-    else:
+    rejected = rejected_conversation(row)
+    if rejected is None:
         return None
     last = rejected[-1]
+    rest = {k: v for k, v in row.items() if k not in ("rejected_response", "rejected_messages")}
     return {**rest, "messages": rejected} if type(last) is dict and last.get("role") == "assistant" else None
 
 

@@ -13,6 +13,7 @@ from swift_ext.spec.findings import Finding
 from swift_ext.datasets.mapping import Unmapped, auto_messages
 from swift_ext.datasets.mediacheck import MediaChecker
 from swift_ext.datasets.options import ChunkResult, Options
+from swift_ext.datasets.rejected import rejected_side
 
 ROLES = {"system", "user", "assistant", "tool_call", "tool_response", "tool"}
 ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "function_call": "tool_call",
@@ -94,10 +95,14 @@ class RowChecker:
         out.issues.extend(issues)
         return row
 
-    def _messages(self, messages: list, add, texts: list[str], out: ChunkResult, parts: dict) -> None:
+    def _messages(self, messages: list, add, texts: list[str], out: ChunkResult | None, parts: dict,
+                  column: str = "messages", first: int = 0) -> None:
+        """Each message's checks. A rejected side (out None) is checked as ms-swift encodes it, not as an
+        answer the model learns: no role counts, no <think> balance, no repeated-role warning; `first` is
+        the index of its first message in the conversation ms-swift builds (for E107)."""
         previous = None
         for i, msg in enumerate(messages):
-            fld = f"messages[{i}]"
+            fld = f"{column}[{i}]"
             if not isinstance(msg, dict) or "role" not in msg or "content" not in msg:
                 add("E102", fld, "each message must be an object with `role` and `content`")
                 continue
@@ -112,7 +117,8 @@ class RowChecker:
                 close = [r for r in sorted(ROLES | set(ALIASES)) if r[:2] == role[:2]]
                 add("E106", f"{fld}.role", f"unknown role '{role}'" + (f"; did you mean '{close[0]}'?" if close else ""))
                 continue
-            out.roles[role] += 1
+            if out is not None:
+                out.roles[role] += 1
             extra = set(msg) - MESSAGE_KEYS
             if extra:
                 add("W111", fld, f"ms-swift drops these message keys: {', '.join(sorted(extra))}")
@@ -131,8 +137,10 @@ class RowChecker:
                 pass
             else:
                 add("E109", f"{fld}.content", f"content must be a string or a list of parts, got {json_type(content)}")
-            if role == "system" and i != 0:
+            if role == "system" and i + first != 0:
                 add("E107", fld, "a system message may only come first")
+            if out is None:
+                continue
             if role == previous and role in ("user", "assistant"):
                 add("W113", fld, f"two '{role}' turns in a row")
             if role == "assistant" and isinstance(content, str):
@@ -224,14 +232,19 @@ class RowChecker:
                     add("E203", column, f"the `{column}` column the reward needs must be a non-empty string, "
                         f"got {json_type(value) if column in row else 'nothing'}")
         if task == "dpo":
-            rejected = row.get("rejected_response")
-            chosen = last.get("content") if last_role == "assistant" else None
-            if not isinstance(rejected, str) or not rejected.strip():
-                add("E204", "rejected_response", "DPO rows need a non-empty `rejected_response` string")
-            elif rejected == chosen:
-                add("E204", "rejected_response", "`rejected_response` is the same as the chosen answer")
+            self._rejected(row, add)
         if task == "kto" and not isinstance(row.get("label"), bool):
             add("E205", "label", f"KTO rows need a boolean `label`, got {json_type(row.get('label'))}")
+
+    def _rejected(self, row: dict, add) -> None:
+        """A DPO row's rejected side, as ms-swift builds it (swift_ext.datasets.rejected): refused where
+        ms-swift refuses it (or it teaches DPO nothing), else its own turns checked as messages are."""
+        side = rejected_side(row, "rejected_response" in self.reference, whole=False)
+        if side.refused is not None:
+            add("E204", side.column, side.refused)
+        elif side.messages is not None:  # a list of turns or a whole conversation (a string has no turns to check)
+            self._messages(side.messages[side.own:], add, [], None, {key: [] for key, *_ in MEDIA},
+                           column=side.column, first=side.own)
 
     def _objects(self, objects: Any, add) -> None:
         if not isinstance(objects, dict):
