@@ -56,7 +56,7 @@ def auto_messages(row: dict, file_has_messages: bool) -> tuple[list, list[str]] 
     if column is None and clash:
         raise Unmapped("E114", clash[0], f"columns {', '.join(clash)} all map to `messages`: ms-swift renames none of them")
     if column is not None:
-        return _conversation(row, column)
+        return conversation(row, column)
     if "instruction" in row and "input" in row:  # alpaca: the two are joined into the query
         instruction, input_ = row.get("instruction"), row.get("input")
         query = f"{instruction}\n{input_}" if instruction and input_ else instruction or input_
@@ -106,7 +106,7 @@ def auto_messages(row: dict, file_has_messages: bool) -> tuple[list, list[str]] 
     return messages, where
 
 
-def _conversation(row: dict, column: str):
+def conversation(row: dict, column: str):
     """ms-swift's MessagesPreprocessor on a `conversation(s)` column: sharegpt `from`/`value` keys and role
     names mapped, the `system` column put first."""
     value = row[column]

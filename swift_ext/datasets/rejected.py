@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from swift_ext.datasets.issues import json_type
-from swift_ext.datasets.mapping import Unmapped, _conversation
+from swift_ext.datasets.mapping import Unmapped, conversation
 
 # Roles that end a rejected side with something to score: an answer, or a (wrong) tool call.
 FINAL_ROLES = ("assistant", "tool_call")
@@ -113,7 +113,7 @@ def _from_response(messages: list, response: Any, whole: bool) -> Rejected:
 
 def _from_messages(messages: list, given: Any) -> Rejected:
     try:
-        mapped = _conversation({"rejected_messages": given}, "rejected_messages")[0]
+        mapped = conversation({"rejected_messages": given}, "rejected_messages")[0]
     except Unmapped as exc:
         why = exc.args[2]
         if isinstance(given, list) and not given:

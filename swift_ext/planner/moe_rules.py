@@ -36,19 +36,14 @@ def allgather_dispatcher_variable_lengths(recipe, args, shape: ModelShape, lay, 
             "variable_seq_lengths, which megatron-core's allgather dispatcher refuses", "moe_token_dispatcher_type",
             hint="use moe_token_dispatcher_type: alltoall (ms-swift's default), or padding_free: false without packing")
         return
-    if _off(args.mapping("megatron_extra_kwargs").get("variable_seq_lengths", True)):
+    # megatron-core tests `self.variable_seq_lengths is True`: any other value set through the kwargs builds.
+    if args.mapping("megatron_extra_kwargs").get("variable_seq_lengths", True) is not True:
         return
     err("moe-dispatcher", "moe_token_dispatcher_type allgather: mcore-bridge (ms-swift's default bridge_backend) "
         "builds the model with variable_seq_lengths=True, which megatron-core's allgather dispatcher refuses",
         "moe_token_dispatcher_type",
         hint="use moe_token_dispatcher_type: alltoall (ms-swift's default); with padding_free: false and no "
              "packing, megatron_extra_kwargs: {variable_seq_lengths: false} also lets allgather build")
-
-
-def _off(value) -> bool:
-    """A megatron_extra_kwargs boolean that is false (JSON false, or a string/number mcore-bridge reads as false)."""
-    return value is False or (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0) or (
-        isinstance(value, str) and value.strip().lower() in ("false", "0", "no"))
 
 
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, inside the shared-expert block:
