@@ -252,3 +252,37 @@ def test_doctor_counts_the_fp8_act_norm_recompute_feature_only_where_megatron_co
                                                     "args.fp8_recipe=blockwise"])
         plan = make_plan(recipe, oracle=False, target_versions={"transformer-engine": "2.5.0"})
         assert not [e for e in plan.errors if e.code == "recompute-modules"]
+
+
+def _chunks(*overrides: str) -> set[str]:
+    # Qwen3-30B-A3B: 48 decoder layers; the published setup runs full uniform recompute of 1 layer.
+    return _errors(QWEN3_MOE, "args.recompute_granularity=full", "args.recompute_method=uniform", *overrides,
+                   code="recompute-chunks")
+
+
+def test_uniform_recompute_chunk_must_divide_each_model_chunk():
+    # NVIDIA/Megatron-LM#1807: uniform recompute indexes past a chunk's last layer when the chunk is not a multiple.
+    assert _chunks("args.pipeline_model_parallel_size=4", "args.recompute_num_layers=5") == {"args.recompute_num_layers"}
+    assert not _chunks("args.pipeline_model_parallel_size=4", "args.recompute_num_layers=4")
+    # with VPP the model chunk is the virtual stage: 48 / PP 2 / VPP 4 = 6 layers, so 4 fails and 3 fits
+    vpp = ("args.pipeline_model_parallel_size=2", "args.virtual_pipeline_model_parallel_size=4")
+    assert _chunks(*vpp, "args.recompute_num_layers=4") == {"args.recompute_num_layers"}
+    assert not _chunks(*vpp, "args.recompute_num_layers=3")
+    # uneven first/last stages: 10 | 14 | 14 | 10 layers, a chunk of 5 misses the 14-layer middle stages
+    uneven = ("args.pipeline_model_parallel_size=4", "args.decoder_first_pipeline_num_layers=10",
+              "args.decoder_last_pipeline_num_layers=10")
+    assert _chunks(*uneven, "args.recompute_num_layers=5") == {"args.recompute_num_layers"}
+    assert not _chunks(*uneven, "args.recompute_num_layers=2")
+    # block recompute checkpoints single layers: no bound; megatron_extra_kwargs is where the value then comes from
+    assert not _chunks("args.pipeline_model_parallel_size=4", "args.recompute_num_layers=5",
+                       "args.recompute_method=block")
+    assert _chunks("args.pipeline_model_parallel_size=4",
+                   "args.megatron_extra_kwargs={recompute_num_layers: 5}") == {"args.megatron_extra_kwargs"}
+
+
+def test_attention_sinks_refuse_context_parallel_whatever_the_backend():
+    # NVIDIA-NeMo/Megatron-Bridge#2298: no TE backend for learnable softmax under CP.
+    for backend in ("unfused", "fused", "auto"):
+        assert _errors(GPT_OSS, "args.context_parallel_size=2", "args.max_length=8192",
+                       f"args.attention_backend={backend}", code="attention-sinks-cp") == {"args.context_parallel_size"}
+    assert not _errors(GPT_OSS, code="attention-sinks-cp")

@@ -29,4 +29,21 @@ def learnable_softmax_backend(recipe, args, shape: ModelShape, lay, err, warn):
         "cuDNN >= 9.18 gives TransformerEngine's fused attention the sinks (verl-project/verl#5224)")
 
 
-ATTENTION_RULES = [learnable_softmax_backend]
+# Evidence (report): NVIDIA-NeMo/Megatron-Bridge#2298 (gpt-oss-20b, context parallel > 1, open): the job stops with
+# "No dot product attention backend is available"; Transformer Engine's backend selection logs "Disabling
+# FlashAttention for softmax_type = learnable", "Disabling UnfusedDotProductAttention for context parallelism with
+# softmax_type = learnable" and "Disabling FusedAttention as no backend supports the provided input". Scope: models
+# mcore-bridge builds with learnable softmax (gpt-oss's attention sinks; model_shape softmax_type), engine megatron,
+# context_parallel_size > 1, whatever attention_backend (flash alone is already refused above). No published
+# gpt-oss recipe (ms-swift, Megatron-Bridge, slime, verl) runs CP > 1.
+def attention_sinks_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    if shape.softmax_type != "learnable" or lay.cp == 1:
+        return
+    err("attention-sinks-cp", f"{shape.name} uses attention sinks (learnable softmax) and context_parallel_size is "
+        f"{lay.cp}: Transformer Engine has no attention backend for learnable softmax under context parallel "
+        f"(unfused refuses CP with it, flash refuses it, fused found no kernel; NVIDIA-NeMo/Megatron-Bridge#2298)",
+        "context_parallel_size",
+        hint="context_parallel_size: 1 (split with TP/EP, or shorten max_length)")
+
+
+ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel]

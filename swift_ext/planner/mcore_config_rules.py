@@ -269,5 +269,55 @@ def dsa_attention(recipe, args, shape: ModelShape, lay, err, warn):
             "fusion", flag(args, "apply_rope_fusion"), hint="apply_rope_fusion: false (ms-swift's default)")
 
 
-MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention]
+def _stage_layer_counts(args, shape: ModelShape, lay) -> list[int] | None:
+    """The decoder layers each model chunk (a pipeline stage, or one of its virtual stages) builds, as
+    megatron-core's get_num_layers_to_build splits them; None where another rule owns the split (an explicit
+    layout, account_for_* splits, or a split that does not divide evenly -- layers-pp reports those)."""
+    if args.str("pipeline_model_parallel_layout") or args.bool("account_for_embedding_in_pipeline_split") or \
+            args.bool("account_for_loss_in_pipeline_split"):
+        return None
+    vpp = args.int("virtual_pipeline_model_parallel_size") or 1
+    first = args.int("decoder_first_pipeline_num_layers") if lay.pp > 1 else None
+    last = args.int("decoder_last_pipeline_num_layers") if lay.pp > 1 else None
+    middle_stages = lay.pp - (first is not None) - (last is not None)
+    rest = shape.num_layers - (first or 0) - (last or 0)
+    if rest < 0 or (middle_stages and rest % middle_stages) or (not middle_stages and rest):
+        return None
+    stages = [n for n in (first, last) if n is not None] + ([rest // middle_stages] if middle_stages else [])
+    if any(n <= 0 or n % vpp for n in stages):
+        return None
+    return sorted({n // vpp for n in stages})
+
+
+# Evidence: megatron-core 0.16.1 transformer/transformer_block.py TransformerBlock._checkpointed_forward: with
+# recompute_method 'uniform' it checkpoints chunks custom(layer_idx, layer_idx + recompute_num_layers) while
+# layer_idx < num_layers_per_pipeline_rank, and each chunk runs self._get_layer(index) for every index in it -- a
+# last chunk that runs past the model chunk's layers fails in the first forward with an IndexError (report:
+# NVIDIA/Megatron-LM#1807, "Activation recomputation does not support undividable recompute_num_layers", open).
+# TransformerConfig.__post_init__ only checks that recompute_num_layers is set. 'block' checkpoints single
+# layers and has no such bound. ms-swift 4.6 passes recompute_granularity/method/num_layers by name
+# (megatron_args.py; model/utils.py get_mcore_model_config).
+def recompute_uniform_chunks(recipe, args, shape: ModelShape, lay, err, warn):
+    if _granularity(args) != "full" or str(config_value(args, "recompute_method") or "") != "uniform":
+        return
+    try:
+        chunk = int(config_value(args, "recompute_num_layers"))
+    except (TypeError, ValueError):
+        return  # unset or unparsable: the recompute rule and check_args report it
+    counts = _stage_layer_counts(args, shape, lay)
+    if chunk <= 0 or not counts:
+        return
+    odd = [n for n in counts if n % chunk]
+    if odd:
+        fits = sorted(set.intersection(*(set(d for d in range(1, n + 1) if n % d == 0) for n in counts)))
+        err("recompute-chunks", f"recompute_method uniform with recompute_num_layers {chunk}: a model chunk of "
+            f"{odd[0]} decoder layer(s) (per pipeline{' virtual' if args.int('virtual_pipeline_model_parallel_size') else ''}"
+            f" stage) is not a multiple of {chunk}, and megatron-core's uniform recompute indexes past the "
+            "chunk's last layer (IndexError in the first forward; NVIDIA/Megatron-LM#1807)",
+            flag(args, "recompute_num_layers"),
+            hint=f"recompute_num_layers one of {fits}, or recompute_method: block")
+
+
+MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention,
+                      recompute_uniform_chunks]
 MCORE_CONFIG_VERSIONED_RULES = [recompute_modules_fp8_te]

@@ -272,6 +272,12 @@ _RULES += [
               Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
                        "gpt_oss; public source, not installed here)")),
              "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
+    RuleInfo("attention-sinks-cp", "error", "attention sinks (gpt-oss's learnable softmax) with context parallel: no "
+             "Transformer Engine attention backend takes them",
+             (Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2298", "gpt-oss-20b, context parallel > 1; TE logs "
+                       "flash disabled for learnable softmax, unfused disabled for CP with learnable softmax, fused "
+                       "without a kernel: 'No dot product attention backend is available'"),),
+             "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
@@ -337,6 +343,14 @@ _RULES += [
               _code("mcore-bridge config/parser.py: hf_to_mcore_config (add_bias_linear for gpt_oss; public source, "
                     "not installed here)")),
              "engine: megatron, gpt-oss language models, expert_tensor_parallel_size > 1"),
+    RuleInfo("recompute-chunks", "error", "full recompute with recompute_method uniform: recompute_num_layers divides "
+             "the decoder layers of every model chunk (pipeline stage, or virtual stage)",
+             (_code("megatron-core transformer/transformer_block.py: TransformerBlock._checkpointed_forward (uniform: "
+                    "custom(layer_idx, layer_idx + recompute_num_layers) runs _get_layer past the chunk's last layer)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1807", "recompute_method uniform with recompute_num_layers not a "
+                       "factor of num_layers_per_pipeline_rank: list index out of range"), _code(GMC)),
+             "engine: megatron, recompute_granularity full, recompute_method uniform, even or first/last pipeline "
+             "splits (not an explicit pipeline_model_parallel_layout)"),
     RuleInfo("dsa-attention", "error", "DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5) runs without context parallel "
              "and without RoPE fusion",
              (_code(TC + " (experimental_attention_variant == \"dsa\")"),
