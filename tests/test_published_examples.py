@@ -82,3 +82,22 @@ def test_a_path_that_only_ends_in_python_is_not_an_interpreter(write):
     # `echo /opt/python` and a dataset named .../python stay arguments, not commands.
     sh = write("run.sh", "echo /opt/python megatron sft --model x\n")
     assert swift_ext("import", sh).returncode != 0
+
+
+@pytest.mark.parametrize("flags, refused", [
+    (("--no_gradient_accumulation_fusion", "--no_masked_softmax_fusion"), False),
+    (("--no_gradient_accumulation_fusion true", "--no_masked_softmax_fusion true"), True),
+])
+def test_negated_flag_with_a_value_as_in_dense_npu(write, tmp_path, flags, refused):
+    # ms-swift's examples/megatron/lora/dense_npu.sh writes `--no_gradient_accumulation_fusion true`:
+    # transformers' HfArgumentParser makes `--no_X` a store_false flag (no value), so `true` is left over and
+    # ms-swift 4.6's SwiftPipeline._parse_args raises ValueError('remaining_argv: [...]'): a right refusal.
+    # The bare flag is what ms-swift runs, and import reads it as `X: false`.
+    imported, planned = import_and_plan(write, tmp_path, script(*flags))
+    said = imported.stderr + planned.stderr
+    recipe = (tmp_path / "run.yaml").read_text()
+    if refused:
+        assert planned.returncode == 2 and "value-less flag --no_gradient_accumulation_fusion" in said, said
+    else:
+        assert "gradient_accumulation_fusion: false" in recipe and "masked_softmax_fusion: false" in recipe, recipe
+        assert "unknown-argument" not in said and "value-less" not in said, said
