@@ -343,3 +343,57 @@ def test_generative_reranker_gathers_the_whole_vocabulary_on_every_tp_rank():
         assert rerank.memory.components["weights"] == causal.memory.components["weights"]
         tokens = 4096
         assert _head_delta(rerank, causal, "activations") == pytest.approx(tokens * (2 * v / tp + 4 * v - 10 * v / tp))
+
+
+def _fp8_plan(gpus: int = 2, **extra):
+    """Qwen2.5-7B full SFT at TP 2 (ms-swift examples/megatron/fp8.sh's model): untied 152064 x 3584 embedding and
+    output layer, the rest the decoder layers' linears (and their norms)."""
+    args = {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "full", "tensor_model_parallel_size": 2,
+            "micro_batch_size": 1, "global_batch_size": 16, "max_length": 256, "dataset": ["x/y"], **extra}
+    return make_plan(Recipe(command="sft", launch={"gpus_per_node": gpus}, args=args, source="fp8.yaml"))
+
+
+_FP8_EMBED_AND_HEAD = 2 * 152064 * 3584 / 2  # per TP rank
+
+
+def test_fp8_weights_cost_what_bf16_weights_do_and_bf16_weights_under_fp8_add_a_cached_fp8_copy():
+    """FP8 primary weights keep a row-wise and a column-wise copy (2 bytes); bf16 weights under FP8 compute get TE's
+    cached FP8 workspace (row-wise + column-wise) on every decoder linear, not on the embedding or output layer."""
+    from swift_ext.planner.memory import GiB
+
+    bf16 = _fp8_plan().memory.components["weights"] * GiB
+    params = _fp8_plan(fp8_format="e4m3", fp8_recipe="blockwise", fp8_param_gather=True).memory.components["weights"]
+    compute = _fp8_plan(fp8_format="e4m3", fp8_recipe="blockwise").memory.components["weights"] * GiB
+    assert params * GiB == pytest.approx(bf16)
+    assert compute - bf16 == pytest.approx(2 * (bf16 / 2 - _FP8_EMBED_AND_HEAD), rel=1e-6)
+
+
+@pytest.mark.parametrize("gather", [True, False])
+def test_precision_aware_master_is_an_fp32_clone_under_a_non_delayed_fp8_recipe(gather):
+    """optimizer_config.py: use_precision_aware_optimizer_no_fp8_or_ds_fp8 follows fp8_recipe alone; False, the
+    distributed optimizer clones fp32 masters (4 bytes) instead of TE's 2-byte remainders: 2 bytes more per parameter."""
+    from swift_ext.planner.memory import GiB
+
+    pa = {"use_precision_aware_optimizer": True, "fp8_format": "e4m3", "fp8_param_gather": gather}
+    delayed = _fp8_plan(**pa, fp8_recipe="delayed")
+    blockwise = _fp8_plan(**pa, fp8_recipe="blockwise")
+    params = _fp8_plan().memory.components["weights"] * GiB / 2  # DP 1: the whole rank's parameters, bf16
+    gap = (blockwise.memory.components["optimizer"] - delayed.memory.components["optimizer"]) * GiB
+    assert gap == pytest.approx(2 * params, rel=1e-6)
+    fp16_master = _fp8_plan(**pa, fp8_recipe="blockwise", main_params_dtype="fp16")
+    assert fp16_master.memory.components["optimizer"] == pytest.approx(delayed.memory.components["optimizer"])
+
+
+def test_fp8_weights_requantized_at_the_step_hold_a_bf16_copy_of_the_master_shard():
+    """TE cast_master_weights_to_fp8 keeps `master_weight.to(bf16)` of every FP8 shard until the last cast; with
+    short sequences that, not the activations, is the peak above the states. Skipped when the Adam kernel casts
+    (precision-aware, delayed recipe)."""
+    from swift_ext.planner.memory import GiB
+
+    fp8 = {"fp8_format": "e4m3", "fp8_recipe": "blockwise", "fp8_param_gather": True}
+    bf16 = _fp8_plan()
+    linears = bf16.memory.components["weights"] * GiB / 2 - _FP8_EMBED_AND_HEAD
+    assert _fp8_plan(**fp8).memory.components["activations"] * GiB == pytest.approx(2 * linears, rel=1e-6)
+    assert _fp8_plan(4, **fp8).memory.components["activations"] * GiB == pytest.approx(linears, rel=1e-6)  # DP 2
+    kernel = _fp8_plan(**{**fp8, "fp8_recipe": "delayed"}, use_precision_aware_optimizer=True)
+    assert kernel.memory.components["activations"] == pytest.approx(bf16.memory.components["activations"])

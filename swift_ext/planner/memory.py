@@ -1,7 +1,8 @@
 """Per-GPU memory estimate for a Megatron recipe, by component. Pure arithmetic, no torch.
 
 Model: the worst pipeline stage's share of
-- weights: bf16 (1 byte with FP8 param gather); dense part sharded by TP, experts by EP*ETP, layers by
+- weights: bf16, or FP8 row-wise + column-wise copies, 2 bytes too, plus TE's cached FP8 copy of bf16 weights
+  under FP8 compute (memory_fp8.py); dense part sharded by TP, experts by EP*ETP, layers by
   PP; embedding/output on the first/last stage (the output head by task type, memory_head.py; an
   embedding on an MTP last stage); the vision tower replicated on the first stage;
 - gradients of trainable parameters in an fp32 grad buffer (ms-swift turns
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from swift_ext.planner import memory_band, memory_lora
+from swift_ext.planner import memory_band, memory_fp8, memory_lora
 from swift_ext.planner.layout import Args, Layout
 from swift_ext.planner.mcore_config_rules import selective_recompute_modules
 from swift_ext.planner.memory_head import head_bytes_per_token, head_params
@@ -242,21 +243,22 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     mtp_dense = mtp * (shape.full_attention_params() + shape.dense_mlp_params_per_layer() + 2 * h * h) / tp
     dense_params = layers * dense_layer + mtp_dense + embed + head
     expert_params = (layers + mtp) * expert_layer
-    # FP8 parameters (fp8_param_gather) are not smaller than bf16 ones on Hopper: TE keeps a row-wise and a
-    # column-wise (transposed) FP8 copy of each, 2 bytes in all; ms-swift's fp8 examples state more memory
-    # than their bf16 twins (fp8.sh 56 -> 58 GiB, fp8/benchmark.sh 52 -> 58 GiB).
-    weights = (dense_params + expert_params + vision) * 2
-    fp8_params = bool(args.str("fp8_format")) and args.bool("fp8_param_gather")
+    # FP8 primary weights (fp8_param_gather) are 2 bytes, a row-wise and a column-wise copy, as bf16 ones are;
+    # bf16 weights under FP8 compute get a cached FP8 copy besides (memory_fp8.py).
+    fp8_layer_params = layers * dense_layer + mtp_dense + expert_params  # the linears of FP8 layers
+    weights = (dense_params + expert_params + vision) * 2 + fp8_layer_params * memory_fp8.weight_cache_bytes(args)
     full_ft = (args.str("tuner_type") or "full") == "full"
     if command == "rlhf" and full_ft and args.str("rlhf_type") in ("dpo", "kto", "grpo"):
         # Full-parameter DPO/KTO/GRPO build a frozen reference model with the same layout
         # (megatron/trainers/rlhf_mixin.py prepare_model: tuner_type full and rlhf_type not rm/gkd); LoRA
         # runs use the base weights with the adapters disabled instead.
-        weights += (dense_params + expert_params + vision) * 2
+        weights += (dense_params + expert_params + vision) * 2 \
+            + fp8_layer_params * memory_fp8.weight_cache_bytes(args, trains=False)
 
     # ---- trainable parameters: gradients and optimizer ---------------------------------------------
     embed_trains = False
     saved_copies = 0.0  # LoRA's modules_to_save: whole modules trained beside the adapters
+    step_cast = 0.0  # bytes the optimizer step holds to re-quantize FP8 weights (LoRA trains none of them)
     if full_ft:
         groups = parameter_groups(shape, mtp, is_multimodal(shape, args))
         names = trainable_names(groups, args, is_multimodal(shape, args))
@@ -272,6 +274,11 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
             + sum(g.params for g in on_stage if g.kind == "vision") \
             + (embed if embed_trains else 0) + (head if head_trains else 0)
         train_expert = sum(g.params for g in on_stage if g.kind == "expert") / (ep * etp)
+        # This rank's master shard of the FP8 layers' trained linears (the router is TopKRouter's plain parameter).
+        fp8_dense = sum(g.params for g in on_stage if g.kind == "dense" and g.where in ("layer", "mtp")
+                        and "router" not in g.name) / tp
+        shards = (dp * cp, expert_dp) if args.bool("use_distributed_optimizer") else (1, 1)
+        step_cast = memory_fp8.step_cast_bytes(args) * (fp8_dense / shards[0] + train_expert / shards[1])
     else:
         train_dense, train_expert = memory_lora.lora_params(shape, args, args.int("lora_rank"), layers + mtp, tp,
                                                             ep * etp)
@@ -322,13 +329,14 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         # optimizer the step's parameters are the fp32 master shards, which stay on the GPU as the
         # copy-back target of the offloaded part.
         per_param = (12 + grad_copy) * (1 - offload) if precision_aware else master + (8 + grad_copy) * (1 - offload)
-    elif precision_aware and fp8_params and (args.str("fp8_recipe") or "delayed") != "delayed":
-        # OptimizerConfig.use_precision_aware_optimizer_no_fp8_or_ds_fp8 is False here: TE's FusedAdam holds no
-        # master weights and the distributed optimizer keeps its own fp32 clone of each FP8 parameter shard
-        # (distrib_optimizer.py _build_model_and_main_param_groups), 4 bytes, no 16-bit remainder trick.
+    elif memory_fp8.precision_aware_master_in_mcore(args):
+        # A tensorwise/blockwise/mxfp8 fp8_recipe: the distributed optimizer's own fp32 clone of every parameter
+        # shard, 4 bytes, no 16-bit remainder (memory_fp8.py).
         per_param = 4 + moments
     elif precision_aware:
-        per_param = (2 if (args.str("main_params_dtype") or "fp32") == "fp32" else 0) + moments
+        # TE's FusedAdam holds the master: the 16-bit remainder of an fp32 one (store_param_remainders, on by
+        # default), or an fp16 one with main_params_dtype fp16 (master_weight_dtype; remainders need fp32): 2 bytes.
+        per_param = 2 + moments
     else:
         per_param = master + moments + grad_copy
     # The 16-bit modules_to_save copies need the fp32 master clone that fp32 adapters do without.
@@ -429,6 +437,8 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         activations = (layers + mtp) * layer_act * in_flight + logits + recomputed_mlp
     if vision:
         activations += 1.0 * GiB  # image/video patches at IMAGE_MAX_TOKEN_NUM-scale budgets, frozen tower
+    # The optimizer step follows the last backward, which freed the activations: its transient is the peak if larger.
+    activations = max(activations, step_cast)
     components = {
         "weights": weights / GiB,
         "gradients": grads / GiB,
