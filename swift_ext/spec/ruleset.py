@@ -164,7 +164,8 @@ _RULES = [
               Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
                        "attention heads (...) must be divisible by tensor parallel size\"; public source)")),
              "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate; a server "
-             "host with colocate and async_generate with multi_turn_scheduler: engine swift)"),
+             "host with colocate and async_generate with multi_turn_scheduler: engine swift; async_generate: rlhf_type grpo only, "
+             "GKD's refusal of it is swift-gkd's)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (_code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
               _code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
