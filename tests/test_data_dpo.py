@@ -187,3 +187,36 @@ def test_data_stats_sizes_the_rejected_response_when_both_columns_are_given(tmp_
 def test_bundled_dpo_data_still_passes():
     report = d.check_file(str(ROOT / "data/dpo/train.jsonl"), d.Options(task="dpo"))
     assert report.errors == 0 and report.valid_rows == report.rows > 0
+
+
+@pytest.mark.parametrize("column, other", [("rejected_response", "6."), ("rejected_response", [{"role": "assistant",
+                                                                                                  "content": "6."}]),
+                                           ("rejected_messages", [U, {"role": "assistant", "content": "6."}])])
+def test_rows_that_differ_only_in_the_rejected_side_are_not_duplicates(tmp_path, column, other):
+    # Several rejected answers to one prompt and chosen answer are ordinary DPO data: one pair per row.
+    first = {"rejected_response": "5."} if column == "rejected_response" else {"rejected_messages": [U, BAD]}
+    rows = [{"messages": [U, A], **first}, {"messages": [U, A], column: other}, {"messages": [U, A], **first}]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = d.check_file(str(path), d.Options(task="dpo"))
+    assert [i.line for i in report.issues if i.code == "W402"] == [3] and report.duplicates == 1  # a true repeat
+    # and for SFT the rejected columns are not read: the rows are the same sample
+    report = d.check_file(str(path), d.Options(task="sft"))
+    assert [i.line for i in report.issues if i.code == "W402"] == [2, 3]
+
+
+def test_dpo_duplicates_behind_the_bloom_filter_key_the_rejected_side_too(tmp_path, monkeypatch):
+    # Past the exact limits the Bloom filter's candidates are confirmed by reading the file again
+    # (duplicates.file_digests): with the same key, or a second rejected answer would be a repeat there.
+    from swift_ext.datasets import duplicates
+
+    monkeypatch.setattr(duplicates, "SET_DUPLICATES", 20)
+    monkeypatch.setattr(duplicates, "EXACT_DUPLICATES", 50)
+    monkeypatch.setattr(duplicates, "BLOOM_BITS", 256)
+    rows = [{"messages": [{"role": "user", "content": f"{i} + {i}?"}, A], "rejected_response": r}
+            for i in range(300) for r in ("5.", "6.")]
+    rows.append(rows[101])
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = d.check_file(str(path), d.Options(task="dpo"), chunk_bytes=4096)  # later chunks: Bloom candidates
+    assert [i.line for i in report.issues if i.code == "W402"] == [len(rows)] and report.duplicates == 1
