@@ -220,3 +220,73 @@ def test_dpo_duplicates_behind_the_bloom_filter_key_the_rejected_side_too(tmp_pa
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     report = d.check_file(str(path), d.Options(task="dpo"), chunk_bytes=4096)  # later chunks: Bloom candidates
     assert [i.line for i in report.issues if i.code == "W402"] == [len(rows)] and report.duplicates == 1
+
+
+IU = {"role": "user", "content": "<image>What shape is this?"}
+SQUARE, CIRCLE = "data/media/red_square.png", "data/media/blue_circle.png"
+
+
+def _media_issues(tmp_path, extra: dict, deep: bool = False) -> list[tuple[str, str]]:
+    path = tmp_path / "mm-dpo.jsonl"
+    path.write_text(json.dumps({"messages": [IU, {"role": "assistant", "content": "A square."}], "images": [SQUARE],
+                               **extra}) + "\n")
+    report = d.check_file(str(path), d.Options(task="dpo", media_root=str(ROOT), deep=deep))
+    return [(i.code, i.path) for i in report.issues if i.severity == "error"]
+
+
+NO = {"role": "assistant", "content": "A circle."}
+MEDIA_ACCEPTED = {
+    "rejected_response shares the chosen images": {"rejected_response": "A circle."},
+    "rejected_messages with its own images": {"rejected_messages": [IU, NO], "rejected_images": [CIRCLE]},
+    "rejected_messages with an image part": {"rejected_messages": [
+        {"role": "user", "content": [{"type": "image", "image": CIRCLE}, {"type": "text", "text": "What shape?"}]}, NO]},
+    "rejected_response with its own images": {"rejected_response": "A circle.", "rejected_images": [CIRCLE]},
+}
+MEDIA_REFUSED = {
+    "missing rejected image": ({"rejected_messages": [IU, NO], "rejected_images": ["nope.png"]},
+                               ("E301", "rejected_images[0]")),
+    "missing image in a rejected part": ({"rejected_messages": [
+        {"role": "user", "content": [{"type": "image", "image": "nope.png"}, {"type": "text", "text": "What?"}]}, NO]},
+        ("E301", "rejected_messages[0].content[0].image")),
+    # TemplateInputs.from_dict lends the chosen side's images only when the row has no rejected_messages
+    "rejected_messages' tag without rejected_images": ({"rejected_messages": [IU, NO]}, ("E103", "rejected_images")),
+    "more rejected images than tags": ({"rejected_messages": [IU, NO], "rejected_images": [CIRCLE, SQUARE]},
+                                       ("E103", "rejected_images")),
+    "a rejected answer's own tag beside the lent images": ({"rejected_response": "<image>A circle."},
+                                                          ("E103", "rejected_response")),
+    "bad rejected_images type": ({"rejected_messages": [IU, NO], "rejected_images": 5}, ("E304", "rejected_images")),
+}
+
+
+@pytest.mark.parametrize("name", MEDIA_ACCEPTED)
+def test_rejected_media_ms_swift_loads_pass(tmp_path, name):
+    assert _media_issues(tmp_path, MEDIA_ACCEPTED[name], deep=True) == []
+
+
+@pytest.mark.parametrize("name", MEDIA_REFUSED)
+def test_rejected_media_is_checked_as_the_chosen_side_media_are(tmp_path, name):
+    extra, finding = MEDIA_REFUSED[name]
+    assert _media_issues(tmp_path, extra) == [finding]
+
+
+def test_rejected_media_is_decoded_with_deep(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    extra = {"rejected_messages": [IU, NO], "rejected_images": [str(broken)]}
+    assert _media_issues(tmp_path, extra) == []
+    assert _media_issues(tmp_path, extra, deep=True) == [("E305", "rejected_images[0]")]
+
+
+def test_ms_swift_takes_the_rejected_images_as_the_check_does():
+    # The rejected inputs ms-swift's template encodes (template_inputs.py TemplateInputs.from_dict): rejected_images
+    # when given; the chosen images only when the row has no rejected_messages.
+    from swift.template.template_inputs import TemplateInputs
+
+    def rejected_images(extra):
+        row = {"messages": [IU, {"role": "assistant", "content": "A square."}], "images": [SQUARE], **extra}
+        return TemplateInputs.from_dict(row).rejected.images
+
+    assert rejected_images({"rejected_response": "A circle."}) == [SQUARE]
+    assert rejected_images({"rejected_response": "A circle.", "rejected_images": [CIRCLE]}) == [CIRCLE]
+    assert rejected_images({"rejected_messages": [IU, NO], "rejected_images": [CIRCLE]}) == [CIRCLE]
+    assert not rejected_images({"rejected_messages": [IU, NO]})
