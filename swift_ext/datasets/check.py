@@ -177,8 +177,13 @@ def _check_stream(path: str, opts: Options, jobs: int, chunk_bytes: int, typed: 
 
 
 def _type_change(path: str, line: int, column: str, kind: str, first: str) -> Finding:
-    return data_finding(path, line, "E110", column, f"JSON type {kind} here, {first} in earlier rows: "
-                 "Arrow (ms-swift's loader) fails on a column whose type changes")
+    # datasets 4.x (the installed 4.8.4) loads such a column, typed Json: each value is decoded as JSON, so a
+    # string that reads as JSON ("4", "true", "[...]") comes back as a number, boolean or list
+    # (tests/test_data.py, through ms-swift's load_dataset). Which strings change depends on their text:
+    # the column is refused whole, as ms-swift cannot be trusted to see the values written.
+    return data_finding(path, line, "E110", column, f"JSON type {kind} here, {first} in earlier rows: ms-swift's "
+                        "loader (datasets) then reads every value of the column as JSON, so a string such as \"4\" "
+                        "arrives as a number; write the column with one type")
 
 
 def _duplicate(path: str, line: int, dpo: bool = False) -> Finding:
