@@ -251,3 +251,24 @@ def test_grpo_async_generate_outside_server_mode_is_still_refused():
     errors = _errors_on(SWIFT_GRPO, "args.async_generate=true", "args.use_vllm=true", "args.vllm_mode=server",
                         "args.vllm_server_host=127.0.0.1", "args.multi_turn_scheduler=thinking_tips_scheduler")
     assert ("grpo-vllm", "args.async_generate") in errors, errors
+
+
+@pytest.mark.parametrize("base", [SWIFT_SFT, MEG_SFT], ids=["swift", "megatron"])
+def test_quant_bits_without_quant_method_is_a_warning(base):
+    # ModelArguments.get_model_kwargs passes get_quantization_config(), which is None without quant_method: the
+    # model trains unquantized and ms-swift says nothing (QLoRA recipes from other tools set bits only).
+    from swift.arguments.base_args.quant_args import QuantizeArguments
+
+    assert QuantizeArguments.get_quantization_config(SimpleNamespace(quant_method=None, quant_bits=4)) is None
+    errors, warnings = problems(base, "args.quant_bits=4")
+    assert ("quant-bits-unused", "args.quant_bits") in warnings and "quant-bits" not in {r for r, _ in errors}
+    _, warnings = problems(base, "args.quant_bits=4", "args.quant_method=bnb")
+    assert "quant-bits-unused" not in {r for r, _ in warnings}
+    _, warnings = problems(base)
+    assert "quant-bits-unused" not in {r for r, _ in warnings}
+
+
+def test_quant_bits_alone_is_taken_by_unsloth():
+    # BaseArguments.get_model_processor -> load_by_unsloth: load_in_4bit=args.quant_bits == 4, no quant_method read.
+    _, warnings = problems(SWIFT_SFT, "args.quant_bits=4", "args.tuner_backend=unsloth")
+    assert "quant-bits-unused" not in {r for r, _ in warnings}

@@ -481,6 +481,12 @@ _RULES += [
              "beta 0 drops it)", (_code(f"{RLHF} RLHFArguments.__post_init__ (\"CPO/ORPO or LoRA training does not "
                                         "require a ref_model\")"),), "engine: swift, command: rlhf, ref_model set; tuner_type as load_args "
              "reads it from a checkpoint's args.json"),
+    RuleInfo("quant-bits-unused", "warning", "quant_bits without quant_method trains the model unquantized",
+             (_code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
+                    "(None without quant_method; ModelArguments.get_model_kwargs passes it as quantization_config)"),
+              _code("ms-swift swift/model/register.py: load_by_unsloth (reads quant_bits alone: not warned)")),
+             "both engines, quant_bits set and quant_method unset (also as load_args reads them from a checkpoint's "
+             "args.json); not with tuner_backend unsloth"),
     RuleInfo("quant-bits", "error", "quant_method bnb/hqq/eetq/quanto needs quant_bits, one the method takes (bnb 4/8, "
              "quanto 2/4/8/float8, eetq 8)",
              (_code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
