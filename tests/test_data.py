@@ -827,3 +827,24 @@ def test_media_in_content_parts_are_counted_and_checked(tmp_path):
     assert [(i.line, i.code, i.path) for i in report.issues] == [
         (1, "E103", "messages[0].content[0].image"), (1, "E301", "messages[0].content[0].image"),
         (2, "E104", "videos"), (3, "E109", "messages[0].content[0].type")]
+
+
+def test_a_mixed_type_column_loads_but_changes_json_looking_strings(tmp_path):
+    # datasets 4.x no longer fails on a JSON column whose type changes between rows: it types the column Json
+    # and decodes each value as JSON, so a string that reads as JSON ("4") comes back as another type (4)
+    # -- a reward's `solution`, or a `rejected_response` ms-swift then refuses. E110 says so instead of a failure.
+    import datasets
+    from swift.dataset import load_dataset
+
+    rows = [{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], "solution": s}
+            for s in ("4", 4, "four")]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    loaded = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache"))
+    assert isinstance(loaded.features["solution"], datasets.Json)
+    train, _ = load_dataset([str(path)], strict=False, load_from_cache_file=False, remove_unused_columns=False)
+    assert [r["solution"] for r in train] == [4, 4, "four"]  # ms-swift's loader: the first row's "4" is a number now
+    report = check(path, task="grpo")
+    [finding] = [i for i in report.issues if i.code == "E110"]
+    assert (finding.line, finding.path) == (2, "solution") and "fails" not in finding.message, finding.message
+    assert "as JSON" in finding.message

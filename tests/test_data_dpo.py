@@ -187,3 +187,106 @@ def test_data_stats_sizes_the_rejected_response_when_both_columns_are_given(tmp_
 def test_bundled_dpo_data_still_passes():
     report = d.check_file(str(ROOT / "data/dpo/train.jsonl"), d.Options(task="dpo"))
     assert report.errors == 0 and report.valid_rows == report.rows > 0
+
+
+@pytest.mark.parametrize("column, other", [("rejected_response", "6."), ("rejected_response", [{"role": "assistant",
+                                                                                                  "content": "6."}]),
+                                           ("rejected_messages", [U, {"role": "assistant", "content": "6."}])])
+def test_rows_that_differ_only_in_the_rejected_side_are_not_duplicates(tmp_path, column, other):
+    # Several rejected answers to one prompt and chosen answer are ordinary DPO data: one pair per row.
+    first = {"rejected_response": "5."} if column == "rejected_response" else {"rejected_messages": [U, BAD]}
+    rows = [{"messages": [U, A], **first}, {"messages": [U, A], column: other}, {"messages": [U, A], **first}]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = d.check_file(str(path), d.Options(task="dpo"))
+    assert [i.line for i in report.issues if i.code == "W402"] == [3] and report.duplicates == 1  # a true repeat
+    # and for SFT the rejected columns are not read: the rows are the same sample
+    report = d.check_file(str(path), d.Options(task="sft"))
+    assert [i.line for i in report.issues if i.code == "W402"] == [2, 3]
+
+
+def test_dpo_duplicates_behind_the_bloom_filter_key_the_rejected_side_too(tmp_path, monkeypatch):
+    # Past the exact limits the Bloom filter's candidates are confirmed by reading the file again
+    # (duplicates.file_digests): with the same key, or a second rejected answer would be a repeat there.
+    from swift_ext.datasets import duplicates
+
+    monkeypatch.setattr(duplicates, "SET_DUPLICATES", 20)
+    monkeypatch.setattr(duplicates, "EXACT_DUPLICATES", 50)
+    monkeypatch.setattr(duplicates, "BLOOM_BITS", 256)
+    rows = [{"messages": [{"role": "user", "content": f"{i} + {i}?"}, A], "rejected_response": r}
+            for i in range(300) for r in ("5.", "6.")]
+    rows.append(rows[101])
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = d.check_file(str(path), d.Options(task="dpo"), chunk_bytes=4096)  # later chunks: Bloom candidates
+    assert [i.line for i in report.issues if i.code == "W402"] == [len(rows)] and report.duplicates == 1
+
+
+IU = {"role": "user", "content": "<image>What shape is this?"}
+SQUARE, CIRCLE = "data/media/red_square.png", "data/media/blue_circle.png"
+
+
+def _media_issues(tmp_path, extra: dict, deep: bool = False) -> list[tuple[str, str]]:
+    path = tmp_path / "mm-dpo.jsonl"
+    path.write_text(json.dumps({"messages": [IU, {"role": "assistant", "content": "A square."}], "images": [SQUARE],
+                               **extra}) + "\n")
+    report = d.check_file(str(path), d.Options(task="dpo", media_root=str(ROOT), deep=deep))
+    return [(i.code, i.path) for i in report.issues if i.severity == "error"]
+
+
+NO = {"role": "assistant", "content": "A circle."}
+MEDIA_ACCEPTED = {
+    "rejected_response shares the chosen images": {"rejected_response": "A circle."},
+    "rejected_messages with its own images": {"rejected_messages": [IU, NO], "rejected_images": [CIRCLE]},
+    "rejected_messages with an image part": {"rejected_messages": [
+        {"role": "user", "content": [{"type": "image", "image": CIRCLE}, {"type": "text", "text": "What shape?"}]}, NO]},
+    "rejected_response with its own images": {"rejected_response": "A circle.", "rejected_images": [CIRCLE]},
+}
+MEDIA_REFUSED = {
+    "missing rejected image": ({"rejected_messages": [IU, NO], "rejected_images": ["nope.png"]},
+                               ("E301", "rejected_images[0]")),
+    "missing image in a rejected part": ({"rejected_messages": [
+        {"role": "user", "content": [{"type": "image", "image": "nope.png"}, {"type": "text", "text": "What?"}]}, NO]},
+        ("E301", "rejected_messages[0].content[0].image")),
+    # TemplateInputs.from_dict lends the chosen side's images only when the row has no rejected_messages
+    "rejected_messages' tag without rejected_images": ({"rejected_messages": [IU, NO]}, ("E103", "rejected_images")),
+    "more rejected images than tags": ({"rejected_messages": [IU, NO], "rejected_images": [CIRCLE, SQUARE]},
+                                       ("E103", "rejected_images")),
+    "a rejected answer's own tag beside the lent images": ({"rejected_response": "<image>A circle."},
+                                                          ("E103", "rejected_response")),
+    "bad rejected_images type": ({"rejected_messages": [IU, NO], "rejected_images": 5}, ("E304", "rejected_images")),
+}
+
+
+@pytest.mark.parametrize("name", MEDIA_ACCEPTED)
+def test_rejected_media_ms_swift_loads_pass(tmp_path, name):
+    assert _media_issues(tmp_path, MEDIA_ACCEPTED[name], deep=True) == []
+
+
+@pytest.mark.parametrize("name", MEDIA_REFUSED)
+def test_rejected_media_is_checked_as_the_chosen_side_media_are(tmp_path, name):
+    extra, finding = MEDIA_REFUSED[name]
+    assert _media_issues(tmp_path, extra) == [finding]
+
+
+def test_rejected_media_is_decoded_with_deep(tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    extra = {"rejected_messages": [IU, NO], "rejected_images": [str(broken)]}
+    assert _media_issues(tmp_path, extra) == []
+    assert _media_issues(tmp_path, extra, deep=True) == [("E305", "rejected_images[0]")]
+
+
+def test_ms_swift_takes_the_rejected_images_as_the_check_does():
+    # The rejected inputs ms-swift's template encodes (template_inputs.py TemplateInputs.from_dict): rejected_images
+    # when given; the chosen images only when the row has no rejected_messages.
+    from swift.template.template_inputs import TemplateInputs
+
+    def rejected_images(extra):
+        row = {"messages": [IU, {"role": "assistant", "content": "A square."}], "images": [SQUARE], **extra}
+        return TemplateInputs.from_dict(row).rejected.images
+
+    assert rejected_images({"rejected_response": "A circle."}) == [SQUARE]
+    assert rejected_images({"rejected_response": "A circle.", "rejected_images": [CIRCLE]}) == [CIRCLE]
+    assert rejected_images({"rejected_messages": [IU, NO], "rejected_images": [CIRCLE]}) == [CIRCLE]
+    assert not rejected_images({"rejected_messages": [IU, NO]})

@@ -397,3 +397,19 @@ def test_fp8_weights_requantized_at_the_step_hold_a_bf16_copy_of_the_master_shar
     assert _fp8_plan(4, **fp8).memory.components["activations"] * GiB == pytest.approx(linears, rel=1e-6)  # DP 2
     kernel = _fp8_plan(**{**fp8, "fp8_recipe": "delayed"}, use_precision_aware_optimizer=True)
     assert kernel.memory.components["activations"] == pytest.approx(bf16.memory.components["activations"])
+
+
+def test_a_registered_reward_model_is_a_one_label_seq_cls_head():
+    """ms-swift's get_model_info_meta: a ModelMeta with is_reward (every RMModelType) and no task_type given sets
+    num_labels 1, whatever num_labels says, hence task_type seq_cls; the estimate reads is_reward from the registry."""
+    from swift_ext.msswift.model_table import model_meta
+
+    assert model_meta("Qwen/Qwen2.5-7B-Instruct", "qwen2_reward")["reward"]
+    assert not model_meta("Qwen/Qwen2.5-7B-Instruct")["reward"]
+    one_label = _head_plan(task_type="seq_cls", num_labels=1)
+    for extra in ({}, {"num_labels": 5}):
+        reward = _head_plan(model_type="qwen2_reward", **extra)
+        assert reward.memory.components == one_label.memory.components, extra
+    # an explicit task_type is taken as given (ms-swift skips the registry's defaults)
+    assert _head_plan(model_type="qwen2_reward", task_type="seq_cls", num_labels=5).memory.components == \
+        _head_plan(task_type="seq_cls", num_labels=5).memory.components

@@ -225,3 +225,50 @@ def test_load_data_args_needs_load_args_and_a_checkpoint_with_a_dataset(tmp_path
     assert ("dataset-required", "args.load_args") in errors
     errors, _ = problems(SWIFT_SFT, *base, f"args.adapters=[{no_data}]", "args.load_args=true")
     assert ("dataset-required", "args.dataset") in errors
+
+
+def _errors_on(path, *overrides):
+    """Every error check_msswift returns (not a set: one fault reported twice must show up twice)."""
+    from test_msrules import Args, check_msswift, load_recipe, schema_for
+
+    recipe = load_recipe(path, list(overrides))
+    return [(e.code, e.path) for e in check_msswift(recipe, Args.bind(recipe, schema_for(recipe.engine,
+                                                                                          recipe.command)))[0]]
+
+
+@pytest.mark.parametrize("extra", [[], ["args.use_vllm=true", "args.vllm_mode=colocate"],
+                                   ["args.multi_turn_scheduler=thinking_tips_scheduler"]])
+def test_gkd_async_generate_is_one_error_naming_async_generate(extra):
+    # GKD refuses async_generate in every vllm_mode (RLHFArguments._check_gkd); _init_rollout's "needs server" and
+    # _check_grpo's multi-turn refusal would only send the user to a mode GKD refuses too.
+    errors = _errors_on(SWIFT_GRPO, "args.rlhf_type=gkd", "args.async_generate=true", *extra)
+    assert [e for e in errors if e[1] == "args.async_generate"] == [("swift-gkd", "args.async_generate")], errors
+
+
+def test_grpo_async_generate_outside_server_mode_is_still_refused():
+    errors = _errors_on(SWIFT_GRPO, "args.async_generate=true")
+    assert errors.count(("grpo-vllm", "args.async_generate")) == 1, errors
+    errors = _errors_on(SWIFT_GRPO, "args.async_generate=true", "args.use_vllm=true", "args.vllm_mode=server",
+                        "args.vllm_server_host=127.0.0.1", "args.multi_turn_scheduler=thinking_tips_scheduler")
+    assert ("grpo-vllm", "args.async_generate") in errors, errors
+
+
+@pytest.mark.parametrize("base", [SWIFT_SFT, MEG_SFT], ids=["swift", "megatron"])
+def test_quant_bits_without_quant_method_is_a_warning(base):
+    # ModelArguments.get_model_kwargs passes get_quantization_config(), which is None without quant_method: the
+    # model trains unquantized and ms-swift says nothing (QLoRA recipes from other tools set bits only).
+    from swift.arguments.base_args.quant_args import QuantizeArguments
+
+    assert QuantizeArguments.get_quantization_config(SimpleNamespace(quant_method=None, quant_bits=4)) is None
+    errors, warnings = problems(base, "args.quant_bits=4")
+    assert ("quant-bits-unused", "args.quant_bits") in warnings and "quant-bits" not in {r for r, _ in errors}
+    _, warnings = problems(base, "args.quant_bits=4", "args.quant_method=bnb")
+    assert "quant-bits-unused" not in {r for r, _ in warnings}
+    _, warnings = problems(base)
+    assert "quant-bits-unused" not in {r for r, _ in warnings}
+
+
+def test_quant_bits_alone_is_taken_by_unsloth():
+    # BaseArguments.get_model_processor -> load_by_unsloth: load_in_4bit=args.quant_bits == 4, no quant_method read.
+    _, warnings = problems(SWIFT_SFT, "args.quant_bits=4", "args.tuner_backend=unsloth")
+    assert "quant-bits-unused" not in {r for r, _ in warnings}

@@ -109,6 +109,7 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
         else:
             report.notes.append(f"{entry}: {layout}-compressed JSON Lines (ms-swift reads it too); checked on one core")
     dups = Duplicates()
+    dpo = opts.task == "dpo"  # the rejected side is part of a DPO row (fastpath.row_digest)
     import random
 
     sampler = random.Random(0)
@@ -141,12 +142,12 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
             if file_types[column] != kind:
                 report.issues.extend(_type_change(entry, line + offset, column, kind, file_types[column])
                                      for line in lines)
-        report.issues.extend(_duplicate(entry, line) for line in dups.add_chunk(res.line_blob, res.digest_blob, offset))
+        report.issues.extend(_duplicate(entry, line, dpo) for line in dups.add_chunk(res.line_blob, res.digest_blob, offset))
         offset += res.lines
-    report.issues.extend(_duplicate(entry, line) for line in dups.finish())
+    report.issues.extend(_duplicate(entry, line, dpo) for line in dups.finish())
     if dups.candidates:
-        for line in dups.confirm(file_digests(entry, layout)):
-            report.issues.append(_duplicate(entry, line))
+        for line in dups.confirm(file_digests(entry, layout, dpo)):
+            report.issues.append(_duplicate(entry, line, dpo))
     report.duplicates = dups.count
     if report.rows == 0:
         report.issues.append(data_finding(entry, 0, "E006", "", "no rows: ms-swift refuses an empty dataset"))
@@ -176,12 +177,18 @@ def _check_stream(path: str, opts: Options, jobs: int, chunk_bytes: int, typed: 
 
 
 def _type_change(path: str, line: int, column: str, kind: str, first: str) -> Finding:
-    return data_finding(path, line, "E110", column, f"JSON type {kind} here, {first} in earlier rows: "
-                 "Arrow (ms-swift's loader) fails on a column whose type changes")
+    # datasets 4.x (the installed 4.8.4) loads such a column, typed Json: each value is decoded as JSON, so a
+    # string that reads as JSON ("4", "true", "[...]") comes back as a number, boolean or list
+    # (tests/test_data.py, through ms-swift's load_dataset). Which strings change depends on their text:
+    # the column is refused whole, as ms-swift cannot be trusted to see the values written.
+    return data_finding(path, line, "E110", column, f"JSON type {kind} here, {first} in earlier rows: ms-swift's "
+                        "loader (datasets) then reads every value of the column as JSON, so a string such as \"4\" "
+                        "arrives as a number; write the column with one type")
 
 
-def _duplicate(path: str, line: int) -> Finding:
-    return data_finding(path, line, "W402", "messages", "same messages and media as an earlier row")
+def _duplicate(path: str, line: int, dpo: bool = False) -> Finding:
+    return data_finding(path, line, "W402", "messages", "same messages and media as an earlier row"
+                        + (", and the same rejected side" if dpo else ""))
 
 
 def _reference_types(path: str, layout: str) -> dict[str, str]:

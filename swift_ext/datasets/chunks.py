@@ -208,7 +208,8 @@ def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChec
         out.issues.append(data_finding(path, line, "E102", "", f"row could not be checked ({type(exc).__name__}: {exc})"))
     if isinstance(row, dict):
         _record_types(line, row_types(row).items(), seen_types, reference, out)
-        digest = row_digest(checked)  # mapped layouts compare as the messages ms-swift makes of them
+        # mapped layouts compare as the messages ms-swift makes of them; a DPO row with its rejected side
+        digest = row_digest(checked, checker.opts.task == "dpo")
         if digest is not None:
             out.digest_lines.append(line)
             out.digests.append(digest)

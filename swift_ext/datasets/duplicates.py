@@ -128,8 +128,8 @@ class Duplicates:
         return lines
 
 
-def file_digests(path: str, layout: str) -> Iterator[tuple[int, bytes]]:
-    """(line, digest) of every row again: the exact check behind the Bloom filter."""
+def file_digests(path: str, layout: str, rejected: bool = False) -> Iterator[tuple[int, bytes]]:
+    """(line, digest) of every row again: the exact check behind the Bloom filter (`rejected`: as row_digest)."""
     for line, raw in enumerate(file_lines(path, layout), start=1):
         if type(raw) is int or not raw.strip():
             continue
@@ -137,6 +137,6 @@ def file_digests(path: str, layout: str) -> Iterator[tuple[int, bytes]]:
             row = _DECODER.decode(raw.lstrip(b"\xef\xbb\xbf") if line == 1 else raw)
         except (msgspec.DecodeError, RecursionError):
             continue
-        digest = row_digest(row)
+        digest = row_digest(row, rejected)
         if digest is not None:
             yield line, digest

@@ -147,18 +147,28 @@ except ImportError:
     check_buffer, row_summary = _check_buffer, _row_summary
 
 
-def row_digest(row: Any) -> bytes | None:
+def row_digest(row: Any, rejected: bool = False) -> bytes | None:
     """128 bits of the row's messages and media, so rows that differ only in their images are not
-    duplicates. xxh3 is the same in every worker process (Python's hash() is salted per process)."""
+    duplicates; with `rejected` (DPO) its rejected side's columns too, so several rejected answers to one
+    prompt and chosen answer are several pairs, not repeats. xxh3 is the same in every worker process
+    (Python's hash() is salted per process)."""
     if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
         return None
     messages = row["messages"]
     media = [row.get(key) for key in MEDIA_KEYS]
     if all(type(m) is dict and len(m) == 2 and type(m.get("role")) is str and type(m.get("content")) is str
            for m in messages) and all(v is None or type(v) is list and all(type(e) is str for e in v) for v in media):
-        return xxhash.xxh3_128_digest(_plain_preimage([m["role"] for m in messages],
-                                                      [m["content"] for m in messages], media))
-    return xxhash.xxh3_128_digest(b"C" + _CANONICAL.encode([messages, *media]))
+        digest = xxhash.xxh3_128_digest(_plain_preimage([m["role"] for m in messages],
+                                                        [m["content"] for m in messages], media))
+    else:
+        digest = xxhash.xxh3_128_digest(b"C" + _CANONICAL.encode([messages, *media]))
+    if rejected:
+        from swift_ext.datasets.rejected import REJECTED_COLUMNS
+
+        side = {k: row[k] for k in REJECTED_COLUMNS if row.get(k) is not None}
+        if side:
+            digest = xxhash.xxh3_128_digest(b"R" + digest + _CANONICAL.encode(side))
+    return digest
 
 
 def _clean_sequence(roles: tuple) -> bool:

@@ -32,17 +32,19 @@ class MediaChecker:
         self.files_ok: set[str] = set()  # entries that name an existing file: the typed path accepts these
 
     def column(self, row: dict, key: str, tag: str, count_code: str, joined: str, add, out: ChunkResult,
-               parts: list[tuple[Any, str]] | None = None) -> None:
+               parts: list[tuple[Any, str]] | None = None, kind: str | None = None) -> None:
         """The row's `key` entries against its tags, each entry checked; `parts`: (entry, field) given as
-        content parts instead of the column."""
+        content parts instead of the column; `kind`: images, videos or audios where `key` is another column
+        of them (rejected_images)."""
+        kind = kind or key
         placeholders = joined.count(tag)
         if parts is not None:
             if placeholders != len(parts):
                 add(count_code, parts[0][1], f"{placeholders} {tag} placeholder(s) but {len(parts)} {key} in content "
                     "parts (a text part's own tags count too)")
             for entry, fld in parts:
-                out.media[key] += 1
-                self.entry(entry, fld, key, add)
+                out.media[kind] += 1
+                self.entry(entry, fld, kind, add)
             return
         entries = row.get(key)
         if entries is None:
@@ -57,8 +59,8 @@ class MediaChecker:
         if placeholders != len(entries):
             add(count_code, key, f"{placeholders} {tag} placeholder(s) but {len(entries)} {key}")
         for i, entry in enumerate(entries):
-            out.media[key] += 1
-            self.entry(entry, f"{key}[{i}]", key, add)
+            out.media[kind] += 1
+            self.entry(entry, f"{key}[{i}]", kind, add)
 
     def entry(self, entry: Any, fld: str, kind: str, add) -> None:
         """Classify one entry the way ms-swift's `load_file` will (swift/template/vision_utils.py): a string

@@ -23,6 +23,11 @@ from typing import Any, NamedTuple
 from swift_ext.datasets.issues import json_type
 from swift_ext.datasets.mapping import Unmapped, conversation
 
+# The columns of a row's rejected side that ms-swift keeps (dataset/preprocessor/core.py RowPreprocessor.standard_keys:
+# `rejected_` + each of _pair_keys, and rejected_response) and that TemplateInputs.from_dict hands to the rejected
+# inputs. Two DPO rows differ if any of these do (duplicates.py).
+REJECTED_COLUMNS = ("rejected_response", "rejected_messages", "rejected_images", "rejected_videos", "rejected_audios",
+                    "rejected_tools", "rejected_objects")
 # Roles that end a rejected side with something to score: an answer, or a (wrong) tool call.
 FINAL_ROLES = ("assistant", "tool_call")
 # Role names ms-swift's preprocessor maps in `messages` and `rejected_messages`, but never inside a

@@ -68,7 +68,7 @@ class RowChecker:
                 add("E101", "messages", f"`messages` must be a non-empty list, got {json_type(messages)}")
         else:
             self._messages(messages, add, texts, out, parts)
-            self._task(row, messages, add)
+            self._task(row, messages, add, out)
         joined = "\x00".join(texts) if len(texts) != 1 else texts[0]
         for key, tag, count_code, _ in MEDIA:
             if parts[key] and row.get(key):  # StdTemplateInputs.from_dict asserts one or the other
@@ -207,7 +207,7 @@ class RowChecker:
                 continue
             self._tool_call({"name": function["name"], "arguments": function.get("arguments", {})}, f"{fld}[{k}]", add)
 
-    def _task(self, row: dict, messages: list, add) -> None:
+    def _task(self, row: dict, messages: list, add, out: ChunkResult) -> None:
         task = self.opts.task
         last = messages[-1] if isinstance(messages[-1], dict) else {}
         last_role = last.get("role") if isinstance(last.get("role"), str) else None
@@ -232,19 +232,63 @@ class RowChecker:
                     add("E203", column, f"the `{column}` column the reward needs must be a non-empty string, "
                         f"got {json_type(value) if column in row else 'nothing'}")
         if task == "dpo":
-            self._rejected(row, add)
+            self._rejected(row, add, out)
         if task == "kto" and not isinstance(row.get("label"), bool):
             add("E205", "label", f"KTO rows need a boolean `label`, got {json_type(row.get('label'))}")
 
-    def _rejected(self, row: dict, add) -> None:
+    def _rejected(self, row: dict, add, out: ChunkResult) -> None:
         """A DPO row's rejected side, as ms-swift builds it (swift_ext.datasets.rejected): refused where
         ms-swift refuses it (or it teaches DPO nothing), else its own turns checked as messages are."""
-        side = rejected_side(row, "rejected_response" in self.reference, whole=False)
+        file_has_response = "rejected_response" in self.reference
+        side = rejected_side(row, file_has_response, whole=False)
         if side.refused is not None:
             add("E204", side.column, side.refused)
-        elif side.messages is not None:  # a list of turns or a whole conversation (a string has no turns to check)
-            self._messages(side.messages[side.own:], add, [], None, {key: [] for key, *_ in MEDIA},
-                           column=side.column, first=side.own)
+            return
+        texts: list[str] = []
+        parts: dict[str, list] = {key: [] for key, *_ in MEDIA}
+        if side.messages is not None:  # a list of turns or a whole conversation (a string has no turns to check)
+            self._messages(side.messages[side.own:], add, texts, None, parts, column=side.column, first=side.own)
+        elif isinstance(row.get("rejected_response"), str):
+            texts.append(row["rejected_response"])
+        self._rejected_media(row, side, texts, parts, file_has_response, add, out)
+
+    def _rejected_media(self, row: dict, side, own_texts: list[str], own_parts: dict, file_has_response: bool, add,
+                        out: ChunkResult) -> None:
+        """The rejected side's media, checked as the chosen side's are. ms-swift's TemplateInputs.from_dict gives
+        the rejected inputs the `rejected_images`/`_videos`/`_audios` columns and content parts of the rejected
+        conversation (StdTemplateInputs.from_dict); the chosen side's columns only where the row has no
+        `rejected_messages` (a `rejected_response` builds it on the chosen prompt). Entries of the chosen
+        prompt's parts were checked with the chosen side: only their count is checked here."""
+        lends = row.get("rejected_messages") is None
+        given = {key: row.get(f"rejected_{key}") for key, *_ in MEDIA}
+        if lends and all(v is None for v in given.values()) and not any(own_parts.values()) and \
+                not any(tag in text for text in own_texts for _, tag, *_ in MEDIA):
+            return  # the usual row: the rejected side shows the chosen side's media, checked there
+        full = side.messages if side.messages is not None else rejected_side(row, file_has_response).messages
+        texts: list[str] = []
+        parts: dict[str, list] = {key: [] for key, *_ in MEDIA}
+        self._messages(full or [], lambda *_: None, texts, None, parts)  # the whole conversation: tags and parts
+        joined = "\x00".join(texts)
+        for key, tag, count_code, _ in MEDIA:
+            column = f"rejected_{key}"
+            placeholders = joined.count(tag)
+            if parts[key] and given[key]:
+                add(count_code, column, f"{len(parts[key])} {key} in the rejected side's content parts and a "
+                    f"`{column}` column: ms-swift refuses a row with both")
+            elif parts[key]:
+                if placeholders != len(parts[key]):
+                    add(count_code, side.column, f"{placeholders} {tag} placeholder(s) but {len(parts[key])} {key} "
+                        "in the rejected side's content parts")
+                for entry, fld in own_parts[key]:
+                    out.media[key] += 1
+                    self.media.entry(entry, fld, key, add)
+            elif given[key] is not None or (placeholders and not (lends and row.get(key) is not None)):
+                self.media.column({column: given[key]}, column, tag, count_code, joined, add, out, kind=key)
+            elif placeholders:
+                lent = row[key] if isinstance(row[key], list) else [row[key]]
+                if placeholders != len(lent):
+                    add(count_code, side.column, f"{placeholders} {tag} placeholder(s) in the rejected conversation "
+                        f"but {len(lent)} `{key}`, which it shares with the chosen side (no `{column}`)")
 
     def _objects(self, objects: Any, add) -> None:
         if not isinstance(objects, dict):

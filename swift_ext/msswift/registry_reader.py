@@ -79,6 +79,7 @@ class _RegistryReader:
         self.template_consts, _ = _constants(self.reader, "swift.template.constant")
         self.model_consts, classes = _constants(self.reader, "swift.model.constant")
         self.mllm_types = classes.get("MLLMModelType", set())
+        self.rm_types = classes.get("RMModelType", set())  # ModelMeta.__post_init__ sets is_reward for these
         self.skipped: list[str] = []  # registrations this reader could not follow (the test shows them)
 
     def _const(self, node: ast.expr | None, table: dict[str, str]) -> str | None:
@@ -152,7 +153,7 @@ class _RegistryReader:
         raise ValueError(ast.unparse(node)[:80])
 
     def models(self) -> tuple[dict[str, dict], dict[str, dict]]:
-        """({model name, lower case: {model_type, template}}, {model_type: {template, multimodal, task_type}})."""
+        """({model name, lower case: {model_type, template}}, {model_type: {template, multimodal, reward, task_type}})."""
         by_name: dict[str, dict] = {}
         by_type: dict[str, dict] = {}
         for module in _submodules(self.reader, MODELS_PKG):
@@ -175,6 +176,7 @@ class _RegistryReader:
         model_type = self._const(kw["model_type"], self.model_consts)
         meta_template = self._const(kw.get("template"), self.template_consts)
         multimodal = model_type in self.mllm_types or _literal_true(kw.get("is_multimodal"))
+        reward = model_type in self.rm_types or _literal_true(kw.get("is_reward"))
         groups = []
         for group in self._list(kw["model_groups"], names):
             gkw = _args(group, MODEL_GROUP_FIELDS)
@@ -186,7 +188,7 @@ class _RegistryReader:
         candidates = list(dict.fromkeys(t for t in [meta_template] + [g for _, g in groups] if t is not None))
         # get_template_meta: the meta's template, else its only candidate
         default = meta_template or (candidates[0] if len(candidates) == 1 else None)
-        by_type[model_type] = {"template": default, "multimodal": multimodal,
+        by_type[model_type] = {"template": default, "multimodal": multimodal, "reward": reward,
                                "task_type": self._const(kw.get("task_type"), {})}
         for ids, group_template in groups:
             for model_id in ids:

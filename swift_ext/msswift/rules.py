@@ -204,9 +204,13 @@ def swift_rollout(recipe, args, err, warn):
     if mode == "server" and use_vllm and not (args.str("vllm_server_host") or args.str("vllm_server_base_url")):
         err("grpo-vllm", "vllm_mode: server needs vllm_server_host (or vllm_server_base_url)", "vllm_server_host",
             hint="start `swift rollout` and point vllm_server_host at it")
-    if args.bool("async_generate") and mode != "server":
+    # GKD refuses async_generate in every mode (RLHFArguments._check_gkd, rule swift-gkd): asking GKD for server mode
+    # here would be a second error for the same flag, pointing at a fix ms-swift refuses next. The multi-turn
+    # refusal is _check_grpo's, GRPO only.
+    grpo_async = args.bool("async_generate") and args.str("rlhf_type") == "grpo"
+    if grpo_async and mode != "server":
         err("grpo-vllm", "async_generate needs vllm_mode: server", "async_generate")
-    if args.bool("async_generate") and args.str("multi_turn_scheduler"):
+    if grpo_async and args.str("multi_turn_scheduler"):
         err("grpo-vllm", "async_generate is not supported with multi_turn_scheduler", "async_generate",
             hint="async_generate: false for multi-turn rollouts")
     # RLHFArguments._init_external_vllm connects to a rollout server whenever vllm_server_host/base_url is set,

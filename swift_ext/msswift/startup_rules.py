@@ -176,7 +176,17 @@ QUANT_BITS = {"bnb": (4, 8), "quanto": (2, 4, 8, "float8"), "eetq": (8,)}  # eet
 def quant_bits(recipe, args, err, warn):
     saved = checkpoint_args(args)  # load_args fills an unset quant_method / quant_bits from args.json first
     method = loaded(args, "quant_method", saved)
-    if method is None or method in ("fp8", "awq", "gptq", "gptq_v2"):
+    if method is None:
+        bits = loaded(args, "quant_bits", saved)
+        # ModelArguments.get_model_kwargs passes get_quantization_config(), None without quant_method: the model
+        # loads unquantized and nothing says so. Only unsloth (tuner_backend unsloth: BaseArguments.
+        # get_model_processor -> swift/model/register.py load_by_unsloth) reads quant_bits alone.
+        if bits is not None and not (recipe.engine == "swift" and args.str("tuner_backend") == "unsloth"):
+            warn("quant-bits-unused", f"quant_bits {bits} without quant_method: ms-swift loads the model unquantized "
+                 "(quant_bits is read only beside quant_method)", "quant_bits",
+                 hint=f"quant_method: bnb (QLoRA, with quant_bits {bits}), or drop quant_bits")
+        return
+    if method in ("fp8", "awq", "gptq", "gptq_v2"):
         return  # fp8 needs no bits; pre-quantized AWQ/GPTQ build no config
     method, bits = str(method), loaded(args, "quant_bits", saved)
     allowed = QUANT_BITS.get(method)

@@ -164,7 +164,8 @@ _RULES = [
               Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
                        "attention heads (...) must be divisible by tensor parallel size\"; public source)")),
              "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate; a server "
-             "host with colocate and async_generate with multi_turn_scheduler: engine swift)"),
+             "host with colocate and async_generate with multi_turn_scheduler: engine swift; async_generate: rlhf_type grpo only, "
+             "GKD's refusal of it is swift-gkd's)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (_code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
               _code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
@@ -494,6 +495,12 @@ _RULES += [
              "beta 0 drops it)", (_code(f"{RLHF} RLHFArguments.__post_init__ (\"CPO/ORPO or LoRA training does not "
                                         "require a ref_model\")"),), "engine: swift, command: rlhf, ref_model set; tuner_type as load_args "
              "reads it from a checkpoint's args.json"),
+    RuleInfo("quant-bits-unused", "warning", "quant_bits without quant_method trains the model unquantized",
+             (_code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
+                    "(None without quant_method; ModelArguments.get_model_kwargs passes it as quantization_config)"),
+              _code("ms-swift swift/model/register.py: load_by_unsloth (reads quant_bits alone: not warned)")),
+             "both engines, quant_bits set and quant_method unset (also as load_args reads them from a checkpoint's "
+             "args.json); not with tuner_backend unsloth"),
     RuleInfo("quant-bits", "error", "quant_method bnb/hqq/eetq/quanto needs quant_bits, one the method takes (bnb 4/8, "
              "quanto 2/4/8/float8, eetq 8)",
              (_code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
