@@ -413,3 +413,31 @@ def test_a_registered_reward_model_is_a_one_label_seq_cls_head():
     # an explicit task_type is taken as given (ms-swift skips the registry's defaults)
     assert _head_plan(model_type="qwen2_reward", task_type="seq_cls", num_labels=5).memory.components == \
         _head_plan(task_type="seq_cls", num_labels=5).memory.components
+
+
+def _alltoall_framework(ep: int, nodes: int, etp: int = 1, gpus_per_node: int | str = 8) -> float:
+    from swift_ext.planner.layout import layout_of
+    from swift_ext.planner.memory import _nccl_gib
+    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.spec.recipe import load_recipe
+
+    path = Path(__file__).parent / "fixtures" / "working" / "megatron-bridge-qwen3-next-80b-a3b-h100-ep128-alltoall-128gpu.yaml"
+    args = make_plan(load_recipe(path, [f"args.expert_model_parallel_size={ep}",
+                                        f"args.expert_tensor_parallel_size={etp}"]), oracle=False).args
+    shape = resolve_shape("Qwen/Qwen3-Next-80B-A3B-Instruct")
+    return _nccl_gib(shape, args, layout_of(args, nodes * 8, gpus_per_node))
+
+
+def test_all_to_all_buffers_cost_nvlink_peers_fully_and_network_peers_by_their_channels():
+    """The per-peer all-to-all figure is an intra-node measurement (32 P2P channels a peer, NVIDIA/nccl#1685); a
+    peer on another node gets 2 channels (NVIDIA/nccl#1424). EP=8 on one node is unchanged; EP=128 over 16 nodes
+    (Megatron-Bridge's QWEN3_NEXT_80B_A3B_PRETRAIN_CONFIG_H100_BF16_V1) no longer counts 127 NVLink peers."""
+    from swift_ext.planner.memory import ALL_TO_ALL_GIB_PER_PEER as PEER, FRAMEWORK_GIB as BASE
+
+    assert _alltoall_framework(8, 1) == pytest.approx(BASE + 7 * PEER)
+    assert _alltoall_framework(16, 2) == pytest.approx(BASE + (7 + 8 * 2 / 32) * PEER)
+    assert _alltoall_framework(128, 16) == pytest.approx(BASE + (7 + 120 * 2 / 32) * PEER)
+    # with ETP=2 an EP group's members sit two ranks apart: four of them on a node
+    assert _alltoall_framework(16, 4, etp=2) == pytest.approx(BASE + (3 + 12 * 2 / 32) * PEER)
+    # a node size left to the scheduler: every peer counted as NVLink, the old (larger) figure
+    assert _alltoall_framework(16, 2, gpus_per_node="scheduler") == pytest.approx(BASE + 15 * PEER)

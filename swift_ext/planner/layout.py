@@ -33,6 +33,8 @@ class Layout:
     ep: int
     etp: int
     world: int
+    # GPUs a node: which EP peers NCCL reaches over NVLink rather than the network (memory.py); 0 when unknown.
+    gpus_per_node: int = 0
 
     @property
     def dp(self) -> int:
@@ -43,14 +45,15 @@ class Layout:
                 "world": self.world}
 
 
-def layout_of(args: Args, world: int) -> Layout:
+def layout_of(args: Args, world: int, gpus_per_node: int | str = 0) -> Layout:
     # Sizes below 1 are reported by plan.check_args; here they count as 1 so no rule divides by zero.
     def size(name: str) -> int:
         return max(args.int(name) or 1, 1)
 
     return Layout(tp=size("tensor_model_parallel_size"), pp=size("pipeline_model_parallel_size"),
                   cp=size("context_parallel_size"), ep=size("expert_model_parallel_size"),
-                  etp=size("expert_tensor_parallel_size"), world=world)
+                  etp=size("expert_tensor_parallel_size"), world=world,
+                  gpus_per_node=gpus_per_node if isinstance(gpus_per_node, int) else 0)  # "scheduler": unknown
 
 
 def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None,
@@ -62,7 +65,7 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None,
     errors: list[Finding] = []
     warnings: list[Finding] = []
     world = recipe.launch.world_size
-    lay = layout_of(args, world)
+    lay = layout_of(args, world, recipe.launch.gpus_per_node)
     versions = versions if versions is not None else resolve_versions(recipe.env)
     err, warn = _reporters(recipe, errors), _reporters(recipe, warnings)
     for rule in RULES:

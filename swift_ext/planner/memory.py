@@ -58,6 +58,11 @@ FRAMEWORK_GIB = 2.5  # CUDA context + NCCL collective communicators + TE/cuBLAS 
 # NCCL's all-to-all (MoE alltoall dispatcher, torch all_to_all_single) opens send/recv channels to every
 # peer of the EP group.
 ALL_TO_ALL_GIB_PER_PEER = 0.75
+# Channels NCCL's send/recv opens to one peer: 32 over NVLink P2P in an 8 x H100 all-to-all (NVIDIA/nccl#1685,
+# "as many as 32 channels are created, per pair of GPUs"), NCCL_NCHANNELS_PER_NET_PEER (typically 2,
+# NVIDIA/nccl#1424) to a peer across the network.
+P2P_CHANNELS_PER_PEER = 32
+NET_CHANNELS_PER_PEER = 2
 FRAGMENTATION = 0.15  # caching-allocator slack over live memory
 MOE_IMBALANCE = 1.25  # dropless routing: the busiest EP rank receives ~25% more than average early in training
 CE_BYTES_FUSED, CE_BYTES_UNFUSED, CE_BYTES_TE = 10, 6, 2  # peak bytes per logit, see _stage
@@ -452,8 +457,16 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
 def _nccl_gib(shape: ModelShape, args: Args, lay: Layout) -> float:
     """Memory outside PyTorch's allocator: the fixed share plus the all-to-all peers' buffers, which NCCL
     allocates itself (no allocator fragmentation on them) and keeps for the life of the communicator."""
-    peers = lay.ep - 1 if shape.is_moe and (args.str("moe_token_dispatcher_type") or "alltoall") == "alltoall" else 0
-    return FRAMEWORK_GIB + max(peers, 0) * ALL_TO_ALL_GIB_PER_PEER
+    if not shape.is_moe or (args.str("moe_token_dispatcher_type") or "alltoall") != "alltoall":
+        return FRAMEWORK_GIB
+    peers = max(lay.ep - 1, 0)
+    # An EP group is ETP-strided consecutive ranks (megatron-core's expert grid), so a node holds
+    # gpus_per_node / ETP of its members. The per-peer figure was measured intra-node, where NCCL's all-to-all opens
+    # P2P_CHANNELS_PER_PEER channels to each peer (NVIDIA/nccl#1685); a peer on another node gets
+    # NET_CHANNELS_PER_PEER (NVIDIA/nccl#1424), and the buffers grow linearly with channels (NVIDIA/nccl#986).
+    local = peers if not lay.gpus_per_node else min(peers, max(lay.gpus_per_node // lay.etp, 1) - 1)
+    remote = peers - local
+    return FRAMEWORK_GIB + (local + remote * NET_CHANNELS_PER_PEER / P2P_CHANNELS_PER_PEER) * ALL_TO_ALL_GIB_PER_PEER
 
 
 def _colocated_vllm(components: dict, args: Args, capacity_gib: float, notes: list[str],

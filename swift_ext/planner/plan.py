@@ -107,7 +107,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     if recipe.engine == "megatron" and not bad_values and recipe.launch.gpus_per_node >= 1:
         from swift_ext.planner.layout import layout_of
 
-        layout = layout_of(args, recipe.launch.world_size)
+        layout = layout_of(args, recipe.launch.world_size, recipe.launch.gpus_per_node)
     data_summary = None
     if data:
         # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.

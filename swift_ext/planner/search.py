@@ -99,7 +99,7 @@ def _evaluate(recipe: Recipe, shape: ModelShape, base_args: Args, overrides: dic
     errors, _ = check_layout(recipe, args, shape, versions)  # the plan's versions (--target-versions)
     if errors:
         return None
-    lay = layout_of(args, recipe.launch.world_size)
+    lay = layout_of(args, recipe.launch.world_size, recipe.launch.gpus_per_node)
     mem = estimate(shape, args, lay, recipe.launch.memory_gib, recipe.command)
     if mem.verdict not in (None, "fits", "tight"):
         return None
