@@ -11,10 +11,18 @@ from types import SimpleNamespace
 import pytest
 
 from swift_ext.msswift import startup_rules
-from test_msrules import MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
+from test_msrules import MEG_GRPO, MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
 
 TEXT_MOE = "args.model=Qwen/Qwen3-30B-A3B"  # a text-only model ms-swift's registry knows
 LORA_LLM = ["args.tuner_type=lora_llm", "args.merge_lora=true", "args.no_save_optim=true"]
+RLSD, SDAR = "args.advantage_reweight=rlsd", "args.sdar_loss_coef=0.1"
+SERVER = "args.teacher_model_server=http://t:8000"
+SWANLAB = ["args.report_to=[swanlab]"]
+EMAIL = [*SWANLAB, "args.swanlab_notification_method=email", "args.swanlab_sender_email=a@x", "args.swanlab_receiver_email=b@x",
+         "args.swanlab_smtp_server=smtp.x"]
+VPP = ["args.pipeline_model_parallel_size=2", "args.expert_model_parallel_size=4",
+       "args.virtual_pipeline_model_parallel_size=2", "args.global_batch_size=32"]
+MEG_TEACHER = ["command=rlhf", "args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-30B-A3B", "args.use_vllm=false"]
 
 CASES = [
     # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
@@ -66,6 +74,44 @@ CASES = [
     ("lora-llm", "tuner_type", MEG_SFT, [TEXT_MOE, "args.mtp_num_layers=null", *LORA_LLM],
      [TEXT_MOE, "args.mtp_num_layers=null", "args.tuner_type=lora"]),
     ("lora-llm", "tuner_type", MEG_SFT, [*LORA_LLM, "args.language_model_only=true"], LORA_LLM),
+    ("swift-gkd", "sft_alpha", SWIFT_GRPO,
+     ["args.rlhf_type=gkd", "args.use_liger_kernel=true", "args.teacher_model=Qwen/Qwen3-0.6B", "args.sft_alpha=0.5"],
+     ["args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-0.6B", "args.sft_alpha=0.5"]),
+    ("rlhf-loss-types", "loss_type", SWIFT_GRPO, ["args.rlhf_type=dpo", "args.loss_type=[kto_pair]"],
+     ["args.rlhf_type=dpo", "args.loss_type=[ipo]"]),
+    ("grpo-reweight", "rlsd_lambda", SWIFT_GRPO, [RLSD, "args.rlsd_lambda=1.5"], [RLSD, "args.rlsd_lambda=1.0"]),
+    ("grpo-reweight", "rlsd_reweight_clip_range", SWIFT_GRPO, [RLSD, "args.rlsd_reweight_clip_range=-0.1"], [RLSD]),
+    ("grpo-reweight", "reward_funcs", SWIFT_GRPO, [RLSD, "args.reward_funcs=null"], ["args.reward_funcs=null"]),
+    ("grpo-reweight", "use_liger_kernel", SWIFT_GRPO, [RLSD, "args.use_liger_kernel=true"], [RLSD]),
+    ("grpo-reweight", "loss_type", SWIFT_GRPO, [RLSD, "args.loss_type=real"], [RLSD, "args.loss_type=dapo"]),
+    ("grpo-reweight", "off_policy_sequence_mask_delta", SWIFT_GRPO, [RLSD, "args.off_policy_sequence_mask_delta=0.5"],
+     ["args.off_policy_sequence_mask_delta=0.5"]),
+    ("grpo-reweight", "teacher_model_server", SWIFT_GRPO, [RLSD, SERVER], [RLSD, "args.teacher_model=Qwen/Qwen3-0.6B"]),
+    ("grpo-reweight", "sdar_gate_beta", SWIFT_GRPO, [SDAR, "args.sdar_gate_beta=0"], [SDAR]),
+    ("grpo-reweight", "sdar_loss_coef", SWIFT_GRPO, [SDAR, "args.use_liger_kernel=true"], ["args.use_liger_kernel=true"]),
+    ("grpo-reweight", "sdar_loss_coef", SWIFT_GRPO, [SDAR, RLSD], [RLSD]),
+    ("grpo-reweight", "teacher_model_server", SWIFT_GRPO, [SDAR, SERVER], [SDAR, "args.teacher_model=Qwen/Qwen3-0.6B"]),
+    ("grpo-reasoning-parser", "vllm_reasoning_parser", SWIFT_GRPO, ["args.vllm_reasoning_parser=qwen3"],
+     ["args.rlhf_type=gkd", "args.reward_funcs=null", "args.vllm_reasoning_parser=qwen3"]),
+    ("swanlab-notification", "swanlab_notification_method", SWIFT_SFT,
+     [*SWANLAB, "args.swanlab_notification_method=pager"], [*SWANLAB, "args.swanlab_notification_method=slack"]),
+    ("swanlab-notification", "swanlab_smtp_port", SWIFT_SFT, EMAIL, [*EMAIL, "args.swanlab_smtp_port=465"]),
+    ("rope-scaling-type", "rope_scaling", SWIFT_SFT, ["args.rope_scaling=longrope", "args.max_model_len=8192"],
+     ["args.rope_scaling=yarn", "args.max_model_len=8192"]),
+    ("rope-scaling-type", "rope_scaling", MEG_SFT, ["args.rope_scaling=default"],
+     ['args.rope_scaling={"rope_type": "yarn", "factor": 2}']),
+    ("megatron-adapters", "adapters", MEG_SFT, ["args.adapters=[/tmp/a1,/tmp/a2]"], ["args.adapters=[/tmp/a1]"]),
+    ("megatron-adapters", "ref_adapters", MEG_SFT, ["command=rlhf", "args.rlhf_type=dpo", "args.ref_adapters=[/a,/b]"],
+     ["command=rlhf", "args.rlhf_type=dpo", "args.ref_adapters=[/a]"]),
+    ("vit-lr-multimodal", "vit_lr", MEG_SFT, [TEXT_MOE, "args.mtp_num_layers=null", "args.vit_lr=1e-5"],
+     ["args.vit_lr=1e-5"]),
+    ("vit-lr-multimodal", "aligner_lr", MEG_SFT, [TEXT_MOE, "args.mtp_num_layers=null", "args.aligner_lr=1e-5"],
+     [TEXT_MOE, "args.mtp_num_layers=null"]),
+    ("megatron-rlhf-vpp", "virtual_pipeline_model_parallel_size", MEG_GRPO, [*VPP, "args.beta=0.04"],
+     [*VPP, "args.beta=0"]),
+    ("megatron-rlhf-vpp", "virtual_pipeline_model_parallel_size", MEG_SFT, [*MEG_TEACHER, *VPP],
+     [*MEG_TEACHER, *VPP, "args.teacher_model=null", SERVER, "args.gkd_logits_topk=20"]),
+    ("grpo-teacher", "teacher_model_server", MEG_GRPO, [SERVER, "args.use_ray=true"], [SERVER]),
     ("grpo-liger", "top_entropy_quantile", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.top_entropy_quantile=0.8"],
      ["args.use_liger_kernel=true"]),
     ("grpo-liger", "log_entropy", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.log_entropy=true"],

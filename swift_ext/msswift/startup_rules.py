@@ -1,9 +1,10 @@
-"""ms-swift 4.6's argument-class refusals that the other rule modules did not cover: the reference model of
-LoRA/CPO/ORPO RLHF, quantization bits, Muon's overlap flags, the weight-decay schedule, FSDP beside DeepSpeed,
-warmup, an empty dataset list, lora_llm and the transformers engine's GKD. Each runs in an argument class's
-`__post_init__` (or a `_check_*`/`_init_*` it calls) on every rank once the job has started; each rule names
-the file and function it mirrors (paths inside the installed `swift` package). rules.py registers
-STARTUP_RULES with its own.
+"""ms-swift 4.6's argument-class and trainer set-up refusals that the other rule modules did not cover: the
+reference model of LoRA/CPO/ORPO RLHF, quantization bits, Muon's overlap flags, the weight-decay schedule, FSDP beside
+DeepSpeed, warmup, an empty dataset list, lora_llm, the transformers engine's GKD, RLSD/SDAR reweighting, swanlab
+notifications, rope_scaling names, Megatron's one adapter, vit_lr on text models and virtual pipeline stages in RLHF.
+Most run in an argument class's `__post_init__` (or a `_check_*`/`_init_*` it calls) on every rank once the job has
+started; the trainer ones when the trainer is built or at the first step. Each rule names the file and function it
+mirrors (paths inside the installed `swift` package). rules.py registers STARTUP_RULES with its own.
 """
 
 from __future__ import annotations
@@ -163,6 +164,86 @@ def swift_gkd(recipe, args, err, warn):
         elif topk is not None:
             err("swift-gkd", "gkd_logits_topk is not supported with use_liger_kernel", "gkd_logits_topk",
                 hint="drop gkd_logits_topk, or use_liger_kernel: false")
+        # swift/rlhf_trainers/gkd_trainer.py GKDTrainer._prepare_liger_loss (trainer set-up, before step 1): the
+        # fused JSD loss has no SFT term.
+        elif teacher and (args.float("sft_alpha") or 0.0) != 0.0:
+            err("swift-gkd", f"sft_alpha {args.float('sft_alpha'):g} is not supported with use_liger_kernel (the "
+                "fused JSD loss has no SFT term)", "sft_alpha", hint="sft_alpha: 0, or use_liger_kernel: false")
+
+
+# swift/rlhf_trainers/dpo_trainer.py DPOTrainer.__init__: trl dropped kto_pair from DPO.
+def dpo_kto_pair(recipe, args, err, warn):
+    if recipe.engine != "swift" or recipe.command != "rlhf" or (args.str("rlhf_type") or "dpo") != "dpo":
+        return
+    if "kto_pair" in [str(t) for t in args.list("loss_type")]:
+        err("rlhf-loss-types", "loss_type kto_pair was removed from DPO (ms-swift refuses it when the trainer is "
+            "built)", "loss_type", hint="rlhf_type: kto for KTO, or another DPO loss_type (sigmoid, ipo, ...)")
+
+
+def grpo_reweight(recipe, args, err, warn):
+    # swift/arguments/rlhf_args.py RLHFArguments._check_rlsd and _check_sdar (from _check_grpo, transformers engine).
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    liger, server = args.bool("use_liger_kernel"), args.str("teacher_model_server")
+    loss_type = str((args.list("loss_type") or [None])[0])
+    if args.str("advantage_reweight") == "rlsd":
+        lam, clip = args.float("rlsd_lambda"), args.float("rlsd_reweight_clip_range")
+        if lam is not None and not 0.0 <= lam <= 1.0:
+            err("grpo-reweight", f"rlsd_lambda must be in [0, 1], got {lam:g}", "rlsd_lambda")
+        if clip is not None and clip < 0:
+            err("grpo-reweight", f"rlsd_reweight_clip_range must be >= 0, got {clip:g}", "rlsd_reweight_clip_range")
+        if not args.list("reward_funcs"):
+            err("grpo-reweight", "advantage_reweight rlsd needs reward_funcs (its reweight direction is the sign of "
+                "the GRPO advantage)", "reward_funcs", hint="reward_funcs: [<a registered reward>]")
+        if liger:
+            err("grpo-reweight", "advantage_reweight rlsd is not supported with use_liger_kernel", "use_liger_kernel")
+        if loss_type in ("real", "fipo"):
+            err("grpo-reweight", f"advantage_reweight rlsd does not support loss_type {loss_type}", "loss_type")
+        if args.raw("off_policy_sequence_mask_delta") is not None:
+            err("grpo-reweight", "advantage_reweight rlsd does not support off_policy_sequence_mask_delta",
+                "off_policy_sequence_mask_delta")
+        if server:
+            err("grpo-reweight", "advantage_reweight rlsd does not support teacher_model_server", "teacher_model_server",
+                hint="teacher_model: <local checkpoint>, or neither (dynamic self-distillation)")
+    if (args.float("sdar_loss_coef") or 0.0) > 0:
+        beta = args.float("sdar_gate_beta")
+        if beta is not None and beta <= 0:
+            err("grpo-reweight", f"sdar_gate_beta must be > 0, got {beta:g}", "sdar_gate_beta")
+        if liger:
+            err("grpo-reweight", "sdar_loss_coef > 0 is not supported with use_liger_kernel", "sdar_loss_coef")
+        if args.str("advantage_reweight") == "rlsd":
+            err("grpo-reweight", "sdar_loss_coef > 0 cannot be combined with advantage_reweight rlsd (pick one "
+                "teacher-distillation mechanism)", "sdar_loss_coef")
+        if server:
+            err("grpo-reweight", "sdar_loss_coef > 0 does not support teacher_model_server", "teacher_model_server",
+                hint="teacher_model: <local checkpoint>, or neither (dynamic self-distillation)")
+
+
+def grpo_reasoning_parser(recipe, args, err, warn):
+    # swift/rlhf_trainers/arguments.py GRPOConfig.__post_init__ (transformers engine).
+    if recipe.engine == "swift" and recipe.command == "rlhf" and args.str("rlhf_type") == "grpo" \
+            and args.str("vllm_reasoning_parser"):
+        err("grpo-reasoning-parser", "vllm_reasoning_parser is not supported for GRPO training", "vllm_reasoning_parser",
+            hint="drop vllm_reasoning_parser")
+
+
+# swift/arguments/sft_args.py SwanlabArguments._init_swanlab: the notification plugins it maps.
+SWANLAB_NOTIFICATIONS = ("lark", "dingtalk", "email", "discord", "wxwork", "slack")
+SWANLAB_EMAIL = ("swanlab_sender_email", "swanlab_receiver_email", "swanlab_smtp_server", "swanlab_smtp_port")
+
+
+def swanlab_notification(recipe, args, err, warn):
+    # SftArguments.__post_init__ calls _init_swanlab only with swanlab in report_to (sft and rlhf).
+    method = args.str("swanlab_notification_method")
+    if recipe.engine != "swift" or not method or "swanlab" not in [str(r) for r in args.list("report_to")]:
+        return
+    if method not in SWANLAB_NOTIFICATIONS:
+        err("swanlab-notification", f"swanlab_notification_method {method!r} is not one ms-swift maps",
+            "swanlab_notification_method", hint=f"one of {', '.join(SWANLAB_NOTIFICATIONS)}")
+    elif method == "email":
+        missing = [k for k in SWANLAB_EMAIL if not args.raw(k)]
+        if missing:
+            err("swanlab-notification", f"swanlab_notification_method email needs {', '.join(missing)}", missing[0])
 
 
 # -------------------------------------------------------------------------------------------------
@@ -203,6 +284,25 @@ def _bits(value):
         return int(value)
     except (TypeError, ValueError):
         return str(value)
+
+
+# swift/arguments/base_args/model_args.py ModelArguments._init_rope_scaling: a rope_scaling that is not JSON (nor a
+# JSON file) is taken as a type name, asserted to be one of these.
+ROPE_SCALING_NAMES = ("linear", "dynamic", "yarn")
+
+
+def rope_scaling_type(recipe, args, err, warn):
+    value = args.raw("rope_scaling")
+    if not isinstance(value, str) or not value or Path(value).is_file():
+        return
+    try:
+        json.loads(value)
+        return  # JSON: its keys are ms-swift's and the model's to judge
+    except ValueError:
+        pass
+    if value not in ROPE_SCALING_NAMES:
+        err("rope-scaling-type", f"rope_scaling {value!r} is neither JSON nor one of {', '.join(ROPE_SCALING_NAMES)}",
+            "rope_scaling", hint='one of linear, dynamic, yarn, or JSON such as {"rope_type": "yarn", "factor": 4}')
 
 
 def dataset_required(recipe, args, err, warn):
@@ -307,5 +407,71 @@ def lora_llm(recipe, args, err, warn):
             hint="tuner_type: lora")
 
 
-STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, quant_bits, dataset_required,
-                 muon_optimizer, weight_decay_schedule, lora_llm]
+def megatron_adapters(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments._load_adapter_config ("Currently only support one
+    # adapter") and swift/megatron/trainers/rlhf_mixin.py MegatronRLHFTrainer.prepare_model (one ref_adapter).
+    if recipe.engine != "megatron":
+        return
+    adapters = args.list("adapters")
+    if len(adapters) > 1:
+        err("megatron-adapters", f"{len(adapters)} adapters: Megatron loads one", "adapters",
+            hint="merge the adapters first (swift export --merge_lora), then pass one")
+    refs = args.list("ref_adapters")
+    if recipe.command == "rlhf" and len(refs) > 1 and not args.str("mcore_ref_adapter"):
+        err("megatron-adapters", f"{len(refs)} ref_adapters: Megatron loads one", "ref_adapters",
+            hint="one ref_adapters entry")
+
+
+def megatron_vit_lr(recipe, args, err, warn):
+    # swift/megatron/trainers/base.py BaseMegatronTrainer._get_param_groups (building the optimizer, before step 1):
+    # "vit_lr and aligner_lr are only supported for multimodal models."
+    if recipe.engine != "megatron":
+        return
+    given = [k for k in ("vit_lr", "aligner_lr") if args.raw(k) is not None]
+    meta = model_meta(args.str("model"), args.str("model_type")) if given else None
+    if meta is not None and not meta["multimodal"]:
+        err("vit-lr-multimodal", f"{' and '.join(given)} are only for multimodal models, not {meta['model_type']}",
+            given[0], hint=f"drop {' and '.join(given)}")
+
+
+def megatron_rlhf_vpp(recipe, args, err, warn):
+    # Built per virtual pipeline stage, the Megatron RLHF models come as one chunk per stage; these paths take one.
+    if recipe.engine != "megatron" or recipe.command != "rlhf":
+        return
+    from swift_ext.planner.pipeline_schedule import virtual_stages
+
+    pp = args.int("pipeline_model_parallel_size") or 1
+    if pp < 2 or virtual_stages(args, pp) < 2:
+        return
+    flag = "pipeline_model_parallel_layout" if args.str("pipeline_model_parallel_layout") else \
+        "virtual_pipeline_model_parallel_size"
+    rlhf_type = args.str("rlhf_type") or "dpo"
+    beta = args.float("beta")
+    # swift/megatron/trainers/grpo_trainer.py MegatronGRPOTrainer._maybe_compute_logps (reference log-probs, first
+    # step): "GRPO currently does not support VPP." -- beta unset is 0.04 (RLHFMegatronArgumentsMixin._init_grpo); beta 0 computes no
+    # reference.
+    if rlhf_type == "grpo" and (beta is None or beta != 0.0):
+        err("megatron-rlhf-vpp", "Megatron GRPO with a KL term (beta != 0) does not support virtual pipeline stages",
+            flag, hint="drop the virtual pipeline stages, or beta: 0")
+    # swift/megatron/trainers/rollout_mixin.py MegatronRolloutMixin._load_teacher_model: "Teacher distillation does
+    # not support VPP." (a separate teacher model; not a teacher server nor the LoRA model without its adapter).
+    teacher = args.str("teacher_model")
+    same = teacher == args.str("model") and (args.str("tuner_type") or "full") == "lora"
+    if rlhf_type in ("grpo", "gkd") and teacher and not args.str("teacher_model_server") and not same:
+        err("megatron-rlhf-vpp", "a separate teacher_model does not support virtual pipeline stages", flag,
+            hint="drop the virtual pipeline stages, or use teacher_model_server")
+
+
+def megatron_ray_teacher(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py RLHFMegatronArgumentsMixin._check_teacher: the Ray pipeline only
+    # colocates a teacher_model.
+    if recipe.engine == "megatron" and recipe.command == "rlhf" and args.bool("use_ray") \
+            and args.str("teacher_model_server") and (args.str("rlhf_type") or "dpo") in ("grpo", "gkd"):
+        err("grpo-teacher", "teacher_model_server is not supported with use_ray", "teacher_model_server",
+            hint="teacher_model: <checkpoint>, or use_ray: false")
+
+
+STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
+                 grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
+                 muon_optimizer, weight_decay_schedule, lora_llm, megatron_adapters, megatron_vit_lr,
+                 megatron_rlhf_vpp, megatron_ray_teacher]

@@ -184,8 +184,8 @@ _RULES = [
              "rlhf_type grpo"),
     RuleInfo("grpo-soft-overlong", "error", "the soft_overlong reward needs soft_cache_length",
              (_code(f"{RLHF} RLHFArguments._init_grpo"),), "rlhf_type grpo with soft_overlong"),
-    RuleInfo("grpo-teacher", "error", "teacher (OPD-RL) combinations", (_code(f"{RLHF} _check_teacher / _check_opd_rl"),
-                                                                      _code(f"{MS} _check_teacher")),
+    RuleInfo("grpo-teacher", "error", "teacher (OPD-RL) combinations; on Megatron no teacher_model_server with use_ray",
+             (_code(f"{RLHF} _check_teacher / _check_opd_rl"), _code(f"{MS} _check_teacher")),
              "rlhf_type grpo with teacher_model or teacher_model_server"),
     RuleInfo("grpo-multi-turn", "error", "multi_turn_scheduler is registered",
              (_code("ms-swift swift/rollout/multi_turn.py: multi_turns"),), "rlhf_type grpo, vllm_mode colocate"),
@@ -375,8 +375,11 @@ _RULES += [
 
 _RULES += [
     # --- the recipe's inputs: registry names, data loading and precision, both engines (msswift/input_rules.py)
-    RuleInfo("rlhf-loss-types", "error", "several loss types and loss_weights are DPO's; one weight per loss type",
-             (_code(f"{RLHF} RLHFArguments._process_loss_type"),), "engine: swift, rlhf with loss_type or loss_weights"),
+    RuleInfo("rlhf-loss-types", "error", "several loss types and loss_weights are DPO's; one weight per loss type; "
+             "no kto_pair in DPO",
+             (_code(f"{RLHF} RLHFArguments._process_loss_type"),
+              _code("ms-swift swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.__init__")),
+             "engine: swift, rlhf with loss_type or loss_weights"),
     RuleInfo("grpo-greedy", "warning", "GRPO with temperature 0: identical completions per prompt, zero advantages",
              (_code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_advantages (advantages "
                     "relative to the group mean; greedy decoding gives a group one completion, one reward)"),),
@@ -523,8 +526,11 @@ _RULES += [
              (_code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin._handle_hf_removed_args"),),
              "engine: swift, warmup_ratio set"),
     RuleInfo("swift-gkd", "error", "GKD on the transformers engine: no async_generate or seq_kd, gkd_logits_topk "
-             "positive (needed with teacher_model_server), liger only with a teacher and without gkd_logits_topk",
-             (_code(f"{RLHF} RLHFArguments._check_gkd / _check_teacher"),), "engine: swift, rlhf_type gkd"),
+             "positive (needed with teacher_model_server), liger only with a teacher and without gkd_logits_topk or "
+             "sft_alpha",
+             (_code(f"{RLHF} RLHFArguments._check_gkd / _check_teacher"),
+              _code("ms-swift swift/rlhf_trainers/gkd_trainer.py: GKDTrainer._prepare_liger_loss")),
+             "engine: swift, rlhf_type gkd"),
     RuleInfo("dataset-required", "error", "a training dataset (dataset or cached_dataset)",
              (_code(f"{SFT} SftArguments.__post_init__"),
               _code("ms-swift swift/megatron/arguments/sft_args.py: MegatronSftArguments.__post_init__")),
@@ -532,6 +538,36 @@ _RULES += [
     RuleInfo("lora-llm", "error", "tuner_type lora_llm only for multimodal models, not with language_model_only",
              (_code(f"{MS} MegatronArguments.__post_init__ / _check_mcore_bridge"),),
              "engine: megatron, tuner_type lora_llm; the model check for models ms-swift's registry knows"),
+]
+
+_RULES += [
+    # --- more argument-class and trainer set-up refusals (msswift/startup_rules.py, issue #21's audit)
+    RuleInfo("grpo-reweight", "error", "advantage_reweight rlsd: rlsd_lambda in [0, 1], clip range >= 0, reward_funcs, "
+             "not with liger, loss_type real/fipo, off-policy masking or a teacher server; sdar_loss_coef > 0: "
+             "sdar_gate_beta > 0, not with liger, rlsd or a teacher server",
+             (_code(f"{RLHF} RLHFArguments._check_rlsd / _check_sdar"),), "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-reasoning-parser", "error", "no vllm_reasoning_parser in GRPO training",
+             (_code("ms-swift swift/rlhf_trainers/arguments.py: GRPOConfig.__post_init__"),),
+             "engine: swift, rlhf_type grpo"),
+    RuleInfo("swanlab-notification", "error", "swanlab_notification_method one ms-swift maps; email needs sender, "
+             "receiver, SMTP server and port", (_code(f"{SFT} SwanlabArguments._init_swanlab"),),
+             "engine: swift, swanlab in report_to, swanlab_notification_method set"),
+    RuleInfo("rope-scaling-type", "error", "a rope_scaling that is not JSON must be linear, dynamic or yarn",
+             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling"),),
+             "both engines, rope_scaling given as a string"),
+    RuleInfo("megatron-adapters", "error", "Megatron loads one adapter, and one ref_adapter",
+             (_code(f"{MS} MegatronArguments._load_adapter_config"),
+              _code("ms-swift swift/megatron/trainers/rlhf_mixin.py: MegatronRLHFTrainer.prepare_model")),
+             "engine: megatron, adapters (ref_adapters: command rlhf, no mcore_ref_adapter)"),
+    RuleInfo("vit-lr-multimodal", "error", "vit_lr / aligner_lr only for multimodal models",
+             (_code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups"),),
+             "engine: megatron, vit_lr or aligner_lr, a model ms-swift's registry knows"),
+    RuleInfo("megatron-rlhf-vpp", "error", "virtual pipeline stages exclude GRPO's reference model (beta != 0) and a "
+             "separate teacher model",
+             (_code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._maybe_compute_logps"),
+              _code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._load_teacher_model")),
+             "engine: megatron, command rlhf, PP > 1 with virtual stages (virtual_pipeline_model_parallel_size or "
+             "pipeline_model_parallel_layout)"),
 ]
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
