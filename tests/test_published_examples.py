@@ -101,3 +101,22 @@ def test_negated_flag_with_a_value_as_in_dense_npu(write, tmp_path, flags, refus
     else:
         assert "gradient_accumulation_fusion: false" in recipe and "masked_softmax_fusion: false" in recipe, recipe
         assert "unknown-argument" not in said and "value-less" not in said, said
+
+
+@pytest.mark.parametrize("value, fused", [("true", "false"), ("false", "true")])
+def test_negated_fusion_switch_of_3x_is_turned_round_by_upgrade(write, tmp_path, value, fused):
+    # dense_npu.sh is a 3.x script (--max_epochs, --save, --num_workers); 3.x documents
+    # `--no_gradient_accumulation_fusion true` (a no_* dataclass field, default False), 4.6 has
+    # `gradient_accumulation_fusion: bool = True`. `import --upgrade` writes the 4.x switch the other way round,
+    # and the plan no longer refuses; without --upgrade the test above still sees ms-swift 4.6's refusal.
+    sh = write("run.sh", script(f"--no_gradient_accumulation_fusion {value}", f"--no_masked_softmax_fusion {value}"))
+    recipe = tmp_path / "run.yaml"
+    imported = swift_ext("import", sh, "--upgrade", "-o", recipe)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    text = recipe.read_text()
+    assert f"gradient_accumulation_fusion: {fused}" in text and f"masked_softmax_fusion: {fused}" in text, text
+    assert "no_gradient_accumulation_fusion" not in text and "no_masked_softmax_fusion" not in text, text
+    assert "3.x's switch" in imported.stderr + imported.stdout
+    planned = swift_ext("plan", recipe)
+    said = planned.stdout + planned.stderr
+    assert planned.returncode != 2 and "unknown-argument" not in said and "value-less" not in said, said

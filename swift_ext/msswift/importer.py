@@ -360,6 +360,11 @@ def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: st
             upgraded[name] = value
         elif name in msargs.REMOVED:
             notes.append(f"{source}:{lineno}: --{name} dropped: {msargs.REMOVED[name]}")
+        elif (flipped := msargs.NEGATED_RENAMED.get(name)) in schema.fields and flipped not in args \
+                and isinstance(value, bool):
+            notes.append(f"{source}:{lineno}: --{name} {str(value).lower()} is ms-swift 3.x's switch; 4.x has "
+                         f"`{flipped}` the other way round: `{flipped}: {str(not value).lower()}`")
+            upgraded[flipped] = not value
         elif new in schema.fields and new not in args:
             notes.append(f"{source}:{lineno}: --{name} is `{new}` in ms-swift 4.x; renamed")
             upgraded[new] = value

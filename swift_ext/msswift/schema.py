@@ -62,6 +62,18 @@ RENAMED: dict[str, str] = {
     "tensorboard_dir": "logging_dir",
 }
 
+# ms-swift 3.x's negated fusion switches, which 4.x turned round: 3.x documents `no_gradient_accumulation_fusion:
+# Default is False. Specify --no_gradient_accumulation_fusion true to disable ...` (docs/source_en/Megatron-SWIFT/
+# Command-line-parameters.md, 3.x), and ms-swift 4.6's MegatronArguments has `gradient_accumulation_fusion: bool =
+# True` (swift/megatron/arguments/megatron_args.py), the same for masked_softmax and bias_dropout. So 3.x's
+# `--no_X true` is 4.x's `X: false`. (4.6's parser reads a bare --no_X as X false, but `--no_X true` leaves `true`
+# over and SwiftPipeline._parse_args raises on it.) Only the three whose 4.x name is the 3.x name without `no_`.
+NEGATED_RENAMED: dict[str, str] = {
+    "no_gradient_accumulation_fusion": "gradient_accumulation_fusion",
+    "no_masked_softmax_fusion": "masked_softmax_fusion",
+    "no_bias_dropout_fusion": "bias_dropout_fusion",
+}
+
 # 3.x arguments with no 4.x counterpart.
 REMOVED: dict[str, str] = {
     "load_safetensors": "not an argument in ms-swift 4.x (mcore-bridge reads HF safetensors directly); remove it",
