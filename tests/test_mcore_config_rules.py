@@ -254,10 +254,15 @@ def test_doctor_counts_the_fp8_act_norm_recompute_feature_only_where_megatron_co
         assert not [e for e in plan.errors if e.code == "recompute-modules"]
 
 
-def _chunks(*overrides: str) -> set[str]:
+# bridge_backend megatron-bridge builds megatron-core's own TransformerBlock, whose uniform recompute overruns; it takes
+# full tuning only.
+MEGATRON_CORE_BLOCKS = ("args.bridge_backend=megatron-bridge", "args.tuner_type=full")
+FULL_UNIFORM = ("args.recompute_granularity=full", "args.recompute_method=uniform")
+
+
+def _chunks(*overrides: str, name: str = QWEN3_MOE, backend: tuple[str, ...] = MEGATRON_CORE_BLOCKS) -> set[str]:
     # Qwen3-30B-A3B: 48 decoder layers; the published setup runs full uniform recompute of 1 layer.
-    return _errors(QWEN3_MOE, "args.recompute_granularity=full", "args.recompute_method=uniform", *overrides,
-                   code="recompute-chunks")
+    return _errors(name, *backend, *FULL_UNIFORM, *overrides, code="recompute-chunks")
 
 
 def test_uniform_recompute_chunk_must_divide_each_model_chunk():
@@ -278,6 +283,66 @@ def test_uniform_recompute_chunk_must_divide_each_model_chunk():
                        "args.recompute_method=block")
     assert _chunks("args.pipeline_model_parallel_size=4",
                    "args.megatron_extra_kwargs={recompute_num_layers: 5}") == {"args.megatron_extra_kwargs"}
+
+
+def test_uniform_recompute_remainder_runs_under_mcore_bridge():
+    # ms-swift's default bridge_backend builds mcore-bridge's TransformerBlock, whose uniform loop ends each chunk at
+    # min(layer_idx + recompute_num_layers, layers of the block): a shorter last chunk, no IndexError.
+    for backend in ((), ("args.bridge_backend=mcore-bridge",)):
+        assert not _chunks("args.pipeline_model_parallel_size=4", "args.recompute_num_layers=5", backend=backend)
+
+
+def test_uniform_recompute_chunks_follow_an_explicit_pipeline_layout():
+    # megatron-core's get_num_layers_to_build counts the 't' of each layout stage: 11 | 12 | 12 | 13 layers.
+    layout = ("args.pipeline_model_parallel_size=4", "args.pipeline_model_parallel_layout=Et*11|t*12|t*12|t*13L")
+    assert _chunks(*layout, "args.recompute_num_layers=2") == {"args.recompute_num_layers"}
+    assert _chunks(*layout, "args.recompute_num_layers=12") == {"args.recompute_num_layers"}
+    assert not _chunks(*layout, "args.recompute_num_layers=1")
+    # two stages a rank (VPP 2 from the layout) and stages with no decoder layer: 'E' and 'L' alone build none
+    interleaved = ("args.pipeline_model_parallel_size=2", "args.pipeline_model_parallel_layout=E|t*24|t*24|L")
+    assert _chunks(*interleaved, "args.recompute_num_layers=5") == {"args.recompute_num_layers"}
+    assert not _chunks(*interleaved, "args.recompute_num_layers=8")
+
+
+def test_uniform_recompute_chunks_count_embedding_and_loss_in_the_pipeline_split():
+    # Megatron-Bridge's Llama-3.1-405B: 126 layers + embedding + loss = 128 over PP 8 and VPP 2, 8 a model chunk;
+    # the first chunk of the first stage and the last chunk of the last stage build 7.
+    llama405b = "megatron-bridge-llama31-405b-tp8-pp8-vpp2-cp4-account-split-512gpu.yaml"
+    assert _chunks("args.recompute_num_layers=8", name=llama405b) == {"args.recompute_num_layers"}
+    assert _chunks("args.recompute_num_layers=7", name=llama405b) == {"args.recompute_num_layers"}
+    assert not _chunks("args.recompute_num_layers=1", name=llama405b)
+    # the loss alone in the split: Qwen3-30B-A3B's 48 + 1 = 49 do not split over PP 4 (layers-pp's refusal, not this)
+    assert not _chunks("args.pipeline_model_parallel_size=4", "args.account_for_loss_in_pipeline_split=true",
+                       "args.recompute_num_layers=5")
+    # both in the split at PP 2: 50 / 2 = 25 a stage, 24 built on each: 5 misses, 4 fits
+    both = ("args.pipeline_model_parallel_size=2", "args.account_for_embedding_in_pipeline_split=true",
+            "args.account_for_loss_in_pipeline_split=true")
+    assert _chunks(*both, "args.recompute_num_layers=5") == {"args.recompute_num_layers"}
+    assert not _chunks(*both, "args.recompute_num_layers=4")
+
+
+MTP = "ms-swift-example-lora-mtp.yaml"  # GLM-4.5-Air LoRA with mtp_num_layers 1, full uniform recompute of 1 layer
+
+
+def _mtp(*overrides: str) -> tuple[set[str], set[str]]:
+    result = make_plan(load_recipe(WORKING / MTP, list(overrides)), oracle=False)
+    return ({p.path for p in result.errors if p.code == "recompute-mtp"},
+            {p.path for p in result.warnings if p.code == "recompute-mtp"})
+
+
+def test_mtp_layers_under_full_recompute():
+    # megatron-core / mcore-bridge MultiTokenPredictionLayer._checkpointed_forward: uniform asserts
+    # recompute_num_layers == 1; block skips recomputing the MTP layer (a warning, not a failure).
+    assert _mtp() == (set(), set())  # the published setup
+    assert _mtp("args.recompute_num_layers=2") == ({"args.recompute_num_layers"}, set())
+    assert _mtp("args.megatron_extra_kwargs={recompute_num_layers: 4}") == ({"args.megatron_extra_kwargs"}, set())
+    assert _mtp("args.recompute_method=block", "args.recompute_num_layers=2") == (set(), {"args.recompute_method"})
+    # no MTP block (0 means none), or no full recompute: nothing to say
+    assert _mtp("args.recompute_num_layers=2", "args.mtp_num_layers=0") == (set(), set())
+    assert _mtp(*SELECTIVE) == (set(), set())
+    # from megatron_extra_kwargs too (ms-swift applies them last)
+    assert _mtp("args.mtp_num_layers=null", 'args.megatron_extra_kwargs={"mtp_num_layers": 1, "recompute_num_layers": 2}'
+                ) == ({"args.megatron_extra_kwargs"}, set())
 
 
 def test_attention_sinks_refuse_context_parallel_whatever_the_backend():

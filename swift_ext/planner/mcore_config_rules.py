@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.pipeline_schedule import virtual_stages
+from swift_ext.planner.pipeline_stages import parse_pipeline_layout
 from swift_ext.spec.support import version_gaps
 
 # TransformerConfig.__post_init__, selective block: the names recompute_modules may hold.
@@ -271,14 +273,32 @@ def dsa_attention(recipe, args, shape: ModelShape, lay, err, warn):
 
 def _stage_layer_counts(args, shape: ModelShape, lay) -> list[int] | None:
     """The decoder layers each model chunk (a pipeline stage, or one of its virtual stages) builds, as
-    megatron-core's get_num_layers_to_build splits them; None where another rule owns the split (an explicit
-    layout, account_for_* splits, or a split that does not divide evenly -- layers-pp reports those)."""
-    if args.str("pipeline_model_parallel_layout") or args.bool("account_for_embedding_in_pipeline_split") or \
-            args.bool("account_for_loss_in_pipeline_split"):
-        return None
-    vpp = args.int("virtual_pipeline_model_parallel_size") or 1
+    megatron-core 0.16.1's get_num_layers_to_build (transformer/transformer_block.py) splits them: an explicit
+    pipeline_model_parallel_layout counts the 't' of each of its stages (PipelineParallelLayerLayout.
+    get_num_layers_to_build); account_for_embedding/loss_in_pipeline_split count the embedding and the loss as a
+    layer each, split the total evenly over PP (then VPP), and take one layer off the first model chunk of the first
+    stage and the last model chunk of the last stage. None where another rule owns a split that does not work
+    (pipeline-layout, layers-pp)."""
+    layout = args.str("pipeline_model_parallel_layout")
+    if layout:
+        stages = parse_pipeline_layout(layout)
+        if not stages or len(stages) % lay.pp:
+            return None
+        return sorted({stage.count("t") for stage in stages})
+    vpp = (args.int("virtual_pipeline_model_parallel_size") or 1) if lay.pp > 1 else 1
+    embedding = args.bool("account_for_embedding_in_pipeline_split")
+    loss = args.bool("account_for_loss_in_pipeline_split")
     first = args.int("decoder_first_pipeline_num_layers") if lay.pp > 1 else None
     last = args.int("decoder_last_pipeline_num_layers") if lay.pp > 1 else None
+    if embedding or loss:
+        total = shape.num_layers + embedding + loss
+        if first is not None or last is not None or total % lay.pp or (total // lay.pp) % vpp:
+            return None
+        chunk = total // lay.pp // vpp
+        counts = [chunk] * (lay.pp * vpp)  # model chunks in order: [0] first stage's first, [-1] last stage's last
+        counts[0] -= embedding
+        counts[-1] -= loss
+        return None if min(counts) < 0 else sorted(set(counts))
     middle_stages = lay.pp - (first is not None) - (last is not None)
     rest = shape.num_layers - (first or 0) - (last or 0)
     if rest < 0 or (middle_stages and rest % middle_stages) or (not middle_stages and rest):
@@ -289,16 +309,29 @@ def _stage_layer_counts(args, shape: ModelShape, lay) -> list[int] | None:
     return sorted({n // vpp for n in stages})
 
 
+# The bridge that builds the model (ms-swift 4.6 MegatronArguments.bridge_backend, swift/megatron/model/utils.py
+# get_mcore_model): 'mcore-bridge' (the default) builds it with mcore-bridge's own TransformerBlock and
+# MultiTokenPredictionLayer subclasses (mcore_bridge/model/register.py ModelLoader._patch_transformer_block,
+# model/modules/transformer_block.py and mtp_layer.py); 'megatron-bridge' builds megatron-core's own classes.
+def _megatron_core_blocks(args) -> bool:
+    return args.str("bridge_backend") == "megatron-bridge"
+
+
 # Evidence: megatron-core 0.16.1 transformer/transformer_block.py TransformerBlock._checkpointed_forward: with
 # recompute_method 'uniform' it checkpoints chunks custom(layer_idx, layer_idx + recompute_num_layers) while
 # layer_idx < num_layers_per_pipeline_rank, and each chunk runs self._get_layer(index) for every index in it -- a
 # last chunk that runs past the model chunk's layers fails in the first forward with an IndexError (report:
-# NVIDIA/Megatron-LM#1807, "Activation recomputation does not support undividable recompute_num_layers", open).
-# TransformerConfig.__post_init__ only checks that recompute_num_layers is set. 'block' checkpoints single
-# layers and has no such bound. ms-swift 4.6 passes recompute_granularity/method/num_layers by name
-# (megatron_args.py; model/utils.py get_mcore_model_config).
+# NVIDIA/Megatron-LM#1807, "Activation recomputation does not support undividable recompute_num_layers"; fixed on
+# Megatron-LM main by PR #3562, after 0.16.1). TransformerConfig.__post_init__ only checks that recompute_num_layers
+# is set. 'block' checkpoints single layers and has no such bound. Scope: bridge_backend megatron-bridge only --
+# mcore-bridge's TransformerBlock._checkpointed_forward (read in the published wheels 1.5.0, 1.5.2, 1.6.0, 1.6.2,
+# 1.6.3 -- ms-swift 4.6's declared floor -- and 1.6.5; ms-swift's own check asks >= 1.5.0) ends each chunk at
+# min(layer_idx + recompute_num_layers, num_layers_per_pipeline_rank),
+# so ms-swift's default backend runs a shorter last chunk instead. ms-swift 4.6 passes recompute_granularity/method/
+# num_layers by name (megatron_args.py; model/utils.py get_mcore_model_config and _get_megatron_bridge_model).
 def recompute_uniform_chunks(recipe, args, shape: ModelShape, lay, err, warn):
-    if _granularity(args) != "full" or str(config_value(args, "recompute_method") or "") != "uniform":
+    if not _megatron_core_blocks(args) or _granularity(args) != "full" or \
+            str(config_value(args, "recompute_method") or "") != "uniform":
         return
     try:
         chunk = int(config_value(args, "recompute_num_layers"))
@@ -309,15 +342,62 @@ def recompute_uniform_chunks(recipe, args, shape: ModelShape, lay, err, warn):
         return
     odd = [n for n in counts if n % chunk]
     if odd:
-        fits = sorted(set.intersection(*(set(d for d in range(1, n + 1) if n % d == 0) for n in counts)))
+        # a model chunk with no decoder layer (a layout's 'E' or 'mL' stage) runs no recompute chunk at all
+        fits = sorted(set.intersection(*(set(d for d in range(1, n + 1) if n % d == 0) for n in counts if n)))
+        virtual = lay.pp > 1 and virtual_stages(args, lay.pp) > 1
         err("recompute-chunks", f"recompute_method uniform with recompute_num_layers {chunk}: a model chunk of "
-            f"{odd[0]} decoder layer(s) (per pipeline{' virtual' if args.int('virtual_pipeline_model_parallel_size') else ''}"
-            f" stage) is not a multiple of {chunk}, and megatron-core's uniform recompute indexes past the "
-            "chunk's last layer (IndexError in the first forward; NVIDIA/Megatron-LM#1807)",
-            flag(args, "recompute_num_layers"),
-            hint=f"recompute_num_layers one of {fits}, or recompute_method: block")
+            f"{odd[0]} decoder layer(s) (per pipeline{' virtual' if virtual else ''} stage) is not a multiple of "
+            f"{chunk}, and megatron-core's uniform recompute (bridge_backend megatron-bridge builds megatron-core's "
+            "TransformerBlock) indexes past the chunk's last layer (IndexError in the first forward; "
+            "NVIDIA/Megatron-LM#1807)", flag(args, "recompute_num_layers"),
+            hint=f"recompute_num_layers one of {fits}, or recompute_method: block, or bridge_backend: mcore-bridge "
+                 "(ms-swift's default, which ends the last chunk early)")
+
+
+def _mtp_layers(args) -> int:
+    # megatron-core reads mtp_num_layers 0 (or None) as no MTP block (get_mtp_num_layers_to_build).
+    try:
+        return int(config_value(args, "mtp_num_layers") or 0)
+    except (TypeError, ValueError):
+        return 0  # check_args reports a value that does not parse
+
+
+# Evidence: megatron-core 0.16.1 transformer/multi_token_prediction.py MultiTokenPredictionLayer.forward runs
+# _checkpointed_forward when recompute_granularity == 'full' and training; under recompute_method 'uniform' that
+# asserts "recompute_num_layers must be 1 for MTP recompute" (the MTP layer is one checkpoint unit), under 'block'
+# it warns "recompute_method == 'block' is not supported for MTP yet. Skipping recompute." and runs the MTP layer
+# without checkpointing. mcore-bridge's MultiTokenPredictionLayer (model/modules/mtp_layer.py, what ms-swift's
+# default bridge_backend builds; the same wheels alike) keeps both branches word for word, and bridge_backend
+# megatron-bridge builds megatron-core's. TransformerConfig.__post_init__ checks neither, so the assert fires in
+# the first training forward of the stage that holds the MTP layers. ms-swift 4.6 passes mtp_num_layers and the
+# recompute arguments by name (megatron_args.py; model/utils.py get_mcore_model_config). ms-swift's own MTP
+# examples (examples/megatron/lora/mtp.sh, examples/models/qwen3_next/mtp.sh, examples/models/qwen3_5/mcore_full.sh)
+# run uniform with recompute_num_layers 1.
+def recompute_mtp(recipe, args, shape: ModelShape, lay, err, warn):
+    mtp = _mtp_layers(args)
+    if not mtp or _granularity(args) != "full":
+        return
+    method = str(config_value(args, "recompute_method") or "")
+    if method == "uniform":
+        try:
+            chunk = int(config_value(args, "recompute_num_layers"))
+        except (TypeError, ValueError):
+            return  # unset or unparsable: the recompute rule and check_args report it
+        if chunk != 1:
+            err("recompute-mtp", f"recompute_method uniform with recompute_num_layers {chunk} and mtp_num_layers "
+                f"{mtp}: megatron-core recomputes each MTP layer as one unit and asserts recompute_num_layers == 1 "
+                "(\"recompute_num_layers must be 1 for MTP recompute\", in the first training forward)",
+                flag(args, "recompute_num_layers"),
+                hint="recompute_num_layers: 1 (ms-swift's MTP examples), or recompute_method: block (which leaves "
+                     "the MTP layers un-recomputed)")
+    elif method == "block":
+        warn("recompute-mtp", f"recompute_method block with mtp_num_layers {mtp}: megatron-core does not recompute "
+             "MTP layers under block (\"Skipping recompute\"), so their whole activations stay alive until the "
+             "backward on the stage that holds them, on top of the decoder layers' checkpoints",
+             flag(args, "recompute_method"),
+             hint="recompute_method: uniform with recompute_num_layers: 1 recomputes the MTP layers too")
 
 
 MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention,
-                      recompute_uniform_chunks]
+                      recompute_uniform_chunks, recompute_mtp]
 MCORE_CONFIG_VERSIONED_RULES = [recompute_modules_fp8_te]

@@ -344,14 +344,28 @@ _RULES += [
               _code("mcore-bridge config/parser.py: hf_to_mcore_config (add_bias_linear for gpt_oss; public source, "
                     "not installed here)")),
              "engine: megatron, gpt-oss language models, expert_tensor_parallel_size > 1"),
-    RuleInfo("recompute-chunks", "error", "full recompute with recompute_method uniform: recompute_num_layers divides "
-             "the decoder layers of every model chunk (pipeline stage, or virtual stage)",
+    RuleInfo("recompute-chunks", "error", "full recompute with recompute_method uniform under bridge_backend "
+             "megatron-bridge: recompute_num_layers divides the decoder layers of every model chunk (pipeline "
+             "stage, or virtual stage; as an explicit pipeline_model_parallel_layout or the account_for_* splits "
+             "place them)",
              (_code("megatron-core transformer/transformer_block.py: TransformerBlock._checkpointed_forward (uniform: "
                     "custom(layer_idx, layer_idx + recompute_num_layers) runs _get_layer past the chunk's last layer)"),
+              _code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (layout stages, "
+                    "account_for_embedding/loss_in_pipeline_split)"),
               Evidence("report", "NVIDIA/Megatron-LM#1807", "recompute_method uniform with recompute_num_layers not a "
-                       "factor of num_layers_per_pipeline_rank: list index out of range"), _code(GMC)),
-             "engine: megatron, recompute_granularity full, recompute_method uniform, even or first/last pipeline "
-             "splits (not an explicit pipeline_model_parallel_layout)"),
+                       "factor of num_layers_per_pipeline_rank: list index out of range"),
+              _code("mcore-bridge src/mcore_bridge/model/modules/transformer_block.py: TransformerBlock._checkpointed_forward "
+                    "(wheels 1.5.0 to 1.6.5 read: they end the last chunk at the block's last layer: why the default backend is out of "
+                    "scope)"), _code(GMC)),
+             "engine: megatron, bridge_backend megatron-bridge (megatron-core's TransformerBlock), "
+             "recompute_granularity full, recompute_method uniform"),
+    RuleInfo("recompute-mtp", "error, warning", "full recompute with MTP layers: recompute_method uniform needs "
+             "recompute_num_layers 1 (error); block leaves the MTP layers un-recomputed (warning)",
+             (_code("megatron-core transformer/multi_token_prediction.py: MultiTokenPredictionLayer._checkpointed_forward "
+                    "(uniform asserts recompute_num_layers == 1; block warns and skips recompute)"),
+              _code("mcore-bridge src/mcore_bridge/model/modules/mtp_layer.py: MultiTokenPredictionLayer._checkpointed_forward "
+                    "(the same two branches in wheels 1.5.0 to 1.6.5)"), _code(GMC)),
+             "engine: megatron, mtp_num_layers > 0, recompute_granularity full"),
     RuleInfo("dsa-attention", "error", "DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5) runs without context parallel "
              "and without RoPE fusion",
              (_code(TC + " (experimental_attention_variant == \"dsa\")"),
