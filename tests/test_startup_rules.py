@@ -20,9 +20,6 @@ SERVER = "args.teacher_model_server=http://t:8000"
 SWANLAB = ["args.report_to=[swanlab]"]
 EMAIL = [*SWANLAB, "args.swanlab_notification_method=email", "args.swanlab_sender_email=a@x", "args.swanlab_receiver_email=b@x",
          "args.swanlab_smtp_server=smtp.x"]
-VPP = ["args.pipeline_model_parallel_size=2", "args.expert_model_parallel_size=4",
-       "args.virtual_pipeline_model_parallel_size=2", "args.global_batch_size=32"]
-MEG_TEACHER = ["command=rlhf", "args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-30B-A3B", "args.use_vllm=false"]
 
 CASES = [
     # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
@@ -107,10 +104,6 @@ CASES = [
      ["args.vit_lr=1e-5"]),
     ("vit-lr-multimodal", "aligner_lr", MEG_SFT, [TEXT_MOE, "args.mtp_num_layers=null", "args.aligner_lr=1e-5"],
      [TEXT_MOE, "args.mtp_num_layers=null"]),
-    ("megatron-rlhf-vpp", "virtual_pipeline_model_parallel_size", MEG_GRPO, [*VPP, "args.beta=0.04"],
-     [*VPP, "args.beta=0"]),
-    ("megatron-rlhf-vpp", "virtual_pipeline_model_parallel_size", MEG_SFT, [*MEG_TEACHER, *VPP],
-     [*MEG_TEACHER, *VPP, "args.teacher_model=null", SERVER, "args.gkd_logits_topk=20"]),
     ("grpo-teacher", "teacher_model_server", MEG_GRPO, [SERVER, "args.use_ray=true"], [SERVER]),
     ("grpo-liger", "top_entropy_quantile", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.top_entropy_quantile=0.8"],
      ["args.use_liger_kernel=true"]),

@@ -434,34 +434,6 @@ def megatron_vit_lr(recipe, args, err, warn):
             given[0], hint=f"drop {' and '.join(given)}")
 
 
-def megatron_rlhf_vpp(recipe, args, err, warn):
-    # Built per virtual pipeline stage, the Megatron RLHF models come as one chunk per stage; these paths take one.
-    if recipe.engine != "megatron" or recipe.command != "rlhf":
-        return
-    from swift_ext.planner.pipeline_schedule import virtual_stages
-
-    pp = args.int("pipeline_model_parallel_size") or 1
-    if pp < 2 or virtual_stages(args, pp) < 2:
-        return
-    flag = "pipeline_model_parallel_layout" if args.str("pipeline_model_parallel_layout") else \
-        "virtual_pipeline_model_parallel_size"
-    rlhf_type = args.str("rlhf_type") or "dpo"
-    beta = args.float("beta")
-    # swift/megatron/trainers/grpo_trainer.py MegatronGRPOTrainer._maybe_compute_logps (reference log-probs, first
-    # step): "GRPO currently does not support VPP." -- beta unset is 0.04 (RLHFMegatronArgumentsMixin._init_grpo); beta 0 computes no
-    # reference.
-    if rlhf_type == "grpo" and (beta is None or beta != 0.0):
-        err("megatron-rlhf-vpp", "Megatron GRPO with a KL term (beta != 0) does not support virtual pipeline stages",
-            flag, hint="drop the virtual pipeline stages, or beta: 0")
-    # swift/megatron/trainers/rollout_mixin.py MegatronRolloutMixin._load_teacher_model: "Teacher distillation does
-    # not support VPP." (a separate teacher model; not a teacher server nor the LoRA model without its adapter).
-    teacher = args.str("teacher_model")
-    same = teacher == args.str("model") and (args.str("tuner_type") or "full") == "lora"
-    if rlhf_type in ("grpo", "gkd") and teacher and not args.str("teacher_model_server") and not same:
-        err("megatron-rlhf-vpp", "a separate teacher_model does not support virtual pipeline stages", flag,
-            hint="drop the virtual pipeline stages, or use teacher_model_server")
-
-
 def megatron_ray_teacher(recipe, args, err, warn):
     # swift/megatron/arguments/megatron_args.py RLHFMegatronArgumentsMixin._check_teacher: the Ray pipeline only
     # colocates a teacher_model.
@@ -474,4 +446,4 @@ def megatron_ray_teacher(recipe, args, err, warn):
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
                  muon_optimizer, weight_decay_schedule, lora_llm, megatron_adapters, megatron_vit_lr,
-                 megatron_rlhf_vpp, megatron_ray_teacher]
+                 megatron_ray_teacher]

@@ -1,6 +1,6 @@
-"""The interleaved (virtual) pipeline schedule's micro-batch rule: megatron-core 0.16.1 refuses it only in
-the first training step, after the model is built and loaded on every rank. Registered with layout.py's
-rules (engine megatron)."""
+"""The rules of virtual pipeline stages: the interleaved schedule's micro-batch count (megatron-core 0.16.1
+refuses it only in the first training step, after the model is built and loaded on every rank), and the
+Megatron RLHF paths that take one model chunk. Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
@@ -50,4 +50,29 @@ def interleaved_microbatches(recipe, args, shape, lay, err, warn):
             hint=f"global_batch_size a multiple of {group * step}")
 
 
-SCHEDULE_RULES = [interleaved_microbatches]
+def megatron_rlhf_vpp(recipe, args, shape, lay, err, warn):
+    # Built per virtual pipeline stage, the Megatron RLHF models come as one chunk per stage; these paths take one.
+    if recipe.engine != "megatron" or recipe.command != "rlhf":
+        return
+    if lay.pp < 2 or virtual_stages(args, lay.pp) < 2:
+        return
+    flag = "pipeline_model_parallel_layout" if args.str("pipeline_model_parallel_layout") else \
+        "virtual_pipeline_model_parallel_size"
+    rlhf_type = args.str("rlhf_type") or "dpo"
+    beta = args.float("beta")
+    # swift/megatron/trainers/grpo_trainer.py MegatronGRPOTrainer._maybe_compute_logps (reference log-probs, first
+    # step): "GRPO currently does not support VPP." -- beta unset is 0.04 (RLHFMegatronArgumentsMixin._init_grpo);
+    # beta 0 computes no reference.
+    if rlhf_type == "grpo" and (beta is None or beta != 0.0):
+        err("megatron-rlhf-vpp", "Megatron GRPO with a KL term (beta != 0) does not support virtual pipeline stages",
+            flag, hint="drop the virtual pipeline stages, or beta: 0")
+    # swift/megatron/trainers/rollout_mixin.py MegatronRolloutMixin._load_teacher_model: "Teacher distillation does
+    # not support VPP." (a separate teacher model; not a teacher server nor the LoRA model without its adapter).
+    teacher = args.str("teacher_model")
+    same = teacher == args.str("model") and (args.str("tuner_type") or "full") == "lora"
+    if rlhf_type in ("grpo", "gkd") and teacher and not args.str("teacher_model_server") and not same:
+        err("megatron-rlhf-vpp", "a separate teacher_model does not support virtual pipeline stages", flag,
+            hint="drop the virtual pipeline stages, or use teacher_model_server")
+
+
+SCHEDULE_RULES = [interleaved_microbatches, megatron_rlhf_vpp]

@@ -14,71 +14,31 @@ equal. Evidence is one of:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
-
-@dataclass(frozen=True)
-class Evidence:
-    kind: str  # code | report | measurement | policy
-    ref: str  # "megatron-core transformer/transformer_config.py: TransformerConfig.__post_init__", "ms-swift#8001"
-    conditions: str = ""  # for a report: what it ran (versions, settings, GPUs)
-
-    @property
-    def tag(self) -> str:
-        if self.kind == "code":
-            package, _, where = self.ref.partition(" ")
-            function = (where.split(": ", 1)[-1] if ": " in where else where).split(" (", 1)[0].strip()
-            return f"{package} {function}".strip()
-        if self.kind == "report":
-            return f"report: {self.ref}" + (f", {self.conditions.split(';')[0]}" if self.conditions else "")
-        return f"{self.kind}: {self.ref}"
-
-
-@dataclass(frozen=True)
-class RuleInfo:
-    name: str
-    severity: str  # error | warning | error, warning
-    what: str
-    evidence: tuple[Evidence, ...]
-    scope: str  # when it applies
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "evidence": [{**asdict(e), "tag": e.tag} for e in self.evidence]}
-
-
-def _code(ref: str) -> Evidence:
-    return Evidence("code", ref)
-
-
-MS = "ms-swift swift/megatron/arguments/megatron_args.py:"
-SFT = "ms-swift swift/arguments/sft_args.py:"
-RLHF = "ms-swift swift/arguments/rlhf_args.py:"
-TC = "megatron-core transformer/transformer_config.py: TransformerConfig.__post_init__"
-PS = "megatron-core parallel_state.py: initialize_model_parallel"
-GMC = "ms-swift swift/megatron/model/utils.py: get_mcore_model_config (copies the arguments named like config fields)"
+from swift_ext.spec.rule_info import GMC, MS, PS, RLHF, SFT, TC, Evidence, RuleInfo, code
+from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
 
 _RULES = [
     # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
     RuleInfo("unknown-argument", "error", "every args key names a field of ms-swift's argument dataclass for the "
              "command, exactly or as its parser reads it (`a-b`, an unambiguous prefix); an ambiguous prefix is refused",
-             (_code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser over the arguments dataclass)"),),
+             (code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser over the arguments dataclass)"),),
              "every recipe"),
     RuleInfo("argument-type", "error", "values parse as the field's type / choices; lists are non-empty",
-             (_code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser: the dataclass field types)"),), "every recipe"),
+             (code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser: the dataclass field types)"),), "every recipe"),
     RuleInfo("argument-range", "error", "sizes and counts are positive (mtp_num_layers: 0 means none), numbers finite",
-             (_code(TC), _code(f"{MS} MegatronArguments.__post_init__")),
+             (code(TC), code(f"{MS} MegatronArguments.__post_init__")),
              "every recipe; the layout, memory and batch rules wait until it passes"),
     RuleInfo("required", "error", "a model is named (or a checkpoint that names it); rlhf has an algorithm",
-             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments.__post_init__"),), "every recipe"),
+             (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments.__post_init__"),), "every recipe"),
     RuleInfo("rlhf-type", "warning", "command rlhf without rlhf_type runs ms-swift's default algorithm",
-             (_code(f"{RLHF} RLHFArguments (rlhf_type default)"),), "command: rlhf"),
+             (code(f"{RLHF} RLHFArguments (rlhf_type default)"),), "command: rlhf"),
     RuleInfo("generation", "error", "sampling values the transformers logits processors accept (top_k 0 and -1 mean off)",
-             (_code("transformers generation/logits_process.py: TemperatureLogitsWarper / TopPLogitsWarper / ..."),),
+             (code("transformers generation/logits_process.py: TemperatureLogitsWarper / TopPLogitsWarper / ..."),),
              "recipes setting temperature, top_p, top_k, min_p or repetition_penalty"),
     RuleInfo("msswift-override", "warning", "a stated value ms-swift replaces at start-up",
-             (_code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments.init_iters and the "
+             (code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments.init_iters and the "
                    "__post_init__ coercions (msswift/coercions.py)"),
-              _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments.__post_init__ (split_dataset_ratio "
+              code("ms-swift swift/arguments/base_args/data_args.py: DataArguments.__post_init__ (split_dataset_ratio "
                     "0 with val_dataset or a streaming dataset)")),
              "the arguments ms-swift coerces"),
     RuleInfo("secret", "error", "no credential written into the recipe (args or env)",
@@ -88,11 +48,11 @@ _RULES = [
              (Evidence("policy", "ms-swift tries a local path it cannot find on the hub, minutes into the job"),
               Evidence("policy", "swift_ext.datasets validator codes (swift-ext data check)")), "local datasets"),
     RuleInfo("launch", "error, warning", "GPUs for Megatron; CUDA_VISIBLE_DEVICES matches gpus_per_node; a GPU "
-             "model for the memory verdict", (_code("ms-swift swift/cli/_megatron (torchrun with NPROC_PER_NODE)"),),
+             "model for the memory verdict", (code("ms-swift swift/cli/_megatron (torchrun with NPROC_PER_NODE)"),),
              "engine: megatron"),
     RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane "
              "(num_key_value_heads: absent or null means num_attention_heads, 0 is refused)",
-             (_code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),),
+             (code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),),
              "engine: megatron; engine swift where the sequence-parallel or colocated vLLM TP head checks need the "
              "head counts"),
     RuleInfo("memory", "error, warning", "estimated peak GPU memory fits launch.gpu's memory",
@@ -100,65 +60,65 @@ _RULES = [
                        "runs); bench/measure_cross_entropy_bytes.py"),),
              "engine: megatron with the model's shape; verdict needs launch.gpu or gpu_memory_gib"),
     RuleInfo("resume", "warning", "multi-node runs can resume after preemption",
-             (_code(f"{MS} no_save_optim / add_version (checkpoint contents, output dir naming)"),),
+             (code(f"{MS} no_save_optim / add_version (checkpoint contents, output dir naming)"),),
              "launch.nodes > 1"),
     RuleInfo("megatron-core", "error, warning", "megatron-core's own verdict on the layout (the oracle)",
-             (_code(f"{TC}; {PS}; optimizer/optimizer_config.py: OptimizerConfig.__post_init__ (run, not copied)"),),
+             (code(f"{TC}; {PS}; optimizer/optimizer_config.py: OptimizerConfig.__post_init__ (run, not copied)"),),
              "plan --oracle / run / submit, engine: megatron; warnings when the target version differs"),
     # --- parallel layout (planner/layout.py)
-    RuleInfo("world-divisible", "error", "world size divisible by TP*PP*CP", (_code(PS),), "engine: megatron"),
-    RuleInfo("expert-layout", "error", "world/PP divisible by EP*ETP", (_code(PS),), "engine: megatron"),
+    RuleInfo("world-divisible", "error", "world size divisible by TP*PP*CP", (code(PS),), "engine: megatron"),
+    RuleInfo("expert-layout", "error", "world/PP divisible by EP*ETP", (code(PS),), "engine: megatron"),
     RuleInfo("experts-divisible", "error, warning", "num_experts divisible by EP; EP on a dense model is ignored",
-             (_code("megatron-core transformer/moe/moe_layer.py: BaseMoELayer.__init__"),
-              _code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config")), "engine: megatron"),
-    RuleInfo("heads-tp", "error", "attention heads divisible by TP", (_code(TC),), "engine: megatron"),
+             (code("megatron-core transformer/moe/moe_layer.py: BaseMoELayer.__init__"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config")), "engine: megatron"),
+    RuleInfo("heads-tp", "error", "attention heads divisible by TP", (code(TC),), "engine: megatron"),
     RuleInfo("kv-groups-tp", "error, warning", "KV groups a divisor of TP, or (megatron-core >= 0.16) a multiple",
-             (_code(TC), Evidence("report", "ms-swift#8219", "core_r0.15.0; 2 KV groups, TP=8")),
+             (code(TC), Evidence("report", "ms-swift#8219", "core_r0.15.0; 2 KV groups, TP=8")),
              "engine: megatron; the multiple case by the support table's kv-groups-replicated row"),
     RuleInfo("linear-attention-cp", "error", "no context parallel on Gated DeltaNet layers before megatron-core 0.18",
-             (_code(TC + " (\"Gated delta net does not support context parallel for now\")"),),
+             (code(TC + " (\"Gated delta net does not support context parallel for now\")"),),
              "models with Gated DeltaNet layers, CP > 1, megatron-core < 0.18 (support table: cp-linear-attention)"),
     RuleInfo("linear-heads-tp", "error", "linear-attention key/value heads divisible by TP",
-             (_code("mcore-bridge qwen3_5 GatedDeltaNet: __init__ (heads split over TP)"),),
+             (code("mcore-bridge qwen3_5 GatedDeltaNet: __init__ (heads split over TP)"),),
              "models with Gated DeltaNet layers"),
     RuleInfo("layers-pp", "error", "layers split evenly over PP / virtual stages; first/last stage sizes",
-             (_code(TC), _code(f"{MS} MegatronArguments.__post_init__"), _code(PS)), "engine: megatron"),
+             (code(TC), code(f"{MS} MegatronArguments.__post_init__"), code(PS)), "engine: megatron"),
     RuleInfo("pipeline-layout", "error", "pipeline_model_parallel_layout places every layer once, in order",
-             (_code("megatron-core transformer/pipeline_parallel_layer_layout.py: validate_layer_layout"),
-              _code(f"{MS} MegatronArguments._init_vpp_size")), "recipes with pipeline_model_parallel_layout"),
+             (code("megatron-core transformer/pipeline_parallel_layer_layout.py: validate_layer_layout"),
+              code(f"{MS} MegatronArguments._init_vpp_size")), "recipes with pipeline_model_parallel_layout"),
     RuleInfo("global-batch", "error", "global_batch_size divisible by micro_batch_size*DP",
-             (_code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
+             (code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
     RuleInfo("sequence-parallel", "error, warning", "MoE with TP > 1 needs sequence_parallel; tp_comm_overlap too",
-             (_code("megatron-core transformer/moe/moe_layer.py: MoELayer.forward"),
-              _code(f"{MS} MegatronArguments.__post_init__")),
+             (code("megatron-core transformer/moe/moe_layer.py: MoELayer.forward"),
+              code(f"{MS} MegatronArguments.__post_init__")),
              "engine: megatron, TP > 1 (error for MoE models: support table sequence-parallel-moe)"),
     RuleInfo("context-parallel", "error, warning", "CP needs max_length, a multiple of 2*CP(*TP with SP) "
-             "without padding_free", (_code("megatron-core utils.py: get_batch_on_this_cp_rank (2*CP chunks)"),),
+             "without padding_free", (code("megatron-core utils.py: get_batch_on_this_cp_rank (2*CP chunks)"),),
              "engine: megatron, CP > 1"),
     RuleInfo("packing-modes", "error, warning", "group_by_length excludes padding_free/packing",
-             (_code(f"{MS} MegatronArguments.__post_init__"),
-              _code("ms-swift swift/megatron/arguments/megatron_base_args.py: packing forces padding_free")),
+             (code(f"{MS} MegatronArguments.__post_init__"),
+              code("ms-swift swift/megatron/arguments/megatron_base_args.py: packing forces padding_free")),
              "engine: megatron"),
     RuleInfo("recompute", "error", "recompute granularity/method/num_layers combinations",
-             (_code(f"{MS} MegatronArguments.__post_init__"), _code(TC)), "engine: megatron"),
+             (code(f"{MS} MegatronArguments.__post_init__"), code(TC)), "engine: megatron"),
     RuleInfo("save-total-limit", "error", "save_total_limit >= 2",
-             (_code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
+             (code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
     RuleInfo("mtp-layers", "error", "mtp_num_layers at most the model's MTP layers",
-             (_code("mcore-bridge model config (num_nextn_predict_layers / mtp_num_hidden_layers)"),),
+             (code("mcore-bridge model config (num_nextn_predict_layers / mtp_num_hidden_layers)"),),
              "recipes with mtp_num_layers (support table: mtp)"),
     RuleInfo("fp8-param", "error", "fp8_param_gather needs fp8_format, fp4_param_gather fp4_format; fp8_format not "
-             "with fp4_format", (_code(TC),), "recipes with fp8_param_gather, fp4_param_gather or fp4_format"),
+             "with fp4_format", (code(TC),), "recipes with fp8_param_gather, fp4_param_gather or fp4_format"),
     RuleInfo("fp8-gpu", "error, warning", "the FP8 recipe's compute capability and Transformer Engine version",
-             (_code("transformer-engine pytorch/fp8.py: check_fp8_support / check_fp8_block_scaling_support / "
-                    "check_mxfp8_support"), _code("megatron-core fp8_utils.py: get_fp8_recipe")),
+             (code("transformer-engine pytorch/fp8.py: check_fp8_support / check_fp8_block_scaling_support / "
+                    "check_mxfp8_support"), code("megatron-core fp8_utils.py: get_fp8_recipe")),
              "recipes with fp8_format; support table rows fp8-delayed/tensorwise/blockwise/mxfp8"),
     # --- GRPO and rewards (planner/grpo_rules.py, msswift/rules.py)
     RuleInfo("grpo-type", "error", "GRPO arguments need rlhf_type: grpo",
-             (_code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
+             (code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
     RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads",
-             (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), _code(f"{RLHF} RLHFArguments._init_rollout"),
-              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
-              _code(f"{RLHF} RLHFArguments._init_external_vllm (connects to vllm_server_host whatever vllm_mode)"),
+             (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), code(f"{RLHF} RLHFArguments._init_rollout"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
+              code(f"{RLHF} RLHFArguments._init_external_vllm (connects to vllm_server_host whatever vllm_mode)"),
               Evidence("report", "ms-swift#4525", "vllm_mode colocate with vllm_server_host set, 8 training GPUs and a "
                        "4-GPU swift rollout on another node; ms-swift 3.5.0: 'Server is not up yet' at start-up"),
               Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
@@ -167,71 +127,71 @@ _RULES = [
              "host with colocate and async_generate with multi_turn_scheduler: engine swift; async_generate: rlhf_type grpo only, "
              "GKD's refusal of it is swift-gkd's)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
-             (_code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
-              _code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
+             (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
     RuleInfo("reward-funcs", "error", "reward_funcs name a registered reward; weights match",
-             (_code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms"),),
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms"),),
              "rlhf_type grpo"),
     RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
-             (_code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
-    RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (_code(f"{RLHF} RLHFArguments._init_grpo"),),
+             (code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (code(f"{RLHF} RLHFArguments._init_grpo"),),
              "engine: swift, rlhf_type grpo"),
     RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators, the "
              "entropy mask, log_entropy, off-policy sequence masking, other importance sampling levels, a teacher",
-             (_code(f"{RLHF} RLHFArguments._check_grpo / _check_teacher"),), "engine: swift, rlhf_type grpo, use_liger_kernel"),
+             (code(f"{RLHF} RLHFArguments._check_grpo / _check_teacher"),), "engine: swift, rlhf_type grpo, use_liger_kernel"),
     RuleInfo("grpo-truncation", "error", "GRPO truncation_strategy left or delete",
-             (_code(f"{RLHF} RLHFArguments._init_grpo"), _code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo")),
+             (code(f"{RLHF} RLHFArguments._init_grpo"), code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo")),
              "rlhf_type grpo"),
     RuleInfo("grpo-soft-overlong", "error", "the soft_overlong reward needs soft_cache_length",
-             (_code(f"{RLHF} RLHFArguments._init_grpo"),), "rlhf_type grpo with soft_overlong"),
+             (code(f"{RLHF} RLHFArguments._init_grpo"),), "rlhf_type grpo with soft_overlong"),
     RuleInfo("grpo-teacher", "error", "teacher (OPD-RL) combinations; on Megatron no teacher_model_server with use_ray",
-             (_code(f"{RLHF} _check_teacher / _check_opd_rl"), _code(f"{MS} _check_teacher")),
+             (code(f"{RLHF} _check_teacher / _check_opd_rl"), code(f"{MS} _check_teacher")),
              "rlhf_type grpo with teacher_model or teacher_model_server"),
     RuleInfo("grpo-multi-turn", "error", "multi_turn_scheduler is registered",
-             (_code("ms-swift swift/rollout/multi_turn.py: multi_turns"),), "rlhf_type grpo, vllm_mode colocate"),
+             (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),), "rlhf_type grpo, vllm_mode colocate"),
     RuleInfo("vllm-settings", "error, warning", "vllm_gpu_memory_utilization in (0, 1]; settings ignored by a server",
-             (_code("vllm config/cache.py: CacheConfig"), _code(f"{RLHF} RLHFArguments._external_vllm_warning")),
+             (code("vllm config/cache.py: CacheConfig"), code(f"{RLHF} RLHFArguments._external_vllm_warning")),
              "rlhf_type grpo / gkd with use_vllm"),
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
-             (_code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
+             (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),
-    RuleInfo("megatron-gkd", "error", "Megatron GKD settings", (_code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),),
+    RuleInfo("megatron-gkd", "error", "Megatron GKD settings", (code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),),
              "engine: megatron, rlhf_type gkd"),
     # --- ms-swift's own checks (msswift/rules.py)
     RuleInfo("packing-attn-impl", "error", "packing / padding_free need a flash-attention attn_impl",
-             (_code(f"{SFT} SftArguments._check_padding_free"),),
+             (code(f"{SFT} SftArguments._check_padding_free"),),
              "engine: swift with packing or padding_free (support table: padding-free-swift)"),
     RuleInfo("template-padding-free", "error", "padding_free/packing (on by default on Megatron) need a template "
              "that supports them: support_padding_free True, or None on a text-only model; the model's template and "
              "modality come from ms-swift's registry (msswift/msswift-models.json, read from the installed source)",
-             (_code("ms-swift swift/pipelines/train/sft.py: SwiftSft._prepare_template (also called by "
+             (code("ms-swift swift/pipelines/train/sft.py: SwiftSft._prepare_template (also called by "
                     "swift/megatron/pipelines/train/sft.py MegatronSft.__init__ and rlhf.py)"),
-              _code("ms-swift swift/template/register.py: get_template_meta; swift/model/model_meta.py: "
+              code("ms-swift swift/template/register.py: get_template_meta; swift/model/model_meta.py: "
                     "get_matched_model_meta")),
              "both engines, padding_free or packing, a model (or template) ms-swift's registry knows"),
     RuleInfo("qk-layernorm-wd", "error", "apply_wd_to_qk_layernorm only for model types qwen3_next, qwen3_5, "
-             "qwen3_5_moe, qwen4_exp", (_code(f"{MS} MegatronArguments.__post_init__"),),
+             "qwen3_5_moe, qwen4_exp", (code(f"{MS} MegatronArguments.__post_init__"),),
              "engine: megatron, a model ms-swift's registry knows (or model_type set)"),
     RuleInfo("megatron-bridge-model", "error", "bridge_backend megatron-bridge: no multimodal model, task_type "
-             "causal_lm only", (_code(f"{MS} MegatronArguments.__post_init__"),),
+             "causal_lm only", (code(f"{MS} MegatronArguments.__post_init__"),),
              "engine: megatron, bridge_backend megatron-bridge, a model ms-swift's registry knows"),
     RuleInfo("deepseek-v41-recompute", "error", "LoRA on deepseek_v41 with recompute_granularity selective (the "
-             "default)", (_code(f"{MS} MegatronArguments._check_recompute"),),
+             "default)", (code(f"{MS} MegatronArguments._check_recompute"),),
              "engine: megatron, model type deepseek_v41, tuner_type lora or lora_llm"),
     RuleInfo("rlhf-padding-free", "error", "padding_free/packing only for grpo, dpo, kto, gkd",
-             (_code(f"{RLHF} RLHFArguments._check_padding_free"),), "engine: swift, command: rlhf"),
+             (code(f"{RLHF} RLHFArguments._check_padding_free"),), "engine: swift, command: rlhf"),
     RuleInfo("rlhf-sequence-parallel", "error", "sequence_parallel_size > 1 only for grpo, dpo",
-             (_code(f"{RLHF} RLHFArguments._check_sequence_parallel"),), "engine: swift, command: rlhf"),
+             (code(f"{RLHF} RLHFArguments._check_sequence_parallel"),), "engine: swift, command: rlhf"),
     RuleInfo("megatron-args", "error", "MegatronArguments combinations (freeze ratio with PP, async_save, lora_llm, "
              "bridge, attention_backend, FSDP, muon, streaming without train_iters)",
-             (_code(f"{MS} MegatronArguments.__post_init__ / _check_megatron_fsdp / _check_muon / "
+             (code(f"{MS} MegatronArguments.__post_init__ / _check_megatron_fsdp / _check_muon / "
                     "_init_attention_backend / init_iters"),), "engine: megatron"),
     RuleInfo("optimizer-precision", "error", "precision-aware optimizer needs adam and the distributed optimizer; "
              "low-precision dtypes need it",
-             (_code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__"),), "engine: megatron"),
+             (code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__"),), "engine: megatron"),
     RuleInfo("fp8-optimizer", "error", "FP8 parameters with the precision-aware optimizer on the path where TE's "
              "FusedAdam owns their master weights; optimizer_cpu_offload with FP8 parameters",
-             (_code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__ "
+             (code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__ "
                     "(use_precision_aware_optimizer_no_fp8_or_ds_fp8) and optimizer/distrib_optimizer.py"),
               Evidence("report", "ms-swift#8001", "fp8_recipe=delayed; fp8_param_gather, exp_avg bf16, TP=8, "
                        "ms-swift 3.12.2, TE 2.10.0"),
@@ -250,15 +210,15 @@ _RULES += [
     RuleInfo("mtp-untrained", "warning", "the model has MTP layers but mtp_num_layers is unset: the MTP head is "
              "neither trained nor saved while the exported config still advertises it (transformers engine: "
              "not trained, dropped on export)",
-             (_code("ms-swift swift/megatron/init.py: _patch_mcore_bridge.save_weights"),
-              _code("ms-swift swift/megatron/model/utils.py: save_hf_weights"),
-              _code("transformers modeling_utils.py: _keys_to_ignore_on_load_unexpected (mtp.*)")),
+             (code("ms-swift swift/megatron/init.py: _patch_mcore_bridge.save_weights"),
+              code("ms-swift swift/megatron/model/utils.py: save_hf_weights"),
+              code("transformers modeling_utils.py: _keys_to_ignore_on_load_unexpected (mtp.*)")),
              "models whose config.json has MTP layers (mtp_num_hidden_layers / num_nextn_predict_layers)"),
     RuleInfo("plugin-file", "error", "every external_plugins file exists (relative to the working directory)",
-             (_code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
+             (code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
              "load expert adapters",
-             (_code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),
               Evidence("report", "vllm-project/vllm#40005", "Qwen3.5-MoE expert LoRA from Megatron-swift does not "
                        "load; vLLM FusedMoEWithLoRA since v0.11.2")),
              "GRPO + LoRA reaching the experts + vllm_enable_lora (in server mode: the recipe says the server runs with it)"),
@@ -268,7 +228,7 @@ _RULES += [
     # --- MoE dispatcher and MTP pipeline stage (planner/moe_rules.py)
     RuleInfo("attention-backend", "error", "attention sinks (gpt-oss's learnable softmax) exclude attention_backend "
              "flash, ms-swift's default",
-             (_code("ms-swift swift/megatron/model/utils.py: _check_attention_backend (\"does not support learnable "
+             (code("ms-swift swift/megatron/model/utils.py: _check_attention_backend (\"does not support learnable "
                     "softmax_type\")"),
               Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
                        "gpt_oss; public source, not installed here)")),
@@ -282,10 +242,10 @@ _RULES += [
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
-             (_code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
-              _code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
+             (code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
+              code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
                     "model\")"),
-              _code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
+              code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
                     "(suffix match, no error without strict_module_check)")),
              "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name, or "
              "a modules_to_save entry named lm_head / embed_tokens / wte"),
@@ -293,15 +253,15 @@ _RULES += [
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
              "meta can bring its own config_cls); a key that is also an ms-swift argument with "
              "another value is said: the config takes the extra value, args keeps the argument's",
-             (_code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
+             (code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
                     "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key)"),
-              _code("megatron-core transformer/transformer_config.py: TransformerConfig (the dataclass fields mcore-bridge's "
+              code("megatron-core transformer/transformer_config.py: TransformerConfig (the dataclass fields mcore-bridge's "
                     "ModelConfig extends)")),
              "engine: megatron, bridge_backend mcore-bridge (the default), megatron_extra_kwargs set"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
              "sigmoid router",
-             (_code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
-              _code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs update the "
+             (code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs update the "
                     "TransformerConfig)"),
               Evidence("report", "NVIDIA/Megatron-LM#1971", "GPT-OSS, --moe-router-enable-expert-bias with "
                        "--moe-router-score-function softmax")),
@@ -309,9 +269,9 @@ _RULES += [
     RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes variable sequence lengths, which "
              "mcore-bridge's model config turns on by default (megatron-bridge: with padding_free/packing); "
              "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts",
-             (_code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
+             (code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
                     "works with alltoall token dispatcher\")"),
-              _code("mcore-bridge src/mcore_bridge/config/model_config.py: ModelConfig (variable_seq_lengths: bool = "
+              code("mcore-bridge src/mcore_bridge/config/model_config.py: ModelConfig (variable_seq_lengths: bool = "
                     "True); ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs "
                     "applied last), _get_megatron_bridge_model (variable_seq_lengths with padding_free)")),
              "engine: megatron, moe_token_dispatcher_type other than alltoall; with mcore-bridge unless "
@@ -325,116 +285,122 @@ _RULES += [
     RuleInfo("recompute-modules", "error", "selective recompute_modules: known names; moe_act needs moe_grouped_gemm; "
              "moe_act/layernorm not with FP8 delayed scaling (ms-swift's default fp8_recipe); mla_up_proj needs MLA; "
              "shared_experts not with moe_shared_expert_overlap; moe_layer_recompute not with full granularity",
-             (_code(TC + " (the recompute_granularity == \"selective\" block; moe_layer_recompute)"), _code(GMC)),
+             (code(TC + " (the recompute_granularity == \"selective\" block; moe_layer_recompute)"), code(GMC)),
              "engine: megatron, recompute_granularity selective (ms-swift's default; moe_layer_recompute: full)"),
     RuleInfo("moe-deepep", "error", "moe_enable_deepep needs the flex dispatcher; the flex dispatcher's DeepEP backend "
              "(its default) excludes moe_pad_expert_input_to_capacity",
-             (_code(TC + " (\"DeepEP backend is only supported with flex token dispatcher\"; \"Flex token dispatcher "
-                    "with deepep backend does not support moe_pad_expert_input_to_capacity\")"), _code(GMC)),
+             (code(TC + " (\"DeepEP backend is only supported with flex token dispatcher\"; \"Flex token dispatcher "
+                    "with deepep backend does not support moe_pad_expert_input_to_capacity\")"), code(GMC)),
              "engine: megatron, moe_enable_deepep or moe_token_dispatcher_type flex"),
     RuleInfo("moe-load-balancing", "error", "one moe_aux_loss_coeff per listed load balancing type; "
              "moe_expert_capacity_factor only with aux_loss/seq_aux_loss/global_aux_loss/none; "
              "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor",
-             (_code(TC + " (moe_aux_loss_coeff / moe_expert_capacity_factor / moe_pad_expert_input_to_capacity)"),
-              _code(f"{MS} MegatronArguments.__post_init__ (one-item lists become their item)"), _code(GMC)),
+             (code(TC + " (moe_aux_loss_coeff / moe_expert_capacity_factor / moe_pad_expert_input_to_capacity)"),
+              code(f"{MS} MegatronArguments.__post_init__ (one-item lists become their item)"), code(GMC)),
              "engine: megatron, recipes setting moe_router_load_balancing_type, moe_expert_capacity_factor or "
              "moe_pad_expert_input_to_capacity"),
     RuleInfo("moe-bias-etp", "error", "MoE experts with biases (gpt-oss) need expert_tensor_parallel_size 1",
-             (_code(TC + " (\"Bias in Moe is only supported when ETP==1\")"),
-              _code("mcore-bridge config/parser.py: hf_to_mcore_config (add_bias_linear for gpt_oss; public source, "
+             (code(TC + " (\"Bias in Moe is only supported when ETP==1\")"),
+              code("mcore-bridge config/parser.py: hf_to_mcore_config (add_bias_linear for gpt_oss; public source, "
                     "not installed here)")),
              "engine: megatron, gpt-oss language models, expert_tensor_parallel_size > 1"),
     RuleInfo("recompute-chunks", "error", "full recompute with recompute_method uniform under bridge_backend "
              "megatron-bridge: recompute_num_layers divides the decoder layers of every model chunk (pipeline "
              "stage, or virtual stage; as an explicit pipeline_model_parallel_layout or the account_for_* splits "
              "place them)",
-             (_code("megatron-core transformer/transformer_block.py: TransformerBlock._checkpointed_forward (uniform: "
+             (code("megatron-core transformer/transformer_block.py: TransformerBlock._checkpointed_forward (uniform: "
                     "custom(layer_idx, layer_idx + recompute_num_layers) runs _get_layer past the chunk's last layer)"),
-              _code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (layout stages, "
+              code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (layout stages, "
                     "account_for_embedding/loss_in_pipeline_split)"),
               Evidence("report", "NVIDIA/Megatron-LM#1807", "recompute_method uniform with recompute_num_layers not a "
                        "factor of num_layers_per_pipeline_rank: list index out of range"),
-              _code("mcore-bridge src/mcore_bridge/model/modules/transformer_block.py: TransformerBlock._checkpointed_forward "
+              code("mcore-bridge src/mcore_bridge/model/modules/transformer_block.py: TransformerBlock._checkpointed_forward "
                     "(wheels 1.5.0 to 1.6.5 read: they end the last chunk at the block's last layer: why the default backend is out of "
-                    "scope)"), _code(GMC)),
+                    "scope)"), code(GMC)),
              "engine: megatron, bridge_backend megatron-bridge (megatron-core's TransformerBlock), "
              "recompute_granularity full, recompute_method uniform"),
     RuleInfo("recompute-mtp", "error, warning", "full recompute with MTP layers: recompute_method uniform needs "
              "recompute_num_layers 1 (error); block leaves the MTP layers un-recomputed (warning)",
-             (_code("megatron-core transformer/multi_token_prediction.py: MultiTokenPredictionLayer._checkpointed_forward "
+             (code("megatron-core transformer/multi_token_prediction.py: MultiTokenPredictionLayer._checkpointed_forward "
                     "(uniform asserts recompute_num_layers == 1; block warns and skips recompute)"),
-              _code("mcore-bridge src/mcore_bridge/model/modules/mtp_layer.py: MultiTokenPredictionLayer._checkpointed_forward "
-                    "(the same two branches in wheels 1.5.0 to 1.6.5)"), _code(GMC)),
+              code("mcore-bridge src/mcore_bridge/model/modules/mtp_layer.py: MultiTokenPredictionLayer._checkpointed_forward "
+                    "(the same two branches in wheels 1.5.0 to 1.6.5)"), code(GMC)),
              "engine: megatron, mtp_num_layers > 0, recompute_granularity full"),
     RuleInfo("dsa-attention", "error", "DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5) runs without context parallel "
              "and without RoPE fusion",
-             (_code(TC + " (experimental_attention_variant == \"dsa\")"),
-              _code("mcore-bridge config/parser.py: hf_to_mcore_config (experimental_attention_variant 'dsa' for "
+             (code(TC + " (experimental_attention_variant == \"dsa\")"),
+              code("mcore-bridge config/parser.py: hf_to_mcore_config (experimental_attention_variant 'dsa' for "
                     "deepseek_v32 / glm_moe_dsa; public source, not installed here)")),
              "engine: megatron, model types deepseek_v32 / glm_moe_dsa, context_parallel_size > 1 or apply_rope_fusion"),
 ]
 
 _RULES += [
-    # --- interleaved pipeline schedule (planner/pipeline_schedule.py)
+    # --- virtual pipeline stages: the interleaved schedule, RLHF's one model chunk (planner/pipeline_schedule.py)
     RuleInfo("vpp-microbatches", "error", "with virtual pipeline stages, the micro-batches per step (global_batch_size "
              "/ (micro_batch_size*DP)) number at least microbatch_group_size_per_vp_stage (default PP), and the last "
              "group is empty or at least PP",
-             (_code("megatron-core pipeline_parallel/schedules.py: forward_backward_pipelining_with_interleaving "
+             (code("megatron-core pipeline_parallel/schedules.py: forward_backward_pipelining_with_interleaving "
                     "(\"The number of contiguous micro-batches in a virtual pipeline stage should range in [PP, M]\")"),
-              _code("megatron-core model_parallel_config.py: ModelParallelConfig.__post_init__ "
+              code("megatron-core model_parallel_config.py: ModelParallelConfig.__post_init__ "
                     "(microbatch_group_size_per_vp_stage defaults to PP)"),
               Evidence("report", "NVIDIA-NeMo/Speech#14288", "PP=6, 3 micro-batches, virtual pipeline")),
              "engine: megatron, PP > 1 with virtual_pipeline_model_parallel_size > 1 or a layout of more stages than PP"),
+    RuleInfo("megatron-rlhf-vpp", "error", "virtual pipeline stages exclude GRPO's reference model (beta != 0) and a "
+             "separate teacher model",
+             (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._maybe_compute_logps"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._load_teacher_model")),
+             "engine: megatron, command rlhf, PP > 1 with virtual stages (virtual_pipeline_model_parallel_size or "
+             "pipeline_model_parallel_layout)"),
 ]
 
 _RULES += [
     # --- the recipe's inputs: registry names, data loading and precision, both engines (msswift/input_rules.py)
     RuleInfo("rlhf-loss-types", "error", "several loss types and loss_weights are DPO's; one weight per loss type; "
              "no kto_pair in DPO",
-             (_code(f"{RLHF} RLHFArguments._process_loss_type"),
-              _code("ms-swift swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.__init__")),
+             (code(f"{RLHF} RLHFArguments._process_loss_type"),
+              code("ms-swift swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.__init__")),
              "engine: swift, rlhf with loss_type or loss_weights"),
     RuleInfo("grpo-greedy", "warning", "GRPO with temperature 0: identical completions per prompt, zero advantages",
-             (_code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_advantages (advantages "
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_advantages (advantages "
                     "relative to the group mean; greedy decoding gives a group one completion, one reward)"),),
              "rlhf_type grpo with temperature: 0 set, num_generations > 1 and a group baseline (advantage_estimator "
              "grpo or rloo), both engines"),
     RuleInfo("best-model-schedule", "error", "load_best_model_at_end needs evaluation on the save schedule "
              "(a validation set, matching strategies, save_steps a multiple of eval_steps)",
-             (_code("transformers training_args.py: TrainingArguments.__post_init__ (\"--load_best_model_at_end "
+             (code("transformers training_args.py: TrainingArguments.__post_init__ (\"--load_best_model_at_end "
                     "requires the save and eval strategy to match\")"),
-              _code(f"{SFT} SftArguments._init_eval_strategy (eval_strategy and eval_steps follow the save ones)")),
+              code(f"{SFT} SftArguments._init_eval_strategy (eval_strategy and eval_steps follow the save ones)")),
              "engine: swift, load_best_model_at_end: true and save_strategy other than best"),
     RuleInfo("mixed-precision", "error", "fp16 and bf16 both true once ms-swift fills the unset one from torch_dtype",
-             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_mixed_precision"),
-              _code("transformers training_args.py: TrainingArguments.__post_init__ (\"At most one of fp16 and bf16 "
+             (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_mixed_precision"),
+              code("transformers training_args.py: TrainingArguments.__post_init__ (\"At most one of fp16 and bf16 "
                     "can be True\")"),
-              _code(f"{MS} MegatronArguments._init_mixed_precision"),
-              _code(TC + " (\"Only one of self.fp16 ... and self.bf16 ... should be True\")")),
+              code(f"{MS} MegatronArguments._init_mixed_precision"),
+              code(TC + " (\"Only one of self.fp16 ... and self.bf16 ... should be True\")")),
              "both engines, fp16 or bf16 set explicitly; the model's own dtype (config.json) is not read, so torch_dtype "
              "counts only when stated"),
     RuleInfo("registry-name", "error", "model_type and template must be names ms-swift's registry has",
-             (_code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
-              _code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
+             (code("ms-swift swift/model/model_meta.py: _get_model_info (\"model_type: ... not in\")"),
+              code("ms-swift swift/template/register.py: get_template_meta (\"template_type: ... not in\")")),
              "both engines, model_type or template set and no external_plugins / custom_register_path (which may "
              "register either)"),
     RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
-             (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
+             (code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
              "both engines, lazy_tokenize: true with packing or streaming"),
     RuleInfo("num-labels", "error", "task_type seq_cls needs num_labels, and num_labels is at least 1 (the width of "
              "the classification head)",
-             (_code("ms-swift swift/model/model_meta.py: get_model_info_meta (\"Please pass the parameter "
+             (code("ms-swift swift/model/model_meta.py: get_model_info_meta (\"Please pass the parameter "
                     "`num_labels`.\")"),
-              _code("mcore-bridge model/gpt_model.py: OutputLayerLinear(hidden_size, num_labels) for seq_cls (torch "
+              code("mcore-bridge model/gpt_model.py: OutputLayerLinear(hidden_size, num_labels) for seq_cls (torch "
                     "refuses a negative size)")),
              "both engines, num_labels or task_type seq_cls set; not rlhf_type rm (ms-swift sets num_labels 1)"),
     RuleInfo("streaming-max-steps", "error", "a streaming dataset needs max_steps on the transformers engine",
-             (_code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
-              _code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
+             (code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
+              code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
              "engine: swift, streaming: true"),
     RuleInfo("bf16-gpu", "error, warning", "bfloat16 on a GPU below compute capability 8.0: the vLLM rollout "
              "refuses it (error); the transformers Trainer runs it emulated (warning)",
-             (_code("transformers training_args.py: TrainingArguments.__post_init__ (\"Your setup doesn't support "
+             (code("transformers training_args.py: TrainingArguments.__post_init__ (\"Your setup doesn't support "
                     "bf16/gpu\" only when torch.cuda.is_bf16_supported(including_emulation=True) is false)"),
               Evidence("report", "NVIDIA-NeMo/RL#259", "GRPO rollout in vLLM (dtype auto -> bfloat16) on Tesla "
                        "V100-SXM2 32 GB: \"Bfloat16 is only supported on GPUs with compute capability of at least 8.0\"")),
@@ -449,15 +415,15 @@ _RULES += [
              "covers, with no rope_scaling (warning: ms-swift trains out of range without a word); "
              "vllm_max_model_len past the length vLLM derives from config.json and the recipe's rope_scaling (error: "
              "vLLM refuses it)",
-             (_code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments.__post_init__ (max_length is "
+             (code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments.__post_init__ (max_length is "
                     "filled from HfConfigFactory.get_max_model_len only when unset; no check against it)"),
-              _code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling (RoPE is "
+              code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling (RoPE is "
                     "extended only when rope_scaling is given)"),
               Evidence("code", "vLLM vllm/config/model.py: _get_and_verify_max_len (\"User-specified max_model_len "
                        "(...) is greater than the derived max_model_len\"; public source, vLLM is not installed)"),
               Evidence("report", "modelscope/ms-swift#7018", "swift pt, Qwen3-8B-Base (32768 positions), max_length "
                        "64000, no scaling: ran without error"),
-              _code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._get_hf_config_overrides (a recipe's "
+              code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._get_hf_config_overrides (a recipe's "
                     "rope_scaling reaches vLLM as hf_overrides; max_model_len alone does not)"),
               Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, max_model_len 122880, "
                        "vllm_max_model_len 122880: vLLM refuses (the report's command-line YaRN reaches vLLM on 4.6)"),
@@ -468,7 +434,7 @@ _RULES += [
              "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
     RuleInfo("rollout-length", "warning", "vllm_max_model_len below max_length + max_completion_length cuts "
              "completions short (neither engine refuses it)",
-             (_code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "
+             (code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "
                     "max_model_len - prompt; \"leaves no room for generation\")"),
               Evidence("report", "modelscope/ms-swift#4893", "swift infer with vLLM: \"max_model_len(40960) - "
                        "num_tokens(118444) < max_tokens(1024)\"")),
@@ -478,16 +444,16 @@ _RULES += [
              (Evidence("code", "vLLM vllm/v1/core/kv_cache_utils.py: check_enough_kv_cache_memory (\"No available "
                        "memory for the cache blocks\"; \"To serve at least one request with the model's max seq "
                        "len\"; public source)"),
-              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocated engine: gpu_memory_utilization, "
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocated engine: gpu_memory_utilization, "
                     "tensor_parallel_size, max_model_len)")),
              "GRPO/GKD with use_vllm colocated (or engine megatron), launch.gpu known; skipped for checkpoints "
              "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ) -- FP8 releases count 1 byte per weight"),
     RuleInfo("sequence-parallel-size", "error", "engine swift: sequence_parallel_size must divide the processes; past "
              "gcd(KV heads, size) the rest is ring attention, which needs padding_free and which Qwen3.5/3.6's Gated "
              "DeltaNet refuses",
-             (_code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel._init_device_mesh / prepare "
+             (code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel._init_device_mesh / prepare "
                     "(\"needs ulysses/ring-attention, which needs --padding_free true\")"),
-              _code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (\"does not "
+              code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (\"does not "
                     "support derived ring attention\")"),
               Evidence("report", "modelscope/ms-swift#9162", "the PR adding Qwen3.5 linear-attention sequence parallelism "
                        "lists rp_world_size > 1 as unsupported")),
@@ -496,93 +462,17 @@ _RULES += [
              "accepts (1, 8, 16, 32, 64, 128, 256, 320, 512)",
              (Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (\"max_lora_rank (...) must be one of\"; public "
                        "source)"),
-              _code("ms-swift swift/rlhf_trainers/rollout_mixin.py (max_lora_rank=args.lora_rank)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py (max_lora_rank=args.lora_rank)"),
               Evidence("report", "PrimeIntellect-ai/prime-rl#1408", "LoRA rank 4 rejected by vLLM; the framework rounds "
                        "max_lora_rank up")),
              "use_vllm colocated (or engine megatron) with vllm_enable_lora and tuner_type lora"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
-             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
+             (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
              "both engines, rope_scaling set (not 'default') without a factor and without max_model_len"),
 ]
 
-_RULES += [
-    # --- argument-class refusals at start-up (msswift/startup_rules.py)
-    RuleInfo("ref-model", "error", "ref_model only with rlhf_type dpo/kto/ppo/grpo and tuner_type full (GRPO with "
-             "beta 0 drops it)", (_code(f"{RLHF} RLHFArguments.__post_init__ (\"CPO/ORPO or LoRA training does not "
-                                        "require a ref_model\")"),), "engine: swift, command: rlhf, ref_model set; tuner_type as load_args "
-             "reads it from a checkpoint's args.json"),
-    RuleInfo("quant-bits-unused", "warning", "quant_bits without quant_method trains the model unquantized",
-             (_code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
-                    "(None without quant_method; ModelArguments.get_model_kwargs passes it as quantization_config)"),
-              _code("ms-swift swift/model/register.py: load_by_unsloth (reads quant_bits alone: not warned)")),
-             "both engines, quant_bits set and quant_method unset (also as load_args reads them from a checkpoint's "
-             "args.json); not with tuner_backend unsloth"),
-    RuleInfo("quant-bits", "error", "quant_method bnb/hqq/eetq/quanto needs quant_bits, one the method takes (bnb 4/8, "
-             "quanto 2/4/8/float8, eetq 8)",
-             (_code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
-                    "(from ModelArguments._init_model_info)"),
-              _code("transformers utils/quantization_config.py: EetqConfig.post_init (int8 only)")),
-             "both engines, quant_method set (not fp8); an unset quant_method/quant_bits as load_args reads it from a "
-             "checkpoint's args.json"),
-    RuleInfo("muon-optimizer", "error", "optimizer muon excludes overlap_grad_reduce/overlap_param_gather; Muon "
-             "settings the installed megatron-core lacks (muon_scalar_optimizer, muon_coefficient_type, vit_lr/aligner_lr "
-             "where Muon splits parameters through config overrides)",
-             (_code(f"{MS} MegatronArguments._check_muon / _check_muon_mcore_support"),
-              _code("megatron-core optimizer/optimizer_config.py: OptimizerConfig (its fields, read from source)")),
-             "engine: megatron, optimizer muon or dist_muon"),
-    RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
-             "linear/cosine need both", (_code(f"{MS} MegatronArguments._init_weigh_decay"),),
-             "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
-    RuleInfo("fsdp-args", "error", "fsdp not with deepspeed; not with save_only_model under a sharded state dict",
-             (_code(f"{SFT} SftArguments._init_fsdp / _check_fsdp2_compatibility"),), "engine: swift, fsdp set"),
-    RuleInfo("warmup", "error", "warmup_ratio not with warmup_steps, and below 1",
-             (_code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin._handle_hf_removed_args"),),
-             "engine: swift, warmup_ratio set"),
-    RuleInfo("swift-gkd", "error", "GKD on the transformers engine: no async_generate or seq_kd, gkd_logits_topk "
-             "positive (needed with teacher_model_server), liger only with a teacher and without gkd_logits_topk or "
-             "sft_alpha",
-             (_code(f"{RLHF} RLHFArguments._check_gkd / _check_teacher"),
-              _code("ms-swift swift/rlhf_trainers/gkd_trainer.py: GKDTrainer._prepare_liger_loss")),
-             "engine: swift, rlhf_type gkd"),
-    RuleInfo("dataset-required", "error", "a training dataset (dataset or cached_dataset)",
-             (_code(f"{SFT} SftArguments.__post_init__"),
-              _code("ms-swift swift/megatron/arguments/sft_args.py: MegatronSftArguments.__post_init__")),
-             "both engines, unless load_args with load_data_args reads them from a checkpoint's args.json"),
-    RuleInfo("lora-llm", "error", "tuner_type lora_llm only for multimodal models, not with language_model_only",
-             (_code(f"{MS} MegatronArguments.__post_init__ / _check_mcore_bridge"),),
-             "engine: megatron, tuner_type lora_llm; the model check for models ms-swift's registry knows"),
-]
-
-_RULES += [
-    # --- more argument-class and trainer set-up refusals (msswift/startup_rules.py, issue #21's audit)
-    RuleInfo("grpo-reweight", "error", "advantage_reweight rlsd: rlsd_lambda in [0, 1], clip range >= 0, reward_funcs, "
-             "not with liger, loss_type real/fipo, off-policy masking or a teacher server; sdar_loss_coef > 0: "
-             "sdar_gate_beta > 0, not with liger, rlsd or a teacher server",
-             (_code(f"{RLHF} RLHFArguments._check_rlsd / _check_sdar"),), "engine: swift, rlhf_type grpo"),
-    RuleInfo("grpo-reasoning-parser", "error", "no vllm_reasoning_parser in GRPO training",
-             (_code("ms-swift swift/rlhf_trainers/arguments.py: GRPOConfig.__post_init__"),),
-             "engine: swift, rlhf_type grpo"),
-    RuleInfo("swanlab-notification", "error", "swanlab_notification_method one ms-swift maps; email needs sender, "
-             "receiver, SMTP server and port", (_code(f"{SFT} SwanlabArguments._init_swanlab"),),
-             "engine: swift, swanlab in report_to, swanlab_notification_method set"),
-    RuleInfo("rope-scaling-type", "error", "a rope_scaling that is not JSON must be linear, dynamic or yarn",
-             (_code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling"),),
-             "both engines, rope_scaling given as a string"),
-    RuleInfo("megatron-adapters", "error", "Megatron loads one adapter, and one ref_adapter",
-             (_code(f"{MS} MegatronArguments._load_adapter_config"),
-              _code("ms-swift swift/megatron/trainers/rlhf_mixin.py: MegatronRLHFTrainer.prepare_model")),
-             "engine: megatron, adapters (ref_adapters: command rlhf, no mcore_ref_adapter)"),
-    RuleInfo("vit-lr-multimodal", "error", "vit_lr / aligner_lr only for multimodal models",
-             (_code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups"),),
-             "engine: megatron, vit_lr or aligner_lr, a model ms-swift's registry knows"),
-    RuleInfo("megatron-rlhf-vpp", "error", "virtual pipeline stages exclude GRPO's reference model (beta != 0) and a "
-             "separate teacher model",
-             (_code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._maybe_compute_logps"),
-              _code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._load_teacher_model")),
-             "engine: megatron, command rlhf, PP > 1 with virtual stages (virtual_pipeline_model_parallel_size or "
-             "pipeline_model_parallel_layout)"),
-]
+_RULES += STARTUP_RULE_INFO
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 

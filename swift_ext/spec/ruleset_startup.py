@@ -1,0 +1,77 @@
+"""The entries of the rules that mirror ms-swift's argument-class and trainer set-up refusals at start-up
+(msswift/startup_rules.py, and the rules issue #21's audit of ms-swift 4.6's start-up checks added); the rest
+of the table is in spec/ruleset.py, which joins both."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import MS, RLHF, SFT, RuleInfo, code
+
+STARTUP_RULE_INFO = [
+    # --- argument-class refusals at start-up (msswift/startup_rules.py)
+    RuleInfo("ref-model", "error", "ref_model only with rlhf_type dpo/kto/ppo/grpo and tuner_type full (GRPO with "
+             "beta 0 drops it)", (code(f"{RLHF} RLHFArguments.__post_init__ (\"CPO/ORPO or LoRA training does not "
+                                        "require a ref_model\")"),), "engine: swift, command: rlhf, ref_model set; tuner_type as load_args "
+             "reads it from a checkpoint's args.json"),
+    RuleInfo("quant-bits-unused", "warning", "quant_bits without quant_method trains the model unquantized",
+             (code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
+                    "(None without quant_method; ModelArguments.get_model_kwargs passes it as quantization_config)"),
+              code("ms-swift swift/model/register.py: load_by_unsloth (reads quant_bits alone: not warned)")),
+             "both engines, quant_bits set and quant_method unset (also as load_args reads them from a checkpoint's "
+             "args.json); not with tuner_backend unsloth"),
+    RuleInfo("quant-bits", "error", "quant_method bnb/hqq/eetq/quanto needs quant_bits, one the method takes (bnb 4/8, "
+             "quanto 2/4/8/float8, eetq 8)",
+             (code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
+                    "(from ModelArguments._init_model_info)"),
+              code("transformers utils/quantization_config.py: EetqConfig.post_init (int8 only)")),
+             "both engines, quant_method set (not fp8); an unset quant_method/quant_bits as load_args reads it from a "
+             "checkpoint's args.json"),
+    RuleInfo("muon-optimizer", "error", "optimizer muon excludes overlap_grad_reduce/overlap_param_gather; Muon "
+             "settings the installed megatron-core lacks (muon_scalar_optimizer, muon_coefficient_type, vit_lr/aligner_lr "
+             "where Muon splits parameters through config overrides)",
+             (code(f"{MS} MegatronArguments._check_muon / _check_muon_mcore_support"),
+              code("megatron-core optimizer/optimizer_config.py: OptimizerConfig (its fields, read from source)")),
+             "engine: megatron, optimizer muon or dist_muon"),
+    RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
+             "linear/cosine need both", (code(f"{MS} MegatronArguments._init_weigh_decay"),),
+             "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
+    RuleInfo("fsdp-args", "error", "fsdp not with deepspeed; not with save_only_model under a sharded state dict",
+             (code(f"{SFT} SftArguments._init_fsdp / _check_fsdp2_compatibility"),), "engine: swift, fsdp set"),
+    RuleInfo("warmup", "error", "warmup_ratio not with warmup_steps, and below 1",
+             (code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin._handle_hf_removed_args"),),
+             "engine: swift, warmup_ratio set"),
+    RuleInfo("swift-gkd", "error", "GKD on the transformers engine: no async_generate or seq_kd, gkd_logits_topk "
+             "positive (needed with teacher_model_server), liger only with a teacher and without gkd_logits_topk or "
+             "sft_alpha",
+             (code(f"{RLHF} RLHFArguments._check_gkd / _check_teacher"),
+              code("ms-swift swift/rlhf_trainers/gkd_trainer.py: GKDTrainer._prepare_liger_loss")),
+             "engine: swift, rlhf_type gkd"),
+    RuleInfo("dataset-required", "error", "a training dataset (dataset or cached_dataset)",
+             (code(f"{SFT} SftArguments.__post_init__"),
+              code("ms-swift swift/megatron/arguments/sft_args.py: MegatronSftArguments.__post_init__")),
+             "both engines, unless load_args with load_data_args reads them from a checkpoint's args.json"),
+    RuleInfo("lora-llm", "error", "tuner_type lora_llm only for multimodal models, not with language_model_only",
+             (code(f"{MS} MegatronArguments.__post_init__ / _check_mcore_bridge"),),
+             "engine: megatron, tuner_type lora_llm; the model check for models ms-swift's registry knows"),
+
+    # --- more argument-class and trainer set-up refusals (msswift/startup_rules.py, issue #21's audit)
+    RuleInfo("grpo-reweight", "error", "advantage_reweight rlsd: rlsd_lambda in [0, 1], clip range >= 0, reward_funcs, "
+             "not with liger, loss_type real/fipo, off-policy masking or a teacher server; sdar_loss_coef > 0: "
+             "sdar_gate_beta > 0, not with liger, rlsd or a teacher server",
+             (code(f"{RLHF} RLHFArguments._check_rlsd / _check_sdar"),), "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-reasoning-parser", "error", "no vllm_reasoning_parser in GRPO training",
+             (code("ms-swift swift/rlhf_trainers/arguments.py: GRPOConfig.__post_init__"),),
+             "engine: swift, rlhf_type grpo"),
+    RuleInfo("swanlab-notification", "error", "swanlab_notification_method one ms-swift maps; email needs sender, "
+             "receiver, SMTP server and port", (code(f"{SFT} SwanlabArguments._init_swanlab"),),
+             "engine: swift, swanlab in report_to, swanlab_notification_method set"),
+    RuleInfo("rope-scaling-type", "error", "a rope_scaling that is not JSON must be linear, dynamic or yarn",
+             (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling"),),
+             "both engines, rope_scaling given as a string"),
+    RuleInfo("megatron-adapters", "error", "Megatron loads one adapter, and one ref_adapter",
+             (code(f"{MS} MegatronArguments._load_adapter_config"),
+              code("ms-swift swift/megatron/trainers/rlhf_mixin.py: MegatronRLHFTrainer.prepare_model")),
+             "engine: megatron, adapters (ref_adapters: command rlhf, no mcore_ref_adapter)"),
+    RuleInfo("vit-lr-multimodal", "error", "vit_lr / aligner_lr only for multimodal models",
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups"),),
+             "engine: megatron, vit_lr or aligner_lr, a model ms-swift's registry knows"),
+]
