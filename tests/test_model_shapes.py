@@ -61,6 +61,24 @@ PUBLISHED = [
     ("Qwen/Qwen1.5-MoE-A2.7B", 14.3, True),  # model card: 14.3B in all, 2.7B activated
     ("moonshotai/Moonlight-16B-A3B-Instruct", 16, True),  # model card: 16B total, 3B activated
     ("zai-org/GLM-4.5V", 106, True),  # xorbitsai/inference glm-4.5v.rst: 106 billion (GLM-4.5-Air-based)
+    ("Qwen/Qwen3.5-122B-A10B", 122, False),  # model name / card: 122B total, 10B activated
+    ("Qwen/Qwen3-Coder-30B-A3B-Instruct", 30.5, True),  # card: 30.5B in total, 3.3B activated
+    ("Qwen/Qwen3-Coder-480B-A35B-Instruct", 480, True),  # card: 480B in total, 35B activated
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", 1.78, True),  # hub count 1.78B (untied Qwen2.5-Math-1.5B)
+]
+
+# Multimodal models whose card states the language model's size only ("Number of Parameters" under "Language
+# Model"), or whose text_config is field for field a bundled text model's (Qwen3-VL-2B = Qwen3-1.7B, Qwen3-VL-4B =
+# Qwen3-4B, Qwen3-VL-32B = Qwen3-32B, Qwen2.5-VL-3B = Qwen2.5-3B): the count without the vision tower and MTP
+# against that figure. The tolerance is 2%, or the rounding of a figure stated to one digit ("0.8B": +-0.05).
+PUBLISHED_LANGUAGE_MODEL = [
+    ("Qwen/Qwen3.5-0.8B", 0.8, 0.05),  # card: Number of Parameters 0.8B
+    ("Qwen/Qwen3.5-2B", 2, 0.5),  # card: 2B
+    ("Qwen/Qwen3.5-9B", 9, None),  # card: Number of Parameters 9B
+    ("Qwen/Qwen3-VL-2B-Instruct", 1.7, None),  # Qwen3-1.7B card: 1.7B
+    ("Qwen/Qwen3-VL-4B-Instruct", 4.0, None),  # Qwen3-4B card: 4.0B
+    ("Qwen/Qwen3-VL-32B-Instruct", 32.8, None),  # Qwen3-32B card: 32.8B
+    ("Qwen/Qwen2.5-VL-3B-Instruct", 3.09, None),  # Qwen2.5-3B card: 3.09B
 ]
 
 
@@ -78,9 +96,17 @@ def test_bundled_parameter_counts_match_published_sizes(model, billions, with_mt
     assert abs(shape.total_params(mtp=with_mtp) / 1e9 - billions) / billions < 0.02
 
 
+@pytest.mark.parametrize("model, billions, rounding", PUBLISHED_LANGUAGE_MODEL)
+def test_bundled_language_models_match_published_sizes(model, billions, rounding):
+    shape = resolve_shape(model)
+    assert shape.origin == "bundled config" and shape.vision is not None
+    language = (shape.total_params(mtp=False) - shape.vision_params()) / 1e9
+    assert abs(language - billions) < (rounding if rounding is not None else 0.02 * billions)
+
+
 def test_every_bundled_model_has_a_published_size_and_a_source():
     index = _bundled_index()
-    tested = {m for m, _, _ in PUBLISHED}
+    tested = {m for m, _, _ in PUBLISHED} | {m for m, _, _ in PUBLISHED_LANGUAGE_MODEL}
     for model in bundled_models():
         entry, _ = index[model.lower()]
         assert entry["source"].strip(), model
@@ -304,3 +330,18 @@ def test_zeros_in_a_local_config_fail_the_plan_cleanly(write, tmp_path):
     result = swift_ext("plan", path)
     assert result.returncode == 2 and "num_attention_heads must be positive" in result.stderr
     assert "Traceback" not in result.stderr and "ZeroDivisionError" not in result.stderr
+
+
+@pytest.mark.parametrize("alias, entry, positions", [
+    ("Qwen/QwQ-32B", "Qwen/Qwen2.5-32B-Instruct", 131072),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "Qwen/Qwen2.5-32B-Instruct", 131072),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", "Qwen/Qwen2.5-14B-Instruct", 131072),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "Qwen/Qwen2.5-7B-Instruct", 131072),
+    ("Qwen/Qwen2.5-Math-7B", "Qwen/Qwen2.5-7B-Instruct", 4096),
+    ("Qwen/Qwen2.5-Coder-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct", 32768),
+])
+def test_aliases_share_the_shape_and_keep_their_own_length(alias, entry, positions):
+    # Aliases only where every shape field of the config.json matches; the length differs (alias_config).
+    a, e = resolve_shape(alias), resolve_shape(entry)
+    assert a.total_params() == e.total_params() and a.vocab_size == e.vocab_size
+    assert a.tie_word_embeddings == e.tie_word_embeddings and a.max_positions == positions
