@@ -568,6 +568,18 @@ _RULES += [
               _code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._load_teacher_model")),
              "engine: megatron, command rlhf, PP > 1 with virtual stages (virtual_pipeline_model_parallel_size or "
              "pipeline_model_parallel_layout)"),
+    RuleInfo("megatron-model-type", "error, warning",
+             "the model (and a teacher_model) maps to a Megatron model mcore-bridge registers: ms-swift's "
+             "ModelMeta.mcore_model_type, else mcore-bridge's model type of ms-swift's model_type (for the teacher "
+             "ms-swift reads the student's mcore_model_type); a warning where only a later mcore-bridge than the "
+             "oldest ms-swift accepts maps it and none is installed here",
+             (_code(f"{MS} MegatronArguments.__post_init__ / _get_mcore_model_type / _init_teacher_model"),
+              _code("mcore-bridge src/mcore_bridge/model/register.py: get_mcore_model_type / get_model_meta; "
+                    "model/gpts/*.py, model/mm_gpts/*.py register_model (read from the installed package, else "
+                    "swift_ext/msswift/mcore-bridge-models.json: the release ms-swift requires and later ones)")),
+             "engine: megatron, command sft/pt/rlhf, bridge_backend mcore-bridge (megatron-bridge skips the check); "
+             "models (and teacher models) whose model_type ms-swift's registry gives; an unknown model is not "
+             "judged"),
 ]
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
