@@ -49,7 +49,7 @@ names = {v.rsplit('/', 1)[-1].lower() for meta in MODEL_MAPPING.values() for g i
          for m in g.models for v in (m.ms_model_id, m.hf_model_id, m.model_path) if isinstance(v, str)}
 out = {"templates": {k: t.template_cls.support_padding_free for k, t in TEMPLATE_MAPPING.items()},
        "model_types": {k: {"template": default(m), "multimodal": m.is_multimodal, "reward": m.is_reward,
-                           "task_type": m.task_type}
+                           "task_type": m.task_type, "mcore_model_type": m.mcore_model_type}
                        for k, m in MODEL_MAPPING.items()},
        "models": {}}
 for n in names:
@@ -113,3 +113,50 @@ def test_an_unreadable_registry_of_another_version_keeps_the_shipped_table(monke
         assert model_table.load()["ms_swift"] == json.loads(model_table.TABLE.read_text())["ms_swift"]
     finally:
         model_table.load.cache_clear()
+
+
+# -- mcore-bridge's registry (swift_ext/msswift/mcore_support.py, mcore-bridge-models.json) --------------------------
+
+@needs_msswift
+def test_mcore_bridge_table_is_read_from_the_release_ms_swift_requires():
+    import re
+
+    from swift_ext.msswift import mcore_support
+
+    shipped = json.loads(mcore_support.TABLE.read_text())
+    pin = mcore_support.ms_swift_pin()
+    assert shipped["ms_swift"] == installed_version() and shipped["ms_swift_requires"] == pin
+    floor = re.search(r">=\s*([\w.]+)", pin).group(1)
+    assert shipped["mcore_bridge"] == floor, "regenerate: python -m swift_ext.msswift.mcore_support <that wheel> ..."
+    assert shipped["source"].startswith(f"mcore_bridge-{floor}-") and "sha256" in shipped["source"]
+    assert all(r["mcore_model_type"] for r in shipped["registrations"])
+    # the model this project trains, and the seven types ms-swift maps itself (ModelMeta.mcore_model_type)
+    qwen36 = model_table.model_meta("Qwen/Qwen3.6-35B-A3B")
+    assert mcore_support.mcore_model_type(qwen36["model_type"], qwen36["mcore_model_type"], shipped) == \
+        mcore_support.McoreSupport("qwen3_5", "always", floor)
+    overrides = {k: v["mcore_model_type"] for k, v in model_table.load()["model_types"].items() if v["mcore_model_type"]}
+    assert overrides["qwen3_emb"] == "qwen3_emb" and overrides["qwen3_reranker"] == "gpt" and len(overrides) >= 5
+
+
+def test_mcore_bridge_reader_follows_conditional_registrations(tmp_path):
+    from swift_ext.msswift import mcore_support
+
+    pkg = tmp_path / "mcore_bridge"
+    (pkg / "model" / "gpts").mkdir(parents=True)
+    (pkg / "model" / "mm_gpts").mkdir()
+    (pkg / "version.py").write_text("__version__ = '9.9'\n")
+    (pkg / "model" / "register.py").write_text("")
+    (pkg / "model" / "constant.py").write_text("class LLMModelType:\n    gpt = 'gpt'\n    nx = 'nx'\n    hy = 'hy'\n")
+    (pkg / "model" / "gpts" / "__init__.py").write_text("from . import llm, nx, nx_gdn, hy\n")
+    (pkg / "model" / "mm_gpts" / "__init__.py").write_text("")
+    (pkg / "model" / "gpts" / "llm.py").write_text("register_model(ModelMeta(ModelType.gpt, ['llama', 'qwen3']))\n")
+    (pkg / "model" / "gpts" / "nx.py").write_text("if not use_gdn:\n    register_model(ModelMeta(ModelType.nx, ['nx']))\n")
+    (pkg / "model" / "gpts" / "nx_gdn.py").write_text("if use_gdn:\n    register_model(ModelMeta(ModelType.nx, ['nx']))\n")
+    (pkg / "model" / "gpts" / "hy.py").write_text("if HYBRID:\n    register_model(ModelMeta(ModelType.hy, ['hy']))\n"
+                                                  "def later():\n    register_model(ModelMeta('zz', ['zz']))\n")
+    table = mcore_support.read_registry(pkg)
+    assert table["mcore_bridge"] == "9.9" and len(table["registrations"]) == 4
+    assert table["skipped"] == ["mcore_bridge/model/gpts/hy.py:4 (register_model outside module-level code)"]
+    support = {t: mcore_support.mcore_model_type(t, None, table).registered for t in ("qwen3", "nx", "hy", "mistral")}
+    assert support == {"qwen3": "always", "nx": "always", "hy": "conditional", "mistral": "no"}
+    assert mcore_support.mcore_model_type("mistral", "gpt", table).mcore_model_type == "gpt"  # ms-swift's own wins

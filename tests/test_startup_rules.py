@@ -20,6 +20,8 @@ SERVER = "args.teacher_model_server=http://t:8000"
 SWANLAB = ["args.report_to=[swanlab]"]
 EMAIL = [*SWANLAB, "args.swanlab_notification_method=email", "args.swanlab_sender_email=a@x", "args.swanlab_receiver_email=b@x",
          "args.swanlab_smtp_server=smtp.x"]
+NO_MCORE = ["args.model=mistralai/Mistral-7B-Instruct-v0.2", "args.mtp_num_layers=null"]  # mcore-bridge maps no 'mistral'
+MEG_TEACHER = ["command=rlhf", "args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-30B-A3B", "args.use_vllm=false"]
 
 CASES = [
     # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
@@ -105,6 +107,11 @@ CASES = [
     ("vit-lr-multimodal", "aligner_lr", MEG_SFT, [TEXT_MOE, "args.mtp_num_layers=null", "args.aligner_lr=1e-5"],
      [TEXT_MOE, "args.mtp_num_layers=null"]),
     ("grpo-teacher", "teacher_model_server", MEG_GRPO, [SERVER, "args.use_ray=true"], [SERVER]),
+    ("megatron-model-type", "model", MEG_SFT, NO_MCORE, [TEXT_MOE, "args.mtp_num_layers=null"]),
+    ("megatron-model-type", "model", MEG_SFT, NO_MCORE, [*NO_MCORE, "args.bridge_backend=megatron-bridge"]),
+    ("megatron-model-type", "model", MEG_GRPO, NO_MCORE, [TEXT_MOE, "args.mtp_num_layers=null"]),
+    ("megatron-model-type", "teacher_model", MEG_SFT, [*MEG_TEACHER, "args.teacher_model=mistralai/Mistral-7B-Instruct-v0.2"],
+     MEG_TEACHER),
     ("grpo-liger", "top_entropy_quantile", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.top_entropy_quantile=0.8"],
      ["args.use_liger_kernel=true"]),
     ("grpo-liger", "log_entropy", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.log_entropy=true"],
@@ -311,3 +318,57 @@ def test_quant_bits_alone_is_taken_by_unsloth():
     # BaseArguments.get_model_processor -> load_by_unsloth: load_in_4bit=args.quant_bits == 4, no quant_method read.
     _, warnings = problems(SWIFT_SFT, "args.quant_bits=4", "args.tuner_backend=unsloth")
     assert "quant-bits-unused" not in {r for r, _ in warnings}
+
+
+def _findings(base, *overrides):
+    from test_msrules import Args, check_msswift, load_recipe, schema_for
+
+    recipe = load_recipe(base, list(overrides))
+    errors, warnings = check_msswift(recipe, Args.bind(recipe, schema_for(recipe.engine, recipe.command)))
+    return [e for e in errors if e.code == "megatron-model-type"], [w for w in warnings if w.code == "megatron-model-type"]
+
+
+def test_an_unsupported_model_is_refused_by_name_and_an_unknown_one_is_not_judged(tmp_path):
+    errors, _ = _findings(MEG_SFT, *NO_MCORE)
+    assert len(errors) == 1 and "mistralai/Mistral-7B-Instruct-v0.2" in errors[0].message
+    assert "model_type mistral" in errors[0].message and "is not supported" in errors[0].message
+    # the teacher is named as such
+    errors, _ = _findings(MEG_SFT, *MEG_TEACHER, "args.teacher_model=mistralai/Mistral-7B-Instruct-v0.2")
+    assert [e.path for e in errors] == ["args.teacher_model"] and "Mistral-7B-Instruct-v0.2" in errors[0].message
+    # a directory ms-swift's registry does not name: its model_type comes from config.json at launch, not judged
+    local = tmp_path / "my-finetune"
+    local.mkdir()
+    assert _findings(MEG_SFT, f"args.model={local}", "args.mtp_num_layers=null") == ([], [])
+    # ...unless model_type is given
+    errors, _ = _findings(MEG_SFT, f"args.model={local}", "args.model_type=mistral", "args.mtp_num_layers=null")
+    assert len(errors) == 1 and str(local) in errors[0].message
+
+
+def test_the_teacher_uses_the_students_mcore_model_type():
+    # MegatronArguments._get_mcore_model_type(model_meta) reads self.model_meta.mcore_model_type: Qwen3-Reranker sets
+    # 'gpt', so a Mistral teacher beside it gets 'gpt' too and passes ms-swift's check.
+    reranker = ["args.model=Qwen/Qwen3-Reranker-4B", "args.mtp_num_layers=null"]
+    teacher = [*MEG_TEACHER, "args.teacher_model=mistralai/Mistral-7B-Instruct-v0.2"]
+    assert _findings(MEG_SFT, *reranker, *teacher)[0] == []
+    assert [e.path for e in _findings(MEG_SFT, *teacher)[0]] == ["args.teacher_model"]
+
+
+def test_the_rule_mirrors_ms_swifts_lookup():
+    # The installed ms-swift still builds the mcore model type this way (the rule's teacher quirk included).
+    from swift_ext.msswift.schema import _package_dir
+
+    source = (_package_dir("swift") / "megatron" / "arguments" / "megatron_args.py").read_text()
+    body = source[source.index("def _get_mcore_model_type"):].split("\n    def ")[0]
+    assert "self.model_meta.mcore_model_type" in body and "get_mcore_model_type(model_type)" in body
+    assert "get_model_meta(self._get_mcore_model_type(self.teacher_model_meta))" in source
+    assert source.count("if self.bridge_backend == 'megatron-bridge':") >= 2  # both checks skipped there
+
+
+def test_a_model_only_a_later_mcore_bridge_maps_is_a_warning_when_none_is_installed():
+    from swift_ext.msswift import mcore_support
+
+    if mcore_support.load()["installed"]:
+        pytest.skip("mcore-bridge is installed: its own registry decides")
+    # GLM-5.3-Flash (ms-swift model_type glm5_next): mapped from mcore-bridge 1.6.5 on, not by 1.6.3, ms-swift's floor
+    errors, warnings = _findings(MEG_SFT, "args.model=ZhipuAI/GLM-5.3-Flash", "args.mtp_num_layers=null")
+    assert errors == [] and len(warnings) == 1 and "GLM-5.3-Flash" in warnings[0].message

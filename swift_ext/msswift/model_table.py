@@ -69,7 +69,7 @@ def model_name(model_id_or_path: str) -> str:
 
 
 def model_meta(model: str | None, model_type: str | None = None) -> dict | None:
-    """{model_type, template, multimodal, reward (is_reward), task_type} of the ModelMeta ms-swift resolves for `model` (an explicit
+    """{model_type, template, multimodal, reward (is_reward), task_type, mcore_model_type} of the ModelMeta ms-swift resolves for `model` (an explicit
     `model_type` wins, swift/model/model_meta.py: get_model_info_meta); None for a model it does not know."""
     table = load()
     meta = table["models"].get(model_name(model)) if model else None

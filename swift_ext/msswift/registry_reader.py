@@ -153,7 +153,8 @@ class _RegistryReader:
         raise ValueError(ast.unparse(node)[:80])
 
     def models(self) -> tuple[dict[str, dict], dict[str, dict]]:
-        """({model name, lower case: {model_type, template}}, {model_type: {template, multimodal, reward, task_type}})."""
+        """({model name, lower case: {model_type, template}},
+        {model_type: {template, multimodal, reward, task_type, mcore_model_type}})."""
         by_name: dict[str, dict] = {}
         by_type: dict[str, dict] = {}
         for module in _submodules(self.reader, MODELS_PKG):
@@ -188,8 +189,11 @@ class _RegistryReader:
         candidates = list(dict.fromkeys(t for t in [meta_template] + [g for _, g in groups] if t is not None))
         # get_template_meta: the meta's template, else its only candidate
         default = meta_template or (candidates[0] if len(candidates) == 1 else None)
+        # mcore_model_type: the Megatron model ms-swift builds for it, instead of mcore-bridge's mapping of
+        # model_type (swift/megatron/arguments/megatron_args.py MegatronArguments._get_mcore_model_type)
         by_type[model_type] = {"template": default, "multimodal": multimodal, "reward": reward,
-                               "task_type": self._const(kw.get("task_type"), {})}
+                               "task_type": self._const(kw.get("task_type"), {}),
+                               "mcore_model_type": self._const(kw.get("mcore_model_type"), {})}
         for ids, group_template in groups:
             for model_id in ids:
                 name = model_id.rsplit("/", 1)[-1].lower()

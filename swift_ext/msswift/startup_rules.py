@@ -1,7 +1,8 @@
 """ms-swift 4.6's argument-class and trainer set-up refusals that the other rule modules did not cover: the
 reference model of LoRA/CPO/ORPO RLHF, quantization bits, Muon's overlap flags, the weight-decay schedule, FSDP beside
 DeepSpeed, warmup, an empty dataset list, lora_llm, the transformers engine's GKD, RLSD/SDAR reweighting, swanlab
-notifications, rope_scaling names, Megatron's one adapter, vit_lr on text models and virtual pipeline stages in RLHF.
+notifications, rope_scaling names, Megatron's one adapter, vit_lr on text models, virtual pipeline stages in RLHF
+and a model (or teacher) mcore-bridge has no Megatron model for.
 Most run in an argument class's `__post_init__` (or a `_check_*`/`_init_*` it calls) on every rank once the job has
 started; the trainer ones when the trainer is built or at the first step. Each rule names the file and function it
 mirrors (paths inside the installed `swift` package). rules.py registers STARTUP_RULES with its own.
@@ -443,7 +444,48 @@ def megatron_ray_teacher(recipe, args, err, warn):
             hint="teacher_model: <checkpoint>, or use_ray: false")
 
 
+def megatron_model_supported(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ ("Model: {model} is not supported.")
+    # and _init_teacher_model (the same for teacher_model, whatever the rlhf_type): get_model_meta of
+    # _get_mcore_model_type is None. Only on bridge_backend mcore-bridge (the default): megatron-bridge skips both.
+    if recipe.engine != "megatron" or recipe.command not in ("sft", "pt", "rlhf") \
+            or args.str("bridge_backend") == "megatron-bridge":
+        return
+    meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
+    if meta is not None:
+        _bridge_check(err, warn, "model", args.str("model"), meta["model_type"], meta["mcore_model_type"])
+    teacher = args.str("teacher_model") if recipe.command == "rlhf" else None
+    teacher_meta = model_meta(teacher, args.str("teacher_model_type")) if teacher else None
+    # _get_mcore_model_type reads self.model_meta.mcore_model_type -- the student's -- for the teacher too: with the
+    # student unknown here, so is the teacher's answer.
+    if teacher_meta is not None and meta is not None:
+        _bridge_check(err, warn, "teacher_model", teacher, teacher_meta["model_type"], meta["mcore_model_type"])
+
+
+def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: str | None) -> None:
+    from swift_ext.msswift.mcore_support import verdict
+
+    found = verdict(model_type, override)
+    if found.support.registered != "no":
+        return  # "conditional" (an mcore-bridge `if`, e.g. USE_MCORE_GDN) is not refused: it may be registered
+    if found.installed:
+        where = f"mcore-bridge {found.support.version} (installed here)"
+    elif found.later:
+        where = f"mcore-bridge {found.support.version} (the oldest release ms-swift 4.6 accepts)"
+    else:
+        where = f"mcore-bridge {found.support.version} (the oldest release ms-swift 4.6 accepts) to {found.latest}"
+    if found.later:
+        warn("megatron-model-type", f"{flag} {model} (model_type {model_type}) has no Megatron model in {where}; "
+             f"mcore-bridge {found.later} adds it: with an older one ms-swift refuses it (\"Model: {model} is not "
+             "supported.\")", flag, hint=f"pip install 'mcore-bridge>={found.later}' on the training nodes")
+        return
+    err("megatron-model-type", f"{flag} {model} (model_type {model_type}) has no Megatron model in {where}: ms-swift "
+        f"refuses it (\"Model: {model} is not supported.\")", flag,
+        hint="train it with the transformers engine (swift sft/rlhf), or bridge_backend: megatron-bridge where "
+             "Megatron-Bridge has the model (text-only models)")
+
+
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
                  muon_optimizer, weight_decay_schedule, lora_llm, megatron_adapters, megatron_vit_lr,
-                 megatron_ray_teacher]
+                 megatron_ray_teacher, megatron_model_supported]

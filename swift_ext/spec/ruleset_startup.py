@@ -74,4 +74,16 @@ STARTUP_RULE_INFO = [
     RuleInfo("vit-lr-multimodal", "error", "vit_lr / aligner_lr only for multimodal models",
              (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups"),),
              "engine: megatron, vit_lr or aligner_lr, a model ms-swift's registry knows"),
+    RuleInfo("megatron-model-type", "error, warning",
+             "the model (and a teacher_model) maps to a Megatron model mcore-bridge registers: ms-swift's "
+             "ModelMeta.mcore_model_type, else mcore-bridge's model type of ms-swift's model_type (for the teacher "
+             "ms-swift reads the student's mcore_model_type); a warning where only a later mcore-bridge than the "
+             "oldest ms-swift accepts maps it and none is installed here",
+             (code(f"{MS} MegatronArguments.__post_init__ / _get_mcore_model_type / _init_teacher_model"),
+              code("mcore-bridge src/mcore_bridge/model/register.py: get_mcore_model_type / get_model_meta; "
+                    "model/gpts/*.py, model/mm_gpts/*.py register_model (read from the installed package, else "
+                    "swift_ext/msswift/mcore-bridge-models.json: the release ms-swift requires and later ones)")),
+             "engine: megatron, command sft/pt/rlhf, bridge_backend mcore-bridge (megatron-bridge skips the check); "
+             "models (and teacher models) whose model_type ms-swift's registry gives; an unknown model is not "
+             "judged"),
 ]
