@@ -72,3 +72,14 @@ def test_readme_is_a_newcomers_page():
     assert "make sft" in readme and "make test" in readme
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).is_file(), link
+
+
+def test_the_bundled_model_count_in_preflight_md_is_the_presets():
+    """docs/preflight.md states how many models the presets bundle; the count is hand-written beside a hand-written
+    family list, so it is checked here (it drifted twice when presets were added)."""
+    import json
+
+    bundled = sum(len(json.loads(p.read_text(encoding="utf-8"))["models"])
+                  for p in (PACKAGE / "planner" / "presets").glob("*.json"))
+    stated = re.search(r"presets/\*\.json` — (\d+) models", (ROOT / "docs" / "preflight.md").read_text(encoding="utf-8"))
+    assert stated and int(stated.group(1)) == bundled, f"docs/preflight.md: say {bundled} models"

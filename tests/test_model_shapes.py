@@ -65,6 +65,13 @@ PUBLISHED = [
     ("Qwen/Qwen3-Coder-30B-A3B-Instruct", 30.5, True),  # card: 30.5B in total, 3.3B activated
     ("Qwen/Qwen3-Coder-480B-A35B-Instruct", 480, True),  # card: 480B in total, 35B activated
     ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", 1.78, True),  # hub count 1.78B (untied Qwen2.5-Math-1.5B)
+    ("moonshotai/Kimi-K2-Instruct", 1026.5, True),  # hub count 1026.5B (card: "1T total, 32B activated")
+    ("deepseek-ai/DeepSeek-V2-Lite-Chat", 15.706, True),  # its safetensors: 15,706,484,224
+    ("deepseek-ai/DeepSeek-V2", 236, True),  # model card: 236B total, 21B activated
+    ("MiniMaxAI/MiniMax-M2", 228.7, True),  # hub safetensors count 228,703,644,928 (M2.5, same shape)
+    ("meta-llama/Meta-Llama-3-8B", 8.03, True),  # hub: 8.03B (the Llama-3.1-8B shape without its rope scaling)
+    ("meta-llama/Meta-Llama-3-70B", 70.55, True),  # hub: 70.6B
+    ("baidu/ERNIE-4.5-21B-A3B-PT", 21.8, True),  # hub: 21.8B (card: "21B total, 3B activated")
 ]
 
 # Multimodal models whose card states the language model's size only ("Number of Parameters" under "Language
@@ -159,6 +166,34 @@ def test_moonlight_is_mla_without_a_q_lora_and_two_shared_experts():
     assert shape.shared_expert_intermediate_size == 2 * 1408 and shape.router_score_function == "sigmoid"
     # no q LoRA: q is one h -> heads*(nope+rope) projection
     assert shape.full_attention_params() == 2048 * 16 * 192 + 2048 * 576 + 512 * 16 * 256 + 16 * 128 * 2048
+
+
+def test_moe_keys_other_families_spell_as_mcore_bridge_reads_them():
+    # mcore-bridge config/parser.py config_mapping: moe_num_experts / moe_k / moe_num_shared_experts /
+    # moe_layer_start_index (ERNIE-4.5), num_shared_experts (Ling/Ring 2.0, bailing_moe).
+    ernie = resolve_shape("baidu/ERNIE-4.5-21B-A3B-PT")
+    assert (ernie.num_experts, ernie.num_experts_per_tok, ernie.num_dense_layers) == (64, 6, 1)
+    assert ernie.shared_expert_intermediate_size == 2 * 1536 and ernie.num_moe_layers == 27
+    base = {"hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 4, "vocab_size": 100,
+            "intermediate_size": 128, "moe_intermediate_size": 32}
+    ling = from_config({**base, "num_experts": 8, "num_experts_per_tok": 2, "num_shared_experts": 1,
+                        "first_k_dense_replace": 1}, "m")
+    assert ling.shared_expert_intermediate_size == 32 and ling.num_dense_layers == 1
+    # the first key set wins: DeepSeek's n_routed_experts is read before ERNIE's spelling
+    both = from_config({**base, "n_routed_experts": 8, "moe_num_experts": 16, "moe_k": 2}, "m")
+    assert (both.num_experts, both.num_experts_per_tok) == (8, 2)
+
+
+def test_deepseek_v2_and_kimi_k2_are_mla_with_their_routers():
+    lite = resolve_shape("deepseek-ai/DeepSeek-V2-Lite")
+    assert lite.is_mla and lite.q_lora_rank == 0 and lite.num_moe_layers == 26
+    # norm_topk_prob false -> mcore-bridge sets moe_router_pre_softmax; softmax scores (no scoring_func override)
+    assert (lite.router_score_function, lite.router_pre_softmax) == ("softmax", True)
+    kimi = resolve_shape("moonshotai/Kimi-K2-Instruct")
+    assert (kimi.num_experts, kimi.num_dense_layers, kimi.mtp_num_layers) == (384, 1, 0)
+    assert kimi.router_score_function == "sigmoid" and kimi.max_positions == 131072
+    assert resolve_shape("moonshotai/Kimi-K2-Instruct-0905").max_positions == 262144
+    assert resolve_shape("moonshotai/Kimi-K2-Base").max_positions == 0  # its length is not bundled
 
 
 def test_glm4v_vision_tower_blocks_and_merger_follow_glm_layout():

@@ -268,8 +268,9 @@ def from_config_file(path: Path, name: str, origin: str = "") -> ModelShape:
 def from_config(config: dict, name: str, source: str = "") -> ModelShape:
     """Reads the fields of the architectures ms-swift's Megatron backend trains: Llama, Qwen2/2.5, Qwen3
     dense and MoE, Qwen3-Next and Qwen3.5/3.6 (Gated DeltaNet), Qwen3-VL (`text_config`), InternVL
-    (`llm_config`), DeepSeek-V3 (MLA, shared experts, first_k_dense_replace), GLM-4.5 (`glm4_moe`) and
-    gpt-oss (`num_local_experts`). Zeros, negatives and non-numbers are a UserError naming the field."""
+    (`llm_config`), DeepSeek-V3 (MLA, shared experts, first_k_dense_replace), GLM-4.5 (`glm4_moe`),
+    gpt-oss (`num_local_experts`), ERNIE-4.5 (`moe_num_experts`, `moe_k`, `moe_layer_start_index`) and
+    Ling/Ring 2.0 (`num_shared_experts`). Zeros, negatives and non-numbers are a UserError naming the field."""
     where = source or name
     text = config.get("text_config") or config.get("llm_config") or config
     if not isinstance(text, dict):
@@ -294,8 +295,11 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         raise UserError.one(f"model config: num_key_value_heads {kv_heads} > num_attention_heads {heads}", file=where)
     model_type = str(config.get("model_type") or text.get("model_type") or "unknown")
 
-    experts = read.int("num_experts") or read.int("n_routed_experts") or read.int("num_local_experts")
-    top_k = read.int("num_experts_per_tok") or read.int("experts_per_token") or read.int("moe_topk")
+    # The MoE keys as mcore-bridge's config/parser.py `config_mapping` reads them, the first one set wins (its
+    # num_moe_experts, moe_router_topk, n_shared_experts and first_k_dense_replace lists; experts_per_token
+    # is gpt-oss's own spelling).
+    experts = _first_int(read, "num_experts", "n_routed_experts", "moe_num_experts", "num_local_experts")
+    top_k = _first_int(read, "num_experts_per_tok", "experts_per_token", "moe_topk", "moe_k", "top_k_experts")
     if experts and not top_k:
         raise UserError.one("model config: an MoE model (experts > 0) needs num_experts_per_tok", file=where)
     if top_k > max(experts, 0) and experts:
@@ -308,7 +312,8 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         raise UserError.one("model config: an MoE model needs moe_intermediate_size (or intermediate_size)", file=where)
     if not experts and not intermediate:
         raise UserError.one("model config lacks 'intermediate_size' (a positive integer)", file=where)
-    shared = read.int("shared_expert_intermediate_size") or read.int("n_shared_experts") * moe_inter
+    shared = read.int("shared_expert_intermediate_size") or _first_int(
+        read, "n_shared_experts", "num_shared_expert", "moe_num_shared_experts", "num_shared_experts") * moe_inter
 
     interval = read.int("full_attention_interval")
     layer_types = text.get("layer_types")
@@ -468,9 +473,20 @@ class _Fields:
         return int(value)
 
 
+def _first_int(read: _Fields, *keys: str) -> int:
+    """The first of `keys` the config gives a non-zero value (0 when none does)."""
+    for key in keys:
+        value = read.int(key)
+        if value:
+            return value
+    return 0
+
+
 def _dense_layers(text: dict, read: _Fields, layers: int) -> int:
     """Decoder layers of an MoE model whose FFN is dense."""
-    first_dense = read.int("first_k_dense_replace")  # DeepSeek-V3, GLM-4.5
+    # DeepSeek-V3, GLM-4.5; ERNIE-4.5's moe_layer_start_index (mcore-bridge maps it to first_k_dense_replace and
+    # reads no moe_layer_end_index: every layer from the start index on is MoE)
+    first_dense = _first_int(read, "first_k_dense_replace", "moe_layer_start_index")
     freq = read.int("moe_layer_freq") or 1
     step = read.int("decoder_sparse_step") or 1  # Qwen MoE
     mlp_only = text.get("mlp_only_layers") or []
