@@ -6,6 +6,7 @@ CPU) on the refused variants: the rules refuse what the engine refuses."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import pytest
@@ -14,7 +15,7 @@ from conftest import FIXTURES
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.layout import check_layout, layout_of
-from swift_ext.planner.model_shape import from_config
+from swift_ext.planner.model_shape import from_config, resolve_shape
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import Recipe, Resources, load_recipe
 
@@ -191,7 +192,6 @@ def test_megatron_core_refuses_what_the_rules_refuse(name, overrides, tmp_path, 
     pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
     monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))  # a cached verdict would test nothing
     from swift_ext.planner import oracle
-    from swift_ext.planner.model_shape import resolve_shape
 
     recipe = load_recipe(WORKING / name, list(overrides))
     ours = {e.path for e in make_plan(recipe, oracle=False).errors}
@@ -292,6 +292,21 @@ def test_uniform_recompute_remainder_runs_under_mcore_bridge():
         assert not _chunks("args.pipeline_model_parallel_size=4", "args.recompute_num_layers=5", backend=backend)
 
 
+def test_uniform_recompute_chunks_skip_the_mamba_stack():
+    # Megatron-Bridge builds Nemotron-H as a Mamba hybrid (MambaStack: no uniform recompute loop in megatron-core
+    # 0.16.1), so the chunk bound of TransformerBlock does not apply; the same recipe on a GPT model is refused.
+    recipe = load_recipe(WORKING / QWEN3_MOE, [*MEGATRON_CORE_BLOCKS, *FULL_UNIFORM,
+                                               "args.pipeline_model_parallel_size=4", "args.recompute_num_layers=5"])
+    a = Args.bind(recipe, msargs.schema_for("megatron", recipe.command))
+    gpt = resolve_shape(recipe.args["model"])
+
+    def chunks(shape) -> set[str]:
+        return {e.path for e in check_layout(recipe, a, shape)[0] if e.code == "recompute-chunks"}
+
+    assert chunks(gpt) == {"args.recompute_num_layers"}
+    assert not chunks(dataclasses.replace(gpt, model_type="nemotron_h"))
+
+
 def test_uniform_recompute_chunks_follow_an_explicit_pipeline_layout():
     # megatron-core's get_num_layers_to_build counts the 't' of each layout stage: 11 | 12 | 12 | 13 layers.
     layout = ("args.pipeline_model_parallel_size=4", "args.pipeline_model_parallel_layout=Et*11|t*12|t*12|t*13L")
@@ -351,3 +366,20 @@ def test_attention_sinks_refuse_context_parallel_whatever_the_backend():
         assert _errors(GPT_OSS, "args.context_parallel_size=2", "args.max_length=8192",
                        f"args.attention_backend={backend}", code="attention-sinks-cp") == {"args.context_parallel_size"}
     assert not _errors(GPT_OSS, code="attention-sinks-cp")
+
+
+def test_attention_sinks_run_context_parallel_with_a2a_on_the_fused_backend():
+    # TE get_attention_backend keeps FusedAttention for learnable softmax under CP only with cp_comm_type a2a
+    # (NVIDIA/TransformerEngine#2541; Megatron-Bridge's gpt-oss recipe sets a2a whenever CP > 1).
+    cp2 = ("args.context_parallel_size=2", "args.max_length=8192")
+    for backend in ("fused", "auto"):
+        assert not _errors(GPT_OSS, *cp2, f"args.attention_backend={backend}", "args.cp_comm_type=a2a",
+                           code="attention-sinks-cp")
+        assert not _errors(GPT_OSS, *cp2, f"args.attention_backend={backend}",
+                           'args.megatron_extra_kwargs={"cp_comm_type": "a2a"}', code="attention-sinks-cp")
+    # a2a does not help the unfused backend (disabled under CP with learnable softmax), nor p2p / all_gather fused
+    assert _errors(GPT_OSS, *cp2, "args.attention_backend=unfused", "args.cp_comm_type=a2a",
+                   code="attention-sinks-cp") == {"args.context_parallel_size"}
+    for comm in ("p2p", "all_gather", "a2a+p2p"):
+        assert _errors(GPT_OSS, *cp2, "args.attention_backend=fused", f"args.cp_comm_type={comm}",
+                       code="attention-sinks-cp") == {"args.context_parallel_size"}

@@ -99,6 +99,11 @@ CASES = [
      ["args.rope_scaling=yarn", "args.max_model_len=8192"]),
     ("rope-scaling-type", "rope_scaling", MEG_SFT, ["args.rope_scaling=default"],
      ['args.rope_scaling={"rope_type": "yarn", "factor": 2}']),
+    # a JSON file on the training machine (json_parse_to_dict opens any existing path): not this machine's to judge
+    ("rope-scaling-type", "rope_scaling", MEG_SFT, ["args.rope_scaling=Yarn"],
+     ["args.rope_scaling=/cluster/configs/rope_yarn.json"]),
+    ("rope-scaling-type", "rope_scaling", SWIFT_SFT, ["args.rope_scaling=longrope", "args.max_model_len=8192"],
+     ["args.rope_scaling=rope_yarn.json", "args.max_model_len=8192"]),
     ("megatron-adapters", "adapters", MEG_SFT, ["args.adapters=[/tmp/a1,/tmp/a2]"], ["args.adapters=[/tmp/a1]"]),
     ("megatron-adapters", "ref_adapters", MEG_SFT, ["command=rlhf", "args.rlhf_type=dpo", "args.ref_adapters=[/a,/b]"],
      ["command=rlhf", "args.rlhf_type=dpo", "args.ref_adapters=[/a]"]),

@@ -296,6 +296,10 @@ def rope_scaling_type(recipe, args, err, warn):
     value = args.raw("rope_scaling")
     if not isinstance(value, str) or not value or Path(value).is_file():
         return
+    # swift/utils/utils.py json_parse_to_dict reads any path that exists where the job runs (os.path.exists, then
+    # json.load): a path not on this machine is the cluster's to judge, as the fsdp and checkpoint rules leave it.
+    if "/" in value or "\\" in value or value.lower().endswith(".json"):
+        return
     try:
         json.loads(value)
         return  # JSON: its keys are ms-swift's and the model's to judge

@@ -4,6 +4,7 @@ checkpoint is found and the job has started. Registered with layout.py's rules."
 
 from __future__ import annotations
 
+from swift_ext.planner.mcore_config_rules import config_value
 from swift_ext.planner.model_shape import ModelShape
 
 
@@ -29,21 +30,41 @@ def learnable_softmax_backend(recipe, args, shape: ModelShape, lay, err, warn):
         "cuDNN >= 9.18 gives TransformerEngine's fused attention the sinks (verl-project/verl#5224)")
 
 
-# Evidence (report): NVIDIA-NeMo/Megatron-Bridge#2298 (gpt-oss-20b, context parallel > 1, open): the job stops with
-# "No dot product attention backend is available"; Transformer Engine's backend selection logs "Disabling
-# FlashAttention for softmax_type = learnable", "Disabling UnfusedDotProductAttention for context parallelism with
-# softmax_type = learnable" and "Disabling FusedAttention as no backend supports the provided input". Scope: models
-# mcore-bridge builds with learnable softmax (gpt-oss's attention sinks; model_shape softmax_type), engine megatron,
-# context_parallel_size > 1, whatever attention_backend (flash alone is already refused above). No published
-# gpt-oss recipe (ms-swift, Megatron-Bridge, slime, verl) runs CP > 1.
+# Evidence: Transformer Engine's backend selection (transformer_engine/pytorch/attention/dot_product_attention/
+# utils.py get_attention_backend, "Filter: Softmax type"): for softmax_type != vanilla it disables flash always,
+# unfused under context parallel, and fused under context parallel unless cp_comm_type == "a2a" ("Disabling
+# FusedAttention for context parallelism with softmax_type = %s and cp_comm_type = %s"); TE's own CP tests skip
+# non-vanilla softmax for every cp_comm_type but a2a (tests/pytorch/attention/test_attention_with_cp.py). Reports:
+# NVIDIA-NeMo/Megatron-Bridge#2298 (gpt-oss-20b, CP > 1 with the default cp_comm_type: "No dot product attention
+# backend is available") and NVIDIA/TransformerEngine#2541 (gpt-oss under CP: p2p finds no backend, "I have to change
+# cp_comm_type to a2a to enable FusedAttention"); Megatron-Bridge's gpt-oss recipe sets cp_comm_type "a2a" whenever
+# CP > 1 ("only a2a cp is supported for sink attention"). megatron-core 0.16.1 hands TE cp_comm_type "p2p" when it is
+# unset (extensions/transformer_engine.py TEDotProductAttention), per layer when it is a list; attention_backend
+# unfused leaves TE only the unfused backend and local is megatron-core's own attention, which asserts CP 1
+# (transformer/dot_product_attention.py), so only fused or auto with a2a on every layer reaches TE's fused kernel.
+# Scope: models mcore-bridge builds with learnable softmax (gpt-oss's attention sinks; model_shape softmax_type),
+# engine megatron, context_parallel_size > 1, unless cp_comm_type is a2a on every layer and attention_backend is fused
+# or auto (flash alone is already refused above).
+def _all_a2a(args) -> bool:
+    value = config_value(args, "cp_comm_type")
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return bool(values) and all(v == "a2a" for v in values)
+
+
 def attention_sinks_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
     if shape.softmax_type != "learnable" or lay.cp == 1:
         return
+    backend = attention_backend(args)
+    if backend in ("fused", "auto") and _all_a2a(args):
+        return
+    comm = config_value(args, "cp_comm_type") or "p2p (the default)"
     err("attention-sinks-cp", f"{shape.name} uses attention sinks (learnable softmax) and context_parallel_size is "
-        f"{lay.cp}: Transformer Engine has no attention backend for learnable softmax under context parallel "
-        f"(unfused refuses CP with it, flash refuses it, fused found no kernel; NVIDIA-NeMo/Megatron-Bridge#2298)",
+        f"{lay.cp} with cp_comm_type {comm} and attention_backend {backend}: Transformer Engine has no attention "
+        "backend for it (flash refuses learnable softmax, unfused refuses it under context parallel, fused takes it "
+        "only with cp_comm_type a2a; NVIDIA-NeMo/Megatron-Bridge#2298, NVIDIA/TransformerEngine#2541)",
         "context_parallel_size",
-        hint="context_parallel_size: 1 (split with TP/EP, or shorten max_length)")
+        hint="cp_comm_type: a2a with attention_backend: fused (Megatron-Bridge's gpt-oss recipe under CP), or "
+             "context_parallel_size: 1")
 
 
 ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel]

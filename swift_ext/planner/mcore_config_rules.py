@@ -329,7 +329,15 @@ def _megatron_core_blocks(args) -> bool:
 # min(layer_idx + recompute_num_layers, num_layers_per_pipeline_rank),
 # so ms-swift's default backend runs a shorter last chunk instead. ms-swift 4.6 passes recompute_granularity/method/
 # num_layers by name (megatron_args.py; model/utils.py get_mcore_model_config and _get_megatron_bridge_model).
+# Megatron-Bridge builds these HF model types as a Mamba hybrid (src/megatron/bridge/models/nemotronh/
+# nemotron_h_bridge.py: MambaModel, later HybridModel), whose layer stack is not megatron-core's TransformerBlock:
+# megatron-core 0.16.1's ssm/mamba_block.py MambaStack has no _checkpointed_forward, so no uniform chunk to overrun.
+MAMBA_STACK_MODEL_TYPES = ("nemotron_h",)
+
+
 def recompute_uniform_chunks(recipe, args, shape: ModelShape, lay, err, warn):
+    if shape.model_type in MAMBA_STACK_MODEL_TYPES:
+        return
     if not _megatron_core_blocks(args) or _granularity(args) != "full" or \
             str(config_value(args, "recompute_method") or "") != "uniform":
         return

@@ -233,12 +233,17 @@ _RULES += [
               Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
                        "gpt_oss; public source, not installed here)")),
              "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
-    RuleInfo("attention-sinks-cp", "error", "attention sinks (gpt-oss's learnable softmax) with context parallel: no "
-             "Transformer Engine attention backend takes them",
-             (Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2298", "gpt-oss-20b, context parallel > 1; TE logs "
-                       "flash disabled for learnable softmax, unfused disabled for CP with learnable softmax, fused "
-                       "without a kernel: 'No dot product attention backend is available'"),),
-             "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1"),
+    RuleInfo("attention-sinks-cp", "error", "attention sinks (gpt-oss's learnable softmax) with context parallel: "
+             "Transformer Engine takes them only in its fused backend with cp_comm_type a2a",
+             (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "
+                   "(softmax_type != vanilla under context parallel: unfused disabled, fused disabled unless "
+                   "cp_comm_type == 'a2a'; public source, not installed here)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2298", "gpt-oss-20b, context parallel > 1 with the "
+                       "default cp_comm_type: 'No dot product attention backend is available'"),
+              Evidence("report", "NVIDIA/TransformerEngine#2541", "gpt-oss under CP: p2p finds no backend, a2a "
+                       "enables FusedAttention (Megatron-Bridge's gpt-oss recipe sets a2a whenever CP > 1)")),
+             "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1, unless "
+             "cp_comm_type is a2a on every layer with attention_backend fused or auto"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
@@ -318,7 +323,7 @@ _RULES += [
                     "(wheels 1.5.0 to 1.6.5 read: they end the last chunk at the block's last layer: why the default backend is out of "
                     "scope)"), code(GMC)),
              "engine: megatron, bridge_backend megatron-bridge (megatron-core's TransformerBlock), "
-             "recompute_granularity full, recompute_method uniform"),
+             "recompute_granularity full, recompute_method uniform; not Nemotron-H (a Mamba stack in Megatron-Bridge)"),
     RuleInfo("recompute-mtp", "error, warning", "full recompute with MTP layers: recompute_method uniform needs "
              "recompute_num_layers 1 (error); block leaves the MTP layers un-recomputed (warning)",
              (code("megatron-core transformer/multi_token_prediction.py: MultiTokenPredictionLayer._checkpointed_forward "

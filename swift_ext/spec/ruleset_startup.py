@@ -66,7 +66,8 @@ STARTUP_RULE_INFO = [
              "engine: swift, swanlab in report_to, swanlab_notification_method set"),
     RuleInfo("rope-scaling-type", "error", "a rope_scaling that is not JSON must be linear, dynamic or yarn",
              (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling"),),
-             "both engines, rope_scaling given as a string"),
+             "both engines, rope_scaling given as a string that is not a file path (a path is read where the job "
+             "runs)"),
     RuleInfo("megatron-adapters", "error", "Megatron loads one adapter, and one ref_adapter",
              (code(f"{MS} MegatronArguments._load_adapter_config"),
               code("ms-swift swift/megatron/trainers/rlhf_mixin.py: MegatronRLHFTrainer.prepare_model")),
