@@ -203,3 +203,90 @@ def test_transformers_names_in_modules_to_save_on_megatron_are_said():
     megatron = make_plan(load_recipe(MEG_SFT, [*text_model, "args.modules_to_save=[all-embedding, output_layer]"]),
                          oracle=False)
     assert not [w for w in megatron.warnings if w.code == "lora-targets"]
+
+
+BRIDGE_1807 = ROOT / "tests/fixtures/issues/megatron-lm-1807-recompute-uniform-remainder.yaml"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", '"2"', "2.5", ".inf", ".nan", "1e30", "true", "null", "[1, 2]"])
+@pytest.mark.parametrize("base", [MEG_SFT, BRIDGE_1807])
+def test_recompute_num_layers_in_megatron_extra_kwargs_must_be_a_positive_integer(value, base):
+    # megatron_extra_kwargs reaches TransformerConfig as written: inf was an internal error (int(inf)), "2" and 2.5
+    # were read as 2, and 0 / -1 passed -- uniform recompute steps `layer_idx += recompute_num_layers`, which
+    # never ends (the first forward hangs); a null replaces the argument and TransformerConfig refuses it.
+    errors = _errors(f"args.megatron_extra_kwargs={{recompute_num_layers: {value}}}", base=base)
+    refused = [e for e in errors if e.code == "recompute"]
+    assert [e.path for e in refused] == ["args.megatron_extra_kwargs"], [(e.code, e.message) for e in errors]
+
+
+def test_integer_recompute_and_mtp_counts_in_megatron_extra_kwargs_pass():
+    assert not [e for e in _errors("args.megatron_extra_kwargs={recompute_num_layers: 4}", base=BRIDGE_1807)
+                if e.code in ("recompute", "recompute-chunks")]
+    assert not [e for e in _errors("args.megatron_extra_kwargs={recompute_num_layers: 1, mtp_num_layers: 1}")
+                if e.code in ("recompute", "recompute-mtp")]
+
+
+@pytest.mark.parametrize("value", [".inf", '"2"', "2.5", "-1", "true"])
+def test_mtp_num_layers_in_megatron_extra_kwargs_must_be_an_integer(value):
+    # inf was an internal error in the recompute-mtp rule (int(inf)); "2" / 2.5 were taken as 2 MTP layers.
+    errors = _errors(f"args.megatron_extra_kwargs={{mtp_num_layers: {value}}}")
+    assert "args.megatron_extra_kwargs" in [e.path for e in errors if e.code == "recompute"]
+    assert not [e for e in errors if e.code == "recompute-mtp" and e.path == "args.megatron_extra_kwargs"]
+
+
+@pytest.mark.slow
+def test_megatron_core_takes_a_zero_recompute_chunk_at_config_time():
+    # So nothing stops it before the uniform loop in TransformerBlock._checkpointed_forward spins.
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    TransformerConfig(num_layers=2, hidden_size=64, num_attention_heads=4, recompute_granularity="full",
+                      recompute_method="uniform", recompute_num_layers=0)
+
+
+@pytest.mark.parametrize("layout", ["E(tt|)*99999999999|L", "Et*" + "9" * 5000 + "|L"])
+def test_a_layout_whose_repeats_explode_is_refused_not_expanded(layout):
+    # Each rule that reads the layout expanded it first: a MemoryError (or int()'s 4300-digit limit).
+    errors = _errors("args.pipeline_model_parallel_size=2", f"args.pipeline_model_parallel_layout='{layout}'")
+    said = [e.message for e in errors if e.code == "pipeline-layout"]
+    assert said and "expand to more than" in said[0]
+
+
+def test_a_layout_with_foreign_characters_is_still_said_as_such():
+    errors = _errors("args.pipeline_model_parallel_size=2", "args.pipeline_model_parallel_layout='Ex|tL'")
+    assert any("may only hold E" in e.message for e in errors if e.code == "pipeline-layout")
+
+
+TINY_GRPO = RECIPES / "smoke/tiny-grpo.yaml"
+
+
+@pytest.mark.parametrize("value, refused", [("a" * 5000, True),  # os.stat: File name too long, an internal error
+                                            ("a\x00b", True),  # os.stat: embedded null byte
+                                            ("1", True), ("[1]", True), ("null", True),  # rope_scaling.get on them
+                                            ('"foo"', True),  # JSON text: asserted to be a name
+                                            ('"yarn"', False), ("yarn", False), ('{"rope_type": "yarn"}', False)])
+def test_rope_scaling_strings_ms_swift_cannot_read_are_refused(value, refused):
+    # set on the loaded recipe: a NUL byte has no form on the override command line
+    recipe = load_recipe(TINY_GRPO)
+    recipe = recipe.model_copy(update={"args": {**recipe.args, "rope_scaling": value}})
+    errors = [e for e in make_plan(recipe, oracle=False).errors if e.code == "rope-scaling-type"]
+    assert bool(errors) == refused, [e.message for e in errors]
+
+
+def test_a_numeric_model_name_is_planned_not_an_internal_error():
+    # `model: 7`: the shape lookup built Path(7), a TypeError; ms-swift gets the text "7".
+    result = swift_ext("plan", MEG_SFT, "args.model=7")
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert "no config.json for 7" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("word, fused", [("1", False), ("yes", False), ("t", False), ("0", True), ("no", True)])
+def test_upgrade_flips_every_spelling_of_a_3x_negated_switch(word, fused):
+    # HfArgumentParser's string_to_bool read 1 / yes / t as true; the importer types `1` as a number, and only a
+    # bool was flipped: `no_gradient_accumulation_fusion: 1` stayed, an argument 4.x does not have.
+    (data, notes), = import_text(f"megatron sft --model Qwen/Qwen3-8B --dataset d.jsonl "
+                                 f"--no_gradient_accumulation_fusion {word}\n", upgrade=True)
+    assert data["args"].get("gradient_accumulation_fusion") is fused and "no_gradient_accumulation_fusion" not in \
+        data["args"], notes
+    (data, _), = import_text("megatron sft --model Qwen/Qwen3-8B --dataset d.jsonl "
+                             "--no_gradient_accumulation_fusion maybe\n", upgrade=True)
+    assert data["args"]["no_gradient_accumulation_fusion"] == "maybe"  # left for the recipe check to report

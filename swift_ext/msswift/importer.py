@@ -352,6 +352,19 @@ def _vllm_mode(data: dict, upgrade: bool, notes: list, at: str) -> None:
                      f"use_vllm is true\"); import with --upgrade to add `vllm_mode: {mode}` ({why}), or set it")
 
 
+def _switch(value) -> bool | None:
+    """A 3.x bool switch's value as its parser (HfArgumentParser's string_to_bool) read it: `1`, `yes`, `t` are
+    true as `true` is (the importer types an unknown name's `1` as a number); None for what it refused."""
+    if isinstance(value, bool):
+        return value
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        read = typed_text(value, {"kind": "bool"})
+        return read if isinstance(read, bool) and value.strip() else None  # "" was no value to 3.x either
+    return None
+
+
 def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: str, lineno: int) -> dict:
     upgraded: dict = {}
     for name, value in args.items():
@@ -361,10 +374,11 @@ def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: st
         elif name in msargs.REMOVED:
             notes.append(f"{source}:{lineno}: --{name} dropped: {msargs.REMOVED[name]}")
         elif (flipped := msargs.NEGATED_RENAMED.get(name)) in schema.fields and flipped not in args \
-                and isinstance(value, bool):
-            notes.append(f"{source}:{lineno}: --{name} {str(value).lower()} is ms-swift 3.x's switch; 4.x has "
-                         f"`{flipped}` the other way round: `{flipped}: {str(not value).lower()}`")
-            upgraded[flipped] = not value
+                and _switch(value) is not None:
+            notes.append(f"{source}:{lineno}: --{name} {value if isinstance(value, str) else str(value).lower()} is "
+                         f"ms-swift 3.x's switch; 4.x has `{flipped}` the other way round: "
+                         f"`{flipped}: {str(not _switch(value)).lower()}`")
+            upgraded[flipped] = not _switch(value)
         elif new in schema.fields and new not in args:
             notes.append(f"{source}:{lineno}: --{name} is `{new}` in ms-swift 4.x; renamed")
             upgraded[new] = value

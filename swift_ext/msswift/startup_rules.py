@@ -292,19 +292,36 @@ def _bits(value):
 ROPE_SCALING_NAMES = ("linear", "dynamic", "yarn")
 
 
+def _is_file(value: str) -> bool:
+    # ms-swift's json_parse_to_dict tries os.path.exists first; a name too long or with a NUL byte is no file
+    # (os.stat raises OSError / ValueError on those, os.path.exists says False).
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def rope_scaling_type(recipe, args, err, warn):
     value = args.raw("rope_scaling")
-    if not isinstance(value, str) or not value or Path(value).is_file():
+    if not isinstance(value, str) or not value or _is_file(value):
         return
     # swift/utils/utils.py json_parse_to_dict reads any path that exists where the job runs (os.path.exists, then
     # json.load): a path not on this machine is the cluster's to judge, as the fsdp and checkpoint rules leave it.
     if "/" in value or "\\" in value or value.lower().endswith(".json"):
         return
     try:
-        json.loads(value)
-        return  # JSON: its keys are ms-swift's and the model's to judge
+        parsed = json.loads(value)
     except ValueError:
-        pass
+        parsed = value  # json_parse_to_dict(strict=False) keeps the text
+    if isinstance(parsed, dict):
+        return  # JSON: its keys are ms-swift's and the model's to judge
+    if not isinstance(parsed, str):
+        # `1`, `[...]`, `null`: _init_rope_scaling calls rope_scaling.get(...) on it, an AttributeError
+        err("rope-scaling-type", f"rope_scaling {value!r} is JSON but not an object (ms-swift reads it as the "
+            "rope_scaling mapping)", "rope_scaling",
+            hint='one of linear, dynamic, yarn, or JSON such as {"rope_type": "yarn", "factor": 4}')
+        return
+    value = parsed  # '"yarn"' is the name yarn
     if value not in ROPE_SCALING_NAMES:
         err("rope-scaling-type", f"rope_scaling {value!r} is neither JSON nor one of {', '.join(ROPE_SCALING_NAMES)}",
             "rope_scaling", hint='one of linear, dynamic, yarn, or JSON such as {"rope_type": "yarn", "factor": 4}')

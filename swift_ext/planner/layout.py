@@ -17,7 +17,7 @@ from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
 from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
-from swift_ext.planner.pipeline_stages import parse_pipeline_layout
+from swift_ext.planner.pipeline_stages import MAX_LAYOUT_CHARS, layout_too_long, parse_pipeline_layout
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
 from swift_ext.planner.warn_rules import ENGINE_RULES
@@ -329,6 +329,10 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
         return
     key = "pipeline_model_parallel_layout"
     stages = parse_pipeline_layout(text)
+    if stages is None and layout_too_long(text):
+        err("pipeline-layout", f"{text[:80]!r}: its repeats expand to more than {MAX_LAYOUT_CHARS} layer entries "
+            "(a layout names each of the model's layers once)", key, hint="check the counts after '*'")
+        return
     if stages is None:
         err("pipeline-layout", f"{text!r}: stages may only hold E (embedding), t (transformer layer), m (MTP) and "
             "L (loss), separated by |", key)

@@ -54,6 +54,18 @@ def _granularity(args) -> str | None:
     return None if value in (None, "none", "None") else str(value)
 
 
+def layer_count(args, name: str) -> int | None:
+    """The integer config field `name` (recompute_num_layers, mtp_num_layers) as megatron-core gets it, or None
+    when unset or not an integer. An argument reaches the config parsed by ms-swift's argparse (check_args
+    refuses what does not parse); megatron_extra_kwargs reaches it as written, so there only a JSON integer is
+    one -- not "2", 2.5, true, NaN or inf, which megatron-core would index or loop with
+    (recompute_layer_counts reports those)."""
+    value = config_value(args, name)
+    if not _as_written(args, name):
+        return args.int(name)
+    return value if type(value) is int else None
+
+
 def _recompute_modules(args) -> list[str]:
     # get_mcore_model_config skips an empty list, so TransformerConfig's own default (['core_attn']) applies.
     value = config_value(args, "recompute_modules")
@@ -341,10 +353,9 @@ def recompute_uniform_chunks(recipe, args, shape: ModelShape, lay, err, warn):
     if not _megatron_core_blocks(args) or _granularity(args) != "full" or \
             str(config_value(args, "recompute_method") or "") != "uniform":
         return
-    try:
-        chunk = int(config_value(args, "recompute_num_layers"))
-    except (TypeError, ValueError):
-        return  # unset or unparsable: the recompute rule and check_args report it
+    chunk = layer_count(args, "recompute_num_layers")
+    if chunk is None:
+        return  # unset or not an integer: the recompute rule, recompute_layer_counts and check_args report it
     counts = _stage_layer_counts(args, shape, lay)
     if chunk <= 0 or not counts:
         return
@@ -363,11 +374,9 @@ def recompute_uniform_chunks(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 def _mtp_layers(args) -> int:
-    # megatron-core reads mtp_num_layers 0 (or None) as no MTP block (get_mtp_num_layers_to_build).
-    try:
-        return int(config_value(args, "mtp_num_layers") or 0)
-    except (TypeError, ValueError):
-        return 0  # check_args reports a value that does not parse
+    # megatron-core reads mtp_num_layers 0 (or None) as no MTP block (get_mtp_num_layers_to_build); a value that
+    # is not an integer is check_args' or recompute_layer_counts' to report.
+    return max(layer_count(args, "mtp_num_layers") or 0, 0)
 
 
 # Evidence: megatron-core 0.16.1 transformer/multi_token_prediction.py MultiTokenPredictionLayer.forward runs
@@ -387,10 +396,9 @@ def recompute_mtp(recipe, args, shape: ModelShape, lay, err, warn):
         return
     method = str(config_value(args, "recompute_method") or "")
     if method == "uniform":
-        try:
-            chunk = int(config_value(args, "recompute_num_layers"))
-        except (TypeError, ValueError):
-            return  # unset or unparsable: the recompute rule and check_args report it
+        chunk = layer_count(args, "recompute_num_layers")
+        if chunk is None or chunk < 1:
+            return  # unset, not an integer or below 1: the recompute rules and check_args report it
         if chunk != 1:
             err("recompute-mtp", f"recompute_method uniform with recompute_num_layers {chunk} and mtp_num_layers "
                 f"{mtp}: megatron-core recomputes each MTP layer as one unit and asserts recompute_num_layers == 1 "
@@ -406,6 +414,34 @@ def recompute_mtp(recipe, args, shape: ModelShape, lay, err, warn):
              hint="recompute_method: uniform with recompute_num_layers: 1 recomputes the MTP layers too")
 
 
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__ checks only that recompute_num_layers is set
+# (and, for mtp_num_layers, nothing of its type), and ms-swift hands megatron_extra_kwargs to the config as written
+# (swift/megatron/model/utils.py get_mcore_model_config: kwargs.update). transformer_block.py
+# TransformerBlock._checkpointed_forward, uniform: `while layer_idx < num_layers_per_pipeline_rank: ...;
+# layer_idx += recompute_num_layers` -- 0 or a negative count never ends (the first forward hangs), a string or
+# a float is a TypeError or an IndexError there; mcore-bridge's TransformerBlock keeps that loop. An argument
+# gets the same check from check_args (argument-type / argument-range); this is the megatron_extra_kwargs side.
+def recompute_layer_counts(recipe, args, shape: ModelShape, lay, err, warn):
+    extra = args.mapping("megatron_extra_kwargs")
+    if "recompute_num_layers" in extra and extra["recompute_num_layers"] is None and _granularity(args) == "full":
+        # TransformerConfig.__post_init__: "When using recompute_granularity: full recompute_num_layers must be
+        # between 1 and num_layers_per_pipeline_rank" (the null replaces the argument's value)
+        err("recompute", "megatron_extra_kwargs sets recompute_num_layers to null under recompute_granularity full: "
+            "megatron-core's TransformerConfig refuses a full recompute without it", "megatron_extra_kwargs",
+            hint="drop recompute_num_layers from megatron_extra_kwargs (args.recompute_num_layers applies)")
+    for name, least in (("recompute_num_layers", 1), ("mtp_num_layers", 0)):
+        if name not in extra or extra[name] is None:
+            continue
+        value = extra[name]
+        if type(value) is not int or value < least:
+            what = "a positive integer" if least else "0 or a positive integer"
+            err("recompute", f"megatron_extra_kwargs gives {name} {value!r}: the model config takes it as written "
+                f"and megatron-core needs {what} there" + (
+                    " (uniform recompute steps through the layers by it: 0 or less never ends, a string or a "
+                    "fraction fails in the first forward)" if name == "recompute_num_layers" else ""),
+                "megatron_extra_kwargs", hint=f"megatron_extra_kwargs: {{{name}: <{what}>}}, or set args.{name}")
+
+
 MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention,
-                      recompute_uniform_chunks, recompute_mtp]
+                      recompute_uniform_chunks, recompute_mtp, recompute_layer_counts]
 MCORE_CONFIG_VERSIONED_RULES = [recompute_modules_fp8_te]

@@ -208,6 +208,8 @@ class ModelShape:
 def resolve_shape(model: str | None, model_config: str | Path | None = None) -> ModelShape:
     """Shape of `model` from the first source that has its config.json (see the module docstring).
     Raises ShapeNotFound when none has it, UserError when the config found is unusable."""
+    if model is not None and not isinstance(model, str):
+        model = str(model)  # `model: 7` in YAML: ms-swift gets the text on its command line
     found = locate_config(model, model_config)
     if found is not None:
         path, origin = found

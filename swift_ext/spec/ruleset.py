@@ -99,8 +99,11 @@ _RULES = [
              (code(f"{MS} MegatronArguments.__post_init__"),
               code("ms-swift swift/megatron/arguments/megatron_base_args.py: packing forces padding_free")),
              "engine: megatron"),
-    RuleInfo("recompute", "error", "recompute granularity/method/num_layers combinations",
-             (code(f"{MS} MegatronArguments.__post_init__"), code(TC)), "engine: megatron"),
+    RuleInfo("recompute", "error", "recompute granularity/method/num_layers combinations; recompute_num_layers and "
+             "mtp_num_layers given in megatron_extra_kwargs are integers in range (the config takes them as written)",
+             (code(f"{MS} MegatronArguments.__post_init__"), code(TC), code(f"{GMC} (kwargs.update)"),
+              code("megatron-core transformer/transformer_block.py: TransformerBlock._checkpointed_forward "
+                   "(0.16.1, uniform: layer_idx += recompute_num_layers)")), "engine: megatron"),
     RuleInfo("save-total-limit", "error", "save_total_limit >= 2",
              (code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
     RuleInfo("mtp-layers", "error", "mtp_num_layers at most the model's MTP layers",

@@ -64,7 +64,8 @@ STARTUP_RULE_INFO = [
     RuleInfo("swanlab-notification", "error", "swanlab_notification_method one ms-swift maps; email needs sender, "
              "receiver, SMTP server and port", (code(f"{SFT} SwanlabArguments._init_swanlab"),),
              "engine: swift, swanlab in report_to, swanlab_notification_method set"),
-    RuleInfo("rope-scaling-type", "error", "a rope_scaling that is not JSON must be linear, dynamic or yarn",
+    RuleInfo("rope-scaling-type", "error", "a rope_scaling that is not a JSON object must be linear, dynamic or yarn "
+             "(JSON that is not an object is refused too)",
              (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling"),),
              "both engines, rope_scaling given as a string that is not a file path (a path is read where the job "
              "runs)"),
