@@ -27,8 +27,9 @@ ALIASES = {"swift": "ms-swift", "mcore": "megatron-core", "te": "transformer-eng
 ENV_TARGETS = "SWIFT_EXT_TARGET_VERSIONS"
 # The older, megatron-core-only spelling (the oracle's); still read, as `megatron-core=<value>`.
 ENV_MCORE = "SWIFT_EXT_MCORE_VERSION"
-# ms-swift 4.6 requires megatron-core >= 0.16 (README of ms-swift 4.6; mcore-bridge's ModelConfig
-# `require_version('megatron-core>=0.16.0.dev')`): what the Megatron rules assume when nothing says more.
+# ms-swift 4.6 requires megatron-core >= 0.16 (README of ms-swift 4.6; mcore-bridge 1.6.3's ModelConfig.__post_init__
+# `require_version('megatron-core>=0.16.0.dev')` only for an experimental_attention_variant -- Gated DeltaNet, DSA --
+# model_config.py:315): what the Megatron rules assume when nothing says more.
 MCORE_FLOOR = "0.16.1"
 
 
