@@ -330,19 +330,19 @@ def test_embedding_has_no_output_layer_and_no_logits():
     assert _head_delta(causal, emb, "activations") == pytest.approx(ce - tokens * 6 * s.hidden_size)
 
 
-def test_generative_reranker_gathers_the_whole_vocabulary_on_every_tp_rank():
-    """generative_reranker keeps the vocab head but gathers its logits across TP (gather_from_tensor_model_parallel
-    _region: an all-gather buffer and its concatenation, [tokens, V] each) and its backward makes two [tokens, V]
-    select gradients: 4V bytes per token beyond the 2V/TP logits, whatever the TP size, where causal_lm's cross
-    entropy keeps 10 V/TP."""
+def test_generative_reranker_keeps_two_logits_per_token_not_the_vocabulary():
+    """generative_reranker keeps the vocab head's weights but never computes vocabulary logits: mcore-bridge 1.6.3 /
+    1.6.5 gpt_model.py _forward_generative_reranker multiplies the gathered hidden states by the two "yes"/"no"
+    rows of the output weight only. Per token: the gathered input and its gradient (4h) and a few [tokens, 2]
+    bf16 tensors (10 bytes), where causal_lm's cross entropy keeps 10 V/TP."""
     for tp in (2, 4):
         causal = _head_plan(tensor_model_parallel_size=tp)
         rerank = _head_plan(tensor_model_parallel_size=tp, task_type="generative_reranker",
                             loss_type="pointwise_reranker")
-        v = causal.shape.vocab_size
+        v, h = causal.shape.vocab_size, causal.shape.hidden_size
         assert rerank.memory.components["weights"] == causal.memory.components["weights"]
         tokens = 4096
-        assert _head_delta(rerank, causal, "activations") == pytest.approx(tokens * (2 * v / tp + 4 * v - 10 * v / tp))
+        assert _head_delta(causal, rerank, "activations") == pytest.approx(tokens * (10 * v / tp - 4 * h - 10))
 
 
 def _fp8_plan(gpus: int = 2, **extra):

@@ -4,6 +4,9 @@ what ms-swift or peft refuses and stays quiet on the published setting."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from conftest import FIXTURES
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import load_recipe
@@ -107,3 +110,44 @@ def test_an_extra_kwarg_equal_to_the_argument_as_ms_swift_passes_it_is_not_said(
     result = make_plan(load_recipe(WORKING / GPT_OSS, overrides), oracle=False)
     assert not [p for p in result.warnings + result.errors if p.code == "megatron-extra-kwargs"]
     assert len(_extra('{"moe_aux_loss_coeff": 0.01}')[1]) == 1  # a different value still is
+
+
+def test_model_config_fields_of_the_pinned_release_pass_and_later_ones_are_said():
+    # mcore-bridge is not installed here: the field list is the shipped one, read from the 1.6.3 wheel (ms-swift 4.6's
+    # floor). hybrid_layer_pattern and hc_count are ModelConfig fields in 1.6.3 (mcore_bridge/config/model_config.py)
+    # that a list read from an earlier commit lacked, refusing a setup that builds.
+    from swift_ext.msswift.model_config_fields import TABLE, later_model_config_fields, model_config_fields
+
+    table = json.loads(TABLE.read_text())
+    assert table["mcore_bridge"] == "1.6.3" and "sha256" in table["source"]
+    fields, where = model_config_fields()
+    if where.endswith("(installed)"):
+        pytest.skip("mcore-bridge is installed: its own source is read")
+    for name in ("hybrid_layer_pattern", "hc_count", "ple_layer_ids", "indexer_n_heads", "eos_token_id"):
+        assert name in table["fields"] and name in fields, name
+        assert _extra(f'{{"{name}": 1}}') == ([], []), name
+    # engram_enabled is a ModelConfig field from 1.6.5 on: said, with the release that has it; not refused.
+    assert later_model_config_fields()["engram_enabled"] == "1.6.5"
+    errors, warnings = _extra('{"engram_enabled": true}')
+    assert errors == [] and len(warnings) == 1
+    assert "1.6.5" in warnings[0].message and "mcore-bridge>=1.6.5" in warnings[0].hint
+
+
+def test_shipped_model_config_fields_regenerate_from_the_wheels(tmp_path):
+    # The shipped table is what `python -m swift_ext.msswift.model_config_fields WHEEL...` reads; the wheels are not
+    # at hand in the tests, so the reader runs on a package directory shaped like a release: ModelConfig's annotated
+    # names are its fields, not a ClassVar, an init=False field or an unannotated class attribute.
+    from swift_ext.msswift.model_config_fields import read_own_fields
+
+    pkg = tmp_path / "mcore_bridge"
+    (pkg / "config").mkdir(parents=True)
+    (pkg / "model").mkdir()
+    (pkg / "model" / "register.py").write_text("")
+    (pkg / "version.py").write_text("__version__ = '9.9.9'\n")
+    (pkg / "config" / "model_config.py").write_text(
+        "from dataclasses import dataclass, field\nfrom typing import ClassVar\n\n\n@dataclass\n"
+        "class ModelConfig(TransformerConfig):\n    a: int = 1\n    b: ClassVar[int] = 2\n"
+        "    c: int = field(default=0, init=False)\n    _cache = None\n    d: 'str' = 'x'\n")
+    read = read_own_fields(pkg)
+    assert read["fields"] == ["a", "d"] and read["mcore_bridge"] == "9.9.9"
+    assert read["class"] == "mcore_bridge/config/model_config.py:6 ModelConfig"

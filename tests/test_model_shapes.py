@@ -152,6 +152,8 @@ def test_router_score_function_and_pre_softmax_as_mcore_bridge_reads_them():
                        name="x").router_score_function == "sigmoid"
     assert from_config({**base, "model_type": "x", "moe_router_use_sigmoid": False},
                        name="x").router_score_function == "softmax"
+    # nemotron_h: mcore-bridge 1.6.3 parser.py:336 (and 1.6.5) sets the sigmoid router whatever config.json says
+    assert from_config({**base, "model_type": "nemotron_h"}, name="x").router_score_function == "sigmoid"
 
 
 def test_internvl_reads_llm_config_and_the_intern_vit():

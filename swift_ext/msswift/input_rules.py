@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 
-from swift_ext.msswift.model_config_fields import model_config_fields
+from swift_ext.msswift.model_config_fields import floor_release, later_model_config_fields, model_config_fields
 from swift_ext.msswift.model_table import load
 
 
@@ -157,8 +157,16 @@ def megatron_extra_kwargs(recipe, args, err, warn):
     # (external_plugins / custom_register_path) can register a model meta whose config class has more fields, so
     # there an unknown key is said, not refused.
     plugins = bool(args.list("external_plugins") or args.list("custom_register_path"))
+    later = later_model_config_fields()
     for key, value in extra.items():
-        if key not in fields:
+        if key not in fields and key in later:
+            # ms-swift 4.6 accepts any mcore-bridge from 1.6.3 up: a field a later release added builds there.
+            warn("megatron-extra-kwargs", f"megatron_extra_kwargs key {key!r} is a field of mcore-bridge's "
+                 f"ModelConfig only from mcore-bridge {later[key]} on (not in {floor_release()}, the oldest release "
+                 "ms-swift 4.6 accepts): with an older one ModelConfig(**kwargs) is a TypeError when "
+                 "the model is built", "megatron_extra_kwargs",
+                 hint=f"pip install 'mcore-bridge>={later[key]}' on the training nodes")
+        elif key not in fields:
             close = difflib.get_close_matches(key, sorted(fields), n=1)
             if key in arguments:
                 hint = f"it is an ms-swift argument, not a model config field: set `{key}: {json.dumps(value)}` in args"

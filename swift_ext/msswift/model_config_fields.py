@@ -5,45 +5,62 @@ config, then every ModelConfig field the arguments namespace has), `kwargs.updat
 and calls `config_cls(**kwargs)`: a plain dataclass constructor, so a key that is not one of its init fields is a
 TypeError ("__init__() got an unexpected keyword argument") when the model is built, after the job has queued and
 started. No other consumer reads megatron_extra_kwargs (not the OptimizerConfig -- megatron/trainers/base.py
-builds it from the arguments namespace only -- nor the DDP config). mcore-bridge's ModelMeta has no config_cls, so
-the class is always ModelConfig, a dataclass subclass of megatron-core's TransformerConfig.
+builds it from the arguments namespace only -- nor the DDP config). `config_cls` is
+`getattr(args.megatron_model_meta, 'config_cls', ModelConfig)`: mcore-bridge 1.6.3's ModelMeta has no config_cls
+(always ModelConfig, a dataclass subclass of megatron-core's TransformerConfig); 1.6.5 adds one
+(model/register.py:43, ModelConfig by default; only its deepseek_v41 registration names MLAModelConfig).
 
-The field names are read from the installed sources with `ast` (no torch import): mcore_bridge.config.model_config
-when mcore-bridge is installed, else megatron-core's TransformerConfig plus MODEL_CONFIG_OWN_FIELDS below.
+The field names are read with `ast` (no torch import): from mcore_bridge.config.model_config when mcore-bridge is
+installed, else from the shipped mcore-bridge-model-config.json -- ModelConfig's own fields in the release ms-swift
+4.6 pins as its floor (`mcore-bridge>=1.6.3`) and in later releases, generated from their wheels by
+`python -m swift_ext.msswift.model_config_fields PINNED [LATER...]` (each `pip download --no-deps
+mcore-bridge==X`, or an unpacked package; the file records each wheel's name and sha256) -- plus megatron-core's
+TransformerConfig read from its installed source. A field only a later release has is said, not refused
+(`later_model_config_fields`): ms-swift accepts any mcore-bridge from the floor up.
 """
 
 from __future__ import annotations
 
+import ast
+import json
+import sys
 from functools import lru_cache
+from pathlib import Path
 
-# The fields mcore-bridge's ModelConfig adds to TransformerConfig (modelscope/mcore-bridge,
-# src/mcore_bridge/config/model_config.py, commit 00e6df753a5ad5db766041127505a2efb88d50f6; ms-swift 4.6 needs
-# mcore-bridge >= 1.6.3). Used only where mcore-bridge is not installed; where it is, its own source is read.
-MODEL_CONFIG_OWN_FIELDS = frozenset("""
-mcore_model_type hf_model_type llm_model_type padded_vocab_size rope_scaling attention_scaling
-num_layers hidden_size ffn_hidden_size num_attention_heads num_query_groups softmax_type window_size
-window_attn_skip_freq max_position_embeddings position_embedding_type rotary_base rotary_percent rotary_interleaved
-original_max_position_embeddings partial_rotary_factor mrope_section mrope_interleaved normalization
-layernorm_epsilon swiglu quick_geglu activation_func_clamp_value glu_linear_offset
-untie_embeddings_and_output_weights add_bias_linear add_qkv_bias attention_dropout hidden_dropout kv_channels
-qk_layernorm qk_l2_norm no_rope_freq moe_apply_probs_on_input num_moe_experts moe_layer_freq moe_ffn_hidden_size
-moe_shared_expert_intermediate_size moe_router_topk moe_router_num_groups moe_router_group_topk
-moe_router_pre_softmax moe_router_score_function moe_router_bias_update_rate moe_router_enable_expert_bias
-moe_router_topk_scaling_factor moe_router_load_balancing_type moe_shared_expert_gate multi_latent_attention
-q_lora_rank kv_lora_rank qk_head_dim qk_pos_emb_head_dim v_head_dim linear_attention_freq linear_num_key_heads
-linear_num_value_heads linear_key_head_dim linear_value_head_dim linear_conv_kernel_dim
-layernorm_zero_centered_gamma attention_output_gate linear_decoupled_in_proj experimental_attention_variant
-dsa_indexer_n_heads dsa_indexer_head_dim dsa_indexer_topk dsa_indexer_loss_coeff dsa_indexer_use_sparse_loss
-dsa_indexer_rotary_interleaved dsa_indexer_topk_freq dsa_indexer_skip_topk_offset csa_window_size
-csa_compress_ratios csa_compress_rotary_base o_groups o_lora_rank enable_hyper_connections num_residual_streams
-mhc_sinkhorn_iterations mhc_init_gating_factor moe_n_hash_layers mtp_decoder_input_detach mtp_shared_weights
-language_model_only hf_config vit_attn_impl perform_initialization apply_query_key_layer_scaling moe_router_dtype
-moe_token_dispatcher_type moe_grouped_gemm variable_seq_lengths overlap_p2p_comm persist_layer_norm
-deallocate_pipeline_outputs cp_comm_type task_type num_labels mlp_padding_free
-""".split())
-
+TABLE = Path(__file__).parent / "mcore-bridge-model-config.json"
+MODEL_CONFIG_FILE = "mcore_bridge/config/model_config.py"
 TRANSFORMER_CONFIG = ("megatron.core.transformer.transformer_config", "TransformerConfig")
 MODEL_CONFIG = ("mcore_bridge.config.model_config", "ModelConfig")
+
+
+def read_own_fields(path: Path) -> dict:
+    """ModelConfig's own init fields (those it adds to or redeclares over TransformerConfig) in one mcore-bridge
+    release: a wheel or an unpacked package (mcore_support._Source reads either and names it with its sha256)."""
+    from swift_ext.msswift.mcore_support import _Source
+    from swift_ext.msswift.source_reader import _field_default, _is_classvar
+
+    source = _Source(path)
+    tree = source.tree(MODEL_CONFIG_FILE)
+    cls = next((node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "ModelConfig"), None)
+    if cls is None:
+        raise ValueError(f"{source.describe}: no class ModelConfig in {MODEL_CONFIG_FILE}")
+    fields = []
+    for stmt in cls.body:
+        if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)) or _is_classvar(stmt.annotation):
+            continue
+        if _field_default(stmt.value)[1]:  # field(init=False) is no constructor keyword
+            fields.append(stmt.target.id)
+    return {"mcore_bridge": source.version(), "source": source.describe,
+            "class": f"{MODEL_CONFIG_FILE}:{cls.lineno} ModelConfig", "fields": sorted(fields)}
+
+
+def generate(path: Path, later: tuple[Path, ...] = ()) -> dict:
+    return {**read_own_fields(path), "later_releases": [read_own_fields(p) for p in later]}
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    return json.loads(TABLE.read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
@@ -61,4 +78,32 @@ def model_config_fields() -> tuple[frozenset[str], str] | None:
         core = frozenset(reader.dataclass_fields(*TRANSFORMER_CONFIG))
     except (LookupError, OSError, SyntaxError):
         return None
-    return core | MODEL_CONFIG_OWN_FIELDS, "megatron-core TransformerConfig + mcore-bridge ModelConfig's fields"
+    table = _table()
+    return (core | frozenset(table["fields"]),
+            f"megatron-core TransformerConfig + mcore-bridge {table['mcore_bridge']} ModelConfig ({table['source']})")
+
+
+def floor_release() -> str:
+    """The pinned release the shipped field list was read from ("mcore-bridge 1.6.3")."""
+    return f"mcore-bridge {_table()['mcore_bridge']}"
+
+
+def later_model_config_fields() -> dict[str, str]:
+    """{field: the first later mcore-bridge release whose ModelConfig has it} for fields the pinned release lacks;
+    empty where mcore-bridge is installed (its own source is then the truth)."""
+    found = model_config_fields()
+    if found is None or found[1].endswith("(installed)"):
+        return {}
+    out: dict[str, str] = {}
+    for release in _table()["later_releases"]:
+        for name in release["fields"]:
+            if name not in found[0]:
+                out.setdefault(name, release["mcore_bridge"])
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m swift_ext.msswift.model_config_fields PINNED_WHEEL [LATER_WHEEL...]")
+    TABLE.write_text(json.dumps(generate(Path(sys.argv[1]), tuple(map(Path, sys.argv[2:]))), indent=1) + "\n",
+                     encoding="utf-8")

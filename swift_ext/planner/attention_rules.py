@@ -17,7 +17,7 @@ def attention_backend(args) -> str:
 
 # Evidence: ms-swift 4.6 swift/megatron/model/utils.py _check_attention_backend: 'Attention backend "flash" does
 # not support learnable softmax_type.'; mcore-bridge config/parser.py hf_to_mcore_config sets
-# softmax_type='learnable' for gpt_oss language models (the attention sinks). ms-swift's own gpt-oss example
+# softmax_type='learnable' for gpt_oss language models (1.6.3 parser.py:239, 1.6.5 :320) (the attention sinks). ms-swift's own gpt-oss example
 # (examples/models/gpt_oss/mcore.sh) passes --attention_backend unfused and --padding_free false. Report:
 # verl-project/verl#5224 (GPT-OSS-20B on Megatron with the flash backend: no attention backend available).
 def learnable_softmax_backend(recipe, args, shape: ModelShape, lay, err, warn):

@@ -462,12 +462,25 @@ def save_limit(recipe, args, shape, lay, err, warn):
         err("save-total-limit", f"save_total_limit must be >= 2, got {limit}", "save_total_limit")
 
 
+# mtp_num_layers is ms-swift's argument alone: mcore-bridge (1.6.3 and 1.6.5) reads no MTP count from config.json
+# (config/parser.py config_mapping has no num_nextn_predict_layers / mtp_num_hidden_layers / num_mtp_modules for
+# it), builds that many MTP layers (model/register.py ModelLoader.build_model) and loads each from the checkpoint,
+# randomly initialising one it does not find (bridge/gpt_bridge.py GPTBridge._convert_mtp_layer: "MTP Layer ...
+# safetensors weights not found, this part will be randomly initialized."). ms-swift's export then writes the new
+# count into config.json (swift/megatron/init.py _patch_mcore_bridge.save_weights). So more MTP layers than the checkpoint has is a
+# setup that builds and trains -- from scratch for the extra layers: said, not refused.
 @rule
 def mtp_layers(recipe, args, shape, lay, err, warn):
     mtp = args.int("mtp_num_layers")
     if mtp and mtp > shape.mtp_num_layers:
-        err("mtp-layers", f"mtp_num_layers {mtp} but {shape.name} has {shape.mtp_num_layers} MTP layer(s)",
-            "mtp_num_layers", hint=f"use at most {shape.mtp_num_layers}" if shape.mtp_num_layers else "remove it")
+        fresh = f"{mtp - shape.mtp_num_layers} of them" if shape.mtp_num_layers else "all of them"
+        warn("mtp-layers", f"mtp_num_layers {mtp} but {shape.name}'s config.json has {shape.mtp_num_layers} MTP "
+             f"layer(s) (mtp_num_hidden_layers / num_nextn_predict_layers): mcore-bridge builds {mtp} MTP layers and "
+             f"randomly initialises the ones the checkpoint has no weights for ({fresh}), and the exported "
+             f"config.json says {mtp}", "mtp_num_layers",
+             hint=(f"mtp_num_layers: {shape.mtp_num_layers} to train only the checkpoint's MTP layers" if
+                   shape.mtp_num_layers else "leave mtp_num_layers unset unless the MTP head is to be trained from "
+                   "scratch"))
 
 
 @rule

@@ -251,7 +251,7 @@ def moe_capacity_and_balancing(recipe, args, shape, lay, err, warn):
 
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "Bias in Moe is only supported when ETP==1" (an
 # assert, when num_moe_experts and add_bias_linear). mcore-bridge config/parser.py hf_to_mcore_config sets
-# add_bias_linear=True for gpt_oss language models -- the same condition under which it sets softmax_type
+# add_bias_linear=True for gpt_oss language models (1.6.3 parser.py:237, 1.6.5 :318) -- the same condition under which it sets softmax_type
 # 'learnable', which is what the shape records (model_shape.py). ms-swift 4.6 passes expert_tensor_parallel_size
 # (default 1) by name. (Other models reach add_bias_linear through config.json's mlp_bias, which the shape does not
 # read: not judged.)
@@ -264,7 +264,7 @@ def moe_bias_etp(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 # The model types mcore-bridge gives DeepSeek Sparse Attention (experimental_attention_variant 'dsa';
-# config/parser.py hf_to_mcore_config): DeepSeek-V3.2 and GLM-5.
+# config/parser.py hf_to_mcore_config, 1.6.3 :196 / :256, 1.6.5 :228 / :337): DeepSeek-V3.2 and GLM-5.
 DSA_MODEL_TYPES = ("deepseek_v32", "glm_moe_dsa")
 
 
@@ -338,7 +338,7 @@ def _megatron_core_blocks(args) -> bool:
 # is set. 'block' checkpoints single layers and has no such bound. Scope: bridge_backend megatron-bridge only --
 # mcore-bridge's TransformerBlock._checkpointed_forward (read in the published wheels 1.5.0, 1.5.2, 1.6.0, 1.6.2,
 # 1.6.3 -- ms-swift 4.6's declared floor -- and 1.6.5; ms-swift's own check asks >= 1.5.0) ends each chunk at
-# min(layer_idx + recompute_num_layers, num_layers_per_pipeline_rank),
+# min(layer_idx + recompute_num_layers, num_layers_per_pipeline_rank) (transformer_block.py:205 in 1.6.3 and 1.6.5),
 # so ms-swift's default backend runs a shorter last chunk instead. ms-swift 4.6 passes recompute_granularity/method/
 # num_layers by name (megatron_args.py; model/utils.py get_mcore_model_config and _get_megatron_bridge_model).
 # Megatron-Bridge builds these HF model types as a Mamba hybrid (src/megatron/bridge/models/nemotronh/

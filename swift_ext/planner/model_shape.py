@@ -297,9 +297,10 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         raise UserError.one(f"model config: num_key_value_heads {kv_heads} > num_attention_heads {heads}", file=where)
     model_type = str(config.get("model_type") or text.get("model_type") or "unknown")
 
-    # The MoE keys as mcore-bridge's config/parser.py `config_mapping` reads them, the first one set wins (its
-    # num_moe_experts, moe_router_topk, n_shared_experts and first_k_dense_replace lists; experts_per_token
-    # is gpt-oss's own spelling).
+    # The MoE keys as mcore-bridge's config/parser.py `config_mapping` reads them (1.6.3 parser.py:29-46, 99-100;
+    # the same lists in 1.6.5), the first one set wins (its num_moe_experts, moe_router_topk, n_shared_experts and
+    # first_k_dense_replace lists; experts_per_token is gpt-oss's own spelling, which mcore-bridge does not read --
+    # gpt-oss's config.json has num_experts_per_tok too).
     experts = _first_int(read, "num_experts", "n_routed_experts", "moe_num_experts", "num_local_experts")
     top_k = _first_int(read, "num_experts_per_tok", "experts_per_token", "moe_topk", "moe_k", "top_k_experts")
     if experts and not top_k:
@@ -411,8 +412,11 @@ def _max_positions(text: dict, read: _Fields) -> int:
 
 
 # mcore-bridge config/parser.py (hf_to_mcore_config) sets a sigmoid router for these, whatever config.json
-# says: by the language model's model_type, or the outer one (glm4v_moe, llama4).
-_SIGMOID_ROUTERS = {"dots1", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "glm4v_moe", "llama4", "bailing_hybrid"}
+# says: by the language model's model_type, or the outer one (glm4v_moe, llama4). Read in the 1.6.3 wheel
+# (parser.py:194 dots1, :251 glm4_moe/glm4_moe_lite/glm_moe_dsa/glm4v_moe, :308 llama4, :324 bailing_hybrid,
+# :336 nemotron_h); 1.6.5 sets the same ones.
+_SIGMOID_ROUTERS = {"dots1", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "glm4v_moe", "llama4", "bailing_hybrid",
+                    "nemotron_h"}
 
 
 def _router_score_function(text: dict, config: dict, model_type: str) -> str:

@@ -19,8 +19,8 @@ def _dispatcher(args) -> str:
 # dispatcher instead" whenever variable_seq_lengths (whatever the model). Where that flag comes from depends on
 # ms-swift 4.6's bridge_backend (swift/megatron/model/utils.py):
 # - mcore-bridge (the default): get_mcore_model_config builds mcore-bridge's ModelConfig, whose field default is
-#   variable_seq_lengths=True (modelscope/mcore-bridge src/mcore_bridge/config/model_config.py, "# Override"
-#   block; no ms-swift argument sets it, mcore-bridge's hf_to_mcore_config neither): only
+#   variable_seq_lengths=True (mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:260, "# Override" block;
+#   1.6.5 :299; no ms-swift argument sets it, mcore-bridge's hf_to_mcore_config neither): only
 #   megatron_extra_kwargs {"variable_seq_lengths": false}, applied last, turns it off;
 # - megatron-bridge: _get_megatron_bridge_model sets it when padding_free (ms-swift's default, forced by
 #   packing), after megatron_extra_kwargs.

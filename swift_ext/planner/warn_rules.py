@@ -37,7 +37,8 @@ def engine_rule(fn):
 # trained nor saved); ms-swift 4.6 swift/megatron/init.py _patch_mcore_bridge.save_weights and
 # swift/megatron/model/utils.py (save_hf_weights) rewrite num_nextn_predict_layers/mtp_num_hidden_layers
 # only `if mtp_num_layers:`, otherwise the copied HF config keeps advertising the MTP layers while
-# mcore-bridge builds the GPT model without an MTP block (mtp_num_layers None).
+# mcore-bridge builds the GPT model without an MTP block (mtp_num_layers None: 1.6.3 model/register.py:196
+# ModelLoader.build_model builds no mtp_block_spec; 1.6.5 alike).
 @engine_rule
 def mtp_untrained(recipe, args, shape, lay, err, warn):
     have = shape.mtp_num_layers

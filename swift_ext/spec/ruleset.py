@@ -79,7 +79,9 @@ _RULES = [
              (code(TC + " (\"Gated delta net does not support context parallel for now\")"),),
              "models with Gated DeltaNet layers, CP > 1, megatron-core < 0.18 (support table: cp-linear-attention)"),
     RuleInfo("linear-heads-tp", "error", "linear-attention key/value heads divisible by TP",
-             (code("mcore-bridge qwen3_5 GatedDeltaNet: __init__ (heads split over TP)"),),
+             (code("mcore-bridge 1.6.3 mcore_bridge/model/modules/gated_delta_net.py:95 GatedDeltaNet (what qwen3_next / "
+                   "qwen3_5 build with USE_MCORE_GDN, the default: a megatron-core ssm/gated_delta_net.py GatedDeltaNet "
+                   "whose __init__ splits the heads over TP; forward :253 num_key_heads // tp_size; the same in 1.6.5)"),),
              "models with Gated DeltaNet layers"),
     RuleInfo("layers-pp", "error", "layers split evenly over PP / virtual stages; first/last stage sizes",
              (code(TC), code(f"{MS} MegatronArguments.__post_init__"), code(PS)), "engine: megatron"),
@@ -106,8 +108,13 @@ _RULES = [
                    "(0.16.1, uniform: layer_idx += recompute_num_layers)")), "engine: megatron"),
     RuleInfo("save-total-limit", "error", "save_total_limit >= 2",
              (code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
-    RuleInfo("mtp-layers", "error", "mtp_num_layers at most the model's MTP layers",
-             (code("mcore-bridge model config (num_nextn_predict_layers / mtp_num_hidden_layers)"),),
+    RuleInfo("mtp-layers", "warning", "mtp_num_layers above the MTP layers of the model's config.json: the extra "
+             "MTP layers are randomly initialised (trained from scratch) and the exported config.json counts them",
+             (code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py:1868 GPTBridge._convert_mtp_layer (\"MTP Layer "
+                   "... safetensors weights not found, this part will be randomly initialized.\"; 1.6.5: line 1980); "
+                   "config/parser.py config_mapping reads no MTP count from config.json (1.6.3 and 1.6.5)"),
+              code("ms-swift swift/megatron/init.py: _patch_mcore_bridge.save_weights (writes mtp_num_layers into "
+                   "num_nextn_predict_layers / mtp_num_hidden_layers)")),
              "recipes with mtp_num_layers (support table: mtp)"),
     RuleInfo("fp8-param", "error", "fp8_param_gather needs fp8_format, fp4_param_gather fp4_format; fp8_format not "
              "with fp4_format", (code(TC),), "recipes with fp8_param_gather, fp4_param_gather or fp4_format"),
@@ -233,8 +240,8 @@ _RULES += [
              "flash, ms-swift's default",
              (code("ms-swift swift/megatron/model/utils.py: _check_attention_backend (\"does not support learnable "
                     "softmax_type\")"),
-              Evidence("code", "mcore-bridge config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
-                       "gpt_oss; public source, not installed here)")),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:239 hf_to_mcore_config (softmax_type "
+                   "'learnable' for gpt_oss; 1.6.5 :320)")),
              "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
     RuleInfo("attention-sinks-cp", "error", "attention sinks (gpt-oss's learnable softmax) with context parallel: "
              "Transformer Engine takes them only in its fused backend with cp_comm_type a2a",
@@ -259,12 +266,16 @@ _RULES += [
              "a modules_to_save entry named lm_head / embed_tokens / wte"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
-             "meta can bring its own config_cls); a key that is also an ms-swift argument with "
+             "meta can bring its own config_cls; a field only a later mcore-bridge than ms-swift's floor 1.6.3 has is "
+             "said); a key that is also an ms-swift argument with "
              "another value is said: the config takes the extra value, args keeps the argument's",
              (code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
                     "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key)"),
               code("megatron-core transformer/transformer_config.py: TransformerConfig (the dataclass fields mcore-bridge's "
-                    "ModelConfig extends)")),
+                    "ModelConfig extends)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:116 ModelConfig (its own fields: "
+                   "swift_ext/msswift/mcore-bridge-model-config.json, read from the 1.6.3 wheel and 1.6.5's; a field "
+                   "only 1.6.5 has is said, not refused)")),
              "engine: megatron, bridge_backend mcore-bridge (the default), megatron_extra_kwargs set"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
              "sigmoid router",
@@ -279,8 +290,8 @@ _RULES += [
              "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts",
              (code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
                     "works with alltoall token dispatcher\")"),
-              code("mcore-bridge src/mcore_bridge/config/model_config.py: ModelConfig (variable_seq_lengths: bool = "
-                    "True); ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs "
+              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:260 ModelConfig (variable_seq_lengths: "
+                    "bool = True; 1.6.5 :299); ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs "
                     "applied last), _get_megatron_bridge_model (variable_seq_lengths with padding_free)")),
              "engine: megatron, moe_token_dispatcher_type other than alltoall; with mcore-bridge unless "
              "megatron_extra_kwargs sets variable_seq_lengths false"),
@@ -309,8 +320,8 @@ _RULES += [
              "moe_pad_expert_input_to_capacity"),
     RuleInfo("moe-bias-etp", "error", "MoE experts with biases (gpt-oss) need expert_tensor_parallel_size 1",
              (code(TC + " (\"Bias in Moe is only supported when ETP==1\")"),
-              code("mcore-bridge config/parser.py: hf_to_mcore_config (add_bias_linear for gpt_oss; public source, "
-                    "not installed here)")),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:237 hf_to_mcore_config (add_bias_linear for "
+                    "gpt_oss; 1.6.5 :318)")),
              "engine: megatron, gpt-oss language models, expert_tensor_parallel_size > 1"),
     RuleInfo("recompute-chunks", "error", "full recompute with recompute_method uniform under bridge_backend "
              "megatron-bridge: recompute_num_layers divides the decoder layers of every model chunk (pipeline "
@@ -322,23 +333,24 @@ _RULES += [
                     "account_for_embedding/loss_in_pipeline_split)"),
               Evidence("report", "NVIDIA/Megatron-LM#1807", "recompute_method uniform with recompute_num_layers not a "
                        "factor of num_layers_per_pipeline_rank: list index out of range"),
-              code("mcore-bridge src/mcore_bridge/model/modules/transformer_block.py: TransformerBlock._checkpointed_forward "
-                    "(wheels 1.5.0 to 1.6.5 read: they end the last chunk at the block's last layer: why the default backend is out of "
-                    "scope)"), code(GMC)),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/modules/transformer_block.py:205 "
+                    "TransformerBlock._checkpointed_forward (chunk_end = min(..., num_layers_per_pipeline_rank), the same "
+                    "line in 1.6.5; wheels 1.5.0 to 1.6.5 alike: why the default backend is out of scope)"), code(GMC)),
              "engine: megatron, bridge_backend megatron-bridge (megatron-core's TransformerBlock), "
              "recompute_granularity full, recompute_method uniform; not Nemotron-H (a Mamba stack in Megatron-Bridge)"),
     RuleInfo("recompute-mtp", "error, warning", "full recompute with MTP layers: recompute_method uniform needs "
              "recompute_num_layers 1 (error); block leaves the MTP layers un-recomputed (warning)",
              (code("megatron-core transformer/multi_token_prediction.py: MultiTokenPredictionLayer._checkpointed_forward "
                     "(uniform asserts recompute_num_layers == 1; block warns and skips recompute)"),
-              code("mcore-bridge src/mcore_bridge/model/modules/mtp_layer.py: MultiTokenPredictionLayer._checkpointed_forward "
-                    "(the same two branches in wheels 1.5.0 to 1.6.5)"), code(GMC)),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/modules/mtp_layer.py:272 / :277 "
+                    "MultiTokenPredictionLayer._checkpointed_forward (the same two branches; 1.6.5 :292 / :297)"),
+              code(GMC)),
              "engine: megatron, mtp_num_layers > 0, recompute_granularity full"),
     RuleInfo("dsa-attention", "error", "DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5) runs without context parallel "
              "and without RoPE fusion",
              (code(TC + " (experimental_attention_variant == \"dsa\")"),
-              code("mcore-bridge config/parser.py: hf_to_mcore_config (experimental_attention_variant 'dsa' for "
-                    "deepseek_v32 / glm_moe_dsa; public source, not installed here)")),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:196 / :256 hf_to_mcore_config "
+                    "(experimental_attention_variant 'dsa' for deepseek_v32 / glm_moe_dsa; 1.6.5 :228 / :337)")),
              "engine: megatron, model types deepseek_v32 / glm_moe_dsa, context_parallel_size > 1 or apply_rope_fusion"),
 ]
 
@@ -399,8 +411,8 @@ _RULES += [
              "the classification head)",
              (code("ms-swift swift/model/model_meta.py: get_model_info_meta (\"Please pass the parameter "
                     "`num_labels`.\")"),
-              code("mcore-bridge model/gpt_model.py: OutputLayerLinear(hidden_size, num_labels) for seq_cls (torch "
-                    "refuses a negative size)")),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/gpt_model.py:107 GPTModel.__init__: OutputLayerLinear("
+                    "hidden_size, num_labels) for seq_cls (torch refuses a negative size; the same in 1.6.5)")),
              "both engines, num_labels or task_type seq_cls set; not rlhf_type rm (ms-swift sets num_labels 1)"),
     RuleInfo("streaming-max-steps", "error", "a streaming dataset needs max_steps on the transformers engine",
              (code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),

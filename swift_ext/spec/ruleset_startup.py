@@ -82,9 +82,10 @@ STARTUP_RULE_INFO = [
              "ms-swift reads the student's mcore_model_type); a warning where only a later mcore-bridge than the "
              "oldest ms-swift accepts maps it and none is installed here",
              (code(f"{MS} MegatronArguments.__post_init__ / _get_mcore_model_type / _init_teacher_model"),
-              code("mcore-bridge src/mcore_bridge/model/register.py: get_mcore_model_type / get_model_meta; "
-                    "model/gpts/*.py, model/mm_gpts/*.py register_model (read from the installed package, else "
-                    "swift_ext/msswift/mcore-bridge-models.json: the release ms-swift requires and later ones)")),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/register.py:61 / :71 get_mcore_model_type / get_model_meta "
+                    "(1.6.5 :62 / :72); model/gpts/*.py, model/mm_gpts/*.py register_model (read from the installed "
+                    "package, else swift_ext/msswift/mcore-bridge-models.json: the 1.6.3 wheel ms-swift requires and "
+                    "1.6.5's, each named with its sha256)")),
              "engine: megatron, command sft/pt/rlhf, bridge_backend mcore-bridge (megatron-bridge skips the check); "
              "models (and teacher models) whose model_type ms-swift's registry gives; an unknown model is not "
              "judged"),

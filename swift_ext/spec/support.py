@@ -27,8 +27,9 @@ ALIASES = {"swift": "ms-swift", "mcore": "megatron-core", "te": "transformer-eng
 ENV_TARGETS = "SWIFT_EXT_TARGET_VERSIONS"
 # The older, megatron-core-only spelling (the oracle's); still read, as `megatron-core=<value>`.
 ENV_MCORE = "SWIFT_EXT_MCORE_VERSION"
-# ms-swift 4.6 requires megatron-core >= 0.16 (README of ms-swift 4.6; mcore-bridge's ModelConfig
-# `require_version('megatron-core>=0.16.0.dev')`): what the Megatron rules assume when nothing says more.
+# ms-swift 4.6 requires megatron-core >= 0.16 (README of ms-swift 4.6; mcore-bridge 1.6.3's ModelConfig.__post_init__
+# `require_version('megatron-core>=0.16.0.dev')` only for an experimental_attention_variant -- Gated DeltaNet, DSA --
+# model_config.py:315): what the Megatron rules assume when nothing says more.
 MCORE_FLOOR = "0.16.1"
 
 
@@ -152,8 +153,9 @@ SUPPORT: tuple[Support, ...] = (
             "sequence_parallel (the sequence-parallel rule)"),
     Support("mtp", "multi-token prediction layers (mtp_num_layers)", None, {"megatron-core": MCORE_FLOOR}, None,
             "megatron-core 0.16 transformer/multi_token_prediction.py (MTP blocks; ms-swift 4.6 needs megatron-core "
-            ">= 0.16 anyway); which model types: those whose config.json has MTP layers (num_nextn_predict_layers / "
-            "mtp_num_hidden_layers), checked per model by the mtp-layers rule"),
+            ">= 0.16 anyway); any model type: mcore-bridge (1.6.3, 1.6.5) builds mtp_num_layers MTP layers and loads "
+            "those the checkpoint has (config.json's num_nextn_predict_layers / mtp_num_hidden_layers), randomly "
+            "initialising the rest (bridge/gpt_bridge.py _convert_mtp_layer), which the mtp-layers rule says"),
     Support("fp8-delayed", "FP8 with delayed scaling (TE DelayedScaling)", None, {"transformer-engine": "1.0"},
             (8, 9), "Transformer Engine pytorch/fp8.py check_fp8_support: compute capability >= 8.9 (Ada with "
             "CUDA >= 12.1, Hopper and newer); megatron-core fp8_utils.py get_fp8_recipe"),
