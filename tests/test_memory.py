@@ -336,12 +336,12 @@ def test_generative_reranker_keeps_two_logits_per_token_not_the_vocabulary():
     rows of the output weight only. Per token: the gathered input and its gradient (4h) and a few [tokens, 2]
     bf16 tensors (10 bytes), where causal_lm's cross entropy keeps 10 V/TP."""
     for tp in (2, 4):
-        causal = _head_plan(tensor_model_parallel_size=tp)
+        tokens = 8 * 4096  # a reranker row is 8 sequences (test_a_reranker_row_is_its_positive_and_negatives...)
+        causal = _head_plan(tensor_model_parallel_size=tp, max_length=tokens)
         rerank = _head_plan(tensor_model_parallel_size=tp, task_type="generative_reranker",
                             loss_type="pointwise_reranker")
         v, h = causal.shape.vocab_size, causal.shape.hidden_size
         assert rerank.memory.components["weights"] == causal.memory.components["weights"]
-        tokens = 4096
         assert _head_delta(causal, rerank, "activations") == pytest.approx(tokens * (10 * v / tp - 4 * h - 10))
 
 
@@ -441,3 +441,19 @@ def test_all_to_all_buffers_cost_nvlink_peers_fully_and_network_peers_by_their_c
     assert _alltoall_framework(16, 4, etp=2) == pytest.approx(BASE + (3 + 12 * 2 / 32) * PEER)
     # a node size left to the scheduler: every peer counted as NVLink, the old (larger) figure
     assert _alltoall_framework(16, 2, gpus_per_node="scheduler") == pytest.approx(BASE + 15 * PEER)
+
+
+def test_a_reranker_row_is_its_positive_and_negatives_in_one_micro_batch():
+    """template/base.py _reranker_data_collator: a training row becomes up to MAX_POSITIVE_SAMPLES (1) x (1 +
+    MAX_NEGATIVE_SAMPLES (7)) sequences of one micro-batch; the worst case sizes 8 max_length sequences per row, and
+    the recipe's env changes the count as it changes ms-swift's."""
+    def plan(env=None):
+        args = {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "full", "tensor_model_parallel_size": 2,
+                "micro_batch_size": 1, "global_batch_size": 16, "max_length": 1024, "task_type": "generative_reranker",
+                "loss_type": "pointwise_reranker", "dataset": ["x/y"]}
+        return make_plan(Recipe(command="sft", launch={"gpus_per_node": 2}, env=env or {}, source="rr.yaml", args=args))
+
+    assert plan().memory.tokens_per_micro_batch == 8 * 1024
+    assert plan({"MAX_NEGATIVE_SAMPLES": "3"}).memory.tokens_per_micro_batch == 4 * 1024
+    assert plan({"MAX_NEGATIVE_SAMPLES": "3", "MAX_POSITIVE_SAMPLES": "2"}).memory.tokens_per_micro_batch == 8 * 1024
+    assert plan({"MAX_NEGATIVE_SAMPLES": "many"}).memory.tokens_per_micro_batch == 8 * 1024  # ms-swift's int() fails

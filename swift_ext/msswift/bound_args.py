@@ -24,8 +24,12 @@ class Args:
     """Recipe args with ms-swift's defaults filled in, values normalised to Python types."""
 
     def __init__(self, given: dict[str, Any], schema: ArgSchema | None = None,
-                 defaults: dict[str, Any] | None = None, context: tuple[str, str, int] | None = None):
+                 defaults: dict[str, Any] | None = None, context: tuple[str, str, int] | None = None,
+                 env: dict[str, str] | None = None):
         self._given = dict(given)
+        # The recipe's environment: a few engine settings are environment variables, not arguments
+        # (ms-swift's MAX_NEGATIVE_SAMPLES, read by the reranker collator).
+        self.env = dict(env or {})
         self.schema = schema
         self._defaults = defaults if defaults is not None else (
             {name: f.default for name, f in schema.fields.items()} if schema is not None else {})
@@ -39,7 +43,8 @@ class Args:
 
     @classmethod
     def bind(cls, recipe, schema: ArgSchema) -> "Args":
-        return cls(recipe.args, schema, context=(recipe.engine, recipe.command, recipe.launch.world_size))
+        return cls(recipe.args, schema, context=(recipe.engine, recipe.command, recipe.launch.world_size),
+                   env=recipe.env)
 
     def _apply_coercions(self) -> None:
         self._values = dict(self._stated)
@@ -59,6 +64,7 @@ class Args:
         so only the changed keys are coerced again."""
         new = Args.__new__(Args)
         new.schema, new._defaults, new._kinds, new._context = self.schema, self._defaults, self._kinds, self._context
+        new.env = self.env
         new._given = {k: v for k, v in self._given.items() if k not in drop}
         new._given.update(overrides)
         new._stated = dict(self._stated)

@@ -223,7 +223,23 @@ def _worst_case_tokens(args: Args, command: str) -> int:
         # than that gets a pack of its own (binpacking.to_constant_volume, and the greedy path alike): the
         # worst case is one pair of two max_length sequences either way.
         seq *= 2
+    if command in ("sft", "pt") and args.str("task_type") in ("reranker", "generative_reranker"):
+        seq *= reranker_group(args)
     return seq * args.micro_batch_size
+
+
+def reranker_group(args: Args) -> int:
+    """Sequences one reranker row becomes in a training micro-batch: ms-swift 4.6 template/base.py
+    `_reranker_data_collator` takes up to MAX_POSITIVE_SAMPLES positives (default 1) and, after each, up to
+    MAX_NEGATIVE_SAMPLES negatives (default 7), each its own sequence (query + document). Environment
+    variables, read from the recipe's env."""
+    def count(name: str, default: int) -> int:
+        try:
+            return max(int(args.env.get(name, default)), 0)
+        except (TypeError, ValueError):
+            return default  # ms-swift's int() would fail at start-up; the estimate keeps the default
+    positives, negatives = count("MAX_POSITIVE_SAMPLES", 1), count("MAX_NEGATIVE_SAMPLES", 7)
+    return max(positives * (1 + negatives), 1)
 
 
 def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, command: str,
