@@ -21,6 +21,9 @@ SWANLAB = ["args.report_to=[swanlab]"]
 EMAIL = [*SWANLAB, "args.swanlab_notification_method=email", "args.swanlab_sender_email=a@x", "args.swanlab_receiver_email=b@x",
          "args.swanlab_smtp_server=smtp.x"]
 NO_MCORE = ["args.model=mistralai/Mistral-7B-Instruct-v0.2", "args.mtp_num_layers=null"]  # mcore-bridge maps no 'mistral'
+RM = "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"
+FSDP1 = """args.fsdp='{"fsdp": "full_shard auto_wrap", "fsdp_config": {"fsdp_version": 1}}'"""
+FSDP2 = """args.fsdp='{"fsdp": "full_shard auto_wrap", "fsdp_config": {"fsdp_version": 2}}'"""
 MEG_TEACHER = ["command=rlhf", "args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-30B-A3B", "args.use_vllm=false"]
 
 CASES = [
@@ -117,6 +120,19 @@ CASES = [
     ("megatron-model-type", "model", MEG_GRPO, NO_MCORE, [TEXT_MOE, "args.mtp_num_layers=null"]),
     ("megatron-model-type", "teacher_model", MEG_SFT, [*MEG_TEACHER, "args.teacher_model=mistralai/Mistral-7B-Instruct-v0.2"],
      MEG_TEACHER),
+    # a '~' path is never expanded (os.path.isfile as is; swift-ext passes argv without a shell): an error anywhere
+    ("txt-file", "system", SWIFT_SFT, ["args.system=~/prompts/system.txt"], ["args.system=You are a careful assistant."]),
+    ("txt-file", "new_special_tokens", MEG_SFT, ["args.new_special_tokens=[<|tool|>,~/tokens.txt]"],
+     ["args.new_special_tokens=[<|tool|>]"]),
+    ("reward-model-plugin", "reward_model_plugin", SWIFT_GRPO, [RM, "args.reward_model_plugin=[default,genrm]"],
+     [RM, "args.reward_model_plugin=[genrm]"]),
+    ("reward-model-plugin", "reward_model_plugin", SWIFT_GRPO, [RM, "args.reward_model_plugin=[my_rm]"],
+     [RM, "args.reward_model_plugin=[default]"]),
+    ("rollout-fsdp1", "fsdp", SWIFT_GRPO, [FSDP1], ["args.fsdp=fsdp2"]),
+    ("rollout-fsdp1", "fsdp", SWIFT_GRPO, ["args.rlhf_type=gkd", FSDP1], ["args.rlhf_type=gkd", FSDP2]),
+    ("deepspeed-hpz", "zero_hpz_partition_size", SWIFT_SFT,
+     ['args.deepspeed={"train_micro_batch_size_per_gpu": "auto"}', "args.zero_hpz_partition_size=8"],
+     ["args.deepspeed=zero3", "args.zero_hpz_partition_size=8"]),
     ("grpo-liger", "top_entropy_quantile", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.top_entropy_quantile=0.8"],
      ["args.use_liger_kernel=true"]),
     ("grpo-liger", "log_entropy", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.log_entropy=true"],
@@ -377,3 +393,90 @@ def test_a_model_only_a_later_mcore_bridge_maps_is_a_warning_when_none_is_instal
     # GLM-5.3-Flash (ms-swift model_type glm5_next): mapped from mcore-bridge 1.6.5 on, not by 1.6.3, ms-swift's floor
     errors, warnings = _findings(MEG_SFT, "args.model=ZhipuAI/GLM-5.3-Flash", "args.mtp_num_layers=null")
     assert errors == [] and len(warnings) == 1 and "GLM-5.3-Flash" in warnings[0].message
+
+
+# --- the second audit: .txt files, reward model plugins, FSDP1 under GRPO/GKD, ZeRO++ ---------------------------------
+
+def test_ms_swift_reads_a_txt_value_as_a_file_from_the_working_directory(tmp_path, monkeypatch):
+    # ModelArguments._init_new_special_tokens and TemplateArguments.__post_init__ themselves: a value ending in .txt
+    # must be a file (relative to the working directory, '~' not expanded); anything else is the text itself.
+    from swift.arguments.base_args.model_args import ModelArguments
+    from swift.arguments.base_args.template_args import TemplateArguments
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tokens.txt").write_text("<|a|> <|b|>\n")
+    held = SimpleNamespace(new_special_tokens=["tokens.txt", "<|c|>"])
+    ModelArguments._init_new_special_tokens(held)
+    assert held.new_special_tokens == ["<|a|>", "<|b|>", "<|c|>"]
+    assert _refuses(ModelArguments._init_new_special_tokens, new_special_tokens=["missing.txt"])
+    template = dict(use_chat_template=None, response_prefix=None, truncation_strategy=None, _set_loss_scale=lambda: None)
+    assert _refuses(TemplateArguments.__post_init__, system="missing.txt", **template)
+    assert _refuses(TemplateArguments.__post_init__, system=f"~/{tmp_path.name}.txt", **template)
+    assert not _refuses(TemplateArguments.__post_init__, system="You read notes.md", **template)
+
+
+def test_a_txt_file_missing_here_is_a_warning_naming_where_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for base, key in ((SWIFT_SFT, "system"), (MEG_SFT, "new_special_tokens")):
+        errors, warnings = problems(base, f"args.{key}=prompts/system.txt")
+        assert ("txt-file", f"args.{key}") in warnings and "txt-file" not in {r for r, _ in errors}
+        (tmp_path / "prompts").mkdir(exist_ok=True)
+        (tmp_path / "prompts" / "system.txt").write_text("You are a careful assistant.")
+        errors, warnings = problems(base, f"args.{key}=prompts/system.txt")
+        assert "txt-file" not in {r for r, _ in errors} | {r for r, _ in warnings}
+        (tmp_path / "prompts" / "system.txt").unlink()
+    from test_msrules import Args, check_msswift, load_recipe, schema_for
+
+    recipe = load_recipe(SWIFT_SFT, ["args.system=prompts/system.txt"])
+    _, warnings = check_msswift(recipe, Args.bind(recipe, schema_for(recipe.engine, recipe.command)))
+    found = [w for w in warnings if w.code == "txt-file"]
+    assert len(found) == 1 and str(tmp_path / "prompts" / "system.txt") in found[0].message
+    # an absolute path that is only on the cluster: a warning too, never an error
+    errors, warnings = problems(SWIFT_SFT, "args.system=/cluster/prompts/system.txt")
+    assert ("txt-file", "args.system") in warnings and "txt-file" not in {r for r, _ in errors}
+
+
+def test_builtin_rm_plugins_are_read_from_the_installed_ms_swift():
+    from swift.rewards.rm_plugin import rm_plugins
+
+    from swift_ext.msswift.plugin_registry import builtin_names
+
+    assert builtin_names("rewards/rm_plugin.py", "rm_plugins") == frozenset(rm_plugins)
+
+
+def test_a_reward_model_plugin_an_external_plugin_registers_is_accepted(tmp_path):
+    plugin = tmp_path / "rm_plugin.py"
+    plugin.write_text("from swift.rewards import rm_plugins\nfrom swift.rewards.rm_plugin import DefaultRMPlugin\n\n"
+                      "class MyRM(DefaultRMPlugin):\n    pass\n\nrm_plugins['my_rm'] = MyRM\n")
+    chosen = [RM, "args.reward_model_plugin=[my_rm]"]
+    errors, _ = problems(SWIFT_GRPO, *chosen, f"args.external_plugins=[{plugin}]")
+    assert "reward-model-plugin" not in {r for r, _ in errors}, errors
+    errors, _ = problems(SWIFT_GRPO, *chosen)  # without the file the name is unknown
+    assert ("reward-model-plugin", "args.reward_model_plugin") in errors
+    # a file that fills rm_plugins another way: its names cannot be listed, so none is refused
+    plugin.write_text("from swift.rewards import rm_plugins\nrm_plugins.update({'my_rm': object})\n")
+    errors, _ = problems(SWIFT_GRPO, *chosen, f"args.external_plugins=[{plugin}]")
+    assert "reward-model-plugin" not in {r for r, _ in errors}, errors
+    # a missing plugin file is plugin-file's error alone
+    errors, _ = problems(SWIFT_GRPO, *chosen, f"args.external_plugins=[{tmp_path / 'gone.py'}]")
+    assert "reward-model-plugin" not in {r for r, _ in errors}
+
+
+def test_reward_model_plugin_is_read_only_beside_a_reward_model():
+    errors, _ = problems(SWIFT_GRPO, "args.reward_model_plugin=[my_rm,genrm]")
+    assert "reward-model-plugin" not in {r for r, _ in errors}
+
+
+def test_transformers_takes_the_fsdp_version_from_fsdp_config():
+    # What RolloutTrainerMixin's accelerator.is_fsdp2 comes from: transformers' TrainingArguments builds the FSDP
+    # plugin with fsdp_config's version ("fsdp_version", prefix stripped), so a stated 1 is FSDP1.
+    from transformers import TrainingArguments
+
+    def version(config):
+        built = TrainingArguments(output_dir="/tmp/swift-ext-fsdp-version", fsdp="full_shard auto_wrap",
+                                  fsdp_config=dict(config), report_to=[])
+        return built.fsdp_plugin_args["fsdp_version"]
+
+    assert version({"fsdp_version": 1}) == 1 and startup_rules._fsdp_version({"fsdp_version": 1}) == 1
+    assert version({"fsdp_version": 2}) == 2 and startup_rules._fsdp_version({"version": "2"}) == 2
+    assert startup_rules._fsdp_version({}) is None  # unstated: the installed transformers' default, not judged

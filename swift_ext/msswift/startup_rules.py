@@ -2,7 +2,8 @@
 reference model of LoRA/CPO/ORPO RLHF, quantization bits, Muon's overlap flags, the weight-decay schedule, FSDP beside
 DeepSpeed, warmup, an empty dataset list, lora_llm, the transformers engine's GKD, RLSD/SDAR reweighting, swanlab
 notifications, rope_scaling names, Megatron's one adapter, vit_lr on text models, virtual pipeline stages in RLHF
-and a model (or teacher) mcore-bridge has no Megatron model for.
+a model (or teacher) mcore-bridge has no Megatron model for, and (a second audit) a system/new_special_tokens
+`.txt` file, GRPO's reward_model_plugin, FSDP1 under GRPO/GKD and ZeRO++ without zero_optimization.
 Most run in an argument class's `__post_init__` (or a `_check_*`/`_init_*` it calls) on every rank once the job has
 started; the trainer ones when the trainer is built or at the first step. Each rule names the file and function it
 mirrors (paths inside the installed `swift` package). rules.py registers STARTUP_RULES with its own.
@@ -11,10 +12,12 @@ mirrors (paths inside the installed `swift` package). rules.py registers STARTUP
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
 
 # -------------------------------------------------------------------------------------------------
 # A checkpoint's args.json, read before the checks below (both engines)
@@ -117,16 +120,78 @@ def fsdp_combinations(recipe, args, err, warn):
 def _fsdp_config(fsdp: str) -> dict | None:
     """The FSDP config ms-swift reads for `fsdp` (a preset name, a JSON file or JSON text), or None when it cannot
     be read here (then ms-swift's own parsing decides)."""
+    return _json_config(fsdp, FSDP_PRESETS)
+
+
+# The preset names SftArguments._init_fsdp / _init_deepspeed map to files in the installed swift/config/.
+FSDP_PRESETS = ("fsdp2",)
+DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload")
+
+
+def _json_config(value, presets: tuple[str, ...]) -> dict | None:
+    """A config as swift/utils/utils.py json_parse_to_dict reads it (a mapping as is, a preset's file, an existing
+    path, else JSON text); None when it cannot be read here (a path on the training machine, text only json_repair
+    could mend)."""
     from swift_ext.msswift.schema import _package_dir
 
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        return None
     root = _package_dir("swift")
-    path = root / "config" / "fsdp2.json" if fsdp == "fsdp2" and root else Path(fsdp)
+    path = root / "config" / f"{value}.json" if value in presets and root else Path(value)
     try:
-        text = path.read_text(encoding="utf-8") if path.is_file() else fsdp
-        value = json.loads(text)
+        text = path.read_text(encoding="utf-8") if path.is_file() else value
+        parsed = json.loads(text)
     except (OSError, ValueError):
         return None
-    return value if isinstance(value, dict) else None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def rollout_fsdp1(recipe, args, err, warn):
+    # swift/rlhf_trainers/rollout_mixin.py RolloutTrainerMixin.__init__ (GRPOTrainer and GKDTrainer, when the trainer
+    # is built): "FSDP1 is not supported. Please use FSDP2". The version is the fsdp_config's: SftArguments._init_fsdp
+    # passes the config's "fsdp_config" on, and transformers' TrainingArguments._process_fsdp_args strips the
+    # "fsdp_" prefix from its keys and reads "version". Only a stated 1 is judged: where none is stated the installed
+    # transformers' default decides (2 in transformers 5.19; some earlier releases default to 1).
+    fsdp = args.str("fsdp")
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not fsdp or args.str("deepspeed"):
+        return  # fsdp with deepspeed is fsdp-args' refusal, made first (SftArguments._init_fsdp)
+    config = _fsdp_config(fsdp)
+    inner = config.get("fsdp_config") if config is not None else None
+    if not isinstance(inner, dict):
+        return
+    version = _fsdp_version(inner)
+    if version == 1:
+        err("rollout-fsdp1", f"rlhf_type {args.str('rlhf_type')} refuses FSDP1 (fsdp {fsdp} sets fsdp_version 1): "
+            "ms-swift's GRPO/GKD trainers need FSDP2", "fsdp",
+            hint="fsdp: fsdp2 (ms-swift's preset), or fsdp_version: 2 in the config's fsdp_config")
+
+
+def _fsdp_version(fsdp_config: dict) -> int | None:
+    """The FSDP version transformers reads from `fsdp_config` ("fsdp_version" becomes "version" and wins), None when
+    unstated or unreadable."""
+    value = fsdp_config.get("fsdp_version", fsdp_config.get("version"))
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def deepspeed_hpz(recipe, args, err, warn):
+    # swift/arguments/sft_args.py SftArguments._init_deepspeed (sft and rlhf): with zero_hpz_partition_size,
+    # `assert 'zero_optimization' in self.deepspeed` before setting zero_optimization.zero_hpz_partition_size. Only
+    # with deepspeed set (without it the value is not read); the presets all have zero_optimization.
+    ds = args.raw("deepspeed")
+    if recipe.engine != "swift" or not ds or args.raw("zero_hpz_partition_size") is None:
+        return
+    config = _json_config(ds, DEEPSPEED_PRESETS)
+    if config is not None and "zero_optimization" not in config:
+        err("deepspeed-hpz", f"zero_hpz_partition_size needs a DeepSpeed config with zero_optimization; deepspeed "
+            f"{args.str('deepspeed')} has none (ms-swift asserts it)", "zero_hpz_partition_size",
+            hint="a ZeRO stage in the config (zero_optimization: {stage: 3}, e.g. deepspeed: zero3), or drop "
+                 "zero_hpz_partition_size")
 
 
 def warmup(recipe, args, err, warn):
@@ -228,6 +293,35 @@ def grpo_reasoning_parser(recipe, args, err, warn):
             hint="drop vllm_reasoning_parser")
 
 
+def grpo_reward_model_plugin(recipe, args, err, warn):
+    # swift/rlhf_trainers/grpo_trainer.py GRPOTrainer._prepare_rewards (the trainer is built, before step 1): with a
+    # reward_model, reward_model_plugin (default 'default' for each) must have one entry per reward model (assert)
+    # naming a key of swift/rewards rm_plugins, which an external_plugins file may extend (ValueError "rm_plugin ...
+    # is not implemented in swift.rewards"). Without reward_model the plugins are not read. The Megatron GRPO
+    # trainer reads neither (megatron/trainers/grpo_trainer.py _prepare_rewards).
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    models, plugins = args.list("reward_model"), [str(p) for p in args.list("reward_model_plugin")]
+    if not models or not plugins:
+        return
+    if len(plugins) != len(models):
+        err("reward-model-plugin", f"{len(plugins)} reward_model_plugin entries for {len(models)} reward_model(s): "
+            "ms-swift needs one per reward model", "reward_model_plugin",
+            hint="one reward_model_plugin per reward_model (default, genrm, or one an external_plugins file "
+                 "registers), or drop reward_model_plugin for 'default' everywhere")
+    paths = args.list("external_plugins")
+    builtin = builtin_names("rewards/rm_plugin.py", "rm_plugins")
+    # A missing plugin file is plugin-file's error; a file that fills rm_plugins in a way not read here decides.
+    if builtin is None or missing_plugin_files(paths) or not plugins_readable(paths, "rm_plugins"):
+        return
+    known = builtin | plugin_names(paths, "rm_plugins")
+    for name in dict.fromkeys(p for p in plugins if p not in known):
+        err("reward-model-plugin", f"reward_model_plugin {name!r} is not a reward model plugin ms-swift or an "
+            "external_plugins file registers", "reward_model_plugin",
+            hint=f"one of {', '.join(sorted(known))}, or register it in an external_plugins file "
+                 f"(rm_plugins['{name}'] = ...)")
+
+
 # swift/arguments/sft_args.py SwanlabArguments._init_swanlab: the notification plugins it maps.
 SWANLAB_NOTIFICATIONS = ("lark", "dingtalk", "email", "discord", "wxwork", "slack")
 SWANLAB_EMAIL = ("swanlab_sender_email", "swanlab_receiver_email", "swanlab_smtp_server", "swanlab_smtp_port")
@@ -249,6 +343,33 @@ def swanlab_notification(recipe, args, err, warn):
 
 # -------------------------------------------------------------------------------------------------
 # Both engines
+
+def txt_files(recipe, args, err, warn):
+    # swift/arguments/base_args/template_args.py TemplateArguments.__post_init__ (system) and
+    # swift/arguments/base_args/model_args.py ModelArguments._init_new_special_tokens (each new_special_tokens entry):
+    # a value ending in '.txt' is a file -- `assert os.path.isfile(value)`, then read (system: its text; tokens:
+    # split on whitespace); any other value is the text itself. Both run from BaseArguments.__post_init__ on every
+    # rank, both engines, every command. os.path.isfile expands no '~' and reads a relative path from the job's
+    # working directory.
+    values = [("system", args.raw("system"))]
+    values += [("new_special_tokens", t) for t in args.list("new_special_tokens")]
+    for flag, value in values:
+        if not isinstance(value, str) or not value.endswith(".txt") or os.path.isfile(value):
+            continue
+        what = "a system prompt file" if flag == "system" else "a file of special tokens"
+        if value.startswith("~"):
+            # swift-ext starts ms-swift without a shell (and quotes it in scripts): '~' reaches os.path.isfile as is.
+            err("txt-file", f"{flag} {value!r} ends in .txt, so ms-swift reads it as {what}, and it does not expand "
+                "'~': the file is never found", flag, hint=f"the absolute path ({os.path.expanduser(value)} here)")
+            continue
+        where = "" if os.path.isabs(value) else f"; relative paths are read from the job's working directory, " \
+            f"here {os.path.abspath(value)}"
+        # Only a warning, as for local datasets: a recipe is often planned on a laptop for files on the cluster.
+        warn("txt-file", f"{flag} {value!r} ends in .txt, so ms-swift reads it as {what}, and it is not here{where} "
+             "(a file missing where the job runs stops it at start-up)", flag,
+             hint="run from the directory the path is relative to, or give an absolute path" if where else
+             "check the path on the training machine")
+
 
 # swift/arguments/base_args/quant_args.py QuantizeArguments.get_quantization_config, called by
 # ModelArguments._init_model_info on both engines (MegatronBaseArguments runs BaseArguments.__post_init__).
@@ -509,4 +630,5 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
                  muon_optimizer, weight_decay_schedule, lora_llm, megatron_adapters, megatron_vit_lr,
-                 megatron_ray_teacher, megatron_model_supported]
+                 megatron_ray_teacher, megatron_model_supported, txt_files, grpo_reward_model_plugin, rollout_fsdp1,
+                 deepspeed_hpz]

@@ -3,13 +3,11 @@ must name something ms-swift, swift-ext or a plugin file registers. Registered w
 
 from __future__ import annotations
 
-import ast
-import os
 import difflib
-from functools import lru_cache
-from pathlib import Path
 
 from swift_ext.msswift.bound_args import Args
+from swift_ext.msswift.plugin_registry import builtin_names, plugin_names
+from swift_ext.msswift.plugin_registry import missing_plugin_files as _missing_plugin_files
 from typing import Callable
 
 from swift_ext.planner.model_shape import ModelShape
@@ -113,9 +111,8 @@ def known_reward_names(args: Args) -> set[str]:
 
 
 def missing_plugin_files(args: Args) -> list[str]:
-    """external_plugins entries with no file behind them; ms-swift resolves them against the working
-    directory (swift/utils/utils.py import_external_file: os.path.abspath(os.path.expanduser(path)))."""
-    return [str(p) for p in args.list("external_plugins") if not Path(os.path.expanduser(str(p))).is_file()]
+    """external_plugins entries with no file behind them (msswift/plugin_registry.py)."""
+    return _missing_plugin_files(args.list("external_plugins"))
 
 
 def unknown_reward_names(args: Args) -> list[str]:
@@ -123,48 +120,13 @@ def unknown_reward_names(args: Args) -> list[str]:
     return [str(f) for f in args.list("reward_funcs") if str(f) not in known]
 
 
-@lru_cache(maxsize=1)
 def builtin_reward_names() -> frozenset[str]:
     """Keys of ms-swift's `orms` dict (swift/rewards/orm.py), read from source once per process
     (`--search` runs the rules for hundreds of candidates)."""
-    from swift_ext.msswift.schema import _package_dir
-
-    root = _package_dir("swift")
-    names: set[str] = set()
-    if root and (root / "rewards" / "orm.py").is_file():
-        tree = ast.parse((root / "rewards" / "orm.py").read_text(encoding="utf-8"))
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "orms" for t in node.targets):
-                if isinstance(node.value, ast.Dict):
-                    names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
-    return frozenset(names or {"toolbench", "math", "accuracy", "format", "react_format", "cosine", "repetition",
-                               "soft_overlong"})
+    return builtin_names("rewards/orm.py", "orms") or frozenset(
+        {"toolbench", "math", "accuracy", "format", "react_format", "cosine", "repetition", "soft_overlong"})
 
 
 def plugin_reward_names(paths: list) -> set[str]:
     """Names a plugin file registers with `orms['name'] = ...` (read, never imported)."""
-    names: set[str] = set()
-    for p in paths:
-        path = Path(str(p))
-        try:
-            names |= _registered_rewards(str(path.resolve()), path.stat().st_mtime_ns)
-        except OSError:
-            continue
-    return names
-
-
-@lru_cache(maxsize=64)
-def _registered_rewards(path: str, mtime_ns: int) -> frozenset[str]:
-    """One plugin file's `orms[...]` names; keyed on the mtime so an edited file is read again."""
-    names: set[str] = set()
-    try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
-        return frozenset()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                if (isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == "orms"
-                        and isinstance(t.slice, ast.Constant)):
-                    names.add(t.slice.value)
-    return frozenset(names)
+    return plugin_names(paths, "orms")

@@ -89,4 +89,29 @@ STARTUP_RULE_INFO = [
              "engine: megatron, command sft/pt/rlhf, bridge_backend mcore-bridge (megatron-bridge skips the check); "
              "models (and teacher models) whose model_type ms-swift's registry gives; an unknown model is not "
              "judged"),
+
+    # --- what a second audit of ms-swift 4.6's start-up checks found uncaught (msswift/startup_rules.py)
+    RuleInfo("txt-file", "error, warning", "system or a new_special_tokens entry ending in .txt is a file ms-swift "
+             "reads: a warning where it is not here (relative to the working directory), an error for a '~' path "
+             "(never expanded)",
+             (code("ms-swift swift/arguments/base_args/template_args.py: TemplateArguments.__post_init__ (system)"),
+              code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_new_special_tokens")),
+             "both engines, every command; system or new_special_tokens values ending in .txt"),
+    RuleInfo("reward-model-plugin", "error", "one reward_model_plugin per reward_model, each registered in ms-swift's "
+             "rm_plugins (built in, or by an external_plugins file)",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._prepare_rewards"),
+              code("ms-swift swift/rewards/rm_plugin.py: rm_plugins (read from the installed package)")),
+             "engine: swift, rlhf_type grpo, reward_model and reward_model_plugin set; names not judged where an "
+             "external_plugins file is missing or fills rm_plugins other than by rm_plugins['name'] = ..."),
+    RuleInfo("rollout-fsdp1", "error", "GRPO and GKD refuse FSDP1 (an fsdp config whose fsdp_config states "
+             "fsdp_version 1)",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin.__init__"),
+              code(f"{SFT} SftArguments._init_fsdp"),
+              code("transformers training_args.py: TrainingArguments._process_fsdp_args (fsdp_ prefix stripped, "
+                   "version read)")),
+             "engine: swift, rlhf_type grpo or gkd, fsdp readable here; an unstated version is not judged (the "
+             "installed transformers' default decides)"),
+    RuleInfo("deepspeed-hpz", "error", "zero_hpz_partition_size needs a DeepSpeed config with zero_optimization",
+             (code(f"{SFT} SftArguments._init_deepspeed"),),
+             "engine: swift, deepspeed and zero_hpz_partition_size set, the config readable here"),
 ]

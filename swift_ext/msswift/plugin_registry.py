@@ -1,0 +1,87 @@
+"""Names in ms-swift's plugin registries -- `orms` (reward functions, swift/rewards/orm.py) and `rm_plugins` (reward
+model plugins, swift/rewards/rm_plugin.py) -- built in, or added by an `--external_plugins` file with
+`registry['name'] = ...`. Read with `ast`, never imported (planning must not import ms-swift or run user code).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from functools import lru_cache
+from pathlib import Path
+
+
+def missing_plugin_files(paths: list) -> list[str]:
+    """external_plugins entries with no file behind them; ms-swift resolves them against the working directory
+    (swift/utils/utils.py import_external_file: os.path.abspath(os.path.expanduser(path)))."""
+    return [str(p) for p in paths if not Path(os.path.expanduser(str(p))).is_file()]
+
+
+@lru_cache(maxsize=8)
+def builtin_names(module: str, registry: str) -> frozenset[str] | None:
+    """The constant keys of the dict literal `registry = {...}` in the installed ms-swift's `module` (a path under
+    the swift package, e.g. "rewards/orm.py"); None when ms-swift or the module is not here."""
+    from swift_ext.msswift.schema import _package_dir
+
+    root = _package_dir("swift")
+    path = root / module if root else None
+    if path is None or not path.is_file():
+        return None
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == registry for t in node.targets):
+            if isinstance(node.value, ast.Dict):
+                return frozenset(k.value for k in node.value.keys if isinstance(k, ast.Constant))
+    return None
+
+
+def plugin_names(paths: list, registry: str) -> set[str]:
+    """Names the plugin files at `paths` register with `registry['name'] = ...` (files not here are skipped)."""
+    names: set[str] = set()
+    for p in paths:
+        path = Path(os.path.expanduser(str(p)))
+        try:
+            names |= _registered(str(path.resolve()), path.stat().st_mtime_ns, registry)[0]
+        except OSError:
+            continue
+    return names
+
+
+def plugins_readable(paths: list, registry: str) -> bool:
+    """Whether every plugin file here touches `registry` only by `registry['constant'] = ...` (or imports it): a
+    file that fills it another way (`update`, a computed key, an alias) registers names this module cannot list."""
+    for p in paths:
+        path = Path(os.path.expanduser(str(p)))
+        try:
+            if not _registered(str(path.resolve()), path.stat().st_mtime_ns, registry)[1]:
+                return False
+        except OSError:
+            continue
+    return True
+
+
+@lru_cache(maxsize=64)
+def _registered(path: str, mtime_ns: int, registry: str) -> tuple[frozenset[str], bool]:
+    """One plugin file's `registry[...]` names and whether they are all it can add; keyed on the mtime so an
+    edited file is read again."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+        return frozenset(), False
+    names: set[str] = set()
+    plain: set[int] = set()  # ids of the Name nodes of readable `registry['x'] = ...` targets
+    readable = True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == registry:
+                    if isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str):
+                        names.add(t.slice.value)
+                        plain.add(id(t.value))
+        elif isinstance(node, ast.ImportFrom) and any(a.name == registry and a.asname not in (None, registry)
+                                                      for a in node.names):
+            readable = False  # imported under another name
+    # any other use (registry.update(...), registry[key] = ..., passing it on) may add names not listed here
+    if any(isinstance(n, ast.Name) and n.id == registry and id(n) not in plain for n in ast.walk(tree)):
+        readable = False
+    return frozenset(names), readable
