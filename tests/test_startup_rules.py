@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from swift_ext.msswift import startup_rules
+from swift_ext.msswift import startup_rules, startup_rules_megatron
 from test_msrules import MEG_GRPO, MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
 
 TEXT_MOE = "args.model=Qwen/Qwen3-30B-A3B"  # a text-only model ms-swift's registry knows
@@ -159,7 +159,7 @@ def test_rule_fails_then_passes(rule, flag, base, bad, good):
 
 
 def test_every_rule_has_a_case():
-    source = inspect.getsource(startup_rules)
+    source = inspect.getsource(startup_rules) + inspect.getsource(startup_rules_megatron)
     named = {line.split('"')[1] for line in source.splitlines() if line.strip().startswith('err("')}
     assert named and named <= {c[0] for c in CASES}, named - {c[0] for c in CASES}
 
@@ -220,7 +220,7 @@ def test_an_fsdp_config_file_with_a_full_state_dict_may_save_only_the_model(tmp_
 
 
 def test_muon_mcore_facts_come_from_the_installed_source():
-    found = startup_rules._mcore_muon()
+    found = startup_rules_megatron._mcore_muon()
     if found is None:
         pytest.skip("megatron-core is not installed")
     fields, _ = found

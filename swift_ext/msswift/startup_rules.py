@@ -1,72 +1,23 @@
 """ms-swift 4.6's argument-class and trainer set-up refusals that the other rule modules did not cover: the
-reference model of LoRA/CPO/ORPO RLHF, quantization bits, Muon's overlap flags, the weight-decay schedule, FSDP beside
-DeepSpeed, warmup, an empty dataset list, lora_llm, the transformers engine's GKD, RLSD/SDAR reweighting, swanlab
-notifications, rope_scaling names, Megatron's one adapter, vit_lr on text models, virtual pipeline stages in RLHF
-a model (or teacher) mcore-bridge has no Megatron model for, and (a second audit) a system/new_special_tokens
+reference model of LoRA/CPO/ORPO RLHF, quantization bits, FSDP beside
+DeepSpeed, warmup, an empty dataset list, the transformers engine's GKD, RLSD/SDAR reweighting, swanlab
+notifications, rope_scaling names, and (a second audit) a system/new_special_tokens
 `.txt` file, GRPO's reward_model_plugin, FSDP1 under GRPO/GKD and ZeRO++ without zero_optimization.
 Most run in an argument class's `__post_init__` (or a `_check_*`/`_init_*` it calls) on every rank once the job has
 started; the trainer ones when the trainer is built or at the first step. Each rule names the file and function it
-mirrors (paths inside the installed `swift` package). rules.py registers STARTUP_RULES with its own.
+mirrors (paths inside the installed `swift` package). The Megatron engine's are in startup_rules_megatron.py;
+rules.py registers STARTUP_RULES (both) with its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
 from pathlib import Path
 
-from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
-
-# -------------------------------------------------------------------------------------------------
-# A checkpoint's args.json, read before the checks below (both engines)
-
-# swift/arguments/base_args/base_args.py BaseArguments.load_args_from_ckpt: of its force_load_keys and its load_keys
-# (taken only where the recipe leaves them unset), the ones these rules read; DataArguments' fields come along
-# with load_data_args.
-FORCE_LOADED = ("tuner_type",)
-LOADED_WHEN_UNSET = ("quant_method", "quant_bits")
-DATA_KEYS = ("dataset", "cached_dataset")
-
-
-def checkpoint_args(args) -> dict:
-    """The args.json ms-swift loads before its own checks: only with load_args (false for training unless stated,
-    sft_args.py SftArguments / megatron sft_args.py MegatronSftArguments), from the first adapter directory, else
-    the model directory, that holds one (BaseArguments._init_ckpt_dir, swift/model/utils.py get_ckpt_dir; on the
-    transformers engine resume_only_model points model or adapters at resume_from_checkpoint first,
-    SftArguments.__post_init__). {} where there is none readable here."""
-    if not args.bool("load_args"):
-        return {}
-    adapters = [str(a) for a in args.list("adapters") or args.list("mcore_adapter")]
-    model = args.str("model") or args.str("mcore_model")
-    resume = args.str("resume_from_checkpoint")
-    if resume and args.bool("resume_only_model"):
-        if args.str("tuner_type") == "full":
-            model = resume
-        else:
-            adapters = [resume]
-    for directory in [*adapters, *([model] if model else [])]:
-        path = Path(directory) / "args.json"
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        except (OSError, ValueError):
-            saved = None
-        if isinstance(saved, dict):
-            return saved
-    return {}
-
-
-def loaded(args, key: str, saved: dict):
-    """`key` as ms-swift holds it once `saved` (checkpoint_args) is loaded: BaseArguments.load_args_from_ckpt."""
-    old = saved.get(key)
-    if old is not None:
-        if key in FORCE_LOADED or (key in DATA_KEYS and args.bool("load_data_args")):
-            return old
-        if key in LOADED_WHEN_UNSET and args.raw(key) in (None, [], ()):
-            return old
-    return args.raw(key)
-
+from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
 
 # -------------------------------------------------------------------------------------------------
 # transformers engine (`swift sft|rlhf`)
@@ -466,169 +417,6 @@ def dataset_required(recipe, args, err, warn):
         "dataset", hint="dataset: [<hub id or path to a .jsonl>]")
 
 
-# -------------------------------------------------------------------------------------------------
-# Megatron engine (`megatron sft|rlhf`)
-
-
-def muon_optimizer(recipe, args, err, warn):
-    # swift/megatron/arguments/megatron_args.py MegatronArguments._check_muon (and _check_muon_mcore_support).
-    optimizer = args.str("optimizer") or "adam"
-    if recipe.engine != "megatron" or "muon" not in optimizer:
-        return
-    if optimizer == "muon":
-        for key in ("overlap_grad_reduce", "overlap_param_gather"):
-            if args.bool(key):
-                err("muon-optimizer", f"optimizer muon does not support {key}", key,
-                    hint=f"{key}: false, or optimizer: dist_muon")
-    installed = _mcore_muon()
-    if installed is None:
-        return  # megatron-core is not installed here: its version decides at start-up
-    config_fields, param_overrides = installed
-    if param_overrides:
-        for key in ("vit_lr", "aligner_lr"):
-            if args.raw(key) is not None:
-                err("muon-optimizer", f"{key} is not supported with optimizer {optimizer} on this megatron-core",
-                    key, hint=f"drop {key}; muon_lr gives the Muon-managed matrices their own learning rate")
-    defaults = args.schema.fields if args.schema is not None else {}
-    for key in ("muon_scalar_optimizer", "muon_coefficient_type"):
-        spec = defaults.get(key)
-        if key not in config_fields and spec is not None and args.has(key) and args.raw(key) != spec.default:
-            err("muon-optimizer", f"{key} is not an OptimizerConfig field of the installed megatron-core: ms-swift "
-                "refuses a non-default value", key, hint=f"drop {key}, or upgrade megatron-core")
-
-
-@lru_cache(maxsize=1)
-def _mcore_muon() -> tuple[frozenset, bool] | None:
-    """(OptimizerConfig's fields, whether Muon splits parameters through config_overrides -- the presence of
-    megatron.core.optimizer.layer_wise_optimizer.is_managed_by_layer_wise_optimizer, what
-    MegatronArguments._muon_routes_through_param_overrides imports), read from the installed source."""
-    import ast
-
-    from swift_ext.msswift.source_reader import _SourceReader
-
-    reader = _SourceReader()
-    try:
-        config_fields = frozenset(reader.dataclass_fields("megatron.core.optimizer.optimizer_config",
-                                                          "OptimizerConfig"))
-    except (LookupError, OSError, SyntaxError):
-        return None
-    parsed = reader.parse("megatron.core.optimizer.layer_wise_optimizer")
-    name = "is_managed_by_layer_wise_optimizer"
-    routes = parsed is not None and any(isinstance(n, ast.FunctionDef) and n.name == name for n in parsed[0].body)
-    return config_fields, routes
-
-
-def weight_decay_schedule(recipe, args, err, warn):
-    # swift/megatron/arguments/megatron_args.py MegatronArguments._init_weigh_decay: constant takes weight_decay and
-    # no start/end; linear or cosine need both start_weight_decay and end_weight_decay.
-    if recipe.engine != "megatron":
-        return
-    style = args.str("weight_decay_incr_style") or "constant"
-    given = [k for k in ("start_weight_decay", "end_weight_decay") if args.raw(k) is not None]
-    if style == "constant" and given:
-        err("weight-decay-schedule", f"{' and '.join(given)} need weight_decay_incr_style linear or cosine "
-            "(constant takes weight_decay only)", given[0],
-            hint=f"weight_decay_incr_style: linear (or cosine), or drop {' and '.join(given)}")
-    elif style != "constant" and len(given) < 2:
-        missing = [k for k in ("start_weight_decay", "end_weight_decay") if k not in given]
-        err("weight-decay-schedule", f"weight_decay_incr_style {style} needs {' and '.join(missing)}", missing[0],
-            hint="set start_weight_decay and end_weight_decay, or weight_decay_incr_style: constant")
-
-
-def lora_llm(recipe, args, err, warn):
-    # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ ("lora_llm is only supported for
-    # multimodal models") and _check_mcore_bridge (not with language_model_only).
-    if recipe.engine != "megatron" or loaded(args, "tuner_type", checkpoint_args(args)) != "lora_llm":
-        return
-    if args.bool("language_model_only") and args.str("bridge_backend") != "megatron-bridge":
-        err("lora-llm", "tuner_type lora_llm is not supported with language_model_only", "tuner_type",
-            hint="tuner_type: lora")
-        return
-    meta = model_meta(args.str("model"), args.str("model_type"))
-    if meta is not None and not meta["multimodal"]:
-        err("lora-llm", f"tuner_type lora_llm is only for multimodal models, not {meta['model_type']}", "tuner_type",
-            hint="tuner_type: lora")
-
-
-def megatron_adapters(recipe, args, err, warn):
-    # swift/megatron/arguments/megatron_args.py MegatronArguments._load_adapter_config ("Currently only support one
-    # adapter") and swift/megatron/trainers/rlhf_mixin.py MegatronRLHFTrainer.prepare_model (one ref_adapter).
-    if recipe.engine != "megatron":
-        return
-    adapters = args.list("adapters")
-    if len(adapters) > 1:
-        err("megatron-adapters", f"{len(adapters)} adapters: Megatron loads one", "adapters",
-            hint="merge the adapters first (swift export --merge_lora), then pass one")
-    refs = args.list("ref_adapters")
-    if recipe.command == "rlhf" and len(refs) > 1 and not args.str("mcore_ref_adapter"):
-        err("megatron-adapters", f"{len(refs)} ref_adapters: Megatron loads one", "ref_adapters",
-            hint="one ref_adapters entry")
-
-
-def megatron_vit_lr(recipe, args, err, warn):
-    # swift/megatron/trainers/base.py BaseMegatronTrainer._get_param_groups (building the optimizer, before step 1):
-    # "vit_lr and aligner_lr are only supported for multimodal models."
-    if recipe.engine != "megatron":
-        return
-    given = [k for k in ("vit_lr", "aligner_lr") if args.raw(k) is not None]
-    meta = model_meta(args.str("model"), args.str("model_type")) if given else None
-    if meta is not None and not meta["multimodal"]:
-        err("vit-lr-multimodal", f"{' and '.join(given)} are only for multimodal models, not {meta['model_type']}",
-            given[0], hint=f"drop {' and '.join(given)}")
-
-
-def megatron_ray_teacher(recipe, args, err, warn):
-    # swift/megatron/arguments/megatron_args.py RLHFMegatronArgumentsMixin._check_teacher: the Ray pipeline only
-    # colocates a teacher_model.
-    if recipe.engine == "megatron" and recipe.command == "rlhf" and args.bool("use_ray") \
-            and args.str("teacher_model_server") and (args.str("rlhf_type") or "dpo") in ("grpo", "gkd"):
-        err("grpo-teacher", "teacher_model_server is not supported with use_ray", "teacher_model_server",
-            hint="teacher_model: <checkpoint>, or use_ray: false")
-
-
-def megatron_model_supported(recipe, args, err, warn):
-    # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ ("Model: {model} is not supported.")
-    # and _init_teacher_model (the same for teacher_model, whatever the rlhf_type): get_model_meta of
-    # _get_mcore_model_type is None. Only on bridge_backend mcore-bridge (the default): megatron-bridge skips both.
-    if recipe.engine != "megatron" or recipe.command not in ("sft", "pt", "rlhf") \
-            or args.str("bridge_backend") == "megatron-bridge":
-        return
-    meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
-    if meta is not None:
-        _bridge_check(err, warn, "model", args.str("model"), meta["model_type"], meta["mcore_model_type"])
-    teacher = args.str("teacher_model") if recipe.command == "rlhf" else None
-    teacher_meta = model_meta(teacher, args.str("teacher_model_type")) if teacher else None
-    # _get_mcore_model_type reads self.model_meta.mcore_model_type -- the student's -- for the teacher too: with the
-    # student unknown here, so is the teacher's answer.
-    if teacher_meta is not None and meta is not None:
-        _bridge_check(err, warn, "teacher_model", teacher, teacher_meta["model_type"], meta["mcore_model_type"])
-
-
-def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: str | None) -> None:
-    from swift_ext.msswift.mcore_support import verdict
-
-    found = verdict(model_type, override)
-    if found.support.registered != "no":
-        return  # "conditional" (an mcore-bridge `if`, e.g. USE_MCORE_GDN) is not refused: it may be registered
-    if found.installed:
-        where = f"mcore-bridge {found.support.version} (installed here)"
-    elif found.later:
-        where = f"mcore-bridge {found.support.version} (the oldest release ms-swift 4.6 accepts)"
-    else:
-        where = f"mcore-bridge {found.support.version} (the oldest release ms-swift 4.6 accepts) to {found.latest}"
-    if found.later:
-        warn("megatron-model-type", f"{flag} {model} (model_type {model_type}) has no Megatron model in {where}; "
-             f"mcore-bridge {found.later} adds it: with an older one ms-swift refuses it (\"Model: {model} is not "
-             "supported.\")", flag, hint=f"pip install 'mcore-bridge>={found.later}' on the training nodes")
-        return
-    err("megatron-model-type", f"{flag} {model} (model_type {model_type}) has no Megatron model in {where}: ms-swift "
-        f"refuses it (\"Model: {model} is not supported.\")", flag,
-        hint="train it with the transformers engine (swift sft/rlhf), or bridge_backend: megatron-bridge where "
-             "Megatron-Bridge has the model (text-only models)")
-
-
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
-                 muon_optimizer, weight_decay_schedule, lora_llm, megatron_adapters, megatron_vit_lr,
-                 megatron_ray_teacher, megatron_model_supported, txt_files, grpo_reward_model_plugin, rollout_fsdp1,
-                 deepspeed_hpz]
+                 txt_files, grpo_reward_model_plugin, rollout_fsdp1, deepspeed_hpz, *MEGATRON_STARTUP_RULES]

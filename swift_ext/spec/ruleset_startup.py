@@ -1,5 +1,5 @@
 """The entries of the rules that mirror ms-swift's argument-class and trainer set-up refusals at start-up
-(msswift/startup_rules.py, and the rules issue #21's audit of ms-swift 4.6's start-up checks added); the rest
+(msswift/startup_rules.py and startup_rules_megatron.py, and the rules issue #21's audit of ms-swift 4.6's start-up checks added); the rest
 of the table is in spec/ruleset.py, which joins both."""
 
 from __future__ import annotations

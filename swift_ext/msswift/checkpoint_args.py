@@ -1,0 +1,52 @@
+"""A checkpoint's args.json as ms-swift 4.6 reads it before its argument checks (both engines): the start-up rules
+(startup_rules.py, startup_rules_megatron.py) judge the values a run will have after `load_args` fills them in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# swift/arguments/base_args/base_args.py BaseArguments.load_args_from_ckpt: of its force_load_keys and its load_keys
+# (taken only where the recipe leaves them unset), the ones these rules read; DataArguments' fields come along
+# with load_data_args.
+FORCE_LOADED = ("tuner_type",)
+LOADED_WHEN_UNSET = ("quant_method", "quant_bits")
+DATA_KEYS = ("dataset", "cached_dataset")
+
+
+def checkpoint_args(args) -> dict:
+    """The args.json ms-swift loads before its own checks: only with load_args (false for training unless stated,
+    sft_args.py SftArguments / megatron sft_args.py MegatronSftArguments), from the first adapter directory, else
+    the model directory, that holds one (BaseArguments._init_ckpt_dir, swift/model/utils.py get_ckpt_dir; on the
+    transformers engine resume_only_model points model or adapters at resume_from_checkpoint first,
+    SftArguments.__post_init__). {} where there is none readable here."""
+    if not args.bool("load_args"):
+        return {}
+    adapters = [str(a) for a in args.list("adapters") or args.list("mcore_adapter")]
+    model = args.str("model") or args.str("mcore_model")
+    resume = args.str("resume_from_checkpoint")
+    if resume and args.bool("resume_only_model"):
+        if args.str("tuner_type") == "full":
+            model = resume
+        else:
+            adapters = [resume]
+    for directory in [*adapters, *([model] if model else [])]:
+        path = Path(directory) / "args.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        except (OSError, ValueError):
+            saved = None
+        if isinstance(saved, dict):
+            return saved
+    return {}
+
+
+def loaded(args, key: str, saved: dict):
+    """`key` as ms-swift holds it once `saved` (checkpoint_args) is loaded: BaseArguments.load_args_from_ckpt."""
+    old = saved.get(key)
+    if old is not None:
+        if key in FORCE_LOADED or (key in DATA_KEYS and args.bool("load_data_args")):
+            return old
+        if key in LOADED_WHEN_UNSET and args.raw(key) in (None, [], ()):
+            return old
+    return args.raw(key)
