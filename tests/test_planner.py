@@ -169,7 +169,28 @@ GRPO_CASES = [
     ("grpo-vllm", ["args.vllm_tensor_parallel_size=3"], ["args.vllm_tensor_parallel_size=4"]),
     ("reward-funcs", ["args.reward_funcs=[accuracy, acuracy]"], ["args.reward_funcs=[accuracy, format]"]),
     ("reward-funcs", ["args.reward_weights=[1.0, 0.5]"], ["args.reward_weights=[1.0]"]),
+    # the Megatron trainer never reads reward_model: its weights count reward_funcs (and a gym column) only
+    ("reward-funcs", ["args.reward_model=[Qwen/Qwen3-0.6B]", "args.reward_weights=[1.0, 0.5]"],
+     ["args.reward_model=[Qwen/Qwen3-0.6B]", "args.reward_weights=[1.0]"]),
+    ("reward-funcs", ["args.use_gym_env=false", "args.reward_weights=[1.0, 0.5]"],
+     ["args.use_gym_env=true", "args.reward_weights=[1.0, 0.5]"]),
 ]
+
+
+def test_reward_weights_count_reward_models_on_the_transformers_engine_and_a_server_gym_column_either_way():
+    from swift_ext.msswift import schema as msargs
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.planner.grpo_rules import reward_columns
+
+    def columns(engine, *overrides):
+        rec = seed(GRPO, f"engine={engine}", *overrides)
+        return reward_columns(Args.bind(rec, msargs.schema_for(rec.engine, rec.command)), engine)
+
+    assert columns("swift", "args.reward_model=[Qwen/Qwen3-0.6B]") == {2}
+    assert columns("megatron", "args.reward_model=[Qwen/Qwen3-0.6B]") == {1}
+    server = ("args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert columns("megatron", *server) == {1, 2}  # use_gym_env unset: the server decides
+    assert columns("megatron", *server, "args.use_gym_env=false") == {1}
 
 
 @pytest.mark.parametrize("rule, bad, good", GRPO_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(GRPO_CASES)])

@@ -75,7 +75,7 @@ def grpo(recipe, args, shape, lay, err, warn):
             "KV groups", "vllm_tensor_parallel_size")
     # vllm_max_model_len below max_length + max_completion_length is not refused by ms-swift 4.6 (megatron_args.py
     # _init_grpo has no such check; the rollout engine shortens max_tokens): length_rules.rollout_length warns.
-    reward_problems(args, err)
+    reward_problems(args, err, recipe.engine)
 
 
 def vllm_tp_fits(shape: ModelShape, vtp: int) -> bool:
@@ -86,7 +86,7 @@ def vllm_tp_fits(shape: ModelShape, vtp: int) -> bool:
     return not heads % vtp and (not kv % vtp or not vtp % kv)
 
 
-def reward_problems(args: Args, err: AddFinding) -> None:
+def reward_problems(args: Args, err: AddFinding, engine: str) -> None:
     """reward_funcs must name ms-swift built-ins, swift-ext's rewards, or names a plugin file registers;
     ms-swift itself only fails on an unknown name when the trainer is built (grpo_trainer.py:2228)."""
     funcs = [str(f) for f in args.list("reward_funcs")]
@@ -100,8 +100,25 @@ def reward_problems(args: Args, err: AddFinding) -> None:
                 hint=f"did you mean {close[0]!r}? known: {', '.join(sorted(known))}" if close
                 else f"known: {', '.join(sorted(known))}")
     weights = args.list("reward_weights")
-    if weights and len(weights) != len(funcs) + len(args.list("reward_model")):
-        err("reward-funcs", f"{len(weights)} reward_weights for {len(funcs)} reward function(s)", "reward_weights")
+    if weights and len(weights) not in reward_columns(args, engine):
+        columns = " or ".join(str(n) for n in sorted(reward_columns(args, engine)))
+        err("reward-funcs", f"{len(weights)} reward_weights for {columns} reward column(s) (reward_funcs"
+            f"{', reward_model' if engine == 'swift' else ''} and a gym reward)", "reward_weights",
+            hint=f"one weight per reward column: {columns}")
+
+
+def reward_columns(args: Args, engine: str) -> set[int]:
+    """The counts of reward columns reward_weights must match. One per reward function; on the transformers engine
+    one per reward_model too (rlhf_trainers/grpo_trainer.py _prepare_rewards appends them; the Megatron trainer,
+    megatron/trainers/grpo_trainer.py _prepare_rewards, never reads reward_model); plus a 'gym_reward' column when
+    use_gym_env is on, which, unset, a vLLM server decides at start-up (both trainers' _resolve_use_gym_env /
+    _init_rollout), so either count is possible there."""
+    base = len(args.list("reward_funcs")) + (len(args.list("reward_model")) if engine == "swift" else 0)
+    gym = args.raw("use_gym_env")
+    if gym is None:
+        server = args.bool("use_vllm") and args.str("vllm_mode") == "server"
+        return {base, base + 1} if server else {base}
+    return {base + 1} if gym else {base}
 
 
 def known_reward_names(args: Args) -> set[str]:

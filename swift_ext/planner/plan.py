@@ -315,7 +315,7 @@ def _swift_engine_rewards(recipe, args) -> list[Finding]:
         found.append(Finding(message, code=rule, hint=hint, **where))
 
     if args.str("rlhf_type") == "grpo":
-        reward_problems(args, err)
+        reward_problems(args, err, recipe.engine)
     return found
 
 
