@@ -290,3 +290,123 @@ def test_upgrade_flips_every_spelling_of_a_3x_negated_switch(word, fused):
     (data, _), = import_text("megatron sft --model Qwen/Qwen3-8B --dataset d.jsonl "
                              "--no_gradient_accumulation_fusion maybe\n", upgrade=True)
     assert data["args"]["no_gradient_accumulation_fusion"] == "maybe"  # left for the recipe check to report
+
+
+# --- megatron_extra_kwargs values against the config field's declared type (msswift/input_rules.py _extra_value) ----
+
+def _extra_found(kwargs: dict, *overrides: str, base=MEG_SFT):
+    result = make_plan(load_recipe(base, [f"args.megatron_extra_kwargs={json.dumps(kwargs)}", *overrides]),
+                       oracle=False)
+    pick = lambda found, code: [p for p in found if p.code == code]  # noqa: E731
+    return {code: (pick(result.errors, code), pick(result.warnings, code))
+            for code in ("megatron-extra-kwargs", "extra-kwargs-pipeline")}
+
+
+def test_a_string_for_a_boolean_in_megatron_extra_kwargs_is_refused_because_megatron_core_reads_it_true():
+    import dataclasses
+
+    from megatron.core.model_parallel_config import ModelParallelConfig
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    # the real dataclass declares bool and takes the string as given: "false" is a true value there (sequence
+    # parallelism switched ON, refused without TP), while the boolean false is off
+    assert {f.name: f.type for f in dataclasses.fields(TransformerConfig)}["moe_permute_fusion"] in (bool, "bool")
+    with pytest.raises(ValueError, match="sequence parallelism without tensor parallelism"):
+        ModelParallelConfig(sequence_parallel="false")
+    assert ModelParallelConfig(sequence_parallel=False).sequence_parallel is False
+    errors, _ = _extra_found({"moe_permute_fusion": "false"})["megatron-extra-kwargs"]
+    assert [e.path for e in errors] == ["args.megatron_extra_kwargs"]
+    assert "'false'" in errors[0].message and "moe_permute_fusion" in errors[0].message
+    assert "reads as True" in errors[0].message and "{moe_permute_fusion: false}" in errors[0].hint
+    # the wrong-typed value is not also moved to args as it is (the argument-conflict warning stays quiet)
+    assert _extra_found({"moe_permute_fusion": "false"})["megatron-extra-kwargs"][1] == []
+    assert _extra_found({"moe_permute_fusion": False})["megatron-extra-kwargs"][0] == []
+    assert _extra_found({"moe_router_force_load_balancing": False})["megatron-extra-kwargs"] == ([], [])
+    assert _extra_found({"moe_router_fusion": 1})["megatron-extra-kwargs"] == ([], [])  # 0/1: read as meant
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"moe_router_topk": "2"}, "{moe_router_topk: 2}"),            # int given a string: the number, unquoted
+    ({"moe_router_topk": 2.0}, "{moe_router_topk: 2}"),            # int given a fraction
+    ({"moe_router_topk": True}, "<an integer>"),                    # int given a boolean
+    ({"attention_dropout": "1e-3"}, "write 1.0e-3"),                # YAML's 1e-3 is a string
+    ({"fp8_recipe": "tensorwise2"}, "one of 'tensorwise'"),          # outside the Literal
+    ({"moe_router_topk": None}, "<an integer>"),                    # not Optional, default not None
+    ({"hierarchical_context_parallel_sizes": [2, "2"]}, "a list of integers"),
+])
+def test_a_value_of_another_type_than_the_field_declares_is_refused(kwargs, words):
+    errors, _ = _extra_found(kwargs)["megatron-extra-kwargs"]
+    assert len(errors) == 1 and errors[0].path == "args.megatron_extra_kwargs", errors
+    assert words in errors[0].hint or words in errors[0].message, (errors[0].message, errors[0].hint)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"moe_router_dtype": "fp32"}, {"moe_router_dtype": "none"},     # mcore-bridge retypes it ('none' -> None)
+    {"attention_dropout": 0}, {"attention_dropout": 0.0},           # an integer is a number
+    {"fp8": None}, {"fp8_recipe": "blockwise"},                      # Optional takes null; inside the Literal
+    {"params_dtype": "bf16"}, {"moe_layer_freq": "([1]*3+[0])*12"},  # a dtype; a pattern mcore-bridge evaluates
+    {"cp_comm_type": ["p2p", "a2a"]}, {"window_size": "128,0"},      # a per-layer list; a string mcore-bridge parses
+    {"recompute_modules": ["moe_act"]}, {"mtp_num_layers": 1},       # judged by the recompute rules, not twice
+])
+def test_values_the_config_takes_or_the_typing_cannot_decide_pass(kwargs):
+    assert _extra_found(kwargs)["megatron-extra-kwargs"][0] == []
+
+
+def test_the_retyped_fields_recorded_for_mcore_bridge_are_its_own_and_megatron_cores():
+    import dataclasses
+
+    from megatron.core.transformer.transformer_config import TransformerConfig
+    from swift_ext.msswift.model_config_fields import MODEL_CONFIG_RETYPED_FIELDS, TABLE, model_config_types
+
+    MODEL_CONFIG_OWN_FIELDS = frozenset(json.loads(TABLE.read_text(encoding="utf-8"))["fields"])  # mcore-bridge 1.6.3's
+    core = {f.name for f in dataclasses.fields(TransformerConfig) if f.init}
+    assert MODEL_CONFIG_RETYPED_FIELDS <= MODEL_CONFIG_OWN_FIELDS & core
+    types = model_config_types()
+    assert not (MODEL_CONFIG_RETYPED_FIELDS | (MODEL_CONFIG_OWN_FIELDS - core)) & set(types)
+    # the plain annotations read with ast are the ones the dataclass holds
+    plain = {"bool": bool, "int": int, "float": float, "str": str}
+    declared = {f.name: f.type for f in dataclasses.fields(TransformerConfig)}
+    checked = [n for n, f in types.items() if f["type"]["kind"] in plain and not f["type"].get("optional")]
+    assert len(checked) > 100
+    for name in checked:
+        assert declared[name] in (plain[types[name]["type"]["kind"]], types[name]["type"]["kind"]), name
+
+
+def test_a_wrong_value_in_megatron_extra_kwargs_is_reported_at_its_line(write):
+    path = write("r.yaml", f"extends: {MEG_SFT}\nargs:\n  megatron_extra_kwargs: {{moe_permute_fusion: 'false'}}\n")
+    result = swift_ext("plan", path)
+    assert result.returncode == 2 and "internal error" not in result.stderr, result.stderr
+    assert f"{path}:3:3: args.megatron_extra_kwargs:" in result.stderr and "moe_permute_fusion" in result.stderr
+
+
+# --- pipeline layout given in megatron_extra_kwargs (planner/pipeline_schedule.py extra_kwargs_pipeline) ---------
+
+MOE_PP8 = ROOT / "tests/fixtures/working/megatron-moe-modelzoo-qwen3-235b-h100-deepep-recompute-moe-act.yaml"
+NO_LAYOUT = "args.pipeline_model_parallel_layout=null"
+
+
+def test_virtual_stages_given_only_in_megatron_extra_kwargs_are_refused():
+    # the fixture's own layout (32 stages over PP 8) moved into megatron_extra_kwargs: ms-swift's _init_vpp_size
+    # never sees it, mcore-bridge builds 4 chunks, parallel state has none
+    found = _extra_found({"pipeline_model_parallel_layout": "Ett|(ttt|)*30ttL"}, NO_LAYOUT, base=MOE_PP8)
+    errors, _ = found["extra-kwargs-pipeline"]
+    assert len(errors) == 1 and errors[0].path == "args.megatron_extra_kwargs"
+    assert "4 model chunk(s)" in errors[0].message and "does not support model chunking" in errors[0].message
+    errors, _ = _extra_found({"virtual_pipeline_model_parallel_size": 2}, NO_LAYOUT,
+                             base=MOE_PP8)["extra-kwargs-pipeline"]
+    assert len(errors) == 1
+    # a virtual size that disagrees with the argument's layout: TransformerConfig's assertion
+    errors, _ = _extra_found({"virtual_pipeline_model_parallel_size": 2}, base=MOE_PP8)["extra-kwargs-pipeline"]
+    assert len(errors) == 1 and "conflicts with" in errors[0].message
+    # the same size as the argument's layout changes nothing
+    assert _extra_found({"virtual_pipeline_model_parallel_size": 4}, base=MOE_PP8)["extra-kwargs-pipeline"] == ([], [])
+
+
+def test_a_one_stage_per_rank_layout_in_megatron_extra_kwargs_works_but_is_said():
+    found = _extra_found({"pipeline_model_parallel_layout": "Et*12|(t*12|)*6t*10L"}, NO_LAYOUT, base=MOE_PP8)
+    errors, warnings = found["extra-kwargs-pipeline"]
+    assert errors == [] and len(warnings) == 1 and "_init_vpp_size" in warnings[0].message
+    assert "pipeline_model_parallel_layout: Et*12|(t*12|)*6t*10L" in warnings[0].hint
+    _, warnings = _extra_found({"num_layers_in_first_pipeline_stage": 10}, NO_LAYOUT,
+                               base=MOE_PP8)["extra-kwargs-pipeline"]
+    assert len(warnings) == 1 and "decoder_first_pipeline_num_layers: 10" in warnings[0].hint

@@ -8,7 +8,8 @@ from __future__ import annotations
 import difflib
 import json
 
-from swift_ext.msswift.model_config_fields import floor_release, later_model_config_fields, model_config_fields
+from swift_ext.msswift.model_config_fields import (floor_release, later_model_config_fields, model_config_fields,
+                                                   model_config_types, type_text, value_fits)
 from swift_ext.msswift.model_table import load
 
 
@@ -180,6 +181,8 @@ def megatron_extra_kwargs(recipe, args, err, warn):
                      "whose config class (model meta config_cls) has it", "megatron_extra_kwargs", hint=hint)
             else:
                 err("megatron-extra-kwargs", message, "megatron_extra_kwargs", hint=hint)
+        elif key not in JUDGED_BY_RECOMPUTE_RULES and _extra_value(key, value, err if not plugins else warn):
+            continue  # a value of the wrong type: fixed where it stands, not moved to args as it is
         elif key in arguments and args.raw(key) not in (None, []) and _as_config_gets(key, args.raw(key)) != value:
             # get_mcore_model_config copies the argument into the config (when it is not None), then the
             # extra kwargs over it: the config takes the extra value, args keeps the argument's.
@@ -190,6 +193,53 @@ def megatron_extra_kwargs(recipe, args, err, warn):
                  f"megatron_extra_kwargs last), while everything else ms-swift reads from args.{key} keeps "
                  f"{stated!r}", "megatron_extra_kwargs",
                  hint=f"set `{key}: {json.dumps(value)}` in args and drop it from megatron_extra_kwargs")
+
+
+# planner/mcore_config_rules.py recompute_layer_counts and recompute_modules judge these values with what megatron-core
+# does with them (a count that never ends a loop, a string read letter by letter): not said twice.
+JUDGED_BY_RECOMPUTE_RULES = ("recompute_num_layers", "mtp_num_layers", "recompute_modules")
+_TRUE, _FALSE = ("true", "yes", "on", "1", "y"), ("false", "no", "off", "0", "n", "")
+
+
+def _extra_value(key, value, say) -> bool:
+    # get_mcore_model_config `kwargs.update`s megatron_extra_kwargs as written and ModelConfig(**kwargs) checks no
+    # types: a string where megatron-core tests a boolean is true ("false" included), a string or a fraction where it
+    # counts layers fails in arithmetic when the model is built. Judged against the field's declared type in
+    # megatron-core 0.16.1's TransformerConfig / ModelParallelConfig (model_config_fields.model_config_types);
+    # a type the annotation cannot decide (Any, a dtype, a callable, a field mcore-bridge retypes) is not judged.
+    field = model_config_types().get(key)
+    if field is None or value_fits(value, field["type"], field["default"]) is not False:
+        return False
+    kind, declared = field["type"], type_text(field["type"])
+    if kind["kind"] == "bool" and isinstance(value, str):
+        meant = "true" if value.strip().lower() in _TRUE else "false" if value.strip().lower() in _FALSE else None
+        say("megatron-extra-kwargs", f"megatron_extra_kwargs gives {key} {value!r}, a string where the model config "
+            f"declares a boolean: ms-swift passes it as written (get_mcore_model_config) and megatron-core tests it "
+            f"as a truth value, so {value!r} reads as {bool(value)}", "megatron_extra_kwargs",
+            hint=f"write a YAML boolean, unquoted: megatron_extra_kwargs: {{{key}: {meant or 'true / false'}}}")
+        return True
+    hint = f"megatron_extra_kwargs: {{{key}: <{declared}>}}"
+    if isinstance(value, str) and kind["kind"] in ("int", "float"):
+        try:
+            number = int(value) if kind["kind"] == "int" else float(value)
+            hint = f"write the number unquoted: megatron_extra_kwargs: {{{key}: {json.dumps(number)}}}" + (
+                " (YAML reads 1e-3 as a string: write 1.0e-3)" if "e" in value.lower() and "." not in value else "")
+        except ValueError:
+            pass
+    elif type(value) is float and kind["kind"] == "int" and value.is_integer():
+        hint = f"megatron_extra_kwargs: {{{key}: {int(value)}}}"
+    say("megatron-extra-kwargs", f"megatron_extra_kwargs gives {key} {json.dumps(value)}{_json_kind(value)}, but "
+        f"the model config declares {key} as {declared}: ms-swift passes it as written (get_mcore_model_config), "
+        "nothing converts it, and megatron-core uses it as given", "megatron_extra_kwargs", hint=hint)
+    return True
+
+
+def _json_kind(value) -> str:
+    for kind, name in ((bool, "a boolean"), (str, "a string"), (int, "an integer"), (float, "a fraction"),
+                       (list, "a list"), (dict, "a mapping")):
+        if isinstance(value, kind):
+            return f" ({name})"
+    return ""
 
 
 def _as_config_gets(key, value):

@@ -102,6 +102,100 @@ def later_model_config_fields() -> dict[str, str]:
     return out
 
 
+
+# The fields mcore-bridge's ModelConfig declares again with another type than megatron-core 0.16.1's
+# TransformerConfig (the same 15 in the released 1.6.3 and 1.6.5 wheels' model_config.py, compared with the
+# installed-class path below run on each unpacked wheel), most because its __post_init__ converts what it is given (window_size,
+# window_attn_skip_freq, no_rope_freq, moe_layer_freq, linear_attention_freq: a string pattern evaluated to ints or
+# a list; moe_router_dtype: 'none' -> None), the rest widened (cp_comm_type str there, str or list here;
+# experimental_attention_variant adds 'dsv4_hybrid'; Optional added). Their value is not checked against
+# TransformerConfig's annotation: the value that works is not the one either annotation says. Used only where
+# mcore-bridge is not installed; where it is, its own class body is compared.
+MODEL_CONFIG_RETYPED_FIELDS = frozenset("""
+num_layers hidden_size num_attention_heads window_size window_attn_skip_freq no_rope_freq moe_apply_probs_on_input
+moe_layer_freq moe_router_score_function linear_attention_freq experimental_attention_variant dsa_indexer_loss_coeff
+apply_query_key_layer_scaling moe_router_dtype cp_comm_type
+""".split())
+
+
+@lru_cache(maxsize=1)
+def model_config_types() -> dict[str, dict]:
+    """{field: {"type": its declared type as source_reader.type_of describes it, "default": its default}} for the model config fields whose value
+    can be judged from megatron-core's TransformerConfig / ModelParallelConfig annotations: every one except those
+    mcore-bridge's ModelConfig declares itself with another type, or only it declares (their type is left unknown:
+    no finding). {} when megatron-core is not installed here."""
+    from swift_ext.msswift.source_reader import _SourceReader
+
+    reader = _SourceReader()
+    try:
+        core = reader.dataclass_fields(*TRANSFORMER_CONFIG)
+    except (LookupError, OSError, SyntaxError):
+        return {}
+    types = {name: field["type"] for name, field in core.items()}
+    found = reader.find_class(*MODEL_CONFIG)
+    if found is None:
+        unknown = MODEL_CONFIG_RETYPED_FIELDS | (frozenset(_table()["fields"]) - set(types))
+    else:
+        module, cls = found
+        unknown = set()
+        for stmt in cls.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                name = stmt.target.id
+                if name not in types or reader.type_of(module, stmt.annotation) != types[name]:
+                    unknown.add(name)
+    return {name: {"type": kind, "default": core[name]["default"]} for name, kind in types.items()
+            if name not in unknown}
+
+
+def type_text(kind: dict) -> str:
+    """A declared type as a recipe author reads it."""
+    k = kind["kind"]
+    if k == "literal":
+        text = "one of " + ", ".join(repr(c) for c in kind["choices"])
+    elif k == "list":
+        items = {"bool": "booleans", "int": "integers", "float": "numbers", "str": "strings"}
+        text = f"a list of {items[kind['item']['kind']]}" if kind.get("item", {}).get("kind") in items else "a list"
+    elif k == "union":
+        text = " or ".join(type_text(o) for o in kind["options"])
+    else:
+        text = {"bool": "a boolean", "int": "an integer", "float": "a number", "str": "a string",
+                "dict": "a mapping"}.get(k, k)
+    return text + (" or null" if kind.get("optional") else "")
+
+
+def value_fits(value, kind: dict, default=None) -> bool | None:
+    """Whether a JSON value (as megatron_extra_kwargs reaches the config: ms-swift passes it as written) fits the
+    declared type: True, False, or None when the type cannot say (Any, a class, a callable, a dtype)."""
+    k = kind["kind"]
+    if k in ("any", "none"):
+        return None
+    if value is None:
+        # Optional, or a field whose own default is None (`pipeline_dtype: torch.dtype = None`), takes null.
+        return True if kind.get("optional") or default is None else False
+    if k == "union":
+        verdicts = [value_fits(value, option) for option in kind["options"]]
+        return True if True in verdicts else (None if None in verdicts else False)
+    if k == "bool":
+        # 0/1 read as megatron-core reads them (truthiness); a string is the trap: "false" is true.
+        return isinstance(value, bool) or (type(value) is int and value in (0, 1))
+    if k == "int":
+        return type(value) is int
+    if k == "float":
+        return type(value) in (int, float)
+    if k == "str":
+        return isinstance(value, str)
+    if k == "literal":
+        return value in kind["choices"] and type(value) in {type(c) for c in kind["choices"]}
+    if k == "list":
+        if not isinstance(value, list):
+            return False
+        verdicts = [value_fits(item, kind.get("item", {"kind": "any"})) for item in value]
+        return False if False in verdicts else (None if None in verdicts else True)
+    if k == "dict":
+        return isinstance(value, dict)
+    return None
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit("usage: python -m swift_ext.msswift.model_config_fields PINNED_WHEEL [LATER_WHEEL...]")

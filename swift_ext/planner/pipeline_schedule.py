@@ -75,4 +75,75 @@ def megatron_rlhf_vpp(recipe, args, shape, lay, err, warn):
             hint="drop the virtual pipeline stages, or use teacher_model_server")
 
 
-SCHEDULE_RULES = [interleaved_microbatches, megatron_rlhf_vpp]
+# Evidence (ms-swift 4.6, megatron-core 0.16.1, mcore-bridge): MegatronArguments._init_vpp_size derives
+# args.virtual_pipeline_model_parallel_size from args.pipeline_model_parallel_layout (None when 1); initialize_megatron
+# (utils/megatron_lm_utils.py) hands that to mpu.initialize_model_parallel, and BaseMegatronTrainer.setup_training
+# builds one data iterator per virtual stage from it. get_mcore_model_config copies both arguments into the config
+# kwargs, then `kwargs.update(args.megatron_extra_kwargs)`: a layout or a virtual size given there reaches only the
+# config. TransformerConfig.__post_init__ (PP layout block) asserts the config's virtual size equals the layout's
+# ("virtual_pipeline_model_parallel_size conflicts with pipeline_model_parallel_layout") and else takes the layout's;
+# mcore-bridge get_mcore_model builds one model chunk per config.virtual_pipeline_model_parallel_size when PP > 1,
+# while parallel_state has no virtual size, so every chunk is built as virtual stage 0
+# (PipelineParallelLayerLayout.get_num_layers_to_build: vp_stage = 0) and get_forward_backward_func picks the
+# non-interleaved schedule, which asserts "non-interleaved pipeline-parallel schedule does not support model
+# chunking". The first/last stage sizes are ms-swift's decoder_first/last_pipeline_num_layers, copied to
+# num_layers_in_first/last_pipeline_stage; given directly they skip MegatronArguments' own check.
+STAGE_SIZE_ARGUMENTS = {"num_layers_in_first_pipeline_stage": "decoder_first_pipeline_num_layers",
+                        "num_layers_in_last_pipeline_stage": "decoder_last_pipeline_num_layers"}
+
+
+def extra_kwargs_pipeline(recipe, args, shape, lay, err, warn):
+    extra = args.mapping("megatron_extra_kwargs")
+    if recipe.engine != "megatron" or args.str("bridge_backend") == "megatron-bridge":
+        return
+    for key, argument in STAGE_SIZE_ARGUMENTS.items():
+        if key in extra and extra[key] is not None:
+            warn("extra-kwargs-pipeline", f"megatron_extra_kwargs sets {key}: ms-swift's argument for it is {argument} "
+                 f"(get_mcore_model_config copies it there, then megatron_extra_kwargs over it): MegatronArguments' "
+                 "check and swift-ext's layout and memory rules read the argument, not this", "megatron_extra_kwargs",
+                 hint=f"set `{argument}: {extra[key]}` in args and drop {key} from megatron_extra_kwargs")
+    layout_key, vpp_key = "pipeline_model_parallel_layout", "virtual_pipeline_model_parallel_size"
+    if layout_key not in extra and vpp_key not in extra:
+        return
+    swift_vpp = virtual_stages(args, lay.pp) if lay.pp > 1 else 1  # what parallel state and the data iterators get
+    layout = extra.get(layout_key, args.raw(layout_key))
+    stages = parse_pipeline_layout(layout) if isinstance(layout, str) else layout if isinstance(layout, list) else None
+    given_vpp = extra[vpp_key] if vpp_key in extra else (swift_vpp if swift_vpp > 1 else None)
+    if (given_vpp is not None and type(given_vpp) is not int) or (layout is not None and stages is None):
+        return  # megatron_extra_kwargs' value check and the pipeline-layout rule say what is wrong with them
+    if stages is not None and (not stages or len(stages) % lay.pp):
+        return  # the pipeline-layout rule's refusal (PipelineParallelLayerLayout: not divisible by PP)
+    config_vpp = given_vpp
+    if stages is not None:
+        layout_vpp = len(stages) // lay.pp
+        if given_vpp is not None and given_vpp != layout_vpp:
+            err("extra-kwargs-pipeline", f"megatron_extra_kwargs makes the model config's virtual pipeline size "
+                f"{given_vpp} and its layout {len(stages)} stages over PP {lay.pp} ({layout_vpp} virtual): megatron-core's "
+                "TransformerConfig asserts they agree ('virtual_pipeline_model_parallel_size conflicts with "
+                "pipeline_model_parallel_layout') when the model is built", "megatron_extra_kwargs",
+                hint=f"set {layout_key} / {vpp_key} in args, not in megatron_extra_kwargs")
+            return
+        config_vpp = layout_vpp if layout_vpp > 1 else given_vpp
+    chunks = config_vpp if lay.pp > 1 and config_vpp else 1
+    if chunks != swift_vpp or (lay.pp == 1 and stages is not None and len(stages) > 1):
+        where = (f"mcore-bridge builds {chunks} model chunk(s) from the config while ms-swift sets up parallel state "
+                 f"and the data iterators for {swift_vpp} virtual stage(s) (_init_vpp_size reads args only)" + (
+                     ": each chunk is built as the first virtual stage and megatron-core's non-interleaved schedule "
+                     "refuses the chunk list ('does not support model chunking')" if swift_vpp == 1 else
+                     ": megatron-core's schedule runs a model whose chunks do not match its virtual stages")
+                 if lay.pp > 1 else
+                 f"with PP 1 the model is one chunk and megatron-core builds only the layers of the layout's first "
+                 f"stage of {len(stages)} (no virtual parallel state: get_num_layers_to_build takes stage 0)")
+        err("extra-kwargs-pipeline", "megatron_extra_kwargs gives the pipeline's virtual stages "
+            f"({', '.join(k for k in (layout_key, vpp_key) if k in extra)}) past ms-swift's handling: {where}",
+            "megatron_extra_kwargs", hint=f"set {layout_key} (or {vpp_key}) in args and drop it from "
+            "megatron_extra_kwargs")
+    elif layout_key in extra and not args.str(layout_key):
+        warn("extra-kwargs-pipeline", "megatron_extra_kwargs sets pipeline_model_parallel_layout: megatron-core places "
+             "the layers by it, but ms-swift's _init_vpp_size and swift-ext's layout, layer-balance and memory rules "
+             "read args.pipeline_model_parallel_layout and check none of it", "megatron_extra_kwargs",
+             hint=f"set `{layout_key}: {layout if isinstance(layout, str) else '<the layout string>'}` in args and "
+             "drop it from megatron_extra_kwargs")
+
+
+SCHEDULE_RULES = [interleaved_microbatches, megatron_rlhf_vpp, extra_kwargs_pipeline]

@@ -267,12 +267,16 @@ _RULES += [
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
              "meta can bring its own config_cls; a field only a later mcore-bridge than ms-swift's floor 1.6.3 has is "
-             "said); a key that is also an ms-swift argument with "
+             "said); each value fits the field's declared type in megatron-core's "
+             "TransformerConfig / ModelParallelConfig (a string for a boolean -- \"false\" is true --, a string, "
+             "fraction or boolean for an integer, a value outside a Literal: refused; Any, dtypes, callables and the "
+             "fields mcore-bridge's ModelConfig retypes are not judged); a key that is also an ms-swift argument with "
              "another value is said: the config takes the extra value, args keeps the argument's",
              (code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
-                    "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key)"),
+                    "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key, no type "
+                    "check on a value)"),
               code("megatron-core transformer/transformer_config.py: TransformerConfig (the dataclass fields mcore-bridge's "
-                    "ModelConfig extends)"),
+                    "ModelConfig extends, and their annotations)"),
               code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:116 ModelConfig (its own fields: "
                    "swift_ext/msswift/mcore-bridge-model-config.json, read from the 1.6.3 wheel and 1.6.5's; a field "
                    "only 1.6.5 has is said, not refused)")),
@@ -365,6 +369,26 @@ _RULES += [
                     "(microbatch_group_size_per_vp_stage defaults to PP)"),
               Evidence("report", "NVIDIA-NeMo/Speech#14288", "PP=6, 3 micro-batches, virtual pipeline")),
              "engine: megatron, PP > 1 with virtual_pipeline_model_parallel_size > 1 or a layout of more stages than PP"),
+    RuleInfo("extra-kwargs-pipeline", "error, warning", "pipeline_model_parallel_layout or "
+             "virtual_pipeline_model_parallel_size given in megatron_extra_kwargs reaches only the model config: "
+             "virtual stages there that ms-swift's arguments do not have (or a virtual size that disagrees with the "
+             "layout) are refused; a layout of one stage per PP rank works but is said (ms-swift's and swift-ext's "
+             "layout checks read the argument), as are num_layers_in_first/last_pipeline_stage (ms-swift's "
+             "arguments are decoder_first/last_pipeline_num_layers)",
+             (code(f"{MS} MegatronArguments._init_vpp_size (args only)"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
+                    "args.megatron_extra_kwargs) after the arguments)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_megatron "
+                    "(mpu.initialize_model_parallel with args.virtual_pipeline_model_parallel_size); "
+                    "swift/megatron/trainers/base.py: setup_training (one data iterator per virtual stage of args)"),
+              code(TC + " (PP layout block: \"virtual_pipeline_model_parallel_size conflicts with "
+                    "pipeline_model_parallel_layout\", else the layout's virtual size)"),
+              code("mcore-bridge model/register.py: get_mcore_model (one chunk per config.virtual_pipeline_model_"
+                    "parallel_size; public source, not installed here)"),
+              code("megatron-core pipeline_parallel/schedules.py: forward_backward_pipelining_without_interleaving "
+                    "(\"non-interleaved pipeline-parallel schedule does not support model chunking\")")),
+             "engine: megatron, bridge_backend mcore-bridge, megatron_extra_kwargs with pipeline_model_parallel_layout, "
+             "virtual_pipeline_model_parallel_size or num_layers_in_first/last_pipeline_stage"),
     RuleInfo("megatron-rlhf-vpp", "error", "virtual pipeline stages exclude GRPO's reference model (beta != 0) and a "
              "separate teacher model",
              (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._maybe_compute_logps"),
