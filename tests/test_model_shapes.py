@@ -86,6 +86,9 @@ PUBLISHED_LANGUAGE_MODEL = [
     ("Qwen/Qwen3-VL-4B-Instruct", 4.0, None),  # Qwen3-4B card: 4.0B
     ("Qwen/Qwen3-VL-32B-Instruct", 32.8, None),  # Qwen3-32B card: 32.8B
     ("Qwen/Qwen2.5-VL-3B-Instruct", 3.09, None),  # Qwen2.5-3B card: 3.09B
+    ("google/gemma-4-26B-A4B-it", 25.2, None),  # card: 25.2B total, 3.8B active (vision encoder ~550M apart)
+    ("Qwen/Qwen3-Omni-30B-A3B-Instruct", 30.53, None),  # keras-hub preset: thinker LM 30,532,122,624
+    ("Qwen/Qwen2.5-Omni-7B", 7.61, None),  # thinker text_config = Qwen2.5-7B's; its card: 7.61B
 ]
 
 
@@ -210,6 +213,50 @@ def test_glm4v_vision_tower_blocks_and_merger_follow_glm_layout():
     assert resolve_shape("ZhipuAI/GLM-4.6V").max_positions == 0 and shape.max_positions == 65536
     qwen = from_config({**resolve_shape_config("zai-org/GLM-4.5V"), "model_type": "qwen2_5_vl"}, name="x").vision
     assert qwen.layout == "qwen" and qwen.block_params() == 4 * 1536**2 + 2 * 1536 * 13696
+
+
+def test_gemma4_global_layers_moe_beside_the_dense_mlp_and_vision_tower():
+    # mcore-bridge mm_gpts/gemma4.py: full_attention layers use global_head_dim and, with attention_k_eq_v,
+    # num_global_key_value_heads and no V; every MoE layer keeps its dense MLP beside the experts.
+    shape = resolve_shape("google/gemma-4-26B-A4B-it")
+    h = 2816
+    sliding = h * (16 * 256 + 2 * 8 * 256) + 16 * 256 * h
+    full = h * (16 * 512 + 2 * 512) + 16 * 512 * h  # K only: the key is the value
+    assert (shape.num_global_layers, shape.num_full_attention_layers) == (5, 30)
+    assert shape.full_attention_params() == (25 * sliding + 5 * full) // 30
+    assert shape.shared_expert_intermediate_size == 2112 and not shape.shared_expert_gate
+    assert (shape.num_experts, shape.num_experts_per_tok, shape.num_moe_layers) == (128, 8, 30)
+    # the tower: 27 blocks of q/k/v/o and a gated MLP; one projection into the language model
+    v = shape.vision
+    assert v.layout == "gemma4" and v.block_params() == 4 * 1152**2 + 3 * 1152 * 4304 and v.merger_params() == 1152 * h
+    assert abs(shape.vision_params() / 1e6 - 550) < 10  # card: vision encoder ~550M
+    # without attention_k_eq_v the full layers keep num_key_value_heads and a V projection
+    config = resolve_shape_config("google/gemma-4-26B-A4B-it")
+    plain = from_config({**config, "text_config": {**config["text_config"], "attention_k_eq_v": False}}, "x")
+    assert plain.num_global_key_value_heads == 8 and not plain.global_k_eq_v
+    assert plain.full_attention_params() > shape.full_attention_params()
+
+
+def test_gemma4_without_layer_types_is_a_user_error():
+    config = resolve_shape_config("google/gemma-4-26B-A4B-it")
+    text = {k: v for k, v in config["text_config"].items() if k != "layer_types"}
+    with pytest.raises(UserError, match="layer_types"):
+        from_config({**config, "text_config": text}, "x")
+
+
+def test_omni_models_read_the_thinker():
+    # mcore-bridge config/parser.py _convert_config reads thinker_config's text_config; the towers come from
+    # thinker_config.vision_config (Qwen3Omni_Vit / Qwen2_5Omni_Vit); the talker is not trained.
+    omni = resolve_shape("Qwen/Qwen3-Omni-30B-A3B-Instruct")
+    qwen3 = resolve_shape("Qwen/Qwen3-30B-A3B")
+    # the Qwen3-30B-A3B language model, with a vocabulary of 152064 rather than 151936 (untied: embedding and head)
+    assert omni.total_params() - omni.vision_params() - qwen3.total_params() == (152064 - 151936) * 2048 * 2
+    assert omni.vision.depth == 27 and omni.vision.mergers == 4 and omni.max_positions == 65536
+    assert omni.shared_expert_intermediate_size == 0 and not omni.router_pre_softmax
+    omni7 = resolve_shape("Qwen/Qwen2.5-Omni-7B")
+    assert omni7.total_params() - omni7.vision_params() == resolve_shape("Qwen/Qwen2.5-7B-Instruct").total_params()
+    with pytest.raises(UserError, match="thinker_config"):
+        from_config({"model_type": "qwen2_5_omni", "thinker_config": [1]}, "x")
 
 
 def resolve_shape_config(model):

@@ -37,17 +37,25 @@ class Vision:
     # transformers glm4v/modeling_glm4v.py): each block's MLP is gate/up/down of width out_hidden_size
     # (Glm4VisionMlp), and the merger is a 2x2 downsample conv (hidden -> out) then proj (out -> out) and
     # gate/up/down of width intermediate_size (Glm4vVisionPatchMerger).
+    # "gemma4" (Gemma 4 26B/31B, transformers gemma4/modeling_gemma4.py): q/k/v/o of hidden_size
+    # (Gemma4VisionAttention), a gated MLP gate/up/down of intermediate_size (Gemma4VisionMLP), and one
+    # projection hidden -> text hidden (Gemma4MultimodalEmbedder.embedding_projection).
     layout: str = "qwen"
 
     def block_params(self) -> int:
         h = self.hidden_size
-        mlp = 3 * h * self.out_hidden_size if self.layout == "glm4v" else 2 * h * self.intermediate_size
-        return 4 * h * h + mlp
+        if self.layout == "glm4v":
+            return 4 * h * h + 3 * h * self.out_hidden_size
+        if self.layout == "gemma4":
+            return 4 * h * h + 3 * h * self.intermediate_size
+        return 4 * h * h + 2 * h * self.intermediate_size
 
     def merger_params(self) -> int:
         h, out = self.hidden_size, self.out_hidden_size
         if self.layout == "glm4v":
             return 4 * h * out + out * out + 3 * out * self.intermediate_size
+        if self.layout == "gemma4":
+            return h * out
         return self.mergers * ((4 * h) ** 2 + 4 * h * out)
 
     def lora_width_per_block(self) -> int:
@@ -55,6 +63,8 @@ class Vision:
         h = self.hidden_size
         if self.layout == "glm4v":  # qkv, proj, gate, up, down
             return 4 * h + 2 * h + 3 * (h + self.out_hidden_size)
+        if self.layout == "gemma4":  # q, k, v, o, gate, up, down
+            return 8 * h + 3 * (h + self.intermediate_size)
         return 8 * h + 2 * self.intermediate_size  # qkv, proj, fc1, fc2
 
 
@@ -90,6 +100,14 @@ class ModelShape:
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
     mtp_num_layers: int = 0
+    # Gemma 4 (mcore-bridge model/mm_gpts/gemma4.py Gemma4SelfAttention): the `full_attention` entries of
+    # layer_types use global_head_dim and num_global_key_value_heads, and with attention_k_eq_v project no V
+    # (the key is the value); the other layers are sliding-window attention with head_dim / num_key_value_heads.
+    # 0 global layers: every attention layer has head_dim / num_key_value_heads.
+    num_global_layers: int = 0
+    global_head_dim: int = 0
+    num_global_key_value_heads: int = 0
+    global_k_eq_v: bool = False
     # The router as mcore-bridge builds it (config/parser.py hf_to_mcore_config): megatron-core's checks
     # depend on it (top-1 routing with a softmax score and no pre-softmax is refused; Llama-4 is sigmoid).
     router_score_function: str = "softmax"
@@ -129,6 +147,16 @@ class ModelShape:
 
     # -- parameter counts (elements; norms and biases are left out: < 0.1%) ------------------------------
     def full_attention_params(self) -> int:
+        """One softmax-attention layer; with Gemma 4's global layers, the mean over the attention layers."""
+        if not self.num_global_layers:
+            return self._attention_params(self.head_dim, self.num_key_value_heads, values=True)
+        globals_ = self.num_global_layers * self._attention_params(
+            self.global_head_dim, self.num_global_key_value_heads, values=not self.global_k_eq_v)
+        local = (self.num_full_attention_layers - self.num_global_layers) * self._attention_params(
+            self.head_dim, self.num_key_value_heads, values=True)
+        return (globals_ + local) // self.num_full_attention_layers
+
+    def _attention_params(self, head_dim: int, kv_heads: int, values: bool) -> int:
         h, heads = self.hidden_size, self.num_attention_heads
         if self.is_mla:
             qk = self.qk_nope_head_dim + self.qk_rope_head_dim
@@ -136,9 +164,9 @@ class ModelShape:
             kv = h * (self.kv_lora_rank + self.qk_rope_head_dim) \
                 + self.kv_lora_rank * heads * (self.qk_nope_head_dim + self.v_head_dim)
             return q + kv + heads * self.v_head_dim * h
-        q_out = heads * self.head_dim * (2 if self.gated_attention else 1)
-        kv_out = 2 * self.num_key_value_heads * self.head_dim
-        return h * (q_out + kv_out) + heads * self.head_dim * h
+        q_out = heads * head_dim * (2 if self.gated_attention else 1)
+        kv_out = (2 if values else 1) * kv_heads * head_dim
+        return h * (q_out + kv_out) + heads * head_dim * h
 
     def linear_attention_params(self) -> int:
         if not self.linear_num_value_heads:
@@ -274,7 +302,8 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
     gpt-oss (`num_local_experts`), ERNIE-4.5 (`moe_num_experts`, `moe_k`, `moe_layer_start_index`) and
     Ling/Ring 2.0 (`num_shared_experts`). Zeros, negatives and non-numbers are a UserError naming the field."""
     where = source or name
-    text = config.get("text_config") or config.get("llm_config") or config
+    multimodal = _multimodal_section(config, where)
+    text = multimodal.get("text_config") or multimodal.get("llm_config") or multimodal
     if not isinstance(text, dict):
         raise UserError.one("model config: `text_config`/`llm_config` is not an object", file=where)
     read = _Fields(text, config, where)
@@ -317,6 +346,12 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         raise UserError.one("model config lacks 'intermediate_size' (a positive integer)", file=where)
     shared = read.int("shared_expert_intermediate_size") or _first_int(
         read, "n_shared_experts", "num_shared_expert", "moe_num_shared_experts", "num_shared_experts") * moe_inter
+    gemma4 = model_type in GEMMA4_TYPES
+    if gemma4 and experts:
+        # Gemma 4's MoE layers keep their dense MLP (intermediate_size) and add the experts beside it
+        # (mcore-bridge Gemma4TransformerLayer._forward_mlp sums self.mlp and experts_mlp): a shared expert
+        # without a gate, in every layer.
+        shared = intermediate
 
     interval = read.int("full_attention_interval")
     layer_types = text.get("layer_types")
@@ -354,10 +389,11 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         qk_rope_head_dim=read.int("qk_rope_head_dim"),
         v_head_dim=read.int("v_head_dim"),
         mtp_num_layers=read.int("mtp_num_hidden_layers") or read.int("num_nextn_predict_layers"),
+        **(_gemma4_global_attention(text, read, layers, where) if gemma4 else {}),
         router_score_function=_router_score_function(text, config, model_type),
         router_pre_softmax=_router_pre_softmax(text, config),
         softmax_type="learnable" if "gpt_oss" in (model_type, str(text.get("model_type") or "")) else "vanilla",
-        vision=_vision(config, hidden, where),
+        vision=_vision(multimodal, hidden, where, model_type),
         max_positions=_max_positions(text, read),
         rope_scaling=_rope_scaling_type(text, config),
         source=source,
@@ -502,20 +538,53 @@ def _dense_layers(text: dict, read: _Fields, layers: int) -> int:
     return layers - sparse
 
 
-def _vision(config: dict, text_hidden: int, where: str) -> Vision | None:
+def _vision(config: dict, text_hidden: int, where: str, model_type: str) -> Vision | None:
     vc = config.get("vision_config")
     if not isinstance(vc, dict):
         return None
     read = _Fields(vc, vc, where)
-    depth = read.int("depth") or read.int("num_hidden_layers")  # Qwen-VL towers / InternViT
+    # Qwen-VL towers / InternViT / Gemma 4's tower; Gemma 4 Unified (12B) has no tower, only a patch embedder
+    # (mcore-bridge Gemma4UnifiedVit: _vision_tower = []), and its vision_config names no depth.
+    depth = read.int("depth") or read.int("num_hidden_layers")
     if not depth:
         return None
     hidden = read.int("hidden_size", positive=True)
     deepstack = vc.get("deepstack_visual_indexes") or []
-    glm4v = str(config.get("model_type") or "") in ("glm4v", "glm4v_moe")
+    layout = ("glm4v" if model_type in ("glm4v", "glm4v_moe") else "gemma4" if model_type in GEMMA4_TYPES
+              else "qwen")
     return Vision(depth, hidden, read.int("intermediate_size") or 4 * hidden,
                   read.int("out_hidden_size") or text_hidden, 1 + (len(deepstack) if isinstance(deepstack, list) else 0),
-                  layout="glm4v" if glm4v else "qwen")
+                  layout=layout)
+
+
+# mcore-bridge config/parser.py hf_to_mcore_config: the Gemma 4 branch (`hf_model_type in {'gemma4',
+# 'gemma4_unified'}`).
+GEMMA4_TYPES = ("gemma4", "gemma4_unified")
+
+
+def _multimodal_section(config: dict, where: str) -> dict:
+    """Where the language model's and the vision tower's configs sit: the top level, or, for Qwen2.5-Omni and
+    Qwen3-Omni, `thinker_config` (mcore-bridge config/parser.py _convert_config reads text_config, llm_config
+    and thinker_config in turn; the talker and code2wav are not trained: Qwen3Omni_Vit._generator)."""
+    thinker = config.get("thinker_config")
+    if thinker is None:
+        return config
+    if not isinstance(thinker, dict):
+        raise UserError.one("model config: `thinker_config` is not an object", file=where)
+    return thinker
+
+
+def _gemma4_global_attention(text: dict, read: _Fields, layers: int, where: str) -> dict:
+    """Gemma 4's full-attention layers as mcore-bridge's Gemma4SelfAttention builds them: global_head_dim (when
+    set) and, with attention_k_eq_v, num_global_key_value_heads and no V projection."""
+    layer_types = text.get("layer_types")
+    if not isinstance(layer_types, list) or len(layer_types) != layers:
+        raise UserError.one(f"model config: Gemma 4 needs layer_types, one per layer ({layers})", file=where)
+    k_eq_v = bool(text.get("attention_k_eq_v"))
+    global_kv = (read.int("num_global_key_value_heads") if k_eq_v else 0) or read.int("num_key_value_heads")
+    return {"num_global_layers": sum(1 for t in layer_types if t == "full_attention"),
+            "global_head_dim": read.int("global_head_dim") or read.int("head_dim"),
+            "num_global_key_value_heads": global_kv, "global_k_eq_v": k_eq_v}
 
 
 # ---- bundled configs ----------------------------------------------------------------------------------------
