@@ -16,6 +16,12 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from swift_ext.planner.config_keys import (
+    max_positions,
+    rope_scaling_type,
+    router_pre_softmax,
+    router_score_function,
+)
 from swift_ext.planner.hubcache import hf_cache_candidates, modelscope_cache_candidates
 from swift_ext.spec.findings import UserError
 
@@ -116,7 +122,7 @@ class ModelShape:
     softmax_type: str = "vanilla"
     vision: Vision | None = None
     # The longest sequence the checkpoint's positions cover, as ms-swift and vLLM derive it from config.json
-    # (see `_max_positions`); 0 when config.json names none. `rope_scaling` is the config's scaling rope type
+    # (see `max_positions`); 0 when config.json names none. `rope_scaling` is the config's scaling rope type
     # ("" for none, "default" or mrope).
     max_positions: int = 0
     rope_scaling: str = ""
@@ -390,94 +396,14 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         v_head_dim=read.int("v_head_dim"),
         mtp_num_layers=read.int("mtp_num_hidden_layers") or read.int("num_nextn_predict_layers"),
         **(_gemma4_global_attention(text, read, layers, where) if gemma4 else {}),
-        router_score_function=_router_score_function(text, config, model_type),
-        router_pre_softmax=_router_pre_softmax(text, config),
+        router_score_function=router_score_function(text, config, model_type),
+        router_pre_softmax=router_pre_softmax(text, config),
         softmax_type="learnable" if "gpt_oss" in (model_type, str(text.get("model_type") or "")) else "vanilla",
         vision=_vision(multimodal, hidden, where, model_type),
-        max_positions=_max_positions(text, read),
-        rope_scaling=_rope_scaling_type(text, config),
+        max_positions=max_positions(text, read),
+        rope_scaling=rope_scaling_type(text, config),
         source=source,
     )
-
-
-# The keys ms-swift 4.6 (swift/utils/hf_config.py HfConfigFactory.get_max_model_len: the smallest of those
-# present) and vLLM (config/model.py _get_and_verify_max_len: the same minimum) read a model's length from.
-MAX_LENGTH_KEYS = ("seq_length", "max_position_embeddings", "n_positions", "model_max_length", "seq_len",
-                   "max_seq_len", "max_sequence_length", "max_seq_length")
-# Rope types whose config `max_position_embeddings` already is the extended length (vLLM applies no factor).
-_ROPE_WITHOUT_FACTOR = {"default", "mrope", "llama3", "longrope", "su"}
-
-
-def _rope_section(text: dict, config: dict) -> dict:
-    for section in (text, config):
-        for key in ("rope_scaling", "rope_parameters"):  # transformers 5 writes rope_parameters
-            value = section.get(key)
-            if isinstance(value, dict):
-                return value
-    return {}
-
-
-def _rope_scaling_type(text: dict, config: dict) -> str:
-    rope = _rope_section(text, config)
-    kind = str(rope.get("rope_type") or rope.get("type") or "")
-    return "" if kind in ("default", "mrope") else kind
-
-
-def _finite_at_least_one(value) -> bool:
-    # json.loads reads Infinity and NaN: neither is a length or a factor (int() of infinity raises)
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 1
-
-
-def _max_positions(text: dict, read: _Fields) -> int:
-    """The positions the checkpoint covers: the smallest length key present; with a scaling rope (yarn,
-    linear, dynamic) and its factor, original_max_position_embeddings (or that length) times the factor, as
-    vLLM derives it. 0 when config.json names no length."""
-    values = [text.get(k, read.outer.get(k)) for k in MAX_LENGTH_KEYS]
-    lengths = [int(v) for v in values if _finite_at_least_one(v)]
-    if not lengths:
-        return 0
-    limit = min(lengths)
-    rope = _rope_section(text, read.outer)
-    kind = str(rope.get("rope_type") or rope.get("type") or "default")
-    factor = rope.get("factor")
-    if kind not in _ROPE_WITHOUT_FACTOR and _finite_at_least_one(factor):
-        original = rope.get("original_max_position_embeddings")
-        base = original if isinstance(original, int) and original > 0 else limit
-        return max(limit, int(base * factor))
-    return limit
-
-
-# mcore-bridge config/parser.py (hf_to_mcore_config) sets a sigmoid router for these, whatever config.json
-# says: by the language model's model_type, or the outer one (glm4v_moe, llama4). Read in the 1.6.3 wheel
-# (parser.py:194 dots1, :251 glm4_moe/glm4_moe_lite/glm_moe_dsa/glm4v_moe, :308 llama4, :324 bailing_hybrid,
-# :336 nemotron_h); 1.6.5 sets the same ones.
-_SIGMOID_ROUTERS = {"dots1", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "glm4v_moe", "llama4", "bailing_hybrid",
-                    "nemotron_h"}
-
-
-def _router_score_function(text: dict, config: dict, model_type: str) -> str:
-    """`moe_router_score_function` as mcore-bridge derives it: the first of scoring_func /
-    moe_router_use_sigmoid (true) / score_function the config spells (the language model's section over
-    the outer one), then the per-architecture overrides."""
-    if {str(text.get("model_type") or ""), model_type} & _SIGMOID_ROUTERS:
-        return "sigmoid"
-    for section in (text, config):
-        for key in ("scoring_func", "moe_router_use_sigmoid", "score_function"):
-            value = section.get(key)
-            if key == "moe_router_use_sigmoid":
-                if value:
-                    return "sigmoid"
-                continue
-            if isinstance(value, str) and value in ("softmax", "sigmoid"):
-                return value
-    return "softmax"
-
-
-def _router_pre_softmax(text: dict, config: dict) -> bool:
-    """mcore-bridge maps `norm_topk_prob` to `moe_router_pre_softmax = not norm_topk_prob`; absent, megatron-core's
-    default (False) stands."""
-    value = text.get("norm_topk_prob", config.get("norm_topk_prob"))
-    return value is not None and not bool(value)
 
 
 # Far above any model's depth (the deepest published decoders have a few hundred layers), and far above any size
