@@ -457,3 +457,20 @@ def test_a_reranker_row_is_its_positive_and_negatives_in_one_micro_batch():
     assert plan({"MAX_NEGATIVE_SAMPLES": "3"}).memory.tokens_per_micro_batch == 4 * 1024
     assert plan({"MAX_NEGATIVE_SAMPLES": "3", "MAX_POSITIVE_SAMPLES": "2"}).memory.tokens_per_micro_batch == 8 * 1024
     assert plan({"MAX_NEGATIVE_SAMPLES": "many"}).memory.tokens_per_micro_batch == 8 * 1024  # ms-swift's int() fails
+
+
+def test_padded_unpacked_sft_worst_case_is_a_bound_not_a_refusal():
+    """Without packing a micro-batch is padded to its longest sample (get_padding_to rounds to a small multiple only),
+    so padding_free false is as variable as padding_free true: a worst case beyond the card is a warning naming the
+    tokens that fit, while one max_length sequence per micro-batch fits; packed, it stays refused."""
+    def plan(**over):
+        args = {"model": "Qwen/Qwen3-8B", "tuner_type": "full", "tensor_model_parallel_size": 2, "micro_batch_size": 16,
+                "global_batch_size": 16, "max_length": 8192, "padding_free": False, "recompute_granularity": "full",
+                "recompute_method": "uniform", "recompute_num_layers": 1, "dataset": ["x/y"], **over}
+        return make_plan(Recipe(command="sft", launch={"gpus_per_node": 2, "gpu": "H100"}, source="pad.yaml", args=args))
+
+    padded = plan()
+    assert padded.memory.verdict == "worst_case_does_not_fit" and padded.ok
+    assert 8192 <= padded.memory.fits_up_to_tokens < padded.memory.tokens_per_micro_batch
+    packed = plan(packing=True, padding_free=True, micro_batch_size=1, max_length=16 * 8192)
+    assert packed.memory.verdict == "does_not_fit" and not packed.ok

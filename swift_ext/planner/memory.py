@@ -183,13 +183,16 @@ def _sized_by_data(args: Args, command: str) -> bool:
 
 
 def variable_length_batches(args: Args, command: str) -> bool:
-    """Whether a micro-batch holds only its samples' real tokens and is rarely full: padding_free without
-    packing (packing fills every micro-batch to max_length), and GRPO, whose padding-free micro-batches hold
+    """Whether a micro-batch is only as long as its samples and is rarely full: every micro-batch that is not
+    packed (packing fills each one to max_length). padding_free concatenates the samples' real tokens; without it
+    the collator pads to the batch's longest sample, rounded up to a small multiple only (ms-swift 4.6
+    megatron/utils/utils.py get_padding_to: TP under SP, CP, 16-128 for FP8, 64 for fused attention; the
+    transformers engine's template pads to the longest too), never to max_length. GRPO's micro-batches hold
     rollouts of whatever length the policy wrote. For these the worst case (every sequence at its longest)
     is a bound, not the run."""
     if command == "rlhf" and args.str("rlhf_type") == "grpo":
-        return args.bool("padding_free") is not False
-    return args.bool("padding_free") and not args.bool("packing")
+        return True
+    return not args.bool("packing")
 
 
 def longest_sequence(args: Args, command: str) -> int:
