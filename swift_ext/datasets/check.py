@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import msgspec
 
@@ -183,7 +183,11 @@ def _json_read_strings(path: str, layout: str, columns: list[str], kinds: dict[s
     lists and objects. So only such strings break; a mixed column without one loads as written (ms-swift
     takes `images` as a string or a list, `rejected_response` as a string or messages). tests/test_data.py
     loads both through ms-swift's load_dataset."""
-    loads, first_batch = _json_reader()
+    loads = _json_reader()
+    first_batch = _first_batch() if "messages" in columns else 0
+    # Only the mixed columns are decoded (msgspec skips the rest of the row in C); a row that is not an
+    # object fails the decode and is left to the checks that reported it.
+    decode = msgspec.json.Decoder(msgspec.defstruct("Mixed", [(c, Any, None) for c in columns])).decode
     first: dict[str, tuple[int, str, object]] = {}
     rows: Counter = Counter()
     message_keys: set[frozenset] = set()  # the key sets of the messages in datasets' first batch
@@ -196,16 +200,14 @@ def _json_read_strings(path: str, layout: str, columns: list[str], kinds: dict[s
         if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
-            row = _DECODER.decode(raw)
+            row = decode(raw)
         except (msgspec.DecodeError, RecursionError):
             continue
-        if not isinstance(row, dict):
-            continue
-        if in_first_batch and "messages" in columns and isinstance(row.get("messages"), list):
+        if in_first_batch and "messages" in columns and isinstance(row.messages, list):
             message_keys.update(frozenset(m) if isinstance(m, dict) and m else frozenset({None})
-                                for m in row["messages"] if m is not None)
+                                for m in row.messages if m is not None)
         for column in columns:
-            for value in _strings(row.get(column), column == "messages"):
+            for value in _strings(getattr(row, column), column == "messages"):
                 try:
                     read = loads(value)
                 except Exception:  # noqa: BLE001 - not JSON to datasets (ValueError, or msgspec's error): kept as is
@@ -243,15 +245,27 @@ def _strings(value, messages: bool) -> Iterator[str]:
 
 
 def _json_reader():
-    """The function datasets decides with (pandas' ujson, lenient: "NaN", "01", "1." read as numbers) and the
-    bytes of its first batch (JsonConfig.chunksize); without datasets (swift-ext without ms-swift), strict
-    JSON, which misses only those lenient forms, and datasets 4.8.4's 10 MiB."""
+    """What datasets decides with: datasets.utils.json.ujson_loads is pandas' ujson (lenient: "NaN", "01",
+    "1." read as numbers), imported here from pandas (a third of datasets' import time). Without pandas
+    (swift-ext without ms-swift), strict JSON, which misses only those lenient forms."""
+    try:
+        from pandas.io.json import ujson_loads
+    except ImportError:
+        try:
+            from pandas.io.json import loads as ujson_loads  # pandas < 2.2, as datasets falls back to
+        except ImportError:
+            return msgspec.json.decode
+    return ujson_loads
+
+
+def _first_batch() -> int:
+    """The bytes of datasets' first batch of a JSON Lines file (JsonConfig.chunksize), where it looks for
+    structs whose keys differ; without datasets, datasets 4.8.4's 10 MiB."""
     try:
         from datasets.packaged_modules.json.json import JsonConfig
-        from datasets.utils.json import ujson_loads
     except ImportError:
-        return msgspec.json.decode, 10 << 20
-    return ujson_loads, JsonConfig.chunksize
+        return 10 << 20
+    return JsonConfig.chunksize
 
 
 def _shown(value) -> str:
