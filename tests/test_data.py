@@ -113,11 +113,17 @@ def test_mixed_content_types_across_rows(tmp_path):
     assert [(i.code, i.line, i.path) for i in report.issues] == [("E110", 3, "messages")]
     assert '"4" here arrives as 4 (number); 1 more row' in report.issues[0].message
     assert report.valid_rows == 4
+    from swift.dataset import load_dataset
+
+    answers = lambda: [r["messages"][-1]["content"] for r in load_dataset(  # noqa: E731
+        [str(path)], strict=False, load_from_cache_file=False, remove_unused_columns=False)[0]]
+    assert answers() == ["ok", "ok", 4, True, "ok"]  # ms-swift's loader: the two E110 strings changed
     # Message keys that differ in datasets' first batch make each message one Json value: contents arrive as
     # written (find_mixed_struct_types_field_paths), so nothing to say.
     path.write_text("".join(json.dumps(r) + "\n" for r in [row(parts, "4"), {"messages": [
         {"role": "user", "content": "q", "loss": None}, {"role": "assistant", "content": "5", "loss": True}]}]))
     assert check(path).errors == 0
+    assert answers() == ["4", "5"]
 
 
 def test_chunked_parallel_run_matches_serial(tmp_path):
