@@ -93,18 +93,37 @@ def test_file_ms_swift_accepts_is_flagged_with_line_numbers(tmp_path):
         os.chdir(cwd)
     assert len(train) == 6  # accepted whole
     assert [(i.code, i.line, i.path) for i in report.issues if i.severity == "error"] == [
-        ("E301", 4, "images[0]"), ("E110", 5, "solution")]
+        ("E110", 1, "solution"), ("E301", 4, "images[0]")]
 
 
 def test_mixed_content_types_across_rows(tmp_path):
+    """A string content next to a list of parts mixes `messages`' contents (in one row too): only a string
+    that reads as JSON changes on the way in, so only the answer "4" is E110 -- at its row, the first such."""
+    def row(user, answer):
+        return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]}
+
+    parts = [{"type": "text", "text": "hi"}]
     path = tmp_path / "mixed.jsonl"
-    text = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"}]}
-    parts = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
-                          {"role": "assistant", "content": "ok"}]}
-    path.write_text("\n".join(json.dumps(r) for r in [text, text, parts, text, parts]) + "\n")
-    report = check(path)
-    assert [(i.code, i.line) for i in report.issues if i.code == "E110"] == [("E110", 3), ("E110", 5)]
-    assert report.valid_rows == 3
+    path.write_text("".join(json.dumps(r) + "\n" for r in [row("hi", "ok"), row(parts, "ok"), row("hi", "no")]))
+    assert_typed_matches_reference(path, d.Options())
+    assert check(path).errors == 0
+    path.write_text("".join(json.dumps(r) + "\n" for r in [row("hi", "ok"), row(parts, "ok"), row("2+2?", "4"),
+                                                            row("hi", "true"), row("hey", "ok")]))
+    report = assert_typed_matches_reference(path, d.Options())
+    assert [(i.code, i.line, i.path) for i in report.issues] == [("E110", 3, "messages")]
+    assert '"4" here arrives as 4 (number); 1 more row' in report.issues[0].message
+    assert report.valid_rows == 4
+    from swift.dataset import load_dataset
+
+    answers = lambda: [r["messages"][-1]["content"] for r in load_dataset(  # noqa: E731
+        [str(path)], strict=False, load_from_cache_file=False, remove_unused_columns=False)[0]]
+    assert answers() == ["ok", "ok", 4, True, "ok"]  # ms-swift's loader: the two E110 strings changed
+    # Message keys that differ in datasets' first batch make each message one Json value: contents arrive as
+    # written (find_mixed_struct_types_field_paths), so nothing to say.
+    path.write_text("".join(json.dumps(r) + "\n" for r in [row(parts, "4"), {"messages": [
+        {"role": "user", "content": "q", "loss": None}, {"role": "assistant", "content": "5", "loss": True}]}]))
+    assert check(path).errors == 0
+    assert answers() == ["4", "5"]
 
 
 def test_chunked_parallel_run_matches_serial(tmp_path):
@@ -125,6 +144,31 @@ def test_chunked_parallel_run_matches_serial(tmp_path):
     assert key(parallel) == key(serial)
     assert (parallel.rows, parallel.valid_rows, parallel.duplicates) == (serial.rows, serial.valid_rows, serial.duplicates)
     assert serial.rows == 3000 and serial.duplicates > 2400  # ~500 distinct conversations repeated
+
+
+def test_a_type_change_past_the_reference_rows_and_across_chunks(tmp_path):
+    """Columns the first 1000 rows never type, and types first seen in different chunks: E110 is the same
+    serial, in parallel chunks, and through the reference check; `images` first as a list (the typed path
+    after the reference rows) then as a path is no error."""
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(1600)]
+    rows[1100]["solution"] = "x^2"
+    rows[1200]["solution"] = "4"  # the first string that reads as JSON: E110 here
+    rows[1500]["solution"] = 4  # in a later chunk: the column is mixed only from here
+    rows[1550]["solution"] = "[1, 2]"
+    (tmp_path / "a.png").write_bytes((ROOT / "data/media/red_square.png").read_bytes())
+    for i, image in ((1300, ["a.png"]), (1400, "a.png")):
+        rows[i]["messages"][0]["content"] = "<image>" + rows[i]["messages"][0]["content"]
+        rows[i]["images"] = image
+    path = tmp_path / "late.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    opts = d.Options(media_root=str(tmp_path))
+    serial = assert_typed_matches_reference(path, opts)
+    parallel = d.check_file(str(path), opts, jobs=2, chunk_bytes=4096)
+    assert len(reader.chunk_ranges(str(path), 4096)) > 10
+    assert as_json(parallel) == as_json(serial)
+    assert [(i.line, i.code, i.path) for i in serial.issues] == [(1201, "E110", "solution")]
+    assert "1 more row" in serial.issues[0].message and serial.valid_rows == 1599
 
 
 def test_bom_crlf_blank_lines_and_json_arrays(tmp_path):
@@ -836,15 +880,49 @@ def test_a_mixed_type_column_loads_but_changes_json_looking_strings(tmp_path):
     import datasets
     from swift.dataset import load_dataset
 
-    rows = [{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], "solution": s}
-            for s in ("4", 4, "four")]
-    path = tmp_path / "mixed.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    loaded = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "cache"))
-    assert isinstance(loaded.features["solution"], datasets.Json)
-    train, _ = load_dataset([str(path)], strict=False, load_from_cache_file=False, remove_unused_columns=False)
-    assert [r["solution"] for r in train] == [4, 4, "four"]  # ms-swift's loader: the first row's "4" is a number now
+    def load(name, rows):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        loaded = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / name))
+        train, _ = load_dataset([str(path)], strict=False, load_from_cache_file=False, remove_unused_columns=False)
+        return path, loaded.features, train
+
+    question = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    path, features, train = load("solution", [{"messages": question, "solution": s}
+                                              for s in ("five", "4", 4, "four", "true", "[1]")])
+    assert isinstance(features["solution"], datasets.Json)
+    assert [r["solution"] for r in train] == ["five", 4, 4, "four", True, [1]]  # ms-swift's loader: "4" is a number now
     report = check(path, task="grpo")
     [finding] = [i for i in report.issues if i.code == "E110"]
-    assert (finding.line, finding.path) == (2, "solution") and "fails" not in finding.message, finding.message
-    assert "as JSON" in finding.message
+    assert (finding.line, finding.path) == (2, "solution"), finding.render()  # the first string that changes
+    assert '"4" here arrives as 4 (number); 2 more rows' in finding.message and "one type" in finding.message
+
+    # The other half: a mixed column whose strings do not read as JSON arrives as written, and ms-swift takes
+    # both forms -- `images` a path or a list of paths (its preprocessor makes a list of either), a
+    # `rejected_response` a string or a list of messages.
+    (tmp_path / "a.png").write_bytes((ROOT / "data/media/red_square.png").read_bytes())
+    (tmp_path / "b.png").write_bytes((ROOT / "data/media/blue_circle.png").read_bytes())
+    one, two = (str(tmp_path / "a.png"), [str(tmp_path / "a.png"), str(tmp_path / "b.png")])
+    path, features, train = load("images", [
+        {"messages": [{"role": "user", "content": "<image>what?"}, {"role": "assistant", "content": "red"}],
+         "images": one},
+        {"messages": [{"role": "user", "content": "<image><image>what?"}, {"role": "assistant", "content": "two"}],
+         "images": two}])
+    assert isinstance(features["images"], datasets.Json)
+    assert [[i["path"] for i in r["images"]] for r in train] == [[one], two]
+    report = check(path)
+    assert report.errors == 0 and report.valid_rows == 2, [i.render() for i in report.issues]
+
+    better = [{"role": "assistant", "content": "4"}]
+    path, features, train = load("rejected", [{"messages": question, "rejected_response": "no"},
+                                              {"messages": question, "rejected_response": better}])
+    assert isinstance(features["rejected_response"], datasets.Json)
+    assert [r["rejected_response"] for r in train] == ["no", better]
+    report = check(path, task="dpo")
+    assert not [i for i in report.issues if i.code == "E110"], [i.render() for i in report.issues]
+    # and "4" next to those: the one value that changes, E110 at its row
+    path, _, train = load("rejected4", [{"messages": question, "rejected_response": "no"},
+                                        {"messages": question, "rejected_response": better},
+                                        {"messages": question, "rejected_response": "4"}])
+    assert [r["rejected_response"] for r in train] == ["no", better, 4]
+    assert [(i.line, i.path) for i in check(path, task="dpo").issues if i.code == "E110"] == [(3, "rejected_response")]

@@ -4,8 +4,8 @@ Every row is checked and every problem is reported with a stable code, its line 
 streamed in byte-range chunks cut on line boundaries (in parallel over --jobs processes), so memory
 does not grow with the file. Rows are decoded with msgspec; the checks are plain Python over the
 decoded row (swift_ext.datasets.rows), with a typed fast path for clean rows (fastpath, chunks).
-File-level checks (a column whose JSON type changes between rows - what breaks Arrow inside ms-swift -
-and duplicate rows) are done here, by the parent, with bounded memory.
+File-level checks (a column whose JSON type changes between rows and holds a string datasets then
+decodes as JSON - E110 - and duplicate rows) are done here, by the parent, with bounded memory.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 import msgspec
 
 from swift_ext.msswift.conventions import local_dataset_path, parse_dataset_entry, without_sample_suffix  # noqa: F401  (re-exported)
 from swift_ext.datasets.chunks import TYPED_COLUMNS, check_chunk, check_lines, row_types
 from swift_ext.datasets.duplicates import Duplicates, file_digests
-from swift_ext.datasets.issues import CODES, FileCheckError, data_finding
+from swift_ext.datasets.issues import CODES, FileCheckError, data_finding, json_type
 from swift_ext.spec.findings import Finding
 from swift_ext.datasets.options import CHUNK, LENGTH_SAMPLE, ChunkResult, Options
 from swift_ext.datasets.percentiles import percentiles
@@ -114,7 +114,7 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
 
     sampler = random.Random(0)
     seen_lengths = 0
-    file_types = dict(reference)
+    kinds = {column: {kind} for column, kind in reference.items()}  # every JSON type each column holds
     offset = 0  # lines before the chunk
     for res in results:
         report.rows += res.rows
@@ -132,16 +132,8 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
                 k = sampler.randrange(seen_lengths)
                 if k < LENGTH_SAMPLE:
                     report.lengths[k] = value
-        for line, column, kind in res.types:
-            if column not in file_types:
-                file_types[column] = kind
-            elif file_types[column] != kind:
-                report.issues.append(_type_change(entry, line + offset, column, kind, file_types[column]))
-        for column, lines in res.first_kind_lines.items():
-            kind = res.first_kinds[column]
-            if file_types[column] != kind:
-                report.issues.extend(_type_change(entry, line + offset, column, kind, file_types[column])
-                                     for line in lines)
+        for column, kind in res.types:
+            kinds.setdefault(column, set()).add(kind)
         report.issues.extend(_duplicate(entry, line, dpo) for line in dups.add_chunk(res.line_blob, res.digest_blob, offset))
         offset += res.lines
     report.issues.extend(_duplicate(entry, line, dpo) for line in dups.finish())
@@ -149,6 +141,9 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
         for line in dups.confirm(file_digests(entry, layout, dpo)):
             report.issues.append(_duplicate(entry, line, dpo))
     report.duplicates = dups.count
+    mixed = [column for column in TYPED_COLUMNS if len(kinds.get(column, ())) > 1]
+    if mixed:  # rare: a second, plain pass over the file, only for the columns that need it
+        report.issues.extend(_json_read_strings(entry, layout, mixed, kinds))
     if report.rows == 0:
         report.issues.append(data_finding(entry, 0, "E006", "", "no rows: ms-swift refuses an empty dataset"))
     # A row whose only error is a type change was counted valid by its chunk.
@@ -176,14 +171,106 @@ def _check_stream(path: str, opts: Options, jobs: int, chunk_bytes: int, typed: 
     return report
 
 
-def _type_change(path: str, line: int, column: str, kind: str, first: str) -> Finding:
-    # datasets 4.x (the installed 4.8.4) loads such a column, typed Json: each value is decoded as JSON, so a
-    # string that reads as JSON ("4", "true", "[...]") comes back as a number, boolean or list
-    # (tests/test_data.py, through ms-swift's load_dataset). Which strings change depends on their text:
-    # the column is refused whole, as ms-swift cannot be trusted to see the values written.
-    return data_finding(path, line, "E110", column, f"JSON type {kind} here, {first} in earlier rows: ms-swift's "
-                        "loader (datasets) then reads every value of the column as JSON, so a string such as \"4\" "
-                        "arrives as a number; write the column with one type")
+def _json_read_strings(path: str, layout: str, columns: list[str], kinds: dict[str, set[str]]) -> list[Finding]:
+    """E110 for each column of `columns` (their JSON type changes between rows) that holds a string
+    datasets would decode: at the first row with one, naming the value and what it turns into.
+
+    datasets 4.x (the installed 4.8.4) loads a column whose type changes between rows (or a `content` that
+    is a string in one message and a list in another) typed Json: packaged_modules/json/json.py keeps a
+    string that `ujson_loads` accepts as the JSON it reads as (datasets.utils.json.json_encode_field) and
+    Json.decode_example decodes every value, so "4" arrives as 4, "true" as True, "null" as None, '"q"' as
+    q; a string it refuses ("a.png", "no") is written as a JSON string and arrives unchanged, and so do
+    lists and objects. So only such strings break; a mixed column without one loads as written (ms-swift
+    takes `images` as a string or a list, `rejected_response` as a string or messages). tests/test_data.py
+    loads both through ms-swift's load_dataset."""
+    loads = _json_reader()
+    first_batch = _first_batch() if "messages" in columns else 0
+    # Only the mixed columns are decoded (msgspec skips the rest of the row in C); a row that is not an
+    # object fails the decode and is left to the checks that reported it.
+    decode = msgspec.json.Decoder(msgspec.defstruct("Mixed", [(c, Any, None) for c in columns])).decode
+    first: dict[str, tuple[int, str, object]] = {}
+    rows: Counter = Counter()
+    message_keys: set[frozenset] = set()  # the key sets of the messages in datasets' first batch
+    offset = 0
+    for n, raw in enumerate(file_lines(path, layout), start=1):
+        in_first_batch = offset < first_batch or layout == "json-array"  # an array is read whole
+        offset += (raw if type(raw) is int else len(raw)) + 1
+        if type(raw) is int:
+            continue
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            row = decode(raw)
+        except (msgspec.DecodeError, RecursionError):
+            continue
+        if in_first_batch and "messages" in columns and isinstance(row.messages, list):
+            message_keys.update(frozenset(m) if isinstance(m, dict) and m else frozenset({None})
+                                for m in row.messages if m is not None)
+        for column in columns:
+            for value in _strings(getattr(row, column), column == "messages"):
+                try:
+                    read = loads(value)
+                except Exception:  # noqa: BLE001 - not JSON to datasets (ValueError, or msgspec's error): kept as is
+                    continue
+                rows[column] += 1
+                first.setdefault(column, (n, value, read))
+                break
+    if len(message_keys) > 1 or frozenset({None}) in message_keys:
+        # Messages whose keys differ in datasets' first batch (a `loss` or `tool_calls` key in some) make
+        # each message one Json value (datasets.utils.json.find_mixed_struct_types_field_paths): its
+        # content is inside that JSON and arrives as written, whatever its type.
+        first.pop("messages", None)
+    out = []
+    for column, (line, value, read) in first.items():
+        held = " and ".join(sorted(k.rsplit(":", 1)[-1] for k in kinds[column]))
+        whose, it = ("message contents are", "them") if column == "messages" else (f"{column} holds", "it")
+        others = rows[column] - 1
+        out.append(data_finding(path, line, "E110", column, (
+            f"{whose} {held} values, so ms-swift's loader (datasets) types {it} Json and decodes every string that "
+            f"reads as JSON: {_shown(value)} here arrives as {_shown(read)} ({json_type(read)})"
+            + (f"; {others} more row{'s' if others > 1 else ''} hold such strings" if others else "")
+            + ". Write the column with one type, or write the value so that it does not read as JSON")))
+    return out
+
+
+def _strings(value, messages: bool) -> Iterator[str]:
+    """The string values datasets' Json decoding reads: the column's value, or each message's content."""
+    if messages:
+        if isinstance(value, list):
+            for message in value:
+                if isinstance(message, dict) and isinstance(message.get("content"), str):
+                    yield message["content"]
+    elif isinstance(value, str):
+        yield value
+
+
+def _json_reader():
+    """What datasets decides with: datasets.utils.json.ujson_loads is pandas' ujson (lenient: "NaN", "01",
+    "1." read as numbers), imported here from pandas (a third of datasets' import time). Without pandas
+    (swift-ext without ms-swift), strict JSON, which misses only those lenient forms."""
+    try:
+        from pandas.io.json import ujson_loads
+    except ImportError:
+        try:
+            from pandas.io.json import loads as ujson_loads  # pandas < 2.2, as datasets falls back to
+        except ImportError:
+            return msgspec.json.decode
+    return ujson_loads
+
+
+def _first_batch() -> int:
+    """The bytes of datasets' first batch of a JSON Lines file (JsonConfig.chunksize), where it looks for
+    structs whose keys differ; without datasets, datasets 4.8.4's 10 MiB."""
+    try:
+        from datasets.packaged_modules.json.json import JsonConfig
+    except ImportError:
+        return 10 << 20
+    return JsonConfig.chunksize
+
+
+def _shown(value) -> str:
+    text = msgspec.json.encode(value).decode() if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _duplicate(path: str, line: int, dpo: bool = False) -> Finding:
@@ -208,7 +295,7 @@ def _reference_types(path: str, layout: str) -> dict[str, str]:
         except (msgspec.DecodeError, RecursionError):
             continue
         if isinstance(row, dict):
-            for column, kind in row_types(row).items():
+            for column, kind in row_types(row):
                 types.setdefault(column, kind)
             if len(types) == len(TYPED_COLUMNS):
                 break

@@ -50,12 +50,12 @@ def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, 
     tokenizer = _load_tokenizer(opts.tokenizer) if opts.max_length and opts.tokenizer else None
     checker = RowChecker(path, opts, tokenizer, reference_types)
     out = ChunkResult(index)
-    seen_types: dict[str, str] = dict(reference_types)
+    seen_types = set(reference_types.items())
     line = 0
     for lines in line_lists:
         for raw in lines:
             line += 1
-            _check_line(raw, line, index == 0, checker, out, seen_types, reference_types)
+            _check_line(raw, line, index == 0, checker, out, seen_types)
     out.lines = line
     return out.pack()
 
@@ -80,23 +80,23 @@ def _check_typed(path: str, buffers: Iterable[tuple], index: int, opts: Options,
     is not clean takes _check_line, the reference check."""
     checker = RowChecker(path, opts, reference=reference_types)
     out = ChunkResult(index)
-    seen_types: dict[str, str] = dict(reference_types)
+    seen_types = set(reference_types.items())  # (column, JSON type) pairs the parent knows of or was told
     first_chunk = index == 0
     decode_any = ROW_DECODER.decode
     hash128 = xxhash.xxh3_128_digest
     run, summary_of = fastpath.check_buffer, fastpath.row_summary  # read here: a test can swap in the Python twins
     files_ok = checker.files_ok
     record = _record_types
-    quiet = {k: reference_types.get(k) == v for k, v in (("messages", FAST_MESSAGES), ("images", "list"),
-                                                          ("videos", "list"), ("audios", "list"))}
-    q_msg, q_img, q_vid, q_aud = quiet.values()  # True: the column's type needs no note for this row
+    q_msg, q_img, q_vid, q_aud = (pair in seen_types for pair in (("messages", FAST_MESSAGES), ("images", "list"),
+                                                                  ("videos", "list"), ("audios", "list")))
+    # True: the column's type in a typed row needs no note
     digest_lines, digests = out.digest_lines, out.digests
     totals = [0] * 6  # clean rows, images, videos, audios, system turns, messages
     line = 0  # lines before the piece
     for buf, pos, end, count in buffers:
         line_no = line + 1
         if type(buf) is int:  # over-long
-            _check_line(buf, line_no, first_chunk, checker, out, seen_types, reference_types)
+            _check_line(buf, line_no, first_chunk, checker, out, seen_types)
             line += count
             continue
         while pos < end:
@@ -114,23 +114,23 @@ def _check_typed(path: str, buffers: Iterable[tuple], index: int, opts: Options,
             try:
                 row = decode_any(raw)
             except SKIP:
-                _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
+                _check_line(raw, line, first_chunk, checker, out, seen_types)
                 continue
             if not valid_utf8(raw):  # the typed decode does not validate the keys and values it skips
-                _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
+                _check_line(raw, line, first_chunk, checker, out, seen_types)
                 continue
             summary = summary_of(row.messages, row.images, row.videos, row.audios, files_ok, hash128)
             if summary is None:
-                _check_line(raw, line, first_chunk, checker, out, seen_types, reference_types)
+                _check_line(raw, line, first_chunk, checker, out, seen_types)
                 continue
             if not q_msg:
-                q_msg = record(line, FAST_KINDS["messages"], seen_types, reference_types, out)
+                q_msg = record(FAST_KINDS["messages"], seen_types, out)
             if not q_img and row.images is not None:
-                q_img = record(line, FAST_KINDS["images"], seen_types, reference_types, out)
+                q_img = record(FAST_KINDS["images"], seen_types, out)
             if not q_vid and row.videos is not None:
-                q_vid = record(line, FAST_KINDS["videos"], seen_types, reference_types, out)
+                q_vid = record(FAST_KINDS["videos"], seen_types, out)
             if not q_aud and row.audios is not None:
-                q_aud = record(line, FAST_KINDS["audios"], seen_types, reference_types, out)
+                q_aud = record(FAST_KINDS["audios"], seen_types, out)
             digest_lines.append(line)
             digests.append(summary[4])
             for k, n in enumerate((1, *summary[:4], len(row.messages))):
@@ -150,29 +150,20 @@ def _check_typed(path: str, buffers: Iterable[tuple], index: int, opts: Options,
     return out.pack()
 
 
-def _record_types(line: int, kinds, seen_types: dict[str, str], reference: dict[str, str], out: ChunkResult) -> bool:
-    """Note the row's column types where the parent needs them for E110; True when there was nothing to
-    note (every column typed by the reference rows, with the same type)."""
+def _record_types(kinds, seen: set[tuple[str, str]], out: ChunkResult) -> bool:
+    """Note each (column, JSON type) of the row the chunk has not seen yet, for the parent's E110 (which
+    needs every type a column holds, not where); True when there was nothing new to note."""
     quiet = True
-    for column, kind in kinds:
-        first = seen_types.get(column)
-        if first is None:
-            seen_types[column] = kind
-            out.types.append((line, column, kind))
-            if column not in reference:
-                out.first_kinds[column] = kind
-            quiet = False
-        elif first != kind:
-            out.types.append((line, column, kind))
-            quiet = False
-        elif column not in reference:
-            out.first_kind_lines.setdefault(column, []).append(line)
+    for pair in kinds:
+        if pair not in seen:
+            seen.add(pair)
+            out.types.append(pair)
             quiet = False
     return quiet
 
 
 def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChecker, out: ChunkResult,
-                seen_types: dict[str, str], reference: dict[str, str]) -> None:
+                seen_types: set[tuple[str, str]]) -> None:
     path = checker.path
     if type(raw) is int or len(raw) > options.MAX_LINE:
         size = raw if type(raw) is int else len(raw)
@@ -207,7 +198,7 @@ def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChec
         out.rows += 1
         out.issues.append(data_finding(path, line, "E102", "", f"row could not be checked ({type(exc).__name__}: {exc})"))
     if isinstance(row, dict):
-        _record_types(line, row_types(row).items(), seen_types, reference, out)
+        _record_types(row_types(row), seen_types, out)
         # mapped layouts compare as the messages ms-swift makes of them; a DPO row with its rejected side
         digest = row_digest(checked, checker.opts.task == "dpo")
         if digest is not None:
@@ -215,23 +206,25 @@ def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChec
             out.digests.append(digest)
 
 
-def _content_kind(messages: list) -> str | None:
-    """The JSON type of the first message's content: what Arrow fixes as the column type."""
-    for msg in messages:
-        if isinstance(msg, dict) and "content" in msg:
-            return "messages.content:" + json_type(msg["content"])
-    return None  # no content to type (an empty list): Arrow takes it with any content type
-
-
-def row_types(row: dict) -> dict[str, str]:
-    """The JSON type of each column Arrow will type, `messages` by its content's type."""
-    out = {}
+def row_types(row: dict) -> list[tuple[str, str]]:
+    """(column, JSON type) of each column Arrow will type; `messages` by its contents' types, one pair for
+    each type a content of the row has (a string next to a list of parts already mixes the column).
+    null is no type: Arrow takes it in a column of any type."""
+    out = []
     for column in TYPED_COLUMNS:
         value = row.get(column)
-        if value is not None:
-            kind = _content_kind(value) if column == "messages" and isinstance(value, list) else json_type(value)
-            if kind is not None:
-                out[column] = kind
+        if value is None:
+            continue
+        if column != "messages" or not isinstance(value, list):
+            out.append((column, json_type(value)))
+            continue
+        found = set()
+        for msg in value:
+            if isinstance(msg, dict) and msg.get("content") is not None:
+                kind = "messages.content:" + json_type(msg["content"])
+                if kind not in found:
+                    found.add(kind)
+                    out.append((column, kind))
     return out
 
 

@@ -46,8 +46,6 @@ class ChunkResult:
         self.line_blob, self.digest_blob = array.array("q", self.digest_lines).tobytes(), b"".join(self.digests)
         self.digest_lines, self.digests = [], []
         return self
-    types: list[tuple[int, str, str]] = field(default_factory=list)  # (line, column, JSON type) when it changes
-    # Columns the reference rows did not type: this chunk's first type and the later lines with that type,
-    # which are type changes if an earlier chunk saw the column first with another type.
-    first_kinds: dict[str, str] = field(default_factory=dict)
-    first_kind_lines: dict[str, list[int]] = field(default_factory=dict)
+    # (column, JSON type) the chunk saw first (not in the reference rows): the parent's E110 needs every type
+    # a column holds
+    types: list[tuple[str, str]] = field(default_factory=list)
