@@ -193,6 +193,12 @@ def test_reward_weights_count_reward_models_on_the_transformers_engine_and_a_ser
     assert columns("megatron", *server, "args.use_gym_env=false") == {1}
 
 
+def test_megatron_grpo_says_a_reward_model_is_never_loaded():
+    _, warnings = rules_hit(seed(GRPO, "args.reward_model=[Qwen/Qwen3-0.6B]"))
+    assert "reward-funcs" in warnings
+    assert "reward-funcs" not in rules_hit(seed(GRPO))[1]
+
+
 @pytest.mark.parametrize("rule, bad, good", GRPO_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(GRPO_CASES)])
 def test_grpo_rule(rule, bad, good):
     assert rule in rules_hit(seed(GRPO, *bad))[0]

@@ -336,8 +336,9 @@ def quant_bits(recipe, args, err, warn):
         # loads unquantized and nothing says so. Only unsloth (tuner_backend unsloth: BaseArguments.
         # get_model_processor -> swift/model/register.py load_by_unsloth) reads quant_bits alone.
         if bits is not None and not (recipe.engine == "swift" and args.str("tuner_backend") == "unsloth"):
-            warn("quant-bits-unused", f"quant_bits {bits} without quant_method: ms-swift loads the model unquantized "
-                 "(quant_bits is read only beside quant_method)", "quant_bits",
+            warn("quant-bits-unused", f"quant_bits {bits} without quant_method: ms-swift does not quantize the model "
+                 "(quant_bits is read only beside quant_method; a checkpoint already quantized with AWQ/GPTQ loads as "
+                 "its own config says, whatever quant_bits is)", "quant_bits",
                  hint=f"quant_method: bnb (QLoRA, with quant_bits {bits}), or drop quant_bits")
         return
     if method in ("fp8", "awq", "gptq", "gptq_v2"):

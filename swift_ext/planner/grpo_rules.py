@@ -76,6 +76,12 @@ def grpo(recipe, args, shape, lay, err, warn):
     # vllm_max_model_len below max_length + max_completion_length is not refused by ms-swift 4.6 (megatron_args.py
     # _init_grpo has no such check; the rollout engine shortens max_tokens): length_rules.rollout_length warns.
     reward_problems(args, err, recipe.engine)
+    # megatron/trainers/grpo_trainer.py _prepare_rewards builds rewards from reward_funcs only (reward_model_plugins
+    # are [None] per function): a reward_model given to Megatron GRPO is parsed and never loaded.
+    if args.list("reward_model"):
+        warn("reward-funcs", "reward_model is not used by Megatron GRPO (its trainer scores with reward_funcs only): "
+             "the reward model is never loaded", "reward_model",
+             hint="score through a reward function (a plugin that calls the model), or train with engine: swift")
 
 
 def vllm_tp_fits(shape: ModelShape, vtp: int) -> bool:

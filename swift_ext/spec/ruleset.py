@@ -139,8 +139,12 @@ _RULES = [
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
               code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
-    RuleInfo("reward-funcs", "error", "reward_funcs name a registered reward; weights match",
-             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms"),),
+    RuleInfo("reward-funcs", "error, warning", "reward_funcs name a registered reward; reward_weights match the "
+             "reward columns each engine builds; a reward_model on Megatron GRPO is never loaded (warning)",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms; _prepare_rewards "
+                   "(reward_model columns, gym_reward)"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards "
+                   "(reward_funcs only; make_reward_weights)")),
              "rlhf_type grpo"),
     RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
              (code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
