@@ -385,6 +385,29 @@ def test_the_rule_mirrors_ms_swifts_lookup():
     assert source.count("if self.bridge_backend == 'megatron-bridge':") >= 2  # both checks skipped there
 
 
+def test_a_plugin_that_registers_models_makes_the_verdict_a_warning(tmp_path):
+    # MegatronBaseArguments.__post_init__: BaseArguments.__post_init__ imports external_plugins / custom_register_path
+    # before MegatronArguments.__post_init__ looks the model up, so a plugin registering a model (ms-swift's
+    # register_model with mcore_model_type='gpt', as its own yi / codefuse_codellama do) can make Mistral buildable.
+    from swift_ext.msswift.schema import _package_dir
+
+    base_args = (_package_dir("swift") / "megatron" / "arguments" / "megatron_base_args.py").read_text()
+    post_init = base_args[base_args.index("    def __post_init__"):]
+    assert post_init.index("BaseArguments.__post_init__(self)") < post_init.index("self._init_megatron_args()")
+    registers = tmp_path / "mistral_mcore.py"
+    registers.write_text("from swift.model import ModelMeta, register_model\n"
+                         "register_model(ModelMeta('mistral', [], mcore_model_type='gpt'), exist_ok=True)\n")
+    rewards = tmp_path / "rewards.py"
+    rewards.write_text("from swift.rewards import orms\norms['mine'] = object\n")
+    for flag in ("external_plugins", "custom_register_path"):
+        errors, warnings = _findings(MEG_SFT, *NO_MCORE, f"args.{flag}=[{registers}]")
+        assert errors == [] and len(warnings) == 1 and "unless an external_plugins file" in warnings[0].message
+    # a plugin that registers no model (reward functions) leaves the refusal; a plugin file not here may register one
+    assert len(_findings(MEG_SFT, *NO_MCORE, f"args.external_plugins=[{rewards}]")[0]) == 1
+    errors, warnings = _findings(MEG_SFT, *NO_MCORE, f"args.external_plugins=[{tmp_path / 'absent.py'}]")
+    assert errors == [] and len(warnings) == 1
+
+
 def test_a_model_only_a_later_mcore_bridge_maps_is_a_warning_when_none_is_installed():
     from swift_ext.msswift import mcore_support
 

@@ -85,3 +85,36 @@ def _registered(path: str, mtime_ns: int, registry: str) -> tuple[frozenset[str]
     if any(isinstance(n, ast.Name) and n.id == registry and id(n) not in plain for n in ast.walk(tree)):
         readable = False
     return frozenset(names), readable
+
+
+# The names through which a plugin file adds a model: ms-swift's swift.model register_model (a ModelMeta whose
+# mcore_model_type names an mcore-bridge model, as ms-swift's own yi / codefuse_codellama / openbuddy_llama do) and
+# mcore-bridge's register_model / MODEL_MAPPING (mcore_bridge/model/register.py).
+MODEL_REGISTRY_NAMES = frozenset({"register_model", "MODEL_MAPPING"})
+
+
+def plugins_may_register_models(paths: list) -> bool:
+    """Whether the external_plugins files at `paths` may register a model when ms-swift imports them: a file not
+    here, not readable as Python, or naming register_model / MODEL_MAPPING anywhere."""
+    for p in paths:
+        path = Path(os.path.expanduser(str(p)))
+        try:
+            if _names_models(str(path.resolve()), path.stat().st_mtime_ns):
+                return True
+        except OSError:
+            return True
+    return False
+
+
+@lru_cache(maxsize=64)
+def _names_models(path: str, mtime_ns: int) -> bool:
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+        return True
+    for node in ast.walk(tree):
+        name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
+            node.name if isinstance(node, ast.alias) else None
+        if name is not None and name.rsplit(".", 1)[-1] in MODEL_REGISTRY_NAMES:
+            return True
+    return False

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
 from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.plugin_registry import plugins_may_register_models
 
 # -------------------------------------------------------------------------------------------------
 # Megatron engine (`megatron sft|rlhf`)
@@ -135,10 +136,17 @@ def megatron_model_supported(recipe, args, err, warn):
     # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ ("Model: {model} is not supported.")
     # and _init_teacher_model (the same for teacher_model, whatever the rlhf_type): get_model_meta of
     # _get_mcore_model_type is None. Only on bridge_backend mcore-bridge (the default): megatron-bridge skips both.
+    # MegatronBaseArguments.__post_init__ runs BaseArguments.__post_init__ -- which imports external_plugins /
+    # custom_register_path (_import_external_plugins) -- before MegatronArguments.__post_init__: a plugin that
+    # registers a model (ms-swift register_model with an mcore_model_type, or mcore-bridge's register_model) is in
+    # the registries when the check runs. Where a plugin may do so the verdict is said, not refused.
     if recipe.engine != "megatron" or recipe.command not in ("sft", "pt", "rlhf") \
             or args.str("bridge_backend") == "megatron-bridge":
         return
     meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
+    plugins = args.list("external_plugins") + args.list("custom_register_path")
+    if plugins and plugins_may_register_models(plugins):
+        err = warn
     if meta is not None:
         _bridge_check(err, warn, "model", args.str("model"), meta["model_type"], meta["mcore_model_type"])
     teacher = args.str("teacher_model") if recipe.command == "rlhf" else None
@@ -167,9 +175,10 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
              "supported.\")", flag, hint=f"pip install 'mcore-bridge>={found.later}' on the training nodes")
         return
     err("megatron-model-type", f"{flag} {model} (model_type {model_type}) has no Megatron model in {where}: ms-swift "
-        f"refuses it (\"Model: {model} is not supported.\")", flag,
-        hint="train it with the transformers engine (swift sft/rlhf), or bridge_backend: megatron-bridge where "
-             "Megatron-Bridge has the model (text-only models)")
+        f"refuses it (\"Model: {model} is not supported.\")" + (
+            "" if err is not warn else ", unless an external_plugins file registers one (it is imported first)"),
+        flag, hint="train it with the transformers engine (swift sft/rlhf), or bridge_backend: megatron-bridge where "
+                   "Megatron-Bridge has the model (text-only models)")
 
 
 MEGATRON_STARTUP_RULES = [muon_optimizer, weight_decay_schedule, lora_llm, megatron_adapters, megatron_vit_lr,

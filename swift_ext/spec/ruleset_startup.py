@@ -80,8 +80,12 @@ STARTUP_RULE_INFO = [
              "the model (and a teacher_model) maps to a Megatron model mcore-bridge registers: ms-swift's "
              "ModelMeta.mcore_model_type, else mcore-bridge's model type of ms-swift's model_type (for the teacher "
              "ms-swift reads the student's mcore_model_type); a warning where only a later mcore-bridge than the "
-             "oldest ms-swift accepts maps it and none is installed here",
+             "oldest ms-swift accepts maps it and none is installed here, or where an external_plugins / "
+             "custom_register_path file may register a model (imported before the check: not here, unreadable, or "
+             "naming register_model / MODEL_MAPPING)",
              (code(f"{MS} MegatronArguments.__post_init__ / _get_mcore_model_type / _init_teacher_model"),
+              code("ms-swift swift/megatron/arguments/megatron_base_args.py: MegatronBaseArguments.__post_init__ "
+                   "(BaseArguments.__post_init__, _import_external_plugins, before _init_megatron_args)"),
               code("mcore-bridge 1.6.3 mcore_bridge/model/register.py:61 / :71 get_mcore_model_type / get_model_meta "
                     "(1.6.5 :62 / :72); model/gpts/*.py, model/mm_gpts/*.py register_model (read from the installed "
                     "package, else swift_ext/msswift/mcore-bridge-models.json: the 1.6.3 wheel ms-swift requires and "
