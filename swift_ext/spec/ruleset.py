@@ -224,7 +224,12 @@ _RULES += [
               code("ms-swift swift/megatron/model/utils.py: save_hf_weights"),
               code("transformers modeling_utils.py: _keys_to_ignore_on_load_unexpected (mtp.*)")),
              "models whose config.json has MTP layers (mtp_num_hidden_layers / num_nextn_predict_layers)"),
-    RuleInfo("plugin-file", "error", "every external_plugins file exists (relative to the working directory)",
+    RuleInfo("reranker-samples", "error", "the recipe env's MAX_POSITIVE_SAMPLES / MAX_NEGATIVE_SAMPLES are whole "
+             "numbers >= 0 as int() reads them", (code("ms-swift swift/template/base.py: "
+                                                        "Template._reranker_data_collator"),),
+             "task_type reranker or generative_reranker, sft/pt, both engines; the env values set"),
+    RuleInfo("plugin-file", "error, warning", "every external_plugins file exists (relative to the working "
+             "directory); one that exists is Python this interpreter compiles (else a warning)",
              (code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
              "load expert adapters",
