@@ -550,3 +550,17 @@ def test_a_model_config_nested_too_deeply_is_a_clear_error(write):
     path = write("config.json", DEEP_ARRAY)
     result = swift_ext("plan", MEG_SFT, "args.model=/nonexistent/m", "--model-config", path)
     assert "internal error" not in result.stderr and "nested too deeply" in result.stderr, result.stderr[-400:]
+
+
+@pytest.mark.parametrize("layout, why", [('"Et*40L"', "has 1 stages, which cannot be split over PP=2"),
+                                         ('"x"', "does not parse"), ("true", "is bool, not a layout string"),
+                                         ('"Et*99999999999|L"', "expands to more layer entries")])
+def test_a_layout_only_in_megatron_extra_kwargs_is_judged_there(layout, why):
+    # extra-kwargs-pipeline returned on such a layout, saying the pipeline-layout rule refuses it; that rule reads
+    # args only, so the plan passed what TransformerConfig.__post_init__ (PipelineParallelLayerLayout) refuses.
+    over = ["args.pipeline_model_parallel_size=2", "args.expert_model_parallel_size=2",
+            "args.tensor_model_parallel_size=1", f'args.megatron_extra_kwargs={{"pipeline_model_parallel_layout": {layout}}}']
+    refused = [e for e in _errors(*over) if e.code == "extra-kwargs-pipeline"]
+    assert refused and why in refused[0].message, [e.message for e in _errors(*over)]
+    fine = over[:3] + ['args.megatron_extra_kwargs={"pipeline_model_parallel_layout": "Et*20|t*20L"}']
+    assert not [e for e in _errors(*fine) if e.code == "extra-kwargs-pipeline" and "megatron-core refuses" in e.message]

@@ -377,7 +377,8 @@ _RULES += [
     RuleInfo("extra-kwargs-pipeline", "error, warning", "pipeline_model_parallel_layout or "
              "virtual_pipeline_model_parallel_size given in megatron_extra_kwargs reaches only the model config: "
              "virtual stages there that ms-swift's arguments do not have (or a virtual size that disagrees with the "
-             "layout) are refused; a layout of one stage per PP rank works but is said (ms-swift's and swift-ext's "
+             "layout) are refused, and so is a layout there that does not parse or whose stages do not divide by PP; "
+             "a layout of one stage per PP rank works but is said (ms-swift's and swift-ext's "
              "layout checks read the argument), as are num_layers_in_first/last_pipeline_stage (ms-swift's "
              "arguments are decoder_first/last_pipeline_num_layers)",
              (code(f"{MS} MegatronArguments._init_vpp_size (args only)"),
