@@ -410,3 +410,157 @@ def test_a_one_stage_per_rank_layout_in_megatron_extra_kwargs_works_but_is_said(
     _, warnings = _extra_found({"num_layers_in_first_pipeline_stage": 10}, NO_LAYOUT,
                                base=MOE_PP8)["extra-kwargs-pipeline"]
     assert len(warnings) == 1 and "decoder_first_pipeline_num_layers: 10" in warnings[0].hint
+
+
+# --- a second hostile pass over what landed after f509c1b (deepspeed-hpz, rollout-fsdp1, plugin files, the reranker
+# env, txt-file, Gemma 4 / Omni configs)
+
+SWIFT_GRPO = ROOT / "tests/fixtures/working/ms-swift-example-swift-grpo-moe-colocate-lora.yaml"
+DEEP_ARRAY = "[" * 100_000 + "]" * 100_000
+
+
+def _plan(base, *overrides, model_config=None):
+    return make_plan(load_recipe(base, list(overrides)), model_config=model_config, oracle=False)
+
+
+def test_deeply_nested_deepspeed_and_fsdp_json_is_no_traceback(write):
+    # json.loads raises RecursionError (not a ValueError) past its depth: deepspeed-hpz, rollout-fsdp1 and the
+    # argument type check were internal errors. ms-swift cannot read such a file either; no rule judges it here.
+    deep = write("ds.json", DEEP_ARRAY)
+    for over in ([f"args.deepspeed={deep}", "args.zero_hpz_partition_size=8"],
+                 ["args.deepspeed=null", f"args.fsdp={deep}"],
+                 ["args.zero_hpz_partition_size=8", f"args.deepspeed='{'[' * 100_000}'"]):
+        result = swift_ext("plan", SWIFT_GRPO, *over)
+        assert "internal error" not in result.stderr, (over, result.stderr[-500:])
+
+
+def test_fsdp_version_infinity_is_not_judged_and_no_traceback(write):
+    # json reads Infinity; int() of it is an OverflowError (transformers' int() fails there too, at start-up)
+    cfg = write("fsdp.json", '{"fsdp": "full_shard", "fsdp_config": {"fsdp_version": Infinity}}')
+    plan = _plan(SWIFT_GRPO, "args.deepspeed=null", f"args.fsdp={cfg}")
+    assert not [e for e in plan.errors if e.code == "rollout-fsdp1"]
+    one = write("fsdp1.json", '{"fsdp": "full_shard", "fsdp_config": {"fsdp_version": 1}}')
+    assert [e for e in _plan(SWIFT_GRPO, "args.deepspeed=null", f"args.fsdp={one}").errors if e.code == "rollout-fsdp1"]
+
+
+@pytest.mark.parametrize("source", [b"\x00\xff\xfe binary", b"def (:\n", b"x = " + b"-" * 200_000 + b"1\n",
+                                    b"x = " + b"+".join([b"a"] * 200_000) + b"\n"])
+def test_a_plugin_file_python_cannot_compile_is_a_warning_not_a_traceback(write, source):
+    # The parser's MemoryError / RecursionError on deep nesting were internal errors; a file that does not
+    # compile was silently read as registering nothing (and every reward_model_plugin name in it refused).
+    plugin = write("plugin.py", source)
+    plan = _plan(SWIFT_GRPO, "args.reward_model=[Qwen/Qwen2.5-7B-Instruct]", "args.reward_model_plugin=[mine]",
+                 f"args.external_plugins=[{plugin}]")
+    said = [w for w in plan.warnings if w.code == "plugin-file"]
+    assert said and "is not Python this interpreter can compile" in said[0].message
+    assert not [e for e in plan.errors if e.code == "reward-model-plugin"]
+
+
+@pytest.mark.parametrize("source", ["from swift.rewards import rm_plugin\nrm_plugin.rm_plugins['mine'] = object\n",
+                                    "import swift.rewards.rm_plugin as m\ngetattr(m, 'rm_plugins')['mine'] = 1\n"])
+def test_a_registry_reached_through_its_module_is_not_read_as_registering_nothing(write, source):
+    # `module.rm_plugins['mine'] = ...` registers 'mine' in ms-swift; it was refused as "not a reward model plugin".
+    plugin = write("plugin.py", source)
+    plan = _plan(SWIFT_GRPO, "args.reward_model=[Qwen/Qwen2.5-7B-Instruct]", "args.reward_model_plugin=[mine]",
+                 f"args.external_plugins=[{plugin}]")
+    assert not [e for e in plan.errors if e.code == "reward-model-plugin"]
+    plain = write("plain.py", "from swift.rewards import rm_plugins\nrm_plugins['other'] = object\n")
+    refused = _plan(SWIFT_GRPO, "args.reward_model=[Qwen/Qwen2.5-7B-Instruct]", "args.reward_model_plugin=[mine]",
+                    f"args.external_plugins=[{plain}]").errors
+    assert [e for e in refused if e.code == "reward-model-plugin"]  # a file read whole still decides
+
+
+def test_reward_funcs_a_plugin_file_fills_by_update_are_not_refused(write):
+    plugin = write("plugin.py", "from swift.rewards import orms\norms.update({'mine': object})\n")
+    plan = _plan(SWIFT_GRPO, "args.reward_funcs=[mine]", f"args.external_plugins=[{plugin}]")
+    assert not [e for e in plan.errors if e.code == "reward-funcs"]
+    plain = write("plain.py", "from swift.rewards import orms\norms['other'] = object\n")
+    assert [e for e in _plan(SWIFT_GRPO, "args.reward_funcs=[mine]", f"args.external_plugins=[{plain}]").errors
+            if e.code == "reward-funcs"]
+
+
+RERANKER = """command: sft
+engine: megatron
+launch: {{gpus_per_node: 2, gpu: H100}}
+env:
+  MAX_NEGATIVE_SAMPLES: {value}
+args:
+  model: Qwen/Qwen2.5-7B-Instruct
+  tuner_type: full
+  tensor_model_parallel_size: 2
+  micro_batch_size: 1
+  global_batch_size: 16
+  max_length: 1024
+  task_type: generative_reranker
+  loss_type: pointwise_reranker
+  dataset: [x/y]
+"""
+
+
+@pytest.mark.parametrize("value, why", [('"-1"', "a negative count"), ('"1e9"', "int() refuses it"),
+                                        ('""', "int() refuses it"), (".nan", "int() refuses it"),
+                                        ('"' + "9" * 5000 + '"', "int() refuses it")])
+def test_reranker_sample_counts_ms_swift_cannot_use_are_refused_at_their_env_line(write, value, why):
+    # template/base.py _reranker_data_collator: int(os.environ[...]) then numpy choice(n, min(n, count)); these
+    # were planned silently (the estimate took the default, or 0 negatives for -1).
+    path = write("rr.yaml", RERANKER.format(value=value))
+    result = swift_ext("plan", path)
+    assert result.returncode == 2 and "internal error" not in result.stderr, result.stderr
+    assert f"{path}:5:3: env.MAX_NEGATIVE_SAMPLES: env MAX_NEGATIVE_SAMPLES=" in result.stderr
+    assert why in result.stderr
+
+
+def test_reranker_sample_counts_int_reads_are_accepted():
+    from swift_ext.spec.recipe import Recipe
+
+    for value in ("7", " 3 ", "+2", "0"):
+        recipe = Recipe(**{**yaml.safe_load(RERANKER.format(value=json.dumps(value))), "source": "rr.yaml"})
+        assert not [e for e in make_plan(recipe, oracle=False).errors if e.code == "reranker-samples"], value
+
+
+def test_a_txt_system_prompt_that_is_a_directory_is_refused(tmp_path):
+    folder = tmp_path / "prompts.txt"
+    folder.mkdir()
+    for key in ("args.system", "args.new_special_tokens"):
+        value = str(folder) if key == "args.system" else f"[{folder}]"
+        refused = [e for e in _plan(SWIFT_GRPO, f"{key}={value}").errors if e.code == "txt-file"]
+        assert refused and "is a directory here" in refused[0].message, key
+
+
+def test_vision_config_fields_are_named_with_their_section(write):
+    # "model config lacks 'hidden_size'" read as the language model's hidden_size, which the config has.
+    from swift_ext.spec.findings import UserError
+
+    preset = json.loads((ROOT / "swift_ext/planner/presets/gemma.json").read_text())["models"]
+    gemma = preset["google/gemma-4-26B-A4B-it"]["config"]
+    for change, said in ((lambda c: c["vision_config"].pop("hidden_size"), "'vision_config.hidden_size'"),
+                         (lambda c: c["vision_config"].update(num_hidden_layers="x"), "vision_config.num_hidden_layers")):
+        config = json.loads(json.dumps(gemma))
+        change(config)
+        path = write("config.json", json.dumps(config))
+        try:
+            plan = _plan(MEG_SFT, "args.model=/nonexistent/m", "args.mtp_num_layers=null", model_config=str(path))
+            messages = [e.message for e in plan.errors if e.code == "model-shape"]
+        except UserError as exc:
+            messages = [p.message for p in exc.problems]
+        assert any(said in m for m in messages), messages
+
+
+def test_a_model_config_nested_too_deeply_is_a_clear_error(write):
+    path = write("config.json", DEEP_ARRAY)
+    result = swift_ext("plan", MEG_SFT, "args.model=/nonexistent/m", "--model-config", path)
+    assert "internal error" not in result.stderr and "nested too deeply" in result.stderr, result.stderr[-400:]
+
+
+@pytest.mark.parametrize("layout, why", [('"Et*40L"', "has 1 stages, which cannot be split over PP=2"),
+                                         ('"x"', "does not parse"), ("true", "is bool, not a layout string"),
+                                         ('"Et*99999999999|L"', "expands to more layer entries")])
+def test_a_layout_only_in_megatron_extra_kwargs_is_judged_there(layout, why):
+    # extra-kwargs-pipeline returned on such a layout, saying the pipeline-layout rule refuses it; that rule reads
+    # args only, so the plan passed what TransformerConfig.__post_init__ (PipelineParallelLayerLayout) refuses.
+    over = ["args.pipeline_model_parallel_size=2", "args.expert_model_parallel_size=2",
+            "args.tensor_model_parallel_size=1", f'args.megatron_extra_kwargs={{"pipeline_model_parallel_layout": {layout}}}']
+    refused = [e for e in _errors(*over) if e.code == "extra-kwargs-pipeline"]
+    assert refused and why in refused[0].message, [e.message for e in _errors(*over)]
+    fine = over[:3] + ['args.megatron_extra_kwargs={"pipeline_model_parallel_layout": "Et*20|t*20L"}']
+    assert not [e for e in _errors(*fine) if e.code == "extra-kwargs-pipeline" and "megatron-core refuses" in e.message]

@@ -128,7 +128,7 @@ class Args:
         value = self._values.get(name)
         try:
             value = json.loads(value if isinstance(value, str) else json.dumps(value))
-        except (TypeError, ValueError):  # a date or other non-JSON value: check_args reports it
+        except (TypeError, ValueError, RecursionError):  # a date or other non-JSON value: check_args reports it
             return {}
         return value if isinstance(value, dict) else {}
 

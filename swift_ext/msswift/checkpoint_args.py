@@ -34,7 +34,7 @@ def checkpoint_args(args) -> dict:
         path = Path(directory) / "args.json"
         try:
             saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested past the JSON decoder's depth
             saved = None
         if isinstance(saved, dict):
             return saved

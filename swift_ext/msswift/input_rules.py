@@ -267,5 +267,32 @@ def num_labels(recipe, args, err, warn):
             hint="set num_labels (1 for a regression or reward score)")
 
 
-INPUT_RULES = [registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu, best_model_schedule,
-               fp16_and_bf16, megatron_extra_kwargs, num_labels]
+# swift/template/base.py Template._reranker_data_collator (the first training batch; reranker and
+# generative_reranker, both engines): `int(os.environ.get('MAX_POSITIVE_SAMPLES', 1))` and MAX_NEGATIVE_SAMPLES (7),
+# then `random_state.choice(n, min(n, max_samples), replace=False)`: a value int() refuses ("1e9", "", "nan") is a
+# ValueError, a negative one a ValueError from numpy ("negative dimensions are not allowed").
+RERANKER_SAMPLES = ("MAX_POSITIVE_SAMPLES", "MAX_NEGATIVE_SAMPLES")
+
+
+def reranker_samples(recipe, args, err, warn):
+    if recipe.command not in ("sft", "pt") or args.str("task_type") not in ("reranker", "generative_reranker"):
+        return
+    for name in RERANKER_SAMPLES:
+        if name not in args.env:
+            continue
+        value = args.env[name]
+        try:
+            count = int(value)  # as ms-swift reads it: " 7 ", "+7" and "7_0" are numbers, "1e9" and "7.0" are not
+        except (TypeError, ValueError):
+            count = None
+        if count is not None and count >= 0:
+            continue
+        shown = value if len(str(value)) <= 40 else str(value)[:37] + "..."
+        err("reranker-samples", f"env {name}={shown!r}: ms-swift's reranker collator reads it with int() and samples "
+            "that many documents per row (numpy choice), so the first training batch fails "
+            f"({'int() refuses it' if count is None else 'a negative count'})", f"env.{name}",
+            hint=f"{name}: a whole number >= 0, written as digits (e.g. \"7\")")
+
+
+INPUT_RULES = [reranker_samples, registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu,
+               best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels]

@@ -60,13 +60,45 @@ def plugins_readable(paths: list, registry: str) -> bool:
     return True
 
 
+def unparsable_plugin_files(paths: list) -> list[tuple[str, str]]:
+    """(entry, why) for each external_plugins file here that Python cannot compile: ms-swift imports every one
+    (import_external_file: importlib.import_module) on every rank at start-up, where it fails the same way."""
+    out = []
+    for p in paths:
+        path = Path(os.path.expanduser(str(p)))
+        try:
+            if not path.is_file():
+                continue
+            why = _parsed(str(path.resolve()), path.stat().st_mtime_ns)[1]
+        except (OSError, ValueError):
+            continue
+        if why:
+            out.append((str(p), why))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: str, mtime_ns: int) -> tuple[ast.Module | None, str]:
+    """One plugin file's syntax tree, or None and why not; keyed on the mtime so an edited file is read again.
+    Read as bytes, as the import reads it: a coding cookie or a BOM decides the encoding."""
+    try:
+        return ast.parse(Path(path).read_bytes(), filename=path), ""
+    except SyntaxError as exc:  # a syntax error, or source that is not text in its declared encoding
+        return None, f"{type(exc).__name__}: {exc.msg} (line {exc.lineno})" if exc.lineno else \
+            f"{type(exc).__name__}: {exc.msg}"
+    except ValueError as exc:  # NUL bytes in the source (Python 3.11)
+        return None, f"{type(exc).__name__}: {exc}"
+    except (RecursionError, MemoryError):  # "x = ---...1", "a+a+...+a": nested past what the parser builds
+        return None, "nested too deeply for Python's parser"
+    except OSError as exc:
+        return None, exc.strerror or str(exc)
+
+
 @lru_cache(maxsize=64)
 def _registered(path: str, mtime_ns: int, registry: str) -> tuple[frozenset[str], bool]:
-    """One plugin file's `registry[...]` names and whether they are all it can add; keyed on the mtime so an
-    edited file is read again."""
-    try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
+    """One plugin file's `registry[...]` names and whether they are all it can add."""
+    tree = _parsed(path, mtime_ns)[0]
+    if tree is None:  # nothing can be listed from it (unparsable_plugin_files says why)
         return frozenset(), False
     names: set[str] = set()
     plain: set[int] = set()  # ids of the Name nodes of readable `registry['x'] = ...` targets
@@ -81,9 +113,14 @@ def _registered(path: str, mtime_ns: int, registry: str) -> tuple[frozenset[str]
         elif isinstance(node, ast.ImportFrom) and any(a.name == registry and a.asname not in (None, registry)
                                                       for a in node.names):
             readable = False  # imported under another name
-    # any other use (registry.update(...), registry[key] = ..., passing it on) may add names not listed here
-    if any(isinstance(n, ast.Name) and n.id == registry and id(n) not in plain for n in ast.walk(tree)):
-        readable = False
+    # any other use (registry.update(...), registry[key] = ..., passing it on) may add names not listed here, and
+    # so may the registry reached through its module (`rm_plugin.rm_plugins['x'] = ...`, getattr(m, 'rm_plugins'))
+    for n in ast.walk(tree):
+        if (isinstance(n, ast.Name) and n.id == registry and id(n) not in plain) \
+                or (isinstance(n, ast.Attribute) and n.attr == registry) \
+                or (isinstance(n, ast.Constant) and n.value == registry):
+            readable = False
+            break
     return frozenset(names), readable
 
 

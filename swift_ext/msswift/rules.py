@@ -33,9 +33,11 @@ def check_msswift(recipe: Recipe, args) -> tuple[list[Finding], list[Finding]]:
 
     def report(into: list[Finding]) -> AddFinding:
         def add(rule_name: str, message: str, key: str | None = None, hint: str | None = None) -> None:
-            where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+            # a key is an args key, or "env.NAME" for a value of the recipe's env
+            path = (key if key.startswith("env.") else f"args.{key}") if key else None
+            where = recipe.where(path) if path else {"file": recipe.source}
             where.pop("path", None)
-            into.append(Finding(message, code=rule_name, hint=hint, path=f"args.{key}" if key else None, **where))
+            into.append(Finding(message, code=rule_name, hint=hint, path=path, **where))
         return add
 
     for fn in RULES:

@@ -252,7 +252,7 @@ def check_value(ftype: dict, value: Any) -> str | None:
             try:
                 if isinstance(json.loads(value), dict):
                     return None
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested past the JSON decoder's depth
                 pass
         return f"a mapping (or a JSON object string), got {value!r}"
     if isinstance(value, dict):

@@ -94,7 +94,7 @@ def _json_config(value, presets: tuple[str, ...]) -> dict | None:
     try:
         text = path.read_text(encoding="utf-8") if path.is_file() else value
         parsed = json.loads(text)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested past the decoder's depth
         return None
     return parsed if isinstance(parsed, dict) else None
 
@@ -126,7 +126,7 @@ def _fsdp_version(fsdp_config: dict) -> int | None:
     value = fsdp_config.get("fsdp_version", fsdp_config.get("version"))
     try:
         return int(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: json reads Infinity
         return None
 
 
@@ -308,6 +308,11 @@ def txt_files(recipe, args, err, warn):
         if not isinstance(value, str) or not value.endswith(".txt") or os.path.isfile(value):
             continue
         what = "a system prompt file" if flag == "system" else "a file of special tokens"
+        if os.path.isdir(value):
+            # os.path.isfile is False for a directory: ms-swift's assert fails wherever the job runs.
+            err("txt-file", f"{flag} {value!r} ends in .txt, so ms-swift reads it as {what}, but it is a directory "
+                "here (ms-swift asserts os.path.isfile)", flag, hint=f"the path of the .txt file inside {value}")
+            continue
         if value.startswith("~"):
             # swift-ext starts ms-swift without a shell (and quotes it in scripts): '~' reaches os.path.isfile as is.
             err("txt-file", f"{flag} {value!r} ends in .txt, so ms-swift reads it as {what}, and it does not expand "
@@ -384,7 +389,7 @@ def rope_scaling_type(recipe, args, err, warn):
         return
     try:
         parsed = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the JSON decoder's depth
         parsed = value  # json_parse_to_dict(strict=False) keeps the text
     if isinstance(parsed, dict):
         return  # JSON: its keys are ms-swift's and the model's to judge

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from swift_ext.msswift.bound_args import Args
-from swift_ext.msswift.plugin_registry import builtin_names, plugin_names
+from swift_ext.msswift.plugin_registry import builtin_names, plugin_names, plugins_readable
 from swift_ext.msswift.plugin_registry import missing_plugin_files as _missing_plugin_files
 from typing import Callable
 
@@ -97,8 +97,10 @@ def reward_problems(args: Args, err: AddFinding, engine: str) -> None:
     ms-swift itself only fails on an unknown name when the trainer is built (grpo_trainer.py:2228)."""
     funcs = [str(f) for f in args.list("reward_funcs")]
     known = known_reward_names(args)
-    # A missing plugin file is reported once (warn_rules.plugin_files, rule plugin-file), naming these rewards.
-    plugin_missing = bool(missing_plugin_files(args))
+    # A missing plugin file is reported once (warn_rules.plugin_files, rule plugin-file), naming these rewards; a
+    # file that fills `orms` in a way not read here (orms.update, through its module, a file that does not parse
+    # here) may register any name.
+    plugin_missing = bool(missing_plugin_files(args)) or not plugins_readable(args.list("external_plugins"), "orms")
     for name in funcs:
         if name not in known and not plugin_missing:
             close = difflib.get_close_matches(name, sorted(known), n=1)

@@ -40,7 +40,7 @@ def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
             value = json.loads(value)  # ms-swift's json_parse_to_dict
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the JSON decoder's depth
             return
     if isinstance(value, dict) and "factor" in value:
         return
@@ -104,7 +104,7 @@ def _recipe_rope_length(args, shape: ModelShape) -> int | None:
         text = value.strip()
         try:
             value = json.loads(text) if text.startswith("{") else {"type": text}
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     if not isinstance(value, dict) or str(value.get("rope_type") or value.get("type")) not in _FACTOR_ROPES:
         return None

@@ -240,7 +240,7 @@ def reranker_group(args: Args) -> int:
         try:
             return max(int(args.env.get(name, default)), 0)
         except (TypeError, ValueError):
-            return default  # ms-swift's int() would fail at start-up; the estimate keeps the default
+            return default  # ms-swift's int() fails at the first batch (rule reranker-samples); the default here
     positives, negatives = count("MAX_POSITIVE_SAMPLES", 1), count("MAX_NEGATIVE_SAMPLES", 7)
     return max(positives * (1 + negatives), 1)
 

@@ -294,6 +294,8 @@ def from_config_file(path: Path, name: str, origin: str = "") -> ModelShape:
         raise UserError.one("model config is a directory without config.json", file=str(path)) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError.one(f"not a JSON config: {exc}", file=str(path)) from None
+    except RecursionError:
+        raise UserError.one("not a JSON config: nested too deeply to read", file=str(path)) from None
     if not isinstance(config, dict):
         raise UserError.one("not a JSON object", file=str(path))
     return replace(from_config(config, name=name, source=str(path)), origin=origin)
@@ -399,7 +401,8 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         router_score_function=router_score_function(text, config, model_type),
         router_pre_softmax=router_pre_softmax(text, config),
         softmax_type="learnable" if "gpt_oss" in (model_type, str(text.get("model_type") or "")) else "vanilla",
-        vision=_vision(multimodal, hidden, where, model_type),
+        vision=_vision(multimodal, hidden, where, model_type,
+                       "thinker_config." if multimodal is not config else ""),
         max_positions=max_positions(text, read),
         rope_scaling=rope_scaling_type(text, config),
         source=source,
@@ -415,8 +418,10 @@ MAX_SIZE = 2**40
 class _Fields:
     """Integer fields of a config.json, read with a message that names the field when one is unusable."""
 
-    def __init__(self, text: dict, outer: dict, where: str):
-        self.text, self.outer, self.where = text, outer, where
+    def __init__(self, text: dict, outer: dict, where: str, section: str = ""):
+        # section: where the fields sit when it is not the language model ("vision_config."), so that a message
+        # names the field the author must fix, not the language model's field of the same name
+        self.text, self.outer, self.where, self.section = text, outer, where, section
 
     def given(self, key: str) -> bool:
         """config.json states `key` with a value (not left out, not null)."""
@@ -424,6 +429,7 @@ class _Fields:
 
     def int(self, key: str, positive: bool = False, most: int = MAX_SIZE) -> int:
         value = self.text.get(key, self.outer.get(key) if self.outer is not self.text else None)
+        key = self.section + key
         if value is None:
             if positive:
                 raise UserError.one(f"model config lacks {key!r} (a positive integer)", file=self.where)
@@ -464,11 +470,11 @@ def _dense_layers(text: dict, read: _Fields, layers: int) -> int:
     return layers - sparse
 
 
-def _vision(config: dict, text_hidden: int, where: str, model_type: str) -> Vision | None:
+def _vision(config: dict, text_hidden: int, where: str, model_type: str, section: str = "") -> Vision | None:
     vc = config.get("vision_config")
     if not isinstance(vc, dict):
         return None
-    read = _Fields(vc, vc, where)
+    read = _Fields(vc, vc, where, f"{section}vision_config.")
     # Qwen-VL towers / InternViT / Gemma 4's tower; Gemma 4 Unified (12B) has no tower, only a patch embedder
     # (mcore-bridge Gemma4UnifiedVit: _vision_tower = []), and its vision_config names no depth.
     depth = read.int("depth") or read.int("num_hidden_layers")

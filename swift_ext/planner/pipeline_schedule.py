@@ -4,7 +4,7 @@ Megatron RLHF paths that take one model chunk. Registered with layout.py's rules
 
 from __future__ import annotations
 
-from swift_ext.planner.pipeline_stages import parse_pipeline_layout
+from swift_ext.planner.pipeline_stages import layout_too_long, parse_pipeline_layout
 
 
 def virtual_stages(args, pp: int) -> int:
@@ -109,6 +109,23 @@ def extra_kwargs_pipeline(recipe, args, shape, lay, err, warn):
     layout = extra.get(layout_key, args.raw(layout_key))
     stages = parse_pipeline_layout(layout) if isinstance(layout, str) else layout if isinstance(layout, list) else None
     given_vpp = extra[vpp_key] if vpp_key in extra else (swift_vpp if swift_vpp > 1 else None)
+    if layout_key in extra and extra[layout_key] not in (None, "", []) and (
+            stages is None or len(stages) % lay.pp):
+        # The pipeline-layout rule reads args only: a layout given here alone is judged here, as megatron-core's
+        # TransformerConfig.__post_init__ does (PipelineParallelLayerLayout: parsed, then validate_layer_layout
+        # asserts the stages divide by PP).
+        value = extra[layout_key]
+        why = (f"is {type(value).__name__}, not a layout string or list of stages" if not isinstance(value, (str, list))
+               else "expands to more layer entries than any model has" if isinstance(value, str) and
+               layout_too_long(value) else "does not parse: stages may only hold E (embedding), t (transformer "
+               "layer), m (MTP) and L (loss), separated by |" if stages is None
+               else f"has {len(stages)} stages, which cannot be split over PP={lay.pp}")
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        err("extra-kwargs-pipeline", f"megatron_extra_kwargs pipeline_model_parallel_layout {shown} {why}: "
+            "megatron-core refuses it when the model config is built", "megatron_extra_kwargs",
+            hint=f"set {layout_key} in args (checked there against the model's layers) and drop it from "
+                 "megatron_extra_kwargs")
+        return
     if (given_vpp is not None and type(given_vpp) is not int) or (layout is not None and stages is None):
         return  # megatron_extra_kwargs' value check and the pipeline-layout rule say what is wrong with them
     if stages is not None and (not stages or len(stages) % lay.pp):

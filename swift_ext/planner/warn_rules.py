@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from swift_ext.msswift.bound_args import Args
+from swift_ext.msswift.plugin_registry import unparsable_plugin_files
 from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.model_shape import ModelShape
@@ -68,6 +69,12 @@ def mtp_untrained(recipe, args, shape, lay, err, warn):
 # spec_from_file_location/exec_module) inside every rank, after the job started.
 @engine_rule
 def plugin_files(recipe, args, shape, lay, err, warn):
+    # A file here that Python cannot compile fails the same import. Only a warning: the training nodes' Python
+    # may be newer than this one (syntax this parser does not know).
+    for path, why in unparsable_plugin_files(args.list("external_plugins")):
+        warn("plugin-file", f"external_plugins file {path!r} is not Python this interpreter can compile ({why}): "
+             "ms-swift imports it on every rank at start-up, and swift-ext reads no reward or plugin names from it",
+             "external_plugins", hint="point external_plugins at the plugin's .py source")
     missing = missing_plugin_files(args)
     if not missing:
         return

@@ -228,7 +228,12 @@ _RULES += [
               code("ms-swift swift/megatron/model/utils.py: save_hf_weights"),
               code("transformers modeling_utils.py: _keys_to_ignore_on_load_unexpected (mtp.*)")),
              "models whose config.json has MTP layers (mtp_num_hidden_layers / num_nextn_predict_layers)"),
-    RuleInfo("plugin-file", "error", "every external_plugins file exists (relative to the working directory)",
+    RuleInfo("reranker-samples", "error", "the recipe env's MAX_POSITIVE_SAMPLES / MAX_NEGATIVE_SAMPLES are whole "
+             "numbers >= 0 as int() reads them", (code("ms-swift swift/template/base.py: "
+                                                        "Template._reranker_data_collator"),),
+             "task_type reranker or generative_reranker, sft/pt, both engines; the env values set"),
+    RuleInfo("plugin-file", "error, warning", "every external_plugins file exists (relative to the working "
+             "directory); one that exists is Python this interpreter compiles (else a warning)",
              (code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
              "load expert adapters",
@@ -376,7 +381,8 @@ _RULES += [
     RuleInfo("extra-kwargs-pipeline", "error, warning", "pipeline_model_parallel_layout or "
              "virtual_pipeline_model_parallel_size given in megatron_extra_kwargs reaches only the model config: "
              "virtual stages there that ms-swift's arguments do not have (or a virtual size that disagrees with the "
-             "layout) are refused; a layout of one stage per PP rank works but is said (ms-swift's and swift-ext's "
+             "layout) are refused, and so is a layout there that does not parse or whose stages do not divide by PP; "
+             "a layout of one stage per PP rank works but is said (ms-swift's and swift-ext's "
              "layout checks read the argument), as are num_layers_in_first/last_pipeline_stage (ms-swift's "
              "arguments are decoder_first/last_pipeline_num_layers)",
              (code(f"{MS} MegatronArguments._init_vpp_size (args only)"),
