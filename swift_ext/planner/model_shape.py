@@ -18,6 +18,7 @@ from pathlib import Path
 
 from swift_ext.planner.config_keys import (
     max_positions,
+    rope_section,
     rope_scaling_type,
     router_pre_softmax,
     router_score_function,
@@ -126,6 +127,10 @@ class ModelShape:
     # ("" for none, "default" or mrope).
     max_positions: int = 0
     rope_scaling: str = ""
+    # config.json's rope section has an mrope_section: mcore-bridge builds position_embedding_type 'mrope'
+    # (config/parser.py hf_to_mcore_config, 1.6.3 :344, 1.6.5 :425), and ms-swift's get_mcore_model_config then
+    # turns apply_rope_fusion off (it is on only for plain 'rope').
+    mrope: bool = False
     source: str = ""  # the config.json read, or the bundled preset file
     origin: str = ""  # which lookup found it: local directory, Hugging Face cache, ..., bundled config
 
@@ -405,6 +410,7 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
                        "thinker_config." if multimodal is not config else ""),
         max_positions=max_positions(text, read),
         rope_scaling=rope_scaling_type(text, config),
+        mrope=rope_section(text, config).get("mrope_section") is not None,
         source=source,
     )
 

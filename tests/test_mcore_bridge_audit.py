@@ -1,0 +1,72 @@
+"""mcore-bridge 1.6.3's own refusals in ms-swift 4.6's Megatron model build (issue #21 audit): lora-etp,
+mtp-rope-fusion and mcore-bridge-config. Each test takes a published working setup, changes the flags that make
+mcore-bridge raise, asserts the rule names the culprit, and that the nearest legal variant passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+WORKING = FIXTURES / "working"
+QWEN3_MOE = "ms-swift-example-lora-moe.yaml"  # Qwen3-30B-A3B LoRA all-linear, EP=2 on 2 GPUs
+QWEN3_NEXT_MTP = "ms-swift-example-megatron-qwen3-next-mtp-lora.yaml"  # text model, rope, mtp_num_layers 1
+QWEN35_MTP = "ms-swift-example-megatron-qwen35-moe-full-pp2-mtp.yaml"  # multimodal, mrope, mtp_num_layers 1
+FOUR_GPUS = ("launch.gpus_per_node=4", "args.global_batch_size=32")
+
+
+def _paths(name: str, *overrides: str, code: str) -> set[str]:
+    result = make_plan(load_recipe(WORKING / name, list(overrides)), oracle=False)
+    return {p.path for p in result.errors if p.code == code}
+
+
+def test_lora_on_experts_refused_with_expert_tensor_parallel():
+    assert _paths(QWEN3_MOE, *FOUR_GPUS, "args.expert_tensor_parallel_size=2", code="lora-etp") == {
+        "args.expert_tensor_parallel_size"}
+    # LoRA that leaves the experts alone never builds an expert LoRA layer; full training has none
+    assert _paths(QWEN3_MOE, *FOUR_GPUS, "args.expert_tensor_parallel_size=2",
+                  "args.target_modules=[linear_qkv, linear_proj]", code="lora-etp") == set()
+    assert _paths(QWEN3_MOE, *FOUR_GPUS, "args.expert_tensor_parallel_size=2", "args.tuner_type=full",
+                  code="lora-etp") == set()
+    assert _paths(QWEN3_MOE, code="lora-etp") == set()
+
+
+def test_mtp_refuses_rope_fusion():
+    assert _paths(QWEN3_NEXT_MTP, "args.apply_rope_fusion=true", code="mtp-rope-fusion") == {"args.apply_rope_fusion"}
+    assert _paths(QWEN3_NEXT_MTP, "args.apply_rope_fusion=true", "args.mtp_num_layers=null",
+                  code="mtp-rope-fusion") == set()
+    # an mrope model: ms-swift turns the argument off, but megatron_extra_kwargs reaches the config
+    assert _paths(QWEN35_MTP, "args.apply_rope_fusion=true", code="mtp-rope-fusion") == set()
+    assert _paths(QWEN35_MTP, "args.megatron_extra_kwargs={apply_rope_fusion: true}", code="mtp-rope-fusion") == {
+        "args.megatron_extra_kwargs"}
+
+
+def test_mtp_shared_weights_needs_mtp_layers():
+    assert _paths(QWEN3_MOE, "args.mtp_shared_weights=true", code="mcore-bridge-config") == {"args.mtp_shared_weights"}
+    assert _paths(QWEN3_NEXT_MTP, "args.mtp_shared_weights=true", code="mcore-bridge-config") == set()
+
+
+def test_quick_geglu_refused_on_swiglu_model():
+    assert _paths(QWEN3_MOE, "args.megatron_extra_kwargs={quick_geglu: true}", code="mcore-bridge-config") == {
+        "args.megatron_extra_kwargs"}
+    assert _paths(QWEN3_MOE, "args.megatron_extra_kwargs={quick_geglu: true, swiglu: false}",
+                  code="mcore-bridge-config") == set()
+
+
+@pytest.mark.parametrize("name, bad, good", [
+    ("moe_layer_freq", "[1, 1]", '"[1]*48"'),
+    ("moe_layer_freq", '"[1]*47+[x]"', "1"),
+    ("moe_layer_freq", '"[1]*"', '"([1]*3+[1])*12"'),
+    ("window_size", "[4095, 0]", '"4095,0"'),
+    ("window_attn_skip_freq", "[1, 0]", '"[1,0]*24"'),
+    ("no_rope_freq", "2.5", '"4"'),
+    ("linear_attention_freq", '"4a"', "4"),
+])
+def test_pattern_fields_in_extra_kwargs(name, bad, good):
+    def paths(value):
+        return _paths(QWEN3_MOE, f"args.megatron_extra_kwargs={{{name}: {value}}}", code="mcore-bridge-config")
+
+    assert paths(bad) == {"args.megatron_extra_kwargs"}
+    assert paths(good) == set()
