@@ -474,3 +474,14 @@ def test_padded_unpacked_sft_worst_case_is_a_bound_not_a_refusal():
     assert 8192 <= padded.memory.fits_up_to_tokens < padded.memory.tokens_per_micro_batch
     packed = plan(packing=True, padding_free=True, micro_batch_size=1, max_length=16 * 8192)
     assert packed.memory.verdict == "does_not_fit" and not packed.ok
+
+
+def test_a_huge_reranker_negative_cap_is_a_warning_not_an_absurd_refusal():
+    """MAX_NEGATIVE_SAMPLES caps the documents a row takes; a row with fewer takes fewer, so a huge cap makes the
+    worst case huge but the run is refused only if one max_length sequence per micro-batch does not fit."""
+    args = {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "full", "tensor_model_parallel_size": 2,
+            "micro_batch_size": 1, "global_batch_size": 16, "max_length": 1024, "task_type": "generative_reranker",
+            "loss_type": "pointwise_reranker", "dataset": ["x/y"]}
+    plan = make_plan(Recipe(command="sft", launch={"gpus_per_node": 2, "gpu": "H100"}, source="rr.yaml", args=args,
+                            env={"MAX_NEGATIVE_SAMPLES": "99999999"}))
+    assert plan.memory.verdict == "worst_case_does_not_fit" and plan.ok

@@ -196,8 +196,12 @@ def variable_length_batches(args: Args, command: str) -> bool:
 
 
 def longest_sequence(args: Args, command: str) -> int:
-    """Tokens of one sequence at its longest: the worst case of a one-sample micro-batch."""
-    return _worst_case_tokens(args, command) // max(args.micro_batch_size, 1)
+    """Tokens of one sequence at its longest: the worst case of a one-sample micro-batch. A reranker row counts as one
+    sequence here: how many of its documents join it (up to the MAX_*_SAMPLES caps) depends on the data."""
+    per_row = _worst_case_tokens(args, command) // max(args.micro_batch_size, 1)
+    if command in ("sft", "pt") and args.str("task_type") in ("reranker", "generative_reranker"):
+        per_row //= reranker_group(args)
+    return max(per_row, 1)
 
 
 def largest_fitting_tokens(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float, command: str) -> int:
