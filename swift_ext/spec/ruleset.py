@@ -360,6 +360,29 @@ _RULES += [
               code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:196 / :256 hf_to_mcore_config "
                     "(experimental_attention_variant 'dsa' for deepseek_v32 / glm_moe_dsa; 1.6.5 :228 / :337)")),
              "engine: megatron, model types deepseek_v32 / glm_moe_dsa, context_parallel_size > 1 or apply_rope_fusion"),
+    RuleInfo("moe-a2a-overlap", "error", "overlap_moe_expert_parallel_comm needs EP > 1, the alltoall/flex dispatcher, "
+             "a virtual pipeline size under PP, no full recompute (recompute_method / recompute_num_layers unset), no "
+             "moe_shared_expert_overlap, at most one MTP layer (and PP > 1 with it); delay_wgrad_compute and "
+             "ep_overlap_early_attn_memory_release need the overlap on",
+             (code(TC + " (the overlap_moe_expert_parallel_comm, delay_wgrad_compute and "
+                    "ep_overlap_early_attn_memory_release asserts)"), code(GMC)),
+             "engine: megatron, megatron_extra_kwargs sets overlap_moe_expert_parallel_comm / delay_wgrad_compute / "
+             "ep_overlap_early_attn_memory_release"),
+    RuleInfo("activation-offloading", "error", "cpu_offloading: 0 <= cpu_offloading_num_layers < num_layers, no PP, "
+             "no recompute (ms-swift's default is selective); fine_grained_activation_offloading: not with "
+             "cpu_offloading, offload_modules given, known, attn_proj only with core_attn",
+             (code(TC + " (the cpu_offloading and fine_grained_activation_offloading checks)"), code(GMC)),
+             "engine: megatron, megatron_extra_kwargs sets cpu_offloading or fine_grained_activation_offloading"),
+    RuleInfo("fp8-bf16-layers", "error", "first_last_layers_bf16 needs FP8 current or block scaling, and "
+             "num_layers_at_start/end_in_bf16 between 0 and the layers per pipeline stage",
+             (code(TC + " (`if self.fp8:` first_last_layers_bf16 checks)"), code(GMC)),
+             "engine: megatron, fp8_format set, megatron_extra_kwargs sets first_last_layers_bf16"),
+    RuleInfo("moe-router", "error", "moe_router_padding_for_quantization needs FP8/FP4 and not the allgather "
+             "dispatcher; top-k 1 with a softmax router needs pre-softmax; group-limited routing: groups divide the "
+             "experts, group top-k <= groups, no moe_router_topk_limited_devices",
+             (code(TC + " (moe_router_padding_for_quantization, moe_router_topk == 1, moe_router_group_topk)"),
+              code(GMC)),
+             "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields"),
 ]
 
 _RULES += [
