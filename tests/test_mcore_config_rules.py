@@ -487,3 +487,16 @@ def test_megatron_core_refuses_what_the_new_rules_refuse(name, overrides, tmp_pa
     a = Args.bind(recipe, msargs.schema_for("megatron", recipe.command))
     verdict = oracle.judge(resolve_shape(recipe.args["model"]), a, layout_of(a, recipe.launch.world_size), cache=False)
     assert not verdict.accepts, verdict.notes
+
+
+def test_extra_kwargs_pairs_megatron_core_refuses():
+    # Qwen3.5 has gated attention; Qwen3-8B has none and no experts; DeepSeek has multi-latent attention
+    assert _errors(QWEN35_MOE, _kw('"fused_single_qkv_rope": true'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw('"fused_single_qkv_rope": true'), code="mcore-config") == set()
+    assert _errors(DEEPSEEK, _kw('"rotary_interleaved": true'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw('"rotary_interleaved": true'), code="mcore-config") == set()
+    assert _errors(DENSE, _kw('"moe_ffn_hidden_size": 1024'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw('"expert_model_parallel_size": 2'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(QWEN3_MOE, _kw('"moe_ffn_hidden_size": 768'), code="mcore-config") == set()
+    assert _errors(DENSE, _kw('"enable_cuda_graph": true, "external_cuda_graph": true'), code="mcore-config") == {
+        "args.megatron_extra_kwargs"}

@@ -635,7 +635,42 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
                 "megatron_extra_kwargs", hint="moe_router_group_topk <= moe_router_num_groups")
 
 
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, one refusal per pair of fields, each reached through
+# megatron_extra_kwargs (ms-swift 4.6 has no argument for the first field of any pair; bias_activation_fusion is
+# its argument), the second from the recipe or the model (mcore-bridge hf_to_mcore_config: attention_output_gate for
+# Qwen3.5/3.6 and Qwen3-Next, multi_latent_attention for DeepSeek-style models, no experts for a dense model).
+def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
+    extra = args.mapping("megatron_extra_kwargs")
+    gate = extra.get("attention_output_gate", shape.gated_attention)
+    mla = bool(shape.kv_lora_rank) or extra.get("multi_latent_attention") is True
+    pairs = [
+        (_on(args, "fused_single_qkv_rope") and gate, "fused_single_qkv_rope with gated attention "
+         f"({shape.name}'s attention_output_gate)", "drop fused_single_qkv_rope"),
+        (mla and _on(args, "rotary_interleaved"), "rotary_interleaved with multi-latent attention",
+         "drop rotary_interleaved"),
+        (mla and extra.get("attention_output_gate") is True, "attention_output_gate with multi-latent attention "
+         "(NotImplementedError)", "drop attention_output_gate"),
+        (_on(args, "enable_cuda_graph") and _on(args, "external_cuda_graph"),
+         "enable_cuda_graph with external_cuda_graph", "keep one of them"),
+        (_on(args, "inference_fuse_tp_communication") and _set(args, "transformer_impl") != "inference_optimized",
+         "inference_fuse_tp_communication without transformer_impl inference_optimized",
+         "drop inference_fuse_tp_communication (an inference setting)"),
+        (not shape.is_moe and _set(args, "moe_ffn_hidden_size") is not None,
+         f"moe_ffn_hidden_size on {shape.name}, which has no experts", "drop moe_ffn_hidden_size"),
+        (not shape.is_moe and type(_set(args, "expert_model_parallel_size")) is int
+         and _set(args, "expert_model_parallel_size") > 1,
+         f"expert_model_parallel_size above 1 on {shape.name}, which has no experts (ms-swift drops its argument for a "
+         "dense model; megatron_extra_kwargs puts it back)", "drop expert_model_parallel_size from megatron_extra_kwargs"),
+        (_true(args, "bias_activation_fusion") and _on(args, "use_te_activation_func"),
+         "bias_activation_fusion with use_te_activation_func", "drop one of them"),
+    ]
+    for refused, what, hint in pairs:
+        if refused:
+            err("mcore-config", f"megatron_extra_kwargs: {what}: megatron-core's TransformerConfig refuses the pair",
+                "megatron_extra_kwargs", hint=hint)
+
+
 MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention,
                       recompute_uniform_chunks, recompute_mtp, recompute_layer_counts, moe_a2a_overlap,
-                      activation_offloading, fp8_bf16_layers, moe_router_config]
+                      activation_offloading, fp8_bf16_layers, moe_router_config, extra_kwargs_pairs]
 MCORE_CONFIG_VERSIONED_RULES = [recompute_modules_fp8_te]

@@ -383,6 +383,11 @@ _RULES += [
              (code(TC + " (moe_router_padding_for_quantization, moe_router_topk == 1, moe_router_group_topk)"),
               code(GMC)),
              "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields"),
+    RuleInfo("mcore-config", "error", "pairs of config fields megatron_extra_kwargs sets that TransformerConfig refuses "
+             "together: fused_single_qkv_rope / gated attention, rotary_interleaved or attention_output_gate / MLA, "
+             "enable_cuda_graph / external_cuda_graph, inference_fuse_tp_communication without inference_optimized, "
+             "moe_ffn_hidden_size or EP > 1 on a dense model, bias_activation_fusion / use_te_activation_func",
+             (code(TC), code(GMC)), "engine: megatron, megatron_extra_kwargs sets one of those fields"),
 ]
 
 _RULES += [
