@@ -383,3 +383,120 @@ def test_attention_sinks_run_context_parallel_with_a2a_on_the_fused_backend():
     for comm in ("p2p", "all_gather", "a2a+p2p"):
         assert _errors(GPT_OSS, *cp2, "args.attention_backend=fused", f"args.cp_comm_type={comm}",
                        code="attention-sinks-cp") == {"args.context_parallel_size"}
+
+
+def _kw(body: str) -> str:
+    return "args.megatron_extra_kwargs={" + body + "}"
+
+
+OVERLAP = '"overlap_moe_expert_parallel_comm": true'
+NO_RECOMPUTE = ("args.recompute_granularity=none", "args.recompute_method=null", "args.recompute_num_layers=null")
+
+
+def test_ep_all_to_all_overlap_conditions():
+    # the doc's EP=4 setup with recompute off and no shared-expert overlap: megatron-core takes the overlap
+    legal = (*NO_RECOMPUTE, "args.moe_shared_expert_overlap=false")
+    assert _errors(QWEN35_MOE, *legal, _kw(OVERLAP), code="moe-a2a-overlap") == set()
+    # the doc as published: full uniform recompute and moe_shared_expert_overlap
+    assert _errors(QWEN35_MOE, _kw(OVERLAP), code="moe-a2a-overlap") == {
+        "args.recompute_granularity", "args.recompute_method", "args.recompute_num_layers",
+        "args.moe_shared_expert_overlap"}
+    # recompute off but recompute_method still set: ms-swift passes it on ('none' only clears the granularity)
+    assert _errors(QWEN35_MOE, "args.recompute_granularity=none", "args.moe_shared_expert_overlap=false",
+                   _kw(OVERLAP), code="moe-a2a-overlap") == {"args.recompute_method", "args.recompute_num_layers"}
+    assert _errors(QWEN35_MOE, *legal, "args.expert_model_parallel_size=1", _kw(OVERLAP),
+                   code="moe-a2a-overlap") == {"args.expert_model_parallel_size"}
+    assert _errors(QWEN35_MOE, *legal, "args.mtp_num_layers=2", _kw(OVERLAP),
+                   code="moe-a2a-overlap") == {"args.mtp_num_layers"}
+    assert _errors(QWEN35_MOE, *legal, "args.mtp_num_layers=1", _kw(OVERLAP),
+                   code="moe-a2a-overlap") == {"args.pipeline_model_parallel_size"}  # one MTP layer needs PP
+    for switch in ("delay_wgrad_compute", "ep_overlap_early_attn_memory_release"):
+        assert _errors(QWEN35_MOE, _kw(f'"{switch}": true'), code="moe-a2a-overlap") == {"args.megatron_extra_kwargs"}
+        assert _errors(QWEN35_MOE, *legal, _kw(f'"{switch}": true, {OVERLAP}'), code="moe-a2a-overlap") == set()
+
+
+def test_activation_offloading_conditions():
+    offload = '"cpu_offloading": true, "cpu_offloading_num_layers": 2'
+    # ms-swift's default recompute_granularity is selective, which megatron-core's CPU offloading refuses
+    assert _errors(QWEN3_MOE, "args.recompute_granularity=selective", "args.recompute_method=null",
+                   "args.recompute_num_layers=null", _kw(offload),
+                   code="activation-offloading") == {"args.recompute_granularity"}
+    assert _errors(QWEN3_MOE, *NO_RECOMPUTE, _kw(offload), code="activation-offloading") == set()
+    assert _errors(QWEN3_MOE, *NO_RECOMPUTE, _kw('"cpu_offloading": true, "cpu_offloading_num_layers": 48'),
+                   code="activation-offloading") == {"args.megatron_extra_kwargs"}  # 48 layers: at most 47
+    assert _errors(DENSE, "args.recompute_granularity=none", _kw(offload),
+                   code="activation-offloading") == {"args.megatron_extra_kwargs"}  # PP 2
+    fine = '"fine_grained_activation_offloading": true'
+    assert _errors(DENSE, _kw(fine), code="activation-offloading") == {"args.megatron_extra_kwargs"}  # no modules
+    assert _errors(DENSE, _kw(fine + ', "offload_modules": ["mlp"]'), code="activation-offloading") == {
+        "args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw(fine + ', "offload_modules": ["attn_proj"]'), code="activation-offloading") == {
+        "args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw(fine + ', "offload_modules": ["core_attn", "attn_proj"]'),
+                   code="activation-offloading") == set()
+
+
+def test_fp8_first_last_layers_in_bf16():
+    bf16 = '"first_last_layers_bf16": true'
+    assert _errors(DENSE, "args.fp8_format=e4m3", _kw(bf16), code="fp8-bf16-layers") == {"args.fp8_recipe"}
+    current = ("args.fp8_format=e4m3", "args.fp8_recipe=tensorwise")
+    assert _errors(DENSE, *current, _kw(bf16), code="fp8-bf16-layers") == set()
+    # Qwen3-8B: 36 layers over PP 2 -> at most 18 per stage in BF16
+    assert _errors(DENSE, *current, _kw(bf16 + ', "num_layers_at_end_in_bf16": 19'), code="fp8-bf16-layers") == {
+        "args.megatron_extra_kwargs"}
+    assert _errors(DENSE, *current, _kw(bf16 + ', "num_layers_at_end_in_bf16": 18'), code="fp8-bf16-layers") == set()
+    assert _errors(DENSE, _kw(bf16), code="fp8-bf16-layers") == set()  # no FP8: megatron-core skips the block
+
+
+def test_router_fields_from_extra_kwargs():
+    pad = '"moe_router_padding_for_quantization": true'
+    assert _errors(QWEN3_MOE, _kw(pad), code="moe-router") == {"args.megatron_extra_kwargs"}  # no FP8/FP4
+    assert _errors(QWEN3_MOE, "args.fp8_format=e4m3", "args.fp8_recipe=blockwise", _kw(pad), code="moe-router") == set()
+    # Qwen3-30B-A3B: a softmax router without pre-softmax
+    assert _errors(QWEN3_MOE, _kw('"moe_router_topk": 1'), code="moe-router") == {"args.megatron_extra_kwargs"}
+    assert _errors(QWEN3_MOE, _kw('"moe_router_topk": 1, "moe_router_pre_softmax": true'), code="moe-router") == set()
+    assert _errors(QWEN3_MOE, _kw('"moe_router_group_topk": 2, "moe_router_num_groups": 3'), code="moe-router") == {
+        "args.megatron_extra_kwargs"}  # 128 experts
+    assert _errors(QWEN3_MOE, _kw('"moe_router_group_topk": 8, "moe_router_num_groups": 4'), code="moe-router") == {
+        "args.megatron_extra_kwargs"}
+    assert _errors(QWEN3_MOE, _kw('"moe_router_group_topk": 2, "moe_router_num_groups": 8'), code="moe-router") == set()
+
+
+# The new rules' refused variants, as megatron-core itself judges them.
+ENGINE_CASES_OVERLAP = [
+    (QWEN35_MOE, (_kw(OVERLAP),)),
+    (QWEN35_MOE, (*NO_RECOMPUTE, "args.moe_shared_expert_overlap=false", "args.mtp_num_layers=2", _kw(OVERLAP))),
+    (QWEN35_MOE, (_kw('"delay_wgrad_compute": true'),)),
+    (QWEN3_MOE, (_kw('"cpu_offloading": true, "cpu_offloading_num_layers": 2'),)),
+    (DENSE, (_kw('"fine_grained_activation_offloading": true, "offload_modules": ["attn_proj"]'),)),
+    (DENSE, ("args.fp8_format=e4m3", _kw('"first_last_layers_bf16": true'))),
+    (QWEN3_MOE, (_kw('"moe_router_topk": 1'),)),
+    (QWEN3_MOE, (_kw('"moe_router_group_topk": 2, "moe_router_num_groups": 3'),)),
+    (QWEN3_MOE, (_kw('"moe_router_padding_for_quantization": true'),)),
+]
+
+
+@pytest.mark.parametrize("name,overrides", ENGINE_CASES_OVERLAP, ids=[o[-1][-60:] for _, o in ENGINE_CASES_OVERLAP])
+def test_megatron_core_refuses_what_the_new_rules_refuse(name, overrides, tmp_path, monkeypatch):
+    pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))
+    from swift_ext.planner import oracle
+
+    recipe = load_recipe(WORKING / name, list(overrides))
+    assert make_plan(recipe, oracle=False).errors, "the rules must refuse it"
+    a = Args.bind(recipe, msargs.schema_for("megatron", recipe.command))
+    verdict = oracle.judge(resolve_shape(recipe.args["model"]), a, layout_of(a, recipe.launch.world_size), cache=False)
+    assert not verdict.accepts, verdict.notes
+
+
+def test_extra_kwargs_pairs_megatron_core_refuses():
+    # Qwen3.5 has gated attention; Qwen3-8B has none and no experts; DeepSeek has multi-latent attention
+    assert _errors(QWEN35_MOE, _kw('"fused_single_qkv_rope": true'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw('"fused_single_qkv_rope": true'), code="mcore-config") == set()
+    assert _errors(DEEPSEEK, _kw('"rotary_interleaved": true'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw('"rotary_interleaved": true'), code="mcore-config") == set()
+    assert _errors(DENSE, _kw('"moe_ffn_hidden_size": 1024'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw('"expert_model_parallel_size": 2'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(QWEN3_MOE, _kw('"moe_ffn_hidden_size": 768'), code="mcore-config") == set()
+    assert _errors(DENSE, _kw('"enable_cuda_graph": true, "external_cuda_graph": true'), code="mcore-config") == {
+        "args.megatron_extra_kwargs"}

@@ -4,7 +4,7 @@ checkpoint is found and the job has started. Registered with layout.py's rules."
 
 from __future__ import annotations
 
-from swift_ext.planner.mcore_config_rules import _mtp_layers, _true, config_value, flag
+from swift_ext.planner.mcore_config_rules import config_value, flag, is_true, mtp_layers
 from swift_ext.planner.model_shape import ModelShape
 
 
@@ -79,8 +79,8 @@ def attention_sinks_context_parallel(recipe, args, shape: ModelShape, lay, err, 
 def mtp_rope_fusion(recipe, args, shape: ModelShape, lay, err, warn):
     if args.str("bridge_backend") == "megatron-bridge":
         return
-    mtp = _mtp_layers(args)
-    if not mtp or not _true(args, "apply_rope_fusion"):
+    mtp = mtp_layers(args)
+    if not mtp or not is_true(args, "apply_rope_fusion"):
         return
     key = flag(args, "apply_rope_fusion")
     if key == "apply_rope_fusion" and (shape.mrope or shape.vision is not None):

@@ -14,7 +14,9 @@ from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.grpo_rules import grpo
+from swift_ext.planner.mcore_bridge_rules import MCORE_BRIDGE_RULES
 from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
+from swift_ext.planner.mcore_feature_rules import MCORE_FEATURE_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
 from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
 from swift_ext.planner.pipeline_stages import MAX_LAYOUT_CHARS, layout_too_long, parse_pipeline_layout
@@ -530,7 +532,7 @@ rule(grpo)
 for _shared in ENGINE_RULES:
     rule(_shared)
 # MoE dispatcher / MTP-stage rules (moe_rules.py); megatron-core's config refusals (mcore_config_rules.py).
-for _moe in (*MOE_RULES, *MCORE_CONFIG_RULES):
+for _moe in (*MOE_RULES, *MCORE_CONFIG_RULES, *MCORE_FEATURE_RULES, *MCORE_BRIDGE_RULES):
     rule(_moe)
 # The attention backend ms-swift's model build accepts for the model (attention_rules.py).
 for _attention in ATTENTION_RULES:

@@ -12,7 +12,6 @@ Registered with layout.py's rules.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from swift_ext.planner.model_shape import ModelShape
@@ -44,12 +43,12 @@ def _as_written(args, name: str) -> bool:
     return flag(args, name) == "megatron_extra_kwargs"
 
 
-def _true(args, name: str) -> bool:
+def is_true(args, name: str) -> bool:
     value = config_value(args, name)
     return value is True or str(value).lower() in ("true", "1", "yes")
 
 
-def _granularity(args) -> str | None:
+def granularity_of(args) -> str | None:
     # MegatronArguments.__post_init__ turns 'none' into None.
     value = config_value(args, "recompute_granularity")
     return None if value in (None, "none", "None") else str(value)
@@ -80,17 +79,17 @@ def _recompute_modules(args) -> list[str]:
 def selective_recompute_modules(args) -> frozenset[str]:
     """The modules megatron-core recomputes under selective granularity (empty under full or none): what the
     memory estimate keeps only the inputs of."""
-    return frozenset(_recompute_modules(args)) if _granularity(args) == "selective" else frozenset()
+    return frozenset(_recompute_modules(args)) if granularity_of(args) == "selective" else frozenset()
 
 
-def _fp8_recipe(args) -> str | None:
+def fp8_recipe_of(args) -> str | None:
     # ms-swift sets fp8 = fp8_format (MegatronArguments.__post_init__); fp8_recipe defaults to 'delayed'.
     if not (config_value(args, "fp8") or args.str("fp8_format")):
         return None
     return str(config_value(args, "fp8_recipe") or "delayed")
 
 
-def _dispatcher(args) -> str:
+def dispatcher_of(args) -> str:
     return str(config_value(args, "moe_token_dispatcher_type") or "alltoall")
 
 
@@ -104,14 +103,14 @@ def _dispatcher(args) -> str:
 # moe_shared_expert_overlap, moe_layer_recompute and fp8_recipe (default delayed) unchanged by name
 # (megatron_args.py fields; model/utils.py get_mcore_model_config).
 def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
-    granularity = _granularity(args)
-    if _true(args, "moe_layer_recompute") and granularity == "full":
+    granularity = granularity_of(args)
+    if is_true(args, "moe_layer_recompute") and granularity == "full":
         err("recompute-modules", "moe_layer_recompute with recompute_granularity full: megatron-core refuses the pair "
             "(moe_layer_recompute asks for selective recompute of the MoE layer)", flag(args, "moe_layer_recompute"),
             hint="drop moe_layer_recompute, or use recompute_granularity: selective with recompute_modules: [moe]")
     written = config_value(args, "recompute_modules")
     if (isinstance(written, str) and written and _as_written(args, "recompute_modules")
-            and (granularity == "selective" or _true(args, "moe_layer_recompute"))):
+            and (granularity == "selective" or is_true(args, "moe_layer_recompute"))):
         # TransformerConfig.__post_init__: set(recompute_modules) is the string's letters ("Invalid choices"), and
         # moe_layer_recompute's recompute_modules.append fails on a str.
         err("recompute-modules", f"megatron_extra_kwargs gives recompute_modules as a string ({written!r}): "
@@ -128,12 +127,12 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
             flag(args, "recompute_modules"), hint=f"choose from {', '.join(RECOMPUTE_MODULES)}"
             + (f"; write several as a YAML list, e.g. [{', '.join(joined[0].replace(',', ' ').split())}]"
                if joined else ""))
-    if "moe_act" in modules and not _true(args, "moe_grouped_gemm"):
+    if "moe_act" in modules and not is_true(args, "moe_grouped_gemm"):
         err("recompute-modules", "recompute_modules moe_act needs moe_grouped_gemm (megatron-core recomputes the "
             "expert activation only in the grouped GEMM experts)", flag(args, "recompute_modules"),
             hint="set moe_grouped_gemm: true (ms-swift's default), or drop moe_act from recompute_modules")
     # the shape-free checks first: without a config.json the shape ones stop the rule
-    fp8_recipe = _fp8_recipe(args)
+    fp8_recipe = fp8_recipe_of(args)
     heavy = [m for m in ("moe_act", "layernorm") if m in modules]
     if heavy and fp8_recipe == "delayed":
         stated = "" if args.has("fp8_recipe") or flag(args, "fp8_recipe") != "fp8_recipe" else " (ms-swift's default)"
@@ -146,7 +145,7 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
         err("recompute-modules", f"recompute_modules mla_up_proj needs multi-latent attention, which {shape.name} "
             "does not have", flag(args, "recompute_modules"), hint="drop mla_up_proj from recompute_modules")
     if ("shared_experts" in modules and shape.shared_expert_intermediate_size
-            and _true(args, "moe_shared_expert_overlap")):
+            and is_true(args, "moe_shared_expert_overlap")):
         err("recompute-modules", f"recompute_modules shared_experts with moe_shared_expert_overlap: megatron-core "
             f"cannot recompute the shared experts ({shape.name} has them) while it overlaps them",
             flag(args, "recompute_modules"),
@@ -157,9 +156,9 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
 # "moe_act and layernorm recompute for fp8 needs transformer-engine>=2.6.0dev0" (spec/support.py row
 # fp8-recompute-act-norm). A versioned rule: it judges against the versions the plan targets.
 def recompute_modules_fp8_te(recipe, args, shape, lay, err, warn, versions):
-    fp8_recipe = _fp8_recipe(args)
+    fp8_recipe = fp8_recipe_of(args)
     heavy = [m for m in ("moe_act", "layernorm") if m in _recompute_modules(args)]
-    if _granularity(args) != "selective" or not heavy or fp8_recipe in (None, "delayed"):
+    if granularity_of(args) != "selective" or not heavy or fp8_recipe in (None, "delayed"):
         return
     for gap in version_gaps("fp8-recompute-act-norm", versions):
         err("recompute-modules", f"recompute_modules {' and '.join(heavy)} under FP8 {fp8_recipe} scaling needs "
@@ -175,23 +174,23 @@ def recompute_modules_fp8_te(recipe, args, shape, lay, err, warn, versions):
 # pick hybridep. ms-swift passes moe_enable_deepep, moe_token_dispatcher_type and moe_pad_expert_input_to_capacity
 # by name (megatron_args.py; model/utils.py get_mcore_model_config).
 def deepep_dispatcher(recipe, args, shape, lay, err, warn):
-    dispatcher = _dispatcher(args)
+    dispatcher = dispatcher_of(args)
     backend = str(config_value(args, "moe_flex_dispatcher_backend") or "deepep")
-    deepep = _true(args, "moe_enable_deepep")
+    deepep = is_true(args, "moe_enable_deepep")
     if deepep and dispatcher != "flex":
         err("moe-deepep", f"moe_enable_deepep needs moe_token_dispatcher_type flex (it is {dispatcher})",
             flag(args, "moe_enable_deepep"), hint="set moe_token_dispatcher_type: flex, or drop moe_enable_deepep")
     elif deepep and backend == "hybridep":
         err("moe-deepep", "moe_enable_deepep with moe_flex_dispatcher_backend hybridep (megatron_extra_kwargs): the "
             "flex dispatcher takes one backend", flag(args, "moe_enable_deepep"), hint="drop one of the two")
-    if dispatcher == "flex" and _true(args, "moe_pad_expert_input_to_capacity") and (deepep or backend == "deepep"):
+    if dispatcher == "flex" and is_true(args, "moe_pad_expert_input_to_capacity") and (deepep or backend == "deepep"):
         err("moe-deepep", "moe_pad_expert_input_to_capacity with the flex token dispatcher's DeepEP backend (its "
             "default): megatron-core refuses padding expert inputs there",
             flag(args, "moe_pad_expert_input_to_capacity"),
             hint="drop moe_pad_expert_input_to_capacity, or use moe_token_dispatcher_type: alltoall")
 
 
-def _balancing_types(args) -> list[str] | None:
+def balancing_types(args) -> list[str] | None:
     """moe_router_load_balancing_type as the config gets it (ms-swift turns a one-item list argument into its item;
     megatron_extra_kwargs' list stays a list); None when the recipe leaves it to the model (mcore-bridge: aux_loss,
     or seq_aux_loss for DeepSeek-style models)."""
@@ -222,7 +221,7 @@ def _capacity_factor(args) -> float | None:
 # set to use moe_pad_expert_input_to_capacity". ms-swift 4.6 MegatronArguments.__post_init__ turns one-item lists of
 # moe_aux_loss_coeff / moe_router_load_balancing_type into their item and passes both by name.
 def moe_capacity_and_balancing(recipe, args, shape, lay, err, warn):
-    types = _balancing_types(args)
+    types = balancing_types(args)
     if types is not None and _is_list(args, "moe_router_load_balancing_type",
                                       config_value(args, "moe_router_load_balancing_type")):
         coeff = config_value(args, "moe_aux_loss_coeff")
@@ -244,7 +243,7 @@ def moe_capacity_and_balancing(recipe, args, shape, lay, err, warn):
                 f"tokens by capacity only with {', '.join(CAPACITY_BALANCING)}",
                 flag(args, "moe_expert_capacity_factor"),
                 hint="drop moe_expert_capacity_factor, or use moe_router_load_balancing_type aux_loss")
-    if _true(args, "moe_pad_expert_input_to_capacity") and factor is None:
+    if is_true(args, "moe_pad_expert_input_to_capacity") and factor is None:
         err("moe-load-balancing", "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor (the capacity to "
             "pad to)", flag(args, "moe_pad_expert_input_to_capacity"),
             hint="set moe_expert_capacity_factor (ms-swift's examples use 2), or drop moe_pad_expert_input_to_capacity")
@@ -279,7 +278,7 @@ def dsa_attention(recipe, args, shape: ModelShape, lay, err, warn):
         err("dsa-attention", f"{shape.name} uses DeepSeek Sparse Attention, which megatron-core 0.16 runs without "
             f"context parallel only (context_parallel_size is {lay.cp})", "context_parallel_size",
             hint="context_parallel_size: 1 (split with TP/PP/EP instead)")
-    if _true(args, "apply_rope_fusion"):
+    if is_true(args, "apply_rope_fusion"):
         err("dsa-attention", f"{shape.name} uses DeepSeek Sparse Attention, which megatron-core runs without RoPE "
             "fusion", flag(args, "apply_rope_fusion"), hint="apply_rope_fusion: false (ms-swift's default)")
 
@@ -351,7 +350,7 @@ MAMBA_STACK_MODEL_TYPES = ("nemotron_h",)
 def recompute_uniform_chunks(recipe, args, shape: ModelShape, lay, err, warn):
     if shape.model_type in MAMBA_STACK_MODEL_TYPES:
         return
-    if not _megatron_core_blocks(args) or _granularity(args) != "full" or \
+    if not _megatron_core_blocks(args) or granularity_of(args) != "full" or \
             str(config_value(args, "recompute_method") or "") != "uniform":
         return
     chunk = layer_count(args, "recompute_num_layers")
@@ -374,7 +373,7 @@ def recompute_uniform_chunks(recipe, args, shape: ModelShape, lay, err, warn):
                  "(ms-swift's default, which ends the last chunk early)")
 
 
-def _mtp_layers(args) -> int:
+def mtp_layers(args) -> int:
     # megatron-core reads mtp_num_layers 0 (or None) as no MTP block (get_mtp_num_layers_to_build); a value that
     # is not an integer is check_args' or recompute_layer_counts' to report.
     return max(layer_count(args, "mtp_num_layers") or 0, 0)
@@ -392,8 +391,8 @@ def _mtp_layers(args) -> int:
 # examples (examples/megatron/lora/mtp.sh, examples/models/qwen3_next/mtp.sh, examples/models/qwen3_5/mcore_full.sh)
 # run uniform with recompute_num_layers 1.
 def recompute_mtp(recipe, args, shape: ModelShape, lay, err, warn):
-    mtp = _mtp_layers(args)
-    if not mtp or _granularity(args) != "full":
+    mtp = mtp_layers(args)
+    if not mtp or granularity_of(args) != "full":
         return
     method = str(config_value(args, "recompute_method") or "")
     if method == "uniform":
@@ -424,7 +423,7 @@ def recompute_mtp(recipe, args, shape: ModelShape, lay, err, warn):
 # gets the same check from check_args (argument-type / argument-range); this is the megatron_extra_kwargs side.
 def recompute_layer_counts(recipe, args, shape: ModelShape, lay, err, warn):
     extra = args.mapping("megatron_extra_kwargs")
-    if "recompute_num_layers" in extra and extra["recompute_num_layers"] is None and _granularity(args) == "full":
+    if "recompute_num_layers" in extra and extra["recompute_num_layers"] is None and granularity_of(args) == "full":
         # TransformerConfig.__post_init__: "When using recompute_granularity: full recompute_num_layers must be
         # between 1 and num_layers_per_pipeline_rank" (the null replaces the argument's value)
         err("recompute", "megatron_extra_kwargs sets recompute_num_layers to null under recompute_granularity full: "
@@ -443,106 +442,6 @@ def recompute_layer_counts(recipe, args, shape: ModelShape, lay, err, warn):
                 "megatron_extra_kwargs", hint=f"megatron_extra_kwargs: {{{name}: <{what}>}}, or set args.{name}")
 
 
-# Evidence: mcore-bridge 1.6.3 tuners/lora.py:133 LoraParallelLinear.__init__ (1.6.5 :150): a LoRA wrapper around an
-# expert linear (is_expert_layer: the grouped experts, or the local experts' linears ModelLoader._set_linear_is_expert
-# marks) raises "Currently, LoRA does not support ETP." when get_expert_tensor_parallel_world_size() > 1 -- the
-# expert tensor-parallel group megatron-core initialises from ms-swift's expert_tensor_parallel_size argument
-# (swift/megatron/utils/megatron_lm_utils.py initialize_megatron). ms-swift 4.6 wraps the Megatron model with its
-# LoRA tuner, which dispatches Megatron linears to that class, when the model is set up on every rank. Only the
-# experts count: LoRA on attention (or a dense model, where get_mcore_model_config forces ETP 1) never asks.
-# Every published LoRA-on-MoE setup in tests/fixtures/working runs expert_tensor_parallel_size 1.
-def lora_expert_tensor_parallel(recipe, args, shape: ModelShape, lay, err, warn):
-    if not shape.is_moe or lay.etp <= 1 or args.str("tuner_type") not in ("lora", "lora_llm"):
-        return
-    if args.str("bridge_backend") == "megatron-bridge":
-        return  # ms-swift's Megatron-Bridge backend loads no LoRA (MegatronBridgeBackend: "LoRA / PEFT ... not yet")
-    from swift_ext.planner.warn_rules import lora_targets  # warn_rules reads this module's neighbours
-
-    targets = lora_targets(recipe, args, shape)
-    if "experts" not in targets:
-        return
-    err("lora-etp", f"LoRA on the routed experts ({', '.join(targets['experts'])} through target_modules) with "
-        f"expert_tensor_parallel_size {lay.etp}: mcore-bridge's LoRA layer refuses expert tensor parallelism "
-        "(\"Currently, LoRA does not support ETP.\") when the adapters are added on every rank",
-        "expert_tensor_parallel_size",
-        hint="expert_tensor_parallel_size: 1 (split the experts with expert_model_parallel_size), or leave the "
-             "experts out of target_modules (e.g. [linear_qkv, linear_proj])")
-
-
-# mcore-bridge's ModelConfig._format_config (1.6.3 config/model_config.py:381; 1.6.5 alike) parses these fields
-# from what get_mcore_model_config hands it -- for these, only megatron_extra_kwargs (none is an ms-swift 4.6
-# argument) or the parser's own values: window_size with tuple_type (None, a tuple, or a "a,b" string: :109-112),
-# the others with moe_freq_type / no_rope_freq_type (an int, or a string: an integer, or a list expression of
-# digits, brackets, parentheses, commas, + and * that it evals: :20-28, :45-53, :90-98). Anything else (a YAML list,
-# a boolean, a fraction) is an AssertionError, a string with other characters "Invalid pattern", when the model
-# config is built on every rank. no_rope_freq / linear_attention_freq also take None.
-PATTERN_FIELDS = ("moe_layer_freq", "window_attn_skip_freq", "no_rope_freq", "linear_attention_freq")
-_PATTERN_CHARS = frozenset("0123456789,[]()+*")
-
-
-def _pattern_problem(name: str, value) -> str | None:
-    """Why mcore-bridge's ModelConfig refuses `value` for the pattern field `name`, or None when it takes it."""
-    if name == "window_size":
-        if value is None or (isinstance(value, str) and _int_list(value.strip("()"))):
-            return None
-        return ("tuple_type takes a string of integers (\"4095,0\")" if isinstance(value, str) else
-                f"tuple_type asserts a string, got {type(value).__name__}")
-    if value is None and name in ("no_rope_freq", "linear_attention_freq"):
-        return None
-    if type(value) is int:
-        return None
-    if not isinstance(value, str):
-        return f"it asserts an int or a string, got {type(value).__name__}"
-    if "[" not in value:
-        return None if value.strip().lstrip("+-").isdigit() else "int() of a string that is no integer"
-    if set(value) - _PATTERN_CHARS:
-        return f"\"Invalid pattern\": only digits, [ ] ( ) , + * are allowed, not {sorted(set(value) - _PATTERN_CHARS)}"
-    if "**" in value or any(len(n) > 5 for n in re.findall(r"\d+", value)):
-        return None  # a power or a huge repeat: not evaluated here (it may exhaust memory); mcore-bridge evaluates it
-    try:
-        result = eval(value, {"__builtins__": {}}, {})  # only digits, brackets, commas, + and * reach here
-    except Exception as exc:  # noqa: BLE001 -- any failure is what mcore-bridge's own eval raises
-        return f"eval of the pattern fails ({type(exc).__name__})"
-    return None if isinstance(result, list) else f"the pattern evaluates to a {type(result).__name__}, not a list"
-
-
-def _int_list(text: str) -> bool:
-    return all(part.strip().lstrip("+-").isdigit() for part in text.split(","))
-
-
-# Evidence: mcore-bridge 1.6.3 config/model_config.py ModelConfig.__post_init__ :343 (quick_geglu: `assert not
-# self.swiglu`; 1.6.5 :389), :353 (mtp_shared_weights: `assert self.mtp_num_layers is not None`; 1.6.5 :399) and
-# _format_config with the parsers at :20-112 (above). ms-swift 4.6 get_mcore_model_config copies the argument
-# mtp_shared_weights (default False) and mtp_num_layers by name and applies megatron_extra_kwargs last; swiglu is
-# mcore-bridge's default (True) unless the parser turns it off (gpt_oss, gemma4, nemotron_h), and quick_geglu is no
-# ms-swift argument. All fail when the model config is built on every rank, after the job started.
-def mcore_bridge_model_config(recipe, args, shape: ModelShape, lay, err, warn):
-    if args.str("bridge_backend") == "megatron-bridge":
-        return
-    extra = args.mapping("megatron_extra_kwargs")
-    if _true(args, "mtp_shared_weights") and config_value(args, "mtp_num_layers") is None:
-        err("mcore-bridge-config", "mtp_shared_weights without mtp_num_layers: mcore-bridge's ModelConfig asserts "
-            "mtp_num_layers is set (it unrolls the one shared MTP layer mtp_num_layers times)",
-            flag(args, "mtp_shared_weights"), hint="mtp_num_layers: 1 (or more), or mtp_shared_weights: false")
-    if _true(args, "quick_geglu") and "quick_geglu" in extra:
-        swiglu = extra.get("swiglu", shape.softmax_type != "learnable")  # gpt-oss's parser sets swiglu False
-        if swiglu is True or (swiglu is not False and str(swiglu).lower() in ("true", "1", "yes")):
-            err("mcore-bridge-config", f"megatron_extra_kwargs turns quick_geglu on for {shape.name or 'the model'}, "
-                "whose MLP is SwiGLU: mcore-bridge's ModelConfig asserts not swiglu with quick_geglu (and the "
-                "checkpoint's MLP weights are SwiGLU's)", "megatron_extra_kwargs",
-                hint="drop quick_geglu from megatron_extra_kwargs")
-    for name in ("window_size", *PATTERN_FIELDS):
-        if name not in extra:
-            continue
-        problem = _pattern_problem(name, extra[name])
-        if problem:
-            err("mcore-bridge-config", f"megatron_extra_kwargs gives {name} {extra[name]!r}: mcore-bridge's "
-                f"ModelConfig parses it when the model is built and refuses it ({problem})", "megatron_extra_kwargs",
-                hint=f"megatron_extra_kwargs: {{{name}: " + ('"4095,0"}' if name == "window_size" else
-                                                            '"[1]*N" or an integer}') + " (a quoted string)")
-
-
 MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention,
-                      recompute_uniform_chunks, recompute_mtp, recompute_layer_counts,
-                      lora_expert_tensor_parallel, mcore_bridge_model_config]
+                      recompute_uniform_chunks, recompute_mtp, recompute_layer_counts]
 MCORE_CONFIG_VERSIONED_RULES = [recompute_modules_fp8_te]

@@ -15,6 +15,7 @@ equal. Evidence is one of:
 from __future__ import annotations
 
 from swift_ext.spec.rule_info import GMC, MS, PS, RLHF, SFT, TC, Evidence, RuleInfo, code
+from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
 
 _RULES = [
@@ -365,32 +366,6 @@ _RULES += [
               code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:196 / :256 hf_to_mcore_config "
                     "(experimental_attention_variant 'dsa' for deepseek_v32 / glm_moe_dsa; 1.6.5 :228 / :337)")),
              "engine: megatron, model types deepseek_v32 / glm_moe_dsa, context_parallel_size > 1 or apply_rope_fusion"),
-    # --- mcore-bridge's own refusals in the model build (planner/mcore_config_rules.py, planner/attention_rules.py)
-    RuleInfo("lora-etp", "error", "LoRA on the routed experts needs expert_tensor_parallel_size 1",
-             (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py:133 LoraParallelLinear.__init__ (\"Currently, LoRA "
-                   "does not support ETP.\" for an expert linear under expert tensor parallelism; 1.6.5 :150)"),
-              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_megatron (the ETP group from "
-                   "args.expert_tensor_parallel_size)")),
-             "engine: megatron, bridge_backend mcore-bridge, MoE models, tuner_type lora/lora_llm with target_modules "
-             "reaching the experts (all-linear, linear_fc1/linear_fc2), expert_tensor_parallel_size > 1"),
-    RuleInfo("mtp-rope-fusion", "error", "MTP layers exclude apply_rope_fusion",
-             (code("mcore-bridge 1.6.3 mcore_bridge/model/modules/mtp_layer.py:94 MultiTokenPredictionLayer.forward "
-                   "(assert not ...apply_rope_fusion; 1.6.5 :114)"),
-              code(f"{GMC} (apply_rope_fusion False unless position_embedding_type is rope; megatron_extra_kwargs "
-                   "last)")),
-             "engine: megatron, bridge_backend mcore-bridge, mtp_num_layers > 0, apply_rope_fusion true (the argument: "
-             "text models; megatron_extra_kwargs: any model)"),
-    RuleInfo("mcore-bridge-config", "error", "mcore-bridge's ModelConfig: mtp_shared_weights needs mtp_num_layers; "
-             "quick_geglu not on a SwiGLU model; window_size / moe_layer_freq / window_attn_skip_freq / no_rope_freq / "
-             "linear_attention_freq given in megatron_extra_kwargs are an integer or a string it parses",
-             (code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:343 / :353 ModelConfig.__post_init__ "
-                   "(assert not swiglu with quick_geglu; assert mtp_num_layers with mtp_shared_weights; 1.6.5 :389 / "
-                   ":399)"),
-              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:20-112 _eval_pattern / no_rope_freq_type / "
-                   "moe_freq_type / tuple_type, called by ModelConfig._format_config :381 (\"Invalid pattern\", "
-                   "assert isinstance(x, str); 1.6.5 :21-113)"), code(GMC)),
-             "engine: megatron, bridge_backend mcore-bridge, mtp_shared_weights, or megatron_extra_kwargs with "
-             "quick_geglu or one of the pattern fields"),
 ]
 
 _RULES += [
@@ -552,6 +527,7 @@ _RULES += [
              "both engines, rope_scaling set (not 'default') without a factor and without max_model_len"),
 ]
 
+_RULES += MCORE_AUDIT_RULE_INFO
 _RULES += STARTUP_RULE_INFO
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}

@@ -1,0 +1,112 @@
+"""mcore-bridge 1.6.3's own refusals when ms-swift 4.6 builds the model (issue #21's audit of the released wheel):
+LoRA on experts with expert tensor parallelism, and the ModelConfig fields mcore-bridge parses itself. Skipped under
+bridge_backend megatron-bridge. Registered with layout.py's rules (engine megatron)."""
+
+from __future__ import annotations
+
+import re
+
+from swift_ext.planner.mcore_config_rules import config_value, flag, is_true
+from swift_ext.planner.model_shape import ModelShape
+
+
+# Evidence: mcore-bridge 1.6.3 tuners/lora.py:133 LoraParallelLinear.__init__ (1.6.5 :150): a LoRA wrapper around an
+# expert linear (is_expert_layer: the grouped experts, or the local experts' linears ModelLoader._set_linear_is_expert
+# marks) raises "Currently, LoRA does not support ETP." when get_expert_tensor_parallel_world_size() > 1 -- the
+# expert tensor-parallel group megatron-core initialises from ms-swift's expert_tensor_parallel_size argument
+# (swift/megatron/utils/megatron_lm_utils.py initialize_megatron). ms-swift 4.6 wraps the Megatron model with its
+# LoRA tuner, which dispatches Megatron linears to that class, when the model is set up on every rank. Only the
+# experts count: LoRA on attention (or a dense model, where get_mcore_model_config forces ETP 1) never asks.
+# Every published LoRA-on-MoE setup in tests/fixtures/working runs expert_tensor_parallel_size 1.
+def lora_expert_tensor_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe or lay.etp <= 1 or args.str("tuner_type") not in ("lora", "lora_llm"):
+        return
+    if args.str("bridge_backend") == "megatron-bridge":
+        return  # ms-swift's Megatron-Bridge backend loads no LoRA (MegatronBridgeBackend: "LoRA / PEFT ... not yet")
+    from swift_ext.planner.warn_rules import lora_targets  # warn_rules reads this module's neighbours
+
+    targets = lora_targets(recipe, args, shape)
+    if "experts" not in targets:
+        return
+    err("lora-etp", f"LoRA on the routed experts ({', '.join(targets['experts'])} through target_modules) with "
+        f"expert_tensor_parallel_size {lay.etp}: mcore-bridge's LoRA layer refuses expert tensor parallelism "
+        "(\"Currently, LoRA does not support ETP.\") when the adapters are added on every rank",
+        "expert_tensor_parallel_size",
+        hint="expert_tensor_parallel_size: 1 (split the experts with expert_model_parallel_size), or leave the "
+             "experts out of target_modules (e.g. [linear_qkv, linear_proj])")
+
+
+# mcore-bridge's ModelConfig._format_config (1.6.3 config/model_config.py:381; 1.6.5 alike) parses these fields
+# from what get_mcore_model_config hands it -- for these, only megatron_extra_kwargs (none is an ms-swift 4.6
+# argument) or the parser's own values: window_size with tuple_type (None, a tuple, or a "a,b" string: :109-112),
+# the others with moe_freq_type / no_rope_freq_type (an int, or a string: an integer, or a list expression of
+# digits, brackets, parentheses, commas, + and * that it evals: :20-28, :45-53, :90-98). Anything else (a YAML list,
+# a boolean, a fraction) is an AssertionError, a string with other characters "Invalid pattern", when the model
+# config is built on every rank. no_rope_freq / linear_attention_freq also take None.
+PATTERN_FIELDS = ("moe_layer_freq", "window_attn_skip_freq", "no_rope_freq", "linear_attention_freq")
+_PATTERN_CHARS = frozenset("0123456789,[]()+*")
+
+
+def _pattern_problem(name: str, value) -> str | None:
+    """Why mcore-bridge's ModelConfig refuses `value` for the pattern field `name`, or None when it takes it."""
+    if name == "window_size":
+        if value is None or (isinstance(value, str) and _int_list(value.strip("()"))):
+            return None
+        return ("tuple_type takes a string of integers (\"4095,0\")" if isinstance(value, str) else
+                f"tuple_type asserts a string, got {type(value).__name__}")
+    if value is None and name in ("no_rope_freq", "linear_attention_freq"):
+        return None
+    if type(value) is int:
+        return None
+    if not isinstance(value, str):
+        return f"it asserts an int or a string, got {type(value).__name__}"
+    if "[" not in value:
+        return None if value.strip().lstrip("+-").isdigit() else "int() of a string that is no integer"
+    if set(value) - _PATTERN_CHARS:
+        return f"\"Invalid pattern\": only digits, [ ] ( ) , + * are allowed, not {sorted(set(value) - _PATTERN_CHARS)}"
+    if "**" in value or any(len(n) > 5 for n in re.findall(r"\d+", value)):
+        return None  # a power or a huge repeat: not evaluated here (it may exhaust memory); mcore-bridge evaluates it
+    try:
+        result = eval(value, {"__builtins__": {}}, {})  # only digits, brackets, commas, + and * reach here
+    except Exception as exc:  # noqa: BLE001 -- any failure is what mcore-bridge's own eval raises
+        return f"eval of the pattern fails ({type(exc).__name__})"
+    return None if isinstance(result, list) else f"the pattern evaluates to a {type(result).__name__}, not a list"
+
+
+def _int_list(text: str) -> bool:
+    return all(part.strip().lstrip("+-").isdigit() for part in text.split(","))
+
+
+# Evidence: mcore-bridge 1.6.3 config/model_config.py ModelConfig.__post_init__ :343 (quick_geglu: `assert not
+# self.swiglu`; 1.6.5 :389), :353 (mtp_shared_weights: `assert self.mtp_num_layers is not None`; 1.6.5 :399) and
+# _format_config with the parsers at :20-112 (above). ms-swift 4.6 get_mcore_model_config copies the argument
+# mtp_shared_weights (default False) and mtp_num_layers by name and applies megatron_extra_kwargs last; swiglu is
+# mcore-bridge's default (True) unless the parser turns it off (gpt_oss, gemma4, nemotron_h), and quick_geglu is no
+# ms-swift argument. All fail when the model config is built on every rank, after the job started.
+def mcore_bridge_model_config(recipe, args, shape: ModelShape, lay, err, warn):
+    if args.str("bridge_backend") == "megatron-bridge":
+        return
+    extra = args.mapping("megatron_extra_kwargs")
+    if is_true(args, "mtp_shared_weights") and config_value(args, "mtp_num_layers") is None:
+        err("mcore-bridge-config", "mtp_shared_weights without mtp_num_layers: mcore-bridge's ModelConfig asserts "
+            "mtp_num_layers is set (it unrolls the one shared MTP layer mtp_num_layers times)",
+            flag(args, "mtp_shared_weights"), hint="mtp_num_layers: 1 (or more), or mtp_shared_weights: false")
+    if is_true(args, "quick_geglu") and "quick_geglu" in extra:
+        swiglu = extra.get("swiglu", shape.softmax_type != "learnable")  # gpt-oss's parser sets swiglu False
+        if swiglu is True or (swiglu is not False and str(swiglu).lower() in ("true", "1", "yes")):
+            err("mcore-bridge-config", f"megatron_extra_kwargs turns quick_geglu on for {shape.name or 'the model'}, "
+                "whose MLP is SwiGLU: mcore-bridge's ModelConfig asserts not swiglu with quick_geglu (and the "
+                "checkpoint's MLP weights are SwiGLU's)", "megatron_extra_kwargs",
+                hint="drop quick_geglu from megatron_extra_kwargs")
+    for name in ("window_size", *PATTERN_FIELDS):
+        if name not in extra:
+            continue
+        problem = _pattern_problem(name, extra[name])
+        if problem:
+            err("mcore-bridge-config", f"megatron_extra_kwargs gives {name} {extra[name]!r}: mcore-bridge's "
+                f"ModelConfig parses it when the model is built and refuses it ({problem})", "megatron_extra_kwargs",
+                hint=f"megatron_extra_kwargs: {{{name}: " + ('"4095,0"}' if name == "window_size" else
+                                                            '"[1]*N" or an integer}') + " (a quoted string)")
+
+
+MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config]

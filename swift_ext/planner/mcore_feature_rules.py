@@ -1,0 +1,244 @@
+"""megatron-core 0.16.1 TransformerConfig refusals of features a recipe reaches mostly through megatron_extra_kwargs
+(issue #21's audit of TransformerConfig.__post_init__, run without --oracle): the EP all-to-all overlap, activation
+offloading, BF16 first/last layers under FP8, router settings, and refused pairs of config fields. The recompute,
+dispatcher and load-balancing refusals are in mcore_config_rules.py, whose config readers these share.
+Registered with layout.py's rules (engine megatron)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from swift_ext.planner.mcore_config_rules import balancing_types, config_value, dispatcher_of, flag, fp8_recipe_of, granularity_of, is_true
+from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.pipeline_schedule import virtual_stages
+
+
+def _set(args, name: str) -> Any:
+    """A config field only megatron_extra_kwargs can set (ms-swift 4.6 has no argument of that name): its value
+    there, else None (TransformerConfig's default applies)."""
+    return args.mapping("megatron_extra_kwargs").get(name)
+
+
+def _on(args, name: str) -> bool:
+    return _set(args, name) is True
+
+
+def _virtual_size(args, lay) -> int | None:
+    """virtual_pipeline_model_parallel_size as the config gets it: a layout's stages / PP (None for one), the
+    argument, or megatron_extra_kwargs over both (get_mcore_model_config updates the kwargs with them last)."""
+    extra = args.mapping("megatron_extra_kwargs")
+    if "virtual_pipeline_model_parallel_size" in extra:
+        return extra["virtual_pipeline_model_parallel_size"]
+    size = virtual_stages(args, lay.pp)
+    return size if size > 1 or args.int("virtual_pipeline_model_parallel_size") else None
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, `if self.overlap_moe_expert_parallel_comm:`
+# (asserts: virtual_pipeline_model_parallel_size set when PP > 1; expert_model_parallel_size > 1; the alltoall or
+# flex dispatcher; recompute_granularity not full, recompute_method None, recompute_num_layers None; no
+# moe_shared_expert_overlap; mtp_num_layers None or 1, and PP > 1 with one MTP layer), `if
+# self.delay_wgrad_compute:` (overlap_moe_expert_parallel_comm on; not moe_use_legacy_grouped_gemm) and `if
+# self.ep_overlap_early_attn_memory_release:` (overlap_moe_expert_parallel_comm on). ms-swift 4.6 has no argument
+# for these three switches: they reach the config only through megatron_extra_kwargs (model/utils.py
+# get_mcore_model_config), next to ms-swift's recompute_method / recompute_num_layers, which it passes whenever set.
+def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
+    overlap = _on(args, "overlap_moe_expert_parallel_comm")
+    for name in ("delay_wgrad_compute", "ep_overlap_early_attn_memory_release"):
+        if _on(args, name) and not overlap:
+            err("moe-a2a-overlap", f"megatron_extra_kwargs sets {name} without overlap_moe_expert_parallel_comm: "
+                "megatron-core asserts the EP all-to-all overlap is on", "megatron_extra_kwargs",
+                hint=f"add overlap_moe_expert_parallel_comm: true to megatron_extra_kwargs, or drop {name}")
+    if _on(args, "delay_wgrad_compute") and is_true(args, "moe_use_legacy_grouped_gemm"):
+        err("moe-a2a-overlap", "delay_wgrad_compute with moe_use_legacy_grouped_gemm: megatron-core delays the "
+            "weight gradients only in the TE grouped GEMM", flag(args, "moe_use_legacy_grouped_gemm"),
+            hint="drop moe_use_legacy_grouped_gemm")
+    if not overlap:
+        return
+    problems = []
+    if lay.pp > 1 and _virtual_size(args, lay) is None:
+        problems.append(("pipeline_model_parallel_size", f"pipeline_model_parallel_size {lay.pp} without a virtual "
+                         "pipeline size", "virtual_pipeline_model_parallel_size (or a layout with several stages "
+                         "per rank)"))
+    if lay.ep <= 1:
+        problems.append(("expert_model_parallel_size", f"expert_model_parallel_size {lay.ep} (it overlaps the expert "
+                         "parallel all-to-all)", "expert_model_parallel_size > 1"))
+    if dispatcher_of(args) not in ("alltoall", "flex"):
+        problems.append(("moe_token_dispatcher_type", f"moe_token_dispatcher_type {dispatcher_of(args)}",
+                         "moe_token_dispatcher_type: alltoall or flex"))
+    if granularity_of(args) == "full":
+        problems.append(("recompute_granularity", "recompute_granularity full", "recompute_granularity: selective "
+                         "or none"))
+    if config_value(args, "recompute_method") is not None:
+        problems.append(("recompute_method", f"recompute_method {config_value(args, 'recompute_method')}",
+                         "recompute_method: null"))
+    if config_value(args, "recompute_num_layers") is not None:
+        problems.append(("recompute_num_layers", f"recompute_num_layers {config_value(args, 'recompute_num_layers')}",
+                         "recompute_num_layers: null"))
+    if is_true(args, "moe_shared_expert_overlap"):
+        problems.append(("moe_shared_expert_overlap", "moe_shared_expert_overlap", "moe_shared_expert_overlap: false"))
+    mtp = config_value(args, "mtp_num_layers")
+    if mtp is not None and mtp != 1:
+        problems.append(("mtp_num_layers", f"mtp_num_layers {mtp} (it takes at most one MTP layer)",
+                         "mtp_num_layers: 1, or none"))
+    elif mtp == 1 and lay.pp <= 1:
+        problems.append(("pipeline_model_parallel_size", "one MTP layer without pipeline parallel",
+                         "pipeline_model_parallel_size > 1 (with a virtual size), or no MTP layer"))
+    for name, what, fix in problems:
+        err("moe-a2a-overlap", f"overlap_moe_expert_parallel_comm (megatron_extra_kwargs) with {what}: megatron-core "
+            "refuses the EP all-to-all overlap there", flag(args, name),
+            hint=f"{fix}, or drop overlap_moe_expert_parallel_comm from megatron_extra_kwargs")
+
+
+# TransformerConfig.__post_init__: the modules fine_grained_activation_offloading may offload.
+OFFLOAD_MODULES = ("core_attn", "attn_proj", "expert_fc1", "moe_act", "attn_norm", "mlp_norm", "qkv_linear")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "CPU offloading can be done only for layers less
+# than {num_layers}" (cpu_offloading_num_layers outside [0, num_layers)), "Currently there is no support for
+# Pipeline parallelism with CPU offloading", "CPU offloading does not work when activation recomputation is enabled"
+# (any recompute_granularity -- ms-swift 4.6's default is selective), and the fine_grained_activation_offloading
+# block (asserts: not with cpu_offloading; offload_modules given and each one of its allowed modules; ValueError
+# "attn_proj cannot be set to offload_modules alone without core_attn"). ms-swift 4.6 has no argument for these
+# fields (its own optimizer_cpu_offload is the optimizer's): only megatron_extra_kwargs reaches them.
+def activation_offloading(recipe, args, shape: ModelShape, lay, err, warn):
+    if _on(args, "cpu_offloading"):
+        layers = _set(args, "cpu_offloading_num_layers")
+        layers = 0 if layers is None else layers
+        if type(layers) is int and (layers < 0 or layers >= shape.num_layers):
+            err("activation-offloading", f"cpu_offloading_num_layers {layers}: megatron-core offloads at most "
+                f"{shape.num_layers - 1} of {shape.name}'s {shape.num_layers} layers", "megatron_extra_kwargs",
+                hint=f"cpu_offloading_num_layers between 0 and {shape.num_layers - 1}")
+        if lay.pp > 1:
+            err("activation-offloading", f"cpu_offloading with pipeline_model_parallel_size {lay.pp}: megatron-core "
+                "offloads activations without pipeline parallel only", "megatron_extra_kwargs",
+                hint="pipeline_model_parallel_size: 1, or drop cpu_offloading")
+        granularity = granularity_of(args)
+        if granularity is not None:
+            default = "" if args.has("recompute_granularity") or flag(
+                args, "recompute_granularity") != "recompute_granularity" else " (ms-swift's default)"
+            err("activation-offloading", f"cpu_offloading with recompute_granularity {granularity}{default}: "
+                "megatron-core offloads activations only without recompute", flag(args, "recompute_granularity"),
+                hint="recompute_granularity: none, or drop cpu_offloading")
+    if not _on(args, "fine_grained_activation_offloading"):
+        return
+    if _on(args, "cpu_offloading"):
+        err("activation-offloading", "fine_grained_activation_offloading with cpu_offloading: megatron-core takes one "
+            "of the two", "megatron_extra_kwargs", hint="drop one of them")
+    modules = _set(args, "offload_modules")
+    if not modules:
+        err("activation-offloading", "fine_grained_activation_offloading without offload_modules: megatron-core "
+            "asserts the modules to offload are given", "megatron_extra_kwargs",
+            hint=f"megatron_extra_kwargs: {{offload_modules: [core_attn, ...]}} (from {', '.join(OFFLOAD_MODULES)})")
+        return
+    modules = [modules] if isinstance(modules, str) else list(modules) if isinstance(modules, list) else []
+    invalid = sorted({str(m) for m in modules} - set(OFFLOAD_MODULES))
+    if invalid:
+        err("activation-offloading", f"offload_modules {invalid} are not modules megatron-core offloads",
+            "megatron_extra_kwargs", hint=f"choose from {', '.join(OFFLOAD_MODULES)}")
+    if "attn_proj" in modules and "core_attn" not in modules:
+        err("activation-offloading", "offload_modules attn_proj without core_attn: attn_proj's input is core_attn's "
+            "output, which core_attn's backward needs", "megatron_extra_kwargs", hint="add core_attn to offload_modules")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, `if self.fp8:` -- "Delayed scaling does not
+# support first / last layer in BF16." and num_layers_at_start_in_bf16 / num_layers_at_end_in_bf16 (default 1)
+# "must be between 0 and number of layers per pipeline stage" (num_layers // pipeline_model_parallel_size).
+# first_last_layers_bf16 and the two counts reach the config only through megatron_extra_kwargs; fp8 is ms-swift's
+# fp8_format, fp8_recipe its argument (default delayed).
+def fp8_bf16_layers(recipe, args, shape: ModelShape, lay, err, warn):
+    recipe_name = fp8_recipe_of(args)
+    if recipe_name is None or not _on(args, "first_last_layers_bf16"):
+        return
+    if recipe_name == "delayed":
+        err("fp8-bf16-layers", "first_last_layers_bf16 (megatron_extra_kwargs) with FP8 delayed scaling: "
+            "megatron-core keeps the first / last layers in BF16 only with current or block scaling",
+            flag(args, "fp8_recipe"), hint="fp8_recipe: tensorwise or blockwise, or drop first_last_layers_bf16")
+    most = shape.num_layers // lay.pp
+    for name in ("num_layers_at_start_in_bf16", "num_layers_at_end_in_bf16"):
+        value = _set(args, name)
+        value = 1 if value is None else value
+        if type(value) is int and not 0 <= value <= most:
+            err("fp8-bf16-layers", f"{name} {value}: megatron-core keeps between 0 and {most} layers (the layers per "
+                "pipeline stage) in BF16", "megatron_extra_kwargs", hint=f"{name} between 0 and {most}")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "fp8/fp4 must be specified when
+# moe_router_padding_for_quantization is True.", "allgather and alltoall_seq dispatcher does not support
+# moe_router_padding_for_quantization.", "Please use --moe-router-pre-softmax when topk is 1." (moe_router_topk 1 with
+# a softmax router, no pre-softmax, not sinkhorn), and the group-limited routing block
+# ("moe_router_topk_limited_devices is deprecated", "num_moe_experts (..) should be divisible by
+# moe_router_num_groups", "moe_router_group_topk (..) should be smaller than moe_router_num_groups"). The router's
+# top-k, score function and pre-softmax come from the model (mcore-bridge hf_to_mcore_config) unless
+# megatron_extra_kwargs overrides them; the padding and group fields only from megatron_extra_kwargs.
+def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe:
+        return
+    if _on(args, "moe_router_padding_for_quantization"):
+        if fp8_recipe_of(args) is None and not (config_value(args, "fp4") or args.str("fp4_format")):
+            err("moe-router", "moe_router_padding_for_quantization (megatron_extra_kwargs) without FP8 or FP4: "
+                "megatron-core pads the routing map for quantized GEMMs only", "megatron_extra_kwargs",
+                hint="set fp8_format (or fp4_format), or drop moe_router_padding_for_quantization")
+        if dispatcher_of(args) in ("allgather", "alltoall_seq"):
+            err("moe-router", f"moe_router_padding_for_quantization with moe_token_dispatcher_type {dispatcher_of(args)}",
+                flag(args, "moe_token_dispatcher_type"), hint="moe_token_dispatcher_type: alltoall")
+    extra = args.mapping("megatron_extra_kwargs")
+    topk = extra.get("moe_router_topk", shape.num_experts_per_tok)
+    score = extra.get("moe_router_score_function", shape.router_score_function)
+    pre = extra.get("moe_router_pre_softmax", shape.router_pre_softmax)
+    if topk == 1 and score == "softmax" and not pre and balancing_types(args) != ["sinkhorn"] and (
+            "moe_router_topk" in extra or "moe_router_score_function" in extra or "moe_router_pre_softmax" in extra):
+        err("moe-router", "moe_router_topk 1 with a softmax router and no pre-softmax: megatron-core refuses it (a "
+            "softmax over one selected expert has no gradient)", "megatron_extra_kwargs",
+            hint="megatron_extra_kwargs: {moe_router_pre_softmax: true}, or a top-k above 1")
+    group_topk = extra.get("moe_router_group_topk")
+    if not group_topk:
+        return
+    if extra.get("moe_router_topk_limited_devices"):
+        err("moe-router", "moe_router_topk_limited_devices with moe_router_group_topk: megatron-core replaced the "
+            "first by the second", "megatron_extra_kwargs", hint="drop moe_router_topk_limited_devices")
+    groups = extra.get("moe_router_num_groups")
+    if type(groups) is int and groups > 0 and type(group_topk) is int:
+        if shape.num_experts % groups:
+            err("moe-router", f"moe_router_num_groups {groups} does not divide {shape.name}'s {shape.num_experts} "
+                "experts", "megatron_extra_kwargs", hint="a number of groups that divides the experts")
+        if group_topk > groups:
+            err("moe-router", f"moe_router_group_topk {group_topk} is above moe_router_num_groups {groups}",
+                "megatron_extra_kwargs", hint="moe_router_group_topk <= moe_router_num_groups")
+
+
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, one refusal per pair of fields, each reached through
+# megatron_extra_kwargs (ms-swift 4.6 has no argument for the first field of any pair; bias_activation_fusion is
+# its argument), the second from the recipe or the model (mcore-bridge hf_to_mcore_config: attention_output_gate for
+# Qwen3.5/3.6 and Qwen3-Next, multi_latent_attention for DeepSeek-style models, no experts for a dense model).
+def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
+    extra = args.mapping("megatron_extra_kwargs")
+    gate = extra.get("attention_output_gate", shape.gated_attention)
+    mla = bool(shape.kv_lora_rank) or extra.get("multi_latent_attention") is True
+    pairs = [
+        (_on(args, "fused_single_qkv_rope") and gate, "fused_single_qkv_rope with gated attention "
+         f"({shape.name}'s attention_output_gate)", "drop fused_single_qkv_rope"),
+        (mla and _on(args, "rotary_interleaved"), "rotary_interleaved with multi-latent attention",
+         "drop rotary_interleaved"),
+        (mla and extra.get("attention_output_gate") is True, "attention_output_gate with multi-latent attention "
+         "(NotImplementedError)", "drop attention_output_gate"),
+        (_on(args, "enable_cuda_graph") and _on(args, "external_cuda_graph"),
+         "enable_cuda_graph with external_cuda_graph", "keep one of them"),
+        (_on(args, "inference_fuse_tp_communication") and _set(args, "transformer_impl") != "inference_optimized",
+         "inference_fuse_tp_communication without transformer_impl inference_optimized",
+         "drop inference_fuse_tp_communication (an inference setting)"),
+        (not shape.is_moe and _set(args, "moe_ffn_hidden_size") is not None,
+         f"moe_ffn_hidden_size on {shape.name}, which has no experts", "drop moe_ffn_hidden_size"),
+        (not shape.is_moe and type(_set(args, "expert_model_parallel_size")) is int
+         and _set(args, "expert_model_parallel_size") > 1,
+         f"expert_model_parallel_size above 1 on {shape.name}, which has no experts (ms-swift drops its argument for a "
+         "dense model; megatron_extra_kwargs puts it back)", "drop expert_model_parallel_size from megatron_extra_kwargs"),
+        (is_true(args, "bias_activation_fusion") and _on(args, "use_te_activation_func"),
+         "bias_activation_fusion with use_te_activation_func", "drop one of them"),
+    ]
+    for refused, what, hint in pairs:
+        if refused:
+            err("mcore-config", f"megatron_extra_kwargs: {what}: megatron-core's TransformerConfig refuses the pair",
+                "megatron_extra_kwargs", hint=hint)
+
+
+MCORE_FEATURE_RULES = [moe_a2a_overlap, activation_offloading, fp8_bf16_layers, moe_router_config, extra_kwargs_pairs]

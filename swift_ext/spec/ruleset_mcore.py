@@ -1,0 +1,67 @@
+"""The entries of the rules issue #21's audits of the engine's own checks added beyond the first ones: megatron-core
+0.16.1's TransformerConfig refusals of features set through megatron_extra_kwargs (planner/mcore_feature_rules.py)
+and mcore-bridge 1.6.3's refusals when it builds the model (planner/mcore_bridge_rules.py, attention_rules.py); the
+rest of the table is in spec/ruleset.py, which joins them."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import GMC, TC, RuleInfo, code
+
+MCORE_AUDIT_RULE_INFO = [
+    # --- megatron-core TransformerConfig refusals of features set through megatron_extra_kwargs
+    #     (planner/mcore_feature_rules.py)
+    RuleInfo("moe-a2a-overlap", "error", "overlap_moe_expert_parallel_comm needs EP > 1, the alltoall/flex dispatcher, "
+             "a virtual pipeline size under PP, no full recompute (recompute_method / recompute_num_layers unset), no "
+             "moe_shared_expert_overlap, at most one MTP layer (and PP > 1 with it); delay_wgrad_compute and "
+             "ep_overlap_early_attn_memory_release need the overlap on",
+             (code(TC + " (the overlap_moe_expert_parallel_comm, delay_wgrad_compute and "
+                    "ep_overlap_early_attn_memory_release asserts)"), code(GMC)),
+             "engine: megatron, megatron_extra_kwargs sets overlap_moe_expert_parallel_comm / delay_wgrad_compute / "
+             "ep_overlap_early_attn_memory_release"),
+    RuleInfo("activation-offloading", "error", "cpu_offloading: 0 <= cpu_offloading_num_layers < num_layers, no PP, "
+             "no recompute (ms-swift's default is selective); fine_grained_activation_offloading: not with "
+             "cpu_offloading, offload_modules given, known, attn_proj only with core_attn",
+             (code(TC + " (the cpu_offloading and fine_grained_activation_offloading checks)"), code(GMC)),
+             "engine: megatron, megatron_extra_kwargs sets cpu_offloading or fine_grained_activation_offloading"),
+    RuleInfo("fp8-bf16-layers", "error", "first_last_layers_bf16 needs FP8 current or block scaling, and "
+             "num_layers_at_start/end_in_bf16 between 0 and the layers per pipeline stage",
+             (code(TC + " (`if self.fp8:` first_last_layers_bf16 checks)"), code(GMC)),
+             "engine: megatron, fp8_format set, megatron_extra_kwargs sets first_last_layers_bf16"),
+    RuleInfo("moe-router", "error", "moe_router_padding_for_quantization needs FP8/FP4 and not the allgather "
+             "dispatcher; top-k 1 with a softmax router needs pre-softmax; group-limited routing: groups divide the "
+             "experts, group top-k <= groups, no moe_router_topk_limited_devices",
+             (code(TC + " (moe_router_padding_for_quantization, moe_router_topk == 1, moe_router_group_topk)"),
+              code(GMC)),
+             "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields"),
+    RuleInfo("mcore-config", "error", "pairs of config fields megatron_extra_kwargs sets that TransformerConfig refuses "
+             "together: fused_single_qkv_rope / gated attention, rotary_interleaved or attention_output_gate / MLA, "
+             "enable_cuda_graph / external_cuda_graph, inference_fuse_tp_communication without inference_optimized, "
+             "moe_ffn_hidden_size or EP > 1 on a dense model, bias_activation_fusion / use_te_activation_func",
+             (code(TC), code(GMC)), "engine: megatron, megatron_extra_kwargs sets one of those fields"),
+    # --- mcore-bridge's own refusals in the model build (planner/mcore_bridge_rules.py, planner/attention_rules.py)
+    RuleInfo("lora-etp", "error", "LoRA on the routed experts needs expert_tensor_parallel_size 1",
+             (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py:133 LoraParallelLinear.__init__ (\"Currently, LoRA "
+                   "does not support ETP.\" for an expert linear under expert tensor parallelism; 1.6.5 :150)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_megatron (the ETP group from "
+                   "args.expert_tensor_parallel_size)")),
+             "engine: megatron, bridge_backend mcore-bridge, MoE models, tuner_type lora/lora_llm with target_modules "
+             "reaching the experts (all-linear, linear_fc1/linear_fc2), expert_tensor_parallel_size > 1"),
+    RuleInfo("mtp-rope-fusion", "error", "MTP layers exclude apply_rope_fusion",
+             (code("mcore-bridge 1.6.3 mcore_bridge/model/modules/mtp_layer.py:94 MultiTokenPredictionLayer.forward "
+                   "(assert not ...apply_rope_fusion; 1.6.5 :114)"),
+              code(f"{GMC} (apply_rope_fusion False unless position_embedding_type is rope; megatron_extra_kwargs "
+                   "last)")),
+             "engine: megatron, bridge_backend mcore-bridge, mtp_num_layers > 0, apply_rope_fusion true (the argument: "
+             "text models; megatron_extra_kwargs: any model)"),
+    RuleInfo("mcore-bridge-config", "error", "mcore-bridge's ModelConfig: mtp_shared_weights needs mtp_num_layers; "
+             "quick_geglu not on a SwiGLU model; window_size / moe_layer_freq / window_attn_skip_freq / no_rope_freq / "
+             "linear_attention_freq given in megatron_extra_kwargs are an integer or a string it parses",
+             (code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:343 / :353 ModelConfig.__post_init__ "
+                   "(assert not swiglu with quick_geglu; assert mtp_num_layers with mtp_shared_weights; 1.6.5 :389 / "
+                   ":399)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:20-112 _eval_pattern / no_rope_freq_type / "
+                   "moe_freq_type / tuple_type, called by ModelConfig._format_config :381 (\"Invalid pattern\", "
+                   "assert isinstance(x, str); 1.6.5 :21-113)"), code(GMC)),
+             "engine: megatron, bridge_backend mcore-bridge, mtp_shared_weights, or megatron_extra_kwargs with "
+             "quick_geglu or one of the pattern fields"),
+]
