@@ -408,6 +408,12 @@ def test_ep_all_to_all_overlap_conditions():
                    code="moe-a2a-overlap") == {"args.expert_model_parallel_size"}
     assert _errors(QWEN35_MOE, *legal, "args.mtp_num_layers=2", _kw(OVERLAP),
                    code="moe-a2a-overlap") == {"args.mtp_num_layers"}
+    # mtp_shared_weights: mcore-bridge's ModelConfig makes it one shared layer before the check
+    assert _errors(QWEN35_MOE, *legal, "args.mtp_num_layers=2", "args.mtp_shared_weights=true",
+                   "args.pipeline_model_parallel_size=2", "args.virtual_pipeline_model_parallel_size=2", _kw(OVERLAP),
+                   code="moe-a2a-overlap") == set()
+    assert _errors(QWEN35_MOE, *legal, "args.mtp_num_layers=2", "args.mtp_shared_weights=true", _kw(OVERLAP),
+                   code="moe-a2a-overlap") == {"args.pipeline_model_parallel_size"}
     assert _errors(QWEN35_MOE, *legal, "args.mtp_num_layers=1", _kw(OVERLAP),
                    code="moe-a2a-overlap") == {"args.pipeline_model_parallel_size"}  # one MTP layer needs PP
     for switch in ("delay_wgrad_compute", "ep_overlap_early_attn_memory_release"):
@@ -493,7 +499,10 @@ def test_extra_kwargs_pairs_megatron_core_refuses():
     # Qwen3.5 has gated attention; Qwen3-8B has none and no experts; DeepSeek has multi-latent attention
     assert _errors(QWEN35_MOE, _kw('"fused_single_qkv_rope": true'), code="mcore-config") == {"args.megatron_extra_kwargs"}
     assert _errors(DENSE, _kw('"fused_single_qkv_rope": true'), code="mcore-config") == set()
-    assert _errors(DEEPSEEK, _kw('"rotary_interleaved": true'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    # mcore-bridge's ModelConfig turns rotary_interleaved off for MLA before TransformerConfig checks the pair
+    assert _errors(DEEPSEEK, _kw('"rotary_interleaved": true'), code="mcore-config") == set()
+    assert _errors(DEEPSEEK, "args.bridge_backend=megatron-bridge", _kw('"rotary_interleaved": true'),
+                   code="mcore-config") == {"args.megatron_extra_kwargs"}
     assert _errors(DENSE, _kw('"rotary_interleaved": true'), code="mcore-config") == set()
     assert _errors(DENSE, _kw('"moe_ffn_hidden_size": 1024'), code="mcore-config") == {"args.megatron_extra_kwargs"}
     assert _errors(DENSE, _kw('"expert_model_parallel_size": 2'), code="mcore-config") == {"args.megatron_extra_kwargs"}

@@ -75,7 +75,7 @@ CASES = [
     ("bias-act-fusion-te-act", "tc:1512", DENSE, ("args.bias_activation_fusion=true", ek('"use_te_activation_func": true'))),
     ("act-fp8-store-nonswiglu", "tc:1528", DENSE, (ek('"activation_func_fp8_input_store": true, "gated_linear_unit": false'),)),
     ("fused-qkv-rope-gate", "tc:1556", Q35, (ek('"fused_single_qkv_rope": true'),)),
-    ("mla-rotary-interleaved", "tc:1559", DS, (ek('"rotary_interleaved": true'),)),
+    ("mla-rotary-interleaved", "tc:1559", DS, ("args.bridge_backend=megatron-bridge", ek('"rotary_interleaved": true'))),
     ("expert-bias-softmax", "tc:1594", Q3, (ek('"moe_router_enable_expert_bias": true'),)),
     ("router-pad-no-fp8", "tc:1623", Q35, (ek('"moe_router_padding_for_quantization": true'),)),
     ("router-pad-allgather", "tc:1628", Q3, ("args.fp8_format=e4m3", "args.moe_token_dispatcher_type=allgather",

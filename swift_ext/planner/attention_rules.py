@@ -4,7 +4,7 @@ checkpoint is found and the job has started. Registered with layout.py's rules."
 
 from __future__ import annotations
 
-from swift_ext.planner.mcore_config_rules import config_value, flag, is_true, mtp_layers
+from swift_ext.planner.mcore_config_rules import config_value
 from swift_ext.planner.model_shape import ModelShape
 
 
@@ -67,28 +67,12 @@ def attention_sinks_context_parallel(recipe, args, shape: ModelShape, lay, err, 
              "context_parallel_size: 1")
 
 
-# Evidence: mcore-bridge 1.6.3 model/modules/mtp_layer.py:94 MultiTokenPredictionLayer.forward (1.6.5 :114):
-# `assert not self.transformer_layer.self_attention.config.apply_rope_fusion`, in the first forward of the stage that
-# holds the MTP layers; model/register.py ModelLoader.get_mtp_block_spec puts that class in every MTP layer spec
-# (ms-swift's default bridge_backend). ms-swift 4.6 swift/megatron/model/utils.py get_mcore_model_config copies the
-# argument apply_rope_fusion (default False) into the config, then sets it False where position_embedding_type is
-# not 'rope' (mrope: mcore-bridge's parser gives it to configs with an mrope_section, the Qwen-VL / Qwen3.5 families,
-# all multimodal), then applies megatron_extra_kwargs over both. So the argument reaches a text model's config, and
-# megatron_extra_kwargs any model's. The bundled presets do not carry the rope section, so the argument is judged on
-# text models only (no mrope model is text-only).
-def mtp_rope_fusion(recipe, args, shape: ModelShape, lay, err, warn):
-    if args.str("bridge_backend") == "megatron-bridge":
-        return
-    mtp = mtp_layers(args)
-    if not mtp or not is_true(args, "apply_rope_fusion"):
-        return
-    key = flag(args, "apply_rope_fusion")
-    if key == "apply_rope_fusion" and (shape.mrope or shape.vision is not None):
-        return  # ms-swift turns the argument off for mrope models before the model is built
-    err("mtp-rope-fusion", f"apply_rope_fusion with mtp_num_layers {mtp}: mcore-bridge's MTP layer asserts the RoPE "
-        "fusion is off (model/modules/mtp_layer.py MultiTokenPredictionLayer.forward), so the first training step "
-        "stops with an AssertionError on the stage that holds the MTP layers", key,
-        hint="apply_rope_fusion: false (ms-swift's default), or drop mtp_num_layers")
+# No rule for apply_rope_fusion with MTP layers: mcore-bridge 1.6.3 model/modules/mtp_layer.py:94
+# MultiTokenPredictionLayer.forward asserts the MTP attention's config has apply_rope_fusion off, but
+# model/gpt_model.py:125-136 GPTModel.__init__ gives every MTP layer's self_attention a copy of the config with
+# apply_rope_fusion False first (1.6.5 alike, :136), and every model that builds those MTP layers is that GPTModel or
+# a subclass calling its __init__ (MultimodalGPTModel's language model, DeepseekV4GPTModel, Gemma4TextGPTModel).
+# The assert cannot fire, so a recipe with both plans (tests/test_mcore_bridge_audit.py).
 
 
-ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, mtp_rope_fusion]
+ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel]

@@ -77,6 +77,8 @@ def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
     if is_true(args, "moe_shared_expert_overlap"):
         problems.append(("moe_shared_expert_overlap", "moe_shared_expert_overlap", "moe_shared_expert_overlap: false"))
     mtp = config_value(args, "mtp_num_layers")
+    if mtp is not None and is_true(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
+        mtp = 1  # mcore-bridge ModelConfig.__post_init__ (1.6.3 :352-355) unrolls one shared layer: 1 by the check
     if mtp is not None and mtp != 1:
         problems.append(("mtp_num_layers", f"mtp_num_layers {mtp} (it takes at most one MTP layer)",
                          "mtp_num_layers: 1, or none"))
@@ -217,8 +219,10 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
     pairs = [
         (_on(args, "fused_single_qkv_rope") and gate, "fused_single_qkv_rope with gated attention "
          f"({shape.name}'s attention_output_gate)", "drop fused_single_qkv_rope"),
-        (mla and _on(args, "rotary_interleaved"), "rotary_interleaved with multi-latent attention",
-         "drop rotary_interleaved"),
+        # mcore-bridge's ModelConfig.__post_init__ sets rotary_interleaved False for multi-latent attention before
+        # TransformerConfig's check (1.6.3 config/model_config.py:360-364): only Megatron-Bridge's provider reaches it
+        (mla and _on(args, "rotary_interleaved") and args.str("bridge_backend") == "megatron-bridge",
+         "rotary_interleaved with multi-latent attention (bridge_backend megatron-bridge)", "drop rotary_interleaved"),
         (mla and extra.get("attention_output_gate") is True, "attention_output_gate with multi-latent attention "
          "(NotImplementedError)", "drop attention_output_gate"),
         (_on(args, "enable_cuda_graph") and _on(args, "external_cuda_graph"),

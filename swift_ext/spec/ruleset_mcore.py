@@ -34,11 +34,12 @@ MCORE_AUDIT_RULE_INFO = [
               code(GMC)),
              "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields"),
     RuleInfo("mcore-config", "error", "pairs of config fields megatron_extra_kwargs sets that TransformerConfig refuses "
-             "together: fused_single_qkv_rope / gated attention, rotary_interleaved or attention_output_gate / MLA, "
+             "together: fused_single_qkv_rope / gated attention, rotary_interleaved (bridge_backend megatron-bridge; "
+             "mcore-bridge resets it) or attention_output_gate / MLA, "
              "enable_cuda_graph / external_cuda_graph, inference_fuse_tp_communication without inference_optimized, "
              "moe_ffn_hidden_size or EP > 1 on a dense model, bias_activation_fusion / use_te_activation_func",
              (code(TC), code(GMC)), "engine: megatron, megatron_extra_kwargs sets one of those fields"),
-    # --- mcore-bridge's own refusals in the model build (planner/mcore_bridge_rules.py, planner/attention_rules.py)
+    # --- mcore-bridge's own refusals in the model build (planner/mcore_bridge_rules.py)
     RuleInfo("lora-etp", "error", "LoRA on the routed experts needs expert_tensor_parallel_size 1",
              (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py:133 LoraParallelLinear.__init__ (\"Currently, LoRA "
                    "does not support ETP.\" for an expert linear under expert tensor parallelism; 1.6.5 :150)"),
@@ -46,13 +47,6 @@ MCORE_AUDIT_RULE_INFO = [
                    "args.expert_tensor_parallel_size)")),
              "engine: megatron, bridge_backend mcore-bridge, MoE models, tuner_type lora/lora_llm with target_modules "
              "reaching the experts (all-linear, linear_fc1/linear_fc2), expert_tensor_parallel_size > 1"),
-    RuleInfo("mtp-rope-fusion", "error", "MTP layers exclude apply_rope_fusion",
-             (code("mcore-bridge 1.6.3 mcore_bridge/model/modules/mtp_layer.py:94 MultiTokenPredictionLayer.forward "
-                   "(assert not ...apply_rope_fusion; 1.6.5 :114)"),
-              code(f"{GMC} (apply_rope_fusion False unless position_embedding_type is rope; megatron_extra_kwargs "
-                   "last)")),
-             "engine: megatron, bridge_backend mcore-bridge, mtp_num_layers > 0, apply_rope_fusion true (the argument: "
-             "text models; megatron_extra_kwargs: any model)"),
     RuleInfo("mcore-bridge-config", "error", "mcore-bridge's ModelConfig: mtp_shared_weights needs mtp_num_layers; "
              "quick_geglu not on a SwiGLU model; window_size / moe_layer_freq / window_attn_skip_freq / no_rope_freq / "
              "linear_attention_freq given in megatron_extra_kwargs are an integer or a string it parses",
