@@ -79,6 +79,13 @@ REMOVED: dict[str, str] = {
     "load_safetensors": "not an argument in ms-swift 4.x (mcore-bridge reads HF safetensors directly); remove it",
 }
 
+# Older ms-swift names, and names from other tools, that users pass and the parser refuses (`remaining_argv`), where
+# difflib's nearest field would mislead (use_flash_attn -> use_flash_ckpt): the name the maintainers pointed to.
+OTHER_NAMES: dict[str, str] = {
+    "sft_type": "ms-swift 2.x's name for the tuner: use `tuner_type` (ms-swift#3763)",
+    "use_flash_attn": "not an ms-swift argument: flash attention is `attn_impl: flash_attn` (ms-swift#2962)",
+}
+
 # TRL's names for what ms-swift calls otherwise: its parser refuses them (`remaining_argv`), as reported in
 # ms-swift#4958 and ms-swift#8259 (--max_prompt_length on GRPO).
 TRL_NAMES: dict[str, str] = {
@@ -107,6 +114,8 @@ class ArgSchema:
     def suggest(self, name: str) -> str | None:
         if name in REMOVED:
             return REMOVED[name]
+        if name in OTHER_NAMES:
+            return OTHER_NAMES[name]
         if name in TRL_NAMES and "max_length" in self.fields:
             return TRL_NAMES[name]
         if name in RENAMED and RENAMED[name] in self.fields:
