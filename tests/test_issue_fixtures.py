@@ -20,7 +20,7 @@ from swift_ext.spec.recipe import load_recipe
 
 ISSUES = FIXTURES / "issues"
 CASES = sorted(ISSUES.glob("*.yaml"))
-WORKING = sorted((FIXTURES / "working").glob("*.yaml"))
+WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdir header points at
 # Warnings a working setup may carry: where its data lives, memory headroom, resumability, the
 # MTP head a published script leaves untrained (issue 21: said, not refused), and a rollout engine shorter
 # than max_length + max_completion_length, which bites only on prompts longer than the data's (ms-swift's
@@ -69,11 +69,14 @@ def _caught(path: Path) -> bool:
 
 
 @pytest.mark.parametrize("path", WORKING, ids=lambda p: p.stem)
-def test_published_working_setup_plans_ok_without_spurious_warnings(path, request):
+def test_published_working_setup_plans_ok_without_spurious_warnings(path, request, monkeypatch):
     meta = header(path)
     assert meta["source"].startswith("https://github.com/"), "each working setup cites the script it rebuilds"
     if "xfail" in meta:
         request.applymarker(pytest.mark.xfail(reason=meta["xfail"], strict=True))
+    if "workdir" in meta:
+        # the script's relative paths (a .txt system prompt) are read from the launch directory: plan from there
+        monkeypatch.chdir(path.parent / meta["workdir"])
     result = plan(path)
     assert result.ok, [p.render() for p in result.errors] + [result.memory and result.memory.verdict]
     spurious = [w.render() for w in result.warnings if w.code not in ADVISORY]

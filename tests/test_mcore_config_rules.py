@@ -458,6 +458,10 @@ def test_router_fields_from_extra_kwargs():
     pad = '"moe_router_padding_for_quantization": true'
     assert _errors(QWEN3_MOE, _kw(pad), code="moe-router") == {"args.megatron_extra_kwargs"}  # no FP8/FP4
     assert _errors(QWEN3_MOE, "args.fp8_format=e4m3", "args.fp8_recipe=blockwise", _kw(pad), code="moe-router") == set()
+    # the compatibility alias megatron-core turns into padding_for_quantization before the same checks
+    alias = '"moe_router_padding_for_fp8": true'
+    assert _errors(QWEN3_MOE, _kw(alias), code="moe-router") == {"args.megatron_extra_kwargs"}
+    assert _errors(QWEN3_MOE, "args.fp8_format=e4m3", "args.fp8_recipe=blockwise", _kw(alias), code="moe-router") == set()
     # Qwen3-30B-A3B: a softmax router without pre-softmax
     assert _errors(QWEN3_MOE, _kw('"moe_router_topk": 1'), code="moe-router") == {"args.megatron_extra_kwargs"}
     assert _errors(QWEN3_MOE, _kw('"moe_router_topk": 1, "moe_router_pre_softmax": true'), code="moe-router") == set()
@@ -479,6 +483,7 @@ ENGINE_CASES_OVERLAP = [
     (QWEN3_MOE, (_kw('"moe_router_topk": 1'),)),
     (QWEN3_MOE, (_kw('"moe_router_group_topk": 2, "moe_router_num_groups": 3'),)),
     (QWEN3_MOE, (_kw('"moe_router_padding_for_quantization": true'),)),
+    (QWEN3_MOE, (_kw('"moe_router_padding_for_fp8": true'),)),
 ]
 
 

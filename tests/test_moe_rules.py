@@ -60,3 +60,13 @@ def test_expert_bias_passes_on_a_sigmoid_router_or_when_the_kwargs_make_it_sigmo
     errors, _ = _findings("verl-example-deepseek671b-megatron-80gb.yaml", bias)
     assert not {e for e in errors if e[0] == "moe-expert-bias"}
 
+
+
+def test_mtp_only_layout_stage_warns_under_mcore_bridge_only():
+    # Megatron-Bridge's DeepSeek-V3 H100 preset ends its layout with a stage holding only the MTP layer ("...|mL");
+    # its GPTModelProvider mtp_block_spec falls back to the default layer spec there, mcore-bridge does not.
+    name = "megatron-bridge-deepseek-v3-h100-1024gpu-deepep-a2a-overlap-mtp.yaml"
+    _, warnings = _findings(name)
+    assert not {w for w in warnings if w[0] == "pipeline-layout-mtp-stage"}
+    _, warnings = _findings(name, "args.bridge_backend=mcore-bridge")
+    assert ("pipeline-layout-mtp-stage", "args.pipeline_model_parallel_layout") in warnings

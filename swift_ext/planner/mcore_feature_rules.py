@@ -164,8 +164,8 @@ def fp8_bf16_layers(recipe, args, shape: ModelShape, lay, err, warn):
                 "pipeline stage) in BF16", "megatron_extra_kwargs", hint=f"{name} between 0 and {most}")
 
 
-# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: "fp8/fp4 must be specified when
-# moe_router_padding_for_quantization is True.", "allgather and alltoall_seq dispatcher does not support
+# Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__: `if self.moe_router_padding_for_fp8:` (sets
+# moe_router_padding_for_quantization), then "fp8/fp4 must be specified when moe_router_padding_for_quantization is True.", "allgather and alltoall_seq dispatcher does not support
 # moe_router_padding_for_quantization.", "Please use --moe-router-pre-softmax when topk is 1." (moe_router_topk 1 with
 # a softmax router, no pre-softmax, not sinkhorn), and the group-limited routing block
 # ("moe_router_topk_limited_devices is deprecated", "num_moe_experts (..) should be divisible by
@@ -175,7 +175,9 @@ def fp8_bf16_layers(recipe, args, shape: ModelShape, lay, err, warn):
 def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
     if not shape.is_moe:
         return
-    if _on(args, "moe_router_padding_for_quantization"):
+    # moe_router_padding_for_fp8 is the compatibility alias __post_init__ turns into padding_for_quantization
+    # before the same checks (Megatron-MoE-ModelZoo's sbatch_benchmarking.sh passes it for PR=fp8)
+    if _on(args, "moe_router_padding_for_quantization") or _on(args, "moe_router_padding_for_fp8"):
         if fp8_recipe_of(args) is None and not (config_value(args, "fp4") or args.str("fp4_format")):
             err("moe-router", "moe_router_padding_for_quantization (megatron_extra_kwargs) without FP8 or FP4: "
                 "megatron-core pads the routing map for quantized GEMMs only", "megatron_extra_kwargs",

@@ -64,7 +64,12 @@ def shared_expert_overlap_dispatcher(recipe, args, shape: ModelShape, lay, err, 
 # holding MTP ('m') and no decoder layer ('t') fails with an IndexError at model build; the fix proposed in
 # ms-swift PR 9827 was closed unmerged. Scope: ms-swift with mcore-bridge (4.x) and an explicit layout.
 # A warning, not a refusal: megatron-core itself accepts such a layout, and a later mcore-bridge may too.
+# bridge_backend megatron-bridge builds through Megatron-Bridge's GPTModelProvider.provide, whose mtp_block_spec
+# (src/megatron/bridge/models/gpt_provider.py) takes the default layer spec when the stage has no decoder layer -- as
+# Megatron-LM's pretrain_gpt.py does; Megatron-Bridge's own DeepSeek-V3 presets run "Et|(tt|)*30mL": no warning there.
 def mtp_only_layout_stage(recipe, args, shape, lay, err, warn):
+    if args.str("bridge_backend") == "megatron-bridge":
+        return
     text = args.str("pipeline_model_parallel_layout")
     stages = parse_pipeline_layout(text) if text else None
     if not stages:

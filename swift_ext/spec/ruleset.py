@@ -313,7 +313,9 @@ _RULES += [
              "but no decoder layer fails in ms-swift's model build",
              (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
                        "ms-swift#9827 closed unmerged"),),
-             "engine: megatron with pipeline_model_parallel_layout holding an 'm' stage without 't'"),
+             "engine: megatron with pipeline_model_parallel_layout holding an 'm' stage without 't', under "
+             "bridge_backend mcore-bridge (megatron-bridge's GPTModelProvider mtp_block_spec takes the default layer "
+             "spec for such a stage)"),
     # --- megatron-core config refusals reached through ms-swift's model config (planner/mcore_config_rules.py)
     RuleInfo("recompute-modules", "error", "selective recompute_modules: known names; moe_act needs moe_grouped_gemm; "
              "moe_act/layernorm not with FP8 delayed scaling (ms-swift's default fp8_recipe); mla_up_proj needs MLA; "

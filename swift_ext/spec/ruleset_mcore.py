@@ -27,8 +27,8 @@ MCORE_AUDIT_RULE_INFO = [
              "num_layers_at_start/end_in_bf16 between 0 and the layers per pipeline stage",
              (code(TC + " (`if self.fp8:` first_last_layers_bf16 checks)"), code(GMC)),
              "engine: megatron, fp8_format set, megatron_extra_kwargs sets first_last_layers_bf16"),
-    RuleInfo("moe-router", "error", "moe_router_padding_for_quantization needs FP8/FP4 and not the allgather "
-             "dispatcher; top-k 1 with a softmax router needs pre-softmax; group-limited routing: groups divide the "
+    RuleInfo("moe-router", "error", "moe_router_padding_for_quantization (or its alias moe_router_padding_for_fp8) "
+             "needs FP8/FP4 and not the allgather dispatcher; top-k 1 with a softmax router needs pre-softmax; group-limited routing: groups divide the "
              "experts, group top-k <= groups, no moe_router_topk_limited_devices",
              (code(TC + " (moe_router_padding_for_quantization, moe_router_topk == 1, moe_router_group_topk)"),
               code(GMC)),
