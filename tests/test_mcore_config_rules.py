@@ -108,7 +108,9 @@ def test_load_balancing_lists_capacity_factor_and_padding():
     two = "args.moe_router_load_balancing_type=[aux_loss, seq_aux_loss]"
     assert _errors(QWEN35_MOE, two, code="moe-load-balancing") == {"args.moe_aux_loss_coeff"}  # the doc gives one
     assert _errors(QWEN35_MOE, two, "args.moe_aux_loss_coeff=[0.001, 0.0001]", code="moe-load-balancing") == set()
-    sinkhorn = ("args.moe_router_load_balancing_type=[sinkhorn]", "args.moe_expert_capacity_factor=2")
+    # moe_aux_loss_coeff 0: the router refuses an aux loss with sinkhorn (tests/test_mcore_startup_audit.py)
+    sinkhorn = ("args.moe_router_load_balancing_type=[sinkhorn]", "args.moe_expert_capacity_factor=2",
+                "args.moe_aux_loss_coeff=0")
     assert _errors(QWEN35_MOE, *sinkhorn, code="moe-load-balancing") == {"args.moe_expert_capacity_factor"}
     assert _errors(QWEN35_MOE, "args.moe_expert_capacity_factor=2", code="moe-load-balancing") == set()
     assert _errors(QWEN35_MOE, "args.moe_pad_expert_input_to_capacity=true", code="moe-load-balancing") == {

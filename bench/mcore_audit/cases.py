@@ -1,6 +1,10 @@
 """The audit's cases: (id, megatron-core file:line function, working fixture, overrides). tc = transformer/
 transformer_config.py TransformerConfig.__post_init__ (0.16.1 line numbers); EK = megatron_extra_kwargs only (no
-ms-swift argument of that name)."""
+ms-swift argument of that name). Further prefixes (0.16.1 line numbers): opt = optimizer/optimizer_config.py
+OptimizerConfig.__post_init__, mpc = model_parallel_config.py ModelParallelConfig.__post_init__, ps = parallel_state.py
+initialize_model_parallel, moe = transformer/moe (moe_layer.py, token_dispatcher.py, router.py, experts.py), sched =
+pipeline_parallel/schedules.py. The oracle runs neither the schedules nor the dispatcher/router/experts: their rows
+read "extra" in results.tsv, and confirm_runtime.py runs megatron-core's own code for them on the CPU."""
 Q35 = "ms-swift-docs-qwen35-35b-a3b-megatron-lora.yaml"  # Qwen3.5-35B-A3B, GDN, shared experts, EP4, 4 GPUs
 Q3 = "ms-swift-example-lora-moe.yaml"  # Qwen3-30B-A3B, EP2, 2 GPUs, full uniform 1
 DENSE = "ms-swift-example-gkd-dense.yaml"  # Qwen3-8B, TP2 PP2 CP2, 8 GPUs, selective
@@ -109,5 +113,39 @@ CASES = [
     ("mla-rope-fusion-rope", "tc:2069", DS, ("args.apply_rope_fusion=true", ek('"rope_type": "rope"'))),
     ("mla-output-gate", "tc:2072", DS, (ek('"attention_output_gate": true'),)),
     ("moe-ffn-dense", "tc:1059", DENSE, (ek('"moe_ffn_hidden_size": 1024'),)),
-    ("shared-size<=0", "tc:1085", Q35, (ek('"moe_shared_expert_intermediate_size": 0'),)),
+    # 0 is not refused: mcore-bridge ModelConfig.__post_init__ turns a 0 into None before the check
+    ("shared-size<=0", "tc:1085", Q35, (ek('"moe_shared_expert_intermediate_size": -1'),)),
+    ("group-topk-model-groups", "tc:1654", DS, (ek('"moe_router_num_groups": 5'),)),
+    ("cp-comm-type-list-arg", "tc:1930", DENSE, ("args.cp_comm_type=[p2p, p2p]",)),
+    # opt = optimizer/optimizer_config.py OptimizerConfig.__post_init__
+    ("opt-pao-sgd", "opt:376", DENSE, ("args.use_precision_aware_optimizer=true", "args.optimizer=sgd")),
+    ("opt-pao-no-distopt", "opt:379", DENSE, ("args.use_precision_aware_optimizer=true",
+                                              "args.use_distributed_optimizer=false")),
+    ("opt-main-grads-bf16", "opt:415", DENSE, ("args.main_grads_dtype=bf16",)),
+    ("opt-main-params-fp16", "opt:418", DENSE, ("args.main_params_dtype=fp16",)),
+    ("opt-exp-avg-bf16", "opt:421", DENSE, ("args.exp_avg_dtype=bf16",)),
+    ("opt-exp-avg-sq-fp8", "opt:424", DENSE, ("args.exp_avg_sq_dtype=fp8",)),
+    # mpc = model_parallel_config.py ModelParallelConfig.__post_init__ (TransformerConfig calls it)
+    ("mpc-sp-tp1", "mpc:411", Q3, (ek('"sequence_parallel": true'),)),
+    ("mpc-defer-pp1", "mpc:426", Q3, (ek('"defer_embedding_wgrad_compute": true'),)),
+    ("mpc-defer-no-gaf", "mpc:431", DENSE, ("args.gradient_accumulation_fusion=false",
+                                            ek('"defer_embedding_wgrad_compute": true'))),
+    ("mpc-defer-limit", "mpc:436", DENSE, (ek('"defer_embedding_wgrad_compute": true, "wgrad_deferral_limit": -1'),)),
+    ("mpc-warmup-flush", "mpc:452", DENSE, (ek('"overlap_p2p_comm_warmup_flush": true'),)),
+    # ps = parallel_state.py initialize_model_parallel
+    ("ps-world-model", "ps:741", DENSE, ("args.context_parallel_size=4",)),
+    ("ps-vpp-pp1", "ps:747", Q3, ("args.virtual_pipeline_model_parallel_size=2",)),
+    ("ps-world-expert", "ps:762", Q3, ("args.expert_tensor_parallel_size=2",)),
+    # moe = transformer/moe: moe_layer.py BaseMoELayer/MoELayer, token_dispatcher.py, experts.py, router.py
+    ("moe-experts%ep", "moe:101", Q35, ("args.expert_model_parallel_size=3",)),
+    ("moe-sp-tp", "moe:380", Q3, ("args.tensor_model_parallel_size=2", "args.expert_model_parallel_size=1",
+                                  ek('"sequence_parallel": false'))),
+    ("moe-dispatcher-bad", "moe:218", Q3, (ek('"moe_token_dispatcher_type": "alltoall_seq"'),)),
+    ("moe-flex-tp1ep1", "moe:1346", Q3, ("args.expert_model_parallel_size=1", "args.moe_token_dispatcher_type=flex")),
+    ("moe-grouped-bias", "moe:529", Q3, (ek('"add_bias_linear": true'),)),
+    ("moe-sinkhorn-aux", "moe:238", Q3, ("args.moe_router_load_balancing_type=sinkhorn", "args.moe_aux_loss_coeff=0.01")),
+    # sched = pipeline_parallel/schedules.py
+    ("sched-overlap-nonint", "sched:2005", DENSE, (ek('"overlap_p2p_comm": true'),)),
+    ("sched-vpp-group", "sched:1003", DENSE, ("args.virtual_pipeline_model_parallel_size=2",
+                                              "args.microbatch_group_size_per_vp_stage=1")),
 ]

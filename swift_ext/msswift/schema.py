@@ -241,7 +241,7 @@ def check_value(ftype: dict, value: Any) -> str | None:
             if problem:
                 return f"a list of {describe(ftype.get('item', {'kind': 'any'}))}; item {item!r}: {problem}"
         return None
-    if isinstance(value, list):
+    if isinstance(value, list) and kind != "union":  # a union may have a list option (cp_comm_type: str or list)
         return f"{describe(ftype)}, got a list"
     if kind == "union":
         errors = [check_value(opt, value) for opt in ftype["options"]]

@@ -385,8 +385,10 @@ def global_batch(recipe, args, shape, lay, err, warn):
 @rule
 def sequence_parallel(recipe, args, shape, lay, err, warn):
     # megatron-core moe_layer.py MoELayer.forward raises in training when TP > 1 without sequence
-    # parallelism (any EP); model_parallel_config.py only warns for EP > 1.
-    sp = args.bool("sequence_parallel")
+    # parallelism (any EP); model_parallel_config.py only warns for EP > 1. megatron_extra_kwargs' value wins
+    # (ms-swift get_mcore_model_config updates the config with it last).
+    extra = args.mapping("megatron_extra_kwargs")
+    sp = extra["sequence_parallel"] is True if "sequence_parallel" in extra else args.bool("sequence_parallel")
     if lay.tp > 1 and not sp:
         if shape.is_moe:
             err("sequence-parallel", f"MoE training with TP={lay.tp} requires sequence_parallel: true (megatron-core's "
@@ -394,8 +396,8 @@ def sequence_parallel(recipe, args, shape, lay, err, warn):
         else:
             warn("sequence-parallel", f"TP={lay.tp} without sequence_parallel keeps full activations on every TP rank",
                  "sequence_parallel", hint="set sequence_parallel: true")
-    if args.bool("tp_comm_overlap") and not sp:
-        # ms-swift megatron_args.py:949
+    if args.bool("tp_comm_overlap") and not args.bool("sequence_parallel"):
+        # ms-swift megatron_args.py:949 (its own argument, before megatron_extra_kwargs reaches the config)
         err("sequence-parallel", "tp_comm_overlap needs sequence_parallel: true", "tp_comm_overlap")
 
 

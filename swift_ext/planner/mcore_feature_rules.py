@@ -194,13 +194,21 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
         err("moe-router", "moe_router_topk 1 with a softmax router and no pre-softmax: megatron-core refuses it (a "
             "softmax over one selected expert has no gradient)", "megatron_extra_kwargs",
             hint="megatron_extra_kwargs: {moe_router_pre_softmax: true}, or a top-k above 1")
-    group_topk = extra.get("moe_router_group_topk")
+    # The group fields come from the model too (mcore-bridge maps n_group / topk_group): judged when the recipe sets
+    # one of them, against the other as the model gives it.
+    if "moe_router_group_topk" not in extra and "moe_router_num_groups" not in extra:
+        return
+    group_topk = extra.get("moe_router_group_topk", shape.router_group_topk or None)
     if not group_topk:
         return
     if extra.get("moe_router_topk_limited_devices"):
         err("moe-router", "moe_router_topk_limited_devices with moe_router_group_topk: megatron-core replaced the "
             "first by the second", "megatron_extra_kwargs", hint="drop moe_router_topk_limited_devices")
-    groups = extra.get("moe_router_num_groups")
+    groups = extra.get("moe_router_num_groups", shape.router_num_groups or None)
+    if not groups:
+        err("moe-router", f"moe_router_group_topk {group_topk} without moe_router_num_groups ({shape.name} sets no "
+            "n_group): megatron-core needs the number of groups for group-limited routing", "megatron_extra_kwargs",
+            hint="megatron_extra_kwargs: {moe_router_num_groups: N}, N dividing the experts")
     if type(groups) is int and groups > 0 and type(group_topk) is int:
         if shape.num_experts % groups:
             err("moe-router", f"moe_router_num_groups {groups} does not divide {shape.name}'s {shape.num_experts} "
@@ -238,6 +246,10 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
          and _set(args, "expert_model_parallel_size") > 1,
          f"expert_model_parallel_size above 1 on {shape.name}, which has no experts (ms-swift drops its argument for a "
          "dense model; megatron_extra_kwargs puts it back)", "drop expert_model_parallel_size from megatron_extra_kwargs"),
+        # mcore-bridge ModelConfig.__post_init__ turns a 0 into None (no shared expert): only a negative reaches it
+        (type(_set(args, "moe_shared_expert_intermediate_size")) is int
+         and _set(args, "moe_shared_expert_intermediate_size") < 0,
+         "a negative moe_shared_expert_intermediate_size", "drop moe_shared_expert_intermediate_size"),
         (is_true(args, "bias_activation_fusion") and _on(args, "use_te_activation_func"),
          "bias_activation_fusion with use_te_activation_func", "drop one of them"),
     ]
@@ -247,4 +259,80 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
                 "megatron_extra_kwargs", hint=hint)
 
 
-MCORE_FEATURE_RULES = [moe_a2a_overlap, activation_offloading, fp8_bf16_layers, moe_router_config, extra_kwargs_pairs]
+def _overlap_p2p(args, lay) -> bool:
+    """overlap_p2p_comm as the config gets it: MegatronArguments._init_vpp_size turns it off without a virtual
+    pipeline size; megatron_extra_kwargs wins over both."""
+    extra = args.mapping("megatron_extra_kwargs")
+    if "overlap_p2p_comm" in extra:
+        return extra["overlap_p2p_comm"] is True
+    return _virtual_size(args, lay) is not None and args.bool("overlap_p2p_comm")
+
+
+# Evidence: megatron-core 0.16.1 model_parallel_config.py ModelParallelConfig.__post_init__ (TransformerConfig runs it):
+# "Cannot use sequence parallelism without tensor parallelism", TransformerConfig's cp_comm_type list length, the three defer_embedding_wgrad_compute refusals (PP
+# 1, gradient_accumulation_fusion off, wgrad_deferral_limit < 0) and "Pipeline parallel communication overlapping in
+# warmup and flush is only compatible with overlap_p2p_comm but not batch_p2p_comm"; pipeline_parallel/schedules.py
+# forward_backward_pipelining_without_interleaving: "Non-interleaved pipeline parallelism does not support overlapping
+# p2p communication" (get_forward_backward_func picks it for PP > 1 without a virtual size; first step). ms-swift 4.6
+# turns sequence_parallel off at TP 1 and overlap_p2p_comm off without a virtual size (megatron_args.py
+# __post_init__, _init_vpp_size), but get_mcore_model_config updates the config with megatron_extra_kwargs after that;
+# mcore-bridge 1.6.3 ModelConfig.__post_init__ sets batch_p2p_comm False whenever overlap_p2p_comm is on, so only
+# overlap_p2p_comm off reaches the warm-up/flush refusal.
+def parallel_config_extras(recipe, args, shape: ModelShape, lay, err, warn):
+    extra = args.mapping("megatron_extra_kwargs")
+    if extra.get("sequence_parallel") is True and lay.tp <= 1:
+        err("mcore-parallel", "megatron_extra_kwargs: sequence_parallel with TP=1: megatron-core refuses sequence "
+            "parallelism without tensor parallelism (ms-swift drops its own argument at TP 1, not this one)",
+            "megatron_extra_kwargs", hint="drop sequence_parallel from megatron_extra_kwargs")
+    if _on(args, "defer_embedding_wgrad_compute"):
+        limit = extra.get("wgrad_deferral_limit", 0)
+        for refused, why in ((lay.pp == 1, "pipeline parallelism (PP=1)"),
+                             (not is_true(args, "gradient_accumulation_fusion"), "gradient_accumulation_fusion"),
+                             (type(limit) is int and limit < 0, f"wgrad_deferral_limit >= 0 (got {limit})")):
+            if refused:
+                err("mcore-parallel", f"megatron_extra_kwargs: defer_embedding_wgrad_compute needs {why}",
+                    "megatron_extra_kwargs", hint="drop defer_embedding_wgrad_compute")
+    comm = config_value(args, "cp_comm_type")
+    if lay.cp > 1 and isinstance(comm, list) and len(comm) != shape.num_layers:
+        # TransformerConfig.__post_init__: "Length of cp_comm_type (..) should equal to the total number of
+        # transformer layers"; ms-swift's cp_comm_type takes a list (one type per layer) and passes it through.
+        err("mcore-parallel", f"cp_comm_type lists {len(comm)} types for {shape.name}'s {shape.num_layers} layers: "
+            "megatron-core needs one per layer", flag(args, "cp_comm_type"),
+            hint=f"one type for all layers (e.g. p2p), or a list of {shape.num_layers}")
+    overlap = _overlap_p2p(args, lay)
+    if _on(args, "overlap_p2p_comm_warmup_flush") and not overlap:
+        err("mcore-parallel", "megatron_extra_kwargs: overlap_p2p_comm_warmup_flush needs overlap_p2p_comm, which "
+            "ms-swift turns off without a virtual pipeline size", "megatron_extra_kwargs",
+            hint="drop overlap_p2p_comm_warmup_flush, or use a virtual pipeline size")
+    if extra.get("overlap_p2p_comm") is True and lay.pp > 1 and _virtual_size(args, lay) is None:
+        err("mcore-parallel", f"megatron_extra_kwargs: overlap_p2p_comm with PP={lay.pp} and no virtual pipeline "
+            "size: megatron-core's non-interleaved schedule refuses it in the first step", "megatron_extra_kwargs",
+            hint="drop overlap_p2p_comm (ms-swift turns it on with a virtual pipeline size)")
+
+
+# Evidence: megatron-core 0.16.1 transformer/moe/token_dispatcher.py MoEFlexTokenDispatcher.__init__ ("Flex token
+# dispatcher requires TPxEP > 1", when MoELayer builds it) and router.py TopKRouter.sinkhorn_load_balancing ("Sinkhorn
+# routing does not support aux loss.", the first training step); ms-swift 4.6's moe_aux_loss_coeff defaults to 0.
+def moe_layer_setup(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe:
+        return
+    if dispatcher_of(args) == "flex" and lay.tp * lay.ep == 1:
+        err("moe-dispatcher", "moe_token_dispatcher_type flex with TP*EP = 1: megatron-core's flex dispatcher needs "
+            "TP*EP > 1", flag(args, "moe_token_dispatcher_type"), hint="alltoall, or EP > 1")
+    coeff = config_value(args, "moe_aux_loss_coeff")
+    coeffs = coeff if isinstance(coeff, list) else [coeff]
+    if balancing_types(args) == ["sinkhorn"] and any(_number(c) for c in coeffs):
+        err("moe-load-balancing", f"moe_aux_loss_coeff {coeff} with sinkhorn load balancing: megatron-core's router "
+            "refuses an auxiliary loss with sinkhorn in the first step", flag(args, "moe_aux_loss_coeff"),
+            hint="moe_aux_loss_coeff: 0")
+
+
+def _number(value) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0  # not a number: the argument-type rule's
+
+
+MCORE_FEATURE_RULES = [moe_a2a_overlap, activation_offloading, fp8_bf16_layers, moe_router_config, extra_kwargs_pairs,
+                       parallel_config_extras, moe_layer_setup]

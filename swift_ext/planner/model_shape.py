@@ -119,6 +119,9 @@ class ModelShape:
     # depend on it (top-1 routing with a softmax score and no pre-softmax is refused; Llama-4 is sigmoid).
     router_score_function: str = "softmax"
     router_pre_softmax: bool = False
+    # Group-limited routing (mcore-bridge maps n_group / topk_group to moe_router_num_groups / _group_topk); 0: unset.
+    router_num_groups: int = 0
+    router_group_topk: int = 0
     # megatron-core's softmax_type as mcore-bridge sets it: "learnable" (attention sinks) for gpt-oss language models.
     softmax_type: str = "vanilla"
     vision: Vision | None = None
@@ -405,6 +408,8 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         **(_gemma4_global_attention(text, read, layers, where) if gemma4 else {}),
         router_score_function=router_score_function(text, config, model_type),
         router_pre_softmax=router_pre_softmax(text, config),
+        router_num_groups=read.int("n_group") if experts else 0,
+        router_group_topk=read.int("topk_group") if experts else 0,
         softmax_type="learnable" if "gpt_oss" in (model_type, str(text.get("model_type") or "")) else "vanilla",
         vision=_vision(multimodal, hidden, where, model_type,
                        "thinker_config." if multimodal is not config else ""),

@@ -208,6 +208,8 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
                   moe_router_topk=shape.num_experts_per_tok or 2)
         if shape.shared_expert_intermediate_size:
             kw["moe_shared_expert_intermediate_size"] = shape.shared_expert_intermediate_size
+        if shape.router_num_groups:  # n_group / topk_group -> group-limited routing
+            kw.update(moe_router_num_groups=shape.router_num_groups, moe_router_group_topk=shape.router_group_topk or None)
         if shape.num_dense_layers:  # first_k_dense_replace -> moe_layer_freq
             dense = min(shape.num_dense_layers, shape.num_layers)
             kw["moe_layer_freq"] = [0] * dense + [1] * (shape.num_layers - dense)
@@ -281,10 +283,18 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
         kw["experimental_attention_variant"] = "dsa"
     kw.setdefault("add_qkv_bias", False)
     kw.setdefault("variable_seq_lengths", True)
+    if kw.get("virtual_pipeline_model_parallel_size") is None:  # MegatronArguments._init_vpp_size
+        kw["overlap_p2p_comm"] = False
+    kw.setdefault("batch_p2p_comm", not kw.get("overlap_p2p_comm", True))
+    extra = args.mapping("megatron_extra_kwargs")
+    kw.update(extra)  # get_mcore_model_config: `kwargs.update`d last, over everything
+    # mcore-bridge ModelConfig.__post_init__, before TransformerConfig's: overlap_p2p_comm turns batch_p2p_comm off,
+    # a shared expert size of 0 means none.
     if kw.get("overlap_p2p_comm", True):
         kw["batch_p2p_comm"] = False
+    if kw.get("moe_shared_expert_intermediate_size") == 0:
+        kw["moe_shared_expert_intermediate_size"] = None
     kw.setdefault("moe_token_dispatcher_type", "alltoall")
-    kw.update(args.mapping("megatron_extra_kwargs"))  # get_mcore_model_config: `kwargs.update`d last, over everything
     return cls, {k: v for k, v in kw.items() if k in names}
 
 

@@ -91,7 +91,8 @@ _RULES = [
               code(f"{MS} MegatronArguments._init_vpp_size")), "recipes with pipeline_model_parallel_layout"),
     RuleInfo("global-batch", "error", "global_batch_size divisible by micro_batch_size*DP",
              (code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
-    RuleInfo("sequence-parallel", "error, warning", "MoE with TP > 1 needs sequence_parallel; tp_comm_overlap too",
+    RuleInfo("sequence-parallel", "error, warning", "MoE with TP > 1 needs sequence_parallel (megatron_extra_kwargs' "
+             "value wins over the argument); tp_comm_overlap too",
              (code("megatron-core transformer/moe/moe_layer.py: MoELayer.forward"),
               code(f"{MS} MegatronArguments.__post_init__")),
              "engine: megatron, TP > 1 (error for MoE models: support table sequence-parallel-moe)"),
@@ -301,9 +302,12 @@ _RULES += [
              "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs)"),
     RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes variable sequence lengths, which "
              "mcore-bridge's model config turns on by default (megatron-bridge: with padding_free/packing); "
-             "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts",
+             "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts; the flex "
+             "dispatcher needs TP*EP > 1",
              (code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
                     "works with alltoall token dispatcher\")"),
+              code("megatron-core transformer/moe/token_dispatcher.py: MoEFlexTokenDispatcher.__init__ (\"Flex token "
+                   "dispatcher requires TPxEP > 1\")"),
               code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:260 ModelConfig (variable_seq_lengths: "
                     "bool = True; 1.6.5 :299); ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs "
                     "applied last), _get_megatron_bridge_model (variable_seq_lengths with padding_free)")),
@@ -329,8 +333,10 @@ _RULES += [
              "engine: megatron, moe_enable_deepep or moe_token_dispatcher_type flex"),
     RuleInfo("moe-load-balancing", "error", "one moe_aux_loss_coeff per listed load balancing type; "
              "moe_expert_capacity_factor only with aux_loss/seq_aux_loss/global_aux_loss/none; "
-             "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor",
+             "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor; sinkhorn takes no moe_aux_loss_coeff",
              (code(TC + " (moe_aux_loss_coeff / moe_expert_capacity_factor / moe_pad_expert_input_to_capacity)"),
+              code("megatron-core transformer/moe/router.py: TopKRouter.sinkhorn_load_balancing (\"Sinkhorn routing "
+                   "does not support aux loss.\", first training step)"),
               code(f"{MS} MegatronArguments.__post_init__ (one-item lists become their item)"), code(GMC)),
              "engine: megatron, recipes setting moe_router_load_balancing_type, moe_expert_capacity_factor or "
              "moe_pad_expert_input_to_capacity"),

@@ -5,7 +5,7 @@ rest of the table is in spec/ruleset.py, which joins them."""
 
 from __future__ import annotations
 
-from swift_ext.spec.rule_info import GMC, TC, RuleInfo, code
+from swift_ext.spec.rule_info import GMC, MS, TC, RuleInfo, code
 
 MCORE_AUDIT_RULE_INFO = [
     # --- megatron-core TransformerConfig refusals of features set through megatron_extra_kwargs
@@ -28,8 +28,9 @@ MCORE_AUDIT_RULE_INFO = [
              (code(TC + " (`if self.fp8:` first_last_layers_bf16 checks)"), code(GMC)),
              "engine: megatron, fp8_format set, megatron_extra_kwargs sets first_last_layers_bf16"),
     RuleInfo("moe-router", "error", "moe_router_padding_for_quantization (or its alias moe_router_padding_for_fp8) "
-             "needs FP8/FP4 and not the allgather dispatcher; top-k 1 with a softmax router needs pre-softmax; group-limited routing: groups divide the "
-             "experts, group top-k <= groups, no moe_router_topk_limited_devices",
+             "needs FP8/FP4 and not the allgather dispatcher; top-k 1 with a softmax router needs pre-softmax; "
+             "group-limited routing: groups divide the experts, group top-k <= groups, no "
+             "moe_router_topk_limited_devices (the model's n_group / topk_group count when the recipe sets the other)",
              (code(TC + " (moe_router_padding_for_quantization, moe_router_topk == 1, moe_router_group_topk)"),
               code(GMC)),
              "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields"),
@@ -37,8 +38,24 @@ MCORE_AUDIT_RULE_INFO = [
              "together: fused_single_qkv_rope / gated attention, rotary_interleaved (bridge_backend megatron-bridge; "
              "mcore-bridge resets it) or attention_output_gate / MLA, "
              "enable_cuda_graph / external_cuda_graph, inference_fuse_tp_communication without inference_optimized, "
-             "moe_ffn_hidden_size or EP > 1 on a dense model, bias_activation_fusion / use_te_activation_func",
-             (code(TC), code(GMC)), "engine: megatron, megatron_extra_kwargs sets one of those fields"),
+             "moe_ffn_hidden_size or EP > 1 on a dense model, bias_activation_fusion / use_te_activation_func; a "
+             "negative moe_shared_expert_intermediate_size (mcore-bridge turns 0 into none)",
+             (code(TC), code(GMC), code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py ModelConfig.__post_init__ "
+                                        "(moe_shared_expert_intermediate_size 0 -> None)")),
+             "engine: megatron, megatron_extra_kwargs sets one of those fields"),
+    RuleInfo("mcore-parallel", "error", "ModelParallelConfig refusals reached through megatron_extra_kwargs: "
+             "sequence_parallel at TP 1, defer_embedding_wgrad_compute without PP / gradient_accumulation_fusion / with "
+             "a negative wgrad_deferral_limit, overlap_p2p_comm_warmup_flush without overlap_p2p_comm (off without a "
+             "virtual pipeline size); overlap_p2p_comm under PP without a virtual size (the non-interleaved "
+             "schedule); a cp_comm_type list whose length is not the layer count under CP",
+             (code("megatron-core model_parallel_config.py: ModelParallelConfig.__post_init__"),
+              code("megatron-core pipeline_parallel/schedules.py: forward_backward_pipelining_without_interleaving "
+                   "(\"Non-interleaved pipeline parallelism does not support overlapping p2p communication\")"),
+              code(TC + " (\"Length of cp_comm_type\")"),
+              code(f"{MS} MegatronArguments._init_vpp_size (overlap_p2p_comm off without a virtual size)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py ModelConfig.__post_init__ (overlap_p2p_comm "
+                   "turns batch_p2p_comm off)"), code(GMC)),
+             "engine: megatron, megatron_extra_kwargs sets those fields, or cp_comm_type is a list under CP"),
     # --- mcore-bridge's own refusals in the model build (planner/mcore_bridge_rules.py)
     RuleInfo("lora-etp", "error", "LoRA on the routed experts needs expert_tensor_parallel_size 1",
              (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py:133 LoraParallelLinear.__init__ (\"Currently, LoRA "
