@@ -564,3 +564,155 @@ def test_a_layout_only_in_megatron_extra_kwargs_is_judged_there(layout, why):
     assert refused and why in refused[0].message, [e.message for e in _errors(*over)]
     fine = over[:3] + ['args.megatron_extra_kwargs={"pipeline_model_parallel_layout": "Et*20|t*20L"}']
     assert not [e for e in _errors(*fine) if e.code == "extra-kwargs-pipeline" and "megatron-core refuses" in e.message]
+
+
+# --- Issue #21's start-up audit (hostile3): cp_comm_type's str-or-list type as ms-swift's command line really parses
+# it, and the router group fields from megatron_extra_kwargs and from the model's n_group / topk_group.
+
+from swift_ext.msswift import schema as msargs  # noqa: E402
+from swift_ext.msswift.importer import _typed  # noqa: E402
+
+WORKING = ROOT / "tests/fixtures/working"
+DEEPSEEK = WORKING / "verl-example-deepseek671b-megatron-80gb.yaml"  # DeepSeek-V3: 256 experts, n_group 8 / topk 4
+DENSE = WORKING / "ms-swift-example-gkd-dense.yaml"  # Qwen3-8B, CP 2
+
+
+def _plan21(path, *overrides, model_config=None):
+    return make_plan(load_recipe(path, list(overrides)), model_config=model_config, oracle=False)
+
+
+def _errors21(result, code):
+    return [p for p in result.errors if p.code == code]
+
+
+# ms-swift 4.6's own parser for MegatronSftArguments, built as swift/utils/utils.py parse_args builds it, in a child
+# process: mcore_bridge (not installed here) is stood in for by an empty module at import only, and the child keeps
+# that stand-in and swift.megatron's modules out of the test process.
+REAL_PARSER = r"""
+import importlib.abc, importlib.machinery, json, sys, types
+class Stub(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        return Stub(name)
+    def __call__(self, *a, **k):
+        return Stub('call')
+class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] == 'mcore_bridge':
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+    def create_module(self, spec):
+        return Stub(spec.name)
+    def exec_module(self, module):
+        module.__path__ = []
+sys.meta_path.insert(0, Finder())
+try:
+    from swift.megatron.arguments import MegatronSftArguments
+except Exception as exc:
+    print(json.dumps({'skip': repr(exc)}))
+    raise SystemExit(0)
+from transformers import HfArgumentParser
+from swift.utils.utils import _patch_get_type_hints
+with _patch_get_type_hints():
+    parser = HfArgumentParser([MegatronSftArguments])
+action = next(a for a in parser._actions if a.dest == 'cp_comm_type')
+out = {'type': getattr(action.type, '__name__', repr(action.type)), 'nargs': action.nargs}
+ns, rest = parser.parse_known_args(['--cp_comm_type', 'a2a', 'p2p'])
+out['list'] = [ns.cp_comm_type, rest]
+ns, rest = parser.parse_known_args(['--megatron_extra_kwargs', json.dumps({'cp_comm_type': ['a2a', 'p2p']})])
+out['extra'] = [ns.megatron_extra_kwargs, rest]
+print(json.dumps(out))
+"""
+
+
+def test_msswift_parser_reads_cp_comm_type_as_one_string():
+    import subprocess
+    import sys
+
+    pytest.importorskip("swift")
+    done = subprocess.run([sys.executable, "-c", REAL_PARSER], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    if "skip" in out:
+        pytest.skip(f"ms-swift's Megatron arguments do not import here: {out['skip']}")
+    assert out["type"] == "str" and out["nargs"] is None
+    assert out["list"] == ["a2a", ["p2p"]]  # SwiftPipeline._parse_args: ValueError remaining_argv: ['p2p']
+    assert json.loads(out["extra"][0])["cp_comm_type"] == ["a2a", "p2p"] and out["extra"][1] == []
+    # swift-ext's reading of the type agrees
+    ftype = msargs.schema_for("megatron", "sft").fields["cp_comm_type"].type
+    assert msargs.parser_type(ftype) == {"kind": "str"}
+
+
+def test_cp_comm_type_list_in_args_is_refused_with_the_extra_kwargs_way():
+    layers = ["a2a"] * 36  # Qwen3-8B's 36 layers: right length, still not deliverable on the command line
+    result = _plan21(DENSE, f"args.cp_comm_type={json.dumps(layers)}")
+    found = _errors21(result, "argument-type")
+    assert [p.path for p in found] == ["args.cp_comm_type"]
+    assert "remaining_argv" in found[0].message and "megatron_extra_kwargs" in (found[0].hint or "")
+    assert _errors21(_plan21(DENSE, "args.cp_comm_type=[a2a]"), "argument-type")  # one item: would arrive as a string
+    assert not _errors21(_plan21(DENSE, "args.cp_comm_type=a2a"), "argument-type")
+    moved = _plan21(DENSE, "args.megatron_extra_kwargs=" + json.dumps({"cp_comm_type": layers}))
+    assert not _errors21(moved, "argument-type") and not _errors21(moved, "mcore-parallel")
+    short = _plan21(DENSE, "args.megatron_extra_kwargs=" + json.dumps({"cp_comm_type": ["a2a", "p2p"]}))
+    assert _errors21(short, "mcore-parallel")  # the list-length rule still judges the list that does arrive
+
+
+def test_importer_reads_cp_comm_type_as_the_parser_does():
+    spec = msargs.schema_for("megatron", "sft").fields["cp_comm_type"]
+    assert _typed(spec, ["a2a"]) == "a2a"
+    debug = msargs.schema_for("swift", "sft").fields["debug"]  # a union without None: the parser takes a list
+    assert _typed(debug, ["underflow_overflow"]) == ["underflow_overflow"]
+
+
+@pytest.mark.parametrize("extra", [{"moe_router_num_groups": -8, "moe_router_group_topk": 4},
+                                   {"moe_router_num_groups": -4},
+                                   {"moe_router_group_topk": -8},
+                                   {"moe_router_num_groups": -8, "moe_router_group_topk": -8}])
+def test_negative_group_fields_are_refused(extra):
+    found = _errors21(_plan21(DEEPSEEK, "args.megatron_extra_kwargs=" + json.dumps(extra)), "moe-router")
+    assert found and all(p.path == "args.megatron_extra_kwargs" for p in found)
+
+
+def test_group_fields_set_null_in_extra_kwargs_say_so():
+    result = _plan21(DEEPSEEK, "args.megatron_extra_kwargs=" + json.dumps({"moe_router_num_groups": None}))
+    (found,) = _errors21(result, "moe-router")
+    assert "megatron_extra_kwargs sets moe_router_num_groups null" in found.message
+    assert "sets no n_group" not in found.message  # DeepSeek-V3 does set it: the recipe's null overrides it
+    assert not _errors21(_plan21(DEEPSEEK, "args.megatron_extra_kwargs=" + json.dumps({"moe_router_group_topk": None})),
+                       "moe-router")  # group routing off
+
+
+def _config21(tmp_path, **changes):
+    data = json.loads((ROOT / "swift_ext/planner/presets/deepseek.json").read_text())
+    config = data["models"]["deepseek-ai/DeepSeek-V3"]["config"] | changes
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.mark.parametrize("changes", [{"n_group": 3}, {"topk_group": 99}, {"n_group": None}, {"n_group": 0}])
+def test_model_group_fields_are_judged_without_the_recipe_naming_them(tmp_path, changes):
+    found = _errors21(_plan21(DEEPSEEK, model_config=_config21(tmp_path, **changes)), "moe-router")
+    assert found and all(p.path == "args.model" for p in found)
+    assert any("n_group" in p.message or "topk_group" in p.message for p in found)
+
+
+def test_model_group_fields_fine_as_published(tmp_path):
+    assert not _errors21(_plan21(DEEPSEEK, model_config=_config21(tmp_path)), "moe-router")
+    assert not _errors21(_plan21(DEEPSEEK, model_config=_config21(tmp_path, n_group=None, topk_group=None)), "moe-router")
+
+
+@pytest.mark.parametrize("value", ['"8"', "[8]", "true", ".nan", "8.0", '"八"', "{a: 1}", "1e30"])
+def test_wrong_types_for_group_fields_are_clear_errors(value):
+    for key in ("moe_router_num_groups", "moe_router_group_topk"):
+        result = _plan21(DEEPSEEK, "args.megatron_extra_kwargs={" + f"{key}: {value}" + "}")
+        assert not result.ok and result.errors, (key, value)
+
+
+@pytest.mark.parametrize("value", ['"8"', "[8]", "true", "-8", "1e30", '"八"', "{}"])
+def test_wrong_types_for_model_group_fields_are_clear_errors(tmp_path, value):
+    import yaml
+
+    for key in ("n_group", "topk_group"):
+        result = _plan21(DEEPSEEK, model_config=_config21(tmp_path, **{key: yaml.safe_load(value)}))
+        assert not result.ok and any(key in p.message for p in result.errors), (key, value)

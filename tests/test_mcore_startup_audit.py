@@ -62,10 +62,14 @@ def test_overlap_p2p_comm_without_virtual_pipeline():
 
 
 def test_cp_comm_type_list_needs_one_per_layer():
-    assert _refused(DENSE, "args.cp_comm_type=[p2p, p2p]", code="mcore-parallel") == {"args.cp_comm_type"}
-    per_layer = "args.cp_comm_type=[" + ", ".join(["p2p"] * 36) + "]"
+    # A list reaches the config only through megatron_extra_kwargs: ms-swift's parser reads args.cp_comm_type as one
+    # string (tests/test_hostile_new_paths.py), so a list there is an argument-type error before this rule.
+    assert _refused(DENSE, ek('"cp_comm_type": ["p2p", "p2p"]'), code="mcore-parallel") == {
+        "args.megatron_extra_kwargs"}
+    per_layer = ek('"cp_comm_type": [' + ", ".join(['"p2p"'] * 36) + "]")
     plan = make_plan(load_recipe(WORKING / DENSE, [per_layer]), oracle=False)
-    assert not [e for e in plan.errors if e.code in ("mcore-parallel", "argument-type")]  # a list is ms-swift's type
+    assert not [e for e in plan.errors if e.code in ("mcore-parallel", "argument-type", "megatron-extra-kwargs")]
+    assert _refused(DENSE, "args.cp_comm_type=[p2p, p2p]", code="argument-type") == {"args.cp_comm_type"}
 
 
 def test_flex_dispatcher_needs_tp_times_ep_above_one():
@@ -101,7 +105,7 @@ def test_negative_shared_expert_size_but_not_zero():
 def test_the_engine_refuses_the_config_variants():
     """megatron-core itself (the oracle, on the CPU) refuses the config-time variants the rules refuse, and accepts
     the shared size 0 that mcore-bridge rewrites."""
-    cases = [(DENSE, ("args.cp_comm_type=[p2p, p2p]",)), (QWEN3_MOE, (ek('"sequence_parallel": true'),)),
+    cases = [(DENSE, (ek('"cp_comm_type": ["p2p", "p2p"]'),)), (QWEN3_MOE, (ek('"sequence_parallel": true'),)),
              (DENSE, (ek('"overlap_p2p_comm_warmup_flush": true'),)),
              (DEEPSEEK, (ek('"moe_router_num_groups": 5'),)),
              (QWEN35_MOE, (ek('"moe_shared_expert_intermediate_size": -1'),))]

@@ -116,7 +116,8 @@ CASES = [
     # 0 is not refused: mcore-bridge ModelConfig.__post_init__ turns a 0 into None before the check
     ("shared-size<=0", "tc:1085", Q35, (ek('"moe_shared_expert_intermediate_size": -1'),)),
     ("group-topk-model-groups", "tc:1654", DS, (ek('"moe_router_num_groups": 5'),)),
-    ("cp-comm-type-list-arg", "tc:1930", DENSE, ("args.cp_comm_type=[p2p, p2p]",)),
+    # no case for a cp_comm_type list in args: ms-swift's parser reads that argument as one string and stops with
+    # remaining_argv before megatron-core sees it (an argument-type error: tests/test_hostile_new_paths.py)
     # opt = optimizer/optimizer_config.py OptimizerConfig.__post_init__
     ("opt-pao-sgd", "opt:376", DENSE, ("args.use_precision_aware_optimizer=true", "args.optimizer=sgd")),
     ("opt-pao-no-distopt", "opt:379", DENSE, ("args.use_precision_aware_optimizer=true",

@@ -501,12 +501,11 @@ def _count(env: dict, name: str, notes: list, source: str, lineno: int, fallback
 
 
 def _typed(spec: msargs.ArgField | None, values: list[str]) -> Any:
-    kind = spec.type["kind"] if spec else "any"
     if not values:
         return True  # bare flag: ms-swift's HfArgumentParser reads it as true
-    if kind == "list" or (kind == "union" and any(o["kind"] == "list" for o in spec.type["options"])):
-        item = spec.type.get("item", {"kind": "str"}) if kind == "list" else {"kind": "str"}
-        return [_scalar(item, v) for v in values]
+    read = msargs.parser_type(spec.type) if spec else {"kind": "any"}  # what ms-swift's parser makes of the text
+    if read["kind"] == "list":
+        return [_scalar(read.get("item", {"kind": "str"}), v) for v in values]
     if len(values) > 1:
         return [_scalar({"kind": "any"}, v) for v in values]
     return _scalar(spec.type if spec else {"kind": "any"}, values[0])

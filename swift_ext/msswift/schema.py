@@ -241,7 +241,13 @@ def check_value(ftype: dict, value: Any) -> str | None:
             if problem:
                 return f"a list of {describe(ftype.get('item', {'kind': 'any'}))}; item {item!r}: {problem}"
         return None
-    if isinstance(value, list) and kind != "union":  # a union may have a list option (cp_comm_type: str or list)
+    if isinstance(value, list) and kind == "union" and parser_type(ftype)["kind"] == "str":
+        # ms-swift's parser reads one string here (parser_type): `--cp_comm_type a2a p2p` leaves `p2p` over and
+        # SwiftPipeline._parse_args stops with `remaining_argv: ['p2p']`; a one-item list would reach the config as
+        # a string, not the list it says.
+        return (f"one string (ms-swift's HfArgumentParser reads this str-or-list argument as a single string: a "
+                f"list on its command line stops it with remaining_argv), got the list {value!r}")
+    if isinstance(value, list) and kind != "union":
         return f"{describe(ftype)}, got a list"
     if kind == "union":
         errors = [check_value(opt, value) for opt in ftype["options"]]
@@ -298,6 +304,20 @@ def check_value(ftype: dict, value: Any) -> str | None:
         return (f"a string, got the boolean {render_scalar(value)} (YAML reads a bare yes/no/on/off as a boolean: "
                 f"quote the word, e.g. 'no')")
     return None  # str / any: every scalar's text is a valid string
+
+
+def parser_type(ftype: dict) -> dict:
+    """The type ms-swift's HfArgumentParser gives a field's command-line text (transformers 5.x hf_argparser
+    _parse_dataclass_field, reached through swift/utils/utils.py parse_args): a union holding str and None (Optional)
+    is read as one string -- cp_comm_type's Optional[Union[str, List[str]]] gets type=str, nargs=None; checked on
+    MegatronSftArguments' own parser in tests/test_hostile_new_paths.py -- and a union of str and one other type
+    without None as that other type (debug: Union[str, list[DebugOption]] -> nargs '+')."""
+    if ftype["kind"] != "union" or not any(o["kind"] == "str" for o in ftype["options"]):
+        return ftype
+    if ftype.get("optional") or any(o.get("optional") or o["kind"] == "none" for o in ftype["options"]):
+        return {"kind": "str"}
+    others = [o for o in ftype["options"] if o["kind"] != "str"]
+    return others[0] if len(others) == 1 else ftype
 
 
 def describe(ftype: dict) -> str:

@@ -6,6 +6,7 @@ Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from swift_ext.planner.mcore_config_rules import balancing_types, config_value, dispatcher_of, flag, fp8_recipe_of, granularity_of, is_true
@@ -194,28 +195,44 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
         err("moe-router", "moe_router_topk 1 with a softmax router and no pre-softmax: megatron-core refuses it (a "
             "softmax over one selected expert has no gradient)", "megatron_extra_kwargs",
             hint="megatron_extra_kwargs: {moe_router_pre_softmax: true}, or a top-k above 1")
-    # The group fields come from the model too (mcore-bridge maps n_group / topk_group): judged when the recipe sets
-    # one of them, against the other as the model gives it.
-    if "moe_router_group_topk" not in extra and "moe_router_num_groups" not in extra:
-        return
-    group_topk = extra.get("moe_router_group_topk", shape.router_group_topk or None)
+    # The group fields come from the model too: mcore-bridge's config mapping turns n_group / topk_group into
+    # moe_router_num_groups / _group_topk for every model, and megatron_extra_kwargs (null and 0 included) wins over
+    # them. So a model's own pair is judged as much as the recipe's.
+    def group_field(key: str, model_value: int):
+        return (extra[key], "megatron_extra_kwargs") if key in extra else (model_value or None, "model")
+
+    group_topk, topk_from = group_field("moe_router_group_topk", shape.router_group_topk)
     if not group_topk:
         return
     if extra.get("moe_router_topk_limited_devices"):
         err("moe-router", "moe_router_topk_limited_devices with moe_router_group_topk: megatron-core replaced the "
             "first by the second", "megatron_extra_kwargs", hint="drop moe_router_topk_limited_devices")
-    groups = extra.get("moe_router_num_groups", shape.router_num_groups or None)
+    groups, groups_from = group_field("moe_router_num_groups", shape.router_num_groups)
+    where = "megatron_extra_kwargs" if "megatron_extra_kwargs" in (topk_from, groups_from) else "model"
+    topk_said = f"{group_topk} ({shape.name}'s topk_group)" if topk_from == "model" else str(group_topk)
+    groups_said = f"{groups} ({shape.name}'s n_group)" if groups_from == "model" else str(groups)
     if not groups:
-        err("moe-router", f"moe_router_group_topk {group_topk} without moe_router_num_groups ({shape.name} sets no "
-            "n_group): megatron-core needs the number of groups for group-limited routing", "megatron_extra_kwargs",
+        said = (f"megatron_extra_kwargs sets moe_router_num_groups {json.dumps(groups)}"
+                if groups_from == "megatron_extra_kwargs" else f"{shape.name} sets no n_group")
+        err("moe-router", f"moe_router_group_topk {topk_said} without moe_router_num_groups ({said}): megatron-core "
+            "needs the number of groups for group-limited routing", where,
             hint="megatron_extra_kwargs: {moe_router_num_groups: N}, N dividing the experts")
+    # Negative values pass neither the checks nor the router: with a negative group count TransformerConfig's
+    # `moe_router_group_topk <= moe_router_num_groups` fails; a negative group top-k passes it, then moe_utils.py
+    # group_limited_topk's torch.topk(k=topk // group_topk) / topk(k=group_topk) fail in the first training step.
+    for name, value in (("moe_router_num_groups", groups), ("moe_router_group_topk", group_topk)):
+        if type(value) is int and value < 0:
+            err("moe-router", f"{name} {value} is negative: megatron-core's group-limited routing needs a positive "
+                "number of groups and of selected groups (TransformerConfig's checks, then moe_utils.py "
+                "group_limited_topk's torch.topk in the first step)", where, hint=f"{name}: a positive integer")
+            return
     if type(groups) is int and groups > 0 and type(group_topk) is int:
         if shape.num_experts % groups:
-            err("moe-router", f"moe_router_num_groups {groups} does not divide {shape.name}'s {shape.num_experts} "
-                "experts", "megatron_extra_kwargs", hint="a number of groups that divides the experts")
+            err("moe-router", f"moe_router_num_groups {groups_said} does not divide {shape.name}'s {shape.num_experts} "
+                "experts", where, hint="a number of groups that divides the experts")
         if group_topk > groups:
-            err("moe-router", f"moe_router_group_topk {group_topk} is above moe_router_num_groups {groups}",
-                "megatron_extra_kwargs", hint="moe_router_group_topk <= moe_router_num_groups")
+            err("moe-router", f"moe_router_group_topk {topk_said} is above moe_router_num_groups {groups_said}",
+                where, hint="moe_router_group_topk <= moe_router_num_groups")
 
 
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, one refusal per pair of fields, each reached through

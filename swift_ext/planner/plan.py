@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -354,7 +355,8 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
             continue
         expected = msargs.check_value(spec.type, value)
         if expected:
-            problems.append(Finding(f"expected {expected}", code="argument-type", **where))
+            problems.append(Finding(f"expected {expected}", code="argument-type", hint=_list_hint(recipe, name, value),
+                                    **where))
         elif name in ("dataset", "val_dataset") and _bad_sample_suffix(value):
             problems.append(Finding(f"{_bad_sample_suffix(value)!r}: the text after '#' is not a sample count",
                                     hint="ms-swift reads DATASET#N with N a number and stops with a ValueError "
@@ -365,6 +367,20 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
             problems.append(Finding(f"expected 0 or a positive integer, got {value!r}", code="argument-range",
                                     **where))
     return problems
+
+
+def _list_hint(recipe: Recipe, name: str, value) -> str | None:
+    """For a list where ms-swift's command line takes one string (cp_comm_type): the way a list does reach the model
+    config -- megatron_extra_kwargs, which ms-swift parses as JSON and get_mcore_model_config applies as written."""
+    if not isinstance(value, list) or recipe.engine != "megatron":
+        return None
+    from swift_ext.msswift.model_config_fields import model_config_fields
+
+    found = model_config_fields()
+    if found is None or name not in found[0]:
+        return None
+    return (f"one value for every layer: `{name}: {value[0]}`; one per layer: drop args.{name} and set "
+            f"megatron_extra_kwargs: {{{name}: {json.dumps(value)}}}")
 
 
 def _bad_sample_suffix(entries) -> str | None:

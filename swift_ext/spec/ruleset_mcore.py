@@ -29,11 +29,16 @@ MCORE_AUDIT_RULE_INFO = [
              "engine: megatron, fp8_format set, megatron_extra_kwargs sets first_last_layers_bf16"),
     RuleInfo("moe-router", "error", "moe_router_padding_for_quantization (or its alias moe_router_padding_for_fp8) "
              "needs FP8/FP4 and not the allgather dispatcher; top-k 1 with a softmax router needs pre-softmax; "
-             "group-limited routing: groups divide the experts, group top-k <= groups, no "
-             "moe_router_topk_limited_devices (the model's n_group / topk_group count when the recipe sets the other)",
+             "group-limited routing: groups divide the experts, group top-k <= groups, neither negative, no "
+             "moe_router_topk_limited_devices (the model's n_group / topk_group mapped to the same fields, "
+             "megatron_extra_kwargs over them)",
              (code(TC + " (moe_router_padding_for_quantization, moe_router_topk == 1, moe_router_group_topk)"),
-              code(GMC)),
-             "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields"),
+              code("megatron-core transformer/moe/moe_utils.py: group_limited_topk (torch.topk on topk // group_topk "
+                   "and group_topk: a negative group top-k fails in the first step)"),
+              code("mcore-bridge config mapping: moe_router_num_groups <- n_group, moe_router_group_topk <- "
+                   "topk_group"), code(GMC)),
+             "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields or the model sets "
+             "topk_group"),
     RuleInfo("mcore-config", "error", "pairs of config fields megatron_extra_kwargs sets that TransformerConfig refuses "
              "together: fused_single_qkv_rope / gated attention, rotary_interleaved (bridge_backend megatron-bridge; "
              "mcore-bridge resets it) or attention_output_gate / MLA, "
@@ -55,7 +60,8 @@ MCORE_AUDIT_RULE_INFO = [
               code(f"{MS} MegatronArguments._init_vpp_size (overlap_p2p_comm off without a virtual size)"),
               code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py ModelConfig.__post_init__ (overlap_p2p_comm "
                    "turns batch_p2p_comm off)"), code(GMC)),
-             "engine: megatron, megatron_extra_kwargs sets those fields, or cp_comm_type is a list under CP"),
+             "engine: megatron, megatron_extra_kwargs sets those fields (cp_comm_type: a list there under CP; a "
+             "list in args is an argument-type error, ms-swift's parser reads that argument as one string)"),
     # --- mcore-bridge's own refusals in the model build (planner/mcore_bridge_rules.py)
     RuleInfo("lora-etp", "error", "LoRA on the routed experts needs expert_tensor_parallel_size 1",
              (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py:133 LoraParallelLinear.__init__ (\"Currently, LoRA "
