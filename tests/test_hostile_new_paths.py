@@ -716,3 +716,67 @@ def test_wrong_types_for_model_group_fields_are_clear_errors(tmp_path, value):
     for key in ("n_group", "topk_group"):
         result = _plan21(DEEPSEEK, model_config=_config21(tmp_path, **{key: yaml.safe_load(value)}))
         assert not result.ok and any(key in p.message for p in result.errors), (key, value)
+
+
+# hostile4: the flex dispatcher's TP is the expert TP; sinkhorn's `moe_aux_loss_coeff == 0`; unknown-name hints.
+FLEX = ("args.moe_token_dispatcher_type=flex", "args.moe_shared_expert_overlap=false")
+
+
+def test_flex_dispatcher_counts_the_expert_tensor_parallel_size_not_tp():
+    # MoETokenDispatcher's tp_group is pg_collection.expt_tp; ms-swift's expert_tensor_parallel_size defaults to 1,
+    # so TP=2 with EP=1 still fails "Flex token dispatcher requires TPxEP > 1" (this base is TP 2).
+    refused = [e for e in _errors(*FLEX, "args.expert_model_parallel_size=1") if e.code == "moe-dispatcher"]
+    assert refused and "ETP*EP = 1 (TP=2" in refused[0].message
+    assert not [e for e in _errors(*FLEX, "args.expert_model_parallel_size=1", "args.expert_tensor_parallel_size=2")
+                if e.code == "moe-dispatcher"]
+
+
+SINKHORN = "args.moe_router_load_balancing_type=sinkhorn"
+
+
+@pytest.mark.parametrize("coeff, refused", [
+    ('args.megatron_extra_kwargs={"moe_aux_loss_coeff": [0.0]}', True),  # [0.0] == 0 is False: the assert fires
+    ('args.megatron_extra_kwargs={"moe_aux_loss_coeff": 0}', False),
+    ("args.moe_aux_loss_coeff=[0.0, 0.0]", True),  # two items stay a list
+    ("args.moe_aux_loss_coeff=[0.0]", False),  # ms-swift unwraps one item
+    ('args.moe_aux_loss_coeff="0.0"', False),  # argparse reads a float
+    ("args.moe_aux_loss_coeff=null", False),  # ms-swift's default 0
+    ("args.moe_aux_loss_coeff=0.001", True),
+])
+def test_sinkhorn_refuses_any_coefficient_megatron_core_does_not_see_as_zero(coeff, refused):
+    found = [e for e in _errors(SINKHORN, coeff) if e.code == "moe-load-balancing"]
+    assert bool(found) is refused, found
+
+
+def test_a_sinkhorn_list_in_extra_kwargs_is_not_judged_as_sinkhorn():
+    # TopKRouter.routing compares the type with the string "sinkhorn": a list takes the top-k path, whose
+    # coefficients are read per type; the "no aux loss" refusal would be a wrong answer.
+    extra = 'args.megatron_extra_kwargs={"moe_router_load_balancing_type": ["sinkhorn"], "moe_aux_loss_coeff": [0.01]}'
+    assert not [e for e in _errors(extra) if e.code == "moe-load-balancing"]
+
+
+@pytest.mark.parametrize("key, says", [
+    ("sft-type", "use `tuner_type`"), ("SFT_TYPE", "use `tuner_type`"), ("use-flash-attn", "attn_impl"),
+    ("Lora-Rank", "did you mean `lora_rank`?"), ("ｌｏｒａ_ｒａｎｋ", "did you mean `lora_rank`?"),
+])
+def test_unknown_names_in_other_spellings_get_the_same_hint(key, says):
+    # argparse is case-sensitive and swift-ext's checks read field names: these stay refused, with the hint.
+    from swift_ext.spec.findings import UserError
+
+    try:
+        found = _errors(f"args.{key}=1")
+    except UserError as exc:
+        found = exc.problems
+    unknown = [e for e in found if e.path == f"args.{key}"]
+    assert unknown and says in (unknown[0].hint or "") + unknown[0].message, unknown
+
+
+def test_a_very_long_unknown_name_is_refused_quickly():
+    import time
+
+    name = "x" * 20000
+    start = time.monotonic()
+    from swift_ext.msswift.schema import schema_for
+
+    assert schema_for("megatron", "sft").suggest(name) is None
+    assert time.monotonic() - start < 5

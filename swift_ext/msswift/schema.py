@@ -21,6 +21,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -112,6 +113,24 @@ class ArgSchema:
     origin: str  # "ms-swift 4.6.0 (installed)" or "... (bundled snapshot)"
 
     def suggest(self, name: str) -> str | None:
+        # The tables and fields are spelled with ASCII underscores in lower case; a key written with dashes
+        # (transformers' HfArgumentParser also takes --lora-rank, but swift-ext's checks read lora_rank), in another
+        # case (argparse is case-sensitive) or in full-width letters is looked up as that spelling too.
+        plain = unicodedata.normalize("NFKC", name).replace("-", "_").lower()
+        for key in dict.fromkeys((name, plain)):
+            found = self._from_tables(key)
+            if found:
+                return found
+        if plain in self.fields:
+            return f"did you mean `{plain}`? (recipes spell arguments as ms-swift's field names)"
+        for key in dict.fromkeys((name, plain)):
+            # difflib is quadratic in the name's length: a name far longer than any field is near none of them
+            close = difflib.get_close_matches(key, self.fields, n=1, cutoff=0.75) if len(key) <= 200 else []
+            if close:
+                return f"did you mean `{close[0]}`?"
+        return None
+
+    def _from_tables(self, name: str) -> str | None:
         if name in REMOVED:
             return REMOVED[name]
         if name in OTHER_NAMES:
@@ -120,8 +139,7 @@ class ArgSchema:
             return TRL_NAMES[name]
         if name in RENAMED and RENAMED[name] in self.fields:
             return f"`{name}` was renamed in ms-swift 4.x: use `{RENAMED[name]}`"
-        close = difflib.get_close_matches(name, self.fields, n=1, cutoff=0.75)
-        return f"did you mean `{close[0]}`?" if close else None
+        return None
 
 
 # --------------------------------------------------------------------------------------------------

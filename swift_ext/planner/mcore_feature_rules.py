@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from swift_ext.planner.mcore_config_rules import balancing_types, config_value, dispatcher_of, flag, fp8_recipe_of, granularity_of, is_true
+from swift_ext.planner.mcore_config_rules import _as_written, _is_list, config_value, dispatcher_of, flag, fp8_recipe_of, granularity_of, is_true
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
 
@@ -190,7 +190,7 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
     topk = extra.get("moe_router_topk", shape.num_experts_per_tok)
     score = extra.get("moe_router_score_function", shape.router_score_function)
     pre = extra.get("moe_router_pre_softmax", shape.router_pre_softmax)
-    if topk == 1 and score == "softmax" and not pre and balancing_types(args) != ["sinkhorn"] and (
+    if topk == 1 and score == "softmax" and not pre and not _sinkhorn(args) and (
             "moe_router_topk" in extra or "moe_router_score_function" in extra or "moe_router_pre_softmax" in extra):
         err("moe-router", "moe_router_topk 1 with a softmax router and no pre-softmax: megatron-core refuses it (a "
             "softmax over one selected expert has no gradient)", "megatron_extra_kwargs",
@@ -330,25 +330,50 @@ def parallel_config_extras(recipe, args, shape: ModelShape, lay, err, warn):
 # Evidence: megatron-core 0.16.1 transformer/moe/token_dispatcher.py MoEFlexTokenDispatcher.__init__ ("Flex token
 # dispatcher requires TPxEP > 1", when MoELayer builds it) and router.py TopKRouter.sinkhorn_load_balancing ("Sinkhorn
 # routing does not support aux loss.", the first training step); ms-swift 4.6's moe_aux_loss_coeff defaults to 0.
+# The dispatcher's "TP" is its tp_group, pg_collection.expt_tp (MoETokenDispatcher.__init__): the *expert* tensor
+# parallel size, which ms-swift 4.6 defaults to 1 whatever tensor_model_parallel_size is (megatron_args.py).
+# The router runs sinkhorn only when `self.routing_type == "sinkhorn"` (TopKRouter.routing), a string, and then asserts
+# `moe_aux_loss_coeff == 0`: a list (megatron_extra_kwargs as written, or an argument of two items) never equals 0,
+# nor does a string or null in megatron_extra_kwargs (nothing converts them).
 def moe_layer_setup(recipe, args, shape: ModelShape, lay, err, warn):
     if not shape.is_moe:
         return
-    if dispatcher_of(args) == "flex" and lay.tp * lay.ep == 1:
-        err("moe-dispatcher", "moe_token_dispatcher_type flex with TP*EP = 1: megatron-core's flex dispatcher needs "
-            "TP*EP > 1", flag(args, "moe_token_dispatcher_type"), hint="alltoall, or EP > 1")
+    if dispatcher_of(args) == "flex" and lay.etp * lay.ep == 1:
+        where = f" (TP={lay.tp}, but the flex dispatcher's TP is the expert TP)" if lay.tp > 1 else ""
+        err("moe-dispatcher", f"moe_token_dispatcher_type flex with ETP*EP = 1{where}: megatron-core's flex "
+            "dispatcher needs expert TP*EP > 1", flag(args, "moe_token_dispatcher_type"),
+            hint="alltoall, or EP > 1 (or expert_tensor_parallel_size > 1)")
+    if not _sinkhorn(args):
+        return
     coeff = config_value(args, "moe_aux_loss_coeff")
-    coeffs = coeff if isinstance(coeff, list) else [coeff]
-    if balancing_types(args) == ["sinkhorn"] and any(_number(c) for c in coeffs):
-        err("moe-load-balancing", f"moe_aux_loss_coeff {coeff} with sinkhorn load balancing: megatron-core's router "
-            "refuses an auxiliary loss with sinkhorn in the first step", flag(args, "moe_aux_loss_coeff"),
-            hint="moe_aux_loss_coeff: 0")
+    if not _coefficient_is_zero(args, coeff):
+        err("moe-load-balancing", f"moe_aux_loss_coeff {coeff!r} with sinkhorn load balancing: megatron-core's router "
+            "asserts moe_aux_loss_coeff == 0 with sinkhorn in the first step", flag(args, "moe_aux_loss_coeff"),
+            hint="moe_aux_loss_coeff: 0 (a number, not a list)")
 
 
-def _number(value) -> float:
-    try:
-        return float(value or 0)
-    except (TypeError, ValueError):
-        return 0.0  # not a number: the argument-type rule's
+def _sinkhorn(args) -> bool:
+    """The config's moe_router_load_balancing_type is the string "sinkhorn" megatron-core compares with (router.py
+    TopKRouter.routing, TransformerConfig's top-k 1 check): a list that reaches it as a list never is."""
+    kind = config_value(args, "moe_router_load_balancing_type")
+    if _is_list(args, "moe_router_load_balancing_type", kind):
+        return False
+    return str(kind[0] if isinstance(kind, list) else kind) == "sinkhorn"  # ms-swift unwraps a one-item argument
+
+
+def _coefficient_is_zero(args, coeff) -> bool:
+    """moe_aux_loss_coeff as the config gets it equals 0 (TopKRouter.sinkhorn_load_balancing's assert)."""
+    if coeff is None and not _as_written(args, "moe_aux_loss_coeff"):
+        return True  # unset: ms-swift's default 0
+    if _is_list(args, "moe_aux_loss_coeff", coeff):
+        return False
+    if not _as_written(args, "moe_aux_loss_coeff"):
+        value = coeff[0] if isinstance(coeff, list) else coeff  # ms-swift unwraps a one-item argument list
+        try:
+            return float(value) == 0  # ms-swift's argparse reads the argument as a float
+        except (TypeError, ValueError):
+            return True  # not a number: the argument-type rule's
+    return coeff == 0  # as written: False == 0 passes, "0.0" / None / NaN do not
 
 
 MCORE_FEATURE_RULES = [moe_a2a_overlap, activation_offloading, fp8_bf16_layers, moe_router_config, extra_kwargs_pairs,

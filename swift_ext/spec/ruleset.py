@@ -303,7 +303,7 @@ _RULES += [
     RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes variable sequence lengths, which "
              "mcore-bridge's model config turns on by default (megatron-bridge: with padding_free/packing); "
              "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts; the flex "
-             "dispatcher needs TP*EP > 1",
+             "dispatcher needs expert TP*EP > 1 (the expert tensor parallel size, not TP)",
              (code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
                     "works with alltoall token dispatcher\")"),
               code("megatron-core transformer/moe/token_dispatcher.py: MoEFlexTokenDispatcher.__init__ (\"Flex token "
