@@ -92,19 +92,20 @@ def main() -> None:
 def search_in_process() -> tuple[float, int, int]:
     """Median time of `search(plan)` on the GRPO recipe, how often ms-swift's orm.py was parsed, candidates tried."""
     sys.path.insert(0, str(ROOT))
-    from swift_ext.planner import grpo_rules
+    from swift_ext.msswift import plugin_registry
     from swift_ext.planner.plan import make_plan
     from swift_ext.spec.recipe import load_recipe
     from swift_ext.planner.search import search
 
     plan = make_plan(load_recipe(ROOT / "recipes/qwen3_6/grpo-lora-8gpu.yaml", []))
-    grpo_rules.builtin_reward_names.cache_clear()
+    # ms-swift's registries are read from source by plugin_registry.builtin_names, cached per (module, registry)
+    plugin_registry.builtin_names.cache_clear()
     times = []
     for _ in range(REPEAT):
         start = time.perf_counter()
         search(plan)
         times.append(time.perf_counter() - start)
-    info = grpo_rules.builtin_reward_names.cache_info()
+    info = plugin_registry.builtin_names.cache_info()
     return statistics.median(times), info.misses, (info.hits + info.misses) // REPEAT
 
 
