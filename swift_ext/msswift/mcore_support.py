@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from swift_ext.spec.cachedirs import cache_root, write_text_atomic
+from swift_ext.spec.cachedirs import cached_json
 
 TABLE = Path(__file__).parent / "mcore-bridge-models.json"
 PACKAGES = ("mcore_bridge/model/gpts", "mcore_bridge/model/mm_gpts")  # model/__init__.py imports gpts, then mm_gpts
@@ -219,22 +219,17 @@ def load() -> dict:
     version, package = found
     if version == shipped["mcore_bridge"]:
         return {**shipped, "installed": True, "later_releases": []}
-    cache = cache_root() / f"mcore-bridge-models-{version}.json"
     try:
-        return json.loads(cache.read_text())
-    except (OSError, ValueError):
-        pass
-    try:
-        table = read_registry(package)
+        return cached_json(f"mcore-bridge-models-{version}.json", lambda: _installed_table(package))
     except Exception:  # noqa: BLE001 - a package laid out differently must not stop a plan: keep the shipped table
         return {**shipped, "installed": False}
+
+
+def _installed_table(package: Path) -> dict:
+    table = read_registry(package)
     if table.pop("skipped"):
-        return {**shipped, "installed": False}  # a registration we cannot follow: we would not be sure
+        raise LookupError("a registration swift-ext cannot follow")  # we would not be sure: the shipped table
     table.update(installed=True, later_releases=[])
-    try:
-        write_text_atomic(cache, json.dumps(table))
-    except OSError:
-        pass  # a read-only cache only costs speed
     return table
 
 

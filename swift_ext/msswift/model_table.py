@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from swift_ext.msswift.schema import installed_version
-from swift_ext.spec.cachedirs import cache_root, write_text_atomic
+from swift_ext.spec.cachedirs import cached_json
 
 TABLE = Path(__file__).parent / "msswift-models.json"
 
@@ -43,20 +43,10 @@ def load() -> dict:
     version = installed_version()
     if version is None or version == shipped["ms_swift"]:
         return shipped
-    cache = cache_root() / f"msswift-models-{version}.json"
     try:
-        return json.loads(cache.read_text())
-    except (OSError, ValueError):
-        pass
-    try:
-        table = generate()
+        return cached_json(f"msswift-models-{version}.json", generate)
     except Exception:  # noqa: BLE001 - a registry laid out differently must not stop a plan: keep the shipped one
         return shipped
-    try:
-        write_text_atomic(cache, json.dumps(table))
-    except OSError:
-        pass  # a read-only home only costs us speed
-    return table
 
 
 def model_name(model_id_or_path: str) -> str:

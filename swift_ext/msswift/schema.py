@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from swift_ext.spec.cachedirs import cache_root, write_text_atomic
+from swift_ext.spec.cachedirs import cached_json
 from swift_ext.msswift.source_reader import _package_dir  # noqa: F401 -- also read by planner.layout, msswift.rules
 
 # (engine, command) -> (module, class). Read from swift/megatron/arguments/__init__.py and
@@ -170,19 +170,9 @@ def _load_all() -> tuple[dict, str]:
     if version is None or os.environ.get("SWIFT_EXT_ARGS_SNAPSHOT") == "1":
         data = json.loads(SNAPSHOT.read_text())
         return data["classes"], f"ms-swift {data['ms_swift']} (bundled snapshot; ms-swift not installed)"
-    key = _cache_key(version)
-    cache = cache_root() / f"msswift-args-{key}.json"
-    if cache.is_file():
-        try:
-            return json.loads(cache.read_text())["classes"], f"ms-swift {version} (installed)"
-        except (OSError, ValueError, KeyError):
-            pass
-    classes = extract_all()
-    try:
-        write_text_atomic(cache, json.dumps({"ms_swift": version, "classes": classes}))
-    except OSError:
-        pass  # a read-only home only costs us speed
-    return classes, f"ms-swift {version} (installed)"
+    table = cached_json(f"msswift-args-{_cache_key(version)}.json",
+                        lambda: {"ms_swift": version, "classes": extract_all()})
+    return table["classes"], f"ms-swift {version} (installed)"
 
 
 def _cache_key(version: str) -> str:

@@ -7,10 +7,12 @@ rename within a folder is atomic, so a reader sees the old state or the new one,
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 ENV = "SWIFT_EXT_CACHE"  # tests and CI point this at a private folder
 
@@ -46,6 +48,23 @@ def write_text_atomic(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def cached_json(name: str, build: Callable[[], dict]) -> dict:
+    """A table derived from an installed package, kept in the cache as NAME (whose name carries what it was
+    derived from, e.g. the package's version): read back when it parses, else BUILD() and stored. BUILD's
+    exceptions reach the caller, which decides what to fall back to; a read-only cache only costs speed."""
+    path = cache_root() / name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    table = build()
+    try:
+        write_text_atomic(path, json.dumps(table))
+    except OSError:
+        pass
+    return table
 
 
 def build_dir_atomic(target: Path, build, is_complete) -> Path:
