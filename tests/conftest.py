@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,19 @@ SEED = FIXTURES / "qwen3_6-release-note.txt"
 # `run`/`submit` ask megatron-core (imports torch) when it is installed; the CLI tests that launch many
 # subprocesses keep to swift-ext's own rules. tests/test_oracle.py asks for the oracle explicitly.
 os.environ.setdefault("SWIFT_EXT_ORACLE", "0")
+
+# Tests change nothing outside the checkout and temp folders. swift-ext's own cache (stats, built tiny models,
+# oracle verdicts) goes into the checkout's .cache/ (git-ignored; .ci/run picks the same folder) unless the
+# caller chose one; its writes are atomic, so two runs at once share it safely. ms-swift's load_dataset (in the
+# tests that compare verdicts with ms-swift, and in the tiny training runs) writes Arrow caches and lock files
+# under MODELSCOPE_CACHE / HF_DATASETS_CACHE, named after each run's temporary paths: those go to a folder of
+# this session's own, removed when it ends (matplotlib's font cache too).
+os.environ.setdefault("SWIFT_EXT_CACHE", str(ROOT / ".cache" / "swift-ext"))
+_HUB_CACHES = tempfile.mkdtemp(prefix="swift-ext-tests-hub-")
+os.environ["MODELSCOPE_CACHE"] = os.path.join(_HUB_CACHES, "modelscope")
+os.environ["HF_DATASETS_CACHE"] = os.path.join(_HUB_CACHES, "hf-datasets")
+os.environ["MPLCONFIGDIR"] = os.path.join(_HUB_CACHES, "matplotlib")  # `report` draws with matplotlib: its font cache
+atexit.register(shutil.rmtree, _HUB_CACHES, ignore_errors=True)
 
 
 def swift_ext(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 120):
