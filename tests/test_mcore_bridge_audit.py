@@ -72,3 +72,33 @@ def test_pattern_fields_in_extra_kwargs(name, bad, good):
 
     assert paths(bad) == {"args.megatron_extra_kwargs"}
     assert paths(good) == set()
+
+
+def test_quick_geglu_is_judged_against_the_swiglu_the_parser_sets():
+    """mcore-bridge's parser turns swiglu off for gemma4 (and gpt_oss, nemotron_h): quick_geglu there is no SwiGLU
+    clash; a DeepSeek model (SwiGLU) is still refused."""
+    from swift_ext.planner.mcore_bridge_rules import mcore_bridge_model_config
+    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.msswift import schema as msargs
+    from swift_ext.msswift.bound_args import Args
+
+    def refused(model: str) -> bool:
+        recipe = load_recipe(WORKING / QWEN3_MOE, [f"args.model={model}", "args.megatron_extra_kwargs={quick_geglu: true}"])
+        found = []
+        mcore_bridge_model_config(recipe, Args.bind(recipe, msargs.schema_for(recipe.engine, recipe.command)),
+                                  resolve_shape(model), None, lambda *a, **k: found.append(a), lambda *a, **k: None)
+        return bool(found)
+
+    assert not refused("google/gemma-4-26B-A4B-it")
+    assert refused("deepseek-ai/DeepSeek-V3")
+
+
+def test_a_huge_pattern_repeat_is_left_to_mcore_bridge_not_evaluated():
+    """A repeat product beyond a million entries is not evaluated in plan (it would exhaust memory there); int()'s
+    own reading decides what an integer is ("1_0" is ten)."""
+    from swift_ext.planner.mcore_bridge_rules import _pattern_problem
+
+    assert _pattern_problem("moe_layer_freq", "[1]*9999*9999*9") is None
+    assert _pattern_problem("moe_layer_freq", "1_0") is None
+    assert _pattern_problem("moe_layer_freq", "²") is not None
+    assert _pattern_problem("window_size", "4_095,0") is None

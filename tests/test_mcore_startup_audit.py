@@ -114,3 +114,11 @@ def test_the_engine_refuses_the_config_variants():
         assert (verdict.get("oracle") or {}).get("findings"), (name, overrides)
     zero = make_plan(load_recipe(WORKING / QWEN35_MOE, [ek('"moe_shared_expert_intermediate_size": 0')]), oracle=True)
     assert not ((zero.megatron_core or {}).get("oracle") or {}).get("findings")
+
+
+def test_an_explicit_virtual_size_of_one_is_none_as_ms_swift_makes_it():
+    """MegatronArguments._init_vpp_size turns virtual_pipeline_model_parallel_size 1 into None (and overlap_p2p_comm
+    off): with PP 2 the overlap refusals stand as without a virtual size."""
+    vpp1 = "args.virtual_pipeline_model_parallel_size=1"
+    assert _refused(DENSE, vpp1, ek('"overlap_p2p_comm": true'), code="mcore-parallel")
+    assert _refused(DENSE, vpp1, ek('"overlap_p2p_comm_warmup_flush": true'), code="mcore-parallel")

@@ -11,6 +11,8 @@ from typing import Any, Literal, Optional
 import msgspec
 import xxhash
 
+from swift_ext.datasets.rejected import REJECTED_COLUMNS
+
 FAST_MESSAGES = "messages.content:string"
 
 
@@ -163,7 +165,6 @@ def row_digest(row: Any, rejected: bool = False) -> bytes | None:
     else:
         digest = xxhash.xxh3_128_digest(b"C" + _CANONICAL.encode([messages, *media]))
     if rejected:
-        from swift_ext.datasets.rejected import REJECTED_COLUMNS
 
         side = {k: row[k] for k in REJECTED_COLUMNS if row.get(k) is not None}
         if side:

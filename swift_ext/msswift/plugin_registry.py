@@ -145,10 +145,9 @@ def plugins_may_register_models(paths: list) -> bool:
 
 @lru_cache(maxsize=64)
 def _names_models(path: str, mtime_ns: int) -> bool:
-    try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (SyntaxError, UnicodeDecodeError, OSError, ValueError):
-        return True
+    tree = _parsed(path, mtime_ns)[0]  # the one reader of plugin files (unreadable, too nested: None)
+    if tree is None:
+        return True  # nothing can be said of it: ms-swift's import may register anything
     for node in ast.walk(tree):
         name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
             node.name if isinstance(node, ast.alias) else None

@@ -253,8 +253,8 @@ def check_value(ftype: dict, value: Any) -> str | None:
         # ms-swift's parser reads one string here (parser_type): `--cp_comm_type a2a p2p` leaves `p2p` over and
         # SwiftPipeline._parse_args stops with `remaining_argv: ['p2p']`; a one-item list would reach the config as
         # a string, not the list it says.
-        return (f"one string (ms-swift's HfArgumentParser reads this str-or-list argument as a single string: a "
-                f"list on its command line stops it with remaining_argv), got the list {value!r}")
+        return (f"one value, not a list (ms-swift's HfArgumentParser reads this {describe(ftype)} argument as a "
+                f"single string: a list on its command line stops it with remaining_argv), got the list {value!r}")
     if isinstance(value, list) and kind != "union":
         return f"{describe(ftype)}, got a list"
     if kind == "union":

@@ -61,11 +61,14 @@ def _pattern_problem(name: str, value) -> str | None:
     if not isinstance(value, str):
         return f"it asserts an int or a string, got {type(value).__name__}"
     if "[" not in value:
-        return None if value.strip().lstrip("+-").isdigit() else "int() of a string that is no integer"
+        return None if _is_int(value) else "int() of a string that is no integer"
     if set(value) - _PATTERN_CHARS:
         return f"\"Invalid pattern\": only digits, [ ] ( ) , + * are allowed, not {sorted(set(value) - _PATTERN_CHARS)}"
-    if "**" in value or any(len(n) > 5 for n in re.findall(r"\d+", value)):
-        return None  # a power or a huge repeat: not evaluated here (it may exhaust memory); mcore-bridge evaluates it
+    bound = 1
+    for number in re.findall(r"\d+", value):
+        bound *= max(int(number), 1)  # every repeat count multiplies at most: the largest list the eval could build
+    if "**" in value or bound > MAX_PATTERN_ENTRIES:
+        return None  # a power or a huge repeat: not evaluated here; mcore-bridge evaluates it
     try:
         result = eval(value, {"__builtins__": {}}, {})  # only digits, brackets, commas, + and * reach here
     except Exception as exc:  # noqa: BLE001 -- any failure is what mcore-bridge's own eval raises
@@ -73,8 +76,22 @@ def _pattern_problem(name: str, value) -> str | None:
     return None if isinstance(result, list) else f"the pattern evaluates to a {type(result).__name__}, not a list"
 
 
+def _is_int(text: str) -> bool:
+    """int() takes it, as mcore-bridge's parsers call int() (so "1_0" is 10, and "²" is no integer)."""
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _int_list(text: str) -> bool:
-    return all(part.strip().lstrip("+-").isdigit() for part in text.split(","))
+    return all(_is_int(part) for part in text.split(","))
+
+
+# Above this many entries a pattern is not evaluated here (it could exhaust memory in `plan`, which runs the rules
+# for every candidate of --search); mcore-bridge evaluates it on the cluster. Far above any model's layer count.
+MAX_PATTERN_ENTRIES = 1_000_000
 
 
 # Evidence: mcore-bridge 1.6.3 config/model_config.py ModelConfig.__post_init__ :343 (quick_geglu: `assert not
@@ -83,6 +100,11 @@ def _int_list(text: str) -> bool:
 # mtp_shared_weights (default False) and mtp_num_layers by name and applies megatron_extra_kwargs last; swiglu is
 # mcore-bridge's default (True) unless the parser turns it off (gpt_oss, gemma4, nemotron_h), and quick_geglu is no
 # ms-swift argument. All fail when the model config is built on every rank, after the job started.
+# The model types whose MLP mcore-bridge 1.6.3's config/parser.py hf_to_mcore_config builds without SwiGLU
+# (swiglu False: gpt_oss :237, gemma4 / gemma4_unified :224, nemotron_h :330).
+PARSER_SWIGLU_OFF = frozenset({"gpt_oss", "gemma4", "gemma4_unified", "nemotron_h"})
+
+
 def mcore_bridge_model_config(recipe, args, shape: ModelShape, lay, err, warn):
     if args.str("bridge_backend") == "megatron-bridge":
         return
@@ -92,8 +114,9 @@ def mcore_bridge_model_config(recipe, args, shape: ModelShape, lay, err, warn):
             "mtp_num_layers is set (it unrolls the one shared MTP layer mtp_num_layers times)",
             flag(args, "mtp_shared_weights"), hint="mtp_num_layers: 1 (or more), or mtp_shared_weights: false")
     if is_true(args, "quick_geglu") and "quick_geglu" in extra:
-        swiglu = extra.get("swiglu", shape.softmax_type != "learnable")  # gpt-oss's parser sets swiglu False
-        if swiglu is True or (swiglu is not False and str(swiglu).lower() in ("true", "1", "yes")):
+        # gpt-oss is told apart by its learnable softmax too: InternVL3.5-GPT-OSS's outer model_type is internvl
+        swiglu = extra.get("swiglu", shape.model_type not in PARSER_SWIGLU_OFF and shape.softmax_type != "learnable")
+        if swiglu is True:  # a swiglu that is no boolean is the megatron-extra-kwargs type rule's to report
             err("mcore-bridge-config", f"megatron_extra_kwargs turns quick_geglu on for {shape.name or 'the model'}, "
                 "whose MLP is SwiGLU: mcore-bridge's ModelConfig asserts not swiglu with quick_geglu (and the "
                 "checkpoint's MLP weights are SwiGLU's)", "megatron_extra_kwargs",

@@ -1,7 +1,9 @@
-"""megatron-core 0.16.1 TransformerConfig refusals of features a recipe reaches mostly through megatron_extra_kwargs
-(issue #21's audit of TransformerConfig.__post_init__, run without --oracle): the EP all-to-all overlap, activation
-offloading, BF16 first/last layers under FP8, router settings, and refused pairs of config fields. The recompute,
-dispatcher and load-balancing refusals are in mcore_config_rules.py, whose config readers these share.
+"""megatron-core 0.16.1 start-up refusals of features a recipe reaches mostly through megatron_extra_kwargs
+(issue #21's audits of TransformerConfig.__post_init__, ModelParallelConfig, the MoE set-up and the schedules, run
+without --oracle): the EP all-to-all overlap, activation offloading, BF16 first/last layers under FP8, router
+settings, refused pairs of config fields, and the parallel/pipeline-communication settings (mcore-parallel). The
+recompute refusals and the first dispatcher and load-balancing ones are in mcore_config_rules.py, whose config
+readers these share.
 Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from swift_ext.planner.mcore_config_rules import _as_written, _is_list, config_value, dispatcher_of, flag, fp8_recipe_of, granularity_of, is_true
+from swift_ext.planner.mcore_config_rules import (_as_written, _is_list, config_value, dispatcher_of, flag,
+                                                  fp8_recipe_of, granularity_of, is_true, layer_count)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
 
@@ -31,7 +34,7 @@ def _virtual_size(args, lay) -> int | None:
     if "virtual_pipeline_model_parallel_size" in extra:
         return extra["virtual_pipeline_model_parallel_size"]
     size = virtual_stages(args, lay.pp)
-    return size if size > 1 or args.int("virtual_pipeline_model_parallel_size") else None
+    return size if size > 1 else None  # ms-swift's _init_vpp_size turns an explicit 1 into None
 
 
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, `if self.overlap_moe_expert_parallel_comm:`
@@ -77,7 +80,7 @@ def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
                          "recompute_num_layers: null"))
     if is_true(args, "moe_shared_expert_overlap"):
         problems.append(("moe_shared_expert_overlap", "moe_shared_expert_overlap", "moe_shared_expert_overlap: false"))
-    mtp = config_value(args, "mtp_num_layers")
+    mtp = layer_count(args, "mtp_num_layers")  # not an integer: recompute-layer-counts says so, not this rule
     if mtp is not None and is_true(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
         mtp = 1  # mcore-bridge ModelConfig.__post_init__ (1.6.3 :352-355) unrolls one shared layer: 1 by the check
     if mtp is not None and mtp != 1:

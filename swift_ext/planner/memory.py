@@ -484,7 +484,9 @@ def _nccl_gib(shape: ModelShape, args: Args, lay: Layout) -> float:
         return FRAMEWORK_GIB
     peers = max(lay.ep - 1, 0)
     # An EP group is ETP-strided consecutive ranks (megatron-core's expert grid), so a node holds
-    # gpus_per_node / ETP of its members. The per-peer figure was measured intra-node, where NCCL's all-to-all opens
+    # gpus_per_node / ETP of its members. ALL_TO_ALL_GIB_PER_PEER was fitted (bench/fit_memory_constants.py) on
+    # published points whose EP groups all sit inside one node (EP <= 8 on 8-GPU nodes), so it is the figure of an
+    # intra-node peer, and those points are unchanged by this split: there NCCL's all-to-all opens
     # P2P_CHANNELS_PER_PEER channels to each peer (NVIDIA/nccl#1685); a peer on another node gets
     # NET_CHANNELS_PER_PEER (NVIDIA/nccl#1424), and the buffers grow linearly with channels (NVIDIA/nccl#986).
     local = peers if not lay.gpus_per_node else min(peers, max(lay.gpus_per_node // lay.etp, 1) - 1)

@@ -76,7 +76,7 @@ def lora_params(shape: ModelShape, args: Args, rank: int, layers: float, tp: int
     full_frac = shape.num_full_attention_layers / shape.num_layers
     q_out = shape.num_attention_heads * shape.head_dim * (2 if shape.gated_attention else 1)
     kv = shape.num_key_value_heads * shape.head_dim
-    full_attn = r * (h + q_out + kv * 2) + r * (h + kv) * 0 + r * (shape.num_attention_heads * shape.head_dim + h)
+    full_attn = r * (h + q_out + kv * 2) + r * (shape.num_attention_heads * shape.head_dim + h)
     lin = 0
     if shape.linear_num_value_heads:
         kd = shape.linear_num_key_heads * shape.linear_key_head_dim

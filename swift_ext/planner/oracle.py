@@ -249,6 +249,8 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
         stages = len(PipelineParallelLayerLayout.parse_str_to_list(layout))
         if stages % lay.pp == 0:
             kw["virtual_pipeline_model_parallel_size"] = stages // lay.pp if stages // lay.pp > 1 else None
+    if kw.get("virtual_pipeline_model_parallel_size") == 1:
+        kw["virtual_pipeline_model_parallel_size"] = None  # _init_vpp_size: 1 is None
     if kw.get("recompute_granularity") == "none":
         kw["recompute_granularity"] = None
     if kw.get("sequence_parallel") and lay.tp <= 1:

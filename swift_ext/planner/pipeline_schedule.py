@@ -1,6 +1,7 @@
 """The rules of virtual pipeline stages: the interleaved schedule's micro-batch count (megatron-core 0.16.1
-refuses it only in the first training step, after the model is built and loaded on every rank), and the
-Megatron RLHF paths that take one model chunk. Registered with layout.py's rules (engine megatron)."""
+refuses it only in the first training step, after the model is built and loaded on every rank), the
+Megatron RLHF paths that take one model chunk, and a layout or virtual size given only in megatron_extra_kwargs
+(extra-kwargs-pipeline). Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 

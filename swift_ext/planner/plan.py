@@ -379,6 +379,8 @@ def _list_hint(recipe: Recipe, name: str, value) -> str | None:
     found = model_config_fields()
     if found is None or name not in found[0]:
         return None
+    if not value or not isinstance(value[0], str):  # no single value to offer: only the per-layer form
+        return f"one per layer: drop args.{name} and set megatron_extra_kwargs: {{{name}: [...]}}"
     return (f"one value for every layer: `{name}: {value[0]}`; one per layer: drop args.{name} and set "
             f"megatron_extra_kwargs: {{{name}: {json.dumps(value)}}}")
 

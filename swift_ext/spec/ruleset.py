@@ -1,9 +1,11 @@
 """Every pre-flight rule by name: what it checks, why it is believed (its evidence) and where it applies.
 
-A rule is named by the first argument of `err(...)`/`warn(...)`/`add(...)` in planner/layout.py, moe_rules.py,
-planner/grpo_rules.py and msswift/rules.py, or the `rule=` of a finding in planner/plan.py,
-refusals.py, effective.py and spec/secrets.py. tests/test_ruleset.py keeps this table and those names
-equal. Evidence is one of:
+A rule is named by the first argument of `err(...)`/`warn(...)`/`add(...)` in the rule modules
+(planner/*_rules.py, layout.py, pipeline_schedule.py; msswift/rules.py, input_rules.py, startup_rules*.py), or
+the `rule=` of a finding in planner/plan.py, refusals.py, effective.py and spec/secrets.py; tests/test_ruleset.py
+(RULE_FILES) keeps this table and those names equal. The entries of the start-up refusals are in
+spec/ruleset_startup.py and those of the engine audits' megatron-core / mcore-bridge rules in spec/ruleset_mcore.py
+(their shape in spec/rule_info.py); this module joins them. Evidence is one of:
 - code: the engine's own check (package, file and function of the installed version) that this mirrors;
 - report: a public report, with the conditions it was seen under -- such a rule applies only under
   those conditions (its `scope` says which, and the rule's code checks them);

@@ -7,7 +7,7 @@ from __future__ import annotations
 from swift_ext.spec.rule_info import MS, RLHF, SFT, RuleInfo, code
 
 STARTUP_RULE_INFO = [
-    # --- argument-class refusals at start-up (msswift/startup_rules.py)
+    # --- argument-class refusals at start-up (msswift/startup_rules.py, startup_rules_megatron.py)
     RuleInfo("ref-model", "error", "ref_model only with rlhf_type dpo/kto/ppo/grpo and tuner_type full (GRPO with "
              "beta 0 drops it)", (code(f"{RLHF} RLHFArguments.__post_init__ (\"CPO/ORPO or LoRA training does not "
                                         "require a ref_model\")"),), "engine: swift, command: rlhf, ref_model set; tuner_type as load_args "
@@ -53,7 +53,7 @@ STARTUP_RULE_INFO = [
              (code(f"{MS} MegatronArguments.__post_init__ / _check_mcore_bridge"),),
              "engine: megatron, tuner_type lora_llm; the model check for models ms-swift's registry knows"),
 
-    # --- more argument-class and trainer set-up refusals (msswift/startup_rules.py, issue #21's audit)
+    # --- more argument-class and trainer set-up refusals (msswift/startup_rules.py, startup_rules_megatron.py, issue #21's audit)
     RuleInfo("grpo-reweight", "error", "advantage_reweight rlsd: rlsd_lambda in [0, 1], clip range >= 0, reward_funcs, "
              "not with liger, loss_type real/fipo, off-policy masking or a teacher server; sdar_loss_coef > 0: "
              "sdar_gate_beta > 0, not with liger, rlsd or a teacher server",
@@ -94,7 +94,7 @@ STARTUP_RULE_INFO = [
              "models (and teacher models) whose model_type ms-swift's registry gives; an unknown model is not "
              "judged"),
 
-    # --- what a second audit of ms-swift 4.6's start-up checks found uncaught (msswift/startup_rules.py)
+    # --- what a second audit of ms-swift 4.6's start-up checks found uncaught (msswift/startup_rules.py, startup_rules_megatron.py)
     RuleInfo("txt-file", "error, warning", "system or a new_special_tokens entry ending in .txt is a file ms-swift "
              "reads: a warning where it is not here (relative to the working directory), an error for a '~' path "
              "(never expanded)",
