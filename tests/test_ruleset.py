@@ -21,33 +21,49 @@ from swift_ext.spec.recipe import load_recipe
 from swift_ext.spec.ruleset import RULES, evidence_tag, rules_table_markdown
 from swift_ext.spec.support import parse_targets, resolve_versions
 
-# The modules whose findings `plan` reports, by rule name.
-RULE_FILES = ["swift_ext/planner/layout.py", "swift_ext/planner/grpo_rules.py", "swift_ext/msswift/rules.py",
-              "swift_ext/planner/refusals.py", "swift_ext/planner/effective.py", "swift_ext/spec/secrets.py",
-              "swift_ext/planner/plan.py", "swift_ext/planner/warn_rules.py", "swift_ext/planner/scheduled.py",
-              "swift_ext/planner/moe_rules.py", "swift_ext/planner/pipeline_schedule.py",
-              "swift_ext/planner/length_rules.py", "swift_ext/planner/attention_rules.py",
-              "swift_ext/msswift/input_rules.py", "swift_ext/planner/mcore_config_rules.py",
-              "swift_ext/msswift/startup_rules.py", "swift_ext/msswift/startup_rules_megatron.py",
-              "swift_ext/planner/mcore_feature_rules.py", "swift_ext/planner/mcore_bridge_rules.py"]
+# The modules whose findings `plan` reports, by rule name: every module of the three packages that hold rules,
+# found by the scan itself (a hand list went stale when modules were split). The oracle modules report
+# megatron-core's own verdict under one name and the parallel-state argument names, not rules.
+RULE_PACKAGES = ("swift_ext/planner", "swift_ext/msswift", "swift_ext/spec")
+NOT_RULE_MODULES = {"swift_ext/planner/oracle.py", "swift_ext/planner/oracle_grid.py"}
+
+
+def _names_reported(path: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        fn = node.func.id if isinstance(node.func, ast.Name) else None
+        first = node.args[0] if node.args else None
+        if fn in ("err", "warn", "add") and isinstance(first, ast.Constant) and isinstance(first.value, str):
+            found.setdefault(first.value, set()).add("warning" if fn == "warn" else "error")
+        for kw in node.keywords:
+            if kw.arg in ("rule", "code") and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                found.setdefault(kw.value.value, set()).add("keyword")
+    return found
+
+
+def rule_files() -> list[str]:
+    files = [str(p.relative_to(ROOT)) for pkg in RULE_PACKAGES for p in sorted((ROOT / pkg).glob("*.py"))]
+    return [f for f in files if f not in NOT_RULE_MODULES and _names_reported(ROOT / f)]
+
+
 MEG_SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
 
 
 def used_rule_names() -> dict[str, set[str]]:
     """rule name -> how it is reported: 'error' (err/add into errors), 'warning' (warn), 'keyword' (rule=/code=)."""
     found: dict[str, set[str]] = {}
-    for rel in RULE_FILES:
-        for node in ast.walk(ast.parse((ROOT / rel).read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call):
-                continue
-            fn = node.func.id if isinstance(node.func, ast.Name) else None
-            first = node.args[0] if node.args else None
-            if fn in ("err", "warn", "add") and isinstance(first, ast.Constant) and isinstance(first.value, str):
-                found.setdefault(first.value, set()).add("warning" if fn == "warn" else "error")
-            for kw in node.keywords:
-                if kw.arg in ("rule", "code") and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                    found.setdefault(kw.value.value, set()).add("keyword")
+    for rel in rule_files():
+        for name, kinds in _names_reported(ROOT / rel).items():
+            found.setdefault(name, set()).update(kinds)
     return found
+
+
+def test_rule_scan_finds_the_rule_modules():
+    files = rule_files()  # a scan that silently found nothing would pass the test below vacuously
+    assert {"swift_ext/planner/layout.py", "swift_ext/msswift/rules.py", "swift_ext/spec/secrets.py"} <= set(files)
+    assert len(files) >= 18
 
 
 def test_every_rule_used_has_evidence_and_every_entry_is_used():
