@@ -9,7 +9,8 @@ import difflib
 import json
 
 from swift_ext.msswift.model_config_fields import (floor_release, later_model_config_fields, model_config_fields,
-                                                   model_config_types, type_text, value_fits)
+                                                   model_config_types, value_fits)
+from swift_ext.msswift.schema import describe
 from swift_ext.msswift.model_table import load
 
 
@@ -210,7 +211,7 @@ def _extra_value(key, value, say) -> bool:
     field = model_config_types().get(key)
     if field is None or value_fits(value, field["type"], field["default"]) is not False:
         return False
-    kind, declared = field["type"], type_text(field["type"])
+    kind, declared = field["type"], describe(field["type"])
     if kind["kind"] == "bool" and isinstance(value, str):
         meant = "true" if value.strip().lower() in _TRUE else "false" if value.strip().lower() in _FALSE else None
         say("megatron-extra-kwargs", f"megatron_extra_kwargs gives {key} {value!r}, a string where the model config "

@@ -147,22 +147,6 @@ def model_config_types() -> dict[str, dict]:
             if name not in unknown}
 
 
-def type_text(kind: dict) -> str:
-    """A declared type as a recipe author reads it."""
-    k = kind["kind"]
-    if k == "literal":
-        text = "one of " + ", ".join(repr(c) for c in kind["choices"])
-    elif k == "list":
-        items = {"bool": "booleans", "int": "integers", "float": "numbers", "str": "strings"}
-        text = f"a list of {items[kind['item']['kind']]}" if kind.get("item", {}).get("kind") in items else "a list"
-    elif k == "union":
-        text = " or ".join(type_text(o) for o in kind["options"])
-    else:
-        text = {"bool": "a boolean", "int": "an integer", "float": "a number", "str": "a string",
-                "dict": "a mapping"}.get(k, k)
-    return text + (" or null" if kind.get("optional") else "")
-
-
 def value_fits(value, kind: dict, default=None) -> bool | None:
     """Whether a JSON value (as megatron_extra_kwargs reaches the config: ms-swift passes it as written) fits the
     declared type: True, False, or None when the type cannot say (Any, a class, a callable, a dtype)."""

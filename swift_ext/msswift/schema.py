@@ -247,7 +247,7 @@ def check_value(ftype: dict, value: Any) -> str | None:
         for item in items:
             problem = check_value(ftype.get("item", {"kind": "any"}), item)
             if problem:
-                return f"a list of {describe(ftype.get('item', {'kind': 'any'}))}; item {item!r}: {problem}"
+                return f"{describe(ftype)}; item {item!r}: {problem}"
         return None
     if isinstance(value, list) and kind == "union" and parser_type(ftype)["kind"] == "str":
         # ms-swift's parser reads one string here (parser_type): `--cp_comm_type a2a p2p` leaves `p2p` over and
@@ -329,15 +329,20 @@ def parser_type(ftype: dict) -> dict:
 
 
 def describe(ftype: dict) -> str:
+    """A declared type (an ms-swift argument's, or a megatron-core config field's) as a recipe author reads it."""
     kind = ftype["kind"]
     if kind == "literal":
-        return "one of " + ", ".join(map(str, ftype["choices"]))
-    if kind == "union":
-        return " or ".join(describe(o) for o in ftype["options"])
-    if kind == "list":
-        return f"a list of {describe(ftype.get('item', {'kind': 'any'}))}"
-    return {"bool": "true/false", "int": "an integer", "float": "a number", "str": "a string",
-            "dict": "a mapping", "any": "any value"}.get(kind, kind)
+        text = "one of " + ", ".join(map(repr, ftype["choices"]))
+    elif kind == "union":
+        text = " or ".join(describe(o) for o in ftype["options"])
+    elif kind == "list":
+        items = {"bool": "booleans", "int": "integers", "float": "numbers", "str": "strings", "dict": "mappings"}
+        item = ftype.get("item", {}).get("kind")
+        text = f"a list of {items[item]}" if item in items else "a list"
+    else:
+        text = {"bool": "a boolean", "int": "an integer", "float": "a number", "str": "a string",
+                "dict": "a mapping", "any": "any value"}.get(kind, kind)
+    return text + (" or null" if ftype.get("optional") else "")
 
 
 def render_scalar(value: Any) -> str:
