@@ -177,6 +177,11 @@ def test_bom_crlf_blank_lines_and_json_arrays(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(row).encode() + b"\r\n\r\n\n" + json.dumps(row).encode())
     report = check(path)
     assert report.rows == 2 and report.errors == 0
+    # the second passes (duplicates, E110) read the first row without its BOM, as the row checks do
+    assert [(i.code, i.line) for i in report.issues] == [("W402", 4)]
+    first, second = dict(row, solution="4"), dict(row, solution=4)
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(first).encode() + b"\n" + json.dumps(second).encode())
+    assert [(i.code, i.line, i.path) for i in check(path).issues] == [("E110", 1, "solution"), ("W402", 2, "messages")]
     arr = tmp_path / "rows.json"
     arr.write_text(json.dumps([row, {"messages": []}]))
     report = check(arr)

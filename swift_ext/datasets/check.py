@@ -24,7 +24,8 @@ from swift_ext.datasets.issues import CODES, FileCheckError, data_finding, json_
 from swift_ext.spec.findings import Finding
 from swift_ext.datasets.options import CHUNK, LENGTH_SAMPLE, ChunkResult, Options
 from swift_ext.datasets.percentiles import percentiles
-from swift_ext.datasets.reader import READERS, STDIN, chunk_ranges, file_lines, is_stream, sniff, spool
+from swift_ext.datasets.reader import (READERS, STDIN, chunk_ranges, file_lines, is_stream, numbered_lines, sniff,
+                                      spool)
 
 __all__ = ["CODES", "FileCheckError", "data_finding", "Options", "DataCheckReport", "check_file", "merge_reports",
            "write_clean", "local_dataset_path", "percentiles"]
@@ -192,13 +193,11 @@ def _json_read_strings(path: str, layout: str, columns: list[str], kinds: dict[s
     rows: Counter = Counter()
     message_keys: set[frozenset] = set()  # the key sets of the messages in datasets' first batch
     offset = 0
-    for n, raw in enumerate(file_lines(path, layout), start=1):
+    for n, raw in numbered_lines(path, layout):
         in_first_batch = offset < first_batch or layout == "json-array"  # an array is read whole
         offset += (raw if type(raw) is int else len(raw)) + 1
         if type(raw) is int:
             continue
-        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
         try:
             row = decode(raw)
         except (msgspec.DecodeError, RecursionError):
@@ -281,13 +280,11 @@ def _duplicate(path: str, line: int, dpo: bool = False) -> Finding:
 def _reference_types(path: str, layout: str) -> dict[str, str]:
     """Column types of the first decodable rows: what Arrow infers and every later row must match."""
     types: dict[str, str] = {}
-    for n, raw in enumerate(file_lines(path, layout)):
-        if n > 1000:
+    for n, raw in numbered_lines(path, layout):
+        if n > 1001:
             break
         if type(raw) is int:
             continue
-        if n == 0 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
         if not raw.strip():
             continue
         try:

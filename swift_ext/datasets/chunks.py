@@ -16,7 +16,7 @@ from swift_ext.datasets.fastpath import (FAST_KINDS, FAST_MESSAGES, MEDIA_KEYS, 
                                          valid_utf8)
 from swift_ext.datasets.issues import FileCheckError, data_finding, json_type
 from swift_ext.datasets.options import ChunkResult, Options
-from swift_ext.datasets.reader import line_lists, range_blocks
+from swift_ext.datasets.reader import UTF8_BOM, line_lists, range_blocks
 from swift_ext.datasets.rows import RowChecker
 
 _DECODER = msgspec.json.Decoder()
@@ -171,8 +171,8 @@ def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChec
         out.issues.append(data_finding(path, line, "E004", "", f"line of {size / 2**20:.0f} MiB: Arrow (ms-swift's "
                                 f"loader) holds at most {(options.MAX_LINE + 1) / 2**30:g} GiB in one value"))
         return
-    if line == 1 and first_chunk and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+    if line == 1 and first_chunk and raw.startswith(UTF8_BOM):
+        raw = raw[len(UTF8_BOM):]
     raw = raw.rstrip(b"\r")
     if not raw.strip():
         return

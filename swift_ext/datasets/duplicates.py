@@ -8,7 +8,7 @@ from typing import Iterable, Iterator
 import msgspec
 
 from swift_ext.datasets.fastpath import row_digest
-from swift_ext.datasets.reader import file_lines
+from swift_ext.datasets.reader import numbered_lines
 
 SET_DUPLICATES = 400_000  # distinct rows checked for duplicates in a set (cheaper than importing numpy); beyond, numpy
 EXACT_DUPLICATES = 4_000_000  # rows whose digests are kept for an exact check (~96 MiB); beyond, a Bloom filter
@@ -130,11 +130,11 @@ class Duplicates:
 
 def file_digests(path: str, layout: str, rejected: bool = False) -> Iterator[tuple[int, bytes]]:
     """(line, digest) of every row again: the exact check behind the Bloom filter (`rejected`: as row_digest)."""
-    for line, raw in enumerate(file_lines(path, layout), start=1):
+    for line, raw in numbered_lines(path, layout):
         if type(raw) is int or not raw.strip():
             continue
         try:
-            row = _DECODER.decode(raw.lstrip(b"\xef\xbb\xbf") if line == 1 else raw)
+            row = _DECODER.decode(raw)
         except (msgspec.DecodeError, RecursionError):
             continue
         digest = row_digest(row, rejected)

@@ -173,7 +173,7 @@ def sniff(path: str, input_format: str | None = None) -> tuple[str, str | None]:
             return "unreadable", f"{compression}-compressed but cannot be decompressed ({exc})"
     elif b"\x00" in head:
         return "unreadable", "binary data, not JSON Lines"
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    stripped = head.lstrip(UTF8_BOM + b" \t\r\n")
     if stripped.startswith(b"[") and not compression and json_array(path) is not None:
         return "json-array", None
     if not stripped.startswith((b"{", b"[")) and _other_format(path, compression):
@@ -193,7 +193,7 @@ def _other_format(path: str, compression: str | None) -> bool:
         if type(raw) is int or not raw.strip():
             continue
         sampled += 1
-        text = raw.lstrip(b"\xef\xbb\xbf \t")
+        text = raw.lstrip(UTF8_BOM + b" \t")
         if text.startswith((b"{", b"[")):
             return False
         try:
@@ -206,10 +206,17 @@ def _other_format(path: str, compression: str | None) -> bool:
 
 def json_array(path: str) -> list | None:
     try:
-        rows = _DECODER.decode(Path(path).read_bytes().lstrip(b"\xef\xbb\xbf"))
+        rows = _DECODER.decode(Path(path).read_bytes().removeprefix(UTF8_BOM))
     except (msgspec.DecodeError, RecursionError):
         return None  # then it is read line by line (a JSONL file of arrays gets E002 per line)
     return rows if isinstance(rows, list) else None
+
+
+def numbered_lines(path: str, layout: str) -> Iterator[tuple[int, bytes | int]]:
+    """(line number from 1, line) for every line of the file, the first without its UTF-8 BOM: the readers
+    that decode rows a second time (E110, duplicates, reference types) see what the row checks saw."""
+    for n, raw in enumerate(file_lines(path, layout), start=1):
+        yield n, (raw[len(UTF8_BOM):] if n == 1 and type(raw) is bytes and raw.startswith(UTF8_BOM) else raw)
 
 
 def file_lines(path: str, layout: str) -> Iterator[bytes | int]:
