@@ -12,6 +12,8 @@ import pytest
 
 from swift_ext.msswift import startup_rules, startup_rules_megatron
 from test_msrules import MEG_GRPO, MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
 
 TEXT_MOE = "args.model=Qwen/Qwen3-30B-A3B"  # a text-only model ms-swift's registry knows
 LORA_LLM = ["args.tuner_type=lora_llm", "args.merge_lora=true", "args.no_save_optim=true"]
@@ -503,3 +505,24 @@ def test_transformers_takes_the_fsdp_version_from_fsdp_config():
     assert version({"fsdp_version": 1}) == 1 and startup_rules._fsdp_version({"fsdp_version": 1}) == 1
     assert version({"fsdp_version": 2}) == 2 and startup_rules._fsdp_version({"version": "2"}) == 2
     assert startup_rules._fsdp_version({}) is None  # unstated: the installed transformers' default, not judged
+
+
+def test_a_refusal_of_a_value_read_from_args_json_names_the_file(tmp_path):
+    # the recipe never wrote the value: the message says where it came from, so the user can find it
+    lora = _checkpoint(tmp_path, "lora-sft", tuner_type="lora")
+    errors = _messages(SWIFT_GRPO, "args.rlhf_type=dpo", "args.tuner_type=full", f"args.adapters=[{lora}]",
+                       "args.ref_model=Qwen/Qwen3-0.6B", "args.load_args=true")
+    assert f"tuner_type lora (read from {lora / 'args.json'} by load_args)" in errors["ref-model"]
+    qlora = _checkpoint(tmp_path, "qlora-sft", tuner_type="lora", quant_method="bnb", quant_bits=3)
+    errors = _messages(SWIFT_SFT, f"args.adapters=[{qlora}]", "args.load_args=true")
+    assert f"quant_bits 3 (read from {qlora / 'args.json'} by load_args)" in errors["quant-bits"]
+    assert "read from" not in _messages(SWIFT_SFT, "args.quant_method=bnb", "args.quant_bits=3")["quant-bits"]
+    no_data = _checkpoint(tmp_path, "sft-no-data", tuner_type="lora", dataset=[], cached_dataset=[])
+    errors = _messages(SWIFT_SFT, "args.dataset=null", "args.load_data_args=true", f"args.adapters=[{no_data}]",
+                       "args.load_args=true")
+    assert f"load_data_args read them from {no_data / 'args.json'}, which holds none" in errors["dataset-required"]
+
+
+def _messages(path, *overrides) -> dict[str, str]:
+    recipe = load_recipe(path, list(overrides))
+    return {f.code: f.message for f in make_plan(recipe, oracle=False).errors}

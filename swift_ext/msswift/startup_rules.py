@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
+from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
 from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
 
@@ -34,13 +34,14 @@ def ref_model_tuner(recipe, args, err, warn):
     if recipe.engine != "swift" or recipe.command != "rlhf" or not args.str("ref_model"):
         return
     # tuner_type is force-loaded from a checkpoint's args.json (load_args) before this check.
-    rlhf_type, tuner = args.str("rlhf_type") or "dpo", str(loaded(args, "tuner_type", checkpoint_args(args)) or "lora")
+    saved = checkpoint_args(args)
+    rlhf_type, tuner = args.str("rlhf_type") or "dpo", str(loaded(args, "tuner_type", saved) or "lora")
     if rlhf_type == "grpo" and args.raw("beta") is not None and args.float("beta") == 0.0:
         return  # beta 0: ms-swift drops ref_model (no KL term), no refusal
     if rlhf_type in REF_MODEL_FULL_TYPES and tuner == "full":
         return
     if rlhf_type in REF_MODEL_FULL_TYPES:
-        why = (f"tuner_type {tuner}: the reference is the base model with the adapter disabled "
+        why = (f"tuner_type {tuner}{origin(args, 'tuner_type', saved)}: the reference is the base model with the adapter disabled "
                f"(rlhf_type {rlhf_type} takes a ref_model only with tuner_type full)")
         hint = "drop ref_model, or tuner_type: full to train against a separate reference model"
     else:
@@ -351,10 +352,11 @@ def quant_bits(recipe, args, err, warn):
     method, bits = str(method), loaded(args, "quant_bits", saved)
     allowed = QUANT_BITS.get(method)
     if bits is None:
-        err("quant-bits", f"quant_method {method} needs quant_bits", "quant_bits",
+        err("quant-bits", f"quant_method {method}{origin(args, 'quant_method', saved)} needs quant_bits", "quant_bits",
             hint=f"quant_bits: {' or '.join(map(str, allowed)) if allowed else '4'}")
     elif allowed and _bits(bits) not in allowed:
-        err("quant-bits", f"quant_method {method} does not support quant_bits {bits}", "quant_bits",
+        err("quant-bits", f"quant_method {method}{origin(args, 'quant_method', saved)} does not support quant_bits "
+            f"{bits}{origin(args, 'quant_bits', saved)}", "quant_bits",
             hint=f"quant_bits one of {', '.join(map(str, allowed))}")
 
 
@@ -412,14 +414,16 @@ def dataset_required(recipe, args, err, warn):
     saved = checkpoint_args(args)  # with load_data_args its dataset/cached_dataset replace the recipe's
     if loaded(args, "dataset", saved) or loaded(args, "cached_dataset", saved):
         return
-    if args.bool("load_args") and args.bool("load_data_args") and not saved:
+    if args.bool("load_args") and args.bool("load_data_args") and not saved.values:
         return  # the checkpoint is not readable here: ms-swift reads it at start-up
     if args.bool("load_data_args") and not args.bool("load_args"):
         err("dataset-required", "no training dataset: load_data_args reads one from a checkpoint's args.json only "
             "with load_args: true (training defaults it to false)", "load_args",
             hint="load_args: true beside load_data_args, or dataset: [<hub id or path to a .jsonl>]")
         return
-    err("dataset-required", "no training dataset: ms-swift refuses to start without dataset or cached_dataset",
+    read = (f" (load_data_args read them from {saved.path}, which holds none)"
+            if saved.path and args.bool("load_data_args") else "")
+    err("dataset-required", f"no training dataset: ms-swift refuses to start without dataset or cached_dataset{read}",
         "dataset", hint="dataset: [<hub id or path to a .jsonl>]")
 
 

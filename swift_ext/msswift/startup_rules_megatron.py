@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
+from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.model_table import model_meta
 from swift_ext.msswift.plugin_registry import plugins_may_register_models
 
@@ -84,16 +84,18 @@ def weight_decay_schedule(recipe, args, err, warn):
 def lora_llm(recipe, args, err, warn):
     # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ ("lora_llm is only supported for
     # multimodal models") and _check_mcore_bridge (not with language_model_only).
-    if recipe.engine != "megatron" or loaded(args, "tuner_type", checkpoint_args(args)) != "lora_llm":
+    saved = checkpoint_args(args)
+    if recipe.engine != "megatron" or loaded(args, "tuner_type", saved) != "lora_llm":
         return
+    where = origin(args, "tuner_type", saved)
     if args.bool("language_model_only") and args.str("bridge_backend") != "megatron-bridge":
-        err("lora-llm", "tuner_type lora_llm is not supported with language_model_only", "tuner_type",
+        err("lora-llm", f"tuner_type lora_llm{where} is not supported with language_model_only", "tuner_type",
             hint="tuner_type: lora")
         return
     meta = model_meta(args.str("model"), args.str("model_type"))
     if meta is not None and not meta["multimodal"]:
-        err("lora-llm", f"tuner_type lora_llm is only for multimodal models, not {meta['model_type']}", "tuner_type",
-            hint="tuner_type: lora")
+        err("lora-llm", f"tuner_type lora_llm{where} is only for multimodal models, not {meta['model_type']}",
+            "tuner_type", hint="tuner_type: lora")
 
 
 def megatron_adapters(recipe, args, err, warn):
