@@ -356,11 +356,14 @@ def test_the_retyped_fields_recorded_for_mcore_bridge_are_its_own_and_megatron_c
     import dataclasses
 
     from megatron.core.transformer.transformer_config import TransformerConfig
-    from swift_ext.msswift.model_config_fields import MODEL_CONFIG_RETYPED_FIELDS, TABLE, model_config_types
+    from swift_ext.msswift.model_config_fields import TABLE, model_config_types
 
-    MODEL_CONFIG_OWN_FIELDS = frozenset(json.loads(TABLE.read_text(encoding="utf-8"))["fields"])  # mcore-bridge 1.6.3's
+    table = json.loads(TABLE.read_text(encoding="utf-8"))  # read from mcore-bridge 1.6.3's wheel
+    MODEL_CONFIG_OWN_FIELDS, MODEL_CONFIG_RETYPED_FIELDS = frozenset(table["fields"]), frozenset(table["retyped"])
     core = {f.name for f in dataclasses.fields(TransformerConfig) if f.init}
     assert MODEL_CONFIG_RETYPED_FIELDS <= MODEL_CONFIG_OWN_FIELDS & core
+    # the layer counts and the pattern fields: retyped because mcore-bridge's __post_init__ converts them
+    assert {"num_layers", "moe_layer_freq", "linear_attention_freq", "cp_comm_type"} <= MODEL_CONFIG_RETYPED_FIELDS
     types = model_config_types()
     assert not (MODEL_CONFIG_RETYPED_FIELDS | (MODEL_CONFIG_OWN_FIELDS - core)) & set(types)
     # the plain annotations read with ast are the ones the dataclass holds

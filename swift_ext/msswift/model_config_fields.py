@@ -37,21 +37,27 @@ def read_own_fields(path: Path) -> dict:
     """ModelConfig's own init fields (those it adds to or redeclares over TransformerConfig) in one mcore-bridge
     release: a wheel or an unpacked package (mcore_support._Source reads either and names it with its sha256)."""
     from swift_ext.msswift.mcore_support import _Source
-    from swift_ext.msswift.source_reader import _field_default, _is_classvar
+    from swift_ext.msswift.source_reader import _field_default, _is_classvar, _SourceReader
 
     source = _Source(path)
     tree = source.tree(MODEL_CONFIG_FILE)
     cls = next((node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "ModelConfig"), None)
     if cls is None:
         raise ValueError(f"{source.describe}: no class ModelConfig in {MODEL_CONFIG_FILE}")
-    fields = []
+    reader = _SourceReader()
+    reader._modules[MODEL_CONFIG[0]] = (tree, [])  # the release's own module, read as if installed
+    core = {name: f["type"] for name, f in reader.dataclass_fields(*TRANSFORMER_CONFIG).items()}
+    fields, retyped = [], []
     for stmt in cls.body:
         if not (isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)) or _is_classvar(stmt.annotation):
             continue
         if _field_default(stmt.value)[1]:  # field(init=False) is no constructor keyword
             fields.append(stmt.target.id)
+        if stmt.target.id in core and reader.type_of(MODEL_CONFIG[0], stmt.annotation) != core[stmt.target.id]:
+            retyped.append(stmt.target.id)
     return {"mcore_bridge": source.version(), "source": source.describe,
-            "class": f"{MODEL_CONFIG_FILE}:{cls.lineno} ModelConfig", "fields": sorted(fields)}
+            "class": f"{MODEL_CONFIG_FILE}:{cls.lineno} ModelConfig", "fields": sorted(fields),
+            "retyped": sorted(retyped)}
 
 
 def generate(path: Path, later: tuple[Path, ...] = ()) -> dict:
@@ -103,21 +109,6 @@ def later_model_config_fields() -> dict[str, str]:
 
 
 
-# The fields mcore-bridge's ModelConfig declares again with another type than megatron-core 0.16.1's
-# TransformerConfig (the same 15 in the released 1.6.3 and 1.6.5 wheels' model_config.py, compared with the
-# installed-class path below run on each unpacked wheel), most because its __post_init__ converts what it is given (window_size,
-# window_attn_skip_freq, no_rope_freq, moe_layer_freq, linear_attention_freq: a string pattern evaluated to ints or
-# a list; moe_router_dtype: 'none' -> None), the rest widened (cp_comm_type str there, str or list here;
-# experimental_attention_variant adds 'dsv4_hybrid'; Optional added). Their value is not checked against
-# TransformerConfig's annotation: the value that works is not the one either annotation says. Used only where
-# mcore-bridge is not installed; where it is, its own class body is compared.
-MODEL_CONFIG_RETYPED_FIELDS = frozenset("""
-num_layers hidden_size num_attention_heads window_size window_attn_skip_freq no_rope_freq moe_apply_probs_on_input
-moe_layer_freq moe_router_score_function linear_attention_freq experimental_attention_variant dsa_indexer_loss_coeff
-apply_query_key_layer_scaling moe_router_dtype cp_comm_type
-""".split())
-
-
 @lru_cache(maxsize=1)
 def model_config_types() -> dict[str, dict]:
     """{field: {"type": its declared type as source_reader.type_of describes it, "default": its default}} for the model config fields whose value
@@ -134,7 +125,12 @@ def model_config_types() -> dict[str, dict]:
     types = {name: field["type"] for name, field in core.items()}
     found = reader.find_class(*MODEL_CONFIG)
     if found is None:
-        unknown = MODEL_CONFIG_RETYPED_FIELDS | (frozenset(_table()["fields"]) - set(types))
+        # The fields mcore-bridge's ModelConfig declares again with another type than TransformerConfig (the same
+        # 15 in the released 1.6.3 and 1.6.5, read from their wheels into the table), most because its
+        # __post_init__ converts what it is given (window_size, moe_layer_freq, linear_attention_freq: a string
+        # pattern evaluated to ints or a list; moe_router_dtype: 'none' -> None), the rest widened (cp_comm_type
+        # str there, str or list here; Optional added): the value that works is not the one either annotation says.
+        unknown = frozenset(_table()["retyped"]) | (frozenset(_table()["fields"]) - set(types))
     else:
         module, cls = found
         unknown = set()
