@@ -181,6 +181,10 @@ def test_flash_backend_and_head_dim_256_depend_on_the_gpu_generation():
     # sm89 (L40S, L20, RTX 4090): FlashAttention 2 runs head dims > 192 only on sm80/90/100/120.
     for gpu in ("L40S", "RTX4090", "A10"):
         assert _codes(_findings(qwen3_next, f"launch.gpu={gpu}")[0], "attention-kernel") == {"args.attention_backend"}
+    # launch.gpu unset: said, unless gpu_memory_gib names a card outside the table (AMD's stack is not judged).
+    errors, warnings = _findings(qwen3_next, "launch.gpu=null")
+    assert not _codes(errors, "attention-kernel") and _codes(warnings, "attention-kernel") == {"args.attention_backend"}
+    assert not _codes(_findings(qwen3_next, "launch.gpu=null", "launch.gpu_memory_gib=192")[1], "attention-kernel")
     # A head dim of 128 (Qwen3-30B-A3B) runs on sm89; a V100 runs no flash at all.
     assert not _codes(_findings("ms-swift-example-lora-moe.yaml", "launch.gpu=L40S")[0], "attention-kernel")
     assert _codes(_findings("ms-swift-example-lora-moe.yaml", "launch.gpu=V100")[0], "attention-kernel") == {

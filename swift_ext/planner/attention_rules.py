@@ -107,8 +107,9 @@ _FA2_LARGE_HEAD_CC = ((8, 0), (9, 0), (10, 0), (12, 0))
 # "Disabling FlashAttention as it does not support MLA", NoBackend), NVIDIA/TransformerEngine#1821 (DeepSeek-V3
 # architecture on sm80, THD: no backend), NVIDIA/TransformerEngine#3006 (Gemma-4-26B-A4B, head dim 512 on sm90: no
 # flash or fused backend), modelscope/ms-swift#6369 (Qwen3-Next, head dim 256, --attention_backend flash, packed:
-# no backend, the GPU unnamed). Scope: engine megatron; the GPU-dependent cases only with launch.gpu (MLA said when it
-# is unset); fused/auto with a head dim > 256 are said, not refused (cuDNN decides; TE#3006 saw none on sm90).
+# no backend, the GPU unnamed). Scope: engine megatron; the GPU-dependent cases only with launch.gpu (said when it is
+# unset: MLA; a head dim > 192 when no gpu_memory_gib names a card outside the table either); fused/auto with a head
+# dim > 256 are said, not refused (cuDNN decides; TE#3006 saw none on sm90).
 def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
     dims = _head_dims(shape)
     backend = attention_backend(args)
@@ -141,6 +142,12 @@ def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
             warn("attention-kernel", f"attention_backend flash{stated} with {shape.name}'s MLA heads: FlashAttention "
                  "runs head_dim_qk != head_dim_v only as flash-attn 3/4 on sm90+ (FlashAttention 2 refuses it); "
                  "launch.gpu is not set", "attention_backend", hint="set launch.gpu so this can be checked, or " + fix)
+        elif cc is None and widest > 192 and recipe.launch.gpu_memory_gib is None:
+            # nothing names the card (a gpu_memory_gib names a card outside the table: AMD's ROCm stack, not judged)
+            warn("attention-kernel", f"attention_backend flash{stated} with {shape.name}'s head dim {widest}: "
+                 "FlashAttention 2 runs head dims > 192 only on sm80/90/100/120 (A100/H100/B200-class; not the "
+                 "A10/L20/L40S/RTX 4090 sm86/sm89 cards) and FlashAttention 3 only on sm90; launch.gpu is not set",
+                 "attention_backend", hint="set launch.gpu so this can be checked, or " + fix)
         return
     thd = args.bool("padding_free") and backend != "unfused"
     if widest > 256 and (backend == "fused" or backend == "auto" and thd):

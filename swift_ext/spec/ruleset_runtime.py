@@ -12,8 +12,8 @@ TE_BACKEND = ("transformer-engine pytorch/attention/dot_product_attention/utils.
 RUNTIME_RULE_INFO = [
     RuleInfo("attention-kernel", "error, warning", "attention_backend flash (ms-swift's default) leaves Transformer "
              "Engine only FlashAttention: refused for a head dim > 256 (Gemma 4's 512-wide global layers), for MLA "
-             "below sm90, for a head dim in (192, 256] on sm86/sm89 and for any model below sm80; said for MLA when launch.gpu is "
-             "unset, and for a head dim > 256 with fused (or auto over THD)",
+             "below sm90, for a head dim in (192, 256] on sm86/sm89 and for any model below sm80; said for MLA or a head dim > 192 "
+             "when launch.gpu is unset, and for a head dim > 256 with fused (or auto over THD)",
              (code("megatron-core models/common/language_module/language_module.py: LanguageModule."
                    "_set_attention_backend (flash: NVTE_FUSED_ATTN=0, NVTE_UNFUSED_ATTN=0)"),
               code(TE_BACKEND + " (FlashAttention 2: sm80+, head_dim_qk == head_dim_v, <= 256, > 192 only on "
@@ -29,7 +29,8 @@ RUNTIME_RULE_INFO = [
                        "TE 2.14, flash-attn 2.7.4 and 3.0.0, cuDNN 9.20, THD: no flash and no fused backend"),
               Evidence("report", "modelscope/ms-swift#6369", "Qwen3-Next-80B-A3B LoRA, head dim 256, "
                        "--attention_backend flash, padding_free: no backend; GPU not named (6 cards)")),
-             "engine: megatron; the GPU-dependent cases with launch.gpu (MLA: a warning without it); MLA on sm90+ not "
+             "engine: megatron; the GPU-dependent cases with launch.gpu (a warning without it: MLA, or a head dim > 192 "
+             "unless gpu_memory_gib names a card outside the table); MLA on sm90+ not "
              "judged (flash-attn 3/4 run it: ms-swift's Moonlight example)"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
