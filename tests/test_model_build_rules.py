@@ -151,3 +151,77 @@ def test_shipped_model_config_fields_regenerate_from_the_wheels(tmp_path):
     read = read_own_fields(pkg)
     assert read["fields"] == ["a", "d"] and read["mcore_bridge"] == "9.9.9"
     assert read["class"] == "mcore_bridge/config/model_config.py:6 ModelConfig"
+
+
+def _codes(found, code):
+    return {path for c, path in found if c == code}
+
+
+def test_flash_backend_is_refused_where_no_flash_attention_kernel_takes_the_heads():
+    # ms-swift's Moonlight example (MLA, attention_backend flash) on a Hopper card: flash-attn 3 runs MLA there.
+    moonlight = "ms-swift-example-megatron-moonlight-deepseek-v3-pp2-shared-overlap.yaml"
+    errors, warnings = _findings(moonlight)
+    assert not _codes(errors | warnings, "attention-kernel")
+    # The same run on an A100 (sm80): FlashAttention 2 refuses MLA, FlashAttention 3 is sm90 only.
+    errors, _ = _findings(moonlight, "launch.gpu=A100-80G")
+    assert _codes(errors, "attention-kernel") == {"args.attention_backend"}
+    assert not _codes(_findings(moonlight, "launch.gpu=A100-80G", "args.attention_backend=unfused")[0],
+                      "attention-kernel")
+    # B200 (sm100) is not judged: flash-attn 4 may take MLA there.
+    assert not _codes(_findings(moonlight, "launch.gpu=B200")[0], "attention-kernel")
+    # launch.gpu unset: said, not refused.
+    errors, warnings = _findings(moonlight, "launch.gpu=null", "launch.gpu_memory_gib=80")
+    assert not _codes(errors, "attention-kernel") and _codes(warnings, "attention-kernel") == {"args.attention_backend"}
+
+
+def test_flash_backend_and_head_dim_256_depend_on_the_gpu_generation():
+    # ms-swift's Qwen3-Next example (full-attention head dim 256, flash): fine on A100 (sm80) and H100.
+    qwen3_next = "ms-swift-example-qwen3-next.yaml"
+    assert not _codes(_findings(qwen3_next)[0], "attention-kernel")
+    # sm89 (L40S, L20, RTX 4090): FlashAttention 2 runs head dims > 192 only on sm80/90/100/120.
+    for gpu in ("L40S", "RTX4090", "A10"):
+        assert _codes(_findings(qwen3_next, f"launch.gpu={gpu}")[0], "attention-kernel") == {"args.attention_backend"}
+    # launch.gpu unset: said, unless gpu_memory_gib names a card outside the table (AMD's stack is not judged).
+    errors, warnings = _findings(qwen3_next, "launch.gpu=null")
+    assert not _codes(errors, "attention-kernel") and _codes(warnings, "attention-kernel") == {"args.attention_backend"}
+    assert not _codes(_findings(qwen3_next, "launch.gpu=null", "launch.gpu_memory_gib=192")[1], "attention-kernel")
+    # A head dim of 128 (Qwen3-30B-A3B) runs on sm89; a V100 runs no flash at all.
+    assert not _codes(_findings("ms-swift-example-lora-moe.yaml", "launch.gpu=L40S")[0], "attention-kernel")
+    assert _codes(_findings("ms-swift-example-lora-moe.yaml", "launch.gpu=V100")[0], "attention-kernel") == {
+        "args.attention_backend"}
+
+
+def test_gemma4_global_heads_past_256_refuse_flash_and_warn_for_fused():
+    issue = FIXTURES / "issues" / "transformer-engine-3006-gemma4-head-dim-512-flash.yaml"
+
+    def found(*overrides):
+        result = make_plan(load_recipe(issue, list(overrides)), oracle=False)
+        return ({p.path for p in result.errors if p.code == "attention-kernel"},
+                {p.path for p in result.warnings if p.code == "attention-kernel"})
+
+    assert found() == ({"args.attention_backend"}, set())
+    assert found("launch.gpu=B200") == ({"args.attention_backend"}, set())  # no flash-attn takes 512 on any GPU
+    assert found("args.attention_backend=fused") == (set(), {"args.attention_backend"})  # cuDNN decides
+    assert found("args.attention_backend=auto") == (set(), set())  # padding_free off: TE's unfused kernel is left
+    assert found("args.attention_backend=unfused") == (set(), set())
+
+
+def test_context_parallel_comm_types_ms_swift_cannot_run():
+    dense = "ms-swift-example-gkd-dense.yaml"  # Qwen3-8B, TP2 PP2 CP2: 16 query / 4 KV heads per TP rank
+
+    def cp_findings(*overrides):
+        errors, warnings = _findings(dense, *overrides)
+        return _codes(errors, "cp-comm-type"), _codes(warnings, "cp-comm-type")
+
+    assert cp_findings() == (set(), set())
+    assert cp_findings("args.cp_comm_type=a2a+p2p") == ({"args.cp_comm_type"}, set())
+    assert cp_findings("args.cp_comm_type=a2a") == (set(), set())  # 16 and 4 heads per rank split over CP 2
+    extra = 'args.megatron_extra_kwargs={"cp_comm_type": "a2a+p2p"}'
+    assert cp_findings(extra) == ({"args.megatron_extra_kwargs"}, set())
+    # all_gather over THD (padding_free, ms-swift's default) depends on the Transformer Engine release: said.
+    assert cp_findings("args.cp_comm_type=all_gather") == (set(), {"args.cp_comm_type"})
+    assert cp_findings("args.cp_comm_type=all_gather", "args.padding_free=false", "args.packing=false") == (
+        set(), set())
+    # CP 1: no context-parallel attention, nothing to judge.
+    assert cp_findings("args.cp_comm_type=a2a+p2p", "args.context_parallel_size=1",
+                       "launch.gpus_per_node=4") == (set(), set())

@@ -75,6 +75,21 @@ def test_each_way_ms_swift_would_start_over_or_fail(tmp_path):
     assert codes(warned) == [] and {i.code for i in warned} == {"no_load_optim", "changed_layout"}
 
 
+def test_a_changed_tp_or_pp_with_the_distributed_optimizers_state_is_refused_unless_saved_reshardable(tmp_path):
+    # ms-swift's load raises "(TP, PP) mismatch after resume ...: not supported for DistributedOptimizer" when it loads
+    # dp_reshardable optimizer state (its default) into another (TP, PP).
+    ckpt = checkpoint(tmp_path, 6)
+    refused = check_resume(resumed(ckpt, [*ARGV, "--pipeline_model_parallel_size", "2"]), ckpt)
+    assert codes(refused) == ["changed_layout"] and "not supported for DistributedOptimizer" in refused[0].message
+    reshardable = checkpoint(tmp_path / "reshardable", 6, [*ARGV, "--dist_ckpt_optim_fully_reshardable", "true"])
+    moved = check_resume(resumed(reshardable, [*ARGV, "--dist_ckpt_optim_fully_reshardable", "true",
+                                               "--tensor_model_parallel_size", "2"]), reshardable)
+    assert codes(moved) == [] and [i.code for i in moved] == ["changed_layout"]
+    plain_adam = check_resume(resumed(ckpt, [*ARGV, "--use_distributed_optimizer", "false",
+                                             "--tensor_model_parallel_size", "2"]), ckpt)
+    assert codes(plain_adam) == []
+
+
 def test_refuse_resume_picks_the_newest_complete_checkpoint(tmp_path):
     assert refuse_resume(tmp_path / "fresh", argv_to_args(ARGV)) == (None, [])  # nothing yet: a first start
     checkpoint(tmp_path, 8, tracker=False)

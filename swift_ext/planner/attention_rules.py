@@ -4,8 +4,9 @@ checkpoint is found and the job has started. Registered with layout.py's rules."
 
 from __future__ import annotations
 
-from swift_ext.planner.mcore_config_rules import config_value
+from swift_ext.planner.mcore_config_rules import config_value, flag
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.spec.gpus import GPUS
 
 
 def attention_backend(args) -> str:
@@ -75,4 +76,134 @@ def attention_sinks_context_parallel(recipe, args, shape: ModelShape, lay, err, 
 # The assert cannot fire, so a recipe with both plans (tests/test_mcore_bridge_audit.py).
 
 
-ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel]
+def _head_dims(shape: ModelShape) -> list[tuple[int, int]]:
+    """(head_dim_qk, head_dim_v) of every kind of softmax-attention layer mcore-bridge builds on TE's
+    DotProductAttention: MLA's q/k (nope + rope) and v heads; Gemma 4's full-attention layers at global_head_dim."""
+    if shape.is_mla:
+        return [(shape.qk_nope_head_dim + shape.qk_rope_head_dim, shape.v_head_dim)]
+    dims = [(shape.head_dim, shape.head_dim)]
+    if shape.num_global_layers and shape.global_head_dim and shape.global_head_dim != shape.head_dim:
+        dims.append((shape.global_head_dim, shape.global_head_dim))
+    return dims
+
+
+# FlashAttention 2 runs head_dim_qk > 192 only on these (TE's "(>192 requires sm80/90/100+)").
+_FA2_LARGE_HEAD_CC = ((8, 0), (9, 0), (10, 0), (12, 0))
+
+
+# Evidence: megatron-core 0.16.1 models/common/language_module/language_module.py LanguageModule._set_attention_backend:
+# attention_backend flash (ms-swift 4.6's default) sets NVTE_FLASH_ATTN=1, NVTE_FUSED_ATTN=0, NVTE_UNFUSED_ATTN=0, so
+# Transformer Engine's DotProductAttention may pick only FlashAttention; mcore-bridge builds every attention layer on
+# TE's DotProductAttention (model/register.py get_transformer_layer_spec: use_transformer_engine=True).
+# Transformer Engine pytorch/attention/dot_product_attention/utils.py get_attention_backend then drops FlashAttention
+# 2 below sm80, for head_dim_qk != head_dim_v ("Disabling FlashAttention 2 as it does not support MLA"), for
+# head_dim_qk > 256, and for head_dim_qk > 192 off sm80/90/100/120; FlashAttention 3 runs only on sm90 ("Disabling
+# FlashAttention 3 for compute capability != sm90") and takes head_dim_qk <= 256; flash-attn 4 (flash_attn/cute
+# interface.py) asserts head_dim <= 256, and TE's own gate keeps it off below sm90. With no backend left the first
+# forward raises "No dot product attention backend is available for the provided inputs". So, with flash: a head
+# dim > 256 fails on every GPU; MLA below sm90, a head dim in (192, 256] on sm86/sm89, anything below sm80, fail
+# whatever flash-attn is installed. On sm90+ MLA runs only where flash-attn 3/4 is installed (ms-swift's own Moonlight
+# example runs MLA with flash): not judged. Reports: NVIDIA/Megatron-LM#1698 (MLA, --attention-backend flash:
+# "Disabling FlashAttention as it does not support MLA", NoBackend), NVIDIA/TransformerEngine#1821 (DeepSeek-V3
+# architecture on sm80, THD: no backend), NVIDIA/TransformerEngine#3006 (Gemma-4-26B-A4B, head dim 512 on sm90: no
+# flash or fused backend), modelscope/ms-swift#6369 (Qwen3-Next, head dim 256, --attention_backend flash, packed:
+# no backend, the GPU unnamed). Scope: engine megatron; the GPU-dependent cases only with launch.gpu (said when it is
+# unset: MLA; a head dim > 192 when no gpu_memory_gib names a card outside the table either); fused/auto with a head
+# dim > 256 are said, not refused (cuDNN decides; TE#3006 saw none on sm90).
+def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
+    dims = _head_dims(shape)
+    backend = attention_backend(args)
+    widest = max(qk for qk, _ in dims)
+    mla = any(qk != v for qk, v in dims)
+    gpu = recipe.launch.gpu
+    cc = GPUS[gpu].compute_capability if gpu in GPUS else None
+    stated = "" if args.has("attention_backend") else " (ms-swift's default)"
+    fix = ("attention_backend: unfused (ms-swift then turns padding_free off: TE's unfused kernel takes no packed "
+           "THD input)")
+    if backend == "flash":
+        why = None
+        if widest > 256:
+            why = f"head dim {widest} > 256: FlashAttention 2, 3 and 4 all take at most 256"
+        elif cc is not None and cc < (8, 0):
+            why = f"{gpu} is compute capability {cc[0]}.{cc[1]}: FlashAttention 2 needs 8.0+, FlashAttention 3 9.0"
+        elif cc is not None and mla and cc < (9, 0):
+            qk, v = next((qk, v) for qk, v in dims if qk != v)
+            why = (f"MLA heads (q/k {qk}, v {v}) on {gpu} ({cc[0]}.{cc[1]}): FlashAttention 2 refuses head_dim_qk != "
+                   "head_dim_v and FlashAttention 3 runs only on sm90")
+        elif cc is not None and widest > 192 and cc < (9, 0) and cc not in _FA2_LARGE_HEAD_CC:
+            why = (f"head dim {widest} on {gpu} ({cc[0]}.{cc[1]}): FlashAttention 2 runs head dims > 192 only on "
+                   "sm80/90/100/120 and FlashAttention 3 only on sm90")
+        if why:
+            err("attention-kernel", f"attention_backend flash{stated} leaves Transformer Engine only FlashAttention, and "
+                f"{shape.name} has {why}: the first forward raises 'No dot product attention backend is available'",
+                "attention_backend", hint=fix)
+            return
+        if cc is None and mla:
+            warn("attention-kernel", f"attention_backend flash{stated} with {shape.name}'s MLA heads: FlashAttention "
+                 "runs head_dim_qk != head_dim_v only as flash-attn 3/4 on sm90+ (FlashAttention 2 refuses it); "
+                 "launch.gpu is not set", "attention_backend", hint="set launch.gpu so this can be checked, or " + fix)
+        elif cc is None and widest > 192 and recipe.launch.gpu_memory_gib is None:
+            # nothing names the card (a gpu_memory_gib names a card outside the table: AMD's ROCm stack, not judged)
+            warn("attention-kernel", f"attention_backend flash{stated} with {shape.name}'s head dim {widest}: "
+                 "FlashAttention 2 runs head dims > 192 only on sm80/90/100/120 (A100/H100/B200-class; not the "
+                 "A10/L20/L40S/RTX 4090 sm86/sm89 cards) and FlashAttention 3 only on sm90; launch.gpu is not set",
+                 "attention_backend", hint="set launch.gpu so this can be checked, or " + fix)
+        return
+    thd = args.bool("padding_free") and backend != "unfused"
+    if widest > 256 and (backend == "fused" or backend == "auto" and thd):
+        warn("attention-kernel", f"{shape.name} has head dim {widest} > 256 and attention_backend {backend}"
+             f"{' with padding_free (THD)' if backend == 'auto' else ''}: only cuDNN's fused attention could run it, "
+             "and it depends on the cuDNN and GPU (NVIDIA/TransformerEngine#3006: none on sm90 with cuDNN 9.20)",
+             "attention_backend", hint=fix)
+
+
+def _comm_types(args) -> list:
+    value = config_value(args, "cp_comm_type")
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+# Evidence: ms-swift 4.6 swift/megatron/utils/megatron_lm_utils.py _initialize_mpu calls
+# mpu.initialize_model_parallel without hierarchical_context_parallel_sizes, so megatron-core 0.16.1 builds no
+# hierarchical CP groups (parallel_state.py: only `if hierarchical_context_parallel_sizes:`); megatron-core
+# extensions/transformer_engine.py TEDotProductAttention.__init__ hands TE cp_group =
+# get_hierarchical_context_parallel_groups(check_initialized=False) -- None -- for cp_comm_type "a2a+p2p", and TE
+# context_parallel.py attn_forward_func_with_cp asserts the hierarchical implementation gets a list of CP groups.
+# With padding_free (ms-swift's default on Megatron: THD) TE AttnFuncWithCPAndKVP2P.forward also asserts "thd format
+# is not supported with hierarchical CP implementation yet!" (report: NVIDIA/TransformerEngine#2208, core_r0.13.0,
+# TE 2.4, packed sequences). A "a2a" layer splits the heads over CP (TE flash_attn_a2a_communicate after "The number
+# of attention heads needs to be divisible by CP size!": q and kv heads per TP rank). "all_gather" takes no THD input
+# in TE releases before NVIDIA/TransformerEngine PR #2829 (AttnFuncWithCPAndKVAllGather.forward:
+# `assert qkv_format != "thd"`, and no padding mask): said, as the TE version decides.
+# Scope: engine megatron, context_parallel_size > 1, cp_comm_type from the argument or megatron_extra_kwargs.
+def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
+    if lay.cp == 1:
+        return
+    types = _comm_types(args)
+    where = flag(args, "cp_comm_type")
+    thd = args.bool("padding_free") and attention_backend(args) != "unfused"
+    if "a2a+p2p" in types:
+        err("cp-comm-type", "cp_comm_type a2a+p2p (hierarchical context parallel) needs hierarchical CP groups, and "
+            "ms-swift never builds them (no hierarchical_context_parallel_sizes reaches initialize_model_parallel): "
+            "Transformer Engine gets no group list at the first forward"
+            + ("; with padding_free (THD) TE refuses hierarchical CP anyway (NVIDIA/TransformerEngine#2208)"
+               if thd else ""), where, hint="cp_comm_type: p2p (the default) or a2a")
+    if "a2a" in types:
+        heads = shape.num_attention_heads // lay.tp
+        # MLA has as many k/v heads as q heads; megatron-core replicates KV groups fewer than TP (one per rank)
+        groups = heads if shape.is_mla else max(1, shape.num_key_value_heads // lay.tp)
+        if heads % lay.cp or groups % lay.cp:
+            err("cp-comm-type", f"cp_comm_type a2a splits the attention heads over CP={lay.cp}: {shape.name} has "
+                f"{heads} query and {groups} KV heads per TP rank (TP={lay.tp}), not both divisible by {lay.cp}; "
+                "Transformer Engine asserts 'The number of attention heads needs to be divisible by CP size!'",
+                where, hint="cp_comm_type: p2p, or a context_parallel_size that divides the KV heads per TP rank")
+    if "all_gather" in types and thd:
+        warn("cp-comm-type", "cp_comm_type all_gather with padding_free (THD, ms-swift's default on Megatron): "
+             "Transformer Engine releases before NVIDIA/TransformerEngine PR #2829 assert 'thd format is not "
+             "supported' in the all-gather context parallel attention", where,
+             hint="cp_comm_type: p2p, or padding_free: false, or a Transformer Engine with THD all-gather CP")
+
+
+ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, attention_kernel,
+                   context_parallel_comm]

@@ -167,9 +167,25 @@ def check_resume(new_args: dict, ckpt: Path, *, defaults: dict | None = None) ->
         if before != after:
             issues.append(resume_finding("error", "changed_setting", f"{key} changed from {before!r} to {after!r} since the "
                                 f"checkpoint: unsafe to resume ({why})"))
+    # ms-swift 4.6 swift/megatron/utils/megatron_lm_utils.py load_mcore_checkpoint: with the distributed optimizer and
+    # the optimizer state loaded, a (TP, PP) other than the checkpoint's raises "(TP, PP) mismatch after resume ...:
+    # not supported for DistributedOptimizer" unless the checkpoint's content_metadata says fully_reshardable or
+    # fully_sharded_model_space; get_sharded_sd_metadata saves dp_reshardable by default (fully_reshardable with
+    # dist_ckpt_optim_fully_reshardable, fully_sharded_model_space with dist_ckpt_save_pre_mcore_014 -- forced below
+    # torch 2.6, which this does not see).
+    loads_optimizer = (value(new_args, "no_load_optim") is not True and value(old, "no_save_optim") is not True
+                       and value(new_args, "use_distributed_optimizer") is not False)
+    reshardable = (value(old, "dist_ckpt_optim_fully_reshardable") is True
+                   or value(old, "dist_ckpt_save_pre_mcore_014") is True or value(old, "use_megatron_fsdp") is True)
     for key in LAYOUT_CHANGES:
         before, after = value(old, key), value(new_args, key)
-        if before != after:
+        if before != after and loads_optimizer and not reshardable:
+            issues.append(resume_finding("error", "changed_layout", f"{key} changed from {before!r} to {after!r} and the "
+                                "distributed optimizer's state was saved dp_reshardable (ms-swift's default): the load "
+                                "raises '(TP, PP) mismatch after resume ...: not supported for DistributedOptimizer' "
+                                "(resume with the checkpoint's layout, or no_load_optim: true; save with "
+                                "dist_ckpt_optim_fully_reshardable: true to change it later)"))
+        elif before != after:
             issues.append(resume_finding("warning", "changed_layout", f"{key} changed from {before!r} to {after!r}: ms-swift "
                                 "drops the RNG state and refuses the distributed optimizer's state unless it was "
                                 "saved fully reshardable"))

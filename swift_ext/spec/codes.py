@@ -76,7 +76,8 @@ CODES: dict[str, Code] = {
         "no_args": "the checkpoint's args.json is missing or unreadable: settings not compared",
         "no_load_optim": "no_load_optim: optimizer and LR-scheduler state restart",
         "no_load_rng": "no_load_rng: RNG state restarts",
-        "changed_layout": "the parallel layout changed since the checkpoint",
+        "changed_layout": "the parallel layout changed since the checkpoint (an error where the distributed optimizer's "
+                          "dp_reshardable state would be loaded into it)",
         "nothing_left": "the checkpoint is already at the last iteration",
     }),
     # -- doctor ---------------------------------------------------------------------------------------------

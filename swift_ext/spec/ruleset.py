@@ -4,7 +4,8 @@ A rule is named by the first argument of `err(...)`/`warn(...)`/`add(...)` in th
 (planner/*_rules.py, layout.py, pipeline_schedule.py; msswift/rules.py, input_rules.py, startup_rules*.py), or
 the `rule=` of a finding in planner/plan.py, refusals.py, effective.py and spec/secrets.py; tests/test_ruleset.py
 (RULE_FILES) keeps this table and those names equal. The entries of the start-up refusals are in
-spec/ruleset_startup.py and those of the engine audits' megatron-core / mcore-bridge rules in spec/ruleset_mcore.py
+spec/ruleset_startup.py, those of the engine audits' megatron-core / mcore-bridge rules in spec/ruleset_mcore.py and
+those of recipe-fixed failures after start-up (the first forward's attention kernels) in spec/ruleset_runtime.py
 (their shape in spec/rule_info.py); this module joins them. Evidence is one of:
 - code: the engine's own check (package, file and function of the installed version) that this mirrors;
 - report: a public report, with the conditions it was seen under -- such a rule applies only under
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from swift_ext.spec.rule_info import GMC, MS, PS, RLHF, SFT, TC, Evidence, RuleInfo, code
 from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
+from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
 
 _RULES = [
@@ -539,6 +541,7 @@ _RULES += [
 
 _RULES += MCORE_AUDIT_RULE_INFO
 _RULES += STARTUP_RULE_INFO
+_RULES += RUNTIME_RULE_INFO
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 
