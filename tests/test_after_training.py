@@ -139,7 +139,23 @@ def test_truncated_results_are_counted_not_hidden(tmp_path):
     metrics = score(results, val, max_new_tokens=16, model_dir=None)
     assert metrics["rows"] == 5 and metrics["scored_rows"] == 3 and metrics["unscored_rows"] == 3
     assert metrics["math_accuracy"] == pytest.approx(2 / 3, abs=1e-3)
+    assert metrics["math_accuracy_stats"]["timeouts"] == 0
     assert metrics["think_block"] == pytest.approx(2 / 3, abs=1e-3) and metrics["nonempty_think"] == 0.5
+
+
+def test_math_items_past_the_deadline_are_counted_not_hidden(tmp_path, monkeypatch):
+    # a deadline no parse can meet: each timed-out item scores 0 and the summary says how many there were
+    from swift_ext.rewards import verifypool
+
+    monkeypatch.setattr(verifypool, "OFFLINE_DEADLINE_S", 1e-4)
+    val = tmp_path / "val.jsonl"
+    val.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"}], "solution": f"${i}$"}) + "\n"
+                           for i in range(4)))
+    results = tmp_path / "infer_result.jsonl"
+    results.write_text("".join(json.dumps({"response": f"the answer is {i}", "labels": None}) + "\n" for i in range(4)))
+    metrics = score(results, val, max_new_tokens=16, model_dir=None)
+    timeouts = metrics["math_accuracy_stats"]["timeouts"]
+    assert timeouts >= 1 and metrics["math_accuracy"] <= 1 - timeouts / 4
 
 
 def test_metrics_are_never_overwritten(tmp_path):

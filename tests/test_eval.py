@@ -33,6 +33,7 @@ def test_scores_samples_against_the_rows_they_repeat():
     results = [{"response": r} for r in (r"\boxed{2}", r"\boxed{3}", r"\boxed{5}", r"\boxed{4}")]
     summary, per = em.score_samples(results, golds, 2, 16, None, ["math_accuracy"])
     assert summary["math_accuracy"] == 0.5 and summary["pass@1"] == 0.5 and summary["pass@2"] == 1.0
+    assert summary["math_timeouts"] == 0  # reported beside the accuracy, so a slow machine cannot hide in it
     assert [(p["row"], p["sample"], p["math_accuracy"]) for p in per] == [(0, 0, 1.0), (0, 1, 0.0), (1, 0, 0.0),
                                                                            (1, 1, 1.0)]
     # a killed `swift infer`: the missing samples are unscored, not wrong

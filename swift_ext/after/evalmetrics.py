@@ -92,10 +92,13 @@ def score_samples(results: list[dict], gold_rows: list[dict], num_samples: int, 
         add("exact_match", [None if lab is None else float(_answer_text(resp) == _answer_text(str(lab)))
                             for resp, lab in zip(responses, labels)])
     solutions = [g.get("solution") for g in golds]
+    timeouts = None
     if any(s is not None for s in solutions):
-        from swift_ext.rewards.verifypool import score_math
+        from swift_ext.rewards.verifypool import score_math_offline
 
-        add("math_accuracy", list(score_math(responses, solutions)[0]))
+        scores, stats = score_math_offline(responses, solutions)
+        add("math_accuracy", list(scores))
+        timeouts = stats.timeouts
     generated = [r[len(EMPTY_THINK):] if r.startswith(EMPTY_THINK) else r for r in responses]
     add("response_chars", [len(r) for r in generated])
     tokens = _token_counts(generated, model_dir)
@@ -113,6 +116,8 @@ def score_samples(results: list[dict], gold_rows: list[dict], num_samples: int, 
                      "unscored": max(expected - len(results), 0)}
     for name, column in values.items():
         summary[name] = _mean(column)
+    if timeouts is not None:
+        summary["math_timeouts"] = timeouts  # items scored 0 because math-verify ran past its deadline
     correct = "math_accuracy" if "math_accuracy" in values else "exact_match" if "exact_match" in values else None
     if num_samples > 1 and correct and gold_rows:
         summary.update(pass_at_ks(values[correct], num_samples))

@@ -210,9 +210,9 @@ def score(result_file: Path, val_file: Path | None, max_new_tokens: int, model_d
     }
     solutions = [g.get("solution") for g in gold_rows[: len(rows)]] if gold_rows else []
     if any(s is not None for s in solutions):
-        from swift_ext.rewards.verifypool import score_math
+        from swift_ext.rewards.verifypool import score_math_offline
 
-        scores, stats = score_math(responses, solutions)
+        scores, stats = score_math_offline(responses, solutions)
         metrics["math_accuracy"] = _mean(scores)
         metrics["math_accuracy_stats"] = stats.as_dict()
     chars = [len(r) for r in responses]

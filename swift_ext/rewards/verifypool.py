@@ -39,9 +39,12 @@ from swift_ext.rewards.mathanswer import (
 )
 
 __all__ = ["COUNTERS", "BatchStats", "VerifyPool", "answer_part", "clean_text", "last_boxed", "score_math",
-           "shared_pool"]
+           "score_math_offline", "shared_pool"]
 
 DEFAULT_DEADLINE_S = float(os.environ.get("SWIFT_EXT_REWARD_TIMEOUT", "2.0"))
+# Evaluation (infer's metrics, evals beside training) is not a training step to keep bounded: on a loaded
+# machine (a CI runner, a node still serving) plain answers took longer than the reward's 2 s and scored 0.
+OFFLINE_DEADLINE_S = float(os.environ.get("SWIFT_EXT_EVAL_TIMEOUT", "20.0"))
 STARTUP_S = 30.0  # a new worker's import of sympy/math-verify on a loaded machine
 DEFAULT_WORKERS = int(os.environ.get("SWIFT_EXT_REWARD_WORKERS", "0")) or min(2, os.cpu_count() or 1)
 
@@ -322,6 +325,16 @@ def shared_pool() -> VerifyPool:
     if _POOL is None:
         _POOL = VerifyPool()
     return _POOL
+
+
+def score_math_offline(completions: list, solutions: list) -> tuple[list[float], BatchStats]:
+    """score_math for evaluation: its own pool with the patient deadline, closed after. An item that still runs
+    past it scores 0 and is counted in the stats' timeouts, which the metrics report."""
+    pool = VerifyPool(deadline_s=OFFLINE_DEADLINE_S)
+    try:
+        return score_math(completions, solutions, pool=pool)
+    finally:
+        pool.close()
 
 
 def score_math(completions: list, solutions: list, pool: VerifyPool | None = None) -> tuple[list[float], BatchStats]:
