@@ -186,6 +186,8 @@ ENGINE_CASES = [
                "args.expert_tensor_parallel_size=2")),
     (DENSE, ("args.fp16=true",)),
     (QWEN3_MOE, ('args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}',)),  # moe-expert-bias
+    # moe-dispatcher: the dispatcher megatron_extra_kwargs gives (GLM-4.5-Air has shared experts)
+    ("ms-swift-example-lora-mtp.yaml", ('args.megatron_extra_kwargs={"moe_token_dispatcher_type": "allgather"}',)),
 ]
 
 
@@ -483,6 +485,11 @@ def test_extra_kwargs_switches_are_on_by_python_truth():
     assert _errors(QWEN3_MOE, _kw('"cpu_offloading": 1, "cpu_offloading_num_layers": 2'),
                    code="activation-offloading") == {"args.recompute_granularity"}
     assert _errors(QWEN3_MOE, _kw('"cpu_offloading": 0'), code="activation-offloading") == set()
+    # moe_layer.py MoELayer.forward raises on `not self.config.sequence_parallel` at TP > 1: 1 is on
+    tp2 = "args.tensor_model_parallel_size=2"
+    assert _errors(QWEN3_MOE, tp2, _kw('"sequence_parallel": 1'), code="sequence-parallel") == set()
+    assert _errors(QWEN3_MOE, tp2, _kw('"sequence_parallel": 0'), code="sequence-parallel") == {
+        "args.sequence_parallel"}
 
 
 # The new rules' refused variants, as megatron-core itself judges them.
