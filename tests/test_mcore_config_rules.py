@@ -186,6 +186,8 @@ ENGINE_CASES = [
                "args.expert_tensor_parallel_size=2")),
     (DENSE, ("args.fp16=true",)),
     (QWEN3_MOE, ('args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}',)),  # moe-expert-bias
+    # moe-dispatcher: the dispatcher megatron_extra_kwargs gives (GLM-4.5-Air has shared experts)
+    ("ms-swift-example-lora-mtp.yaml", ('args.megatron_extra_kwargs={"moe_token_dispatcher_type": "allgather"}',)),
 ]
 
 
@@ -474,6 +476,22 @@ def test_router_fields_from_extra_kwargs():
     assert _errors(QWEN3_MOE, _kw('"moe_router_group_topk": 2, "moe_router_num_groups": 8'), code="moe-router") == set()
 
 
+def test_extra_kwargs_switches_are_on_by_python_truth():
+    # ModelConfig(**kwargs) converts nothing and megatron-core tests `if self.moe_layer_recompute:`: the string "false"
+    # is on (the published recipe recomputes full), as is 1 for cpu_offloading (beside ms-swift's selective default)
+    assert _errors(QWEN35_MOE, _kw('"moe_layer_recompute": "false"'), code="recompute-modules") == {
+        "args.megatron_extra_kwargs"}
+    assert _errors(QWEN35_MOE, _kw('"moe_layer_recompute": false'), code="recompute-modules") == set()
+    assert _errors(QWEN3_MOE, _kw('"cpu_offloading": 1, "cpu_offloading_num_layers": 2'),
+                   code="activation-offloading") == {"args.recompute_granularity"}
+    assert _errors(QWEN3_MOE, _kw('"cpu_offloading": 0'), code="activation-offloading") == set()
+    # moe_layer.py MoELayer.forward raises on `not self.config.sequence_parallel` at TP > 1: 1 is on
+    tp2 = "args.tensor_model_parallel_size=2"
+    assert _errors(QWEN3_MOE, tp2, _kw('"sequence_parallel": 1'), code="sequence-parallel") == set()
+    assert _errors(QWEN3_MOE, tp2, _kw('"sequence_parallel": 0'), code="sequence-parallel") == {
+        "args.sequence_parallel"}
+
+
 # The new rules' refused variants, as megatron-core itself judges them.
 ENGINE_CASES_OVERLAP = [
     (QWEN35_MOE, (_kw(OVERLAP),)),
@@ -486,6 +504,8 @@ ENGINE_CASES_OVERLAP = [
     (QWEN3_MOE, (_kw('"moe_router_group_topk": 2, "moe_router_num_groups": 3'),)),
     (QWEN3_MOE, (_kw('"moe_router_padding_for_quantization": true'),)),
     (QWEN3_MOE, (_kw('"moe_router_padding_for_fp8": true'),)),
+    (QWEN35_MOE, (_kw('"moe_layer_recompute": "false"'),)),  # a non-empty string is true to megatron-core
+    (QWEN3_MOE, (_kw('"cpu_offloading": 1, "cpu_offloading_num_layers": 2'),)),
 ]
 
 

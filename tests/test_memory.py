@@ -368,6 +368,21 @@ def test_fp8_weights_cost_what_bf16_weights_do_and_bf16_weights_under_fp8_add_a_
     assert compute - bf16 == pytest.approx(2 * (bf16 / 2 - _FP8_EMBED_AND_HEAD), rel=1e-6)
 
 
+def test_fp8_given_in_megatron_extra_kwargs_is_estimated_as_the_model_config_gets_it():
+    """get_mcore_model_config updates the config with megatron_extra_kwargs last: its fp8 / fp8_param are what
+    get_fp8_context tests, as fp8_format / fp8_param_gather are; a null fp8 there turns fp8_format's FP8 off."""
+    bf16 = _fp8_plan().memory.components
+    compute = _fp8_plan(fp8_format="e4m3", fp8_recipe="blockwise").memory.components
+    params = _fp8_plan(fp8_format="e4m3", fp8_recipe="blockwise", fp8_param_gather=True).memory.components
+    assert compute["weights"] > bf16["weights"]  # TE's cached FP8 copy of the bf16 weights
+    assert _fp8_plan(fp8_recipe="blockwise", megatron_extra_kwargs={"fp8": "e4m3"}).memory.components == compute
+    assert _fp8_plan(fp8_recipe="blockwise", megatron_extra_kwargs={"fp8": "e4m3", "fp8_param": True}
+                     ).memory.components == params
+    assert _fp8_plan(fp8_format="e4m3", fp8_recipe="blockwise", megatron_extra_kwargs={"fp8_param": True}
+                     ).memory.components == params
+    assert _fp8_plan(fp8_format="e4m3", megatron_extra_kwargs={"fp8": None}).memory.components == bf16
+
+
 @pytest.mark.parametrize("gather", [True, False])
 def test_precision_aware_master_is_an_fp32_clone_under_a_non_delayed_fp8_recipe(gather):
     """optimizer_config.py: use_precision_aware_optimizer_no_fp8_or_ds_fp8 follows fp8_recipe alone; False, the

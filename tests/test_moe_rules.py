@@ -41,6 +41,17 @@ def test_allgather_dispatcher_needs_variable_seq_lengths_off_with_mcore_bridge()
     assert ("moe-dispatcher", "args.moe_token_dispatcher_type") in bridge
 
 
+def test_dispatcher_given_in_megatron_extra_kwargs_is_the_one_judged():
+    # get_mcore_model_config updates the config with megatron_extra_kwargs last: its dispatcher is megatron-core's
+    allgather = 'args.megatron_extra_kwargs={"moe_token_dispatcher_type": "allgather"}'
+    errors, _ = _findings("ms-swift-example-lora-mtp.yaml", allgather)
+    assert {e for e in errors if e[0] == "moe-dispatcher"} == {("moe-dispatcher", "args.megatron_extra_kwargs"),
+                                                                ("moe-dispatcher", "args.moe_shared_expert_overlap")}
+    errors, _ = _findings("ms-swift-example-lora-mtp.yaml", "args.moe_token_dispatcher_type=allgather",
+                          'args.megatron_extra_kwargs={"moe_token_dispatcher_type": "alltoall"}')
+    assert not {e for e in errors if e[0] == "moe-dispatcher"}
+
+
 def test_published_dispatcher_settings_pass():
     errors, warnings = _findings("ms-swift-example-lora-mtp.yaml")
     assert not {e for e in errors | warnings if e[0] in ("moe-dispatcher", "pipeline-layout-mtp-stage")}

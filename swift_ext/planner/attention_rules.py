@@ -4,7 +4,7 @@ checkpoint is found and the job has started. Registered with layout.py's rules."
 
 from __future__ import annotations
 
-from swift_ext.planner.mcore_config_rules import config_value, flag
+from swift_ext.planner.mcore_config import config_value, flag
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.spec.gpus import GPUS
 

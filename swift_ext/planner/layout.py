@@ -15,6 +15,7 @@ from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.mcore_bridge_rules import MCORE_BRIDGE_RULES
+from swift_ext.planner.mcore_config import is_on
 from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
 from swift_ext.planner.mcore_feature_rules import MCORE_FEATURE_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
@@ -387,8 +388,7 @@ def sequence_parallel(recipe, args, shape, lay, err, warn):
     # megatron-core moe_layer.py MoELayer.forward raises in training when TP > 1 without sequence
     # parallelism (any EP); model_parallel_config.py only warns for EP > 1. megatron_extra_kwargs' value wins
     # (ms-swift get_mcore_model_config updates the config with it last).
-    extra = args.mapping("megatron_extra_kwargs")
-    sp = extra["sequence_parallel"] is True if "sequence_parallel" in extra else args.bool("sequence_parallel")
+    sp = is_on(args, "sequence_parallel")
     if lay.tp > 1 and not sp:
         if shape.is_moe:
             err("sequence-parallel", f"MoE training with TP={lay.tp} requires sequence_parallel: true (megatron-core's "

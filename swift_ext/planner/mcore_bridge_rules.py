@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from swift_ext.planner.mcore_config_rules import config_value, flag, is_true
+from swift_ext.planner.mcore_config import config_value, flag, is_on
 from swift_ext.planner.model_shape import ModelShape
 
 
@@ -109,13 +109,14 @@ def mcore_bridge_model_config(recipe, args, shape: ModelShape, lay, err, warn):
     if args.str("bridge_backend") == "megatron-bridge":
         return
     extra = args.mapping("megatron_extra_kwargs")
-    if is_true(args, "mtp_shared_weights") and config_value(args, "mtp_num_layers") is None:
+    if is_on(args, "mtp_shared_weights") and config_value(args, "mtp_num_layers") is None:
         err("mcore-bridge-config", "mtp_shared_weights without mtp_num_layers: mcore-bridge's ModelConfig asserts "
             "mtp_num_layers is set (it unrolls the one shared MTP layer mtp_num_layers times)",
             flag(args, "mtp_shared_weights"), hint="mtp_num_layers: 1 (or more), or mtp_shared_weights: false")
-    if is_true(args, "quick_geglu") and "quick_geglu" in extra:
+    if is_on(args, "quick_geglu"):  # no ms-swift argument: megatron_extra_kwargs only
         # gpt-oss is told apart by its learnable softmax too: InternVL3.5-GPT-OSS's outer model_type is internvl
-        swiglu = extra.get("swiglu", shape.model_type not in PARSER_SWIGLU_OFF and shape.softmax_type != "learnable")
+        swiglu = config_value(args, "swiglu",
+                              shape.model_type not in PARSER_SWIGLU_OFF and shape.softmax_type != "learnable")
         if swiglu is True:  # a swiglu that is no boolean is the megatron-extra-kwargs type rule's to report
             err("mcore-bridge-config", f"megatron_extra_kwargs turns quick_geglu on for {shape.name or 'the model'}, "
                 "whose MLP is SwiGLU: mcore-bridge's ModelConfig asserts not swiglu with quick_geglu (and the "

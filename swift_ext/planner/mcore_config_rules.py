@@ -6,14 +6,14 @@ field that is also a config field and is set (not None, not an empty list) is co
 megatron_extra_kwargs is `kwargs.update`d on top, and mcore-bridge's ModelConfig (a TransformerConfig) runs
 TransformerConfig.__post_init__ (transformer/transformer_config.py) on every rank, after the checkpoint is found
 and the job has started. Each rule below mirrors one raise there, scoped to exactly its condition, on the values
-as they arrive (ms-swift's defaults, its __post_init__ rewrites, the model's values, the extra kwargs).
-Registered with layout.py's rules.
+as they arrive (ms-swift's defaults, its __post_init__ rewrites, the model's values, the extra kwargs), read
+through mcore_config.py. Registered with layout.py's rules.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from swift_ext.planner.mcore_config import (config_value, dispatcher_of, flag, fp8_recipe_of, from_extra,
+                                            granularity_of, is_list, is_on, layer_count, recompute_module_list)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
@@ -23,74 +23,6 @@ from swift_ext.spec.support import version_gaps
 RECOMPUTE_MODULES = ("core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts")
 # TransformerConfig.__post_init__: the load balancing types moe_expert_capacity_factor works with.
 CAPACITY_BALANCING = ("aux_loss", "seq_aux_loss", "global_aux_loss", "none")
-
-
-def config_value(args, name: str) -> Any:
-    """The value the config field `name` gets from the recipe: megatron_extra_kwargs wins (ms-swift updates the
-    kwargs with it last), else the argument of the same name (ms-swift's default when unset)."""
-    extra = args.mapping("megatron_extra_kwargs")
-    return extra[name] if name in extra else args.raw(name)
-
-
-def flag(args, name: str) -> str:
-    """The recipe key a finding about config field `name` points at: where its value came from."""
-    return "megatron_extra_kwargs" if name in args.mapping("megatron_extra_kwargs") else name
-
-
-def _as_written(args, name: str) -> bool:
-    """The config gets `name` from megatron_extra_kwargs exactly as written: none of ms-swift's argument parsing
-    (a one-item list stays a list, a string stays a string)."""
-    return flag(args, name) == "megatron_extra_kwargs"
-
-
-def is_true(args, name: str) -> bool:
-    value = config_value(args, name)
-    return value is True or str(value).lower() in ("true", "1", "yes")
-
-
-def granularity_of(args) -> str | None:
-    # MegatronArguments.__post_init__ turns 'none' into None.
-    value = config_value(args, "recompute_granularity")
-    return None if value in (None, "none", "None") else str(value)
-
-
-def layer_count(args, name: str) -> int | None:
-    """The integer config field `name` (recompute_num_layers, mtp_num_layers) as megatron-core gets it, or None
-    when unset or not an integer. An argument reaches the config parsed by ms-swift's argparse (check_args
-    refuses what does not parse); megatron_extra_kwargs reaches it as written, so there only a JSON integer is
-    one -- not "2", 2.5, true, NaN or inf, which megatron-core would index or loop with
-    (recompute_layer_counts reports those)."""
-    value = config_value(args, name)
-    if not _as_written(args, name):
-        return args.int(name)
-    return value if type(value) is int else None
-
-
-def _recompute_modules(args) -> list[str]:
-    # get_mcore_model_config skips an empty list, so TransformerConfig's own default (['core_attn']) applies.
-    value = config_value(args, "recompute_modules")
-    if isinstance(value, str) and _as_written(args, "recompute_modules"):
-        return list(value)  # megatron-core iterates a string: set("moe_act") is its letters
-    if value and not isinstance(value, (list, tuple)):  # a string argument (one item), or a number / mapping
-        value = [value]
-    return [str(m) for m in value] if value else ["core_attn"]
-
-
-def selective_recompute_modules(args) -> frozenset[str]:
-    """The modules megatron-core recomputes under selective granularity (empty under full or none): what the
-    memory estimate keeps only the inputs of."""
-    return frozenset(_recompute_modules(args)) if granularity_of(args) == "selective" else frozenset()
-
-
-def fp8_recipe_of(args) -> str | None:
-    # ms-swift sets fp8 = fp8_format (MegatronArguments.__post_init__); fp8_recipe defaults to 'delayed'.
-    if not (config_value(args, "fp8") or args.str("fp8_format")):
-        return None
-    return str(config_value(args, "fp8_recipe") or "delayed")
-
-
-def dispatcher_of(args) -> str:
-    return str(config_value(args, "moe_token_dispatcher_type") or "alltoall")
 
 
 # Evidence: megatron-core 0.16.1 transformer/transformer_config.py TransformerConfig.__post_init__, the
@@ -104,13 +36,13 @@ def dispatcher_of(args) -> str:
 # (megatron_args.py fields; model/utils.py get_mcore_model_config).
 def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
     granularity = granularity_of(args)
-    if is_true(args, "moe_layer_recompute") and granularity == "full":
+    if is_on(args, "moe_layer_recompute") and granularity == "full":
         err("recompute-modules", "moe_layer_recompute with recompute_granularity full: megatron-core refuses the pair "
             "(moe_layer_recompute asks for selective recompute of the MoE layer)", flag(args, "moe_layer_recompute"),
             hint="drop moe_layer_recompute, or use recompute_granularity: selective with recompute_modules: [moe]")
     written = config_value(args, "recompute_modules")
-    if (isinstance(written, str) and written and _as_written(args, "recompute_modules")
-            and (granularity == "selective" or is_true(args, "moe_layer_recompute"))):
+    if (isinstance(written, str) and written and from_extra(args, "recompute_modules")
+            and (granularity == "selective" or is_on(args, "moe_layer_recompute"))):
         # TransformerConfig.__post_init__: set(recompute_modules) is the string's letters ("Invalid choices"), and
         # moe_layer_recompute's recompute_modules.append fails on a str.
         err("recompute-modules", f"megatron_extra_kwargs gives recompute_modules as a string ({written!r}): "
@@ -119,7 +51,7 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
         return
     if granularity != "selective":
         return
-    modules = _recompute_modules(args)
+    modules = recompute_module_list(args)
     invalid = sorted(set(modules) - set(RECOMPUTE_MODULES))
     if invalid:
         joined = [m for m in invalid if any(c in m for c in " ,")]  # `recompute_modules: "core_attn moe"` is one item
@@ -127,7 +59,7 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
             flag(args, "recompute_modules"), hint=f"choose from {', '.join(RECOMPUTE_MODULES)}"
             + (f"; write several as a YAML list, e.g. [{', '.join(joined[0].replace(',', ' ').split())}]"
                if joined else ""))
-    if "moe_act" in modules and not is_true(args, "moe_grouped_gemm"):
+    if "moe_act" in modules and not is_on(args, "moe_grouped_gemm"):
         err("recompute-modules", "recompute_modules moe_act needs moe_grouped_gemm (megatron-core recomputes the "
             "expert activation only in the grouped GEMM experts)", flag(args, "recompute_modules"),
             hint="set moe_grouped_gemm: true (ms-swift's default), or drop moe_act from recompute_modules")
@@ -145,7 +77,7 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
         err("recompute-modules", f"recompute_modules mla_up_proj needs multi-latent attention, which {shape.name} "
             "does not have", flag(args, "recompute_modules"), hint="drop mla_up_proj from recompute_modules")
     if ("shared_experts" in modules and shape.shared_expert_intermediate_size
-            and is_true(args, "moe_shared_expert_overlap")):
+            and is_on(args, "moe_shared_expert_overlap")):
         err("recompute-modules", f"recompute_modules shared_experts with moe_shared_expert_overlap: megatron-core "
             f"cannot recompute the shared experts ({shape.name} has them) while it overlaps them",
             flag(args, "recompute_modules"),
@@ -157,7 +89,7 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
 # fp8-recompute-act-norm). A versioned rule: it judges against the versions the plan targets.
 def recompute_modules_fp8_te(recipe, args, shape, lay, err, warn, versions):
     fp8_recipe = fp8_recipe_of(args)
-    heavy = [m for m in ("moe_act", "layernorm") if m in _recompute_modules(args)]
+    heavy = [m for m in ("moe_act", "layernorm") if m in recompute_module_list(args)]
     if granularity_of(args) != "selective" or not heavy or fp8_recipe in (None, "delayed"):
         return
     for gap in version_gaps("fp8-recompute-act-norm", versions):
@@ -176,14 +108,14 @@ def recompute_modules_fp8_te(recipe, args, shape, lay, err, warn, versions):
 def deepep_dispatcher(recipe, args, shape, lay, err, warn):
     dispatcher = dispatcher_of(args)
     backend = str(config_value(args, "moe_flex_dispatcher_backend") or "deepep")
-    deepep = is_true(args, "moe_enable_deepep")
+    deepep = is_on(args, "moe_enable_deepep")
     if deepep and dispatcher != "flex":
         err("moe-deepep", f"moe_enable_deepep needs moe_token_dispatcher_type flex (it is {dispatcher})",
             flag(args, "moe_enable_deepep"), hint="set moe_token_dispatcher_type: flex, or drop moe_enable_deepep")
     elif deepep and backend == "hybridep":
         err("moe-deepep", "moe_enable_deepep with moe_flex_dispatcher_backend hybridep (megatron_extra_kwargs): the "
             "flex dispatcher takes one backend", flag(args, "moe_enable_deepep"), hint="drop one of the two")
-    if dispatcher == "flex" and is_true(args, "moe_pad_expert_input_to_capacity") and (deepep or backend == "deepep"):
+    if dispatcher == "flex" and is_on(args, "moe_pad_expert_input_to_capacity") and (deepep or backend == "deepep"):
         err("moe-deepep", "moe_pad_expert_input_to_capacity with the flex token dispatcher's DeepEP backend (its "
             "default): megatron-core refuses padding expert inputs there",
             flag(args, "moe_pad_expert_input_to_capacity"),
@@ -198,12 +130,6 @@ def balancing_types(args) -> list[str] | None:
     if value is None or value == []:
         return None
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
-def _is_list(args, name: str, value) -> bool:
-    """The config field `name` reaches megatron-core as a list: an argument list of two or more items (ms-swift
-    unwraps one item), or any list megatron_extra_kwargs gives."""
-    return isinstance(value, list) and (len(value) != 1 or _as_written(args, name))
 
 
 def _capacity_factor(args) -> float | None:
@@ -222,10 +148,10 @@ def _capacity_factor(args) -> float | None:
 # moe_aux_loss_coeff / moe_router_load_balancing_type into their item and passes both by name.
 def moe_capacity_and_balancing(recipe, args, shape, lay, err, warn):
     types = balancing_types(args)
-    if types is not None and _is_list(args, "moe_router_load_balancing_type",
+    if types is not None and is_list(args, "moe_router_load_balancing_type",
                                       config_value(args, "moe_router_load_balancing_type")):
         coeff = config_value(args, "moe_aux_loss_coeff")
-        coeffs = coeff if _is_list(args, "moe_aux_loss_coeff", coeff) else None
+        coeffs = coeff if is_list(args, "moe_aux_loss_coeff", coeff) else None
         if coeffs is None or len(coeffs) != len(types):
             got = f"{len(coeffs)} value(s)" if coeffs is not None else "a single number, not a list"
             hint = f"give moe_aux_loss_coeff {len(types)} values, one per load balancing type"
@@ -243,7 +169,7 @@ def moe_capacity_and_balancing(recipe, args, shape, lay, err, warn):
                 f"tokens by capacity only with {', '.join(CAPACITY_BALANCING)}",
                 flag(args, "moe_expert_capacity_factor"),
                 hint="drop moe_expert_capacity_factor, or use moe_router_load_balancing_type aux_loss")
-    if is_true(args, "moe_pad_expert_input_to_capacity") and factor is None:
+    if is_on(args, "moe_pad_expert_input_to_capacity") and factor is None:
         err("moe-load-balancing", "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor (the capacity to "
             "pad to)", flag(args, "moe_pad_expert_input_to_capacity"),
             hint="set moe_expert_capacity_factor (ms-swift's examples use 2), or drop moe_pad_expert_input_to_capacity")
@@ -278,7 +204,7 @@ def dsa_attention(recipe, args, shape: ModelShape, lay, err, warn):
         err("dsa-attention", f"{shape.name} uses DeepSeek Sparse Attention, which megatron-core 0.16 runs without "
             f"context parallel only (context_parallel_size is {lay.cp})", "context_parallel_size",
             hint="context_parallel_size: 1 (split with TP/PP/EP instead)")
-    if is_true(args, "apply_rope_fusion"):
+    if is_on(args, "apply_rope_fusion"):
         err("dsa-attention", f"{shape.name} uses DeepSeek Sparse Attention, which megatron-core runs without RoPE "
             "fusion", flag(args, "apply_rope_fusion"), hint="apply_rope_fusion: false (ms-swift's default)")
 

@@ -2,37 +2,24 @@
 (issue #21's audits of TransformerConfig.__post_init__, ModelParallelConfig, the MoE set-up and the schedules, run
 without --oracle): the EP all-to-all overlap, activation offloading, BF16 first/last layers under FP8, router
 settings, refused pairs of config fields, and the parallel/pipeline-communication settings (mcore-parallel). The
-recompute refusals and the first dispatcher and load-balancing ones are in mcore_config_rules.py, whose config
-readers these share.
+recompute refusals and the first dispatcher and load-balancing ones are in mcore_config_rules.py; both read the
+config's values through mcore_config.py.
 Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from swift_ext.planner.mcore_config_rules import (_as_written, _is_list, config_value, dispatcher_of, flag,
-                                                  fp8_recipe_of, granularity_of, is_true, layer_count)
+from swift_ext.planner.mcore_config import (config_value, dispatcher_of, flag, fp8_recipe_of, from_extra,
+                                            granularity_of, is_list, is_on, layer_count)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
-
-
-def _set(args, name: str) -> Any:
-    """A config field only megatron_extra_kwargs can set (ms-swift 4.6 has no argument of that name): its value
-    there, else None (TransformerConfig's default applies)."""
-    return args.mapping("megatron_extra_kwargs").get(name)
-
-
-def _on(args, name: str) -> bool:
-    return _set(args, name) is True
 
 
 def _virtual_size(args, lay) -> int | None:
     """virtual_pipeline_model_parallel_size as the config gets it: a layout's stages / PP (None for one), the
     argument, or megatron_extra_kwargs over both (get_mcore_model_config updates the kwargs with them last)."""
-    extra = args.mapping("megatron_extra_kwargs")
-    if "virtual_pipeline_model_parallel_size" in extra:
-        return extra["virtual_pipeline_model_parallel_size"]
+    if from_extra(args, "virtual_pipeline_model_parallel_size"):
+        return config_value(args, "virtual_pipeline_model_parallel_size")
     size = virtual_stages(args, lay.pp)
     return size if size > 1 else None  # ms-swift's _init_vpp_size turns an explicit 1 into None
 
@@ -46,13 +33,13 @@ def _virtual_size(args, lay) -> int | None:
 # for these three switches: they reach the config only through megatron_extra_kwargs (model/utils.py
 # get_mcore_model_config), next to ms-swift's recompute_method / recompute_num_layers, which it passes whenever set.
 def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
-    overlap = _on(args, "overlap_moe_expert_parallel_comm")
+    overlap = is_on(args, "overlap_moe_expert_parallel_comm")
     for name in ("delay_wgrad_compute", "ep_overlap_early_attn_memory_release"):
-        if _on(args, name) and not overlap:
+        if is_on(args, name) and not overlap:
             err("moe-a2a-overlap", f"megatron_extra_kwargs sets {name} without overlap_moe_expert_parallel_comm: "
                 "megatron-core asserts the EP all-to-all overlap is on", "megatron_extra_kwargs",
                 hint=f"add overlap_moe_expert_parallel_comm: true to megatron_extra_kwargs, or drop {name}")
-    if _on(args, "delay_wgrad_compute") and is_true(args, "moe_use_legacy_grouped_gemm"):
+    if is_on(args, "delay_wgrad_compute") and is_on(args, "moe_use_legacy_grouped_gemm"):
         err("moe-a2a-overlap", "delay_wgrad_compute with moe_use_legacy_grouped_gemm: megatron-core delays the "
             "weight gradients only in the TE grouped GEMM", flag(args, "moe_use_legacy_grouped_gemm"),
             hint="drop moe_use_legacy_grouped_gemm")
@@ -78,10 +65,10 @@ def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
     if config_value(args, "recompute_num_layers") is not None:
         problems.append(("recompute_num_layers", f"recompute_num_layers {config_value(args, 'recompute_num_layers')}",
                          "recompute_num_layers: null"))
-    if is_true(args, "moe_shared_expert_overlap"):
+    if is_on(args, "moe_shared_expert_overlap"):
         problems.append(("moe_shared_expert_overlap", "moe_shared_expert_overlap", "moe_shared_expert_overlap: false"))
     mtp = layer_count(args, "mtp_num_layers")  # not an integer: recompute-layer-counts says so, not this rule
-    if mtp is not None and is_true(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
+    if mtp is not None and is_on(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
         mtp = 1  # mcore-bridge ModelConfig.__post_init__ (1.6.3 :352-355) unrolls one shared layer: 1 by the check
     if mtp is not None and mtp != 1:
         problems.append(("mtp_num_layers", f"mtp_num_layers {mtp} (it takes at most one MTP layer)",
@@ -107,8 +94,8 @@ OFFLOAD_MODULES = ("core_attn", "attn_proj", "expert_fc1", "moe_act", "attn_norm
 # "attn_proj cannot be set to offload_modules alone without core_attn"). ms-swift 4.6 has no argument for these
 # fields (its own optimizer_cpu_offload is the optimizer's): only megatron_extra_kwargs reaches them.
 def activation_offloading(recipe, args, shape: ModelShape, lay, err, warn):
-    if _on(args, "cpu_offloading"):
-        layers = _set(args, "cpu_offloading_num_layers")
+    if is_on(args, "cpu_offloading"):
+        layers = config_value(args, "cpu_offloading_num_layers")
         layers = 0 if layers is None else layers
         if type(layers) is int and (layers < 0 or layers >= shape.num_layers):
             err("activation-offloading", f"cpu_offloading_num_layers {layers}: megatron-core offloads at most "
@@ -125,12 +112,12 @@ def activation_offloading(recipe, args, shape: ModelShape, lay, err, warn):
             err("activation-offloading", f"cpu_offloading with recompute_granularity {granularity}{default}: "
                 "megatron-core offloads activations only without recompute", flag(args, "recompute_granularity"),
                 hint="recompute_granularity: none, or drop cpu_offloading")
-    if not _on(args, "fine_grained_activation_offloading"):
+    if not is_on(args, "fine_grained_activation_offloading"):
         return
-    if _on(args, "cpu_offloading"):
+    if is_on(args, "cpu_offloading"):
         err("activation-offloading", "fine_grained_activation_offloading with cpu_offloading: megatron-core takes one "
             "of the two", "megatron_extra_kwargs", hint="drop one of them")
-    modules = _set(args, "offload_modules")
+    modules = config_value(args, "offload_modules")
     if not modules:
         err("activation-offloading", "fine_grained_activation_offloading without offload_modules: megatron-core "
             "asserts the modules to offload are given", "megatron_extra_kwargs",
@@ -153,7 +140,7 @@ def activation_offloading(recipe, args, shape: ModelShape, lay, err, warn):
 # fp8_format, fp8_recipe its argument (default delayed).
 def fp8_bf16_layers(recipe, args, shape: ModelShape, lay, err, warn):
     recipe_name = fp8_recipe_of(args)
-    if recipe_name is None or not _on(args, "first_last_layers_bf16"):
+    if recipe_name is None or not is_on(args, "first_last_layers_bf16"):
         return
     if recipe_name == "delayed":
         err("fp8-bf16-layers", "first_last_layers_bf16 (megatron_extra_kwargs) with FP8 delayed scaling: "
@@ -161,7 +148,7 @@ def fp8_bf16_layers(recipe, args, shape: ModelShape, lay, err, warn):
             flag(args, "fp8_recipe"), hint="fp8_recipe: tensorwise or blockwise, or drop first_last_layers_bf16")
     most = shape.num_layers // lay.pp
     for name in ("num_layers_at_start_in_bf16", "num_layers_at_end_in_bf16"):
-        value = _set(args, name)
+        value = config_value(args, name)
         value = 1 if value is None else value
         if type(value) is int and not 0 <= value <= most:
             err("fp8-bf16-layers", f"{name} {value}: megatron-core keeps between 0 and {most} layers (the layers per "
@@ -181,8 +168,8 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
         return
     # moe_router_padding_for_fp8 is the compatibility alias __post_init__ turns into padding_for_quantization
     # before the same checks (Megatron-MoE-ModelZoo's sbatch_benchmarking.sh passes it for PR=fp8)
-    if _on(args, "moe_router_padding_for_quantization") or _on(args, "moe_router_padding_for_fp8"):
-        if fp8_recipe_of(args) is None and not (config_value(args, "fp4") or args.str("fp4_format")):
+    if is_on(args, "moe_router_padding_for_quantization") or is_on(args, "moe_router_padding_for_fp8"):
+        if fp8_recipe_of(args) is None and not config_value(args, "fp4"):
             err("moe-router", "moe_router_padding_for_quantization (megatron_extra_kwargs) without FP8 or FP4: "
                 "megatron-core pads the routing map for quantized GEMMs only", "megatron_extra_kwargs",
                 hint="set fp8_format (or fp4_format), or drop moe_router_padding_for_quantization")
@@ -190,11 +177,11 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
             err("moe-router", f"moe_router_padding_for_quantization with moe_token_dispatcher_type {dispatcher_of(args)}",
                 flag(args, "moe_token_dispatcher_type"), hint="moe_token_dispatcher_type: alltoall")
     extra = args.mapping("megatron_extra_kwargs")
-    topk = extra.get("moe_router_topk", shape.num_experts_per_tok)
-    score = extra.get("moe_router_score_function", shape.router_score_function)
-    pre = extra.get("moe_router_pre_softmax", shape.router_pre_softmax)
-    if topk == 1 and score == "softmax" and not pre and not _sinkhorn(args) and (
-            "moe_router_topk" in extra or "moe_router_score_function" in extra or "moe_router_pre_softmax" in extra):
+    topk = config_value(args, "moe_router_topk", shape.num_experts_per_tok)
+    score = config_value(args, "moe_router_score_function", shape.router_score_function)
+    pre = config_value(args, "moe_router_pre_softmax", shape.router_pre_softmax)
+    if topk == 1 and score == "softmax" and not pre and not _sinkhorn(args) and any(from_extra(args, key) for key in (
+            "moe_router_topk", "moe_router_score_function", "moe_router_pre_softmax")):
         err("moe-router", "moe_router_topk 1 with a softmax router and no pre-softmax: megatron-core refuses it (a "
             "softmax over one selected expert has no gradient)", "megatron_extra_kwargs",
             hint="megatron_extra_kwargs: {moe_router_pre_softmax: true}, or a top-k above 1")
@@ -207,7 +194,7 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
     group_topk, topk_from = group_field("moe_router_group_topk", shape.router_group_topk)
     if not group_topk:
         return
-    if extra.get("moe_router_topk_limited_devices"):
+    if is_on(args, "moe_router_topk_limited_devices"):
         err("moe-router", "moe_router_topk_limited_devices with moe_router_group_topk: megatron-core replaced the "
             "first by the second", "megatron_extra_kwargs", hint="drop moe_router_topk_limited_devices")
     groups, groups_from = group_field("moe_router_num_groups", shape.router_num_groups)
@@ -243,34 +230,36 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
 # its argument), the second from the recipe or the model (mcore-bridge hf_to_mcore_config: attention_output_gate for
 # Qwen3.5/3.6 and Qwen3-Next, multi_latent_attention for DeepSeek-style models, no experts for a dense model).
 def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
-    extra = args.mapping("megatron_extra_kwargs")
-    gate = extra.get("attention_output_gate", shape.gated_attention)
-    mla = bool(shape.kv_lora_rank) or extra.get("multi_latent_attention") is True
+    gate = config_value(args, "attention_output_gate", shape.gated_attention)
+    mla = bool(shape.kv_lora_rank) or is_on(args, "multi_latent_attention")
+    # ms-swift's own expert_model_parallel_size is dropped for a dense model (get_mcore_model_config sets 1): only
+    # megatron_extra_kwargs' value reaches the config there
+    dense_ep = config_value(args, "expert_model_parallel_size") if from_extra(args, "expert_model_parallel_size") else 1
     pairs = [
-        (_on(args, "fused_single_qkv_rope") and gate, "fused_single_qkv_rope with gated attention "
+        (is_on(args, "fused_single_qkv_rope") and gate, "fused_single_qkv_rope with gated attention "
          f"({shape.name}'s attention_output_gate)", "drop fused_single_qkv_rope"),
         # mcore-bridge's ModelConfig.__post_init__ sets rotary_interleaved False for multi-latent attention before
         # TransformerConfig's check (1.6.3 config/model_config.py:360-364): only Megatron-Bridge's provider reaches it
-        (mla and _on(args, "rotary_interleaved") and args.str("bridge_backend") == "megatron-bridge",
+        (mla and is_on(args, "rotary_interleaved") and args.str("bridge_backend") == "megatron-bridge",
          "rotary_interleaved with multi-latent attention (bridge_backend megatron-bridge)", "drop rotary_interleaved"),
-        (mla and extra.get("attention_output_gate") is True, "attention_output_gate with multi-latent attention "
-         "(NotImplementedError)", "drop attention_output_gate"),
-        (_on(args, "enable_cuda_graph") and _on(args, "external_cuda_graph"),
+        (mla and from_extra(args, "attention_output_gate") and gate,
+         "attention_output_gate with multi-latent attention (NotImplementedError)", "drop attention_output_gate"),
+        (is_on(args, "enable_cuda_graph") and is_on(args, "external_cuda_graph"),
          "enable_cuda_graph with external_cuda_graph", "keep one of them"),
-        (_on(args, "inference_fuse_tp_communication") and _set(args, "transformer_impl") != "inference_optimized",
+        (is_on(args, "inference_fuse_tp_communication")
+         and config_value(args, "transformer_impl") != "inference_optimized",
          "inference_fuse_tp_communication without transformer_impl inference_optimized",
          "drop inference_fuse_tp_communication (an inference setting)"),
-        (not shape.is_moe and _set(args, "moe_ffn_hidden_size") is not None,
+        (not shape.is_moe and config_value(args, "moe_ffn_hidden_size") is not None,
          f"moe_ffn_hidden_size on {shape.name}, which has no experts", "drop moe_ffn_hidden_size"),
-        (not shape.is_moe and type(_set(args, "expert_model_parallel_size")) is int
-         and _set(args, "expert_model_parallel_size") > 1,
+        (not shape.is_moe and type(dense_ep) is int and dense_ep > 1,
          f"expert_model_parallel_size above 1 on {shape.name}, which has no experts (ms-swift drops its argument for a "
          "dense model; megatron_extra_kwargs puts it back)", "drop expert_model_parallel_size from megatron_extra_kwargs"),
         # mcore-bridge ModelConfig.__post_init__ turns a 0 into None (no shared expert): only a negative reaches it
-        (type(_set(args, "moe_shared_expert_intermediate_size")) is int
-         and _set(args, "moe_shared_expert_intermediate_size") < 0,
+        (type(config_value(args, "moe_shared_expert_intermediate_size")) is int
+         and config_value(args, "moe_shared_expert_intermediate_size") < 0,
          "a negative moe_shared_expert_intermediate_size", "drop moe_shared_expert_intermediate_size"),
-        (is_true(args, "bias_activation_fusion") and _on(args, "use_te_activation_func"),
+        (is_on(args, "bias_activation_fusion") and is_on(args, "use_te_activation_func"),
          "bias_activation_fusion with use_te_activation_func", "drop one of them"),
     ]
     for refused, what, hint in pairs:
@@ -282,9 +271,8 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
 def _overlap_p2p(args, lay) -> bool:
     """overlap_p2p_comm as the config gets it: MegatronArguments._init_vpp_size turns it off without a virtual
     pipeline size; megatron_extra_kwargs wins over both."""
-    extra = args.mapping("megatron_extra_kwargs")
-    if "overlap_p2p_comm" in extra:
-        return extra["overlap_p2p_comm"] is True
+    if from_extra(args, "overlap_p2p_comm"):
+        return is_on(args, "overlap_p2p_comm")
     return _virtual_size(args, lay) is not None and args.bool("overlap_p2p_comm")
 
 
@@ -299,15 +287,14 @@ def _overlap_p2p(args, lay) -> bool:
 # mcore-bridge 1.6.3 ModelConfig.__post_init__ sets batch_p2p_comm False whenever overlap_p2p_comm is on, so only
 # overlap_p2p_comm off reaches the warm-up/flush refusal.
 def parallel_config_extras(recipe, args, shape: ModelShape, lay, err, warn):
-    extra = args.mapping("megatron_extra_kwargs")
-    if extra.get("sequence_parallel") is True and lay.tp <= 1:
+    if from_extra(args, "sequence_parallel") and is_on(args, "sequence_parallel") and lay.tp <= 1:
         err("mcore-parallel", "megatron_extra_kwargs: sequence_parallel with TP=1: megatron-core refuses sequence "
             "parallelism without tensor parallelism (ms-swift drops its own argument at TP 1, not this one)",
             "megatron_extra_kwargs", hint="drop sequence_parallel from megatron_extra_kwargs")
-    if _on(args, "defer_embedding_wgrad_compute"):
-        limit = extra.get("wgrad_deferral_limit", 0)
+    if is_on(args, "defer_embedding_wgrad_compute"):
+        limit = config_value(args, "wgrad_deferral_limit", 0)
         for refused, why in ((lay.pp == 1, "pipeline parallelism (PP=1)"),
-                             (not is_true(args, "gradient_accumulation_fusion"), "gradient_accumulation_fusion"),
+                             (not is_on(args, "gradient_accumulation_fusion"), "gradient_accumulation_fusion"),
                              (type(limit) is int and limit < 0, f"wgrad_deferral_limit >= 0 (got {limit})")):
             if refused:
                 err("mcore-parallel", f"megatron_extra_kwargs: defer_embedding_wgrad_compute needs {why}",
@@ -320,11 +307,12 @@ def parallel_config_extras(recipe, args, shape: ModelShape, lay, err, warn):
             "megatron-core needs one per layer", flag(args, "cp_comm_type"),
             hint=f"one type for all layers (e.g. p2p), or a list of {shape.num_layers}")
     overlap = _overlap_p2p(args, lay)
-    if _on(args, "overlap_p2p_comm_warmup_flush") and not overlap:
+    if is_on(args, "overlap_p2p_comm_warmup_flush") and not overlap:
         err("mcore-parallel", "megatron_extra_kwargs: overlap_p2p_comm_warmup_flush needs overlap_p2p_comm, which "
             "ms-swift turns off without a virtual pipeline size", "megatron_extra_kwargs",
             hint="drop overlap_p2p_comm_warmup_flush, or use a virtual pipeline size")
-    if extra.get("overlap_p2p_comm") is True and lay.pp > 1 and _virtual_size(args, lay) is None:
+    if (from_extra(args, "overlap_p2p_comm") and is_on(args, "overlap_p2p_comm") and lay.pp > 1
+            and _virtual_size(args, lay) is None):
         err("mcore-parallel", f"megatron_extra_kwargs: overlap_p2p_comm with PP={lay.pp} and no virtual pipeline "
             "size: megatron-core's non-interleaved schedule refuses it in the first step", "megatron_extra_kwargs",
             hint="drop overlap_p2p_comm (ms-swift turns it on with a virtual pipeline size)")
@@ -359,18 +347,18 @@ def _sinkhorn(args) -> bool:
     """The config's moe_router_load_balancing_type is the string "sinkhorn" megatron-core compares with (router.py
     TopKRouter.routing, TransformerConfig's top-k 1 check): a list that reaches it as a list never is."""
     kind = config_value(args, "moe_router_load_balancing_type")
-    if _is_list(args, "moe_router_load_balancing_type", kind):
+    if is_list(args, "moe_router_load_balancing_type", kind):
         return False
     return str(kind[0] if isinstance(kind, list) else kind) == "sinkhorn"  # ms-swift unwraps a one-item argument
 
 
 def _coefficient_is_zero(args, coeff) -> bool:
     """moe_aux_loss_coeff as the config gets it equals 0 (TopKRouter.sinkhorn_load_balancing's assert)."""
-    if coeff is None and not _as_written(args, "moe_aux_loss_coeff"):
+    if coeff is None and not from_extra(args, "moe_aux_loss_coeff"):
         return True  # unset: ms-swift's default 0
-    if _is_list(args, "moe_aux_loss_coeff", coeff):
+    if is_list(args, "moe_aux_loss_coeff", coeff):
         return False
-    if not _as_written(args, "moe_aux_loss_coeff"):
+    if not from_extra(args, "moe_aux_loss_coeff"):
         value = coeff[0] if isinstance(coeff, list) else coeff  # ms-swift unwraps a one-item argument list
         try:
             return float(value) == 0  # ms-swift's argparse reads the argument as a float

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from swift_ext.planner import memory_band, memory_fp8, memory_lora
 from swift_ext.planner.layout import Args, Layout
-from swift_ext.planner.mcore_config_rules import selective_recompute_modules
+from swift_ext.planner.mcore_config import selective_recompute_modules
 from swift_ext.planner.memory_head import head_bytes_per_token, head_params
 from swift_ext.planner.memory_trainable import is_multimodal, parameter_groups, trainable_names
 from swift_ext.planner.model_shape import ModelShape

@@ -12,19 +12,22 @@ under 1/16 of a byte), the same as bf16."""
 from __future__ import annotations
 
 from swift_ext.planner.layout import Args
+from swift_ext.planner.mcore_config import is_on
 
 FP8_WEIGHT_BYTES = 2  # row-wise + column-wise 1-byte copies of one weight, see the module docstring
 
 
 def fp8_on(args: Args) -> bool:
-    """ms-swift sets TransformerConfig.fp8 = fp8_format (MegatronArguments.__post_init__)."""
-    return bool(args.str("fp8_format"))
+    """The model config's fp8, which get_fp8_context tests: ms-swift's fp8_format (MegatronArguments.__post_init__
+    sets fp8 = fp8_format), or megatron_extra_kwargs' fp8 over it (mcore_config.py)."""
+    return is_on(args, "fp8")
 
 
 def fp8_params(args: Args) -> bool:
-    """FP8 primary weights: ms-swift passes fp8_param_gather as TransformerConfig.fp8_param (megatron/model/utils.py
-    get_mcore_model_config), and get_fp8_context(is_init=True) builds the layers under TE's fp8_model_init."""
-    return fp8_on(args) and args.bool("fp8_param_gather")
+    """FP8 primary weights: the config's fp8_param -- ms-swift's fp8_param_gather (megatron/model/utils.py
+    get_mcore_model_config), or megatron_extra_kwargs' fp8_param over it -- and get_fp8_context(is_init=True) builds
+    the layers under TE's fp8_model_init."""
+    return fp8_on(args) and is_on(args, "fp8_param")
 
 
 def weight_cache_bytes(args: Args, trains: bool = True) -> int:
@@ -44,7 +47,8 @@ def weight_cache_bytes(args: Args, trains: bool = True) -> int:
 
 def _recipe(args: Args) -> str:
     # ms-swift builds OptimizerConfig from every MegatronArguments field of the same name (trainers/base.py
-    # get_optimizer_and_scheduler), so fp8_recipe reaches it as set, default 'delayed'.
+    # get_optimizer_and_scheduler), so fp8_recipe reaches it as set, default 'delayed'. megatron_extra_kwargs reach
+    # only the model config: the optimizer's recipe is the argument's.
     return args.str("fp8_recipe") or "delayed"
 
 

@@ -4,14 +4,9 @@ Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
-
+from swift_ext.planner.mcore_config import config_value, dispatcher_of, flag, is_on
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
-
-
-def _dispatcher(args) -> str:
-    # ms-swift 4.6 MegatronArguments.moe_token_dispatcher_type defaults to 'alltoall' (megatron_args.py).
-    return args.str("moe_token_dispatcher_type") or "alltoall"
 
 
 # Evidence: megatron-core 0.16.1 transformer/transformer_config.py TransformerConfig.__post_init__:
@@ -25,7 +20,7 @@ def _dispatcher(args) -> str:
 # - megatron-bridge: _get_megatron_bridge_model sets it when padding_free (ms-swift's default, forced by
 #   packing), after megatron_extra_kwargs.
 def allgather_dispatcher_variable_lengths(recipe, args, shape: ModelShape, lay, err, warn):
-    if _dispatcher(args) != "allgather":
+    if dispatcher_of(args) != "allgather":
         return
     padding_free = args.bool("padding_free") or args.bool("packing")
     if args.str("bridge_backend") == "megatron-bridge":
@@ -33,15 +28,16 @@ def allgather_dispatcher_variable_lengths(recipe, args, shape: ModelShape, lay, 
             return
         why = "packing (which forces padding_free)" if args.bool("packing") else "padding_free (ms-swift's default)"
         err("moe-dispatcher", f"moe_token_dispatcher_type allgather with {why}: ms-swift builds the model with "
-            "variable_seq_lengths, which megatron-core's allgather dispatcher refuses", "moe_token_dispatcher_type",
+            "variable_seq_lengths, which megatron-core's allgather dispatcher refuses",
+            flag(args, "moe_token_dispatcher_type"),
             hint="use moe_token_dispatcher_type: alltoall (ms-swift's default), or padding_free: false without packing")
         return
     # megatron-core tests `self.variable_seq_lengths is True`: any other value set through the kwargs builds.
-    if args.mapping("megatron_extra_kwargs").get("variable_seq_lengths", True) is not True:
+    if config_value(args, "variable_seq_lengths", True) is not True:
         return
     err("moe-dispatcher", "moe_token_dispatcher_type allgather: mcore-bridge (ms-swift's default bridge_backend) "
         "builds the model with variable_seq_lengths=True, which megatron-core's allgather dispatcher refuses",
-        "moe_token_dispatcher_type",
+        flag(args, "moe_token_dispatcher_type"),
         hint="use moe_token_dispatcher_type: alltoall (ms-swift's default); with padding_free: false and no "
              "packing, megatron_extra_kwargs: {variable_seq_lengths: false} also lets allgather build")
 
@@ -50,13 +46,14 @@ def allgather_dispatcher_variable_lengths(recipe, args, shape: ModelShape, lay, 
 # "moe_shared_expert_overlap only works with alltoall token dispatcher." (only models with shared
 # experts reach it: ms-swift's examples set moe_shared_expert_overlap on Qwen3-MoE, which has none).
 def shared_expert_overlap_dispatcher(recipe, args, shape: ModelShape, lay, err, warn):
-    if not args.bool("moe_shared_expert_overlap") or _dispatcher(args) == "alltoall":
+    if not is_on(args, "moe_shared_expert_overlap") or dispatcher_of(args) == "alltoall":
         return
     if not shape.is_moe or not shape.shared_expert_intermediate_size:
         return
     err("moe-dispatcher", f"moe_shared_expert_overlap only works with the alltoall token dispatcher "
-        f"({shape.name} has shared experts; moe_token_dispatcher_type is {_dispatcher(args)})",
-        "moe_shared_expert_overlap", hint="drop moe_shared_expert_overlap, or use moe_token_dispatcher_type: alltoall")
+        f"({shape.name} has shared experts; moe_token_dispatcher_type is {dispatcher_of(args)})",
+        flag(args, "moe_shared_expert_overlap"),
+        hint="drop moe_shared_expert_overlap, or use moe_token_dispatcher_type: alltoall")
 
 
 # Evidence (report): modelscope/ms-swift issue 9823 (2026-07-30; Qwen3.5-397B-A17B, layout "E(|tt)*30,|mL"):
@@ -89,10 +86,9 @@ def mtp_only_layout_stage(recipe, args, shape, lay, err, warn):
 # same kwargs override it. Report: NVIDIA/Megatron-LM#1971 (GPT-OSS with expert bias and a softmax router).
 def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
     # megatron_extra_kwargs: ms-swift 4.6 swift/megatron/model/utils.py `kwargs.update`s the TransformerConfig with it
-    extra = args.mapping("megatron_extra_kwargs")
-    if not extra.get("moe_router_enable_expert_bias") or not shape.is_moe:
+    if not is_on(args, "moe_router_enable_expert_bias") or not shape.is_moe:
         return
-    score = extra.get("moe_router_score_function") or shape.router_score_function
+    score = config_value(args, "moe_router_score_function") or shape.router_score_function
     if score != "sigmoid":
         err("moe-expert-bias", f"megatron_extra_kwargs sets moe_router_enable_expert_bias, but {shape.name}'s "
             f"router scores with {score}: megatron-core refuses expert bias (aux-loss-free routing) for anything "
