@@ -29,6 +29,7 @@ RULE_FILES = ["swift_ext/planner/layout.py", "swift_ext/planner/grpo_rules.py", 
               "swift_ext/planner/length_rules.py", "swift_ext/planner/attention_rules.py",
               "swift_ext/msswift/input_rules.py", "swift_ext/planner/mcore_config_rules.py",
               "swift_ext/msswift/startup_rules.py", "swift_ext/msswift/startup_rules_megatron.py",
+              "swift_ext/msswift/rlhf_rules.py",
               "swift_ext/planner/mcore_feature_rules.py", "swift_ext/planner/mcore_bridge_rules.py"]
 MEG_SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
 
