@@ -61,6 +61,24 @@ def _sft_loss_type(args, name: str, err) -> None:
               f"one of {', '.join(sorted(known))}, or drop loss_type (the model's own loss)"))
 
 
+def cispo_clip(recipe, args, err, warn):
+    # rlhf_trainers/grpo_trainer.py GRPOTrainer._compute_loss_and_metrics and megatron/trainers/grpo_trainer.py
+    # MegatronGRPOTrainer.loss_func: CISPO's weight is clamp(ratio, max=epsilon_high), an absolute cap on a ratio
+    # near 1, and epsilon_high falls back to epsilon (0.2) when unset (GRPOTrainer._prepare_algorithm_params, the
+    # Megatron trainer's __init__). A cap below 1 clamps every token's weight to it: no importance sampling is left and
+    # the gradient shrinks by that factor, without a word. ms-swift's CISPO page sets epsilon_high 5.0 (ScaleRL).
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or args.str("loss_type") != "cispo":
+        return
+    high = args.float("epsilon_high")
+    cap = high if high is not None else (args.float("epsilon") or 0.2)
+    if cap < 1.0:
+        stated = f"epsilon_high {cap:g}" if high is not None else f"epsilon_high unset, so epsilon {cap:g},"
+        warn("cispo-clip", f"loss_type cispo caps each token's importance weight at {stated} below the ratio of "
+             "about 1 every token has: every weight is clamped to that constant, so CISPO keeps no importance "
+             f"sampling and the gradient shrinks {1 / cap:.0f}x", "epsilon_high",
+             hint="epsilon_high: 5.0 (ms-swift's CISPO documentation, after ScaleRL)")
+
+
 def kto_batch(recipe, args, err, warn):
     # pipelines/train/kto.py prepare_kto_dataset (both engines, before training): the KL term pairs each prompt with
     # another sample's completion in the same batch -- "Batch size is 1 (too small)" unless loss_type
@@ -136,4 +154,4 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, kto_batch, sync_ref_model, continued_adapter_reference]
+RLHF_RULES = [loss_types, cispo_clip, kto_batch, sync_ref_model, continued_adapter_reference]

@@ -142,6 +142,15 @@ STARTUP_RULE_INFO = [
               Evidence("report", "ms-swift#10167", "pull request: Megatron DPO with loss_type hinge / ipo trains "
                        "sigmoid DPO (open fix, after 4.6)")),
              "engine megatron, rlhf_type dpo, loss_type other than sigmoid"),
+    RuleInfo("cispo-clip", "warning", "loss_type cispo with an epsilon_high cap below 1 (unset: epsilon, 0.2) clamps "
+             "every token's importance weight to that constant",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics "
+                   "(torch.clamp(coef_1, max=self.epsilon_high)); _prepare_algorithm_params (epsilon_high falls back "
+                   "to epsilon)"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.loss_func"),
+              Evidence("report", "NovaSky-AI/SkyRL#553", "pull request: CISPO clip bounds 0.2/0.2 replaced by 0 and 5 "
+                       "after the ScaleRL ablation (clip_ratio rose); ms-swift's CISPO page sets epsilon_high 5.0")),
+             "rlhf_type grpo, loss_type cispo, both engines"),
     RuleInfo("kto-batch", "error", "KTO needs a batch of 2 or more for its KL term (not with loss_type "
              "apo_zero_unpaired)",
              (code("ms-swift swift/pipelines/train/kto.py: prepare_kto_dataset (\"Batch size is 1 (too small)\")"),
