@@ -21,6 +21,7 @@ MEG_KTO = ["command=rlhf", "args.rlhf_type=kto", "args.micro_batch_size=1", "arg
 MEG_DPO = ["command=rlhf", "args.rlhf_type=dpo"]
 SWIFT_DPO = ["args.rlhf_type=dpo", "args.tuner_type=lora"]
 SYNC = ["args.sync_ref_model=true"]
+COLOCATE = ["args.use_vllm=true", "args.vllm_mode=colocate"]
 CONTINUE = ["args.rlhf_type=dpo", "args.adapters=[out/sft/checkpoint-100]"]
 
 CASES = [
@@ -35,6 +36,10 @@ CASES = [
      ["args.loss_type=cispo", "args.epsilon_high=5.0"]),
     ("cispo-clip", "epsilon_high", "warning", MEG_GRPO, ["args.loss_type=cispo", "args.epsilon_high=0.28"],
      ["args.loss_type=dapo", "args.epsilon_high=0.28"]),
+    ("vllm-settings", "vllm_data_parallel_size", "warning", SWIFT_GRPO, [*COLOCATE, "args.vllm_data_parallel_size=8"],
+     [*COLOCATE, "args.vllm_tensor_parallel_size=1"]),
+    ("vllm-settings", "vllm_max_lora_rank", "warning", SWIFT_GRPO, [*COLOCATE, "args.vllm_max_lora_rank=64"],
+     [*COLOCATE, "args.vllm_max_lora_rank=16"]),  # the default, stated
     ("sft-loss-type", "loss_type", "error", SWIFT_SFT, ["args.loss_type=grpo"], ["args.loss_type=cross_entropy"]),
     ("megatron-dpo-loss", "loss_type", "warning", MEG_SFT, [*MEG_DPO, "args.loss_type=hinge"],
      [*MEG_DPO, "args.loss_type=sigmoid"]),

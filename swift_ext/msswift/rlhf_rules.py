@@ -79,6 +79,35 @@ def cispo_clip(recipe, args, err, warn):
              hint="epsilon_high: 5.0 (ms-swift's CISPO documentation, after ScaleRL)")
 
 
+# VllmArguments fields (rlhf_trainers/args_mixin.py) that only get_vllm_engine_kwargs reads -- for `swift rollout` /
+# `swift infer` (pipelines/infer/rollout.py, infer.py). The trainer's own colocated engine is built from an explicit
+# list (rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._prepare_vllm_engine: tensor_parallel_size,
+# gpu_memory_utilization, max_model_len, ..., max_lora_rank=lora_rank), and a server has its own: under `swift rlhf`
+# these are parsed and dropped.
+ROLLOUT_ONLY_VLLM_ARGS = {"vllm_pipeline_parallel_size": 1, "vllm_data_parallel_size": 1,
+                          "vllm_enable_expert_parallel": False, "vllm_quantization": None,
+                          "vllm_speculative_config": None, "vllm_use_async_engine": None, "vllm_max_lora_rank": 16}
+
+
+def rollout_only_vllm_args(recipe, args, err, warn):
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_vllm"):
+        return
+    mode = args.str("vllm_mode")
+    for key, default in ROLLOUT_ONLY_VLLM_ARGS.items():
+        value = args.raw(key)
+        if not args.has(key) or value == default or (isinstance(default, bool) and not args.bool(key)):
+            continue
+        where = "the colocated engine is built without it" if mode == "colocate" else \
+            "the rollout server (`swift rollout`) has its own"
+        warn("vllm-settings", f"{key} {value} is not used by `swift rlhf`: {where}", key,
+             hint=(f"pass it to `swift rollout` and use vllm_mode server" if mode == "colocate" else
+                   f"pass {key} to `swift rollout`") + (
+                 "; a colocated engine's size is vllm_tensor_parallel_size (world / TP engines, one per TP group)"
+                 if key in ("vllm_pipeline_parallel_size", "vllm_data_parallel_size") else "")
+             + ("; the colocated engine takes max_lora_rank from lora_rank" if key == "vllm_max_lora_rank" else ""))
+
+
 def kto_batch(recipe, args, err, warn):
     # pipelines/train/kto.py prepare_kto_dataset (both engines, before training): the KL term pairs each prompt with
     # another sample's completion in the same batch -- "Batch size is 1 (too small)" unless loss_type
@@ -154,4 +183,4 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, cispo_clip, kto_batch, sync_ref_model, continued_adapter_reference]
+RLHF_RULES = [loss_types, cispo_clip, rollout_only_vllm_args, kto_batch, sync_ref_model, continued_adapter_reference]
