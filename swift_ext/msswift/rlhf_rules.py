@@ -101,7 +101,7 @@ def rollout_only_vllm_args(recipe, args, err, warn):
         where = "the colocated engine is built without it" if mode == "colocate" else \
             "the rollout server (`swift rollout`) has its own"
         warn("vllm-settings", f"{key} {value} is not used by `swift rlhf`: {where}", key,
-             hint=(f"pass it to `swift rollout` and use vllm_mode server" if mode == "colocate" else
+             hint=("pass it to `swift rollout` and use vllm_mode server" if mode == "colocate" else
                    f"pass {key} to `swift rollout`") + (
                  "; a colocated engine's size is vllm_tensor_parallel_size (world / TP engines, one per TP group)"
                  if key in ("vllm_pipeline_parallel_size", "vllm_data_parallel_size") else "")
