@@ -40,6 +40,9 @@ CASES = [
      [*COLOCATE, "args.vllm_tensor_parallel_size=1"]),
     ("vllm-settings", "vllm_max_lora_rank", "warning", SWIFT_GRPO, [*COLOCATE, "args.vllm_max_lora_rank=64"],
      [*COLOCATE, "args.vllm_max_lora_rank=16"]),  # the default, stated
+    ("vllm-lora-sync", "modules_to_save", "warning", SWIFT_GRPO,
+     [*COLOCATE, "args.vllm_enable_lora=true", "args.modules_to_save=[lm_head]"],
+     [*COLOCATE, "args.vllm_enable_lora=false", "args.modules_to_save=[lm_head]"]),
     ("sft-loss-type", "loss_type", "error", SWIFT_SFT, ["args.loss_type=grpo"], ["args.loss_type=cross_entropy"]),
     ("megatron-dpo-loss", "loss_type", "warning", MEG_SFT, [*MEG_DPO, "args.loss_type=hinge"],
      [*MEG_DPO, "args.loss_type=sigmoid"]),

@@ -108,6 +108,26 @@ def rollout_only_vllm_args(recipe, args, err, warn):
              + ("; the colocated engine takes max_lora_rank from lora_rank" if key == "vllm_max_lora_rank" else ""))
 
 
+def lora_sync_modules_to_save(recipe, args, err, warn):
+    # rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._move_adapter_to_vllm: after the first (merged, full) sync,
+    # vllm_enable_lora sends get_peft_model_state_dict -- the LoRA A/B tensors and the full modules_to_save weights
+    # ('base_model.model.lm_head.weight') -- as a TensorLoRARequest (colocated, or to a server started with
+    # vllm_enable_lora). vLLM's LoRAModel.from_lora_tensors reads each name with parse_fine_tuned_lora_name, which
+    # takes only lora_A/lora_B/lora_embedding_* names and raises "... is unsupported LoRA weight" for the rest
+    # (vllm-project/vllm#9280; vllm/lora/utils.py). vLLM is not installed here to read, hence a warning.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_vllm") or not args.bool("vllm_enable_lora"):
+        return
+    if (args.str("tuner_type") or "lora") != "lora" or not args.list("modules_to_save"):
+        return
+    names = ", ".join(str(m) for m in args.list("modules_to_save"))
+    warn("vllm-lora-sync", f"modules_to_save ({names}) with vllm_enable_lora: from the second weight sync ms-swift sends "
+         "the adapter's state dict to vLLM, full modules_to_save weights included, and vLLM's LoRA loader refuses "
+         "them ('... is unsupported LoRA weight')", "modules_to_save",
+         hint="vllm_enable_lora: false (ms-swift merges LoRA and modules_to_save into every sync), or train "
+              "without modules_to_save")
+
+
 def kto_batch(recipe, args, err, warn):
     # pipelines/train/kto.py prepare_kto_dataset (both engines, before training): the KL term pairs each prompt with
     # another sample's completion in the same batch -- "Batch size is 1 (too small)" unless loss_type
@@ -183,4 +203,4 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, cispo_clip, rollout_only_vllm_args, kto_batch, sync_ref_model, continued_adapter_reference]
+RLHF_RULES = [loss_types, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save, kto_batch, sync_ref_model, continued_adapter_reference]

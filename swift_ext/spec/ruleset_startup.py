@@ -151,6 +151,14 @@ STARTUP_RULE_INFO = [
               Evidence("report", "NovaSky-AI/SkyRL#553", "pull request: CISPO clip bounds 0.2/0.2 replaced by 0 and 5 "
                        "after the ScaleRL ablation (clip_ratio rose); ms-swift's CISPO page sets epsilon_high 5.0")),
              "rlhf_type grpo, loss_type cispo, both engines"),
+    RuleInfo("vllm-lora-sync", "warning", "LoRA adapter sync to vLLM (vllm_enable_lora) with modules_to_save: vLLM's "
+             "LoRA loader refuses the full modules_to_save weights the adapter state dict carries",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_adapter_to_vllm "
+                   "(get_peft_model_state_dict as a TensorLoRARequest)"),
+              code("vLLM vllm/lora/utils.py: parse_fine_tuned_lora_name (\"is unsupported LoRA weight\"; public source)"),
+              Evidence("report", "vllm-project/vllm#9280", "an adapter trained with modules_to_save (lm_head): "
+                       "ValueError base_model.model.lm_head.weight is unsupported LoRA weight when vLLM loads it")),
+             "engine swift, rlhf_type grpo/gkd, use_vllm with vllm_enable_lora, tuner_type lora, modules_to_save set"),
     RuleInfo("kto-batch", "error", "KTO needs a batch of 2 or more for its KL term (not with loss_type "
              "apo_zero_unpaired)",
              (code("ms-swift swift/pipelines/train/kto.py: prepare_kto_dataset (\"Batch size is 1 (too small)\")"),
