@@ -128,6 +128,27 @@ def lora_sync_modules_to_save(recipe, args, err, warn):
               "without modules_to_save")
 
 
+def ppo_reward_model(recipe, args, err, warn):
+    # PPO scores with one reward model and initialises its value model from it: pipelines/train/rlhf.py
+    # SwiftRLHF._prepare_model_tokenizer loads value_model from reward_model ("assert len(model_id_or_path) == 1" for
+    # PPO's reward key), and without one TRL's PPOTrainer.__init__ wraps a None value model (PolicyAndValueWrapper:
+    # 'NoneType' object has no attribute 'base_model_prefix') when the trainer is built. reward_funcs are GRPO's
+    # (huggingface/trl#2273: "PPO expects reward_model to be a model, not a function").
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "ppo":
+        return
+    models = args.list("reward_model")
+    if not models:
+        funcs = [str(f) for f in args.list("reward_funcs")]
+        err("ppo-reward-model", "PPO needs a reward_model: ms-swift builds the value model from it, and without one "
+            "the PPO trainer fails when it is built" + (f"; reward_funcs ({', '.join(funcs)}) are GRPO's and PPO "
+                                                         "never reads them" if funcs else ""), "reward_model",
+            hint="reward_model: [<a sequence-classification reward model, e.g. one trained with rlhf_type rm>], or "
+                 "rlhf_type: grpo to train with reward functions")
+    elif len(models) > 1:
+        err("ppo-reward-model", f"{len(models)} reward models: PPO takes one (ms-swift asserts it when it loads "
+            "them)", "reward_model", hint="one reward_model")
+
+
 def kto_batch(recipe, args, err, warn):
     # pipelines/train/kto.py prepare_kto_dataset (both engines, before training): the KL term pairs each prompt with
     # another sample's completion in the same batch -- "Batch size is 1 (too small)" unless loss_type
@@ -203,4 +224,4 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save, kto_batch, sync_ref_model, continued_adapter_reference]
+RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save, kto_batch, sync_ref_model, continued_adapter_reference]

@@ -159,6 +159,15 @@ STARTUP_RULE_INFO = [
               Evidence("report", "vllm-project/vllm#9280", "an adapter trained with modules_to_save (lm_head): "
                        "ValueError base_model.model.lm_head.weight is unsupported LoRA weight when vLLM loads it")),
              "engine swift, rlhf_type grpo/gkd, use_vllm with vllm_enable_lora, tuner_type lora, modules_to_save set"),
+    RuleInfo("ppo-reward-model", "error", "PPO needs exactly one reward_model (its value model is built from it); "
+             "reward_funcs are not PPO's",
+             (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._prepare_model_tokenizer / _prepare_single_model "
+                   "(value model from reward_model; one reward model for PPO)"),
+              code("ms-swift swift/rlhf_trainers/ppo_trainer.py: PPOTrainer.__init__ (TRL's PPOTrainer.__init__: "
+                   "PolicyAndValueWrapper over the value model)"),
+              Evidence("report", "huggingface/trl#2273", "PPO given a reward function instead of a reward model "
+                       "fails (\"PPO expect reward_model to be a model, not a function\")")),
+             "engine swift, rlhf_type ppo"),
     RuleInfo("kto-batch", "error", "KTO needs a batch of 2 or more for its KL term (not with loss_type "
              "apo_zero_unpaired)",
              (code("ms-swift swift/pipelines/train/kto.py: prepare_kto_dataset (\"Batch size is 1 (too small)\")"),
