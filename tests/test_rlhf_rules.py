@@ -21,7 +21,7 @@ MEG_KTO = ["command=rlhf", "args.rlhf_type=kto", "args.micro_batch_size=1", "arg
 MEG_DPO = ["command=rlhf", "args.rlhf_type=dpo"]
 SWIFT_DPO = ["args.rlhf_type=dpo", "args.tuner_type=lora"]
 SYNC = ["args.sync_ref_model=true"]
-COLOCATE = ["args.use_vllm=true", "args.vllm_mode=colocate"]
+COLOCATE = ["args.use_vllm=true", "args.vllm_mode=colocate", "args.vllm_gpu_memory_utilization=0.5"]
 CONTINUE = ["args.rlhf_type=dpo", "args.adapters=[out/sft/checkpoint-100]"]
 
 CASES = [
@@ -40,6 +40,9 @@ CASES = [
      [*COLOCATE, "args.vllm_tensor_parallel_size=1"]),
     ("vllm-settings", "vllm_max_lora_rank", "warning", SWIFT_GRPO, [*COLOCATE, "args.vllm_max_lora_rank=64"],
      [*COLOCATE, "args.vllm_max_lora_rank=16"]),  # the default, stated
+    ("vllm-settings", "vllm_gpu_memory_utilization", "warning", SWIFT_GRPO,
+     ["args.use_vllm=true", "args.vllm_mode=colocate"],  # ms-swift's default 0.9, kept while training
+     ["args.use_vllm=true", "args.vllm_mode=colocate", "args.sleep_level=1"]),
     ("vllm-lora-sync", "modules_to_save", "warning", SWIFT_GRPO,
      [*COLOCATE, "args.vllm_enable_lora=true", "args.modules_to_save=[lm_head]"],
      [*COLOCATE, "args.vllm_enable_lora=false", "args.modules_to_save=[lm_head]"]),
