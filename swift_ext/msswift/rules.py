@@ -290,9 +290,13 @@ def vllm_settings(recipe, args, err, warn):
     if util is not None and not 0 < util <= 1:
         err("vllm-settings", f"vllm_gpu_memory_utilization {util} is not a fraction in (0, 1]",
             "vllm_gpu_memory_utilization", hint="e.g. 0.5 when vLLM shares the GPUs with training (colocate)")
-    elif util is not None and args.str("vllm_mode") == "colocate" and util > 0.9 and not args.bool("sleep_level"):
-        warn("vllm-settings", f"colocated vLLM takes {util:.0%} of each GPU and training shares it without "
-             "sleep_level/offload", "vllm_gpu_memory_utilization", hint="0.4-0.6, or sleep_level: 1")
+    elif util is not None and args.str("vllm_mode") == "colocate" and util >= 0.9 and not args.bool("sleep_level"):
+        # 0.9 is ms-swift's default (args_mixin.py VllmArguments, megatron_args.py): left unset, the colocated engine
+        # keeps 90% of each GPU while the policy trains beside it (TRL lowered its own default to 0.3 for this).
+        stated = "" if args.has("vllm_gpu_memory_utilization") else " (vllm_gpu_memory_utilization unset: ms-swift's " \
+            "default)"
+        warn("vllm-settings", f"colocated vLLM takes {util:.0%} of each GPU{stated} and training shares it without "
+             "sleep_level to release it", "vllm_gpu_memory_utilization", hint="0.4-0.6, or sleep_level: 1")
     # swift/arguments/rlhf_args.py RLHFArguments._external_vllm_warning: ignored for an external server.
     if args.str("vllm_server_host") and args.has("vllm_max_model_len"):
         warn("vllm-settings", "vllm_max_model_len is ignored with an external vLLM server: pass it to "
@@ -504,7 +508,9 @@ def fused_adam_owns_fp8_master(args) -> bool:
 
 # The rules of the recipe's inputs (model_type and template names, data loading, precision), both engines.
 from swift_ext.msswift.input_rules import INPUT_RULES  # noqa: E402  (input_rules takes nothing from here)
+from swift_ext.msswift.rlhf_rules import RLHF_RULES  # noqa: E402  (nor does rlhf_rules)
 from swift_ext.msswift.startup_rules import STARTUP_RULES  # noqa: E402  (nor does startup_rules)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
+RULES.extend(RLHF_RULES)

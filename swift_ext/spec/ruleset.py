@@ -169,9 +169,15 @@ _RULES = [
              "rlhf_type grpo with teacher_model or teacher_model_server"),
     RuleInfo("grpo-multi-turn", "error", "multi_turn_scheduler is registered",
              (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),), "rlhf_type grpo, vllm_mode colocate"),
-    RuleInfo("vllm-settings", "error, warning", "vllm_gpu_memory_utilization in (0, 1]; settings ignored by a server",
-             (code("vllm config/cache.py: CacheConfig"), code(f"{RLHF} RLHFArguments._external_vllm_warning")),
-             "rlhf_type grpo / gkd with use_vllm"),
+    RuleInfo("vllm-settings", "error, warning", "vllm_gpu_memory_utilization in (0, 1]; settings ignored by a server; "
+             "`swift rollout`-only vLLM settings (pipeline/data parallel, expert parallel, quantization, speculative "
+             "decoding, async engine, max_lora_rank) that `swift rlhf` parses and drops",
+             (code("vllm config/cache.py: CacheConfig"), code(f"{RLHF} RLHFArguments._external_vllm_warning"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine (the "
+                   "colocated engine's explicit arguments)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments.get_vllm_engine_kwargs (read by "
+                   "pipelines/infer/rollout.py and infer.py only)")),
+             "rlhf_type grpo / gkd with use_vllm (the rollout-only settings: engine swift, stated and not default)"),
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),

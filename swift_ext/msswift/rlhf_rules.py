@@ -1,0 +1,227 @@
+"""ms-swift 4.6's RLHF algorithm arguments that fail (or are dropped) inside the trainer rather than in an argument
+class: the loss_type names each trainer computes, KTO's batch for its KL term, and GRPO's reference-model sync with
+no reference model to sync. Split from rules.py by concern; rules.py registers RLHF_RULES with its own. Each rule
+names the file and function of the installed `swift` package it mirrors."""
+
+from __future__ import annotations
+
+from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
+from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
+
+# rlhf_trainers/grpo_trainer.py GRPOTrainer._compute_loss_and_metrics and megatron/trainers/grpo_trainer.py
+# MegatronGRPOTrainer.loss_func: the loss_type branches; any other name raises "Unknown loss type" at the first
+# loss, after the first rollout. GSPO is importance_sampling_level sequence, not a loss_type.
+GRPO_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "real", "fipo")
+# rlhf_trainers/dpo_trainer.py DPOTrainer.dpo_loss: the loss_type branches ("Unknown loss type" otherwise, at the
+# first step); kto_pair is refused when the trainer is built (startup_rules.dpo_kto_pair).
+DPO_LOSS_TYPES = ("sigmoid", "robust", "exo_pair", "hinge", "ipo", "bco_pair", "sppo_hard", "nca_pair", "aot_unpaired",
+                  "aot", "apo_zero", "apo_down", "discopop", "sft")
+
+
+def loss_types(recipe, args, err, warn):
+    rlhf_type = (args.str("rlhf_type") or "dpo") if recipe.command == "rlhf" else None
+    names = [str(t) for t in args.list("loss_type")]
+    if not names:
+        return
+    if recipe.command in ("sft", "pt") and recipe.engine == "swift":
+        _sft_loss_type(args, names[0], err)
+    elif rlhf_type == "grpo" and len(names) == 1 and names[0] not in GRPO_LOSS_TYPES:
+        # several loss types are rlhf-loss-types' refusal (RLHFArguments._process_loss_type, DPO only)
+        hint = "importance_sampling_level: sequence (GSPO) with loss_type grpo" if names[0] == "gspo" else \
+            f"one of {', '.join(GRPO_LOSS_TYPES)}"
+        err("loss-type", f"loss_type {names[0]!r} is not a GRPO loss: the trainer raises 'Unknown loss type' at the "
+            "first loss, after the first rollout", "loss_type", hint=hint)
+    elif rlhf_type == "dpo" and recipe.engine == "swift":
+        for name in dict.fromkeys(n for n in names if n not in DPO_LOSS_TYPES and n != "kto_pair"):
+            err("loss-type", f"loss_type {name!r} is not a DPO loss: DPOTrainer.dpo_loss raises 'Unknown loss type' "
+                "at the first step", "loss_type", hint=f"one of {', '.join(DPO_LOSS_TYPES)}")
+    elif rlhf_type == "dpo" and recipe.engine == "megatron" and names != ["sigmoid"]:
+        # megatron/trainers/dpo_trainer.py MegatronDPOTrainer.loss_func calls the shared dpo_loss without loss_type,
+        # whose default is 'sigmoid' (ms-swift PR #10167, open): any other loss trains as sigmoid DPO, silently.
+        warn("megatron-dpo-loss", f"loss_type {' '.join(names)} is not used by Megatron DPO: its loss function calls dpo_loss "
+             "without it, so the run trains sigmoid DPO", "loss_type",
+             hint="loss_type: sigmoid, or engine: swift for the other DPO losses")
+
+
+def _sft_loss_type(args, name: str, err) -> None:
+    # trainers/mixin.py SwiftMixin.create_loss_and_eval_metric: loss_map[args.loss_type] when the trainer is built
+    # (swift/loss/mapping.py, plus what an external_plugins file adds with loss_map['name'] = ...); the RLHF
+    # algorithm names (grpo, sigmoid, ...) are not in it -- they belong to `swift rlhf`.
+    builtin = builtin_names("loss/mapping.py", "loss_map")
+    paths = args.list("external_plugins")
+    if builtin is None or missing_plugin_files(paths) or not plugins_readable(paths, "loss_map"):
+        return  # ms-swift not here, or a plugin may register any name
+    known = builtin | plugin_names(paths, "loss_map")
+    if name in known:
+        return
+    rlhf = name in GRPO_LOSS_TYPES or name in DPO_LOSS_TYPES or name in ("kto", "kto_pair", "simpo")
+    err("sft-loss-type", f"loss_type {name!r} is not a loss ms-swift's trainer knows (KeyError {name!r} when the trainer "
+        "is built)" + (f": {name} is an RLHF algorithm's loss, for `swift rlhf`" if rlhf else ""), "loss_type",
+        hint=("command: rlhf with rlhf_type grpo/dpo, or drop loss_type (the model's own loss)" if rlhf else
+              f"one of {', '.join(sorted(known))}, or drop loss_type (the model's own loss)"))
+
+
+def cispo_clip(recipe, args, err, warn):
+    # rlhf_trainers/grpo_trainer.py GRPOTrainer._compute_loss_and_metrics and megatron/trainers/grpo_trainer.py
+    # MegatronGRPOTrainer.loss_func: CISPO's weight is clamp(ratio, max=epsilon_high), an absolute cap on a ratio
+    # near 1, and epsilon_high falls back to epsilon (0.2) when unset (GRPOTrainer._prepare_algorithm_params, the
+    # Megatron trainer's __init__). A cap below 1 clamps every token's weight to it: no importance sampling is left and
+    # the gradient shrinks by that factor, without a word. ms-swift's CISPO page sets epsilon_high 5.0 (ScaleRL).
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or args.str("loss_type") != "cispo":
+        return
+    high = args.float("epsilon_high")
+    cap = high if high is not None else (args.float("epsilon") or 0.2)
+    if cap < 1.0:
+        stated = f"epsilon_high {cap:g}" if high is not None else f"epsilon_high unset, so epsilon {cap:g},"
+        warn("cispo-clip", f"loss_type cispo caps each token's importance weight at {stated} below the ratio of "
+             "about 1 every token has: every weight is clamped to that constant, so CISPO keeps no importance "
+             f"sampling and the gradient shrinks {1 / cap:.0f}x", "epsilon_high",
+             hint="epsilon_high: 5.0 (ms-swift's CISPO documentation, after ScaleRL)")
+
+
+# VllmArguments fields (rlhf_trainers/args_mixin.py) that only get_vllm_engine_kwargs reads -- for `swift rollout` /
+# `swift infer` (pipelines/infer/rollout.py, infer.py). The trainer's own colocated engine is built from an explicit
+# list (rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._prepare_vllm_engine: tensor_parallel_size,
+# gpu_memory_utilization, max_model_len, ..., max_lora_rank=lora_rank), and a server has its own: under `swift rlhf`
+# these are parsed and dropped.
+ROLLOUT_ONLY_VLLM_ARGS = {"vllm_pipeline_parallel_size": 1, "vllm_data_parallel_size": 1,
+                          "vllm_enable_expert_parallel": False, "vllm_quantization": None,
+                          "vllm_speculative_config": None, "vllm_use_async_engine": None, "vllm_max_lora_rank": 16}
+
+
+def rollout_only_vllm_args(recipe, args, err, warn):
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_vllm"):
+        return
+    mode = args.str("vllm_mode")
+    for key, default in ROLLOUT_ONLY_VLLM_ARGS.items():
+        value = args.raw(key)
+        if not args.has(key) or value == default or (isinstance(default, bool) and not args.bool(key)):
+            continue
+        where = "the colocated engine is built without it" if mode == "colocate" else \
+            "the rollout server (`swift rollout`) has its own"
+        warn("vllm-settings", f"{key} {value} is not used by `swift rlhf`: {where}", key,
+             hint=("pass it to `swift rollout` and use vllm_mode server" if mode == "colocate" else
+                   f"pass {key} to `swift rollout`") + (
+                 "; a colocated engine's size is vllm_tensor_parallel_size (world / TP engines, one per TP group)"
+                 if key in ("vllm_pipeline_parallel_size", "vllm_data_parallel_size") else "")
+             + ("; the colocated engine takes max_lora_rank from lora_rank" if key == "vllm_max_lora_rank" else ""))
+
+
+def lora_sync_modules_to_save(recipe, args, err, warn):
+    # rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._move_adapter_to_vllm: after the first (merged, full) sync,
+    # vllm_enable_lora sends get_peft_model_state_dict -- the LoRA A/B tensors and the full modules_to_save weights
+    # ('base_model.model.lm_head.weight') -- as a TensorLoRARequest (colocated, or to a server started with
+    # vllm_enable_lora). vLLM's LoRAModel.from_lora_tensors reads each name with parse_fine_tuned_lora_name, which
+    # takes only lora_A/lora_B/lora_embedding_* names and raises "... is unsupported LoRA weight" for the rest
+    # (vllm-project/vllm#9280; vllm/lora/utils.py). vLLM is not installed here to read, hence a warning.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_vllm") or not args.bool("vllm_enable_lora"):
+        return
+    if (args.str("tuner_type") or "lora") != "lora" or not args.list("modules_to_save"):
+        return
+    names = ", ".join(str(m) for m in args.list("modules_to_save"))
+    warn("vllm-lora-sync", f"modules_to_save ({names}) with vllm_enable_lora: from the second weight sync ms-swift sends "
+         "the adapter's state dict to vLLM, full modules_to_save weights included, and vLLM's LoRA loader refuses "
+         "them ('... is unsupported LoRA weight')", "modules_to_save",
+         hint="vllm_enable_lora: false (ms-swift merges LoRA and modules_to_save into every sync), or train "
+              "without modules_to_save")
+
+
+def ppo_reward_model(recipe, args, err, warn):
+    # PPO scores with one reward model and initialises its value model from it: pipelines/train/rlhf.py
+    # SwiftRLHF._prepare_model_tokenizer loads value_model from reward_model ("assert len(model_id_or_path) == 1" for
+    # PPO's reward key), and without one TRL's PPOTrainer.__init__ wraps a None value model (PolicyAndValueWrapper:
+    # 'NoneType' object has no attribute 'base_model_prefix') when the trainer is built. reward_funcs are GRPO's
+    # (huggingface/trl#2273: "PPO expects reward_model to be a model, not a function").
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "ppo":
+        return
+    models = args.list("reward_model")
+    if not models:
+        funcs = [str(f) for f in args.list("reward_funcs")]
+        err("ppo-reward-model", "PPO needs a reward_model: ms-swift builds the value model from it, and without one "
+            "the PPO trainer fails when it is built" + (f"; reward_funcs ({', '.join(funcs)}) are GRPO's and PPO "
+                                                         "never reads them" if funcs else ""), "reward_model",
+            hint="reward_model: [<a sequence-classification reward model, e.g. one trained with rlhf_type rm>], or "
+                 "rlhf_type: grpo to train with reward functions")
+    elif len(models) > 1:
+        err("ppo-reward-model", f"{len(models)} reward models: PPO takes one (ms-swift asserts it when it loads "
+            "them)", "reward_model", hint="one reward_model")
+
+
+def kto_batch(recipe, args, err, warn):
+    # pipelines/train/kto.py prepare_kto_dataset (both engines, before training): the KL term pairs each prompt with
+    # another sample's completion in the same batch -- "Batch size is 1 (too small)" unless loss_type
+    # apo_zero_unpaired. The batch is global_batch_size on Megatron, else processes x per-device batch x
+    # gradient accumulation (TrainArgumentsMixin.__post_init__ fills an unset accumulation to ceil(16 / batch /
+    # processes), never a total of 1).
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "kto" or args.str("loss_type") == "apo_zero_unpaired":
+        return
+    if recipe.engine == "megatron":
+        total, key = args.global_batch_size, "global_batch_size"
+    else:
+        gas = args.int("gradient_accumulation_steps")
+        if gas is None:
+            return
+        total = recipe.launch.world_size * (args.int("per_device_train_batch_size", 1) or 1) * gas
+        key = "per_device_train_batch_size"  # a total of 1 is one process, one sample, no accumulation
+    if total is not None and total <= 1:
+        err("kto-batch", f"KTO with a batch of {total}: ms-swift refuses it before training (its KL term estimates "
+            "the reference point from the other samples of the batch)", key,
+            hint="a global batch of 2 or more (gradient_accumulation_steps or per_device_train_batch_size), or "
+                 "loss_type apo_zero_unpaired")
+
+
+def sync_ref_model(recipe, args, err, warn):
+    # rlhf_trainers/rollout_mixin.py SyncRefModelCallback.on_step_end returns when trainer.ref_model is None, which
+    # it is unless the policy trains in full with beta != 0 (rlhf_args.py RLHFArguments.__post_init__ drops
+    # ref_model for beta 0 and never makes one for LoRA: the reference is the adapter-disabled base). TRL's own
+    # GRPOTrainer refuses the pair (huggingface/trl#3108, PR #4912); ms-swift deletes that __init__ and the sync
+    # silently never happens. Megatron GRPO refuses sync_ref_model itself (rule megatron-grpo).
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" \
+            or not args.bool("sync_ref_model"):
+        return
+    tuner = str(loaded(args, "tuner_type", checkpoint_args(args)) or "lora")
+    beta_zero = args.raw("beta") is not None and args.float("beta") == 0.0
+    if tuner != "full" or beta_zero:
+        why = "beta 0 drops the reference model" if beta_zero else \
+            f"tuner_type {tuner} has no reference model of its own (the reference is the base with the adapter off)"
+        warn("sync-ref-model", f"sync_ref_model does nothing here: {why}, and ms-swift's sync callback skips a missing "
+             "reference without a word", "sync_ref_model",
+             hint="sync_ref_model: false, or tuner_type: full with beta > 0 for a TR-DPO-style synced reference")
+
+
+def continued_adapter_reference(recipe, args, err, warn):
+    # With LoRA the reference of DPO/KTO/GRPO is the policy with its adapter disabled (rlhf_trainers/rlhf_mixin.py
+    # and megatron/trainers/rlhf_mixin.py MegatronRLHFTrainer.null_ref_context), unless ref_adapters loads one as
+    # 'ref_adapter'. Continuing an SFT adapter (adapters / mcore_adapter, or resume_only_model, which
+    # SftArguments.__post_init__ turns into adapters) without ref_adapters measures the KL or the implicit reward
+    # against the base model without that SFT: ms-swift's documentation asks for `--adapters sft_ckpt --ref_adapters
+    # sft_ckpt` (ms-swift#8047: DPO from an SFT LoRA by resume_only_model trains differently from DPO on the merged
+    # model; huggingface/trl#3194).
+    if recipe.command != "rlhf":
+        return
+    rlhf_type = args.str("rlhf_type") or "dpo"
+    if rlhf_type not in ("dpo", "kto", "grpo") or (args.str("tuner_type") or "lora") not in ("lora", "lora_llm"):
+        return
+    if rlhf_type == "grpo" and args.raw("beta") is not None and args.float("beta") == 0.0:
+        return  # no reference model at all
+    if args.list("ref_adapters") or args.str("mcore_ref_adapter"):
+        return
+    if recipe.engine == "megatron":
+        source = next((k for k in ("adapters", "mcore_adapter") if args.list(k)), None)
+    elif args.list("adapters"):
+        source = "adapters"
+    else:
+        source = "resume_only_model" if args.str("resume_from_checkpoint") and args.bool("resume_only_model") else None
+    if source is None:
+        return
+    start = args.str("resume_from_checkpoint") if source == "resume_only_model" else str(args.list(source)[0])
+    what = "KL term" if rlhf_type == "grpo" else "implicit reward"
+    warn("rlhf-ref-adapter", f"training continues the LoRA adapter {start} ({source}) without ref_adapters: the "
+         f"reference model is the base with that adapter disabled, so the {what} is measured against the model before "
+         "its SFT", "ref_adapters", hint=f"ref_adapters: [{start}] (ms-swift's documented way to start {rlhf_type} "
+         "from an SFT LoRA), or merge the adapter and train on the merged model")
+
+
+RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save, kto_batch, sync_ref_model, continued_adapter_reference]

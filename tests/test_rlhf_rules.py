@@ -1,0 +1,135 @@
+"""The RLHF algorithm-argument rules of swift_ext/msswift/rlhf_rules.py: one failing and one passing recipe per rule,
+the loss names checked against the branches of the installed ms-swift trainers, and ms-swift's own KTO batch check
+run on the same inputs."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from swift_ext.msswift import rlhf_rules
+from swift_ext.msswift.rlhf_rules import DPO_LOSS_TYPES, GRPO_LOSS_TYPES
+from swift_ext.msswift.schema import _package_dir
+from test_msrules import MEG_GRPO, MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
+
+KTO = ["command=rlhf", "args.rlhf_type=kto", "args.per_device_train_batch_size=1", "args.gradient_accumulation_steps=1"]
+MEG_KTO = ["command=rlhf", "args.rlhf_type=kto", "args.micro_batch_size=1", "args.global_batch_size=1"]
+MEG_DPO = ["command=rlhf", "args.rlhf_type=dpo"]
+SWIFT_DPO = ["args.rlhf_type=dpo", "args.tuner_type=lora"]
+SYNC = ["args.sync_ref_model=true"]
+COLOCATE = ["args.use_vllm=true", "args.vllm_mode=colocate", "args.vllm_gpu_memory_utilization=0.5"]
+CONTINUE = ["args.rlhf_type=dpo", "args.adapters=[out/sft/checkpoint-100]"]
+
+CASES = [
+    # (rule, flag it names, error or warning, base recipe, overrides that break it, overrides that satisfy it)
+    ("loss-type", "loss_type", "error", SWIFT_GRPO, ["args.loss_type=gspo"],
+     ["args.loss_type=grpo", "args.importance_sampling_level=sequence"]),
+    ("loss-type", "loss_type", "error", SWIFT_GRPO, ["args.loss_type=[sigmoid]"], ["args.loss_type=[dapo]"]),
+    ("loss-type", "loss_type", "error", MEG_GRPO, ["args.loss_type=dpo"], ["args.loss_type=cispo"]),
+    ("loss-type", "loss_type", "error", SWIFT_GRPO, [*SWIFT_DPO, "args.loss_type=[sigmoid, simpo]"],
+     [*SWIFT_DPO, "args.loss_type=[sigmoid, bco_pair, sft]", "args.loss_weights=[0.8, 0.2, 1.0]"]),
+    ("cispo-clip", "epsilon_high", "warning", SWIFT_GRPO, ["args.loss_type=cispo"],
+     ["args.loss_type=cispo", "args.epsilon_high=5.0"]),
+    ("cispo-clip", "epsilon_high", "warning", MEG_GRPO, ["args.loss_type=cispo", "args.epsilon_high=0.28"],
+     ["args.loss_type=dapo", "args.epsilon_high=0.28"]),
+    ("vllm-settings", "vllm_data_parallel_size", "warning", SWIFT_GRPO, [*COLOCATE, "args.vllm_data_parallel_size=8"],
+     [*COLOCATE, "args.vllm_tensor_parallel_size=1"]),
+    ("vllm-settings", "vllm_max_lora_rank", "warning", SWIFT_GRPO, [*COLOCATE, "args.vllm_max_lora_rank=64"],
+     [*COLOCATE, "args.vllm_max_lora_rank=16"]),  # the default, stated
+    ("vllm-settings", "vllm_gpu_memory_utilization", "warning", SWIFT_GRPO,
+     ["args.use_vllm=true", "args.vllm_mode=colocate"],  # ms-swift's default 0.9, kept while training
+     ["args.use_vllm=true", "args.vllm_mode=colocate", "args.sleep_level=1"]),
+    ("vllm-lora-sync", "modules_to_save", "warning", SWIFT_GRPO,
+     [*COLOCATE, "args.vllm_enable_lora=true", "args.modules_to_save=[lm_head]"],
+     [*COLOCATE, "args.vllm_enable_lora=false", "args.modules_to_save=[lm_head]"]),
+    ("ppo-reward-model", "reward_model", "error", SWIFT_GRPO, ["args.rlhf_type=ppo", "args.reward_funcs=null"],
+     ["args.rlhf_type=ppo", "args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"]),
+    ("ppo-reward-model", "reward_model", "error", SWIFT_GRPO,
+     ["args.rlhf_type=ppo", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B, Skywork/Skywork-Reward-V2-Qwen3-1.7B]"],
+     ["args.rlhf_type=ppo", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-1.7B]"]),
+    ("sft-loss-type", "loss_type", "error", SWIFT_SFT, ["args.loss_type=grpo"], ["args.loss_type=cross_entropy"]),
+    ("megatron-dpo-loss", "loss_type", "warning", MEG_SFT, [*MEG_DPO, "args.loss_type=hinge"],
+     [*MEG_DPO, "args.loss_type=sigmoid"]),
+    ("kto-batch", "per_device_train_batch_size", "error", SWIFT_GRPO, KTO,
+     [*KTO, "args.gradient_accumulation_steps=2"]),
+    ("kto-batch", "per_device_train_batch_size", "error", SWIFT_GRPO, KTO, [*KTO, "args.loss_type=apo_zero_unpaired"]),
+    ("kto-batch", "global_batch_size", "error", MEG_SFT, MEG_KTO, [*MEG_KTO, "args.global_batch_size=2"]),
+    ("sync-ref-model", "sync_ref_model", "warning", SWIFT_GRPO, SYNC, [*SYNC, "args.tuner_type=full", "args.beta=0.04"]),
+    ("sync-ref-model", "sync_ref_model", "warning", SWIFT_GRPO, [*SYNC, "args.tuner_type=full", "args.beta=0"],
+     [*SYNC, "args.tuner_type=full"]),  # GRPO's default beta (0.04) keeps a reference model
+    ("rlhf-ref-adapter", "ref_adapters", "warning", SWIFT_GRPO, CONTINUE,
+     [*CONTINUE, "args.ref_adapters=[out/sft/checkpoint-100]"]),
+    ("rlhf-ref-adapter", "ref_adapters", "warning", SWIFT_GRPO,
+     ["args.rlhf_type=kto", "args.resume_from_checkpoint=out/sft/checkpoint-100", "args.resume_only_model=true"],
+     ["args.rlhf_type=kto", "args.resume_from_checkpoint=out/kto/checkpoint-100"]),  # resuming the KTO run itself
+    ("rlhf-ref-adapter", "ref_adapters", "warning", SWIFT_GRPO, ["args.adapters=[out/sft/checkpoint-100]", "args.beta=0.04"],
+     ["args.adapters=[out/sft/checkpoint-100]", "args.beta=0"]),  # GRPO without a reference model
+    ("rlhf-ref-adapter", "ref_adapters", "warning", MEG_SFT, [*MEG_DPO, "args.mcore_adapter=out/sft/iter_100"],
+     [*MEG_DPO, "args.mcore_adapter=out/sft/iter_100", "args.mcore_ref_adapter=out/sft/iter_100"]),
+]
+
+
+@pytest.mark.parametrize("rule, flag, kind, base, bad, good", CASES, ids=[f"{c[0]}:{c[1]}:{c[3].stem}" for c in CASES])
+def test_rule_fails_then_passes(rule, flag, kind, base, bad, good):
+    found = problems(base, *bad)[0 if kind == "error" else 1]
+    assert (rule, f"args.{flag}") in found, found
+    found = problems(base, *good)[0 if kind == "error" else 1]
+    assert rule not in {r for r, _ in found}, found
+
+
+def test_every_rule_has_a_case():
+    source = inspect.getsource(rlhf_rules)
+    named = {line.split('"')[1] for line in source.splitlines() if line.strip().startswith(('err("', 'warn("'))}
+    assert named and named <= {c[0] for c in CASES}, named - {c[0] for c in CASES}
+
+
+def test_a_loss_a_plugin_registers_is_accepted(tmp_path):
+    plugin = tmp_path / "loss_plugin.py"
+    plugin.write_text("from swift.loss import loss_map\nloss_map['my_loss'] = object\n", encoding="utf-8")
+    errors, _ = problems(SWIFT_SFT, "args.loss_type=my_loss", f"args.external_plugins=[{plugin}]")
+    assert "sft-loss-type" not in {r for r, _ in errors}
+    errors, _ = problems(SWIFT_SFT, "args.loss_type=my_losss", f"args.external_plugins=[{plugin}]")
+    assert ("sft-loss-type", "args.loss_type") in errors
+
+
+def _compared_names(path: Path, function: str, var: str) -> set[str]:
+    """The string constants `function` in `path` compares `var` (a name, or self.<name>) against with == or in."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function):
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Compare) or not isinstance(node.ops[0], (ast.Eq, ast.In)):
+                continue
+            left = node.left
+            named = (isinstance(left, ast.Name) and left.id == var) or \
+                (isinstance(left, ast.Attribute) and left.attr == var and isinstance(left.value, ast.Name))
+            if not named:
+                continue
+            right = node.comparators[0]
+            items = right.elts if isinstance(right, (ast.List, ast.Tuple, ast.Set)) else [right]
+            names |= {i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)}
+    return names
+
+
+def test_the_loss_names_are_the_branches_of_the_installed_trainers():
+    root = _package_dir("swift")
+    if root is None:
+        pytest.skip("ms-swift is not installed here")
+    grpo = _compared_names(root / "rlhf_trainers/grpo_trainer.py", "_compute_loss_and_metrics", "loss_type")
+    megatron_grpo = _compared_names(root / "megatron/trainers/grpo_trainer.py", "loss_func", "loss_type")
+    dpo = _compared_names(root / "rlhf_trainers/dpo_trainer.py", "dpo_loss", "loss_type")
+    assert set(GRPO_LOSS_TYPES) == grpo == megatron_grpo
+    assert set(DPO_LOSS_TYPES) == dpo
+
+
+def test_ms_swift_itself_refuses_a_kto_batch_of_one():
+    from swift.pipelines.train.kto import prepare_kto_dataset
+
+    args = SimpleNamespace(loss_type="kto", per_device_train_batch_size=1, gradient_accumulation_steps=1,
+                           dataset_num_proc=1, data_seed=42)
+    with pytest.raises(ValueError, match="Batch size is 1"):
+        prepare_kto_dataset(args, None, None)  # one process: WORLD_SIZE unset
