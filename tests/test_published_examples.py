@@ -78,6 +78,30 @@ def test_interpreter_or_launcher_named_by_path(write, tmp_path, launcher):
     assert planned.returncode == 0, planned.stderr
 
 
+@pytest.mark.parametrize("launcher, per_node, nodes", [
+    ('accelerate launch --config_file "./fsdp2.json"', 8, 1),  # NPROC_PER_NODE=8 from the script's own prefix
+    ("/opt/env/bin/accelerate launch --num_processes 8 --num_machines 2 --config_file=fsdp.yaml", 4, 2),
+])
+def test_accelerate_launch_of_an_entry_point(write, tmp_path, launcher, per_node, nodes):
+    # ms-swift's examples/ascend/train/qwen3_5/qwen3_5_lora_grpo_megatron.sh runs
+    # `accelerate launch --config_file ./examples/ascend/train/qwen3_5/fsdp2.json swift/cli/rlhf.py ...`;
+    # import found no command. accelerate's --num_processes counts every machine's processes.
+    text = (f"NPROC_PER_NODE=8 \\\n{launcher} \\\n    swift/cli/sft.py \\\n"
+            f"    --model {TINY} \\\n    --dataset data.jsonl \\\n    --output_dir out\n")
+    imported, planned = import_and_plan(write, tmp_path, text)
+    recipe = (tmp_path / "run.yaml").read_text()
+    assert "command: sft" in recipe and "engine: swift" in recipe, recipe
+    assert f"gpus_per_node: {per_node}" in recipe and f"nodes: {nodes}" in recipe, recipe
+    assert "--config_file" in imported.stderr and "not part of the recipe" in imported.stderr, imported.stderr
+    assert planned.returncode == 0, planned.stderr
+
+
+def test_accelerate_without_launch_is_not_a_command(write):
+    # `accelerate config` / `accelerate env` start nothing; the entry point after them is an argument.
+    sh = write("run.sh", "accelerate env swift/cli/sft.py --model x\n")
+    assert swift_ext("import", sh).returncode != 0
+
+
 def test_a_path_that_only_ends_in_python_is_not_an_interpreter(write):
     # `echo /opt/python` and a dataset named .../python stay arguments, not commands.
     sh = write("run.sh", "echo /opt/python megatron sft --model x\n")

@@ -91,7 +91,7 @@ def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> l
 
 
 # A commented-out command or flag is not a description of the run.
-_COMMENTED_CODE = re.compile(r"^(--|[A-Za-z_][A-Za-z0-9_]*=|(megatron|swift|torchrun|python[0-9.]*) |.*\\$)")
+_COMMENTED_CODE = re.compile(r"^(--|[A-Za-z_][A-Za-z0-9_]*=|(megatron|swift|torchrun|accelerate|python[0-9.]*) |.*\\$)")
 _SHELL_OPERATORS = {"|", "||", "&&", ";", "&", "|&"}
 # ms-swift's entry points, as scripts start them under torchrun: swift/cli/_megatron/sft.py is `megatron sft`.
 _ENTRY = re.compile(r"(?:^|/)swift/cli/(_megatron/)?(sft|rlhf|pt)\.py$")
@@ -100,6 +100,9 @@ _TORCHRUN_LAUNCH = {"nproc_per_node": "NPROC_PER_NODE", "nproc-per-node": "NPROC
 # as in ms-swift's examples/megatron/grpo/test_lora_colocate.sh): match the last path component.
 _PYTHON = re.compile(r"(?:\S*/)?python[0-9.]*")
 _TORCHRUN = re.compile(r"(?:\S*/)?torchrun")
+# `accelerate launch [--config_file F] swift/cli/rlhf.py ARGS` (ms-swift's examples/ascend/train/qwen3_5/
+# qwen3_5_lora_grpo_megatron.sh): accelerate starts the processes itself, from its own flags and config file.
+_ACCELERATE = re.compile(r"(?:\S*/)?accelerate")
 
 
 # Words that run the next command unchanged: `nohup megatron sft ... &`, `exec swift sft`, `time ...`.
@@ -112,7 +115,8 @@ def _command_part(words: list[str], notes: list, source: str, lineno: int) -> tu
     (nohup, exec, time, env NAME=value) and a preparatory `cd DIR &&` / `source FILE;` before the command,
     each noted. Lines that are not a training command come back unchanged."""
     assigns: list[tuple[str, str]] = []
-    start = next((k for k, w in enumerate(words) if (w in _STARTS or _PYTHON.fullmatch(w) or _TORCHRUN.fullmatch(w))
+    start = next((k for k, w in enumerate(words) if (w in _STARTS or _PYTHON.fullmatch(w) or _TORCHRUN.fullmatch(w)
+                                                    or _accelerate_launch(words[k:]))
                   and (k == 0 or words[k - 1] in _SHELL_OPERATORS or words[k - 1] in _WRAPPERS
                        or _ASSIGN.match(words[k - 1]))), None)
     if not start:
@@ -142,6 +146,8 @@ def _as_swift_command(words: list[str], env: dict, notes: list, source: str, lin
         launcher = words[3:]
     elif len(words) > 1 and _PYTHON.fullmatch(words[0]):
         launcher = words[1:]
+    elif _accelerate_launch(words):
+        launcher = words[2:]
     else:
         return words
     for k, word in enumerate(launcher):
@@ -153,10 +159,38 @@ def _as_swift_command(words: list[str], env: dict, notes: list, source: str, lin
                 value = inline or (opts[j + 1] if j + 1 < len(opts) else "")
                 if opt.startswith("--") and name in _TORCHRUN_LAUNCH:
                     env[_TORCHRUN_LAUNCH[name]] = value
+            if _accelerate_launch(words):
+                _accelerate_options(opts, env, notes, f"{source}:{lineno}")
             notes.append(f"{source}:{lineno}: `{words[0]} ... {word}` imported as `{'megatron' if m.group(1) else 'swift'} "
                          f"{m.group(2)}` (ms-swift starts torchrun itself from NPROC_PER_NODE/NNODES)")
             return ["megatron" if m.group(1) else "swift", m.group(2), *launcher[k + 1:]]
     return words
+
+
+def _accelerate_launch(words: list[str]) -> bool:
+    return len(words) > 1 and bool(_ACCELERATE.fullmatch(words[0])) and words[1] == "launch"
+
+
+def _accelerate_options(opts: list[str], env: dict, notes: list, where: str) -> None:
+    """accelerate launch's process counts to NPROC_PER_NODE/NNODES (its --num_processes counts all machines'
+    processes); its config file -- FSDP or DeepSpeed settings in accelerate's own format -- has no place in a
+    recipe, and the note says so (ms-swift's --fsdp / --deepspeed arguments carry them)."""
+    values: dict[str, str] = {}
+    for j, opt in enumerate(opts):
+        if opt.startswith("--"):
+            name, eq, inline = opt[2:].replace("-", "_").partition("=")
+            values[name] = inline if eq else (opts[j + 1] if j + 1 < len(opts) and not opts[j + 1].startswith("--")
+                                              else "")
+    nodes = int(values["num_machines"]) if values.get("num_machines", "").isdigit() else 0
+    if nodes:
+        env["NNODES"] = str(nodes)
+    nodes = nodes or (int(env["NNODES"]) if str(env.get("NNODES", "")).isdigit() else 1)
+    procs = values.get("num_processes", "")
+    if procs.isdigit() and nodes and int(procs) % nodes == 0:
+        env["NPROC_PER_NODE"] = str(int(procs) // nodes)
+    if values.get("config_file"):
+        notes.append(f"{where}: accelerate's --config_file {values['config_file']} (its FSDP / DeepSpeed settings) is "
+                     "not part of the recipe: the plan does not see it; give ms-swift's --fsdp or --deepspeed instead")
 
 
 def _logical_lines(text: str):
