@@ -102,6 +102,23 @@ def test_accelerate_without_launch_is_not_a_command(write):
     assert swift_ext("import", sh).returncode != 0
 
 
+def test_a_quoted_string_over_several_lines_is_one_word(write, tmp_path):
+    # ms-swift's examples/train/grpo/internal/chord.sh exports a system prompt whose double quotes span three
+    # lines; import stopped at the first line ("unterminated double quote"). An apostrophe in a comment, or in a
+    # comment after a flag, opens no quote.
+    text = ("# don't edit\nexport PROMPT=\"You solve MATH problems.\nThink first: <think>\\n...</think>\\n\"\n"
+            f"NPROC_PER_NODE=2 \\\nswift sft \\\n    --model {TINY} \\\n    --dataset data.jsonl  # it's local\n"
+            "swift sft --model x --system 'a\n  b' --dataset data.jsonl \\\n    --output_dir out\n")
+    sh = write("run.sh", text)
+    imported = swift_ext("import", sh, "-o", tmp_path / "run.yaml")
+    assert imported.returncode == 0, imported.stderr
+    first, second = (tmp_path / "run-1.yaml").read_text(), (tmp_path / "run-2.yaml").read_text()
+    assert "PROMPT: 'You solve MATH problems.\n\n    Think first: <think>\\n...</think>\\n'" in first, first
+    assert "dataset:\n  - data.jsonl" in first and "gpus_per_node: 2" in first, first
+    assert 'system: "a\\n  b"' in second, second  # single quotes keep the newline and the indent
+    assert "output_dir: out" in second, second
+
+
 def test_a_path_that_only_ends_in_python_is_not_an_interpreter(write):
     # `echo /opt/python` and a dataset named .../python stay arguments, not commands.
     sh = write("run.sh", "echo /opt/python megatron sft --model x\n")

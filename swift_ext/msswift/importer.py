@@ -194,19 +194,47 @@ def _accelerate_options(opts: list[str], env: dict, notes: list, where: str) -> 
 
 
 def _logical_lines(text: str):
-    """(first line number, text) with backslash-newline continuations joined, comments kept."""
-    buf, start = [], None
+    """(first line number, text) with backslash-newline continuations joined, comments kept. A quoted string that
+    runs over several lines is one word, its newlines kept as bash keeps them (ms-swift's examples/train/grpo/
+    internal/chord.sh exports a three-line system prompt in double quotes)."""
+    buf, start, quote = [], None, None
     for n, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if start is None:
             start = n
-        if line.endswith("\\") and not line.strip().startswith("#"):
+        code = quote is not None or not line.strip().startswith("#")
+        quote = _quote_after(line, quote) if code else None
+        if quote == '"' and line.endswith("\\"):  # backslash-newline inside double quotes joins the lines
             buf.append(line[:-1])
-            continue
-        buf.append(line)
-        yield start, " ".join(buf)
-        buf, start = [], None
+        elif quote is not None:
+            buf.append(line + "\n")
+        elif line.endswith("\\") and code:
+            buf.append(line[:-1] + " ")
+        else:
+            buf.append(line)
+            yield start, "".join(buf)
+            buf, start = [], None
     if buf:
-        yield start, " ".join(buf)
+        yield start, "".join(buf)
+
+
+def _quote_after(line: str, quote: str | None) -> str | None:
+    """The quote still open at the end of `line`, given the one open at its start: bash ends '...' only at the next
+    ', "..." at an unescaped ", and outside quotes a # that starts a word comments out the rest of the line."""
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote == "'":
+            quote = None if c == "'" else quote
+        elif c == "\\":
+            i += 1
+        elif quote == '"':
+            quote = None if c == '"' else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
+            break
+        i += 1
+    return quote
 
 
 def split_words(line: str, variables: dict[str, str], notes: list[str], source: str, lineno: int) -> list[str]:
