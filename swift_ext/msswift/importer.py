@@ -95,6 +95,8 @@ _COMMENTED_CODE = re.compile(r"^(--|[A-Za-z_][A-Za-z0-9_]*=|(megatron|swift|torc
 _SHELL_OPERATORS = {"|", "||", "&&", ";", "&", "|&"}
 # ms-swift's entry points, as scripts start them under torchrun: swift/cli/_megatron/sft.py is `megatron sft`.
 _ENTRY = re.compile(r"(?:^|/)swift/cli/(_megatron/)?(sft|rlhf|pt)\.py$")
+# ... or as modules: `torchrun ... -m swift.cli.sft` (ms-swift's examples/train/moe/deepseek_v4_fsdp2_ep.sh).
+_ENTRY_MODULE = re.compile(r"swift\.cli\.(_megatron\.)?(sft|rlhf|pt)")
 _TORCHRUN_LAUNCH = {"nproc_per_node": "NPROC_PER_NODE", "nproc-per-node": "NPROC_PER_NODE", "nnodes": "NNODES"}
 # The interpreter / launcher may be named by path (`PYTHON=/opt/env/bin/python; $PYTHON -m torch.distributed.run`,
 # as in ms-swift's examples/megatron/grpo/test_lora_colocate.sh): match the last path component.
@@ -151,9 +153,10 @@ def _as_swift_command(words: list[str], env: dict, notes: list, source: str, lin
     else:
         return words
     for k, word in enumerate(launcher):
-        m = _ENTRY.search(word)
+        module = k > 0 and launcher[k - 1] == "-m"
+        m = _ENTRY_MODULE.fullmatch(word) if module else _ENTRY.search(word)
         if m:
-            opts = launcher[:k]
+            opts = launcher[:k - 1] if module else launcher[:k]
             for j, opt in enumerate(opts):
                 name, _, inline = opt.lstrip("-").partition("=")
                 value = inline or (opts[j + 1] if j + 1 < len(opts) else "")
