@@ -35,8 +35,8 @@ if str(ROOT) not in sys.path:
 
 # A training command anywhere on a line that is not a comment (after `nohup`, `cd DIR &&`, env assignments):
 # the pre-filter; whether the importer finds it is what the bench measures.
-_TRAINING = re.compile(r"(?:^|[\s;&|(])(megatron|swift)\s+(sft|pt|rlhf)\b|(?:^|[\s/])swift/cli/(_megatron/)?(sft|pt|rlhf)\.py",
-                       re.M)
+_TRAINING = re.compile(r"(?:^|[\s;&|(])(megatron|swift)\s+(sft|pt|rlhf)\b|(?:^|[\s/])swift/cli/(_megatron/)?(sft|pt|rlhf)\.py"
+                       r"|\s-m\s+swift\.cli\.(_megatron\.)?(sft|pt|rlhf)\b", re.M)
 RANK = {"ok": 0, "warned": 1, "refused": 2, "import failed": 3, "crashed": 4}
 
 
@@ -64,7 +64,7 @@ def training_commands(text: str) -> list[str]:
     # keep commented-out flags between the variables and the launch line).
     code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
     joined = re.sub(r"\\\r?\n", " ", code)
-    return [m.group(1) or ("megatron" if m.group(3) else "swift") for m in _TRAINING.finditer(joined)]
+    return [m.group(1) or ("megatron" if m.group(3) or m.group(5) else "swift") for m in _TRAINING.finditer(joined)]
 
 
 def roundtrip(path: Path, base: Path, oracle: bool, upgrade: bool, gpu: str | None = None) -> Outcome:

@@ -41,17 +41,9 @@ def test_mtp_num_layers_zero_means_no_mtp_block(write, tmp_path, value, refused)
 def test_bench_sees_a_command_below_a_commented_continuation():
     # bash ends a comment at its newline even after a trailing backslash; the bench's pre-filter counted
     # such a script as having no training command (and skipped it) while `import` found the command.
-    import importlib.util
-    import sys
-
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("bench_rt", ROOT / "bench" / "bench_examples_roundtrip.py")
-    bench = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
-    spec.loader.exec_module(bench)
     text = ("set -x\n    # --dataset old.jsonl \\\ntorchrun --nproc_per_node 8 swift/cli/_megatron/sft.py \\\n"
             f"    --model {TINY} \\\n    --dataset data.jsonl\n#megatron rlhf \\\n")
-    assert bench.training_commands(text) == ["megatron"]
+    assert _bench().training_commands(text) == ["megatron"]
 
 
 @pytest.mark.parametrize("value, refused", [("0", False), ("-1", False), ("-3", True)])
@@ -76,6 +68,81 @@ def test_interpreter_or_launcher_named_by_path(write, tmp_path, launcher):
     recipe = (tmp_path / "run.yaml").read_text()
     assert "command: sft" in recipe and "engine: megatron" in recipe and "gpus_per_node: 4" in recipe, recipe
     assert planned.returncode == 0, planned.stderr
+
+
+@pytest.mark.parametrize("launcher, per_node, nodes", [
+    ('accelerate launch --config_file "./fsdp2.json"', 8, 1),  # NPROC_PER_NODE=8 from the script's own prefix
+    ("/opt/env/bin/accelerate launch --num_processes 8 --num_machines 2 --config_file=fsdp.yaml", 4, 2),
+])
+def test_accelerate_launch_of_an_entry_point(write, tmp_path, launcher, per_node, nodes):
+    # ms-swift's examples/ascend/train/qwen3_5/qwen3_5_lora_grpo_megatron.sh runs
+    # `accelerate launch --config_file ./examples/ascend/train/qwen3_5/fsdp2.json swift/cli/rlhf.py ...`;
+    # import found no command. accelerate's --num_processes counts every machine's processes.
+    text = (f"NPROC_PER_NODE=8 \\\n{launcher} \\\n    swift/cli/sft.py \\\n"
+            f"    --model {TINY} \\\n    --dataset data.jsonl \\\n    --output_dir out\n")
+    imported, planned = import_and_plan(write, tmp_path, text)
+    recipe = (tmp_path / "run.yaml").read_text()
+    assert "command: sft" in recipe and "engine: swift" in recipe, recipe
+    assert f"gpus_per_node: {per_node}" in recipe and f"nodes: {nodes}" in recipe, recipe
+    assert "--config_file" in imported.stderr and "not part of the recipe" in imported.stderr, imported.stderr
+    assert planned.returncode == 0, planned.stderr
+
+
+def test_accelerate_without_launch_is_not_a_command(write):
+    # `accelerate config` / `accelerate env` start nothing; the entry point after them is an argument.
+    sh = write("run.sh", "accelerate env swift/cli/sft.py --model x\n")
+    assert swift_ext("import", sh).returncode != 0
+
+
+def test_a_quoted_string_over_several_lines_is_one_word(write, tmp_path):
+    # ms-swift's examples/train/grpo/internal/chord.sh exports a system prompt whose double quotes span three
+    # lines; import stopped at the first line ("unterminated double quote"). An apostrophe in a comment, or in a
+    # comment after a flag, opens no quote.
+    text = ("# don't edit\nexport PROMPT=\"You solve MATH problems.\nThink first: <think>\\n...</think>\\n\"\n"
+            f"NPROC_PER_NODE=2 \\\nswift sft \\\n    --model {TINY} \\\n    --dataset data.jsonl  # it's local\n"
+            "swift sft --model x --system 'a\n  b' --dataset data.jsonl \\\n    --output_dir out\n")
+    sh = write("run.sh", text)
+    imported = swift_ext("import", sh, "-o", tmp_path / "run.yaml")
+    assert imported.returncode == 0, imported.stderr
+    first, second = (tmp_path / "run-1.yaml").read_text(), (tmp_path / "run-2.yaml").read_text()
+    assert "PROMPT: 'You solve MATH problems.\n\n    Think first: <think>\\n...</think>\\n'" in first, first
+    assert "dataset:\n  - data.jsonl" in first and "gpus_per_node: 2" in first, first
+    assert 'system: "a\\n  b"' in second, second  # single quotes keep the newline and the indent
+    assert "output_dir: out" in second, second
+
+
+@pytest.mark.parametrize("launcher, engine, per_node", [
+    ("torchrun --nproc_per_node=4 --master_port 29500 -m swift.cli._megatron.sft", "megatron", 4),
+    ("python -m swift.cli.sft", "swift", 2),  # NPROC_PER_NODE=2 from the script's prefix
+])
+def test_entry_point_run_as_a_module(write, tmp_path, launcher, engine, per_node):
+    # ms-swift's examples/train/moe/deepseek_v4_fsdp2_ep.sh runs `torchrun --nproc_per_node=8 ... -m swift.cli.sft`
+    # (swift/cli/sft.py runs sft_main under __main__): import found no command and the bench skipped the script.
+    text = (f"NPROC_PER_NODE=2 \\\n{launcher} \\\n    --model {TINY} \\\n    --dataset data.jsonl \\\n"
+            "    --output_dir out\n")
+    imported, planned = import_and_plan(write, tmp_path, text)
+    recipe = (tmp_path / "run.yaml").read_text()
+    assert "command: sft" in recipe and f"engine: {engine}" in recipe and f"gpus_per_node: {per_node}" in recipe, recipe
+    assert planned.returncode == 0, planned.stderr
+    assert _bench().training_commands(text) == [engine]
+
+
+def test_a_module_that_is_not_a_training_entry_point_is_not_a_command(write):
+    sh = write("run.sh", f"torchrun --nproc_per_node 2 -m swift.cli.export --model {TINY}\n")
+    assert swift_ext("import", sh).returncode != 0
+    assert _bench().training_commands(f"python -m swift.cli.infer --model {TINY}\n") == []
+
+
+def _bench():
+    import importlib.util
+    import sys
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_rt", ROOT / "bench" / "bench_examples_roundtrip.py")
+    bench = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+    spec.loader.exec_module(bench)
+    return bench
 
 
 def test_a_path_that_only_ends_in_python_is_not_an_interpreter(write):

@@ -91,15 +91,20 @@ def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> l
 
 
 # A commented-out command or flag is not a description of the run.
-_COMMENTED_CODE = re.compile(r"^(--|[A-Za-z_][A-Za-z0-9_]*=|(megatron|swift|torchrun|python[0-9.]*) |.*\\$)")
+_COMMENTED_CODE = re.compile(r"^(--|[A-Za-z_][A-Za-z0-9_]*=|(megatron|swift|torchrun|accelerate|python[0-9.]*) |.*\\$)")
 _SHELL_OPERATORS = {"|", "||", "&&", ";", "&", "|&"}
 # ms-swift's entry points, as scripts start them under torchrun: swift/cli/_megatron/sft.py is `megatron sft`.
 _ENTRY = re.compile(r"(?:^|/)swift/cli/(_megatron/)?(sft|rlhf|pt)\.py$")
+# ... or as modules: `torchrun ... -m swift.cli.sft` (ms-swift's examples/train/moe/deepseek_v4_fsdp2_ep.sh).
+_ENTRY_MODULE = re.compile(r"swift\.cli\.(_megatron\.)?(sft|rlhf|pt)")
 _TORCHRUN_LAUNCH = {"nproc_per_node": "NPROC_PER_NODE", "nproc-per-node": "NPROC_PER_NODE", "nnodes": "NNODES"}
 # The interpreter / launcher may be named by path (`PYTHON=/opt/env/bin/python; $PYTHON -m torch.distributed.run`,
 # as in ms-swift's examples/megatron/grpo/test_lora_colocate.sh): match the last path component.
 _PYTHON = re.compile(r"(?:\S*/)?python[0-9.]*")
 _TORCHRUN = re.compile(r"(?:\S*/)?torchrun")
+# `accelerate launch [--config_file F] swift/cli/rlhf.py ARGS` (ms-swift's examples/ascend/train/qwen3_5/
+# qwen3_5_lora_grpo_megatron.sh): accelerate starts the processes itself, from its own flags and config file.
+_ACCELERATE = re.compile(r"(?:\S*/)?accelerate")
 
 
 # Words that run the next command unchanged: `nohup megatron sft ... &`, `exec swift sft`, `time ...`.
@@ -112,7 +117,8 @@ def _command_part(words: list[str], notes: list, source: str, lineno: int) -> tu
     (nohup, exec, time, env NAME=value) and a preparatory `cd DIR &&` / `source FILE;` before the command,
     each noted. Lines that are not a training command come back unchanged."""
     assigns: list[tuple[str, str]] = []
-    start = next((k for k, w in enumerate(words) if (w in _STARTS or _PYTHON.fullmatch(w) or _TORCHRUN.fullmatch(w))
+    start = next((k for k, w in enumerate(words) if (w in _STARTS or _PYTHON.fullmatch(w) or _TORCHRUN.fullmatch(w)
+                                                    or _accelerate_launch(words[k:]))
                   and (k == 0 or words[k - 1] in _SHELL_OPERATORS or words[k - 1] in _WRAPPERS
                        or _ASSIGN.match(words[k - 1]))), None)
     if not start:
@@ -142,37 +148,96 @@ def _as_swift_command(words: list[str], env: dict, notes: list, source: str, lin
         launcher = words[3:]
     elif len(words) > 1 and _PYTHON.fullmatch(words[0]):
         launcher = words[1:]
+    elif _accelerate_launch(words):
+        launcher = words[2:]
     else:
         return words
     for k, word in enumerate(launcher):
-        m = _ENTRY.search(word)
+        module = k > 0 and launcher[k - 1] == "-m"
+        m = _ENTRY_MODULE.fullmatch(word) if module else _ENTRY.search(word)
         if m:
-            opts = launcher[:k]
+            opts = launcher[:k - 1] if module else launcher[:k]
             for j, opt in enumerate(opts):
                 name, _, inline = opt.lstrip("-").partition("=")
                 value = inline or (opts[j + 1] if j + 1 < len(opts) else "")
                 if opt.startswith("--") and name in _TORCHRUN_LAUNCH:
                     env[_TORCHRUN_LAUNCH[name]] = value
+            if _accelerate_launch(words):
+                _accelerate_options(opts, env, notes, f"{source}:{lineno}")
             notes.append(f"{source}:{lineno}: `{words[0]} ... {word}` imported as `{'megatron' if m.group(1) else 'swift'} "
                          f"{m.group(2)}` (ms-swift starts torchrun itself from NPROC_PER_NODE/NNODES)")
             return ["megatron" if m.group(1) else "swift", m.group(2), *launcher[k + 1:]]
     return words
 
 
+def _accelerate_launch(words: list[str]) -> bool:
+    return len(words) > 1 and bool(_ACCELERATE.fullmatch(words[0])) and words[1] == "launch"
+
+
+def _accelerate_options(opts: list[str], env: dict, notes: list, where: str) -> None:
+    """accelerate launch's process counts to NPROC_PER_NODE/NNODES (its --num_processes counts all machines'
+    processes); its config file -- FSDP or DeepSpeed settings in accelerate's own format -- has no place in a
+    recipe, and the note says so (ms-swift's --fsdp / --deepspeed arguments carry them)."""
+    values: dict[str, str] = {}
+    for j, opt in enumerate(opts):
+        if opt.startswith("--"):
+            name, eq, inline = opt[2:].replace("-", "_").partition("=")
+            values[name] = inline if eq else (opts[j + 1] if j + 1 < len(opts) and not opts[j + 1].startswith("--")
+                                              else "")
+    nodes = int(values["num_machines"]) if values.get("num_machines", "").isdigit() else 0
+    if nodes:
+        env["NNODES"] = str(nodes)
+    nodes = nodes or (int(env["NNODES"]) if str(env.get("NNODES", "")).isdigit() else 1)
+    procs = values.get("num_processes", "")
+    if procs.isdigit() and nodes and int(procs) % nodes == 0:
+        env["NPROC_PER_NODE"] = str(int(procs) // nodes)
+    if values.get("config_file"):
+        notes.append(f"{where}: accelerate's --config_file {values['config_file']} (its FSDP / DeepSpeed settings) is "
+                     "not part of the recipe: the plan does not see it; give ms-swift's --fsdp or --deepspeed instead")
+
+
 def _logical_lines(text: str):
-    """(first line number, text) with backslash-newline continuations joined, comments kept."""
-    buf, start = [], None
+    """(first line number, text) with backslash-newline continuations joined, comments kept. A quoted string that
+    runs over several lines is one word, its newlines kept as bash keeps them (ms-swift's examples/train/grpo/
+    internal/chord.sh exports a three-line system prompt in double quotes)."""
+    buf, start, quote = [], None, None
     for n, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
         if start is None:
             start = n
-        if line.endswith("\\") and not line.strip().startswith("#"):
+        code = quote is not None or not line.strip().startswith("#")
+        quote = _quote_after(line, quote) if code else None
+        if quote == '"' and line.endswith("\\"):  # backslash-newline inside double quotes joins the lines
             buf.append(line[:-1])
-            continue
-        buf.append(line)
-        yield start, " ".join(buf)
-        buf, start = [], None
+        elif quote is not None:
+            buf.append(line + "\n")
+        elif line.endswith("\\") and code:
+            buf.append(line[:-1] + " ")
+        else:
+            buf.append(line)
+            yield start, "".join(buf)
+            buf, start = [], None
     if buf:
-        yield start, " ".join(buf)
+        yield start, "".join(buf)
+
+
+def _quote_after(line: str, quote: str | None) -> str | None:
+    """The quote still open at the end of `line`, given the one open at its start: bash ends '...' only at the next
+    ', "..." at an unescaped ", and outside quotes a # that starts a word comments out the rest of the line."""
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote == "'":
+            quote = None if c == "'" else quote
+        elif c == "\\":
+            i += 1
+        elif quote == '"':
+            quote = None if c == '"' else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
+            break
+        i += 1
+    return quote
 
 
 def split_words(line: str, variables: dict[str, str], notes: list[str], source: str, lineno: int) -> list[str]:
