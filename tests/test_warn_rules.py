@@ -167,3 +167,20 @@ def test_cli_names_the_missing_plugin_file_on_the_transformers_engine(tmp_path):
     assert result.returncode == 2
     assert "'gone.py' not found" in result.stderr and str(tmp_path / "gone.py") in result.stderr
     assert "unknown reward function" not in result.stderr
+
+
+def test_the_tiny_model_is_planned_with_the_shape_its_build_writes(tmp_path, monkeypatch):
+    # plan never builds a model: before the first run builds the tiny one, its shape comes from the config the
+    # build will write (tinymodel.unbuilt_config) and must be the one read back from the built config.json
+    from dataclasses import replace
+
+    from swift_ext.planner.plan import recipe_shape
+    from swift_ext.planner.tinymodel import ensure_model
+
+    ensure_model("tiny-qwen3_6-moe")
+    built = recipe_shape("swift-ext://tiny-qwen3_6-moe", None)
+    monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path))  # an empty cache: nothing built there
+    planned = recipe_shape("swift-ext://tiny-qwen3_6-moe", None)
+    assert planned.source.startswith("swift-ext tiny model") and not list(tmp_path.iterdir())
+    assert replace(planned, name="", source="", origin="") == replace(built, name="", source="", origin="")
+    assert planned.mtp_num_layers == 1 and plan_of(TINY_SFT).shape is not None

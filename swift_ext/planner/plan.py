@@ -12,7 +12,7 @@ from swift_ext.msswift.conventions import local_dataset_path
 from swift_ext.msswift.option_names import read_name, resolve_recipe_names
 from swift_ext.spec.findings import Finding, UserError
 from swift_ext.planner.launch import Launch, build_launch
-from swift_ext.planner.tinymodel import local_model_name
+from swift_ext.planner.tinymodel import local_model_name, unbuilt_config
 from swift_ext.planner.effective import effective_args, overridden_by_msswift, train_iters_replaced
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
 from swift_ext.spec.recipe import Recipe
@@ -164,7 +164,7 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                      data_tokens=None) -> None:
     from swift_ext.planner.layout import check_layout
     from swift_ext.planner.memory import estimate, largest_fitting_tokens, longest_sequence, variable_length_batches
-    from swift_ext.planner.model_shape import ShapeNotFound, resolve_shape
+    from swift_ext.planner.model_shape import ShapeNotFound
 
     if recipe.launch.gpus_per_node < 1:
         errors.append(Finding("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", code="launch",
@@ -175,12 +175,9 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         errors.append(Finding(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
                               f"{recipe.launch.gpus_per_node}", code="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
     model = recipe.args.get("model")
-    from swift_ext.planner.tinymodel import resolve_model
-
-    model = resolve_model(model)
     shape = None
     try:
-        shape = resolve_shape(model, model_config)
+        shape = recipe_shape(model, model_config)
     except ShapeNotFound:
         # Degrade, don't block: the rules that need the shape and the memory estimate are skipped, once.
         warnings.append(Finding(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
@@ -282,15 +279,26 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted, ve
     return summary
 
 
+def recipe_shape(value, model_config):
+    """resolve_shape for the recipe's `args.model`; a swift-ext tiny model not built yet is planned from the
+    config its build will write (tinymodel.unbuilt_config), so planning never needs the build."""
+    from swift_ext.planner.model_shape import from_config, resolve_shape
+    from swift_ext.planner.tinymodel import resolve_model
+
+    unbuilt = unbuilt_config(value)
+    if unbuilt is not None and model_config is None:
+        return from_config(unbuilt, name=resolve_model(value), source="swift-ext tiny model (built by its first run)")
+    return resolve_shape(resolve_model(value), model_config)
+
+
 def _quiet_shape(recipe, model_config, keep_error: bool = False):
     """The model's shape for the engine-swift checks, or None: that engine's plan never needed it, so a
     model without a config.json here is not reported. With keep_error: (shape or None, the problems of a
     config.json that was found but is unusable), which the head checks report when they need the heads."""
-    from swift_ext.planner.model_shape import ShapeNotFound, resolve_shape
-    from swift_ext.planner.tinymodel import resolve_model
+    from swift_ext.planner.model_shape import ShapeNotFound
 
     try:
-        shape = resolve_shape(resolve_model(recipe.args.get("model")), model_config)
+        shape = recipe_shape(recipe.args.get("model"), model_config)
     except ShapeNotFound:
         shape, problems = None, []
     except UserError as exc:

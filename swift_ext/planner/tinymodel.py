@@ -94,6 +94,32 @@ def text_config() -> dict:
     }
 
 
+def vision_config() -> dict:
+    return {
+        "depth": 1,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": 64,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "num_position_embeddings": 2304,
+    }
+
+
+def unbuilt_config(value) -> dict | None:
+    """For a `swift-ext://NAME` model not built yet, the config.json fields its build will write that the
+    planner reads (the build is transformers' save_pretrained of the same text and vision configs); None for
+    any other model or a built one. Planning neither builds nor needs the model: `plan` on a fresh checkout
+    sees the shape the first `run` will train."""
+    name = local_model_name(value)
+    if name is None or name not in MODELS or (local_model_path(name) / COMPLETE).is_file():
+        return None
+    return {"architectures": ["Qwen3_5MoeForConditionalGeneration"], "model_type": "qwen3_5_moe",
+            "tie_word_embeddings": False, "text_config": text_config(), "vision_config": vision_config()}
+
+
 def build_tiny_qwen3_6_moe(out: Path) -> None:
     import torch
     from transformers import (
@@ -106,21 +132,7 @@ def build_tiny_qwen3_6_moe(out: Path) -> None:
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
     torch.manual_seed(0)
-    config = Qwen3_5MoeConfig(
-        text_config=text_config(),
-        vision_config={
-            "depth": 1,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 64,
-            "patch_size": 16,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "num_position_embeddings": 2304,
-        },
-        tie_word_embeddings=False,
-    )
+    config = Qwen3_5MoeConfig(text_config=text_config(), vision_config=vision_config(), tie_word_embeddings=False)
     model = Qwen3_5MoeForConditionalGeneration(config).to(torch.float32)
     model.save_pretrained(out, safe_serialization=True)
     add_mtp_shard(out)
