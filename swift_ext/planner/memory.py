@@ -111,7 +111,7 @@ class Estimate:
             return (f"the worst case ({self.tokens_per_micro_batch} tokens per micro-batch, every sample at its "
                     f"longest) needs an estimated {self.per_gpu_gib:.1f} GiB per GPU, beyond {self.capacity_gib:g} GiB "
                     f"even at the largest overestimate seen ({band}); up to ~{self.fits_up_to_tokens} tokens per "
-                    + (f"micro-batch fit: a micro-batch of longer samples will run out of memory" if self.in_flight == 1
+                    + ("micro-batch fit: a micro-batch of longer samples will run out of memory" if self.in_flight == 1
                        else f"micro-batch fit with all {self.in_flight} micro-batches the first pipeline stage holds "
                             "in flight that long, and one micro-batch at its longest fits beside shorter ones: a run "
                             "of long samples one after another will run out of memory"))
