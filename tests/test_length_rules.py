@@ -5,6 +5,7 @@ reads from config.json (planner/model_shape.py), beyond the failed launches in t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -180,6 +181,30 @@ def test_vllm_memory_is_not_judged_when_weights_spread_past_the_tp_group():
             "args.vllm_max_model_len=40960", "args.vllm_gpu_memory_utilization=0.2")
     for extra in ("args.vllm_quantization=fp8", "args.vllm_enable_expert_parallel=true"):
         assert "vllm-memory" not in findings(GRPO, *base, extra)[0], extra
+
+
+def test_vllm_weight_bytes_follow_the_checkpoints_quantization_config():
+    # vLLM loads a checkpoint in the format its config.json's quantization_config names: Kimi-K2's releases are
+    # block-FP8 with no FP8 in their names (1 byte a weight; 2 refused slime's run-kimi-k2-Instruct.sh, whose 16-GPU
+    # engines on 96 GB H20 hold 60 GiB of FP8 weights a GPU), Kimi-K2-Thinking's is INT4 compressed-tensors (not judged).
+    from swift_ext.planner.length_rules import rollout_engine_gib
+
+    kimi = resolve_shape("moonshotai/Kimi-K2-Instruct")
+    assert kimi.checkpoint_quant == "fp8"
+    assert 59 < rollout_engine_gib(kimi, 16, 34816) < 0.7 * 96 < rollout_engine_gib(replace(kimi, checkpoint_quant=""),
+                                                                                      16, 34816)
+    assert resolve_shape("moonshotai/Kimi-K2-Thinking").checkpoint_quant == "compressed-tensors"
+    assert rollout_engine_gib(resolve_shape("moonshotai/Kimi-K2-Thinking"), 16, 34816) is None
+    dense = from_config(DENSE, name="local/dense")
+    assert dense.checkpoint_quant == "" and rollout_engine_gib(dense, 1, 1) is not None
+    for quant, expected in (({"quant_method": "FP8"}, "fp8"), ({"quant_method": "awq"}, "awq"), ({}, "unknown"),
+                            ("fp8", "")):
+        shape = from_config({**DENSE, "quantization_config": quant}, name="local/dense")
+        assert shape.checkpoint_quant == expected, quant
+    fp8 = from_config({**DENSE, "quantization_config": {"quant_method": "fp8"}}, name="local/dense")
+    assert rollout_engine_gib(fp8, 1, 1) < rollout_engine_gib(dense, 1, 1)
+    assert rollout_engine_gib(from_config({**DENSE, "quantization_config": {"quant_method": "awq"}},
+                                          name="local/dense"), 1, 1) is None
 
 
 def test_vllm_lora_rank_must_be_a_rank_vllm_accepts():

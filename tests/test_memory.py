@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 
+from conftest import FIXTURES
 from swift_ext.planner import memory_band
 from swift_ext.planner.memory import Estimate
 from swift_ext.planner.plan import make_plan
-from swift_ext.spec.recipe import Recipe
+from swift_ext.spec.recipe import Recipe, load_recipe
 
 BENCH = Path(__file__).parents[1] / "bench" / "bench_memory_estimate.py"
 
@@ -500,3 +501,20 @@ def test_a_huge_reranker_negative_cap_is_a_warning_not_an_absurd_refusal():
     plan = make_plan(Recipe(command="sft", launch={"gpus_per_node": 2, "gpu": "H100"}, source="rr.yaml", args=args,
                             env={"MAX_NEGATIVE_SAMPLES": "99999999"}))
     assert plan.memory.verdict == "worst_case_does_not_fit" and plan.ok
+
+
+def test_grpo_pipeline_worst_case_is_one_longest_micro_batch_among_shorter_ones():
+    """verl's run_deepseek671b_math_megatron.sh ("512 H20(96GB)"): PP=16 without recompute keeps 16 micro-batches in
+    flight on the first stage. All 16 at 6144 tokens would not fit; one at its longest beside shorter rollouts does
+    (gsm8k's are a few hundred tokens), so the run is planned with a warning. One micro-batch at its longest that does
+    not fit even alone stays refused."""
+    path = FIXTURES / "working" / "verl-example-deepseek-v3-0324-megatron-h20-512gpu-pp16-ep32.yaml"
+    plan = make_plan(load_recipe(path), oracle=False)
+    assert plan.ok and plan.memory.verdict == "worst_case_does_not_fit" and plan.memory.in_flight == 16
+    assert 0 < plan.memory.fits_up_to_tokens < plan.memory.tokens_per_micro_batch
+    [warning] = [w for w in plan.warnings if w.code == "memory"]
+    assert "with all 16 micro-batches the first pipeline stage holds in flight" in warning.message
+    longer = make_plan(load_recipe(path, ["args.max_completion_length=60000", "args.vllm_max_model_len=62048"]),
+                       oracle=False)
+    assert not longer.ok and longer.memory.verdict == "does_not_fit"
+    assert [e.code for e in longer.errors] == ["memory"]

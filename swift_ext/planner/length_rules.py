@@ -200,10 +200,14 @@ _LOW_BIT_NAMES = ("awq", "gptq", "int4", "int8", "4bit", "8bit", "mxfp4", "nvfp4
 
 
 def _weight_bytes(shape: ModelShape) -> float | None:
-    """Bytes per parameter vLLM holds for the checkpoint, a lower bound: 1 for FP8 checkpoints (the -FP8
-    releases; DeepSeek-V3's own weights are FP8), 2 otherwise; None when it cannot be told (gpt-oss ships MXFP4)."""
+    """Bytes per parameter vLLM holds for the checkpoint, a lower bound: 1 for FP8 checkpoints (config.json's
+    quantization_config says fp8 -- Kimi-K2's releases are block-FP8 without FP8 in their names; the -FP8 releases;
+    DeepSeek-V3's own weights are FP8), 2 otherwise; None when it cannot be told (another quantization_config, such
+    as Kimi-K2-Thinking's INT4 compressed-tensors; gpt-oss ships MXFP4)."""
+    if shape.checkpoint_quant == "fp8":
+        return 1.0
     name = shape.name.lower()
-    if shape.softmax_type == "learnable" or any(tag in name for tag in _LOW_BIT_NAMES):
+    if shape.checkpoint_quant or shape.softmax_type == "learnable" or any(tag in name for tag in _LOW_BIT_NAMES):
         return None
     return 1.0 if "fp8" in name or shape.model_type == "deepseek_v3" else 2.0
 

@@ -84,6 +84,8 @@ class Estimate:
     # Variable-length micro-batches (variable_length_batches) whose worst case does not fit but whose
     # one-longest-sequence micro-batch does: the most tokens per micro-batch that fit (set by the plan).
     fits_up_to_tokens: int | None = None
+    # Micro-batches in flight on the first pipeline stage at fits_up_to_tokens each (1 without a pipeline).
+    in_flight: int = 1
 
     @property
     def verdict(self) -> str | None:
@@ -109,7 +111,10 @@ class Estimate:
             return (f"the worst case ({self.tokens_per_micro_batch} tokens per micro-batch, every sample at its "
                     f"longest) needs an estimated {self.per_gpu_gib:.1f} GiB per GPU, beyond {self.capacity_gib:g} GiB "
                     f"even at the largest overestimate seen ({band}); up to ~{self.fits_up_to_tokens} tokens per "
-                    f"micro-batch fit: a micro-batch of longer samples will run out of memory")
+                    + ("micro-batch fit: a micro-batch of longer samples will run out of memory" if self.in_flight == 1
+                       else f"micro-batch fit with all {self.in_flight} micro-batches the first pipeline stage holds "
+                            "in flight that long, and one micro-batch at its longest fits beside shorter ones: a run "
+                            "of long samples one after another will run out of memory"))
         return (f"estimated {self.per_gpu_gib:.1f} GiB per GPU of {self.capacity_gib:g} GiB is within the "
                 f"estimate's error band of the limit ({band}): it may not fit")
 
@@ -151,11 +156,11 @@ def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | N
 
 
 def _estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | None, command: str,
-              data_tokens: int | None) -> Estimate:
+              data_tokens: int | None, in_flight_cap: int | None = None) -> Estimate:
     notes: list[str] = []
     stages = [(True, True)] if lay.pp == 1 else [(True, False), (False, True)]
-    components = max((_stage(shape, args, lay, first, last, command, data_tokens) for first, last in stages),
-                     key=lambda c: sum(c.values()))
+    components = max((_stage(shape, args, lay, first, last, command, data_tokens, in_flight_cap)
+                      for first, last in stages), key=lambda c: sum(c.values()))
     if args.bool("optimizer_cpu_offload"):
         frac = args.float("optimizer_offload_fraction")
         notes.append(f"optimizer_cpu_offload keeps {1 - frac:.0%} of the optimizer state on the GPU")
@@ -204,6 +209,22 @@ def longest_sequence(args: Args, command: str) -> int:
     return max(per_row, 1)
 
 
+def in_flight_micro_batches(args: Args, lay: Layout) -> int:
+    """Micro-batches whose activations the first pipeline stage holds at once under 1F1B (see _stage)."""
+    return min(lay.pp, max(args.global_batch_size // max(args.micro_batch_size * max(lay.dp, 1), 1), 1))
+
+
+def longest_fits_among_short(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float, command: str) -> bool:
+    """Variable-length micro-batches under a pipeline: whether the run fits with one micro-batch holding a sequence at
+    its longest while the other micro-batches the first stage keeps in flight are short (their activations left out).
+    The worst case puts every in-flight micro-batch at its longest at once: PP of them on the first stage, a bound that
+    GRPO rollouts and padding-free samples of mixed length do not reach (verl's run_deepseek671b_math_megatron.sh, PP=16
+    without recompute on 512 H20, trains gsm8k rollouts of a few hundred tokens against a 6144-token bound). A
+    micro-batch at its longest that does not fit even alone fails whatever the others hold."""
+    one = _estimate(shape, args, lay, capacity_gib, command, longest_sequence(args, command), in_flight_cap=1)
+    return one.verdict != "does_not_fit"
+
+
 def largest_fitting_tokens(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float, command: str) -> int:
     """The most tokens per micro-batch whose estimate the verdict does not refuse (0 if none): bisection on
     the activations' token count, which the estimate grows with monotonically."""
@@ -250,7 +271,7 @@ def reranker_group(args: Args) -> int:
 
 
 def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, command: str,
-           data_tokens: int | None = None) -> dict[str, float]:
+           data_tokens: int | None = None, in_flight_cap: int | None = None) -> dict[str, float]:
     tp, pp, cp, ep, etp = lay.tp, lay.pp, lay.cp, lay.ep, lay.etp
     dp = max(lay.dp, 1)
     expert_dp = max(lay.world // (pp * ep * etp), 1)
@@ -414,7 +435,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
         expert_tokens = tok_sp * k * moe_factor if shape.is_moe else 0
         layer_act += memory_lora.lora_saved_bytes(shape, args, lora_bytes, tokens, tok_sp, expert_tokens, tp)
     # 1F1B: stage i keeps (pp - i) micro-batches' activations; the first stage the most.
-    in_flight = min(pp if first else 1, max(args.global_batch_size // max(mbs * dp, 1), 1))
+    in_flight = min(pp if first else 1, max(args.global_batch_size // max(mbs * dp, 1), 1), in_flight_cap or pp)
     boundary = tok_sp * h * bf16
     # Logits and cross entropy on the last stage (the loss is computed inside GPTModel._postprocess;
     # ms-swift's loss_func only reduces the per-token losses). The output layer writes bf16 logits

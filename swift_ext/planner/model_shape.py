@@ -134,6 +134,9 @@ class ModelShape:
     # (config/parser.py hf_to_mcore_config, 1.6.3 :344, 1.6.5 :425), and ms-swift's get_mcore_model_config then
     # turns apply_rope_fusion off (it is on only for plain 'rope').
     mrope: bool = False
+    # config.json's quantization_config.quant_method, lower-cased ("fp8", "compressed-tensors", "mxfp4", ...): the
+    # format the checkpoint's weights are stored in, which vLLM loads as is; "" when the checkpoint is unquantized.
+    checkpoint_quant: str = ""
     source: str = ""  # the config.json read, or the bundled preset file
     origin: str = ""  # which lookup found it: local directory, Hugging Face cache, ..., bundled config
 
@@ -416,8 +419,20 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         max_positions=max_positions(text, read),
         rope_scaling=rope_scaling_type(text, config),
         mrope=rope_section(text, config).get("mrope_section") is not None,
+        checkpoint_quant=checkpoint_quant(text, config),
         source=source,
     )
+
+
+def checkpoint_quant(text: dict, config: dict) -> str:
+    """quant_method of the checkpoint's quantization_config (transformers writes it at the top of config.json; a
+    multimodal config may carry it in its text section). A quantization_config without a usable quant_method still
+    says the weights are not plain bf16: "unknown"."""
+    quant = config.get("quantization_config") or text.get("quantization_config")
+    if not isinstance(quant, dict):
+        return ""
+    method = quant.get("quant_method")
+    return method.strip().lower() if isinstance(method, str) and method.strip() else "unknown"
 
 
 # Far above any model's depth (the deepest published decoders have a few hundred layers), and far above any size

@@ -163,7 +163,8 @@ def _data_stats(recipe, args, layout, notes: list[str]) -> dict | None:
 def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes, layout, oracle=None,
                      data_tokens=None) -> None:
     from swift_ext.planner.layout import check_layout
-    from swift_ext.planner.memory import estimate, largest_fitting_tokens, longest_sequence, variable_length_batches
+    from swift_ext.planner.memory import (estimate, in_flight_micro_batches, largest_fitting_tokens,
+                                          longest_fits_among_short, longest_sequence, variable_length_batches)
     from swift_ext.planner.model_shape import ShapeNotFound
 
     if recipe.launch.gpus_per_node < 1:
@@ -219,11 +220,14 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     if memory.verdict == "does_not_fit" and memory.basis == "worst case" and variable_length_batches(args, recipe.command):
         # Refused only if one sequence at its longest per micro-batch does not fit either: ms-swift publishes
         # GRPO and padding-free runs whose worst case (every sample of a micro-batch at its longest) does not.
+        # Under a pipeline, only if one micro-batch at its longest does not fit beside shorter ones in flight.
         fitting = largest_fitting_tokens(shape, args, lay, capacity, recipe.command)
-        if fitting >= longest_sequence(args, recipe.command):
+        if fitting and (fitting >= longest_sequence(args, recipe.command)
+                        or lay.pp > 1 and longest_fits_among_short(shape, args, lay, capacity, recipe.command)):
             from dataclasses import replace
 
-            memory = found.memory = replace(memory, fits_up_to_tokens=fitting)
+            memory = found.memory = replace(memory, fits_up_to_tokens=fitting,
+                                            in_flight=in_flight_micro_batches(args, lay))
             warnings.append(Finding(memory.verdict_message(), code="memory", file=recipe.source,
                                     hint="lower micro_batch_size or max_length/max_completion_length, or "
                                          "`swift-ext plan --search`"))

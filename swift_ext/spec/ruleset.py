@@ -520,7 +520,9 @@ _RULES += [
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocated engine: gpu_memory_utilization, "
                     "tensor_parallel_size, max_model_len)")),
              "GRPO/GKD with use_vllm colocated (or engine megatron), launch.gpu known; skipped for checkpoints "
-             "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ) -- FP8 releases count 1 byte per weight"),
+             "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ, any quantization_config but fp8) -- FP8 "
+             "checkpoints (config.json quantization_config fp8, as Kimi-K2's; -FP8 releases; DeepSeek-V3) count 1 "
+             "byte per weight"),
     RuleInfo("sequence-parallel-size", "error", "engine swift: sequence_parallel_size must divide the processes; past "
              "gcd(KV heads, size) the rest is ring attention, which needs padding_free and which Qwen3.5/3.6's Gated "
              "DeltaNet refuses",
