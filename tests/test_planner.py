@@ -113,9 +113,6 @@ RULE_CASES = [
      ["args.pipeline_model_parallel_size=2", "args.tensor_model_parallel_size=1", "args.expert_model_parallel_size=2"]),
     ("global-batch", ["args.global_batch_size=3"], ["args.global_batch_size=4"]),
     ("sequence-parallel", ["args.sequence_parallel=false"], ["args.sequence_parallel=true"]),
-    ("context-parallel", ["args.context_parallel_size=2", "args.tensor_model_parallel_size=1", "args.packing=false",
-                          "args.padding_free=false", "args.max_length=4097"],
-     ["args.context_parallel_size=2", "args.tensor_model_parallel_size=1", "args.max_length=4096"]),
     ("packing-modes", ["args.group_by_length=true"], ["args.group_by_length=false"]),
     ("recompute", ["args.recompute_granularity=selective"], ["args.recompute_granularity=full"]),
     ("save-total-limit", ["args.save_total_limit=1"], ["args.save_total_limit=2"]),
@@ -130,6 +127,18 @@ def test_rule(rule, bad, good):
     assert rule in errors
     errors, _ = rules_hit(seed(SFT, *good))
     assert rule not in errors
+
+
+def test_context_parallel_takes_any_max_length():
+    # ms-swift 4.6 pads each sample to a multiple of 2*CP (Template._handle_megatron_cp) and the batch to TP*CP
+    # under SP (get_padding_to): a max_length of 4097, or none, is no failure without padding_free either
+    for length in ("args.max_length=4097", "args.max_length=null"):
+        errors, _ = rules_hit(seed(SFT, "args.context_parallel_size=2", "args.tensor_model_parallel_size=2",
+                                   "args.sequence_parallel=true", "args.packing=false", "args.padding_free=false",
+                                   length))
+        assert "context-parallel" not in errors, (length, errors)
+    _, warned = rules_hit(seed(SFT, "args.context_parallel_size=2", "args.max_length=2048"))
+    assert "context-parallel" in warned
 
 
 def test_layers_pp_with_first_last_stage_counts():

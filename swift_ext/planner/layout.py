@@ -403,19 +403,14 @@ def sequence_parallel(recipe, args, shape, lay, err, warn):
 
 @rule
 def context_parallel(recipe, args, shape, lay, err, warn):
+    # No length is refused: ms-swift 4.6 pads each sample to a multiple of 2*CP (template/base.py
+    # Template._handle_megatron_cp) and the batch to a multiple of TP*CP under SP (megatron/utils/utils.py
+    # get_padding_to), so the 2*CP chunks megatron-core's get_batch_on_this_cp_rank cuts always divide, whatever
+    # max_length is; and an unset max_length is the model's max_model_len (BaseArguments.__post_init__).
     if lay.cp == 1:
         return
     max_length = args.int("max_length")
-    padding_free = args.bool("padding_free") or args.bool("packing")
-    unit = 2 * lay.cp * (lay.tp if args.bool("sequence_parallel") and lay.tp > 1 else 1)
-    if max_length is None:
-        err("context-parallel", f"context_parallel_size={lay.cp} needs max_length", "max_length")
-    elif not padding_free and max_length % unit:
-        # Megatron's CP splits each sequence into 2*CP chunks (load balancing), SP further by TP.
-        err("context-parallel", f"with CP={lay.cp}{' and SP' if unit > 2 * lay.cp else ''} and no padding_free, "
-            f"max_length {max_length} must be a multiple of {unit}", "max_length",
-            hint=f"nearest: {(max_length // unit) * unit} or {(max_length // unit + 1) * unit}")
-    elif max_length is not None and max_length < 4096 and not _trains_completions(recipe, args):
+    if max_length is not None and max_length < 4096 and not _trains_completions(recipe, args):
         # GRPO/GKD train prompt + completion together (memory.py counts both), so a short max_length
         # alone says nothing there (slime's GLM-4.5 script: CP=2 on 32k-token responses).
         warn("context-parallel", f"CP={lay.cp} on {max_length}-token sequences costs communication for little memory",

@@ -100,8 +100,11 @@ _RULES = [
              (code("megatron-core transformer/moe/moe_layer.py: MoELayer.forward"),
               code(f"{MS} MegatronArguments.__post_init__")),
              "engine: megatron, TP > 1 (error for MoE models: support table sequence-parallel-moe)"),
-    RuleInfo("context-parallel", "error, warning", "CP needs max_length, a multiple of 2*CP(*TP with SP) "
-             "without padding_free", (code("megatron-core utils.py: get_batch_on_this_cp_rank (2*CP chunks)"),),
+    RuleInfo("context-parallel", "warning", "CP on short sequences (under 4k tokens, outside GRPO/GKD) costs "
+             "communication for little memory; no length is refused: ms-swift pads each sample to a multiple of 2*CP",
+             (code("ms-swift swift/template/base.py: Template._handle_megatron_cp (each sample padded to 2*CP)"),
+              code("ms-swift swift/megatron/utils/utils.py: get_padding_to (the batch to TP*CP under SP)"),
+              code("megatron-core utils.py: get_batch_on_this_cp_rank (2*CP chunks)")),
              "engine: megatron, CP > 1"),
     RuleInfo("packing-modes", "error, warning", "group_by_length excludes padding_free/packing",
              (code(f"{MS} MegatronArguments.__post_init__"),
