@@ -83,3 +83,18 @@ def test_the_bundled_model_count_in_preflight_md_is_the_presets():
                   for p in (PACKAGE / "planner" / "presets").glob("*.json"))
     stated = re.search(r"presets/\*\.json` — (\d+) models", (ROOT / "docs" / "preflight.md").read_text(encoding="utf-8"))
     assert stated and int(stated.group(1)) == bundled, f"docs/preflight.md: say {bundled} models"
+
+
+def test_the_fixture_counts_in_preflight_md_are_the_fixtures():
+    """docs/preflight.md states how many real failures and working setups the fixtures hold (they drifted from
+    34/81 to 67/180 unnoticed)."""
+    fixtures = ROOT / "tests" / "fixtures"
+    issues = sorted((fixtures / "issues").glob("*.yaml"))
+    warned = sum("expect: warning" in p.read_text(encoding="utf-8") for p in issues)
+    working = len(list((fixtures / "working").glob("*.yaml")))
+    text = (ROOT / "docs" / "preflight.md").read_text(encoding="utf-8")
+    stated = re.search(r"rebuilds (\d+) launches", text), re.search(r"except the (\d+) marked `expect: warning`", text)
+    plans = re.search(r"plans the (\d+) published working setups", text)
+    assert stated[0] and stated[1] and plans, "docs/preflight.md: the fixture sentence changed; update this test"
+    assert (int(stated[0].group(1)), int(stated[1].group(1)), int(plans.group(1))) == (len(issues), warned, working), (
+        f"docs/preflight.md: say {len(issues)} launches, {warned} marked expect: warning, {working} working setups")
