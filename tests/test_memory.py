@@ -518,3 +518,18 @@ def test_grpo_pipeline_worst_case_is_one_longest_micro_batch_among_shorter_ones(
                        oracle=False)
     assert not longer.ok and longer.memory.verdict == "does_not_fit"
     assert [e.code for e in longer.errors] == ["memory"]
+
+
+def test_settings_given_in_megatron_extra_kwargs_are_estimated_as_the_config_gets_them():
+    """get_mcore_model_config updates the config with megatron_extra_kwargs last: recompute, sequence parallel,
+    the fused cross entropy and the dispatcher given there are what megatron-core runs, so the estimate reads them
+    through the same reader as the config rules (mcore_config), not from the arguments alone."""
+    selective = (("recompute_granularity", "selective"), ("recompute_method", None), ("recompute_num_layers", None))
+    as_args = _components()["activations"]  # full uniform 1 as arguments
+    as_extra = _components(*selective, ("megatron_extra_kwargs", {"recompute_granularity": "full",
+                                                                  "recompute_method": "uniform",
+                                                                  "recompute_num_layers": 1}))["activations"]
+    assert as_extra == as_args and _components(*selective)["activations"] > as_args
+    assert _components(("megatron_extra_kwargs", {"sequence_parallel": False}))["activations"] > as_args
+    assert _components(("megatron_extra_kwargs", {"cross_entropy_fusion_impl": "te"}))["activations"] == \
+        _components(("cross_entropy_fusion_impl", "te"))["activations"]

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 from swift_ext.planner import memory_band, memory_fp8, memory_lora
 from swift_ext.planner.layout import Args, Layout
-from swift_ext.planner.mcore_config import selective_recompute_modules
+from swift_ext.planner.mcore_config import (config_value, dispatcher_of, granularity_of, is_on, layer_count,
+                                             selective_recompute_modules)
 from swift_ext.planner.memory_head import head_bytes_per_token, head_params
 from swift_ext.planner.memory_trainable import is_multimodal, parameter_groups, trainable_names
 from swift_ext.planner.model_shape import ModelShape
@@ -402,7 +403,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     # ---- activations ----------------------------------------------------------------------------
     mbs = args.micro_batch_size
     tokens = (data_tokens or _worst_case_tokens(args, command)) / cp
-    sp = args.bool("sequence_parallel") and tp > 1
+    sp = is_on(args, "sequence_parallel") and tp > 1
     tok_sp = tokens / (tp if sp else 1)
     bf16 = 2
     k = max(shape.num_experts_per_tok, 1)
@@ -452,21 +453,23 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     # the main one; its fp32 softmax stays saved until backward (4 bytes per logit each), and the local
     # `mtp_logits` holds the last MTP layer's bf16 logits through the main forward (2, below the peak
     # of the fused backward).
-    if args.bool("cross_entropy_loss_fusion") and args.str("cross_entropy_fusion_impl") == "te":
+    fused_ce = is_on(args, "cross_entropy_loss_fusion")
+    if fused_ce and config_value(args, "cross_entropy_fusion_impl") == "te":
         # cross_entropy_fusion_impl te: language_module.py calls TE's parallel_cross_entropy, whose Triton
         # kernel (transformer_engine/pytorch/triton/cross_entropy.py cross_entropy_forward) writes the
         # gradient into its bf16 input in the forward and keeps only that: 2 bytes per logit (from TE's
         # source; TE needs CUDA, so not measured by bench/measure_cross_entropy_bytes.py).
         ce_bytes = CE_BYTES_TE + 4 * mtp
-    elif args.bool("cross_entropy_loss_fusion"):
+    elif fused_ce:
         ce_bytes = CE_BYTES_FUSED + 4 * mtp
     else:
         ce_bytes = CE_BYTES_UNFUSED + 4 * mtp + (2 if mtp else 0)
     # seq_cls, embedding and generative_reranker heads keep other tensors than the vocab cross entropy's.
     logits = tokens * head_bytes_per_token(shape, args, command, tp, ce_bytes) if last else 0.0
-    if (args.str("recompute_granularity") or "selective") == "full":
-        per = args.int("recompute_num_layers") or 1
-        if (args.str("recompute_method") or "uniform") == "uniform":
+    # the model config's values: megatron_extra_kwargs wins over the argument (mcore_config)
+    if granularity_of(args) == "full":
+        per = layer_count(args, "recompute_num_layers") or 1
+        if (config_value(args, "recompute_method") or "uniform") == "uniform":
             stored = (layers / per) * boundary
         else:  # block: `per` layers recomputed, the rest of the stage stored whole
             stored = per * boundary + max(layers - per, 0) * layer_act
@@ -501,7 +504,7 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
 def _nccl_gib(shape: ModelShape, args: Args, lay: Layout) -> float:
     """Memory outside PyTorch's allocator: the fixed share plus the all-to-all peers' buffers, which NCCL
     allocates itself (no allocator fragmentation on them) and keeps for the life of the communicator."""
-    if not shape.is_moe or (args.str("moe_token_dispatcher_type") or "alltoall") != "alltoall":
+    if not shape.is_moe or dispatcher_of(args) != "alltoall":
         return FRAMEWORK_GIB
     peers = max(lay.ep - 1, 0)
     # An EP group is ETP-strided consecutive ranks (megatron-core's expert grid), so a node holds
