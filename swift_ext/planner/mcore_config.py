@@ -20,9 +20,13 @@ from typing import Any
 
 # Config fields get_mcore_model_config fills from an argument of another name: MegatronArguments.__post_init__
 # sets `self.fp8 = self.fp8_format` and `self.fp4 = self.fp4_format` (copied by name), and get_mcore_model_config
-# sets kwargs['fp8_param'] = args.fp8_param_gather and kwargs['fp4_param'] = args.fp4_param_gather.
+# sets kwargs['fp8_param'] = args.fp8_param_gather, kwargs['fp4_param'] = args.fp4_param_gather and
+# num_layers_in_first/last_pipeline_stage from decoder_first/last_pipeline_num_layers.
 ARGUMENT_OF = {"fp8": "fp8_format", "fp4": "fp4_format", "fp8_param": "fp8_param_gather",
-               "fp4_param": "fp4_param_gather"}
+               "fp4_param": "fp4_param_gather",
+               "num_layers_in_first_pipeline_stage": "decoder_first_pipeline_num_layers",
+               "num_layers_in_last_pipeline_stage": "decoder_last_pipeline_num_layers"}
+STAGE_SIZE_FIELDS = ("num_layers_in_first_pipeline_stage", "num_layers_in_last_pipeline_stage")
 
 
 def from_extra(args, name: str) -> bool:

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from swift_ext.planner.mcore_config import ARGUMENT_OF
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.spec.findings import Finding
 
@@ -177,10 +178,7 @@ def _spans(ranks: list[int]) -> str:
 
 # The recipe arguments ms-swift copies into the model config (get_mcore_model_config copies every
 # argument whose name is a config field), with the post-init conversions MegatronArguments makes.
-_RENAMED = {"decoder_first_pipeline_num_layers": "num_layers_in_first_pipeline_stage",
-            "decoder_last_pipeline_num_layers": "num_layers_in_last_pipeline_stage",
-            "fp8_format": "fp8", "fp8_param_gather": "fp8_param", "fp4_format": "fp4",
-            "fp4_param_gather": "fp4_param"}
+_RENAMED = {argument: field for field, argument in ARGUMENT_OF.items()}
 
 
 def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, dict]:

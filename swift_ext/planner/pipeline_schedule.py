@@ -5,6 +5,7 @@ Megatron RLHF paths that take one model chunk, and a layout or virtual size give
 
 from __future__ import annotations
 
+from swift_ext.planner.mcore_config import ARGUMENT_OF, STAGE_SIZE_FIELDS
 from swift_ext.planner.pipeline_stages import layout_too_long, parse_pipeline_layout
 
 
@@ -89,8 +90,7 @@ def megatron_rlhf_vpp(recipe, args, shape, lay, err, warn):
 # non-interleaved schedule, which asserts "non-interleaved pipeline-parallel schedule does not support model
 # chunking". The first/last stage sizes are ms-swift's decoder_first/last_pipeline_num_layers, copied to
 # num_layers_in_first/last_pipeline_stage; given directly they skip MegatronArguments' own check.
-STAGE_SIZE_ARGUMENTS = {"num_layers_in_first_pipeline_stage": "decoder_first_pipeline_num_layers",
-                        "num_layers_in_last_pipeline_stage": "decoder_last_pipeline_num_layers"}
+STAGE_SIZE_ARGUMENTS = {name: ARGUMENT_OF[name] for name in STAGE_SIZE_FIELDS}
 
 
 def extra_kwargs_pipeline(recipe, args, shape, lay, err, warn):
