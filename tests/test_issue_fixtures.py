@@ -10,6 +10,7 @@ must plan ok, with no warning beyond the advisory kinds listed in ADVISORY.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,10 @@ def header(path: Path) -> dict[str, str]:
 
 
 def plan(path: Path, *overrides: str):
-    return make_plan(load_recipe(path, list(overrides)), oracle=False)
+    # a `workdir` header names the directory the report's relative paths (a plugin file) are read from: plan there
+    workdir = header(path).get("workdir")
+    with contextlib.chdir(path.parent / workdir) if workdir else contextlib.nullcontext():
+        return make_plan(load_recipe(path, list(overrides)), oracle=False)
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
@@ -69,15 +73,12 @@ def _caught(path: Path) -> bool:
 
 
 @pytest.mark.parametrize("path", WORKING, ids=lambda p: p.stem)
-def test_published_working_setup_plans_ok_without_spurious_warnings(path, request, monkeypatch):
+def test_published_working_setup_plans_ok_without_spurious_warnings(path, request):
     meta = header(path)
     assert meta["source"].startswith("https://github.com/"), "each working setup cites the script it rebuilds"
     if "xfail" in meta:
         request.applymarker(pytest.mark.xfail(reason=meta["xfail"], strict=True))
-    if "workdir" in meta:
-        # the script's relative paths (a .txt system prompt) are read from the launch directory: plan from there
-        monkeypatch.chdir(path.parent / meta["workdir"])
-    result = plan(path)
+    result = plan(path)  # from its workdir: the script's relative paths (a .txt system prompt) are read from there
     assert result.ok, [p.render() for p in result.errors] + [result.memory and result.memory.verdict]
     spurious = [w.render() for w in result.warnings if w.code not in ADVISORY]
     assert not spurious, spurious

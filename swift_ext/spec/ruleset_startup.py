@@ -119,6 +119,29 @@ STARTUP_RULE_INFO = [
              (code(f"{SFT} SftArguments._init_deepspeed"),),
              "engine: swift, deepspeed and zero_hpz_partition_size set, the config readable here"),
 
+    # --- plugin files ms-swift imports at start-up (msswift/plugin_imports.py)
+    RuleInfo("plugin-imports", "error, warning", "every `import swift...` / `from swift... import name` that runs "
+             "when ms-swift imports an external_plugins (or custom_register_path) file names a module and name the "
+             "installed ms-swift has (3.x's swift.llm, swift.plugin, ... are gone in 4.x); the hint names where "
+             "the package defines the name now; an import inside a function: a warning",
+             (code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._import_external_plugins "
+                   "(custom_register_path appended, then import_external_file on every rank)"),
+              code("ms-swift swift/utils/utils.py: import_external_file (spec.loader.exec_module; the error "
+                   "propagates)"),
+              code("ms-swift swift/utils/import_utils.py: _LazyModule.__getattr__ (a lazy package serves only "
+                   "its _import_structure names; any other is an AttributeError, so the import fails)"),
+              Evidence("report", "ms-swift#3197", "a GRPO reward plugin's `from swift.plugin import ORM` on an "
+                       "ms-swift install that lacked it (screenshots only): ImportError at start-up; the maintainer: "
+                       "upgrade ms-swift (4.6 has no swift.plugin: ORM is in swift.rewards)"),
+              Evidence("report", "ms-swift#7392", "ms-swift 3.10.3 running the 4.x docs' inference script: No "
+                       "module named 'swift.infer_engine', cannot import name 'InferRequest' from 'swift'; the "
+                       "maintainer: swift4 and swift3 code differ"),
+              Evidence("report", "ms-swift#7397", "pull request (2026-01, before 4.0): reward and rollout modules "
+                       "moved into dedicated directories (4.6: swift/rewards, swift/rollout)")),
+             "recipes with external_plugins / custom_register_path files here, ms-swift installed here; not judged: "
+             "imports guarded by try/except ImportError, under `if` (TYPE_CHECKING's runtime else is), in loops, "
+             "star imports' names, modules that fill their names dynamically"),
+
     # --- RLHF algorithm arguments read inside the trainers (msswift/rlhf_rules.py)
     RuleInfo("loss-type", "error", "loss_type names a loss the RLHF trainer computes: GRPO's (both engines), DPO's "
              "(transformers engine)",
