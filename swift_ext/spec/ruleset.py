@@ -81,10 +81,16 @@ _RULES = [
              (code(TC), Evidence("report", "ms-swift#8219", "core_r0.15.0; 2 KV groups, TP=8")),
              "engine: megatron; the multiple case by the support table's kv-groups-replicated row"),
     RuleInfo("linear-attention-cp", "error", "no context parallel on Gated DeltaNet layers before megatron-core 0.18",
-             (code(TC + " (\"Gated delta net does not support context parallel for now\")"),),
+             (code(TC + " (\"Gated delta net does not support context parallel for now\"; mcore-bridge 1.6.3 "
+                   "config/parser.py sets experimental_attention_variant gated_delta_net for qwen3_next / qwen3_5 under "
+                   "USE_MCORE_GDN, the default)"),
+              code("mcore-bridge 1.6.3 model/gpts/qwen3_next.py: Qwen3NextGatedDeltaNet.__init__ (USE_MCORE_GDN=0: "
+                   "\"Qwen3Next currently does not support context parallel.\")")),
              "models with Gated DeltaNet layers, CP > 1, megatron-core < 0.18 (support table: cp-linear-attention)"),
     RuleInfo("linear-heads-tp", "error", "linear-attention key/value heads divisible by TP",
-             (code("mcore-bridge 1.6.3 mcore_bridge/model/modules/gated_delta_net.py:95 GatedDeltaNet (what qwen3_next / "
+             (code(TC + " (experimental_attention_variant gated_delta_net, which mcore-bridge config/parser.py sets "
+                   "for qwen3_next / qwen3_5 under USE_MCORE_GDN: linear_num_key/value_heads % TP asserts)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/modules/gated_delta_net.py:95 GatedDeltaNet (what qwen3_next / "
                    "qwen3_5 build with USE_MCORE_GDN, the default: a megatron-core ssm/gated_delta_net.py GatedDeltaNet "
                    "whose __init__ splits the heads over TP; forward :253 num_key_heads // tp_size; the same in 1.6.5)"),),
              "models with Gated DeltaNet layers"),
