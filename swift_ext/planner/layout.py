@@ -15,7 +15,7 @@ from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.mcore_bridge_rules import MCORE_BRIDGE_RULES
-from swift_ext.planner.mcore_config import is_on
+from swift_ext.planner.mcore_config import config_value, flag, from_extra, granularity_of, is_on, layer_count
 from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
 from swift_ext.planner.mcore_feature_rules import MCORE_FEATURE_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
@@ -272,6 +272,8 @@ def layers_pp(recipe, args, shape, lay, err, warn):
     first = args.int("decoder_first_pipeline_num_layers")
     last = args.int("decoder_last_pipeline_num_layers")
     vpp = args.int("virtual_pipeline_model_parallel_size")
+    if vpp == 1:  # ms-swift MegatronArguments._init_vpp_size: a virtual size of 1 is None (no virtual pipeline)
+        vpp = None
     if args.str("pipeline_model_parallel_layout"):
         return  # an explicit layout: the pipeline-layout rule
     layers = shape.num_layers + args.bool("account_for_embedding_in_pipeline_split") + args.bool(
@@ -352,7 +354,7 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
     vpp = len(stages) // lay.pp  # ms-swift sets virtual_pipeline_model_parallel_size from it
     # megatron-core stage order: stage i is pipeline rank i % PP, virtual stage i // PP.
     flat = "".join(stages)
-    mtp = args.int("mtp_num_layers") or 0
+    mtp = _layout_mtp_layers(args)
     problems = []
     if not flat.startswith("E") or flat.count("E") != 1:
         problems.append("the embedding (E) must come first, exactly once")
@@ -368,6 +370,17 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
         problems.append("MTP layers must be in a rank's last virtual stage")
     if problems:
         err("pipeline-layout", f"pipeline_model_parallel_layout {text!r}: " + "; ".join(problems), key)
+
+
+def _layout_mtp_layers(args) -> int:
+    """The mtp_num_layers validate_layer_layout counts the layout's `m`s against: the config's (megatron_extra_kwargs
+    wins), and 1 under mtp_shared_weights -- mcore-bridge ModelConfig.__post_init__ (1.6.3 :352-355) keeps one
+    shared MTP layer (unrolled mtp_num_layers times) before TransformerConfig.__post_init__ validates the layout;
+    bridge_backend megatron-bridge builds no ModelConfig."""
+    mtp = max(layer_count(args, "mtp_num_layers") or 0, 0)
+    if mtp and is_on(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
+        return 1
+    return mtp
 
 
 @rule
@@ -437,21 +450,27 @@ def packing_modes(recipe, args, shape, lay, err, warn):
 
 @rule
 def recompute(recipe, args, shape, lay, err, warn):
-    # ms-swift megatron_args.py:849: selective granularity with a recompute_method raises.
-    granularity = args.str("recompute_granularity")
-    if granularity == "selective" and args.has("recompute_method") and args.str("recompute_method"):
+    # ms-swift megatron_args.py:849 (MegatronArguments.__post_init__, on its own arguments): selective granularity
+    # with a recompute_method raises.
+    if args.str("recompute_granularity") == "selective" and args.has("recompute_method") and args.str("recompute_method"):
         err("recompute", "recompute_method only applies to recompute_granularity: full", "recompute_method",
             hint="drop recompute_method, or use recompute_granularity: full")
-    if granularity == "full" and not args.str("recompute_method"):
-        err("recompute", "recompute_granularity: full needs recompute_method (uniform or block)", "recompute_granularity")
-    # megatron-core TransformerConfig.__post_init__: full needs recompute_num_layers, selective must not set it.
-    num = args.int("recompute_num_layers")
-    if granularity == "full" and num is None:
+    # megatron-core TransformerConfig.__post_init__: full needs a recompute_method and recompute_num_layers, selective
+    # must not set recompute_num_layers. It judges the config's values, and megatron_extra_kwargs' win there
+    # (ms-swift get_mcore_model_config: kwargs.update last); nothing else in ms-swift reads these arguments, so a
+    # full recompute whose method and count come from megatron_extra_kwargs runs.
+    granularity = granularity_of(args)
+    if granularity == "full" and config_value(args, "recompute_method") is None:
+        err("recompute", "recompute_granularity: full needs recompute_method (uniform or block)",
+            flag(args, "recompute_granularity"))
+    num = config_value(args, "recompute_num_layers")
+    if granularity == "full" and num is None and not from_extra(args, "recompute_num_layers"):
+        # (megatron_extra_kwargs' explicit null: mcore_config_rules.recompute_layer_counts says it)
         err("recompute", "recompute_granularity: full needs recompute_num_layers (1 .. layers per pipeline stage)",
             "recompute_num_layers", hint="recompute_num_layers: 1")
     elif granularity == "selective" and num is not None:
         err("recompute", "recompute_num_layers must be unset with recompute_granularity: selective",
-            "recompute_num_layers")
+            flag(args, "recompute_num_layers"))
 
 
 @rule

@@ -81,18 +81,32 @@ _RULES = [
              (code(TC), Evidence("report", "ms-swift#8219", "core_r0.15.0; 2 KV groups, TP=8")),
              "engine: megatron; the multiple case by the support table's kv-groups-replicated row"),
     RuleInfo("linear-attention-cp", "error", "no context parallel on Gated DeltaNet layers before megatron-core 0.18",
-             (code(TC + " (\"Gated delta net does not support context parallel for now\")"),),
+             (code(TC + " (\"Gated delta net does not support context parallel for now\"; mcore-bridge 1.6.3 "
+                   "config/parser.py sets experimental_attention_variant gated_delta_net for qwen3_next / qwen3_5 under "
+                   "USE_MCORE_GDN, the default)"),
+              code("mcore-bridge 1.6.3 model/gpts/qwen3_next.py: Qwen3NextGatedDeltaNet.__init__ (USE_MCORE_GDN=0: "
+                   "\"Qwen3Next currently does not support context parallel.\")")),
              "models with Gated DeltaNet layers, CP > 1, megatron-core < 0.18 (support table: cp-linear-attention)"),
     RuleInfo("linear-heads-tp", "error", "linear-attention key/value heads divisible by TP",
-             (code("mcore-bridge 1.6.3 mcore_bridge/model/modules/gated_delta_net.py:95 GatedDeltaNet (what qwen3_next / "
+             (code(TC + " (experimental_attention_variant gated_delta_net, which mcore-bridge config/parser.py sets "
+                   "for qwen3_next / qwen3_5 under USE_MCORE_GDN: linear_num_key/value_heads % TP asserts)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/modules/gated_delta_net.py:95 GatedDeltaNet (what qwen3_next / "
                    "qwen3_5 build with USE_MCORE_GDN, the default: a megatron-core ssm/gated_delta_net.py GatedDeltaNet "
                    "whose __init__ splits the heads over TP; forward :253 num_key_heads // tp_size; the same in 1.6.5)"),),
              "models with Gated DeltaNet layers"),
     RuleInfo("layers-pp", "error", "layers split evenly over PP / virtual stages; first/last stage sizes",
-             (code(TC), code(f"{MS} MegatronArguments.__post_init__"), code(PS)), "engine: megatron"),
+             (code(TC), code(f"{MS} MegatronArguments.__post_init__"), code(PS),
+              code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (num_layers % PP, layers "
+                   "per rank % VPP; what every mcore-bridge layer spec calls)"),
+              code(f"{MS} MegatronArguments._init_vpp_size (virtual_pipeline_model_parallel_size 1 -> None)")),
+             "engine: megatron; a virtual pipeline size of 1 is no virtual pipeline"),
     RuleInfo("pipeline-layout", "error", "pipeline_model_parallel_layout places every layer once, in order",
              (code("megatron-core transformer/pipeline_parallel_layer_layout.py: validate_layer_layout"),
-              code(f"{MS} MegatronArguments._init_vpp_size")), "recipes with pipeline_model_parallel_layout"),
+              code(f"{MS} MegatronArguments._init_vpp_size"),
+              code("mcore-bridge 1.6.3 config/model_config.py: ModelConfig.__post_init__ (:352-355, mtp_shared_weights: "
+                   "mtp_num_layers 1 before TransformerConfig validates the layout)")),
+             "recipes with pipeline_model_parallel_layout; the MTP count is the config's (megatron_extra_kwargs wins; "
+             "1 under mtp_shared_weights with mcore-bridge)"),
     RuleInfo("global-batch", "error", "global_batch_size divisible by micro_batch_size*DP",
              (code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
     RuleInfo("sequence-parallel", "error, warning", "MoE with TP > 1 needs sequence_parallel (megatron_extra_kwargs' "
@@ -114,7 +128,9 @@ _RULES = [
              "mtp_num_layers given in megatron_extra_kwargs are integers in range (the config takes them as written)",
              (code(f"{MS} MegatronArguments.__post_init__"), code(TC), code(f"{GMC} (kwargs.update)"),
               code("megatron-core transformer/transformer_block.py: TransformerBlock._checkpointed_forward "
-                   "(0.16.1, uniform: layer_idx += recompute_num_layers)")), "engine: megatron"),
+                   "(0.16.1, uniform: layer_idx += recompute_num_layers)")),
+             "engine: megatron; ms-swift's selective-with-method check reads its arguments, megatron-core's "
+             "method/num_layers checks the config's values (megatron_extra_kwargs wins)"),
     RuleInfo("save-total-limit", "error", "save_total_limit >= 2",
              (code(f"{MS} MegatronArguments.__post_init__"),), "engine: megatron"),
     RuleInfo("mtp-layers", "warning", "mtp_num_layers above the MTP layers of the model's config.json: the extra "

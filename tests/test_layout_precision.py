@@ -1,0 +1,62 @@
+"""Issue #21's precision audit of planner/layout.py: a layout rule refuses only what ms-swift 4.6 / mcore-bridge 1.6.3 /
+megatron-core 0.16.1 refuse on the path from the recipe value to the failing line. Each test takes a published working
+setup (tests/fixtures/working), changes it into a variant that runs -- the plan used to refuse it -- and keeps the real
+failure next to it refused."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+WORKING = FIXTURES / "working"
+DENSE = "ms-swift-example-gkd-dense.yaml"  # Qwen3-8B (36 layers), TP2 PP2 CP2 on 8 GPUs, selective recompute
+# DeepSeek-V3 (61 layers), PP8, layout 'Et*8|(t*8|)*6t*5mL' (one MTP layer), mtp_num_layers 1
+LAYOUT_MTP = "megatron-bridge-deepseek-v3-32nodes-pp8-layout-mtp-full-recompute.yaml"
+
+
+def _plan(name: str, *overrides: str):
+    return make_plan(load_recipe(WORKING / name, list(overrides)), oracle=False)
+
+
+def _refused(name: str, *overrides: str, code: str) -> set[str]:
+    return {p.path for p in _plan(name, *overrides).errors if p.code == code}
+
+
+def test_a_virtual_pipeline_size_of_one_without_pipeline_parallel_plans_clean():
+    # ms-swift MegatronArguments._init_vpp_size turns 1 into None before initialize_model_parallel sees it.
+    pp1 = ("args.pipeline_model_parallel_size=1", "args.context_parallel_size=1")
+    assert _plan(DENSE, *pp1, "args.virtual_pipeline_model_parallel_size=1").errors == []
+    # 2 reaches parallel_state.initialize_model_parallel: "pipeline-model-parallel size should be greater than 1
+    # with interleaved schedule".
+    assert _refused(DENSE, *pp1, "args.virtual_pipeline_model_parallel_size=2", code="layers-pp") == {
+        "args.virtual_pipeline_model_parallel_size"}
+
+
+def test_a_full_recompute_whose_method_and_count_come_from_extra_kwargs_plans_clean():
+    # TransformerConfig.__post_init__ judges the config, where megatron_extra_kwargs wins (get_mcore_model_config).
+    full = "args.recompute_granularity=full"
+    extra = 'args.megatron_extra_kwargs={"recompute_method": "uniform", "recompute_num_layers": 1}'
+    assert _plan(DENSE, full, extra).errors == []
+    assert _refused(DENSE, full, code="recompute") == {"args.recompute_granularity", "args.recompute_num_layers"}
+    assert _refused(DENSE, full, 'args.megatron_extra_kwargs={"recompute_num_layers": 1}', code="recompute") == {
+        "args.recompute_granularity"}
+    # ... and the config's selective granularity refuses a count that only megatron_extra_kwargs gives.
+    assert _refused(DENSE, 'args.megatron_extra_kwargs={"recompute_num_layers": 2}', code="recompute") == {
+        "args.megatron_extra_kwargs"}
+    # ms-swift's own check reads its arguments: selective (its default) with a recompute_method raises.
+    assert _refused(DENSE, "args.recompute_method=uniform", code="recompute") == {"args.recompute_method"}
+
+
+def test_a_layout_with_one_shared_mtp_layer_plans_clean():
+    # mcore-bridge ModelConfig.__post_init__: mtp_shared_weights keeps mtp_num_layers 1 for TransformerConfig's
+    # validate_layer_layout (the one `m` of the layout), unrolled twice.
+    shared = ("args.mtp_num_layers=2", "args.mtp_shared_weights=true")
+    assert _refused(LAYOUT_MTP, *shared, code="pipeline-layout") == set()
+    assert _refused(LAYOUT_MTP, code="pipeline-layout") == set()
+    # Without shared weights two MTP layers need two `m`s: "Number of mtp layers in layout must match mtp_num_layers".
+    assert _refused(LAYOUT_MTP, "args.mtp_num_layers=2", code="pipeline-layout") == {
+        "args.pipeline_model_parallel_layout"}
+    # megatron_extra_kwargs' mtp_num_layers is the config's.
+    assert _refused(LAYOUT_MTP, 'args.megatron_extra_kwargs={"mtp_num_layers": 2}', code="pipeline-layout") == {
+        "args.pipeline_model_parallel_layout"}
