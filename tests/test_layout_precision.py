@@ -60,3 +60,12 @@ def test_a_layout_with_one_shared_mtp_layer_plans_clean():
     # megatron_extra_kwargs' mtp_num_layers is the config's.
     assert _refused(LAYOUT_MTP, 'args.megatron_extra_kwargs={"mtp_num_layers": 2}', code="pipeline-layout") == {
         "args.pipeline_model_parallel_layout"}
+
+
+def test_tp_comm_overlap_at_tp_1_is_refused_although_sequence_parallel_is_set():
+    # MegatronArguments.__post_init__ turns sequence_parallel off at TP 1 (megatron_args.py:943), then raises
+    # 'Tensor parallel communication/GEMM overlap can happen only when sequence parallelism is enabled' (:949)
+    recipe = load_recipe(WORKING / "ms-swift-example-lora-moe.yaml",
+                         ["args.tp_comm_overlap=true", "args.sequence_parallel=true", "args.tensor_model_parallel_size=1"])
+    errors = {(e.code, e.path) for e in make_plan(recipe, oracle=False).errors}
+    assert ("sequence-parallel", "args.tp_comm_overlap") in errors

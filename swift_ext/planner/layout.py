@@ -409,9 +409,13 @@ def sequence_parallel(recipe, args, shape, lay, err, warn):
         else:
             warn("sequence-parallel", f"TP={lay.tp} without sequence_parallel keeps full activations on every TP rank",
                  "sequence_parallel", hint="set sequence_parallel: true")
-    if args.bool("tp_comm_overlap") and not args.bool("sequence_parallel"):
-        # ms-swift megatron_args.py:949 (its own argument, before megatron_extra_kwargs reaches the config)
-        err("sequence-parallel", "tp_comm_overlap needs sequence_parallel: true", "tp_comm_overlap")
+    if args.bool("tp_comm_overlap") and not (args.bool("sequence_parallel") and lay.tp > 1):
+        # ms-swift megatron_args.py:949 (its own argument, before megatron_extra_kwargs reaches the config), after
+        # MegatronArguments.__post_init__ turned sequence_parallel off at TP 1 (megatron_args.py:943)
+        err("sequence-parallel", "tp_comm_overlap needs sequence_parallel: true" + (
+            f" and TP > 1 (at TP={lay.tp} ms-swift turns sequence_parallel off first)"
+            if args.bool("sequence_parallel") else ""), "tp_comm_overlap",
+            hint="drop tp_comm_overlap" if lay.tp <= 1 else "sequence_parallel: true")
 
 
 @rule
