@@ -15,7 +15,7 @@ from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.mcore_bridge_rules import MCORE_BRIDGE_RULES
-from swift_ext.planner.mcore_config import config_value, flag, from_extra, granularity_of, is_on, layer_count
+from swift_ext.planner.mcore_config import (config_value, flag, from_extra, granularity_of, is_on, mtp_layers_checked)
 from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
 from swift_ext.planner.mcore_feature_rules import MCORE_FEATURE_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
@@ -354,7 +354,7 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
     vpp = len(stages) // lay.pp  # ms-swift sets virtual_pipeline_model_parallel_size from it
     # megatron-core stage order: stage i is pipeline rank i % PP, virtual stage i // PP.
     flat = "".join(stages)
-    mtp = _layout_mtp_layers(args)
+    mtp = max(mtp_layers_checked(args) or 0, 0)
     problems = []
     if not flat.startswith("E") or flat.count("E") != 1:
         problems.append("the embedding (E) must come first, exactly once")
@@ -370,17 +370,6 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
         problems.append("MTP layers must be in a rank's last virtual stage")
     if problems:
         err("pipeline-layout", f"pipeline_model_parallel_layout {text!r}: " + "; ".join(problems), key)
-
-
-def _layout_mtp_layers(args) -> int:
-    """The mtp_num_layers validate_layer_layout counts the layout's `m`s against: the config's (megatron_extra_kwargs
-    wins), and 1 under mtp_shared_weights -- mcore-bridge ModelConfig.__post_init__ (1.6.3 :352-355) keeps one
-    shared MTP layer (unrolled mtp_num_layers times) before TransformerConfig.__post_init__ validates the layout;
-    bridge_backend megatron-bridge builds no ModelConfig."""
-    mtp = max(layer_count(args, "mtp_num_layers") or 0, 0)
-    if mtp and is_on(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
-        return 1
-    return mtp
 
 
 @rule

@@ -111,3 +111,15 @@ def fp8_recipe_of(args) -> str | None:
 
 def dispatcher_of(args) -> str:
     return str(config_value(args, "moe_token_dispatcher_type") or "alltoall")
+
+
+def mtp_layers_checked(args) -> int | None:
+    """mtp_num_layers as megatron-core's TransformerConfig checks see it (the layout's `m` count, the EP overlap's
+    single MTP layer): the config's (megatron_extra_kwargs wins), and 1 under mtp_shared_weights --
+    mcore-bridge ModelConfig.__post_init__ (1.6.3 :352-355) keeps one shared MTP layer (unrolled mtp_num_layers
+    times) before TransformerConfig.__post_init__ runs; bridge_backend megatron-bridge builds no ModelConfig.
+    None when unset or not an integer."""
+    mtp = layer_count(args, "mtp_num_layers")
+    if mtp and is_on(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
+        return 1
+    return mtp

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from swift_ext.planner.mcore_config import (config_value, dispatcher_of, flag, fp8_recipe_of, from_extra,
-                                            granularity_of, is_list, is_on, layer_count)
+                                            granularity_of, is_list, is_on, mtp_layers_checked)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
 
@@ -67,9 +67,7 @@ def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
                          "recompute_num_layers: null"))
     if is_on(args, "moe_shared_expert_overlap"):
         problems.append(("moe_shared_expert_overlap", "moe_shared_expert_overlap", "moe_shared_expert_overlap: false"))
-    mtp = layer_count(args, "mtp_num_layers")  # not an integer: recompute-layer-counts says so, not this rule
-    if mtp is not None and is_on(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
-        mtp = 1  # mcore-bridge ModelConfig.__post_init__ (1.6.3 :352-355) unrolls one shared layer: 1 by the check
+    mtp = mtp_layers_checked(args)  # not an integer: recompute-layer-counts says so, not this rule
     if mtp is not None and mtp != 1:
         problems.append(("mtp_num_layers", f"mtp_num_layers {mtp} (it takes at most one MTP layer)",
                          "mtp_num_layers: 1, or none"))
