@@ -4,6 +4,9 @@ recipe that still fails and is still refused. The ms-swift function that decides
 
 from __future__ import annotations
 
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+from swift_ext.spec.secrets import secret_env_problems
 from test_msrules import MEG_GRPO, MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
 
 KTO = ["command=rlhf", "args.rlhf_type=kto", "args.per_device_train_batch_size=1", "args.gradient_accumulation_steps=1"]
@@ -124,3 +127,15 @@ def test_mla_config_fields_are_accepted_for_deepseek_v41():
     assert "megatron-extra-kwargs" not in _codes(errors) and "megatron-extra-kwargs" in _codes(warnings), errors
     errors, _ = problems(MEG_SFT, extra)  # Qwen3.6: ModelConfig has no mscale
     assert ("megatron-extra-kwargs", "args.megatron_extra_kwargs") in errors
+
+
+def test_env_names_that_only_mention_a_token_are_not_secrets():
+    # swift/utils/torch_utils.py get_generative_reranker_logits reads the token strings from these variables.
+    recipe = load_recipe(SWIFT_SFT, ["env.GENERATIVE_RERANKER_POSITIVE_TOKEN=yes",
+                                     "env.GENERATIVE_RERANKER_NEGATIVE_TOKEN=no",
+                                     "env.HF_HUB_DISABLE_IMPLICIT_TOKEN=1", "env.HF_TOKEN_PATH=/secrets/hf"])
+    assert secret_env_problems(recipe) == []
+    recipe = load_recipe(SWIFT_SFT, ["env.HF_TOKEN=hf_abc", "env.WANDB_API_KEY=abc"])
+    assert {f.path for f in secret_env_problems(recipe)} == {"env.HF_TOKEN", "env.WANDB_API_KEY"}
+    plan = make_plan(load_recipe(SWIFT_SFT, ["env.GENERATIVE_RERANKER_POSITIVE_TOKEN=yes"]))
+    assert "secret" not in {e.code for e in plan.errors}

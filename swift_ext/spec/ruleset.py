@@ -48,7 +48,8 @@ _RULES = [
              "the arguments ms-swift coerces"),
     RuleInfo("secret", "error", "no credential written into the recipe (args or env)",
              (Evidence("policy", "recipes are shared and copied into run manifests and batch scripts"),),
-             "every recipe"),
+             "every recipe; not env names that only mention a token: counts, vocabulary tokens (ms-swift's "
+             "GENERATIVE_RERANKER_POSITIVE_TOKEN), switches (HF_HUB_DISABLE_IMPLICIT_TOKEN), paths (HF_TOKEN_PATH)"),
     RuleInfo("dataset", "error, warning", "local datasets exist here and their rows are valid for the task",
              (Evidence("policy", "ms-swift tries a local path it cannot find on the hub, minutes into the job"),
               Evidence("policy", "swift_ext.datasets validator codes (swift-ext data check)")), "local datasets"),
