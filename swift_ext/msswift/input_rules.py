@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import difflib
 import json
+from functools import lru_cache
 
 from swift_ext.msswift.model_config_fields import (floor_release, later_model_config_fields, model_config_fields,
                                                    model_config_types, value_fits)
 from swift_ext.msswift.schema import describe
-from swift_ext.msswift.model_table import load
+from swift_ext.msswift.model_table import load, model_meta
 
 
 # swift/model/model_meta.py _get_model_info: 'model_type: ... not in [MODEL_MAPPING]'; swift/template/register.py
@@ -77,7 +78,10 @@ def bf16_gpu(recipe, args, err, warn):
     if cc >= (8, 0):
         return
     dtype = (args.str("torch_dtype") or "").lower()
-    if args.bool("use_vllm") and args.str("vllm_mode") != "server" and dtype in BF16_DTYPES:  # a server: its own GPUs
+    # Only GRPO and GKD build a rollout engine (rlhf_args.py rlhf_support_vllm_types; megatron_args.py the same two):
+    # use_vllm beside another algorithm is parsed and never read.
+    rollout = recipe.command == "rlhf" and args.str("rlhf_type") in ("grpo", "gkd") and args.bool("use_vllm")
+    if rollout and args.str("vllm_mode") != "server" and dtype in BF16_DTYPES:  # a server: its own GPUs
         err("bf16-gpu", f"{gpu} (compute capability {cc[0]}.{cc[1]}) has no bfloat16; the vLLM rollout engine refuses "
             f"torch_dtype {args.str('torch_dtype')} (bf16 needs 8.0+)", "torch_dtype",
             hint="torch_dtype: float16, or an Ampere-or-newer GPU")
@@ -160,7 +164,15 @@ def megatron_extra_kwargs(recipe, args, err, warn):
     # there an unknown key is said, not refused.
     plugins = bool(args.list("external_plugins") or args.list("custom_register_path"))
     later = later_model_config_fields()
+    mla_only, mla_model = _mla_only_fields(fields), _mla_config_model(args)
     for key, value in extra.items():
+        if key in mla_only and mla_model is not False:
+            if mla_model is None:  # a model the registry does not know: its config class is read at start-up
+                warn("megatron-extra-kwargs", f"megatron_extra_kwargs key {key!r} is a field of megatron-core's "
+                     "MLATransformerConfig only: mcore-bridge builds it for deepseek_v41 (MLAModelConfig, from "
+                     "mcore-bridge 1.6.5); for any other model ModelConfig(**kwargs) is a TypeError when the model "
+                     "is built", "megatron_extra_kwargs", hint=f"remove {key} unless the model is deepseek_v41")
+            continue  # deepseek_v41: MLAModelConfig takes it
         if key not in fields and key in later:
             # ms-swift 4.6 accepts any mcore-bridge from 1.6.3 up: a field a later release added builds there.
             warn("megatron-extra-kwargs", f"megatron_extra_kwargs key {key!r} is a field of mcore-bridge's "
@@ -194,6 +206,37 @@ def megatron_extra_kwargs(recipe, args, err, warn):
                  f"megatron_extra_kwargs last), while everything else ms-swift reads from args.{key} keeps "
                  f"{stated!r}", "megatron_extra_kwargs",
                  hint=f"set `{key}: {json.dumps(value)}` in args and drop it from megatron_extra_kwargs")
+
+
+# mcore-bridge 1.6.5 mm_gpts/deepseek_v41.py registers deepseek_v41 (absent from 1.6.3) with config_cls=MLAModelConfig
+# (model_config.py: ModelConfig + megatron-core's MLATransformerConfig); every other registration keeps ModelConfig.
+MLA_CONFIG_MODEL_TYPES = ("deepseek_v41",)
+
+
+@lru_cache(maxsize=1)
+def _mla_fields() -> frozenset[str]:
+    from swift_ext.msswift.source_reader import _SourceReader
+
+    try:
+        return frozenset(_SourceReader().dataclass_fields("megatron.core.transformer.transformer_config",
+                                                          "MLATransformerConfig"))
+    except (LookupError, OSError, SyntaxError):
+        return frozenset()
+
+
+def _mla_only_fields(fields) -> frozenset[str]:
+    """MLATransformerConfig's init fields that the model config (ModelConfig) lacks."""
+    return _mla_fields() - fields
+
+
+def _mla_config_model(args) -> bool | None:
+    """Whether ms-swift builds this model's Megatron config as MLAModelConfig (MegatronArguments._get_mcore_model_type:
+    the ModelMeta's mcore_model_type, else its model_type); None when the registry does not know the model."""
+    meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") or args.str("model_type") \
+        else None
+    if meta is None:
+        return None
+    return (meta.get("mcore_model_type") or meta["model_type"]) in MLA_CONFIG_MODEL_TYPES
 
 
 # planner/mcore_config_rules.py recompute_layer_counts and recompute_modules judge these values with what megatron-core
@@ -258,8 +301,14 @@ def num_labels(recipe, args, err, warn):
     # estimate would silently size a 1-label head. rlhf_type rm sets num_labels 1 itself (both rlhf_args.py).
     if recipe.command == "rlhf" and args.str("rlhf_type") == "rm":
         return
+    # With task_type unset, get_model_info_meta makes a reward model's num_labels 1 whatever was given, and takes the
+    # task from the model's ModelMeta when it names one (an embedding model ignores num_labels); otherwise a given
+    # num_labels means seq_cls.
+    meta = (model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None) or {}
     labels, task = args.int("num_labels"), args.str("task_type")
-    if labels is not None and labels < 1 and task in (None, "seq_cls"):  # unset task_type + num_labels: seq_cls
+    if task is None and meta.get("reward"):
+        labels = 1
+    if labels is not None and labels < 1 and (task or meta.get("task_type")) in (None, "seq_cls"):
         err("num-labels", f"num_labels {labels}: the classification head needs at least one output", "num_labels",
             hint="num_labels: the number of classes (1 for a regression or reward score)")
     elif labels is None and task == "seq_cls":

@@ -154,8 +154,13 @@ def kto_batch(recipe, args, err, warn):
     # another sample's completion in the same batch -- "Batch size is 1 (too small)" unless loss_type
     # apo_zero_unpaired. The batch is global_batch_size on Megatron, else processes x per-device batch x
     # gradient accumulation (TrainArgumentsMixin.__post_init__ fills an unset accumulation to ceil(16 / batch /
-    # processes), never a total of 1).
-    if recipe.command != "rlhf" or args.str("rlhf_type") != "kto" or args.str("loss_type") == "apo_zero_unpaired":
+    # processes), never a total of 1). Only the datasets `_get_dataset` loads go through it: SwiftSft._prepare_dataset
+    # calls it for dataset / val_dataset, not for a cached_dataset alone. The loss_type is read as
+    # RLHFArguments._process_loss_type leaves it: a one-item list is its item.
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "kto":
+        return
+    names = [str(t) for t in args.list("loss_type")]
+    if names == ["apo_zero_unpaired"] or not (args.list("dataset") or args.list("val_dataset")):
         return
     if recipe.engine == "megatron":
         total, key = args.global_batch_size, "global_batch_size"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from swift_ext.msswift.model_table import model_meta, template_for
+from swift_ext.msswift.plugin_registry import plugins_readable
 from swift_ext.spec.findings import Finding
 from swift_ext.spec.recipe import Recipe
 
@@ -54,9 +55,10 @@ def _grpo(recipe: Recipe, args) -> bool:
 
 
 def _eval_on(args) -> bool:
-    # ms-swift evaluates when there is a validation split and eval_strategy is not 'no'.
+    # ms-swift evaluates when there is a validation split and eval_strategy is not 'no'; an unset eval_strategy is
+    # save_strategy's (sft_args.py SftArguments._init_eval_strategy), so save_strategy no evaluates nothing either.
     has_val = bool(args.list("val_dataset")) or (args.float("split_dataset_ratio") or 0) > 0
-    return has_val and (args.str("eval_strategy") or "steps") != "no"
+    return has_val and (args.str("eval_strategy") or args.str("save_strategy") or "steps") != "no"
 
 
 # -------------------------------------------------------------------------------------------------
@@ -113,12 +115,18 @@ def rlhf_features(recipe, args, err, warn):
         err("rlhf-sequence-parallel", f"rlhf_type {rlhf_type} does not support sequence_parallel_size > 1",
             "sequence_parallel_size", hint="sequence_parallel_size: 1")
     # swift/arguments/rlhf_args.py RLHFArguments._process_loss_type: several loss types, and loss_weights, are DPO's
-    # (trl's DPOConfig), one weight per loss type.
+    # (trl's DPOConfig), one weight per loss type. It returns at once when loss_type is unset, so loss_weights alone
+    # is asserted nowhere for the other algorithms: their configs (KTOConfig, GRPOConfig, ...) have no such field,
+    # TrainerFactory.get_training_args drops it, and it is ignored. For DPO an unset loss_type becomes ['sigmoid']
+    # (_set_default) and trl's DPOConfig.__post_init__ refuses a weight count other than one.
     loss_types, weights = [str(t) for t in args.list("loss_type")], args.list("loss_weights")
-    if rlhf_type != "dpo" and (len(loss_types) > 1 or weights):
+    if rlhf_type != "dpo" and (len(loss_types) > 1 or (weights and loss_types)):
         key = "loss_weights" if weights and len(loss_types) <= 1 else "loss_type"
         err("rlhf-loss-types", f"{'loss_weights' if key == 'loss_weights' else 'several loss types'} are only "
             f"supported for rlhf_type dpo, not {rlhf_type}", key)
+    elif weights and rlhf_type != "dpo":
+        warn("rlhf-loss-types", f"loss_weights is ignored for rlhf_type {rlhf_type}: only DPO combines several "
+             "losses, and without loss_type ms-swift does not check it", "loss_weights", hint="drop loss_weights")
     elif weights and len(weights) != max(len(loss_types), 1):
         err("rlhf-loss-types", f"loss_weights has {len(weights)} value(s) for {max(len(loss_types), 1)} loss type(s)",
             "loss_weights", hint="one weight per loss_type entry")
@@ -273,9 +281,13 @@ def grpo_common(recipe, args, err, warn):
             err("grpo-teacher", "scale_rewards gdpo needs reward_funcs", "scale_rewards")
     # megatron/trainers/rollout_mixin.py and rlhf_trainers/rollout_mixin.py: `assert multi_turn_scheduler in
     # multi_turns` (swift/rollout/multi_turn.py, plus what external_plugins register).
+    # A plugin that fills multi_turns other than by `multi_turns['name'] = ...` (update, a computed key) registers
+    # names not read here: its file decides (the loss_map and rm_plugins rules leave it the same way).
     scheduler = args.str("multi_turn_scheduler")
-    if scheduler and args.bool("use_vllm") and args.str("vllm_mode") == "colocate":
-        known = registered_names("rollout/multi_turn.py", "multi_turns", args.list("external_plugins"))
+    plugins = args.list("external_plugins")
+    if scheduler and args.bool("use_vllm") and args.str("vllm_mode") == "colocate" \
+            and plugins_readable(plugins, "multi_turns"):
+        known = registered_names("rollout/multi_turn.py", "multi_turns", plugins)
         if known and scheduler not in known:
             err("grpo-multi-turn", f"unknown multi_turn_scheduler {scheduler!r}", "multi_turn_scheduler",
                 hint=f"known: {', '.join(sorted(known))} (or register one in an external_plugins file)")
@@ -285,11 +297,18 @@ def grpo_common(recipe, args, err, warn):
 def vllm_settings(recipe, args, err, warn):
     if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm"):
         return
-    # vLLM CacheConfig (vllm/config/cache.py): gpu_memory_utilization is a fraction in (0, 1].
+    # vLLM CacheConfig (vllm/config/cache.py): gpu_memory_utilization is a fraction in (0, 1]. Only an engine the
+    # trainer builds reads it (rollout_mixin.py _prepare_vllm_engine, both engines: colocate; the Ray pipeline's
+    # rollout replicas): in server mode `swift rollout` has its own and the trainer never reads this one.
     util = args.float("vllm_gpu_memory_utilization")
-    if util is not None and not 0 < util <= 1:
+    trainer_engine = args.str("vllm_mode") != "server" or args.bool("use_ray")
+    if util is not None and not 0 < util <= 1 and trainer_engine:
         err("vllm-settings", f"vllm_gpu_memory_utilization {util} is not a fraction in (0, 1]",
             "vllm_gpu_memory_utilization", hint="e.g. 0.5 when vLLM shares the GPUs with training (colocate)")
+    elif util is not None and not 0 < util <= 1:
+        warn("vllm-settings", f"vllm_gpu_memory_utilization {util} is not a fraction in (0, 1], and vllm_mode server "
+             "does not use it (the rollout server has its own)", "vllm_gpu_memory_utilization",
+             hint="drop it, and set it on `swift rollout`")
     elif util is not None and args.str("vllm_mode") == "colocate" and util >= 0.9 and not args.bool("sleep_level"):
         # 0.9 is ms-swift's default (args_mixin.py VllmArguments, megatron_args.py): left unset, the colocated engine
         # keeps 90% of each GPU while the policy trains beside it (TRL lowered its own default to 0.3 for this).
@@ -370,10 +389,15 @@ def megatron_training(recipe, args, err, warn):
         if recipe.env.get("CUDA_DEVICE_MAX_CONNECTIONS", "1") == "1":
             err("megatron-args", "Megatron-FSDP needs CUDA_DEVICE_MAX_CONNECTIONS > 1 (ms-swift sets 1 by default)",
                 "use_megatron_fsdp", hint="env: {CUDA_DEVICE_MAX_CONNECTIONS: '32'}")
-    # megatron/trainers/batch_sampler.py: "shuffle must be True when group_by_length is True".
-    if args.bool("group_by_length") and args.raw("train_dataloader_shuffle") is not None and not args.bool(
-            "train_dataloader_shuffle"):
-        err("megatron-args", "group_by_length needs train_dataloader_shuffle: true", "train_dataloader_shuffle")
+    # megatron/trainers/batch_sampler.py MegatronPretrainingRandomSampler: "shuffle must be True when group_by_length
+    # is True" -- built by base.py _prepare_dataloader for a dataset with a length only (a streaming one gets
+    # build_streaming_dataloader, which reads neither). GRPO's shuffle is dataset_shuffle: megatron_args.py
+    # RLHFMegatronArgumentsMixin._init_grpo copies it over train_dataloader_shuffle.
+    shuffle_key = "dataset_shuffle" if _grpo(recipe, args) and args.raw("dataset_shuffle") is not None \
+        else "train_dataloader_shuffle"
+    if args.bool("group_by_length") and not args.bool("streaming") and args.raw(shuffle_key) is not None \
+            and not args.bool(shuffle_key):
+        err("megatron-args", f"group_by_length needs {shuffle_key}: true", shuffle_key)
     # MegatronArguments.init_iters, after the model is loaded: a streaming dataset has no length, so epochs cannot
     # become train_iters, and save_strategy epoch has no epoch end to save at.
     if args.bool("streaming"):
@@ -468,7 +492,8 @@ def megatron_optimizer_precision(recipe, args, err, warn):
     if aware:
         if (args.str("optimizer") or "adam") != "adam":
             err("optimizer-precision", "use_precision_aware_optimizer only works with optimizer: adam", "optimizer")
-        if not args.bool("use_distributed_optimizer"):
+        # MegatronArguments._check_megatron_fsdp turns the distributed optimizer on for Megatron-FSDP first.
+        if not args.bool("use_distributed_optimizer") and not args.bool("use_megatron_fsdp"):
             err("optimizer-precision", "use_precision_aware_optimizer needs use_distributed_optimizer: true",
                 "use_distributed_optimizer")
     else:

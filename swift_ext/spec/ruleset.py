@@ -48,7 +48,8 @@ _RULES = [
              "the arguments ms-swift coerces"),
     RuleInfo("secret", "error", "no credential written into the recipe (args or env)",
              (Evidence("policy", "recipes are shared and copied into run manifests and batch scripts"),),
-             "every recipe"),
+             "every recipe; not env names that only mention a token: counts, vocabulary tokens (ms-swift's "
+             "GENERATIVE_RERANKER_POSITIVE_TOKEN), switches (HF_HUB_DISABLE_IMPLICIT_TOKEN), paths (HF_TOKEN_PATH)"),
     RuleInfo("dataset", "error, warning", "local datasets exist here and their rows are valid for the task",
              (Evidence("policy", "ms-swift tries a local path it cannot find on the hub, minutes into the job"),
               Evidence("policy", "swift_ext.datasets validator codes (swift-ext data check)")), "local datasets"),
@@ -163,7 +164,9 @@ _RULES = [
              "GKD's refusal of it is swift-gkd's)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
-              code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")),
+             "rlhf_type grpo; the eval batch only with a validation set and an eval_strategy (unset: save_strategy's) "
+             "other than no"),
     RuleInfo("reward-funcs", "error, warning", "reward_funcs name a registered reward; reward_weights match the "
              "reward columns each engine builds; a reward_model on Megatron GRPO is never loaded (warning)",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms; _prepare_rewards "
@@ -187,7 +190,10 @@ _RULES = [
              (code(f"{RLHF} _check_teacher / _check_opd_rl"), code(f"{MS} _check_teacher")),
              "rlhf_type grpo with teacher_model or teacher_model_server"),
     RuleInfo("grpo-multi-turn", "error", "multi_turn_scheduler is registered",
-             (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),), "rlhf_type grpo, vllm_mode colocate"),
+             (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_scheduler (assert)")),
+             "rlhf_type grpo, vllm_mode colocate; not where an external_plugins file fills multi_turns other than "
+             "by multi_turns['name'] = ..."),
     RuleInfo("vllm-settings", "error, warning", "vllm_gpu_memory_utilization in (0, 1]; settings ignored by a server; "
              "`swift rollout`-only vLLM settings (pipeline/data parallel, expert parallel, quantization, speculative "
              "decoding, async engine, max_lora_rank) that `swift rlhf` parses and drops",
@@ -196,7 +202,8 @@ _RULES = [
                    "colocated engine's explicit arguments)"),
               code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments.get_vllm_engine_kwargs (read by "
                    "pipelines/infer/rollout.py and infer.py only)")),
-             "rlhf_type grpo / gkd with use_vllm (the rollout-only settings: engine swift, stated and not default)"),
+             "rlhf_type grpo / gkd with use_vllm; vllm_gpu_memory_utilization refused where the trainer builds the "
+             "engine (colocate, use_ray), said in server mode (rollout-only settings: engine swift, stated, not default)"),
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),
@@ -230,10 +237,16 @@ _RULES = [
     RuleInfo("megatron-args", "error", "MegatronArguments combinations (freeze ratio with PP, async_save, lora_llm, "
              "bridge, attention_backend, FSDP, muon, streaming without train_iters)",
              (code(f"{MS} MegatronArguments.__post_init__ / _check_megatron_fsdp / _check_muon / "
-                    "_init_attention_backend / init_iters"),), "engine: megatron"),
+                    "_init_attention_backend / init_iters"),
+              code("ms-swift swift/megatron/trainers/batch_sampler.py: MegatronPretrainingRandomSampler (group_by_length "
+                   "needs shuffle; built by base.py _prepare_dataloader for a dataset with a length)")),
+             "engine: megatron (group_by_length: not streaming; GRPO's shuffle is dataset_shuffle, which _init_grpo "
+             "copies over train_dataloader_shuffle)"),
     RuleInfo("optimizer-precision", "error", "precision-aware optimizer needs adam and the distributed optimizer; "
              "low-precision dtypes need it",
-             (code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__"),), "engine: megatron"),
+             (code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__"),
+              code(f"{MS} MegatronArguments._check_megatron_fsdp (turns use_distributed_optimizer on first)")),
+             "engine: megatron (the distributed optimizer is not asked for under use_megatron_fsdp)"),
     RuleInfo("fp8-optimizer", "error", "FP8 parameters with the precision-aware optimizer on the path where TE's "
              "FusedAdam owns their master weights; optimizer_cpu_offload with FP8 parameters",
              (code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__ "
@@ -319,8 +332,12 @@ _RULES += [
                     "ModelConfig extends, and their annotations)"),
               code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:116 ModelConfig (its own fields: "
                    "swift_ext/msswift/mcore-bridge-model-config.json, read from the 1.6.3 wheel and 1.6.5's; a field "
-                   "only 1.6.5 has is said, not refused)")),
-             "engine: megatron, bridge_backend mcore-bridge (the default), megatron_extra_kwargs set"),
+                   "only 1.6.5 has is said, not refused)"),
+              code("mcore-bridge 1.6.5 mcore_bridge/model/mm_gpts/deepseek_v41.py:1805 register_model(... config_cls="
+                   "MLAModelConfig): MLATransformerConfig's fields are accepted for deepseek_v41")),
+             "engine: megatron, bridge_backend mcore-bridge (the default), megatron_extra_kwargs set; an "
+             "MLATransformerConfig-only key is accepted for deepseek_v41 and said for a model the registry does not "
+             "know"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
              "sigmoid router",
              (code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
@@ -447,11 +464,12 @@ _RULES += [
 
 _RULES += [
     # --- the recipe's inputs: registry names, data loading and precision, both engines (msswift/input_rules.py)
-    RuleInfo("rlhf-loss-types", "error", "several loss types and loss_weights are DPO's; one weight per loss type; "
-             "no kto_pair in DPO",
-             (code(f"{RLHF} RLHFArguments._process_loss_type"),
+    RuleInfo("rlhf-loss-types", "error, warning", "several loss types and loss_weights are DPO's; one weight per "
+             "loss type; no kto_pair in DPO; loss_weights without loss_type outside DPO is ignored (warning)",
+             (code(f"{RLHF} RLHFArguments._process_loss_type (returns at once without loss_type)"),
+              code("trl trainer/dpo_config.py: DPOConfig.__post_init__ (loss_weights length vs loss_type)"),
               code("ms-swift swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.__init__")),
-             "engine: swift, rlhf with loss_type or loss_weights"),
+             "engine: swift, rlhf; loss_weights refused outside DPO only beside a stated loss_type"),
     RuleInfo("grpo-greedy", "warning", "GRPO with temperature 0: identical completions per prompt, zero advantages",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_advantages (advantages "
                     "relative to the group mean; greedy decoding gives a group one completion, one reward)"),),
@@ -485,7 +503,8 @@ _RULES += [
                     "`num_labels`.\")"),
               code("mcore-bridge 1.6.3 mcore_bridge/model/gpt_model.py:107 GPTModel.__init__: OutputLayerLinear("
                     "hidden_size, num_labels) for seq_cls (torch refuses a negative size; the same in 1.6.5)")),
-             "both engines, num_labels or task_type seq_cls set; not rlhf_type rm (ms-swift sets num_labels 1)"),
+             "both engines, num_labels or task_type seq_cls set; not rlhf_type rm nor a reward model with task_type "
+             "unset (ms-swift sets num_labels 1), nor a model whose ModelMeta names another task"),
     RuleInfo("streaming-max-steps", "error", "a streaming dataset needs max_steps on the transformers engine",
              (code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
               code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
@@ -496,8 +515,8 @@ _RULES += [
                     "bf16/gpu\" only when torch.cuda.is_bf16_supported(including_emulation=True) is false)"),
               Evidence("report", "NVIDIA-NeMo/RL#259", "GRPO rollout in vLLM (dtype auto -> bfloat16) on Tesla "
                        "V100-SXM2 32 GB: \"Bfloat16 is only supported on GPUs with compute capability of at least 8.0\"")),
-             "launch.gpu below 8.0 (V100) with an explicit bfloat16: error with use_vllm on either engine, warning "
-             "for engine swift's Trainer"),
+             "launch.gpu below 8.0 (V100) with an explicit bfloat16: error with a rollout engine (rlhf_type grpo / "
+             "gkd, use_vllm, not vllm_mode server) on either engine, warning for engine swift's Trainer"),
 ]
 
 _RULES += [

@@ -196,8 +196,10 @@ STARTUP_RULE_INFO = [
              (code("ms-swift swift/pipelines/train/kto.py: prepare_kto_dataset (\"Batch size is 1 (too small)\")"),
               Evidence("report", "huggingface/trl#2554", "KTOTrainer with an actual batch size of 1 refused (the "
                        "KL term needs another sample's completion)")),
-             "rlhf_type kto, both engines: global_batch_size on Megatron, processes x per_device_train_batch_size x "
-             "a stated gradient_accumulation_steps on the transformers engine"),
+             "rlhf_type kto, both engines, with dataset or val_dataset (SwiftSft._prepare_dataset runs it through "
+             "_get_dataset; a cached_dataset alone skips it), loss_type other than apo_zero_unpaired: "
+             "global_batch_size on Megatron, processes x per_device_train_batch_size x gradient_accumulation_steps on "
+             "the transformers engine"),
     RuleInfo("sync-ref-model", "warning", "GRPO's sync_ref_model with no reference model of its own (LoRA, or beta 0) "
              "never syncs anything",
              (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: SyncRefModelCallback.on_step_end (returns when "

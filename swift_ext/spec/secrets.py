@@ -6,15 +6,27 @@ import re
 
 _SECRET_WORDS = {"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "APIKEY"}
 _COUNTING = ("NUM", "NUMS", "LEN", "LENGTH", "COUNT", "SIZE", "LIMIT", "MAX", "MIN")
+# A name ending in one of these holds where a secret is, not the secret (HF_TOKEN_PATH, huggingface_hub's file).
+_LOCATION = ("PATH", "FILE", "DIR")
+# A switch about a token, not the token (huggingface_hub's HF_HUB_DISABLE_IMPLICIT_TOKEN=1).
+_SWITCH = {"DISABLE", "ENABLE"}
+# A vocabulary token: ms-swift's GENERATIVE_RERANKER_POSITIVE_TOKEN / _NEGATIVE_TOKEN (swift/utils/torch_utils.py
+# get_generative_reranker_logits: the token strings, "yes" / "no"), and the tokenizer's special tokens.
+_VOCABULARY = {"POSITIVE", "NEGATIVE", "PAD", "BOS", "EOS", "UNK", "SEP", "CLS", "MASK", "SPECIAL", "STOP",
+               "IMAGE", "VIDEO", "AUDIO"}
 
 
 def is_secret(name: str) -> bool:
     """*KEY*, *TOKEN*, *SECRET*, *PASSWORD*-style names (HF_TOKEN, WANDB_API_KEY), but not counts that
-    merely mention tokens (IMAGE_MAX_TOKEN_NUM, VIDEO_MAX_TOKEN_NUM)."""
-    parts = re.split(r"[^A-Za-z0-9]+", name.upper())
-    if parts and parts[-1] in _COUNTING:
+    merely mention tokens (IMAGE_MAX_TOKEN_NUM, VIDEO_MAX_TOKEN_NUM), vocabulary tokens
+    (GENERATIVE_RERANKER_POSITIVE_TOKEN), switches (HF_HUB_DISABLE_IMPLICIT_TOKEN) or paths (HF_TOKEN_PATH)."""
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name.upper()) if p]
+    if not parts or parts[-1] in _COUNTING or parts[-1] in _LOCATION or _SWITCH & set(parts):
         return False
-    return any(p in _SECRET_WORDS or p.endswith(("KEY", "TOKEN", "SECRET", "PASSWORD")) for p in parts if p)
+    if parts[-1] == "TOKEN" and len(parts) > 1 and parts[-2] in _VOCABULARY \
+            and not any(p in _SECRET_WORDS or p.endswith(("KEY", "SECRET", "PASSWORD")) for p in parts[:-1]):
+        return False
+    return any(p in _SECRET_WORDS or p.endswith(("KEY", "TOKEN", "SECRET", "PASSWORD")) for p in parts)
 
 
 def masked_env(env: dict[str, str]) -> dict[str, str]:
