@@ -1,0 +1,70 @@
+"""The entries of the GRPO and reward rules (planner/grpo_rules.py, msswift/rules.py): spec/ruleset.py joins them with
+the rest."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import MS, RLHF, Evidence, RuleInfo, code
+
+GRPO_RULE_INFO = [
+    # --- GRPO and rewards (planner/grpo_rules.py, msswift/rules.py)
+    RuleInfo("grpo-type", "error", "GRPO arguments need rlhf_type: grpo",
+             (code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
+    RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads",
+             (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), code(f"{RLHF} RLHFArguments._init_rollout"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
+              code(f"{RLHF} RLHFArguments._init_external_vllm (connects to vllm_server_host whatever vllm_mode)"),
+              Evidence("report", "ms-swift#4525", "vllm_mode colocate with vllm_server_host set, 8 training GPUs and a "
+                       "4-GPU swift rollout on another node; ms-swift 3.5.0: 'Server is not up yet' at start-up"),
+              Evidence("code", "vLLM vllm/config/model.py: ModelConfig.verify_with_parallel_config (\"Total number of "
+                       "attention heads (...) must be divisible by tensor parallel size\"; public source)")),
+             "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate; a server "
+             "host with colocate and async_generate with multi_turn_scheduler: engine swift; async_generate: rlhf_type grpo only, "
+             "GKD's refusal of it is swift-gkd's)"),
+    RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
+             (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")),
+             "rlhf_type grpo; the eval batch only with a validation set and an eval_strategy (unset: save_strategy's) "
+             "other than no"),
+    RuleInfo("reward-funcs", "error, warning", "reward_funcs name a registered reward; reward_weights match the "
+             "reward columns each engine builds; a reward_model on Megatron GRPO is never loaded (warning)",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms; _prepare_rewards "
+                   "(reward_model columns, gym_reward)"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards "
+                   "(reward_funcs only; make_reward_weights)")),
+             "rlhf_type grpo"),
+    RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
+             (code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (code(f"{RLHF} RLHFArguments._init_grpo"),),
+             "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators, the "
+             "entropy mask, log_entropy, off-policy sequence masking, other importance sampling levels, a teacher",
+             (code(f"{RLHF} RLHFArguments._check_grpo / _check_teacher"),), "engine: swift, rlhf_type grpo, use_liger_kernel"),
+    RuleInfo("grpo-truncation", "error", "GRPO truncation_strategy left or delete",
+             (code(f"{RLHF} RLHFArguments._init_grpo"), code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo")),
+             "rlhf_type grpo"),
+    RuleInfo("grpo-soft-overlong", "error", "the soft_overlong reward needs soft_cache_length",
+             (code(f"{RLHF} RLHFArguments._init_grpo"),), "rlhf_type grpo with soft_overlong"),
+    RuleInfo("grpo-teacher", "error", "teacher (OPD-RL) combinations; on Megatron no teacher_model_server with use_ray",
+             (code(f"{RLHF} _check_teacher / _check_opd_rl"), code(f"{MS} _check_teacher")),
+             "rlhf_type grpo with teacher_model or teacher_model_server"),
+    RuleInfo("grpo-multi-turn", "error", "multi_turn_scheduler is registered",
+             (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_scheduler (assert)")),
+             "rlhf_type grpo, vllm_mode colocate; not where an external_plugins file fills multi_turns other than "
+             "by multi_turns['name'] = ..."),
+    RuleInfo("vllm-settings", "error, warning", "vllm_gpu_memory_utilization in (0, 1]; settings ignored by a server; "
+             "`swift rollout`-only vLLM settings (pipeline/data parallel, expert parallel, quantization, speculative "
+             "decoding, async engine, max_lora_rank) that `swift rlhf` parses and drops",
+             (code("vllm config/cache.py: CacheConfig"), code(f"{RLHF} RLHFArguments._external_vllm_warning"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine (the "
+                   "colocated engine's explicit arguments)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments.get_vllm_engine_kwargs (read by "
+                   "pipelines/infer/rollout.py and infer.py only)")),
+             "rlhf_type grpo / gkd with use_vllm; vllm_gpu_memory_utilization refused where the trainer builds the "
+             "engine (colocate, use_ray), said in server mode (rollout-only settings: engine swift, stated, not default)"),
+    RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
+             (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
+             "engine: megatron, rlhf_type grpo"),
+    RuleInfo("megatron-gkd", "error", "Megatron GKD settings", (code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),),
+             "engine: megatron, rlhf_type gkd"),
+]
