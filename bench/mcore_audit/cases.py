@@ -111,7 +111,7 @@ CASES = [
     ("fuse-tp-comm", "tc:1994", DENSE, (ek('"inference_fuse_tp_communication": true'),)),
     ("batch-invariant-fused", "tc:2000", DENSE, ("args.attention_backend=fused", ek('"batch_invariant_mode": true'))),
     ("mla-rope-fusion-rope", "tc:2069", DS, ("args.apply_rope_fusion=true", ek('"rope_type": "rope"'))),
-    ("mla-output-gate", "tc:2072", DS, (ek('"attention_output_gate": true'),)),
+    ("mla-output-gate", "tc:2072", DS, ("args.bridge_backend=megatron-bridge", ek('"attention_output_gate": true'))),
     ("moe-ffn-dense", "tc:1059", DENSE, (ek('"moe_ffn_hidden_size": 1024'),)),
     # 0 is not refused: mcore-bridge ModelConfig.__post_init__ turns a 0 into None before the check
     ("shared-size<=0", "tc:1085", Q35, (ek('"moe_shared_expert_intermediate_size": -1'),)),

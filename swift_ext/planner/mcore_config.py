@@ -84,6 +84,25 @@ def layer_count(args, name: str) -> int | None:
     return value if type(value) is int else None
 
 
+def builds_with_mcore_bridge(args) -> bool:
+    """ms-swift builds the model config with mcore-bridge's ModelConfig (bridge_backend mcore-bridge, its default),
+    whose __post_init__ rewrites some fields before TransformerConfig's checks run; 'megatron-bridge' hands the
+    same values to Megatron-Bridge's provider instead (swift/megatron/model/utils.py get_mcore_model)."""
+    return args.str("bridge_backend") != "megatron-bridge"
+
+
+def mtp_layers_checked(args) -> int | None:
+    """mtp_num_layers as TransformerConfig.__post_init__ checks it (the EP all-to-all overlap, the pipeline layout's
+    'm' count): under mtp_shared_weights mcore-bridge's ModelConfig.__post_init__ (1.6.3 config/model_config.py:
+    352-355) builds one shared MTP layer -- mtp_unroll_steps = mtp_num_layers, mtp_num_layers = 1 -- before
+    TransformerConfig's checks; Megatron-Bridge keeps the count (ms-swift maps mtp_shared_weights to its
+    mtp_use_repeated_layer). None: unset, or not an integer (recompute_layer_counts reports that)."""
+    mtp = layer_count(args, "mtp_num_layers")
+    if mtp and is_on(args, "mtp_shared_weights") and builds_with_mcore_bridge(args):  # 0: no MTP layer to share
+        return 1
+    return mtp
+
+
 def recompute_module_list(args) -> list[str]:
     """recompute_modules as megatron-core iterates it."""
     # get_mcore_model_config skips an empty list, so TransformerConfig's own default (['core_attn']) applies.
@@ -112,14 +131,3 @@ def fp8_recipe_of(args) -> str | None:
 def dispatcher_of(args) -> str:
     return str(config_value(args, "moe_token_dispatcher_type") or "alltoall")
 
-
-def mtp_layers_checked(args) -> int | None:
-    """mtp_num_layers as megatron-core's TransformerConfig checks see it (the layout's `m` count, the EP overlap's
-    single MTP layer): the config's (megatron_extra_kwargs wins), and 1 under mtp_shared_weights --
-    mcore-bridge ModelConfig.__post_init__ (1.6.3 :352-355) keeps one shared MTP layer (unrolled mtp_num_layers
-    times) before TransformerConfig.__post_init__ runs; bridge_backend megatron-bridge builds no ModelConfig.
-    None when unset or not an integer."""
-    mtp = layer_count(args, "mtp_num_layers")
-    if mtp and is_on(args, "mtp_shared_weights") and args.str("bridge_backend") != "megatron-bridge":
-        return 1
-    return mtp

@@ -42,9 +42,11 @@ def recompute_modules(recipe, args, shape: ModelShape, lay, err, warn):
             hint="drop moe_layer_recompute, or use recompute_granularity: selective with recompute_modules: [moe]")
     written = config_value(args, "recompute_modules")
     if (isinstance(written, str) and written and from_extra(args, "recompute_modules")
-            and (granularity == "selective" or is_on(args, "moe_layer_recompute"))):
+            and (granularity == "selective" or is_on(args, "moe_layer_recompute") and "moe" not in written)):
         # TransformerConfig.__post_init__: set(recompute_modules) is the string's letters ("Invalid choices"), and
-        # moe_layer_recompute's recompute_modules.append fails on a str.
+        # moe_layer_recompute's `if "moe" not in recompute_modules: recompute_modules.append("moe")` fails on a str --
+        # a substring test, so a string holding "moe" skips the append (and megatron-core's later `"moe" in ...`
+        # tests read it alike): only outside selective granularity does that pass.
         err("recompute-modules", f"megatron_extra_kwargs gives recompute_modules as a string ({written!r}): "
             "megatron-core reads it letter by letter and refuses the letters", "megatron_extra_kwargs",
             hint=f"a list: megatron_extra_kwargs: {{recompute_modules: [{written}]}}, or set args.recompute_modules")
@@ -349,7 +351,8 @@ def recompute_mtp(recipe, args, shape: ModelShape, lay, err, warn):
 # gets the same check from check_args (argument-type / argument-range); this is the megatron_extra_kwargs side.
 def recompute_layer_counts(recipe, args, shape: ModelShape, lay, err, warn):
     extra = args.mapping("megatron_extra_kwargs")
-    if "recompute_num_layers" in extra and extra["recompute_num_layers"] is None and granularity_of(args) == "full":
+    granularity = granularity_of(args)
+    if "recompute_num_layers" in extra and extra["recompute_num_layers"] is None and granularity == "full":
         # TransformerConfig.__post_init__: "When using recompute_granularity: full recompute_num_layers must be
         # between 1 and num_layers_per_pipeline_rank" (the null replaces the argument's value)
         err("recompute", "megatron_extra_kwargs sets recompute_num_layers to null under recompute_granularity full: "
@@ -359,13 +362,42 @@ def recompute_layer_counts(recipe, args, shape: ModelShape, lay, err, warn):
         if name not in extra or extra[name] is None:
             continue
         value = extra[name]
+        if name == "recompute_num_layers" and not _recompute_count_read(args, granularity, value, err, warn):
+            continue
         if type(value) is not int or value < least:
             what = "a positive integer" if least else "0 or a positive integer"
             err("recompute", f"megatron_extra_kwargs gives {name} {value!r}: the model config takes it as written "
                 f"and megatron-core needs {what} there" + (
                     " (uniform recompute steps through the layers by it: 0 or less never ends, a string or a "
-                    "fraction fails in the first forward)" if name == "recompute_num_layers" else ""),
+                    "fraction fails in the first forward; block compares a layer index with it)"
+                    if name == "recompute_num_layers" else ""),
                 "megatron_extra_kwargs", hint=f"megatron_extra_kwargs: {{{name}: <{what}>}}, or set args.{name}")
+
+
+def _recompute_count_read(args, granularity, value, err, warn) -> bool:
+    """Whether megatron_extra_kwargs' recompute_num_layers `value` is left to the positive-integer check (uniform
+    recompute). Only full recompute reads it (TransformerBlock._checkpointed_forward, mcore-bridge's alike; MTP's
+    assert is recompute-mtp's): with no recompute nothing reads it, and under selective TransformerConfig refuses any
+    value ("recompute_num_layers must be None"). Under block, `layer_idx < recompute_num_layers + skipped` only
+    needs a number: 0 or less checkpoints no layer (said here), a fraction compares fine, a string is a TypeError in
+    the first forward."""
+    if granularity is None:
+        return False
+    if granularity == "selective":
+        err("recompute", f"megatron_extra_kwargs gives recompute_num_layers {value!r} under recompute_granularity "
+            "selective: megatron-core's TransformerConfig refuses any recompute_num_layers there (it counts the "
+            "layers of a full recompute)", "megatron_extra_kwargs", hint="drop recompute_num_layers from "
+            "megatron_extra_kwargs, or recompute_granularity: full with recompute_method")
+        return False
+    if granularity == "full" and str(config_value(args, "recompute_method") or "") == "block":
+        if isinstance(value, (int, float)):
+            if value <= 0:
+                warn("recompute", f"megatron_extra_kwargs gives recompute_num_layers {value!r} under recompute_method "
+                     "block: megatron-core checkpoints the first recompute_num_layers layers of each stage, so none "
+                     "here -- a full recompute that recomputes nothing", "megatron_extra_kwargs",
+                     hint="megatron_extra_kwargs: {recompute_num_layers: <layers per stage to recompute>}")
+            return False
+    return True
 
 
 MCORE_CONFIG_RULES = [recompute_modules, deepep_dispatcher, moe_capacity_and_balancing, moe_bias_etp, dsa_attention,

@@ -9,8 +9,8 @@ Registered with layout.py's rules (engine megatron)."""
 from __future__ import annotations
 
 import json
-from swift_ext.planner.mcore_config import (config_value, dispatcher_of, flag, fp8_recipe_of, from_extra,
-                                            granularity_of, is_list, is_on, mtp_layers_checked)
+from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, fp8_recipe_of,
+                                            from_extra, granularity_of, is_list, is_on, mtp_layers_checked)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
 
@@ -67,7 +67,7 @@ def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
                          "recompute_num_layers: null"))
     if is_on(args, "moe_shared_expert_overlap"):
         problems.append(("moe_shared_expert_overlap", "moe_shared_expert_overlap", "moe_shared_expert_overlap: false"))
-    mtp = mtp_layers_checked(args)  # not an integer: recompute-layer-counts says so, not this rule
+    mtp = mtp_layers_checked(args)  # one shared MTP layer under mcore-bridge's mtp_shared_weights
     if mtp is not None and mtp != 1:
         problems.append(("mtp_num_layers", f"mtp_num_layers {mtp} (it takes at most one MTP layer)",
                          "mtp_num_layers: 1, or none"))
@@ -238,10 +238,13 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
          f"({shape.name}'s attention_output_gate)", "drop fused_single_qkv_rope"),
         # mcore-bridge's ModelConfig.__post_init__ sets rotary_interleaved False for multi-latent attention before
         # TransformerConfig's check (1.6.3 config/model_config.py:360-364): only Megatron-Bridge's provider reaches it
-        (mla and is_on(args, "rotary_interleaved") and args.str("bridge_backend") == "megatron-bridge",
+        (mla and is_on(args, "rotary_interleaved") and not builds_with_mcore_bridge(args),
          "rotary_interleaved with multi-latent attention (bridge_backend megatron-bridge)", "drop rotary_interleaved"),
-        (mla and from_extra(args, "attention_output_gate") and gate,
-         "attention_output_gate with multi-latent attention (NotImplementedError)", "drop attention_output_gate"),
+        # MLATransformerConfig.__post_init__ only: Megatron-Bridge's MLAModelProvider is one, mcore-bridge's ModelConfig
+        # (a TransformerConfig) is not -- there the gate is ignored (below)
+        (mla and from_extra(args, "attention_output_gate") and gate and not builds_with_mcore_bridge(args),
+         "attention_output_gate with multi-latent attention (bridge_backend megatron-bridge: MLATransformerConfig's "
+         "NotImplementedError)", "drop attention_output_gate"),
         (is_on(args, "enable_cuda_graph") and is_on(args, "external_cuda_graph"),
          "enable_cuda_graph with external_cuda_graph", "keep one of them"),
         (is_on(args, "inference_fuse_tp_communication")
@@ -264,6 +267,14 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
         if refused:
             err("mcore-config", f"megatron_extra_kwargs: {what}: megatron-core's TransformerConfig refuses the pair",
                 "megatron_extra_kwargs", hint=hint)
+    if mla and from_extra(args, "attention_output_gate") and gate and builds_with_mcore_bridge(args):
+        # mcore-bridge 1.6.3 builds a ModelConfig (a TransformerConfig, so MLATransformerConfig's NotImplementedError
+        # never runs) and its MLA attention (model/modules/multi_latent_attention.py, on megatron-core's
+        # MLASelfAttention) never reads attention_output_gate: the model trains without the gate it asks for.
+        warn("mcore-config", f"megatron_extra_kwargs: attention_output_gate on {shape.name}, which has multi-latent "
+             "attention: mcore-bridge's MLA attention has no output gate and ignores it (only bridge_backend "
+             "megatron-bridge's MLATransformerConfig refuses it)", "megatron_extra_kwargs",
+             hint="drop attention_output_gate")
 
 
 def _overlap_p2p(args, lay) -> bool:

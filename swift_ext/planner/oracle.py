@@ -188,8 +188,14 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
     from megatron.core.transformer.enums import AttnBackend
     from megatron.core.transformer.transformer_config import MLATransformerConfig, TransformerConfig
 
+    from swift_ext.planner.mcore_config import builds_with_mcore_bridge, mtp_layers_checked
+
     mla = bool(getattr(shape, "kv_lora_rank", 0))
-    cls = MLATransformerConfig if mla else TransformerConfig
+    mcore_bridge = builds_with_mcore_bridge(args)
+    # mcore-bridge's ModelConfig is a TransformerConfig subclass for every model, MLA included (it declares the MLA
+    # dimensions itself): MLATransformerConfig.__post_init__'s checks run only under Megatron-Bridge, whose
+    # MLAModelProvider is an MLATransformerConfig.
+    cls = MLATransformerConfig if mla and not mcore_bridge else TransformerConfig
     names = {f.name for f in dataclasses.fields(cls)}
     # mcore-bridge config/parser.py:hf_to_mcore_config -- the model's own numbers.
     kw: dict[str, Any] = {
@@ -294,6 +300,11 @@ def model_config_kwargs(shape: ModelShape, args: Any, lay: Any) -> tuple[type, d
         kw["batch_p2p_comm"] = False
     if kw.get("moe_shared_expert_intermediate_size") == 0:
         kw["moe_shared_expert_intermediate_size"] = None
+    if mcore_bridge:  # the same __post_init__: MLA always rotates non-interleaved; one shared MTP layer
+        if mla or kw.get("multi_latent_attention"):
+            kw["rotary_interleaved"] = False
+        if kw.get("mtp_num_layers") is not None and mtp_layers_checked(args) is not None:
+            kw["mtp_num_layers"] = mtp_layers_checked(args)
     kw.setdefault("moe_token_dispatcher_type", "alltoall")
     return cls, {k: v for k, v in kw.items() if k in names}
 
@@ -396,6 +407,7 @@ _CULPRITS = [
     ("token dispatcher type", "moe_token_dispatcher_type"),
     ("bias in moe", "expert_tensor_parallel_size"),
     ("expert bias for aux-loss-free", "megatron_extra_kwargs"),
+    ("output gate is not supported for mla", "megatron_extra_kwargs"),
     ("rope fusion is not supported for dsattention", "apply_rope_fusion"),
     ("only one of self.fp16", "fp16"),
     ("fp4_param", "fp4_param_gather"),

@@ -21,7 +21,9 @@ from typing import Any
 from swift_ext.spec.cachedirs import cache_dir, write_text_atomic
 
 FORMAT = 1  # bump when the stored verdict's fields change
-_ORACLE_MODULES = ("oracle.py", "oracle_grid.py", "oracle_cache.py")
+# the oracle's code, and the reader its translation shares with the rules (mcore-bridge's rewrites): a change to any
+# of them makes a stored verdict stale
+_ORACLE_MODULES = ("oracle.py", "oracle_grid.py", "oracle_cache.py", "mcore_config.py")
 
 
 def _version(dist: str) -> str:

@@ -126,11 +126,15 @@ _RULES = [
              (code(f"{MS} MegatronArguments.__post_init__"),
               code("ms-swift swift/megatron/arguments/megatron_base_args.py: packing forces padding_free")),
              "engine: megatron"),
-    RuleInfo("recompute", "error", "recompute granularity/method/num_layers combinations; recompute_num_layers and "
-             "mtp_num_layers given in megatron_extra_kwargs are integers in range (the config takes them as written)",
+    RuleInfo("recompute", "error, warning", "recompute granularity/method/num_layers combinations; "
+             "megatron_extra_kwargs' mtp_num_layers is an integer >= 0 and its recompute_num_layers one megatron-core "
+             "takes where it reads it (the config takes them as written): a positive integer under full + uniform, a "
+             "number under full + block (0 or less recomputes nothing: a warning), unset under selective, anything "
+             "without recompute (nothing reads it)",
              (code(f"{MS} MegatronArguments.__post_init__"), code(TC), code(f"{GMC} (kwargs.update)"),
               code("megatron-core transformer/transformer_block.py: TransformerBlock._checkpointed_forward "
-                   "(0.16.1, uniform: layer_idx += recompute_num_layers)")),
+                   "(0.16.1, uniform: layer_idx += recompute_num_layers; block: layer_idx < recompute_num_layers + "
+                   "skipped; run only under full granularity)")),
              "engine: megatron; ms-swift's selective-with-method check reads its arguments, megatron-core's "
              "method/num_layers checks the config's values (megatron_extra_kwargs wins)"),
     RuleInfo("save-total-limit", "error", "save_total_limit >= 2",
@@ -314,7 +318,8 @@ _RULES += [
              "moe_act/layernorm not with FP8 delayed scaling (ms-swift's default fp8_recipe); mla_up_proj needs MLA; "
              "shared_experts not with moe_shared_expert_overlap; moe_layer_recompute not with full granularity",
              (code(TC + " (the recompute_granularity == \"selective\" block; moe_layer_recompute)"), code(GMC)),
-             "engine: megatron, recompute_granularity selective (ms-swift's default; moe_layer_recompute: full)"),
+             "engine: megatron, recompute_granularity selective (ms-swift's default; moe_layer_recompute: full, or "
+             "a megatron_extra_kwargs recompute_modules string without \"moe\", which its append fails on)"),
     RuleInfo("moe-deepep", "error", "moe_enable_deepep needs the flex dispatcher; the flex dispatcher's DeepEP backend "
              "(its default) excludes moe_pad_expert_input_to_capacity",
              (code(TC + " (\"DeepEP backend is only supported with flex token dispatcher\"; \"Flex token dispatcher "

@@ -39,14 +39,19 @@ MCORE_AUDIT_RULE_INFO = [
                    "topk_group"), code(GMC)),
              "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields or the model sets "
              "topk_group"),
-    RuleInfo("mcore-config", "error", "pairs of config fields megatron_extra_kwargs sets that TransformerConfig refuses "
-             "together: fused_single_qkv_rope / gated attention, rotary_interleaved (bridge_backend megatron-bridge; "
-             "mcore-bridge resets it) or attention_output_gate / MLA, "
+    RuleInfo("mcore-config", "error, warning", "pairs of config fields megatron_extra_kwargs sets that TransformerConfig "
+             "refuses together: fused_single_qkv_rope / gated attention, rotary_interleaved or attention_output_gate / "
+             "MLA (bridge_backend megatron-bridge only: mcore-bridge resets rotary_interleaved, and its ModelConfig is "
+             "no MLATransformerConfig, so the gate is ignored there -- a warning), "
              "enable_cuda_graph / external_cuda_graph, inference_fuse_tp_communication without inference_optimized, "
              "moe_ffn_hidden_size or EP > 1 on a dense model, bias_activation_fusion / use_te_activation_func; a "
              "negative moe_shared_expert_intermediate_size (mcore-bridge turns 0 into none)",
              (code(TC), code(GMC), code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py ModelConfig.__post_init__ "
-                                        "(moe_shared_expert_intermediate_size 0 -> None)")),
+                                        "(moe_shared_expert_intermediate_size 0 -> None; MLA -> rotary_interleaved "
+                                        "False; ModelConfig subclasses TransformerConfig, not MLATransformerConfig)"),
+              code("megatron-core transformer/transformer_config.py: MLATransformerConfig.__post_init__ (\"Output gate "
+                   "is not supported for MLA yet.\"; Megatron-Bridge's MLAModelProvider is one)"),
+              code("megatron-core transformer/multi_latent_attention.py: MLASelfAttention (no output gate)")),
              "engine: megatron, megatron_extra_kwargs sets one of those fields"),
     RuleInfo("mcore-parallel", "error", "ModelParallelConfig refusals reached through megatron_extra_kwargs: "
              "sequence_parallel at TP 1, defer_embedding_wgrad_compute without PP / gradient_accumulation_fusion / with "
