@@ -81,7 +81,10 @@ _RULES = [
              (code(TC), Evidence("report", "ms-swift#8219", "core_r0.15.0; 2 KV groups, TP=8")),
              "engine: megatron; the multiple case by the support table's kv-groups-replicated row"),
     RuleInfo("linear-attention-cp", "error", "no context parallel on Gated DeltaNet layers before megatron-core 0.18",
-             (code(TC + " (\"Gated delta net does not support context parallel for now\")"),),
+             (code(TC + " (\"Gated delta net does not support context parallel for now\")"),
+              Evidence("report", "modelscope/mcore-bridge#48", "Qwen3.5, context_parallel_size 2, a megatron-core "
+                       "build past 0.16 whose TransformerConfig lets GDN CP through: 'GatedDeltaNet.__init__() got an "
+                       "unexpected keyword argument cp_comm_type' (mcore-bridge PR #34 drops it; 1.6.3 has that)")),
              "models with Gated DeltaNet layers, CP > 1, megatron-core < 0.18 (support table: cp-linear-attention)"),
     RuleInfo("linear-heads-tp", "error", "linear-attention key/value heads divisible by TP",
              (code("mcore-bridge 1.6.3 mcore_bridge/model/modules/gated_delta_net.py:95 GatedDeltaNet (what qwen3_next / "
@@ -250,6 +253,18 @@ _RULES += [
     RuleInfo("plugin-file", "error, warning", "every external_plugins file exists (relative to the working "
              "directory); one that exists is Python this interpreter compiles (else a warning)",
              (code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
+    RuleInfo("vllm-model", "error", "the colocated vLLM rollout engine knows the model's architecture: Qwen3.5/3.6 "
+             "need vLLM >= 0.17.0",
+             (code("vLLM vllm/model_executor/models/registry.py: ModelRegistry (\"Model architectures [...] are not "
+                   "supported for now\"; public source, vLLM is not installed here)"),
+              Evidence("report", "verl-project/verl#5381", "Qwen3.5-35B-A3B GRPO with vllm 0.15.0, megatron-core "
+                       "0.16.0, transformers 5.2.0: \"Model architectures ['Qwen3_5MoeForConditionalGeneration'] are "
+                       "not supported for now\""),
+              Evidence("report", "modelscope/ms-swift Qwen3.5 best practice", "docs/source_en/BestPractices/"
+                       "Qwen3_5-Best-Practice.md: vllm>=0.17.0 for inference/deployment/RL")),
+             "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate, both engines; judged only with a vLLM "
+             "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
+             "installed copy; support table rows vllm-*)"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
              "load expert adapters",
              (code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),
