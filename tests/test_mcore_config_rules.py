@@ -25,6 +25,7 @@ QWEN3_MOE = "ms-swift-example-lora-moe.yaml"  # Qwen3-30B-A3B: no shared experts
 DEEPSEEK = "verl-example-deepseek671b-megatron-80gb.yaml"  # multi-latent attention
 GPT_OSS = "megatron-bridge-gpt-oss-20b-sft-8gpu.yaml"
 DENSE = "ms-swift-example-gkd-dense.yaml"  # Qwen3-8B-Base, selective recompute, torch_dtype bfloat16
+TEXT_MOE = "args.model=Qwen/Qwen3-Next-80B-A3B-Instruct"  # shared experts and MTP, no vision tower
 SELECTIVE = ("args.recompute_granularity=selective", "args.recompute_method=null", "args.recompute_num_layers=null")
 
 
@@ -398,15 +399,17 @@ NO_RECOMPUTE = ("args.recompute_granularity=none", "args.recompute_method=null",
 
 
 def test_ep_all_to_all_overlap_conditions():
-    # the doc's EP=4 setup with recompute off and no shared-expert overlap: megatron-core takes the overlap
-    legal = (*NO_RECOMPUTE, "args.moe_shared_expert_overlap=false")
+    # The doc's EP=4 setup on a text MoE with shared experts and MTP (Qwen3-Next: the doc's Qwen3.5-35B-A3B is
+    # multimodal, which the overlap refuses whatever the config: the next test); with recompute off and no
+    # shared-expert overlap megatron-core takes the overlap.
+    legal = (TEXT_MOE, *NO_RECOMPUTE, "args.moe_shared_expert_overlap=false")
     assert _errors(QWEN35_MOE, *legal, _kw(OVERLAP), code="moe-a2a-overlap") == set()
     # the doc as published: full uniform recompute and moe_shared_expert_overlap
-    assert _errors(QWEN35_MOE, _kw(OVERLAP), code="moe-a2a-overlap") == {
+    assert _errors(QWEN35_MOE, TEXT_MOE, _kw(OVERLAP), code="moe-a2a-overlap") == {
         "args.recompute_granularity", "args.recompute_method", "args.recompute_num_layers",
         "args.moe_shared_expert_overlap"}
     # recompute off but recompute_method still set: ms-swift passes it on ('none' only clears the granularity)
-    assert _errors(QWEN35_MOE, "args.recompute_granularity=none", "args.moe_shared_expert_overlap=false",
+    assert _errors(QWEN35_MOE, TEXT_MOE, "args.recompute_granularity=none", "args.moe_shared_expert_overlap=false",
                    _kw(OVERLAP), code="moe-a2a-overlap") == {"args.recompute_method", "args.recompute_num_layers"}
     assert _errors(QWEN35_MOE, *legal, "args.expert_model_parallel_size=1", _kw(OVERLAP),
                    code="moe-a2a-overlap") == {"args.expert_model_parallel_size"}
@@ -421,8 +424,17 @@ def test_ep_all_to_all_overlap_conditions():
     assert _errors(QWEN35_MOE, *legal, "args.mtp_num_layers=1", _kw(OVERLAP),
                    code="moe-a2a-overlap") == {"args.pipeline_model_parallel_size"}  # one MTP layer needs PP
     for switch in ("delay_wgrad_compute", "ep_overlap_early_attn_memory_release"):
-        assert _errors(QWEN35_MOE, _kw(f'"{switch}": true'), code="moe-a2a-overlap") == {"args.megatron_extra_kwargs"}
+        assert _errors(QWEN35_MOE, TEXT_MOE, _kw(f'"{switch}": true'), code="moe-a2a-overlap") == {
+            "args.megatron_extra_kwargs"}
         assert _errors(QWEN35_MOE, *legal, _kw(f'"{switch}": true, {OVERLAP}'), code="moe-a2a-overlap") == set()
+
+
+def test_ep_all_to_all_overlap_on_the_multimodal_qwen35_is_refused_on_the_extra_kwargs():
+    # mcore-bridge builds Qwen3.5-35B-A3B as a MultimodalGPTModel: the combined 1F1B schedule finds no
+    # build_schedule_plan on it even where megatron-core's config checks all pass (Megatron-Bridge issue 2161)
+    legal = (*NO_RECOMPUTE, "args.moe_shared_expert_overlap=false")
+    assert _errors(QWEN35_MOE, *legal, _kw(OVERLAP), code="moe-a2a-overlap") == {"args.megatron_extra_kwargs"}
+    assert _errors(QWEN35_MOE, *legal, TEXT_MOE, _kw(OVERLAP), code="moe-a2a-overlap") == set()
 
 
 def test_activation_offloading_conditions():

@@ -255,6 +255,25 @@ def linear_attention_cp(recipe, args, shape, lay, err, warn, versions):
         "megatron-core=0.18.0`, or env SWIFT_EXT_TARGET_VERSIONS in the recipe, when the cluster runs it)")
 
 
+@versioned_rule
+def linear_attention_packed(recipe, args, shape, lay, err, warn, versions):
+    # The gate is spec/support.py's packed-linear-attention row. bridge_backend megatron-bridge builds megatron-core's
+    # own GatedDeltaNet (Megatron-Bridge qwen3_next_bridge.py), which refuses any packed_seq_params; ms-swift passes
+    # them whenever padding_free is on (its Megatron default; packing forces it) and sets variable_seq_lengths for
+    # it (swift/megatron/model/utils.py _get_megatron_bridge_model). mcore-bridge's GatedDeltaNet takes packed input.
+    if args.str("bridge_backend") != "megatron-bridge" or not shape.linear_num_value_heads:
+        return
+    key = "packing" if args.bool("packing") else "padding_free" if args.bool("padding_free") else None
+    gaps = version_gaps("packed-linear-attention", versions)
+    if key is None or not gaps:
+        return
+    err("linear-attention-packed", f"{shape.name} has Gated DeltaNet layers and bridge_backend megatron-bridge builds "
+        f"megatron-core's own GatedDeltaNet, which raises 'GDN does not support packed sequence for now' on the packed "
+        f"input {key} gives it ({'; '.join(gaps)})", key,
+        hint="bridge_backend: mcore-bridge (its GatedDeltaNet takes packed input), or padding_free: false"
+        + (" and packing: false" if key == "packing" else ""))
+
+
 @rule
 def linear_heads_tp(recipe, args, shape, lay, err, warn):
     # Gated DeltaNet (mcore-bridge's qwen3_5 linear attention) splits key and value heads over TP.

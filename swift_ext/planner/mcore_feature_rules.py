@@ -9,8 +9,10 @@ Registered with layout.py's rules (engine megatron)."""
 from __future__ import annotations
 
 import json
+from swift_ext.msswift.model_table import model_meta
 from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, fp8_recipe_of,
-                                            from_extra, granularity_of, is_list, is_on, mtp_layers_checked)
+                                            from_extra, granularity_of, is_list, is_on, layer_count,
+                                            mtp_layers_checked)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
 
@@ -32,6 +34,13 @@ def _virtual_size(args, lay) -> int | None:
 # self.ep_overlap_early_attn_memory_release:` (overlap_moe_expert_parallel_comm on). ms-swift 4.6 has no argument
 # for these three switches: they reach the config only through megatron_extra_kwargs (model/utils.py
 # get_mcore_model_config), next to ms-swift's recompute_method / recompute_num_layers, which it passes whenever set.
+# A multimodal model: megatron-core 0.16.1 pipeline_parallel/schedules.py runs combined_1f1b_schedule_for_no_pipelining
+# (forward_backward_no_pipelining) or combined_1f1b_schedule_for_interleaved_pipelining (the interleaved schedule)
+# under the overlap in training, and combined_1f1b.py combined_forward_backward_step
+# looks up build_schedule_plan with utils.get_attr_wrapped_model (RuntimeError when no wrapper level has it) and
+# asserts "only GPTModel is supported for EP A2A overlapping"; mcore-bridge 1.6.3 model/mm_gpt_model.py
+# MultimodalGPTModel is a MegatronModule holding the GPTModel as .language_model, with no .module to descend to.
+# Report: NVIDIA-NeMo/Megatron-Bridge#2161 (a VL model with the overlap fails in the same schedule).
 def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
     overlap = is_on(args, "overlap_moe_expert_parallel_comm")
     for name in ("delay_wgrad_compute", "ep_overlap_early_attn_memory_release"):
@@ -45,6 +54,13 @@ def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
             hint="drop moe_use_legacy_grouped_gemm")
     if not overlap:
         return
+    meta = model_meta(args.str("model"), args.str("model_type"))
+    if meta is not None and meta["multimodal"] and args.str("bridge_backend") != "megatron-bridge":
+        err("moe-a2a-overlap", f"overlap_moe_expert_parallel_comm (megatron_extra_kwargs) on a multimodal model "
+            f"({meta['model_type']}): mcore-bridge builds it as a MultimodalGPTModel, not a GPTModel, and megatron-core's "
+            "combined 1F1B schedule finds no build_schedule_plan on it (RuntimeError in the first training step)",
+            flag(args, "overlap_moe_expert_parallel_comm"),
+            hint="drop overlap_moe_expert_parallel_comm from megatron_extra_kwargs")
     problems = []
     if lay.pp > 1 and _virtual_size(args, lay) is None:
         problems.append(("pipeline_model_parallel_size", f"pipeline_model_parallel_size {lay.pp} without a virtual "

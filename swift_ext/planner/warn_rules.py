@@ -10,11 +10,13 @@ the MTP weights on export.
 from __future__ import annotations
 
 import os
+
 from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.plugin_registry import unparsable_plugin_files
 from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
 
 # vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
 # from docs.vllm.ai/en/v0.11.2; huggingface/trl issue #4584 "v0.11.2 introduced LoRA support for mixture
@@ -23,7 +25,6 @@ VLLM_MOE_LORA = (0, 11, 2)
 # Qwen3.5/3.6-MoE expert LoRA from Megatron-swift still does not load (vllm-project/vllm issue #40005,
 # open, opened by ms-swift's maintainer 2026-04-16): no released vLLM is known to load it.
 VLLM_MOE_LORA_UNSUPPORTED_TYPES = ("qwen3_5_moe",)
-ENV_VLLM_VERSION = "SWIFT_EXT_VLLM_VERSION"
 
 ENGINE_RULES: list = []
 
@@ -122,19 +123,6 @@ def vllm_expert_lora(recipe, args, shape, lay, err, warn):
          "vllm_enable_lora" if not server else "vllm_mode",
          hint="set vllm_enable_lora: false (ms-swift merges LoRA before each weight sync), or leave the experts "
          "out of target_modules")
-
-
-def vllm_version(env: dict[str, str] | None) -> tuple[str | None, str]:
-    """(version, where from): SWIFT_EXT_VLLM_VERSION in the recipe env or the environment, else installed."""
-    for label, source in (("recipe env", env or {}), ("environment", os.environ)):
-        if source.get(ENV_VLLM_VERSION):
-            return source[ENV_VLLM_VERSION].strip(), f"{ENV_VLLM_VERSION} in the {label}"
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("vllm"), "installed"
-    except PackageNotFoundError:
-        return None, "not installed"
 
 
 def _vtuple(text: str) -> tuple[int, ...]:
@@ -286,3 +274,4 @@ def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
 
 # Sequence length against the model's positions, and rope_scaling without max_model_len (length_rules.py).
 ENGINE_RULES.extend(LENGTH_RULES)
+ENGINE_RULES.extend(ROLLOUT_RULES)

@@ -87,7 +87,10 @@ _RULES = [
                    "config/parser.py sets experimental_attention_variant gated_delta_net for qwen3_next / qwen3_5 under "
                    "USE_MCORE_GDN, the default)"),
               code("mcore-bridge 1.6.3 model/gpts/qwen3_next.py: Qwen3NextGatedDeltaNet.__init__ (USE_MCORE_GDN=0: "
-                   "\"Qwen3Next currently does not support context parallel.\")")),
+                   "\"Qwen3Next currently does not support context parallel.\")"),
+              Evidence("report", "modelscope/mcore-bridge#48", "Qwen3.5, context_parallel_size 2, a megatron-core "
+                       "build past 0.16 whose TransformerConfig lets GDN CP through: 'GatedDeltaNet.__init__() got an "
+                       "unexpected keyword argument cp_comm_type' (mcore-bridge PR #34 drops it; 1.6.3 has that)")),
              "models with Gated DeltaNet layers, CP > 1, megatron-core < 0.18 (support table: cp-linear-attention)"),
     RuleInfo("linear-heads-tp", "error", "linear-attention key/value heads divisible by TP",
              (code(TC + " (experimental_attention_variant gated_delta_net, which mcore-bridge config/parser.py sets "
@@ -226,6 +229,18 @@ _RULES += [
     RuleInfo("plugin-file", "error, warning", "every external_plugins file exists (relative to the working "
              "directory); one that exists is Python this interpreter compiles (else a warning)",
              (code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
+    RuleInfo("vllm-model", "error", "the colocated vLLM rollout engine knows the model's architecture: Qwen3.5/3.6 "
+             "need vLLM >= 0.17.0",
+             (code("vLLM vllm/model_executor/models/registry.py: ModelRegistry (\"Model architectures [...] are not "
+                   "supported for now\"; public source, vLLM is not installed here)"),
+              Evidence("report", "verl-project/verl#5381", "Qwen3.5-35B-A3B GRPO with vllm 0.15.0, megatron-core "
+                       "0.16.0, transformers 5.2.0: \"Model architectures ['Qwen3_5MoeForConditionalGeneration'] are "
+                       "not supported for now\""),
+              Evidence("report", "modelscope/ms-swift Qwen3.5 best practice", "docs/source_en/BestPractices/"
+                       "Qwen3_5-Best-Practice.md: vllm>=0.17.0 for inference/deployment/RL")),
+             "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate, both engines; judged only with a vLLM "
+             "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
+             "installed copy; support table rows vllm-*)"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
              "load expert adapters",
              (code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),

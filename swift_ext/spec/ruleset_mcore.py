@@ -5,19 +5,28 @@ rest of the table is in spec/ruleset.py, which joins them."""
 
 from __future__ import annotations
 
-from swift_ext.spec.rule_info import GMC, MS, TC, RuleInfo, code
+from swift_ext.spec.rule_info import GMC, MS, TC, Evidence, RuleInfo, code
 
 MCORE_AUDIT_RULE_INFO = [
     # --- megatron-core TransformerConfig refusals of features set through megatron_extra_kwargs
     #     (planner/mcore_feature_rules.py)
     RuleInfo("moe-a2a-overlap", "error", "overlap_moe_expert_parallel_comm needs EP > 1, the alltoall/flex dispatcher, "
              "a virtual pipeline size under PP, no full recompute (recompute_method / recompute_num_layers unset), no "
-             "moe_shared_expert_overlap, at most one MTP layer (and PP > 1 with it); delay_wgrad_compute and "
-             "ep_overlap_early_attn_memory_release need the overlap on",
+             "moe_shared_expert_overlap, at most one MTP layer (and PP > 1 with it), and a text model (not a multimodal "
+             "one: Qwen3.5/3.6, Qwen3-VL-MoE, GLM-4.5V); delay_wgrad_compute and ep_overlap_early_attn_memory_release "
+             "need the overlap on",
              (code(TC + " (the overlap_moe_expert_parallel_comm, delay_wgrad_compute and "
-                    "ep_overlap_early_attn_memory_release asserts)"), code(GMC)),
+                    "ep_overlap_early_attn_memory_release asserts)"), code(GMC),
+              code("megatron-core pipeline_parallel/combined_1f1b.py: combined_forward_backward_step "
+                   "(get_attr_wrapped_model(f_model, 'build_schedule_plan'); \"only GPTModel is supported for EP A2A "
+                   "overlapping\")"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/mm_gpt_model.py:16 MultimodalGPTModel (a MegatronModule "
+                   "around .language_model, no build_schedule_plan, no .module)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2161", "GLM-4.5V finetune with the MoE all-to-all "
+                       "overlap (CommOverlapConfig): the VL model fails in combined_1f1b_schedule_for_no_pipelining")),
              "engine: megatron, megatron_extra_kwargs sets overlap_moe_expert_parallel_comm / delay_wgrad_compute / "
-             "ep_overlap_early_attn_memory_release"),
+             "ep_overlap_early_attn_memory_release; the multimodal case for models ms-swift's registry marks multimodal "
+             "(bridge_backend mcore-bridge)"),
     RuleInfo("activation-offloading", "error", "cpu_offloading: 0 <= cpu_offloading_num_layers < num_layers, no PP, "
              "no recompute (ms-swift's default is selective); fine_grained_activation_offloading: not with "
              "cpu_offloading, offload_modules given, known, attn_proj only with core_attn",

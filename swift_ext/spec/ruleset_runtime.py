@@ -1,6 +1,7 @@
 """The entries of the rules for failures that come after start-up but are fixed by the recipe (issue #21's audit of
 first-forward failures): Transformer Engine's attention kernels and context-parallel implementations as ms-swift 4.6
-reaches them through megatron-core 0.16.1 (planner/attention_rules.py). spec/ruleset.py joins them with the rest."""
+reaches them through megatron-core 0.16.1 (planner/attention_rules.py), and megatron-core's own Gated DeltaNet refusing
+packed input (planner/layout.py). spec/ruleset.py joins them with the rest."""
 
 from __future__ import annotations
 
@@ -46,4 +47,17 @@ RUNTIME_RULE_INFO = [
                        "'thd format is not supported with hierarchical CP implementation yet!'; H800, megatron "
                        "core_r0.13.0, TE 2.4")),
              "engine: megatron, context_parallel_size > 1, cp_comm_type set (argument or megatron_extra_kwargs)"),
+    RuleInfo("linear-attention-packed", "error", "no packed input (padding_free / packing) to megatron-core's own "
+             "Gated DeltaNet: bridge_backend megatron-bridge on Qwen3-Next before megatron-core 0.19",
+             (code("megatron-core ssm/gated_delta_net.py: GatedDeltaNet.forward (\"GDN does not support packed sequence "
+                   "for now\")"),
+              code("ms-swift swift/megatron/model/utils.py: _get_megatron_bridge_model (variable_seq_lengths with "
+                   "padding_free: packed_seq_params reach the layers)"),
+              Evidence("report", "NVIDIA/Megatron-LM#3798", "Qwen3.5 SFT with packed sequences on megatron-core's GDN "
+                       "(the guard lifted by PR #2645, merged 2026-05-15)"),
+              Evidence("report", "NVIDIA/Megatron-LM#4043", "Qwen3.5 long-context finetuning: CP needs packed sequences "
+                       "and megatron-core's GDN refuses them")),
+             "engine: megatron, bridge_backend megatron-bridge, a model with Gated DeltaNet layers (ms-swift refuses the "
+             "multimodal Qwen3.5/3.6 there: Qwen3-Next in practice), padding_free or packing on, megatron-core < 0.19 "
+             "(support table: packed-linear-attention); mcore-bridge, the default backend, runs its own packed GDN"),
 ]

@@ -143,6 +143,20 @@ SUPPORT: tuple[Support, ...] = (
             "megatron-core 0.16 transformer/transformer_config.py TransformerConfig.__post_init__ asserts \"Gated "
             "delta net does not support context parallel for now\"; lifted by NVIDIA/Megatron-LM PR #2642, "
             "first released in 0.18 (its TransformerConfig adds linear_cp_mode)"),
+    # What bridge_backend megatron-bridge builds for qwen3_next (Megatron-Bridge qwen3_next_bridge.py:
+    # experimental_attention_variant "gated_delta_net", megatron-core's own GatedDeltaNet); mcore-bridge (the
+    # default backend) runs its own GatedDeltaNet.forward, which takes packed input, so this row is that backend's.
+    Support("packed-linear-attention", "packed THD input (padding_free / packing) to megatron-core's own Gated "
+            "DeltaNet (bridge_backend megatron-bridge)", GATED_DELTANET, {"megatron-core": "0.19.0"}, None,
+            "megatron-core 0.16 ssm/gated_delta_net.py GatedDeltaNet.forward raises NotImplementedError(\"GDN does "
+            "not support packed sequence for now.\") for any packed_seq_params; lifted by NVIDIA/Megatron-LM PR "
+            "#2645, merged 2026-05-15 (Megatron-LM issue #3798); 0.19.0 is the first release after the merge "
+            "(0.18.0's changelog stops at April PRs) -- the version is inferred, not read from either release"),
+    Support("vllm-qwen3_5", "Qwen3.5 / Qwen3.6 (Qwen3_5(Moe)ForConditionalGeneration) in the vLLM rollout engine",
+            ("qwen3_5",), {"vllm": "0.17.0"}, None,
+            "ms-swift Qwen3.5 best practice (docs/source_en/BestPractices/Qwen3_5-Best-Practice.md: vllm>=0.17.0 "
+            "for inference/deployment/RL); verl PR #5381 (vLLM 0.15.0: \"Model architectures "
+            "['Qwen3_5MoeForConditionalGeneration'] are not supported for now\")"),
     Support("kv-groups-replicated", "TP a multiple of the KV groups (each group replicated on TP/groups ranks)",
             None, {"megatron-core": "0.16.0"}, None,
             "megatron-core 0.16 TransformerConfig.__post_init__ accepts num_query_groups dividing TP; core_r0.15.0 "
@@ -226,6 +240,14 @@ def recipe_features(args: dict, model_type: str | None) -> list[str]:
     used = []
     if size("context_parallel_size") > 1 and model_type and model_type.startswith(GATED_DELTANET):
         used.append("cp-linear-attention")
+    gdn = bool(model_type and model_type.startswith(GATED_DELTANET))
+    # padding_free defaults to true on the Megatron engine, the only one with bridge_backend; packing forces it
+    packed = on("packing") or str(args.get("padding_free", "true")).lower() in ("true", "1", "yes")
+    if gdn and args.get("bridge_backend") == "megatron-bridge" and packed:
+        used.append("packed-linear-attention")
+    # only a stated use_vllm: the raw args carry no engine, and the Megatron GRPO default (true) is the plan rule's
+    if model_type and model_type.startswith(BY_FEATURE["vllm-qwen3_5"].model_types) and on("use_vllm"):
+        used.append("vllm-qwen3_5")
     if args.get("mtp_num_layers") not in (None, 0, "0"):
         used.append("mtp")
     if args.get("fp8_format"):

@@ -1,0 +1,61 @@
+"""Rules on the vLLM rollout engine a GRPO / GKD recipe colocates, both engines: which vLLM the run targets, and
+whether that vLLM knows the model's architecture at all. Registered with the shared engine rules
+(warn_rules.ENGINE_RULES), which layout.py runs for engine megatron and check_engine_rules for engine swift."""
+
+from __future__ import annotations
+
+import os
+
+from swift_ext.spec.support import BY_FEATURE, Versions, resolve_versions, version_gaps
+
+# The older, vLLM-only spelling of a target version (SWIFT_EXT_TARGET_VERSIONS "vllm=..." says the same).
+ENV_VLLM_VERSION = "SWIFT_EXT_VLLM_VERSION"
+
+ROLLOUT_RULES: list = []
+
+
+def rollout_rule(fn):
+    ROLLOUT_RULES.append(fn)
+    return fn
+
+
+def vllm_version(env: dict[str, str] | None) -> tuple[str | None, str]:
+    """(version, where from) of the vLLM the run targets: SWIFT_EXT_VLLM_VERSION in the recipe env or the
+    environment, else the support table's resolution (SWIFT_EXT_TARGET_VERSIONS there, then the installed copy)."""
+    for label, source in (("recipe env", env or {}), ("environment", os.environ)):
+        if source.get(ENV_VLLM_VERSION):
+            return source[ENV_VLLM_VERSION].strip(), f"{ENV_VLLM_VERSION} in the {label}"
+    versions = resolve_versions(env)
+    if "vllm" in versions.versions:
+        return versions.versions["vllm"], versions.sources["vllm"]
+    return None, "not installed"
+
+
+def colocated_rollout(recipe, args) -> bool:
+    """GRPO or GKD that generates with a vLLM this launch starts (colocate mode); a server runs its own vLLM,
+    which `swift rollout` checks when it starts."""
+    return (recipe.command == "rlhf" and args.str("rlhf_type") in ("grpo", "gkd") and args.bool("use_vllm")
+            and args.str("vllm_mode") != "server")
+
+
+# Model types whose architecture a vLLM release before the support table's row does not register: ValueError "Model
+# architectures [...] are not supported for now" when the rollout engine starts, after the training model loaded.
+VLLM_MODEL_ROWS = ("vllm-qwen3_5",)
+
+
+@rollout_rule
+def vllm_model_support(recipe, args, shape, lay, err, warn):
+    if not colocated_rollout(recipe, args) or not shape.model_type:
+        return
+    version, where = vllm_version(recipe.env)
+    if version is None:
+        return  # no verdict without a version (vLLM is not installed here and the recipe names none)
+    for feature in VLLM_MODEL_ROWS:
+        row = BY_FEATURE[feature]
+        if not shape.model_type.startswith(row.model_types):
+            continue
+        for gap in version_gaps(feature, Versions({"vllm": version}, {"vllm": where})):
+            err("vllm-model", f"{row.what}: {gap} ({where}); vLLM refuses the architecture when the rollout engine "
+                "starts (\"Model architectures [...] are not supported for now\")", "use_vllm",
+                hint=f"a vLLM >= {row.needs['vllm']} for the rollout (set the target with SWIFT_EXT_TARGET_VERSIONS "
+                "vllm=... in the recipe env when the cluster has it), or use_vllm: false")

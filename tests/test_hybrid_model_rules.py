@@ -1,0 +1,116 @@
+"""Rules the Qwen3-Next / Qwen3.5 / Qwen3.6 family sweep added (issue #21): packed input to megatron-core's own Gated
+DeltaNet under bridge_backend megatron-bridge (linear-attention-packed), the EP all-to-all overlap on a multimodal
+model (moe-a2a-overlap), and a colocated vLLM too old for the model's architecture (vllm-model)."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES, RECIPES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+ISSUES = FIXTURES / "issues"
+NEXT_BRIDGE = ISSUES / "megatron-lm-3798-qwen3-next-megatron-bridge-padding-free.yaml"
+NEXT_WORKING = FIXTURES / "working" / "megatron-bridge-qwen3-next-80b-a3b-sft-16gpu.yaml"
+GRPO = RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"
+SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
+
+
+def plan_of(path, *overrides):
+    return make_plan(load_recipe(path, list(overrides)), oracle=False)
+
+
+def found(problems, code) -> list:
+    return [p for p in problems if p.code == code]
+
+
+# ---- linear-attention-packed ---------------------------------------------------------------------------------
+
+def test_qwen3_next_under_megatron_bridge_refuses_padding_free_its_megatron_default():
+    (error,) = found(plan_of(NEXT_BRIDGE).errors, "linear-attention-packed")
+    assert error.path == "args.padding_free" and "0.16.1 < 0.19.0" in error.message
+    assert "bridge_backend: mcore-bridge" in error.hint
+
+
+def test_packing_is_named_when_it_is_what_turns_padding_free_on():
+    (error,) = found(plan_of(NEXT_BRIDGE, "args.packing=true").errors, "linear-attention-packed")
+    assert error.path == "args.packing" and "packing: false" in error.hint
+
+
+def test_unpacked_input_the_default_backend_or_a_newer_megatron_core_pass():
+    assert not found(plan_of(NEXT_BRIDGE, "args.padding_free=false").errors, "linear-attention-packed")
+    assert not found(plan_of(NEXT_BRIDGE, "args.bridge_backend=mcore-bridge").errors, "linear-attention-packed")
+    newer = plan_of(NEXT_BRIDGE, "env.SWIFT_EXT_TARGET_VERSIONS=megatron-core=0.19.0")
+    assert not found(newer.errors, "linear-attention-packed")
+    # Megatron-Bridge's own Qwen3-Next recipe turns packing off; under megatron-bridge it still plans clean of this rule
+    assert not found(plan_of(NEXT_WORKING, "args.bridge_backend=megatron-bridge").errors, "linear-attention-packed")
+
+
+def test_a_model_without_linear_attention_is_not_judged():
+    plan = plan_of(NEXT_BRIDGE, "args.model=Qwen/Qwen3-30B-A3B")
+    assert not found(plan.errors, "linear-attention-packed")
+
+
+def test_doctor_reads_the_same_gate_from_the_support_table():
+    from swift_ext.spec.support import Versions, recipe_features, unsupported
+
+    raw = {"bridge_backend": "megatron-bridge"}
+    assert "packed-linear-attention" in recipe_features(raw, "qwen3_next")
+    assert "packed-linear-attention" not in recipe_features({**raw, "padding_free": False}, "qwen3_next")
+    assert "packed-linear-attention" not in recipe_features({}, "qwen3_next")  # mcore-bridge
+    assert unsupported(["packed-linear-attention"], Versions({"megatron-core": "0.16.1"}))
+    assert not unsupported(["packed-linear-attention"], Versions({"megatron-core": "0.19.0"}))
+
+
+# ---- moe-a2a-overlap on a multimodal model -------------------------------------------------------------------
+
+OVERLAP = ("args.megatron_extra_kwargs={overlap_moe_expert_parallel_comm: true}", "args.recompute_granularity=selective",
+           "args.recompute_method=null", "args.recompute_num_layers=null")
+
+
+def _multimodal(plan) -> list:
+    return [e for e in found(plan.errors, "moe-a2a-overlap") if "multimodal" in e.message]
+
+
+def test_ep_overlap_on_a_multimodal_moe_is_refused_on_the_extra_kwargs():
+    # Qwen3.6-35B-A3B is a multimodal model in ms-swift's registry: mcore-bridge builds a MultimodalGPTModel
+    (error,) = _multimodal(plan_of(SFT, *OVERLAP))
+    assert error.path == "args.megatron_extra_kwargs" and "qwen3_5_moe" in error.message
+    assert not found(plan_of(SFT).errors, "moe-a2a-overlap")
+
+
+def test_ep_overlap_on_a_text_moe_is_not_refused_as_multimodal():
+    assert not _multimodal(plan_of(SFT, *OVERLAP, "args.model=Qwen/Qwen3-30B-A3B", "args.template=null"))
+
+
+# ---- vllm-model ----------------------------------------------------------------------------------------------
+
+def test_a_colocated_vllm_older_than_qwen35_support_is_refused_on_use_vllm():
+    (error,) = found(plan_of(GRPO, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.15.0").errors, "vllm-model")
+    assert error.path == "args.use_vllm" and "0.15.0 < 0.17.0" in error.message
+    assert not found(plan_of(GRPO, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.17.0").errors, "vllm-model")
+
+
+def test_the_older_vllm_spelling_is_read_too():
+    assert found(plan_of(GRPO, "env.SWIFT_EXT_VLLM_VERSION=0.16.0").errors, "vllm-model")
+
+
+def test_a_rollout_server_or_no_rollout_is_not_judged():
+    old = "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.15.0"
+    server = plan_of(GRPO, old, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert not found(server.errors, "vllm-model")  # `swift rollout` runs (and checks) its own vLLM
+    assert not found(plan_of(GRPO, old, "args.use_vllm=false").errors, "vllm-model")
+    assert not found(plan_of(SFT, old).errors, "vllm-model")
+
+
+def test_a_model_vllm_has_long_supported_is_not_judged():
+    plan = plan_of(GRPO, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.15.0", "args.model=Qwen/Qwen3-30B-A3B",
+                   "args.template=null")
+    assert not found(plan.errors, "vllm-model")
+
+
+def test_the_expert_lora_rule_reads_the_declared_vllm_target_as_well(tmp_path):
+    from swift_ext.planner.rollout_rules import vllm_version
+
+    assert vllm_version({"SWIFT_EXT_TARGET_VERSIONS": "vllm=0.12.0"}) == (
+        "0.12.0", "SWIFT_EXT_TARGET_VERSIONS in the recipe env")
+    assert vllm_version({"SWIFT_EXT_VLLM_VERSION": "0.11.2", "SWIFT_EXT_TARGET_VERSIONS": "vllm=0.12.0"})[0] == "0.11.2"
