@@ -290,3 +290,59 @@ def test_upgrade_adds_the_vllm_mode_ms_swift_4_requires_and_says_so(write, tmp_p
     upgraded = swift_ext("import", server, "--upgrade")
     assert yaml.safe_load(upgraded.stdout)["args"]["vllm_mode"] == "server"
     assert "--vllm_mode server added" in upgraded.stderr and "vllm_server_host" in upgraded.stderr
+
+
+OLD_GRPO = """# 70G*8 (ms-swift's Qwen3 best practice, 3.4-era GRPO names)
+NPROC_PER_NODE=8 swift rlhf --rlhf_type grpo --model Qwen/Qwen3-8B --train_type full --dataset d.jsonl \\
+    --reward_funcs accuracy --use_vllm true --vllm_gpu_memory_utilization 0.4 --offload_model true \\
+    --gc_collect_after_offload true --deepspeed zero3 --num_infer_workers 8 --tensor_parallel_size 1
+"""
+
+OLD_MEGATRON = """NPROC_PER_NODE=2 megatron sft --model Qwen/Qwen3-8B --dataset d.jsonl --tensor_model_parallel_size 2 \\
+    --use_flash_attn true --num_virtual_stages_per_pipeline_rank 2 --manual_gc_interval 100
+"""
+
+OLD_RERANKER = """NPROC_PER_NODE=4 swift sft --model Qwen/Qwen3-Reranker-4B --task_type generative_reranker \\
+    --loss_type listwise_generative_reranker --train_type lora --dataset MTEB/scidocs-reranking
+"""
+
+
+def test_upgrade_translates_3x_grpo_vllm_and_megatron_names_and_loss_values(write):
+    # ms-swift 3.x VllmArguments (gpu_memory_utilization, tensor_parallel_size, ...) are 4.6's vllm_* fields; GRPO's
+    # num_infer_workers / gc_collect_after_offload are gone; Megatron-LM's use_flash_attn and VPP/GC names are 4.6's
+    # attention_backend default / virtual_pipeline_model_parallel_size / manual_gc_steps; 3.x's reranker losses are
+    # 4.6's pointwise/listwise_reranker. Before, the Qwen3 best practice's GRPO command imported with three unknown
+    # arguments and ms-swift#5990's Megatron command with use_flash_attn: plan refused them as 4.6 would.
+    result = swift_ext("import", write("grpo.sh", OLD_GRPO), "--upgrade")
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["args"]
+    assert args["vllm_tensor_parallel_size"] == 1 and args["vllm_mode"] == "colocate"
+    assert not {"tensor_parallel_size", "num_infer_workers", "gc_collect_after_offload"} & set(args)
+    assert "--num_infer_workers dropped" in result.stderr and "--gc_collect_after_offload dropped" in result.stderr
+    result = swift_ext("import", write("mg.sh", OLD_MEGATRON), "--upgrade")
+    args = yaml.safe_load(result.stdout)["args"]
+    assert "use_flash_attn" not in args and "--use_flash_attn dropped" in result.stderr
+    assert args["virtual_pipeline_model_parallel_size"] == 2 and args["manual_gc_steps"] == 100
+    result = swift_ext("import", write("rr.sh", OLD_RERANKER), "--upgrade")
+    args = yaml.safe_load(result.stdout)["args"]
+    assert args["loss_type"] == "listwise_reranker" and args["task_type"] == "generative_reranker"
+    assert "--loss_type listwise_generative_reranker is `listwise_reranker`" in result.stderr
+    # without --upgrade the names stay as written, and plan's message names the 4.x spelling
+    plain = yaml.safe_load(swift_ext("import", write("grpo2.sh", OLD_GRPO)).stdout)["args"]
+    assert plain["tensor_parallel_size"] == 1 and plain["num_infer_workers"] == 8
+
+
+def test_vllm_names_are_renamed_only_for_the_swift_engine():
+    # a megatron script's tensor_parallel_size was never an argument there: --upgrade does not read it as the rollout
+    # engine's TP (plan then refuses it as written, as 4.6 would); the swift engine's was 3.x's vLLM TP
+    from swift_ext.msswift import schema as msargs
+    from swift_ext.msswift.importer import import_text
+
+    script = "NPROC_PER_NODE=8 {} rlhf --rlhf_type grpo --model Qwen/Qwen3-8B --dataset d.jsonl --tensor_parallel_size 2\n"
+    (megatron, _), = import_text(script.format("megatron"), upgrade=True)
+    assert megatron["args"]["tensor_parallel_size"] == 2 and "vllm_tensor_parallel_size" not in megatron["args"]
+    (swift, _), = import_text(script.format("swift"), upgrade=True)
+    assert swift["args"]["vllm_tensor_parallel_size"] == 2 and "tensor_parallel_size" not in swift["args"]
+    assert "renamed in ms-swift 4.x" in msargs.schema_for("swift", "rlhf").suggest("tensor_parallel_size")
+    assert "attention_backend" in msargs.schema_for("megatron", "sft").suggest("use_flash_attn")
+    assert "attn_impl" in msargs.schema_for("swift", "sft").suggest("use_flash_attn")

@@ -96,6 +96,22 @@ def test_a_loss_a_plugin_registers_is_accepted(tmp_path):
     assert ("sft-loss-type", "args.loss_type") in errors
 
 
+
+def test_a_3x_reranker_loss_is_refused_with_its_4x_name():
+    # ms-swift 3.x's listwise_generative_reranker (ms-swift#4820's script) is 4.6's listwise_reranker: the KeyError
+    # is real on 4.6 (swift/loss/mapping.py), and the message names the spelling that runs
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.msswift.rules import check_msswift
+    from swift_ext.msswift.schema import schema_for
+    from swift_ext.spec.recipe import load_recipe
+
+    recipe = load_recipe(SWIFT_SFT, ["args.task_type=generative_reranker", "args.loss_type=listwise_generative_reranker"])
+    errors, _ = check_msswift(recipe, Args.bind(recipe, schema_for(recipe.engine, recipe.command)))
+    found = [e for e in errors if e.code == "sft-loss-type"]
+    assert found and "which 4.x calls listwise_reranker" in found[0].message, [e.message for e in errors]
+    fixed, _ = problems(SWIFT_SFT, "args.task_type=generative_reranker", "args.loss_type=listwise_reranker")
+    assert "sft-loss-type" not in {r for r, _ in fixed}
+
 def _compared_names(path: Path, function: str, var: str) -> set[str]:
     """The string constants `function` in `path` compares `var` (a name, or self.<name>) against with == or in."""
     tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -432,12 +432,14 @@ def _switch(value) -> bool | None:
 
 def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: str, lineno: int) -> dict:
     upgraded: dict = {}
+    megatron = schema.dataclass_name.startswith("Megatron")
+    removed = {**msargs.REMOVED, **(msargs.MEGATRON_REMOVED if megatron else {})}
     for name, value in args.items():
-        new = msargs.RENAMED.get(name)
+        new = msargs.RENAMED.get(name) or (None if megatron else msargs.VLLM_RENAMED.get(name))
         if name in schema.fields:
-            upgraded[name] = value
-        elif name in msargs.REMOVED:
-            notes.append(f"{source}:{lineno}: --{name} dropped: {msargs.REMOVED[name]}")
+            upgraded[name] = _upgrade_value(name, value, notes, f"{source}:{lineno}")
+        elif name in removed:
+            notes.append(f"{source}:{lineno}: --{name} dropped: {removed[name]}")
         elif (flipped := msargs.NEGATED_RENAMED.get(name)) in schema.fields and flipped not in args \
                 and _switch(value) is not None:
             notes.append(f"{source}:{lineno}: --{name} {value if isinstance(value, str) else str(value).lower()} is "
@@ -450,6 +452,14 @@ def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: st
         else:
             upgraded[name] = value
     return upgraded
+
+
+def _upgrade_value(name: str, value, notes: list, at: str):
+    new = msargs.RENAMED_VALUES.get(name, {}).get(value) if isinstance(value, str) else None
+    if new is None:
+        return value
+    notes.append(f"{at}: --{name} {value} is `{new}` in ms-swift 4.x; renamed")
+    return new
 
 
 def _as_parser_reads(schema: msargs.ArgSchema, name: str, values: list, notes: list, at: str) -> tuple[str, list]:

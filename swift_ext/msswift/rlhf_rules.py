@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
+from swift_ext.msswift.schema import RENAMED_VALUES
 
 # rlhf_trainers/grpo_trainer.py GRPOTrainer._compute_loss_and_metrics and megatron/trainers/grpo_trainer.py
 # MegatronGRPOTrainer.loss_func: the loss_type branches; any other name raises "Unknown loss type" at the first
@@ -55,9 +56,12 @@ def _sft_loss_type(args, name: str, err) -> None:
     if name in known:
         return
     rlhf = name in GRPO_LOSS_TYPES or name in DPO_LOSS_TYPES or name in ("kto", "kto_pair", "simpo")
+    renamed = RENAMED_VALUES["loss_type"].get(name)  # a 3.x reranker loss: name its 4.x spelling
     err("sft-loss-type", f"loss_type {name!r} is not a loss ms-swift's trainer knows (KeyError {name!r} when the trainer "
-        "is built)" + (f": {name} is an RLHF algorithm's loss, for `swift rlhf`" if rlhf else ""), "loss_type",
+        "is built)" + (f": {name} is an RLHF algorithm's loss, for `swift rlhf`" if rlhf else "")
+        + (f": ms-swift 3.x's name, which 4.x calls {renamed}" if renamed in known else ""), "loss_type",
         hint=("command: rlhf with rlhf_type grpo/dpo, or drop loss_type (the model's own loss)" if rlhf else
+              f"loss_type: {renamed} (or `swift-ext import --upgrade` the 3.x script)" if renamed in known else
               f"one of {', '.join(sorted(known))}, or drop loss_type (the model's own loss)"))
 
 

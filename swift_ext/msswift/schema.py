@@ -61,6 +61,38 @@ RENAMED: dict[str, str] = {
     "train_iters": "max_steps",
     "seq_length": "max_length",
     "tensorboard_dir": "logging_dir",
+    # Megatron-LM's virtual-pipeline and GC names, which ms-swift 3.x passed through and 4.6's MegatronArguments
+    # spells its own way (megatron_args.py: virtual_pipeline_model_parallel_size, microbatch_group_size_per_vp_stage,
+    # manual_gc_steps).
+    "num_virtual_stages_per_pipeline_rank": "virtual_pipeline_model_parallel_size",
+    "microbatch_group_size_per_virtual_pipeline_stage": "microbatch_group_size_per_vp_stage",
+    "manual_gc_interval": "manual_gc_steps",
+}
+
+# ms-swift 3.x's vLLM engine names (swift/llm/argument/infer_args.py VllmArguments: gpu_memory_utilization,
+# tensor_parallel_size, ...; GRPO kept `tensor_parallel_size` as a deprecated alias of vllm_tensor_parallel_size),
+# which 4.x's VllmArguments prefixes with vllm_. Only for the swift engine: a megatron script's tensor_parallel_size was
+# never an argument there, and reading it as the rollout engine's TP would hide what the author meant.
+VLLM_RENAMED: dict[str, str] = {
+    "gpu_memory_utilization": "vllm_gpu_memory_utilization",
+    "tensor_parallel_size": "vllm_tensor_parallel_size",
+    "pipeline_parallel_size": "vllm_pipeline_parallel_size",
+    "max_num_seqs": "vllm_max_num_seqs",
+    "disable_custom_all_reduce": "vllm_disable_custom_all_reduce",
+    "enforce_eager": "vllm_enforce_eager",
+    "limit_mm_per_prompt": "vllm_limit_mm_per_prompt",
+    "enable_prefix_caching": "vllm_enable_prefix_caching",
+}
+
+# Argument values 4.x renamed: 3.x's reranker losses (swift/plugin/loss.py loss_mapping: reranker, generative_reranker,
+# listwise_reranker, listwise_generative_reranker) are 4.6's pointwise_reranker / listwise_reranker (swift/loss/
+# mapping.py loss_map), the generative form chosen by task_type generative_reranker.
+RENAMED_VALUES: dict[str, dict[str, str]] = {
+    "loss_type": {
+        "reranker": "pointwise_reranker",
+        "generative_reranker": "pointwise_reranker",
+        "listwise_generative_reranker": "listwise_reranker",
+    },
 }
 
 # ms-swift 3.x's negated fusion switches, which 4.x turned round: 3.x documents `no_gradient_accumulation_fusion:
@@ -78,6 +110,18 @@ NEGATED_RENAMED: dict[str, str] = {
 # 3.x arguments with no 4.x counterpart.
 REMOVED: dict[str, str] = {
     "load_safetensors": "not an argument in ms-swift 4.x (mcore-bridge reads HF safetensors directly); remove it",
+    "num_infer_workers": "ms-swift 3.4's count of colocated vLLM engines; 3.5+ colocates with `vllm_mode: colocate`, "
+                         "one engine per vllm_tensor_parallel_size ranks; remove it",
+    "gc_collect_after_offload": "deprecated in ms-swift 3.x GRPO and gone in 4.x (the rollout code empties the cache "
+                                "itself: rlhf_trainers/utils.py aggressive_empty_cache); remove it",
+}
+
+# 3.x Megatron-only arguments with no 4.x counterpart. use_flash_attn was Megatron-LM's switch that ms-swift 3.x passed
+# through (MegatronArguments: use_flash_attn False beside attention_backend 'flash'); 4.6's MegatronArguments has only
+# attention_backend (default 'flash'). For the swift engine it was never an argument (OTHER_NAMES says so).
+MEGATRON_REMOVED: dict[str, str] = {
+    "use_flash_attn": "Megatron-LM's switch, not an ms-swift 4.x argument: 4.x's attention_backend (default flash) "
+                      "chooses the kernel; remove it",
 }
 
 # Older ms-swift names, and names from other tools, that users pass and the parser refuses (`remaining_argv`), where
@@ -131,14 +175,18 @@ class ArgSchema:
         return None
 
     def _from_tables(self, name: str) -> str | None:
+        megatron = self.dataclass_name.startswith("Megatron")
         if name in REMOVED:
             return REMOVED[name]
+        if megatron and name in MEGATRON_REMOVED:
+            return MEGATRON_REMOVED[name]
         if name in OTHER_NAMES:
             return OTHER_NAMES[name]
         if name in TRL_NAMES and "max_length" in self.fields:
             return TRL_NAMES[name]
-        if name in RENAMED and RENAMED[name] in self.fields:
-            return f"`{name}` was renamed in ms-swift 4.x: use `{RENAMED[name]}`"
+        renamed = RENAMED.get(name) or (None if megatron else VLLM_RENAMED.get(name))
+        if renamed in self.fields:
+            return f"`{name}` was renamed in ms-swift 4.x: use `{renamed}`"
         return None
 
 
