@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from swift_ext.msswift.model_table import model_meta
 from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, fp8_recipe_of,
-                                            from_extra, granularity_of, is_list, is_on, layer_count,
-                                            mtp_layers_checked)
+                                            from_extra, granularity_of, is_list, is_on, mtp_layers_checked)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
 
