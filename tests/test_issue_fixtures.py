@@ -31,9 +31,11 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # kv-groups-tp as a warning says TP past the KV groups is legal on megatron-core >= 0.16 and costs KV memory per rank
 # (ms-swift's own Qwen3.5-35B-A3B packing example runs TP=4 over 2 KV groups). sequence-parallel as a warning (never for
 # MoE, where it is an error) says a dense model at TP > 1 without SP keeps whole activations on each TP rank: memory
-# advice (NeMo-RL's Megatron distillation recipe runs TP=2 with sequence_parallel off).
+# advice (NeMo-RL's Megatron distillation recipe runs TP=2 with sequence_parallel off). moe-a2a-overlap as a warning
+# says the EP all-to-all overlap, published running on Megatron-Bridge's own trainer, reads as a TypeError under
+# ms-swift 4.6's forward_step (from the source, not seen run).
 ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
-            "sequence-parallel"}
+            "sequence-parallel", "moe-a2a-overlap"}
 
 
 def header(path: Path) -> dict[str, str]:

@@ -60,6 +60,18 @@ def moe_a2a_overlap(recipe, args, shape: ModelShape, lay, err, warn):
             "combined 1F1B schedule finds no build_schedule_plan on it (RuntimeError in the first training step)",
             flag(args, "overlap_moe_expert_parallel_comm"),
             hint="drop overlap_moe_expert_parallel_comm from megatron_extra_kwargs")
+    else:
+        # Read from the source, not seen run (no public report, no GPU here): so said, not refused. megatron-core
+        # 0.16.1 pipeline_parallel/combined_1f1b.py combined_forward_backward_step calls
+        # forward_step_func(data_iterator, model, return_schedule_plan=True) whenever the overlap is on in training
+        # (schedules.py: the no-pipelining and interleaved schedules); ms-swift 4.6's trainers define
+        # forward_step(self, data_iterator, model) (megatron/trainers/trainer.py, grpo_trainer.py, ...) and nothing in
+        # ms-swift or mcore-bridge 1.6.3 handles the keyword.
+        warn("moe-a2a-overlap", "overlap_moe_expert_parallel_comm (megatron_extra_kwargs): megatron-core's combined "
+             "1F1B schedule calls the training forward step with return_schedule_plan=True, which ms-swift 4.6's "
+             "forward_step(data_iterator, model) does not take -- read from both sources, this is a TypeError at the "
+             "first training step (not yet seen in a run or a report)", flag(args, "overlap_moe_expert_parallel_comm"),
+             hint="drop overlap_moe_expert_parallel_comm, or run one step to see it work before a long job")
     problems = []
     if lay.pp > 1 and _virtual_size(args, lay) is None:
         problems.append(("pipeline_model_parallel_size", f"pipeline_model_parallel_size {lay.pp} without a virtual "

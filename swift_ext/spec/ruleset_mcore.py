@@ -10,16 +10,20 @@ from swift_ext.spec.rule_info import GMC, MS, TC, Evidence, RuleInfo, code
 MCORE_AUDIT_RULE_INFO = [
     # --- megatron-core TransformerConfig refusals of features set through megatron_extra_kwargs
     #     (planner/mcore_feature_rules.py)
-    RuleInfo("moe-a2a-overlap", "error", "overlap_moe_expert_parallel_comm needs EP > 1, the alltoall/flex dispatcher, "
+    RuleInfo("moe-a2a-overlap", "error, warning", "overlap_moe_expert_parallel_comm needs EP > 1, the alltoall/flex dispatcher, "
              "a virtual pipeline size under PP, no full recompute (recompute_method / recompute_num_layers unset), no "
              "moe_shared_expert_overlap, at most one MTP layer (and PP > 1 with it), and a text model (not a multimodal "
              "one: Qwen3.5/3.6, Qwen3-VL-MoE, GLM-4.5V); delay_wgrad_compute and ep_overlap_early_attn_memory_release "
-             "need the overlap on",
+             "need the overlap on; on a text model the overlap is said to be untested with ms-swift (its forward_step "
+             "takes no return_schedule_plan: read from the source, not seen run)",
              (code(TC + " (the overlap_moe_expert_parallel_comm, delay_wgrad_compute and "
                     "ep_overlap_early_attn_memory_release asserts)"), code(GMC),
               code("megatron-core pipeline_parallel/combined_1f1b.py: combined_forward_backward_step "
                    "(get_attr_wrapped_model(f_model, 'build_schedule_plan'); \"only GPTModel is supported for EP A2A "
                    "overlapping\")"),
+              code("megatron-core pipeline_parallel/combined_1f1b.py: combined_forward_backward_step "
+                   "(forward_step_func(data_iterator, model, return_schedule_plan=True)); ms-swift "
+                   "swift/megatron/trainers/trainer.py: MegatronTrainer.forward_step(self, data_iterator, model)"),
               code("mcore-bridge 1.6.3 mcore_bridge/model/mm_gpt_model.py:16 MultimodalGPTModel (a MegatronModule "
                    "around .language_model, no build_schedule_plan, no .module)"),
               Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2161", "GLM-4.5V finetune with the MoE all-to-all "
