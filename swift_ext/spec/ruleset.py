@@ -132,8 +132,12 @@ _RULES = [
                     "check_mxfp8_support"), code("megatron-core fp8_utils.py: get_fp8_recipe")),
              "recipes with fp8_format; support table rows fp8-delayed/tensorwise/blockwise/mxfp8"),
     # --- GRPO and rewards (planner/grpo_rules.py, msswift/rules.py)
-    RuleInfo("grpo-type", "error", "GRPO arguments need rlhf_type: grpo",
-             (code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
+    RuleInfo("grpo-type", "warning", "GRPO arguments with another rlhf_type: ms-swift runs that algorithm and ignores "
+             "them (nothing fails on them)",
+             (code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),
+              code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__ (gkd: num_generations = 1, generation batch from "
+                   "steps_per_generation; gkd_trainer.py reads steps_per_generation)")),
+             "command: rlhf, engine: megatron, rlhf_type not grpo; vllm_mode and steps_per_generation not for gkd"),
     RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), code(f"{RLHF} RLHFArguments._init_rollout"),
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
@@ -153,8 +157,12 @@ _RULES = [
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms; _prepare_rewards "
                    "(reward_model columns, gym_reward)"),
               code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards "
-                   "(reward_funcs only; make_reward_weights)")),
-             "rlhf_type grpo"),
+                   "(reward_funcs only; make_reward_weights)"),
+              code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo / swift/rlhf_trainers/args_mixin.py "
+                   "GRPOArgumentsMixin.__post_init__ (gym_env set: use_gym_env on, a gym_reward column)"),
+              code("ms-swift swift/arguments/base_args/base_args.py: _import_external_plugins (custom_register_path "
+                   "files are imported as plugins too)")),
+             "rlhf_type grpo; names registered by external_plugins or custom_register_path files count"),
     RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
              (code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
     RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (code(f"{RLHF} RLHFArguments._init_grpo"),),
@@ -247,9 +255,12 @@ _RULES += [
              "numbers >= 0 as int() reads them", (code("ms-swift swift/template/base.py: "
                                                         "Template._reranker_data_collator"),),
              "task_type reranker or generative_reranker, sft/pt, both engines; the env values set"),
-    RuleInfo("plugin-file", "error, warning", "every external_plugins file exists (relative to the working "
-             "directory); one that exists is Python this interpreter compiles (else a warning)",
-             (code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
+    RuleInfo("plugin-file", "warning", "every external_plugins / custom_register_path file exists here (ms-swift "
+             "resolves it relative to the run's working directory, which may be another machine's: a warning, as "
+             "for a local dataset); one that exists is Python this interpreter compiles",
+             (code("ms-swift swift/utils/utils.py: import_external_file"),
+              code("ms-swift swift/arguments/base_args/base_args.py: _import_external_plugins")),
+             "recipes with external_plugins or custom_register_path"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
              "load expert adapters",
              (code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),
@@ -286,7 +297,8 @@ _RULES += [
                     "model\")"),
               code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
                     "(suffix match, no error without strict_module_check)")),
-             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name, or "
+             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name and "
+             "no target_regex (which replaces target_modules: MegatronTunerMixin.__post_init__), or "
              "a modules_to_save entry named lm_head / embed_tokens / wte"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "

@@ -1,0 +1,71 @@
+"""Issue #21 (refuse only what fails), the planner's own rules: recipes that ms-swift 4.6 / megatron-core 0.16.1 run
+but plan refused, each beside the failure the narrowed rule still refuses."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import FIXTURES, RECIPES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+GRPO = RECIPES / "qwen3_6/grpo-lora-8gpu.yaml"  # Megatron GRPO, colocated vLLM, reward_funcs [accuracy]
+SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
+WORKING = FIXTURES / "working"
+MOONLIGHT = WORKING / "ms-swift-example-megatron-moonlight-deepseek-v3-pp2-shared-overlap.yaml"
+
+
+def plan(path, *overrides, model_config=None):
+    return make_plan(load_recipe(path, list(overrides)), model_config=model_config, oracle=False)
+
+
+def found(result, code: str) -> tuple[set, set]:
+    return ({p.path for p in result.errors if p.code == code}, {p.path for p in result.warnings if p.code == code})
+
+
+def test_gym_env_adds_the_gym_reward_column_reward_weights_must_count():
+    # megatron_args.py _init_grpo (and args_mixin.py GRPOArgumentsMixin.__post_init__ for engine swift): gym_env set and
+    # use_gym_env unset turns use_gym_env on, so _prepare_rewards appends a 'gym_reward' column and make_reward_weights
+    # wants len(reward_funcs) + 1 weights.
+    assert found(plan(GRPO, "args.gym_env=math_env", "args.reward_weights=[1.0, 0.5]"), "reward-funcs")[0] == set()
+    assert found(plan(GRPO, "args.gym_env=math_env", "args.reward_weights=[1.0]"), "reward-funcs")[0] == {
+        "args.reward_weights"}
+    assert found(plan(GRPO, "args.gym_env=math_env", "args.use_gym_env=false", "args.reward_weights=[1.0]"),
+                 "reward-funcs")[0] == set()
+
+
+def test_rewards_registered_through_custom_register_path_are_known(tmp_path, monkeypatch):
+    # base_args.py _import_external_plugins appends custom_register_path to external_plugins and imports each file.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_rewards.py").write_text("from swift.rewards import orms\norms['my_reward'] = object\n")
+    result = plan(GRPO, "args.reward_funcs=[my_reward]", "args.custom_register_path=[my_rewards.py]")
+    assert not found(result, "reward-funcs")[0]
+    assert found(plan(GRPO, "args.reward_funcs=[my_rewrd]", "args.custom_register_path=[my_rewards.py]"),
+                 "reward-funcs")[0] == {"args.reward_funcs"}
+
+
+def test_a_plugin_file_missing_here_is_a_warning_not_a_refusal(tmp_path, monkeypatch):
+    # ms-swift resolves the file against the run's working directory (import_external_file), on the training node.
+    monkeypatch.chdir(tmp_path)
+    result = plan(GRPO, "args.reward_funcs=[external_r1v_acc]", "args.external_plugins=[plugin/plugin.py]")
+    assert found(result, "plugin-file") == (set(), {"args.external_plugins"})
+    assert not found(result, "reward-funcs")[0]  # the missing file may register it
+    assert found(plan(GRPO, "args.custom_register_path=[gone.py]"), "plugin-file") == (
+        set(), {"args.custom_register_path"})
+
+
+def test_grpo_arguments_under_another_rlhf_type_are_said_not_refused():
+    gkd = ("args.rlhf_type=gkd", "args.reward_funcs=null", "args.num_generations=null", "args.vllm_mode=colocate")
+    # GKD resolves its generation batch from steps_per_generation (megatron_args.py; gkd_trainer.py:53): its own.
+    assert found(plan(GRPO, *gkd), "grpo-type") == (set(), set())
+    # num_generations is set to 1 for GKD and reward_funcs is never read: ignored, nothing fails.
+    assert found(plan(GRPO, *gkd, "args.num_generations=8"), "grpo-type") == (set(), {"args.rlhf_type"})
+    assert found(plan(GRPO, "args.rlhf_type=dpo"), "grpo-type") == (set(), {"args.rlhf_type"})
+
+
+def test_target_regex_replaces_transformers_target_modules():
+    # MegatronTunerMixin.__post_init__: target_modules = target_regex when it is set.
+    hf = ("args.tuner_type=lora", "args.target_modules=[q_proj, v_proj]")
+    model = ("args.model=Qwen/Qwen3-8B",)
+    assert found(plan(SFT, *model, *hf), "lora-targets")[0] == {"args.target_modules"}
+    assert not found(plan(SFT, *model, *hf, r"args.target_regex=.*linear_qkv"), "lora-targets")[0]
