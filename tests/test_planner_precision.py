@@ -63,6 +63,29 @@ def test_grpo_arguments_under_another_rlhf_type_are_said_not_refused():
     assert found(plan(GRPO, "args.rlhf_type=dpo"), "grpo-type") == (set(), {"args.rlhf_type"})
 
 
+def test_visible_devices_beyond_the_ranks_are_idle_fewer_fail():
+    more = plan(SFT, "env.CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7")  # 4 ranks per node
+    assert found(more, "launch")[0] == set() and not [e for e in more.errors if e.code == "launch"]
+    assert [w for w in more.warnings if w.code == "launch" and "CUDA_VISIBLE_DEVICES" in w.message]
+    fewer = plan(SFT, "env.CUDA_VISIBLE_DEVICES=0,1")
+    assert [e for e in fewer.errors if e.code == "launch" and "CUDA_VISIBLE_DEVICES" in e.message]
+
+
+def test_megatron_save_and_eval_steps_zero_mean_never():
+    # swift/megatron/callbacks/default_flow.py: `if args.save_steps and ...`, `if args.eval_steps and ...`.
+    for name in ("save_steps", "eval_steps"):
+        assert not found(plan(SFT, f"args.{name}=0"), "argument-range")[0], name
+        assert found(plan(SFT, f"args.{name}=-1"), "argument-range")[0] == {f"args.{name}"}
+    # logging_steps 0 divides by zero at the second iteration (`state.iteration % args.logging_steps`).
+    assert found(plan(SFT, "args.logging_steps=0"), "argument-range")[0] == {"args.logging_steps"}
+
+
+def test_an_empty_output_dir_is_the_working_directory_an_empty_model_fails():
+    # to_abspath('') is os.path.abspath('') (swift/utils/utils.py): ms-swift writes under the working directory.
+    assert not found(plan(SFT, "args.output_dir="), "argument-type")[0]
+    assert found(plan(SFT, "args.model="), "argument-type")[0] == {"args.model"}
+
+
 def test_target_regex_replaces_transformers_target_modules():
     # MegatronTunerMixin.__post_init__: target_modules = target_regex when it is set.
     hf = ("args.tuner_type=lora", "args.target_modules=[q_proj, v_proj]")
