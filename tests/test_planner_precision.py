@@ -86,6 +86,33 @@ def test_an_empty_output_dir_is_the_working_directory_an_empty_model_fails():
     assert found(plan(SFT, "args.model="), "argument-type")[0] == {"args.model"}
 
 
+def test_sparse_attention_models_have_no_transformer_engine_attention_to_run_out_of(tmp_path):
+    # DeepSeek-V3.2 (DSA): mcore-bridge builds megatron-core's DSAttention (unfused_dsa_fn), not TE's
+    # DotProductAttention, so attention_backend flash with its MLA heads on an A100 is not refused.
+    from test_mcore_config_rules import DSA_CONFIG
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**DSA_CONFIG, "max_position_embeddings": 163840}))
+    dsa = plan(MOONLIGHT, "launch.gpu=A100-80G", "args.model=deepseek-ai/DeepSeek-V3.2", model_config=str(config))
+    assert found(dsa, "attention-kernel") == (set(), set())
+    assert found(plan(MOONLIGHT, "launch.gpu=A100-80G"), "attention-kernel")[0] == {"args.attention_backend"}
+
+
+def test_no_colocated_engine_no_vllm_refusals():
+    # Megatron GKD with lmbda 0 never generates: _init_rollout_engine returns before building vLLM.
+    gkd = ("args.rlhf_type=gkd", "args.reward_funcs=null", "args.num_generations=null",
+           "args.teacher_model=Qwen/Qwen3.6-35B-A3B", "args.vllm_gpu_memory_utilization=0.05")
+    assert not found(plan(GRPO, *gkd, "args.lmbda=0"), "vllm-memory")[0]
+    assert found(plan(GRPO, *gkd, "args.lmbda=0.5"), "vllm-memory")[0] == {"args.vllm_gpu_memory_utilization"}
+    assert not found(plan(GRPO, *gkd, "args.lmbda=0", "args.vllm_enable_lora=true", "args.lora_rank=24"),
+                     "vllm-lora-rank")[0]
+    assert found(plan(GRPO, *gkd, "args.vllm_enable_lora=true", "args.lora_rank=24"), "vllm-lora-rank")[0] == {
+        "args.lora_rank"}
+    # Megatron SFT: use_vllm defaults to true there, but no engine is built and vllm_max_model_len is never read.
+    assert not found(plan(SFT, "args.vllm_max_model_len=10000000"), "max-positions")[0]
+    assert found(plan(GRPO, "args.vllm_max_model_len=10000000"), "max-positions")[0] == {"args.vllm_max_model_len"}
+
+
 def test_target_regex_replaces_transformers_target_modules():
     # MegatronTunerMixin.__post_init__: target_modules = target_regex when it is set.
     hf = ("args.tuner_type=lora", "args.target_modules=[q_proj, v_proj]")

@@ -518,8 +518,8 @@ _RULES += [
               Evidence("report", "modelscope/ms-swift#3907", "Qwen2.5-7B-Instruct (32768 positions), vllm_max_model_len "
                        "72000: \"User-specified max_model_len (72000) is greater than the derived max_model_len\"")),
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
-             "the warning only without rope_scaling, the error with use_vllm colocated (or engine megatron) "
-             "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
+             "the warning only without rope_scaling, the error where a colocated vLLM engine is built (GRPO/GKD with "
+             "use_vllm and no server; not Megatron GKD with lmbda 0) unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
     RuleInfo("rollout-length", "warning", "vllm_max_model_len below max_length + max_completion_length cuts "
              "completions short (neither engine refuses it)",
              (code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "
@@ -534,7 +534,8 @@ _RULES += [
                        "len\"; public source)"),
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocated engine: gpu_memory_utilization, "
                     "tensor_parallel_size, max_model_len)")),
-             "GRPO/GKD with use_vllm colocated (or engine megatron), launch.gpu known; skipped for checkpoints "
+             "GRPO/GKD with use_vllm colocated (or engine megatron; not Megatron GKD with lmbda 0, which builds no "
+             "engine: megatron/trainers/rollout_mixin.py _init_rollout_engine), launch.gpu known; skipped for checkpoints "
              "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ, any quantization_config but fp8) -- FP8 "
              "checkpoints (config.json quantization_config fp8, as Kimi-K2's; -FP8 releases; DeepSeek-V3) count 1 "
              "byte per weight"),
@@ -555,7 +556,8 @@ _RULES += [
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (max_lora_rank=args.lora_rank)"),
               Evidence("report", "PrimeIntellect-ai/prime-rl#1408", "LoRA rank 4 rejected by vLLM; the framework rounds "
                        "max_lora_rank up")),
-             "use_vllm colocated (or engine megatron) with vllm_enable_lora and tuner_type lora"),
+             "GRPO/GKD building a colocated engine (use_vllm, no server; not Megatron GKD with lmbda 0) with "
+             "vllm_enable_lora and tuner_type lora"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
