@@ -88,7 +88,6 @@ BAD = [
     ("data-check-sample-suffix-not-a-number", {"ok.jsonl": ROW + "\n"}, ["data", "check", "{d}/ok.jsonl#abc"],
      ["ok.jsonl#abc", "not a sample count"]),
     ("empty-model", {}, ["plan", TINY_SFT, "args.model="], ["args.model", "empty"]),
-    ("empty-output-dir", {}, ["plan", TINY_SFT, "args.output_dir= "], ["args.output_dir", "empty"]),
     ("compare-metrics-is-a-list", {"a/eval-1/metrics.json": "[1, 2]", "b/metrics.json": '{"exact_match": 0.5}'},
      ["infer", "--compare", "{d}/a", "--compare", "{d}/b"], ["a/eval-1/metrics.json", "holds none of the metrics"]),
     ("compare-metrics-without-numbers", {"a/metrics.json": '{"exact_match": "abc"}', "b/metrics.json": '{"exact_match": 1}'},

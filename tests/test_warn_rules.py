@@ -146,7 +146,9 @@ def test_expert_lora_without_vllm_says_it_cannot_check(tmp_path, monkeypatch):
 def test_missing_plugin_file_is_named_not_the_reward(tmp_path):
     plan = plan_of(GRPO, "args.external_plugins=[plugins/my_rewards.py]", "args.reward_funcs=[my_reward]")
     assert "reward-funcs" not in rules(plan.errors)
-    (problem,) = [e for e in plan.errors if e.code == "plugin-file"]
+    # A warning: the run's working directory (where ms-swift resolves the path) may be another machine's.
+    assert "plugin-file" not in rules(plan.errors)
+    (problem,) = [e for e in plan.warnings if e.code == "plugin-file"]
     assert "'plugins/my_rewards.py' not found" in problem.message
     assert os.path.join(os.getcwd(), "plugins", "my_rewards.py") in problem.message  # relative to the cwd
     assert "working directory" in problem.message and "'my_reward'" in problem.message
@@ -164,7 +166,7 @@ def test_existing_plugin_file_still_checks_reward_names(tmp_path):
 def test_cli_names_the_missing_plugin_file_on_the_transformers_engine(tmp_path):
     result = swift_ext("plan", RECIPES / "smoke/tiny-grpo.yaml", "args.external_plugins=[gone.py]",
                        "args.reward_funcs=[mine]", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 0  # said, not refused: the run may start where the file is
     assert "'gone.py' not found" in result.stderr and str(tmp_path / "gone.py") in result.stderr
     assert "unknown reward function" not in result.stderr
 

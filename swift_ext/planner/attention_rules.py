@@ -5,6 +5,7 @@ checkpoint is found and the job has started. Registered with layout.py's rules."
 from __future__ import annotations
 
 from swift_ext.planner.mcore_config import config_value, flag
+from swift_ext.planner.mcore_config_rules import DSA_MODEL_TYPES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.spec.gpus import GPUS
 
@@ -109,8 +110,14 @@ _FA2_LARGE_HEAD_CC = ((8, 0), (9, 0), (10, 0), (12, 0))
 # flash or fused backend), modelscope/ms-swift#6369 (Qwen3-Next, head dim 256, --attention_backend flash, packed:
 # no backend, the GPU unnamed). Scope: engine megatron; the GPU-dependent cases only with launch.gpu (said when it is
 # unset: MLA; a head dim > 192 when no gpu_memory_gib names a card outside the table either); fused/auto with a head
-# dim > 256 are said, not refused (cuDNN decides; TE#3006 saw none on sm90).
+# dim > 256 are said, not refused (cuDNN decides; TE#3006 saw none on sm90). Not the DeepSeek Sparse Attention models
+# (DSA_MODEL_TYPES): mcore-bridge builds their attention from megatron-core's DSA spec
+# (mcore_bridge/model/register.py ModelLoader._replace_spec_dsa -> experimental_attention_variant_module_specs.py
+# get_dsa_module_spec_for_backend: core_attention DSAttention), whose forward is megatron-core's own unfused_dsa_fn
+# (transformer/experimental_attention_variant/dsa.py), not TE's DotProductAttention: no backend to run out of.
 def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
+    if shape.model_type in DSA_MODEL_TYPES:
+        return
     dims = _head_dims(shape)
     backend = attention_backend(args)
     widest = max(qk for qk, _ in dims)

@@ -20,15 +20,19 @@ def grpo(recipe, args, shape, lay, err, warn):
     if recipe.command != "rlhf":
         return
     rlhf_type = args.str("rlhf_type")
-    # GKD also rolls out with vLLM (MegatronGKDTrainer mixes in MegatronRolloutMixin, gkd_trainer.py:32):
-    # vllm_mode is not a GRPO-only argument there.
-    rollout_types = ("grpo", "gkd")
+    # GKD also rolls out with vLLM (MegatronGKDTrainer mixes in MegatronRolloutMixin, gkd_trainer.py:32) and
+    # resolves its generation batch from steps_per_generation (megatron_args.py __post_init__ calls
+    # _init_generation_batch_params for gkd; gkd_trainer.py:53 reads it): neither is a GRPO-only argument there.
+    rollout_keys = ("vllm_mode", "steps_per_generation")
     grpo_keys = [k for k in ("reward_funcs", "num_generations", "vllm_mode", "steps_per_generation") if args.has(k)
-                 and not (k == "vllm_mode" and rlhf_type in rollout_types)]
+                 and not (k in rollout_keys and rlhf_type == "gkd")]
     if rlhf_type != "grpo":
+        # A warning: ms-swift runs the algorithm rlhf_type names and never reads these (gkd sets num_generations
+        # to 1, megatron_args.py __post_init__); nothing fails on them -- the run just is not GRPO.
         if grpo_keys:
-            err("grpo-type", f"GRPO arguments ({', '.join(grpo_keys)}) but rlhf_type is '{rlhf_type}' "
-                "(ms-swift's default is dpo)", "rlhf_type", hint="set rlhf_type: grpo")
+            warn("grpo-type", f"GRPO arguments ({', '.join(grpo_keys)}) but rlhf_type is '{rlhf_type}' "
+                 "(ms-swift's default is dpo): ms-swift runs that algorithm and ignores them", "rlhf_type",
+                 hint="set rlhf_type: grpo")
         return
     if not args.bool("use_vllm"):
         err("grpo-vllm", "Megatron GRPO requires use_vllm: true", "use_vllm")  # megatron_args.py:460
@@ -100,7 +104,7 @@ def reward_problems(args: Args, err: AddFinding, engine: str) -> None:
     # A missing plugin file is reported once (warn_rules.plugin_files, rule plugin-file), naming these rewards; a
     # file that fills `orms` in a way not read here (orms.update, through its module, a file that does not parse
     # here) may register any name.
-    plugin_missing = bool(missing_plugin_files(args)) or not plugins_readable(args.list("external_plugins"), "orms")
+    plugin_missing = bool(missing_plugin_files(args)) or not plugins_readable(plugin_paths(args), "orms")
     for name in funcs:
         if name not in known and not plugin_missing:
             close = difflib.get_close_matches(name, sorted(known), n=1)
@@ -120,9 +124,12 @@ def reward_columns(args: Args, engine: str) -> set[int]:
     one per reward_model too (rlhf_trainers/grpo_trainer.py _prepare_rewards appends them; the Megatron trainer,
     megatron/trainers/grpo_trainer.py _prepare_rewards, never reads reward_model); plus a 'gym_reward' column when
     use_gym_env is on, which, unset, a vLLM server decides at start-up (both trainers' _resolve_use_gym_env /
-    _init_rollout), so either count is possible there."""
+    _init_rollout), so either count is possible there -- unless gym_env is set, which turns it on in both argument
+    classes before any server is asked."""
     base = len(args.list("reward_funcs")) + (len(args.list("reward_model")) if engine == "swift" else 0)
     gym = args.raw("use_gym_env")
+    if gym is None and args.raw("gym_env") is not None:
+        gym = True  # megatron_args.py _init_grpo / args_mixin.py GRPOArgumentsMixin.__post_init__: gym_env implies it
     if gym is None:
         server = args.bool("use_vllm") and args.str("vllm_mode") == "server"
         return {base, base + 1} if server else {base}
@@ -132,12 +139,18 @@ def reward_columns(args: Args, engine: str) -> set[int]:
 def known_reward_names(args: Args) -> set[str]:
     from swift_ext.plugins import REWARD_NAMES
 
-    return builtin_reward_names() | set(REWARD_NAMES) | plugin_reward_names(args.list("external_plugins"))
+    return builtin_reward_names() | set(REWARD_NAMES) | plugin_reward_names(plugin_paths(args))
+
+
+def plugin_paths(args: Args) -> list:
+    """The plugin files ms-swift imports at start-up: external_plugins, then custom_register_path (its 3.x name,
+    still read: BaseArguments._import_external_plugins appends it to external_plugins)."""
+    return args.list("external_plugins") + args.list("custom_register_path")
 
 
 def missing_plugin_files(args: Args) -> list[str]:
-    """external_plugins entries with no file behind them (msswift/plugin_registry.py)."""
-    return _missing_plugin_files(args.list("external_plugins"))
+    """Plugin entries (plugin_paths) with no file behind them here (msswift/plugin_registry.py)."""
+    return _missing_plugin_files(plugin_paths(args))
 
 
 def unknown_reward_names(args: Args) -> list[str]:

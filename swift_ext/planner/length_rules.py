@@ -31,6 +31,18 @@ def _grpo(recipe, args) -> bool:
     return recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
 
 
+def colocated_engine(recipe, args) -> bool:
+    """Whether the run builds a colocated vLLM engine: GRPO or GKD with use_vllm (engine megatron's default is on, for
+    every command) and no rollout server; Megatron GKD with lmbda 0 never generates and builds none
+    (megatron/trainers/rollout_mixin.py _init_rollout_engine returns first), engine swift's GKD always does
+    (rlhf_trainers/gkd_trainer.py calls prepare_rollout)."""
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm"):
+        return False
+    if args.str("vllm_mode") == "server":
+        return False
+    return not (recipe.engine == "megatron" and args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0)
+
+
 def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
     # model_args.py _init_rope_scaling: a rope_scaling without a "factor" (the string form always lacks one)
     # asserts "max_model_len must be set if rope_scaling does not contain a \"factor\"" at argument parsing.
@@ -69,8 +81,8 @@ def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
              f"{limit} train{' and are generated' if grpo else ''} out of the trained range", culprit,
              hint=f"keep {culprit} within {limit - (completion if culprit == 'max_length' and grpo else 0)}, "
              "or extend RoPE: rope_scaling: yarn with max_model_len set to the length you need")
-    if not args.bool("use_vllm") or args.str("vllm_mode") == "server":
-        return  # server mode: the external `swift rollout` owns max_model_len (rlhf_args.py ignores it here)
+    if not colocated_engine(recipe, args):
+        return  # no engine here (server mode: the external `swift rollout` owns max_model_len, rlhf_args.py ignores it)
     # ms-swift 4.6 hands a recipe's rope_scaling to the colocated engine: the template's config carries it
     # (model/register.py _postprocess_config) and infer_engine/vllm_engine.py _get_hf_config_overrides passes what
     # differs from config.json as vLLM hf_overrides, so vLLM derives original length x factor from it (vllm
@@ -182,7 +194,7 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 def rollout_lora_rank(recipe, args, shape: ModelShape, lay, err, warn):
     # ms-swift passes max_lora_rank=lora_rank to the colocated engine when it syncs LoRA adapters
     # (rlhf_trainers/rollout_mixin.py and megatron/trainers/rollout_mixin.py: tuner_type lora with vllm_enable_lora).
-    if not args.bool("use_vllm") or not args.bool("vllm_enable_lora") or args.str("vllm_mode") == "server":
+    if not colocated_engine(recipe, args) or not args.bool("vllm_enable_lora"):
         return
     if (args.str("tuner_type") or "lora") != "lora":
         return
@@ -243,7 +255,7 @@ def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     # max_model_len sequence ("No available memory for the cache blocks" / "To serve at least one request with
     # the model's max seq len ..."). ms-swift builds the colocated engine with vllm_gpu_memory_utilization and
     # vllm_tensor_parallel_size (rlhf_trainers/rollout_mixin.py, megatron/trainers/rollout_mixin.py).
-    if not args.bool("use_vllm") or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+    if not colocated_engine(recipe, args):
         return
     # A server (`swift rollout`, vllm_mode server) sizes itself on its own GPUs, for `megatron rlhf` as for
     # `swift rlhf` (megatron/trainers/rollout_mixin.py builds a colocated engine only for vllm_mode colocate).

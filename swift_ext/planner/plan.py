@@ -172,9 +172,18 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                               **recipe.where("launch.gpus_per_node")))
         return
     devices = recipe.env.get("CUDA_VISIBLE_DEVICES")
-    if devices is not None and len([d for d in devices.split(",") if d.strip()]) != recipe.launch.gpus_per_node:
+    listed = None if devices is None else len([d for d in devices.split(",") if d.strip()])
+    # torchrun starts NPROC_PER_NODE = gpus_per_node ranks (launch.build_launch), each on cuda:LOCAL_RANK: fewer
+    # visible devices than ranks fails at set_device; more only leaves the extra ones idle (ms-swift's GRPO server
+    # examples keep some for the rollout server).
+    if listed is not None and listed < recipe.launch.gpus_per_node:
         errors.append(Finding(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
-                              f"{recipe.launch.gpus_per_node}", code="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
+                              f"{recipe.launch.gpus_per_node}: the ranks past the {listed} visible device(s) have "
+                              "no GPU", code="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
+    elif listed is not None and listed > recipe.launch.gpus_per_node:
+        warnings.append(Finding(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
+                                f"{recipe.launch.gpus_per_node}: only the first {recipe.launch.gpus_per_node} are "
+                                "used", code="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
     model = recipe.args.get("model")
     shape = None
     try:
@@ -360,10 +369,11 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
             continue
         if local_model_name(value) is not None:  # swift-ext://NAME: built on first use
             continue
-        if isinstance(value, str) and not value.strip() and name in ("model", "output_dir"):
+        # An empty model is looked up as a hub id '' and fails; an empty output_dir is not refused by ms-swift
+        # (to_abspath('') is the working directory: swift/utils/utils.py), so plan does not refuse it either.
+        if isinstance(value, str) and not value.strip() and name == "model":
             problems.append(Finding("empty: ms-swift needs a value here", code="argument-type",
-                                    hint="a model directory or hub id" if name == "model" else "a directory",
-                                    **where))
+                                    hint="a model directory or hub id", **where))
             continue
         expected = msargs.check_value(spec.type, value)
         if expected:
@@ -373,9 +383,10 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
             problems.append(Finding(f"{_bad_sample_suffix(value)!r}: the text after '#' is not a sample count",
                                     hint="ms-swift reads DATASET#N with N a number and stops with a ValueError "
                                     "otherwise", code="argument-type", **where))
-        elif _must_be_positive(name, spec) and _as_number(value) is not None and _as_number(value) < 1:
+        elif _must_be_positive(name, spec) and name not in _zero_means_off(recipe.engine) \
+                and _as_number(value) is not None and _as_number(value) < 1:
             problems.append(Finding(f"expected a positive integer, got {value!r}", code="argument-range", **where))
-        elif name in _ZERO_MEANS_OFF and _as_number(value) is not None and _as_number(value) < 0:
+        elif name in _zero_means_off(recipe.engine) and _as_number(value) is not None and _as_number(value) < 0:
             problems.append(Finding(f"expected 0 or a positive integer, got {value!r}", code="argument-range",
                                     **where))
     return problems
@@ -470,6 +481,14 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
 # `--mtp_num_layers 0` to switch a checkpoint's MTP head off (modelscope/ms-swift
 # examples/models/glm5_3/megatron_sft.sh). Only a negative count is refused.
 _ZERO_MEANS_OFF = frozenset({"mtp_num_layers"})
+# Engine megatron also reads save_steps / eval_steps 0 as "never" (swift/megatron/callbacks/default_flow.py:
+# `if args.save_steps and state.iteration % args.save_steps == 0`, the same for eval_steps): a run that saves only
+# at the end, or never evaluates. (logging_steps 0 is no such value there: `iteration % 0` fails at iteration 2.)
+_MEGATRON_ZERO_MEANS_OFF = frozenset({"save_steps", "eval_steps"})
+
+
+def _zero_means_off(engine: str) -> frozenset[str]:
+    return _ZERO_MEANS_OFF | _MEGATRON_ZERO_MEANS_OFF if engine == "megatron" else _ZERO_MEANS_OFF
 
 
 def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:

@@ -67,7 +67,11 @@ def mtp_untrained(recipe, args, shape, lay, err, warn):
 
 # Evidence: ms-swift 4.6 swift/utils/utils.py import_external_file: os.path.abspath(os.path.expanduser(path)),
 # i.e. relative to the working directory; a missing file fails there (assert os.path.isdir(py_dir), or
-# spec_from_file_location/exec_module) inside every rank, after the job started.
+# spec_from_file_location/exec_module) inside every rank, after the job started. custom_register_path (the 3.x name)
+# is imported the same way (BaseArguments._import_external_plugins appends it to external_plugins).
+# A file missing here is a warning, as a missing local dataset is (plan.check_local_datasets): the run's working
+# directory is on the training node -- ms-swift's own GRPO examples name examples/train/grpo/plugin/plugin.py,
+# relative to an ms-swift checkout -- and plan cannot see it.
 @engine_rule
 def plugin_files(recipe, args, shape, lay, err, warn):
     # A file here that Python cannot compile fails the same import. Only a warning: the training nodes' Python
@@ -82,11 +86,13 @@ def plugin_files(recipe, args, shape, lay, err, warn):
 
     unknown = unknown_reward_names(args) if recipe.command == "rlhf" and args.str("rlhf_type") == "grpo" else []
     for path in missing:
+        key = "external_plugins" if path in map(str, args.list("external_plugins")) else "custom_register_path"
         because = (f"; reward_funcs {', '.join(map(repr, unknown))} cannot be checked (not registered by ms-swift "
                    "or swift-ext; perhaps by this file)") if unknown else ""
-        err("plugin-file", f"external_plugins file {path!r} not found (ms-swift resolves it relative to the "
-            f"working directory, here {os.path.abspath(os.path.expanduser(path))}){because}", "external_plugins",
-            hint="run from the directory the path is relative to, or give an absolute path")
+        warn("plugin-file", f"{key} file {path!r} not found here (ms-swift resolves it relative to the working "
+             f"directory of the run, here {os.path.abspath(os.path.expanduser(path))}; a run started elsewhere "
+             f"fails at start-up if it is not there either){because}", key,
+             hint="run from the directory the path is relative to, or give an absolute path")
 
 
 # Evidence: ms-swift 4.6 swift/megatron/trainers/rollout_mixin.py (args.tuner_type == 'lora' and
@@ -219,6 +225,8 @@ HF_ONLY_TARGETS = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj",
 def megatron_lora_hf_names(recipe, args, shape, lay, err, warn):
     if recipe.engine != "megatron" or (args.str("tuner_type") or "lora") not in ("lora", "lora_llm"):
         return
+    if args.str("target_regex"):
+        return  # MegatronTunerMixin.__post_init__ replaces target_modules with target_regex (megatron_args.py)
     targets = [str(t) for t in args.list("target_modules")]
     if not targets or not set(targets) <= HF_ONLY_TARGETS or shape.vision is not None:
         return

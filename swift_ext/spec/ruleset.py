@@ -226,9 +226,12 @@ _RULES += [
              "numbers >= 0 as int() reads them", (code("ms-swift swift/template/base.py: "
                                                         "Template._reranker_data_collator"),),
              "task_type reranker or generative_reranker, sft/pt, both engines; the env values set"),
-    RuleInfo("plugin-file", "error, warning", "every external_plugins file exists (relative to the working "
-             "directory); one that exists is Python this interpreter compiles (else a warning)",
-             (code("ms-swift swift/utils/utils.py: import_external_file"),), "recipes with external_plugins"),
+    RuleInfo("plugin-file", "warning", "every external_plugins / custom_register_path file exists here (ms-swift "
+             "resolves it relative to the run's working directory, which may be another machine's: a warning, as "
+             "for a local dataset); one that exists is Python this interpreter compiles",
+             (code("ms-swift swift/utils/utils.py: import_external_file"),
+              code("ms-swift swift/arguments/base_args/base_args.py: _import_external_plugins")),
+             "recipes with external_plugins or custom_register_path"),
     RuleInfo("vllm-model", "error", "the colocated vLLM rollout engine knows the model's architecture: Qwen3.5/3.6 "
              "need vLLM >= 0.17.0",
              (code("vLLM vllm/model_executor/models/registry.py: ModelRegistry (\"Model architectures [...] are not "
@@ -277,7 +280,8 @@ _RULES += [
                     "model\")"),
               code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
                     "(suffix match, no error without strict_module_check)")),
-             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name, or "
+             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name and "
+             "no target_regex (which replaces target_modules: MegatronTunerMixin.__post_init__), or "
              "a modules_to_save entry named lm_head / embed_tokens / wte"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
@@ -504,8 +508,8 @@ _RULES += [
               Evidence("report", "modelscope/ms-swift#3907", "Qwen2.5-7B-Instruct (32768 positions), vllm_max_model_len "
                        "72000: \"User-specified max_model_len (72000) is greater than the derived max_model_len\"")),
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
-             "the warning only without rope_scaling, the error with use_vllm colocated (or engine megatron) "
-             "unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
+             "the warning only without rope_scaling, the error where a colocated vLLM engine is built (GRPO/GKD with "
+             "use_vllm and no server; not Megatron GKD with lmbda 0) unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
     RuleInfo("rollout-length", "warning", "vllm_max_model_len below max_length + max_completion_length cuts "
              "completions short (neither engine refuses it)",
              (code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "
@@ -520,7 +524,8 @@ _RULES += [
                        "len\"; public source)"),
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocated engine: gpu_memory_utilization, "
                     "tensor_parallel_size, max_model_len)")),
-             "GRPO/GKD with use_vllm colocated (or engine megatron), launch.gpu known; skipped for checkpoints "
+             "GRPO/GKD with use_vllm colocated (or engine megatron; not Megatron GKD with lmbda 0, which builds no "
+             "engine: megatron/trainers/rollout_mixin.py _init_rollout_engine), launch.gpu known; skipped for checkpoints "
              "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ, any quantization_config but fp8) -- FP8 "
              "checkpoints (config.json quantization_config fp8, as Kimi-K2's; -FP8 releases; DeepSeek-V3) count 1 "
              "byte per weight"),
@@ -541,7 +546,8 @@ _RULES += [
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (max_lora_rank=args.lora_rank)"),
               Evidence("report", "PrimeIntellect-ai/prime-rl#1408", "LoRA rank 4 rejected by vLLM; the framework rounds "
                        "max_lora_rank up")),
-             "use_vllm colocated (or engine megatron) with vllm_enable_lora and tuner_type lora"),
+             "GRPO/GKD building a colocated engine (use_vllm, no server; not Megatron GKD with lmbda 0) with "
+             "vllm_enable_lora and tuner_type lora"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),

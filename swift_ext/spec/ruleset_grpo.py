@@ -7,8 +7,12 @@ from swift_ext.spec.rule_info import MS, RLHF, Evidence, RuleInfo, code
 
 GRPO_RULE_INFO = [
     # --- GRPO and rewards (planner/grpo_rules.py, msswift/rules.py)
-    RuleInfo("grpo-type", "error", "GRPO arguments need rlhf_type: grpo",
-             (code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),), "command: rlhf, engine: megatron"),
+    RuleInfo("grpo-type", "warning", "GRPO arguments with another rlhf_type: ms-swift runs that algorithm and ignores "
+             "them (nothing fails on them)",
+             (code(f"{RLHF} RLHFArguments (rlhf_type default dpo)"),
+              code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__ (gkd: num_generations = 1, generation batch from "
+                   "steps_per_generation; gkd_trainer.py reads steps_per_generation)")),
+             "command: rlhf, engine: megatron, rlhf_type not grpo; vllm_mode and steps_per_generation not for gkd"),
     RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), code(f"{RLHF} RLHFArguments._init_rollout"),
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
@@ -22,16 +26,18 @@ GRPO_RULE_INFO = [
              "GKD's refusal of it is swift-gkd's)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
-              code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")),
-             "rlhf_type grpo; the eval batch only with a validation set and an eval_strategy (unset: save_strategy's) "
-             "other than no"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
     RuleInfo("reward-funcs", "error, warning", "reward_funcs name a registered reward; reward_weights match the "
              "reward columns each engine builds; a reward_model on Megatron GRPO is never loaded (warning)",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms; _prepare_rewards "
                    "(reward_model columns, gym_reward)"),
               code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards "
-                   "(reward_funcs only; make_reward_weights)")),
-             "rlhf_type grpo"),
+                   "(reward_funcs only; make_reward_weights)"),
+              code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo / swift/rlhf_trainers/args_mixin.py "
+                   "GRPOArgumentsMixin.__post_init__ (gym_env set: use_gym_env on, a gym_reward column)"),
+              code("ms-swift swift/arguments/base_args/base_args.py: _import_external_plugins (custom_register_path "
+                   "files are imported as plugins too)")),
+             "rlhf_type grpo; names registered by external_plugins or custom_register_path files count"),
     RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
              (code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
     RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (code(f"{RLHF} RLHFArguments._init_grpo"),),
@@ -48,10 +54,7 @@ GRPO_RULE_INFO = [
              (code(f"{RLHF} _check_teacher / _check_opd_rl"), code(f"{MS} _check_teacher")),
              "rlhf_type grpo with teacher_model or teacher_model_server"),
     RuleInfo("grpo-multi-turn", "error", "multi_turn_scheduler is registered",
-             (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),
-              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_scheduler (assert)")),
-             "rlhf_type grpo, vllm_mode colocate; not where an external_plugins file fills multi_turns other than "
-             "by multi_turns['name'] = ..."),
+             (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),), "rlhf_type grpo, vllm_mode colocate"),
     RuleInfo("vllm-settings", "error, warning", "vllm_gpu_memory_utilization in (0, 1]; settings ignored by a server; "
              "`swift rollout`-only vLLM settings (pipeline/data parallel, expert parallel, quantization, speculative "
              "decoding, async engine, max_lora_rank) that `swift rlhf` parses and drops",
@@ -60,8 +63,7 @@ GRPO_RULE_INFO = [
                    "colocated engine's explicit arguments)"),
               code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments.get_vllm_engine_kwargs (read by "
                    "pipelines/infer/rollout.py and infer.py only)")),
-             "rlhf_type grpo / gkd with use_vllm; vllm_gpu_memory_utilization refused where the trainer builds the "
-             "engine (colocate, use_ray), said in server mode (rollout-only settings: engine swift, stated, not default)"),
+             "rlhf_type grpo / gkd with use_vllm (the rollout-only settings: engine swift, stated and not default)"),
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),

@@ -29,10 +29,13 @@ RUNTIME_RULE_INFO = [
               Evidence("report", "NVIDIA/TransformerEngine#3006", "Gemma-4-26B-A4B, global head dim 512, sm90, "
                        "TE 2.14, flash-attn 2.7.4 and 3.0.0, cuDNN 9.20, THD: no flash and no fused backend"),
               Evidence("report", "modelscope/ms-swift#6369", "Qwen3-Next-80B-A3B LoRA, head dim 256, "
-                       "--attention_backend flash, padding_free: no backend; GPU not named (6 cards)")),
-             "engine: megatron; the GPU-dependent cases with launch.gpu (a warning without it: MLA, or a head dim > 192 "
-             "unless gpu_memory_gib names a card outside the table); MLA on sm90+ not "
-             "judged (flash-attn 3/4 run it: ms-swift's Moonlight example)"),
+                       "--attention_backend flash, padding_free: no backend; GPU not named (6 cards)"),
+              code("megatron-core models/gpt/experimental_attention_variant_module_specs.py: "
+                   "get_dsa_module_spec_for_backend (DSA models: core_attention DSAttention, its own unfused_dsa_fn; "
+                   "mcore-bridge register.py ModelLoader._replace_spec_dsa)")),
+             "engine: megatron, not the DSA models (deepseek_v32, glm_moe_dsa: no TE attention); the GPU-dependent "
+             "cases with launch.gpu (a warning without it: MLA, or a head dim > 192 unless gpu_memory_gib names a card "
+             "outside the table); MLA on sm90+ not judged (flash-attn 3/4 run it: ms-swift's Moonlight example)"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
              "by CP; all_gather over THD (padding_free) is said (TE before PR #2829 asserts)",
