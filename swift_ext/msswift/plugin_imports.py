@@ -408,10 +408,11 @@ def plugin_imports(recipe, args, err, warn):
                 hint += ("; " if hint else "") + f"not defined anywhere in ms-swift {version}: {', '.join(nowhere)}"
             message = f"{key} file {bad.entry}, line {bad.line}: `{bad.statement}`: {why}; {when}"
             hint = hint or f"import from the modules ms-swift {version} has"
-            if bad.in_function:
-                warn("plugin-imports", message, key, hint=hint)
-            else:
-                err("plugin-imports", message, key, hint=hint)
+            # Said, not refused: the run imports the file found on the training machine with its ms-swift, and this
+            # reads this machine's copy against this machine's ms-swift (as plugin-file says of a missing file). A
+            # stale copy here is common: the code index's copy of ms-swift's own examples/train/grpo/plugin/plugin.py
+            # still imports swift.llm / swift.plugin while the 4.x Megatron GRPO examples that load it run.
+            warn("plugin-imports", message, key, hint=hint)
 
 
 PLUGIN_IMPORT_RULES = [plugin_imports]

@@ -120,10 +120,11 @@ STARTUP_RULE_INFO = [
              "engine: swift, deepspeed and zero_hpz_partition_size set, the config readable here"),
 
     # --- plugin files ms-swift imports at start-up (msswift/plugin_imports.py)
-    RuleInfo("plugin-imports", "error, warning", "every `import swift...` / `from swift... import name` that runs "
+    RuleInfo("plugin-imports", "warning", "every `import swift...` / `from swift... import name` that runs "
              "when ms-swift imports an external_plugins (or custom_register_path) file names a module and name the "
              "installed ms-swift has (3.x's swift.llm, swift.plugin, ... are gone in 4.x); the hint names where "
-             "the package defines the name now; an import inside a function: a warning",
+             "the package defines the name now. Said, not refused: the run imports the training machine's copy of "
+             "the file with its ms-swift, and plan reads this machine's",
              (code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._import_external_plugins "
                    "(custom_register_path appended, then import_external_file on every rank)"),
               code("ms-swift swift/utils/utils.py: import_external_file (spec.loader.exec_module; the error "
