@@ -69,3 +69,25 @@ def test_tp_comm_overlap_at_tp_1_is_refused_although_sequence_parallel_is_set():
                          ["args.tp_comm_overlap=true", "args.sequence_parallel=true", "args.tensor_model_parallel_size=1"])
     errors = {(e.code, e.path) for e in make_plan(recipe, oracle=False).errors}
     assert ("sequence-parallel", "args.tp_comm_overlap") in errors
+
+
+def test_extra_kwargs_recompute_granularity_none_string_is_refused_and_null_plans_clean():
+    # MegatronArguments.__post_init__ turns only the argument 'none' into None (megatron_args.py:847);
+    # megatron_extra_kwargs reaches TransformerConfig as written (get_mcore_model_config: kwargs.update), whose
+    # __post_init__ raises 'When using recompute_granuarlity: none must be "full"or "selective"'.
+    assert _refused(DENSE, 'args.megatron_extra_kwargs={"recompute_granularity": "none"}', code="recompute") == {
+        "args.megatron_extra_kwargs"}
+    assert _plan(DENSE, 'args.megatron_extra_kwargs={"recompute_granularity": null}').errors == []
+    assert _plan(DENSE, "args.recompute_granularity=none").errors == []
+
+
+def test_a_layout_of_several_stages_at_pp_1_is_refused_and_one_stage_plans_clean():
+    # ms-swift MegatronArguments._init_vpp_size: VPP = stages / PP (two stages at PP 1: VPP 2), passed to
+    # parallel_state.initialize_model_parallel: "pipeline-model-parallel size should be greater than 1 with
+    # interleaved schedule".
+    pp1 = ("args.pipeline_model_parallel_size=1", "args.context_parallel_size=1")
+    assert _refused(DENSE, *pp1, "args.pipeline_model_parallel_layout=Et*18|t*18L", code="pipeline-layout") == {
+        "args.pipeline_model_parallel_layout"}
+    assert _refused(DENSE, *pp1, "args.pipeline_model_parallel_layout=Et*36L", code="pipeline-layout") == set()
+    assert _refused(DENSE, "args.pipeline_model_parallel_size=2", "args.context_parallel_size=1",
+                    "args.pipeline_model_parallel_layout=Et*18|t*18L", code="pipeline-layout") == set()

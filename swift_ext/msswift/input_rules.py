@@ -241,7 +241,7 @@ def _mla_config_model(args) -> bool | None:
 
 # planner/mcore_config_rules.py recompute_layer_counts and recompute_modules judge these values with what megatron-core
 # does with them (a count that never ends a loop, a string read letter by letter): not said twice.
-JUDGED_BY_RECOMPUTE_RULES = ("recompute_num_layers", "mtp_num_layers", "recompute_modules")
+JUDGED_BY_RECOMPUTE_RULES = ("recompute_num_layers", "mtp_num_layers", "recompute_modules", "recompute_granularity")
 _TRUE, _FALSE = ("true", "yes", "on", "1", "y"), ("false", "no", "off", "0", "n", "")
 
 

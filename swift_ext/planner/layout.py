@@ -371,6 +371,15 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
             "num_layers or account_for_* splits", key)
         return
     vpp = len(stages) // lay.pp  # ms-swift sets virtual_pipeline_model_parallel_size from it
+    if lay.pp == 1 and vpp > 1:
+        # ms-swift MegatronArguments._init_vpp_size sets VPP = stages / PP (1 only becomes None), and
+        # megatron_lm_utils.py initialize_megatron passes it to parallel_state.initialize_model_parallel, which
+        # raises 'pipeline-model-parallel size should be greater than 1 with interleaved schedule'.
+        err("pipeline-layout", f"pipeline_model_parallel_layout {text!r} has {len(stages)} stages at PP=1: ms-swift "
+            f"makes that virtual_pipeline_model_parallel_size {vpp}, and megatron-core's initialize_model_parallel "
+            "refuses an interleaved schedule without pipeline parallelism", key,
+            hint="one stage (no '|') at PP=1, or pipeline_model_parallel_size > 1")
+        return
     # megatron-core stage order: stage i is pipeline rank i % PP, virtual stage i // PP.
     flat = "".join(stages)
     mtp = max(mtp_layers_checked(args) or 0, 0)
@@ -472,6 +481,16 @@ def recompute(recipe, args, shape, lay, err, warn):
     # (ms-swift get_mcore_model_config: kwargs.update last); nothing else in ms-swift reads these arguments, so a
     # full recompute whose method and count come from megatron_extra_kwargs runs.
     granularity = granularity_of(args)
+    if granularity not in (None, "full", "selective"):
+        # Only megatron_extra_kwargs gets here (ms-swift's parser limits the argument to selective/full/none and
+        # turns 'none' into None): TransformerConfig.__post_init__ raises 'When using recompute_granuarlity: none
+        # must be "full"or "selective"' -- the string "none" is not megatron-core's None.
+        err("recompute", f"megatron_extra_kwargs gives recompute_granularity "
+            f"{config_value(args, 'recompute_granularity')!r}: the model config takes "
+            "it as written (only ms-swift's argument parsing turns 'none' into None) and megatron-core's "
+            "TransformerConfig refuses anything but full, selective or null", "megatron_extra_kwargs",
+            hint="megatron_extra_kwargs: {recompute_granularity: null}, or args.recompute_granularity: none")
+        return
     if granularity == "full" and config_value(args, "recompute_method") is None:
         err("recompute", "recompute_granularity: full needs recompute_method (uniform or block)",
             flag(args, "recompute_granularity"))

@@ -67,9 +67,14 @@ def is_list(args, name: str, value) -> bool:
 
 
 def granularity_of(args) -> str | None:
-    # MegatronArguments.__post_init__ turns 'none' into None.
+    """recompute_granularity as the config gets it, None for no recompute. MegatronArguments.__post_init__ turns
+    the argument 'none' into None (megatron_args.py:847); megatron_extra_kwargs' value reaches TransformerConfig as
+    written, where only null is no recompute -- its string "none" stays "none", which TransformerConfig.__post_init__
+    refuses (layout.recompute says so)."""
     value = config_value(args, "recompute_granularity")
-    return None if value in (None, "none", "None") else str(value)
+    if value is None or (value in ("none", "None") and not from_extra(args, "recompute_granularity")):
+        return None
+    return str(value)
 
 
 def layer_count(args, name: str) -> int | None:

@@ -105,9 +105,13 @@ _RULES = [
                    "per rank % VPP; what every mcore-bridge layer spec calls)"),
               code(f"{MS} MegatronArguments._init_vpp_size (virtual_pipeline_model_parallel_size 1 -> None)")),
              "engine: megatron; a virtual pipeline size of 1 is no virtual pipeline"),
-    RuleInfo("pipeline-layout", "error", "pipeline_model_parallel_layout places every layer once, in order",
+    RuleInfo("pipeline-layout", "error", "pipeline_model_parallel_layout places every layer once, in order; "
+             "more than one stage needs PP > 1 (its stage count / PP becomes the virtual pipeline size)",
              (code("megatron-core transformer/pipeline_parallel_layer_layout.py: validate_layer_layout"),
               code(f"{MS} MegatronArguments._init_vpp_size"),
+              code("megatron-core parallel_state.py: initialize_model_parallel (0.16.1 :745, VPP without PP > 1; "
+                   "ms-swift swift/megatron/utils/megatron_lm_utils.py passes args.virtual_pipeline_model_parallel_"
+                   "size)"),
               code("mcore-bridge 1.6.3 config/model_config.py: ModelConfig.__post_init__ (:352-355, mtp_shared_weights: "
                    "mtp_num_layers 1 before TransformerConfig validates the layout)")),
              "recipes with pipeline_model_parallel_layout; the MTP count is the config's (megatron_extra_kwargs wins; "
@@ -130,6 +134,8 @@ _RULES = [
               code("ms-swift swift/megatron/arguments/megatron_base_args.py: packing forces padding_free")),
              "engine: megatron"),
     RuleInfo("recompute", "error, warning", "recompute granularity/method/num_layers combinations; "
+             "megatron_extra_kwargs' recompute_granularity is full, selective or null (its string 'none' reaches "
+             "TransformerConfig as written: only the argument is turned into None); "
              "megatron_extra_kwargs' mtp_num_layers is an integer >= 0 and its recompute_num_layers one megatron-core "
              "takes where it reads it (the config takes them as written): a positive integer under full + uniform, a "
              "number under full + block (0 or less recomputes nothing: a warning), unset under selective, anything "
