@@ -91,3 +91,28 @@ def test_a_layout_of_several_stages_at_pp_1_is_refused_and_one_stage_plans_clean
     assert _refused(DENSE, *pp1, "args.pipeline_model_parallel_layout=Et*36L", code="pipeline-layout") == set()
     assert _refused(DENSE, "args.pipeline_model_parallel_size=2", "args.context_parallel_size=1",
                     "args.pipeline_model_parallel_layout=Et*18|t*18L", code="pipeline-layout") == set()
+
+
+def test_first_stage_size_from_extra_kwargs_is_the_one_layers_pp_judges():
+    # get_mcore_model_config copies decoder_first_pipeline_num_layers to num_layers_in_first_pipeline_stage, then
+    # kwargs.update(megatron_extra_kwargs): the extra value is what TransformerConfig.__post_init__ (uneven PP) checks.
+    first = "num_layers_in_first_pipeline_stage"
+    assert _refused(DENSE, f'args.megatron_extra_kwargs={{"{first}": 36}}', code="layers-pp") == {
+        "args.megatron_extra_kwargs"}  # 0 layers left for the one middle stage: "Mismatch"
+    assert _refused(DENSE, f'args.megatron_extra_kwargs={{"{first}": 18}}', code="layers-pp") == set()
+    # the extra value wins over a failing argument
+    assert _refused(DENSE, "args.decoder_first_pipeline_num_layers=36", code="layers-pp") == {
+        "args.decoder_first_pipeline_num_layers"}
+    assert _refused(DENSE, "args.decoder_first_pipeline_num_layers=36", f'args.megatron_extra_kwargs={{"{first}": 18}}',
+                    code="layers-pp") == set()
+
+
+def test_a_layout_beside_a_first_or_last_stage_size_of_0_is_refused():
+    # TransformerConfig.__post_init__ (PP layout block): `num_layers_in_first_pipeline_stage is not None or ...` ->
+    # "pipeline_model_parallel_layout cannot be set with other pipeline layout arguments" -- 0 included.
+    layout = ("args.context_parallel_size=1", "args.pipeline_model_parallel_layout=Et*18|t*18L")
+    assert _refused(DENSE, *layout, code="pipeline-layout") == set()
+    assert _refused(DENSE, *layout, "args.decoder_first_pipeline_num_layers=0", code="pipeline-layout") == {
+        "args.decoder_first_pipeline_num_layers"}
+    assert _refused(DENSE, *layout, 'args.megatron_extra_kwargs={"num_layers_in_last_pipeline_stage": 0}',
+                    code="pipeline-layout") == {"args.megatron_extra_kwargs"}

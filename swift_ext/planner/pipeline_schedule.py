@@ -89,7 +89,8 @@ def megatron_rlhf_vpp(recipe, args, shape, lay, err, warn):
 # (PipelineParallelLayerLayout.get_num_layers_to_build: vp_stage = 0) and get_forward_backward_func picks the
 # non-interleaved schedule, which asserts "non-interleaved pipeline-parallel schedule does not support model
 # chunking". The first/last stage sizes are ms-swift's decoder_first/last_pipeline_num_layers, copied to
-# num_layers_in_first/last_pipeline_stage; given directly they skip MegatronArguments' own check.
+# num_layers_in_first/last_pipeline_stage; given directly they skip MegatronArguments' own check (layers-pp judges
+# the config's value).
 STAGE_SIZE_ARGUMENTS = {name: ARGUMENT_OF[name] for name in STAGE_SIZE_FIELDS}
 
 
@@ -101,7 +102,8 @@ def extra_kwargs_pipeline(recipe, args, shape, lay, err, warn):
         if key in extra and extra[key] is not None:
             warn("extra-kwargs-pipeline", f"megatron_extra_kwargs sets {key}: ms-swift's argument for it is {argument} "
                  f"(get_mcore_model_config copies it there, then megatron_extra_kwargs over it): MegatronArguments' "
-                 "check and swift-ext's layout and memory rules read the argument, not this", "megatron_extra_kwargs",
+                 "check and swift-ext's memory estimate read the argument, not this (the layers-pp and "
+                 "pipeline-layout rules judge this value, as megatron-core does)", "megatron_extra_kwargs",
                  hint=f"set `{argument}: {extra[key]}` in args and drop {key} from megatron_extra_kwargs")
     layout_key, vpp_key = "pipeline_model_parallel_layout", "virtual_pipeline_model_parallel_size"
     if layout_key not in extra and vpp_key not in extra:

@@ -103,10 +103,16 @@ _RULES = [
              (code(TC), code(f"{MS} MegatronArguments.__post_init__"), code(PS),
               code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (num_layers % PP, layers "
                    "per rank % VPP; what every mcore-bridge layer spec calls)"),
-              code(f"{MS} MegatronArguments._init_vpp_size (virtual_pipeline_model_parallel_size 1 -> None)")),
-             "engine: megatron; a virtual pipeline size of 1 is no virtual pipeline"),
+              code(f"{MS} MegatronArguments._init_vpp_size (virtual_pipeline_model_parallel_size 1 -> None)"),
+              code(f"{GMC} (num_layers_in_first/last_pipeline_stage from decoder_first/last_pipeline_num_layers, "
+                   "then kwargs.update: megatron_extra_kwargs' sizes win)")),
+             "engine: megatron; a virtual pipeline size of 1 is no virtual pipeline; the first/last stage sizes are "
+             "the config's (megatron_extra_kwargs' num_layers_in_first/last_pipeline_stage win; ms-swift's PP-1 check "
+             "reads its arguments)"),
     RuleInfo("pipeline-layout", "error", "pipeline_model_parallel_layout places every layer once, in order; "
-             "more than one stage needs PP > 1 (its stage count / PP becomes the virtual pipeline size)",
+             "more than one stage needs PP > 1 (its stage count / PP becomes the virtual pipeline size); no first/"
+             "last stage size set beside it (megatron-core tests `is not None`: 0 conflicts too) nor account_for_* "
+             "split",
              (code("megatron-core transformer/pipeline_parallel_layer_layout.py: validate_layer_layout"),
               code(f"{MS} MegatronArguments._init_vpp_size"),
               code("megatron-core parallel_state.py: initialize_model_parallel (0.16.1 :745, VPP without PP > 1; "
