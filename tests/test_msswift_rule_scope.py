@@ -139,3 +139,15 @@ def test_env_names_that_only_mention_a_token_are_not_secrets():
     assert {f.path for f in secret_env_problems(recipe)} == {"env.HF_TOKEN", "env.WANDB_API_KEY"}
     plan = make_plan(load_recipe(SWIFT_SFT, ["env.GENERATIVE_RERANKER_POSITIVE_TOKEN=yes"]))
     assert "secret" not in {e.code for e in plan.errors}
+
+
+def test_an_unknown_scheduler_is_refused_in_server_mode_and_without_vllm():
+    # rlhf_trainers/rollout_mixin.py prepare_rollout runs _prepare_scheduler (`assert multi_turn_scheduler in
+    # multi_turns`) before _prepare_vllm; megatron/trainers/rollout_mixin.py _init_rollout_engine before its
+    # `if not args.use_vllm: return` -- every vllm_mode, and no vLLM at all.
+    server = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]"]
+    for base, mode in ((SWIFT_GRPO, server), (SWIFT_GRPO, ["args.use_vllm=false"]), (MEG_GRPO, server)):
+        errors, _ = problems(base, *mode, "args.multi_turn_scheduler=math_tips")
+        assert ("grpo-multi-turn", "args.multi_turn_scheduler") in errors, (base, mode, errors)
+        errors, _ = problems(base, *mode, "args.multi_turn_scheduler=math_tip_trick")
+        assert "grpo-multi-turn" not in _codes(errors), (base, mode, errors)

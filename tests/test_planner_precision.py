@@ -119,3 +119,14 @@ def test_target_regex_replaces_transformers_target_modules():
     model = ("args.model=Qwen/Qwen3-8B",)
     assert found(plan(SFT, *model, *hf), "lora-targets")[0] == {"args.target_modules"}
     assert not found(plan(SFT, *model, *hf, r"args.target_regex=.*linear_qkv"), "lora-targets")[0]
+
+
+def test_megatron_gkd_generation_batch_is_checked_as_grpo_s_with_one_generation():
+    # megatron_args.py: rlhf_type gkd sets num_generations = 1 and calls _init_generation_batch_params, whose
+    # resolve_generation_batch_size ("must be divisible by global_batch_size") and validate_batch_dp_alignment
+    # ("per_device_generation_batch_size ... must be >= 1") raise at argument parsing.
+    gkd = WORKING / "ms-swift-example-gkd-dense.yaml"  # Qwen3-8B TP2 PP2 CP2 on 8 GPUs, global_batch_size 16
+    assert found(plan(gkd, "args.generation_batch_size=20"), "grpo-batch")[0] == {"args.generation_batch_size"}
+    assert found(plan(gkd, "args.generation_batch_size=32"), "grpo-batch")[0] == set()
+    assert found(plan(gkd, "args.global_batch_size=4"), "grpo-batch")[0] == {"args.global_batch_size"}
+    assert found(plan(gkd, "args.global_batch_size=8"), "grpo-batch")[0] == set()

@@ -279,14 +279,16 @@ def grpo_common(recipe, args, err, warn):
                 "dynamic_sample")
         if not args.list("reward_funcs") and args.str("scale_rewards") == "gdpo":
             err("grpo-teacher", "scale_rewards gdpo needs reward_funcs", "scale_rewards")
-    # megatron/trainers/rollout_mixin.py and rlhf_trainers/rollout_mixin.py: `assert multi_turn_scheduler in
-    # multi_turns` (swift/rollout/multi_turn.py, plus what external_plugins register).
+    # megatron/trainers/rollout_mixin.py and rlhf_trainers/rollout_mixin.py _prepare_scheduler: `assert
+    # multi_turn_scheduler in multi_turns` (swift/rollout/multi_turn.py, plus what external_plugins register). It runs
+    # in every vLLM mode and without vLLM: the transformers trainer's prepare_rollout calls it before _prepare_vllm,
+    # Megatron's _init_rollout_engine before its `if not args.use_vllm: return` -- the trainer asserts even when a
+    # `swift rollout` server runs the turns.
     # A plugin that fills multi_turns other than by `multi_turns['name'] = ...` (update, a computed key) registers
     # names not read here: its file decides (the loss_map and rm_plugins rules leave it the same way).
     scheduler = args.str("multi_turn_scheduler")
     plugins = args.list("external_plugins")
-    if scheduler and args.bool("use_vllm") and args.str("vllm_mode") == "colocate" \
-            and plugins_readable(plugins, "multi_turns"):
+    if scheduler and plugins_readable(plugins, "multi_turns"):
         known = registered_names("rollout/multi_turn.py", "multi_turns", plugins)
         if known and scheduler not in known:
             err("grpo-multi-turn", f"unknown multi_turn_scheduler {scheduler!r}", "multi_turn_scheduler",

@@ -33,6 +33,10 @@ def grpo(recipe, args, shape, lay, err, warn):
             warn("grpo-type", f"GRPO arguments ({', '.join(grpo_keys)}) but rlhf_type is '{rlhf_type}' "
                  "(ms-swift's default is dpo): ms-swift runs that algorithm and ignores them", "rlhf_type",
                  hint="set rlhf_type: grpo")
+        if rlhf_type == "gkd":
+            # MegatronArguments (rlhf_type gkd block of the RLHF mixin's __post_init__): num_generations = 1, then _init_generation_batch_params -- the same
+            # resolve_generation_batch_size / validate_batch_dp_alignment GRPO gets.
+            _generation_batch(args, lay, err, 1)
         return
     if not args.bool("use_vllm"):
         err("grpo-vllm", "Megatron GRPO requires use_vllm: true", "use_vllm")  # megatron_args.py:460
@@ -41,8 +45,31 @@ def grpo(recipe, args, shape, lay, err, warn):
         err("grpo-vllm", "vllm_mode is not set (ms-swift fails with 'Invalid vllm_mode: None')", "vllm_mode",
             hint="vllm_mode: colocate (rollouts on the training GPUs) or server; `swift-ext import --upgrade` adds it to "
             "an ms-swift 3.x script")
+    _generation_batch(args, lay, err, args.int("num_generations"))
+    vtp = args.int("vllm_tensor_parallel_size")
+    if mode == "colocate" and lay.world % vtp:
+        err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
+            "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
+    # server mode: the external `swift rollout` has its own TP (megatron/trainers/rollout_mixin.py reads
+    # vllm_tensor_parallel_size only to build the colocated engine)
+    if mode == "colocate" and isinstance(shape, ModelShape) and not vllm_tp_fits(shape, vtp):
+        err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
+            "KV groups", "vllm_tensor_parallel_size")
+    # vllm_max_model_len below max_length + max_completion_length is not refused by ms-swift 4.6 (megatron_args.py
+    # _init_grpo has no such check; the rollout engine shortens max_tokens): length_rules.rollout_length warns.
+    reward_problems(args, err, recipe.engine)
+    # megatron/trainers/grpo_trainer.py _prepare_rewards builds rewards from reward_funcs only (reward_model_plugins
+    # are [None] per function): a reward_model given to Megatron GRPO is parsed and never loaded.
+    if args.list("reward_model"):
+        warn("reward-funcs", "reward_model is not used by Megatron GRPO (its trainer scores with reward_funcs only): "
+             "the reward model is never loaded", "reward_model",
+             hint="score through a reward function (a plugin that calls the model), or train with engine: swift")
+
+
+def _generation_batch(args, lay, err, num_gen):
+    """megatron_args.py resolve_generation_batch_size and validate_batch_dp_alignment, run by
+    _init_generation_batch_params for GRPO and for GKD (num_generations 1)."""
     gbs, mbs = args.global_batch_size, args.micro_batch_size
-    num_gen = args.int("num_generations")
     spg, gen_bs = args.int("steps_per_generation"), args.int("generation_batch_size")
     # megatron_args.py:261 resolve_generation_batch_size
     if gen_bs is None:
@@ -68,24 +95,6 @@ def grpo(recipe, args, shape, lay, err, warn):
         if gen_bs // lay.world < 1:
             err("grpo-batch", f"generation batch {gen_bs} is smaller than the world size {lay.world}",
                 "global_batch_size")
-    vtp = args.int("vllm_tensor_parallel_size")
-    if mode == "colocate" and lay.world % vtp:
-        err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
-            "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
-    # server mode: the external `swift rollout` has its own TP (megatron/trainers/rollout_mixin.py reads
-    # vllm_tensor_parallel_size only to build the colocated engine)
-    if mode == "colocate" and isinstance(shape, ModelShape) and not vllm_tp_fits(shape, vtp):
-        err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
-            "KV groups", "vllm_tensor_parallel_size")
-    # vllm_max_model_len below max_length + max_completion_length is not refused by ms-swift 4.6 (megatron_args.py
-    # _init_grpo has no such check; the rollout engine shortens max_tokens): length_rules.rollout_length warns.
-    reward_problems(args, err, recipe.engine)
-    # megatron/trainers/grpo_trainer.py _prepare_rewards builds rewards from reward_funcs only (reward_model_plugins
-    # are [None] per function): a reward_model given to Megatron GRPO is parsed and never loaded.
-    if args.list("reward_model"):
-        warn("reward-funcs", "reward_model is not used by Megatron GRPO (its trainer scores with reward_funcs only): "
-             "the reward model is never loaded", "reward_model",
-             hint="score through a reward function (a plugin that calls the model), or train with engine: swift")
 
 
 def vllm_tp_fits(shape: ModelShape, vtp: int) -> bool:

@@ -26,7 +26,11 @@ GRPO_RULE_INFO = [
              "GKD's refusal of it is swift-gkd's)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
              (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
-              code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params")), "rlhf_type grpo"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params"),
+              code(f"{MS} RLHF mixin __post_init__ (rlhf_type gkd: num_generations = 1, then "
+                   "_init_generation_batch_params)")),
+             "rlhf_type grpo; engine megatron rlhf_type gkd (one generation per prompt: the generation batch against "
+             "global_batch_size, DP and the world size)"),
     RuleInfo("reward-funcs", "error, warning", "reward_funcs name a registered reward; reward_weights match the "
              "reward columns each engine builds; a reward_model on Megatron GRPO is never loaded (warning)",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms; _prepare_rewards "
@@ -54,7 +58,13 @@ GRPO_RULE_INFO = [
              (code(f"{RLHF} _check_teacher / _check_opd_rl"), code(f"{MS} _check_teacher")),
              "rlhf_type grpo with teacher_model or teacher_model_server"),
     RuleInfo("grpo-multi-turn", "error", "multi_turn_scheduler is registered",
-             (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),), "rlhf_type grpo, vllm_mode colocate"),
+             (code("ms-swift swift/rollout/multi_turn.py: multi_turns"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin.prepare_rollout / "
+                   "_prepare_scheduler (before _prepare_vllm)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: _init_rollout_engine / _prepare_scheduler "
+                   "(before the use_vllm return)")),
+             "rlhf_type grpo, any vllm_mode, with or without use_vllm (the trainer asserts it even when a rollout "
+             "server runs the turns)"),
     RuleInfo("vllm-settings", "error, warning", "vllm_gpu_memory_utilization in (0, 1]; settings ignored by a server; "
              "`swift rollout`-only vLLM settings (pipeline/data parallel, expert parallel, quantization, speculative "
              "decoding, async engine, max_lora_rank) that `swift rlhf` parses and drops",
