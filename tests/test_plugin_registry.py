@@ -42,7 +42,11 @@ SIBLINGS = {
     "package": {"plugin.py": "from rewards import R\n",
                 "rewards/__init__.py": "from .acc import R\n", "rewards/acc.py": REWARD + "orms['mine'] = R\n"},
     "submodule": {"plugin.py": "from rewards import acc\n", "rewards/acc.py": REWARD + "orms['mine'] = R\n"},
-    "relative": {"plugin.py": "from .rewards import R\n", "rewards.py": REWARD + "orms['mine'] = R\n"},
+    # relative imports inside a package next to the plugin (in the plugin file itself one fails at start-up: ms-swift
+    # loads it as a top-level module, "attempted relative import with no known parent package")
+    "relative": {"plugin.py": "import rewards  # noqa\n", "rewards/__init__.py": "from . import acc  # noqa\n",
+                 "rewards/acc.py": "from .base import R\nfrom swift.rewards import orms\norms['mine'] = R\n",
+                 "rewards/base.py": REWARD},
     "update": {"plugin.py": "from my_rewards import R\nfrom swift.rewards import orms\norms.update({'mine': R})\n",
                "my_rewards.py": REWARD},
     "alias": {"plugin.py": "from swift.rewards import orms as _orms\nfrom lib.r import R\n_orms['mine'] = R\n",
@@ -119,3 +123,30 @@ def test_other_registries_follow_local_imports_too(tmp_path):
                                          "class S(MultiTurnScheduler):\n    pass\nmulti_turns['my_sched'] = S\n"})
     got = plugin_registry([plugin], "multi_turns")
     assert got.names == {"my_sched"} and not got.undecided
+
+
+REAL_IMPORT = """
+import sys
+from swift.rewards import orms
+from swift.utils.utils import import_external_file
+base = set(sys.modules)
+for plugin in sys.argv[1:]:
+    orms.pop('mine', None)
+    import_external_file(plugin)  # what ms-swift does for each --external_plugins file
+    print(plugin, 'mine' in orms)
+    for name in set(sys.modules) - base:  # the next case's siblings share these names
+        del sys.modules[name]
+    sys.path.pop(0)
+"""
+
+
+def test_the_sibling_patterns_register_in_ms_swift_itself(tmp_path):
+    # The patterns above are read as registering 'mine': ms-swift's own import of each agrees.
+    import subprocess
+    import sys
+
+    plugins = [str(tree(tmp_path / case.replace(".", "_"), files)) for case, files in sorted(SIBLINGS.items())]
+    out = subprocess.run([sys.executable, "-c", REAL_IMPORT, *plugins], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [w for p in plugins for w in (p, "True")]
