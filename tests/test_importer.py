@@ -346,3 +346,38 @@ def test_vllm_names_are_renamed_only_for_the_swift_engine():
     assert "renamed in ms-swift 4.x" in msargs.schema_for("swift", "rlhf").suggest("tensor_parallel_size")
     assert "attention_backend" in msargs.schema_for("megatron", "sft").suggest("use_flash_attn")
     assert "attn_impl" in msargs.schema_for("swift", "sft").suggest("use_flash_attn")
+
+
+OLD_MEGATRON_3X = """NPROC_PER_NODE=8 megatron sft --model Qwen/Qwen3-8B --dataset d.jsonl --tensor_model_parallel_size 2 \\
+    --distributed_timeout_minutes 120 --no_rope_fusion {rope} --log_throughput true
+"""
+
+
+@pytest.mark.parametrize("rope, fused", [("true", False), ("false", True)])
+def test_upgrade_translates_3x_megatron_timeout_rope_fusion_and_throughput(write, rope, fused):
+    # ms-swift 3.x MegatronArguments: distributed_timeout_minutes (minutes), no_rope_fusion (False: fused RoPE),
+    # log_throughput (Megatron-LM's TFLOP/s log). The installed 4.6 has none of them: ddp_timeout in seconds,
+    # apply_rope_fusion the other way round (default False), and no throughput log.
+    import inspect
+
+    from swift.utils import torch_utils
+    from swift_ext.msswift import schema as msargs
+
+    fields = msargs.schema_for("megatron", "sft").fields
+    assert not {"distributed_timeout_minutes", "no_rope_fusion", "log_throughput"} & set(fields)
+    assert fields["ddp_timeout"].type["kind"] == "int" and fields["apply_rope_fusion"].default is False
+    assert "timedelta(seconds=timeout)" in inspect.getsource(torch_utils.init_process_group)
+    result = swift_ext("import", write("mg3.sh", OLD_MEGATRON_3X.format(rope=rope)), "--upgrade")
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["args"]
+    assert args["ddp_timeout"] == 7200 and args["apply_rope_fusion"] is fused
+    assert not {"distributed_timeout_minutes", "no_rope_fusion", "log_throughput"} & set(args)
+    assert "--distributed_timeout_minutes 120 is `ddp_timeout: 7200`" in result.stderr
+    assert f"`apply_rope_fusion: {str(fused).lower()}`" in result.stderr and "--log_throughput dropped" in result.stderr
+    # without --upgrade they stay as written: plan refuses them as 4.6's parser would
+    plain = yaml.safe_load(swift_ext("import", write("mg3b.sh", OLD_MEGATRON_3X.format(rope=rope))).stdout)["args"]
+    assert plain["distributed_timeout_minutes"] == 120 and "ddp_timeout" not in plain
+    # a value the shell decides is not guessed in seconds
+    shell = OLD_MEGATRON_3X.format(rope=rope).replace("120", "$TIMEOUT")
+    result = swift_ext("import", write("mg3c.sh", shell), "--upgrade")
+    assert "ddp_timeout" not in yaml.safe_load(result.stdout)["args"] and "set `ddp_timeout` yourself" in result.stderr

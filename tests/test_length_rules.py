@@ -109,6 +109,23 @@ def test_rope_scaling_without_factor_needs_max_model_len():
         "rope-scaling-length"] == {"args.max_model_len"}
 
 
+def test_rope_scaling_given_as_a_json_file_is_judged_by_its_content(tmp_path, monkeypatch):
+    # json_parse_to_dict (swift/utils/utils.py) loads a path that exists; it was refused as a factor-less string.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rope.json").write_text(json.dumps({"rope_type": "yarn", "factor": 4.0,
+                                                    "original_max_position_embeddings": 32768}), encoding="utf-8")
+    (tmp_path / "bare.json").write_text(json.dumps({"rope_type": "yarn"}), encoding="utf-8")
+    assert "rope-scaling-length" not in findings(GRPO, "args.rope_scaling=rope.json", "args.max_model_len=null")[0]
+    assert "rope-scaling-length" not in findings(GRPO, f"args.rope_scaling={tmp_path / 'rope.json'}",
+                                                 "args.max_model_len=null")[0]
+    # the file's content without a factor asserts as the inline JSON does
+    assert findings(GRPO, "args.rope_scaling=bare.json", "args.max_model_len=null")[0]["rope-scaling-length"] == {
+        "args.max_model_len"}
+    # not here: the training machine's file (relative to the run's working directory), not judged
+    assert "rope-scaling-length" not in findings(GRPO, "args.rope_scaling=configs/rope.json",
+                                                 "args.max_model_len=null")[0]
+
+
 def test_swift_colocated_rollout_tp_must_divide_the_heads():
     qwen25 = ("args.model=Qwen/Qwen2.5-7B-Instruct", "args.rope_scaling=null", "args.max_model_len=null",
               "args.vllm_max_model_len=null", "args.max_length=4096")  # 28 heads, 4 KV heads

@@ -17,7 +17,8 @@ import yaml
 
 from swift_ext.msswift import schema as msargs
 from swift_ext.spec.findings import UserError
-from swift_ext.msswift.conventions import flag_groups, is_true, typed_text
+from swift_ext.msswift.conventions import flag_groups, typed_text
+from swift_ext.msswift.import_upgrade import upgrade_names, vllm_mode
 from swift_ext.msswift.option_names import read_name
 from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
 from swift_ext.spec.recipe import SCHEDULER
@@ -76,9 +77,9 @@ def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> l
         if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
             data = _to_recipe(words, env, comment, notes, source, lineno)
             if upgrade:
-                data["args"] = _upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
+                data["args"] = upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
                                               notes, source, lineno)
-            _vllm_mode(data, upgrade, notes, f"{source}:{lineno}")
+            vllm_mode(data, upgrade, notes, f"{source}:{lineno}")
             found.append((data, notes))
             notes = []
         elif len(words) >= 2 and words[0] in ("megatron", "swift"):
@@ -388,78 +389,6 @@ def _closing_paren(line: str, i: int) -> int:
             if depth == 0:
                 return j + 1
     return len(line)
-
-
-def _vllm_mode(data: dict, upgrade: bool, notes: list, at: str) -> None:
-    """ms-swift 4.x needs vllm_mode with use_vllm (swift/arguments/rlhf_args.py RLHFArguments._init_rollout: "vllm_mode
-    is required when use_vllm is true"; Megatron: rollout_mixin.py _init_rollout_engine "Invalid vllm_mode: None");
-    ms-swift 3.x scripts (and two of ms-swift's own GRPO examples) leave it out. --upgrade fills it in the way the
-    script runs: server when it names a rollout server, else colocate -- with a note; without --upgrade, a note
-    naming --upgrade (plan refuses the recipe as ms-swift would)."""
-    args = data["args"]
-    # Megatron GRPO's use_vllm defaults to true (megatron_args.py; "use_vllm must be True for Megatron GRPO").
-    megatron_grpo = data["engine"] == "megatron" and data["command"] == "rlhf" and args.get("rlhf_type") == "grpo"
-    if not is_true(args.get("use_vllm", megatron_grpo)) or args.get("vllm_mode") not in (None, ""):
-        return
-    # `--vllm_server_host ""` (an unset variable a 3.x script expanded) names no server: ms-swift would dial ''
-    server = next((k for k in ("vllm_server_host", "vllm_server_base_url")
-                   if any(str(v).strip() for v in (args[k] if isinstance(args.get(k), list) else [args.get(k)])
-                          if v is not None)), None)
-    mode = "server" if server else "colocate"
-    why = f"it names {server}" if server else "it names no vllm_server_host / vllm_server_base_url"
-    if "use_vllm" not in args:
-        why += " (use_vllm is Megatron GRPO's default, true)"
-    if upgrade:
-        args["vllm_mode"] = mode
-        notes.append(f"{at}: --vllm_mode {mode} added: ms-swift 4.x requires vllm_mode when use_vllm is true, and {why}")
-    else:
-        notes.append(f"{at}: use_vllm true without vllm_mode: ms-swift 4.x refuses it (\"vllm_mode is required when "
-                     f"use_vllm is true\"); import with --upgrade to add `vllm_mode: {mode}` ({why}), or set it")
-
-
-def _switch(value) -> bool | None:
-    """A 3.x bool switch's value as its parser (HfArgumentParser's string_to_bool) read it: `1`, `yes`, `t` are
-    true as `true` is (the importer types an unknown name's `1` as a number); None for what it refused."""
-    if isinstance(value, bool):
-        return value
-    if type(value) is int and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        read = typed_text(value, {"kind": "bool"})
-        return read if isinstance(read, bool) and value.strip() else None  # "" was no value to 3.x either
-    return None
-
-
-def _upgrade_names(args: dict, schema: msargs.ArgSchema, notes: list, source: str, lineno: int) -> dict:
-    upgraded: dict = {}
-    megatron = schema.dataclass_name.startswith("Megatron")
-    removed = {**msargs.REMOVED, **(msargs.MEGATRON_REMOVED if megatron else {})}
-    for name, value in args.items():
-        new = msargs.RENAMED.get(name) or (None if megatron else msargs.VLLM_RENAMED.get(name))
-        if name in schema.fields:
-            upgraded[name] = _upgrade_value(name, value, notes, f"{source}:{lineno}")
-        elif name in removed:
-            notes.append(f"{source}:{lineno}: --{name} dropped: {removed[name]}")
-        elif (flipped := msargs.NEGATED_RENAMED.get(name)) in schema.fields and flipped not in args \
-                and _switch(value) is not None:
-            notes.append(f"{source}:{lineno}: --{name} {value if isinstance(value, str) else str(value).lower()} is "
-                         f"ms-swift 3.x's switch; 4.x has `{flipped}` the other way round: "
-                         f"`{flipped}: {str(not _switch(value)).lower()}`")
-            upgraded[flipped] = not _switch(value)
-        elif new in schema.fields and new not in args:
-            notes.append(f"{source}:{lineno}: --{name} is `{new}` in ms-swift 4.x; renamed")
-            upgraded[new] = value
-        else:
-            upgraded[name] = value
-    return upgraded
-
-
-def _upgrade_value(name: str, value, notes: list, at: str):
-    new = msargs.RENAMED_VALUES.get(name, {}).get(value) if isinstance(value, str) else None
-    if new is None:
-        return value
-    notes.append(f"{at}: --{name} {value} is `{new}` in ms-swift 4.x; renamed")
-    return new
 
 
 def _as_parser_reads(schema: msargs.ArgSchema, name: str, values: list, notes: list, at: str) -> tuple[str, list]:

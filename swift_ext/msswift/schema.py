@@ -100,11 +100,23 @@ RENAMED_VALUES: dict[str, dict[str, str]] = {
 # Command-line-parameters.md, 3.x), and ms-swift 4.6's MegatronArguments has `gradient_accumulation_fusion: bool =
 # True` (swift/megatron/arguments/megatron_args.py), the same for masked_softmax and bias_dropout. So 3.x's
 # `--no_X true` is 4.x's `X: false`. (4.6's parser reads a bare --no_X as X false, but `--no_X true` leaves `true`
-# over and SwiftPipeline._parse_args raises on it.) Only the three whose 4.x name is the 3.x name without `no_`.
+# over and SwiftPipeline._parse_args raises on it.) Those three are the 3.x name without `no_`; 3.x's
+# `no_rope_fusion: bool = False` (its MegatronArguments: RoPE fusion on unless MLA turned it off) is 4.6's
+# `apply_rope_fusion: bool = False` (megatron_args.py; mcore's TransformerConfig field), the other way round too --
+# so a 3.x script's `--no_rope_fusion false` asks for the fused RoPE 4.6 leaves off by default.
 NEGATED_RENAMED: dict[str, str] = {
     "no_gradient_accumulation_fusion": "gradient_accumulation_fusion",
     "no_masked_softmax_fusion": "masked_softmax_fusion",
     "no_bias_dropout_fusion": "bias_dropout_fusion",
+    "no_rope_fusion": "apply_rope_fusion",
+}
+
+# 3.x Megatron names 4.6 spells in another unit: 3.x's MegatronArguments `distributed_timeout_minutes` (minutes) is
+# 4.6's `ddp_timeout` in seconds (swift/utils/torch_utils.py init_process_group: timedelta(seconds=timeout);
+# swift/megatron/utils/megatron_lm_utils.py _initialize_mpu: distributed_timeout_minutes = ddp_timeout // 60).
+# name -> (4.x name, factor)
+MEGATRON_RESCALED: dict[str, tuple[str, int]] = {
+    "distributed_timeout_minutes": ("ddp_timeout", 60),
 }
 
 # 3.x arguments with no 4.x counterpart.
@@ -122,6 +134,10 @@ REMOVED: dict[str, str] = {
 MEGATRON_REMOVED: dict[str, str] = {
     "use_flash_attn": "Megatron-LM's switch, not an ms-swift 4.x argument: 4.x's attention_backend (default flash) "
                       "chooses the kernel; remove it",
+    # 3.x passed it to Megatron-LM's training_log (TFLOP/s per GPU); 4.6's Megatron trainer logs through its own
+    # callbacks (swift/megatron/callbacks: print, tensorboard, wandb, swanlab), none of which computes throughput.
+    "log_throughput": "Megatron-LM's TFLOP/s log, which ms-swift 4.6's Megatron trainer does not have (its print "
+                      "callback logs train_speed(s/it) every logging_steps); remove it",
 }
 
 # Older ms-swift names, and names from other tools, that users pass and the parser refuses (`remaining_argv`), where

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from swift_ext.msswift.bound_args import Args
-from swift_ext.msswift.plugin_registry import builtin_names, plugin_names, plugins_readable
+from swift_ext.msswift.plugin_registry import builtin_names, plugin_names, plugins_undecided
 from swift_ext.msswift.plugin_registry import missing_plugin_files as _missing_plugin_files
 from typing import Callable
 
@@ -57,7 +57,7 @@ def grpo(recipe, args, shape, lay, err, warn):
             "KV groups", "vllm_tensor_parallel_size")
     # vllm_max_model_len below max_length + max_completion_length is not refused by ms-swift 4.6 (megatron_args.py
     # _init_grpo has no such check; the rollout engine shortens max_tokens): length_rules.rollout_length warns.
-    reward_problems(args, err, recipe.engine)
+    reward_problems(args, err, recipe.engine, warn)
     # megatron/trainers/grpo_trainer.py _prepare_rewards builds rewards from reward_funcs only (reward_model_plugins
     # are [None] per function): a reward_model given to Megatron GRPO is parsed and never loaded.
     if args.list("reward_model"):
@@ -105,21 +105,28 @@ def vllm_tp_fits(shape: ModelShape, vtp: int) -> bool:
     return not heads % vtp and (not kv % vtp or not vtp % kv)
 
 
-def reward_problems(args: Args, err: AddFinding, engine: str) -> None:
+def reward_problems(args: Args, err: AddFinding, engine: str, warn: AddFinding | None = None) -> None:
     """reward_funcs must name ms-swift built-ins, swift-ext's rewards, or names a plugin file registers;
     ms-swift itself only fails on an unknown name when the trainer is built (grpo_trainer.py:2228)."""
     funcs = [str(f) for f in args.list("reward_funcs")]
     known = known_reward_names(args)
-    # A missing plugin file is reported once (warn_rules.plugin_files, rule plugin-file), naming these rewards; a
-    # file that fills `orms` in a way not read here (orms.update, through its module, a file that does not parse
-    # here) may register any name.
-    plugin_missing = bool(missing_plugin_files(args)) or not plugins_readable(plugin_paths(args), "orms")
+    # A missing plugin file is reported once (warn_rules.plugin_files, rule plugin-file), naming these rewards. A
+    # file (or a local module it imports) that fills `orms` in a way not read here -- a loop, a decorator, computed
+    # keys, a module not here -- may register any name: said, not refused (plugin_registry.plugins_undecided).
+    plugin_missing = bool(missing_plugin_files(args))
+    undecided = "" if plugin_missing else plugins_undecided(plugin_paths(args), "orms")
     for name in funcs:
-        if name not in known and not plugin_missing:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            err("reward-funcs", f"unknown reward function '{name}'", "reward_funcs",
-                hint=f"did you mean {close[0]!r}? known: {', '.join(sorted(known))}" if close
-                else f"known: {', '.join(sorted(known))}")
+        if name in known or plugin_missing:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}? known: {', '.join(sorted(known))}" if close \
+            else f"known: {', '.join(sorted(known))}"
+        if not undecided:
+            err("reward-funcs", f"unknown reward function '{name}'", "reward_funcs", hint=hint)
+        elif warn is not None:
+            warn("reward-funcs", f"reward function '{name}' is not registered by ms-swift, swift-ext or what plan "
+                 f"can read of the external_plugins files ({undecided}); ms-swift fails when the trainer is built "
+                 "if the plugin does not register it", "reward_funcs", hint=hint)
     weights = args.list("reward_weights")
     if weights and len(weights) not in reward_columns(args, engine):
         columns = " or ".join(str(n) for n in sorted(reward_columns(args, engine)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
@@ -49,10 +50,9 @@ def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
     value = args.raw("rope_scaling")
     if not value or args.int("max_model_len"):
         return
-    if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            value = json.loads(value)  # ms-swift's json_parse_to_dict
-        except (ValueError, RecursionError):  # RecursionError: nested past the JSON decoder's depth
+    if isinstance(value, str):
+        value = _rope_scaling_value(value)
+        if value is None:
             return
     if isinstance(value, dict) and "factor" in value:
         return
@@ -62,6 +62,26 @@ def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
         "derives the factor from max_model_len and asserts at start-up without it", "max_model_len",
         hint="set max_model_len to the length to train at (ms-swift sets factor = ceil(max_model_len / "
         "original length))")
+
+
+def _rope_scaling_value(text: str):
+    """rope_scaling as ms-swift reads it (swift/utils/utils.py json_parse_to_dict, strict=False): a path that exists
+    is a JSON file, loaded; else JSON text; else the string itself, which _init_rope_scaling asserts is linear,
+    dynamic or yarn. None when it cannot be judged here: a JSON file it cannot read, or a string that is none of those
+    three -- most likely a file on the training machine (relative to the run's working directory) not here."""
+    try:
+        if os.path.exists(text):
+            with open(text, encoding="utf-8") as f:
+                value = json.load(f)
+        elif text.strip().startswith("{"):
+            value = json.loads(text)
+        else:
+            value = text
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested past the JSON decoder's depth
+        return None
+    if isinstance(value, str):
+        return value if value in ("linear", "dynamic", "yarn") else None
+    return value
 
 
 def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):

@@ -139,7 +139,9 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         errors += shared_errors
         warnings += shared_warnings
         if recipe.command == "rlhf":
-            errors += _swift_engine_rewards(recipe, args)
+            reward_errors, reward_warnings = _swift_engine_rewards(recipe, args)
+            errors += reward_errors
+            warnings += reward_warnings
     if found.shape is not None and not bad_values:
         from swift_ext.planner.warn_rules import lora_notes
 
@@ -327,18 +329,21 @@ def _engine_rules(recipe, args, shape, broken=()):
     return check_engine_rules(recipe, args, shape, broken)
 
 
-def _swift_engine_rewards(recipe, args) -> list[Finding]:
+def _swift_engine_rewards(recipe, args) -> tuple[list[Finding], list[Finding]]:
     from swift_ext.planner.grpo_rules import reward_problems
 
-    found: list[Finding] = []
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
 
-    def err(rule, message, key=None, hint=None):
-        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
-        found.append(Finding(message, code=rule, hint=hint, **where))
+    def adder(into):
+        def add(rule, message, key=None, hint=None):
+            where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+            into.append(Finding(message, code=rule, hint=hint, **where))
+        return add
 
     if args.str("rlhf_type") == "grpo":
-        reward_problems(args, err, recipe.engine)
-    return found
+        reward_problems(args, adder(errors), recipe.engine, adder(warnings))
+    return errors, warnings
 
 
 def _largest(components: dict) -> str:

@@ -562,8 +562,10 @@ _RULES += [
              "vllm_enable_lora and tuner_type lora"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
-                    "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),),
-             "both engines, rope_scaling set (not 'default') without a factor and without max_model_len"),
+                    "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),
+              code("ms-swift swift/utils/utils.py: json_parse_to_dict (a path that exists is a JSON file, loaded)")),
+             "both engines, rope_scaling set (not 'default') without a factor and without max_model_len; a JSON file "
+             "here is judged by its content, a path not here is not judged"),
 ]
 
 _RULES += MCORE_AUDIT_RULE_INFO

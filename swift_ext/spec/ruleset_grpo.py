@@ -41,7 +41,9 @@ GRPO_RULE_INFO = [
                    "GRPOArgumentsMixin.__post_init__ (gym_env set: use_gym_env on, a gym_reward column)"),
               code("ms-swift swift/arguments/base_args/base_args.py: _import_external_plugins (custom_register_path "
                    "files are imported as plugins too)")),
-             "rlhf_type grpo; names registered by external_plugins or custom_register_path files count"),
+             "rlhf_type grpo; names registered by external_plugins or custom_register_path files, or the local modules "
+             "they import, count; a registry filled in a way not read (a loop, a decorator, a local module not here) "
+             "makes an unknown name a warning"),
     RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
              (code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
     RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (code(f"{RLHF} RLHFArguments._init_grpo"),),
