@@ -759,7 +759,7 @@ def test_a_sinkhorn_list_in_extra_kwargs_is_not_judged_as_sinkhorn():
 
 
 @pytest.mark.parametrize("key, says", [
-    ("sft-type", "use `tuner_type`"), ("SFT_TYPE", "use `tuner_type`"), ("use-flash-attn", "attn_impl"),
+    ("sft-type", "use `tuner_type`"), ("SFT_TYPE", "use `tuner_type`"), ("use-flash-attn", "attention_backend"),
     ("Lora-Rank", "did you mean `lora_rank`?"), ("ｌｏｒａ_ｒａｎｋ", "did you mean `lora_rank`?"),
 ])
 def test_unknown_names_in_other_spellings_get_the_same_hint(key, says):
