@@ -5,6 +5,8 @@ ends in the right answer or one clear error naming the file, the line or field, 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import RECIPES
@@ -191,3 +193,174 @@ def test_many_unknown_flags_do_not_run_argparse_for_each(monkeypatch):
 
     monkeypatch.setattr(option_names._Parser, "parse_known_args", never)
     assert option_names.read_name(schema, "f12345").field is None
+
+
+# --- (a) then `plan` on what import wrote -------------------------------------------------------------------------
+
+def test_plan_says_when_an_argument_holds_shell_text_nothing_will_expand(capsys, write):
+    # The importer keeps `${MODEL:?}`, `$(date)`, `${DATA[@]}` as text (with a note); swift-ext starts ms-swift with
+    # no shell, so ms-swift would get that text: `plan` said ok (a hub id `${DATA[@]}`, a model `${MODEL:?}`).
+    script = write("s.sh", "megatron sft --model ${MODEL:?} --dataset ${DATA[@]} --output_dir out/$(date +%s) "
+                           "--system 'Costs $5, answer in $USD'\n")
+    code, _, _ = cli(capsys, "import", script, "-o", script.with_suffix(".yaml"))
+    assert code == 0
+    code, out, err = cli(capsys, "plan", script.with_suffix(".yaml"))
+    said = {line.split(": ")[2] for line in err.splitlines() if "shell syntax" in line and line.startswith("warning")}
+    assert said == {"args.model", "args.dataset", "args.output_dir"}, err  # `$5` / `$USD` in a prompt are text
+
+
+# --- (b) recipes: YAML forms ----------------------------------------------------------------------------------
+
+def test_a_json_argument_nested_past_the_yaml_parser_is_kept_as_written():
+    # the importer types a value like YAML does; PyYAML's recursion on 50,000 `[` was an internal error
+    deep = "[" * 50_000 + "]" * 50_000
+    (data, _), = imported(f"{BASE} --megatron_extra_kwargs '{deep}'\n")
+    assert data["args"]["megatron_extra_kwargs"] == deep
+
+
+@pytest.mark.parametrize("where", ["args:\n  max_length: {n}\n", "args:\n  lr: {n}\n", "launch:\n  nodes: {n}\n"])
+def test_an_integer_too_long_for_python_is_a_clear_error_at_its_line(capsys, write, where):
+    # PyYAML's int() raised ValueError past 4300 digits: an internal error of plan
+    path = write("r.yaml", f"extends: {TINY_SFT}\n" + where.format(n="9" * 5000))
+    code, _, err = cli(capsys, "plan", path)
+    assert code == 2 and f"{path}:3:" in err and "5000 digits" in err, err[-500:]
+
+
+def test_an_override_too_long_for_python_is_a_clear_error(capsys):
+    code, _, err = cli(capsys, "plan", TINY_SFT, "args.lr=" + "9" * 5000)
+    assert code == 2 and "args.lr" in err, err[-500:]
+
+
+@pytest.mark.parametrize("value", ["[" * 100_000, "[a, b", "{a: 1", "[a, [b, c]"])
+def test_an_override_that_opens_a_list_or_mapping_it_does_not_close_is_refused(capsys, value):
+    # `args.dataset=[a, b` planned as the one dataset '[a, b' (ms-swift would look it up on the hub); 100,000 `[`
+    # was a RecursionError
+    code, _, err = cli(capsys, "plan", TINY_SFT, f"args.dataset={value}")
+    assert code == 2 and "args.dataset" in err and "quote" in err, err[-500:]
+
+
+def test_an_override_of_text_starting_with_a_bracket_can_be_quoted(capsys):
+    code, out, err = cli(capsys, "plan", TINY_SFT, "args.system='[INST] be brief'", "--json")
+    assert code == 0, err
+    argv = json.loads(out)["argv"]
+    assert argv[argv.index("--system") + 1] == "[INST] be brief"
+
+
+def test_a_key_given_by_a_merge_and_again_by_hand_is_the_later_value_not_a_duplicate(capsys, write):
+    # YAML merge keys: a key written in the mapping overrides the merged one. After PyYAML flattened the merge,
+    # the duplicate-key check saw both and refused valid YAML.
+    path = write("r.yaml", f"extends: {TINY_SFT}\nargs:\n  <<: [&lora {{lora_rank: 4, lora_alpha: 16}}, {{lora_dropout: 0.1}}]\n"
+                           "  lora_rank: 16\n")
+    code, out, err = cli(capsys, "plan", path, "--json")
+    assert code == 0, err
+    argv = json.loads(out)["argv"]
+    assert argv[argv.index("--lora_rank") + 1] == "16" and argv[argv.index("--lora_alpha") + 1] == "16"
+    assert argv[argv.index("--lora_dropout") + 1] == "0.1"
+    dup = write("d.yaml", f"extends: {TINY_SFT}\nargs:\n  <<: {{lora_rank: 4}}\n  lora_rank: 8\n  lora_rank: 16\n")
+    code, _, err = cli(capsys, "plan", dup)
+    assert code == 2 and "d.yaml:5:3: args.lora_rank: duplicate key" in err, err
+
+
+@pytest.mark.parametrize("key, value, says", [("system", "!!binary aGVsbG8=", "binary"), ("system", "!!set {a, b}", "set"),
+                                              ("system", "2024-01-01", "date"), ("system", "2024-01-01 10:00:00", "date"),
+                                              ("dataset", "[2024-01-01]", "date")])
+def test_yaml_types_a_command_line_has_no_form_for_are_refused_at_their_line(capsys, write, key, value, says):
+    # `system: !!binary ...` reached ms-swift as "b'hello'"; `plan --json` was an internal error (bytes, set and
+    # datetime are not JSON)
+    path = write("r.yaml", f"extends: {TINY_SFT}\nargs:\n  {key}: {value}\n")
+    for extra in ([], ["--json"], ["--print"]):
+        code, out, err = cli(capsys, "plan", path, *extra)
+        assert code == 2, (extra, err)
+    assert f"{path}:3:3: args.{key}" in err and says in err and "quote" in err, err
+
+
+@pytest.mark.parametrize("written, meant", [("010", "010"), ("0.10", "0.10"), ("yes", "yes"), ("1:30", "1:30"),
+                                            ("1e400", "1e400"), ("0x1F", "0x1F"), ("1_000", "1_000"), ("7", "7"),
+                                            ("true", "true"), ("'010'", "010"), ("~", None)])
+def test_an_env_value_is_the_text_written_not_what_yaml_made_of_it(capsys, write, written, meant):
+    # env values are text: YAML 1.1 read `010` as 8, `0.10` as 0.1, `yes` as true, `1:30` as 90, `1e400` as inf --
+    # and the process got "8", "0.1", "true", "90", "inf"
+    path = write("r.yaml", f"extends: {TINY_SFT}\nenv:\n  X: {written}\n")
+    code, out, err = cli(capsys, "plan", path, "--json")
+    if meant is None:  # null: refused, as before
+        assert code == 2 and "env.X" in err
+        return
+    assert code == 0, err
+    assert json.loads(out)["env"]["X"] == meant
+    code, out, err = cli(capsys, "plan", TINY_SFT, f"env.X={written}", "--json")
+    assert code == 0 and json.loads(out)["env"]["X"] == meant.strip("'"), err
+
+
+@pytest.mark.parametrize("override", ["eval.limit=true", "eval.num_samples=true", "eval.every=false",
+                                      "eval.max_new_tokens=true", "eval.launch.gpus=true", "watch.stall_minutes=true",
+                                      "watch.max_stall_requeues=false", "launch.gpu_memory_gib=true"])
+def test_a_boolean_where_a_number_goes_is_refused(capsys, override):
+    # pydantic's lax mode read true as 1: `eval.limit: true` evaluated one row
+    code, _, err = cli(capsys, "plan", TINY_SFT, override)
+    assert code == 2 and override.split("=")[0] in err and "true or false" in err, err
+
+
+@pytest.mark.parametrize("target", ["dir", "/dev/null"])
+def test_extends_naming_a_directory_or_a_device_says_what_it_is(capsys, write, tmp_path, target):
+    if target == "dir":
+        (tmp_path / "base.yaml").mkdir()
+        target = "base.yaml"
+    path = write("r.yaml", f"extends: {target}\n")
+    code, _, err = cli(capsys, "plan", path)
+    assert code == 2 and "r.yaml:1:1: extends:" in err and "not found" not in err and "not a file" in err, err
+
+
+@pytest.mark.parametrize("key", ["model", "external_plugins"])
+def test_a_name_longer_than_the_file_system_takes_is_no_hundred_kilobyte_error(capsys, key, write):
+    # ENAMETOOLONG from `(Path(model) / "config.json").is_file()` reached the central funnel, which printed the
+    # whole 100,000-character name and no recipe line
+    for base in (TINY_SFT, MEG_SFT):
+        path = write("r.yaml", f"extends: {base}\nargs:\n  {key}: {'m' * 100_000}\n")
+        code, _, err = cli(capsys, "plan", path)
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        # no longer the funnel's OSError: a name the OS refuses is no local directory (a hub id to ms-swift) and no
+        # plugin file (refused at its recipe line)
+        assert all(line.startswith(f"error: {path}:3:3: args.{key}") for line in errors), err[:300]
+        assert code == (2 if key == "external_plugins" else 0) or errors, err[:300]
+
+
+def test_an_oserror_name_is_shortened_in_the_funnel(capsys, monkeypatch):
+    from swift_ext.cli import main
+
+    def too_long(*a, **k):
+        raise OSError(36, "File name too long", "x" * 100_000)
+
+    monkeypatch.setattr(main, "app", too_long)
+    assert main.run_cli(["plan"]) == 2
+    err = capsys.readouterr().err
+    assert len(err) < 400 and "File name too long" in err and "100000 characters" in err
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 30, "9" * 400])
+def test_a_rollout_tensor_parallel_size_of_10_to_the_30_is_refused_quickly(value):
+    # swift_rollout_heads listed fitting sizes with range(1, vtp): 10**30 iterations
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+    from conftest import ROOT
+
+    base = ROOT / "tests/fixtures/working/ms-swift-example-swift-grpo-moe-colocate-lora.yaml"
+    errors = make_plan(load_recipe(base, [f"args.vllm_tensor_parallel_size={value}"]), oracle=False).errors
+    assert any(e.path == "args.vllm_tensor_parallel_size" for e in errors)
+
+
+def test_a_size_too_large_for_a_float_is_planned_not_an_internal_error(capsys):
+    # check_args compared float(value) < 1: OverflowError on a 400-digit integer
+    code, _, err = cli(capsys, "plan", TINY_SFT, "args.max_length=" + "9" * 400)
+    assert code in (0, 2), err
+
+
+def test_a_model_config_rope_factor_that_overflows_is_a_clear_answer(capsys, write):
+    # max_positions took int(original * factor): 1e15 * 1e308 is inf, an OverflowError
+    from conftest import ROOT
+
+    config = json.loads((ROOT / "swift_ext/planner/presets/qwen.json").read_text())["models"]["Qwen/Qwen3-8B"]["config"]
+    config["rope_scaling"] = {"rope_type": "yarn", "factor": 1e308, "original_max_position_embeddings": 10**15}
+    path = write("config.json", json.dumps(config))
+    code, _, err = cli(capsys, "plan", MEG_SFT, "args.model=/nonexistent/m", "args.mtp_num_layers=null",
+                       "--model-config", path)
+    assert code in (0, 2), err

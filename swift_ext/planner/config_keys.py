@@ -49,7 +49,9 @@ def max_positions(text: dict, read) -> int:
     if kind not in ROPE_WITHOUT_FACTOR and finite_at_least_one(factor):
         original = rope.get("original_max_position_embeddings")
         base = original if isinstance(original, int) and original > 0 else limit
-        return max(limit, int(base * factor))
+        scaled = base * factor
+        # a factor of 1e308 over 1e15 positions is infinity: no finite length to compare against, as if none given
+        return max(limit, int(scaled)) if math.isfinite(scaled) else limit
     return limit
 
 

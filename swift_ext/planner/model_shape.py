@@ -272,20 +272,33 @@ def resolve_shape(model: str | None, model_config: str | Path | None = None) -> 
 def locate_config(model: str | None, model_config: str | Path | None = None) -> tuple[Path, str] | None:
     """(config.json, which source) for `model`, from the local directory, the caches or --model-config."""
     if model:
-        local = Path(model).expanduser()
-        if (local / "config.json").is_file():
-            return local / "config.json", "local directory"
+        local = local_config(model)
+        if local is not None:
+            return local, "local directory"
         if _looks_like_hub_id(model):
             for path in hf_cache_candidates(model):
-                if path.is_file():
+                if _is_file(path):
                     return path, "Hugging Face cache"
             for path in modelscope_cache_candidates(model):
-                if path.is_file():
+                if _is_file(path):
                     return path, "ModelScope cache"
     if model_config is not None:
         path = Path(model_config).expanduser()
         return (path / "config.json" if path.is_dir() else path), "--model-config"
     return None
+
+
+def local_config(model: str) -> Path | None:
+    """MODEL/config.json when `model` names a local model directory."""
+    path = Path(model).expanduser() / "config.json"
+    return path if _is_file(path) else None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name the file system refuses (ENAMETOOLONG): no directory; ms-swift reads it as a hub id
+        return False
 
 
 def _looks_like_hub_id(model: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,8 +16,8 @@ from swift_ext.planner.launch import Launch, build_launch
 from swift_ext.planner.tinymodel import local_model_name
 from swift_ext.planner.effective import effective_args, overridden_by_msswift, train_iters_replaced
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
-from swift_ext.spec.recipe import Recipe
-from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems
+from swift_ext.spec.recipe import MAX_GPUS_PER_NODE, MAX_NODES, Recipe
+from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems, shell_text_problems
 from swift_ext.spec.support import Versions, resolve_versions
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     warnings += rlhf_type_default(recipe, args)
     errors += secret_env_problems(recipe)
     errors += secret_arg_problems(recipe)
+    warnings += shell_text_problems(recipe)
     bad_values = any(p.code in ("argument-type", "argument-range") for p in arg_problems)
     layout = None  # Megatron: what Plan.layout holds; the data's batch layout takes its DP from it (one source)
     if recipe.engine == "megatron" and not bad_values and recipe.launch.gpus_per_node >= 1:
@@ -114,7 +116,9 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
         warnings += check_local_datasets(recipe)
         errors += validate_datasets(recipe, notes)
-        data_summary = _data_stats(recipe, args, layout, notes)
+        # the token counts render rows with the recipe's arguments (system, max_length, template): not with values
+        # ms-swift's parser refuses (a YAML !!set as the system prompt)
+        data_summary = _data_stats(recipe, args, layout, notes) if not bad_values else None
     data_tokens = None
     if data_summary:
         from swift_ext.datasets.packing import largest_micro_batch
@@ -363,6 +367,11 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
                                     "otherwise", code="argument-type", **where))
         elif _must_be_positive(name, spec) and _as_number(value) is not None and _as_number(value) < 1:
             problems.append(Finding(f"expected a positive integer, got {value!r}", code="argument-range", **where))
+        elif name.endswith(_PARALLEL_SIZES) and _as_number(value) is not None and _as_number(value) > MAX_WORLD:
+            # no world a recipe can name divides it; the layout and memory rules would walk or divide by it
+            problems.append(Finding(f"expected at most {MAX_WORLD:,} (the most GPUs a recipe can name: {MAX_NODES:,} "
+                                    f"nodes x {MAX_GPUS_PER_NODE}), got {_short_value(value)}", code="argument-range",
+                                    **where))
         elif name in _ZERO_MEANS_OFF and _as_number(value) is not None and _as_number(value) < 0:
             problems.append(Finding(f"expected 0 or a positive integer, got {value!r}", code="argument-range",
                                     **where))
@@ -458,6 +467,13 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
 # `--mtp_num_layers 0` to switch a checkpoint's MTP head off (modelscope/ms-swift
 # examples/models/glm5_3/megatron_sft.sh). Only a negative count is refused.
 _ZERO_MEANS_OFF = frozenset({"mtp_num_layers"})
+_PARALLEL_SIZES = ("_parallel_size", "_tp_size", "_pp_size", "_dp_size", "_ep_size")
+MAX_WORLD = MAX_NODES * MAX_GPUS_PER_NODE
+
+
+def _short_value(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:
@@ -480,5 +496,7 @@ def _as_number(value) -> float | None:
         return None
     try:
         return float(value)
+    except OverflowError:  # an integer past float's range (a 400-digit size): its sign is all a bound needs
+        return math.inf if value > 0 else -math.inf
     except (TypeError, ValueError):
         return None

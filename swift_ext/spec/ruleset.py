@@ -28,7 +28,8 @@ _RULES = [
              "every recipe"),
     RuleInfo("argument-type", "error", "values parse as the field's type / choices; lists are non-empty",
              (code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser: the dataclass field types)"),), "every recipe"),
-    RuleInfo("argument-range", "error", "sizes and counts are positive (mtp_num_layers: 0 means none), numbers finite",
+    RuleInfo("argument-range", "error", "sizes and counts are positive (mtp_num_layers: 0 means none), numbers "
+             "finite, parallel sizes at most the largest world a recipe can name",
              (code(TC), code(f"{MS} MegatronArguments.__post_init__")),
              "every recipe; the layout, memory and batch rules wait until it passes"),
     RuleInfo("required", "error", "a model is named (or a checkpoint that names it); rlhf has an algorithm",
@@ -47,6 +48,11 @@ _RULES = [
     RuleInfo("secret", "error", "no credential written into the recipe (args or env)",
              (Evidence("policy", "recipes are shared and copied into run manifests and batch scripts"),),
              "every recipe"),
+    RuleInfo("shell-text", "warning", "no argument holds shell syntax (`${VAR}`, `$(cmd)`, a backquoted command, "
+             "`$VAR` starting a value or path segment) outside the credential arguments",
+             (Evidence("policy", "swift-ext starts ms-swift with an argv list and no shell (runs/process.py) and quotes "
+                       "`$` in batch scripts (runs/submit.py): nothing expands the text; `import` keeps what a script "
+                       "computes at run time as text"),), "every recipe"),
     RuleInfo("dataset", "error, warning", "local datasets exist here and their rows are valid for the task",
              (Evidence("policy", "ms-swift tries a local path it cannot find on the hub, minutes into the job"),
               Evidence("policy", "swift_ext.datasets validator codes (swift-ext data check)")), "local datasets"),
