@@ -364,3 +364,37 @@ def test_a_model_config_rope_factor_that_overflows_is_a_clear_answer(capsys, wri
     code, _, err = cli(capsys, "plan", MEG_SFT, "args.model=/nonexistent/m", "args.mtp_num_layers=null",
                        "--model-config", path)
     assert code in (0, 2), err
+
+
+# --- (c) the after-training verbs on damaged run folders ----------------------------------------------------------
+
+ROW = {"loss": 1.0, "grad_norm": 0.5, "learning_rate": 1e-4, "global_step/max_steps": "1/4", "elapsed_time": "1s",
+       "train_speed(s/it)": 0.5}
+
+
+def test_report_reads_past_a_log_line_nested_too_deeply(capsys, tmp_path):
+    # json.loads raised RecursionError (not ValueError) on 100,000 `[`: an internal error of report (watch skipped it)
+    log = tmp_path / "run/v0-1/logging.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text("[" * 100_000 + "]" * 100_000 + "\n" + json.dumps(ROW) + "\n" + json.dumps({**ROW, "loss": 0.5,
+                   "global_step/max_steps": "2/4"}) + "\n")
+    code, _, err = cli(capsys, "report", tmp_path / "run")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1e308])
+def test_watch_json_is_json_when_the_log_holds_nan_or_infinity(capsys, tmp_path, bad):
+    # a NaN loss (a diverged run) or a negative speed was printed as the token NaN / Infinity: not JSON, so jq and
+    # every strict reader failed on the stream the docs promise is "one JSON object per logged step"
+    log = tmp_path / "run/v0-1/logging.jsonl"
+    log.parent.mkdir(parents=True)
+    rows = [{**ROW, "loss": bad, "train_speed(s/it)": bad, "global_step/max_steps": f"{k}/2"} for k in (1, 2)]
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = cli(capsys, "watch", tmp_path / "run", "--once", "--json")
+    assert code == 0, err
+
+    def strict(token):
+        raise ValueError(f"not JSON: {token}")
+
+    lines = [json.loads(line, parse_constant=strict) for line in out.splitlines() if line.strip()]
+    assert lines and lines[-1]["event"] == "summary"
