@@ -398,3 +398,50 @@ def test_watch_json_is_json_when_the_log_holds_nan_or_infinity(capsys, tmp_path,
 
     lines = [json.loads(line, parse_constant=strict) for line in out.splitlines() if line.strip()]
     assert lines and lines[-1]["event"] == "summary"
+
+
+# --- numbers ms-swift refuses at start-up that `plan` passed (found by the sweep over the numeric families) -------
+
+@pytest.mark.parametrize("overrides, refused", [
+    (["args.split_dataset_ratio=-1"], True),    # DatasetMeta.post_process: assert 0 <= split_dataset_ratio <= 1
+    (["args.split_dataset_ratio=1.5"], True),
+    (["args.split_dataset_ratio=1"], False),
+    (["args.split_dataset_ratio=0"], False),
+    (["args.split_dataset_ratio=1.5", "args.val_dataset=[v.jsonl]"], False),  # __post_init__ sets it to 0 first
+])
+def test_a_split_ratio_outside_0_and_1_is_refused(overrides, refused):
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+
+    base = [o for o in overrides if "val_dataset" in o] or ["args.val_dataset=null"]
+    errors = make_plan(load_recipe(TINY_SFT, [*overrides, *base]), oracle=False).errors
+    assert bool([e for e in errors if e.path == "args.split_dataset_ratio"]) is refused, [e.message for e in errors]
+
+
+@pytest.mark.parametrize("seed, engine_swift_refuses", [(-1, True), (2**32, True), (2**32 - 1, False), (0, False),
+                                                        (42, False)])
+def test_a_seed_numpy_cannot_take_is_refused_on_engine_swift(seed, engine_swift_refuses):
+    # SwiftPipeline._set_seed: seed + rank -> transformers set_seed -> numpy RandomState.seed, 0 .. 2**32 - 1
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+
+    errors = make_plan(load_recipe(TINY_SFT, [f"args.seed={seed}"]), oracle=False).errors
+    assert bool([e for e in errors if e.path == "args.seed"]) is engine_swift_refuses, [e.message for e in errors]
+    megatron = make_plan(load_recipe(MEG_SFT, [f"args.seed={seed}"]), oracle=False).errors
+    assert not [e for e in megatron if e.path == "args.seed"]  # MegatronSft._set_seed does not seed numpy there
+
+
+@pytest.mark.slow
+def test_numpy_and_ms_swift_refuse_what_the_two_rules_above_refuse():
+    import numpy as np
+
+    from swift.dataset.dataset_meta import DatasetMeta  # noqa: F401  (the assert the rule mirrors is importable)
+
+    with pytest.raises(ValueError):
+        np.random.seed(-1)
+    with pytest.raises(ValueError):
+        np.random.seed(2**32)
+    np.random.seed(2**32 - 1)
+    import inspect
+
+    assert "assert 0 <= split_dataset_ratio <= 1" in inspect.getsource(DatasetMeta.post_process)

@@ -29,8 +29,13 @@ _RULES = [
     RuleInfo("argument-type", "error", "values parse as the field's type / choices; lists are non-empty",
              (code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser: the dataclass field types)"),), "every recipe"),
     RuleInfo("argument-range", "error", "sizes and counts are positive (mtp_num_layers: 0 means none), numbers "
-             "finite, parallel sizes at most the largest world a recipe can name",
-             (code(TC), code(f"{MS} MegatronArguments.__post_init__")),
+             "finite, parallel sizes at most the largest world a recipe can name; split_dataset_ratio a fraction; "
+             "engine swift's seed in numpy's range",
+             (code(TC), code(f"{MS} MegatronArguments.__post_init__"),
+              code("ms-swift swift/dataset/dataset_meta.py: DatasetMeta.post_process (assert 0 <= split_dataset_ratio "
+                   "<= 1)"),
+              code("ms-swift swift/pipelines/base.py: SwiftPipeline._set_seed (seed + rank -> numpy RandomState.seed, "
+                   "0 .. 2**32 - 1)")),
              "every recipe; the layout, memory and batch rules wait until it passes"),
     RuleInfo("required", "error", "a model is named (or a checkpoint that names it); rlhf has an algorithm",
              (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments.__post_init__"),), "every recipe"),
