@@ -157,6 +157,8 @@ def test_a_file_with_carriage_returns_only_is_named_in_the_error():
     with pytest.raises(UserError) as caught:
         imported("NPROC_PER_NODE=2 \\\rmegatron sft \\\r  --model Qwen/Qwen3-8B\r")
     assert "carriage return" in (caught.value.problems[0].hint or "")
+    (data, _), = imported("megatron sft --model Qwen/Qwen3-8B --dataset d.jsonl\r")  # one line, one stray CR: read
+    assert data["args"]["dataset"] == ["d.jsonl"]
 
 
 def test_a_single_dash_option_is_not_a_value_of_the_flag_before_it():
@@ -276,14 +278,16 @@ def test_yaml_types_a_command_line_has_no_form_for_are_refused_at_their_line(cap
 
 @pytest.mark.parametrize("written, meant", [("010", "010"), ("0.10", "0.10"), ("yes", "yes"), ("1:30", "1:30"),
                                             ("1e400", "1e400"), ("0x1F", "0x1F"), ("1_000", "1_000"), ("7", "7"),
-                                            ("true", "true"), ("'010'", "010"), ("~", None)])
+                                            ("true", "true"), ("'010'", "010"), ("~", None), ("[1]", None)])
 def test_an_env_value_is_the_text_written_not_what_yaml_made_of_it(capsys, write, written, meant):
     # env values are text: YAML 1.1 read `010` as 8, `0.10` as 0.1, `yes` as true, `1:30` as 90, `1e400` as inf --
     # and the process got "8", "0.1", "true", "90", "inf"
     path = write("r.yaml", f"extends: {TINY_SFT}\nenv:\n  X: {written}\n")
     code, out, err = cli(capsys, "plan", path, "--json")
-    if meant is None:  # null: refused, as before
+    if meant is None:  # null or a list: refused, as before -- in a file and on the command line
         assert code == 2 and "env.X" in err
+        code, _, err = cli(capsys, "plan", TINY_SFT, f"env.X={written}")
+        assert code == 2 and "env.X" in err, err
         return
     assert code == 0, err
     assert json.loads(out)["env"]["X"] == meant

@@ -27,7 +27,7 @@ SEPARATORS = {";", ";;", "&&", "||", "&"}
 def logical_lines(text: str, notes: list[str], source: str):
     """(first line number, text) with backslash-newline continuations joined, comments kept, and the bodies of
     here-documents (`cat > f <<EOF ... EOF`) left out with a note: they are text fed to a command, not commands."""
-    if "\n" not in text and "\r" in text:
+    if "\n" not in text and "\r" in text.rstrip("\r"):  # several lines, each ended by CR alone
         raise UserError.one("no line breaks: the lines end in carriage returns only", file=source,
                             hint="the file uses carriage return line endings (old Mac); bash reads it as one line: "
                             "save it with LF line endings")

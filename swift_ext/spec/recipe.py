@@ -400,8 +400,8 @@ def _override_value(dotted: str, raw: str, text: bool) -> Any:
     finished (`[a, b`), or an integer too long to read: those were meant as a value, and as text they would
     reach ms-swift as something else."""
     value, problem = read_scalar(raw)
-    if text:
-        return value if value is None or isinstance(value, str) else raw.strip()
+    if text:  # a scalar YAML typed (010, yes, 1:30, a date) is its text; null, lists and mappings stay (refused)
+        return value if value is None or isinstance(value, (str, list, dict)) else raw.strip()
     if problem and (raw.lstrip()[:1] in "[{" or re.fullmatch(r"\s*[-+]?[0-9_]+\s*", raw)):
         raise UserError.one(f"override {dotted}={_shortened(raw)}: does not read as a YAML value ({problem})",
                             file=OVERRIDE, path=dotted,
