@@ -209,6 +209,7 @@ def test_plan_says_when_an_argument_holds_shell_text_nothing_will_expand(capsys,
     code, out, err = cli(capsys, "plan", script.with_suffix(".yaml"))
     said = {line.split(": ")[2] for line in err.splitlines() if "shell syntax" in line and line.startswith("warning")}
     assert said == {"args.model", "args.dataset", "args.output_dir"}, err  # `$5` / `$USD` in a prompt are text
+    assert "`$(date +%s)`" in err and "`${DATA[@]}`" in err
 
 
 # --- (b) recipes: YAML forms ----------------------------------------------------------------------------------

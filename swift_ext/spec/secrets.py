@@ -94,7 +94,7 @@ def masked_args(args: dict) -> dict:
 
 # `${...}`, `$(...)`, a backquoted command, or `$NAME` starting the value or a path segment (`$HOME/x`, `out/$RUN`);
 # `Costs $5, answer in $USD` in a prompt is text.
-_SHELL_TEXT = re.compile(r"\$\{[^}]*\}?|\$\(|`[^`]*`|(?:^|[/=:])\$[A-Za-z_][A-Za-z0-9_]*")
+_SHELL_TEXT = re.compile(r"\$\{[^}]*\}?|\$\([^)]*\)?|`[^`]*`|(?:^|[/=:])\$[A-Za-z_][A-Za-z0-9_]*")
 
 
 def shell_text_problems(recipe) -> list:
