@@ -408,7 +408,7 @@ def test_watch_json_is_json_when_the_log_holds_nan_or_infinity(capsys, tmp_path,
 # --- numbers ms-swift refuses at start-up that `plan` passed (found by the sweep over the numeric families) -------
 
 @pytest.mark.parametrize("overrides, refused", [
-    (["args.split_dataset_ratio=-1"], True),    # DatasetMeta.post_process: assert 0 <= split_dataset_ratio <= 1
+    (["args.split_dataset_ratio=-1"], True),    # BaseDatasetLoader.post_process: assert 0 <= split_dataset_ratio <= 1
     (["args.split_dataset_ratio=1.5"], True),
     (["args.split_dataset_ratio=1"], False),
     (["args.split_dataset_ratio=0"], False),
@@ -440,7 +440,7 @@ def test_a_seed_numpy_cannot_take_is_refused_on_engine_swift(seed, engine_swift_
 def test_numpy_and_ms_swift_refuse_what_the_two_rules_above_refuse():
     import numpy as np
 
-    from swift.dataset.dataset_meta import DatasetMeta  # noqa: F401  (the assert the rule mirrors is importable)
+    from swift.dataset.dataset_meta import BaseDatasetLoader
 
     with pytest.raises(ValueError):
         np.random.seed(-1)
@@ -449,4 +449,4 @@ def test_numpy_and_ms_swift_refuse_what_the_two_rules_above_refuse():
     np.random.seed(2**32 - 1)
     import inspect
 
-    assert "assert 0 <= split_dataset_ratio <= 1" in inspect.getsource(DatasetMeta.post_process)
+    assert "assert 0 <= split_dataset_ratio <= 1" in inspect.getsource(BaseDatasetLoader.post_process)

@@ -296,7 +296,7 @@ def reranker_samples(recipe, args, err, warn):
 
 
 def start_up_ranges(recipe, args, err, warn):
-    # swift/dataset/dataset_meta.py DatasetMeta.post_process: `assert 0 <= split_dataset_ratio <= 1` when the dataset
+    # swift/dataset/dataset_meta.py BaseDatasetLoader.post_process: `assert 0 <= split_dataset_ratio <= 1` when the dataset
     # loads (both engines) -- unless DataArguments.__post_init__ first set it to 0 (a val_dataset, or a streaming
     # dataset with a ratio above 0: msswift/coercions.py says so).
     ratio = args.float("split_dataset_ratio")

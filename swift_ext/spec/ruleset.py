@@ -32,7 +32,7 @@ _RULES = [
              "finite, parallel sizes at most the largest world a recipe can name; split_dataset_ratio a fraction; "
              "engine swift's seed in numpy's range",
              (code(TC), code(f"{MS} MegatronArguments.__post_init__"),
-              code("ms-swift swift/dataset/dataset_meta.py: DatasetMeta.post_process (assert 0 <= split_dataset_ratio "
+              code("ms-swift swift/dataset/dataset_meta.py: BaseDatasetLoader.post_process (assert 0 <= split_dataset_ratio "
                    "<= 1)"),
               code("ms-swift swift/pipelines/base.py: SwiftPipeline._set_seed (seed + rank -> numpy RandomState.seed, "
                    "0 .. 2**32 - 1)")),
