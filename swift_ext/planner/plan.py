@@ -116,9 +116,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
         warnings += check_local_datasets(recipe)
         errors += validate_datasets(recipe, notes)
-        # the token counts render rows with the recipe's arguments (system, max_length, template): not with values
-        # ms-swift's parser refuses (a YAML !!set as the system prompt)
-        data_summary = _data_stats(recipe, args, layout, notes) if not bad_values else None
+        data_summary = _data_stats(recipe, args, layout, notes)
     data_tokens = None
     if data_summary:
         from swift_ext.datasets.packing import largest_micro_batch
