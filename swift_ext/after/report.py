@@ -24,15 +24,10 @@ def find_log(run_dir: Path) -> Path:
 
 
 def read_log(path: Path) -> list[dict]:
-    rows = []
-    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    from swift_ext.runs.watchlog import parse_line  # the one reading of a log row, as `watch` reads it
+
+    return [row for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+            if (row := parse_line(line)) is not None]
 
 
 def with_earlier_runs(log: Path, rows: list[dict]) -> list[dict]:

@@ -58,7 +58,9 @@ def run_cli(argv: List[str]) -> int:
             raise
         if exc.filename is None:
             return _internal_error(exc)
-        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        from swift_ext.spec.yamlio import short_name
+
+        print(f"error: {short_name(str(exc.filename))}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except Exception as exc:
         if debug:

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 
+from swift_ext.spec import jsonout
 from swift_ext.spec.findings import Finding, UserError
 from swift_ext.cli.app import app, _console, _print_problems, _model_config_file
 
@@ -55,7 +56,7 @@ def plan(
             data["search"] = [{"overrides": c.overrides, "override_text": c.override_text(_current(result, c)), "layout": c.layout, "per_gpu_gib": round(c.per_gpu_gib, 2),
                                "verdict": c.verdict, "relative_step_time": round(c.step_seconds / candidates[0].step_seconds, 3)}
                               for c in candidates]
-        print(json.dumps(data, indent=2))
+        print(jsonout.dumps(data, indent=2))
         raise typer.Exit(0 if result.ok else 2)
     if print_cmd:
         _print_problems(result)

@@ -148,10 +148,20 @@ def template_settings(model: Any = None, model_dir: str | None = None, *, fallba
     enable_thinking = args.get("enable_thinking")
     settings = TemplateSettings(
         template=template, tokenizer=str(tokenizer), model_dir=model_dir,
-        system=args.get("system"), loss_scale=str(args.get("loss_scale") or loss_scale),
+        system=_system_text(args.get("system")), loss_scale=str(args.get("loss_scale") or loss_scale),
         enable_thinking=bool(enable_thinking) if enable_thinking is not None else False,
         add_non_thinking_prefix=args.get("add_non_thinking_prefix", True) is not False,
         max_pixels=args.get("max_pixels"), media=media_settings(env or {}), media_root=media_root)
     if template not in FAST_TEMPLATES:
         notes.append(f"template {template}: every row goes through ms-swift's own template (slow path)")
     return settings, notes
+
+
+def _system_text(value):
+    """The system prompt as ms-swift's command line carries it: text (a number as its text); a value it has no
+    text for (a YAML !!set, a list: plan.check_args refuses those) is no prompt to count with."""
+    if isinstance(value, str) or value is None:
+        return value
+    from swift_ext.msswift.schema import render_scalar
+
+    return render_scalar(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -4,7 +4,7 @@ Understands what such scripts contain: `NAME=value` lines (and `export`), env as
 of the command, `\\` continuations, single/double quotes, `$VAR`/`${VAR}`/`"$VAR"` references to
 variables the script sets, comments, and a leading `# 4 * 32GiB, 7min` note (kept as description).
 It is not a shell: command substitution, arithmetic and loops are reported, not evaluated (save integer
-`$(( ))` and `$(expr ...)` over values the script set).
+`$(( ))` and `$(expr ...)` over values the script set). Reading the script's words is msswift/shellwords.py.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import yaml
 
 from swift_ext.msswift import schema as msargs
 from swift_ext.spec.findings import UserError
-from swift_ext.msswift.conventions import flag_groups, typed_text
+from swift_ext.msswift.conventions import typed_text
 from swift_ext.msswift.import_upgrade import upgrade_names, vllm_mode
 from swift_ext.msswift.option_names import read_name
+from swift_ext.msswift.shellwords import SEPARATORS, commands, logical_lines, lookalike, lookalike_hint, split_words
 from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
 from swift_ext.spec.recipe import SCHEDULER
 from swift_ext.spec.yamlio import read_text
@@ -28,6 +29,7 @@ COMMANDS = {("megatron", c) for c in ("sft", "rlhf", "pt")} | {("swift", c) for 
 LAUNCH_VARS = {"NPROC_PER_NODE", "NNODES", "CUDA_VISIBLE_DEVICES"}
 RANK_VARS = {"NODE_RANK", "MASTER_ADDR", "MASTER_PORT"}  # per-node: the launcher supplies them
 _ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_ARRAY = re.compile(r"^(export\s+)?[A-Za-z_][A-Za-z0-9_]*\+?=\(")
 
 
 def import_file(path: Path, upgrade: bool = False) -> list[tuple[dict, list[str]]]:
@@ -42,51 +44,62 @@ def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> l
     exported: dict[str, str] = {}
     comment: str | None = None
     found: list[tuple[dict, list[str]]] = []
-    for lineno, logical in _logical_lines(text):
+    for lineno, logical in logical_lines(text, notes, source):
         stripped = logical.strip()
         if not stripped:
             continue
         if stripped.startswith("#"):
-            text = stripped.lstrip("#").strip()
-            if not stripped.startswith("#!") and text and not _COMMENTED_CODE.match(text):
-                comment = text
+            said = stripped.lstrip("#").strip()
+            if not stripped.startswith("#!") and said and not _COMMENTED_CODE.match(said):
+                comment = said
             continue
-        words = split_words(stripped, variables, notes, source, lineno)
-        export = bool(words) and words[0] == "export"
-        if export:
-            words = words[1:]
-        assigns = []
-        while words and _ASSIGN.match(words[0]):
-            name, _, value = words.pop(0).partition("=")
-            assigns.append((name, value))
-        if not words:  # plain variable assignment line(s)
-            variables.update(assigns)
+        before: list[str] = []  # the commands before a training command on the same line (`cd DIR &&`)
+        for part, op in commands(stripped):
+            if _ARRAY.match(part.strip()):
+                notes.append(f"{source}:{lineno}: `{part.strip()}` sets a bash array, which swift-ext does not read; "
+                             "a use of it stays text -- write its values where the command uses them")
+                continue
+            words = split_words(part.strip(), variables, notes, source, lineno)
+            export = bool(words) and words[0] == "export"
             if export:
-                exported.update(assigns)
-            comment = comment if assigns else None
-            continue
-        if export:  # `export NAME` of a variable set earlier
-            exported.update((w, variables[w]) for w in words if w in variables)
-            continue
-        if words[0] == "set":  # shell options (set -x, set -euo pipefail) say nothing about the run
-            continue
-        words, more = _command_part(words, notes, source, lineno)
-        assigns += more
-        env = {**exported, **dict(assigns)}
-        words = _as_swift_command(words, env, notes, source, lineno)
-        if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
-            data = _to_recipe(words, env, comment, notes, source, lineno)
-            if upgrade:
-                data["args"] = upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
-                                              notes, source, lineno)
-            vllm_mode(data, upgrade, notes, f"{source}:{lineno}")
-            found.append((data, notes))
-            notes = []
-        elif len(words) >= 2 and words[0] in ("megatron", "swift"):
-            notes.append(f"{source}:{lineno}: `{words[0]} {words[1]}` is not a training command; not imported")
-        comment = None
+                words = words[1:]
+            assigns = []
+            while words and _ASSIGN.match(words[0]):
+                name, _, value = words.pop(0).partition("=")
+                assigns.append((name, value))
+            if not words:  # plain variable assignment(s)
+                variables.update(assigns)
+                if export:
+                    exported.update(assigns)
+                comment = comment if assigns else None
+                continue
+            if export:  # `export NAME` of a variable set earlier
+                exported.update((w, variables[w]) for w in words if w in variables)
+                continue
+            if words[0] == "set":  # shell options (set -x, set -euo pipefail) say nothing about the run
+                continue
+            words, more = _command_part(words, notes, source, lineno)
+            assigns += more
+            env = {**exported, **dict(assigns)}
+            words = _as_swift_command(words, env, notes, source, lineno)
+            if len(words) >= 2 and (words[0], words[1]) in COMMANDS:
+                if before:
+                    notes.append(f"{source}:{lineno}: `{' '.join(before)}` before the command is not part of the recipe")
+                data = _to_recipe(words, env, comment, notes, source, lineno)
+                if upgrade:
+                    data["args"] = upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
+                                                 notes, source, lineno)
+                vllm_mode(data, upgrade, notes, f"{source}:{lineno}")
+                found.append((data, notes))
+                notes, before, comment = [], [], None
+                continue
+            elif len(words) >= 2 and words[0] in ("megatron", "swift"):
+                notes.append(f"{source}:{lineno}: `{words[0]} {words[1]}` is not a training command; not imported")
+            before = before + [part.strip(), op] if op in SEPARATORS else []
+            comment = None
     if not found:
-        raise UserError.one("no `megatron sft|rlhf|pt` or `swift sft|rlhf|pt` command found", file=source)
+        raise UserError.one("no `megatron sft|rlhf|pt` or `swift sft|rlhf|pt` command found", file=source,
+                            hint=lookalike_hint(text))
     found[-1][1].extend(notes)
     return found
 
@@ -197,200 +210,6 @@ def _accelerate_options(opts: list[str], env: dict, notes: list, where: str) -> 
                      "not part of the recipe: the plan does not see it; give ms-swift's --fsdp or --deepspeed instead")
 
 
-def _logical_lines(text: str):
-    """(first line number, text) with backslash-newline continuations joined, comments kept. A quoted string that
-    runs over several lines is one word, its newlines kept as bash keeps them (ms-swift's examples/train/grpo/
-    internal/chord.sh exports a three-line system prompt in double quotes)."""
-    buf, start, quote = [], None, None
-    for n, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
-        if start is None:
-            start = n
-        code = quote is not None or not line.strip().startswith("#")
-        quote = _quote_after(line, quote) if code else None
-        if quote == '"' and line.endswith("\\"):  # backslash-newline inside double quotes joins the lines
-            buf.append(line[:-1])
-        elif quote is not None:
-            buf.append(line + "\n")
-        elif line.endswith("\\") and code:
-            buf.append(line[:-1] + " ")
-        else:
-            buf.append(line)
-            yield start, "".join(buf)
-            buf, start = [], None
-    if buf:
-        yield start, "".join(buf)
-
-
-def _quote_after(line: str, quote: str | None) -> str | None:
-    """The quote still open at the end of `line`, given the one open at its start: bash ends '...' only at the next
-    ', "..." at an unescaped ", and outside quotes a # that starts a word comments out the rest of the line."""
-    i = 0
-    while i < len(line):
-        c = line[i]
-        if quote == "'":
-            quote = None if c == "'" else quote
-        elif c == "\\":
-            i += 1
-        elif quote == '"':
-            quote = None if c == '"' else quote
-        elif c in "'\"":
-            quote = c
-        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
-            break
-        i += 1
-    return quote
-
-
-def split_words(line: str, variables: dict[str, str], notes: list[str], source: str, lineno: int) -> list[str]:
-    """Bash word splitting for the subset scripts use: quotes, escapes, $VAR expansion, # comments."""
-    words: list[str] = []
-    cur: list[str] = []
-    in_word = False
-    i, n = 0, len(line)
-    while i < n:
-        c = line[i]
-        if c in " \t":
-            if in_word:
-                words.append("".join(cur))
-                cur, in_word = [], False
-            i += 1
-        elif c == "#" and not in_word:
-            break
-        elif c == "'":
-            j = line.find("'", i + 1)
-            if j < 0:
-                raise UserError.one("unterminated single quote", file=source, line=lineno)
-            cur.append(line[i + 1 : j])
-            in_word, i = True, j + 1
-        elif c == '"':
-            i += 1
-            in_word = True
-            while i < n and line[i] != '"':
-                if line[i] == "\\" and i + 1 < n and line[i + 1] in '$`"\\':
-                    cur.append(line[i + 1])
-                    i += 2
-                elif line[i] == "$":
-                    value, i = _expand(line, i, variables, notes, source, lineno)
-                    cur.append(value)
-                else:
-                    cur.append(line[i])
-                    i += 1
-            if i >= n:
-                raise UserError.one("unterminated double quote", file=source, line=lineno)
-            i += 1
-        elif c == "\\" and i + 1 < n:
-            cur.append(line[i + 1])
-            in_word, i = True, i + 2
-        elif c == "$":
-            value, i = _expand(line, i, variables, notes, source, lineno)
-            cur.append(value)
-            in_word = True
-        else:
-            cur.append(c)
-            in_word, i = True, i + 1
-    if in_word:
-        words.append("".join(cur))
-    return words
-
-
-_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=+?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)|([0-9#?@*$!-]))")
-
-
-def _expand(line: str, i: int, variables: dict, notes: list, source: str, lineno: int) -> tuple[str, int]:
-    """One `$...` at line[i]: a variable the script set, `${VAR:-default}`, or (kept as written, with a
-    note) a variable set outside the script, a command substitution or arithmetic."""
-    if line.startswith("$((", i):
-        end = _closing_paren(line, i + 1)
-        value = _arithmetic(line[i + 3:end - 2], variables)
-        if value is not None:
-            return str(value), end
-        notes.append(f"{source}:{lineno}: `{line[i:end]}` uses values the script does not set; kept as text — "
-                     "replace it with its value")
-        return line[i:end], end
-    if line.startswith("$(", i):
-        end = _closing_paren(line, i + 1)
-        text = line[i:end]
-        # `$(expr 16 / $nproc_per_node)`: the integer arithmetic ms-swift's own examples size
-        # gradient_accumulation_steps with (examples/train/deepspeed/train_zero3.sh, multi-node/swift/...).
-        expr = re.fullmatch(r"\$\(\s*expr\s+([^()`;|&<>]*?)\s*\)", text)
-        value = _arithmetic(expr.group(1).replace("\\*", "*"), variables) if expr and _expr_words(expr.group(1)) else None
-        if value is not None:
-            return str(value), end
-        notes.append(f"{source}:{lineno}: `{text}` is computed by the shell at run time; kept as text — "
-                     "replace it with its value")
-        return text, end
-    m = _REF.match(line, i)
-    if not m:
-        return "$", i + 1
-    name = m.group(1) or m.group(4)
-    if name is None:
-        notes.append(f"{source}:{lineno}: `{m.group(0)}` is a shell special parameter; kept as text")
-        return m.group(0), m.end()
-    op, default = m.group(2), m.group(3)
-    if name in variables and not (op and op.startswith(":") and variables[name] == ""):
-        return (variables[name] if op not in ("+", ":+") else default or ""), m.end()
-    if op in ("-", ":-", "=", ":="):
-        notes.append(f"{source}:{lineno}: ${name} is not set by the script; used its default {default!r}")
-        return default or "", m.end()
-    notes.append(f"{source}:{lineno}: ${name} is not set by the script; kept as `{m.group(0)}` — set it in the "
-                 "recipe (env: or the value itself)")
-    return m.group(0), m.end()
-
-
-def _expr_words(text: str) -> bool:
-    """`expr`'s own grammar: operands and operators are separate words (`expr 16/4` prints `16/4`, and
-    `expr 1 - - 1` is a syntax error), so only `OPERAND (OP OPERAND)*` is arithmetic."""
-    words = text.replace("\\*", "*").split()
-    operand = r"-?\d+|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?"
-    return len(words) % 2 == 1 and all(
-        re.fullmatch(operand, w) if k % 2 == 0 else w in ("+", "-", "*", "/", "%") for k, w in enumerate(words))
-
-
-def _arithmetic(expr: str, variables: dict) -> int | None:
-    """Bash `$(( ))` over integers and variables the script set (+ - * / % and parentheses); else None."""
-    import ast
-
-    def value(node):
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
-        if isinstance(node, ast.Name):
-            text = variables.get(node.id, "")
-            return int(text) if re.fullmatch(r"-?\d{1,18}", text.strip()) else None  # past 4300 digits int() raises
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            inner = value(node.operand)
-            return None if inner is None else -inner
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)):
-            a, b = value(node.left), value(node.right)
-            if a is None or b is None or (isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0):
-                return None
-            # the shell's integer division and remainder truncate toward zero (-7 / 2 is -3, -7 % 2 is -1), exactly
-            quotient = (abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)) if b else None
-            return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}.get(type(node.op)) if not isinstance(
-                node.op, (ast.FloorDiv, ast.Mod)) else (quotient if isinstance(node.op, ast.FloorDiv) else a - b * quotient)
-        return None
-
-    text = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", r"\1", expr).replace("/", "//")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError):
-        return None
-    result = value(tree.body)
-    return result if result is None or abs(result) < 10**18 else None
-
-
-def _closing_paren(line: str, i: int) -> int:
-    """Index after the `)` matching the `(` at line[i] (or the end of the line)."""
-    depth = 0
-    for j in range(i, len(line)):
-        if line[j] == "(":
-            depth += 1
-        elif line[j] == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-    return len(line)
-
-
 def _as_parser_reads(schema: msargs.ArgSchema, name: str, values: list, notes: list, at: str) -> tuple[str, list]:
     """The argument ms-swift's parser sets for `--NAME VALUES` (msswift.option_names): `--a-b` and an unambiguous
     prefix (`--lora_r`) under the full name, and a bare `--no_x` as `x: false`. Anything else stays as written
@@ -416,16 +235,27 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
     args: dict[str, Any] = {}
     tokens = words[2:]
     for k, tok in enumerate(tokens):
-        if tok in _SHELL_OPERATORS or tok.startswith(("2>", ">", "1>")):
+        if tok in _SHELL_OPERATORS or _REDIRECTION.match(tok):
             notes.append(f"{source}:{lineno}: `{' '.join(tokens[k:])}` (redirection/pipe) is not part of the recipe")
             tokens = tokens[:k]
             break
-    if tokens and not tokens[0].startswith("--"):
+    for tok in tokens:
+        said = lookalike(tok)
+        if said:
+            notes.append(f"{source}:{lineno}: {said}")
+    if "--" in tokens:
+        notes.append(f"{source}:{lineno}: `--` ends the options: ms-swift's parser reads what follows as positional "
+                     "values and stops (remaining_argv); imported as if it were not there -- remove it")
+        tokens = [t for t in tokens if t != "--"]
+    if tokens and not _is_option(tokens[0]):
         notes.append(f"{source}:{lineno}: positional `{tokens[0]}` (a config file?) is not imported")
-    for tok, *values in flag_groups(tokens):
-        if not tok.startswith("--"):
+    for tok, *values in _option_groups(tokens):
+        if not _is_option(tok):
             continue
-        name = tok[2:]
+        if not tok.startswith("--"):
+            notes.append(f"{source}:{lineno}: `{tok}` is not an ms-swift option (they start with `--`): its parser "
+                         "stops on it (remaining_argv); imported as written for the recipe check to report")
+        name = tok[2:] if tok.startswith("--") else tok
         if "=" in name:
             name, _, inline = name.partition("=")
             values = [inline]
@@ -488,6 +318,27 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
     return data
 
 
+# A redirection word as shellwords.split_words leaves it: `>log`, `2>&1`, `&>log`, `<in`.
+_REDIRECTION = re.compile(r"(\d*[<>]|&>)")
+
+
+def _is_option(word: str) -> bool:
+    """An option-like word to argparse: `--name`, or `-x...` that is not a negative number (`-1`, `-0.5`)."""
+    return word.startswith("--") or bool(re.match(r"-[A-Za-z]", word))
+
+
+def _option_groups(tokens: list[str]) -> list[list[str]]:
+    """conventions.flag_groups as ms-swift's argparse reads a script: a `-lr` word ends the values of the flag
+    before it (an option to argparse, which then refuses it) instead of becoming one of them."""
+    groups: list[list[str]] = []
+    for word in tokens:
+        if _is_option(word) or not groups:
+            groups.append([word])
+        else:
+            groups[-1].append(word)
+    return groups
+
+
 def _symbolic(text: str | None) -> bool:
     """A size the shell or scheduler computes: `$WORLD_SIZE`, `${WORLD_SIZE}`, `$(nvidia-smi ...)`."""
     return text is not None and "$" in text
@@ -498,6 +349,10 @@ def _count(env: dict, name: str, notes: list, source: str, lineno: int, fallback
     text = env.get(name)
     if text is None:
         return None
+    digits = len(text.strip())
+    if re.fullmatch(r"\s*\d+\s*", text) and digits > 9:  # int() refuses past 4300 digits; no machine has 1e9 nodes
+        raise UserError.one(f"{name}={text.strip()[:12]}... ({digits} digits) is not a count", file=source,
+                            line=lineno, hint=f"set {name} to the number of {'nodes' if name == 'NNODES' else 'GPUs'}")
     if re.fullmatch(r"\s*\d+\s*", text) and int(text) >= (0 if name == "NPROC_PER_NODE" else 1):
         return int(text)
     notes.append(f"{source}:{lineno}: {name}={text} is not a fixed count; {fallback}")

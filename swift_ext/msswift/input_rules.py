@@ -344,5 +344,25 @@ def reranker_samples(recipe, args, err, warn):
             hint=f"{name}: a whole number >= 0, written as digits (e.g. \"7\")")
 
 
-INPUT_RULES = [reranker_samples, registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu,
+def start_up_ranges(recipe, args, err, warn):
+    # swift/dataset/dataset_meta.py BaseDatasetLoader.post_process: `assert 0 <= split_dataset_ratio <= 1` when the dataset
+    # loads (both engines) -- unless DataArguments.__post_init__ first set it to 0 (a val_dataset, or a streaming
+    # dataset with a ratio above 0: msswift/coercions.py says so).
+    ratio = args.float("split_dataset_ratio")
+    replaced = bool(args.list("val_dataset")) or (args.bool("streaming") and (ratio or 0) > 0)
+    if ratio is not None and not 0 <= ratio <= 1 and not replaced:
+        err("argument-range", f"split_dataset_ratio {ratio:g} is not a fraction of the dataset: ms-swift asserts "
+            "0 <= split_dataset_ratio <= 1 when it loads the data", "split_dataset_ratio",
+            hint="a fraction such as 0.01 (0: no validation split)")
+    # swift/pipelines/base.py SwiftPipeline._set_seed: seed + rank into seed_everything -> transformers set_seed ->
+    # numpy's RandomState.seed, which takes 0 .. 2**32 - 1 (a ValueError on every rank at start-up). Engine megatron
+    # does not seed there (MegatronSft._set_seed is empty).
+    seed = args.int("seed")
+    ranks = recipe.launch.world_size if not recipe.launch.scheduled else 1
+    if recipe.engine == "swift" and seed is not None and not 0 <= seed <= 2**32 - ranks:
+        err("argument-range", f"seed {seed}: ms-swift seeds numpy with seed + rank, which must lie in 0 .. 2**32 - 1 "
+            "(numpy refuses it on every rank at start-up)", "seed", hint="a seed from 0 to 4294967295 minus the ranks")
+
+
+INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu,
                best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels]

@@ -17,6 +17,7 @@ so the answer is the one the running Python's argparse gives (3.11 counts `--lea
 from __future__ import annotations
 
 import argparse
+import bisect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,8 @@ def read_name(schema: ArgSchema, name: str) -> NameReading:
     if not name or name.startswith("-") or "=" in name or any(c.isspace() for c in name):
         return NameReading(name)  # not one option word: argparse would not read it as `--NAME`
     parser = _parser(schema)
+    if not parser.starts_an_option(f"--{name}"):
+        return NameReading(name)  # argparse matches an option or a prefix of one: nothing else (and it is slow)
     try:
         namespace, rest = parser.parse_known_args([f"--{name}"])
     except _Ambiguous:
@@ -101,6 +104,13 @@ class _Parser(argparse.ArgumentParser):
 
     def option_strings(self) -> list[str]:
         return [o for action in self._actions for o in action.option_strings]
+
+    def starts_an_option(self, word: str) -> bool:
+        """Some option string starts with `word` (a binary search of them, sorted once)."""
+        if getattr(self, "_sorted", None) is None:
+            self._sorted = sorted(self.option_strings())
+        k = bisect.bisect_left(self._sorted, word)
+        return k < len(self._sorted) and self._sorted[k].startswith(word)
 
 
 _PARSERS: dict[tuple[str, str, tuple[str, ...]], _Parser] = {}

@@ -20,7 +20,14 @@ from pathlib import Path
 def missing_plugin_files(paths: list) -> list[str]:
     """external_plugins entries with no file behind them; ms-swift resolves them against the working directory
     (swift/utils/utils.py import_external_file: os.path.abspath(os.path.expanduser(path)))."""
-    return [str(p) for p in paths if not Path(os.path.expanduser(str(p))).is_file()]
+    return [str(p) for p in paths if not _is_file(Path(os.path.expanduser(str(p))))]
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name the file system refuses (ENAMETOOLONG): no file ms-swift could import either
+        return False
 
 
 @lru_cache(maxsize=8)

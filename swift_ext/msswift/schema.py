@@ -14,6 +14,7 @@ against the installed copy) is used, and the plan says so.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import importlib.metadata
 import importlib.util
@@ -370,6 +371,14 @@ def check_value(ftype: dict, value: Any) -> str | None:
         close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"one of {', '.join(map(str, choices))}, got {value!r}{hint}"
+    if not isinstance(value, (str, int, float, bool)):
+        # YAML's !!binary, !!set and timestamps: ms-swift's command line would get Python's text of them (b'hello',
+        # {'a'}, 2024-01-01 00:00:00), not what the recipe shows
+        what = ("binary data (!!binary)" if isinstance(value, (bytes, bytearray)) else "a set (!!set)"
+                if isinstance(value, (set, frozenset)) else "a date" if isinstance(value, datetime.date)
+                else type(value).__name__)
+        return (f"{describe(ftype)}, got {what} {value!r}: a command line has no form for it (YAML typed the value: "
+                "quote it, e.g. '2024-01-01')")
     if kind == "str" and isinstance(value, bool):
         # A string argument never means true/false; YAML read a bare yes/no/on/off/true/false as a boolean, and
         # ms-swift would get "--x false" (e.g. eval_strategy: no -> false, which it refuses at start-up).

@@ -49,7 +49,9 @@ def max_positions(text: dict, read) -> int:
     if kind not in ROPE_WITHOUT_FACTOR and finite_at_least_one(factor):
         original = rope.get("original_max_position_embeddings")
         base = original if isinstance(original, int) and original > 0 else limit
-        return max(limit, int(base * factor))
+        scaled = base * factor
+        # a factor of 1e308 over 1e15 positions is infinity: no finite length to compare against, as if none given
+        return max(limit, int(scaled)) if math.isfinite(scaled) else limit
     return limit
 
 
@@ -84,3 +86,14 @@ def router_pre_softmax(text: dict, config: dict) -> bool:
     default (False) stands."""
     value = text.get("norm_topk_prob", config.get("norm_topk_prob"))
     return value is not None and not bool(value)
+
+
+def checkpoint_quant(text: dict, config: dict) -> str:
+    """quant_method of the checkpoint's quantization_config (transformers writes it at the top of config.json; a
+    multimodal config may carry it in its text section). A quantization_config without a usable quant_method still
+    says the weights are not plain bf16: "unknown"."""
+    quant = config.get("quantization_config") or text.get("quantization_config")
+    if not isinstance(quant, dict):
+        return ""
+    method = quant.get("quant_method")
+    return method.strip().lower() if isinstance(method, str) and method.strip() else "unknown"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swift_ext.msswift.conventions import local_dataset_path
@@ -98,8 +97,10 @@ def local_model_dir(model: Any) -> str | None:
 
     if local_model_name(model) is not None:
         return resolve_model(model)
-    path = Path(model).expanduser()
-    return str(path) if (path / "config.json").is_file() else None
+    from swift_ext.planner.model_shape import local_config
+
+    config = local_config(model)
+    return str(config.parent) if config is not None else None
 
 
 def _tiny_model_dir() -> str | None:

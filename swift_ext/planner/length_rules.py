@@ -24,6 +24,7 @@ import os
 
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.sizes import divisors
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
 
@@ -316,7 +317,8 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
         return
     vtp = args.int("vllm_tensor_parallel_size", 1) or 1
     if vtp > 1 and not vllm_tp_fits(shape, vtp):
-        fits = [t for t in range(1, vtp) if vllm_tp_fits(shape, t) and lay.world % t == 0]
+        # the sizes that divide the world (a handful), not every integer below vtp (10**30 of them)
+        fits = [t for t in divisors(lay.world) if t < vtp and vllm_tp_fits(shape, t)]
         err("grpo-vllm", f"vllm_tensor_parallel_size {vtp} does not divide {shape.name}'s "
             f"{shape.num_attention_heads} attention heads ({shape.num_key_value_heads} KV heads): vLLM refuses it "
             f"(\"Total number of attention heads ({shape.num_attention_heads}) must be divisible by tensor parallel "

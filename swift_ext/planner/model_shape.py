@@ -16,13 +16,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from swift_ext.planner.config_keys import (
-    max_positions,
-    rope_section,
-    rope_scaling_type,
-    router_pre_softmax,
-    router_score_function,
-)
+from swift_ext.planner.config_keys import (checkpoint_quant, max_positions, rope_section, rope_scaling_type,
+                                          router_pre_softmax, router_score_function)
 from swift_ext.planner.hubcache import hf_cache_candidates, modelscope_cache_candidates
 from swift_ext.spec.findings import UserError
 
@@ -275,20 +270,33 @@ def resolve_shape(model: str | None, model_config: str | Path | None = None) -> 
 def locate_config(model: str | None, model_config: str | Path | None = None) -> tuple[Path, str] | None:
     """(config.json, which source) for `model`, from the local directory, the caches or --model-config."""
     if model:
-        local = Path(model).expanduser()
-        if (local / "config.json").is_file():
-            return local / "config.json", "local directory"
+        local = local_config(model)
+        if local is not None:
+            return local, "local directory"
         if _looks_like_hub_id(model):
             for path in hf_cache_candidates(model):
-                if path.is_file():
+                if _is_file(path):
                     return path, "Hugging Face cache"
             for path in modelscope_cache_candidates(model):
-                if path.is_file():
+                if _is_file(path):
                     return path, "ModelScope cache"
     if model_config is not None:
         path = Path(model_config).expanduser()
         return (path / "config.json" if path.is_dir() else path), "--model-config"
     return None
+
+
+def local_config(model: str) -> Path | None:
+    """MODEL/config.json when `model` names a local model directory."""
+    path = Path(model).expanduser() / "config.json"
+    return path if _is_file(path) else None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name the file system refuses (ENAMETOOLONG): no directory; ms-swift reads it as a hub id
+        return False
 
 
 def _looks_like_hub_id(model: str) -> bool:
@@ -422,17 +430,6 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         checkpoint_quant=checkpoint_quant(text, config),
         source=source,
     )
-
-
-def checkpoint_quant(text: dict, config: dict) -> str:
-    """quant_method of the checkpoint's quantization_config (transformers writes it at the top of config.json; a
-    multimodal config may carry it in its text section). A quantization_config without a usable quant_method still
-    says the weights are not plain bf16: "unknown"."""
-    quant = config.get("quantization_config") or text.get("quantization_config")
-    if not isinstance(quant, dict):
-        return ""
-    method = quant.get("quant_method")
-    return method.strip().lower() if isinstance(method, str) and method.strip() else "unknown"
 
 
 # Far above any model's depth (the deepest published decoders have a few hundred layers), and far above any size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -15,9 +16,10 @@ from swift_ext.planner.launch import Launch, build_launch
 from swift_ext.planner.tinymodel import local_model_name, unbuilt_config
 from swift_ext.planner.effective import effective_args, overridden_by_msswift, train_iters_replaced
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
-from swift_ext.spec.recipe import Recipe
-from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems
+from swift_ext.spec.recipe import MAX_GPUS_PER_NODE, MAX_NODES, Recipe
+from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems, shell_text_problems
 from swift_ext.spec.support import Versions, resolve_versions
+from swift_ext.spec.yamlio import short_name
 
 if TYPE_CHECKING:
     from swift_ext.planner.layout import Layout
@@ -103,6 +105,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     warnings += rlhf_type_default(recipe, args)
     errors += secret_env_problems(recipe)
     errors += secret_arg_problems(recipe)
+    warnings += shell_text_problems(recipe)
     bad_values = any(p.code in ("argument-type", "argument-range") for p in arg_problems)
     layout = None  # Megatron: what Plan.layout holds; the data's batch layout takes its DP from it (one source)
     if recipe.engine == "megatron" and not bad_values and recipe.launch.gpus_per_node >= 1:
@@ -192,7 +195,8 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         shape = recipe_shape(model, model_config)
     except ShapeNotFound:
         # Degrade, don't block: the rules that need the shape and the memory estimate are skipped, once.
-        warnings.append(Finding(f"layout and memory not checked: no config.json for {model or 'the model'} — pass "
+        named = short_name(str(model)) if model else "the model"  # a 100,000-character name is no message
+        warnings.append(Finding(f"layout and memory not checked: no config.json for {named} — pass "
                                 "--model-config or download the model", code="model-shape",
                                 **recipe.where("args.model")))
     except UserError as exc:
@@ -391,6 +395,11 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
         elif _must_be_positive(name, spec) and name not in _zero_means_off(recipe.engine) \
                 and _as_number(value) is not None and _as_number(value) < 1:
             problems.append(Finding(f"expected a positive integer, got {value!r}", code="argument-range", **where))
+        elif name.endswith(_PARALLEL_SIZES) and _as_number(value) is not None and _as_number(value) > MAX_WORLD:
+            # no world a recipe can name divides it; the layout and memory rules would walk or divide by it
+            problems.append(Finding(f"expected at most {MAX_WORLD:,} (the most GPUs a recipe can name: {MAX_NODES:,} "
+                                    f"nodes x {MAX_GPUS_PER_NODE}), got {_short_value(value)}", code="argument-range",
+                                    **where))
         elif name in _zero_means_off(recipe.engine) and _as_number(value) is not None and _as_number(value) < 0:
             problems.append(Finding(f"expected 0 or a positive integer, got {value!r}", code="argument-range",
                                     **where))
@@ -490,10 +499,17 @@ _ZERO_MEANS_OFF = frozenset({"mtp_num_layers"})
 # `if args.save_steps and state.iteration % args.save_steps == 0`, the same for eval_steps): a run that saves only
 # at the end, or never evaluates. (logging_steps 0 is no such value there: `iteration % 0` fails at iteration 2.)
 _MEGATRON_ZERO_MEANS_OFF = frozenset({"save_steps", "eval_steps"})
+_PARALLEL_SIZES = ("_parallel_size", "_tp_size", "_pp_size", "_dp_size", "_ep_size")
+MAX_WORLD = MAX_NODES * MAX_GPUS_PER_NODE
 
 
 def _zero_means_off(engine: str) -> frozenset[str]:
     return _ZERO_MEANS_OFF | _MEGATRON_ZERO_MEANS_OFF if engine == "megatron" else _ZERO_MEANS_OFF
+
+
+def _short_value(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:
@@ -516,5 +532,7 @@ def _as_number(value) -> float | None:
         return None
     try:
         return float(value)
+    except OverflowError:  # an integer past float's range (a 400-digit size): its sign is all a bound needs
+        return math.inf if value > 0 else -math.inf
     except (TypeError, ValueError):
         return None

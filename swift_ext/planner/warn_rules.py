@@ -17,6 +17,7 @@ from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_na
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
+from swift_ext.spec.yamlio import short_name
 
 # vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
 # from docs.vllm.ai/en/v0.11.2; huggingface/trl issue #4584 "v0.11.2 introduced LoRA support for mixture
@@ -77,7 +78,7 @@ def plugin_files(recipe, args, shape, lay, err, warn):
     # A file here that Python cannot compile fails the same import. Only a warning: the training nodes' Python
     # may be newer than this one (syntax this parser does not know).
     for path, why in unparsable_plugin_files(args.list("external_plugins")):
-        warn("plugin-file", f"external_plugins file {path!r} is not Python this interpreter can compile ({why}): "
+        warn("plugin-file", f"external_plugins file {short_name(path)!r} is not Python this interpreter can compile ({why}): "
              "ms-swift imports it on every rank at start-up, and swift-ext reads no reward or plugin names from it",
              "external_plugins", hint="point external_plugins at the plugin's .py source")
     missing = missing_plugin_files(args)
@@ -89,8 +90,9 @@ def plugin_files(recipe, args, shape, lay, err, warn):
         key = "external_plugins" if path in map(str, args.list("external_plugins")) else "custom_register_path"
         because = (f"; reward_funcs {', '.join(map(repr, unknown))} cannot be checked (not registered by ms-swift "
                    "or swift-ext; perhaps by this file)") if unknown else ""
-        warn("plugin-file", f"{key} file {path!r} not found here (ms-swift resolves it relative to the working "
-             f"directory of the run, here {os.path.abspath(os.path.expanduser(path))}; a run started elsewhere "
+        here = short_name(os.path.abspath(os.path.expanduser(path)))  # a 100,000-character name is no message
+        warn("plugin-file", f"{key} file {short_name(path)!r} not found here (ms-swift resolves it relative to the "
+             f"working directory of the run, here {here}; a run started elsewhere "
              f"fails at start-up if it is not there either){because}", key,
              hint="run from the directory the path is relative to, or give an absolute path")
 

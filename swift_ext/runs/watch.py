@@ -17,6 +17,7 @@ from pathlib import Path
 
 from swift_ext.runs.sidecar import STALL_EXIT, StallClock, _main, supervise  # noqa: F401  (the module's CLI)
 from swift_ext.runs.rundir import RunDir
+from swift_ext.spec import jsonout
 from swift_ext.runs.watchlog import LogFollower, find_log, parse_line
 from swift_ext.runs.watchrates import Analyser, RunContext, Sample, load_context, summarise
 from swift_ext.spec.findings import UserError
@@ -102,7 +103,7 @@ def _nvidia_memory() -> str:
 
 
 def _sample_json(sample: Sample) -> str:
-    return json.dumps({"event": "step", **asdict(sample)}, separators=(",", ":"))
+    return jsonout.dumps({"event": "step", **asdict(sample)}, separators=(",", ":"))
 
 
 def _refuse_unreadable_log(log: Path) -> None:
@@ -135,7 +136,7 @@ def latest_eval(run: Path, log: Path | None) -> dict | None:
 def _parse_eval_line(text: str) -> dict | None:
     try:
         row = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a line nested past the decoder's depth
         return None
     return row if isinstance(row, dict) and isinstance(row.get("step"), int) else None
 
@@ -188,11 +189,11 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
                     for sample in new:
                         print(_sample_json(sample), file=out, flush=True)
                     if stalled and not stall_reported:  # once per silence
-                        print(json.dumps({"event": "stall", "silent_s": round(clock.silent_for(), 1),
+                        print(jsonout.dumps({"event": "stall", "silent_s": round(clock.silent_for(), 1),
                                           "threshold_s": clock.threshold()}), file=out, flush=True)
                     stall_reported = stalled
                     if done:
-                        print(json.dumps({"event": "summary", **summary}), file=out, flush=True)
+                        print(jsonout.dumps({"event": "summary", **summary}), file=out, flush=True)
                         return 0
                 else:
                     view = render(analyser.samples, summary, status)

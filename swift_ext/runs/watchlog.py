@@ -46,6 +46,8 @@ def parse_line(line: str) -> dict | None:
     text = line[start:]
     try:
         row = json.loads(text)
+    except RecursionError:  # nested past the decoder's depth: no row ms-swift writes
+        return None
     except ValueError:
         try:
             row = ast.literal_eval(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from swift_ext.spec.findings import Finding, UserError
 from swift_ext.spec.gpus import GPUS
-from swift_ext.spec.yamlio import Position, load_yaml, parse_scalar
+from swift_ext.spec.yamlio import Position, load_yaml, read_scalar
 
 OVERRIDE = "command line"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -27,7 +28,23 @@ MAX_GPUS_PER_NODE = 64
 SCHEDULER = "scheduler"
 
 
-class Resources(BaseModel):
+class _Section(BaseModel):
+    """A recipe section: its numeric fields take numbers, not booleans (pydantic's lax mode reads true as 1, so
+    `eval.limit: true` evaluated one row)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info) -> Any:
+        kinds = typing.get_args(cls.model_fields[info.field_name].annotation) or (
+            cls.model_fields[info.field_name].annotation,)
+        numeric = set(kinds) <= {int, float, type(None)} and bool(set(kinds) & {int, float})
+        if isinstance(value, bool) and numeric:
+            raise ValueError(f"expected a number, got the boolean {str(value).lower()} (true or false is no count "
+                             "or size)")
+        return value
+
+
+class Resources(_Section):
     """The recipe's `launch:` section: how many nodes and GPUs, and which GPU model. (The process to start,
     argv and environment, is swift_ext.planner.launch.Launch.)"""
 
@@ -92,7 +109,7 @@ class Resources(BaseModel):
         return GPUS[self.gpu].memory_gib if self.gpu else None
 
 
-class Watch(BaseModel):
+class Watch(_Section):
     """Hang detection by the sidecar that `swift-ext submit` starts next to training (swift_ext/runs/watch.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -109,7 +126,7 @@ class Watch(BaseModel):
         3, ge=0, description="How many times one job requeues itself after a hang before it gives up.")
 
 
-class EvalLaunch(BaseModel):
+class EvalLaunch(_Section):
     """Slurm resources of the evaluation jobs (`swift-ext submit`); a local run evaluates on its own machine."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -124,7 +141,7 @@ class EvalLaunch(BaseModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # `time: 30`
 
 
-class Eval(BaseModel):
+class Eval(_Section):
     """Evaluation of every saved checkpoint while the run trains (swift_ext/after/evaluate.py): `swift infer`
     in a separate process (a follower locally, one Slurm job per checkpoint under `submit`), results in
     OUTPUT_DIR/eval/metrics.jsonl. Present (even empty: `eval: {}`) turns it on."""
@@ -285,8 +302,11 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]
             raise UserError.one(f"base recipe cannot be read: {exc.strerror or exc}",
                                 **_where(positions, ("extends",), path)) from None
         if not found:
+            what = ("is a directory, not a file" if base_path.is_dir() else "is not a file (a device or socket?)"
+                    ) if base_path.exists() else "not found"
             raise UserError.one(
-                f"base recipe not found: {base_path}", **_where(positions, ("extends",), path)
+                f"base recipe {base_path} {what}" if what != "not found" else f"base recipe not found: {base_path}",
+                **_where(positions, ("extends",), path)
             )
         base_data, base_positions = _load_with_extends(base_path, stack + (resolved,))
         _deep_merge(merged, base_data)
@@ -370,8 +390,28 @@ def _apply_override(data: dict, positions: dict, text: str) -> None:
     target = data
     for key in keys[:-1]:
         target = target.setdefault(key, {})
-    target[keys[-1]] = parse_scalar(raw)
+    target[keys[-1]] = _override_value(dotted, raw, keys[0] == "env")
     positions[keys] = (OVERRIDE, 0, 0)
+
+
+def _override_value(dotted: str, raw: str, text: bool) -> Any:
+    """An override's value typed as the recipe file types it. `text`: an env value, kept as written (as in a file:
+    yamlio.VERBATIM_SECTIONS). Text YAML cannot read stays text -- except a list or mapping begun and not
+    finished (`[a, b`), or an integer too long to read: those were meant as a value, and as text they would
+    reach ms-swift as something else."""
+    value, problem = read_scalar(raw)
+    if text:  # a scalar YAML typed (010, yes, 1:30, a date) is its text; null, lists and mappings stay (refused)
+        return value if value is None or isinstance(value, (str, list, dict)) else raw.strip()
+    if problem and (raw.lstrip()[:1] in "[{" or re.fullmatch(r"\s*[-+]?[0-9_]+\s*", raw)):
+        raise UserError.one(f"override {dotted}={_shortened(raw)}: does not read as a YAML value ({problem})",
+                            file=OVERRIDE, path=dotted,
+                            hint="close the list or mapping, or quote the whole value for text: "
+                            f"{dotted}=\"'{_shortened(raw, 20)}'\"")
+    return value
+
+
+def _shortened(text: str, keep: int = 60) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def _where(positions: dict, key: tuple[str, ...], path: Path) -> dict:

@@ -96,3 +96,33 @@ def masked_args(args: dict) -> dict:
     """A recipe's args for writing down (manifests, batch scripts): credentials as `$VARIABLE` references."""
     return {k: (f"${secret_arg_env(k)}" if is_secret_arg(k) and v is not None and not env_reference(v) else v)
             for k, v in args.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Shell text in other arguments. A credential argument is the one place a `$NAME` value is read from the
+# environment (planner/launch.py, at launch). Everywhere else swift-ext hands ms-swift the text as written: it
+# starts ms-swift with an argv list, no shell (runs/process.py), and its batch scripts quote `$` (runs/submit.py).
+# `import` keeps what bash would compute at run time (`${MODEL:?}`, `$(date)`, `${DATA[@]}`) as text, noted.
+
+# `${...}`, `$(...)`, a backquoted command, or `$NAME` starting the value or a path segment (`$HOME/x`, `out/$RUN`);
+# `Costs $5, answer in $USD` in a prompt is text.
+_SHELL_TEXT = re.compile(r"\$\{[^}]*\}?|\$\([^)]*\)?|`[^`]*`|(?:^|[/=:])\$[A-Za-z_][A-Za-z0-9_]*")
+
+
+def shell_text_problems(recipe) -> list:
+    """Arguments holding shell syntax that nothing will expand: ms-swift would get `${MODEL:?}` as the model."""
+    from swift_ext.spec.findings import Finding
+
+    found = []
+    for name, value in recipe.args.items():
+        if is_secret_arg(name):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            match = _SHELL_TEXT.search(item) if isinstance(item, str) else None
+            if match:
+                found.append(Finding(f"holds shell syntax `{match.group(0)}`: swift-ext starts ms-swift with no shell, "
+                                     "so ms-swift gets this text as written", code="shell-text",
+                                     hint="write the value itself (a recipe is not a script; `import` keeps what a "
+                                     "script computes at run time as text)", **recipe.where(f"args.{name}")))
+                break
+    return found

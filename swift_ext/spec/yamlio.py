@@ -36,12 +36,37 @@ _Loader.add_implicit_resolver(
 )
 
 
+# Python's int() refuses decimal text past this many digits (sys.get_int_max_str_digits(), CVE-2020-10735).
+_INT_DIGITS = 4300
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    digits = sum(c.isdigit() for c in node.value)
+    if digits > _INT_DIGITS:  # PyYAML's int() raised a bare ValueError: no line, an internal error
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {digits} digits: too long to be a number anything reads", node.start_mark)
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 def parse_scalar(text: str) -> Any:
-    """Type a command-line value the way it would be typed in a recipe file."""
+    """Type a command-line value the way it would be typed in a recipe file (text YAML cannot read stays text)."""
+    value, _ = read_scalar(text)
+    return value
+
+
+def read_scalar(text: str) -> tuple[Any, str | None]:
+    """(value, None), or (text, why YAML cannot read it): a value typed as in a recipe file."""
     try:
-        return yaml.load(text, Loader=_Loader) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
+        return (yaml.load(text, Loader=_Loader) if text.strip() else ""), None
+    except yaml.MarkedYAMLError as exc:
+        return text, str(exc.problem or exc.context or exc)
+    except yaml.YAMLError as exc:
+        return text, str(exc)
+    except RecursionError:  # PyYAML recurses once per nesting level: 100,000 `[` is past Python's stack
+        return text, "nested too deeply"
 
 
 def read_text(path: Path, expected: str = "a YAML recipe file", limit: int | None = MAX_DOCUMENT_BYTES) -> str:
@@ -56,7 +81,7 @@ def read_text(path: Path, expected: str = "a YAML recipe file", limit: int | Non
     except FileNotFoundError:
         raise UserError.one("file not found", file=str(path)) from None
     except OSError as exc:
-        raise UserError.one(f"cannot read: {exc.strerror or exc}", file=_short(str(path))) from None
+        raise UserError.one(f"cannot read: {exc.strerror or exc}", file=short_name(str(path))) from None
     if b"\x00" in raw:
         raise UserError.one("not a text file (contains NUL bytes)", file=str(path))
     try:
@@ -69,16 +94,19 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], Position]]:
     """Return the document and a map from key path (('args','lr')) to where that key is written."""
     text = read_text(path)
     loader = _Loader(text)
+    written: dict[int, set[int]] = {}
     try:
         node = loader.get_single_node()
         if node is not None:
             _refuse_cycles(node, (), str(path))
             _refuse_alias_bomb(node, str(path))
+            written = _written_keys(node)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
         raise UserError.one(
-            f"YAML syntax error: {exc.problem or exc.context}",
+            f"{kind}: {exc.problem or exc.context}",
             file=str(path),
             line=mark.line + 1 if mark else None,
             column=mark.column + 1 if mark else None,
@@ -93,25 +121,66 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], Position]]:
         loader.dispose()
     positions: dict[tuple[str, ...], Position] = {}
     if node is not None:
-        _walk(node, (), str(path), positions)
+        _walk(node, (), str(path), positions, written)
+    if isinstance(data, dict):
+        for section in VERBATIM_SECTIONS:
+            _keep_written_text(node, data, section)
     return data, positions
 
 
-def _walk(node: yaml.Node, prefix: tuple[str, ...], file: str, out: dict) -> None:
+# Sections whose values are text to their reader (environment variables): a plain scalar there is kept as
+# written, not as the number or boolean YAML 1.1 makes of it (`010` is 8, `0.10` is 0.1, `yes` is true, `1:30` is
+# 90 to YAML -- the process would get "8", "0.1", "true", "90"). A null stays null (the recipe refuses it).
+VERBATIM_SECTIONS = ("env",)
+
+
+def _keep_written_text(node: yaml.Node, data: dict, section: str) -> None:
+    values = data.get(section)
+    section_node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == section), None)
+    if not isinstance(values, dict) or not isinstance(section_node, yaml.MappingNode):
+        return
+    for key_node, value_node in section_node.value:
+        typed = values.get(key_node.value)
+        if (isinstance(value_node, yaml.ScalarNode) and value_node.style is None and key_node.value in values
+                and typed is not None and not isinstance(typed, str)):  # a number, boolean or date YAML typed
+            values[key_node.value] = value_node.value
+
+
+def _written_keys(node: yaml.Node) -> dict[int, set[int]]:
+    """Per mapping node, the ids of the key nodes written in it, before PyYAML's merge (`<<`) copies in others."""
+    written: dict[int, set[int]] = {}
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode):
+            written[id(n)] = {id(k) for k, _ in n.value if k.tag != "tag:yaml.org,2002:merge"}
+            stack.extend(c for pair in n.value for c in pair)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    return written
+
+
+def _walk(node: yaml.Node, prefix: tuple[str, ...], file: str, out: dict, mapping_keys: dict[int, set[int]]) -> None:
     if not isinstance(node, yaml.MappingNode):
         return
     seen: set[str] = set()
+    written = mapping_keys.get(id(node), set())
     for key_node, value_node in node.value:
         key = str(key_node.value)
         line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-        if key in seen:
-            # PyYAML silently keeps the last duplicate; a recipe that says two things is a bug.
+        if key in seen and id(key_node) in written:
+            # PyYAML silently keeps the last duplicate; a recipe that says two things is a bug. A key that
+            # overrides one a merge (`<<: *base`) brought in is YAML's way of saying "this one instead".
             raise UserError.one(
                 "duplicate key", file=file, line=line, column=col, path=".".join(prefix + (key,))
             )
-        seen.add(key)
+        if id(key_node) in written:
+            seen.add(key)
         out[prefix + (key,)] = (file, line, col)
-        _walk(value_node, prefix + (key,), file, out)
+        _walk(value_node, prefix + (key,), file, out, mapping_keys)
 
 
 def _refuse_cycles(node: yaml.Node, ancestors: tuple[int, ...], file: str, done: set[int] | None = None) -> None:
@@ -135,7 +204,7 @@ def _refuse_cycles(node: yaml.Node, ancestors: tuple[int, ...], file: str, done:
     done.add(id(node))
 
 
-def _short(name: str, keep: int = 120) -> str:
+def short_name(name: str, keep: int = 120) -> str:
     """A file name fit for a one-line error (an over-long name is the error itself)."""
     return name if len(name) <= keep else f"{name[:keep // 2]}...{name[-keep // 2:]} ({len(name)} characters)"
 
