@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from swift_ext.msswift.model_table import model_meta, template_for
-from swift_ext.msswift.plugin_registry import plugins_readable
+from swift_ext.msswift.plugin_registry import builtin_names, plugin_names, plugins_readable
 from swift_ext.spec.findings import Finding
 from swift_ext.spec.recipe import Recipe
 
@@ -284,12 +284,12 @@ def grpo_common(recipe, args, err, warn):
     # in every vLLM mode and without vLLM: the transformers trainer's prepare_rollout calls it before _prepare_vllm,
     # Megatron's _init_rollout_engine before its `if not args.use_vllm: return` -- the trainer asserts even when a
     # `swift rollout` server runs the turns.
-    # A plugin that fills multi_turns other than by `multi_turns['name'] = ...` (update, a computed key) registers
-    # names not read here: its file decides (the loss_map and rm_plugins rules leave it the same way).
+    # A plugin that fills multi_turns in a way plugin_registry cannot read (a loop, a computed key) registers names
+    # not read here: its file decides (the loss_map and rm_plugins rules leave it the same way).
     scheduler = args.str("multi_turn_scheduler")
     plugins = args.list("external_plugins")
     if scheduler and plugins_readable(plugins, "multi_turns"):
-        known = registered_names("rollout/multi_turn.py", "multi_turns", plugins)
+        known = set(builtin_names("rollout/multi_turn.py", "multi_turns") or ()) | plugin_names(plugins, "multi_turns")
         if known and scheduler not in known:
             err("grpo-multi-turn", f"unknown multi_turn_scheduler {scheduler!r}", "multi_turn_scheduler",
                 hint=f"known: {', '.join(sorted(known))} (or register one in an external_plugins file)")
@@ -454,35 +454,6 @@ def megatron_model_type(recipe, args, err, warn):
             and args.str("recompute_granularity") == "selective"):
         err("deepseek-v41-recompute", "recompute_granularity selective (the default) is not supported with LoRA on "
             "deepseek_v41", "recompute_granularity", hint="recompute_granularity: full (or none), or tuner_type: full")
-
-
-def registered_names(module: str, table: str, plugin_paths: list) -> set[str]:
-    """Keys of the dict `table` in ms-swift's `module` plus `table['name'] = ...` in plugin files (read with
-    ast, never imported)."""
-    import ast
-    from pathlib import Path
-
-    from swift_ext.msswift.schema import _package_dir
-
-    names: set[str] = set()
-    root = _package_dir("swift")
-    sources = [root / module] if root else []
-    sources += [Path(str(p)) for p in plugin_paths]
-    for path in sources:
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, UnicodeDecodeError):
-            continue
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Assign):
-                continue
-            for target in node.targets:
-                if isinstance(target, ast.Name) and target.id == table and isinstance(node.value, ast.Dict):
-                    names |= {k.value for k in node.value.keys if isinstance(k, ast.Constant)}
-                elif (isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name)
-                      and target.value.id == table and isinstance(target.slice, ast.Constant)):
-                    names.add(target.slice.value)
-    return names
 
 
 @rule
