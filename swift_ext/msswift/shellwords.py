@@ -100,15 +100,9 @@ def heredoc_delimiters(line: str) -> list[tuple[str, bool]]:
     found = []
     i, n = 0, len(line)
     while i < n:
-        c = line[i]
-        if c in "'\"":
-            i = _quote_end(line, i)
-        elif c == "\\":
-            i += 2
-        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
-            break
-        elif line.startswith("$(", i) or line.startswith("${", i):
-            i = _closing(line, i + 1)
+        skipped = _past_quoted(line, i, "'\"")
+        if skipped is not None:
+            i = skipped
         elif line.startswith("<<<", i):
             i += 3
         elif line.startswith("<<", i):
@@ -131,14 +125,9 @@ def commands(line: str) -> list[tuple[str, str]]:
     i, n, begin = 0, len(line), 0
     while i < n:
         c = line[i]
-        if c in "'\"`":
-            i = _quote_end(line, i)
-        elif c == "\\":
-            i += 2
-        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
-            break
-        elif line.startswith("$(", i) or line.startswith("${", i):
-            i = _closing(line, i + 1)
+        skipped = _past_quoted(line, i, "'\"`")
+        if skipped is not None:
+            i = skipped
         elif c in ";&|":
             op = line[i:i + 2] if line[i:i + 2] in (";;", "&&", "||") else c
             if op == "|":  # a pipe (or `|&`) stays in its command: the importer leaves it out with a note
@@ -154,6 +143,21 @@ def commands(line: str) -> list[tuple[str, str]]:
             i += 1
     parts.append((line[begin:], ""))
     return [(text, op) for text, op in parts if text.strip() or op]
+
+
+def _past_quoted(line: str, i: int, quotes: str) -> int | None:
+    """Where scanning goes on when line[i] opens text bash does not split or act on -- a quote (one of `quotes`), an
+    escaped character, `$( )` / `${ }` -- past that text; the line's end at an unquoted comment; None elsewhere."""
+    c = line[i]
+    if c in quotes:
+        return _quote_end(line, i)
+    if c == "\\":
+        return i + 2
+    if c == "#" and (i == 0 or line[i - 1] in " \t"):
+        return len(line)
+    if line.startswith("$(", i) or line.startswith("${", i):
+        return _closing(line, i + 1)
+    return None
 
 
 def _quote_end(line: str, i: int) -> int:
