@@ -171,7 +171,8 @@ def unsupported_here(recipe: Recipe, model_type: str | None) -> list[Finding]:
     from swift_ext.spec.support import recipe_features, resolve_versions, unsupported
 
     gpu = GPUS.get(recipe.launch.gpu or "")
-    versions = resolve_versions(installed=True)  # this machine's packages, not a declared target
+    # this machine's packages and its torch's CUDA, not a declared target
+    versions = resolve_versions(installed=True, machine=True)
     return [_found("doctor-unsupported", f"not supported here: {line}", True)
             for line in unsupported(recipe_features(recipe.args, model_type), versions,
                                     gpu.compute_capability if gpu else None)]
