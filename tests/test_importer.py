@@ -213,8 +213,12 @@ NPROC_PER_NODE=2 CUDA_VISIBLE_DEVICES=0,1 megatron sft \\
 
 def test_upgrade_renames_3x_arguments(write):
     src = write("old.sh", OLD_NAMES)
-    plain = yaml.safe_load(swift_ext("import", src).stdout)["args"]
+    imported = swift_ext("import", src)
+    plain = yaml.safe_load(imported.stdout)["args"]
     assert "train_type" in plain and "load_safetensors" in plain  # as written, with warnings
+    # ... and the way out is named, counted by importing again with --upgrade: `save` beside `output_dir` stays
+    assert f"hint: 7 of these 8 flag(s) are ms-swift 3.x arguments: `swift-ext import --upgrade {src}`" \
+        in " ".join(imported.stderr.split())
     result = swift_ext("import", src, "--upgrade")
     assert result.returncode == 0, result.stderr
     args = yaml.safe_load(result.stdout)["args"]

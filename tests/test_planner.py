@@ -93,6 +93,18 @@ def test_every_violation_is_listed_at_once():
     assert {"kv-groups-tp", "experts-divisible", "expert-layout"} <= {v["rule"] for v in data["violations"]}
 
 
+
+def test_a_layout_too_big_for_the_node_names_the_node_count_it_fits():
+    # Published large-MoE scripts state the per-node count and leave NNODES to the launcher (ms-swift's
+    # DeepSeek-V4.1 examples: EP8 x PP4 with NPROC_PER_NODE=8): the fix is more nodes, as well as smaller sizes.
+    plan = make_plan(seed(SFT, "launch.nodes=1", "launch.gpus_per_node=8", "args.tensor_model_parallel_size=1",
+                          "args.expert_model_parallel_size=8", "args.pipeline_model_parallel_size=4"))
+    (error,) = [e for e in plan.errors if e.code == "expert-layout"]
+    assert error.hint == "EP*ETP must divide 2: one of [1, 2]; or keep the sizes on launch.nodes: 4 (32 GPUs)"
+    plan = make_plan(seed(SFT, "launch.nodes=1", "launch.gpus_per_node=8", "args.tensor_model_parallel_size=3"))
+    (error,) = [e for e in plan.errors if e.code == "world-divisible"]
+    assert error.hint.endswith("; or keep the sizes on launch.nodes: 3 (24 GPUs)"), error.hint
+
 # ---- one test per rule, failing and passing --------------------------------------------------------
 
 RULE_CASES = [

@@ -191,21 +191,7 @@ def test_an_import_inside_a_function_is_a_warning_through_plan(tmp_path, monkeyp
 
         orms['judge'] = Judge
     """)
-    recipe = tmp_path / "grpo.yaml"
-    recipe.write_text(textwrap.dedent("""\
-        command: rlhf
-        engine: swift
-        launch: {nodes: 1, gpus_per_node: 1, gpu: A100-80G}
-        args:
-          rlhf_type: grpo
-          model: Qwen/Qwen2.5-7B-Instruct
-          external_plugins: [plugin.py]
-          reward_funcs: [judge]
-          dataset: [AI-MO/NuminaMath-TIR]
-          tuner_type: lora
-          per_device_train_batch_size: 8
-          num_generations: 8
-    """), encoding="utf-8")
+    recipe = _grpo_recipe(tmp_path, "judge")
     result = make_plan(load_recipe(recipe, []), oracle=False)
     assert not [e for e in result.errors if e.code == "plugin-imports"]
     warned = [w for w in result.warnings if w.code == "plugin-imports"]
@@ -223,21 +209,7 @@ def test_plan_names_the_3x_plugin_on_the_flag_that_names_it(tmp_path, monkeypatc
     # said, not refused: the run imports the training machine's copy of the file (plugin_imports.plugin_imports)
     monkeypatch.chdir(tmp_path)
     write(tmp_path, PLUGIN_3X)
-    recipe = tmp_path / "grpo.yaml"
-    recipe.write_text(textwrap.dedent("""\
-        command: rlhf
-        engine: swift
-        launch: {nodes: 1, gpus_per_node: 1, gpu: A100-80G}
-        args:
-          rlhf_type: grpo
-          model: Qwen/Qwen2.5-7B-Instruct
-          external_plugins: [plugin.py]
-          reward_funcs: [boxed]
-          dataset: [AI-MO/NuminaMath-TIR]
-          tuner_type: lora
-          per_device_train_batch_size: 8
-          num_generations: 8
-    """), encoding="utf-8")
+    recipe = _grpo_recipe(tmp_path, "boxed")
     result = make_plan(load_recipe(recipe, []), oracle=False)
     assert not [e for e in result.errors if e.code == "plugin-imports"]
     errors = [w for w in result.warnings if w.code == "plugin-imports"]
@@ -293,3 +265,23 @@ def test_modules_that_build_names_dynamically_are_not_judged(tmp_path):
     assert names("import sys\n_import_structure = {'a': ['A']}\n"
                  "sys.modules[__name__] = _LazyModule(__name__, __file__, _import_structure, extra_objects={})\n") == \
         {"a", "A"}
+
+
+def _grpo_recipe(folder, reward: str):
+    """A one-GPU GRPO recipe loading plugin.py from `folder` for the reward `reward`."""
+    recipe = folder / "grpo.yaml"
+    recipe.write_text(textwrap.dedent(f"""\
+        command: rlhf
+        engine: swift
+        launch: {{nodes: 1, gpus_per_node: 1, gpu: A100-80G}}
+        args:
+          rlhf_type: grpo
+          model: Qwen/Qwen2.5-7B-Instruct
+          external_plugins: [plugin.py]
+          reward_funcs: [{reward}]
+          dataset: [AI-MO/NuminaMath-TIR]
+          tuner_type: lora
+          per_device_train_batch_size: 8
+          num_generations: 8
+    """), encoding="utf-8")
+    return recipe

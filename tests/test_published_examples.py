@@ -187,3 +187,18 @@ def test_negated_fusion_switch_of_3x_is_turned_round_by_upgrade(write, tmp_path,
     planned = swift_ext("plan", recipe)
     said = planned.stdout + planned.stderr
     assert planned.returncode != 2 and "unknown-argument" not in said and "value-less" not in said, said
+
+
+def test_bench_counts_the_scripts_refused_only_for_3x_names(tmp_path, capsys):
+    # `make bench` imports the scripts as written; a copy of the examples may hold 3.x versions, which ms-swift
+    # 4.6 refuses for their names alone. The bench says how many `import --upgrade` takes, by importing again.
+    (tmp_path / "new.sh").write_text(script(), encoding="utf-8")
+    (tmp_path / "old.sh").write_text(script("--save_interval 100").replace("--tuner_type", "--train_type"),
+                                     encoding="utf-8")
+    (tmp_path / "bad.sh").write_text(script("--save_interval 100", "--tensor_model_parallel_size 3"),
+                                     encoding="utf-8")
+    assert _bench().main([str(tmp_path)]) == 0
+    said = capsys.readouterr().out
+    assert "megatron: 1 of 3 planned without refusal" in said, said
+    assert "megatron: 2 of 3 with `import --upgrade` (1 of the refused are refused for ms-swift 3.x names only)" \
+        in said, said

@@ -26,12 +26,24 @@ def import_script(
     imported = import_file(script, upgrade)
     err = _console(stderr=True)
     texts = []
+    refused = 0
     for data, notes in imported:
         for note in notes:
             err.print(f"note: {note}", markup=False)
-        for p in _import_warnings(data, script):
+        warnings = _import_warnings(data, script)
+        refused += len(warnings)
+        for p in warnings:
             err.print(f"warning: {p.render()} — the installed ms-swift does not accept this flag as written", markup=False)
         texts.append(recipe_yaml(data))
+    if refused and not upgrade:
+        # Most such flags in published scripts are ms-swift 3.x names: say how many --upgrade would take, counted by
+        # importing again with it (the one reading of the renames), rather than leave the user to find the option.
+        left = sum(len(_import_warnings(data, script)) for data, _ in import_file(script, True))
+        if left < refused:
+            err.print(f"hint: {refused - left} of these {refused} flag(s) are ms-swift 3.x arguments: "
+                      f"`swift-ext import --upgrade {script}` renames them to their 4.x names or drops removed ones "
+                      f"(each change noted)",
+                      markup=False)
     if len(texts) > 1:
         err.print(f"{script}: {len(texts)} training commands, one recipe each", markup=False)
     if output is None:

@@ -48,6 +48,7 @@ class Args:
 
     def _apply_coercions(self) -> None:
         self._values = dict(self._stated)
+        self._mappings: dict[str, dict] = {}
         self.coerced: dict[str, Coercion] = {}
         if self._context is None or self.schema is None:
             return
@@ -125,12 +126,17 @@ class Args:
         """A dict argument as ms-swift reads it (utils json_parse_to_dict: a dict, or a JSON object in a string);
         {} when unset or unreadable, which ms-swift's own parsing reports first. A mapping from the recipe goes
         through JSON as the command line carries it, so its keys are strings there (`{1: 2}` arrives as {"1": 2})."""
-        value = self._values.get(name)
-        try:
-            value = json.loads(value if isinstance(value, str) else json.dumps(value))
-        except (TypeError, ValueError, RecursionError):  # a date or other non-JSON value: check_args reports it
-            return {}
-        return value if isinstance(value, dict) else {}
+        # Read once per name: the layout search asks for megatron_extra_kwargs tens of thousands of times (40% of
+        # `plan --search` re-encoding the same JSON); the values do not change after binding. A copy is returned, so
+        # a caller's update cannot reach the next reader.
+        if name not in self._mappings:
+            value = self._values.get(name)
+            try:
+                value = json.loads(value if isinstance(value, str) else json.dumps(value))
+            except (TypeError, ValueError, RecursionError):  # a date or other non-JSON value: check_args reports it
+                value = {}
+            self._mappings[name] = value if isinstance(value, dict) else {}
+        return dict(self._mappings[name])
 
     # -- numbers several checks need; the defaults are ms-swift's (from the schema) ----------------------
     @property

@@ -176,7 +176,8 @@ def world_divisible(recipe, args, shape, lay, err, warn):
         legal = [d for d in divisors(lay.world)]
         err("world-divisible", f"world size {lay.world} (= {recipe.launch.nodes} nodes x "
             f"{recipe.launch.gpus_per_node} GPUs) is not divisible by TP*PP*CP = {lay.tp}*{lay.pp}*{lay.cp} = {model}",
-            "tensor_model_parallel_size", hint=f"TP*PP*CP must divide {lay.world}: one of {legal}")
+            "tensor_model_parallel_size", hint=f"TP*PP*CP must divide {lay.world}: one of {legal}"
+            + _nodes_that_fit(recipe, lay))
 
 
 @rule
@@ -188,7 +189,21 @@ def expert_layout(recipe, args, shape, lay, err, warn):
         # left to default to TP), else EP (slime issue 1818).
         key = "expert_tensor_parallel_size" if lay.etp > 1 and per_stage % lay.ep == 0 else "expert_model_parallel_size"
         err("expert-layout", f"world/PP = {per_stage} is not divisible by ETP*EP = {lay.etp}*{lay.ep} = {lay.etp * lay.ep}",
-            key, hint=f"EP*ETP must divide {per_stage}: one of {divisors(per_stage)}")
+            key, hint=f"EP*ETP must divide {per_stage}: one of {divisors(per_stage)}" + _nodes_that_fit(recipe, lay))
+
+
+def _nodes_that_fit(recipe, lay, most: int = 64) -> str:
+    """The fewest nodes of this recipe's size at which the parallel sizes as written fit megatron-core's grid
+    (world divisible by TP*PP*CP, world/PP by EP*ETP): published large-MoE scripts give the per-node count and
+    leave the node count to the launcher, so the other way out is more nodes, not smaller sizes."""
+    gpus = recipe.launch.gpus_per_node
+    if not isinstance(gpus, int) or not isinstance(recipe.launch.nodes, int) or gpus < 1:
+        return ""
+    for nodes in range(recipe.launch.nodes + 1, most + 1):
+        world = nodes * gpus
+        if world % (lay.tp * lay.pp * lay.cp) == 0 and (world // lay.pp) % (lay.ep * lay.etp) == 0:
+            return f"; or keep the sizes on launch.nodes: {nodes} ({world} GPUs)"
+    return ""
 
 
 @rule
