@@ -385,3 +385,28 @@ def test_upgrade_translates_3x_megatron_timeout_rope_fusion_and_throughput(write
     shell = OLD_MEGATRON_3X.format(rope=rope).replace("120", "$TIMEOUT")
     result = swift_ext("import", write("mg3c.sh", shell), "--upgrade")
     assert "ddp_timeout" not in yaml.safe_load(result.stdout)["args"] and "set `ddp_timeout` yourself" in result.stderr
+
+
+@pytest.mark.parametrize("value, fused", [("true", False), ("false", True)])
+def test_upgrade_turns_3x_no_bias_swiglu_fusion_into_bias_activation_fusion(write, value, fused):
+    # ms-swift 3.x MegatronArguments `no_bias_swiglu_fusion: bool = False` (Megatron-LM's --no-bias-swiglu-fusion ->
+    # core_transformer_config_from_args: bias_activation_fusion = bias_swiglu_fusion); 4.6 has the config field
+    # itself, `bias_activation_fusion: bool = True`, and no `no_bias_swiglu_fusion` (its parser refuses it).
+    from swift_ext.msswift import schema as msargs
+
+    fields = msargs.schema_for("megatron", "sft").fields
+    assert "no_bias_swiglu_fusion" not in fields and fields["bias_activation_fusion"].default is True
+    script = write("swiglu3.sh", "NPROC_PER_NODE=8 megatron sft --model Qwen/Qwen3-8B --dataset d.jsonl "
+                                 f"--no_bias_swiglu_fusion {value}\n")
+    result = swift_ext("import", script, "--upgrade")
+    assert result.returncode == 0, result.stderr
+    args = yaml.safe_load(result.stdout)["args"]
+    assert args["bias_activation_fusion"] is fused and "no_bias_swiglu_fusion" not in args
+    assert f"`bias_activation_fusion: {str(fused).lower()}`" in result.stderr
+    # without --upgrade the 3.x name stays (plan refuses it as 4.6's parser would), and a 4.x recipe that already
+    # sets bias_activation_fusion keeps its own value
+    assert yaml.safe_load(swift_ext("import", script).stdout)["args"]["no_bias_swiglu_fusion"] is (value == "true")
+    both = write("swiglu4.sh", "megatron sft --model Qwen/Qwen3-8B --dataset d.jsonl --bias_activation_fusion true "
+                               f"--no_bias_swiglu_fusion {value}\n")
+    kept = yaml.safe_load(swift_ext("import", both, "--upgrade").stdout)["args"]
+    assert kept["bias_activation_fusion"] is True

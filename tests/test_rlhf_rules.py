@@ -149,3 +149,23 @@ def test_ms_swift_itself_refuses_a_kto_batch_of_one():
                            dataset_num_proc=1, data_seed=42)
     with pytest.raises(ValueError, match="Batch size is 1"):
         prepare_kto_dataset(args, None, None)  # one process: WORLD_SIZE unset
+
+
+def test_precompute_ref_log_probs_is_refused_as_no_argument_of_4_6_with_or_without_liger():
+    # trl's DPOConfig has precompute_ref_log_probs, ms-swift 4.6's RLHFArguments does not (its parser refuses it), and
+    # swift/rlhf_trainers/dpo_trainer.py DPOTrainer.__init__ raises for it anyway ("precompute_ref_log_probs=True is
+    # not supported by Swift DPOTrainer"), Liger DPO loss or not: the unknown-argument check already names the flag,
+    # so no rule of its own (the 'precompute_ref_log_probs with use_liger_kernel' idea is wider in 4.6).
+    from swift_ext.msswift.schema import schema_for
+    from swift_ext.planner.plan import check_args
+    from swift_ext.spec.recipe import load_recipe
+
+    assert "'precompute_ref_log_probs=True is not supported by Swift DPOTrainer. '" in (
+        _package_dir("swift") / "rlhf_trainers/dpo_trainer.py").read_text()
+    for liger in ("true", "false"):
+        recipe = load_recipe(SWIFT_SFT, ["command=rlhf", *SWIFT_DPO, f"args.use_liger_kernel={liger}",
+                                         "args.precompute_ref_log_probs=true"])
+        refused = check_args(recipe, schema_for(recipe.engine, recipe.command))
+        assert [p.path for p in refused] == ["args.precompute_ref_log_probs"]
+    near = load_recipe(SWIFT_SFT, ["command=rlhf", *SWIFT_DPO, "args.use_liger_kernel=true"])
+    assert check_args(near, schema_for(near.engine, near.command)) == []

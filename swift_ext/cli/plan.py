@@ -168,12 +168,14 @@ def rules_cmd(as_json: bool = typer.Option(False, "--json", help="Print the rule
               ) -> None:
     """List every pre-flight rule with its evidence and scope, and the version-gated support table."""
     from swift_ext.spec.ruleset import RULES
-    from swift_ext.spec.support import SUPPORT
+    from swift_ext.spec.support import SUPPORT, gpu_needs
 
     if as_json:
         print(json.dumps({"rules": [r.as_dict() for r in sorted(RULES.values(), key=lambda r: r.name)],
                           "support": [{"feature": s.feature, "what": s.what, "model_types": s.model_types,
-                                       "needs": s.needs, "compute_capability": s.compute_capability,
+                                       "needs": s.needs, "removed": s.removed,
+                                       "compute_capability": s.compute_capability,
+                                       "excluded_capability": s.excluded_capability,
                                        "evidence": s.evidence} for s in SUPPORT]}, indent=2))
         return
     con = _console()
@@ -184,8 +186,9 @@ def rules_cmd(as_json: bool = typer.Option(False, "--json", help="Print the rule
         con.print(f"  scope: {r.scope}", markup=False)
     con.print("[bold]version-gated support[/bold] (spec/support.py; plan --target-versions checks against it):")
     for s in SUPPORT:
-        needs = ", ".join(f"{p} >= {v}" for p, v in s.needs.items()) or "no version gate"
-        cc = f"; compute capability >= {s.compute_capability[0]}.{s.compute_capability[1]}" if s.compute_capability else ""
+        needs = ", ".join([*(f"{p} >= {v}" for p, v in s.needs.items()),
+                           *(f"{p} < {v} (removed there)" for p, v in s.removed.items())]) or "no version gate"
+        cc = f"; {gpu_needs(s.feature)}" if gpu_needs(s.feature) else ""
         con.print(f"  {s.feature}: {s.what} — {needs}{cc}", markup=False)
 
 

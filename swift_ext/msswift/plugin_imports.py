@@ -75,30 +75,59 @@ def bad_plugin_imports(paths: list) -> list[BadImport]:
     return out
 
 
+def relative_plugin_imports(paths: list) -> list[tuple[str, int, str, bool, str | None]]:
+    """(entry, line, statement, in_function, the same import by name) for each relative import (`from .x import y`) that runs in the plugin
+    files at `paths` themselves. ms-swift 4.6 swift/utils/utils.py import_external_file loads a plugin file as the
+    top-level module `_swift_external_<sha256>` (spec_from_file_location, no package), so Python raises ImportError
+    "attempted relative import with no known parent package" for any of them; it puts the file's directory first on
+    sys.path, so `from x import y` finds the same sibling module. (Relative imports inside a package the plugin
+    imports work: plugin_registry follows those.)"""
+    out = []
+    for entry in paths:
+        path = Path(os.path.expanduser(str(entry)))
+        try:
+            if not path.is_file():
+                continue
+            tree = _parsed(str(path.resolve()), path.stat().st_mtime_ns)[0]
+        except (OSError, ValueError):
+            continue
+        if tree is None:
+            continue
+        relative = lambda node: isinstance(node, ast.ImportFrom) and node.level > 0  # noqa: E731
+        for node, in_function in _executed_imports(tree.body, False, relative):
+            names = ", ".join(ast.unparse(a) for a in node.names)
+            # one dot: a module beside the plugin file, which sys.path finds by name; two or more: above it, not there
+            by_name = None if node.level > 1 else f"from {node.module} import {names}" if node.module else \
+                f"import {names}"
+            out.append((str(entry), node.lineno, ast.unparse(node), in_function, by_name))
+    return out
+
+
 # -- which import statements run -------------------------------------------------------------------------------
 
-def _executed_imports(body: list, in_function: bool):
-    """(statement, in_function) for the swift imports that run when the module (or the function) runs, leaving out
-    the ones that may not run or whose failure is caught."""
+def _executed_imports(body: list, in_function: bool, wanted=None):
+    """(statement, in_function) for the imports `wanted` picks (default: the swift ones) that run when the module (or
+    the function) runs, leaving out the ones that may not run or whose failure is caught."""
+    wanted = wanted or _names_swift
     for stmt in body:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            if _names_swift(stmt):
+            if wanted(stmt):
                 yield stmt, in_function
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            yield from _executed_imports(stmt.body, True)
+            yield from _executed_imports(stmt.body, True, wanted)
         elif isinstance(stmt, ast.ClassDef):  # a class body runs where the class statement runs
-            yield from _executed_imports(stmt.body, in_function)
+            yield from _executed_imports(stmt.body, in_function, wanted)
         elif isinstance(stmt, (ast.Try, ast.TryStar)):
             if not _catches_import_error(stmt.handlers):
-                yield from _executed_imports(stmt.body, in_function)
-                yield from _executed_imports(stmt.orelse, in_function)
+                yield from _executed_imports(stmt.body, in_function, wanted)
+                yield from _executed_imports(stmt.orelse, in_function, wanted)
             # handlers run only when the body failed, and a guarded body's else only when it did not: undecidable
-            yield from _executed_imports(stmt.finalbody, in_function)
+            yield from _executed_imports(stmt.finalbody, in_function, wanted)
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
             if not any(_is_suppress(item.context_expr) for item in stmt.items):
-                yield from _executed_imports(stmt.body, in_function)
+                yield from _executed_imports(stmt.body, in_function, wanted)
         elif isinstance(stmt, ast.If) and _is_type_checking(stmt.test):
-            yield from _executed_imports(stmt.orelse, in_function)  # the runtime branch
+            yield from _executed_imports(stmt.orelse, in_function, wanted)  # the runtime branch
         # any other `if`, loops and match: whether the branch runs is not known here
 
 
@@ -415,4 +444,19 @@ def plugin_imports(recipe, args, err, warn):
             warn("plugin-imports", message, key, hint=hint)
 
 
-PLUGIN_IMPORT_RULES = [plugin_imports]
+def plugin_relative_imports(recipe, args, err, warn):
+    # swift/utils/utils.py import_external_file (relative_plugin_imports says how), on every rank at start-up
+    for key in ("external_plugins", "custom_register_path"):
+        for entry, line, statement, in_function, by_name in relative_plugin_imports(args.list(key)):
+            message = (f"{key} file {entry}, line {line}: `{statement}` is a relative import, and ms-swift imports the "
+                       "plugin file as a top-level module with no package: ImportError (\"attempted relative import "
+                       "with no known parent package\")")
+            hint = (f"`{by_name}`: ms-swift puts the plugin file's directory first on sys.path" if by_name else
+                    "make the modules it names importable by name (a package on PYTHONPATH, or beside the plugin file)")
+            if in_function:
+                warn("plugin-relative-import", message + " when that function runs", key, hint=hint)
+            else:
+                err("plugin-relative-import", message + " at start-up, on every rank", key, hint=hint)
+
+
+PLUGIN_IMPORT_RULES = [plugin_imports, plugin_relative_imports]

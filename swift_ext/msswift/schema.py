@@ -104,12 +104,18 @@ RENAMED_VALUES: dict[str, dict[str, str]] = {
 # over and SwiftPipeline._parse_args raises on it.) Those three are the 3.x name without `no_`; 3.x's
 # `no_rope_fusion: bool = False` (its MegatronArguments: RoPE fusion on unless MLA turned it off) is 4.6's
 # `apply_rope_fusion: bool = False` (megatron_args.py; mcore's TransformerConfig field), the other way round too --
-# so a 3.x script's `--no_rope_fusion false` asks for the fused RoPE 4.6 leaves off by default.
+# so a 3.x script's `--no_rope_fusion false` asks for the fused RoPE 4.6 leaves off by default. 3.x's
+# `no_bias_swiglu_fusion: bool = False` (its MegatronArguments, handed to Megatron-LM's parser as
+# --no-bias-swiglu-fusion, dest bias_swiglu_fusion) reached the config as Megatron-LM's core_transformer_config_from_args
+# wrote it, `kw_args['bias_activation_fusion'] = args.bias_swiglu_fusion` for a swiglu model; 4.6 sets the config
+# field directly, `bias_activation_fusion: bool = True` (megatron_args.py). For a non-swiglu model 3.x's switch did
+# nothing and 4.x's `false` turns off the bias-GeLU fusion too: a slower kernel, not another result.
 NEGATED_RENAMED: dict[str, str] = {
     "no_gradient_accumulation_fusion": "gradient_accumulation_fusion",
     "no_masked_softmax_fusion": "masked_softmax_fusion",
     "no_bias_dropout_fusion": "bias_dropout_fusion",
     "no_rope_fusion": "apply_rope_fusion",
+    "no_bias_swiglu_fusion": "bias_activation_fusion",
 }
 
 # 3.x Megatron names 4.6 spells in another unit: 3.x's MegatronArguments `distributed_timeout_minutes` (minutes) is

@@ -454,26 +454,31 @@ def fp8_gpu(recipe, args, shape, lay, err, warn, versions):
     if not fmt:
         return
     fp8_recipe = args.str("fp8_recipe") or "delayed"
-    # The compute capability and Transformer Engine version each recipe needs: spec/support.py fp8-* rows.
-    from swift_ext.spec.support import BY_FEATURE
+    # The Transformer Engine / CUDA versions and the GPUs each recipe needs: spec/support.py fp8-* rows (a version
+    # not known here is not judged: plan's notes say which, spec.support.unknown_notes).
+    from swift_ext.spec.support import BY_FEATURE, CUDA, gpu_needs
 
     feature = f"fp8-{fp8_recipe}"
     if feature not in BY_FEATURE:
         return  # a recipe name ms-swift does not know: check_args reports it
-    need = BY_FEATURE[feature].compute_capability
     for gap in version_gaps(feature, versions):
-        err("fp8-gpu", f"FP8 recipe '{fp8_recipe}' needs a newer Transformer Engine: {gap}", "fp8_recipe",
-            hint="use fp8_recipe delayed, or a newer transformer-engine")
+        cuda = gap.startswith("CUDA")  # Versions.describe(CUDA)
+        err("fp8-gpu", f"FP8 recipe '{fp8_recipe}' is not supported with {gap}", "fp8_recipe",
+            hint=f"a torch built for CUDA >= {BY_FEATURE[feature].needs[CUDA]}, or fp8_recipe tensorwise" if cuda
+            else "use fp8_recipe delayed, or a newer transformer-engine")
     gpu = recipe.launch.gpu
     if gpu is None:
-        warn("fp8-gpu", f"FP8 ({fp8_recipe}) needs compute capability {need[0]}.{need[1]}+; launch.gpu is not set",
+        warn("fp8-gpu", f"FP8 ({fp8_recipe}) needs {gpu_needs(feature)}; launch.gpu is not set",
              "fp8_format", hint="set launch.gpu so this can be checked")
         return
     cc = GPUS[gpu].compute_capability
-    if capability_gap(feature, cc):
-        err("fp8-gpu", f"FP8 recipe '{fp8_recipe}' needs compute capability {need[0]}.{need[1]}+; {gpu} has "
-            f"{cc[0]}.{cc[1]}", "fp8_recipe",
-            hint="use an H100/H200/H20-class GPU, or drop fp8_format")
+    gap = capability_gap(feature, cc)
+    if gap:
+        runs = [r for r in ("tensorwise", "blockwise") if not capability_gap(f"fp8-{r}", cc)]
+        err("fp8-gpu", f"FP8 recipe '{fp8_recipe}' cannot run on {gpu}: {gap} (it needs {gpu_needs(feature)})",
+            "fp8_recipe", hint=f"fp8_recipe {' or '.join(runs)}, which {gpu} runs"
+            if BY_FEATURE[feature].excluded_capability and runs else
+            "use an H100/H200/H20-class GPU, or drop fp8_format")
 
 
 # The Megatron GRPO rule (with the reward-name checks) lives in grpo_rules.py; it runs last, as it always did.

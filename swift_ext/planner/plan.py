@@ -18,7 +18,7 @@ from swift_ext.planner.effective import effective_args, overridden_by_msswift, t
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
 from swift_ext.spec.recipe import MAX_GPUS_PER_NODE, MAX_NODES, Recipe
 from swift_ext.spec.secrets import secret_arg_problems, secret_env_problems, shell_text_problems
-from swift_ext.spec.support import Versions, resolve_versions
+from swift_ext.spec.support import Versions, recipe_features, resolve_versions, unknown_notes
 from swift_ext.spec.yamlio import short_name
 
 if TYPE_CHECKING:
@@ -150,6 +150,8 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
 
         notes += lora_notes(recipe, args, found.shape)
     warnings += overridden_by_msswift(recipe, args, errors + warnings) + train_iters_replaced(recipe, args)
+    # The version gates of the features the recipe uses that no declared or installed version could decide.
+    notes += unknown_notes(recipe_features(recipe.args, getattr(found.shape, "model_type", None)), found.versions)
     return Plan(recipe=recipe, schema=schema, args=args, launch=build_launch(recipe), errors=errors,
                 warnings=warnings, notes=notes, shape=found.shape, layout=found.layout, memory=found.memory,
                 megatron_core=found.megatron_core, versions=found.versions, effective=effective_args(recipe, args, data_summary["epoch"] if data_summary else None),

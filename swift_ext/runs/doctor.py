@@ -8,6 +8,7 @@ Reads package metadata and `nvidia-smi`; imports neither torch nor ms-swift (fas
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -124,6 +125,7 @@ def diagnose(recipe: Recipe | None, plan=None, env: dict[str, str] | None = None
             findings.append(_found("doctor-package", f"{dist} is not installed ({why})", required))
     if recipe is not None:
         findings += unsupported_here(recipe, model_type)
+        findings += fused_wgrad_here(recipe)
     if recipe is None or recipe.launch.gpus_per_node == 0:
         return findings
     gpus, why_none = visible_gpus(env)
@@ -171,10 +173,62 @@ def unsupported_here(recipe: Recipe, model_type: str | None) -> list[Finding]:
     from swift_ext.spec.support import recipe_features, resolve_versions, unsupported
 
     gpu = GPUS.get(recipe.launch.gpu or "")
-    versions = resolve_versions(installed=True)  # this machine's packages, not a declared target
+    # this machine's packages and its torch's CUDA, not a declared target
+    versions = resolve_versions(installed=True, machine=True)
     return [_found("doctor-unsupported", f"not supported here: {line}", True)
             for line in unsupported(recipe_features(recipe.args, model_type), versions,
                                     gpu.compute_capability if gpu else None)]
+
+
+def _findable(module: str) -> bool:
+    """A top-level module this Python would import (found, not run)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# What the recipe's Megatron flags need of apex, which plan cannot see (it is the training machine's). ms-swift 4.6
+# swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__: gradient_accumulation_fusion (default
+# true) is turned off, with a warning, when `import apex` fails; megatron_extra_kwargs, applied after it
+# (get_mcore_model_config), can turn it back on. megatron-core 0.16.1 tensor_parallel/layers.py imports apex's
+# fused_weight_gradient_mlp_cuda extension and ColumnParallelLinear.__init__ (the output layer, on every model) raises
+# RuntimeError "...gradient_accumulation_fusion set to True but the custom CUDA extension fused_weight_gradient_mlp_cuda
+# module is not found" without it; model_parallel_config.py ModelParallelConfig.__post_init__ raises "Cannot defer
+# embedding wgrad compute when gradient accumulation fusion is not used" (defer_embedding_wgrad_compute).
+def fused_wgrad_here(recipe: Recipe) -> list[Finding]:
+    if recipe.engine != "megatron":
+        return []
+    from swift_ext.msswift import schema as msargs
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.planner.mcore_config import config_value, from_extra
+
+    try:
+        args = Args.bind(recipe, msargs.schema_for(recipe.engine, recipe.command))
+        asked = bool(config_value(args, "gradient_accumulation_fusion", True))
+        forced = from_extra(args, "gradient_accumulation_fusion")
+        defer = bool(config_value(args, "defer_embedding_wgrad_compute", False))
+    except Exception:  # noqa: BLE001 -- a recipe plan refuses (bad values) is plan's to report, not doctor's
+        return []
+    apex, kernels = _findable("apex"), _findable("fused_weight_gradient_mlp_cuda")
+    fusion = asked and (apex or forced)  # what the config gets
+    found = []
+    if fusion and not kernels:
+        why = ("megatron_extra_kwargs sets gradient_accumulation_fusion" if forced else
+               "gradient_accumulation_fusion is on (ms-swift's default) and apex is installed")
+        found.append(_found("doctor-fused-wgrad", f"{why}, but apex's fused_weight_gradient_mlp_cuda extension is "
+                            "not: megatron-core's ColumnParallelLinear raises RuntimeError when the model is built",
+                            True))
+    if defer and asked and not fusion:
+        found.append(_found("doctor-fused-wgrad", "defer_embedding_wgrad_compute needs gradient_accumulation_fusion, "
+                            "which ms-swift turns off here because apex is not installed: megatron-core refuses the "
+                            "config (\"Cannot defer embedding wgrad compute when gradient accumulation fusion is not "
+                            "used\")", True))
+    for finding in found:
+        finding.message += ("; install apex with its C++/CUDA extensions (--cpp_ext --cuda_ext), or set "
+                            "gradient_accumulation_fusion: false" + (" and drop defer_embedding_wgrad_compute"
+                                                                      if defer else ""))
+    return found
 
 
 def shape_type(recipe: Recipe | None) -> str | None:

@@ -87,6 +87,8 @@ CODES: dict[str, Code] = {
         "doctor-memory": "the GPUs' memory against the plan's estimate",
         "doctor-cache": "caches on node-local or missing shared folders for a multi-node run",
         "doctor-unsupported": "a recipe feature the installed versions or GPUs do not support (spec/support.py)",
+        "doctor-fused-wgrad": "gradient_accumulation_fusion / defer_embedding_wgrad_compute need apex's "
+                              "fused_weight_gradient_mlp_cuda extension, which this machine lacks",
     }),
     # -- verify ---------------------------------------------------------------------------------------------
     **_family("verify", "error", {

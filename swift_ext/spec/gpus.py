@@ -24,5 +24,8 @@ GPUS: dict[str, Gpu] = {
     "A800": Gpu(80, (8, 0), 312),
     "A10": Gpu(24, (8, 6), 125),
     "RTX4090": Gpu(24, (8, 9), 165),
+    # Consumer Blackwell, sm_120: Transformer Engine refuses MXFP8 on it (spec/support.py fp8-mxfp8). bf16 dense with
+    # fp32 accumulate, as for the RTX4090: NVIDIA's 838.4 TFLOPS FP16 tensor figure is sparse with fp16 accumulate.
+    "RTX5090": Gpu(32, (12, 0), 209.5),
     "V100": Gpu(32, (7, 0), 125),
 }

@@ -177,10 +177,19 @@ _RULES = [
              "recipes with mtp_num_layers (support table: mtp)"),
     RuleInfo("fp8-param", "error", "fp8_param_gather needs fp8_format, fp4_param_gather fp4_format; fp8_format not "
              "with fp4_format", (code(TC),), "recipes with fp8_param_gather, fp4_param_gather or fp4_format"),
-    RuleInfo("fp8-gpu", "error, warning", "the FP8 recipe's compute capability and Transformer Engine version",
-             (code("transformer-engine pytorch/fp8.py: check_fp8_support / check_fp8_block_scaling_support / "
-                    "check_mxfp8_support"), code("megatron-core fp8_utils.py: get_fp8_recipe")),
-             "recipes with fp8_format; support table rows fp8-delayed/tensorwise/blockwise/mxfp8"),
+    RuleInfo("fp8-gpu", "error, warning", "the FP8 recipe's compute capability (lowest, and the architectures TE "
+             "refuses it on: MXFP8 on 12.0+), Transformer Engine version and CUDA version (blockwise: torch built "
+             "for CUDA >= 12.9)",
+             (code("transformer-engine pytorch/quantization.py (older: pytorch/fp8.py): _compute_fp8_support / "
+                   "_compute_fp8_block_scaling_support / _compute_mxfp8_support, asserted by check_recipe_support "
+                   "on entering fp8_autocast"), code("megatron-core fp8_utils.py: get_fp8_recipe"),
+              Evidence("report", "NVIDIA/TransformerEngine#2668, NVIDIA/Megatron-LM#4175", "MXFP8 on sm_120 (RTX PRO "
+                       "6000): AssertionError \"MXFP8 (for all gemm layouts) is not supported on 12.0+ architectures "
+                       "yet.\"; Float8BlockScaling runs there")),
+             "recipes with fp8_format; support table rows fp8-delayed/tensorwise/blockwise/mxfp8. The GPU from "
+             "launch.gpu (unset: a warning); CUDA only from a declared target (--target-versions cuda=..., or "
+             "SWIFT_EXT_TARGET_VERSIONS in the recipe's env) -- unknown: a note, not a verdict; doctor reads the "
+             "training machine's torch.version.cuda"),
 ]
 _RULES += GRPO_RULE_INFO  # GRPO and rewards (planner/grpo_rules.py, msswift/rules.py): spec/ruleset_grpo.py
 _RULES += [

@@ -143,6 +143,21 @@ STARTUP_RULE_INFO = [
              "imports guarded by try/except ImportError, under `if` (TYPE_CHECKING's runtime else is), in loops, "
              "star imports' names, modules that fill their names dynamically"),
 
+    RuleInfo("plugin-relative-import", "error, warning", "a relative import (`from .x import y`, `from . import x`) "
+             "that runs in an external_plugins (or custom_register_path) file itself fails: ms-swift imports the file "
+             "as a top-level module with no package (a warning when it sits inside a function: it fails when that "
+             "runs); the hint gives the import by name, which works because ms-swift puts the file's directory "
+             "first on sys.path",
+             (code("ms-swift swift/utils/utils.py: import_external_file (module name `_swift_external_<sha256>`, "
+                   "importlib.util.spec_from_file_location without submodule_search_locations, sys.path.insert(0, "
+                   "the file's directory); ImportError \"attempted relative import with no known parent package\" -- "
+                   "run against 4.6.0 on a two-file plugin)"),
+              code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._import_external_plugins (every "
+                   "rank, custom_register_path appended)")),
+             "the plugin files found here, their own module-level and function-level imports; not judged: imports "
+             "under try/except ImportError, `if` branches, loops (as plugin-imports); relative imports inside "
+             "packages the plugin imports (those have a package, and work)"),
+
     # --- RLHF algorithm arguments read inside the trainers (msswift/rlhf_rules.py)
     RuleInfo("loss-type", "error", "loss_type names a loss the RLHF trainer computes: GRPO's (both engines), DPO's "
              "(transformers engine)",

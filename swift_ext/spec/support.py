@@ -1,25 +1,37 @@
 """Version-gated support as data: which feature works with which versions of the stack and which GPUs.
 
 ONE table (SUPPORT) says, per feature and model type, the lowest version of each package (ms-swift,
-megatron-core, transformers, vLLM, Transformer Engine) and the lowest GPU compute capability it needs,
-with the place that says so. The version-gated pre-flight rules (planner/layout.py), `plan
+megatron-core, transformers, vLLM, Transformer Engine) and of CUDA it needs, the version of a package that
+removed it (where one did), the lowest GPU compute capability it needs and the capabilities it does not run
+on, with the place that says so. The version-gated pre-flight rules (planner/layout.py), `plan
 --target-versions` and `swift-ext doctor` all read this table; nothing else holds a version gate.
 
 Versions are checked against a declared target set when one is given (planning on a laptop for the
 cluster), else the installed copies. A package that is neither declared nor installed is "unknown":
-its gates are not checked (no verdict), except megatron-core, which falls back to ms-swift 4.6's floor.
+its gates are not checked (no verdict; `plan` says so in a note), except megatron-core, which falls back
+to ms-swift 4.6's floor.
+
+CUDA is the machine's, not a package's: the version torch was built with (torch.version.cuda), which is what
+Transformer Engine compares (`float(torch.version.cuda) >= 12.9`). `plan` learns it only from a declared
+target (`--target-versions cuda=12.9`, or SWIFT_EXT_TARGET_VERSIONS in the recipe's env): the planning
+machine's torch says nothing about the cluster's. `doctor`, which runs on the training machine, reads it
+from the installed torch (torch/version.py, not imported).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from swift_ext.spec.findings import UserError
 
-PACKAGES = ("ms-swift", "megatron-core", "transformers", "vllm", "transformer-engine")
+DISTRIBUTIONS = ("ms-swift", "megatron-core", "transformers", "vllm", "transformer-engine")
+CUDA = "cuda"  # torch.version.cuda: see the module docstring
+PACKAGES = (*DISTRIBUTIONS, CUDA)
 # Short names accepted in --target-versions / SWIFT_EXT_TARGET_VERSIONS.
 ALIASES = {"swift": "ms-swift", "mcore": "megatron-core", "te": "transformer-engine",
            "transformer_engine": "transformer-engine", "megatron_core": "megatron-core", "ms_swift": "ms-swift"}
@@ -58,7 +70,7 @@ def parse_targets(text: str, where: str = "--target-versions") -> dict[str, str]
         name = ALIASES.get(name.strip().lower(), name.strip().lower())
         if not sep or name not in PACKAGES or not version_tuple(value.strip()):
             raise UserError.one(f"{where}: {item!r} is not PACKAGE=VERSION",
-                                hint=f"e.g. megatron-core=0.18.0,transformer-engine=2.8; packages: {', '.join(PACKAGES)}")
+                                hint=f"e.g. megatron-core=0.18.0,transformer-engine=2.8,cuda=12.9; names: {', '.join(PACKAGES)}")
         found[name] = value.strip()
     return found
 
@@ -67,12 +79,33 @@ def parse_targets(text: str, where: str = "--target-versions") -> dict[str, str]
 def installed_versions() -> dict[str, str]:
     """Versions of the installed packages, from package metadata (no import)."""
     found = {}
-    for dist in PACKAGES:
+    for dist in DISTRIBUTIONS:
         try:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
     return found
+
+
+@lru_cache(maxsize=1)
+def installed_cuda() -> str | None:
+    """torch.version.cuda of the installed torch, read from torch/version.py without importing torch (seconds, and a
+    login node may have no GPU driver); None for a CPU build, a ROCm build or no torch."""
+    try:
+        spec = importlib.util.find_spec("torch")  # a top-level name: finds the package, runs nothing
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        try:
+            text = open(os.path.join(folder, "version.py"), encoding="utf-8").read()
+        except OSError:
+            continue
+        # torch writes `cuda: Optional[str] = '13.0'` (None on a CPU build)
+        found = re.search(r"^cuda\s*(?::[^=\n]*)?=\s*['\"]([0-9.]+)['\"]", text, re.M)
+        return found.group(1) if found else None
+    return None
 
 
 @dataclass(frozen=True)
@@ -91,14 +124,16 @@ class Versions:
         return self.get("megatron-core") or version_tuple(MCORE_FLOOR)
 
     def describe(self, package: str) -> str:
-        return f"{package} {self.versions[package]}" if package in self.versions else f"{package} (unknown)"
+        name = "CUDA (torch.version.cuda)" if package == CUDA else package
+        return f"{name} {self.versions[package]}" if package in self.versions else f"{name} (unknown)"
 
 
 def resolve_versions(env: dict[str, str] | None = None, declared: dict[str, str] | None = None,
-                     installed: bool = True) -> Versions:
+                     installed: bool = True, machine: bool = False) -> Versions:
     """Declared targets (--target-versions) first, then the recipe's env, then the process env
     (SWIFT_EXT_TARGET_VERSIONS, and SWIFT_EXT_MCORE_VERSION for megatron-core), then the installed copies
-    (unless `installed` is False), then ms-swift 4.6's megatron-core floor."""
+    (unless `installed` is False), then ms-swift 4.6's megatron-core floor. `machine`: this is the machine that
+    trains (doctor), so the installed torch's CUDA counts too; plan knows CUDA only from a declared target."""
     versions: dict[str, str] = {}
     sources: dict[str, str] = {}
 
@@ -115,6 +150,8 @@ def resolve_versions(env: dict[str, str] | None = None, declared: dict[str, str]
             take({"megatron-core": source[ENV_MCORE].strip()}, f"{ENV_MCORE} in the {label}")
     if installed:
         take(installed_versions(), "installed")
+    if machine and installed_cuda():
+        take({CUDA: installed_cuda()}, "torch.version.cuda (installed torch)")
     take({"megatron-core": MCORE_FLOOR}, "ms-swift 4.6's minimum; megatron-core is not installed here")
     return Versions(versions, sources)
 
@@ -131,6 +168,10 @@ class Support:
     needs: dict[str, str]  # package -> lowest version that supports the feature
     compute_capability: tuple[int, int] | None  # lowest GPU compute capability; None: any
     evidence: str  # where the gate is read from (file and function of the package, or its docs)
+    removed: dict[str, str] = field(default_factory=dict)  # package -> first version without the feature
+    # GPUs the feature does not run on though they pass compute_capability: [first, below) -- below None: every
+    # capability from `first` on (a newer architecture the package refuses, not an older one)
+    excluded_capability: tuple[tuple[int, int], tuple[int, int] | None] | None = None
 
 
 # Model types whose decoder has Gated DeltaNet (linear attention) layers (transformers' and mcore-bridge's
@@ -177,13 +218,23 @@ SUPPORT: tuple[Support, ...] = (
             {"transformer-engine": "2.2.0"}, (8, 9),
             "megatron-core 0.16 fp8_utils.py get_fp8_recipe: Float8CurrentScaling needs TE >= 2.2.0.dev0; "
             "TE check_fp8_support: compute capability >= 8.9"),
+    # CUDA: TE asserts in fp8_autocast (check_recipe_support), i.e. at the first forward step, not at start-up.
     Support("fp8-blockwise", "FP8 with 128-wide block scaling (TE Float8BlockScaling)", None,
-            {"transformer-engine": "2.3.0"}, (9, 0),
-            "megatron-core 0.16 fp8_utils.py get_fp8_recipe: Float8BlockScaling needs TE >= 2.3.0.dev0; TE docs "
-            "(features/low_precision_training, FP8 Blockwise Scaling): requires SM90 (Hopper) or later"),
+            {"transformer-engine": "2.3.0", CUDA: "12.9"}, (9, 0),
+            "megatron-core 0.16 fp8_utils.py get_fp8_recipe: Float8BlockScaling needs TE >= 2.3.0.dev0; TE "
+            "pytorch/quantization.py _compute_fp8_block_scaling_support: compute capability >= 9.0 and "
+            "float(torch.version.cuda) >= 12.9, else \"FP8 block scaled GEMM requires compute capability 9.0 or "
+            "higher and CUDA >= 12.9.\" (older TE pytorch/fp8.py check_fp8_block_scaling_support: \"requires Hopper "
+            "and CUDA >= 12.9\"); ms-swift examples/megatron/fp8/llm.sh header \"cuda>=12.9\", benchmark.sh "
+            "\"test_env: H20, cuda12.9\"; NeMo-RL's FP8 docs report that AssertionError with a torch built for CUDA "
+            "12.8 (torch < 2.8)"),
     Support("fp8-mxfp8", "MXFP8 (TE MXFP8BlockScaling)", None, {"transformer-engine": "2.1.0"}, (10, 0),
             "megatron-core 0.16 fp8_utils.py get_fp8_recipe: MXFP8BlockScaling needs TE >= 2.1.0; TE docs (MXFP8): "
-            "hardware support first appeared in Blackwell, SM 10.0"),
+            "hardware support first appeared in Blackwell, SM 10.0; TE pytorch/quantization.py "
+            "_compute_mxfp8_support: compute capability >= 12.0 (consumer / workstation Blackwell, sm_120 / sm_121) "
+            "gives \"MXFP8 (for all gemm layouts) is not supported on 12.0+ architectures yet.\" (still in TE 2.14 "
+            "and 2.15; TransformerEngine issue #2668, Megatron-LM issue #4175: AssertionError on an RTX PRO 6000)",
+            excluded_capability=((12, 0), None)),
     Support("fp8-recompute-act-norm", "selective recompute of moe_act / layernorm under FP8 current or block scaling",
             None, {"transformer-engine": "2.6.0"}, None,
             "megatron-core 0.16 transformer/transformer_config.py TransformerConfig.__post_init__: \"moe_act and "
@@ -208,22 +259,56 @@ def applies(feature: str, model_type: str | None) -> bool:
 
 
 def version_gaps(feature: str, versions: Versions) -> list[str]:
-    """Why `versions` do not support `feature` ("megatron-core 0.16.1 < 0.18.0"); [] when they do, or when
-    the package's version is unknown (no verdict without a version)."""
+    """Why `versions` do not support `feature` ("megatron-core 0.16.1 < 0.18.0", "vllm 0.12.0 >= 0.12.0, which
+    removed it"); [] when they do, or when the package's version is unknown (no verdict without a version:
+    unknown_gates names those)."""
+    row = BY_FEATURE[feature]
     gaps = []
-    for package, least in BY_FEATURE[feature].needs.items():
+    for package, least in row.needs.items():
         have = versions.get(package)
         if have is not None and have < version_tuple(least):
             gaps.append(f"{versions.describe(package)} < {least}")
+    for package, gone in row.removed.items():
+        have = versions.get(package)
+        if have is not None and have >= version_tuple(gone):
+            gaps.append(f"{versions.describe(package)} >= {gone}, which removed it")
     return gaps
+
+
+def unknown_gates(feature: str, versions: Versions) -> list[str]:
+    """The packages `feature` is gated on whose version is not known (neither declared nor installed)."""
+    row = BY_FEATURE[feature]
+    return [p for p in (*row.needs, *row.removed) if versions.get(p) is None]
+
+
+def _cc(capability: tuple[int, int]) -> str:
+    return f"{capability[0]}.{capability[1]}"
 
 
 def capability_gap(feature: str, capability: tuple[int, int] | None) -> str | None:
     """Why a GPU of `capability` cannot run `feature`; None when it can (or the capability is unknown)."""
-    need = BY_FEATURE[feature].compute_capability
-    if need is None or capability is None or tuple(capability) >= need:
+    row = BY_FEATURE[feature]
+    if capability is None:
         return None
-    return f"compute capability {capability[0]}.{capability[1]} < {need[0]}.{need[1]}"
+    capability = tuple(capability)
+    if row.compute_capability is not None and capability < row.compute_capability:
+        return f"compute capability {_cc(capability)} < {_cc(row.compute_capability)}"
+    if row.excluded_capability is not None:
+        first, below = row.excluded_capability
+        if capability >= first and (below is None or capability < below):
+            return (f"compute capability {_cc(capability)} is not supported ({_cc(first)}+"
+                    f"{'' if below is None else f' below {_cc(below)}'} excluded)")
+    return None
+
+
+def gpu_needs(feature: str) -> str | None:
+    """The GPUs `feature` needs, in words ("compute capability 10.0+, not 12.0+"); None: any."""
+    row = BY_FEATURE[feature]
+    parts = [f"compute capability {_cc(row.compute_capability)}+"] if row.compute_capability else []
+    if row.excluded_capability is not None:
+        first, below = row.excluded_capability
+        parts.append(f"not {_cc(first)}+" if below is None else f"not {_cc(first)} to below {_cc(below)}")
+    return ", ".join(parts) or None
 
 
 def recipe_features(args: dict, model_type: str | None) -> list[str]:
@@ -263,6 +348,20 @@ def recipe_features(args: dict, model_type: str | None) -> list[str]:
     return used
 
 
+def unknown_notes(features: list[str], versions: Versions) -> list[str]:
+    """One note per feature whose gate could not be checked for want of a version (said, not refused)."""
+    notes = []
+    for feature in features:
+        unknown = unknown_gates(feature, versions)
+        if unknown:
+            needs = BY_FEATURE[feature].needs
+            wanted = ", ".join(f"{p} >= {needs[p]}" if p in needs else f"{p} below {BY_FEATURE[feature].removed[p]}"
+                               for p in unknown)
+            notes.append(f"{BY_FEATURE[feature].what} needs {wanted}: version unknown here, not checked (declare "
+                         f"the cluster's with --target-versions {','.join(f'{p}=X' for p in unknown)})")
+    return notes
+
+
 def unsupported(features: list[str], versions: Versions, capability: tuple[int, int] | None = None) -> list[str]:
     """One line per feature the versions or the GPU do not support."""
     lines = []
@@ -281,8 +380,9 @@ def table_markdown() -> str:
     """The support table as markdown (docs/preflight.md)."""
     rows = ["| feature | model types | needs | GPU | evidence |", "|---|---|---|---|---|"]
     for r in SUPPORT:
-        needs = ", ".join(f"{p} >= {v}" for p, v in r.needs.items())
-        cc = f">= {r.compute_capability[0]}.{r.compute_capability[1]}" if r.compute_capability else "any"
+        needs = ", ".join([*(f"{p} >= {v}" for p, v in r.needs.items()),
+                           *(f"{p} < {v} (removed)" for p, v in r.removed.items())])
+        cc = gpu_needs(r.feature) or "any"
         rows.append(f"| {r.feature}: {r.what} | {', '.join(r.model_types) if r.model_types else 'any'} | {needs} "
                     f"| {cc} | {r.evidence} |")
     return "\n".join(rows)
