@@ -10,6 +10,8 @@ examples/train/multi-gpu/device_map) and is not refused here; what ms-swift refu
 
 from __future__ import annotations
 
+from swift_ext.spec.local_devices import devices_and_processes
+
 # What is refused once is_mp() holds, and where (paths inside the installed `swift` package).
 _REFUSED_UNDER_MP = (
     # (argument, the refusal's words, file and function)
@@ -22,29 +24,6 @@ _REFUSED_UNDER_MP = (
 # GRPO/GKD with vLLM: swift/arguments/rlhf_args.py RLHFArguments._check_grpo / _check_gkd
 # ("GRPO with vLLM is not compatible with `device_map`. Please set NPROC_PER_NODE equal to num_processes.")
 _VLLM_RLHF = ("grpo", "gkd")
-
-
-def _count(value) -> int | None:
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
-
-
-def devices_and_processes(recipe) -> tuple[int, int] | None:
-    """(GPUs each node's processes see, processes per node) as ms-swift's is_mp() reads them, or None when a size is
-    left to the scheduler or not a number. swift-ext's launch starts gpus_per_node processes (NPROC_PER_NODE) over
-    CUDA_VISIBLE_DEVICES 0..gpus_per_node-1 (planner/launch.py build_launch); the recipe's env replaces either."""
-    gpus = recipe.launch.gpus_per_node
-    if not isinstance(gpus, int) or gpus < 1:
-        return None
-    listed = recipe.env.get("CUDA_VISIBLE_DEVICES")
-    visible = gpus if listed is None else len([d for d in str(listed).split(",") if d.strip()])
-    nproc = recipe.env.get("NPROC_PER_NODE")
-    procs = gpus if nproc is None else _count(nproc)
-    if procs is None or procs < 1 or (listed is not None and "$" in str(listed)):
-        return None
-    return visible, procs
 
 
 def device_map_refusals(recipe, args, err, warn):
