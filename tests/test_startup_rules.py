@@ -26,6 +26,9 @@ NO_MCORE = ["args.model=mistralai/Mistral-7B-Instruct-v0.2", "args.mtp_num_layer
 RM = "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"
 FSDP1 = """args.fsdp='{"fsdp": "full_shard auto_wrap", "fsdp_config": {"fsdp_version": 1}}'"""
 FSDP2 = """args.fsdp='{"fsdp": "full_shard auto_wrap", "fsdp_config": {"fsdp_version": 2}}'"""
+MP = ["launch.gpus_per_node=1", "env.CUDA_VISIBLE_DEVICES=0,1"]  # one process, two GPUs: ms-swift's is_mp()
+MP_DDP = ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1"]  # a process per GPU
+VLLM_SERVER = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]"]
 MEG_TEACHER = ["command=rlhf", "args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-30B-A3B", "args.use_vllm=false"]
 
 CASES = [
@@ -146,6 +149,18 @@ CASES = [
      ["args.use_liger_kernel=true", "args.importance_sampling_level=sequence"]),
     ("grpo-liger", "teacher_model", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.teacher_model=Qwen/Qwen3-0.6B"],
      ["args.teacher_model=Qwen/Qwen3-0.6B"]),
+    # device_map model parallelism (one process sees two GPUs): refused beside DeepSpeed, FSDP, Liger and GRPO's vLLM;
+    # the same recipe with one process per GPU, or device_map alone (ms-swift's device_map example), is not
+    ("device-map", "deepspeed", SWIFT_SFT, [*MP, "args.deepspeed=zero2"], [*MP_DDP, "args.deepspeed=zero2"]),
+    ("device-map", "deepspeed", SWIFT_SFT, [*MP, "args.deepspeed=zero3"], MP),
+    ("device-map", "fsdp", SWIFT_SFT, [*MP, "args.fsdp=fsdp2"], [*MP_DDP, "args.fsdp=fsdp2"]),
+    ("device-map", "use_liger_kernel", SWIFT_SFT, [*MP, "args.use_liger_kernel=true"],
+     [*MP, "args.use_liger_kernel=true", "env.SWIFT_SINGLE_DEVICE_MODE=1"]),
+    ("device-map", "use_vllm", SWIFT_GRPO, [*MP, *VLLM_SERVER], [*MP_DDP, *VLLM_SERVER]),
+    ("device-map", "use_vllm", SWIFT_GRPO, [*MP, "args.rlhf_type=gkd", *VLLM_SERVER], [*MP, "args.rlhf_type=gkd"]),
+    ("device-map", "use_vllm", SWIFT_GRPO, [*MP, *VLLM_SERVER], [*MP, *VLLM_SERVER, "env.CUDA_VISIBLE_DEVICES=1"]),
+    ("device-map", "env.CUDA_VISIBLE_DEVICES", SWIFT_SFT,
+     ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1,2"], ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1"]),
     ("grpo-liger", "teacher_model_server", SWIFT_GRPO,  # the finding names the teacher flag the recipe sets
      ["args.use_liger_kernel=true", "args.teacher_model_server=http://t:8000"],
      ["args.teacher_model_server=http://t:8000"]),
@@ -155,7 +170,7 @@ CASES = [
 @pytest.mark.parametrize("rule, flag, base, bad, good", CASES, ids=[f"{c[0]}:{c[1]}:{c[2].stem}" for c in CASES])
 def test_rule_fails_then_passes(rule, flag, base, bad, good):
     errors, _ = problems(base, *bad)
-    assert (rule, f"args.{flag}") in errors, errors
+    assert (rule, flag if flag.startswith("env.") else f"args.{flag}") in errors, errors
     errors, _ = problems(base, *good)
     assert rule not in {r for r, _ in errors}, errors
 

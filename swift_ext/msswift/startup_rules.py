@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
 from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
@@ -429,4 +430,5 @@ def dataset_required(recipe, args, err, warn):
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
-                 txt_files, grpo_reward_model_plugin, rollout_fsdp1, deepspeed_hpz, *MEGATRON_STARTUP_RULES]
+                 txt_files, grpo_reward_model_plugin, rollout_fsdp1, deepspeed_hpz, *DEVICE_MAP_RULES,
+                 *MEGATRON_STARTUP_RULES]

@@ -141,6 +141,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         shared_errors, shared_warnings = _engine_rules(recipe, args, found.shape, broken)
         errors += shared_errors
         warnings += shared_warnings
+        errors += _swift_memory_floor(recipe, args, found.shape)
         if recipe.command == "rlhf":
             reward_errors, reward_warnings = _swift_engine_rewards(recipe, args)
             errors += reward_errors
@@ -333,6 +334,18 @@ def _engine_rules(recipe, args, shape, broken=()):
     from swift_ext.planner.layout import check_engine_rules
 
     return check_engine_rules(recipe, args, shape, broken)
+
+
+def _swift_memory_floor(recipe, args, shape) -> list[Finding]:
+    from swift_ext.planner.memory_swift import swift_memory_floor
+
+    found: list[Finding] = []
+
+    def add(rule, message, key=None, hint=None):
+        found.append(Finding(message, code=rule, hint=hint, **recipe.where(f"args.{key}")))
+
+    swift_memory_floor(recipe, args, shape, add)
+    return found
 
 
 def _swift_engine_rewards(recipe, args) -> tuple[list[Finding], list[Finding]]:

@@ -79,6 +79,15 @@ _RULES = [
              (Evidence("measurement", "bench/bench_memory_estimate.py against bench/memory_points.yaml (published "
                        "runs); bench/measure_cross_entropy_bytes.py"),),
              "engine: megatron with the model's shape; verdict needs launch.gpu or gpu_memory_gib"),
+    RuleInfo("memory-floor", "error", "transformers engine: the weights, gradients and optimizer state alone (no "
+             "activation, logits, reference model or CUDA context) fit launch.gpu's memory",
+             (code("ms-swift swift/pipelines/train/tuner.py: prepare_model (full tuning trains the model at torch_dtype; "
+                   "only fp16 adapters are upcast)"),
+              code("torch optim/adamw.py: AdamW._init_group (exp_avg/exp_avg_sq zeros_like the parameter)"),
+              code("ms-swift swift/config/zero3_offload.json (and the other zero*.json presets: ZeRO stage and offload)"),
+              code("ms-swift swift/utils/env.py: is_mp (device_map spreads a process over its visible GPUs)")),
+             "engine: swift, command sft/pt/rlhf, the model's shape known, launch.gpu or gpu_memory_gib given; not with "
+             "fsdp, quantization or an unreadable DeepSpeed config"),
     RuleInfo("resume", "warning", "multi-node runs can resume after preemption",
              (code(f"{MS} no_save_optim / add_version (checkpoint contents, output dir naming)"),),
              "launch.nodes > 1"),

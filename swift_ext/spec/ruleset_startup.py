@@ -36,6 +36,18 @@ STARTUP_RULE_INFO = [
              "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
     RuleInfo("fsdp-args", "error", "fsdp not with deepspeed; not with save_only_model under a sharded state dict",
              (code(f"{SFT} SftArguments._init_fsdp / _check_fsdp2_compatibility"),), "engine: swift, fsdp set"),
+    RuleInfo("device-map", "error", "device_map model parallelism (a process sees >= 2 GPUs: CUDA_VISIBLE_DEVICES lists "
+             "more GPUs than NPROC_PER_NODE starts processes) not with deepspeed, fsdp, use_liger_kernel, or GRPO/GKD "
+             "with use_vllm; the visible GPUs must divide evenly among the processes",
+             (code("ms-swift swift/utils/env.py: is_mp (n_gpu % local_world_size asserted, then n_gpu // "
+                   "local_world_size >= 2)"),
+              code(f"{SFT} SftArguments._init_deepspeed / _init_fsdp (\"... is not compatible with `device_map`\")"),
+              code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin.__post_init__ (liger_kernel; calls "
+                   "is_mp on every training launch)"),
+              code(f"{RLHF} RLHFArguments._check_grpo / _check_gkd (\"GRPO with vLLM is not compatible with "
+                   "`device_map`\")")),
+             "engine: swift, command sft/pt/rlhf, sizes known (not left to the scheduler), "
+             "SWIFT_SINGLE_DEVICE_MODE unset; use_ray skips the DeepSpeed/FSDP refusals"),
     RuleInfo("warmup", "error", "warmup_ratio not with warmup_steps, and below 1",
              (code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin._handle_hf_removed_args"),),
              "engine: swift, warmup_ratio set"),

@@ -1,0 +1,70 @@
+"""The transformers engine's model parallelism by `device_map`: what ms-swift 4.6 refuses under it.
+
+`swift sft|pt|rlhf` spreads one model over several GPUs with `device_map` when a process sees at least two GPUs
+for itself: swift/utils/env.py `is_mp()` is `n_gpu // local_world_size >= 2`, n_gpu being the devices
+CUDA_VISIBLE_DEVICES leaves visible and local_world_size the processes torchrun starts on the node (NPROC_PER_NODE; 1
+without torchrun). A script that lists more GPUs than it starts processes (`CUDA_VISIBLE_DEVICES=0,1,2 swift sft`
+with no NPROC_PER_NODE) gets device_map parallelism, which is a published way to train (ms-swift's
+examples/train/multi-gpu/device_map) and is not refused here; what ms-swift refuses beside it is.
+"""
+
+from __future__ import annotations
+
+from swift_ext.spec.local_devices import devices_and_processes
+
+# What is refused once is_mp() holds, and where (paths inside the installed `swift` package).
+_REFUSED_UNDER_MP = (
+    # (argument, the refusal's words, file and function)
+    ("deepspeed", "DeepSpeed is not compatible with `device_map`",
+     "swift/arguments/sft_args.py SftArguments._init_deepspeed"),
+    ("fsdp", "FSDP2 is not compatible with `device_map`", "swift/arguments/sft_args.py SftArguments._init_fsdp"),
+    ("use_liger_kernel", "liger_kernel does not support device_map",
+     "swift/trainers/arguments.py TrainArgumentsMixin.__post_init__"),
+)
+# GRPO/GKD with vLLM: swift/arguments/rlhf_args.py RLHFArguments._check_grpo / _check_gkd
+# ("GRPO with vLLM is not compatible with `device_map`. Please set NPROC_PER_NODE equal to num_processes.")
+_VLLM_RLHF = ("grpo", "gkd")
+
+
+def device_map_refusals(recipe, args, err, warn):
+    # swift/utils/env.py is_mp(): `assert n_gpu % local_world_size == 0`, then n_gpu // local_world_size >= 2.
+    # TrainArgumentsMixin.__post_init__ calls it on every `swift sft|pt|rlhf` (before testing use_liger_kernel), so
+    # the assertion holds for every training launch; SWIFT_SINGLE_DEVICE_MODE=1 skips both.
+    if recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    if str(recipe.env.get("SWIFT_SINGLE_DEVICE_MODE", "0")) == "1":
+        return
+    sizes = devices_and_processes(recipe)
+    if sizes is None:
+        return
+    visible, procs = sizes
+    if visible < procs:
+        return  # fewer GPUs than ranks: the launch rule's, not a device_map question
+    if visible % procs:
+        err("device-map", f"CUDA_VISIBLE_DEVICES leaves {visible} GPUs for {procs} processes per node: ms-swift "
+            f"asserts the visible GPUs divide evenly among the processes (is_mp: n_gpu % local_world_size)",
+            "env.CUDA_VISIBLE_DEVICES",
+            hint=f"list a multiple of {procs} devices, or start one process per visible GPU (NPROC_PER_NODE)")
+        return
+    per_process = visible // procs
+    if per_process < 2:
+        return  # one GPU per process: plain DDP
+    why = (f"each of the {procs} process(es) per node sees {per_process} GPUs (CUDA_VISIBLE_DEVICES lists {visible}), "
+           "so ms-swift loads the model with device_map over them (model parallelism)")
+    fix = (f"one process per visible GPU (NPROC_PER_NODE={visible}, launch.gpus_per_node: {visible}), or "
+           f"CUDA_VISIBLE_DEVICES listing only the {procs} GPU(s) the training processes use")
+    for name, words, where in _REFUSED_UNDER_MP:
+        if name != "use_liger_kernel" and args.bool("use_ray"):
+            continue  # SftArguments skips its DeepSpeed/FSDP refusals under use_ray
+        if args.bool(name) if name == "use_liger_kernel" else args.str(name):
+            err("device-map", f"{name} with device_map model parallelism: {why}; ms-swift refuses it at start-up "
+                f"(\"{words}\", {where})", name, hint=f"{fix}, or drop {name}")
+    rlhf_type = args.str("rlhf_type") or ""
+    if recipe.command == "rlhf" and rlhf_type in _VLLM_RLHF and args.bool("use_vllm"):
+        err("device-map", f"{rlhf_type.upper()} with vLLM under device_map model parallelism: {why}; ms-swift refuses "
+            f"it at start-up (\"{rlhf_type.upper()} with vLLM is not compatible with `device_map`\", "
+            "swift/arguments/rlhf_args.py RLHFArguments._check_" + rlhf_type + ")", "use_vllm",
+            hint=f"{fix}, or use_vllm: false")
+
+
+DEVICE_MAP_RULES = [device_map_refusals]

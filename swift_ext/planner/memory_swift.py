@@ -1,0 +1,130 @@
+"""A floor under the transformers engine's per-GPU memory: the model's weights, gradients and optimizer state alone.
+
+`swift sft|pt|rlhf` has no layout to plan and its activations depend on the data, so swift-ext gives no memory
+estimate for it; but the states are known from the model's size and the recipe, and when they alone exceed the GPU
+the launch cannot fit at any batch size or length. Only that is refused: activations, the logits, a reference or
+teacher model, a colocated vLLM, the CUDA context and fragmentation all come on top and are left out, so the floor
+never overstates what the engine holds.
+
+How each setting holds the states (P parameters, T trainable, d bytes per weight at torch_dtype, N data-parallel
+processes):
+- no DeepSpeed/FSDP (DDP): every process holds weights d*P, gradients d*T and AdamW's exp_avg/exp_avg_sq in the
+  parameters' dtype (torch.optim.AdamW `zeros_like(param)`) 2d*T: ms-swift loads the model at torch_dtype and trains
+  it there (pipelines/train/tuner.py upcasts only fp16 adapters);
+- DeepSpeed with bf16/fp16: fp32 master weights and fp32 Adam moments, 12*T, partitioned over N from ZeRO-1, the
+  gradients from ZeRO-2, the weights from ZeRO-3; offload_optimizer/offload_param move their part to the CPU (the
+  zero2_offload/zero3_offload presets in swift/config/);
+- device_map model parallelism (a process sees k >= 2 GPUs, swift/utils/env.py is_mp): the process's share is spread
+  over its k GPUs.
+FSDP, quantized models (quant_method/quant_bits, a quantized checkpoint) and unreadable DeepSpeed configs are not
+judged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from swift_ext.spec.local_devices import devices_and_processes, gpus_per_process
+
+GIB = 1024 ** 3
+# ms-swift's DeepSpeed presets (swift/config/<name>.json): ZeRO stage, optimizer offloaded, parameters offloaded.
+DEEPSPEED_PRESETS = {"zero0": (0, False, False), "zero1": (1, False, False), "zero2": (2, False, False),
+                     "zero3": (3, False, False), "zero2_offload": (2, True, False), "zero3_offload": (3, True, True)}
+
+
+def _deepspeed(value) -> tuple[int, bool, bool] | None:
+    """(stage, optimizer offloaded, parameters offloaded) of a preset name, a JSON text or a readable JSON file."""
+    if isinstance(value, str) and value in DEEPSPEED_PRESETS:
+        return DEEPSPEED_PRESETS[value]
+    config = value if isinstance(value, dict) else None
+    if config is None:
+        text = str(value)
+        try:
+            if Path(text).is_file():
+                text = Path(text).read_text(encoding="utf-8")
+            config = json.loads(text)
+        except (OSError, ValueError, RecursionError):  # json.loads: RecursionError past its nesting depth
+            return None
+    zero = config.get("zero_optimization") if isinstance(config, dict) else None
+    if not isinstance(zero, dict):
+        return (0, False, False) if isinstance(config, dict) else None
+    try:
+        stage = int(zero.get("stage", 0))
+    except (TypeError, ValueError):
+        return None
+
+    def offloaded(key: str) -> bool:
+        part = zero.get(key)
+        return isinstance(part, dict) and str(part.get("device", "none")).lower() in ("cpu", "nvme")
+
+    return stage, offloaded("offload_optimizer"), offloaded("offload_param")
+
+
+def _trainable(shape, args) -> float:
+    """Parameters the optimizer holds, counted low: none for an adapter (its few are left out), and for full tuning
+    the language model only, and none at all when the recipe freezes anything (freeze_llm, freeze_parameters...),
+    whose extent is not worked out here."""
+    if (args.str("tuner_type") or "lora") != "full":
+        return 0.0
+    if (args.bool("freeze_llm") or args.list("freeze_parameters") or args.str("freeze_parameters_regex")
+            or (args.float("freeze_parameters_ratio") or 0) > 0):
+        return 0.0
+    return float(shape.total_params() - shape.vision_params())
+
+
+def state_floor(recipe, args, shape) -> tuple[float, str] | None:
+    """(GiB per GPU the states alone take, how they were counted), or None where the floor is not judged."""
+    if args.str("quant_method") or args.raw("quant_bits") is not None or shape.checkpoint_quant:
+        return None
+    if args.str("fsdp"):
+        return None
+    sizes = devices_and_processes(recipe)
+    if sizes is None or not isinstance(recipe.launch.nodes, int):
+        return None
+    procs = recipe.launch.nodes * sizes[1]
+    spread = gpus_per_process(recipe)
+    d = 4 if (args.str("torch_dtype") or "") == "float32" else 2
+    params, trainable = float(shape.total_params()), _trainable(shape, args)
+    ds_value = args.raw("deepspeed")
+    if ds_value in (None, ""):
+        weights, grads, optim = d * params, d * trainable, 2 * d * trainable
+        how = f"DDP: weights {d} B/param, gradients and AdamW moments in the weights' dtype"
+    else:
+        ds = _deepspeed(ds_value)
+        if ds is None:
+            return None
+        stage, off_optim, off_param = ds
+        weights = 0.0 if off_param else d * params / (procs if stage >= 3 else 1)
+        grads = d * trainable / (procs if stage >= 2 else 1)
+        if off_optim:
+            grads = 0.0 if stage >= 2 else grads
+            optim = 0.0
+        else:
+            optim = 12 * trainable / (procs if stage >= 1 else 1)
+        how = f"DeepSpeed ZeRO-{stage}: fp32 master and Adam moments 12 B/trainable param" + (
+            ", optimizer on the CPU" if off_optim else "") + (", parameters on the CPU" if off_param else "")
+    if spread > 1:
+        how += f"; device_map spreads each process over {spread} GPUs"
+    total = (weights + grads + optim) / spread / GIB
+    detail = (f"{params / 1e9:.1f}B parameters, {trainable / 1e9:.1f}B trained, {procs} process(es): weights "
+              f"{weights / spread / GIB:.1f} + gradients {grads / spread / GIB:.1f} + optimizer {optim / spread / GIB:.1f} GiB "
+              f"({how})")
+    return total, detail
+
+
+def swift_memory_floor(recipe, args, shape, err) -> None:
+    # Refuses only a floor above the whole GPU: what is left out (activations, logits, CUDA context) only adds.
+    capacity = recipe.launch.memory_gib
+    if shape is None or capacity is None or recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    floor = state_floor(recipe, args, shape)
+    if floor is None or floor[0] <= capacity:
+        return
+    gib, detail = floor
+    sharded = args.raw("deepspeed") not in (None, "")
+    err("memory-floor", f"the model's states alone need {gib:.1f} GiB per GPU, more than the {capacity:g} GiB of a "
+        f"{recipe.launch.gpu or 'GPU'} before any activation: {detail}", "deepspeed",
+        hint=("a higher ZeRO stage or offload (deepspeed: zero3 / zero3_offload)" if sharded else
+              "shard the states: deepspeed: zero3 (or zero3_offload)") +
+             ", more GPUs, or tuner_type: lora for full tuning")

@@ -1,0 +1,60 @@
+"""The transformers engine's memory floor (planner/memory_swift.py): the weights, gradients and optimizer state
+alone. Refused only when that floor is above the GPU; the published setups (tests/fixtures/working) stay below it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+SFT = FIXTURES / "issues" / "ms-swift-417-72b-lora-ddp-oom.yaml"  # 72B LoRA, 8 x 80 GiB, DDP
+
+
+def floor_errors(path, *overrides):
+    plan = make_plan(load_recipe(path, list(overrides)), oracle=False)
+    return [e for e in plan.errors if e.code == "memory-floor"]
+
+
+@pytest.mark.parametrize("bad, good", [
+    ([], ["args.deepspeed=zero3"]),  # LoRA: each DDP rank loads the whole bf16 model; ZeRO-3 shards it
+    ([], ["launch.gpus_per_node=1", "env.CUDA_VISIBLE_DEVICES=0,1"]),  # device_map over 2 GPUs: 68 GiB each
+    (["args.model=Qwen/Qwen2.5-32B-Instruct", "args.tuner_type=full"],  # full 32B: 8 bytes/param under DDP
+     ["args.model=Qwen/Qwen2.5-32B-Instruct", "args.tuner_type=full", "args.deepspeed=zero3"]),
+    (["args.model=Qwen/Qwen2.5-32B-Instruct", "args.tuner_type=full", "args.deepspeed=zero2"],  # whole weights per rank
+     ["args.model=Qwen/Qwen2.5-32B-Instruct", "args.tuner_type=full", "args.deepspeed=zero3"]),
+    (["args.model=Qwen/Qwen2.5-32B-Instruct", "args.tuner_type=full", "args.deepspeed=zero2"],
+     ["args.model=Qwen/Qwen2.5-32B-Instruct", "args.tuner_type=full", "args.deepspeed=zero2", "launch.gpu=H200"]),
+    (["launch.gpu=A100-40G", "args.model=Qwen/Qwen3-8B", "args.tuner_type=full"],  # 8B full DDP: 61 GiB of states
+     ["launch.gpu=A100-40G", "args.model=Qwen/Qwen3-8B", "args.tuner_type=lora"]),
+])
+def test_states_above_the_gpu_are_refused_and_a_fitting_setup_is_not(bad, good):
+    assert [e.path for e in floor_errors(SFT, *bad)] == ["args.deepspeed"]
+    assert floor_errors(SFT, *good) == []
+
+
+@pytest.mark.parametrize("skip", [
+    ["args.quant_method=bnb", "args.quant_bits=4"],  # QLoRA: the weights are not at torch_dtype
+    ["args.fsdp=fsdp2"],  # FSDP's sharding is not worked out here
+    ['args.deepspeed={"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}}'],
+    ["args.deepspeed=/cluster/ds/zero.json"],  # a DeepSpeed config on the training machine: not readable here
+])
+def test_what_the_floor_does_not_judge_is_not_refused(skip):
+    assert floor_errors(SFT, *skip) == []
+
+
+def test_the_megatron_engine_is_left_to_its_own_estimate():
+    meg = FIXTURES / "issues" / "ms-swift-8017-megatron-grpo-num-iterations.yaml"
+    assert floor_errors(meg) == []
+
+
+def test_torch_adamw_keeps_its_moments_in_the_parameters_dtype():
+    # The floor's DDP case counts exp_avg/exp_avg_sq at the weights' dtype (2 bytes each for bf16): the real optimizer.
+    param = torch.nn.Parameter(torch.ones(4, dtype=torch.bfloat16))
+    param.grad = torch.ones(4, dtype=torch.bfloat16)
+    opt = torch.optim.AdamW([param], lr=1e-3, foreach=False)
+    opt.step()
+    state = opt.state[param]
+    assert state["exp_avg"].dtype == state["exp_avg_sq"].dtype == torch.bfloat16
