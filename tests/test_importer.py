@@ -410,3 +410,30 @@ def test_upgrade_turns_3x_no_bias_swiglu_fusion_into_bias_activation_fusion(writ
                                f"--no_bias_swiglu_fusion {value}\n")
     kept = yaml.safe_load(swift_ext("import", both, "--upgrade").stdout)["args"]
     assert kept["bias_activation_fusion"] is True
+
+
+DEVICE_MAP = """# 4 * 40GiB: one process spreads the model over the four GPUs (device_map), as ms-swift runs it
+CUDA_VISIBLE_DEVICES=0,1,2,3 \\
+swift sft --model Qwen/Qwen2.5-72B-Instruct --tuner_type lora --dataset d.jsonl --torch_dtype bfloat16
+"""
+
+
+def test_listed_gpus_without_nproc_are_one_process_with_device_map(write, tmp_path):
+    # ms-swift 4.6 swift/cli/main.py use_torchrun: no NPROC_PER_NODE and no NNODES, no torchrun -- one process
+    # sees all four GPUs (utils/env.py is_mp). Imported as four processes, the 72B model's weights were counted
+    # once per GPU (135 GiB) and the transformers engine's memory floor refused a published way to train.
+    recipe = tmp_path / "dm.yaml"
+    imported = swift_ext("import", write("dm.sh", DEVICE_MAP), "-o", recipe)
+    assert "ms-swift runs one process that spreads the model over the 4 GPUs (device_map)" in imported.stderr
+    data = yaml.safe_load(recipe.read_text())
+    assert data["launch"]["gpus_per_node"] == 1 and data["env"]["CUDA_VISIBLE_DEVICES"] == "0,1,2,3"
+    planned = swift_ext("plan", recipe, "launch.gpu=A100-80G", "--print")
+    assert planned.returncode == 0, planned.stderr
+    assert "CUDA_VISIBLE_DEVICES=0,1,2,3" in planned.stdout and "NPROC_PER_NODE" not in planned.stdout
+    # one process per GPU, as NPROC_PER_NODE=4 asks: each holds the whole model, which does not fit
+    ddp = tmp_path / "ddp.yaml"
+    swift_ext("import", write("ddp.sh", DEVICE_MAP.replace("CUDA_VISIBLE_DEVICES=0,1,2,3", "NPROC_PER_NODE=4 "
+                                                                 "CUDA_VISIBLE_DEVICES=0,1,2,3")), "-o", ddp)
+    assert yaml.safe_load(ddp.read_text())["launch"]["gpus_per_node"] == 4
+    refused = swift_ext("plan", ddp, "launch.gpu=A100-80G")
+    assert refused.returncode == 2 and "the model's states alone need" in refused.stderr, refused.stderr

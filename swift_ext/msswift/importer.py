@@ -293,6 +293,17 @@ def _to_recipe(words: list[str], env: dict[str, str], comment: str | None, notes
         f"launch.gpus_per_node set to {listed or 1} ({'from CUDA_VISIBLE_DEVICES' if listed else 'a guess'})")
     launch["gpus_per_node"] = SCHEDULER if gpus_by_scheduler else (
         nproc if nproc is not None else (listed if listed is not None else 1))
+    if engine == "swift" and listed is not None and listed > 1 and "NPROC_PER_NODE" not in env \
+            and "NNODES" not in env:
+        # Without NPROC_PER_NODE / NNODES ms-swift starts no torchrun (swift/cli/main.py use_torchrun): ONE process
+        # sees every listed GPU and spreads the model over them (device_map; utils/env.py is_mp) -- not one process
+        # per GPU. One process per node keeps that (launch.build_launch then sets no NPROC_PER_NODE), the device
+        # list stays in env.
+        launch["gpus_per_node"] = 1
+        notes.append(f"{source}:{lineno}: CUDA_VISIBLE_DEVICES={devices} without NPROC_PER_NODE: ms-swift runs one "
+                     f"process that spreads the model over the {listed} GPUs (device_map): launch.gpus_per_node: 1 "
+                     f"with the devices kept in env (for one process per GPU: gpus_per_node: {listed} and no "
+                     "CUDA_VISIBLE_DEVICES)")
     if gpus_by_scheduler:
         notes.append(f"{source}:{lineno}: NPROC_PER_NODE={env.get('NPROC_PER_NODE', '(unset)')} is decided on the "
                      "node: launch.gpus_per_node: scheduler (`swift-ext plan --gpus-per-node G` checks a size)")
