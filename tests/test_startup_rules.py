@@ -161,6 +161,9 @@ CASES = [
     ("device-map", "use_vllm", SWIFT_GRPO, [*MP, *VLLM_SERVER], [*MP, *VLLM_SERVER, "env.CUDA_VISIBLE_DEVICES=1"]),
     ("device-map", "env.CUDA_VISIBLE_DEVICES", SWIFT_SFT,
      ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1,2"], ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1"]),
+    # a misspelt preset: ms-swift's json_parse_to_dict takes it for JSON text and fails (the test below runs it)
+    ("config-name", "deepspeed", SWIFT_SFT, ["args.deepspeed=zero3_offlod"], ["args.deepspeed=zero3_offload"]),
+    ("config-name", "fsdp", SWIFT_SFT, ["args.fsdp=fsdp2_offload"], ["args.fsdp=fsdp2"]),
     ("grpo-liger", "teacher_model_server", SWIFT_GRPO,  # the finding names the teacher flag the recipe sets
      ["args.use_liger_kernel=true", "args.teacher_model_server=http://t:8000"],
      ["args.teacher_model_server=http://t:8000"]),
@@ -211,6 +214,11 @@ def test_ms_swift_itself_refuses_the_same_inputs():
                     fsdp_config={"state_dict_type": "SHARDED_STATE_DICT"})
     assert not _refuses(SftArguments._check_fsdp2_compatibility, save_only_model=True, gradient_checkpointing=False,
                         fsdp_config={"state_dict_type": "FULL_STATE_DICT"})
+    from swift.utils.utils import json_parse_to_dict
+    for text in ("zero3_offlod", "fsdp2_offload", "full_shard auto_wrap"):
+        with pytest.raises(ValueError):
+            json_parse_to_dict(text)
+    assert json_parse_to_dict('{"fsdp": "full_shard"}') == {"fsdp": "full_shard"}
     gkd = dict(rlhf_type="gkd", use_vllm=False, async_generate=False, seq_kd=False, teacher_model_server=None,
                gkd_logits_topk=None, use_liger_kernel=False)
     assert _refuses(RLHFArguments._check_gkd, **{**gkd, "async_generate": True})
@@ -541,3 +549,11 @@ def test_a_refusal_of_a_value_read_from_args_json_names_the_file(tmp_path):
 def _messages(path, *overrides) -> dict[str, str]:
     recipe = load_recipe(path, list(overrides))
     return {f.code: f.message for f in make_plan(recipe, oracle=False).errors}
+
+
+def test_a_config_path_missing_here_is_said_and_json_text_passes():
+    # A path is the training machine's to resolve (a warning); JSON text json_parse_to_dict reads is no finding.
+    errors, warnings = problems(SWIFT_SFT, "args.fsdp=configs/my_fsdp.json")
+    assert ("config-name", "args.fsdp") in warnings and "config-name" not in {r for r, _ in errors}, (errors, warnings)
+    errors, warnings = problems(SWIFT_SFT, 'args.deepspeed={"zero_optimization": {"stage": 2}}')
+    assert "config-name" not in {r for r, _ in errors | warnings}, (errors, warnings)

@@ -36,6 +36,12 @@ STARTUP_RULE_INFO = [
              "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
     RuleInfo("fsdp-args", "error", "fsdp not with deepspeed; not with save_only_model under a sharded state dict",
              (code(f"{SFT} SftArguments._init_fsdp / _check_fsdp2_compatibility"),), "engine: swift, fsdp set"),
+    RuleInfo("config-name", "error, warning", "deepspeed / fsdp: one of ms-swift's presets, a JSON config file or a JSON "
+             "object (a misspelt preset, or transformers' fsdp option string, is none); a path missing here is a warning",
+             (code(f"{SFT} SftArguments._init_deepspeed / _init_fsdp (preset names mapped to swift/config/*.json)"),
+              code("ms-swift swift/utils/utils.py: json_parse_to_dict (file, else json.loads, else json_repair; a bare "
+                   "word mends to '' and raises)")),
+             "engine: swift, deepspeed or fsdp set"),
     RuleInfo("device-map", "error", "device_map model parallelism (a process sees >= 2 GPUs: CUDA_VISIBLE_DEVICES lists "
              "more GPUs than NPROC_PER_NODE starts processes) not with deepspeed, fsdp, use_liger_kernel, or GRPO/GKD "
              "with use_vllm; the visible GPUs must divide evenly among the processes",
