@@ -557,3 +557,14 @@ def test_a_config_path_missing_here_is_said_and_json_text_passes():
     assert ("config-name", "args.fsdp") in warnings and "config-name" not in {r for r, _ in errors}, (errors, warnings)
     errors, warnings = problems(SWIFT_SFT, 'args.deepspeed={"zero_optimization": {"stage": 2}}')
     assert "config-name" not in {r for r, _ in errors | warnings}, (errors, warnings)
+
+
+def test_ms_swift_2x_deepspeed_names_are_refused_with_their_4x_name(write):
+    # ms-swift 2.x's prepare_deepspeed mapped default-zero3 etc.; 4.6 reads the name as JSON text and fails.
+    plan = make_plan(load_recipe(SWIFT_SFT, ["args.deepspeed=default-zero3"]))
+    (error,) = [e for e in plan.errors if e.code == "config-name"]
+    assert error.hint.startswith("deepspeed: zero3 (ms-swift 2.x's name for it"), error.hint
+    from conftest import swift_ext
+    upgraded = swift_ext("import", "--upgrade", write("ds.sh", "NPROC_PER_NODE=2 swift sft --model Qwen/Qwen2-7B-Instruct "
+                                                      "--tuner_type lora --dataset d.jsonl --deepspeed zero3-offload\n"))
+    assert "deepspeed: zero3_offload" in upgraded.stdout and "--deepspeed zero3-offload is `zero3_offload`" in upgraded.stderr

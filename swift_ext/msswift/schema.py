@@ -87,8 +87,16 @@ VLLM_RENAMED: dict[str, str] = {
 
 # Argument values 4.x renamed: 3.x's reranker losses (swift/plugin/loss.py loss_mapping: reranker, generative_reranker,
 # listwise_reranker, listwise_generative_reranker) are 4.6's pointwise_reranker / listwise_reranker (swift/loss/
-# mapping.py loss_map), the generative form chosen by task_type generative_reranker.
+# mapping.py loss_map), the generative form chosen by task_type generative_reranker. ms-swift 2.x's DeepSpeed presets
+# (its prepare_deepspeed mapping: default-zero2, default-zero3, zero2-offload, zero3-offload) are 4.6's zero2, zero3,
+# zero2_offload, zero3_offload (SftArguments._init_deepspeed); 4.6 reads an old name as JSON text and fails.
 RENAMED_VALUES: dict[str, dict[str, str]] = {
+    "deepspeed": {
+        "default-zero2": "zero2",
+        "default-zero3": "zero3",
+        "zero2-offload": "zero2_offload",
+        "zero3-offload": "zero3_offload",
+    },
     "loss_type": {
         "reranker": "pointwise_reranker",
         "generative_reranker": "pointwise_reranker",

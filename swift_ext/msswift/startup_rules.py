@@ -12,16 +12,16 @@ rules.py registers STARTUP_RULES (both) with its own.
 from __future__ import annotations
 
 import difflib
-
 import json
 import os
 from pathlib import Path
 
+from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
-from swift_ext.spec.yamlio import short_name
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
 from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
+from swift_ext.spec.yamlio import short_name
 
 # -------------------------------------------------------------------------------------------------
 # transformers engine (`swift sft|rlhf`)
@@ -124,10 +124,12 @@ def config_names(recipe, args, err, warn):
             continue
         if _repaired_object(value) is not False:
             continue
-        close = difflib.get_close_matches(value, presets, n=1, cutoff=0.5)
+        old_name = msargs.RENAMED_VALUES.get(name, {}).get(value)
+        close = [old_name] if old_name else difflib.get_close_matches(value, presets, n=1, cutoff=0.5)
         err("config-name", f"{name} {short_name(value)!r} is none of ms-swift's presets ({', '.join(presets)}), no JSON file "
             "and no JSON object: ms-swift's json_parse_to_dict fails on it at start-up", name,
-            hint=f"did you mean {close[0]}?" if close else
+            hint=f"{name}: {old_name} (ms-swift 2.x's name for it; `swift-ext import --upgrade` renames it)" if old_name
+            else f"did you mean {close[0]}?" if close else
             f"one of {', '.join(presets)}, the path of a JSON config, or a JSON object")
 
 
