@@ -69,6 +69,38 @@ def attention_sinks_context_parallel(recipe, args, shape: ModelShape, lay, err, 
              "context_parallel_size: 1")
 
 
+# Evidence: Transformer Engine pytorch/attention/dot_product_attention/utils.py get_attention_backend ("Filter: context
+# parallelism"): `if context_parallel and use_unfused_attention:` -> "Disabling UnfusedDotProductAttention as it does
+# not support context parallelism" -- whatever the model, head dims or softmax; only FlashAttention and FusedAttention
+# carry TE's CP implementations (context_parallel.py attn_forward_func_with_cp: "Context parallelism is only
+# implemented with Flash Attention and Fused Attention!"). megatron-core 0.16.1 LanguageModule._set_attention_backend
+# turns attention_backend unfused into NVTE_FLASH_ATTN=0 / NVTE_FUSED_ATTN=0 / NVTE_UNFUSED_ATTN=1 and local into all
+# three 0, while mcore-bridge builds every attention layer on TE's DotProductAttention (model/register.py:
+# use_transformer_engine=True); megatron-core's own local DotProductAttention asserts "Context parallelism is only
+# supported by TEDotProductAttention!" (transformer/dot_product_attention.py). So unfused or local under CP > 1 leaves
+# no backend at the first forward. ms-swift 4.6 turns padding_free off for unfused (_check_padding_free), which does
+# not bring the unfused kernel back under CP. Report: NVIDIA/TransformerEngine#1051 (CP with the unfused path: "Context
+# parallelism is only implemented with Flash Attention and Fused Attention!"). Scope: engine megatron, CP > 1,
+# attention_backend unfused or local, models whose attention is TE's DotProductAttention (not the DSA models; the
+# learnable-softmax models are attention-sinks-cp's). local is megatron-core's path on CUDA; on Ascend (MindSpeed's own
+# attention) it is said, not refused, when launch.gpu names no card.
+def unfused_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    backend = attention_backend(args)
+    if lay.cp == 1 or backend not in ("unfused", "local") or shape.model_type in DSA_MODEL_TYPES \
+            or shape.softmax_type == "learnable":
+        return
+    msg = (f"attention_backend {backend} with context_parallel_size {lay.cp}: Transformer Engine runs context "
+           "parallel attention only in its flash and fused backends (it disables the unfused one under CP; local turns "
+           "all three off, and megatron-core's own local attention asserts CP 1): the first forward finds no attention "
+           "backend")
+    hint = "attention_backend: flash (ms-swift's default) or fused, or context_parallel_size: 1"
+    if backend == "local" and recipe.launch.gpu not in GPUS:
+        warn("attention-cp", msg + " (on CUDA; Ascend's MindSpeed brings its own attention: launch.gpu is not set)",
+             "attention_backend", hint=hint)
+        return
+    err("attention-cp", msg, "attention_backend", hint=hint)
+
+
 # No rule for apply_rope_fusion with MTP layers: mcore-bridge 1.6.3 model/modules/mtp_layer.py:94
 # MultiTokenPredictionLayer.forward asserts the MTP attention's config has apply_rope_fusion off, but
 # model/gpt_model.py:125-136 GPTModel.__init__ gives every MTP layer's self_attention a copy of the config with
@@ -212,5 +244,5 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
              hint="cp_comm_type: p2p, or padding_free: false, or a Transformer Engine with THD all-gather CP")
 
 
-ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, attention_kernel,
-                   context_parallel_comm]
+ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
+                   attention_kernel, context_parallel_comm]

@@ -297,6 +297,21 @@ _RULES += [
                        "enables FusedAttention (Megatron-Bridge's gpt-oss recipe sets a2a whenever CP > 1)")),
              "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1, unless "
              "cp_comm_type is a2a on every layer with attention_backend fused or auto"),
+    RuleInfo("attention-cp", "error, warning", "attention_backend unfused or local with context parallel: Transformer "
+             "Engine runs CP attention only in its flash and fused backends",
+             (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "
+                   "(\"Disabling UnfusedDotProductAttention as it does not support context parallelism\"; public "
+                   "source, not installed here)"),
+              code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
+                   "(unfused: NVTE_FLASH_ATTN=0, NVTE_FUSED_ATTN=0; local: all three 0)"),
+              code("megatron-core transformer/dot_product_attention.py: DotProductAttention.__init__ (\"Context "
+                   "parallelism is only supported by TEDotProductAttention!\")"),
+              Evidence("report", "NVIDIA/TransformerEngine#1051", "context parallel on TE's DotProductAttention without "
+                       "flash or fused attention: 'Context parallelism is only implemented with Flash Attention and "
+                       "Fused Attention!'")),
+             "engine: megatron, context_parallel_size > 1, attention_backend unfused or local (local without launch.gpu: "
+             "a warning, Ascend's MindSpeed brings its own attention); not the DSA models, not the learnable-softmax "
+             "models (attention-sinks-cp)"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
