@@ -1,0 +1,38 @@
+"""planner/comm_overlap_rules.py (tp-comm-overlap): ms-swift 4.6 sizes Transformer Engine's userbuffers once for
+seq_length x micro_batch_size / CP tokens, while its micro-batches are packed (padding_free) or padded only to their
+longest sample; TE's copy_into_buffer takes only a micro-batch that fills the buffer exactly (verl-project/verl#5663).
+The data decides, so it is a warning; each test changes a published working setup (tests/fixtures/working)."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+WORKING = FIXTURES / "working"
+LLAMA_TP8 = "megatron-bridge-llama3-70b-16k-tp8-cp2-32gpu.yaml"  # TP=8 with SP and tp_comm_overlap, packing
+
+
+def _found(*overrides: str) -> tuple[set[str], set[str]]:
+    result = make_plan(load_recipe(WORKING / LLAMA_TP8, list(overrides)), oracle=False)
+    return ({p.path for p in result.errors if p.code == "tp-comm-overlap"},
+            {p.path for p in result.warnings if p.code == "tp-comm-overlap"})
+
+
+def test_tp_comm_overlap_with_packed_or_padded_micro_batches_is_said():
+    assert _found() == (set(), {"args.tp_comm_overlap"})
+    # without packing: padding_free (ms-swift's Megatron default) still packs; without it each batch is padded to its
+    # longest sample, not to max_length
+    assert _found("args.packing=false") == (set(), {"args.tp_comm_overlap"})
+    assert _found("args.packing=false", "args.padding_free=false") == (set(), {"args.tp_comm_overlap"})
+
+
+def test_no_word_without_tp_comm_overlap():
+    assert _found("args.tp_comm_overlap=false") == (set(), set())
+
+
+def test_tp_comm_overlap_without_sequence_parallel_is_left_to_ms_swifts_own_refusal():
+    # ms-swift raises on tp_comm_overlap without sequence_parallel before any userbuffer exists (sequence-parallel)
+    result = make_plan(load_recipe(WORKING / LLAMA_TP8, ["args.sequence_parallel=false"]), oracle=False)
+    assert ("sequence-parallel", "args.tp_comm_overlap") in {(p.code, p.path) for p in result.errors}
+    assert "tp-comm-overlap" not in {p.code for p in result.warnings}
