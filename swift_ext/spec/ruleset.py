@@ -399,6 +399,21 @@ _RULES += [
              (code(TC + " (\"DeepEP backend is only supported with flex token dispatcher\"; \"Flex token dispatcher "
                     "with deepep backend does not support moe_pad_expert_input_to_capacity\")"), code(GMC)),
              "engine: megatron, moe_enable_deepep or moe_token_dispatcher_type flex"),
+    RuleInfo("deepep-gpu", "error, warning", "DeepEP token dispatch (moe_enable_deepep, or the flex dispatcher's "
+             "default backend) on a GPU DeepEP runs on: refused below sm80; said for PCIe boards (sm86/sm89) and for "
+             "an Ampere expert group that spans nodes",
+             (code("megatron-core transformer/moe/token_dispatcher.py: MoEFlexTokenDispatcher (DeepEP backend, "
+                   "transformer/moe/fused_a2a.py deep_ep.Buffer)"),
+              Evidence("report", "deepseek-ai/DeepEP#162", "intranode kernels on Ampere tested with A100 NVLink "
+                       "connections, 'PCIe not working'"),
+              Evidence("report", "deepseek-ai/DeepEP#481", "4 x A6000 (sm86, PCIe): the sm86 build does not import"),
+              Evidence("report", "nvidia-cosmos/cosmos-rl#441", "pull request: DeepEP turned off below Hopper, 'it "
+                       "does not work with older GPUs like L40'"),
+              Evidence("report", "deepseek-ai/DeepEP#234", "A800: intranode yes (NVLink), internode kernels "
+                       "'currently not'")),
+             "engine: megatron, MoE models, moe_enable_deepep or moe_token_dispatcher_type flex with the deepep "
+             "backend, launch.gpu named; V100 an error, sm86/sm89 and an sm80 expert group (ETP x EP) wider than a "
+             "node warnings"),
     RuleInfo("moe-load-balancing", "error", "one moe_aux_loss_coeff per listed load balancing type; "
              "moe_expert_capacity_factor only with aux_loss/seq_aux_loss/global_aux_loss/none; "
              "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor; sinkhorn takes no moe_aux_loss_coeff",
