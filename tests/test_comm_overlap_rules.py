@@ -36,3 +36,29 @@ def test_tp_comm_overlap_without_sequence_parallel_is_left_to_ms_swifts_own_refu
     result = make_plan(load_recipe(WORKING / LLAMA_TP8, ["args.sequence_parallel=false"]), oracle=False)
     assert ("sequence-parallel", "args.tp_comm_overlap") in {(p.code, p.path) for p in result.errors}
     assert "tp-comm-overlap" not in {p.code for p in result.warnings}
+
+
+QWEN3_MOE_TP2 = "megatron-moe-modelzoo-qwen3-235b-h100-deepep-recompute-moe-act.yaml"  # TP=2 + SP + tp_comm_overlap
+
+
+def _lora_errors(name: str, *overrides: str) -> set[str]:
+    result = make_plan(load_recipe(WORKING / name, list(overrides)), oracle=False)
+    return {p.path for p in result.errors if p.code == "tp-comm-overlap"}
+
+
+def test_lora_on_tensor_parallel_layers_with_tp_comm_overlap_is_refused():
+    # mcore-bridge's LoRA adapters of column/row-parallel layers are TE linears without a userbuffer name, which
+    # megatron-core asserts under tp_comm_overlap (modelscope/ms-swift#5240)
+    for targets in ("[all-linear]", "[linear_qkv]", "[linear_proj]", "[linear_fc1]"):
+        assert _lora_errors(LLAMA_TP8, "args.tuner_type=lora", f"args.target_modules={targets}") == {
+            "args.tp_comm_overlap"}, targets
+    assert _lora_errors(LLAMA_TP8, "args.tuner_type=lora", "args.tp_comm_overlap=false") == set()
+    assert _lora_errors(LLAMA_TP8) == set()  # full tuning builds no adapter
+
+
+def test_lora_on_routed_experts_only_builds_grouped_adapters():
+    # Qwen3-235B-A22B has no dense or shared-expert MLP: linear_fc1/linear_fc2 reach the experts' TE grouped linears,
+    # whose adapters ask for no userbuffer; attention targets are refused
+    assert _lora_errors(QWEN3_MOE_TP2, "args.tuner_type=lora", "args.target_modules=[linear_fc1, linear_fc2]") == set()
+    assert _lora_errors(QWEN3_MOE_TP2, "args.tuner_type=lora", "args.target_modules=[linear_qkv]") == {
+        "args.tp_comm_overlap"}

@@ -5,6 +5,7 @@ rules (engine megatron)."""
 from __future__ import annotations
 
 from swift_ext.planner.mcore_config import is_on
+from swift_ext.planner.warn_rules import lora_targets
 
 
 # Evidence: ms-swift 4.6 swift/megatron/trainers/base.py (setup: `if args.tp_comm_overlap:
@@ -40,4 +41,34 @@ def tp_comm_overlap_userbuffers(recipe, args, shape, lay, err, warn):
               "cut to length)")
 
 
-COMM_OVERLAP_RULES = [tp_comm_overlap_userbuffers]
+# The LoRA layer parts whose adapters are built as tensor-parallel TE linears (column- or row-parallel); the experts'
+# adapters are TE grouped linears (no userbuffer name asked), the router's and the vision tower's are not TE-parallel.
+_TP_LINEAR_PARTS = ("attention", "mla", "linear_attention", "dense_mlp", "shared_expert", "mtp")
+
+
+# Evidence: mcore-bridge 1.6.3 tuners/lora.py LoraParallelLinear.update_layer builds the adapters of a tensor-parallel
+# base layer as TERowParallelLinear (lora_a, row-parallel base) or TEColumnParallelLinear (lora_b, column-parallel
+# base) from kwargs {skip_bias_add, init_method, config, is_expert[, tp_group]} -- no tp_comm_buffer_name -- with the
+# base layer's config; megatron-core 0.16.1 extensions/transformer_engine.py TELinear.__init__, under
+# `config.tp_comm_overlap and parallel_mode != "duplicated"`, asserts "Buffer name should be set to configure
+# communication overlap settings" (TE >= 1.0). ms-swift 4.6 copies tp_comm_overlap into that config
+# (model/utils.py get_mcore_model_config) and swift/megatron/utils/utils.py prepare_adapter wraps the model after it
+# is built, so a LoRA run with tp_comm_overlap stops when the first adapter is made. Report: modelscope/ms-swift#5240
+# (Qwen3-235B-A22B-2507 LoRA, multi-node, TP communication overlap: AssertionError "Buffer name should be set to
+# configure communication overlap settings" at lora.py update_layer, TERowParallelLinear). Scope: engine megatron,
+# tuner_type lora / lora_llm, tp_comm_overlap reaching the config (sequence_parallel at TP > 1), target_modules that
+# reach a tensor-parallel linear (attention, dense MLP, shared expert, Gated DeltaNet, MTP; not experts or router only).
+def tp_comm_overlap_lora(recipe, args, shape, lay, err, warn):
+    if not args.bool("tp_comm_overlap") or lay.tp <= 1 or not is_on(args, "sequence_parallel"):
+        return
+    parts = [part for part in lora_targets(recipe, args, shape) if part in _TP_LINEAR_PARTS]
+    if not parts:
+        return
+    err("tp-comm-overlap", f"tp_comm_overlap with {args.str('tuner_type') or 'lora'}: mcore-bridge builds the LoRA "
+        f"adapters of the {', '.join(parts)} layers as tensor-parallel TE linears without a userbuffer name, and "
+        "megatron-core asserts 'Buffer name should be set to configure communication overlap settings' when the first "
+        "adapter is made (modelscope/ms-swift#5240)", "tp_comm_overlap",
+        hint="drop tp_comm_overlap for LoRA (or train full parameters)")
+
+
+COMM_OVERLAP_RULES = [tp_comm_overlap_userbuffers, tp_comm_overlap_lora]

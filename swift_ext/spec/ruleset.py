@@ -312,9 +312,10 @@ _RULES += [
              "engine: megatron, context_parallel_size > 1, attention_backend unfused or local (local without launch.gpu: "
              "a warning, Ascend's MindSpeed brings its own attention); not the DSA models, not the learnable-softmax "
              "models (attention-sinks-cp)"),
-    RuleInfo("tp-comm-overlap", "warning", "tp_comm_overlap: Transformer Engine's userbuffers are sized once for "
-             "max_length x micro_batch_size / CP tokens and every micro-batch must fill them exactly; ms-swift's "
-             "micro-batches (padded to their longest sample, or packed) are usually shorter",
+    RuleInfo("tp-comm-overlap", "error, warning", "tp_comm_overlap: with LoRA on tensor-parallel layers the adapters "
+             "fail to build (error); Transformer Engine's userbuffers are sized once for max_length x "
+             "micro_batch_size / CP tokens and every micro-batch must fill them exactly, while ms-swift's micro-batches "
+             "(padded to their longest sample, or packed) are usually shorter (warning)",
              (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_tp_communicators (initialize_ub shape "
                    "(seq_length * micro_batch_size) // context_parallel_size); swift/megatron/trainers/base.py: "
                    "_get_data_collator (padding_to = get_padding_to(args): the longest sample, not max_length)"),
@@ -324,9 +325,16 @@ _RULES += [
               Evidence("report", "verl-project/verl#5663", "Qwen3-235B SFT with TE userbuffers sized seq_length x "
                        "micro_batch: tensor shape mismatch on variable-length micro-batches"),
               Evidence("report", "NVIDIA/Megatron-LM#1238", "userbuffers sized seq_length * micro_batch_size; THD "
-                       "(variable lengths) not supported (open)")),
-             "engine: megatron, tp_comm_overlap with sequence_parallel at TP > 1; a warning: data cut to exactly "
-             "max_length per sample or pack runs"),
+                       "(variable lengths) not supported (open)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.update_layer (TERowParallelLinear / "
+                   "TEColumnParallelLinear adapters without tp_comm_buffer_name)"),
+              code("megatron-core extensions/transformer_engine.py: TELinear.__init__ (\"Buffer name should be set to "
+                   "configure communication overlap settings\")"),
+              Evidence("report", "modelscope/ms-swift#5240", "Qwen3-235B LoRA, multi-node, TP communication overlap: "
+                       "that AssertionError in lora.py update_layer")),
+             "engine: megatron, tp_comm_overlap with sequence_parallel at TP > 1; the LoRA error for tuner_type lora / "
+             "lora_llm with targets on tensor-parallel linears; the userbuffer warning otherwise (data cut to exactly "
+             "max_length per sample or pack runs)"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
