@@ -36,9 +36,11 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # ms-swift 4.6's forward_step (from the source, not seen run). tp-comm-overlap likewise says that TE's userbuffers,
 # sized once for max_length x micro_batch_size, take only micro-batches of exactly that many tokens, which ms-swift's
 # collator gives only when every sample or pack is max_length long (the data decides; Megatron-Bridge's recipes that
-# publish it run fixed-length pretraining batches on their own trainer).
+# publish it run fixed-length pretraining batches on their own trainer). attention-flash-mla says that MLA under plain
+# attention_backend flash on an sm90+ GPU runs only where flash-attn 3/4 is installed on the training machine (the
+# published MLA setups on H100/H20/B200 ran with it, or on their framework's auto backend).
 ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
-            "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap"}
+            "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla"}
 
 
 def header(path: Path) -> dict[str, str]:

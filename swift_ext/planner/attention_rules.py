@@ -135,8 +135,10 @@ _FA2_LARGE_HEAD_CC = ((8, 0), (9, 0), (10, 0), (12, 0))
 # interface.py) asserts head_dim <= 256, and TE's own gate keeps it off below sm90. With no backend left the first
 # forward raises "No dot product attention backend is available for the provided inputs". So, with flash: a head
 # dim > 256 fails on every GPU; MLA below sm90, a head dim in (192, 256] on sm86/sm89, anything below sm80, fail
-# whatever flash-attn is installed. On sm90+ MLA runs only where flash-attn 3/4 is installed (ms-swift's own Moonlight
-# example runs MLA with flash): not judged. Reports: NVIDIA/Megatron-LM#1698 (MLA, --attention-backend flash:
+# whatever flash-attn is installed. On sm90+ MLA runs only where flash-attn 3 (sm90) or 4 is installed (ms-swift's own
+# Moonlight example runs MLA with flash; attention_backend flash_3 / flash_4 make ms-swift check the install,
+# _init_attention_backend): said with plain flash (attention-flash-mla; reports NVIDIA/TransformerEngine#2354, sm90,
+# TE 2.3, flash-attn 3 not installed, THD: no backend; #2285, DeepSeek-V3 on B200, TE 2.8, no flash-attn 3/4). Reports: NVIDIA/Megatron-LM#1698 (MLA, --attention-backend flash:
 # "Disabling FlashAttention as it does not support MLA", NoBackend), NVIDIA/TransformerEngine#1821 (DeepSeek-V3
 # architecture on sm80, THD: no backend), NVIDIA/TransformerEngine#3006 (Gemma-4-26B-A4B, head dim 512 on sm90: no
 # flash or fused backend), modelscope/ms-swift#6369 (Qwen3-Next, head dim 256, --attention_backend flash, packed:
@@ -177,7 +179,18 @@ def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
                 f"{shape.name} has {why}: the first forward raises 'No dot product attention backend is available'",
                 "attention_backend", hint=fix)
             return
-        if cc is None and mla:
+        if cc is not None and mla and (args.str("attention_backend") or "flash") == "flash":
+            # sm90+: only flash-attn 3 (sm90) or 4 (sm90/sm100) take head_dim_qk != head_dim_v; nothing checks they
+            # are installed (ms-swift's flash_3 / flash_4 pin a version and check it; plain flash does not)
+            qk, v = next((qk, v) for qk, v in dims if qk != v)
+            fa = "flash-attn 3 or 4" if cc == (9, 0) else "flash-attn 4"
+            warn("attention-flash-mla", f"attention_backend flash{stated} with {shape.name}'s MLA heads (q/k {qk}, v "
+                 f"{v}) on {gpu} ({cc[0]}.{cc[1]}): FlashAttention 2 refuses head_dim_qk != head_dim_v, so only "
+                 f"{fa} installed on the training machine runs them; without it the first forward finds no attention "
+                 "backend (NVIDIA/TransformerEngine#2354: sm90, flash-attn 3 not installed; #2285: sm100)",
+                 "attention_backend", hint=f"attention_backend: {'flash_3' if cc == (9, 0) else 'flash_4'} (ms-swift "
+                 "checks it is installed), or " + fix)
+        elif cc is None and mla:
             warn("attention-kernel", f"attention_backend flash{stated} with {shape.name}'s MLA heads: FlashAttention "
                  "runs head_dim_qk != head_dim_v only as flash-attn 3/4 on sm90+ (FlashAttention 2 refuses it); "
                  "launch.gpu is not set", "attention_backend", hint="set launch.gpu so this can be checked, or " + fix)

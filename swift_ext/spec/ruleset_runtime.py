@@ -35,7 +35,19 @@ RUNTIME_RULE_INFO = [
                    "mcore-bridge register.py ModelLoader._replace_spec_dsa)")),
              "engine: megatron, not the DSA models (deepseek_v32, glm_moe_dsa: no TE attention); the GPU-dependent "
              "cases with launch.gpu (a warning without it: MLA, or a head dim > 192 unless gpu_memory_gib names a card "
-             "outside the table); MLA on sm90+ not judged (flash-attn 3/4 run it: ms-swift's Moonlight example)"),
+             "outside the table); MLA on sm90+ is attention-flash-mla's"),
+    RuleInfo("attention-flash-mla", "warning", "attention_backend flash (plain: ms-swift's default) with MLA heads on an "
+             "sm90+ GPU runs only where flash-attn 3 (sm90) or 4 is installed on the training machine",
+             (code(TE_BACKEND + " (FlashAttention 2: head_dim_qk == head_dim_v; FlashAttention 3: sm90 only)"),
+              code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments._init_attention_backend "
+                   "(flash_2/flash_3/flash_4 pin a version and check it is installed; plain flash does not)"),
+              Evidence("report", "NVIDIA/TransformerEngine#2354", "MLA (192/128), sm90, TE 2.3, flash-attn 2.7.4, "
+                       "flash-attn 3 not installed, THD: no dot product attention backend"),
+              Evidence("report", "NVIDIA/TransformerEngine#2285", "DeepSeek-V3 on B200 (sm100), TE 2.8, flash-attn "
+                       "2.7.3, flash-attn 3 not installed, THD: 'Disabling FlashAttention 2 as it does not support "
+                       "MLA', no backend")),
+             "engine: megatron, MLA models (not the DSA ones), attention_backend flash (not flash_3/flash_4), "
+             "launch.gpu of compute capability 9.0 or later"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
              "by CP; all_gather over THD (padding_free) is said (TE before PR #2829 asserts)",
