@@ -335,6 +335,17 @@ _RULES += [
              "engine: megatron, tp_comm_overlap with sequence_parallel at TP > 1; the LoRA error for tuner_type lora / "
              "lora_llm with targets on tensor-parallel linears; the userbuffer warning otherwise (data cut to exactly "
              "max_length per sample or pack runs)"),
+    RuleInfo("lora-fp8", "error", "LoRA under FP8 compute without fp8_param_gather needs lora_rank a multiple of 16 "
+             "(the adapters run inside FP8 autocast)",
+             (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.forward (adapters outside FP8 "
+                   "autocast only when config.fp8_param)"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (fp8_param = fp8_param_gather)"),
+              code("transformer-engine pytorch/module/linear.py: _Linear.forward (assert_dim_for_fp8_exec: last "
+                   "dimension divisible by 16; public source, not installed here)"),
+              Evidence("report", "NVIDIA/TransformerEngine#1422", "'FP8 execution requires 2D input matrices with "
+                       "height divisible by 8 and width divisible by 16' for a layer of width 712; pad or keep small "
+                       "layers out of FP8")),
+             "engine: megatron (mcore-bridge), fp8_format set, tuner_type lora / lora_llm, fp8_param_gather off"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
