@@ -39,3 +39,21 @@ def test_learnable_softmax_models_are_left_to_attention_sinks_cp():
     cp2 = ("args.context_parallel_size=2", "args.max_length=8192", "args.attention_backend=unfused")
     assert _found(GPT_OSS, *cp2) == (set(), set())
     assert _found(GPT_OSS, *cp2, code="attention-sinks-cp")[0] == {"args.context_parallel_size"}
+
+
+def _env_errors(*overrides: str) -> set[str]:
+    result = make_plan(load_recipe(WORKING / LLAMA_CP2, list(overrides)), oracle=False)
+    return {p.path for p in result.errors if p.code == "attention-env"}
+
+
+def test_te_backend_switches_in_env_that_contradict_attention_backend_are_refused():
+    # megatron-core LanguageModule._set_attention_backend asserts each switch already set matches the backend
+    assert _env_errors("env.NVTE_FLASH_ATTN=0", "env.NVTE_FUSED_ATTN=1") == {"args.attention_backend"}  # flash
+    assert _env_errors("args.attention_backend=fused", "env.NVTE_FLASH_ATTN=1") == {"args.attention_backend"}
+    assert _env_errors("args.attention_backend=auto", "env.NVTE_UNFUSED_ATTN=0") == {"args.attention_backend"}
+
+
+def test_switches_that_agree_with_attention_backend_build():
+    assert _env_errors("env.NVTE_FLASH_ATTN=1", "env.NVTE_FUSED_ATTN=0") == set()  # flash sets exactly these
+    assert _env_errors("args.attention_backend=fused", "env.NVTE_FUSED_ATTN=1", "env.NVTE_FLASH_ATTN=0") == set()
+    assert _env_errors() == set()

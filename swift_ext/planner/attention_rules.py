@@ -101,6 +101,37 @@ def unfused_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
     err("attention-cp", msg, "attention_backend", hint=hint)
 
 
+# The TE backend switches megatron-core 0.16.1 sets for each attention_backend (LanguageModule._set_attention_backend);
+# "flash_2/3/4" are flash (ms-swift _init_attention_backend).
+_TE_SWITCHES = {"local": (0, 0, 0), "flash": (1, 0, 0), "fused": (0, 1, 0), "unfused": (0, 0, 1), "auto": (1, 1, 1)}
+_TE_SWITCH_NAMES = ("NVTE_FLASH_ATTN", "NVTE_FUSED_ATTN", "NVTE_UNFUSED_ATTN")
+
+
+# Evidence: megatron-core 0.16.1 models/common/language_module/language_module.py LanguageModule._set_attention_backend
+# (called from LanguageModule.__init__, so at every model build) checks each of NVTE_FLASH_ATTN / NVTE_FUSED_ATTN /
+# NVTE_UNFUSED_ATTN already in the environment against the value the attention_backend needs: `assert current_value is
+# None or current_value == str(expected_value)` -- "NVTE_FLASH_ATTN set to 0, but expected 1 for attention backend type
+# flash. unset NVTE_FLASH_ATTN, NVTE_FUSED_ATTN and NVTE_UNFUSED_ATTN. Use the --attention-backend argument ...". The
+# usual Transformer Engine advice to pick a backend by these variables (NVTE_FLASH_ATTN=0 NVTE_FUSED_ATTN=1,
+# NVIDIA/TransformerEngine#1051) therefore fails under ms-swift's attention_backend flash unless the argument agrees.
+# Scope: engine megatron, the recipe's env block (the training machine's own environment is not seen here).
+def attention_env_switches(recipe, args, shape: ModelShape, lay, err, warn):
+    backend = attention_backend(args)
+    expected = _TE_SWITCHES.get(backend)
+    if expected is None:
+        return
+    for name, want in zip(_TE_SWITCH_NAMES, expected):
+        value = recipe.env.get(name)
+        if value is None or str(value) == str(want):
+            continue
+        stated = "" if args.has("attention_backend") else " (ms-swift's default)"
+        err("attention-env", f"env {name}={value} with attention_backend {backend}{stated}: megatron-core sets the "
+            f"Transformer Engine backend switches itself and asserts '{name} set to {value}, but expected {want} for "
+            f"attention backend type {backend}' when the model is built", "attention_backend",
+            hint=f"drop {name} from env and choose the backend with attention_backend (flash, fused, unfused, auto)")
+        return
+
+
 # No rule for apply_rope_fusion with MTP layers: mcore-bridge 1.6.3 model/modules/mtp_layer.py:94
 # MultiTokenPredictionLayer.forward asserts the MTP attention's config has apply_rope_fusion off, but
 # model/gpt_model.py:125-136 GPTModel.__init__ gives every MTP layer's self_attention a copy of the config with
@@ -258,4 +289,4 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
-                   attention_kernel, context_parallel_comm]
+                   attention_env_switches, attention_kernel, context_parallel_comm]

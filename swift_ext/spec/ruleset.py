@@ -346,6 +346,12 @@ _RULES += [
                        "height divisible by 8 and width divisible by 16' for a layer of width 712; pad or keep small "
                        "layers out of FP8")),
              "engine: megatron (mcore-bridge), fp8_format set, tuner_type lora / lora_llm, fp8_param_gather off"),
+    RuleInfo("attention-env", "error", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / NVTE_UNFUSED_ATTN to "
+             "a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, auto 1/1/1, local "
+             "0/0/0)",
+             (code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
+                   "(\"... set to X, but expected Y for attention backend type ...\")"),),
+             "engine: megatron, the recipe's env block"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
