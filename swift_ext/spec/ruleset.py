@@ -297,61 +297,6 @@ _RULES += [
                        "enables FusedAttention (Megatron-Bridge's gpt-oss recipe sets a2a whenever CP > 1)")),
              "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1, unless "
              "cp_comm_type is a2a on every layer with attention_backend fused or auto"),
-    RuleInfo("attention-cp", "error, warning", "attention_backend unfused or local with context parallel: Transformer "
-             "Engine runs CP attention only in its flash and fused backends",
-             (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "
-                   "(\"Disabling UnfusedDotProductAttention as it does not support context parallelism\"; public "
-                   "source, not installed here)"),
-              code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
-                   "(unfused: NVTE_FLASH_ATTN=0, NVTE_FUSED_ATTN=0; local: all three 0)"),
-              code("megatron-core transformer/dot_product_attention.py: DotProductAttention.__init__ (\"Context "
-                   "parallelism is only supported by TEDotProductAttention!\")"),
-              Evidence("report", "NVIDIA/TransformerEngine#1051", "context parallel on TE's DotProductAttention without "
-                       "flash or fused attention: 'Context parallelism is only implemented with Flash Attention and "
-                       "Fused Attention!'")),
-             "engine: megatron, context_parallel_size > 1, attention_backend unfused or local (local without launch.gpu: "
-             "a warning, Ascend's MindSpeed brings its own attention); not the DSA models, not the learnable-softmax "
-             "models (attention-sinks-cp)"),
-    RuleInfo("tp-comm-overlap", "error, warning", "tp_comm_overlap: with LoRA on tensor-parallel layers the adapters "
-             "fail to build (error); Transformer Engine's userbuffers are sized once for max_length x "
-             "micro_batch_size / CP tokens and every micro-batch must fill them exactly, while ms-swift's micro-batches "
-             "(padded to their longest sample, or packed) are usually shorter (warning)",
-             (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_tp_communicators (initialize_ub shape "
-                   "(seq_length * micro_batch_size) // context_parallel_size); swift/megatron/trainers/base.py: "
-                   "_get_data_collator (padding_to = get_padding_to(args): the longest sample, not max_length)"),
-              code("transformer-engine pytorch/csrc/extensions/comm_gemm_overlap.cpp: CommOverlap*::copy_into_buffer "
-                   "(\"Tried to copy an invalid tensor into a local chunk of a Userbuffers buffer\"; public source, not "
-                   "installed here)"),
-              Evidence("report", "verl-project/verl#5663", "Qwen3-235B SFT with TE userbuffers sized seq_length x "
-                       "micro_batch: tensor shape mismatch on variable-length micro-batches"),
-              Evidence("report", "NVIDIA/Megatron-LM#1238", "userbuffers sized seq_length * micro_batch_size; THD "
-                       "(variable lengths) not supported (open)"),
-              code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.update_layer (TERowParallelLinear / "
-                   "TEColumnParallelLinear adapters without tp_comm_buffer_name)"),
-              code("megatron-core extensions/transformer_engine.py: TELinear.__init__ (\"Buffer name should be set to "
-                   "configure communication overlap settings\")"),
-              Evidence("report", "modelscope/ms-swift#5240", "Qwen3-235B LoRA, multi-node, TP communication overlap: "
-                       "that AssertionError in lora.py update_layer")),
-             "engine: megatron, tp_comm_overlap with sequence_parallel at TP > 1; the LoRA error for tuner_type lora / "
-             "lora_llm with targets on tensor-parallel linears; the userbuffer warning otherwise (data cut to exactly "
-             "max_length per sample or pack runs)"),
-    RuleInfo("lora-fp8", "error", "LoRA under FP8 compute without fp8_param_gather needs lora_rank a multiple of 16 "
-             "(the adapters run inside FP8 autocast)",
-             (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.forward (adapters outside FP8 "
-                   "autocast only when config.fp8_param)"),
-              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (fp8_param = fp8_param_gather)"),
-              code("transformer-engine pytorch/module/linear.py: _Linear.forward (assert_dim_for_fp8_exec: last "
-                   "dimension divisible by 16; public source, not installed here)"),
-              Evidence("report", "NVIDIA/TransformerEngine#1422", "'FP8 execution requires 2D input matrices with "
-                       "height divisible by 8 and width divisible by 16' for a layer of width 712; pad or keep small "
-                       "layers out of FP8")),
-             "engine: megatron (mcore-bridge), fp8_format set, tuner_type lora / lora_llm, fp8_param_gather off"),
-    RuleInfo("attention-env", "error", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / NVTE_UNFUSED_ATTN to "
-             "a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, auto 1/1/1, local "
-             "0/0/0)",
-             (code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
-                   "(\"... set to X, but expected Y for attention backend type ...\")"),),
-             "engine: megatron, the recipe's env block"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
@@ -424,21 +369,6 @@ _RULES += [
              (code(TC + " (\"DeepEP backend is only supported with flex token dispatcher\"; \"Flex token dispatcher "
                     "with deepep backend does not support moe_pad_expert_input_to_capacity\")"), code(GMC)),
              "engine: megatron, moe_enable_deepep or moe_token_dispatcher_type flex"),
-    RuleInfo("deepep-gpu", "error, warning", "DeepEP token dispatch (moe_enable_deepep, or the flex dispatcher's "
-             "default backend) on a GPU DeepEP runs on: refused below sm80; said for PCIe boards (sm86/sm89) and for "
-             "an Ampere expert group that spans nodes",
-             (code("megatron-core transformer/moe/token_dispatcher.py: MoEFlexTokenDispatcher (DeepEP backend, "
-                   "transformer/moe/fused_a2a.py deep_ep.Buffer)"),
-              Evidence("report", "deepseek-ai/DeepEP#162", "intranode kernels on Ampere tested with A100 NVLink "
-                       "connections, 'PCIe not working'"),
-              Evidence("report", "deepseek-ai/DeepEP#481", "4 x A6000 (sm86, PCIe): the sm86 build does not import"),
-              Evidence("report", "nvidia-cosmos/cosmos-rl#441", "pull request: DeepEP turned off below Hopper, 'it "
-                       "does not work with older GPUs like L40'"),
-              Evidence("report", "deepseek-ai/DeepEP#234", "A800: intranode yes (NVLink), internode kernels "
-                       "'currently not'")),
-             "engine: megatron, MoE models, moe_enable_deepep or moe_token_dispatcher_type flex with the deepep "
-             "backend, launch.gpu named; V100 an error, sm86/sm89 and an sm80 expert group (ETP x EP) wider than a "
-             "node warnings"),
     RuleInfo("moe-load-balancing", "error", "one moe_aux_loss_coeff per listed load balancing type; "
              "moe_expert_capacity_factor only with aux_loss/seq_aux_loss/global_aux_loss/none; "
              "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor; sinkhorn takes no moe_aux_loss_coeff",
