@@ -62,3 +62,14 @@ def test_lora_on_routed_experts_only_builds_grouped_adapters():
     assert _lora_errors(QWEN3_MOE_TP2, "args.tuner_type=lora", "args.target_modules=[linear_fc1, linear_fc2]") == set()
     assert _lora_errors(QWEN3_MOE_TP2, "args.tuner_type=lora", "args.target_modules=[linear_qkv]") == {
         "args.tp_comm_overlap"}
+
+
+def test_tp_comm_overlap_below_sm90_needs_ub_skipmc():
+    # TE initialize_ub asserts UB_SKIPMC=1 where the device has no CUDA multicast (NVIDIA/TransformerEngine#985, A800)
+    for gpu in ("A100-80G", "A800", "L40S"):
+        assert _found(f"launch.gpu={gpu}")[0] == {"args.tp_comm_overlap"}, gpu
+    assert _found("launch.gpu=A800", "env.UB_SKIPMC=1")[0] == set()
+    assert _found("launch.gpu=A800", "env.UB_SKIPMC=0")[0] == {"args.tp_comm_overlap"}
+    for gpu in ("H100", "H20", "B200"):  # multicast-capable generations: the driver decides, not judged
+        assert _found(f"launch.gpu={gpu}")[0] == set(), gpu
+    assert _found("launch.gpu=A800", "args.tp_comm_overlap=false") == (set(), set())

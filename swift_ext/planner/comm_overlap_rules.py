@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from swift_ext.planner.mcore_config import is_on
 from swift_ext.planner.warn_rules import lora_targets
+from swift_ext.spec.gpus import GPUS
 
 
 # Evidence: ms-swift 4.6 swift/megatron/trainers/base.py (setup: `if args.tp_comm_overlap:
@@ -71,4 +72,30 @@ def tp_comm_overlap_lora(recipe, args, shape, lay, err, warn):
         hint="drop tp_comm_overlap for LoRA (or train full parameters)")
 
 
-COMM_OVERLAP_RULES = [tp_comm_overlap_userbuffers, tp_comm_overlap_lora]
+# Evidence: Transformer Engine pytorch/module/base.py initialize_ub (public source, not installed here; ms-swift 4.6
+# calls it from megatron_lm_utils.initialize_tp_communicators when tp_comm_overlap): `if not
+# tex.device_supports_multicast(): assert bool(int(os.getenv("UB_SKIPMC", "0"))), "CUDA device, driver and/or toolkit
+# version does not support comm+GEMM overlap with CUDA Multicast. Launch app with UB_SKIPMC=1 to try CUDA IPC
+# instead."` CUDA multicast objects need NVSwitch-connected Hopper or later (NVLS): no Ampere, Ada or Volta card has
+# them, whatever the driver. Reports: NVIDIA/TransformerEngine#985 (8 x A800, Megatron-LM --tp-comm-overlap: core
+# dump at userbuffer setup; the maintainer: multicast needs driver 535+, "run this with UB_SKIPMC=1 in order to fall
+# back onto the older CUDA IPC based implementation"), #991 (H800 on driver 525: "CUDA Error: operation not supported"
+# creating the communicator). Scope: engine megatron, tp_comm_overlap reaching the config (SP at TP > 1), launch.gpu
+# below compute capability 9.0, the recipe env without UB_SKIPMC=1 (on sm90+ the driver decides: not judged).
+def tp_comm_overlap_multicast(recipe, args, shape, lay, err, warn):
+    if not args.bool("tp_comm_overlap") or lay.tp <= 1 or not is_on(args, "sequence_parallel"):
+        return
+    gpu = recipe.launch.gpu
+    if gpu not in GPUS or GPUS[gpu].compute_capability >= (9, 0):
+        return
+    skip = str(recipe.env.get("UB_SKIPMC", "0")).strip()
+    if skip.isdigit() and int(skip):
+        return
+    cc = GPUS[gpu].compute_capability
+    err("tp-comm-overlap", f"tp_comm_overlap on {gpu} ({cc[0]}.{cc[1]}): Transformer Engine's userbuffers use CUDA "
+        "multicast, which only NVSwitch-connected Hopper and later have, and initialize_ub asserts 'does not support "
+        "comm+GEMM overlap with CUDA Multicast. Launch app with UB_SKIPMC=1' (NVIDIA/TransformerEngine#985, A800)",
+        "tp_comm_overlap", hint="env: {UB_SKIPMC: '1'} (CUDA IPC userbuffers), or drop tp_comm_overlap")
+
+
+COMM_OVERLAP_RULES = [tp_comm_overlap_userbuffers, tp_comm_overlap_lora, tp_comm_overlap_multicast]

@@ -98,7 +98,8 @@ RUNTIME_RULE_INFO = [
                    "(\"... set to X, but expected Y for attention backend type ...\")"),),
              "engine: megatron, the recipe's env block"),
     RuleInfo("tp-comm-overlap", "error, warning", "tp_comm_overlap: with LoRA on tensor-parallel layers the adapters "
-             "fail to build (error); Transformer Engine's userbuffers are sized once for max_length x "
+             "fail to build (error); below sm90 TE's userbuffers need UB_SKIPMC=1 (no CUDA multicast: error); Transformer "
+             "Engine's userbuffers are sized once for max_length x "
              "micro_batch_size / CP tokens and every micro-batch must fill them exactly, while ms-swift's micro-batches "
              "(padded to their longest sample, or packed) are usually shorter (warning)",
              (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_tp_communicators (initialize_ub shape "
@@ -116,9 +117,14 @@ RUNTIME_RULE_INFO = [
               code("megatron-core extensions/transformer_engine.py: TELinear.__init__ (\"Buffer name should be set to "
                    "configure communication overlap settings\")"),
               Evidence("report", "modelscope/ms-swift#5240", "Qwen3-235B LoRA, multi-node, TP communication overlap: "
-                       "that AssertionError in lora.py update_layer")),
+                       "that AssertionError in lora.py update_layer"),
+              code("transformer-engine pytorch/module/base.py: initialize_ub (no CUDA multicast: assert UB_SKIPMC=1; "
+                   "public source, not installed here)"),
+              Evidence("report", "NVIDIA/TransformerEngine#985", "8 x A800, Megatron-LM --tp-comm-overlap: crash at "
+                       "userbuffer setup; the maintainer: run with UB_SKIPMC=1 (CUDA IPC) where multicast is missing")),
              "engine: megatron, tp_comm_overlap with sequence_parallel at TP > 1; the LoRA error for tuner_type lora / "
-             "lora_llm with targets on tensor-parallel linears; the userbuffer warning otherwise (data cut to exactly "
+             "lora_llm with targets on tensor-parallel linears; the multicast error below sm90 without UB_SKIPMC=1; "
+             "the userbuffer warning otherwise (data cut to exactly "
              "max_length per sample or pack runs)"),
     RuleInfo("deepep-gpu", "error, warning", "DeepEP token dispatch (moe_enable_deepep, or the flex dispatcher's "
              "default backend) on a GPU DeepEP runs on: refused below sm80; said for PCIe boards (sm86/sm89) and for "
