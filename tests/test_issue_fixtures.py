@@ -33,9 +33,14 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # MoE, where it is an error) says a dense model at TP > 1 without SP keeps whole activations on each TP rank: memory
 # advice (NeMo-RL's Megatron distillation recipe runs TP=2 with sequence_parallel off). moe-a2a-overlap as a warning
 # says the EP all-to-all overlap, published running on Megatron-Bridge's own trainer, reads as a TypeError under
-# ms-swift 4.6's forward_step (from the source, not seen run).
+# ms-swift 4.6's forward_step (from the source, not seen run). tp-comm-overlap likewise says that TE's userbuffers,
+# sized once for max_length x micro_batch_size, take only micro-batches of exactly that many tokens, which ms-swift's
+# collator gives only when every sample or pack is max_length long (the data decides; Megatron-Bridge's recipes that
+# publish it run fixed-length pretraining batches on their own trainer). attention-flash-mla says that MLA under plain
+# attention_backend flash on an sm90+ GPU runs only where flash-attn 3/4 is installed on the training machine (the
+# published MLA setups on H100/H20/B200 ran with it, or on their framework's auto backend).
 ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
-            "sequence-parallel", "moe-a2a-overlap"}
+            "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla"}
 
 
 def header(path: Path) -> dict[str, str]:

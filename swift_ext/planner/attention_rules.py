@@ -69,6 +69,69 @@ def attention_sinks_context_parallel(recipe, args, shape: ModelShape, lay, err, 
              "context_parallel_size: 1")
 
 
+# Evidence: Transformer Engine pytorch/attention/dot_product_attention/utils.py get_attention_backend ("Filter: context
+# parallelism"): `if context_parallel and use_unfused_attention:` -> "Disabling UnfusedDotProductAttention as it does
+# not support context parallelism" -- whatever the model, head dims or softmax; only FlashAttention and FusedAttention
+# carry TE's CP implementations (context_parallel.py attn_forward_func_with_cp: "Context parallelism is only
+# implemented with Flash Attention and Fused Attention!"). megatron-core 0.16.1 LanguageModule._set_attention_backend
+# turns attention_backend unfused into NVTE_FLASH_ATTN=0 / NVTE_FUSED_ATTN=0 / NVTE_UNFUSED_ATTN=1 and local into all
+# three 0, while mcore-bridge builds every attention layer on TE's DotProductAttention (model/register.py:
+# use_transformer_engine=True); megatron-core's own local DotProductAttention asserts "Context parallelism is only
+# supported by TEDotProductAttention!" (transformer/dot_product_attention.py). So unfused or local under CP > 1 leaves
+# no backend at the first forward. ms-swift 4.6 turns padding_free off for unfused (_check_padding_free), which does
+# not bring the unfused kernel back under CP. Report: NVIDIA/TransformerEngine#1051 (CP with the unfused path: "Context
+# parallelism is only implemented with Flash Attention and Fused Attention!"). Scope: engine megatron, CP > 1,
+# attention_backend unfused or local, models whose attention is TE's DotProductAttention (not the DSA models; the
+# learnable-softmax models are attention-sinks-cp's). local is megatron-core's path on CUDA; on Ascend (MindSpeed's own
+# attention) it is said, not refused, when launch.gpu names no card.
+def unfused_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    backend = attention_backend(args)
+    if lay.cp == 1 or backend not in ("unfused", "local") or shape.model_type in DSA_MODEL_TYPES \
+            or shape.softmax_type == "learnable":
+        return
+    msg = (f"attention_backend {backend} with context_parallel_size {lay.cp}: Transformer Engine runs context "
+           "parallel attention only in its flash and fused backends (it disables the unfused one under CP; local turns "
+           "all three off, and megatron-core's own local attention asserts CP 1): the first forward finds no attention "
+           "backend")
+    hint = "attention_backend: flash (ms-swift's default) or fused, or context_parallel_size: 1"
+    if backend == "local" and recipe.launch.gpu not in GPUS:
+        warn("attention-cp", msg + " (on CUDA; Ascend's MindSpeed brings its own attention: launch.gpu is not set)",
+             "attention_backend", hint=hint)
+        return
+    err("attention-cp", msg, "attention_backend", hint=hint)
+
+
+# The TE backend switches megatron-core 0.16.1 sets for each attention_backend (LanguageModule._set_attention_backend);
+# "flash_2/3/4" are flash (ms-swift _init_attention_backend).
+_TE_SWITCHES = {"local": (0, 0, 0), "flash": (1, 0, 0), "fused": (0, 1, 0), "unfused": (0, 0, 1), "auto": (1, 1, 1)}
+_TE_SWITCH_NAMES = ("NVTE_FLASH_ATTN", "NVTE_FUSED_ATTN", "NVTE_UNFUSED_ATTN")
+
+
+# Evidence: megatron-core 0.16.1 models/common/language_module/language_module.py LanguageModule._set_attention_backend
+# (called from LanguageModule.__init__, so at every model build) checks each of NVTE_FLASH_ATTN / NVTE_FUSED_ATTN /
+# NVTE_UNFUSED_ATTN already in the environment against the value the attention_backend needs: `assert current_value is
+# None or current_value == str(expected_value)` -- "NVTE_FLASH_ATTN set to 0, but expected 1 for attention backend type
+# flash. unset NVTE_FLASH_ATTN, NVTE_FUSED_ATTN and NVTE_UNFUSED_ATTN. Use the --attention-backend argument ...". The
+# usual Transformer Engine advice to pick a backend by these variables (NVTE_FLASH_ATTN=0 NVTE_FUSED_ATTN=1,
+# NVIDIA/TransformerEngine#1051) therefore fails under ms-swift's attention_backend flash unless the argument agrees.
+# Scope: engine megatron, the recipe's env block (the training machine's own environment is not seen here).
+def attention_env_switches(recipe, args, shape: ModelShape, lay, err, warn):
+    backend = attention_backend(args)
+    expected = _TE_SWITCHES.get(backend)
+    if expected is None:
+        return
+    for name, want in zip(_TE_SWITCH_NAMES, expected):
+        value = recipe.env.get(name)
+        if value is None or str(value) == str(want):
+            continue
+        stated = "" if args.has("attention_backend") else " (ms-swift's default)"
+        err("attention-env", f"env {name}={value} with attention_backend {backend}{stated}: megatron-core sets the "
+            f"Transformer Engine backend switches itself and asserts '{name} set to {value}, but expected {want} for "
+            f"attention backend type {backend}' when the model is built", "attention_backend",
+            hint=f"drop {name} from env and choose the backend with attention_backend (flash, fused, unfused, auto)")
+        return
+
+
 # No rule for apply_rope_fusion with MTP layers: mcore-bridge 1.6.3 model/modules/mtp_layer.py:94
 # MultiTokenPredictionLayer.forward asserts the MTP attention's config has apply_rope_fusion off, but
 # model/gpt_model.py:125-136 GPTModel.__init__ gives every MTP layer's self_attention a copy of the config with
@@ -103,8 +166,10 @@ _FA2_LARGE_HEAD_CC = ((8, 0), (9, 0), (10, 0), (12, 0))
 # interface.py) asserts head_dim <= 256, and TE's own gate keeps it off below sm90. With no backend left the first
 # forward raises "No dot product attention backend is available for the provided inputs". So, with flash: a head
 # dim > 256 fails on every GPU; MLA below sm90, a head dim in (192, 256] on sm86/sm89, anything below sm80, fail
-# whatever flash-attn is installed. On sm90+ MLA runs only where flash-attn 3/4 is installed (ms-swift's own Moonlight
-# example runs MLA with flash): not judged. Reports: NVIDIA/Megatron-LM#1698 (MLA, --attention-backend flash:
+# whatever flash-attn is installed. On sm90+ MLA runs only where flash-attn 3 (sm90) or 4 is installed (ms-swift's own
+# Moonlight example runs MLA with flash; attention_backend flash_3 / flash_4 make ms-swift check the install,
+# _init_attention_backend): said with plain flash (attention-flash-mla; reports NVIDIA/TransformerEngine#2354, sm90,
+# TE 2.3, flash-attn 3 not installed, THD: no backend; #2285, DeepSeek-V3 on B200, TE 2.8, no flash-attn 3/4). Reports: NVIDIA/Megatron-LM#1698 (MLA, --attention-backend flash:
 # "Disabling FlashAttention as it does not support MLA", NoBackend), NVIDIA/TransformerEngine#1821 (DeepSeek-V3
 # architecture on sm80, THD: no backend), NVIDIA/TransformerEngine#3006 (Gemma-4-26B-A4B, head dim 512 on sm90: no
 # flash or fused backend), modelscope/ms-swift#6369 (Qwen3-Next, head dim 256, --attention_backend flash, packed:
@@ -145,7 +210,18 @@ def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
                 f"{shape.name} has {why}: the first forward raises 'No dot product attention backend is available'",
                 "attention_backend", hint=fix)
             return
-        if cc is None and mla:
+        if cc is not None and mla and (args.str("attention_backend") or "flash") == "flash":
+            # sm90+: only flash-attn 3 (sm90) or 4 (sm90/sm100) take head_dim_qk != head_dim_v; nothing checks they
+            # are installed (ms-swift's flash_3 / flash_4 pin a version and check it; plain flash does not)
+            qk, v = next((qk, v) for qk, v in dims if qk != v)
+            fa = "flash-attn 3 or 4" if cc == (9, 0) else "flash-attn 4"
+            warn("attention-flash-mla", f"attention_backend flash{stated} with {shape.name}'s MLA heads (q/k {qk}, v "
+                 f"{v}) on {gpu} ({cc[0]}.{cc[1]}): FlashAttention 2 refuses head_dim_qk != head_dim_v, so only "
+                 f"{fa} installed on the training machine runs them; without it the first forward finds no attention "
+                 "backend (NVIDIA/TransformerEngine#2354: sm90, flash-attn 3 not installed; #2285: sm100)",
+                 "attention_backend", hint=f"attention_backend: {'flash_3' if cc == (9, 0) else 'flash_4'} (ms-swift "
+                 "checks it is installed), or " + fix)
+        elif cc is None and mla:
             warn("attention-kernel", f"attention_backend flash{stated} with {shape.name}'s MLA heads: FlashAttention "
                  "runs head_dim_qk != head_dim_v only as flash-attn 3/4 on sm90+ (FlashAttention 2 refuses it); "
                  "launch.gpu is not set", "attention_backend", hint="set launch.gpu so this can be checked, or " + fix)
@@ -212,5 +288,5 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
              hint="cp_comm_type: p2p, or padding_free: false, or a Transformer Engine with THD all-gather CP")
 
 
-ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, attention_kernel,
-                   context_parallel_comm]
+ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
+                   attention_env_switches, attention_kernel, context_parallel_comm]

@@ -13,6 +13,7 @@ from swift_ext.msswift.bound_args import Args
 from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.attention_rules import ATTENTION_RULES
+from swift_ext.planner.comm_overlap_rules import COMM_OVERLAP_RULES
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.mcore_bridge_rules import MCORE_BRIDGE_RULES
 from swift_ext.planner.mcore_config import config_value, flag, from_extra, granularity_of, is_on
@@ -492,6 +493,9 @@ for _moe in (*MOE_RULES, *MCORE_CONFIG_RULES, *MCORE_FEATURE_RULES, *MCORE_BRIDG
 # The attention backend ms-swift's model build accepts for the model (attention_rules.py).
 for _attention in ATTENTION_RULES:
     rule(_attention)
+# The TP communication overlap's fixed-size userbuffers (comm_overlap_rules.py).
+for _overlap in COMM_OVERLAP_RULES:
+    rule(_overlap)
 # The interleaved pipeline schedule's micro-batch count (pipeline_schedule.py).
 for _schedule in SCHEDULE_RULES:
     rule(_schedule)

@@ -133,4 +133,34 @@ def mcore_bridge_model_config(recipe, args, shape: ModelShape, lay, err, warn):
                                                             '"[1]*N" or an integer}') + " (a quoted string)")
 
 
-MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config]
+# Evidence: mcore-bridge 1.6.3 tuners/lora.py LoraParallelLinear.forward runs the adapters (lora_A: in -> rank,
+# lora_B: rank -> out, Transformer Engine linears) outside FP8 autocast only when config.fp8_param ("LoRA A/B weights
+# are rank-sized ... which violates TE's FP8 GEMM divisibility rules; never run them under fp8 autocast") -- and
+# ms-swift 4.6 sets fp8_param from fp8_param_gather (model/utils.py get_mcore_model_config). Otherwise they run inside
+# megatron-core's FP8 context (fp8_format set), and Transformer Engine's _Linear.forward asserts
+# assert_dim_for_fp8_exec(inputmat, weight): "FP8 execution requires the product of all dimensions except the last to
+# be divisible by 8 and the last dimension to be divisible by 16" (pytorch/utils.py; public source, not installed
+# here) -- lora_B's input [tokens, rank] and weight [out, rank] end in the rank. So a rank that is not a multiple of 16
+# (ms-swift's default lora_rank is 8) stops the first forward; ms-swift's own FP8 LoRA example
+# (examples/megatron/fp8/lora.sh) sets fp8_param_gather and rank 16. Report: NVIDIA/TransformerEngine#1422 (the same
+# assertion for a layer whose width is not a multiple of 16; the maintainer: pad, or keep such small layers out of
+# FP8). Scope: engine megatron, bridge_backend mcore-bridge, fp8_format set, tuner_type lora / lora_llm,
+# fp8_param_gather off.
+def lora_rank_under_fp8(recipe, args, shape: ModelShape, lay, err, warn):
+    if args.str("tuner_type") not in ("lora", "lora_llm") or args.str("bridge_backend") == "megatron-bridge":
+        return
+    if not args.str("fp8_format") or args.bool("fp8_param_gather"):
+        return
+    rank = args.int("lora_rank")
+    if rank is None or rank % 16 == 0:
+        return
+    stated = "" if args.has("lora_rank") else " (ms-swift's default)"
+    err("lora-fp8", f"lora_rank {rank}{stated} under FP8 compute (fp8_format {args.str('fp8_format')}) without "
+        "fp8_param_gather: mcore-bridge runs the LoRA adapters inside FP8 autocast, and Transformer Engine's FP8 GEMM "
+        f"needs the last dimension divisible by 16 (lora_B takes [tokens, {rank}]): 'FP8 execution requires ... the "
+        "last dimension to be divisible by 16' at the first forward", "lora_rank",
+        hint="lora_rank a multiple of 16, or fp8_param_gather: true (mcore-bridge then runs the adapters outside FP8, "
+             "as ms-swift's examples/megatron/fp8/lora.sh does)")
+
+
+MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config, lora_rank_under_fp8]

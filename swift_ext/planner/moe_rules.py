@@ -7,6 +7,7 @@ from __future__ import annotations
 from swift_ext.planner.mcore_config import config_value, dispatcher_of, flag, is_on
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
+from swift_ext.spec.gpus import GPUS
 
 
 # Evidence: megatron-core 0.16.1 transformer/transformer_config.py TransformerConfig.__post_init__:
@@ -97,5 +98,41 @@ def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
             "whose router is sigmoid")
 
 
+# Evidence (reports; DeepEP is not a megatron-core check): megatron-core 0.16.1 transformer/moe/token_dispatcher.py
+# MoEFlexTokenDispatcher runs DeepEP's kernels (transformer/moe/fused_a2a.py: deep_ep.Buffer) when moe_enable_deepep
+# is set, or the flex dispatcher keeps its default backend 'deepep'. DeepEP's intranode kernels need NVLink-connected
+# sm80 (A100/A800), sm90 or sm100 GPUs: deepseek-ai/DeepEP#162 ("The intranode kernels can support Ampere GPUs (tested
+# internally with A100 NVLink connections, PCIe not working)"), deepseek-ai/DeepEP#481 (4 x A6000, sm86 over PCIe:
+# the sm86 build does not import), nvidia-cosmos/cosmos-rl#441 (DeepEP disabled below Hopper: "it does not work with
+# older GPUs like L40"); the sm86/sm89 cards of the GPU table (A10, L20, L40S, RTX 4090) are PCIe boards, and V100 is
+# below sm80 (refused: no DeepEP build; the PCIe boards are said, the maintainers' word being "not working" rather
+# than a check in the code). Across nodes DeepEP's internode kernels are Hopper's: deepseek-ai/DeepEP#234 ("For
+# intranode kernels, yes (with NVLink connections)! For internode kernels, currently not" on A800), #149 ("For
+# internode kernels, we don't have plan to support") -- said (untested rather than refused by DeepEP's code) when the expert group
+# (ETP x EP, consecutive ranks) spans nodes on sm80. Scope: engine megatron, MoE models, launch.gpu named.
+def deepep_gpu(recipe, args, shape: ModelShape, lay, err, warn):
+    backend = str(config_value(args, "moe_flex_dispatcher_backend") or "deepep")
+    deepep = is_on(args, "moe_enable_deepep") or (dispatcher_of(args) == "flex" and backend == "deepep")
+    gpu = recipe.launch.gpu
+    if not deepep or not shape.is_moe or gpu not in GPUS:
+        return
+    where = flag(args, "moe_enable_deepep" if is_on(args, "moe_enable_deepep") else "moe_token_dispatcher_type")
+    cc = GPUS[gpu].compute_capability
+    hint = "moe_token_dispatcher_type: alltoall (ms-swift's default) without moe_enable_deepep"
+    if cc < (8, 0):
+        err("deepep-gpu", f"DeepEP token dispatch on {gpu} (compute capability {cc[0]}.{cc[1]}): DeepEP's kernels "
+            "are built for sm80 and later (NVLink-connected A100/A800, Hopper, Blackwell)", where, hint=hint)
+    elif cc in ((8, 6), (8, 9)):
+        warn("deepep-gpu", f"DeepEP token dispatch on {gpu} (compute capability {cc[0]}.{cc[1]}, a PCIe board "
+             "without NVLink): DeepEP's intranode kernels were tested only over NVLink ('PCIe not working', "
+             "deepseek-ai/DeepEP#162; an sm86 PCIe build does not import, #481; nvidia-cosmos/cosmos-rl#441 turned "
+             "DeepEP off for L40-class GPUs)", where, hint=hint)
+    elif cc == (8, 0) and lay.gpus_per_node and lay.etp * lay.ep > lay.gpus_per_node:
+        warn("deepep-gpu", f"DeepEP token dispatch on {gpu} with an expert group of ETP x EP = {lay.etp * lay.ep} "
+             f"ranks over {lay.gpus_per_node} GPUs per node: the group spans nodes, and DeepEP's internode "
+             "kernels are built for Hopper; on Ampere only the intranode (NVLink) kernels are supported "
+             "(deepseek-ai/DeepEP#234, #149)", where, hint=hint + ", or an expert group within one node")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
-             expert_bias_needs_sigmoid]
+             expert_bias_needs_sigmoid, deepep_gpu]

@@ -1,7 +1,8 @@
 """The entries of the rules for failures that come after start-up but are fixed by the recipe (issue #21's audit of
 first-forward failures): Transformer Engine's attention kernels and context-parallel implementations as ms-swift 4.6
-reaches them through megatron-core 0.16.1 (planner/attention_rules.py), and megatron-core's own Gated DeltaNet refusing
-packed input (planner/layout.py). spec/ruleset.py joins them with the rest."""
+reaches them through megatron-core 0.16.1 (planner/attention_rules.py), megatron-core's own Gated DeltaNet refusing
+packed input (planner/layout.py), TE's userbuffers and FP8 GEMM shapes and DeepEP's GPUs (planner/comm_overlap_rules.py,
+mcore_bridge_rules.py, moe_rules.py). spec/ruleset.py joins them with the rest."""
 
 from __future__ import annotations
 
@@ -35,7 +36,19 @@ RUNTIME_RULE_INFO = [
                    "mcore-bridge register.py ModelLoader._replace_spec_dsa)")),
              "engine: megatron, not the DSA models (deepseek_v32, glm_moe_dsa: no TE attention); the GPU-dependent "
              "cases with launch.gpu (a warning without it: MLA, or a head dim > 192 unless gpu_memory_gib names a card "
-             "outside the table); MLA on sm90+ not judged (flash-attn 3/4 run it: ms-swift's Moonlight example)"),
+             "outside the table); MLA on sm90+ is attention-flash-mla's"),
+    RuleInfo("attention-flash-mla", "warning", "attention_backend flash (plain: ms-swift's default) with MLA heads on an "
+             "sm90+ GPU runs only where flash-attn 3 (sm90) or 4 is installed on the training machine",
+             (code(TE_BACKEND + " (FlashAttention 2: head_dim_qk == head_dim_v; FlashAttention 3: sm90 only)"),
+              code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments._init_attention_backend "
+                   "(flash_2/flash_3/flash_4 pin a version and check it is installed; plain flash does not)"),
+              Evidence("report", "NVIDIA/TransformerEngine#2354", "MLA (192/128), sm90, TE 2.3, flash-attn 2.7.4, "
+                       "flash-attn 3 not installed, THD: no dot product attention backend"),
+              Evidence("report", "NVIDIA/TransformerEngine#2285", "DeepSeek-V3 on B200 (sm100), TE 2.8, flash-attn "
+                       "2.7.3, flash-attn 3 not installed, THD: 'Disabling FlashAttention 2 as it does not support "
+                       "MLA', no backend")),
+             "engine: megatron, MLA models (not the DSA ones), attention_backend flash (not flash_3/flash_4), "
+             "launch.gpu of compute capability 9.0 or later"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
              "by CP; all_gather over THD (padding_free) is said (TE before PR #2829 asserts)",
@@ -63,4 +76,80 @@ RUNTIME_RULE_INFO = [
              "engine: megatron, bridge_backend megatron-bridge, a model with Gated DeltaNet layers (ms-swift refuses the "
              "multimodal Qwen3.5/3.6 there: Qwen3-Next in practice), padding_free or packing on, megatron-core < 0.19 "
              "(support table: packed-linear-attention); mcore-bridge, the default backend, runs its own packed GDN"),
+    RuleInfo("attention-cp", "error, warning", "attention_backend unfused or local with context parallel: Transformer "
+             "Engine runs CP attention only in its flash and fused backends",
+             (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "
+                   "(\"Disabling UnfusedDotProductAttention as it does not support context parallelism\"; public "
+                   "source, not installed here)"),
+              code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
+                   "(unfused: NVTE_FLASH_ATTN=0, NVTE_FUSED_ATTN=0; local: all three 0)"),
+              code("megatron-core transformer/dot_product_attention.py: DotProductAttention.__init__ (\"Context "
+                   "parallelism is only supported by TEDotProductAttention!\")"),
+              Evidence("report", "NVIDIA/TransformerEngine#1051", "context parallel on TE's DotProductAttention without "
+                       "flash or fused attention: 'Context parallelism is only implemented with Flash Attention and "
+                       "Fused Attention!'")),
+             "engine: megatron, context_parallel_size > 1, attention_backend unfused or local (local without launch.gpu: "
+             "a warning, Ascend's MindSpeed brings its own attention); not the DSA models, not the learnable-softmax "
+             "models (attention-sinks-cp)"),
+    RuleInfo("attention-env", "error", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / NVTE_UNFUSED_ATTN to "
+             "a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, auto 1/1/1, local "
+             "0/0/0)",
+             (code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
+                   "(\"... set to X, but expected Y for attention backend type ...\")"),),
+             "engine: megatron, the recipe's env block"),
+    RuleInfo("tp-comm-overlap", "error, warning", "tp_comm_overlap: with LoRA on tensor-parallel layers the adapters "
+             "fail to build (error); below sm90 TE's userbuffers need UB_SKIPMC=1 (no CUDA multicast: error); Transformer "
+             "Engine's userbuffers are sized once for max_length x "
+             "micro_batch_size / CP tokens and every micro-batch must fill them exactly, while ms-swift's micro-batches "
+             "(padded to their longest sample, or packed) are usually shorter (warning)",
+             (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_tp_communicators (initialize_ub shape "
+                   "(seq_length * micro_batch_size) // context_parallel_size); swift/megatron/trainers/base.py: "
+                   "_get_data_collator (padding_to = get_padding_to(args): the longest sample, not max_length)"),
+              code("transformer-engine pytorch/csrc/extensions/comm_gemm_overlap.cpp: CommOverlap*::copy_into_buffer "
+                   "(\"Tried to copy an invalid tensor into a local chunk of a Userbuffers buffer\"; public source, not "
+                   "installed here)"),
+              Evidence("report", "verl-project/verl#5663", "Qwen3-235B SFT with TE userbuffers sized seq_length x "
+                       "micro_batch: tensor shape mismatch on variable-length micro-batches"),
+              Evidence("report", "NVIDIA/Megatron-LM#1238", "userbuffers sized seq_length * micro_batch_size; THD "
+                       "(variable lengths) not supported (open)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.update_layer (TERowParallelLinear / "
+                   "TEColumnParallelLinear adapters without tp_comm_buffer_name)"),
+              code("megatron-core extensions/transformer_engine.py: TELinear.__init__ (\"Buffer name should be set to "
+                   "configure communication overlap settings\")"),
+              Evidence("report", "modelscope/ms-swift#5240", "Qwen3-235B LoRA, multi-node, TP communication overlap: "
+                       "that AssertionError in lora.py update_layer"),
+              code("transformer-engine pytorch/module/base.py: initialize_ub (no CUDA multicast: assert UB_SKIPMC=1; "
+                   "public source, not installed here)"),
+              Evidence("report", "NVIDIA/TransformerEngine#985", "8 x A800, Megatron-LM --tp-comm-overlap: crash at "
+                       "userbuffer setup; the maintainer: run with UB_SKIPMC=1 (CUDA IPC) where multicast is missing")),
+             "engine: megatron, tp_comm_overlap with sequence_parallel at TP > 1; the LoRA error for tuner_type lora / "
+             "lora_llm with targets on tensor-parallel linears; the multicast error below sm90 without UB_SKIPMC=1; "
+             "the userbuffer warning otherwise (data cut to exactly "
+             "max_length per sample or pack runs)"),
+    RuleInfo("deepep-gpu", "error, warning", "DeepEP token dispatch (moe_enable_deepep, or the flex dispatcher's "
+             "default backend) on a GPU DeepEP runs on: refused below sm80; said for PCIe boards (sm86/sm89) and for "
+             "an Ampere expert group that spans nodes",
+             (code("megatron-core transformer/moe/token_dispatcher.py: MoEFlexTokenDispatcher (DeepEP backend, "
+                   "transformer/moe/fused_a2a.py deep_ep.Buffer)"),
+              Evidence("report", "deepseek-ai/DeepEP#162", "intranode kernels on Ampere tested with A100 NVLink "
+                       "connections, 'PCIe not working'"),
+              Evidence("report", "deepseek-ai/DeepEP#481", "4 x A6000 (sm86, PCIe): the sm86 build does not import"),
+              Evidence("report", "nvidia-cosmos/cosmos-rl#441", "pull request: DeepEP turned off below Hopper, 'it "
+                       "does not work with older GPUs like L40'"),
+              Evidence("report", "deepseek-ai/DeepEP#234", "A800: intranode yes (NVLink), internode kernels "
+                       "'currently not'")),
+             "engine: megatron, MoE models, moe_enable_deepep or moe_token_dispatcher_type flex with the deepep "
+             "backend, launch.gpu named; V100 an error, sm86/sm89 and an sm80 expert group (ETP x EP) wider than a "
+             "node warnings"),
+    RuleInfo("lora-fp8", "error", "LoRA under FP8 compute without fp8_param_gather needs lora_rank a multiple of 16 "
+             "(the adapters run inside FP8 autocast)",
+             (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.forward (adapters outside FP8 "
+                   "autocast only when config.fp8_param)"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (fp8_param = fp8_param_gather)"),
+              code("transformer-engine pytorch/module/linear.py: _Linear.forward (assert_dim_for_fp8_exec: last "
+                   "dimension divisible by 16; public source, not installed here)"),
+              Evidence("report", "NVIDIA/TransformerEngine#1422", "'FP8 execution requires 2D input matrices with "
+                       "height divisible by 8 and width divisible by 16' for a layer of width 712; pad or keep small "
+                       "layers out of FP8")),
+             "engine: megatron (mcore-bridge), fp8_format set, tuner_type lora / lora_llm, fp8_param_gather off"),
 ]

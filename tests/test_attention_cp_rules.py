@@ -1,0 +1,59 @@
+"""planner/attention_rules.py unfused_context_parallel (attention-cp): Transformer Engine runs context-parallel
+attention only in its flash and fused backends, so attention_backend unfused (TE disables its unfused backend under
+CP) or local (megatron-core turns all three TE backends off) with context_parallel_size > 1 finds no backend at the
+first forward (NVIDIA/TransformerEngine#1051). Each test changes a published working setup (tests/fixtures/working)."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+WORKING = FIXTURES / "working"
+LLAMA_CP2 = "megatron-bridge-llama3-70b-16k-tp8-cp2-32gpu.yaml"  # TP=8, CP=2, attention_backend flash
+GPT_OSS = "megatron-bridge-gpt-oss-20b-sft-8gpu.yaml"  # learnable softmax: attention-sinks-cp's
+
+
+def _found(name: str, *overrides: str, code: str = "attention-cp") -> tuple[set[str], set[str]]:
+    result = make_plan(load_recipe(WORKING / name, list(overrides)), oracle=False)
+    return ({p.path for p in result.errors if p.code == code}, {p.path for p in result.warnings if p.code == code})
+
+
+def test_unfused_or_local_attention_under_context_parallel_is_refused():
+    for backend in ("unfused", "local"):
+        assert _found(LLAMA_CP2, f"args.attention_backend={backend}") == ({"args.attention_backend"}, set())
+
+
+def test_flash_fused_and_auto_run_context_parallel_and_unfused_runs_without_it():
+    for backend in ("flash", "fused", "auto"):
+        assert _found(LLAMA_CP2, f"args.attention_backend={backend}") == (set(), set())
+    assert _found(LLAMA_CP2, "args.attention_backend=unfused", "args.context_parallel_size=1") == (set(), set())
+
+
+def test_local_without_a_named_gpu_is_said_not_refused():
+    # ms-swift on Ascend passes attention_backend local to MindSpeed, which brings its own context-parallel attention
+    assert _found(LLAMA_CP2, "args.attention_backend=local", "launch.gpu=null") == (set(), {"args.attention_backend"})
+
+
+def test_learnable_softmax_models_are_left_to_attention_sinks_cp():
+    cp2 = ("args.context_parallel_size=2", "args.max_length=8192", "args.attention_backend=unfused")
+    assert _found(GPT_OSS, *cp2) == (set(), set())
+    assert _found(GPT_OSS, *cp2, code="attention-sinks-cp")[0] == {"args.context_parallel_size"}
+
+
+def _env_errors(*overrides: str) -> set[str]:
+    result = make_plan(load_recipe(WORKING / LLAMA_CP2, list(overrides)), oracle=False)
+    return {p.path for p in result.errors if p.code == "attention-env"}
+
+
+def test_te_backend_switches_in_env_that_contradict_attention_backend_are_refused():
+    # megatron-core LanguageModule._set_attention_backend asserts each switch already set matches the backend
+    assert _env_errors("env.NVTE_FLASH_ATTN=0", "env.NVTE_FUSED_ATTN=1") == {"args.attention_backend"}  # flash
+    assert _env_errors("args.attention_backend=fused", "env.NVTE_FLASH_ATTN=1") == {"args.attention_backend"}
+    assert _env_errors("args.attention_backend=auto", "env.NVTE_UNFUSED_ATTN=0") == {"args.attention_backend"}
+
+
+def test_switches_that_agree_with_attention_backend_build():
+    assert _env_errors("env.NVTE_FLASH_ATTN=1", "env.NVTE_FUSED_ATTN=0") == set()  # flash sets exactly these
+    assert _env_errors("args.attention_backend=fused", "env.NVTE_FUSED_ATTN=1", "env.NVTE_FLASH_ATTN=0") == set()
+    assert _env_errors() == set()
