@@ -62,6 +62,12 @@ CASES = [
      [*SERVER2, "args.vllm_server_port=[8000, 8001]", "args.vllm_server_group_port=[51216, 51217]"]),
     ("vllm-server", "vllm_server_host", "error", MEG_GRPO, ["args.vllm_mode=server"],
      ["args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2]"]),
+    ("rollout-is-filtering", "top_p", "warning", MEG_GRPO,
+     ["args.rollout_importance_sampling_mode=token_truncate", "args.top_p=0.9"],
+     ["args.rollout_importance_sampling_mode=token_truncate", "args.top_p=1.0"]),
+    ("rollout-is-filtering", "top_k", "warning", SWIFT_GRPO,
+     [*COLOCATE, "args.rollout_importance_sampling_mode=sequence_mask", "args.top_k=50"],
+     [*COLOCATE, "args.top_k=50"]),  # no rollout logprobs in the loss without the correction
     ("grpo-reward", "reward_funcs", "error", SWIFT_GRPO, ["args.reward_funcs=null"],
      ["args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"]),
     ("grpo-reward", "reward_funcs", "error", SWIFT_GRPO, ["args.reward_funcs=null", "args.use_gym_env=false"],

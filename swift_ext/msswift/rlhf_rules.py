@@ -195,6 +195,28 @@ def rollout_server_addresses(recipe, args, err, warn):
             hint=f"one group port per server ({servers} value(s)), or leave it unset (51216 + i)")
 
 
+def rollout_is_filtered_logprobs(recipe, args, err, warn):
+    # The rollout importance-sampling correction (rollout_importance_sampling_mode: GRPOTrainer._get_rollout_is_correction,
+    # the Megatron trainer alike) weighs each token by exp(old_logps - rollout_logps). Both rollout mixins ask vLLM for
+    # logprobs_mode 'processed_logprobs' (temperature-scaled), which vLLM takes after top-k/top-p filtering: the
+    # sampled token's rollout logprob is renormalised over the kept tokens while the trainer's is over the whole
+    # vocabulary, so every ratio is biased below 1 and the truncation/masking acts on that bias, silently. ms-swift's
+    # maintainers changed the defaults to top_k -1 / top_p 1.0 for this (modelscope/ms-swift#8442); NeMo-RL refuses
+    # top_p filtering with its vLLM logprobs for the same reason (NVIDIA-NeMo/RL#2053).
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or not args.bool("use_vllm") \
+            or args.raw("rollout_importance_sampling_mode") is None:
+        return
+    top_p, top_k = args.float("top_p"), args.int("top_k")
+    key = "top_p" if top_p is not None and top_p < 1.0 else "top_k" if top_k is not None and top_k > 0 else None
+    if key is None:
+        return
+    value = f"top_p {top_p:g}" if key == "top_p" else f"top_k {top_k}"
+    warn("rollout-is-filtering", f"{value} with rollout_importance_sampling_mode: vLLM's rollout logprobs are taken "
+         "after that filtering (renormalised over the kept tokens) while the trainer's cover the whole vocabulary, so "
+         "the importance ratio is biased and the correction truncates or masks on that bias", key,
+         hint="top_p: 1.0 and top_k: -1 (ms-swift's defaults since #8442), or drop rollout_importance_sampling_mode")
+
+
 def grpo_reward_source(recipe, args, err, warn):
     # rlhf_trainers/grpo_trainer.py GRPOTrainer.__init__ raises "You must specify reward_funcs or reward_model" and
     # megatron/trainers/grpo_trainer.py MegatronGRPOTrainer._prepare_rewards asserts "reward_funcs is not set" when
@@ -325,5 +347,5 @@ def continued_adapter_reference(recipe, args, err, warn):
 
 
 RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save,
-              lora_sync_unsupported, rollout_server_addresses, grpo_reward_source, kto_batch, sync_ref_model,
+              lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, grpo_reward_source, kto_batch, sync_ref_model,
               continued_adapter_reference]

@@ -203,6 +203,18 @@ STARTUP_RULE_INFO = [
                    "server: the host list as given, None included)")),
              "rlhf_type grpo/gkd; engine swift with vllm_server_host or vllm_server_base_url set, engine megatron with "
              "use_vllm and vllm_mode server; the port pairing only without vllm_server_base_url"),
+    RuleInfo("rollout-is-filtering", "warning", "rollout importance sampling with top_p < 1 or top_k > 0: vLLM's "
+             "processed logprobs are taken after the filtering, the trainer's are not, so the ratio is biased",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._get_rollout_is_correction "
+                   "(old_per_token_logps - rollout_per_token_logps)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: _prepare_vllm_engine (logprobs_mode "
+                   "'processed_logprobs'; megatron/trainers/rollout_mixin.py alike)"),
+              Evidence("report", "modelscope/ms-swift#8442", "maintainers: processed logprobs are affected by top_k/top_p "
+                       "filtering, a significant discrepancy from the training logprobs; defaults changed to -1 / 1.0"),
+              Evidence("report", "NVIDIA-NeMo/RL#2053", "NeMo-RL refuses top_p filtering with vLLM V1 logprobs for the "
+                       "same reason")),
+             "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1 or top_k > 0 stated, "
+             "both engines"),
     RuleInfo("grpo-reward", "error", "GRPO with no reward at all: no reward_funcs, no reward_model (the transformers "
              "engine only), no gym environment, no teacher",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (\"You must specify "
