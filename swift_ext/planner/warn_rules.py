@@ -17,6 +17,7 @@ from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_na
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
+from swift_ext.planner.teacher_rules import TEACHER_RULES
 from swift_ext.spec.yamlio import short_name
 
 # vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
@@ -285,3 +286,4 @@ def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
 # Sequence length against the model's positions, and rope_scaling without max_model_len (length_rules.py).
 ENGINE_RULES.extend(LENGTH_RULES)
 ENGINE_RULES.extend(ROLLOUT_RULES)
+ENGINE_RULES.extend(TEACHER_RULES)
