@@ -23,6 +23,7 @@ SWIFT_DPO = ["args.rlhf_type=dpo", "args.tuner_type=lora"]
 SYNC = ["args.sync_ref_model=true"]
 COLOCATE = ["args.use_vllm=true", "args.vllm_mode=colocate", "args.vllm_gpu_memory_utilization=0.5"]
 CONTINUE = ["args.rlhf_type=dpo", "args.adapters=[out/sft/checkpoint-100]"]
+SERVER2 = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2, 10.0.0.3]"]
 
 CASES = [
     # (rule, flag it names, error or warning, base recipe, overrides that break it, overrides that satisfy it)
@@ -46,6 +47,34 @@ CASES = [
     ("vllm-lora-sync", "modules_to_save", "warning", SWIFT_GRPO,
      [*COLOCATE, "args.vllm_enable_lora=true", "args.modules_to_save=[lm_head]"],
      [*COLOCATE, "args.vllm_enable_lora=false", "args.modules_to_save=[lm_head]"]),
+    ("vllm-lora-sync", "use_dora", "error", SWIFT_GRPO, [*COLOCATE, "args.vllm_enable_lora=true", "args.use_dora=true"],
+     [*COLOCATE, "args.vllm_enable_lora=false", "args.use_dora=true"]),  # merged syncs carry no PEFT config
+    ("vllm-lora-sync", "use_dora", "warning", SWIFT_GRPO,
+     ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=127.0.0.1", "args.vllm_enable_lora=true",
+      "args.use_dora=true"],
+     ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=127.0.0.1", "args.use_dora=true"]),
+    ("vllm-lora-sync", "lora_bias", "error", MEG_GRPO, ["args.vllm_enable_lora=true", "args.lora_bias=all"],
+     ["args.vllm_enable_lora=true", "args.lora_bias=none"]),
+    ("vllm-server", "vllm_server_port", "error", SWIFT_GRPO, [*SERVER2, "args.vllm_server_port=[8000]"],
+     [*SERVER2, "args.vllm_server_port=[8000, 8000]"]),  # the same port on two hosts is fine
+    ("vllm-server", "vllm_server_group_port", "error", SWIFT_GRPO, [*SERVER2, "args.vllm_server_port=[8000, 8001]",
+                                                                    "args.vllm_server_group_port=[51216]"],
+     [*SERVER2, "args.vllm_server_port=[8000, 8001]", "args.vllm_server_group_port=[51216, 51217]"]),
+    ("vllm-server", "vllm_server_host", "error", MEG_GRPO, ["args.vllm_mode=server"],
+     ["args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2]"]),
+    ("rollout-is-filtering", "top_p", "warning", MEG_GRPO,
+     ["args.rollout_importance_sampling_mode=token_truncate", "args.top_p=0.9"],
+     ["args.rollout_importance_sampling_mode=token_truncate", "args.top_p=1.0"]),
+    ("rollout-is-filtering", "top_k", "warning", SWIFT_GRPO,
+     [*COLOCATE, "args.rollout_importance_sampling_mode=sequence_mask", "args.top_k=50"],
+     [*COLOCATE, "args.top_k=50"]),  # no rollout logprobs in the loss without the correction
+    ("grpo-reward", "reward_funcs", "error", SWIFT_GRPO, ["args.reward_funcs=null"],
+     ["args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"]),
+    ("grpo-reward", "reward_funcs", "error", SWIFT_GRPO, ["args.reward_funcs=null", "args.use_gym_env=false"],
+     ["args.reward_funcs=null", "args.teacher_model=Qwen/Qwen3-8B"]),  # OPD-RL: the teacher's KL is the signal
+    ("grpo-reward", "reward_model", "error", MEG_GRPO,
+     ["args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"],
+     ["args.reward_funcs=[accuracy]", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"]),
     ("ppo-reward-model", "reward_model", "error", SWIFT_GRPO, ["args.rlhf_type=ppo", "args.reward_funcs=null"],
      ["args.rlhf_type=ppo", "args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"]),
     ("ppo-reward-model", "reward_model", "error", SWIFT_GRPO,

@@ -1,5 +1,5 @@
 """Warnings for silent misbehaviour (planner/warn_rules.py): MTP left untrained, what LoRA target_modules
-expand to, expert LoRA that vLLM cannot load, missing plugin files."""
+expand to, expert or vision-tower LoRA that vLLM cannot load, missing plugin files."""
 
 from __future__ import annotations
 
@@ -186,3 +186,13 @@ def test_the_tiny_model_is_planned_with_the_shape_its_build_writes(tmp_path, mon
     assert planned.source.startswith("swift-ext tiny model") and not list(tmp_path.iterdir())
     assert replace(planned, name="", source="", origin="") == replace(built, name="", source="", origin="")
     assert planned.mtp_num_layers == 1 and plan_of(TINY_SFT).shape is not None
+
+
+def test_adapter_sync_of_vision_tower_lora_warns_only_when_lora_reaches_the_vision_tower():
+    # Qwen3.6 is multimodal: with the vision tower and aligner frozen (ms-swift's defaults) the adapter is the
+    # language model's only, which vLLM loads
+    assert "vllm-vision-lora" not in rules(plan_of(GRPO, "args.vllm_enable_lora=true").warnings)
+    tuned = plan_of(GRPO, "args.vllm_enable_lora=true", "args.freeze_vit=false")
+    (warning,) = [w for w in tuned.warnings if w.code == "vllm-vision-lora"]
+    assert warning.path == "args.vllm_enable_lora" and "vllm_enable_lora: false" in warning.hint
+    assert "vllm-vision-lora" not in rules(plan_of(GRPO, "args.freeze_vit=false").warnings)  # merged syncs

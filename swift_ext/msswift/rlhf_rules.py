@@ -132,6 +132,119 @@ def lora_sync_modules_to_save(recipe, args, err, warn):
               "without modules_to_save")
 
 
+def lora_sync_unsupported(recipe, args, err, warn):
+    # After the first (merged, full) weight sync, vllm_enable_lora syncs the adapter: both trainers send
+    # asdict(peft_config) with the LoRA tensors (rlhf_trainers/rollout_mixin.py _move_adapter_to_vllm,
+    # megatron/trainers/rollout_mixin.py; a server gets them through update_adapter_param), and ms-swift's own
+    # patched_load_adapter (rlhf_trainers/utils.py) builds vLLM's PEFTHelper from that config and calls
+    # validate_legal, which refuses DoRA ("vLLM does not yet support DoRA.") and any adapter bias ("Adapter bias
+    # cannot be used without bias_enabled" / "Adapter bias is not supported.": ms-swift never enables LoRA bias in
+    # the engine) in every vLLM release read (vllm/lora/peft_helper.py). vllm-project/vllm#6983: a DoRA adapter's
+    # lora_magnitude_vector is "unsupported LoRA weight". The step-1 sync merges, so the run fails at the second.
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm") \
+            or not args.bool("vllm_enable_lora") or (args.str("tuner_type") or "lora") != "lora":
+        return
+    found = [(k, why) for k, bad, why in (
+        ("use_dora", recipe.engine == "swift" and args.bool("use_dora"), "vLLM does not yet support DoRA"),
+        ("lora_bias", (args.str("lora_bias") or "none") != "none", "vLLM refuses an adapter bias")) if bad]
+    server = args.str("vllm_mode") == "server"
+    for key, why in found:
+        message = (f"{key} with vllm_enable_lora: from the second weight sync ms-swift hands the adapter and its "
+                   f"config to vLLM's LoRA loader, which refuses it ({why}; peft_helper validate_legal)")
+        hint = f"vllm_enable_lora: false (ms-swift then merges the adapter into every sync), or drop {key}"
+        if server:
+            # the trainer syncs the adapter only when the `swift rollout` server was started with LoRA enabled
+            warn("vllm-lora-sync", message + ", if the rollout server was started with vllm_enable_lora", key,
+                 hint=hint)
+        else:
+            err("vllm-lora-sync", message, key, hint=hint)
+
+
+def rollout_server_addresses(recipe, args, err, warn):
+    # rlhf_trainers/vllm_client.py VLLMInferClient.__init__ / VLLMClient.__init__, built at start-up by
+    # RLHFArguments._init_external_vllm (engine swift: rlhf_type grpo/gkd whenever vllm_server_host or
+    # vllm_server_base_url is set) and MegatronRLHF._prepare_vllm_client (megatron/pipelines/train/rlhf.py: vllm_mode
+    # server with use_vllm). Without base URLs it pairs vllm_server_host with vllm_server_port item by item ("host and
+    # server_port must have same length when lists are provided"; the port defaults to [8000]), and
+    # vllm_server_group_port, parsed as a list (List[int] in both argument classes, so never the int the client also
+    # takes), needs one port per server ("group_port must be int or list of length num_servers"). Megatron passes an unset host straight in: len(None) fails (engine swift asserts a host for
+    # server mode itself: rule grpo-vllm).
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return
+    urls, hosts = args.list("vllm_server_base_url"), args.list("vllm_server_host")
+    if recipe.engine == "megatron":
+        if not args.bool("use_vllm") or args.str("vllm_mode") != "server":
+            return
+        if not urls and not hosts:
+            err("vllm-server", "vllm_mode server without vllm_server_host or vllm_server_base_url: Megatron builds its "
+                "rollout client from the host list and fails at start-up (TypeError on len(None))",
+                "vllm_server_host", hint="vllm_server_host: [<the `swift rollout` host>] (and vllm_server_port)")
+            return
+    elif not urls and not hosts:
+        return
+    servers = len(urls) if urls else len(hosts)
+    ports = args.list("vllm_server_port") or [8000]
+    if not urls and len(ports) != servers:
+        err("vllm-server", f"{servers} vllm_server_host value(s) and {len(ports)} vllm_server_port value(s): ms-swift's "
+            "rollout client pairs them one to one and refuses the launch (\"host and server_port must have same "
+            "length\")", "vllm_server_port", hint=f"one port per host: {servers} value(s)")
+    groups = args.list("vllm_server_group_port")
+    if groups and len(groups) != servers:
+        err("vllm-server", f"{len(groups)} vllm_server_group_port values for {servers} rollout server(s): ms-swift "
+            "refuses it (\"group_port must be int or list of length num_servers\")", "vllm_server_group_port",
+            hint=f"one group port per server ({servers} value(s)), or leave it unset (51216 + i)")
+
+
+def rollout_is_filtered_logprobs(recipe, args, err, warn):
+    # The rollout importance-sampling correction (rollout_importance_sampling_mode: GRPOTrainer._get_rollout_is_correction,
+    # the Megatron trainer alike) weighs each token by exp(old_logps - rollout_logps). Both rollout mixins ask vLLM for
+    # logprobs_mode 'processed_logprobs' (temperature-scaled), which vLLM takes after top-k/top-p filtering: the
+    # sampled token's rollout logprob is renormalised over the kept tokens while the trainer's is over the whole
+    # vocabulary, so every ratio is biased below 1 and the truncation/masking acts on that bias, silently. ms-swift's
+    # maintainers changed the defaults to top_k -1 / top_p 1.0 for this (modelscope/ms-swift#8442); NeMo-RL refuses
+    # top_p filtering with its vLLM logprobs for the same reason (NVIDIA-NeMo/RL#2053).
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or not args.bool("use_vllm") \
+            or args.raw("rollout_importance_sampling_mode") is None:
+        return
+    top_p, top_k = args.float("top_p"), args.int("top_k")
+    key = "top_p" if top_p is not None and top_p < 1.0 else "top_k" if top_k is not None and top_k > 0 else None
+    if key is None:
+        return
+    value = f"top_p {top_p:g}" if key == "top_p" else f"top_k {top_k}"
+    warn("rollout-is-filtering", f"{value} with rollout_importance_sampling_mode: vLLM's rollout logprobs are taken "
+         "after that filtering (renormalised over the kept tokens) while the trainer's cover the whole vocabulary, so "
+         "the importance ratio is biased and the correction truncates or masks on that bias", key,
+         hint="top_p: 1.0 and top_k: -1 (ms-swift's defaults since #8442), or drop rollout_importance_sampling_mode")
+
+
+def grpo_reward_source(recipe, args, err, warn):
+    # rlhf_trainers/grpo_trainer.py GRPOTrainer.__init__ raises "You must specify reward_funcs or reward_model" and
+    # megatron/trainers/grpo_trainer.py MegatronGRPOTrainer._prepare_rewards asserts "reward_funcs is not set" when
+    # the trainer has no reward: no reward function (plus, on the transformers engine, no reward_model -- the
+    # Megatron trainer never reads reward_model), no gym reward and no teacher (OPD-RL). use_gym_env left unset in
+    # server mode is asked of the rollout server (both trainers' _resolve_use_gym_env): not judged there.
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    if args.list("reward_funcs") or args.str("teacher_model") or args.str("teacher_model_server"):
+        return
+    if recipe.engine == "swift" and args.list("reward_model"):
+        return
+    gym = args.raw("use_gym_env")
+    if args.raw("gym_env") is not None or (gym is not None and args.bool("use_gym_env")):
+        return
+    if gym is None and args.bool("use_vllm") and args.str("vllm_mode") == "server":
+        return
+    unread = recipe.engine == "megatron" and args.list("reward_model")
+    err("grpo-reward", "GRPO with no reward: no reward_funcs, "
+        + ("a reward_model the Megatron trainer never loads, " if unread else "no reward_model, ")
+        + "no gym environment and no teacher -- the trainer refuses to start "
+        + ("(\"reward_funcs is not set\")" if recipe.engine == "megatron" else
+           "(\"You must specify reward_funcs or reward_model\")"),
+        "reward_model" if unread else "reward_funcs",
+        hint="reward_funcs: [accuracy, format] (or an external_plugins reward)"
+        + ("; Megatron GRPO scores with reward functions only" if unread else ""))
+
+
 def ppo_reward_model(recipe, args, err, warn):
     # PPO scores with one reward model and initialises its value model from it: pipelines/train/rlhf.py
     # SwiftRLHF._prepare_model_tokenizer loads value_model from reward_model ("assert len(model_id_or_path) == 1" for
@@ -233,4 +346,6 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save, kto_batch, sync_ref_model, continued_adapter_reference]
+RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save,
+              lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, grpo_reward_source, kto_batch, sync_ref_model,
+              continued_adapter_reference]

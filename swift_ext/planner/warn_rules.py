@@ -17,6 +17,7 @@ from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_na
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
+from swift_ext.planner.teacher_rules import TEACHER_RULES
 from swift_ext.spec.yamlio import short_name
 
 # vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
@@ -131,6 +132,27 @@ def vllm_expert_lora(recipe, args, shape, lay, err, warn):
          "vllm_enable_lora" if not server else "vllm_mode",
          hint="set vllm_enable_lora: false (ms-swift merges LoRA before each weight sync), or leave the experts "
          "out of target_modules")
+
+
+# Evidence: ms-swift 4.6 swift/rlhf_trainers/rollout_mixin.py _prepare_vllm_engine logs that vLLM LoRA on a
+# multimodal model "may lead to unexpected issues when applying LoRA to the ViT component ... please disable LoRA by
+# setting vllm_enable_lora to False", and syncs the adapter (vision tower LoRA included) from the second sync on;
+# vLLM takes LoRA on the language model only: "vLLM currently only supports adding LoRA to language model,
+# visual.blocks.31.mlp.up_proj will be ignored" (vllm-project/vllm#27916, vLLM 0.8.4) or refuses the adapter ("...
+# is unsupported LoRA weight", vllm-project/vllm#21500, Qwen2.5-VL-3B). Either way the rollouts stop following
+# the policy being trained.
+@engine_rule
+def vllm_vision_lora(recipe, args, shape, lay, err, warn):
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm"):
+        return
+    if not shape.vision or not args.bool("vllm_enable_lora") or "vision" not in lora_targets(recipe, args, shape):
+        return
+    how = "if the rollout server was started with vllm_enable_lora, " if args.str("vllm_mode") == "server" else ""
+    warn("vllm-vision-lora", f"LoRA on {shape.name}'s vision tower (freeze_vit/freeze_aligner false) with adapter sync "
+         f"to vLLM: {how}vLLM applies LoRA to the language model only, so it drops the vision adapter (or refuses "
+         "it as an unsupported LoRA weight) and rollouts come from a policy other than the one trained",
+         "vllm_enable_lora", hint="vllm_enable_lora: false (ms-swift merges LoRA into every weight sync), or "
+         "freeze_vit: true and freeze_aligner: true")
 
 
 def _vtuple(text: str) -> tuple[int, ...]:
@@ -285,3 +307,4 @@ def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
 # Sequence length against the model's positions, and rope_scaling without max_model_len (length_rules.py).
 ENGINE_RULES.extend(LENGTH_RULES)
 ENGINE_RULES.extend(ROLLOUT_RULES)
+ENGINE_RULES.extend(TEACHER_RULES)

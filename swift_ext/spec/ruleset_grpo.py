@@ -79,6 +79,26 @@ GRPO_RULE_INFO = [
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),
+    RuleInfo("vllm-vision-lora", "warning", "GRPO/GKD LoRA adapter sync to vLLM with LoRA on a multimodal model's "
+             "vision tower: vLLM loads LoRA on the language model only",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine (logs that "
+                   "ViT LoRA may fail in vLLM; adapter-only sync with vllm_enable_lora)"),
+              Evidence("report", "vllm-project/vllm#27916", "Qwen2.5-VL LoRA, vLLM 0.8.4: \"vLLM currently only supports "
+                       "adding LoRA to language model, visual.blocks.31.mlp.up_proj will be ignored\""),
+              Evidence("report", "vllm-project/vllm#21500", "Qwen2.5-VL-3B LoRA: \"... is unsupported LoRA weight\"")),
+             "rlhf_type grpo/gkd with use_vllm and vllm_enable_lora, a multimodal model whose vision tower or aligner "
+             "LoRA covers (all-linear with freeze_vit or freeze_aligner false), both engines"),
+    RuleInfo("teacher-tokenizer", "warning", "a distillation teacher (GKD, GRPO OPD-RL) whose vocabulary is another "
+             "tokenizer's: ms-swift hands it the student's token ids unchanged",
+             (code("ms-swift swift/rlhf_trainers/gkd_trainer.py: GKDTrainer.compute_loss (the teacher forward reuses "
+                   "the student encoding unless OPSD)"),
+              code("ms-swift swift/rlhf_trainers/gkd_helpers.py (teacher server gets raw response_token_ids; \"Teacher "
+                   "and student must share the tokenizer/vocabulary\"); gkd_loss.py _align_vocab (pads logits only)"),
+              Evidence("report", "huggingface/trl#4562", "GKD with a Llama teacher and a Qwen student: the teacher "
+                       "scores the student's token ids as its own tokens, training on wrong log-probs")),
+             "rlhf_type gkd or grpo with teacher_model (not teacher_model_server), both engines, the teacher's "
+             "config.json readable here; vocabularies more than 1024 apart (one tokenizer's checkpoints differ by "
+             "embedding padding only)"),
     RuleInfo("megatron-gkd", "error", "Megatron GKD settings", (code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),),
              "engine: megatron, rlhf_type gkd"),
 ]

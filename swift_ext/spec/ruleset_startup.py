@@ -208,14 +208,54 @@ STARTUP_RULE_INFO = [
               Evidence("report", "NovaSky-AI/SkyRL#553", "pull request: CISPO clip bounds 0.2/0.2 replaced by 0 and 5 "
                        "after the ScaleRL ablation (clip_ratio rose); ms-swift's CISPO page sets epsilon_high 5.0")),
              "rlhf_type grpo, loss_type cispo, both engines"),
-    RuleInfo("vllm-lora-sync", "warning", "LoRA adapter sync to vLLM (vllm_enable_lora) with modules_to_save: vLLM's "
-             "LoRA loader refuses the full modules_to_save weights the adapter state dict carries",
+    RuleInfo("vllm-lora-sync", "error, warning", "LoRA adapter sync to vLLM (vllm_enable_lora): vLLM's LoRA loader "
+             "refuses the full modules_to_save weights the adapter state dict carries (warning), DoRA and an adapter "
+             "bias (error; warning with a rollout server)",
              (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_adapter_to_vllm "
-                   "(get_peft_model_state_dict as a TensorLoRARequest)"),
+                   "(get_peft_model_state_dict and asdict(peft_config) as a TensorLoRARequest)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter sync with asdict(peft_config) "
+                   "(bias = lora_bias, megatron/utils/utils.py)"),
+              code("ms-swift swift/rlhf_trainers/utils.py: patch_vllm_load_adapter.patched_load_adapter "
+                   "(PEFTHelper.from_dict(peft_config).validate_legal)"),
+              code("vLLM vllm/lora/peft_helper.py: PEFTHelper._validate_features / validate_legal (\"vLLM does not "
+                   "yet support DoRA.\", adapter bias refused; public source)"),
               code("vLLM vllm/lora/utils.py: parse_fine_tuned_lora_name (\"is unsupported LoRA weight\"; public source)"),
               Evidence("report", "vllm-project/vllm#9280", "an adapter trained with modules_to_save (lm_head): "
-                       "ValueError base_model.model.lm_head.weight is unsupported LoRA weight when vLLM loads it")),
-             "engine swift, rlhf_type grpo/gkd, use_vllm with vllm_enable_lora, tuner_type lora, modules_to_save set"),
+                       "ValueError base_model.model.lm_head.weight is unsupported LoRA weight when vLLM loads it"),
+              Evidence("report", "vllm-project/vllm#6983", "a DoRA adapter: lora_magnitude_vector is unsupported "
+                       "LoRA weight (maintainer: vLLM does not support DoRA)")),
+             "rlhf_type grpo/gkd, use_vllm with vllm_enable_lora, tuner_type lora: modules_to_save (engine swift); "
+             "use_dora (engine swift) or lora_bias other than none (both engines), error with a colocated engine, "
+             "warning in server mode (the sync happens only if the server enabled LoRA)"),
+    RuleInfo("vllm-server", "error", "rollout server addresses: one vllm_server_port per vllm_server_host, one "
+             "vllm_server_group_port per server; Megatron's server mode needs a host or base URL",
+             (code("ms-swift swift/rlhf_trainers/vllm_client.py: VLLMInferClient.__init__ (\"host and server_port must "
+                   "have same length\") / VLLMClient.__init__ (\"group_port must be int or list of length num_servers\")"),
+              code(f"{RLHF} RLHFArguments._init_external_vllm (engine swift: built whenever a host or base URL is set)"),
+              code("ms-swift swift/megatron/pipelines/train/rlhf.py: MegatronRLHF._prepare_vllm_client (vllm_mode "
+                   "server: the host list as given, None included)")),
+             "rlhf_type grpo/gkd; engine swift with vllm_server_host or vllm_server_base_url set, engine megatron with "
+             "use_vllm and vllm_mode server; the port pairing only without vllm_server_base_url"),
+    RuleInfo("rollout-is-filtering", "warning", "rollout importance sampling with top_p < 1 or top_k > 0: vLLM's "
+             "processed logprobs are taken after the filtering, the trainer's are not, so the ratio is biased",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._get_rollout_is_correction "
+                   "(old_per_token_logps - rollout_per_token_logps)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: _prepare_vllm_engine (logprobs_mode "
+                   "'processed_logprobs'; megatron/trainers/rollout_mixin.py alike)"),
+              Evidence("report", "modelscope/ms-swift#8442", "maintainers: processed logprobs are affected by top_k/top_p "
+                       "filtering, a significant discrepancy from the training logprobs; defaults changed to -1 / 1.0"),
+              Evidence("report", "NVIDIA-NeMo/RL#2053", "NeMo-RL refuses top_p filtering with vLLM V1 logprobs for the "
+                       "same reason")),
+             "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1 or top_k > 0 stated, "
+             "both engines"),
+    RuleInfo("grpo-reward", "error", "GRPO with no reward at all: no reward_funcs, no reward_model (the transformers "
+             "engine only), no gym environment, no teacher",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (\"You must specify "
+                   "reward_funcs or reward_model\")"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards (\"reward_funcs "
+                   "is not set\"; reward_model is never read)")),
+             "rlhf_type grpo, both engines; not judged with use_gym_env unset in vllm_mode server (the rollout server "
+             "decides it)"),
     RuleInfo("ppo-reward-model", "error", "PPO needs exactly one reward_model (its value model is built from it); "
              "reward_funcs are not PPO's",
              (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._prepare_model_tokenizer / _prepare_single_model "
