@@ -58,16 +58,7 @@ def bad_plugin_imports(paths: list) -> list[BadImport]:
     if root is None or not (root / "__init__.py").is_file():
         return []
     out: list[BadImport] = []
-    for entry in paths:
-        path = Path(os.path.expanduser(str(entry)))
-        try:
-            if not path.is_file():
-                continue
-            tree = _parsed(str(path.resolve()), path.stat().st_mtime_ns)[0]
-        except (OSError, ValueError):
-            continue
-        if tree is None:
-            continue
+    for entry, tree in _plugin_trees(paths):
         for node, in_function in _executed_imports(tree.body, False):
             for module, gone, names in _check(root, node):
                 out.append(BadImport(str(entry), node.lineno, ast.unparse(node), module, gone, names,
@@ -83,16 +74,7 @@ def relative_plugin_imports(paths: list) -> list[tuple[str, int, str, bool, str 
     sys.path, so `from x import y` finds the same sibling module. (Relative imports inside a package the plugin
     imports work: plugin_registry follows those.)"""
     out = []
-    for entry in paths:
-        path = Path(os.path.expanduser(str(entry)))
-        try:
-            if not path.is_file():
-                continue
-            tree = _parsed(str(path.resolve()), path.stat().st_mtime_ns)[0]
-        except (OSError, ValueError):
-            continue
-        if tree is None:
-            continue
+    for entry, tree in _plugin_trees(paths):
         relative = lambda node: isinstance(node, ast.ImportFrom) and node.level > 0  # noqa: E731
         for node, in_function in _executed_imports(tree.body, False, relative):
             names = ", ".join(ast.unparse(a) for a in node.names)
@@ -101,6 +83,20 @@ def relative_plugin_imports(paths: list) -> list[tuple[str, int, str, bool, str 
                 f"import {names}"
             out.append((str(entry), node.lineno, ast.unparse(node), in_function, by_name))
     return out
+
+
+def _plugin_trees(paths: list):
+    """(entry, parsed module) for each plugin file here that parses; the rest is plugin-file's to report."""
+    for entry in paths:
+        path = Path(os.path.expanduser(str(entry)))
+        try:
+            if not path.is_file():
+                continue
+            tree = _parsed(str(path.resolve()), path.stat().st_mtime_ns)[0]
+        except (OSError, ValueError):
+            continue
+        if tree is not None:
+            yield entry, tree
 
 
 # -- which import statements run -------------------------------------------------------------------------------
