@@ -7,6 +7,7 @@ MULTIMODAL_RULES with its own."""
 from __future__ import annotations
 
 from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.template_system import chat_template_on
 
 # swift/tuner_plugin/mapping.py tuners_map: these tuners build their own adapters (TunerMixin.prepare_model calls
 # their prepare_model, not prepare_adapter), so get_target_modules never runs for them on engine swift.
@@ -79,9 +80,7 @@ def truncation_split(recipe, args, err, warn):
             "for causal-LM pre-training (\"only supported for pre-training\")", "truncation_strategy",
             hint="truncation_strategy: delete (or left/right)")
         return
-    # TemplateArguments.use_chat_template defaults to None, which __post_init__ turns into true
-    chat = args.raw("use_chat_template")
-    if chat is None or args.bool("use_chat_template"):
+    if chat_template_on(recipe, args):
         where = f"ms-swift's default for `{recipe.command}`" if not args.has("use_chat_template") else "set"
         err("truncation-split", f"truncation_strategy split with use_chat_template true ({where}): ms-swift splits "
             "samples only for pre-training and refuses the chat template (\"only supported for pre-training\")",

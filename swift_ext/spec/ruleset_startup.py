@@ -319,4 +319,16 @@ STARTUP_RULE_INFO = [
              "both engines, command sft/pt/rlhf (not GRPO/GKD: their datasets are encoded later; GRPO's own refusal "
              "is grpo-truncation), a dataset or val_dataset to encode; lazy_tokenize judged where the registry knows "
              "the model"),
+    RuleInfo("template-system", "error, warning", "a system prompt (the system argument, or a dataset row's system "
+             "turn) for a template without a system slot (deepseek_ocr, paligemma, molmo, ...; every template under "
+             "use_chat_template false): refused at start-up for the argument; rows dropped (warning), or the run "
+             "refused when every row has one",
+             (code("ms-swift swift/template/template_meta.py: TemplateMeta.check_system (\"The template does not "
+                   "support `system`\"; support_system from __post_init__)"),
+              code("ms-swift swift/template/base.py: Template.__init__ (check_system(default_system)) and "
+                   "Template._get_system (check_system of the row's system)"),
+              Evidence("report", "modelscope/ms-swift#8159", "swift sft of DeepSeek-OCR-2 (template deepseek_ocr2) "
+                       "on rows with a system turn: \"AssertionError: The template does not support `system`\"")),
+             "both engines, command sft/pt/rlhf, a template ms-swift's registry resolves (or use_chat_template "
+             "false); rows: local JSON datasets the validator reads"),
 ]
