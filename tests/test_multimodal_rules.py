@@ -31,6 +31,8 @@ CASES = [
     ("lora-multimodal-targets", "freeze_llm", MEG_SFT, ["args.tuner_type=lora", "args.freeze_llm=true"],
      ["args.tuner_type=lora", "args.freeze_llm=true", "args.freeze_vit=false"]),
     ("truncation-split", "truncation_strategy", SWIFT_SFT, [TEXT, SPLIT], [TEXT, SPLIT, "command=pt"]),
+    ("vit-lr-multimodal", "vit_lr", SWIFT_SFT, [TEXT, "args.vit_lr=1e-5"], [VL, "args.vit_lr=1e-5"]),
+    ("vit-lr-multimodal", "aligner_lr", SWIFT_SFT, [TEXT, "args.aligner_lr=1e-5"], [TEXT]),
     ("truncation-split", "truncation_strategy", SWIFT_SFT, [VL, SPLIT, "command=pt"],
      [VL, SPLIT, "command=pt", "args.lazy_tokenize=false"]),
     ("truncation-split", "truncation_strategy", SWIFT_SFT, [VL, SPLIT, "command=pt"],

@@ -100,4 +100,21 @@ def truncation_split(recipe, args, err, warn):
             "truncation_strategy", hint="lazy_tokenize: false (split tokenizes the dataset ahead), or packing: true")
 
 
-MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split]
+def swift_vit_lr(recipe, args, err, warn):
+    # swift/trainers/arguments.py TrainArgumentsMixin.__post_init__: vit_lr or aligner_lr with optimizer unset picks
+    # optimizer 'multimodal'; swift/optimizers/multimodal.py MultimodalOptimizerCallback.create_optimizer then reads
+    # model.model_meta.model_arch.vision_tower, which a text model's arch (ModelKeys, or None) does not have: an
+    # AttributeError when the Trainer builds its optimizer. (Engine megatron's assert is startup_rules_megatron.py's.)
+    if recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    given = [k for k in ("vit_lr", "aligner_lr") if args.raw(k) is not None]
+    if not given or (args.str("optimizer") or "multimodal") != "multimodal":
+        return
+    meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
+    if meta is not None and not meta["multimodal"]:
+        err("vit-lr-multimodal", f"{' and '.join(given)} on text model {meta['model_type']}: ms-swift switches to its "
+            "multimodal optimizer, which looks up the model's vision tower and fails building the optimizer",
+            given[0], hint=f"drop {' and '.join(given)}")
+
+
+MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr]

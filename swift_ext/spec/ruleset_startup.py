@@ -92,8 +92,12 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/megatron/trainers/rlhf_mixin.py: MegatronRLHFTrainer.prepare_model")),
              "engine: megatron, adapters (ref_adapters: command rlhf, no mcore_ref_adapter)"),
     RuleInfo("vit-lr-multimodal", "error", "vit_lr / aligner_lr only for multimodal models",
-             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups"),),
-             "engine: megatron, vit_lr or aligner_lr, a model ms-swift's registry knows"),
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups"),
+              code("ms-swift swift/optimizers/multimodal.py: MultimodalOptimizerCallback.create_optimizer "
+                   "(model_arch.vision_tower; chosen by swift/trainers/arguments.py TrainArgumentsMixin.__post_init__ "
+                   "when optimizer is unset)")),
+             "both engines, vit_lr or aligner_lr, a model ms-swift's registry knows (engine swift: optimizer unset "
+             "or multimodal)"),
     RuleInfo("megatron-model-type", "error, warning",
              "the model (and a teacher_model) maps to a Megatron model mcore-bridge registers: ms-swift's "
              "ModelMeta.mcore_model_type, else mcore-bridge's model type of ms-swift's model_type (for the teacher "
