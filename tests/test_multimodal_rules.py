@@ -5,6 +5,7 @@ engine's get_multimodal_target_regex, _init_lazy_tokenize) it is called on the s
 from __future__ import annotations
 
 import inspect
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -95,3 +96,29 @@ def test_lazy_tokenize_defaults_true_for_multimodal():
     ns = SimpleNamespace(**{**vars(ns), "lazy_tokenize": None, "packing": True})
     BaseArguments._init_lazy_tokenize(ns)
     assert ns.lazy_tokenize is False
+
+
+def _internvl_plan(tmp_path, llm_type: str, *extra):
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+
+    model = tmp_path / llm_type
+    model.mkdir()
+    # InternVL2.5-8B's config.json, trimmed (InternViT-300M + InternLM2.5-7B); only llm_config.model_type changes
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "downsample_ratio": 0.5,
+        "llm_config": {"architectures": ["InternLM2ForCausalLM"], "model_type": llm_type, "hidden_size": 4096,
+                       "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+                       "num_key_value_heads": 8, "vocab_size": 92553, "max_position_embeddings": 32768},
+        "vision_config": {"architectures": ["InternVisionModel"], "model_type": "intern_vit_6b", "hidden_size": 1024,
+                          "num_hidden_layers": 24, "intermediate_size": 4096}}))
+    recipe = load_recipe(MEG_SFT, [f"args.model={model}", "args.model_type=internvl_chat", "args.template=internvl2_5",
+                                   "args.expert_model_parallel_size=1", "args.mtp_num_layers=null", *extra])
+    return {(f.code, f.path) for f in make_plan(recipe).errors}
+
+
+def test_internvl_language_model(tmp_path):
+    assert ("internvl-language-model", "args.model") in _internvl_plan(tmp_path, "internlm2")
+    assert "internvl-language-model" not in {c for c, _ in _internvl_plan(tmp_path, "qwen2")}
+    assert "internvl-language-model" not in {
+        c for c, _ in _internvl_plan(tmp_path, "internlm3", "args.language_model_only=true")}
