@@ -12,7 +12,8 @@ from functools import lru_cache
 from swift_ext.msswift.model_config_fields import (floor_release, later_model_config_fields, model_config_fields,
                                                    model_config_types, value_fits)
 from swift_ext.msswift.schema import describe
-from swift_ext.msswift.model_table import load, model_meta
+from swift_ext.msswift.model_table import load, model_meta, template_for
+from swift_ext.msswift.template_system import chat_template_on, takes_system
 
 
 # swift/model/model_meta.py _get_model_info: 'model_type: ... not in [MODEL_MAPPING]'; swift/template/register.py
@@ -32,6 +33,29 @@ def registry_names(recipe, args, err, warn):
         close = difflib.get_close_matches(name, list(known), n=3)
         err("registry-name", f"{key} {name!r} is not a {what} ms-swift registers (it refuses it at start-up)", key,
             hint=f"did you mean {' / '.join(close)}?" if close else f"drop {key}: ms-swift reads it from the model")
+
+
+def template_system(recipe, args, err, warn):
+    # swift/template/base.py Template.__init__: template_meta.check_system(default_system) -- the `system` argument
+    # -- asserts "The template does not support `system`" for a template without a system slot
+    # (msswift/template_system.py), and for every template under use_chat_template false (`pt`), whose generate
+    # meta has none. At start-up, both engines, before any data is read. A row's own system turn is the dataset
+    # check's (planner/plan.py validate_datasets).
+    system = args.str("system")
+    if not system or recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    chat = chat_template_on(recipe, args)
+    choice = template_for(args.str("model"), args.str("model_type"), args.str("template"))
+    if chat and choice is None:
+        return  # the template is not known here
+    if takes_system(choice.template if choice else "", chat):
+        return
+    why = (f"template {choice.template} has no system slot" if chat
+           else "use_chat_template false (the generation template has no system slot)")
+    err("template-system", f"system set but {why}: ms-swift asserts \"The template does not support `system`\" "
+        "when it builds the template", "system",
+        hint="drop system (or put the instruction in the user turn)" if chat
+        else "drop system, or use_chat_template: true")
 
 
 def lazy_tokenize_conflicts(recipe, args, err, warn):
@@ -364,5 +388,5 @@ def start_up_ranges(recipe, args, err, warn):
             "(numpy refuses it on every rank at start-up)", "seed", hint="a seed from 0 to 4294967295 minus the ranks")
 
 
-INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu,
+INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu,
                best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels]

@@ -163,4 +163,27 @@ def lora_rank_under_fp8(recipe, args, shape: ModelShape, lay, err, warn):
              "as ms-swift's examples/megatron/fp8/lora.sh does)")
 
 
-MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config, lora_rank_under_fp8]
+# mcore-bridge 1.6.3 model/mm_gpts/internvl.py:54 InternvlVit.prepare_model (1.6.5 alike): the remote-code InternVL
+# (model_type internvl_chat) is built only around the language models its weight mapping knows -- any other
+# llm_config.model_type (InternVL2/2.5's internlm2, InternVL3-9B's internlm3, InternVL2-4B's phi3, ...) raises
+# "{llm_model_type} is not supported for internvl_chat model" when the vision module is built on the first pipeline
+# stage. language_model_only builds only the language side (prepare_language_model) and is not judged.
+INTERNVL_CHAT_LANGUAGE_MODELS = ("qwen2", "qwen3", "qwen3_moe", "gpt_oss")
+
+
+def internvl_language_model(recipe, args, shape: ModelShape, lay, err, warn):
+    if shape.model_type != "internvl_chat" or not shape.text_model_type:
+        return
+    if args.str("bridge_backend") == "megatron-bridge" or args.bool("language_model_only"):
+        return  # megatron-bridge refuses multimodal models itself (megatron-bridge-model)
+    if shape.text_model_type in INTERNVL_CHAT_LANGUAGE_MODELS:
+        return
+    err("internvl-language-model", f"InternVL (internvl_chat) with language model {shape.text_model_type}: mcore-bridge "
+        f"builds internvl_chat only around {', '.join(INTERNVL_CHAT_LANGUAGE_MODELS)} (\"{shape.text_model_type} is "
+        "not supported for internvl_chat model\" when the model is built)", "model",
+        hint="train it with the transformers engine (swift sft), or pick an InternVL whose language model is Qwen "
+             "(InternVL2.5-1B/4B/38B/78B, InternVL3 except 9B, InternVL3.5)")
+
+
+MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config, lora_rank_under_fp8,
+                      internvl_language_model]

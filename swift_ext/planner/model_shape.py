@@ -120,6 +120,9 @@ class ModelShape:
     # megatron-core's softmax_type as mcore-bridge sets it: "learnable" (attention sinks) for gpt-oss language models.
     softmax_type: str = "vanilla"
     vision: Vision | None = None
+    # The language model's own model_type inside a multimodal config (`llm_config` / `text_config`), as mcore-bridge
+    # reads it into llm_model_type (config/parser.py hf_to_mcore_config); "" when the config names none.
+    text_model_type: str = ""
     # The longest sequence the checkpoint's positions cover, as ms-swift and vLLM derive it from config.json
     # (see `max_positions`); 0 when config.json names none. `rope_scaling` is the config's scaling rope type
     # ("" for none, "default" or mrope).
@@ -416,6 +419,7 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         qk_rope_head_dim=read.int("qk_rope_head_dim"),
         v_head_dim=read.int("v_head_dim"),
         mtp_num_layers=read.int("mtp_num_hidden_layers") or read.int("num_nextn_predict_layers"),
+        text_model_type=str(text.get("model_type") or "") if text is not config else "",
         **(_gemma4_global_attention(text, read, layers, where) if gemma4 else {}),
         router_score_function=router_score_function(text, config, model_type),
         router_pre_softmax=router_pre_softmax(text, config),

@@ -116,7 +116,9 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     if data:
         # Only a warning: a recipe is often planned on a laptop for data that lives on the cluster.
         warnings += check_local_datasets(recipe)
-        errors += validate_datasets(recipe, notes)
+        found_data = validate_datasets(recipe, notes, args)
+        errors += [f for f in found_data if f.severity == "error"]
+        warnings += [f for f in found_data if f.severity != "error"]
         data_summary = _data_stats(recipe, args, layout, notes)
     data_tokens = None
     if data_summary:
@@ -467,8 +469,9 @@ def check_local_datasets(recipe: Recipe) -> list[Finding]:
 DATA_CHECK_LIMIT = 256 * 2**20  # bigger datasets: `swift-ext data check --jobs N` on their own
 
 
-def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
-    """Run the dataset validator over the recipe's local datasets; hub ids are noted and skipped."""
+def validate_datasets(recipe: Recipe, notes: list[str], args: Args | None = None) -> list[Finding]:
+    """Run the dataset validator over the recipe's local datasets; hub ids are noted and skipped. With `args`,
+    the rows' system turns are judged against the template ms-swift builds (msswift/template_system.py)."""
     import os
 
     from swift_ext.planner.datafit import check_options, recipe_data
@@ -496,6 +499,10 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
             problems.append(Finding(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
                                     code="dataset", hint=f"swift-ext data check {path} --task {info.task}",
                                     **recipe.where(f"args.{key}")))
+        if args is not None and report.roles.get("system"):
+            from swift_ext.msswift.template_system import system_rows_finding
+
+            problems += system_rows_finding(recipe, args, key, path, report.roles["system"], report.rows)
         if report.layout == "not-checked":  # e.g. parquet/CSV: the validator reads JSON only
             notes += report.notes or [f"{path}: not checked"]  # the note says so and why
         else:

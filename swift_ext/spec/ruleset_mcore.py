@@ -99,4 +99,11 @@ MCORE_AUDIT_RULE_INFO = [
                    "assert isinstance(x, str); 1.6.5 :21-113)"), code(GMC)),
              "engine: megatron, bridge_backend mcore-bridge, mtp_shared_weights, or megatron_extra_kwargs with "
              "quick_geglu or one of the pattern fields"),
+    RuleInfo("internvl-language-model", "error", "InternVL's remote-code model (internvl_chat) only around a Qwen2/Qwen3/"
+             "Qwen3-MoE/gpt-oss language model (not InternVL2/2.5's InternLM2, InternVL3-9B's InternLM3, ...)",
+             (code("mcore-bridge 1.6.3 mcore_bridge/model/mm_gpts/internvl.py:54 InternvlVit.prepare_model "
+                   "(\"{llm_model_type} is not supported for internvl_chat model\"; llm_model_type is llm_config's "
+                   "model_type, config/parser.py hf_to_mcore_config)"),),
+             "engine: megatron, bridge_backend mcore-bridge, not language_model_only (prepare_language_model builds "
+             "no vision side), a config.json found for the model (its llm_config.model_type)"),
 ]

@@ -92,8 +92,12 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/megatron/trainers/rlhf_mixin.py: MegatronRLHFTrainer.prepare_model")),
              "engine: megatron, adapters (ref_adapters: command rlhf, no mcore_ref_adapter)"),
     RuleInfo("vit-lr-multimodal", "error", "vit_lr / aligner_lr only for multimodal models",
-             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups"),),
-             "engine: megatron, vit_lr or aligner_lr, a model ms-swift's registry knows"),
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups"),
+              code("ms-swift swift/optimizers/multimodal.py: MultimodalOptimizerCallback.create_optimizer "
+                   "(model_arch.vision_tower; chosen by swift/trainers/arguments.py TrainArgumentsMixin.__post_init__ "
+                   "when optimizer is unset)")),
+             "both engines, vit_lr or aligner_lr, a model ms-swift's registry knows (engine swift: optimizer unset "
+             "or multimodal)"),
     RuleInfo("megatron-model-type", "error, warning",
              "the model (and a teacher_model) maps to a Megatron model mcore-bridge registers: ms-swift's "
              "ModelMeta.mcore_model_type, else mcore-bridge's model type of ms-swift's model_type (for the teacher "
@@ -296,4 +300,39 @@ STARTUP_RULE_INFO = [
              "command rlhf, rlhf_type dpo/kto/grpo (grpo with beta != 0), tuner_type lora/lora_llm, adapters (or "
              "mcore_adapter, or resume_only_model on the transformers engine) set and ref_adapters/mcore_ref_adapter "
              "not"),
+    # --- refusals that hang on the model being multimodal, both engines (msswift/multimodal_rules.py)
+    RuleInfo("lora-multimodal-targets", "error", "LoRA with target_modules all-linear on a multimodal model needs "
+             "one of freeze_llm, freeze_vit, freeze_aligner false (freeze_vit and freeze_aligner default to true)",
+             (code("ms-swift swift/utils/transformers_utils.py: get_multimodal_target_regex (assert len(modules) > 0, "
+                   "from swift/pipelines/train/tuner.py get_target_modules in prepare_adapter)"),
+              code("ms-swift swift/megatron/utils/utils.py: get_multimodal_target_regex (the same assert, from "
+                   "get_target_modules in prepare_adapter, run by prepare_mcore_model for tuner_type lora)")),
+             "both engines, command sft/pt/rlhf, a model ms-swift's registry marks multimodal, an adapter tuner "
+             "(engine swift: not ia3/lora_llm/dummy, no adapters or resume_from_checkpoint; engine megatron: lora, "
+             "not language_model_only), all-linear in target_modules and no target_regex, the three freeze flags true"),
+    RuleInfo("truncation-split", "error", "truncation_strategy split only for causal-LM pre-training: not with the "
+             "chat template (sft's default), an RLHF algorithm, another task_type, or lazy_tokenize (ms-swift's "
+             "default for a multimodal model)",
+             (code("ms-swift swift/pipelines/train/sft.py: SwiftSft._encode_dataset (\"`--truncation_strategy split` "
+                   "is currently only supported for pre-training.\"; assert not args.lazy_tokenize; MegatronSft "
+                   "inherits it)"),
+              code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize (unset: true "
+                   "for a multimodal model without streaming, packing, group_by_length or a cached_dataset)"),
+              code("ms-swift swift/arguments/pretrain_args.py: PretrainArguments (use_chat_template False; "
+                   "TemplateArguments turns None into True elsewhere)")),
+             "both engines, command sft/pt/rlhf (not GRPO/GKD: their datasets are encoded later; GRPO's own refusal "
+             "is grpo-truncation), a dataset or val_dataset to encode; lazy_tokenize judged where the registry knows "
+             "the model"),
+    RuleInfo("template-system", "error, warning", "a system prompt (the system argument, or a dataset row's system "
+             "turn) for a template without a system slot (deepseek_ocr, paligemma, molmo, ...; every template under "
+             "use_chat_template false): refused at start-up for the argument; rows dropped (warning), or the run "
+             "refused when every row has one",
+             (code("ms-swift swift/template/template_meta.py: TemplateMeta.check_system (\"The template does not "
+                   "support `system`\"; support_system from __post_init__)"),
+              code("ms-swift swift/template/base.py: Template.__init__ (check_system(default_system)) and "
+                   "Template._get_system (check_system of the row's system)"),
+              Evidence("report", "modelscope/ms-swift#8159", "swift sft of DeepSeek-OCR-2 (template deepseek_ocr2) "
+                       "on rows with a system turn: \"AssertionError: The template does not support `system`\"")),
+             "both engines, command sft/pt/rlhf, a template ms-swift's registry resolves (or use_chat_template "
+             "false); rows: local JSON datasets the validator reads"),
 ]

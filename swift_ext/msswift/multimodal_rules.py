@@ -1,0 +1,120 @@
+"""ms-swift 4.6's refusals that depend on the model being multimodal, both engines: LoRA's `all-linear` on a
+vision-language model with every part frozen (nothing left to target), and `truncation_strategy split`, which
+ms-swift only takes for pre-training without lazy tokenization -- and lazy tokenization is what it picks for a
+multimodal model. Each names the file and function of the installed `swift` package it mirrors; rules.py registers
+MULTIMODAL_RULES with its own."""
+
+from __future__ import annotations
+
+from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.template_system import chat_template_on
+
+# swift/tuner_plugin/mapping.py tuners_map: these tuners build their own adapters (TunerMixin.prepare_model calls
+# their prepare_model, not prepare_adapter), so get_target_modules never runs for them on engine swift.
+_PLUGIN_TUNERS = ("ia3", "lora_llm", "dummy")
+
+
+def _multimodal(args) -> str | None:
+    """The model_type when ms-swift's registry calls the model multimodal, else None (text-only or unknown)."""
+    meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
+    return meta["model_type"] if meta is not None and meta["multimodal"] else None
+
+
+def lora_targets_all_frozen(recipe, args, err, warn):
+    # Both engines expand `all-linear` on a multimodal model into one regex over the parts left unfrozen:
+    # swift/utils/transformers_utils.py get_multimodal_target_regex (engine swift, from
+    # swift/pipelines/train/tuner.py get_target_modules, called first thing in prepare_adapter) and
+    # swift/megatron/utils/utils.py get_multimodal_target_regex (from get_target_modules in prepare_adapter, which
+    # prepare_mcore_model runs for tuner_type lora). Both `assert len(modules) > 0, f'modules: {modules}'` -- with
+    # freeze_llm, freeze_vit and freeze_aligner all true there is no module to put LoRA on, and the run stops
+    # building the model. freeze_vit and freeze_aligner default to true, so `freeze_llm: true` alone is enough.
+    # (tuner_type full with everything frozen is not judged here: it is a freeze list, not an assertion.)
+    tuner = args.str("tuner_type") or ("lora" if recipe.engine == "swift" else "full")
+    if recipe.command not in ("sft", "pt", "rlhf") or tuner == "full":
+        return
+    if "all-linear" not in args.list("target_modules") or args.str("target_regex"):
+        return  # a target_regex replaces target_modules (TunerArguments / MegatronTunerMixin __post_init__)
+    if recipe.engine == "swift":
+        if tuner in _PLUGIN_TUNERS or args.str("resume_from_checkpoint") or args.list("adapters"):
+            return  # a plugin tuner, or an adapter loaded (Swift.from_pretrained) instead of built
+    elif tuner != "lora" or args.bool("language_model_only"):
+        return  # lora_llm fixes freeze_llm false; language_model_only builds no vision tower
+    if not all(args.bool(k) for k in ("freeze_llm", "freeze_vit", "freeze_aligner")):
+        return
+    model_type = _multimodal(args)
+    if model_type is None:
+        return
+    err("lora-multimodal-targets", f"tuner_type {tuner} with target_modules all-linear on multimodal {model_type} "
+        "and freeze_llm, freeze_vit and freeze_aligner all true leaves no module for LoRA: ms-swift's "
+        "get_multimodal_target_regex asserts (\"modules: []\") while building the model", "freeze_llm",
+        hint="freeze_llm: false to put LoRA on the language model, or freeze_vit: false / freeze_aligner: false "
+        "for the vision side")
+
+
+def truncation_split(recipe, args, err, warn):
+    # swift/pipelines/train/sft.py SwiftSft._encode_dataset (MegatronSft inherits it), before any encoding:
+    #   if args.truncation_strategy == 'split':
+    #       if args.task_type != 'causal_lm' or template.mode != 'train' or args.use_chat_template: raise ValueError(
+    #           '`--truncation_strategy split` is currently only supported for pre-training.')
+    #       assert not args.lazy_tokenize, '`--truncation_strategy split` does not support lazy_tokenize'
+    # use_chat_template defaults to true except for `pt` (PretrainArguments / MegatronPretrainArguments); the RLHF
+    # templates are not in 'train' mode; lazy_tokenize left unset becomes true for a multimodal model
+    # (swift/arguments/base_args/base_args.py BaseArguments._init_lazy_tokenize: unless streaming, packing,
+    # group_by_length or a cached_dataset). GRPO/GKD skip _encode_dataset's check (pre_process false); GRPO refuses
+    # split itself (grpo-truncation).
+    if args.str("truncation_strategy") != "split" or recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    rlhf_type = args.str("rlhf_type") if recipe.command == "rlhf" else None
+    if rlhf_type in ("grpo", "gkd"):
+        return
+    if not (args.list("dataset") or args.list("val_dataset")):
+        return  # only cached datasets: _encode_dataset is not reached
+    if recipe.command == "rlhf":
+        err("truncation-split", f"truncation_strategy split with rlhf_type {rlhf_type or 'dpo'}: ms-swift splits "
+            "samples only for pre-training and refuses it before encoding (\"only supported for pre-training\")",
+            "truncation_strategy", hint="truncation_strategy: delete (or left/right)")
+        return
+    task_type = args.str("task_type") or "causal_lm"
+    if task_type != "causal_lm":
+        err("truncation-split", f"truncation_strategy split with task_type {task_type}: ms-swift splits samples only "
+            "for causal-LM pre-training (\"only supported for pre-training\")", "truncation_strategy",
+            hint="truncation_strategy: delete (or left/right)")
+        return
+    if chat_template_on(recipe, args):
+        where = f"ms-swift's default for `{recipe.command}`" if not args.has("use_chat_template") else "set"
+        err("truncation-split", f"truncation_strategy split with use_chat_template true ({where}): ms-swift splits "
+            "samples only for pre-training and refuses the chat template (\"only supported for pre-training\")",
+            "truncation_strategy", hint="command pt (use_chat_template false), or truncation_strategy: delete")
+        return
+    lazy = args.raw("lazy_tokenize")
+    why = "set"
+    if lazy is None:
+        model_type = _multimodal(args)
+        auto = (model_type is not None and not args.bool("streaming") and not args.bool("packing")
+                and not args.bool("group_by_length") and not args.list("cached_dataset")
+                and not args.list("cached_val_dataset"))
+        lazy, why = auto, f"ms-swift's choice for multimodal {model_type}"
+    if lazy is True or args.bool("lazy_tokenize"):
+        err("truncation-split", f"truncation_strategy split with lazy_tokenize true ({why}): ms-swift asserts "
+            "\"`--truncation_strategy split` does not support lazy_tokenize\" before encoding",
+            "truncation_strategy", hint="lazy_tokenize: false (split tokenizes the dataset ahead), or packing: true")
+
+
+def swift_vit_lr(recipe, args, err, warn):
+    # swift/trainers/arguments.py TrainArgumentsMixin.__post_init__: vit_lr or aligner_lr with optimizer unset picks
+    # optimizer 'multimodal'; swift/optimizers/multimodal.py MultimodalOptimizerCallback.create_optimizer then reads
+    # model.model_meta.model_arch.vision_tower, which a text model's arch (ModelKeys, or None) does not have: an
+    # AttributeError when the Trainer builds its optimizer. (Engine megatron's assert is startup_rules_megatron.py's.)
+    if recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    given = [k for k in ("vit_lr", "aligner_lr") if args.raw(k) is not None]
+    if not given or (args.str("optimizer") or "multimodal") != "multimodal":
+        return
+    meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
+    if meta is not None and not meta["multimodal"]:
+        err("vit-lr-multimodal", f"{' and '.join(given)} on text model {meta['model_type']}: ms-swift switches to its "
+            "multimodal optimizer, which looks up the model's vision tower and fails building the optimizer",
+            given[0], hint=f"drop {' and '.join(given)}")
+
+
+MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr]

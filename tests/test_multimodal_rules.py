@@ -1,0 +1,124 @@
+"""The rules of swift_ext/msswift/multimodal_rules.py: one failing and one passing recipe per case, on both engines
+where the refusal is both engines'. Where ms-swift's own code runs here without a model or a GPU (the transformers
+engine's get_multimodal_target_regex, _init_lazy_tokenize) it is called on the same input."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from swift_ext.msswift import multimodal_rules
+from test_msrules import MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
+
+VL = "args.model=Qwen/Qwen2.5-VL-7B-Instruct"  # multimodal in ms-swift's registry (qwen2_5_vl)
+TEXT = "args.model=Qwen/Qwen3-8B"
+SPLIT = "args.truncation_strategy=split"
+
+CASES = [
+    # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
+    ("lora-multimodal-targets", "freeze_llm", SWIFT_SFT, [VL, "args.freeze_llm=true"],
+     [VL, "args.freeze_llm=true", "args.freeze_vit=false"]),
+    ("lora-multimodal-targets", "freeze_llm", SWIFT_SFT, [VL, "args.freeze_llm=true"],
+     [VL, "args.freeze_llm=true", "args.freeze_aligner=false"]),
+    ("lora-multimodal-targets", "freeze_llm", SWIFT_SFT, [VL, "args.freeze_llm=true"], [VL]),
+    # a target_regex replaces all-linear; the regex is the user's own
+    ("lora-multimodal-targets", "freeze_llm", SWIFT_SFT, [VL, "args.freeze_llm=true"],
+     [VL, "args.freeze_llm=true", "args.target_regex=^model.visual.*qkv$"]),
+    ("lora-multimodal-targets", "freeze_llm", SWIFT_GRPO, [VL, "args.freeze_llm=true"], [VL]),
+    # engine megatron: the Qwen3.6 recipe is multimodal (qwen3_5_moe); lora_llm fixes the freeze flags itself
+    ("lora-multimodal-targets", "freeze_llm", MEG_SFT, ["args.tuner_type=lora", "args.freeze_llm=true"],
+     ["args.tuner_type=lora", "args.freeze_llm=true", "args.freeze_vit=false"]),
+    ("truncation-split", "truncation_strategy", SWIFT_SFT, [TEXT, SPLIT], [TEXT, SPLIT, "command=pt"]),
+    ("vit-lr-multimodal", "vit_lr", SWIFT_SFT, [TEXT, "args.vit_lr=1e-5"], [VL, "args.vit_lr=1e-5"]),
+    ("vit-lr-multimodal", "aligner_lr", SWIFT_SFT, [TEXT, "args.aligner_lr=1e-5"], [TEXT]),
+    ("truncation-split", "truncation_strategy", SWIFT_SFT, [VL, SPLIT, "command=pt"],
+     [VL, SPLIT, "command=pt", "args.lazy_tokenize=false"]),
+    ("truncation-split", "truncation_strategy", SWIFT_SFT, [VL, SPLIT, "command=pt"],
+     [VL, SPLIT, "command=pt", "args.streaming=true", "args.max_steps=100"]),
+    ("truncation-split", "truncation_strategy", SWIFT_SFT, [TEXT, SPLIT, "command=pt", "args.lazy_tokenize=true"],
+     [TEXT, SPLIT, "command=pt"]),
+    # the Qwen3.6 recipe packs, and packing keeps lazy_tokenize off
+    ("truncation-split", "truncation_strategy", MEG_SFT, [SPLIT, "command=pt", "args.packing=false"],
+     [SPLIT, "command=pt"]),
+    ("truncation-split", "truncation_strategy", MEG_SFT, [SPLIT], ["args.truncation_strategy=delete"]),
+]
+
+
+@pytest.mark.parametrize("rule, flag, base, bad, good", CASES, ids=[f"{c[0]}:{i}" for i, c in enumerate(CASES)])
+def test_rule_fails_then_passes(rule, flag, base, bad, good):
+    errors, _ = problems(base, *bad)
+    assert (rule, f"args.{flag}") in errors, errors
+    errors, _ = problems(base, *good)
+    assert rule not in {r for r, _ in errors}, errors
+
+
+def test_every_rule_has_a_case():
+    source = inspect.getsource(multimodal_rules)
+    named = {line.split('"')[1] for line in source.splitlines() if line.strip().startswith('err("')}
+    assert named and named <= {c[0] for c in CASES}, named - {c[0] for c in CASES}
+
+
+def test_swift_regex_asserts_with_everything_frozen():
+    # ms-swift's own function on a stand-in model with the three parts: the assertion the rule mirrors, and the
+    # regex it builds once one part is left unfrozen.
+    from swift.utils.transformers_utils import get_multimodal_target_regex
+    import torch.nn as nn
+
+    class VLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.language_model = nn.Sequential(nn.Linear(4, 4))
+            self.visual = nn.Sequential(nn.Linear(4, 4))
+            self.merger = nn.Linear(4, 4)
+
+    model = VLM()
+    arch = SimpleNamespace(language_model=["language_model"], vision_tower=["visual"], aligner=["merger"],
+                           generator=[], lm_head=None)
+    model.model_meta = SimpleNamespace(model_arch=arch)
+    model.model_info = SimpleNamespace(is_moe_model=False)
+    with pytest.raises(AssertionError, match="modules"):
+        get_multimodal_target_regex(model, freeze_llm=True, freeze_vit=True, freeze_aligner=True)
+    assert "language_model" in get_multimodal_target_regex(model, freeze_llm=False)
+
+
+def test_lazy_tokenize_defaults_true_for_multimodal():
+    # BaseArguments._init_lazy_tokenize on the fields it reads: unset lazy_tokenize becomes true for a multimodal
+    # model, which is what truncation-split refuses beside split.
+    from swift.arguments.base_args.base_args import BaseArguments
+
+    ns = SimpleNamespace(lazy_tokenize=None, cached_dataset=[], cached_val_dataset=[], streaming=False, packing=False,
+                         group_by_length=False, model_meta=SimpleNamespace(is_multimodal=True))
+    BaseArguments._init_lazy_tokenize(ns)
+    assert ns.lazy_tokenize is True
+    ns = SimpleNamespace(**{**vars(ns), "lazy_tokenize": None, "packing": True})
+    BaseArguments._init_lazy_tokenize(ns)
+    assert ns.lazy_tokenize is False
+
+
+def _internvl_plan(tmp_path, llm_type: str, *extra):
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.spec.recipe import load_recipe
+
+    model = tmp_path / llm_type
+    model.mkdir()
+    # InternVL2.5-8B's config.json, trimmed (InternViT-300M + InternLM2.5-7B); only llm_config.model_type changes
+    (model / "config.json").write_text(json.dumps({
+        "architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "downsample_ratio": 0.5,
+        "llm_config": {"architectures": ["InternLM2ForCausalLM"], "model_type": llm_type, "hidden_size": 4096,
+                       "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+                       "num_key_value_heads": 8, "vocab_size": 92553, "max_position_embeddings": 32768},
+        "vision_config": {"architectures": ["InternVisionModel"], "model_type": "intern_vit_6b", "hidden_size": 1024,
+                          "num_hidden_layers": 24, "intermediate_size": 4096}}))
+    recipe = load_recipe(MEG_SFT, [f"args.model={model}", "args.model_type=internvl_chat", "args.template=internvl2_5",
+                                   "args.expert_model_parallel_size=1", "args.mtp_num_layers=null", *extra])
+    return {(f.code, f.path) for f in make_plan(recipe).errors}
+
+
+def test_internvl_language_model(tmp_path):
+    assert ("internvl-language-model", "args.model") in _internvl_plan(tmp_path, "internlm2")
+    assert "internvl-language-model" not in {c for c, _ in _internvl_plan(tmp_path, "qwen2")}
+    assert "internvl-language-model" not in {
+        c for c, _ in _internvl_plan(tmp_path, "internlm3", "args.language_model_only=true")}
