@@ -25,12 +25,34 @@ STARTUP_RULE_INFO = [
               code("transformers utils/quantization_config.py: EetqConfig.post_init (int8 only)")),
              "both engines, quant_method set (not fp8); an unset quant_method/quant_bits as load_args reads it from a "
              "checkpoint's args.json"),
-    RuleInfo("muon-optimizer", "error", "optimizer muon excludes overlap_grad_reduce/overlap_param_gather; Muon "
-             "settings the installed megatron-core lacks (muon_scalar_optimizer, muon_coefficient_type, vit_lr/aligner_lr "
-             "where Muon splits parameters through config overrides)",
+    RuleInfo("muon-optimizer", "error", "optimizer muon excludes overlap_grad_reduce/overlap_param_gather; muon and "
+             "dist_muon exclude fp16; Muon settings the installed megatron-core lacks (muon_scalar_optimizer, "
+             "muon_coefficient_type, vit_lr/aligner_lr where Muon splits parameters through config overrides)",
              (code(f"{MS} MegatronArguments._check_muon / _check_muon_mcore_support"),
-              code("megatron-core optimizer/optimizer_config.py: OptimizerConfig (its fields, read from source)")),
-             "engine: megatron, optimizer muon or dist_muon"),
+              code("megatron-core optimizer/optimizer_config.py: OptimizerConfig (its fields, read from source)"),
+              code("megatron-core optimizer/muon.py: get_megatron_muon_optimizer (\"muon with fp16 is not supported.\"; "
+                   "ms-swift's get_optimizer_and_scheduler copies fp16 into the OptimizerConfig)")),
+             "engine: megatron, optimizer muon or dist_muon (fp16: given, or filled from an explicit torch_dtype "
+             "float16/float32 without bf16)"),
+    RuleInfo("distributed-optimizer", "error", "optimizer sgd needs use_distributed_optimizer false (ms-swift's default "
+             "is true): megatron-core's DistributedOptimizer wraps only Adam or the CPU-offload HybridDeviceOptimizer",
+             (code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer.__init__ (\"Only Adam and "
+                   "HybridDeviceOptimizer currently supported, due to checkpointing requirements.\")"),
+              code("megatron-core optimizer/__init__.py: _get_megatron_optimizer_based_on_param_groups (SGD, then "
+                   "DistributedOptimizer whenever use_distributed_optimizer)"),
+              code(f"{MS} MegatronArguments._check_muon (the only place ms-swift turns the distributed optimizer off)")),
+             "engine: megatron, optimizer sgd, use_distributed_optimizer true, not optimizer_cpu_offload, not "
+             "use_megatron_fsdp"),
+    RuleInfo("optimizer-offload-dtypes", "warning", "optimizer_cpu_offload drops exp_avg_dtype / exp_avg_sq_dtype / "
+             "main_params_dtype: the hybrid CPU/GPU optimizer keeps fp32 master weights and moments",
+             (code("megatron-core optimizer/__init__.py: _get_megatron_optimizer_based_on_param_groups "
+                   "(HybridDeviceOptimizer(param_update_in_fp32=True), no dtype passed)"),
+              code("megatron-core optimizer/cpu_offloading/hybrid_optimizer.py: "
+                   "HybridDeviceOptimizer._get_sub_optimizer_param_groups (.float() clones)"),
+              Evidence("report", "radixark/Megatron-LM#67", "pull request: --optimizer-cpu-offload with main-params/"
+                       "exp-avg/exp-avg-sq dtypes fp16 left all three optimizer states fp32; Qwen3-0.6B, two H200, "
+                       "Miles")),
+             "engine: megatron, optimizer_cpu_offload with use_precision_aware_optimizer, one of those dtypes not fp32"),
     RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
              "linear/cosine need both", (code(f"{MS} MegatronArguments._init_weigh_decay"),),
              "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
