@@ -609,3 +609,4 @@ def test_megatron_core_builds_the_optimizers_the_rules_name():
     text = "\n".join(init[1])
     offload = text[text.index("optimizer = HybridDeviceOptimizer("):]
     assert "param_update_in_fp32=True" in offload[:800] and "exp_avg_dtype" not in offload[:800]
+

@@ -235,5 +235,6 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
                    "Megatron-Bridge has the model (text-only models)")
 
 
-MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule, lora_llm, megatron_adapters, megatron_vit_lr,
-                          megatron_ray_teacher, megatron_model_supported]
+MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
+                          lora_llm, megatron_adapters, megatron_vit_lr, megatron_ray_teacher,
+                          megatron_model_supported]

@@ -53,6 +53,37 @@ STARTUP_RULE_INFO = [
                        "exp-avg/exp-avg-sq dtypes fp16 left all three optimizer states fp32; Qwen3-0.6B, two H200, "
                        "Miles")),
              "engine: megatron, optimizer_cpu_offload with use_precision_aware_optimizer, one of those dtypes not fp32"),
+    RuleInfo("resume-source", "warning", "finetune false (or no_load_optim / no_load_rng written false) without the "
+             "mcore checkpoint that holds the optimizer state -- mcore_model for a full run, mcore_adapter for LoRA -- "
+             "restores no optimizer, LR-scheduler or RNG state",
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._load_checkpoint / _load_iteration "
+                   "(model/adapters give only latest_checkpointed_iteration.txt)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: load_mcore_checkpoint (LoRA with mcore_model: "
+                   "no_load_optim, no_load_rng and finetune forced true, iteration 0)"),
+              Evidence("report", "modelscope/ms-swift#6008", "ms-swift 3.9, megatron-core 0.13.2, Qwen3-Omni-30B-A3B "
+                       "LoRA, EP2 on 2 GPUs, --load BASE-mcore --no_load_optim false --no_load_rng false without the "
+                       "adapter checkpoint: training restarted at iteration 1 with a fresh optimizer and scheduler")),
+             "engine: megatron, finetune / no_load_optim / no_load_rng explicitly false, mcore_adapter (LoRA, or "
+             "adapters given) or mcore_model (full) unset"),
+    RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
+             "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
+             "optimizer's state",
+             (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: save_mcore_checkpoint (\"Megatron-FSDP "
+                   "fsdp_dtensor checkpoint does not support async_save\") / _generate_state_dict (fsdp_dtensor: one "
+                   "model chunk) / get_sharded_sd_metadata (pre-0.14: fully_sharded_model_space)"),
+              code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer.sharded_param_state_fs_model_space "
+                   "(flattened_range on every state tensor)"),
+              code("megatron-core dist_checkpointing/mapping.py: ShardedTensor.validate_metadata_integrity "
+                   "(\"ShardedTensor.flattened_range is not supported.\")"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (no mcore checkpoint "
+                   "when save_safetensors and no_save_optim)"),
+              Evidence("report", "areal-project/AReaL#1468", "pull request: saving the distributed optimizer in "
+                       "fully_sharded_model_space on megatron-core 0.17.0 raised 'ShardedTensor.flattened_range is not "
+                       "supported.'"),
+              Evidence("report", "NVIDIA/Megatron-LM#7288", "review: fully_sharded_model_space cannot be saved "
+                       "('ShardedTensor.flattened_range is not supported', on main too)")),
+             "engine: megatron, an mcore checkpoint written (not save_safetensors with no_save_optim); the pre-0.14 "
+             "format: use_distributed_optimizer, no_save_optim false, not Megatron-FSDP or Muon"),
     RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
              "linear/cosine need both", (code(f"{MS} MegatronArguments._init_weigh_decay"),),
              "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
