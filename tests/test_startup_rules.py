@@ -610,3 +610,15 @@ def test_megatron_core_builds_the_optimizers_the_rules_name():
     offload = text[text.index("optimizer = HybridDeviceOptimizer("):]
     assert "param_update_in_fp32=True" in offload[:800] and "exp_avg_dtype" not in offload[:800]
 
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["args.use_precision_aware_optimizer=false"], "optimizer_cpu_offload"),
+    (["args.use_precision_aware_optimizer=false", "args.use_distributed_optimizer=false"], "use_distributed_optimizer"),
+    ([], None),  # the path ms-swift's offload examples take: nothing said
+    (["args.use_precision_aware_optimizer=false", "args.optimizer=muon"], None),  # Muon builds its own optimizers
+])
+def test_cpu_offload_off_the_hybrid_optimizers_path(extra, flag):
+    _, warnings = problems(MEG_SFT, *OFFLOAD, *extra)
+    found = {w for w in warnings if w[0] == "optimizer-offload-path"}
+    assert found == ({("optimizer-offload-path", f"args.{flag}")} if flag else set()), warnings

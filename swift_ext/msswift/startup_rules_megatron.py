@@ -83,8 +83,10 @@ def offload_optimizer_dtypes(recipe, args, err, warn):
     # main_params_dtype; cpu_offloading/hybrid_optimizer.py _get_sub_optimizer_param_groups clones every parameter it
     # updates to fp32, and torch's AdamW (CPU) / FusedAdam (GPU share) keep moments like their parameter: fp32.
     # The low-precision settings are accepted and silently dropped (radixark/Megatron-LM#67).
-    if recipe.engine != "megatron" or not args.bool("optimizer_cpu_offload") \
-            or not args.bool("use_precision_aware_optimizer"):
+    if recipe.engine != "megatron" or not args.bool("optimizer_cpu_offload"):
+        return
+    _offload_path(args, warn)
+    if not args.bool("use_precision_aware_optimizer"):
         return  # without the precision-aware optimizer, optimizer-precision refuses the dtypes outright
     for key in ("exp_avg_dtype", "exp_avg_sq_dtype", "main_params_dtype"):
         value = args.str(key)
@@ -93,6 +95,28 @@ def offload_optimizer_dtypes(recipe, args, err, warn):
                  "HybridDeviceOptimizer keeps fp32 master weights and fp32 Adam moments (the offloaded and the GPU "
                  "share alike), so the memory this setting should save is not saved", key,
                  hint=f"drop {key} (fp32 is what runs), or optimizer_cpu_offload: false to keep {value} states")
+
+
+def _offload_path(args, warn) -> None:
+    """optimizer_cpu_offload off the one path megatron-core's HybridDeviceOptimizer is built for. Megatron-LM's own
+    training arguments (megatron/training/arguments.py validate_args, public source) refuse it without
+    --use-precision-aware-optimizer ("the hybrid device optimizer reuses the code path of this flag"), which in turn
+    needs the distributed optimizer; ms-swift 4.6 checks neither. Without the distributed optimizer, megatron-core
+    0.16.1 optimizer/__init__.py wraps the hybrid optimizer in Float16OptimizerWithFloat16Params, whose __init__
+    swaps fp32 copies into its param_groups after HybridDeviceOptimizer built its sub-optimizers on the original
+    parameters (only DistributedOptimizer.__init__ rebuilds it on its shards)."""
+    if "muon" in (args.str("optimizer") or "adam") or args.bool("use_megatron_fsdp"):
+        return  # Muon builds its own optimizers; Megatron-FSDP forces the distributed optimizer
+    if not args.bool("use_distributed_optimizer"):
+        warn("optimizer-offload-path", "optimizer_cpu_offload without the distributed optimizer: megatron-core wraps its "
+             "hybrid CPU/GPU optimizer in Float16OptimizerWithFloat16Params, which swaps in fp32 parameter copies the "
+             "hybrid optimizer's sub-optimizers were not built on (a path Megatron-LM's arguments never allow)",
+             "use_distributed_optimizer", hint="use_distributed_optimizer: true (ms-swift's default)")
+    elif not args.bool("use_precision_aware_optimizer"):
+        warn("optimizer-offload-path", "optimizer_cpu_offload without use_precision_aware_optimizer: Megatron-LM's own "
+             "arguments refuse the pair (the hybrid device optimizer reuses the precision-aware code path); ms-swift "
+             "passes it through", "optimizer_cpu_offload",
+             hint="use_precision_aware_optimizer: true (as ms-swift's offload examples set it)")
 
 
 @lru_cache(maxsize=1)

@@ -34,6 +34,19 @@ STARTUP_RULE_INFO = [
                    "ms-swift's get_optimizer_and_scheduler copies fp16 into the OptimizerConfig)")),
              "engine: megatron, optimizer muon or dist_muon (fp16: given, or filled from an explicit torch_dtype "
              "float16/float32 without bf16)"),
+    RuleInfo("optimizer-offload-path", "warning", "optimizer_cpu_offload needs the distributed optimizer and the "
+             "precision-aware optimizer: Megatron-LM's own arguments refuse it otherwise, ms-swift does not",
+             (Evidence("code", "Megatron-LM megatron/training/arguments.py: validate_args (\"The optimizer cpu offload "
+                       "must be used in conjunction with `--use-precision-aware-optimizer`, as the hybrid device optimizer "
+                       "reuses the code path of this flag.\"; public source, not run by ms-swift)"),
+              code("megatron-core optimizer/__init__.py: _get_megatron_optimizer_based_on_param_groups "
+                   "(Float16OptimizerWithFloat16Params around HybridDeviceOptimizer without use_distributed_optimizer)"),
+              code("megatron-core optimizer/optimizer.py: Float16OptimizerWithFloat16Params.__init__ (fp32 copies "
+                   "swapped into param_groups; DistributedOptimizer.__init__ rebuilds the HybridDeviceOptimizer instead)"),
+              Evidence("report", "NVIDIA-NeMo/RL#3628", "pull request: 'Optimizer CPU offload requires "
+                       "use_distributed_optimizer=true' (NeMo-RL's config validation)")),
+             "engine: megatron, optimizer_cpu_offload, not Muon or Megatron-FSDP; use_distributed_optimizer false, or "
+             "use_precision_aware_optimizer false"),
     RuleInfo("distributed-optimizer", "error", "optimizer sgd needs use_distributed_optimizer false (ms-swift's default "
              "is true): megatron-core's DistributedOptimizer wraps only Adam or the CPU-offload HybridDeviceOptimizer",
              (code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer.__init__ (\"Only Adam and "
