@@ -67,6 +67,8 @@ def test_the_pre_014_optimizer_format_is_refused_by_the_installed_megatron_core(
     (["args.finetune=false", "args.tuner_type=full"], [], True),
     (["args.finetune=false", "args.tuner_type=full"], ["args.mcore_model=out/checkpoint-200"], False),
     ([], ["args.mcore_model=base-mcore"], False),  # nothing asked: ms-swift's defaults start fresh, as meant
+    (["args.no_load_optim=false"], ["args.mcore_adapter=out/checkpoint-200"], True),  # finetune left true
+    (["args.no_load_optim=false"], ["args.mcore_adapter=out/checkpoint-200", "args.finetune=false"], False),
 ])
 def test_resume_flags_without_the_checkpoint_that_holds_the_optimizer(asked, given, said):
     _, warnings = problems(MEG_SFT, *asked, *given)

@@ -59,20 +59,25 @@ def resume_source(recipe, args, err, warn):
         return
     lora = (args.str("tuner_type") or "full") in ("lora", "lora_llm") or bool(args.list("adapters"))
     source = "mcore_adapter" if lora else "mcore_model"
-    if args.raw(source) is not None:
-        return
     asked = [k for k in ("finetune", "no_load_optim", "no_load_rng") if args.has(k) and args.bool(k) is False]
     if not asked:
         return
+    if args.raw(source) is not None:
+        # the checkpoint is there, but load_mcore_checkpoint reads optimizer, scheduler and RNG only when not finetune
+        if "finetune" not in asked and args.bool("finetune"):
+            warn("resume-source", f"{asked[0]}: false with finetune true (ms-swift's default): load_mcore_checkpoint "
+                 f"takes only the weights from {source}, and the iteration restarts at 0", asked[0],
+                 hint="finetune: false")
+        return
     key = asked[0]
-    base = (" (mcore_model is read as the base model only: ms-swift forces no_load_optim and finetune for it under "
-            "LoRA)" if lora and args.raw("mcore_model") is not None else "")
+    if lora and args.raw("mcore_model") is not None:
+        # load_mcore_checkpoint returns iteration 0 for the base load, over what _load_iteration read
+        tail = (" (mcore_model is read as the base model only: ms-swift forces no_load_optim and finetune for it "
+                "under LoRA, and the run restarts at iteration 0)")
+    else:
+        tail = " (at most the iteration comes back, from latest_checkpointed_iteration.txt beside model/adapters)"
     warn("resume-source", f"{key}: false asks to resume, but without {source} ms-swift restores no optimizer, "
-         f"LR-scheduler or RNG state{base}: the run restarts them (a LoRA run also restarts at iteration 0)"
-         if lora else f"{key}: false asks to resume, but without {source} ms-swift restores no optimizer, "
-         "LR-scheduler or RNG state: the run restarts them", key,
+         f"LR-scheduler or RNG state{tail}", key,
          hint=f"{source}: <output_dir>/checkpoint-N (saved with no_save_optim: false) and finetune: false")
-
-
 
 CHECKPOINT_RULES = [checkpoint_save, resume_source]

@@ -68,7 +68,8 @@ STARTUP_RULE_INFO = [
              "engine: megatron, optimizer_cpu_offload with use_precision_aware_optimizer, one of those dtypes not fp32"),
     RuleInfo("resume-source", "warning", "finetune false (or no_load_optim / no_load_rng written false) without the "
              "mcore checkpoint that holds the optimizer state -- mcore_model for a full run, mcore_adapter for LoRA -- "
-             "restores no optimizer, LR-scheduler or RNG state",
+             "restores no optimizer, LR-scheduler or RNG state; with that checkpoint, no_load_optim / no_load_rng false "
+             "under finetune true (the default) loads only its weights",
              (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._load_checkpoint / _load_iteration "
                    "(model/adapters give only latest_checkpointed_iteration.txt)"),
               code("ms-swift swift/megatron/utils/megatron_lm_utils.py: load_mcore_checkpoint (LoRA with mcore_model: "
@@ -76,8 +77,8 @@ STARTUP_RULE_INFO = [
               Evidence("report", "modelscope/ms-swift#6008", "ms-swift 3.9, megatron-core 0.13.2, Qwen3-Omni-30B-A3B "
                        "LoRA, EP2 on 2 GPUs, --load BASE-mcore --no_load_optim false --no_load_rng false without the "
                        "adapter checkpoint: training restarted at iteration 1 with a fresh optimizer and scheduler")),
-             "engine: megatron, finetune / no_load_optim / no_load_rng explicitly false, mcore_adapter (LoRA, or "
-             "adapters given) or mcore_model (full) unset"),
+             "engine: megatron, finetune / no_load_optim / no_load_rng explicitly false; mcore_adapter (LoRA, or "
+             "adapters given) or mcore_model (full) unset, or set with finetune true"),
     RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
              "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
              "optimizer's state",
