@@ -548,3 +548,19 @@ def test_extra_kwargs_pairs_megatron_core_refuses():
     assert _errors(QWEN3_MOE, _kw('"moe_ffn_hidden_size": 768'), code="mcore-config") == set()
     assert _errors(DENSE, _kw('"enable_cuda_graph": true, "external_cuda_graph": true'), code="mcore-config") == {
         "args.megatron_extra_kwargs"}
+
+
+def test_cuda_graph_scopes_megatron_core_refuses():
+    # a moe scope on a dense model; any graph but the full-iteration one under full recompute (QWEN35_MOE recomputes
+    # fully, DENSE selectively); bench/mcore_audit's cuda-graph-* cases run the oracle on the same pairs
+    te = '"cuda_graph_impl": "transformer_engine"'
+    assert _errors(DENSE, _kw(te + ', "cuda_graph_scope": ["moe"]'), code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(QWEN3_MOE, "args.recompute_granularity=selective", "args.recompute_method=null",
+                   "args.recompute_num_layers=null", _kw(te + ', "cuda_graph_scope": ["attn"]'), code="mcore-config") == set()
+    assert _errors(DENSE, _kw(te + ', "cuda_graph_scope": ["attn"]'), code="mcore-config") == set()
+    assert _errors(QWEN35_MOE, _kw(te + ', "cuda_graph_scope": "attn"'), code="mcore-config") == {
+        "args.megatron_extra_kwargs"}
+    assert _errors(QWEN35_MOE, _kw(te), code="mcore-config") == {"args.megatron_extra_kwargs"}  # "full": the layer
+    assert _errors(QWEN35_MOE, _kw('"cuda_graph_impl": "local", "cuda_graph_scope": ["full_iteration"]'),
+                   code="mcore-config") == set()
+    assert _errors(QWEN35_MOE, _kw('"cuda_graph_scope": ["attn"]'), code="mcore-config") == set()  # impl "none"

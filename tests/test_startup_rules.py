@@ -50,6 +50,14 @@ CASES = [
      ["args.optimizer=dist_muon", "args.overlap_grad_reduce=true"]),
     ("muon-optimizer", "overlap_param_gather", MEG_SFT, ["args.optimizer=muon", "args.overlap_param_gather=true"],
      ["args.optimizer=muon", "args.overlap_param_gather=false"]),
+    ("muon-optimizer", "fp16", MEG_SFT, ["args.optimizer=dist_muon", "args.fp16=true", "args.bf16=false"],
+     ["args.optimizer=dist_muon", "args.bf16=true"]),
+    ("muon-optimizer", "torch_dtype", MEG_SFT, ["args.optimizer=muon", "args.torch_dtype=float16"],
+     ["args.optimizer=muon", "args.torch_dtype=bfloat16"]),
+    ("distributed-optimizer", "optimizer", MEG_SFT, ["args.optimizer=sgd"],
+     ["args.optimizer=sgd", "args.use_distributed_optimizer=false"]),
+    ("distributed-optimizer", "optimizer", MEG_SFT, ["args.optimizer=sgd", "args.use_distributed_optimizer=true"],
+     ["args.optimizer=sgd", "args.optimizer_cpu_offload=true"]),  # a HybridDeviceOptimizer: DistributedOptimizer takes it
     ("weight-decay-schedule", "start_weight_decay", MEG_SFT, ["args.weight_decay_incr_style=cosine"],
      ["args.weight_decay_incr_style=cosine", "args.start_weight_decay=0.0", "args.end_weight_decay=0.1"]),
     ("weight-decay-schedule", "end_weight_decay", MEG_SFT,
@@ -568,3 +576,49 @@ def test_ms_swift_2x_deepspeed_names_are_refused_with_their_4x_name(write):
     upgraded = swift_ext("import", "--upgrade", write("ds.sh", "NPROC_PER_NODE=2 swift sft --model Qwen/Qwen2-7B-Instruct "
                                                       "--tuner_type lora --dataset d.jsonl --deepspeed zero3-offload\n"))
     assert "deepspeed: zero3_offload" in upgraded.stdout and "--deepspeed zero3-offload is `zero3_offload`" in upgraded.stderr
+
+
+OFFLOAD = ["args.optimizer_cpu_offload=true", "args.use_precision_aware_optimizer=true"]
+
+
+@pytest.mark.parametrize("key", ["exp_avg_dtype", "exp_avg_sq_dtype", "main_params_dtype"])
+def test_cpu_offload_drops_the_optimizer_state_dtypes_and_says_so(key):
+    errors, warnings = problems(MEG_SFT, *OFFLOAD, f"args.{key}=fp16")
+    assert ("optimizer-offload-dtypes", f"args.{key}") in warnings, warnings
+    assert not {e for e in errors if e[0] == "optimizer-offload-dtypes"}
+    # the same dtype without the offload is what the precision-aware optimizer honours: nothing said
+    _, warnings = problems(MEG_SFT, "args.use_precision_aware_optimizer=true", f"args.{key}=fp16")
+    assert "optimizer-offload-dtypes" not in {w[0] for w in warnings}
+    _, warnings = problems(MEG_SFT, *OFFLOAD)
+    assert "optimizer-offload-dtypes" not in {w[0] for w in warnings}
+
+
+def test_megatron_core_builds_the_optimizers_the_rules_name():
+    """The lines distributed-optimizer, muon-optimizer (fp16) and optimizer-offload-dtypes mirror, read from the
+    installed megatron-core source (it imports without a GPU but needs process groups to build an optimizer)."""
+    from swift_ext.msswift.source_reader import _SourceReader
+
+    reader = _SourceReader()
+    dist = reader.parse("megatron.core.optimizer.distrib_optimizer")
+    muon = reader.parse("megatron.core.optimizer.muon")
+    init = reader.parse("megatron.core.optimizer")
+    if dist is None or muon is None or init is None:
+        pytest.skip("megatron-core is not installed here")
+    assert "Only Adam and HybridDeviceOptimizer currently supported" in "\n".join(dist[1])
+    assert "muon with fp16 is not supported." in "\n".join(muon[1])
+    text = "\n".join(init[1])
+    offload = text[text.index("optimizer = HybridDeviceOptimizer("):]
+    assert "param_update_in_fp32=True" in offload[:800] and "exp_avg_dtype" not in offload[:800]
+
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["args.use_precision_aware_optimizer=false"], "optimizer_cpu_offload"),
+    (["args.use_precision_aware_optimizer=false", "args.use_distributed_optimizer=false"], "use_distributed_optimizer"),
+    ([], None),  # the path ms-swift's offload examples take: nothing said
+    (["args.use_precision_aware_optimizer=false", "args.optimizer=muon"], None),  # Muon builds its own optimizers
+])
+def test_cpu_offload_off_the_hybrid_optimizers_path(extra, flag):
+    _, warnings = problems(MEG_SFT, *OFFLOAD, *extra)
+    found = {w for w in warnings if w[0] == "optimizer-offload-path"}
+    assert found == ({("optimizer-offload-path", f"args.{flag}")} if flag else set()), warnings

@@ -19,6 +19,7 @@ from pathlib import Path
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
+from swift_ext.msswift.checkpoint_rules import CHECKPOINT_RULES
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
 from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
 from swift_ext.spec.yamlio import short_name
@@ -482,4 +483,4 @@ def dataset_required(recipe, args, err, warn):
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, config_names, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
                  txt_files, grpo_reward_model_plugin, rollout_fsdp1, deepspeed_hpz, *DEVICE_MAP_RULES,
-                 *MEGATRON_STARTUP_RULES]
+                 *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]

@@ -1,7 +1,9 @@
 """ms-swift 4.6's Megatron-engine start-up refusals (`megatron sft|pt|rlhf`) beside the other rule modules: Muon's
-settings, the weight-decay schedule, lora_llm, the one adapter / ref_adapter, vit_lr on text models, a teacher
-server under Ray, and a model (or teacher) mcore-bridge has no Megatron model for. Each names the file and function
-of the installed `swift` package it mirrors; startup_rules.py registers MEGATRON_STARTUP_RULES with its own.
+settings, the optimizer megatron-core builds (SGD under the distributed optimizer, the dtypes CPU offload drops),
+the weight-decay schedule, lora_llm, the one adapter / ref_adapter, vit_lr on text models, a teacher server under
+Ray, and a model (or teacher) mcore-bridge has no Megatron model for. Each names the file and function of the
+installed `swift` package (or megatron-core) it mirrors; startup_rules.py registers MEGATRON_STARTUP_RULES with its
+own.
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ def muon_optimizer(recipe, args, err, warn):
             if args.bool(key):
                 err("muon-optimizer", f"optimizer muon does not support {key}", key,
                     hint=f"{key}: false, or optimizer: dist_muon")
+    # megatron-core optimizer/muon.py get_megatron_muon_optimizer (both muon and dist_muon): "muon with fp16 is not
+    # supported." ms-swift copies fp16 into the OptimizerConfig; _init_mixed_precision fills an unset fp16 from
+    # torch_dtype (float16/float32 -> fp16) unless bf16 is given.
+    if _fp16(args):
+        err("muon-optimizer", f"optimizer {optimizer} does not run in fp16: megatron-core raises 'muon with fp16 is not "
+            "supported.' while building the optimizer", "fp16" if args.has("fp16") else "torch_dtype",
+            hint="bf16: true (torch_dtype: bfloat16), or optimizer: adam")
     installed = _mcore_muon()
     if installed is None:
         return  # megatron-core is not installed here: its version decides at start-up
@@ -41,6 +50,73 @@ def muon_optimizer(recipe, args, err, warn):
         if key not in config_fields and spec is not None and args.has(key) and args.raw(key) != spec.default:
             err("muon-optimizer", f"{key} is not an OptimizerConfig field of the installed megatron-core: ms-swift "
                 "refuses a non-default value", key, hint=f"drop {key}, or upgrade megatron-core")
+
+
+def _fp16(args) -> bool:
+    """fp16 as ms-swift's ModelArguments._init_mixed_precision leaves it: the explicit value, else torch_dtype
+    float16/float32 (bfloat16 -> bf16) when bf16 is not given; a torch_dtype left to config.json is not judged."""
+    if args.has("fp16"):
+        return args.bool("fp16")
+    dtype = (args.str("torch_dtype") or "").lower()
+    return dtype in ("float16", "fp16", "half", "float32", "fp32") and not args.bool("bf16")
+
+
+def distributed_optimizer(recipe, args, err, warn):
+    # megatron-core 0.16.1 optimizer/distrib_optimizer.py DistributedOptimizer.__init__ asserts its inner optimizer is
+    # Adam/AdamW or HybridDeviceOptimizer ("Only Adam and HybridDeviceOptimizer currently supported, due to
+    # checkpointing requirements."); optimizer/__init__.py _get_megatron_optimizer_based_on_param_groups wraps the SGD
+    # it builds for optimizer sgd in one whenever use_distributed_optimizer is on -- ms-swift's default, which it turns
+    # off only for Muon (_check_muon). optimizer_cpu_offload builds a HybridDeviceOptimizer instead (CPU SGD: accepted);
+    # Megatron-FSDP is left alone (its own sharding path).
+    if recipe.engine != "megatron" or (args.str("optimizer") or "adam") != "sgd":
+        return
+    if args.bool("use_distributed_optimizer") and not args.bool("optimizer_cpu_offload") \
+            and not args.bool("use_megatron_fsdp"):
+        err("distributed-optimizer", "optimizer sgd with the distributed optimizer (use_distributed_optimizer, on by "
+            "default) fails while the optimizer is built: megatron-core's DistributedOptimizer takes only Adam",
+            "optimizer", hint="use_distributed_optimizer: false (or optimizer: adam)")
+
+
+def offload_optimizer_dtypes(recipe, args, err, warn):
+    # megatron-core 0.16.1 optimizer/__init__.py _get_megatron_optimizer_based_on_param_groups: optimizer_cpu_offload
+    # builds HybridDeviceOptimizer(param_update_in_fp32=True) and passes it none of exp_avg_dtype / exp_avg_sq_dtype /
+    # main_params_dtype; cpu_offloading/hybrid_optimizer.py _get_sub_optimizer_param_groups clones every parameter it
+    # updates to fp32, and torch's AdamW (CPU) / FusedAdam (GPU share) keep moments like their parameter: fp32.
+    # The low-precision settings are accepted and silently dropped (radixark/Megatron-LM#67).
+    if recipe.engine != "megatron" or not args.bool("optimizer_cpu_offload"):
+        return
+    _offload_path(args, warn)
+    if not args.bool("use_precision_aware_optimizer"):
+        return  # without the precision-aware optimizer, optimizer-precision refuses the dtypes outright
+    for key in ("exp_avg_dtype", "exp_avg_sq_dtype", "main_params_dtype"):
+        value = args.str(key)
+        if value is not None and value != "fp32":
+            warn("optimizer-offload-dtypes", f"{key}: {value} is ignored under optimizer_cpu_offload: megatron-core's "
+                 "HybridDeviceOptimizer keeps fp32 master weights and fp32 Adam moments (the offloaded and the GPU "
+                 "share alike), so the memory this setting should save is not saved", key,
+                 hint=f"drop {key} (fp32 is what runs), or optimizer_cpu_offload: false to keep {value} states")
+
+
+def _offload_path(args, warn) -> None:
+    """optimizer_cpu_offload off the one path megatron-core's HybridDeviceOptimizer is built for. Megatron-LM's own
+    training arguments (megatron/training/arguments.py validate_args, public source) refuse it without
+    --use-precision-aware-optimizer ("the hybrid device optimizer reuses the code path of this flag"), which in turn
+    needs the distributed optimizer; ms-swift 4.6 checks neither. Without the distributed optimizer, megatron-core
+    0.16.1 optimizer/__init__.py wraps the hybrid optimizer in Float16OptimizerWithFloat16Params, whose __init__
+    swaps fp32 copies into its param_groups after HybridDeviceOptimizer built its sub-optimizers on the original
+    parameters (only DistributedOptimizer.__init__ rebuilds it on its shards)."""
+    if "muon" in (args.str("optimizer") or "adam") or args.bool("use_megatron_fsdp"):
+        return  # Muon builds its own optimizers; Megatron-FSDP forces the distributed optimizer
+    if not args.bool("use_distributed_optimizer"):
+        warn("optimizer-offload-path", "optimizer_cpu_offload without the distributed optimizer: megatron-core wraps its "
+             "hybrid CPU/GPU optimizer in Float16OptimizerWithFloat16Params, which swaps in fp32 parameter copies the "
+             "hybrid optimizer's sub-optimizers were not built on (a path Megatron-LM's arguments never allow)",
+             "use_distributed_optimizer", hint="use_distributed_optimizer: true (ms-swift's default)")
+    elif not args.bool("use_precision_aware_optimizer"):
+        warn("optimizer-offload-path", "optimizer_cpu_offload without use_precision_aware_optimizer: Megatron-LM's own "
+             "arguments refuse the pair (the hybrid device optimizer reuses the precision-aware code path); ms-swift "
+             "passes it through", "optimizer_cpu_offload",
+             hint="use_precision_aware_optimizer: true (as ms-swift's offload examples set it)")
 
 
 @lru_cache(maxsize=1)
@@ -183,5 +259,6 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
                    "Megatron-Bridge has the model (text-only models)")
 
 
-MEGATRON_STARTUP_RULES = [muon_optimizer, weight_decay_schedule, lora_llm, megatron_adapters, megatron_vit_lr,
-                          megatron_ray_teacher, megatron_model_supported]
+MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
+                          lora_llm, megatron_adapters, megatron_vit_lr, megatron_ray_teacher,
+                          megatron_model_supported]

@@ -260,6 +260,7 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
     # ms-swift's own expert_model_parallel_size is dropped for a dense model (get_mcore_model_config sets 1): only
     # megatron_extra_kwargs' value reaches the config there
     dense_ep = config_value(args, "expert_model_parallel_size") if from_extra(args, "expert_model_parallel_size") else 1
+    scopes = _cuda_graph_scopes(args)
     pairs = [
         (is_on(args, "fused_single_qkv_rope") and gate, "fused_single_qkv_rope with gated attention "
          f"({shape.name}'s attention_output_gate)", "drop fused_single_qkv_rope"),
@@ -289,6 +290,15 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
          "a negative moe_shared_expert_intermediate_size", "drop moe_shared_expert_intermediate_size"),
         (is_on(args, "bias_activation_fusion") and is_on(args, "use_te_activation_func"),
          "bias_activation_fusion with use_te_activation_func", "drop one of them"),
+        # cuda_graph_impl other than "none": the scope checks (TransformerConfig.__post_init__, "moe cuda graph is only
+        # supported for MoE." / "full recompute is only supported with full iteration CUDA graph."); the default scope
+        # "full" is the whole layer (an empty list), which is not full_iteration.
+        (scopes is not None and not shape.is_moe and bool({"moe", "moe_router"} & set(scopes)),
+         f"a moe/moe_router cuda_graph_scope on {shape.name}, which has no experts", "drop moe/moe_router from "
+         "cuda_graph_scope"),
+        (scopes is not None and granularity_of(args) == "full" and scopes != ["full_iteration"],
+         "a CUDA graph (cuda_graph_impl) other than the full-iteration one with full recompute",
+         "recompute_granularity: selective, or cuda_graph_impl: local with cuda_graph_scope full_iteration"),
     ]
     for refused, what, hint in pairs:
         if refused:
@@ -302,6 +312,16 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
              "attention: mcore-bridge's MLA attention has no output gate and ignores it (only bridge_backend "
              "megatron-bridge's MLATransformerConfig refuses it)", "megatron_extra_kwargs",
              hint="drop attention_output_gate")
+
+
+def _cuda_graph_scopes(args) -> list | None:
+    """cuda_graph_scope as TransformerConfig.__post_init__ reads it once megatron_extra_kwargs turns a CUDA graph on
+    (None: cuda_graph_impl 'none', the default): a comma-separated string splits, "full" is the whole layer ([])."""
+    if config_value(args, "cuda_graph_impl") in (None, "none"):
+        return None
+    scope = config_value(args, "cuda_graph_scope", "full")
+    scopes = scope.split(",") if isinstance(scope, str) else list(scope) if isinstance(scope, list) else []
+    return [] if scopes == ["full"] else [str(s) for s in scopes]
 
 
 def _overlap_p2p(args, lay) -> bool:

@@ -56,7 +56,9 @@ MCORE_AUDIT_RULE_INFO = [
              "refuses together: fused_single_qkv_rope / gated attention, rotary_interleaved or attention_output_gate / "
              "MLA (bridge_backend megatron-bridge only: mcore-bridge resets rotary_interleaved, and its ModelConfig is "
              "no MLATransformerConfig, so the gate is ignored there -- a warning), "
-             "enable_cuda_graph / external_cuda_graph, inference_fuse_tp_communication without inference_optimized, "
+             "enable_cuda_graph / external_cuda_graph, a CUDA graph (cuda_graph_impl) with a moe/moe_router scope on a "
+             "dense model or with full recompute outside the full-iteration scope, "
+             "inference_fuse_tp_communication without inference_optimized, "
              "moe_ffn_hidden_size or EP > 1 on a dense model, bias_activation_fusion / use_te_activation_func; a "
              "negative moe_shared_expert_intermediate_size (mcore-bridge turns 0 into none)",
              (code(TC), code(GMC), code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py ModelConfig.__post_init__ "

@@ -25,12 +25,79 @@ STARTUP_RULE_INFO = [
               code("transformers utils/quantization_config.py: EetqConfig.post_init (int8 only)")),
              "both engines, quant_method set (not fp8); an unset quant_method/quant_bits as load_args reads it from a "
              "checkpoint's args.json"),
-    RuleInfo("muon-optimizer", "error", "optimizer muon excludes overlap_grad_reduce/overlap_param_gather; Muon "
-             "settings the installed megatron-core lacks (muon_scalar_optimizer, muon_coefficient_type, vit_lr/aligner_lr "
-             "where Muon splits parameters through config overrides)",
+    RuleInfo("muon-optimizer", "error", "optimizer muon excludes overlap_grad_reduce/overlap_param_gather; muon and "
+             "dist_muon exclude fp16; Muon settings the installed megatron-core lacks (muon_scalar_optimizer, "
+             "muon_coefficient_type, vit_lr/aligner_lr where Muon splits parameters through config overrides)",
              (code(f"{MS} MegatronArguments._check_muon / _check_muon_mcore_support"),
-              code("megatron-core optimizer/optimizer_config.py: OptimizerConfig (its fields, read from source)")),
-             "engine: megatron, optimizer muon or dist_muon"),
+              code("megatron-core optimizer/optimizer_config.py: OptimizerConfig (its fields, read from source)"),
+              code("megatron-core optimizer/muon.py: get_megatron_muon_optimizer (\"muon with fp16 is not supported.\"; "
+                   "ms-swift's get_optimizer_and_scheduler copies fp16 into the OptimizerConfig)")),
+             "engine: megatron, optimizer muon or dist_muon (fp16: given, or filled from an explicit torch_dtype "
+             "float16/float32 without bf16)"),
+    RuleInfo("optimizer-offload-path", "warning", "optimizer_cpu_offload needs the distributed optimizer and the "
+             "precision-aware optimizer: Megatron-LM's own arguments refuse it otherwise, ms-swift does not",
+             (Evidence("code", "Megatron-LM megatron/training/arguments.py: validate_args (\"The optimizer cpu offload "
+                       "must be used in conjunction with `--use-precision-aware-optimizer`, as the hybrid device optimizer "
+                       "reuses the code path of this flag.\"; public source, not run by ms-swift)"),
+              code("megatron-core optimizer/__init__.py: _get_megatron_optimizer_based_on_param_groups "
+                   "(Float16OptimizerWithFloat16Params around HybridDeviceOptimizer without use_distributed_optimizer)"),
+              code("megatron-core optimizer/optimizer.py: Float16OptimizerWithFloat16Params.__init__ (fp32 copies "
+                   "swapped into param_groups; DistributedOptimizer.__init__ rebuilds the HybridDeviceOptimizer instead)"),
+              Evidence("report", "NVIDIA-NeMo/RL#3628", "pull request: 'Optimizer CPU offload requires "
+                       "use_distributed_optimizer=true' (NeMo-RL's config validation)")),
+             "engine: megatron, optimizer_cpu_offload, not Muon or Megatron-FSDP; use_distributed_optimizer false, or "
+             "use_precision_aware_optimizer false"),
+    RuleInfo("distributed-optimizer", "error", "optimizer sgd needs use_distributed_optimizer false (ms-swift's default "
+             "is true): megatron-core's DistributedOptimizer wraps only Adam or the CPU-offload HybridDeviceOptimizer",
+             (code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer.__init__ (\"Only Adam and "
+                   "HybridDeviceOptimizer currently supported, due to checkpointing requirements.\")"),
+              code("megatron-core optimizer/__init__.py: _get_megatron_optimizer_based_on_param_groups (SGD, then "
+                   "DistributedOptimizer whenever use_distributed_optimizer)"),
+              code(f"{MS} MegatronArguments._check_muon (the only place ms-swift turns the distributed optimizer off)")),
+             "engine: megatron, optimizer sgd, use_distributed_optimizer true, not optimizer_cpu_offload, not "
+             "use_megatron_fsdp"),
+    RuleInfo("optimizer-offload-dtypes", "warning", "optimizer_cpu_offload drops exp_avg_dtype / exp_avg_sq_dtype / "
+             "main_params_dtype: the hybrid CPU/GPU optimizer keeps fp32 master weights and moments",
+             (code("megatron-core optimizer/__init__.py: _get_megatron_optimizer_based_on_param_groups "
+                   "(HybridDeviceOptimizer(param_update_in_fp32=True), no dtype passed)"),
+              code("megatron-core optimizer/cpu_offloading/hybrid_optimizer.py: "
+                   "HybridDeviceOptimizer._get_sub_optimizer_param_groups (.float() clones)"),
+              Evidence("report", "radixark/Megatron-LM#67", "pull request: --optimizer-cpu-offload with main-params/"
+                       "exp-avg/exp-avg-sq dtypes fp16 left all three optimizer states fp32; Qwen3-0.6B, two H200, "
+                       "Miles")),
+             "engine: megatron, optimizer_cpu_offload with use_precision_aware_optimizer, one of those dtypes not fp32"),
+    RuleInfo("resume-source", "warning", "finetune false (or no_load_optim / no_load_rng written false) without the "
+             "mcore checkpoint that holds the optimizer state -- mcore_model for a full run, mcore_adapter for LoRA -- "
+             "restores no optimizer, LR-scheduler or RNG state; with that checkpoint, no_load_optim / no_load_rng false "
+             "under finetune true (the default) loads only its weights",
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._load_checkpoint / _load_iteration "
+                   "(model/adapters give only latest_checkpointed_iteration.txt)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: load_mcore_checkpoint (LoRA with mcore_model: "
+                   "no_load_optim, no_load_rng and finetune forced true, iteration 0)"),
+              Evidence("report", "modelscope/ms-swift#6008", "ms-swift 3.9, megatron-core 0.13.2, Qwen3-Omni-30B-A3B "
+                       "LoRA, EP2 on 2 GPUs, --load BASE-mcore --no_load_optim false --no_load_rng false without the "
+                       "adapter checkpoint: training restarted at iteration 1 with a fresh optimizer and scheduler")),
+             "engine: megatron, finetune / no_load_optim / no_load_rng explicitly false; mcore_adapter (LoRA, or "
+             "adapters given) or mcore_model (full) unset, or set with finetune true"),
+    RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
+             "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
+             "optimizer's state",
+             (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: save_mcore_checkpoint (\"Megatron-FSDP "
+                   "fsdp_dtensor checkpoint does not support async_save\") / _generate_state_dict (fsdp_dtensor: one "
+                   "model chunk) / get_sharded_sd_metadata (pre-0.14: fully_sharded_model_space)"),
+              code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer.sharded_param_state_fs_model_space "
+                   "(flattened_range on every state tensor)"),
+              code("megatron-core dist_checkpointing/mapping.py: ShardedTensor.validate_metadata_integrity "
+                   "(\"ShardedTensor.flattened_range is not supported.\")"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (no mcore checkpoint "
+                   "when save_safetensors and no_save_optim)"),
+              Evidence("report", "areal-project/AReaL#1468", "pull request: saving the distributed optimizer in "
+                       "fully_sharded_model_space on megatron-core 0.17.0 raised 'ShardedTensor.flattened_range is not "
+                       "supported.'"),
+              Evidence("report", "NVIDIA/Megatron-LM#7288", "review: fully_sharded_model_space cannot be saved "
+                       "('ShardedTensor.flattened_range is not supported', on main too)")),
+             "engine: megatron, an mcore checkpoint written (not save_safetensors with no_save_optim); the pre-0.14 "
+             "format: use_distributed_optimizer, no_save_optim false, not Megatron-FSDP or Muon"),
     RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
              "linear/cosine need both", (code(f"{MS} MegatronArguments._init_weigh_decay"),),
              "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),

@@ -1,0 +1,83 @@
+"""Megatron checkpoints as ms-swift 4.6 writes and reads them (`megatron sft|pt|rlhf`): the settings under which the
+first mcore checkpoint save raises -- minutes or hours into a run -- and a resume that restores no optimizer state.
+Each names the line of the installed `swift` package or megatron-core it mirrors; startup_rules.py registers
+CHECKPOINT_RULES with the other start-up rules.
+"""
+
+from __future__ import annotations
+
+
+def _writes_mcore_checkpoint(args) -> bool:
+    """ms-swift megatron/trainers/base.py BaseMegatronTrainer.save_checkpoint passes the models to
+    save_mcore_checkpoint unless save_safetensors and no_save_optim are both on (then only safetensors are written)."""
+    return not (args.bool("save_safetensors") and args.bool("no_save_optim"))
+
+
+def checkpoint_save(recipe, args, err, warn):
+    if recipe.engine != "megatron" or not _writes_mcore_checkpoint(args):
+        return
+    fsdp = args.bool("use_megatron_fsdp")
+    # megatron/utils/megatron_lm_utils.py save_mcore_checkpoint: "Megatron-FSDP fsdp_dtensor checkpoint does not support
+    # async_save in Megatron-Core 0.16." (whenever the models are saved).
+    if fsdp and args.bool("async_save"):
+        err("checkpoint-save", "async_save with use_megatron_fsdp: ms-swift's first checkpoint save raises "
+            "('Megatron-FSDP fsdp_dtensor checkpoint does not support async_save')", "async_save",
+            hint="async_save: false (or save_safetensors: true with no_save_optim: true: no mcore checkpoint)")
+    # _generate_state_dict: fsdp_dtensor checkpoints take exactly one model chunk ("Virtual pipeline parallel
+    # checkpointing is not supported yet."); virtual stages build one chunk each.
+    vpp = args.int("virtual_pipeline_model_parallel_size") or 1
+    if fsdp and vpp > 1:
+        err("checkpoint-save", f"use_megatron_fsdp with {vpp} virtual pipeline stages: ms-swift's fsdp_dtensor "
+            "checkpoint takes exactly one model chunk and the first save raises NotImplementedError",
+            "virtual_pipeline_model_parallel_size",
+            hint="drop virtual_pipeline_model_parallel_size (or use_megatron_fsdp)")
+    # get_sharded_sd_metadata: dist_ckpt_save_pre_mcore_014 selects the distributed optimizer's
+    # 'fully_sharded_model_space' format; megatron-core 0.16.1 optimizer/distrib_optimizer.py
+    # sharded_param_state_fs_model_space builds every state ShardedTensor with a flattened_range and
+    # dist_checkpointing/mapping.py ShardedTensor.validate_metadata_integrity refuses it: "ShardedTensor.flattened_range
+    # is not supported." Megatron-FSDP takes its own fsdp_dtensor format first; Muon runs without the distributed
+    # optimizer (_check_muon).
+    if (args.bool("dist_ckpt_save_pre_mcore_014") and args.bool("use_distributed_optimizer") and not fsdp
+            and "muon" not in (args.str("optimizer") or "adam") and not args.bool("no_save_optim")):
+        err("checkpoint-save", "dist_ckpt_save_pre_mcore_014 saves the distributed optimizer in its "
+            "fully_sharded_model_space format, which megatron-core 0.16 refuses: the first checkpoint save raises "
+            "'ShardedTensor.flattened_range is not supported.'", "dist_ckpt_save_pre_mcore_014",
+            hint="dist_ckpt_save_pre_mcore_014: false (dist_ckpt_optim_fully_reshardable: true keeps the optimizer "
+                 "state reshardable), or no_save_optim: true")
+
+
+def resume_source(recipe, args, err, warn):
+    # What a Megatron resume restores (ms-swift 4.6 megatron/trainers/base.py BaseMegatronTrainer._load_checkpoint,
+    # megatron/utils/megatron_lm_utils.py load_mcore_checkpoint): the optimizer, LR scheduler, RNG and iteration come
+    # only from the mcore checkpoint that holds them -- mcore_model for a full run, mcore_adapter for LoRA. With LoRA,
+    # load_mcore_checkpoint reads mcore_model as the base model and forces no_load_optim, no_load_rng and finetune
+    # there ("When training with LoRA and loading the base model"), returning iteration 0 over the one _load_iteration
+    # read; model/adapters (safetensors) give at most the iteration (latest_checkpointed_iteration.txt), never the
+    # optimizer. So a recipe that asks for the state (finetune false, or no_load_optim / no_load_rng written false)
+    # without that checkpoint restarts Adam and the LR schedule without a word.
+    if recipe.engine != "megatron":
+        return
+    lora = (args.str("tuner_type") or "full") in ("lora", "lora_llm") or bool(args.list("adapters"))
+    source = "mcore_adapter" if lora else "mcore_model"
+    asked = [k for k in ("finetune", "no_load_optim", "no_load_rng") if args.has(k) and args.bool(k) is False]
+    if not asked:
+        return
+    if args.raw(source) is not None:
+        # the checkpoint is there, but load_mcore_checkpoint reads optimizer, scheduler and RNG only when not finetune
+        if "finetune" not in asked and args.bool("finetune"):
+            warn("resume-source", f"{asked[0]}: false with finetune true (ms-swift's default): load_mcore_checkpoint "
+                 f"takes only the weights from {source}, and the iteration restarts at 0", asked[0],
+                 hint="finetune: false")
+        return
+    key = asked[0]
+    if lora and args.raw("mcore_model") is not None:
+        # load_mcore_checkpoint returns iteration 0 for the base load, over what _load_iteration read
+        tail = (" (mcore_model is read as the base model only: ms-swift forces no_load_optim and finetune for it "
+                "under LoRA, and the run restarts at iteration 0)")
+    else:
+        tail = " (at most the iteration comes back, from latest_checkpointed_iteration.txt beside model/adapters)"
+    warn("resume-source", f"{key}: false asks to resume, but without {source} ms-swift restores no optimizer, "
+         f"LR-scheduler or RNG state{tail}", key,
+         hint=f"{source}: <output_dir>/checkpoint-N (saved with no_save_optim: false) and finetune: false")
+
+CHECKPOINT_RULES = [checkpoint_save, resume_source]

@@ -1,0 +1,78 @@
+"""The Megatron checkpoint rules (swift_ext/msswift/checkpoint_rules.py): settings under which ms-swift's first
+mcore checkpoint save raises, and resume flags without the checkpoint that holds the optimizer state. One failing and
+one passing recipe per case, and the megatron-core lines they mirror read from the installed source."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_msrules import MEG_SFT, problems
+
+FULL = "args.tuner_type=full"
+FSDP = ["args.use_megatron_fsdp=true", "env.CUDA_DEVICE_MAX_CONNECTIONS=32"]
+NO_MCORE_CKPT = ["args.save_safetensors=true", "args.no_save_optim=true"]
+
+SAVE = "args.no_save_optim=false"  # the base recipe saves safetensors only; this writes the mcore checkpoint too
+
+CASES = [
+    # (flag it names, overrides that break it, overrides that satisfy it)
+    ("async_save", [FULL, SAVE, *FSDP, "args.async_save=true"], [FULL, SAVE, *FSDP]),
+    ("async_save", [FULL, SAVE, *FSDP, "args.async_save=true"], [FULL, *FSDP, "args.async_save=true", *NO_MCORE_CKPT]),
+    ("virtual_pipeline_model_parallel_size",
+     [FULL, SAVE, *FSDP, "args.pipeline_model_parallel_size=2", "args.virtual_pipeline_model_parallel_size=2"],
+     [FULL, SAVE, *FSDP, "args.pipeline_model_parallel_size=2"]),
+    ("dist_ckpt_save_pre_mcore_014", [FULL, SAVE, "args.dist_ckpt_save_pre_mcore_014=true"],
+     [FULL, "args.dist_ckpt_save_pre_mcore_014=true", "args.no_save_optim=true"]),
+    ("dist_ckpt_save_pre_mcore_014", [SAVE, "args.dist_ckpt_save_pre_mcore_014=true"],  # LoRA's optimizer is one too
+     [SAVE, "args.dist_ckpt_save_pre_mcore_014=true", "args.use_distributed_optimizer=false"]),
+]
+
+
+@pytest.mark.parametrize("flag, bad, good", CASES, ids=[c[0] for c in CASES])
+def test_checkpoint_save_fails_then_passes(flag, bad, good):
+    errors, _ = problems(MEG_SFT, *bad)
+    assert ("checkpoint-save", f"args.{flag}") in errors, errors
+    errors, _ = problems(MEG_SFT, *good)
+    assert "checkpoint-save" not in {r for r, _ in errors}, errors
+
+
+def test_the_pre_014_optimizer_format_is_refused_by_the_installed_megatron_core():
+    """fully_sharded_model_space gives every optimizer-state ShardedTensor a flattened_range, which
+    ShardedTensor.validate_metadata_integrity refuses (megatron-core 0.16.1, checked on the real class)."""
+    torch = pytest.importorskip("torch")
+    try:
+        from megatron.core.dist_checkpointing.core import CheckpointingException
+        from megatron.core.dist_checkpointing.mapping import ShardedTensor
+    except ImportError:
+        pytest.skip("megatron-core is not installed here")
+    from dataclasses import replace
+
+    from swift_ext.msswift.source_reader import _SourceReader
+
+    tensor = ShardedTensor.from_rank_offsets("w", torch.zeros(4, 4))
+    tensor.validate_metadata_integrity()  # the model's own tensor is fine
+    # the state tensor the pre-0.14 format builds: `replace(sharded_metadata, ..., flattened_range=item_slice)`
+    with pytest.raises(CheckpointingException, match="flattened_range is not supported"):
+        replace(tensor, data=torch.zeros(8), flattened_range=slice(0, 8)).validate_metadata_integrity()
+    parsed = _SourceReader().parse("megatron.core.optimizer.distrib_optimizer")
+    text = "\n".join(parsed[1])
+    fs = text[text.index("def sharded_param_state_fs_model_space"):]
+    assert "flattened_range=item_slice" in fs[:6000] and "replace(sharded_metadata" in fs[:6000]
+
+
+@pytest.mark.parametrize("asked, given, said", [
+    (["args.finetune=false"], [], True),  # MEG_SFT is a LoRA run: only mcore_adapter carries its optimizer
+    (["args.no_load_optim=false"], ["args.mcore_model=base-mcore"], True),  # mcore_model is the base under LoRA
+    (["args.finetune=false"], ["args.mcore_adapter=out/checkpoint-200"], False),
+    (["args.finetune=false", "args.tuner_type=full"], [], True),
+    (["args.finetune=false", "args.tuner_type=full"], ["args.mcore_model=out/checkpoint-200"], False),
+    ([], ["args.mcore_model=base-mcore"], False),  # nothing asked: ms-swift's defaults start fresh, as meant
+    (["args.no_load_optim=false"], ["args.mcore_adapter=out/checkpoint-200"], True),  # finetune left true
+    (["args.no_load_optim=false"], ["args.mcore_adapter=out/checkpoint-200", "args.finetune=false"], False),
+])
+def test_resume_flags_without_the_checkpoint_that_holds_the_optimizer(asked, given, said):
+    _, warnings = problems(MEG_SFT, *asked, *given)
+    found = {w for w in warnings if w[0] == "resume-source"}
+    assert bool(found) == said, warnings
+    if said:
+        assert found == {("resume-source", asked[0].split("=")[0])}
