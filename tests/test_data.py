@@ -955,3 +955,18 @@ def test_encoder_task_rows_are_checked_without_the_sft_answer_rule(tmp_path, arg
     assert opts.task == task
     codes = {i.code for i in d.check_file(str(data), opts).issues}
     assert ("E201" in codes) == (task == "sft")
+
+
+@pytest.mark.parametrize("rlhf_type, task", [("orpo", "dpo"), ("cpo", "dpo"), ("simpo", "dpo"), ("rm", "dpo"),
+                                             ("kto", "kto"), ("grpo", "grpo")])
+def test_pair_rlhf_types_are_checked_as_dpo_rows(tmp_path, rlhf_type, task):
+    # SwiftRLHF._prepare_template runs every type but kto/gkd/ppo/grpo in 'rlhf' mode, where Template._rlhf_encode
+    # raises 'inputs.rejected is None': their rows are chosen/rejected pairs, as DPO's (ms-swift#5712: rm).
+    from swift_ext.planner.datafit import validator_task
+    from swift_ext.spec.recipe import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps({"description": "t", "command": "rlhf", "engine": "swift",
+                                "launch": {"nodes": 1, "gpus_per_node": 1},
+                                "args": {"model": "Qwen/Qwen2.5-0.5B", "rlhf_type": rlhf_type, "dataset": ["d.jsonl"]}}))
+    assert validator_task(load_recipe(path)) == task

@@ -471,10 +471,10 @@ def validate_datasets(recipe: Recipe, notes: list[str]) -> list[Finding]:
     """Run the dataset validator over the recipe's local datasets; hub ids are noted and skipped."""
     import os
 
-    from swift_ext.planner.datafit import check_options, recipe_data
+    from swift_ext.planner.datafit import ENCODER_TASKS, check_options, recipe_data
 
     info = recipe_data(recipe)
-    if info.task not in ("sft", "pt", "grpo", "dpo", "kto"):
+    if info.task not in ("sft", "pt", "grpo", "dpo", "kto", *ENCODER_TASKS):
         return []
     opts, more = check_options(recipe)  # the Options `data check --recipe` uses
     notes += more
