@@ -931,3 +931,42 @@ def test_a_mixed_type_column_loads_but_changes_json_looking_strings(tmp_path):
                                         {"messages": question, "rejected_response": "4"}])
     assert [r["rejected_response"] for r in train] == ["no", better, 4]
     assert [(i.line, i.path) for i in check(path, task="dpo").issues if i.code == "E110"] == [(3, "rejected_response")]
+
+@pytest.mark.parametrize("args, task", [
+    ({"task_type": "seq_cls", "num_labels": 2}, "seq_cls"),
+    ({"num_labels": 2}, "seq_cls"),  # get_model_info_meta: num_labels alone makes it seq_cls
+    ({"task_type": "embedding"}, "embedding"),
+    ({"task_type": "generative_reranker"}, "generative_reranker"),
+    ({}, "sft"),  # a causal LM trains the final answer: E201 still applies
+])
+def test_encoder_task_rows_are_checked_without_the_sft_answer_rule(tmp_path, args, task):
+    # ms-swift's documented seq_cls / embedding rows hold the input alone (docs Custom-dataset.md, Embedding.md);
+    # planner/datafit.py asks the validator for the task type ms-swift resolves, so only a causal LM demands an answer.
+    from swift_ext.planner.datafit import check_options
+    from swift_ext.spec.recipe import load_recipe
+
+    data = tmp_path / "rows.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "So happy"}], "label": 1}) + "\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps({"description": "t", "command": "sft", "engine": "swift",
+                                "launch": {"nodes": 1, "gpus_per_node": 1},
+                                "args": {"model": "Qwen/Qwen2.5-0.5B", "dataset": [str(data)], **args}}))
+    opts, _ = check_options(load_recipe(path))
+    assert opts.task == task
+    codes = {i.code for i in d.check_file(str(data), opts).issues}
+    assert ("E201" in codes) == (task == "sft")
+
+
+@pytest.mark.parametrize("rlhf_type, task", [("orpo", "dpo"), ("cpo", "dpo"), ("simpo", "dpo"), ("rm", "dpo"),
+                                             ("kto", "kto"), ("grpo", "grpo")])
+def test_pair_rlhf_types_are_checked_as_dpo_rows(tmp_path, rlhf_type, task):
+    # SwiftRLHF._prepare_template runs every type but kto/gkd/ppo/grpo in 'rlhf' mode, where Template._rlhf_encode
+    # raises 'inputs.rejected is None': their rows are chosen/rejected pairs, as DPO's (ms-swift#5712: rm).
+    from swift_ext.planner.datafit import validator_task
+    from swift_ext.spec.recipe import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps({"description": "t", "command": "rlhf", "engine": "swift",
+                                "launch": {"nodes": 1, "gpus_per_node": 1},
+                                "args": {"model": "Qwen/Qwen2.5-0.5B", "rlhf_type": rlhf_type, "dataset": ["d.jsonl"]}}))
+    assert validator_task(load_recipe(path)) == task

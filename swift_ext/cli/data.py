@@ -22,7 +22,8 @@ app.add_typer(data_app, name="data")
 @data_app.command("check")
 def data_check(
     files: Optional[List[str]] = typer.Argument(None, help="JSONL/JSON files (a trailing #N is accepted)."),
-    task: Optional[str] = typer.Option(None, "--task", help="sft, grpo, dpo, kto (default: from --recipe, else sft)"),
+    task: Optional[str] = typer.Option(None, "--task", help="sft, grpo, dpo, kto, or an encoder task: seq_cls, embedding, "
+                                       "reranker, generative_reranker (default: from --recipe, else sft)"),
     media_root: Optional[Path] = typer.Option(None, "--media-root", help="Also look for relative media paths here, as ms-swift does under ROOT_IMAGE_DIR."),
     deep: bool = typer.Option(False, "--deep", help="Decode every image, video and audio file."),
     recipe: Optional[Path] = typer.Option(None, "--recipe", help="Check the recipe's local datasets, with its "
@@ -97,9 +98,16 @@ def _data_options(files, task, media_root, deep, recipe, max_length, tokenizer):
             max_length = None
         opts = Options(task=task or "sft", media_root=media_root, deep=deep, max_length=max_length,
                        tokenizer=tokenizer)
-    if opts.task not in ("sft", "pt", "grpo", "dpo", "kto"):
-        raise UserError.one(f"--task must be sft, grpo, dpo or kto, got {opts.task!r}")
+    if opts.task not in ("sft", "pt", "grpo", "dpo", "kto", *datafit_tasks()):
+        raise UserError.one(f"--task must be sft, grpo, dpo, kto or one of {', '.join(datafit_tasks())}, "
+                            f"got {opts.task!r}")
     return opts, files, notes
+
+
+def datafit_tasks() -> tuple[str, ...]:
+    from swift_ext.planner.datafit import ENCODER_TASKS
+
+    return ENCODER_TASKS
 
 
 def _progress_for(path: str):

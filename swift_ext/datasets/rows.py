@@ -212,6 +212,7 @@ class RowChecker:
         last = messages[-1] if isinstance(messages[-1], dict) else {}
         last_role = last.get("role") if isinstance(last.get("role"), str) else None
         last_role = ALIASES.get(last_role, last_role)
+        # encoder tasks (seq_cls, embedding, rerankers: planner/datafit.py ENCODER_TASKS) train no answer: no E201
         if task in ("sft", "pt", "dpo", "kto"):
             content = last.get("content")
             if last_role != "assistant" or not (isinstance(content, (str, list)) and content):

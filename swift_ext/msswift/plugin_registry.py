@@ -32,8 +32,9 @@ def _is_file(path: Path) -> bool:
 
 @lru_cache(maxsize=8)
 def builtin_names(module: str, registry: str) -> frozenset[str] | None:
-    """The constant keys of the dict literal `registry = {...}` in the installed ms-swift's `module` (a path under
-    the swift package, e.g. "rewards/orm.py"); None when ms-swift or the module is not here."""
+    """The constant keys of the dict literal `registry = {...}` (or the constant items of a list, tuple or set
+    literal) in the installed ms-swift's `module` (a path under the swift package, e.g. "rewards/orm.py"); None when
+    ms-swift or the module is not here."""
     from swift_ext.msswift.schema import _package_dir
 
     root = _package_dir("swift")
@@ -45,6 +46,8 @@ def builtin_names(module: str, registry: str) -> frozenset[str] | None:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == registry for t in node.targets):
             if isinstance(node.value, ast.Dict):
                 return frozenset(k.value for k in node.value.keys if isinstance(k, ast.Constant))
+            if isinstance(node.value, (ast.List, ast.Tuple, ast.Set)):
+                return frozenset(e.value for e in node.value.elts if isinstance(e, ast.Constant))
     return None
 
 

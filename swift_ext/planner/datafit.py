@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 # the hub (every seed recipe) never needs the validator or the token counter.
 
 MATH_REWARDS = ("accuracy", "math_accuracy", "math_accuracy_async")  # rewards that read `solution`
+# sft/pt task types that train no assistant answer: ms-swift's documented rows are the input alone, with a `label`
+# (seq_cls) or `positive_messages` / `negative_messages` (embedding, rerankers), and Template._encode_truncated drops
+# the labels of all four. The validator is asked for that task, so no SFT final-answer rule (E201) refuses them.
+ENCODER_TASKS = ("seq_cls", "embedding", "reranker", "generative_reranker")
+# rlhf types whose template runs in 'rlhf' mode (swift/pipelines/train/rlhf.py SwiftRLHF._prepare_template): each
+# row is a chosen/rejected pair and Template._rlhf_encode raises 'inputs.rejected is None' without the rejected side
+# (ms-swift#5712: rlhf_type rm on rows without rejected_response, every row dropped). Checked as DPO rows.
+PAIR_TASKS = ("dpo", "orpo", "cpo", "simpo", "rm")
 TINY = "tiny-qwen3_6-moe"
 PLAN_LIMIT = 64 * 2**20  # plan counts local data up to this size itself; bigger: `data stats` fills the cache
 # The media token budgets data check's length estimate uses, from the recipe's env (ms-swift reads them there).
@@ -38,9 +46,25 @@ class RecipeData:
     hub: list[str]
 
 
+def validator_task(recipe) -> str:
+    """The task the validator checks a recipe's rows for: the rlhf_type (dpo for every pair task, PAIR_TASKS), else
+    the command, or for sft/pt the encoder task type (ENCODER_TASKS) ms-swift resolves (planner/memory_head.py
+    task_type)."""
+    if recipe.command == "rlhf":
+        rlhf_type = str(recipe.args.get("rlhf_type") or "dpo")
+        return "dpo" if rlhf_type in PAIR_TASKS else rlhf_type
+    if recipe.command in ("sft", "pt"):
+        from swift_ext.planner.memory_head import task_type
+
+        resolved = task_type(_bound(recipe), recipe.command)
+        if resolved in ENCODER_TASKS:
+            return resolved
+    return recipe.command
+
+
 def recipe_data(recipe) -> RecipeData:
     args = recipe.args
-    task = str(args.get("rlhf_type") or "dpo") if recipe.command == "rlhf" else recipe.command
+    task = validator_task(recipe)
     funcs = args.get("reward_funcs") or []
     funcs = funcs if isinstance(funcs, list) else [funcs]
     columns = ("solution",) if any(str(f) in MATH_REWARDS for f in funcs) else ()

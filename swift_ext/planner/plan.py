@@ -474,10 +474,10 @@ def validate_datasets(recipe: Recipe, notes: list[str], args: Args | None = None
     the rows' system turns are judged against the template ms-swift builds (msswift/template_system.py)."""
     import os
 
-    from swift_ext.planner.datafit import check_options, recipe_data
+    from swift_ext.planner.datafit import ENCODER_TASKS, check_options, recipe_data
 
     info = recipe_data(recipe)
-    if info.task not in ("sft", "pt", "grpo", "dpo", "kto"):
+    if info.task not in ("sft", "pt", "grpo", "dpo", "kto", *ENCODER_TASKS):
         return []
     opts, more = check_options(recipe)  # the Options `data check --recipe` uses
     notes += more

@@ -24,6 +24,7 @@ from swift_ext.spec.ruleset_length import LENGTH_RULE_INFO
 from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
 from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
+from swift_ext.spec.ruleset_template import TEMPLATE_RULE_INFO
 
 _RULES = [
     # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
@@ -534,6 +535,7 @@ _RULES += LENGTH_RULE_INFO  # sequence length against the model's positions: spe
 _RULES += MCORE_AUDIT_RULE_INFO
 _RULES += STARTUP_RULE_INFO
 _RULES += RUNTIME_RULE_INFO
+_RULES += TEMPLATE_RULE_INFO  # how the data is encoded: spec/ruleset_template.py
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 

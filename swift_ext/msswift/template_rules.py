@@ -1,0 +1,132 @@
+"""ms-swift's checks on how the data is encoded, both engines: the loss_scale names the template looks up, the
+dict-valued arguments it parses as JSON (a `columns` mapping), cached datasets beside streaming, and tool turns
+under the generation template `swift pt` uses (where truncation_strategy split is allowed is multimodal_rules.py's
+truncation_split). Split from input_rules.py by concern; rules.py registers TEMPLATE_RULES with its own."""
+
+from __future__ import annotations
+
+from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
+from swift_ext.msswift.startup_rules import _repaired_object
+from swift_ext.spec.yamlio import short_name
+
+# Agent loss scales: each weighs the assistant turns around tool calls (swift/loss_scale/agent.py).
+AGENT_LOSS_SCALES = ("react", "hermes", "qwen", "agentflan", "alpha_umi")
+
+
+def loss_scale_names(recipe, args, err, warn):
+    # swift/loss_scale/mapping.py get_loss_scale, which the template calls on the first row it encodes
+    # (template/base.py Template.loss_scale): the value splits on '+'; a leading ALL_BASE_STRATEGY name (default,
+    # last_round, all) is the base strategy and every other part must be a loss_scale_map key -- anything else is a
+    # KeyError on every row. ms-swift 3.x's names (last_round_with_ignore_empty_think) are such keys no more; 4.x
+    # writes last_round+ignore_empty_think. An external_plugins file may add keys with loss_scale_map['x'] = ...
+    value = args.str("loss_scale")
+    if not value:
+        return
+    builtin = builtin_names("loss_scale/mapping.py", "loss_scale_map")
+    bases = builtin_names("loss_scale/base.py", "ALL_BASE_STRATEGY")
+    paths = args.list("external_plugins")
+    if builtin is None or bases is None or missing_plugin_files(paths) or not plugins_readable(paths, "loss_scale_map"):
+        return  # ms-swift not here, or a plugin may register any name
+    known = builtin | plugin_names(paths, "loss_scale_map")
+    parts = value.split("+")
+    named = parts[1:] if parts[0] in bases else parts
+    unknown = [p for p in named if p not in known]
+    if not unknown:
+        return
+    fixed = "+".join(p.replace("_with_", "+") for p in parts)
+    renamed = all(p in bases or p in known for p in fixed.split("+")) and fixed != value
+    err("loss-scale", f"loss_scale {value!r}: {', '.join(repr(p) for p in unknown)} is neither a base strategy "
+        f"({', '.join(sorted(bases))}) nor a loss scale ms-swift registers, so the template raises KeyError on every "
+        "row it encodes" + (" (ms-swift 3.x's combined name; 4.x joins the parts with '+')" if renamed else ""),
+        "loss_scale", hint=f"loss_scale: {fixed}" if renamed else
+        f"a base strategy, optionally '+' loss scales: {', '.join(sorted(known))}")
+
+
+# Dict-valued arguments ms-swift parses with swift/utils/utils.py json_parse_to_dict (strict: a path that exists
+# is a JSON file, else json.loads, else json_repair's mend, else it raises) in __post_init__, on every rank:
+# argument -> (the dataclass that parses it, engines it reaches). megatron_extra_kwargs has its own rule; device_map
+# and rope_scaling parse non-strict (a bad value stays a string) and max_memory tries ast.literal_eval first.
+JSON_ARGUMENTS = {
+    "columns": ("swift/arguments/base_args/data_args.py: DataArguments.__post_init__", ("swift", "megatron")),
+    "model_kwargs": ("swift/arguments/base_args/base_args.py: BaseArguments._init_model_kwargs", ("swift", "megatron")),
+    "lr_scheduler_kwargs": ("swift/trainers/arguments.py: TrainArgumentsMixin.__post_init__", ("swift",)),
+    "gradient_checkpointing_kwargs": ("swift/trainers/arguments.py: TrainArgumentsMixin.__post_init__", ("swift",)),
+}
+
+
+def json_arguments(recipe, args, err, warn):
+    # The recipe states these as a mapping (YAML) or as text; text must read as a JSON object. `--columns
+    # old_name:new_name` (ms-swift#5044) is no JSON and json_repair mends it to '', which json.loads refuses.
+    for name, (where, engines) in JSON_ARGUMENTS.items():
+        value = args.raw(name) if args.has(name) else None
+        if recipe.engine not in engines or not isinstance(value, str) or not value.strip():
+            continue
+        if "/" in value or "\\" in value or value.lower().endswith(".json"):
+            continue  # a JSON file on the training machine: nothing to read here
+        if _repaired_object(value) is not False:
+            continue
+        err("json-argument", f"{name} {short_name(value)!r} is not a JSON object: ms-swift parses it with "
+            f"json_parse_to_dict ({where.split(': ')[1]}), which raises at start-up", name,
+            hint=f"{name} as a JSON object, e.g. '{{\"old_name\": \"new_name\"}}' (a mapping in the recipe's YAML)"
+            if name == "columns" else f"{name} as a JSON object, or a mapping in the recipe's YAML")
+
+
+def cached_dataset_streaming(recipe, args, err, warn):
+    # swift/pipelines/train/sft.py SwiftSft._prepare_dataset (both engines): `assert not args.streaming, 'Cached
+    # dataset does not support streaming.'` once cached_dataset or cached_val_dataset is given. GRPO refuses
+    # cached_dataset outright (grpo-cached-dataset).
+    if args.bool("streaming") and (args.list("cached_dataset") or args.list("cached_val_dataset")):
+        key = "cached_dataset" if args.list("cached_dataset") else "cached_val_dataset"
+        err("cached-dataset-streaming", "a cached dataset cannot be streamed: ms-swift asserts 'Cached dataset does not "
+            "support streaming.' when it loads the data", "streaming",
+            hint=f"streaming: false ({key} is already tokenized on disk)")
+
+
+def generation_template_tools(recipe, args, err, warn):
+    # template/base.py Template.__init__: with use_chat_template off (swift/megatron pt's default) the template is
+    # TemplateMeta.to_generate_template_meta -- prompt '{{QUERY}}', chat_sep None. The hermes-family agent templates
+    # (agent_template/hermes.py _format_tool_responses, minimax_m2, minicpm5) copy template_meta.chat_sep to close the
+    # assistant turn before a tool response: AttributeError 'NoneType' object has no attribute 'copy' on every row
+    # with a tool_response turn (ms-swift#8449, swift pt Qwen3.5-4B). An agent_template or agent loss_scale says the
+    # data holds tool turns; the rows themselves are read by the data check, not here.
+    if args.raw("use_chat_template") is None or args.bool("use_chat_template"):
+        return
+    agent = args.str("agent_template")
+    scales = [p for p in (args.str("loss_scale") or "").split("+") if p in AGENT_LOSS_SCALES]
+    if not agent and not scales:
+        return
+    what = f"agent_template {agent}" if agent else f"loss_scale {args.str('loss_scale')}"
+    warn("generation-template-tools", f"{what} with use_chat_template off ({'swift pt' if recipe.command == 'pt' else 'as set'}"
+         "): the generation template has no chat turns, so tool calls and tool responses have nothing to be laid out "
+         "in (the hermes-style agent templates fail on each tool_response row: 'NoneType' object has no attribute "
+         "'copy') and an agent loss_scale weighs no assistant turn", "use_chat_template",
+         hint="use_chat_template: true (or `sft`) to train tool-use conversations")
+
+
+def model_type_modality(recipe, args, err, warn):
+    # swift/model/model_meta.py get_model_info_meta: a stated model_type wins over the one the registry matches for
+    # the model's name, with no check that the two agree -- the stated type's loader, template and modality are used.
+    # A multimodal checkpoint under a text model_type (ms-swift#4339: swift pt of Qwen2.5-VL-32B-Instruct with
+    # model_type qwen2_5) loads without its processor's image handling, and a text checkpoint under a multimodal
+    # type asks for a processor it lacks. Only a name the registry knows is compared (a fine-tuned copy under another
+    # name, or a custom type from external_plugins, is not).
+    stated = args.str("model_type")
+    if not stated or args.list("external_plugins") or args.list("custom_register_path"):
+        return
+    registered = model_meta(args.str("model")) or {}
+    chosen = model_meta(args.str("model"), stated) or {}
+    if not registered or registered.get("model_type") == stated or "multimodal" not in chosen:
+        return
+    if bool(registered.get("multimodal")) == bool(chosen.get("multimodal")):
+        return
+    kinds = {True: "multimodal", False: "text-only"}
+    warn("model-type-modality", f"model_type {stated} is a {kinds[bool(chosen['multimodal'])]} type, but ms-swift's "
+         f"registry matches {args.str('model')} to {registered['model_type']} "
+         f"({kinds[bool(registered['multimodal'])]}): the stated type wins, with its loader and template, and nothing "
+         "checks that they fit the checkpoint", "model_type",
+         hint=f"model_type: {registered['model_type']} (or drop model_type: ms-swift matches it from the model)")
+
+
+TEMPLATE_RULES = [loss_scale_names, json_arguments, cached_dataset_streaming,
+                  generation_template_tools, model_type_modality]

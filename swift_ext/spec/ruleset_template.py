@@ -1,0 +1,47 @@
+"""The entries of the data-encoding rules (msswift/template_rules.py): loss_scale names, JSON-valued arguments,
+truncation_strategy split, cached datasets with streaming, tool turns under the generation template. spec/ruleset.py
+joins them with the rest."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import Evidence, RuleInfo, code
+
+TEMPLATE_RULE_INFO = [
+    RuleInfo("loss-scale", "error", "loss_scale is a base strategy (default, last_round, all) and/or '+'-joined names "
+             "of ms-swift's loss_scale_map (ms-swift 3.x's combined names such as last_round_with_ignore_empty_think "
+             "are none)",
+             (code("ms-swift swift/loss_scale/mapping.py: get_loss_scale (loss_scale_map[name], read from the installed "
+                   "package)"),
+              code("ms-swift swift/template/base.py: Template.loss_scale (built when the first row is encoded)")),
+             "both engines; names not judged where an external_plugins file may fill loss_scale_map"),
+    RuleInfo("json-argument", "error", "dict-valued arguments given as text (columns, model_kwargs, "
+             "lr_scheduler_kwargs, gradient_checkpointing_kwargs) read as a JSON object",
+             (code("ms-swift swift/utils/utils.py: json_parse_to_dict (file, else json.loads, else json_repair; "
+                   "'old:new' mends to '' and raises)"),
+              code("ms-swift swift/arguments/base_args/data_args.py: DataArguments.__post_init__ (columns)"),
+              Evidence("report", "modelscope/ms-swift#5044", "`--columns old_name:new_name`: an error at start-up "
+                       "(the docs ask for JSON)")),
+             "columns and model_kwargs on both engines, the trainer's kwargs on engine swift; text that names a "
+             "path (a JSON file on the training machine) is not judged"),
+    RuleInfo("cached-dataset-streaming", "error", "cached_dataset / cached_val_dataset excludes streaming",
+             (code("ms-swift swift/pipelines/train/sft.py: SwiftSft._prepare_dataset (\"Cached dataset does not "
+                   "support streaming.\")"),),
+             "both engines, streaming with a cached dataset"),
+    RuleInfo("generation-template-tools", "warning", "agent_template or an agent loss_scale with use_chat_template "
+             "off: the generation template has no chat turns for tool calls and responses",
+             (code("ms-swift swift/template/template_meta.py: TemplateMeta.to_generate_template_meta (chat_sep None)"),
+              code("ms-swift swift/agent_template/hermes.py: HermesAgentTemplate._format_tool_responses "
+                   "(template_meta.chat_sep.copy())"),
+              Evidence("report", "modelscope/ms-swift#8449", "swift pt, Qwen3.5-4B, agent_template qwen3_5, loss_scale "
+                       "qwen, tool-call rows: AttributeError 'NoneType' object has no attribute 'copy'")),
+             "both engines, use_chat_template off (pt's default or stated) with agent_template or an agent loss_scale "
+             "(react, hermes, qwen, agentflan, alpha_umi); the rows are not read here"),
+    RuleInfo("model-type-modality", "warning", "a stated model_type whose modality (multimodal or text-only) differs "
+             "from the model_type ms-swift's registry matches for the model's name",
+             (code("ms-swift swift/model/model_meta.py: get_model_info_meta (a stated model_type wins; no check against "
+                   "the matched one)"),
+              Evidence("report", "modelscope/ms-swift#4339", "swift pt of a local Qwen2.5-VL-32B-Instruct with "
+                       "model_type qwen2_5 (ms-swift 3.x): the text template fails on the rows at encode time")),
+             "both engines, model_type stated and the model's name in the registry under a type of the other "
+             "modality; not with external_plugins / custom_register_path"),
+]
