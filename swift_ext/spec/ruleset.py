@@ -6,7 +6,8 @@ the `rule=` of a finding in planner/plan.py, refusals.py, effective.py and spec/
 (scanning those packages) keeps this table and those names equal. The entries of the start-up refusals are in
 spec/ruleset_startup.py, those of the engine audits' megatron-core / mcore-bridge rules in spec/ruleset_mcore.py and
 those of recipe-fixed failures after start-up (the first forward's attention kernels) in spec/ruleset_runtime.py,
-those of GRPO and the rewards in spec/ruleset_grpo.py, those of sequence length in spec/ruleset_length.py
+those of GRPO and the rewards in spec/ruleset_grpo.py, those of the transformers Trainer's precision /
+quantization / flash-attention refusals in spec/ruleset_trainer.py, those of sequence length in spec/ruleset_length.py
 (their shape in spec/rule_info.py); this module joins them. Evidence is one of:
 - code: the engine's own check (package, file and function of the installed version) that this mirrors;
 - report: a public report, with the conditions it was seen under -- such a rule applies only under
@@ -24,6 +25,7 @@ from swift_ext.spec.ruleset_length import LENGTH_RULE_INFO
 from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
 from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
+from swift_ext.spec.ruleset_trainer import TRAINER_RULE_INFO
 
 _RULES = [
     # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
@@ -534,6 +536,7 @@ _RULES += LENGTH_RULE_INFO  # sequence length against the model's positions: spe
 _RULES += MCORE_AUDIT_RULE_INFO
 _RULES += STARTUP_RULE_INFO
 _RULES += RUNTIME_RULE_INFO
+_RULES += TRAINER_RULE_INFO
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 

@@ -1,0 +1,67 @@
+"""The transformers Trainer's precision / quantization / flash-attention refusals (planner/trainer_rules.py) beyond
+the failed launches in tests/fixtures/issues: each fires on its report's recipe, and the nearby setups that run
+(DeepSpeed's fp32 master weights, adapters, QLoRA, an FP8 checkpoint dequantized below sm89, sdpa on a V100, the
+Megatron engine) are left alone."""
+
+from __future__ import annotations
+
+from test_length_rules import findings
+
+FP16_FULL = "ms-swift-5718-full-fp16-gradscaler"
+BNB_FULL = "ms-swift-5422-embedding-full-bnb"
+FP8_LORA = "transformers-37927-qwen3-fp8-lora"
+V100_FLASH = "x-r1-45-v100-flash-attention"
+
+
+def test_full_float16_without_deepspeed_is_refused_and_the_runs_that_keep_fp32_weights_are_not():
+    assert findings(FP16_FULL)[0].get("fp16-full") == {"args.torch_dtype"}
+    for runs in (("args.deepspeed=zero2",),        # DeepSpeed keeps fp32 master weights
+                 ("args.fsdp=fsdp2",),             # FSDP's ShardedGradScaler allows float16 gradients
+                 ("args.tuner_type=lora",),        # ms-swift upcasts trainable adapter weights to float32
+                 ("args.torch_dtype=float32",),    # fp16 autocast over float32 weights
+                 ("args.torch_dtype=bfloat16",),
+                 ("args.fp16=false",)):            # no GradScaler
+        assert "fp16-full" not in findings(FP16_FULL, *runs)[0], runs
+    # the Megatron engine runs its own optimizer with fp32 main parameters
+    assert "fp16-full" not in findings(FP16_FULL, "engine=megatron", "launch.gpu=A100-80G")[0]
+
+
+def test_quantized_full_training_is_refused_and_qlora_is_not():
+    assert findings(BNB_FULL)[0].get("quantized-training") == {"args.tuner_type"}
+    assert "quantized-training" not in findings(BNB_FULL, "args.tuner_type=lora")[0]
+    for method in ("hqq", "eetq", "quanto"):
+        bits = "args.quant_bits=8"
+        assert findings(BNB_FULL, f"args.quant_method={method}", bits)[0].get("quantized-training") == \
+            {"args.tuner_type"}, method
+    # quant_method fp8 builds transformers' FineGrainedFP8 quantizer, which no tuner trains through
+    assert findings(BNB_FULL, "args.tuner_type=lora", "args.quant_method=fp8", "args.quant_bits=null")[0].get(
+        "quantized-training") == {"args.quant_method"}
+    # an AWQ / GPTQ checkpoint: adapters train, full does not
+    assert findings(BNB_FULL, "args.quant_method=null", "args.quant_bits=null",
+                    "args.model=Qwen/Qwen2.5-7B-Instruct-AWQ")[0].get("quantized-training") == {"args.tuner_type"}
+    assert "quantized-training" not in findings(BNB_FULL, "args.quant_method=null", "args.quant_bits=null",
+                                                "args.tuner_type=lora", "args.model=Qwen/Qwen2.5-7B-Instruct-AWQ")[0]
+
+
+def test_an_fp8_checkpoint_is_refused_on_fp8_gpus_warned_without_a_gpu_and_left_alone_below_sm89():
+    errors, warnings = findings(FP8_LORA)
+    assert warnings.get("quantized-training") == {"args.model"} and "quantized-training" not in errors
+    assert findings(FP8_LORA, "launch.gpu=H100")[0].get("quantized-training") == {"args.model"}
+    assert findings(FP8_LORA, "launch.gpu=L40S")[0].get("quantized-training") == {"args.model"}
+    errors, warnings = findings(FP8_LORA, "launch.gpu=A100-80G")  # transformers dequantizes it to bf16 there
+    assert "quantized-training" not in errors and "quantized-training" not in warnings
+    # config.json's quantization_config decides where the id does not say: DeepSeek-V3.1 is released in FP8
+    assert findings(FP8_LORA, "launch.gpu=H100", "args.model=deepseek-ai/DeepSeek-V3.1")[0].get(
+        "quantized-training") == {"args.model"}
+    # ... and Moonlight, a deepseek_v3 model in bf16, is not
+    errors, warnings = findings(FP8_LORA, "launch.gpu=H100", "args.model=moonshotai/Moonlight-16B-A3B-Instruct")
+    assert "quantized-training" not in errors and "quantized-training" not in warnings
+
+
+def test_flash_attention_below_sm80_is_refused_and_sdpa_or_an_ampere_gpu_is_not():
+    assert findings(V100_FLASH)[0].get("flash-attn-gpu") == {"args.attn_impl"}
+    for impl in ("flash_attention_2", "flash_attention_3"):
+        assert findings(V100_FLASH, f"args.attn_impl={impl}")[0].get("flash-attn-gpu") == {"args.attn_impl"}
+    assert "flash-attn-gpu" not in findings(V100_FLASH, "args.attn_impl=sdpa")[0]
+    assert "flash-attn-gpu" not in findings(V100_FLASH, "launch.gpu=A10")[0]
+    assert "flash-attn-gpu" not in findings(V100_FLASH, "launch.gpu=null")[0]  # no card named: not judged
