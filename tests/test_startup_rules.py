@@ -138,6 +138,11 @@ CASES = [
     ("deepspeed-hpz", "zero_hpz_partition_size", SWIFT_SFT,
      ['args.deepspeed={"train_micro_batch_size_per_gpu": "auto"}', "args.zero_hpz_partition_size=8"],
      ["args.deepspeed=zero3", "args.zero_hpz_partition_size=8"]),
+    # a DeepSpeed value that is not "auto" must equal the argument (transformers' HfTrainerDeepSpeedConfig.fill_match)
+    ("deepspeed-values", "deepspeed", SWIFT_SFT,
+     ['args.deepspeed={"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 2}}'],
+     ['args.deepspeed={"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 2}}',
+      "args.per_device_train_batch_size=4"]),
     ("grpo-liger", "top_entropy_quantile", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.top_entropy_quantile=0.8"],
      ["args.use_liger_kernel=true"]),
     ("grpo-liger", "log_entropy", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.log_entropy=true"],

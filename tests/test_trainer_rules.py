@@ -65,3 +65,32 @@ def test_flash_attention_below_sm80_is_refused_and_sdpa_or_an_ampere_gpu_is_not(
     assert "flash-attn-gpu" not in findings(V100_FLASH, "args.attn_impl=sdpa")[0]
     assert "flash-attn-gpu" not in findings(V100_FLASH, "launch.gpu=A10")[0]
     assert "flash-attn-gpu" not in findings(V100_FLASH, "launch.gpu=null")[0]  # no card named: not judged
+
+
+DS_VALUES = "llamafactory-366-deepspeed-config-batch-values"
+
+
+def test_explicit_deepspeed_values_must_match_the_arguments_and_auto_or_equal_ones_pass(tmp_path, monkeypatch):
+    import json
+
+    from test_issue_fixtures import ISSUES
+
+    monkeypatch.chdir(ISSUES / "files" / "llamafactory-366")
+    assert findings(DS_VALUES)[0].get("deepspeed-values") == {"args.deepspeed"}
+    # the same file beside the arguments it states: accepted
+    assert "deepspeed-values" not in findings(DS_VALUES, "args.per_device_train_batch_size=16",
+                                              "args.gradient_accumulation_steps=8")[0]
+    # ms-swift's presets leave every compared value "auto"
+    for preset in ("zero2", "zero3", "zero3_offload"):
+        assert "deepspeed-values" not in findings(DS_VALUES, f"args.deepspeed={preset}")[0], preset
+    # fp16.enabled true beside bf16 training, and Adam betas beside ms-swift's adam_beta2 default 0.95
+    config = tmp_path / "ds.json"
+    config.write_text(json.dumps({"fp16": {"enabled": True}, "zero_optimization": {"stage": 2},
+                                  "optimizer": {"type": "AdamW", "params": {"lr": "auto", "betas": [0.9, 0.999]}}}))
+    errors = findings(DS_VALUES, f"args.deepspeed={config}", "args.torch_dtype=bfloat16")[0]
+    assert errors.get("deepspeed-values") == {"args.deepspeed"}
+    assert "deepspeed-values" not in findings(DS_VALUES, f"args.deepspeed={config}", "args.torch_dtype=float16",
+                                              "args.adam_beta2=0.999")[0]
+    # fp16/bf16 are not judged when config.json's dtype decides
+    config.write_text(json.dumps({"bf16": {"enabled": True}, "zero_optimization": {"stage": 2}}))
+    assert "deepspeed-values" not in findings(DS_VALUES, f"args.deepspeed={config}", "args.torch_dtype=null")[0]

@@ -136,6 +136,21 @@ STARTUP_RULE_INFO = [
     RuleInfo("deepspeed-hpz", "error", "zero_hpz_partition_size needs a DeepSpeed config with zero_optimization",
              (code(f"{SFT} SftArguments._init_deepspeed"),),
              "engine: swift, deepspeed and zero_hpz_partition_size set, the config readable here"),
+    RuleInfo("deepspeed-values", "error", "a DeepSpeed config's batch, clipping, optimizer and fp16/bf16 values are "
+             "\"auto\" or equal the training arguments (as ms-swift fills them: per_device_train_batch_size 1, "
+             "gradient_accumulation_steps 16 / processes, learning_rate 1e-4 (full 1e-5), adam_beta2 0.95, "
+             "weight_decay 0.1, max_grad_norm 1, fp16/bf16 from torch_dtype)",
+             (code("transformers integrations/deepspeed.py: HfTrainerDeepSpeedConfig.trainer_config_process / "
+                   "trainer_config_finalize (fill_match: \"Please correct the following DeepSpeed config values that "
+                   "mismatch TrainingArguments values\")"),
+              code(f"{SFT} SftArguments._init_deepspeed (a preset name or a JSON file/text, passed on unchanged)"),
+              Evidence("report", "hiyouga/LlamaFactory#366", "hand-written ZeRO-2 config with "
+                       "train_micro_batch_size_per_gpu 16 and gradient_accumulation_steps 8 beside default batch "
+                       "arguments; the maintainer: make them \"auto\""),
+              Evidence("report", "shibing624/MedicalGPT#191", "ds fp16.enabled=True vs hf fp16=False (full "
+                       "ChatGLM2 training in bf16)")),
+             "engine: swift, deepspeed set and readable here (ms-swift's presets are all \"auto\"); fp16/bf16 only "
+             "when torch_dtype or fp16/bf16 is stated; not the scheduler's step counts"),
 
     # --- plugin files ms-swift imports at start-up (msswift/plugin_imports.py)
     RuleInfo("plugin-imports", "warning", "every `import swift...` / `from swift... import name` that runs "
