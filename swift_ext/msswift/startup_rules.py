@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from swift_ext.msswift import schema as msargs
+from swift_ext.msswift.deepspeed_rules import DEEPSPEED_PRESETS, DEEPSPEED_RULES, FSDP_PRESETS, _json_config
 from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
@@ -77,31 +78,6 @@ def _fsdp_config(fsdp: str) -> dict | None:
     """The FSDP config ms-swift reads for `fsdp` (a preset name, a JSON file or JSON text), or None when it cannot
     be read here (then ms-swift's own parsing decides)."""
     return _json_config(fsdp, FSDP_PRESETS)
-
-
-# The preset names SftArguments._init_fsdp / _init_deepspeed map to files in the installed swift/config/.
-FSDP_PRESETS = ("fsdp2",)
-DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload")
-
-
-def _json_config(value, presets: tuple[str, ...]) -> dict | None:
-    """A config as swift/utils/utils.py json_parse_to_dict reads it (a mapping as is, a preset's file, an existing
-    path, else JSON text); None when it cannot be read here (a path on the training machine, text only json_repair
-    could mend)."""
-    from swift_ext.msswift.schema import _package_dir
-
-    if isinstance(value, dict):
-        return value
-    if not isinstance(value, str):
-        return None
-    root = _package_dir("swift")
-    path = root / "config" / f"{value}.json" if value in presets and root else Path(value)
-    try:
-        text = path.read_text(encoding="utf-8") if path.is_file() else value
-        parsed = json.loads(text)
-    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested past the decoder's depth
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def config_names(recipe, args, err, warn):
@@ -181,99 +157,6 @@ def _fsdp_version(fsdp_config: dict) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError, OverflowError):  # OverflowError: json reads Infinity
         return None
-
-
-def deepspeed_hpz(recipe, args, err, warn):
-    # swift/arguments/sft_args.py SftArguments._init_deepspeed (sft and rlhf): with zero_hpz_partition_size,
-    # `assert 'zero_optimization' in self.deepspeed` before setting zero_optimization.zero_hpz_partition_size. Only
-    # with deepspeed set (without it the value is not read); the presets all have zero_optimization.
-    ds = args.raw("deepspeed")
-    if recipe.engine != "swift" or not ds or args.raw("zero_hpz_partition_size") is None:
-        return
-    config = _json_config(ds, DEEPSPEED_PRESETS)
-    if config is not None and "zero_optimization" not in config:
-        err("deepspeed-hpz", f"zero_hpz_partition_size needs a DeepSpeed config with zero_optimization; deepspeed "
-            f"{args.str('deepspeed')} has none (ms-swift asserts it)", "zero_hpz_partition_size",
-            hint="a ZeRO stage in the config (zero_optimization: {stage: 3}, e.g. deepspeed: zero3), or drop "
-                 "zero_hpz_partition_size")
-
-
-# transformers integrations/deepspeed.py HfTrainerDeepSpeedConfig.trainer_config_process: each of these DeepSpeed
-# config keys that is not "auto" must equal the TrainingArguments value (fill_match), else trainer_config_finalize
-# raises "Please correct the following DeepSpeed config values that mismatch TrainingArguments values" when the
-# Trainer builds the engine. The value is ms-swift's, after its defaults (adam_beta2 0.95, weight_decay 0.1, ...).
-def _ds_node(config: dict, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _same(ds_value, hf_value) -> bool:
-    if isinstance(ds_value, list) and isinstance(hf_value, list):
-        return len(ds_value) == len(hf_value) and all(map(_same, ds_value, hf_value))
-    if isinstance(ds_value, bool) or isinstance(hf_value, bool):
-        return bool(ds_value) == bool(hf_value) if isinstance(ds_value, bool) else False
-    try:
-        return float(ds_value) == float(hf_value)
-    except (TypeError, ValueError):
-        return False
-
-
-def _mixed_precision(args) -> tuple[bool | None, bool | None]:
-    """(fp16, bf16) as ModelArguments._init_mixed_precision sets them; None where config.json's dtype decides."""
-    dtype = (args.str("torch_dtype") or "").lower().replace("torch.", "")
-    by_dtype = {"float16": (True, False), "half": (True, False), "float32": (True, False),
-                "float": (True, False), "bfloat16": (False, True)}.get(dtype, (None, None))
-    fp16 = args.bool("fp16") if args.has("fp16") else by_dtype[0]
-    bf16 = args.bool("bf16") if args.has("bf16") else by_dtype[1]
-    return fp16, bf16
-
-
-def deepspeed_values(recipe, args, err, warn):
-    ds = args.raw("deepspeed")
-    if recipe.engine != "swift" or not ds:
-        return
-    config = _json_config(ds, DEEPSPEED_PRESETS)
-    if config is None:
-        return
-    bs = args.int("per_device_train_batch_size") or 1
-    ga = args.int("gradient_accumulation_steps") or 1
-    full = (args.str("tuner_type") or "lora") == "full"
-    # SftArguments._init_override: an unset learning_rate is 1e-5 for full training, 1e-4 otherwise
-    lr = args.float("learning_rate") if args.has("learning_rate") else (1e-5 if full else 1e-4)
-    fp16, bf16 = _mixed_precision(args)
-    checks = [("train_micro_batch_size_per_gpu", bs, "per_device_train_batch_size"),
-              ("gradient_accumulation_steps", ga, "gradient_accumulation_steps"),
-              ("train_batch_size", recipe.launch.world_size * bs * ga,
-               f"processes {recipe.launch.world_size} x per_device_train_batch_size x gradient_accumulation_steps"),
-              ("gradient_clipping", args.float("max_grad_norm"), "max_grad_norm"),
-              ("optimizer.params.lr", lr, "learning_rate"),
-              ("optimizer.params.betas", [args.float("adam_beta1"), args.float("adam_beta2")],
-               "adam_beta1, adam_beta2"),
-              ("optimizer.params.eps", args.float("adam_epsilon"), "adam_epsilon"),
-              ("optimizer.params.weight_decay", args.float("weight_decay"), "weight_decay"),
-              ("scheduler.params.warmup_max_lr", lr, "learning_rate"),
-              ("fp16.enabled", fp16, "fp16 (from torch_dtype unless set)"),
-              ("bf16.enabled", bf16, "bf16 (from torch_dtype unless set)")]
-    mismatches = []
-    for dotted, hf_value, hf_name in checks:
-        ds_value = _ds_node(config, dotted)
-        if ds_value is None or ds_value == "auto" or hf_value is None or _same(ds_value, hf_value):
-            continue
-        if isinstance(hf_value, list) and None in hf_value:
-            continue
-        mismatches.append((dotted, f"{dotted}={json.dumps(ds_value)} vs {hf_name} = {json.dumps(hf_value)}"))
-    if mismatches:
-        # The config is what the fix edits (transformers: "set these DeepSpeed config values to 'auto'").
-        err("deepspeed-values", f"deepspeed config {args.str('deepspeed')}: {'; '.join(m for _, m in mismatches)}: "
-            "transformers refuses a DeepSpeed config value that is not \"auto\" and differs from the training "
-            "argument (\"Please correct the following DeepSpeed config values that mismatch TrainingArguments "
-            "values\") when the Trainer builds the engine", "deepspeed",
-            hint=f"set {', '.join(repr(d) for d, _ in mismatches)} to \"auto\" in the DeepSpeed config (ms-swift "
-                 "fills them from the arguments), or use a preset (deepspeed: zero2 / zero3)")
 
 
 def warmup(recipe, args, err, warn):
@@ -559,5 +442,5 @@ def dataset_required(recipe, args, err, warn):
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, config_names, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
-                 txt_files, grpo_reward_model_plugin, rollout_fsdp1, deepspeed_hpz, deepspeed_values, *DEVICE_MAP_RULES,
+                 txt_files, grpo_reward_model_plugin, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
                  *MEGATRON_STARTUP_RULES]

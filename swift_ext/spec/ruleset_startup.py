@@ -152,6 +152,26 @@ STARTUP_RULE_INFO = [
              "engine: swift, deepspeed set and readable here (ms-swift's presets are all \"auto\"); fp16/bf16 only "
              "when torch_dtype or fp16/bf16 is stated; not the scheduler's step counts"),
 
+    RuleInfo("zero3-bnb", "error", "DeepSpeed ZeRO-3 over a bitsandbytes-quantized model needs 4-bit weights stored in "
+             "the torch_dtype (bnb_4bit_quant_storage): uint8 (the default) or int8 (8-bit) weights beside float ones "
+             "break ZeRO-3's one-dtype parameter gathers",
+             (code("deepspeed runtime/zero/partition_parameters.py: all_gather_coalesced / _all_gather_dtype "
+                   "(get_only_unique_item of the gathered params' dtypes; \"all params must have the same dtype\"; "
+                   "public source, not installed here)"),
+              code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
+                   "(bnb_4bit_quant_storage passed through, None by default)"),
+              Evidence("report", "modelscope/ms-swift#8267", "swift 3.10.3, Qwen2.5-7B-Instruct QLoRA (bnb 4-bit nf4, "
+                       "bf16) with --deepspeed zero3 on 2 GPUs: fails at start"),
+              Evidence("report", "modelscope/ms-swift#5422", "Qwen3-Embedding-4B LoRA over bnb 4-bit, float16, "
+                       "zero3: 'AssertionError: all params must have the same dtype'"),
+              Evidence("report", "axolotl-ai-cloud/axolotl#207", "QLoRA with ZeRO-3: 'expected there to be only one "
+                       "unique element' in Init._convert_to_deepspeed_param all_gather_coalesced"),
+              Evidence("report", "huggingface/peft#1550", "pull request: ZeRO-3 / FSDP QLoRA supported with "
+                       "bnb_4bit_quant_storage set to the torch dtype")),
+             "engine: swift, quant_method bnb, a DeepSpeed config (preset or readable here) with zero_optimization "
+             "stage 3; quant_bits 8, or bnb_4bit_quant_storage unset or (both stated) not the torch_dtype; FSDP2 is "
+             "not judged (it checks only the trainable parameters' dtypes)"),
+
     # --- plugin files ms-swift imports at start-up (msswift/plugin_imports.py)
     RuleInfo("plugin-imports", "warning", "every `import swift...` / `from swift... import name` that runs "
              "when ms-swift imports an external_plugins (or custom_register_path) file names a module and name the "
