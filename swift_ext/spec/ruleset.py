@@ -521,6 +521,14 @@ _RULES += [
              (code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
               code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
              "engine: swift, streaming: true"),
+    RuleInfo("target-modules-comma", "error", "a target_modules entry with a comma in it (`--target_modules q_proj,v_proj`) "
+             "is one module name that matches nothing: ms-swift takes lists space-separated",
+             (code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
+                   "model\")"),
+              code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (explicit names passed on)"),
+              Evidence("report", "modelscope/ms-swift#6516", "swift sft --target_modules q_proj,v_proj on Qwen3-VL: "
+                       "\"Target modules {'q_proj,v_proj'} not found in the base model\"")),
+             "both engines, a tuner other than full, no target_regex (which replaces target_modules)"),
     RuleInfo("bf16-gpu", "error, warning", "bfloat16 on a GPU below compute capability 8.0: the vLLM rollout "
              "refuses it (error); the transformers Trainer runs it emulated (warning)",
              (code("transformers training_args.py: TrainingArguments.__post_init__ (\"Your setup doesn't support "
