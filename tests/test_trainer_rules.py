@@ -94,3 +94,13 @@ def test_explicit_deepspeed_values_must_match_the_arguments_and_auto_or_equal_on
     # fp16/bf16 are not judged when config.json's dtype decides
     config.write_text(json.dumps({"bf16": {"enabled": True}, "zero_optimization": {"stage": 2}}))
     assert "deepspeed-values" not in findings(DS_VALUES, f"args.deepspeed={config}", "args.torch_dtype=null")[0]
+
+
+def test_fsdp_report_warnings_stay_with_fsdp():
+    sp, mts = "ms-swift-9895-fsdp-qlora-sequence-parallel", "ms-swift-9313-fsdp-lora-modules-to-save"
+    assert findings(sp)[1].get("fsdp-reports") == {"args.sequence_parallel_size"}
+    assert findings(mts)[1].get("fsdp-reports") == {"args.modules_to_save"}
+    # DeepSpeed with sequence parallelism, and DeepSpeed with modules_to_save, are what ms-swift's examples run
+    assert "fsdp-reports" not in findings(sp, "args.fsdp=null", "args.deepspeed=zero2")[1]
+    assert "fsdp-reports" not in findings(mts, "args.fsdp=null", "args.deepspeed=zero3")[1]
+    assert "fsdp-reports" not in findings(mts, "args.modules_to_save=null")[1]

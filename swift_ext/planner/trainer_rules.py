@@ -142,4 +142,23 @@ def flash_attn_gpu(recipe, args, shape: ModelShape, lay, err, warn):
                            "attention)" if packed else "attn_impl: sdpa (or eager)"))
 
 
-TRAINER_RULES = [fp16_full, quantized_training, flash_attn_gpu]
+
+def fsdp_reports(recipe, args, shape: ModelShape, lay, err, warn):
+    # Combinations ms-swift 4.6 lets through to FSDP that public reports saw fail after start-up; ms-swift neither
+    # documents nor refuses them (sft_args.py SftArguments._init_fsdp / _check_fsdp2_compatibility check neither).
+    # Report-only evidence: warnings.
+    if recipe.engine != "swift" or not args.str("fsdp"):
+        return
+    sp = args.int("sequence_parallel_size", 1) or 1
+    if sp > 1:
+        warn("fsdp-reports", f"fsdp with sequence_parallel_size {sp}: ms-swift documents no FSDP + Ulysses/ring "
+             "layout, and a report saw the first step die with \"CUDA error: an illegal memory access\" "
+             "(ms-swift#9895, FSDP QLoRA with sequence_parallel_size 2 on 2 GPUs)", "sequence_parallel_size",
+             hint="deepspeed (zero2/zero3) with sequence_parallel_size, or FSDP without it")
+    if (args.str("tuner_type") or "lora") != "full" and args.list("modules_to_save"):
+        warn("fsdp-reports", f"fsdp with LoRA and modules_to_save {args.list('modules_to_save')}: a report saw "
+             "checkpoint saving hang under FSDP full_shard once modules_to_save was set (ms-swift#9313: training "
+             "steps ran, the checkpoint directory stayed partial)", "modules_to_save",
+             hint="deepspeed instead of fsdp, or train those modules with LoRA (target_modules) instead")
+
+TRAINER_RULES = [fp16_full, quantized_training, flash_attn_gpu, fsdp_reports]

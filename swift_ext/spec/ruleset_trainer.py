@@ -46,4 +46,16 @@ TRAINER_RULE_INFO = [
               Evidence("report", "dhcode-cpp/X-R1#45", "GRPO (TRL, attn_implementation flash_attention_2) on "
                        "Tesla V100: 'FlashAttention only supports Ampere GPUs or newer.' at the first step")),
              "engine: swift, attn_impl one of the flash implementations, launch.gpu below 8.0"),
+    RuleInfo("fsdp-reports", "warning", "FSDP combinations ms-swift lets through that reports saw fail after start-up: "
+             "sequence_parallel_size > 1 (illegal memory access at the first step), LoRA with modules_to_save "
+             "(checkpoint saving hangs)",
+             (Evidence("report", "modelscope/ms-swift#9895", "accelerate FSDP, QLoRA (bnb 4-bit), "
+                       "sequence_parallel_size 2, 2 GPUs: 'CUDA error: an illegal memory access was encountered' in "
+                       "the first training_step; SP alone and FSDP alone ran"),
+              Evidence("report", "modelscope/ms-swift#9313", "Qwen2.5-Omni LoRA on the LLM self-attention with "
+                       "modules_to_save (audio projector / visual merger), FSDP full_shard auto_wrap, 2 GPUs, "
+                       "max_steps 1, save_steps 1: checkpoint saving hangs; without modules_to_save it passes"),
+              code("ms-swift swift/arguments/sft_args.py: SftArguments._init_fsdp / _check_fsdp2_compatibility "
+                   "(neither combination checked)")),
+             "engine: swift, fsdp set; sequence_parallel_size > 1, or a tuner other than full with modules_to_save"),
 ]
