@@ -104,3 +104,12 @@ def test_fsdp_report_warnings_stay_with_fsdp():
     assert "fsdp-reports" not in findings(sp, "args.fsdp=null", "args.deepspeed=zero2")[1]
     assert "fsdp-reports" not in findings(mts, "args.fsdp=null", "args.deepspeed=zero3")[1]
     assert "fsdp-reports" not in findings(mts, "args.modules_to_save=null")[1]
+
+
+def test_liger_is_warned_for_embedding_training_only():
+    name = "ms-swift-5219-liger-embedding"
+    assert findings(name)[1].get("liger-embedding") == {"args.use_liger_kernel"}
+    assert "liger-embedding" not in findings(name, "args.use_liger_kernel=false")[1]
+    # causal-LM training with Liger (ms-swift's liger examples) is not warned
+    assert "liger-embedding" not in findings(name, "args.task_type=causal_lm", "args.model_type=null",
+                                             "args.loss_type=null", "args.model=Qwen/Qwen3-0.6B")[1]

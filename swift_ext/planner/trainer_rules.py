@@ -161,4 +161,17 @@ def fsdp_reports(recipe, args, shape: ModelShape, lay, err, warn):
              "steps ran, the checkpoint directory stayed partial)", "modules_to_save",
              hint="deepspeed instead of fsdp, or train those modules with LoRA (target_modules) instead")
 
-TRAINER_RULES = [fp16_full, quantized_training, flash_attn_gpu, fsdp_reports]
+
+def liger_embedding(recipe, args, shape: ModelShape, lay, err, warn):
+    # transformers' Trainer applies Liger to the model instance (trainer.py: apply_liger_kernel, since ms-swift 4.6
+    # leaves it to transformers >= 4.45: swift/pipelines/train/tuner.py TunerMixin.prepare_model), replacing the
+    # CausalLM forward that ms-swift's embedding head hooks (swift/model/patcher.py patch_output_normalizer turns
+    # lm_head into the identity and rebuilds the output as {'last_hidden_state': ...}). Report-only: a warning.
+    if recipe.engine != "swift" or not args.bool("use_liger_kernel") or args.str("task_type") != "embedding":
+        return
+    warn("liger-embedding", "use_liger_kernel with task_type embedding: Liger's fused forward replaces the one "
+         "ms-swift's embedding output hook reads, and reports saw training stop with KeyError: 'last_hidden_state' "
+         "(ms-swift#5219: Qwen3-Embedding full training with infonce; without Liger it trained)", "use_liger_kernel",
+         hint="use_liger_kernel: false for embedding training")
+
+TRAINER_RULES = [fp16_full, quantized_training, flash_attn_gpu, fsdp_reports, liger_embedding]

@@ -58,4 +58,12 @@ TRAINER_RULE_INFO = [
               code("ms-swift swift/arguments/sft_args.py: SftArguments._init_fsdp / _check_fsdp2_compatibility "
                    "(neither combination checked)")),
              "engine: swift, fsdp set; sequence_parallel_size > 1, or a tuner other than full with modules_to_save"),
+    RuleInfo("liger-embedding", "warning", "use_liger_kernel with task_type embedding: reports saw KeyError "
+             "'last_hidden_state' (Liger's forward bypasses ms-swift's embedding output hook)",
+             (Evidence("report", "modelscope/ms-swift#5219", "Qwen3-Embedding-0.6B full training, task_type embedding, "
+                       "loss infonce, ZeRO-2, flash_attn, use_liger_kernel true (RTX 6000 Ada; a second user on "
+                       "another cluster): KeyError 'last_hidden_state'; with use_liger_kernel false it trains"),
+              code("ms-swift swift/model/patcher.py: patch_output_normalizer (the embedding output hook)"),
+              code("transformers trainer.py: Trainer.__init__ (apply_liger_kernel on the model instance)")),
+             "engine: swift, task_type embedding, use_liger_kernel true"),
 ]
