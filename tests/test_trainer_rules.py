@@ -113,3 +113,12 @@ def test_liger_is_warned_for_embedding_training_only():
     # causal-LM training with Liger (ms-swift's liger examples) is not warned
     assert "liger-embedding" not in findings(name, "args.task_type=causal_lm", "args.model_type=null",
                                              "args.loss_type=null", "args.model=Qwen/Qwen3-0.6B")[1]
+
+
+def test_flash_attention_on_heads_wider_than_256_is_refused_on_the_transformers_engine_only():
+    name = "flash-attention-2427-gemma4-head-dim-512"
+    assert findings(name)[0].get("flash-attn-head-dim") == {"args.attn_impl"}
+    assert "flash-attn-head-dim" not in findings(name, "args.attn_impl=sdpa")[0]
+    # a 256-wide model (Qwen3.5's full-attention layers) and a 128-wide one are fine with flash attention
+    for model in ("Qwen/Qwen3-8B", "Qwen/Qwen3.5-9B"):
+        assert "flash-attn-head-dim" not in findings(name, f"args.model={model}")[0], model

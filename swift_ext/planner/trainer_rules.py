@@ -120,6 +120,7 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
 # flash-attn csrc/flash_attn/flash_api.cpp mha_fwd / mha_varlen_fwd: TORCH_CHECK(is_sm8x || is_sm90, "FlashAttention
 # only supports Ampere GPUs or newer."). FlashAttention 3 is Hopper-first and 4 Blackwell/Hopper: none runs below 8.0.
 FLASH_MIN_CAPABILITY = (8, 0)
+FLASH_MAX_HEAD_DIM = 256
 _FLASH_IMPLS = ("flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4")
 
 
@@ -129,8 +130,21 @@ def flash_attn_gpu(recipe, args, shape: ModelShape, lay, err, warn):
     if recipe.engine != "swift":
         return
     impl = args.str("attn_impl")
+    if impl not in _FLASH_IMPLS:
+        return
+    # flash-attn csrc/flash_attn/flash_api.cpp: "FlashAttention forward only supports head dimension at most 256"
+    # (FlashAttention 3's hopper/ build and 4's cute interface stop at 256 too): Gemma 4's global-attention layers are
+    # 512 wide (config.json global_head_dim), and transformers' Gemma4 class accepts flash_attention_2 at load.
+    if isinstance(shape, ModelShape) and max(shape.head_dim, shape.global_head_dim) > FLASH_MAX_HEAD_DIM:
+        width = max(shape.head_dim, shape.global_head_dim)
+        err("flash-attn-head-dim", f"attn_impl {impl} on {shape.name}, whose attention heads are {width} wide: "
+            f"FlashAttention stops at {FLASH_MAX_HEAD_DIM} (\"FlashAttention only supports head dimensions up to "
+            "256\") and the first forward through those layers fails", "attn_impl",
+            hint="attn_impl: sdpa (or eager), with packing: false and padding_free: false (they need flash "
+                 "attention)")
+        return
     gpu = recipe.launch.gpu
-    if impl not in _FLASH_IMPLS or gpu not in GPUS:
+    if gpu not in GPUS:
         return
     cc = GPUS[gpu].compute_capability
     if cc >= FLASH_MIN_CAPABILITY:

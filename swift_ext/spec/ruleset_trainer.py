@@ -66,4 +66,16 @@ TRAINER_RULE_INFO = [
               code("ms-swift swift/model/patcher.py: patch_output_normalizer (the embedding output hook)"),
               code("transformers trainer.py: Trainer.__init__ (apply_liger_kernel on the model instance)")),
              "engine: swift, task_type embedding, use_liger_kernel true"),
+    RuleInfo("flash-attn-head-dim", "error", "attn_impl flash_attn / flash_attention_2/3/4 (what packing and "
+             "padding_free need on the transformers engine) on a model with attention heads wider than 256 (Gemma 4's "
+             "512-wide global layers): FlashAttention has no kernel for them",
+             (code("flash-attn csrc/flash_attn/flash_api.cpp: mha_fwd (head dimension at most 256; public source, not "
+                   "installed here)"),
+              code("flash-attn flash_attn/cute/interface.py (flash-attn 4: head_dim <= 256)"),
+              code("transformers models/gemma4/modeling_gemma4.py: Gemma4PreTrainedModel (_supports_flash_attn True: "
+                   "accepted at load)"),
+              Evidence("report", "Dao-AILab/flash-attention#2427", "Gemma 4 26B-A4B: global attention layers with "
+                       "head_dim 512 raise 'FlashAttention only supports head dimensions up to 256'; the workaround is "
+                       "SDPA for all layers")),
+             "engine: swift, a flash attn_impl, a model whose config.json gives head_dim or global_head_dim > 256"),
 ]
