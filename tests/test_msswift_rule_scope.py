@@ -166,3 +166,15 @@ def test_a_comma_in_a_target_modules_entry_is_refused_and_separate_entries_or_ta
     assert "target-modules-comma" not in _codes(errors), errors
     errors, _ = problems(SWIFT_SFT, "args.tuner_type=full", "args.target_modules=['q_proj,v_proj']")
     assert "target-modules-comma" not in _codes(errors), errors
+
+
+def test_truncation_split_is_refused_outside_pre_training_and_passes_for_pt():
+    # SwiftSft._encode_dataset: split needs causal_lm, the train template and use_chat_template false
+    errors, _ = problems(SWIFT_SFT, "args.truncation_strategy=split")
+    assert ("truncation-split", "args.truncation_strategy") in errors
+    errors, _ = problems(SWIFT_SFT, "command=pt", "args.truncation_strategy=split")
+    assert "truncation-split" not in _codes(errors), errors
+    errors, _ = problems(SWIFT_SFT, "args.truncation_strategy=split", "args.use_chat_template=false")
+    assert "truncation-split" not in _codes(errors), errors
+    errors, _ = problems(SWIFT_SFT, "command=pt", "args.truncation_strategy=split", "args.lazy_tokenize=true")
+    assert ("truncation-split", "args.lazy_tokenize") in errors

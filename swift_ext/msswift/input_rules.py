@@ -381,5 +381,27 @@ def comma_target_modules(recipe, args, err, warn):
             "not found in the base model\")", "target_modules",
             hint=f"target_modules: [{', '.join(names)}] (on the command line: --target_modules {' '.join(names)})")
 
+
+def truncation_split(recipe, args, err, warn):
+    # swift/pipelines/train/sft.py SwiftSft._encode_dataset (MegatronSft inherits it): truncation_strategy split is
+    # "currently only supported for pre-training" -- task_type causal_lm, a template in train mode and
+    # use_chat_template false (swift/megatron pt default it to false: arguments/pretrain_args.py; TemplateArguments
+    # sets None to true everywhere else) -- and asserts not lazy_tokenize. RLHF templates are not judged here.
+    if args.str("truncation_strategy") != "split" or recipe.command not in ("sft", "pt"):
+        return
+    chat = args.bool("use_chat_template") if args.has("use_chat_template") else recipe.command != "pt"
+    task = args.str("task_type") or "causal_lm"
+    if chat or task != "causal_lm":
+        why = (f"task_type {task}" if task != "causal_lm" else
+               "use_chat_template true" + ("" if args.has("use_chat_template") else " (the default outside `pt`)"))
+        err("truncation-split", f"truncation_strategy split with {why}: ms-swift supports it only for pre-training "
+            "(\"`--truncation_strategy split` is currently only supported for pre-training.\")",
+            "truncation_strategy", hint="`pt` (or use_chat_template: false on causal_lm), or truncation_strategy: "
+            "delete / right")
+    elif args.bool("lazy_tokenize"):
+        err("truncation-split", "truncation_strategy split with lazy_tokenize true: ms-swift asserts split "
+            "does not support lazy_tokenize", "lazy_tokenize", hint="lazy_tokenize: false")
+
 INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu,
-               best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels, comma_target_modules]
+               best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels, comma_target_modules,
+               truncation_split]

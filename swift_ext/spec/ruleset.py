@@ -529,6 +529,15 @@ _RULES += [
               Evidence("report", "modelscope/ms-swift#6516", "swift sft --target_modules q_proj,v_proj on Qwen3-VL: "
                        "\"Target modules {'q_proj,v_proj'} not found in the base model\"")),
              "both engines, a tuner other than full, no target_regex (which replaces target_modules)"),
+    RuleInfo("truncation-split", "error", "truncation_strategy split only for pre-training: causal_lm with "
+             "use_chat_template false (the `pt` default), and not with lazy_tokenize",
+             (code("ms-swift swift/pipelines/train/sft.py: SwiftSft._encode_dataset (\"`--truncation_strategy split` "
+                   "is currently only supported for pre-training.\"; assert not lazy_tokenize; MegatronSft inherits "
+                   "it)"),
+              code("ms-swift swift/arguments/base_args/template_args.py: TemplateArguments.__post_init__ "
+                   "(use_chat_template None -> true; pretrain_args.py: false for pt)")),
+             "both engines, commands sft and pt, truncation_strategy split (the multimodal lazy_tokenize default is "
+             "not judged)"),
     RuleInfo("bf16-gpu", "error, warning", "bfloat16 on a GPU below compute capability 8.0: the vLLM rollout "
              "refuses it (error); the transformers Trainer runs it emulated (warning)",
              (code("transformers training_args.py: TrainingArguments.__post_init__ (\"Your setup doesn't support "
