@@ -122,3 +122,13 @@ def test_flash_attention_on_heads_wider_than_256_is_refused_on_the_transformers_
     # a 256-wide model (Qwen3.5's full-attention layers) and a 128-wide one are fine with flash attention
     for model in ("Qwen/Qwen3-8B", "Qwen/Qwen3.5-9B"):
         assert "flash-attn-head-dim" not in findings(name, f"args.model={model}")[0], model
+
+
+def test_llamapro_blocks_must_divide_the_layers():
+    base = ("args.tuner_type=llamapro", "args.torch_dtype=bfloat16")
+    # Gemma 4 26B-A4B has 30 layers: 4 new blocks (the default) do not divide them, 3 do; Qwen3-8B's 36 take 4
+    assert findings(FP16_FULL, *base, "args.model=google/gemma-4-26B-A4B-it", "args.model_type=null")[0].get(
+        "llamapro-blocks") == {"args.llamapro_num_new_blocks"}
+    assert "llamapro-blocks" not in findings(FP16_FULL, *base, "args.model=google/gemma-4-26B-A4B-it",
+                                             "args.model_type=null", "args.llamapro_num_new_blocks=3")[0]
+    assert "llamapro-blocks" not in findings(FP16_FULL, *base)[0]

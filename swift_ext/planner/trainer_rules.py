@@ -188,4 +188,19 @@ def liger_embedding(recipe, args, shape: ModelShape, lay, err, warn):
          "(ms-swift#5219: Qwen3-Embedding full training with infonce; without Liger it trained)", "use_liger_kernel",
          hint="use_liger_kernel: false for embedding training")
 
-TRAINER_RULES = [fp16_full, quantized_training, flash_attn_gpu, fsdp_reports, liger_embedding]
+
+def llamapro_blocks(recipe, args, shape: ModelShape, lay, err, warn):
+    # swift/tuners/llamapro.py LLaMAPro.prepare_model: assert num_hidden_layers % num_new_blocks == 0 ("Model layers N
+    # should be divided by M"), num_new_blocks from llamapro_num_new_blocks (default 4,
+    # swift/arguments/tuner_args.py) through swift/pipelines/train/tuner.py prepare_adapter.
+    if recipe.engine != "swift" or args.str("tuner_type") != "llamapro" or not isinstance(shape, ModelShape):
+        return
+    blocks = args.int("llamapro_num_new_blocks") or 4
+    if shape.num_layers and shape.num_layers % blocks:
+        fits = [b for b in range(blocks, 0, -1) if shape.num_layers % b == 0][0]
+        err("llamapro-blocks", f"tuner_type llamapro adds llamapro_num_new_blocks {blocks} blocks, which must divide "
+            f"{shape.name}'s {shape.num_layers} layers (ms-swift asserts it when it builds the adapter)",
+            "llamapro_num_new_blocks", hint=f"llamapro_num_new_blocks: {fits}")
+
+TRAINER_RULES = [fp16_full, quantized_training, flash_attn_gpu, fsdp_reports, liger_embedding,
+                 llamapro_blocks]

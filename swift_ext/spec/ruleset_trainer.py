@@ -78,4 +78,9 @@ TRAINER_RULE_INFO = [
                        "head_dim 512 raise 'FlashAttention only supports head dimensions up to 256'; the workaround is "
                        "SDPA for all layers")),
              "engine: swift, a flash attn_impl, a model whose config.json gives head_dim or global_head_dim > 256"),
+    RuleInfo("llamapro-blocks", "error", "tuner_type llamapro: llamapro_num_new_blocks (default 4) divides the model's "
+             "layers",
+             (code("ms-swift swift/tuners/llamapro.py: LLaMAPro.prepare_model (assert num_hidden_layers % "
+                   "num_new_blocks == 0)"),),
+             "engine: swift, tuner_type llamapro, a model whose config.json gives its layer count"),
 ]
