@@ -151,3 +151,30 @@ def test_an_unknown_scheduler_is_refused_in_server_mode_and_without_vllm():
         assert ("grpo-multi-turn", "args.multi_turn_scheduler") in errors, (base, mode, errors)
         errors, _ = problems(base, *mode, "args.multi_turn_scheduler=math_tip_trick")
         assert "grpo-multi-turn" not in _codes(errors), (base, mode, errors)
+
+
+def test_a_comma_in_a_target_modules_entry_is_refused_and_separate_entries_or_target_regex_are_not():
+    # get_target_modules passes explicit names to peft, which matches module-name suffixes: 'q_proj,v_proj' none.
+    for base in (SWIFT_SFT, MEG_SFT):
+        errors, _ = problems(base, "args.tuner_type=lora", "args.target_modules=[q_proj,v_proj]")
+        assert "target-modules-comma" not in _codes(errors), errors
+        errors, _ = problems(base, "args.tuner_type=lora", "args.target_modules=['q_proj,v_proj']")
+        assert ("target-modules-comma", "args.target_modules") in errors, base
+    # target_regex replaces target_modules (TunerArguments.__post_init__), and full training builds no adapter
+    errors, _ = problems(SWIFT_SFT, "args.tuner_type=lora", "args.target_modules=['q_proj,v_proj']",
+                         "args.target_regex=.*(q_proj|v_proj)")
+    assert "target-modules-comma" not in _codes(errors), errors
+    errors, _ = problems(SWIFT_SFT, "args.tuner_type=full", "args.target_modules=['q_proj,v_proj']")
+    assert "target-modules-comma" not in _codes(errors), errors
+
+
+def test_truncation_split_is_refused_outside_pre_training_and_passes_for_pt():
+    # SwiftSft._encode_dataset: split needs causal_lm, the train template and use_chat_template false
+    errors, _ = problems(SWIFT_SFT, "args.truncation_strategy=split")
+    assert ("truncation-split", "args.truncation_strategy") in errors
+    errors, _ = problems(SWIFT_SFT, "command=pt", "args.truncation_strategy=split")
+    assert "truncation-split" not in _codes(errors), errors
+    errors, _ = problems(SWIFT_SFT, "args.truncation_strategy=split", "args.use_chat_template=false")
+    assert "truncation-split" not in _codes(errors), errors
+    errors, _ = problems(SWIFT_SFT, "command=pt", "args.truncation_strategy=split", "args.lazy_tokenize=true")
+    assert ("truncation-split", "args.lazy_tokenize") in errors

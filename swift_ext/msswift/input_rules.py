@@ -388,5 +388,22 @@ def start_up_ranges(recipe, args, err, warn):
             "(numpy refuses it on every rank at start-up)", "seed", hint="a seed from 0 to 4294967295 minus the ranks")
 
 
-INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps, bf16_gpu,
-               best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels]
+def comma_target_modules(recipe, args, err, warn):
+    # ms-swift's parser takes lists space-separated (HfArgumentParser nargs): `--target_modules q_proj,v_proj` is ONE
+    # name, 'q_proj,v_proj'. swift/pipelines/train/tuner.py get_target_modules passes explicit names on (the Megatron
+    # engine's swift/megatron/utils/utils.py get_target_modules too), and peft tuners/tuners_utils.py
+    # BaseTuner.inject_adapter matches module names by suffix: no module name holds a comma, so nothing matches and
+    # it raises "Target modules {'q_proj,v_proj'} not found in the base model". target_regex replaces target_modules.
+    if args.str("target_regex") or (args.str("tuner_type") or "lora") == "full":
+        return
+    joined = [str(m) for m in args.list("target_modules") if "," in str(m)]
+    if joined:
+        names = [n.strip() for m in joined for n in m.split(",") if n.strip()]
+        err("target-modules-comma", f"target_modules entry {joined[0]!r} is one module name with a comma in it (ms-swift "
+            "takes lists space-separated); no module matches it and peft refuses the adapter (\"Target modules ... "
+            "not found in the base model\")", "target_modules",
+            hint=f"target_modules: [{', '.join(names)}] (on the command line: --target_modules {' '.join(names)})")
+
+
+INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps,
+               bf16_gpu, best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels, comma_target_modules]

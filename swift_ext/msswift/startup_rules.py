@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from swift_ext.msswift import schema as msargs
+from swift_ext.msswift.deepspeed_rules import DEEPSPEED_PRESETS, DEEPSPEED_RULES, FSDP_PRESETS, _json_config
 from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.checkpoint_rules import CHECKPOINT_RULES
@@ -78,31 +79,6 @@ def _fsdp_config(fsdp: str) -> dict | None:
     """The FSDP config ms-swift reads for `fsdp` (a preset name, a JSON file or JSON text), or None when it cannot
     be read here (then ms-swift's own parsing decides)."""
     return _json_config(fsdp, FSDP_PRESETS)
-
-
-# The preset names SftArguments._init_fsdp / _init_deepspeed map to files in the installed swift/config/.
-FSDP_PRESETS = ("fsdp2",)
-DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload")
-
-
-def _json_config(value, presets: tuple[str, ...]) -> dict | None:
-    """A config as swift/utils/utils.py json_parse_to_dict reads it (a mapping as is, a preset's file, an existing
-    path, else JSON text); None when it cannot be read here (a path on the training machine, text only json_repair
-    could mend)."""
-    from swift_ext.msswift.schema import _package_dir
-
-    if isinstance(value, dict):
-        return value
-    if not isinstance(value, str):
-        return None
-    root = _package_dir("swift")
-    path = root / "config" / f"{value}.json" if value in presets and root else Path(value)
-    try:
-        text = path.read_text(encoding="utf-8") if path.is_file() else value
-        parsed = json.loads(text)
-    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested past the decoder's depth
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def config_names(recipe, args, err, warn):
@@ -182,21 +158,6 @@ def _fsdp_version(fsdp_config: dict) -> int | None:
         return int(value) if value is not None else None
     except (TypeError, ValueError, OverflowError):  # OverflowError: json reads Infinity
         return None
-
-
-def deepspeed_hpz(recipe, args, err, warn):
-    # swift/arguments/sft_args.py SftArguments._init_deepspeed (sft and rlhf): with zero_hpz_partition_size,
-    # `assert 'zero_optimization' in self.deepspeed` before setting zero_optimization.zero_hpz_partition_size. Only
-    # with deepspeed set (without it the value is not read); the presets all have zero_optimization.
-    ds = args.raw("deepspeed")
-    if recipe.engine != "swift" or not ds or args.raw("zero_hpz_partition_size") is None:
-        return
-    config = _json_config(ds, DEEPSPEED_PRESETS)
-    if config is not None and "zero_optimization" not in config:
-        err("deepspeed-hpz", f"zero_hpz_partition_size needs a DeepSpeed config with zero_optimization; deepspeed "
-            f"{args.str('deepspeed')} has none (ms-swift asserts it)", "zero_hpz_partition_size",
-            hint="a ZeRO stage in the config (zero_optimization: {stage: 3}, e.g. deepspeed: zero3), or drop "
-                 "zero_hpz_partition_size")
 
 
 def warmup(recipe, args, err, warn):
@@ -482,5 +443,5 @@ def dataset_required(recipe, args, err, warn):
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, config_names, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
-                 txt_files, grpo_reward_model_plugin, rollout_fsdp1, deepspeed_hpz, *DEVICE_MAP_RULES,
+                 txt_files, grpo_reward_model_plugin, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
                  *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]

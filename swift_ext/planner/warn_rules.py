@@ -18,6 +18,7 @@ from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
 from swift_ext.planner.teacher_rules import TEACHER_RULES
+from swift_ext.planner.trainer_rules import TRAINER_RULES
 from swift_ext.spec.yamlio import short_name
 
 # vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
@@ -308,3 +309,5 @@ def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
 ENGINE_RULES.extend(LENGTH_RULES)
 ENGINE_RULES.extend(ROLLOUT_RULES)
 ENGINE_RULES.extend(TEACHER_RULES)
+# The transformers Trainer's precision / quantization / flash-attention refusals (trainer_rules.py; engine swift).
+ENGINE_RULES.extend(TRAINER_RULES)

@@ -6,7 +6,8 @@ the `rule=` of a finding in planner/plan.py, refusals.py, effective.py and spec/
 (scanning those packages) keeps this table and those names equal. The entries of the start-up refusals are in
 spec/ruleset_startup.py, those of the engine audits' megatron-core / mcore-bridge rules in spec/ruleset_mcore.py and
 those of recipe-fixed failures after start-up (the first forward's attention kernels) in spec/ruleset_runtime.py,
-those of GRPO and the rewards in spec/ruleset_grpo.py, those of sequence length in spec/ruleset_length.py
+those of GRPO and the rewards in spec/ruleset_grpo.py, those of the transformers Trainer's precision /
+quantization / flash-attention refusals in spec/ruleset_trainer.py, those of sequence length in spec/ruleset_length.py
 (their shape in spec/rule_info.py); this module joins them. Evidence is one of:
 - code: the engine's own check (package, file and function of the installed version) that this mirrors;
 - report: a public report, with the conditions it was seen under -- such a rule applies only under
@@ -25,6 +26,7 @@ from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
 from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
 from swift_ext.spec.ruleset_template import TEMPLATE_RULE_INFO
+from swift_ext.spec.ruleset_trainer import TRAINER_RULE_INFO
 
 _RULES = [
     # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
@@ -520,6 +522,14 @@ _RULES += [
              (code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
               code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
              "engine: swift, streaming: true"),
+    RuleInfo("target-modules-comma", "error", "a target_modules entry with a comma in it (`--target_modules q_proj,v_proj`) "
+             "is one module name that matches nothing: ms-swift takes lists space-separated",
+             (code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
+                   "model\")"),
+              code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (explicit names passed on)"),
+              Evidence("report", "modelscope/ms-swift#6516", "swift sft --target_modules q_proj,v_proj on Qwen3-VL: "
+                       "\"Target modules {'q_proj,v_proj'} not found in the base model\"")),
+             "both engines, a tuner other than full, no target_regex (which replaces target_modules)"),
     RuleInfo("bf16-gpu", "error, warning", "bfloat16 on a GPU below compute capability 8.0: the vLLM rollout "
              "refuses it (error); the transformers Trainer runs it emulated (warning)",
              (code("transformers training_args.py: TrainingArguments.__post_init__ (\"Your setup doesn't support "
@@ -536,6 +546,7 @@ _RULES += MCORE_AUDIT_RULE_INFO
 _RULES += STARTUP_RULE_INFO
 _RULES += RUNTIME_RULE_INFO
 _RULES += TEMPLATE_RULE_INFO  # how the data is encoded: spec/ruleset_template.py
+_RULES += TRAINER_RULE_INFO
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 

@@ -207,6 +207,41 @@ STARTUP_RULE_INFO = [
     RuleInfo("deepspeed-hpz", "error", "zero_hpz_partition_size needs a DeepSpeed config with zero_optimization",
              (code(f"{SFT} SftArguments._init_deepspeed"),),
              "engine: swift, deepspeed and zero_hpz_partition_size set, the config readable here"),
+    RuleInfo("deepspeed-values", "error", "a DeepSpeed config's batch, clipping, optimizer and fp16/bf16 values are "
+             "\"auto\" or equal the training arguments (as ms-swift fills them: per_device_train_batch_size 1, "
+             "gradient_accumulation_steps 16 / processes, learning_rate 1e-4 (full 1e-5), adam_beta2 0.95, "
+             "weight_decay 0.1, max_grad_norm 1, fp16/bf16 from torch_dtype)",
+             (code("transformers integrations/deepspeed.py: HfTrainerDeepSpeedConfig.trainer_config_process / "
+                   "trainer_config_finalize (fill_match: \"Please correct the following DeepSpeed config values that "
+                   "mismatch TrainingArguments values\")"),
+              code(f"{SFT} SftArguments._init_deepspeed (a preset name or a JSON file/text, passed on unchanged)"),
+              Evidence("report", "hiyouga/LlamaFactory#366", "hand-written ZeRO-2 config with "
+                       "train_micro_batch_size_per_gpu 16 and gradient_accumulation_steps 8 beside default batch "
+                       "arguments; the maintainer: make them \"auto\""),
+              Evidence("report", "shibing624/MedicalGPT#191", "ds fp16.enabled=True vs hf fp16=False (full "
+                       "ChatGLM2 training in bf16)")),
+             "engine: swift, deepspeed set and readable here (ms-swift's presets are all \"auto\"); fp16/bf16 only "
+             "when torch_dtype or fp16/bf16 is stated; not the scheduler's step counts"),
+
+    RuleInfo("zero3-bnb", "error", "DeepSpeed ZeRO-3 over a bitsandbytes-quantized model needs 4-bit weights stored in "
+             "the torch_dtype (bnb_4bit_quant_storage): uint8 (the default) or int8 (8-bit) weights beside float ones "
+             "break ZeRO-3's one-dtype parameter gathers",
+             (code("deepspeed runtime/zero/partition_parameters.py: all_gather_coalesced / _all_gather_dtype "
+                   "(get_only_unique_item of the gathered params' dtypes; \"all params must have the same dtype\"; "
+                   "public source, not installed here)"),
+              code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
+                   "(bnb_4bit_quant_storage passed through, None by default)"),
+              Evidence("report", "modelscope/ms-swift#8267", "swift 3.10.3, Qwen2.5-7B-Instruct QLoRA (bnb 4-bit nf4, "
+                       "bf16) with --deepspeed zero3 on 2 GPUs: fails at start"),
+              Evidence("report", "modelscope/ms-swift#5422", "Qwen3-Embedding-4B LoRA over bnb 4-bit, float16, "
+                       "zero3: 'AssertionError: all params must have the same dtype'"),
+              Evidence("report", "axolotl-ai-cloud/axolotl#207", "QLoRA with ZeRO-3: 'expected there to be only one "
+                       "unique element' in Init._convert_to_deepspeed_param all_gather_coalesced"),
+              Evidence("report", "huggingface/peft#1550", "pull request: ZeRO-3 / FSDP QLoRA supported with "
+                       "bnb_4bit_quant_storage set to the torch dtype")),
+             "engine: swift, quant_method bnb, a DeepSpeed config (preset or readable here) with zero_optimization "
+             "stage 3; quant_bits 8, or bnb_4bit_quant_storage unset or (both stated) not the torch_dtype; FSDP2 is "
+             "not judged (it checks only the trainable parameters' dtypes)"),
 
     # --- plugin files ms-swift imports at start-up (msswift/plugin_imports.py)
     RuleInfo("plugin-imports", "warning", "every `import swift...` / `from swift... import name` that runs "

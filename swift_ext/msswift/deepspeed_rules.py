@@ -1,0 +1,172 @@
+"""ms-swift 4.6's DeepSpeed / FSDP config files as the transformers engine reads them, and what the Trainer refuses
+about a DeepSpeed config: ZeRO++ without zero_optimization, values that are neither "auto" nor the training
+arguments', and ZeRO-3 over bitsandbytes weights stored in another dtype. Registered through startup_rules.py's
+STARTUP_RULES (msswift/rules.py runs them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# The preset names SftArguments._init_fsdp / _init_deepspeed map to files in the installed swift/config/.
+FSDP_PRESETS = ("fsdp2",)
+DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload")
+
+
+def _json_config(value, presets: tuple[str, ...]) -> dict | None:
+    """A config as swift/utils/utils.py json_parse_to_dict reads it (a mapping as is, a preset's file, an existing
+    path, else JSON text); None when it cannot be read here (a path on the training machine, text only json_repair
+    could mend)."""
+    from swift_ext.msswift.schema import _package_dir
+
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        return None
+    root = _package_dir("swift")
+    path = root / "config" / f"{value}.json" if value in presets and root else Path(value)
+    try:
+        text = path.read_text(encoding="utf-8") if path.is_file() else value
+        parsed = json.loads(text)
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested past the decoder's depth
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+
+def deepspeed_hpz(recipe, args, err, warn):
+    # swift/arguments/sft_args.py SftArguments._init_deepspeed (sft and rlhf): with zero_hpz_partition_size,
+    # `assert 'zero_optimization' in self.deepspeed` before setting zero_optimization.zero_hpz_partition_size. Only
+    # with deepspeed set (without it the value is not read); the presets all have zero_optimization.
+    ds = args.raw("deepspeed")
+    if recipe.engine != "swift" or not ds or args.raw("zero_hpz_partition_size") is None:
+        return
+    config = _json_config(ds, DEEPSPEED_PRESETS)
+    if config is not None and "zero_optimization" not in config:
+        err("deepspeed-hpz", f"zero_hpz_partition_size needs a DeepSpeed config with zero_optimization; deepspeed "
+            f"{args.str('deepspeed')} has none (ms-swift asserts it)", "zero_hpz_partition_size",
+            hint="a ZeRO stage in the config (zero_optimization: {stage: 3}, e.g. deepspeed: zero3), or drop "
+                 "zero_hpz_partition_size")
+
+
+# transformers integrations/deepspeed.py HfTrainerDeepSpeedConfig.trainer_config_process: each of these DeepSpeed
+# config keys that is not "auto" must equal the TrainingArguments value (fill_match), else trainer_config_finalize
+# raises "Please correct the following DeepSpeed config values that mismatch TrainingArguments values" when the
+# Trainer builds the engine. The value is ms-swift's, after its defaults (adam_beta2 0.95, weight_decay 0.1, ...).
+def _ds_node(config: dict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _same(ds_value, hf_value) -> bool:
+    if isinstance(ds_value, list) and isinstance(hf_value, list):
+        return len(ds_value) == len(hf_value) and all(map(_same, ds_value, hf_value))
+    if isinstance(ds_value, bool) or isinstance(hf_value, bool):
+        return bool(ds_value) == bool(hf_value) if isinstance(ds_value, bool) else False
+    try:
+        return float(ds_value) == float(hf_value)
+    except (TypeError, ValueError):
+        return False
+
+
+def _mixed_precision(args) -> tuple[bool | None, bool | None]:
+    """(fp16, bf16) as ModelArguments._init_mixed_precision sets them; None where config.json's dtype decides."""
+    dtype = (args.str("torch_dtype") or "").lower().replace("torch.", "")
+    by_dtype = {"float16": (True, False), "half": (True, False), "float32": (True, False),
+                "float": (True, False), "bfloat16": (False, True)}.get(dtype, (None, None))
+    fp16 = args.bool("fp16") if args.has("fp16") else by_dtype[0]
+    bf16 = args.bool("bf16") if args.has("bf16") else by_dtype[1]
+    return fp16, bf16
+
+
+def deepspeed_values(recipe, args, err, warn):
+    ds = args.raw("deepspeed")
+    if recipe.engine != "swift" or not ds:
+        return
+    config = _json_config(ds, DEEPSPEED_PRESETS)
+    if config is None:
+        return
+    bs = args.int("per_device_train_batch_size") or 1
+    ga = args.int("gradient_accumulation_steps") or 1
+    full = (args.str("tuner_type") or "lora") == "full"
+    # SftArguments._init_override: an unset learning_rate is 1e-5 for full training, 1e-4 otherwise
+    lr = args.float("learning_rate") if args.has("learning_rate") else (1e-5 if full else 1e-4)
+    fp16, bf16 = _mixed_precision(args)
+    checks = [("train_micro_batch_size_per_gpu", bs, "per_device_train_batch_size"),
+              ("gradient_accumulation_steps", ga, "gradient_accumulation_steps"),
+              ("train_batch_size", recipe.launch.world_size * bs * ga,
+               f"processes {recipe.launch.world_size} x per_device_train_batch_size x gradient_accumulation_steps"),
+              ("gradient_clipping", args.float("max_grad_norm"), "max_grad_norm"),
+              ("optimizer.params.lr", lr, "learning_rate"),
+              ("optimizer.params.betas", [args.float("adam_beta1"), args.float("adam_beta2")],
+               "adam_beta1, adam_beta2"),
+              ("optimizer.params.eps", args.float("adam_epsilon"), "adam_epsilon"),
+              ("optimizer.params.weight_decay", args.float("weight_decay"), "weight_decay"),
+              ("scheduler.params.warmup_max_lr", lr, "learning_rate"),
+              ("fp16.enabled", fp16, "fp16 (from torch_dtype unless set)"),
+              ("bf16.enabled", bf16, "bf16 (from torch_dtype unless set)")]
+    mismatches = []
+    for dotted, hf_value, hf_name in checks:
+        ds_value = _ds_node(config, dotted)
+        if ds_value is None or ds_value == "auto" or hf_value is None or _same(ds_value, hf_value):
+            continue
+        if isinstance(hf_value, list) and None in hf_value:
+            continue
+        mismatches.append((dotted, f"{dotted}={json.dumps(ds_value)} vs {hf_name} = {json.dumps(hf_value)}"))
+    if mismatches:
+        # The config is what the fix edits (transformers: "set these DeepSpeed config values to 'auto'").
+        err("deepspeed-values", f"deepspeed config {args.str('deepspeed')}: {'; '.join(m for _, m in mismatches)}: "
+            "transformers refuses a DeepSpeed config value that is not \"auto\" and differs from the training "
+            "argument (\"Please correct the following DeepSpeed config values that mismatch TrainingArguments "
+            "values\") when the Trainer builds the engine", "deepspeed",
+            hint=f"set {', '.join(repr(d) for d, _ in mismatches)} to \"auto\" in the DeepSpeed config (ms-swift "
+                 "fills them from the arguments), or use a preset (deepspeed: zero2 / zero3)")
+
+
+def _zero_stage(config: dict) -> int | None:
+    stage = _ds_node(config, "zero_optimization.stage")
+    try:
+        return int(stage)
+    except (TypeError, ValueError):
+        return None
+
+
+def zero3_bnb(recipe, args, err, warn):
+    # ZeRO-3 partitions every parameter, frozen ones included, and gathers them in groups that must share one dtype
+    # (deepspeed runtime/zero/partition_parameters.py: all_gather_coalesced -> get_only_unique_item(p.ds_tensor.dtype),
+    # "expected there to be only one unique element"; _all_gather_dtype: "all params must have the same dtype").
+    # bitsandbytes stores 4-bit weights packed in uint8 unless bnb_4bit_quant_storage names a float dtype, and 8-bit
+    # ones in int8, beside the bf16/fp16 norms and embeddings. peft's DeepSpeed guide (PR #1550): ZeRO-3 QLoRA needs
+    # bnb_4bit_quant_storage equal to torch_dtype. ms-swift passes bnb_4bit_quant_storage through unchanged
+    # (swift/arguments/base_args/quant_args.py QuantizeArguments.get_quantization_config), None by default.
+    ds = args.raw("deepspeed")
+    if recipe.engine != "swift" or not ds or (args.str("quant_method") or "").lower() != "bnb":
+        return
+    config = _json_config(ds, DEEPSPEED_PRESETS)
+    if config is None or _zero_stage(config) != 3:
+        return
+    bits = str(args.raw("quant_bits") or "")
+    storage = (args.str("bnb_4bit_quant_storage") or "").lower().replace("torch.", "")
+    dtype = (args.str("torch_dtype") or "").lower().replace("torch.", "")
+    if bits == "8":
+        why = "bitsandbytes 8-bit keeps its weights in int8"
+        hint = "quant_bits 4 with bnb_4bit_quant_storage equal to torch_dtype, or deepspeed: zero2"
+    elif not storage:
+        why = "bnb_4bit_quant_storage is unset, so the 4-bit weights are stored packed in uint8"
+        hint = f"bnb_4bit_quant_storage: {dtype or 'bfloat16'} (the torch_dtype), or deepspeed: zero2"
+    elif dtype and storage != dtype:
+        why = f"bnb_4bit_quant_storage {storage} is not the torch_dtype {dtype}"
+        hint = f"bnb_4bit_quant_storage: {dtype}"
+    else:
+        return
+    err("zero3-bnb", f"DeepSpeed ZeRO-3 over a bitsandbytes model: {why}, beside the float weights; ZeRO-3 gathers "
+        "parameters in groups of one dtype and fails on the mix (\"all params must have the same dtype\" / "
+        "\"expected there to be only one unique element\")", "bnb_4bit_quant_storage" if bits != "8" else "quant_bits",
+        hint=hint)
+
+
+DEEPSPEED_RULES = [deepspeed_hpz, deepspeed_values, zero3_bnb]

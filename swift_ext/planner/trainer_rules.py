@@ -1,0 +1,206 @@
+"""Engine swift: what the transformers Trainer (and the kernels under it) refuses about the precision, quantization
+and attention kernel a recipe asks for, once the model is loaded -- minutes into the job, after the queue.
+
+- fp16-full: full-parameter training in float16 without DeepSpeed/FSDP. ms-swift turns torch_dtype float16 into
+  fp16 mixed precision and leaves full-parameter weights in float16 (it upcasts only adapter weights), so the
+  Trainer's GradScaler finds float16 gradients at the first optimizer step.
+- quantized-training: transformers' Trainer refuses a quantized model with nothing but its own weights to train
+  (tuner_type full) and, for any tuner, a quantization transformers cannot train through (FP8).
+- flash-attn-gpu: FlashAttention (ms-swift's attn_impl flash_attn, and what packing / padding_free need) has no
+  kernel below compute capability 8.0.
+
+Registered with warn_rules.ENGINE_RULES: each rule returns at once for engine megatron.
+"""
+
+from __future__ import annotations
+
+from swift_ext.planner.model_shape import ModelShape
+from swift_ext.spec.gpus import GPUS
+
+FLOAT16_NAMES = ("float16", "half")  # swift/utils/hf_config.py HfConfigFactory.to_torch_dtype: getattr(torch, name)
+
+
+def fp16_full(recipe, args, shape: ModelShape, lay, err, warn):
+    # swift/arguments/base_args/model_args.py ModelArguments._init_mixed_precision: torch_dtype float16 sets fp16
+    # (unless stated). swift/pipelines/train/tuner.py TunerMixin.prepare_model converts trainable float16
+    # parameters to float32 only on the adapter branch ("fix bug: Attempting to unscale FP16 gradients"); full
+    # training keeps them float16. transformers' Trainer then steps through accelerate's torch GradScaler, whose
+    # unscale_ (torch/amp/grad_scaler.py GradScaler._unscale_grads_, allow_fp16=False) raises "Attempting to
+    # unscale FP16 gradients." at the first step. DeepSpeed keeps fp32 master weights itself, and FSDP's
+    # ShardedGradScaler allows float16 gradients: neither fails.
+    if recipe.engine != "swift" or (args.str("tuner_type") or "lora") != "full":
+        return
+    dtype = (args.str("torch_dtype") or "").lower().replace("torch.", "")
+    if dtype not in FLOAT16_NAMES:
+        return  # unset: ms-swift reads config.json's dtype (bfloat16 for the current releases), not judged here
+    if args.has("fp16") and not args.bool("fp16"):
+        return  # no GradScaler: plain float16 training (or bf16 autocast) is not refused
+    if args.str("deepspeed") or args.str("fsdp"):
+        return
+    err("fp16-full", f"tuner_type full with torch_dtype {args.str('torch_dtype')}: the weights stay float16, and fp16 "
+        "mixed precision's GradScaler refuses their gradients at the first optimizer step (\"Attempting to unscale "
+        "FP16 gradients.\"; ms-swift upcasts trainable weights to float32 only for adapters)", "torch_dtype",
+        hint="torch_dtype: bfloat16 on an Ampere-or-newer GPU; on a V100/T4 torch_dtype float32 (fp16 autocast "
+             "over float32 weights), or deepspeed: zero2 (fp32 master weights)")
+
+
+# transformers quantizers whose is_trainable is True (quantizers/quantizer_*.py): a full-parameter run on them is
+# still refused ("purely quantized"), adapters are not. FineGrainedFP8 (quant_method fp8) says False.
+_TRAINABLE_QUANT = ("bnb", "bitsandbytes", "hqq", "eetq", "quanto", "awq", "gptq", "gptq_v2")
+# Checkpoint formats told from the model id when no config.json says (the bundled presets share the base model's
+# shape across its -FP8 / -AWQ / -GPTQ releases).
+_NAME_FORMATS = (("fp8", "fp8"), ("awq", "awq"), ("gptq", "gptq"), ("bnb-4bit", "bitsandbytes"))
+# transformers quantizers/quantizer_finegrained_fp8.py FineGrainedFp8HfQuantizer.validate_environment: a GPU below
+# 8.9 (no FP8 GEMM) loads an FP8 checkpoint dequantized to bf16 (the quantization config is then removed).
+FP8_MIN_CAPABILITY = (8, 9)
+
+
+def _stored_format(args, shape) -> str:
+    """The checkpoint's own quantization: config.json's quant_method, else the model id's -FP8/-AWQ/-GPTQ tag."""
+    # A model whose config.json was not found stands in as layout._UnknownShape (not a ModelShape): the id decides.
+    stored = shape.checkpoint_quant if isinstance(shape, ModelShape) else ""
+    if stored:
+        return stored
+    name = (args.str("model") or "").lower()
+    return next((fmt for tag, fmt in _NAME_FORMATS if tag in name.rsplit("/", 1)[-1]), "")
+
+
+def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
+    # transformers trainer_utils.py validate_quantization_for_training, called by Trainer.__init__ (every ms-swift
+    # trainer subclasses it): a model whose hf_quantizer is set and that is no PeftModel raises "You cannot perform
+    # fine-tuning on purely quantized models"; a quantizer whose is_trainable is False raises "... quantized with
+    # fp8 but that quantization method do not support training" whatever is attached. ms-swift builds the
+    # quantization config from quant_method (swift/arguments/base_args/quant_args.py
+    # QuantizeArguments.get_quantization_config: bnb, hqq, eetq, quanto, fp8 -> FineGrainedFP8Config) and never
+    # dequantizes a pre-quantized checkpoint (AWQ/GPTQ/FP8 load as their config.json says).
+    if recipe.engine != "swift":
+        return
+    full = (args.str("tuner_type") or "lora") == "full"
+    method = (args.str("quant_method") or "").lower()
+    if method == "fp8":
+        err("quantized-training", "quant_method fp8 loads the model through transformers' FineGrainedFP8 quantizer, "
+            "which cannot be trained: the Trainer refuses it (\"quantized with fp8 but that quantization method do "
+            "not support training\") whatever the tuner", "quant_method",
+            hint="drop quant_method (train in bf16), or quant_method: bnb with quant_bits 4 for QLoRA")
+        return
+    if full and method in _TRAINABLE_QUANT:
+        err("quantized-training", f"tuner_type full on a model quantized at load (quant_method {method}): the "
+            "Trainer refuses a quantized model with no adapter (\"You cannot perform fine-tuning on purely quantized "
+            "models\")", "tuner_type", hint="tuner_type: lora (QLoRA), or drop quant_method/quant_bits to train "
+            "every weight")
+        return
+    if method:
+        return  # an adapter over a trainable quantization: QLoRA
+    stored = _stored_format(args, shape)
+    if not stored:
+        return
+    model = args.str("model")
+    if stored == "fp8":
+        gpu = recipe.launch.gpu
+        cc = GPUS[gpu].compute_capability if gpu in GPUS else None
+        if cc is not None and cc < FP8_MIN_CAPABILITY:
+            return  # transformers loads it dequantized to bf16 there: it trains as an unquantized model
+        what = (f"{model} is an FP8 checkpoint: on {gpu} (FP8-capable) transformers loads it FP8-quantized, and the "
+                "Trainer refuses FP8 (\"quantized with fp8 but that quantization method do not support training\") "
+                f"with tuner_type {args.str('tuner_type') or 'lora'}")
+        hint = "train the BF16 release of the model (the same id without -FP8)"
+        if cc is None:
+            warn("quantized-training", what.replace(f"on {gpu} (FP8-capable)", "on an FP8-capable GPU (sm89+)") +
+                 "; launch.gpu is not named (below sm89 it loads dequantized and trains)", "model", hint=hint)
+        else:
+            err("quantized-training", what, "model", hint=hint)
+        return
+    if full and stored in _TRAINABLE_QUANT:
+        err("quantized-training", f"tuner_type full on {model}, a {stored.upper()}-quantized checkpoint: the Trainer "
+            "refuses a quantized model with no adapter (\"You cannot perform fine-tuning on purely quantized "
+            "models\")", "tuner_type",
+            hint="tuner_type: lora over the quantized checkpoint, or full training on the unquantized release")
+
+
+# flash-attn csrc/flash_attn/flash_api.cpp mha_fwd / mha_varlen_fwd: TORCH_CHECK(is_sm8x || is_sm90, "FlashAttention
+# only supports Ampere GPUs or newer."). FlashAttention 3 is Hopper-first and 4 Blackwell/Hopper: none runs below 8.0.
+FLASH_MIN_CAPABILITY = (8, 0)
+FLASH_MAX_HEAD_DIM = 256
+_FLASH_IMPLS = ("flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4")
+
+
+def flash_attn_gpu(recipe, args, shape: ModelShape, lay, err, warn):
+    # ms-swift passes attn_impl to from_pretrained (swift/model/register.py: flash_attn -> flash_attention_2);
+    # transformers does not test the GPU generation, the first forward's flash-attn kernel does.
+    if recipe.engine != "swift":
+        return
+    impl = args.str("attn_impl")
+    if impl not in _FLASH_IMPLS:
+        return
+    # flash-attn csrc/flash_attn/flash_api.cpp: "FlashAttention forward only supports head dimension at most 256"
+    # (FlashAttention 3's hopper/ build and 4's cute interface stop at 256 too): Gemma 4's global-attention layers are
+    # 512 wide (config.json global_head_dim), and transformers' Gemma4 class accepts flash_attention_2 at load.
+    if isinstance(shape, ModelShape) and max(shape.head_dim, shape.global_head_dim) > FLASH_MAX_HEAD_DIM:
+        width = max(shape.head_dim, shape.global_head_dim)
+        err("flash-attn-head-dim", f"attn_impl {impl} on {shape.name}, whose attention heads are {width} wide: "
+            f"FlashAttention stops at {FLASH_MAX_HEAD_DIM} (\"FlashAttention only supports head dimensions up to "
+            "256\") and the first forward through those layers fails", "attn_impl",
+            hint="attn_impl: sdpa (or eager), with packing: false and padding_free: false (they need flash "
+                 "attention)")
+        return
+    gpu = recipe.launch.gpu
+    if gpu not in GPUS:
+        return
+    cc = GPUS[gpu].compute_capability
+    if cc >= FLASH_MIN_CAPABILITY:
+        return
+    packed = args.bool("packing") or args.bool("padding_free")
+    err("flash-attn-gpu", f"attn_impl {impl} on {gpu} (compute capability {cc[0]}.{cc[1]}): FlashAttention has no "
+        "kernel below 8.0 and the first forward fails (\"FlashAttention only supports Ampere GPUs or newer.\")",
+        "attn_impl", hint=("sdpa or eager, which also means packing: false and padding_free: false (they need flash "
+                           "attention)" if packed else "attn_impl: sdpa (or eager)"))
+
+
+
+def fsdp_reports(recipe, args, shape: ModelShape, lay, err, warn):
+    # Combinations ms-swift 4.6 lets through to FSDP that public reports saw fail after start-up; ms-swift neither
+    # documents nor refuses them (sft_args.py SftArguments._init_fsdp / _check_fsdp2_compatibility check neither).
+    # Report-only evidence: warnings.
+    if recipe.engine != "swift" or not args.str("fsdp"):
+        return
+    sp = args.int("sequence_parallel_size", 1) or 1
+    if sp > 1:
+        warn("fsdp-reports", f"fsdp with sequence_parallel_size {sp}: ms-swift documents no FSDP + Ulysses/ring "
+             "layout, and a report saw the first step die with \"CUDA error: an illegal memory access\" "
+             "(ms-swift#9895, FSDP QLoRA with sequence_parallel_size 2 on 2 GPUs)", "sequence_parallel_size",
+             hint="deepspeed (zero2/zero3) with sequence_parallel_size, or FSDP without it")
+    if (args.str("tuner_type") or "lora") != "full" and args.list("modules_to_save"):
+        warn("fsdp-reports", f"fsdp with LoRA and modules_to_save {args.list('modules_to_save')}: a report saw "
+             "checkpoint saving hang under FSDP full_shard once modules_to_save was set (ms-swift#9313: training "
+             "steps ran, the checkpoint directory stayed partial)", "modules_to_save",
+             hint="deepspeed instead of fsdp, or train those modules with LoRA (target_modules) instead")
+
+
+def liger_embedding(recipe, args, shape: ModelShape, lay, err, warn):
+    # transformers' Trainer applies Liger to the model instance (trainer.py: apply_liger_kernel, since ms-swift 4.6
+    # leaves it to transformers >= 4.45: swift/pipelines/train/tuner.py TunerMixin.prepare_model), replacing the
+    # CausalLM forward that ms-swift's embedding head hooks (swift/model/patcher.py patch_output_normalizer turns
+    # lm_head into the identity and rebuilds the output as {'last_hidden_state': ...}). Report-only: a warning.
+    if recipe.engine != "swift" or not args.bool("use_liger_kernel") or args.str("task_type") != "embedding":
+        return
+    warn("liger-embedding", "use_liger_kernel with task_type embedding: Liger's fused forward replaces the one "
+         "ms-swift's embedding output hook reads, and reports saw training stop with KeyError: 'last_hidden_state' "
+         "(ms-swift#5219: Qwen3-Embedding full training with infonce; without Liger it trained)", "use_liger_kernel",
+         hint="use_liger_kernel: false for embedding training")
+
+
+def llamapro_blocks(recipe, args, shape: ModelShape, lay, err, warn):
+    # swift/tuners/llamapro.py LLaMAPro.prepare_model: assert num_hidden_layers % num_new_blocks == 0 ("Model layers N
+    # should be divided by M"), num_new_blocks from llamapro_num_new_blocks (default 4,
+    # swift/arguments/tuner_args.py) through swift/pipelines/train/tuner.py prepare_adapter.
+    if recipe.engine != "swift" or args.str("tuner_type") != "llamapro" or not isinstance(shape, ModelShape):
+        return
+    blocks = args.int("llamapro_num_new_blocks") or 4
+    if shape.num_layers and shape.num_layers % blocks:
+        fits = [b for b in range(blocks, 0, -1) if shape.num_layers % b == 0][0]
+        err("llamapro-blocks", f"tuner_type llamapro adds llamapro_num_new_blocks {blocks} blocks, which must divide "
+            f"{shape.name}'s {shape.num_layers} layers (ms-swift asserts it when it builds the adapter)",
+            "llamapro_num_new_blocks", hint=f"llamapro_num_new_blocks: {fits}")
+
+TRAINER_RULES = [fp16_full, quantized_training, flash_attn_gpu, fsdp_reports, liger_embedding,
+                 llamapro_blocks]

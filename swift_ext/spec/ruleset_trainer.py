@@ -1,0 +1,86 @@
+"""The entries of engine swift's transformers-Trainer refusals that the recipe's precision, quantization and
+attention kernel decide (planner/trainer_rules.py). spec/ruleset.py joins them with the rest."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import Evidence, RuleInfo, code
+
+TRAINER_RULE_INFO = [
+    RuleInfo("fp16-full", "error", "tuner_type full with torch_dtype float16 (fp16 mixed precision, no DeepSpeed/FSDP): "
+             "the Trainer's GradScaler refuses the float16 gradients at the first optimizer step",
+             (code("torch amp/grad_scaler.py: GradScaler._unscale_grads_ (\"Attempting to unscale FP16 gradients.\", "
+                   "allow_fp16=False from unscale_)"),
+              code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_mixed_precision "
+                   "(torch_dtype float16 -> fp16 unless stated)"),
+              code("ms-swift swift/pipelines/train/tuner.py: TunerMixin.prepare_model (trainable float16 parameters "
+                   "upcast to float32 on the adapter branch only)"),
+              Evidence("report", "modelscope/ms-swift#5718", "full SFT of a float16 copy of a Qwen3 model, "
+                       "several ranks, no DeepSpeed: 'Attempting to unscale FP16 gradients' in clip_grad_norm_"),
+              Evidence("report", "InternLM/xtuner#161", "full fine-tuning with torch_dtype float16: fails without "
+                       "DeepSpeed, runs with it")),
+             "engine: swift, tuner_type full, torch_dtype float16 stated, fp16 not stated false, neither deepspeed "
+             "(fp32 master weights) nor fsdp (ShardedGradScaler allows float16)"),
+    RuleInfo("quantized-training", "error, warning", "the transformers Trainer trains a quantized model only through "
+             "an adapter (tuner_type full on quant_method bnb/hqq/eetq/quanto or an AWQ/GPTQ checkpoint is refused) "
+             "and never through FP8 (quant_method fp8, or an FP8 checkpoint on an sm89+ GPU, with any tuner)",
+             (code("transformers trainer_utils.py: validate_quantization_for_training (called by Trainer.__init__: "
+                   "'You cannot perform fine-tuning on purely quantized models'; '... do not support training' when "
+                   "the quantizer's is_trainable is False)"),
+              code("transformers quantizers/quantizer_finegrained_fp8.py: FineGrainedFp8HfQuantizer.is_trainable "
+                   "(False) / validate_environment (dequantize below compute capability 8.9)"),
+              code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
+                   "(fp8 -> FineGrainedFP8Config; awq/gptq checkpoints load as their config.json says)"),
+              Evidence("report", "huggingface/transformers#41516", "DeepSeek-V3.1 (FP8 checkpoint) with LoRA: "
+                       "'QuantizationMethod.FP8 do not support training' at Trainer.__init__"),
+              Evidence("report", "huggingface/transformers#46736", "DeepSeek-V4-Flash (FP8-only release), LoRA via "
+                       "get_peft_model, transformers 5.9, 16 x H100: the same refusal")),
+             "engine: swift; quant_method fp8 (any tuner); tuner_type full with quant_method bnb/hqq/eetq/quanto, or "
+             "a checkpoint whose config.json quantization_config (else its id) says AWQ/GPTQ/bitsandbytes; an FP8 "
+             "checkpoint with any tuner on launch.gpu of compute capability 8.9+ (error) or launch.gpu unset "
+             "(warning; below 8.9 transformers dequantizes it)"),
+    RuleInfo("flash-attn-gpu", "error", "attn_impl flash_attn / flash_attention_2/3/4 on a GPU below compute "
+             "capability 8.0 (V100): FlashAttention has no kernel there",
+             (code("flash-attn csrc/flash_attn/flash_api.cpp: mha_fwd (\"FlashAttention only supports Ampere GPUs or "
+                   "newer.\"; public source, not installed here)"),
+              code("ms-swift swift/model/utils.py: AttnImpl.update_attn_impl (flash_attn -> flash_attention_2)"),
+              Evidence("report", "dhcode-cpp/X-R1#45", "GRPO (TRL, attn_implementation flash_attention_2) on "
+                       "Tesla V100: 'FlashAttention only supports Ampere GPUs or newer.' at the first step")),
+             "engine: swift, attn_impl one of the flash implementations, launch.gpu below 8.0"),
+    RuleInfo("fsdp-reports", "warning", "FSDP combinations ms-swift lets through that reports saw fail after start-up: "
+             "sequence_parallel_size > 1 (illegal memory access at the first step), LoRA with modules_to_save "
+             "(checkpoint saving hangs)",
+             (Evidence("report", "modelscope/ms-swift#9895", "accelerate FSDP, QLoRA (bnb 4-bit), "
+                       "sequence_parallel_size 2, 2 GPUs: 'CUDA error: an illegal memory access was encountered' in "
+                       "the first training_step; SP alone and FSDP alone ran"),
+              Evidence("report", "modelscope/ms-swift#9313", "Qwen2.5-Omni LoRA on the LLM self-attention with "
+                       "modules_to_save (audio projector / visual merger), FSDP full_shard auto_wrap, 2 GPUs, "
+                       "max_steps 1, save_steps 1: checkpoint saving hangs; without modules_to_save it passes"),
+              code("ms-swift swift/arguments/sft_args.py: SftArguments._init_fsdp / _check_fsdp2_compatibility "
+                   "(neither combination checked)")),
+             "engine: swift, fsdp set; sequence_parallel_size > 1, or a tuner other than full with modules_to_save"),
+    RuleInfo("liger-embedding", "warning", "use_liger_kernel with task_type embedding: reports saw KeyError "
+             "'last_hidden_state' (Liger's forward bypasses ms-swift's embedding output hook)",
+             (Evidence("report", "modelscope/ms-swift#5219", "Qwen3-Embedding-0.6B full training, task_type embedding, "
+                       "loss infonce, ZeRO-2, flash_attn, use_liger_kernel true (RTX 6000 Ada; a second user on "
+                       "another cluster): KeyError 'last_hidden_state'; with use_liger_kernel false it trains"),
+              code("ms-swift swift/model/patcher.py: patch_output_normalizer (the embedding output hook)"),
+              code("transformers trainer.py: Trainer.__init__ (apply_liger_kernel on the model instance)")),
+             "engine: swift, task_type embedding, use_liger_kernel true"),
+    RuleInfo("flash-attn-head-dim", "error", "attn_impl flash_attn / flash_attention_2/3/4 (what packing and "
+             "padding_free need on the transformers engine) on a model with attention heads wider than 256 (Gemma 4's "
+             "512-wide global layers): FlashAttention has no kernel for them",
+             (code("flash-attn csrc/flash_attn/flash_api.cpp: mha_fwd (head dimension at most 256; public source, not "
+                   "installed here)"),
+              code("flash-attn flash_attn/cute/interface.py (flash-attn 4: head_dim <= 256)"),
+              code("transformers models/gemma4/modeling_gemma4.py: Gemma4PreTrainedModel (_supports_flash_attn True: "
+                   "accepted at load)"),
+              Evidence("report", "Dao-AILab/flash-attention#2427", "Gemma 4 26B-A4B: global attention layers with "
+                       "head_dim 512 raise 'FlashAttention only supports head dimensions up to 256'; the workaround is "
+                       "SDPA for all layers")),
+             "engine: swift, a flash attn_impl, a model whose config.json gives head_dim or global_head_dim > 256"),
+    RuleInfo("llamapro-blocks", "error", "tuner_type llamapro: llamapro_num_new_blocks (default 4) divides the model's "
+             "layers",
+             (code("ms-swift swift/tuners/llamapro.py: LLaMAPro.prepare_model (assert num_hidden_layers % "
+                   "num_new_blocks == 0)"),),
+             "engine: swift, tuner_type llamapro, a model whose config.json gives its layer count"),
+]

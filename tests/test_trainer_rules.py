@@ -1,0 +1,134 @@
+"""The transformers Trainer's precision / quantization / flash-attention refusals (planner/trainer_rules.py) beyond
+the failed launches in tests/fixtures/issues: each fires on its report's recipe, and the nearby setups that run
+(DeepSpeed's fp32 master weights, adapters, QLoRA, an FP8 checkpoint dequantized below sm89, sdpa on a V100, the
+Megatron engine) are left alone."""
+
+from __future__ import annotations
+
+from test_length_rules import findings
+
+FP16_FULL = "ms-swift-5718-full-fp16-gradscaler"
+BNB_FULL = "ms-swift-5422-embedding-full-bnb"
+FP8_LORA = "transformers-37927-qwen3-fp8-lora"
+V100_FLASH = "x-r1-45-v100-flash-attention"
+
+
+def test_full_float16_without_deepspeed_is_refused_and_the_runs_that_keep_fp32_weights_are_not():
+    assert findings(FP16_FULL)[0].get("fp16-full") == {"args.torch_dtype"}
+    for runs in (("args.deepspeed=zero2",),        # DeepSpeed keeps fp32 master weights
+                 ("args.fsdp=fsdp2",),             # FSDP's ShardedGradScaler allows float16 gradients
+                 ("args.tuner_type=lora",),        # ms-swift upcasts trainable adapter weights to float32
+                 ("args.torch_dtype=float32",),    # fp16 autocast over float32 weights
+                 ("args.torch_dtype=bfloat16",),
+                 ("args.fp16=false",)):            # no GradScaler
+        assert "fp16-full" not in findings(FP16_FULL, *runs)[0], runs
+    # the Megatron engine runs its own optimizer with fp32 main parameters
+    assert "fp16-full" not in findings(FP16_FULL, "engine=megatron", "launch.gpu=A100-80G")[0]
+
+
+def test_quantized_full_training_is_refused_and_qlora_is_not():
+    assert findings(BNB_FULL)[0].get("quantized-training") == {"args.tuner_type"}
+    assert "quantized-training" not in findings(BNB_FULL, "args.tuner_type=lora")[0]
+    for method in ("hqq", "eetq", "quanto"):
+        bits = "args.quant_bits=8"
+        assert findings(BNB_FULL, f"args.quant_method={method}", bits)[0].get("quantized-training") == \
+            {"args.tuner_type"}, method
+    # quant_method fp8 builds transformers' FineGrainedFP8 quantizer, which no tuner trains through
+    assert findings(BNB_FULL, "args.tuner_type=lora", "args.quant_method=fp8", "args.quant_bits=null")[0].get(
+        "quantized-training") == {"args.quant_method"}
+    # an AWQ / GPTQ checkpoint: adapters train, full does not
+    assert findings(BNB_FULL, "args.quant_method=null", "args.quant_bits=null",
+                    "args.model=Qwen/Qwen2.5-7B-Instruct-AWQ")[0].get("quantized-training") == {"args.tuner_type"}
+    assert "quantized-training" not in findings(BNB_FULL, "args.quant_method=null", "args.quant_bits=null",
+                                                "args.tuner_type=lora", "args.model=Qwen/Qwen2.5-7B-Instruct-AWQ")[0]
+
+
+def test_an_fp8_checkpoint_is_refused_on_fp8_gpus_warned_without_a_gpu_and_left_alone_below_sm89():
+    errors, warnings = findings(FP8_LORA)
+    assert warnings.get("quantized-training") == {"args.model"} and "quantized-training" not in errors
+    assert findings(FP8_LORA, "launch.gpu=H100")[0].get("quantized-training") == {"args.model"}
+    assert findings(FP8_LORA, "launch.gpu=L40S")[0].get("quantized-training") == {"args.model"}
+    errors, warnings = findings(FP8_LORA, "launch.gpu=A100-80G")  # transformers dequantizes it to bf16 there
+    assert "quantized-training" not in errors and "quantized-training" not in warnings
+    # config.json's quantization_config decides where the id does not say: DeepSeek-V3.1 is released in FP8
+    assert findings(FP8_LORA, "launch.gpu=H100", "args.model=deepseek-ai/DeepSeek-V3.1")[0].get(
+        "quantized-training") == {"args.model"}
+    # ... and Moonlight, a deepseek_v3 model in bf16, is not
+    errors, warnings = findings(FP8_LORA, "launch.gpu=H100", "args.model=moonshotai/Moonlight-16B-A3B-Instruct")
+    assert "quantized-training" not in errors and "quantized-training" not in warnings
+
+
+def test_flash_attention_below_sm80_is_refused_and_sdpa_or_an_ampere_gpu_is_not():
+    assert findings(V100_FLASH)[0].get("flash-attn-gpu") == {"args.attn_impl"}
+    for impl in ("flash_attention_2", "flash_attention_3"):
+        assert findings(V100_FLASH, f"args.attn_impl={impl}")[0].get("flash-attn-gpu") == {"args.attn_impl"}
+    assert "flash-attn-gpu" not in findings(V100_FLASH, "args.attn_impl=sdpa")[0]
+    assert "flash-attn-gpu" not in findings(V100_FLASH, "launch.gpu=A10")[0]
+    assert "flash-attn-gpu" not in findings(V100_FLASH, "launch.gpu=null")[0]  # no card named: not judged
+
+
+DS_VALUES = "llamafactory-366-deepspeed-config-batch-values"
+
+
+def test_explicit_deepspeed_values_must_match_the_arguments_and_auto_or_equal_ones_pass(tmp_path, monkeypatch):
+    import json
+
+    from test_issue_fixtures import ISSUES
+
+    monkeypatch.chdir(ISSUES / "files" / "llamafactory-366")
+    assert findings(DS_VALUES)[0].get("deepspeed-values") == {"args.deepspeed"}
+    # the same file beside the arguments it states: accepted
+    assert "deepspeed-values" not in findings(DS_VALUES, "args.per_device_train_batch_size=16",
+                                              "args.gradient_accumulation_steps=8")[0]
+    # ms-swift's presets leave every compared value "auto"
+    for preset in ("zero2", "zero3", "zero3_offload"):
+        assert "deepspeed-values" not in findings(DS_VALUES, f"args.deepspeed={preset}")[0], preset
+    # fp16.enabled true beside bf16 training, and Adam betas beside ms-swift's adam_beta2 default 0.95
+    config = tmp_path / "ds.json"
+    config.write_text(json.dumps({"fp16": {"enabled": True}, "zero_optimization": {"stage": 2},
+                                  "optimizer": {"type": "AdamW", "params": {"lr": "auto", "betas": [0.9, 0.999]}}}))
+    errors = findings(DS_VALUES, f"args.deepspeed={config}", "args.torch_dtype=bfloat16")[0]
+    assert errors.get("deepspeed-values") == {"args.deepspeed"}
+    assert "deepspeed-values" not in findings(DS_VALUES, f"args.deepspeed={config}", "args.torch_dtype=float16",
+                                              "args.adam_beta2=0.999")[0]
+    # fp16/bf16 are not judged when config.json's dtype decides
+    config.write_text(json.dumps({"bf16": {"enabled": True}, "zero_optimization": {"stage": 2}}))
+    assert "deepspeed-values" not in findings(DS_VALUES, f"args.deepspeed={config}", "args.torch_dtype=null")[0]
+
+
+def test_fsdp_report_warnings_stay_with_fsdp():
+    sp, mts = "ms-swift-9895-fsdp-qlora-sequence-parallel", "ms-swift-9313-fsdp-lora-modules-to-save"
+    assert findings(sp)[1].get("fsdp-reports") == {"args.sequence_parallel_size"}
+    assert findings(mts)[1].get("fsdp-reports") == {"args.modules_to_save"}
+    # DeepSpeed with sequence parallelism, and DeepSpeed with modules_to_save, are what ms-swift's examples run
+    assert "fsdp-reports" not in findings(sp, "args.fsdp=null", "args.deepspeed=zero2")[1]
+    assert "fsdp-reports" not in findings(mts, "args.fsdp=null", "args.deepspeed=zero3")[1]
+    assert "fsdp-reports" not in findings(mts, "args.modules_to_save=null")[1]
+
+
+def test_liger_is_warned_for_embedding_training_only():
+    name = "ms-swift-5219-liger-embedding"
+    assert findings(name)[1].get("liger-embedding") == {"args.use_liger_kernel"}
+    assert "liger-embedding" not in findings(name, "args.use_liger_kernel=false")[1]
+    # causal-LM training with Liger (ms-swift's liger examples) is not warned
+    assert "liger-embedding" not in findings(name, "args.task_type=causal_lm", "args.model_type=null",
+                                             "args.loss_type=null", "args.model=Qwen/Qwen3-0.6B")[1]
+
+
+def test_flash_attention_on_heads_wider_than_256_is_refused_on_the_transformers_engine_only():
+    name = "flash-attention-2427-gemma4-head-dim-512"
+    assert findings(name)[0].get("flash-attn-head-dim") == {"args.attn_impl"}
+    assert "flash-attn-head-dim" not in findings(name, "args.attn_impl=sdpa")[0]
+    # a 256-wide model (Qwen3.5's full-attention layers) and a 128-wide one are fine with flash attention
+    for model in ("Qwen/Qwen3-8B", "Qwen/Qwen3.5-9B"):
+        assert "flash-attn-head-dim" not in findings(name, f"args.model={model}")[0], model
+
+
+def test_llamapro_blocks_must_divide_the_layers():
+    base = ("args.tuner_type=llamapro", "args.torch_dtype=bfloat16")
+    # Gemma 4 26B-A4B has 30 layers: 4 new blocks (the default) do not divide them, 3 do; Qwen3-8B's 36 take 4
+    assert findings(FP16_FULL, *base, "args.model=google/gemma-4-26B-A4B-it", "args.model_type=null")[0].get(
+        "llamapro-blocks") == {"args.llamapro_num_new_blocks"}
+    assert "llamapro-blocks" not in findings(FP16_FULL, *base, "args.model=google/gemma-4-26B-A4B-it",
+                                             "args.model_type=null", "args.llamapro_num_new_blocks=3")[0]
+    assert "llamapro-blocks" not in findings(FP16_FULL, *base)[0]
