@@ -1,12 +1,16 @@
 """ms-swift 4.6's DeepSpeed / FSDP config files as the transformers engine reads them, and what the Trainer refuses
-about a DeepSpeed config: ZeRO++ without zero_optimization, values that are neither "auto" nor the training
+about a DeepSpeed config: a name that is no preset, file or JSON object, ZeRO++ without zero_optimization, values that are neither "auto" nor the training
 arguments', and ZeRO-3 over bitsandbytes weights stored in another dtype. Registered through startup_rules.py's
 STARTUP_RULES (msswift/rules.py runs them)."""
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
+
+from swift_ext.msswift import schema as msargs
+from swift_ext.spec.yamlio import short_name
 
 # The preset names SftArguments._init_fsdp / _init_deepspeed map to files in the installed swift/config/.
 FSDP_PRESETS = ("fsdp2",)
@@ -32,6 +36,53 @@ def _json_config(value, presets: tuple[str, ...]) -> dict | None:
         return None
     return parsed if isinstance(parsed, dict) else None
 
+
+def config_names(recipe, args, err, warn):
+    # swift/arguments/sft_args.py SftArguments._init_deepspeed / _init_fsdp: a preset name becomes the installed
+    # swift/config/NAME.json; anything else goes to swift/utils/utils.py json_parse_to_dict -- an existing file, else
+    # JSON text, else json_repair's mend of it, which for a bare word is '' and json.loads raises. The config must be an
+    # object (`.get`, `in` on it next). A misspelt preset (zero3_offlod, fsdp2_offload) or transformers' option string
+    # ("full_shard auto_wrap") stops the run at start-up.
+    if recipe.engine != "swift":
+        return
+    for name, presets in (("deepspeed", DEEPSPEED_PRESETS), ("fsdp", FSDP_PRESETS)):
+        value = args.raw(name)
+        if not isinstance(value, str) or not value.strip() or value in presets or _json_config(value, presets):
+            continue
+        if "/" in value or "\\" in value or value.lower().endswith(".json"):
+            warn("config-name", f"{name} {short_name(value)!r}: no such file here; ms-swift reads it on the training "
+                 "machine, and where it is missing there takes the text for JSON and fails at start-up", name,
+                 hint=f"the config's path as the training machine sees it, or one of ms-swift's presets: "
+                      f"{', '.join(presets)}")
+            continue
+        if _repaired_object(value) is not False:
+            continue
+        old_name = msargs.RENAMED_VALUES.get(name, {}).get(value)
+        close = [old_name] if old_name else difflib.get_close_matches(value, presets, n=1, cutoff=0.5)
+        err("config-name", f"{name} {short_name(value)!r} is none of ms-swift's presets ({', '.join(presets)}), no JSON file "
+            "and no JSON object: ms-swift's json_parse_to_dict fails on it at start-up", name,
+            hint=f"{name}: {old_name} (ms-swift 2.x's name for it; `swift-ext import --upgrade` renames it)" if old_name
+            else f"did you mean {close[0]}?" if close else
+            f"one of {', '.join(presets)}, the path of a JSON config, or a JSON object")
+
+
+def _repaired_object(value: str) -> bool | None:
+    """Whether ms-swift's json_parse_to_dict makes an object of text json.loads refused (it asks json_repair to mend
+    it); None when json_repair is not installed here and the text could hold an object."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        try:
+            import json_repair
+        except ImportError:
+            return None if "{" in value else False
+        try:
+            parsed = json.loads(json_repair.repair_json(value))
+        except (ValueError, RecursionError):
+            return False
+    except RecursionError:
+        return None
+    return isinstance(parsed, dict)
 
 
 def deepspeed_hpz(recipe, args, err, warn):
@@ -169,4 +220,4 @@ def zero3_bnb(recipe, args, err, warn):
         hint=hint)
 
 
-DEEPSPEED_RULES = [deepspeed_hpz, deepspeed_values, zero3_bnb]
+DEEPSPEED_RULES = [config_names, deepspeed_hpz, deepspeed_values, zero3_bnb]

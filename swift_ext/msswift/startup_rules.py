@@ -11,19 +11,16 @@ rules.py registers STARTUP_RULES (both) with its own.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from pathlib import Path
 
-from swift_ext.msswift import schema as msargs
-from swift_ext.msswift.deepspeed_rules import DEEPSPEED_PRESETS, DEEPSPEED_RULES, FSDP_PRESETS, _json_config
+from swift_ext.msswift.deepspeed_rules import DEEPSPEED_RULES, FSDP_PRESETS, _json_config
 from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.checkpoint_rules import CHECKPOINT_RULES
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
 from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
-from swift_ext.spec.yamlio import short_name
 
 # -------------------------------------------------------------------------------------------------
 # transformers engine (`swift sft|rlhf`)
@@ -79,54 +76,6 @@ def _fsdp_config(fsdp: str) -> dict | None:
     """The FSDP config ms-swift reads for `fsdp` (a preset name, a JSON file or JSON text), or None when it cannot
     be read here (then ms-swift's own parsing decides)."""
     return _json_config(fsdp, FSDP_PRESETS)
-
-
-def config_names(recipe, args, err, warn):
-    # swift/arguments/sft_args.py SftArguments._init_deepspeed / _init_fsdp: a preset name becomes the installed
-    # swift/config/NAME.json; anything else goes to swift/utils/utils.py json_parse_to_dict -- an existing file, else
-    # JSON text, else json_repair's mend of it, which for a bare word is '' and json.loads raises. The config must be an
-    # object (`.get`, `in` on it next). A misspelt preset (zero3_offlod, fsdp2_offload) or transformers' option string
-    # ("full_shard auto_wrap") stops the run at start-up.
-    if recipe.engine != "swift":
-        return
-    for name, presets in (("deepspeed", DEEPSPEED_PRESETS), ("fsdp", FSDP_PRESETS)):
-        value = args.raw(name)
-        if not isinstance(value, str) or not value.strip() or value in presets or _json_config(value, presets):
-            continue
-        if "/" in value or "\\" in value or value.lower().endswith(".json"):
-            warn("config-name", f"{name} {short_name(value)!r}: no such file here; ms-swift reads it on the training "
-                 "machine, and where it is missing there takes the text for JSON and fails at start-up", name,
-                 hint=f"the config's path as the training machine sees it, or one of ms-swift's presets: "
-                      f"{', '.join(presets)}")
-            continue
-        if _repaired_object(value) is not False:
-            continue
-        old_name = msargs.RENAMED_VALUES.get(name, {}).get(value)
-        close = [old_name] if old_name else difflib.get_close_matches(value, presets, n=1, cutoff=0.5)
-        err("config-name", f"{name} {short_name(value)!r} is none of ms-swift's presets ({', '.join(presets)}), no JSON file "
-            "and no JSON object: ms-swift's json_parse_to_dict fails on it at start-up", name,
-            hint=f"{name}: {old_name} (ms-swift 2.x's name for it; `swift-ext import --upgrade` renames it)" if old_name
-            else f"did you mean {close[0]}?" if close else
-            f"one of {', '.join(presets)}, the path of a JSON config, or a JSON object")
-
-
-def _repaired_object(value: str) -> bool | None:
-    """Whether ms-swift's json_parse_to_dict makes an object of text json.loads refused (it asks json_repair to mend
-    it); None when json_repair is not installed here and the text could hold an object."""
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        try:
-            import json_repair
-        except ImportError:
-            return None if "{" in value else False
-        try:
-            parsed = json.loads(json_repair.repair_json(value))
-        except (ValueError, RecursionError):
-            return False
-    except RecursionError:
-        return None
-    return isinstance(parsed, dict)
 
 
 def rollout_fsdp1(recipe, args, err, warn):
@@ -441,7 +390,7 @@ def dataset_required(recipe, args, err, warn):
         "dataset", hint="dataset: [<hub id or path to a .jsonl>]")
 
 
-STARTUP_RULES = [ref_model_tuner, fsdp_combinations, config_names, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
+STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
                  txt_files, grpo_reward_model_plugin, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
                  *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from swift_ext.msswift.model_table import model_meta
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
-from swift_ext.msswift.startup_rules import _repaired_object
+from swift_ext.msswift.deepspeed_rules import _repaired_object
 from swift_ext.spec.yamlio import short_name
 
 # Agent loss scales: each weighs the assistant turns around tool calls (swift/loss_scale/agent.py).
