@@ -119,14 +119,15 @@ def tiny_sft_merge(tiny_sft_run):
 
 @pytest.fixture(scope="session")
 def tiny_grpo_run(tmp_path_factory) -> TinyRun:
-    """tiny-grpo.yaml kept cheap for a shared 2-core machine: two GRPO steps of one prompt x 2 generations of
-    8 tokens and one save (step 2). ms-swift's own evaluation of val_dataset (every prompt x num_generations)
-    is off, while swift-ext's follower reads the same val_dataset: 2 rows x 2 samples per checkpoint and the
-    base. 'no' is quoted: bare, YAML reads it as false."""
+    """tiny-grpo.yaml as `make rlhf` trains it (two GRPO steps of one prompt x 4 generations of up to 24
+    tokens, one save at step 2: tests/test_rewards.py checks that this recipe learns), with ms-swift's own
+    evaluation of val_dataset (every prompt x num_generations) off, while swift-ext's follower reads the same
+    val_dataset: 2 rows x 2 samples of 8 tokens per checkpoint and the base. One run serves the GRPO chain,
+    the follower and the learning checks: a second tiny GRPO run costs minutes on a 2-core machine, and the
+    recipe's batch makes its steps only a few seconds longer. 'no' is quoted: bare, YAML reads it as false."""
     out = tmp_path_factory.mktemp("shared-grpo") / "tiny-grpo"
     result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", "args.max_steps=2",
-                       "args.save_steps=2", "args.eval_strategy='no'", "args.per_device_train_batch_size=2",
-                       "args.num_generations=2", "args.max_completion_length=8", "eval.limit=2",
+                       "args.save_steps=2", "args.eval_strategy='no'", "eval.limit=2",
                        "eval.num_samples=2", "eval.max_new_tokens=8", timeout=1800)
     return TinyRun(out, result)
 
