@@ -77,6 +77,21 @@ def write(tmp_path):
     return _write
 
 
+@pytest.fixture(scope="session")
+def msswift_processor():
+    """ms-swift's own processor of the tiny model (swift.get_processor), for the tests that compare counts or
+    verdicts with ms-swift's real Template.encode. Loading it (the 248k-vocabulary tokenizer.json and the
+    Qwen3.6 image/video processors) takes seconds, and it was loaded once per test: loaded once per session
+    here. Each test builds its own Template over it with get_template, as ms-swift does with one processor
+    for several templates: a Template keeps its settings (max_length, truncation, system, mode) to itself and
+    does not change the processor."""
+    from swift import get_processor
+
+    from swift_ext.planner.tinymodel import ensure_model
+
+    return get_processor(str(ensure_model("tiny-qwen3_6-moe")))
+
+
 # --------------------------------------------------------------------------------------------------
 # Real tiny runs shared across test files. Training the tiny model, merging it and evaluating it are the
 # slowest steps of the suite (ms-swift starts in a new process each time); the end-to-end chains, the

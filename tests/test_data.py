@@ -716,11 +716,9 @@ def test_grpo_row_with_its_reference_answer_last_is_valid(tmp_path):
 
 
 @pytest.mark.slow
-def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path):
+def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path, msswift_processor):
     """E108 is retired: ms-swift's real template encodes these orders, so the validator must not refuse them."""
-    from swift import get_processor, get_template
-
-    from swift_ext.planner.tinymodel import ensure_model
+    from swift import get_template
 
     rows = [
         {"messages": [{"role": "assistant", "content": "hello"}, {"role": "user", "content": "hi"},
@@ -733,7 +731,7 @@ def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     report = check(path)
     assert report.errors == 0 and report.valid_rows == len(rows), [i.render() for i in report.issues]
-    template = get_template(get_processor(str(ensure_model("tiny-qwen3_6-moe"))), template_type="qwen3_5")
+    template = get_template(msswift_processor, template_type="qwen3_5")
     template.set_mode("train")
     for row in rows:
         encoded = template.encode(json.loads(json.dumps(row)))
@@ -803,12 +801,10 @@ def test_input_format_reads_a_file_whose_name_says_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_content_parts_and_tool_calls_as_ms_swift_encodes_them(tmp_path):
+def test_content_parts_and_tool_calls_as_ms_swift_encodes_them(tmp_path, msswift_processor):
     """Rows the validator accepts, ms-swift's real qwen3_5 template encodes; rows it refuses with E115, the
     template's tool parser fails on."""
-    from swift import get_processor, get_template
-
-    from swift_ext.planner.tinymodel import ensure_model
+    from swift import get_template
 
     image = str(ROOT / "data" / "media" / "red_square.png")
     weather = {"name": "get_weather", "arguments": {"city": "Paris"}}
@@ -852,7 +848,7 @@ def test_content_parts_and_tool_calls_as_ms_swift_encodes_them(tmp_path):
         found.append([(i.code, i.path) for i in report.issues if i.severity == "error"])
         assert report.media["images"] == (1 if k < 2 else 0)
     assert found == [[]] * len(good) + [[("E115", fld)] for _, fld in bad]
-    template = get_template(get_processor(str(ensure_model("tiny-qwen3_6-moe"))), template_type="qwen3_5")
+    template = get_template(msswift_processor, template_type="qwen3_5")
     template.set_mode("train")
     for row in good:
         encoded = template.encode(json.loads(json.dumps(row)))
