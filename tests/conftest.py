@@ -47,6 +47,27 @@ def swift_ext(*args: str, cwd: Path | None = None, env: dict | None = None, time
     )
 
 
+def swift_ext_in_process(*args: str) -> subprocess.CompletedProcess:
+    """The CLI's entry point (run_cli: the same argument parsing, error funnel and exit codes) called in this
+    process from the checkout's root, for tests of what a verb computes rather than of the process around it:
+    no Python start-up and imports per call (0.5-1 s), and what swift-ext reads once per process is read once
+    per session (the tiny model's 248k-vocabulary tokenizer.json: seconds per `plan` of a tiny recipe). Every
+    verb keeps tests through `swift_ext`, the user's view in a subprocess."""
+    import contextlib
+    import io
+
+    from swift_ext.cli.main import run_cli
+
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run_cli([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(["swift-ext", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 def seed_block(first: str, last: str) -> str:
     """The lines of the release note from the one starting with `first` to the one starting with `last`."""
     lines = SEED.read_text(encoding="utf-8").splitlines()
