@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, swift_ext
+from conftest import ROOT, swift_ext, swift_ext_in_process
 from swift_ext.datasets import check as d
 from swift_ext.datasets import duplicates, fastpath, mapping, mediacheck, options, reader
 
@@ -230,7 +230,9 @@ def test_recipe_option_and_plan_integration():
     assert result.returncode == 0 and "data/grpo/train.jsonl" in result.stdout
     hub = swift_ext("data", "check", "--recipe", ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml")
     assert hub.returncode == 0 and "hub dataset, not checked" in hub.stdout
-    plan = swift_ext("plan", ROOT / "recipes/smoke/tiny-sft.yaml", "args.dataset=[data/bad/E106-unknown-role.jsonl]")
+    # plan's side in this process (what it finds, not the CLI process; `data check` above runs as a user's)
+    plan = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-sft.yaml",
+                                "args.dataset=[data/bad/E106-unknown-role.jsonl]")
     assert plan.returncode == 2 and "E106 unknown-role" in plan.stderr
 
 
@@ -240,7 +242,7 @@ def test_plan_says_a_parquet_dataset_was_not_checked(tmp_path):
 
     path = tmp_path / "train.parquet"
     pq.write_table(pa.table({"query": ["q"], "response": ["r"]}), path)
-    plan = swift_ext("plan", ROOT / "recipes/smoke/tiny-sft.yaml", f"args.dataset=[{path}]")
+    plan = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-sft.yaml", f"args.dataset=[{path}]")
     assert plan.returncode == 0, plan.stderr
     assert f"{path}: ms-swift reads it with the `parquet` reader" in plan.stdout and "rows are not checked" in plan.stdout
     assert "0/0 rows valid" not in plan.stdout
