@@ -47,6 +47,27 @@ def swift_ext(*args: str, cwd: Path | None = None, env: dict | None = None, time
     )
 
 
+def swift_ext_in_process(*args: str) -> subprocess.CompletedProcess:
+    """The CLI's entry point (run_cli: the same argument parsing, error funnel and exit codes) called in this
+    process from the checkout's root, for tests of what a verb computes rather than of the process around it:
+    no Python start-up and imports per call (0.5-1 s), and what swift-ext reads once per process is read once
+    per session (the tiny model's 248k-vocabulary tokenizer.json: seconds per `plan` of a tiny recipe). Every
+    verb keeps tests through `swift_ext`, the user's view in a subprocess."""
+    import contextlib
+    import io
+
+    from swift_ext.cli.main import run_cli
+
+    out, err, cwd = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run_cli([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(["swift-ext", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 def seed_block(first: str, last: str) -> str:
     """The lines of the release note from the one starting with `first` to the one starting with `last`."""
     lines = SEED.read_text(encoding="utf-8").splitlines()
@@ -75,6 +96,21 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def msswift_processor():
+    """ms-swift's own processor of the tiny model (swift.get_processor), for the tests that compare counts or
+    verdicts with ms-swift's real Template.encode. Loading it (the 248k-vocabulary tokenizer.json and the
+    Qwen3.6 image/video processors) takes seconds, and it was loaded once per test: loaded once per session
+    here. Each test builds its own Template over it with get_template, as ms-swift does with one processor
+    for several templates: a Template keeps its settings (max_length, truncation, system, mode) to itself and
+    does not change the processor."""
+    from swift import get_processor
+
+    from swift_ext.planner.tinymodel import ensure_model
+
+    return get_processor(str(ensure_model("tiny-qwen3_6-moe")))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,14 +155,15 @@ def tiny_sft_merge(tiny_sft_run):
 
 @pytest.fixture(scope="session")
 def tiny_grpo_run(tmp_path_factory) -> TinyRun:
-    """tiny-grpo.yaml kept cheap for a shared 2-core machine: two GRPO steps of one prompt x 2 generations of
-    8 tokens and one save (step 2). ms-swift's own evaluation of val_dataset (every prompt x num_generations)
-    is off, while swift-ext's follower reads the same val_dataset: 2 rows x 2 samples per checkpoint and the
-    base. 'no' is quoted: bare, YAML reads it as false."""
+    """tiny-grpo.yaml as `make rlhf` trains it (two GRPO steps of one prompt x 4 generations of up to 24
+    tokens, one save at step 2: tests/test_rewards.py checks that this recipe learns), with ms-swift's own
+    evaluation of val_dataset (every prompt x num_generations) off, while swift-ext's follower reads the same
+    val_dataset: 2 rows x 2 samples of 8 tokens per checkpoint and the base. One run serves the GRPO chain,
+    the follower and the learning checks: a second tiny GRPO run costs minutes on a 2-core machine, and the
+    recipe's batch makes its steps only a few seconds longer. 'no' is quoted: bare, YAML reads it as false."""
     out = tmp_path_factory.mktemp("shared-grpo") / "tiny-grpo"
     result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", "args.max_steps=2",
-                       "args.save_steps=2", "args.eval_strategy='no'", "args.per_device_train_batch_size=2",
-                       "args.num_generations=2", "args.max_completion_length=8", "eval.limit=2",
+                       "args.save_steps=2", "args.eval_strategy='no'", "eval.limit=2",
                        "eval.num_samples=2", "eval.max_new_tokens=8", timeout=1800)
     return TinyRun(out, result)
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, swift_ext
+from conftest import ROOT, swift_ext, swift_ext_in_process
 from swift_ext.datasets import check as d
 from swift_ext.datasets import duplicates, fastpath, mapping, mediacheck, options, reader
 
@@ -230,7 +230,9 @@ def test_recipe_option_and_plan_integration():
     assert result.returncode == 0 and "data/grpo/train.jsonl" in result.stdout
     hub = swift_ext("data", "check", "--recipe", ROOT / "recipes/qwen3_6/sft-lora-4x32g.yaml")
     assert hub.returncode == 0 and "hub dataset, not checked" in hub.stdout
-    plan = swift_ext("plan", ROOT / "recipes/smoke/tiny-sft.yaml", "args.dataset=[data/bad/E106-unknown-role.jsonl]")
+    # plan's side in this process (what it finds, not the CLI process; `data check` above runs as a user's)
+    plan = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-sft.yaml",
+                                "args.dataset=[data/bad/E106-unknown-role.jsonl]")
     assert plan.returncode == 2 and "E106 unknown-role" in plan.stderr
 
 
@@ -240,7 +242,7 @@ def test_plan_says_a_parquet_dataset_was_not_checked(tmp_path):
 
     path = tmp_path / "train.parquet"
     pq.write_table(pa.table({"query": ["q"], "response": ["r"]}), path)
-    plan = swift_ext("plan", ROOT / "recipes/smoke/tiny-sft.yaml", f"args.dataset=[{path}]")
+    plan = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-sft.yaml", f"args.dataset=[{path}]")
     assert plan.returncode == 0, plan.stderr
     assert f"{path}: ms-swift reads it with the `parquet` reader" in plan.stdout and "rows are not checked" in plan.stdout
     assert "0/0 rows valid" not in plan.stdout
@@ -716,11 +718,9 @@ def test_grpo_row_with_its_reference_answer_last_is_valid(tmp_path):
 
 
 @pytest.mark.slow
-def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path):
+def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path, msswift_processor):
     """E108 is retired: ms-swift's real template encodes these orders, so the validator must not refuse them."""
-    from swift import get_processor, get_template
-
-    from swift_ext.planner.tinymodel import ensure_model
+    from swift import get_template
 
     rows = [
         {"messages": [{"role": "assistant", "content": "hello"}, {"role": "user", "content": "hi"},
@@ -733,7 +733,7 @@ def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     report = check(path)
     assert report.errors == 0 and report.valid_rows == len(rows), [i.render() for i in report.issues]
-    template = get_template(get_processor(str(ensure_model("tiny-qwen3_6-moe"))), template_type="qwen3_5")
+    template = get_template(msswift_processor, template_type="qwen3_5")
     template.set_mode("train")
     for row in rows:
         encoded = template.encode(json.loads(json.dumps(row)))
@@ -803,12 +803,10 @@ def test_input_format_reads_a_file_whose_name_says_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_content_parts_and_tool_calls_as_ms_swift_encodes_them(tmp_path):
+def test_content_parts_and_tool_calls_as_ms_swift_encodes_them(tmp_path, msswift_processor):
     """Rows the validator accepts, ms-swift's real qwen3_5 template encodes; rows it refuses with E115, the
     template's tool parser fails on."""
-    from swift import get_processor, get_template
-
-    from swift_ext.planner.tinymodel import ensure_model
+    from swift import get_template
 
     image = str(ROOT / "data" / "media" / "red_square.png")
     weather = {"name": "get_weather", "arguments": {"city": "Paris"}}
@@ -852,7 +850,7 @@ def test_content_parts_and_tool_calls_as_ms_swift_encodes_them(tmp_path):
         found.append([(i.code, i.path) for i in report.issues if i.severity == "error"])
         assert report.media["images"] == (1 if k < 2 else 0)
     assert found == [[]] * len(good) + [[("E115", fld)] for _, fld in bad]
-    template = get_template(get_processor(str(ensure_model("tiny-qwen3_6-moe"))), template_type="qwen3_5")
+    template = get_template(msswift_processor, template_type="qwen3_5")
     template.set_mode("train")
     for row in good:
         encoded = template.encode(json.loads(json.dumps(row)))

@@ -118,12 +118,10 @@ def test_the_rejected_side_is_not_counted_in_the_role_summary(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def rlhf_template():
-    from swift import get_processor, get_template
+def rlhf_template(msswift_processor):
+    from swift import get_template
 
-    from swift_ext.planner.tinymodel import ensure_model
-
-    template = get_template(get_processor(str(ensure_model("tiny-qwen3_6-moe"))), template_type="qwen3_5")
+    template = get_template(msswift_processor, template_type="qwen3_5")
     template.set_mode("rlhf")
     return template
 

@@ -128,12 +128,12 @@ def test_every_rejected_form_ms_swift_takes_is_counted(tiny, tmp_path):
 
 
 @pytest.mark.slow
-def test_rejected_forms_equal_msswift_rlhf_encode(tiny, tmp_path):
-    from swift import get_processor, get_template
+def test_rejected_forms_equal_msswift_rlhf_encode(tiny, msswift_processor, tmp_path):
+    from swift import get_template
 
     from swift_ext.datasets.lengths import _last_labelled_span, measure_file
 
-    template = get_template(get_processor(tiny), template_type="qwen3_5")
+    template = get_template(msswift_processor, template_type="qwen3_5")
     template.set_mode("rlhf")
     for form, row in REJECTED_FORMS.items():
         path = tmp_path / f"{form}.jsonl"

@@ -108,9 +108,9 @@ def test_an_over_long_base_recipe_name_is_a_usage_error(write):
 def test_a_yaml_boolean_word_in_a_string_argument_is_refused_with_the_quote_hint():
     """`eval_strategy: no` is YAML's boolean false: ms-swift would get `--eval_strategy false` and stop at start-up.
     Quoted, it is the string ms-swift means."""
-    from conftest import swift_ext
+    from conftest import swift_ext_in_process  # what plan decides, not the CLI process
 
-    bare = swift_ext("plan", ROOT / "recipes/smoke/tiny-grpo.yaml", "args.eval_strategy=no")
+    bare = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-grpo.yaml", "args.eval_strategy=no")
     assert bare.returncode == 2 and "got the boolean false" in bare.stderr and "quote" in bare.stderr, bare.stderr
-    quoted = swift_ext("plan", ROOT / "recipes/smoke/tiny-grpo.yaml", "args.eval_strategy='no'")
+    quoted = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-grpo.yaml", "args.eval_strategy='no'")
     assert quoted.returncode == 0, quoted.stderr

@@ -7,13 +7,15 @@ import json
 
 import pytest
 
-from conftest import RECIPES, ROOT, swift_ext
+from conftest import RECIPES, ROOT, swift_ext, swift_ext_in_process
 
 from swift_ext.msswift.steps import Batching, steps_per_epoch, total_steps
 
 
 def plan_json(*args):
-    result = swift_ext("plan", *args, "--json")
+    # In this process: these tests are about what plan resolves, not the CLI process (test_plan_refusals.py,
+    # test_recipe_errors.py and others run `plan --json` as a user does).
+    result = swift_ext_in_process("plan", *args, "--json")
     assert result.stdout, result.stderr
     return json.loads(result.stdout)
 

@@ -487,18 +487,17 @@ def test_recipe_expansion_adds_the_plugin(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_grpo_recipe_learns(tmp_path):
-    """`make rlhf`'s recipe, for real: within a prompt's group the rewards differ (language_consistency on the
-    random model's mixed-script tokens), so advantages, loss and gradient are not all zero, and `report`
-    does not call every group zero-std."""
+def test_tiny_grpo_recipe_learns(tiny_grpo_run):
+    """`make rlhf`'s recipe, for real (conftest's shared run: the recipe's batch, generations and lengths,
+    without ms-swift's evaluation, whose generations on the val split would double the run and prove nothing
+    here): within a prompt's group the rewards differ (language_consistency on the random model's
+    mixed-script tokens), so advantages, loss and gradient are not all zero, and `report` does not call
+    every group zero-std."""
     import json
 
-    from conftest import RECIPES, swift_ext
+    from conftest import new_report
 
-    out = tmp_path / "tiny-grpo"
-    # No evaluation: the generations on the val split would double the run and prove nothing here.
-    result = swift_ext("run", RECIPES / "smoke/tiny-grpo.yaml", f"args.output_dir={out}", 'args.eval_strategy="no"',
-                       timeout=900)
+    out, result = tiny_grpo_run.out, tiny_grpo_run.result
     assert result.returncode == 0, result.stderr[-3000:]
     (log,) = out.glob("v*/logging.jsonl")
     rows = [r for r in map(json.loads, log.read_text().splitlines()) if "reward_std" in r]
@@ -509,8 +508,6 @@ def test_tiny_grpo_recipe_learns(tmp_path):
     assert any(len(set(g["advantages"])) > 1 for g in groups)
     # Thinking is on: what ms-swift scores starts with the template's `<think>\n`, not its empty block.
     assert all(g["completion"][0].startswith("<think>\n") for g in groups)
-    reported = swift_ext("report", out)
-    assert reported.returncode == 0, reported.stderr
-    (summary,) = out.glob("report-*/summary.md")
-    assert "prompt groups with zero reward std" in summary.read_text()  # the line is there ...
-    assert "have zero reward std" not in summary.read_text()  # ... the warning is not
+    summary = (new_report(out) / "summary.md").read_text()
+    assert "prompt groups with zero reward std" in summary  # the line is there ...
+    assert "have zero reward std" not in summary  # ... the warning is not

@@ -56,10 +56,9 @@ def _settings(tiny, loss_scale="default", system=None):
                                             system=system, media=media_settings({}))
 
 
-def _msswift(tiny, loss_scale, system=None, max_length=None, truncation="raise"):
-    from swift import get_processor, get_template
+def _msswift(processor, loss_scale, system=None, max_length=None, truncation="raise"):
+    from swift import get_template
 
-    processor = get_processor(tiny)
     template = get_template(processor, template_type="qwen3_5", default_system=system, max_length=max_length,
                             truncation_strategy=truncation, loss_scale=loss_scale)
     template.set_mode("train")
@@ -78,10 +77,10 @@ def _rows(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("loss_scale,system", [("default", None), ("last_round", "You are terse.")])
-def test_lengths_equal_msswift_template_encode(tiny, synthetic_file, loss_scale, system):
+def test_lengths_equal_msswift_template_encode(tiny, msswift_processor, synthetic_file, loss_scale, system):
     """Every row of the bundled data (and rows of shapes it lacks): total tokens, final-turn tokens and
     image/video pad tokens equal what ms-swift's real Template.encode produces."""
-    template = _msswift(tiny, loss_scale, system)
+    template = _msswift(msswift_processor, loss_scale, system)
     pads = set(template._tokenize("<|image_pad|><|video_pad|>"))
     s = _settings(tiny, loss_scale, system)
     for rel in BUNDLED + [synthetic_file]:
@@ -100,13 +99,13 @@ def test_lengths_equal_msswift_template_encode(tiny, synthetic_file, loss_scale,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["delete", "left", "right"])
-def test_truncation_matches_msswift(tiny, strategy):
+def test_truncation_matches_msswift(tiny, msswift_processor, strategy):
     """Counts and lengths after truncation equal ms-swift's template with the same max_length: rows it
     raises MaxLengthError for (`delete`) and the lengths `left`/`right` leave (media pads protected)."""
     from swift.template import MaxLengthError
 
     limit = 40
-    template = _msswift(tiny, "default", max_length=limit, truncation="raise" if strategy == "delete" else strategy)
+    template = _msswift(msswift_processor, "default", max_length=limit, truncation="raise" if strategy == "delete" else strategy)
     s = _settings(tiny)
     budget = Budget(max_length=limit, truncation_strategy=strategy)
     for rel in ("data/sft/train.jsonl", "data/mm/train.jsonl"):
@@ -241,9 +240,9 @@ def test_dpo_rows_count_their_chosen_and_rejected_sequences():
 
 
 @pytest.mark.slow
-def test_dpo_rejected_lengths_equal_msswift_rlhf_encode(tiny):
+def test_dpo_rejected_lengths_equal_msswift_rlhf_encode(tiny, msswift_processor):
     """The rejected sequence of every bundled DPO row has the final-turn tokens ms-swift's rlhf encoding gives it."""
-    template = _msswift(tiny, "default")
+    template = _msswift(msswift_processor, "default")
     template.set_mode("rlhf")
     path = str(ROOT / "data/dpo/train.jsonl")
     ours = measure_file(path, _settings(tiny), use_cache=False)
