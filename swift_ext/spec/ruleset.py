@@ -71,8 +71,13 @@ _RULES = [
              "model for the memory verdict", (code("ms-swift swift/cli/_megatron (torchrun with NPROC_PER_NODE)"),),
              "engine: megatron"),
     RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane "
-             "(num_key_value_heads: absent or null means num_attention_heads, 0 is refused)",
-             (code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),),
+             "(num_key_value_heads: absent or null means num_attention_heads, 0 is refused; a quoted \"28\" is "
+             "refused, not read as absent)",
+             (code("transformers configuration_utils.py: PretrainedConfig (config.json fields; transformers 5 "
+                   "validates them strictly: huggingface_hub StrictDataclassFieldValidationError 'expected int, got "
+                   "str')"),
+              code("ms-swift swift/utils/hf_config.py: HfConfigFactory.get_max_model_len (min() over the length "
+                   "keys: a string is a TypeError)")),
              "engine: megatron; engine swift where the sequence-parallel or colocated vLLM TP head checks need the "
              "head counts"),
     RuleInfo("memory", "error, warning", "estimated peak GPU memory fits launch.gpu's memory",
