@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swift_ext.spec.findings import Finding, UserError
+from swift_ext.spec.findings import Finding, UserError, shortened
 from swift_ext.spec.gpus import GPUS
 from swift_ext.spec.yamlio import Position, load_yaml, read_scalar
 
@@ -400,18 +400,22 @@ def _override_value(dotted: str, raw: str, text: bool) -> Any:
     finished (`[a, b`), or an integer too long to read: those were meant as a value, and as text they would
     reach ms-swift as something else."""
     value, problem = read_scalar(raw)
+    if value is None and raw.strip() not in NULL_WORDS:
+        # `---` (a document marker), `--- null` or `# x` read as an empty document: the key would be removed
+        # silently. In a recipe file `lr: ---` is the text '---'; here too (the type check then names it).
+        value = raw.strip()
     if text:  # a scalar YAML typed (010, yes, 1:30, a date) is its text; null, lists and mappings stay (refused)
         return value if value is None or isinstance(value, (str, list, dict)) else raw.strip()
     if problem and (raw.lstrip()[:1] in "[{" or re.fullmatch(r"\s*[-+]?[0-9_]+\s*", raw)):
-        raise UserError.one(f"override {dotted}={_shortened(raw)}: does not read as a YAML value ({problem})",
+        raise UserError.one(f"override {dotted}={shortened(raw)}: does not read as a YAML value ({problem})",
                             file=OVERRIDE, path=dotted,
                             hint="close the list or mapping, or quote the whole value for text: "
-                            f"{dotted}=\"'{_shortened(raw, 20)}'\"")
+                            f"{dotted}=\"'{shortened(raw, 20)}'\"")
     return value
 
 
-def _shortened(text: str, keep: int = 60) -> str:
-    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
+# The YAML 1.1 spellings of null: the only override values that remove a key (docs/recipes.md).
+NULL_WORDS = frozenset({"null", "Null", "NULL", "~"})
 
 
 def _where(positions: dict, key: tuple[str, ...], path: Path) -> dict:
