@@ -509,8 +509,10 @@ from swift_ext.msswift.input_rules import INPUT_RULES  # noqa: E402  (input_rule
 from swift_ext.msswift.rlhf_rules import RLHF_RULES  # noqa: E402  (nor does rlhf_rules)
 from swift_ext.msswift.startup_rules import STARTUP_RULES  # noqa: E402  (nor does startup_rules)
 from swift_ext.msswift.plugin_imports import PLUGIN_IMPORT_RULES  # noqa: E402  (nor does plugin_imports)
+from swift_ext.msswift.range_rules import RANGE_RULES  # noqa: E402  (nor does range_rules)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
 RULES.extend(RLHF_RULES)
 RULES.extend(PLUGIN_IMPORT_RULES)
+RULES.extend(RANGE_RULES)
