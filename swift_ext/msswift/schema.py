@@ -173,7 +173,9 @@ class ArgSchema:
     fields: dict[str, ArgField]
     origin: str  # "ms-swift 4.6.0 (installed)" or "... (bundled snapshot)"
 
-    def suggest(self, name: str) -> str | None:
+    def suggest(self, name: str, near: bool = True) -> str | None:
+        """A hint for an unknown `name`: a renamed or removed argument, another spelling, and (with `near`) the
+        closest field name -- difflib over every field, ~7 ms a name: callers stop asking after a few."""
         # The tables and fields are spelled with ASCII underscores in lower case; a key written with dashes
         # (transformers' HfArgumentParser also takes --lora-rank, but swift-ext's checks read lora_rank), in another
         # case (argparse is case-sensitive) or in full-width letters is looked up as that spelling too.
@@ -184,7 +186,7 @@ class ArgSchema:
                 return found
         if plain in self.fields:
             return f"did you mean `{plain}`? (recipes spell arguments as ms-swift's field names)"
-        for key in dict.fromkeys((name, plain)):
+        for key in dict.fromkeys((name, plain)) if near else ():
             # difflib is quadratic in the name's length: a name far longer than any field is near none of them
             close = difflib.get_close_matches(key, self.fields, n=1, cutoff=0.75) if len(key) <= 200 else []
             if close:
