@@ -134,3 +134,28 @@ def test_twenty_thousand_unknown_flags_are_checked_in_well_under_a_second(write)
     problems = check_args(recipe, schema)
     assert time.process_time() - start < 1.0
     assert len(problems) == len(names) and "lora_rank" in (problems[0].hint or "")
+
+
+# --- 6. one reading of a log's lines for `watch` and `report` ------------------------------------------------------------
+
+ROW = {"loss": 1.0, "grad_norm": 0.5, "learning_rate": 1e-4, "elapsed_time": "1s", "train_speed(s/it)": 0.5}
+
+
+@pytest.mark.parametrize("layout", ["cr", "no-final-newline", "u2028-in-a-value"])
+def test_watch_and_report_read_the_same_rows(capsys, tmp_path, layout):
+    # watch split on \n only (a CR-only log -- a trainer's stdout with progress bars -- was one line: step 0);
+    # report split with str.splitlines, which also breaks at U+2028 inside a JSON string; watch --once dropped a
+    # last line without its newline, report kept it
+    from swift_ext.after.report import read_log
+
+    rows = [{**ROW, "loss": 1 / k, "global_step/max_steps": f"{k}/4", "note": "a\u2028b"} for k in (1, 2, 3, 4)]
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
+    text = {"cr": "\r".join(lines) + "\r", "no-final-newline": "\n".join(lines),
+            "u2028-in-a-value": "\n".join(lines) + "\n"}[layout]
+    log = tmp_path / "run/v0-1/logging.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_bytes(text.encode())
+    code, out, err = cli(capsys, "watch", tmp_path / "run", "--json", "--once")
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and summary["step"] == 4, err
+    assert [r["global_step/max_steps"] for r in read_log(log)] == ["1/4", "2/4", "3/4", "4/4"]
