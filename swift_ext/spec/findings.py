@@ -56,7 +56,7 @@ class Finding:
             return f"{where}: {self.code} {CODES[self.code].title}: {self.message}" + (
                 f" ({self.path})" if self.path else "")
         where = self.where()
-        text = (where + ": " if where else "") + (f"{self.path}: " if self.path else "") + self.message
+        text = (where + ": " if where else "") + (f"{shortened(self.path, 80)}: " if self.path else "") + self.message
         if self.hint:
             text += f" ({self.hint})"
         return text

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swift_ext.spec.findings import Finding, UserError, shortened
+from swift_ext.spec.findings import Finding, UserError, shortened, shown
 from swift_ext.spec.gpus import GPUS
 from swift_ext.spec.yamlio import Position, load_yaml, read_scalar
 
@@ -74,7 +74,7 @@ class Resources(_Section):
         low, high = (1, MAX_NODES) if info.field_name == "nodes" else (0, MAX_GPUS_PER_NODE)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"expected a whole number greater than or equal to {low} and at most {high}, or "
-                             f"'{SCHEDULER}', got {value!r}")
+                             f"'{SCHEDULER}', got {shown(value)}")
         return value
 
     @field_validator("gpu")
@@ -83,7 +83,7 @@ class Resources(_Section):
         if value is not None and value not in GPUS:
             close = difflib.get_close_matches(value, GPUS, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"unknown GPU model '{value}', expected one of {', '.join(GPUS)}{hint}")
+            raise ValueError(f"unknown GPU model {shown(value)}, expected one of {', '.join(GPUS)}{hint}")
         return value
 
     @property
@@ -362,14 +362,14 @@ def describe_fields() -> list[tuple[str, str, str, str]]:
 def _apply_override(data: dict, positions: dict, text: str) -> None:
     if "=" not in text:
         raise UserError.one(
-            f"override '{text}' is not of the form path=value", file=OVERRIDE, hint="e.g. args.max_length=4096"
+            f"override '{shortened(text)}' is not of the form path=value", file=OVERRIDE, hint="e.g. args.max_length=4096"
         )
     dotted, _, raw = text.partition("=")
     keys = tuple(dotted.strip().split("."))
     if keys[0] not in _TOP_LEVEL:
         close = difflib.get_close_matches(keys[0], _TOP_LEVEL, n=1)
         raise UserError.one(
-            f"override for unknown path '{dotted}'",
+            f"override for unknown path '{shortened(dotted)}'",
             file=OVERRIDE,
             hint=f"did you mean '{close[0]}'?" if close else f"top-level keys: {', '.join(sorted(_TOP_LEVEL))}",
         )
@@ -377,16 +377,16 @@ def _apply_override(data: dict, positions: dict, text: str) -> None:
     if section and len(keys) >= 2 and keys[-1] not in section.model_fields:
         close = difflib.get_close_matches(keys[-1], section.model_fields, n=1)
         raise UserError.one(
-            f"override for unknown path '{dotted}'",
+            f"override for unknown path '{shortened(dotted)}'",
             file=OVERRIDE,
             hint=f"did you mean '{'.'.join(keys[:-1])}.{close[0]}'?" if close else None,
         )
     if keys[0] == "eval" and not (len(keys) == 2 or (len(keys) == 3 and keys[1] == "launch")):
-        raise UserError.one(f"override path '{dotted}' must be `eval.NAME` or `eval.launch.NAME`", file=OVERRIDE)
+        raise UserError.one(f"override path '{shortened(dotted)}' must be `eval.NAME` or `eval.launch.NAME`", file=OVERRIDE)
     if keys[0] in {"args", "env", "launch", "watch"} and len(keys) != 2:
-        raise UserError.one(f"override path '{dotted}' must be `{keys[0]}.NAME`", file=OVERRIDE)
+        raise UserError.one(f"override path '{shortened(dotted)}' must be `{keys[0]}.NAME`", file=OVERRIDE)
     if keys[0] in {"description", "command", "engine"} and len(keys) != 1:
-        raise UserError.one(f"override for unknown path '{dotted}'", file=OVERRIDE)
+        raise UserError.one(f"override for unknown path '{shortened(dotted)}'", file=OVERRIDE)
     target = data
     for key in keys[:-1]:
         target = target.setdefault(key, {})
@@ -469,9 +469,9 @@ def _pydantic_problem(err: dict, path: Path, positions: dict) -> Finding:
     got = err.get("input")
     message = err["msg"]
     if err["type"] == "literal_error":
-        message = f"expected {err['ctx']['expected']}, got {got!r}"
+        message = f"expected {err['ctx']['expected']}, got {shown(got)}"
     elif err["type"] == "value_error":
         message = message.removeprefix("Value error, ")
     elif not isinstance(got, (dict, list)):
-        message = f"{message}, got {got!r}"
+        message = f"{message}, got {shown(got)}"
     return Finding(message, **where)
