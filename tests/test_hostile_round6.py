@@ -159,3 +159,58 @@ def test_watch_and_report_read_the_same_rows(capsys, tmp_path, layout):
     summary = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and summary["step"] == 4, err
     assert [r["global_step/max_steps"] for r in read_log(log)] == ["1/4", "2/4", "3/4", "4/4"]
+
+
+# --- 7. a long value is shortened wherever a message quotes it -----------------------------------------------------------
+
+LONG = "x" * 5000
+
+
+@pytest.mark.parametrize("recipe, override", [
+    (TINY_SFT, f"args.learning_rate={LONG}"), (TINY_SFT, f"args.{LONG}=1"), (TINY_SFT, f"args.template={LONG}"),
+    (TINY_SFT, f"args.torch_dtype={LONG}"), (TINY_SFT, f"args.target_modules={LONG}"), (TINY_SFT, f"command={LONG}"),
+    (TINY_SFT, f"launch.nodes={LONG}"), (TINY_SFT, f"launch.gpu={LONG}"), (TINY_SFT, f"{LONG}=1"),
+    (TINY_SFT, f"launch.env.{LONG}=1"), (TINY_SFT, f"args.model_type={LONG}"), (TINY_SFT, f"args.dataset=[{LONG}]"),
+    (TINY_SFT, f"args.loss_type={LONG}"), (MEG_SFT, f"args.pipeline_model_parallel_layout={LONG}"),
+    (MEG_SFT, f"args.moe_grouped_gemm={LONG}")])
+def test_a_5000_character_value_is_not_repeated_in_full(capsys, recipe, override):
+    # each of these printed the whole value (once or three times) in its error or note
+    _, out, err = cli(capsys, "plan", recipe, override)
+    assert max(len(line) for line in (out + err).splitlines()) < 1000, max((out + err).splitlines(), key=len)[:300]
+
+
+# --- fresh pass: YAML tags and aliases in overrides and files --------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", ["!!float x", "!!timestamp x", "!!int 1.5", "&x [*x]"])
+def test_an_override_yaml_cannot_construct_is_text_the_type_check_names(capsys, raw):
+    # `!!float x` raised ValueError and `!!timestamp x` AttributeError from PyYAML's constructor (internal errors);
+    # `&x {a: *x}` built an endless value (RecursionError)
+    code, _, err = cli(capsys, "plan", MEG_SFT, f"args.lr={raw}")
+    assert code == 2 and "args.lr: expected a number" in err
+
+
+def test_an_endless_alias_in_a_mapping_override_is_refused(capsys):
+    code, _, err = cli(capsys, "plan", MEG_SFT, "args.megatron_extra_kwargs={a: &x [*x]}")
+    assert code == 2 and "endless cycle" in err
+
+
+def test_a_recipe_file_with_a_tag_yaml_cannot_construct_is_a_clear_error(capsys, write):
+    path = write("r.yaml", "command: sft\nengine: swift\nargs:\n  model: Qwen/Qwen3-8B\n  learning_rate: !!float x\n")
+    code, _, err = cli(capsys, "plan", path)
+    assert code == 2 and str(path) in err and "!!tag" in err
+
+
+# --- fresh pass: JSON Lines ended by a lone CR --------------------------------------------------------------------------------
+
+def test_a_jsonl_file_with_cr_line_ends_is_read_as_lines_as_ms_swift_reads_it(capsys, write):
+    # datasets' json builder (pyarrow) reads such a file row by row (checked: 2 rows); data check called the whole
+    # file one malformed line (E001 trailing characters), so plan refused a dataset ms-swift loads
+    from swift_ext.datasets.check import check_file
+    from swift_ext.datasets.options import Options
+
+    ok = json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]})
+    bad = json.dumps({"messages": 5})
+    path = write("cr.jsonl", (ok + "\r" + bad + "\r" + ok.replace("yo", "ok") + "\r").encode())
+    report = check_file(str(path), Options())
+    assert report.rows == 3 and report.valid_rows == 2
+    assert [(i.line, i.code) for i in report.issues] == [(2, "E101")]
