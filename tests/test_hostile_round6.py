@@ -214,3 +214,47 @@ def test_a_jsonl_file_with_cr_line_ends_is_read_as_lines_as_ms_swift_reads_it(ca
     report = check_file(str(path), Options())
     assert report.rows == 3 and report.valid_rows == 2
     assert [(i.line, i.code) for i in report.issues] == [(2, "E101")]
+
+
+# --- fresh pass: the after-training verbs on damaged run folders ------------------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+LORA_ARGS = {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "lora", "template": "qwen2_5"}
+
+
+def lora_checkpoint(tmp_path, args):
+    ckpt = tmp_path / "run/v0-1/checkpoint-10"
+    ckpt.mkdir(parents=True)
+    (ckpt / "args.json").write_text(args if isinstance(args, str) else json.dumps(args))
+    (ckpt / "adapter_config.json").write_text(json.dumps({"r": 8, "lora_alpha": 32, "target_modules": ["q_proj"]}))
+    (ckpt / "adapter_model.safetensors").write_bytes(b"\0")
+    return ckpt
+
+
+@pytest.mark.parametrize("verb", ["merge", "infer"])
+def test_an_args_json_nested_too_deeply_is_a_clear_error(capsys, tmp_path, verb):
+    # json.loads raised RecursionError, which read_json_object did not catch: an internal error
+    ckpt = lora_checkpoint(tmp_path, DEEP)
+    code, _, err = cli(capsys, verb, ckpt, "--print")
+    assert code == 2 and "args.json is not valid JSON (nested too deeply" in err
+
+
+@pytest.mark.parametrize("value", ["x", -2, 10**9, 2.5])
+def test_a_damaged_parallel_size_in_args_json_is_named(capsys, tmp_path, value):
+    # int('x') was a ValueError; 10**9 built CUDA_VISIBLE_DEVICES=0,1,...,999999999
+    ckpt = lora_checkpoint(tmp_path, {**LORA_ARGS, "model_type": "qwen3_5_moe", "tensor_model_parallel_size": value})
+    code, _, err = cli(capsys, "merge", ckpt, "--print")
+    assert code == 2 and "tensor_model_parallel_size" in err and "args.json" in err and len(err) < 600
+
+
+def test_metrics_nested_too_deeply_are_skipped_by_report_and_named_by_compare(capsys, tmp_path):
+    run = tmp_path / "run"
+    (run / "v0-1").mkdir(parents=True)
+    (run / "v0-1/logging.jsonl").write_text(json.dumps({"loss": 1.0, "global_step/max_steps": "1/2"}) + "\n")
+    (run / "eval-1").mkdir()
+    (run / "eval-1/metrics.json").write_text(DEEP)
+    (tmp_path / "b.json").write_text(json.dumps({"exact_match": 1.0}))
+    code, _, err = cli(capsys, "report", run)
+    assert code == 0, err
+    code, _, err = cli(capsys, "infer", "--compare", run / "eval-1/metrics.json", "--compare", tmp_path / "b.json")
+    assert code == 2 and "nested too deeply" in err

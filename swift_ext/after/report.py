@@ -147,7 +147,7 @@ def make_report(run_dir: str | Path, now: _dt.datetime | None = None) -> Path:
     for metrics_file in sorted(run.glob("**/eval-*/metrics.json")):
         try:
             evals.append((metrics_file, json.loads(metrics_file.read_text(encoding="utf-8"))))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # damaged or hand-made: the table shows the readable ones
             continue
     summary = _summary(run, log, rows, plots, evals, health) + _eval_table(eval_lines)
     (out / "summary.md").write_text(summary, encoding="utf-8")
