@@ -258,3 +258,23 @@ def test_metrics_nested_too_deeply_are_skipped_by_report_and_named_by_compare(ca
     assert code == 0, err
     code, _, err = cli(capsys, "infer", "--compare", run / "eval-1/metrics.json", "--compare", tmp_path / "b.json")
     assert code == 2 and "nested too deeply" in err
+
+
+# --- fresh pass: the eval section is checked by plan, not when the first checkpoint is evaluated ----------------------------
+
+def test_an_unknown_eval_metric_is_refused_by_plan(capsys):
+    # plan said nothing; `swift-ext eval` (the follower `run` starts) refused it after training had begun
+    code, _, err = cli(capsys, "plan", TINY_SFT, "eval.metrics=[exact_match, exact_matc]")
+    assert code == 2 and "unknown evaluation metric 'exact_matc'" in err and "did you mean 'exact_match'" in err
+
+
+def test_plan_accepts_exactly_the_metric_names_the_evaluation_accepts():
+    from swift_ext.after import evalmetrics as em
+    from swift_ext.planner.eval_rules import eval_metric_problems
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.msswift.schema import schema_for
+
+    names = sorted(set(em.BUILTIN) | set(em._reward_registry()))
+    em.check_metric_names(names, {})  # the evaluation takes them all
+    recipe = load_recipe(TINY_SFT, [f"eval.metrics=[{', '.join(names)}]"])
+    assert eval_metric_problems(recipe, Args.bind(recipe, schema_for(recipe.engine, recipe.command))) == []

@@ -130,6 +130,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         errors += ms_errors
         warnings += ms_warnings
         errors += generation_problems(recipe, args)
+        errors += _eval_problems(recipe, args)
     if bad_values:
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
@@ -331,6 +332,12 @@ def _engine_rules(recipe, args, shape, broken=()):
     from swift_ext.planner.layout import check_engine_rules
 
     return check_engine_rules(recipe, args, shape, broken)
+
+
+def _eval_problems(recipe, args) -> list[Finding]:
+    from swift_ext.planner.eval_rules import eval_metric_problems
+
+    return eval_metric_problems(recipe, args)
 
 
 def _swift_engine_rewards(recipe, args) -> tuple[list[Finding], list[Finding]]:

@@ -141,6 +141,11 @@ class EvalLaunch(_Section):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # `time: 30`
 
 
+# The metrics swift_ext/after/evalmetrics.py computes itself; eval.metrics may also name a reward function.
+EVAL_METRICS = ("exact_match", "math_accuracy", "response_tokens", "response_chars", "hit_token_limit",
+                "think_block", "nonempty_think")
+
+
 class Eval(_Section):
     """Evaluation of every saved checkpoint while the run trains (swift_ext/after/evaluate.py): `swift infer`
     in a separate process (a follower locally, one Slurm job per checkpoint under `submit`), results in
@@ -153,10 +158,10 @@ class Eval(_Section):
     limit: int | None = Field(None, ge=1, description="Only the first N rows of the dataset.")
     every: int = Field(1, ge=1, description="Evaluate every N-th saved checkpoint (the last one always); the "
                        "base model is evaluated once as step 0.")
-    metrics: list[str] | None = Field(None, description="Metric names: exact_match, math_accuracy, "
-                                      "response_tokens, response_chars, hit_token_limit, think_block, "
-                                      "nonempty_think, or any reward function ms-swift or swift-ext registers "
-                                      "(args.reward_funcs names). Default: every built-in one that applies.")
+    metrics: list[str] | None = Field(None, description=f"Metric names: {', '.join(EVAL_METRICS)}, or any reward "
+                                      "function ms-swift or swift-ext registers (not one an external_plugins file "
+                                      "registers: the evaluation does not import those). Default: every built-in "
+                                      "one that applies.")
     num_samples: int = Field(1, ge=1, le=1024, description="Samples per row; above 1 adds pass@k (unbiased "
                              "estimator 1 - C(n-c,k)/C(n,k)) for k = 1, 2, 4, ... n of math_accuracy (or "
                              "exact_match).")

@@ -80,6 +80,11 @@ _RULES = [
                    "keys: a string is a TypeError)")),
              "engine: megatron; engine swift where the sequence-parallel or colocated vLLM TP head checks need the "
              "head counts"),
+    RuleInfo("eval-metrics", "error", "eval.metrics names a metric swift-ext's evaluation computes or a reward "
+             "function registered without a plugin file",
+             (Evidence("policy", "swift_ext/after/evalmetrics.py check_metric_names refuses the name when the first "
+                       "checkpoint is evaluated (it imports ms-swift's orms and swift-ext's rewards, no "
+                       "external_plugins)"),), "recipes with an eval section"),
     RuleInfo("memory", "error, warning", "estimated peak GPU memory fits launch.gpu's memory",
              (Evidence("measurement", "bench/bench_memory_estimate.py against bench/memory_points.yaml (published "
                        "runs); bench/measure_cross_entropy_bytes.py"),),
