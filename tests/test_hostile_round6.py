@@ -278,3 +278,21 @@ def test_plan_accepts_exactly_the_metric_names_the_evaluation_accepts():
     em.check_metric_names(names, {})  # the evaluation takes them all
     recipe = load_recipe(TINY_SFT, [f"eval.metrics=[{', '.join(names)}]"])
     assert eval_metric_problems(recipe, Args.bind(recipe, schema_for(recipe.engine, recipe.command))) == []
+
+
+# --- fresh pass: text where ms-swift reads a JSON object ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw", ["&x {a: *x}", "hello", "'5'"])
+def test_text_that_is_not_a_json_object_is_said_where_ms_swift_would_repair_it(raw):
+    # json_parse_to_dict hands non-JSON text to json_repair: '&x {a: *x}' reached the model config as {"a": "x"};
+    # plan said nothing (the str|dict type takes any text)
+    import json_repair
+
+    assert json_repair.repair_json("&x {a: *x}") == '{"a": "x"}'  # what ms-swift would have trained with
+    _, warnings = findings(MEG_SFT, [f"args.megatron_extra_kwargs={raw}"])
+    assert any(w.code == "json-string" and w.path == "args.megatron_extra_kwargs" for w in warnings)
+
+
+def test_a_json_object_string_is_not_warned():
+    _, warnings = findings(MEG_SFT, ['args.megatron_extra_kwargs=\'{"moe_router_dtype": "fp32"}\''])
+    assert not [w for w in warnings if w.code == "json-string"]

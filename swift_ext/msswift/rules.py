@@ -510,9 +510,11 @@ from swift_ext.msswift.rlhf_rules import RLHF_RULES  # noqa: E402  (nor does rlh
 from swift_ext.msswift.startup_rules import STARTUP_RULES  # noqa: E402  (nor does startup_rules)
 from swift_ext.msswift.plugin_imports import PLUGIN_IMPORT_RULES  # noqa: E402  (nor does plugin_imports)
 from swift_ext.msswift.range_rules import RANGE_RULES  # noqa: E402  (nor does range_rules)
+from swift_ext.msswift.json_args import JSON_ARG_RULES  # noqa: E402  (nor does json_args)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
 RULES.extend(RLHF_RULES)
 RULES.extend(PLUGIN_IMPORT_RULES)
 RULES.extend(RANGE_RULES)
+RULES.extend(JSON_ARG_RULES)

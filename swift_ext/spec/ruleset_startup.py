@@ -69,6 +69,10 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (lr_decay_iters "
                    "defaults to train_iters)")),
              "engine megatron, train_iters set to 0 or below without num_train_epochs"),
+    RuleInfo("json-string", "warning", "a string for an argument ms-swift reads as a JSON object is JSON and an "
+             "object (else json_repair rewrites it into a guess, or it fails)",
+             (code("ms-swift swift/utils/utils.py: json_parse_to_dict (json.loads, then json_repair.repair_json on "
+                   "a JSONDecodeError)"),), "the string-or-mapping arguments msswift/json_args.py lists, given as text"),
     RuleInfo("fsdp-args", "error", "fsdp not with deepspeed; not with save_only_model under a sharded state dict",
              (code(f"{SFT} SftArguments._init_fsdp / _check_fsdp2_compatibility"),), "engine: swift, fsdp set"),
     RuleInfo("warmup", "error", "warmup_ratio not with warmup_steps, and below 1",
