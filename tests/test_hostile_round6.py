@@ -296,3 +296,10 @@ def test_text_that_is_not_a_json_object_is_said_where_ms_swift_would_repair_it(r
 def test_a_json_object_string_is_not_warned():
     _, warnings = findings(MEG_SFT, ['args.megatron_extra_kwargs=\'{"moe_router_dtype": "fp32"}\''])
     assert not [w for w in warnings if w.code == "json-string"]
+
+
+@pytest.mark.parametrize("override", ["launch.nodes=0\x1f", "args.lr=\x1b"])
+def test_a_control_character_in_an_override_is_not_an_internal_error(capsys, override):
+    # found by test_never_a_traceback once read_scalar built its YAML loader before its try (ReaderError)
+    code, _, err = cli(capsys, "plan", MEG_SFT, override)
+    assert code == 2

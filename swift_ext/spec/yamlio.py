@@ -61,8 +61,9 @@ def read_scalar(text: str) -> tuple[Any, str | None]:
     """(value, None), or (text, why YAML cannot read it): a value typed as in a recipe file."""
     if not text.strip():
         return "", None
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # inside: its reader refuses control characters (ReaderError) as it starts
         node = loader.get_single_node()
         if node is not None:  # the checks a recipe file gets: `&x {a: *x}` is an endless value
             _refuse_cycles(node, (), "")
@@ -80,7 +81,8 @@ def read_scalar(text: str) -> tuple[Any, str | None]:
         # constructor: `!!float x`, `!!timestamp x` (AttributeError inside PyYAML)
         return text, f"its tag makes no value of it ({exc})"
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_text(path: Path, expected: str = "a YAML recipe file", limit: int | None = MAX_DOCUMENT_BYTES) -> str:
