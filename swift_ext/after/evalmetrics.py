@@ -16,10 +16,10 @@ from pathlib import Path
 
 from swift_ext.spec.findings import UserError
 from swift_ext.runs.rundir import EVAL_METRICS as METRICS_FILE
+from swift_ext.spec.recipe import EVAL_METRICS
 from swift_ext.after.infer import EMPTY_THINK, _answer_text, _reference, _token_counts
 
-BUILTIN = ("exact_match", "math_accuracy", "response_tokens", "response_chars", "hit_token_limit", "think_block",
-           "nonempty_think")
+BUILTIN = EVAL_METRICS
 # Where a smaller value is the better one (`best` picks the minimum unless told otherwise).
 LOWER_IS_BETTER = {"response_tokens", "response_chars", "hit_token_limit"}
 

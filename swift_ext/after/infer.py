@@ -283,6 +283,8 @@ def load_metrics(target: str | Path) -> tuple[Path, dict]:
         raise UserError.one("metrics file not found", file=str(path)) from None
     except ValueError as exc:
         raise UserError.one(f"not a JSON metrics file: {exc}", file=str(path)) from None
+    except RecursionError:
+        raise UserError.one("not a JSON metrics file: nested too deeply to read", file=str(path)) from None
     # An empty comparison table would read as "nothing changed"
     if not isinstance(metrics, dict) or not any(isinstance(_get(metrics, k), (int, float)) for k in COMPARED):
         raise UserError.one(f"holds none of the metrics `swift-ext infer` writes ({', '.join(COMPARED)})",

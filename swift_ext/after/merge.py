@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swift_ext.spec.findings import UserError
+from swift_ext.spec.findings import UserError, shown
+from swift_ext.spec.recipe import MAX_GPUS_PER_NODE, MAX_NODES
 from swift_ext.planner.launch import Launch
 from swift_ext.runs.rundir import (ADAPTER_CONFIG, ARGS_FILE, is_megatron_args, merged_path, read_adapter_config,
                                    read_args, tuner_of)
@@ -43,6 +44,17 @@ class Checkpoint:
     @property
     def args_file(self) -> Path:
         return self.path / ARGS_FILE
+
+
+def _parallel_size(ckpt, key: str) -> int:
+    """A parallel size as the checkpoint's args.json records it (unset: 1); a hand-edited or damaged value is an
+    error naming the file, not a ValueError -- or a CUDA_VISIBLE_DEVICES listing a billion GPUs."""
+    value = ckpt.args.get(key) or 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_NODES * MAX_GPUS_PER_NODE:
+        raise UserError.one(f"{key} {shown(value)} is not a parallel size (a whole number from 1 to "
+                            f"{MAX_NODES * MAX_GPUS_PER_NODE:,})", file=str(ckpt.path / ARGS_FILE),
+                            hint="restore args.json from the run, or fix the value training used")
+    return value
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
@@ -111,8 +123,8 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
         if ckpt.tuner != "full":
             argv += ["--merge_lora", "true"]
         argv += ["--output_dir", str(output)]
-        sizes = {k: int(ckpt.args.get(k) or 1) for k in ("tensor_model_parallel_size", "expert_model_parallel_size",
-                                                         "pipeline_model_parallel_size")}
+        sizes = {k: _parallel_size(ckpt, k) for k in ("tensor_model_parallel_size", "expert_model_parallel_size",
+                                                      "pipeline_model_parallel_size")}
         for key, value in sizes.items():
             if value > 1:
                 argv += [f"--{key}", str(value)]

@@ -24,10 +24,9 @@ def find_log(run_dir: Path) -> Path:
 
 
 def read_log(path: Path) -> list[dict]:
-    from swift_ext.runs.watchlog import parse_line  # the one reading of a log row, as `watch` reads it
+    from swift_ext.runs.watchlog import read_rows  # the one reading of a log's lines and rows, as `watch` reads it
 
-    return [row for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
-            if (row := parse_line(line)) is not None]
+    return read_rows(path)
 
 
 def with_earlier_runs(log: Path, rows: list[dict]) -> list[dict]:
@@ -148,7 +147,7 @@ def make_report(run_dir: str | Path, now: _dt.datetime | None = None) -> Path:
     for metrics_file in sorted(run.glob("**/eval-*/metrics.json")):
         try:
             evals.append((metrics_file, json.loads(metrics_file.read_text(encoding="utf-8"))))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # damaged or hand-made: the table shows the readable ones
             continue
     summary = _summary(run, log, rows, plots, evals, health) + _eval_table(eval_lines)
     (out / "summary.md").write_text(summary, encoding="utf-8")

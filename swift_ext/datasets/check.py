@@ -24,7 +24,7 @@ from swift_ext.datasets.issues import CODES, FileCheckError, data_finding, json_
 from swift_ext.spec.findings import Finding
 from swift_ext.datasets.options import CHUNK, LENGTH_SAMPLE, ChunkResult, Options
 from swift_ext.datasets.percentiles import percentiles
-from swift_ext.datasets.reader import (READERS, STDIN, chunk_ranges, file_lines, is_stream, numbered_lines, sniff,
+from swift_ext.datasets.reader import (CR_LINES, READERS, STDIN, chunk_ranges, file_lines, is_stream, numbered_lines, sniff,
                                       spool)
 
 __all__ = ["CODES", "FileCheckError", "data_finding", "Options", "DataCheckReport", "check_file", "merge_reports",
@@ -107,6 +107,9 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
         results = iter([check_lines(entry, lines, 0, opts, reference, typed)])
         if layout == "json-array":
             report.notes.append(f"{entry}: a JSON array; 'line' numbers are row positions")
+        elif layout == CR_LINES:
+            report.notes.append(f"{entry}: JSON Lines ended by a lone CR (ms-swift reads them as lines too); checked "
+                                "on one core")
         else:
             report.notes.append(f"{entry}: {layout}-compressed JSON Lines (ms-swift reads it too); checked on one core")
     dups = Duplicates()

@@ -20,8 +20,27 @@ _DECODER = msgspec.json.Decoder()
 _CANONICAL = msgspec.json.Encoder(order="sorted")  # a JSON array's rows re-encoded one per line
 
 
+class _CarriageReturnLines:
+    """A file whose lines end with a lone CR, read with LF line ends (the file has no LF: sniff checked)."""
+
+    def __init__(self, fh):
+        self.fh = fh
+
+    def read(self, n: int = -1) -> bytes:
+        return self.fh.read(n).replace(b"\r", b"\n")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()
+
+
 def open_data(path: str, layout: str) -> IO[bytes]:
-    """The file's bytes as ms-swift's JSON reader sees them: decompressed for gzip/bz2/xz."""
+    """The file's bytes as ms-swift's JSON reader sees them: decompressed for gzip/bz2/xz; lines ended by a lone
+    CR as lines (pyarrow's JSON reader, under datasets' `json` builder, reads such a file row by row)."""
+    if layout == CR_LINES:
+        return _CarriageReturnLines(open(path, "rb"))  # type: ignore[return-value]
     if layout in ("gzip", "bz2", "xz"):
         import bz2
         import gzip
@@ -180,7 +199,18 @@ def sniff(path: str, input_format: str | None = None) -> tuple[str, str | None]:
         first = stripped.split(b"\n", 1)[0][:60].decode("utf-8", "replace")
         looks = "CSV/TSV" if ("," in first or "\t" in first) else "text"
         return "unreadable", f"not JSON Lines (looks like {looks}: {first!r}); ms-swift's JSON reader refuses it"
+    if not compression and b"\r" in head.rstrip(b"\r") and b"\n" not in head and b"\n" not in _tail(path):
+        return CR_LINES, None  # old Mac line ends (or a tool that writes them): rows, not one malformed line
     return compression or "jsonl", None
+
+
+CR_LINES = "cr-lines"  # a layout: JSON Lines whose lines end with a lone \r
+
+
+def _tail(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(max(os.path.getsize(path) - (1 << 12), 0))
+        return fh.read()
 
 
 def _other_format(path: str, compression: str | None) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 from swift_ext.datasets.mediatokens import MEDIA_DEFAULTS, PATCH, StatsError
 from swift_ext.msswift import model_table
+from swift_ext.spec.findings import shown
 
 FAST_TEMPLATES = {"qwen3_5"}  # templates the fast renderer reproduces (tested against ms-swift)
 
@@ -131,7 +132,7 @@ def template_settings(model: Any = None, model_dir: str | None = None, *, fallba
     known = model_table.load()["templates"]
     if template not in known:  # ms-swift's get_template_meta refuses it ('template_type: ... not in [...]')
         close = difflib.get_close_matches(str(template), list(known), n=3)
-        raise StatsError(f"template {template!r} is not one ms-swift registers"
+        raise StatsError(f"template {shown(template)} is not one ms-swift registers"
                          + (f": did you mean {' / '.join(close)}?" if close else ": pass --template (e.g. qwen3_5)"))
     if tokenizer is None and model_dir and Path(model_dir, "tokenizer.json").is_file():
         tokenizer = model_dir

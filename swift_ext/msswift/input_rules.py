@@ -14,6 +14,7 @@ from swift_ext.msswift.model_config_fields import (floor_release, later_model_co
 from swift_ext.msswift.schema import describe
 from swift_ext.msswift.model_table import load, model_meta, template_for
 from swift_ext.msswift.template_system import chat_template_on, takes_system
+from swift_ext.spec.findings import shown
 
 
 # swift/model/model_meta.py _get_model_info: 'model_type: ... not in [MODEL_MAPPING]'; swift/template/register.py
@@ -31,7 +32,7 @@ def registry_names(recipe, args, err, warn):
         if not name or name in known:
             continue
         close = difflib.get_close_matches(name, list(known), n=3)
-        err("registry-name", f"{key} {name!r} is not a {what} ms-swift registers (it refuses it at start-up)", key,
+        err("registry-name", f"{key} {shown(name)} is not a {what} ms-swift registers (it refuses it at start-up)", key,
             hint=f"did you mean {' / '.join(close)}?" if close else f"drop {key}: ms-swift reads it from the model")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,9 +67,12 @@ class NameReading:
         return None
 
 
+_SPACE = re.compile(r"\s")
+
+
 def read_name(schema: ArgSchema, name: str) -> NameReading:
     """What `--NAME` means to ms-swift's parser for `schema`'s command."""
-    if not name or name.startswith("-") or "=" in name or any(c.isspace() for c in name):
+    if not name or name.startswith("-") or "=" in name or _SPACE.search(name):
         return NameReading(name)  # not one option word: argparse would not read it as `--NAME`
     parser = _parser(schema)
     if not parser.starts_an_option(f"--{name}"):
@@ -116,7 +120,13 @@ class _Parser(argparse.ArgumentParser):
 _PARSERS: dict[tuple[str, str, tuple[str, ...]], _Parser] = {}
 
 
+_BY_SCHEMA: dict[int, tuple[ArgSchema, _Parser]] = {}  # the same schema object asks once per argument name
+
+
 def _parser(schema: ArgSchema) -> _Parser:
+    seen = _BY_SCHEMA.get(id(schema))
+    if seen is not None and seen[0] is schema:
+        return seen[1]
     key = (schema.dataclass_name, schema.origin, tuple(schema.fields))
     parser = _PARSERS.get(key)
     if parser is None:
@@ -130,6 +140,9 @@ def _parser(schema: ArgSchema) -> _Parser:
                 parser.add_argument(f"--no_{name}", f"--no-{name.replace('_', '-')}", dest=name + _NEGATED,
                                     action="store_const", const=True)
         _PARSERS[key] = parser
+    if len(_BY_SCHEMA) > 64:  # schemas built on the fly (tests, --search) are not kept alive for ever
+        _BY_SCHEMA.clear()
+    _BY_SCHEMA[id(schema)] = (schema, parser)
     return parser
 
 

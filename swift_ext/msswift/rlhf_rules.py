@@ -8,6 +8,7 @@ from __future__ import annotations
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
 from swift_ext.msswift.schema import RENAMED_VALUES
+from swift_ext.spec.findings import shown
 
 # rlhf_trainers/grpo_trainer.py GRPOTrainer._compute_loss_and_metrics and megatron/trainers/grpo_trainer.py
 # MegatronGRPOTrainer.loss_func: the loss_type branches; any other name raises "Unknown loss type" at the first
@@ -30,11 +31,11 @@ def loss_types(recipe, args, err, warn):
         # several loss types are rlhf-loss-types' refusal (RLHFArguments._process_loss_type, DPO only)
         hint = "importance_sampling_level: sequence (GSPO) with loss_type grpo" if names[0] == "gspo" else \
             f"one of {', '.join(GRPO_LOSS_TYPES)}"
-        err("loss-type", f"loss_type {names[0]!r} is not a GRPO loss: the trainer raises 'Unknown loss type' at the "
+        err("loss-type", f"loss_type {shown(names[0])} is not a GRPO loss: the trainer raises 'Unknown loss type' at the "
             "first loss, after the first rollout", "loss_type", hint=hint)
     elif rlhf_type == "dpo" and recipe.engine == "swift":
         for name in dict.fromkeys(n for n in names if n not in DPO_LOSS_TYPES and n != "kto_pair"):
-            err("loss-type", f"loss_type {name!r} is not a DPO loss: DPOTrainer.dpo_loss raises 'Unknown loss type' "
+            err("loss-type", f"loss_type {shown(name)} is not a DPO loss: DPOTrainer.dpo_loss raises 'Unknown loss type' "
                 "at the first step", "loss_type", hint=f"one of {', '.join(DPO_LOSS_TYPES)}")
     elif rlhf_type == "dpo" and recipe.engine == "megatron" and names != ["sigmoid"]:
         # megatron/trainers/dpo_trainer.py MegatronDPOTrainer.loss_func calls the shared dpo_loss without loss_type,
@@ -57,7 +58,8 @@ def _sft_loss_type(args, name: str, err) -> None:
         return
     rlhf = name in GRPO_LOSS_TYPES or name in DPO_LOSS_TYPES or name in ("kto", "kto_pair", "simpo")
     renamed = RENAMED_VALUES["loss_type"].get(name)  # a 3.x reranker loss: name its 4.x spelling
-    err("sft-loss-type", f"loss_type {name!r} is not a loss ms-swift's trainer knows (KeyError {name!r} when the trainer "
+    err("sft-loss-type", f"loss_type {shown(name)} is not a loss ms-swift's trainer knows (KeyError {shown(name)} when "
+        "the trainer "
         "is built)" + (f": {name} is an RLHF algorithm's loss, for `swift rlhf`" if rlhf else "")
         + (f": ms-swift 3.x's name, which 4.x calls {renamed}" if renamed in known else ""), "loss_type",
         hint=("command: rlhf with rlhf_type grpo/dpo, or drop loss_type (the model's own loss)" if rlhf else

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from swift_ext.spec.cachedirs import cached_json
+from swift_ext.spec.findings import shown
 from swift_ext.msswift.source_reader import _package_dir  # noqa: F401 -- also read by planner.layout, msswift.rules
 
 # (engine, command) -> (module, class). Read from swift/megatron/arguments/__init__.py and
@@ -187,7 +188,9 @@ class ArgSchema:
     fields: dict[str, ArgField]
     origin: str  # "ms-swift 4.6.0 (installed)" or "... (bundled snapshot)"
 
-    def suggest(self, name: str) -> str | None:
+    def suggest(self, name: str, near: bool = True) -> str | None:
+        """A hint for an unknown `name`: a renamed or removed argument, another spelling, and (with `near`) the
+        closest field name -- difflib over every field, ~7 ms a name: callers stop asking after a few."""
         # The tables and fields are spelled with ASCII underscores in lower case; a key written with dashes
         # (transformers' HfArgumentParser also takes --lora-rank, but swift-ext's checks read lora_rank), in another
         # case (argparse is case-sensitive) or in full-width letters is looked up as that spelling too.
@@ -198,7 +201,7 @@ class ArgSchema:
                 return found
         if plain in self.fields:
             return f"did you mean `{plain}`? (recipes spell arguments as ms-swift's field names)"
-        for key in dict.fromkeys((name, plain)):
+        for key in dict.fromkeys((name, plain)) if near else ():
             # difflib is quadratic in the name's length: a name far longer than any field is near none of them
             close = difflib.get_close_matches(key, self.fields, n=1, cutoff=0.75) if len(key) <= 200 else []
             if close:
@@ -326,14 +329,14 @@ def check_value(ftype: dict, value: Any) -> str | None:
         for item in items:
             problem = check_value(ftype.get("item", {"kind": "any"}), item)
             if problem:
-                return f"{describe(ftype)}; item {item!r}: {problem}"
+                return f"{describe(ftype)}; item {shown(item)}: {problem}"
         return None
     if isinstance(value, list) and kind == "union" and parser_type(ftype)["kind"] == "str":
         # ms-swift's parser reads one string here (parser_type): `--cp_comm_type a2a p2p` leaves `p2p` over and
         # SwiftPipeline._parse_args stops with `remaining_argv: ['p2p']`; a one-item list would reach the config as
         # a string, not the list it says.
         return (f"one value, not a list (ms-swift's HfArgumentParser reads this {describe(ftype)} argument as a "
-                f"single string: a list on its command line stops it with remaining_argv), got the list {value!r}")
+                f"single string: a list on its command line stops it with remaining_argv), got the list {shown(value)}")
     if isinstance(value, list) and kind != "union":
         return f"{describe(ftype)}, got a list"
     if kind == "union":
@@ -342,13 +345,13 @@ def check_value(ftype: dict, value: Any) -> str | None:
             return None
         # a mapping refused by the mapping option: that option's reason, not "a mapping or a string"
         mapping = [e for opt, e in zip(ftype["options"], errors) if isinstance(value, dict) and opt["kind"] == "dict"]
-        return mapping[0] if mapping else f"{describe(ftype)}, got {value!r}"
+        return mapping[0] if mapping else f"{describe(ftype)}, got {shown(value)}"
     if kind == "dict":
         if isinstance(value, dict):
             try:  # the command line carries it as JSON (render_scalar): a YAML date or set has no JSON form
                 json.dumps(value)
             except (TypeError, ValueError) as exc:
-                return f"a mapping of JSON values (quote dates and other YAML-typed words), got {value!r}: {exc}"
+                return f"a mapping of JSON values (quote dates and other YAML-typed words), got {shown(value)}: {exc}"
             return None
         if isinstance(value, str):
             try:
@@ -356,42 +359,43 @@ def check_value(ftype: dict, value: Any) -> str | None:
                     return None
             except (ValueError, RecursionError):  # RecursionError: nested past the JSON decoder's depth
                 pass
-        return f"a mapping (or a JSON object string), got {value!r}"
+        return f"a mapping (or a JSON object string), got {shown(value)}"
     if isinstance(value, dict):
         return f"{describe(ftype)}, got a mapping"
     if kind == "bool":
         if isinstance(value, bool) or str(value).lower() in {"true", "false", "1", "0", "yes", "no"}:
             return None
-        return f"true or false, got {value!r}"
+        return f"true or false, got {shown(value)}"
     if kind == "int":
         if isinstance(value, bool):
-            return f"an integer, got {value!r}"
+            return f"an integer, got {shown(value)}"
         if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"[-+]?\d+", value.strip())):
             return None
-        return f"an integer, got {value!r}"
+        return f"an integer, got {shown(value)}"
     if kind == "float":
         if isinstance(value, bool):
-            return f"a number, got {value!r}"
+            return f"a number, got {shown(value)}"
         try:
             number = float(value)
         except (TypeError, ValueError):
-            return f"a number, got {value!r}"
+            return f"a number, got {shown(value)}"
         # 1e400 reads as inf and would reach ms-swift as `--lr inf`: no argument means infinity or NaN.
-        return None if math.isfinite(number) else f"a finite number, got {value!r}"
+        return None if math.isfinite(number) else f"a finite number, got {shown(value)}"
     if kind == "literal":
         choices = ftype["choices"]
         if value in choices or render_scalar(value) in [render_scalar(c) for c in choices]:
             return None
-        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        # difflib is quadratic in the length: a value far longer than any choice is near none of them
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1) if len(str(value)) <= 200 else []
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"one of {', '.join(map(str, choices))}, got {value!r}{hint}"
+        return f"one of {', '.join(map(str, choices))}, got {shown(value)}{hint}"
     if not isinstance(value, (str, int, float, bool)):
         # YAML's !!binary, !!set and timestamps: ms-swift's command line would get Python's text of them (b'hello',
         # {'a'}, 2024-01-01 00:00:00), not what the recipe shows
         what = ("binary data (!!binary)" if isinstance(value, (bytes, bytearray)) else "a set (!!set)"
                 if isinstance(value, (set, frozenset)) else "a date" if isinstance(value, datetime.date)
                 else type(value).__name__)
-        return (f"{describe(ftype)}, got {what} {value!r}: a command line has no form for it (YAML typed the value: "
+        return (f"{describe(ftype)}, got {what} {shown(value)}: a command line has no form for it (YAML typed the value: "
                 "quote it, e.g. '2024-01-01')")
     if kind == "str" and isinstance(value, bool):
         # A string argument never means true/false; YAML read a bare yes/no/on/off/true/false as a boolean, and

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from swift_ext.msswift.model_table import model_meta
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
-from swift_ext.msswift.deepspeed_rules import _repaired_object
-from swift_ext.spec.yamlio import short_name
 
 # Agent loss scales: each weighs the assistant turns around tool calls (swift/loss_scale/agent.py).
 AGENT_LOSS_SCALES = ("react", "hermes", "qwen", "agentflan", "alpha_umi")
@@ -42,34 +40,6 @@ def loss_scale_names(recipe, args, err, warn):
         "loss_scale", hint=f"loss_scale: {fixed}" if renamed else
         f"a base strategy, optionally '+' loss scales: {', '.join(sorted(known))}")
 
-
-# Dict-valued arguments ms-swift parses with swift/utils/utils.py json_parse_to_dict (strict: a path that exists
-# is a JSON file, else json.loads, else json_repair's mend, else it raises) in __post_init__, on every rank:
-# argument -> (the dataclass that parses it, engines it reaches). megatron_extra_kwargs has its own rule; device_map
-# and rope_scaling parse non-strict (a bad value stays a string) and max_memory tries ast.literal_eval first.
-JSON_ARGUMENTS = {
-    "columns": ("swift/arguments/base_args/data_args.py: DataArguments.__post_init__", ("swift", "megatron")),
-    "model_kwargs": ("swift/arguments/base_args/base_args.py: BaseArguments._init_model_kwargs", ("swift", "megatron")),
-    "lr_scheduler_kwargs": ("swift/trainers/arguments.py: TrainArgumentsMixin.__post_init__", ("swift",)),
-    "gradient_checkpointing_kwargs": ("swift/trainers/arguments.py: TrainArgumentsMixin.__post_init__", ("swift",)),
-}
-
-
-def json_arguments(recipe, args, err, warn):
-    # The recipe states these as a mapping (YAML) or as text; text must read as a JSON object. `--columns
-    # old_name:new_name` (ms-swift#5044) is no JSON and json_repair mends it to '', which json.loads refuses.
-    for name, (where, engines) in JSON_ARGUMENTS.items():
-        value = args.raw(name) if args.has(name) else None
-        if recipe.engine not in engines or not isinstance(value, str) or not value.strip():
-            continue
-        if "/" in value or "\\" in value or value.lower().endswith(".json"):
-            continue  # a JSON file on the training machine: nothing to read here
-        if _repaired_object(value) is not False:
-            continue
-        err("json-argument", f"{name} {short_name(value)!r} is not a JSON object: ms-swift parses it with "
-            f"json_parse_to_dict ({where.split(': ')[1]}), which raises at start-up", name,
-            hint=f"{name} as a JSON object, e.g. '{{\"old_name\": \"new_name\"}}' (a mapping in the recipe's YAML)"
-            if name == "columns" else f"{name} as a JSON object, or a mapping in the recipe's YAML")
 
 
 def cached_dataset_streaming(recipe, args, err, warn):
@@ -128,5 +98,5 @@ def model_type_modality(recipe, args, err, warn):
          hint=f"model_type: {registered['model_type']} (or drop model_type: ms-swift matches it from the model)")
 
 
-TEMPLATE_RULES = [loss_scale_names, json_arguments, cached_dataset_streaming,
+TEMPLATE_RULES = [loss_scale_names, cached_dataset_streaming,
                   generation_template_tools, model_type_modality]

@@ -39,6 +39,12 @@ def max_positions(text: dict, read) -> int:
     linear, dynamic) and its factor, original_max_position_embeddings (or that length) times the factor, as
     vLLM derives it. 0 when config.json names no length."""
     values = [text.get(k, read.outer.get(k)) for k in MAX_LENGTH_KEYS]
+    for key, value in zip(MAX_LENGTH_KEYS, values):
+        if isinstance(value, (str, bool, list, dict)):
+            # not a length left out: transformers 5 refuses a string in its config's int fields, and ms-swift's
+            # get_max_model_len takes min(1e9, value) of every key it finds (TypeError on a string). read.int
+            # names the key and the file.
+            read.int(key)
     lengths = [int(v) for v in values if finite_at_least_one(v)]
     if not lengths:
         return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from swift_ext.planner.config_keys import (checkpoint_quant, max_positions, rope_section, rope_scaling_type,
                                           router_pre_softmax, router_score_function)
 from swift_ext.planner.hubcache import hf_cache_candidates, modelscope_cache_candidates
-from swift_ext.spec.findings import UserError
+from swift_ext.spec.findings import UserError, shown
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -464,12 +464,16 @@ class _Fields:
         # json reads NaN / Infinity / 1e400 as floats int() refuses
         if (isinstance(value, bool) or not isinstance(value, (int, float))
                 or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
-            raise UserError.one(f"model config: {key} must be an integer, got {value!r}", file=self.where)
+            # transformers 5 validates its configs strictly (huggingface_hub StrictDataclassFieldValidationError
+            # "expected int, got str"): a quoted "28" stops the model load, so it is refused here too, not read
+            quoted = isinstance(value, str) and value.strip().isdigit()
+            raise UserError.one(f"model config: {key} must be an integer, got {shown(value)}", file=self.where,
+                                hint=f"write {value.strip()} without quotes" if quoted else None)
         if value < 0 or (positive and value == 0):
-            raise UserError.one(f"model config: {key} must be {'positive' if positive else '>= 0'}, got {value!r}",
+            raise UserError.one(f"model config: {key} must be {'positive' if positive else '>= 0'}, got {shown(value)}",
                                 file=self.where)
         if value > most:  # the shape walks every layer, the rules list divisors: 1e26 never finishes
-            raise UserError.one(f"model config: {key} {value!r} is not a model's size (at most {most})",
+            raise UserError.one(f"model config: {key} {shown(value)} is not a model's size (at most {most})",
                                 file=self.where)
         return int(value)
 

@@ -9,6 +9,7 @@ from swift_ext.planner.mcore_config import (ARGUMENT_OF, STAGE_SIZE_FIELDS, conf
                                             mtp_layers_checked)
 from swift_ext.planner.pipeline_stages import MAX_LAYOUT_CHARS, layout_too_long, parse_pipeline_layout
 from swift_ext.planner.sizes import divisors, nearest
+from swift_ext.spec.findings import shown
 
 
 def _stage_size(args, field: str) -> int | None:
@@ -97,11 +98,11 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
     key = "pipeline_model_parallel_layout"
     stages = parse_pipeline_layout(text)
     if stages is None and layout_too_long(text):
-        err("pipeline-layout", f"{text[:80]!r}: its repeats expand to more than {MAX_LAYOUT_CHARS} layer entries "
+        err("pipeline-layout", f"{shown(text)}: its repeats expand to more than {MAX_LAYOUT_CHARS} layer entries "
             "(a layout names each of the model's layers once)", key, hint="check the counts after '*'")
         return
     if stages is None:
-        err("pipeline-layout", f"{text!r}: stages may only hold E (embedding), t (transformer layer), m (MTP) and "
+        err("pipeline-layout", f"{shown(text)}: stages may only hold E (embedding), t (transformer layer), m (MTP) and "
             "L (loss), separated by |", key)
         return
     if len(stages) % lay.pp:
@@ -115,8 +116,8 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
               if is_on(args, f)]
     if sizes or splits:
         name = (sizes + splits)[0]
-        shown = ARGUMENT_OF.get(name, name) if flag(args, name) != "megatron_extra_kwargs" else name
-        err("pipeline-layout", f"pipeline_model_parallel_layout cannot be combined with {shown} "
+        named = ARGUMENT_OF.get(name, name) if flag(args, name) != "megatron_extra_kwargs" else name
+        err("pipeline-layout", f"pipeline_model_parallel_layout cannot be combined with {named} "
             f"({config_value(args, name)!r}; megatron-core refuses any first/last stage size that is set, 0 "
             "included, and any account_for_* split)", flag(args, name))
         return
@@ -125,7 +126,7 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
         # ms-swift MegatronArguments._init_vpp_size sets VPP = stages / PP (1 only becomes None), and
         # megatron_lm_utils.py initialize_megatron passes it to parallel_state.initialize_model_parallel, which
         # raises 'pipeline-model-parallel size should be greater than 1 with interleaved schedule'.
-        err("pipeline-layout", f"pipeline_model_parallel_layout {text!r} has {len(stages)} stages at PP=1: ms-swift "
+        err("pipeline-layout", f"pipeline_model_parallel_layout {shown(text)} has {len(stages)} stages at PP=1: ms-swift "
             f"makes that virtual_pipeline_model_parallel_size {vpp}, and megatron-core's initialize_model_parallel "
             "refuses an interleaved schedule without pipeline parallelism", key,
             hint="one stage (no '|') at PP=1, or pipeline_model_parallel_size > 1")
@@ -147,7 +148,7 @@ def pipeline_layout(recipe, args, shape, lay, err, warn):
     if any("m" in stage for i, stage in enumerate(stages) if i // lay.pp < vpp - 1):
         problems.append("MTP layers must be in a rank's last virtual stage")
     if problems:
-        err("pipeline-layout", f"pipeline_model_parallel_layout {text!r}: " + "; ".join(problems), key)
+        err("pipeline-layout", f"pipeline_model_parallel_layout {shown(text)}: " + "; ".join(problems), key)
 
 
 PIPELINE_RULES = [layers_pp, pipeline_layout]

@@ -11,7 +11,7 @@ from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.conventions import local_dataset_path
 from swift_ext.msswift.option_names import read_name, resolve_recipe_names
-from swift_ext.spec.findings import Finding, UserError
+from swift_ext.spec.findings import Finding, UserError, shortened, shown
 from swift_ext.planner.launch import Launch, build_launch
 from swift_ext.planner.tinymodel import local_model_name, unbuilt_config
 from swift_ext.planner.effective import effective_args, overridden_by_msswift, train_iters_replaced
@@ -132,6 +132,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         errors += ms_errors
         warnings += ms_warnings
         errors += generation_problems(recipe, args)
+        errors += _eval_problems(recipe, args)
     if bad_values:
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
@@ -350,6 +351,12 @@ def _swift_memory_floor(recipe, args, shape) -> list[Finding]:
     return found
 
 
+def _eval_problems(recipe, args) -> list[Finding]:
+    from swift_ext.planner.eval_rules import eval_metric_problems
+
+    return eval_metric_problems(recipe, args)
+
+
 def _swift_engine_rewards(recipe, args) -> tuple[list[Finding], list[Finding]]:
     from swift_ext.planner.grpo_rules import reward_problems
 
@@ -376,6 +383,7 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
     """Every key under `args` must be a field of ms-swift's dataclass, with a value it can parse."""
     problems = []
     cmd = f"{recipe.engine} {recipe.command}"
+    unknown = 0
     for name, value in recipe.args.items():
         where = recipe.where(f"args.{name}")
         spec = schema.fields.get(name)
@@ -383,9 +391,11 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
             reading = read_name(schema, name)  # an abbreviation or `-` spelling ms-swift's parser accepts
             refused = reading.problem(cmd)
             if refused or reading.field is None:
-                message, hint = refused or (f"`{cmd}` has no argument `{name}` ({schema.dataclass_name})", None)
+                message, hint = refused or (
+                    f"`{cmd}` has no argument `{shortened(name)}` ({schema.dataclass_name})", None)
                 if reading.field is None:  # a 3.x name (`save`) may also be an ambiguous prefix: say what it became
-                    hint = schema.suggest(name) or hint
+                    unknown += 1  # past the first few, no "did you mean" search: 20,000 of them took 18 s
+                    hint = schema.suggest(name, near=unknown <= NEAR_NAME_SEARCHES) or hint
                 problems.append(Finding(message, hint=hint, code="unknown-argument", **where))
                 continue
             spec = schema.fields[reading.field]
@@ -411,16 +421,20 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
                                     "otherwise", code="argument-type", **where))
         elif _must_be_positive(name, spec) and name not in _zero_means_off(recipe.engine) \
                 and _as_number(value) is not None and _as_number(value) < 1:
-            problems.append(Finding(f"expected a positive integer, got {value!r}", code="argument-range", **where))
+            problems.append(Finding(f"expected a positive integer, got {shown(value)}", code="argument-range", **where))
         elif name.endswith(_PARALLEL_SIZES) and _as_number(value) is not None and _as_number(value) > MAX_WORLD:
             # no world a recipe can name divides it; the layout and memory rules would walk or divide by it
             problems.append(Finding(f"expected at most {MAX_WORLD:,} (the most GPUs a recipe can name: {MAX_NODES:,} "
-                                    f"nodes x {MAX_GPUS_PER_NODE}), got {_short_value(value)}", code="argument-range",
+                                    f"nodes x {MAX_GPUS_PER_NODE}), got {shown(value)}", code="argument-range",
                                     **where))
         elif name in _zero_means_off(recipe.engine) and _as_number(value) is not None and _as_number(value) < 0:
-            problems.append(Finding(f"expected 0 or a positive integer, got {value!r}", code="argument-range",
+            problems.append(Finding(f"expected 0 or a positive integer, got {shown(value)}", code="argument-range",
                                     **where))
     return problems
+
+
+# Unknown argument names that get the closest-field search; the rest get the renamed/removed tables only.
+NEAR_NAME_SEARCHES = 20
 
 
 def _list_hint(recipe: Recipe, name: str, value) -> str | None:
@@ -481,7 +495,7 @@ def validate_datasets(recipe: Recipe, notes: list[str], args: Args | None = None
         return []
     opts, more = check_options(recipe)  # the Options `data check --recipe` uses
     notes += more
-    notes += [f"{entry}: hub dataset, not validated here" for entry in info.hub]
+    notes += [f"{shortened(str(entry))}: hub dataset, not validated here" for entry in info.hub]
     problems: list[Finding] = []
     for key, path in info.files:
         if not os.path.isfile(path):
@@ -527,11 +541,6 @@ MAX_WORLD = MAX_NODES * MAX_GPUS_PER_NODE
 
 def _zero_means_off(engine: str) -> frozenset[str]:
     return _ZERO_MEANS_OFF | _MEGATRON_ZERO_MEANS_OFF if engine == "megatron" else _ZERO_MEANS_OFF
-
-
-def _short_value(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _must_be_positive(name: str, spec: msargs.ArgField) -> bool:

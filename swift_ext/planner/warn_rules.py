@@ -20,6 +20,7 @@ from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vll
 from swift_ext.planner.teacher_rules import TEACHER_RULES
 from swift_ext.planner.trainer_rules import TRAINER_RULES
 from swift_ext.spec.yamlio import short_name
+from swift_ext.spec.findings import shown
 
 # vLLM's FusedMoEWithLoRA (vllm/lora/layers/fused_moe.py) first shipped in v0.11.2 (its API page exists
 # from docs.vllm.ai/en/v0.11.2; huggingface/trl issue #4584 "v0.11.2 introduced LoRA support for mixture
@@ -291,7 +292,7 @@ def lora_notes(recipe, args: Args, shape: ModelShape) -> list[str]:
         label = {**_PART_NAMES, "attention": "gated attention layers" if shape.gated_attention else "attention layers"}
         listed = "; ".join(f"{label[p]}: {', '.join(m)}" for p, m in targets.items()) or "nothing"
         left = [label[p] for p in _parts(recipe, args, shape) if p not in targets]
-        notes.append(f"LoRA target_modules {[str(t) for t in args.list('target_modules')] or ['all-linear']} "
+        notes.append(f"LoRA target_modules {shown([str(t) for t in args.list('target_modules')] or ['all-linear'], 120)} "
                      f"expand to ({recipe.engine} engine): {listed}" + (f"; not adapted: {', '.join(left)}"
                                                                          if left else ""))
         if recipe.engine == "swift" and shape.is_moe and shape.model_type.startswith("qwen3_5") \

@@ -67,6 +67,9 @@ def read_json_object(path: Path, what: str | None = None) -> dict | None:
     except (ValueError, UnicodeDecodeError) as exc:
         raise UserError.one(f"{what} is not valid JSON ({exc}): the file is damaged or still being written",
                             file=str(path), hint="restore it from the run, or remove the folder") from None
+    except RecursionError:  # nested past the decoder's depth: no file ms-swift writes
+        raise UserError.one(f"{what} is not valid JSON (nested too deeply to read): the file is damaged",
+                            file=str(path), hint="restore it from the run, or remove the folder") from None
     except OSError as exc:
         raise UserError.one(f"{what} cannot be read: {exc.strerror or exc}", file=str(path)) from None
     if not isinstance(data, dict):

@@ -18,7 +18,7 @@ from pathlib import Path
 from swift_ext.runs.sidecar import STALL_EXIT, StallClock, _main, supervise  # noqa: F401  (the module's CLI)
 from swift_ext.runs.rundir import RunDir
 from swift_ext.spec import jsonout
-from swift_ext.runs.watchlog import LogFollower, find_log, parse_line
+from swift_ext.runs.watchlog import LogFollower, find_log, parse_line, split_lines
 from swift_ext.runs.watchrates import Analyser, RunContext, Sample, load_context, summarise
 from swift_ext.spec.findings import UserError
 
@@ -115,7 +115,7 @@ def _refuse_unreadable_log(log: Path) -> None:
         raise UserError.one("a binary file, not a training log", file=str(log),
                             hint="give the run's output_dir, its logging.jsonl or the trainer's stdout file")
     if log.name == "logging.jsonl":
-        lines = head.split(b"\n")[:-1]  # a partial last line is still being written
+        lines, _ = split_lines(head)  # a partial last line is still being written
         if lines and not any(parse_line(raw.decode("utf-8", errors="replace")) for raw in lines):
             raise UserError.one("logging.jsonl has lines but no JSON rows: damaged or not ms-swift's log",
                                 file=str(log), line=1)
@@ -168,7 +168,7 @@ def watch(run: Path, *, as_json: bool = False, interval: float = 2.0, once: bool
                     clock = StallClock(ctx.watch.get("stall_minutes"), ctx.watch.get("startup_minutes") or 60)
             new = []
             if follower is not None:
-                for row in follower.poll():
+                for row in follower.poll(final=once):
                     sample = analyser.add(row)
                     if sample is not None:
                         new.append(sample)

@@ -37,6 +37,18 @@ def parse_duration(text) -> float | None:
     return sum(float(n) * unit[u] for n, u in parts)
 
 
+# A line ends at \n, \r\n or a lone \r: a trainer's stdout redirected to a file (tqdm's progress bars) ends its
+# lines with \r. Not str.splitlines' other breaks (\x0c, \x85, U+2028): JSON keeps those inside a string value.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def split_lines(data: bytes) -> tuple[list[bytes], bytes]:
+    """(complete lines, what follows the last line end): the one splitting of a log into lines (LogFollower: `watch`
+    as it follows the file, and `report` reading it whole). A CR LF cut between two reads gives an empty line."""
+    *lines, rest = _LINE_END.split(data)
+    return lines, rest
+
+
 def parse_line(line: str) -> dict | None:
     """A logging.jsonl row, or the dict ms-swift prints to stdout (`{'loss': '1.2', ...}`)."""
     line = line.strip()
@@ -56,6 +68,11 @@ def parse_line(line: str) -> dict | None:
     return row if isinstance(row, dict) else None
 
 
+def read_rows(path: Path) -> list[dict]:
+    """Every row of a log file, its last line too (the run may have stopped in the middle of writing it)."""
+    return LogFollower(path).poll(final=True)
+
+
 class LogFollower:
     """Complete lines appended to a file since the last poll (a partial last line waits)."""
 
@@ -64,21 +81,24 @@ class LogFollower:
         self.offset = 0
         self.partial = b""
 
-    def poll(self) -> list[dict]:
+    def poll(self, final: bool = False) -> list[dict]:
+        """`final`: the last look (`watch --once`): a last line without its line end is read too, as `report`
+        reads it."""
         try:
             size = self.path.stat().st_size
         except OSError:
             return []
         if size < self.offset:  # truncated or replaced: start over
             self.offset, self.partial = 0, b""
-        if size == self.offset:
+        if size == self.offset and not (final and self.partial):
             return []
         with open(self.path, "rb") as fh:
             fh.seek(self.offset)
             data = fh.read(size - self.offset)
         self.offset += len(data)
-        lines = (self.partial + data).split(b"\n")
-        self.partial = lines.pop()
+        lines, self.partial = split_lines(self.partial + data)
+        if final:
+            lines, self.partial = [*lines, self.partial], b""
         rows = []
         for raw in lines:
             row = parse_line(raw.decode("utf-8", errors="replace"))

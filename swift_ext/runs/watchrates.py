@@ -308,7 +308,7 @@ def analyse_file(run: Path, **ctx_options) -> tuple[list[Sample], dict, RunConte
                             file=str(run))
     ctx = load_context(run, log, **ctx_options)
     analyser = Analyser(ctx)
-    for row in LogFollower(log).poll():
+    for row in LogFollower(log).poll(final=True):
         analyser.add(row)
     return analyser.samples, summarise(analyser.samples, ctx, analyser.finished), ctx
 

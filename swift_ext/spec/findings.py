@@ -14,6 +14,16 @@ from swift_ext.spec.codes import CODES, family_of
 SEVERITIES = ("error", "warning", "note")
 
 
+def shortened(text: str, keep: int = 60) -> str:
+    """`text` fit for a one-line message: a 5,000-character value repeated in full buries what the message says."""
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
+
+
+def shown(value, keep: int = 60) -> str:
+    """A value as a message quotes it (its repr), shortened like any text."""
+    return shortened(repr(value), keep)
+
+
 @dataclass
 class Finding:
     """One thing a check found, located as precisely as the check knows."""
@@ -46,7 +56,7 @@ class Finding:
             return f"{where}: {self.code} {CODES[self.code].title}: {self.message}" + (
                 f" ({self.path})" if self.path else "")
         where = self.where()
-        text = (where + ": " if where else "") + (f"{self.path}: " if self.path else "") + self.message
+        text = (where + ": " if where else "") + (f"{shortened(self.path, 80)}: " if self.path else "") + self.message
         if self.hint:
             text += f" ({self.hint})"
         return text

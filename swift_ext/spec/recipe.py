@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swift_ext.spec.findings import Finding, UserError
+from swift_ext.spec.findings import Finding, UserError, shortened, shown
 from swift_ext.spec.gpus import GPUS
 from swift_ext.spec.yamlio import Position, load_yaml, read_scalar
 
@@ -74,7 +74,7 @@ class Resources(_Section):
         low, high = (1, MAX_NODES) if info.field_name == "nodes" else (0, MAX_GPUS_PER_NODE)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"expected a whole number greater than or equal to {low} and at most {high}, or "
-                             f"'{SCHEDULER}', got {value!r}")
+                             f"'{SCHEDULER}', got {shown(value)}")
         return value
 
     @field_validator("gpu")
@@ -83,7 +83,7 @@ class Resources(_Section):
         if value is not None and value not in GPUS:
             close = difflib.get_close_matches(value, GPUS, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"unknown GPU model '{value}', expected one of {', '.join(GPUS)}{hint}")
+            raise ValueError(f"unknown GPU model {shown(value)}, expected one of {', '.join(GPUS)}{hint}")
         return value
 
     @property
@@ -141,6 +141,11 @@ class EvalLaunch(_Section):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # `time: 30`
 
 
+# The metrics swift_ext/after/evalmetrics.py computes itself; eval.metrics may also name a reward function.
+EVAL_METRICS = ("exact_match", "math_accuracy", "response_tokens", "response_chars", "hit_token_limit",
+                "think_block", "nonempty_think")
+
+
 class Eval(_Section):
     """Evaluation of every saved checkpoint while the run trains (swift_ext/after/evaluate.py): `swift infer`
     in a separate process (a follower locally, one Slurm job per checkpoint under `submit`), results in
@@ -153,10 +158,10 @@ class Eval(_Section):
     limit: int | None = Field(None, ge=1, description="Only the first N rows of the dataset.")
     every: int = Field(1, ge=1, description="Evaluate every N-th saved checkpoint (the last one always); the "
                        "base model is evaluated once as step 0.")
-    metrics: list[str] | None = Field(None, description="Metric names: exact_match, math_accuracy, "
-                                      "response_tokens, response_chars, hit_token_limit, think_block, "
-                                      "nonempty_think, or any reward function ms-swift or swift-ext registers "
-                                      "(args.reward_funcs names). Default: every built-in one that applies.")
+    metrics: list[str] | None = Field(None, description=f"Metric names: {', '.join(EVAL_METRICS)}, or any reward "
+                                      "function ms-swift or swift-ext registers (not one an external_plugins file "
+                                      "registers: the evaluation does not import those). Default: every built-in "
+                                      "one that applies.")
     num_samples: int = Field(1, ge=1, le=1024, description="Samples per row; above 1 adds pass@k (unbiased "
                              "estimator 1 - C(n-c,k)/C(n,k)) for k = 1, 2, 4, ... n of math_accuracy (or "
                              "exact_match).")
@@ -362,14 +367,14 @@ def describe_fields() -> list[tuple[str, str, str, str]]:
 def _apply_override(data: dict, positions: dict, text: str) -> None:
     if "=" not in text:
         raise UserError.one(
-            f"override '{text}' is not of the form path=value", file=OVERRIDE, hint="e.g. args.max_length=4096"
+            f"override '{shortened(text)}' is not of the form path=value", file=OVERRIDE, hint="e.g. args.max_length=4096"
         )
     dotted, _, raw = text.partition("=")
     keys = tuple(dotted.strip().split("."))
     if keys[0] not in _TOP_LEVEL:
         close = difflib.get_close_matches(keys[0], _TOP_LEVEL, n=1)
         raise UserError.one(
-            f"override for unknown path '{dotted}'",
+            f"override for unknown path '{shortened(dotted)}'",
             file=OVERRIDE,
             hint=f"did you mean '{close[0]}'?" if close else f"top-level keys: {', '.join(sorted(_TOP_LEVEL))}",
         )
@@ -377,16 +382,16 @@ def _apply_override(data: dict, positions: dict, text: str) -> None:
     if section and len(keys) >= 2 and keys[-1] not in section.model_fields:
         close = difflib.get_close_matches(keys[-1], section.model_fields, n=1)
         raise UserError.one(
-            f"override for unknown path '{dotted}'",
+            f"override for unknown path '{shortened(dotted)}'",
             file=OVERRIDE,
             hint=f"did you mean '{'.'.join(keys[:-1])}.{close[0]}'?" if close else None,
         )
     if keys[0] == "eval" and not (len(keys) == 2 or (len(keys) == 3 and keys[1] == "launch")):
-        raise UserError.one(f"override path '{dotted}' must be `eval.NAME` or `eval.launch.NAME`", file=OVERRIDE)
+        raise UserError.one(f"override path '{shortened(dotted)}' must be `eval.NAME` or `eval.launch.NAME`", file=OVERRIDE)
     if keys[0] in {"args", "env", "launch", "watch"} and len(keys) != 2:
-        raise UserError.one(f"override path '{dotted}' must be `{keys[0]}.NAME`", file=OVERRIDE)
+        raise UserError.one(f"override path '{shortened(dotted)}' must be `{keys[0]}.NAME`", file=OVERRIDE)
     if keys[0] in {"description", "command", "engine"} and len(keys) != 1:
-        raise UserError.one(f"override for unknown path '{dotted}'", file=OVERRIDE)
+        raise UserError.one(f"override for unknown path '{shortened(dotted)}'", file=OVERRIDE)
     target = data
     for key in keys[:-1]:
         target = target.setdefault(key, {})
@@ -400,18 +405,22 @@ def _override_value(dotted: str, raw: str, text: bool) -> Any:
     finished (`[a, b`), or an integer too long to read: those were meant as a value, and as text they would
     reach ms-swift as something else."""
     value, problem = read_scalar(raw)
+    if value is None and raw.strip() not in NULL_WORDS:
+        # `---` (a document marker), `--- null` or `# x` read as an empty document: the key would be removed
+        # silently. In a recipe file `lr: ---` is the text '---'; here too (the type check then names it).
+        value = raw.strip()
     if text:  # a scalar YAML typed (010, yes, 1:30, a date) is its text; null, lists and mappings stay (refused)
         return value if value is None or isinstance(value, (str, list, dict)) else raw.strip()
     if problem and (raw.lstrip()[:1] in "[{" or re.fullmatch(r"\s*[-+]?[0-9_]+\s*", raw)):
-        raise UserError.one(f"override {dotted}={_shortened(raw)}: does not read as a YAML value ({problem})",
+        raise UserError.one(f"override {dotted}={shortened(raw)}: does not read as a YAML value ({problem})",
                             file=OVERRIDE, path=dotted,
                             hint="close the list or mapping, or quote the whole value for text: "
-                            f"{dotted}=\"'{_shortened(raw, 20)}'\"")
+                            f"{dotted}=\"'{shortened(raw, 20)}'\"")
     return value
 
 
-def _shortened(text: str, keep: int = 60) -> str:
-    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
+# The YAML 1.1 spellings of null: the only override values that remove a key (docs/recipes.md).
+NULL_WORDS = frozenset({"null", "Null", "NULL", "~"})
 
 
 def _where(positions: dict, key: tuple[str, ...], path: Path) -> dict:
@@ -465,9 +474,9 @@ def _pydantic_problem(err: dict, path: Path, positions: dict) -> Finding:
     got = err.get("input")
     message = err["msg"]
     if err["type"] == "literal_error":
-        message = f"expected {err['ctx']['expected']}, got {got!r}"
+        message = f"expected {err['ctx']['expected']}, got {shown(got)}"
     elif err["type"] == "value_error":
         message = message.removeprefix("Value error, ")
     elif not isinstance(got, (dict, list)):
-        message = f"{message}, got {got!r}"
+        message = f"{message}, got {shown(got)}"
     return Finding(message, **where)

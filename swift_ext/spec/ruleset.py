@@ -74,10 +74,20 @@ _RULES = [
              "model for the memory verdict", (code("ms-swift swift/cli/_megatron (torchrun with NPROC_PER_NODE)"),),
              "engine: megatron"),
     RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane "
-             "(num_key_value_heads: absent or null means num_attention_heads, 0 is refused)",
-             (code("transformers configuration_utils.py: PretrainedConfig (config.json fields)"),),
+             "(num_key_value_heads: absent or null means num_attention_heads, 0 is refused; a quoted \"28\" is "
+             "refused, not read as absent)",
+             (code("transformers configuration_utils.py: PretrainedConfig (config.json fields; transformers 5 "
+                   "validates them strictly: huggingface_hub StrictDataclassFieldValidationError 'expected int, got "
+                   "str')"),
+              code("ms-swift swift/utils/hf_config.py: HfConfigFactory.get_max_model_len (min() over the length "
+                   "keys: a string is a TypeError)")),
              "engine: megatron; engine swift where the sequence-parallel or colocated vLLM TP head checks need the "
              "head counts"),
+    RuleInfo("eval-metrics", "error", "eval.metrics names a metric swift-ext's evaluation computes or a reward "
+             "function registered without a plugin file",
+             (Evidence("policy", "swift_ext/after/evalmetrics.py check_metric_names refuses the name when the first "
+                       "checkpoint is evaluated (it imports ms-swift's orms and swift-ext's rewards, no "
+                       "external_plugins)"),), "recipes with an eval section"),
     RuleInfo("memory", "error, warning", "estimated peak GPU memory fits launch.gpu's memory",
              (Evidence("measurement", "bench/bench_memory_estimate.py against bench/memory_points.yaml (published "
                        "runs); bench/measure_cross_entropy_bytes.py"),),

@@ -101,6 +101,45 @@ STARTUP_RULE_INFO = [
     RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
              "linear/cosine need both", (code(f"{MS} MegatronArguments._init_weigh_decay"),),
              "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
+    # --- numbers out of the optimizer's, scheduler's or dropout's range (msswift/range_rules.py)
+    RuleInfo("optimizer-range", "error", "learning_rate, weight_decay, adam_epsilon >= 0 and Adam betas in [0, 1), "
+             "as torch's Adam takes them",
+             (code("torch optim/adam.py: Adam.__init__ (\"Invalid learning rate\", ...; AdamW subclasses it)"),),
+             "engine swift with optim unset/adamw_torch/adamw_torch_fused; values the recipe sets"),
+    RuleInfo("lr-schedule-range", "error", "0 <= min_lr <= lr, lr_warmup_init <= lr, weight_decay >= 0 (constant "
+             "style), as the LR scheduler asserts",
+             (code("megatron-core optimizer_param_scheduler.py: OptimizerParamScheduler.__init__ (assert min_lr >= 0, "
+                   "max_lr >= min_lr, init_lr <= max_lr, start_wd >= 0)"),
+              code(f"{MS} MegatronArguments._init_weigh_decay (start/end_weight_decay = weight_decay)")),
+             "engine megatron; values the recipe sets"),
+    RuleInfo("lora-dropout", "error, warning", "lora_dropout in [0, 1] (above 1 refused; below 0 is no dropout and 1 "
+             "trains nothing: warned)",
+             (code("ms-swift swift/tuners/lora_layers.py: LoRALayer.__init__ (nn.Dropout when lora_dropout > 0, "
+                   "else nn.Identity; peft's LoraLayer.update_layer the same)"),
+              code("torch nn/modules/dropout.py: _DropoutNd.__init__ (\"dropout probability has to be between 0 and 1\")")),
+             "tuner_type lora/lora_llm/longlora, lora_dropout set"),
+    RuleInfo("max-grad-norm-off", "warning", "a negative max_grad_norm turns clipping off without a word",
+             (code("transformers trainer.py: Trainer._run_epoch (`if self.args.max_grad_norm > 0`)"),),
+             "engine swift, max_grad_norm set below 0"),
+    RuleInfo("clip-grad-off", "warning", "a negative clip_grad turns clipping off without a word",
+             (code("megatron-core optimizer/optimizer.py: MixedPrecisionOptimizer.step, FP32Optimizer.step "
+                   "(`if self.config.clip_grad > 0.0`)"),),
+             "engine megatron, clip_grad set below 0"),
+    RuleInfo("no-training-steps", "warning", "max_steps 0 (not 'off': -1 is) or num_train_epochs <= 0 with max_steps "
+             "-1 trains nothing",
+             (code("transformers trainer.py: Trainer.set_initial_training_values (max_steps -1 is epoch-based)"),),
+             "engine swift, max_steps or num_train_epochs set"),
+    RuleInfo("train-iters-range", "error, warning", "train_iters <= 0 without num_train_epochs fails the LR "
+             "scheduler's lr_decay_steps > 0 (with a positive lr_decay_iters it trains nothing: warned)",
+             (code("megatron-core optimizer_param_scheduler.py: OptimizerParamScheduler.__init__ (assert "
+                   "lr_decay_steps > 0)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (lr_decay_iters "
+                   "defaults to train_iters)")),
+             "engine megatron, train_iters set to 0 or below without num_train_epochs"),
+    RuleInfo("json-string", "warning", "a string for an argument ms-swift reads as a JSON object is JSON and an "
+             "object (else json_repair rewrites it into a guess; where it cannot, json-argument refuses it)",
+             (code("ms-swift swift/utils/utils.py: json_parse_to_dict (json.loads, then json_repair.repair_json on "
+                   "a JSONDecodeError)"),), "the string-or-mapping arguments msswift/json_args.py lists, given as text"),
     RuleInfo("fsdp-args", "error", "fsdp not with deepspeed; not with save_only_model under a sharded state dict",
              (code(f"{SFT} SftArguments._init_fsdp / _check_fsdp2_compatibility"),), "engine: swift, fsdp set"),
     RuleInfo("config-name", "error, warning", "deepspeed / fsdp: one of ms-swift's presets, a JSON config file or a JSON "

@@ -14,15 +14,15 @@ TEMPLATE_RULE_INFO = [
                    "package)"),
               code("ms-swift swift/template/base.py: Template.loss_scale (built when the first row is encoded)")),
              "both engines; names not judged where an external_plugins file may fill loss_scale_map"),
-    RuleInfo("json-argument", "error", "dict-valued arguments given as text (columns, model_kwargs, "
-             "lr_scheduler_kwargs, gradient_checkpointing_kwargs) read as a JSON object",
+    RuleInfo("json-argument", "error", "dict-valued arguments given as text (msswift/json_args.py JSON_OBJECT_ARGS: "
+             "columns, model_kwargs, megatron_extra_kwargs, ...) that json_repair cannot mend into an object",
              (code("ms-swift swift/utils/utils.py: json_parse_to_dict (file, else json.loads, else json_repair; "
                    "'old:new' mends to '' and raises)"),
               code("ms-swift swift/arguments/base_args/data_args.py: DataArguments.__post_init__ (columns)"),
               Evidence("report", "modelscope/ms-swift#5044", "`--columns old_name:new_name`: an error at start-up "
                        "(the docs ask for JSON)")),
-             "columns and model_kwargs on both engines, the trainer's kwargs on engine swift; text that names a "
-             "path (a JSON file on the training machine) is not judged"),
+             "the arguments the command has; text that names a path (a JSON file on the training machine) is not "
+             "judged; max_memory read by ast.literal_eval first"),
     RuleInfo("cached-dataset-streaming", "error", "cached_dataset / cached_val_dataset excludes streaming",
              (code("ms-swift swift/pipelines/train/sft.py: SwiftSft._prepare_dataset (\"Cached dataset does not "
                    "support streaming.\")"),),

@@ -59,14 +59,30 @@ def parse_scalar(text: str) -> Any:
 
 def read_scalar(text: str) -> tuple[Any, str | None]:
     """(value, None), or (text, why YAML cannot read it): a value typed as in a recipe file."""
+    if not text.strip():
+        return "", None
+    loader = None
     try:
-        return (yaml.load(text, Loader=_Loader) if text.strip() else ""), None
+        loader = _Loader(text)  # inside: its reader refuses control characters (ReaderError) as it starts
+        node = loader.get_single_node()
+        if node is not None:  # the checks a recipe file gets: `&x {a: *x}` is an endless value
+            _refuse_cycles(node, (), "")
+            _refuse_alias_bomb(node, "")
+        return (loader.construct_document(node) if node is not None else None), None
+    except UserError as exc:
+        return text, exc.problems[0].message
     except yaml.MarkedYAMLError as exc:
         return text, str(exc.problem or exc.context or exc)
     except yaml.YAMLError as exc:
         return text, str(exc)
     except RecursionError:  # PyYAML recurses once per nesting level: 100,000 `[` is past Python's stack
         return text, "nested too deeply"
+    except (ValueError, TypeError, OverflowError, AttributeError, IndexError, KeyError) as exc:  # a tag's
+        # constructor: `!!float x`, `!!timestamp x` (AttributeError inside PyYAML)
+        return text, f"its tag makes no value of it ({exc})"
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def read_text(path: Path, expected: str = "a YAML recipe file", limit: int | None = MAX_DOCUMENT_BYTES) -> str:
@@ -102,6 +118,10 @@ def load_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], Position]]:
             _refuse_alias_bomb(node, str(path))
             written = _written_keys(node)
         data = loader.construct_document(node) if node is not None else None
+    except (ValueError, TypeError, OverflowError, AttributeError, IndexError, KeyError) as exc:  # a tag's
+        # constructor: `lr: !!float x`, `!!timestamp x` (AttributeError inside PyYAML)
+        raise UserError.one(f"YAML error: a tagged value makes no value ({exc})", file=str(path),
+                            hint="drop the !!tag, or write a value of its type") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
