@@ -29,6 +29,12 @@ def floor_errors(path, *overrides):
      ["args.model=Qwen/Qwen2.5-32B-Instruct", "args.tuner_type=full", "args.deepspeed=zero2", "launch.gpu=H200"]),
     (["launch.gpu=A100-40G", "args.model=Qwen/Qwen3-8B", "args.tuner_type=full"],  # 8B full DDP: 61 GiB of states
      ["launch.gpu=A100-40G", "args.model=Qwen/Qwen3-8B", "args.tuner_type=lora"]),
+    # 14B full: AdamW's moments and the gradients take it past 80 GiB; Adafactor keeps factored moments and
+    # 8-bit AdamW one byte per moment, so only the weights (28 GiB) are a floor there
+    (["args.model=Qwen/Qwen2.5-14B-Instruct", "args.tuner_type=full"],
+     ["args.model=Qwen/Qwen2.5-14B-Instruct", "args.tuner_type=full", "args.optim=adafactor"]),
+    (["args.model=Qwen/Qwen2.5-14B-Instruct", "args.tuner_type=full", "args.optim=adamw_torch_fused"],
+     ["args.model=Qwen/Qwen2.5-14B-Instruct", "args.tuner_type=full", "args.optim=adamw_bnb_8bit"]),
 ])
 def test_states_above_the_gpu_are_refused_and_a_fitting_setup_is_not(bad, good):
     assert [e.path for e in floor_errors(SFT, *bad)] == ["args.deepspeed"]

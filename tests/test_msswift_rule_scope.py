@@ -166,6 +166,10 @@ def test_a_comma_in_a_target_modules_entry_is_refused_and_separate_entries_or_ta
     assert "target-modules-comma" not in _codes(errors), errors
     errors, _ = problems(SWIFT_SFT, "args.tuner_type=full", "args.target_modules=['q_proj,v_proj']")
     assert "target-modules-comma" not in _codes(errors), errors
+    # beside another entry the comma entry matches nothing while peft finds the others' modules: said, not refused
+    # (peft tuners_utils.py BaseTuner.inject_adapter raises only when no module was targeted at all)
+    errors, warnings = problems(SWIFT_SFT, "args.tuner_type=lora", "args.target_modules=[all-linear, 'gate_proj,up_proj']")
+    assert "target-modules-comma" not in _codes(errors) and ("target-modules-comma", "args.target_modules") in warnings
 
 
 def test_truncation_split_is_refused_outside_pre_training_and_passes_for_pt():

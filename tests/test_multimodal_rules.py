@@ -38,7 +38,7 @@ CASES = [
      [VL, SPLIT, "command=pt", "args.lazy_tokenize=false"]),
     ("truncation-split", "truncation_strategy", SWIFT_SFT, [VL, SPLIT, "command=pt"],
      [VL, SPLIT, "command=pt", "args.streaming=true", "args.max_steps=100"]),
-    ("truncation-split", "truncation_strategy", SWIFT_SFT, [TEXT, SPLIT, "command=pt", "args.lazy_tokenize=true"],
+    ("truncation-split", "lazy_tokenize", SWIFT_SFT, [TEXT, SPLIT, "command=pt", "args.lazy_tokenize=true"],
      [TEXT, SPLIT, "command=pt"]),
     # the Qwen3.6 recipe packs, and packing keeps lazy_tokenize off
     ("truncation-split", "truncation_strategy", MEG_SFT, [SPLIT, "command=pt", "args.packing=false"],

@@ -33,7 +33,7 @@ CASES = [
      ["args.truncation_strategy=split", "args.use_chat_template=false"]),
     ("truncation-split", "truncation_strategy", SWIFT_GRPO, ["args.rlhf_type=dpo", "args.truncation_strategy=split"],
      ["args.rlhf_type=dpo", "args.truncation_strategy=delete"]),
-    ("truncation-split", "truncation_strategy", SWIFT_SFT, [*PT, "args.truncation_strategy=split", "args.lazy_tokenize=true"],
+    ("truncation-split", "lazy_tokenize", SWIFT_SFT, [*PT, "args.truncation_strategy=split", "args.lazy_tokenize=true"],
      [*PT, "args.truncation_strategy=split", "args.lazy_tokenize=false"]),
     ("truncation-split", "truncation_strategy", MEG_SFT, ["args.truncation_strategy=split"],
      [*PT, "args.truncation_strategy=split", "args.packing=true"]),

@@ -34,8 +34,11 @@ def test_quantized_full_training_is_refused_and_qlora_is_not():
         assert findings(BNB_FULL, f"args.quant_method={method}", bits)[0].get("quantized-training") == \
             {"args.tuner_type"}, method
     # quant_method fp8 builds transformers' FineGrainedFP8 quantizer, which no tuner trains through
-    assert findings(BNB_FULL, "args.tuner_type=lora", "args.quant_method=fp8", "args.quant_bits=null")[0].get(
-        "quantized-training") == {"args.quant_method"}
+    fp8 = ("args.tuner_type=lora", "args.quant_method=fp8", "args.quant_bits=null")
+    assert findings(BNB_FULL, *fp8, "launch.gpu=H100")[0].get("quantized-training") == {"args.quant_method"}
+    # below compute capability 8.9 transformers loads it dequantized (quantizer_finegrained_fp8 validate_environment)
+    errors, warnings = findings(BNB_FULL, *fp8, "launch.gpu=A100-80G")
+    assert "quantized-training" not in errors and "quantized-training" not in warnings
     # an AWQ / GPTQ checkpoint: adapters train, full does not
     assert findings(BNB_FULL, "args.quant_method=null", "args.quant_bits=null",
                     "args.model=Qwen/Qwen2.5-7B-Instruct-AWQ")[0].get("quantized-training") == {"args.tuner_type"}
@@ -132,3 +135,20 @@ def test_llamapro_blocks_must_divide_the_layers():
     assert "llamapro-blocks" not in findings(FP16_FULL, *base, "args.model=google/gemma-4-26B-A4B-it",
                                              "args.model_type=null", "args.llamapro_num_new_blocks=3")[0]
     assert "llamapro-blocks" not in findings(FP16_FULL, *base)[0]
+
+
+def test_a_local_checkpoint_whose_config_names_no_quantization_is_not_judged_by_its_name(tmp_path):
+    # The -FP8 tag in a name stands in only where no config.json of the model is read: a dequantized copy kept
+    # under its old name trains as the bf16 model it is.
+    import json
+
+    from swift_ext.planner.model_shape import _bundled_entry
+
+    entry, _ = _bundled_entry("Qwen/Qwen3-8B")
+    local = tmp_path / "Qwen3-8B-FP8-dequantized-bf16"
+    local.mkdir()
+    (local / "config.json").write_text(json.dumps(entry["config"]), encoding="utf-8")
+    errors, warnings = findings(FP8_LORA, f"args.model={local}", "launch.gpu=H100")
+    assert "quantized-training" not in errors and "quantized-training" not in warnings, (errors, warnings)
+    errors, _ = findings(FP8_LORA, "launch.gpu=H100")  # the published FP8 release, by name: refused
+    assert "quantized-training" in errors

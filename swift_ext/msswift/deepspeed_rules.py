@@ -147,19 +147,28 @@ def deepspeed_values(recipe, args, err, warn):
     # SftArguments._init_override: an unset learning_rate is 1e-5 for full training, 1e-4 otherwise
     lr = args.float("learning_rate") if args.has("learning_rate") else (1e-5 if full else 1e-4)
     fp16, bf16 = _mixed_precision(args)
-    checks = [("train_micro_batch_size_per_gpu", bs, "per_device_train_batch_size"),
-              ("gradient_accumulation_steps", ga, "gradient_accumulation_steps"),
-              ("train_batch_size", recipe.launch.world_size * bs * ga,
-               f"processes {recipe.launch.world_size} x per_device_train_batch_size x gradient_accumulation_steps"),
-              ("gradient_clipping", args.float("max_grad_norm"), "max_grad_norm"),
-              ("optimizer.params.lr", lr, "learning_rate"),
-              ("optimizer.params.betas", [args.float("adam_beta1"), args.float("adam_beta2")],
-               "adam_beta1, adam_beta2"),
-              ("optimizer.params.eps", args.float("adam_epsilon"), "adam_epsilon"),
-              ("optimizer.params.weight_decay", args.float("weight_decay"), "weight_decay"),
-              ("scheduler.params.warmup_max_lr", lr, "learning_rate"),
-              ("fp16.enabled", fp16, "fp16 (from torch_dtype unless set)"),
-              ("bf16.enabled", bf16, "bf16 (from torch_dtype unless set)")]
+    # transformers integrations/deepspeed.py trainer_config_process: fp16.enabled / bf16.enabled are matched against
+    # `fp16 or fp16_full_eval` and `bf16 or bf16_full_eval`
+    fp16 = fp16 or args.bool("fp16_full_eval") if fp16 is not None else fp16
+    bf16 = bf16 or args.bool("bf16_full_eval") if bf16 is not None else bf16
+    # Batch keys are not judged where something else sets them first: auto_find_batch_size retries smaller batches,
+    # the deepspeed_elastic callback rewrites them (trainers/utils.py), a scheduler decides the world size.
+    batch_decided = args.bool("auto_find_batch_size") or "deepspeed_elastic" in [str(c) for c in args.list("callbacks")]
+    checks = [] if batch_decided else [
+        ("train_micro_batch_size_per_gpu", bs, "per_device_train_batch_size"),
+        ("gradient_accumulation_steps", ga, "gradient_accumulation_steps")]
+    if not batch_decided and not recipe.launch.scheduled:
+        checks.append(("train_batch_size", recipe.launch.world_size * bs * ga,
+                       f"processes {recipe.launch.world_size} x per_device_train_batch_size x gradient_accumulation_steps"))
+    checks += [
+        ("gradient_clipping", args.float("max_grad_norm"), "max_grad_norm"),
+        ("optimizer.params.lr", lr, "learning_rate"),
+        ("optimizer.params.betas", [args.float("adam_beta1"), args.float("adam_beta2")], "adam_beta1, adam_beta2"),
+        ("optimizer.params.eps", args.float("adam_epsilon"), "adam_epsilon"),
+        ("optimizer.params.weight_decay", args.float("weight_decay"), "weight_decay"),
+        ("scheduler.params.warmup_max_lr", lr, "learning_rate"),
+        ("fp16.enabled", fp16, "fp16 (from torch_dtype unless set)"),
+        ("bf16.enabled", bf16, "bf16 (from torch_dtype unless set)")]
     mismatches = []
     for dotted, hf_value, hf_name in checks:
         ds_value = _ds_node(config, dotted)

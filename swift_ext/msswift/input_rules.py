@@ -397,13 +397,21 @@ def comma_target_modules(recipe, args, err, warn):
     # it raises "Target modules {'q_proj,v_proj'} not found in the base model". target_regex replaces target_modules.
     if args.str("target_regex") or (args.str("tuner_type") or "lora") == "full":
         return
-    joined = [str(m) for m in args.list("target_modules") if "," in str(m)]
+    given = [str(m) for m in args.list("target_modules")]
+    joined = [m for m in given if "," in m]
     if joined:
         names = [n.strip() for m in joined for n in m.split(",") if n.strip()]
-        err("target-modules-comma", f"target_modules entry {joined[0]!r} is one module name with a comma in it (ms-swift "
-            "takes lists space-separated); no module matches it and peft refuses the adapter (\"Target modules ... "
-            "not found in the base model\")", "target_modules",
-            hint=f"target_modules: [{', '.join(names)}] (on the command line: --target_modules {' '.join(names)})")
+        hint = f"target_modules: [{', '.join(names)}] (on the command line: --target_modules {' '.join(names)})"
+        # peft raises only when nothing matched at all (BaseTuner.inject_adapter: not targeted_module_names); beside
+        # another entry (all-linear, a plain name) the comma entry silently matches nothing.
+        if len(joined) == len(given) and not args.list("target_parameters"):
+            err("target-modules-comma", f"target_modules entry {joined[0]!r} is one module name with a comma in it "
+                "(ms-swift takes lists space-separated); no module matches it and peft refuses the adapter "
+                "(\"Target modules ... not found in the base model\")", "target_modules", hint=hint)
+        else:
+            warn("target-modules-comma", f"target_modules entry {joined[0]!r} is one module name with a comma in it "
+                 "(ms-swift takes lists space-separated): it matches no module, so the adapter goes only where the "
+                 "other entries put it", "target_modules", hint=hint)
 
 
 INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps,

@@ -95,9 +95,11 @@ def truncation_split(recipe, args, err, warn):
                 and not args.list("cached_val_dataset"))
         lazy, why = auto, f"ms-swift's choice for multimodal {model_type}"
     if lazy is True or args.bool("lazy_tokenize"):
+        # the flag the recipe wrote is the one to change: lazy_tokenize where it is set, else the split
         err("truncation-split", f"truncation_strategy split with lazy_tokenize true ({why}): ms-swift asserts "
             "\"`--truncation_strategy split` does not support lazy_tokenize\" before encoding",
-            "truncation_strategy", hint="lazy_tokenize: false (split tokenizes the dataset ahead), or packing: true")
+            "lazy_tokenize" if args.has("lazy_tokenize") else "truncation_strategy",
+            hint="lazy_tokenize: false (split tokenizes the dataset ahead), or packing: true")
 
 
 def swift_vit_lr(recipe, args, err, warn):

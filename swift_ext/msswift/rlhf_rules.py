@@ -220,11 +220,13 @@ def rollout_is_filtered_logprobs(recipe, args, err, warn):
 
 
 def grpo_reward_source(recipe, args, err, warn):
-    # rlhf_trainers/grpo_trainer.py GRPOTrainer.__init__ raises "You must specify reward_funcs or reward_model" and
-    # megatron/trainers/grpo_trainer.py MegatronGRPOTrainer._prepare_rewards asserts "reward_funcs is not set" when
-    # the trainer has no reward: no reward function (plus, on the transformers engine, no reward_model -- the
-    # Megatron trainer never reads reward_model), no gym reward and no teacher (OPD-RL). use_gym_env left unset in
-    # server mode is asked of the rollout server (both trainers' _resolve_use_gym_env): not judged there.
+    # rlhf_trainers/grpo_trainer.py GRPOTrainer.__init__ ("You must specify reward_funcs or reward_model") and
+    # megatron/trainers/grpo_trainer.py _prepare_rewards ("reward_funcs is not set") refuse only when the trainer has
+    # no teacher either -- and with no teacher at all 4.6 runs dynamic self-distillation (rollout_mixin.py
+    # _setup_teacher: _is_self_distillation, gkd_helpers.resolve_dynamic_opd_self_distillation -> _has_teacher true),
+    # so it starts: rows that carry a teacher_prompt give a signal, other rows none. Said, not refused. (The Megatron
+    # trainer never reads reward_model: the reward-funcs warning says so.) use_gym_env left unset in server mode is
+    # asked of the rollout server (both trainers' _resolve_use_gym_env): not judged there.
     if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
         return
     if args.list("reward_funcs") or args.str("teacher_model") or args.str("teacher_model_server"):
@@ -236,15 +238,11 @@ def grpo_reward_source(recipe, args, err, warn):
         return
     if gym is None and args.bool("use_vllm") and args.str("vllm_mode") == "server":
         return
-    unread = recipe.engine == "megatron" and args.list("reward_model")
-    err("grpo-reward", "GRPO with no reward: no reward_funcs, "
-        + ("a reward_model the Megatron trainer never loads, " if unread else "no reward_model, ")
-        + "no gym environment and no teacher -- the trainer refuses to start "
-        + ("(\"reward_funcs is not set\")" if recipe.engine == "megatron" else
-           "(\"You must specify reward_funcs or reward_model\")"),
-        "reward_model" if unread else "reward_funcs",
-        hint="reward_funcs: [accuracy, format] (or an external_plugins reward)"
-        + ("; Megatron GRPO scores with reward functions only" if unread else ""))
+    warn("grpo-reward", "GRPO with no reward_funcs" + ("" if recipe.engine == "megatron" else ", no reward_model")
+         + ", no gym environment and no teacher: ms-swift starts in self-distillation (OPD-RL), where only rows "
+         "that carry a teacher_prompt give a learning signal; every other row scores nothing",
+         "reward_funcs", hint="reward_funcs: [accuracy, format] (or an external_plugins reward), or teacher_prompt "
+         "in the rows for self-distillation")
 
 
 def ppo_reward_model(recipe, args, err, warn):

@@ -73,6 +73,20 @@ def _trainable(shape, args) -> float:
     return float(shape.total_params() - shape.vision_params())
 
 
+def _adamw_states(args) -> bool:
+    """The optimizer keeps two full-precision moments per trained parameter and the gradients live until the step:
+    transformers' AdamW family (the default optim), not 8-/4-bit AdamW, Adafactor, SGD, LOMO (fused gradients) or
+    what ms-swift's `optimizer` plugins (GaLore, LoRA+, Muon ...) build instead; the multimodal optimizer is AdamW
+    with per-module learning rates. Anything else: only the weights are a floor."""
+    # the schema's default is transformers' expression default_optim(): an AdamW (adamw_torch or _fused)
+    optim = args.raw("optim") if isinstance(args.raw("optim"), str) else "adamw_torch"
+    if args.bool("use_galore") or (args.int("lisa_activated_layers") or 0) > 0:
+        return False
+    if (args.str("optimizer") or "multimodal") != "multimodal":
+        return False
+    return optim.startswith("adamw") and "bit" not in optim and "lomo" not in optim
+
+
 def state_floor(recipe, args, shape) -> tuple[float, str] | None:
     """(GiB per GPU the states alone take, how they were counted), or None where the floor is not judged."""
     if args.str("quant_method") or args.raw("quant_bits") is not None or shape.checkpoint_quant:
@@ -86,6 +100,8 @@ def state_floor(recipe, args, shape) -> tuple[float, str] | None:
     spread = gpus_per_process(recipe)
     d = 4 if (args.str("torch_dtype") or "") == "float32" else 2
     params, trainable = float(shape.total_params()), _trainable(shape, args)
+    if not _adamw_states(args):
+        trainable = 0.0  # gradients and moments counted for full-precision AdamW only: others hold less (or none)
     ds_value = args.raw("deepspeed")
     if ds_value in (None, ""):
         weights, grads, optim = d * params, d * trainable, 2 * d * trainable

@@ -61,6 +61,8 @@ def _stored_format(args, shape) -> str:
     stored = shape.checkpoint_quant if isinstance(shape, ModelShape) else ""
     if stored:
         return stored
+    if isinstance(shape, ModelShape) and shape.origin != "bundled config":
+        return ""  # the model's own config.json was read and names no quantization (e.g. a dequantized "-FP8" copy)
     name = (args.str("model") or "").lower()
     return next((fmt for tag, fmt in _NAME_FORMATS if tag in name.rsplit("/", 1)[-1]), "")
 
@@ -78,10 +80,21 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
     full = (args.str("tuner_type") or "lora") == "full"
     method = (args.str("quant_method") or "").lower()
     if method == "fp8":
-        err("quantized-training", "quant_method fp8 loads the model through transformers' FineGrainedFP8 quantizer, "
-            "which cannot be trained: the Trainer refuses it (\"quantized with fp8 but that quantization method do "
-            "not support training\") whatever the tuner", "quant_method",
-            hint="drop quant_method (train in bf16), or quant_method: bnb with quant_bits 4 for QLoRA")
+        # quantizer_finegrained_fp8.py validate_environment: below compute capability 8.9 transformers dequantizes to
+        # bf16 (dequantize = True), and the run trains an unquantized model
+        gpu = recipe.launch.gpu
+        cc = GPUS[gpu].compute_capability if gpu in GPUS else None
+        if cc is not None and cc < FP8_MIN_CAPABILITY:
+            return
+        said = ("quant_method fp8 loads the model through transformers' FineGrainedFP8 quantizer, which cannot be "
+                "trained: the Trainer refuses it (\"quantized with fp8 but that quantization method do not support "
+                "training\") whatever the tuner")
+        hint = "drop quant_method (train in bf16), or quant_method: bnb with quant_bits 4 for QLoRA"
+        if cc is None:
+            warn("quantized-training", said + " on an FP8-capable GPU (sm89+; below it the model loads dequantized); "
+                 "launch.gpu is not named", "quant_method", hint=hint)
+        else:
+            err("quantized-training", said, "quant_method", hint=hint)
         return
     if full and method in _TRAINABLE_QUANT:
         err("quantized-training", f"tuner_type full on a model quantized at load (quant_method {method}): the "
@@ -196,6 +209,8 @@ def llamapro_blocks(recipe, args, shape: ModelShape, lay, err, warn):
     if recipe.engine != "swift" or args.str("tuner_type") != "llamapro" or not isinstance(shape, ModelShape):
         return
     blocks = args.int("llamapro_num_new_blocks") or 4
+    if blocks < 1:
+        return  # not a block count: llamapro's own arithmetic fails first, and the value is not ours to fix here
     if shape.num_layers and shape.num_layers % blocks:
         fits = [b for b in range(blocks, 0, -1) if shape.num_layers % b == 0][0]
         err("llamapro-blocks", f"tuner_type llamapro adds llamapro_num_new_blocks {blocks} blocks, which must divide "

@@ -532,8 +532,9 @@ _RULES += [
              (code("transformers trainer.py: Trainer.__init__ (\"The train_dataset does not implement __len__\")"),
               code("ms-swift swift/arguments/base_args/data_args.py: DataArguments (streaming: max_steps must be set)")),
              "engine: swift, streaming: true"),
-    RuleInfo("target-modules-comma", "error", "a target_modules entry with a comma in it (`--target_modules q_proj,v_proj`) "
-             "is one module name that matches nothing: ms-swift takes lists space-separated",
+    RuleInfo("target-modules-comma", "error, warning", "a target_modules entry with a comma in it (`--target_modules "
+             "q_proj,v_proj`) is one module name that matches nothing (ms-swift takes lists space-separated): refused "
+             "when no other entry targets a module, said beside other entries",
              (code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
                    "model\")"),
               code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (explicit names passed on)"),

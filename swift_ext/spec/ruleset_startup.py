@@ -393,12 +393,13 @@ STARTUP_RULE_INFO = [
                        "same reason")),
              "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1 or top_k > 0 stated, "
              "both engines"),
-    RuleInfo("grpo-reward", "error", "GRPO with no reward at all: no reward_funcs, no reward_model (the transformers "
-             "engine only), no gym environment, no teacher",
-             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (\"You must specify "
-                   "reward_funcs or reward_model\")"),
-              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards (\"reward_funcs "
-                   "is not set\"; reward_model is never read)")),
+    RuleInfo("grpo-reward", "warning", "GRPO with no reward_funcs, no reward_model (the transformers engine only), no "
+             "gym environment and no teacher runs self-distillation: only rows with a teacher_prompt give a signal",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (refuses only without a teacher; "
+                   "rollout_mixin.py _setup_teacher makes 'no teacher' dynamic self-distillation: _has_teacher true)"),
+              code("ms-swift swift/rlhf_trainers/gkd_helpers.py: resolve_dynamic_opd_self_distillation"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards (the same "
+                   "assert, the same teacher setup; reward_model is never read)")),
              "rlhf_type grpo, both engines; not judged with use_gym_env unset in vllm_mode server (the rollout server "
              "decides it)"),
     RuleInfo("ppo-reward-model", "error", "PPO needs exactly one reward_model (its value model is built from it); "
