@@ -67,6 +67,19 @@ def _stored_format(args, shape) -> str:
     return next((fmt for tag, fmt in _NAME_FORMATS if tag in name.rsplit("/", 1)[-1]), "")
 
 
+def _fp8_untrainable(recipe, err, warn, key: str, what: str, hint: str) -> None:
+    """transformers quantizer_finegrained_fp8.py validate_environment: FP8 weights stay FP8 (untrainable) from compute
+    capability 8.9; below it they load dequantized to bf16 and train. Refused on a named FP8-capable GPU, said when
+    none is named."""
+    gpu = recipe.launch.gpu
+    cc = GPUS[gpu].compute_capability if gpu in GPUS else None
+    if cc is None:
+        warn("quantized-training", f"{what} on an FP8-capable GPU (sm89+); launch.gpu is not named (below sm89 the "
+             "model loads dequantized and trains)", key, hint=hint)
+    elif cc >= FP8_MIN_CAPABILITY:
+        err("quantized-training", f"{what} (on {gpu}, FP8-capable)", key, hint=hint)
+
+
 def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
     # transformers trainer_utils.py validate_quantization_for_training, called by Trainer.__init__ (every ms-swift
     # trainer subclasses it): a model whose hf_quantizer is set and that is no PeftModel raises "You cannot perform
@@ -82,19 +95,10 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
     if method == "fp8":
         # quantizer_finegrained_fp8.py validate_environment: below compute capability 8.9 transformers dequantizes to
         # bf16 (dequantize = True), and the run trains an unquantized model
-        gpu = recipe.launch.gpu
-        cc = GPUS[gpu].compute_capability if gpu in GPUS else None
-        if cc is not None and cc < FP8_MIN_CAPABILITY:
-            return
-        said = ("quant_method fp8 loads the model through transformers' FineGrainedFP8 quantizer, which cannot be "
-                "trained: the Trainer refuses it (\"quantized with fp8 but that quantization method do not support "
-                "training\") whatever the tuner")
-        hint = "drop quant_method (train in bf16), or quant_method: bnb with quant_bits 4 for QLoRA"
-        if cc is None:
-            warn("quantized-training", said + " on an FP8-capable GPU (sm89+; below it the model loads dequantized); "
-                 "launch.gpu is not named", "quant_method", hint=hint)
-        else:
-            err("quantized-training", said, "quant_method", hint=hint)
+        _fp8_untrainable(recipe, err, warn, "quant_method", "quant_method fp8 loads the model through transformers' "
+                         "FineGrainedFP8 quantizer, which cannot be trained: the Trainer refuses it (\"quantized with "
+                         "fp8 but that quantization method do not support training\") whatever the tuner",
+                         "drop quant_method (train in bf16), or quant_method: bnb with quant_bits 4 for QLoRA")
         return
     if full and method in _TRAINABLE_QUANT:
         err("quantized-training", f"tuner_type full on a model quantized at load (quant_method {method}): the "
@@ -109,19 +113,10 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
         return
     model = args.str("model")
     if stored == "fp8":
-        gpu = recipe.launch.gpu
-        cc = GPUS[gpu].compute_capability if gpu in GPUS else None
-        if cc is not None and cc < FP8_MIN_CAPABILITY:
-            return  # transformers loads it dequantized to bf16 there: it trains as an unquantized model
-        what = (f"{model} is an FP8 checkpoint: on {gpu} (FP8-capable) transformers loads it FP8-quantized, and the "
-                "Trainer refuses FP8 (\"quantized with fp8 but that quantization method do not support training\") "
-                f"with tuner_type {args.str('tuner_type') or 'lora'}")
-        hint = "train the BF16 release of the model (the same id without -FP8)"
-        if cc is None:
-            warn("quantized-training", what.replace(f"on {gpu} (FP8-capable)", "on an FP8-capable GPU (sm89+)") +
-                 "; launch.gpu is not named (below sm89 it loads dequantized and trains)", "model", hint=hint)
-        else:
-            err("quantized-training", what, "model", hint=hint)
+        _fp8_untrainable(recipe, err, warn, "model", f"{model} is an FP8 checkpoint: transformers loads it "
+                         "FP8-quantized, and the Trainer refuses FP8 (\"quantized with fp8 but that quantization "
+                         f"method do not support training\") with tuner_type {args.str('tuner_type') or 'lora'}",
+                         "train the BF16 release of the model (the same id without -FP8)")
         return
     if full and stored in _TRAINABLE_QUANT:
         err("quantized-training", f"tuner_type full on {model}, a {stored.upper()}-quantized checkpoint: the Trainer "
