@@ -185,5 +185,23 @@ def internvl_language_model(recipe, args, shape: ModelShape, lay, err, warn):
              "(InternVL2.5-1B/4B/38B/78B, InternVL3 except 9B, InternVL3.5)")
 
 
+# mcore-bridge 1.6.3 reads no attention_chunk_size (config/parser.py's llama4 branch, model/mm_gpts/llama4.py; 1.6.5
+# alike) and megatron-core 0.16.1 has no chunked training attention: Llama-4's chunked local-attention layers (the
+# RoPE layers, three in four) are built as full causal attention. That is the same attention while no sample is longer
+# than attention_chunk_size (a packed micro-batch attends within each sample); past it the model trains an attention
+# pattern inference (transformers, vLLM) does not run. ms-swift leaves max_length unset to the model's max_model_len.
+def llama4_chunked_attention(recipe, args, shape: ModelShape, lay, err, warn):
+    chunk = shape.attention_chunk_size
+    if not chunk or args.str("bridge_backend") == "megatron-bridge":
+        return
+    length = args.int("max_length") or shape.max_positions
+    if length and length > chunk:
+        said = f"max_length {length}" if args.has("max_length") else f"max_length unset (the model's {length})"
+        warn("llama4-chunked-attention", f"{said} is past {shape.name}'s attention_chunk_size {chunk}: mcore-bridge "
+             "builds its chunked local-attention layers as full causal attention, so samples longer than a chunk "
+             "train an attention pattern the model does not run at inference", "max_length",
+             hint=f"max_length: {chunk} (samples within one chunk train exactly as the model runs)")
+
+
 MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config, lora_rank_under_fp8,
-                      internvl_language_model]
+                      internvl_language_model, llama4_chunked_attention]

@@ -128,6 +128,9 @@ class ModelShape:
     # ("" for none, "default" or mrope).
     max_positions: int = 0
     rope_scaling: str = ""
+    # Llama-4's chunked local attention (text_config.attention_chunk_size): tokens attend within their chunk on the
+    # RoPE layers; 0 when the config has none.
+    attention_chunk_size: int = 0
     # config.json's rope section has an mrope_section: mcore-bridge builds position_embedding_type 'mrope'
     # (config/parser.py hf_to_mcore_config, 1.6.3 :344, 1.6.5 :425), and ms-swift's get_mcore_model_config then
     # turns apply_rope_fusion off (it is on only for plain 'rope').
@@ -430,6 +433,7 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
                        "thinker_config." if multimodal is not config else ""),
         max_positions=max_positions(text, read),
         rope_scaling=rope_scaling_type(text, config),
+        attention_chunk_size=read.int("attention_chunk_size"),
         mrope=rope_section(text, config).get("mrope_section") is not None,
         checkpoint_quant=checkpoint_quant(text, config),
         source=source,

@@ -101,6 +101,13 @@ MCORE_AUDIT_RULE_INFO = [
                    "assert isinstance(x, str); 1.6.5 :21-113)"), code(GMC)),
              "engine: megatron, bridge_backend mcore-bridge, mtp_shared_weights, or megatron_extra_kwargs with "
              "quick_geglu or one of the pattern fields"),
+    RuleInfo("llama4-chunked-attention", "warning", "Llama-4 past its attention_chunk_size: the chunked local-attention "
+             "layers train as full causal attention under mcore-bridge",
+             (code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py hf_to_mcore_config and model/mm_gpts/llama4.py "
+                   "(attention_chunk_size not read; 1.6.5 alike)"),
+              code("megatron-core transformer/attention.py: no chunked-attention mask in training")),
+             "engine: megatron, bridge_backend mcore-bridge, a config.json with attention_chunk_size, max_length (or "
+             "the model's max_model_len when unset) above it"),
     RuleInfo("internvl-language-model", "error", "InternVL's remote-code model (internvl_chat) only around a Qwen2/Qwen3/"
              "Qwen3-MoE/gpt-oss language model (not InternVL2/2.5's InternLM2, InternVL3-9B's InternLM3, ...)",
              (code("mcore-bridge 1.6.3 mcore_bridge/model/mm_gpts/internvl.py:54 InternvlVit.prepare_model "
