@@ -116,8 +116,11 @@ def unbuilt_config(value) -> dict | None:
     name = local_model_name(value)
     if name is None or name not in MODELS or (local_model_path(name) / COMPLETE).is_file():
         return None
+    # save_pretrained writes each sub-config's model_type too (Qwen3_5MoeTextConfig: qwen3_5_moe_text), which the
+    # planner reads as the language model's type (ModelShape.text_model_type)
     return {"architectures": ["Qwen3_5MoeForConditionalGeneration"], "model_type": "qwen3_5_moe",
-            "tie_word_embeddings": False, "text_config": text_config(), "vision_config": vision_config()}
+            "tie_word_embeddings": False, "text_config": {"model_type": "qwen3_5_moe_text", **text_config()},
+            "vision_config": vision_config()}
 
 
 def build_tiny_qwen3_6_moe(out: Path) -> None:
