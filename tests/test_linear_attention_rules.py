@@ -68,3 +68,29 @@ def test_default_gdn_a_newer_transformers_or_unpacked_rows_pass():
     # Qwen3-Next's wrapped transformers GDN unpacks the THD rows itself (mcore-bridge qwen3_next.py)
     plan = plan_of(HF_GDN, "args.model=Qwen/Qwen3-Next-80B-A3B-Instruct")
     assert not found(plan.errors, "linear-attention-packed")
+
+
+# ---- lora-targets: transformers' Gated DeltaNet names on Megatron ------------------------------------------------
+
+MEGATRON_GDN = ("env.USE_MCORE_GDN=1", "args.packing=false")
+
+
+def test_transformers_gdn_and_attention_names_on_megatron_qwen35_are_refused():
+    # Qwen3.5 is multimodal, but its transformers vision tower (attn.qkv/proj, linear_fc1/fc2) has none of these names
+    plan = plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[in_proj_qkv,in_proj_z,q_proj,k_proj,v_proj,o_proj]")
+    (error,) = found(plan.errors, "lora-targets")
+    assert error.path == "args.target_modules" and "in_proj out_proj" in error.hint
+
+
+def test_qwen3_next_transformers_gdn_names_alone_are_refused():
+    plan = plan_of(HF_GDN, *MEGATRON_GDN, "args.model=Qwen/Qwen3-Next-80B-A3B-Instruct",
+                   "args.target_modules=[in_proj_qkv,in_proj_z,in_proj_b,in_proj_a]")
+    assert found(plan.errors, "lora-targets")
+
+
+def test_megatron_gdn_names_or_one_of_them_among_hf_names_pass():
+    assert not found(plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[in_proj,out_proj,linear_qkv]").errors,
+                     "lora-targets")
+    # out_proj is Megatron's GatedDeltaNet output too: peft finds a target and does not refuse
+    assert not found(plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[in_proj_qkv,out_proj]").errors,
+                     "lora-targets")
