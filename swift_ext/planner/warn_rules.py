@@ -15,6 +15,7 @@ from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.plugin_registry import unparsable_plugin_files
 from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
 from swift_ext.planner.length_rules import LENGTH_RULES
+from swift_ext.planner.linear_attention_rules import LINEAR_ATTENTION_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
 from swift_ext.planner.teacher_rules import TEACHER_RULES
@@ -237,9 +238,15 @@ def lora_targets(recipe, args: Args, shape: ModelShape) -> dict[str, list[str]]:
     return out
 
 
-# transformers' projection names (Llama/Qwen/DeepSeek families), none of which megatron-core's GPT model has.
+# transformers' projection names (Llama/Qwen/DeepSeek families), none of which megatron-core's GPT model has; with
+# transformers' Gated DeltaNet input projections (Qwen3-Next, Qwen3.5/3.6: in_proj_qkv/z/b/a), which mcore-bridge's
+# GatedDeltaNet fuses into one in_proj (model/modules/gated_delta_net.py; in_proj_qkvz/in_proj_ba only under
+# linear_decoupled_in_proj, Qwen4-exp's, so those two are not listed).
 HF_ONLY_TARGETS = frozenset({"q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "gate_proj", "up_proj", "down_proj",
-                             "gate_up_proj"})
+                             "gate_up_proj", "in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a"})
+# Multimodal model types whose vision tower (transformers' own, kept by mcore-bridge) has none of those names either:
+# Qwen3.5/3.6's Qwen3_5VisionModel is attn.qkv / attn.proj / mlp.linear_fc1 / linear_fc2 (+ merger linear_fc1/fc2).
+HF_NAME_FREE_VISION = ("qwen3_5",)
 
 
 # Evidence: ms-swift 4.6 swift/megatron/utils/utils.py get_target_modules passes names other than all-linear /
@@ -254,12 +261,15 @@ def megatron_lora_hf_names(recipe, args, shape, lay, err, warn):
     if args.str("target_regex"):
         return  # MegatronTunerMixin.__post_init__ replaces target_modules with target_regex (megatron_args.py)
     targets = [str(t) for t in args.list("target_modules")]
-    if not targets or not set(targets) <= HF_ONLY_TARGETS or shape.vision is not None:
+    if not targets or not set(targets) <= HF_ONLY_TARGETS:
+        return
+    if shape.vision is not None and not shape.model_type.startswith(HF_NAME_FREE_VISION):
         return
     err("lora-targets", f"target_modules {targets} are transformers module names; Megatron's model has none of them "
         "(its linears are linear_qkv, linear_proj, linear_fc1, linear_fc2), so peft finds no target and refuses "
         "(\"Target modules ... not found in the base model\")", "target_modules",
-        hint="all-linear, or Megatron names: linear_qkv linear_proj (attention), linear_fc1 linear_fc2 (MLP/experts)")
+        hint="all-linear, or Megatron names: linear_qkv linear_proj (attention), linear_fc1 linear_fc2 (MLP/experts)"
+        + (", in_proj out_proj (Gated DeltaNet)" if shape.linear_num_value_heads else ""))
 
 
 # transformers' names of the embedding and output head; Megatron's are embedding(.word_embeddings) and output_layer.
@@ -312,3 +322,5 @@ ENGINE_RULES.extend(ROLLOUT_RULES)
 ENGINE_RULES.extend(TEACHER_RULES)
 # The transformers Trainer's precision / quantization / flash-attention refusals (trainer_rules.py; engine swift).
 ENGINE_RULES.extend(TRAINER_RULES)
+# Packed input to the transformers Gated DeltaNet (Qwen3-Next, Qwen3.5/3.6), both engines (linear_attention_rules.py).
+ENGINE_RULES.extend(LINEAR_ATTENTION_RULES)

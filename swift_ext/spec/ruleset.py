@@ -336,8 +336,10 @@ _RULES += [
                     "model\")"),
               code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
                     "(suffix match, no error without strict_module_check)")),
-             "engine: megatron, LoRA on a text model, every target_modules entry a transformers projection name and "
-             "no target_regex (which replaces target_modules: MegatronTunerMixin.__post_init__), or "
+             "engine: megatron, LoRA on a text model or Qwen3.5/3.6 (whose transformers vision tower has none of those "
+             "names: attn.qkv/proj, mlp.linear_fc1/fc2), every target_modules entry a transformers projection name "
+             "(with Gated DeltaNet's in_proj_qkv / in_proj_z / in_proj_b / in_proj_a, which mcore-bridge fuses into "
+             "in_proj) and no target_regex (which replaces target_modules: MegatronTunerMixin.__post_init__), or "
              "a modules_to_save entry named lm_head / embed_tokens / wte"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "

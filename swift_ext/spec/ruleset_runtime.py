@@ -63,8 +63,9 @@ RUNTIME_RULE_INFO = [
                        "'thd format is not supported with hierarchical CP implementation yet!'; H800, megatron "
                        "core_r0.13.0, TE 2.4")),
              "engine: megatron, context_parallel_size > 1, cp_comm_type set (argument or megatron_extra_kwargs)"),
-    RuleInfo("linear-attention-packed", "error", "no packed input (padding_free / packing) to megatron-core's own "
-             "Gated DeltaNet: bridge_backend megatron-bridge on Qwen3-Next before megatron-core 0.19",
+    RuleInfo("linear-attention-packed", "error", "no packed input (padding_free / packing) to a Gated DeltaNet that "
+             "refuses it: megatron-core's own (bridge_backend megatron-bridge on Qwen3-Next) before megatron-core 0.19; "
+             "transformers' Qwen3.5 one that USE_MCORE_GDN=0 builds before transformers 5.9",
              (code("megatron-core ssm/gated_delta_net.py: GatedDeltaNet.forward (\"GDN does not support packed sequence "
                    "for now\")"),
               code("ms-swift swift/megatron/model/utils.py: _get_megatron_bridge_model (variable_seq_lengths with "
@@ -72,10 +73,31 @@ RUNTIME_RULE_INFO = [
               Evidence("report", "NVIDIA/Megatron-LM#3798", "Qwen3.5 SFT with packed sequences on megatron-core's GDN "
                        "(the guard lifted by PR #2645, merged 2026-05-15)"),
               Evidence("report", "NVIDIA/Megatron-LM#4043", "Qwen3.5 long-context finetuning: CP needs packed sequences "
-                       "and megatron-core's GDN refuses them")),
-             "engine: megatron, bridge_backend megatron-bridge, a model with Gated DeltaNet layers (ms-swift refuses the "
-             "multimodal Qwen3.5/3.6 there: Qwen3-Next in practice), padding_free or packing on, megatron-core < 0.19 "
-             "(support table: packed-linear-attention); mcore-bridge, the default backend, runs its own packed GDN"),
+                       "and megatron-core's GDN refuses them"),
+              code("mcore-bridge 1.6.3 model/mm_gpts/qwen3_5.py: Qwen3_5MoeGatedDeltaNet.forward (USE_MCORE_GDN=0: "
+                   "\"Packed (thd) varlen forward for Qwen3.5 requires transformers>=5.9.0\")"),
+              Evidence("report", "modelscope/ms-swift#9382", "ms-swift's NPU Qwen3.5 Megatron practice sets USE_MCORE_GDN=0 "
+                       "(validated with transformers 5.2.0) and notes that this transformers GDN path takes no packing")),
+             "engine: megatron, a model with Gated DeltaNet layers, padding_free or packing on; bridge_backend "
+             "megatron-bridge (ms-swift refuses the multimodal Qwen3.5/3.6 there: Qwen3-Next in practice) with "
+             "megatron-core < 0.19 (support table: packed-linear-attention), or Qwen3.5/3.6 with USE_MCORE_GDN=0 in the "
+             "recipe env and a declared or installed transformers < 5.9 (support table: packed-linear-attention-hf); "
+             "mcore-bridge's own GatedDeltaNet, the default, runs packed input"),
+    RuleInfo("linear-attention-packed-swift", "warning", "Qwen3-Next with packing or padding_free on the transformers "
+             "engine: its Gated DeltaNet layers get no sample boundaries, so the linear-attention state crosses packed "
+             "samples without an error",
+             (code("transformers models/qwen3_next/modeling_qwen3_next.py: Qwen3NextGatedDeltaNet.forward "
+                   "(cu_seqlens=kwargs.pop(\"cu_seq_lens_q\", None))"),
+              code("ms-swift swift/template/base.py: Template._data_collator (padding_free: position_ids only; Qwen3-Next's "
+                   "qwen3_nothinking / qwen3_thinking / qwen3_coder templates add no cu_seq_lens_q, unlike "
+                   "Qwen2VLTemplate's get_packed_seq_params for Qwen3.5/3.6)"),
+              Evidence("report", "modelscope/ms-swift#7981", "Qwen3-Next with packing: samples in a pack see each other; "
+                       "the maintainer confirms it comes from the linear attention"),
+              Evidence("report", "modelscope/ms-swift#9340", "ms-swift's docs (packing): for Qwen3-Next/Qwen3.5 packing "
+                       "use Megatron-SWIFT")),
+             "engine: swift, model_type qwen3_next (Gated DeltaNet layers), packing or padding_free true; Qwen3.5/3.6 "
+             "(patched by ms-swift) and the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) are not "
+             "judged"),
     RuleInfo("attention-cp", "error, warning", "attention_backend unfused or local with context parallel: Transformer "
              "Engine runs CP attention only in its flash and fused backends",
              (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "

@@ -193,6 +193,13 @@ SUPPORT: tuple[Support, ...] = (
             "not support packed sequence for now.\") for any packed_seq_params; lifted by NVIDIA/Megatron-LM PR "
             "#2645, merged 2026-05-15 (Megatron-LM issue #3798); 0.19.0 is the first release after the merge "
             "(0.18.0's changelog stops at April PRs) -- the version is inferred, not read from either release"),
+    # mcore-bridge 1.6.3 model/mm_gpts/qwen3_5.py: under USE_MCORE_GDN=0 Qwen3.5/3.6's linear attention is transformers'
+    # GatedDeltaNet, which takes the pack's boundaries (cu_seq_lens_q) only from transformers 5.9.
+    Support("packed-linear-attention-hf", "packed THD input (padding_free / packing) to transformers' Qwen3.5 Gated "
+            "DeltaNet (Megatron with USE_MCORE_GDN=0)", ("qwen3_5",), {"transformers": "5.9.0"}, None,
+            "mcore-bridge 1.6.3 model/mm_gpts/qwen3_5.py Qwen3_5MoeGatedDeltaNet.forward raises \"Packed (thd) varlen "
+            "forward for Qwen3.5 requires transformers>=5.9.0, since cu_seq_lens_q was introduced in "
+            "huggingface/transformers#45034\" (_TRANSFORMERS_SUPPORTS_CU_SEQ_LENS_Q)"),
     Support("vllm-qwen3_5", "Qwen3.5 / Qwen3.6 (Qwen3_5(Moe)ForConditionalGeneration) in the vLLM rollout engine",
             ("qwen3_5",), {"vllm": "0.17.0"}, None,
             "ms-swift Qwen3.5 best practice (docs/source_en/BestPractices/Qwen3_5-Best-Practice.md: vllm>=0.17.0 "

@@ -1,0 +1,68 @@
+"""Rules on packed input (packing / padding_free) to the transformers implementation of Gated DeltaNet (the linear
+attention of Qwen3-Next and Qwen3.5/3.6), both engines: the transformers engine, where ms-swift's template must hand the
+pack's boundaries to the layer, and the Megatron engine when mcore-bridge wraps the transformers layer
+(USE_MCORE_GDN=0). Megatron's default, mcore-bridge's own GatedDeltaNet, takes the pack's cu_seqlens and is not judged
+here (megatron-core's own GDN under bridge_backend megatron-bridge is layout.py's linear-attention-packed).
+Registered with the shared engine rules (warn_rules.ENGINE_RULES)."""
+
+from __future__ import annotations
+
+from swift_ext.spec.support import resolve_versions, version_gaps
+
+LINEAR_ATTENTION_RULES: list = []
+
+# mcore-bridge utils.get_env_args(..., bool, True) reads the variable through strtobool: these spell false.
+_FALSE = ("0", "false", "f", "n", "no", "off")
+
+
+def linear_attention_rule(fn):
+    LINEAR_ATTENTION_RULES.append(fn)
+    return fn
+
+
+def _packed_key(args) -> str | None:
+    """The argument that sends packed rows to the model: packing (which forces padding_free) or padding_free."""
+    return "packing" if args.bool("packing") else "padding_free" if args.bool("padding_free") else None
+
+
+@linear_attention_rule
+def qwen3_next_packed_swift(recipe, args, shape, lay, err, warn):
+    # ms-swift 4.6 registers Qwen3-Next with the plain qwen3_nothinking / qwen3_thinking / qwen3_coder templates, whose
+    # padding-free collator (template/base.py Template._data_collator) sends position_ids only; transformers'
+    # Qwen3NextGatedDeltaNet.forward (models/qwen3_next/modeling_qwen3_next.py) runs its causal conv and
+    # chunk_gated_delta_rule with cu_seqlens=kwargs.pop("cu_seq_lens_q", None), i.e. over the whole pack. The
+    # full-attention layers split the pack from position_ids; the GDN state runs from one sample into the next. Only
+    # Qwen3.5/3.6 get ms-swift's patch (swift/model/models/qwen.py _patch_qwen3_5_linear_attention_sequence_parallel,
+    # fed by Qwen2VLTemplate._data_collator's get_packed_seq_params).
+    if recipe.engine != "swift" or not shape.linear_num_value_heads or not shape.model_type.startswith("qwen3_next"):
+        return
+    key = _packed_key(args)
+    if key is None:
+        return
+    warn("linear-attention-packed-swift", f"{shape.name}'s Gated DeltaNet layers get no sample boundaries on the "
+         f"transformers engine: with {key} the linear-attention state runs from one packed sample into the next "
+         "(no error; the loss looks normal)", key,
+         hint=f"{key}: false, or engine: megatron (mcore-bridge's GatedDeltaNet takes the pack's cu_seqlens; "
+         "ms-swift's docs: Qwen3-Next/Qwen3.5 packing belongs on Megatron-SWIFT)")
+
+
+@linear_attention_rule
+def qwen3_5_packed_hf_gdn(recipe, args, shape, lay, err, warn):
+    # USE_MCORE_GDN=0 (ms-swift's NPU practice) makes mcore-bridge 1.6.3 build Qwen3.5/3.6's linear attention from
+    # transformers' Qwen3_5MoeGatedDeltaNet (model/mm_gpts/qwen3_5.py); its forward raises on packed THD input ("Packed
+    # (thd) varlen forward for Qwen3.5 requires transformers>=5.9.0") below transformers 5.9, whose GatedDeltaNet first
+    # takes cu_seq_lens_q (huggingface/transformers#45034). Megatron's padding_free defaults to true.
+    if recipe.engine != "megatron" or not shape.linear_num_value_heads or not shape.model_type.startswith("qwen3_5"):
+        return
+    if str((recipe.env or {}).get("USE_MCORE_GDN", "")).strip().lower() not in _FALSE:
+        return
+    key = _packed_key(args)
+    gaps = version_gaps("packed-linear-attention-hf", resolve_versions(recipe.env))
+    if key is None or not gaps:
+        return
+    err("linear-attention-packed", f"USE_MCORE_GDN=0 builds {shape.name}'s Gated DeltaNet from transformers, whose "
+        f"forward refuses the packed input {key} gives it ({'; '.join(gaps)}): \"Packed (thd) varlen forward for "
+        "Qwen3.5 requires transformers>=5.9.0\" at the first step", key,
+        hint="transformers >= 5.9 on the training machine (declare it with SWIFT_EXT_TARGET_VERSIONS transformers=...), "
+        f"USE_MCORE_GDN unset (mcore-bridge's own GatedDeltaNet), or {key}: false"
+        + (" and padding_free: false" if key == "packing" else ""))

@@ -1,0 +1,96 @@
+"""Packed input to the transformers Gated DeltaNet (planner/linear_attention_rules.py): Qwen3-Next packing on the
+transformers engine, whose GDN gets no sample boundaries (linear-attention-packed-swift, a warning), and Qwen3.5 packing
+on Megatron under USE_MCORE_GDN=0 below transformers 5.9, whose wrapped transformers GDN raises (linear-attention-packed)."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+ISSUES = FIXTURES / "issues"
+NEXT_SWIFT = ISSUES / "ms-swift-7981-qwen3-next-swift-packing.yaml"
+HF_GDN = ISSUES / "ms-swift-9382-qwen35-hf-gdn-packing.yaml"
+
+
+def plan_of(path, *overrides):
+    return make_plan(load_recipe(path, list(overrides)), oracle=False)
+
+
+def found(problems, code) -> list:
+    return [p for p in problems if p.code == code]
+
+
+# ---- linear-attention-packed-swift ---------------------------------------------------------------------------
+
+def test_qwen3_next_packing_on_the_transformers_engine_is_warned_on_packing():
+    (warning,) = found(plan_of(NEXT_SWIFT).warnings, "linear-attention-packed-swift")
+    assert warning.path == "args.packing" and "engine: megatron" in warning.hint
+
+
+def test_padding_free_alone_is_named_when_it_packs_the_rows():
+    plan = plan_of(NEXT_SWIFT, "args.packing=false", "args.padding_free=true")
+    (warning,) = found(plan.warnings, "linear-attention-packed-swift")
+    assert warning.path == "args.padding_free"
+
+
+def test_unpacked_rows_qwen35_or_the_megatron_engine_are_not_warned():
+    assert not found(plan_of(NEXT_SWIFT, "args.packing=false").warnings, "linear-attention-packed-swift")
+    # ms-swift patches Qwen3.5/3.6's GatedDeltaNet and its template sends cu_seq_lens_q
+    assert not found(plan_of(NEXT_SWIFT, "args.model=Qwen/Qwen3.5-4B").warnings, "linear-attention-packed-swift")
+    # a model without linear attention packs cleanly under flash attention
+    assert not found(plan_of(NEXT_SWIFT, "args.model=Qwen/Qwen3-30B-A3B").warnings, "linear-attention-packed-swift")
+
+
+def test_the_megatron_engine_is_not_judged():
+    plan = plan_of(HF_GDN, "args.model=Qwen/Qwen3-Next-80B-A3B-Instruct", "env.USE_MCORE_GDN=1")
+    assert not found(plan.warnings, "linear-attention-packed-swift")
+
+
+# ---- linear-attention-packed under USE_MCORE_GDN=0 -------------------------------------------------------------
+
+def test_transformers_gdn_below_5_9_refuses_packing():
+    (error,) = found(plan_of(HF_GDN).errors, "linear-attention-packed")
+    assert error.path == "args.packing" and "transformers 5.2.0 < 5.9.0" in error.message
+
+
+def test_megatrons_default_padding_free_is_named_without_packing():
+    (error,) = found(plan_of(HF_GDN, "args.packing=false").errors, "linear-attention-packed")
+    assert error.path == "args.padding_free"
+
+
+def test_default_gdn_a_newer_transformers_or_unpacked_rows_pass():
+    assert not found(plan_of(HF_GDN, "env.USE_MCORE_GDN=1").errors, "linear-attention-packed")
+    assert not found(plan_of(HF_GDN, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.9.0").errors,
+                     "linear-attention-packed")
+    assert not found(plan_of(HF_GDN, "args.packing=false", "args.padding_free=false").errors,
+                     "linear-attention-packed")
+    # Qwen3-Next's wrapped transformers GDN unpacks the THD rows itself (mcore-bridge qwen3_next.py)
+    plan = plan_of(HF_GDN, "args.model=Qwen/Qwen3-Next-80B-A3B-Instruct")
+    assert not found(plan.errors, "linear-attention-packed")
+
+
+# ---- lora-targets: transformers' Gated DeltaNet names on Megatron ------------------------------------------------
+
+MEGATRON_GDN = ("env.USE_MCORE_GDN=1", "args.packing=false")
+
+
+def test_transformers_gdn_and_attention_names_on_megatron_qwen35_are_refused():
+    # Qwen3.5 is multimodal, but its transformers vision tower (attn.qkv/proj, linear_fc1/fc2) has none of these names
+    plan = plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[in_proj_qkv,in_proj_z,q_proj,k_proj,v_proj,o_proj]")
+    (error,) = found(plan.errors, "lora-targets")
+    assert error.path == "args.target_modules" and "in_proj out_proj" in error.hint
+
+
+def test_qwen3_next_transformers_gdn_names_alone_are_refused():
+    plan = plan_of(HF_GDN, *MEGATRON_GDN, "args.model=Qwen/Qwen3-Next-80B-A3B-Instruct",
+                   "args.target_modules=[in_proj_qkv,in_proj_z,in_proj_b,in_proj_a]")
+    assert found(plan.errors, "lora-targets")
+
+
+def test_megatron_gdn_names_or_one_of_them_among_hf_names_pass():
+    assert not found(plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[in_proj,out_proj,linear_qkv]").errors,
+                     "lora-targets")
+    # out_proj is Megatron's GatedDeltaNet output too: peft finds a target and does not refuse
+    assert not found(plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[in_proj_qkv,out_proj]").errors,
+                     "lora-targets")
