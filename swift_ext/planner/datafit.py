@@ -111,7 +111,12 @@ def _bound(recipe):
     from swift_ext.msswift import schema as msargs
     from swift_ext.msswift.bound_args import Args
 
-    return Args.bind(recipe, msargs.schema_for(recipe.engine, recipe.command))
+    schema = msargs.schema_for(recipe.engine, recipe.command)
+    if recipe.launch.scheduled:
+        # No world size before make_plan sizes the launch (planner/scheduled.py): the values as stated, without the
+        # coercions that depend on it (the task type and max_length read here do not).
+        return Args(recipe.args, schema, env=recipe.env)
+    return Args.bind(recipe, schema)
 
 
 def local_model_dir(model: Any) -> str | None:
