@@ -1,0 +1,70 @@
+"""planner/launch_rules.py: ranks against visible devices on both engines, and torchrun's rendezvous variables in a
+recipe's env -- each refusal beside the near-by setup that runs."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES, RECIPES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"  # Megatron, one node of 4 GPUs
+SWIFT_1GPU = FIXTURES / "working/ms-swift-docs-qwen3-bp-swift-lora-8b-1gpu.yaml"
+MULTINODE = FIXTURES / "working/ms-swift-example-megatron-multinode-dense-tp4.yaml"  # 2 nodes x 4 GPUs
+
+
+def plan(path, *overrides):
+    return make_plan(load_recipe(path, list(overrides)), oracle=False)
+
+
+def paths(result, code: str) -> tuple[set, set]:
+    return ({p.path for p in result.errors if p.code == code}, {p.path for p in result.warnings if p.code == code})
+
+
+def test_engine_swift_more_ranks_than_visible_gpus_is_refused():
+    # swift/utils/env.py is_mp: assert n_gpu % local_world_size == 0 (ms-swift#5310: n_gpu 4, local_world_size 6)
+    assert paths(plan(SWIFT_1GPU, "launch.gpus_per_node=6", "env.CUDA_VISIBLE_DEVICES=0,1,2,3"), "launch")[0] == \
+        {"env.CUDA_VISIBLE_DEVICES"}
+    # one rank per listed GPU runs; more GPUs than ranks is device_map, not this rule's
+    assert paths(plan(SWIFT_1GPU, "launch.gpus_per_node=4", "env.CUDA_VISIBLE_DEVICES=0,1,2,3"), "launch") == \
+        (set(), set())
+    assert paths(plan(SWIFT_1GPU, "launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1,2,3"), "launch") == \
+        (set(), set())
+    # SWIFT_SINGLE_DEVICE_MODE skips is_mp's assertion, not set_device on a missing device
+    assert paths(plan(SWIFT_1GPU, "launch.gpus_per_node=6", "env.CUDA_VISIBLE_DEVICES=0,1,2,3",
+                      "env.SWIFT_SINGLE_DEVICE_MODE=1"), "launch")[0] == {"env.CUDA_VISIBLE_DEVICES"}
+
+
+def test_env_nproc_per_node_counts_the_ranks():
+    # build_launch applies the env last: 8 ranks over the 4 devices launch.gpus_per_node lists
+    assert paths(plan(SFT, "env.NPROC_PER_NODE=8"), "launch")[0] == {"env.NPROC_PER_NODE"}
+    # fewer ranks than launch.gpus_per_node runs, but not the world plan checked: said
+    assert paths(plan(SFT, "env.NPROC_PER_NODE=2"), "launch") == (set(), {"env.NPROC_PER_NODE"})
+    assert paths(plan(SFT, "env.NPROC_PER_NODE=4"), "launch") == (set(), set())
+
+
+def test_loopback_master_addr_on_several_nodes_is_refused():
+    assert paths(plan(MULTINODE, "env.MASTER_ADDR=127.0.0.1"), "launch-env")[0] == {"env.MASTER_ADDR"}
+    assert paths(plan(MULTINODE, "env.MASTER_ADDR=localhost"), "launch-env")[0] == {"env.MASTER_ADDR"}
+    # a reachable address on several nodes, or the loopback on one node, runs
+    assert paths(plan(MULTINODE, "env.MASTER_ADDR=10.0.0.1"), "launch-env") == (set(), set())
+    assert paths(plan(SFT, "env.MASTER_ADDR=127.0.0.1"), "launch-env") == (set(), set())
+
+
+def test_node_rank_and_master_port_ranges():
+    assert paths(plan(MULTINODE, "env.NODE_RANK=2"), "launch-env")[0] == {"env.NODE_RANK"}
+    assert paths(plan(SFT, "env.NODE_RANK=1"), "launch-env")[0] == {"env.NODE_RANK"}  # one node: only rank 0
+    assert paths(plan(MULTINODE, "env.MASTER_PORT=70000"), "launch-env")[0] == {"env.MASTER_PORT"}
+    assert paths(plan(MULTINODE, "env.MASTER_PORT=29500"), "launch-env") == (set(), set())
+    # a per-node override on the command line is how a node gets its rank: nothing said
+    assert paths(plan(MULTINODE, "env.NODE_RANK=1"), "launch-env") == (set(), set())
+    # one plain process (engine swift, one GPU: no torchrun) reads no rendezvous variable
+    assert paths(plan(SWIFT_1GPU, "env.NODE_RANK=3", "env.MASTER_PORT=x"), "launch-env") == (set(), set())
+
+
+def test_node_rank_written_in_a_multinode_recipe_file_is_said(tmp_path):
+    text = MULTINODE.read_text(encoding="utf-8").replace(
+        "  PYTORCH_CUDA_ALLOC_CONF: expandable_segments:True\n",
+        "  PYTORCH_CUDA_ALLOC_CONF: expandable_segments:True\n  NODE_RANK: '0'\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(text, encoding="utf-8")
+    assert paths(plan(recipe), "launch-env") == (set(), {"env.NODE_RANK"})
