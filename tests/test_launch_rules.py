@@ -68,3 +68,37 @@ def test_node_rank_written_in_a_multinode_recipe_file_is_said(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(text, encoding="utf-8")
     assert paths(plan(recipe), "launch-env") == (set(), {"env.NODE_RANK"})
+
+
+ALLOC_CASES = ["expandable_segments:True", "expandable_segments:False", "", "expandable_segments:true",
+               "expandable_segments=True", "expandable_segments:True;max_split_size_mb:128",
+               "max_split_size_mb:128,expandable_segments:True", "max_split_size_mb:10", "max_split_size_mb:abc",
+               "garbage_collection_threshold:0.6", "garbage_collection_threshold:1.5",
+               "roundup_power2_divisions:[256:1,512:2]", "foo:1", "expandable_segments : True",
+               "pinned_use_background_threads:True", "per_process_memory_fraction:0.9"]
+
+
+def test_alloc_conf_mirror_agrees_with_torchs_own_parser():
+    # torch.cuda.memory._set_allocator_settings runs the allocator config parser without a GPU
+    import torch
+
+    from swift_ext.planner.launch_rules import alloc_conf_problem
+
+    try:
+        for text in ALLOC_CASES:
+            try:
+                torch.cuda.memory._set_allocator_settings(text)
+                refused = False
+            except (ValueError, RuntimeError):
+                refused = True
+            assert (alloc_conf_problem(text) is not None) == refused, text
+    finally:
+        torch.cuda.memory._set_allocator_settings("expandable_segments:False")
+
+
+def test_alloc_conf_in_the_recipe_env():
+    assert paths(plan(SFT, "env.PYTORCH_CUDA_ALLOC_CONF=expandable_segments:true"), "alloc-conf")[0] == \
+        {"env.PYTORCH_CUDA_ALLOC_CONF"}
+    assert paths(plan(SFT, "env.PYTORCH_ALLOC_CONF=expandable_segments=True"), "alloc-conf")[0] == \
+        {"env.PYTORCH_ALLOC_CONF"}
+    assert paths(plan(SFT, "env.PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"), "alloc-conf") == (set(), set())

@@ -1,5 +1,6 @@
-"""The launch itself, before any rank runs: how many ranks a node starts against the GPUs it sees, and the
-torchrun rendezvous variables (NODE_RANK, MASTER_ADDR, MASTER_PORT) a recipe's env hands every node. Both engines.
+"""The launch itself, before any rank runs: how many ranks a node starts against the GPUs it sees, the torchrun
+rendezvous variables (NODE_RANK, MASTER_ADDR, MASTER_PORT) a recipe's env hands every node, and PyTorch's allocator
+settings every rank parses. Both engines.
 
 ms-swift 4.6 swift/cli/main.py cli_main: with NPROC_PER_NODE or NNODES set it runs `python -m torch.distributed.run`
 with --nproc_per_node/--master_port/--nnodes/--node_rank/--master_addr taken from those variables (get_torchrun_args),
@@ -39,10 +40,11 @@ def _loopback(host: str) -> bool:
 def launch_problems(recipe) -> tuple[list[Finding], list[Finding]]:
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    if recipe.launch.scheduled:
-        return errors, warnings  # make_plan sizes the recipe first; an unsized one has nothing to compare
+    if recipe.launch.scheduled:  # make_plan sizes the recipe first; an unsized one has no ranks to compare
+        return alloc_conf_problems(recipe), warnings
     _devices(recipe, errors, warnings)
     _rendezvous(recipe, errors, warnings)
+    errors += alloc_conf_problems(recipe)
     return errors, warnings
 
 
@@ -132,3 +134,72 @@ def _rendezvous(recipe, errors, warnings) -> None:
                               hint="drop MASTER_ADDR from env: `submit` sets the first host's name; under `swift-ext "
                               "run` export the master's reachable address on every node",
                               **recipe.where("env.MASTER_ADDR")))
+
+
+# PyTorch's allocator configuration (installed torch 2.14: c10/core/AllocatorConfig.cpp AcceleratorAllocatorConfig::
+# parseArgs and c10/cuda/CUDAAllocatorConfig.cpp CUDAAllocatorConfig::parseArgs), parsed by every rank at its first CUDA
+# allocation: comma-separated `key:value` pairs; an unknown key ("Unrecognized key ... in Accelerator allocator config"),
+# a boolean other than exactly True/False ("Expected 'True' or 'False'"), or a number it cannot read stops the rank.
+# PYTORCH_ALLOC_CONF is the newer name of the same setting.
+_ALLOC_BOOL = {"expandable_segments", "release_lock_on_cudamalloc", "pinned_use_cuda_host_register",
+               "pinned_use_background_threads", "graph_capture_record_stream_reuse", "release_lock_on_hipmalloc",
+               "pinned_use_hip_host_register"}
+_ALLOC_INT = {"max_split_size_mb", "max_non_split_rounding_mb", "pinned_num_register_threads",
+              "pinned_reserve_segment_size_mb"}
+_ALLOC_FRACTION = {"garbage_collection_threshold", "per_process_memory_fraction"}
+_ALLOC_OTHER = {"roundup_power2_divisions", "backend"}
+ALLOC_ENV = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF")
+
+
+def _alloc_pairs(text: str) -> list[str]:
+    """Split at the commas outside [..] (roundup_power2_divisions takes a bracketed list)."""
+    pairs, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            pairs.append(current)
+            current = ""
+        else:
+            current += ch
+    return [p for p in (*pairs, current) if p.strip()]
+
+
+def alloc_conf_problem(text: str) -> str | None:
+    """Why torch's allocator parser refuses `text`, or None."""
+    for pair in _alloc_pairs(text):
+        key, sep, value = (part.strip() for part in pair.partition(":"))
+        if key not in _ALLOC_BOOL | _ALLOC_INT | _ALLOC_FRACTION | _ALLOC_OTHER:
+            return f"unknown option {key!r} (torch: \"Unrecognized key ... in Accelerator allocator config\")"
+        if not sep or not value:
+            return f"option {key!r} has no value (key:value pairs, comma-separated)"
+        if key in _ALLOC_BOOL and value not in ("True", "False"):
+            return f"{key} takes True or False exactly, not {value!r}"
+        if key in _ALLOC_INT and not value.isdigit():
+            return f"{key} takes a whole number, not {value!r}"
+        if key == "max_split_size_mb" and int(value) < 20:
+            return "max_split_size_mb must be >= 20"
+        if key in _ALLOC_FRACTION:
+            try:
+                number = float(value)
+            except ValueError:
+                return f"{key} takes a number, not {value!r}"
+            if key == "garbage_collection_threshold" and not 0 < number < 1:
+                return "garbage_collection_threshold must be in (0.0, 1.0)"
+        if key == "backend" and value not in ("native", "cudaMallocAsync"):
+            return f"backend is native or cudaMallocAsync, not {value!r}"
+    return None
+
+
+def alloc_conf_problems(recipe) -> list[Finding]:
+    if not isinstance(recipe.launch.gpus_per_node, int) or recipe.launch.gpus_per_node < 1:
+        return []  # on the CPU no CUDA allocator parses it
+    out = []
+    for name in ALLOC_ENV:
+        value = recipe.env.get(name)
+        why = alloc_conf_problem(str(value)) if value is not None else None
+        if why:
+            out.append(Finding(f"env {name}={value!r}: {why}; PyTorch parses it at every rank's first CUDA allocation, "
+                               "so the run stops at start-up", code="alloc-conf",
+                               hint="e.g. expandable_segments:True (comma-separated key:value pairs)",
+                               **recipe.where(f"env.{name}")))
+    return out

@@ -25,4 +25,12 @@ LAUNCH_RULE_INFO = [
                        "127.0.0.1 failed; the master's IP address ran")),
              "a torchrun launch (NPROC_PER_NODE or NNODES set); MASTER_ADDR on launch.nodes > 1; the NODE_RANK warning "
              "only for a value from a recipe file (a command-line override is per node)"),
+    RuleInfo("alloc-conf", "error", "PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF in the recipe's env parse as "
+             "PyTorch's allocator reads them: comma-separated key:value pairs of known options, booleans exactly "
+             "True/False (expandable_segments:true is refused), whole numbers where it wants them, max_split_size_mb "
+             ">= 20, garbage_collection_threshold in (0, 1)",
+             (code("torch c10/core/AllocatorConfig.cpp: AcceleratorAllocatorConfig::parseArgs (\"Unrecognized key "
+                   "... in Accelerator allocator config\", \"Expected 'True' or 'False'\")"),
+              code("torch c10/cuda/CUDAAllocatorConfig.cpp: CUDAAllocatorConfig::parseArgs (the CUDA options)")),
+             "both engines on GPUs (every rank parses it at its first CUDA allocation); the env values set"),
 ]
