@@ -44,13 +44,21 @@ CASES = [
     ("truncation-split", "truncation_strategy", MEG_SFT, [SPLIT, "command=pt", "args.packing=false"],
      [SPLIT, "command=pt"]),
     ("truncation-split", "truncation_strategy", MEG_SFT, [SPLIT], ["args.truncation_strategy=delete"]),
+    # media-env: Qwen-VL-family processors read the budgets with int(); shell arithmetic or a float stops every rank
+    ("media-env", "env.MAX_PIXELS", SWIFT_SFT, [VL, "env.MAX_PIXELS=1280*28*28"], [VL, "env.MAX_PIXELS=1003520"]),
+    ("media-env", "env.MAX_PIXELS", SWIFT_SFT, [VL, "env.MAX_PIXELS=1003520.0"], [TEXT, "env.MAX_PIXELS=1003520.0"]),
+    # a token budget set: compat_qwen_vl_utils never reads the pixel one
+    ("media-env", "env.MAX_PIXELS", SWIFT_SFT, [VL, "env.MAX_PIXELS=1e6"],
+     [VL, "env.MAX_PIXELS=1e6", "env.IMAGE_MAX_TOKEN_NUM=1024"]),
+    ("media-env", "env.FPS_MAX_FRAMES", MEG_SFT, ["env.FPS_MAX_FRAMES=16.0"], ["env.FPS_MAX_FRAMES=16"]),
+    ("media-env", "env.FPS", MEG_SFT, ["env.FPS=two"], ["env.FPS=0.5"]),
 ]
 
 
 @pytest.mark.parametrize("rule, flag, base, bad, good", CASES, ids=[f"{c[0]}:{i}" for i, c in enumerate(CASES)])
 def test_rule_fails_then_passes(rule, flag, base, bad, good):
     errors, _ = problems(base, *bad)
-    assert (rule, f"args.{flag}") in errors, errors
+    assert (rule, flag if flag.startswith("env.") else f"args.{flag}") in errors, errors
     errors, _ = problems(base, *good)
     assert rule not in {r for r, _ in errors}, errors
 
@@ -122,3 +130,17 @@ def test_internvl_language_model(tmp_path):
     assert "internvl-language-model" not in {c for c, _ in _internvl_plan(tmp_path, "qwen2")}
     assert "internvl-language-model" not in {
         c for c, _ in _internvl_plan(tmp_path, "internlm3", "args.language_model_only=true")}
+
+
+@pytest.mark.parametrize("value, refused", [("1280*28*28", True), ("1003520.0", True), ("1003520", False)])
+def test_ms_swift_compat_qwen_vl_utils_reads_max_pixels_with_int(monkeypatch, value, refused):
+    from swift.model.models.qwen import compat_qwen_vl_utils
+
+    monkeypatch.setenv("MAX_PIXELS", value)
+    monkeypatch.setenv("IMAGE_MAX_TOKEN_NUM", "")  # empty counts as unset there; undo then removes what it writes
+    try:
+        compat_qwen_vl_utils(image_patch_size=14)
+    except ValueError:
+        assert refused
+    else:
+        assert not refused

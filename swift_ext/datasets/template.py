@@ -46,11 +46,17 @@ def media_settings(env: dict[str, str]) -> tuple[tuple[str, float], ...]:
     MAX_PIXELS/MIN_PIXELS/VIDEO_*_PIXELS are converted to token numbers as ms-swift's
     compat_qwen_vl_utils does for 16-pixel patches."""
     merged = {**os.environ, **env}
-    factor = PATCH * int(merged.get("SPATIAL_MERGE_SIZE", 2))
+    try:
+        factor = PATCH * int(merged.get("SPATIAL_MERGE_SIZE", 2))
+    except ValueError:
+        raise StatsError(f"environment SPATIAL_MERGE_SIZE={merged['SPATIAL_MERGE_SIZE']!r}: expected a whole number") from None
     for pixels, tokens in (("MAX_PIXELS", "IMAGE_MAX_TOKEN_NUM"), ("MIN_PIXELS", "IMAGE_MIN_TOKEN_NUM"),
                            ("VIDEO_MAX_PIXELS", "VIDEO_MAX_TOKEN_NUM"), ("VIDEO_MIN_PIXELS", "VIDEO_MIN_TOKEN_NUM")):
         if merged.get(pixels) and not merged.get(tokens):
-            merged[tokens] = str(int(merged[pixels]) // factor**2)
+            try:  # int() as ms-swift's compat_qwen_vl_utils reads it: "1280*28*28" or "1e6" is no number there
+                merged[tokens] = str(int(merged[pixels]) // factor**2)
+            except ValueError:
+                raise StatsError(f"environment {pixels}={merged[pixels]!r}: expected a whole number") from None
     out = []
     for key, default in MEDIA_DEFAULTS.items():
         raw = merged.get(key)

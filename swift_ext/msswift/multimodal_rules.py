@@ -119,4 +119,44 @@ def swift_vit_lr(recipe, args, err, warn):
             given[0], hint=f"drop {' and '.join(given)}")
 
 
-MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr]
+# The model types whose loader's get_processor goes through swift/model/models/qwen.py compat_qwen_vl_utils (MAX_PIXELS,
+# MIN_PIXELS, VIDEO_MAX_PIXELS, VIDEO_MIN_PIXELS -> `int(value)` when set and the matching *_TOKEN_NUM is not) and
+# patch_qwen_vl_utils (get_env_args(key, int) -- float for FPS -- on every budget qwen_vl_utils' vision_process has):
+# Qwen2VLLoader and its subclasses, and mllm.py's keye_vl loaders (keye_vl_utils), as the installed ms-swift 4.6
+# registers them (swift.model.register.MODEL_MAPPING, loaders whose classes name qwen_vl_utils / keye_vl_utils).
+QWEN_VL_UTILS_TYPES = frozenset({
+    "clef", "jev", "keye_vl", "keye_vl_1_5", "omnijev", "ovis_ocr2", "qwen2_5_omni", "qwen2_5_vl", "qwen2_gme",
+    "qwen2_vl", "qwen3_5", "qwen3_5_emb", "qwen3_5_moe", "qwen3_omni_moe", "qwen3_vl", "qwen3_vl_emb", "qwen3_vl_moe",
+    "qwen3_vl_reranker", "qwen4_exp", "wemm_embedding"})
+# compat_qwen_vl_utils: the pixel budgets, each only while its token budget is unset. patch_qwen_vl_utils: the budgets
+# qwen_vl_utils 0.0.14 (the version ms-swift's Qwen2VLLoader takes) defines.
+_PIXEL_ENV = {"MAX_PIXELS": "IMAGE_MAX_TOKEN_NUM", "MIN_PIXELS": "IMAGE_MIN_TOKEN_NUM",
+              "VIDEO_MAX_PIXELS": "VIDEO_MAX_TOKEN_NUM", "VIDEO_MIN_PIXELS": "VIDEO_MIN_TOKEN_NUM"}
+_MEDIA_INT_ENV = ("IMAGE_MAX_TOKEN_NUM", "IMAGE_MIN_TOKEN_NUM", "VIDEO_MAX_TOKEN_NUM", "VIDEO_MIN_TOKEN_NUM",
+                  "FPS_MAX_FRAMES", "FPS_MIN_FRAMES", "SPATIAL_MERGE_SIZE", "MAX_RATIO", "FRAME_FACTOR")
+
+
+def media_env_numbers(recipe, args, err, warn):
+    # The processor loads on every rank before any data: a budget int() refuses ("1280*28*28", "1003520.0", "1e6":
+    # shell arithmetic or a float written into the recipe) is a ValueError at start-up. Empty values are left alone
+    # (compat_qwen_vl_utils skips them). Other models never read these variables.
+    meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
+    if meta is None or meta["model_type"] not in QWEN_VL_UTILS_TYPES:
+        return
+    read = [p for p, tokens in _PIXEL_ENV.items() if not str(recipe.env.get(tokens) or "").strip()]
+    for name in (*read, *_MEDIA_INT_ENV, "FPS"):
+        value = recipe.env.get(name)
+        if value is None or not str(value).strip():
+            continue
+        try:
+            (float if name == "FPS" else int)(str(value))
+        except ValueError:
+            shown = value if len(str(value)) <= 40 else str(value)[:37] + "..."
+            err("media-env", f"env {name}={shown!r}: ms-swift reads it with {'float' if name == 'FPS' else 'int'}() "
+                f"when it loads {meta['model_type']}'s processor (swift/model/models/qwen.py compat_qwen_vl_utils / "
+                "patch_qwen_vl_utils), so every rank stops with a ValueError before training", f"env.{name}",
+                hint=f"{name}: the number written out in digits" + ("" if name == "FPS" else " (e.g. 1003520, not "
+                                                                    "1280*28*28 or 1003520.0)"))
+
+
+MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers]

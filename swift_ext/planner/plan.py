@@ -13,6 +13,7 @@ from swift_ext.msswift.conventions import local_dataset_path
 from swift_ext.msswift.option_names import read_name, resolve_recipe_names
 from swift_ext.spec.findings import Finding, UserError, shortened, shown
 from swift_ext.planner.launch import Launch, build_launch
+from swift_ext.planner.launch_rules import launch_problems
 from swift_ext.planner.tinymodel import local_model_name, unbuilt_config
 from swift_ext.planner.effective import effective_args, overridden_by_msswift, train_iters_replaced
 from swift_ext.planner.refusals import generation_problems, missing_model, rlhf_type_default
@@ -106,6 +107,9 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
     errors += secret_env_problems(recipe)
     errors += secret_arg_problems(recipe)
     warnings += shell_text_problems(recipe)
+    launch_errors, launch_warnings = launch_problems(recipe)  # ranks vs devices, torchrun's rendezvous variables
+    errors += launch_errors
+    warnings += launch_warnings
     bad_values = any(p.code in ("argument-type", "argument-range") for p in arg_problems)
     layout = None  # Megatron: what Plan.layout holds; the data's batch layout takes its DP from it (one source)
     if recipe.engine == "megatron" and not bad_values and recipe.launch.gpus_per_node >= 1:
@@ -182,19 +186,6 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         errors.append(Finding("engine megatron needs GPUs: launch.gpus_per_node must be >= 1", code="launch",
                               **recipe.where("launch.gpus_per_node")))
         return
-    devices = recipe.env.get("CUDA_VISIBLE_DEVICES")
-    listed = None if devices is None else len([d for d in devices.split(",") if d.strip()])
-    # torchrun starts NPROC_PER_NODE = gpus_per_node ranks (launch.build_launch), each on cuda:LOCAL_RANK: fewer
-    # visible devices than ranks fails at set_device; more only leaves the extra ones idle (ms-swift's GRPO server
-    # examples keep some for the rollout server).
-    if listed is not None and listed < recipe.launch.gpus_per_node:
-        errors.append(Finding(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
-                              f"{recipe.launch.gpus_per_node}: the ranks past the {listed} visible device(s) have "
-                              "no GPU", code="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
-    elif listed is not None and listed > recipe.launch.gpus_per_node:
-        warnings.append(Finding(f"CUDA_VISIBLE_DEVICES lists {devices!r} but launch.gpus_per_node is "
-                                f"{recipe.launch.gpus_per_node}: only the first {recipe.launch.gpus_per_node} are "
-                                "used", code="launch", **recipe.where("env.CUDA_VISIBLE_DEVICES")))
     model = recipe.args.get("model")
     shape = None
     try:

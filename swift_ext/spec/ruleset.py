@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from swift_ext.spec.rule_info import GMC, MS, PS, RLHF, SFT, TC, Evidence, RuleInfo, code
 from swift_ext.spec.ruleset_grpo import GRPO_RULE_INFO
+from swift_ext.spec.ruleset_launch import LAUNCH_RULE_INFO
 from swift_ext.spec.ruleset_length import LENGTH_RULE_INFO
 from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
 from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
@@ -70,9 +71,6 @@ _RULES = [
     RuleInfo("dataset", "error, warning", "local datasets exist here and their rows are valid for the task",
              (Evidence("policy", "ms-swift tries a local path it cannot find on the hub, minutes into the job"),
               Evidence("policy", "swift_ext.datasets validator codes (swift-ext data check)")), "local datasets"),
-    RuleInfo("launch", "error, warning", "GPUs for Megatron; CUDA_VISIBLE_DEVICES matches gpus_per_node; a GPU "
-             "model for the memory verdict", (code("ms-swift swift/cli/_megatron (torchrun with NPROC_PER_NODE)"),),
-             "engine: megatron"),
     RuleInfo("model-shape", "error, warning", "the model's config.json is found and its sizes are sane "
              "(num_key_value_heads: absent or null means num_attention_heads, 0 is refused; a quoted \"28\" is "
              "refused, not read as absent)",
@@ -553,6 +551,7 @@ _RULES += [
              "gkd, use_vllm, not vllm_mode server) on either engine, warning for engine swift's Trainer"),
 ]
 
+_RULES += LAUNCH_RULE_INFO  # ranks vs devices, torchrun's variables: spec/ruleset_launch.py
 _RULES += LENGTH_RULE_INFO  # sequence length against the model's positions: spec/ruleset_length.py
 
 _RULES += MCORE_AUDIT_RULE_INFO

@@ -477,4 +477,13 @@ STARTUP_RULE_INFO = [
                        "on rows with a system turn: \"AssertionError: The template does not support `system`\"")),
              "both engines, command sft/pt/rlhf, a template ms-swift's registry resolves (or use_chat_template "
              "false); rows: local JSON datasets the validator reads"),
+    RuleInfo("media-env", "error", "the recipe env's image/video budgets a Qwen-VL-family processor reads (MAX_PIXELS, "
+             "MIN_PIXELS, VIDEO_MAX/MIN_PIXELS while their *_TOKEN_NUM is unset; IMAGE/VIDEO_MAX/MIN_TOKEN_NUM, "
+             "FPS_MAX/MIN_FRAMES, SPATIAL_MERGE_SIZE, MAX_RATIO, FRAME_FACTOR; FPS) are numbers int() (FPS: float()) "
+             "reads: not shell arithmetic such as 1280*28*28, not 1003520.0",
+             (code("ms-swift swift/model/models/qwen.py: compat_qwen_vl_utils (int(value) of the *_PIXELS variables)"),
+              code("ms-swift swift/model/models/qwen.py: patch_qwen_vl_utils (get_env_args(key, int | float))"),
+              code("ms-swift swift/utils/utils.py: get_env_args (type_func(value))")),
+             "both engines, model types whose loader goes through qwen_vl_utils / keye_vl_utils (Qwen2-VL, Qwen2.5-VL, "
+             "Qwen3-VL, Qwen3.5/3.6, the Omni models, Keye-VL, ...); the env values set and not empty"),
 ]

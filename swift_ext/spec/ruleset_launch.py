@@ -1,0 +1,36 @@
+"""The entries of the launch rules (planner/launch_rules.py): the ranks a node starts against the GPUs it sees, and
+torchrun's rendezvous variables in a recipe's env. spec/ruleset.py joins them with the rest."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import Evidence, RuleInfo, code
+
+LAUNCH_RULE_INFO = [
+    RuleInfo("launch", "error, warning", "GPUs for Megatron; no more ranks per node (launch.gpus_per_node, or "
+             "NPROC_PER_NODE in env) than CUDA_VISIBLE_DEVICES leaves visible (both engines); env NPROC_PER_NODE / "
+             "NNODES that replace launch.* (warning); a GPU model for the memory verdict",
+             (code("ms-swift swift/cli/main.py: get_torchrun_args (torchrun from NPROC_PER_NODE / NNODES)"),
+              code("ms-swift swift/utils/env.py: is_mp (assert n_gpu % local_world_size == 0, engine swift)"),
+              code("torch cuda/__init__.py: set_device (a rank past the visible devices: invalid device ordinal)")),
+             "both engines with GPUs; Megatron needs them; extra visible devices are said on Megatron only (engine "
+             "swift turns them into device_map: device-map)"),
+    RuleInfo("launch-env", "error, warning", "torchrun's rendezvous variables in the recipe's env: NODE_RANK a number "
+             "in 0..nodes-1, MASTER_PORT a port, no loopback MASTER_ADDR on more than one node (the env reaches "
+             "every node); a NODE_RANK written in the recipe file on several nodes (warning)",
+             (code("ms-swift swift/cli/main.py: get_torchrun_args (--node_rank / --master_addr / --master_port from "
+                   "the environment)"),
+              code("torch distributed/elastic/rendezvous/static_tcp_rendezvous.py: StaticTCPRendezvous.next_rendezvous "
+                   "(the store on node rank 0 at master_addr; nnodes ranks expected)"),
+              Evidence("report", "modelscope/ms-swift#2485", "the README's multi-node example with MASTER_ADDR "
+                       "127.0.0.1 failed; the master's IP address ran")),
+             "a torchrun launch (NPROC_PER_NODE or NNODES set); MASTER_ADDR on launch.nodes > 1; the NODE_RANK warning "
+             "only for a value from a recipe file (a command-line override is per node)"),
+    RuleInfo("alloc-conf", "error", "PYTORCH_CUDA_ALLOC_CONF / PYTORCH_ALLOC_CONF in the recipe's env parse as "
+             "PyTorch's allocator reads them: comma-separated key:value pairs of known options, booleans exactly "
+             "True/False (expandable_segments:true is refused), whole numbers where it wants them, max_split_size_mb "
+             ">= 20, garbage_collection_threshold in (0, 1)",
+             (code("torch c10/core/AllocatorConfig.cpp: AcceleratorAllocatorConfig::parseArgs (\"Unrecognized key "
+                   "... in Accelerator allocator config\", \"Expected 'True' or 'False'\")"),
+              code("torch c10/cuda/CUDAAllocatorConfig.cpp: CUDAAllocatorConfig::parseArgs (the CUDA options)")),
+             "both engines on GPUs (every rank parses it at its first CUDA allocation); the env values set"),
+]
