@@ -64,3 +64,15 @@ def test_torch_adamw_keeps_its_moments_in_the_parameters_dtype():
     opt.step()
     state = opt.state[param]
     assert state["exp_avg"].dtype == state["exp_avg_sq"].dtype == torch.bfloat16
+
+
+def test_the_deepspeed_preset_table_is_what_the_installed_presets_hold():
+    # The floor reads ms-swift's presets from a table (it must work where ms-swift is not installed): the table
+    # agrees with swift/config/<name>.json as the installed ms-swift ships them.
+    from swift_ext.msswift.deepspeed_rules import DEEPSPEED_PRESET_ZERO, DEEPSPEED_PRESETS, _json_config
+
+    for name, held in DEEPSPEED_PRESET_ZERO.items():
+        zero = _json_config(name, DEEPSPEED_PRESETS)["zero_optimization"]
+        offloaded = [isinstance(zero.get(k), dict) and zero[k].get("device") in ("cpu", "nvme")
+                     for k in ("offload_optimizer", "offload_param")]
+        assert (int(zero["stage"]), *offloaded) == held, name

@@ -14,7 +14,11 @@ from swift_ext.spec.yamlio import short_name
 
 # The preset names SftArguments._init_fsdp / _init_deepspeed map to files in the installed swift/config/.
 FSDP_PRESETS = ("fsdp2",)
-DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero2_offload", "zero3_offload")
+# What each holds (ZeRO stage, optimizer offloaded, parameters offloaded) for the memory floor (planner/memory_swift.py),
+# which must work where ms-swift is not installed; tests/test_memory_swift.py checks it against the installed files.
+DEEPSPEED_PRESET_ZERO = {"zero0": (0, False, False), "zero1": (1, False, False), "zero2": (2, False, False),
+                         "zero3": (3, False, False), "zero2_offload": (2, True, False), "zero3_offload": (3, True, True)}
+DEEPSPEED_PRESETS = tuple(DEEPSPEED_PRESET_ZERO)
 
 
 def _json_config(value, presets: tuple[str, ...]) -> dict | None:

@@ -22,30 +22,19 @@ judged.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
+from swift_ext.msswift.deepspeed_rules import DEEPSPEED_PRESET_ZERO, _json_config
 from swift_ext.spec.local_devices import devices_and_processes, gpus_per_process
 
 GIB = 1024 ** 3
-# ms-swift's DeepSpeed presets (swift/config/<name>.json): ZeRO stage, optimizer offloaded, parameters offloaded.
-DEEPSPEED_PRESETS = {"zero0": (0, False, False), "zero1": (1, False, False), "zero2": (2, False, False),
-                     "zero3": (3, False, False), "zero2_offload": (2, True, False), "zero3_offload": (3, True, True)}
 
 
 def _deepspeed(value) -> tuple[int, bool, bool] | None:
     """(stage, optimizer offloaded, parameters offloaded) of a preset name, a JSON text or a readable JSON file."""
-    if isinstance(value, str) and value in DEEPSPEED_PRESETS:
-        return DEEPSPEED_PRESETS[value]
-    config = value if isinstance(value, dict) else None
+    if isinstance(value, str) and value in DEEPSPEED_PRESET_ZERO:
+        return DEEPSPEED_PRESET_ZERO[value]
+    config = _json_config(value, ())  # a mapping, a JSON file here, or JSON text; None otherwise
     if config is None:
-        text = str(value)
-        try:
-            if Path(text).is_file():
-                text = Path(text).read_text(encoding="utf-8")
-            config = json.loads(text)
-        except (OSError, ValueError, RecursionError):  # json.loads: RecursionError past its nesting depth
-            return None
+        return None
     zero = config.get("zero_optimization") if isinstance(config, dict) else None
     if not isinstance(zero, dict):
         return (0, False, False) if isinstance(config, dict) else None
