@@ -138,6 +138,16 @@ class Args:
             self._mappings[name] = value if isinstance(value, dict) else {}
         return dict(self._mappings[name])
 
+    def mixed_precision(self) -> tuple[bool | None, bool | None]:
+        """(fp16, bf16) as ModelArguments._init_mixed_precision leaves them (MegatronArguments calls it too): the
+        stated value, else from torch_dtype -- float16/float32 give fp16, bfloat16 gives bf16 (the names
+        HfConfigFactory.to_torch_dtype takes with getattr(torch, name)); None where config.json's dtype decides."""
+        dtype = (self.str("torch_dtype") or "").lower().replace("torch.", "")
+        by_dtype = {"float16": (True, False), "half": (True, False), "float32": (True, False),
+                    "float": (True, False), "bfloat16": (False, True)}.get(dtype, (None, None))
+        return (self.bool("fp16") if self.has("fp16") else by_dtype[0],
+                self.bool("bf16") if self.has("bf16") else by_dtype[1])
+
     # -- numbers several checks need; the defaults are ms-swift's (from the schema) ----------------------
     @property
     def global_batch_size(self) -> int:

@@ -128,16 +128,6 @@ def _same(ds_value, hf_value) -> bool:
         return False
 
 
-def _mixed_precision(args) -> tuple[bool | None, bool | None]:
-    """(fp16, bf16) as ModelArguments._init_mixed_precision sets them; None where config.json's dtype decides."""
-    dtype = (args.str("torch_dtype") or "").lower().replace("torch.", "")
-    by_dtype = {"float16": (True, False), "half": (True, False), "float32": (True, False),
-                "float": (True, False), "bfloat16": (False, True)}.get(dtype, (None, None))
-    fp16 = args.bool("fp16") if args.has("fp16") else by_dtype[0]
-    bf16 = args.bool("bf16") if args.has("bf16") else by_dtype[1]
-    return fp16, bf16
-
-
 def deepspeed_values(recipe, args, err, warn):
     ds = args.raw("deepspeed")
     if recipe.engine != "swift" or not ds:
@@ -150,7 +140,7 @@ def deepspeed_values(recipe, args, err, warn):
     full = (args.str("tuner_type") or "lora") == "full"
     # SftArguments._init_override: an unset learning_rate is 1e-5 for full training, 1e-4 otherwise
     lr = args.float("learning_rate") if args.has("learning_rate") else (1e-5 if full else 1e-4)
-    fp16, bf16 = _mixed_precision(args)
+    fp16, bf16 = args.mixed_precision()
     # transformers integrations/deepspeed.py trainer_config_process: fp16.enabled / bf16.enabled are matched against
     # `fp16 or fp16_full_eval` and `bf16 or bf16_full_eval`
     fp16 = fp16 or args.bool("fp16_full_eval") if fp16 is not None else fp16

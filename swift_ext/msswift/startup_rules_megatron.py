@@ -30,8 +30,8 @@ def muon_optimizer(recipe, args, err, warn):
                     hint=f"{key}: false, or optimizer: dist_muon")
     # megatron-core optimizer/muon.py get_megatron_muon_optimizer (both muon and dist_muon): "muon with fp16 is not
     # supported." ms-swift copies fp16 into the OptimizerConfig; _init_mixed_precision fills an unset fp16 from
-    # torch_dtype (float16/float32 -> fp16) unless bf16 is given.
-    if _fp16(args):
+    # torch_dtype (float16/float32 -> fp16; Args.mixed_precision).
+    if args.mixed_precision()[0]:
         err("muon-optimizer", f"optimizer {optimizer} does not run in fp16: megatron-core raises 'muon with fp16 is not "
             "supported.' while building the optimizer", "fp16" if args.has("fp16") else "torch_dtype",
             hint="bf16: true (torch_dtype: bfloat16), or optimizer: adam")
@@ -50,15 +50,6 @@ def muon_optimizer(recipe, args, err, warn):
         if key not in config_fields and spec is not None and args.has(key) and args.raw(key) != spec.default:
             err("muon-optimizer", f"{key} is not an OptimizerConfig field of the installed megatron-core: ms-swift "
                 "refuses a non-default value", key, hint=f"drop {key}, or upgrade megatron-core")
-
-
-def _fp16(args) -> bool:
-    """fp16 as ms-swift's ModelArguments._init_mixed_precision leaves it: the explicit value, else torch_dtype
-    float16/float32 (bfloat16 -> bf16) when bf16 is not given; a torch_dtype left to config.json is not judged."""
-    if args.has("fp16"):
-        return args.bool("fp16")
-    dtype = (args.str("torch_dtype") or "").lower()
-    return dtype in ("float16", "fp16", "half", "float32", "fp32") and not args.bool("bf16")
 
 
 def distributed_optimizer(recipe, args, err, warn):
