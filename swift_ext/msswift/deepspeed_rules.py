@@ -64,7 +64,8 @@ def config_names(recipe, args, err, warn):
         old_name = msargs.RENAMED_VALUES.get(name, {}).get(value)
         close = [old_name] if old_name else difflib.get_close_matches(value, presets, n=1, cutoff=0.5)
         err("config-name", f"{name} {short_name(value)!r} is none of ms-swift's presets ({', '.join(presets)}), no JSON file "
-            "and no JSON object: ms-swift's json_parse_to_dict fails on it at start-up", name,
+            "and no JSON object: ms-swift cannot read a config from it at start-up (json_parse_to_dict raises on text "
+            "json_repair cannot mend; a JSON value that is no object fails where the config is read)", name,
             hint=f"{name}: {old_name} (ms-swift 2.x's name for it; `swift-ext import --upgrade` renames it)" if old_name
             else f"did you mean {close[0]}?" if close else
             f"one of {', '.join(presets)}, the path of a JSON config, or a JSON object")
