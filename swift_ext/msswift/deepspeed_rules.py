@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 from swift_ext.msswift import schema as msargs
+from swift_ext.msswift.json_args import repaired_object
+from swift_ext.spec.findings import shown
 from swift_ext.spec.yamlio import short_name
 
 # The preset names SftArguments._init_fsdp / _init_deepspeed map to files in the installed swift/config/.
@@ -59,35 +61,16 @@ def config_names(recipe, args, err, warn):
                  hint=f"the config's path as the training machine sees it, or one of ms-swift's presets: "
                       f"{', '.join(presets)}")
             continue
-        if _repaired_object(value) is not False:
+        if repaired_object(value) is not False:
             continue
         old_name = msargs.RENAMED_VALUES.get(name, {}).get(value)
         close = [old_name] if old_name else difflib.get_close_matches(value, presets, n=1, cutoff=0.5)
-        err("config-name", f"{name} {short_name(value)!r} is none of ms-swift's presets ({', '.join(presets)}), no JSON file "
+        err("config-name", f"{name} {shown(value)} is none of ms-swift's presets ({', '.join(presets)}), no JSON file "
             "and no JSON object: ms-swift cannot read a config from it at start-up (json_parse_to_dict raises on text "
             "json_repair cannot mend; a JSON value that is no object fails where the config is read)", name,
             hint=f"{name}: {old_name} (ms-swift 2.x's name for it; `swift-ext import --upgrade` renames it)" if old_name
             else f"did you mean {close[0]}?" if close else
             f"one of {', '.join(presets)}, the path of a JSON config, or a JSON object")
-
-
-def _repaired_object(value: str) -> bool | None:
-    """Whether ms-swift's json_parse_to_dict makes an object of text json.loads refused (it asks json_repair to mend
-    it); None when json_repair is not installed here and the text could hold an object."""
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        try:
-            import json_repair
-        except ImportError:
-            return None if "{" in value else False
-        try:
-            parsed = json.loads(json_repair.repair_json(value))
-        except (ValueError, RecursionError):
-            return False
-    except RecursionError:
-        return None
-    return isinstance(parsed, dict)
 
 
 def deepspeed_hpz(recipe, args, err, warn):

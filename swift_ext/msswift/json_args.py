@@ -23,8 +23,6 @@ JSON_OBJECT_ARGS = ("megatron_extra_kwargs", "vllm_engine_kwargs", "vllm_limit_m
 
 
 def json_object_strings(recipe, args, err, warn):
-    from swift_ext.msswift.deepspeed_rules import _repaired_object
-
     for name in JSON_OBJECT_ARGS:
         value = args.raw(name) if args.has(name) else None
         if not isinstance(value, str) or not value.strip() or os.path.exists(value):
@@ -36,7 +34,7 @@ def json_object_strings(recipe, args, err, warn):
         try:
             parsed = json.loads(value)
         except (ValueError, RecursionError):
-            if _repaired_object(value) is False:
+            if repaired_object(value) is False:
                 # `--columns old_name:new_name` (ms-swift#5044): json_repair mends it to '', json.loads raises
                 err("json-argument", f"{name} {shown(value)} is not a JSON object: ms-swift parses it with "
                     "json_parse_to_dict, whose json_repair cannot mend it, and raises at start-up", name,
@@ -51,6 +49,25 @@ def json_object_strings(recipe, args, err, warn):
         if not isinstance(parsed, dict):
             warn("json-string", f"{name} {shown(value)} is JSON but not an object: ms-swift reads it as the "
                  f"{name} mapping", name, hint=f"write it as a YAML mapping under {name}:")
+
+
+def repaired_object(value: str) -> bool | None:
+    """Whether ms-swift's json_parse_to_dict makes an object of text json.loads refused (it asks json_repair to mend
+    it); None when json_repair is not installed here and the text could hold an object."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        try:
+            import json_repair
+        except ImportError:
+            return None if "{" in value else False
+        try:
+            parsed = json.loads(json_repair.repair_json(value))
+        except (ValueError, RecursionError):
+            return False
+    except RecursionError:
+        return None
+    return isinstance(parsed, dict)
 
 
 def _literal(text: str):
