@@ -306,3 +306,13 @@ def test_a_control_character_in_an_override_is_not_an_internal_error(capsys, ove
     # found by test_never_a_traceback once read_scalar built its YAML loader before its try (ReaderError)
     code, _, err = cli(capsys, "plan", MEG_SFT, override)
     assert code == 2
+
+
+def test_an_eval_metric_only_a_plugin_registers_is_refused_with_the_reason(capsys, tmp_path):
+    # `swift-ext eval` imports no external_plugins file: a reward only such a file registers cannot be scored there
+    plugin = tmp_path / "my_plugin.py"
+    plugin.write_text("from swift.rewards import ORM, orms\n\n\nclass Mine(ORM):\n"
+                      "    def __call__(self, completions, **kwargs):\n        return [0.0 for _ in completions]\n\n\n"
+                      "orms['my_reward'] = Mine\n", encoding="utf-8")
+    code, _, err = cli(capsys, "plan", TINY_SFT, f"args.external_plugins=[{plugin}]", "eval.metrics=[my_reward]")
+    assert code == 2 and "only an external_plugins file registers" in err, err
