@@ -35,7 +35,7 @@ def oracle_judge_ms(repeat: int = 50) -> float:
     from swift_ext.planner import oracle
     from swift_ext.msswift.bound_args import Args
     from swift_ext.planner.layout import layout_of
-    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.planner.shape_lookup import resolve_shape
     from swift_ext.msswift.schema import schema_for
     from swift_ext.spec.recipe import load_recipe
 

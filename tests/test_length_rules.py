@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 
 from conftest import FIXTURES, RECIPES
-from swift_ext.planner.model_shape import from_config, resolve_shape
+from swift_ext.planner.model_shape import from_config
+from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import load_recipe
 
@@ -234,7 +235,7 @@ def test_vllm_lora_rank_must_be_a_rank_vllm_accepts():
 
 def test_alias_config_names_only_real_aliases():
     # A typo in alias_config would silently leave the alias on its entry's length.
-    from swift_ext.planner.model_shape import PRESETS
+    from swift_ext.planner.shape_lookup import PRESETS
 
     for path in sorted(PRESETS.glob("*.json")):
         for model_id, entry in json.loads(path.read_text(encoding="utf-8"))["models"].items():

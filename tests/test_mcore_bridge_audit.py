@@ -78,7 +78,7 @@ def test_quick_geglu_is_judged_against_the_swiglu_the_parser_sets():
     """mcore-bridge's parser turns swiglu off for gemma4 (and gpt_oss, nemotron_h): quick_geglu there is no SwiGLU
     clash; a DeepSeek model (SwiGLU) is still refused."""
     from swift_ext.planner.mcore_bridge_rules import mcore_bridge_model_config
-    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.planner.shape_lookup import resolve_shape
     from swift_ext.msswift import schema as msargs
     from swift_ext.msswift.bound_args import Args
 

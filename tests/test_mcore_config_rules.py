@@ -15,7 +15,8 @@ from conftest import FIXTURES
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.layout import check_layout, layout_of
-from swift_ext.planner.model_shape import from_config, resolve_shape
+from swift_ext.planner.model_shape import from_config
+from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import Recipe, Resources, load_recipe
 
@@ -231,7 +232,7 @@ def test_a_missing_transformer_engine_kernel_is_a_note_not_a_refusal(tmp_path, m
     pytest.importorskip("megatron.core", reason="megatron-core (the `test` extra) is not installed")
     monkeypatch.setenv("SWIFT_EXT_CACHE", str(tmp_path / "cache"))
     from swift_ext.planner import oracle
-    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.planner.shape_lookup import resolve_shape
 
     recipe = load_recipe(WORKING / "verl-example-gptoss-20b-megatron-tp8.yaml")
     a = Args.bind(recipe, msargs.schema_for("megatron", recipe.command))

@@ -11,7 +11,7 @@ from conftest import FIXTURES
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.layout import layout_of
-from swift_ext.planner.model_shape import resolve_shape
+from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import load_recipe
 

@@ -434,7 +434,7 @@ def test_a_registered_reward_model_is_a_one_label_seq_cls_head():
 def _alltoall_framework(ep: int, nodes: int, etp: int = 1, gpus_per_node: int | str = 8) -> float:
     from swift_ext.planner.layout import layout_of
     from swift_ext.planner.memory import _nccl_gib
-    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.planner.shape_lookup import resolve_shape
     from swift_ext.spec.recipe import load_recipe
 
     path = Path(__file__).parent / "fixtures" / "working" / "megatron-bridge-qwen3-next-80b-a3b-h100-ep128-alltoall-128gpu.yaml"

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import RECIPES, swift_ext
 from swift_ext.spec.findings import UserError
-from swift_ext.planner.model_shape import (ShapeNotFound, _bundled_index, bundled_models, from_config, resolve_shape)
+from swift_ext.planner.model_shape import ShapeNotFound, from_config
+from swift_ext.planner.shape_lookup import _bundled_index, bundled_models, resolve_shape
 
 SFT = RECIPES / "qwen3_6/sft-lora-4x32g.yaml"
 

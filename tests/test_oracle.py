@@ -23,7 +23,8 @@ from swift_ext.msswift import schema as msargs
 from swift_ext.planner import oracle
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.layout import MCORE_RULES, check_layout, layout_of
-from swift_ext.planner.model_shape import from_config, resolve_shape
+from swift_ext.planner.model_shape import from_config
+from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import Recipe, Resources
 
@@ -319,7 +320,7 @@ from swift_ext.msswift import schema
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner import oracle
 from swift_ext.planner.layout import layout_of
-from swift_ext.planner.model_shape import resolve_shape
+from swift_ext.planner.shape_lookup import resolve_shape
 a = Args({{"expert_model_parallel_size": 3}}, schema.schema_for("megatron", "sft"))
 v = oracle.judge(resolve_shape("Qwen/Qwen3-30B-A3B"), a, layout_of(a, 12))
 print(json.dumps({{"torch": "torch" in sys.modules, "findings": [f.__dict__ for f in v.findings], "notes": v.notes}}))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from conftest import RECIPES, swift_ext
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.layout import check_layout
-from swift_ext.planner.model_shape import resolve_shape
+from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.msswift.schema import schema_for
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import Recipe, load_recipe

@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from conftest import RECIPES, swift_ext
-from swift_ext.planner.model_shape import resolve_shape
+from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.planner.plan import make_plan
 from swift_ext.planner.scheduled import legal_sizes
 from swift_ext.spec.recipe import load_recipe

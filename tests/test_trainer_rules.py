@@ -142,7 +142,7 @@ def test_a_local_checkpoint_whose_config_names_no_quantization_is_not_judged_by_
     # under its old name trains as the bf16 model it is.
     import json
 
-    from swift_ext.planner.model_shape import _bundled_entry
+    from swift_ext.planner.shape_lookup import _bundled_entry
 
     entry, _ = _bundled_entry("Qwen/Qwen3-8B")
     local = tmp_path / "Qwen3-8B-FP8-dequantized-bf16"

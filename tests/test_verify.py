@@ -206,7 +206,7 @@ def test_base_model_found_in_the_hugging_face_cache_as_the_planner_finds_it(tmp_
     """HF_HUB_CACHE honoured and the snapshot refs/main names preferred over a newer one: the same
     lookup the planner uses for model shapes (planner/hubcache.py)."""
     from swift_ext.after.verify import resolve_base
-    from swift_ext.planner.model_shape import locate_config
+    from swift_ext.planner.shape_lookup import locate_config
 
     repo = tmp_path / "hub" / "models--acme--tiny"
     for rev in ("aaa111", "bbb222"):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from conftest import FIXTURES, RECIPES, ROOT, swift_ext
 from swift_ext.planner import mfu
-from swift_ext.planner.model_shape import resolve_shape
+from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.runs.sidecar import STALL_EXIT, StallClock
 from swift_ext.runs.watchlog import LogFollower
 from swift_ext.runs.watchrates import analyse_file

@@ -173,7 +173,7 @@ def mtp_layers_of(base: str | None) -> int:
     if not base:
         return 0
     try:
-        from swift_ext.planner.model_shape import resolve_shape
+        from swift_ext.planner.shape_lookup import resolve_shape
 
         return resolve_shape(base).mtp_num_layers
     except UserError:

@@ -126,7 +126,7 @@ def local_model_dir(model: Any) -> str | None:
 
     if local_model_name(model) is not None:
         return resolve_model(model)
-    from swift_ext.planner.model_shape import local_config
+    from swift_ext.planner.shape_lookup import local_config
 
     config = local_config(model)
     return str(config.parent) if config is not None else None

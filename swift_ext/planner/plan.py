@@ -298,7 +298,8 @@ def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted, ve
 def recipe_shape(value, model_config):
     """resolve_shape for the recipe's `args.model`; a swift-ext tiny model not built yet is planned from the
     config its build will write (tinymodel.unbuilt_config), so planning never needs the build."""
-    from swift_ext.planner.model_shape import from_config, resolve_shape
+    from swift_ext.planner.model_shape import from_config
+    from swift_ext.planner.shape_lookup import resolve_shape
     from swift_ext.planner.tinymodel import resolve_model
 
     unbuilt = unbuilt_config(value)

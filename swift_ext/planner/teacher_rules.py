@@ -4,7 +4,9 @@ rules (warn_rules.ENGINE_RULES)."""
 
 from __future__ import annotations
 
-from swift_ext.planner.model_shape import ModelShape, resolve_shape
+from swift_ext.planner.model_shape import ModelShape
+
+from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.spec.findings import UserError
 
 TEACHER_RULES: list = []

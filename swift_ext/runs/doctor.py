@@ -236,7 +236,7 @@ def shape_type(recipe: Recipe | None) -> str | None:
     if recipe is None:
         return None
     from swift_ext.spec.findings import UserError
-    from swift_ext.planner.model_shape import resolve_shape
+    from swift_ext.planner.shape_lookup import resolve_shape
     from swift_ext.planner.tinymodel import resolve_model
 
     model = resolve_model(recipe.args.get("model"))

@@ -59,7 +59,7 @@ def load_context(run: Path, log: Path | None, *, model_config: str | None = None
                  gpus: int | None = None) -> RunContext:
     """The run's args.json (next to the log) and swift-ext manifest (the output dir) -> RunContext."""
     notes: list[str] = []
-    from swift_ext.planner.model_shape import from_config_file, resolve_shape
+    from swift_ext.planner.shape_lookup import from_config_file, resolve_shape
 
     run_dir = run if run.is_dir() else run.parent
     args: dict = {}

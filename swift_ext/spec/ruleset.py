@@ -7,8 +7,9 @@ the `rule=` of a finding in planner/plan.py, refusals.py, effective.py and spec/
 spec/ruleset_startup.py, those of the engine audits' megatron-core / mcore-bridge rules in spec/ruleset_mcore.py and
 those of recipe-fixed failures after start-up (the first forward's attention kernels) in spec/ruleset_runtime.py,
 those of GRPO and the rewards in spec/ruleset_grpo.py, those of the transformers Trainer's precision /
-quantization / flash-attention refusals in spec/ruleset_trainer.py, those of sequence length in spec/ruleset_length.py
-(their shape in spec/rule_info.py); this module joins them. Evidence is one of:
+quantization / flash-attention refusals in spec/ruleset_trainer.py, those of sequence length in spec/ruleset_length.py,
+those of the MoE dispatcher in spec/ruleset_moe.py and those of megatron-core's config through ms-swift's model config in
+spec/ruleset_mcore_config.py (their shape in spec/rule_info.py); this module joins them. Evidence is one of:
 - code: the engine's own check (package, file and function of the installed version) that this mirrors;
 - report: a public report, with the conditions it was seen under -- such a rule applies only under
   those conditions (its `scope` says which, and the rule's code checks them);
@@ -24,6 +25,8 @@ from swift_ext.spec.ruleset_grpo import GRPO_RULE_INFO
 from swift_ext.spec.ruleset_launch import LAUNCH_RULE_INFO
 from swift_ext.spec.ruleset_length import LENGTH_RULE_INFO
 from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
+from swift_ext.spec.ruleset_mcore_config import MCORE_CONFIG_RULE_INFO
+from swift_ext.spec.ruleset_moe import MOE_RULE_INFO
 from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
 from swift_ext.spec.ruleset_template import TEMPLATE_RULE_INFO
@@ -306,144 +309,8 @@ _RULES += [
              "GRPO + LoRA reaching the experts + vllm_enable_lora (in server mode: the recipe says the server runs with it)"),
 ]
 
-_RULES += [
-    # --- MoE dispatcher and MTP pipeline stage (planner/moe_rules.py)
-    RuleInfo("attention-backend", "error", "attention sinks (gpt-oss's learnable softmax) exclude attention_backend "
-             "flash, ms-swift's default",
-             (code("ms-swift swift/megatron/model/utils.py: _check_attention_backend (\"does not support learnable "
-                    "softmax_type\")"),
-              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:239 hf_to_mcore_config (softmax_type "
-                   "'learnable' for gpt_oss; 1.6.5 :320)")),
-             "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
-    RuleInfo("attention-sinks-cp", "error", "attention sinks (gpt-oss's learnable softmax) with context parallel: "
-             "Transformer Engine takes them only in its fused backend with cp_comm_type a2a",
-             (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "
-                   "(softmax_type != vanilla under context parallel: unfused disabled, fused disabled unless "
-                   "cp_comm_type == 'a2a'; public source, not installed here)"),
-              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2298", "gpt-oss-20b, context parallel > 1 with the "
-                       "default cp_comm_type: 'No dot product attention backend is available'"),
-              Evidence("report", "NVIDIA/TransformerEngine#2541", "gpt-oss under CP: p2p finds no backend, a2a "
-                       "enables FusedAttention (Megatron-Bridge's gpt-oss recipe sets a2a whenever CP > 1)")),
-             "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1, unless "
-             "cp_comm_type is a2a on every layer with attention_backend fused or auto"),
-    RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
-             "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
-             "(lm_head, embed_tokens) match nothing either, silently (warning)",
-             (code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
-              code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
-                    "model\")"),
-              code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
-                    "(suffix match, no error without strict_module_check)")),
-             "engine: megatron, LoRA on a text model or Qwen3.5/3.6 (whose transformers vision tower has none of those "
-             "names: attn.qkv/proj, mlp.linear_fc1/fc2), every target_modules entry a transformers projection name "
-             "(with Gated DeltaNet's in_proj_qkv / in_proj_z / in_proj_b / in_proj_a, which mcore-bridge fuses into "
-             "in_proj) and no target_regex (which replaces target_modules: MegatronTunerMixin.__post_init__), or "
-             "a modules_to_save entry named lm_head / embed_tokens / wte"),
-    RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
-             "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
-             "meta can bring its own config_cls; a field only a later mcore-bridge than ms-swift's floor 1.6.3 has is "
-             "said); each value fits the field's declared type in megatron-core's "
-             "TransformerConfig / ModelParallelConfig (a string for a boolean -- \"false\" is true --, a string, "
-             "fraction or boolean for an integer, a value outside a Literal: refused; Any, dtypes, callables and the "
-             "fields mcore-bridge's ModelConfig retypes are not judged); a key that is also an ms-swift argument with "
-             "another value is said: the config takes the extra value, args keeps the argument's",
-             (code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
-                    "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key, no type "
-                    "check on a value)"),
-              code("megatron-core transformer/transformer_config.py: TransformerConfig (the dataclass fields mcore-bridge's "
-                    "ModelConfig extends, and their annotations)"),
-              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:116 ModelConfig (its own fields: "
-                   "swift_ext/msswift/mcore-bridge-model-config.json, read from the 1.6.3 wheel and 1.6.5's; a field "
-                   "only 1.6.5 has is said, not refused)"),
-              code("mcore-bridge 1.6.5 mcore_bridge/model/mm_gpts/deepseek_v41.py:1805 register_model(... config_cls="
-                   "MLAModelConfig): MLATransformerConfig's fields are accepted for deepseek_v41")),
-             "engine: megatron, bridge_backend mcore-bridge (the default), megatron_extra_kwargs set; an "
-             "MLATransformerConfig-only key is accepted for deepseek_v41 and said for a model the registry does not "
-             "know"),
-    RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
-             "sigmoid router",
-             (code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
-              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs update the "
-                    "TransformerConfig)"),
-              Evidence("report", "NVIDIA/Megatron-LM#1971", "GPT-OSS, --moe-router-enable-expert-bias with "
-                       "--moe-router-score-function softmax")),
-             "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs)"),
-    RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes variable sequence lengths, which "
-             "mcore-bridge's model config turns on by default (megatron-bridge: with padding_free/packing); "
-             "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts; the flex "
-             "dispatcher needs expert TP*EP > 1 (the expert tensor parallel size, not TP)",
-             (code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
-                    "works with alltoall token dispatcher\")"),
-              code("megatron-core transformer/moe/token_dispatcher.py: MoEFlexTokenDispatcher.__init__ (\"Flex token "
-                   "dispatcher requires TPxEP > 1\")"),
-              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:260 ModelConfig (variable_seq_lengths: "
-                    "bool = True; 1.6.5 :299); ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs "
-                    "applied last), _get_megatron_bridge_model (variable_seq_lengths with padding_free)")),
-             "engine: megatron, moe_token_dispatcher_type other than alltoall; with mcore-bridge unless "
-             "megatron_extra_kwargs sets variable_seq_lengths false"),
-    RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
-             "but no decoder layer fails in ms-swift's model build",
-             (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
-                       "ms-swift#9827 closed unmerged"),),
-             "engine: megatron with pipeline_model_parallel_layout holding an 'm' stage without 't', under "
-             "bridge_backend mcore-bridge (megatron-bridge's GPTModelProvider mtp_block_spec takes the default layer "
-             "spec for such a stage)"),
-    # --- megatron-core config refusals reached through ms-swift's model config (planner/mcore_config_rules.py)
-    RuleInfo("recompute-modules", "error", "selective recompute_modules: known names; moe_act needs moe_grouped_gemm; "
-             "moe_act/layernorm not with FP8 delayed scaling (ms-swift's default fp8_recipe); mla_up_proj needs MLA; "
-             "shared_experts not with moe_shared_expert_overlap; moe_layer_recompute not with full granularity",
-             (code(TC + " (the recompute_granularity == \"selective\" block; moe_layer_recompute)"), code(GMC)),
-             "engine: megatron, recompute_granularity selective (ms-swift's default; moe_layer_recompute: full, or "
-             "a megatron_extra_kwargs recompute_modules string without \"moe\", which its append fails on)"),
-    RuleInfo("moe-deepep", "error", "moe_enable_deepep needs the flex dispatcher; the flex dispatcher's DeepEP backend "
-             "(its default) excludes moe_pad_expert_input_to_capacity",
-             (code(TC + " (\"DeepEP backend is only supported with flex token dispatcher\"; \"Flex token dispatcher "
-                    "with deepep backend does not support moe_pad_expert_input_to_capacity\")"), code(GMC)),
-             "engine: megatron, moe_enable_deepep or moe_token_dispatcher_type flex"),
-    RuleInfo("moe-load-balancing", "error", "one moe_aux_loss_coeff per listed load balancing type; "
-             "moe_expert_capacity_factor only with aux_loss/seq_aux_loss/global_aux_loss/none; "
-             "moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor; sinkhorn takes no moe_aux_loss_coeff",
-             (code(TC + " (moe_aux_loss_coeff / moe_expert_capacity_factor / moe_pad_expert_input_to_capacity)"),
-              code("megatron-core transformer/moe/router.py: TopKRouter.sinkhorn_load_balancing (\"Sinkhorn routing "
-                   "does not support aux loss.\", first training step)"),
-              code(f"{MS} MegatronArguments.__post_init__ (one-item lists become their item)"), code(GMC)),
-             "engine: megatron, recipes setting moe_router_load_balancing_type, moe_expert_capacity_factor or "
-             "moe_pad_expert_input_to_capacity"),
-    RuleInfo("moe-bias-etp", "error", "MoE experts with biases (gpt-oss) need expert_tensor_parallel_size 1",
-             (code(TC + " (\"Bias in Moe is only supported when ETP==1\")"),
-              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:237 hf_to_mcore_config (add_bias_linear for "
-                    "gpt_oss; 1.6.5 :318)")),
-             "engine: megatron, gpt-oss language models, expert_tensor_parallel_size > 1"),
-    RuleInfo("recompute-chunks", "error", "full recompute with recompute_method uniform under bridge_backend "
-             "megatron-bridge: recompute_num_layers divides the decoder layers of every model chunk (pipeline "
-             "stage, or virtual stage; as an explicit pipeline_model_parallel_layout or the account_for_* splits "
-             "place them)",
-             (code("megatron-core transformer/transformer_block.py: TransformerBlock._checkpointed_forward (uniform: "
-                    "custom(layer_idx, layer_idx + recompute_num_layers) runs _get_layer past the chunk's last layer)"),
-              code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (layout stages, "
-                    "account_for_embedding/loss_in_pipeline_split)"),
-              Evidence("report", "NVIDIA/Megatron-LM#1807", "recompute_method uniform with recompute_num_layers not a "
-                       "factor of num_layers_per_pipeline_rank: list index out of range"),
-              code("mcore-bridge 1.6.3 mcore_bridge/model/modules/transformer_block.py:205 "
-                    "TransformerBlock._checkpointed_forward (chunk_end = min(..., num_layers_per_pipeline_rank), the same "
-                    "line in 1.6.5; wheels 1.5.0 to 1.6.5 alike: why the default backend is out of scope)"), code(GMC)),
-             "engine: megatron, bridge_backend megatron-bridge (megatron-core's TransformerBlock), "
-             "recompute_granularity full, recompute_method uniform; not Nemotron-H (a Mamba stack in Megatron-Bridge)"),
-    RuleInfo("recompute-mtp", "error, warning", "full recompute with MTP layers: recompute_method uniform needs "
-             "recompute_num_layers 1 (error); block leaves the MTP layers un-recomputed (warning)",
-             (code("megatron-core transformer/multi_token_prediction.py: MultiTokenPredictionLayer._checkpointed_forward "
-                    "(uniform asserts recompute_num_layers == 1; block warns and skips recompute)"),
-              code("mcore-bridge 1.6.3 mcore_bridge/model/modules/mtp_layer.py:272 / :277 "
-                    "MultiTokenPredictionLayer._checkpointed_forward (the same two branches; 1.6.5 :292 / :297)"),
-              code(GMC)),
-             "engine: megatron, mtp_num_layers > 0, recompute_granularity full"),
-    RuleInfo("dsa-attention", "error", "DeepSeek Sparse Attention (DeepSeek-V3.2, GLM-5) runs without context parallel "
-             "and without RoPE fusion",
-             (code(TC + " (experimental_attention_variant == \"dsa\")"),
-              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:196 / :256 hf_to_mcore_config "
-                    "(experimental_attention_variant 'dsa' for deepseek_v32 / glm_moe_dsa; 1.6.5 :228 / :337)")),
-             "engine: megatron, model types deepseek_v32 / glm_moe_dsa, context_parallel_size > 1 or apply_rope_fusion"),
-]
+_RULES += MOE_RULE_INFO  # MoE dispatcher and MTP pipeline stage (planner/moe_rules.py): spec/ruleset_moe.py
+_RULES += MCORE_CONFIG_RULE_INFO  # megatron-core config via the model config: spec/ruleset_mcore_config.py
 
 _RULES += [
     # --- virtual pipeline stages: the interleaved schedule, RLHF's one model chunk (planner/pipeline_schedule.py)

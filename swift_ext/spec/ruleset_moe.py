@@ -1,0 +1,89 @@
+"""The entries of the MoE dispatcher and MTP pipeline-stage rules (planner/moe_rules.py).
+spec/ruleset.py joins them with the rest."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import TC, Evidence, RuleInfo, code
+
+MOE_RULE_INFO = [
+    RuleInfo("attention-backend", "error", "attention sinks (gpt-oss's learnable softmax) exclude attention_backend "
+             "flash, ms-swift's default",
+             (code("ms-swift swift/megatron/model/utils.py: _check_attention_backend (\"does not support learnable "
+                    "softmax_type\")"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:239 hf_to_mcore_config (softmax_type "
+                   "'learnable' for gpt_oss; 1.6.5 :320)")),
+             "engine: megatron, gpt-oss language models (gpt-oss, InternVL3.5-GPT-OSS)"),
+    RuleInfo("attention-sinks-cp", "error", "attention sinks (gpt-oss's learnable softmax) with context parallel: "
+             "Transformer Engine takes them only in its fused backend with cp_comm_type a2a",
+             (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "
+                   "(softmax_type != vanilla under context parallel: unfused disabled, fused disabled unless "
+                   "cp_comm_type == 'a2a'; public source, not installed here)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2298", "gpt-oss-20b, context parallel > 1 with the "
+                       "default cp_comm_type: 'No dot product attention backend is available'"),
+              Evidence("report", "NVIDIA/TransformerEngine#2541", "gpt-oss under CP: p2p finds no backend, a2a "
+                       "enables FusedAttention (Megatron-Bridge's gpt-oss recipe sets a2a whenever CP > 1)")),
+             "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1, unless "
+             "cp_comm_type is a2a on every layer with attention_backend fused or auto"),
+    RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
+             "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
+             "(lm_head, embed_tokens) match nothing either, silently (warning)",
+             (code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
+              code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
+                    "model\")"),
+              code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
+                    "(suffix match, no error without strict_module_check)")),
+             "engine: megatron, LoRA on a text model or Qwen3.5/3.6 (whose transformers vision tower has none of those "
+             "names: attn.qkv/proj, mlp.linear_fc1/fc2), every target_modules entry a transformers projection name "
+             "(with Gated DeltaNet's in_proj_qkv / in_proj_z / in_proj_b / in_proj_a, which mcore-bridge fuses into "
+             "in_proj) and no target_regex (which replaces target_modules: MegatronTunerMixin.__post_init__), or "
+             "a modules_to_save entry named lm_head / embed_tokens / wte"),
+    RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
+             "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
+             "meta can bring its own config_cls; a field only a later mcore-bridge than ms-swift's floor 1.6.3 has is "
+             "said); each value fits the field's declared type in megatron-core's "
+             "TransformerConfig / ModelParallelConfig (a string for a boolean -- \"false\" is true --, a string, "
+             "fraction or boolean for an integer, a value outside a Literal: refused; Any, dtypes, callables and the "
+             "fields mcore-bridge's ModelConfig retypes are not judged); a key that is also an ms-swift argument with "
+             "another value is said: the config takes the extra value, args keeps the argument's",
+             (code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (kwargs.update("
+                    "args.megatron_extra_kwargs) last, then config_cls(**kwargs): TypeError on an unknown key, no type "
+                    "check on a value)"),
+              code("megatron-core transformer/transformer_config.py: TransformerConfig (the dataclass fields mcore-bridge's "
+                    "ModelConfig extends, and their annotations)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:116 ModelConfig (its own fields: "
+                   "swift_ext/msswift/mcore-bridge-model-config.json, read from the 1.6.3 wheel and 1.6.5's; a field "
+                   "only 1.6.5 has is said, not refused)"),
+              code("mcore-bridge 1.6.5 mcore_bridge/model/mm_gpts/deepseek_v41.py:1805 register_model(... config_cls="
+                   "MLAModelConfig): MLATransformerConfig's fields are accepted for deepseek_v41")),
+             "engine: megatron, bridge_backend mcore-bridge (the default), megatron_extra_kwargs set; an "
+             "MLATransformerConfig-only key is accepted for deepseek_v41 and said for a model the registry does not "
+             "know"),
+    RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
+             "sigmoid router",
+             (code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs update the "
+                    "TransformerConfig)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1971", "GPT-OSS, --moe-router-enable-expert-bias with "
+                       "--moe-router-score-function softmax")),
+             "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs)"),
+    RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes variable sequence lengths, which "
+             "mcore-bridge's model config turns on by default (megatron-bridge: with padding_free/packing); "
+             "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts; the flex "
+             "dispatcher needs expert TP*EP > 1 (the expert tensor parallel size, not TP)",
+             (code(TC + " (\"allgather does not support variable sequence length\"; \"moe_shared_expert_overlap only "
+                    "works with alltoall token dispatcher\")"),
+              code("megatron-core transformer/moe/token_dispatcher.py: MoEFlexTokenDispatcher.__init__ (\"Flex token "
+                   "dispatcher requires TPxEP > 1\")"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:260 ModelConfig (variable_seq_lengths: "
+                    "bool = True; 1.6.5 :299); ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs "
+                    "applied last), _get_megatron_bridge_model (variable_seq_lengths with padding_free)")),
+             "engine: megatron, moe_token_dispatcher_type other than alltoall; with mcore-bridge unless "
+             "megatron_extra_kwargs sets variable_seq_lengths false"),
+    RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
+             "but no decoder layer fails in ms-swift's model build",
+             (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
+                       "ms-swift#9827 closed unmerged"),),
+             "engine: megatron with pipeline_model_parallel_layout holding an 'm' stage without 't', under "
+             "bridge_backend mcore-bridge (megatron-bridge's GPTModelProvider mtp_block_spec takes the default layer "
+             "spec for such a stage)"),
+]
