@@ -5,6 +5,7 @@ where they change, row digests)."""
 from __future__ import annotations
 
 import mmap
+import shlex
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -12,8 +13,15 @@ import msgspec
 import xxhash
 
 from swift_ext.datasets import fastpath, options
-from swift_ext.datasets.fastpath import (FAST_KINDS, FAST_MESSAGES, MEDIA_KEYS, ROW_DECODER, SKIP, row_digest,
-                                         valid_utf8)
+from swift_ext.datasets.fastpath import (
+    FAST_KINDS,
+    FAST_MESSAGES,
+    MEDIA_KEYS,
+    ROW_DECODER,
+    SKIP,
+    row_digest,
+    valid_utf8,
+)
 from swift_ext.datasets.issues import FileCheckError, data_finding, json_type
 from swift_ext.datasets.options import ChunkResult, Options
 from swift_ext.datasets.reader import UTF8_BOM, line_lists, range_blocks
@@ -180,12 +188,16 @@ def _check_line(raw: bytes | int, line: int, first_chunk: bool, checker: RowChec
         row = _DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         out.rows += 1
-        code, message = "E001", str(exc)
+        code, message = "E001", str(exc)[:200]
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as uexc:
             code, message = "E003", f"not UTF-8 (byte {uexc.start})"
-        out.issues.append(data_finding(path, line, code, "", message[:200]))
+        if raw.startswith(UTF8_BOM):  # only the file's first line may carry one: `cat a.jsonl b.jsonl` keeps b's
+            message = ("a byte-order mark (EF BB BF) starts this line, not only the file (files joined with `cat` "
+                       "keep each one's); ms-swift's JSON reader refuses it -- remove it: "
+                       f"sed -i 's/^\\xEF\\xBB\\xBF//' {shlex.quote(path)}")
+        out.issues.append(data_finding(path, line, code, "", message))
         return
     except RecursionError:
         out.rows += 1

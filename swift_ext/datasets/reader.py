@@ -6,6 +6,7 @@ over-long line given as its length instead of its bytes."""
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
@@ -191,6 +192,11 @@ def sniff(path: str, input_format: str | None = None) -> tuple[str, str | None]:
         except (OSError, EOFError, lzma.LZMAError) as exc:
             return "unreadable", f"{compression}-compressed but cannot be decompressed ({exc})"
     elif b"\x00" in head:
+        wide = _wide_encoding(head)
+        if wide:
+            return "unreadable", (f"{wide} text, not UTF-8: ms-swift's JSON reader reads UTF-8 and fails on it; "
+                                  f"convert it: iconv -f {wide.split()[0]} -t UTF-8 {shlex.quote(path)} > "
+                                  f"{shlex.quote(os.path.splitext(path)[0] + '.utf8.' + suffix)}")
         return "unreadable", "binary data, not JSON Lines"
     stripped = head.lstrip(UTF8_BOM + b" \t\r\n")
     if stripped.startswith(b"[") and not compression and json_array(path) is not None:
@@ -205,6 +211,26 @@ def sniff(path: str, input_format: str | None = None) -> tuple[str, str | None]:
 
 
 CR_LINES = "cr-lines"  # a layout: JSON Lines whose lines end with a lone \r
+
+
+# Byte-order marks of the wide encodings a Windows tool may save JSON Lines in (PowerShell's `>` writes UTF-16 LE);
+# the UTF-32 marks first, since UTF-32 LE's starts with UTF-16 LE's.
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe", "UTF-16LE"),
+              (b"\xfe\xff", "UTF-16BE"))
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """'UTF-16LE (with a byte-order mark)' and the like when `head` is JSON text in a wide encoding, else None."""
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            return f"{name} (with a byte-order mark)"
+    if head[:2] in (b"{\x00", b"[\x00"):  # no mark: ASCII characters followed by a zero byte
+        return "UTF-32LE" if head[1:4] == b"\x00\x00\x00" else "UTF-16LE"
+    if head[:2] in (b"\x00{", b"\x00["):
+        return "UTF-16BE"
+    if head[:4] in (b"\x00\x00\x00{", b"\x00\x00\x00["):
+        return "UTF-32BE"
+    return None
 
 
 def _tail(path: str) -> bytes:

@@ -23,12 +23,11 @@ import yaml
 from swift_ext.spec.findings import UserError
 from swift_ext.runs.rundir import RunDir, load_flag, read_json_object
 from swift_ext.planner.launch import Launch
-from swift_ext.spec.recipe import Recipe
+from swift_ext.spec.recipe import SLURM_TIME, SLURM_TIME_FORMS, Recipe
 from swift_ext.spec.secrets import is_secret, masked_args
 
 # Package data (pyproject: swift_ext/runs/slurm_templates/*.sbatch), so an installed wheel can render them too.
 TEMPLATES = resources.files("swift_ext.runs") / "slurm_templates"
-_SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^UNLIMITED$|^INFINITE$")
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,8 @@ def render(recipe: Recipe, launch: Launch, opts: SlurmOptions, elements: list[di
         if value:
             sbatch.append(f"--{flag}={value}")
     if opts.time:
-        if not _SLURM_TIME.match(opts.time):
-            raise UserError.one(f"--time {opts.time!r} is not a Slurm time (MM, HH:MM:SS, D-HH:MM:SS)")
+        if not SLURM_TIME.match(opts.time):
+            raise UserError.one(f"--time {opts.time!r} is not a Slurm time limit ({SLURM_TIME_FORMS})")
         sbatch.append(f"--time={opts.time}")
     sbatch += ["--requeue", f"--signal=B:USR1@{opts.grace_s}", "--open-mode=append",
                f"--output={log_dir}/slurm-%A{'_%a' if elements else ''}.out"]
@@ -198,10 +197,7 @@ def _eval_script(recipe: Recipe, opts: SlurmOptions, name: str, log_dir: str, ou
               f"--output={log_dir}/slurm-%j-eval.out"]
     if ev.launch.gpus > 0:
         sbatch.append(f"--gpus-per-node={ev.launch.gpus}")
-    if ev.launch.time:
-        if not _SLURM_TIME.match(ev.launch.time):
-            raise UserError.one(f"eval.launch.time {ev.launch.time!r} is not a Slurm time (MM, HH:MM:SS, D-HH:MM:SS)",
-                                **recipe.where("eval.launch.time"))
+    if ev.launch.time:  # its form is checked with the recipe (spec/recipe.py EvalLaunch)
         sbatch.append(f"--time={ev.launch.time}")
     for flag, value in (("partition", ev.launch.partition or opts.partition), ("account", opts.account),
                         ("qos", opts.qos)):

@@ -14,7 +14,6 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from swift_ext.spec.findings import Finding, UserError, shortened, shown
@@ -25,6 +24,10 @@ OVERRIDE = "command line"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NODES = 8192
 MAX_GPUS_PER_NODE = 64
+# A time limit as sbatch --time reads it (Slurm's time_str2mins): MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS,
+# or UNLIMITED / INFINITE in any case.
+SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^(?i:UNLIMITED|INFINITE)$")
+SLURM_TIME_FORMS = "MM, HH:MM:SS, D-HH:MM:SS or UNLIMITED"
 SCHEDULER = "scheduler"
 
 
@@ -138,7 +141,10 @@ class EvalLaunch(_Section):
     @field_validator("time", mode="before")
     @classmethod
     def _minutes(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # `time: 30`
+        value = str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # `time: 30`
+        if isinstance(value, str) and not SLURM_TIME.match(value):  # else sbatch refuses it at submit, past plan
+            raise ValueError(f"not a Slurm time limit ({SLURM_TIME_FORMS})")
+        return value
 
 
 # The metrics swift_ext/after/evalmetrics.py computes itself; eval.metrics may also name a reward function.
@@ -290,13 +296,15 @@ def _load_with_extends(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict]
         raise UserError.one(
             f"a recipe must be a YAML mapping, got {type(data).__name__}", file=str(path), line=1
         )
-    bases = data.get("extends") or []
-    if isinstance(bases, str):
-        bases = [bases]
+    bases = data.get("extends")
+    bases = [] if bases is None else [bases] if isinstance(bases, str) else bases
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
         raise UserError.one(
             "expected a file name or a list of file names", **_where(positions, ("extends",), path)
         )
+    if any(not b.strip() for b in bases):  # a template whose name did not get filled in: not "extends nothing"
+        raise UserError.one("an empty file name", **_where(positions, ("extends",), path),
+                            hint="name the base recipe (e.g. extends: ../base.yaml), or remove `extends`")
     merged: dict = {}
     merged_positions: dict = {}
     for base in bases:
@@ -448,10 +456,7 @@ def _non_string_key(key: Any, loc: tuple[str, ...], path: Path, positions: dict)
 
 
 def _yaml_scalar(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+    return read_scalar(text)[0]  # as the recipe's own loader typed it (spec/yamlio.py)
 
 
 def _pydantic_problem(err: dict, path: Path, positions: dict) -> Finding:

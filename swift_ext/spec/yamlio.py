@@ -19,10 +19,24 @@ MAX_EXPANDED_NODES = 100_000
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads YAML 1.2 floats such as `1e-4` (PyYAML 1.1 keeps them as strings)."""
+    """SafeLoader that also reads YAML 1.2 floats such as `1e-4` (PyYAML 1.1 keeps them as strings), and reads
+    `10:00:00` as the text it is, as YAML 1.2 does: YAML 1.1's base-60 numbers made `time: 10:00:00` the integer
+    36000, which a Slurm time limit reads as 36000 minutes."""
 
 
-_Loader.add_implicit_resolver(
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(  # YAML 1.1's ints (PyYAML's resolver) without the base-60 form
+    _INT,
+    re.compile(r"""^(?:[-+]?0b[0-1_]+
+        |[-+]?0[0-7_]+
+        |[-+]?(?:0|[1-9][0-9_]*)
+        |[-+]?0x[0-9a-fA-F_]+)$""", re.X),
+    list("-+0123456789"),
+)
+_Loader.add_implicit_resolver(  # YAML 1.1's floats without the base-60 form, and 1.2's (`1e-4`, `5.`)
     "tag:yaml.org,2002:float",
     re.compile(
         r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
