@@ -13,6 +13,7 @@ import os
 
 from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.plugin_registry import unparsable_plugin_files
+from swift_ext.planner.ddp_rules import DDP_RULES
 from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.linear_attention_rules import LINEAR_ATTENTION_RULES
@@ -322,5 +323,7 @@ ENGINE_RULES.extend(ROLLOUT_RULES)
 ENGINE_RULES.extend(TEACHER_RULES)
 # The transformers Trainer's precision / quantization / flash-attention refusals (trainer_rules.py; engine swift).
 ENGINE_RULES.extend(TRAINER_RULES)
+# How engine swift's DDP wrapper takes the recipe's activation checkpointing (ddp_rules.py).
+ENGINE_RULES.extend(DDP_RULES)
 # Packed input to the transformers Gated DeltaNet (Qwen3-Next, Qwen3.5/3.6), both engines (linear_attention_rules.py).
 ENGINE_RULES.extend(LINEAR_ATTENTION_RULES)

@@ -78,6 +78,30 @@ TRAINER_RULE_INFO = [
                        "head_dim 512 raise 'FlashAttention only supports head dimensions up to 256'; the workaround is "
                        "SDPA for all layers")),
              "engine: swift, a flash attn_impl, a model whose config.json gives head_dim or global_head_dim > 256"),
+    RuleInfo("ddp-reentrant", "error, warning", "gradient_checkpointing_kwargs use_reentrant true under plain DDP "
+             "(engine swift, several ranks, neither deepspeed nor fsdp): with ddp_find_unused_parameters true DDP marks "
+             "the checkpointed layers' parameters ready twice at the first step (error); without it reports saw the "
+             "same error (warning). ms-swift's own choice on DDP is use_reentrant false",
+             (code("torch nn/parallel/distributed.py: DistributedDataParallel (note: use_reentrant=True works only with "
+                   "no unused parameters and find_unused_parameters not True; reducer.cpp 'Expected to mark a variable "
+                   "ready only once')"),
+              code("transformers trainer.py: Trainer._build_accelerator_args (find_unused_parameters = "
+                   "ddp_find_unused_parameters, else not gradient_checkpointing)"),
+              code("ms-swift swift/trainers/mixin.py: SwiftMixin._fix_gradient_checkpointing (use_reentrant from "
+                   "gradient_checkpointing_kwargs, else False on DDP; forced into every torch.utils.checkpoint call)"),
+              Evidence("measurement", "torch 2.14.1 here, 2 gloo ranks, a checkpointed 2-layer model: use_reentrant "
+                       "True + find_unused_parameters True raises 'Expected to mark a variable ready only once'; the "
+                       "other three combinations train"),
+              Evidence("report", "modelscope/ms-swift#2746", "InternVL2.5-1B LoRA, 4 GPUs DDP, reentrant checkpointing "
+                       "(ms-swift 3.0's default then): the error, also with ddp_find_unused_parameters true; the "
+                       "maintainer's fix use_reentrant false"),
+              Evidence("report", "modelscope/ms-swift#3446", "Qwen2-VL-Instruct LoRA caption training, DDP: lora_B of "
+                       "layer 27 'marked as ready twice'"),
+              Evidence("report", "modelscope/ms-swift#3171", "GRPO on 8 x H20 DDP: the error; the maintainer's fix "
+                       "use_reentrant false or deepspeed zero2/zero3")),
+             "engine: swift, gradient_checkpointing on, more than one torchrun rank, neither deepspeed nor fsdp, "
+             "gradient_checkpointing_kwargs use_reentrant true stated, ddp_static_graph not true; error with "
+             "ddp_find_unused_parameters true, warning without"),
     RuleInfo("llamapro-blocks", "error", "tuner_type llamapro: llamapro_num_new_blocks (default 4) divides the model's "
              "layers",
              (code("ms-swift swift/tuners/llamapro.py: LLaMAPro.prepare_model (assert num_hidden_layers % "
