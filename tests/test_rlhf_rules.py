@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from swift_ext.msswift import rlhf_rules
-from swift_ext.msswift.rlhf_rules import DPO_LOSS_TYPES, GRPO_LOSS_TYPES
+from swift_ext.msswift import preference_rules, rlhf_rules
+from swift_ext.msswift.rlhf_rules import CPO_LOSS_TYPES, DPO_LOSS_TYPES, GRPO_LOSS_TYPES, KTO_LOSS_TYPES
 from swift_ext.msswift.schema import _package_dir
 from test_msrules import MEG_GRPO, MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
 
@@ -23,6 +23,8 @@ SWIFT_DPO = ["args.rlhf_type=dpo", "args.tuner_type=lora"]
 SYNC = ["args.sync_ref_model=true"]
 COLOCATE = ["args.use_vllm=true", "args.vllm_mode=colocate", "args.vllm_gpu_memory_utilization=0.5"]
 CONTINUE = ["args.rlhf_type=dpo", "args.adapters=[out/sft/checkpoint-100]"]
+GKD = ["args.rlhf_type=gkd", "args.reward_funcs=null"]
+PPO = ["args.rlhf_type=ppo", "args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"]
 SERVER2 = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2, 10.0.0.3]"]
 
 CASES = [
@@ -84,6 +86,15 @@ CASES = [
     ("sft-loss-type", "loss_type", "error", SWIFT_SFT, ["args.loss_type=grpo"], ["args.loss_type=cross_entropy"]),
     ("megatron-dpo-loss", "loss_type", "warning", MEG_SFT, [*MEG_DPO, "args.loss_type=hinge"],
      [*MEG_DPO, "args.loss_type=sigmoid"]),
+    # KTO's and CPO/SimPO's loss names (trl's kto_loss / cpo_loss branches); kto (the default) and simpo pass
+    ("loss-type", "loss_type", "error", SWIFT_GRPO, [*KTO, "args.gradient_accumulation_steps=2", "args.loss_type=[sigmoid]"],
+     [*KTO, "args.gradient_accumulation_steps=2", "args.loss_type=[apo_zero_unpaired]"]),
+    ("loss-type", "loss_type", "error", MEG_SFT, [*MEG_KTO, "args.global_batch_size=16", "args.loss_type=ipo"],
+     [*MEG_KTO, "args.global_batch_size=16", "args.loss_type=kto"]),
+    ("loss-type", "loss_type", "error", SWIFT_GRPO, ["args.rlhf_type=simpo", "args.loss_type=[apo_zero]"],
+     ["args.rlhf_type=simpo", "args.loss_type=[alphapo]"]),
+    ("loss-type", "loss_type", "error", SWIFT_GRPO, ["args.rlhf_type=cpo", "args.loss_type=[robust]"],
+     ["args.rlhf_type=cpo", "args.loss_type=[hinge]"]),
     ("kto-batch", "per_device_train_batch_size", "error", SWIFT_GRPO, KTO,
      [*KTO, "args.gradient_accumulation_steps=2"]),
     ("kto-batch", "per_device_train_batch_size", "error", SWIFT_GRPO, KTO, [*KTO, "args.loss_type=apo_zero_unpaired"]),
@@ -100,6 +111,23 @@ CASES = [
      ["args.adapters=[out/sft/checkpoint-100]", "args.beta=0"]),  # GRPO without a reference model
     ("rlhf-ref-adapter", "ref_adapters", "warning", MEG_SFT, [*MEG_DPO, "args.mcore_adapter=out/sft/iter_100"],
      [*MEG_DPO, "args.mcore_adapter=out/sft/iter_100", "args.mcore_ref_adapter=out/sft/iter_100"]),
+    # msswift/preference_rules.py
+    ("gkd-range", "beta", "error", SWIFT_GRPO, [*GKD, "args.beta=2.0"], [*GKD, "args.beta=1.0"]),
+    ("gkd-range", "lmbda", "error", SWIFT_GRPO, [*GKD, "args.lmbda=1.5"], [*GKD, "args.lmbda=1.0"]),
+    ("gkd-range", "beta", "error", MEG_GRPO, [*GKD, "args.beta=1.5"], [*GKD, "args.beta=0.5"]),
+    ("ref-adapters", "ref_adapters", "error", SWIFT_GRPO, ["args.rlhf_type=orpo", "args.ref_adapters=[out/sft/ckpt-1]"],
+     ["args.rlhf_type=kto", "args.ref_adapters=[out/sft/ckpt-1]"]),
+    ("ref-adapters", "ref_adapters", "error", SWIFT_GRPO, [*SWIFT_DPO, "args.ref_adapters=[out/a, out/b]"],
+     [*SWIFT_DPO, "args.ref_adapters=[out/a]"]),
+    ("ppo-batch", "num_mini_batches", "error", SWIFT_GRPO, [*PPO, "args.num_mini_batches=3"],  # 4 x 4 filled = 16
+     [*PPO, "args.num_mini_batches=4"]),
+    ("ppo-batch", "whiten_rewards", "error", SWIFT_GRPO, [*PPO, "args.num_mini_batches=4", "args.whiten_rewards=true"],
+     [*PPO, "args.whiten_rewards=true"]),  # one mini-batch of 16
+    ("megatron-ref-model", "ref_model", "warning", MEG_SFT, [*MEG_DPO, "args.ref_model=Qwen/Qwen3.6-35B-A3B"],
+     [*MEG_DPO, "args.ref_model=Qwen/Qwen3.6-35B-A3B", "args.tuner_type=full"]),
+    ("megatron-ref-model", "mcore_ref_model", "warning", MEG_SFT,
+     ["command=rlhf", "args.rlhf_type=rm", "args.tuner_type=full", "args.mcore_ref_model=out/ref/iter_100"],
+     ["command=rlhf", "args.rlhf_type=kto", "args.tuner_type=full", "args.mcore_ref_model=out/ref/iter_100"]),
 ]
 
 
@@ -111,8 +139,9 @@ def test_rule_fails_then_passes(rule, flag, kind, base, bad, good):
     assert rule not in {r for r, _ in found}, found
 
 
-def test_every_rule_has_a_case():
-    source = inspect.getsource(rlhf_rules)
+@pytest.mark.parametrize("module", [rlhf_rules, preference_rules], ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_rule_has_a_case(module):
+    source = inspect.getsource(module)
     named = {line.split('"')[1] for line in source.splitlines() if line.strip().startswith(('err("', 'warn("'))}
     assert named and named <= {c[0] for c in CASES}, named - {c[0] for c in CASES}
 
@@ -170,6 +199,38 @@ def test_the_loss_names_are_the_branches_of_the_installed_trainers():
     dpo = _compared_names(root / "rlhf_trainers/dpo_trainer.py", "dpo_loss", "loss_type")
     assert set(GRPO_LOSS_TYPES) == grpo == megatron_grpo
     assert set(DPO_LOSS_TYPES) == dpo
+
+
+def test_the_kto_and_cpo_loss_names_are_the_branches_of_the_installed_trl():
+    # ms-swift 4.6 runs KTO (both engines) and CPO/SimPO through trl's experimental trainers; alphapo is CPOConfig's
+    # alias for simpo (CPOConfig.__post_init__), not a branch of cpo_loss
+    root = _package_dir("trl")
+    if root is None:
+        pytest.skip("trl is not installed here")
+    kto = _compared_names(root / "experimental/kto/kto_trainer.py", "kto_loss", "loss_type")
+    cpo = _compared_names(root / "experimental/cpo/cpo_trainer.py", "cpo_loss", "loss_type")
+    assert set(KTO_LOSS_TYPES) == kto
+    assert set(CPO_LOSS_TYPES) - {"alphapo"} == cpo
+    assert 'if self.loss_type == "alphapo":' in (root / "experimental/cpo/cpo_config.py").read_text()
+
+
+def test_trl_itself_refuses_gkd_beta_and_lmbda_out_of_range():
+    from trl.experimental.gkd import GKDConfig
+
+    with pytest.raises(ValueError, match="beta must be in the range"):
+        GKDConfig(output_dir="/tmp/gkd-range-test", beta=2.0, report_to=[], bf16=False, use_cpu=True)
+    with pytest.raises(ValueError, match="lmbda must be in the range"):
+        GKDConfig(output_dir="/tmp/gkd-range-test", lmbda=1.5, report_to=[], bf16=False, use_cpu=True)
+
+
+def test_megatron_gkd_loss_is_nan_for_a_beta_past_one():
+    # the loss Megatron GKD calls (rlhf_trainers/gkd_loss.py gkd_loss) mixes the two distributions with log(beta) and
+    # log1p(-beta): past 1 that is NaN, where ms-swift itself raises nothing
+    import torch
+
+    assert torch.isnan(torch.log1p(-torch.tensor(1.5)))
+    source = (_package_dir("swift") / "rlhf_trainers/gkd_loss.py").read_text()
+    assert "torch.log1p(-beta_t)" in source and "torch.log(beta_t)" in source
 
 
 def test_ms_swift_itself_refuses_a_kto_batch_of_one():

@@ -18,6 +18,13 @@ GRPO_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo", "sapo", "real", "
 # first step); kto_pair is refused when the trainer is built (startup_rules.dpo_kto_pair).
 DPO_LOSS_TYPES = ("sigmoid", "robust", "exo_pair", "hinge", "ipo", "bco_pair", "sppo_hard", "nca_pair", "aot_unpaired",
                   "aot", "apo_zero", "apo_down", "discopop", "sft")
+# trl/experimental/kto/kto_trainer.py KTOTrainer.kto_loss (ms-swift's KTOTrainer, and Megatron's DummyKTOTrainer through
+# trl's KTOTrainer alias): the two branches; any other name leaves chosen_losses unbound (UnboundLocalError at the
+# first step -- trl's `choices` metadata is never checked, ms-swift builds KTOConfig directly).
+KTO_LOSS_TYPES = ("kto", "apo_zero_unpaired")
+# trl/experimental/cpo/cpo_trainer.py CPOTrainer.cpo_loss ("Unknown loss type", at the first step) for rlhf_type cpo and
+# simpo (RLHFArguments._init_simpo runs SimPO as CPO); alphapo is CPOConfig.__post_init__'s alias for simpo.
+CPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "simpo", "alphapo")
 
 
 def loss_types(recipe, args, err, warn):
@@ -37,6 +44,16 @@ def loss_types(recipe, args, err, warn):
         for name in dict.fromkeys(n for n in names if n not in DPO_LOSS_TYPES and n != "kto_pair"):
             err("loss-type", f"loss_type {shown(name)} is not a DPO loss: DPOTrainer.dpo_loss raises 'Unknown loss type' "
                 "at the first step", "loss_type", hint=f"one of {', '.join(DPO_LOSS_TYPES)}")
+    elif rlhf_type == "kto" and len(names) == 1 and names[0] not in KTO_LOSS_TYPES:
+        err("loss-type", f"loss_type {shown(names[0])} is not a KTO loss: KTOTrainer.kto_loss computes only "
+            f"{' and '.join(KTO_LOSS_TYPES)} and fails at the first step on anything else (its loss is never "
+            "assigned)", "loss_type", hint="loss_type: kto (the default), or apo_zero_unpaired")
+    elif rlhf_type in ("cpo", "simpo") and recipe.engine == "swift" and len(names) == 1 \
+            and names[0] not in CPO_LOSS_TYPES:
+        err("loss-type", f"loss_type {shown(names[0])} is not a {rlhf_type.upper()} loss: ms-swift trains "
+            f"{rlhf_type} with trl's CPOTrainer, whose cpo_loss raises 'Unknown loss type' at the first step", "loss_type",
+            hint=f"one of {', '.join(CPO_LOSS_TYPES)}" + (" (simpo is SimPO's default)" if rlhf_type == "simpo" else "")
+            + (", or rlhf_type: dpo for the DPO losses" if names[0] in DPO_LOSS_TYPES else ""))
     elif rlhf_type == "dpo" and recipe.engine == "megatron" and names != ["sigmoid"]:
         # megatron/trainers/dpo_trainer.py MegatronDPOTrainer.loss_func calls the shared dpo_loss without loss_type,
         # whose default is 'sigmoid' (ms-swift PR #10167, open): any other loss trains as sigmoid DPO, silently.

@@ -507,6 +507,7 @@ def fused_adam_owns_fp8_master(args) -> bool:
 # The rules of the recipe's inputs (model_type and template names, data loading, precision), both engines.
 from swift_ext.msswift.input_rules import INPUT_RULES  # noqa: E402  (input_rules takes nothing from here)
 from swift_ext.msswift.rlhf_rules import RLHF_RULES  # noqa: E402  (nor does rlhf_rules)
+from swift_ext.msswift.preference_rules import PREFERENCE_RULES  # noqa: E402  (nor does preference_rules)
 from swift_ext.msswift.startup_rules import STARTUP_RULES  # noqa: E402  (nor does startup_rules)
 from swift_ext.msswift.plugin_imports import PLUGIN_IMPORT_RULES  # noqa: E402  (nor does plugin_imports)
 from swift_ext.msswift.multimodal_rules import MULTIMODAL_RULES  # noqa: E402  (nor does multimodal_rules)
@@ -517,6 +518,7 @@ from swift_ext.msswift.json_args import JSON_ARG_RULES  # noqa: E402  (nor does 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
 RULES.extend(RLHF_RULES)
+RULES.extend(PREFERENCE_RULES)
 RULES.extend(PLUGIN_IMPORT_RULES)
 RULES.extend(MULTIMODAL_RULES)
 RULES.extend(TEMPLATE_RULES)

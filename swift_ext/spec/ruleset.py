@@ -26,6 +26,7 @@ from swift_ext.spec.ruleset_launch import LAUNCH_RULE_INFO
 from swift_ext.spec.ruleset_length import LENGTH_RULE_INFO
 from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
 from swift_ext.spec.ruleset_mcore_config import MCORE_CONFIG_RULE_INFO
+from swift_ext.spec.ruleset_preference import PREFERENCE_RULE_INFO
 from swift_ext.spec.ruleset_moe import MOE_RULE_INFO
 from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
@@ -426,6 +427,7 @@ _RULES += STARTUP_RULE_INFO
 _RULES += RUNTIME_RULE_INFO
 _RULES += TEMPLATE_RULE_INFO  # how the data is encoded: spec/ruleset_template.py
 _RULES += TRAINER_RULE_INFO
+_RULES += PREFERENCE_RULE_INFO  # GKD / PPO / reference-model settings (msswift/preference_rules.py)
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}
 

@@ -322,15 +322,19 @@ STARTUP_RULE_INFO = [
              "packages the plugin imports (those have a package, and work)"),
 
     # --- RLHF algorithm arguments read inside the trainers (msswift/rlhf_rules.py)
-    RuleInfo("loss-type", "error", "loss_type names a loss the RLHF trainer computes: GRPO's (both engines), DPO's "
-             "(transformers engine)",
+    RuleInfo("loss-type", "error", "loss_type names a loss the RLHF trainer computes: GRPO's and KTO's (both engines), "
+             "DPO's and CPO/SimPO's (transformers engine)",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics (\"Unknown "
                    "loss type\")"),
               code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.loss_func"),
               code("ms-swift swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.dpo_loss"),
+              code("trl experimental/kto/kto_trainer.py: KTOTrainer.kto_loss (kto / apo_zero_unpaired only; another "
+                   "name leaves the loss unassigned: UnboundLocalError at the first step)"),
+              code("trl experimental/cpo/cpo_trainer.py: CPOTrainer.cpo_loss (\"Unknown loss type\"; ms-swift runs "
+                   "rlhf_type cpo and simpo with it)"),
               Evidence("report", "unslothai/unsloth#3122", "TRL-style GRPO with loss_type gspo: ValueError in the "
                        "GRPO loss (GSPO is importance_sampling_level sequence)")),
-             "rlhf_type grpo (both engines) with one loss_type; rlhf_type dpo on engine swift"),
+             "rlhf_type grpo and kto (both engines) with one loss_type; rlhf_type dpo, cpo and simpo on engine swift"),
     RuleInfo("sft-loss-type", "error", "`swift sft/pt`'s loss_type names an entry of ms-swift's loss_map (the RLHF "
              "losses belong to `swift rlhf`)",
              (code("ms-swift swift/trainers/mixin.py: SwiftMixin.create_loss_and_eval_metric (loss_map[loss_type])"),
