@@ -14,6 +14,7 @@ from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
 from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.comm_overlap_rules import COMM_OVERLAP_RULES
+from swift_ext.planner.determinism_rules import DETERMINISM_RULES
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.mcore_bridge_rules import MCORE_BRIDGE_RULES
 from swift_ext.planner.mcore_config import config_value, flag, from_extra, granularity_of, is_on
@@ -496,6 +497,9 @@ for _attention in ATTENTION_RULES:
 # The TP communication overlap's fixed-size userbuffers (comm_overlap_rules.py).
 for _overlap in COMM_OVERLAP_RULES:
     rule(_overlap)
+# deterministic_mode through megatron_extra_kwargs (determinism_rules.py).
+for _determinism in DETERMINISM_RULES:
+    rule(_determinism)
 # The interleaved pipeline schedule's micro-batch count (pipeline_schedule.py).
 for _schedule in SCHEDULE_RULES:
     rule(_schedule)

@@ -14,6 +14,7 @@ import os
 from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.plugin_registry import unparsable_plugin_files
 from swift_ext.planner.ddp_rules import DDP_RULES
+from swift_ext.planner.eval_split_rules import EVAL_SPLIT_RULES
 from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.linear_attention_rules import LINEAR_ATTENTION_RULES
@@ -327,3 +328,5 @@ ENGINE_RULES.extend(TRAINER_RULES)
 ENGINE_RULES.extend(DDP_RULES)
 # Packed input to the transformers Gated DeltaNet (Qwen3-Next, Qwen3.5/3.6), both engines (linear_attention_rules.py).
 ENGINE_RULES.extend(LINEAR_ATTENTION_RULES)
+# The validation split against one evaluation step, both engines (eval_split_rules.py).
+ENGINE_RULES.extend(EVAL_SPLIT_RULES)

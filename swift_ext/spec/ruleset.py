@@ -31,6 +31,7 @@ from swift_ext.spec.ruleset_moe import MOE_RULE_INFO
 from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
 from swift_ext.spec.ruleset_template import TEMPLATE_RULE_INFO
+from swift_ext.spec.ruleset_eval import EVAL_RULE_INFO
 from swift_ext.spec.ruleset_trainer import TRAINER_RULE_INFO
 
 _RULES = [
@@ -312,6 +313,7 @@ _RULES += [
 
 _RULES += MOE_RULE_INFO  # MoE dispatcher and MTP pipeline stage (planner/moe_rules.py): spec/ruleset_moe.py
 _RULES += MCORE_CONFIG_RULE_INFO  # megatron-core config via the model config: spec/ruleset_mcore_config.py
+_RULES += EVAL_RULE_INFO  # the validation split's size, deterministic_mode: spec/ruleset_eval.py
 
 _RULES += [
     # --- virtual pipeline stages: the interleaved schedule, RLHF's one model chunk (planner/pipeline_schedule.py)

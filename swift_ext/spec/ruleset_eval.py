@@ -1,0 +1,51 @@
+"""The entries of the rules on the validation split's size (planner/eval_split_rules.py) and on deterministic_mode
+(planner/determinism_rules.py). spec/ruleset.py joins them with the rest."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import GMC, MS, SFT, Evidence, RuleInfo, code
+
+DATASET_SPLIT = ("ms-swift swift/dataset/dataset_meta.py: DatasetLoader.post_process (val rows per entry: N of #N for "
+                 "val_dataset, max(int(min(len, N) * split_dataset_ratio), 1) for a split)")
+KNOWN_ROWS = ("every val_dataset entry, or with split_dataset_ratio every dataset entry, has #N or is a local .jsonl "
+              "file; no streaming or cached datasets")
+
+EVAL_RULE_INFO = [
+    RuleInfo("eval-split", "warning", "engine megatron: a validation set (val_dataset, or split_dataset_ratio of the "
+             "dataset) smaller than one evaluation step (micro_batch_size x DP) is dropped, and the run never evaluates",
+             (code(f"{MS} MegatronArguments.init_iters (a validation set shorter than micro_batch_size x DP becomes "
+                   "None and eval_iters 0, an explicit eval_iters included)"),
+              code("ms-swift swift/megatron/callbacks/default_flow.py: DefaultFlowCallback.on_step_end (evaluates "
+                   "only when eval_iters > 0)"),
+              code(DATASET_SPLIT)),
+             "engine: megatron, eval_iters not 0; the validation rows known before launch (" + KNOWN_ROWS + ")"),
+    RuleInfo("eval-split-drop-last", "error", "engine swift: with dataloader_drop_last, a validation set smaller than "
+             "one evaluation round (per_device_eval_batch_size x processes) gives the evaluation no batch, and the "
+             "Trainer raises KeyError on metric_for_best_model (ms-swift always sets one)",
+             (code("accelerate data_loader.py: BatchSamplerShard._iter_with_no_split (with drop_last only full "
+                   "rounds of per-device batches over all processes are yielded)"),
+              code("transformers trainer.py: Trainer._determine_best_metric (KeyError \"The `metric_for_best_model` "
+                   "training argument is set to 'eval_loss', which is not found in the evaluation metrics\")"),
+              code("transformers trainer_callback.py: DefaultFlowCallback.on_step_end (a steps strategy evaluates at "
+                   "the last step too)"),
+              code(f"{SFT} SftArguments._init_metric_for_best_model (always sets one: loss, or rouge-l)"),
+              code(DATASET_SPLIT),
+              Evidence("report", "modelscope/ms-swift#5682", "GME embedding fine-tuning (train_gme.sh: 8 GPUs, "
+                       "dataloader_drop_last, split_dataset_ratio 0.01) on the reporter's data: KeyError 'eval_loss' "
+                       "at evaluation; the maintainer: every card needs at least one validation batch")),
+             "engine: swift, command sft/pt, dataloader_drop_last true, no sequence parallelism, evaluation on; the "
+             "validation rows known before launch (" + KNOWN_ROWS + ")"),
+    RuleInfo("deterministic-mode", "error, warning", "deterministic_mode (megatron_extra_kwargs) needs "
+             "NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 for Transformer Engine attention (error when the recipe's env sets "
+             "another value, warning when it does not set it), and unpacked input for mcore-bridge's Gated DeltaNet",
+             (code("megatron-core extensions/transformer_engine.py: TEDotProductAttention.__init__ "
+                   "(\"deterministic_mode is on and we are using DotProductAttention from Transformer Engine, but "
+                   "NVTE_ALLOW_NONDETERMINISTIC_ALGO is not 0\")"),
+              code("mcore-bridge model/register.py: get_transformer_layer_spec (use_transformer_engine=True)"),
+              code("mcore-bridge model/modules/gated_delta_net.py: GatedDeltaNet.forward (deterministic branch: "
+                   "assert cu_seqlens is None, 'Packed sequences are not supported when fla is not available.')"),
+              code(GMC + "; megatron_extra_kwargs last: the only way ms-swift 4.6 sets deterministic_mode")),
+             "engine: megatron, megatron_extra_kwargs deterministic_mode truthy; the packed-input part for models with "
+             "Gated DeltaNet layers (Qwen3-Next, Qwen3.5/3.6) under bridge_backend mcore-bridge and USE_MCORE_GDN not "
+             "false, with padding_free (Megatron's default) or packing"),
+]
