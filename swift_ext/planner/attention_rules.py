@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from swift_ext.planner.mcore_config import config_value, flag
 from swift_ext.planner.mcore_config_rules import DSA_MODEL_TYPES
-from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.model_shape import GEMMA4_TYPES, ModelShape
 from swift_ext.spec.gpus import GPUS
 
 
@@ -288,5 +288,37 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
              hint="cp_comm_type: p2p, or padding_free: false, or a Transformer Engine with THD all-gather CP")
 
 
+# mcore-bridge 1.6.3 config/parser.py hf_to_mcore_config gives megatron-core a window_size (with window_attn_skip_freq
+# from layer_types) only for these models and gpt-oss (attention-sinks-cp's: its sinks already need a2a); every other
+# model's sliding_window is popped, its layers attend in full.
+MCORE_SLIDING_WINDOW_TYPES = GEMMA4_TYPES + ("muse_glimmer",)
+
+
+# Evidence: megatron-core 0.16.1 extensions/transformer_engine.py TEDotProductAttention.__init__ hands TE
+# window_size=config.window_size on the layers is_layer_window_attention picks, and cp_comm_type "p2p" when it is unset;
+# TE context_parallel.py attn_forward_func_with_cp asserts `not sliding_window_attn or cp_comm_type in ["a2a",
+# "all_gather"]` ("The context parallel running configs cannot support sliding window attetnion!"), in every release
+# read (TE 1.x allowed all_gather only with flash). Reports: NVIDIA/Megatron-LM PR #1160 ("The default cp_comm_type
+# 'p2p' does not work with sliding window attention in TransformerEngine", why cp_comm_type was exposed) and
+# NVIDIA/Megatron-LM#2222 (maintainer: sliding window under CP works with all_gather and a2a). Scope: engine megatron,
+# CP > 1, a model mcore-bridge builds with sliding-window layers (Gemma 4, muse_glimmer), a p2p layer (unset or
+# listed); not attention_backend unfused/local (attention-cp refuses CP there, and Gemma 4 then drops its window).
+def sliding_window_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    if lay.cp == 1 or shape.model_type not in MCORE_SLIDING_WINDOW_TYPES \
+            or attention_backend(args) in ("unfused", "local"):
+        return
+    types = _comm_types(args) or [None]
+    if not any(t in (None, "p2p") for t in types):
+        return
+    comm = config_value(args, "cp_comm_type") or "p2p (the default)"
+    err("sliding-window-cp", f"{shape.name} has sliding-window attention layers and context_parallel_size is "
+        f"{lay.cp} with cp_comm_type {comm}: Transformer Engine's context-parallel attention takes a sliding window "
+        "only with cp_comm_type a2a or all_gather ('The context parallel running configs cannot support sliding "
+        "window attetnion!' at the first forward)",
+        # the recipe's own choice is the culprit: cp_comm_type when it names p2p, else context_parallel_size
+        flag(args, "cp_comm_type") if config_value(args, "cp_comm_type") else "context_parallel_size",
+        hint="cp_comm_type: a2a (the heads per TP rank divisible by CP), or context_parallel_size: 1")
+
+
 ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
-                   attention_env_switches, attention_kernel, context_parallel_comm]
+                   attention_env_switches, attention_kernel, context_parallel_comm, sliding_window_context_parallel]

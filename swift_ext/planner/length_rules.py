@@ -185,7 +185,13 @@ def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
     # padding_free ("needs ulysses/ring-attention, which needs --padding_free true"; packing sets padding_free), and
     # which Qwen3.5/3.6's Gated DeltaNet patch refuses outright (swift/model/models/qwen.py
     # _patch_qwen3_5_linear_attention_sequence_parallel: "does not support derived ring attention ... reduce
-    # --sequence_parallel_size"). The data-parallel size is world // sequence_parallel_size.
+    # --sequence_parallel_size"). The data-parallel size is world // sequence_parallel_size. Ring attention also takes
+    # no sliding window: local_flash_attn hands zigzag_ring_flash_attn_varlen_func `kwargs.get('sliding_window') or
+    # (-1, -1)`, and transformers' attention layers pass sliding_window as an int (models/mistral/modeling_mistral.py:
+    # config.sliding_window; Gemma 2/3/4, gpt-oss: the layer's window), which zigzag_ring_attn.forward indexes
+    # (window_size[0], flash-attn >= 2.7's window_size_left/right) or flash-attn < 2.7 does: "'int' object is not
+    # subscriptable" at the first forward. Ulysses alone hands the whole sequence to transformers' own flash call, which
+    # applies the window.
     sp = args.int("sequence_parallel_size", 1) or 1
     if recipe.engine != "swift" or sp <= 1:
         return
@@ -198,6 +204,12 @@ def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
         return
     where = (f"{shape.name} has {shape.num_key_value_heads} KV heads, so Ulysses takes {ulysses} and ring "
              f"attention {sp // ulysses}")
+    if shape.sliding_window:
+        err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, and {shape.name}'s attention layers "
+            f"slide a window of {shape.sliding_window} tokens, which ms-swift's ring attention cannot take (it hands "
+            "flash-attn the layer's sliding_window int as a (left, right) window_size: TypeError at the first "
+            "forward)", "sequence_parallel_size", hint=f"sequence_parallel_size: {ulysses} (Ulysses only)")
+        return
     if shape.num_linear_attention_layers and shape.model_type.startswith("qwen3_5"):
         err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, and ms-swift's Gated DeltaNet sequence "
             "parallelism refuses ring attention", "sequence_parallel_size", hint=f"sequence_parallel_size: {ulysses}")

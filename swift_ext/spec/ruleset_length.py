@@ -49,15 +49,19 @@ LENGTH_RULE_INFO = [
              "checkpoints (config.json quantization_config fp8, as Kimi-K2's; -FP8 releases; DeepSeek-V3) count 1 "
              "byte per weight"),
     RuleInfo("sequence-parallel-size", "error", "engine swift: sequence_parallel_size must divide the processes; past "
-             "gcd(KV heads, size) the rest is ring attention, which needs padding_free and which Qwen3.5/3.6's Gated "
-             "DeltaNet refuses",
+             "gcd(KV heads, size) the rest is ring attention, which needs padding_free, which Qwen3.5/3.6's Gated "
+             "DeltaNet refuses and which takes no sliding-window layers",
              (code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel._init_device_mesh / prepare "
                     "(\"needs ulysses/ring-attention, which needs --padding_free true\")"),
               code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (\"does not "
                     "support derived ring attention\")"),
+              code("ms-swift swift/sequence_parallel/sequence_parallel.py: local_flash_attn (window_size=kwargs.get("
+                   "'sliding_window') or (-1, -1), an int from transformers' attention layers) -> "
+                   "swift/sequence_parallel/zigzag_ring_attn.py: forward (window_size[0])"),
               Evidence("report", "modelscope/ms-swift#9162", "the PR adding Qwen3.5 linear-attention sequence parallelism "
                        "lists rp_world_size > 1 as unsupported")),
-             "engine: swift, sequence_parallel_size > 1"),
+             "engine: swift, sequence_parallel_size > 1; the window: a config.json sliding_window some layer uses "
+             "(layer_types, or use_sliding_window not false)"),
     RuleInfo("vllm-lora-rank", "error", "with vllm_enable_lora, lora_rank is vLLM's max_lora_rank and must be one it "
              "accepts (1, 8, 16, 32, 64, 128, 256, 320, 512)",
              (Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (\"max_lora_rank (...) must be one of\"; public "
