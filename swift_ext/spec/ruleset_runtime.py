@@ -76,7 +76,9 @@ RUNTIME_RULE_INFO = [
               Evidence("report", "NVIDIA/Megatron-LM#1160", "PR exposing cp_comm_type: 'The default cp_comm_type "
                        "p2p does not work with sliding window attention in TransformerEngine'"),
               Evidence("report", "NVIDIA/Megatron-LM#2222", "maintainer: sliding window attention under CP works "
-                       "with all_gather and a2a")),
+                       "with all_gather and a2a"),
+              Evidence("report", "NVIDIA/TransformerEngine#3527", "PR for Gemma 4's 512-wide heads under CP: sliding "
+                       "window declined with p2p and a2a+p2p, 'the same rule FusedAttention carries'")),
              "engine: megatron, context_parallel_size > 1, Gemma 4 / muse_glimmer (gpt-oss: attention-sinks-cp), a "
              "layer with cp_comm_type p2p (unset or listed), attention_backend not unfused/local"),
     RuleInfo("linear-attention-packed", "error", "no packed input (padding_free / packing) to a Gated DeltaNet that "
