@@ -340,3 +340,13 @@ def test_swift_ring_attention_refuses_sliding_window_layers(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**mistral, "sliding_window": None}), encoding="utf-8")
     errors, _ = findings(PT, *model, "args.sequence_parallel_size=16", "launch.gpus_per_node=16")
     assert "sequence-parallel-size" not in errors  # Mistral v0.2+: no window, the ring runs
+
+
+def test_use_logits_to_keep_is_refused_under_sequence_parallel_only():
+    # ms-swift#9765: prepare_logits_to_keep raises NotImplementedError under sequence parallel; unset, ms-swift turns
+    # it off there itself, and without sequence parallel it runs
+    case = "ms-swift-9765-use-logits-to-keep-sequence-parallel"
+    assert findings(case)[0]["sequence-parallel-logits"] == {"args.use_logits_to_keep"}
+    assert "sequence-parallel-logits" not in findings(case, "args.use_logits_to_keep=null")[0]
+    assert "sequence-parallel-logits" not in findings(case, "args.sequence_parallel_size=1")[0]
+    assert "sequence-parallel-logits" not in findings(case, "args.task_type=embedding")[0]

@@ -219,6 +219,27 @@ def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
             hint=f"sequence_parallel_size: {ulysses}, or padding_free: true (with a flash attn_impl)")
 
 
+def swift_sequence_parallel_logits(recipe, args, shape: ModelShape, lay, err, warn):
+    # ms-swift 4.6 trainers/mixin.py SwiftMixin.get_use_logits_to_keep returns a use_logits_to_keep the recipe states
+    # as it is (only None defaults to `sequence_parallel_size == 1`), and SwiftMixin.prepare_logits_to_keep opens with
+    # `if self.template.sequence_parallel_size > 1: raise NotImplementedError()`. Seq2SeqTrainer._prepare_inputs (sft,
+    # pt: causal_lm) and DPOTrainer.concatenated_forward call it whenever the flag is on, so the first step raises.
+    # GRPO selects its completion logits its own way (rlhf_trainers/grpo_trainer.py), and the other RLHF types refuse
+    # sequence parallel at start-up (rlhf-sequence-parallel). Report: modelscope/ms-swift#9765 (Qwen3.6-35B-A3B,
+    # 8x H20, ms-swift 4.4.1: --use_logits_to_keep true with sequence parallel raises NotImplementedError).
+    sp = args.int("sequence_parallel_size", 1) or 1
+    if recipe.engine != "swift" or sp <= 1 or not args.bool("use_logits_to_keep"):
+        return
+    if recipe.command == "rlhf" and args.str("rlhf_type") != "dpo":
+        return
+    if recipe.command != "rlhf" and (args.str("task_type") or "causal_lm") != "causal_lm":
+        return
+    err("sequence-parallel-logits", f"use_logits_to_keep true with sequence_parallel_size {sp}: ms-swift's "
+        "prepare_logits_to_keep raises NotImplementedError at the first step under sequence parallel (left unset, "
+        "ms-swift turns it off there itself)", "use_logits_to_keep",
+        hint="leave use_logits_to_keep unset (or false) with sequence parallel")
+
+
 # vLLM LoRAConfig accepts only these max_lora_rank values (vllm/config/lora.py: possible_max_ranks (8, 16, 32, 64,
 # 128, 256, 320, 512); 1 since vllm-project/vllm#26461). PrimeIntellect-ai/prime-rl#1408 rounds up for this reason.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -339,5 +360,5 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, rollout_length,
-                rollout_engine_memory, swift_sequence_parallel,
+                rollout_engine_memory, swift_sequence_parallel, swift_sequence_parallel_logits,
                 rollout_lora_rank]

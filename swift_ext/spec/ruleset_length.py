@@ -62,6 +62,16 @@ LENGTH_RULE_INFO = [
                        "lists rp_world_size > 1 as unsupported")),
              "engine: swift, sequence_parallel_size > 1; the window: a config.json sliding_window some layer uses "
              "(layer_types, or use_sliding_window not false)"),
+    RuleInfo("sequence-parallel-logits", "error", "engine swift: use_logits_to_keep true excludes "
+             "sequence_parallel_size > 1 (sft/pt causal LM, DPO): ms-swift raises NotImplementedError at the first step",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin.prepare_logits_to_keep (NotImplementedError under "
+                   "sequence parallel) / get_use_logits_to_keep (a stated value is kept)"),
+              code("ms-swift swift/trainers/seq2seq_trainer.py: Seq2SeqTrainer._prepare_inputs; "
+                   "swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.concatenated_forward"),
+              Evidence("report", "modelscope/ms-swift#9765", "Qwen3.6-35B-A3B long-context SFT, 8x H20, ms-swift "
+                       "4.4.1: --use_logits_to_keep true with sequence parallel raises NotImplementedError")),
+             "engine: swift, sequence_parallel_size > 1, use_logits_to_keep true; sft/pt with task_type causal_lm, "
+             "or rlhf_type dpo (GRPO keeps its own logits selection)"),
     RuleInfo("vllm-lora-rank", "error", "with vllm_enable_lora, lora_rank is vLLM's max_lora_rank and must be one it "
              "accepts (1, 8, 16, 32, 64, 128, 256, 320, 512)",
              (Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (\"max_lora_rank (...) must be one of\"; public "
