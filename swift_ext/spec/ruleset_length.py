@@ -58,6 +58,8 @@ LENGTH_RULE_INFO = [
               code("ms-swift swift/sequence_parallel/sequence_parallel.py: local_flash_attn (window_size=kwargs.get("
                    "'sliding_window') or (-1, -1), an int from transformers' attention layers) -> "
                    "swift/sequence_parallel/zigzag_ring_attn.py: forward (window_size[0])"),
+              Evidence("report", "zhuzilin/ring-flash-attention#35", "feature request, open: the ring flash attention "
+                       "ms-swift's zigzag ring derives from takes no window_size"),
               Evidence("report", "modelscope/ms-swift#9162", "the PR adding Qwen3.5 linear-attention sequence parallelism "
                        "lists rp_world_size > 1 as unsupported")),
              "engine: swift, sequence_parallel_size > 1; the window: a config.json sliding_window some layer uses "
