@@ -255,7 +255,9 @@ def _comm_types(args) -> list:
 # context_parallel.py attn_forward_func_with_cp asserts the hierarchical implementation gets a list of CP groups.
 # With padding_free (ms-swift's default on Megatron: THD) TE AttnFuncWithCPAndKVP2P.forward also asserts "thd format
 # is not supported with hierarchical CP implementation yet!" (report: NVIDIA/TransformerEngine#2208, core_r0.13.0,
-# TE 2.4, packed sequences). A "a2a" layer splits the heads over CP (TE flash_attn_a2a_communicate after "The number
+# TE 2.4, packed sequences); NVIDIA-NeMo/Megatron-Bridge#2667 (a2a+p2p without hierarchical_context_parallel_sizes:
+# TE gets cp_group None and CP is silently disabled, each rank attending to its own 1/CP chunk; fixed there by a
+# config-time assertion megatron-core 0.16.1 does not have). A "a2a" layer splits the heads over CP (TE flash_attn_a2a_communicate after "The number
 # of attention heads needs to be divisible by CP size!": q and kv heads per TP rank). "all_gather" takes no THD input
 # in TE releases before NVIDIA/TransformerEngine PR #2829 (AttnFuncWithCPAndKVAllGather.forward:
 # `assert qkv_format != "thd"`, and no padding mask): said, as the TE version decides.
@@ -269,7 +271,8 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
     if "a2a+p2p" in types:
         err("cp-comm-type", "cp_comm_type a2a+p2p (hierarchical context parallel) needs hierarchical CP groups, and "
             "ms-swift never builds them (no hierarchical_context_parallel_sizes reaches initialize_model_parallel): "
-            "Transformer Engine gets no group list at the first forward"
+            "Transformer Engine gets no CP group (NVIDIA-NeMo/Megatron-Bridge#2667: CP then silently stops, each "
+            "rank attending only to its own chunk)"
             + ("; with padding_free (THD) TE refuses hierarchical CP anyway (NVIDIA/TransformerEngine#2208)"
                if thd else ""), where, hint="cp_comm_type: p2p (the default) or a2a")
     if "a2a" in types:

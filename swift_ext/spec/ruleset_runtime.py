@@ -61,7 +61,10 @@ RUNTIME_RULE_INFO = [
                    "/ AttnFuncWithCPAndQKVOA2A.forward (public source, not installed here)"),
               Evidence("report", "NVIDIA/TransformerEngine#2208", "hierarchical CP (a2a+p2p) with packed THD input: "
                        "'thd format is not supported with hierarchical CP implementation yet!'; H800, megatron "
-                       "core_r0.13.0, TE 2.4")),
+                       "core_r0.13.0, TE 2.4"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2667", "a2a+p2p with CP 16 and no "
+                       "hierarchical_context_parallel_sizes: CP silently disabled (suspiciously high TFLOP/s, higher "
+                       "loss); fixed by a TransformerConfig assertion after megatron-core 0.16")),
              "engine: megatron, context_parallel_size > 1, cp_comm_type set (argument or megatron_extra_kwargs)"),
     RuleInfo("sliding-window-cp", "error", "sliding-window attention layers (Gemma 4) with context parallel need "
              "cp_comm_type a2a or all_gather: Transformer Engine's p2p context-parallel attention (the default) takes "
