@@ -57,3 +57,24 @@ def test_switches_that_agree_with_attention_backend_build():
     assert _env_errors("env.NVTE_FLASH_ATTN=1", "env.NVTE_FUSED_ATTN=0") == set()  # flash sets exactly these
     assert _env_errors("args.attention_backend=fused", "env.NVTE_FUSED_ATTN=1", "env.NVTE_FLASH_ATTN=0") == set()
     assert _env_errors() == set()
+
+
+GEMMA4 = "ms-swift-example-megatron-gemma4-26b-a4b-full-tp2-pp2-ep4-freeze-vit.yaml"  # sliding layers, unfused
+
+
+def test_sliding_window_layers_under_p2p_context_parallel_are_refused():
+    # TE's p2p context-parallel attention asserts on a window; the default cp_comm_type is p2p
+    cp2 = ("args.context_parallel_size=2", "args.attention_backend=fused")
+    assert _found(GEMMA4, *cp2, code="sliding-window-cp") == ({"args.context_parallel_size"}, set())
+    assert _found(GEMMA4, *cp2, "args.cp_comm_type=p2p", code="sliding-window-cp") == ({"args.cp_comm_type"}, set())
+
+
+def test_sliding_window_layers_run_a2a_context_parallel_and_full_attention_models_run_p2p():
+    cp2 = ("args.context_parallel_size=2", "args.attention_backend=fused")
+    assert _found(GEMMA4, *cp2, "args.cp_comm_type=a2a", code="sliding-window-cp") == (set(), set())
+    assert _found(GEMMA4, code="sliding-window-cp") == (set(), set())  # the published recipe: no CP
+    assert _found(LLAMA_CP2, code="sliding-window-cp") == (set(), set())  # Llama: no window, p2p CP
+    # gpt-oss's window is attention-sinks-cp's (its sinks need a2a anyway); unfused under CP is attention-cp's
+    assert _found(GPT_OSS, "args.context_parallel_size=2", "args.max_length=8192",
+                  code="sliding-window-cp") == (set(), set())
+    assert _found(GEMMA4, "args.context_parallel_size=2", code="sliding-window-cp") == (set(), set())

@@ -311,3 +311,42 @@ def test_a_config_the_megatron_estimate_cannot_read_does_not_stop_the_engine_swi
         result = make_plan(load_recipe(ISSUES / f"{GRPO}.yaml", [*base, *extra]), oracle=False)
         assert not [e for e in result.errors if "config" in e.message or e.code == "model-shape"], \
             [e.render() for e in result.errors]
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ({"sliding_window": 4096}, 4096),  # Mistral-7B-v0.1, Phi-3, Gemma 2/3 checkpoints: no layer_types
+    ({"sliding_window": 32768, "use_sliding_window": False}, 0),  # Qwen2/2.5: the layers pass None
+    ({"sliding_window": None}, 0),  # Mistral v0.2+
+    ({"sliding_window": 128, "layer_types": ["sliding_attention", "full_attention"]}, 128),  # gpt-oss
+    ({"sliding_window": 4096, "layer_types": ["full_attention", "full_attention"]}, 0),
+])
+def test_sliding_window_is_read_where_a_layer_uses_it(extra, expected):
+    assert from_config({**DENSE, **extra}, "m").sliding_window == expected
+
+
+def test_swift_ring_attention_refuses_sliding_window_layers(tmp_path):
+    # ms-swift's zigzag ring attention gets transformers' sliding_window int as flash-attn's (left, right) window_size.
+    # Mistral-7B-v0.1's config.json: 32 heads, 8 KV heads, a 4096-token window on every layer.
+    mistral = {"architectures": ["MistralForCausalLM"], "model_type": "mistral", "hidden_size": 4096,
+               "intermediate_size": 14336, "num_attention_heads": 32, "num_hidden_layers": 32,
+               "num_key_value_heads": 8, "max_position_embeddings": 32768, "rope_theta": 10000.0,
+               "sliding_window": 4096, "vocab_size": 32000, "torch_dtype": "bfloat16"}
+    (tmp_path / "config.json").write_text(json.dumps(mistral), encoding="utf-8")
+    model = (f"args.model={tmp_path}", "args.model_type=mistral", "args.max_length=32768")
+    errors, _ = findings(PT, *model, "args.sequence_parallel_size=16", "launch.gpus_per_node=16")
+    assert errors["sequence-parallel-size"] == {"args.sequence_parallel_size"}
+    errors, _ = findings(PT, *model)  # sp 8 = gcd(8, 8): Ulysses alone, transformers' own flash call slides
+    assert "sequence-parallel-size" not in errors
+    (tmp_path / "config.json").write_text(json.dumps({**mistral, "sliding_window": None}), encoding="utf-8")
+    errors, _ = findings(PT, *model, "args.sequence_parallel_size=16", "launch.gpus_per_node=16")
+    assert "sequence-parallel-size" not in errors  # Mistral v0.2+: no window, the ring runs
+
+
+def test_use_logits_to_keep_is_refused_under_sequence_parallel_only():
+    # ms-swift#9765: prepare_logits_to_keep raises NotImplementedError under sequence parallel; unset, ms-swift turns
+    # it off there itself, and without sequence parallel it runs
+    case = "ms-swift-9765-use-logits-to-keep-sequence-parallel"
+    assert findings(case)[0]["sequence-parallel-logits"] == {"args.use_logits_to_keep"}
+    assert "sequence-parallel-logits" not in findings(case, "args.use_logits_to_keep=null")[0]
+    assert "sequence-parallel-logits" not in findings(case, "args.sequence_parallel_size=1")[0]
+    assert "sequence-parallel-logits" not in findings(case, "args.task_type=embedding")[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from swift_ext.planner.mcore_config import config_value, flag
 from swift_ext.planner.mcore_config_rules import DSA_MODEL_TYPES
-from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.model_shape import GEMMA4_TYPES, ModelShape
 from swift_ext.spec.gpus import GPUS
 
 
@@ -255,7 +255,9 @@ def _comm_types(args) -> list:
 # context_parallel.py attn_forward_func_with_cp asserts the hierarchical implementation gets a list of CP groups.
 # With padding_free (ms-swift's default on Megatron: THD) TE AttnFuncWithCPAndKVP2P.forward also asserts "thd format
 # is not supported with hierarchical CP implementation yet!" (report: NVIDIA/TransformerEngine#2208, core_r0.13.0,
-# TE 2.4, packed sequences). A "a2a" layer splits the heads over CP (TE flash_attn_a2a_communicate after "The number
+# TE 2.4, packed sequences); NVIDIA-NeMo/Megatron-Bridge#2667 (a2a+p2p without hierarchical_context_parallel_sizes:
+# TE gets cp_group None and CP is silently disabled, each rank attending to its own 1/CP chunk; fixed there by a
+# config-time assertion megatron-core 0.16.1 does not have). A "a2a" layer splits the heads over CP (TE flash_attn_a2a_communicate after "The number
 # of attention heads needs to be divisible by CP size!": q and kv heads per TP rank). "all_gather" takes no THD input
 # in TE releases before NVIDIA/TransformerEngine PR #2829 (AttnFuncWithCPAndKVAllGather.forward:
 # `assert qkv_format != "thd"`, and no padding mask): said, as the TE version decides.
@@ -269,7 +271,8 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
     if "a2a+p2p" in types:
         err("cp-comm-type", "cp_comm_type a2a+p2p (hierarchical context parallel) needs hierarchical CP groups, and "
             "ms-swift never builds them (no hierarchical_context_parallel_sizes reaches initialize_model_parallel): "
-            "Transformer Engine gets no group list at the first forward"
+            "Transformer Engine gets no CP group (NVIDIA-NeMo/Megatron-Bridge#2667: CP then silently stops, each "
+            "rank attending only to its own chunk)"
             + ("; with padding_free (THD) TE refuses hierarchical CP anyway (NVIDIA/TransformerEngine#2208)"
                if thd else ""), where, hint="cp_comm_type: p2p (the default) or a2a")
     if "a2a" in types:
@@ -288,5 +291,37 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
              hint="cp_comm_type: p2p, or padding_free: false, or a Transformer Engine with THD all-gather CP")
 
 
+# mcore-bridge 1.6.3 config/parser.py hf_to_mcore_config gives megatron-core a window_size (with window_attn_skip_freq
+# from layer_types) only for these models and gpt-oss (attention-sinks-cp's: its sinks already need a2a); every other
+# model's sliding_window is popped, its layers attend in full.
+MCORE_SLIDING_WINDOW_TYPES = GEMMA4_TYPES + ("muse_glimmer",)
+
+
+# Evidence: megatron-core 0.16.1 extensions/transformer_engine.py TEDotProductAttention.__init__ hands TE
+# window_size=config.window_size on the layers is_layer_window_attention picks, and cp_comm_type "p2p" when it is unset;
+# TE context_parallel.py attn_forward_func_with_cp asserts `not sliding_window_attn or cp_comm_type in ["a2a",
+# "all_gather"]` ("The context parallel running configs cannot support sliding window attetnion!"), in every release
+# read (TE 1.x allowed all_gather only with flash). Reports: NVIDIA/Megatron-LM PR #1160 ("The default cp_comm_type
+# 'p2p' does not work with sliding window attention in TransformerEngine", why cp_comm_type was exposed) and
+# NVIDIA/Megatron-LM#2222 (maintainer: sliding window under CP works with all_gather and a2a). Scope: engine megatron,
+# CP > 1, a model mcore-bridge builds with sliding-window layers (Gemma 4, muse_glimmer), a p2p layer (unset or
+# listed); not attention_backend unfused/local (attention-cp refuses CP there, and Gemma 4 then drops its window).
+def sliding_window_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    if lay.cp == 1 or shape.model_type not in MCORE_SLIDING_WINDOW_TYPES \
+            or attention_backend(args) in ("unfused", "local"):
+        return
+    types = _comm_types(args) or [None]
+    if not any(t in (None, "p2p") for t in types):
+        return
+    comm = config_value(args, "cp_comm_type") or "p2p (the default)"
+    err("sliding-window-cp", f"{shape.name} has sliding-window attention layers and context_parallel_size is "
+        f"{lay.cp} with cp_comm_type {comm}: Transformer Engine's context-parallel attention takes a sliding window "
+        "only with cp_comm_type a2a or all_gather ('The context parallel running configs cannot support sliding "
+        "window attetnion!' at the first forward)",
+        # the recipe's own choice is the culprit: cp_comm_type when it names p2p, else context_parallel_size
+        flag(args, "cp_comm_type") if config_value(args, "cp_comm_type") else "context_parallel_size",
+        hint="cp_comm_type: a2a (the heads per TP rank divisible by CP), or context_parallel_size: 1")
+
+
 ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
-                   attention_env_switches, attention_kernel, context_parallel_comm]
+                   attention_env_switches, attention_kernel, context_parallel_comm, sliding_window_context_parallel]

@@ -1,6 +1,6 @@
 """How the engines read particular config.json keys, beside the shape itself (model_shape.from_config uses these):
 the model's length (ms-swift and vLLM: the smallest length key, rope factors), and the MoE router's score function
-and pre-softmax as mcore-bridge sets them."""
+and pre-softmax as mcore-bridge sets them, and the sliding window transformers' attention layers use."""
 
 from __future__ import annotations
 
@@ -103,3 +103,17 @@ def checkpoint_quant(text: dict, config: dict) -> str:
         return ""
     method = quant.get("quant_method")
     return method.strip().lower() if isinstance(method, str) and method.strip() else "unknown"
+
+
+def sliding_window(text: dict) -> int:
+    """The window transformers' attention layers hand the attention function as `sliding_window` (an int): config.json's
+    sliding_window where some layer uses it -- layer_types lists a "sliding_attention" layer, or, with no layer_types
+    (Mistral, Phi-3, Gemma 2/3 checkpoints), use_sliding_window is not false (Qwen2/2.5/3 keep a sliding_window but
+    set use_sliding_window false, and their layers pass None). 0 when no layer slides."""
+    window = text.get("sliding_window")
+    if isinstance(window, bool) or not isinstance(window, int) or window <= 0:
+        return 0
+    layer_types = text.get("layer_types")
+    if isinstance(layer_types, list) and layer_types:
+        return window if "sliding_attention" in layer_types else 0
+    return 0 if text.get("use_sliding_window") is False else window

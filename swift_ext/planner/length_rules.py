@@ -185,7 +185,13 @@ def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
     # padding_free ("needs ulysses/ring-attention, which needs --padding_free true"; packing sets padding_free), and
     # which Qwen3.5/3.6's Gated DeltaNet patch refuses outright (swift/model/models/qwen.py
     # _patch_qwen3_5_linear_attention_sequence_parallel: "does not support derived ring attention ... reduce
-    # --sequence_parallel_size"). The data-parallel size is world // sequence_parallel_size.
+    # --sequence_parallel_size"). The data-parallel size is world // sequence_parallel_size. Ring attention also takes
+    # no sliding window: local_flash_attn hands zigzag_ring_flash_attn_varlen_func `kwargs.get('sliding_window') or
+    # (-1, -1)`, and transformers' attention layers pass sliding_window as an int (models/mistral/modeling_mistral.py:
+    # config.sliding_window; Gemma 2/3/4, gpt-oss: the layer's window), which zigzag_ring_attn.forward indexes
+    # (window_size[0], flash-attn >= 2.7's window_size_left/right) or flash-attn < 2.7 does: "'int' object is not
+    # subscriptable" at the first forward. Ulysses alone hands the whole sequence to transformers' own flash call, which
+    # applies the window.
     sp = args.int("sequence_parallel_size", 1) or 1
     if recipe.engine != "swift" or sp <= 1:
         return
@@ -198,6 +204,12 @@ def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
         return
     where = (f"{shape.name} has {shape.num_key_value_heads} KV heads, so Ulysses takes {ulysses} and ring "
              f"attention {sp // ulysses}")
+    if shape.sliding_window:
+        err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, and {shape.name}'s attention layers "
+            f"slide a window of {shape.sliding_window} tokens, which ms-swift's ring attention cannot take (it hands "
+            "flash-attn the layer's sliding_window int as a (left, right) window_size: TypeError at the first "
+            "forward)", "sequence_parallel_size", hint=f"sequence_parallel_size: {ulysses} (Ulysses only)")
+        return
     if shape.num_linear_attention_layers and shape.model_type.startswith("qwen3_5"):
         err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, and ms-swift's Gated DeltaNet sequence "
             "parallelism refuses ring attention", "sequence_parallel_size", hint=f"sequence_parallel_size: {ulysses}")
@@ -205,6 +217,27 @@ def swift_sequence_parallel(recipe, args, shape: ModelShape, lay, err, warn):
         err("sequence-parallel-size", f"sequence_parallel_size {sp}: {where}, which ms-swift runs only with "
             "padding_free", "sequence_parallel_size",
             hint=f"sequence_parallel_size: {ulysses}, or padding_free: true (with a flash attn_impl)")
+
+
+def swift_sequence_parallel_logits(recipe, args, shape: ModelShape, lay, err, warn):
+    # ms-swift 4.6 trainers/mixin.py SwiftMixin.get_use_logits_to_keep returns a use_logits_to_keep the recipe states
+    # as it is (only None defaults to `sequence_parallel_size == 1`), and SwiftMixin.prepare_logits_to_keep opens with
+    # `if self.template.sequence_parallel_size > 1: raise NotImplementedError()`. Seq2SeqTrainer._prepare_inputs (sft,
+    # pt: causal_lm) and DPOTrainer.concatenated_forward call it whenever the flag is on, so the first step raises.
+    # GRPO selects its completion logits its own way (rlhf_trainers/grpo_trainer.py), and the other RLHF types refuse
+    # sequence parallel at start-up (rlhf-sequence-parallel). Report: modelscope/ms-swift#9765 (Qwen3.6-35B-A3B,
+    # 8x H20, ms-swift 4.4.1: --use_logits_to_keep true with sequence parallel raises NotImplementedError).
+    sp = args.int("sequence_parallel_size", 1) or 1
+    if recipe.engine != "swift" or sp <= 1 or not args.bool("use_logits_to_keep"):
+        return
+    if recipe.command == "rlhf" and args.str("rlhf_type") != "dpo":
+        return
+    if recipe.command != "rlhf" and (args.str("task_type") or "causal_lm") != "causal_lm":
+        return
+    err("sequence-parallel-logits", f"use_logits_to_keep true with sequence_parallel_size {sp}: ms-swift's "
+        "prepare_logits_to_keep raises NotImplementedError at the first step under sequence parallel (left unset, "
+        "ms-swift turns it off there itself)", "use_logits_to_keep",
+        hint="leave use_logits_to_keep unset (or false) with sequence parallel")
 
 
 # vLLM LoRAConfig accepts only these max_lora_rank values (vllm/config/lora.py: possible_max_ranks (8, 16, 32, 64,
@@ -327,5 +360,5 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, rollout_length,
-                rollout_engine_memory, swift_sequence_parallel,
+                rollout_engine_memory, swift_sequence_parallel, swift_sequence_parallel_logits,
                 rollout_lora_rank]

@@ -49,15 +49,31 @@ LENGTH_RULE_INFO = [
              "checkpoints (config.json quantization_config fp8, as Kimi-K2's; -FP8 releases; DeepSeek-V3) count 1 "
              "byte per weight"),
     RuleInfo("sequence-parallel-size", "error", "engine swift: sequence_parallel_size must divide the processes; past "
-             "gcd(KV heads, size) the rest is ring attention, which needs padding_free and which Qwen3.5/3.6's Gated "
-             "DeltaNet refuses",
+             "gcd(KV heads, size) the rest is ring attention, which needs padding_free, which Qwen3.5/3.6's Gated "
+             "DeltaNet refuses and which takes no sliding-window layers",
              (code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel._init_device_mesh / prepare "
                     "(\"needs ulysses/ring-attention, which needs --padding_free true\")"),
               code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (\"does not "
                     "support derived ring attention\")"),
+              code("ms-swift swift/sequence_parallel/sequence_parallel.py: local_flash_attn (window_size=kwargs.get("
+                   "'sliding_window') or (-1, -1), an int from transformers' attention layers) -> "
+                   "swift/sequence_parallel/zigzag_ring_attn.py: forward (window_size[0])"),
+              Evidence("report", "zhuzilin/ring-flash-attention#35", "feature request, open: the ring flash attention "
+                       "ms-swift's zigzag ring derives from takes no window_size"),
               Evidence("report", "modelscope/ms-swift#9162", "the PR adding Qwen3.5 linear-attention sequence parallelism "
                        "lists rp_world_size > 1 as unsupported")),
-             "engine: swift, sequence_parallel_size > 1"),
+             "engine: swift, sequence_parallel_size > 1; the window: a config.json sliding_window some layer uses "
+             "(layer_types, or use_sliding_window not false)"),
+    RuleInfo("sequence-parallel-logits", "error", "engine swift: use_logits_to_keep true excludes "
+             "sequence_parallel_size > 1 (sft/pt causal LM, DPO): ms-swift raises NotImplementedError at the first step",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin.prepare_logits_to_keep (NotImplementedError under "
+                   "sequence parallel) / get_use_logits_to_keep (a stated value is kept)"),
+              code("ms-swift swift/trainers/seq2seq_trainer.py: Seq2SeqTrainer._prepare_inputs; "
+                   "swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.concatenated_forward"),
+              Evidence("report", "modelscope/ms-swift#9765", "Qwen3.6-35B-A3B long-context SFT, 8x H20, ms-swift "
+                       "4.4.1: --use_logits_to_keep true with sequence parallel raises NotImplementedError")),
+             "engine: swift, sequence_parallel_size > 1, use_logits_to_keep true; sft/pt with task_type causal_lm, "
+             "or rlhf_type dpo (GRPO keeps its own logits selection)"),
     RuleInfo("vllm-lora-rank", "error", "with vllm_enable_lora, lora_rank is vLLM's max_lora_rank and must be one it "
              "accepts (1, 8, 16, 32, 64, 128, 256, 320, 512)",
              (Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (\"max_lora_rank (...) must be one of\"; public "

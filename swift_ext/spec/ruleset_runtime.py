@@ -61,8 +61,29 @@ RUNTIME_RULE_INFO = [
                    "/ AttnFuncWithCPAndQKVOA2A.forward (public source, not installed here)"),
               Evidence("report", "NVIDIA/TransformerEngine#2208", "hierarchical CP (a2a+p2p) with packed THD input: "
                        "'thd format is not supported with hierarchical CP implementation yet!'; H800, megatron "
-                       "core_r0.13.0, TE 2.4")),
+                       "core_r0.13.0, TE 2.4"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2667", "a2a+p2p with CP 16 and no "
+                       "hierarchical_context_parallel_sizes: CP silently disabled (suspiciously high TFLOP/s, higher "
+                       "loss); fixed by a TransformerConfig assertion after megatron-core 0.16")),
              "engine: megatron, context_parallel_size > 1, cp_comm_type set (argument or megatron_extra_kwargs)"),
+    RuleInfo("sliding-window-cp", "error", "sliding-window attention layers (Gemma 4) with context parallel need "
+             "cp_comm_type a2a or all_gather: Transformer Engine's p2p context-parallel attention (the default) takes "
+             "no window",
+             (code("megatron-core extensions/transformer_engine.py: TEDotProductAttention.__init__ (window_size on "
+                   "the window layers; cp_comm_type p2p when unset)"),
+              code("transformer-engine pytorch/attention/dot_product_attention/context_parallel.py: "
+                   "attn_forward_func_with_cp (\"The context parallel running configs cannot support sliding window "
+                   "attetnion!\"; public source, not installed here)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py hf_to_mcore_config (window_size for gemma4, "
+                   "muse_glimmer, gpt_oss; popped for the rest)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1160", "PR exposing cp_comm_type: 'The default cp_comm_type "
+                       "p2p does not work with sliding window attention in TransformerEngine'"),
+              Evidence("report", "NVIDIA/Megatron-LM#2222", "maintainer: sliding window attention under CP works "
+                       "with all_gather and a2a"),
+              Evidence("report", "NVIDIA/TransformerEngine#3527", "PR for Gemma 4's 512-wide heads under CP: sliding "
+                       "window declined with p2p and a2a+p2p, 'the same rule FusedAttention carries'")),
+             "engine: megatron, context_parallel_size > 1, Gemma 4 / muse_glimmer (gpt-oss: attention-sinks-cp), a "
+             "layer with cp_comm_type p2p (unset or listed), attention_backend not unfused/local"),
     RuleInfo("linear-attention-packed", "error", "no packed input (padding_free / packing) to a Gated DeltaNet that "
              "refuses it: megatron-core's own (bridge_backend megatron-bridge on Qwen3-Next) before megatron-core 0.19; "
              "transformers' Qwen3.5 one that USE_MCORE_GDN=0 builds before transformers 5.9",
