@@ -134,5 +134,35 @@ def deepep_gpu(recipe, args, shape: ModelShape, lay, err, warn):
              "(deepseek-ai/DeepEP#234, #149)", where, hint=hint + ", or an expert group within one node")
 
 
+# Evidence (reports; the failing code is DeepEP's hybrid-ep branch, not installed here): megatron-core 0.16.1
+# transformer/moe/token_dispatcher.py _HybridEPManager.setup_metadata/dispatch hands each rank's own token count to
+# hybrid_ep_dispatch (transformer/moe/fused_a2a.py) as it comes -- no padding to a common length (later Megatron-Core
+# added per-layer uneven-input padding; NVIDIA-NeMo/RL#4079) -- and ms-swift 4.6 pads a micro-batch only to a multiple
+# of TP (with SP), CP and the FP8 block (swift/megatron/utils/utils.py get_padding_to): padding-free / packed batches and
+# padded ones alike differ in length from rank to rank of the expert group. HybridEP then hangs (ranks disagree on
+# reallocating its buffer and skip an all-gather) or mixes routing maps of different lengths (deepseek-ai/DeepEP#604,
+# SFT with variable sequence lengths), fails to JIT-compile when a rank's count is not a multiple of its chunk
+# (NVIDIA-NeMo/Megatron-Bridge#3294, Qwen3.5 MoE, "MAX_NUM_OF_TOKENS_PER_RANK must be multiple of
+# NUM_OF_TOKENS_PER_CHUNK"); ms-swift PR 8393 (padding to max_length for hybridep, after a hang on Qwen3-30B-A3B) was
+# closed unmerged, NeMo-RL (#2964) and NeMo-Automodel (#3641) pad every rank to one count before dispatch. A warning:
+# the failure is DeepEP's, reported rather than read in an installed line. Scope: engine megatron, MoE models, the
+# flex dispatcher with moe_flex_dispatcher_backend hybridep (only megatron_extra_kwargs sets it in ms-swift 4.6).
+def hybridep_token_counts(recipe, args, shape: ModelShape, lay, err, warn):
+    if dispatcher_of(args) != "flex" or not shape.is_moe or is_on(args, "moe_enable_deepep"):
+        return  # moe_enable_deepep with hybridep is moe-deepep's error
+    if str(config_value(args, "moe_flex_dispatcher_backend") or "deepep") != "hybridep":
+        return
+    mode = ("packed" if args.bool("packing") else "padding-free" if args.bool("padding_free")
+            else "padded to each batch's longest")
+    warn("moe-hybridep-lengths", f"the flex dispatcher's HybridEP backend with ms-swift's {mode} micro-batches: "
+         "megatron-core 0.16 dispatches each rank's own token count, ms-swift pads only to TP/CP/FP8 multiples, and "
+         "HybridEP needs one count across the expert group -- reports saw it hang or mix routing maps "
+         "(deepseek-ai/DeepEP#604; ms-swift PR 8393, unmerged) and fail to JIT-compile on an unaligned count "
+         "(NVIDIA-NeMo/Megatron-Bridge#3294)", "megatron_extra_kwargs",
+         hint="moe_token_dispatcher_type: alltoall (ms-swift's default), or the deepep backend -- unless every sample "
+              "(or pack) is exactly max_length tokens (pretraining text cut to length), the one case ms-swift's "
+              "batches all match")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
-             expert_bias_needs_sigmoid, deepep_gpu]
+             expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts]

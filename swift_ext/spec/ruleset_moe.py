@@ -79,6 +79,25 @@ MOE_RULE_INFO = [
                     "applied last), _get_megatron_bridge_model (variable_seq_lengths with padding_free)")),
              "engine: megatron, moe_token_dispatcher_type other than alltoall; with mcore-bridge unless "
              "megatron_extra_kwargs sets variable_seq_lengths false"),
+    RuleInfo("moe-hybridep-lengths", "warning", "the flex dispatcher's HybridEP backend needs one token count on every "
+             "rank of the expert group, which ms-swift's micro-batches (padded only to TP/CP/FP8 multiples) do not "
+             "have: reports saw hangs, mixed routing maps and JIT failures",
+             (code("megatron-core transformer/moe/token_dispatcher.py: _HybridEPManager.setup_metadata / dispatch "
+                   "(each rank's own token count to hybrid_ep_dispatch, no padding)"),
+              code("ms-swift swift/megatron/utils/utils.py: get_padding_to (TP with SP, CP, FP8 block multiples only)"),
+              Evidence("report", "deepseek-ai/DeepEP#604", "Hybrid-EP in SFT with variable sequence lengths: ranks "
+                       "disagree on reallocating the buffer and hang at an all-gather; routing maps of different "
+                       "lengths give wrong results"),
+              Evidence("report", "modelscope/ms-swift#8393", "pull request (closed unmerged): flex + hybridep on "
+                       "Qwen3-30B-A3B hangs in all-gather-into-tensor on inconsistent sequence lengths; padding to "
+                       "max_length fixes it"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#3294", "Qwen3.5 MoE, flex + hybridep, EP 8, mbs 4: "
+                       "'MAX_NUM_OF_TOKENS_PER_RANK must be multiple of NUM_OF_TOKENS_PER_CHUNK' without padding to "
+                       "the sequence length"),
+              Evidence("report", "NVIDIA-NeMo/Automodel#3641", "pull request: HybridEP needs the same token count on "
+                       "every EP rank (a multiple of 4); variable-length or packed batches abort or deadlock")),
+             "engine: megatron, MoE models, moe_token_dispatcher_type flex with megatron_extra_kwargs "
+             "moe_flex_dispatcher_backend hybridep (without moe_enable_deepep, which moe-deepep refuses beside it)"),
     RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
              "but no decoder layer fails in ms-swift's model build",
              (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
