@@ -164,5 +164,53 @@ def hybridep_token_counts(recipe, args, shape: ModelShape, lay, err, warn):
               "batches all match")
 
 
+# The ETP x EP group sizes DeepEP's Buffer has a dispatch / combine config for (deep_ep buffer.py
+# Buffer.get_dispatch_config / get_combine_config: `assert num_ranks in config_map, f'Unsupported number of EP ranks:
+# {num_ranks}'`). The union over DeepEP's releases: 48 and 96 were added after the first (deep_ep/buffer.py at
+# 04b06f7 has the other ten; deep_ep/buffers/legacy.py on main all twelve), so a size only an older DeepEP lacks is
+# not judged.
+DEEPEP_GROUP_SIZES = (2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 144, 160)
+# DeepEP's normal (high-throughput) kernels take 8 consecutive ranks for one NVLink node (NUM_MAX_NVL_PEERS, static-
+# asserted 8: rdma_rank = rank / 8) and reach the other nodes over RDMA.
+DEEPEP_NODE_GPUS = 8
+
+
+# Evidence: megatron-core 0.16.1 transformer/moe/fused_a2a.py get_buffer builds DeepEP's Buffer over the flex
+# dispatcher's group -- the expert tensor x expert model parallel group (token_dispatcher.py MoEFlexTokenDispatcher:
+# tp_ep_group), ETP x EP consecutive ranks -- asking Buffer.get_dispatch_config(group.size()) and
+# get_combine_config(group.size()) first, which assert the size is one DeepEP has a config for
+# (deepseek-ai/DeepEP#541: "AssertionError: Unsupported number of EP ranks: 12"; #464: no more than 160 = 8 x 20
+# ranks). That fails on every rank at the first MoE dispatch: refused. A group wider than a node of fewer than 8 GPUs
+# breaks DeepEP's 8-GPUs-a-node assumption (the ranks it takes for NVLink peers sit on other nodes): said, from reports
+# (deepseek-ai/DeepEP#392, the maintainer: "the current normal kernels limits the number of GPUs per node to 8, the
+# normal mode doesn't support GB200 yet"; #104: one GPU a node fails DeepEP's buffer assertion; Megatron-Bridge's
+# flex_dispatcher_backend.py refuses DeepEP on GB200, four GPUs a node). Scope: engine megatron, MoE models, the
+# DeepEP backend (moe_enable_deepep, or the flex dispatcher's default backend), ETP x EP above 1 (below, moe-dispatcher).
+def deepep_group(recipe, args, shape: ModelShape, lay, err, warn):
+    backend = str(config_value(args, "moe_flex_dispatcher_backend") or "deepep")
+    deepep = is_on(args, "moe_enable_deepep") or (dispatcher_of(args) == "flex" and backend == "deepep")
+    group = lay.etp * lay.ep
+    if not deepep or not shape.is_moe or group <= 1 or not lay.pp or (lay.world // lay.pp) % group:
+        return  # an expert grid that does not divide the world is expert-layout's error
+    where = flag(args, "moe_enable_deepep" if is_on(args, "moe_enable_deepep") else "moe_token_dispatcher_type")
+    if group not in DEEPEP_GROUP_SIZES:
+        per_stage = lay.world // lay.pp
+        eps = [n // lay.etp for n in DEEPEP_GROUP_SIZES if n % lay.etp == 0 and per_stage % n == 0
+               and shape.num_experts % (n // lay.etp) == 0]
+        err("deepep-group", f"DeepEP token dispatch over an expert group of ETP x EP = {group} ranks: DeepEP has no "
+            f"dispatch/combine config for {group} ranks (\"Unsupported number of EP ranks: {group}\" at the first MoE "
+            f"dispatch); it takes {', '.join(map(str, DEEPEP_GROUP_SIZES))}", "expert_model_parallel_size",
+            hint=(f"expert_model_parallel_size {' or '.join(map(str, eps[-3:]))} (with ETP {lay.etp}), or " if eps
+                  else "") + "moe_token_dispatcher_type: alltoall (ms-swift's default) without moe_enable_deepep")
+    elif lay.gpus_per_node and lay.gpus_per_node < DEEPEP_NODE_GPUS and group > lay.gpus_per_node:
+        warn("deepep-group", f"DeepEP token dispatch over an expert group of ETP x EP = {group} ranks on nodes of "
+             f"{lay.gpus_per_node} GPUs: DeepEP's normal kernels take 8 consecutive ranks as one NVLink node, so "
+             "part of each 'node' sits on another machine (deepseek-ai/DeepEP#392: GB200's 4 GPUs a node are not "
+             "supported; #104; Megatron-Bridge refuses DeepEP there)", where,
+             hint=f"an expert group within one node (ETP x EP <= {lay.gpus_per_node}), or moe_token_dispatcher_type: "
+                  "alltoall without moe_enable_deepep")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
-             expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts]
+             expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
+             deepep_group]

@@ -24,6 +24,22 @@ MOE_RULE_INFO = [
                        "enables FusedAttention (Megatron-Bridge's gpt-oss recipe sets a2a whenever CP > 1)")),
              "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1, unless "
              "cp_comm_type is a2a on every layer with attention_backend fused or auto"),
+    RuleInfo("deepep-group", "error, warning", "DeepEP token dispatch needs an expert group (ETP x EP) of a size DeepEP "
+             "has a config for (2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 144, 160: refused otherwise), and on nodes of "
+             "fewer than 8 GPUs a group within one node (said: DeepEP takes 8 consecutive ranks for one NVLink node)",
+             (code("megatron-core transformer/moe/fused_a2a.py: get_buffer (Buffer.get_dispatch_config / "
+                   "get_combine_config over the flex dispatcher's ETP x EP group)"),
+              code("DeepEP deep_ep/buffer.py, deep_ep/buffers/legacy.py: Buffer.get_dispatch_config (\"Unsupported "
+                   "number of EP ranks\"; public source, not installed here)"),
+              Evidence("report", "deepseek-ai/DeepEP#464", "24 nodes x 8 GPUs, a 192-rank EP group: DeepEP's rank "
+                       "assertion; the maintainer: EP groups stay within 160 ranks"),
+              Evidence("report", "deepseek-ai/DeepEP#541", "pull request: 'AssertionError: Unsupported number of EP "
+                       "ranks: 12' and the list of supported sizes"),
+              Evidence("report", "deepseek-ai/DeepEP#392", "GB200 (4 GPUs a node): the normal kernels limit a node to "
+                       "8 GPUs, normal mode unsupported"),
+              Evidence("report", "deepseek-ai/DeepEP#104", "two nodes of one A100 each: DeepEP's buffer assertion")),
+             "engine: megatron, MoE models, moe_enable_deepep or the flex dispatcher's default deepep backend, ETP x EP "
+             "above 1 and dividing the ranks of a pipeline stage; the node warning with launch.gpus_per_node below 8"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
