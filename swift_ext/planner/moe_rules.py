@@ -138,8 +138,8 @@ def deepep_gpu(recipe, args, shape: ModelShape, lay, err, warn):
 # transformer/moe/token_dispatcher.py _HybridEPManager.setup_metadata/dispatch hands each rank's own token count to
 # hybrid_ep_dispatch (transformer/moe/fused_a2a.py) as it comes -- no padding to a common length (later Megatron-Core
 # added per-layer uneven-input padding; NVIDIA-NeMo/RL#4079) -- and ms-swift 4.6 pads a micro-batch only to a multiple
-# of TP (with SP), CP and the FP8 block (swift/megatron/utils/utils.py get_padding_to): padding-free / packed batches and
-# padded ones alike differ in length from rank to rank of the expert group. HybridEP then hangs (ranks disagree on
+# of TP (with SP), CP and the FP8 block (swift/megatron/utils/utils.py get_padding_to): padding-free / packed batches
+# and padded ones alike differ in length from rank to rank of the expert group. HybridEP then hangs (ranks disagree on
 # reallocating its buffer and skip an all-gather) or mixes routing maps of different lengths (deepseek-ai/DeepEP#604,
 # SFT with variable sequence lengths), fails to JIT-compile when a rank's count is not a multiple of its chunk
 # (NVIDIA-NeMo/Megatron-Bridge#3294, Qwen3.5 MoE, "MAX_NUM_OF_TOKENS_PER_RANK must be multiple of
@@ -185,7 +185,8 @@ DEEPEP_NODE_GPUS = 8
 # (deepseek-ai/DeepEP#392, the maintainer: "the current normal kernels limits the number of GPUs per node to 8, the
 # normal mode doesn't support GB200 yet"; #104: one GPU a node fails DeepEP's buffer assertion; Megatron-Bridge's
 # flex_dispatcher_backend.py refuses DeepEP on GB200, four GPUs a node). Scope: engine megatron, MoE models, the
-# DeepEP backend (moe_enable_deepep, or the flex dispatcher's default backend), ETP x EP above 1 (below, moe-dispatcher).
+# DeepEP backend (moe_enable_deepep, or the flex dispatcher's default backend), ETP x EP above 1 (below:
+# moe-dispatcher).
 def deepep_group(recipe, args, shape: ModelShape, lay, err, warn):
     backend = str(config_value(args, "moe_flex_dispatcher_backend") or "deepep")
     deepep = is_on(args, "moe_enable_deepep") or (dispatcher_of(args) == "flex" and backend == "deepep")
@@ -211,6 +212,54 @@ def deepep_group(recipe, args, shape: ModelShape, lay, err, warn):
                   "alltoall without moe_enable_deepep")
 
 
+def _router_groups(value) -> int:
+    """Group-limited routing's group count as routing sees it: unset, 0 and 1 all route over one group."""
+    return value if type(value) is int and value > 1 else 1
+
+
+# Evidence (reports; nothing refuses it): ms-swift 4.6 has no argument for the router's top-k, score function,
+# pre-softmax or group-limited routing -- mcore-bridge derives them from the checkpoint's config.json
+# (config/parser.py hf_to_mcore_config: num_experts_per_tok, scoring_func, norm_topk_prob, n_group, topk_group) and
+# megatron_extra_kwargs, applied last (swift/megatron/model/utils.py get_mcore_model_config), replaces them. Another
+# value builds and trains, but the pretrained router and experts then select and weight experts as they were not
+# trained to: Pai-Megatron-Patch#562 (Moonlight-16B-A3B run with moe-router-topk 8 where config.json says 6; the
+# maintainers fixed their script), #529 (Moonlight SFT "loss is too large" with 8 groups / group top-k 4 where the
+# model routes over one group). A value equal to the model's is not said, nor one the model leaves unset. Scope:
+# engine megatron, MoE models, megatron_extra_kwargs setting moe_router_topk, moe_router_score_function,
+# moe_router_pre_softmax, moe_router_num_groups or moe_router_group_topk (an invalid combination is moe-router's).
+def router_override(recipe, args, shape: ModelShape, lay, err, warn):
+    extra = args.mapping("megatron_extra_kwargs")
+    if not shape.is_moe or not extra:
+        return
+    changed = []
+    if "moe_router_topk" in extra and type(extra["moe_router_topk"]) is int and shape.num_experts_per_tok \
+            and extra["moe_router_topk"] != shape.num_experts_per_tok:
+        changed.append(f"moe_router_topk {extra['moe_router_topk']} (config.json: {shape.num_experts_per_tok})")
+    score = extra.get("moe_router_score_function")
+    if isinstance(score, str) and score != shape.router_score_function:
+        changed.append(f"moe_router_score_function {score} (the model's router: {shape.router_score_function})")
+    pre = extra.get("moe_router_pre_softmax")
+    softmax = (score or shape.router_score_function) == "softmax"
+    if isinstance(pre, bool) and pre != shape.router_pre_softmax and softmax:
+        changed.append(f"moe_router_pre_softmax {str(pre).lower()} (the model's: "
+                       f"{str(shape.router_pre_softmax).lower()})")
+    model_groups = _router_groups(shape.router_num_groups)
+    groups = _router_groups(extra.get("moe_router_num_groups", shape.router_num_groups))
+    if groups != model_groups:
+        changed.append(f"moe_router_num_groups {groups} (config.json's n_group: {model_groups})")
+    elif groups > 1 and "moe_router_group_topk" in extra and type(extra["moe_router_group_topk"]) is int \
+            and shape.router_group_topk and extra["moe_router_group_topk"] != shape.router_group_topk:
+        changed.append(f"moe_router_group_topk {extra['moe_router_group_topk']} (config.json's topk_group: "
+                       f"{shape.router_group_topk})")
+    if changed:
+        warn("moe-router-override", f"megatron_extra_kwargs routes {shape.name} otherwise than its checkpoint was "
+             f"trained: {'; '.join(changed)}. It builds and trains, but the pretrained router and experts then pick "
+             "and weight experts as they never learned to (a loss far above the base model's from the first step: "
+             "Pai-Megatron-Patch#529, #562)", "megatron_extra_kwargs",
+             hint="drop the router fields from megatron_extra_kwargs (mcore-bridge takes them from config.json), "
+                  "unless the model is meant to learn another routing")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
              expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
-             deepep_group]
+             deepep_group, router_override]

@@ -114,6 +114,20 @@ MOE_RULE_INFO = [
                        "every EP rank (a multiple of 4); variable-length or packed batches abort or deadlock")),
              "engine: megatron, MoE models, moe_token_dispatcher_type flex with megatron_extra_kwargs "
              "moe_flex_dispatcher_backend hybridep (without moe_enable_deepep, which moe-deepep refuses beside it)"),
+    RuleInfo("moe-router-override", "warning", "megatron_extra_kwargs setting the router's top-k, score function, "
+             "pre-softmax or group-limited routing to other values than the checkpoint's config.json: it trains, but "
+             "the pretrained router and experts route as they were not trained to",
+             (code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (num_experts_per_tok, "
+                   "scoring_func, norm_topk_prob, n_group, topk_group -> the moe_router_* fields)"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs applied last; "
+                   "no ms-swift argument for these fields)"),
+              Evidence("report", "alibaba/Pai-Megatron-Patch#562", "Moonlight-16B-A3B run with moe-router-topk 8 "
+                       "where config.json's num_experts_per_tok is 6; the script was fixed"),
+              Evidence("report", "alibaba/Pai-Megatron-Patch#529", "Moonlight SFT 'loss is too large' with 8 groups / "
+                       "group top-k 4 on a model routed over one group")),
+             "engine: megatron, MoE models, megatron_extra_kwargs setting moe_router_topk, moe_router_score_function, "
+             "moe_router_pre_softmax (softmax routers), moe_router_num_groups or moe_router_group_topk to a value "
+             "other than the model's (unset and 1 group alike)"),
     RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
              "but no decoder layer fails in ms-swift's model build",
              (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
