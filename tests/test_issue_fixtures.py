@@ -38,9 +38,13 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # collator gives only when every sample or pack is max_length long (the data decides; Megatron-Bridge's recipes that
 # publish it run fixed-length pretraining batches on their own trainer). attention-flash-mla says that MLA under plain
 # attention_backend flash on an sm90+ GPU runs only where flash-attn 3/4 is installed on the training machine (the
-# published MLA setups on H100/H20/B200 ran with it, or on their framework's auto backend).
+# published MLA setups on H100/H20/B200 ran with it, or on their framework's auto backend). moe-hybridep-lengths
+# likewise says that HybridEP needs one token count on every rank of the expert group, which ms-swift's batches have
+# only when every sample or pack is max_length long (the published HybridEP recipes run fixed-length mock-data
+# pretraining on Megatron-Bridge's or Megatron-LM's own trainer).
 ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
-            "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla"}
+            "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
+            "moe-hybridep-lengths"}
 
 
 def header(path: Path) -> dict[str, str]:

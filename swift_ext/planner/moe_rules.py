@@ -134,5 +134,132 @@ def deepep_gpu(recipe, args, shape: ModelShape, lay, err, warn):
              "(deepseek-ai/DeepEP#234, #149)", where, hint=hint + ", or an expert group within one node")
 
 
+# Evidence (reports; the failing code is DeepEP's hybrid-ep branch, not installed here): megatron-core 0.16.1
+# transformer/moe/token_dispatcher.py _HybridEPManager.setup_metadata/dispatch hands each rank's own token count to
+# hybrid_ep_dispatch (transformer/moe/fused_a2a.py) as it comes -- no padding to a common length (later Megatron-Core
+# added per-layer uneven-input padding; NVIDIA-NeMo/RL#4079) -- and ms-swift 4.6 pads a micro-batch only to a multiple
+# of TP (with SP), CP and the FP8 block (swift/megatron/utils/utils.py get_padding_to): padding-free / packed batches
+# and padded ones alike differ in length from rank to rank of the expert group. HybridEP then hangs (ranks disagree on
+# reallocating its buffer and skip an all-gather) or mixes routing maps of different lengths (deepseek-ai/DeepEP#604,
+# SFT with variable sequence lengths), fails to JIT-compile when a rank's count is not a multiple of its chunk
+# (NVIDIA-NeMo/Megatron-Bridge#3294, Qwen3.5 MoE, "MAX_NUM_OF_TOKENS_PER_RANK must be multiple of
+# NUM_OF_TOKENS_PER_CHUNK"); ms-swift PR 8393 (padding to max_length for hybridep, after a hang on Qwen3-30B-A3B) was
+# closed unmerged, NeMo-RL (#2964) and NeMo-Automodel (#3641) pad every rank to one count before dispatch. A warning:
+# the failure is DeepEP's, reported rather than read in an installed line. Scope: engine megatron, MoE models, the
+# flex dispatcher with moe_flex_dispatcher_backend hybridep (only megatron_extra_kwargs sets it in ms-swift 4.6).
+def hybridep_token_counts(recipe, args, shape: ModelShape, lay, err, warn):
+    if dispatcher_of(args) != "flex" or not shape.is_moe or is_on(args, "moe_enable_deepep"):
+        return  # moe_enable_deepep with hybridep is moe-deepep's error
+    if str(config_value(args, "moe_flex_dispatcher_backend") or "deepep") != "hybridep":
+        return
+    mode = ("packed" if args.bool("packing") else "padding-free" if args.bool("padding_free")
+            else "padded to each batch's longest")
+    warn("moe-hybridep-lengths", f"the flex dispatcher's HybridEP backend with ms-swift's {mode} micro-batches: "
+         "megatron-core 0.16 dispatches each rank's own token count, ms-swift pads only to TP/CP/FP8 multiples, and "
+         "HybridEP needs one count across the expert group -- reports saw it hang or mix routing maps "
+         "(deepseek-ai/DeepEP#604; ms-swift PR 8393, unmerged) and fail to JIT-compile on an unaligned count "
+         "(NVIDIA-NeMo/Megatron-Bridge#3294)", "megatron_extra_kwargs",
+         hint="moe_token_dispatcher_type: alltoall (ms-swift's default), or the deepep backend -- unless every sample "
+              "(or pack) is exactly max_length tokens (pretraining text cut to length), the one case ms-swift's "
+              "batches all match")
+
+
+# The ETP x EP group sizes DeepEP's Buffer has a dispatch / combine config for (deep_ep buffer.py
+# Buffer.get_dispatch_config / get_combine_config: `assert num_ranks in config_map, f'Unsupported number of EP ranks:
+# {num_ranks}'`). The union over DeepEP's releases: 48 and 96 were added after the first (deep_ep/buffer.py at
+# 04b06f7 has the other ten; deep_ep/buffers/legacy.py on main all twelve), so a size only an older DeepEP lacks is
+# not judged.
+DEEPEP_GROUP_SIZES = (2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 144, 160)
+# DeepEP's normal (high-throughput) kernels take 8 consecutive ranks for one NVLink node (NUM_MAX_NVL_PEERS, static-
+# asserted 8: rdma_rank = rank / 8) and reach the other nodes over RDMA.
+DEEPEP_NODE_GPUS = 8
+
+
+# Evidence: megatron-core 0.16.1 transformer/moe/fused_a2a.py get_buffer builds DeepEP's Buffer over the flex
+# dispatcher's group -- the expert tensor x expert model parallel group (token_dispatcher.py MoEFlexTokenDispatcher:
+# tp_ep_group), ETP x EP consecutive ranks -- asking Buffer.get_dispatch_config(group.size()) and
+# get_combine_config(group.size()) first, which assert the size is one DeepEP has a config for
+# (deepseek-ai/DeepEP#541: "AssertionError: Unsupported number of EP ranks: 12"; #464: no more than 160 = 8 x 20
+# ranks). That fails on every rank at the first MoE dispatch: refused. A group wider than a node of fewer than 8 GPUs
+# breaks DeepEP's 8-GPUs-a-node assumption (the ranks it takes for NVLink peers sit on other nodes): said, from reports
+# (deepseek-ai/DeepEP#392, the maintainer: "the current normal kernels limits the number of GPUs per node to 8, the
+# normal mode doesn't support GB200 yet"; #104: one GPU a node fails DeepEP's buffer assertion; Megatron-Bridge's
+# flex_dispatcher_backend.py refuses DeepEP on GB200, four GPUs a node). Scope: engine megatron, MoE models, the
+# DeepEP backend (moe_enable_deepep, or the flex dispatcher's default backend), ETP x EP above 1 (below:
+# moe-dispatcher).
+def deepep_group(recipe, args, shape: ModelShape, lay, err, warn):
+    backend = str(config_value(args, "moe_flex_dispatcher_backend") or "deepep")
+    deepep = is_on(args, "moe_enable_deepep") or (dispatcher_of(args) == "flex" and backend == "deepep")
+    group = lay.etp * lay.ep
+    if not deepep or not shape.is_moe or group <= 1 or not lay.pp or (lay.world // lay.pp) % group:
+        return  # an expert grid that does not divide the world is expert-layout's error
+    where = flag(args, "moe_enable_deepep" if is_on(args, "moe_enable_deepep") else "moe_token_dispatcher_type")
+    if group not in DEEPEP_GROUP_SIZES:
+        per_stage = lay.world // lay.pp
+        eps = [n // lay.etp for n in DEEPEP_GROUP_SIZES if n % lay.etp == 0 and per_stage % n == 0
+               and shape.num_experts % (n // lay.etp) == 0]
+        err("deepep-group", f"DeepEP token dispatch over an expert group of ETP x EP = {group} ranks: DeepEP has no "
+            f"dispatch/combine config for {group} ranks (\"Unsupported number of EP ranks: {group}\" at the first MoE "
+            f"dispatch); it takes {', '.join(map(str, DEEPEP_GROUP_SIZES))}", "expert_model_parallel_size",
+            hint=(f"expert_model_parallel_size {' or '.join(map(str, eps[-3:]))} (with ETP {lay.etp}), or " if eps
+                  else "") + "moe_token_dispatcher_type: alltoall (ms-swift's default) without moe_enable_deepep")
+    elif lay.gpus_per_node and lay.gpus_per_node < DEEPEP_NODE_GPUS and group > lay.gpus_per_node:
+        warn("deepep-group", f"DeepEP token dispatch over an expert group of ETP x EP = {group} ranks on nodes of "
+             f"{lay.gpus_per_node} GPUs: DeepEP's normal kernels take 8 consecutive ranks as one NVLink node, so "
+             "part of each 'node' sits on another machine (deepseek-ai/DeepEP#392: GB200's 4 GPUs a node are not "
+             "supported; #104; Megatron-Bridge refuses DeepEP there)", where,
+             hint=f"an expert group within one node (ETP x EP <= {lay.gpus_per_node}), or moe_token_dispatcher_type: "
+                  "alltoall without moe_enable_deepep")
+
+
+def _router_groups(value) -> int:
+    """Group-limited routing's group count as routing sees it: unset, 0 and 1 all route over one group."""
+    return value if type(value) is int and value > 1 else 1
+
+
+# Evidence (reports; nothing refuses it): ms-swift 4.6 has no argument for the router's top-k, score function,
+# pre-softmax or group-limited routing -- mcore-bridge derives them from the checkpoint's config.json
+# (config/parser.py hf_to_mcore_config: num_experts_per_tok, scoring_func, norm_topk_prob, n_group, topk_group) and
+# megatron_extra_kwargs, applied last (swift/megatron/model/utils.py get_mcore_model_config), replaces them. Another
+# value builds and trains, but the pretrained router and experts then select and weight experts as they were not
+# trained to: Pai-Megatron-Patch#562 (Moonlight-16B-A3B run with moe-router-topk 8 where config.json says 6; the
+# maintainers fixed their script), #529 (Moonlight SFT "loss is too large" with 8 groups / group top-k 4 where the
+# model routes over one group). A value equal to the model's is not said, nor one the model leaves unset. Scope:
+# engine megatron, MoE models, megatron_extra_kwargs setting moe_router_topk, moe_router_score_function,
+# moe_router_pre_softmax, moe_router_num_groups or moe_router_group_topk (an invalid combination is moe-router's).
+def router_override(recipe, args, shape: ModelShape, lay, err, warn):
+    extra = args.mapping("megatron_extra_kwargs")
+    if not shape.is_moe or not extra:
+        return
+    changed = []
+    if "moe_router_topk" in extra and type(extra["moe_router_topk"]) is int and shape.num_experts_per_tok \
+            and extra["moe_router_topk"] != shape.num_experts_per_tok:
+        changed.append(f"moe_router_topk {extra['moe_router_topk']} (config.json: {shape.num_experts_per_tok})")
+    score = extra.get("moe_router_score_function")
+    if isinstance(score, str) and score != shape.router_score_function:
+        changed.append(f"moe_router_score_function {score} (the model's router: {shape.router_score_function})")
+    pre = extra.get("moe_router_pre_softmax")
+    softmax = (score or shape.router_score_function) == "softmax"
+    if isinstance(pre, bool) and pre != shape.router_pre_softmax and softmax:
+        changed.append(f"moe_router_pre_softmax {str(pre).lower()} (the model's: "
+                       f"{str(shape.router_pre_softmax).lower()})")
+    model_groups = _router_groups(shape.router_num_groups)
+    groups = _router_groups(extra.get("moe_router_num_groups", shape.router_num_groups))
+    if groups != model_groups:
+        changed.append(f"moe_router_num_groups {groups} (config.json's n_group: {model_groups})")
+    elif groups > 1 and "moe_router_group_topk" in extra and type(extra["moe_router_group_topk"]) is int \
+            and shape.router_group_topk and extra["moe_router_group_topk"] != shape.router_group_topk:
+        changed.append(f"moe_router_group_topk {extra['moe_router_group_topk']} (config.json's topk_group: "
+                       f"{shape.router_group_topk})")
+    if changed:
+        warn("moe-router-override", f"megatron_extra_kwargs routes {shape.name} otherwise than its checkpoint was "
+             f"trained: {'; '.join(changed)}. It builds and trains, but the pretrained router and experts then pick "
+             "and weight experts as they never learned to (a loss far above the base model's from the first step: "
+             "Pai-Megatron-Patch#529, #562)", "megatron_extra_kwargs",
+             hint="drop the router fields from megatron_extra_kwargs (mcore-bridge takes them from config.json), "
+                  "unless the model is meant to learn another routing")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
-             expert_bias_needs_sigmoid, deepep_gpu]
+             expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
+             deepep_group, router_override]

@@ -24,6 +24,22 @@ MOE_RULE_INFO = [
                        "enables FusedAttention (Megatron-Bridge's gpt-oss recipe sets a2a whenever CP > 1)")),
              "engine: megatron, gpt-oss language models (learnable softmax), context_parallel_size > 1, unless "
              "cp_comm_type is a2a on every layer with attention_backend fused or auto"),
+    RuleInfo("deepep-group", "error, warning", "DeepEP token dispatch needs an expert group (ETP x EP) of a size DeepEP "
+             "has a config for (2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 144, 160: refused otherwise), and on nodes of "
+             "fewer than 8 GPUs a group within one node (said: DeepEP takes 8 consecutive ranks for one NVLink node)",
+             (code("megatron-core transformer/moe/fused_a2a.py: get_buffer (Buffer.get_dispatch_config / "
+                   "get_combine_config over the flex dispatcher's ETP x EP group)"),
+              code("DeepEP deep_ep/buffer.py, deep_ep/buffers/legacy.py: Buffer.get_dispatch_config (\"Unsupported "
+                   "number of EP ranks\"; public source, not installed here)"),
+              Evidence("report", "deepseek-ai/DeepEP#464", "24 nodes x 8 GPUs, a 192-rank EP group: DeepEP's rank "
+                       "assertion; the maintainer: EP groups stay within 160 ranks"),
+              Evidence("report", "deepseek-ai/DeepEP#541", "pull request: 'AssertionError: Unsupported number of EP "
+                       "ranks: 12' and the list of supported sizes"),
+              Evidence("report", "deepseek-ai/DeepEP#392", "GB200 (4 GPUs a node): the normal kernels limit a node to "
+                       "8 GPUs, normal mode unsupported"),
+              Evidence("report", "deepseek-ai/DeepEP#104", "two nodes of one A100 each: DeepEP's buffer assertion")),
+             "engine: megatron, MoE models, moe_enable_deepep or the flex dispatcher's default deepep backend, ETP x EP "
+             "above 1 and dividing the ranks of a pipeline stage; the node warning with launch.gpus_per_node below 8"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
              "(lm_head, embed_tokens) match nothing either, silently (warning)",
@@ -79,6 +95,39 @@ MOE_RULE_INFO = [
                     "applied last), _get_megatron_bridge_model (variable_seq_lengths with padding_free)")),
              "engine: megatron, moe_token_dispatcher_type other than alltoall; with mcore-bridge unless "
              "megatron_extra_kwargs sets variable_seq_lengths false"),
+    RuleInfo("moe-hybridep-lengths", "warning", "the flex dispatcher's HybridEP backend needs one token count on every "
+             "rank of the expert group, which ms-swift's micro-batches (padded only to TP/CP/FP8 multiples) do not "
+             "have: reports saw hangs, mixed routing maps and JIT failures",
+             (code("megatron-core transformer/moe/token_dispatcher.py: _HybridEPManager.setup_metadata / dispatch "
+                   "(each rank's own token count to hybrid_ep_dispatch, no padding)"),
+              code("ms-swift swift/megatron/utils/utils.py: get_padding_to (TP with SP, CP, FP8 block multiples only)"),
+              Evidence("report", "deepseek-ai/DeepEP#604", "Hybrid-EP in SFT with variable sequence lengths: ranks "
+                       "disagree on reallocating the buffer and hang at an all-gather; routing maps of different "
+                       "lengths give wrong results"),
+              Evidence("report", "modelscope/ms-swift#8393", "pull request (closed unmerged): flex + hybridep on "
+                       "Qwen3-30B-A3B hangs in all-gather-into-tensor on inconsistent sequence lengths; padding to "
+                       "max_length fixes it"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#3294", "Qwen3.5 MoE, flex + hybridep, EP 8, mbs 4: "
+                       "'MAX_NUM_OF_TOKENS_PER_RANK must be multiple of NUM_OF_TOKENS_PER_CHUNK' without padding to "
+                       "the sequence length"),
+              Evidence("report", "NVIDIA-NeMo/Automodel#3641", "pull request: HybridEP needs the same token count on "
+                       "every EP rank (a multiple of 4); variable-length or packed batches abort or deadlock")),
+             "engine: megatron, MoE models, moe_token_dispatcher_type flex with megatron_extra_kwargs "
+             "moe_flex_dispatcher_backend hybridep (without moe_enable_deepep, which moe-deepep refuses beside it)"),
+    RuleInfo("moe-router-override", "warning", "megatron_extra_kwargs setting the router's top-k, score function, "
+             "pre-softmax or group-limited routing to other values than the checkpoint's config.json: it trains, but "
+             "the pretrained router and experts route as they were not trained to",
+             (code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (num_experts_per_tok, "
+                   "scoring_func, norm_topk_prob, n_group, topk_group -> the moe_router_* fields)"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs applied last; "
+                   "no ms-swift argument for these fields)"),
+              Evidence("report", "alibaba/Pai-Megatron-Patch#562", "Moonlight-16B-A3B run with moe-router-topk 8 "
+                       "where config.json's num_experts_per_tok is 6; the script was fixed"),
+              Evidence("report", "alibaba/Pai-Megatron-Patch#529", "Moonlight SFT 'loss is too large' with 8 groups / "
+                       "group top-k 4 on a model routed over one group")),
+             "engine: megatron, MoE models, megatron_extra_kwargs setting moe_router_topk, moe_router_score_function, "
+             "moe_router_pre_softmax (softmax routers), moe_router_num_groups or moe_router_group_topk to a value "
+             "other than the model's (unset and 1 group alike)"),
     RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
              "but no decoder layer fails in ms-swift's model build",
              (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
