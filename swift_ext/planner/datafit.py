@@ -54,7 +54,7 @@ def validator_task(recipe) -> str:
         rlhf_type = str(recipe.args.get("rlhf_type") or "dpo")
         return "dpo" if rlhf_type in PAIR_TASKS else rlhf_type
     if recipe.command in ("sft", "pt"):
-        from swift_ext.planner.memory_head import task_type
+        from swift_ext.planner.task_kind import task_type
 
         resolved = task_type(_bound(recipe), recipe.command)
         if resolved in ENCODER_TASKS:
