@@ -15,9 +15,9 @@ from swift_ext.datasets import check as d
 from swift_ext.datasets import duplicates, fastpath, mapping, mediacheck, options, reader
 
 BAD = sorted((ROOT / "data" / "bad").glob("*.jsonl"))
-TASK_OF = {"E202": "grpo", "E203": "grpo", "E204": "dpo", "E205": "kto"}
+TASK_OF = {"E202": "grpo", "E203": "grpo", "E204": "dpo", "E205": "kto", "E206": "kto", "W403": "kto"}
 DEEP = {"E305", "E306", "E307"}
-FILE_LEVEL = {"E005", "E006"}  # one finding for the whole file, at line 0
+FILE_LEVEL = {"E005", "E006", "E206", "W403"}  # one finding for the whole file, at line 0
 
 
 def check(path, **opts) -> d.DataCheckReport:

@@ -166,6 +166,31 @@ def test_colocated_vllm_share_must_hold_the_weights_and_one_sequence():
         assert "vllm-memory" not in errors, kwargs  # weights offloaded or stored in fewer bytes: bound not valid
 
 
+def test_colocated_vllm_share_without_room_for_the_profile_run_is_warned():
+    # ms-swift#4594: Qwen3-1.7B (3.2 GiB of bf16 weights, 112 KiB of KV per token, 40960 positions) at 0.1 of an 80 GB
+    # A100 = 8 GiB: weights + one 40960-token sequence = 7.6 GiB fit (no vllm-memory error), the profile run and the
+    # margin do not.
+    name = "ms-swift-4594-grpo-colocate-vllm-utilization-0.1"
+    errors, warnings = findings(name)
+    assert "vllm-memory" not in errors and warnings["vllm-memory-margin"] == {"args.vllm_gpu_memory_utilization"}
+    for fix in ("args.vllm_gpu_memory_utilization=0.12", "args.vllm_max_model_len=3072"):
+        errors, warnings = findings(name, fix)  # 9.6 GiB share; or a 3072-token sequence (0.3 GiB of KV)
+        assert "vllm-memory" not in errors and "vllm-memory-margin" not in warnings, fix
+    errors, warnings = findings(name, "args.vllm_gpu_memory_utilization=0.09")  # 7.2 GiB: the bound itself fails
+    assert errors["vllm-memory"] == {"args.vllm_gpu_memory_utilization"} and "vllm-memory-margin" not in warnings
+    _, warnings = findings(name, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-memory-margin" not in warnings  # an external server sizes itself
+
+
+def test_profile_run_estimate_grows_with_the_batch_and_splits_over_tp():
+    from swift_ext.planner.length_rules import rollout_profile_gib
+
+    shape = resolve_shape("Qwen/Qwen3-1.7B")
+    # 2048 tokens x (4 x 2048 + 3 x 6144) x 2 B = 0.10 GiB; 8 x 151936 x 4 B x 2 = 9 MiB of logits
+    assert 0.10 < rollout_profile_gib(shape, 1, 8) < 0.12
+    assert rollout_profile_gib(shape, 1, 256) > rollout_profile_gib(shape, 1, 8) > rollout_profile_gib(shape, 2, 8)
+
+
 def test_swift_sequence_parallel_past_the_kv_heads_turns_to_ring_attention():
     # ms-swift#7018's pretraining: Qwen3-8B-Base has 8 KV heads, 8 GPUs.
     assert "sequence-parallel-size" not in findings(PT)[0]  # sp 8 = gcd(8, 8): Ulysses only

@@ -5,7 +5,8 @@ streamed in byte-range chunks cut on line boundaries (in parallel over --jobs pr
 does not grow with the file. Rows are decoded with msgspec; the checks are plain Python over the
 decoded row (swift_ext.datasets.rows), with a typed fast path for clean rows (fastpath, chunks).
 File-level checks (a column whose JSON type changes between rows and holds a string datasets then
-decodes as JSON - E110 - and duplicate rows) are done here, by the parent, with bounded memory.
+decodes as JSON - E110 - duplicate rows, and KTO rows sharing an answer - datasets/kto.py) are done here, by the
+parent, with bounded memory.
 """
 
 from __future__ import annotations
@@ -145,6 +146,10 @@ def check_file(path: str, opts: Options, jobs: int = 1, progress=None, chunk_byt
         for line in dups.confirm(file_digests(entry, layout, dpo)):
             report.issues.append(_duplicate(entry, line, dpo))
     report.duplicates = dups.count
+    if opts.task == "kto" and opts.kto_kl:
+        from swift_ext.datasets.kto import kto_kl_findings
+
+        report.issues.extend(kto_kl_findings(entry, layout))
     mixed = [column for column in TYPED_COLUMNS if len(kinds.get(column, ())) > 1]
     if mixed:  # rare: a second, plain pass over the file, only for the columns that need it
         report.issues.extend(_json_read_strings(entry, layout, mixed, kinds))

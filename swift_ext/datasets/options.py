@@ -25,6 +25,9 @@ class Options:
     video_tokens: int | None = None  # VIDEO_MAX_TOKEN_NUM
     fps_max_frames: int | None = None  # FPS_MAX_FRAMES
     reward_columns: tuple[str, ...] = ("solution",)
+    # kto: each row takes a neighbour's answer as its KL completion (every loss_type but apo_zero_unpaired:
+    # swift/pipelines/train/kto.py prepare_kto_dataset), so rows sharing an answer fail (datasets/kto.py)
+    kto_kl: bool = True
 
 
 @dataclass

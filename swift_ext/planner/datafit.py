@@ -54,7 +54,7 @@ def validator_task(recipe) -> str:
         rlhf_type = str(recipe.args.get("rlhf_type") or "dpo")
         return "dpo" if rlhf_type in PAIR_TASKS else rlhf_type
     if recipe.command in ("sft", "pt"):
-        from swift_ext.planner.memory_head import task_type
+        from swift_ext.planner.task_kind import task_type
 
         resolved = task_type(_bound(recipe), recipe.command)
         if resolved in ENCODER_TASKS:
@@ -102,6 +102,7 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
         if str(recipe.env.get(env_key) or "").isdigit():
             budgets[option] = int(recipe.env[env_key])
     opts = Options(task=task or info.task, reward_columns=info.reward_columns, deep=deep,
+                   kto_kl=str(recipe.args.get("loss_type") or "kto") != "apo_zero_unpaired",
                    media_root=media_root or recipe.env.get("ROOT_IMAGE_DIR"),  # where ms-swift looks for media
                    max_length=max_length if tokenizer else None, tokenizer=tokenizer, **budgets)
     return opts, notes

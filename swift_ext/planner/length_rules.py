@@ -303,6 +303,27 @@ _SIZE_CHANGING_ENGINE_KWARGS = {"cpu_offload_gb", "offload_backend", "offload_gr
                                 "kv_offloading_size"}
 
 
+# What vLLM takes from the share besides the weights before it sizes the KV cache (vllm/v1/worker/gpu_worker.py
+# Worker.determine_available_memory: requested_memory - (weights + torch_peak_increase of profile_run +
+# non_torch_increase)). PROFILE_TOKENS: the profile run's batch, vLLM's SchedulerConfig DEFAULT_MAX_NUM_BATCHED_TOKENS
+# (ms-swift's LLMEngine.from_engine_args runs in vLLM's engine usage context, which takes no LLM-class default; a
+# larger batch only adds to the need). VLLM_MARGIN_GIB: what the estimate leaves out -- non-torch allocations
+# (cuBLAS/NCCL workspaces), allocator rounding, and a card's usable memory below its nominal size (an "80 GB" A100
+# reports 79.2 GiB to torch.cuda.mem_get_info).
+PROFILE_TOKENS = 2048
+VLLM_MARGIN_GIB = 1.0
+
+
+def rollout_profile_gib(shape: ModelShape, vtp: int, max_num_seqs: int) -> float:
+    """vLLM's profile-run activation peak, estimated low: PROFILE_TOKENS tokens through one layer (the residual, the
+    hidden states and the gate/up/activation outputs of the MLP, split over TP) plus the sampler's fp32 logits and
+    probabilities for max_num_seqs requests (GPUModelRunner._dummy_sampler_run)."""
+    ffn = (shape.moe_intermediate_size * shape.num_experts_per_tok + shape.shared_expert_intermediate_size
+           if shape.num_experts else shape.intermediate_size)
+    per_token = (4 * shape.hidden_size + 3 * ffn / vtp) * 2
+    return (PROFILE_TOKENS * per_token + max_num_seqs * shape.vocab_size * 4 * 2) / GIB
+
+
 def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
     # vLLM (v1 worker: requested memory = gpu_memory_utilization x total GPU memory; kv_cache_utils
     # check_enough_kv_cache_memory) refuses to start when what is left after its weights cannot hold one
@@ -334,6 +355,25 @@ def rollout_engine_memory(recipe, args, shape: ModelShape, lay, err, warn):
             "start (no memory left for the KV cache)", "vllm_gpu_memory_utilization",
             hint="raise vllm_gpu_memory_utilization (with sleep_level/offload_model so training keeps room), raise "
             "vllm_tensor_parallel_size, or lower vllm_max_model_len")
+        return
+    if need is None:
+        return
+    # The share holds the bound above but not, with a margin, what vLLM's profile run adds before the KV cache
+    # (ms-swift#4594: Qwen3-1.7B at 0.1 of an A100). A warning: the profile's peak is estimated, not measured.
+    batch = args.int("per_device_train_batch_size") or args.int("micro_batch_size") or 1
+    seqs = args.int("vllm_max_num_seqs") or batch * vtp  # ms-swift's own default is at least this (rollout_mixin.py)
+    profile = rollout_profile_gib(shape, vtp, seqs)
+    if need + profile + VLLM_MARGIN_GIB > util * capacity:
+        warn("vllm-memory-margin", f"vllm_gpu_memory_utilization {util} gives the colocated vLLM worker "
+             f"{util * capacity:.1f} GiB of {capacity:g}: {shape.name}'s weights over vllm_tensor_parallel_size {vtp} "
+             f"and the KV cache of one {length}-token sequence take {need:.1f} GiB, its profile run about "
+             f"{profile:.1f} GiB more ({PROFILE_TOKENS}-token batch, {seqs} sequences' logits), leaving less than "
+             f"{VLLM_MARGIN_GIB:g} GiB for non-torch memory and the card's usable size. vLLM sizes the KV cache from "
+             "what is left (gpu_worker.py determine_available_memory) and refuses to start when one max_model_len "
+             "sequence does not fit (\"No available memory for the cache blocks\"); ms-swift#4594 failed this way",
+             "vllm_gpu_memory_utilization",
+             hint="raise vllm_gpu_memory_utilization (with sleep_level/offload_model so training keeps room), or set "
+             "vllm_max_model_len to max_length + max_completion_length")
 
 
 def _where(shape: ModelShape) -> str:

@@ -4,7 +4,7 @@ the whole modules LoRA trains beside them (modules_to_save). Used by memory.py's
 from __future__ import annotations
 
 from swift_ext.planner.layout import Args
-from swift_ext.planner.memory_head import task_type
+from swift_ext.planner.task_kind import task_type
 from swift_ext.planner.model_shape import ModelShape
 
 

@@ -473,6 +473,9 @@ def check_local_datasets(recipe: Recipe) -> list[Finding]:
 
 
 DATA_CHECK_LIMIT = 256 * 2**20  # bigger datasets: `swift-ext data check --jobs N` on their own
+# data warnings plan also gives: a whole-file finding about rows the run loses (KTO rows sharing an answer). Per-row
+# warnings (duplicates, long rows) stay with `data check`.
+PLAN_DATA_WARNINGS = frozenset({"W403"})
 
 
 def validate_datasets(recipe: Recipe, notes: list[str], args: Args | None = None) -> list[Finding]:
@@ -499,11 +502,13 @@ def validate_datasets(recipe: Recipe, notes: list[str], args: Args | None = None
 
         report = d.check_file(path, opts)
         for code, n in sorted(report.counts().items()):
-            if d.CODES[code][0] != "error":
+            severity = d.CODES[code][0]
+            if severity != "error" and code not in PLAN_DATA_WARNINGS:
                 continue
             first = next(i for i in report.issues if i.code == code)
-            problems.append(Finding(f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}",
-                                    code="dataset", hint=f"swift-ext data check {path} --task {info.task}",
+            what = first.render() if first.line == 0 else f"{n} row(s) with {code} {d.CODES[code][1]}, first: {first.render()}"
+            problems.append(Finding(what, code="dataset", severity=severity,
+                                    hint=f"swift-ext data check {path} --task {info.task}",
                                     **recipe.where(f"args.{key}")))
         if args is not None and report.roles.get("system"):
             from swift_ext.msswift.template_system import system_rows_finding

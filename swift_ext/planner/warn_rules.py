@@ -14,6 +14,7 @@ import os
 from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.plugin_registry import unparsable_plugin_files
 from swift_ext.planner.ddp_rules import DDP_RULES
+from swift_ext.planner.best_metric_rules import BEST_METRIC_RULES
 from swift_ext.planner.eval_split_rules import EVAL_SPLIT_RULES
 from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_names
 from swift_ext.planner.length_rules import LENGTH_RULES
@@ -330,3 +331,5 @@ ENGINE_RULES.extend(DDP_RULES)
 ENGINE_RULES.extend(LINEAR_ATTENTION_RULES)
 # The validation split against one evaluation step, both engines (eval_split_rules.py).
 ENGINE_RULES.extend(EVAL_SPLIT_RULES)
+# metric_for_best_model against the metrics the evaluation computes, engine swift sft/pt (best_metric_rules.py).
+ENGINE_RULES.extend(BEST_METRIC_RULES)

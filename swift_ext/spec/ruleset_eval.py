@@ -35,6 +35,26 @@ EVAL_RULE_INFO = [
                        "at evaluation; the maintainer: every card needs at least one validation batch")),
              "engine: swift, command sft/pt, dataloader_drop_last true, no sequence parallelism, evaluation on; the "
              "validation rows known before launch (" + KNOWN_ROWS + ")"),
+    RuleInfo("best-metric", "error", "engine swift sft/pt: metric_for_best_model (stated, or ms-swift's default) names "
+             "a metric ms-swift computes only in other configurations: rouge/bleu without eval_metric nlg, loss with "
+             "predict_with_generate, reward outside GRPO, or a progress entry (epoch, ...) logged without the eval_ "
+             "prefix; the Trainer raises KeyError at the first evaluation",
+             (code("transformers trainer.py: Trainer._determine_best_metric (KeyError \"The `metric_for_best_model` "
+                   "training argument is set to ..., which is not found in the evaluation metrics\")"),
+              code(f"{SFT} SftArguments._init_metric / _init_metric_for_best_model (eval_metric nlg for causal_lm with "
+                   "predict_with_generate; metric_for_best_model rouge-l with it, else loss)"),
+              code("ms-swift swift/metrics/nlg.py: compute_rouge_bleu (rouge-1, rouge-2, rouge-l, bleu-4); "
+                   "swift/metrics/mapping.py eval_metrics_map; swift/trainers/mixin.py create_loss_and_eval_metric"),
+              code("ms-swift swift/trainers/seq2seq_trainer.py: Seq2SeqTrainer.prediction_step (generation returns no "
+                   "loss)"),
+              Evidence("report", "modelscope/ms-swift#4323", "swift sft: KeyError 'eval_epoch' in "
+                       "_determine_best_metric at evaluation"),
+              Evidence("report", "modelscope/ms-swift#5682", "the evaluation metrics listed: eval_runtime, "
+                       "eval_samples_per_second, eval_steps_per_second, and epoch, global_step/max_steps, percentage, "
+                       "elapsed_time, remaining_time unprefixed")),
+             "engine: swift, command sft/pt, a validation set and an evaluating strategy; not with external_plugins "
+             "or eval_use_evalscope (they can add metrics), nor an eval_metric ms-swift does not ship; names outside "
+             "these lists (custom losses, plugin metrics) are never refused"),
     RuleInfo("deterministic-mode", "error, warning", "deterministic_mode (megatron_extra_kwargs) needs "
              "NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 for Transformer Engine attention (error when the recipe's env sets "
              "another value, warning when it does not set it), and unpacked input for mcore-bridge's Gated DeltaNet",

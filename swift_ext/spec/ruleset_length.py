@@ -48,6 +48,17 @@ LENGTH_RULE_INFO = [
              "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ, any quantization_config but fp8) -- FP8 "
              "checkpoints (config.json quantization_config fp8, as Kimi-K2's; -FP8 releases; DeepSeek-V3) count 1 "
              "byte per weight"),
+    RuleInfo("vllm-memory-margin", "warning", "the colocated vLLM worker's share holds its weight shard and one "
+             "max_model_len sequence's KV cache (vllm-memory) but not, with a 1 GiB margin, the profile run's "
+             "activation peak vLLM takes first (a 2048-token batch and the sampler's logits, estimated)",
+             (Evidence("code", "vLLM vllm/v1/worker/gpu_worker.py: Worker.determine_available_memory (KV cache = "
+                       "requested_memory - (weights + profile_run torch peak + non-torch increase)); "
+                       "vllm/v1/core/kv_cache_utils.py: check_enough_kv_cache_memory (public source)"),
+              Evidence("report", "modelscope/ms-swift#4594", "GRPO, vllm_mode colocate, Qwen3-1.7B LoRA, "
+                       "vllm_gpu_memory_utilization 0.1, 8 x A100, ZeRO-3 offload: the run fails with vLLM and trains "
+                       "without it")),
+             "where vllm-memory applies and does not refuse; a warning because the profile peak is estimated (its "
+             "real value depends on the vLLM version's profile batch and sampler)"),
     RuleInfo("sequence-parallel-size", "error", "engine swift: sequence_parallel_size must divide the processes; past "
              "gcd(KV heads, size) the rest is ring attention, which needs padding_free, which Qwen3.5/3.6's Gated "
              "DeltaNet refuses and which takes no sliding-window layers",
