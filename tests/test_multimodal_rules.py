@@ -144,3 +144,37 @@ def test_ms_swift_compat_qwen_vl_utils_reads_max_pixels_with_int(monkeypatch, va
         assert refused
     else:
         assert not refused
+
+
+INTERNVL_HF = "args.model=OpenGVLab/InternVL3_5-4B-HF"  # model_type internvl, template internvl_hf
+
+
+@pytest.mark.parametrize("bad, name", [
+    ([INTERNVL_HF, "env.VIDEO_MAX_PIXELS=50176"], "env.VIDEO_MAX_PIXELS"),
+    ([INTERNVL_HF, "env.FPS_MAX_FRAMES=16", "env.MAX_PIXELS=1003520"], "env.FPS_MAX_FRAMES"),
+    (["args.model=OpenBMB/MiniCPM-V-4_5", "env.IMAGE_MAX_TOKEN_NUM=1024"], "env.IMAGE_MAX_TOKEN_NUM"),
+])
+def test_media_env_unread_for_processors_that_never_read_it(bad, name):
+    _, warnings = problems(SWIFT_SFT, *bad)
+    assert ("media-env-unread", name) in warnings, warnings
+
+
+@pytest.mark.parametrize("good", [
+    [VL, "env.VIDEO_MAX_PIXELS=50176", "env.FPS_MAX_FRAMES=16"],  # qwen_vl_utils reads them
+    ["args.model=Qwen/Qwen3-VL-8B-Instruct", "env.IMAGE_MAX_TOKEN_NUM=1024"],
+    [TEXT, "env.MAX_PIXELS=1003520"],  # a text model: no media to size
+    [INTERNVL_HF, "env.MAX_NUM=8"],  # not a Qwen-VL budget (InternVL's own name)
+    [INTERNVL_HF, "env.VIDEO_MAX_PIXELS="],  # empty: nothing set
+])
+def test_media_env_unread_passes_where_the_processor_reads_it_or_nothing_is_set(good):
+    _, warnings = problems(SWIFT_SFT, *good)
+    assert "media-env-unread" not in {c for c, _ in warnings}, warnings
+
+
+def test_media_env_unread_leaves_moss_vl_video_budgets():
+    # MossVLTemplate._processor_env_keys reads the video budgets and frame rate itself; MAX_PIXELS it does not
+    meta = multimodal_rules._OTHER_READERS["moss_vl"]
+    assert "FPS_MAX_FRAMES" in meta and "MAX_PIXELS" not in meta
+    from swift.template.templates.moss import MossVLTemplate
+    read = {env.upper() for env, _ in MossVLTemplate._processor_env_keys.values()}
+    assert set(meta) <= read

@@ -159,4 +159,33 @@ def media_env_numbers(recipe, args, err, warn):
                                                                     "1280*28*28 or 1003520.0)"))
 
 
-MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers]
+# The Qwen-VL media budgets as compat_qwen_vl_utils / patch_qwen_vl_utils read them (swift/model/models/qwen.py), plus
+# VIDEO_TOTAL_PIXELS (patch_qwen_vl_utils sets it beside VIDEO_MAX_PIXELS). No other ms-swift 4.6 code reads these
+# names, except MOSS-VL's template (swift/template/templates/moss.py MossVLTemplate._processor_env_keys: the video
+# budgets and frame rate, read with os.getenv in _encode).
+QWEN_MEDIA_ENV = ("MAX_PIXELS", "MIN_PIXELS", "VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS", "VIDEO_TOTAL_PIXELS",
+                  *_MEDIA_INT_ENV, "FPS")
+_OTHER_READERS = {"moss_vl": ("VIDEO_MIN_PIXELS", "VIDEO_MAX_PIXELS", "FPS", "FPS_MIN_FRAMES", "FPS_MAX_FRAMES")}
+
+
+def media_env_unread(recipe, args, err, warn):
+    # A multimodal model whose loader does not go through qwen_vl_utils sizes images and videos with its own
+    # processor (or its template's own variables: InternVL's MAX_NUM / VIDEO_SEGMENTS, MiniCPM-V's MAX_NUM_FRAMES, ...):
+    # MAX_PIXELS, VIDEO_MAX_PIXELS, FPS_MAX_FRAMES and the rest change nothing, and a budget the recipe meant to cap
+    # sequence length or memory is not applied. ms-swift says nothing (the variables are simply never read).
+    model_type = _multimodal(args)
+    if model_type is None or model_type in QWEN_VL_UTILS_TYPES:
+        return
+    unread = [n for n in QWEN_MEDIA_ENV if str(recipe.env.get(n) or "").strip()
+              and n not in _OTHER_READERS.get(model_type, ())]
+    if not unread:
+        return
+    for name in unread:
+        warn("media-env-unread", f"env {name}: ms-swift reads it only for the Qwen-VL family's processor "
+             f"(qwen_vl_utils: Qwen2/2.5/3-VL, Qwen3.5/3.6, Qwen-Omni, Keye-VL), not for {model_type}, whose images "
+             "and videos keep their own processor's sizes and frame counts", f"env.{name}",
+             hint="the template argument max_pixels (rescales images for every multimodal model), or the model's own "
+                  "variables where its template has them (ms-swift's command-line parameters, model-specific section)")
+
+
+MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers, media_env_unread]

@@ -486,4 +486,18 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/utils/utils.py: get_env_args (type_func(value))")),
              "both engines, model types whose loader goes through qwen_vl_utils / keye_vl_utils (Qwen2-VL, Qwen2.5-VL, "
              "Qwen3-VL, Qwen3.5/3.6, the Omni models, Keye-VL, ...); the env values set and not empty"),
+    RuleInfo("media-env-unread", "warning", "the Qwen-VL media budgets (MAX_PIXELS, MIN_PIXELS, VIDEO_MAX/MIN/TOTAL_PIXELS, "
+             "IMAGE/VIDEO_MAX/MIN_TOKEN_NUM, FPS, FPS_MAX/MIN_FRAMES, ...) set in the recipe env for a multimodal model "
+             "whose processor never reads them: the images and videos keep that model's own sizes and frame counts",
+             (code("ms-swift swift/model/models/qwen.py: compat_qwen_vl_utils / patch_qwen_vl_utils (the only readers, "
+                   "from the loaders of the qwen_vl_utils / keye_vl_utils model types)"),
+              code("ms-swift swift/template/templates/moss.py: MossVLTemplate._processor_env_keys (MOSS-VL reads the "
+                   "video budgets and frame rate itself)"),
+              code("ms-swift swift/template/templates/internvl.py: InternvlhfTemplate._encode (load_video_hf keeps "
+                   "every frame; InternvlhfTemplate.init_env_args skips InternVL's MAX_NUM / VIDEO_SEGMENTS)"),
+              Evidence("report", "modelscope/ms-swift#6191", "InternVL3.5-4B-hf LoRA with MAX_PIXELS, VIDEO_MAX_PIXELS "
+                       "and MAX_NUM set: rows of 256210 tokens against max_length 81420 (\"the max frame setting does not "
+                       "take effect\")")),
+             "both engines, a model ms-swift's registry calls multimodal whose model_type is not a qwen_vl_utils one; "
+             "the env values set and not empty (MOSS-VL: the names its template reads are left out)"),
 ]
