@@ -262,6 +262,19 @@ STARTUP_RULE_INFO = [
              "engine: swift, deepspeed set and readable here (ms-swift's presets are all \"auto\"); fp16/bf16 only "
              "when torch_dtype or fp16/bf16 is stated; not the scheduler's step counts"),
 
+    RuleInfo("zero3-nonreentrant-checkpoint", "warning", "gradient_checkpointing_kwargs use_reentrant false under "
+             "DeepSpeed ZeRO-3 with frozen weights (any adapter tuner, freeze_parameters, a multimodal model's frozen "
+             "vision tower): the non-reentrant recompute meets ZeRO-3's re-partitioned frozen parameters",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin._fix_gradient_checkpointing (use_reentrant from "
+                   "gradient_checkpointing_kwargs, else True under DeepSpeed / FSDP)"),
+              Evidence("report", "huggingface/trl#2514", "SFTTrainer LoRA on DeepSpeed ZeRO-3, 4x A100, DeepSpeed 0.15.3: "
+                       "CheckpointError 'Recomputed values ... have different metadata' (saved [4096], recomputed [0]); "
+                       "with use_reentrant True it trains; ZeRO-2 trains"),
+              Evidence("report", "huggingface/transformers#47254", "LoRA + ZeRO-3 + non-reentrant gradient "
+                       "checkpointing, 2x H100, DeepSpeed 0.19.2: the same CheckpointError on frozen RMSNorm weights; "
+                       "DeepSpeed issue #4332, fixed by DeepSpeed PR #8148 (TRL PR #6356 forces reentrant meanwhile)")),
+             "engine: swift, a ZeRO-3 deepspeed config readable here, gradient_checkpointing_kwargs with use_reentrant "
+             "false, gradient checkpointing on (ms-swift's default), some weights frozen"),
     RuleInfo("zero3-bnb", "error", "DeepSpeed ZeRO-3 over a bitsandbytes-quantized model needs 4-bit weights stored in "
              "the torch_dtype (bnb_4bit_quant_storage): uint8 (the default) or int8 (8-bit) weights beside float ones "
              "break ZeRO-3's one-dtype parameter gathers",
