@@ -52,6 +52,10 @@ CASES = [
      [VL, "env.MAX_PIXELS=1e6", "env.IMAGE_MAX_TOKEN_NUM=1024"]),
     ("media-env", "env.FPS_MAX_FRAMES", MEG_SFT, ["env.FPS_MAX_FRAMES=16.0"], ["env.FPS_MAX_FRAMES=16"]),
     ("media-env", "env.FPS", MEG_SFT, ["env.FPS=two"], ["env.FPS=0.5"]),
+    # Gemma 4's towers wrap their linears (Gemma4ClippableLinear): explicit names reach them, all-linear does not
+    ("lora-tower-wrapper", "target_modules", SWIFT_SFT,
+     ["args.model=google/gemma-4-E4B-it", "args.tuner_type=lora", "args.target_modules=[q_proj]"],
+     ["args.model=google/gemma-4-E4B-it", "args.tuner_type=lora", "args.target_modules=[all-linear]"]),
 ]
 
 
@@ -178,3 +182,44 @@ def test_media_env_unread_leaves_moss_vl_video_budgets():
     from swift.template.templates.moss import MossVLTemplate
     read = {env.upper() for env, _ in MossVLTemplate._processor_env_keys.values()}
     assert set(meta) <= read
+
+
+GEMMA4 = "args.model=google/gemma-4-E4B-it"
+
+
+@pytest.mark.parametrize("targets", ["[q_proj, k_proj, v_proj]", "[gate_proj, up_proj, down_proj]", "[o_proj]"])
+def test_lora_tower_wrapper_refused_for_names_the_towers_wrap(targets):
+    errors, _ = problems(SWIFT_SFT, GEMMA4, "args.tuner_type=lora", f"args.target_modules={targets}")
+    assert ("lora-tower-wrapper", "args.target_modules") in errors, errors
+
+
+@pytest.mark.parametrize("good", [
+    [GEMMA4, "args.tuner_type=lora", "args.target_modules=[all-linear]"],  # ms-swift's language-model regex
+    [GEMMA4, "args.tuner_type=lora", "args.target_modules=[q_proj]", "args.target_regex=^model\\.language_model.*q_proj$"],
+    [GEMMA4, "args.tuner_type=full"],
+    ["args.model=Qwen/Qwen2.5-VL-7B-Instruct", "args.tuner_type=lora", "args.target_modules=[q_proj, v_proj]"],
+])
+def test_lora_tower_wrapper_passes_near_by(good):
+    errors, _ = problems(SWIFT_SFT, *good)
+    assert "lora-tower-wrapper" not in {c for c, _ in errors}, errors
+
+
+def test_the_wrapped_names_are_transformers_gemma4_clippable_linears_and_peft_refuses_them():
+    # the table against the installed transformers source, and the installed peft on the installed class
+    import re
+    from types import SimpleNamespace
+
+    import torch.nn as nn
+    from peft import LoraConfig, get_peft_model
+    from transformers.models.gemma4 import modeling_gemma4
+
+    source = inspect.getsource(modeling_gemma4)
+    wrapped = set(re.findall(r"self\.(\w+) = Gemma4ClippableLinear\(", source))
+    assert wrapped == set(multimodal_rules.WRAPPED_TOWER_LINEARS["gemma4"])
+
+    tower = nn.Module()
+    tower.q_proj = modeling_gemma4.Gemma4ClippableLinear(SimpleNamespace(use_clipped_linears=False), 8, 8)
+    model = nn.Module()
+    model.tower = tower
+    with pytest.raises(ValueError, match="Gemma4ClippableLinear"):
+        get_peft_model(model, LoraConfig(target_modules=["q_proj"], r=2))

@@ -188,4 +188,36 @@ def media_env_unread(recipe, args, err, warn):
                   "variables where its template has them (ms-swift's command-line parameters, model-specific section)")
 
 
-MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers, media_env_unread]
+# Module names a multimodal model's towers give to a wrapper peft cannot adapt. transformers 5.19
+# models/gemma4/modeling_gemma4.py: Gemma4ClippableLinear (an nn.Module holding .linear, not an nn.Linear) is the
+# vision tower's q/k/v/o_proj and gate/up/down_proj (Gemma4VisionAttention, Gemma4VisionMLP) and the audio tower's
+# q/k/v_proj, post, ffw_layer_1/2, linear_start/end. peft 0.20 tuners/lora/model.py LoraModel._create_new_module
+# raises "Target module ... is not supported" for it; peft matches target_modules names by suffix over the whole model
+# (BaseTuner.inject_adapter), towers included, and ms-swift passes explicit names on unchanged
+# (swift/pipelines/train/tuner.py get_target_modules; only all-linear becomes a language-model regex, and
+# find_all_linears skips gemma4clippablelinear). tests/test_multimodal_rules.py re-reads the names from transformers.
+WRAPPED_TOWER_LINEARS = {"gemma4": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+                                    "post", "ffw_layer_1", "ffw_layer_2", "linear_start", "linear_end")}
+_PEFT_LORA_TUNERS = ("lora", "longlora", "adalora")  # peft LoraModel / AdaLoraModel: target_modules by name
+
+
+def lora_tower_wrapper_targets(recipe, args, err, warn):
+    if recipe.engine != "swift" or (args.str("tuner_type") or "lora") not in _PEFT_LORA_TUNERS:
+        return
+    model_type = _multimodal(args)
+    wrapped = WRAPPED_TOWER_LINEARS.get(model_type or "")
+    targets = [str(t) for t in args.list("target_modules")]
+    if not wrapped or args.str("target_regex") or "all-linear" in targets:
+        return
+    hit = [t for t in targets if t.rsplit(".", 1)[-1] in wrapped]
+    if not hit:
+        return
+    err("lora-tower-wrapper", f"target_modules {hit} on {model_type}: its vision/audio towers have modules of those names "
+        "that wrap their linear (Gemma4ClippableLinear), and peft matches the names there too and refuses them "
+        "(\"Target module Gemma4ClippableLinear(...) is not supported\") when the adapter is built", "target_modules",
+        hint="target_modules: [all-linear] (ms-swift then targets the language model's linears only), or a "
+             "target_regex limited to the language model (e.g. '^model\\.language_model.*\\.(q_proj|v_proj)$')")
+
+
+MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers, media_env_unread,
+                    lora_tower_wrapper_targets]

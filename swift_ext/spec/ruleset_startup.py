@@ -499,6 +499,18 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/utils/utils.py: get_env_args (type_func(value))")),
              "both engines, model types whose loader goes through qwen_vl_utils / keye_vl_utils (Qwen2-VL, Qwen2.5-VL, "
              "Qwen3-VL, Qwen3.5/3.6, the Omni models, Keye-VL, ...); the env values set and not empty"),
+    RuleInfo("lora-tower-wrapper", "error", "LoRA target_modules names (not all-linear) that a multimodal model's towers give "
+             "to a wrapper peft cannot adapt: Gemma 4's vision/audio q/k/v/o_proj, gate/up/down_proj, post, ffw_layer_*, "
+             "linear_start/end are Gemma4ClippableLinear",
+             (code("transformers models/gemma4/modeling_gemma4.py: Gemma4ClippableLinear (nn.Module holding .linear) in "
+                   "Gemma4VisionAttention / Gemma4VisionMLP / the audio tower"),
+              code("peft tuners/lora/model.py: LoraModel._create_new_module (\"Target module ... is not supported\")"),
+              code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (explicit names passed on; all-linear -> "
+                   "the language-model regex, find_all_linears skips gemma4clippablelinear)"),
+              Evidence("report", "huggingface/peft#3129", "Gemma 4 LoRA with target_modules q_proj/k_proj/v_proj meant "
+                       "for the language model hits the audio tower's Gemma4ClippableLinear (as peft PR #3154 quotes it)")),
+             "engine: swift, tuner_type lora / longlora / adalora, target_modules given as names without all-linear and "
+             "without target_regex, a model ms-swift's registry calls multimodal with model_type gemma4"),
     RuleInfo("media-env-unread", "warning", "the Qwen-VL media budgets (MAX_PIXELS, MIN_PIXELS, VIDEO_MAX/MIN/TOTAL_PIXELS, "
              "IMAGE/VIDEO_MAX/MIN_TOKEN_NUM, FPS, FPS_MAX/MIN_FRAMES, ...) set in the recipe env for a multimodal model "
              "whose processor never reads them: the images and videos keep that model's own sizes and frame counts",
