@@ -674,3 +674,26 @@ def test_swift_checkpoints_reentrantly_under_deepspeed_unless_told():
     source = inspect.getsource(SwiftMixin._fix_gradient_checkpointing)
     assert "gradient_checkpointing_kwargs.get('use_reentrant')" in source
     assert "not self.is_deepspeed_enabled" in source
+
+
+@pytest.mark.parametrize("method", [["args.quant_method=bnb", "args.quant_bits=4"], ["args.quant_method=fp8"]])
+def test_quant_method_on_megatron_is_said(method):
+    _, warnings = problems(MEG_SFT, *method)
+    assert ("quant-method-megatron", "args.quant_method") in warnings, warnings
+
+
+def test_quant_method_on_the_transformers_engine_or_absent_is_quiet():
+    _, warnings = problems(SWIFT_SFT, "args.quant_method=bnb", "args.quant_bits=4")
+    assert "quant-method-megatron" not in {c for c, _ in warnings}
+    _, warnings = problems(MEG_SFT)
+    assert "quant-method-megatron" not in {c for c, _ in warnings}
+
+
+def test_megatron_sft_loads_no_transformers_weights():
+    # the installed MegatronSft builds the model with mcore-bridge; transformers' model (where a quantization config
+    # would act) is loaded without weights or as a meta dummy
+    # (read as text: importing swift.megatron needs mcore-bridge, which is not installed here)
+    from swift_ext.msswift.schema import _package_dir
+    source = (_package_dir("swift") / "megatron" / "pipelines" / "train" / "sft.py").read_text(encoding="utf-8")
+    init = source[source.index("def __init__"):source.index("def run(")]
+    assert "'load_model': False" in init and "return_dummy_model" in init and "torch.device('meta')" in init

@@ -18,6 +18,13 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/model/register.py: load_by_unsloth (reads quant_bits alone: not warned)")),
              "both engines, quant_bits set and quant_method unset (also as load_args reads them from a checkpoint's "
              "args.json); not with tuner_backend unsloth"),
+    RuleInfo("quant-method-megatron", "warning", "quant_method (bnb, hqq, eetq, quanto, fp8) on the Megatron engine "
+             "quantizes nothing: the Megatron model is built by mcore-bridge from the checkpoint's weights",
+             (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments.get_model_kwargs "
+                   "(quantization_config for transformers' from_pretrained only)"),
+              code("ms-swift swift/megatron/pipelines/train/sft.py: MegatronSft.__init__ (get_model_processor with "
+                   "load_model=False, or a dummy model on the meta device)")),
+             "engine: megatron, quant_method set to a load-time method (bnb, hqq, eetq, quanto, fp8)"),
     RuleInfo("quant-bits", "error", "quant_method bnb/hqq/eetq/quanto needs quant_bits, one the method takes (bnb 4/8, "
              "quanto 2/4/8/float8, eetq 8)",
              (code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
