@@ -86,11 +86,13 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None,
 
 
 def _reporters(recipe: Recipe, into: list[Finding]) -> Callable[..., None]:
-    """err/warn(rule, message, key=None, hint=None): a Finding located at args.KEY in the recipe."""
+    """err/warn(rule, message, key=None, hint=None): a Finding located at args.KEY in the recipe (env.NAME as given:
+    a rule about the recipe's environment)."""
     def report(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
-        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        path = (key if key.startswith("env.") else f"args.{key}") if key else None
+        where = recipe.where(path) if path else {"file": recipe.source}
         where.pop("path", None)
-        into.append(Finding(message, code=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+        into.append(Finding(message, code=rule, hint=hint, path=path, **where))
     return report
 
 
