@@ -223,3 +223,45 @@ def test_the_wrapped_names_are_transformers_gemma4_clippable_linears_and_peft_re
     model.tower = tower
     with pytest.raises(ValueError, match="Gemma4ClippableLinear"):
         get_peft_model(model, LoraConfig(target_modules=["q_proj"], r=2))
+
+
+INTERNVL = "args.model=OpenGVLab/InternVL3_5-8B"
+DDP4 = "launch.gpus_per_node=4"
+OWN = "args.template=null"  # the base recipe names qwen3_5; the model's own template decides here
+
+
+@pytest.mark.parametrize("bad, key", [
+    ([INTERNVL, OWN, DDP4, "args.tuner_type=full", "args.freeze_vit=false"], "args.freeze_vit"),
+    ([INTERNVL, OWN, DDP4, "args.tuner_type=full", "args.freeze_aligner=false"], "args.freeze_aligner"),
+])
+def test_ddp_text_only_vision_said(bad, key):
+    _, warnings = problems(SWIFT_SFT, *bad)
+    assert ("ddp-text-only-vision", key) in warnings, warnings
+
+
+@pytest.mark.parametrize("good", [
+    [INTERNVL, OWN, DDP4, "args.tuner_type=full", "args.freeze_vit=false", "args.deepspeed=zero2"],
+    [INTERNVL, OWN, DDP4, "args.tuner_type=full", "args.freeze_vit=false", "args.ddp_find_unused_parameters=true"],
+    [INTERNVL, OWN, DDP4, "args.tuner_type=lora", "args.freeze_vit=false"],  # PeftModel: find_unused_parameters on
+    [INTERNVL, OWN, "launch.gpus_per_node=1", "args.tuner_type=full", "args.freeze_vit=false"],  # no DDP
+    [INTERNVL, OWN, DDP4, "args.tuner_type=full"],  # vision tower and aligner frozen (the defaults)
+    [VL, OWN, DDP4, "args.tuner_type=full", "args.freeze_vit=false"],  # Qwen-VL feeds a dummy image on every batch
+])
+def test_ddp_text_only_vision_quiet(good):
+    _, warnings = problems(SWIFT_SFT, *good)
+    assert "ddp-text-only-vision" not in {c for c, _ in warnings}, warnings
+
+
+def test_deepspeed_only_dummy_templates_are_the_installed_ones():
+    from swift.template.register import TEMPLATE_MAPPING
+
+    found = set()
+    for name, meta in TEMPLATE_MAPPING.items():
+        for cls in meta.template_cls.__mro__:
+            if "_post_encode" in cls.__dict__:
+                source = inspect.getsource(cls._post_encode)
+                if "elif is_deepspeed_enabled()" in source or ("plain-text" in source
+                                                               and "if is_deepspeed_enabled()" in source):
+                    found.add(name)
+                break
+    assert found == multimodal_rules.DEEPSPEED_ONLY_DUMMY_TEMPLATES

@@ -6,7 +6,7 @@ MULTIMODAL_RULES with its own."""
 
 from __future__ import annotations
 
-from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.model_table import model_meta, template_for
 from swift_ext.msswift.template_system import chat_template_on
 
 # swift/tuner_plugin/mapping.py tuners_map: these tuners build their own adapters (TunerMixin.prepare_model calls
@@ -188,6 +188,45 @@ def media_env_unread(recipe, args, err, warn):
                   "variables where its template has them (ms-swift's command-line parameters, model-specific section)")
 
 
+# Templates whose _post_encode runs the vision tower on a text-only batch only under DeepSpeed (`elif
+# is_deepspeed_enabled():` a dummy image; swift/template/templates/internvl.py InternvlTemplate /
+# InternvlhfTemplate, moonshot.py Kimi*, kwai.py KeyeVLTemplate, qwen.py Ovis2_5Template, SailVLTemplate), as the
+# installed registry's classes say (tests/test_multimodal_rules.py re-derives it). The Qwen-VL family and the templates
+# using Template._get_inputs_embeds_hf run a dummy image on every training batch instead.
+DEEPSPEED_ONLY_DUMMY_TEMPLATES = frozenset({
+    "internvl", "internvl_phi3", "internvl2", "internvl2_phi3", "internvl2_5", "internvl3_5", "internvl3_5_gpt",
+    "interns1", "internvl_hf", "keye_vl", "kimi_vl", "kimi_k25", "kimi_k3", "ovis2_5", "sail_vl2"})
+
+
+def ddp_text_only_vision(recipe, args, err, warn):
+    # transformers trainer.py Trainer._build_accelerator_args: with ddp_find_unused_parameters unset, a
+    # PreTrainedModel (tuner_type full) under gradient checkpointing (ms-swift's default) gets find_unused_parameters
+    # False; a LoRA PeftModel gets True. A micro-batch with no image then leaves the trainable vision tower / aligner
+    # without gradients on that rank, and DDP stops at the next step ("Expected to have finished reduction in the
+    # prior iteration before starting a new one"). Whether the data mixes text-only rows is not read here: a warning.
+    if recipe.engine != "swift" or recipe.launch.scheduled or recipe.launch.world_size < 2:
+        return
+    if args.str("deepspeed") or args.str("fsdp") or (args.str("tuner_type") or "lora") != "full":
+        return
+    if args.bool("ddp_find_unused_parameters") or args.bool("gradient_checkpointing") is False:
+        return
+    if args.bool("freeze_vit") is not False and args.bool("freeze_aligner") is not False:
+        return  # nothing trainable in the vision path
+    if _multimodal(args) is None:
+        return
+    choice = template_for(args.str("model"), args.str("model_type"), args.str("template"))
+    if choice is None or choice.template not in DEEPSPEED_ONLY_DUMMY_TEMPLATES:
+        return
+    key = "freeze_vit" if args.bool("freeze_vit") is False else "freeze_aligner"
+    warn("ddp-text-only-vision", f"full training with {key} false on DDP ({recipe.launch.world_size} processes, no "
+         f"DeepSpeed/FSDP): template {choice.template} runs the vision tower on a batch without images only under "
+         "DeepSpeed, and with gradient checkpointing DDP does not look for unused parameters, so a micro-batch of "
+         "text-only rows on any rank stops training (\"Expected to have finished reduction in the prior "
+         "iteration\")", key,
+         hint="deepspeed: zero2 (the template then feeds a dummy image), or ddp_find_unused_parameters: true, or "
+              "rows that all carry an image")
+
+
 # Module names a multimodal model's towers give to a wrapper peft cannot adapt. transformers 5.19
 # models/gemma4/modeling_gemma4.py: Gemma4ClippableLinear (an nn.Module holding .linear, not an nn.Linear) is the
 # vision tower's q/k/v/o_proj and gate/up/down_proj (Gemma4VisionAttention, Gemma4VisionMLP) and the audio tower's
@@ -220,4 +259,4 @@ def lora_tower_wrapper_targets(recipe, args, err, warn):
 
 
 MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers, media_env_unread,
-                    lora_tower_wrapper_targets]
+                    lora_tower_wrapper_targets, ddp_text_only_vision]

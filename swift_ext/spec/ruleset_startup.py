@@ -518,6 +518,18 @@ STARTUP_RULE_INFO = [
                        "for the language model hits the audio tower's Gemma4ClippableLinear (as peft PR #3154 quotes it)")),
              "engine: swift, tuner_type lora / longlora / adalora, target_modules given as names without all-linear and "
              "without target_regex, a model ms-swift's registry calls multimodal with model_type gemma4"),
+    RuleInfo("ddp-text-only-vision", "warning", "full training with a trainable vision tower / aligner on DDP (no "
+             "DeepSpeed/FSDP) for a template that feeds text-only batches through the vision tower only under "
+             "DeepSpeed (InternVL, Kimi-VL, Keye-VL, Ovis2.5, SAIL-VL2): a micro-batch without images stops DDP",
+             (code("ms-swift swift/template/templates/internvl.py: InternvlTemplate._post_encode (`elif "
+                   "is_deepspeed_enabled():` dummy image; moonshot.py, kwai.py, qwen.py Ovis2_5Template alike)"),
+              code("transformers trainer.py: Trainer._build_accelerator_args (find_unused_parameters = not gradient "
+                   "checkpointing for a PreTrainedModel when ddp_find_unused_parameters is unset)"),
+              code("torch nn/parallel/distributed.py: DistributedDataParallel.forward (\"Expected to have finished "
+                   "reduction in the prior iteration before starting a new one\")")),
+             "engine: swift, more than one process, no deepspeed/fsdp, tuner_type full, freeze_vit or freeze_aligner "
+             "false, gradient checkpointing on (the default), ddp_find_unused_parameters not true, one of those "
+             "templates; whether the rows mix text-only ones is not read"),
     RuleInfo("media-env-unread", "warning", "the Qwen-VL media budgets (MAX_PIXELS, MIN_PIXELS, VIDEO_MAX/MIN/TOTAL_PIXELS, "
              "IMAGE/VIDEO_MAX/MIN_TOKEN_NUM, FPS, FPS_MAX/MIN_FRAMES, ...) set in the recipe env for a multimodal model "
              "whose processor never reads them: the images and videos keep that model's own sizes and frame counts",
