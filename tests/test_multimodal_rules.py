@@ -52,6 +52,10 @@ CASES = [
      [VL, "env.MAX_PIXELS=1e6", "env.IMAGE_MAX_TOKEN_NUM=1024"]),
     ("media-env", "env.FPS_MAX_FRAMES", MEG_SFT, ["env.FPS_MAX_FRAMES=16.0"], ["env.FPS_MAX_FRAMES=16"]),
     ("media-env", "env.FPS", MEG_SFT, ["env.FPS=two"], ["env.FPS=0.5"]),
+    # Gemma 4's towers wrap their linears (Gemma4ClippableLinear): explicit names reach them, all-linear does not
+    ("lora-tower-wrapper", "target_modules", SWIFT_SFT,
+     ["args.model=google/gemma-4-E4B-it", "args.tuner_type=lora", "args.target_modules=[q_proj]"],
+     ["args.model=google/gemma-4-E4B-it", "args.tuner_type=lora", "args.target_modules=[all-linear]"]),
 ]
 
 
@@ -144,3 +148,120 @@ def test_ms_swift_compat_qwen_vl_utils_reads_max_pixels_with_int(monkeypatch, va
         assert refused
     else:
         assert not refused
+
+
+INTERNVL_HF = "args.model=OpenGVLab/InternVL3_5-4B-HF"  # model_type internvl, template internvl_hf
+
+
+@pytest.mark.parametrize("bad, name", [
+    ([INTERNVL_HF, "env.VIDEO_MAX_PIXELS=50176"], "env.VIDEO_MAX_PIXELS"),
+    ([INTERNVL_HF, "env.FPS_MAX_FRAMES=16", "env.MAX_PIXELS=1003520"], "env.FPS_MAX_FRAMES"),
+    (["args.model=OpenBMB/MiniCPM-V-4_5", "env.IMAGE_MAX_TOKEN_NUM=1024"], "env.IMAGE_MAX_TOKEN_NUM"),
+])
+def test_media_env_unread_for_processors_that_never_read_it(bad, name):
+    _, warnings = problems(SWIFT_SFT, *bad)
+    assert ("media-env-unread", name) in warnings, warnings
+
+
+@pytest.mark.parametrize("good", [
+    [VL, "env.VIDEO_MAX_PIXELS=50176", "env.FPS_MAX_FRAMES=16"],  # qwen_vl_utils reads them
+    ["args.model=Qwen/Qwen3-VL-8B-Instruct", "env.IMAGE_MAX_TOKEN_NUM=1024"],
+    [TEXT, "env.MAX_PIXELS=1003520"],  # a text model: no media to size
+    [INTERNVL_HF, "env.MAX_NUM=8"],  # not a Qwen-VL budget (InternVL's own name)
+    [INTERNVL_HF, "env.VIDEO_MAX_PIXELS="],  # empty: nothing set
+])
+def test_media_env_unread_passes_where_the_processor_reads_it_or_nothing_is_set(good):
+    _, warnings = problems(SWIFT_SFT, *good)
+    assert "media-env-unread" not in {c for c, _ in warnings}, warnings
+
+
+def test_media_env_unread_leaves_moss_vl_video_budgets():
+    # MossVLTemplate._processor_env_keys reads the video budgets and frame rate itself; MAX_PIXELS it does not
+    meta = multimodal_rules._OTHER_READERS["moss_vl"]
+    assert "FPS_MAX_FRAMES" in meta and "MAX_PIXELS" not in meta
+    from swift.template.templates.moss import MossVLTemplate
+    read = {env.upper() for env, _ in MossVLTemplate._processor_env_keys.values()}
+    assert set(meta) <= read
+
+
+GEMMA4 = "args.model=google/gemma-4-E4B-it"
+
+
+@pytest.mark.parametrize("targets", ["[q_proj, k_proj, v_proj]", "[gate_proj, up_proj, down_proj]", "[o_proj]"])
+def test_lora_tower_wrapper_refused_for_names_the_towers_wrap(targets):
+    errors, _ = problems(SWIFT_SFT, GEMMA4, "args.tuner_type=lora", f"args.target_modules={targets}")
+    assert ("lora-tower-wrapper", "args.target_modules") in errors, errors
+
+
+@pytest.mark.parametrize("good", [
+    [GEMMA4, "args.tuner_type=lora", "args.target_modules=[all-linear]"],  # ms-swift's language-model regex
+    [GEMMA4, "args.tuner_type=lora", "args.target_modules=[q_proj]", "args.target_regex=^model\\.language_model.*q_proj$"],
+    [GEMMA4, "args.tuner_type=full"],
+    ["args.model=Qwen/Qwen2.5-VL-7B-Instruct", "args.tuner_type=lora", "args.target_modules=[q_proj, v_proj]"],
+])
+def test_lora_tower_wrapper_passes_near_by(good):
+    errors, _ = problems(SWIFT_SFT, *good)
+    assert "lora-tower-wrapper" not in {c for c, _ in errors}, errors
+
+
+def test_the_wrapped_names_are_transformers_gemma4_clippable_linears_and_peft_refuses_them():
+    # the table against the installed transformers source, and the installed peft on the installed class
+    import re
+    from types import SimpleNamespace
+
+    import torch.nn as nn
+    from peft import LoraConfig, get_peft_model
+    from transformers.models.gemma4 import modeling_gemma4
+
+    source = inspect.getsource(modeling_gemma4)
+    wrapped = set(re.findall(r"self\.(\w+) = Gemma4ClippableLinear\(", source))
+    assert wrapped == set(multimodal_rules.WRAPPED_TOWER_LINEARS["gemma4"])
+
+    tower = nn.Module()
+    tower.q_proj = modeling_gemma4.Gemma4ClippableLinear(SimpleNamespace(use_clipped_linears=False), 8, 8)
+    model = nn.Module()
+    model.tower = tower
+    with pytest.raises(ValueError, match="Gemma4ClippableLinear"):
+        get_peft_model(model, LoraConfig(target_modules=["q_proj"], r=2))
+
+
+INTERNVL = "args.model=OpenGVLab/InternVL3_5-8B"
+DDP4 = "launch.gpus_per_node=4"
+OWN = "args.template=null"  # the base recipe names qwen3_5; the model's own template decides here
+
+
+@pytest.mark.parametrize("bad, key", [
+    ([INTERNVL, OWN, DDP4, "args.tuner_type=full", "args.freeze_vit=false"], "args.freeze_vit"),
+    ([INTERNVL, OWN, DDP4, "args.tuner_type=full", "args.freeze_aligner=false"], "args.freeze_aligner"),
+])
+def test_ddp_text_only_vision_said(bad, key):
+    _, warnings = problems(SWIFT_SFT, *bad)
+    assert ("ddp-text-only-vision", key) in warnings, warnings
+
+
+@pytest.mark.parametrize("good", [
+    [INTERNVL, OWN, DDP4, "args.tuner_type=full", "args.freeze_vit=false", "args.deepspeed=zero2"],
+    [INTERNVL, OWN, DDP4, "args.tuner_type=full", "args.freeze_vit=false", "args.ddp_find_unused_parameters=true"],
+    [INTERNVL, OWN, DDP4, "args.tuner_type=lora", "args.freeze_vit=false"],  # PeftModel: find_unused_parameters on
+    [INTERNVL, OWN, "launch.gpus_per_node=1", "args.tuner_type=full", "args.freeze_vit=false"],  # no DDP
+    [INTERNVL, OWN, DDP4, "args.tuner_type=full"],  # vision tower and aligner frozen (the defaults)
+    [VL, OWN, DDP4, "args.tuner_type=full", "args.freeze_vit=false"],  # Qwen-VL feeds a dummy image on every batch
+])
+def test_ddp_text_only_vision_quiet(good):
+    _, warnings = problems(SWIFT_SFT, *good)
+    assert "ddp-text-only-vision" not in {c for c, _ in warnings}, warnings
+
+
+def test_deepspeed_only_dummy_templates_are_the_installed_ones():
+    from swift.template.register import TEMPLATE_MAPPING
+
+    found = set()
+    for name, meta in TEMPLATE_MAPPING.items():
+        for cls in meta.template_cls.__mro__:
+            if "_post_encode" in cls.__dict__:
+                source = inspect.getsource(cls._post_encode)
+                if "elif is_deepspeed_enabled()" in source or ("plain-text" in source
+                                                               and "if is_deepspeed_enabled()" in source):
+                    found.add(name)
+                break
+    assert found == multimodal_rules.DEEPSPEED_ONLY_DUMMY_TEMPLATES

@@ -638,3 +638,62 @@ def test_cpu_offload_off_the_hybrid_optimizers_path(extra, flag):
     _, warnings = problems(MEG_SFT, *OFFLOAD, *extra)
     found = {w for w in warnings if w[0] == "optimizer-offload-path"}
     assert found == ({("optimizer-offload-path", f"args.{flag}")} if flag else set()), warnings
+
+
+NONREENTRANT = """args.gradient_checkpointing_kwargs={"use_reentrant": false}"""
+
+
+@pytest.mark.parametrize("bad", [
+    ["args.tuner_type=lora", "args.deepspeed=zero3", NONREENTRANT],
+    ["args.tuner_type=lora", "args.deepspeed=zero3_offload", """args.gradient_checkpointing_kwargs='{"use_reentrant": false}'"""],
+    # full training of a VLM keeps the vision tower frozen by default (freeze_vit true)
+    ["args.tuner_type=full", "args.model=Qwen/Qwen2.5-VL-7B-Instruct", "args.deepspeed=zero3", NONREENTRANT],
+])
+def test_zero3_nonreentrant_checkpoint_said(bad):
+    _, warnings = problems(SWIFT_SFT, *bad)
+    assert ("zero3-nonreentrant-checkpoint", "args.gradient_checkpointing_kwargs") in warnings, warnings
+
+
+@pytest.mark.parametrize("good", [
+    ["args.tuner_type=lora", "args.deepspeed=zero3"],  # ms-swift picks reentrant under DeepSpeed
+    ["args.tuner_type=lora", "args.deepspeed=zero2", NONREENTRANT],  # ZeRO-2 keeps whole parameters
+    ["args.tuner_type=lora", "args.deepspeed=zero3", """args.gradient_checkpointing_kwargs={"use_reentrant": true}"""],
+    ["args.tuner_type=lora", "args.deepspeed=zero3", NONREENTRANT, "args.gradient_checkpointing=false"],
+    ["args.tuner_type=full", "args.model=Qwen/Qwen3-8B", "args.deepspeed=zero3", NONREENTRANT],  # nothing frozen
+    ["args.tuner_type=full", "args.model=Qwen/Qwen2.5-VL-7B-Instruct", "args.deepspeed=zero3", NONREENTRANT,
+     "args.freeze_vit=false", "args.freeze_aligner=false"],
+])
+def test_zero3_nonreentrant_checkpoint_quiet(good):
+    _, warnings = problems(SWIFT_SFT, *good)
+    assert "zero3-nonreentrant-checkpoint" not in {c for c, _ in warnings}, warnings
+
+
+def test_swift_checkpoints_reentrantly_under_deepspeed_unless_told():
+    # the installed trainer's own choice the rule relies on: use_reentrant True under DeepSpeed when unset
+    from swift.trainers.mixin import SwiftMixin
+    source = inspect.getsource(SwiftMixin._fix_gradient_checkpointing)
+    assert "gradient_checkpointing_kwargs.get('use_reentrant')" in source
+    assert "not self.is_deepspeed_enabled" in source
+
+
+@pytest.mark.parametrize("method", [["args.quant_method=bnb", "args.quant_bits=4"], ["args.quant_method=fp8"]])
+def test_quant_method_on_megatron_is_said(method):
+    _, warnings = problems(MEG_SFT, *method)
+    assert ("quant-method-megatron", "args.quant_method") in warnings, warnings
+
+
+def test_quant_method_on_the_transformers_engine_or_absent_is_quiet():
+    _, warnings = problems(SWIFT_SFT, "args.quant_method=bnb", "args.quant_bits=4")
+    assert "quant-method-megatron" not in {c for c, _ in warnings}
+    _, warnings = problems(MEG_SFT)
+    assert "quant-method-megatron" not in {c for c, _ in warnings}
+
+
+def test_megatron_sft_loads_no_transformers_weights():
+    # the installed MegatronSft builds the model with mcore-bridge; transformers' model (where a quantization config
+    # would act) is loaded without weights or as a meta dummy
+    # (read as text: importing swift.megatron needs mcore-bridge, which is not installed here)
+    from swift_ext.msswift.schema import _package_dir
+    source = (_package_dir("swift") / "megatron" / "pipelines" / "train" / "sft.py").read_text(encoding="utf-8")
+    init = source[source.index("def __init__"):source.index("def run(")]
+    assert "'load_model': False" in init and "return_dummy_model" in init and "torch.device('meta')" in init

@@ -120,3 +120,34 @@ def test_doctor_lists_mxfp8_on_a_consumer_blackwell_recipe():
     fine = load_recipe(MEG_SFT, ["args.fp8_format=e4m3", "args.fp8_recipe=mxfp8", "launch.gpu=B200",
                                  "launch.gpus_per_node=0"])
     assert not [f for f in diagnose(fine) if "MXFP8" in f.message]
+
+
+# ---- FP4 (NVFP4): Blackwell data-centre GPUs and TE >= 2.7 ----------------------------------------------------------
+
+def fp4_findings(gpu: str | None, *over, targets=None):
+    launch = [f"launch.gpu={gpu or 'null'}"]  # the base recipe names an A100
+    recipe = load_recipe(MEG_SFT, ["args.fp4_format=e2m1", *launch, *over])
+    plan = make_plan(recipe, oracle=False, target_versions=targets)
+    return ([(p.path, p.message) for p in plan.errors if p.code == "fp4-gpu"],
+            [p.path for p in plan.warnings if p.code == "fp4-gpu"])
+
+
+@pytest.mark.parametrize("gpu", ["H100", "H200", "A100-80G", "L40S", "RTX5090"])
+def test_fp4_is_refused_below_compute_capability_10_and_on_sm120(gpu):
+    # TE quantization.py _compute_nvfp4_support, asserted by autocast_enter for NVFP4BlockScaling
+    errors, _ = fp4_findings(gpu)
+    assert [path for path, _ in errors] == ["args.fp4_format"], errors
+    assert "10.0" in errors[0][1] or "12.0+" in errors[0][1]
+
+
+def test_fp4_runs_on_b200_and_is_said_without_a_gpu():
+    assert fp4_findings("B200") == ([], [])
+    assert fp4_findings(None) == ([], ["args.fp4_format"])
+    assert fp4_findings("H100", "args.fp4_format=null") == ([], [])
+
+
+def test_fp4_needs_te_2_7_when_the_target_says_so():
+    errors, _ = fp4_findings("B200", targets={"transformer-engine": "2.6"})
+    assert errors and "2.7.0" in errors[0][1]
+    assert fp4_findings("B200", targets={"transformer-engine": "2.8"}) == ([], [])
+    assert BY_FEATURE["fp4-nvfp4"].compute_capability == (10, 0)

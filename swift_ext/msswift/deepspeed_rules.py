@@ -207,4 +207,55 @@ def zero3_bnb(recipe, args, err, warn):
         hint=hint)
 
 
-DEEPSPEED_RULES = [config_names, deepspeed_hpz, deepspeed_values, zero3_bnb]
+def _frozen_parts(args) -> str | None:
+    """What stays frozen in the model ms-swift trains, or None when every weight trains."""
+    from swift_ext.msswift.multimodal_rules import _multimodal
+
+    tuner = args.str("tuner_type") or "lora"
+    if tuner != "full":
+        return f"the base weights under tuner_type {tuner}"
+    try:
+        ratio = float(args.raw("freeze_parameters_ratio") or 0)
+    except (TypeError, ValueError):
+        ratio = 0.0
+    if args.list("freeze_parameters") or ratio > 0:
+        return "the weights freeze_parameters / freeze_parameters_ratio freeze"
+    if _multimodal(args) and (args.bool("freeze_vit") is not False or args.bool("freeze_aligner") is not False
+                              or args.bool("freeze_llm")):
+        return "the vision tower / aligner (freeze_vit, freeze_aligner default to true)"
+    return None
+
+
+def zero3_nonreentrant_checkpoint(recipe, args, err, warn):
+    # ms-swift's trainer patches torch.utils.checkpoint with one use_reentrant for the run
+    # (swift/trainers/mixin.py SwiftMixin._fix_gradient_checkpointing): gradient_checkpointing_kwargs' value, else
+    # True under DeepSpeed. Non-reentrant checkpointing re-runs each block's forward in the backward, where ZeRO-3's
+    # forward post-hook partitions the frozen parameters back to shape [0] while torch's checkpoint still holds them
+    # undetached, and its metadata check raises (DeepSpeed issue #4332; fixed by DeepSpeed PR #8148, July 2026).
+    # Report-only evidence for the DeepSpeed side (not installed here): a warning.
+    if recipe.engine != "swift" or not args.raw("deepspeed"):
+        return
+    config = _json_config(args.raw("deepspeed"), DEEPSPEED_PRESETS)
+    if config is None or _zero_stage(config) != 3:
+        return
+    kwargs = args.raw("gradient_checkpointing_kwargs")
+    if isinstance(kwargs, str):
+        try:
+            kwargs = json.loads(kwargs)
+        except ValueError:
+            return  # json-string / json-argument judge text that is not JSON
+    if not isinstance(kwargs, dict) or kwargs.get("use_reentrant") is not False:
+        return
+    if args.bool("gradient_checkpointing") is False and not args.bool("vit_gradient_checkpointing"):
+        return  # no checkpointed block to recompute
+    frozen = _frozen_parts(args)
+    if frozen is None:
+        return
+    warn("zero3-nonreentrant-checkpoint", f"gradient_checkpointing_kwargs use_reentrant false under DeepSpeed ZeRO-3 "
+         f"with frozen weights ({frozen}): the checkpoint recompute finds ZeRO-3's re-partitioned frozen parameters "
+         "(shape [0]) and the first backward stops with \"CheckpointError: Recomputed values for the following tensors "
+         "have different metadata\" on DeepSpeed releases without PR #8148", "gradient_checkpointing_kwargs",
+         hint="drop use_reentrant (ms-swift checkpoints reentrantly under DeepSpeed by default), or deepspeed: zero2")
+
+
+DEEPSPEED_RULES = [config_names, deepspeed_hpz, deepspeed_values, zero3_bnb, zero3_nonreentrant_checkpoint]

@@ -6,7 +6,7 @@ MULTIMODAL_RULES with its own."""
 
 from __future__ import annotations
 
-from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.model_table import model_meta, template_for
 from swift_ext.msswift.template_system import chat_template_on
 
 # swift/tuner_plugin/mapping.py tuners_map: these tuners build their own adapters (TunerMixin.prepare_model calls
@@ -159,4 +159,104 @@ def media_env_numbers(recipe, args, err, warn):
                                                                     "1280*28*28 or 1003520.0)"))
 
 
-MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers]
+# The Qwen-VL media budgets as compat_qwen_vl_utils / patch_qwen_vl_utils read them (swift/model/models/qwen.py), plus
+# VIDEO_TOTAL_PIXELS (patch_qwen_vl_utils sets it beside VIDEO_MAX_PIXELS). No other ms-swift 4.6 code reads these
+# names, except MOSS-VL's template (swift/template/templates/moss.py MossVLTemplate._processor_env_keys: the video
+# budgets and frame rate, read with os.getenv in _encode).
+QWEN_MEDIA_ENV = ("MAX_PIXELS", "MIN_PIXELS", "VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS", "VIDEO_TOTAL_PIXELS",
+                  *_MEDIA_INT_ENV, "FPS")
+_OTHER_READERS = {"moss_vl": ("VIDEO_MIN_PIXELS", "VIDEO_MAX_PIXELS", "FPS", "FPS_MIN_FRAMES", "FPS_MAX_FRAMES")}
+
+
+def media_env_unread(recipe, args, err, warn):
+    # A multimodal model whose loader does not go through qwen_vl_utils sizes images and videos with its own
+    # processor (or its template's own variables: InternVL's MAX_NUM / VIDEO_SEGMENTS, MiniCPM-V's MAX_NUM_FRAMES, ...):
+    # MAX_PIXELS, VIDEO_MAX_PIXELS, FPS_MAX_FRAMES and the rest change nothing, and a budget the recipe meant to cap
+    # sequence length or memory is not applied. ms-swift says nothing (the variables are simply never read).
+    model_type = _multimodal(args)
+    if model_type is None or model_type in QWEN_VL_UTILS_TYPES:
+        return
+    unread = [n for n in QWEN_MEDIA_ENV if str(recipe.env.get(n) or "").strip()
+              and n not in _OTHER_READERS.get(model_type, ())]
+    if not unread:
+        return
+    for name in unread:
+        warn("media-env-unread", f"env {name}: ms-swift reads it only for the Qwen-VL family's processor "
+             f"(qwen_vl_utils: Qwen2/2.5/3-VL, Qwen3.5/3.6, Qwen-Omni, Keye-VL), not for {model_type}, whose images "
+             "and videos keep their own processor's sizes and frame counts", f"env.{name}",
+             hint="the template argument max_pixels (rescales images for every multimodal model), or the model's own "
+                  "variables where its template has them (ms-swift's command-line parameters, model-specific section)")
+
+
+# Templates whose _post_encode runs the vision tower on a text-only batch only under DeepSpeed (`elif
+# is_deepspeed_enabled():` a dummy image; swift/template/templates/internvl.py InternvlTemplate /
+# InternvlhfTemplate, moonshot.py Kimi*, kwai.py KeyeVLTemplate, qwen.py Ovis2_5Template, SailVLTemplate), as the
+# installed registry's classes say (tests/test_multimodal_rules.py re-derives it). The Qwen-VL family and the templates
+# using Template._get_inputs_embeds_hf run a dummy image on every training batch instead.
+DEEPSPEED_ONLY_DUMMY_TEMPLATES = frozenset({
+    "internvl", "internvl_phi3", "internvl2", "internvl2_phi3", "internvl2_5", "internvl3_5", "internvl3_5_gpt",
+    "interns1", "internvl_hf", "keye_vl", "kimi_vl", "kimi_k25", "kimi_k3", "ovis2_5", "sail_vl2"})
+
+
+def ddp_text_only_vision(recipe, args, err, warn):
+    # transformers trainer.py Trainer._build_accelerator_args: with ddp_find_unused_parameters unset, a
+    # PreTrainedModel (tuner_type full) under gradient checkpointing (ms-swift's default) gets find_unused_parameters
+    # False; a LoRA PeftModel gets True. A micro-batch with no image then leaves the trainable vision tower / aligner
+    # without gradients on that rank, and DDP stops at the next step ("Expected to have finished reduction in the
+    # prior iteration before starting a new one"). Whether the data mixes text-only rows is not read here: a warning.
+    if recipe.engine != "swift" or recipe.launch.scheduled or recipe.launch.world_size < 2:
+        return
+    if args.str("deepspeed") or args.str("fsdp") or (args.str("tuner_type") or "lora") != "full":
+        return
+    if args.bool("ddp_find_unused_parameters") or args.bool("gradient_checkpointing") is False:
+        return
+    if args.bool("freeze_vit") is not False and args.bool("freeze_aligner") is not False:
+        return  # nothing trainable in the vision path
+    if _multimodal(args) is None:
+        return
+    choice = template_for(args.str("model"), args.str("model_type"), args.str("template"))
+    if choice is None or choice.template not in DEEPSPEED_ONLY_DUMMY_TEMPLATES:
+        return
+    key = "freeze_vit" if args.bool("freeze_vit") is False else "freeze_aligner"
+    warn("ddp-text-only-vision", f"full training with {key} false on DDP ({recipe.launch.world_size} processes, no "
+         f"DeepSpeed/FSDP): template {choice.template} runs the vision tower on a batch without images only under "
+         "DeepSpeed, and with gradient checkpointing DDP does not look for unused parameters, so a micro-batch of "
+         "text-only rows on any rank stops training (\"Expected to have finished reduction in the prior "
+         "iteration\")", key,
+         hint="deepspeed: zero2 (the template then feeds a dummy image), or ddp_find_unused_parameters: true, or "
+              "rows that all carry an image")
+
+
+# Module names a multimodal model's towers give to a wrapper peft cannot adapt. transformers 5.19
+# models/gemma4/modeling_gemma4.py: Gemma4ClippableLinear (an nn.Module holding .linear, not an nn.Linear) is the
+# vision tower's q/k/v/o_proj and gate/up/down_proj (Gemma4VisionAttention, Gemma4VisionMLP) and the audio tower's
+# q/k/v_proj, post, ffw_layer_1/2, linear_start/end. peft 0.20 tuners/lora/model.py LoraModel._create_new_module
+# raises "Target module ... is not supported" for it; peft matches target_modules names by suffix over the whole model
+# (BaseTuner.inject_adapter), towers included, and ms-swift passes explicit names on unchanged
+# (swift/pipelines/train/tuner.py get_target_modules; only all-linear becomes a language-model regex, and
+# find_all_linears skips gemma4clippablelinear). tests/test_multimodal_rules.py re-reads the names from transformers.
+WRAPPED_TOWER_LINEARS = {"gemma4": ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+                                    "post", "ffw_layer_1", "ffw_layer_2", "linear_start", "linear_end")}
+_PEFT_LORA_TUNERS = ("lora", "longlora", "adalora")  # peft LoraModel / AdaLoraModel: target_modules by name
+
+
+def lora_tower_wrapper_targets(recipe, args, err, warn):
+    if recipe.engine != "swift" or (args.str("tuner_type") or "lora") not in _PEFT_LORA_TUNERS:
+        return
+    model_type = _multimodal(args)
+    wrapped = WRAPPED_TOWER_LINEARS.get(model_type or "")
+    targets = [str(t) for t in args.list("target_modules")]
+    if not wrapped or args.str("target_regex") or "all-linear" in targets:
+        return
+    hit = [t for t in targets if t.rsplit(".", 1)[-1] in wrapped]
+    if not hit:
+        return
+    err("lora-tower-wrapper", f"target_modules {hit} on {model_type}: its vision/audio towers have modules of those names "
+        "that wrap their linear (Gemma4ClippableLinear), and peft matches the names there too and refuses them "
+        "(\"Target module Gemma4ClippableLinear(...) is not supported\") when the adapter is built", "target_modules",
+        hint="target_modules: [all-linear] (ms-swift then targets the language model's linears only), or a "
+             "target_regex limited to the language model (e.g. '^model\\.language_model.*\\.(q_proj|v_proj)$')")
+
+
+MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers, media_env_unread,
+                    lora_tower_wrapper_targets, ddp_text_only_vision]

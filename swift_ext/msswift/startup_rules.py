@@ -310,6 +310,17 @@ def quant_bits(recipe, args, err, warn):
                  "its own config says, whatever quant_bits is)", "quant_bits",
                  hint=f"quant_method: bnb (QLoRA, with quant_bits {bits}), or drop quant_bits")
         return
+    if recipe.engine == "megatron" and str(method) in ("bnb", "hqq", "eetq", "quanto", "fp8"):
+        # The quantization config reaches only transformers' from_pretrained (ModelArguments.get_model_kwargs). The
+        # Megatron engine builds its model through mcore-bridge from the checkpoint's safetensors and loads the
+        # transformers model only on the meta device, without weights (swift/megatron/pipelines/train/sft.py
+        # MegatronSft: get_model_processor(load_model=False / return_dummy_model=True); swift/megatron/init.py: the
+        # same for saving): nothing is quantized, and the LoRA run holds bf16 base weights.
+        warn("quant-method-megatron", f"quant_method {method}{origin(args, 'quant_method', saved)} on the Megatron "
+             "engine: ms-swift builds the Megatron model through mcore-bridge from the unquantized checkpoint weights "
+             "and never applies the quantization config, so the base weights stay in bf16 (no QLoRA)", "quant_method",
+             hint="engine swift for QLoRA (quant_method bnb, quant_bits 4), or fp8_format for Megatron's FP8 "
+                  "training; drop quant_method here")
     if method in ("fp8", "awq", "gptq", "gptq_v2"):
         return  # fp8 needs no bits; pre-quantized AWQ/GPTQ build no config
     method, bits = str(method), loaded(args, "quant_bits", saved)

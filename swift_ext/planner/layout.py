@@ -87,11 +87,13 @@ def check_layout(recipe: Recipe, args: Args, shape: ModelShape | None,
 
 
 def _reporters(recipe: Recipe, into: list[Finding]) -> Callable[..., None]:
-    """err/warn(rule, message, key=None, hint=None): a Finding located at args.KEY in the recipe."""
+    """err/warn(rule, message, key=None, hint=None): a Finding located at args.KEY in the recipe (env.NAME as given:
+    a rule about the recipe's environment)."""
     def report(rule: str, message: str, key: str | None = None, hint: str | None = None) -> None:
-        where = recipe.where(f"args.{key}") if key else {"file": recipe.source}
+        path = (key if key.startswith("env.") else f"args.{key}") if key else None
+        where = recipe.where(path) if path else {"file": recipe.source}
         where.pop("path", None)
-        into.append(Finding(message, code=rule, hint=hint, path=f"args.{key}" if key else None, **where))
+        into.append(Finding(message, code=rule, hint=hint, path=path, **where))
     return report
 
 
@@ -481,6 +483,30 @@ def fp8_gpu(recipe, args, shape, lay, err, warn, versions):
             "fp8_recipe", hint=f"fp8_recipe {' or '.join(runs)}, which {gpu} runs"
             if BY_FEATURE[feature].excluded_capability and runs else
             "use an H100/H200/H20-class GPU, or drop fp8_format")
+
+
+@versioned_rule
+def fp4_gpu(recipe, args, shape, lay, err, warn, versions):
+    # fp4_format (e2m1, fp4_recipe nvfp4): the support table's fp4-nvfp4 row -- TE >= 2.7 for megatron-core to build the
+    # recipe, a Blackwell data-centre GPU (compute capability >= 10.0) for TE's autocast to run it.
+    if not args.str("fp4_format"):
+        return
+    from swift_ext.spec.support import gpu_needs
+
+    feature = "fp4-nvfp4"
+    for gap in version_gaps(feature, versions):
+        err("fp4-gpu", f"FP4 (NVFP4) is not supported with {gap}", "fp4_format",
+            hint="a newer transformer-engine, or fp8_format instead of fp4_format")
+    gpu = recipe.launch.gpu
+    if gpu is None:
+        warn("fp4-gpu", f"FP4 (NVFP4) needs {gpu_needs(feature)}; launch.gpu is not set", "fp4_format",
+             hint="set launch.gpu so this can be checked")
+        return
+    gap = capability_gap(feature, GPUS[gpu].compute_capability)
+    if gap:
+        err("fp4-gpu", f"FP4 (NVFP4) cannot run on {gpu}: {gap} (it needs {gpu_needs(feature)}; Transformer Engine "
+            "fails at the first forward step)", "fp4_format",
+            hint="fp8_format with fp8_recipe blockwise or tensorwise on Hopper, or a B200-class GPU for FP4")
 
 
 # The Megatron GRPO rule (with the reward-name checks) lives in grpo_rules.py; it runs last, as it always did.

@@ -399,6 +399,52 @@ def swift_rollout_heads(recipe, args, shape: ModelShape, lay, err, warn):
             hint=f"vllm_tensor_parallel_size: {fits[-1] if fits else 1}")
 
 
-LENGTH_RULES = [rope_scaling_needs_length, sequence_positions, swift_rollout_heads, rollout_length,
-                rollout_engine_memory, swift_sequence_parallel, swift_sequence_parallel_logits,
+# qwen_vl_utils 0.0.14 vision_process.py: a video gets nframes = duration x FPS frames, clipped to
+# [FPS_MIN_FRAMES, FPS_MAX_FRAMES] (smart_nframes), one token grid per FRAME_FACTOR frames, and each grid at least
+# VIDEO_MIN_TOKEN_NUM tokens (fetch_video: min_pixels = VIDEO_MIN_TOKEN_NUM x factor**2, and max_pixels never below
+# it however many frames share the total budget). Its defaults (datasets/mediatokens.py MEDIA_DEFAULTS) where the
+# recipe's env does not set them.
+def video_frames_past_max_length(recipe, args, shape: ModelShape, lay, err, warn):
+    # A frame budget the recipe sets (FPS_MAX_FRAMES) whose own minimum token count is past max_length: every video
+    # long enough to reach it is a row longer than max_length, which ms-swift drops (truncation_strategy delete, its
+    # default; 'raise' inside the template) or, under left/right, keeps whole since the video tokens are protected
+    # (swift/template/base.py Template._truncate). Only the lower bound is judged: text and larger frames add more.
+    from swift_ext.datasets.mediatokens import MEDIA_DEFAULTS
+    from swift_ext.msswift.multimodal_rules import QWEN_VL_UTILS_TYPES, _multimodal
+
+    if _multimodal(args) not in QWEN_VL_UTILS_TYPES or args.int("max_length") is None:
+        return
+    env = recipe.env
+
+    def number(name, kind):
+        raw = str(env.get(name) or "").strip()
+        if not raw:
+            return MEDIA_DEFAULTS.get(name)
+        try:
+            return kind(raw)
+        except ValueError:
+            return None  # media-env refuses it
+
+    if str(env.get("VIDEO_MIN_PIXELS") or "").strip() and not str(env.get("VIDEO_MIN_TOKEN_NUM") or "").strip():
+        return  # the pixel budget's token count depends on the patch size: not judged here
+    max_frames = number("FPS_MAX_FRAMES", int) if str(env.get("FPS_MAX_FRAMES") or "").strip() else None
+    fps, factor, group_min = number("FPS", float), number("FRAME_FACTOR", int), number("VIDEO_MIN_TOKEN_NUM", int)
+    if not max_frames or not fps or not factor or not group_min or fps <= 0 or factor <= 0 or group_min <= 0:
+        return
+    max_length = args.int("max_length")
+    least = (max_frames // factor) * group_min
+    if least <= max_length:
+        return
+    fit_frames = (max_length // group_min) * factor
+    warn("video-frames-length", f"env FPS_MAX_FRAMES={max_frames}: a video sampled to that many frames takes at least "
+         f"{least} tokens ({max_frames // factor} grids of {group_min}, VIDEO_MIN_TOKEN_NUM, even at the smallest frame "
+         f"size), past max_length {max_length}; every video longer than about {fit_frames / fps:g} s ({fit_frames} "
+         f"frames at FPS {fps:g}) makes a row over max_length, which ms-swift drops (or, with left/right truncation, "
+         "keeps whole)", "env.FPS_MAX_FRAMES",
+         hint=f"FPS_MAX_FRAMES at most {fit_frames} (less, to leave room for the text and larger frames), a lower FPS, "
+              "or a larger max_length")
+
+
+LENGTH_RULES = [video_frames_past_max_length, rope_scaling_needs_length, sequence_positions, swift_rollout_heads,
+                rollout_length, rollout_engine_memory, swift_sequence_parallel, swift_sequence_parallel_logits,
                 rollout_lora_rank]

@@ -203,5 +203,64 @@ def llama4_chunked_attention(recipe, args, shape: ModelShape, lay, err, warn):
              hint=f"max_length: {chunk} (samples within one chunk train exactly as the model runs)")
 
 
+# Evidence: mcore-bridge 1.6.3 model/mm_gpts/qwen3_vl.py:31 Qwen3VLTransformerBlock.forward asserts
+# "len(deepstack_visual_embeds) <= len(self.layers)". MultimodalGPTModel.forward (model/mm_gpt_model.py) builds the
+# vision tower only where pre_process is true -- pipeline rank 0's first virtual stage -- and hands its
+# deepstack_visual_embeds (one per vision_config.deepstack_visual_indexes entry, 3 in every Qwen3-VL release) to that
+# model chunk's decoder block on every step: text-only batches run a dummy 16x16 image through the tower
+# (Qwen3VL_Vit._get_inputs_embeds), so no batch skips it. The deepstack features are added after decoder layers 0..2,
+# which must therefore all sit in that first chunk. Qwen3-Omni's thinker (qwen3_omni.py) uses the same loader/block.
+DEEPSTACK_MODEL_TYPES = ("qwen3_vl", "qwen3_vl_moe", "qwen3_omni_moe")
+
+
+def _first_chunk_decoder_layers(args, shape: ModelShape, lay) -> int | None:
+    """Decoder layers in the model chunk that holds the embedding (pipeline rank 0, virtual stage 0), as megatron-core
+    0.16's get_num_layers_to_build counts them; None where layers-pp / pipeline-layout refuse the split instead."""
+    from swift_ext.planner.pipeline_rules import FIRST, LAST, _stage_size
+    from swift_ext.planner.pipeline_stages import parse_pipeline_layout
+
+    layers = shape.num_layers
+    text = args.str("pipeline_model_parallel_layout")
+    if text:
+        stages = parse_pipeline_layout(text)
+        return stages[0].count("t") if stages and len(stages) % lay.pp == 0 else None  # else pipeline-layout's
+    if lay.pp <= 1:
+        return layers
+    vpp = args.int("virtual_pipeline_model_parallel_size") or 1
+    first, last = _stage_size(args, FIRST), _stage_size(args, LAST)
+    if first is not None:
+        per_rank = first
+    elif last is not None:
+        if (layers - last) % (lay.pp - 1):
+            return None  # layers-pp refuses the split
+        per_rank = (layers - last) // (lay.pp - 1)
+    else:
+        embedding = is_on(args, "account_for_embedding_in_pipeline_split")
+        total = layers + embedding + is_on(args, "account_for_loss_in_pipeline_split")
+        if total % lay.pp or (total // lay.pp) % vpp:
+            return None
+        return total // lay.pp // vpp - embedding
+    return per_rank // vpp if per_rank % vpp == 0 else None
+
+
+def deepstack_first_stage(recipe, args, shape: ModelShape, lay, err, warn):
+    if shape.model_type not in DEEPSTACK_MODEL_TYPES or shape.vision is None or shape.vision.mergers <= 1:
+        return
+    if args.str("bridge_backend") == "megatron-bridge" or args.bool("language_model_only"):
+        return  # megatron-bridge refuses multimodal models (megatron-bridge-model); language_model_only: no tower
+    deepstack = shape.vision.mergers - 1
+    built = _first_chunk_decoder_layers(args, shape, lay)
+    if built is None or built >= deepstack:
+        return
+    key = next((k for k in ("pipeline_model_parallel_layout", "decoder_first_pipeline_num_layers",
+                            "virtual_pipeline_model_parallel_size") if args.has(k)), "pipeline_model_parallel_size")
+    err("deepstack-first-stage", f"{shape.name} adds its {deepstack} deepstack vision features after decoder layers "
+        f"0..{deepstack - 1}, but the first pipeline chunk (rank 0, virtual stage 0: the one with the vision tower) "
+        f"builds {built} decoder layer(s): mcore-bridge asserts \"len(deepstack_visual_embeds) <= len(self.layers)\" "
+        "at the first forward", key,
+        hint=f"give the first pipeline chunk at least {deepstack} decoder layers (decoder_first_pipeline_num_layers, "
+             "a smaller virtual_pipeline_model_parallel_size, or a layout whose first stage has that many 't')")
+
+
 MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config, lora_rank_under_fp8,
-                      internvl_language_model, llama4_chunked_attention]
+                      internvl_language_model, llama4_chunked_attention, deepstack_first_stage]

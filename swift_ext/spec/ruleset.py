@@ -256,6 +256,16 @@ _RULES += [
              (code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__"),
               code(f"{MS} MegatronArguments._check_megatron_fsdp (turns use_distributed_optimizer on first)")),
              "engine: megatron (the distributed optimizer is not asked for under use_megatron_fsdp)"),
+    RuleInfo("fp4-gpu", "error, warning", "fp4_format (NVFP4) needs a Blackwell data-centre GPU (compute capability "
+             "10.x: not Hopper and older, not the 12.x RTX Blackwell parts) and Transformer Engine >= 2.7",
+             (code("transformer-engine pytorch/quantization.py: FP8GlobalStateManager.autocast_enter (assert "
+                   "is_nvfp4_available() for NVFP4BlockScaling) / _compute_nvfp4_support (public source, not "
+                   "installed here)"), code("megatron-core fp4_utils.py: get_fp4_recipe (TE >= 2.7.0.dev0)"),
+              Evidence("report", "NVIDIA/TransformerEngine#3195", "pull request (support matrix): the default NVFP4 "
+                       "recipe's Hadamard transform and stochastic rounding run on 10.x only; TE's own tests skip "
+                       "NVFP4BlockScaling on SM120 (\"CUDA Error: invalid argument\")")),
+             "engine: megatron, fp4_format set; support table row fp4-nvfp4. The GPU from launch.gpu (unset: a "
+             "warning); the TE version only from a declared target"),
     RuleInfo("fp8-optimizer", "error", "FP8 parameters with the precision-aware optimizer on the path where TE's "
              "FusedAdam owns their master weights; optimizer_cpu_offload with FP8 parameters",
              (code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__ "

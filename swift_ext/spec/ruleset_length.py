@@ -29,6 +29,17 @@ LENGTH_RULE_INFO = [
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
              "the warning only without rope_scaling, the error where a colocated vLLM engine is built (GRPO/GKD with "
              "use_vllm and no server; not Megatron GKD with lmbda 0) unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
+    RuleInfo("video-frames-length", "warning", "the recipe env's FPS_MAX_FRAMES for a Qwen-VL-family model whose "
+             "smallest video at that many frames (FPS_MAX_FRAMES / FRAME_FACTOR grids of VIDEO_MIN_TOKEN_NUM tokens) is "
+             "past max_length: every video long enough to reach it makes a row over max_length",
+             (code("qwen_vl_utils 0.0.14 vision_process.py: smart_nframes (duration x FPS frames, clipped to "
+                   "FPS_MAX_FRAMES) / fetch_video (each frame pair at least VIDEO_MIN_TOKEN_NUM tokens)"),
+              code("ms-swift swift/template/base.py: Template._encode_truncated (truncation_strategy delete -> "
+                   "MaxLengthError: the row is dropped; left/right keep the protected video tokens whole)"),
+              Evidence("report", "modelscope/ms-swift#7845", "Qwen3-VL-8B LoRA, max_length 4096, FPS_MAX_FRAMES 360: "
+                       "row fetching fails; FPS_MAX_FRAMES 16 trains")),
+             "both engines, model types whose loader goes through qwen_vl_utils, FPS_MAX_FRAMES set in the recipe env, "
+             "max_length set; VIDEO_MIN_PIXELS without VIDEO_MIN_TOKEN_NUM not judged"),
     RuleInfo("rollout-length", "warning", "vllm_max_model_len below max_length + max_completion_length cuts "
              "completions short (neither engine refuses it)",
              (code("ms-swift swift/infer_engine/infer_engine.py: InferEngine.set_default_max_tokens (max_tokens cut to "

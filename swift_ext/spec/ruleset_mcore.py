@@ -115,4 +115,15 @@ MCORE_AUDIT_RULE_INFO = [
                    "model_type, config/parser.py hf_to_mcore_config)"),),
              "engine: megatron, bridge_backend mcore-bridge, not language_model_only (prepare_language_model builds "
              "no vision side), a config.json found for the model (its llm_config.model_type)"),
+    RuleInfo("deepstack-first-stage", "error", "Qwen3-VL / Qwen3-VL-MoE / Qwen3-Omni: the first pipeline chunk (rank 0, "
+             "virtual stage 0, where the vision tower sits) holds at least as many decoder layers as the model has "
+             "deepstack features (len(vision_config.deepstack_visual_indexes), 3)",
+             (code("mcore-bridge 1.6.3 mcore_bridge/model/mm_gpts/qwen3_vl.py:31 Qwen3VLTransformerBlock.forward "
+                   "(assert len(deepstack_visual_embeds) <= len(self.layers))"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/mm_gpt_model.py MultimodalGPTModel.forward (the vision "
+                   "tower, and its deepstack features, on the pre_process chunk only; a dummy image for text-only "
+                   "batches)"),
+              code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (layers per chunk)")),
+             "engine: megatron, bridge_backend mcore-bridge, model_type qwen3_vl / qwen3_vl_moe / qwen3_omni_moe with "
+             "deepstack_visual_indexes in config.json, not language_model_only; PP > 1 or a pipeline layout"),
 ]

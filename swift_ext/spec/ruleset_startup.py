@@ -18,6 +18,13 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/model/register.py: load_by_unsloth (reads quant_bits alone: not warned)")),
              "both engines, quant_bits set and quant_method unset (also as load_args reads them from a checkpoint's "
              "args.json); not with tuner_backend unsloth"),
+    RuleInfo("quant-method-megatron", "warning", "quant_method (bnb, hqq, eetq, quanto, fp8) on the Megatron engine "
+             "quantizes nothing: the Megatron model is built by mcore-bridge from the checkpoint's weights",
+             (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments.get_model_kwargs "
+                   "(quantization_config for transformers' from_pretrained only)"),
+              code("ms-swift swift/megatron/pipelines/train/sft.py: MegatronSft.__init__ (get_model_processor with "
+                   "load_model=False, or a dummy model on the meta device)")),
+             "engine: megatron, quant_method set to a load-time method (bnb, hqq, eetq, quanto, fp8)"),
     RuleInfo("quant-bits", "error", "quant_method bnb/hqq/eetq/quanto needs quant_bits, one the method takes (bnb 4/8, "
              "quanto 2/4/8/float8, eetq 8)",
              (code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
@@ -262,6 +269,19 @@ STARTUP_RULE_INFO = [
              "engine: swift, deepspeed set and readable here (ms-swift's presets are all \"auto\"); fp16/bf16 only "
              "when torch_dtype or fp16/bf16 is stated; not the scheduler's step counts"),
 
+    RuleInfo("zero3-nonreentrant-checkpoint", "warning", "gradient_checkpointing_kwargs use_reentrant false under "
+             "DeepSpeed ZeRO-3 with frozen weights (any adapter tuner, freeze_parameters, a multimodal model's frozen "
+             "vision tower): the non-reentrant recompute meets ZeRO-3's re-partitioned frozen parameters",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin._fix_gradient_checkpointing (use_reentrant from "
+                   "gradient_checkpointing_kwargs, else True under DeepSpeed / FSDP)"),
+              Evidence("report", "huggingface/trl#2514", "SFTTrainer LoRA on DeepSpeed ZeRO-3, 4x A100, DeepSpeed 0.15.3: "
+                       "CheckpointError 'Recomputed values ... have different metadata' (saved [4096], recomputed [0]); "
+                       "with use_reentrant True it trains; ZeRO-2 trains"),
+              Evidence("report", "huggingface/transformers#47254", "LoRA + ZeRO-3 + non-reentrant gradient "
+                       "checkpointing, 2x H100, DeepSpeed 0.19.2: the same CheckpointError on frozen RMSNorm weights; "
+                       "DeepSpeed issue #4332, fixed by DeepSpeed PR #8148 (TRL PR #6356 forces reentrant meanwhile)")),
+             "engine: swift, a ZeRO-3 deepspeed config readable here, gradient_checkpointing_kwargs with use_reentrant "
+             "false, gradient checkpointing on (ms-swift's default), some weights frozen"),
     RuleInfo("zero3-bnb", "error", "DeepSpeed ZeRO-3 over a bitsandbytes-quantized model needs 4-bit weights stored in "
              "the torch_dtype (bnb_4bit_quant_storage): uint8 (the default) or int8 (8-bit) weights beside float ones "
              "break ZeRO-3's one-dtype parameter gathers",
@@ -490,4 +510,42 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/utils/utils.py: get_env_args (type_func(value))")),
              "both engines, model types whose loader goes through qwen_vl_utils / keye_vl_utils (Qwen2-VL, Qwen2.5-VL, "
              "Qwen3-VL, Qwen3.5/3.6, the Omni models, Keye-VL, ...); the env values set and not empty"),
+    RuleInfo("lora-tower-wrapper", "error", "LoRA target_modules names (not all-linear) that a multimodal model's towers give "
+             "to a wrapper peft cannot adapt: Gemma 4's vision/audio q/k/v/o_proj, gate/up/down_proj, post, ffw_layer_*, "
+             "linear_start/end are Gemma4ClippableLinear",
+             (code("transformers models/gemma4/modeling_gemma4.py: Gemma4ClippableLinear (nn.Module holding .linear) in "
+                   "Gemma4VisionAttention / Gemma4VisionMLP / the audio tower"),
+              code("peft tuners/lora/model.py: LoraModel._create_new_module (\"Target module ... is not supported\")"),
+              code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (explicit names passed on; all-linear -> "
+                   "the language-model regex, find_all_linears skips gemma4clippablelinear)"),
+              Evidence("report", "huggingface/peft#3129", "Gemma 4 LoRA with target_modules q_proj/k_proj/v_proj meant "
+                       "for the language model hits the audio tower's Gemma4ClippableLinear (as peft PR #3154 quotes it)")),
+             "engine: swift, tuner_type lora / longlora / adalora, target_modules given as names without all-linear and "
+             "without target_regex, a model ms-swift's registry calls multimodal with model_type gemma4"),
+    RuleInfo("ddp-text-only-vision", "warning", "full training with a trainable vision tower / aligner on DDP (no "
+             "DeepSpeed/FSDP) for a template that feeds text-only batches through the vision tower only under "
+             "DeepSpeed (InternVL, Kimi-VL, Keye-VL, Ovis2.5, SAIL-VL2): a micro-batch without images stops DDP",
+             (code("ms-swift swift/template/templates/internvl.py: InternvlTemplate._post_encode (`elif "
+                   "is_deepspeed_enabled():` dummy image; moonshot.py, kwai.py, qwen.py Ovis2_5Template alike)"),
+              code("transformers trainer.py: Trainer._build_accelerator_args (find_unused_parameters = not gradient "
+                   "checkpointing for a PreTrainedModel when ddp_find_unused_parameters is unset)"),
+              code("torch nn/parallel/distributed.py: DistributedDataParallel.forward (\"Expected to have finished "
+                   "reduction in the prior iteration before starting a new one\")")),
+             "engine: swift, more than one process, no deepspeed/fsdp, tuner_type full, freeze_vit or freeze_aligner "
+             "false, gradient checkpointing on (the default), ddp_find_unused_parameters not true, one of those "
+             "templates; whether the rows mix text-only ones is not read"),
+    RuleInfo("media-env-unread", "warning", "the Qwen-VL media budgets (MAX_PIXELS, MIN_PIXELS, VIDEO_MAX/MIN/TOTAL_PIXELS, "
+             "IMAGE/VIDEO_MAX/MIN_TOKEN_NUM, FPS, FPS_MAX/MIN_FRAMES, ...) set in the recipe env for a multimodal model "
+             "whose processor never reads them: the images and videos keep that model's own sizes and frame counts",
+             (code("ms-swift swift/model/models/qwen.py: compat_qwen_vl_utils / patch_qwen_vl_utils (the only readers, "
+                   "from the loaders of the qwen_vl_utils / keye_vl_utils model types)"),
+              code("ms-swift swift/template/templates/moss.py: MossVLTemplate._processor_env_keys (MOSS-VL reads the "
+                   "video budgets and frame rate itself)"),
+              code("ms-swift swift/template/templates/internvl.py: InternvlhfTemplate._encode (load_video_hf keeps "
+                   "every frame; InternvlhfTemplate.init_env_args skips InternVL's MAX_NUM / VIDEO_SEGMENTS)"),
+              Evidence("report", "modelscope/ms-swift#6191", "InternVL3.5-4B-hf LoRA with MAX_PIXELS, VIDEO_MAX_PIXELS "
+                       "and MAX_NUM set: rows of 256210 tokens against max_length 81420 (\"the max frame setting does not "
+                       "take effect\")")),
+             "both engines, a model ms-swift's registry calls multimodal whose model_type is not a qwen_vl_utils one; "
+             "the env values set and not empty (MOSS-VL: the names its template reads are left out)"),
 ]

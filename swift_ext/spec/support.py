@@ -242,6 +242,19 @@ SUPPORT: tuple[Support, ...] = (
             "gives \"MXFP8 (for all gemm layouts) is not supported on 12.0+ architectures yet.\" (still in TE 2.14 "
             "and 2.15; TransformerEngine issue #2668, Megatron-LM issue #4175: AssertionError on an RTX PRO 6000)",
             excluded_capability=((12, 0), None)),
+    # FP4: megatron-core 0.16 fp4_utils.py get_fp4_recipe builds NVFP4BlockScaling (fp4_recipe nvfp4, ms-swift's only
+    # choice) and raises below TE 2.7.0.dev0; TE asserts the GPU when the first FP4 autocast is entered.
+    Support("fp4-nvfp4", "NVFP4 training (fp4_format e2m1; TE NVFP4BlockScaling)", None,
+            {"transformer-engine": "2.7.0"}, (10, 0),
+            "megatron-core 0.16 fp4_utils.py get_fp4_recipe: NVFP4BlockScaling needs TE >= 2.7.0.dev0; TE "
+            "pytorch/quantization.py FP8GlobalStateManager.autocast_enter asserts is_nvfp4_available() for an "
+            "NVFP4BlockScaling recipe, and _compute_nvfp4_support: \"Device compute capability 10.0 or higher "
+            "required for NVFP4 execution.\" (public source, not installed here); on 12.x (RTX 50 / RTX PRO "
+            "Blackwell) the default recipe's random Hadamard transform fails (TE tests/pytorch/distributed "
+            "check_nvfp4_support: \"NVFP4BlockScaling is failing on SM120 with hadamard_transform ... CUDA Error: "
+            "invalid argument\"; TE PR #3195 support matrix: NVFP4 training with RHT and stochastic rounding on "
+            "10.x only), and megatron-core builds NVFP4BlockScaling() with those defaults",
+            excluded_capability=((12, 0), None)),
     Support("fp8-recompute-act-norm", "selective recompute of moe_act / layernorm under FP8 current or block scaling",
             None, {"transformer-engine": "2.6.0"}, None,
             "megatron-core 0.16 transformer/transformer_config.py TransformerConfig.__post_init__: \"moe_act and "
