@@ -127,6 +127,7 @@ CASES = [
      ["args.vit_lr=1e-5"]),
     ("vit-lr-multimodal", "aligner_lr", MEG_SFT, [TEXT_MOE, "args.mtp_num_layers=null", "args.aligner_lr=1e-5"],
      [TEXT_MOE, "args.mtp_num_layers=null"]),
+    ("megatron-callbacks", "report_to", MEG_SFT, ["args.report_to=none"], ["args.report_to=[tensorboard, wandb]"]),
     ("grpo-teacher", "teacher_model_server", MEG_GRPO, [SERVER, "args.use_ray=true"], [SERVER]),
     ("megatron-model-type", "model", MEG_SFT, NO_MCORE, [TEXT_MOE, "args.mtp_num_layers=null"]),
     ("megatron-model-type", "model", MEG_SFT, NO_MCORE, [*NO_MCORE, "args.bridge_backend=megatron-bridge"]),

@@ -12,7 +12,8 @@ from functools import lru_cache
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.model_table import model_meta
-from swift_ext.msswift.plugin_registry import plugins_may_register_models
+from swift_ext.msswift.plugin_registry import (builtin_names, missing_plugin_files, plugin_names,
+                                               plugins_may_register_models, plugins_readable)
 
 # -------------------------------------------------------------------------------------------------
 # Megatron engine (`megatron sft|rlhf`)
@@ -192,6 +193,37 @@ def megatron_vit_lr(recipe, args, err, warn):
             given[0], hint=f"drop {' and '.join(given)}")
 
 
+def megatron_callbacks(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ appends report_to to callbacks, and
+    # swift/megatron/trainers/base.py BaseMegatronTrainer.__init__ builds each with megatron_callbacks_map[callback]
+    # (swift/megatron/callbacks/mapping.py: print, default_flow, tensorboard, wandb, swanlab). Neither the parser nor
+    # __post_init__ checks the names, so transformers' report_to values (none, all, mlflow, ...) pass and the trainer
+    # raises KeyError once the model is built. An external_plugins file may add entries to the map.
+    if recipe.engine != "megatron":
+        return
+    given = [("report_to", str(v)) for v in args.list("report_to")] + [("callbacks", str(v))
+                                                                       for v in args.list("callbacks")]
+    builtin = builtin_names("megatron/callbacks/mapping.py", "megatron_callbacks_map")
+    if not given or builtin is None:
+        return  # ms-swift not here: its map decides at start-up
+    paths = args.list("external_plugins")
+    known = builtin | plugin_names(paths, "megatron_callbacks_map")
+    undecided = bool(paths) and (bool(missing_plugin_files(paths))
+                                 or not plugins_readable(paths, "megatron_callbacks_map"))
+    for key, name in given:
+        if name in known:
+            continue
+        hint = ("drop report_to (Megatron's default is tensorboard; the print callback always runs)"
+                if name in ("none", "all") else f"one of {', '.join(sorted(known - {'print', 'default_flow'}))}")
+        message = (f"{key} {name}: Megatron-SWIFT has no such callback (its map: {', '.join(sorted(known))}); the "
+                   f"trainer raises KeyError {name!r} when it is built")
+        if undecided:
+            warn("megatron-callbacks", message + ", unless an external_plugins file registers it", key, hint=hint)
+        else:
+            err("megatron-callbacks", message, key, hint=hint)
+        return
+
+
 def megatron_ray_teacher(recipe, args, err, warn):
     # swift/megatron/arguments/megatron_args.py RLHFMegatronArgumentsMixin._check_teacher: the Ray pipeline only
     # colocates a teacher_model.
@@ -251,5 +283,5 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
 
 
 MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
-                          lora_llm, megatron_adapters, megatron_vit_lr, megatron_ray_teacher,
+                          lora_llm, megatron_adapters, megatron_vit_lr, megatron_callbacks, megatron_ray_teacher,
                           megatron_model_supported]

@@ -98,6 +98,18 @@ STARTUP_RULE_INFO = [
                        "('ShardedTensor.flattened_range is not supported', on main too)")),
              "engine: megatron, an mcore checkpoint written (not save_safetensors with no_save_optim); the pre-0.14 "
              "format: use_distributed_optimizer, no_save_optim false, not Megatron-FSDP or Muon"),
+    RuleInfo("lora-regex-save", "error", "Megatron LoRA with target_regex under save_safetensors (ms-swift's default): "
+             "the adapter's peft-format save asserts target_modules is no regex, at the first checkpoint",
+             (code("ms-swift swift/megatron/init.py: _patch_mcore_bridge save_weights (peft_format: assert not "
+                   "isinstance(peft_config.target_modules, str), \"target_regex is not currently supported for LoRA "
+                   "conversion\")"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (the adapter is saved "
+                   "unless lora_llm, or merge_lora on a bridge without _support_hf_grouped_lora)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py: GPTBridge (_support_hf_grouped_lora = True)"),
+              code("ms-swift swift/megatron/utils/utils.py: get_target_modules (a target_regex string goes to LoraConfig "
+                   "as is)")),
+             "engine: megatron, tuner_type lora (or full with adapters), target_regex set (not ms-swift's own "
+             "all-linear regex), save_safetensors true"),
     RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
              "linear/cosine need both", (code(f"{MS} MegatronArguments._init_weigh_decay"),),
              "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
@@ -204,6 +216,13 @@ STARTUP_RULE_INFO = [
                    "when optimizer is unset)")),
              "both engines, vit_lr or aligner_lr, a model ms-swift's registry knows (engine swift: optimizer unset "
              "or multimodal)"),
+    RuleInfo("megatron-callbacks", "error, warning", "Megatron report_to / callbacks entries name a callback of "
+             "Megatron-SWIFT's map (tensorboard, wandb, swanlab, print, default_flow): transformers' none, all, mlflow "
+             "... are refused (a warning where an external_plugins file may register more)",
+             (code(f"{MS} MegatronArguments.__post_init__ (callbacks += report_to)"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.__init__ "
+                   "(megatron_callbacks_map[callback]: KeyError; map in swift/megatron/callbacks/mapping.py)")),
+             "engine: megatron, report_to or callbacks given"),
     RuleInfo("megatron-model-type", "error, warning",
              "the model (and a teacher_model) maps to a Megatron model mcore-bridge registers: ms-swift's "
              "ModelMeta.mcore_model_type, else mcore-bridge's model type of ms-swift's model_type (for the teacher "

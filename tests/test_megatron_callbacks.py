@@ -1,0 +1,56 @@
+"""megatron-callbacks (swift_ext/msswift/startup_rules_megatron.py): Megatron-SWIFT builds each report_to / callbacks
+entry from megatron_callbacks_map and raises KeyError for a name it lacks -- transformers' `none`, `all`, `mlflow`.
+A refused recipe, the passing one beside it, the plugin that registers the name, and the map read from the installed
+ms-swift."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_msrules import MEG_SFT, SWIFT_SFT, problems
+
+CODE = "megatron-callbacks"
+
+
+@pytest.mark.parametrize("bad, flag", [
+    (["args.report_to=none"], "report_to"),
+    (["args.report_to=[tensorboard, mlflow]"], "report_to"),
+    (["args.callbacks=early_stop"], "callbacks"),
+])
+def test_a_callback_megatron_swift_lacks_is_refused(bad, flag):
+    errors, _ = problems(MEG_SFT, *bad)
+    assert (CODE, f"args.{flag}") in errors, errors
+
+
+@pytest.mark.parametrize("good", [[], ["args.report_to=[tensorboard, wandb]"], ["args.report_to=swanlab"]])
+def test_the_callbacks_megatron_swift_has_pass(good):
+    errors, warnings = problems(MEG_SFT, *good)
+    assert CODE not in {r for r, _ in errors | warnings}, (errors, warnings)
+
+
+def test_transformers_engine_takes_report_to_none():
+    errors, warnings = problems(SWIFT_SFT, "args.report_to=none")
+    assert CODE not in {r for r, _ in errors | warnings}
+
+
+def test_a_plugin_that_registers_the_callback_passes_and_an_unreadable_one_is_only_said(tmp_path):
+    plugin = tmp_path / "mlflow_plugin.py"
+    plugin.write_text("from swift.megatron.callbacks import megatron_callbacks_map\n"
+                      "class MlflowCallback:\n    def __init__(self, trainer):\n        pass\n"
+                      "megatron_callbacks_map['mlflow'] = MlflowCallback\n")
+    errors, warnings = problems(MEG_SFT, "args.report_to=mlflow", f"args.external_plugins={plugin}")
+    assert CODE not in {r for r, _ in errors | warnings}, (errors, warnings)
+    computed = tmp_path / "computed_plugin.py"
+    computed.write_text("from swift.megatron.callbacks import megatron_callbacks_map\n"
+                        "NAME = 'ml' + 'flow'\nmegatron_callbacks_map[NAME] = object\n")
+    errors, warnings = problems(MEG_SFT, "args.report_to=mlflow", f"args.external_plugins={computed}")
+    assert CODE not in {r for r, _ in errors} and (CODE, "args.report_to") in warnings, (errors, warnings)
+
+
+def test_the_map_is_read_from_the_installed_ms_swift():
+    from swift_ext.msswift.plugin_registry import builtin_names
+
+    names = builtin_names("megatron/callbacks/mapping.py", "megatron_callbacks_map")
+    if names is None:
+        pytest.skip("ms-swift is not installed here")
+    assert names == {"print", "default_flow", "swanlab", "wandb", "tensorboard"}
