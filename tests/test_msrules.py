@@ -131,6 +131,11 @@ CASES = [
      ["args.bridge_backend=megatron-bridge", "args.tuner_type=full", "args.model=Qwen/Qwen3-30B-A3B",
       "args.task_type=embedding"],
      ["args.bridge_backend=megatron-bridge", "args.tuner_type=full", "args.model=Qwen/Qwen3-30B-A3B"]),
+    ("megatron-bridge-model", "bridge_backend", MEG_SFT,  # rlhf_type rm trains seq_cls (MegatronRLHFArguments)
+     ["command=rlhf", "args.rlhf_type=rm", "args.bridge_backend=megatron-bridge", "args.tuner_type=full",
+      "args.model=Qwen/Qwen3-30B-A3B"],
+     ["command=rlhf", "args.rlhf_type=dpo", "args.bridge_backend=megatron-bridge", "args.tuner_type=full",
+      "args.model=Qwen/Qwen3-30B-A3B"]),
     ("deepseek-v41-recompute", "recompute_granularity", MEG_SFT, [
         "args.model=deepseek-ai/DeepSeek-V4.1-Flash", "args.recompute_granularity=selective", "args.recompute_method=null",
         "args.recompute_num_layers=null"],

@@ -439,15 +439,18 @@ def megatron_model_type(recipe, args, err, warn):
             f"{', '.join(QK_LAYERNORM_WD_TYPES)}, not {model_type}", "apply_wd_to_qk_layernorm",
             hint="apply_wd_to_qk_layernorm: false")
     if args.str("bridge_backend") == "megatron-bridge":
-        task_type = args.str("task_type") or meta["task_type"] or (
+        # MegatronRLHFArguments.__post_init__ sets task_type seq_cls (num_labels 1) for rlhf_type rm before
+        # MegatronArguments.__post_init__ checks the backend, over whatever task_type the recipe gave.
+        rm = recipe.command == "rlhf" and args.str("rlhf_type") == "rm"
+        task_type = "seq_cls" if rm else args.str("task_type") or meta["task_type"] or (
             "seq_cls" if args.int("num_labels") is not None else "causal_lm")
         if meta["multimodal"]:
             err("megatron-bridge-model", f"multimodal training ({model_type}) is not supported with bridge_backend "
                 "megatron-bridge", "bridge_backend", hint="bridge_backend: mcore-bridge")
         elif task_type != "causal_lm":
-            key = "task_type" if args.str("task_type") else "bridge_backend"
-            err("megatron-bridge-model", f"task_type {task_type} is not supported with bridge_backend megatron-bridge",
-                key, hint="bridge_backend: mcore-bridge")
+            key = "task_type" if args.str("task_type") and not rm else "bridge_backend"
+            err("megatron-bridge-model", f"task_type {task_type}" + (" (what rlhf_type rm trains)" if rm else "")
+                + " is not supported with bridge_backend megatron-bridge", key, hint="bridge_backend: mcore-bridge")
     # MegatronArguments._check_recompute: LoRA adapters reorder the backward pass so the selective-recompute hook
     # reads freed tensors.
     if (model_type == "deepseek_v41" and args.str("tuner_type") in ("lora", "lora_llm")

@@ -232,7 +232,10 @@ _RULES += [
              "qwen3_5_moe, qwen4_exp", (code(f"{MS} MegatronArguments.__post_init__"),),
              "engine: megatron, a model ms-swift's registry knows (or model_type set)"),
     RuleInfo("megatron-bridge-model", "error", "bridge_backend megatron-bridge: no multimodal model, task_type "
-             "causal_lm only", (code(f"{MS} MegatronArguments.__post_init__"),),
+             "causal_lm only (rlhf_type rm trains seq_cls)",
+             (code(f"{MS} MegatronArguments.__post_init__"),
+              code("ms-swift swift/megatron/arguments/rlhf_args.py: MegatronRLHFArguments.__post_init__ (rm: task_type "
+                   "seq_cls, num_labels 1)")),
              "engine: megatron, bridge_backend megatron-bridge, a model ms-swift's registry knows"),
     RuleInfo("deepseek-v41-recompute", "error", "LoRA on deepseek_v41 with recompute_granularity selective (the "
              "default)", (code(f"{MS} MegatronArguments._check_recompute"),),
