@@ -216,6 +216,17 @@ STARTUP_RULE_INFO = [
                    "when optimizer is unset)")),
              "both engines, vit_lr or aligner_lr, a model ms-swift's registry knows (engine swift: optimizer unset "
              "or multimodal)"),
+    RuleInfo("freeze-params-adapter", "warning", "freeze_parameters* / trainable_parameters* with a tuner other than "
+             "full change nothing (both engines apply them to full training only; LoRA trains whole modules through "
+             "modules_to_save)",
+             (code("ms-swift swift/pipelines/train/tuner.py: TunerMixin.prepare_model (freeze_parameters / "
+                   "activate_parameters only in the tuner_type full branch; adapters: model.requires_grad_(False))"),
+              code("ms-swift swift/megatron/utils/utils.py: prepare_mcore_model (full: freeze / activate; lora, "
+                   "lora_llm: prepare_adapter only)"),
+              Evidence("report", "modelscope/ms-swift#6421", "swift sft, Qwen2.5-VL-32B, train_type lora with "
+                       "trainable_parameters naming the last ViT blocks: asks whether they train (they do not)")),
+             "both engines, a tuner other than full (Megatron: full turned lora by adapters), one of the five "
+             "arguments given with a value that asks for something"),
     RuleInfo("megatron-callbacks", "error, warning", "Megatron report_to / callbacks entries name a callback of "
              "Megatron-SWIFT's map (tensorboard, wandb, swanlab, print, default_flow): transformers' none, all, mlflow "
              "... are refused (a warning where an external_plugins file may register more)",
