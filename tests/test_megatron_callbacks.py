@@ -54,3 +54,40 @@ def test_the_map_is_read_from_the_installed_ms_swift():
     if names is None:
         pytest.skip("ms-swift is not installed here")
     assert names == {"print", "default_flow", "swanlab", "wandb", "tensorboard"}
+
+
+# tracker-unused (swift_ext/msswift/startup_rules.py): tracker settings without the tracker in report_to log nowhere.
+@pytest.mark.parametrize("base, given, flag", [
+    (MEG_SFT, ["args.wandb_project=llm101"], "wandb_project"),  # report_to defaults to [tensorboard]
+    (MEG_SFT, ["args.report_to=[wandb]", "args.swanlab_exp_name=run1"], "swanlab_exp_name"),
+    (SWIFT_SFT, ["args.swanlab_project=demo"], "swanlab_project"),
+])
+def test_tracker_settings_without_the_tracker_are_said(base, given, flag):
+    errors, warnings = problems(base, *given)
+    assert ("tracker-unused", f"args.{flag}") in warnings, warnings
+    assert "tracker-unused" not in {r for r, _ in errors}
+
+
+@pytest.mark.parametrize("base, given", [
+    (MEG_SFT, ["args.wandb_project=llm101", "args.report_to=[tensorboard, wandb]"]),
+    (MEG_SFT, ["args.swanlab_project=demo", "args.report_to=swanlab"]),
+    (SWIFT_SFT, ["args.swanlab_project=demo", "args.report_to=[swanlab]"]),
+    (MEG_SFT, ["args.report_to=[wandb]"]),  # the defaults of the project names are not the recipe's
+])
+def test_tracker_settings_with_the_tracker_pass(base, given):
+    errors, warnings = problems(base, *given)
+    assert "tracker-unused" not in {r for r, _ in errors | warnings}, warnings
+
+
+def test_only_the_tracker_callbacks_read_the_project_names():
+    from swift_ext.msswift.schema import _package_dir
+
+    root = _package_dir("swift")
+    if root is None:
+        pytest.skip("ms-swift is not installed here")
+    megatron = root / "megatron"
+    readers = {p.relative_to(megatron).as_posix() for p in megatron.rglob("*.py")
+               if "args.wandb_project" in p.read_text(encoding="utf-8")}
+    assert readers == {"callbacks/wandb.py"}, readers
+    sft = (root / "arguments/sft_args.py").read_text(encoding="utf-8")
+    assert "if 'swanlab' in self.report_to:\n            self._init_swanlab()" in sft

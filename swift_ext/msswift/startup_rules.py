@@ -256,6 +256,29 @@ def swanlab_notification(recipe, args, err, warn):
             err("swanlab-notification", f"swanlab_notification_method email needs {', '.join(missing)}", missing[0])
 
 
+# The tracker each report_to entry starts, and the arguments only that tracker reads. Megatron: the WandbCallback /
+# SwanlabCallback (swift/megatron/callbacks/wandb.py, swanlab.py) are built from report_to alone
+# (MegatronArguments.__post_init__: callbacks += report_to); ms-swift 3.x's Megatron enabled wandb from wandb_project
+# (Megatron-LM's convention), 4.x does not. Engine swift: SftArguments.__post_init__ runs _init_swanlab, the only
+# reader of the swanlab_* arguments, only with 'swanlab' in report_to.
+TRACKER_ARGS = {
+    "megatron": {"wandb": ("wandb_project", "wandb_exp_name"), "swanlab": ("swanlab_project", "swanlab_exp_name")},
+    "swift": {"swanlab": ("swanlab_project", "swanlab_exp_name", "swanlab_workspace", "swanlab_mode")},
+}
+
+
+def tracker_unused(recipe, args, err, warn):
+    report_to = [str(r) for r in args.list("report_to")]
+    for tracker, keys in TRACKER_ARGS.get(recipe.engine, {}).items():
+        given = [k for k in keys if args.has(k)]
+        if given and tracker not in report_to:
+            warn("tracker-unused", f"{', '.join(given)} set but report_to ({', '.join(report_to) or 'none'}) has no "
+                 f"{tracker}: ms-swift starts the {tracker} run only for report_to {tracker}, so nothing is logged "
+                 f"there" + (" (ms-swift 3.x's Megatron turned wandb on from wandb_project; 4.x does not)"
+                             if tracker == "wandb" else ""), given[0],
+                 hint=f"report_to: [{', '.join(report_to + [tracker])}]")
+
+
 # -------------------------------------------------------------------------------------------------
 # Both engines
 
@@ -391,6 +414,6 @@ def dataset_required(recipe, args, err, warn):
 
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
-                 grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
+                 grpo_reasoning_parser, swanlab_notification, tracker_unused, quant_bits, rope_scaling_type, dataset_required,
                  txt_files, grpo_reward_model_plugin, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
                  *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]

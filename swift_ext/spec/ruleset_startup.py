@@ -227,6 +227,18 @@ STARTUP_RULE_INFO = [
                        "trainable_parameters naming the last ViT blocks: asks whether they train (they do not)")),
              "both engines, a tuner other than full (Megatron: full turned lora by adapters), one of the five "
              "arguments given with a value that asks for something"),
+    RuleInfo("tracker-unused", "warning", "wandb_* / swanlab_* settings without that tracker in report_to log nowhere "
+             "(Megatron 4.x no longer turns wandb on from wandb_project)",
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.__init__ (a callback per report_to "
+                   "entry; wandb_project / swanlab_project are read only by callbacks/wandb.py, swanlab.py)"),
+              code("ms-swift swift/arguments/sft_args.py: SftArguments.__post_init__ (_init_swanlab only with swanlab "
+                   "in report_to)"),
+              Evidence("report", "modelscope/ms-swift#4071", "megatron sft with --wandb_project / --wandb_exp_name: "
+                       "printed in the arguments, wandb never initialized, nothing logged"),
+              Evidence("report", "modelscope/ms-swift#4074", "pull request: 3.x Megatron then logged to wandb from "
+                       "--wandb_project / --wandb_exp_name alone, no report_to")),
+             "engine megatron: wandb_project, wandb_exp_name, swanlab_project, swanlab_exp_name; engine swift: "
+             "swanlab_project, swanlab_exp_name, swanlab_workspace, swanlab_mode; set without the tracker in report_to"),
     RuleInfo("megatron-callbacks", "error, warning", "Megatron report_to / callbacks entries name a callback of "
              "Megatron-SWIFT's map (tensorboard, wandb, swanlab, print, default_flow): transformers' none, all, mlflow "
              "... are refused (a warning where an external_plugins file may register more)",
