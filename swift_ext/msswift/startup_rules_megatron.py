@@ -242,6 +242,41 @@ def megatron_quant_method(recipe, args, err, warn):
          f"unquantized into megatron-core, so {effect}", "quant_method", hint=hint)
 
 
+# swift/megatron/pipelines/train/sft.py MegatronSft.prepare_trainer: these task types get their own trainer, whose
+# __init__ builds `loss_map[args.loss_type]` unguarded (the transformers engine's create_loss_and_eval_metric skips a
+# loss_type of None). The losses ms-swift's docs and examples pair with each.
+MEGATRON_TASK_LOSSES = {"embedding": ("infonce", "cosine_similarity", "contrastive", "online_contrastive"),
+                        "generative_reranker": ("pointwise_reranker", "listwise_reranker")}
+
+
+def megatron_task_loss(recipe, args, err, warn):
+    # megatron/trainers/embedding_trainer.py MegatronEmbeddingTrainer.__init__ and reranker_trainer.py
+    # MegatronRerankerTrainer.__init__: loss_map[args.loss_type] (swift/loss/mapping.py, plus what an external_plugins
+    # file registers). MegatronArguments leaves loss_type None outside RLHF, so without one the trainer raises
+    # KeyError: None once the model is built. The task type is the recipe's, else the one ms-swift's registry gives
+    # the model (ModelArguments._init_model_info).
+    if recipe.engine != "megatron" or recipe.command not in ("sft", "pt"):
+        return
+    task = args.str("task_type")
+    if task is None:
+        meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
+        task = meta["task_type"] if meta is not None else None
+    if task not in MEGATRON_TASK_LOSSES:
+        return
+    loss = args.str("loss_type")
+    builtin = builtin_names("loss/mapping.py", "loss_map")
+    paths = args.list("external_plugins")
+    if builtin is None or (loss is not None and (missing_plugin_files(paths) or not plugins_readable(paths,
+                                                                                                     "loss_map"))):
+        return  # ms-swift not here, or a plugin may register the name
+    if loss is not None and loss in builtin | plugin_names(paths, "loss_map"):
+        return
+    said = "no loss_type" if loss is None else f"loss_type {loss!r}, which loss_map lacks,"
+    err("megatron-task-loss", f"task_type {task} with {said}: Megatron's {task} trainer builds loss_map[loss_type] "
+        f"and raises KeyError {loss!r} once the model is built", "loss_type",
+        hint=f"loss_type: {MEGATRON_TASK_LOSSES[task][0]} (or one of {', '.join(MEGATRON_TASK_LOSSES[task][1:])})")
+
+
 def megatron_ray_teacher(recipe, args, err, warn):
     # swift/megatron/arguments/megatron_args.py RLHFMegatronArgumentsMixin._check_teacher: the Ray pipeline only
     # colocates a teacher_model.
@@ -302,4 +337,4 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
 
 MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
                           lora_llm, megatron_adapters, megatron_vit_lr, megatron_callbacks, megatron_quant_method,
-                          megatron_ray_teacher, megatron_model_supported]
+                          megatron_task_loss, megatron_ray_teacher, megatron_model_supported]

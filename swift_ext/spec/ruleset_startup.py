@@ -246,6 +246,13 @@ STARTUP_RULE_INFO = [
               code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py: GPTBridge.load_weights (the checkpoint's "
                    "tensors into megatron-core modules; only compressed-tensors checkpoints are dequantized)")),
              "engine: megatron, quant_method set"),
+    RuleInfo("megatron-task-loss", "error", "Megatron task_type embedding / generative_reranker needs a loss_type of "
+             "loss_map (its trainer builds loss_map[loss_type] unguarded: KeyError None without one)",
+             (code("ms-swift swift/megatron/trainers/embedding_trainer.py: MegatronEmbeddingTrainer.__init__"),
+              code("ms-swift swift/megatron/trainers/reranker_trainer.py: MegatronRerankerTrainer.__init__"),
+              code("ms-swift swift/loss/mapping.py: loss_map (read from the installed package)")),
+             "engine: megatron, command sft or pt, task_type (the recipe's or the registry's) embedding or "
+             "generative_reranker; a named loss not judged where an external_plugins file may fill loss_map"),
     RuleInfo("megatron-callbacks", "error, warning", "Megatron report_to / callbacks entries name a callback of "
              "Megatron-SWIFT's map (tensorboard, wandb, swanlab, print, default_flow): transformers' none, all, mlflow "
              "... are refused (a warning where an external_plugins file may register more)",
