@@ -109,3 +109,14 @@ def test_the_installed_ms_swift_asserts_on_a_regex_adapter_save():
     utils = (root / "megatron/utils/utils.py").read_text(encoding="utf-8")
     get_target = utils[utils.index("def get_target_modules"):]
     assert "if isinstance(args.target_modules, str):\n        return args.target_modules" in get_target[:200]
+
+
+@pytest.mark.parametrize("given, said", [
+    (["args.save_safetensors=false", "args.merge_lora=true"], True),  # MEG_SFT is a LoRA run
+    (["args.save_safetensors=true", "args.merge_lora=true"], False),
+    (["args.save_safetensors=false", "args.merge_lora=null"], False),  # merge_lora unset: nothing asked for
+    (["args.save_safetensors=false", "args.merge_lora=true", FULL], False),  # full training merges nothing
+])
+def test_merge_lora_without_safetensors_writes_no_merged_model(given, said):
+    errors, warnings = problems(MEG_SFT, *given)
+    assert (("merge-lora-unsaved", "args.merge_lora") in warnings) == said, warnings

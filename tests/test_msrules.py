@@ -116,6 +116,9 @@ CASES = [
      ["args.async_save=true"]),
     ("megatron-args", "merge_lora", MEG_SFT, ["args.tuner_type=lora_llm", "args.merge_lora=false"],
      ["args.tuner_type=lora_llm"]),
+    ("megatron-args", "save_safetensors", MEG_SFT,  # merge_lora unset takes save_safetensors' value
+     ["args.tuner_type=lora_llm", "args.save_safetensors=false", "args.merge_lora=null"],
+     ["args.tuner_type=lora_llm", "args.save_safetensors=false", "args.merge_lora=true"]),
     ("megatron-args", "train_iters", MEG_SFT, ["args.streaming=true", "args.num_train_epochs=1", "args.train_iters=null"],
      ["args.streaming=true", "args.num_train_epochs=null", "args.train_iters=100"]),
     ("megatron-args", "save_strategy", MEG_SFT, ["args.streaming=true", "args.save_strategy=epoch", "args.train_iters=100",

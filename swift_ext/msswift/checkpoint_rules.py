@@ -71,6 +71,23 @@ def lora_regex_save(recipe, args, err, warn):
              "save_safetensors: false (mcore checkpoints only)")
 
 
+def merge_lora_unsaved(recipe, args, err, warn):
+    # ms-swift megatron/trainers/base.py BaseMegatronTrainer.save_checkpoint merges the LoRA weights and writes
+    # checkpoint-N-merged only inside `if args.save_safetensors:`; with save_safetensors false a stated merge_lora true
+    # writes the mcore checkpoint alone, and no merged model appears, without a word. (lora_llm refuses merge_lora
+    # false itself: megatron-args.)
+    if recipe.engine != "megatron" or args.bool("save_safetensors") or not args.bool("merge_lora") \
+            or not args.has("merge_lora"):
+        return
+    tuner = args.str("tuner_type") or "full"
+    if tuner == "full" and not any(args.list(k) for k in ("adapters", "mcore_adapter")):
+        return
+    warn("merge-lora-unsaved", "merge_lora true with save_safetensors false: ms-swift merges and writes "
+         "checkpoint-N-merged only when it saves safetensors, so no merged model is written (only the mcore "
+         "checkpoint)", "merge_lora",
+         hint="save_safetensors: true, or merge afterwards with `megatron export --mcore_adapter ... --merge_lora true`")
+
+
 def resume_source(recipe, args, err, warn):
     # What a Megatron resume restores (ms-swift 4.6 megatron/trainers/base.py BaseMegatronTrainer._load_checkpoint,
     # megatron/utils/megatron_lm_utils.py load_mcore_checkpoint): the optimizer, LR scheduler, RNG and iteration come
@@ -105,4 +122,4 @@ def resume_source(recipe, args, err, warn):
          f"LR-scheduler or RNG state{tail}", key,
          hint=f"{source}: <output_dir>/checkpoint-N (saved with no_save_optim: false) and finetune: false")
 
-CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, resume_source]
+CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source]

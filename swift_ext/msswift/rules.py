@@ -373,8 +373,13 @@ def megatron_training(recipe, args, err, warn):
         err("megatron-args", "async_save cannot be combined with save_total_limit", "async_save")
     tuner = args.str("tuner_type")
     if tuner == "lora_llm":  # MegatronArguments.__post_init__
-        if args.raw("merge_lora") is not None and not args.bool("merge_lora"):
-            err("megatron-args", "tuner_type lora_llm needs merge_lora: true", "merge_lora")
+        # merge_lora unset takes save_safetensors' value first (MegatronArguments.__post_init__)
+        merge = args.bool("merge_lora") if args.raw("merge_lora") is not None else args.bool("save_safetensors")
+        if not merge:
+            key = "merge_lora" if args.raw("merge_lora") is not None else "save_safetensors"
+            err("megatron-args", "tuner_type lora_llm needs merge_lora: true" + (
+                "" if key == "merge_lora" else " (unset, it takes save_safetensors' false)"), key,
+                hint="merge_lora: true")
         if not args.bool("no_save_optim"):
             err("megatron-args", "tuner_type lora_llm needs no_save_optim: true", "no_save_optim")
     if args.str("bridge_backend") == "megatron-bridge" and tuner not in (None, "full"):  # _check_bridge_backend

@@ -98,6 +98,12 @@ STARTUP_RULE_INFO = [
                        "('ShardedTensor.flattened_range is not supported', on main too)")),
              "engine: megatron, an mcore checkpoint written (not save_safetensors with no_save_optim); the pre-0.14 "
              "format: use_distributed_optimizer, no_save_optim false, not Megatron-FSDP or Muon"),
+    RuleInfo("merge-lora-unsaved", "warning", "Megatron merge_lora true with save_safetensors false writes no merged "
+             "model (the merge happens only in the safetensors save)",
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (merge_lora_adapters "
+                   "and checkpoint-N-merged inside `if args.save_safetensors`)"),),
+             "engine: megatron, merge_lora stated true, save_safetensors false, a LoRA run (tuner_type lora / "
+             "lora_llm, or adapters)"),
     RuleInfo("lora-regex-save", "error", "Megatron LoRA with target_regex under save_safetensors (ms-swift's default): "
              "the adapter's peft-format save asserts target_modules is no regex, at the first checkpoint",
              (code("ms-swift swift/megatron/init.py: _patch_mcore_bridge save_weights (peft_format: assert not "
