@@ -271,3 +271,20 @@ def test_a_split_beside_val_dataset_is_dropped_as_ms_swift_does():
     result = make_plan(load_recipe(SWIFT_SFT, ["args.split_dataset_ratio=0.1"]), oracle=False)  # it has val_dataset
     said = [w for w in result.warnings if w.path == "args.split_dataset_ratio"]
     assert [w.code for w in said] == ["msswift-override"] and "val_dataset is set" in said[0].message
+
+
+@pytest.mark.parametrize("tuner, said", [("full", True), (None, False)])
+def test_megatron_adapters_turn_full_into_lora_as_ms_swift_does(tuner, said):
+    # MegatronArguments.__post_init__: adapters (or mcore_adapter, ref adapters) with tuner_type full -> lora. The rules
+    # read the coerced value; a stated full is said to be replaced.
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.msswift.schema import schema_for
+
+    overrides = ["args.adapters=out/checkpoint-100", f"args.tuner_type={tuner}" if tuner else "args.tuner_type=null"]
+    recipe = load_recipe(MEG_SFT, overrides)
+    args = Args.bind(recipe, schema_for(recipe.engine, recipe.command))
+    assert args.str("tuner_type") == "lora"
+    result = make_plan(recipe, oracle=False)
+    replaced = [w for w in result.warnings if w.path == "args.tuner_type" and w.code == "msswift-override"]
+    assert bool(replaced) == said, [w.render() for w in result.warnings]

@@ -57,9 +57,7 @@ def lora_regex_save(recipe, args, err, warn):
     # branch before the assert: that is ms-swift's own regex, never a target_regex.) lora_llm never saves an adapter.
     if recipe.engine != "megatron" or not args.str("target_regex") or not args.bool("save_safetensors"):
         return
-    tuner = args.str("tuner_type") or "full"
-    adapters = any(args.list(k) for k in ("adapters", "ref_adapters", "mcore_adapter", "mcore_ref_adapter"))
-    if tuner != "lora" and not (tuner == "full" and adapters):  # MegatronArguments.__post_init__: adapters -> lora
+    if args.str("tuner_type") != "lora":  # adapters make full lora: coercions._megatron_adapters_lora
         return
     if "all-linear" in args.str("target_regex"):
         return
@@ -79,8 +77,7 @@ def merge_lora_unsaved(recipe, args, err, warn):
     if recipe.engine != "megatron" or args.bool("save_safetensors") or not args.bool("merge_lora") \
             or not args.has("merge_lora"):
         return
-    tuner = args.str("tuner_type") or "full"
-    if tuner == "full" and not any(args.list(k) for k in ("adapters", "mcore_adapter")):
+    if (args.str("tuner_type") or "full") == "full":  # adapters make full lora: coercions._megatron_adapters_lora
         return
     warn("merge-lora-unsaved", "merge_lora true with save_safetensors false: ms-swift merges and writes "
          "checkpoint-N-merged only when it saves safetensors, so no merged model is written (only the mcore "

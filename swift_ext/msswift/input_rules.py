@@ -431,12 +431,9 @@ def freeze_params_adapter(recipe, args, err, warn):
     # branch (an adapter run freezes the whole base model, model.requires_grad_(False), and trains the adapter), and
     # swift/megatron/utils/utils.py prepare_mcore_model likewise (lora / lora_llm go to prepare_adapter alone). Asked
     # for under an adapter, they change nothing without a word: the parameters a user unfreezes stay frozen. LoRA's
-    # way to train whole modules is modules_to_save. Megatron turns full into lora when adapters are given
-    # (MegatronArguments.__post_init__).
+    # way to train whole modules is modules_to_save. (Megatron's full turned lora by adapters is
+    # coercions._megatron_adapters_lora.)
     tuner = args.str("tuner_type") or ("full" if recipe.engine == "megatron" else "lora")
-    if recipe.engine == "megatron" and tuner == "full" and any(
-            args.list(k) for k in ("adapters", "ref_adapters", "mcore_adapter", "mcore_ref_adapter")):
-        tuner = "lora"
     if tuner == "full":
         return
     given = [k for k in FREEZE_KEYS if args.has(k) and _asks(args, k)]
