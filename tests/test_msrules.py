@@ -116,6 +116,11 @@ CASES = [
      ["args.async_save=true"]),
     ("megatron-args", "merge_lora", MEG_SFT, ["args.tuner_type=lora_llm", "args.merge_lora=false"],
      ["args.tuner_type=lora_llm"]),
+    ("padding-side", "padding_side", MEG_SFT, ["args.padding_side=left", "args.packing=false"],  # padding_free false
+     ["args.padding_side=left"]),  # MEG_SFT packs: packing forces padding_free
+    ("padding-side", "padding_side", MEG_SFT, ["args.padding_side=left", "args.packing=false",
+                                                "args.padding_free=true", "args.attention_backend=unfused"],
+     ["args.padding_side=left", "args.packing=false", "args.padding_free=true"]),
     ("megatron-args", "save_safetensors", MEG_SFT,  # merge_lora unset takes save_safetensors' value
      ["args.tuner_type=lora_llm", "args.save_safetensors=false", "args.merge_lora=null"],
      ["args.tuner_type=lora_llm", "args.save_safetensors=false", "args.merge_lora=true"]),
@@ -288,3 +293,27 @@ def test_megatron_adapters_turn_full_into_lora_as_ms_swift_does(tuner, said):
     result = make_plan(recipe, oracle=False)
     replaced = [w for w in result.warnings if w.path == "args.tuner_type" and w.code == "msswift-override"]
     assert bool(replaced) == said, [w.render() for w in result.warnings]
+
+
+@pytest.mark.parametrize("given, refused", [
+    (["args.padding_side=left", "args.sequence_parallel_size=2", "args.padding_free=false"], True),
+    (["args.padding_side=left", "args.sequence_parallel_size=2", "args.padding_free=true",
+      "args.attn_impl=flash_attn"], False),
+    (["args.padding_side=left", "args.sequence_parallel_size=1", "args.padding_free=false"], False),
+])
+def test_swift_engine_padding_side_left_needs_padding_free_under_sequence_parallel(given, refused):
+    errors, _ = problems(SWIFT_SFT, *given)
+    assert (("padding-side", "args.padding_side") in errors) == refused, errors
+
+
+def test_the_installed_collator_asserts_right_padding_outside_padding_free():
+    from swift_ext.msswift.schema import _package_dir
+
+    root = _package_dir("swift")
+    if root is None:
+        pytest.skip("ms-swift is not installed here")
+    text = (root / "template/base.py").read_text(encoding="utf-8")
+    body = text[text.index("    def _data_collator(self"):]
+    body = body[:body.index("\n    def ", 10)]
+    assert "if self.padding_free:" in body and "elif self.use_megatron or self.sequence_parallel_size > 1:" in body
+    assert "assert padding_side == 'right'" in body

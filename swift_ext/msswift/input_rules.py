@@ -449,6 +449,28 @@ def freeze_params_adapter(recipe, args, err, warn):
                else "target_modules / target_regex decide where LoRA goes (or tuner_type: full)"))
 
 
+def padding_side_right(recipe, args, err, warn):
+    # swift/template/base.py Template._data_collator: without padding_free, "padding_side must be "right" when
+    # use_megatron or sequence_parallel_size > 1" (an assert at the first training batch). Megatron's padding_free
+    # defaults true (packing forces it), but swift/megatron/model/utils.py _check_padding_free turns it off under
+    # attention_backend unfused.
+    if args.str("padding_side") != "left":
+        return
+    if recipe.engine == "megatron":
+        padding_free = args.bool("padding_free") and (args.str("attention_backend") or "flash") != "unfused"
+        why = "Megatron"
+    else:
+        padding_free = args.bool("padding_free")
+        why = f"sequence_parallel_size {args.int('sequence_parallel_size')}"
+        if (args.int("sequence_parallel_size") or 1) <= 1:
+            return
+    if padding_free:
+        return
+    err("padding-side", f"padding_side left without padding_free under {why}: the template's collator asserts "
+        "padding_side right at the first batch", "padding_side",
+        hint="padding_side: right (or padding_free: true)")
+
+
 INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps,
                bf16_gpu, best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels, comma_target_modules,
-               freeze_params_adapter]
+               freeze_params_adapter, padding_side_right]

@@ -222,6 +222,14 @@ STARTUP_RULE_INFO = [
                    "when optimizer is unset)")),
              "both engines, vit_lr or aligner_lr, a model ms-swift's registry knows (engine swift: optimizer unset "
              "or multimodal)"),
+    RuleInfo("padding-side", "error", "padding_side left needs padding_free on Megatron (off under attention_backend "
+             "unfused) and with sequence_parallel_size > 1",
+             (code("ms-swift swift/template/base.py: Template._data_collator (assert padding_side == 'right' when "
+                   "use_megatron or sequence_parallel_size > 1, outside padding_free)"),
+              code("ms-swift swift/megatron/model/utils.py: _check_padding_free (attention_backend unfused: "
+                   "padding_free off)")),
+             "padding_side stated left; engine megatron without effective padding_free, or engine swift with "
+             "sequence_parallel_size > 1 without padding_free"),
     RuleInfo("freeze-params-adapter", "warning", "freeze_parameters* / trainable_parameters* with a tuner other than "
              "full change nothing (both engines apply them to full training only; LoRA trains whole modules through "
              "modules_to_save)",
