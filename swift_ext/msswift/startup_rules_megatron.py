@@ -277,6 +277,23 @@ def megatron_task_loss(recipe, args, err, warn):
         hint=f"loss_type: {MEGATRON_TASK_LOSSES[task][0]} (or one of {', '.join(MEGATRON_TASK_LOSSES[task][1:])})")
 
 
+def unfused_padding_free(recipe, args, err, warn):
+    # swift/megatron/model/utils.py _check_padding_free: attention_backend unfused takes no packed (THD) input, so
+    # ms-swift logs a warning and sets padding_free False (trainers/base.py syncs the template). Asked-for packing then
+    # packs nothing: swift/template/base.py Template.data_collator flattens each pack back into its samples and pads
+    # them as separate rows, so a micro-batch carries every sample of its pack, padded to the longest.
+    if recipe.engine != "megatron" or (args.str("attention_backend") or "flash") != "unfused":
+        return
+    key = "packing" if args.bool("packing") else "padding_free" if args.has("padding_free") and args.bool(
+        "padding_free") else None
+    if key is None:
+        return
+    warn("unfused-padding-free", f"{key} with attention_backend unfused: ms-swift turns padding_free off (the unfused "
+         "backend takes no packed input)" + (", so each pack is split back into padded rows: a micro-batch holds every "
+                                             "sample of its pack" if key == "packing" else ""), key,
+         hint="attention_backend: flash (or fused), or drop " + key)
+
+
 def megatron_ray_teacher(recipe, args, err, warn):
     # swift/megatron/arguments/megatron_args.py RLHFMegatronArgumentsMixin._check_teacher: the Ray pipeline only
     # colocates a teacher_model.
@@ -337,4 +354,5 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
 
 MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
                           lora_llm, megatron_adapters, megatron_vit_lr, megatron_callbacks, megatron_quant_method,
-                          megatron_task_loss, megatron_ray_teacher, megatron_model_supported]
+                          megatron_task_loss, unfused_padding_free, megatron_ray_teacher,
+                          megatron_model_supported]

@@ -267,6 +267,13 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/loss/mapping.py: loss_map (read from the installed package)")),
              "engine: megatron, command sft or pt, task_type (the recipe's or the registry's) embedding or "
              "generative_reranker; a named loss not judged where an external_plugins file may fill loss_map"),
+    RuleInfo("unfused-padding-free", "warning", "packing / padding_free with attention_backend unfused: ms-swift turns "
+             "padding_free off, and packs are split back into padded rows",
+             (code("ms-swift swift/megatron/model/utils.py: _check_padding_free (unfused: 'not supported in "
+                   "padding-free mode', padding_free False)"),
+              code("ms-swift swift/template/base.py: Template.data_collator (a pack is flattened into its samples) / "
+                   "_data_collator (padded rows without padding_free)")),
+             "engine: megatron, attention_backend unfused, packing true or padding_free stated true"),
     RuleInfo("megatron-callbacks", "error, warning", "Megatron report_to / callbacks entries name a callback of "
              "Megatron-SWIFT's map (tensorboard, wandb, swanlab, print, default_flow): transformers' none, all, mlflow "
              "... are refused (a warning where an external_plugins file may register more)",
