@@ -91,3 +91,20 @@ def test_only_the_tracker_callbacks_read_the_project_names():
     assert readers == {"callbacks/wandb.py"}, readers
     sft = (root / "arguments/sft_args.py").read_text(encoding="utf-8")
     assert "if 'swanlab' in self.report_to:\n            self._init_swanlab()" in sft
+
+
+def test_the_transformers_integration_names_are_the_installed_ones():
+    # report-to (swift_ext/msswift/startup_rules.py) reads INTEGRATION_TO_CALLBACK's keys from the source; the real map
+    # and the real check agree.
+    pytest.importorskip("transformers")
+    from transformers.integrations.integration_utils import (INTEGRATION_TO_CALLBACK,
+                                                             get_reporting_integration_callbacks)
+
+    from swift_ext.msswift.plugin_registry import builtin_names
+
+    read = builtin_names("integrations/integration_utils.py", "INTEGRATION_TO_CALLBACK", package="transformers")
+    assert read == set(INTEGRATION_TO_CALLBACK)
+    with pytest.raises(ValueError, match="is not supported"):
+        get_reporting_integration_callbacks(["tensorbord"])
+    with pytest.raises(ValueError, match="is not supported"):
+        get_reporting_integration_callbacks(["tensorboard", "none"])

@@ -131,6 +131,8 @@ CASES = [
      ["args.task_type=embedding", "args.loss_type=infonce"]),
     ("megatron-task-loss", "loss_type", MEG_SFT, ["args.task_type=generative_reranker", "args.loss_type=reranker"],
      ["args.task_type=generative_reranker", "args.loss_type=pointwise_reranker"]),
+    ("report-to", "report_to", SWIFT_SFT, ["args.report_to=[tensorbord]"], ["args.report_to=[tensorboard]"]),
+    ("report-to", "report_to", SWIFT_SFT, ["args.report_to=[tensorboard, none]"], ["args.report_to=none"]),
     ("megatron-callbacks", "report_to", MEG_SFT, ["args.report_to=none"], ["args.report_to=[tensorboard, wandb]"]),
     ("grpo-teacher", "teacher_model_server", MEG_GRPO, [SERVER, "args.use_ray=true"], [SERVER]),
     ("megatron-model-type", "model", MEG_SFT, NO_MCORE, [TEXT_MOE, "args.mtp_num_layers=null"]),

@@ -279,6 +279,25 @@ def tracker_unused(recipe, args, err, warn):
                  hint=f"report_to: [{', '.join(report_to + [tracker])}]")
 
 
+def report_to_names(recipe, args, err, warn):
+    # transformers integrations/integration_utils.py get_reporting_integration_callbacks (Trainer.__init__): each
+    # report_to entry must be a key of INTEGRATION_TO_CALLBACK ("... is not supported, only ... are supported");
+    # TrainingArguments.__post_init__ turns report_to ['none'] / ['all'] into the strings first. The Megatron engine
+    # has its own map (megatron-callbacks).
+    if recipe.engine != "swift":
+        return
+    names = [str(r) for r in args.list("report_to")]
+    known = builtin_names("integrations/integration_utils.py", "INTEGRATION_TO_CALLBACK", package="transformers")
+    if not names or names in (["none"], ["all"]) or known is None:
+        return
+    bad = [n for n in names if n not in known]
+    if bad:
+        err("report-to", f"report_to {bad[0]}: not an integration transformers knows (" + (
+            "'none' and 'all' stand alone" if bad[0] in ("none", "all") else f"{', '.join(sorted(known))}")
+            + "); Trainer.__init__ raises ValueError", "report_to",
+            hint="report_to: [tensorboard] (or none alone)")
+
+
 # -------------------------------------------------------------------------------------------------
 # Both engines
 
@@ -414,6 +433,6 @@ def dataset_required(recipe, args, err, warn):
 
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
-                 grpo_reasoning_parser, swanlab_notification, tracker_unused, quant_bits, rope_scaling_type, dataset_required,
+                 grpo_reasoning_parser, swanlab_notification, tracker_unused, report_to_names, quant_bits, rope_scaling_type, dataset_required,
                  txt_files, grpo_reward_model_plugin, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
                  *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]

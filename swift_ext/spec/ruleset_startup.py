@@ -274,6 +274,14 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/template/base.py: Template.data_collator (a pack is flattened into its samples) / "
                    "_data_collator (padded rows without padding_free)")),
              "engine: megatron, attention_backend unfused, packing true or padding_free stated true"),
+    RuleInfo("report-to", "error", "transformers engine: each report_to entry is an integration transformers knows "
+             "('none' / 'all' only alone)",
+             (code("transformers integrations/integration_utils.py: get_reporting_integration_callbacks (Trainer.__init__: "
+                   "'... is not supported, only ... are supported'; INTEGRATION_TO_CALLBACK read from the installed "
+                   "package)"),
+              code("transformers training_args.py: TrainingArguments.__post_init__ (['none'] / ['all'] become the "
+                   "strings)")),
+             "engine: swift, report_to given"),
     RuleInfo("megatron-callbacks", "error, warning", "Megatron report_to / callbacks entries name a callback of "
              "Megatron-SWIFT's map (tensorboard, wandb, swanlab, print, default_flow): transformers' none, all, mlflow "
              "... are refused (a warning where an external_plugins file may register more)",
