@@ -76,3 +76,47 @@ def test_resume_flags_without_the_checkpoint_that_holds_the_optimizer(asked, giv
     assert bool(found) == said, warnings
     if said:
         assert found == {("resume-source", asked[0].split("=")[0])}
+
+
+REGEX = "args.target_regex=^.*\\.(linear_qkv|linear_proj)$"
+
+
+@pytest.mark.parametrize("bad, good", [
+    ([REGEX], [REGEX, "args.save_safetensors=false"]),  # mcore checkpoints only: no peft-format save
+    ([REGEX, "args.merge_lora=true"], ["args.target_modules=linear_qkv linear_proj", "args.merge_lora=true"]),
+    ([REGEX, FULL, "args.adapters=out/checkpoint-100"], [REGEX, FULL]),  # adapters turn full into lora; full alone
+])                                                                        # never builds LoRA (target_regex unused)
+def test_lora_target_regex_fails_the_first_safetensors_save(bad, good):
+    errors, _ = problems(MEG_SFT, *bad)
+    assert ("lora-regex-save", "args.target_regex") in errors, errors
+    errors, _ = problems(MEG_SFT, *good)
+    assert "lora-regex-save" not in {r for r, _ in errors}, errors
+
+
+def test_the_installed_ms_swift_asserts_on_a_regex_adapter_save():
+    """The lines lora-regex-save mirrors, read from the installed ms-swift: the peft-format save asserts on a string
+    target_modules, and save_checkpoint skips the adapter save only for lora_llm or a bridge without grouped LoRA."""
+    from swift_ext.msswift.schema import _package_dir
+
+    root = _package_dir("swift")
+    if root is None:
+        pytest.skip("ms-swift is not installed here")
+    init = (root / "megatron/init.py").read_text(encoding="utf-8")
+    assert "assert not isinstance(peft_config.target_modules, str)" in init
+    assert "target_regex is not currently supported for LoRA conversion" in init
+    base = (root / "megatron/trainers/base.py").read_text(encoding="utf-8")
+    assert "not hasattr(self.bridge, '_support_hf_grouped_lora')" in base
+    utils = (root / "megatron/utils/utils.py").read_text(encoding="utf-8")
+    get_target = utils[utils.index("def get_target_modules"):]
+    assert "if isinstance(args.target_modules, str):\n        return args.target_modules" in get_target[:200]
+
+
+@pytest.mark.parametrize("given, said", [
+    (["args.save_safetensors=false", "args.merge_lora=true"], True),  # MEG_SFT is a LoRA run
+    (["args.save_safetensors=true", "args.merge_lora=true"], False),
+    (["args.save_safetensors=false", "args.merge_lora=null"], False),  # merge_lora unset: nothing asked for
+    (["args.save_safetensors=false", "args.merge_lora=true", FULL], False),  # full training merges nothing
+])
+def test_merge_lora_without_safetensors_writes_no_merged_model(given, said):
+    errors, warnings = problems(MEG_SFT, *given)
+    assert (("merge-lora-unsaved", "args.merge_lora") in warnings) == said, warnings

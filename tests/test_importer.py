@@ -437,3 +437,24 @@ def test_listed_gpus_without_nproc_are_one_process_with_device_map(write, tmp_pa
     assert yaml.safe_load(ddp.read_text())["launch"]["gpus_per_node"] == 4
     refused = swift_ext("plan", ddp, "launch.gpu=A100-80G")
     assert refused.returncode == 2 and "the model's states alone need" in refused.stderr, refused.stderr
+
+
+MEGATRON_WANDB = """NPROC_PER_NODE=1 megatron sft --model Qwen/Qwen3-0.6B --dataset d.jsonl --train_iters 31 \\
+    --wandb_project llm101 --wandb_exp_name qwen3-0.6b-megatron
+"""
+
+
+def test_upgrade_keeps_a_3x_megatron_script_logging_to_wandb(write, tmp_path):
+    # 3.x Megatron logged to wandb from --wandb_project (ms-swift PR #4074); 4.x needs report_to wandb.
+    src = write("wandb.sh", MEGATRON_WANDB)
+    plain = swift_ext("import", src, "-o", tmp_path / "plain.yaml")
+    assert plain.returncode == 0, plain.stderr
+    assert "report_to" not in yaml.safe_load((tmp_path / "plain.yaml").read_text())["args"]
+    assert "--wandb_project without --report_to" in plain.stderr and "--upgrade" in plain.stderr
+    said = swift_ext("plan", tmp_path / "plain.yaml")
+    assert "args.wandb_project" in said.stdout + said.stderr and "report_to wandb" in said.stdout + said.stderr
+    upgraded = swift_ext("import", src, "--upgrade", "-o", tmp_path / "up.yaml")
+    assert yaml.safe_load((tmp_path / "up.yaml").read_text())["args"]["report_to"] == ["tensorboard", "wandb"]
+    assert "--report_to tensorboard wandb added" in upgraded.stderr
+    planned = swift_ext("plan", tmp_path / "up.yaml")
+    assert "args.wandb_project" not in planned.stdout + planned.stderr

@@ -116,6 +116,14 @@ CASES = [
      ["args.async_save=true"]),
     ("megatron-args", "merge_lora", MEG_SFT, ["args.tuner_type=lora_llm", "args.merge_lora=false"],
      ["args.tuner_type=lora_llm"]),
+    ("padding-side", "padding_side", MEG_SFT, ["args.padding_side=left", "args.packing=false"],  # padding_free false
+     ["args.padding_side=left"]),  # MEG_SFT packs: packing forces padding_free
+    ("padding-side", "padding_side", MEG_SFT, ["args.padding_side=left", "args.packing=false",
+                                                "args.padding_free=true", "args.attention_backend=unfused"],
+     ["args.padding_side=left", "args.packing=false", "args.padding_free=true"]),
+    ("megatron-args", "save_safetensors", MEG_SFT,  # merge_lora unset takes save_safetensors' value
+     ["args.tuner_type=lora_llm", "args.save_safetensors=false", "args.merge_lora=null"],
+     ["args.tuner_type=lora_llm", "args.save_safetensors=false", "args.merge_lora=true"]),
     ("megatron-args", "train_iters", MEG_SFT, ["args.streaming=true", "args.num_train_epochs=1", "args.train_iters=null"],
      ["args.streaming=true", "args.num_train_epochs=null", "args.train_iters=100"]),
     ("megatron-args", "save_strategy", MEG_SFT, ["args.streaming=true", "args.save_strategy=epoch", "args.train_iters=100",
@@ -131,6 +139,11 @@ CASES = [
      ["args.bridge_backend=megatron-bridge", "args.tuner_type=full", "args.model=Qwen/Qwen3-30B-A3B",
       "args.task_type=embedding"],
      ["args.bridge_backend=megatron-bridge", "args.tuner_type=full", "args.model=Qwen/Qwen3-30B-A3B"]),
+    ("megatron-bridge-model", "bridge_backend", MEG_SFT,  # rlhf_type rm trains seq_cls (MegatronRLHFArguments)
+     ["command=rlhf", "args.rlhf_type=rm", "args.bridge_backend=megatron-bridge", "args.tuner_type=full",
+      "args.model=Qwen/Qwen3-30B-A3B"],
+     ["command=rlhf", "args.rlhf_type=dpo", "args.bridge_backend=megatron-bridge", "args.tuner_type=full",
+      "args.model=Qwen/Qwen3-30B-A3B"]),
     ("deepseek-v41-recompute", "recompute_granularity", MEG_SFT, [
         "args.model=deepseek-ai/DeepSeek-V4.1-Flash", "args.recompute_granularity=selective", "args.recompute_method=null",
         "args.recompute_num_layers=null"],
@@ -263,3 +276,44 @@ def test_a_split_beside_val_dataset_is_dropped_as_ms_swift_does():
     result = make_plan(load_recipe(SWIFT_SFT, ["args.split_dataset_ratio=0.1"]), oracle=False)  # it has val_dataset
     said = [w for w in result.warnings if w.path == "args.split_dataset_ratio"]
     assert [w.code for w in said] == ["msswift-override"] and "val_dataset is set" in said[0].message
+
+
+@pytest.mark.parametrize("tuner, said", [("full", True), (None, False)])
+def test_megatron_adapters_turn_full_into_lora_as_ms_swift_does(tuner, said):
+    # MegatronArguments.__post_init__: adapters (or mcore_adapter, ref adapters) with tuner_type full -> lora. The rules
+    # read the coerced value; a stated full is said to be replaced.
+    from swift_ext.planner.plan import make_plan
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.msswift.schema import schema_for
+
+    overrides = ["args.adapters=out/checkpoint-100", f"args.tuner_type={tuner}" if tuner else "args.tuner_type=null"]
+    recipe = load_recipe(MEG_SFT, overrides)
+    args = Args.bind(recipe, schema_for(recipe.engine, recipe.command))
+    assert args.str("tuner_type") == "lora"
+    result = make_plan(recipe, oracle=False)
+    replaced = [w for w in result.warnings if w.path == "args.tuner_type" and w.code == "msswift-override"]
+    assert bool(replaced) == said, [w.render() for w in result.warnings]
+
+
+@pytest.mark.parametrize("given, refused", [
+    (["args.padding_side=left", "args.sequence_parallel_size=2", "args.padding_free=false"], True),
+    (["args.padding_side=left", "args.sequence_parallel_size=2", "args.padding_free=true",
+      "args.attn_impl=flash_attn"], False),
+    (["args.padding_side=left", "args.sequence_parallel_size=1", "args.padding_free=false"], False),
+])
+def test_swift_engine_padding_side_left_needs_padding_free_under_sequence_parallel(given, refused):
+    errors, _ = problems(SWIFT_SFT, *given)
+    assert (("padding-side", "args.padding_side") in errors) == refused, errors
+
+
+def test_the_installed_collator_asserts_right_padding_outside_padding_free():
+    from swift_ext.msswift.schema import _package_dir
+
+    root = _package_dir("swift")
+    if root is None:
+        pytest.skip("ms-swift is not installed here")
+    text = (root / "template/base.py").read_text(encoding="utf-8")
+    body = text[text.index("    def _data_collator(self"):]
+    body = body[:body.index("\n    def ", 10)]
+    assert "if self.padding_free:" in body and "elif self.use_megatron or self.sequence_parallel_size > 1:" in body
+    assert "assert padding_side == 'right'" in body

@@ -46,6 +46,45 @@ def checkpoint_save(recipe, args, err, warn):
                  "state reshardable), or no_save_optim: true")
 
 
+def lora_regex_save(recipe, args, err, warn):
+    # ms-swift megatron/trainers/base.py BaseMegatronTrainer.save_checkpoint: under save_safetensors a LoRA run writes
+    # its adapter with bridge.save_weights(peft_format=True) at every save -- with merge_lora too, since mcore-bridge
+    # 1.6 sets GPTBridge._support_hf_grouped_lora, which turns skip_saving_adapter off. megatron/init.py
+    # _patch_mcore_bridge's save_weights then writes adapter_config.json and asserts the peft target_modules are no
+    # string ("target_regex is not currently supported for LoRA conversion"): MegatronTunerMixin.__post_init__ put the
+    # target_regex string there, and megatron/utils/utils.py get_target_modules hands it to LoraConfig as is. The
+    # run trains up to its first save_steps, then rank 0 raises. (A multimodal model's all-linear regex takes the
+    # branch before the assert: that is ms-swift's own regex, never a target_regex.) lora_llm never saves an adapter.
+    if recipe.engine != "megatron" or not args.str("target_regex") or not args.bool("save_safetensors"):
+        return
+    if args.str("tuner_type") != "lora":  # adapters make full lora: coercions._megatron_adapters_lora
+        return
+    if "all-linear" in args.str("target_regex"):
+        return
+    err("lora-regex-save", "LoRA with target_regex under save_safetensors (the default): each checkpoint writes the "
+        "adapter in peft format, and ms-swift asserts its target_modules are no regex ('target_regex is not currently "
+        "supported for LoRA conversion') -- at the first save, after save_steps of training (merge_lora does not skip "
+        "the adapter save with mcore-bridge 1.6)", "target_regex",
+        hint="target_modules with module names (linear_qkv linear_proj ...) instead of target_regex, or "
+             "save_safetensors: false (mcore checkpoints only)")
+
+
+def merge_lora_unsaved(recipe, args, err, warn):
+    # ms-swift megatron/trainers/base.py BaseMegatronTrainer.save_checkpoint merges the LoRA weights and writes
+    # checkpoint-N-merged only inside `if args.save_safetensors:`; with save_safetensors false a stated merge_lora true
+    # writes the mcore checkpoint alone, and no merged model appears, without a word. (lora_llm refuses merge_lora
+    # false itself: megatron-args.)
+    if recipe.engine != "megatron" or args.bool("save_safetensors") or not args.bool("merge_lora") \
+            or not args.has("merge_lora"):
+        return
+    if (args.str("tuner_type") or "full") == "full":  # adapters make full lora: coercions._megatron_adapters_lora
+        return
+    warn("merge-lora-unsaved", "merge_lora true with save_safetensors false: ms-swift merges and writes "
+         "checkpoint-N-merged only when it saves safetensors, so no merged model is written (only the mcore "
+         "checkpoint)", "merge_lora",
+         hint="save_safetensors: true, or merge afterwards with `megatron export --mcore_adapter ... --merge_lora true`")
+
+
 def resume_source(recipe, args, err, warn):
     # What a Megatron resume restores (ms-swift 4.6 megatron/trainers/base.py BaseMegatronTrainer._load_checkpoint,
     # megatron/utils/megatron_lm_utils.py load_mcore_checkpoint): the optimizer, LR scheduler, RNG and iteration come
@@ -80,4 +119,4 @@ def resume_source(recipe, args, err, warn):
          f"LR-scheduler or RNG state{tail}", key,
          hint=f"{source}: <output_dir>/checkpoint-N (saved with no_save_optim: false) and finetune: false")
 
-CHECKPOINT_RULES = [checkpoint_save, resume_source]
+CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source]

@@ -91,8 +91,18 @@ def _eval_steps(get, engine, command, world):
     return "eval_steps", get("save_steps"), "defaults to save_steps"
 
 
+def _megatron_adapters_lora(get, engine, command, world):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__: "if self.adapters or self.ref_adapters
+    # or self.mcore_adapter or self.mcore_ref_adapter: if self.tuner_type == 'full': self.tuner_type = 'lora'".
+    if engine != "megatron" or str(get("tuner_type") or "full") != "full":
+        return None
+    if any(get(k) not in (None, "", []) for k in ("adapters", "ref_adapters", "mcore_adapter", "mcore_ref_adapter")):
+        return "tuner_type", "lora", "an adapter is given, so Megatron trains LoRA (MegatronArguments.__post_init__)"
+
+
 RULES: tuple[Rule, ...] = (_packing_padding_free, _megatron_sequence_parallel, _swift_accumulation,
-                           _grpo_drop_last, _split_dropped, _muon_not_distributed, _eval_steps)
+                           _grpo_drop_last, _split_dropped, _muon_not_distributed, _eval_steps,
+                           _megatron_adapters_lora)
 
 
 def coerce(values: dict[str, Any], known: set[str], engine: str, command: str, world: int) -> list[Coercion]:

@@ -36,6 +36,25 @@ def vllm_mode(data: dict, upgrade: bool, notes: list, at: str) -> None:
                      f"use_vllm is true\"); import with --upgrade to add `vllm_mode: {mode}` ({why}), or set it")
 
 
+def megatron_wandb(data: dict, upgrade: bool, notes: list, at: str) -> None:
+    """ms-swift 3.x's Megatron logged to wandb whenever wandb_project was set (Megatron-LM's convention; ms-swift PR
+    #4074); 4.x starts a wandb run only for report_to wandb (MegatronArguments.__post_init__ builds the callbacks from
+    report_to, default [tensorboard]). A 3.x script with wandb_project and no report_to would train without wandb:
+    --upgrade adds `report_to: [tensorboard, wandb]` (3.x wrote TensorBoard too), with a note; without --upgrade, a
+    note naming --upgrade (plan says it as tracker-unused)."""
+    args = data["args"]
+    given = [k for k in ("wandb_project", "wandb_exp_name") if args.get(k) not in (None, "")]
+    if data["engine"] != "megatron" or not given or "report_to" in args:
+        return
+    if upgrade:
+        args["report_to"] = ["tensorboard", "wandb"]
+        notes.append(f"{at}: --report_to tensorboard wandb added: ms-swift 3.x's Megatron logged to wandb from "
+                     f"--{given[0]}, 4.x only with report_to wandb")
+    else:
+        notes.append(f"{at}: --{given[0]} without --report_to: ms-swift 4.x starts no wandb run (3.x's Megatron did); "
+                     "import with --upgrade to add `report_to: [tensorboard, wandb]`, or set it")
+
+
 def _switch(value) -> bool | None:
     """A 3.x bool switch's value as its parser (HfArgumentParser's string_to_bool) read it: `1`, `yes`, `t` are
     true as `true` is (the importer types an unknown name's `1` as a number); None for what it refused."""

@@ -18,7 +18,7 @@ import yaml
 from swift_ext.msswift import schema as msargs
 from swift_ext.spec.findings import UserError
 from swift_ext.msswift.conventions import typed_text
-from swift_ext.msswift.import_upgrade import upgrade_names, vllm_mode
+from swift_ext.msswift.import_upgrade import megatron_wandb, upgrade_names, vllm_mode
 from swift_ext.msswift.option_names import read_name
 from swift_ext.msswift.shellwords import SEPARATORS, commands, logical_lines, lookalike, lookalike_hint, split_words
 from swift_ext.spec.secrets import env_reference, is_secret, is_secret_arg, secret_arg_env
@@ -90,6 +90,7 @@ def import_text(text: str, source: str = "<script>", upgrade: bool = False) -> l
                     data["args"] = upgrade_names(data["args"], msargs.schema_for(data["engine"], data["command"]),
                                                  notes, source, lineno)
                 vllm_mode(data, upgrade, notes, f"{source}:{lineno}")
+                megatron_wandb(data, upgrade, notes, f"{source}:{lineno}")
                 found.append((data, notes))
                 notes, before, comment = [], [], None
                 continue

@@ -414,5 +414,63 @@ def comma_target_modules(recipe, args, err, warn):
                  "other entries put it", "target_modules", hint=hint)
 
 
+FREEZE_KEYS = ("trainable_parameters", "trainable_parameters_regex", "freeze_parameters", "freeze_parameters_regex",
+               "freeze_parameters_ratio")
+
+
+def _asks(args, key: str) -> bool:
+    """The recipe's value asks for something (a non-empty list or regex, a positive ratio)."""
+    if key.endswith("ratio"):
+        return (args.float(key) or 0) > 0
+    return bool(args.list(key)) if key.endswith("parameters") else bool(args.str(key))
+
+
+def freeze_params_adapter(recipe, args, err, warn):
+    # Both engines apply freeze_parameters* and trainable_parameters* only to full training: swift/pipelines/train/
+    # tuner.py TunerMixin.prepare_model calls freeze_parameters / activate_parameters in its `tuner_type == 'full'`
+    # branch (an adapter run freezes the whole base model, model.requires_grad_(False), and trains the adapter), and
+    # swift/megatron/utils/utils.py prepare_mcore_model likewise (lora / lora_llm go to prepare_adapter alone). Asked
+    # for under an adapter, they change nothing without a word: the parameters a user unfreezes stay frozen. LoRA's
+    # way to train whole modules is modules_to_save. (Megatron's full turned lora by adapters is
+    # coercions._megatron_adapters_lora.)
+    tuner = args.str("tuner_type") or ("full" if recipe.engine == "megatron" else "lora")
+    if tuner == "full":
+        return
+    given = [k for k in FREEZE_KEYS if args.has(k) and _asks(args, k)]
+    if not given:
+        return
+    key = given[0]
+    unfreeze = key.startswith("trainable")
+    warn("freeze-params-adapter", f"{key} has no effect with tuner_type {tuner}: ms-swift applies "
+         f"{'trainable_parameters' if unfreeze else 'freeze_parameters'}* only to full training (an adapter run "
+         "freezes the whole base model and trains the adapter alone), so "
+         + ("the parameters it names stay frozen" if unfreeze else "it freezes nothing the adapter trains"), key,
+         hint=("modules_to_save: [<module names>] trains whole modules beside LoRA (or tuner_type: full)" if unfreeze
+               else "target_modules / target_regex decide where LoRA goes (or tuner_type: full)"))
+
+
+def padding_side_right(recipe, args, err, warn):
+    # swift/template/base.py Template._data_collator: without padding_free, "padding_side must be "right" when
+    # use_megatron or sequence_parallel_size > 1" (an assert at the first training batch). Megatron's padding_free
+    # defaults true (packing forces it), but swift/megatron/model/utils.py _check_padding_free turns it off under
+    # attention_backend unfused.
+    if args.str("padding_side") != "left":
+        return
+    if recipe.engine == "megatron":
+        padding_free = args.bool("padding_free") and (args.str("attention_backend") or "flash") != "unfused"
+        why = "Megatron"
+    else:
+        padding_free = args.bool("padding_free")
+        why = f"sequence_parallel_size {args.int('sequence_parallel_size')}"
+        if (args.int("sequence_parallel_size") or 1) <= 1:
+            return
+    if padding_free:
+        return
+    err("padding-side", f"padding_side left without padding_free under {why}: the template's collator asserts "
+        "padding_side right at the first batch", "padding_side",
+        hint="padding_side: right (or padding_free: true)")
+
+
 INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps,
-               bf16_gpu, best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels, comma_target_modules]
+               bf16_gpu, best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels, comma_target_modules,
+               freeze_params_adapter, padding_side_right]

@@ -30,14 +30,14 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-@lru_cache(maxsize=8)
-def builtin_names(module: str, registry: str) -> frozenset[str] | None:
+@lru_cache(maxsize=16)
+def builtin_names(module: str, registry: str, package: str = "swift") -> frozenset[str] | None:
     """The constant keys of the dict literal `registry = {...}` (or the constant items of a list, tuple or set
-    literal) in the installed ms-swift's `module` (a path under the swift package, e.g. "rewards/orm.py"); None when
-    ms-swift or the module is not here."""
+    literal) in the installed `package`'s `module` (a path under it, e.g. "rewards/orm.py" of ms-swift); None when
+    the package or the module is not here."""
     from swift_ext.msswift.schema import _package_dir
 
-    root = _package_dir("swift")
+    root = _package_dir(package)
     path = root / module if root else None
     if path is None or not path.is_file():
         return None

@@ -373,8 +373,13 @@ def megatron_training(recipe, args, err, warn):
         err("megatron-args", "async_save cannot be combined with save_total_limit", "async_save")
     tuner = args.str("tuner_type")
     if tuner == "lora_llm":  # MegatronArguments.__post_init__
-        if args.raw("merge_lora") is not None and not args.bool("merge_lora"):
-            err("megatron-args", "tuner_type lora_llm needs merge_lora: true", "merge_lora")
+        # merge_lora unset takes save_safetensors' value first (MegatronArguments.__post_init__)
+        merge = args.bool("merge_lora") if args.raw("merge_lora") is not None else args.bool("save_safetensors")
+        if not merge:
+            key = "merge_lora" if args.raw("merge_lora") is not None else "save_safetensors"
+            err("megatron-args", "tuner_type lora_llm needs merge_lora: true" + (
+                "" if key == "merge_lora" else " (unset, it takes save_safetensors' false)"), key,
+                hint="merge_lora: true")
         if not args.bool("no_save_optim"):
             err("megatron-args", "tuner_type lora_llm needs no_save_optim: true", "no_save_optim")
     if args.str("bridge_backend") == "megatron-bridge" and tuner not in (None, "full"):  # _check_bridge_backend
@@ -439,15 +444,18 @@ def megatron_model_type(recipe, args, err, warn):
             f"{', '.join(QK_LAYERNORM_WD_TYPES)}, not {model_type}", "apply_wd_to_qk_layernorm",
             hint="apply_wd_to_qk_layernorm: false")
     if args.str("bridge_backend") == "megatron-bridge":
-        task_type = args.str("task_type") or meta["task_type"] or (
+        # MegatronRLHFArguments.__post_init__ sets task_type seq_cls (num_labels 1) for rlhf_type rm before
+        # MegatronArguments.__post_init__ checks the backend, over whatever task_type the recipe gave.
+        rm = recipe.command == "rlhf" and args.str("rlhf_type") == "rm"
+        task_type = "seq_cls" if rm else args.str("task_type") or meta["task_type"] or (
             "seq_cls" if args.int("num_labels") is not None else "causal_lm")
         if meta["multimodal"]:
             err("megatron-bridge-model", f"multimodal training ({model_type}) is not supported with bridge_backend "
                 "megatron-bridge", "bridge_backend", hint="bridge_backend: mcore-bridge")
         elif task_type != "causal_lm":
-            key = "task_type" if args.str("task_type") else "bridge_backend"
-            err("megatron-bridge-model", f"task_type {task_type} is not supported with bridge_backend megatron-bridge",
-                key, hint="bridge_backend: mcore-bridge")
+            key = "task_type" if args.str("task_type") and not rm else "bridge_backend"
+            err("megatron-bridge-model", f"task_type {task_type}" + (" (what rlhf_type rm trains)" if rm else "")
+                + " is not supported with bridge_backend megatron-bridge", key, hint="bridge_backend: mcore-bridge")
     # MegatronArguments._check_recompute: LoRA adapters reorder the backward pass so the selective-recompute hook
     # reads freed tensors.
     if (model_type == "deepseek_v41" and args.str("tuner_type") in ("lora", "lora_llm")

@@ -256,6 +256,48 @@ def swanlab_notification(recipe, args, err, warn):
             err("swanlab-notification", f"swanlab_notification_method email needs {', '.join(missing)}", missing[0])
 
 
+# The tracker each report_to entry starts, and the arguments only that tracker reads. Megatron: the WandbCallback /
+# SwanlabCallback (swift/megatron/callbacks/wandb.py, swanlab.py) are built from report_to alone
+# (MegatronArguments.__post_init__: callbacks += report_to); ms-swift 3.x's Megatron enabled wandb from wandb_project
+# (Megatron-LM's convention), 4.x does not. Engine swift: SftArguments.__post_init__ runs _init_swanlab, the only
+# reader of the swanlab_* arguments, only with 'swanlab' in report_to.
+TRACKER_ARGS = {
+    "megatron": {"wandb": ("wandb_project", "wandb_exp_name"), "swanlab": ("swanlab_project", "swanlab_exp_name")},
+    "swift": {"swanlab": ("swanlab_project", "swanlab_exp_name", "swanlab_workspace", "swanlab_mode")},
+}
+
+
+def tracker_unused(recipe, args, err, warn):
+    report_to = [str(r) for r in args.list("report_to")]
+    for tracker, keys in TRACKER_ARGS.get(recipe.engine, {}).items():
+        given = [k for k in keys if args.has(k)]
+        if given and tracker not in report_to:
+            warn("tracker-unused", f"{', '.join(given)} set but report_to ({', '.join(report_to) or 'none'}) has no "
+                 f"{tracker}: ms-swift starts the {tracker} run only for report_to {tracker}, so nothing is logged "
+                 f"there" + (" (ms-swift 3.x's Megatron turned wandb on from wandb_project; 4.x does not)"
+                             if tracker == "wandb" else ""), given[0],
+                 hint=f"report_to: [{', '.join(report_to + [tracker])}]")
+
+
+def report_to_names(recipe, args, err, warn):
+    # transformers integrations/integration_utils.py get_reporting_integration_callbacks (Trainer.__init__): each
+    # report_to entry must be a key of INTEGRATION_TO_CALLBACK ("... is not supported, only ... are supported");
+    # TrainingArguments.__post_init__ turns report_to ['none'] / ['all'] into the strings first. The Megatron engine
+    # has its own map (megatron-callbacks).
+    if recipe.engine != "swift":
+        return
+    names = [str(r) for r in args.list("report_to")]
+    known = builtin_names("integrations/integration_utils.py", "INTEGRATION_TO_CALLBACK", package="transformers")
+    if not names or names in (["none"], ["all"]) or known is None:
+        return
+    bad = [n for n in names if n not in known]
+    if bad:
+        err("report-to", f"report_to {bad[0]}: not an integration transformers knows (" + (
+            "'none' and 'all' stand alone" if bad[0] in ("none", "all") else f"{', '.join(sorted(known))}")
+            + "); Trainer.__init__ raises ValueError", "report_to",
+            hint="report_to: [tensorboard] (or none alone)")
+
+
 # -------------------------------------------------------------------------------------------------
 # Both engines
 
@@ -402,6 +444,6 @@ def dataset_required(recipe, args, err, warn):
 
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
-                 grpo_reasoning_parser, swanlab_notification, quant_bits, rope_scaling_type, dataset_required,
+                 grpo_reasoning_parser, swanlab_notification, tracker_unused, report_to_names, quant_bits, rope_scaling_type, dataset_required,
                  txt_files, grpo_reward_model_plugin, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
                  *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]

@@ -12,7 +12,8 @@ from functools import lru_cache
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.model_table import model_meta
-from swift_ext.msswift.plugin_registry import plugins_may_register_models
+from swift_ext.msswift.plugin_registry import (builtin_names, missing_plugin_files, plugin_names,
+                                               plugins_may_register_models, plugins_readable)
 
 # -------------------------------------------------------------------------------------------------
 # Megatron engine (`megatron sft|rlhf`)
@@ -192,6 +193,107 @@ def megatron_vit_lr(recipe, args, err, warn):
             given[0], hint=f"drop {' and '.join(given)}")
 
 
+def megatron_callbacks(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments.__post_init__ appends report_to to callbacks, and
+    # swift/megatron/trainers/base.py BaseMegatronTrainer.__init__ builds each with megatron_callbacks_map[callback]
+    # (swift/megatron/callbacks/mapping.py: print, default_flow, tensorboard, wandb, swanlab). Neither the parser nor
+    # __post_init__ checks the names, so transformers' report_to values (none, all, mlflow, ...) pass and the trainer
+    # raises KeyError once the model is built. An external_plugins file may add entries to the map.
+    if recipe.engine != "megatron":
+        return
+    given = [("report_to", str(v)) for v in args.list("report_to")] + [("callbacks", str(v))
+                                                                       for v in args.list("callbacks")]
+    builtin = builtin_names("megatron/callbacks/mapping.py", "megatron_callbacks_map")
+    if not given or builtin is None:
+        return  # ms-swift not here: its map decides at start-up
+    paths = args.list("external_plugins")
+    known = builtin | plugin_names(paths, "megatron_callbacks_map")
+    undecided = bool(paths) and (bool(missing_plugin_files(paths))
+                                 or not plugins_readable(paths, "megatron_callbacks_map"))
+    for key, name in given:
+        if name in known:
+            continue
+        hint = ("drop report_to (Megatron's default is tensorboard; the print callback always runs)"
+                if name in ("none", "all") else f"one of {', '.join(sorted(known - {'print', 'default_flow'}))}")
+        message = (f"{key} {name}: Megatron-SWIFT has no such callback (its map: {', '.join(sorted(known))}); the "
+                   f"trainer raises KeyError {name!r} when it is built")
+        if undecided:
+            warn("megatron-callbacks", message + ", unless an external_plugins file registers it", key, hint=hint)
+        else:
+            err("megatron-callbacks", message, key, hint=hint)
+        return
+
+
+def megatron_quant_method(recipe, args, err, warn):
+    # MegatronSftArguments inherits QuantizeArguments, so quant_method / quant_bits parse, but nothing on the Megatron
+    # path reads them: MegatronSft.__init__ builds only the HF config and processor (load_model=False, on the meta
+    # device) and mcore-bridge loads the checkpoint's own weights into megatron-core modules (GPTBridge.load_weights),
+    # so QLoRA runs as plain LoRA over bf16 weights -- several times the memory planned for -- and quant_method fp8 is
+    # not Megatron's FP8 training (fp8_format / fp8_recipe are).
+    method = args.str("quant_method")
+    if recipe.engine != "megatron" or not method:
+        return
+    if method == "fp8":
+        effect, hint = "FP8 compute is not switched on", "fp8_format: e4m3 (with fp8_recipe) for FP8 training"
+    else:
+        effect = "the run trains over bf16 weights (no QLoRA)"
+        hint = "drop quant_method (and plan the bf16 weights' memory), or engine: swift for QLoRA"
+    warn("megatron-quant", f"quant_method {method} is not used by the Megatron engine: mcore-bridge loads the weights "
+         f"unquantized into megatron-core, so {effect}", "quant_method", hint=hint)
+
+
+# swift/megatron/pipelines/train/sft.py MegatronSft.prepare_trainer: these task types get their own trainer, whose
+# __init__ builds `loss_map[args.loss_type]` unguarded (the transformers engine's create_loss_and_eval_metric skips a
+# loss_type of None). The losses ms-swift's docs and examples pair with each.
+MEGATRON_TASK_LOSSES = {"embedding": ("infonce", "cosine_similarity", "contrastive", "online_contrastive"),
+                        "generative_reranker": ("pointwise_reranker", "listwise_reranker")}
+
+
+def megatron_task_loss(recipe, args, err, warn):
+    # megatron/trainers/embedding_trainer.py MegatronEmbeddingTrainer.__init__ and reranker_trainer.py
+    # MegatronRerankerTrainer.__init__: loss_map[args.loss_type] (swift/loss/mapping.py, plus what an external_plugins
+    # file registers). MegatronArguments leaves loss_type None outside RLHF, so without one the trainer raises
+    # KeyError: None once the model is built. The task type is the recipe's, else the one ms-swift's registry gives
+    # the model (ModelArguments._init_model_info).
+    if recipe.engine != "megatron" or recipe.command not in ("sft", "pt"):
+        return
+    task = args.str("task_type")
+    if task is None:
+        meta = model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None
+        task = meta["task_type"] if meta is not None else None
+    if task not in MEGATRON_TASK_LOSSES:
+        return
+    loss = args.str("loss_type")
+    builtin = builtin_names("loss/mapping.py", "loss_map")
+    paths = args.list("external_plugins")
+    if builtin is None or (loss is not None and (missing_plugin_files(paths) or not plugins_readable(paths,
+                                                                                                     "loss_map"))):
+        return  # ms-swift not here, or a plugin may register the name
+    if loss is not None and loss in builtin | plugin_names(paths, "loss_map"):
+        return
+    said = "no loss_type" if loss is None else f"loss_type {loss!r}, which loss_map lacks,"
+    err("megatron-task-loss", f"task_type {task} with {said}: Megatron's {task} trainer builds loss_map[loss_type] "
+        f"and raises KeyError {loss!r} once the model is built", "loss_type",
+        hint=f"loss_type: {MEGATRON_TASK_LOSSES[task][0]} (or one of {', '.join(MEGATRON_TASK_LOSSES[task][1:])})")
+
+
+def unfused_padding_free(recipe, args, err, warn):
+    # swift/megatron/model/utils.py _check_padding_free: attention_backend unfused takes no packed (THD) input, so
+    # ms-swift logs a warning and sets padding_free False (trainers/base.py syncs the template). Asked-for packing then
+    # packs nothing: swift/template/base.py Template.data_collator flattens each pack back into its samples and pads
+    # them as separate rows, so a micro-batch carries every sample of its pack, padded to the longest.
+    if recipe.engine != "megatron" or (args.str("attention_backend") or "flash") != "unfused":
+        return
+    key = "packing" if args.bool("packing") else "padding_free" if args.has("padding_free") and args.bool(
+        "padding_free") else None
+    if key is None:
+        return
+    warn("unfused-padding-free", f"{key} with attention_backend unfused: ms-swift turns padding_free off (the unfused "
+         "backend takes no packed input)" + (", so each pack is split back into padded rows: a micro-batch holds every "
+                                             "sample of its pack" if key == "packing" else ""), key,
+         hint="attention_backend: flash (or fused), or drop " + key)
+
+
 def megatron_ray_teacher(recipe, args, err, warn):
     # swift/megatron/arguments/megatron_args.py RLHFMegatronArgumentsMixin._check_teacher: the Ray pipeline only
     # colocates a teacher_model.
@@ -251,5 +353,6 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
 
 
 MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
-                          lora_llm, megatron_adapters, megatron_vit_lr, megatron_ray_teacher,
+                          lora_llm, megatron_adapters, megatron_vit_lr, megatron_callbacks, megatron_quant_method,
+                          megatron_task_loss, unfused_padding_free, megatron_ray_teacher,
                           megatron_model_supported]

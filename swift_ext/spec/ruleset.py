@@ -3,13 +3,9 @@
 A rule is named by the first argument of `err(...)`/`warn(...)`/`add(...)` in the rule modules
 (planner/*_rules.py, layout.py, pipeline_schedule.py; msswift/rules.py, input_rules.py, startup_rules*.py, ...), or
 the `rule=` of a finding in planner/plan.py, refusals.py, effective.py and spec/secrets.py; tests/test_ruleset.py
-(scanning those packages) keeps this table and those names equal. The entries of the start-up refusals are in
-spec/ruleset_startup.py, those of the engine audits' megatron-core / mcore-bridge rules in spec/ruleset_mcore.py and
-those of recipe-fixed failures after start-up (the first forward's attention kernels) in spec/ruleset_runtime.py,
-those of GRPO and the rewards in spec/ruleset_grpo.py, those of the transformers Trainer's precision /
-quantization / flash-attention refusals in spec/ruleset_trainer.py, those of sequence length in spec/ruleset_length.py,
-those of the MoE dispatcher in spec/ruleset_moe.py and those of megatron-core's config through ms-swift's model config in
-spec/ruleset_mcore_config.py (their shape in spec/rule_info.py); this module joins them. Evidence is one of:
+(scanning those packages) keeps this table and those names equal. Most entries live in spec/ruleset_*.py, one module
+per concern, each naming the rule modules whose findings it describes (their shape in spec/rule_info.py); this module
+holds the rest and joins them. Evidence is one of:
 - code: the engine's own check (package, file and function of the installed version) that this mirrors;
 - report: a public report, with the conditions it was seen under -- such a rule applies only under
   those conditions (its `scope` says which, and the rule's code checks them);
@@ -20,18 +16,30 @@ spec/ruleset_mcore_config.py (their shape in spec/rule_info.py); this module joi
 
 from __future__ import annotations
 
-from swift_ext.spec.rule_info import GMC, MS, PS, RLHF, SFT, TC, Evidence, RuleInfo, code
+from swift_ext.spec.rule_info import (
+    GMC,
+    MS,
+    PS,
+    RLHF,
+    SFT,
+    TC,
+    Evidence,
+    RuleInfo,
+    code,
+)
+from swift_ext.spec.ruleset_eval import EVAL_RULE_INFO
 from swift_ext.spec.ruleset_grpo import GRPO_RULE_INFO
 from swift_ext.spec.ruleset_launch import LAUNCH_RULE_INFO
 from swift_ext.spec.ruleset_length import LENGTH_RULE_INFO
 from swift_ext.spec.ruleset_mcore import MCORE_AUDIT_RULE_INFO
 from swift_ext.spec.ruleset_mcore_config import MCORE_CONFIG_RULE_INFO
-from swift_ext.spec.ruleset_preference import PREFERENCE_RULE_INFO
 from swift_ext.spec.ruleset_moe import MOE_RULE_INFO
+from swift_ext.spec.ruleset_multimodal import MULTIMODAL_RULE_INFO
+from swift_ext.spec.ruleset_preference import PREFERENCE_RULE_INFO
+from swift_ext.spec.ruleset_rlhf import RLHF_ARGUMENT_RULE_INFO
 from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
 from swift_ext.spec.ruleset_template import TEMPLATE_RULE_INFO
-from swift_ext.spec.ruleset_eval import EVAL_RULE_INFO
 from swift_ext.spec.ruleset_trainer import TRAINER_RULE_INFO
 
 _RULES = [
@@ -234,7 +242,10 @@ _RULES += [
              "qwen3_5_moe, qwen4_exp", (code(f"{MS} MegatronArguments.__post_init__"),),
              "engine: megatron, a model ms-swift's registry knows (or model_type set)"),
     RuleInfo("megatron-bridge-model", "error", "bridge_backend megatron-bridge: no multimodal model, task_type "
-             "causal_lm only", (code(f"{MS} MegatronArguments.__post_init__"),),
+             "causal_lm only (rlhf_type rm trains seq_cls)",
+             (code(f"{MS} MegatronArguments.__post_init__"),
+              code("ms-swift swift/megatron/arguments/rlhf_args.py: MegatronRLHFArguments.__post_init__ (rm: task_type "
+                   "seq_cls, num_labels 1)")),
              "engine: megatron, bridge_backend megatron-bridge, a model ms-swift's registry knows"),
     RuleInfo("deepseek-v41-recompute", "error", "LoRA on deepseek_v41 with recompute_granularity selective (the "
              "default)", (code(f"{MS} MegatronArguments._check_recompute"),),
@@ -436,6 +447,8 @@ _RULES += LENGTH_RULE_INFO  # sequence length against the model's positions: spe
 
 _RULES += MCORE_AUDIT_RULE_INFO
 _RULES += STARTUP_RULE_INFO
+_RULES += RLHF_ARGUMENT_RULE_INFO  # RLHF algorithm arguments the trainers read: spec/ruleset_rlhf.py
+_RULES += MULTIMODAL_RULE_INFO  # refusals that hang on the model being multimodal: spec/ruleset_multimodal.py
 _RULES += RUNTIME_RULE_INFO
 _RULES += TEMPLATE_RULE_INFO  # how the data is encoded: spec/ruleset_template.py
 _RULES += TRAINER_RULE_INFO

@@ -105,6 +105,24 @@ STARTUP_RULE_INFO = [
                        "('ShardedTensor.flattened_range is not supported', on main too)")),
              "engine: megatron, an mcore checkpoint written (not save_safetensors with no_save_optim); the pre-0.14 "
              "format: use_distributed_optimizer, no_save_optim false, not Megatron-FSDP or Muon"),
+    RuleInfo("merge-lora-unsaved", "warning", "Megatron merge_lora true with save_safetensors false writes no merged "
+             "model (the merge happens only in the safetensors save)",
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (merge_lora_adapters "
+                   "and checkpoint-N-merged inside `if args.save_safetensors`)"),),
+             "engine: megatron, merge_lora stated true, save_safetensors false, a LoRA run (tuner_type lora / "
+             "lora_llm, or adapters)"),
+    RuleInfo("lora-regex-save", "error", "Megatron LoRA with target_regex under save_safetensors (ms-swift's default): "
+             "the adapter's peft-format save asserts target_modules is no regex, at the first checkpoint",
+             (code("ms-swift swift/megatron/init.py: _patch_mcore_bridge save_weights (peft_format: assert not "
+                   "isinstance(peft_config.target_modules, str), \"target_regex is not currently supported for LoRA "
+                   "conversion\")"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (the adapter is saved "
+                   "unless lora_llm, or merge_lora on a bridge without _support_hf_grouped_lora)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py: GPTBridge (_support_hf_grouped_lora = True)"),
+              code("ms-swift swift/megatron/utils/utils.py: get_target_modules (a target_regex string goes to LoraConfig "
+                   "as is)")),
+             "engine: megatron, tuner_type lora (or full with adapters), target_regex set (not ms-swift's own "
+             "all-linear regex), save_safetensors true"),
     RuleInfo("weight-decay-schedule", "error", "weight_decay_incr_style constant takes no start/end_weight_decay; "
              "linear/cosine need both", (code(f"{MS} MegatronArguments._init_weigh_decay"),),
              "engine: megatron, weight_decay_incr_style or start/end_weight_decay set"),
@@ -211,6 +229,73 @@ STARTUP_RULE_INFO = [
                    "when optimizer is unset)")),
              "both engines, vit_lr or aligner_lr, a model ms-swift's registry knows (engine swift: optimizer unset "
              "or multimodal)"),
+    RuleInfo("padding-side", "error", "padding_side left needs padding_free on Megatron (off under attention_backend "
+             "unfused) and with sequence_parallel_size > 1",
+             (code("ms-swift swift/template/base.py: Template._data_collator (assert padding_side == 'right' when "
+                   "use_megatron or sequence_parallel_size > 1, outside padding_free)"),
+              code("ms-swift swift/megatron/model/utils.py: _check_padding_free (attention_backend unfused: "
+                   "padding_free off)")),
+             "padding_side stated left; engine megatron without effective padding_free, or engine swift with "
+             "sequence_parallel_size > 1 without padding_free"),
+    RuleInfo("freeze-params-adapter", "warning", "freeze_parameters* / trainable_parameters* with a tuner other than "
+             "full change nothing (both engines apply them to full training only; LoRA trains whole modules through "
+             "modules_to_save)",
+             (code("ms-swift swift/pipelines/train/tuner.py: TunerMixin.prepare_model (freeze_parameters / "
+                   "activate_parameters only in the tuner_type full branch; adapters: model.requires_grad_(False))"),
+              code("ms-swift swift/megatron/utils/utils.py: prepare_mcore_model (full: freeze / activate; lora, "
+                   "lora_llm: prepare_adapter only)"),
+              Evidence("report", "modelscope/ms-swift#6421", "swift sft, Qwen2.5-VL-32B, train_type lora with "
+                       "trainable_parameters naming the last ViT blocks: asks whether they train (they do not)")),
+             "both engines, a tuner other than full (Megatron: full turned lora by adapters), one of the five "
+             "arguments given with a value that asks for something"),
+    RuleInfo("tracker-unused", "warning", "wandb_* / swanlab_* settings without that tracker in report_to log nowhere "
+             "(Megatron 4.x no longer turns wandb on from wandb_project)",
+             (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.__init__ (a callback per report_to "
+                   "entry; wandb_project / swanlab_project are read only by callbacks/wandb.py, swanlab.py)"),
+              code("ms-swift swift/arguments/sft_args.py: SftArguments.__post_init__ (_init_swanlab only with swanlab "
+                   "in report_to)"),
+              Evidence("report", "modelscope/ms-swift#4071", "megatron sft with --wandb_project / --wandb_exp_name: "
+                       "printed in the arguments, wandb never initialized, nothing logged"),
+              Evidence("report", "modelscope/ms-swift#4074", "pull request: 3.x Megatron then logged to wandb from "
+                       "--wandb_project / --wandb_exp_name alone, no report_to")),
+             "engine megatron: wandb_project, wandb_exp_name, swanlab_project, swanlab_exp_name; engine swift: "
+             "swanlab_project, swanlab_exp_name, swanlab_workspace, swanlab_mode; set without the tracker in report_to"),
+    RuleInfo("megatron-quant", "warning", "quant_method on the Megatron engine quantizes nothing (QLoRA trains as LoRA "
+             "over bf16 weights; quant_method fp8 is not Megatron FP8)",
+             (code("ms-swift swift/megatron/pipelines/train/sft.py: MegatronSft.__init__ (get_model_processor with "
+                   "load_model=False on the meta device: the quantization config loads no weights)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py: GPTBridge.load_weights (the checkpoint's "
+                   "tensors into megatron-core modules; only compressed-tensors checkpoints are dequantized)")),
+             "engine: megatron, quant_method set"),
+    RuleInfo("megatron-task-loss", "error", "Megatron task_type embedding / generative_reranker needs a loss_type of "
+             "loss_map (its trainer builds loss_map[loss_type] unguarded: KeyError None without one)",
+             (code("ms-swift swift/megatron/trainers/embedding_trainer.py: MegatronEmbeddingTrainer.__init__"),
+              code("ms-swift swift/megatron/trainers/reranker_trainer.py: MegatronRerankerTrainer.__init__"),
+              code("ms-swift swift/loss/mapping.py: loss_map (read from the installed package)")),
+             "engine: megatron, command sft or pt, task_type (the recipe's or the registry's) embedding or "
+             "generative_reranker; a named loss not judged where an external_plugins file may fill loss_map"),
+    RuleInfo("unfused-padding-free", "warning", "packing / padding_free with attention_backend unfused: ms-swift turns "
+             "padding_free off, and packs are split back into padded rows",
+             (code("ms-swift swift/megatron/model/utils.py: _check_padding_free (unfused: 'not supported in "
+                   "padding-free mode', padding_free False)"),
+              code("ms-swift swift/template/base.py: Template.data_collator (a pack is flattened into its samples) / "
+                   "_data_collator (padded rows without padding_free)")),
+             "engine: megatron, attention_backend unfused, packing true or padding_free stated true"),
+    RuleInfo("report-to", "error", "transformers engine: each report_to entry is an integration transformers knows "
+             "('none' / 'all' only alone)",
+             (code("transformers integrations/integration_utils.py: get_reporting_integration_callbacks (Trainer.__init__: "
+                   "'... is not supported, only ... are supported'; INTEGRATION_TO_CALLBACK read from the installed "
+                   "package)"),
+              code("transformers training_args.py: TrainingArguments.__post_init__ (['none'] / ['all'] become the "
+                   "strings)")),
+             "engine: swift, report_to given"),
+    RuleInfo("megatron-callbacks", "error, warning", "Megatron report_to / callbacks entries name a callback of "
+             "Megatron-SWIFT's map (tensorboard, wandb, swanlab, print, default_flow): transformers' none, all, mlflow "
+             "... are refused (a warning where an external_plugins file may register more)",
+             (code(f"{MS} MegatronArguments.__post_init__ (callbacks += report_to)"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.__init__ "
+                   "(megatron_callbacks_map[callback]: KeyError; map in swift/megatron/callbacks/mapping.py)")),
+             "engine: megatron, report_to or callbacks given"),
     RuleInfo("megatron-model-type", "error, warning",
              "the model (and a teacher_model) maps to a Megatron model mcore-bridge registers: ms-swift's "
              "ModelMeta.mcore_model_type, else mcore-bridge's model type of ms-swift's model_type (for the teacher "
@@ -340,212 +425,4 @@ STARTUP_RULE_INFO = [
              "the plugin files found here, their own module-level and function-level imports; not judged: imports "
              "under try/except ImportError, `if` branches, loops (as plugin-imports); relative imports inside "
              "packages the plugin imports (those have a package, and work)"),
-
-    # --- RLHF algorithm arguments read inside the trainers (msswift/rlhf_rules.py)
-    RuleInfo("loss-type", "error", "loss_type names a loss the RLHF trainer computes: GRPO's and KTO's (both engines), "
-             "DPO's and CPO/SimPO's (transformers engine)",
-             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics (\"Unknown "
-                   "loss type\")"),
-              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.loss_func"),
-              code("ms-swift swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.dpo_loss"),
-              code("trl experimental/kto/kto_trainer.py: KTOTrainer.kto_loss (kto / apo_zero_unpaired only; another "
-                   "name leaves the loss unassigned: UnboundLocalError at the first step)"),
-              code("trl experimental/cpo/cpo_trainer.py: CPOTrainer.cpo_loss (\"Unknown loss type\"; ms-swift runs "
-                   "rlhf_type cpo and simpo with it)"),
-              Evidence("report", "unslothai/unsloth#3122", "TRL-style GRPO with loss_type gspo: ValueError in the "
-                       "GRPO loss (GSPO is importance_sampling_level sequence)")),
-             "rlhf_type grpo and kto (both engines) with one loss_type; rlhf_type dpo, cpo and simpo on engine swift"),
-    RuleInfo("sft-loss-type", "error", "`swift sft/pt`'s loss_type names an entry of ms-swift's loss_map (the RLHF "
-             "losses belong to `swift rlhf`)",
-             (code("ms-swift swift/trainers/mixin.py: SwiftMixin.create_loss_and_eval_metric (loss_map[loss_type])"),
-              code("ms-swift swift/loss/mapping.py: loss_map (read from the installed package)"),
-              Evidence("report", "ms-swift#5283", "`swift sft --loss_type grpo` (the Web-UI's GRPO page, ms-swift "
-                       "3.6.4): KeyError 'grpo' when the trainer is built")),
-             "engine swift, command sft or pt; names not judged where an external_plugins file may fill loss_map"),
-    RuleInfo("megatron-dpo-loss", "warning", "Megatron DPO trains sigmoid DPO whatever loss_type says",
-             (code("ms-swift swift/megatron/trainers/dpo_trainer.py: MegatronDPOTrainer.loss_func (dpo_loss without "
-                   "loss_type, whose default is sigmoid)"),
-              Evidence("report", "ms-swift#10167", "pull request: Megatron DPO with loss_type hinge / ipo trains "
-                       "sigmoid DPO (open fix, after 4.6)")),
-             "engine megatron, rlhf_type dpo, loss_type other than sigmoid"),
-    RuleInfo("cispo-clip", "warning", "loss_type cispo with an epsilon_high cap below 1 (unset: epsilon, 0.2) clamps "
-             "every token's importance weight to that constant",
-             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics "
-                   "(torch.clamp(coef_1, max=self.epsilon_high)); _prepare_algorithm_params (epsilon_high falls back "
-                   "to epsilon)"),
-              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.loss_func"),
-              Evidence("report", "NovaSky-AI/SkyRL#553", "pull request: CISPO clip bounds 0.2/0.2 replaced by 0 and 5 "
-                       "after the ScaleRL ablation (clip_ratio rose); ms-swift's CISPO page sets epsilon_high 5.0")),
-             "rlhf_type grpo, loss_type cispo, both engines"),
-    RuleInfo("vllm-lora-sync", "error, warning", "LoRA adapter sync to vLLM (vllm_enable_lora): vLLM's LoRA loader "
-             "refuses the full modules_to_save weights the adapter state dict carries (warning), DoRA and an adapter "
-             "bias (error; warning with a rollout server)",
-             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_adapter_to_vllm "
-                   "(get_peft_model_state_dict and asdict(peft_config) as a TensorLoRARequest)"),
-              code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter sync with asdict(peft_config) "
-                   "(bias = lora_bias, megatron/utils/utils.py)"),
-              code("ms-swift swift/rlhf_trainers/utils.py: patch_vllm_load_adapter.patched_load_adapter "
-                   "(PEFTHelper.from_dict(peft_config).validate_legal)"),
-              code("vLLM vllm/lora/peft_helper.py: PEFTHelper._validate_features / validate_legal (\"vLLM does not "
-                   "yet support DoRA.\", adapter bias refused; public source)"),
-              code("vLLM vllm/lora/utils.py: parse_fine_tuned_lora_name (\"is unsupported LoRA weight\"; public source)"),
-              Evidence("report", "vllm-project/vllm#9280", "an adapter trained with modules_to_save (lm_head): "
-                       "ValueError base_model.model.lm_head.weight is unsupported LoRA weight when vLLM loads it"),
-              Evidence("report", "vllm-project/vllm#6983", "a DoRA adapter: lora_magnitude_vector is unsupported "
-                       "LoRA weight (maintainer: vLLM does not support DoRA)")),
-             "rlhf_type grpo/gkd, use_vllm with vllm_enable_lora, tuner_type lora: modules_to_save (engine swift); "
-             "use_dora (engine swift) or lora_bias other than none (both engines), error with a colocated engine, "
-             "warning in server mode (the sync happens only if the server enabled LoRA)"),
-    RuleInfo("vllm-server", "error", "rollout server addresses: one vllm_server_port per vllm_server_host, one "
-             "vllm_server_group_port per server; Megatron's server mode needs a host or base URL",
-             (code("ms-swift swift/rlhf_trainers/vllm_client.py: VLLMInferClient.__init__ (\"host and server_port must "
-                   "have same length\") / VLLMClient.__init__ (\"group_port must be int or list of length num_servers\")"),
-              code(f"{RLHF} RLHFArguments._init_external_vllm (engine swift: built whenever a host or base URL is set)"),
-              code("ms-swift swift/megatron/pipelines/train/rlhf.py: MegatronRLHF._prepare_vllm_client (vllm_mode "
-                   "server: the host list as given, None included)")),
-             "rlhf_type grpo/gkd; engine swift with vllm_server_host or vllm_server_base_url set, engine megatron with "
-             "use_vllm and vllm_mode server; the port pairing only without vllm_server_base_url"),
-    RuleInfo("rollout-is-filtering", "warning", "rollout importance sampling with top_p < 1 or top_k > 0: vLLM's "
-             "processed logprobs are taken after the filtering, the trainer's are not, so the ratio is biased",
-             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._get_rollout_is_correction "
-                   "(old_per_token_logps - rollout_per_token_logps)"),
-              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: _prepare_vllm_engine (logprobs_mode "
-                   "'processed_logprobs'; megatron/trainers/rollout_mixin.py alike)"),
-              Evidence("report", "modelscope/ms-swift#8442", "maintainers: processed logprobs are affected by top_k/top_p "
-                       "filtering, a significant discrepancy from the training logprobs; defaults changed to -1 / 1.0"),
-              Evidence("report", "NVIDIA-NeMo/RL#2053", "NeMo-RL refuses top_p filtering with vLLM V1 logprobs for the "
-                       "same reason")),
-             "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1 or top_k > 0 stated, "
-             "both engines"),
-    RuleInfo("grpo-reward", "warning", "GRPO with no reward_funcs, no reward_model (the transformers engine only), no "
-             "gym environment and no teacher runs self-distillation: only rows with a teacher_prompt give a signal",
-             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (refuses only without a teacher; "
-                   "rollout_mixin.py _setup_teacher makes 'no teacher' dynamic self-distillation: _has_teacher true)"),
-              code("ms-swift swift/rlhf_trainers/gkd_helpers.py: resolve_dynamic_opd_self_distillation"),
-              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards (the same "
-                   "assert, the same teacher setup; reward_model is never read)")),
-             "rlhf_type grpo, both engines; not judged with use_gym_env unset in vllm_mode server (the rollout server "
-             "decides it)"),
-    RuleInfo("ppo-reward-model", "error", "PPO needs exactly one reward_model (its value model is built from it); "
-             "reward_funcs are not PPO's",
-             (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._prepare_model_tokenizer / _prepare_single_model "
-                   "(value model from reward_model; one reward model for PPO)"),
-              code("ms-swift swift/rlhf_trainers/ppo_trainer.py: PPOTrainer.__init__ (TRL's PPOTrainer.__init__: "
-                   "PolicyAndValueWrapper over the value model)"),
-              Evidence("report", "huggingface/trl#2273", "PPO given a reward function instead of a reward model "
-                       "fails (\"PPO expect reward_model to be a model, not a function\")")),
-             "engine swift, rlhf_type ppo"),
-    RuleInfo("kto-batch", "error", "KTO needs a batch of 2 or more for its KL term (not with loss_type "
-             "apo_zero_unpaired)",
-             (code("ms-swift swift/pipelines/train/kto.py: prepare_kto_dataset (\"Batch size is 1 (too small)\")"),
-              Evidence("report", "huggingface/trl#2554", "KTOTrainer with an actual batch size of 1 refused (the "
-                       "KL term needs another sample's completion)")),
-             "rlhf_type kto, both engines, with dataset or val_dataset (SwiftSft._prepare_dataset runs it through "
-             "_get_dataset; a cached_dataset alone skips it), loss_type other than apo_zero_unpaired: "
-             "global_batch_size on Megatron, processes x per_device_train_batch_size x gradient_accumulation_steps on "
-             "the transformers engine"),
-    RuleInfo("sync-ref-model", "warning", "GRPO's sync_ref_model with no reference model of its own (LoRA, or beta 0) "
-             "never syncs anything",
-             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: SyncRefModelCallback.on_step_end (returns when "
-                   "ref_model is None)"),
-              code(f"{RLHF} RLHFArguments.__post_init__ (ref_model only for full training, dropped at beta 0)"),
-              Evidence("report", "huggingface/trl#3108", "GRPO with LoRA and sync_ref_model: TRL refuses the pair "
-                       "(PR #4912), ms-swift 4.6 skips the sync silently")),
-             "engine: swift, rlhf_type grpo, sync_ref_model with a tuner other than full (as load_args reads it) or "
-             "beta 0"),
-    RuleInfo("rlhf-ref-adapter", "warning", "DPO/KTO/GRPO continuing an SFT LoRA adapter without ref_adapters take "
-             "the base model (adapter disabled) as the reference",
-             (code("ms-swift swift/megatron/trainers/rlhf_mixin.py: MegatronRLHFTrainer.null_ref_context (LoRA: the "
-                   "adapter disabled unless ref_adapters loaded a 'ref_adapter')"),
-              code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF.prepare_model (ref_adapters)"),
-              code(f"{SFT} SftArguments.__post_init__ (resume_only_model with LoRA becomes adapters)"),
-              Evidence("report", "ms-swift#8047", "DPO LoRA on Qwen3-8B from an SFT LoRA checkpoint by "
-                       "resume_from_checkpoint + resume_only_model: a different loss from DPO on the merged model"),
-              Evidence("report", "huggingface/trl#3194", "GRPO on a model with SFT LoRA weights: the reference is the "
-                       "base without them, a KL divergence from step 0")),
-             "command rlhf, rlhf_type dpo/kto/grpo (grpo with beta != 0), tuner_type lora/lora_llm, adapters (or "
-             "mcore_adapter, or resume_only_model on the transformers engine) set and ref_adapters/mcore_ref_adapter "
-             "not"),
-    # --- refusals that hang on the model being multimodal, both engines (msswift/multimodal_rules.py)
-    RuleInfo("lora-multimodal-targets", "error", "LoRA with target_modules all-linear on a multimodal model needs "
-             "one of freeze_llm, freeze_vit, freeze_aligner false (freeze_vit and freeze_aligner default to true)",
-             (code("ms-swift swift/utils/transformers_utils.py: get_multimodal_target_regex (assert len(modules) > 0, "
-                   "from swift/pipelines/train/tuner.py get_target_modules in prepare_adapter)"),
-              code("ms-swift swift/megatron/utils/utils.py: get_multimodal_target_regex (the same assert, from "
-                   "get_target_modules in prepare_adapter, run by prepare_mcore_model for tuner_type lora)")),
-             "both engines, command sft/pt/rlhf, a model ms-swift's registry marks multimodal, an adapter tuner "
-             "(engine swift: not ia3/lora_llm/dummy, no adapters or resume_from_checkpoint; engine megatron: lora, "
-             "not language_model_only), all-linear in target_modules and no target_regex, the three freeze flags true"),
-    RuleInfo("truncation-split", "error", "truncation_strategy split only for causal-LM pre-training: not with the "
-             "chat template (sft's default), an RLHF algorithm, another task_type, or lazy_tokenize (ms-swift's "
-             "default for a multimodal model)",
-             (code("ms-swift swift/pipelines/train/sft.py: SwiftSft._encode_dataset (\"`--truncation_strategy split` "
-                   "is currently only supported for pre-training.\"; assert not args.lazy_tokenize; MegatronSft "
-                   "inherits it)"),
-              code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize (unset: true "
-                   "for a multimodal model without streaming, packing, group_by_length or a cached_dataset)"),
-              code("ms-swift swift/arguments/pretrain_args.py: PretrainArguments (use_chat_template False; "
-                   "TemplateArguments turns None into True elsewhere)")),
-             "both engines, command sft/pt/rlhf (not GRPO/GKD: their datasets are encoded later; GRPO's own refusal "
-             "is grpo-truncation), a dataset or val_dataset to encode; lazy_tokenize judged where the registry knows "
-             "the model"),
-    RuleInfo("template-system", "error, warning", "a system prompt (the system argument, or a dataset row's system "
-             "turn) for a template without a system slot (deepseek_ocr, paligemma, molmo, ...; every template under "
-             "use_chat_template false): refused at start-up for the argument; rows dropped (warning), or the run "
-             "refused when every row has one",
-             (code("ms-swift swift/template/template_meta.py: TemplateMeta.check_system (\"The template does not "
-                   "support `system`\"; support_system from __post_init__)"),
-              code("ms-swift swift/template/base.py: Template.__init__ (check_system(default_system)) and "
-                   "Template._get_system (check_system of the row's system)"),
-              Evidence("report", "modelscope/ms-swift#8159", "swift sft of DeepSeek-OCR-2 (template deepseek_ocr2) "
-                       "on rows with a system turn: \"AssertionError: The template does not support `system`\"")),
-             "both engines, command sft/pt/rlhf, a template ms-swift's registry resolves (or use_chat_template "
-             "false); rows: local JSON datasets the validator reads"),
-    RuleInfo("media-env", "error", "the recipe env's image/video budgets a Qwen-VL-family processor reads (MAX_PIXELS, "
-             "MIN_PIXELS, VIDEO_MAX/MIN_PIXELS while their *_TOKEN_NUM is unset; IMAGE/VIDEO_MAX/MIN_TOKEN_NUM, "
-             "FPS_MAX/MIN_FRAMES, SPATIAL_MERGE_SIZE, MAX_RATIO, FRAME_FACTOR; FPS) are numbers int() (FPS: float()) "
-             "reads: not shell arithmetic such as 1280*28*28, not 1003520.0",
-             (code("ms-swift swift/model/models/qwen.py: compat_qwen_vl_utils (int(value) of the *_PIXELS variables)"),
-              code("ms-swift swift/model/models/qwen.py: patch_qwen_vl_utils (get_env_args(key, int | float))"),
-              code("ms-swift swift/utils/utils.py: get_env_args (type_func(value))")),
-             "both engines, model types whose loader goes through qwen_vl_utils / keye_vl_utils (Qwen2-VL, Qwen2.5-VL, "
-             "Qwen3-VL, Qwen3.5/3.6, the Omni models, Keye-VL, ...); the env values set and not empty"),
-    RuleInfo("lora-tower-wrapper", "error", "LoRA target_modules names (not all-linear) that a multimodal model's towers give "
-             "to a wrapper peft cannot adapt: Gemma 4's vision/audio q/k/v/o_proj, gate/up/down_proj, post, ffw_layer_*, "
-             "linear_start/end are Gemma4ClippableLinear",
-             (code("transformers models/gemma4/modeling_gemma4.py: Gemma4ClippableLinear (nn.Module holding .linear) in "
-                   "Gemma4VisionAttention / Gemma4VisionMLP / the audio tower"),
-              code("peft tuners/lora/model.py: LoraModel._create_new_module (\"Target module ... is not supported\")"),
-              code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (explicit names passed on; all-linear -> "
-                   "the language-model regex, find_all_linears skips gemma4clippablelinear)"),
-              Evidence("report", "huggingface/peft#3129", "Gemma 4 LoRA with target_modules q_proj/k_proj/v_proj meant "
-                       "for the language model hits the audio tower's Gemma4ClippableLinear (as peft PR #3154 quotes it)")),
-             "engine: swift, tuner_type lora / longlora / adalora, target_modules given as names without all-linear and "
-             "without target_regex, a model ms-swift's registry calls multimodal with model_type gemma4"),
-    RuleInfo("ddp-text-only-vision", "warning", "full training with a trainable vision tower / aligner on DDP (no "
-             "DeepSpeed/FSDP) for a template that feeds text-only batches through the vision tower only under "
-             "DeepSpeed (InternVL, Kimi-VL, Keye-VL, Ovis2.5, SAIL-VL2): a micro-batch without images stops DDP",
-             (code("ms-swift swift/template/templates/internvl.py: InternvlTemplate._post_encode (`elif "
-                   "is_deepspeed_enabled():` dummy image; moonshot.py, kwai.py, qwen.py Ovis2_5Template alike)"),
-              code("transformers trainer.py: Trainer._build_accelerator_args (find_unused_parameters = not gradient "
-                   "checkpointing for a PreTrainedModel when ddp_find_unused_parameters is unset)"),
-              code("torch nn/parallel/distributed.py: DistributedDataParallel.forward (\"Expected to have finished "
-                   "reduction in the prior iteration before starting a new one\")")),
-             "engine: swift, more than one process, no deepspeed/fsdp, tuner_type full, freeze_vit or freeze_aligner "
-             "false, gradient checkpointing on (the default), ddp_find_unused_parameters not true, one of those "
-             "templates; whether the rows mix text-only ones is not read"),
-    RuleInfo("media-env-unread", "warning", "the Qwen-VL media budgets (MAX_PIXELS, MIN_PIXELS, VIDEO_MAX/MIN/TOTAL_PIXELS, "
-             "IMAGE/VIDEO_MAX/MIN_TOKEN_NUM, FPS, FPS_MAX/MIN_FRAMES, ...) set in the recipe env for a multimodal model "
-             "whose processor never reads them: the images and videos keep that model's own sizes and frame counts",
-             (code("ms-swift swift/model/models/qwen.py: compat_qwen_vl_utils / patch_qwen_vl_utils (the only readers, "
-                   "from the loaders of the qwen_vl_utils / keye_vl_utils model types)"),
-              code("ms-swift swift/template/templates/moss.py: MossVLTemplate._processor_env_keys (MOSS-VL reads the "
-                   "video budgets and frame rate itself)"),
-              code("ms-swift swift/template/templates/internvl.py: InternvlhfTemplate._encode (load_video_hf keeps "
-                   "every frame; InternvlhfTemplate.init_env_args skips InternVL's MAX_NUM / VIDEO_SEGMENTS)"),
-              Evidence("report", "modelscope/ms-swift#6191", "InternVL3.5-4B-hf LoRA with MAX_PIXELS, VIDEO_MAX_PIXELS "
-                       "and MAX_NUM set: rows of 256210 tokens against max_length 81420 (\"the max frame setting does not "
-                       "take effect\")")),
-             "both engines, a model ms-swift's registry calls multimodal whose model_type is not a qwen_vl_utils one; "
-             "the env values set and not empty (MOSS-VL: the names its template reads are left out)"),
 ]

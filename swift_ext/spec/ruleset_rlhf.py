@@ -1,0 +1,133 @@
+"""The entries of the RLHF algorithm arguments the trainers read (msswift/rlhf_rules.py).
+spec/ruleset.py joins them with the rest."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import RLHF, SFT, Evidence, RuleInfo, code
+
+RLHF_ARGUMENT_RULE_INFO = [
+    RuleInfo("loss-type", "error", "loss_type names a loss the RLHF trainer computes: GRPO's and KTO's (both engines), "
+             "DPO's and CPO/SimPO's (transformers engine)",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics (\"Unknown "
+                   "loss type\")"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.loss_func"),
+              code("ms-swift swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.dpo_loss"),
+              code("trl experimental/kto/kto_trainer.py: KTOTrainer.kto_loss (kto / apo_zero_unpaired only; another "
+                   "name leaves the loss unassigned: UnboundLocalError at the first step)"),
+              code("trl experimental/cpo/cpo_trainer.py: CPOTrainer.cpo_loss (\"Unknown loss type\"; ms-swift runs "
+                   "rlhf_type cpo and simpo with it)"),
+              Evidence("report", "unslothai/unsloth#3122", "TRL-style GRPO with loss_type gspo: ValueError in the "
+                       "GRPO loss (GSPO is importance_sampling_level sequence)")),
+             "rlhf_type grpo and kto (both engines) with one loss_type; rlhf_type dpo, cpo and simpo on engine swift"),
+    RuleInfo("sft-loss-type", "error", "`swift sft/pt`'s loss_type names an entry of ms-swift's loss_map (the RLHF "
+             "losses belong to `swift rlhf`)",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin.create_loss_and_eval_metric (loss_map[loss_type])"),
+              code("ms-swift swift/loss/mapping.py: loss_map (read from the installed package)"),
+              Evidence("report", "ms-swift#5283", "`swift sft --loss_type grpo` (the Web-UI's GRPO page, ms-swift "
+                       "3.6.4): KeyError 'grpo' when the trainer is built")),
+             "engine swift, command sft or pt; names not judged where an external_plugins file may fill loss_map"),
+    RuleInfo("megatron-dpo-loss", "warning", "Megatron DPO trains sigmoid DPO whatever loss_type says",
+             (code("ms-swift swift/megatron/trainers/dpo_trainer.py: MegatronDPOTrainer.loss_func (dpo_loss without "
+                   "loss_type, whose default is sigmoid)"),
+              Evidence("report", "ms-swift#10167", "pull request: Megatron DPO with loss_type hinge / ipo trains "
+                       "sigmoid DPO (open fix, after 4.6)")),
+             "engine megatron, rlhf_type dpo, loss_type other than sigmoid"),
+    RuleInfo("cispo-clip", "warning", "loss_type cispo with an epsilon_high cap below 1 (unset: epsilon, 0.2) clamps "
+             "every token's importance weight to that constant",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics "
+                   "(torch.clamp(coef_1, max=self.epsilon_high)); _prepare_algorithm_params (epsilon_high falls back "
+                   "to epsilon)"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.loss_func"),
+              Evidence("report", "NovaSky-AI/SkyRL#553", "pull request: CISPO clip bounds 0.2/0.2 replaced by 0 and 5 "
+                       "after the ScaleRL ablation (clip_ratio rose); ms-swift's CISPO page sets epsilon_high 5.0")),
+             "rlhf_type grpo, loss_type cispo, both engines"),
+    RuleInfo("vllm-lora-sync", "error, warning", "LoRA adapter sync to vLLM (vllm_enable_lora): vLLM's LoRA loader "
+             "refuses the full modules_to_save weights the adapter state dict carries (warning), DoRA and an adapter "
+             "bias (error; warning with a rollout server)",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_adapter_to_vllm "
+                   "(get_peft_model_state_dict and asdict(peft_config) as a TensorLoRARequest)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter sync with asdict(peft_config) "
+                   "(bias = lora_bias, megatron/utils/utils.py)"),
+              code("ms-swift swift/rlhf_trainers/utils.py: patch_vllm_load_adapter.patched_load_adapter "
+                   "(PEFTHelper.from_dict(peft_config).validate_legal)"),
+              code("vLLM vllm/lora/peft_helper.py: PEFTHelper._validate_features / validate_legal (\"vLLM does not "
+                   "yet support DoRA.\", adapter bias refused; public source)"),
+              code("vLLM vllm/lora/utils.py: parse_fine_tuned_lora_name (\"is unsupported LoRA weight\"; public source)"),
+              Evidence("report", "vllm-project/vllm#9280", "an adapter trained with modules_to_save (lm_head): "
+                       "ValueError base_model.model.lm_head.weight is unsupported LoRA weight when vLLM loads it"),
+              Evidence("report", "vllm-project/vllm#6983", "a DoRA adapter: lora_magnitude_vector is unsupported "
+                       "LoRA weight (maintainer: vLLM does not support DoRA)")),
+             "rlhf_type grpo/gkd, use_vllm with vllm_enable_lora, tuner_type lora: modules_to_save (engine swift); "
+             "use_dora (engine swift) or lora_bias other than none (both engines), error with a colocated engine, "
+             "warning in server mode (the sync happens only if the server enabled LoRA)"),
+    RuleInfo("vllm-server", "error", "rollout server addresses: one vllm_server_port per vllm_server_host, one "
+             "vllm_server_group_port per server; Megatron's server mode needs a host or base URL",
+             (code("ms-swift swift/rlhf_trainers/vllm_client.py: VLLMInferClient.__init__ (\"host and server_port must "
+                   "have same length\") / VLLMClient.__init__ (\"group_port must be int or list of length num_servers\")"),
+              code(f"{RLHF} RLHFArguments._init_external_vllm (engine swift: built whenever a host or base URL is set)"),
+              code("ms-swift swift/megatron/pipelines/train/rlhf.py: MegatronRLHF._prepare_vllm_client (vllm_mode "
+                   "server: the host list as given, None included)")),
+             "rlhf_type grpo/gkd; engine swift with vllm_server_host or vllm_server_base_url set, engine megatron with "
+             "use_vllm and vllm_mode server; the port pairing only without vllm_server_base_url"),
+    RuleInfo("rollout-is-filtering", "warning", "rollout importance sampling with top_p < 1 or top_k > 0: vLLM's "
+             "processed logprobs are taken after the filtering, the trainer's are not, so the ratio is biased",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._get_rollout_is_correction "
+                   "(old_per_token_logps - rollout_per_token_logps)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: _prepare_vllm_engine (logprobs_mode "
+                   "'processed_logprobs'; megatron/trainers/rollout_mixin.py alike)"),
+              Evidence("report", "modelscope/ms-swift#8442", "maintainers: processed logprobs are affected by top_k/top_p "
+                       "filtering, a significant discrepancy from the training logprobs; defaults changed to -1 / 1.0"),
+              Evidence("report", "NVIDIA-NeMo/RL#2053", "NeMo-RL refuses top_p filtering with vLLM V1 logprobs for the "
+                       "same reason")),
+             "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1 or top_k > 0 stated, "
+             "both engines"),
+    RuleInfo("grpo-reward", "warning", "GRPO with no reward_funcs, no reward_model (the transformers engine only), no "
+             "gym environment and no teacher runs self-distillation: only rows with a teacher_prompt give a signal",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (refuses only without a teacher; "
+                   "rollout_mixin.py _setup_teacher makes 'no teacher' dynamic self-distillation: _has_teacher true)"),
+              code("ms-swift swift/rlhf_trainers/gkd_helpers.py: resolve_dynamic_opd_self_distillation"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._prepare_rewards (the same "
+                   "assert, the same teacher setup; reward_model is never read)")),
+             "rlhf_type grpo, both engines; not judged with use_gym_env unset in vllm_mode server (the rollout server "
+             "decides it)"),
+    RuleInfo("ppo-reward-model", "error", "PPO needs exactly one reward_model (its value model is built from it); "
+             "reward_funcs are not PPO's",
+             (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._prepare_model_tokenizer / _prepare_single_model "
+                   "(value model from reward_model; one reward model for PPO)"),
+              code("ms-swift swift/rlhf_trainers/ppo_trainer.py: PPOTrainer.__init__ (TRL's PPOTrainer.__init__: "
+                   "PolicyAndValueWrapper over the value model)"),
+              Evidence("report", "huggingface/trl#2273", "PPO given a reward function instead of a reward model "
+                       "fails (\"PPO expect reward_model to be a model, not a function\")")),
+             "engine swift, rlhf_type ppo"),
+    RuleInfo("kto-batch", "error", "KTO needs a batch of 2 or more for its KL term (not with loss_type "
+             "apo_zero_unpaired)",
+             (code("ms-swift swift/pipelines/train/kto.py: prepare_kto_dataset (\"Batch size is 1 (too small)\")"),
+              Evidence("report", "huggingface/trl#2554", "KTOTrainer with an actual batch size of 1 refused (the "
+                       "KL term needs another sample's completion)")),
+             "rlhf_type kto, both engines, with dataset or val_dataset (SwiftSft._prepare_dataset runs it through "
+             "_get_dataset; a cached_dataset alone skips it), loss_type other than apo_zero_unpaired: "
+             "global_batch_size on Megatron, processes x per_device_train_batch_size x gradient_accumulation_steps on "
+             "the transformers engine"),
+    RuleInfo("sync-ref-model", "warning", "GRPO's sync_ref_model with no reference model of its own (LoRA, or beta 0) "
+             "never syncs anything",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: SyncRefModelCallback.on_step_end (returns when "
+                   "ref_model is None)"),
+              code(f"{RLHF} RLHFArguments.__post_init__ (ref_model only for full training, dropped at beta 0)"),
+              Evidence("report", "huggingface/trl#3108", "GRPO with LoRA and sync_ref_model: TRL refuses the pair "
+                       "(PR #4912), ms-swift 4.6 skips the sync silently")),
+             "engine: swift, rlhf_type grpo, sync_ref_model with a tuner other than full (as load_args reads it) or "
+             "beta 0"),
+    RuleInfo("rlhf-ref-adapter", "warning", "DPO/KTO/GRPO continuing an SFT LoRA adapter without ref_adapters take "
+             "the base model (adapter disabled) as the reference",
+             (code("ms-swift swift/megatron/trainers/rlhf_mixin.py: MegatronRLHFTrainer.null_ref_context (LoRA: the "
+                   "adapter disabled unless ref_adapters loaded a 'ref_adapter')"),
+              code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF.prepare_model (ref_adapters)"),
+              code(f"{SFT} SftArguments.__post_init__ (resume_only_model with LoRA becomes adapters)"),
+              Evidence("report", "ms-swift#8047", "DPO LoRA on Qwen3-8B from an SFT LoRA checkpoint by "
+                       "resume_from_checkpoint + resume_only_model: a different loss from DPO on the merged model"),
+              Evidence("report", "huggingface/trl#3194", "GRPO on a model with SFT LoRA weights: the reference is the "
+                       "base without them, a KL divergence from step 0")),
+             "command rlhf, rlhf_type dpo/kto/grpo (grpo with beta != 0), tuner_type lora/lora_llm, adapters (or "
+             "mcore_adapter, or resume_only_model on the transformers engine) set and ref_adapters/mcore_ref_adapter "
+             "not"),
+]
