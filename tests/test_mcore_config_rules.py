@@ -578,3 +578,15 @@ def test_local_cuda_graph_mlp_scope_without_attn_is_refused():
     for fine in (local + '"cuda_graph_scope": ["attn", "mlp"]', local + '"cuda_graph_scope": "full"',
                  '"cuda_graph_impl": "transformer_engine", "cuda_graph_scope": ["mlp"]', '"cuda_graph_scope": ["mlp"]'):
         assert _errors(DENSE, _kw(fine), code="cuda-graph-scope") == set(), fine
+
+
+def test_te_cuda_graphs_are_said_to_stay_uncaptured():
+    # ms-swift's trainer never runs TECudaGraphHelper: TE graphs are a no-op there; local graphs (captured by
+    # megatron-core's schedules) and no graphs are not said
+    def warned(body):
+        result = make_plan(load_recipe(WORKING / DENSE, [_kw(body)]), oracle=False)
+        return {p.path for p in result.warnings if p.code == "cuda-graph-te"}
+    assert warned('"cuda_graph_impl": "transformer_engine", "cuda_graph_scope": ["attn"]') == {
+        "args.megatron_extra_kwargs"}
+    assert warned('"cuda_graph_impl": "local", "cuda_graph_scope": ["attn"]') == set()
+    assert warned('"cuda_graph_scope": ["attn"]') == set()
