@@ -41,10 +41,12 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # published MLA setups on H100/H20/B200 ran with it, or on their framework's auto backend). moe-hybridep-lengths
 # likewise says that HybridEP needs one token count on every rank of the expert group, which ms-swift's batches have
 # only when every sample or pack is max_length long (the published HybridEP recipes run fixed-length mock-data
-# pretraining on Megatron-Bridge's or Megatron-LM's own trainer).
+# pretraining on Megatron-Bridge's or Megatron-LM's own trainer). cuda-graph-te says that TransformerEngine CUDA
+# graphs, captured by Megatron-LM's training loop in the published recipes, are never captured by ms-swift's trainer:
+# the rebuilt run trains, eagerly.
 ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
-            "moe-hybridep-lengths"}
+            "moe-hybridep-lengths", "cuda-graph-te"}
 
 
 def header(path: Path) -> dict[str, str]:

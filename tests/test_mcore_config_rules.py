@@ -565,3 +565,28 @@ def test_cuda_graph_scopes_megatron_core_refuses():
     assert _errors(QWEN35_MOE, _kw('"cuda_graph_impl": "local", "cuda_graph_scope": ["full_iteration"]'),
                    code="mcore-config") == set()
     assert _errors(QWEN35_MOE, _kw('"cuda_graph_scope": ["attn"]'), code="mcore-config") == set()  # impl "none"
+
+
+def test_local_cuda_graph_mlp_scope_without_attn_is_refused():
+    # local graphs build the layer's graph manager before the layer knows whether it is MoE (Megatron-Bridge#4583):
+    # mlp alone fails on a dense model; with attn, the whole layer, or transformer_engine graphs it builds
+    local = '"cuda_graph_impl": "local", '
+    assert _errors(DENSE, _kw(local + '"cuda_graph_scope": ["mlp"]'), code="cuda-graph-scope") == {
+        "args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw(local + '"cuda_graph_scope": "mlp"'), code="cuda-graph-scope") == {
+        "args.megatron_extra_kwargs"}
+    for fine in (local + '"cuda_graph_scope": ["attn", "mlp"]', local + '"cuda_graph_scope": "full"',
+                 '"cuda_graph_impl": "transformer_engine", "cuda_graph_scope": ["mlp"]', '"cuda_graph_scope": ["mlp"]'):
+        assert _errors(DENSE, _kw(fine), code="cuda-graph-scope") == set(), fine
+
+
+def test_te_cuda_graphs_are_said_to_stay_uncaptured():
+    # ms-swift's trainer never runs TECudaGraphHelper: TE graphs are a no-op there; local graphs (captured by
+    # megatron-core's schedules) and no graphs are not said
+    def warned(body):
+        result = make_plan(load_recipe(WORKING / DENSE, [_kw(body)]), oracle=False)
+        return {p.path for p in result.warnings if p.code == "cuda-graph-te"}
+    assert warned('"cuda_graph_impl": "transformer_engine", "cuda_graph_scope": ["attn"]') == {
+        "args.megatron_extra_kwargs"}
+    assert warned('"cuda_graph_impl": "local", "cuda_graph_scope": ["attn"]') == set()
+    assert warned('"cuda_graph_scope": ["attn"]') == set()

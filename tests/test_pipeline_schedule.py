@@ -38,3 +38,23 @@ def test_virtual_stages_from_a_pipeline_layout_count_too():
     layout = ["args.pipeline_model_parallel_size=2", "args.expert_model_parallel_size=4", "args.global_batch_size=32",
               "args.pipeline_model_parallel_layout=E" + "|".join(["t" * 10] * 4) + "L"]  # 4 stages over PP 2
     assert _vpp_errors(MEG_GRPO, *layout, "args.beta=0.04") == {"args.pipeline_model_parallel_layout"}
+
+
+def _layout_vpp_warnings(*overrides: str) -> set[str]:
+    recipe = load_recipe(MEG_SFT, list(overrides))
+    _, warnings = check_layout(recipe, Args.bind(recipe, msargs.schema_for(recipe.engine, recipe.command)), None)
+    return {w.path for w in warnings if w.code == "layout-vpp"}
+
+
+def test_a_stated_virtual_size_the_layout_overrides_is_said():
+    # ms-swift's _init_vpp_size takes stages // PP from the layout and drops the stated size (Megatron-Bridge #1502 /
+    # PR 5443 refused the same stale layout); a matching or absent size is the layout's own
+    layout = ["args.pipeline_model_parallel_size=2", "args.expert_model_parallel_size=4", "args.global_batch_size=32",
+              "args.pipeline_model_parallel_layout=E" + "|".join(["t" * 12] * 4) + "L"]  # 4 stages over PP 2
+    for stated in (1, 4):
+        assert _layout_vpp_warnings(*layout, f"args.virtual_pipeline_model_parallel_size={stated}") == {
+            "args.pipeline_model_parallel_layout"}
+    assert _layout_vpp_warnings(*layout, "args.virtual_pipeline_model_parallel_size=2") == set()
+    assert _layout_vpp_warnings(*layout) == set()
+    assert _layout_vpp_warnings("args.pipeline_model_parallel_size=2", "args.expert_model_parallel_size=4",
+                                "args.virtual_pipeline_model_parallel_size=2", "args.global_batch_size=32") == set()

@@ -314,6 +314,34 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
              hint="drop attention_output_gate")
 
 
+# Evidence: megatron-core 0.16.1 transformer/module.py GraphableMegatronModule.__init__ calls
+# TransformerLayer.create_mcore_cudagraph_manager for cuda_graph_impl "local"; TransformerLayer.__init__ (and mcore-bridge
+# 1.6.3 model/modules/transformer_layer.py TransformerLayer.__init__, which every GPT layer of the default backend is)
+# runs it first, and its mlp branch (reached when the scope names mlp but not attn) asserts `not self.is_moe_layer`,
+# set only after the MLP is built: AttributeError on the first layer (report NVIDIA-NeMo/Megatron-Bridge#4583).
+# The attn branch comes first, so a scope with attn, the whole layer (the default) and the transformer_engine
+# implementation (which never calls it) all build.
+#
+# TE graphs (cuda_graph_impl transformer_engine): TransformerLayer.__call__ (GraphableMegatronModule) replays them only
+# once megatron-core's TECudaGraphHelper has captured them, which Megatron-LM's training loop does
+# (megatron/training/training.py); ms-swift 4.6's trainer imports no megatron.training and neither it nor mcore-bridge
+# 1.6.3 calls the helper, so the layers run eagerly: the graphs the recipe asks for never exist (said, not refused).
+def cuda_graph_runtime(recipe, args, shape: ModelShape, lay, err, warn):
+    scopes = _cuda_graph_scopes(args)
+    if scopes is not None and config_value(args, "cuda_graph_impl") == "transformer_engine":
+        warn("cuda-graph-te", "megatron_extra_kwargs: cuda_graph_impl transformer_engine: ms-swift's trainer never "
+             "runs megatron-core's TECudaGraphHelper (Megatron-LM's training loop does), so no graph is captured and "
+             "every layer runs eagerly -- the setting only adds megatron-core's config checks",
+             "megatron_extra_kwargs", hint="cuda_graph_impl local (captured by megatron-core's schedules), or drop it")
+    if scopes is None or config_value(args, "cuda_graph_impl") != "local":
+        return
+    if "mlp" in scopes and "attn" not in scopes:
+        err("cuda-graph-scope", f"megatron_extra_kwargs: cuda_graph_impl local with cuda_graph_scope {scopes} (mlp "
+            "without attn): megatron-core's TransformerLayer.create_mcore_cudagraph_manager reads is_moe_layer before "
+            "the layer sets it -- AttributeError building the first layer", "megatron_extra_kwargs",
+            hint="cuda_graph_scope [attn, mlp] (or the whole layer), or cuda_graph_impl transformer_engine")
+
+
 def _cuda_graph_scopes(args) -> list | None:
     """cuda_graph_scope as TransformerConfig.__post_init__ reads it once megatron_extra_kwargs turns a CUDA graph on
     (None: cuda_graph_impl 'none', the default): a comma-separated string splits, "full" is the whole layer ([])."""
@@ -424,4 +452,5 @@ def _coefficient_is_zero(args, coeff) -> bool:
 
 
 MCORE_FEATURE_RULES = [moe_a2a_overlap, activation_offloading, fp8_bf16_layers, moe_router_config, extra_kwargs_pairs,
+                       cuda_graph_runtime,
                        parallel_config_extras, moe_layer_setup]

@@ -166,4 +166,26 @@ def extra_kwargs_pipeline(recipe, args, shape, lay, err, warn):
              "drop it from megatron_extra_kwargs")
 
 
-SCHEDULE_RULES = [interleaved_microbatches, megatron_rlhf_vpp, extra_kwargs_pipeline]
+# Evidence: ms-swift 4.6 megatron_args.py MegatronArguments._init_vpp_size: with pipeline_model_parallel_layout set,
+# virtual_pipeline_model_parallel_size is overwritten by the layout's stages / PP (1 then becomes None) without a word.
+# A virtual size the recipe states that differs is dropped: the run takes the layout's schedule, micro-batch groups and
+# per-chunk memory instead. Megatron-Bridge hit the same stale-layout mismatch as a refusal (NVIDIA-NeMo/Megatron-Bridge
+# #1502 and PR 5443: DeepSeek-V3 asked for PP=8 VP=1 with the 16-stage layout of PP=8 VP=2); ms-swift runs it.
+def layout_overrides_vpp(recipe, args, shape, lay, err, warn):
+    text, stated = args.str("pipeline_model_parallel_layout"), args.raw("virtual_pipeline_model_parallel_size")
+    if not text or type(stated) is not int or lay.pp < 1:
+        return
+    stages = parse_pipeline_layout(text)
+    if not stages or len(stages) % lay.pp:
+        return  # the pipeline-layout rule's refusal
+    layout_vpp = len(stages) // lay.pp
+    if stated != layout_vpp:
+        warn("layout-vpp", f"virtual_pipeline_model_parallel_size {stated} with a pipeline_model_parallel_layout of "
+             f"{len(stages)} stages over PP={lay.pp}: ms-swift's _init_vpp_size replaces it by the layout's "
+             f"{layout_vpp} virtual stage(s) per rank, so the run is not the one the recipe states",
+             "pipeline_model_parallel_layout",
+             hint=f"a layout of {stated * lay.pp} stages for virtual size {stated}, or "
+                  f"virtual_pipeline_model_parallel_size: {layout_vpp} (or drop it)")
+
+
+SCHEDULE_RULES = [interleaved_microbatches, megatron_rlhf_vpp, extra_kwargs_pipeline, layout_overrides_vpp]

@@ -368,6 +368,16 @@ _RULES += [
                     "(\"non-interleaved pipeline-parallel schedule does not support model chunking\")")),
              "engine: megatron, bridge_backend mcore-bridge, megatron_extra_kwargs with pipeline_model_parallel_layout, "
              "virtual_pipeline_model_parallel_size or num_layers_in_first/last_pipeline_stage"),
+    RuleInfo("layout-vpp", "warning", "virtual_pipeline_model_parallel_size stated next to a "
+             "pipeline_model_parallel_layout whose stages / PP differ: ms-swift takes the layout's virtual size and "
+             "drops the stated one without a word",
+             (code(f"{MS} MegatronArguments._init_vpp_size (the layout's stages // PP overwrite "
+                   "virtual_pipeline_model_parallel_size)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#1502", "DeepSeek-V3 PP4 VP1 with a layout built for "
+                       "VP4: 'virtual_pipeline_model_parallel_size conflicts with pipeline_model_parallel_layout' "
+                       "(Megatron-Bridge refuses; PR 5443 the same at PP8 VP1)")),
+             "engine: megatron, pipeline_model_parallel_layout and virtual_pipeline_model_parallel_size both in "
+             "args, the layout's stages dividing by PP"),
     RuleInfo("megatron-rlhf-vpp", "error", "virtual pipeline stages exclude GRPO's reference model (beta != 0) and a "
              "separate teacher model",
              (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._maybe_compute_logps"),

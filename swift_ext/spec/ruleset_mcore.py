@@ -68,6 +68,29 @@ MCORE_AUDIT_RULE_INFO = [
                    "is not supported for MLA yet.\"; Megatron-Bridge's MLAModelProvider is one)"),
               code("megatron-core transformer/multi_latent_attention.py: MLASelfAttention (no output gate)")),
              "engine: megatron, megatron_extra_kwargs sets one of those fields"),
+    RuleInfo("cuda-graph-scope", "error", "local CUDA graphs (cuda_graph_impl local) with a cuda_graph_scope that "
+             "names mlp but not attn: the layer's CUDA graph manager reads is_moe_layer before the layer sets it",
+             (code("megatron-core transformer/transformer_layer.py: TransformerLayer.create_mcore_cudagraph_manager "
+                   "(mlp branch: `assert not self.is_moe_layer`; is_moe_layer is set in __init__ after the MLP is "
+                   "built)"),
+              code("megatron-core transformer/module.py: GraphableMegatronModule.__init__ (calls it for "
+                   "cuda_graph_impl local, first thing in TransformerLayer.__init__)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/modules/transformer_layer.py TransformerLayer.__init__ "
+                   "(the same order: GraphableMegatronModule.__init__, then is_moe_layer)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#4583", "Llama-3.1-8B SFT with cuda_graph_impl local, "
+                       "cuda_graph_scope [mlp]: AttributeError: 'TransformerLayer' object has no attribute "
+                       "'is_moe_layer'"), code(GMC)),
+             "engine: megatron, megatron_extra_kwargs cuda_graph_impl local with mlp (and no attn) in "
+             "cuda_graph_scope; not transformer_engine graphs, not a scope with attn or the whole layer"),
+    RuleInfo("cuda-graph-te", "warning", "TransformerEngine CUDA graphs (cuda_graph_impl transformer_engine) are never "
+             "captured under ms-swift: the layers run eagerly",
+             (code("megatron-core transformer/module.py: GraphableMegatronModule.__call__ / _should_call_te_cudagraph "
+                   "(TE graphs replay only once captured, or while TECudaGraphHelper captures)"),
+              code("megatron-core transformer/cuda_graphs.py: TECudaGraphHelper (called by Megatron-LM's "
+                   "megatron/training/training.py, which ms-swift 4.6 does not import)"),
+              code("ms-swift swift/megatron/trainers (no CUDA graph capture; the only graph argument is "
+                   "optimizer_cuda_graph); mcore-bridge 1.6.3 (no TECudaGraphHelper call)"), code(GMC)),
+             "engine: megatron, megatron_extra_kwargs cuda_graph_impl transformer_engine"),
     RuleInfo("mcore-parallel", "error", "ModelParallelConfig refusals reached through megatron_extra_kwargs: "
              "sequence_parallel at TP 1, defer_embedding_wgrad_compute without PP / gradient_accumulation_fusion / with "
              "a negative wgrad_deferral_limit, overlap_p2p_comm_warmup_flush without overlap_p2p_comm (off without a "
