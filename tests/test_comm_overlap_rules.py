@@ -73,3 +73,39 @@ def test_tp_comm_overlap_below_sm90_needs_ub_skipmc():
     for gpu in ("H100", "H20", "B200"):  # multicast-capable generations: the driver decides, not judged
         assert _found(f"launch.gpu={gpu}")[0] == set(), gpu
     assert _found("launch.gpu=A800", "args.tp_comm_overlap=false") == (set(), set())
+
+
+# --- tp-comm-overlap-fp8: ms-swift 4.6's initialize_tp_communicators reads args.first_last_layers_bf16 on TE >= 2.7
+FP8_TP4 = "megatron-bridge-llama3-70b-sft-h100-fp8-cs-tp4-pp4-vpp10-32gpu.yaml"  # FP8 tensorwise, TP=4 + SP + overlap
+
+
+def _fp8(name: str, *overrides: str, te: str | None = None) -> tuple[set[str], set[str]]:
+    recipe = load_recipe(WORKING / name, list(overrides))
+    result = make_plan(recipe, oracle=False, target_versions={"transformer-engine": te} if te else None)
+    return ({p.path for p in result.errors if p.code == "tp-comm-overlap-fp8"},
+            {p.path for p in result.warnings if p.code == "tp-comm-overlap-fp8"})
+
+
+def test_the_msswift_argument_the_fp8_userbuffer_setup_reads_is_defined_nowhere():
+    # the engine line this rule mirrors (swift.megatron does not import here without mcore-bridge: read as text): the
+    # attribute is read in initialize_tp_communicators and neither a field nor set anywhere in ms-swift
+    from swift_ext.msswift.source_reader import _package_dir
+
+    root = _package_dir("swift")
+    users = {str(path.relative_to(root)) for path in root.rglob("*.py")
+             if "first_last_layers_bf16" in path.read_text(encoding="utf-8", errors="replace")}
+    assert users == {"megatron/utils/megatron_lm_utils.py"}
+    text = (root / "megatron/utils/megatron_lm_utils.py").read_text(encoding="utf-8")
+    assert "is_te_min_version('2.7.0')" in text and "args.fp8 is not None and args.first_last_layers_bf16" in text
+
+
+def test_fp8_with_tp_comm_overlap_is_refused_on_a_declared_te_at_or_past_2_7():
+    assert _fp8(FP8_TP4, te="2.7.0") == ({"args.tp_comm_overlap"}, set())
+    assert _fp8(FP8_TP4, te="2.14.1") == ({"args.tp_comm_overlap"}, set())
+
+
+def test_unknown_te_is_a_warning_and_older_te_or_bf16_or_no_overlap_pass():
+    assert _fp8(FP8_TP4) == (set(), {"args.tp_comm_overlap"})
+    assert _fp8(FP8_TP4, te="2.6.0") == (set(), set())  # the use_fp8 branch: no such read
+    assert _fp8(FP8_TP4, "args.fp8_format=null", "args.fp8_recipe=null", te="2.8.0") == (set(), set())
+    assert _fp8(FP8_TP4, "args.tp_comm_overlap=false", te="2.8.0") == (set(), set())

@@ -98,4 +98,33 @@ def tp_comm_overlap_multicast(recipe, args, shape, lay, err, warn):
         "tp_comm_overlap", hint="env: {UB_SKIPMC: '1'} (CUDA IPC userbuffers), or drop tp_comm_overlap")
 
 
+# Evidence: ms-swift 4.6 swift/megatron/utils/megatron_lm_utils.py initialize_tp_communicators (called from
+# trainers/base.py setup whenever args.tp_comm_overlap): on Transformer Engine >= 2.7 it evaluates `args.fp8 is not
+# None and args.first_last_layers_bf16 and ...`, and MegatronArguments (swift/megatron/arguments/megatron_args.py) has
+# no first_last_layers_bf16 field -- a Megatron-LM argument ms-swift copied the line from without the field -- so with
+# fp8_format set (args.fp8 = fp8_format, __post_init__) the run stops with AttributeError before the first step.
+# Below TE 2.7 the other branch (use_fp8) runs. Found in the source (no public report). Scope: engine megatron,
+# tp_comm_overlap reaching the trainer (SP at TP > 1: otherwise the rules above and layout.py's sequence_parallel
+# speak first), fp8_format set; an error where the target Transformer Engine is known to be >= 2.7 (declared, or
+# installed), a warning where it is not known.
+def tp_comm_overlap_fp8(recipe, args, shape, lay, err, warn, versions):
+    if not args.bool("tp_comm_overlap") or lay.tp <= 1 or not is_on(args, "sequence_parallel"):
+        return
+    if not args.str("fp8_format"):
+        return
+    te = versions.get("transformer-engine")
+    if te is not None and te < (2, 7):
+        return
+    what = ("tp_comm_overlap with fp8_format: on Transformer Engine >= 2.7 ms-swift 4.6's initialize_tp_communicators "
+            "reads args.first_last_layers_bf16, which MegatronArguments does not have, and stops with AttributeError "
+            "before the first step")
+    hint = "drop tp_comm_overlap for FP8 runs on ms-swift 4.6 (or train in bf16 with it)"
+    if te is None:
+        warn("tp-comm-overlap-fp8", what + " (the training machine's transformer-engine version is unknown here: "
+             "declare it with --target-versions transformer-engine=X)", "tp_comm_overlap", hint=hint)
+    else:
+        err("tp-comm-overlap-fp8", f"{what} ({versions.describe('transformer-engine')})", "tp_comm_overlap", hint=hint)
+
+
 COMM_OVERLAP_RULES = [tp_comm_overlap_userbuffers, tp_comm_overlap_lora, tp_comm_overlap_multicast]
+COMM_OVERLAP_VERSIONED_RULES = [tp_comm_overlap_fp8]

@@ -140,6 +140,16 @@ RUNTIME_RULE_INFO = [
              (code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
                    "(\"... set to X, but expected Y for attention backend type ...\")"),),
              "engine: megatron, the recipe's env block"),
+    RuleInfo("tp-comm-overlap-fp8", "error, warning", "tp_comm_overlap with fp8_format: on Transformer Engine >= 2.7 "
+             "ms-swift 4.6's userbuffer setup reads an argument MegatronArguments does not have (AttributeError "
+             "before the first step)",
+             (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_tp_communicators (is_te_min_version"
+                   "('2.7.0') branch: args.fp8 is not None and args.first_last_layers_bf16)"),
+              code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments (no first_last_layers_bf16 "
+                   "field; __post_init__ sets fp8 = fp8_format)"),
+              code("ms-swift swift/megatron/trainers/base.py: setup (initialize_tp_communicators when tp_comm_overlap)")),
+             "engine: megatron, tp_comm_overlap with sequence parallel at TP > 1, fp8_format set; error where the "
+             "target transformer-engine is known to be >= 2.7 (--target-versions or installed), warning where unknown"),
     RuleInfo("tp-comm-overlap", "error, warning", "tp_comm_overlap: with LoRA on tensor-parallel layers the adapters "
              "fail to build (error); below sm90 TE's userbuffers need UB_SKIPMC=1 (no CUDA multicast: error); Transformer "
              "Engine's userbuffers are sized once for max_length x "
