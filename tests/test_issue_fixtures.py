@@ -47,9 +47,12 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # tp-comm-overlap-fp8 as a warning says the training machine's Transformer Engine decides: ms-swift 4.6's userbuffer
 # set-up reads an argument it lacks on TE >= 2.7 (Megatron-Bridge's FP8 recipes that publish tp_comm_overlap run on
 # Bridge's own trainer; with a declared TE >= 2.7 plan refuses them).
+# megatron-run-length as a warning says ms-swift 4.6's Megatron trainer needs train_iters or num_train_epochs: the RL
+# frameworks' setups (slime, NeMo-RL, verl) count rollouts, and their translations here leave the length open.
 ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
-            "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te"}
+            "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",
+            "megatron-run-length"}
 
 
 def header(path: Path) -> dict[str, str]:

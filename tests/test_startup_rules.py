@@ -704,3 +704,29 @@ def test_megatron_sft_loads_no_transformers_weights():
     source = (_package_dir("swift") / "megatron" / "pipelines" / "train" / "sft.py").read_text(encoding="utf-8")
     init = source[source.index("def __init__"):source.index("def run(")]
     assert "'load_model': False" in init and "return_dummy_model" in init and "torch.device('meta')" in init
+
+
+def test_a_megatron_run_without_a_length_is_said():
+    # MegatronArguments.init_iters fills train_iters only from num_train_epochs; the scheduler set-up multiplies it
+    _, warnings = problems(MEG_SFT, "args.num_train_epochs=null")
+    assert ("megatron-run-length", "args.train_iters") in warnings, warnings
+
+
+@pytest.mark.parametrize("overrides", [[], ["args.num_train_epochs=null", "args.train_iters=100"]])
+def test_a_megatron_run_with_a_length_is_quiet(overrides):
+    _, warnings = problems(MEG_SFT, *overrides)
+    assert "megatron-run-length" not in {c for c, _ in warnings}
+
+
+def test_the_megatron_scheduler_multiplies_train_iters_and_only_epochs_fill_it():
+    from swift_ext.msswift.schema import _package_dir
+    root = _package_dir("swift") / "megatron"
+    assert "wd_incr_steps = args.train_iters * args.global_batch_size" in (
+        root / "utils" / "megatron_lm_utils.py").read_text(encoding="utf-8")
+    assigned = [path for path in root.rglob("*.py")
+                if "self.train_iters = " in path.read_text(encoding="utf-8", errors="replace")]
+    assert [p.name for p in assigned] == ["megatron_args.py"]
+    init_iters = (root / "arguments" / "megatron_args.py").read_text(encoding="utf-8")
+    init_iters = init_iters[init_iters.index("def init_iters"):]
+    init_iters = init_iters[:init_iters.index("\n    def ")]
+    assert init_iters.count("self.train_iters = ") == 1 and "if self.num_train_epochs is not None:" in init_iters

@@ -352,7 +352,21 @@ def _bridge_check(err, warn, flag: str, model: str, model_type: str, override: s
                    "Megatron-Bridge has the model (text-only models)")
 
 
+def megatron_run_length(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments.init_iters sets train_iters only from
+    # num_train_epochs (both default None; nothing else fills them), and swift/megatron/utils/megatron_lm_utils.py
+    # builds the LR scheduler with `wd_incr_steps = args.train_iters * args.global_batch_size`: with neither, a
+    # TypeError before the first step. A warning, not a refusal: setups translated from RL frameworks count rollouts,
+    # not iterations, and the length is the one value such a translation must still choose.
+    if recipe.engine != "megatron" or args.has("train_iters") or args.has("num_train_epochs"):
+        return
+    warn("megatron-run-length", "neither train_iters nor num_train_epochs is set: ms-swift 4.6's Megatron trainer "
+         "sets train_iters only from num_train_epochs, and building the LR scheduler multiplies train_iters "
+         "(TypeError on None before the first step)", "train_iters",
+         hint="set num_train_epochs (iterations from the dataset's size) or train_iters")
+
+
 MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
                           lora_llm, megatron_adapters, megatron_vit_lr, megatron_callbacks, megatron_quant_method,
                           megatron_task_loss, unfused_padding_free, megatron_ray_teacher,
-                          megatron_model_supported]
+                          megatron_model_supported, megatron_run_length]

@@ -289,6 +289,13 @@ STARTUP_RULE_INFO = [
               code("transformers training_args.py: TrainingArguments.__post_init__ (['none'] / ['all'] become the "
                    "strings)")),
              "engine: swift, report_to given"),
+    RuleInfo("megatron-run-length", "warning", "engine megatron with neither train_iters nor num_train_epochs: the LR "
+             "scheduler is built from train_iters, which only num_train_epochs fills",
+             (code(f"{MS} MegatronArguments.init_iters (train_iters from num_train_epochs only; both default None)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: the optimizer-parameter scheduler set-up "
+                   "(wd_incr_steps = args.train_iters * args.global_batch_size)")),
+             "engine: megatron, neither train_iters nor num_train_epochs in the recipe (a warning: translations from "
+             "RL frameworks that count rollouts leave both out)"),
     RuleInfo("megatron-callbacks", "error, warning", "Megatron report_to / callbacks entries name a callback of "
              "Megatron-SWIFT's map (tensorboard, wandb, swanlab, print, default_flow): transformers' none, all, mlflow "
              "... are refused (a warning where an external_plugins file may register more)",
