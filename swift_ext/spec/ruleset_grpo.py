@@ -76,6 +76,19 @@ GRPO_RULE_INFO = [
               code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments.get_vllm_engine_kwargs (read by "
                    "pipelines/infer/rollout.py and infer.py only)")),
              "rlhf_type grpo / gkd with use_vllm (the rollout-only settings: engine swift, stated and not default)"),
+    RuleInfo("fp8-rollout-sync", "warning", "a colocated vLLM quantized online (vllm_engine_kwargs quantization fp8): "
+             "ms-swift syncs bf16 weights with vLLM's plain load_weights, which the quantized parameters do not take",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._prepare_vllm_engine "
+                   "(engine_kwargs=vllm_engine_kwargs) / _export_and_load_weights (llm_model.load_weights)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine / "
+                   "_load_state_dict_to_vllm (llm_model.load_weights)"),
+              Evidence("report", "vllm-project/vllm#17272", "bf16 training synced into a vLLM started with "
+                       "quantization='fp8': \"Attempted to load weight (torch.Size([3840, 1280])) into parameter "
+                       "(torch.Size([1280, 3840]))\""),
+              Evidence("report", "verl-project/verl#7136", "FP8 rollout weight resync fails on vLLM 0.20 until routed "
+                       "through vLLM's layerwise reload (\"... is not a valid data dimension\")")),
+             "rlhf_type grpo / gkd with use_vllm and vllm_mode colocate, both engines, vllm_engine_kwargs quantization "
+             "fp8, fbgemm_fp8, ptpc_fp8 or mxfp8 (a server's quantization is `swift rollout`'s and not seen here)"),
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),
