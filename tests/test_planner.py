@@ -187,6 +187,14 @@ GRPO_CASES = [
                     "args.num_generations=8"], ["args.micro_batch_size=2", "args.global_batch_size=128",
                                                 "args.steps_per_generation=1", "args.num_generations=8"]),
     ("grpo-vllm", ["args.vllm_tensor_parallel_size=3"], ["args.vllm_tensor_parallel_size=4"]),
+    # evaluation rolls out global_batch_size (64) / DP 8 = 8 completions per rank: num_generations_eval 16 leaves
+    # none, 4 fits; micro_batch_size 2 trains (128 / 8 / 8 = 2 prompts per rank) but evaluates 1 prompt in pairs
+    ("grpo-batch", ["args.split_dataset_ratio=0.01", "args.num_generations_eval=16"],
+     ["args.split_dataset_ratio=0.01", "args.num_generations_eval=4"]),
+    ("grpo-batch", ["args.split_dataset_ratio=0.01", "args.micro_batch_size=2"],
+     ["args.split_dataset_ratio=0.01", "args.micro_batch_size=2", "args.eval_iters=0"]),
+    ("grpo-batch", ["args.val_dataset=[AI-MO/NuminaMath-TIR]", "args.micro_batch_size=2"],
+     ["args.micro_batch_size=2"]),  # no validation set: never evaluates
     ("reward-funcs", ["args.reward_funcs=[accuracy, acuracy]"], ["args.reward_funcs=[accuracy, format]"]),
     ("reward-funcs", ["args.reward_weights=[1.0, 0.5]"], ["args.reward_weights=[1.0]"]),
     # the Megatron trainer never reads reward_model: its weights count reward_funcs (and a gym column) only

@@ -46,6 +46,7 @@ def grpo(recipe, args, shape, lay, err, warn):
             hint="vllm_mode: colocate (rollouts on the training GPUs) or server; `swift-ext import --upgrade` adds it to "
             "an ms-swift 3.x script")
     _generation_batch(args, lay, err, args.int("num_generations"))
+    _eval_batch(args, lay, err)
     vtp = args.int("vllm_tensor_parallel_size")
     if mode == "colocate" and lay.world % vtp:
         err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
@@ -95,6 +96,35 @@ def _generation_batch(args, lay, err, num_gen):
         if gen_bs // lay.world < 1:
             err("grpo-batch", f"generation batch {gen_bs} is smaller than the world size {lay.world}",
                 "global_batch_size")
+
+
+def _eval_batch(args, lay, err):
+    """Megatron GRPO's evaluation rollout (megatron/trainers/grpo_trainer.py): get_num_iters_per_step takes
+    global_batch_size (not the generation batch) completions in eval mode, so each DP rank rolls out
+    global_batch_size / DP / num_generations_eval prompts in micro-batches of micro_batch_size and asserts at least one
+    ("num_iters_per_step=0 <= 0"); get_local_rollout_batch then asserts that those prompts times num_generations_eval
+    refill the rank's global_batch_size / world completions -- both hold only when global_batch_size / DP is a multiple
+    of num_generations_eval x micro_batch_size. The training checks (megatron_args.py validate_batch_dp_alignment) read
+    the generation batch, which steps_per_generation > 1 or another num_generations_eval make larger: the run trains,
+    then fails at its first evaluation. Evaluation runs with a validation set (val_dataset, or split_dataset_ratio > 0)
+    unless eval_iters is 0 (MegatronArguments.init_iters)."""
+    has_val = bool(args.list("val_dataset")) or (args.float("split_dataset_ratio") or 0) > 0
+    if not has_val or args.int("eval_iters") == 0 or not lay.dp:
+        return
+    num_gen = args.int("num_generations_eval") or args.int("num_generations") or 1
+    gbs, mbs = args.global_batch_size, args.micro_batch_size
+    if not gbs or not mbs or num_gen < 1 or gbs % lay.dp:
+        return
+    per_dp = gbs // lay.dp
+    if per_dp % (num_gen * mbs) == 0:
+        return
+    key = "num_generations_eval" if args.int("num_generations_eval") else "global_batch_size"
+    err("grpo-batch", f"evaluation rolls out global_batch_size / DP = {gbs} / {lay.dp} = {per_dp} completions per DP "
+        f"rank, not a multiple of num_generations{'_eval' if key == 'num_generations_eval' else ''} {num_gen} x "
+        f"micro_batch_size {mbs}: Megatron GRPO asserts at its first evaluation (get_num_iters_per_step / "
+        "get_local_rollout_batch), after training started", key,
+        hint=f"global_batch_size a multiple of {num_gen * mbs * lay.dp}, a num_generations_eval dividing {per_dp // mbs}, "
+             "or eval_iters: 0")
 
 
 def vllm_tp_fits(shape: ModelShape, vtp: int) -> bool:

@@ -24,13 +24,17 @@ GRPO_RULE_INFO = [
              "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate; a server "
              "host with colocate and async_generate with multi_turn_scheduler: engine swift; async_generate: rlhf_type grpo only, "
              "GKD's refusal of it is swift-gkd's)"),
-    RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
+    RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs; on "
+             "Megatron the evaluation's global_batch_size / DP by num_generations_eval x micro_batch_size",
              (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.get_num_iters_per_step / "
+                   "get_local_rollout_batch (eval mode: global_batch_size completions, num_generations_eval)"),
               code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params"),
               code(f"{MS} RLHF mixin __post_init__ (rlhf_type gkd: num_generations = 1, then "
                    "_init_generation_batch_params)")),
              "rlhf_type grpo; engine megatron rlhf_type gkd (one generation per prompt: the generation batch against "
-             "global_batch_size, DP and the world size)"),
+             "global_batch_size, DP and the world size); the evaluation check: engine megatron rlhf_type grpo with "
+             "val_dataset or split_dataset_ratio > 0 and eval_iters not 0"),
     RuleInfo("reward-funcs", "error, warning", "reward_funcs name a registered reward; reward_weights match the "
              "reward columns each engine builds; a reward_model on Megatron GRPO is never loaded (warning)",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms; _prepare_rewards "
