@@ -58,8 +58,11 @@ GRPO_RULE_INFO = [
     RuleInfo("grpo-truncation", "error", "GRPO truncation_strategy left or delete",
              (code(f"{RLHF} RLHFArguments._init_grpo"), code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo")),
              "rlhf_type grpo"),
-    RuleInfo("grpo-soft-overlong", "error", "the soft_overlong reward needs soft_cache_length",
-             (code(f"{RLHF} RLHFArguments._init_grpo"),), "rlhf_type grpo with soft_overlong"),
+    RuleInfo("grpo-soft-overlong", "error", "the soft_overlong reward needs soft_cache_length, below soft_max_length "
+             "(max_completion_length when unset)",
+             (code(f"{RLHF} RLHFArguments._init_grpo"), code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"),
+              code("ms-swift swift/rewards/orm.py: SoftOverlong.__init__ (assert soft_cache_length < soft_max_length)")),
+             "rlhf_type grpo with soft_overlong, both engines"),
     RuleInfo("grpo-teacher", "error", "teacher (OPD-RL) combinations; on Megatron no teacher_model_server with use_ray",
              (code(f"{RLHF} _check_teacher / _check_opd_rl"), code(f"{MS} _check_teacher")),
              "rlhf_type grpo with teacher_model or teacher_model_server"),
