@@ -221,6 +221,15 @@ def test_reward_weights_count_reward_models_on_the_transformers_engine_and_a_ser
     assert columns("megatron", *server, "args.use_gym_env=false") == {1}
 
 
+def test_megatron_grpo_with_one_generation_is_said_not_refused():
+    # rl_core/advantage.py compute_advantages: a group of one has advantage 0; Megatron's _init_grpo lets it through
+    errors, warnings = rules_hit(seed(GRPO, "args.num_generations=1"))
+    assert "grpo-generations" in warnings and "grpo-generations" not in errors
+    assert "grpo-generations" not in rules_hit(seed(GRPO, "args.num_generations=1",
+                                                    "args.teacher_model=Qwen/Qwen3.6-35B-A3B"))[1]  # OPD-RL signal
+    assert "grpo-generations" not in rules_hit(seed(GRPO))[1]
+
+
 def test_megatron_grpo_says_a_reward_model_is_never_loaded():
     _, warnings = rules_hit(seed(GRPO, "args.reward_model=[Qwen/Qwen3-0.6B]"))
     assert "reward-funcs" in warnings

@@ -47,6 +47,14 @@ def grpo(recipe, args, shape, lay, err, warn):
             "an ms-swift 3.x script")
     _generation_batch(args, lay, err, args.int("num_generations"))
     _eval_batch(args, lay, err)
+    # rl_core/advantage.py compute_advantages: every estimator subtracts the group mean, which for a group of one is the
+    # reward itself -- all advantages are 0 and only the KL term moves the policy. The transformers engine refuses it
+    # without a teacher (RLHFArguments._check_teacher, rule grpo-generations there); Megatron's _init_grpo does not.
+    if args.int("num_generations") == 1 and not (args.str("teacher_model") or args.str("teacher_model_server")):
+        warn("grpo-generations", "num_generations 1: each prompt's group holds one completion, so its advantage "
+             "(reward minus the group mean) is 0 for every estimator and the rewards never reach the gradient "
+             "(Megatron GRPO accepts it; the transformers engine refuses it)", "num_generations",
+             hint="num_generations: 2 or more (8 is ms-swift's default)")
     vtp = args.int("vllm_tensor_parallel_size")
     if mode == "colocate" and lay.world % vtp:
         err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",

@@ -48,8 +48,12 @@ GRPO_RULE_INFO = [
              "rlhf_type grpo; names registered by external_plugins or custom_register_path files, or the local modules "
              "they import, count; a registry filled in a way not read (a loop, a decorator, a local module not here) "
              "makes an unknown name a warning"),
-    RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
-             (code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-generations", "error, warning", "num_generations >= 2 without a teacher (Megatron accepts 1: a "
+             "warning, every advantage is 0)",
+             (code(f"{RLHF} RLHFArguments._check_teacher"),
+              code("ms-swift swift/rl_core/advantage.py: compute_advantages (reward minus the group mean, any "
+                   "estimator)")),
+             "rlhf_type grpo without teacher_model / teacher_model_server: engine swift refuses, engine megatron warns"),
     RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (code(f"{RLHF} RLHFArguments._init_grpo"),),
              "engine: swift, rlhf_type grpo"),
     RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators, the "
