@@ -193,6 +193,12 @@ GRPO_CASES = [
      ["args.split_dataset_ratio=0.01", "args.num_generations_eval=4"]),
     ("grpo-batch", ["args.split_dataset_ratio=0.01", "args.micro_batch_size=2"],
      ["args.split_dataset_ratio=0.01", "args.micro_batch_size=2", "args.eval_iters=0"]),
+    # TP=2 on 8 GPUs (DP 4): 36 completions = 4 prompts x 9 pass the DP checks, but 36 // 8 per rank leaves the
+    # model-parallel pair 8 of each DP rank's 9 (get_local_rollout_batch asserts); 72 fills them
+    ("grpo-batch", ["args.tensor_model_parallel_size=2", "args.global_batch_size=36", "args.steps_per_generation=1",
+                    "args.num_generations=9"],
+     ["args.tensor_model_parallel_size=2", "args.global_batch_size=72", "args.steps_per_generation=1",
+      "args.num_generations=9"]),
     ("grpo-batch", ["args.val_dataset=[AI-MO/NuminaMath-TIR]", "args.micro_batch_size=2"],
      ["args.micro_batch_size=2"]),  # no validation set: never evaluates
     ("reward-funcs", ["args.reward_funcs=[accuracy, acuracy]"], ["args.reward_funcs=[accuracy, format]"]),

@@ -104,6 +104,16 @@ def _generation_batch(args, lay, err, num_gen):
         if gen_bs // lay.world < 1:
             err("grpo-batch", f"generation batch {gen_bs} is smaller than the world size {lay.world}",
                 "global_batch_size")
+        elif num_gen > 1 and gen_bs % lay.world and not (prompts % lay.dp or (prompts // lay.dp) % mbs):
+            # megatron/trainers/grpo_trainer.py get_local_rollout_batch: each rank of a TP x PP x CP group takes
+            # per_device_generation_batch_size = generation batch // world completions of its DP rank's
+            # generation batch / DP, and asserts the group's slices cover them -- only when the world divides the
+            # generation batch (GKD slices its own way, gkd_trainer.py).
+            err("grpo-batch", f"generation batch {gen_bs} (global_batch_size*steps_per_generation) is not divisible by "
+                f"the world size {lay.world}: Megatron GRPO gives each rank {gen_bs} // {lay.world} completions and its "
+                f"model-parallel groups then cover {lay.world // lay.dp * (gen_bs // lay.world)} of the {gen_bs // lay.dp} "
+                "each DP rank rolls out (get_local_rollout_batch asserts at the first step)", "global_batch_size",
+                hint=f"a generation batch that is a multiple of {lay.world}")
 
 
 def _eval_batch(args, lay, err):

@@ -25,10 +25,11 @@ GRPO_RULE_INFO = [
              "host with colocate and async_generate with multi_turn_scheduler: engine swift; async_generate: rlhf_type grpo only, "
              "GKD's refusal of it is swift-gkd's)"),
     RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs; on "
-             "Megatron the evaluation's global_batch_size / DP by num_generations_eval x micro_batch_size",
+             "Megatron GRPO the generation batch by the world size, and the evaluation's global_batch_size / DP by num_generations_eval x micro_batch_size",
              (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
               code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.get_num_iters_per_step / "
-                   "get_local_rollout_batch (eval mode: global_batch_size completions, num_generations_eval)"),
+                   "get_local_rollout_batch (each rank's generation batch // world slice; eval mode: "
+                   "global_batch_size completions, num_generations_eval)"),
               code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params"),
               code(f"{MS} RLHF mixin __post_init__ (rlhf_type gkd: num_generations = 1, then "
                    "_init_generation_batch_params)")),
