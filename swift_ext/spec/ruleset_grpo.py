@@ -101,6 +101,16 @@ GRPO_RULE_INFO = [
                        "through vLLM's layerwise reload (\"... is not a valid data dimension\")")),
              "rlhf_type grpo / gkd with use_vllm and vllm_mode colocate, both engines, vllm_engine_kwargs quantization "
              "fp8, fbgemm_fp8, ptpc_fp8 or mxfp8 (a server's quantization is `swift rollout`'s and not seen here)"),
+    RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
+             "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
+             (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._init_rollout_engine "
+                   "(\"rollout_importance_sampling_mode is not supported in vLLM version < 0.10.2\")"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm (the same check)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._prepare_vllm_engine "
+                   "(R3: check_vllm_version_ge('0.14.0'))")),
+             "rlhf_type grpo with use_vllm; judged only with a vLLM version (SWIFT_EXT_TARGET_VERSIONS / "
+             "SWIFT_EXT_VLLM_VERSION in the recipe env, else the installed copy; a dev build counts as new); R3: "
+             "engine megatron, vllm_mode colocate"),
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),
