@@ -968,3 +968,18 @@ def test_pair_rlhf_types_are_checked_as_dpo_rows(tmp_path, rlhf_type, task):
                                 "launch": {"nodes": 1, "gpus_per_node": 1},
                                 "args": {"model": "Qwen/Qwen2.5-0.5B", "rlhf_type": rlhf_type, "dataset": ["d.jsonl"]}}))
     assert validator_task(load_recipe(path)) == task
+
+
+@pytest.mark.parametrize("funcs, columns", [(["cosine"], ("solution",)), (["accuracy", "format"], ("solution",)),
+                                           (["format", "repetition"], ())])
+def test_rewards_that_score_against_the_solution_ask_the_rows_for_it(tmp_path, funcs, columns):
+    # swift/rewards/orm.py: MathAccuracy and CosineReward take `solution`; format and repetition read the completion.
+    from swift_ext.planner.datafit import recipe_data
+    from swift_ext.spec.recipe import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text(json.dumps({"description": "t", "command": "rlhf", "engine": "swift",
+                                "launch": {"nodes": 1, "gpus_per_node": 1},
+                                "args": {"model": "Qwen/Qwen2.5-0.5B", "rlhf_type": "grpo", "dataset": ["d.jsonl"],
+                                         "reward_funcs": funcs}}))
+    assert recipe_data(load_recipe(path)).reward_columns == columns

@@ -114,3 +114,27 @@ def test_the_expert_lora_rule_reads_the_declared_vllm_target_as_well(tmp_path):
     assert vllm_version({"SWIFT_EXT_TARGET_VERSIONS": "vllm=0.12.0"}) == (
         "0.12.0", "SWIFT_EXT_TARGET_VERSIONS in the recipe env")
     assert vllm_version({"SWIFT_EXT_VLLM_VERSION": "0.11.2", "SWIFT_EXT_TARGET_VERSIONS": "vllm=0.12.0"})[0] == "0.11.2"
+
+
+# ---- vllm-feature-version --------------------------------------------------------------------------------------
+
+def test_rollout_features_ms_swift_gates_on_the_trainers_vllm():
+    # MegatronGRPOTrainer._init_rollout_engine refuses rollout IS below vLLM 0.10.2 (in server mode too: the check
+    # reads the trainer's vLLM); MegatronRolloutMixin._prepare_vllm_engine asserts vLLM >= 0.14.0 for R3.
+    dense = "args.model=Qwen/Qwen3-30B-A3B"  # a model any of these vLLMs knows (vllm-model stays out)
+    rollout_is = "args.rollout_importance_sampling_mode=token_truncate"
+    (error,) = found(plan_of(GRPO, dense, rollout_is, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.1").errors,
+                     "vllm-feature-version")
+    assert error.path == "args.rollout_importance_sampling_mode"
+    assert not found(plan_of(GRPO, dense, rollout_is, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.2").errors,
+                     "vllm-feature-version")
+    server = ("args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert found(plan_of(GRPO, dense, rollout_is, *server, "env.SWIFT_EXT_VLLM_VERSION=0.9.2").errors,
+                 "vllm-feature-version")
+    r3 = "args.router_replay_mode=R3"
+    assert found(plan_of(GRPO, dense, r3, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.13.0").errors, "vllm-feature-version")
+    assert not found(plan_of(GRPO, dense, r3, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.14.0").errors,
+                     "vllm-feature-version")
+    assert not found(plan_of(GRPO, dense, r3, *server, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.13.0").errors,
+                     "vllm-feature-version")  # the server's engine is `swift rollout`'s
+    assert not found(plan_of(GRPO, dense, r3, rollout_is).errors, "vllm-feature-version")  # no version: no verdict

@@ -82,6 +82,13 @@ CASES = [
      ["args.truncation_strategy=left"]),
     ("grpo-soft-overlong", "soft_cache_length", MEG_GRPO, ["args.reward_funcs=[accuracy,soft_overlong]"],
      ["args.reward_funcs=[accuracy,soft_overlong]", "args.soft_cache_length=512"]),
+    # SoftOverlong.__init__ asserts soft_cache_length < soft_max_length (unset: max_completion_length, 8192 here)
+    ("grpo-soft-overlong", "soft_cache_length", MEG_GRPO,
+     ["args.reward_funcs=[accuracy,soft_overlong]", "args.soft_cache_length=8192"],
+     ["args.reward_funcs=[accuracy,soft_overlong]", "args.soft_cache_length=8192", "args.soft_max_length=16384"]),
+    ("grpo-soft-overlong", "soft_cache_length", SWIFT_GRPO,
+     ["args.reward_funcs=[soft_overlong]", "args.soft_cache_length=24"],  # the recipe's max_completion_length 24
+     ["args.reward_funcs=[soft_overlong]", "args.soft_cache_length=8"]),
     ("grpo-teacher", "teacher_model_server", MEG_GRPO,
      ["args.teacher_model=Qwen/Qwen3-8B", "args.teacher_model_server=http://127.0.0.1:8000"],
      ["args.teacher_model=Qwen/Qwen3-8B"]),

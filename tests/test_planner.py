@@ -187,6 +187,20 @@ GRPO_CASES = [
                     "args.num_generations=8"], ["args.micro_batch_size=2", "args.global_batch_size=128",
                                                 "args.steps_per_generation=1", "args.num_generations=8"]),
     ("grpo-vllm", ["args.vllm_tensor_parallel_size=3"], ["args.vllm_tensor_parallel_size=4"]),
+    # evaluation rolls out global_batch_size (64) / DP 8 = 8 completions per rank: num_generations_eval 16 leaves
+    # none, 4 fits; micro_batch_size 2 trains (128 / 8 / 8 = 2 prompts per rank) but evaluates 1 prompt in pairs
+    ("grpo-batch", ["args.split_dataset_ratio=0.01", "args.num_generations_eval=16"],
+     ["args.split_dataset_ratio=0.01", "args.num_generations_eval=4"]),
+    ("grpo-batch", ["args.split_dataset_ratio=0.01", "args.micro_batch_size=2"],
+     ["args.split_dataset_ratio=0.01", "args.micro_batch_size=2", "args.eval_iters=0"]),
+    # TP=2 on 8 GPUs (DP 4): 36 completions = 4 prompts x 9 pass the DP checks, but 36 // 8 per rank leaves the
+    # model-parallel pair 8 of each DP rank's 9 (get_local_rollout_batch asserts); 72 fills them
+    ("grpo-batch", ["args.tensor_model_parallel_size=2", "args.global_batch_size=36", "args.steps_per_generation=1",
+                    "args.num_generations=9"],
+     ["args.tensor_model_parallel_size=2", "args.global_batch_size=72", "args.steps_per_generation=1",
+      "args.num_generations=9"]),
+    ("grpo-batch", ["args.val_dataset=[AI-MO/NuminaMath-TIR]", "args.micro_batch_size=2"],
+     ["args.micro_batch_size=2"]),  # no validation set: never evaluates
     ("reward-funcs", ["args.reward_funcs=[accuracy, acuracy]"], ["args.reward_funcs=[accuracy, format]"]),
     ("reward-funcs", ["args.reward_weights=[1.0, 0.5]"], ["args.reward_weights=[1.0]"]),
     # the Megatron trainer never reads reward_model: its weights count reward_funcs (and a gym column) only
@@ -211,6 +225,15 @@ def test_reward_weights_count_reward_models_on_the_transformers_engine_and_a_ser
     server = ("args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
     assert columns("megatron", *server) == {1, 2}  # use_gym_env unset: the server decides
     assert columns("megatron", *server, "args.use_gym_env=false") == {1}
+
+
+def test_megatron_grpo_with_one_generation_is_said_not_refused():
+    # rl_core/advantage.py compute_advantages: a group of one has advantage 0; Megatron's _init_grpo lets it through
+    errors, warnings = rules_hit(seed(GRPO, "args.num_generations=1"))
+    assert "grpo-generations" in warnings and "grpo-generations" not in errors
+    assert "grpo-generations" not in rules_hit(seed(GRPO, "args.num_generations=1",
+                                                    "args.teacher_model=Qwen/Qwen3.6-35B-A3B"))[1]  # OPD-RL signal
+    assert "grpo-generations" not in rules_hit(seed(GRPO))[1]
 
 
 def test_megatron_grpo_says_a_reward_model_is_never_loaded():

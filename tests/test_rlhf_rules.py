@@ -70,6 +70,12 @@ CASES = [
     ("rollout-is-filtering", "top_k", "warning", SWIFT_GRPO,
      [*COLOCATE, "args.rollout_importance_sampling_mode=sequence_mask", "args.top_k=50"],
      [*COLOCATE, "args.top_k=50"]),  # no rollout logprobs in the loss without the correction
+    ("fp8-rollout-sync", "vllm_engine_kwargs", "warning", MEG_GRPO, ['args.vllm_engine_kwargs={"quantization": "fp8"}'],
+     ['args.vllm_engine_kwargs={"max_num_batched_tokens": 16384}']),
+    ("fp8-rollout-sync", "vllm_engine_kwargs", "warning", SWIFT_GRPO,
+     [*COLOCATE, 'args.vllm_engine_kwargs={"quantization": "fp8"}'],
+     ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=127.0.0.1",
+      'args.vllm_engine_kwargs={"quantization": "fp8"}']),  # a server loads its own engine: not this trainer's
     # 4.6 starts a GRPO with no reward and no teacher as self-distillation (rollout_mixin._setup_teacher): said
     ("grpo-reward", "reward_funcs", "warning", SWIFT_GRPO, ["args.reward_funcs=null"],
      ["args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"]),

@@ -236,6 +236,32 @@ def rollout_is_filtered_logprobs(recipe, args, err, warn):
          hint="top_p: 1.0 and top_k: -1 (ms-swift's defaults since #8442), or drop rollout_importance_sampling_mode")
 
 
+# Online quantizations whose vLLM linear method rewrites each weight after loading (quantized, and for FP8 stored
+# transposed with a scale): vLLM's load_weights then takes no checkpoint-layout bf16 tensor into those parameters.
+ONLINE_QUANTIZATIONS = ("fp8", "fbgemm_fp8", "ptpc_fp8", "mxfp8")
+
+
+def fp8_rollout_sync(recipe, args, err, warn):
+    # vllm_engine_kwargs reach the colocated engine's EngineArgs (rlhf_trainers/rollout_mixin.py and
+    # megatron/trainers/rollout_mixin.py _prepare_vllm_engine: engine_kwargs=vllm_engine_kwargs), so
+    # {"quantization": "fp8"} quantizes the bf16 checkpoint online when the engine starts. Every weight sync then hands
+    # the trainer's bf16 tensors to the vLLM model's own load_weights (megatron rollout_mixin._export_and_load_weights;
+    # RolloutTrainerMixin._load_state_dict_to_vllm: llm_model.load_weights), not vLLM's reload lifecycle, and the
+    # quantized parameters no longer take them: vllm-project/vllm#17272 ("Attempted to load weight (torch.Size([3840,
+    # 1280])) into parameter (torch.Size([1280, 3840]))", bf16 training into an fp8 vLLM); verl#7136 and TRL#7085 had to
+    # route FP8 rollouts through vLLM's reload_weights for this. vLLM is not installed here to read: a warning.
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm") \
+            or args.str("vllm_mode") != "colocate":
+        return
+    quant = args.mapping("vllm_engine_kwargs").get("quantization")
+    if not isinstance(quant, str) or quant.lower() not in ONLINE_QUANTIZATIONS:
+        return
+    warn("fp8-rollout-sync", f"vllm_engine_kwargs quantization {quant} quantizes the colocated rollout engine online, "
+         "but ms-swift syncs the trained bf16 weights with vLLM's plain load_weights, which the quantized parameters "
+         "do not take (shape/dtype mismatch at the first weight sync; vllm-project/vllm#17272)", "vllm_engine_kwargs",
+         hint="drop quantization from vllm_engine_kwargs (roll out in the training dtype)")
+
+
 def grpo_reward_source(recipe, args, err, warn):
     # rlhf_trainers/grpo_trainer.py GRPOTrainer.__init__ ("You must specify reward_funcs or reward_model") and
     # megatron/trainers/grpo_trainer.py _prepare_rewards ("reward_funcs is not set") refuse only when the trainer has
@@ -364,5 +390,5 @@ def continued_adapter_reference(recipe, args, err, warn):
 
 
 RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save,
-              lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, grpo_reward_source, kto_batch, sync_ref_model,
-              continued_adapter_reference]
+              lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, fp8_rollout_sync,
+              grpo_reward_source, kto_batch, sync_ref_model, continued_adapter_reference]

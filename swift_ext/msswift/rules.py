@@ -254,6 +254,17 @@ def grpo_common(recipe, args, err, warn):
             "truncation_strategy", hint="truncation_strategy: left")
     if "soft_overlong" in [str(f) for f in args.list("reward_funcs")] and args.raw("soft_cache_length") is None:
         err("grpo-soft-overlong", f"the soft_overlong reward needs soft_cache_length ({src})", "soft_cache_length")
+    elif "soft_overlong" in [str(f) for f in args.list("reward_funcs")]:
+        # rewards/orm.py SoftOverlong.__init__ asserts soft_cache_length < soft_max_length when the trainer builds its
+        # rewards; _init_grpo fills an unset soft_max_length with max_completion_length (both engines).
+        cache = args.int("soft_cache_length")
+        limit = args.int("soft_max_length") or args.int("max_completion_length", 512) or 512
+        limit_key = "soft_max_length" if args.int("soft_max_length") else "max_completion_length"
+        if cache is not None and cache >= limit:
+            err("grpo-soft-overlong", f"soft_cache_length {cache} must be below the soft_max_length {limit}"
+                f"{' (max_completion_length)' if limit_key == 'max_completion_length' else ''}: the soft_overlong "
+                "reward asserts it when the trainer is built (it penalises the last soft_cache_length tokens before "
+                "that length)", "soft_cache_length", hint=f"soft_cache_length below {limit}, e.g. {max(limit // 4, 1)}")
     # Greedy decoding (temperature 0 in the rollout's request config) gives every generation of a prompt the same
     # completion, hence the same reward: the group-relative advantage (reward - group mean) is 0 for every sample
     # and only the KL term (beta) moves the policy. ms-swift accepts it without a word.

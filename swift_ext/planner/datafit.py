@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 # The swift_ext.datasets modules are imported where they are used: `plan` on a recipe whose data is on
 # the hub (every seed recipe) never needs the validator or the token counter.
 
-MATH_REWARDS = ("accuracy", "math_accuracy", "math_accuracy_async")  # rewards that read `solution`
+# Rewards that read `solution` (swift/rewards/orm.py: MathAccuracy.__call__(completions, solution), and CosineReward,
+# which scores with MathAccuracy the same way): a row without it fails the first reward call (a missing keyword).
+MATH_REWARDS = ("accuracy", "math_accuracy", "math_accuracy_async", "cosine")
 # sft/pt task types that train no assistant answer: ms-swift's documented rows are the input alone, with a `label`
 # (seq_cls) or `positive_messages` / `negative_messages` (embedding, rerankers), and Template._encode_truncated drops
 # the labels of all four. The validator is asked for that task, so no SFT final-answer rule (E201) refuses them.

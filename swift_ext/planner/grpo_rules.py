@@ -46,6 +46,15 @@ def grpo(recipe, args, shape, lay, err, warn):
             hint="vllm_mode: colocate (rollouts on the training GPUs) or server; `swift-ext import --upgrade` adds it to "
             "an ms-swift 3.x script")
     _generation_batch(args, lay, err, args.int("num_generations"))
+    _eval_batch(args, lay, err)
+    # rl_core/advantage.py compute_advantages: every estimator subtracts the group mean, which for a group of one is the
+    # reward itself -- all advantages are 0 and only the KL term moves the policy. The transformers engine refuses it
+    # without a teacher (RLHFArguments._check_teacher, rule grpo-generations there); Megatron's _init_grpo does not.
+    if args.int("num_generations") == 1 and not (args.str("teacher_model") or args.str("teacher_model_server")):
+        warn("grpo-generations", "num_generations 1: each prompt's group holds one completion, so its advantage "
+             "(reward minus the group mean) is 0 for every estimator and the rewards never reach the gradient "
+             "(Megatron GRPO accepts it; the transformers engine refuses it)", "num_generations",
+             hint="num_generations: 2 or more (8 is ms-swift's default)")
     vtp = args.int("vllm_tensor_parallel_size")
     if mode == "colocate" and lay.world % vtp:
         err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
@@ -95,6 +104,45 @@ def _generation_batch(args, lay, err, num_gen):
         if gen_bs // lay.world < 1:
             err("grpo-batch", f"generation batch {gen_bs} is smaller than the world size {lay.world}",
                 "global_batch_size")
+        elif num_gen > 1 and gen_bs % lay.world and not (prompts % lay.dp or (prompts // lay.dp) % mbs):
+            # megatron/trainers/grpo_trainer.py get_local_rollout_batch: each rank of a TP x PP x CP group takes
+            # per_device_generation_batch_size = generation batch // world completions of its DP rank's
+            # generation batch / DP, and asserts the group's slices cover them -- only when the world divides the
+            # generation batch (GKD slices its own way, gkd_trainer.py).
+            err("grpo-batch", f"generation batch {gen_bs} (global_batch_size*steps_per_generation) is not divisible by "
+                f"the world size {lay.world}: Megatron GRPO gives each rank {gen_bs} // {lay.world} completions and its "
+                f"model-parallel groups then cover {lay.world // lay.dp * (gen_bs // lay.world)} of the {gen_bs // lay.dp} "
+                "each DP rank rolls out (get_local_rollout_batch asserts at the first step)", "global_batch_size",
+                hint=f"a generation batch that is a multiple of {lay.world}")
+
+
+def _eval_batch(args, lay, err):
+    """Megatron GRPO's evaluation rollout (megatron/trainers/grpo_trainer.py): get_num_iters_per_step takes
+    global_batch_size (not the generation batch) completions in eval mode, so each DP rank rolls out
+    global_batch_size / DP / num_generations_eval prompts in micro-batches of micro_batch_size and asserts at least one
+    ("num_iters_per_step=0 <= 0"); get_local_rollout_batch then asserts that those prompts times num_generations_eval
+    refill the rank's global_batch_size / world completions -- both hold only when global_batch_size / DP is a multiple
+    of num_generations_eval x micro_batch_size. The training checks (megatron_args.py validate_batch_dp_alignment) read
+    the generation batch, which steps_per_generation > 1 or another num_generations_eval make larger: the run trains,
+    then fails at its first evaluation. Evaluation runs with a validation set (val_dataset, or split_dataset_ratio > 0)
+    unless eval_iters is 0 (MegatronArguments.init_iters)."""
+    has_val = bool(args.list("val_dataset")) or (args.float("split_dataset_ratio") or 0) > 0
+    if not has_val or args.int("eval_iters") == 0 or not lay.dp:
+        return
+    num_gen = args.int("num_generations_eval") or args.int("num_generations") or 1
+    gbs, mbs = args.global_batch_size, args.micro_batch_size
+    if not gbs or not mbs or num_gen < 1 or gbs % lay.dp:
+        return
+    per_dp = gbs // lay.dp
+    if per_dp % (num_gen * mbs) == 0:
+        return
+    key = "num_generations_eval" if args.int("num_generations_eval") else "global_batch_size"
+    err("grpo-batch", f"evaluation rolls out global_batch_size / DP = {gbs} / {lay.dp} = {per_dp} completions per DP "
+        f"rank, not a multiple of num_generations{'_eval' if key == 'num_generations_eval' else ''} {num_gen} x "
+        f"micro_batch_size {mbs}: Megatron GRPO asserts at its first evaluation (get_num_iters_per_step / "
+        "get_local_rollout_batch), after training started", key,
+        hint=f"global_batch_size a multiple of {num_gen * mbs * lay.dp}, a num_generations_eval dividing {per_dp // mbs}, "
+             "or eval_iters: 0")
 
 
 def vllm_tp_fits(shape: ModelShape, vtp: int) -> bool:

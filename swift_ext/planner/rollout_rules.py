@@ -59,3 +59,41 @@ def vllm_model_support(recipe, args, shape, lay, err, warn):
                 "starts (\"Model architectures [...] are not supported for now\")", "use_vllm",
                 hint=f"a vLLM >= {row.needs['vllm']} for the rollout (set the target with SWIFT_EXT_TARGET_VERSIONS "
                 "vllm=... in the recipe env when the cluster has it), or use_vllm: false")
+
+
+# Rollout features ms-swift itself gates on the trainer's vLLM version (rlhf_trainers/utils.py check_vllm_version_ge):
+# (argument, the value that needs it, minimum vLLM, where ms-swift raises, the engines and vLLM modes it applies to).
+VLLM_FEATURE_FLOORS = (
+    # rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._prepare_vllm and megatron/trainers/grpo_trainer.py
+    # MegatronGRPOTrainer._init_rollout_engine: "rollout_importance_sampling_mode is not supported in vLLM version <
+    # 0.10.2" (the rollout logprobs need logprobs_mode processed_logprobs), checked in the trainer whatever vllm_mode.
+    ("rollout_importance_sampling_mode", None, "0.10.2", "the trainer's rollout set-up", ("swift", "megatron"),
+     ("colocate", "server")),
+    # megatron/trainers/rollout_mixin.py MegatronRolloutMixin._prepare_vllm_engine: R3 asks the colocated engine for
+    # enable_return_routed_experts ("Please upgrade vllm to 0.14.0 or higher").
+    ("router_replay_mode", "R3", "0.14.0", "the colocated engine's start", ("megatron",), ("colocate",)),
+)
+
+
+@rollout_rule
+def vllm_feature_floor(recipe, args, shape, lay, err, warn):
+    from packaging.version import InvalidVersion, Version
+
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or not args.bool("use_vllm"):
+        return
+    version, where = vllm_version(recipe.env)
+    if version is None or "dev" in version:  # check_vllm_version_ge counts a dev build as the newest
+        return
+    try:
+        have = Version(version)
+    except InvalidVersion:
+        return
+    for key, value, floor, when, engines, modes in VLLM_FEATURE_FLOORS:
+        stated = args.str(key)
+        if stated is None or (value is not None and stated != value) or recipe.engine not in engines \
+                or args.str("vllm_mode") not in modes or have >= Version(floor):
+            continue
+        err("vllm-feature-version", f"{key} {stated} needs vLLM >= {floor}, the run targets {version} ({where}): "
+            f"ms-swift refuses it at {when}", key,
+            hint=f"a vLLM >= {floor} (SWIFT_EXT_TARGET_VERSIONS vllm=... in the recipe env when the cluster has it), "
+                 f"or drop {key}")

@@ -24,13 +24,18 @@ GRPO_RULE_INFO = [
              "rlhf_type grpo / gkd (the heads check: engine megatron, and engine swift with vllm_mode colocate; a server "
              "host with colocate and async_generate with multi_turn_scheduler: engine swift; async_generate: rlhf_type grpo only, "
              "GKD's refusal of it is swift-gkd's)"),
-    RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs",
+    RuleInfo("grpo-batch", "error", "generation batch divisible by num_generations, the prompts by DP and mbs; on "
+             "Megatron GRPO the generation batch by the world size, and the evaluation's global_batch_size / DP by num_generations_eval x micro_batch_size",
              (code(f"{MS} resolve_generation_batch_size / validate_batch_dp_alignment"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.get_num_iters_per_step / "
+                   "get_local_rollout_batch (each rank's generation batch // world slice; eval mode: "
+                   "global_batch_size completions, num_generations_eval)"),
               code("ms-swift swift/rlhf_trainers/args_mixin.py: _init_generation_batch_params"),
               code(f"{MS} RLHF mixin __post_init__ (rlhf_type gkd: num_generations = 1, then "
                    "_init_generation_batch_params)")),
              "rlhf_type grpo; engine megatron rlhf_type gkd (one generation per prompt: the generation batch against "
-             "global_batch_size, DP and the world size)"),
+             "global_batch_size, DP and the world size); the evaluation check: engine megatron rlhf_type grpo with "
+             "val_dataset or split_dataset_ratio > 0 and eval_iters not 0"),
     RuleInfo("reward-funcs", "error, warning", "reward_funcs name a registered reward; reward_weights match the "
              "reward columns each engine builds; a reward_model on Megatron GRPO is never loaded (warning)",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: reward function lookup in orms; _prepare_rewards "
@@ -44,8 +49,12 @@ GRPO_RULE_INFO = [
              "rlhf_type grpo; names registered by external_plugins or custom_register_path files, or the local modules "
              "they import, count; a registry filled in a way not read (a loop, a decorator, a local module not here) "
              "makes an unknown name a warning"),
-    RuleInfo("grpo-generations", "error", "num_generations >= 2 without a teacher",
-             (code(f"{RLHF} RLHFArguments._check_teacher"),), "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-generations", "error, warning", "num_generations >= 2 without a teacher (Megatron accepts 1: a "
+             "warning, every advantage is 0)",
+             (code(f"{RLHF} RLHFArguments._check_teacher"),
+              code("ms-swift swift/rl_core/advantage.py: compute_advantages (reward minus the group mean, any "
+                   "estimator)")),
+             "rlhf_type grpo without teacher_model / teacher_model_server: engine swift refuses, engine megatron warns"),
     RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (code(f"{RLHF} RLHFArguments._init_grpo"),),
              "engine: swift, rlhf_type grpo"),
     RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators, the "
@@ -54,8 +63,11 @@ GRPO_RULE_INFO = [
     RuleInfo("grpo-truncation", "error", "GRPO truncation_strategy left or delete",
              (code(f"{RLHF} RLHFArguments._init_grpo"), code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo")),
              "rlhf_type grpo"),
-    RuleInfo("grpo-soft-overlong", "error", "the soft_overlong reward needs soft_cache_length",
-             (code(f"{RLHF} RLHFArguments._init_grpo"),), "rlhf_type grpo with soft_overlong"),
+    RuleInfo("grpo-soft-overlong", "error", "the soft_overlong reward needs soft_cache_length, below soft_max_length "
+             "(max_completion_length when unset)",
+             (code(f"{RLHF} RLHFArguments._init_grpo"), code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"),
+              code("ms-swift swift/rewards/orm.py: SoftOverlong.__init__ (assert soft_cache_length < soft_max_length)")),
+             "rlhf_type grpo with soft_overlong, both engines"),
     RuleInfo("grpo-teacher", "error", "teacher (OPD-RL) combinations; on Megatron no teacher_model_server with use_ray",
              (code(f"{RLHF} _check_teacher / _check_opd_rl"), code(f"{MS} _check_teacher")),
              "rlhf_type grpo with teacher_model or teacher_model_server"),
@@ -76,6 +88,29 @@ GRPO_RULE_INFO = [
               code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments.get_vllm_engine_kwargs (read by "
                    "pipelines/infer/rollout.py and infer.py only)")),
              "rlhf_type grpo / gkd with use_vllm (the rollout-only settings: engine swift, stated and not default)"),
+    RuleInfo("fp8-rollout-sync", "warning", "a colocated vLLM quantized online (vllm_engine_kwargs quantization fp8): "
+             "ms-swift syncs bf16 weights with vLLM's plain load_weights, which the quantized parameters do not take",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._prepare_vllm_engine "
+                   "(engine_kwargs=vllm_engine_kwargs) / _export_and_load_weights (llm_model.load_weights)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine / "
+                   "_load_state_dict_to_vllm (llm_model.load_weights)"),
+              Evidence("report", "vllm-project/vllm#17272", "bf16 training synced into a vLLM started with "
+                       "quantization='fp8': \"Attempted to load weight (torch.Size([3840, 1280])) into parameter "
+                       "(torch.Size([1280, 3840]))\""),
+              Evidence("report", "verl-project/verl#7136", "FP8 rollout weight resync fails on vLLM 0.20 until routed "
+                       "through vLLM's layerwise reload (\"... is not a valid data dimension\")")),
+             "rlhf_type grpo / gkd with use_vllm and vllm_mode colocate, both engines, vllm_engine_kwargs quantization "
+             "fp8, fbgemm_fp8, ptpc_fp8 or mxfp8 (a server's quantization is `swift rollout`'s and not seen here)"),
+    RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
+             "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
+             (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._init_rollout_engine "
+                   "(\"rollout_importance_sampling_mode is not supported in vLLM version < 0.10.2\")"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm (the same check)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._prepare_vllm_engine "
+                   "(R3: check_vllm_version_ge('0.14.0'))")),
+             "rlhf_type grpo with use_vllm; judged only with a vLLM version (SWIFT_EXT_TARGET_VERSIONS / "
+             "SWIFT_EXT_VLLM_VERSION in the recipe env, else the installed copy; a dev build counts as new); R3: "
+             "engine megatron, vllm_mode colocate"),
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),
