@@ -1,4 +1,4 @@
-"""megatron-quant (swift_ext/msswift/startup_rules_megatron.py): quant_method parses on the Megatron engine but
+"""quant-method-megatron (swift_ext/msswift/startup_rules.py quant_bits): quant_method parses on the Megatron engine but
 nothing there reads it -- QLoRA trains as LoRA over bf16 weights. Said on Megatron, not on the transformers engine
 (where it quantizes), and read against the installed ms-swift: no Megatron module consumes quant_method."""
 
@@ -12,13 +12,13 @@ from test_msrules import MEG_SFT, SWIFT_SFT, problems
 @pytest.mark.parametrize("given", [["args.quant_method=bnb", "args.quant_bits=4"], ["args.quant_method=fp8"]])
 def test_said_on_megatron(given):
     errors, warnings = problems(MEG_SFT, *given)
-    assert ("megatron-quant", "args.quant_method") in warnings, warnings
+    assert ("quant-method-megatron", "args.quant_method") in warnings, warnings
 
 
 @pytest.mark.parametrize("base, given", [(MEG_SFT, []), (SWIFT_SFT, ["args.quant_method=bnb", "args.quant_bits=4"])])
 def test_not_said_without_it_or_where_it_quantizes(base, given):
     errors, warnings = problems(base, *given)
-    assert "megatron-quant" not in {r for r, _ in errors | warnings}, warnings
+    assert "quant-method-megatron" not in {r for r, _ in errors | warnings}, warnings
 
 
 def test_no_megatron_module_reads_quant_method():

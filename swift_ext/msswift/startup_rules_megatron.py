@@ -224,24 +224,6 @@ def megatron_callbacks(recipe, args, err, warn):
         return
 
 
-def megatron_quant_method(recipe, args, err, warn):
-    # MegatronSftArguments inherits QuantizeArguments, so quant_method / quant_bits parse, but nothing on the Megatron
-    # path reads them: MegatronSft.__init__ builds only the HF config and processor (load_model=False, on the meta
-    # device) and mcore-bridge loads the checkpoint's own weights into megatron-core modules (GPTBridge.load_weights),
-    # so QLoRA runs as plain LoRA over bf16 weights -- several times the memory planned for -- and quant_method fp8 is
-    # not Megatron's FP8 training (fp8_format / fp8_recipe are).
-    method = args.str("quant_method")
-    if recipe.engine != "megatron" or not method:
-        return
-    if method == "fp8":
-        effect, hint = "FP8 compute is not switched on", "fp8_format: e4m3 (with fp8_recipe) for FP8 training"
-    else:
-        effect = "the run trains over bf16 weights (no QLoRA)"
-        hint = "drop quant_method (and plan the bf16 weights' memory), or engine: swift for QLoRA"
-    warn("megatron-quant", f"quant_method {method} is not used by the Megatron engine: mcore-bridge loads the weights "
-         f"unquantized into megatron-core, so {effect}", "quant_method", hint=hint)
-
-
 # swift/megatron/pipelines/train/sft.py MegatronSft.prepare_trainer: these task types get their own trainer, whose
 # __init__ builds `loss_map[args.loss_type]` unguarded (the transformers engine's create_loss_and_eval_metric skips a
 # loss_type of None). The losses ms-swift's docs and examples pair with each.
@@ -367,6 +349,6 @@ def megatron_run_length(recipe, args, err, warn):
 
 
 MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
-                          lora_llm, megatron_adapters, megatron_vit_lr, megatron_callbacks, megatron_quant_method,
+                          lora_llm, megatron_adapters, megatron_vit_lr, megatron_callbacks,
                           megatron_task_loss, unfused_padding_free, megatron_ray_teacher,
                           megatron_model_supported, megatron_run_length]

@@ -260,13 +260,6 @@ STARTUP_RULE_INFO = [
                        "--wandb_project / --wandb_exp_name alone, no report_to")),
              "engine megatron: wandb_project, wandb_exp_name, swanlab_project, swanlab_exp_name; engine swift: "
              "swanlab_project, swanlab_exp_name, swanlab_workspace, swanlab_mode; set without the tracker in report_to"),
-    RuleInfo("megatron-quant", "warning", "quant_method on the Megatron engine quantizes nothing (QLoRA trains as LoRA "
-             "over bf16 weights; quant_method fp8 is not Megatron FP8)",
-             (code("ms-swift swift/megatron/pipelines/train/sft.py: MegatronSft.__init__ (get_model_processor with "
-                   "load_model=False on the meta device: the quantization config loads no weights)"),
-              code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py: GPTBridge.load_weights (the checkpoint's "
-                   "tensors into megatron-core modules; only compressed-tensors checkpoints are dequantized)")),
-             "engine: megatron, quant_method set"),
     RuleInfo("megatron-task-loss", "error", "Megatron task_type embedding / generative_reranker needs a loss_type of "
              "loss_map (its trainer builds loss_map[loss_type] unguarded: KeyError None without one)",
              (code("ms-swift swift/megatron/trainers/embedding_trainer.py: MegatronEmbeddingTrainer.__init__"),
