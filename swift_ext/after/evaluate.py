@@ -38,7 +38,7 @@ from swift_ext.planner.launch import Launch
 from swift_ext.runs import run as runner
 from swift_ext.runs.rundir import ARGS_FILE, RunDir, checkpoint_step, read_json_object
 from swift_ext.after import evalmetrics as em
-from swift_ext.after.infer import MEDIA_ENV, find_manifest, read_results, resolve_val
+from swift_ext.after.infer import MEDIA_ENV, find_manifest, read_results, resolve_val, vllm_adapter_argv
 from swift_ext.after.merge import Checkpoint, plan_merge, read_checkpoint
 
 @dataclass(frozen=True)
@@ -145,7 +145,8 @@ def infer_launch(target: Target, settings: Eval, root: Path, work: Path) -> tupl
     elif ckpt.tuner == "full" or (ckpt.path / "config.json").is_file():
         argv += ["--model", str(ckpt.path)]
     else:
-        argv += ["--adapters", str(ckpt.path)]
+        backend = "transformers" if settings.backend == "pt" else settings.backend
+        argv += ["--adapters", str(ckpt.path)] + vllm_adapter_argv(ckpt.path, backend, "eval.backend vllm")
         if base:
             argv += ["--model", str(base)]
     for key in ("template", "torch_dtype"):

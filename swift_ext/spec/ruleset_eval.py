@@ -35,6 +35,30 @@ EVAL_RULE_INFO = [
                        "at evaluation; the maintainer: every card needs at least one validation batch")),
              "engine: swift, command sft/pt, dataloader_drop_last true, no sequence parallelism, evaluation on; the "
              "validation rows known before launch (" + KNOWN_ROWS + ")"),
+    RuleInfo("eval-vllm-lora", "error", "eval.backend vllm evaluates engine swift's LoRA checkpoints as base + "
+             "--adapters, so the adapter must be one vLLM's LoRA loader takes: no use_dora, modules_to_save or "
+             "lora_bias, and a lora_rank within vLLM's largest max_lora_rank (512)",
+             (code("ms-swift swift/pipelines/infer/infer.py: SwiftInfer.__init__ (infer_backend vllm with adapters: an "
+                   "AdapterRequest) / rlhf_trainers/args_mixin.py VllmArguments.get_vllm_engine_kwargs (enable_lora, "
+                   "max_lora_rank=vllm_max_lora_rank)"),
+              code("ms-swift swift/pipelines/train/tuner.py: LoraConfig(bias=lora_bias, use_dora, modules_to_save)"),
+              Evidence("code", "vLLM vllm/lora/peft_helper.py: PEFTHelper._validate_features / validate_legal "
+                       "(\"vLLM only supports modules_to_save being None.\", \"vLLM does not yet support DoRA.\", "
+                       "\"LoRA rank ... is greater than max_lora_rank\", adapter bias refused; public source)"),
+              Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (max_lora_rank one of 1 ... 512; public source)"),
+              Evidence("report", "modelscope/ms-swift#4221", "LoRA rank 32, swift infer with vLLM: \"LoRA rank 32 is "
+                       "greater than max_lora_rank 16\" (swift-ext's evaluation now passes vllm_max_lora_rank)")),
+             "recipes with eval.backend vllm, engine swift, tuner_type lora"),
+    RuleInfo("eval-vllm-gpu", "warning", "eval.backend vllm without eval.devices: the local follower starts vLLM on "
+             "the training's GPUs, and vLLM refuses to start when less than gpu_memory_utilization (0.9) of the "
+             "first GPU's memory is free",
+             (Evidence("code", "vLLM vllm/v1/worker/utils.py: request_memory (\"Free memory on device ... on startup "
+                       "is less than desired GPU memory utilization\"; public source)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments (vllm_gpu_memory_utilization 0.9)"),
+              Evidence("policy", "swift_ext/runs/run.py start_eval_follower: the follower inherits the trainer's "
+                       "environment unless eval.devices sets CUDA_VISIBLE_DEVICES")),
+             "recipes with eval.backend vllm, eval.devices unset and GPUs in launch; `swift-ext submit` evaluates in "
+             "jobs of their own, where it does not apply"),
     RuleInfo("deterministic-mode", "error, warning", "deterministic_mode (megatron_extra_kwargs) needs "
              "NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 for Transformer Engine attention (error when the recipe's env sets "
              "another value, warning when it does not set it), and unpacked input for mcore-bridge's Gated DeltaNet",
