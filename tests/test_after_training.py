@@ -276,3 +276,18 @@ def test_damaged_json_in_a_checkpoint_is_one_line_naming_the_file(tmp_path, name
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {ckpt / name}: {name} is not valid JSON"), lines
+
+
+def test_load_data_args_with_a_training_file_not_found_from_here_is_refused(tmp_path, monkeypatch):
+    """--load_data_args re-reads args.json's relative `dataset` from the current directory; ms-swift takes a
+    missing local file for a hub id (dataset_syntax.py: a path only when os.path.exists)."""
+    trained_in = tmp_path / "project"
+    (trained_in / "data").mkdir(parents=True)
+    (trained_in / "data" / "train.jsonl").write_text('{"messages": [{"role": "user", "content": "x"}]}\n')
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "dataset": ["data/train.jsonl#500"], "split_dataset_ratio": 0.01})
+    (ckpt.parent.parent / "swift-ext-run-20261129-101010.json").write_text(json.dumps({"cwd": str(trained_in)}))
+    result = swift_ext("infer", ckpt, "--print", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "'data/train.jsonl'" in result.stderr and f"run from {trained_in}" in result.stderr
+    ran_there = swift_ext("infer", ckpt.resolve(), "--print", cwd=trained_in)
+    assert ran_there.returncode == 0 and "--load_data_args true" in ran_there.stdout, ran_there.stderr

@@ -63,3 +63,11 @@ def test_peft_refuses_the_merge_into_gptq_weights():
         model.merge_and_unload()
     model.base_model.model.quantization_method = "bitsandbytes"
     model.merge_and_unload()  # what the bnb case reaches
+
+
+def test_the_iter_folder_inside_a_checkpoint_names_its_checkpoint(tmp_path):
+    # ms-swift 4.x Megatron: CKPT/iter_0000050 holds the torch_dist shards, args.json is in CKPT
+    ckpt, _ = lora_checkpoint(tmp_path, {})
+    (ckpt / "iter_0000050").mkdir()
+    result = swift_ext("merge", str(ckpt / "iter_0000050"), "--print")
+    assert result.returncode == 2 and f"pass its checkpoint folder: {ckpt}" in result.stderr, result.stderr

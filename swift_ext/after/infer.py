@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swift_ext.msswift.conventions import without_sample_suffix
+from swift_ext.msswift.conventions import local_dataset_path, without_sample_suffix
 from swift_ext.spec.findings import UserError
 from swift_ext.planner.launch import Launch
 from swift_ext.after.merge import Checkpoint
@@ -67,9 +67,29 @@ def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
         raise UserError.one(f"split_dataset_ratio is {ckpt.args.get('split_dataset_ratio')!r}, not a number",
                             file=str(ckpt.args_file), hint="pass --split FILE (eval: eval.dataset=FILE)") from None
     if ratio > 0:
+        _refuse_missing_training_data(ckpt, manifest)
         return None  # ms-swift re-creates the split with --load_data_args
     raise UserError.one("this run has no validation split (no val_dataset, split_dataset_ratio 0)",
                         file=str(ckpt.args_file), hint="pass --split FILE with validation rows (eval: eval.dataset=FILE)")
+
+
+def _refuse_missing_training_data(ckpt: Checkpoint, manifest: dict) -> None:
+    """--load_data_args re-reads args.json's `dataset` to re-create the split, from the directory `swift infer`
+    runs in. A recorded local file not found there is taken for a hub dataset id (ms-swift dataset/dataset_syntax.py:
+    a path only when os.path.exists; dataset/loader.py then downloads it, or raises "The local path does not
+    exist" for an absolute one): the run fails after loading the model, or splits a different dataset."""
+    entries = ckpt.args.get("dataset") or []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        path = local_dataset_path(str(entry))
+        if path is None or Path(path).expanduser().exists():
+            continue
+        where = manifest.get("cwd")
+        there = where and not Path(path).is_absolute() and (Path(where) / path).exists()
+        raise UserError.one(f"the training dataset {path!r} that --load_data_args re-reads to re-create the "
+                            f"validation split is not found from here ({Path.cwd()})", file=str(ckpt.args_file),
+                            path="dataset",
+                            hint=(f"run from {where}, where training ran, " if there else "") +
+                                 "or pass --split FILE with validation rows (eval: eval.dataset=FILE)")
 
 
 def _refuse_invalid_split(path: Path) -> None:

@@ -63,6 +63,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise UserError.one("not a directory; expected a checkpoint directory such as "
                             "output/<run>/v0-<time>/checkpoint-<step>", file=str(ckpt))
     args = read_args(ckpt)
+    if args is None and re.fullmatch(r"iter_\d+", ckpt.name) and read_args(ckpt.parent) is not None:
+        # Megatron's torch_dist folder inside ms-swift 4.x's checkpoint-N (save_mcore_checkpoint writes
+        # CKPT/iter_NNNNNNN; args.json sits beside it in CKPT)
+        raise UserError.one("a Megatron torch_dist folder inside an ms-swift checkpoint, not the checkpoint itself",
+                            file=str(ckpt), hint=f"pass its checkpoint folder: {ckpt.parent}")
     if args is None:
         raise UserError.one(f"no {ARGS_FILE}: not an ms-swift checkpoint (ms-swift writes {ARGS_FILE} into every "
                             "checkpoint-N directory)", file=str(ckpt),
