@@ -63,3 +63,40 @@ def test_the_transformers_backend_or_a_full_run_is_not_judged(tmp_path):
 def test_vllm_next_to_training_without_eval_devices_is_warned(tmp_path):
     found = codes(plan_of(tmp_path, "eval.devices=null").warnings, "eval-vllm-gpu")
     assert [f.path for f in found] == ["eval.backend"]
+
+
+VL = """\
+description: InternVL3-1B LoRA with the vision tower unfrozen, evaluated with vLLM
+command: sft
+engine: swift
+launch: {nodes: 1, gpus_per_node: 1, gpu: A100-80G}
+args:
+  model: OpenGVLab/InternVL3-1B-Instruct
+  tuner_type: lora
+  target_modules: [all-linear]
+  freeze_vit: false
+  dataset: ['AI-ModelScope/LaTeX_OCR#2000']
+  split_dataset_ratio: 0.01
+eval:
+  backend: vllm
+  devices: "1"
+"""
+
+
+def vl_plan(tmp_path, *overrides):
+    path = tmp_path / "vl.yaml"
+    path.write_text(VL)
+    return make_plan(load_recipe(path, list(overrides)), oracle=False)
+
+
+def test_vision_lora_with_vllm_evaluation_is_warned_on_the_unfrozen_part(tmp_path):
+    assert [f.path for f in codes(vl_plan(tmp_path).warnings, "eval-vllm-vision-lora")] == ["args.freeze_vit"]
+    aligner = vl_plan(tmp_path, "args.freeze_vit=true", "args.freeze_aligner=false")
+    assert [f.path for f in codes(aligner.warnings, "eval-vllm-vision-lora")] == ["args.freeze_aligner"]
+
+
+@pytest.mark.parametrize("runs", [("args.freeze_vit=true",),                   # LoRA on the language model only
+                                  ("eval.backend=transformers",),              # PEFT loads any adapter
+                                  ("args.model=Qwen/Qwen3-8B",)])              # a text model has no vision tower
+def test_language_model_lora_or_transformers_evaluation_is_not_warned(tmp_path, runs):
+    assert not codes(vl_plan(tmp_path, *runs).warnings, "eval-vllm-vision-lora")

@@ -46,9 +46,23 @@ EVAL_RULE_INFO = [
                        "(\"vLLM only supports modules_to_save being None.\", \"vLLM does not yet support DoRA.\", "
                        "\"LoRA rank ... is greater than max_lora_rank\", adapter bias refused; public source)"),
               Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (max_lora_rank one of 1 ... 512; public source)"),
+              Evidence("report", "vllm-project/vllm#16764", "a DoRA-fine-tuned R1-Distill-Qwen adapter cannot be served "
+                       "by vLLM (maintainer: vLLM does not support DoRA yet)"),
               Evidence("report", "modelscope/ms-swift#4221", "LoRA rank 32, swift infer with vLLM: \"LoRA rank 32 is "
                        "greater than max_lora_rank 16\" (swift-ext's evaluation now passes vllm_max_lora_rank)")),
              "recipes with eval.backend vllm, engine swift, tuner_type lora"),
+    RuleInfo("eval-vllm-vision-lora", "warning", "eval.backend vllm with LoRA all-linear on a multimodal model whose "
+             "vision tower or aligner is not frozen: vLLM applies LoRA to the language model only",
+             (code("ms-swift swift/utils/transformers_utils.py: get_multimodal_target_regex (all-linear covers the "
+                   "unfrozen vision tower and aligner)"),
+              code("ms-swift swift/pipelines/infer/infer.py: SwiftInfer.__init__ (infer_backend vllm with adapters)"),
+              Evidence("report", "modelscope/ms-swift#4974", "InternVL3-1B LoRA with freeze_vit/freeze_aligner false, "
+                       "swift deploy with vLLM and --adapters: \"expected target modules in [...] but received "
+                       "['mlp1.1', ...]\"; the pt backend runs it"),
+              Evidence("report", "vllm-project/vllm#27916", "Qwen2.5-VL LoRA: \"vLLM currently only supports adding "
+                       "LoRA to language model, visual... will be ignored\"")),
+             "recipes with eval.backend vllm, engine swift, tuner_type lora, target_modules all-linear without "
+             "target_regex, freeze_vit or freeze_aligner false, a model ms-swift's registry calls multimodal"),
     RuleInfo("eval-vllm-gpu", "warning", "eval.backend vllm without eval.devices: the local follower starts vLLM on "
              "the training's GPUs, and vLLM refuses to start when less than gpu_memory_utilization (0.9) of the "
              "first GPU's memory is free",
