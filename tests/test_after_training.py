@@ -291,3 +291,16 @@ def test_load_data_args_with_a_training_file_not_found_from_here_is_refused(tmp_
     assert "'data/train.jsonl'" in result.stderr and f"run from {trained_in}" in result.stderr
     ran_there = swift_ext("infer", ckpt.resolve(), "--print", cwd=trained_in)
     assert ran_there.returncode == 0 and "--load_data_args true" in ran_there.stdout, ran_there.stderr
+
+
+def test_infer_of_a_torch_dist_checkpoint_says_to_merge_it_first(tmp_path):
+    # `swift infer --adapters` loads PEFT adapters only; ms-swift 4.6's InferArguments has no mcore_adapter
+    val = tmp_path / "val.jsonl"
+    val.write_text('{"messages": [{"role": "user", "content": "1+1?"}]}\n')
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "val_dataset": [str(val)]}, files=())
+    (ckpt / "iter_0000200").mkdir()
+    result = swift_ext("infer", ckpt, "--print")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "torch_dist" in result.stderr and f"swift-ext merge {ckpt}" in result.stderr
+    (ckpt.with_name("checkpoint-200-merged")).mkdir()  # merged: infer runs it
+    assert f"--model {ckpt}-merged" in printed("infer", ckpt, "--print")

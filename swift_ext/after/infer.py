@@ -172,6 +172,13 @@ def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformer
         argv += ["--model", str(ckpt.path)]
         model_dir = ckpt.path
     else:
+        if read_adapter_config(ckpt.path) is None:
+            # A Megatron torch_dist checkpoint (iter_N shards, no adapter_config.json / config.json): swift infer's
+            # --adapters loads PEFT adapters only, and InferArguments has no mcore_adapter/mcore_model.
+            raise UserError.one(f"`swift infer` cannot load this checkpoint: no {ADAPTER_CONFIG} or config.json "
+                                f"(a Megatron torch_dist checkpoint, tuner_type {ckpt.tuner})", file=str(ckpt.path),
+                                hint=f"`swift-ext merge {ckpt.path}` first (ms-swift's megatron export to Hugging "
+                                     "Face format); infer then runs the merged model")
         argv += ["--adapters", str(ckpt.path)] + vllm_adapter_argv(ckpt.path, backend, "--backend vllm")
         base = ckpt.base_model
         model_dir = Path(base) if base and Path(base).is_dir() else None
