@@ -140,7 +140,7 @@ def infer_launch(target: Target, settings: Eval, root: Path, work: Path) -> tupl
     elif ckpt.engine == "megatron" and not hf_weights:
         exported = work / "hf"
         plan = plan_merge(ckpt, exported)  # ms-swift's `megatron export --to_hf` (merging LoRA)
-        before.append(plan.launch)
+        before.append(_on_eval_devices(plan.launch, settings, ckpt))
         argv += ["--model", str(exported)]
     elif ckpt.tuner == "full" or (ckpt.path / "config.json").is_file():
         argv += ["--model", str(ckpt.path)]
@@ -163,6 +163,23 @@ def infer_launch(target: Target, settings: Eval, root: Path, work: Path) -> tupl
     if settings.devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = settings.devices
     return Launch(env=env, argv=argv, output_dir=str(work)), model_dir, before
+
+
+def _on_eval_devices(export: Launch, settings: Eval, ckpt: Checkpoint) -> Launch:
+    """The Megatron export on eval.devices: plan_merge numbers the GPUs from 0 (NPROC_PER_NODE of them, the
+    training's TP x PP / EP x PP grid), which next to a running trainer are the trainer's own."""
+    if settings.devices is None:
+        return export
+    devices = [d.strip() for d in settings.devices.split(",") if d.strip()]
+    need = int(export.env.get("NPROC_PER_NODE", "1"))
+    if len(devices) < need:
+        raise UserError.one(f"eval.devices {settings.devices!r} has {len(devices)} GPU(s); exporting this Megatron "
+                            f"checkpoint to Hugging Face format (megatron export) takes {need}, the training's "
+                            "parallel grid", file=str(ckpt.args_file),
+                            hint=f"give eval.devices {need} GPUs, or save with save_safetensors: true (the "
+                                 "evaluation then loads the adapter without an export)")
+    return Launch(env={**export.env, "CUDA_VISIBLE_DEVICES": ",".join(devices[:need])}, argv=export.argv,
+                  output_dir=export.output_dir)
 
 
 def evaluation_rows(target: Target, settings: Eval, root: Path) -> list[dict]:
