@@ -80,3 +80,26 @@ def test_eval_with_the_vllm_backend_refuses_a_dora_checkpoint_and_sizes_the_rank
         infer_launch(Target(100, read_checkpoint(dora)), Eval(backend="vllm"), tmp_path, tmp_path / "w")
     launch, _, _ = infer_launch(Target(100, read_checkpoint(dora)), Eval(), tmp_path, tmp_path / "w")
     assert "--adapters" in launch.argv and "--vllm_max_lora_rank" not in launch.argv
+
+
+def test_ms_swift_hands_the_passed_rank_to_vllm(tmp_path):
+    """The command swift-ext builds, parsed by ms-swift's own InferArguments (swift/utils/utils.py parse_args, as
+    `swift infer` does) over the tiny model: get_vllm_engine_kwargs gives vLLM enable_lora and the rank passed."""
+    from swift.arguments import InferArguments
+    from swift.utils import parse_args
+
+    from swift_ext.after.infer import plan_infer
+    from swift_ext.planner.tinymodel import ensure_model
+
+    ckpt, val = lora_checkpoint(tmp_path, r=64)
+    (ckpt / "args.json").write_text(json.dumps({"model": str(ensure_model("tiny-qwen3_6-moe")), "tuner_type": "lora",
+                                                "template": "qwen3_5"}))
+    argv = plan_infer(read_checkpoint(ckpt), str(val), backend="vllm").launch.argv
+    assert argv[:2] == ["swift", "infer"]
+    args, remaining = parse_args(InferArguments, argv[2:])
+    assert not remaining
+    engine = args.get_vllm_engine_kwargs()
+    assert engine["enable_lora"] and engine["max_lora_rank"] == 64
+    i = argv.index("--vllm_max_lora_rank")
+    unsized, _ = parse_args(InferArguments, argv[2:i] + argv[i + 2:])
+    assert unsized.get_vllm_engine_kwargs()["max_lora_rank"] == 16  # what vLLM refused rank 64 with
