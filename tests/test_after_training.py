@@ -304,3 +304,16 @@ def test_infer_of_a_torch_dist_checkpoint_says_to_merge_it_first(tmp_path):
     assert "torch_dist" in result.stderr and f"swift-ext merge {ckpt}" in result.stderr
     (ckpt.with_name("checkpoint-200-merged")).mkdir()  # merged: infer runs it
     assert f"--model {ckpt}-merged" in printed("infer", ckpt, "--print")
+
+
+def test_ms_swift_reads_a_relative_dataset_missing_here_as_a_hub_id(tmp_path, monkeypatch):
+    """The engine line the load_data_args refusal stands for: DatasetSyntax calls an entry a local path only when
+    the file exists from the current directory."""
+    from swift.dataset.dataset_syntax import DatasetSyntax
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.jsonl").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    assert DatasetSyntax.parse("data/train.jsonl#500").dataset_type == "path"
+    monkeypatch.chdir(tmp_path / "data")
+    assert DatasetSyntax.parse("data/train.jsonl#500").dataset_type == "repo"
