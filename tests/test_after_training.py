@@ -276,3 +276,44 @@ def test_damaged_json_in_a_checkpoint_is_one_line_naming_the_file(tmp_path, name
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {ckpt / name}: {name} is not valid JSON"), lines
+
+
+def test_load_data_args_with_a_training_file_not_found_from_here_is_refused(tmp_path, monkeypatch):
+    """--load_data_args re-reads args.json's relative `dataset` from the current directory; ms-swift takes a
+    missing local file for a hub id (dataset_syntax.py: a path only when os.path.exists)."""
+    trained_in = tmp_path / "project"
+    (trained_in / "data").mkdir(parents=True)
+    (trained_in / "data" / "train.jsonl").write_text('{"messages": [{"role": "user", "content": "x"}]}\n')
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "dataset": ["data/train.jsonl#500"], "split_dataset_ratio": 0.01})
+    (ckpt.parent.parent / "swift-ext-run-20261129-101010.json").write_text(json.dumps({"cwd": str(trained_in)}))
+    result = swift_ext("infer", ckpt, "--print", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "'data/train.jsonl'" in result.stderr and f"run from {trained_in}" in result.stderr
+    ran_there = swift_ext("infer", ckpt.resolve(), "--print", cwd=trained_in)
+    assert ran_there.returncode == 0 and "--load_data_args true" in ran_there.stdout, ran_there.stderr
+
+
+def test_infer_of_a_torch_dist_checkpoint_says_to_merge_it_first(tmp_path):
+    # `swift infer --adapters` loads PEFT adapters only; ms-swift 4.6's InferArguments has no mcore_adapter
+    val = tmp_path / "val.jsonl"
+    val.write_text('{"messages": [{"role": "user", "content": "1+1?"}]}\n')
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "val_dataset": [str(val)]}, files=())
+    (ckpt / "iter_0000200").mkdir()
+    result = swift_ext("infer", ckpt, "--print")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "torch_dist" in result.stderr and f"swift-ext merge {ckpt}" in result.stderr
+    (ckpt.with_name("checkpoint-200-merged")).mkdir()  # merged: infer runs it
+    assert f"--model {ckpt}-merged" in printed("infer", ckpt, "--print")
+
+
+def test_ms_swift_reads_a_relative_dataset_missing_here_as_a_hub_id(tmp_path, monkeypatch):
+    """The engine line the load_data_args refusal stands for: DatasetSyntax calls an entry a local path only when
+    the file exists from the current directory."""
+    from swift.dataset.dataset_syntax import DatasetSyntax
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.jsonl").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    assert DatasetSyntax.parse("data/train.jsonl#500").dataset_type == "path"
+    monkeypatch.chdir(tmp_path / "data")
+    assert DatasetSyntax.parse("data/train.jsonl#500").dataset_type == "repo"

@@ -152,3 +152,16 @@ def test_a_local_checkpoint_whose_config_names_no_quantization_is_not_judged_by_
     assert "quantized-training" not in errors and "quantized-training" not in warnings, (errors, warnings)
     errors, _ = findings(FP8_LORA, "launch.gpu=H100")  # the published FP8 release, by name: refused
     assert "quantized-training" in errors
+
+
+GRPO_GPTQ = "llamafactory-1545-grpo-lora-gptq-sync"
+
+
+def test_grpo_lora_on_gptq_with_vllm_is_refused_on_the_model():
+    assert findings(GRPO_GPTQ)[0].get("rollout-merge-quantized") == {"args.model"}
+    for runs in (("args.model=Qwen/Qwen2.5-7B-Instruct",),                        # unquantized release
+                 ("args.model=Qwen/Qwen2.5-7B-Instruct", "args.quant_method=bnb",  # QLoRA: bnb merges dequantized
+                  "args.quant_bits=4"),
+                 ("args.model=Qwen/Qwen2.5-7B-Instruct-AWQ",),                    # not judged: no engine line read
+                 ("args.use_vllm=false",)):                                      # no weight sync
+        assert "rollout-merge-quantized" not in findings(GRPO_GPTQ, *runs)[0], runs

@@ -38,7 +38,7 @@ from swift_ext.planner.launch import Launch
 from swift_ext.runs import run as runner
 from swift_ext.runs.rundir import ARGS_FILE, RunDir, checkpoint_step, read_json_object
 from swift_ext.after import evalmetrics as em
-from swift_ext.after.infer import MEDIA_ENV, find_manifest, read_results, resolve_val
+from swift_ext.after.infer import MEDIA_ENV, find_manifest, read_results, resolve_val, vllm_adapter_argv
 from swift_ext.after.merge import Checkpoint, plan_merge, read_checkpoint
 
 @dataclass(frozen=True)
@@ -140,12 +140,13 @@ def infer_launch(target: Target, settings: Eval, root: Path, work: Path) -> tupl
     elif ckpt.engine == "megatron" and not hf_weights:
         exported = work / "hf"
         plan = plan_merge(ckpt, exported)  # ms-swift's `megatron export --to_hf` (merging LoRA)
-        before.append(plan.launch)
+        before.append(_on_eval_devices(plan.launch, settings, ckpt))
         argv += ["--model", str(exported)]
     elif ckpt.tuner == "full" or (ckpt.path / "config.json").is_file():
         argv += ["--model", str(ckpt.path)]
     else:
-        argv += ["--adapters", str(ckpt.path)]
+        backend = "transformers" if settings.backend == "pt" else settings.backend
+        argv += ["--adapters", str(ckpt.path)] + vllm_adapter_argv(ckpt.path, backend, "eval.backend vllm")
         if base:
             argv += ["--model", str(base)]
     for key in ("template", "torch_dtype"):
@@ -162,6 +163,23 @@ def infer_launch(target: Target, settings: Eval, root: Path, work: Path) -> tupl
     if settings.devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = settings.devices
     return Launch(env=env, argv=argv, output_dir=str(work)), model_dir, before
+
+
+def _on_eval_devices(export: Launch, settings: Eval, ckpt: Checkpoint) -> Launch:
+    """The Megatron export on eval.devices: plan_merge numbers the GPUs from 0 (NPROC_PER_NODE of them, the
+    training's TP x PP / EP x PP grid), which next to a running trainer are the trainer's own."""
+    if settings.devices is None:
+        return export
+    devices = [d.strip() for d in settings.devices.split(",") if d.strip()]
+    need = int(export.env.get("NPROC_PER_NODE", "1"))
+    if len(devices) < need:
+        raise UserError.one(f"eval.devices {settings.devices!r} has {len(devices)} GPU(s); exporting this Megatron "
+                            f"checkpoint to Hugging Face format (megatron export) takes {need}, the training's "
+                            "parallel grid", file=str(ckpt.args_file),
+                            hint=f"give eval.devices {need} GPUs, or save with save_safetensors: true (the "
+                                 "evaluation then loads the adapter without an export)")
+    return Launch(env={**export.env, "CUDA_VISIBLE_DEVICES": ",".join(devices[:need])}, argv=export.argv,
+                  output_dir=export.output_dir)
 
 
 def evaluation_rows(target: Target, settings: Eval, root: Path) -> list[dict]:

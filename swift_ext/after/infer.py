@@ -16,11 +16,12 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swift_ext.msswift.conventions import without_sample_suffix
+from swift_ext.msswift.conventions import local_dataset_path, without_sample_suffix
 from swift_ext.spec.findings import UserError
 from swift_ext.planner.launch import Launch
 from swift_ext.after.merge import Checkpoint
-from swift_ext.runs.rundir import manifest_near, merged_path
+from swift_ext.planner.vllm_lora import VLLM_DEFAULT_MAX_LORA_RANK, adapter_refusals, max_lora_rank_for
+from swift_ext.runs.rundir import ADAPTER_CONFIG, manifest_near, merged_path, read_adapter_config
 
 EMPTY_THINK = "<think>\n\n</think>\n\n"
 MEDIA_ENV = ("IMAGE_MAX_TOKEN_NUM", "VIDEO_MAX_TOKEN_NUM", "FPS_MAX_FRAMES", "MAX_PIXELS", "VIDEO_MAX_PIXELS")
@@ -66,9 +67,29 @@ def resolve_val(ckpt: Checkpoint, split: str, manifest: dict) -> Path | None:
         raise UserError.one(f"split_dataset_ratio is {ckpt.args.get('split_dataset_ratio')!r}, not a number",
                             file=str(ckpt.args_file), hint="pass --split FILE (eval: eval.dataset=FILE)") from None
     if ratio > 0:
+        _refuse_missing_training_data(ckpt, manifest)
         return None  # ms-swift re-creates the split with --load_data_args
     raise UserError.one("this run has no validation split (no val_dataset, split_dataset_ratio 0)",
                         file=str(ckpt.args_file), hint="pass --split FILE with validation rows (eval: eval.dataset=FILE)")
+
+
+def _refuse_missing_training_data(ckpt: Checkpoint, manifest: dict) -> None:
+    """--load_data_args re-reads args.json's `dataset` to re-create the split, from the directory `swift infer`
+    runs in. A recorded local file not found there is taken for a hub dataset id (ms-swift dataset/dataset_syntax.py:
+    a path only when os.path.exists; dataset/loader.py then downloads it, or raises "The local path does not
+    exist" for an absolute one): the run fails after loading the model, or splits a different dataset."""
+    entries = ckpt.args.get("dataset") or []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        path = local_dataset_path(str(entry))
+        if path is None or Path(path).expanduser().exists():
+            continue
+        where = manifest.get("cwd")
+        there = where and not Path(path).is_absolute() and (Path(where) / path).exists()
+        raise UserError.one(f"the training dataset {path!r} that --load_data_args re-reads to re-create the "
+                            f"validation split is not found from here ({Path.cwd()})", file=str(ckpt.args_file),
+                            path="dataset",
+                            hint=(f"run from {where}, where training ran, " if there else "") +
+                                 "or pass --split FILE with validation rows (eval: eval.dataset=FILE)")
 
 
 def _refuse_invalid_split(path: Path) -> None:
@@ -102,6 +123,34 @@ def refuse_missing_backend(backend: str) -> None:
                                  "or use --backend transformers")
 
 
+def vllm_adapter_argv(adapter: Path, backend: str, setting: str) -> list[str]:
+    """What `swift infer --infer_backend vllm --adapters DIR` needs for this adapter, checked before a model loads.
+
+    ms-swift hands vLLM `max_lora_rank=vllm_max_lora_rank` (16 unless given; rlhf_trainers/args_mixin.py
+    VllmArguments.get_vllm_engine_kwargs), so an adapter of rank 32 fails when vLLM loads it ("LoRA rank 32 is greater
+    than max_lora_rank 16", modelscope/ms-swift#4221): the smallest value vLLM accepts that holds the rank is passed.
+    Features vLLM's loader refuses at any rank (DoRA, modules_to_save, a bias) are refused here, naming the setting.
+    """
+    if backend != "vllm":
+        return []
+    config = read_adapter_config(adapter)
+    if config is None:
+        return []
+    pattern = config.get("rank_pattern")
+    ranks = [config.get("r")] + (list(pattern.values()) if isinstance(pattern, dict) else [])
+    ranks = [r for r in ranks if isinstance(r, int) and not isinstance(r, bool) and r > 0]
+    rank = max(ranks) if ranks else None
+    refused = adapter_refusals(bool(config.get("use_dora")), config.get("modules_to_save"), config.get("bias"), rank)
+    if refused:
+        why = "; ".join(f"{flag} ({reason})" for flag, reason in refused)
+        raise UserError.one(f"{setting}: vLLM refuses to load this LoRA adapter, trained with {why}",
+                            file=str(adapter / ADAPTER_CONFIG),
+                            hint=f"{setting.split()[0]} transformers, or merge it first (`swift-ext merge "
+                                 f"{adapter}`: a merged model needs no LoRA support)")
+    fits = max_lora_rank_for(rank) if rank else None
+    return ["--vllm_max_lora_rank", str(fits)] if fits and fits != VLLM_DEFAULT_MAX_LORA_RANK else []
+
+
 def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformers", max_new_tokens: int = 512,
                limit: int | None = None, now: _dt.datetime | None = None) -> InferPlan:
     manifest = find_manifest(ckpt)
@@ -123,7 +172,14 @@ def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformer
         argv += ["--model", str(ckpt.path)]
         model_dir = ckpt.path
     else:
-        argv += ["--adapters", str(ckpt.path)]
+        if read_adapter_config(ckpt.path) is None:
+            # A Megatron torch_dist checkpoint (iter_N shards, no adapter_config.json / config.json): swift infer's
+            # --adapters loads PEFT adapters only, and InferArguments has no mcore_adapter/mcore_model.
+            raise UserError.one(f"`swift infer` cannot load this checkpoint: no {ADAPTER_CONFIG} or config.json "
+                                f"(a Megatron torch_dist checkpoint, tuner_type {ckpt.tuner})", file=str(ckpt.path),
+                                hint=f"`swift-ext merge {ckpt.path}` first (ms-swift's megatron export to Hugging "
+                                     "Face format); infer then runs the merged model")
+        argv += ["--adapters", str(ckpt.path)] + vllm_adapter_argv(ckpt.path, backend, "--backend vllm")
         base = ckpt.base_model
         model_dir = Path(base) if base and Path(base).is_dir() else None
     for key in ("template", "torch_dtype"):

@@ -63,6 +63,11 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise UserError.one("not a directory; expected a checkpoint directory such as "
                             "output/<run>/v0-<time>/checkpoint-<step>", file=str(ckpt))
     args = read_args(ckpt)
+    if args is None and re.fullmatch(r"iter_\d+", ckpt.name) and read_args(ckpt.parent) is not None:
+        # Megatron's torch_dist folder inside ms-swift 4.x's checkpoint-N (save_mcore_checkpoint writes
+        # CKPT/iter_NNNNNNN; args.json sits beside it in CKPT)
+        raise UserError.one("a Megatron torch_dist folder inside an ms-swift checkpoint, not the checkpoint itself",
+                            file=str(ckpt), hint=f"pass its checkpoint folder: {ckpt.parent}")
     if args is None:
         raise UserError.one(f"no {ARGS_FILE}: not an ms-swift checkpoint (ms-swift writes {ARGS_FILE} into every "
                             "checkpoint-N directory)", file=str(ckpt),
@@ -102,6 +107,8 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
         refuse_non_adapter(ckpt)  # these are merged with --adapters CKPT
     base = base_model or ckpt.base_model
     check_base_model(base, ckpt)
+    if ckpt.engine == "swift":
+        refuse_unmergeable_base(base, ckpt, base_model is not None)
     output = Path(out) if out else merged_by_training
     if output.exists():
         raise UserError.one("output directory already exists; not writing into it", file=str(output),
@@ -167,6 +174,46 @@ def check_base_model(base: str | None, ckpt: Checkpoint) -> None:
         raise UserError.one(f"base model {base!r} recorded in args.json does not exist here and is not a hub id",
                             file=str(ckpt.args_file), path="model",
                             hint="pass --base-model with where the base model is now")
+
+
+# Pre-quantized checkpoint formats PEFT cannot merge a LoRA adapter into: LoraModel._check_merge_allowed raises
+# "Cannot merge LORA layers when the model is gptq quantized" (peft tuners/lora/model.py), and AwqLoraLinear
+# (tuners/lora/awq.py) has no merge, so BaseTunerLayer.merge raises NotImplementedError. ms-swift's merge_lora
+# (pipelines/export/merge_lora.py) drops only a quant_method it applied itself (bnb, ...): a checkpoint whose
+# config.json carries quantization_config loads quantized whatever the arguments say.
+UNMERGEABLE_QUANT = ("gptq", "awq")
+
+
+def base_quantization(base: str) -> tuple[str, str]:
+    """(quant_method, where it was read) of the base model: its config.json's quantization_config when the model is
+    here or in a hub cache, else an -AWQ / -GPTQ tag in its id; ('', '') when neither says."""
+    from swift_ext.planner.shape_lookup import locate_config
+    from swift_ext.runs.rundir import read_json_object
+
+    found = locate_config(base)
+    if found is not None:
+        try:
+            config = read_json_object(found[0]) or {}
+        except UserError:
+            config = {}
+        quant = config.get("quantization_config") if isinstance(config, dict) else None
+        method = str(quant.get("quant_method") or "").lower() if isinstance(quant, dict) else ""
+        return method, str(found[0])
+    name = base.rstrip("/").rsplit("/", 1)[-1].lower()
+    tag = next((m for m in UNMERGEABLE_QUANT if m in name), "")
+    return tag, ("its id" if tag else "")
+
+
+def refuse_unmergeable_base(base: str, ckpt: Checkpoint, given: bool) -> None:
+    method, where = base_quantization(base)
+    if method in UNMERGEABLE_QUANT:
+        raise UserError.one(f"base model {base} is {method.upper()}-quantized ({where}): PEFT cannot merge a LoRA "
+                            f"adapter into {method.upper()} weights (swift export --merge_lora fails after loading "
+                            "the model)", file=str(ckpt.args_file) if not given else "command line",
+                            path=None if given else "model",
+                            hint="serve base + adapter unmerged (`swift-ext infer` runs --adapters), or merge into "
+                                 "the unquantized release with --base-model ORIGINAL (then quantize with swift "
+                                 "export --quant_method)")
 
 
 def mtp_layers_of(base: str | None) -> int:

@@ -258,5 +258,28 @@ def lora_tower_wrapper_targets(recipe, args, err, warn):
              "target_regex limited to the language model (e.g. '^model\\.language_model.*\\.(q_proj|v_proj)$')")
 
 
+def eval_vllm_vision_lora(recipe, args, err, warn):
+    # swift-ext evaluates engine swift's LoRA checkpoints with eval.backend vllm as `swift infer --infer_backend vllm
+    # --adapters CKPT` (after/evaluate.py). `all-linear` reaches the vision tower / aligner when they are not frozen
+    # (swift/utils/transformers_utils.py get_multimodal_target_regex), and vLLM applies LoRA to the language model
+    # only: modelscope/ms-swift#4974 (InternVL3-1B, freeze_vit/freeze_aligner false, swift deploy with vLLM and
+    # --adapters: "expected target modules in [...] but received ['mlp1.1', ...]"; the pt backend ran it), #5252 (the
+    # same with ms-swift's LoRA demo); vllm-project/vllm#27916: other releases drop the vision LoRA with a log line.
+    if recipe.engine != "swift" or recipe.eval is None or recipe.eval.backend != "vllm":
+        return
+    if (args.str("tuner_type") or "lora") != "lora" or "all-linear" not in args.list("target_modules") \
+            or args.str("target_regex"):
+        return
+    key = next((k for k in ("freeze_vit", "freeze_aligner") if not args.bool(k)), None)
+    model_type = _multimodal(args)
+    if key is None or model_type is None:
+        return
+    warn("eval-vllm-vision-lora", f"{key} false with LoRA all-linear on multimodal {model_type} and eval.backend vllm: each "
+         "checkpoint is evaluated as `swift infer --infer_backend vllm --adapters CKPT`, and vLLM applies LoRA to the "
+         "language model only -- it refuses the adapter (\"expected target modules in [...]\") or drops its vision "
+         "part, so no checkpoint is scored as trained", key,
+         hint="eval.backend: transformers, or freeze_vit: true and freeze_aligner: true")
+
+
 MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers, media_env_unread,
-                    lora_tower_wrapper_targets, ddp_text_only_vision]
+                    lora_tower_wrapper_targets, ddp_text_only_vision, eval_vllm_vision_lora]

@@ -7,6 +7,7 @@ import difflib
 
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.grpo_rules import builtin_reward_names, plugin_paths, plugin_reward_names
+from swift_ext.planner.vllm_lora import adapter_refusals
 from swift_ext.spec.findings import Finding, shown
 from swift_ext.spec.recipe import EVAL_METRICS, Recipe
 
@@ -33,3 +34,33 @@ def eval_metric_problems(recipe: Recipe, args: Args) -> list[Finding]:
         hint = f"did you mean {close[0]!r}?" if close else f"one of {', '.join(EVAL_METRICS)}"
     return [Finding(f"unknown evaluation metric {shown(name)}: {why}; `swift-ext eval` refuses it when the first "
                     "checkpoint is evaluated", code="eval-metrics", hint=hint, **recipe.where("eval.metrics"))]
+
+
+def eval_vllm_problems(recipe: Recipe, args: Args) -> list[Finding]:
+    """eval.backend vllm: each checkpoint runs as `swift infer --infer_backend vllm` (after/evaluate.py), a LoRA
+    checkpoint of engine swift as base + `--adapters CKPT`, which vLLM's LoRA loader must accept; and the local
+    follower starts next to the trainer on the GPUs it inherits."""
+    if recipe.eval is None or recipe.eval.backend != "vllm":
+        return []
+    found: list[Finding] = []
+    # Engine megatron: torch_dist checkpoints are exported merged first; its safetensors adapters carry neither
+    # DoRA nor modules_to_save from these arguments, so only engine swift's adapters are judged here.
+    if recipe.engine == "swift" and (args.str("tuner_type") or "lora") == "lora":
+        refused = adapter_refusals(args.bool("use_dora"), args.list("modules_to_save"), args.str("lora_bias"),
+                                   args.int("lora_rank"))
+        for key, why in refused:
+            found.append(Finding(f"{key} with eval.backend vllm: every checkpoint is evaluated as `swift infer "
+                                 f"--infer_backend vllm --adapters CKPT`, and vLLM refuses to load the adapter "
+                                 f"({why}); no checkpoint gets a metrics line", code="eval-vllm-lora",
+                                 hint="eval.backend: transformers (loads any PEFT adapter), or drop " + key,
+                                 **recipe.where(f"args.{key}")))
+    if recipe.eval.devices is None and recipe.launch.gpus_per_node != 0:
+        found.append(Finding("eval.backend vllm without eval.devices: run locally, the follower evaluates next to the "
+                             "trainer on the GPUs it inherits, and vLLM reserves vllm_gpu_memory_utilization (0.9) of "
+                             "the first GPU's memory at start-up, refusing to start while training holds more than "
+                             "the rest (\"Free memory on device ... is less than desired GPU memory utilization\")",
+                             code="eval-vllm-gpu", severity="warning",
+                             hint="eval.devices: a GPU training does not use (launch.gpus_per_node one fewer), or "
+                                  "eval.backend: transformers; `swift-ext submit` runs evaluations as their own jobs",
+                             **recipe.where("eval.backend")))
+    return found

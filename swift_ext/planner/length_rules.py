@@ -25,6 +25,7 @@ import os
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors
+from swift_ext.planner.vllm_lora import VLLM_LORA_RANKS, max_lora_rank_for
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
 
@@ -240,11 +241,6 @@ def swift_sequence_parallel_logits(recipe, args, shape: ModelShape, lay, err, wa
         hint="leave use_logits_to_keep unset (or false) with sequence parallel")
 
 
-# vLLM LoRAConfig accepts only these max_lora_rank values (vllm/config/lora.py: possible_max_ranks (8, 16, 32, 64,
-# 128, 256, 320, 512); 1 since vllm-project/vllm#26461). PrimeIntellect-ai/prime-rl#1408 rounds up for this reason.
-VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-
-
 def rollout_lora_rank(recipe, args, shape: ModelShape, lay, err, warn):
     # ms-swift passes max_lora_rank=lora_rank to the colocated engine when it syncs LoRA adapters
     # (rlhf_trainers/rollout_mixin.py and megatron/trainers/rollout_mixin.py: tuner_type lora with vllm_enable_lora).
@@ -254,7 +250,7 @@ def rollout_lora_rank(recipe, args, shape: ModelShape, lay, err, warn):
         return
     rank = args.int("lora_rank")
     if rank and rank not in VLLM_LORA_RANKS:
-        fits = next((r for r in VLLM_LORA_RANKS if r >= rank), None)
+        fits = max_lora_rank_for(rank)  # PrimeIntellect-ai/prime-rl#1408 rounds up for this reason
         err("vllm-lora-rank", f"lora_rank {rank} becomes the rollout engine's max_lora_rank, which vLLM accepts only "
             f"from {', '.join(map(str, VLLM_LORA_RANKS))}: it refuses to start", "lora_rank",
             hint=f"lora_rank: {fits}" if fits else "a lora_rank vLLM accepts, or vllm_enable_lora: false (merged sync)")

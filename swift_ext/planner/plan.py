@@ -136,7 +136,9 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         errors += ms_errors
         warnings += ms_warnings
         errors += generation_problems(recipe, args)
-        errors += _eval_problems(recipe, args)
+        eval_found = _eval_problems(recipe, args)
+        errors += [f for f in eval_found if f.severity == "error"]
+        warnings += [f for f in eval_found if f.severity != "error"]
     if bad_values:
         # The layout, memory and GRPO rules compute with these values (a size of 0 divides by zero).
         notes.append("layout, memory and batch rules not checked until the argument errors are fixed")
@@ -344,9 +346,9 @@ def _swift_memory_floor(recipe, args, shape) -> list[Finding]:
 
 
 def _eval_problems(recipe, args) -> list[Finding]:
-    from swift_ext.planner.eval_rules import eval_metric_problems
+    from swift_ext.planner.eval_rules import eval_metric_problems, eval_vllm_problems
 
-    return eval_metric_problems(recipe, args)
+    return eval_metric_problems(recipe, args) + eval_vllm_problems(recipe, args)
 
 
 def _swift_engine_rewards(recipe, args) -> tuple[list[Finding], list[Finding]]:

@@ -212,5 +212,23 @@ def llamapro_blocks(recipe, args, shape: ModelShape, lay, err, warn):
             f"{shape.name}'s {shape.num_layers} layers (ms-swift asserts it when it builds the adapter)",
             "llamapro_num_new_blocks", hint=f"llamapro_num_new_blocks: {fits}")
 
-TRAINER_RULES = [fp16_full, quantized_training, flash_attn_gpu, fsdp_reports, liger_embedding,
+def rollout_merge_quantized(recipe, args, shape: ModelShape, lay, err, warn):
+    # GRPO/GKD with vLLM syncs a LoRA policy by merging the adapter into the model
+    # (rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._move_model_to_vllm: self.model.merge_adapter(); with
+    # vllm_enable_lora the first sync still merges). PEFT's BaseTuner.merge_adapter calls _check_merge_allowed, and
+    # LoraModel._check_merge_allowed raises "Cannot merge LORA layers when the model is gptq quantized" when
+    # transformers' quantizer marked the model GPTQ (quantizers/base.py sets model.quantization_method): the run
+    # stops at the first weight sync. bitsandbytes merges (dequantized), and ms-swift loads it into vLLM as such.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_vllm") or (args.str("tuner_type") or "lora") != "lora" or args.str("quant_method"):
+        return
+    if _stored_format(args, shape) != "gptq":
+        return
+    err("rollout-merge-quantized", f"{args.str('model')} is a GPTQ checkpoint: a LoRA policy reaches vLLM by merging "
+        "the adapter into the model at each weight sync, and PEFT refuses to merge into GPTQ weights (\"Cannot merge "
+        "LORA layers when the model is gptq quantized\"), at the first sync", "model",
+        hint="train on the unquantized release (QLoRA: quant_method bnb with quant_bits 4), or use_vllm: false")
+
+
+TRAINER_RULES = [fp16_full, quantized_training, rollout_merge_quantized, flash_attn_gpu, fsdp_reports, liger_embedding,
                  llamapro_blocks]

@@ -55,6 +55,44 @@ EVAL_RULE_INFO = [
              "engine: swift, command sft/pt, a validation set and an evaluating strategy; not with external_plugins "
              "or eval_use_evalscope (they can add metrics), nor an eval_metric ms-swift does not ship; names outside "
              "these lists (custom losses, plugin metrics) are never refused"),
+    RuleInfo("eval-vllm-lora", "error", "eval.backend vllm evaluates engine swift's LoRA checkpoints as base + "
+             "--adapters, so the adapter must be one vLLM's LoRA loader takes: no use_dora, modules_to_save or "
+             "lora_bias, and a lora_rank within vLLM's largest max_lora_rank (512)",
+             (code("ms-swift swift/pipelines/infer/infer.py: SwiftInfer.__init__ (infer_backend vllm with adapters: an "
+                   "AdapterRequest) / rlhf_trainers/args_mixin.py VllmArguments.get_vllm_engine_kwargs (enable_lora, "
+                   "max_lora_rank=vllm_max_lora_rank)"),
+              code("ms-swift swift/pipelines/train/tuner.py: LoraConfig(bias=lora_bias, use_dora, modules_to_save)"),
+              Evidence("code", "vLLM vllm/lora/peft_helper.py: PEFTHelper._validate_features / validate_legal "
+                       "(\"vLLM only supports modules_to_save being None.\", \"vLLM does not yet support DoRA.\", "
+                       "\"LoRA rank ... is greater than max_lora_rank\", adapter bias refused; public source)"),
+              Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (max_lora_rank one of 1 ... 512; public source)"),
+              Evidence("report", "vllm-project/vllm#16764", "a DoRA-fine-tuned R1-Distill-Qwen adapter cannot be served "
+                       "by vLLM (maintainer: vLLM does not support DoRA yet)"),
+              Evidence("report", "modelscope/ms-swift#4221", "LoRA rank 32, swift infer with vLLM: \"LoRA rank 32 is "
+                       "greater than max_lora_rank 16\" (swift-ext's evaluation now passes vllm_max_lora_rank)")),
+             "recipes with eval.backend vllm, engine swift, tuner_type lora"),
+    RuleInfo("eval-vllm-vision-lora", "warning", "eval.backend vllm with LoRA all-linear on a multimodal model whose "
+             "vision tower or aligner is not frozen: vLLM applies LoRA to the language model only",
+             (code("ms-swift swift/utils/transformers_utils.py: get_multimodal_target_regex (all-linear covers the "
+                   "unfrozen vision tower and aligner)"),
+              code("ms-swift swift/pipelines/infer/infer.py: SwiftInfer.__init__ (infer_backend vllm with adapters)"),
+              Evidence("report", "modelscope/ms-swift#4974", "InternVL3-1B LoRA with freeze_vit/freeze_aligner false, "
+                       "swift deploy with vLLM and --adapters: \"expected target modules in [...] but received "
+                       "['mlp1.1', ...]\"; the pt backend runs it"),
+              Evidence("report", "vllm-project/vllm#27916", "Qwen2.5-VL LoRA: \"vLLM currently only supports adding "
+                       "LoRA to language model, visual... will be ignored\"")),
+             "recipes with eval.backend vllm, engine swift, tuner_type lora, target_modules all-linear without "
+             "target_regex, freeze_vit or freeze_aligner false, a model ms-swift's registry calls multimodal"),
+    RuleInfo("eval-vllm-gpu", "warning", "eval.backend vllm without eval.devices: the local follower starts vLLM on "
+             "the training's GPUs, and vLLM refuses to start when less than gpu_memory_utilization (0.9) of the "
+             "first GPU's memory is free",
+             (Evidence("code", "vLLM vllm/v1/worker/utils.py: request_memory (\"Free memory on device ... on startup "
+                       "is less than desired GPU memory utilization\"; public source)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments (vllm_gpu_memory_utilization 0.9)"),
+              Evidence("policy", "swift_ext/runs/run.py start_eval_follower: the follower inherits the trainer's "
+                       "environment unless eval.devices sets CUDA_VISIBLE_DEVICES")),
+             "recipes with eval.backend vllm, eval.devices unset and GPUs in launch; `swift-ext submit` evaluates in "
+             "jobs of their own, where it does not apply"),
     RuleInfo("deterministic-mode", "error, warning", "deterministic_mode (megatron_extra_kwargs) needs "
              "NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 for Transformer Engine attention (error when the recipe's env sets "
              "another value, warning when it does not set it), and unpacked input for mcore-bridge's Gated DeltaNet",

@@ -102,6 +102,18 @@ TRAINER_RULE_INFO = [
              "engine: swift, gradient_checkpointing on, more than one torchrun rank, neither deepspeed nor fsdp, "
              "gradient_checkpointing_kwargs use_reentrant true stated, ddp_static_graph not true; error with "
              "ddp_find_unused_parameters true, warning without"),
+    RuleInfo("rollout-merge-quantized", "error", "GRPO/GKD with vLLM and a LoRA policy on a GPTQ checkpoint: every "
+             "weight sync merges the adapter into the model, which PEFT refuses for GPTQ weights",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_model_to_vllm "
+                   "(self.model.merge_adapter() before the sync)"),
+              code("peft tuners/tuners_utils.py: BaseTuner.merge_adapter (_check_merge_allowed) / tuners/lora/model.py "
+                   "LoraModel._check_merge_allowed (\"Cannot merge LORA layers when the model is gptq quantized\")"),
+              code("transformers quantizers/base.py: HfQuantizer.preprocess_model (model.quantization_method from "
+                   "config.json's quant_method)"),
+              Evidence("report", "hiyouga/LlamaFactory#1545", "LoRA on a GPTQ Int4 model trains, the merge fails with "
+                       "the same ValueError (maintainer: GPTQ weights cannot take a LoRA merge)")),
+             "engine: swift, rlhf_type grpo/gkd, use_vllm, tuner_type lora, no quant_method, a checkpoint whose "
+             "config.json quantization_config (else its id) says GPTQ"),
     RuleInfo("llamapro-blocks", "error", "tuner_type llamapro: llamapro_num_new_blocks (default 4) divides the model's "
              "layers",
              (code("ms-swift swift/tuners/llamapro.py: LLaMAPro.prepare_model (assert num_hidden_layers % "
