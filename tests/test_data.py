@@ -15,7 +15,9 @@ from swift_ext.datasets import check as d
 from swift_ext.datasets import duplicates, fastpath, mapping, mediacheck, options, reader
 
 BAD = sorted((ROOT / "data" / "bad").glob("*.jsonl"))
-TASK_OF = {"E202": "grpo", "E203": "grpo", "E204": "dpo", "E205": "kto"}
+TASK_OF = {"E202": "grpo", "E203": "grpo", "E204": "dpo", "E205": "kto", "E206": "generative_reranker",
+           "W206": "reranker", "E207": "seq_cls", "W207": "seq_cls"}
+OPTS_OF = {"W207": {"num_labels": 2}}  # a truncated float label is said only where the head is known single-label
 DEEP = {"E305", "E306", "E307"}
 FILE_LEVEL = {"E005", "E006"}  # one finding for the whole file, at line 0
 
@@ -33,7 +35,8 @@ def test_every_code_has_a_bad_file():
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
 def test_bad_file_reports_its_code_on_the_right_line(path):
     code = path.name[:4]  # media paths in data/bad/ are relative to it: ROOT_IMAGE_DIR=data/bad, as it were
-    report = check(path, task=TASK_OF.get(code, "sft"), deep=code in DEEP, media_root=str(path.parent))
+    report = check(path, task=TASK_OF.get(code, "sft"), deep=code in DEEP, media_root=str(path.parent),
+                   **OPTS_OF.get(code, {}))
     last_line = 0 if code in FILE_LEVEL else len(path.read_bytes().splitlines())
     hits = [i for i in report.issues if i.code == code]
     assert hits, [i.render() for i in report.issues]

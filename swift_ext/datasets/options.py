@@ -25,6 +25,8 @@ class Options:
     video_tokens: int | None = None  # VIDEO_MAX_TOKEN_NUM
     fps_max_frames: int | None = None  # FPS_MAX_FRAMES
     reward_columns: tuple[str, ...] = ("solution",)
+    num_labels: int | None = None  # seq_cls: the head's width and problem_type, from the recipe (datasets/encoder.py)
+    problem_type: str | None = None
 
 
 @dataclass

@@ -101,9 +101,15 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
     for env_key, option in MEDIA_BUDGETS:
         if str(recipe.env.get(env_key) or "").isdigit():
             budgets[option] = int(recipe.env[env_key])
+    labels = {}
+    if (task or info.task) == "seq_cls":  # the head the labels index (swift_ext/datasets/encoder.py)
+        from swift_ext.planner.memory_head import num_labels
+
+        bound = _bound(recipe)
+        labels = {"num_labels": num_labels(bound, recipe.command), "problem_type": bound.str("problem_type")}
     opts = Options(task=task or info.task, reward_columns=info.reward_columns, deep=deep,
                    media_root=media_root or recipe.env.get("ROOT_IMAGE_DIR"),  # where ms-swift looks for media
-                   max_length=max_length if tokenizer else None, tokenizer=tokenizer, **budgets)
+                   max_length=max_length if tokenizer else None, tokenizer=tokenizer, **budgets, **labels)
     return opts, notes
 
 

@@ -46,6 +46,7 @@ CODES: dict[str, Code] = {
         "E114": "bad-column-mapping", "E115": "bad-tool-call",
         "E201": "sft-no-final-answer", "E202": "grpo-last-not-user", "E203": "grpo-missing-solution",
         "E204": "dpo-bad-rejected", "E205": "kto-bad-label",
+        "E206": "encoder-bad-candidates", "E207": "seq-cls-bad-label",
         "E301": "media-missing", "E302": "media-not-a-file", "E304": "media-bad-entry",
         "E305": "image-unreadable", "E306": "video-unreadable", "E307": "audio-unreadable",
         "E308": "bad-base64", "E309": "bad-objects",
@@ -56,6 +57,7 @@ CODES: dict[str, Code] = {
     # leading assistant turn — Template._swift_prepare_inputs, _preprocess_tool_call, _get_std_messages).
     "E108": Code("data", "retired", "bad-turn-order"),
     **_family("data", "warning", {"W111": "unknown-message-key", "W113": "repeated-role", "W402": "duplicate-row",
+                                  "W206": "reranker-no-candidates", "W207": "seq-cls-label-truncated",
                                   "W501": "too-long"}),
     **_family("data", "note", {"N112": "role-alias", "N303": "media-url"}),
     # -- plan: every pre-flight rule, from the rule registry that carries each one's evidence and scope ----
