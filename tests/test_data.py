@@ -720,6 +720,13 @@ def test_grpo_row_with_its_reference_answer_last_is_valid(tmp_path):
     assert report.valid_rows == 2
 
 
+def test_a_final_tool_call_needs_content(tmp_path):
+    row = {"messages": [{"role": "user", "content": "Weather?"}, {"role": "tool_call", "content": ""}]}
+    path = tmp_path / "call.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    assert [i.code for i in check(path).issues if i.severity == "error"] == ["E115", "E201"]
+
+
 @pytest.mark.slow
 def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path, msswift_processor):
     """E108 is retired: ms-swift's real template encodes these orders, so the validator must not refuse them."""
@@ -731,6 +738,11 @@ def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path, m
         {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a lone answer"}]},
         {"messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "anyone?"},
                       {"role": "assistant", "content": "hello"}]},
+        # an agent trajectory split after a tool call (ms-swift#9367): the call is the trained answer
+        {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": "Checking."},
+                      {"role": "tool_call", "content": '{"name": "get_weather", "arguments": {"city": "Paris"}}'}]},
+        {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": None,
+                      "tool_calls": [{"function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}]},
     ]
     path = tmp_path / "orders.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -215,9 +215,15 @@ class RowChecker:
         last_role = ALIASES.get(last_role, last_role)
         # encoder tasks (seq_cls, embedding, rerankers: planner/datafit.py ENCODER_TASKS) train no answer: no E201
         if task in ("sft", "pt", "dpo", "kto"):
+            # A final tool call is an answer too: ms-swift folds tool_call turns into the assistant turn before them
+            # (Template._preprocess_tool_call) and trains the call (an agent trajectory split after each call), as
+            # it does an assistant turn with OpenAI `tool_calls` and no content (normalize_openai_tool_calls).
             content = last.get("content")
-            if last_role != "assistant" or not (isinstance(content, (str, list)) and content):
-                add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn")
+            answered = isinstance(content, (str, list, dict)) and content and (
+                last_role == "assistant" or (last_role == "tool_call" and not isinstance(content, list)))
+            if not answered and not (last_role == "assistant" and last.get("tool_calls")):
+                add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn "
+                    "(or a tool call)")
         if task == "grpo":
             # ms-swift drops a final assistant turn before the rollout (swift.utils.remove_response, called by
             # GRPOTrainer._apply_chat_template_to_messages_list and RolloutMixin._preprocess_inputs), so a
