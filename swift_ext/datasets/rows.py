@@ -81,6 +81,8 @@ class RowChecker:
                 self.media.column(row, key, tag, count_code, joined, add, out)
         if "objects" in row:
             self._objects(row["objects"], add)
+        if row.get("tools") is not None:
+            self._tools(row["tools"], add)
         if self.opts.max_length and self.tokenizer is not None and texts:
             self._length(row, texts, add, out)
         out.rows += 1
@@ -193,6 +195,26 @@ class RowChecker:
             add("E115", fld, f"the tool call's `arguments` must be a JSON object (or a string of one), got "
                 f"{json_type(arguments) if arguments is not None else 'nothing readable'}: qwen3_5's tool parser "
                 "writes out each argument by name")
+
+    def _tools(self, tools: Any, add) -> None:
+        """The `tools` column as ms-swift reads it: RowPreprocessor._normalize_tools makes a list of it (a string is
+        JSON-decoded when it can be, else one entry; anything not a list one entry), then Template._preprocess_tools
+        reads each string entry with the agent template's _parse_json (JSON, else a Python literal) and wrap_tool
+        asserts a dict: a row with any other entry is dropped ("AssertionError: tool: None")."""
+        entries = tools
+        if isinstance(entries, str):
+            try:
+                entries = json.loads(entries)
+            except ValueError:
+                pass
+        entries = entries if isinstance(entries, list) else [entries]
+        for k, entry in enumerate(entries):
+            if not isinstance(_parse_json(entry), dict):
+                where = "tools" if entries is not tools else f"tools[{k}]"
+                add("E116", where, f"each tool must be an object (or a JSON string of one), got "
+                    f"{json_type(entry) if not isinstance(entry, str) else repr(entry[:60])}: ms-swift's agent template "
+                    "asserts a dict and drops the row")
+                return
 
     def _tool_calls(self, calls: Any, fld: str, add) -> None:
         """OpenAI-style assistant `tool_calls`, turned into tool_call turns by ms-swift's

@@ -43,7 +43,7 @@ CODES: dict[str, Code] = {
         "E101": "messages-missing", "E102": "bad-message", "E103": "image-count-mismatch",
         "E104": "video-count-mismatch", "E105": "audio-count-mismatch", "E106": "unknown-role",
         "E107": "system-not-first", "E109": "bad-content-type", "E110": "mixed-column-type",
-        "E114": "bad-column-mapping", "E115": "bad-tool-call",
+        "E114": "bad-column-mapping", "E115": "bad-tool-call", "E116": "bad-tools",
         "E201": "sft-no-final-answer", "E202": "grpo-last-not-user", "E203": "grpo-missing-solution",
         "E204": "dpo-bad-rejected", "E205": "kto-bad-label",
         "E206": "encoder-bad-candidates", "E207": "seq-cls-bad-label",
