@@ -131,3 +131,31 @@ def test_ms_swift_gives_the_same_verdict(tmp_path, processor_for, name):
     task, row, opts, code = CASES[name]
     # an error is a row ms-swift fails on; a clean row or a warning (W206 trains nothing, W207 truncates) runs
     assert _msswift_fails(processor_for, task, row, opts) == (code is not None and code.startswith("E")), name
+
+
+def test_hard_negatives_need_a_negative_in_every_row(tmp_path):
+    # swift/loss/embedding.py _parse_multi_negative_sentences: `assert negatives > 0` once INFONCE_HARD_NEGATIVES is set
+    import torch
+    from swift.loss.embedding import _parse_multi_negative_sentences
+
+    with pytest.raises(AssertionError):  # one row: anchor, positive, no negative
+        _parse_multi_negative_sentences(torch.zeros(2, 4), torch.tensor([1.0]), hard_negatives=2)
+    _parse_multi_negative_sentences(torch.zeros(3, 4), torch.tensor([1.0, 0.0]), hard_negatives=2)
+    assert _codes(tmp_path, "embedding", {"positive_messages": POS}, {"hard_negatives": True}) == ["E206"]
+    assert _codes(tmp_path, "embedding", {"positive_messages": POS, "negative_messages": NEG}, {"hard_negatives": True}) == []
+    assert _codes(tmp_path, "embedding", {"positive_messages": POS}, {}) == []
+
+
+def test_the_recipe_sets_hard_negatives_only_for_infonce(tmp_path):
+    from swift_ext.planner.datafit import check_options
+    from swift_ext.spec.recipe import Recipe
+
+    def opts(loss, env):
+        recipe = Recipe(command="sft", engine="swift", launch={"nodes": 1, "gpus_per_node": 1}, env=env, source="r.yaml",
+                        args={"model": "Qwen/Qwen3-Embedding-0.6B", "task_type": "embedding", "loss_type": loss,
+                              "dataset": ["train.jsonl"]})
+        return check_options(recipe)[0]
+
+    assert opts("infonce", {"INFONCE_HARD_NEGATIVES": "3"}).hard_negatives
+    assert not opts("infonce", {}).hard_negatives
+    assert not opts("cosine_similarity", {"INFONCE_HARD_NEGATIVES": "3"}).hard_negatives

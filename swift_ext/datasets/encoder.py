@@ -17,6 +17,8 @@ rows' candidates (E206, W206), read as ms-swift 4.6 encodes and collates them.
   list as a message: 3.x's reranker rows ({"query", "response", "rejected_response": ["doc", ...]}) raise
   TypeError there and every row is dropped (ms-swift#9267). A reranker row with neither positives nor negatives
   encodes to no candidate at all (Template._reranker_encode): it trains nothing (W206).
+- embedding with loss_type infonce and INFONCE_HARD_NEGATIVES set: swift/loss/embedding.py
+  _parse_multi_negative_sentences asserts each row has a negative before padding them to that count (E206).
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ LAYOUT = ("ms-swift 4.x reads embedding and reranker rows as `messages` (the que
           "`negative_messages`, each a list of conversations")
 
 
-def check_row(row: dict, task: str, num_labels: int | None, problem_type: str | None, add) -> None:
+def check_row(row: dict, task: str, opts, add) -> None:
     if task == "seq_cls":
-        _label(row, num_labels, problem_type, add)
+        _label(row, opts.num_labels, opts.problem_type, add)
     elif task in ("embedding", "reranker", "generative_reranker"):
-        _candidates(row, task, add)
+        _candidates(row, task, opts.hard_negatives, add)
 
 
 def resolved_problem_type(num_labels: int | None, problem_type: str | None) -> str | None:
@@ -92,7 +94,7 @@ def _label(row: dict, num_labels: int | None, problem_type: str | None, add) -> 
             "CrossEntropyLoss fails on the target (a CUDA device-side assert on GPUs)")
 
 
-def _candidates(row: dict, task: str, add) -> None:
+def _candidates(row: dict, task: str, hard_negatives: bool, add) -> None:
     rejected = row.get("rejected_response")
     if isinstance(rejected, list) and not all(isinstance(m, dict) for m in rejected):
         add("E206", "rejected_response", "a `rejected_response` list of texts (3.x's reranker layout): ms-swift 4.x "
@@ -113,6 +115,10 @@ def _candidates(row: dict, task: str, add) -> None:
     if task == "embedding" and not present.get("positive_messages"):
         add("E206", "positive_messages", "an embedding row needs a `positive_messages` conversation: ms-swift's "
             "embedding encoder reads positive[0] and drops the row with IndexError; " + LAYOUT)
+    elif task == "embedding" and hard_negatives and not present.get("negative_messages"):
+        add("E206", "negative_messages", "INFONCE_HARD_NEGATIVES is set: ms-swift's InfoNCE loss pads or cuts every "
+            "row's negatives to that count and asserts the row has at least one (AssertionError at the step that "
+            "holds this row)")
     elif task != "embedding" and not any(present.values()):
         add("W206", "positive_messages", "a reranker row with neither `positive_messages` nor `negative_messages` "
             "gives ms-swift no candidate to score: it trains nothing; " + LAYOUT)

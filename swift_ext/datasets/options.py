@@ -27,6 +27,7 @@ class Options:
     reward_columns: tuple[str, ...] = ("solution",)
     num_labels: int | None = None  # seq_cls: the head's width and problem_type, from the recipe (datasets/encoder.py)
     problem_type: str | None = None
+    hard_negatives: bool = False  # embedding with loss_type infonce and INFONCE_HARD_NEGATIVES set: negatives required
 
 
 @dataclass

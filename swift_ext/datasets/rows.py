@@ -265,7 +265,7 @@ class RowChecker:
             self._rejected(row, add, out)
         if task == "kto" and not isinstance(row.get("label"), bool):
             add("E205", "label", f"KTO rows need a boolean `label`, got {json_type(row.get('label'))}")
-        encoder.check_row(row, task, self.opts.num_labels, self.opts.problem_type, add)  # E206/E207 (encoder tasks)
+        encoder.check_row(row, task, self.opts, add)  # E206/E207 (encoder tasks)
 
     def _rejected(self, row: dict, add, out: ChunkResult) -> None:
         """A DPO row's rejected side, as ms-swift builds it (swift_ext.datasets.rejected): refused where

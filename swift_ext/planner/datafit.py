@@ -107,6 +107,10 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
 
         bound = _bound(recipe)
         labels = {"num_labels": num_labels(bound, recipe.command), "problem_type": bound.str("problem_type")}
+    elif (task or info.task) == "embedding" and str(recipe.env.get("INFONCE_HARD_NEGATIVES") or "").strip():
+        # InfonceLoss reads int(INFONCE_HARD_NEGATIVES) and then wants a negative in every row (swift/loss/embedding.py)
+        loss = [str(t) for t in _bound(recipe).list("loss_type")]
+        labels = {"hard_negatives": loss[:1] == ["infonce"]}
     opts = Options(task=task or info.task, reward_columns=info.reward_columns, deep=deep,
                    media_root=media_root or recipe.env.get("ROOT_IMAGE_DIR"),  # where ms-swift looks for media
                    max_length=max_length if tokenizer else None, tokenizer=tokenizer, **budgets, **labels)
