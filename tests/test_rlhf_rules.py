@@ -93,6 +93,7 @@ CASES = [
      [*EMB, "args.loss_type=cosine_similarity"]),
     ("encoder-loss-type", "task_type", "error", SWIFT_SFT, [*GEN_RERANK], [*GEN_RERANK, "args.loss_type=listwise_reranker"]),
     ("encoder-loss-type", "loss_type", "error", SWIFT_SFT, [*RERANK, "args.loss_type=infonce"], RERANK),
+    ("encoder-loss-type", "task_type", "error", MEG_SFT, [*EMB], [*EMB, "args.loss_type=infonce"]),
     ("megatron-dpo-loss", "loss_type", "warning", MEG_SFT, [*MEG_DPO, "args.loss_type=hinge"],
      [*MEG_DPO, "args.loss_type=sigmoid"]),
     # KTO's and CPO/SimPO's loss names (trl's kto_loss / cpo_loss branches); kto (the default) and simpo pass

@@ -100,7 +100,9 @@ def encoder_loss_type(recipe, args, err, warn):
     # RerankerTrainer.compute_loss falls back to the same path for generative_reranker. A loss of the other family
     # reads an output the model does not give (KeyError 'last_hidden_state' / AttributeError logits). The
     # classifier reranker (task_type reranker: a num_labels-1 seq_cls head) trains its own MSE loss without one.
-    if recipe.engine != "swift" or recipe.command not in ("sft", "pt"):
+    # On Megatron, MegatronEmbeddingTrainer / MegatronRerankerTrainer.__init__ take loss_map[args.loss_type]: no
+    # loss_type is KeyError: None when the trainer is built (the other family's loss is not judged there).
+    if recipe.command not in ("sft", "pt"):
         return
     meta = (model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None) or {}
     task = args.str("task_type") or meta.get("task_type")
@@ -109,10 +111,12 @@ def encoder_loss_type(recipe, args, err, warn):
     names = [str(t) for t in args.list("loss_type")]
     family, other = (EMBEDDING_LOSSES, RERANKER_LOSSES) if task == "embedding" else (RERANKER_LOSSES, EMBEDDING_LOSSES)
     if not names and task != "reranker":
-        err("encoder-loss-type", f"task_type {task} without loss_type: ms-swift sets no loss function and the "
-            "model's own forward has none for its pair labels (the first step raises)",
+        err("encoder-loss-type", f"task_type {task} without loss_type: " + (
+            "ms-swift sets no loss function and the model's own forward has none for its pair labels (the first "
+            "step raises)" if recipe.engine == "swift" else "Megatron's trainer looks up loss_map[None] (KeyError "
+            "when it is built)"),
             "task_type" if args.str("task_type") else "model", hint=f"loss_type: one of {', '.join(family)}")
-    elif names and names[0] in other:
+    elif names and names[0] in other and recipe.engine == "swift":
         err("encoder-loss-type", f"loss_type {names[0]} is a {'reranker' if task == 'embedding' else 'embedding'} "
             f"loss: it reads an output the {task} model does not give", "loss_type",
             hint=f"loss_type: one of {', '.join(family)}")

@@ -353,12 +353,16 @@ STARTUP_RULE_INFO = [
                    "last_hidden_state)"),
               code("ms-swift swift/trainers/reranker_trainer.py: RerankerTrainer.compute_loss (no loss function: "
                    "the model's own loss)"),
+              code("ms-swift swift/megatron/trainers/embedding_trainer.py: MegatronEmbeddingTrainer.__init__ "
+                   "(loss_map[args.loss_type])"),
+              code("ms-swift swift/megatron/trainers/reranker_trainer.py: MegatronRerankerTrainer.__init__ "
+                   "(loss_map[args.loss_type])"),
               code("ms-swift swift/loss/embedding.py: the embedding losses read outputs['last_hidden_state']"),
               code("ms-swift swift/loss/reranker.py: the reranker losses read outputs.logits"),
               Evidence("measurement", "tiny Qwen3.6 model here, task_type embedding / generative_reranker, the "
                        "collated pair labels through the model's forward: RuntimeError shape '[-1, 248320]' is invalid")),
-             "engine swift, command sft/pt, task_type (or the model's registered task) embedding or "
-             "generative_reranker without loss_type; any encoder task with the other family's loss (task_type "
+             "command sft/pt, task_type (or the model's registered task) embedding or generative_reranker without "
+             "loss_type (both engines); engine swift: any encoder task with the other family's loss (task_type "
              "reranker trains its seq_cls head's own loss without one)"),
     RuleInfo("megatron-dpo-loss", "warning", "Megatron DPO trains sigmoid DPO whatever loss_type says",
              (code("ms-swift swift/megatron/trainers/dpo_trainer.py: MegatronDPOTrainer.loss_func (dpo_loss without "
