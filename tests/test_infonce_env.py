@@ -47,3 +47,15 @@ def test_only_the_infonce_loss_reads_them():
 def test_a_zero_temperature_is_said():
     _, warnings = problems(SWIFT_SFT, *EMB, "env.INFONCE_TEMPERATURE=0")
     assert ("infonce-env", "env.INFONCE_TEMPERATURE") in warnings
+
+
+def test_every_encoder_rule_has_a_case():
+    # msswift/encoder_rules.py: the argument rules' fail/pass cases are in test_rlhf_rules.py CASES, the env rule here
+    import inspect
+
+    from swift_ext.msswift import encoder_rules
+    from test_rlhf_rules import CASES
+
+    source = inspect.getsource(encoder_rules)
+    named = {line.split('"')[1] for line in source.splitlines() if line.strip().startswith(('err("', 'warn("'))}
+    assert named and named <= {c[0] for c in CASES} | {"infonce-env"}, named

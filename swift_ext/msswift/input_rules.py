@@ -369,47 +369,6 @@ def reranker_samples(recipe, args, err, warn):
             hint=f"{name}: a whole number >= 0, written as digits (e.g. \"7\")")
 
 
-# swift/loss/embedding.py InfonceLoss.__call__ reads its settings from the environment at every step (both engines):
-# float() for the temperature and the fake-negative margin, transformers' strtobool for the switches (y/yes/t/true/
-# on/1, n/no/f/false/off/0 in any case; anything else is ValueError), int() for the hard-negative count.
-INFONCE_FLOATS = ("INFONCE_TEMPERATURE", "INFONCE_FAKE_NEG_MARGIN")
-INFONCE_SWITCHES = ("INFONCE_USE_BATCH", "INFONCE_MASK_FAKE_NEGATIVE", "INFONCE_INCLUDE_QQ", "INFONCE_INCLUDE_DD")
-TRUTH = {"y", "yes", "t", "true", "on", "1", "n", "no", "f", "false", "off", "0"}
-
-
-def infonce_env(recipe, args, err, warn):
-    if recipe.command not in ("sft", "pt") or [str(t) for t in args.list("loss_type")][:1] != ["infonce"]:
-        return
-    for name in (*INFONCE_FLOATS, *INFONCE_SWITCHES, "INFONCE_HARD_NEGATIVES"):
-        if name not in args.env:
-            continue
-        value = str(args.env[name])
-        if name in INFONCE_SWITCHES:
-            ok, want = value.lower() in TRUTH, "true or false (strtobool: y/yes/t/true/on/1, n/no/f/false/off/0)"
-        elif name == "INFONCE_HARD_NEGATIVES":
-            try:
-                int(value)
-                ok = True
-            except ValueError:
-                ok = False
-            want = "a whole number written as digits"
-        else:
-            try:
-                number = float(value)
-                ok = True
-            except ValueError:
-                number, ok = None, False
-            want = "a number"
-            if ok and name == "INFONCE_TEMPERATURE" and not number > 0:
-                warn("infonce-env", f"env INFONCE_TEMPERATURE={value!r}: the InfoNCE similarities are divided by it, "
-                     "so the loss is inf/NaN", f"env.{name}", hint="INFONCE_TEMPERATURE: a positive number (0.1 is "
-                     "ms-swift's default)")
-                continue
-        if not ok:
-            err("infonce-env", f"env {name}={value[:40]!r}: ms-swift's InfoNCE loss parses it at the first step and "
-                "raises ValueError", f"env.{name}", hint=f"{name}: {want}")
-
-
 def start_up_ranges(recipe, args, err, warn):
     # swift/dataset/dataset_meta.py BaseDatasetLoader.post_process: `assert 0 <= split_dataset_ratio <= 1` when the dataset
     # loads (both engines) -- unless DataArguments.__post_init__ first set it to 0 (a val_dataset, or a streaming
@@ -455,5 +414,5 @@ def comma_target_modules(recipe, args, err, warn):
                  "other entries put it", "target_modules", hint=hint)
 
 
-INPUT_RULES = [start_up_ranges, reranker_samples, infonce_env, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps,
+INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps,
                bf16_gpu, best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels, comma_target_modules]

@@ -6,7 +6,6 @@ names the file and function of the installed `swift` package it mirrors."""
 from __future__ import annotations
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
-from swift_ext.msswift.model_table import model_meta
 from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
 from swift_ext.msswift.schema import RENAMED_VALUES
 from swift_ext.spec.findings import shown
@@ -83,43 +82,6 @@ def _sft_loss_type(args, name: str, err) -> None:
         hint=("command: rlhf with rlhf_type grpo/dpo, or drop loss_type (the model's own loss)" if rlhf else
               f"loss_type: {renamed} (or `swift-ext import --upgrade` the 3.x script)" if renamed in known else
               f"one of {', '.join(sorted(known))}, or drop loss_type (the model's own loss)"))
-
-
-# swift/loss/mapping.py loss_map by what each loss reads: the embedding losses take outputs['last_hidden_state'] (the
-# embedding head's only output), the reranker losses outputs.logits (swift/loss/embedding.py, reranker.py).
-EMBEDDING_LOSSES = ("cosine_similarity", "contrastive", "online_contrastive", "infonce")
-RERANKER_LOSSES = ("pointwise_reranker", "listwise_reranker")
-
-
-def encoder_loss_type(recipe, args, err, warn):
-    # The embedding and generative-reranker tasks have no loss of their own on the transformers engine: without
-    # loss_type, trainers/mixin.py sets no compute_loss_func, transformers' Trainer.compute_loss leaves `labels` (the
-    # collator's 1.0/0.0 pair labels) in the inputs, and the causal LM's own loss raises on them ("shape
-    # '[-1, vocab]' is invalid for input of size ..."); were it to pass, ms-swift's embedding output hook
-    # (model/patcher.py patch_output_normalizer) returns only last_hidden_state ("The model did not return a loss").
-    # RerankerTrainer.compute_loss falls back to the same path for generative_reranker. A loss of the other family
-    # reads an output the model does not give (KeyError 'last_hidden_state' / AttributeError logits). The
-    # classifier reranker (task_type reranker: a num_labels-1 seq_cls head) trains its own MSE loss without one.
-    # On Megatron, MegatronEmbeddingTrainer / MegatronRerankerTrainer.__init__ take loss_map[args.loss_type]: no
-    # loss_type is KeyError: None when the trainer is built (the other family's loss is not judged there).
-    if recipe.command not in ("sft", "pt"):
-        return
-    meta = (model_meta(args.str("model"), args.str("model_type")) if args.str("model") else None) or {}
-    task = args.str("task_type") or meta.get("task_type")
-    if task not in ("embedding", "reranker", "generative_reranker"):
-        return
-    names = [str(t) for t in args.list("loss_type")]
-    family, other = (EMBEDDING_LOSSES, RERANKER_LOSSES) if task == "embedding" else (RERANKER_LOSSES, EMBEDDING_LOSSES)
-    if not names and task != "reranker":
-        err("encoder-loss-type", f"task_type {task} without loss_type: " + (
-            "ms-swift sets no loss function and the model's own forward has none for its pair labels (the first "
-            "step raises)" if recipe.engine == "swift" else "Megatron's trainer looks up loss_map[None] (KeyError "
-            "when it is built)"),
-            "task_type" if args.str("task_type") else "model", hint=f"loss_type: one of {', '.join(family)}")
-    elif names and names[0] in other and recipe.engine == "swift":
-        err("encoder-loss-type", f"loss_type {names[0]} is a {'reranker' if task == 'embedding' else 'embedding'} "
-            f"loss: it reads an output the {task} model does not give", "loss_type",
-            hint=f"loss_type: one of {', '.join(family)}")
 
 
 def cispo_clip(recipe, args, err, warn):
@@ -401,6 +363,6 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, encoder_loss_type, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save,
+RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save,
               lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, grpo_reward_source, kto_batch, sync_ref_model,
               continued_adapter_reference]
