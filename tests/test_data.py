@@ -705,6 +705,32 @@ def test_media_relative_to_the_dataset_folder_is_not_where_ms_swift_looks(tmp_pa
     assert assert_typed_matches_reference(path, d.Options()).errors == 0
 
 
+@pytest.mark.slow
+def test_grpo_agent_rows_cut_after_a_tool_response_roll_out(tmp_path, msswift_processor):
+    """A tool response is a query role (Template._swift_encode: user or tool): ms-swift encodes the prompt of a row
+    cut after a tool result (its reference answer, if any, dropped by remove_response) and the model answers it."""
+    from swift import get_template
+    from swift.utils import remove_response
+
+    call = {"role": "tool_call", "content": '{"name": "get_weather", "arguments": {"city": "Paris"}}'}
+    rows = [
+        {"messages": [{"role": "user", "content": "Weather in Paris?"}, call,
+                      {"role": "tool_response", "content": "sunny"}], "solution": "sunny"},
+        {"messages": [{"role": "user", "content": "Weather in Paris?"}, call, {"role": "tool", "content": "sunny"},
+                      {"role": "assistant", "content": "It is sunny."}], "solution": "sunny"},
+    ]
+    path = tmp_path / "agent.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = check(path, task="grpo")
+    assert report.errors == 0 and report.valid_rows == 2, [i.render() for i in report.issues]
+    template = get_template(msswift_processor, template_type="qwen3_5", agent_template="hermes")
+    template.set_mode("transformers")  # the rollout encodes the prompt to generate from
+    for row in rows:
+        remove_response(row["messages"])
+        text = template.tokenizer.decode(template.encode(row)["input_ids"])
+        assert "sunny" in text and text.rstrip().endswith("</think>")  # the model's turn opens after the tool result
+
+
 def test_grpo_row_with_its_reference_answer_last_is_valid(tmp_path):
     # ms-swift's GRPO trainer drops a final assistant turn before the rollout (swift.utils.remove_response).
     path = tmp_path / "grpo.jsonl"

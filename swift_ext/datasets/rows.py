@@ -253,9 +253,12 @@ class RowChecker:
             prompt = messages[:-1] if last_role == "assistant" else messages
             before = prompt[-1] if prompt and isinstance(prompt[-1], dict) else {}
             role = before.get("role") if isinstance(before.get("role"), str) else None
-            if ALIASES.get(role, role) != "user":
-                add("E202", f"messages[{max(len(prompt) - 1, 0)}]", "GRPO rows end with the user turn the model answers "
-                    "(a final assistant turn is dropped before the rollout; the turn before it must be the user's)")
+            # A tool response is a query too (Template._swift_encode takes user or tool as the query role): an agent
+            # trajectory cut after a tool result rolls out the model's next step.
+            if ALIASES.get(role, role) not in ("user", "tool_response", "tool"):
+                add("E202", f"messages[{max(len(prompt) - 1, 0)}]", "GRPO rows end with the user turn (or tool response) "
+                    "the model answers (a final assistant turn is dropped before the rollout; the turn before it must "
+                    "be the user's or a tool's)")
             for column in self.opts.reward_columns:
                 value = row.get(column)
                 if not isinstance(value, str) or not value.strip():
