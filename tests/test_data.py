@@ -15,7 +15,9 @@ from swift_ext.datasets import check as d
 from swift_ext.datasets import duplicates, fastpath, mapping, mediacheck, options, reader
 
 BAD = sorted((ROOT / "data" / "bad").glob("*.jsonl"))
-TASK_OF = {"E202": "grpo", "E203": "grpo", "E204": "dpo", "E205": "kto", "E206": "kto", "W403": "kto"}
+TASK_OF = {"E202": "grpo", "E203": "grpo", "E204": "dpo", "E205": "kto", "E206": "kto", "W403": "kto",
+           "E208": "generative_reranker", "W206": "reranker", "E207": "seq_cls", "W207": "seq_cls"}
+OPTS_OF = {"W207": {"num_labels": 2}}  # a truncated float label is said only where the head is known single-label
 DEEP = {"E305", "E306", "E307"}
 FILE_LEVEL = {"E005", "E006", "E206", "W403"}  # one finding for the whole file, at line 0
 
@@ -33,7 +35,8 @@ def test_every_code_has_a_bad_file():
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
 def test_bad_file_reports_its_code_on_the_right_line(path):
     code = path.name[:4]  # media paths in data/bad/ are relative to it: ROOT_IMAGE_DIR=data/bad, as it were
-    report = check(path, task=TASK_OF.get(code, "sft"), deep=code in DEEP, media_root=str(path.parent))
+    report = check(path, task=TASK_OF.get(code, "sft"), deep=code in DEEP, media_root=str(path.parent),
+                   **OPTS_OF.get(code, {}))
     last_line = 0 if code in FILE_LEVEL else len(path.read_bytes().splitlines())
     hits = [i for i in report.issues if i.code == code]
     assert hits, [i.render() for i in report.issues]
@@ -702,6 +705,32 @@ def test_media_relative_to_the_dataset_folder_is_not_where_ms_swift_looks(tmp_pa
     assert assert_typed_matches_reference(path, d.Options()).errors == 0
 
 
+@pytest.mark.slow
+def test_grpo_agent_rows_cut_after_a_tool_response_roll_out(tmp_path, msswift_processor):
+    """A tool response is a query role (Template._swift_encode: user or tool): ms-swift encodes the prompt of a row
+    cut after a tool result (its reference answer, if any, dropped by remove_response) and the model answers it."""
+    from swift import get_template
+    from swift.utils import remove_response
+
+    call = {"role": "tool_call", "content": '{"name": "get_weather", "arguments": {"city": "Paris"}}'}
+    rows = [
+        {"messages": [{"role": "user", "content": "Weather in Paris?"}, call,
+                      {"role": "tool_response", "content": "sunny"}], "solution": "sunny"},
+        {"messages": [{"role": "user", "content": "Weather in Paris?"}, call, {"role": "tool", "content": "sunny"},
+                      {"role": "assistant", "content": "It is sunny."}], "solution": "sunny"},
+    ]
+    path = tmp_path / "agent.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = check(path, task="grpo")
+    assert report.errors == 0 and report.valid_rows == 2, [i.render() for i in report.issues]
+    template = get_template(msswift_processor, template_type="qwen3_5", agent_template="hermes")
+    template.set_mode("transformers")  # the rollout encodes the prompt to generate from
+    for row in rows:
+        remove_response(row["messages"])
+        text = template.tokenizer.decode(template.encode(row)["input_ids"])
+        assert "sunny" in text and text.rstrip().endswith("</think>")  # the model's turn opens after the tool result
+
+
 def test_grpo_row_with_its_reference_answer_last_is_valid(tmp_path):
     # ms-swift's GRPO trainer drops a final assistant turn before the rollout (swift.utils.remove_response).
     path = tmp_path / "grpo.jsonl"
@@ -717,6 +746,13 @@ def test_grpo_row_with_its_reference_answer_last_is_valid(tmp_path):
     assert report.valid_rows == 2
 
 
+def test_a_final_tool_call_needs_content(tmp_path):
+    row = {"messages": [{"role": "user", "content": "Weather?"}, {"role": "tool_call", "content": ""}]}
+    path = tmp_path / "call.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    assert [i.code for i in check(path).issues if i.severity == "error"] == ["E115", "E201"]
+
+
 @pytest.mark.slow
 def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path, msswift_processor):
     """E108 is retired: ms-swift's real template encodes these orders, so the validator must not refuse them."""
@@ -728,6 +764,11 @@ def test_any_order_of_known_roles_is_accepted_as_ms_swift_encodes_it(tmp_path, m
         {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a lone answer"}]},
         {"messages": [{"role": "user", "content": "hi"}, {"role": "user", "content": "anyone?"},
                       {"role": "assistant", "content": "hello"}]},
+        # an agent trajectory split after a tool call (ms-swift#9367): the call is the trained answer
+        {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": "Checking."},
+                      {"role": "tool_call", "content": '{"name": "get_weather", "arguments": {"city": "Paris"}}'}]},
+        {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "assistant", "content": None,
+                      "tool_calls": [{"function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}]},
     ]
     path = tmp_path / "orders.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -25,6 +25,9 @@ COLOCATE = ["args.use_vllm=true", "args.vllm_mode=colocate", "args.vllm_gpu_memo
 CONTINUE = ["args.rlhf_type=dpo", "args.adapters=[out/sft/checkpoint-100]"]
 GKD = ["args.rlhf_type=gkd", "args.reward_funcs=null"]
 PPO = ["args.rlhf_type=ppo", "args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]"]
+EMB = ["args.model=Qwen/Qwen3-Embedding-0.6B", "args.task_type=embedding"]
+GEN_RERANK = ["args.model=Qwen/Qwen3-Reranker-0.6B", "args.task_type=generative_reranker"]
+RERANK = ["args.model=iic/gte-reranker-modernbert-base"]  # ModelMeta task_type reranker
 SERVER2 = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2, 10.0.0.3]"]
 
 CASES = [
@@ -90,6 +93,13 @@ CASES = [
      ["args.rlhf_type=ppo", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B, Skywork/Skywork-Reward-V2-Qwen3-1.7B]"],
      ["args.rlhf_type=ppo", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-1.7B]"]),
     ("sft-loss-type", "loss_type", "error", SWIFT_SFT, ["args.loss_type=grpo"], ["args.loss_type=cross_entropy"]),
+    # the embedding / generative-reranker heads have no loss of their own; the classifier reranker has (seq_cls MSE)
+    ("encoder-loss-type", "task_type", "error", SWIFT_SFT, [*EMB], [*EMB, "args.loss_type=infonce"]),
+    ("encoder-loss-type", "loss_type", "error", SWIFT_SFT, [*EMB, "args.loss_type=pointwise_reranker"],
+     [*EMB, "args.loss_type=cosine_similarity"]),
+    ("encoder-loss-type", "task_type", "error", SWIFT_SFT, [*GEN_RERANK], [*GEN_RERANK, "args.loss_type=listwise_reranker"]),
+    ("encoder-loss-type", "loss_type", "error", SWIFT_SFT, [*RERANK, "args.loss_type=infonce"], RERANK),
+    ("megatron-task-loss", "loss_type", "error", MEG_SFT, [*EMB], [*EMB, "args.loss_type=infonce"]),  # encoder-loss-type's Megatron twin
     ("megatron-dpo-loss", "loss_type", "warning", MEG_SFT, [*MEG_DPO, "args.loss_type=hinge"],
      [*MEG_DPO, "args.loss_type=sigmoid"]),
     # KTO's and CPO/SimPO's loss names (trl's kto_loss / cpo_loss branches); kto (the default) and simpo pass

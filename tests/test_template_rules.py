@@ -139,3 +139,19 @@ def test_tool_rows_fail_under_the_generation_template_the_warning_names():
 def test_a_stated_model_type_of_the_other_modality_is_warned(model, model_type, warned):
     _, warnings = problems(SWIFT_SFT, f"args.model={model}", f"args.model_type={model_type}", "args.template=null")
     assert (("model-type-modality", "args.model_type") in warnings) == warned, warnings
+
+
+@pytest.mark.parametrize("name", ["hermes", "qwen3_5", "react_en", "qwen3_coder", "qwen3_coderx", "hermes2", "qwen"])
+def test_agent_template_names_as_ms_swift_builds_them(name):
+    # swift/template/base.py Template.agent_template: agent_template_map[name]() on the first row with tools
+    from swift.agent_template import agent_template_map
+
+    _, warnings = problems(SWIFT_SFT, f"args.agent_template={name}")
+    assert (("agent-template-name", "args.agent_template") in warnings) == (name not in agent_template_map)
+
+
+def test_an_agent_template_a_plugin_registers_is_accepted(tmp_path):
+    plugin = tmp_path / "agent_plugin.py"
+    plugin.write_text("from swift.agent_template import agent_template_map\nagent_template_map['mine'] = object\n")
+    _, warnings = problems(SWIFT_SFT, "args.agent_template=mine", f"args.external_plugins=[{plugin}]")
+    assert "agent-template-name" not in {r for r, _ in warnings}

@@ -28,6 +28,9 @@ class Options:
     # kto: each row takes a neighbour's answer as its KL completion (every loss_type but apo_zero_unpaired:
     # swift/pipelines/train/kto.py prepare_kto_dataset), so rows sharing an answer fail (datasets/kto.py)
     kto_kl: bool = True
+    num_labels: int | None = None  # seq_cls: the head's width and problem_type, from the recipe (datasets/encoder.py)
+    problem_type: str | None = None
+    hard_negatives: bool = False  # embedding with loss_type infonce and INFONCE_HARD_NEGATIVES set: negatives required
 
 
 @dataclass

@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+from swift_ext.datasets import encoder
 from swift_ext.datasets.issues import data_finding, json_type
 from swift_ext.spec.findings import Finding
 from swift_ext.datasets.mapping import Unmapped, auto_messages
@@ -80,6 +81,8 @@ class RowChecker:
                 self.media.column(row, key, tag, count_code, joined, add, out)
         if "objects" in row:
             self._objects(row["objects"], add)
+        if row.get("tools") is not None:
+            self._tools(row["tools"], add)
         if self.opts.max_length and self.tokenizer is not None and texts:
             self._length(row, texts, add, out)
         out.rows += 1
@@ -193,6 +196,26 @@ class RowChecker:
                 f"{json_type(arguments) if arguments is not None else 'nothing readable'}: qwen3_5's tool parser "
                 "writes out each argument by name")
 
+    def _tools(self, tools: Any, add) -> None:
+        """The `tools` column as ms-swift reads it: RowPreprocessor._normalize_tools makes a list of it (a string is
+        JSON-decoded when it can be, else one entry; anything not a list one entry), then Template._preprocess_tools
+        reads each string entry with the agent template's _parse_json (JSON, else a Python literal) and wrap_tool
+        asserts a dict: a row with any other entry is dropped ("AssertionError: tool: None")."""
+        entries = tools
+        if isinstance(entries, str):
+            try:
+                entries = json.loads(entries)
+            except ValueError:
+                pass
+        entries = entries if isinstance(entries, list) else [entries]
+        for k, entry in enumerate(entries):
+            if not isinstance(_parse_json(entry), dict):
+                where = "tools" if entries is not tools else f"tools[{k}]"
+                add("E116", where, f"each tool must be an object (or a JSON string of one), got "
+                    f"{json_type(entry) if not isinstance(entry, str) else repr(entry[:60])}: ms-swift's agent template "
+                    "asserts a dict and drops the row")
+                return
+
     def _tool_calls(self, calls: Any, fld: str, add) -> None:
         """OpenAI-style assistant `tool_calls`, turned into tool_call turns by ms-swift's
         normalize_openai_tool_calls ({"function": {"name", "arguments"}} or the function itself)."""
@@ -214,9 +237,15 @@ class RowChecker:
         last_role = ALIASES.get(last_role, last_role)
         # encoder tasks (seq_cls, embedding, rerankers: planner/datafit.py ENCODER_TASKS) train no answer: no E201
         if task in ("sft", "pt", "dpo", "kto"):
+            # A final tool call is an answer too: ms-swift folds tool_call turns into the assistant turn before them
+            # (Template._preprocess_tool_call) and trains the call (an agent trajectory split after each call), as
+            # it does an assistant turn with OpenAI `tool_calls` and no content (normalize_openai_tool_calls).
             content = last.get("content")
-            if last_role != "assistant" or not (isinstance(content, (str, list)) and content):
-                add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn")
+            answered = isinstance(content, (str, list, dict)) and content and (
+                last_role == "assistant" or (last_role == "tool_call" and not isinstance(content, list)))
+            if not answered and not (last_role == "assistant" and last.get("tool_calls")):
+                add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn "
+                    "(or a tool call)")
         if task == "grpo":
             # ms-swift drops a final assistant turn before the rollout (swift.utils.remove_response, called by
             # GRPOTrainer._apply_chat_template_to_messages_list and RolloutMixin._preprocess_inputs), so a
@@ -224,9 +253,12 @@ class RowChecker:
             prompt = messages[:-1] if last_role == "assistant" else messages
             before = prompt[-1] if prompt and isinstance(prompt[-1], dict) else {}
             role = before.get("role") if isinstance(before.get("role"), str) else None
-            if ALIASES.get(role, role) != "user":
-                add("E202", f"messages[{max(len(prompt) - 1, 0)}]", "GRPO rows end with the user turn the model answers "
-                    "(a final assistant turn is dropped before the rollout; the turn before it must be the user's)")
+            # A tool response is a query too (Template._swift_encode takes user or tool as the query role): an agent
+            # trajectory cut after a tool result rolls out the model's next step.
+            if ALIASES.get(role, role) not in ("user", "tool_response", "tool"):
+                add("E202", f"messages[{max(len(prompt) - 1, 0)}]", "GRPO rows end with the user turn (or tool response) "
+                    "the model answers (a final assistant turn is dropped before the rollout; the turn before it must "
+                    "be the user's or a tool's)")
             for column in self.opts.reward_columns:
                 value = row.get(column)
                 if not isinstance(value, str) or not value.strip():
@@ -236,6 +268,7 @@ class RowChecker:
             self._rejected(row, add, out)
         if task == "kto" and not isinstance(row.get("label"), bool):
             add("E205", "label", f"KTO rows need a boolean `label`, got {json_type(row.get('label'))}")
+        encoder.check_row(row, task, self.opts, add)  # E208/E207 (encoder tasks)
 
     def _rejected(self, row: dict, add, out: ChunkResult) -> None:
         """A DPO row's rejected side, as ms-swift builds it (swift_ext.datasets.rejected): refused where

@@ -533,6 +533,7 @@ from swift_ext.msswift.multimodal_rules import MULTIMODAL_RULES  # noqa: E402  (
 from swift_ext.msswift.template_rules import TEMPLATE_RULES  # noqa: E402  (nor does template_rules)
 from swift_ext.msswift.range_rules import RANGE_RULES  # noqa: E402  (nor does range_rules)
 from swift_ext.msswift.json_args import JSON_ARG_RULES  # noqa: E402  (nor does json_args)
+from swift_ext.msswift.encoder_rules import ENCODER_RULES  # noqa: E402  (nor does encoder_rules)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
@@ -543,3 +544,4 @@ RULES.extend(MULTIMODAL_RULES)
 RULES.extend(TEMPLATE_RULES)
 RULES.extend(RANGE_RULES)
 RULES.extend(JSON_ARG_RULES)
+RULES.extend(ENCODER_RULES)

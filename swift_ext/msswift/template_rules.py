@@ -42,6 +42,29 @@ def loss_scale_names(recipe, args, err, warn):
 
 
 
+def agent_template_name(recipe, args, err, warn):
+    # swift/template/base.py Template.agent_template: agent_template_map[name]() (swift/agent_template/mapping.py) the
+    # first time a row with `tools`, a tool_call or a tool response is encoded -- a KeyError that drops each such row
+    # (nothing fails at start-up, and rows without tools never ask). An external_plugins file may add names with
+    # agent_template_map['x'] = ...
+    name = args.str("agent_template")
+    if not name:
+        return
+    builtin = builtin_names("agent_template/mapping.py", "agent_template_map")
+    paths = args.list("external_plugins")
+    if builtin is None or missing_plugin_files(paths) or not plugins_readable(paths, "agent_template_map"):
+        return  # ms-swift not here, or a plugin may register any name
+    known = builtin | plugin_names(paths, "agent_template_map")
+    if name in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=3)
+    warn("agent-template-name", f"agent_template {name!r} is not one ms-swift registers: every row with tools, a tool "
+         "call or a tool response raises KeyError when encoded and is dropped", "agent_template",
+         hint=f"did you mean {' / '.join(close)}?" if close else f"one of {', '.join(sorted(known))}")
+
+
 def cached_dataset_streaming(recipe, args, err, warn):
     # swift/pipelines/train/sft.py SwiftSft._prepare_dataset (both engines): `assert not args.streaming, 'Cached
     # dataset does not support streaming.'` once cached_dataset or cached_val_dataset is given. GRPO refuses
@@ -98,5 +121,5 @@ def model_type_modality(recipe, args, err, warn):
          hint=f"model_type: {registered['model_type']} (or drop model_type: ms-swift matches it from the model)")
 
 
-TEMPLATE_RULES = [loss_scale_names, cached_dataset_streaming,
+TEMPLATE_RULES = [loss_scale_names, agent_template_name, cached_dataset_streaming,
                   generation_template_tools, model_type_modality]

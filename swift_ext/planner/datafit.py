@@ -103,10 +103,20 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
     for env_key, option in MEDIA_BUDGETS:
         if str(recipe.env.get(env_key) or "").isdigit():
             budgets[option] = int(recipe.env[env_key])
+    labels = {}
+    if (task or info.task) == "seq_cls":  # the head the labels index (swift_ext/datasets/encoder.py)
+        from swift_ext.planner.memory_head import num_labels
+
+        bound = _bound(recipe)
+        labels = {"num_labels": num_labels(bound, recipe.command), "problem_type": bound.str("problem_type")}
+    elif (task or info.task) == "embedding" and str(recipe.env.get("INFONCE_HARD_NEGATIVES") or "").strip():
+        # InfonceLoss reads int(INFONCE_HARD_NEGATIVES) and then wants a negative in every row (swift/loss/embedding.py)
+        loss = [str(t) for t in _bound(recipe).list("loss_type")]
+        labels = {"hard_negatives": loss[:1] == ["infonce"]}
     opts = Options(task=task or info.task, reward_columns=info.reward_columns, deep=deep,
                    kto_kl=str(recipe.args.get("loss_type") or "kto") != "apo_zero_unpaired",
                    media_root=media_root or recipe.env.get("ROOT_IMAGE_DIR"),  # where ms-swift looks for media
-                   max_length=max_length if tokenizer else None, tokenizer=tokenizer, **budgets)
+                   max_length=max_length if tokenizer else None, tokenizer=tokenizer, **budgets, **labels)
     return opts, notes
 
 

@@ -306,6 +306,12 @@ _RULES += [
              "numbers >= 0 as int() reads them", (code("ms-swift swift/template/base.py: "
                                                         "Template._reranker_data_collator"),),
              "task_type reranker or generative_reranker, sft/pt, both engines; the env values set"),
+    RuleInfo("infonce-env", "error, warning", "loss_type infonce: the recipe env's INFONCE_* settings parse as the "
+             "loss reads them (temperature and fake-negative margin numbers, the switches strtobool values, "
+             "INFONCE_HARD_NEGATIVES a whole number); a temperature <= 0 makes the loss inf/NaN (warning)",
+             (code("ms-swift swift/loss/embedding.py: InfonceLoss.__call__ (float / strtobool / int of os.environ)"),
+              code("transformers utils/generic.py: strtobool (\"invalid truth value\")")),
+             "sft/pt, both engines, loss_type infonce; the env values set"),
     RuleInfo("plugin-file", "warning", "every external_plugins / custom_register_path file exists here (ms-swift "
              "resolves it relative to the run's working directory, which may be another machine's: a warning, as "
              "for a local dataset); one that exists is Python this interpreter compiles",

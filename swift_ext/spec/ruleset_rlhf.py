@@ -26,6 +26,24 @@ RLHF_ARGUMENT_RULE_INFO = [
               Evidence("report", "ms-swift#5283", "`swift sft --loss_type grpo` (the Web-UI's GRPO page, ms-swift "
                        "3.6.4): KeyError 'grpo' when the trainer is built")),
              "engine swift, command sft or pt; names not judged where an external_plugins file may fill loss_map"),
+    RuleInfo("encoder-loss-type", "error", "task_type embedding and generative_reranker train only with a loss_type of "
+             "their family (embedding: cosine_similarity, contrastive, online_contrastive, infonce; rerankers: "
+             "pointwise_reranker, listwise_reranker)",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin.create_loss_and_eval_metric (compute_loss_func only "
+                   "with loss_type)"),
+              code("transformers trainer.py: Trainer.compute_loss (labels left in the inputs without "
+                   "compute_loss_func; \"The model did not return a loss\")"),
+              code("ms-swift swift/model/patcher.py: patch_output_normalizer (the embedding head returns only "
+                   "last_hidden_state)"),
+              code("ms-swift swift/trainers/reranker_trainer.py: RerankerTrainer.compute_loss (no loss function: "
+                   "the model's own loss)"),
+              code("ms-swift swift/loss/embedding.py: the embedding losses read outputs['last_hidden_state']"),
+              code("ms-swift swift/loss/reranker.py: the reranker losses read outputs.logits"),
+              Evidence("measurement", "tiny Qwen3.6 model here, task_type embedding / generative_reranker, the "
+                       "collated pair labels through the model's forward: RuntimeError shape '[-1, 248320]' is invalid")),
+             "engine swift, command sft/pt, task_type (or the model's registered task) embedding or generative_reranker "
+             "without loss_type, or any encoder task with the other family's loss (task_type reranker trains its "
+             "seq_cls head's own loss without one); Megatron: megatron-task-loss"),
     RuleInfo("megatron-dpo-loss", "warning", "Megatron DPO trains sigmoid DPO whatever loss_type says",
              (code("ms-swift swift/megatron/trainers/dpo_trainer.py: MegatronDPOTrainer.loss_func (dpo_loss without "
                    "loss_type, whose default is sigmoid)"),

@@ -27,6 +27,12 @@ TEMPLATE_RULE_INFO = [
              (code("ms-swift swift/pipelines/train/sft.py: SwiftSft._prepare_dataset (\"Cached dataset does not "
                    "support streaming.\")"),),
              "both engines, streaming with a cached dataset"),
+    RuleInfo("agent-template-name", "warning", "agent_template names an agent template ms-swift registers (else each "
+             "row with tools or tool calls raises KeyError and is dropped)",
+             (code("ms-swift swift/template/base.py: Template.agent_template (agent_template_map[name])"),
+              code("ms-swift swift/agent_template/mapping.py: agent_template_map (read from the installed package)")),
+             "both engines, agent_template set; names not judged where an external_plugins file may fill "
+             "agent_template_map"),
     RuleInfo("generation-template-tools", "warning", "agent_template or an agent loss_scale with use_chat_template "
              "off: the generation template has no chat turns for tool calls and responses",
              (code("ms-swift swift/template/template_meta.py: TemplateMeta.to_generate_template_meta (chat_sep None)"),
