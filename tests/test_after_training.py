@@ -306,6 +306,27 @@ def test_infer_of_a_torch_dist_checkpoint_says_to_merge_it_first(tmp_path):
     assert f"--model {ckpt}-merged" in printed("infer", ckpt, "--print")
 
 
+def test_infer_of_ms_swifts_own_tuner_checkpoint_passes_it_as_adapters(tmp_path):
+    """tuner_type adapter / llamapro checkpoints keep adapter_config.json in default/ (SwiftModel.save_pretrained), which
+    ms-swift's BaseArguments._check_is_adapter accepts for --adapters: not a torch_dist checkpoint to refuse. The
+    checkpoint is saved by ms-swift itself over a two-layer Qwen2."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from swift.arguments import BaseArguments
+    from swift.tuners import AdapterConfig, Swift
+
+    val = tmp_path / "val.jsonl"
+    val.write_text('{"messages": [{"role": "user", "content": "1+1?"}]}\n')
+    ckpt = checkpoint(tmp_path, {"model": "Qwen/Qwen2.5-0.5B", "tuner_type": "adapter", "template": "qwen2_5",
+                                 "val_dataset": [str(val)]}, files=())
+    config = Qwen2Config(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2)
+    model = Swift.prepare_model(Qwen2ForCausalLM(config), AdapterConfig(
+        dim=32, target_modules=r"model\.layers\.\d+\.mlp", hidden_pos=0, adapter_length=4))
+    model.save_pretrained(str(ckpt))
+    assert not (ckpt / "adapter_config.json").exists() and BaseArguments._check_is_adapter(str(ckpt))
+    assert f"--adapters {ckpt}" in printed("infer", ckpt, "--print")
+
+
 def test_ms_swift_reads_a_relative_dataset_missing_here_as_a_hub_id(tmp_path, monkeypatch):
     """The engine line the load_data_args refusal stands for: DatasetSyntax calls an entry a local path only when
     the file exists from the current directory."""

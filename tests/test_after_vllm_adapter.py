@@ -55,9 +55,14 @@ def test_default_rank_and_transformers_backend_add_nothing(tmp_path):
     result = infer_print(ckpt, val, backend="transformers")  # transformers loads DoRA: nothing to refuse
     assert result.returncode == 0, result.stderr
     assert "vllm_max_lora_rank" not in result.stdout
-    plain, val2 = lora_checkpoint(tmp_path / "b", r=8)
-    result = infer_print(plain, val2)
-    assert result.returncode == 0 and "--vllm_max_lora_rank 8" in result.stdout
+    # A rank vLLM's default 16 holds gets no flag: max_lora_rank 1 (the "smallest that holds" rank 1) is refused by
+    # vLLM's LoRAConfig before 0.11.1 (vllm-project/vllm#26461), and ms-swift 4.6 lists vLLM 0.11.0.
+    for r in (8, 1):
+        plain, val2 = lora_checkpoint(tmp_path / f"r{r}", r=r)
+        result = infer_print(plain, val2)
+        assert result.returncode == 0 and "vllm_max_lora_rank" not in result.stdout, result.stderr
+    above, val3 = lora_checkpoint(tmp_path / "r17", r=17)
+    assert "--vllm_max_lora_rank 32" in infer_print(above, val3).stdout
 
 
 @pytest.mark.parametrize("lora, flag", [({"use_dora": True}, "use_dora"),

@@ -128,7 +128,8 @@ def vllm_adapter_argv(adapter: Path, backend: str, setting: str) -> list[str]:
 
     ms-swift hands vLLM `max_lora_rank=vllm_max_lora_rank` (16 unless given; rlhf_trainers/args_mixin.py
     VllmArguments.get_vllm_engine_kwargs), so an adapter of rank 32 fails when vLLM loads it ("LoRA rank 32 is greater
-    than max_lora_rank 16", modelscope/ms-swift#4221): the smallest value vLLM accepts that holds the rank is passed.
+    than max_lora_rank 16", modelscope/ms-swift#4221): past 16, the smallest value vLLM accepts that holds the rank
+    is passed.
     Features vLLM's loader refuses at any rank (DoRA, modules_to_save, a bias) are refused here, naming the setting.
     """
     if backend != "vllm":
@@ -147,8 +148,18 @@ def vllm_adapter_argv(adapter: Path, backend: str, setting: str) -> list[str]:
                             file=str(adapter / ADAPTER_CONFIG),
                             hint=f"{setting.split()[0]} transformers, or merge it first (`swift-ext merge "
                                  f"{adapter}`: a merged model needs no LoRA support)")
-    fits = max_lora_rank_for(rank) if rank else None
-    return ["--vllm_max_lora_rank", str(fits)] if fits and fits != VLLM_DEFAULT_MAX_LORA_RANK else []
+    # Only a rank past vLLM's default asks for more: a smaller value is not needed, and max_lora_rank 1 is refused by
+    # LoRAConfig before vLLM 0.11.1 (vllm-project/vllm#26461; ms-swift 4.6 lists vLLM 0.11.0), where 16 holds rank 1.
+    fits = max_lora_rank_for(rank) if rank and rank > VLLM_DEFAULT_MAX_LORA_RANK else None
+    return ["--vllm_max_lora_rank", str(fits)] if fits else []
+
+
+def _swift_reads_as_adapter(ckpt: Path) -> bool:
+    """ms-swift's own test for an `--adapters` directory (arguments/base_args/base_args.py
+    BaseArguments._check_is_adapter): a PEFT adapter_config.json, or ms-swift's own tuners' layout -- llamapro /
+    adapter checkpoints keep theirs in default/ (tuners/base.py SwiftModel.save_pretrained), ReFT its reft/ folder."""
+    return (ckpt / ADAPTER_CONFIG).is_file() or (ckpt / "default" / ADAPTER_CONFIG).is_file() \
+        or (ckpt / "reft").exists()
 
 
 def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformers", max_new_tokens: int = 512,
@@ -172,7 +183,7 @@ def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformer
         argv += ["--model", str(ckpt.path)]
         model_dir = ckpt.path
     else:
-        if read_adapter_config(ckpt.path) is None:
+        if not _swift_reads_as_adapter(ckpt.path):
             # A Megatron torch_dist checkpoint (iter_N shards, no adapter_config.json / config.json): swift infer's
             # --adapters loads PEFT adapters only, and InferArguments has no mcore_adapter/mcore_model.
             raise UserError.one(f"`swift infer` cannot load this checkpoint: no {ADAPTER_CONFIG} or config.json "
