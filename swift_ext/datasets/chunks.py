@@ -46,7 +46,9 @@ def check_chunk(path: str, start: int, end: int, index: int, opts: Options, refe
 
 
 def _typed_path(opts: Options) -> bool:
-    return opts.task in ("sft", "pt") and not opts.deep and not (opts.max_length and opts.tokenizer)
+    # a `columns` mapping renames what the typed structs would read: those rows take RowChecker
+    return opts.task in ("sft", "pt") and not opts.deep and not (opts.max_length and opts.tokenizer) \
+        and not opts.columns
 
 
 def check_lines(path: str, line_lists: Iterable[list[bytes | int]], index: int, opts: Options,

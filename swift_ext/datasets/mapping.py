@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections import Counter
 
 from swift_ext.datasets.issues import json_type
 
@@ -25,6 +26,20 @@ SHAREGPT_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "gp
 
 class Unmapped(Exception):
     pass
+
+
+def renamed_columns(row: dict, columns: tuple[tuple[str, str], ...]) -> dict:
+    """The row under the recipe's `columns` mapping, as ms-swift renames it before any preprocessing
+    (RowPreprocessor.__call__: safe_rename_columns(dataset, origin_columns)): names matched case-insensitively, a
+    target two present columns map to is renamed from neither, a column mapped to itself stays. A rename onto a column
+    the row already has is left out (datasets' rename_columns refuses it; the row is then judged as written)."""
+    by_lower = {k.lower(): k for k in row if isinstance(k, str)}
+    pairs = {by_lower[src.lower()]: dst for src, dst in columns if src.lower() in by_lower}
+    targets = Counter(pairs.values())
+    pairs = {src: dst for src, dst in pairs.items() if targets[dst] == 1 and src != dst and dst not in row}
+    if not pairs:
+        return row
+    return {pairs.get(k, k): v for k, v in row.items()}
 
 
 def _mapped_column(row: dict, target: str) -> str | None:

@@ -31,6 +31,9 @@ class Options:
     num_labels: int | None = None  # seq_cls: the head's width and problem_type, from the recipe (datasets/encoder.py)
     problem_type: str | None = None
     hard_negatives: bool = False  # embedding with loss_type infonce and INFONCE_HARD_NEGATIVES set: negatives required
+    # the recipe's `columns` argument, (from, to) pairs: ms-swift renames a file's columns with it before reading any
+    # (datasets/mapping.py renamed_columns)
+    columns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 from swift_ext.datasets import encoder
 from swift_ext.datasets.issues import data_finding, json_type
 from swift_ext.spec.findings import Finding
-from swift_ext.datasets.mapping import Unmapped, auto_messages
+from swift_ext.datasets.mapping import Unmapped, auto_messages, renamed_columns
 from swift_ext.datasets.mediacheck import MediaChecker
 from swift_ext.datasets.options import ChunkResult, Options
 from swift_ext.datasets.rejected import rejected_side
@@ -45,6 +45,8 @@ class RowChecker:
             out.rows += 1
             out.issues.extend(issues)
             return row
+        if self.opts.columns:
+            row = renamed_columns(row, self.opts.columns)
         where = None
         if "messages" not in row:
             try:

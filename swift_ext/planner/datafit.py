@@ -7,6 +7,7 @@ batch layout) from here, so the three never disagree about the same recipe. The 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -116,8 +117,22 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
     opts = Options(task=task or info.task, reward_columns=info.reward_columns, deep=deep,
                    kto_kl=str(recipe.args.get("loss_type") or "kto") != "apo_zero_unpaired",
                    media_root=media_root or recipe.env.get("ROOT_IMAGE_DIR"),  # where ms-swift looks for media
-                   max_length=max_length if tokenizer else None, tokenizer=tokenizer, **budgets, **labels)
+                   max_length=max_length if tokenizer else None, tokenizer=tokenizer,
+                   columns=_column_mapping(recipe.args.get("columns")), **budgets, **labels)
     return opts, notes
+
+
+def _column_mapping(value) -> tuple[tuple[str, str], ...]:
+    """The `columns` argument as (from, to) pairs: a mapping, or the JSON text of one (DataArguments.__post_init__:
+    json_parse_to_dict); anything else is json-args' finding, not the data check's."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return ()
+    if not isinstance(value, dict):
+        return ()
+    return tuple((str(k), str(v)) for k, v in value.items() if isinstance(v, str))
 
 
 def _bound(recipe):
