@@ -15,7 +15,7 @@ from swift_ext.datasets import check as d
 from swift_ext.datasets import duplicates, fastpath, mapping, mediacheck, options, reader
 
 BAD = sorted((ROOT / "data" / "bad").glob("*.jsonl"))
-TASK_OF = {"E202": "grpo", "E203": "grpo", "E204": "dpo", "E205": "kto", "E206": "kto", "W403": "kto",
+TASK_OF = {"E202": "grpo", "E203": "grpo", "W204": "grpo", "E204": "dpo", "E205": "kto", "E206": "kto", "W403": "kto",
            "E208": "generative_reranker", "W206": "reranker", "E207": "seq_cls", "W207": "seq_cls"}
 OPTS_OF = {"W207": {"num_labels": 2}}  # a truncated float label is said only where the head is known single-label
 DEEP = {"E305", "E306", "E307"}
@@ -46,6 +46,16 @@ def test_bad_file_reports_its_code_on_the_right_line(path):
         assert report.errors >= 1 and (report.valid_rows < report.rows or code in FILE_LEVEL)
     else:
         assert report.errors == 0
+
+
+def test_blank_solution_warns_and_a_missing_one_is_refused(tmp_path):
+    # ms-swift's MathAccuracy (accuracy, cosine) scores a blank solution 0 and runs; None (a row without the column)
+    # or a number raises TypeError in re.search at the first reward call.
+    path = tmp_path / "grpo.jsonl"
+    rows = [{"solution": ""}, {"solution": " "}, {}, {"solution": 4}, {"solution": "$4$"}]
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": "2+2?"}], **r}) + "\n" for r in rows))
+    report = check(path, task="grpo")
+    assert sorted((i.code, i.line) for i in report.issues if i.code in ("E203", "W204")) == [("E203", 3), ("E203", 4), ("W204", 1), ("W204", 2)]
 
 
 def test_line_too_large(tmp_path):

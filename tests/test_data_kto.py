@@ -91,3 +91,7 @@ def test_plan_passes_the_recipes_loss_type_to_the_check():
     recipe = FIXTURES / "issues" / "ms-swift-4535-kto-few-distinct-answers.yaml"
     assert check_options(load_recipe(recipe, []))[0].kto_kl
     assert not check_options(load_recipe(recipe, ["args.loss_type=apo_zero_unpaired"]))[0].kto_kl
+    # `import` writes `--loss_type apo_zero_unpaired` as a one-item list (loss_type is a list argument); ms-swift
+    # unwraps it (RLHFArguments._process_loss_type), and prepare_kto_dataset then builds no KL completion.
+    assert not check_options(load_recipe(recipe, ["args.loss_type=[apo_zero_unpaired]"]))[0].kto_kl
+    assert check_options(load_recipe(recipe, ["args.loss_type=[kto]"]))[0].kto_kl

@@ -150,6 +150,14 @@ def test_deterministic_mode_with_packed_gdn_input_is_refused(tmp_path):
     assert error.path == "args.padding_free"
 
 
+def test_deterministic_mode_with_packing_under_the_unfused_backend_plans(tmp_path):
+    # ms-swift's _check_padding_free turns padding_free off for attention_backend unfused: GDN gets unpacked rows
+    plan = plan_of(tmp_path, DETERMINISTIC, "args.padding_free=true", "args.attention_backend=unfused")
+    assert not found(plan.errors, "deterministic-mode"), [e.render() for e in plan.errors]
+    plan = plan_of(tmp_path, DETERMINISTIC, "args.packing=true", "args.attention_backend=unfused")
+    assert not found(plan.errors, "deterministic-mode"), [e.render() for e in plan.errors]
+
+
 def test_deterministic_mode_near_by_setups_plan(tmp_path):
     assert not found(plan_of(tmp_path, DETERMINISTIC).errors + plan_of(tmp_path, DETERMINISTIC).warnings,
                      "deterministic-mode")

@@ -82,7 +82,8 @@ def test_an_eval_time_limit_sbatch_refuses_is_refused_by_plan(capsys, value):
     assert "eval.launch.time: not a Slurm time limit" in err
 
 
-@pytest.mark.parametrize("value", ["30", "01:00:00", "10:00:00", "2-00:00:00", "1-12", "unlimited", "INFINITE"])
+@pytest.mark.parametrize("value", ["30", "01:00:00", "10:00:00", "2-00:00:00", "1-12", "unlimited", "INFINITE",
+                                   "-1"])  # Slurm's time_str2secs: "-1" is INFINITE
 def test_time_limits_slurm_reads_plan(capsys, value):
     code, _, err = cli(capsys, "plan", TINY_SFT, f"eval.launch.time={value}")
     assert code == 0, err

@@ -175,6 +175,19 @@ def test_media_env_unread_passes_where_the_processor_reads_it_or_nothing_is_set(
     assert "media-env-unread" not in {c for c, _ in warnings}, warnings
 
 
+def test_media_env_unread_leaves_the_pixel_budgets_ovis2_5_reads():
+    # Ovis2_5Template.init_env_args reads MIN_PIXELS / MAX_PIXELS / VIDEO_MAX_PIXELS (get_env_args); FPS_MAX_FRAMES not
+    _, warnings = problems(SWIFT_SFT, "args.model=AIDC-AI/Ovis2.5-9B", "env.MAX_PIXELS=1003520",
+                           "env.VIDEO_MAX_PIXELS=401408", "env.FPS_MAX_FRAMES=16")
+    assert {n for c, n in warnings if c == "media-env-unread"} == {"env.FPS_MAX_FRAMES"}, warnings
+    import inspect
+    import re
+
+    from swift.template.templates.qwen import Ovis2_5Template
+    read = {n.upper() for n in re.findall(r"get_env_args\('(\w+)'", inspect.getsource(Ovis2_5Template.init_env_args))}
+    assert set(multimodal_rules._OTHER_READERS["ovis2_5"]) == read & set(multimodal_rules.QWEN_MEDIA_ENV)
+
+
 def test_media_env_unread_leaves_moss_vl_video_budgets():
     # MossVLTemplate._processor_env_keys reads the video budgets and frame rate itself; MAX_PIXELS it does not
     meta = multimodal_rules._OTHER_READERS["moss_vl"]

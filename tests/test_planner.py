@@ -201,6 +201,9 @@ GRPO_CASES = [
       "args.num_generations=9"]),
     ("grpo-batch", ["args.val_dataset=[AI-MO/NuminaMath-TIR]", "args.micro_batch_size=2"],
      ["args.micro_batch_size=2"]),  # no validation set: never evaluates
+    # 4 validation rows are fewer than micro_batch_size 2 x DP 8: init_iters drops them, so no evaluation runs
+    ("grpo-batch", ["args.val_dataset=[AI-MO/NuminaMath-TIR#64]", "args.micro_batch_size=2"],
+     ["args.val_dataset=[AI-MO/NuminaMath-TIR#4]", "args.micro_batch_size=2"]),
     ("reward-funcs", ["args.reward_funcs=[accuracy, acuracy]"], ["args.reward_funcs=[accuracy, format]"]),
     ("reward-funcs", ["args.reward_weights=[1.0, 0.5]"], ["args.reward_weights=[1.0]"]),
     # the Megatron trainer never reads reward_model: its weights count reward_funcs (and a gym column) only

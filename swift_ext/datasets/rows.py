@@ -262,10 +262,17 @@ class RowChecker:
                     "the model answers (a final assistant turn is dropped before the rollout; the turn before it must "
                     "be the user's or a tool's)")
             for column in self.opts.reward_columns:
+                # swift/rewards/orm.py MathAccuracy.__call__ (CosineReward scores with it): re.search on the value
+                # raises TypeError for anything but a string (a row without the column gets None from the JSON
+                # loader); a blank string parses to nothing and every completion of the row scores 0 ("reward 0 to
+                # skip this example"): it runs, and the row teaches the accuracy reward nothing.
                 value = row.get(column)
-                if not isinstance(value, str) or not value.strip():
-                    add("E203", column, f"the `{column}` column the reward needs must be a non-empty string, "
+                if not isinstance(value, str):
+                    add("E203", column, f"the `{column}` column the reward needs must be a string, "
                         f"got {json_type(value) if column in row else 'nothing'}")
+                elif not value.strip():
+                    add("W204", column, f"the `{column}` column is blank: the math accuracy reward cannot parse it and "
+                        "scores every completion of this row 0 (the row teaches that reward nothing)")
         if task == "dpo":
             self._rejected(row, add, out)
         if task == "kto" and not isinstance(row.get("label"), bool):

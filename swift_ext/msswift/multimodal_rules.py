@@ -162,10 +162,13 @@ def media_env_numbers(recipe, args, err, warn):
 # The Qwen-VL media budgets as compat_qwen_vl_utils / patch_qwen_vl_utils read them (swift/model/models/qwen.py), plus
 # VIDEO_TOTAL_PIXELS (patch_qwen_vl_utils sets it beside VIDEO_MAX_PIXELS). No other ms-swift 4.6 code reads these
 # names, except MOSS-VL's template (swift/template/templates/moss.py MossVLTemplate._processor_env_keys: the video
-# budgets and frame rate, read with os.getenv in _encode).
+# budgets and frame rate, read with os.getenv in _encode) and Ovis2.5's (swift/template/templates/qwen.py
+# Ovis2_5Template.init_env_args: get_env_args min_pixels / max_pixels / video_max_pixels, which it hands its
+# model's preprocess_inputs).
 QWEN_MEDIA_ENV = ("MAX_PIXELS", "MIN_PIXELS", "VIDEO_MAX_PIXELS", "VIDEO_MIN_PIXELS", "VIDEO_TOTAL_PIXELS",
                   *_MEDIA_INT_ENV, "FPS")
-_OTHER_READERS = {"moss_vl": ("VIDEO_MIN_PIXELS", "VIDEO_MAX_PIXELS", "FPS", "FPS_MIN_FRAMES", "FPS_MAX_FRAMES")}
+_OTHER_READERS = {"moss_vl": ("VIDEO_MIN_PIXELS", "VIDEO_MAX_PIXELS", "FPS", "FPS_MIN_FRAMES", "FPS_MAX_FRAMES"),
+                  "ovis2_5": ("MIN_PIXELS", "MAX_PIXELS", "VIDEO_MAX_PIXELS")}
 
 
 def media_env_unread(recipe, args, err, warn):

@@ -115,7 +115,7 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
         loss = [str(t) for t in _bound(recipe).list("loss_type")]
         labels = {"hard_negatives": loss[:1] == ["infonce"]}
     opts = Options(task=task or info.task, reward_columns=info.reward_columns, deep=deep,
-                   kto_kl=str(recipe.args.get("loss_type") or "kto") != "apo_zero_unpaired",
+                   kto_kl=_loss_names(recipe.args.get("loss_type")) != ["apo_zero_unpaired"],
                    media_root=media_root or recipe.env.get("ROOT_IMAGE_DIR"),  # where ms-swift looks for media
                    max_length=max_length if tokenizer else None, tokenizer=tokenizer,
                    columns=_column_mapping(recipe.args.get("columns")), **budgets, **labels)
@@ -133,6 +133,14 @@ def _column_mapping(value) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
         return ()
     return tuple((str(k), str(v)) for k, v in value.items() if isinstance(v, str))
+
+
+def _loss_names(value) -> list[str]:
+    """loss_type as ms-swift reads it: a list argument (`import` writes `--loss_type apo_zero_unpaired` as a one-item
+    list, which RLHFArguments._process_loss_type unwraps), or a single name."""
+    if value is None or value == "":
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def _bound(recipe):

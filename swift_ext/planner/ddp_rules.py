@@ -8,10 +8,12 @@ the transformers Trainer builds refuses about how the recipe checkpoints activat
   unused-parameter search (find_unused_parameters=True) finds none of the segment's parameters, marks them ready
   when backward starts, and the segment's recomputed backward marks them again: "Expected to mark a variable ready
   only once" at the first step (torch nn/parallel/distributed.py's note on checkpointing; the reducer in
-  torch/csrc/distributed/c10d/reducer.cpp). The Trainer passes find_unused_parameters=ddp_find_unused_parameters,
-  defaulting to `not gradient_checkpointing` (transformers trainer.py Trainer._build_accelerator_args), so the error
-  needs ddp_find_unused_parameters true stated; without it reports still saw the same error on LoRA runs of
-  multimodal models and on GRPO (a warning).
+  torch/csrc/distributed/c10d/reducer.cpp). The Trainer passes find_unused_parameters=ddp_find_unused_parameters;
+  unset, it is `not gradient_checkpointing` for a PreTrainedModel (tuner_type full) and True for anything else
+  (transformers trainer.py Trainer._build_accelerator_args): an adapter run hands the Trainer a PeftModel /
+  SwiftModel, so LoRA and the other tuners fail unless ddp_find_unused_parameters false is stated (reproduced with
+  peft LoRA on 2 gloo ranks: the same error). Full training with it unset: a warning (reports saw the error on
+  GRPO).
 
 Registered with warn_rules.ENGINE_RULES: each rule returns at once for engine megatron.
 """
@@ -44,8 +46,13 @@ def ddp_reentrant(recipe, args, shape, lay, err, warn):
     ranks = ddp_ranks(recipe, args)
     hint = ("gradient_checkpointing_kwargs: {\"use_reentrant\": false} (ms-swift's own choice on DDP), or "
             "deepspeed: zero2")
-    if is_true(args.str("ddp_find_unused_parameters")):
-        err("ddp-reentrant", f"gradient_checkpointing_kwargs use_reentrant true with ddp_find_unused_parameters true "
+    stated = args.str("ddp_find_unused_parameters")
+    tuner = args.str("tuner_type") or "lora"
+    if is_true(stated) or (stated is None and tuner != "full"):
+        why = ("ddp_find_unused_parameters true" if stated is not None else
+               f"tuner_type {tuner} (the Trainer gets an adapter-wrapped model, not a PreTrainedModel, and turns DDP's "
+               "find_unused_parameters on when ddp_find_unused_parameters is unset)")
+        err("ddp-reentrant", f"gradient_checkpointing_kwargs use_reentrant true with {why} "
             f"on {ranks} DDP ranks: a reentrant checkpoint hides its layer's parameters from DDP's unused-parameter "
             "search, which marks them ready at the start of backward, and the recomputed backward marks them again "
             "(\"Expected to mark a variable ready only once\" at the first step)", "gradient_checkpointing_kwargs",

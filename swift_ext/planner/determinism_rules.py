@@ -50,7 +50,9 @@ def deterministic_packed_gdn(recipe, args, shape, lay, err, warn):
     if str((recipe.env or {}).get("USE_MCORE_GDN", "")).strip().lower() in _FALSE:
         return  # the transformers GatedDeltaNet (linear_attention_rules.py): no deterministic_mode branch
     key = _packed_key(args)
-    if key is None:
+    if key is None or (args.str("attention_backend") or "flash") == "unfused":
+        # swift/megatron/model/utils.py _check_padding_free turns padding_free off under the unfused backend (packing
+        # included): the batches go in unpacked, cu_seqlens is None, and the deterministic GDN path runs.
         return
     err("deterministic-mode", f"deterministic_mode (megatron_extra_kwargs) with {key}: mcore-bridge's GatedDeltaNet "
         f"({shape.name}'s linear attention) takes its deterministic path only on unpacked input and asserts "

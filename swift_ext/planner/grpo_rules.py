@@ -126,6 +126,8 @@ def _eval_batch(args, lay, err):
     the generation batch, which steps_per_generation > 1 or another num_generations_eval make larger: the run trains,
     then fails at its first evaluation. Evaluation runs with a validation set (val_dataset, or split_dataset_ratio > 0)
     unless eval_iters is 0 (MegatronArguments.init_iters)."""
+    from swift_ext.planner.eval_split_rules import validation_rows
+
     has_val = bool(args.list("val_dataset")) or (args.float("split_dataset_ratio") or 0) > 0
     if not has_val or args.int("eval_iters") == 0 or not lay.dp:
         return
@@ -133,6 +135,9 @@ def _eval_batch(args, lay, err):
     gbs, mbs = args.global_batch_size, args.micro_batch_size
     if not gbs or not mbs or num_gen < 1 or gbs % lay.dp:
         return
+    rows, _ = validation_rows(args)
+    if rows is not None and rows < mbs * lay.dp:
+        return  # init_iters drops a validation set smaller than one step: no evaluation runs (eval-split says so)
     per_dp = gbs // lay.dp
     if per_dp % (num_gen * mbs) == 0:
         return

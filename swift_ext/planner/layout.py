@@ -502,11 +502,30 @@ def fp4_gpu(recipe, args, shape, lay, err, warn, versions):
         warn("fp4-gpu", f"FP4 (NVFP4) needs {gpu_needs(feature)}; launch.gpu is not set", "fp4_format",
              hint="set launch.gpu so this can be checked")
         return
-    gap = capability_gap(feature, GPUS[gpu].compute_capability)
-    if gap:
+    capability = GPUS[gpu].compute_capability
+    gap = capability_gap(feature, capability)
+    if gap and capability is not None and tuple(capability) >= (12, 0) and _nvfp4_round_to_nearest(recipe.env):
+        # 12.x is excluded for the default recipe's RHT / stochastic-rounding kernels only: TE's NVFP4BlockScaling
+        # (built with no arguments by megatron-core's get_fp4_recipe) reads disable_rht / disable_stochastic_rounding
+        # from these env vars, and with both off the NVFP4 GEMMs run there (NVIDIA/TransformerEngine#3062's repro;
+        # PR #3195's support matrix: 12.x "training without RHT and stochastic rounding"). Said, not refused: a TE
+        # release that predates the env switches still runs the default recipe.
+        warn("fp4-gpu", f"FP4 (NVFP4) on {gpu} (compute capability {capability[0]}.{capability[1]}): the recipe's env "
+             "turns off the Hadamard transform and stochastic rounding (NVTE_NVFP4_DISABLE_RHT / "
+             "NVTE_NVFP4_DISABLE_STOCHASTIC_ROUNDING), the one NVFP4 recipe 12.x runs; the full recipe needs 10.x",
+             "fp4_format", hint="keep both switches in the launch environment (a B200-class GPU for the full recipe)")
+    elif gap:
         err("fp4-gpu", f"FP4 (NVFP4) cannot run on {gpu}: {gap} (it needs {gpu_needs(feature)}; Transformer Engine "
             "fails at the first forward step)", "fp4_format",
             hint="fp8_format with fp8_recipe blockwise or tensorwise on Hopper, or a B200-class GPU for FP4")
+
+
+def _nvfp4_round_to_nearest(env) -> bool:
+    """The recipe's env switches TE's default NVFP4 recipe to round-to-nearest without the Hadamard transform
+    (transformer_engine/common/recipe NVFP4BlockScaling: `os.getenv(NAME, "0") == "1"`)."""
+    env = env or {}
+    return all(str(env.get(name, "")).strip() == "1"
+               for name in ("NVTE_NVFP4_DISABLE_RHT", "NVTE_NVFP4_DISABLE_STOCHASTIC_ROUNDING"))
 
 
 # The Megatron GRPO rule (with the reward-name checks) lives in grpo_rules.py; it runs last, as it always did.

@@ -56,7 +56,8 @@ CODES: dict[str, Code] = {
     # repeated roles, folds tool_call turns into the assistant's and puts an empty user turn before a
     # leading assistant turn — Template._swift_prepare_inputs, _preprocess_tool_call, _get_std_messages).
     "E108": Code("data", "retired", "bad-turn-order"),
-    **_family("data", "warning", {"W111": "unknown-message-key", "W113": "repeated-role", "W402": "duplicate-row",
+    **_family("data", "warning", {"W111": "unknown-message-key", "W113": "repeated-role",
+                                  "W204": "grpo-blank-solution", "W402": "duplicate-row",
                                   "W403": "kto-shared-answers",
                                   "W206": "reranker-no-candidates", "W207": "seq-cls-label-truncated",
                                   "W501": "too-long"}),

@@ -25,8 +25,8 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NODES = 8192
 MAX_GPUS_PER_NODE = 64
 # A time limit as sbatch --time reads it (Slurm's time_str2mins): MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS,
-# or UNLIMITED / INFINITE in any case.
-SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^(?i:UNLIMITED|INFINITE)$")
+# or UNLIMITED / INFINITE in any case, or -1 (time_str2secs: `!xstrcasecmp(string, "-1")` is INFINITE too).
+SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$|^-1$|^(?i:UNLIMITED|INFINITE)$")
 SLURM_TIME_FORMS = "MM, HH:MM:SS, D-HH:MM:SS or UNLIMITED"
 SCHEDULER = "scheduler"
 

@@ -274,9 +274,14 @@ _RULES += [
                    "installed here)"), code("megatron-core fp4_utils.py: get_fp4_recipe (TE >= 2.7.0.dev0)"),
               Evidence("report", "NVIDIA/TransformerEngine#3195", "pull request (support matrix): the default NVFP4 "
                        "recipe's Hadamard transform and stochastic rounding run on 10.x only; TE's own tests skip "
-                       "NVFP4BlockScaling on SM120 (\"CUDA Error: invalid argument\")")),
+                       "NVFP4BlockScaling on SM120 (\"CUDA Error: invalid argument\")"),
+              Evidence("report", "NVIDIA/TransformerEngine#3062", "sm_120 (RTX PRO 6000): the default NVFP4 recipe "
+                       "crashes in the fused RHT kernel; NVFP4BlockScaling(disable_rht=True, "
+                       "disable_stochastic_rounding=True) trains")),
              "engine: megatron, fp4_format set; support table row fp4-nvfp4. The GPU from launch.gpu (unset: a "
-             "warning); the TE version only from a declared target"),
+             "warning); the TE version only from a declared target. On 12.x with the recipe's env setting both "
+             "NVTE_NVFP4_DISABLE_RHT=1 and NVTE_NVFP4_DISABLE_STOCHASTIC_ROUNDING=1 (what megatron-core's "
+             "argument-less NVFP4BlockScaling() reads): a warning, not a refusal"),
     RuleInfo("fp8-optimizer", "error", "FP8 parameters with the precision-aware optimizer on the path where TE's "
              "FusedAdam owns their master weights; optimizer_cpu_offload with FP8 parameters",
              (code("megatron-core optimizer/optimizer_config.py: OptimizerConfig.__post_init__ "

@@ -105,5 +105,6 @@ EVAL_RULE_INFO = [
               code(GMC + "; megatron_extra_kwargs last: the only way ms-swift 4.6 sets deterministic_mode")),
              "engine: megatron, megatron_extra_kwargs deterministic_mode truthy; the packed-input part for models with "
              "Gated DeltaNet layers (Qwen3-Next, Qwen3.5/3.6) under bridge_backend mcore-bridge and USE_MCORE_GDN not "
-             "false, with padding_free (Megatron's default) or packing"),
+             "false, with padding_free (Megatron's default) or packing, not under attention_backend unfused (ms-swift "
+             "model/utils.py _check_padding_free turns padding_free off there: the input is unpacked)"),
 ]

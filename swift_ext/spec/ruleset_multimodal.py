@@ -80,11 +80,13 @@ MULTIMODAL_RULE_INFO = [
                    "from the loaders of the qwen_vl_utils / keye_vl_utils model types)"),
               code("ms-swift swift/template/templates/moss.py: MossVLTemplate._processor_env_keys (MOSS-VL reads the "
                    "video budgets and frame rate itself)"),
+              code("ms-swift swift/template/templates/qwen.py: Ovis2_5Template.init_env_args (Ovis2.5 reads MIN_PIXELS, "
+                   "MAX_PIXELS and VIDEO_MAX_PIXELS itself)"),
               code("ms-swift swift/template/templates/internvl.py: InternvlhfTemplate._encode (load_video_hf keeps "
                    "every frame; InternvlhfTemplate.init_env_args skips InternVL's MAX_NUM / VIDEO_SEGMENTS)"),
               Evidence("report", "modelscope/ms-swift#6191", "InternVL3.5-4B-hf LoRA with MAX_PIXELS, VIDEO_MAX_PIXELS "
                        "and MAX_NUM set: rows of 256210 tokens against max_length 81420 (\"the max frame setting does not "
                        "take effect\")")),
              "both engines, a model ms-swift's registry calls multimodal whose model_type is not a qwen_vl_utils one; "
-             "the env values set and not empty (MOSS-VL: the names its template reads are left out)"),
+             "the env values set and not empty (MOSS-VL, Ovis2.5: the names their templates read are left out)"),
 ]

@@ -79,19 +79,23 @@ TRAINER_RULE_INFO = [
                        "SDPA for all layers")),
              "engine: swift, a flash attn_impl, a model whose config.json gives head_dim or global_head_dim > 256"),
     RuleInfo("ddp-reentrant", "error, warning", "gradient_checkpointing_kwargs use_reentrant true under plain DDP "
-             "(engine swift, several ranks, neither deepspeed nor fsdp): with ddp_find_unused_parameters true DDP marks "
-             "the checkpointed layers' parameters ready twice at the first step (error); without it reports saw the "
-             "same error (warning). ms-swift's own choice on DDP is use_reentrant false",
+             "(engine swift, several ranks, neither deepspeed nor fsdp): where DDP searches for unused parameters "
+             "(ddp_find_unused_parameters true, or unset on an adapter run, whose PeftModel the Trainer gives "
+             "find_unused_parameters=True) it marks the checkpointed layers' parameters ready twice at the first step "
+             "(error); otherwise reports saw the same error (warning). ms-swift's own choice on DDP is use_reentrant "
+             "false",
              (code("torch nn/parallel/distributed.py: DistributedDataParallel (note: use_reentrant=True works only with "
                    "no unused parameters and find_unused_parameters not True; reducer.cpp 'Expected to mark a variable "
                    "ready only once')"),
               code("transformers trainer.py: Trainer._build_accelerator_args (find_unused_parameters = "
-                   "ddp_find_unused_parameters, else not gradient_checkpointing)"),
+                   "ddp_find_unused_parameters; unset: not gradient_checkpointing for a PreTrainedModel, True for "
+                   "any other model, e.g. a PeftModel)"),
               code("ms-swift swift/trainers/mixin.py: SwiftMixin._fix_gradient_checkpointing (use_reentrant from "
                    "gradient_checkpointing_kwargs, else False on DDP; forced into every torch.utils.checkpoint call)"),
               Evidence("measurement", "torch 2.14.1 here, 2 gloo ranks, a checkpointed 2-layer model: use_reentrant "
                        "True + find_unused_parameters True raises 'Expected to mark a variable ready only once'; the "
-                       "other three combinations train"),
+                       "other three combinations train; the same with a peft LoRA model (frozen base, adapters inside "
+                       "the checkpointed blocks) and find_unused_parameters True"),
               Evidence("report", "modelscope/ms-swift#2746", "InternVL2.5-1B LoRA, 4 GPUs DDP, reentrant checkpointing "
                        "(ms-swift 3.0's default then): the error, also with ddp_find_unused_parameters true; the "
                        "maintainer's fix use_reentrant false"),
@@ -101,7 +105,7 @@ TRAINER_RULE_INFO = [
                        "use_reentrant false or deepspeed zero2/zero3")),
              "engine: swift, gradient_checkpointing on, more than one torchrun rank, neither deepspeed nor fsdp, "
              "gradient_checkpointing_kwargs use_reentrant true stated, ddp_static_graph not true; error with "
-             "ddp_find_unused_parameters true, warning without"),
+             "ddp_find_unused_parameters true, or unset with a tuner_type other than full; warning otherwise"),
     RuleInfo("rollout-merge-quantized", "error", "GRPO/GKD with vLLM and a LoRA policy on a GPTQ checkpoint: every "
              "weight sync merges the adapter into the model, which PEFT refuses for GPTQ weights",
              (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_model_to_vllm "
