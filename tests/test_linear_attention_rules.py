@@ -94,3 +94,29 @@ def test_megatron_gdn_names_or_one_of_them_among_hf_names_pass():
     # out_proj is Megatron's GatedDeltaNet output too: peft finds a target and does not refuse
     assert not found(plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[in_proj_qkv,out_proj]").errors,
                      "lora-targets")
+
+
+# ---- lora-linear-attention: attention-only target lists on a hybrid model -------------------------------------
+
+ATTN_ONLY = ISSUES / "tuft-149-qwen35-lora-attention-only-targets.yaml"
+
+
+def test_llama_attention_names_on_qwen35_are_warned_on_target_modules():
+    (warning,) = found(plan_of(ATTN_ONLY).warnings, "lora-linear-attention")
+    assert warning.path == "args.target_modules" and "in_proj_qkv" in warning.hint
+    # Megatron: linear_qkv/linear_proj reach the gated attention only, GatedDeltaNet's in_proj/out_proj are left out
+    plan = plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[linear_qkv,linear_proj]")
+    (warning,) = found(plan.warnings, "lora-linear-attention")
+    assert "in_proj out_proj" in warning.hint
+
+
+def test_all_linear_gdn_names_or_a_model_without_linear_attention_are_not_warned():
+    assert not found(plan_of(ATTN_ONLY, "args.target_modules=[all-linear]").warnings, "lora-linear-attention")
+    assert not found(plan_of(ATTN_ONLY, "args.target_modules=[q_proj,v_proj,in_proj_qkv]").warnings,
+                     "lora-linear-attention")
+    assert not found(plan_of(ATTN_ONLY, "args.model=Qwen/Qwen3-8B").warnings, "lora-linear-attention")
+    # MLP-only: no attention adapted, so nothing says the choice was attention
+    assert not found(plan_of(ATTN_ONLY, "args.target_modules=[gate_proj,up_proj,down_proj]").warnings,
+                     "lora-linear-attention")
+    plan = plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[linear_qkv,in_proj]")
+    assert not found(plan.warnings, "lora-linear-attention")

@@ -275,6 +275,33 @@ def megatron_lora_hf_names(recipe, args, shape, lay, err, warn):
         + (", in_proj out_proj (Gated DeltaNet)" if shape.linear_num_value_heads else ""))
 
 
+# Evidence: the target names reach peft unchanged on both engines (swift: swift/utils/transformers_utils.py only
+# expands all-linear; megatron: get_target_modules, above), and peft wraps a module only when its name ends with one.
+# In transformers' Qwen3.5/3.6 / Qwen3-Next a linear-attention layer holds linear_attn.in_proj_qkv/z/b/a + out_proj
+# (models/qwen3_5/modeling_qwen3_5.py Qwen3_5GatedDeltaNet), never q/k/v/o_proj; in megatron-core's GatedDeltaNet
+# in_proj/out_proj, never linear_qkv/linear_proj. So an attention-only list (the Llama habit q_proj k_proj v_proj
+# o_proj) adapts the attention of 1 layer in 4 and leaves the Gated DeltaNet layers frozen, without a word: reported
+# as a bug in agentscope-ai/TuFT#149 (Qwen3.5-4B, peft 0.19.1: "silently skips every linear projection in the Gated
+# DeltaNet blocks"). The run trains; a warning, only where the list adapts attention and no linear-attention name.
+@engine_rule
+def lora_skips_linear_attention(recipe, args, shape, lay, err, warn):
+    if not shape.num_linear_attention_layers or args.str("target_regex"):
+        return
+    targets = [str(t) for t in args.list("target_modules")]
+    if not targets or "all-linear" in targets:
+        return
+    parts = lora_targets(recipe, args, shape)
+    if "attention" not in parts or "linear_attention" in parts:
+        return
+    engine = recipe.engine if recipe.engine in _MODULES else "swift"
+    n_lin, n_all = shape.num_linear_attention_layers, shape.num_layers
+    warn("lora-linear-attention", f"target_modules {targets} adapt the attention projections of the "
+         f"{n_all - n_lin} full-attention layers only: the {n_lin} Gated DeltaNet layers' projections "
+         f"({', '.join(_MODULES[engine]['linear_attention'])}) match none of them, so those layers' token mixing "
+         "stays frozen without an error (agentscope-ai/TuFT#149)", "target_modules",
+         hint=f"add {' '.join(_MODULES[engine]['linear_attention'])}, or use all-linear")
+
+
 # transformers' names of the embedding and output head; Megatron's are embedding(.word_embeddings) and output_layer.
 HF_SAVE_NAMES = {"embed_tokens": "all-embedding", "lm_head": "output_layer", "wte": "all-embedding"}
 

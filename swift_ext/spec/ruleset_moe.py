@@ -53,6 +53,19 @@ MOE_RULE_INFO = [
              "(with Gated DeltaNet's in_proj_qkv / in_proj_z / in_proj_b / in_proj_a, which mcore-bridge fuses into "
              "in_proj) and no target_regex (which replaces target_modules: MegatronTunerMixin.__post_init__), or "
              "a modules_to_save entry named lm_head / embed_tokens / wte"),
+    RuleInfo("lora-linear-attention", "warning", "LoRA target_modules that name attention projections but none of "
+             "the Gated DeltaNet layer's (Qwen3.5/3.6, Qwen3-Next: 3 layers in 4) adapt the full-attention layers "
+             "only; the linear-attention layers' token mixing stays frozen, silently",
+             (code("transformers models/qwen3_5/modeling_qwen3_5.py: Qwen3_5GatedDeltaNet (in_proj_qkv, in_proj_z, "
+                   "in_proj_b, in_proj_a, out_proj; no q/k/v/o_proj)"),
+              code("megatron-core ssm/gated_delta_net.py: GatedDeltaNet (in_proj, out_proj; no linear_qkv/linear_proj)"),
+              code("ms-swift swift/utils/transformers_utils.py: find_all_linears (only all-linear is expanded); "
+                   "swift/megatron/utils/utils.py: get_target_modules"),
+              Evidence("report", "agentscope-ai/TuFT#149", "Qwen3.5-4B / 27B LoRA with the default attention + MLP "
+                       "target map (q/k/v/o_proj, gate/up/down_proj): every Gated DeltaNet projection skipped, no "
+                       "error; fixed by adding linear_attn.* to the map")),
+             "both engines, LoRA on a model with linear-attention layers, explicit target_modules (no all-linear, no "
+             "target_regex) that reach the attention projections and none of the linear-attention ones"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
              "meta can bring its own config_cls; a field only a later mcore-bridge than ms-swift's floor 1.6.3 has is "
