@@ -120,3 +120,29 @@ def test_all_linear_gdn_names_or_a_model_without_linear_attention_are_not_warned
                      "lora-linear-attention")
     plan = plan_of(HF_GDN, *MEGATRON_GDN, "args.target_modules=[linear_qkv,in_proj]")
     assert not found(plan.warnings, "lora-linear-attention")
+
+
+# ---- lora-fused-experts: MLP names on Qwen3.5/3.6-MoE's transformers model ---------------------------------------
+
+MOE_ATTN_ONLY = ISSUES / "axolotl-3515-qwen35-moe-attention-only-lora.yaml"
+
+
+def test_attention_only_list_on_qwen35_moe_is_warned_as_linear_attention_skipped():
+    (warning,) = found(plan_of(MOE_ATTN_ONLY).warnings, "lora-linear-attention")
+    assert warning.path == "args.target_modules"
+    assert not found(plan_of(MOE_ATTN_ONLY).warnings, "lora-fused-experts")  # no MLP name: nothing about experts
+
+
+def test_mlp_names_on_qwen35_moe_reach_the_shared_expert_only():
+    plan = plan_of(MOE_ATTN_ONLY, "args.target_modules=[q_proj,gate_proj,up_proj,down_proj,in_proj_qkv]")
+    (warning,) = found(plan.warnings, "lora-fused-experts")
+    assert warning.path == "args.target_modules" and "target_parameters" in warning.hint
+
+
+def test_target_parameters_all_linear_megatron_or_a_dense_model_are_not_warned_on_experts():
+    names = "args.target_modules=[gate_proj,up_proj,down_proj]"
+    assert not found(plan_of(MOE_ATTN_ONLY, names,
+                             "args.target_parameters=[mlp.experts.gate_up_proj,mlp.experts.down_proj]").warnings,
+                     "lora-fused-experts")
+    assert not found(plan_of(MOE_ATTN_ONLY, "args.target_modules=[all-linear]").warnings, "lora-fused-experts")
+    assert not found(plan_of(MOE_ATTN_ONLY, names, "args.model=Qwen/Qwen3.5-4B").warnings, "lora-fused-experts")

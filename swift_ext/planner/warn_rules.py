@@ -298,8 +298,34 @@ def lora_skips_linear_attention(recipe, args, shape, lay, err, warn):
     warn("lora-linear-attention", f"target_modules {targets} adapt the attention projections of the "
          f"{n_all - n_lin} full-attention layers only: the {n_lin} Gated DeltaNet layers' projections "
          f"({', '.join(_MODULES[engine]['linear_attention'])}) match none of them, so those layers' token mixing "
-         "stays frozen without an error (agentscope-ai/TuFT#149)", "target_modules",
+         "stays frozen without an error (agentscope-ai/TuFT#149, axolotl-ai-cloud/axolotl#3515)", "target_modules",
          hint=f"add {' '.join(_MODULES[engine]['linear_attention'])}, or use all-linear")
+
+
+# Evidence: transformers 5 Qwen3.5/3.6-MoE keeps the routed experts as fused 3-D nn.Parameters (models/qwen3_5_moe/
+# modeling_qwen3_5_moe.py Qwen3_5MoeExperts.gate_up_proj / down_proj), while Qwen3_5MoeMLP -- the shared expert --
+# has gate_proj/up_proj/down_proj nn.Linear. peft's target_modules match modules only, so the MLP names adapt the
+# shared expert and no routed expert; ms-swift 4.6 passes target_parameters (peft's way to the fused experts) only
+# when stated (swift/pipelines/train/tuner.py). Reports: axolotl-ai-cloud/axolotl#3515 (Qwen3.5-35B-A3B with the
+# example's target names: a 13.5 MB rank-16 adapter instead of ~3.6 GB), agentscope-ai/TuFT#154 (train_mlp's
+# gate/up/down_proj reach the shared expert only). The run trains: a warning, where the list names MLP projections.
+@engine_rule
+def lora_misses_fused_experts(recipe, args, shape, lay, err, warn):
+    if recipe.engine == "megatron" or not shape.is_moe or not shape.model_type.startswith("qwen3_5"):
+        return
+    if (args.str("tuner_type") or "lora") not in ("lora", "lora_llm") or args.list("target_parameters") \
+            or args.str("target_regex"):
+        return
+    targets = [str(t) for t in args.list("target_modules")]
+    mlp = [t for t in targets if t in _MODULES["swift"]["experts"]]
+    if not mlp or "all-linear" in targets:
+        return
+    warn("lora-fused-experts", f"target_modules {mlp} reach only the shared expert of {shape.name}: its "
+         f"{shape.num_experts} routed experts are fused parameters in transformers (Qwen3_5MoeExperts.gate_up_proj / "
+         "down_proj), not Linear modules, so they stay frozen and the adapter is a small fraction of the intended "
+         "size, without an error", "target_modules",
+         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj], or train with engine: "
+         "megatron (its experts are linear_fc1/linear_fc2)")
 
 
 # transformers' names of the embedding and output head; Megatron's are embedding(.word_embeddings) and output_layer.

@@ -63,9 +63,25 @@ MOE_RULE_INFO = [
                    "swift/megatron/utils/utils.py: get_target_modules"),
               Evidence("report", "agentscope-ai/TuFT#149", "Qwen3.5-4B / 27B LoRA with the default attention + MLP "
                        "target map (q/k/v/o_proj, gate/up/down_proj): every Gated DeltaNet projection skipped, no "
-                       "error; fixed by adding linear_attn.* to the map")),
+                       "error; fixed by adding linear_attn.* to the map"),
+              Evidence("report", "axolotl-ai-cloud/axolotl#3515", "Qwen3.5-35B-A3B QLoRA r16 on the example's "
+                       "q/k/v/o_proj: a 13.5 MB adapter (the 10 full-attention layers of 40), ~3.7 GB once the "
+                       "linear-attention and expert weights are targeted")),
              "both engines, LoRA on a model with linear-attention layers, explicit target_modules (no all-linear, no "
              "target_regex) that reach the attention projections and none of the linear-attention ones"),
+    RuleInfo("lora-fused-experts", "warning", "engine swift: LoRA target_modules naming MLP projections (gate_proj, "
+             "up_proj, down_proj) on Qwen3.5/3.6-MoE reach the shared expert only; the routed experts are fused "
+             "parameters that only target_parameters reaches, so they stay frozen, silently",
+             (code("transformers models/qwen3_5_moe/modeling_qwen3_5_moe.py: Qwen3_5MoeExperts (gate_up_proj, down_proj "
+                   "nn.Parameter); Qwen3_5MoeSparseMoeBlock.shared_expert (Qwen3_5MoeMLP: gate/up/down_proj Linear)"),
+              code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (target_parameters passed only when "
+                   "stated)"),
+              Evidence("report", "agentscope-ai/TuFT#154", "Qwen3.5-MoE / Qwen3.6-35B-A3B: train_mlp's gate/up/down_proj "
+                       "adapt the shared expert; routed experts stay frozen until target_parameters"),
+              Evidence("report", "axolotl-ai-cloud/axolotl#3515", "Qwen3.5-35B-A3B: the example's target names give "
+                       "a tiny adapter; lora_target_parameters mlp.experts.gate_up_proj / down_proj reach the experts")),
+             "engine swift, Qwen3.5/3.6-MoE, tuner_type lora/lora_llm, target_modules naming gate_proj/up_proj/"
+             "down_proj without all-linear, no target_parameters or target_regex"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
              "meta can bring its own config_cls; a field only a later mcore-bridge than ms-swift's floor 1.6.3 has is "
