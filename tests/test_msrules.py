@@ -58,6 +58,16 @@ CASES = [
      ["args.generation_batch_size=8"]),
     ("grpo-batch", "per_device_eval_batch_size", SWIFT_GRPO, ["args.per_device_eval_batch_size=2"],
      ["args.per_device_eval_batch_size=2", "args.num_generations_eval=2"]),
+    # one evaluation batch is 8 x 1 process // 4 generations = 2 prompts: a 1-row validation set trips
+    # GRPOTrainer.__init__'s assert, 2 rows pass
+    ("grpo-eval-size", "val_dataset", SWIFT_GRPO,
+     ["args.per_device_eval_batch_size=8", "args.val_dataset=[data/grpo/val.jsonl#1]"],
+     ["args.per_device_eval_batch_size=8", "args.val_dataset=[data/grpo/val.jsonl#2]"]),
+    ("grpo-eval-size", "split_dataset_ratio", SWIFT_GRPO,
+     ["args.per_device_eval_batch_size=8", "args.val_dataset=null", "args.dataset=[data/grpo/train.jsonl#100]",
+      "args.split_dataset_ratio=0.01"],
+     ["args.per_device_eval_batch_size=8", "args.val_dataset=null", "args.dataset=[data/grpo/train.jsonl#100]",
+      "args.split_dataset_ratio=0.02"]),
     ("grpo-liger", "padding_free", SWIFT_GRPO, ["args.use_liger_kernel=true", "args.padding_free=true", FLASH],
      ["args.use_liger_kernel=true"]),
     ("grpo-vllm", "vllm_mode", SWIFT_GRPO, ["args.use_vllm=true"], ["args.use_vllm=true", "args.vllm_mode=colocate"]),
@@ -324,3 +334,13 @@ def test_the_installed_collator_asserts_right_padding_outside_padding_free():
     body = body[:body.index("\n    def ", 10)]
     assert "if self.padding_free:" in body and "elif self.use_megatron or self.sequence_parallel_size > 1:" in body
     assert "assert padding_side == 'right'" in body
+
+
+@pytest.mark.parametrize("extra", [
+    ["args.val_dataset=[data/grpo/val.jsonl]"],  # no #N: the file's size, not read here
+    ["args.val_dataset=[data/grpo/val.jsonl#1]", "args.eval_use_evalscope=true"],  # GRPOTrainer skips the assert
+    ["args.val_dataset=[data/grpo/val.jsonl#1]", "args.eval_strategy='no'"],  # no evaluation at all
+], ids=["no-sample-count", "evalscope", "eval-off"])
+def test_grpo_eval_size_stays_quiet_where_the_assert_is_not_reached(extra):
+    errors, _ = problems(SWIFT_GRPO, "args.per_device_eval_batch_size=8", *extra)
+    assert "grpo-eval-size" not in {r for r, _ in errors}, errors

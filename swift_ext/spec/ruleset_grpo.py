@@ -57,6 +57,17 @@ GRPO_RULE_INFO = [
              "rlhf_type grpo without teacher_model / teacher_model_server: engine swift refuses, engine megatron warns"),
     RuleInfo("grpo-cached-dataset", "error", "no cached_dataset with GRPO", (code(f"{RLHF} RLHFArguments._init_grpo"),),
              "engine: swift, rlhf_type grpo"),
+    RuleInfo("grpo-eval-size", "error", "GRPO's validation set holds at least one evaluation batch of prompts "
+             "(per_device_eval_batch_size x processes // num_generations_eval)",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (assert len(eval_dataset) >= "
+                   "total_eval_batch_size, unless eval_use_evalscope)"),
+              code("ms-swift swift/dataset/dataset_meta.py: DatasetMeta.post_process (max(int(min(len, N) * "
+                   "split_dataset_ratio), 1) validation rows per dataset entry)"),
+              code("ms-swift swift/arguments/base_args/data_args.py: DataArguments.__post_init__ (a val_dataset turns "
+                   "the split off)")),
+             "engine: swift, rlhf_type grpo, evaluation on (val_dataset or split_dataset_ratio in (0, 1), eval_strategy "
+             "not no), not eval_use_evalscope or streaming, and every entry of the validation source carrying a `#N` "
+             "sample count (the only size plan can read: an upper bound)"),
     RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators, the "
              "entropy mask, log_entropy, off-policy sequence masking, other importance sampling levels, a teacher",
              (code(f"{RLHF} RLHFArguments._check_grpo / _check_teacher"),), "engine: swift, rlhf_type grpo, use_liger_kernel"),
