@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import textwrap
 
-from swift_ext.planner.eval_split_rules import validation_rows
+from swift_ext.msswift.validation_split import validation_rows
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import load_recipe
 from swift_ext.msswift import schema as msargs

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from swift_ext.msswift.conventions import parse_dataset_entry
+from swift_ext.msswift.validation_split import validation_rows
 from swift_ext.msswift.model_table import model_meta, template_for
 from swift_ext.msswift.plugin_registry import builtin_names, plugin_names, plugins_readable
 from swift_ext.spec.findings import Finding
@@ -62,37 +62,15 @@ def _eval_on(args) -> bool:
     return has_val and (args.str("eval_strategy") or args.str("save_strategy") or "steps") != "no"
 
 
-def _eval_rows_at_most(args) -> int | None:
-    """The most rows the validation set can hold, read from `#N` suffixes; None where an entry has none.
-    swift/arguments/base_args/data_args.py DataArguments.__post_init__: a val_dataset (or streaming) turns the split
-    off; a val_dataset entry `#N` loads N rows (base_args.py BaseArguments.load_dataset reads it with
-    split_dataset_ratio 1.0, and post_process asserts N <= len). swift/dataset/dataset_meta.py
-    DatasetMeta.post_process splits each dataset entry on its own: max(int(min(len, N) * ratio), 1) rows."""
-    if args.bool("streaming"):  # an iterable validation set: its length is not read here
-        return None
-    val = args.list("val_dataset")
-    entries, ratio = (val, None) if val else (args.list("dataset"), args.float("split_dataset_ratio") or 0.0)
-    if not entries or (ratio is not None and not 0 < ratio < 1):
-        return None
-    total = 0
-    for entry in entries:
-        parsed = parse_dataset_entry(entry)
-        if parsed.sample is None or parsed.bad_sample:
-            return None
-        total += parsed.sample_count if ratio is None else max(int(parsed.sample_count * ratio), 1)
-    return total
-
-
 def _grpo_eval_size(args, err, prompts: int) -> None:
     # swift/rlhf_trainers/grpo_trainer.py GRPOTrainer.__init__ asserts len(eval_dataset) >= per_device_eval_batch_size
     # x processes // num_generations_eval ("eval_dataset size ... is smaller than total_eval_batch_size") before
     # step 1, unless eval_use_evalscope.
     if args.bool("eval_use_evalscope"):
         return
-    rows = _eval_rows_at_most(args)
+    rows, key = validation_rows(args)  # msswift/validation_split.py: the one reading of the split's size
     if rows is not None and rows < prompts:
-        key = "val_dataset" if args.list("val_dataset") else "split_dataset_ratio"
-        err("grpo-eval-size", f"the validation set holds at most {rows} row(s) ({key} with the `#N` sample counts), "
+        err("grpo-eval-size", f"the validation set holds at most {rows} row(s) ({key}), "
             f"fewer than the {prompts} prompt(s) one GRPO evaluation batch takes (per_device_eval_batch_size x "
             "processes // num_generations_eval): the trainer asserts at start-up", key,
             hint=f"at least {prompts} validation rows (a larger {key} or #N), or a smaller per_device_eval_batch_size")

@@ -2,60 +2,13 @@
 Megatron (no evaluation ever runs, silently) and gives the transformers Trainer no batch when it drops the last
 partial one (the first evaluation then has no eval_loss for metric_for_best_model and raises).
 
-The split's size is known before launch only from what the recipe states: `#N` sample counts and local JSON Lines
-files. The count is an upper bound (ms-swift's post_process takes at most N rows, and rows its template fails to
-encode are dropped later), so "fewer than one step" holds whenever the bound says so. Registered with
+The split's size is an upper bound read from what the recipe states (msswift/validation_split.py), so "fewer than
+one step" holds whenever the bound says so. Registered with
 warn_rules.ENGINE_RULES (both engines; the shape is never read)."""
 
 from __future__ import annotations
 
-import os
-
-from swift_ext.msswift.conventions import local_dataset_path, parse_dataset_entry
-
-COUNT_LIMIT = 64 * 2**20  # local files counted here up to this size (plan's own data limit); bigger: unknown
-
-
-def _rows_of_file(path: str) -> int | None:
-    """Non-blank lines of a local .jsonl file (one row each, as ms-swift's json loader reads it); None otherwise."""
-    if not path.lower().endswith(".jsonl") or not os.path.isfile(path) or os.path.getsize(path) > COUNT_LIMIT:
-        return None
-    with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
-
-
-def _entry_rows(entry) -> int | None:
-    """Rows one dataset entry yields before splitting: N of `#N` (sample_dataset repeats or subsamples to exactly
-    N), else the rows of a local JSON Lines file; None when neither is known."""
-    parsed = parse_dataset_entry(entry)
-    if parsed.bad_sample:
-        return None
-    if parsed.sample_count is not None:
-        return parsed.sample_count
-    path = local_dataset_path(str(entry))
-    return _rows_of_file(path) if path else None
-
-
-def validation_rows(args) -> tuple[int | None, str | None]:
-    """(upper bound on the validation rows, the flag that makes them) or (None, None) when unknown or absent.
-    swift/dataset/dataset_meta.py DatasetLoader.post_process, per entry: val_dataset entries whole (split ratio
-    1.0: at most N rows); a split_dataset_ratio r in (0, 1) takes max(int(min(len, N) * r), 1) rows of each
-    dataset entry, which is at most max(int(N * r), 1)."""
-    if args.bool("streaming") or args.list("cached_dataset") or args.list("cached_val_dataset"):
-        return None, None
-    val = args.list("val_dataset")
-    if val:
-        counts = [_entry_rows(e) for e in val]
-        return (None, None) if None in counts else (sum(counts), "val_dataset")
-    ratio = args.float("split_dataset_ratio") or 0.0
-    entries = args.list("dataset")
-    if not 0 < ratio <= 1 or not entries:
-        return None, None
-    counts = [_entry_rows(e) for e in entries]
-    if None in counts:
-        return None, None
-    rows = sum(n if ratio == 1 else max(int(n * ratio), 1) for n in counts)
-    return rows, "split_dataset_ratio"
+from swift_ext.msswift.validation_split import validation_rows
 
 
 def megatron_split_too_small(recipe, args, shape, lay, err, warn):

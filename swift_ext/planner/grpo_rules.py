@@ -126,7 +126,7 @@ def _eval_batch(args, lay, err):
     the generation batch, which steps_per_generation > 1 or another num_generations_eval make larger: the run trains,
     then fails at its first evaluation. Evaluation runs with a validation set (val_dataset, or split_dataset_ratio > 0)
     unless eval_iters is 0 (MegatronArguments.init_iters)."""
-    from swift_ext.planner.eval_split_rules import validation_rows
+    from swift_ext.msswift.validation_split import validation_rows
 
     has_val = bool(args.list("val_dataset")) or (args.float("split_dataset_ratio") or 0) > 0
     if not has_val or args.int("eval_iters") == 0 or not lay.dp:

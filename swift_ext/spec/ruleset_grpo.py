@@ -66,8 +66,8 @@ GRPO_RULE_INFO = [
               code("ms-swift swift/arguments/base_args/data_args.py: DataArguments.__post_init__ (a val_dataset turns "
                    "the split off)")),
              "engine: swift, rlhf_type grpo, evaluation on (val_dataset or split_dataset_ratio in (0, 1), eval_strategy "
-             "not no), not eval_use_evalscope or streaming, and every entry of the validation source carrying a `#N` "
-             "sample count (the only size plan can read: an upper bound)"),
+             "not no), not eval_use_evalscope or streaming, and every entry of the validation source sized: a `#N` "
+             "sample count or a local .jsonl file (msswift/validation_split.py: an upper bound)"),
     RuleInfo("grpo-liger", "error", "the Liger GRPO loss excludes padding_free, SP, delta, other estimators, the "
              "entropy mask, log_entropy, off-policy sequence masking, other importance sampling levels, a teacher",
              (code(f"{RLHF} RLHFArguments._check_grpo / _check_teacher"),), "engine: swift, rlhf_type grpo, use_liger_kernel"),
