@@ -62,6 +62,17 @@ def plugins_readable(paths: list, registry: str) -> bool:
     return not plugin_registry(paths, registry).undecided
 
 
+def registered_names(module: str, registry: str, paths: list) -> frozenset[str] | None:
+    """Every name ms-swift's `registry` (in `module`, see builtin_names) can hold at run time: its built-in keys and
+    those the external_plugins files at `paths` add. None when that cannot be known here -- ms-swift not installed,
+    a plugin file missing (plugin-file's finding), or one filling the registry in a way not read here -- so a rule
+    judging a name against it stays silent."""
+    builtin = builtin_names(module, registry)
+    if builtin is None or missing_plugin_files(paths) or not plugins_readable(paths, registry):
+        return None
+    return builtin | plugin_names(paths, registry)
+
+
 def plugins_undecided(paths: list, registry: str) -> str:
     """Why the plugin files here may add names to `registry` that plugin_names cannot list ("" when it lists all)."""
     return plugin_registry(paths, registry).undecided

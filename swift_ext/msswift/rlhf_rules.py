@@ -6,7 +6,7 @@ names the file and function of the installed `swift` package it mirrors."""
 from __future__ import annotations
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
-from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
+from swift_ext.msswift.plugin_registry import registered_names
 from swift_ext.msswift.schema import RENAMED_VALUES
 from swift_ext.spec.findings import shown
 
@@ -66,11 +66,9 @@ def _sft_loss_type(args, name: str, err) -> None:
     # trainers/mixin.py SwiftMixin.create_loss_and_eval_metric: loss_map[args.loss_type] when the trainer is built
     # (swift/loss/mapping.py, plus what an external_plugins file adds with loss_map['name'] = ...); the RLHF
     # algorithm names (grpo, sigmoid, ...) are not in it -- they belong to `swift rlhf`.
-    builtin = builtin_names("loss/mapping.py", "loss_map")
-    paths = args.list("external_plugins")
-    if builtin is None or missing_plugin_files(paths) or not plugins_readable(paths, "loss_map"):
+    known = registered_names("loss/mapping.py", "loss_map", args.list("external_plugins"))
+    if known is None:
         return  # ms-swift not here, or a plugin may register any name
-    known = builtin | plugin_names(paths, "loss_map")
     if name in known:
         return
     rlhf = name in GRPO_LOSS_TYPES or name in DPO_LOSS_TYPES or name in ("kto", "kto_pair", "simpo")

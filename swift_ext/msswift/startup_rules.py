@@ -15,11 +15,15 @@ import json
 import os
 from pathlib import Path
 
-from swift_ext.msswift.deepspeed_rules import DEEPSPEED_RULES, FSDP_PRESETS, _json_config
-from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.checkpoint_rules import CHECKPOINT_RULES
-from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
+from swift_ext.msswift.deepspeed_rules import (
+    DEEPSPEED_RULES,
+    FSDP_PRESETS,
+    _json_config,
+)
+from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
+from swift_ext.msswift.plugin_registry import builtin_names, registered_names
 from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
 
 # -------------------------------------------------------------------------------------------------
@@ -224,12 +228,10 @@ def grpo_reward_model_plugin(recipe, args, err, warn):
             "ms-swift needs one per reward model", "reward_model_plugin",
             hint="one reward_model_plugin per reward_model (default, genrm, or one an external_plugins file "
                  "registers), or drop reward_model_plugin for 'default' everywhere")
-    paths = args.list("external_plugins")
-    builtin = builtin_names("rewards/rm_plugin.py", "rm_plugins")
     # A missing plugin file is plugin-file's error; a file that fills rm_plugins in a way not read here decides.
-    if builtin is None or missing_plugin_files(paths) or not plugins_readable(paths, "rm_plugins"):
+    known = registered_names("rewards/rm_plugin.py", "rm_plugins", args.list("external_plugins"))
+    if known is None:
         return
-    known = builtin | plugin_names(paths, "rm_plugins")
     for name in dict.fromkeys(p for p in plugins if p not in known):
         err("reward-model-plugin", f"reward_model_plugin {name!r} is not a reward model plugin ms-swift or an "
             "external_plugins file registers", "reward_model_plugin",

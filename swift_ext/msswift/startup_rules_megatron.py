@@ -12,8 +12,14 @@ from functools import lru_cache
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.model_table import model_meta
-from swift_ext.msswift.plugin_registry import (builtin_names, missing_plugin_files, plugin_names,
-                                               plugins_may_register_models, plugins_readable)
+from swift_ext.msswift.plugin_registry import (
+    builtin_names,
+    missing_plugin_files,
+    plugin_names,
+    plugins_may_register_models,
+    plugins_readable,
+    registered_names,
+)
 
 # -------------------------------------------------------------------------------------------------
 # Megatron engine (`megatron sft|rlhf`)
@@ -246,13 +252,12 @@ def megatron_task_loss(recipe, args, err, warn):
     if task not in MEGATRON_TASK_LOSSES:
         return
     loss = args.str("loss_type")
-    builtin = builtin_names("loss/mapping.py", "loss_map")
-    paths = args.list("external_plugins")
-    if builtin is None or (loss is not None and (missing_plugin_files(paths) or not plugins_readable(paths,
-                                                                                                     "loss_map"))):
-        return  # ms-swift not here, or a plugin may register the name
-    if loss is not None and loss in builtin | plugin_names(paths, "loss_map"):
-        return
+    if loss is not None:  # no loss_type is KeyError None whatever a plugin registers
+        known = registered_names("loss/mapping.py", "loss_map", args.list("external_plugins"))
+        if known is None or loss in known:
+            return  # ms-swift not here, a plugin may register the name, or the name is known
+    elif builtin_names("loss/mapping.py", "loss_map") is None:
+        return  # ms-swift not here: its trainers decide at start-up
     said = "no loss_type" if loss is None else f"loss_type {loss!r}, which loss_map lacks,"
     err("megatron-task-loss", f"task_type {task} with {said}: Megatron's {task} trainer builds loss_map[loss_type] "
         f"and raises KeyError {loss!r} once the model is built", "loss_type",

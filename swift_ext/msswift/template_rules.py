@@ -6,7 +6,7 @@ truncation_split). Split from input_rules.py by concern; rules.py registers TEMP
 from __future__ import annotations
 
 from swift_ext.msswift.model_table import model_meta
-from swift_ext.msswift.plugin_registry import builtin_names, missing_plugin_files, plugin_names, plugins_readable
+from swift_ext.msswift.plugin_registry import builtin_names, registered_names
 
 # Agent loss scales: each weighs the assistant turns around tool calls (swift/loss_scale/agent.py).
 AGENT_LOSS_SCALES = ("react", "hermes", "qwen", "agentflan", "alpha_umi")
@@ -21,12 +21,10 @@ def loss_scale_names(recipe, args, err, warn):
     value = args.str("loss_scale")
     if not value:
         return
-    builtin = builtin_names("loss_scale/mapping.py", "loss_scale_map")
+    known = registered_names("loss_scale/mapping.py", "loss_scale_map", args.list("external_plugins"))
     bases = builtin_names("loss_scale/base.py", "ALL_BASE_STRATEGY")
-    paths = args.list("external_plugins")
-    if builtin is None or bases is None or missing_plugin_files(paths) or not plugins_readable(paths, "loss_scale_map"):
+    if known is None or bases is None:
         return  # ms-swift not here, or a plugin may register any name
-    known = builtin | plugin_names(paths, "loss_scale_map")
     parts = value.split("+")
     named = parts[1:] if parts[0] in bases else parts
     unknown = [p for p in named if p not in known]
@@ -50,11 +48,9 @@ def agent_template_name(recipe, args, err, warn):
     name = args.str("agent_template")
     if not name:
         return
-    builtin = builtin_names("agent_template/mapping.py", "agent_template_map")
-    paths = args.list("external_plugins")
-    if builtin is None or missing_plugin_files(paths) or not plugins_readable(paths, "agent_template_map"):
+    known = registered_names("agent_template/mapping.py", "agent_template_map", args.list("external_plugins"))
+    if known is None:
         return  # ms-swift not here, or a plugin may register any name
-    known = builtin | plugin_names(paths, "agent_template_map")
     if name in known:
         return
     import difflib
