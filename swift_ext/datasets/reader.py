@@ -5,6 +5,7 @@ over-long line given as its length instead of its bytes."""
 
 from __future__ import annotations
 
+import codecs
 import os
 import shlex
 from pathlib import Path
@@ -16,7 +17,7 @@ from swift_ext.datasets import options
 from swift_ext.datasets.options import CHUNK
 
 BLOCK = 1 << 20
-UTF8_BOM = b"\xef\xbb\xbf"  # Windows editors start files with it; ms-swift's loader accepts it
+UTF8_BOM = codecs.BOM_UTF8  # Windows editors start files with it; ms-swift's loader accepts it
 _DECODER = msgspec.json.Decoder()
 _CANONICAL = msgspec.json.Encoder(order="sorted")  # a JSON array's rows re-encoded one per line
 
@@ -215,8 +216,8 @@ CR_LINES = "cr-lines"  # a layout: JSON Lines whose lines end with a lone \r
 
 # Byte-order marks of the wide encodings a Windows tool may save JSON Lines in (PowerShell's `>` writes UTF-16 LE);
 # the UTF-32 marks first, since UTF-32 LE's starts with UTF-16 LE's.
-_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe", "UTF-16LE"),
-              (b"\xfe\xff", "UTF-16BE"))
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32LE"), (codecs.BOM_UTF32_BE, "UTF-32BE"), (codecs.BOM_UTF16_LE, "UTF-16LE"),
+              (codecs.BOM_UTF16_BE, "UTF-16BE"))
 
 
 def _wide_encoding(head: bytes) -> str | None:
