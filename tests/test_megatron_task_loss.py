@@ -42,3 +42,17 @@ def test_the_installed_trainers_index_loss_map_unguarded():
         assert "self._loss_func = loss_map[args.loss_type](args, self)" in text, name
     mixin = (root / "trainers/mixin.py").read_text(encoding="utf-8")
     assert "if args.loss_type is not None:\n            res['compute_loss_func'] = loss_map[args.loss_type]" in mixin
+
+
+@pytest.mark.parametrize("model", ["JinaAI/jina-reranker-m0", "BAAI/bge-reranker-v2-m3"])
+def test_a_registry_reranker_is_routed_to_the_reranker_trainer(model):
+    # No Megatron task_type argument takes 'reranker', but ms-swift's registry gives it to these models and
+    # MegatronSft.prepare_trainer sends 'reranker' to MegatronRerankerTrainer, which indexes loss_map unguarded.
+    from swift_ext.msswift.schema import _package_dir
+
+    if _package_dir("swift") is None:
+        pytest.skip("ms-swift is not installed here: the registry decides the task")
+    errors, _ = problems(MEG_SFT, f"args.model={model}")
+    assert (CODE, "args.loss_type") in errors, errors
+    errors, _ = problems(MEG_SFT, f"args.model={model}", "args.loss_type=pointwise_reranker")
+    assert CODE not in {r for r, _ in errors}, errors

@@ -234,7 +234,10 @@ def megatron_callbacks(recipe, args, err, warn):
 # __init__ builds `loss_map[args.loss_type]` unguarded (the transformers engine's create_loss_and_eval_metric skips a
 # loss_type of None). The losses ms-swift's docs and examples pair with each.
 MEGATRON_TASK_LOSSES = {"embedding": ("infonce", "cosine_similarity", "contrastive", "online_contrastive"),
-                        "generative_reranker": ("pointwise_reranker", "listwise_reranker")}
+                        "generative_reranker": ("pointwise_reranker", "listwise_reranker"),
+                        # No task_type argument takes it on Megatron, but the registry gives it to reranker models
+                        # (bge-reranker, jina-reranker-m0) and MegatronSft.prepare_trainer routes it to the same trainer.
+                        "reranker": ("pointwise_reranker", "listwise_reranker")}
 
 
 def megatron_task_loss(recipe, args, err, warn):

@@ -260,13 +260,14 @@ STARTUP_RULE_INFO = [
                        "--wandb_project / --wandb_exp_name alone, no report_to")),
              "engine megatron: wandb_project, wandb_exp_name, swanlab_project, swanlab_exp_name; engine swift: "
              "swanlab_project, swanlab_exp_name, swanlab_workspace, swanlab_mode; set without the tracker in report_to"),
-    RuleInfo("megatron-task-loss", "error", "Megatron task_type embedding / generative_reranker needs a loss_type of "
+    RuleInfo("megatron-task-loss", "error", "Megatron task_type embedding / (generative_)reranker needs a loss_type of "
              "loss_map (its trainer builds loss_map[loss_type] unguarded: KeyError None without one)",
              (code("ms-swift swift/megatron/trainers/embedding_trainer.py: MegatronEmbeddingTrainer.__init__"),
               code("ms-swift swift/megatron/trainers/reranker_trainer.py: MegatronRerankerTrainer.__init__"),
               code("ms-swift swift/loss/mapping.py: loss_map (read from the installed package)")),
              "engine: megatron, command sft or pt, task_type (the recipe's or the registry's) embedding or "
-             "generative_reranker; a named loss not judged where an external_plugins file may fill loss_map"),
+             "(generative_)reranker (reranker only from the registry, routed by MegatronSft.prepare_trainer); a named "
+             "loss not judged where an external_plugins file may fill loss_map"),
     RuleInfo("unfused-padding-free", "warning", "packing / padding_free with attention_backend unfused: ms-swift turns "
              "padding_free off, and packs are split back into padded rows",
              (code("ms-swift swift/megatron/model/utils.py: _check_padding_free (unfused: 'not supported in "
