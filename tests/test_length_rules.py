@@ -258,6 +258,19 @@ def test_vllm_lora_rank_must_be_a_rank_vllm_accepts():
     assert "vllm-lora-rank" not in findings(GRPO, *base, "args.lora_rank=24", "args.vllm_enable_lora=false")[0]
 
 
+def test_vllm_lora_rank_one_needs_vllm_0_11_1():
+    # vllm-project/vllm#26461 added 1 to LoRAConfig's possible_max_ranks; an older target refuses it, a newer one or
+    # an unknown vLLM (none here) takes it.
+    base = ("args.rope_scaling=null", "args.max_model_len=null", "args.max_length=4096", "args.vllm_max_model_len=8192",
+            "args.tuner_type=lora", "args.vllm_enable_lora=true", "args.lora_rank=1")
+    errors = findings(GRPO, *base, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.2")[0]
+    assert errors["vllm-lora-rank"] == {"args.lora_rank"}
+    assert "vllm-lora-rank" not in findings(GRPO, *base, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.11.1")[0]
+    assert "vllm-lora-rank" not in findings(GRPO, *base)[0]
+    assert "vllm-lora-rank" not in findings(GRPO, *base[:-1], "args.lora_rank=8",
+                                            "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.2")[0]
+
+
 def test_alias_config_names_only_real_aliases():
     # A typo in alias_config would silently leave the alias on its entry's length.
     from swift_ext.planner.shape_lookup import PRESETS

@@ -25,7 +25,8 @@ import os
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors
-from swift_ext.planner.vllm_lora import VLLM_LORA_RANKS, max_lora_rank_for
+from swift_ext.planner.rollout_rules import vllm_version
+from swift_ext.planner.vllm_lora import accepted_ranks, max_lora_rank_for
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
 
@@ -249,10 +250,13 @@ def rollout_lora_rank(recipe, args, shape: ModelShape, lay, err, warn):
     if (args.str("tuner_type") or "lora") != "lora":
         return
     rank = args.int("lora_rank")
-    if rank and rank not in VLLM_LORA_RANKS:
-        fits = max_lora_rank_for(rank)  # PrimeIntellect-ai/prime-rl#1408 rounds up for this reason
-        err("vllm-lora-rank", f"lora_rank {rank} becomes the rollout engine's max_lora_rank, which vLLM accepts only "
-            f"from {', '.join(map(str, VLLM_LORA_RANKS))}: it refuses to start", "lora_rank",
+    version, where = vllm_version(recipe.env)  # rank 1 only from vLLM 0.11.1; unknown: judged as the newest
+    ranks = accepted_ranks(version)
+    if rank and rank not in ranks:
+        fits = max_lora_rank_for(rank, version)  # PrimeIntellect-ai/prime-rl#1408 rounds up for this reason
+        release = f"vLLM {version} ({where})" if version and ranks[0] != 1 else "vLLM"
+        err("vllm-lora-rank", f"lora_rank {rank} becomes the rollout engine's max_lora_rank, which {release} accepts "
+            f"only from {', '.join(map(str, ranks))}: it refuses to start", "lora_rank",
             hint=f"lora_rank: {fits}" if fits else "a lora_rank vLLM accepts, or vllm_enable_lora: false (merged sync)")
 
 

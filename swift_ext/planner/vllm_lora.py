@@ -14,12 +14,25 @@ vLLM is not installed here; the facts are read from its public source:
 from __future__ import annotations
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+VLLM_RANK_ONE_SINCE = "0.11.1"  # the first release with vllm-project/vllm#26461; before it, 1 "must be one of" 8 ...
 VLLM_DEFAULT_MAX_LORA_RANK = 16  # vLLM's, and ms-swift's vllm_max_lora_rank default (rlhf_trainers/args_mixin.py)
 
 
-def max_lora_rank_for(rank: int) -> int | None:
+def accepted_ranks(vllm_version: str | None) -> tuple[int, ...]:
+    """The max_lora_rank values a vLLM release takes; every value some release takes when the version is unknown
+    (a dev or unreadable build counts as the newest)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        older = vllm_version is not None and Version(vllm_version) < Version(VLLM_RANK_ONE_SINCE)
+    except InvalidVersion:
+        older = False
+    return VLLM_LORA_RANKS[1:] if older else VLLM_LORA_RANKS
+
+
+def max_lora_rank_for(rank: int, vllm_version: str | None = None) -> int | None:
     """The smallest max_lora_rank vLLM accepts that holds an adapter of this rank; None past vLLM's largest."""
-    return next((r for r in VLLM_LORA_RANKS if r >= rank), None)
+    return next((r for r in accepted_ranks(vllm_version) if r >= rank), None)
 
 
 def adapter_refusals(use_dora: bool, modules_to_save, bias: str | None, rank: int | None) -> list[tuple[str, str]]:
