@@ -75,12 +75,32 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(ckpt, args, "megatron" if is_megatron_args(args) else "swift", tuner_of(args, "lora"))
 
 
+# ms-swift's own tuners (swift/tuners/base.py SwiftModel.save_pretrained) write their config into CKPT/<adapter>/
+# ("default"), not PEFT's top-level file. Swift.merge_and_unload folds only LoRAConfig adapters (LoRA, LongLoRA) into
+# the base; LLaMA-Pro needs no folding: its blocks sit in the model and config (num_hidden_layers), so ms-swift's
+# export saves the expanded model. Every other swift tuner (adapter, side, part, prompt, ...) stays a module beside
+# the base weights: the saved model carries it as keys transformers drops when it loads the model.
+SWIFT_TUNER_DIR = "default"
+SWIFT_TUNERS_MERGED = ("LORA", "longlora", "LLAMAPRO")
+
+
 def refuse_non_adapter(ckpt: Checkpoint) -> None:
-    """`--adapters CKPT` needs PEFT's adapter_config.json; without it ms-swift fails deep inside the load."""
-    if read_adapter_config(ckpt.path) is None:
+    """`--adapters CKPT` needs an adapter config; without it ms-swift fails deep inside the load. A swift tuner that
+    ms-swift's merge cannot fold would be saved as a model that loses the training: refused too."""
+    if read_adapter_config(ckpt.path) is not None:
+        return
+    swift_config = read_adapter_config(ckpt.path / SWIFT_TUNER_DIR)
+    if swift_config is None:
         raise UserError.one(f"not a LoRA adapter checkpoint: no {ADAPTER_CONFIG} (args.json says tuner_type "
                             f"{ckpt.tuner}); there is nothing to merge", file=str(ckpt.path),
                             hint="a full-parameter checkpoint is already a model; pass the adapter's checkpoint-N")
+    kind = str(swift_config.get("swift_type") or ckpt.tuner)
+    if kind not in SWIFT_TUNERS_MERGED:
+        raise UserError.one(f"a tuner_type {ckpt.tuner} checkpoint (ms-swift's {kind} tuner): ms-swift's merge "
+                            "(Swift.merge_and_unload) folds only LoRA into the base model, so the model it saved "
+                            f"would keep the {ckpt.tuner} weights as extra keys that transformers drops on load",
+                            file=str(ckpt.path / SWIFT_TUNER_DIR / ADAPTER_CONFIG),
+                            hint=f"use it unmerged: swift-ext infer {ckpt.path} (ms-swift loads it with --adapters)")
 
 
 @dataclass(frozen=True)
@@ -151,6 +171,9 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
         if base_model:
             argv += ["--model", base]
         env = {}
+        if ckpt.tuner == "llamapro":
+            notes.append("LLaMA-Pro: the merged model is the base expanded with the trained blocks "
+                         "(config.json's num_hidden_layers grows by llamapro_num_new_blocks)")
         if mtp:
             notes.append(f"{base} has {mtp} MTP layer(s); the transformers path does not train them, and swift-ext "
                          "copies the base model's MTP weights into the merged model (transformers drops them)")
