@@ -1034,3 +1034,29 @@ def test_rewards_that_score_against_the_solution_ask_the_rows_for_it(tmp_path, f
                                 "args": {"model": "Qwen/Qwen2.5-0.5B", "rlhf_type": "grpo", "dataset": ["d.jsonl"],
                                          "reward_funcs": funcs}}))
     assert recipe_data(load_recipe(path)).reward_columns == columns
+
+
+@pytest.mark.slow
+def test_sft_rows_cut_after_a_tool_response_warn_as_ms_swift_trains_the_call_before(tmp_path, msswift_processor):
+    """ms-swift takes an SFT row that ends with a tool result (Template._get_std_messages appends an empty assistant
+    turn): it trains the earlier call and nothing after the result, and under loss_scale last_round nothing at all.
+    W208 says so; a row with no earlier answer trains nothing and stays E201."""
+    from swift import get_template
+
+    call = {"role": "tool_call", "content": '{"name": "get_weather", "arguments": {"city": "Paris"}}'}
+    cut = {"messages": [{"role": "user", "content": "Weather in Paris?"}, call,
+                        {"role": "tool_response", "content": "sunny"}]}
+    bare = {"messages": [{"role": "user", "content": "Weather in Paris?"}, {"role": "tool", "content": "sunny"}]}
+    path = tmp_path / "agent.jsonl"
+    path.write_text(json.dumps(cut) + "\n" + json.dumps(bare) + "\n")
+    report = check(path)
+    assert [(i.code, i.line) for i in report.issues] == [("W208", 1), ("E201", 2)], [i.render() for i in report.issues]
+    trained = {}
+    for loss_scale in ("default", "last_round"):
+        template = get_template(msswift_processor, template_type="qwen3_5", agent_template="hermes",
+                                loss_scale=loss_scale)
+        template.set_mode("train")
+        labels = template.encode({"messages": [dict(m) for m in cut["messages"]]})["labels"]
+        trained[loss_scale] = template.tokenizer.decode([t for t in labels if t != -100])
+    assert "get_weather" in trained["default"] and "sunny" not in trained["default"]
+    assert trained["last_round"] == ""

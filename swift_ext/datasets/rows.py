@@ -246,8 +246,18 @@ class RowChecker:
             answered = isinstance(content, (str, list, dict)) and content and (
                 last_role == "assistant" or (last_role == "tool_call" and not isinstance(content, list)))
             if not answered and not (last_role == "assistant" and last.get("tool_calls")):
-                add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn "
-                    "(or a tool call)")
+                if task in ("sft", "pt") and last_role in ("tool", "tool_response") and any(
+                        isinstance(m, dict) and isinstance(m.get("role"), str) and (m.get("content") or m.get(
+                            "tool_calls")) and ALIASES.get(m["role"], m["role"]) in ("assistant", "tool_call")
+                        for m in messages[:-1]):
+                    # An agent trajectory cut after a tool result: Template._get_std_messages appends an empty
+                    # assistant turn, so ms-swift trains the calls before it (loss_scale default) and nothing after.
+                    add("W208", f"messages[{len(messages) - 1}]", "the row ends with a tool response: ms-swift trains "
+                        "the assistant turns before it, not a reply to this result (with loss_scale last_round the "
+                        "row trains nothing); add the assistant's reply to train it")
+                else:
+                    add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn "
+                        "(or a tool call)")
         if task == "grpo":
             # ms-swift drops a final assistant turn before the rollout (swift.utils.remove_response, called by
             # GRPOTrainer._apply_chat_template_to_messages_list and RolloutMixin._preprocess_inputs), so a
