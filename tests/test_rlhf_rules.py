@@ -28,6 +28,7 @@ PPO = ["args.rlhf_type=ppo", "args.reward_funcs=null", "args.reward_model=[Skywo
 EMB = ["args.model=Qwen/Qwen3-Embedding-0.6B", "args.task_type=embedding"]
 GEN_RERANK = ["args.model=Qwen/Qwen3-Reranker-0.6B", "args.task_type=generative_reranker"]
 RERANK = ["args.model=iic/gte-reranker-modernbert-base"]  # ModelMeta task_type reranker
+GSPO = ["args.importance_sampling_level=sequence"]
 SERVER2 = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2, 10.0.0.3]"]
 
 CASES = [
@@ -42,6 +43,26 @@ CASES = [
      ["args.loss_type=cispo", "args.epsilon_high=5.0"]),
     ("cispo-clip", "epsilon_high", "warning", MEG_GRPO, ["args.loss_type=cispo", "args.epsilon_high=0.28"],
      ["args.loss_type=dapo", "args.epsilon_high=0.28"]),
+    # GSPO: the clip matters off-policy, from the paper's 4 updates per rollout; 3e-4 / 4e-4 is the paper's range
+    ("gspo-clip", "epsilon", "warning", SWIFT_GRPO, [*GSPO, "args.steps_per_generation=4"],
+     [*GSPO, "args.steps_per_generation=4", "args.epsilon=3e-4", "args.epsilon_high=4e-4"]),
+    ("gspo-clip", "epsilon", "warning", SWIFT_GRPO, [*GSPO, "args.num_iterations=2", "args.steps_per_generation=2"],
+     [*GSPO, "args.gradient_accumulation_steps=4", "args.steps_per_generation=4"]),  # one update per rollout
+    ("gspo-clip", "epsilon_high", "warning", MEG_GRPO, [*GSPO, "args.steps_per_generation=4"],
+     ["args.importance_sampling_level=token", "args.steps_per_generation=4"]),
+    ("gspo-clip", "epsilon", "warning", MEG_GRPO, ["args.importance_sampling_level=sequence_token",
+                                                   "args.epsilon_high=null", "args.steps_per_generation=4"],
+     ["args.importance_sampling_level=sequence", "args.epsilon_high=null"]),  # its 2 updates: near on-policy
+    # an answer-graded reward under ms-swift's 512-token default; other rewards (format) grade no final answer
+    ("grpo-completion-budget", "max_completion_length", "warning", SWIFT_GRPO,
+     ["args.reward_funcs=[accuracy, format]", "args.max_completion_length=256", "args.max_steps=200"],
+     ["args.reward_funcs=[accuracy, format]", "args.max_completion_length=512", "args.max_steps=200"]),
+    ("grpo-completion-budget", "max_completion_length", "warning", MEG_GRPO,
+     ["args.reward_funcs=[math]", "args.max_completion_length=200"],
+     ["args.reward_funcs=[format]", "args.max_completion_length=200"]),
+    ("grpo-completion-budget", "max_completion_length", "warning", MEG_GRPO,
+     ["args.reward_funcs=[accuracy]", "args.max_completion_length=128", "args.train_iters=200"],
+     ["args.reward_funcs=[accuracy]", "args.max_completion_length=128", "args.train_iters=1"]),  # a smoke run
     ("vllm-settings", "vllm_data_parallel_size", "warning", SWIFT_GRPO, [*COLOCATE, "args.vllm_data_parallel_size=8"],
      [*COLOCATE, "args.vllm_tensor_parallel_size=1"]),
     ("vllm-settings", "vllm_max_lora_rank", "warning", SWIFT_GRPO, [*COLOCATE, "args.vllm_max_lora_rank=64"],

@@ -33,6 +33,9 @@ MEG_TEACHER = ["command=rlhf", "args.rlhf_type=gkd", "args.teacher_model=Qwen/Qw
 
 CASES = [
     # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
+    ("epoch-iters", "global_batch_size", MEG_GRPO,
+     ["args.dataset=[AI-MO/NuminaMath-TIR#16]", "args.global_batch_size=256", "args.num_generations=8"],
+     ["args.dataset=[AI-MO/NuminaMath-TIR#32]", "args.global_batch_size=256", "args.num_generations=8"]),
     ("ref-model", "ref_model", SWIFT_GRPO, ["args.ref_model=Qwen/Qwen3-0.6B"],
      ["args.ref_model=Qwen/Qwen3-0.6B", "args.tuner_type=full"]),
     ("ref-model", "ref_model", SWIFT_GRPO, ["args.ref_model=Qwen/Qwen3-0.6B", "args.beta=0.04"],
@@ -730,3 +733,34 @@ def test_the_megatron_scheduler_multiplies_train_iters_and_only_epochs_fill_it()
     init_iters = init_iters[init_iters.index("def init_iters"):]
     init_iters = init_iters[:init_iters.index("\n    def ")]
     assert init_iters.count("self.train_iters = ") == 1 and "if self.num_train_epochs is not None:" in init_iters
+
+
+# epoch-iters: a sized training set under one global batch of samples makes init_iters' train_iters 0
+SMALL = ["args.dataset=[AI-MO/NuminaMath-TIR#16]", "args.global_batch_size=256", "args.num_generations=8"]
+
+
+def test_a_megatron_training_set_under_one_global_batch_is_refused():
+    # 16 prompts x 8 completions = 128 samples < 256: train_iters 0, OptimizerParamScheduler's assert (THUDM/slime#2366)
+    errors, _ = problems(MEG_GRPO, *SMALL)
+    assert ("epoch-iters", "args.global_batch_size") in errors, errors
+    _, warnings = problems(MEG_GRPO, *SMALL, "args.lr_decay_iters=100")  # the scheduler builds; 0 iterations run
+    assert ("epoch-iters", "args.global_batch_size") in warnings, warnings
+
+
+@pytest.mark.parametrize("overrides", [
+    ["args.global_batch_size=128"],  # 16 x 8 = one global batch: train_iters 1
+    ["args.num_train_epochs=2"],  # 256 samples over two epochs
+    ["args.dataset=[AI-MO/NuminaMath-TIR]"],  # unsized: the hub's row count is not read here
+])
+def test_a_megatron_training_set_of_one_global_batch_or_unsized_is_not_refused(overrides):
+    errors, warnings = problems(MEG_GRPO, *SMALL, *overrides)
+    assert "epoch-iters" not in {c for c, _ in errors | warnings}
+
+
+def test_init_iters_multiplies_the_rows_by_num_generations_and_the_scheduler_asserts_decay_steps():
+    from swift_ext.msswift.schema import _package_dir
+    args_src = (_package_dir("swift") / "megatron" / "arguments" / "megatron_args.py").read_text(encoding="utf-8")
+    assert "self.train_iters = dataset_sample * self.num_train_epochs // self.global_batch_size" in args_src
+    assert "num_generations = self.num_generations if self.rlhf_type == 'grpo' else 1" in args_src
+    core = (_package_dir("megatron") / "core" / "optimizer_param_scheduler.py").read_text(encoding="utf-8")
+    assert "assert self.lr_decay_steps > 0" in core

@@ -100,6 +100,83 @@ def cispo_clip(recipe, args, err, warn):
              hint="epsilon_high: 5.0 (ms-swift's CISPO documentation, after ScaleRL)")
 
 
+# The loss_types whose surrogate is PPO's clamp(ratio, 1 - epsilon, 1 + epsilon_high) (GRPOTrainer.
+# _compute_loss_and_metrics, MegatronGRPOTrainer.loss_func); cispo, sapo and real weigh the ratio otherwise.
+PPO_CLIP_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "fipo")
+GSPO_CLIP_MAX = 0.01  # the GSPO paper clips the sequence ratio at 3e-4 / 4e-4; PPO's 0.2 is ~500x wider
+# The GSPO paper's setting: each rollout split into 4 mini-batches, so the policy drifts 3 updates from the one that
+# sampled; with fewer the sequence ratio stays within ~1e-3 of 1 and the clip range hardly matters either way.
+GSPO_UPDATES = 4
+
+
+def _updates_per_rollout(recipe, args) -> int:
+    """Optimizer steps taken on one generation batch (1: every update is on-policy and the ratio is exactly 1).
+    swift: steps_per_generation (default gradient_accumulation_steps) over gradient_accumulation_steps, times
+    num_iterations; Megatron: steps_per_generation (default 1), the generation batch over global_batch_size."""
+    if recipe.engine == "megatron":
+        spg, gen_bs, gbs = args.int("steps_per_generation"), args.int("generation_batch_size"), \
+            args.int("global_batch_size")
+        return max(spg or 1, (gen_bs // gbs) if gen_bs and gbs else 1)
+    gas = args.int("gradient_accumulation_steps") or 1
+    spg, gen_bs = args.int("steps_per_generation"), args.int("generation_batch_size")
+    steps = (spg // gas) if spg else 1
+    if gen_bs and not spg:
+        per_step = (args.int("per_device_train_batch_size", 1) or 1) * recipe.launch.world_size * gas
+        steps = gen_bs // per_step if per_step else 1
+    return max(steps, 1) * max(args.int("num_iterations") or 1, 1)
+
+
+def gspo_clip(recipe, args, err, warn):
+    # GSPO (importance_sampling_level sequence / sequence_token) clips exp(mean token log-ratio), a per-token geometric
+    # mean that moves by about 1e-4..1e-3 per update, with the same epsilon / epsilon_high as token-level GRPO
+    # (GRPOTrainer._compute_loss_and_metrics, MegatronGRPOTrainer.loss_func; epsilon_high falls back to epsilon, 0.2).
+    # The GSPO paper clips at 3e-4 / 4e-4 and ms-swift's GSPO page asks for those; at 0.2 the clip never binds, so
+    # the off-policy updates run unclipped, silently (huggingface/trl#3834: TRL's GSPO shipped with 0.2). With one
+    # update per rollout the ratio is exactly 1 and the clip is moot; the warning starts at the paper's 4 updates.
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" \
+            or (args.str("importance_sampling_level") or "token") not in ("sequence", "sequence_token") \
+            or (args.str("loss_type") or "grpo") not in PPO_CLIP_LOSS_TYPES:
+        return
+    low = args.float("epsilon")
+    low = 0.2 if low is None else low
+    high = args.float("epsilon_high")
+    high = low if high is None else high
+    if max(low, high) < GSPO_CLIP_MAX or (updates := _updates_per_rollout(recipe, args)) < GSPO_UPDATES:
+        return
+    key = "epsilon_high" if high >= GSPO_CLIP_MAX and args.has("epsilon_high") else "epsilon"
+    warn("gspo-clip", f"importance_sampling_level {args.str('importance_sampling_level')} (GSPO) with the token-level "
+         f"clip range epsilon {low:g} / epsilon_high {high:g}: the sequence ratio is a per-token geometric mean that "
+         f"moves by ~1e-3, so the clip hardly ever binds and the {updates} updates per rollout run unclipped", key,
+         hint="epsilon: 3e-4 and epsilon_high: 4e-4 (the GSPO paper, section 5.1; ms-swift's GSPO page)")
+
+# rewards/orm.py: the built-in rewards that grade the final answer (MathAccuracy parses the <answer> tag or the
+# boxed{} expression with math_verify; MathORM compares the extracted answer): a completion cut by max_tokens
+# before its answer scores 0.
+ANSWER_GRADED_REWARDS = ("accuracy", "math")
+ANSWER_BUDGET_MIN = 512  # ms-swift's own max_completion_length default (both engines)
+SMOKE_STEPS = 10  # train_iters / max_steps below this: a smoke run (ms-swift's Ascend GRPO example runs 1 iteration)
+
+
+def completion_budget(recipe, args, err, warn):
+    # A completion budget below ms-swift's 512 default with an answer-graded reward: step-by-step math answers run
+    # 250-700 tokens, so most completions stop at max_tokens before the answer, every one in a group scores 0, the
+    # group's advantages are 0 and the step trains nothing -- loss 0, grad_norm 0, no error (huggingface/trl#5697:
+    # Qwen2.5-0.5B-Instruct on DeepMath-103K at TRL's 256 default, 97-99% clipped, reward 0; trl#6263 measured 50-80%
+    # truncation at 256 on GSM8K for three models). Both engines pass max_completion_length as vLLM's max_tokens.
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or not args.has("max_completion_length"):
+        return
+    graded = [r for r in (args.list("reward_funcs") or []) if str(r) in ANSWER_GRADED_REWARDS]
+    budget = args.int("max_completion_length")
+    if not graded or budget is None or budget >= ANSWER_BUDGET_MIN:
+        return
+    steps = args.int("train_iters") if recipe.engine == "megatron" else args.int("max_steps")
+    if steps is not None and 0 < steps < SMOKE_STEPS:
+        return  # a pipeline check of a few steps is not run for its learning signal
+    warn("grpo-completion-budget", f"max_completion_length {budget} with the answer-graded reward {graded[0]}: "
+         "worked solutions run past it, a completion cut before its answer scores 0, and groups where every "
+         "completion is cut get zero advantages (loss 0, grad_norm 0, no error)", "max_completion_length",
+         hint=f"max_completion_length: {ANSWER_BUDGET_MIN} or more (ms-swift's default; 1024+ for reasoning)")
+
 # VllmArguments fields (rlhf_trainers/args_mixin.py) that only get_vllm_engine_kwargs reads -- for `swift rollout` /
 # `swift infer` (pipelines/infer/rollout.py, infer.py). The trainer's own colocated engine is built from an explicit
 # list (rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._prepare_vllm_engine: tensor_parallel_size,
@@ -387,6 +464,6 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, rollout_only_vllm_args, lora_sync_modules_to_save,
+RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
               lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, fp8_rollout_sync,
               grpo_reward_source, kto_batch, sync_ref_model, continued_adapter_reference]

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.validation_split import train_rows
 from swift_ext.msswift.plugin_registry import (
     builtin_names,
     missing_plugin_files,
@@ -356,7 +357,38 @@ def megatron_run_length(recipe, args, err, warn):
          hint="set num_train_epochs (iterations from the dataset's size) or train_iters")
 
 
+def megatron_epoch_iters(recipe, args, err, warn):
+    # swift/megatron/arguments/megatron_args.py MegatronArguments.init_iters: with num_train_epochs, train_iters =
+    # (rows // (micro_batch_size * DP) * (micro_batch_size * DP) * num_generations (GRPO; 1 otherwise)) *
+    # num_train_epochs // global_batch_size, overriding any stated train_iters. A training set smaller than one global
+    # batch of samples gives 0; swift/megatron/utils/megatron_lm_utils.py get_optimizer_param_scheduler then passes
+    # lr_decay_steps = train_iters * global_batch_size = 0 and megatron-core's OptimizerParamScheduler.__init__
+    # asserts lr_decay_steps > 0 (a bare AssertionError; THUDM/slime#2366 is the same arithmetic in slime). With
+    # lr_decay_iters stated the scheduler builds and the loop runs 0 iterations. The rows are an upper bound, so a
+    # refusal here is certain.
+    if recipe.engine != "megatron" or not args.has("num_train_epochs"):
+        return
+    epochs, rows = args.float("num_train_epochs"), train_rows(args)
+    if epochs is None or epochs <= 0 or rows is None:
+        return
+    generations = (args.int("num_generations") or 1) if args.str("rlhf_type") == "grpo" else 1
+    gbs = args.int("global_batch_size") or 16
+    samples = rows * generations * epochs
+    if samples >= gbs:
+        return
+    per = f"{rows} row(s) x num_generations {generations}" if generations > 1 else f"{rows} row(s)"
+    what = (f"at most {per} x {epochs:g} epoch(s) = {samples:g} samples, under one global_batch_size {gbs}: "
+            "init_iters computes train_iters 0")
+    if args.has("lr_decay_iters"):
+        warn("epoch-iters", f"{what}, so the run trains 0 iterations", "global_batch_size",
+             hint=f"global_batch_size {int(samples)} or less, or more rows / epochs")
+    else:
+        err("epoch-iters", f"{what}, and the LR scheduler's lr_decay_steps = 0 fails megatron-core's "
+            "OptimizerParamScheduler (assert lr_decay_steps > 0) before the first step", "global_batch_size",
+            hint=f"global_batch_size {int(samples)} or less (a multiple of micro_batch_size x DP), or more rows / "
+                 "epochs")
+
 MEGATRON_STARTUP_RULES = [muon_optimizer, distributed_optimizer, offload_optimizer_dtypes, weight_decay_schedule,
                           lora_llm, megatron_adapters, megatron_vit_lr, megatron_callbacks,
                           megatron_task_loss, unfused_padding_free, megatron_ray_teacher,
-                          megatron_model_supported, megatron_run_length]
+                          megatron_model_supported, megatron_run_length, megatron_epoch_iters]

@@ -1,7 +1,8 @@
 """How many rows ms-swift 4.6's validation split can hold, read from what the recipe states before launch: `#N` sample
 counts and local JSON Lines files. The count is an upper bound (ms-swift's post_process takes at most N rows, and rows
 its template fails to encode are dropped later), so "fewer than one step" holds whenever the bound says so. Read by
-planner/eval_split_rules.py and msswift/rules.py (GRPO's evaluation batch)."""
+planner/eval_split_rules.py and msswift/rules.py (GRPO's evaluation batch); train_rows, the same bound on the training
+rows, by msswift/startup_rules_megatron.py (the epoch-based train_iters)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,13 @@ def validation_rows(args) -> tuple[int | None, str | None]:
         return None, None
     rows = sum(n if ratio == 1 else max(int(n * ratio), 1) for n in counts)
     return rows, "split_dataset_ratio"
+
+
+def train_rows(args) -> int | None:
+    """Upper bound on the training rows: every `dataset` entry's N of `#N` or local JSON Lines rows, summed (the
+    validation split and dropped rows only lower it); None when an entry is unsized, streaming or cached."""
+    if args.bool("streaming") or args.list("cached_dataset"):
+        return None
+    entries = args.list("dataset")
+    counts = [_entry_rows(e) for e in entries] if entries else [None]
+    return None if None in counts else sum(counts)

@@ -59,6 +59,33 @@ RLHF_ARGUMENT_RULE_INFO = [
               Evidence("report", "NovaSky-AI/SkyRL#553", "pull request: CISPO clip bounds 0.2/0.2 replaced by 0 and 5 "
                        "after the ScaleRL ablation (clip_ratio rose); ms-swift's CISPO page sets epsilon_high 5.0")),
              "rlhf_type grpo, loss_type cispo, both engines"),
+    RuleInfo("gspo-clip", "warning", "GSPO (importance_sampling_level sequence) with a token-level clip range "
+             "(epsilon / epsilon_high 0.01 or more; unset: 0.2) and 4+ updates per rollout: the sequence ratio "
+             "hardly ever reaches the clip, the off-policy updates run unclipped",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics (sequence "
+                   "level: exp(mean token log-ratio), then clamp(coef_1, 1 - epsilon_low, 1 + epsilon_high)); "
+                   "_prepare_algorithm_params (epsilon_high falls back to epsilon)"),
+              code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer.loss_func (the same)"),
+              Evidence("report", "huggingface/trl#3834", "GSPO used PPO's default clip epsilon 0.2; the GSPO paper "
+                       "(section 5.1) clips the sequence ratio at 3e-4 / 4e-4, as ms-swift's GSPO page and TRL's "
+                       "paper index ask")),
+             "rlhf_type grpo, importance_sampling_level sequence or sequence_token, loss_type grpo / bnpo / dr_grpo / "
+             "dapo / fipo, both engines; only when a rollout feeds 4+ optimizer steps, the paper's 4 mini-batches "
+             "(steps_per_generation over gradient_accumulation_steps, a larger generation_batch_size, num_iterations; "
+             "Megatron: steps_per_generation): with one the ratio is exactly 1, with 2-3 it stays near 1"),
+    RuleInfo("grpo-completion-budget", "warning", "GRPO with an answer-graded reward (accuracy, math) and "
+             "max_completion_length below ms-swift's 512 default: completions cut before their answer score 0 and "
+             "all-cut groups train nothing",
+             (code("ms-swift swift/rewards/orm.py: MathAccuracy.__call__ (math_verify parses the <answer> tag or the "
+                   "boxed answer; nothing parsed: 0) / MathORM.extract_boxed_result"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_rollout_params and "
+                   "swift/megatron/trainers/rollout_mixin.py: _init_rollout_params (max_tokens=max_completion_length)"),
+              Evidence("report", "huggingface/trl#5697", "Qwen2.5-0.5B-Instruct on DeepMath-103K with "
+                       "max_completion_length 256: 97-99% of completions clipped, reward 0, loss 0, grad_norm 0"),
+              Evidence("report", "huggingface/trl#6263", "GSM8K at 256 tokens: 57% (Qwen2.5-0.5B-Instruct), 80% "
+                       "(Qwen2.5-Math-1.5B-Instruct), 50% (Qwen3-0.6B, thinking off) of completions truncated")),
+             "rlhf_type grpo, both engines, reward_funcs with accuracy or math, max_completion_length stated below 512; "
+             "not a smoke run (train_iters / max_steps stated below 10)"),
     RuleInfo("vllm-lora-sync", "error, warning", "LoRA adapter sync to vLLM (vllm_enable_lora): vLLM's LoRA loader "
              "refuses the full modules_to_save weights the adapter state dict carries (warning), DoRA and an adapter "
              "bias (error; warning with a rollout server)",

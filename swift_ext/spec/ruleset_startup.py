@@ -283,6 +283,19 @@ STARTUP_RULE_INFO = [
               code("transformers training_args.py: TrainingArguments.__post_init__ (['none'] / ['all'] become the "
                    "strings)")),
              "engine: swift, report_to given"),
+    RuleInfo("epoch-iters", "error, warning", "engine megatron with num_train_epochs and a training set (`#N` or "
+             "local .jsonl rows, x num_generations for GRPO, x epochs) smaller than one global_batch_size: train_iters "
+             "is 0 and the LR scheduler's assert fails (lr_decay_iters stated: a warning, 0 iterations run)",
+             (code(f"{MS} MegatronArguments.init_iters (train_iters = rows // (mbs x DP) x (mbs x DP) x "
+                   "num_generations x num_train_epochs // global_batch_size)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (lr_decay_steps "
+                   "= lr_decay_iters or train_iters, x global_batch_size)"),
+              code("megatron-core optimizer_param_scheduler.py: OptimizerParamScheduler.__init__ (assert "
+                   "self.lr_decay_steps > 0)"),
+              Evidence("report", "THUDM/slime#2366", "num_rollout 2 x rollout_batch_size 8 x n_samples_per_prompt 8 = "
+                       "128 < global_batch_size 256: train_iters 0, bare AssertionError in OptimizerParamScheduler")),
+             "engine megatron, num_train_epochs stated, every dataset entry sized (`#N` or a local .jsonl; an upper "
+             "bound, so the refusal is certain), not streaming or cached"),
     RuleInfo("megatron-run-length", "warning", "engine megatron with neither train_iters nor num_train_epochs: the LR "
              "scheduler is built from train_iters, which only num_train_epochs fills",
              (code(f"{MS} MegatronArguments.init_iters (train_iters from num_train_epochs only; both default None)"),
