@@ -289,7 +289,9 @@ MEGATRON_MODULE_NAMES = frozenset({
     "embedding", "word_embeddings", "position_embeddings", "tokentype_embeddings", "embed_tokens_per_layer",
     "ngram_embedding", "experts", "local_experts", "shared_experts", "mlp", "self_attention", "cross_attention",
     "core_attention", "indexer", "mixer", "layers", "decoder", "input_layernorm", "pre_mlp_layernorm",
-    "final_layernorm", "q_layernorm", "k_layernorm", "kv_layernorm", "enorm", "hnorm", "norm", "out_norm"})
+    "final_layernorm", "q_layernorm", "k_layernorm", "kv_layernorm", "q_norm", "k_norm", "post_mlp_layernorm",
+    "post_self_attn_layernorm", "post_attention_layernorm", "post_feedforward_layernorm", "enorm", "hnorm", "norm",
+    "out_norm", "conv1d"})
 _TARGET_KEYWORDS = ("all-linear", "all-embedding", "all-router")
 
 
