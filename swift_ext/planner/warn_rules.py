@@ -322,7 +322,7 @@ def megatron_lora_unknown_names(recipe, args, shape, lay, err, warn):
             "target_modules", hint=hint)
     elif "all-linear" not in targets:
         warn("lora-targets", f"target_modules {unknown} name no module of Megatron's model: peft adapts the others "
-             f"({', '.join(known)}) and drops these without an error, so those layers train frozen",
+             f"({', '.join(known)}) and drops these without an error: the modules they were meant for stay frozen",
              "target_modules", hint=hint)
 
 
