@@ -44,6 +44,50 @@ def test_megatron_lora_with_transformers_module_names_is_refused_and_megatron_na
     assert not {e for e in vl if e[0] == "lora-targets"}
 
 
+def test_megatron_lora_names_matching_no_module_are_refused_alone_and_warned_beside_real_ones():
+    from swift_ext.planner.warn_rules import MEGATRON_MODULE_NAMES
+
+    # peft 0.20 matches by name or dotted suffix: the real check, on a module tree with Megatron's names
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    class Attn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear_qkv, self.linear_proj = torch.nn.Linear(4, 12), torch.nn.Linear(4, 4)
+
+    class Mlp(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear_fc1, self.linear_fc2 = torch.nn.Linear(4, 8), torch.nn.Linear(8, 4)
+
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.self_attention, self.mlp = Attn(), Mlp()
+
+    assert {"linear_qkv", "linear_proj", "linear_fc1", "linear_fc2", "self_attention", "mlp"} <= MEGATRON_MODULE_NAMES
+    with pytest.raises(ValueError, match="not found in the base model"):
+        get_peft_model(Layer(), LoraConfig(r=2, target_modules=["a", "b"]))
+    partial = get_peft_model(Layer(), LoraConfig(r=2, target_modules=["linear_qkv", "linear_fc1x"]))
+    assert partial.base_model.targeted_module_names == ["self_attention.linear_qkv"]
+
+    none = _findings("ms-swift-example-lora-moe.yaml", "args.target_modules=[a,b]")[0]
+    assert ("lora-targets", "args.target_modules") in none
+    errors, warnings = _findings("ms-swift-example-lora-moe.yaml", "args.target_modules=[linear_qkv,linear_fc1x]")
+    assert not {e for e in errors if e[0] == "lora-targets"}
+    assert ("lora-targets", "args.target_modules") in warnings
+    # dotted suffixes, MLA and router names, and keywords are Megatron's: quiet
+    for ok in ("[self_attention.linear_qkv,linear_fc2]", "[linear_q_proj,linear_kv_down_proj]", "[all-linear,router]"):
+        errors, warnings = _findings("ms-swift-example-lora-moe.yaml", f"args.target_modules={ok}")
+        assert not {e for e in errors | warnings if e[0] == "lora-targets"}, ok
+    # beside all-linear an unknown name changes nothing; a multimodal model's vision names are not judged
+    _, warnings = _findings("ms-swift-example-lora-moe.yaml", "args.target_modules=[all-linear,linear_fc1x]")
+    assert not {e for e in warnings if e[0] == "lora-targets"}
+    errors, warnings = _findings("ms-swift-example-multimodal-moe-lora.yaml", "args.target_modules=[attn.qkv,foo]")
+    assert not {e for e in errors | warnings if e[0] == "lora-targets"}
+
+
 # --- megatron_extra_kwargs (msswift/input_rules.py megatron_extra_kwargs) --------------------------------------------
 
 GPT_OSS = "verl-example-gptoss-20b-megatron-tp8.yaml"

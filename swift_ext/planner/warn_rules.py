@@ -275,6 +275,57 @@ def megatron_lora_hf_names(recipe, args, shape, lay, err, warn):
         + (", in_proj out_proj (Gated DeltaNet)" if shape.linear_num_value_heads else ""))
 
 
+# Every module attribute name a Megatron text model can hold: the `self.<name> = build_module(...)` / Linear /
+# Embedding / router / ModuleList children of megatron-core 0.16.1 (transformer/, models/gpt, models/common, ssm/,
+# tensor_parallel/) and of mcore-bridge 1.6.3's model/ and modules/ (its custom attention, DSA indexer, MTP, PLE and
+# hyper-connection blocks), containers included. peft matches a target by the module's name or dotted suffix, so a
+# name outside this set and outside HF_ONLY_TARGETS names no module at all (a typo such as linear_fc1x).
+MEGATRON_MODULE_NAMES = frozenset({
+    "linear_qkv", "linear_proj", "linear_fc1", "linear_fc2", "linear_q_proj", "linear_q_down_proj",
+    "linear_q_up_proj", "linear_kv_down_proj", "linear_kv_up_proj", "linear_o_group_proj", "linear_weights_proj",
+    "linear_wgate", "linear_wk", "linear_wkv", "linear_wq_b", "in_proj", "in_proj_ba", "in_proj_qkvz", "out_proj",
+    "eh_proj", "g_proj", "gate_proj", "key_proj", "value_proj", "index_qk_proj", "fc1_latent_proj", "fc2_latent_proj",
+    "per_layer_input_gate", "per_layer_model_projection", "per_layer_projection", "router", "output_layer",
+    "embedding", "word_embeddings", "position_embeddings", "tokentype_embeddings", "embed_tokens_per_layer",
+    "ngram_embedding", "experts", "local_experts", "shared_experts", "mlp", "self_attention", "cross_attention",
+    "core_attention", "indexer", "mixer", "layers", "decoder", "input_layernorm", "pre_mlp_layernorm",
+    "final_layernorm", "q_layernorm", "k_layernorm", "kv_layernorm", "q_norm", "k_norm", "post_mlp_layernorm",
+    "post_self_attn_layernorm", "post_attention_layernorm", "post_feedforward_layernorm", "enorm", "hnorm", "norm",
+    "out_norm", "conv1d"})
+_TARGET_KEYWORDS = ("all-linear", "all-embedding", "all-router")
+
+
+# Evidence: as for megatron_lora_hf_names above -- get_target_modules passes explicit names to peft unchanged, and
+# peft 0.20 tuners_utils.py BaseTuner.inject_adapter wraps each module whose name is, or ends with '.' + , a target:
+# when no target matches it raises "Target modules ... not found in the base model"; when some match, the names that
+# match nothing are dropped without a word (the warnings after that branch fire only when nothing at all matched).
+# Reported against Megatron-Bridge's own LoRA (NVIDIA-NeMo/Megatron-Bridge#1738: "linear_fc1x" for "linear_fc1" fails
+# silently). Text models only, as above: a multimodal model keeps its transformers vision tower's names.
+@engine_rule
+def megatron_lora_unknown_names(recipe, args, shape, lay, err, warn):
+    if recipe.engine != "megatron" or (args.str("tuner_type") or "lora") not in ("lora", "lora_llm"):
+        return
+    if args.str("target_regex") or shape.vision is not None:
+        return
+    targets = [str(t) for t in args.list("target_modules")]
+    if any(set(t) & set("*()[]|^$\\?+") for t in targets):
+        return  # regex syntax in a list entry: not ours to read
+    unknown = [t for t in targets if t not in _TARGET_KEYWORDS
+               and t.rsplit(".", 1)[-1] not in MEGATRON_MODULE_NAMES | HF_ONLY_TARGETS]
+    if not unknown:
+        return
+    known = [t for t in targets if t not in unknown and t.rsplit(".", 1)[-1] not in HF_ONLY_TARGETS]
+    hint = "Megatron names: linear_qkv linear_proj (attention), linear_fc1 linear_fc2 (MLP/experts), or all-linear"
+    if not known:
+        err("lora-targets", f"target_modules {targets} name no module of Megatron's model ({', '.join(unknown)} "
+            "match none), so peft finds no target and refuses (\"Target modules ... not found in the base model\")",
+            "target_modules", hint=hint)
+    elif "all-linear" not in targets:
+        warn("lora-targets", f"target_modules {unknown} name no module of Megatron's model: peft adapts the others "
+             f"({', '.join(known)}) and drops these without an error: the modules they were meant for stay frozen",
+             "target_modules", hint=hint)
+
+
 # Evidence: the target names reach peft unchanged on both engines (swift: swift/utils/transformers_utils.py only
 # expands all-linear; megatron: get_target_modules, above), and peft wraps a module only when its name ends with one.
 # In transformers' Qwen3.5/3.6 / Qwen3-Next a linear-attention layer holds linear_attn.in_proj_qkv/z/b/a + out_proj

@@ -42,17 +42,23 @@ MOE_RULE_INFO = [
              "above 1 and dividing the ranks of a pipeline stage; the node warning with launch.gpus_per_node below 8"),
     RuleInfo("lora-targets", "error, warning", "Megatron LoRA target_modules given as transformers names (q_proj, "
              "...) match nothing in Megatron's model (refused by peft); modules_to_save given as transformers names "
-             "(lm_head, embed_tokens) match nothing either, silently (warning)",
+             "(lm_head, embed_tokens) match nothing either, silently (warning); target_modules naming no module of Megatron's "
+             "model at all (typos such as linear_fc1x): refused when no entry matches, a warning when the others match "
+             "and peft drops these silently",
              (code("ms-swift swift/megatron/utils/utils.py: get_target_modules (explicit names passed through)"),
               code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found in the base "
                     "model\")"),
               code("ms-swift swift/megatron/utils/utils.py: get_modules_to_save; peft utils/other.py: _set_trainable "
-                    "(suffix match, no error without strict_module_check)")),
+                    "(suffix match, no error without strict_module_check)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#1738", "Qwen3-0.6B LoRA, a target_modules typo "
+                       "(linear_fc1x) trains on silently (Megatron-Bridge's LoRA; peft drops it the same way)")),
              "engine: megatron, LoRA on a text model or Qwen3.5/3.6 (whose transformers vision tower has none of those "
              "names: attn.qkv/proj, mlp.linear_fc1/fc2), every target_modules entry a transformers projection name "
              "(with Gated DeltaNet's in_proj_qkv / in_proj_z / in_proj_b / in_proj_a, which mcore-bridge fuses into "
              "in_proj) and no target_regex (which replaces target_modules: MegatronTunerMixin.__post_init__), or "
-             "a modules_to_save entry named lm_head / embed_tokens / wte"),
+             "a modules_to_save entry named lm_head / embed_tokens / wte; on a text model, an entry (by its last dotted "
+             "part) outside every module name of megatron-core 0.16.1 and mcore-bridge 1.6.3 and no regex syntax: error "
+             "with no Megatron name beside it, warning beside one unless all-linear is listed"),
     RuleInfo("lora-linear-attention", "warning", "LoRA target_modules that name attention projections but none of "
              "the Gated DeltaNet layer's (Qwen3.5/3.6, Qwen3-Next: 3 layers in 4) adapt the full-attention layers "
              "only; the linear-attention layers' token mixing stays frozen, silently",
