@@ -4,7 +4,8 @@ Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
-from swift_ext.planner.mcore_config import config_value, dispatcher_of, flag, is_on
+from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, is_on,
+                                            variable_seq_lengths)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
 from swift_ext.spec.gpus import GPUS
@@ -12,29 +13,19 @@ from swift_ext.spec.gpus import GPUS
 
 # Evidence: megatron-core 0.16.1 transformer/transformer_config.py TransformerConfig.__post_init__:
 # "Token dispatcher type: allgather does not support variable sequence length, please use alltoall
-# dispatcher instead" whenever variable_seq_lengths (whatever the model). Where that flag comes from depends on
-# ms-swift 4.6's bridge_backend (swift/megatron/model/utils.py):
-# - mcore-bridge (the default): get_mcore_model_config builds mcore-bridge's ModelConfig, whose field default is
-#   variable_seq_lengths=True (mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:260, "# Override" block;
-#   1.6.5 :299; no ms-swift argument sets it, mcore-bridge's hf_to_mcore_config neither): only
-#   megatron_extra_kwargs {"variable_seq_lengths": false}, applied last, turns it off;
-# - megatron-bridge: _get_megatron_bridge_model sets it when padding_free (ms-swift's default, forced by
-#   packing), after megatron_extra_kwargs.
+# dispatcher instead" whenever variable_seq_lengths (whatever the model), which ms-swift 4.6 turns on by default
+# through either bridge_backend (mcore_config.variable_seq_lengths; mcore-bridge 1.6.5 keeps the default, :299).
 def allgather_dispatcher_variable_lengths(recipe, args, shape: ModelShape, lay, err, warn):
     if dispatcher_of(args) != "allgather":
         return
-    padding_free = args.bool("padding_free") or args.bool("packing")
-    if args.str("bridge_backend") == "megatron-bridge":
-        if not padding_free:
-            return
+    if not variable_seq_lengths(args):
+        return
+    if not builds_with_mcore_bridge(args):
         why = "packing (which forces padding_free)" if args.bool("packing") else "padding_free (ms-swift's default)"
         err("moe-dispatcher", f"moe_token_dispatcher_type allgather with {why}: ms-swift builds the model with "
             "variable_seq_lengths, which megatron-core's allgather dispatcher refuses",
             flag(args, "moe_token_dispatcher_type"),
             hint="use moe_token_dispatcher_type: alltoall (ms-swift's default), or padding_free: false without packing")
-        return
-    # megatron-core tests `self.variable_seq_lengths is True`: any other value set through the kwargs builds.
-    if config_value(args, "variable_seq_lengths", True) is not True:
         return
     err("moe-dispatcher", "moe_token_dispatcher_type allgather: mcore-bridge (ms-swift's default bridge_backend) "
         "builds the model with variable_seq_lengths=True, which megatron-core's allgather dispatcher refuses",
