@@ -251,6 +251,46 @@ def router_override(recipe, args, shape: ModelShape, lay, err, warn):
                   "unless the model is meant to learn another routing")
 
 
+# Evidence: megatron-core 0.16.1 marks the experts' weights for the expert data-parallel gradient reduction only when
+# expert_model_parallel_size > 1: extensions/transformer_engine.py TELinear / TEGroupedLinear.__init__ (expert linears:
+# `allreduce = not self.expert_parallel`, expert_parallel = EP > 1) and transformer/moe/experts.py GroupedMLP. With
+# EP 1 they carry allreduce=True, so distributed/distributed_data_parallel.py DistributedDataParallel.__init__ buckets
+# them with the dense parameters and reduces their gradients over the dense data-parallel group (intra_dp_cp_group:
+# ranks that share the attention TP rank), not over the expert data-parallel group the expert layout needs. The two
+# groups are the same only when expert_tensor_parallel_size equals tensor_model_parallel_size. ETP below TP (ms-swift
+# 4.6 defaults expert_tensor_parallel_size to 1 whatever TP is: megatron_args.py): each TP rank's full expert copy
+# sees only its sequence-parallel shard of the tokens and keeps only that part of the gradient, so the copies drift
+# apart; ETP above TP: gradients of different expert shards are averaged together. Nothing raises. Reports:
+# NVIDIA/Megatron-LM#1628 (TP 1, EP 1, ETP 4 on 8 x 4090D: "the grad sync is incorrect and the loss curve is bad"
+# against TP 1, EP 4, ETP 1), PR #5916 (merged after 0.16.1: "if EP = 1 and ETP != TP ... the gradients themselves
+# are not correctly reduced across the expert data-parallel group ... This will cause ranks to diverge"). mcore-
+# bridge's LoRA adapters on the experts are expert TE grouped linears too (tuners/lora.py, is_expert), so LoRA that
+# reaches the experts is hit the same way. Scope: MoE models, EP 1, ETP != TP, the experts trained (full tuning, or
+# LoRA whose target_modules reach them).
+def expert_grads_without_expert_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe or lay.ep != 1 or lay.etp == lay.tp:
+        return
+    tuner = args.str("tuner_type") or "full"
+    if tuner in ("lora", "lora_llm"):
+        from swift_ext.planner.warn_rules import lora_targets  # warn_rules reads this module's neighbours
+
+        if "experts" not in lora_targets(recipe, args, shape):
+            return
+    elif tuner != "full":
+        return
+    how = ("each tensor-parallel rank keeps its full expert copy's gradient from its own sequence shard only, so the "
+           "copies drift apart") if lay.etp < lay.tp else "gradients of different expert shards are averaged together"
+    warn("moe-expert-grad-sync", f"expert_model_parallel_size 1 with expert_tensor_parallel_size {lay.etp} and "
+         f"tensor_model_parallel_size {lay.tp}: megatron-core 0.16.1 reduces the experts' gradients with the expert "
+         "data-parallel group only when EP > 1, and otherwise over the dense data-parallel group, which is not the "
+         f"experts' group when ETP != TP: {how}, without an error (NVIDIA/Megatron-LM#1628, PR #5916)",
+         flag(args, "expert_tensor_parallel_size"),
+         hint=(f"expert_tensor_parallel_size: {lay.tp} (the attention TP), or split the experts with "
+               "expert_model_parallel_size > 1") if tuner == "full" else
+              ("split the experts with expert_model_parallel_size > 1 (mcore-bridge's LoRA refuses ETP > 1), or "
+               "leave the experts out of target_modules"))
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
              expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
-             deepep_group, router_override]
+             deepep_group, router_override, expert_grads_without_expert_parallel]
