@@ -16,6 +16,7 @@ from swift_ext.planner.attention_rules import ATTENTION_RULES
 from swift_ext.planner.comm_overlap_rules import COMM_OVERLAP_RULES, COMM_OVERLAP_VERSIONED_RULES
 from swift_ext.planner.determinism_rules import DETERMINISM_RULES
 from swift_ext.planner.grpo_rules import grpo
+from swift_ext.planner.loss_fusion_rules import LOSS_FUSION_VERSIONED_RULES
 from swift_ext.planner.mcore_bridge_rules import MCORE_BRIDGE_RULES
 from swift_ext.planner.mcore_config import config_value, flag, from_extra, granularity_of, is_on
 from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
@@ -158,7 +159,8 @@ def rule(fn):
 
 # Rules whose verdict depends on versions or the GPU: the function also gets the spec.support.Versions
 # the plan judges against; the gates themselves are rows of spec.support.SUPPORT.
-VERSIONED_RULES: list[Callable[..., None]] = [*MCORE_CONFIG_VERSIONED_RULES, *COMM_OVERLAP_VERSIONED_RULES]
+VERSIONED_RULES: list[Callable[..., None]] = [*MCORE_CONFIG_VERSIONED_RULES, *COMM_OVERLAP_VERSIONED_RULES,
+                                              *LOSS_FUSION_VERSIONED_RULES]
 
 
 def versioned_rule(fn):

@@ -96,6 +96,17 @@ def builds_with_mcore_bridge(args) -> bool:
     return args.str("bridge_backend") != "megatron-bridge"
 
 
+def variable_seq_lengths(args) -> bool:
+    """The model config gets variable_seq_lengths=True. mcore-bridge (the default bridge_backend): its ModelConfig's
+    field default is True (1.6.3 mcore_bridge/config/model_config.py:260; no ms-swift argument sets it), so only
+    megatron_extra_kwargs {"variable_seq_lengths": false}, applied last, turns it off (as megatron-core's allgather
+    check tests it, `is True`). megatron-bridge: ms-swift 4.6's _get_megatron_bridge_model sets it when padding_free
+    (its default; packing forces it), after megatron_extra_kwargs (swift/megatron/model/utils.py)."""
+    if not builds_with_mcore_bridge(args):
+        return args.bool("padding_free") or args.bool("packing")
+    return config_value(args, "variable_seq_lengths", True) is True
+
+
 def mtp_layers_checked(args) -> int | None:
     """mtp_num_layers as TransformerConfig.__post_init__ checks it (the EP all-to-all overlap, the pipeline layout's
     'm' count): under mtp_shared_weights mcore-bridge's ModelConfig.__post_init__ (1.6.3 config/model_config.py:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from swift_ext.msswift.model_table import model_meta
 from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, fp8_recipe_of,
-                                            from_extra, granularity_of, is_list, is_on, mtp_layers_checked)
+                                            from_extra, granularity_of, is_list, is_on, mtp_layers_checked,
+                                            variable_seq_lengths)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_schedule import virtual_stages
 
@@ -402,6 +403,39 @@ def parallel_config_extras(recipe, args, shape: ModelShape, lay, err, warn):
             hint="drop overlap_p2p_comm (ms-swift turns it on with a virtual pipeline size)")
 
 
+# Evidence: megatron-core 0.16.1 pipeline_parallel/schedules.py forward_backward_pipelining_with_interleaving: without
+# overlap_p2p_comm ("# No p2p overlap." steady state, and the last warm-up step) each step exchanges with one
+# send_forward_backward_recv_forward_backward, whose _communicate (p2p_communication.py) posts a send and a receive
+# to the previous AND to the next pipeline rank. With variable_seq_lengths it first runs _communicate_shapes, which
+# always batches [send_prev, recv_prev, send_next, recv_next] into one batch_isend_irecv (it never reads
+# batch_p2p_comm), and _batched_p2p_ops (batch_p2p_comm) posts the tensors in the same order. At PP 2 the previous
+# and the next rank are the same peer; NCCL point-to-point is tagless, so same-peer operations pair in posting
+# order, and both ranks post the same order while holding opposite prev/next roles: the activation and gradient
+# shapes (and with batched transfers the tensors) arrive crossed, and the backward stops on a grad_output / output
+# shape mismatch, or trains on the wrong tensors. _p2p_ops (batch_p2p_comm off) splits a size-2 group over two
+# communicators for the tensors, not for the shapes. overlap_p2p_comm on sends each direction on its own.
+# ms-swift 4.6: overlap_p2p_comm defaults to true (megatron_args.py), batch_p2p_comm to `not overlap_p2p_comm`
+# (MegatronArguments._init_vpp_size), mcore-bridge turns batch_p2p_comm off when overlap_p2p_comm is on, and
+# variable_seq_lengths is on by default (mcore_config.variable_seq_lengths). Reports: NVIDIA/Megatron-LM PR #1451
+# (issue #1450: PP 2, VPP 2, variable_seq_lengths, batch_p2p_comm, overlap_p2p_comm off: "communication misorder"
+# and a stuck run; gone with overlap_p2p_comm on and batch_p2p_comm off), PR #5271 (the root cause above, "training
+# silently corrupts pipeline tensors and later crashes in torch.autograd.backward with a grad_output vs output shape
+# mismatch"; not merged, and not in 0.16.1). Scope: engine megatron, PP 2 with virtual pipeline stages,
+# overlap_p2p_comm off as the config gets it, variable_seq_lengths on.
+def interleaved_pp2_without_p2p_overlap(recipe, args, shape: ModelShape, lay, err, warn):
+    if lay.pp != 2 or _virtual_size(args, lay) is None or _overlap_p2p(args, lay):
+        return
+    if not variable_seq_lengths(args):
+        return
+    where = "megatron_extra_kwargs" if from_extra(args, "overlap_p2p_comm") else "overlap_p2p_comm"
+    err("pipeline-p2p-pp2", "virtual pipeline stages at PP=2 with overlap_p2p_comm off: the interleaved schedule "
+        "exchanges activations and gradients with one batched send/receive to the previous and the next stage, which "
+        "at PP 2 are the same rank, and megatron-core 0.16.1's shape exchange (variable_seq_lengths, always on under "
+        "ms-swift) posts them in an order that pairs them crossed: the stages get each other's shapes (and, batched, "
+        "tensors) and the backward stops on a shape mismatch (NVIDIA/Megatron-LM PR #1451, #5271)", where,
+        hint="overlap_p2p_comm: true (ms-swift's default with virtual stages), or no virtual pipeline stages at PP 2")
+
+
 # Evidence: megatron-core 0.16.1 transformer/moe/token_dispatcher.py MoEFlexTokenDispatcher.__init__ ("Flex token
 # dispatcher requires TPxEP > 1", when MoELayer builds it) and router.py TopKRouter.sinkhorn_load_balancing ("Sinkhorn
 # routing does not support aux loss.", the first training step); ms-swift 4.6's moe_aux_loss_coeff defaults to 0.
@@ -453,4 +487,4 @@ def _coefficient_is_zero(args, coeff) -> bool:
 
 MCORE_FEATURE_RULES = [moe_a2a_overlap, activation_offloading, fp8_bf16_layers, moe_router_config, extra_kwargs_pairs,
                        cuda_graph_runtime,
-                       parallel_config_extras, moe_layer_setup]
+                       parallel_config_extras, interleaved_pp2_without_p2p_overlap, moe_layer_setup]

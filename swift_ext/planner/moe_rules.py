@@ -4,7 +4,8 @@ Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
-from swift_ext.planner.mcore_config import config_value, dispatcher_of, flag, is_on
+from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, is_on,
+                                            variable_seq_lengths)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
 from swift_ext.spec.gpus import GPUS
@@ -12,29 +13,19 @@ from swift_ext.spec.gpus import GPUS
 
 # Evidence: megatron-core 0.16.1 transformer/transformer_config.py TransformerConfig.__post_init__:
 # "Token dispatcher type: allgather does not support variable sequence length, please use alltoall
-# dispatcher instead" whenever variable_seq_lengths (whatever the model). Where that flag comes from depends on
-# ms-swift 4.6's bridge_backend (swift/megatron/model/utils.py):
-# - mcore-bridge (the default): get_mcore_model_config builds mcore-bridge's ModelConfig, whose field default is
-#   variable_seq_lengths=True (mcore-bridge 1.6.3 mcore_bridge/config/model_config.py:260, "# Override" block;
-#   1.6.5 :299; no ms-swift argument sets it, mcore-bridge's hf_to_mcore_config neither): only
-#   megatron_extra_kwargs {"variable_seq_lengths": false}, applied last, turns it off;
-# - megatron-bridge: _get_megatron_bridge_model sets it when padding_free (ms-swift's default, forced by
-#   packing), after megatron_extra_kwargs.
+# dispatcher instead" whenever variable_seq_lengths (whatever the model), which ms-swift 4.6 turns on by default
+# through either bridge_backend (mcore_config.variable_seq_lengths; mcore-bridge 1.6.5 keeps the default, :299).
 def allgather_dispatcher_variable_lengths(recipe, args, shape: ModelShape, lay, err, warn):
     if dispatcher_of(args) != "allgather":
         return
-    padding_free = args.bool("padding_free") or args.bool("packing")
-    if args.str("bridge_backend") == "megatron-bridge":
-        if not padding_free:
-            return
+    if not variable_seq_lengths(args):
+        return
+    if not builds_with_mcore_bridge(args):
         why = "packing (which forces padding_free)" if args.bool("packing") else "padding_free (ms-swift's default)"
         err("moe-dispatcher", f"moe_token_dispatcher_type allgather with {why}: ms-swift builds the model with "
             "variable_seq_lengths, which megatron-core's allgather dispatcher refuses",
             flag(args, "moe_token_dispatcher_type"),
             hint="use moe_token_dispatcher_type: alltoall (ms-swift's default), or padding_free: false without packing")
-        return
-    # megatron-core tests `self.variable_seq_lengths is True`: any other value set through the kwargs builds.
-    if config_value(args, "variable_seq_lengths", True) is not True:
         return
     err("moe-dispatcher", "moe_token_dispatcher_type allgather: mcore-bridge (ms-swift's default bridge_backend) "
         "builds the model with variable_seq_lengths=True, which megatron-core's allgather dispatcher refuses",
@@ -260,6 +251,46 @@ def router_override(recipe, args, shape: ModelShape, lay, err, warn):
                   "unless the model is meant to learn another routing")
 
 
+# Evidence: megatron-core 0.16.1 marks the experts' weights for the expert data-parallel gradient reduction only when
+# expert_model_parallel_size > 1: extensions/transformer_engine.py TELinear / TEGroupedLinear.__init__ (expert linears:
+# `allreduce = not self.expert_parallel`, expert_parallel = EP > 1) and transformer/moe/experts.py GroupedMLP. With
+# EP 1 they carry allreduce=True, so distributed/distributed_data_parallel.py DistributedDataParallel.__init__ buckets
+# them with the dense parameters and reduces their gradients over the dense data-parallel group (intra_dp_cp_group:
+# ranks that share the attention TP rank), not over the expert data-parallel group the expert layout needs. The two
+# groups are the same only when expert_tensor_parallel_size equals tensor_model_parallel_size. ETP below TP (ms-swift
+# 4.6 defaults expert_tensor_parallel_size to 1 whatever TP is: megatron_args.py): each TP rank's full expert copy
+# sees only its sequence-parallel shard of the tokens and keeps only that part of the gradient, so the copies drift
+# apart; ETP above TP: gradients of different expert shards are averaged together. Nothing raises. Reports:
+# NVIDIA/Megatron-LM#1628 (TP 1, EP 1, ETP 4 on 8 x 4090D: "the grad sync is incorrect and the loss curve is bad"
+# against TP 1, EP 4, ETP 1), PR #5916 (merged after 0.16.1: "if EP = 1 and ETP != TP ... the gradients themselves
+# are not correctly reduced across the expert data-parallel group ... This will cause ranks to diverge"). mcore-
+# bridge's LoRA adapters on the experts are expert TE grouped linears too (tuners/lora.py, is_expert), so LoRA that
+# reaches the experts is hit the same way. Scope: MoE models, EP 1, ETP != TP, the experts trained (full tuning, or
+# LoRA whose target_modules reach them).
+def expert_grads_without_expert_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe or lay.ep != 1 or lay.etp == lay.tp:
+        return
+    tuner = args.str("tuner_type") or "full"
+    if tuner in ("lora", "lora_llm"):
+        from swift_ext.planner.warn_rules import lora_targets  # warn_rules reads this module's neighbours
+
+        if "experts" not in lora_targets(recipe, args, shape):
+            return
+    elif tuner != "full":
+        return
+    how = ("each tensor-parallel rank keeps its full expert copy's gradient from its own sequence shard only, so the "
+           "copies drift apart") if lay.etp < lay.tp else "gradients of different expert shards are averaged together"
+    warn("moe-expert-grad-sync", f"expert_model_parallel_size 1 with expert_tensor_parallel_size {lay.etp} and "
+         f"tensor_model_parallel_size {lay.tp}: megatron-core 0.16.1 reduces the experts' gradients with the expert "
+         "data-parallel group only when EP > 1, and otherwise over the dense data-parallel group, which is not the "
+         f"experts' group when ETP != TP: {how}, without an error (NVIDIA/Megatron-LM#1628, PR #5916)",
+         flag(args, "expert_tensor_parallel_size"),
+         hint=(f"expert_tensor_parallel_size: {lay.tp} (the attention TP), or split the experts with "
+               "expert_model_parallel_size > 1") if tuner == "full" else
+              ("split the experts with expert_model_parallel_size > 1 (mcore-bridge's LoRA refuses ETP > 1), or "
+               "leave the experts out of target_modules"))
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
              expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
-             deepep_group, router_override]
+             deepep_group, router_override, expert_grads_without_expert_parallel]

@@ -105,6 +105,26 @@ MCORE_AUDIT_RULE_INFO = [
                    "turns batch_p2p_comm off)"), code(GMC)),
              "engine: megatron, megatron_extra_kwargs sets those fields (cp_comm_type: a list there under CP; a "
              "list in args is an argument-type error, ms-swift's parser reads that argument as one string)"),
+    RuleInfo("pipeline-p2p-pp2", "error", "virtual pipeline stages at PP 2 need overlap_p2p_comm: without it the "
+             "interleaved schedule's combined send/receive to the one peer pairs the activation and gradient shapes "
+             "(and batched tensors) crossed under variable_seq_lengths, which ms-swift always builds with",
+             (code("megatron-core pipeline_parallel/schedules.py: forward_backward_pipelining_with_interleaving "
+                   "(send_forward_backward_recv_forward_backward without overlap_p2p_comm)"),
+              code("megatron-core pipeline_parallel/p2p_communication.py: P2PCommunicator._communicate_shapes "
+                   "(one batch_isend_irecv in the order send_prev, recv_prev, send_next, recv_next; batch_p2p_comm "
+                   "not read) and _batched_p2p_ops (the same order)"),
+              code(f"{MS} MegatronArguments._init_vpp_size (batch_p2p_comm = not overlap_p2p_comm)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/model_config.py: ModelConfig (variable_seq_lengths: bool = "
+                   "True)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1451", "pull request for issue #1450: PP 2, VPP 2, "
+                       "variable_seq_lengths, batch_p2p_comm, overlap_p2p_comm off: communication misorder and a "
+                       "stuck run; fine with overlap_p2p_comm on"),
+              Evidence("report", "NVIDIA/Megatron-LM#5271", "pull request: with variable_seq_lengths at a PP group "
+                       "of 2 the shapes cross and the backward crashes on a grad_output vs output shape mismatch; "
+                       "closed unmerged")),
+             "engine: megatron, pipeline_model_parallel_size 2 with virtual pipeline stages (virtual size or "
+             "layout), overlap_p2p_comm off (argument or megatron_extra_kwargs), variable_seq_lengths on (mcore-"
+             "bridge's default; megatron-bridge with padding_free)"),
     # --- mcore-bridge's own refusals in the model build (planner/mcore_bridge_rules.py)
     RuleInfo("lora-etp", "error", "LoRA on the routed experts needs expert_tensor_parallel_size 1",
              (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py:133 LoraParallelLinear.__init__ (\"Currently, LoRA "

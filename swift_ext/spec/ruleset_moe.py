@@ -3,7 +3,7 @@ spec/ruleset.py joins them with the rest."""
 
 from __future__ import annotations
 
-from swift_ext.spec.rule_info import TC, Evidence, RuleInfo, code
+from swift_ext.spec.rule_info import MS, TC, Evidence, RuleInfo, code
 
 MOE_RULE_INFO = [
     RuleInfo("attention-backend", "error", "attention sinks (gpt-oss's learnable softmax) exclude attention_backend "
@@ -170,4 +170,22 @@ MOE_RULE_INFO = [
              "engine: megatron with pipeline_model_parallel_layout holding an 'm' stage without 't', under "
              "bridge_backend mcore-bridge (megatron-bridge's GPTModelProvider mtp_block_spec takes the default layer "
              "spec for such a stage)"),
+    RuleInfo("moe-expert-grad-sync", "warning", "expert_model_parallel_size 1 with expert_tensor_parallel_size other "
+             "than tensor_model_parallel_size (ms-swift's default ETP 1 under TP > 1 included): megatron-core reduces "
+             "the experts' gradients over the dense data-parallel group, not the experts' own, so expert copies drift "
+             "apart (ETP < TP) or different shards are averaged (ETP > TP), silently",
+             (code("megatron-core extensions/transformer_engine.py: TEGroupedLinear.__init__ / TELinear.__init__ "
+                   "(expert weights: allreduce = not expert_parallel, expert_parallel = expert_model_parallel_size > 1)"),
+              code("megatron-core distributed/distributed_data_parallel.py: DistributedDataParallel.__init__ "
+                   "(allreduce params bucketed with the dense ones over intra_dp_cp_group)"),
+              code(f"{MS} MegatronArguments (expert_tensor_parallel_size: int = 1)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.update_layer (expert adapters "
+                   "are TE grouped linears with is_expert)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1628", "TP 1, EP 1, ETP 4, 8 x 4090D: 'the grad sync is "
+                       "incorrect and the loss curve is bad' against TP 1, EP 4, ETP 1 (open; fix proposed)"),
+              Evidence("report", "NVIDIA/Megatron-LM#5916", "pull request, merged after 0.16.1: 'if EP = 1 and ETP != "
+                       "TP ... the gradients themselves are not correctly reduced across the expert data-parallel "
+                       "group ... ranks ... diverge'")),
+             "engine: megatron, MoE models, expert_model_parallel_size 1, expert_tensor_parallel_size != "
+             "tensor_model_parallel_size, experts trained (tuner_type full, or LoRA whose target_modules reach them)"),
 ]

@@ -205,4 +205,23 @@ RUNTIME_RULE_INFO = [
                        "height divisible by 8 and width divisible by 16' for a layer of width 712; pad or keep small "
                        "layers out of FP8")),
              "engine: megatron (mcore-bridge), fp8_format set, tuner_type lora / lora_llm, fp8_param_gather off"),
+    RuleInfo("cross-entropy-te", "warning", "cross_entropy_fusion_impl te on a Transformer Engine older than 2.7: "
+             "its fused parallel cross entropy hands back a zero logits gradient (grad_norm 0; the loss stalls or "
+             "diverges while the run looks healthy)",
+             (code("megatron-core models/common/language_module/language_module.py: LanguageModule."
+                   "compute_language_model_loss (te_parallel_cross_entropy when cross_entropy_loss_fusion and "
+                   "cross_entropy_fusion_impl 'te')"),
+              code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (copies cross_entropy_loss_fusion, "
+                   "default True, and cross_entropy_fusion_impl into the model config)"),
+              code("transformer-engine pytorch/triton/cross_entropy.py: element_mul_kernel (grad_output pointer; "
+                   "fixed by NVIDIA/TransformerEngine PR #2139, September 2025; public source, not installed here)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1750", "ms-swift Megatron training, cross_entropy_fusion_impl te: "
+                       "grad_norm 0; reproduced on TE 2.5.0 (the run diverged); fixed by TE PR #2139"),
+              Evidence("report", "NVIDIA/Megatron-LM#1627", "Qwen3-30B-A3B-shaped MoE continued pretraining, TP1 PP2 "
+                       "EP8, --cross-entropy-fusion-impl te: loss diverges, grad_norm abnormally smooth; fine "
+                       "without it")),
+             "engine: megatron, sft / pt of a causal LM and DPO / KTO (their log-probabilities are the model's per-token "
+             "loss; not GRPO, which pops the labels), cross_entropy_loss_fusion on (ms-swift's default) and "
+             "cross_entropy_fusion_impl te, the training machine's transformer-engine known (--target-versions, "
+             "the recipe's SWIFT_EXT_TARGET_VERSIONS, or installed) to be below 2.7; no verdict when unknown"),
 ]

@@ -260,6 +260,14 @@ SUPPORT: tuple[Support, ...] = (
             "megatron-core 0.16 transformer/transformer_config.py TransformerConfig.__post_init__: \"moe_act and "
             "layernorm recompute for fp8 needs transformer-engine>=2.6.0dev0\" (delayed scaling is refused outright: "
             "the recompute-modules rule)"),
+    # The fix's release is bounded from below only: 2.5.0 is the reported failing release and 2.6 predates the fix;
+    # whether 2.7 carries it is not verified, so 2.7 is the lowest version this row trusts (planner/loss_fusion_rules.py).
+    Support("cross-entropy-te-gradient", "the fused cross entropy of Transformer Engine (cross_entropy_fusion_impl te) "
+            "with a nonzero gradient", None, {"transformer-engine": "2.7.0"}, None,
+            "NVIDIA/TransformerEngine PR #2139 (\"fix cross entropy vanishing gradients\": element_mul_kernel read the "
+            "wrong grad_output pointer; opened 2025-08-29, merged September 2025); NVIDIA/Megatron-LM#1750 "
+            "(grad_norm 0, TE 2.5.0); megatron-core 0.16 models/common/language_module/language_module.py "
+            "compute_language_model_loss (te_parallel_cross_entropy when cross_entropy_fusion_impl is 'te')"),
     # Packing / padding_free are gated by the attention backend, not by a version: the rows say which.
     Support("padding-free-swift", "packing / padding_free on the transformers engine: attn_impl flash_attn or "
             "flash_attention_2|3|4 only", None, {}, None,
