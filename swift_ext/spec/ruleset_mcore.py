@@ -149,4 +149,17 @@ MCORE_AUDIT_RULE_INFO = [
               code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (layers per chunk)")),
              "engine: megatron, bridge_backend mcore-bridge, model_type qwen3_vl / qwen3_vl_moe / qwen3_omni_moe with "
              "deepstack_visual_indexes in config.json, not language_model_only; PP > 1 or a pipeline layout"),
+    # --- numerics settings public reports saw start and train wrong (planner/precision_rules.py)
+    RuleInfo("fp4-param-gather", "warning", "fp4_param_gather before Megatron Core 0.18 builds NVFP4 parameters that "
+             "the DDP buffers and the distributed optimizer do not handle",
+             (code("megatron-core fp4_utils.py: get_fp4_context (the quantized-parameter context for config.fp4_param; "
+                   "ms-swift swift/megatron/model/utils.py sets fp4_param from fp4_param_gather)"),
+              code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer._build_model_and_main_param_groups "
+                   "(quantized parameters special-cased through is_float8tensor only)"),
+              Evidence("report", "NVIDIA/Megatron-LM#2284", "maintainer: --fp4-param-gather only wraps the model in "
+                       "fp8_model_init without the optimizer changes, 'not working correctly'; disable it"),
+              Evidence("report", "NVIDIA/TransformerEngine#2352", "NVFP4 training in Megatron-LM with "
+                       "--fp4-param-gather; closed as fixed by TE 2.14+ with Megatron Core 0.18.0+")),
+             "engine: megatron, fp4_format with fp4_param_gather, megatron-core (declared, installed, else 0.16.1) "
+             "below 0.18"),
 ]

@@ -1,0 +1,100 @@
+"""lr-warmup-schedule (msswift/range_rules.py) and fp4-param-gather (planner/precision_rules.py):
+each fires on its report's setting and stays quiet on the nearby setting that trains. The LR rule is checked against
+megatron-core's own OptimizerParamScheduler, built with the step counts ms-swift's get_optimizer_param_scheduler
+passes it."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+ISSUES = FIXTURES / "issues"
+WARMUP = ISSUES / "megatron-bridge-2857-warmup-past-train-iters.yaml"
+FP4 = ISSUES / "megatron-lm-2284-fp4-param-gather.yaml"
+
+
+def _plan(path, overrides=(), **kwargs):
+    plan = make_plan(load_recipe(path, list(overrides)), oracle=False, **kwargs)
+    return plan.errors, plan.warnings
+
+
+def _codes(findings, code):
+    return [f for f in findings if f.code == code]
+
+
+# --- lr-warmup-schedule -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overrides, path", [
+    ([], "args.lr_warmup_iters"),                                           # 2000 warmup on 10 iterations
+    (["args.lr_warmup_iters=10"], "args.lr_warmup_iters"),                  # equal is refused too (strict <)
+    (["args.lr_warmup_iters=5", "args.lr_decay_iters=5"], "args.lr_warmup_iters"),
+    (["args.lr_warmup_iters=0", "args.lr_warmup_fraction=1.0"], "args.lr_warmup_fraction"),
+    (["args.lr_warmup_iters=0", "args.lr_decay_style=WSD"], "args.lr_decay_style"),
+])
+def test_warmup_not_shorter_than_the_decay_is_refused(overrides, path):
+    errors, _ = _plan(WARMUP, overrides)
+    assert any(e.path == path for e in _codes(errors, "lr-warmup-schedule")), errors
+
+
+@pytest.mark.parametrize("overrides", [
+    ["args.lr_warmup_iters=2"],                                             # the fix
+    ["args.lr_warmup_iters=2000", "args.lr_decay_iters=5000"],              # decay length set past the warmup
+    ["args.lr_warmup_fraction=0.1"],                                        # the fraction wins over lr_warmup_iters
+    ["args.lr_warmup_iters=2", "args.lr_decay_style=WSD", "args.lr_wsd_decay_iters=3"],
+    ["args.num_train_epochs=3"],                                            # train_iters recomputed from the data
+])
+def test_a_warmup_inside_the_schedule_is_accepted(overrides):
+    errors, _ = _plan(WARMUP, overrides)
+    assert not _codes(errors, "lr-warmup-schedule"), errors
+
+
+def _engine_refuses(warmup_iters, decay_iters, fraction, style, wsd_iters, gbs=512) -> bool:
+    """megatron-core 0.16.1's OptimizerParamScheduler, given what ms-swift's get_optimizer_param_scheduler gives it."""
+    torch = pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
+    decay_steps = decay_iters * gbs
+    warmup_steps = fraction * decay_steps if fraction is not None else warmup_iters * gbs
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=3e-4)
+    try:
+        OptimizerParamScheduler(optimizer, init_lr=0.0, max_lr=3e-4, min_lr=3e-5, lr_warmup_steps=warmup_steps,
+                                lr_decay_steps=decay_steps, lr_decay_style=style, start_wd=0.1, end_wd=0.1,
+                                wd_incr_steps=decay_steps, wd_incr_style="constant",
+                                wsd_decay_steps=None if wsd_iters is None else wsd_iters * gbs,
+                                lr_wsd_decay_style="exponential")
+    except AssertionError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("warmup, fraction, style, wsd", [
+    (2000, None, "cosine", None), (10, None, "cosine", None), (9, None, "cosine", None), (0, None, "linear", None),
+    (0, 1.0, "cosine", None), (0, 0.99, "cosine", None), (2, None, "WSD", None), (2, None, "WSD", 3),
+])
+def test_the_rule_agrees_with_megatron_cores_scheduler(warmup, fraction, style, wsd):
+    overrides = [f"args.lr_warmup_iters={warmup}", f"args.lr_decay_style={style}"]
+    overrides += [f"args.lr_warmup_fraction={fraction}"] if fraction is not None else []
+    overrides += [f"args.lr_wsd_decay_iters={wsd}"] if wsd is not None else []
+    errors, _ = _plan(WARMUP, overrides)
+    assert bool(_codes(errors, "lr-warmup-schedule")) == _engine_refuses(warmup, 10, fraction, style, wsd)
+
+
+# --- fp4-param-gather -----------------------------------------------------------------------------------------------
+
+def test_fp4_param_gather_is_warned_before_mcore_018():
+    errors, warns = _plan(FP4)
+    assert any(w.path == "args.fp4_param_gather" for w in _codes(warns, "fp4-param-gather"))
+    assert not _codes(errors, "fp4-param-gather")
+
+
+@pytest.mark.parametrize("overrides, targets", [(["args.fp4_param_gather=false"], None),
+                                                ([], {"megatron-core": "0.18.0"})])
+def test_fp4_without_param_gather_or_on_mcore_018_is_quiet(overrides, targets):
+    _, warns = _plan(FP4, overrides, target_versions=targets)
+    assert not _codes(warns, "fp4-param-gather")
