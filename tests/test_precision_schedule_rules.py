@@ -98,3 +98,29 @@ def test_fp4_param_gather_is_warned_before_mcore_018():
 def test_fp4_without_param_gather_or_on_mcore_018_is_quiet(overrides, targets):
     _, warns = _plan(FP4, overrides, target_versions=targets)
     assert not _codes(warns, "fp4-param-gather")
+
+
+# --- fsdp-precision-aware -------------------------------------------------------------------------------------------
+
+FSDP = ISSUES / "megatron-bridge-3510-fsdp-precision-aware-no-update.yaml"
+
+
+@pytest.mark.parametrize("overrides", [[], ["args.main_params_dtype=fp16"],
+                                       ["args.fp8_format=e4m3", "args.fp8_recipe=delayed"],
+                                       ["args.fp8_format=e4m3", "args.fp8_recipe=blockwise",
+                                        "args.optimizer_cpu_offload=true"]])
+def test_fsdp_with_the_precision_aware_optimizer_is_warned(overrides):
+    errors, warns = _plan(FSDP, overrides)
+    assert any(w.path == "args.use_precision_aware_optimizer" for w in _codes(warns, "fsdp-precision-aware"))
+    assert not _codes(errors, "fsdp-precision-aware")
+
+
+@pytest.mark.parametrize("overrides, targets", [
+    (["args.use_precision_aware_optimizer=false"], None),
+    (["args.use_megatron_fsdp=false"], None),
+    (["args.fp8_format=e4m3", "args.fp8_recipe=blockwise"], None),   # megatron-core keeps fp32 main params: .grad
+    ([], {"megatron-core": "0.18.0"}),                                # not the line read here
+])
+def test_fsdp_precision_aware_is_quiet_off_the_decoupled_grad_path(overrides, targets):
+    _, warns = _plan(FSDP, overrides, target_versions=targets)
+    assert not _codes(warns, "fsdp-precision-aware")

@@ -3,10 +3,14 @@ line that refuses them. Said, not refused (warnings scoped to the reports' condi
 
 - fp4-param-gather: fp4_param_gather on megatron-core before 0.18, where it only builds the NVFP4 parameters and
   neither the DDP buffers nor the distributed optimizer know about them.
+- fsdp-precision-aware: Megatron-FSDP with the precision-aware optimizer on megatron-core 0.16, where FusedAdam reads
+  a gradient attribute Megatron-FSDP does not write, and no parameter is updated.
 
 Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
+
+from swift_ext.msswift.rules import fused_adam_owns_fp8_master
 
 # megatron-core's fp4_param_gather support in the DDP buffers and the distributed optimizer (Megatron-LM PR #4005 and
 # #4358) first shipped in Megatron Core 0.18.0 (NVIDIA/TransformerEngine#2352, closed by the maintainers: "retry with
@@ -34,4 +38,32 @@ def fp4_param_gather(recipe, args, shape, lay, err, warn, versions):
          hint="fp4_param_gather false (NVFP4 compute with bf16 parameters), or megatron-core >= 0.18")
 
 
-PRECISION_VERSIONED_RULES = [fp4_param_gather]
+# The megatron-core line read below; Megatron-LM PR #4133 (2026-04) and #4426/#4427 reworked the decoupled gradient
+# with Megatron-FSDP afterwards, and which release first carries them is not pinned down here: later versions are not
+# judged.
+MCORE_FSDP_GRAD_READ = (0, 16)
+
+
+# Evidence: megatron-core 0.16.1 optimizer/__init__.py _get_megatron_optimizer_based_on_param_groups builds TE's
+# FusedAdam with use_decoupled_grad=True whenever OptimizerConfig.use_precision_aware_optimizer_no_fp8_or_ds_fp8
+# (msswift/rules.py fused_adam_owns_fp8_master: bf16 runs included, ms-swift's fp8_recipe defaulting to delayed), and
+# FusedAdam.step (transformer_engine/pytorch/optimizers/fused_adam.py, public source) reads p.decoupled_grad and
+# `continue`s past a parameter without one. Megatron-FSDP's buffer (distributed/fsdp/src/megatron_fsdp/
+# param_and_grad_buffer.py update_main_grads) writes decoupled_grad only under getattr(self,
+# "use_precision_aware_optimizer", False), an attribute nothing in megatron-core 0.16.1, ms-swift 4.6 or mcore-bridge
+# 1.6.3 sets: it writes .grad, and no parameter is ever updated, without an error. Read from the source, not run.
+# Reports: NVIDIA-NeMo/Megatron-Bridge PR #3510 (Megatron-FSDP + FusedAdam "will not converge (silently without hard
+# errors)" unless use_decoupled_grad matches), NVIDIA/Megatron-LM PRs #4426/#4427.
+def fsdp_precision_aware(recipe, args, shape, lay, err, warn, versions):
+    if not args.bool("use_megatron_fsdp") or not args.bool("use_precision_aware_optimizer"):
+        return
+    if versions.mcore[:2] != MCORE_FSDP_GRAD_READ or not fused_adam_owns_fp8_master(args):
+        return  # another megatron-core; or FP8 current/block scaling with fp32 main params (FusedAdam reads .grad)
+    warn("fsdp-precision-aware", "use_precision_aware_optimizer with use_megatron_fsdp on megatron-core "
+         f"{'.'.join(map(str, versions.mcore))}: TE's FusedAdam is built to read decoupled_grad, which Megatron-FSDP "
+         "does not write (it writes .grad), so FusedAdam skips every parameter and the weights never change",
+         "use_precision_aware_optimizer",
+         hint="use_precision_aware_optimizer: false with Megatron-FSDP (or the distributed optimizer without it)")
+
+
+PRECISION_VERSIONED_RULES = [fp4_param_gather, fsdp_precision_aware]

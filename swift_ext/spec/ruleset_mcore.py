@@ -162,4 +162,18 @@ MCORE_AUDIT_RULE_INFO = [
                        "--fp4-param-gather; closed as fixed by TE 2.14+ with Megatron Core 0.18.0+")),
              "engine: megatron, fp4_format with fp4_param_gather, megatron-core (declared, installed, else 0.16.1) "
              "below 0.18"),
+    RuleInfo("fsdp-precision-aware", "warning", "use_megatron_fsdp with use_precision_aware_optimizer on megatron-core "
+             "0.16: FusedAdam reads decoupled_grad, Megatron-FSDP writes .grad, and no parameter is updated",
+             (code("megatron-core optimizer/__init__.py: _get_megatron_optimizer_based_on_param_groups (FusedAdam "
+                   "use_decoupled_grad=True under use_precision_aware_optimizer_no_fp8_or_ds_fp8)"),
+              code("megatron-core distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py: update_main_grads "
+                   "(decoupled_grad only under a use_precision_aware_optimizer attribute nothing sets; else .grad)"),
+              code("transformer-engine pytorch/optimizers/fused_adam.py: FusedAdam.step (a parameter without "
+                   "decoupled_grad is skipped; public source, not installed here)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#3510", "pull request: Megatron-FSDP with TE FusedAdam "
+                       "'will not converge (silently without hard errors)' unless FusedAdam's use_decoupled_grad "
+                       "matches the gradient Megatron-FSDP writes (Megatron-LM #4426/#4427)")),
+             "engine: megatron, use_megatron_fsdp and use_precision_aware_optimizer, FusedAdam on the decoupled-grad "
+             "path (main_params_dtype not fp32, fp8_recipe delayed or no FP8 -- ms-swift's default recipe is "
+             "delayed -- or optimizer_cpu_offload), megatron-core 0.16.x (declared, installed, else 0.16.1)"),
 ]
