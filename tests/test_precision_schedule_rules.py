@@ -124,3 +124,22 @@ def test_fsdp_with_the_precision_aware_optimizer_is_warned(overrides):
 def test_fsdp_precision_aware_is_quiet_off_the_decoupled_grad_path(overrides, targets):
     _, warns = _plan(FSDP, overrides, target_versions=targets)
     assert not _codes(warns, "fsdp-precision-aware")
+
+
+# --- mxfp8-hybrid ---------------------------------------------------------------------------------------------------
+
+MXFP8 = ISSUES / "megatron-bridge-638-mxfp8-hybrid-format.yaml"
+
+
+def test_mxfp8_with_the_hybrid_format_is_warned_on_the_format():
+    errors, warns = _plan(MXFP8)
+    assert any(w.path == "args.fp8_format" for w in _codes(warns, "mxfp8-hybrid"))
+    assert not _codes(errors, "mxfp8-hybrid")
+
+
+@pytest.mark.parametrize("overrides", [["args.fp8_format=e4m3"],                        # NVIDIA's fixed recipe
+                                       ["args.fp8_recipe=tensorwise"],                  # hybrid is the norm there
+                                       ["args.fp8_recipe=delayed"]])
+def test_e4m3_mxfp8_or_hybrid_per_tensor_scaling_is_quiet(overrides):
+    _, warns = _plan(MXFP8, overrides)
+    assert not _codes(warns, "mxfp8-hybrid")

@@ -3,6 +3,7 @@ line that refuses them. Said, not refused (warnings scoped to the reports' condi
 
 - fp4-param-gather: fp4_param_gather on megatron-core before 0.18, where it only builds the NVFP4 parameters and
   neither the DDP buffers nor the distributed optimizer know about them.
+- mxfp8-hybrid: fp8_recipe mxfp8 with fp8_format hybrid (E5M2 gradients), which NVIDIA's own recipe saw diverge.
 - fsdp-precision-aware: Megatron-FSDP with the precision-aware optimizer on megatron-core 0.16, where FusedAdam reads
   a gradient attribute Megatron-FSDP does not write, and no parameter is updated.
 
@@ -36,6 +37,22 @@ def fp4_param_gather(recipe, args, shape, lay, err, warn, versions):
          "parameters: the DDP buffers and the distributed optimizer have no FP4 path before Megatron Core 0.18, and "
          "the maintainers say it does not train correctly (Megatron-LM#2284)", "fp4_param_gather",
          hint="fp4_param_gather false (NVFP4 compute with bf16 parameters), or megatron-core >= 0.18")
+
+
+# Evidence: megatron-core 0.16.1 fp8_utils.py get_fp8_recipe passes fp8_format through to TE's MXFP8BlockScaling
+# (HYBRID: E4M3 forward, E5M2 gradients), which accepts it. Report: NVIDIA-NeMo/Megatron-Bridge PR #638 ("MXFP8 recipe
+# must only use E4M3 data format for both fprop and bprop. Using E5M2 for gradients causes the training curve to
+# diverge and also affects downstream accuracy on MMLU", a Nemotron5-8B dense pretraining; NeMo PR #14793 changed the
+# bf16_with_mxfp8_mixed recipe from hybrid to e4m3).
+def mxfp8_hybrid(recipe, args, shape, lay, err, warn):
+    if args.str("fp8_recipe") != "mxfp8" or args.str("fp8_format") != "hybrid":
+        return
+    warn("mxfp8-hybrid", "fp8_recipe mxfp8 with fp8_format hybrid quantizes gradients to E5M2 in 32-element blocks: "
+         "NVIDIA's own MXFP8 recipe saw the training curve diverge with it and moved to E4M3 throughout "
+         "(Megatron-Bridge PR #638)", "fp8_format", hint="fp8_format: e4m3 with fp8_recipe mxfp8")
+
+
+PRECISION_RULES = [mxfp8_hybrid]
 
 
 # The megatron-core line read below; Megatron-LM PR #4133 (2026-04) and #4426/#4427 reworked the decoupled gradient

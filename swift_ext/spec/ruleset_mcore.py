@@ -176,4 +176,12 @@ MCORE_AUDIT_RULE_INFO = [
              "engine: megatron, use_megatron_fsdp and use_precision_aware_optimizer, FusedAdam on the decoupled-grad "
              "path (main_params_dtype not fp32, fp8_recipe delayed or no FP8 -- ms-swift's default recipe is "
              "delayed -- or optimizer_cpu_offload), megatron-core 0.16.x (declared, installed, else 0.16.1)"),
+    RuleInfo("mxfp8-hybrid", "warning", "fp8_recipe mxfp8 with fp8_format hybrid (E5M2 gradients in MXFP8 blocks): "
+             "NVIDIA's recipe saw it diverge and uses E4M3 throughout",
+             (code("megatron-core fp8_utils.py: get_fp8_recipe (MXFP8BlockScaling(fp8_format=HYBRID) for "
+                   "fp8_format hybrid; TE accepts it)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#638", "pull request: Nemotron5-8B dense pretraining, "
+                       "MXFP8 with E5M2 gradients diverged and lost MMLU accuracy; the bf16_with_mxfp8_mixed recipe "
+                       "moved from hybrid to e4m3 (NeMo PR #14793)")),
+             "engine: megatron, fp8_recipe mxfp8 and fp8_format hybrid"),
 ]
