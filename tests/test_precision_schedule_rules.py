@@ -143,3 +143,11 @@ def test_mxfp8_with_the_hybrid_format_is_warned_on_the_format():
 def test_e4m3_mxfp8_or_hybrid_per_tensor_scaling_is_quiet(overrides):
     _, warns = _plan(MXFP8, overrides)
     assert not _codes(warns, "mxfp8-hybrid")
+
+
+def test_warmup_iters_beside_a_fraction_are_warned_as_dropped():
+    errors, warns = _plan(WARMUP, ["args.lr_warmup_iters=2", "args.lr_warmup_fraction=0.1"])
+    assert any(w.path == "args.lr_warmup_iters" for w in _codes(warns, "lr-warmup-schedule"))
+    assert not _codes(errors, "lr-warmup-schedule")
+    _, warns = _plan(WARMUP, ["args.lr_warmup_iters=0", "args.lr_warmup_fraction=0.1"])
+    assert not _codes(warns, "lr-warmup-schedule")

@@ -134,6 +134,12 @@ def lr_warmup_schedule(recipe, args, err, warn):
     if decay is None or decay <= 0:
         return  # unknown, or train-iters-range's case
     fraction = _given(args, "lr_warmup_fraction")
+    if fraction is not None and (args.int("lr_warmup_iters") or 0) > 0:
+        # Megatron-LM's own validate_args refuses the pair ("can only specify one of lr-warmup-fraction and
+        # lr-warmup-iters"); ms-swift's get_optimizer_param_scheduler takes the fraction and drops the iterations.
+        warn("lr-warmup-schedule", f"lr_warmup_iters {args.int('lr_warmup_iters')} is ignored: with "
+             f"lr_warmup_fraction {fraction:g} set, ms-swift sizes the warmup from the fraction alone",
+             "lr_warmup_iters", hint="set one of lr_warmup_fraction and lr_warmup_iters")
     if fraction is not None:
         if fraction >= 1:
             err("lr-warmup-schedule", f"lr_warmup_fraction {fraction:g} makes the warmup as long as the whole "

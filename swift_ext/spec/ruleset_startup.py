@@ -161,9 +161,10 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (lr_decay_iters "
                    "defaults to train_iters)")),
              "engine megatron, train_iters set to 0 or below without num_train_epochs"),
-    RuleInfo("lr-warmup-schedule", "error", "the LR warmup shorter than the decay it precedes (lr_warmup_iters < "
-             "lr_decay_iters, else train_iters; lr_warmup_fraction < 1), and lr_decay_style WSD with "
-             "lr_wsd_decay_iters",
+    RuleInfo("lr-warmup-schedule", "error, warning", "the LR warmup shorter than the decay it precedes "
+             "(lr_warmup_iters < lr_decay_iters, else train_iters; lr_warmup_fraction < 1), and lr_decay_style WSD "
+             "with lr_wsd_decay_iters (errors); lr_warmup_iters beside lr_warmup_fraction, which ms-swift drops "
+             "(warning; Megatron-LM's own arguments refuse the pair)",
              (code("megatron-core optimizer_param_scheduler.py: OptimizerParamScheduler.__init__ (assert "
                    "lr_warmup_steps < lr_decay_steps; WSD: assert wsd_decay_steps is not None)"),
               code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (steps = iters x "
@@ -172,7 +173,7 @@ STARTUP_RULE_INFO = [
               Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2857", "pull request: a recipe's lr_warmup_iters 2000 on a "
                      "train_iters 10 smoke run hit the AssertionError in OptimizerParamScheduler.__init__")),
              "engine megatron; the decay length known (lr_decay_iters, or train_iters without num_train_epochs); "
-             "WSD whenever lr_wsd_decay_iters is unset"),
+             "WSD whenever lr_wsd_decay_iters is unset; the warning when both warmup arguments are set (iters > 0)"),
     RuleInfo("json-string", "warning", "a string for an argument ms-swift reads as a JSON object is JSON and an "
              "object (else json_repair rewrites it into a guess; where it cannot, json-argument refuses it)",
              (code("ms-swift swift/utils/utils.py: json_parse_to_dict (json.loads, then json_repair.repair_json on "
