@@ -5,6 +5,7 @@ passes it."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -151,3 +152,38 @@ def test_warmup_iters_beside_a_fraction_are_warned_as_dropped():
     assert not _codes(errors, "lr-warmup-schedule")
     _, warns = _plan(WARMUP, ["args.lr_warmup_iters=0", "args.lr_warmup_fraction=0.1"])
     assert not _codes(warns, "lr-warmup-schedule")
+
+
+# --- resume-schedule ------------------------------------------------------------------------------------------------
+
+RESUME = ISSUES / "megatron-lm-963-resume-new-lr-checkpoint-wins.yaml"
+STAGE1 = ISSUES / "files/megatron-lm-963/stage1/checkpoint-2000"
+
+
+def _resume(tmp_path, saved: dict, *overrides):
+    checkpoint = tmp_path / "checkpoint-2000"
+    checkpoint.mkdir(exist_ok=True)
+    base = json.loads((STAGE1 / "args.json").read_text())
+    (checkpoint / "args.json").write_text(json.dumps({**base, **saved}))
+    return _plan(RESUME, [f"args.mcore_model={checkpoint}", *overrides])
+
+
+def test_a_resume_with_a_new_learning_rate_is_warned(tmp_path):
+    _, warns = _resume(tmp_path, {})
+    assert any(w.path == "args.lr" for w in _codes(warns, "resume-schedule"))
+
+
+def test_extending_train_iters_on_resume_is_warned_as_kept(tmp_path):
+    _, warns = _resume(tmp_path, {"lr": 3e-5, "min_lr": 2e-5, "lr_warmup_iters": 0})
+    assert any(w.path == "args.train_iters" for w in _codes(warns, "resume-schedule"))
+
+
+@pytest.mark.parametrize("saved, overrides", [
+    ({"lr": 3e-5, "min_lr": 2e-5, "lr_warmup_iters": 0, "train_iters": 4000}, []),   # the same schedule
+    ({}, ["args.finetune=true"]),                                                       # weights only
+    ({}, ["args.no_load_optim=true"]),                                                  # no optimizer, no scheduler
+    ({"no_save_optim": True}, []),                                                      # nothing saved to load
+])
+def test_a_resume_that_keeps_or_drops_the_schedule_is_quiet(tmp_path, saved, overrides):
+    _, warns = _resume(tmp_path, saved, *overrides)
+    assert not _codes(warns, "resume-schedule")

@@ -86,6 +86,19 @@ STARTUP_RULE_INFO = [
                        "adapter checkpoint: training restarted at iteration 1 with a fresh optimizer and scheduler")),
              "engine: megatron, finetune / no_load_optim / no_load_rng explicitly false; mcore_adapter (LoRA, or "
              "adapters given) or mcore_model (full) unset, or set with finetune true"),
+    RuleInfo("resume-schedule", "warning", "a resume that loads the optimizer (finetune false) with lr, min_lr, the "
+             "warmup, the decay length or style, or weight_decay other than the checkpoint's: the LR scheduler keeps "
+             "the checkpoint's values",
+             (code("megatron-core optimizer_param_scheduler.py: OptimizerParamScheduler.load_state_dict / "
+                   "_check_and_set (use_checkpoint_opt_param_scheduler True by default: the checkpoint value wins)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (neither "
+                   "use_checkpoint_opt_param_scheduler nor override_opt_param_scheduler passed) / load_mcore_checkpoint "
+                   "(opt_param_scheduler.load_state_dict when not finetune, not no_load_optim, saved with the optimizer)"),
+              Evidence("report", "NVIDIA/Megatron-LM#963", "stage 2 resumed from stage 1 (lr 3e-4, min_lr 3e-5) with "
+                       "lr 3e-5, min_lr 2e-5: the learning rate went back to 3e-4 (also #1138)")),
+             "engine: megatron, finetune false and no_load_optim false; the checkpoint directory (mcore_model, or "
+             "mcore_adapter for LoRA) has an args.json readable here, saved without no_save_optim; the key stated by "
+             "both (train_iters only while lr_decay_iters and num_train_epochs are unset)"),
     RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
              "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
              "optimizer's state",
