@@ -187,3 +187,38 @@ def test_extending_train_iters_on_resume_is_warned_as_kept(tmp_path):
 def test_a_resume_that_keeps_or_drops_the_schedule_is_quiet(tmp_path, saved, overrides):
     _, warns = _resume(tmp_path, saved, *overrides)
     assert not _codes(warns, "resume-schedule")
+
+
+# --- resume-layout --------------------------------------------------------------------------------------------------
+
+LAYOUT = ISSUES / "megatron-lm-1517-resume-pp4-to-ep4.yaml"
+PP4 = ISSUES / "files/megatron-lm-1517/pp4/checkpoint-500"
+
+
+def _relayout(tmp_path, saved: dict, *overrides):
+    checkpoint = tmp_path / "checkpoint-500"
+    checkpoint.mkdir(exist_ok=True)
+    base = json.loads((PP4 / "args.json").read_text())
+    (checkpoint / "args.json").write_text(json.dumps({**base, **saved}))
+    return _plan(LAYOUT, [f"args.mcore_model={checkpoint}", *overrides])
+
+
+@pytest.mark.parametrize("saved, path", [({}, "args.pipeline_model_parallel_size"),
+                                         ({"pipeline_model_parallel_size": 1, "tensor_model_parallel_size": 2},
+                                          "args.tensor_model_parallel_size")])
+def test_resuming_the_distributed_optimizer_across_tp_or_pp_is_refused(tmp_path, saved, path):
+    errors, _ = _relayout(tmp_path, saved)
+    assert any(e.path == path for e in _codes(errors, "resume-layout"))
+
+
+@pytest.mark.parametrize("saved, overrides", [
+    ({"pipeline_model_parallel_size": 1}, []),                       # (TP, PP) unchanged: not what ms-swift checks
+    ({"dist_ckpt_optim_fully_reshardable": True}, []),               # the format that reshards any layout
+    ({"dist_ckpt_save_pre_mcore_014": True}, []),
+    ({}, ["args.finetune=true"]),                                    # weights only: dist checkpointing reshards them
+    ({}, ["args.no_load_optim=true"]),
+    ({"no_save_optim": True}, []),
+])
+def test_a_resume_the_engine_reshards_is_not_refused(tmp_path, saved, overrides):
+    errors, _ = _relayout(tmp_path, saved, *overrides)
+    assert not _codes(errors, "resume-layout")

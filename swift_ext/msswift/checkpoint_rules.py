@@ -177,4 +177,38 @@ def resume_schedule(recipe, args, err, warn):
                  "no_load_optim: true)")
             return
 
-CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source, resume_schedule]
+def resume_layout(recipe, args, err, warn):
+    # ms-swift 4.6 megatron/utils/megatron_lm_utils.py load_mcore_checkpoint: resuming the optimizer (not finetune, not
+    # no_load_optim, the checkpoint saved with it) under the distributed optimizer with a (TP, PP) other than the
+    # checkpoint's raises RuntimeError("(TP, PP) mismatch after resume (...): not supported for DistributedOptimizer")
+    # unless the checkpoint's distrib_optim_sharding_type (its content_metadata, from get_sharded_sd_metadata at save
+    # time) is fully_reshardable (dist_ckpt_optim_fully_reshardable), fully_sharded_model_space
+    # (dist_ckpt_save_pre_mcore_014) or fsdp_dtensor (use_megatron_fsdp): the default dp_reshardable state follows the
+    # distributed optimizer's buckets and reshards across DP only (distrib_optimizer.py sharded_state_dict).
+    if recipe.engine != "megatron" or args.bool("finetune") or args.bool("no_load_optim"):
+        return
+    if not args.bool("use_distributed_optimizer") and not args.bool("use_megatron_fsdp"):
+        return
+    lora = (args.str("tuner_type") or "full") in ("lora", "lora_llm") or bool(args.list("adapters"))
+    source = "mcore_adapter" if lora else "mcore_model"
+    directory = args.raw(source)
+    saved = _saved_args(directory) if directory else {}
+    if not saved or saved.get("no_save_optim"):
+        return
+    if saved.get("dist_ckpt_optim_fully_reshardable") or saved.get("dist_ckpt_save_pre_mcore_014") \
+            or saved.get("use_megatron_fsdp"):
+        return
+    for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size"):
+        theirs = saved.get(key)
+        ours = args.int(key) or 1
+        if isinstance(theirs, int) and theirs != ours:
+            err("resume-layout", f"{key} {ours} differs from the checkpoint's {theirs} ({source}): ms-swift's "
+                "load_mcore_checkpoint refuses to resume the distributed optimizer across a (TP, PP) change from its "
+                "default dp_reshardable checkpoint format ('(TP, PP) mismatch after resume: not supported for "
+                "DistributedOptimizer')", key,
+                hint=f"resume with {key}: {theirs}, or load only the weights (finetune: true or no_load_optim: true); "
+                "save with dist_ckpt_optim_fully_reshardable: true to change the layout later")
+            return
+
+CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source, resume_schedule,
+                    resume_layout]

@@ -99,6 +99,21 @@ STARTUP_RULE_INFO = [
              "engine: megatron, finetune false and no_load_optim false; the checkpoint directory (mcore_model, or "
              "mcore_adapter for LoRA) has an args.json readable here, saved without no_save_optim; the key stated by "
              "both (train_iters only while lr_decay_iters and num_train_epochs are unset)"),
+    RuleInfo("resume-layout", "error", "a resume that loads the distributed optimizer (finetune false) at a TP or PP "
+             "other than the checkpoint's, from ms-swift's default dp_reshardable optimizer format",
+             (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: load_mcore_checkpoint (\"(TP, PP) mismatch after "
+                   "resume ...: not supported for DistributedOptimizer\" unless the checkpoint's "
+                   "distrib_optim_sharding_type is fully_reshardable, fully_sharded_model_space or fsdp_dtensor)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_sharded_sd_metadata (dp_reshardable unless "
+                   "dist_ckpt_optim_fully_reshardable / dist_ckpt_save_pre_mcore_014 / use_megatron_fsdp)"),
+              code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer.sharded_state_dict "
+                   "('dp_reshardable' ... allows checkpoint resharding only in DP dimension)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1517", "an MoE saved at PP=4 (torch_dist) resumed at EP=4: the "
+                       "optimizer state failed to load")),
+             "engine: megatron, finetune false and no_load_optim false, the distributed optimizer (or Megatron-FSDP); "
+             "the checkpoint directory (mcore_model, or mcore_adapter for LoRA) has an args.json readable here, saved "
+             "with the optimizer and without dist_ckpt_optim_fully_reshardable / dist_ckpt_save_pre_mcore_014 / "
+             "use_megatron_fsdp"),
     RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
              "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
              "optimizer's state",
