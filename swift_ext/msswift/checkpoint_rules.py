@@ -160,7 +160,7 @@ def resume_schedule(recipe, args, err, warn):
         if not args.has(key) or saved.get(key) is None:
             continue
         if key == "train_iters" and (args.has("lr_decay_iters") or saved.get("lr_decay_iters") is not None
-                                     or args.has("num_train_epochs")):
+                                     or args.has("num_train_epochs") or args.has("max_epochs")):
             continue  # the decay length is lr_decay_iters, or comes from the data
         ours, theirs = args.raw(key), saved[key]
         same = ours == theirs

@@ -129,7 +129,8 @@ def lr_warmup_schedule(recipe, args, err, warn):
     # The decay length is known when lr_decay_iters is set, or train_iters is and num_train_epochs does not
     # replace it (MegatronArguments.init_iters recomputes train_iters from the dataset size then).
     decay = args.int("lr_decay_iters") if args.has("lr_decay_iters") else None
-    if decay is None and args.has("train_iters") and not args.has("num_train_epochs"):
+    epochs = args.has("num_train_epochs") or args.has("max_epochs")  # 3.x's name, refused by name elsewhere
+    if decay is None and args.has("train_iters") and not epochs:
         decay = args.int("train_iters")
     if decay is None or decay <= 0:
         return  # unknown, or train-iters-range's case
