@@ -6,6 +6,9 @@ CHECKPOINT_RULES with the other start-up rules.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 
 def _writes_mcore_checkpoint(args) -> bool:
     """ms-swift megatron/trainers/base.py BaseMegatronTrainer.save_checkpoint passes the models to
@@ -119,4 +122,93 @@ def resume_source(recipe, args, err, warn):
          f"LR-scheduler or RNG state{tail}", key,
          hint=f"{source}: <output_dir>/checkpoint-N (saved with no_save_optim: false) and finetune: false")
 
-CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source]
+
+# The LR-scheduler settings megatron-core's OptimizerParamScheduler.load_state_dict passes through _check_and_set (lr is
+# its max_lr, train_iters its decay length while lr_decay_iters is unset), in ms-swift's argument names.
+SCHEDULE_KEYS = ("lr", "min_lr", "lr_decay_style", "lr_warmup_iters", "lr_warmup_fraction", "lr_decay_iters",
+                 "train_iters", "weight_decay")
+
+
+def _saved_args(directory) -> dict:
+    """args.json in a Megatron checkpoint directory (ms-swift's save_checkpoint copies the run's args.json into each
+    checkpoint-N); empty where there is none readable here."""
+    try:
+        saved = json.loads((Path(str(directory)) / "args.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def resume_schedule(recipe, args, err, warn):
+    # ms-swift 4.6 megatron/utils/megatron_lm_utils.py get_optimizer_param_scheduler builds megatron-core's
+    # OptimizerParamScheduler without use_checkpoint_opt_param_scheduler / override_opt_param_scheduler, so the
+    # defaults hold (True / False); load_mcore_checkpoint, resuming the optimizer (not finetune, not no_load_optim, the
+    # checkpoint saved with its optimizer), calls opt_param_scheduler.load_state_dict, whose _check_and_set then takes
+    # the checkpoint's max_lr, min_lr, warmup and decay steps, decay style and weight decay over the run's own
+    # ("using checkpoint value"). A resume that changes the schedule keeps the old one without a word (Megatron-LM
+    # issues #963, #1138: the learning rate stayed at stage 1's after a resume with a new one). Judged only where the
+    # checkpoint's args.json is readable here and both it and the recipe state the value.
+    if recipe.engine != "megatron" or args.bool("finetune") or args.bool("no_load_optim"):
+        return
+    lora = (args.str("tuner_type") or "full") in ("lora", "lora_llm") or bool(args.list("adapters"))
+    source = "mcore_adapter" if lora else "mcore_model"
+    directory = args.raw(source)
+    saved = _saved_args(directory) if directory else {}
+    if not saved or saved.get("no_save_optim"):
+        return
+    for key in SCHEDULE_KEYS:
+        if not args.has(key) or saved.get(key) is None:
+            continue
+        if key == "train_iters" and (args.has("lr_decay_iters") or saved.get("lr_decay_iters") is not None
+                                     or args.has("num_train_epochs") or args.has("max_epochs")):
+            continue  # the decay length is lr_decay_iters, or comes from the data
+        ours, theirs = args.raw(key), saved[key]
+        same = ours == theirs
+        if not same:
+            try:
+                same = float(ours) == float(theirs)
+            except (TypeError, ValueError):
+                same = str(ours) == str(theirs)
+        if not same:
+            warn("resume-schedule", f"{key} {ours} differs from the {theirs} the checkpoint in {source} was saved "
+                 "with: resuming its optimizer, megatron-core's LR scheduler takes the checkpoint's schedule "
+                 "(use_checkpoint_opt_param_scheduler, ms-swift's default) and the new value is not used", key,
+                 hint="keep the saved schedule, or start a new schedule from the weights: finetune: true (or "
+                 "no_load_optim: true)")
+            return
+
+def resume_layout(recipe, args, err, warn):
+    # ms-swift 4.6 megatron/utils/megatron_lm_utils.py load_mcore_checkpoint: resuming the optimizer (not finetune, not
+    # no_load_optim, the checkpoint saved with it) under the distributed optimizer with a (TP, PP) other than the
+    # checkpoint's raises RuntimeError("(TP, PP) mismatch after resume (...): not supported for DistributedOptimizer")
+    # unless the checkpoint's distrib_optim_sharding_type (its content_metadata, from get_sharded_sd_metadata at save
+    # time) is fully_reshardable (dist_ckpt_optim_fully_reshardable), fully_sharded_model_space
+    # (dist_ckpt_save_pre_mcore_014) or fsdp_dtensor (use_megatron_fsdp): the default dp_reshardable state follows the
+    # distributed optimizer's buckets and reshards across DP only (distrib_optimizer.py sharded_state_dict).
+    if recipe.engine != "megatron" or args.bool("finetune") or args.bool("no_load_optim"):
+        return
+    if not args.bool("use_distributed_optimizer") and not args.bool("use_megatron_fsdp"):
+        return
+    lora = (args.str("tuner_type") or "full") in ("lora", "lora_llm") or bool(args.list("adapters"))
+    source = "mcore_adapter" if lora else "mcore_model"
+    directory = args.raw(source)
+    saved = _saved_args(directory) if directory else {}
+    if not saved or saved.get("no_save_optim"):
+        return
+    if saved.get("dist_ckpt_optim_fully_reshardable") or saved.get("dist_ckpt_save_pre_mcore_014") \
+            or saved.get("use_megatron_fsdp"):
+        return
+    for key in ("tensor_model_parallel_size", "pipeline_model_parallel_size"):
+        theirs = saved.get(key)
+        ours = args.int(key) or 1
+        if isinstance(theirs, int) and theirs != ours:
+            err("resume-layout", f"{key} {ours} differs from the checkpoint's {theirs} ({source}): ms-swift's "
+                "load_mcore_checkpoint refuses to resume the distributed optimizer across a (TP, PP) change from its "
+                "default dp_reshardable checkpoint format ('(TP, PP) mismatch after resume: not supported for "
+                "DistributedOptimizer')", key,
+                hint=f"resume with {key}: {theirs}, or load only the weights (finetune: true or no_load_optim: true); "
+                "save with dist_ckpt_optim_fully_reshardable: true to change the layout later")
+            return
+
+CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source, resume_schedule,
+                    resume_layout]

@@ -114,4 +114,45 @@ def no_training_steps(recipe, args, err, warn):
             hint="a positive number of iterations, or num_train_epochs")
 
 
-RANGE_RULES = [optimizer_ranges, lora_dropout_range, clipping_off, no_training_steps]
+def lr_warmup_schedule(recipe, args, err, warn):
+    # ms-swift swift/megatron/utils/megatron_lm_utils.py get_optimizer_param_scheduler: lr_decay_iters defaults to
+    # train_iters; warmup steps are lr_warmup_fraction * decay steps, else lr_warmup_iters * global_batch_size; the
+    # WSD phase is lr_wsd_decay_iters * global_batch_size, else None. megatron-core optimizer_param_scheduler.py
+    # OptimizerParamScheduler.__init__ then asserts lr_warmup_steps < lr_decay_steps and, for lr_decay_style WSD,
+    # wsd_decay_steps is not None: a bare AssertionError before the first step.
+    if recipe.engine != "megatron":
+        return
+    if (args.str("lr_decay_style") or "") == "WSD" and args.int("lr_wsd_decay_iters") is None:
+        err("lr-warmup-schedule", "lr_decay_style WSD needs lr_wsd_decay_iters: ms-swift passes wsd_decay_steps None "
+            "and megatron-core's LR scheduler asserts it is set", "lr_decay_style",
+            hint="set lr_wsd_decay_iters (the iterations of the final decay phase), or another lr_decay_style")
+    # The decay length is known when lr_decay_iters is set, or train_iters is and num_train_epochs does not
+    # replace it (MegatronArguments.init_iters recomputes train_iters from the dataset size then).
+    decay = args.int("lr_decay_iters") if args.has("lr_decay_iters") else None
+    epochs = args.has("num_train_epochs") or args.has("max_epochs")  # 3.x's name, refused by name elsewhere
+    if decay is None and args.has("train_iters") and not epochs:
+        decay = args.int("train_iters")
+    if decay is None or decay <= 0:
+        return  # unknown, or train-iters-range's case
+    fraction = _given(args, "lr_warmup_fraction")
+    if fraction is not None and (args.int("lr_warmup_iters") or 0) > 0:
+        # Megatron-LM's own validate_args refuses the pair ("can only specify one of lr-warmup-fraction and
+        # lr-warmup-iters"); ms-swift's get_optimizer_param_scheduler takes the fraction and drops the iterations.
+        warn("lr-warmup-schedule", f"lr_warmup_iters {args.int('lr_warmup_iters')} is ignored: with "
+             f"lr_warmup_fraction {fraction:g} set, ms-swift sizes the warmup from the fraction alone",
+             "lr_warmup_iters", hint="set one of lr_warmup_fraction and lr_warmup_iters")
+    if fraction is not None:
+        if fraction >= 1:
+            err("lr-warmup-schedule", f"lr_warmup_fraction {fraction:g} makes the warmup as long as the whole "
+                f"schedule ({decay} iterations): megatron-core's LR scheduler asserts lr_warmup_steps < "
+                "lr_decay_steps", "lr_warmup_fraction", hint="a fraction below 1, such as 0.05")
+        return
+    warmup = args.int("lr_warmup_iters") or 0
+    if warmup >= decay:
+        source = "lr_decay_iters" if args.has("lr_decay_iters") else "train_iters"
+        err("lr-warmup-schedule", f"lr_warmup_iters {warmup} is not below the {decay} iterations the LR decays over "
+            f"({source}): megatron-core's LR scheduler asserts lr_warmup_steps < lr_decay_steps", "lr_warmup_iters",
+            hint=f"fewer warmup iterations than {decay}, or lr_warmup_fraction")
+
+
+RANGE_RULES = [optimizer_ranges, lora_dropout_range, clipping_off, no_training_steps, lr_warmup_schedule]

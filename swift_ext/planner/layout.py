@@ -24,6 +24,7 @@ from swift_ext.planner.mcore_feature_rules import MCORE_FEATURE_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
 from swift_ext.planner.pipeline_rules import PIPELINE_RULES
 from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
+from swift_ext.planner.precision_rules import PRECISION_RULES, PRECISION_VERSIONED_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
 from swift_ext.planner.warn_rules import ENGINE_RULES
@@ -160,7 +161,7 @@ def rule(fn):
 # Rules whose verdict depends on versions or the GPU: the function also gets the spec.support.Versions
 # the plan judges against; the gates themselves are rows of spec.support.SUPPORT.
 VERSIONED_RULES: list[Callable[..., None]] = [*MCORE_CONFIG_VERSIONED_RULES, *COMM_OVERLAP_VERSIONED_RULES,
-                                              *LOSS_FUSION_VERSIONED_RULES]
+                                              *LOSS_FUSION_VERSIONED_RULES, *PRECISION_VERSIONED_RULES]
 
 
 def versioned_rule(fn):
@@ -550,3 +551,6 @@ for _determinism in DETERMINISM_RULES:
 # The interleaved pipeline schedule's micro-batch count (pipeline_schedule.py).
 for _schedule in SCHEDULE_RULES:
     rule(_schedule)
+# Numerics settings reports saw train wrong (precision_rules.py).
+for _precision in PRECISION_RULES:
+    rule(_precision)

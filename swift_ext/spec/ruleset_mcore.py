@@ -169,4 +169,39 @@ MCORE_AUDIT_RULE_INFO = [
               code("megatron-core transformer/transformer_block.py: get_num_layers_to_build (layers per chunk)")),
              "engine: megatron, bridge_backend mcore-bridge, model_type qwen3_vl / qwen3_vl_moe / qwen3_omni_moe with "
              "deepstack_visual_indexes in config.json, not language_model_only; PP > 1 or a pipeline layout"),
+    # --- numerics settings public reports saw start and train wrong (planner/precision_rules.py)
+    RuleInfo("fp4-param-gather", "warning", "fp4_param_gather before Megatron Core 0.18 builds NVFP4 parameters that "
+             "the DDP buffers and the distributed optimizer do not handle",
+             (code("megatron-core fp4_utils.py: get_fp4_context (the quantized-parameter context for config.fp4_param; "
+                   "ms-swift swift/megatron/model/utils.py sets fp4_param from fp4_param_gather)"),
+              code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer._build_model_and_main_param_groups "
+                   "(quantized parameters special-cased through is_float8tensor only)"),
+              Evidence("report", "NVIDIA/Megatron-LM#2284", "maintainer: --fp4-param-gather only wraps the model in "
+                       "fp8_model_init without the optimizer changes, 'not working correctly'; disable it"),
+              Evidence("report", "NVIDIA/TransformerEngine#2352", "NVFP4 training in Megatron-LM with "
+                       "--fp4-param-gather; closed as fixed by TE 2.14+ with Megatron Core 0.18.0+")),
+             "engine: megatron, fp4_format with fp4_param_gather, megatron-core (declared, installed, else 0.16.1) "
+             "below 0.18"),
+    RuleInfo("fsdp-precision-aware", "warning", "use_megatron_fsdp with use_precision_aware_optimizer on megatron-core "
+             "0.16: FusedAdam reads decoupled_grad, Megatron-FSDP writes .grad, and no parameter is updated",
+             (code("megatron-core optimizer/__init__.py: _get_megatron_optimizer_based_on_param_groups (FusedAdam "
+                   "use_decoupled_grad=True under use_precision_aware_optimizer_no_fp8_or_ds_fp8)"),
+              code("megatron-core distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py: update_main_grads "
+                   "(decoupled_grad only under a use_precision_aware_optimizer attribute nothing sets; else .grad)"),
+              code("transformer-engine pytorch/optimizers/fused_adam.py: FusedAdam.step (a parameter without "
+                   "decoupled_grad is skipped; public source, not installed here)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#3510", "pull request: Megatron-FSDP with TE FusedAdam "
+                       "'will not converge (silently without hard errors)' unless FusedAdam's use_decoupled_grad "
+                       "matches the gradient Megatron-FSDP writes (Megatron-LM #4426/#4427)")),
+             "engine: megatron, use_megatron_fsdp and use_precision_aware_optimizer, FusedAdam on the decoupled-grad "
+             "path (main_params_dtype not fp32, fp8_recipe delayed or no FP8 -- ms-swift's default recipe is "
+             "delayed -- or optimizer_cpu_offload), megatron-core 0.16.x (declared, installed, else 0.16.1)"),
+    RuleInfo("mxfp8-hybrid", "warning", "fp8_recipe mxfp8 with fp8_format hybrid (E5M2 gradients in MXFP8 blocks): "
+             "NVIDIA's recipe saw it diverge and uses E4M3 throughout",
+             (code("megatron-core fp8_utils.py: get_fp8_recipe (MXFP8BlockScaling(fp8_format=HYBRID) for "
+                   "fp8_format hybrid; TE accepts it)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#638", "pull request: Nemotron5-8B dense pretraining, "
+                       "MXFP8 with E5M2 gradients diverged and lost MMLU accuracy; the bf16_with_mxfp8_mixed recipe "
+                       "moved from hybrid to e4m3 (NeMo PR #14793)")),
+             "engine: megatron, fp8_recipe mxfp8 and fp8_format hybrid"),
 ]

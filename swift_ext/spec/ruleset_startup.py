@@ -86,6 +86,34 @@ STARTUP_RULE_INFO = [
                        "adapter checkpoint: training restarted at iteration 1 with a fresh optimizer and scheduler")),
              "engine: megatron, finetune / no_load_optim / no_load_rng explicitly false; mcore_adapter (LoRA, or "
              "adapters given) or mcore_model (full) unset, or set with finetune true"),
+    RuleInfo("resume-schedule", "warning", "a resume that loads the optimizer (finetune false) with lr, min_lr, the "
+             "warmup, the decay length or style, or weight_decay other than the checkpoint's: the LR scheduler keeps "
+             "the checkpoint's values",
+             (code("megatron-core optimizer_param_scheduler.py: OptimizerParamScheduler.load_state_dict / "
+                   "_check_and_set (use_checkpoint_opt_param_scheduler True by default: the checkpoint value wins)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (neither "
+                   "use_checkpoint_opt_param_scheduler nor override_opt_param_scheduler passed) / load_mcore_checkpoint "
+                   "(opt_param_scheduler.load_state_dict when not finetune, not no_load_optim, saved with the optimizer)"),
+              Evidence("report", "NVIDIA/Megatron-LM#963", "stage 2 resumed from stage 1 (lr 3e-4, min_lr 3e-5) with "
+                       "lr 3e-5, min_lr 2e-5: the learning rate went back to 3e-4 (also #1138)")),
+             "engine: megatron, finetune false and no_load_optim false; the checkpoint directory (mcore_model, or "
+             "mcore_adapter for LoRA) has an args.json readable here, saved without no_save_optim; the key stated by "
+             "both (train_iters only while lr_decay_iters and num_train_epochs are unset)"),
+    RuleInfo("resume-layout", "error", "a resume that loads the distributed optimizer (finetune false) at a TP or PP "
+             "other than the checkpoint's, from ms-swift's default dp_reshardable optimizer format",
+             (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: load_mcore_checkpoint (\"(TP, PP) mismatch after "
+                   "resume ...: not supported for DistributedOptimizer\" unless the checkpoint's "
+                   "distrib_optim_sharding_type is fully_reshardable, fully_sharded_model_space or fsdp_dtensor)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_sharded_sd_metadata (dp_reshardable unless "
+                   "dist_ckpt_optim_fully_reshardable / dist_ckpt_save_pre_mcore_014 / use_megatron_fsdp)"),
+              code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer.sharded_state_dict "
+                   "('dp_reshardable' ... allows checkpoint resharding only in DP dimension)"),
+              Evidence("report", "NVIDIA/Megatron-LM#1517", "an MoE saved at PP=4 (torch_dist) resumed at EP=4: the "
+                       "optimizer state failed to load")),
+             "engine: megatron, finetune false and no_load_optim false, the distributed optimizer (or Megatron-FSDP); "
+             "the checkpoint directory (mcore_model, or mcore_adapter for LoRA) has an args.json readable here, saved "
+             "with the optimizer and without dist_ckpt_optim_fully_reshardable / dist_ckpt_save_pre_mcore_014 / "
+             "use_megatron_fsdp"),
     RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
              "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
              "optimizer's state",
@@ -161,6 +189,19 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (lr_decay_iters "
                    "defaults to train_iters)")),
              "engine megatron, train_iters set to 0 or below without num_train_epochs"),
+    RuleInfo("lr-warmup-schedule", "error, warning", "the LR warmup shorter than the decay it precedes "
+             "(lr_warmup_iters < lr_decay_iters, else train_iters; lr_warmup_fraction < 1), and lr_decay_style WSD "
+             "with lr_wsd_decay_iters (errors); lr_warmup_iters beside lr_warmup_fraction, which ms-swift drops "
+             "(warning; Megatron-LM's own arguments refuse the pair)",
+             (code("megatron-core optimizer_param_scheduler.py: OptimizerParamScheduler.__init__ (assert "
+                   "lr_warmup_steps < lr_decay_steps; WSD: assert wsd_decay_steps is not None)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_optimizer_param_scheduler (steps = iters x "
+                   "global_batch_size; warmup = lr_warmup_fraction x decay steps when set; wsd_decay_steps None "
+                   "without lr_wsd_decay_iters)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2857", "pull request: a recipe's lr_warmup_iters 2000 on a "
+                     "train_iters 10 smoke run hit the AssertionError in OptimizerParamScheduler.__init__")),
+             "engine megatron; the decay length known (lr_decay_iters, or train_iters without num_train_epochs); "
+             "WSD whenever lr_wsd_decay_iters is unset; the warning when both warmup arguments are set (iters > 0)"),
     RuleInfo("json-string", "warning", "a string for an argument ms-swift reads as a JSON object is JSON and an "
              "object (else json_repair rewrites it into a guess; where it cannot, json-argument refuses it)",
              (code("ms-swift swift/utils/utils.py: json_parse_to_dict (json.loads, then json_repair.repair_json on "
