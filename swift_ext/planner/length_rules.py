@@ -25,7 +25,8 @@ import os
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors
-from swift_ext.planner.vllm_lora import VLLM_LORA_RANKS, max_lora_rank_for
+from swift_ext.planner.rollout_rules import vllm_version
+from swift_ext.planner.vllm_lora import VLLM_LORA_RANKS, VLLM_RANK_ONE_SINCE, max_lora_rank_for
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
 
@@ -254,6 +255,28 @@ def rollout_lora_rank(recipe, args, shape: ModelShape, lay, err, warn):
         err("vllm-lora-rank", f"lora_rank {rank} becomes the rollout engine's max_lora_rank, which vLLM accepts only "
             f"from {', '.join(map(str, VLLM_LORA_RANKS))}: it refuses to start", "lora_rank",
             hint=f"lora_rank: {fits}" if fits else "a lora_rank vLLM accepts, or vllm_enable_lora: false (merged sync)")
+    elif rank == 1 and _vllm_before(recipe, VLLM_RANK_ONE_SINCE):
+        # Rank 1 joined LoRAConfig's list in vllm-project/vllm#26461; an older vLLM refuses max_lora_rank 1 when the
+        # engine is built (verl-project/verl#3696). Judged only with a known target vLLM (vLLM is not installed here).
+        version, where = vllm_version(recipe.env)
+        err("vllm-lora-rank", f"lora_rank 1 becomes the rollout engine's max_lora_rank, which vLLM accepts only from "
+            f"{VLLM_RANK_ONE_SINCE}; the run targets {version} ({where}), whose LoRAConfig takes 8, 16, ... 512: it "
+            "refuses to start", "lora_rank",
+            hint=f"lora_rank: 8, a vLLM >= {VLLM_RANK_ONE_SINCE}, or vllm_enable_lora: false (merged sync)")
+
+
+def _vllm_before(recipe, floor: str) -> bool:
+    """True when the recipe names the vLLM it targets and that release predates `floor` (a dev build counts as new,
+    as ms-swift's check_vllm_version_ge does; a release candidate of `floor` carries what that release does)."""
+    from packaging.version import InvalidVersion, Version
+
+    version, _ = vllm_version(recipe.env)
+    if version is None or "dev" in version:
+        return False
+    try:
+        return Version(version).release < Version(floor).release
+    except InvalidVersion:
+        return False
 
 
 GIB = 2**30
