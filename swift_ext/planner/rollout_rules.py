@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from swift_ext.spec.gpus import GPUS
-from swift_ext.spec.support import BY_FEATURE, Versions, resolve_versions, version_gaps
+from swift_ext.spec.support import BY_FEATURE, VLLM_MODEL_FEATURES, Versions, resolve_versions, version_gaps
 
 # The older, vLLM-only spelling of a target version (SWIFT_EXT_TARGET_VERSIONS "vllm=..." says the same).
 ENV_VLLM_VERSION = "SWIFT_EXT_VLLM_VERSION"
@@ -39,11 +39,6 @@ def colocated_rollout(recipe, args) -> bool:
             and args.str("vllm_mode") != "server")
 
 
-# Model types whose architecture a vLLM release before the support table's row does not register: ValueError "Model
-# architectures [...] are not supported for now" when the rollout engine starts, after the training model loaded.
-VLLM_MODEL_ROWS = ("vllm-qwen3_5",)
-
-
 @rollout_rule
 def vllm_model_support(recipe, args, shape, lay, err, warn):
     if not colocated_rollout(recipe, args) or not shape.model_type:
@@ -51,13 +46,15 @@ def vllm_model_support(recipe, args, shape, lay, err, warn):
     version, where = vllm_version(recipe.env)
     if version is None:
         return  # no verdict without a version (vLLM is not installed here and the recipe names none)
-    for feature in VLLM_MODEL_ROWS:
+    # spec/support.py VLLM_MODEL_FEATURES: the rows whose architecture an older vLLM does not register
+    for feature in VLLM_MODEL_FEATURES:
         row = BY_FEATURE[feature]
         if not shape.model_type.startswith(row.model_types):
             continue
         for gap in version_gaps(feature, Versions({"vllm": version}, {"vllm": where})):
             err("vllm-model", f"{row.what}: {gap} ({where}); vLLM refuses the architecture when the rollout engine "
-                "starts (\"Model architectures [...] are not supported for now\")", "use_vllm",
+                "starts (\"Model architectures [...] are not supported for now\"), or falls back to its generic "
+                "Transformers backend, which fails in the rollout (ms-swift#6649: IndexError)", "use_vllm",
                 hint=f"a vLLM >= {row.needs['vllm']} for the rollout (set the target with SWIFT_EXT_TARGET_VERSIONS "
                 "vllm=... in the recipe env when the cluster has it), or use_vllm: false")
 
