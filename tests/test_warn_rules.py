@@ -166,6 +166,17 @@ def test_moe_backend_sync_is_judged_only_where_the_reports_were():
     assert "vllm-moe-backend-sync" in rules(plan_of(MOONLIGHT, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.20.0rc1").warnings)
 
 
+def test_adapter_sync_leaves_the_rollout_on_the_checkpoints_expert_bias():
+    # finalize_model_grads updates a sigmoid router's expert_bias each step; vllm_enable_lora sends only LoRA tensors.
+    lora = ("args.tuner_type=lora", "args.target_modules=[linear_qkv,linear_proj]", "args.vllm_enable_lora=true",
+            "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.17.1")
+    (warning,) = [w for w in plan_of(MOONLIGHT, *lora).warnings if w.code == "vllm-lora-expert-bias"]
+    assert warning.path == "args.vllm_enable_lora" and "vllm_enable_lora: false" in warning.hint
+    for near in ("args.vllm_enable_lora=false", "args.sleep_level=2", "args.tuner_type=full",
+                 'args.megatron_extra_kwargs={"moe_router_bias_update_rate":0}', "args.model=Qwen/Qwen3-30B-A3B"):
+        assert "vllm-lora-expert-bias" not in rules(plan_of(MOONLIGHT, *lora, near).warnings), near
+
+
 # ---- missing plugin files ----------------------------------------------------------------------------------------
 
 def test_missing_plugin_file_is_named_not_the_reward(tmp_path):

@@ -112,6 +112,19 @@ GRPO_RULE_INFO = [
                        "through vLLM's layerwise reload (\"... is not a valid data dimension\")")),
              "rlhf_type grpo / gkd with use_vllm and vllm_mode colocate, both engines, vllm_engine_kwargs quantization "
              "fp8, fbgemm_fp8, ptpc_fp8 or mxfp8 (a server's quantization is `swift rollout`'s and not seen here)"),
+    RuleInfo("vllm-lora-expert-bias", "warning", "Megatron GRPO LoRA with adapter-only sync (vllm_enable_lora) on "
+             "an MoE model whose sigmoid routers carry an expert bias: Megatron updates the bias every step, the "
+             "rollout engine keeps the checkpoint's, so routing drifts apart",
+             (code("megatron-core distributed/finalize_model_grads.py: finalize_model_grads "
+                   "(_update_router_expert_bias when moe_router_enable_expert_bias)"),
+              code("mcore-bridge 1.6.3 config/parser.py (sigmoid routers but Llama-4's: moe_router_enable_expert_bias "
+                   "on; rate from aux_loss_alpha) / bridge/gpt_bridge.py _set_router (expert_bias exported as "
+                   "gate.e_score_correction_bias in the full export only)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: _move_model_to_vllm (one full sync, then "
+                   "_move_adapter_to_vllm: export_weights(peft_format=True), unless sleep_level 2)")),
+             "engine megatron, rlhf_type grpo, use_vllm colocated, tuner_type lora, vllm_enable_lora, sleep_level not "
+             "2, an MoE model with a sigmoid router (not llama4), megatron_extra_kwargs not turning the bias or its "
+             "update rate off"),
     RuleInfo("vllm-moe-backend-sync", "warning", "an MoE model's colocated vLLM on its default MoE kernel (vLLM >= "
              "0.20 on Hopper/Blackwell: FlashInfer, whose expert layout the in-place weight sync does not restore): "
              "corrupted rollouts or a crash at the first sync; moe_backend triton avoids it",
