@@ -143,7 +143,10 @@ GRPO_RULE_INFO = [
                        "dimension for a 3D tensor\")"),
               Evidence("report", "verl-project/verl#7978", "Megatron GRPO of a Qwen3-MoE on B200, vLLM 0.24.0 bf16 "
                        "rollout: the FlashInfer TRT-LLM MoE layout breaks the first weight sync with the same "
-                       "ValueError")),
+                       "ValueError"),
+              Evidence("report", "verl-project/verl#7195", "pull request: colocated sync of gpt-oss-20b BF16 (and Qwen3-30B-"
+                       "A3B) into vLLM's FlashInfer MoE layout wrote expert shards to the wrong places, \"producing "
+                       "incomprehensible output\"; fixed by vLLM's reload_weights")),
              "rlhf_type grpo / gkd with a colocated vLLM (use_vllm, vllm_mode not server), both engines, a model with "
              "routed experts, launch.gpu unknown or sm90+, the target vLLM known and >= 0.20.0 "
              "(SWIFT_EXT_TARGET_VERSIONS / SWIFT_EXT_VLLM_VERSION), vllm_engine_kwargs without moe_backend triton"),
