@@ -25,7 +25,7 @@ import os
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors
-from swift_ext.planner.rollout_rules import vllm_version
+from swift_ext.planner.rollout_rules import colocated_engine, vllm_version
 from swift_ext.planner.vllm_lora import VLLM_LORA_RANKS, VLLM_RANK_ONE_SINCE, max_lora_rank_for
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
@@ -33,18 +33,6 @@ ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
 
 def _grpo(recipe, args) -> bool:
     return recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
-
-
-def colocated_engine(recipe, args) -> bool:
-    """Whether the run builds a colocated vLLM engine: GRPO or GKD with use_vllm (engine megatron's default is on, for
-    every command) and no rollout server; Megatron GKD with lmbda 0 never generates and builds none
-    (megatron/trainers/rollout_mixin.py _init_rollout_engine returns first), engine swift's GKD always does
-    (rlhf_trainers/gkd_trainer.py calls prepare_rollout)."""
-    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm"):
-        return False
-    if args.str("vllm_mode") == "server":
-        return False
-    return not (recipe.engine == "megatron" and args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0)
 
 
 def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):

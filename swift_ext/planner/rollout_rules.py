@@ -32,16 +32,21 @@ def vllm_version(env: dict[str, str] | None) -> tuple[str | None, str]:
     return None, "not installed"
 
 
-def colocated_rollout(recipe, args) -> bool:
-    """GRPO or GKD that generates with a vLLM this launch starts (colocate mode); a server runs its own vLLM,
-    which `swift rollout` checks when it starts."""
-    return (recipe.command == "rlhf" and args.str("rlhf_type") in ("grpo", "gkd") and args.bool("use_vllm")
-            and args.str("vllm_mode") != "server")
+def colocated_engine(recipe, args) -> bool:
+    """Whether the run builds a colocated vLLM engine: GRPO or GKD with use_vllm (engine megatron's default is on, for
+    every command) and no rollout server (a server runs its own vLLM, which `swift rollout` checks when it starts);
+    Megatron GKD with lmbda 0 never generates and builds none (megatron/trainers/rollout_mixin.py _init_rollout_engine
+    returns first), engine swift's GKD always does (rlhf_trainers/gkd_trainer.py calls prepare_rollout)."""
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm"):
+        return False
+    if args.str("vllm_mode") == "server":
+        return False
+    return not (recipe.engine == "megatron" and args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0)
 
 
 @rollout_rule
 def vllm_model_support(recipe, args, shape, lay, err, warn):
-    if not colocated_rollout(recipe, args) or not shape.model_type:
+    if not colocated_engine(recipe, args) or not shape.model_type:
         return
     version, where = vllm_version(recipe.env)
     if version is None:
@@ -117,7 +122,7 @@ def vllm_moe_backend_sync(recipe, args, shape, lay, err, warn):
     # B200 with vLLM 0.24. vLLM is not installed here to read the kernel choice: a warning, judged only for a known vLLM.
     from packaging.version import InvalidVersion, Version
 
-    if not colocated_rollout(recipe, args) or not shape.is_moe:
+    if not colocated_engine(recipe, args) or not shape.is_moe:
         return
     gpu = GPUS.get(recipe.launch.gpu or "")
     if gpu is not None and gpu.compute_capability < (9, 0):

@@ -337,7 +337,8 @@ _RULES += [
                        "(vLLM's Qwen3-VL recipe: vLLM >= 0.11.0)"),
               Evidence("report", "gpustack/gpustack#3827", "Qwen3-Next on vLLM 0.10.1.1: not supported (Qwen's "
                        "Qwen3-Next release asks for vllm>=0.10.2)")),
-             "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate, both engines; judged only with a vLLM "
+             "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate (not Megatron GKD with lmbda 0, which "
+             "builds no engine), both engines; judged only with a vLLM "
              "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
              "installed copy; support table rows vllm-*)"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "

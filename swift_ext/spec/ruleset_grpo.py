@@ -147,7 +147,8 @@ GRPO_RULE_INFO = [
               Evidence("report", "verl-project/verl#7195", "pull request: colocated sync of gpt-oss-20b BF16 (and Qwen3-30B-"
                        "A3B) into vLLM's FlashInfer MoE layout wrote expert shards to the wrong places, \"producing "
                        "incomprehensible output\"; fixed by vLLM's reload_weights")),
-             "rlhf_type grpo / gkd with a colocated vLLM (use_vllm, vllm_mode not server), both engines, a model with "
+             "rlhf_type grpo / gkd with a colocated vLLM (use_vllm, vllm_mode not server; not Megatron GKD with lmbda "
+             "0), both engines, a model with "
              "routed experts, launch.gpu unknown or sm90+, the target vLLM known and >= 0.20.0 "
              "(SWIFT_EXT_TARGET_VERSIONS / SWIFT_EXT_VLLM_VERSION), vllm_engine_kwargs without moe_backend triton"),
     RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
