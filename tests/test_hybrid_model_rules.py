@@ -108,6 +108,20 @@ def test_a_model_vllm_has_long_supported_is_not_judged():
     assert not found(plan.errors, "vllm-model")
 
 
+def test_qwen3_vl_and_qwen3_next_need_the_vllm_that_registered_them():
+    # ms-swift#6649 / vLLM's Qwen3-VL recipe: Qwen3-VL from vLLM 0.11.0; Qwen3-Next from 0.10.2 (gpustack#3827).
+    for model, old, new in (("Qwen/Qwen3-VL-8B-Instruct", "0.10.2", "0.11.0"),
+                            ("Qwen/Qwen3-VL-30B-A3B-Instruct", "0.10.2", "0.11.0"),
+                            ("Qwen/Qwen3-Next-80B-A3B-Instruct", "0.10.1.1", "0.10.2")):
+        base = (f"args.model={model}", "args.max_length=2048")
+        (error,) = found(plan_of(GRPO, *base, f"env.SWIFT_EXT_TARGET_VERSIONS=vllm={old}").errors, "vllm-model")
+        assert error.path == "args.use_vllm" and f"{old} <" in error.message, model
+        assert not found(plan_of(GRPO, *base, f"env.SWIFT_EXT_TARGET_VERSIONS=vllm={new}").errors, "vllm-model")
+    # Qwen2.5-VL has been in vLLM far longer than any version ms-swift 4.6 runs with
+    older = plan_of(GRPO, "args.model=Qwen/Qwen2.5-VL-7B-Instruct", "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.2")
+    assert not found(older.errors, "vllm-model")
+
+
 def test_the_expert_lora_rule_reads_the_declared_vllm_target_as_well(tmp_path):
     from swift_ext.planner.rollout_rules import vllm_version
 

@@ -271,6 +271,16 @@ def test_vllm_lora_rank_one_needs_vllm_0_11_1():
                                             "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.2")[0]
 
 
+def test_vllm_lora_rank_one_needs_a_vllm_that_takes_it():
+    # verl-project/verl#3696: max_lora_rank 1 is refused by vLLM before 0.11.1 (vllm-project/vllm#26461).
+    rank_one = "verl-3696-vllm-lora-rank-1"
+    assert findings(rank_one)[0]["vllm-lora-rank"] == {"args.lora_rank"}
+    for target in ("vllm=0.11.1", "vllm=0.11.1rc1", "vllm=0.12.0", "vllm=0.11.0.dev5", "megatron-core=0.16.1"):
+        assert "vllm-lora-rank" not in findings(rank_one, f"env.SWIFT_EXT_TARGET_VERSIONS={target}")[0], target
+    assert "vllm-lora-rank" not in findings(rank_one, "args.lora_rank=8")[0]
+    assert "vllm-lora-rank" not in findings(rank_one, "args.vllm_enable_lora=false")[0]
+
+
 def test_alias_config_names_only_real_aliases():
     # A typo in alias_config would silently leave the alias on its entry's length.
     from swift_ext.planner.shape_lookup import PRESETS

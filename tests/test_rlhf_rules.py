@@ -94,6 +94,9 @@ CASES = [
     ("rollout-is-filtering", "top_k", "warning", SWIFT_GRPO,
      [*COLOCATE, "args.rollout_importance_sampling_mode=sequence_mask", "args.top_k=50"],
      [*COLOCATE, "args.top_k=50"]),  # no rollout logprobs in the loss without the correction
+    ("rollout-is-filtering", "repetition_penalty", "warning", MEG_GRPO,
+     ["args.rollout_importance_sampling_mode=token_mask", "args.repetition_penalty=1.05"],
+     ["args.rollout_importance_sampling_mode=token_mask", "args.repetition_penalty=1.0"]),
     ("fp8-rollout-sync", "vllm_engine_kwargs", "warning", MEG_GRPO, ['args.vllm_engine_kwargs={"quantization": "fp8"}'],
      ['args.vllm_engine_kwargs={"max_num_batched_tokens": 16384}']),
     ("fp8-rollout-sync", "vllm_engine_kwargs", "warning", SWIFT_GRPO,

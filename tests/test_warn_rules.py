@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from conftest import RECIPES, swift_ext
+from conftest import FIXTURES, RECIPES, swift_ext
 from swift_ext.planner.shape_lookup import resolve_shape
 from swift_ext.planner.plan import make_plan
 from swift_ext.spec.recipe import load_recipe
@@ -139,6 +139,42 @@ def test_expert_lora_without_vllm_says_it_cannot_check(tmp_path, monkeypatch):
         assert all("cannot be checked" not in w.message for w in found)
     else:
         assert len(found) == 1 and "cannot be checked" in found[0].message
+
+
+# ---- vllm-moe-backend-sync ------------------------------------------------------------------------------------------
+
+MOONLIGHT = FIXTURES / "issues/nemo-rl-2586-moonlight-vllm-020-moe-backend.yaml"
+
+
+def test_moe_rollout_on_vllm_020_default_kernel_warns_and_triton_clears_it():
+    # NVIDIA-NeMo/RL#2586 / #2618, verl#7978: vLLM >= 0.20's default FlashInfer MoE kernel breaks the in-place sync.
+    (warning,) = [w for w in plan_of(MOONLIGHT).warnings if w.code == "vllm-moe-backend-sync"]
+    assert warning.path == "args.vllm_engine_kwargs" and "moe_backend: triton" in warning.hint
+    pinned = plan_of(MOONLIGHT, 'args.vllm_engine_kwargs={"moe_backend":"triton"}')
+    assert "vllm-moe-backend-sync" not in rules(pinned.warnings)
+    chosen = plan_of(MOONLIGHT, 'args.vllm_engine_kwargs={"moe_backend":"flashinfer_cutlass"}')
+    assert [w.message for w in chosen.warnings if w.code == "vllm-moe-backend-sync"][0].startswith(
+        "moe_backend flashinfer_cutlass")
+
+
+def test_moe_backend_sync_is_judged_only_where_the_reports_were():
+    for near in ("env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.17.1", "env.SWIFT_EXT_TARGET_VERSIONS=megatron-core=0.16.1",
+                 "args.model=Qwen/Qwen2.5-7B-Instruct", "launch.gpu=A100-80G", "args.use_vllm=false"):
+        assert "vllm-moe-backend-sync" not in rules(plan_of(MOONLIGHT, near).warnings), near
+    server = plan_of(MOONLIGHT, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-moe-backend-sync" not in rules(server.warnings)  # `swift rollout` builds its engine its own way
+    assert "vllm-moe-backend-sync" in rules(plan_of(MOONLIGHT, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.20.0rc1").warnings)
+
+
+def test_adapter_sync_leaves_the_rollout_on_the_checkpoints_expert_bias():
+    # finalize_model_grads updates a sigmoid router's expert_bias each step; vllm_enable_lora sends only LoRA tensors.
+    lora = ("args.tuner_type=lora", "args.target_modules=[linear_qkv,linear_proj]", "args.vllm_enable_lora=true",
+            "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.17.1")
+    (warning,) = [w for w in plan_of(MOONLIGHT, *lora).warnings if w.code == "vllm-lora-expert-bias"]
+    assert warning.path == "args.vllm_enable_lora" and "vllm_enable_lora: false" in warning.hint
+    for near in ("args.vllm_enable_lora=false", "args.sleep_level=2", "args.tuner_type=full",
+                 'args.megatron_extra_kwargs={"moe_router_bias_update_rate":0}', "args.model=Qwen/Qwen3-30B-A3B"):
+        assert "vllm-lora-expert-bias" not in rules(plan_of(MOONLIGHT, *lora, near).warnings), near
 
 
 # ---- missing plugin files ----------------------------------------------------------------------------------------

@@ -302,13 +302,21 @@ def rollout_is_filtered_logprobs(recipe, args, err, warn):
         return
     top_p, top_k = args.float("top_p"), args.int("top_k")
     key = "top_p" if top_p is not None and top_p < 1.0 else "top_k" if top_k is not None and top_k > 0 else None
-    if key is None:
-        return
-    value = f"top_p {top_p:g}" if key == "top_p" else f"top_k {top_k}"
-    warn("rollout-is-filtering", f"{value} with rollout_importance_sampling_mode: vLLM's rollout logprobs are taken "
-         "after that filtering (renormalised over the kept tokens) while the trainer's cover the whole vocabulary, so "
-         "the importance ratio is biased and the correction truncates or masks on that bias", key,
-         hint="top_p: 1.0 and top_k: -1 (ms-swift's defaults since #8442), or drop rollout_importance_sampling_mode")
+    if key is not None:
+        value = f"top_p {top_p:g}" if key == "top_p" else f"top_k {top_k}"
+        warn("rollout-is-filtering", f"{value} with rollout_importance_sampling_mode: vLLM's rollout logprobs are "
+             "taken after that filtering (renormalised over the kept tokens) while the trainer's cover the whole "
+             "vocabulary, so the importance ratio is biased and the correction truncates or masks on that bias", key,
+             hint="top_p: 1.0 and top_k: -1 (ms-swift's defaults since #8442), or drop rollout_importance_sampling_mode")
+    # vLLM's sampler applies the repetition penalty before the processed logprobs are taken (vllm/v1/sample/sampler.py
+    # Sampler: penalties, then temperature, then top-k/top-p); both rollout mixins pass repetition_penalty to the
+    # request (RequestConfig) while the trainer's logprobs never see it: the same bias, on every repeated token.
+    penalty = args.float("repetition_penalty")
+    if penalty is not None and penalty != 1.0:
+        warn("rollout-is-filtering", f"repetition_penalty {penalty:g} with rollout_importance_sampling_mode: vLLM "
+             "takes its processed rollout logprobs after the penalty, the trainer's logprobs are unpenalised, so the "
+             "importance ratio of every repeated token is biased and the correction truncates or masks on that bias",
+             "repetition_penalty", hint="repetition_penalty: 1.0, or drop rollout_importance_sampling_mode")
 
 
 # Online quantizations whose vLLM linear method rewrites each weight after loading (quantized, and for FP8 stored

@@ -25,26 +25,14 @@ import os
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors
-from swift_ext.planner.rollout_rules import vllm_version
-from swift_ext.planner.vllm_lora import accepted_ranks, max_lora_rank_for
+from swift_ext.planner.rollout_rules import colocated_engine, vllm_version
+from swift_ext.planner.vllm_lora import VLLM_LORA_RANKS, VLLM_RANK_ONE_SINCE, max_lora_rank_for
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
 
 
 def _grpo(recipe, args) -> bool:
     return recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
-
-
-def colocated_engine(recipe, args) -> bool:
-    """Whether the run builds a colocated vLLM engine: GRPO or GKD with use_vllm (engine megatron's default is on, for
-    every command) and no rollout server; Megatron GKD with lmbda 0 never generates and builds none
-    (megatron/trainers/rollout_mixin.py _init_rollout_engine returns first), engine swift's GKD always does
-    (rlhf_trainers/gkd_trainer.py calls prepare_rollout)."""
-    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm"):
-        return False
-    if args.str("vllm_mode") == "server":
-        return False
-    return not (recipe.engine == "megatron" and args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0)
 
 
 def rope_scaling_needs_length(recipe, args, shape: ModelShape, lay, err, warn):
@@ -250,14 +238,33 @@ def rollout_lora_rank(recipe, args, shape: ModelShape, lay, err, warn):
     if (args.str("tuner_type") or "lora") != "lora":
         return
     rank = args.int("lora_rank")
-    version, where = vllm_version(recipe.env)  # rank 1 only from vLLM 0.11.1; unknown: judged as the newest
-    ranks = accepted_ranks(version)
-    if rank and rank not in ranks:
-        fits = max_lora_rank_for(rank, version)  # PrimeIntellect-ai/prime-rl#1408 rounds up for this reason
-        release = f"vLLM {version} ({where})" if version and ranks[0] != 1 else "vLLM"
-        err("vllm-lora-rank", f"lora_rank {rank} becomes the rollout engine's max_lora_rank, which {release} accepts "
-            f"only from {', '.join(map(str, ranks))}: it refuses to start", "lora_rank",
+    if rank and rank not in VLLM_LORA_RANKS:
+        fits = max_lora_rank_for(rank)  # PrimeIntellect-ai/prime-rl#1408 rounds up for this reason
+        err("vllm-lora-rank", f"lora_rank {rank} becomes the rollout engine's max_lora_rank, which vLLM accepts only "
+            f"from {', '.join(map(str, VLLM_LORA_RANKS))}: it refuses to start", "lora_rank",
             hint=f"lora_rank: {fits}" if fits else "a lora_rank vLLM accepts, or vllm_enable_lora: false (merged sync)")
+    elif rank == 1 and _vllm_before(recipe, VLLM_RANK_ONE_SINCE):
+        # Rank 1 joined LoRAConfig's list in vllm-project/vllm#26461; an older vLLM refuses max_lora_rank 1 when the
+        # engine is built (verl-project/verl#3696). Judged only with a known target vLLM (vLLM is not installed here).
+        version, where = vllm_version(recipe.env)
+        err("vllm-lora-rank", f"lora_rank 1 becomes the rollout engine's max_lora_rank, which vLLM accepts only from "
+            f"{VLLM_RANK_ONE_SINCE}; the run targets {version} ({where}), whose LoRAConfig takes 8, 16, ... 512: it "
+            "refuses to start", "lora_rank",
+            hint=f"lora_rank: 8, a vLLM >= {VLLM_RANK_ONE_SINCE}, or vllm_enable_lora: false (merged sync)")
+
+
+def _vllm_before(recipe, floor: str) -> bool:
+    """True when the recipe names the vLLM it targets and that release predates `floor` (a dev build counts as new,
+    as ms-swift's check_vllm_version_ge does; a release candidate of `floor` carries what that release does)."""
+    from packaging.version import InvalidVersion, Version
+
+    version, _ = vllm_version(recipe.env)
+    if version is None or "dev" in version:
+        return False
+    try:
+        return Version(version).release < Version(floor).release
+    except InvalidVersion:
+        return False
 
 
 GIB = 2**30

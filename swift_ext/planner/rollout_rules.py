@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 
-from swift_ext.spec.support import BY_FEATURE, Versions, resolve_versions, version_gaps
+from swift_ext.spec.gpus import GPUS
+from swift_ext.spec.support import BY_FEATURE, VLLM_MODEL_FEATURES, Versions, resolve_versions, version_gaps
 
 # The older, vLLM-only spelling of a target version (SWIFT_EXT_TARGET_VERSIONS "vllm=..." says the same).
 ENV_VLLM_VERSION = "SWIFT_EXT_VLLM_VERSION"
@@ -31,32 +32,34 @@ def vllm_version(env: dict[str, str] | None) -> tuple[str | None, str]:
     return None, "not installed"
 
 
-def colocated_rollout(recipe, args) -> bool:
-    """GRPO or GKD that generates with a vLLM this launch starts (colocate mode); a server runs its own vLLM,
-    which `swift rollout` checks when it starts."""
-    return (recipe.command == "rlhf" and args.str("rlhf_type") in ("grpo", "gkd") and args.bool("use_vllm")
-            and args.str("vllm_mode") != "server")
-
-
-# Model types whose architecture a vLLM release before the support table's row does not register: ValueError "Model
-# architectures [...] are not supported for now" when the rollout engine starts, after the training model loaded.
-VLLM_MODEL_ROWS = ("vllm-qwen3_5",)
+def colocated_engine(recipe, args) -> bool:
+    """Whether the run builds a colocated vLLM engine: GRPO or GKD with use_vllm (engine megatron's default is on, for
+    every command) and no rollout server (a server runs its own vLLM, which `swift rollout` checks when it starts);
+    Megatron GKD with lmbda 0 never generates and builds none (megatron/trainers/rollout_mixin.py _init_rollout_engine
+    returns first), engine swift's GKD always does (rlhf_trainers/gkd_trainer.py calls prepare_rollout)."""
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") or not args.bool("use_vllm"):
+        return False
+    if args.str("vllm_mode") == "server":
+        return False
+    return not (recipe.engine == "megatron" and args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0)
 
 
 @rollout_rule
 def vllm_model_support(recipe, args, shape, lay, err, warn):
-    if not colocated_rollout(recipe, args) or not shape.model_type:
+    if not colocated_engine(recipe, args) or not shape.model_type:
         return
     version, where = vllm_version(recipe.env)
     if version is None:
         return  # no verdict without a version (vLLM is not installed here and the recipe names none)
-    for feature in VLLM_MODEL_ROWS:
+    # spec/support.py VLLM_MODEL_FEATURES: the rows whose architecture an older vLLM does not register
+    for feature in VLLM_MODEL_FEATURES:
         row = BY_FEATURE[feature]
         if not shape.model_type.startswith(row.model_types):
             continue
         for gap in version_gaps(feature, Versions({"vllm": version}, {"vllm": where})):
             err("vllm-model", f"{row.what}: {gap} ({where}); vLLM refuses the architecture when the rollout engine "
-                "starts (\"Model architectures [...] are not supported for now\")", "use_vllm",
+                "starts (\"Model architectures [...] are not supported for now\"), or falls back to its generic "
+                "Transformers backend, which fails in the rollout (ms-swift#6649: IndexError)", "use_vllm",
                 hint=f"a vLLM >= {row.needs['vllm']} for the rollout (set the target with SWIFT_EXT_TARGET_VERSIONS "
                 "vllm=... in the recipe env when the cluster has it), or use_vllm: false")
 
@@ -97,3 +100,48 @@ def vllm_feature_floor(recipe, args, shape, lay, err, warn):
             f"ms-swift refuses it at {when}", key,
             hint=f"a vLLM >= {floor} (SWIFT_EXT_TARGET_VERSIONS vllm=... in the recipe env when the cluster has it), "
                  f"or drop {key}")
+
+
+# The first vLLM release whose default MoE kernel for bf16 experts ("auto") is a FlashInfer backend on Hopper and
+# Blackwell instead of Triton: NVIDIA-NeMo/RL#2586 (vLLM 0.17.1 -> 0.20.0: "the default MoE kernel backend for this
+# model changes from TRITON to FLASHINFER_CUTLASS"); NVIDIA-NeMo/RL#2618 names Triton "the backend that was default
+# in vLLM 0.18.0". Releases between are not judged.
+VLLM_FLASHINFER_MOE_SINCE = "0.20.0"
+
+
+@rollout_rule
+def vllm_moe_backend_sync(recipe, args, shape, lay, err, warn):
+    # Both trainers sync a colocated engine in place: the checkpoint-layout tensors go through the vLLM model's own
+    # load_weights into the live parameters, then process_weights_after_loading runs again
+    # (megatron/trainers/rollout_mixin.py _export_and_load_weights: patch_vllm_moe_model_weight_loader,
+    # llm_model.load_weights, finish_vllm_weight_reload; rlhf_trainers/rollout_mixin.py the same), not vLLM's layerwise
+    # reload. That holds while the MoE kernel keeps the experts in checkpoint layout (Triton); the FlashInfer kernels
+    # vLLM picks by default since 0.20 re-lay w13/w2 out one way: NeMo-RL saw high rollout-vs-train logprob error on
+    # H100 and a crash at refit on GB200 ("shard_dim=0 is not a valid data dimension for a 3D tensor", #2618) and pins
+    # moe_backend triton (#2586, #2734 gpt-oss, #2873 Qwen3-30B-A3B / DeepSeek-V3); verl#7978 hit the same ValueError on
+    # B200 with vLLM 0.24. vLLM is not installed here to read the kernel choice: a warning, judged only for a known vLLM.
+    from packaging.version import InvalidVersion, Version
+
+    if not colocated_engine(recipe, args) or not shape.is_moe:
+        return
+    gpu = GPUS.get(recipe.launch.gpu or "")
+    if gpu is not None and gpu.compute_capability < (9, 0):
+        return  # the reports are Hopper and Blackwell; FlashInfer's CUTLASS / TRT-LLM MoE kernels need sm90+
+    backend = args.mapping("vllm_engine_kwargs").get("moe_backend")
+    if isinstance(backend, str) and backend.lower() == "triton":
+        return
+    version, where = vllm_version(recipe.env)
+    if version is None:
+        return
+    try:
+        if Version(version).release < Version(VLLM_FLASHINFER_MOE_SINCE).release:
+            return
+    except InvalidVersion:
+        return
+    chosen = f"moe_backend {backend}" if backend else f"the default MoE kernel of vLLM {version} ({where})"
+    warn("vllm-moe-backend-sync", f"{chosen} for the colocated engine of an MoE model: since vLLM "
+         f"{VLLM_FLASHINFER_MOE_SINCE} that is a FlashInfer kernel whose expert layout ms-swift's in-place weight sync "
+         "(load_weights, then process_weights_after_loading) does not restore -- rollouts from corrupted experts "
+         "(H100: high rollout logprob error) or a crash at the first sync on Blackwell (\"shard_dim=0 is not a valid "
+         "data dimension for a 3D tensor\"; NVIDIA-NeMo/RL#2618, verl-project/verl#7978)", "vllm_engine_kwargs",
+         hint="vllm_engine_kwargs: {moe_backend: triton} (NeMo-RL's and verl's fix)")

@@ -5,7 +5,9 @@ checkpoint's adapter_config.json.
 
 vLLM is not installed here; the facts are read from its public source:
 - vllm/config/lora.py LoRAConfig: max_lora_rank "must be one of" possible_max_ranks (8, 16, 32, 64, 128, 256, 320, 512;
-  1 since vllm-project/vllm#26461); its default is 16.
+  1 since vllm-project/vllm#26461, merged 2025-10-09 after v0.11.0, so first released in 0.11.1: verl-project/verl#3696,
+  LoRA rank 1 refused by the vLLM of its day, and the maintainers' note there that v0.11.0 allows 8 ... 512 only);
+  its default is 16.
 - vllm/lora/peft_helper.py PEFTHelper._validate_features / validate_legal: "vLLM only supports modules_to_save being
   None.", "vLLM does not yet support DoRA.", "LoRA rank {r} is greater than max_lora_rank {max}.", and an adapter
   bias is refused (ms-swift never enables LoRA bias in the engine).
@@ -14,25 +16,14 @@ vLLM is not installed here; the facts are read from its public source:
 from __future__ import annotations
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-VLLM_RANK_ONE_SINCE = "0.11.1"  # the first release with vllm-project/vllm#26461; before it, 1 "must be one of" 8 ...
+# The first vLLM release whose LoRAConfig takes max_lora_rank 1 (vllm-project/vllm#26461).
+VLLM_RANK_ONE_SINCE = "0.11.1"
 VLLM_DEFAULT_MAX_LORA_RANK = 16  # vLLM's, and ms-swift's vllm_max_lora_rank default (rlhf_trainers/args_mixin.py)
 
 
-def accepted_ranks(vllm_version: str | None) -> tuple[int, ...]:
-    """The max_lora_rank values a vLLM release takes; every value some release takes when the version is unknown
-    (a dev or unreadable build counts as the newest)."""
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        older = vllm_version is not None and Version(vllm_version) < Version(VLLM_RANK_ONE_SINCE)
-    except InvalidVersion:
-        older = False
-    return VLLM_LORA_RANKS[1:] if older else VLLM_LORA_RANKS
-
-
-def max_lora_rank_for(rank: int, vllm_version: str | None = None) -> int | None:
+def max_lora_rank_for(rank: int) -> int | None:
     """The smallest max_lora_rank vLLM accepts that holds an adapter of this rank; None past vLLM's largest."""
-    return next((r for r in accepted_ranks(vllm_version) if r >= rank), None)
+    return next((r for r in VLLM_LORA_RANKS if r >= rank), None)
 
 
 def adapter_refusals(use_dora: bool, modules_to_save, bias: str | None, rank: int | None) -> list[tuple[str, str]]:

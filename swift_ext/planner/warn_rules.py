@@ -140,6 +140,36 @@ def vllm_expert_lora(recipe, args, shape, lay, err, warn):
          "out of target_modules")
 
 
+# Evidence: megatron-core 0.16 distributed/finalize_model_grads.py finalize_model_grads calls
+# _update_router_expert_bias after every backward when moe_router_enable_expert_bias (ms-swift's trainer installs it:
+# megatron/trainers/base.py config.finalize_model_grads_func); mcore-bridge 1.6.3 config/parser.py turns that on for
+# every sigmoid router but Llama-4's (DeepSeek-V3, Moonlight, Kimi-K2, GLM-4.5, ...; the rate is config.json's
+# aux_loss_alpha, else 1e-3), and bridge/gpt_bridge.py _set_router exports router.expert_bias as
+# gate.e_score_correction_bias only in the full export. ms-swift's Megatron rollout (megatron/trainers/rollout_mixin.py
+# _move_model_to_vllm) does one full sync, then with vllm_enable_lora only _move_adapter_to_vllm
+# (export_weights(peft_format=True): the LoRA tensors), unless sleep_level 2 forces the full sync every step.
+@engine_rule
+def vllm_lora_expert_bias(recipe, args, shape, lay, err, warn):
+    if recipe.engine != "megatron" or recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    if not args.bool("use_vllm") or args.str("vllm_mode") == "server" or not args.bool("vllm_enable_lora"):
+        return
+    if args.str("tuner_type") != "lora" or args.int("sleep_level") == 2:
+        return
+    if not shape.is_moe or shape.router_score_function != "sigmoid" or shape.model_type == "llama4":
+        return
+    extra = args.mapping("megatron_extra_kwargs")
+    if extra.get("moe_router_enable_expert_bias") is False or extra.get("moe_router_bias_update_rate") in (0, 0.0):
+        return
+    warn("vllm-lora-expert-bias", f"{shape.name}'s sigmoid routers keep an expert bias that Megatron updates after "
+         "every step (aux-loss-free balancing: mcore-bridge turns moe_router_enable_expert_bias on), but with "
+         "vllm_enable_lora ms-swift syncs only the LoRA tensors after the first step, so the rollout engine keeps the "
+         "checkpoint's e_score_correction_bias and routes tokens to other experts than the policy being trained, more "
+         "so each step", "vllm_enable_lora",
+         hint="vllm_enable_lora: false (the merged sync carries router.expert_bias), or keep the bias fixed with "
+         "megatron_extra_kwargs {moe_router_bias_update_rate: 0}")
+
+
 # Evidence: ms-swift 4.6 swift/rlhf_trainers/rollout_mixin.py _prepare_vllm_engine logs that vLLM LoRA on a
 # multimodal model "may lead to unexpected issues when applying LoRA to the ViT component ... please disable LoRA by
 # setting vllm_enable_lora to False", and syncs the adapter (vision tower LoRA included) from the second sync on;

@@ -324,15 +324,21 @@ _RULES += [
               code("ms-swift swift/arguments/base_args/base_args.py: _import_external_plugins")),
              "recipes with external_plugins or custom_register_path"),
     RuleInfo("vllm-model", "error", "the colocated vLLM rollout engine knows the model's architecture: Qwen3.5/3.6 "
-             "need vLLM >= 0.17.0",
+             "need vLLM >= 0.17.0, Qwen3-VL 0.11.0, Qwen3-Next 0.10.2",
              (code("vLLM vllm/model_executor/models/registry.py: ModelRegistry (\"Model architectures [...] are not "
                    "supported for now\"; public source, vLLM is not installed here)"),
               Evidence("report", "verl-project/verl#5381", "Qwen3.5-35B-A3B GRPO with vllm 0.15.0, megatron-core "
                        "0.16.0, transformers 5.2.0: \"Model architectures ['Qwen3_5MoeForConditionalGeneration'] are "
                        "not supported for now\""),
               Evidence("report", "modelscope/ms-swift Qwen3.5 best practice", "docs/source_en/BestPractices/"
-                       "Qwen3_5-Best-Practice.md: vllm>=0.17.0 for inference/deployment/RL")),
-             "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate, both engines; judged only with a vLLM "
+                       "Qwen3_5-Best-Practice.md: vllm>=0.17.0 for inference/deployment/RL"),
+              Evidence("report", "modelscope/ms-swift#6649", "Qwen3-VL-32B-Instruct GRPO, colocated vLLM 0.8.5.post1, "
+                       "2 x 8 H20: fails at the rollout; maintainer: \"qwen3-vl models is supported in vllm 0.11.0\" "
+                       "(vLLM's Qwen3-VL recipe: vLLM >= 0.11.0)"),
+              Evidence("report", "gpustack/gpustack#3827", "Qwen3-Next on vLLM 0.10.1.1: not supported (Qwen's "
+                       "Qwen3-Next release asks for vllm>=0.10.2)")),
+             "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate (not Megatron GKD with lmbda 0, which "
+             "builds no engine), both engines; judged only with a vLLM "
              "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
              "installed copy; support table rows vllm-*)"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "

@@ -112,6 +112,45 @@ GRPO_RULE_INFO = [
                        "through vLLM's layerwise reload (\"... is not a valid data dimension\")")),
              "rlhf_type grpo / gkd with use_vllm and vllm_mode colocate, both engines, vllm_engine_kwargs quantization "
              "fp8, fbgemm_fp8, ptpc_fp8 or mxfp8 (a server's quantization is `swift rollout`'s and not seen here)"),
+    RuleInfo("vllm-lora-expert-bias", "warning", "Megatron GRPO LoRA with adapter-only sync (vllm_enable_lora) on "
+             "an MoE model whose sigmoid routers carry an expert bias: Megatron updates the bias every step, the "
+             "rollout engine keeps the checkpoint's, so routing drifts apart",
+             (code("megatron-core distributed/finalize_model_grads.py: finalize_model_grads "
+                   "(_update_router_expert_bias when moe_router_enable_expert_bias)"),
+              code("mcore-bridge 1.6.3 config/parser.py (sigmoid routers but Llama-4's: moe_router_enable_expert_bias "
+                   "on; rate from aux_loss_alpha) / bridge/gpt_bridge.py _set_router (expert_bias exported as "
+                   "gate.e_score_correction_bias in the full export only)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: _move_model_to_vllm (one full sync, then "
+                   "_move_adapter_to_vllm: export_weights(peft_format=True), unless sleep_level 2)")),
+             "engine megatron, rlhf_type grpo, use_vllm colocated, tuner_type lora, vllm_enable_lora, sleep_level not "
+             "2, an MoE model with a sigmoid router (not llama4), megatron_extra_kwargs not turning the bias or its "
+             "update rate off"),
+    RuleInfo("vllm-moe-backend-sync", "warning", "an MoE model's colocated vLLM on its default MoE kernel (vLLM >= "
+             "0.20 on Hopper/Blackwell: FlashInfer, whose expert layout the in-place weight sync does not restore): "
+             "corrupted rollouts or a crash at the first sync; moe_backend triton avoids it",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._export_and_load_weights "
+                   "(patch_vllm_moe_model_weight_loader, llm_model.load_weights, finish_vllm_weight_reload: "
+                   "process_weights_after_loading again, not vLLM's layerwise reload)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin weight sync (the same in-place "
+                   "load_weights + finish_vllm_weight_reload)"),
+              Evidence("code", "vLLM vllm/config/kernel.py: KernelConfig.moe_backend (\"auto\" default; \"triton\" an "
+                       "option; public source)"),
+              Evidence("report", "NVIDIA-NeMo/RL#2586", "Moonlight GRPO, vLLM 0.17.1 -> 0.20.0: default MoE backend "
+                       "TRITON -> FLASHINFER_CUTLASS, high logprob error on H100 and a crash on GB200; fixed by "
+                       "moe_backend triton (also #2734 gpt-oss-20b, #2873 Qwen3-30B-A3B and DeepSeek-V3 GRPO)"),
+              Evidence("report", "NVIDIA-NeMo/RL#2618", "GRPO of MoE models with moe_backend FLASHINFER_CUTLASS: "
+                       "abnormal logprob error on H100, refit crash on GB200 (\"shard_dim=0 is not a valid data "
+                       "dimension for a 3D tensor\")"),
+              Evidence("report", "verl-project/verl#7978", "Megatron GRPO of a Qwen3-MoE on B200, vLLM 0.24.0 bf16 "
+                       "rollout: the FlashInfer TRT-LLM MoE layout breaks the first weight sync with the same "
+                       "ValueError"),
+              Evidence("report", "verl-project/verl#7195", "pull request: colocated sync of gpt-oss-20b BF16 (and Qwen3-30B-"
+                       "A3B) into vLLM's FlashInfer MoE layout wrote expert shards to the wrong places, \"producing "
+                       "incomprehensible output\"; fixed by vLLM's reload_weights")),
+             "rlhf_type grpo / gkd with a colocated vLLM (use_vllm, vllm_mode not server; not Megatron GKD with lmbda "
+             "0), both engines, a model with "
+             "routed experts, launch.gpu unknown or sm90+, the target vLLM known and >= 0.20.0 "
+             "(SWIFT_EXT_TARGET_VERSIONS / SWIFT_EXT_VLLM_VERSION), vllm_engine_kwargs without moe_backend triton"),
     RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
              "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
              (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._init_rollout_engine "

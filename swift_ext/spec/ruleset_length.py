@@ -97,16 +97,17 @@ LENGTH_RULE_INFO = [
              "engine: swift, sequence_parallel_size > 1, use_logits_to_keep true; sft/pt with task_type causal_lm, "
              "or rlhf_type dpo (GRPO keeps its own logits selection)"),
     RuleInfo("vllm-lora-rank", "error", "with vllm_enable_lora, lora_rank is vLLM's max_lora_rank and must be one it "
-             "accepts (1, 8, 16, 32, 64, 128, 256, 320, 512; 1 only from vLLM 0.11.1)",
+             "accepts (1, 8, 16, 32, 64, 128, 256, 320, 512)",
              (Evidence("code", "vLLM vllm/config/lora.py: LoRAConfig (\"max_lora_rank (...) must be one of\"; public "
                        "source)"),
-              Evidence("code", "vLLM vllm-project/vllm#26461 (first in 0.11.1): adds 1 to possible_max_ranks"),
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (max_lora_rank=args.lora_rank)"),
               Evidence("report", "PrimeIntellect-ai/prime-rl#1408", "LoRA rank 4 rejected by vLLM; the framework rounds "
-                       "max_lora_rank up")),
+                       "max_lora_rank up"),
+              Evidence("report", "verl-project/verl#3696", "LoRA rank 1 with vLLM rollouts refused (vLLM requires 8); "
+                       "maintainers: v0.11.0 allows 8 ... 512, rank 1 arrived with vllm-project/vllm#26461 (0.11.1)")),
              "GRPO/GKD building a colocated engine (use_vllm, no server; not Megatron GKD with lmbda 0) with "
-             "vllm_enable_lora and tuner_type lora; rank 1 judged only against a known vLLM (installed or "
-             "SWIFT_EXT_TARGET_VERSIONS / SWIFT_EXT_VLLM_VERSION)"),
+             "vllm_enable_lora and tuner_type lora; rank 1 refused only when the recipe names a target vLLM before "
+             "0.11.1 (SWIFT_EXT_TARGET_VERSIONS / SWIFT_EXT_VLLM_VERSION)"),
     RuleInfo("rope-scaling-length", "error", "rope_scaling without a factor (the string form) needs max_model_len",
              (code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_rope_scaling "
                     "(\"max_model_len must be set if rope_scaling does not contain a \\\"factor\\\"\")"),

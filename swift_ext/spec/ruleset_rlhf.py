@@ -114,8 +114,9 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "server: the host list as given, None included)")),
              "rlhf_type grpo/gkd; engine swift with vllm_server_host or vllm_server_base_url set, engine megatron with "
              "use_vllm and vllm_mode server; the port pairing only without vllm_server_base_url"),
-    RuleInfo("rollout-is-filtering", "warning", "rollout importance sampling with top_p < 1 or top_k > 0: vLLM's "
-             "processed logprobs are taken after the filtering, the trainer's are not, so the ratio is biased",
+    RuleInfo("rollout-is-filtering", "warning", "rollout importance sampling with top_p < 1, top_k > 0 or a "
+             "repetition_penalty: vLLM's processed logprobs are taken after the filtering and the penalty, the "
+             "trainer's are not, so the ratio is biased",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._get_rollout_is_correction "
                    "(old_per_token_logps - rollout_per_token_logps)"),
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py: _prepare_vllm_engine (logprobs_mode "
@@ -123,9 +124,13 @@ RLHF_ARGUMENT_RULE_INFO = [
               Evidence("report", "modelscope/ms-swift#8442", "maintainers: processed logprobs are affected by top_k/top_p "
                        "filtering, a significant discrepancy from the training logprobs; defaults changed to -1 / 1.0"),
               Evidence("report", "NVIDIA-NeMo/RL#2053", "NeMo-RL refuses top_p filtering with vLLM V1 logprobs for the "
-                       "same reason")),
-             "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1 or top_k > 0 stated, "
-             "both engines"),
+                       "same reason"),
+              Evidence("code", "vLLM vllm/v1/sample/sampler.py: Sampler.forward (penalties -- repetition, frequency, "
+                       "presence -- then temperature, then top-k/top-p, before the processed logprobs; public source)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py / megatron/trainers/rollout_mixin.py (request "
+                   "config repetition_penalty=args.repetition_penalty)")),
+             "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1, top_k > 0 or "
+             "repetition_penalty != 1 stated, both engines"),
     RuleInfo("grpo-reward", "warning", "GRPO with no reward_funcs, no reward_model (the transformers engine only), no "
              "gym environment and no teacher runs self-distillation: only rows with a teacher_prompt give a signal",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (refuses only without a teacher; "

@@ -205,6 +205,15 @@ SUPPORT: tuple[Support, ...] = (
             "ms-swift Qwen3.5 best practice (docs/source_en/BestPractices/Qwen3_5-Best-Practice.md: vllm>=0.17.0 "
             "for inference/deployment/RL); verl PR #5381 (vLLM 0.15.0: \"Model architectures "
             "['Qwen3_5MoeForConditionalGeneration'] are not supported for now\")"),
+    Support("vllm-qwen3_next", "Qwen3-Next (Qwen3NextForCausalLM) in the vLLM rollout engine", ("qwen3_next",),
+            {"vllm": "0.10.2"}, None,
+            "Qwen's Qwen3-Next release notes (vllm>=0.10.2); gpustack#3827 (the vLLM 0.10.1.1 it shipped \"doesn't "
+            "support Qwen3-Next\")"),
+    Support("vllm-qwen3_vl", "Qwen3-VL / Qwen3-VL-MoE (Qwen3VL(Moe)ForConditionalGeneration) in the vLLM rollout "
+            "engine", ("qwen3_vl",), {"vllm": "0.11.0"}, None,
+            "vLLM's Qwen3-VL recipe (docs.vllm.ai recipes Qwen/Qwen3-VL: \"Install vLLM >=0.11.0\"); ms-swift#6649 "
+            "(Qwen3-VL-32B GRPO with vLLM 0.8.5.post1 fails; maintainer: \"qwen3-vl models is supported in vllm "
+            "0.11.0\"); verl#3906 (Qwen3-VL-MoE GRPO guide: vllm==0.11.0 \"supports qwen3 vl rollout\")"),
     Support("kv-groups-replicated", "TP a multiple of the KV groups (each group replicated on TP/groups ranks)",
             None, {"megatron-core": "0.16.0"}, None,
             "megatron-core 0.16 TransformerConfig.__post_init__ accepts num_query_groups dividing TP; core_r0.15.0 "
@@ -278,6 +287,9 @@ SUPPORT: tuple[Support, ...] = (
             "is refused with it: the packing-modes rule)"),
 )
 BY_FEATURE = {row.feature: row for row in SUPPORT}
+# Model architectures a vLLM release before the row's version does not register ("Model architectures [...] are not
+# supported for now" when a colocated rollout engine starts): planner/rollout_rules.py vllm-model judges them.
+VLLM_MODEL_FEATURES = ("vllm-qwen3_5", "vllm-qwen3_next", "vllm-qwen3_vl")
 FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
 
 
@@ -359,8 +371,9 @@ def recipe_features(args: dict, model_type: str | None) -> list[str]:
     if gdn and args.get("bridge_backend") == "megatron-bridge" and packed:
         used.append("packed-linear-attention")
     # only a stated use_vllm: the raw args carry no engine, and the Megatron GRPO default (true) is the plan rule's
-    if model_type and model_type.startswith(BY_FEATURE["vllm-qwen3_5"].model_types) and on("use_vllm"):
-        used.append("vllm-qwen3_5")
+    for feature in VLLM_MODEL_FEATURES:
+        if model_type and model_type.startswith(BY_FEATURE[feature].model_types) and on("use_vllm"):
+            used.append(feature)
     if args.get("mtp_num_layers") not in (None, 0, "0"):
         used.append("mtp")
     if args.get("fp8_format"):
