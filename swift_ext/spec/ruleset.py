@@ -156,8 +156,10 @@ _RULES = [
               code("mcore-bridge 1.6.3 model/modules/gated_delta_net.py: GatedDeltaNet (subclasses megatron-core's, marks "
                    "no TP reduction for out_norm; its bailing_hybrid.py g_norm sets average_gradients_across_tp_domain)"),
               Evidence("report", "NVIDIA/Megatron-LM#7452", "GatedDeltaNet at TP=2 without sequence parallelism: the "
-                       "out_norm weight's gradient stays a per-rank partial sum (reproduced with the production GDN "
-                       "constructor, _apply_gated_norm and gradient finalizer)")),
+                       "out_norm weight's gradient stays a per-rank partial sum (a 2-rank CPU reproduction on the "
+                       "production GDN constructor, _apply_gated_norm and gradient finalizer; from an AI-assisted "
+                       "fuzzing report on Megatron-LM main, 2026-09, open, not maintainer-confirmed -- the code "
+                       "references above are the installed 0.16.1's)")),
              "engine: megatron, a dense model with Gated DeltaNet layers, tuner_type full, TP > 1, sequence_parallel "
              "off; USE_MCORE_GDN=0 under mcore-bridge (transformers' layer, unsplit) and MoE models (sequence-parallel "
              "refuses TP > 1 without SP) are not judged"),
