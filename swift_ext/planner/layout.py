@@ -251,10 +251,14 @@ def kv_groups_tp(recipe, args, shape, lay, err, warn, versions):
     replicated = not version_gaps("kv-groups-replicated", versions)
     version = ".".join(map(str, mcore))
     if replicated and not lay.tp % groups:
+        # megatron-core SelfAttention.get_query_key_value_tensors all-gathers the QKV projection on every rank and keeps
+        # one KV group; mcore-bridge 1.6.3's gated attention (model/modules/gated_self_attention.py GatedSelfAttention)
+        # does the same and slices the output gate with the query -- only megatron-core's own gate is wrong
+        # (gated-attention-tp).
         if shape.num_attention_heads % lay.tp == 0 and not _unsliced_gate(args, shape, lay, versions):
             warn("kv-groups-tp", f"TP={lay.tp} > {groups} KV groups: megatron-core {version} replicates each KV "
-                 f"group's heads on {lay.tp // groups} ranks (legal; more KV memory per rank)",
-                 "tensor_model_parallel_size")
+                 f"group's heads on {lay.tp // groups} ranks, each all-gathering the whole QKV projection (legal; "
+                 "more KV memory and communication per rank)", "tensor_model_parallel_size")
         return
     legal = sorted({d for d in divisors(max(lay.world, 1)) if not groups % d or (replicated and not d % groups)})
     allowed = "a divisor or a multiple" if replicated else "a divisor"
