@@ -274,7 +274,8 @@ def _unsliced_gate(args, shape, lay, versions) -> list[str]:
     Qwen3NextSelfAttention (USE_MCORE_GDN=0) override get_query_key_value_tensors and slice query and gate together."""
     if builds_with_mcore_bridge(args) or not config_value(args, "attention_output_gate", shape.gated_attention):
         return []
-    if lay.tp <= shape.num_key_value_heads:
+    # TP past the groups and not a multiple of them is kv-groups-tp's refusal (TransformerConfig, before any forward)
+    if lay.tp <= shape.num_key_value_heads or lay.tp % shape.num_key_value_heads:
         return []
     return version_gaps("gated-attention-kv-replicated", versions)
 
