@@ -1,6 +1,8 @@
 """Packed input to the transformers Gated DeltaNet (planner/linear_attention_rules.py): Qwen3-Next packing on the
 transformers engine, whose GDN gets no sample boundaries (linear-attention-packed-swift, a warning), and Qwen3.5 packing
-on Megatron under USE_MCORE_GDN=0 below transformers 5.9, whose wrapped transformers GDN raises (linear-attention-packed)."""
+on Megatron under USE_MCORE_GDN=0 below transformers 5.9, whose wrapped transformers GDN raises (linear-attention-packed);
+and the GDN output norm whose gradient megatron-core does not sum over TP without sequence_parallel
+(linear-attention-norm-tp, a warning)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from swift_ext.spec.recipe import load_recipe
 ISSUES = FIXTURES / "issues"
 NEXT_SWIFT = ISSUES / "ms-swift-7981-qwen3-next-swift-packing.yaml"
 HF_GDN = ISSUES / "ms-swift-9382-qwen35-hf-gdn-packing.yaml"
+NORM_TP = ISSUES / "megatron-lm-7452-gdn-out-norm-tp2-no-sp.yaml"  # Qwen3.5-9B full SFT, TP=2, no SP
 
 
 def plan_of(path, *overrides):
@@ -146,3 +149,19 @@ def test_target_parameters_all_linear_megatron_or_a_dense_model_are_not_warned_o
                      "lora-fused-experts")
     assert not found(plan_of(MOE_ATTN_ONLY, "args.target_modules=[all-linear]").warnings, "lora-fused-experts")
     assert not found(plan_of(MOE_ATTN_ONLY, names, "args.model=Qwen/Qwen3.5-4B").warnings, "lora-fused-experts")
+
+
+# ---- linear-attention-norm-tp ----------------------------------------------------------------------------------
+
+def test_dense_gdn_full_training_at_tp2_without_sp_is_warned_on_sequence_parallel():
+    (warning,) = found(plan_of(NORM_TP).warnings, "linear-attention-norm-tp")
+    assert warning.path == "args.sequence_parallel" and "TP=2" in warning.message
+
+
+def test_sp_tp1_lora_moe_a_model_without_gdn_or_the_transformers_gdn_are_not_warned():
+    for overrides in (["args.sequence_parallel=true"], ["args.tensor_model_parallel_size=1"],
+                      ["args.tuner_type=lora"], ["args.model=Qwen/Qwen3-8B"], ["env.USE_MCORE_GDN=0"]):
+        assert not found(plan_of(NORM_TP, *overrides).warnings, "linear-attention-norm-tp"), overrides
+    # MoE at TP > 1 without SP is refused by sequence-parallel already; no second finding
+    plan = plan_of(NORM_TP, "args.model=Qwen/Qwen3.5-35B-A3B")
+    assert found(plan.errors, "sequence-parallel") and not found(plan.warnings, "linear-attention-norm-tp")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import RECIPES, swift_ext
+from conftest import FIXTURES, RECIPES, swift_ext
 from swift_ext.msswift.bound_args import Args
 from swift_ext.planner.layout import check_layout
 from swift_ext.planner.shape_lookup import resolve_shape
@@ -65,6 +65,30 @@ def test_tp4_over_2_kv_groups_is_legal_on_megatron_core_016():
 def test_tp4_refused_for_kv_groups_on_megatron_core_015():
     errors, _ = rules_hit(seed(SFT, "args.tensor_model_parallel_size=4", "env.SWIFT_EXT_MCORE_VERSION=0.15.0"))
     assert "kv-groups-tp" in errors
+
+
+QWEN3_NEXT = FIXTURES / "working/megatron-bridge-qwen3-next-80b-a3b-sft-16gpu.yaml"  # TP=1, 16 heads / 2 KV groups
+BRIDGE = "args.bridge_backend=megatron-bridge"
+
+
+def test_gated_attention_past_the_kv_groups_refused_under_megatron_bridge_on_megatron_core_016():
+    # megatron-core 0.16.1 SelfAttention.get_query_key_value_tensors narrows the query, not the output gate, when TP
+    # exceeds num_query_groups; Megatron-Bridge's qwen3_next provider runs that SelfAttention (verl#5818, miles#972).
+    errors, warnings = rules_hit(seed(QWEN3_NEXT, BRIDGE, "args.tensor_model_parallel_size=4"))
+    assert "gated-attention-tp" in errors and "kv-groups-tp" not in errors | warnings
+    # the same TP under mcore-bridge (the default): its GatedSelfAttention slices query and gate together -- legal
+    errors, warnings = rules_hit(seed(QWEN3_NEXT, "args.tensor_model_parallel_size=4"))
+    assert "gated-attention-tp" not in errors and "kv-groups-tp" in warnings
+    # TP at the KV groups, or a megatron-core with the gate slice
+    assert "gated-attention-tp" not in rules_hit(seed(QWEN3_NEXT, BRIDGE, "args.tensor_model_parallel_size=2"))[0]
+    assert "gated-attention-tp" not in rules_hit(seed(QWEN3_NEXT, BRIDGE, "args.tensor_model_parallel_size=4",
+                                                      "env.SWIFT_EXT_TARGET_VERSIONS=megatron-core=0.17.0"))[0]
+
+
+def test_qwen36_tp4_over_2_kv_groups_is_not_refused_under_mcore_bridge():
+    # ms-swift's default backend (mcore-bridge 1.6.3) builds GatedSelfAttention for Qwen3.5/3.6: no gate-slice error.
+    errors, _ = rules_hit(seed(SFT, "args.tensor_model_parallel_size=4"))
+    assert "gated-attention-tp" not in errors
 
 
 def test_ep3_refused_for_256_experts():

@@ -18,7 +18,8 @@ from swift_ext.planner.determinism_rules import DETERMINISM_RULES
 from swift_ext.planner.grpo_rules import grpo
 from swift_ext.planner.loss_fusion_rules import LOSS_FUSION_VERSIONED_RULES
 from swift_ext.planner.mcore_bridge_rules import MCORE_BRIDGE_RULES
-from swift_ext.planner.mcore_config import config_value, flag, from_extra, granularity_of, is_on
+from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, flag, from_extra, granularity_of,
+                                            is_on)
 from swift_ext.planner.mcore_config_rules import MCORE_CONFIG_RULES, MCORE_CONFIG_VERSIONED_RULES
 from swift_ext.planner.mcore_feature_rules import MCORE_FEATURE_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
@@ -253,16 +254,48 @@ def kv_groups_tp(recipe, args, shape, lay, err, warn, versions):
     replicated = not version_gaps("kv-groups-replicated", versions)
     version = ".".join(map(str, mcore))
     if replicated and not lay.tp % groups:
-        if shape.num_attention_heads % lay.tp == 0:
+        # megatron-core SelfAttention.get_query_key_value_tensors all-gathers the QKV projection on every rank and keeps
+        # one KV group; mcore-bridge 1.6.3's gated attention (model/modules/gated_self_attention.py GatedSelfAttention)
+        # does the same and slices the output gate with the query -- only megatron-core's own gate is wrong
+        # (gated-attention-tp).
+        if shape.num_attention_heads % lay.tp == 0 and not _unsliced_gate(args, shape, lay, versions):
             warn("kv-groups-tp", f"TP={lay.tp} > {groups} KV groups: megatron-core {version} replicates each KV "
-                 f"group's heads on {lay.tp // groups} ranks (legal; more KV memory per rank)",
-                 "tensor_model_parallel_size")
+                 f"group's heads on {lay.tp // groups} ranks, each all-gathering the whole QKV projection (legal; "
+                 "more KV memory and communication per rank)", "tensor_model_parallel_size")
         return
     legal = sorted({d for d in divisors(max(lay.world, 1)) if not groups % d or (replicated and not d % groups)})
     allowed = "a divisor or a multiple" if replicated else "a divisor"
     err("kv-groups-tp", f"{groups} KV groups (num_key_value_heads) and TP={lay.tp}: megatron-core {version} needs TP "
         f"to be {allowed} of {groups}", "tensor_model_parallel_size",
         hint=f"one of {legal}" + ("" if replicated else "; megatron-core >= 0.16 also accepts multiples"))
+
+
+def _unsliced_gate(args, shape, lay, versions) -> list[str]:
+    """Why megatron-core's own SelfAttention hands each rank the whole KV group's output gate ([] when it does not):
+    TP above the KV groups with attention_output_gate, built by Megatron-Bridge's provider (spec/support.py row
+    gated-attention-kv-replicated). mcore-bridge 1.6.3's GatedSelfAttention (model/modules/gated_self_attention.py) and
+    Qwen3NextSelfAttention (USE_MCORE_GDN=0) override get_query_key_value_tensors and slice query and gate together."""
+    if builds_with_mcore_bridge(args) or not config_value(args, "attention_output_gate", shape.gated_attention):
+        return []
+    # TP past the groups and not a multiple of them is kv-groups-tp's refusal (TransformerConfig, before any forward)
+    if lay.tp <= shape.num_key_value_heads or lay.tp % shape.num_key_value_heads:
+        return []
+    return version_gaps("gated-attention-kv-replicated", versions)
+
+
+@versioned_rule
+def gated_attention_tp(recipe, args, shape, lay, err, warn, versions):
+    gaps = _unsliced_gate(args, shape, lay, versions)
+    if not gaps:
+        return
+    groups = shape.num_key_value_heads
+    legal = [d for d in divisors(groups) if not shape.num_attention_heads % d]
+    err("gated-attention-tp", f"TP={lay.tp} > {groups} KV groups with gated attention under bridge_backend "
+        f"megatron-bridge: megatron-core's SelfAttention narrows each rank's query heads but not its output gate "
+        f"({shape.num_attention_heads // groups} gate heads for {shape.num_attention_heads // lay.tp} query heads), "
+        f"and _apply_output_gate fails on the first forward ({'; '.join(gaps)})", "tensor_model_parallel_size",
+        hint=f"tensor_model_parallel_size one of {legal}, or bridge_backend: mcore-bridge (its GatedSelfAttention "
+        "slices the gate with the query)")
 
 
 @versioned_rule

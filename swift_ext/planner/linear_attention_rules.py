@@ -3,10 +3,12 @@ attention of Qwen3-Next and Qwen3.5/3.6), both engines: the transformers engine,
 pack's boundaries to the layer, and the Megatron engine when mcore-bridge wraps the transformers layer
 (USE_MCORE_GDN=0). Megatron's default, mcore-bridge's own GatedDeltaNet, takes the pack's cu_seqlens and is not judged
 here (megatron-core's own GDN under bridge_backend megatron-bridge is layout.py's linear-attention-packed).
+Also here: the TP gradient reduction of megatron-core's GatedDeltaNet output norm (linear-attention-norm-tp).
 Registered with the shared engine rules (warn_rules.ENGINE_RULES)."""
 
 from __future__ import annotations
 
+from swift_ext.planner.mcore_config import is_on
 from swift_ext.spec.support import resolve_versions, version_gaps
 
 LINEAR_ATTENTION_RULES: list = []
@@ -66,3 +68,26 @@ def qwen3_5_packed_hf_gdn(recipe, args, shape, lay, err, warn):
         hint="transformers >= 5.9 on the training machine (declare it with SWIFT_EXT_TARGET_VERSIONS transformers=...), "
         f"USE_MCORE_GDN unset (mcore-bridge's own GatedDeltaNet), or {key}: false"
         + (" and padding_free: false" if key == "packing" else ""))
+
+
+@linear_attention_rule
+def gdn_out_norm_tp(recipe, args, shape, lay, err, warn):
+    # megatron-core 0.16.1 ssm/gated_delta_net.py GatedDeltaNet: out_norm (TENorm over value_head_dim) normalises the
+    # rank's own value heads, so its weight -- replicated over TP -- gets a partial gradient on each rank.
+    # distributed/finalize_model_grads.py _allreduce_non_tensor_model_parallel_grads sums a replicated weight over TP
+    # only when config.sequence_parallel and the weight carries sequence_parallel, which TE's RMSNorm sets from its
+    # sequence_parallel argument (TENorm passes config.sequence_parallel). Without SP nothing reduces it: each TP rank
+    # trains its own copy and the checkpoint keeps one. mcore-bridge 1.6.3's GatedDeltaNet (USE_MCORE_GDN, the default)
+    # subclasses it and marks nothing; megatron-bridge builds megatron-core's. USE_MCORE_GDN=0 runs transformers' layer
+    # whole on every rank (nothing split). MoE models need SP at TP > 1 anyway (sequence-parallel); LoRA freezes the norm.
+    if recipe.engine != "megatron" or not shape.linear_num_value_heads or shape.is_moe or lay.tp <= 1:
+        return
+    if is_on(args, "sequence_parallel") or (args.str("tuner_type") or "full") != "full":
+        return
+    hf_gdn = str((recipe.env or {}).get("USE_MCORE_GDN", "")).strip().lower() in _FALSE
+    if hf_gdn and args.str("bridge_backend") != "megatron-bridge":
+        return
+    warn("linear-attention-norm-tp", f"TP={lay.tp} without sequence_parallel on {shape.name}: the Gated DeltaNet output "
+         "norm weight is replicated over TP but each rank sees only its own value heads, and megatron-core sums its "
+         "gradient over TP only under sequence_parallel -- every TP rank trains its own copy and the saved model keeps "
+         "one (no error)", "sequence_parallel", hint="sequence_parallel: true")

@@ -128,6 +128,41 @@ _RULES = [
     RuleInfo("kv-groups-tp", "error, warning", "KV groups a divisor of TP, or (megatron-core >= 0.16) a multiple",
              (code(TC), Evidence("report", "ms-swift#8219", "core_r0.15.0; 2 KV groups, TP=8")),
              "engine: megatron; the multiple case by the support table's kv-groups-replicated row"),
+    RuleInfo("gated-attention-tp", "error", "bridge_backend megatron-bridge on a gated-attention model "
+             "(attention_output_gate: Qwen3-Next): TP no larger than the KV groups before megatron-core 0.17",
+             (code("megatron-core transformer/attention.py: SelfAttention.get_query_key_value_tensors (0.16.1: for "
+                   "num_query_groups < TP the query is narrowed to the rank's heads, the gate is not) and "
+                   "SelfAttention._apply_output_gate (gate.view(*x.shape) fails)"),
+              code("Megatron-Bridge models/qwen/qwen3_next_bridge.py: Qwen3NextBridge.provider_bridge "
+                   "(attention_output_gate on the stock experimental-attention-variant layer spec)"),
+              Evidence("report", "verl-project/verl#5818", "Qwen3.5-27B on megatron-core's own SelfAttention, 4 KV "
+                       "groups, TP=8: \"shape '[656, 1, 768]' is invalid for input of size 1007616\" at "
+                       "_apply_output_gate"),
+              Evidence("report", "radixark/miles#972", "Qwen3.5-35B-A3B, 2 KV groups, TP=4: the same view failure; "
+                       "fixed by slicing the gate like the query (NVIDIA/Megatron-LM PR #3575)")),
+             "engine: megatron, bridge_backend megatron-bridge, attention_output_gate (the model's or "
+             "megatron_extra_kwargs'), TP above num_key_value_heads, megatron-core < 0.17 (support table: "
+             "gated-attention-kv-replicated); mcore-bridge (the default) is not affected: its GatedSelfAttention "
+             "(model/modules/gated_self_attention.py) slices query and gate together"),
+    RuleInfo("linear-attention-norm-tp", "warning", "full training of a dense Gated DeltaNet model (Qwen3.5/3.6 dense) "
+             "at TP > 1 without sequence_parallel: the GDN output-norm weight's gradient is never summed over TP, so "
+             "the TP ranks train diverging copies of it and the checkpoint keeps one",
+             (code("megatron-core distributed/finalize_model_grads.py: _allreduce_non_tensor_model_parallel_grads "
+                   "(a replicated weight is summed over TP only under config.sequence_parallel with the weight's "
+                   "sequence_parallel flag, or for q/k layernorms)"),
+              code("megatron-core ssm/gated_delta_net.py: GatedDeltaNet.__init__ / _apply_gated_norm (out_norm, a "
+                   "TENorm over value_head_dim, applied to the rank's own value heads); TENorm hands TE's RMSNorm "
+                   "config.sequence_parallel, which sets the weight's flag"),
+              code("mcore-bridge 1.6.3 model/modules/gated_delta_net.py: GatedDeltaNet (subclasses megatron-core's, marks "
+                   "no TP reduction for out_norm; its bailing_hybrid.py g_norm sets average_gradients_across_tp_domain)"),
+              Evidence("report", "NVIDIA/Megatron-LM#7452", "GatedDeltaNet at TP=2 without sequence parallelism: the "
+                       "out_norm weight's gradient stays a per-rank partial sum (a 2-rank CPU reproduction on the "
+                       "production GDN constructor, _apply_gated_norm and gradient finalizer; from an AI-assisted "
+                       "fuzzing report on Megatron-LM main, 2026-09, open, not maintainer-confirmed -- the code "
+                       "references above are the installed 0.16.1's)")),
+             "engine: megatron, a dense model with Gated DeltaNet layers, tuner_type full, TP > 1, sequence_parallel "
+             "off; USE_MCORE_GDN=0 under mcore-bridge (transformers' layer, unsplit) and MoE models (sequence-parallel "
+             "refuses TP > 1 without SP) are not judged"),
     RuleInfo("linear-attention-cp", "error", "no context parallel on Gated DeltaNet layers before megatron-core 0.18",
              (code(TC + " (\"Gated delta net does not support context parallel for now\"; mcore-bridge 1.6.3 "
                    "config/parser.py sets experimental_attention_variant gated_delta_net for qwen3_next / qwen3_5 under "

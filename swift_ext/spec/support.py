@@ -218,6 +218,18 @@ SUPPORT: tuple[Support, ...] = (
             None, {"megatron-core": "0.16.0"}, None,
             "megatron-core 0.16 TransformerConfig.__post_init__ accepts num_query_groups dividing TP; core_r0.15.0 "
             "requires a multiple (ms-swift issue #8219: 2 KV groups, TP=8)"),
+    # megatron-core 0.16.x SelfAttention.get_query_key_value_tensors narrows the query to the rank's heads when TP
+    # exceeds the KV groups but returns the output gate of the whole group; _apply_output_gate's gate.view(*x.shape)
+    # then fails. Only megatron-core's own SelfAttention runs it: bridge_backend megatron-bridge on a gated model
+    # (Megatron-Bridge qwen3_next_bridge.py sets attention_output_gate on the stock layer spec). mcore-bridge's
+    # GatedSelfAttention / Qwen3NextSelfAttention override the method and slice query and gate together.
+    Support("gated-attention-kv-replicated", "megatron-core's own gated attention (attention_output_gate) with TP "
+            "above the KV groups", None, {"megatron-core": "0.17.0"}, None,
+            "megatron-core 0.16.1 transformer/attention.py SelfAttention.get_query_key_value_tensors slices query, "
+            "not gate, for num_query_groups < TP (verl-project/verl#5818: \"shape '[656, 1, 768]' is invalid for input "
+            "of size 1007616\" at _apply_output_gate); NVIDIA/Megatron-LM PR #3575 adds the slice (THUDM/slime#2221 "
+            "backports it, 2026-07). 0.16.1 is the newest release on PyPI; 0.17.0 as the first with the fix is "
+            "inferred, not read from a release"),
     Support("sequence-parallel-moe", "MoE layers with TP > 1 (sequence parallel required)", None,
             {"megatron-core": "0.16.0"}, None,
             "megatron-core transformer/moe/moe_layer.py MoELayer.forward raises in training for TP > 1 without "
