@@ -247,9 +247,17 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
                                          "`swift-ext plan --search`"))
             return
     if memory.verdict == "does_not_fit":
+        # Named on the value whose single change fits (the plan's own rules and estimate judge each change), else
+        # on the first lever for the largest part: the line a user edits, not just the whole recipe.
+        from swift_ext.planner.memory_levers import fitting_levers, primary_flag
+
+        levers = fitting_levers(recipe, args, shape, capacity, memory.components, found.versions, data_tokens)
+        flag = levers[0].flag if levers else primary_flag(args, shape, memory.components)
+        fixes = "; passes with " + ", or ".join(lever.text() for lever in levers) \
+            if levers else f"; no single change fits, {flag} first"
         errors.append(Finding(
-            f"{memory.verdict_message()} ({_largest(memory.components)})", code="memory", file=recipe.source,
-            hint="try `swift-ext plan --search` for a layout that fits"))
+            f"{memory.verdict_message()} ({_largest(memory.components)}){fixes}", code="memory",
+            **recipe.where(f"args.{flag}"), hint="try `swift-ext plan --search` for a layout that fits"))
     elif memory.verdict == "tight":
         warnings.append(Finding(memory.verdict_message(), code="memory", file=recipe.source))
 
