@@ -25,6 +25,7 @@ from swift_ext.planner.mcore_feature_rules import MCORE_FEATURE_RULES
 from swift_ext.planner.moe_rules import MOE_RULES
 from swift_ext.planner.pipeline_rules import PIPELINE_RULES
 from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
+from swift_ext.planner.optimizer_rules import OPTIMIZER_VERSIONED_RULES
 from swift_ext.planner.precision_rules import PRECISION_RULES, PRECISION_VERSIONED_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
@@ -162,7 +163,8 @@ def rule(fn):
 # Rules whose verdict depends on versions or the GPU: the function also gets the spec.support.Versions
 # the plan judges against; the gates themselves are rows of spec.support.SUPPORT.
 VERSIONED_RULES: list[Callable[..., None]] = [*MCORE_CONFIG_VERSIONED_RULES, *COMM_OVERLAP_VERSIONED_RULES,
-                                              *LOSS_FUSION_VERSIONED_RULES, *PRECISION_VERSIONED_RULES]
+                                              *LOSS_FUSION_VERSIONED_RULES, *PRECISION_VERSIONED_RULES,
+                                              *OPTIMIZER_VERSIONED_RULES]
 
 
 def versioned_rule(fn):

@@ -204,4 +204,41 @@ MCORE_AUDIT_RULE_INFO = [
                        "MXFP8 with E5M2 gradients diverged and lost MMLU accuracy; the bf16_with_mxfp8_mixed recipe "
                        "moved from hybrid to e4m3 (NeMo PR #14793)")),
              "engine: megatron, fp8_recipe mxfp8 and fp8_format hybrid"),
+    # --- optimizer settings that start and update the model wrong (planner/optimizer_rules.py)
+    RuleInfo("muon-mtp-embedding", "warning", "optimizer muon / dist_muon with MTP layers under pipeline parallelism on "
+             "megatron-core 0.16: the MTP stage's copy of the word embeddings goes to Muon, the first stage's to Adam, "
+             "and the tied replicas drift apart",
+             (code("megatron-core models/common/language_module/language_module.py: "
+                   "LanguageModule.setup_embeddings_and_output_layer (is_embedding_or_output_parameter only under "
+                   "pre_process; the MTP stage's copy marked shared_embedding)"),
+              code("megatron-core models/gpt/gpt_model.py: GPTModel.__init__ (a word embedding on pre_process or "
+                   "mtp_process stages)"),
+              code("megatron-core optimizer/muon.py: get_megatron_muon_optimizer (2-D parameters without "
+                   "is_embedding_or_output_parameter go to Muon)"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.get_optimizer_and_scheduler "
+                   "(get_megatron_muon_optimizer for muon and dist_muon)"),
+              Evidence("report", "NVIDIA/Megatron-LM#4641", "Muon + PP + MTP: the tied word embeddings on the MTP "
+                       "stage are routed to Muon while PP rank 0's stay on Adam; divergent updates corrupt training "
+                       "and the checkpoint's optimizer state mismatches (fixed on main by PR #5034)")),
+             "engine: megatron, optimizer muon or dist_muon, mtp_num_layers > 0, pipeline_model_parallel_size > 1, "
+             "tuner_type full without freeze_llm, megatron-core 0.16.x (declared, installed, else 0.16.1)"),
+    RuleInfo("muon-qkv-split", "error, warning", "optimizer muon / dist_muon with muon_split_qkv (the default) on "
+             "megatron-core 0.16 splits each query group's linear_qkv rows as [q, k, v]: a rank's gradient that does "
+             "not reshape into whole groups (gated attention's [q, gate, k, v] rows; fewer query groups than TP ranks) "
+             "raises in the first optimizer step; gated attention whose sizes happen to divide is split in the wrong "
+             "places (warning)",
+             (code("megatron-core optimizer/muon.py: get_megatron_muon_optimizer (is_qkv on linear_qkv.weight; "
+                   "qkv_split_shapes [heads // groups * kv_channels, kv_channels, kv_channels])"),
+              code("megatron-core optimizer/muon.py: TensorParallelMuon.orthogonalize (grad.view(rows // sum, sum, -1), "
+                   "split, reshape(-1, hidden))"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py hf_to_mcore_config (attention_output_gate for "
+                   "qwen3_next, qwen3_5, qwen3_5_moe, qwen4_exp); model/gpts/qwen3_next.py Qwen3NextSelfAttention "
+                   "(linear_qkv of 2 x query + 2 x kv projection rows)"),
+              Evidence("report", "NVIDIA/Megatron-LM#4731", "a Qwen3.5-style MoE trained with Muon: linear_qkv rows "
+                       "4608 = 2048 + 2048 + 256 + 256 split as [2048, 256, 256], the Muon reshape invalid; fixed on "
+                       "main by PR #4728")),
+             "engine: megatron, optimizer muon or dist_muon, muon_split_qkv not false, tuner_type full without "
+             "freeze_llm, a non-MLA model without Gemma 4's global head size, megatron-core 0.16.x (declared, "
+             "installed, else 0.16.1); error where the rank's linear_qkv rows do not reshape, warning for gated "
+             "attention where they do"),
 ]
