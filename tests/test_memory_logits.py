@@ -5,6 +5,10 @@ loss code; the refusal is checked on a recipe whose data holds one long answer, 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -139,3 +143,46 @@ def test_setups_near_it_that_fit_or_are_not_judged_are_not_refused(tmp_path, fit
 
 def test_a_short_answer_is_not_refused(tmp_path):
     assert _logits_errors(_recipe(tmp_path, 2000)) == []
+
+
+STEP = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from test_memory_logits import LiveVocabBytes
+from swift.pipelines import sft_main
+live = LiveVocabBytes({rows}, {vocab})
+with live:
+    sft_main(["--model", {model!r}, "--template", "qwen3_5", "--dataset", {data!r}, "--tuner_type", "lora",
+              "--max_steps", "1", "--per_device_train_batch_size", "1", "--gradient_accumulation_steps", "1",
+              "--torch_dtype", "bfloat16", "--use_cpu", "true", "--output_dir", {out!r}, "--save_strategy", "no",
+              "--report_to", "none", "--dataloader_num_workers", "0", "--dataset_num_proc", "1", "--max_length", "2048"])
+print("LIVE " + json.dumps([live.peak, live.at]))
+"""
+
+
+def test_a_real_swift_sft_step_holds_at_least_the_floors_logits(tmp_path):
+    """ms-swift's own `swift sft` step (Seq2SeqTrainer with its default use_logits_to_keep, compute_loss, accuracy)
+    on CPU with the tiny model: its [tokens, vocab] storages peak at 12 bytes a logit for each trained token (and the
+    last position), at or above what the floor counts from swift-ext's own count of the same row."""
+    from swift_ext.datasets.lengths import measure
+    from swift_ext.planner.datafit import counting_settings
+    from swift_ext.planner.memory_logits import TEMPLATE_SLACK, longest_answer
+    from swift_ext.planner.tinymodel import ensure_model
+
+    model = str(ensure_model("tiny-qwen3_6-moe"))
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "Write."},
+                                             {"role": "assistant", "content": " ".join(["word"] * 300)}]}) + "\n")
+    settings, _ = counting_settings(model, template="qwen3_5")
+    counted = longest_answer(measure([str(data)], settings, allow_msswift=False), 2048)
+    vocab = 248320
+    script = STEP.format(tests=str(Path(__file__).parent), rows=counted - TEMPLATE_SLACK, vocab=vocab, model=model,
+                         data=str(data), out=str(tmp_path / "out"))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    lines = [line for line in run.stdout.splitlines() if line.startswith("LIVE ")]
+    assert lines, run.stderr[-3000:]
+    peak, at = json.loads(lines[-1][5:])
+    rows = peak / (BYTES_PER_LOGIT * vocab)
+    assert at == "_log_softmax_backward_data.default"
+    assert rows == int(rows) and counted - TEMPLATE_SLACK <= rows <= counted  # measured: 303 rows, 306 counted

@@ -13,7 +13,9 @@ What ms-swift 4.6 and transformers 5 hold there (read in the installed sources):
 - measured on CPU through the installed model and loss code (tests/test_memory_logits.py, a dispatch mode summing the
   live [tokens, vocab] storages): 10 bytes per logit at the forward's log_softmax (bf16 logits, their fp32 copy, the
   fp32 log_softmax) and 12 at the backward's log_softmax backward (the kept fp32 log_softmax, NLLLoss's fp32 gradient
-  and log_softmax's fp32 gradient). The backward moment is the larger; the weights are on the GPU at both.
+  and log_softmax's fp32 gradient). The backward moment is the larger; the weights are on the GPU at both. A real
+  `swift sft` step (sft_main on CPU with the tiny model, the same test) peaks there too: 12 bytes a logit for 303
+  rows where swift-ext counts a 306-token answer (TEMPLATE_SLACK covers the difference).
 
 Counted low on purpose: one row's answer only (its batch mates, the prompt tokens, earlier trained turns, the model's
 activations, optimizer moments and gradients, CUDA context all come on top), less a few tokens for the template's

@@ -121,7 +121,8 @@ _RULES = [
               code("ms-swift swift/trainers/utils.py: per_token_loss_func (the same upcast when the trainer computes "
                    "the loss)"),
               Evidence("measurement", "tests/test_memory_logits.py: live [tokens, vocab] storages through the "
-                       "installed model and loss on CPU: 10 bytes per logit at the forward, 12 at the backward"),
+                       "installed model and loss on CPU: 10 bytes per logit at the forward, 12 at the backward; a real "
+                       "swift sft step (sft_main, tiny model, CPU) peaks at 12 bytes per logit of each trained token"),
               Evidence("report", "ms-swift#6966", "swift pt (continued pretraining, outside this rule's sft scope), Qwen3-30B-A3B, "
                        "32k tokens, bs 1, zero3_offload, 8x8 A100: the OOM is at logits.float()")),
              "engine: swift, command sft, causal_lm, a local dataset counted here (the longest answer of a row kept "
