@@ -254,6 +254,7 @@ def plan_summary(recipe, args, layout) -> tuple[dict | None, list[str]]:
     from swift_ext.datasets.mediatokens import StatsError
     from swift_ext.datasets.packing import summarize
     from swift_ext.datasets.stats import one_line
+    from swift_ext.planner.memory_logits import answer_limit, longest_answer
 
     try:
         settings, _ = settings_from_recipe(recipe)
@@ -263,6 +264,8 @@ def plan_summary(recipe, args, layout) -> tuple[dict | None, list[str]]:
                           f"{recipe.source}` once and plan will size memory from your data"]
         lengths = measure(files, settings, allow_msswift=False)
         summary = summarize(lengths, data_budget(recipe, args, layout))
+        # for the floor under the loss (memory_logits.py): the longest final answer of a row trained whole
+        summary["longest_answer"] = longest_answer(lengths, answer_limit(args))
     except (StatsError, OSError, ValueError) as exc:
         return None, [f"data: token lengths not counted ({exc})"]
     return summary, ["data: " + one_line(summary)]

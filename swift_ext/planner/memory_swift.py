@@ -78,6 +78,13 @@ def _adamw_states(args) -> bool:
 
 def state_floor(recipe, args, shape) -> tuple[float, str] | None:
     """(GiB per GPU the states alone take, how they were counted), or None where the floor is not judged."""
+    parts = state_parts(recipe, args, shape)
+    return None if parts is None else (sum(parts[:3]), parts[3])
+
+
+def state_parts(recipe, args, shape) -> tuple[float, float, float, str] | None:
+    """(weights, gradients, optimizer state in GiB per GPU, how they were counted), or None where not judged; the
+    weights alone are also the floor under the logits (planner/memory_logits.py)."""
     if args.str("quant_method") or args.raw("quant_bits") is not None or shape.checkpoint_quant:
         return None
     if args.str("fsdp"):
@@ -111,11 +118,10 @@ def state_floor(recipe, args, shape) -> tuple[float, str] | None:
             ", optimizer on the CPU" if off_optim else "") + (", parameters on the CPU" if off_param else "")
     if spread > 1:
         how += f"; device_map spreads each process over {spread} GPUs"
-    total = (weights + grads + optim) / spread / GIB
     detail = (f"{params / 1e9:.1f}B parameters, {trainable / 1e9:.1f}B trained, {procs} process(es): weights "
               f"{weights / spread / GIB:.1f} + gradients {grads / spread / GIB:.1f} + optimizer {optim / spread / GIB:.1f} GiB "
               f"({how})")
-    return total, detail
+    return weights / spread / GIB, grads / spread / GIB, optim / spread / GIB, detail
 
 
 def swift_memory_floor(recipe, args, shape, err) -> None:

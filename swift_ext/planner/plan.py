@@ -150,7 +150,7 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
         shared_errors, shared_warnings = _engine_rules(recipe, args, found.shape, broken)
         errors += shared_errors
         warnings += shared_warnings
-        errors += _swift_memory_floor(recipe, args, found.shape)
+        errors += _swift_memory_floor(recipe, args, found.shape, data_summary)
         if recipe.command == "rlhf":
             reward_errors, reward_warnings = _swift_engine_rewards(recipe, args)
             errors += reward_errors
@@ -341,7 +341,8 @@ def _engine_rules(recipe, args, shape, broken=()):
     return check_engine_rules(recipe, args, shape, broken)
 
 
-def _swift_memory_floor(recipe, args, shape) -> list[Finding]:
+def _swift_memory_floor(recipe, args, shape, data_summary=None) -> list[Finding]:
+    from swift_ext.planner.memory_logits import swift_logits_floor
     from swift_ext.planner.memory_swift import swift_memory_floor
 
     found: list[Finding] = []
@@ -350,6 +351,8 @@ def _swift_memory_floor(recipe, args, shape) -> list[Finding]:
         found.append(Finding(message, code=rule, hint=hint, **recipe.where(f"args.{key}")))
 
     swift_memory_floor(recipe, args, shape, add)
+    if not found:  # one memory refusal is enough: the loss's floor is the weights plus the logits
+        swift_logits_floor(recipe, args, shape, data_summary, add)
     return found
 
 

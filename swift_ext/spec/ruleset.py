@@ -112,6 +112,23 @@ _RULES = [
               code("ms-swift swift/utils/env.py: is_mp (device_map spreads a process over its visible GPUs)")),
              "engine: swift, command sft/pt/rlhf, the model's shape known, launch.gpu or gpu_memory_gib given; not with "
              "fsdp, quantization or an unreadable DeepSpeed config"),
+    RuleInfo("memory-logits", "error", "transformers engine, sft: the weights and the logits of the longest answer "
+             "the local data certainly trains (12 bytes per trained token per vocabulary entry at the loss's "
+             "backward) fit launch.gpu's memory",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin.prepare_logits_to_keep (one logits row per trained "
+                   "token)"),
+              code("transformers loss/loss_utils.py: ForCausalLMLoss (logits.float(), then cross_entropy)"),
+              code("ms-swift swift/trainers/utils.py: per_token_loss_func (the same upcast when the trainer computes "
+                   "the loss)"),
+              Evidence("measurement", "tests/test_memory_logits.py: live [tokens, vocab] storages through the "
+                       "installed model and loss on CPU: 10 bytes per logit at the forward, 12 at the backward; a real "
+                       "swift sft step (sft_main, tiny model, CPU) peaks at 12 bytes per logit of each trained token"),
+              Evidence("report", "ms-swift#6966", "swift pt (continued pretraining, outside this rule's sft scope), Qwen3-30B-A3B, "
+                       "32k tokens, bs 1, zero3_offload, 8x8 A100: the OOM is at logits.float()")),
+             "engine: swift, command sft, causal_lm, a local dataset counted here (the longest answer of a row kept "
+             "whole and without media, every row trained); not with liger kernel, unsloth, sequence parallel, "
+             "label smoothing, another loss_type or loss_scale masking the answer, torch_compile, device_map, or a "
+             "model whose transformers code computes the loss another way"),
     RuleInfo("resume", "warning", "multi-node runs can resume after preemption",
              (code(f"{MS} no_save_optim / add_version (checkpoint contents, output dir naming)"),),
              "launch.nodes > 1"),
