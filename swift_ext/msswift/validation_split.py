@@ -46,7 +46,7 @@ def validation_rows(args) -> tuple[int | None, str | None]:
         return (None, None) if None in counts else (sum(counts), "val_dataset")
     ratio = args.float("split_dataset_ratio") or 0.0
     entries = args.list("dataset")
-    if not 0 < ratio <= 1 or not entries:
+    if not 0 < ratio <= 1 or not entries or _oversampled(args):
         return None, None
     counts = [_entry_rows(e) for e in entries]
     if None in counts:
@@ -55,10 +55,20 @@ def validation_rows(args) -> tuple[int | None, str | None]:
     return rows, "split_dataset_ratio"
 
 
+def _oversampled(args) -> bool:
+    """interleave_prob with stopping_strategy all_exhausted: swift/dataset/loader.py load_dataset mixes the `dataset`
+    entries' train parts (and their split_dataset_ratio validation parts) with datasets.interleave_datasets, which
+    then oversamples until every entry is used up (100 + 100 rows at probabilities 0.9 / 0.1 give about 1,000), so the
+    entries' sum bounds nothing. first_exhausted (the default) stops at the first entry used up, under the sum;
+    val_dataset entries are concatenated (BaseArguments.load_dataset pops interleave_prob for them)."""
+    return bool(args.list("interleave_prob")) and args.str("stopping_strategy") == "all_exhausted"
+
+
 def train_rows(args) -> int | None:
     """Upper bound on the training rows: every `dataset` entry's N of `#N` or local JSON Lines rows, summed (the
-    validation split and dropped rows only lower it); None when an entry is unsized, streaming or cached."""
-    if args.bool("streaming") or args.list("cached_dataset"):
+    validation split and dropped rows only lower it); None when an entry is unsized, streaming or cached, or the
+    entries are oversampled (_oversampled)."""
+    if args.bool("streaming") or args.list("cached_dataset") or _oversampled(args):
         return None
     entries = args.list("dataset")
     counts = [_entry_rows(e) for e in entries] if entries else [None]
