@@ -770,6 +770,24 @@ def test_interleaving_until_all_exhausted_is_not_bounded_by_the_rows():
     assert ("epoch-iters", "args.global_batch_size") in errors, errors
 
 
+def test_a_jsonl_file_holding_a_json_array_is_not_counted_by_its_lines(tmp_path):
+    # datasets' json builder reads a file that opens with '[' as one JSON array: 40 rows on one line
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+            for i in range(40)]
+    array, lines = tmp_path / "array.jsonl", tmp_path / "lines.jsonl"
+    array.write_text(json.dumps(rows) + "\n")
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows[:8]))
+    gbs = ["args.global_batch_size=16", "args.num_train_epochs=1"]
+    errors, warnings = problems(MEG_SFT, f"args.dataset=[{array}]", *gbs)
+    assert "epoch-iters" not in {c for c, _ in errors | warnings}
+    errors, _ = problems(MEG_SFT, f"args.dataset=[{lines}]", *gbs)  # 8 JSON lines < 16: still refused
+    assert ("epoch-iters", "args.global_batch_size") in errors, errors
+    pytest.importorskip("swift.dataset")
+    from swift.dataset import load_dataset
+
+    assert len(load_dataset([str(array)], num_proc=1)[0]) == 40  # what ms-swift trains on
+
+
 def test_interleave_datasets_all_exhausted_makes_more_rows_than_the_entries_hold():
     from datasets import Dataset, interleave_datasets
     a, b = Dataset.from_dict({"x": list(range(8))}), Dataset.from_dict({"x": list(range(8))})

@@ -6,6 +6,7 @@ rows, by msswift/startup_rules_megatron.py (the epoch-based train_iters)."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from swift_ext.msswift.conventions import local_dataset_path, parse_dataset_entry
@@ -14,11 +15,20 @@ COUNT_LIMIT = 64 * 2**20  # local files counted here up to this size (plan's own
 
 
 def _rows_of_file(path: str) -> int | None:
-    """Non-blank lines of a local .jsonl file (one row each, as ms-swift's json loader reads it); None otherwise."""
+    """Non-blank lines of a local .jsonl file (one row each, as ms-swift's json loader reads it); None otherwise.
+    Only for JSON Lines proper, the first line a whole JSON object: datasets' json builder (packaged_modules/json
+    _generate_tables) reads a file that opens with '[' as a JSON array, and one pyarrow cannot parse line by line
+    (a multi-line object) with pandas as a whole, so a `.jsonl` holding `[{...}, {...}]` on one line has many rows."""
     if not path.lower().endswith(".jsonl") or not os.path.isfile(path) or os.path.getsize(path) > COUNT_LIMIT:
         return None
     with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
+        first = next((line for line in fh if line.strip()), None)
+        try:
+            if first is None or not isinstance(json.loads(first), dict):
+                return None
+        except ValueError:
+            return None
+        return 1 + sum(1 for line in fh if line.strip())
 
 
 def _entry_rows(entry) -> int | None:
