@@ -1098,3 +1098,44 @@ def test_ms_swift_loads_and_trains_the_answers_before_a_final_user_turn(tmp_path
         trained[loss_scale] = template.tokenizer.decode([t for t in labels if t != -100])
     assert "Hello there" in trained["default"] and "Bye" not in trained["default"]
     assert trained["last_round"] == ""
+
+
+def test_pretraining_rows_train_their_text_whatever_role_ends_them(tmp_path):
+    """swift/megatron pt (PretrainArguments: use_chat_template False, loss_scale 'all') trains every token, so a row of
+    text in a user turn (a `query` / `prompt` column) is trained: no E201 under pt; with another loss_scale the recipe's
+    rows are checked as sft rows (planner/datafit.py validator_task)."""
+    from swift_ext.planner.datafit import validator_task
+    from swift_ext.spec.recipe import load_recipe
+
+    rows = [{"messages": [{"role": "user", "content": "The sky is blue."}]},
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+                          {"role": "user", "content": "Bye"}]},
+            {"messages": [{"role": "user", "content": ""}]}]
+    path, query = tmp_path / "pt.jsonl", tmp_path / "query.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    query.write_text(json.dumps({"query": "The sea is blue."}) + "\n")
+    assert [(i.code, i.line) for i in check(path, task="pt").issues if i.code in ("E201", "W209")] == [("E201", 3)]
+    assert [(i.code, i.line) for i in check(path).issues if i.code in ("E201", "W209")] == [
+        ("E201", 1), ("W209", 2), ("E201", 3)]
+    assert not [i for i in check(query, task="pt").issues if i.severity == "error"]
+    assert [i.code for i in check(query).issues if i.severity == "error"] == ["E201"]
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(json.dumps({"description": "t", "command": "pt", "engine": "swift",
+                                  "launch": {"nodes": 1, "gpus_per_node": 1},
+                                  "args": {"model": "Qwen/Qwen2.5-0.5B", "dataset": [str(path)]}}))
+    assert validator_task(load_recipe(recipe)) == "pt"
+    assert validator_task(load_recipe(recipe, ["args.loss_scale=default"])) == "sft"
+
+
+@pytest.mark.slow
+def test_ms_swift_pretraining_trains_a_user_turn(msswift_processor):
+    from swift import get_template
+
+    template = get_template(msswift_processor, template_type="qwen3_5", use_chat_template=False, loss_scale="all")
+    template.set_mode("train")
+    labels = template.encode({"messages": [{"role": "user", "content": "The sky is blue."}]})["labels"]
+    assert "sky is blue." in template.tokenizer.decode([t for t in labels if t != -100])
+    from swift.arguments import PretrainArguments
+
+    defaults = {f.name: f.default for f in PretrainArguments.__dataclass_fields__.values()}
+    assert defaults["use_chat_template"] is False and defaults["loss_scale"] == "all"

@@ -245,6 +245,10 @@ class RowChecker:
             content = last.get("content")
             answered = isinstance(content, (str, list, dict)) and content and (
                 last_role == "assistant" or (last_role == "tool_call" and not isinstance(content, list)))
+            # Pre-training (swift/megatron pt: PretrainArguments use_chat_template False, loss_scale 'all') trains
+            # every token of the text, a final user turn's too; planner/datafit.py asks for "sft" where a pt
+            # recipe sets another loss_scale.
+            answered = answered or (task == "pt" and isinstance(content, str) and content.strip() != "")
             if not answered and not (last_role == "assistant" and last.get("tool_calls")):
                 earlier = task in ("sft", "pt") and any(
                     isinstance(m, dict) and isinstance(m.get("role"), str) and (m.get("content") or m.get(
