@@ -1060,3 +1060,82 @@ def test_sft_rows_cut_after_a_tool_response_warn_as_ms_swift_trains_the_call_bef
         trained[loss_scale] = template.tokenizer.decode([t for t in labels if t != -100])
     assert "get_weather" in trained["default"] and "sunny" not in trained["default"]
     assert trained["last_round"] == ""
+
+
+def test_sft_rows_cut_after_a_user_turn_or_with_an_empty_final_answer_warn_after_an_earlier_answer(tmp_path):
+    """W209: a conversation that ends with a user turn (ShareGPT dumps often end with `human`) or an empty assistant
+    turn, after an answer, is a row ms-swift loads and trains (its earlier answers); without an earlier answer it
+    trains nothing and stays E201."""
+    hi, hello = {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there"}
+    rows = [{"messages": [hi, hello, {"role": "user", "content": "Bye"}]},
+            {"messages": [hi, {"role": "function_call", "content": '{"name": "w", "arguments": {}}'},
+                          {"role": "observation", "content": "sunny"}, hello, {"role": "user", "content": "Bye"}]},
+            {"messages": [hi, hello, {"role": "user", "content": "Bye"}, {"role": "assistant", "content": ""}]},
+            {"messages": [hi]}, {"messages": [hi, {"role": "assistant", "content": ""}]},
+            {"messages": [hi, {"role": "assistant", "content": ""}, {"role": "user", "content": "Bye"}]}]
+    path = tmp_path / "cut.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    found = [(i.code, i.line) for i in check(path).issues if i.code in ("E201", "W209")]
+    assert found == [("W209", 1), ("W209", 2), ("W209", 3), ("E201", 4), ("E201", 5), ("E201", 6)], found
+    assert "E201" in {i.code for i in check(path, task="dpo").issues if i.line == 1}  # DPO: the chosen answer
+
+
+@pytest.mark.slow
+def test_ms_swift_loads_and_trains_the_answers_before_a_final_user_turn(tmp_path, msswift_processor):
+    from swift import get_template
+    from swift.dataset import load_dataset
+
+    path = tmp_path / "sharegpt.jsonl"
+    path.write_text(json.dumps({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello "
+                    "there"}, {"from": "human", "value": "Bye"}]}) + "\n")
+    train, _ = load_dataset([str(path)], num_proc=1)
+    assert len(train) == 1 and [m["role"] for m in train[0]["messages"]] == ["user", "assistant", "user"]
+    trained = {}
+    for loss_scale in ("default", "last_round"):
+        template = get_template(msswift_processor, template_type="qwen3_5", loss_scale=loss_scale)
+        template.set_mode("train")
+        labels = template.encode(train[0])["labels"]
+        trained[loss_scale] = template.tokenizer.decode([t for t in labels if t != -100])
+    assert "Hello there" in trained["default"] and "Bye" not in trained["default"]
+    assert trained["last_round"] == ""
+
+
+def test_pretraining_rows_train_their_text_whatever_role_ends_them(tmp_path):
+    """swift/megatron pt (PretrainArguments: use_chat_template False, loss_scale 'all') trains every token, so a row of
+    text in a user turn (a `query` / `prompt` column) is trained: no E201 under pt; with another loss_scale the recipe's
+    rows are checked as sft rows (planner/datafit.py validator_task)."""
+    from swift_ext.planner.datafit import validator_task
+    from swift_ext.spec.recipe import load_recipe
+
+    rows = [{"messages": [{"role": "user", "content": "The sky is blue."}]},
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+                          {"role": "user", "content": "Bye"}]},
+            {"messages": [{"role": "user", "content": ""}]}]
+    path, query = tmp_path / "pt.jsonl", tmp_path / "query.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    query.write_text(json.dumps({"query": "The sea is blue."}) + "\n")
+    assert [(i.code, i.line) for i in check(path, task="pt").issues if i.code in ("E201", "W209")] == [("E201", 3)]
+    assert [(i.code, i.line) for i in check(path).issues if i.code in ("E201", "W209")] == [
+        ("E201", 1), ("W209", 2), ("E201", 3)]
+    assert not [i for i in check(query, task="pt").issues if i.severity == "error"]
+    assert [i.code for i in check(query).issues if i.severity == "error"] == ["E201"]
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(json.dumps({"description": "t", "command": "pt", "engine": "swift",
+                                  "launch": {"nodes": 1, "gpus_per_node": 1},
+                                  "args": {"model": "Qwen/Qwen2.5-0.5B", "dataset": [str(path)]}}))
+    assert validator_task(load_recipe(recipe)) == "pt"
+    assert validator_task(load_recipe(recipe, ["args.loss_scale=default"])) == "sft"
+
+
+@pytest.mark.slow
+def test_ms_swift_pretraining_trains_a_user_turn(msswift_processor):
+    from swift import get_template
+
+    template = get_template(msswift_processor, template_type="qwen3_5", use_chat_template=False, loss_scale="all")
+    template.set_mode("train")
+    labels = template.encode({"messages": [{"role": "user", "content": "The sky is blue."}]})["labels"]
+    assert "sky is blue." in template.tokenizer.decode([t for t in labels if t != -100])
+    from swift.arguments import PretrainArguments
+
+    defaults = {f.name: f.default for f in PretrainArguments.__dataclass_fields__.values()}
+    assert defaults["use_chat_template"] is False and defaults["loss_scale"] == "all"

@@ -113,6 +113,14 @@ def test_swift_without_drop_last_or_with_enough_rows_is_not_refused(tmp_path):
     assert not found(plan_of(tmp_path, SWIFT, "args.eval_strategy=no").errors, "eval-split-drop-last")
 
 
+def test_swift_split_of_entries_interleaved_until_all_exhausted_is_not_refused(tmp_path):
+    # datasets.interleave_datasets(all_exhausted) oversamples each entry's validation part too: the sum bounds nothing
+    mix = ["args.dataset=['swift/self-cognition#250', 'swift/self-cognition#250']", "args.interleave_prob=[0.9, 0.1]"]
+    assert not found(plan_of(tmp_path, SWIFT, *mix, "args.stopping_strategy=all_exhausted").errors,
+                     "eval-split-drop-last")
+    assert found(plan_of(tmp_path, SWIFT, *mix).errors, "eval-split-drop-last")  # first_exhausted: under the sum
+
+
 # ---- deterministic-mode ---------------------------------------------------------------------------------------
 
 DETERMINISTIC = """\

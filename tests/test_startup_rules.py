@@ -757,6 +757,44 @@ def test_a_megatron_training_set_of_one_global_batch_or_unsized_is_not_refused(o
     assert "epoch-iters" not in {c for c, _ in errors | warnings}
 
 
+TWO = "args.dataset=[AI-MO/NuminaMath-TIR#8, AI-MO/NuminaMath-TIR#8]"  # 16 rows x 8 = 128 samples, as SMALL
+
+
+def test_interleaving_until_all_exhausted_is_not_bounded_by_the_rows():
+    # datasets.interleave_datasets with all_exhausted oversamples the entries until each is used up: 8 + 8 rows at
+    # 0.9 / 0.1 make far more than 16, so train_iters can be positive; first_exhausted stays under the sum
+    mix = [TWO, "args.interleave_prob=[0.9, 0.1]"]
+    errors, warnings = problems(MEG_GRPO, *SMALL, *mix, "args.stopping_strategy=all_exhausted")
+    assert "epoch-iters" not in {c for c, _ in errors | warnings}
+    errors, _ = problems(MEG_GRPO, *SMALL, *mix)  # first_exhausted, the default
+    assert ("epoch-iters", "args.global_batch_size") in errors, errors
+
+
+def test_a_jsonl_file_holding_a_json_array_is_not_counted_by_its_lines(tmp_path):
+    # datasets' json builder reads a file that opens with '[' as one JSON array: 40 rows on one line
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+            for i in range(40)]
+    array, lines = tmp_path / "array.jsonl", tmp_path / "lines.jsonl"
+    array.write_text(json.dumps(rows) + "\n")
+    lines.write_text("".join(json.dumps(r) + "\n" for r in rows[:8]))
+    gbs = ["args.global_batch_size=16", "args.num_train_epochs=1"]
+    errors, warnings = problems(MEG_SFT, f"args.dataset=[{array}]", *gbs)
+    assert "epoch-iters" not in {c for c, _ in errors | warnings}
+    errors, _ = problems(MEG_SFT, f"args.dataset=[{lines}]", *gbs)  # 8 JSON lines < 16: still refused
+    assert ("epoch-iters", "args.global_batch_size") in errors, errors
+    pytest.importorskip("swift.dataset")
+    from swift.dataset import load_dataset
+
+    assert len(load_dataset([str(array)], num_proc=1)[0]) == 40  # what ms-swift trains on
+
+
+def test_interleave_datasets_all_exhausted_makes_more_rows_than_the_entries_hold():
+    from datasets import Dataset, interleave_datasets
+    a, b = Dataset.from_dict({"x": list(range(8))}), Dataset.from_dict({"x": list(range(8))})
+    assert len(interleave_datasets([a, b], [0.9, 0.1], seed=42, stopping_strategy="all_exhausted")) > 16
+    assert len(interleave_datasets([a, b], [0.9, 0.1], seed=42, stopping_strategy="first_exhausted")) <= 16
+
+
 def test_init_iters_multiplies_the_rows_by_num_generations_and_the_scheduler_asserts_decay_steps():
     from swift_ext.msswift.schema import _package_dir
     args_src = (_package_dir("swift") / "megatron" / "arguments" / "megatron_args.py").read_text(encoding="utf-8")

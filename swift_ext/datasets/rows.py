@@ -245,16 +245,31 @@ class RowChecker:
             content = last.get("content")
             answered = isinstance(content, (str, list, dict)) and content and (
                 last_role == "assistant" or (last_role == "tool_call" and not isinstance(content, list)))
+            # Pre-training (swift/megatron pt: PretrainArguments use_chat_template False, loss_scale 'all') trains
+            # every token of the text, a final user turn's too; planner/datafit.py asks for "sft" where a pt
+            # recipe sets another loss_scale.
+            answered = answered or (task == "pt" and isinstance(content, str) and content.strip() != "")
             if not answered and not (last_role == "assistant" and last.get("tool_calls")):
-                if task in ("sft", "pt") and last_role in ("tool", "tool_response") and any(
-                        isinstance(m, dict) and isinstance(m.get("role"), str) and (m.get("content") or m.get(
-                            "tool_calls")) and ALIASES.get(m["role"], m["role"]) in ("assistant", "tool_call")
-                        for m in messages[:-1]):
+                earlier = task in ("sft", "pt") and any(
+                    isinstance(m, dict) and isinstance(m.get("role"), str) and (m.get("content") or m.get(
+                        "tool_calls")) and ALIASES.get(m["role"], m["role"]) in ("assistant", "tool_call")
+                    for m in messages[:-1])
+                if earlier and last_role in ("tool", "tool_response"):
                     # An agent trajectory cut after a tool result: Template._get_std_messages appends an empty
                     # assistant turn, so ms-swift trains the calls before it (loss_scale default) and nothing after.
                     add("W208", f"messages[{len(messages) - 1}]", "the row ends with a tool response: ms-swift trains "
                         "the assistant turns before it, not a reply to this result (with loss_scale last_round the "
                         "row trains nothing); add the assistant's reply to train it")
+                elif earlier and (last_role == "user" or (last_role == "assistant" and content == "")):
+                    # A conversation cut after a user turn (ShareGPT dumps often end with `human`): ms-swift loads it
+                    # and _get_std_messages appends an empty assistant turn, so the earlier answers train and the
+                    # last question none; an empty final answer ("" passes _check_messages) trains as an empty reply.
+                    what = "a user turn" if last_role == "user" else "an empty assistant turn"
+                    add("W209", f"messages[{len(messages) - 1}]", f"the row ends with {what}: ms-swift trains the "
+                        "earlier assistant turns" + (", not an answer to it" if last_role == "user" else
+                                                     " and an empty reply here") + " (with loss_scale last_round "
+                        + ("nothing" if last_role == "user" else "only the empty reply") + "); end it with the "
+                        "assistant's answer to train one")
                 else:
                     add("E201", f"messages[{len(messages) - 1}]", "SFT rows must end with a non-empty assistant turn "
                         "(or a tool call)")

@@ -6,6 +6,7 @@ rows, by msswift/startup_rules_megatron.py (the epoch-based train_iters)."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from swift_ext.msswift.conventions import local_dataset_path, parse_dataset_entry
@@ -14,11 +15,20 @@ COUNT_LIMIT = 64 * 2**20  # local files counted here up to this size (plan's own
 
 
 def _rows_of_file(path: str) -> int | None:
-    """Non-blank lines of a local .jsonl file (one row each, as ms-swift's json loader reads it); None otherwise."""
+    """Non-blank lines of a local .jsonl file (one row each, as ms-swift's json loader reads it); None otherwise.
+    Only for JSON Lines proper, the first line a whole JSON object: datasets' json builder (packaged_modules/json
+    _generate_tables) reads a file that opens with '[' as a JSON array, and one pyarrow cannot parse line by line
+    (a multi-line object) with pandas as a whole, so a `.jsonl` holding `[{...}, {...}]` on one line has many rows."""
     if not path.lower().endswith(".jsonl") or not os.path.isfile(path) or os.path.getsize(path) > COUNT_LIMIT:
         return None
     with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
+        first = next((line for line in fh if line.strip()), None)
+        try:
+            if first is None or not isinstance(json.loads(first), dict):
+                return None
+        except ValueError:
+            return None
+        return 1 + sum(1 for line in fh if line.strip())
 
 
 def _entry_rows(entry) -> int | None:
@@ -46,7 +56,7 @@ def validation_rows(args) -> tuple[int | None, str | None]:
         return (None, None) if None in counts else (sum(counts), "val_dataset")
     ratio = args.float("split_dataset_ratio") or 0.0
     entries = args.list("dataset")
-    if not 0 < ratio <= 1 or not entries:
+    if not 0 < ratio <= 1 or not entries or _oversampled(args):
         return None, None
     counts = [_entry_rows(e) for e in entries]
     if None in counts:
@@ -55,10 +65,20 @@ def validation_rows(args) -> tuple[int | None, str | None]:
     return rows, "split_dataset_ratio"
 
 
+def _oversampled(args) -> bool:
+    """interleave_prob with stopping_strategy all_exhausted: swift/dataset/loader.py load_dataset mixes the `dataset`
+    entries' train parts (and their split_dataset_ratio validation parts) with datasets.interleave_datasets, which
+    then oversamples until every entry is used up (100 + 100 rows at probabilities 0.9 / 0.1 give about 1,000), so the
+    entries' sum bounds nothing. first_exhausted (the default) stops at the first entry used up, under the sum;
+    val_dataset entries are concatenated (BaseArguments.load_dataset pops interleave_prob for them)."""
+    return bool(args.list("interleave_prob")) and args.str("stopping_strategy") == "all_exhausted"
+
+
 def train_rows(args) -> int | None:
     """Upper bound on the training rows: every `dataset` entry's N of `#N` or local JSON Lines rows, summed (the
-    validation split and dropped rows only lower it); None when an entry is unsized, streaming or cached."""
-    if args.bool("streaming") or args.list("cached_dataset"):
+    validation split and dropped rows only lower it); None when an entry is unsized, streaming or cached, or the
+    entries are oversampled (_oversampled)."""
+    if args.bool("streaming") or args.list("cached_dataset") or _oversampled(args):
         return None
     entries = args.list("dataset")
     counts = [_entry_rows(e) for e in entries] if entries else [None]

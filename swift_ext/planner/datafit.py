@@ -59,9 +59,12 @@ def validator_task(recipe) -> str:
     if recipe.command in ("sft", "pt"):
         from swift_ext.planner.task_kind import task_type
 
-        resolved = task_type(_bound(recipe), recipe.command)
+        bound = _bound(recipe)
+        resolved = task_type(bound, recipe.command)
         if resolved in ENCODER_TASKS:
             return resolved
+        if recipe.command == "pt" and (bound.str("loss_scale") or "all") != "all":
+            return "sft"  # pt trains every token only under its loss_scale 'all' (PretrainArguments)
     return recipe.command
 
 

@@ -60,7 +60,7 @@ CODES: dict[str, Code] = {
                                   "W204": "grpo-blank-solution", "W402": "duplicate-row",
                                   "W403": "kto-shared-answers",
                                   "W206": "reranker-no-candidates", "W207": "seq-cls-label-truncated",
-                                  "W208": "sft-ends-with-tool-response",
+                                  "W208": "sft-ends-with-tool-response", "W209": "sft-ends-without-answer",
                                   "W501": "too-long"}),
     **_family("data", "note", {"N112": "role-alias", "N303": "media-url"}),
     # -- plan: every pre-flight rule, from the rule registry that carries each one's evidence and scope ----

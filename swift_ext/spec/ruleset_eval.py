@@ -8,7 +8,9 @@ from swift_ext.spec.rule_info import GMC, MS, SFT, Evidence, RuleInfo, code
 DATASET_SPLIT = ("ms-swift swift/dataset/dataset_meta.py: DatasetLoader.post_process (val rows per entry: N of #N for "
                  "val_dataset, max(int(min(len, N) * split_dataset_ratio), 1) for a split)")
 KNOWN_ROWS = ("every val_dataset entry, or with split_dataset_ratio every dataset entry, has #N or is a local .jsonl "
-              "file; no streaming or cached datasets")
+              "file of JSON lines (not a JSON array, which datasets' json builder reads whole); no streaming or "
+              "cached datasets; a split_dataset_ratio split not interleaved with stopping_strategy all_exhausted "
+              "(datasets.interleave_datasets oversamples the entries)")
 
 EVAL_RULE_INFO = [
     RuleInfo("eval-split", "warning", "engine megatron: a validation set (val_dataset, or split_dataset_ratio of the "

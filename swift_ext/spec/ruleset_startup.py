@@ -335,8 +335,10 @@ STARTUP_RULE_INFO = [
                    "self.lr_decay_steps > 0)"),
               Evidence("report", "THUDM/slime#2366", "num_rollout 2 x rollout_batch_size 8 x n_samples_per_prompt 8 = "
                        "128 < global_batch_size 256: train_iters 0, bare AssertionError in OptimizerParamScheduler")),
-             "engine megatron, num_train_epochs stated, every dataset entry sized (`#N` or a local .jsonl; an upper "
-             "bound, so the refusal is certain), not streaming or cached"),
+             "engine megatron, num_train_epochs stated, every dataset entry sized (`#N` or a local .jsonl of JSON "
+             "lines; an upper bound, so the refusal is certain), not streaming or cached, not interleave_prob with stopping_strategy "
+             "all_exhausted (swift/dataset/loader.py load_dataset: datasets.interleave_datasets oversamples the "
+             "entries past their sum)"),
     RuleInfo("megatron-run-length", "warning", "engine megatron with neither train_iters nor num_train_epochs: the LR "
              "scheduler is built from train_iters, which only num_train_epochs fills",
              (code(f"{MS} MegatronArguments.init_iters (train_iters from num_train_epochs only; both default None)"),
