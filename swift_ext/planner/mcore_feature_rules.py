@@ -14,7 +14,7 @@ from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_val
                                             from_extra, granularity_of, is_list, is_on, mtp_layers_checked,
                                             variable_seq_lengths)
 from swift_ext.planner.model_shape import ModelShape
-from swift_ext.planner.pipeline_schedule import virtual_stages
+from swift_ext.planner.pipeline_schedule import microbatches_per_step, virtual_stages
 
 
 def _virtual_size(args, lay) -> int | None:
@@ -420,19 +420,27 @@ def parallel_config_extras(recipe, args, shape: ModelShape, lay, err, warn):
 # (issue #1450: PP 2, VPP 2, variable_seq_lengths, batch_p2p_comm, overlap_p2p_comm off: "communication misorder"
 # and a stuck run; gone with overlap_p2p_comm on and batch_p2p_comm off), PR #5271 (the root cause above, "training
 # silently corrupts pipeline tensors and later crashes in torch.autograd.backward with a grad_output vs output shape
-# mismatch"; not merged, and not in 0.16.1). Scope: engine megatron, PP 2 with virtual pipeline stages,
-# overlap_p2p_comm off as the config gets it, variable_seq_lengths on.
+# mismatch"; not merged, and not in 0.16.1). Which schedules cross: bench/mcore_audit/p2p_pp2_pairing.py runs the
+# 0.16.1 schedule per rank with a recording communicator and pairs the posted operations in order -- every step of
+# M >= 3 micro-batches crosses receives; M = 2 (PP 2's smallest legal M) crosses none, because rank 0 runs all its
+# micro-batches in the warm-up (get_pp_rank_microbatches: 2 + (V-1) x group >= 2V) and the combined call is never
+# posted opposite a combined call. Scope: engine megatron, PP 2 with virtual pipeline stages, overlap_p2p_comm off as
+# the config gets it, variable_seq_lengths on, more than 2 micro-batches per step.
 def interleaved_pp2_without_p2p_overlap(recipe, args, shape: ModelShape, lay, err, warn):
     if lay.pp != 2 or _virtual_size(args, lay) is None or _overlap_p2p(args, lay):
         return
     if not variable_seq_lengths(args):
         return
+    microbatches = microbatches_per_step(args, lay)
+    if microbatches is None or microbatches <= 2:
+        return  # unknown: the global-batch rule speaks; 2: all of rank 0's micro-batches run in the warm-up
     where = "megatron_extra_kwargs" if from_extra(args, "overlap_p2p_comm") else "overlap_p2p_comm"
     err("pipeline-p2p-pp2", "virtual pipeline stages at PP=2 with overlap_p2p_comm off: the interleaved schedule "
         "exchanges activations and gradients with one batched send/receive to the previous and the next stage, which "
         "at PP 2 are the same rank, and megatron-core 0.16.1's shape exchange (variable_seq_lengths, always on under "
         "ms-swift) posts them in an order that pairs them crossed: the stages get each other's shapes (and, batched, "
-        "tensors) and the backward stops on a shape mismatch (NVIDIA/Megatron-LM PR #1451, #5271)", where,
+        f"tensors) and the backward stops on a shape mismatch (NVIDIA/Megatron-LM PR #1451, #5271; {microbatches} "
+        "micro-batches per step: the steady 1F1B phase runs)", where,
         hint="overlap_p2p_comm: true (ms-swift's default with virtual stages), or no virtual pipeline stages at PP 2")
 
 

@@ -19,19 +19,30 @@ def virtual_stages(args, pp: int) -> int:
     return args.int("virtual_pipeline_model_parallel_size") or 1
 
 
+def microbatches_per_step(args, lay) -> int | None:
+    """M, the micro-batches of one training step: global_batch_size / (micro_batch_size * DP), as ms-swift's
+    MegatronArguments._init_distributed sets num_microbatches for every forward_backward_func call of a train step.
+    None where it is not a whole number (the global-batch rule reports that) or DP is unknown."""
+    gbs, mbs = args.global_batch_size, args.micro_batch_size
+    step = (mbs or 0) * lay.dp
+    if not gbs or not step or gbs % step:
+        return None
+    return gbs // step
+
+
 # Evidence: megatron-core 0.16.1 pipeline_parallel/schedules.py forward_backward_pipelining_with_interleaving:
 # ValueError "The number of contiguous micro-batches in a virtual pipeline stage should range in [PP, M]"
 # when microbatch_group_size_per_vp_stage (model_parallel_config.py: defaults to PP) is above M or below PP,
 # and RuntimeError when 0 < M % group < PP ("dependency bubbles"). M = global_batch_size / (micro_batch_size
 # * DP) (ms-swift megatron_args.py). Seen as NVIDIA-NeMo/Speech issue 14288 (PP=6, M=3).
 def interleaved_microbatches(recipe, args, shape, lay, err, warn):
-    if lay.pp < 2 or virtual_stages(args, lay.pp) < 2 or not lay.dp:
+    if lay.pp < 2 or virtual_stages(args, lay.pp) < 2:
         return
+    microbatches = microbatches_per_step(args, lay)
+    if microbatches is None:
+        return  # the global-batch rule reports it
     gbs, mbs = args.global_batch_size, args.micro_batch_size
     step = mbs * lay.dp
-    if not gbs or not mbs or gbs % step:
-        return  # the global-batch rule reports it
-    microbatches = gbs // step
     stated_group = args.int("microbatch_group_size_per_vp_stage")
     group = stated_group or lay.pp
     if stated_group is not None and stated_group < lay.pp:

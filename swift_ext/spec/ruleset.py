@@ -158,8 +158,10 @@ _RULES = [
               Evidence("report", "radixark/miles#972", "Qwen3.5-35B-A3B, 2 KV groups, TP=4: the same view failure; "
                        "fixed by slicing the gate like the query (NVIDIA/Megatron-LM PR #3575)")),
              "engine: megatron, bridge_backend megatron-bridge, attention_output_gate (the model's or "
-             "megatron_extra_kwargs'), TP above num_key_value_heads, megatron-core < 0.17 (support table: "
-             "gated-attention-kv-replicated); mcore-bridge (the default) is not affected: its GatedSelfAttention "
+             "megatron_extra_kwargs'), TP above num_key_value_heads and a multiple of it (otherwise kv-groups-tp "
+             "refuses first), megatron-core < 0.17 (support table: gated-attention-kv-replicated; the cut-off is "
+             "inferred: the fix, NVIDIA/Megatron-LM PR #3575, is in no megatron-core release read here -- 0.16.1, "
+             "installed, still has the unsliced gate -- so a target of 0.17 or later is not judged); mcore-bridge (the default) is not affected: its GatedSelfAttention "
              "(model/modules/gated_self_attention.py) slices query and gate together"),
     RuleInfo("linear-attention-norm-tp", "warning", "full training of a dense Gated DeltaNet model (Qwen3.5/3.6 dense) "
              "at TP > 1 without sequence_parallel: the GDN output-norm weight's gradient is never summed over TP, so "

@@ -121,10 +121,15 @@ MCORE_AUDIT_RULE_INFO = [
                        "stuck run; fine with overlap_p2p_comm on"),
               Evidence("report", "NVIDIA/Megatron-LM#5271", "pull request: with variable_seq_lengths at a PP group "
                        "of 2 the shapes cross and the backward crashes on a grad_output vs output shape mismatch; "
-                       "closed unmerged")),
+                       "closed unmerged"),
+              Evidence("measurement", "bench/mcore_audit/p2p_pp2_pairing.py", "megatron-core 0.16.1's schedule run "
+                       "per rank with a recording communicator, operations paired in posting order: receives cross "
+                       "for every M >= 3 micro-batches per step, none at M = 2 (rank 0 runs all of them in the "
+                       "warm-up) or with overlap_p2p_comm on")),
              "engine: megatron, pipeline_model_parallel_size 2 with virtual pipeline stages (virtual size or "
              "layout), overlap_p2p_comm off (argument or megatron_extra_kwargs), variable_seq_lengths on (mcore-"
-             "bridge's default; megatron-bridge with padding_free)"),
+             "bridge's default; megatron-bridge with padding_free), more than 2 micro-batches per step "
+             "(global_batch_size / (micro_batch_size x DP))"),
     # --- mcore-bridge's own refusals in the model build (planner/mcore_bridge_rules.py)
     RuleInfo("lora-etp", "error", "LoRA on the routed experts needs expert_tensor_parallel_size 1",
              (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py:133 LoraParallelLinear.__init__ (\"Currently, LoRA "
