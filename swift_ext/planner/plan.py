@@ -155,6 +155,10 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
             reward_errors, reward_warnings = _swift_engine_rewards(recipe, args)
             errors += reward_errors
             warnings += reward_warnings
+    if not bad_values:
+        from swift_ext.planner.eval_rules import eval_vllm_memory
+
+        errors += eval_vllm_memory(recipe, args, found.shape)  # needs the shape: after both engines' checks
     if found.shape is not None and not bad_values:
         from swift_ext.planner.warn_rules import lora_notes
 
