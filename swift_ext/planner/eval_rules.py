@@ -101,3 +101,22 @@ def eval_vllm_memory(recipe: Recipe, args: Args, shape) -> list[Finding]:
                     "len ...\"), and no checkpoint gets a metrics line", code="eval-vllm-memory",
                     hint="eval.backend: transformers, or evaluate on a GPU with more memory (launch.gpu)",
                     **recipe.where("eval.backend"))]
+
+
+def eval_vllm_lora_model(recipe: Recipe, args: Args, shape) -> list[Finding]:
+    """eval.backend vllm over engine swift's LoRA checkpoints: `swift infer --adapters CKPT` starts vLLM with
+    enable_lora (infer_engine/vllm_engine.py VllmEngine.__init__), which the target vLLM must support for the model
+    (planner/rollout_rules.py vllm_lora_model_gaps; judged only with a known vLLM version)."""
+    from swift_ext.planner.rollout_rules import vllm_lora_model_gaps
+
+    if recipe.eval is None or recipe.eval.backend != "vllm" or recipe.engine != "swift" or shape is None:
+        return []
+    if (args.str("tuner_type") or "lora") != "lora":
+        return []
+    return [Finding(f"eval.backend vllm: engine swift's LoRA checkpoints are evaluated as `swift infer --infer_backend "
+                    f"vllm --adapters CKPT`, which starts vLLM with LoRA, and {what} needs a newer vLLM: {gap} "
+                    f"({where}) wraps the vision tower as LoRA layers and fails at engine start (\"assert "
+                    "token_lora_mapping.size(0) == M\"; vllm-project/vllm#27669); no checkpoint gets a metrics line",
+                    code="vllm-lora-model", hint="eval.backend: transformers, or vLLM >= 0.11.1 where the evaluation "
+                    "runs", **recipe.where("eval.backend"))
+            for what, gap, where in vllm_lora_model_gaps(getattr(shape, "model_type", None), recipe.env)]

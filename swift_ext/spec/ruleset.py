@@ -341,6 +341,24 @@ _RULES += [
              "builds no engine), both engines; judged only with a vLLM "
              "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
              "installed copy; support table rows vllm-*)"),
+    RuleInfo("vllm-lora-model", "error", "a vLLM started with LoRA for Qwen3-VL / Qwen3-VL-MoE (the colocated rollout "
+             "with vllm_enable_lora, or eval.backend vllm over LoRA checkpoints) needs vLLM >= 0.11.1: 0.11.0 wraps the "
+             "vision tower as LoRA layers and fails at engine start",
+             (code("vLLM v0.11.0 vllm/model_executor/models/qwen3_vl.py: Qwen3VLForConditionalGeneration.get_mm_mapping "
+                   "(tower_model \"model.visual.\", the engine's modules are \"visual.\"); vllm-project/vllm#27027 "
+                   "(merged 2025-10-16, after v0.11.0) corrects it; public source, vLLM is not installed here"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py / swift/megatron/trainers/rollout_mixin.py: "
+                   "_prepare_vllm_engine (enable_lora with tuner_type lora and vllm_enable_lora)"),
+              code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine.__init__ (adapters turn enable_lora on)"),
+              Evidence("report", "vllm-project/vllm#27669", "Qwen3-VL-8B-Instruct with LoRA on vLLM 0.11.0: \"assert "
+                       "token_lora_mapping.size(0) == M\" in _lora_shrink during profile_run, EngineCore failed to "
+                       "start"),
+              Evidence("report", "modelscope/ms-swift#6670", "Qwen3-VL-4B GRPO with vllm_enable_lora: the same "
+                       "AssertionError; vLLM maintainer: upgrade vLLM")),
+             "rlhf_type grpo/gkd with a colocated engine (use_vllm, not vllm_mode server), tuner_type lora and "
+             "vllm_enable_lora, both engines; eval.backend vllm with engine swift LoRA checkpoints; model types "
+             "qwen3_vl*; judged only with a vLLM version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION "
+             "in the recipe env, else the installed copy; support table row vllm-lora-qwen3_vl)"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
              "load expert adapters",
              (code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),

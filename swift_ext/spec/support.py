@@ -214,6 +214,17 @@ SUPPORT: tuple[Support, ...] = (
             "vLLM's Qwen3-VL recipe (docs.vllm.ai recipes Qwen/Qwen3-VL: \"Install vLLM >=0.11.0\"); ms-swift#6649 "
             "(Qwen3-VL-32B GRPO with vLLM 0.8.5.post1 fails; maintainer: \"qwen3-vl models is supported in vllm "
             "0.11.0\"); verl#3906 (Qwen3-VL-MoE GRPO guide: vllm==0.11.0 \"supports qwen3 vl rollout\")"),
+    # vLLM 0.11.0's Qwen3VLForConditionalGeneration.get_mm_mapping names the tower "model.visual." while the engine's
+    # modules are "visual.": nothing is kept out of LoRA, the vision tower's linears are wrapped, and the profile run
+    # (or the first image) fails in _lora_shrink. vllm-project/vllm#27027 "[Model] Fix Qwen3VL mm mapping" (merged
+    # 2025-10-16, after v0.11.0 of 2025-10-02) corrects the prefixes to "visual." for Qwen3-VL and Qwen3-VL-MoE.
+    Support("vllm-lora-qwen3_vl", "a LoRA-enabled vLLM engine for Qwen3-VL / Qwen3-VL-MoE (the vision tower kept "
+            "out of LoRA)", ("qwen3_vl",), {"vllm": "0.11.1"}, None,
+            "vLLM v0.11.0 vllm/model_executor/models/qwen3_vl.py get_mm_mapping (tower_model \"model.visual.\"); "
+            "vllm-project/vllm#27027 fixes it after v0.11.0; vllm-project/vllm#27669 (Qwen3-VL-8B with LoRA on 0.11.0: "
+            "\"assert token_lora_mapping.size(0) == M\" in profile_run, EngineCore failed to start); "
+            "modelscope/ms-swift#6670 (Qwen3-VL-4B GRPO with vllm_enable_lora: the same AssertionError; vLLM maintainer: "
+            "upgrade vLLM)"),
     Support("kv-groups-replicated", "TP a multiple of the KV groups (each group replicated on TP/groups ranks)",
             None, {"megatron-core": "0.16.0"}, None,
             "megatron-core 0.16 TransformerConfig.__post_init__ accepts num_query_groups dividing TP; core_r0.15.0 "
@@ -374,6 +385,10 @@ def recipe_features(args: dict, model_type: str | None) -> list[str]:
     for feature in VLLM_MODEL_FEATURES:
         if model_type and model_type.startswith(BY_FEATURE[feature].model_types) and on("use_vllm"):
             used.append(feature)
+    row = BY_FEATURE["vllm-lora-qwen3_vl"]
+    if model_type and model_type.startswith(row.model_types) and on("use_vllm") and on("vllm_enable_lora") \
+            and args.get("tuner_type") == "lora":
+        used.append("vllm-lora-qwen3_vl")
     if args.get("mtp_num_layers") not in (None, 0, "0"):
         used.append("mtp")
     if args.get("fp8_format"):
