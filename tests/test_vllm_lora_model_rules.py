@@ -54,3 +54,12 @@ def test_vllm_evaluation_of_lora_checkpoints_on_vllm_0110_is_refused_on_eval_bac
                                   ("env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.11.1",)])
 def test_vllm_evaluation_without_lora_or_on_a_fixed_vllm_is_not_refused(runs):
     assert not found(plan_of(EVAL, *runs).errors)
+
+
+def test_qwen35_with_lora_on_vllm_0170_is_refused_and_a_later_vllm_is_not():
+    qwen35 = ("args.model=Qwen/Qwen3.5-9B",)
+    (error,) = found(plan_of(GRPO, *qwen35, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.17.0").errors)
+    assert error.path == "args.vllm_enable_lora" and "IndexError" in error.message
+    assert not found(plan_of(GRPO, *qwen35, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.18.0").errors)
+    assert not found(plan_of(GRPO, *qwen35, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.17.0",
+                             "args.vllm_enable_lora=false").errors)

@@ -114,9 +114,8 @@ def eval_vllm_lora_model(recipe: Recipe, args: Args, shape) -> list[Finding]:
     if (args.str("tuner_type") or "lora") != "lora":
         return []
     return [Finding(f"eval.backend vllm: engine swift's LoRA checkpoints are evaluated as `swift infer --infer_backend "
-                    f"vllm --adapters CKPT`, which starts vLLM with LoRA, and {what} needs a newer vLLM: {gap} "
-                    f"({where}) wraps the vision tower as LoRA layers and fails at engine start (\"assert "
-                    "token_lora_mapping.size(0) == M\"; vllm-project/vllm#27669); no checkpoint gets a metrics line",
-                    code="vllm-lora-model", hint="eval.backend: transformers, or vLLM >= 0.11.1 where the evaluation "
-                    "runs", **recipe.where("eval.backend"))
-            for what, gap, where in vllm_lora_model_gaps(getattr(shape, "model_type", None), recipe.env)]
+                    f"vllm --adapters CKPT`, which starts vLLM with LoRA, and {what} needs a newer vLLM: {why}; no "
+                    "checkpoint gets a metrics line", code="vllm-lora-model",
+                    hint=f"eval.backend: transformers, or {newer} where the evaluation runs",
+                    **recipe.where("eval.backend"))
+            for what, why, newer in vllm_lora_model_gaps(getattr(shape, "model_type", None), recipe.env)]

@@ -225,6 +225,17 @@ SUPPORT: tuple[Support, ...] = (
             "\"assert token_lora_mapping.size(0) == M\" in profile_run, EngineCore failed to start); "
             "modelscope/ms-swift#6670 (Qwen3-VL-4B GRPO with vllm_enable_lora: the same AssertionError; vLLM maintainer: "
             "upgrade vLLM)"),
+    # vLLM 0.17.0 (the first release with Qwen3.5, out by 2026-03-09) builds Qwen3.5's Gated DeltaNet in_proj_qkvz with
+    # 4 output slices but declares 2 packed modules for it: with LoRA enabled, MergedColumnParallelLinearWithLoRA
+    # indexes past them (IndexError in set_lora / slice_lora_b) during the LoRA warm-up or the first adapter load.
+    # vllm-project/vllm#36976 "[Bugfix][LoRA] Fix Qwen35 LoRA" merged 2026-03-13, after v0.17.0; whether v0.17.1
+    # carries it is not read here, so only 0.17.0 is refused.
+    Support("vllm-lora-qwen3_5", "a LoRA-enabled vLLM engine for Qwen3.5 / Qwen3.6 (LoRA on the Gated DeltaNet input "
+            "projection)", ("qwen3_5",), {"vllm": "0.17.1"}, None,
+            "vLLM v0.17.0 vllm/model_executor/models/qwen3_5.py (create_qkvz_proj: 4 output_sizes, packed_modules_mapping "
+            "in_proj_qkvz: 2 entries); vllm-project/vllm#35286 (Qwen3.5-MoE with enable_lora: IndexError in "
+            "column_parallel_linear.py set_lora, reported by ms-swift's GRPO maintainer); fixed by "
+            "vllm-project/vllm#36976 (merged 2026-03-13, after v0.17.0)"),
     Support("kv-groups-replicated", "TP a multiple of the KV groups (each group replicated on TP/groups ranks)",
             None, {"megatron-core": "0.16.0"}, None,
             "megatron-core 0.16 TransformerConfig.__post_init__ accepts num_query_groups dividing TP; core_r0.15.0 "
@@ -385,10 +396,10 @@ def recipe_features(args: dict, model_type: str | None) -> list[str]:
     for feature in VLLM_MODEL_FEATURES:
         if model_type and model_type.startswith(BY_FEATURE[feature].model_types) and on("use_vllm"):
             used.append(feature)
-    row = BY_FEATURE["vllm-lora-qwen3_vl"]
-    if model_type and model_type.startswith(row.model_types) and on("use_vllm") and on("vllm_enable_lora") \
-            and args.get("tuner_type") == "lora":
-        used.append("vllm-lora-qwen3_vl")
+    for feature in ("vllm-lora-qwen3_vl", "vllm-lora-qwen3_5"):
+        if model_type and model_type.startswith(BY_FEATURE[feature].model_types) and on("use_vllm") \
+                and on("vllm_enable_lora") and args.get("tuner_type") == "lora":
+            used.append(feature)
     if args.get("mtp_num_layers") not in (None, 0, "0"):
         used.append("mtp")
     if args.get("fp8_format"):
