@@ -100,3 +100,23 @@ def test_vision_lora_with_vllm_evaluation_is_warned_on_the_unfrozen_part(tmp_pat
                                   ("args.model=Qwen/Qwen3-8B",)])              # a text model has no vision tower
 def test_language_model_lora_or_transformers_evaluation_is_not_warned(tmp_path, runs):
     assert not codes(vl_plan(tmp_path, *runs).warnings, "eval-vllm-vision-lora")
+
+
+# eval-vllm-memory: the evaluation's `swift infer --infer_backend vllm` runs on one GPU at 0.9 with max_model_len
+# from config.json (vllm-project/vllm#10517: Llama-3.1-8B-Instruct on a 24 GB card).
+def test_weights_plus_one_config_length_sequence_past_the_gpu_is_an_error_on_eval_backend(tmp_path):
+    result = plan_of(tmp_path, "args.model=meta-llama/Llama-3.1-8B-Instruct", "launch.gpu=RTX4090")
+    found = codes(result.errors, "eval-vllm-memory")
+    assert [f.path for f in found] == ["eval.backend"]
+    assert "131072" in found[0].message
+
+
+@pytest.mark.parametrize("runs", [(),                                            # Qwen3-8B (40960) on an 80 GB H100
+                                  ("args.model=meta-llama/Llama-3.1-8B-Instruct",),  # 31 GiB of 72 on the H100
+                                  ("launch.gpu=RTX4090", "args.model=Qwen/Qwen2.5-1.5B-Instruct"),  # a small model
+                                  ("args.model=meta-llama/Llama-3.1-8B-Instruct", "launch.gpu=RTX4090",
+                                   "eval.backend=transformers"),                   # no KV cache up front
+                                  ("args.model=meta-llama/Llama-3.1-8B-Instruct", "launch.gpu=RTX4090",
+                                   "eval.launch.partition=big")])                  # evaluated on another machine
+def test_an_evaluation_that_fits_or_runs_elsewhere_is_not_refused(tmp_path, runs):
+    assert not codes(plan_of(tmp_path, *runs).errors, "eval-vllm-memory")

@@ -64,3 +64,58 @@ def eval_vllm_problems(recipe: Recipe, args: Args) -> list[Finding]:
                                   "eval.backend: transformers; `swift-ext submit` runs evaluations as their own jobs",
                              **recipe.where("eval.backend")))
     return found
+
+
+# What `swift infer --infer_backend vllm` starts the evaluation's engine with: after/evaluate.py passes none of
+# --vllm_gpu_memory_utilization, --vllm_tensor_parallel_size or --vllm_max_model_len, so ms-swift's VllmArguments
+# defaults hold (rlhf_trainers/args_mixin.py: 0.9, 1, None -- vLLM then derives max_model_len from config.json).
+EVAL_VLLM_UTILIZATION = 0.9
+
+
+def eval_vllm_memory(recipe: Recipe, args: Args, shape) -> list[Finding]:
+    """eval.backend vllm: one GPU must hold the model's weights and the KV cache of one sequence of the length vLLM
+    derives from config.json, within 0.9 of its memory, or vLLM refuses to start every evaluation (vllm/v1/core/
+    kv_cache_utils.py check_enough_kv_cache_memory: "To serve at least one request with the model's max seq len ...").
+    Judged on launch.gpu, the machine a local follower evaluates on; not when eval.launch.partition names another."""
+    from swift_ext.planner.length_rules import rollout_engine_gib
+
+    if recipe.eval is None or recipe.eval.backend != "vllm" or shape is None or not getattr(shape, "max_positions", 0):
+        return []
+    capacity = recipe.launch.memory_gib
+    if not capacity or recipe.eval.launch.partition is not None or args.raw("quant_method"):
+        return []
+    # Training that rewrites the config's length (rope_scaling, max_model_len) saves checkpoints of another length.
+    if args.raw("rope_scaling") is not None or args.raw("max_model_len") is not None:
+        return []
+    length = shape.max_positions
+    need = rollout_engine_gib(shape, 1, length)
+    budget = EVAL_VLLM_UTILIZATION * capacity
+    if need is None or need <= budget:
+        return []
+    kv = need - rollout_engine_gib(shape, 1, 0)
+    return [Finding(f"eval.backend vllm: each checkpoint is evaluated by `swift infer --infer_backend vllm` on one GPU "
+                    f"with vLLM's defaults -- gpu_memory_utilization {EVAL_VLLM_UTILIZATION}, so {budget:.1f} GiB of "
+                    f"{capacity:g}, and max_model_len {length} from {shape.name}'s config.json -- but the weights "
+                    f"({need - kv:.1f} GiB) and the KV cache of one {length}-token sequence ({kv:.1f} GiB) need "
+                    f"{need:.1f} GiB: vLLM refuses to start (\"To serve at least one request with the model's max seq "
+                    "len ...\"), and no checkpoint gets a metrics line", code="eval-vllm-memory",
+                    hint="eval.backend: transformers, or evaluate on a GPU with more memory (launch.gpu)",
+                    **recipe.where("eval.backend"))]
+
+
+def eval_vllm_lora_model(recipe: Recipe, args: Args, shape) -> list[Finding]:
+    """eval.backend vllm over engine swift's LoRA checkpoints: `swift infer --adapters CKPT` starts vLLM with
+    enable_lora (infer_engine/vllm_engine.py VllmEngine.__init__), which the target vLLM must support for the model
+    (planner/rollout_rules.py vllm_lora_model_gaps; judged only with a known vLLM version)."""
+    from swift_ext.planner.rollout_rules import vllm_lora_model_gaps
+
+    if recipe.eval is None or recipe.eval.backend != "vllm" or recipe.engine != "swift" or shape is None:
+        return []
+    if (args.str("tuner_type") or "lora") != "lora":
+        return []
+    return [Finding(f"eval.backend vllm: engine swift's LoRA checkpoints are evaluated as `swift infer --infer_backend "
+                    f"vllm --adapters CKPT`, which starts vLLM with LoRA, and {what} needs a newer vLLM: {why}; no "
+                    "checkpoint gets a metrics line", code="vllm-lora-model",
+                    hint=f"eval.backend: transformers, or {newer} where the evaluation runs",
+                    **recipe.where("eval.backend"))
+            for what, why, newer in vllm_lora_model_gaps(getattr(shape, "model_type", None), recipe.env)]

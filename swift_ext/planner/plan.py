@@ -155,6 +155,11 @@ def make_plan(recipe: Recipe, model_config: str | None = None, oracle: bool | No
             reward_errors, reward_warnings = _swift_engine_rewards(recipe, args)
             errors += reward_errors
             warnings += reward_warnings
+    if not bad_values:
+        from swift_ext.planner.eval_rules import eval_vllm_lora_model, eval_vllm_memory
+
+        # these need the shape: after both engines' checks
+        errors += eval_vllm_memory(recipe, args, found.shape) + eval_vllm_lora_model(recipe, args, found.shape)
     if found.shape is not None and not bad_values:
         from swift_ext.planner.warn_rules import lora_notes
 

@@ -145,3 +145,46 @@ def vllm_moe_backend_sync(recipe, args, shape, lay, err, warn):
          "(H100: high rollout logprob error) or a crash at the first sync on Blackwell (\"shard_dim=0 is not a valid "
          "data dimension for a 3D tensor\"; NVIDIA-NeMo/RL#2618, verl-project/verl#7978)", "vllm_engine_kwargs",
          hint="vllm_engine_kwargs: {moe_backend: triton} (NeMo-RL's and verl's fix)")
+
+
+# Models a vLLM release cannot start with LoRA enabled (spec/support.py rows), and what fails there.
+VLLM_LORA_MODEL_FEATURES = {
+    "vllm-lora-qwen3_vl": "it wraps the vision tower's linears as LoRA layers, and the engine fails when it starts "
+                          "(\"assert token_lora_mapping.size(0) == M\" in _lora_shrink during the profile run; "
+                          "ms-swift#6670, vllm-project/vllm#27669)",
+    "vllm-lora-qwen3_5": "its LoRA layer for the Gated DeltaNet input projection (in_proj_qkvz: 4 slices, 2 packed "
+                         "modules) fails in the LoRA warm-up or at the first adapter load (\"IndexError: list index out "
+                         "of range\" in set_lora; vllm-project/vllm#35286)",
+}
+
+
+def vllm_lora_model_gaps(model_type: str | None, env) -> list[tuple[str, str, str]]:
+    """(what, why, hint) for each row of VLLM_LORA_MODEL_FEATURES the target vLLM fails for this model type; []
+    without a known vLLM version."""
+    version, where = vllm_version(env)
+    if version is None or not model_type:
+        return []
+    found = []
+    for feature, failure in VLLM_LORA_MODEL_FEATURES.items():
+        row = BY_FEATURE[feature]
+        if model_type.startswith(row.model_types):
+            # qwen3_5: the fix (vllm-project/vllm#36976) postdates 0.17.0; which release first carries it is not read
+            newer = "a vLLM with vllm-project/vllm#36976 (after 0.17.0)" if feature == "vllm-lora-qwen3_5" \
+                else f"vLLM >= {row.needs['vllm']}"
+            found += [(row.what, f"{gap} ({where}): {failure}", newer)
+                      for gap in version_gaps(feature, Versions({"vllm": version}, {"vllm": where}))]
+    return found
+
+
+@rollout_rule
+def vllm_lora_model_support(recipe, args, shape, lay, err, warn):
+    # Both trainers start the colocated engine with enable_lora when tuner_type is lora and vllm_enable_lora is on
+    # (rlhf_trainers/rollout_mixin.py _prepare_vllm_engine lora_kwargs; megatron/trainers/rollout_mixin.py
+    # _prepare_vllm_engine enable_lora), and vLLM runs its profile pass with LoRA layers in place when it starts.
+    if not colocated_engine(recipe, args) or not args.bool("vllm_enable_lora") or args.str("tuner_type") != "lora":
+        return
+    for what, why, newer in vllm_lora_model_gaps(shape.model_type, recipe.env):
+        err("vllm-lora-model", f"vllm_enable_lora starts the colocated vLLM with LoRA, and {what} needs a newer vLLM: "
+            f"{why}", "vllm_enable_lora",
+            hint=f"vllm_enable_lora: false (the merged LoRA weights are synced instead), or {newer} for the rollout "
+                 "(SWIFT_EXT_TARGET_VERSIONS vllm=... in the recipe env when the cluster has it)")

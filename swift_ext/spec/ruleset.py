@@ -395,6 +395,31 @@ _RULES += [
              "builds no engine), both engines; judged only with a vLLM "
              "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
              "installed copy; support table rows vllm-*)"),
+    RuleInfo("vllm-lora-model", "error", "a vLLM started with LoRA (the colocated rollout with vllm_enable_lora, or "
+             "eval.backend vllm over LoRA checkpoints) for a model that release cannot run LoRA on: Qwen3-VL needs "
+             "vLLM >= 0.11.1 (0.11.0 wraps the vision tower as LoRA layers), Qwen3.5/3.6 a vLLM after 0.17.0 (its "
+             "Gated DeltaNet input projection's LoRA layer indexes past its packed modules)",
+             (code("vLLM v0.11.0 vllm/model_executor/models/qwen3_vl.py: Qwen3VLForConditionalGeneration.get_mm_mapping "
+                   "(tower_model \"model.visual.\", the engine's modules are \"visual.\"); vllm-project/vllm#27027 "
+                   "(merged 2025-10-16, after v0.11.0) corrects it; public source, vLLM is not installed here"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py / swift/megatron/trainers/rollout_mixin.py: "
+                   "_prepare_vllm_engine (enable_lora with tuner_type lora and vllm_enable_lora)"),
+              code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine.__init__ (adapters turn enable_lora on)"),
+              Evidence("report", "vllm-project/vllm#27669", "Qwen3-VL-8B-Instruct with LoRA on vLLM 0.11.0: \"assert "
+                       "token_lora_mapping.size(0) == M\" in _lora_shrink during profile_run, EngineCore failed to "
+                       "start"),
+              Evidence("report", "modelscope/ms-swift#6670", "Qwen3-VL-4B GRPO with vllm_enable_lora: the same "
+                       "AssertionError; vLLM maintainer: upgrade vLLM"),
+              code("vLLM v0.17.0 vllm/model_executor/models/qwen3_5.py: Qwen3_5GatedDeltaNet.create_qkvz_proj (4 "
+                   "output_sizes) against packed_modules_mapping in_proj_qkvz (2 entries); vllm-project/vllm#36976 "
+                   "(merged 2026-03-13, after v0.17.0) fixes it; public source"),
+              Evidence("report", "vllm-project/vllm#35286", "Qwen3.5-MoE with enable_lora: \"IndexError: list index out "
+                       "of range\" in column_parallel_linear.py set_lora / slice_lora_b during CUDA graph capture")),
+             "rlhf_type grpo/gkd with a colocated engine (use_vllm, not vllm_mode server), tuner_type lora and "
+             "vllm_enable_lora, both engines; eval.backend vllm with engine swift LoRA checkpoints; model types "
+             "qwen3_vl* (vLLM below 0.11.1) and qwen3_5* (vLLM 0.17.0 only: the first release carrying the fix is not "
+             "read); judged only with a vLLM version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in "
+             "the recipe env, else the installed copy; support table rows vllm-lora-qwen3_vl, vllm-lora-qwen3_5)"),
     RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
              "load expert adapters",
              (code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),

@@ -95,6 +95,20 @@ EVAL_RULE_INFO = [
                        "environment unless eval.devices sets CUDA_VISIBLE_DEVICES")),
              "recipes with eval.backend vllm, eval.devices unset and GPUs in launch; `swift-ext submit` evaluates in "
              "jobs of their own, where it does not apply"),
+    RuleInfo("eval-vllm-memory", "error", "eval.backend vllm: one GPU (launch.gpu) at vLLM's gpu_memory_utilization "
+             "0.9 holds the model's weights and the KV cache of one sequence of the length vLLM derives from "
+             "config.json (swift-ext's `swift infer` passes no max_model_len or tensor parallel size)",
+             (Evidence("code", "vLLM vllm/v1/core/kv_cache_utils.py: check_enough_kv_cache_memory (\"To serve at "
+                       "least one request with the model's max seq len ...\"; public source)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments (vllm_gpu_memory_utilization 0.9, "
+                   "vllm_tensor_parallel_size 1, vllm_max_model_len None)"),
+              Evidence("policy", "swift_ext/after/evaluate.py infer_launch: the `swift infer` command sets none of "
+                       "them"),
+              Evidence("report", "vllm-project/vllm#10517", "Llama-3.1-8B-Instruct on an RTX 3090 at 0.90: 14.99 GB "
+                       "of weights leave 2.9 GiB of KV cache; max_model_len 29000 refused")),
+             "recipes with eval.backend vllm and a known launch.gpu, eval.launch.partition unset; not with "
+             "quant_method, rope_scaling or max_model_len (the checkpoint's size or length then differ); checkpoints "
+             "of 16-bit or FP8 weights (the bound is weights plus full-attention KV, a lower bound)"),
     RuleInfo("deterministic-mode", "error, warning", "deterministic_mode (megatron_extra_kwargs) needs "
              "NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 for Transformer Engine attention (error when the recipe's env sets "
              "another value, warning when it does not set it), and unpacked input for mcore-bridge's Gated DeltaNet",

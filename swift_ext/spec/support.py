@@ -214,6 +214,28 @@ SUPPORT: tuple[Support, ...] = (
             "vLLM's Qwen3-VL recipe (docs.vllm.ai recipes Qwen/Qwen3-VL: \"Install vLLM >=0.11.0\"); ms-swift#6649 "
             "(Qwen3-VL-32B GRPO with vLLM 0.8.5.post1 fails; maintainer: \"qwen3-vl models is supported in vllm "
             "0.11.0\"); verl#3906 (Qwen3-VL-MoE GRPO guide: vllm==0.11.0 \"supports qwen3 vl rollout\")"),
+    # vLLM 0.11.0's Qwen3VLForConditionalGeneration.get_mm_mapping names the tower "model.visual." while the engine's
+    # modules are "visual.": nothing is kept out of LoRA, the vision tower's linears are wrapped, and the profile run
+    # (or the first image) fails in _lora_shrink. vllm-project/vllm#27027 "[Model] Fix Qwen3VL mm mapping" (merged
+    # 2025-10-16, after v0.11.0 of 2025-10-02) corrects the prefixes to "visual." for Qwen3-VL and Qwen3-VL-MoE.
+    Support("vllm-lora-qwen3_vl", "a LoRA-enabled vLLM engine for Qwen3-VL / Qwen3-VL-MoE (the vision tower kept "
+            "out of LoRA)", ("qwen3_vl",), {"vllm": "0.11.1"}, None,
+            "vLLM v0.11.0 vllm/model_executor/models/qwen3_vl.py get_mm_mapping (tower_model \"model.visual.\"); "
+            "vllm-project/vllm#27027 fixes it after v0.11.0; vllm-project/vllm#27669 (Qwen3-VL-8B with LoRA on 0.11.0: "
+            "\"assert token_lora_mapping.size(0) == M\" in profile_run, EngineCore failed to start); "
+            "modelscope/ms-swift#6670 (Qwen3-VL-4B GRPO with vllm_enable_lora: the same AssertionError; vLLM maintainer: "
+            "upgrade vLLM)"),
+    # vLLM 0.17.0 (the first release with Qwen3.5, out by 2026-03-09) builds Qwen3.5's Gated DeltaNet in_proj_qkvz with
+    # 4 output slices but declares 2 packed modules for it: with LoRA enabled, MergedColumnParallelLinearWithLoRA
+    # indexes past them (IndexError in set_lora / slice_lora_b) during the LoRA warm-up or the first adapter load.
+    # vllm-project/vllm#36976 "[Bugfix][LoRA] Fix Qwen35 LoRA" merged 2026-03-13, after v0.17.0; whether v0.17.1
+    # carries it is not read here, so only 0.17.0 is refused.
+    Support("vllm-lora-qwen3_5", "a LoRA-enabled vLLM engine for Qwen3.5 / Qwen3.6 (LoRA on the Gated DeltaNet input "
+            "projection)", ("qwen3_5",), {"vllm": "0.17.1"}, None,
+            "vLLM v0.17.0 vllm/model_executor/models/qwen3_5.py (create_qkvz_proj: 4 output_sizes, packed_modules_mapping "
+            "in_proj_qkvz: 2 entries); vllm-project/vllm#35286 (Qwen3.5-MoE with enable_lora: IndexError in "
+            "column_parallel_linear.py set_lora, reported by ms-swift's GRPO maintainer); fixed by "
+            "vllm-project/vllm#36976 (merged 2026-03-13, after v0.17.0)"),
     Support("kv-groups-replicated", "TP a multiple of the KV groups (each group replicated on TP/groups ranks)",
             None, {"megatron-core": "0.16.0"}, None,
             "megatron-core 0.16 TransformerConfig.__post_init__ accepts num_query_groups dividing TP; core_r0.15.0 "
@@ -385,6 +407,10 @@ def recipe_features(args: dict, model_type: str | None) -> list[str]:
     # only a stated use_vllm: the raw args carry no engine, and the Megatron GRPO default (true) is the plan rule's
     for feature in VLLM_MODEL_FEATURES:
         if model_type and model_type.startswith(BY_FEATURE[feature].model_types) and on("use_vllm"):
+            used.append(feature)
+    for feature in ("vllm-lora-qwen3_vl", "vllm-lora-qwen3_5"):
+        if model_type and model_type.startswith(BY_FEATURE[feature].model_types) and on("use_vllm") \
+                and on("vllm_enable_lora") and args.get("tuner_type") == "lora":
             used.append(feature)
     if args.get("mtp_num_layers") not in (None, 0, "0"):
         used.append("mtp")
