@@ -49,3 +49,14 @@ def test_a_llamapro_checkpoint_is_merged_by_swift_export(tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"swift export \\\n    --adapters {ckpt} \\\n    --merge_lora true" in result.stdout, result.stdout
     assert not (ckpt.parent / "checkpoint-10-merged").exists()  # --print writes nothing
+
+
+def test_a_reft_checkpoint_is_refused_at_its_own_folder(tmp_path):
+    # ReFT saves under CKPT/reft/ (its adapter name), not default/: the refusal reads that config, not "no config".
+    ckpt = tmp_path / "run" / "v0-20261207-101010" / "checkpoint-10"
+    (ckpt / "reft").mkdir(parents=True)
+    (ckpt / "reft" / "adapter_config.json").write_text(json.dumps({"swift_type": "reft"}))
+    (ckpt / "args.json").write_text(json.dumps({"model": BASE, "tuner_type": "reft"}))
+    result = swift_ext("merge", str(ckpt), "--print")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"error: {ckpt / 'reft' / 'adapter_config.json'}: a tuner_type reft checkpoint")

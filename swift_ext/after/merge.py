@@ -80,7 +80,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 # the base; LLaMA-Pro needs no folding: its blocks sit in the model and config (num_hidden_layers), so ms-swift's
 # export saves the expanded model. Every other swift tuner (adapter, side, part, prompt, ...) stays a module beside
 # the base weights: the saved model carries it as keys transformers drops when it loads the model.
-SWIFT_TUNER_DIR = "default"
+SWIFT_TUNER_DIR = "default"  # the adapter name ms-swift's tuners save under; ReFT saves under "reft"
 SWIFT_TUNERS_MERGED = ("LORA", "longlora", "LLAMAPRO")
 
 
@@ -89,7 +89,9 @@ def refuse_non_adapter(ckpt: Checkpoint) -> None:
     ms-swift's merge cannot fold would be saved as a model that loses the training: refused too."""
     if read_adapter_config(ckpt.path) is not None:
         return
-    swift_config = read_adapter_config(ckpt.path / SWIFT_TUNER_DIR)
+    where = next((d for d in (ckpt.path / SWIFT_TUNER_DIR, *sorted(ckpt.path.iterdir()))
+                  if d.is_dir() and (d / ADAPTER_CONFIG).is_file()), ckpt.path / SWIFT_TUNER_DIR)
+    swift_config = read_adapter_config(where)
     if swift_config is None:
         raise UserError.one(f"not a LoRA adapter checkpoint: no {ADAPTER_CONFIG} (args.json says tuner_type "
                             f"{ckpt.tuner}); there is nothing to merge", file=str(ckpt.path),
@@ -99,7 +101,7 @@ def refuse_non_adapter(ckpt: Checkpoint) -> None:
         raise UserError.one(f"a tuner_type {ckpt.tuner} checkpoint (ms-swift's {kind} tuner): ms-swift's merge "
                             "(Swift.merge_and_unload) folds only LoRA into the base model, so the model it saved "
                             f"would keep the {ckpt.tuner} weights as extra keys that transformers drops on load",
-                            file=str(ckpt.path / SWIFT_TUNER_DIR / ADAPTER_CONFIG),
+                            file=str(where / ADAPTER_CONFIG),
                             hint=f"use it unmerged: swift-ext infer {ckpt.path} (ms-swift loads it with --adapters)")
 
 
