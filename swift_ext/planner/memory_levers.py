@@ -91,6 +91,30 @@ def fitting_levers(recipe, args, shape, capacity_gib: float, components: dict, v
     return found
 
 
+def easing_lever(recipe, args, shape, memory, versions=None, data_tokens: int | None = None) -> Lever | None:
+    """The value a "tight" warning names: when the estimate is over the card (but within the error band, so not
+    refused), the first single change, in _candidates' order, that the plan's layout rules accept and after which
+    the estimate itself is under the card (its verdict may still be tight, the band being wide). Real out-of-memory
+    reports mostly land in this band (ms-swift#6387: 98 GiB estimated on a 96 GiB H20; NeMo-RL#2668: 90 GiB on an
+    80 GiB H100, cleared by TP=2, which this names); a warning on no value says "may not fit" but not what to change.
+    None when the estimate is already under the card (the band alone makes it tight: nothing to point at) or when no
+    single change brings it there."""
+    capacity_gib, components = memory.capacity_gib, memory.components
+    if memory.per_gpu_gib <= capacity_gib:
+        return None
+    world, per_node = recipe.launch.world_size, recipe.launch.gpus_per_node
+    for flag, overrides in _candidates(args, shape, components):
+        changed = args.with_overrides(overrides)
+        errors, _ = check_layout(recipe, changed, shape, versions)
+        if errors:
+            continue
+        lay = layout_of(changed, world, per_node)
+        mem = estimate(shape, changed, lay, capacity_gib, recipe.command, data_tokens=data_tokens)
+        if mem.per_gpu_gib < capacity_gib:
+            return Lever(flag, overrides, mem.per_gpu_gib, mem.verdict)
+    return None
+
+
 def primary_flag(args, shape, components: dict) -> str:
     """The flag a refusal names when no single change fits: the first lever for the part that dominates."""
     return _candidates(args, shape, components)[0][0]

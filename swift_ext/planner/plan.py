@@ -264,7 +264,14 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
             f"{memory.verdict_message()} ({_largest(memory.components)}){fixes}", code="memory",
             **recipe.where(f"args.{flag}"), hint="try `swift-ext plan --search` for a layout that fits"))
     elif memory.verdict == "tight":
-        warnings.append(Finding(memory.verdict_message(), code="memory", file=recipe.source))
+        # Over the card but within the band: named on the first single change that brings the estimate under the
+        # card (memory_levers.easing_lever); most real out-of-memory launches plan here.
+        from swift_ext.planner.memory_levers import easing_lever
+
+        lever = easing_lever(recipe, args, shape, memory, found.versions, data_tokens)
+        where = recipe.where(f"args.{lever.flag}") if lever else {"file": recipe.source}
+        eases = f"; the estimate is under the card with {lever.text()}" if lever else ""
+        warnings.append(Finding(memory.verdict_message() + eases, code="memory", **where))
 
 
 def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted, versions=None) -> dict:
