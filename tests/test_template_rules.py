@@ -155,3 +155,49 @@ def test_an_agent_template_a_plugin_registers_is_accepted(tmp_path):
     plugin.write_text("from swift.agent_template import agent_template_map\nagent_template_map['mine'] = object\n")
     _, warnings = problems(SWIFT_SFT, "args.agent_template=mine", f"args.external_plugins=[{plugin}]")
     assert "agent-template-name" not in {r for r, _ in warnings}
+
+
+def _checkpoint(folder, architecture, args_json=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"architectures": [architecture], "model_type": "qwen3_vl" if "Qwen3VL" in architecture else "qwen2_5_vl"}
+    (folder / "config.json").write_text(json.dumps(config))
+    if args_json is not None:
+        (folder / "args.json").write_text(json.dumps(args_json))
+    return folder
+
+
+@pytest.mark.parametrize("architecture, args_json, refused", [
+    ("Qwen3VLForConditionalGeneration", None, True),  # qwen3_vl, qwen3_vl_emb, qwen3_vl_reranker
+    ("Qwen2_5_VLForConditionalGeneration", None, False),  # one model_type: matched
+    # ms-swift reads args.json's model_type first, from a 4.x args.json only (BaseArguments.load_args_from_ckpt)
+    ("Qwen3VLForConditionalGeneration", {"model_type": "qwen3_vl", "swift_version": "4.6.0"}, False),
+    ("Qwen3VLForConditionalGeneration", {"model_type": "qwen3_vl", "swift_version": "3.12.2"}, True),
+])
+def test_an_unmatched_local_checkpoint_needs_its_model_type(tmp_path, architecture, args_json, refused):
+    # ms-swift's own _get_model_info on the same directory: it raises exactly where the rule refuses
+    from swift.model.model_meta import _get_model_info
+
+    folder = _checkpoint(tmp_path / "my-sft-merge", architecture, args_json)
+    try:
+        _get_model_info(str(folder), None, None)
+        raised = False
+    except ValueError as exc:
+        raised = "Failed to automatically match `model_type`" in str(exc)
+    assert raised == refused
+    errors, _ = problems(SWIFT_GRPO, "args.rlhf_type=gkd", f"args.teacher_model={folder}")
+    assert (("model-type-unmatched", "args.teacher_model_type") in errors) == refused, errors
+
+
+def test_an_unmatched_teacher_is_accepted_with_its_own_model_type(tmp_path):
+    folder = _checkpoint(tmp_path / "my-sft-merge", "Qwen3VLForConditionalGeneration")
+    gkd = ["args.rlhf_type=gkd", f"args.teacher_model={folder}"]
+    # model_type covers the student only: the teacher is still refused (ms-swift#8472)
+    errors, _ = problems(SWIFT_GRPO, *gkd, "args.model_type=qwen3_5")
+    assert ("model-type-unmatched", "args.teacher_model_type") in errors
+    errors, _ = problems(SWIFT_GRPO, *gkd, "args.teacher_model_type=qwen3_vl")
+    assert "model-type-unmatched" not in {c for c, _ in errors}
+    # the student itself, under sft, with and without model_type
+    errors, _ = problems(SWIFT_SFT, f"args.model={folder}", "args.template=null")
+    assert ("model-type-unmatched", "args.model_type") in errors
+    errors, _ = problems(SWIFT_SFT, f"args.model={folder}", "args.model_type=qwen3_vl", "args.template=null")
+    assert "model-type-unmatched" not in {c for c, _ in errors}
