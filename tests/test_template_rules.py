@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +14,14 @@ from swift_ext.msswift import template_rules
 from test_msrules import MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
 
 PT = ["command=pt"]
+UNMATCHED = (Path(__file__).parent / "fixtures/issues/files/ms-swift-8472/"
+             "Qwen3-VL-32B-Instruct-sft-v35_checkpoint-617_merge")
 TOOLS = ["args.agent_template=qwen3_5"]
 
 CASES = [
+    # a local checkpoint ms-swift cannot match to one model_type (its config.json: Qwen3-VL, three types), ms-swift#8472
+    ("model-type-unmatched", "teacher_model_type", SWIFT_GRPO, ["args.rlhf_type=gkd", f"args.teacher_model={UNMATCHED}"],
+     ["args.rlhf_type=gkd", f"args.teacher_model={UNMATCHED}", "args.teacher_model_type=qwen3_vl"]),
     # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
     ("loss-scale", "loss_scale", SWIFT_SFT, ["args.loss_scale=last_round_with_ignore_empty_think"],
      ["args.loss_scale=last_round+ignore_empty_think"]),
@@ -201,3 +207,37 @@ def test_an_unmatched_teacher_is_accepted_with_its_own_model_type(tmp_path):
     assert ("model-type-unmatched", "args.model_type") in errors
     errors, _ = problems(SWIFT_SFT, f"args.model={folder}", "args.model_type=qwen3_vl", "args.template=null")
     assert "model-type-unmatched" not in {c for c, _ in errors}
+
+
+@pytest.mark.parametrize("overrides, warned", [
+    (["args.streaming=true", "args.max_steps=100", "args.resume_from_checkpoint=out/v0/checkpoint-40"], True),
+    # ignore_data_skip: the trainer skips nothing; no streaming: the sampler skips indices without reading rows
+    (["args.streaming=true", "args.max_steps=100", "args.resume_from_checkpoint=out/v0/checkpoint-40",
+      "args.ignore_data_skip=true"], False),
+    (["args.resume_from_checkpoint=out/v0/checkpoint-40"], False),
+    (["args.streaming=true", "args.max_steps=100"], False),
+])
+def test_resuming_a_stream_warns_of_the_replay(overrides, warned):
+    _, warnings = problems(SWIFT_SFT, *overrides)
+    assert (("resume-stream-replay", "args.resume_from_checkpoint") in warnings) == warned, warnings
+
+
+def test_accelerate_reads_the_batches_it_skips():
+    # the replay the warning describes, run: accelerate's DataLoaderDispatcher over a stream fetches the skipped
+    # batches (rows 0-5 here) and only then yields the first kept one
+    import torch
+    from accelerate import PartialState
+    from accelerate.data_loader import DataLoaderDispatcher
+    from torch.utils.data import IterableDataset
+
+    PartialState()
+    read = []
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            for i in range(20):
+                read.append(i)
+                yield torch.tensor([i])
+
+    first = next(iter(DataLoaderDispatcher(Stream(), batch_size=2, skip_batches=3)))
+    assert first.flatten().tolist() == [6, 7] and read[:6] == [0, 1, 2, 3, 4, 5]

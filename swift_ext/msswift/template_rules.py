@@ -7,6 +7,7 @@ checkpoint it cannot match). Split from input_rules.py by concern; rules.py regi
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
@@ -76,6 +77,32 @@ def cached_dataset_streaming(recipe, args, err, warn):
         err("cached-dataset-streaming", "a cached dataset cannot be streamed: ms-swift asserts 'Cached dataset does not "
             "support streaming.' when it loads the data", "streaming",
             hint=f"streaming: false ({key} is already tokenized on disk)")
+
+
+def resume_stream_replay(recipe, args, err, warn):
+    # transformers Trainer._inner_training_loop skips the batches a resumed run already trained on unless
+    # ignore_data_skip (global_step x gradient_accumulation_steps of them, max_steps being the streamed "epoch"); ms-swift
+    # swift/trainers/mixin.py _patch_skip_first_batches routes that to get_train_dataloader(skip_batches=...), which for
+    # a streamed (iterable) dataset is accelerate's DataLoaderDispatcher(skip_batches=...): every skipped batch is still
+    # read, encoded and collated, then dropped. A late checkpoint on a large stream sits at step 0 for as long as the
+    # first run took to read that far (ms-swift#3951: "stuck at 0%" resuming checkpoint-2000 with streaming, small data
+    # resumed fine). resume_only_model with ignore_data_skip clears the resume (mixin.py SwiftMixin.__init__).
+    if recipe.engine != "swift" or not args.bool("streaming") or args.bool("ignore_data_skip"):
+        return
+    checkpoint = args.str("resume_from_checkpoint")
+    if not checkpoint:
+        return
+    found = re.search(r"checkpoint-(\d+)", checkpoint.rstrip("/").rsplit("/", 1)[-1])
+    accumulation = args.int("gradient_accumulation_steps")
+    if found and accumulation:
+        skipped = (f"{int(found.group(1)) * accumulation} batches per process (step {found.group(1)} x "
+                   f"gradient_accumulation_steps {accumulation})")
+    else:
+        skipped = "every batch the checkpoint's steps consumed"
+    warn("resume-stream-replay", f"resuming a streamed dataset replays it: before the first step the trainer reads, "
+         f"encodes and drops {skipped}, so the run sits at 0% for about as long as the first run took to get there",
+         "resume_from_checkpoint", hint="ignore_data_skip: true (the stream restarts at its first row: those rows are "
+         "seen twice), or a non-streamed dataset (its sampler skips indices without reading them)")
 
 
 def generation_template_tools(recipe, args, err, warn):
@@ -176,5 +203,5 @@ def model_type_unmatched(recipe, args, err, warn):
                 hint=f"{type_key}: the type the checkpoint was trained as (one of {', '.join(types)})")
 
 
-TEMPLATE_RULES = [loss_scale_names, agent_template_name, cached_dataset_streaming,
+TEMPLATE_RULES = [loss_scale_names, agent_template_name, cached_dataset_streaming, resume_stream_replay,
                   generation_template_tools, model_type_modality, model_type_unmatched]
