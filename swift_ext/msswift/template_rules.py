@@ -186,6 +186,8 @@ def model_type_unmatched(recipe, args, err, warn):
     for key, type_key, rlhf_types in _MODEL_SLOTS:
         if key != "model" and (rlhf_type is None or (rlhf_types and rlhf_type not in rlhf_types)):
             continue
+        if key == "model" and args.bool("load_args") and (args.list("adapters") or args.str("resume_from_checkpoint")):
+            continue  # BaseArguments._init_ckpt_dir: the adapter's args.json may name the model_type
         models = args.list(key) if key == "reward_model" else [args.str(key)]
         stated = args.list(type_key) if key == "reward_model" else [args.str(type_key)]
         if key == "ref_model":
