@@ -49,7 +49,8 @@ names = {v.rsplit('/', 1)[-1].lower() for meta in MODEL_MAPPING.values() for g i
          for m in g.models for v in (m.ms_model_id, m.hf_model_id, m.model_path) if isinstance(v, str)}
 out = {"templates": {k: t.template_cls.support_padding_free for k, t in TEMPLATE_MAPPING.items()},
        "model_types": {k: {"template": default(m), "multimodal": m.is_multimodal, "reward": m.is_reward,
-                           "task_type": m.task_type, "mcore_model_type": m.mcore_model_type}
+                           "task_type": m.task_type, "mcore_model_type": m.mcore_model_type,
+                           "architectures": list(m.architectures)}
                        for k, m in MODEL_MAPPING.items()},
        "models": {}}
 for n in names:

@@ -28,6 +28,8 @@ FSDP1 = """args.fsdp='{"fsdp": "full_shard auto_wrap", "fsdp_config": {"fsdp_ver
 FSDP2 = """args.fsdp='{"fsdp": "full_shard auto_wrap", "fsdp_config": {"fsdp_version": 2}}'"""
 MP = ["launch.gpus_per_node=1", "env.CUDA_VISIBLE_DEVICES=0,1"]  # one process, two GPUs: ms-swift's is_mp()
 MP_DDP = ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1"]  # a process per GPU
+DDP2 = MP_DDP
+TWO_BY_TWO = ["launch.gpus_per_node=2", "env.NPROC_PER_NODE=2", "env.CUDA_VISIBLE_DEVICES=0,1,2,3"]  # is_mp_ddp()
 VLLM_SERVER = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]"]
 MEG_TEACHER = ["command=rlhf", "args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-30B-A3B", "args.use_vllm=false"]
 
@@ -195,6 +197,16 @@ CASES = [
     ("device-map", "use_vllm", SWIFT_GRPO, [*MP, *VLLM_SERVER], [*MP, *VLLM_SERVER, "env.CUDA_VISIBLE_DEVICES=1"]),
     ("device-map", "env.CUDA_VISIBLE_DEVICES", SWIFT_SFT,
      ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1,2"], ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1"]),
+    # a stated spreading device_map with one GPU per process (ms-swift#4567): plain DDP ranks each spread a copy and
+    # accelerate refuses it; the same device_map with 2 GPUs per process is ms-swift's MP+DDP, one rank is not DDP,
+    # and a device_map pinning one device spreads nothing
+    ("device-map-ddp", "device_map", SWIFT_SFT, [*DDP2, "args.device_map=auto"], [*TWO_BY_TWO, "args.device_map=auto"]),
+    ("device-map-ddp", "device_map", SWIFT_SFT, [*DDP2, "args.device_map=balanced"],
+     ["launch.gpus_per_node=1", "args.device_map=auto"]),
+    ("device-map-ddp", "device_map", SWIFT_SFT, [*DDP2, """args.device_map='{"model.embed_tokens": 0, "model.layers": 1}'"""],
+     [*DDP2, """args.device_map='{"": 0}'"""]),
+    ("device-map-ddp", "device_map", SWIFT_SFT, [*DDP2, "args.device_map=auto"],
+     [*DDP2, "args.device_map=auto", "args.deepspeed=zero2"]),
     # a misspelt preset: ms-swift's json_parse_to_dict takes it for JSON text and fails (the test below runs it)
     ("config-name", "deepspeed", SWIFT_SFT, ["args.deepspeed=zero3_offlod"], ["args.deepspeed=zero3_offload"]),
     ("config-name", "fsdp", SWIFT_SFT, ["args.fsdp=fsdp2_offload"], ["args.fsdp=fsdp2"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +14,14 @@ from swift_ext.msswift import template_rules
 from test_msrules import MEG_SFT, SWIFT_GRPO, SWIFT_SFT, problems
 
 PT = ["command=pt"]
+UNMATCHED = (Path(__file__).parent / "fixtures/issues/files/ms-swift-8472/"
+             "Qwen3-VL-32B-Instruct-sft-v35_checkpoint-617_merge")
 TOOLS = ["args.agent_template=qwen3_5"]
 
 CASES = [
+    # a local checkpoint ms-swift cannot match to one model_type (its config.json: Qwen3-VL, three types), ms-swift#8472
+    ("model-type-unmatched", "teacher_model_type", SWIFT_GRPO, ["args.rlhf_type=gkd", f"args.teacher_model={UNMATCHED}"],
+     ["args.rlhf_type=gkd", f"args.teacher_model={UNMATCHED}", "args.teacher_model_type=qwen3_vl"]),
     # (rule, flag it names, base recipe, overrides that break it, overrides that satisfy it)
     ("loss-scale", "loss_scale", SWIFT_SFT, ["args.loss_scale=last_round_with_ignore_empty_think"],
      ["args.loss_scale=last_round+ignore_empty_think"]),
@@ -155,3 +161,83 @@ def test_an_agent_template_a_plugin_registers_is_accepted(tmp_path):
     plugin.write_text("from swift.agent_template import agent_template_map\nagent_template_map['mine'] = object\n")
     _, warnings = problems(SWIFT_SFT, "args.agent_template=mine", f"args.external_plugins=[{plugin}]")
     assert "agent-template-name" not in {r for r, _ in warnings}
+
+
+def _checkpoint(folder, architecture, args_json=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"architectures": [architecture], "model_type": "qwen3_vl" if "Qwen3VL" in architecture else "qwen2_5_vl"}
+    (folder / "config.json").write_text(json.dumps(config))
+    if args_json is not None:
+        (folder / "args.json").write_text(json.dumps(args_json))
+    return folder
+
+
+@pytest.mark.parametrize("architecture, args_json, refused", [
+    ("Qwen3VLForConditionalGeneration", None, True),  # qwen3_vl, qwen3_vl_emb, qwen3_vl_reranker
+    ("Qwen2_5_VLForConditionalGeneration", None, False),  # one model_type: matched
+    # ms-swift reads args.json's model_type first, from a 4.x args.json only (BaseArguments.load_args_from_ckpt)
+    ("Qwen3VLForConditionalGeneration", {"model_type": "qwen3_vl", "swift_version": "4.6.0"}, False),
+    ("Qwen3VLForConditionalGeneration", {"model_type": "qwen3_vl", "swift_version": "3.12.2"}, True),
+])
+def test_an_unmatched_local_checkpoint_needs_its_model_type(tmp_path, architecture, args_json, refused):
+    # ms-swift's own _get_model_info on the same directory: it raises exactly where the rule refuses
+    from swift.model.model_meta import _get_model_info
+
+    folder = _checkpoint(tmp_path / "my-sft-merge", architecture, args_json)
+    try:
+        _get_model_info(str(folder), None, None)
+        raised = False
+    except ValueError as exc:
+        raised = "Failed to automatically match `model_type`" in str(exc)
+    assert raised == refused
+    errors, _ = problems(SWIFT_GRPO, "args.rlhf_type=gkd", f"args.teacher_model={folder}")
+    assert (("model-type-unmatched", "args.teacher_model_type") in errors) == refused, errors
+
+
+def test_an_unmatched_teacher_is_accepted_with_its_own_model_type(tmp_path):
+    folder = _checkpoint(tmp_path / "my-sft-merge", "Qwen3VLForConditionalGeneration")
+    gkd = ["args.rlhf_type=gkd", f"args.teacher_model={folder}"]
+    # model_type covers the student only: the teacher is still refused (ms-swift#8472)
+    errors, _ = problems(SWIFT_GRPO, *gkd, "args.model_type=qwen3_5")
+    assert ("model-type-unmatched", "args.teacher_model_type") in errors
+    errors, _ = problems(SWIFT_GRPO, *gkd, "args.teacher_model_type=qwen3_vl")
+    assert "model-type-unmatched" not in {c for c, _ in errors}
+    # the student itself, under sft, with and without model_type
+    errors, _ = problems(SWIFT_SFT, f"args.model={folder}", "args.template=null")
+    assert ("model-type-unmatched", "args.model_type") in errors
+    errors, _ = problems(SWIFT_SFT, f"args.model={folder}", "args.model_type=qwen3_vl", "args.template=null")
+    assert "model-type-unmatched" not in {c for c, _ in errors}
+
+
+@pytest.mark.parametrize("overrides, warned", [
+    (["args.streaming=true", "args.max_steps=100", "args.resume_from_checkpoint=out/v0/checkpoint-40"], True),
+    # ignore_data_skip: the trainer skips nothing; no streaming: the sampler skips indices without reading rows
+    (["args.streaming=true", "args.max_steps=100", "args.resume_from_checkpoint=out/v0/checkpoint-40",
+      "args.ignore_data_skip=true"], False),
+    (["args.resume_from_checkpoint=out/v0/checkpoint-40"], False),
+    (["args.streaming=true", "args.max_steps=100"], False),
+])
+def test_resuming_a_stream_warns_of_the_replay(overrides, warned):
+    _, warnings = problems(SWIFT_SFT, *overrides)
+    assert (("resume-stream-replay", "args.resume_from_checkpoint") in warnings) == warned, warnings
+
+
+def test_accelerate_reads_the_batches_it_skips():
+    # the replay the warning describes, run: accelerate's DataLoaderDispatcher over a stream fetches the skipped
+    # batches (rows 0-5 here) and only then yields the first kept one
+    import torch
+    from accelerate import PartialState
+    from accelerate.data_loader import DataLoaderDispatcher
+    from torch.utils.data import IterableDataset
+
+    PartialState()
+    read = []
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            for i in range(20):
+                read.append(i)
+                yield torch.tensor([i])
+
+    first = next(iter(DataLoaderDispatcher(Stream(), batch_size=2, skip_batches=3)))
+    assert first.flatten().tolist() == [6, 7] and read[:6] == [0, 1, 2, 3, 4, 5]

@@ -10,6 +10,8 @@ examples/train/multi-gpu/device_map) and is not refused here; what ms-swift refu
 
 from __future__ import annotations
 
+import json
+
 from swift_ext.spec.local_devices import devices_and_processes
 
 # What is refused once is_mp() holds, and where (paths inside the installed `swift` package).
@@ -48,6 +50,7 @@ def device_map_refusals(recipe, args, err, warn):
         return
     per_process = visible // procs
     if per_process < 2:
+        _device_map_under_ddp(recipe, args, err, procs, visible)
         return  # one GPU per process: plain DDP
     why = (f"each of the {procs} process(es) per node sees {per_process} GPUs (CUDA_VISIBLE_DEVICES lists {visible}), "
            "so ms-swift loads the model with device_map over them (model parallelism)")
@@ -65,6 +68,49 @@ def device_map_refusals(recipe, args, err, warn):
             f"it at start-up (\"{rlhf_type.upper()} with vLLM is not compatible with `device_map`\", "
             "swift/arguments/rlhf_args.py RLHFArguments._check_" + rlhf_type + ")", "use_vllm",
             hint=f"{fix}, or use_vllm: false")
+
+
+# device_map values transformers spreads over every visible GPU (integrations/accelerate.py _get_device_map:
+# anything but 'sequential' goes through get_balanced_memory, so even a small model lands on several GPUs).
+_SPREADING = ("auto", "balanced", "balanced_low_0")
+
+
+def _spread_devices(value) -> str | None:
+    """What a stated device_map spreads the model over, or None when it keeps it on one device (or is unknown)."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:  # ModelArguments._init_device_map: json_parse_to_dict(device_map, strict=False)
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, str) and value.strip().lower() in _SPREADING:
+        return f"device_map {value.strip()}"
+    if isinstance(value, dict):
+        devices = {str(v) for v in value.values() if str(v) not in ("cpu", "disk")}
+        if len(devices) >= 2:
+            return f"a device_map over devices {', '.join(sorted(devices))}"
+    return None
+
+
+def _device_map_under_ddp(recipe, args, err, procs, visible):
+    # One GPU per process is plain DDP: ms-swift's MP+DDP patch (swift/model/patcher.py patch_mp_ddp, which limits
+    # each rank to its own GPUs and turns accelerate's verify_device_map off) runs only under is_mp_ddp(), i.e. when a
+    # process sees >= 2 GPUs. A device_map stated here is passed to from_pretrained as is (ModelArguments.
+    # _init_device_map only shifts a dict's indices by local_rank): every rank spreads its copy over all `visible`
+    # GPUs, and the trainer's accelerator.prepare_model raises "You can't train a model that has been loaded with
+    # `device_map='auto'` in any distributed mode" (if loading `procs` spread copies has not run out of memory first).
+    # DeepSpeed / FSDP prepare the model on their own path: not judged.
+    nodes = recipe.launch.nodes if isinstance(recipe.launch.nodes, int) else 1
+    if procs * nodes < 2 or args.str("deepspeed") or args.str("fsdp"):
+        return
+    spread = _spread_devices(args.raw("device_map"))
+    if spread is None:
+        return
+    err("device-map-ddp", f"{spread} under data parallelism ({procs} process(es) per node, one GPU each): ms-swift's "
+        f"MP+DDP support only applies when a process sees >= 2 GPUs, so each rank spreads its own copy over all "
+        f"{visible} visible GPUs and accelerate refuses it (\"You can't train a model that has been loaded with "
+        "`device_map='auto'` in any distributed mode\"), unless loading the copies runs out of memory first",
+        "device_map", hint="drop device_map (ms-swift puts each rank on its own GPU), or device_map model parallelism: "
+        "fewer processes than visible GPUs (NPROC_PER_NODE a divisor of the GPU count, e.g. 2 processes x 4 GPUs)")
 
 
 DEVICE_MAP_RULES = [device_map_refusals]

@@ -70,6 +70,15 @@ def model_meta(model: str | None, model_type: str | None = None) -> dict | None:
     return None
 
 
+def matched_model_types(architectures: list[str] | None) -> list[str]:
+    """The model_types ms-swift's registry files under a config.json's first architecture
+    (swift/model/model_meta.py: get_matched_model_types, which `_get_model_info` asks when no model_type is given
+    and the name matched nothing); more than one makes it stop with "Failed to automatically match `model_type`"."""
+    first = (architectures or ["null"])[0]
+    return sorted(t for t, meta in load()["model_types"].items()
+                  if first in (meta.get("architectures") or ["null"]))
+
+
 def template_for(model: str | None, model_type: str | None = None, template: str | None = None) -> TemplateChoice | None:
     """The template ms-swift picks (swift/model/model_meta.py: get_model_info_meta, then
     swift/template/register.py: get_template_meta), and whether `SwiftSft._prepare_template` lets it pack;

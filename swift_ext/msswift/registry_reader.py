@@ -193,11 +193,24 @@ class _RegistryReader:
         # model_type (swift/megatron/arguments/megatron_args.py MegatronArguments._get_mcore_model_type)
         by_type[model_type] = {"template": default, "multimodal": multimodal, "reward": reward,
                                "task_type": self._const(kw.get("task_type"), {}),
-                               "mcore_model_type": self._const(kw.get("mcore_model_type"), {})}
+                               "mcore_model_type": self._const(kw.get("mcore_model_type"), {}),
+                               "architectures": self._architectures(kw.get("architectures"), names)}
         for ids, group_template in groups:
             for model_id in ids:
                 name = model_id.rsplit("/", 1)[-1].lower()
                 by_name.setdefault(name, {"model_type": model_type, "template": group_template or default})
+
+    def _architectures(self, node: ast.expr | None, names) -> list[str] | None:
+        """ModelMeta.architectures as written: [] when absent (model_meta.py _get_arch_mapping files such a type
+        under 'null'), None when not a list of string literals (unknown here)."""
+        if node is None:
+            return []
+        try:
+            items = self._list(node, names)
+        except ValueError:
+            return None
+        out = [i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)]
+        return out if len(out) == len(items) else None
 
 
 def _literal_true(node: ast.expr | None) -> bool:

@@ -1,11 +1,18 @@
 """ms-swift's checks on how the data is encoded, both engines: the loss_scale names the template looks up, the
 dict-valued arguments it parses as JSON (a `columns` mapping), cached datasets beside streaming, and tool turns
 under the generation template `swift pt` uses (where truncation_strategy split is allowed is multimodal_rules.py's
-truncation_split). Split from input_rules.py by concern; rules.py registers TEMPLATE_RULES with its own."""
+truncation_split), and which model_type ms-swift matches for a model (a stated one of the other modality, a local
+checkpoint it cannot match). Split from input_rules.py by concern; rules.py registers TEMPLATE_RULES with its own."""
 
 from __future__ import annotations
 
-from swift_ext.msswift.model_table import model_meta
+import json
+import re
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from swift_ext.msswift.model_table import matched_model_types, model_meta
 from swift_ext.msswift.plugin_registry import builtin_names, registered_names
 
 # Agent loss scales: each weighs the assistant turns around tool calls (swift/loss_scale/agent.py).
@@ -72,6 +79,32 @@ def cached_dataset_streaming(recipe, args, err, warn):
             hint=f"streaming: false ({key} is already tokenized on disk)")
 
 
+def resume_stream_replay(recipe, args, err, warn):
+    # transformers Trainer._inner_training_loop skips the batches a resumed run already trained on unless
+    # ignore_data_skip (global_step x gradient_accumulation_steps of them, max_steps being the streamed "epoch"); ms-swift
+    # swift/trainers/mixin.py _patch_skip_first_batches routes that to get_train_dataloader(skip_batches=...), which for
+    # a streamed (iterable) dataset is accelerate's DataLoaderDispatcher(skip_batches=...): every skipped batch is still
+    # read, encoded and collated, then dropped. A late checkpoint on a large stream sits at step 0 for as long as the
+    # first run took to read that far (ms-swift#3951: "stuck at 0%" resuming checkpoint-2000 with streaming, small data
+    # resumed fine). resume_only_model with ignore_data_skip clears the resume (mixin.py SwiftMixin.__init__).
+    if recipe.engine != "swift" or not args.bool("streaming") or args.bool("ignore_data_skip"):
+        return
+    checkpoint = args.str("resume_from_checkpoint")
+    if not checkpoint:
+        return
+    found = re.search(r"checkpoint-(\d+)", checkpoint.rstrip("/").rsplit("/", 1)[-1])
+    accumulation = args.int("gradient_accumulation_steps")
+    if found and accumulation:
+        skipped = (f"{int(found.group(1)) * accumulation} batches per process (step {found.group(1)} x "
+                   f"gradient_accumulation_steps {accumulation})")
+    else:
+        skipped = "every batch the checkpoint's steps consumed"
+    warn("resume-stream-replay", f"resuming a streamed dataset replays it: before the first step the trainer reads, "
+         f"encodes and drops {skipped}, so the run sits at 0% for about as long as the first run took to get there",
+         "resume_from_checkpoint", hint="ignore_data_skip: true (the stream restarts at its first row: those rows are "
+         "seen twice), or a non-streamed dataset (its sampler skips indices without reading them)")
+
+
 def generation_template_tools(recipe, args, err, warn):
     # template/base.py Template.__init__: with use_chat_template off (swift/megatron pt's default) the template is
     # TemplateMeta.to_generate_template_meta -- prompt '{{QUERY}}', chat_sep None. The hermes-family agent templates
@@ -117,5 +150,60 @@ def model_type_modality(recipe, args, err, warn):
          hint=f"model_type: {registered['model_type']} (or drop model_type: ms-swift matches it from the model)")
 
 
-TEMPLATE_RULES = [loss_scale_names, agent_template_name, cached_dataset_streaming,
-                  generation_template_tools, model_type_modality]
+# (model argument, its model_type argument, the rlhf_types that load it) -- swift/pipelines/train/rlhf.py
+# SwiftRLHF._prepare_model_tokenizer; ref_model_type falls back to model_type (RLHFArguments.__post_init__).
+_MODEL_SLOTS = (("model", "model_type", None), ("ref_model", "ref_model_type", None),
+                ("teacher_model", "teacher_model_type", ("gkd", "grpo")),
+                ("reward_model", "reward_model_type", ("ppo", "grpo")))
+
+
+def _local_architectures(model: str) -> list[str] | None:
+    """config.json's architectures of a local model directory with no args.json naming a model_type (ms-swift
+    reads that first: model_meta.py _read_args_json_model_type, through BaseArguments.load_args_from_ckpt, which
+    takes model_type only from an args.json an ms-swift >= 4.0.0.dev wrote); None when there is nothing to read."""
+    folder = Path(model).expanduser()
+    try:
+        if (folder / "args.json").is_file():
+            saved = json.loads((folder / "args.json").read_text())
+            if saved.get("model_type") and Version(str(saved.get("swift_version") or "0")) >= Version("4.0.0.dev"):
+                return None
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError, AttributeError, InvalidVersion):
+        return None
+    return config.get("architectures") or [] if isinstance(config, dict) else None
+
+
+def model_type_unmatched(recipe, args, err, warn):
+    # swift/model/model_meta.py get_model_info_meta: a model whose name is not in the registry (a fine-tuned or
+    # merged local checkpoint) and no model_type falls to _get_model_info, which reads args.json's model_type, then
+    # maps config.json's first architecture to the registered model_types; several (Qwen3VLForConditionalGeneration:
+    # qwen3_vl, qwen3_vl_emb, qwen3_vl_reranker) raise "Failed to automatically match `model_type`" at startup.
+    # SwiftRLHF._prepare_single_model asks the same for teacher_model / reward_model with their own *_model_type
+    # (no fallback to model_type), ms-swift#8472 (GKD, model_type stated, teacher_model_type not).
+    if recipe.engine != "swift" or args.list("external_plugins") or args.list("custom_register_path"):
+        return
+    rlhf_type = (args.str("rlhf_type") or "dpo") if recipe.command == "rlhf" else None
+    for key, type_key, rlhf_types in _MODEL_SLOTS:
+        if key != "model" and (rlhf_type is None or (rlhf_types and rlhf_type not in rlhf_types)):
+            continue
+        if key == "model" and args.bool("load_args") and (args.list("adapters") or args.str("resume_from_checkpoint")):
+            continue  # BaseArguments._init_ckpt_dir: the adapter's args.json may name the model_type
+        models = args.list(key) if key == "reward_model" else [args.str(key)]
+        stated = args.list(type_key) if key == "reward_model" else [args.str(type_key)]
+        if key == "ref_model":
+            stated = [stated[0] or args.str("model_type")]
+        for i, model in enumerate(models):
+            if not model or (stated[i] if i < len(stated) else None) or model_meta(model):
+                continue
+            architectures = _local_architectures(model)
+            types = matched_model_types(architectures) if architectures is not None else []
+            if len(types) < 2:
+                continue
+            err("model-type-unmatched", f"{key} {model} is not a name ms-swift's registry knows and no {type_key} is "
+                f"given: its config.json architecture matches {len(types)} model_types ({', '.join(types)}), so "
+                "ms-swift stops at startup with \"Failed to automatically match `model_type`\"", type_key,
+                hint=f"{type_key}: the type the checkpoint was trained as (one of {', '.join(types)})")
+
+
+TEMPLATE_RULES = [loss_scale_names, agent_template_name, cached_dataset_streaming, resume_stream_replay,
+                  generation_template_tools, model_type_modality, model_type_unmatched]

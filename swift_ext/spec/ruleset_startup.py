@@ -226,6 +226,18 @@ STARTUP_RULE_INFO = [
                    "`device_map`\")")),
              "engine: swift, command sft/pt/rlhf, sizes known (not left to the scheduler), "
              "SWIFT_SINGLE_DEVICE_MODE unset; use_ray skips the DeepSpeed/FSDP refusals"),
+    RuleInfo("device-map-ddp", "error", "a stated device_map that spreads the model (auto, balanced, balanced_low_0, or "
+             "a map over >= 2 devices) under data parallelism with one GPU per process",
+             (code("ms-swift swift/model/patcher.py: patch_mp_ddp (per-rank devices and accelerate's verify_device_map "
+                   "off only under is_mp_ddp, a process seeing >= 2 GPUs)"),
+              code("ms-swift swift/arguments/base_args/model_args.py: ModelArguments._init_device_map (passes the "
+                   "value on)"),
+              code("accelerate accelerator.py: Accelerator.prepare_model (\"You can't train a model that has been "
+                   "loaded with `device_map='auto'` in any distributed mode\")"),
+              Evidence("report", "modelscope/ms-swift#4567", "swift sft Qwen2.5-VL-72B LoRA, --device_map auto, "
+                       "NPROC_PER_NODE 8 on 8 GPUs fails; fewer processes than GPUs runs (MP + DDP)")),
+             "engine: swift, command sft/pt/rlhf, > 1 process in all, one visible GPU per process, no deepspeed / fsdp "
+             "(they prepare the model on their own path)"),
     RuleInfo("warmup", "error", "warmup_ratio not with warmup_steps, and below 1",
              (code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin._handle_hf_removed_args"),),
              "engine: swift, warmup_ratio set"),

@@ -50,4 +50,25 @@ TEMPLATE_RULE_INFO = [
                        "model_type qwen2_5 (ms-swift 3.x): the text template fails on the rows at encode time")),
              "both engines, model_type stated and the model's name in the registry under a type of the other "
              "modality; not with external_plugins / custom_register_path"),
+    RuleInfo("model-type-unmatched", "error", "a local model, ref_model, teacher_model or reward_model whose name "
+             "ms-swift's registry does not know, with no model_type for it, whose config.json architecture ms-swift "
+             "files under several model_types",
+             (code("ms-swift swift/model/model_meta.py: _get_model_info (get_matched_model_types; \"Failed to "
+                   "automatically match `model_type`\"), swift/pipelines/train/rlhf.py: "
+                   "SwiftRLHF._prepare_single_model (teacher/reward: their own *_model_type, no fallback)"),
+              Evidence("report", "modelscope/ms-swift#8472", "swift rlhf gkd, a merged Qwen3-VL-32B checkpoint as "
+                       "model and teacher_model, model_type qwen3_vl stated, teacher_model_type not (ms-swift 4.0.2)")),
+             "transformers engine; a local directory with config.json and no args.json naming a model_type; not with "
+             "external_plugins / custom_register_path (they may register the name)"),
+    RuleInfo("resume-stream-replay", "warning", "resume_from_checkpoint with streaming (and ignore_data_skip off): the "
+             "resumed run reads, encodes and drops every batch the checkpoint's steps consumed before its first step",
+             (code("transformers trainer.py: Trainer._inner_training_loop (skips global_step x gradient_accumulation_steps "
+                   "batches unless ignore_data_skip)"),
+              code("ms-swift swift/trainers/mixin.py: SwiftMixin._patch_skip_first_batches / get_train_dataloader "
+                   "(an iterable dataset: DataLoaderDispatcher(skip_batches=...))"),
+              code("accelerate data_loader.py: DataLoaderDispatcher.__iter__ (fetches each batch, yields from "
+                   "skip_batches on)"),
+              Evidence("report", "modelscope/ms-swift#3951", "swift sft --streaming true resumed from checkpoint-2000 "
+                       "(66 accumulation steps, 27.9M rows) sat at 0%; a small dataset resumed normally")),
+             "transformers engine, streaming true, resume_from_checkpoint set, ignore_data_skip not true"),
 ]
