@@ -323,5 +323,52 @@ def sliding_window_context_parallel(recipe, args, shape: ModelShape, lay, err, w
         hint="cp_comm_type: a2a (the heads per TP rank divisible by CP), or context_parallel_size: 1")
 
 
+# Evidence: megatron-core 0.16.1 LanguageModule._set_attention_backend: attention_backend fused sets NVTE_FLASH_ATTN=0,
+# NVTE_FUSED_ATTN=1, NVTE_UNFUSED_ATTN=0, so TE's DotProductAttention may pick only cuDNN's fused attention.
+# Transformer Engine common/fused_attn/fused_attn.cpp nvte_get_fused_attn_backend (public source, not installed here)
+# gives the BF16/FP16 F16_arbitrary_seqlen kernel only from sm80, and in training (is_training) takes head dims > 128
+# only on sm90 (cuDNN 9.5+: "9.5: <= 256 + Hopper + bprop") or, for MLA's 192/128 alone, on sm100+ (cuDNN 9.11+); the
+# "any head_dim" cases it lists are forward-only (!is_training). Its qkv-format check takes THD (padding_free /
+# packing, on by default on the Megatron engine) only at sm_arch >= 90. get_attention_backend then logs "Disabling
+# FusedAttention as no backend supports the provided input" and, with flash and unfused switched off, the first
+# forward raises "No dot product attention backend is available". Reports: NVIDIA/TransformerEngine#1610 (sm < 90:
+# "only head_dim<=128 is supported" in fused attention, "a limitation of cudnn", MLA), #1115 (head dim 256 through
+# NVTE_FUSED_ATTN: "cuDNN only support head_dim = 256 for forward at the moment, not backward"). The head-dim case
+# below sm90 is refused (no cuDNN has the backward kernel there); THD below sm90 is said, not refused: TE PR #3092
+# (open) would take it on Ampere/Ada with cuDNN 9.18.1+. Scope: engine megatron, attention_backend fused, launch.gpu
+# below sm90 (sm100+ and sm120 depend on the cuDNN and TE versions: not judged); not the DSA models (no TE attention).
+def fused_attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
+    if attention_backend(args) != "fused" or shape.model_type in DSA_MODEL_TYPES:
+        return
+    gpu = recipe.launch.gpu
+    cc = GPUS[gpu].compute_capability if gpu in GPUS else None
+    if cc is None or cc >= (9, 0):
+        return
+    dims = _head_dims(shape)
+    widest = max(max(qk, v) for qk, v in dims)
+    mla = any(qk != v for qk, v in dims)
+    flash_ok = cc >= (8, 0) and not mla and (widest <= 192 or (widest <= 256 and cc in _FA2_LARGE_HEAD_CC))
+    hint = ("attention_backend: flash (ms-swift's default; FlashAttention 2 runs these heads and THD on "
+            f"{gpu}) or auto" if flash_ok else "attention_backend: unfused (ms-swift then turns padding_free off)")
+    where = f"{gpu} ({cc[0]}.{cc[1]})"
+    lead = ("attention_backend fused leaves Transformer Engine only cuDNN's fused attention (NVTE_FLASH_ATTN=0, "
+            "NVTE_UNFUSED_ATTN=0)")
+    if cc < (8, 0) or widest > 128:
+        why = ("cuDNN's fused attention needs compute capability 8.0+" if cc < (8, 0) else
+               f"{shape.name}'s head dim {widest}: below sm90 cuDNN's fused attention trains head dims up to 128 only "
+               "(larger ones forward-only)")
+        err("attention-fused", f"{lead}, and on {where} {why}: the first forward raises 'No dot product attention "
+            "backend is available'", "attention_backend", hint=hint)
+        return
+    if args.bool("padding_free"):
+        stated = "padding_free" if args.has("padding_free") else "padding_free (on by default on Megatron)"
+        warn("attention-fused", f"{lead}, whose kernel takes packed THD input ({stated}) only on sm90+ "
+             f"(nvte_get_fused_attn_backend), and {gpu} is {cc[0]}.{cc[1]}: unless the TE and cuDNN on the training "
+             "machine take THD there (cuDNN 9.18.1+ with a TE that allows it), the first forward raises 'No dot "
+             "product attention backend is available'", "attention_backend",
+             hint=hint if flash_ok else "padding_free: false, or " + hint)
+
+
 ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
-                   attention_env_switches, attention_kernel, context_parallel_comm, sliding_window_context_parallel]
+                   attention_env_switches, attention_kernel, fused_attention_kernel, context_parallel_comm,
+                   sliding_window_context_parallel]

@@ -49,6 +49,24 @@ RUNTIME_RULE_INFO = [
                        "MLA', no backend")),
              "engine: megatron, MLA models (not the DSA ones), attention_backend flash (not flash_3/flash_4), "
              "launch.gpu of compute capability 9.0 or later"),
+    RuleInfo("attention-fused", "error, warning", "attention_backend fused leaves Transformer Engine only cuDNN's "
+             "fused attention: refused below sm80, and below sm90 for a head dim > 128 (MLA's 192/128 included: "
+             "cuDNN trains larger heads there forward-only); packed THD input (padding_free, the Megatron default) "
+             "below sm90 is said (the fused kernel takes THD only on sm90+)",
+             (code("megatron-core models/common/language_module/language_module.py: LanguageModule."
+                   "_set_attention_backend (fused: NVTE_FLASH_ATTN=0, NVTE_UNFUSED_ATTN=0)"),
+              code("transformer-engine common/fused_attn/fused_attn.cpp: nvte_get_fused_attn_backend (public source, "
+                   "not installed here) (F16_arbitrary_seqlen: sm80+; training head dims > 128 only on sm90, or "
+                   "192/128 on sm100+; THD only at sm_arch >= 90)"),
+              code(TE_BACKEND + " (\"Disabling FusedAttention as no backend supports the provided input\")"),
+              Evidence("report", "NVIDIA/TransformerEngine#1610", "MLA on sm < 90: fused attention takes head_dim <= "
+                       "128 only, 'a limitation of cudnn'"),
+              Evidence("report", "NVIDIA/TransformerEngine#1115", "head dim 256 through NVTE_FUSED_ATTN=1: cuDNN "
+                       "error; maintainer: head_dim 256 is supported for forward, not backward"),
+              Evidence("report", "NVIDIA/TransformerEngine#3092", "open PR: THD on Ampere/Ada fused attention would "
+                       "need cuDNN 9.18.1+ (why THD below sm90 is a warning)")),
+             "engine: megatron, attention_backend fused, launch.gpu below compute capability 9.0 (sm100+/sm120 depend "
+             "on cuDNN and TE versions: not judged); not the DSA models (deepseek_v32, glm_moe_dsa: no TE attention)"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
              "by CP; all_gather over THD (padding_free) is said (TE before PR #2829 asserts)",

@@ -1,0 +1,43 @@
+"""planner/attention_rules.py fused_attention_kernel (attention-fused): attention_backend fused leaves Transformer
+Engine only cuDNN's fused attention, which below sm90 trains head dims up to 128 only and takes packed THD input only
+on sm90+ (TE common/fused_attn/fused_attn.cpp nvte_get_fused_attn_backend; NVIDIA/TransformerEngine#1610). Each test
+changes a published working setup (tests/fixtures/working) or the report's fixture."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+QWEN25 = FIXTURES / "working" / "ms-swift-docs-megatron-quick-start-qwen25-7b-tp2.yaml"  # head dim 128, A100, flash
+QWEN3_NEXT = FIXTURES / "working" / "ms-swift-example-megatron-qwen3-next-lora-no-padding-free.yaml"  # head dim 256
+MLA = FIXTURES / "issues" / "transformer-engine-1610-mla-fused-below-sm90.yaml"  # MLA 192/128, A800, fused
+
+
+def _found(path, *overrides: str) -> tuple[set[str], set[str]]:
+    result = make_plan(load_recipe(path, list(overrides)), oracle=False)
+    return ({p.path for p in result.errors if p.code == "attention-fused"},
+            {p.path for p in result.warnings if p.code == "attention-fused"})
+
+
+def test_heads_wider_than_128_under_fused_below_sm90_are_refused():
+    assert _found(MLA) == ({"args.attention_backend"}, set())
+    assert _found(QWEN3_NEXT, "args.attention_backend=fused", "launch.gpu=A100-80G") == ({"args.attention_backend"}, set())
+    assert _found(QWEN3_NEXT, "args.attention_backend=fused", "launch.gpu=L40S") == ({"args.attention_backend"}, set())
+    assert _found(QWEN25, "args.attention_backend=fused", "launch.gpu=V100")[0] == {"args.attention_backend"}
+
+
+def test_hopper_and_newer_or_other_backends_are_not_judged():
+    assert _found(MLA, "launch.gpu=H800") == (set(), set())
+    assert _found(MLA, "launch.gpu=B200") == (set(), set())
+    assert _found(QWEN3_NEXT, "args.attention_backend=fused") == (set(), set())  # H100
+    for backend in ("unfused", "auto"):
+        assert _found(MLA, f"args.attention_backend={backend}") == (set(), set()), backend
+    assert _found(QWEN3_NEXT, "args.attention_backend=fused", "launch.gpu=null") == (set(), set())
+
+
+def test_packed_input_under_fused_below_sm90_is_said_and_bshd_plans():
+    # head dim 128: the kernel trains it on sm80; only THD (padding_free, the Megatron default) is in question
+    assert _found(QWEN25, "args.attention_backend=fused") == (set(), {"args.attention_backend"})
+    assert _found(QWEN25, "args.attention_backend=fused", "args.padding_free=false") == (set(), set())
+    assert _found(QWEN25) == (set(), set())  # flash, ms-swift's default
