@@ -41,3 +41,26 @@ def test_packed_input_under_fused_below_sm90_is_said_and_bshd_plans():
     assert _found(QWEN25, "args.attention_backend=fused") == (set(), {"args.attention_backend"})
     assert _found(QWEN25, "args.attention_backend=fused", "args.padding_free=false") == (set(), set())
     assert _found(QWEN25) == (set(), set())  # flash, ms-swift's default
+
+
+# attention-sinks-te: megatron-core 0.16.1 TEDotProductAttention.__init__ asserts TE >= 2.8 for gpt-oss's learnable
+# softmax_type; the version comes from the recipe's SWIFT_EXT_TARGET_VERSIONS (TE is not installed here).
+GPT_OSS = FIXTURES / "working" / "ms-swift-example-megatron-gpt-oss-20b-lora.yaml"
+GPT_OSS_SWIFT = FIXTURES / "working" / "ms-swift-example-swift-gpt-oss-20b-lora.yaml"
+
+
+def _sinks(path, *overrides: str) -> set[str]:
+    result = make_plan(load_recipe(path, list(overrides)), oracle=False)
+    return {p.path for p in result.errors if p.code == "attention-sinks-te"}
+
+
+def test_attention_sinks_on_a_transformer_engine_before_2_8_are_refused():
+    assert _sinks(GPT_OSS, "env.SWIFT_EXT_TARGET_VERSIONS=te=2.7.0") == {"args.model"}
+    assert _sinks(GPT_OSS, "env.SWIFT_EXT_TARGET_VERSIONS=transformer-engine=2.3.0") == {"args.model"}
+
+
+def test_attention_sinks_on_2_8_or_an_unknown_version_or_other_models_plan():
+    assert _sinks(GPT_OSS, "env.SWIFT_EXT_TARGET_VERSIONS=te=2.8.0") == set()
+    assert _sinks(GPT_OSS) == set()  # TE not installed here: no verdict
+    assert _sinks(QWEN25, "env.SWIFT_EXT_TARGET_VERSIONS=te=2.3.0") == set()
+    assert _sinks(GPT_OSS_SWIFT, "env.SWIFT_EXT_TARGET_VERSIONS=te=2.3.0") == set()  # transformers engine: no TE

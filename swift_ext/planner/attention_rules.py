@@ -8,6 +8,7 @@ from swift_ext.planner.mcore_config import config_value, flag
 from swift_ext.planner.mcore_config_rules import DSA_MODEL_TYPES
 from swift_ext.planner.model_shape import GEMMA4_TYPES, ModelShape
 from swift_ext.spec.gpus import GPUS
+from swift_ext.spec.support import version_gaps
 
 
 def attention_backend(args) -> str:
@@ -369,6 +370,27 @@ def fused_attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
              hint=hint if flash_ok else "padding_free: false, or " + hint)
 
 
+# Evidence: megatron-core 0.16.1 extensions/transformer_engine.py TEDotProductAttention.__init__: for a softmax_type
+# other than vanilla it asserts is_te_min_version("2.8.0") ("Transformer-Engine v... must be >= 2.8.0 to support
+# `softmax_type`."), when the model is built, before any backend is chosen; mcore-bridge 1.6.3 config/parser.py
+# hf_to_mcore_config sets softmax_type 'learnable' for gpt_oss (:239), and every layer's core attention is
+# TEDotProductAttention (model/register.py, use_transformer_engine=True). ms-swift 4.6's Megatron quick start asks
+# only transformer_engine >= 2.3, so an image built to it fails here. The gate is the support table's
+# attention-sinks-te row. Scope: engine megatron (the rule list's), models with learnable softmax (gpt-oss), a
+# Transformer Engine known (declared in SWIFT_EXT_TARGET_VERSIONS / --target-versions, or installed) to be older
+# than 2.8; unknown: no verdict.
+def attention_sinks_te_version(recipe, args, shape: ModelShape, lay, err, warn, versions):
+    if shape.softmax_type == "vanilla":
+        return
+    for gap in version_gaps("attention-sinks-te", versions):
+        err("attention-sinks-te", f"{shape.name} has attention sinks (softmax_type {shape.softmax_type}) and {gap}: "
+            "megatron-core's TEDotProductAttention asserts 'Transformer-Engine ... must be >= 2.8.0 to support "
+            "softmax_type' when the model is built", "model",
+            hint="transformer-engine >= 2.8 on the training machine (and declare it: SWIFT_EXT_TARGET_VERSIONS "
+                 "te=2.8)")
+
+
 ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
                    attention_env_switches, attention_kernel, fused_attention_kernel, context_parallel_comm,
                    sliding_window_context_parallel]
+ATTENTION_VERSIONED_RULES = [attention_sinks_te_version]

@@ -67,6 +67,14 @@ RUNTIME_RULE_INFO = [
                        "need cuDNN 9.18.1+ (why THD below sm90 is a warning)")),
              "engine: megatron, attention_backend fused, launch.gpu below compute capability 9.0 (sm100+/sm120 depend "
              "on cuDNN and TE versions: not judged); not the DSA models (deepseek_v32, glm_moe_dsa: no TE attention)"),
+    RuleInfo("attention-sinks-te", "error", "attention sinks (gpt-oss's learnable softmax_type) need Transformer "
+             "Engine >= 2.8 (support table row attention-sinks-te): megatron-core asserts it when the model is built",
+             (code("megatron-core extensions/transformer_engine.py: TEDotProductAttention.__init__ (softmax_type != "
+                   "vanilla: assert is_te_min_version(\"2.8.0\"))"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
+                   "gpt_oss, :239)")),
+             "engine: megatron, models with learnable softmax (gpt-oss, InternVL3.5-GPT-OSS), a Transformer Engine "
+             "declared (SWIFT_EXT_TARGET_VERSIONS / --target-versions) or installed below 2.8; unknown: no verdict"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
              "by CP; all_gather over THD (padding_free) is said (TE before PR #2829 asserts)",
