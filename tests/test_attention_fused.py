@@ -64,3 +64,23 @@ def test_attention_sinks_on_2_8_or_an_unknown_version_or_other_models_plan():
     assert _sinks(GPT_OSS) == set()  # TE not installed here: no verdict
     assert _sinks(QWEN25, "env.SWIFT_EXT_TARGET_VERSIONS=te=2.3.0") == set()
     assert _sinks(GPT_OSS_SWIFT, "env.SWIFT_EXT_TARGET_VERSIONS=te=2.3.0") == set()  # transformers engine: no TE
+
+
+# attention-env, NVTE_APPLY_QK_LAYER_SCALING: megatron-core's TEDotProductAttention.__init__ raises when the variable
+# and apply_query_key_layer_scaling (ms-swift: fp16's value by default) disagree.
+def _qk_env(path, *overrides: str) -> tuple[set[str], set[str]]:
+    result = make_plan(load_recipe(path, list(overrides)), oracle=False)
+    return ({p.path for p in result.errors if p.code == "attention-env"},
+            {p.path for p in result.warnings if p.code == "attention-env"})
+
+
+def test_qk_layer_scaling_env_against_the_argument():
+    where = {"env.NVTE_APPLY_QK_LAYER_SCALING"}
+    assert _qk_env(QWEN25, "env.NVTE_APPLY_QK_LAYER_SCALING=1", "args.torch_dtype=bfloat16") == (where, set())
+    assert _qk_env(QWEN25, "env.NVTE_APPLY_QK_LAYER_SCALING=1") == (set(), where)  # dtype left to the checkpoint
+    assert _qk_env(QWEN25, "env.NVTE_APPLY_QK_LAYER_SCALING=yes") == (where, set())
+    # what ms-swift itself sets: on with apply_query_key_layer_scaling / fp16, and a 0 it overwrites
+    assert _qk_env(QWEN25, "env.NVTE_APPLY_QK_LAYER_SCALING=1", "args.apply_query_key_layer_scaling=true") == (set(), set())
+    assert _qk_env(QWEN25, "env.NVTE_APPLY_QK_LAYER_SCALING=1", "args.torch_dtype=float16") == (set(), set())
+    assert _qk_env(QWEN25, "env.NVTE_APPLY_QK_LAYER_SCALING=0") == (set(), set())
+    assert _qk_env(QWEN25) == (set(), set())

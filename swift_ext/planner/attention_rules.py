@@ -292,6 +292,45 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
              hint="cp_comm_type: p2p, or padding_free: false, or a Transformer Engine with THD all-gather CP")
 
 
+# Evidence: megatron-core 0.16.1 extensions/transformer_engine.py TEDotProductAttention.__init__ raises "ValueError:
+# apply_query_key_layer_scaling is False but environment variable NVTE_APPLY_QK_LAYER_SCALING is 1. Transformer Engine
+# does not support setting query key layer scaling via argument, so these two must match." whenever
+# bool(int(NVTE_APPLY_QK_LAYER_SCALING)) differs from the config field, at every attention layer's build. ms-swift 4.6
+# MegatronArguments._init_mixed_precision defaults apply_query_key_layer_scaling to fp16 and sets the variable to '1'
+# only when it is on; it never clears it. So a recipe env exporting NVTE_APPLY_QK_LAYER_SCALING=1 (as older
+# Megatron-LM / NeMo GPT scripts did; NVIDIA-NeMo PR #10349 removed the flag for "annoying issues with
+# NVTE_APPLY_QK_LAYER_SCALING") fails the build under bf16 unless apply_query_key_layer_scaling is on; a value that is
+# no integer fails int() there too. A '0' under fp16 is overwritten by ms-swift ('1'), so it plans. Scope: engine
+# megatron, the recipe's env block.
+def qk_layer_scaling_env(recipe, args, shape: ModelShape, lay, err, warn):
+    value = recipe.env.get("NVTE_APPLY_QK_LAYER_SCALING")
+    if value is None:
+        return
+    # apply_query_key_layer_scaling's default is fp16, whose default is torch_dtype float16/float32; with neither
+    # stated it follows the checkpoint's dtype (config.json), not read here: None, said rather than refused
+    if args.has("apply_query_key_layer_scaling"):
+        scaling = args.bool("apply_query_key_layer_scaling")
+    elif args.has("fp16"):
+        scaling = args.bool("fp16")
+    elif args.has("torch_dtype"):
+        scaling = str(args.str("torch_dtype")).lower() in ("float16", "fp16", "float32", "fp32")
+    else:
+        scaling = None
+    try:
+        wanted = bool(int(str(value).strip()))
+    except ValueError:
+        err("attention-env", f"env NVTE_APPLY_QK_LAYER_SCALING={value!r} is not an integer: megatron-core reads it "
+            "with int() when each attention layer is built", "env.NVTE_APPLY_QK_LAYER_SCALING",
+            hint="drop NVTE_APPLY_QK_LAYER_SCALING from env (ms-swift sets it from apply_query_key_layer_scaling)")
+        return
+    if wanted and not scaling:
+        say = err if scaling is False else warn
+        say("attention-env", "env NVTE_APPLY_QK_LAYER_SCALING=1 with apply_query_key_layer_scaling off (ms-swift's "
+            "default outside fp16" + ("" if scaling is False else "; a bf16 checkpoint leaves it off") + "): "
+            "megatron-core's TEDotProductAttention raises 'apply_query_key_layer_scaling is False but environment "
+            "variable NVTE_APPLY_QK_LAYER_SCALING is 1' when the model is built", "env.NVTE_APPLY_QK_LAYER_SCALING",
+            hint="drop NVTE_APPLY_QK_LAYER_SCALING from env (ms-swift sets it from apply_query_key_layer_scaling)")
+
 # mcore-bridge 1.6.3 config/parser.py hf_to_mcore_config gives megatron-core a window_size (with window_attn_skip_freq
 # from layer_types) only for these models and gpt-oss (attention-sinks-cp's: its sinks already need a2a); every other
 # model's sliding_window is popped, its layers attend in full.
@@ -391,6 +430,6 @@ def attention_sinks_te_version(recipe, args, shape: ModelShape, lay, err, warn, 
 
 
 ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
-                   attention_env_switches, attention_kernel, fused_attention_kernel, context_parallel_comm,
-                   sliding_window_context_parallel]
+                   attention_env_switches, qk_layer_scaling_env, attention_kernel, fused_attention_kernel,
+                   context_parallel_comm, sliding_window_context_parallel]
 ATTENTION_VERSIONED_RULES = [attention_sinks_te_version]

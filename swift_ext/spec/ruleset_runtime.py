@@ -160,11 +160,17 @@ RUNTIME_RULE_INFO = [
              "engine: megatron, context_parallel_size > 1, attention_backend unfused or local (local without launch.gpu: "
              "a warning, Ascend's MindSpeed brings its own attention); not the DSA models, not the learnable-softmax "
              "models (attention-sinks-cp)"),
-    RuleInfo("attention-env", "error", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / NVTE_UNFUSED_ATTN to "
-             "a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, auto 1/1/1, local "
-             "0/0/0)",
+    RuleInfo("attention-env", "error, warning", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / "
+             "NVTE_UNFUSED_ATTN to a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, "
+             "auto 1/1/1, local 0/0/0), or NVTE_APPLY_QK_LAYER_SCALING=1 (or no integer) with "
+             "apply_query_key_layer_scaling off (a warning when the dtype is left to the checkpoint)",
              (code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
-                   "(\"... set to X, but expected Y for attention backend type ...\")"),),
+                   "(\"... set to X, but expected Y for attention backend type ...\")"),
+              code("megatron-core extensions/transformer_engine.py: TEDotProductAttention.__init__ "
+                   "(\"apply_query_key_layer_scaling is False but environment variable NVTE_APPLY_QK_LAYER_SCALING is "
+                   "1\")"),
+              code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments._init_mixed_precision "
+                   "(apply_query_key_layer_scaling defaults to fp16; sets the variable to '1' only when on)")),
              "engine: megatron, the recipe's env block"),
     RuleInfo("tp-comm-overlap-fp8", "error, warning", "tp_comm_overlap with fp8_format: on Transformer Engine >= 2.7 "
              "ms-swift 4.6's userbuffer setup reads an argument MegatronArguments does not have (AttributeError "
