@@ -84,3 +84,21 @@ def test_qk_layer_scaling_env_against_the_argument():
     assert _qk_env(QWEN25, "env.NVTE_APPLY_QK_LAYER_SCALING=1", "args.torch_dtype=float16") == (set(), set())
     assert _qk_env(QWEN25, "env.NVTE_APPLY_QK_LAYER_SCALING=0") == (set(), set())
     assert _qk_env(QWEN25) == (set(), set())
+
+
+# cp-comm-type, MLA: TE's attn_forward_func_with_cp asserts MLA context parallel takes p2p only (before TE commit
+# ee5dcec): said for a2a / all_gather, not for p2p or a model without MLA.
+MOONLIGHT = FIXTURES / "working" / "ms-swift-example-megatron-moonlight-deepseek-v3-pp2-shared-overlap.yaml"
+
+
+def _cp_mla(path, *overrides: str) -> set[str]:
+    result = make_plan(load_recipe(path, list(overrides)), oracle=False)
+    return {p.message for p in result.warnings if p.code == "cp-comm-type" and "MLA" in p.message}
+
+
+def test_mla_context_parallel_outside_p2p_is_said():
+    for comm in ("a2a", "all_gather"):
+        assert _cp_mla(MOONLIGHT, "args.context_parallel_size=2", f"args.cp_comm_type={comm}"), comm
+    assert not _cp_mla(MOONLIGHT, "args.context_parallel_size=2", "args.cp_comm_type=p2p")
+    assert not _cp_mla(MOONLIGHT, "args.context_parallel_size=2")
+    assert not _cp_mla(QWEN25, "args.context_parallel_size=2", "args.cp_comm_type=all_gather")

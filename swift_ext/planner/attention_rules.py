@@ -285,6 +285,17 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
                 f"{heads} query and {groups} KV heads per TP rank (TP={lay.tp}), not both divisible by {lay.cp}; "
                 "Transformer Engine asserts 'The number of attention heads needs to be divisible by CP size!'",
                 where, hint="cp_comm_type: p2p, or a context_parallel_size that divides the KV heads per TP rank")
+    mla_comm = [t for t in types if t in ("a2a", "all_gather")]
+    if shape.is_mla and mla_comm:
+        # TE context_parallel.py attn_forward_func_with_cp: `enable_mla = k.shape[-1] != v.shape[-1]; assert not
+        # enable_mla or cp_comm_type in ["p2p", "a2a+p2p"]` ("Context parallelism does not support MLA with
+        # cp_comm_type=..."); NVIDIA/TransformerEngine PR #2826 (closed 2026-04-22) notes a2a takes MLA after TE commit
+        # ee5dcec -- which release carries it is not read here, so this is said, not refused
+        warn("cp-comm-type", f"{shape.name} has MLA heads (q/k {shape.qk_nope_head_dim + shape.qk_rope_head_dim}, v "
+             f"{shape.v_head_dim}) and cp_comm_type {mla_comm[0]}: Transformer Engine's context-parallel attention "
+             "takes MLA only with p2p in its releases before commit ee5dcec ('Context parallelism does not support "
+             "MLA with cp_comm_type=...' at the first forward)", where,
+             hint="cp_comm_type: p2p (the default), or a Transformer Engine that takes MLA with a2a")
     if "all_gather" in types and thd:
         warn("cp-comm-type", "cp_comm_type all_gather with padding_free (THD, ms-swift's default on Megatron): "
              "Transformer Engine releases before NVIDIA/TransformerEngine PR #2829 assert 'thd format is not "

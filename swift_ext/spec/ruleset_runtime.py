@@ -77,7 +77,8 @@ RUNTIME_RULE_INFO = [
              "declared (SWIFT_EXT_TARGET_VERSIONS / --target-versions) or installed below 2.8; unknown: no verdict"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
-             "by CP; all_gather over THD (padding_free) is said (TE before PR #2829 asserts)",
+             "by CP; said: all_gather over THD (padding_free; TE before PR #2829 asserts), and MLA with a2a or "
+             "all_gather (TE asserts MLA CP takes p2p only, before commit ee5dcec)",
              (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: _initialize_mpu (initialize_model_parallel "
                    "without hierarchical_context_parallel_sizes)"),
               code("megatron-core extensions/transformer_engine.py: TEDotProductAttention.__init__ (a2a+p2p: cp_group "
