@@ -1,7 +1,8 @@
-"""planner/attention_rules.py fused_attention_kernel (attention-fused): attention_backend fused leaves Transformer
-Engine only cuDNN's fused attention, which below sm90 trains head dims up to 128 only and takes packed THD input only
-on sm90+ (TE common/fused_attn/fused_attn.cpp nvte_get_fused_attn_backend; NVIDIA/TransformerEngine#1610). Each test
-changes a published working setup (tests/fixtures/working) or the report's fixture."""
+"""Transformer Engine runtime rules, each test changing a published working setup (tests/fixtures/working) or a
+report's fixture: attention-fused (planner/attention_rules.py fused_attention_kernel: attention_backend fused leaves
+only cuDNN's fused attention, which below sm90 trains head dims up to 128 only and takes THD only on sm90+; TE
+fused_attn.cpp nvte_get_fused_attn_backend, NVIDIA/TransformerEngine#1610), attention-sinks-te, attention-env's
+NVTE_APPLY_QK_LAYER_SCALING, cp-comm-type's MLA case and fp8-shape (planner/precision_rules.py)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,24 @@ def test_mla_context_parallel_outside_p2p_is_said():
     assert not _cp_mla(MOONLIGHT, "args.context_parallel_size=2", "args.cp_comm_type=p2p")
     assert not _cp_mla(MOONLIGHT, "args.context_parallel_size=2")
     assert not _cp_mla(QWEN25, "args.context_parallel_size=2", "args.cp_comm_type=all_gather")
+
+
+# fp8-shape: TE's _Linear.forward asserts the per-rank weight width is a multiple of 16 under FP8; DeepSeek-V2-Lite's
+# dense first layer (intermediate_size 10944) is 1368 per rank at TP=8.
+V2_LITE = FIXTURES / "issues" / "megatron-lm-1698-mla-attention-backend-flash.yaml"  # DeepSeek-V2-Lite, TP=2
+
+
+def _fp8_shape(path, *overrides: str) -> set[str]:
+    result = make_plan(load_recipe(path, list(overrides)), oracle=False)
+    return {p.path for p in result.errors if p.code == "fp8-shape"}
+
+
+def test_fp8_refuses_a_per_rank_ffn_width_off_16():
+    assert _fp8_shape(V2_LITE, "args.fp8_format=e4m3", "args.tensor_model_parallel_size=8", "launch.gpu=H100") == {
+        "args.tensor_model_parallel_size"}
+
+
+def test_fp8_plans_where_every_width_divides():
+    assert _fp8_shape(V2_LITE, "args.fp8_format=e4m3", "args.tensor_model_parallel_size=4", "launch.gpu=H100") == set()
+    assert _fp8_shape(V2_LITE, "args.tensor_model_parallel_size=8", "launch.gpu=H100") == set()  # no FP8
+    assert _fp8_shape(QWEN25, "args.fp8_format=e4m3", "launch.gpu=H100") == set()
