@@ -124,3 +124,12 @@ def test_fp8_plans_where_every_width_divides():
     assert _fp8_shape(V2_LITE, "args.fp8_format=e4m3", "args.tensor_model_parallel_size=4", "launch.gpu=H100") == set()
     assert _fp8_shape(V2_LITE, "args.tensor_model_parallel_size=8", "launch.gpu=H100") == set()  # no FP8
     assert _fp8_shape(QWEN25, "args.fp8_format=e4m3", "launch.gpu=H100") == set()
+
+
+def test_fused_with_deterministic_attention_below_sm90_is_refused():
+    env = "env.NVTE_ALLOW_NONDETERMINISTIC_ALGO=0"
+    assert _found(QWEN25, "args.attention_backend=fused", "args.padding_free=false", env) == (
+        {"args.attention_backend"}, set())
+    assert _found(QWEN25, "args.attention_backend=fused", "args.padding_free=false", env, "launch.gpu=H100") == (
+        set(), set())
+    assert _found(QWEN25, "args.attention_backend=flash", "args.padding_free=false", env) == (set(), set())

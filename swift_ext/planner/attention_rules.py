@@ -386,7 +386,9 @@ def sliding_window_context_parallel(recipe, args, shape: ModelShape, lay, err, w
 # "only head_dim<=128 is supported" in fused attention, "a limitation of cudnn", MLA), #1115 (head dim 256 through
 # NVTE_FUSED_ATTN: "cuDNN only support head_dim = 256 for forward at the moment, not backward"). The head-dim case
 # below sm90 is refused (no cuDNN has the backward kernel there); THD below sm90 is said, not refused: TE PR #3092
-# (open) would take it on Ampere/Ada with cuDNN 9.18.1+. Scope: engine megatron, attention_backend fused, launch.gpu
+# (open) would take it on Ampere/Ada with cuDNN 9.18.1+. With NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 in the recipe env
+# get_attention_backend drops the F16_arbitrary_seqlen kernel in training below sm90 as well (its determinism filter).
+# Scope: engine megatron, attention_backend fused, launch.gpu
 # below sm90 (sm100+ and sm120 depend on the cuDNN and TE versions: not judged); not the DSA models (no TE attention).
 def fused_attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
     if attention_backend(args) != "fused" or shape.model_type in DSA_MODEL_TYPES:
@@ -410,6 +412,16 @@ def fused_attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
                "(larger ones forward-only)")
         err("attention-fused", f"{lead}, and on {where} {why}: the first forward raises 'No dot product attention "
             "backend is available'", "attention_backend", hint=hint)
+        return
+    # TE get_attention_backend's determinism filter: with NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 (what deterministic_mode
+    # needs, deterministic-mode) the F16_arbitrary_seqlen kernel is dropped in training below sm90 ("Disabling
+    # FusedAttention for determinism reasons"); only the max-512 kernel (head dim 64, sequences <= 512) stays.
+    nondeterministic = str((recipe.env or {}).get("NVTE_ALLOW_NONDETERMINISTIC_ALGO", "1")).strip()
+    if nondeterministic == "0" and cc >= (8, 0) and not (widest == 64 and (args.int("max_length") or 0) <= 512):
+        err("attention-fused", f"{lead}, and with NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 (env) Transformer Engine drops "
+            f"its arbitrary-length fused kernel in training below sm90 ({gpu} is {cc[0]}.{cc[1]}: 'Disabling "
+            "FusedAttention for determinism reasons'): the first forward raises 'No dot product attention backend is "
+            "available'", "attention_backend", hint=hint)
         return
     if args.bool("padding_free"):
         stated = "padding_free" if args.has("padding_free") else "padding_free (on by default on Megatron)"

@@ -51,14 +51,16 @@ RUNTIME_RULE_INFO = [
              "launch.gpu of compute capability 9.0 or later"),
     RuleInfo("attention-fused", "error, warning", "attention_backend fused leaves Transformer Engine only cuDNN's "
              "fused attention: refused below sm80, and below sm90 for a head dim > 128 (MLA's 192/128 included: "
-             "cuDNN trains larger heads there forward-only); packed THD input (padding_free, the Megatron default) "
-             "below sm90 is said (the fused kernel takes THD only on sm90+)",
+             "cuDNN trains larger heads there forward-only) or with NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 (TE drops the "
+             "arbitrary-length kernel for determinism below sm90); packed THD input (padding_free, the Megatron "
+             "default) below sm90 is said (the fused kernel takes THD only on sm90+)",
              (code("megatron-core models/common/language_module/language_module.py: LanguageModule."
                    "_set_attention_backend (fused: NVTE_FLASH_ATTN=0, NVTE_UNFUSED_ATTN=0)"),
               code("transformer-engine common/fused_attn/fused_attn.cpp: nvte_get_fused_attn_backend (public source, "
                    "not installed here) (F16_arbitrary_seqlen: sm80+; training head dims > 128 only on sm90, or "
                    "192/128 on sm100+; THD only at sm_arch >= 90)"),
-              code(TE_BACKEND + " (\"Disabling FusedAttention as no backend supports the provided input\")"),
+              code(TE_BACKEND + " (\"Disabling FusedAttention as no backend supports the provided input\"; "
+                   "\"Disabling FusedAttention for determinism reasons\": F16_arbitrary_seqlen in training below sm90)"),
               Evidence("report", "NVIDIA/TransformerEngine#1610", "MLA on sm < 90: fused attention takes head_dim <= "
                        "128 only, 'a limitation of cudnn'"),
               Evidence("report", "NVIDIA/TransformerEngine#1115", "head dim 256 through NVTE_FUSED_ATTN=1: cuDNN "
