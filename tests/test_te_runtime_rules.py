@@ -133,3 +133,13 @@ def test_fused_with_deterministic_attention_below_sm90_is_refused():
     assert _found(QWEN25, "args.attention_backend=fused", "args.padding_free=false", env, "launch.gpu=H100") == (
         set(), set())
     assert _found(QWEN25, "args.attention_backend=flash", "args.padding_free=false", env) == (set(), set())
+
+
+def test_flash_3_off_sm90_is_refused():
+    def kernel(*overrides):
+        result = make_plan(load_recipe(QWEN25, list(overrides)), oracle=False)
+        return {p.path for p in result.errors if p.code == "attention-kernel"}
+    assert kernel("args.attention_backend=flash_3") == {"args.attention_backend"}  # A100
+    assert kernel("args.attention_backend=flash_3", "launch.gpu=B200") == {"args.attention_backend"}
+    assert kernel("args.attention_backend=flash_3", "launch.gpu=H100") == set()
+    assert kernel("args.attention_backend=flash_2") == set()

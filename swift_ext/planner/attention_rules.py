@@ -206,6 +206,14 @@ def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
         elif cc is not None and widest > 192 and cc < (9, 0) and cc not in _FA2_LARGE_HEAD_CC:
             why = (f"head dim {widest} on {gpu} ({cc[0]}.{cc[1]}): FlashAttention 2 runs head dims > 192 only on "
                    "sm80/90/100/120 and FlashAttention 3 only on sm90")
+        if why is None and cc is not None and args.str("attention_backend") == "flash_3" and cc != (9, 0):
+            # ms-swift _init_attention_backend marks FA2 / FA4 not installed for flash_3; TE get_attention_backend
+            # drops FlashAttention 3 off sm90 ("Disabling FlashAttention 3 for compute capability != sm90")
+            err("attention-kernel", f"attention_backend flash_3 pins FlashAttention 3 (ms-swift hides FA2 and FA4 from "
+                f"Transformer Engine), which TE runs only on sm90, and {gpu} is {cc[0]}.{cc[1]}: the first forward "
+                "raises 'No dot product attention backend is available'", "attention_backend",
+                hint="attention_backend: flash (FlashAttention 2 / 4 as installed)" + ("" if mla else " or fused"))
+            return
         if why:
             err("attention-kernel", f"attention_backend flash{stated} leaves Transformer Engine only FlashAttention, and "
                 f"{shape.name} has {why}: the first forward raises 'No dot product attention backend is available'",
