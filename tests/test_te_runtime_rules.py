@@ -143,3 +143,12 @@ def test_flash_3_off_sm90_is_refused():
     assert kernel("args.attention_backend=flash_3", "launch.gpu=B200") == {"args.attention_backend"}
     assert kernel("args.attention_backend=flash_3", "launch.gpu=H100") == set()
     assert kernel("args.attention_backend=flash_2") == set()
+
+
+def test_flash_2_with_mla_is_refused_on_every_gpu():
+    def kernel(*overrides):
+        result = make_plan(load_recipe(MOONLIGHT, list(overrides)), oracle=False)
+        return {p.path for p in result.errors if p.code == "attention-kernel"}
+    assert kernel("args.attention_backend=flash_2") == {"args.attention_backend"}  # H800
+    assert kernel("args.attention_backend=flash_3") == set()  # sm90: FA3 takes 192/128
+    assert kernel("args.attention_backend=flash_2", "launch.gpu=null") == {"args.attention_backend"}

@@ -206,6 +206,12 @@ def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
         elif cc is not None and widest > 192 and cc < (9, 0) and cc not in _FA2_LARGE_HEAD_CC:
             why = (f"head dim {widest} on {gpu} ({cc[0]}.{cc[1]}): FlashAttention 2 runs head dims > 192 only on "
                    "sm80/90/100/120 and FlashAttention 3 only on sm90")
+        if why is None and mla and args.str("attention_backend") == "flash_2":
+            # ms-swift hides FA3 / FA4 for flash_2, and TE drops FlashAttention 2 for head_dim_qk != head_dim_v
+            # ("Disabling FlashAttention 2 as it does not support MLA") on every GPU
+            qk, v = next((qk, v) for qk, v in dims if qk != v)
+            why = (f"MLA heads (q/k {qk}, v {v}), which FlashAttention 2 refuses, and flash_2 hides FlashAttention 3 "
+                   "and 4 from Transformer Engine")
         if why is None and cc is not None and args.str("attention_backend") == "flash_3" and cc != (9, 0):
             # ms-swift _init_attention_backend marks FA2 / FA4 not installed for flash_3; TE get_attention_backend
             # drops FlashAttention 3 off sm90 ("Disabling FlashAttention 3 for compute capability != sm90")

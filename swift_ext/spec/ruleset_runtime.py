@@ -14,8 +14,8 @@ TE_BACKEND = ("transformer-engine pytorch/attention/dot_product_attention/utils.
 RUNTIME_RULE_INFO = [
     RuleInfo("attention-kernel", "error, warning", "attention_backend flash (ms-swift's default) leaves Transformer "
              "Engine only FlashAttention: refused for a head dim > 256 (Gemma 4's 512-wide global layers), for MLA "
-             "below sm90, for a head dim in (192, 256] on sm86/sm89, for any model below sm80 and for flash_3 off sm90 (ms-swift "
-             "hides FA2/FA4, TE runs FA3 only on sm90); said for MLA or a head dim > 192 "
+             "below sm90, for a head dim in (192, 256] on sm86/sm89, for any model below sm80, for flash_3 off sm90 and "
+             "flash_2 with MLA (ms-swift hides the other flash-attn versions); said for MLA or a head dim > 192 "
              "when launch.gpu is unset, and for a head dim > 256 with fused (or auto over THD)",
              (code("megatron-core models/common/language_module/language_module.py: LanguageModule."
                    "_set_attention_backend (flash: NVTE_FUSED_ATTN=0, NVTE_UNFUSED_ATTN=0)"),
