@@ -8,6 +8,7 @@ from swift_ext.planner.mcore_config import config_value, flag
 from swift_ext.planner.mcore_config_rules import DSA_MODEL_TYPES
 from swift_ext.planner.model_shape import GEMMA4_TYPES, ModelShape
 from swift_ext.spec.gpus import GPUS
+from swift_ext.spec.support import version_gaps
 
 
 def attention_backend(args) -> str:
@@ -205,6 +206,20 @@ def attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
         elif cc is not None and widest > 192 and cc < (9, 0) and cc not in _FA2_LARGE_HEAD_CC:
             why = (f"head dim {widest} on {gpu} ({cc[0]}.{cc[1]}): FlashAttention 2 runs head dims > 192 only on "
                    "sm80/90/100/120 and FlashAttention 3 only on sm90")
+        if why is None and mla and args.str("attention_backend") == "flash_2":
+            # ms-swift hides FA3 / FA4 for flash_2, and TE drops FlashAttention 2 for head_dim_qk != head_dim_v
+            # ("Disabling FlashAttention 2 as it does not support MLA") on every GPU
+            qk, v = next((qk, v) for qk, v in dims if qk != v)
+            why = (f"MLA heads (q/k {qk}, v {v}), which FlashAttention 2 refuses, and flash_2 hides FlashAttention 3 "
+                   "and 4 from Transformer Engine")
+        if why is None and cc is not None and args.str("attention_backend") == "flash_3" and cc != (9, 0):
+            # ms-swift _init_attention_backend marks FA2 / FA4 not installed for flash_3; TE get_attention_backend
+            # drops FlashAttention 3 off sm90 ("Disabling FlashAttention 3 for compute capability != sm90")
+            err("attention-kernel", f"attention_backend flash_3 pins FlashAttention 3 (ms-swift hides FA2 and FA4 from "
+                f"Transformer Engine), which TE runs only on sm90, and {gpu} is {cc[0]}.{cc[1]}: the first forward "
+                "raises 'No dot product attention backend is available'", "attention_backend",
+                hint="attention_backend: flash (FlashAttention 2 / 4 as installed)" + ("" if mla else " or fused"))
+            return
         if why:
             err("attention-kernel", f"attention_backend flash{stated} leaves Transformer Engine only FlashAttention, and "
                 f"{shape.name} has {why}: the first forward raises 'No dot product attention backend is available'",
@@ -284,12 +299,62 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
                 f"{heads} query and {groups} KV heads per TP rank (TP={lay.tp}), not both divisible by {lay.cp}; "
                 "Transformer Engine asserts 'The number of attention heads needs to be divisible by CP size!'",
                 where, hint="cp_comm_type: p2p, or a context_parallel_size that divides the KV heads per TP rank")
+    mla_comm = [t for t in types if t in ("a2a", "all_gather")]
+    if shape.is_mla and mla_comm:
+        # TE context_parallel.py attn_forward_func_with_cp: `enable_mla = k.shape[-1] != v.shape[-1]; assert not
+        # enable_mla or cp_comm_type in ["p2p", "a2a+p2p"]` ("Context parallelism does not support MLA with
+        # cp_comm_type=..."); NVIDIA/TransformerEngine PR #2826 (closed 2026-04-22) notes a2a takes MLA after TE commit
+        # ee5dcec -- which release carries it is not read here, so this is said, not refused
+        warn("cp-comm-type", f"{shape.name} has MLA heads (q/k {shape.qk_nope_head_dim + shape.qk_rope_head_dim}, v "
+             f"{shape.v_head_dim}) and cp_comm_type {mla_comm[0]}: Transformer Engine's context-parallel attention "
+             "takes MLA only with p2p in its releases before commit ee5dcec ('Context parallelism does not support "
+             "MLA with cp_comm_type=...' at the first forward)", where,
+             hint="cp_comm_type: p2p (the default), or a Transformer Engine that takes MLA with a2a")
     if "all_gather" in types and thd:
         warn("cp-comm-type", "cp_comm_type all_gather with padding_free (THD, ms-swift's default on Megatron): "
              "Transformer Engine releases before NVIDIA/TransformerEngine PR #2829 assert 'thd format is not "
              "supported' in the all-gather context parallel attention", where,
              hint="cp_comm_type: p2p, or padding_free: false, or a Transformer Engine with THD all-gather CP")
 
+
+# Evidence: megatron-core 0.16.1 extensions/transformer_engine.py TEDotProductAttention.__init__ raises "ValueError:
+# apply_query_key_layer_scaling is False but environment variable NVTE_APPLY_QK_LAYER_SCALING is 1. Transformer Engine
+# does not support setting query key layer scaling via argument, so these two must match." whenever
+# bool(int(NVTE_APPLY_QK_LAYER_SCALING)) differs from the config field, at every attention layer's build. ms-swift 4.6
+# MegatronArguments._init_mixed_precision defaults apply_query_key_layer_scaling to fp16 and sets the variable to '1'
+# only when it is on; it never clears it. So a recipe env exporting NVTE_APPLY_QK_LAYER_SCALING=1 (as older
+# Megatron-LM / NeMo GPT scripts did; NVIDIA-NeMo PR #10349 removed the flag for "annoying issues with
+# NVTE_APPLY_QK_LAYER_SCALING") fails the build under bf16 unless apply_query_key_layer_scaling is on; a value that is
+# no integer fails int() there too. A '0' under fp16 is overwritten by ms-swift ('1'), so it plans. Scope: engine
+# megatron, the recipe's env block.
+def qk_layer_scaling_env(recipe, args, shape: ModelShape, lay, err, warn):
+    value = recipe.env.get("NVTE_APPLY_QK_LAYER_SCALING")
+    if value is None:
+        return
+    # apply_query_key_layer_scaling's default is fp16, whose default is torch_dtype float16/float32; with neither
+    # stated it follows the checkpoint's dtype (config.json), not read here: None, said rather than refused
+    if args.has("apply_query_key_layer_scaling"):
+        scaling = args.bool("apply_query_key_layer_scaling")
+    elif args.has("fp16"):
+        scaling = args.bool("fp16")
+    elif args.has("torch_dtype"):
+        scaling = str(args.str("torch_dtype")).lower() in ("float16", "fp16", "float32", "fp32")
+    else:
+        scaling = None
+    try:
+        wanted = bool(int(str(value).strip()))
+    except ValueError:
+        err("attention-env", f"env NVTE_APPLY_QK_LAYER_SCALING={value!r} is not an integer: megatron-core reads it "
+            "with int() when each attention layer is built", "env.NVTE_APPLY_QK_LAYER_SCALING",
+            hint="drop NVTE_APPLY_QK_LAYER_SCALING from env (ms-swift sets it from apply_query_key_layer_scaling)")
+        return
+    if wanted and not scaling:
+        say = err if scaling is False else warn
+        say("attention-env", "env NVTE_APPLY_QK_LAYER_SCALING=1 with apply_query_key_layer_scaling off (ms-swift's "
+            "default outside fp16" + ("" if scaling is False else "; a bf16 checkpoint leaves it off") + "): "
+            "megatron-core's TEDotProductAttention raises 'apply_query_key_layer_scaling is False but environment "
+            "variable NVTE_APPLY_QK_LAYER_SCALING is 1' when the model is built", "env.NVTE_APPLY_QK_LAYER_SCALING",
+            hint="drop NVTE_APPLY_QK_LAYER_SCALING from env (ms-swift sets it from apply_query_key_layer_scaling)")
 
 # mcore-bridge 1.6.3 config/parser.py hf_to_mcore_config gives megatron-core a window_size (with window_attn_skip_freq
 # from layer_types) only for these models and gpt-oss (attention-sinks-cp's: its sinks already need a2a); every other
@@ -323,5 +388,85 @@ def sliding_window_context_parallel(recipe, args, shape: ModelShape, lay, err, w
         hint="cp_comm_type: a2a (the heads per TP rank divisible by CP), or context_parallel_size: 1")
 
 
+# Evidence: megatron-core 0.16.1 LanguageModule._set_attention_backend: attention_backend fused sets NVTE_FLASH_ATTN=0,
+# NVTE_FUSED_ATTN=1, NVTE_UNFUSED_ATTN=0, so TE's DotProductAttention may pick only cuDNN's fused attention.
+# Transformer Engine common/fused_attn/fused_attn.cpp nvte_get_fused_attn_backend (public source, not installed here)
+# gives the BF16/FP16 F16_arbitrary_seqlen kernel only from sm80, and in training (is_training) takes head dims > 128
+# only on sm90 (cuDNN 9.5+: "9.5: <= 256 + Hopper + bprop") or, for MLA's 192/128 alone, on sm100+ (cuDNN 9.11+); the
+# "any head_dim" cases it lists are forward-only (!is_training). Its qkv-format check takes THD (padding_free /
+# packing, on by default on the Megatron engine) only at sm_arch >= 90. get_attention_backend then logs "Disabling
+# FusedAttention as no backend supports the provided input" and, with flash and unfused switched off, the first
+# forward raises "No dot product attention backend is available". Reports: NVIDIA/TransformerEngine#1610 (sm < 90:
+# "only head_dim<=128 is supported" in fused attention, "a limitation of cudnn", MLA), #1115 (head dim 256 through
+# NVTE_FUSED_ATTN: "cuDNN only support head_dim = 256 for forward at the moment, not backward"). The head-dim case
+# below sm90 is refused (no cuDNN has the backward kernel there); THD below sm90 is said, not refused: TE PR #3092
+# (open) would take it on Ampere/Ada with cuDNN 9.18.1+. With NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 in the recipe env
+# get_attention_backend drops the F16_arbitrary_seqlen kernel in training below sm90 as well (its determinism filter).
+# Scope: engine megatron, attention_backend fused, launch.gpu
+# below sm90 (sm100+ and sm120 depend on the cuDNN and TE versions: not judged); not the DSA models (no TE attention).
+def fused_attention_kernel(recipe, args, shape: ModelShape, lay, err, warn):
+    if attention_backend(args) != "fused" or shape.model_type in DSA_MODEL_TYPES:
+        return
+    gpu = recipe.launch.gpu
+    cc = GPUS[gpu].compute_capability if gpu in GPUS else None
+    if cc is None or cc >= (9, 0):
+        return
+    dims = _head_dims(shape)
+    widest = max(max(qk, v) for qk, v in dims)
+    mla = any(qk != v for qk, v in dims)
+    flash_ok = cc >= (8, 0) and not mla and (widest <= 192 or (widest <= 256 and cc in _FA2_LARGE_HEAD_CC))
+    hint = ("attention_backend: flash (ms-swift's default; FlashAttention 2 runs these heads and THD on "
+            f"{gpu}) or auto" if flash_ok else "attention_backend: unfused (ms-swift then turns padding_free off)")
+    where = f"{gpu} ({cc[0]}.{cc[1]})"
+    lead = ("attention_backend fused leaves Transformer Engine only cuDNN's fused attention (NVTE_FLASH_ATTN=0, "
+            "NVTE_UNFUSED_ATTN=0)")
+    if cc < (8, 0) or widest > 128:
+        why = ("cuDNN's fused attention needs compute capability 8.0+" if cc < (8, 0) else
+               f"{shape.name}'s head dim {widest}: below sm90 cuDNN's fused attention trains head dims up to 128 only "
+               "(larger ones forward-only)")
+        err("attention-fused", f"{lead}, and on {where} {why}: the first forward raises 'No dot product attention "
+            "backend is available'", "attention_backend", hint=hint)
+        return
+    # TE get_attention_backend's determinism filter: with NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 (what deterministic_mode
+    # needs, deterministic-mode) the F16_arbitrary_seqlen kernel is dropped in training below sm90 ("Disabling
+    # FusedAttention for determinism reasons"); only the max-512 kernel (head dim 64, sequences <= 512) stays.
+    nondeterministic = str((recipe.env or {}).get("NVTE_ALLOW_NONDETERMINISTIC_ALGO", "1")).strip()
+    if nondeterministic == "0" and cc >= (8, 0) and not (widest == 64 and (args.int("max_length") or 0) <= 512):
+        err("attention-fused", f"{lead}, and with NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 (env) Transformer Engine drops "
+            f"its arbitrary-length fused kernel in training below sm90 ({gpu} is {cc[0]}.{cc[1]}: 'Disabling "
+            "FusedAttention for determinism reasons'): the first forward raises 'No dot product attention backend is "
+            "available'", "attention_backend", hint=hint)
+        return
+    if args.bool("padding_free"):
+        stated = "padding_free" if args.has("padding_free") else "padding_free (on by default on Megatron)"
+        warn("attention-fused", f"{lead}, whose kernel takes packed THD input ({stated}) only on sm90+ "
+             f"(nvte_get_fused_attn_backend), and {gpu} is {cc[0]}.{cc[1]}: unless the TE and cuDNN on the training "
+             "machine take THD there (cuDNN 9.18.1+ with a TE that allows it), the first forward raises 'No dot "
+             "product attention backend is available'", "attention_backend",
+             hint=hint if flash_ok else "padding_free: false, or " + hint)
+
+
+# Evidence: megatron-core 0.16.1 extensions/transformer_engine.py TEDotProductAttention.__init__: for a softmax_type
+# other than vanilla it asserts is_te_min_version("2.8.0") ("Transformer-Engine v... must be >= 2.8.0 to support
+# `softmax_type`."), when the model is built, before any backend is chosen; mcore-bridge 1.6.3 config/parser.py
+# hf_to_mcore_config sets softmax_type 'learnable' for gpt_oss (:239), and every layer's core attention is
+# TEDotProductAttention (model/register.py, use_transformer_engine=True). ms-swift 4.6's Megatron quick start asks
+# only transformer_engine >= 2.3, so an image built to it fails here. The gate is the support table's
+# attention-sinks-te row. Scope: engine megatron (the rule list's), models with learnable softmax (gpt-oss), a
+# Transformer Engine known (declared in SWIFT_EXT_TARGET_VERSIONS / --target-versions, or installed) to be older
+# than 2.8; unknown: no verdict.
+def attention_sinks_te_version(recipe, args, shape: ModelShape, lay, err, warn, versions):
+    if shape.softmax_type == "vanilla":
+        return
+    for gap in version_gaps("attention-sinks-te", versions):
+        err("attention-sinks-te", f"{shape.name} has attention sinks (softmax_type {shape.softmax_type}) and {gap}: "
+            "megatron-core's TEDotProductAttention asserts 'Transformer-Engine ... must be >= 2.8.0 to support "
+            "softmax_type' when the model is built", "model",
+            hint="transformer-engine >= 2.8 on the training machine (and declare it: SWIFT_EXT_TARGET_VERSIONS "
+                 "te=2.8)")
+
+
 ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
-                   attention_env_switches, attention_kernel, context_parallel_comm, sliding_window_context_parallel]
+                   attention_env_switches, qk_layer_scaling_env, attention_kernel, fused_attention_kernel,
+                   context_parallel_comm, sliding_window_context_parallel]
+ATTENTION_VERSIONED_RULES = [attention_sinks_te_version]

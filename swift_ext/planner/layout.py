@@ -12,7 +12,7 @@ from typing import Callable
 from swift_ext.msswift.bound_args import Args
 from swift_ext.spec.findings import Finding
 from swift_ext.spec.gpus import GPUS
-from swift_ext.planner.attention_rules import ATTENTION_RULES
+from swift_ext.planner.attention_rules import ATTENTION_RULES, ATTENTION_VERSIONED_RULES
 from swift_ext.planner.comm_overlap_rules import COMM_OVERLAP_RULES, COMM_OVERLAP_VERSIONED_RULES
 from swift_ext.planner.determinism_rules import DETERMINISM_RULES
 from swift_ext.planner.grpo_rules import grpo
@@ -164,7 +164,7 @@ def rule(fn):
 # the plan judges against; the gates themselves are rows of spec.support.SUPPORT.
 VERSIONED_RULES: list[Callable[..., None]] = [*MCORE_CONFIG_VERSIONED_RULES, *COMM_OVERLAP_VERSIONED_RULES,
                                               *LOSS_FUSION_VERSIONED_RULES, *PRECISION_VERSIONED_RULES,
-                                              *OPTIMIZER_VERSIONED_RULES]
+                                              *OPTIMIZER_VERSIONED_RULES, *ATTENTION_VERSIONED_RULES]
 
 
 def versioned_rule(fn):

@@ -12,6 +12,7 @@ Registered with layout.py's rules (engine megatron)."""
 from __future__ import annotations
 
 from swift_ext.msswift.rules import fused_adam_owns_fp8_master
+from swift_ext.planner.mcore_config import config_value
 
 # megatron-core's fp4_param_gather support in the DDP buffers and the distributed optimizer (Megatron-LM PR #4005 and
 # #4358) first shipped in Megatron Core 0.18.0 (NVIDIA/TransformerEngine#2352, closed by the maintainers: "retry with
@@ -52,7 +53,51 @@ def mxfp8_hybrid(recipe, args, shape, lay, err, warn):
          "(Megatron-Bridge PR #638)", "fp8_format", hint="fp8_format: e4m3 with fp8_recipe mxfp8")
 
 
-PRECISION_RULES = [mxfp8_hybrid]
+# Evidence: Transformer Engine pytorch/module/linear.py _Linear.forward and layernorm_linear.py
+# _LayerNormLinear.forward call assert_dim_for_fp8_exec(inputmat, weight) under FP8 autocast, whatever the recipe
+# (pytorch/utils.py: "FP8 execution requires the product of all dimensions except the last to be divisible by 8 and the
+# last dimension to be divisible by 16"; older releases "2D input matrices with height divisible by 8 and width
+# divisible by 16"; public source, not installed here). mcore-bridge builds every decoder linear as a TE linear
+# (model/register.py, use_transformer_engine=True), and megatron-core gives each rank its slice: linear_fc2's weight is
+# [hidden, ffn / TP] (TERowParallelLinear, input_size_per_partition), linear_proj's [hidden, heads * head_dim / TP],
+# an expert's fc2 [hidden, moe_ffn / ETP]; ms-swift pads only the token dimension (get_padding_to: x16 / 32 / 128 for
+# FP8). So an FFN whose per-rank width is not a multiple of 16 stops the first forward -- e.g. the dense first layer
+# of DeepSeek-V2-Lite and GLM-4.5-Air (intermediate_size 10944) at TP=8: 1368. Report: NVIDIA/TransformerEngine#1422
+# (the assertion for a 712-wide layer; the maintainer: pad to a multiple of 16/32 or keep the layer out of FP8).
+# Scope: engine megatron, fp8_format set, no first/last layers kept in BF16 (megatron_extra_kwargs
+# first_last_layers_bf16: a dense first layer could be among them); the softmax-attention, dense-FFN, shared-expert
+# and routed-expert linears (not the Gated DeltaNet or MLA projections, nor MXFP8's 32-element rule).
+def fp8_gemm_shapes(recipe, args, shape, lay, err, warn):
+    if not args.str("fp8_format") or config_value(args, "first_last_layers_bf16"):
+        return
+    tp, etp = lay.tp, lay.etp
+    checks = []  # (what, per-rank width, the size that splits it, its flag)
+    if shape.intermediate_size and (not shape.is_moe or shape.num_dense_layers):
+        checks.append(("the dense FFN", shape.intermediate_size, tp, "tensor_model_parallel_size"))
+    if shape.is_moe and shape.shared_expert_intermediate_size:
+        checks.append(("the shared expert", shape.shared_expert_intermediate_size, tp, "tensor_model_parallel_size"))
+    if shape.is_moe and shape.moe_intermediate_size:
+        checks.append(("each routed expert", shape.moe_intermediate_size, etp, "expert_tensor_parallel_size"))
+    if not shape.is_mla and shape.head_dim:
+        checks.append(("the attention output projection", shape.num_attention_heads * shape.head_dim, tp,
+                       "tensor_model_parallel_size"))
+    for what, width, split, name in checks:
+        if width % split:
+            continue  # heads-tp / the divisibility rules say it
+        local = width // split
+        if local % 16 == 0:
+            continue
+        smaller = [d for d in range(1, split) if width % d == 0 and (width // d) % 16 == 0]
+        culprit = name if smaller else "fp8_format"
+        label = "ETP" if name.startswith("expert") else "TP"
+        err("fp8-shape", f"FP8 (fp8_format {args.str('fp8_format')}) on {shape.name}: {what} is {width} wide, "
+            f"{local} per rank at {label}={split}, not a multiple of 16 -- Transformer Engine's FP8 GEMM asserts 'FP8 "
+            "execution requires ... the last dimension to be divisible by 16' at the first forward", culprit,
+            hint=f"{name}: {max(smaller)}" if smaller else "drop fp8_format for this model")
+        return
+
+
+PRECISION_RULES = [mxfp8_hybrid, fp8_gemm_shapes]
 
 
 # The megatron-core line read below; Megatron-LM PR #4133 (2026-04) and #4426/#4427 reworked the decoupled gradient

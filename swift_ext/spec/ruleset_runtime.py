@@ -14,7 +14,8 @@ TE_BACKEND = ("transformer-engine pytorch/attention/dot_product_attention/utils.
 RUNTIME_RULE_INFO = [
     RuleInfo("attention-kernel", "error, warning", "attention_backend flash (ms-swift's default) leaves Transformer "
              "Engine only FlashAttention: refused for a head dim > 256 (Gemma 4's 512-wide global layers), for MLA "
-             "below sm90, for a head dim in (192, 256] on sm86/sm89 and for any model below sm80; said for MLA or a head dim > 192 "
+             "below sm90, for a head dim in (192, 256] on sm86/sm89, for any model below sm80, for flash_3 off sm90 and "
+             "flash_2 with MLA (ms-swift hides the other flash-attn versions); said for MLA or a head dim > 192 "
              "when launch.gpu is unset, and for a head dim > 256 with fused (or auto over THD)",
              (code("megatron-core models/common/language_module/language_module.py: LanguageModule."
                    "_set_attention_backend (flash: NVTE_FUSED_ATTN=0, NVTE_UNFUSED_ATTN=0)"),
@@ -49,9 +50,38 @@ RUNTIME_RULE_INFO = [
                        "MLA', no backend")),
              "engine: megatron, MLA models (not the DSA ones), attention_backend flash (not flash_3/flash_4), "
              "launch.gpu of compute capability 9.0 or later"),
+    RuleInfo("attention-fused", "error, warning", "attention_backend fused leaves Transformer Engine only cuDNN's "
+             "fused attention: refused below sm80, and below sm90 for a head dim > 128 (MLA's 192/128 included: "
+             "cuDNN trains larger heads there forward-only) or with NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 (TE drops the "
+             "arbitrary-length kernel for determinism below sm90); packed THD input (padding_free, the Megatron "
+             "default) below sm90 is said (the fused kernel takes THD only on sm90+)",
+             (code("megatron-core models/common/language_module/language_module.py: LanguageModule."
+                   "_set_attention_backend (fused: NVTE_FLASH_ATTN=0, NVTE_UNFUSED_ATTN=0)"),
+              code("transformer-engine common/fused_attn/fused_attn.cpp: nvte_get_fused_attn_backend (public source, "
+                   "not installed here) (F16_arbitrary_seqlen: sm80+; training head dims > 128 only on sm90, or "
+                   "192/128 on sm100+; THD only at sm_arch >= 90)"),
+              code(TE_BACKEND + " (\"Disabling FusedAttention as no backend supports the provided input\"; "
+                   "\"Disabling FusedAttention for determinism reasons\": F16_arbitrary_seqlen in training below sm90)"),
+              Evidence("report", "NVIDIA/TransformerEngine#1610", "MLA on sm < 90: fused attention takes head_dim <= "
+                       "128 only, 'a limitation of cudnn'"),
+              Evidence("report", "NVIDIA/TransformerEngine#1115", "head dim 256 through NVTE_FUSED_ATTN=1: cuDNN "
+                       "error; maintainer: head_dim 256 is supported for forward, not backward"),
+              Evidence("report", "NVIDIA/TransformerEngine#3092", "open PR: THD on Ampere/Ada fused attention would "
+                       "need cuDNN 9.18.1+ (why THD below sm90 is a warning)")),
+             "engine: megatron, attention_backend fused, launch.gpu below compute capability 9.0 (sm100+/sm120 depend "
+             "on cuDNN and TE versions: not judged); not the DSA models (deepseek_v32, glm_moe_dsa: no TE attention)"),
+    RuleInfo("attention-sinks-te", "error", "attention sinks (gpt-oss's learnable softmax_type) need Transformer "
+             "Engine >= 2.8 (support table row attention-sinks-te): megatron-core asserts it when the model is built",
+             (code("megatron-core extensions/transformer_engine.py: TEDotProductAttention.__init__ (softmax_type != "
+                   "vanilla: assert is_te_min_version(\"2.8.0\"))"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (softmax_type 'learnable' for "
+                   "gpt_oss, :239)")),
+             "engine: megatron, models with learnable softmax (gpt-oss, InternVL3.5-GPT-OSS), a Transformer Engine "
+             "declared (SWIFT_EXT_TARGET_VERSIONS / --target-versions) or installed below 2.8; unknown: no verdict"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
-             "by CP; all_gather over THD (padding_free) is said (TE before PR #2829 asserts)",
+             "by CP; said: all_gather over THD (padding_free; TE before PR #2829 asserts), and MLA with a2a or "
+             "all_gather (TE asserts MLA CP takes p2p only, before commit ee5dcec)",
              (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: _initialize_mpu (initialize_model_parallel "
                    "without hierarchical_context_parallel_sizes)"),
               code("megatron-core extensions/transformer_engine.py: TEDotProductAttention.__init__ (a2a+p2p: cp_group "
@@ -134,11 +164,17 @@ RUNTIME_RULE_INFO = [
              "engine: megatron, context_parallel_size > 1, attention_backend unfused or local (local without launch.gpu: "
              "a warning, Ascend's MindSpeed brings its own attention); not the DSA models, not the learnable-softmax "
              "models (attention-sinks-cp)"),
-    RuleInfo("attention-env", "error", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / NVTE_UNFUSED_ATTN to "
-             "a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, auto 1/1/1, local "
-             "0/0/0)",
+    RuleInfo("attention-env", "error, warning", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / "
+             "NVTE_UNFUSED_ATTN to a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, "
+             "auto 1/1/1, local 0/0/0), or NVTE_APPLY_QK_LAYER_SCALING=1 (or no integer) with "
+             "apply_query_key_layer_scaling off (a warning when the dtype is left to the checkpoint)",
              (code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
-                   "(\"... set to X, but expected Y for attention backend type ...\")"),),
+                   "(\"... set to X, but expected Y for attention backend type ...\")"),
+              code("megatron-core extensions/transformer_engine.py: TEDotProductAttention.__init__ "
+                   "(\"apply_query_key_layer_scaling is False but environment variable NVTE_APPLY_QK_LAYER_SCALING is "
+                   "1\")"),
+              code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments._init_mixed_precision "
+                   "(apply_query_key_layer_scaling defaults to fp16; sets the variable to '1' only when on)")),
              "engine: megatron, the recipe's env block"),
     RuleInfo("tp-comm-overlap-fp8", "error, warning", "tp_comm_overlap with fp8_format: on Transformer Engine >= 2.7 "
              "ms-swift 4.6's userbuffer setup reads an argument MegatronArguments does not have (AttributeError "
@@ -205,6 +241,18 @@ RUNTIME_RULE_INFO = [
                        "height divisible by 8 and width divisible by 16' for a layer of width 712; pad or keep small "
                        "layers out of FP8")),
              "engine: megatron (mcore-bridge), fp8_format set, tuner_type lora / lora_llm, fp8_param_gather off"),
+    RuleInfo("fp8-shape", "error", "FP8 compute needs each decoder linear's per-rank width a multiple of 16: the dense "
+             "FFN and shared expert split by TP, the routed experts by ETP, the attention output projection by TP "
+             "(e.g. DeepSeek-V2-Lite / GLM-4.5-Air's 10944-wide dense layer at TP=8)",
+             (code("transformer-engine pytorch/module/linear.py: _Linear.forward (assert_dim_for_fp8_exec(inputmat, "
+                   "weight); layernorm_linear.py _LayerNormLinear.forward alike; public source, not installed here)"),
+              code("megatron-core extensions/transformer_engine.py: TERowParallelLinear.__init__ (weight [hidden, "
+                   "input_size / TP])"),
+              code("ms-swift swift/megatron/utils/utils.py: get_padding_to (pads only the token dimension for FP8)"),
+              Evidence("report", "NVIDIA/TransformerEngine#1422", "the same assertion for a 712-wide layer; the "
+                       "maintainer: pad to a multiple of 16/32 or keep the layer out of FP8")),
+             "engine: megatron, fp8_format set, not with first_last_layers_bf16; softmax-attention, dense-FFN, "
+             "shared- and routed-expert linears (not Gated DeltaNet or MLA projections; MXFP8's 32 not judged)"),
     RuleInfo("cross-entropy-te", "warning", "cross_entropy_fusion_impl te on a Transformer Engine older than 2.7: "
              "its fused parallel cross entropy hands back a zero logits gradient (grad_norm 0; the loss stalls or "
              "diverges while the run looks healthy)",

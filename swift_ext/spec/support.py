@@ -311,6 +311,14 @@ SUPPORT: tuple[Support, ...] = (
             "wrong grad_output pointer; opened 2025-08-29, merged September 2025); NVIDIA/Megatron-LM#1750 "
             "(grad_norm 0, TE 2.5.0); megatron-core 0.16 models/common/language_module/language_module.py "
             "compute_language_model_loss (te_parallel_cross_entropy when cross_entropy_fusion_impl is 'te')"),
+    # gpt-oss's attention sinks: mcore-bridge 1.6.3 config/parser.py hf_to_mcore_config sets softmax_type 'learnable'
+    # for gpt_oss (parser.py:239), which megatron-core hands Transformer Engine's DotProductAttention.
+    Support("attention-sinks-te", "attention sinks (gpt-oss's learnable softmax_type) in Transformer Engine's "
+            "DotProductAttention", ("gpt_oss",), {"transformer-engine": "2.8.0"}, None,
+            "megatron-core 0.16 extensions/transformer_engine.py TEDotProductAttention.__init__ asserts "
+            "is_te_min_version(\"2.8.0\") for a softmax_type other than vanilla (\"Transformer-Engine v... must be >= "
+            "2.8.0 to support `softmax_type`.\"), at model build; ms-swift 4.6's Megatron quick start asks only "
+            "transformer_engine >= 2.3"),
     # Packing / padding_free are gated by the attention backend, not by a version: the rows say which.
     Support("padding-free-swift", "packing / padding_free on the transformers engine: attn_impl flash_attn or "
             "flash_attention_2|3|4 only", None, {}, None,
