@@ -120,3 +120,13 @@ def test_weights_plus_one_config_length_sequence_past_the_gpu_is_an_error_on_eva
                                    "eval.launch.partition=big")])                  # evaluated on another machine
 def test_an_evaluation_that_fits_or_runs_elsewhere_is_not_refused(tmp_path, runs):
     assert not codes(plan_of(tmp_path, *runs).errors, "eval-vllm-memory")
+
+
+# Sliding-window layers hold only their window's KV in vLLM (vllm/v1/kv_cache_interface.py SlidingWindowSpec.
+# max_memory_usage_bytes): Gemma-4-26B-A4B's 25 sliding layers (window 1024) beside 5 global ones at 262144
+# tokens need ~2.7 GiB next to 48 GiB of weights, not the 60 GiB of thirty full-length layers.
+def test_sliding_window_layers_count_their_window_not_the_config_length(tmp_path):
+    gemma = ("args.model=google/gemma-4-26B-A4B-it",)
+    assert not codes(plan_of(tmp_path, *gemma).errors, "eval-vllm-memory")            # 50.7 GiB of 72 on an H100
+    found = codes(plan_of(tmp_path, *gemma, "launch.gpu=L40S").errors, "eval-vllm-memory")  # 48 GiB of weights
+    assert [f.path for f in found] == ["eval.backend"]                                   # past 43.2 GiB of 48

@@ -76,3 +76,11 @@ def test_the_deepspeed_preset_table_is_what_the_installed_presets_hold():
         offloaded = [isinstance(zero.get(k), dict) and zero[k].get("device") in ("cpu", "nvme")
                      for k in ("offload_optimizer", "offload_param")]
         assert (int(zero["stage"]), *offloaded) == held, name
+
+
+def test_mtp_blocks_transformers_never_loads_are_not_weights():
+    # Qwen3.6-35B-A3B's MTP layer (0.84B parameters, 1.6 GiB in bf16) is a checkpoint key transformers drops
+    # (modeling_qwen3_5_moe: _keys_to_ignore_on_load_unexpected "^mtp.*"): the LoRA model holds 65.4 GiB, not 67.0
+    qwen = ["args.model=Qwen/Qwen3.6-35B-A3B", "launch.gpus_per_node=1", "env.CUDA_VISIBLE_DEVICES=0"]
+    assert floor_errors(SFT, *qwen, "launch.gpu_memory_gib=66") == []
+    assert [e.path for e in floor_errors(SFT, *qwen, "launch.gpu_memory_gib=64")] == ["args.deepspeed"]

@@ -430,3 +430,14 @@ def test_aliases_share_the_shape_and_keep_their_own_length(alias, entry, positio
     a, e = resolve_shape(alias), resolve_shape(entry)
     assert a.total_params() == e.total_params() and a.vocab_size == e.vocab_size
     assert a.tie_word_embeddings == e.tie_word_embeddings and a.max_positions == positions
+
+
+def test_sliding_layers_are_counted_from_layer_types_or_all_layers_without_them():
+    # vLLM keeps only the window's KV for these layers (length_rules.rollout_engine_gib)
+    base = {"model_type": "x", "num_hidden_layers": 6, "hidden_size": 64, "num_attention_heads": 4,
+            "intermediate_size": 64, "vocab_size": 100, "sliding_window": 512}
+    types = ["sliding_attention"] * 5 + ["full_attention"]
+    assert from_config({**base, "layer_types": types}, name="x").num_sliding_layers == 5
+    assert from_config(base, name="x").num_sliding_layers == 6  # Mistral-style: every layer slides
+    assert from_config({**base, "use_sliding_window": False}, name="x").num_sliding_layers == 0  # Qwen2.5
+    assert resolve_shape("google/gemma-4-26B-A4B-it").num_sliding_layers == 25

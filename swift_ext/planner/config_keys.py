@@ -117,3 +117,15 @@ def sliding_window(text: dict) -> int:
     if isinstance(layer_types, list) and layer_types:
         return window if "sliding_attention" in layer_types else 0
     return 0 if text.get("use_sliding_window") is False else window
+
+
+def sliding_layers(text: dict, layers: int) -> int:
+    """How many decoder layers slide that window: layer_types' "sliding_attention" entries; with no layer_types
+    (Mistral, Phi-3; older Gemma 2/3 configs, which alternate), every layer -- an upper bound on the count, so a
+    KV size computed from it is a lower bound."""
+    if not sliding_window(text):
+        return 0
+    layer_types = text.get("layer_types")
+    if isinstance(layer_types, list) and layer_types:
+        return min(layers, sum(1 for t in layer_types if t == "sliding_attention"))
+    return layers

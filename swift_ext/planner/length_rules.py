@@ -288,17 +288,29 @@ def _weight_bytes(shape: ModelShape) -> float | None:
 def rollout_engine_gib(shape: ModelShape, vtp: int, max_model_len: int) -> float | None:
     """A lower bound on what one colocated vLLM worker needs before it can serve one request: its weight shard
     and the KV cache of one max_model_len sequence (full-attention layers; MLA keeps one latent per token and
-    layer, unsplit; KV heads split over TP, replicated past their count). Activations and CUDA graphs not counted."""
+    layer, unsplit; KV heads split over TP, replicated past their count). Activations and CUDA graphs not counted.
+    A sliding-window layer holds at most its window (vllm/v1/kv_cache_interface.py SlidingWindowSpec.
+    max_memory_usage_bytes: min(window - 1 + max_num_batched_tokens, max_model_len) tokens; the window alone is
+    counted here), and Gemma 4's global layers keep global_head_dim x num_global_key_value_heads, K only with
+    attention_k_eq_v (counted low: vLLM may still keep a V page)."""
     per_param = _weight_bytes(shape)
     if per_param is None:
         return None
     weights = shape.total_params(mtp=False) * per_param / vtp
     if shape.is_mla:
-        per_token = shape.num_layers * (shape.kv_lora_rank + shape.qk_rope_head_dim) * 2
-    else:
-        kv_heads = -(-shape.num_key_value_heads // vtp)
-        per_token = shape.num_full_attention_layers * 2 * kv_heads * shape.head_dim * 2
-    return (weights + per_token * max_model_len) / GIB
+        kv = shape.num_layers * (shape.kv_lora_rank + shape.qk_rope_head_dim) * 2 * max_model_len
+        return (weights + kv) / GIB
+    per_layer_token = 2 * -(-shape.num_key_value_heads // vtp) * shape.head_dim * 2
+    attention = shape.num_full_attention_layers
+    sliding = min(shape.num_sliding_layers, attention)
+    kv = sliding * per_layer_token * min(shape.sliding_window, max_model_len)
+    if shape.num_global_layers:
+        tensors = 1 if shape.global_k_eq_v else 2
+        kv += shape.num_global_layers * tensors * -(-shape.num_global_key_value_heads // vtp) \
+            * shape.global_head_dim * 2 * max_model_len
+        attention -= shape.num_global_layers
+    kv += max(attention - sliding, 0) * per_layer_token * max_model_len
+    return (weights + kv) / GIB
 
 
 # vLLM EngineArgs that move weights off the GPU (cpu_offload_gb, offload_*), store them or the KV cache in fewer bytes

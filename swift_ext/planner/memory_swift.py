@@ -59,7 +59,7 @@ def _trainable(shape, args) -> float:
     if (args.bool("freeze_llm") or args.list("freeze_parameters") or args.str("freeze_parameters_regex")
             or (args.float("freeze_parameters_ratio") or 0) > 0):
         return 0.0
-    return float(shape.total_params() - shape.vision_params())
+    return float(shape.total_params(mtp=False) - shape.vision_params())
 
 
 def _adamw_states(args) -> bool:
@@ -95,7 +95,9 @@ def state_parts(recipe, args, shape) -> tuple[float, float, float, str] | None:
     procs = recipe.launch.nodes * sizes[1]
     spread = gpus_per_process(recipe)
     d = 4 if (args.str("torch_dtype") or "") == "float32" else 2
-    params, trainable = float(shape.total_params()), _trainable(shape, args)
+    # transformers builds no MTP block: its model classes drop those checkpoint keys unloaded
+    # (_keys_to_ignore_on_load_unexpected: Qwen3.5/Qwen3-Next "^mtp.*", DeepSeek-V3 "model.layers.61.*", GLM-4.5)
+    params, trainable = float(shape.total_params(mtp=False)), _trainable(shape, args)
     if not _adamw_states(args):
         trainable = 0.0  # gradients and moments counted for full-precision AdamW only: others hold less (or none)
     ds_value = args.raw("deepspeed")

@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass
 
 from swift_ext.planner.config_keys import (checkpoint_quant, max_positions, rope_section, rope_scaling_type,
-                                          router_pre_softmax, router_score_function, sliding_window)
+                                          router_pre_softmax, router_score_function, sliding_layers,
+                                          sliding_window)
 from swift_ext.spec.findings import UserError, shown
 
 class ShapeNotFound(UserError):
@@ -122,6 +123,8 @@ class ModelShape:
     attention_chunk_size: int = 0
     # The sliding window transformers' attention layers pass on (config_keys.sliding_window); 0 when no layer slides.
     sliding_window: int = 0
+    # How many of the layers slide it (config_keys.sliding_layers): vLLM keeps only the window's KV for those.
+    num_sliding_layers: int = 0
     # config.json's rope section has an mrope_section: mcore-bridge builds position_embedding_type 'mrope'
     # (config/parser.py hf_to_mcore_config, 1.6.3 :344, 1.6.5 :425), and ms-swift's get_mcore_model_config then
     # turns apply_rope_fusion off (it is on only for plain 'rope').
@@ -349,6 +352,7 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         rope_scaling=rope_scaling_type(text, config),
         attention_chunk_size=read.int("attention_chunk_size"),
         sliding_window=sliding_window(text),
+        num_sliding_layers=sliding_layers(text, layers),
         mrope=rope_section(text, config).get("mrope_section") is not None,
         checkpoint_quant=checkpoint_quant(text, config),
         source=source,

@@ -109,7 +109,10 @@ _RULES = [
                    "only fp16 adapters are upcast)"),
               code("torch optim/adamw.py: AdamW._init_group (exp_avg/exp_avg_sq zeros_like the parameter)"),
               code("ms-swift swift/config/zero3_offload.json (and the other zero*.json presets: ZeRO stage and offload)"),
-              code("ms-swift swift/utils/env.py: is_mp (device_map spreads a process over its visible GPUs)")),
+              code("ms-swift swift/utils/env.py: is_mp (device_map spreads a process over its visible GPUs)"),
+              code("transformers models/qwen3_5_moe/modeling_qwen3_5_moe.py (qwen3_5, qwen3_next, deepseek_v3, "
+                   "glm4_moe alike): _keys_to_ignore_on_load_unexpected drops the MTP block, so its parameters are "
+                   "not counted (memory-logits' weights term too)")),
              "engine: swift, command sft/pt/rlhf, the model's shape known, launch.gpu or gpu_memory_gib given; not with "
              "fsdp, quantization or an unreadable DeepSpeed config"),
     RuleInfo("memory-logits", "error", "transformers engine, sft: the weights and the logits of the longest answer "

@@ -104,11 +104,15 @@ EVAL_RULE_INFO = [
                    "vllm_tensor_parallel_size 1, vllm_max_model_len None)"),
               Evidence("policy", "swift_ext/after/evaluate.py infer_launch: the `swift infer` command sets none of "
                        "them"),
+              Evidence("code", "vLLM vllm/v1/kv_cache_interface.py: SlidingWindowSpec.max_memory_usage_bytes (a "
+                       "sliding-window layer holds at most its window plus one batch; public source)"),
               Evidence("report", "vllm-project/vllm#10517", "Llama-3.1-8B-Instruct on an RTX 3090 at 0.90: 14.99 GB "
                        "of weights leave 2.9 GiB of KV cache; max_model_len 29000 refused")),
              "recipes with eval.backend vllm and a known launch.gpu, eval.launch.partition unset; not with "
              "quant_method, rope_scaling or max_model_len (the checkpoint's size or length then differ); checkpoints "
-             "of 16-bit or FP8 weights (the bound is weights plus full-attention KV, a lower bound)"),
+             "of 16-bit or FP8 weights (the bound is weights plus full-attention KV, a lower bound: "
+             "sliding-window layers -- Gemma 2/3/4, Mistral -- count only their window, Gated DeltaNet layers no "
+             "KV)"),
     RuleInfo("deterministic-mode", "error, warning", "deterministic_mode (megatron_extra_kwargs) needs "
              "NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 for Transformer Engine attention (error when the recipe's env sets "
              "another value, warning when it does not set it), and unpacked input for mcore-bridge's Gated DeltaNet",

@@ -53,7 +53,10 @@ LENGTH_RULE_INFO = [
                        "memory for the cache blocks\"; \"To serve at least one request with the model's max seq "
                        "len\"; public source)"),
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocated engine: gpu_memory_utilization, "
-                    "tensor_parallel_size, max_model_len)")),
+                    "tensor_parallel_size, max_model_len)"),
+              Evidence("code", "vLLM vllm/v1/kv_cache_interface.py: SlidingWindowSpec.max_memory_usage_bytes (a "
+                       "sliding-window layer holds min(window - 1 + max_num_batched_tokens, max_model_len) tokens; "
+                       "the bound counts the window; public source)")),
              "GRPO/GKD with use_vllm colocated (or engine megatron; not Megatron GKD with lmbda 0, which builds no "
              "engine: megatron/trainers/rollout_mixin.py _init_rollout_engine), launch.gpu known; skipped for checkpoints "
              "below 16 bits the shape cannot tell (gpt-oss MXFP4, AWQ/GPTQ, any quantization_config but fp8) -- FP8 "
