@@ -49,10 +49,16 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # Bridge's own trainer; with a declared TE >= 2.7 plan refuses them).
 # megatron-run-length as a warning says ms-swift 4.6's Megatron trainer needs train_iters or num_train_epochs: the RL
 # frameworks' setups (slime, NeMo-RL, verl) count rollouts, and their translations here leave the length open.
+# rl-moe-aux-loss says a MoE GRPO run keeps the router's load-balancing loss, which NeMo-RL PR #3169 saw cost
+# accuracy: it runs, and verl's Qwen3-VL-30B-A3B example keeps it (0.01) on purpose, where the other RL recipes set 0.
+# rollout-param-gather says overlap_param_gather makes ms-swift 4.6 sync un-gathered shards to vLLM: NeMo-RL's
+# recipes that set it run there because NeMo-RL forces the all-gather before refit (NVIDIA-NeMo/RL PR #4086), which
+# their ms-swift translations here do not get -- the warning is right on them, and they still plan.
 ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",
-            "megatron-run-length"}
+            "megatron-run-length", "rl-moe-aux-loss",
+            "rollout-param-gather"}
 
 
 def header(path: Path) -> dict[str, str]:

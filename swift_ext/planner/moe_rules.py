@@ -291,6 +291,51 @@ def expert_grads_without_expert_parallel(recipe, args, shape: ModelShape, lay, e
                "leave the experts out of target_modules"))
 
 
+def _positive_coefficients(coeff) -> bool:
+    """Some moe_aux_loss_coeff value the config gets is a number above 0 (a list holds one per balancing type)."""
+    for value in (coeff if isinstance(coeff, list) else [coeff]):
+        try:
+            if float(value) > 0:
+                return True
+        except (TypeError, ValueError):
+            continue  # not a number: the argument-type rule's
+    return False
+
+
+# Evidence (reports; nothing refuses it): megatron-core 0.16.1 transformer/moe/router.py TopKRouter._apply_aux_loss
+# adds the load-balancing loss of every listed type (aux_loss, seq_aux_loss, global_aux_loss) with its
+# moe_aux_loss_coeff to the router's gradient in every training forward (MoEAuxLossAutoScaler; schedules.py
+# forward_step scales it per micro-batch), whatever loss the trainer computes: ms-swift 4.6's Megatron GRPO trainer
+# neither drops nor rescales it (the coefficient is only logged, trainers/base.py). ms-swift defaults the coefficient
+# to 0 (megatron_args.py), which GRPO recipes usually keep; one copied from an SFT recipe (ms-swift's MoE SFT examples
+# set 1e-3) pushes every step's router toward uniform expert load while the policy gradient moves it elsewhere.
+# Reports: NVIDIA-NeMo/RL PR #3169 (Qwen3.5-35B-A3B-Base DAPO/GRPO, router aux coefficient 0.001 taken from the HF
+# config: ~10x the grad norm at step 1 (1.88 against ~0.1), token_mult_prob_error up to 2, and a lower
+# DAPOMathAIME2024 validation accuracy than the same run at 0; the PR sets it to 0 in those recipes), NVIDIA/Megatron-LM
+# PR #5694 (Megatron Lite's VERL path inherited 0.001 where the Megatron reference runs with load balancing 'none':
+# a 3.4x gradient-norm error; fixed by defaulting the RL aux loss to off). NeMo-RL's and verl's Megatron GRPO recipes
+# set it to 0 or the balancing type to none (one verl Qwen3-VL example keeps 0.01: a warning, not a refusal).
+# Scope: engine megatron, rlhf_type grpo, MoE models, a moe_aux_loss_coeff above 0 for a balancing type other than
+# none (sinkhorn takes none: moe-load-balancing's).
+def rl_aux_loss(recipe, args, shape: ModelShape, lay, err, warn):
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or not shape.is_moe:
+        return
+    coeff = config_value(args, "moe_aux_loss_coeff")
+    if not _positive_coefficients(coeff):
+        return
+    kinds = config_value(args, "moe_router_load_balancing_type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if kinds != [None] and all(str(kind) in ("none", "sinkhorn") for kind in kinds):
+        return  # no load-balancing loss is built (None: mcore-bridge's aux_loss / seq_aux_loss default)
+    warn("rl-moe-aux-loss", f"moe_aux_loss_coeff {coeff!r} in GRPO on {shape.name}: megatron-core adds the router's "
+         "load-balancing loss to every policy update, pulling the router toward uniform expert load against the "
+         "policy gradient; NeMo-RL saw ~10x the grad norm at step 1 and a lower validation accuracy with 0.001 "
+         "(NVIDIA-NeMo/RL PR #3169; Megatron-LM PR #5694: a 3.4x gradient-norm error against the reference without "
+         "it)", flag(args, "moe_aux_loss_coeff"),
+         hint="moe_aux_loss_coeff: 0 (ms-swift's default; NeMo-RL's and verl's MoE RL recipes), unless the run is "
+              "meant to keep balancing the experts")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
              expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
-             deepep_group, router_override, expert_grads_without_expert_parallel]
+             deepep_group, router_override, expert_grads_without_expert_parallel, rl_aux_loss]

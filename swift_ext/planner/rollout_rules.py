@@ -188,3 +188,41 @@ def vllm_lora_model_support(recipe, args, shape, lay, err, warn):
             f"{why}", "vllm_enable_lora",
             hint=f"vllm_enable_lora: false (the merged LoRA weights are synced instead), or {newer} for the rollout "
                  "(SWIFT_EXT_TARGET_VERSIONS vllm=... in the recipe env when the cluster has it)")
+
+
+# Evidence: megatron-core 0.16.1 optimizer/distrib_optimizer.py DistributedOptimizer.step_with_ready_grads: with
+# overlap_param_gather the updated parameter shards are all-gathered only by the next forward's pre-hooks
+# (distributed_data_parallel.py start_param_sync); until then each data-parallel rank holds its own shard of the step
+# and the other ranks' shards from the step before. ms-swift 4.6's Megatron rollout reads the weights in between:
+# trainers/base.py train_step zeroes the buffers, then _replace_data_iterator builds the rollout
+# (rollout_mixin.py _generate_completions -> _move_model_to_vllm -> bridge.export_weights) before
+# forward_backward_func runs, and nothing forces the parameter sync first (only evaluation and saving do:
+# should_disable_forward_pre_hook / disable_forward_pre_hook). vLLM then generates from a mix of the new and the
+# previous step's weights, silently. Reports: NVIDIA-NeMo/RL#552 (distributed optimizer + overlap_param_gather:
+# divergence, blocked), PR #4086 (the cause: "every DP rank exports its own updated shard next to stale copies of the
+# others"; fixed by a synchronous all-gather before refit), RLinf PR #56 (abnormal updates in the inference workers).
+# Scope: engine megatron, a rollout engine that receives the trained weights (GRPO with vLLM, colocated or server;
+# GKD generating on-policy), overlap_param_gather with the distributed optimizer (ms-swift's default; not
+# Megatron-FSDP, which gathers in its own hooks), and parameters sharded: DP x CP > 1, or an expert data-parallel
+# group above 1 for a MoE model.
+@rollout_rule
+def rollout_param_gather(recipe, args, shape, lay, err, warn):
+    if recipe.engine != "megatron" or recipe.command != "rlhf" or not args.bool("use_vllm"):
+        return
+    kind = args.str("rlhf_type")
+    if not (kind == "grpo" or (kind == "gkd" and args.float("lmbda") != 0)):
+        return
+    if not args.bool("overlap_param_gather") or not args.bool("use_distributed_optimizer") \
+            or args.bool("use_megatron_fsdp"):
+        return
+    dense_shards = lay.dp * lay.cp
+    expert_shards = lay.world // (lay.pp * lay.ep * lay.etp) if shape is not None and shape.is_moe else 1
+    if dense_shards <= 1 and expert_shards <= 1:
+        return
+    warn("rollout-param-gather", f"overlap_param_gather with the distributed optimizer ({dense_shards} dense shards"
+         + (f", {expert_shards} expert shards" if expert_shards > 1 else "") + "): megatron-core all-gathers the "
+         "updated parameters only in the next forward, and ms-swift syncs the weights to vLLM before it, so every "
+         "rollout after the first step comes from each rank's own fresh shard next to the previous step's others -- "
+         "rollouts from a policy that is not the trained one, without an error (NVIDIA-NeMo/RL#552, PR #4086)",
+         "overlap_param_gather",
+         hint="overlap_param_gather: false (ms-swift's default) for RL with a vLLM rollout")

@@ -125,6 +125,25 @@ GRPO_RULE_INFO = [
              "engine megatron, rlhf_type grpo, use_vllm colocated, tuner_type lora, vllm_enable_lora, sleep_level not "
              "2, an MoE model with a sigmoid router (not llama4), megatron_extra_kwargs not turning the bias or its "
              "update rate off"),
+    RuleInfo("rollout-param-gather", "warning", "Megatron GRPO / on-policy GKD with overlap_param_gather and the "
+             "distributed optimizer: the weights synced to vLLM mix each rank's fresh shard with the others' shards of "
+             "the step before (the all-gather waits for the next forward, the sync runs first)",
+             (code("megatron-core optimizer/distrib_optimizer.py: DistributedOptimizer.step_with_ready_grads (with "
+                   "overlap_param_gather no all-gather after the step; the next forward's pre-hooks launch it)"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.train_step (zero_grad_buffer, then "
+                   "_replace_data_iterator builds the rollout before forward_backward_func)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._generate_completions -> "
+                   "_move_model_to_vllm -> _export_and_load_weights (bridge.export_weights; no parameter sync first)"),
+              Evidence("report", "NVIDIA-NeMo/RL#4086", "pull request: with overlap_param_gather \"every DP rank exports "
+                       "its own updated shard next to stale copies of the others\" at refit; fixed by a synchronous "
+                       "all-gather before refit (colocated vLLM took no gather before)"),
+              Evidence("report", "NVIDIA-NeMo/RL#552", "Megatron backend: distributed optimizer + overlap_param_gather "
+                       "diverges for some algorithms; blocked for RL"),
+              Evidence("report", "RLinf/RLinf#56", "pull request: overlap_param_gather with the distributed optimizer "
+                       "'may cause abnormal parameter updates in sglang or inference workers'; turned off")),
+             "engine: megatron, rlhf_type grpo (or gkd with lmbda != 0) with use_vllm (colocate or server), "
+             "overlap_param_gather with use_distributed_optimizer (not Megatron-FSDP), DP x CP > 1 or an expert "
+             "data-parallel group above 1 (MoE)"),
     RuleInfo("vllm-moe-backend-sync", "warning", "an MoE model's colocated vLLM on its default MoE kernel (vLLM >= "
              "0.20 on Hopper/Blackwell: FlashInfer, whose expert layout the in-place weight sync does not restore): "
              "corrupted rollouts or a crash at the first sync; moe_backend triton avoids it",

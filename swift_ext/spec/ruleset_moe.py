@@ -163,6 +163,22 @@ MOE_RULE_INFO = [
              "engine: megatron, MoE models, megatron_extra_kwargs setting moe_router_topk, moe_router_score_function, "
              "moe_router_pre_softmax (softmax routers), moe_router_num_groups or moe_router_group_topk to a value "
              "other than the model's (unset and 1 group alike)"),
+    RuleInfo("rl-moe-aux-loss", "warning", "Megatron GRPO on a MoE model with moe_aux_loss_coeff above 0: megatron-core "
+             "adds the router's load-balancing loss to every policy update, against the policy gradient",
+             (code("megatron-core transformer/moe/router.py: TopKRouter._apply_aux_loss / _apply_seq_aux_loss "
+                   "(coefficient per balancing type, every training forward; MoEAuxLossAutoScaler)"),
+              code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments (moe_aux_loss_coeff "
+                   "default 0.)"),
+              code("ms-swift swift/megatron/trainers/base.py (the load-balancing loss is only logged; nothing drops "
+                   "it for GRPO)"),
+              Evidence("report", "NVIDIA-NeMo/RL#3169", "pull request: Qwen3.5-35B-A3B-Base DAPO/GRPO with the router "
+                       "aux coefficient 0.001 from the HF config: ~10x grad norm at step 1, lower DAPOMathAIME2024 "
+                       "validation accuracy than at 0; the recipes set it to 0"),
+              Evidence("report", "NVIDIA/Megatron-LM#5694", "pull request: Megatron Lite's VERL RL path inherited "
+                       "0.001 where the Megatron reference balances with 'none': a 3.4x gradient-norm error")),
+             "engine: megatron, rlhf_type grpo, MoE models, moe_aux_loss_coeff (argument or megatron_extra_kwargs) "
+             "above 0 for a load-balancing type other than none / sinkhorn (unset: mcore-bridge's aux_loss or "
+             "seq_aux_loss)"),
     RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
              "but no decoder layer fails in ms-swift's model build",
              (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
