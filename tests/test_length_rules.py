@@ -80,6 +80,23 @@ def test_vllm_refusal_is_skipped_by_its_env_override_and_for_server_mode():
                                            "args.vllm_server_host=[127.0.0.1]")[0]
 
 
+def test_vllm_engine_kwargs_hf_overrides_set_the_length_vllm_derives():
+    # ms-swift 4.6 infer_engine/vllm_engine.py _prepare_engine_kwargs merges vllm_engine_kwargs' hf_overrides into the
+    # engine's hf_overrides; vLLM applies them to the config before _get_and_verify_max_len, so a raised
+    # max_position_embeddings (NeMo-RL's DAPO recipe: hf_config_overrides max_position_embeddings 16384 on
+    # Qwen2.5-Math-7B, 4096 positions) or a rope_scaling there is what vLLM derives from: the plan cannot size
+    # it from config.json. An hf_overrides that touches no length key leaves the refusal.
+    override = 'args.vllm_engine_kwargs={"hf_overrides": {"max_position_embeddings": 131072}}'
+    assert "max-positions" not in findings(GRPO, override)[0]
+    rope = ('args.vllm_engine_kwargs={"hf_overrides": {"rope_scaling": {"rope_type": "yarn", "factor": 4.0, '
+            '"original_max_position_embeddings": 40960}}}')
+    assert "max-positions" not in findings(GRPO, rope)[0]
+    other = 'args.vllm_engine_kwargs={"hf_overrides": {"architectures": ["Qwen3ForCausalLM"]}}'
+    assert findings(GRPO, other)[0]["max-positions"] == {"args.vllm_max_model_len"}
+    assert findings(GRPO, 'args.vllm_engine_kwargs={"max_num_batched_tokens": 8192}')[0]["max-positions"] == {
+        "args.vllm_max_model_len"}
+
+
 def test_recipe_rope_scaling_reaches_vllm():
     # ms-swift 4.6 vllm_engine.py _get_hf_config_overrides: the recipe's YaRN (factor ceil(122880 / 40960) = 3)
     # goes to vLLM as hf_overrides, which derives 40960 x 3 = 122880 (the report's launch, which now starts).

@@ -21,14 +21,17 @@ LENGTH_RULE_INFO = [
               Evidence("report", "modelscope/ms-swift#7018", "swift pt, Qwen3-8B-Base (32768 positions), max_length "
                        "64000, no scaling: ran without error"),
               code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._get_hf_config_overrides (a recipe's "
-                    "rope_scaling reaches vLLM as hf_overrides; max_model_len alone does not)"),
+                    "rope_scaling reaches vLLM as hf_overrides; max_model_len alone does not) and "
+                    "VllmEngine._prepare_engine_kwargs (vllm_engine_kwargs' own hf_overrides are merged in: a length "
+                    "key or rope section there is what vLLM derives from)"),
               Evidence("report", "modelscope/ms-swift#5146", "GRPO colocate, Qwen3-8B, max_model_len 122880, "
                        "vllm_max_model_len 122880: vLLM refuses (the report's command-line YaRN reaches vLLM on 4.6)"),
               Evidence("report", "modelscope/ms-swift#3907", "Qwen2.5-7B-Instruct (32768 positions), vllm_max_model_len "
                        "72000: \"User-specified max_model_len (72000) is greater than the derived max_model_len\"")),
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
              "the warning only without rope_scaling, the error where a colocated vLLM engine is built (GRPO/GKD with "
-             "use_vllm and no server; not Megatron GKD with lmbda 0) unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"),
+             "use_vllm and no server; not Megatron GKD with lmbda 0) unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 "
+             "or vllm_engine_kwargs' hf_overrides set a length key or rope_scaling / rope_parameters (not judged)"),
     RuleInfo("video-frames-length", "warning", "the recipe env's FPS_MAX_FRAMES for a Qwen-VL-family model whose "
              "smallest video at that many frames (FPS_MAX_FRAMES / FRAME_FACTOR grids of VIDEO_MIN_TOKEN_NUM tokens) is "
              "past max_length: every video long enough to reach it makes a row over max_length",
