@@ -54,6 +54,26 @@ def test_a_warmup_inside_the_schedule_is_accepted(overrides):
     assert not _codes(errors, "lr-warmup-schedule"), errors
 
 
+EPOCHS = ["args.train_iters=null", "args.num_train_epochs=1", "args.dataset=[AI-MO/NuminaMath-TIR#500]",
+          "args.global_batch_size=16"]  # init_iters: 500 // 8 * 8 x 1 // 16 = 31 iterations at most
+
+
+@pytest.mark.parametrize("overrides, refused", [
+    (["args.lr_warmup_iters=200"], True),     # pubsetups2's case: 200 warmup iterations, at most 31 to decay over
+    (["args.lr_warmup_iters=31"], True),      # equal to the upper bound: the real count is no larger, so it fails
+    (["args.lr_warmup_iters=20"], False),     # may fit: 31 is an upper bound (filtering, splits, packing lower it)
+    (["args.lr_warmup_iters=0", "args.lr_warmup_fraction=1.0"], True),  # fraction >= 1 fails at any length
+    (["args.lr_warmup_iters=200", "args.lr_decay_iters=400"], False),   # a stated decay length wins
+    (["args.lr_warmup_iters=200", "args.dataset=[train.jsonl]"], False),  # rows unknown: not judged
+])
+def test_epochs_on_a_sized_dataset_bound_the_decay_length(overrides, refused):
+    errors, _ = _plan(WARMUP, [*EPOCHS, *overrides])
+    assert bool(_codes(errors, "lr-warmup-schedule")) == refused, errors
+    assert refused == _engine_refuses(int(overrides[0].split("=")[1]), 31, 1.0 if "fraction" in str(overrides)
+                                      else None, "cosine", None) or "lr_decay_iters" in str(overrides) or \
+        "train.jsonl" in str(overrides) or overrides == ["args.lr_warmup_iters=20"]
+
+
 def _engine_refuses(warmup_iters, decay_iters, fraction, style, wsd_iters, gbs=512) -> bool:
     """megatron-core 0.16.1's OptimizerParamScheduler, given what ms-swift's get_optimizer_param_scheduler gives it."""
     torch = pytest.importorskip("torch")

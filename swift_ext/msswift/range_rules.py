@@ -5,6 +5,8 @@ plan's argument-range rule."""
 
 from __future__ import annotations
 
+from swift_ext.msswift.validation_split import train_rows
+
 # The transformers engine's torch optimizers (transformers TrainingArguments.optim; unset: its default, adamw_torch
 # or adamw_torch_fused): torch.optim.Adam.__init__ (AdamW subclasses it) raises "Invalid learning rate",
 # "Invalid epsilon value", "Invalid beta parameter at index N" and "Invalid weight_decay value".
@@ -130,11 +132,26 @@ def lr_warmup_schedule(recipe, args, err, warn):
     # replace it (MegatronArguments.init_iters recomputes train_iters from the dataset size then).
     decay = args.int("lr_decay_iters") if args.has("lr_decay_iters") else None
     epochs = args.has("num_train_epochs") or args.has("max_epochs")  # 3.x's name, refused by name elsewhere
+    at_most = False
     if decay is None and args.has("train_iters") and not epochs:
         decay = args.int("train_iters")
-    if decay is None or decay <= 0:
-        return  # unknown, or train-iters-range's case
+    elif decay is None and args.has("num_train_epochs"):
+        # init_iters: train_iters = rows // (mbs x DP) x (mbs x DP) x num_generations x epochs // global_batch_size;
+        # the rows train_rows() counts are an upper bound (splits, filters and packing only lower them), so the
+        # decay length is at most this, and a warmup at least as long fails for certain.
+        rows, epochs_value = train_rows(args), args.float("num_train_epochs")
+        if rows is not None and epochs_value is not None and epochs_value > 0:
+            generations = (args.int("num_generations") or 1) if args.str("rlhf_type") == "grpo" else 1
+            decay, at_most = int(rows * generations * epochs_value // (args.int("global_batch_size") or 16)), True
     fraction = _given(args, "lr_warmup_fraction")
+    if fraction is not None and fraction >= 1 and (decay is None or decay > 0):
+        # Warmup steps are fraction x decay steps: never below them, whatever the decay length turns out to be.
+        err("lr-warmup-schedule", f"lr_warmup_fraction {fraction:g} makes the warmup as long as the whole "
+            "schedule: megatron-core's LR scheduler asserts lr_warmup_steps < lr_decay_steps", "lr_warmup_fraction",
+            hint="a fraction below 1, such as 0.05")
+        return
+    if decay is None or decay <= 0:
+        return  # unknown, or train-iters-range's / epoch-iters' case
     if fraction is not None and (args.int("lr_warmup_iters") or 0) > 0:
         # Megatron-LM's own validate_args refuses the pair ("can only specify one of lr-warmup-fraction and
         # lr-warmup-iters"); ms-swift's get_optimizer_param_scheduler takes the fraction and drops the iterations.
@@ -142,17 +159,14 @@ def lr_warmup_schedule(recipe, args, err, warn):
              f"lr_warmup_fraction {fraction:g} set, ms-swift sizes the warmup from the fraction alone",
              "lr_warmup_iters", hint="set one of lr_warmup_fraction and lr_warmup_iters")
     if fraction is not None:
-        if fraction >= 1:
-            err("lr-warmup-schedule", f"lr_warmup_fraction {fraction:g} makes the warmup as long as the whole "
-                f"schedule ({decay} iterations): megatron-core's LR scheduler asserts lr_warmup_steps < "
-                "lr_decay_steps", "lr_warmup_fraction", hint="a fraction below 1, such as 0.05")
         return
     warmup = args.int("lr_warmup_iters") or 0
     if warmup >= decay:
-        source = "lr_decay_iters" if args.has("lr_decay_iters") else "train_iters"
-        err("lr-warmup-schedule", f"lr_warmup_iters {warmup} is not below the {decay} iterations the LR decays over "
-            f"({source}): megatron-core's LR scheduler asserts lr_warmup_steps < lr_decay_steps", "lr_warmup_iters",
-            hint=f"fewer warmup iterations than {decay}, or lr_warmup_fraction")
+        source = "lr_decay_iters" if args.has("lr_decay_iters") else "train_iters" if not at_most else (
+            "train_iters, which num_train_epochs makes at most this from the dataset's rows")
+        err("lr-warmup-schedule", f"lr_warmup_iters {warmup} is not below the {'at most ' if at_most else ''}{decay} "
+            f"iterations the LR decays over ({source}): megatron-core's LR scheduler asserts lr_warmup_steps < "
+            "lr_decay_steps", "lr_warmup_iters", hint=f"fewer warmup iterations than {decay}, or lr_warmup_fraction")
 
 
 RANGE_RULES = [optimizer_ranges, lora_dropout_range, clipping_off, no_training_steps, lr_warmup_schedule]

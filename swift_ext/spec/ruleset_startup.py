@@ -200,8 +200,11 @@ STARTUP_RULE_INFO = [
                    "without lr_wsd_decay_iters)"),
               Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2857", "pull request: a recipe's lr_warmup_iters 2000 on a "
                      "train_iters 10 smoke run hit the AssertionError in OptimizerParamScheduler.__init__")),
-             "engine megatron; the decay length known (lr_decay_iters, or train_iters without num_train_epochs); "
-             "WSD whenever lr_wsd_decay_iters is unset; the warning when both warmup arguments are set (iters > 0)"),
+             "engine megatron; the decay length known (lr_decay_iters, or train_iters without num_train_epochs) or "
+             "bounded (num_train_epochs over a training set sized by `#N` or a local .jsonl: at most rows x "
+             "num_generations x epochs // global_batch_size, ms-swift's MegatronArguments.init_iters); "
+             "lr_warmup_fraction >= 1 at any length; WSD whenever lr_wsd_decay_iters is unset; the warning when both "
+             "warmup arguments are set (iters > 0)"),
     RuleInfo("json-string", "warning", "a string for an argument ms-swift reads as a JSON object is JSON and an "
              "object (else json_repair rewrites it into a guess; where it cannot, json-argument refuses it)",
              (code("ms-swift swift/utils/utils.py: json_parse_to_dict (json.loads, then json_repair.repair_json on "
