@@ -76,6 +76,14 @@ def mtp_only_layout_stage(recipe, args, shape, lay, err, warn):
 # config through megatron_extra_kwargs, while the score function comes from the model (mcore-bridge
 # hf_to_mcore_config: sigmoid for DeepSeek-V3/GLM-4.5-style routers, softmax for Qwen MoE and gpt-oss) unless the
 # same kwargs override it. Report: NVIDIA/Megatron-LM#1971 (GPT-OSS with expert bias and a softmax router).
+# With a sigmoid router the config builds, but a checkpoint without expert bias (the model's router softmax and the
+# same kwargs switching it to sigmoid, or Llama-4's sigmoid router without bias) then fails to load: mcore-bridge
+# 1.6.3 bridge/gpt_bridge.py GPTBridge._set_router (`if moe_router_enable_expert_bias: _set_state_dict(...,
+# 'router.expert_bias', ..., self.hf_expert_bias_key)`, the default key 'gate.e_score_correction_bias') and
+# _set_state_dict (`hf_state_dict[hf_key].load()` on the layer's plain dict): KeyError. ms-swift 4.6
+# trainers/base.py _prepare_peft_model loads the HF weights that way whenever mcore_model is unset. Report:
+# ms-swift#6793 (Qwen3-30B-A3B-Instruct-2507 with --moe_router_enable_expert_bias true and
+# --moe-router-score-function sigmoid fails). Scope: engine megatron, bridge_backend mcore-bridge, mcore_model unset.
 def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
     # megatron_extra_kwargs: ms-swift 4.6 swift/megatron/model/utils.py `kwargs.update`s the TransformerConfig with it
     if not is_on(args, "moe_router_enable_expert_bias") or not shape.is_moe:
@@ -87,6 +95,24 @@ def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
             "but a sigmoid router", "megatron_extra_kwargs",
             hint="drop moe_router_enable_expert_bias (keep the auxiliary load-balancing loss), or train a model "
             "whose router is sigmoid")
+        return
+    if _checkpoint_has_expert_bias(shape) or args.str("mcore_model") or not builds_with_mcore_bridge(args):
+        return
+    err("moe-expert-bias", f"megatron_extra_kwargs sets moe_router_enable_expert_bias on {shape.name}, whose "
+        "checkpoint carries no expert-bias tensor (its router is "
+        f"{shape.router_score_function}{' without expert bias' if shape.router_score_function == 'sigmoid' else ''}"
+        "): loading the HF weights, mcore-bridge reads each router's expert bias from the checkpoint and stops with a "
+        "KeyError on the first MoE layer", "megatron_extra_kwargs",
+        hint="drop moe_router_enable_expert_bias and moe_router_score_function from megatron_extra_kwargs (the "
+             "model's routing comes from config.json)")
+
+
+# Whether the checkpoint holds the routers' expert bias, as mcore-bridge 1.6.3 config/parser.py hf_to_mcore_config
+# decides moe_router_enable_expert_bias: on for sigmoid routers unless the model type turns it off (llama4: sigmoid
+# without bias), off for softmax routers. GPTBridge._set_router loads router.expert_bias from the checkpoint's
+# hf_expert_bias_key whenever the running config has expert bias on: `hf_state_dict[hf_key]` on a plain dict.
+def _checkpoint_has_expert_bias(shape: ModelShape) -> bool:
+    return shape.router_score_function == "sigmoid" and shape.model_type != "llama4"
 
 
 # Evidence (reports; DeepEP is not a megatron-core check): megatron-core 0.16.1 transformer/moe/token_dispatcher.py

@@ -110,13 +110,24 @@ MOE_RULE_INFO = [
              "MLATransformerConfig-only key is accepted for deepseek_v41 and said for a model the registry does not "
              "know"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
-             "sigmoid router",
+             "sigmoid router, and a checkpoint that holds the routers' expert bias when mcore-bridge loads the HF "
+             "weights",
              (code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
               code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs update the "
                     "TransformerConfig)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py: GPTBridge._set_router (router.expert_bias "
+                   "from hf_expert_bias_key when expert bias is on) / _set_state_dict (`hf_state_dict[hf_key]`: "
+                   "KeyError)"),
+              code("ms-swift swift/megatron/trainers/base.py: _prepare_peft_model (bridge.load_weights when "
+                   "mcore_model is unset)"),
               Evidence("report", "NVIDIA/Megatron-LM#1971", "GPT-OSS, --moe-router-enable-expert-bias with "
-                       "--moe-router-score-function softmax")),
-             "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs)"),
+                       "--moe-router-score-function softmax"),
+              Evidence("report", "modelscope/ms-swift#6793", "Qwen3-30B-A3B-Instruct-2507 (softmax router, no "
+                       "expert bias in the checkpoint) with --moe_router_enable_expert_bias true and "
+                       "--moe-router-score-function sigmoid fails")),
+             "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs); the "
+             "checkpoint case: a sigmoid router over a checkpoint without expert bias (softmax in config.json, or "
+             "Llama-4), bridge_backend mcore-bridge, mcore_model unset"),
     RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes variable sequence lengths, which "
              "mcore-bridge's model config turns on by default (megatron-bridge: with padding_free/packing); "
              "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts; the flex "
