@@ -98,3 +98,20 @@ def test_mtp_only_layout_stage_warns_under_mcore_bridge_only():
     assert not {w for w in warnings if w[0] == "pipeline-layout-mtp-stage"}
     _, warnings = _findings(name, "args.bridge_backend=mcore-bridge")
     assert ("pipeline-layout-mtp-stage", "args.pipeline_model_parallel_layout") in warnings
+
+
+def test_lora_adapter_without_merge_warns_on_expert_bias_routers_only():
+    # GLM-4.5-Air routes with sigmoid and an expert bias Megatron keeps updating; the adapter does not hold it.
+    name = "ms-swift-example-megatron-glm45-air-lora-attn.yaml"
+    _, warnings = _findings(name, "args.merge_lora=false")
+    assert ("lora-expert-bias-unsaved", "args.merge_lora") in warnings
+    # the published run merges (merge_lora defaults to save_safetensors): the merged model carries the bias
+    _, warnings = _findings(name)
+    assert not {w for w in warnings if w[0] == "lora-expert-bias-unsaved"}
+    # a fixed bias, or the router saved with the adapter, leaves nothing to lose
+    for fix in ('args.megatron_extra_kwargs={"moe_router_bias_update_rate": 0}', "args.modules_to_save=[router]"):
+        _, warnings = _findings(name, "args.merge_lora=false", fix)
+        assert not {w for w in warnings if w[0] == "lora-expert-bias-unsaved"}, fix
+    # Qwen3-30B-A3B's softmax router has no expert bias: its published unmerged LoRA run is not warned
+    _, warnings = _findings("ms-swift-example-lora-moe.yaml")
+    assert not {w for w in warnings if w[0] == "lora-expert-bias-unsaved"}

@@ -4,6 +4,7 @@ Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
+from swift_ext.msswift.conventions import is_true
 from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, is_on,
                                             variable_seq_lengths)
 from swift_ext.planner.model_shape import ModelShape
@@ -317,6 +318,39 @@ def expert_grads_without_expert_parallel(recipe, args, shape: ModelShape, lay, e
                "leave the experts out of target_modules"))
 
 
+# Evidence: megatron-core 0.16.1 distributed/finalize_model_grads.py finalize_model_grads runs
+# _update_router_expert_bias after every step when moe_router_enable_expert_bias, whatever requires_grad says (the
+# bias is a buffer moved by token counts, moe_router_bias_update_rate); mcore-bridge 1.6.3 config/parser.py turns
+# expert bias on for every sigmoid router but Llama-4's, and model/modules/topk_router.py TopKRouter keeps counting
+# tokens under LoRA (no frozen_expert_bias: that came with mcore-bridge PR #195, after 1.6.3). The LoRA save,
+# bridge/gpt_bridge.py _set_state_dict with peft_format, writes only LoRA tensors (and modules_to_save copies), so
+# router.expert_bias is not in the adapter. ms-swift 4.6 trainers/base.py save_checkpoint also writes the merged model
+# (which carries the trained bias) only with merge_lora (default: save_safetensors). Report: modelscope/mcore-bridge
+# PR #195 ("MoE expert bias keeps updating even when the router weight is frozen. Reloading the base model and
+# adapter can therefore ... change expert selection"). Scope: engine megatron, tuner_type lora, MoE models with expert
+# bias on and a non-zero update rate, save_safetensors on, merge_lora false, no router in modules_to_save.
+def lora_adapter_drops_expert_bias(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe or args.str("tuner_type") != "lora" or not args.bool("save_safetensors"):
+        return
+    merge = args.stated("merge_lora")
+    if merge is None or is_true(merge):
+        return
+    if not is_on(args, "moe_router_enable_expert_bias", _checkpoint_has_expert_bias(shape)):
+        return
+    rate = config_value(args, "moe_router_bias_update_rate", 1e-3)
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate == 0:
+        return
+    if any("router" in str(m) for m in args.list("modules_to_save")):
+        return
+    warn("lora-expert-bias-unsaved", f"{shape.name}'s routers keep an expert bias that Megatron moves after every "
+         "step (aux-loss-free balancing, moe_router_bias_update_rate), LoRA or not, but with merge_lora false the "
+         "saved adapter holds only the LoRA tensors: the base model plus this adapter routes with the checkpoint's "
+         "bias, not the one the adapter was trained with (mcore-bridge PR #195, after 1.6.3)",
+         "merge_lora",
+         hint="merge_lora: true (the merged checkpoint carries router.expert_bias), or keep the bias fixed with "
+              "megatron_extra_kwargs {moe_router_bias_update_rate: 0}")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
              expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
-             deepep_group, router_override, expert_grads_without_expert_parallel]
+             deepep_group, router_override, expert_grads_without_expert_parallel, lora_adapter_drops_expert_bias]

@@ -199,4 +199,20 @@ MOE_RULE_INFO = [
                        "group ... ranks ... diverge'")),
              "engine: megatron, MoE models, expert_model_parallel_size 1, expert_tensor_parallel_size != "
              "tensor_model_parallel_size, experts trained (tuner_type full, or LoRA whose target_modules reach them)"),
+    RuleInfo("lora-expert-bias-unsaved", "warning", "Megatron LoRA with merge_lora false on a MoE model whose routers "
+             "keep an expert bias: Megatron updates the bias every step, the saved adapter does not carry it, so the "
+             "base model plus adapter routes otherwise than the adapter was trained with",
+             (code("megatron-core distributed/finalize_model_grads.py: finalize_model_grads "
+                   "(_update_router_expert_bias when moe_router_enable_expert_bias, requires_grad not consulted)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (expert bias on for sigmoid "
+                   "routers but Llama-4's) / model/modules/topk_router.py TopKRouter (no frozen_expert_bias) / "
+                   "bridge/gpt_bridge.py _set_state_dict (peft_format: LoRA tensors and modules_to_save only)"),
+              code("ms-swift swift/megatron/trainers/base.py: save_checkpoint (the merged model, which carries "
+                   "router.expert_bias, only with merge_lora)"),
+              Evidence("report", "modelscope/mcore-bridge#195", "pull request after 1.6.3: 'MoE expert bias keeps "
+                       "updating even when the router weight is frozen. Reloading the base model and adapter can "
+                       "... change expert selection'; freezes the bias for routers left out of the adapter")),
+             "engine: megatron, tuner_type lora, MoE models with expert bias (sigmoid routers but Llama-4's, or "
+             "megatron_extra_kwargs) and a non-zero moe_router_bias_update_rate, save_safetensors on, merge_lora "
+             "stated false, no router in modules_to_save"),
 ]
