@@ -115,3 +115,16 @@ def test_lora_adapter_without_merge_warns_on_expert_bias_routers_only():
     # Qwen3-30B-A3B's softmax router has no expert bias: its published unmerged LoRA run is not warned
     _, warnings = _findings("ms-swift-example-lora-moe.yaml")
     assert not {w for w in warnings if w[0] == "lora-expert-bias-unsaved"}
+
+
+def test_expert_bias_switched_off_on_a_checkpoint_trained_with_it_is_a_router_override():
+    # GLM-4.5-Air's sigmoid routers add e_score_correction_bias before the top-k; off, mcore-bridge skips it
+    name = "ms-swift-example-megatron-glm45-air-lora-attn.yaml"
+    _, warnings = _findings(name, 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": false}')
+    assert ("moe-router-override", "args.megatron_extra_kwargs") in warnings
+    _, warnings = _findings(name, 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}')
+    assert not {w for w in warnings if w[0] == "moe-router-override"}
+    # Qwen3-30B-A3B's softmax router never had one
+    _, warnings = _findings("ms-swift-example-lora-moe.yaml",
+                            'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": false}')
+    assert not {w for w in warnings if w[0] == "moe-router-override"}

@@ -269,6 +269,12 @@ def router_override(recipe, args, shape: ModelShape, lay, err, warn):
             and shape.router_group_topk and extra["moe_router_group_topk"] != shape.router_group_topk:
         changed.append(f"moe_router_group_topk {extra['moe_router_group_topk']} (config.json's topk_group: "
                        f"{shape.router_group_topk})")
+    # expert bias off on a checkpoint trained with it: mcore-bridge's _set_router then skips loading
+    # e_score_correction_bias, and the sigmoid top-k picks experts without the bias the model was trained with
+    if "moe_router_enable_expert_bias" in extra and not is_true(extra["moe_router_enable_expert_bias"]) \
+            and _checkpoint_has_expert_bias(shape):
+        changed.append("moe_router_enable_expert_bias false (the checkpoint's routers add their expert bias "
+                       "before the top-k)")
     if changed:
         warn("moe-router-override", f"megatron_extra_kwargs routes {shape.name} otherwise than its checkpoint was "
              f"trained: {'; '.join(changed)}. It builds and trains, but the pretrained router and experts then pick "

@@ -161,8 +161,9 @@ MOE_RULE_INFO = [
              "engine: megatron, MoE models, moe_token_dispatcher_type flex with megatron_extra_kwargs "
              "moe_flex_dispatcher_backend hybridep (without moe_enable_deepep, which moe-deepep refuses beside it)"),
     RuleInfo("moe-router-override", "warning", "megatron_extra_kwargs setting the router's top-k, score function, "
-             "pre-softmax or group-limited routing to other values than the checkpoint's config.json: it trains, but "
-             "the pretrained router and experts route as they were not trained to",
+             "pre-softmax or group-limited routing to other values than the checkpoint's config.json, or turning the "
+             "expert bias of a checkpoint trained with one off: it trains, but the pretrained router and experts "
+             "route as they were not trained to",
              (code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (num_experts_per_tok, "
                    "scoring_func, norm_topk_prob, n_group, topk_group -> the moe_router_* fields)"),
               code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs applied last; "
@@ -173,7 +174,9 @@ MOE_RULE_INFO = [
                        "group top-k 4 on a model routed over one group")),
              "engine: megatron, MoE models, megatron_extra_kwargs setting moe_router_topk, moe_router_score_function, "
              "moe_router_pre_softmax (softmax routers), moe_router_num_groups or moe_router_group_topk to a value "
-             "other than the model's (unset and 1 group alike)"),
+             "other than the model's (unset and 1 group alike), or moe_router_enable_expert_bias false on a sigmoid "
+             "router with expert bias (mcore-bridge bridge/gpt_bridge.py _set_router then skips "
+             "e_score_correction_bias)"),
     RuleInfo("pipeline-layout-mtp-stage", "warning", "a pipeline_model_parallel_layout stage with the MTP layer(s) "
              "but no decoder layer fails in ms-swift's model build",
              (Evidence("report", "ms-swift#9823", "Qwen3.5-397B-A17B, layout E(|tt)*30,|mL, mcore-bridge; fix PR "
