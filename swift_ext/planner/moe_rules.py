@@ -97,7 +97,7 @@ def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
             hint="drop moe_router_enable_expert_bias (keep the auxiliary load-balancing loss), or train a model "
             "whose router is sigmoid")
         return
-    if _checkpoint_has_expert_bias(shape) or args.str("mcore_model") or not builds_with_mcore_bridge(args):
+    if not _expert_bias_missing_from_checkpoint(args, shape):
         return
     err("moe-expert-bias", f"megatron_extra_kwargs sets moe_router_enable_expert_bias on {shape.name}, whose "
         "checkpoint carries no expert-bias tensor (its router is "
@@ -114,6 +114,12 @@ def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
 # hf_expert_bias_key whenever the running config has expert bias on: `hf_state_dict[hf_key]` on a plain dict.
 def _checkpoint_has_expert_bias(shape: ModelShape) -> bool:
     return shape.router_score_function == "sigmoid" and shape.model_type != "llama4"
+
+
+def _expert_bias_missing_from_checkpoint(args, shape: ModelShape) -> bool:
+    """Expert bias on where mcore-bridge loads HF weights (mcore_model unset) that hold none: the KeyError above."""
+    return is_on(args, "moe_router_enable_expert_bias") and not _checkpoint_has_expert_bias(shape) \
+        and not args.str("mcore_model") and builds_with_mcore_bridge(args)
 
 
 # Evidence (reports; DeepEP is not a megatron-core check): megatron-core 0.16.1 transformer/moe/token_dispatcher.py
@@ -247,8 +253,8 @@ def _router_groups(value) -> int:
 # moe_router_pre_softmax, moe_router_num_groups or moe_router_group_topk (an invalid combination is moe-router's).
 def router_override(recipe, args, shape: ModelShape, lay, err, warn):
     extra = args.mapping("megatron_extra_kwargs")
-    if not shape.is_moe or not extra:
-        return
+    if not shape.is_moe or not extra or _expert_bias_missing_from_checkpoint(args, shape):
+        return  # the last: the weights do not load at all (moe-expert-bias' error)
     changed = []
     if "moe_router_topk" in extra and type(extra["moe_router_topk"]) is int and shape.num_experts_per_tok \
             and extra["moe_router_topk"] != shape.num_experts_per_tok:
