@@ -57,18 +57,35 @@ def test_published_dispatcher_settings_pass():
     assert not {e for e in errors | warnings if e[0] in ("moe-dispatcher", "pipeline-layout-mtp-stage")}
 
 
-def test_expert_bias_passes_on_a_sigmoid_router_or_when_the_kwargs_make_it_sigmoid():
+def test_expert_bias_passes_on_a_sigmoid_router_and_is_refused_on_a_softmax_one():
     # GLM-4.5-Air routes with sigmoid (mcore-bridge), Qwen3-30B-A3B with softmax.
     bias = 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}'
     errors, _ = _findings("ms-swift-example-lora-mtp.yaml", bias)
     assert not {e for e in errors if e[0] == "moe-expert-bias"}
     errors, _ = _findings("ms-swift-example-lora-moe.yaml", bias)
     assert ("moe-expert-bias", "args.megatron_extra_kwargs") in errors
-    errors, _ = _findings("ms-swift-example-lora-moe.yaml", 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": '
-                          'true, "moe_router_score_function": "sigmoid"}')
-    assert not {e for e in errors if e[0] == "moe-expert-bias"}
     # DeepSeek-V3 routes with sigmoid (config.json scoring_func; slime's model args set expert bias on it).
     errors, _ = _findings("verl-example-deepseek671b-megatron-80gb.yaml", bias)
+    assert not {e for e in errors if e[0] == "moe-expert-bias"}
+
+
+def test_expert_bias_on_a_checkpoint_without_one_is_refused_where_the_hf_weights_load():
+    # The kwargs make Qwen3-30B-A3B's router sigmoid, so the config builds, but its checkpoint holds no expert bias:
+    # mcore-bridge's GPTBridge._set_router then reads a key the HF checkpoint lacks (ms-swift#6793's setup).
+    sigmoid = ('args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true, '
+               '"moe_router_score_function": "sigmoid"}')
+    errors, _ = _findings("ms-swift-example-lora-moe.yaml", sigmoid)
+    assert ("moe-expert-bias", "args.megatron_extra_kwargs") in errors
+    # the sigmoid router alone (no expert bias) loads: only moe-router-override's warning is due
+    errors, warnings = _findings("ms-swift-example-lora-moe.yaml",
+                                 'args.megatron_extra_kwargs={"moe_router_score_function": "sigmoid"}')
+    assert not {e for e in errors if e[0] == "moe-expert-bias"}
+    assert ("moe-router-override", "args.megatron_extra_kwargs") in warnings
+    # Llama-4 routes with sigmoid and no expert bias (mcore-bridge hf_to_mcore_config turns it off)
+    errors, _ = _findings("ms-swift-example-megatron-llama4-scout-lora.yaml",
+                          'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}')
+    assert ("moe-expert-bias", "args.megatron_extra_kwargs") in errors
+    errors, _ = _findings("ms-swift-example-megatron-llama4-scout-lora.yaml")
     assert not {e for e in errors if e[0] == "moe-expert-bias"}
 
 
@@ -81,3 +98,33 @@ def test_mtp_only_layout_stage_warns_under_mcore_bridge_only():
     assert not {w for w in warnings if w[0] == "pipeline-layout-mtp-stage"}
     _, warnings = _findings(name, "args.bridge_backend=mcore-bridge")
     assert ("pipeline-layout-mtp-stage", "args.pipeline_model_parallel_layout") in warnings
+
+
+def test_lora_adapter_without_merge_warns_on_expert_bias_routers_only():
+    # GLM-4.5-Air routes with sigmoid and an expert bias Megatron keeps updating; the adapter does not hold it.
+    name = "ms-swift-example-megatron-glm45-air-lora-attn.yaml"
+    _, warnings = _findings(name, "args.merge_lora=false")
+    assert ("lora-expert-bias-unsaved", "args.merge_lora") in warnings
+    # the published run merges (merge_lora defaults to save_safetensors): the merged model carries the bias
+    _, warnings = _findings(name)
+    assert not {w for w in warnings if w[0] == "lora-expert-bias-unsaved"}
+    # a fixed bias, or the router saved with the adapter, leaves nothing to lose
+    for fix in ('args.megatron_extra_kwargs={"moe_router_bias_update_rate": 0}', "args.modules_to_save=[router]"):
+        _, warnings = _findings(name, "args.merge_lora=false", fix)
+        assert not {w for w in warnings if w[0] == "lora-expert-bias-unsaved"}, fix
+    # Qwen3-30B-A3B's softmax router has no expert bias: its published unmerged LoRA run is not warned
+    _, warnings = _findings("ms-swift-example-lora-moe.yaml")
+    assert not {w for w in warnings if w[0] == "lora-expert-bias-unsaved"}
+
+
+def test_expert_bias_switched_off_on_a_checkpoint_trained_with_it_is_a_router_override():
+    # GLM-4.5-Air's sigmoid routers add e_score_correction_bias before the top-k; off, mcore-bridge skips it
+    name = "ms-swift-example-megatron-glm45-air-lora-attn.yaml"
+    _, warnings = _findings(name, 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": false}')
+    assert ("moe-router-override", "args.megatron_extra_kwargs") in warnings
+    _, warnings = _findings(name, 'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": true}')
+    assert not {w for w in warnings if w[0] == "moe-router-override"}
+    # Qwen3-30B-A3B's softmax router never had one
+    _, warnings = _findings("ms-swift-example-lora-moe.yaml",
+                            'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": false}')
+    assert not {w for w in warnings if w[0] == "moe-router-override"}

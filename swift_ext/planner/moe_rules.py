@@ -4,6 +4,7 @@ Registered with layout.py's rules (engine megatron)."""
 
 from __future__ import annotations
 
+from swift_ext.msswift.conventions import is_true
 from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, is_on,
                                             variable_seq_lengths)
 from swift_ext.planner.model_shape import ModelShape
@@ -76,6 +77,14 @@ def mtp_only_layout_stage(recipe, args, shape, lay, err, warn):
 # config through megatron_extra_kwargs, while the score function comes from the model (mcore-bridge
 # hf_to_mcore_config: sigmoid for DeepSeek-V3/GLM-4.5-style routers, softmax for Qwen MoE and gpt-oss) unless the
 # same kwargs override it. Report: NVIDIA/Megatron-LM#1971 (GPT-OSS with expert bias and a softmax router).
+# With a sigmoid router the config builds, but a checkpoint without expert bias (the model's router softmax and the
+# same kwargs switching it to sigmoid, or Llama-4's sigmoid router without bias) then fails to load: mcore-bridge
+# 1.6.3 bridge/gpt_bridge.py GPTBridge._set_router (`if moe_router_enable_expert_bias: _set_state_dict(...,
+# 'router.expert_bias', ..., self.hf_expert_bias_key)`, the default key 'gate.e_score_correction_bias') and
+# _set_state_dict (`hf_state_dict[hf_key].load()` on the layer's plain dict): KeyError. ms-swift 4.6
+# trainers/base.py _prepare_peft_model loads the HF weights that way whenever mcore_model is unset. Report:
+# ms-swift#6793 (Qwen3-30B-A3B-Instruct-2507 with --moe_router_enable_expert_bias true and
+# --moe-router-score-function sigmoid fails). Scope: engine megatron, bridge_backend mcore-bridge, mcore_model unset.
 def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
     # megatron_extra_kwargs: ms-swift 4.6 swift/megatron/model/utils.py `kwargs.update`s the TransformerConfig with it
     if not is_on(args, "moe_router_enable_expert_bias") or not shape.is_moe:
@@ -87,6 +96,30 @@ def expert_bias_needs_sigmoid(recipe, args, shape: ModelShape, lay, err, warn):
             "but a sigmoid router", "megatron_extra_kwargs",
             hint="drop moe_router_enable_expert_bias (keep the auxiliary load-balancing loss), or train a model "
             "whose router is sigmoid")
+        return
+    if not _expert_bias_missing_from_checkpoint(args, shape):
+        return
+    err("moe-expert-bias", f"megatron_extra_kwargs sets moe_router_enable_expert_bias on {shape.name}, whose "
+        "checkpoint carries no expert-bias tensor (its router is "
+        f"{shape.router_score_function}{' without expert bias' if shape.router_score_function == 'sigmoid' else ''}"
+        "): loading the HF weights, mcore-bridge reads each router's expert bias from the checkpoint and stops with a "
+        "KeyError on the first MoE layer", "megatron_extra_kwargs",
+        hint="drop moe_router_enable_expert_bias and moe_router_score_function from megatron_extra_kwargs (the "
+             "model's routing comes from config.json)")
+
+
+# Whether the checkpoint holds the routers' expert bias, as mcore-bridge 1.6.3 config/parser.py hf_to_mcore_config
+# decides moe_router_enable_expert_bias: on for sigmoid routers unless the model type turns it off (llama4: sigmoid
+# without bias), off for softmax routers. GPTBridge._set_router loads router.expert_bias from the checkpoint's
+# hf_expert_bias_key whenever the running config has expert bias on: `hf_state_dict[hf_key]` on a plain dict.
+def _checkpoint_has_expert_bias(shape: ModelShape) -> bool:
+    return shape.router_score_function == "sigmoid" and shape.model_type != "llama4"
+
+
+def _expert_bias_missing_from_checkpoint(args, shape: ModelShape) -> bool:
+    """Expert bias on where mcore-bridge loads HF weights (mcore_model unset) that hold none: the KeyError above."""
+    return is_on(args, "moe_router_enable_expert_bias") and not _checkpoint_has_expert_bias(shape) \
+        and not args.str("mcore_model") and builds_with_mcore_bridge(args)
 
 
 # Evidence (reports; DeepEP is not a megatron-core check): megatron-core 0.16.1 transformer/moe/token_dispatcher.py
@@ -220,8 +253,8 @@ def _router_groups(value) -> int:
 # moe_router_pre_softmax, moe_router_num_groups or moe_router_group_topk (an invalid combination is moe-router's).
 def router_override(recipe, args, shape: ModelShape, lay, err, warn):
     extra = args.mapping("megatron_extra_kwargs")
-    if not shape.is_moe or not extra:
-        return
+    if not shape.is_moe or not extra or _expert_bias_missing_from_checkpoint(args, shape):
+        return  # the last: the weights do not load at all (moe-expert-bias' error)
     changed = []
     if "moe_router_topk" in extra and type(extra["moe_router_topk"]) is int and shape.num_experts_per_tok \
             and extra["moe_router_topk"] != shape.num_experts_per_tok:
@@ -242,6 +275,12 @@ def router_override(recipe, args, shape: ModelShape, lay, err, warn):
             and shape.router_group_topk and extra["moe_router_group_topk"] != shape.router_group_topk:
         changed.append(f"moe_router_group_topk {extra['moe_router_group_topk']} (config.json's topk_group: "
                        f"{shape.router_group_topk})")
+    # expert bias off on a checkpoint trained with it: mcore-bridge's _set_router then skips loading
+    # e_score_correction_bias, and the sigmoid top-k picks experts without the bias the model was trained with
+    if "moe_router_enable_expert_bias" in extra and not is_true(extra["moe_router_enable_expert_bias"]) \
+            and _checkpoint_has_expert_bias(shape):
+        changed.append("moe_router_enable_expert_bias false (the checkpoint's routers add their expert bias "
+                       "before the top-k)")
     if changed:
         warn("moe-router-override", f"megatron_extra_kwargs routes {shape.name} otherwise than its checkpoint was "
              f"trained: {'; '.join(changed)}. It builds and trains, but the pretrained router and experts then pick "
@@ -336,6 +375,40 @@ def rl_aux_loss(recipe, args, shape: ModelShape, lay, err, warn):
               "meant to keep balancing the experts")
 
 
+# Evidence: megatron-core 0.16.1 distributed/finalize_model_grads.py finalize_model_grads runs
+# _update_router_expert_bias after every step when moe_router_enable_expert_bias, whatever requires_grad says (the
+# bias is a buffer moved by token counts, moe_router_bias_update_rate); mcore-bridge 1.6.3 config/parser.py turns
+# expert bias on for every sigmoid router but Llama-4's, and model/modules/topk_router.py TopKRouter keeps counting
+# tokens under LoRA (no frozen_expert_bias: that came with mcore-bridge PR #195, after 1.6.3). The LoRA save,
+# bridge/gpt_bridge.py _set_state_dict with peft_format, writes only LoRA tensors (and modules_to_save copies), so
+# router.expert_bias is not in the adapter. ms-swift 4.6 trainers/base.py save_checkpoint also writes the merged model
+# (which carries the trained bias) only with merge_lora (default: save_safetensors). Report: modelscope/mcore-bridge
+# PR #195 ("MoE expert bias keeps updating even when the router weight is frozen. Reloading the base model and
+# adapter can therefore ... change expert selection"). Scope: engine megatron, tuner_type lora, MoE models with expert
+# bias on and a non-zero update rate, save_safetensors on, merge_lora false, no router in modules_to_save.
+def lora_adapter_drops_expert_bias(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe or args.str("tuner_type") != "lora" or not args.bool("save_safetensors"):
+        return
+    merge = args.stated("merge_lora")
+    if merge is None or is_true(merge):
+        return
+    if not is_on(args, "moe_router_enable_expert_bias", _checkpoint_has_expert_bias(shape)):
+        return
+    rate = config_value(args, "moe_router_bias_update_rate", 1e-3)
+    if isinstance(rate, (int, float)) and not isinstance(rate, bool) and rate == 0:
+        return
+    if any("router" in str(m) for m in args.list("modules_to_save")):
+        return
+    warn("lora-expert-bias-unsaved", f"{shape.name}'s routers keep an expert bias that Megatron moves after every "
+         "step (aux-loss-free balancing, moe_router_bias_update_rate), LoRA or not, but with merge_lora false the "
+         "saved adapter holds only the LoRA tensors: the base model plus this adapter routes with the checkpoint's "
+         "bias, not the one the adapter was trained with (mcore-bridge PR #195, after 1.6.3)",
+         "merge_lora",
+         hint="merge_lora: true (the merged checkpoint carries router.expert_bias), or keep the bias fixed with "
+              "megatron_extra_kwargs {moe_router_bias_update_rate: 0}")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
              expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
-             deepep_group, router_override, expert_grads_without_expert_parallel, rl_aux_loss]
+             deepep_group, router_override, expert_grads_without_expert_parallel, rl_aux_loss,
+             lora_adapter_drops_expert_bias]

@@ -110,13 +110,24 @@ MOE_RULE_INFO = [
              "MLATransformerConfig-only key is accepted for deepseek_v41 and said for a model the registry does not "
              "know"),
     RuleInfo("moe-expert-bias", "error", "moe_router_enable_expert_bias (through megatron_extra_kwargs) needs a "
-             "sigmoid router",
+             "sigmoid router, and a checkpoint that holds the routers' expert bias when mcore-bridge loads the HF "
+             "weights",
              (code(TC + " (\"Expert bias for aux-loss-free routing only supports sigmoid score function\")"),
               code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs update the "
                     "TransformerConfig)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py: GPTBridge._set_router (router.expert_bias "
+                   "from hf_expert_bias_key when expert bias is on) / _set_state_dict (`hf_state_dict[hf_key]`: "
+                   "KeyError)"),
+              code("ms-swift swift/megatron/trainers/base.py: _prepare_peft_model (bridge.load_weights when "
+                   "mcore_model is unset)"),
               Evidence("report", "NVIDIA/Megatron-LM#1971", "GPT-OSS, --moe-router-enable-expert-bias with "
-                       "--moe-router-score-function softmax")),
-             "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs)"),
+                       "--moe-router-score-function softmax"),
+              Evidence("report", "modelscope/ms-swift#6793", "Qwen3-30B-A3B-Instruct-2507 (softmax router, no "
+                       "expert bias in the checkpoint) with --moe_router_enable_expert_bias true and "
+                       "--moe-router-score-function sigmoid fails")),
+             "engine: megatron, MoE models whose router is not sigmoid (from config.json, or the same kwargs); the "
+             "checkpoint case: a sigmoid router over a checkpoint without expert bias (softmax in config.json, or "
+             "Llama-4), bridge_backend mcore-bridge, mcore_model unset"),
     RuleInfo("moe-dispatcher", "error", "the allgather token dispatcher excludes variable sequence lengths, which "
              "mcore-bridge's model config turns on by default (megatron-bridge: with padding_free/packing); "
              "moe_shared_expert_overlap needs the alltoall dispatcher on models with shared experts; the flex "
@@ -150,8 +161,9 @@ MOE_RULE_INFO = [
              "engine: megatron, MoE models, moe_token_dispatcher_type flex with megatron_extra_kwargs "
              "moe_flex_dispatcher_backend hybridep (without moe_enable_deepep, which moe-deepep refuses beside it)"),
     RuleInfo("moe-router-override", "warning", "megatron_extra_kwargs setting the router's top-k, score function, "
-             "pre-softmax or group-limited routing to other values than the checkpoint's config.json: it trains, but "
-             "the pretrained router and experts route as they were not trained to",
+             "pre-softmax or group-limited routing to other values than the checkpoint's config.json, or turning the "
+             "expert bias of a checkpoint trained with one off: it trains, but the pretrained router and experts "
+             "route as they were not trained to",
              (code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (num_experts_per_tok, "
                    "scoring_func, norm_topk_prob, n_group, topk_group -> the moe_router_* fields)"),
               code("ms-swift swift/megatron/model/utils.py: get_mcore_model_config (megatron_extra_kwargs applied last; "
@@ -162,7 +174,9 @@ MOE_RULE_INFO = [
                        "group top-k 4 on a model routed over one group")),
              "engine: megatron, MoE models, megatron_extra_kwargs setting moe_router_topk, moe_router_score_function, "
              "moe_router_pre_softmax (softmax routers), moe_router_num_groups or moe_router_group_topk to a value "
-             "other than the model's (unset and 1 group alike)"),
+             "other than the model's (unset and 1 group alike), or moe_router_enable_expert_bias false on a sigmoid "
+             "router with expert bias (mcore-bridge bridge/gpt_bridge.py _set_router then skips "
+             "e_score_correction_bias)"),
     RuleInfo("rl-moe-aux-loss", "warning", "Megatron GRPO on a MoE model with moe_aux_loss_coeff above 0: megatron-core "
              "adds the router's load-balancing loss to every policy update, against the policy gradient",
              (code("megatron-core transformer/moe/router.py: TopKRouter._apply_aux_loss / _apply_seq_aux_loss "
@@ -204,4 +218,20 @@ MOE_RULE_INFO = [
                        "group ... ranks ... diverge'")),
              "engine: megatron, MoE models, expert_model_parallel_size 1, expert_tensor_parallel_size != "
              "tensor_model_parallel_size, experts trained (tuner_type full, or LoRA whose target_modules reach them)"),
+    RuleInfo("lora-expert-bias-unsaved", "warning", "Megatron LoRA with merge_lora false on a MoE model whose routers "
+             "keep an expert bias: Megatron updates the bias every step, the saved adapter does not carry it, so the "
+             "base model plus adapter routes otherwise than the adapter was trained with",
+             (code("megatron-core distributed/finalize_model_grads.py: finalize_model_grads "
+                   "(_update_router_expert_bias when moe_router_enable_expert_bias, requires_grad not consulted)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (expert bias on for sigmoid "
+                   "routers but Llama-4's) / model/modules/topk_router.py TopKRouter (no frozen_expert_bias) / "
+                   "bridge/gpt_bridge.py _set_state_dict (peft_format: LoRA tensors and modules_to_save only)"),
+              code("ms-swift swift/megatron/trainers/base.py: save_checkpoint (the merged model, which carries "
+                   "router.expert_bias, only with merge_lora)"),
+              Evidence("report", "modelscope/mcore-bridge#195", "pull request after 1.6.3: 'MoE expert bias keeps "
+                       "updating even when the router weight is frozen. Reloading the base model and adapter can "
+                       "... change expert selection'; freezes the bias for routers left out of the adapter")),
+             "engine: megatron, tuner_type lora, MoE models with expert bias (sigmoid routers but Llama-4's, or "
+             "megatron_extra_kwargs) and a non-zero moe_router_bias_update_rate, save_safetensors on, merge_lora "
+             "stated false, no router in modules_to_save"),
 ]
