@@ -207,6 +207,10 @@ CASES = [
      [*DDP2, """args.device_map='{"": 0}'"""]),
     ("device-map-ddp", "device_map", SWIFT_SFT, [*DDP2, "args.device_map=auto"],
      [*DDP2, "args.device_map=auto", "args.deepspeed=zero2"]),
+    # max_memory naming one GPU: ModelArguments._init_max_memory shifts it to each rank's own GPU and accelerate's
+    # infer_auto_device_map collapses the map to {'': rank}, one entry (test_one_gpu_max_memory_keeps_one_entry)
+    ("device-map-ddp", "device_map", SWIFT_SFT, [*DDP2, "args.device_map=auto", "args.max_memory={0: 70GiB, 1: 70GiB}"],
+     [*DDP2, "args.device_map=auto", "args.max_memory={0: 70GiB}"]),
     # a misspelt preset: ms-swift's json_parse_to_dict takes it for JSON text and fails (the test below runs it)
     ("config-name", "deepspeed", SWIFT_SFT, ["args.deepspeed=zero3_offlod"], ["args.deepspeed=zero3_offload"]),
     ("config-name", "fsdp", SWIFT_SFT, ["args.fsdp=fsdp2_offload"], ["args.fsdp=fsdp2"]),
@@ -814,3 +818,19 @@ def test_init_iters_multiplies_the_rows_by_num_generations_and_the_scheduler_ass
     assert "num_generations = self.num_generations if self.rlhf_type == 'grpo' else 1" in args_src
     core = (_package_dir("megatron") / "core" / "optimizer_param_scheduler.py").read_text(encoding="utf-8")
     assert "assert self.lr_decay_steps > 0" in core
+
+
+def test_one_gpu_max_memory_keeps_one_entry():
+    # accelerate's own placement: max_memory listing one GPU gives a one-entry map, which verify_device_map (more
+    # than one entry) lets through under DDP; two GPUs spread the layers
+    import torch
+    from accelerate import Accelerator, infer_auto_device_map
+
+    model = torch.nn.Sequential(*[torch.nn.Linear(64, 64) for _ in range(6)])
+    one = infer_auto_device_map(model, max_memory={0: 10**9})
+    two = infer_auto_device_map(model, max_memory={0: 40_000, 1: 10**9})
+    assert dict(one) == {"": 0} and len(set(two.values())) == 2
+    model.hf_device_map = one
+    assert not Accelerator.verify_device_map(None, model)
+    model.hf_device_map = two
+    assert Accelerator.verify_device_map(None, model)

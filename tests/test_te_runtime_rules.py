@@ -152,3 +152,27 @@ def test_flash_2_with_mla_is_refused_on_every_gpu():
     assert kernel("args.attention_backend=flash_2") == {"args.attention_backend"}  # H800
     assert kernel("args.attention_backend=flash_3") == set()  # sm90: FA3 takes 192/128
     assert kernel("args.attention_backend=flash_2", "launch.gpu=null") == {"args.attention_backend"}
+
+
+def test_qk_layer_scaling_env_is_not_read_by_sparse_attention_models():
+    # DeepSeek-V3.2 (DSA): mcore-bridge builds every layer's core attention as megatron-core's DSAttention, never
+    # TEDotProductAttention (the variable's only reader); the same config as plain MLA (DeepSeek-V3) still fails
+    from swift_ext.msswift import schema as msargs
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.planner.layout import check_layout
+    from swift_ext.planner.model_shape import from_config
+    from swift_ext.spec.recipe import Recipe, Resources
+    from test_mcore_config_rules import DSA_CONFIG
+
+    def codes(config, name):
+        recipe = Recipe(command="sft", engine="megatron", launch=Resources(nodes=8, gpus_per_node=8),
+                        args={"model": name, "expert_model_parallel_size": 8, "pipeline_model_parallel_size": 8,
+                              "global_batch_size": 64, "torch_dtype": "bfloat16"},
+                        env={"NVTE_APPLY_QK_LAYER_SCALING": "1"})
+        errors, _ = check_layout(recipe, Args(recipe.args, msargs.schema_for("megatron", "sft")),
+                                 from_config(config, name=name))
+        return {e.path for e in errors if e.code == "attention-env"}
+
+    assert codes(DSA_CONFIG, "deepseek-ai/DeepSeek-V3.2") == set()
+    v3 = {k: v for k, v in DSA_CONFIG.items() if not k.startswith("index_")} | {"model_type": "deepseek_v3"}
+    assert codes(v3, "deepseek-ai/DeepSeek-V3") == {"env.NVTE_APPLY_QK_LAYER_SCALING"}

@@ -241,3 +241,33 @@ def test_accelerate_reads_the_batches_it_skips():
 
     first = next(iter(DataLoaderDispatcher(Stream(), batch_size=2, skip_batches=3)))
     assert first.flatten().tolist() == [6, 7] and read[:6] == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_ref_model_takes_the_students_resolved_model_type(tmp_path):
+    # RLHFArguments.__post_init__ runs SftArguments.__post_init__ (ModelArguments._init_model_info: model_type =
+    # get_model_info_meta(model)'s) before `ref_model_type = ref_model_type or model_type`: a ref_model with no
+    # ref_model_type is matched by its own architecture only when the student resolved to no type
+    from swift.arguments import ModelArguments, RLHFArguments
+
+    post = inspect.getsource(RLHFArguments.__post_init__)
+    assert post.index("SftArguments.__post_init__(self)") < post.index(
+        "self.ref_model_type = self.ref_model_type or self.model_type")
+    assert "self.model_type = self.model_info.model_type" in inspect.getsource(ModelArguments._init_model_info)
+    dpo = ["args.rlhf_type=dpo", "args.tuner_type=full", f"args.ref_model={UNMATCHED}"]
+    # a student ms-swift matches (the tiny model, or a registered name): the ref_model gets its type
+    errors, _ = problems(SWIFT_GRPO, *dpo)
+    assert "model-type-unmatched" not in {c for c, _ in errors}, errors
+    errors, _ = problems(SWIFT_GRPO, *dpo, "args.model=Qwen/Qwen3-VL-8B-Instruct", "args.template=qwen3_vl")
+    assert "model-type-unmatched" not in {c for c, _ in errors}, errors
+    # LoRA loads no ref_model (ms-swift refuses the argument itself)
+    errors, _ = problems(SWIFT_GRPO, "args.rlhf_type=dpo", f"args.ref_model={UNMATCHED}")
+    assert "model-type-unmatched" not in {c for c, _ in errors}, errors
+    # a student whose architecture no registered type has resolves to None: the ref_model is matched on its own
+    student = _checkpoint(tmp_path / "my-student", "NoSuchArchForCausalLM")
+    from swift.model.model_meta import _get_model_info
+    assert _get_model_info(str(student), None, None).model_type is None
+    errors, _ = problems(SWIFT_GRPO, *dpo, f"args.model={student}", "args.template=qwen3_5")
+    assert ("model-type-unmatched", "args.ref_model_type") in errors, errors
+    errors, _ = problems(SWIFT_GRPO, *dpo, f"args.model={student}", "args.template=qwen3_5",
+                         "args.ref_model_type=qwen3_vl")
+    assert "model-type-unmatched" not in {c for c, _ in errors}, errors

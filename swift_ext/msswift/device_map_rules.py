@@ -10,6 +10,7 @@ examples/train/multi-gpu/device_map) and is not refused here; what ms-swift refu
 
 from __future__ import annotations
 
+import ast
 import json
 
 from swift_ext.spec.local_devices import devices_and_processes
@@ -91,6 +92,27 @@ def _spread_devices(value) -> str | None:
     return None
 
 
+def _max_memory_gpus(value) -> int | None:
+    """How many GPUs a stated max_memory leaves to device_map (None: not stated or not read). ModelArguments.
+    _init_max_memory shifts its integer keys by local_rank, and accelerate's infer_auto_device_map places only on the
+    devices it lists: with one GPU the map collapses to {'': rank} (clean_device_map), a single entry, which
+    accelerate's verify_device_map lets through."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:  # ModelArguments._init_max_memory: ast.literal_eval, then json_parse_to_dict
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return None
+    # accelerate's get_max_memory takes integer keys as GPUs and 'mps'/'cpu'/'disk'; a key like "0" it rejects
+    if not isinstance(value, dict) or any(not isinstance(k, int) and k not in ("mps", "cpu", "disk") for k in value):
+        return None
+    return sum(1 for k in value if isinstance(k, int))
+
+
 def _device_map_under_ddp(recipe, args, err, procs, visible):
     # One GPU per process is plain DDP: ms-swift's MP+DDP patch (swift/model/patcher.py patch_mp_ddp, which limits
     # each rank to its own GPUs and turns accelerate's verify_device_map off) runs only under is_mp_ddp(), i.e. when a
@@ -103,7 +125,7 @@ def _device_map_under_ddp(recipe, args, err, procs, visible):
     if procs * nodes < 2 or args.str("deepspeed") or args.str("fsdp"):
         return
     spread = _spread_devices(args.raw("device_map"))
-    if spread is None:
+    if spread is None or _max_memory_gpus(args.raw("max_memory")) in (0, 1):
         return
     err("device-map-ddp", f"{spread} under data parallelism ({procs} process(es) per node, one GPU each): ms-swift's "
         f"MP+DDP support only applies when a process sees >= 2 GPUs, so each rank spreads its own copy over all "

@@ -151,7 +151,8 @@ def model_type_modality(recipe, args, err, warn):
 
 
 # (model argument, its model_type argument, the rlhf_types that load it) -- swift/pipelines/train/rlhf.py
-# SwiftRLHF._prepare_model_tokenizer; ref_model_type falls back to model_type (RLHFArguments.__post_init__).
+# SwiftRLHF._prepare_model_tokenizer; ref_model_type falls back to the student's resolved model_type
+# (RLHFArguments.__post_init__, after ModelArguments._init_model_info): _main_model_type_resolves.
 _MODEL_SLOTS = (("model", "model_type", None), ("ref_model", "ref_model_type", None),
                 ("teacher_model", "teacher_model_type", ("gkd", "grpo")),
                 ("reward_model", "reward_model_type", ("ppo", "grpo")))
@@ -173,6 +174,29 @@ def _local_architectures(model: str) -> list[str] | None:
     return config.get("architectures") or [] if isinstance(config, dict) else None
 
 
+def _loads_ref_model(args, rlhf_type) -> bool:
+    # swift/arguments/rlhf_args.py RLHFArguments.__post_init__: a ref_model is loaded only by full-parameter
+    # dpo/kto/ppo/grpo (grpo with beta 0 drops it); any other rlhf_type or tuner raises "CPO/ORPO or LoRA training
+    # does not require a ref_model" (another failure, not this one)
+    if rlhf_type not in ("dpo", "kto", "ppo", "grpo") or (args.str("tuner_type") or "lora") != "full":
+        return False
+    return not (rlhf_type == "grpo" and args.has("beta") and args.float("beta") == 0.0)
+
+
+def _main_model_type_resolves(args) -> bool:
+    """Whether ms-swift may give `model` a model_type -- False only when it certainly cannot: no model_type, a name
+    the registry does not know, and a local config.json whose architecture no registered type has.
+    RLHFArguments.__post_init__ runs SftArguments.__post_init__ first (ModelArguments._init_model_info sets
+    model_type from get_model_info_meta), then sets ref_model_type = ref_model_type or model_type: a ref_model
+    without ref_model_type takes the student's resolved type and is matched by name/architecture only when that
+    is None."""
+    model = args.str("model")
+    if args.str("model_type") or not model or model_meta(model):
+        return True
+    architectures = _local_architectures(model)
+    return architectures is None or bool(matched_model_types(architectures))
+
+
 def model_type_unmatched(recipe, args, err, warn):
     # swift/model/model_meta.py get_model_info_meta: a model whose name is not in the registry (a fine-tuned or
     # merged local checkpoint) and no model_type falls to _get_model_info, which reads args.json's model_type, then
@@ -191,7 +215,8 @@ def model_type_unmatched(recipe, args, err, warn):
         models = args.list(key) if key == "reward_model" else [args.str(key)]
         stated = args.list(type_key) if key == "reward_model" else [args.str(type_key)]
         if key == "ref_model":
-            stated = [stated[0] or args.str("model_type")]
+            if not _loads_ref_model(args, rlhf_type) or _main_model_type_resolves(args):
+                continue
         for i, model in enumerate(models):
             if not model or (stated[i] if i < len(stated) else None) or model_meta(model):
                 continue

@@ -326,10 +326,13 @@ def context_parallel_comm(recipe, args, shape: ModelShape, lay, err, warn):
 # Megatron-LM / NeMo GPT scripts did; NVIDIA-NeMo PR #10349 removed the flag for "annoying issues with
 # NVTE_APPLY_QK_LAYER_SCALING") fails the build under bf16 unless apply_query_key_layer_scaling is on; a value that is
 # no integer fails int() there too. A '0' under fp16 is overwritten by ms-swift ('1'), so it plans. Scope: engine
-# megatron, the recipe's env block.
+# megatron, the recipe's env block; not the DeepSeek Sparse Attention models (DSA_MODEL_TYPES): mcore-bridge
+# ModelLoader.get_transformer_layer_spec replaces every layer's self_attention with megatron-core's DSA spec
+# (_replace_spec_dsa; core_attention DSAttention), and the MTP block copies the last layer's spec
+# (get_gpt_mtp_block_spec), so no TEDotProductAttention -- the only reader of the variable -- is built.
 def qk_layer_scaling_env(recipe, args, shape: ModelShape, lay, err, warn):
     value = recipe.env.get("NVTE_APPLY_QK_LAYER_SCALING")
-    if value is None:
+    if value is None or shape.model_type in DSA_MODEL_TYPES:
         return
     # apply_query_key_layer_scaling's default is fp16, whose default is torch_dtype float16/float32; with neither
     # stated it follows the checkpoint's dtype (config.json), not read here: None, said rather than refused

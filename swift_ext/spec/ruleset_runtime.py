@@ -175,7 +175,8 @@ RUNTIME_RULE_INFO = [
                    "1\")"),
               code("ms-swift swift/megatron/arguments/megatron_args.py: MegatronArguments._init_mixed_precision "
                    "(apply_query_key_layer_scaling defaults to fp16; sets the variable to '1' only when on)")),
-             "engine: megatron, the recipe's env block"),
+             "engine: megatron, the recipe's env block; NVTE_APPLY_QK_LAYER_SCALING not for the DeepSeek Sparse "
+             "Attention models (mcore-bridge _replace_spec_dsa: DSAttention, no TEDotProductAttention built)"),
     RuleInfo("tp-comm-overlap-fp8", "error, warning", "tp_comm_overlap with fp8_format: on Transformer Engine >= 2.7 "
              "ms-swift 4.6's userbuffer setup reads an argument MegatronArguments does not have (AttributeError "
              "before the first step)",

@@ -240,7 +240,9 @@ STARTUP_RULE_INFO = [
               Evidence("report", "modelscope/ms-swift#4567", "swift sft Qwen2.5-VL-72B LoRA, --device_map auto, "
                        "NPROC_PER_NODE 8 on 8 GPUs fails; fewer processes than GPUs runs (MP + DDP)")),
              "engine: swift, command sft/pt/rlhf, > 1 process in all, one visible GPU per process, no deepspeed / fsdp "
-             "(they prepare the model on their own path)"),
+             "(they prepare the model on their own path), no max_memory naming at most one GPU (ModelArguments."
+             "_init_max_memory shifts it to the rank's GPU; accelerate's map is then one entry, which "
+             "verify_device_map lets through)"),
     RuleInfo("warmup", "error", "warmup_ratio not with warmup_steps, and below 1",
              (code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin._handle_hf_removed_args"),),
              "engine: swift, warmup_ratio set"),

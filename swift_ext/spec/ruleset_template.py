@@ -59,7 +59,9 @@ TEMPLATE_RULE_INFO = [
               Evidence("report", "modelscope/ms-swift#8472", "swift rlhf gkd, a merged Qwen3-VL-32B checkpoint as "
                        "model and teacher_model, model_type qwen3_vl stated, teacher_model_type not (ms-swift 4.0.2)")),
              "transformers engine; a local directory with config.json and no args.json naming a model_type; not with "
-             "external_plugins / custom_register_path (they may register the name)"),
+             "external_plugins / custom_register_path (they may register the name); a ref_model only under full "
+             "dpo/kto/ppo/grpo when the student itself gets no model_type (ref_model_type falls back to the "
+             "student's resolved type: RLHFArguments.__post_init__ after ModelArguments._init_model_info)"),
     RuleInfo("resume-stream-replay", "warning", "resume_from_checkpoint with streaming (and ignore_data_skip off): the "
              "resumed run reads, encodes and drops every batch the checkpoint's steps consumed before its first step",
              (code("transformers trainer.py: Trainer._inner_training_loop (skips global_step x gradient_accumulation_steps "
