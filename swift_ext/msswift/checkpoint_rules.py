@@ -139,6 +139,16 @@ def _saved_args(directory) -> dict:
     return saved if isinstance(saved, dict) else {}
 
 
+def _resumed_optimizer_args(args) -> tuple[str, dict]:
+    """(the flag that loads the checkpoint, its saved args.json) for a run that resumes the checkpoint's optimizer:
+    mcore_adapter for LoRA runs, mcore_model otherwise; {} when unreadable here or saved without optimizer state."""
+    lora = (args.str("tuner_type") or "full") in ("lora", "lora_llm") or bool(args.list("adapters"))
+    source = "mcore_adapter" if lora else "mcore_model"
+    directory = args.raw(source)
+    saved = _saved_args(directory) if directory else {}
+    return source, ({} if not saved or saved.get("no_save_optim") else saved)
+
+
 def resume_schedule(recipe, args, err, warn):
     # ms-swift 4.6 megatron/utils/megatron_lm_utils.py get_optimizer_param_scheduler builds megatron-core's
     # OptimizerParamScheduler without use_checkpoint_opt_param_scheduler / override_opt_param_scheduler, so the
@@ -150,11 +160,8 @@ def resume_schedule(recipe, args, err, warn):
     # checkpoint's args.json is readable here and both it and the recipe state the value.
     if recipe.engine != "megatron" or args.bool("finetune") or args.bool("no_load_optim"):
         return
-    lora = (args.str("tuner_type") or "full") in ("lora", "lora_llm") or bool(args.list("adapters"))
-    source = "mcore_adapter" if lora else "mcore_model"
-    directory = args.raw(source)
-    saved = _saved_args(directory) if directory else {}
-    if not saved or saved.get("no_save_optim"):
+    source, saved = _resumed_optimizer_args(args)
+    if not saved:
         return
     for key in SCHEDULE_KEYS:
         if not args.has(key) or saved.get(key) is None:
@@ -189,11 +196,8 @@ def resume_layout(recipe, args, err, warn):
         return
     if not args.bool("use_distributed_optimizer") and not args.bool("use_megatron_fsdp"):
         return
-    lora = (args.str("tuner_type") or "full") in ("lora", "lora_llm") or bool(args.list("adapters"))
-    source = "mcore_adapter" if lora else "mcore_model"
-    directory = args.raw(source)
-    saved = _saved_args(directory) if directory else {}
-    if not saved or saved.get("no_save_optim"):
+    source, saved = _resumed_optimizer_args(args)
+    if not saved:
         return
     if saved.get("dist_ckpt_optim_fully_reshardable") or saved.get("dist_ckpt_save_pre_mcore_014") \
             or saved.get("use_megatron_fsdp"):

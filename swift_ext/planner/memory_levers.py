@@ -71,19 +71,23 @@ def _candidates(args, shape, components: dict) -> list[tuple[str, dict]]:
     return shrinking + by_tp + shorter + [c for c in sharding if c not in by_tp] + offload + rollout
 
 
+def _judged(recipe, args, shape, capacity_gib: float, components: dict, versions, data_tokens):
+    """(flag, overrides, estimate) of each candidate, in _candidates' order, that the plan's layout rules accept."""
+    world, per_node = recipe.launch.world_size, recipe.launch.gpus_per_node
+    for flag, overrides in _candidates(args, shape, components):
+        changed = args.with_overrides(overrides)
+        errors, _ = check_layout(recipe, changed, shape, versions)
+        if not errors:
+            lay = layout_of(changed, world, per_node)
+            yield flag, overrides, estimate(shape, changed, lay, capacity_gib, recipe.command, data_tokens=data_tokens)
+
+
 def fitting_levers(recipe, args, shape, capacity_gib: float, components: dict, versions=None,
                    data_tokens: int | None = None, limit: int = 3) -> list[Lever]:
     """Up to `limit` single changes after which the plan's own layout rules pass and the estimate fits, in the
     order _candidates tries them."""
-    world, per_node = recipe.launch.world_size, recipe.launch.gpus_per_node
     found: list[Lever] = []
-    for flag, overrides in _candidates(args, shape, components):
-        changed = args.with_overrides(overrides)
-        errors, _ = check_layout(recipe, changed, shape, versions)
-        if errors:
-            continue
-        lay = layout_of(changed, world, per_node)
-        mem = estimate(shape, changed, lay, capacity_gib, recipe.command, data_tokens=data_tokens)
+    for flag, overrides, mem in _judged(recipe, args, shape, capacity_gib, components, versions, data_tokens):
         if mem.verdict in ("fits", "tight"):
             found.append(Lever(flag, overrides, mem.per_gpu_gib, mem.verdict))
             if len(found) == limit:
@@ -102,14 +106,7 @@ def easing_lever(recipe, args, shape, memory, versions=None, data_tokens: int | 
     capacity_gib, components = memory.capacity_gib, memory.components
     if memory.per_gpu_gib <= capacity_gib:
         return None
-    world, per_node = recipe.launch.world_size, recipe.launch.gpus_per_node
-    for flag, overrides in _candidates(args, shape, components):
-        changed = args.with_overrides(overrides)
-        errors, _ = check_layout(recipe, changed, shape, versions)
-        if errors:
-            continue
-        lay = layout_of(changed, world, per_node)
-        mem = estimate(shape, changed, lay, capacity_gib, recipe.command, data_tokens=data_tokens)
+    for flag, overrides, mem in _judged(recipe, args, shape, capacity_gib, components, versions, data_tokens):
         if mem.per_gpu_gib < capacity_gib:
             return Lever(flag, overrides, mem.per_gpu_gib, mem.verdict)
     return None
