@@ -1139,3 +1139,13 @@ def test_ms_swift_pretraining_trains_a_user_turn(msswift_processor):
 
     defaults = {f.name: f.default for f in PretrainArguments.__dataclass_fields__.values()}
     assert defaults["use_chat_template"] is False and defaults["loss_scale"] == "all"
+
+
+def test_plan_reads_the_turn_orders_with_the_recipes_template_backend():
+    # E117/E118 are ms-swift's own template's pairing (Template._swift_prepare_inputs); template_backend jinja hands
+    # the turns to the tokenizer's chat template as written (datasets/rows.py RowChecker._turn_order)
+    bad = "args.dataset=[data/bad/E118-user-after-tool-response.jsonl]"
+    plan = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-sft.yaml", bad)
+    assert plan.returncode == 2 and "E118 user-after-tool-response" in plan.stderr
+    jinja = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-sft.yaml", bad, "args.template_backend=jinja")
+    assert "E118 user-after-tool-response" not in jinja.stderr + jinja.stdout and "2/2 rows valid" in jinja.stdout
