@@ -80,7 +80,7 @@ class RowChecker:
             elif parts[key]:
                 self.media.column(row, key, tag, count_code, joined, add, out, parts=parts[key])
             elif key in row or tag in joined:
-                self.media.column(row, key, tag, count_code, joined, add, out)
+                self.media.column(row, key, tag, count_code, joined, add, out, tags_added=True)
         if "objects" in row:
             self._objects(row["objects"], add)
         if row.get("tools") is not None:

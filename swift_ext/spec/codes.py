@@ -64,7 +64,7 @@ CODES: dict[str, Code] = {
                                   "W206": "reranker-no-candidates", "W207": "seq-cls-label-truncated",
                                   "W208": "sft-ends-with-tool-response", "W209": "sft-ends-without-answer",
                                   "W501": "too-long"}),
-    **_family("data", "note", {"N112": "role-alias", "N303": "media-url"}),
+    **_family("data", "note", {"N103": "media-tags-added", "N112": "role-alias", "N303": "media-url"}),
     # -- plan: every pre-flight rule, from the rule registry that carries each one's evidence and scope ----
     **{name: Code("plan", info.severity.split(",")[0].strip(), info.what) for name, info in RULES.items()},
     # -- oracle ---------------------------------------------------------------------------------------------
