@@ -1139,3 +1139,36 @@ def test_ms_swift_pretraining_trains_a_user_turn(msswift_processor):
 
     defaults = {f.name: f.default for f in PretrainArguments.__dataclass_fields__.values()}
     assert defaults["use_chat_template"] is False and defaults["loss_scale"] == "all"
+
+
+def test_plan_reads_the_turn_orders_with_the_recipes_template_backend():
+    # E117/E118 are ms-swift's own template's pairing (Template._swift_prepare_inputs); template_backend jinja hands
+    # the turns to the tokenizer's chat template as written (datasets/rows.py RowChecker._turn_order)
+    bad = "args.dataset=[data/bad/E118-user-after-tool-response.jsonl]"
+    plan = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-sft.yaml", bad)
+    assert plan.returncode == 2 and "E118 user-after-tool-response" in plan.stderr
+    jinja = swift_ext_in_process("plan", ROOT / "recipes/smoke/tiny-sft.yaml", bad, "args.template_backend=jinja")
+    assert "E118 user-after-tool-response" not in jinja.stderr + jinja.stdout and "2/2 rows valid" in jinja.stdout
+
+
+def test_missing_media_tags_are_ms_swifts_to_add(tmp_path, msswift_processor):
+    # Template._add_default_tags puts the missing <image> tags at the start of the first message and the row trains
+    # (N103, valid); an extra tag stays text (E103 as before). Both rows encoded with ms-swift 4.6's own template.
+    from swift import get_template
+    from swift.dataset import load_dataset
+
+    image = str(ROOT / "data/media/red_square.png")
+    rows = [{"messages": [{"role": "user", "content": "Colour?"}, {"role": "assistant", "content": "Red."}],
+             "images": [image, image]},
+            {"messages": [{"role": "user", "content": "<image>Colour?"}, {"role": "assistant", "content": "Red."}],
+             "images": [image, image]}]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = check(path)
+    assert [(i.code, i.line) for i in report.issues] == [("N103", 1), ("N103", 2)] and report.valid_rows == 2
+    template = get_template(msswift_processor, template_type="qwen3_5")
+    template.set_mode("train")
+    train, _ = load_dataset([str(path)], strict=False, load_from_cache_file=False, shuffle=False)
+    pad = msswift_processor.tokenizer.convert_tokens_to_ids("<|vision_start|>")
+    for row in train:
+        assert template.encode(dict(row))["input_ids"].count(pad) == 2  # both images placed

@@ -67,3 +67,63 @@ def test_ms_swift_gives_the_same_verdict(tmp_path, agent_template, name):
     except Exception:  # noqa: BLE001 - the preprocessor drops the row (ZeroDivisionError on an empty file) or
         failed = True  # the template asserts a dict (AssertionError) / raises ValueError
     assert failed == refused, name
+
+
+
+RESULT = '{"weather": "sunny"}'
+CALL = json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})
+# (messages, code): the turn orders ms-swift 4.6's template cannot pair (E117, E118) and near-by ones it encodes
+TURNS = {
+    "tool first": ([("tool", RESULT), ("user", "Paris?"), ("assistant", "Sunny.")], "E117"),
+    "system then tool_response": ([("system", "Be brief."), ("tool_response", RESULT), ("assistant", "Sunny.")], "E117"),
+    "system then observation": ([("system", "Be brief."), ("observation", RESULT), ("assistant", "Sunny.")], "E117"),
+    "user then tool": ([("user", "Paris?"), ("tool", RESULT), ("assistant", "Sunny.")], None),
+    "user, tool, user": ([("user", "Paris?"), ("tool", RESULT), ("user", "So?"), ("assistant", "Sunny.")], None),
+    "call then response": ([("user", "Paris?"), ("tool_call", CALL), ("tool_response", RESULT),
+                            ("assistant", "Sunny.")], None),
+    "two calls": ([("user", "Paris?"), ("tool_call", CALL), ("tool_response", RESULT), ("tool_call", CALL),
+                   ("tool_response", RESULT), ("assistant", "Sunny.")], None),
+    "assistant first then tool": ([("assistant", "Checking."), ("tool", RESULT), ("assistant", "Sunny.")], None),
+    "call, response, user": ([("user", "Paris?"), ("tool_call", CALL), ("tool_response", RESULT), ("user", "So?"),
+                              ("assistant", "Sunny.")], "E118"),
+    "answer, tool, user": ([("user", "Paris?"), ("assistant", "Checking."), ("tool", RESULT), ("user", "So?"),
+                            ("assistant", "Sunny.")], "E118"),
+    "call, response, answer, user": ([("user", "Paris?"), ("tool_call", CALL), ("tool_response", RESULT),
+                                      ("assistant", "Sunny."), ("user", "Tomorrow?"), ("assistant", "Rain.")], None),
+}
+
+
+def _turns(name):
+    return {"messages": [{"role": r, "content": c} for r, c in TURNS[name][0]]}
+
+
+@pytest.mark.parametrize("name", TURNS)
+def test_turn_orders_the_template_cannot_pair(tmp_path, name):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(_turns(name)) + "\n")
+    codes = [i.code for i in d.check_file(str(path), d.Options()).issues if i.code.startswith("E")]
+    assert codes == ([TURNS[name][1]] if TURNS[name][1] else [])
+    # the jinja backend hands the turns to the tokenizer's chat template as written
+    jinja = d.check_file(str(path), d.Options(template_backend="jinja")).issues
+    assert not {"E117", "E118"} & {i.code for i in jinja}
+
+
+@pytest.mark.parametrize("name", TURNS)
+def test_ms_swift_drops_the_rows_e117_e118_refuse(tmp_path, agent_template, name):
+    """ms-swift's loader keeps the row; the template raises at encode (Template._preprocess_standalone_tools:
+    ValueError; Template._swift_encode: AssertionError on the answer's role), and the row is dropped."""
+    from swift.dataset import load_dataset
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(_turns(name)) + "\n")
+    train, _ = load_dataset([str(path)], strict=False, load_from_cache_file=False)
+    try:
+        agent_template.encode(dict(train[0]))
+        failed = None
+    except ValueError as exc:
+        assert "standalone tool message" in str(exc)
+        failed = "E117"
+    except AssertionError as exc:
+        assert 'response_role: "user"' in str(exc)
+        failed = "E118"
+    assert failed == TURNS[name][1], name

@@ -32,10 +32,10 @@ class MediaChecker:
         self.files_ok: set[str] = set()  # entries that name an existing file: the typed path accepts these
 
     def column(self, row: dict, key: str, tag: str, count_code: str, joined: str, add, out: ChunkResult,
-               parts: list[tuple[Any, str]] | None = None, kind: str | None = None) -> None:
+               parts: list[tuple[Any, str]] | None = None, kind: str | None = None, tags_added: bool = False) -> None:
         """The row's `key` entries against its tags, each entry checked; `parts`: (entry, field) given as
         content parts instead of the column; `kind`: images, videos or audios where `key` is another column
-        of them (rejected_images)."""
+        of them (rejected_images); `tags_added`: the row's own media column, whose missing tags ms-swift adds."""
         kind = kind or key
         placeholders = joined.count(tag)
         if parts is not None:
@@ -56,7 +56,12 @@ class MediaChecker:
         if not isinstance(entries, list):
             add("E304", key, f"`{key}` must be a list, got {json_type(entries)}")
             return
-        if placeholders != len(entries):
+        if placeholders < len(entries) and tags_added:
+            # Template._add_default_tags (every template but two; _preprocess_inputs, multimodal rows) puts the
+            # missing tags at the start of the first message: the row trains, its media first
+            add("N103", key, f"{placeholders} {tag} placeholder(s) but {len(entries)} {key}: ms-swift puts the "
+                f"{len(entries) - placeholders} missing tag(s) at the start of the first message")
+        elif placeholders != len(entries):
             add(count_code, key, f"{placeholders} {tag} placeholder(s) but {len(entries)} {key}")
         for i, entry in enumerate(entries):
             out.media[kind] += 1

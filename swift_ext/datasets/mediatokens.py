@@ -134,7 +134,9 @@ def media_tokens(r, base: str, media: MediaCounter) -> tuple[int, int, int]:
     for kind, paths, tags_in_completion, text in (("image", r.images, r.image_tags_in_completion, "<image>"),
                                                   ("video", r.videos, r.video_tags_in_completion, "<video>")):
         tags = (r.prompt + r.completion).count(text)
-        if tags != len(paths):
+        # fewer tags: ms-swift puts the missing ones at the start of the first message (Template._add_default_tags),
+        # so the first images are the prompt's; more tags: the extra ones stay text (data check's E103/E104)
+        if tags > len(paths):
             raise StatsError(f"{tags} {text} tag(s) but {len(paths)} {kind}s (see `swift-ext data check`)")
         first_completion = len(paths) - tags_in_completion
         for i, p in enumerate(paths):

@@ -34,6 +34,9 @@ class Options:
     # the recipe's `columns` argument, (from, to) pairs: ms-swift renames a file's columns with it before reading any
     # (datasets/mapping.py renamed_columns)
     columns: tuple[tuple[str, str], ...] = ()
+    # the recipe's template_backend: ms-swift's own (swift) rebuilds the turns (E117); jinja hands them to the
+    # tokenizer's chat template as written
+    template_backend: str = "swift"
 
 
 @dataclass

@@ -80,7 +80,7 @@ class RowChecker:
             elif parts[key]:
                 self.media.column(row, key, tag, count_code, joined, add, out, parts=parts[key])
             elif key in row or tag in joined:
-                self.media.column(row, key, tag, count_code, joined, add, out)
+                self.media.column(row, key, tag, count_code, joined, add, out, tags_added=True)
         if "objects" in row:
             self._objects(row["objects"], add)
         if row.get("tools") is not None:
@@ -106,6 +106,9 @@ class RowChecker:
         answer the model learns: no role counts, no <think> balance, no repeated-role warning; `first` is
         the index of its first message in the conversation ms-swift builds (for E107)."""
         previous = None
+        # the turn before each one as ms-swift's template sees it: a leading system turn is taken out of the
+        # conversation (StdTemplateInputs.from_dict), a rejected side follows the chosen side's user turn
+        before = "user" if first else None
         for i, msg in enumerate(messages):
             fld = f"{column}[{i}]"
             if not isinstance(msg, dict) or "role" not in msg or "content" not in msg:
@@ -144,6 +147,8 @@ class RowChecker:
                 add("E109", f"{fld}.content", f"content must be a string or a list of parts, got {json_type(content)}")
             if role == "system" and i + first != 0:
                 add("E107", fld, "a system message may only come first")
+            if self.opts.template_backend == "swift" and role != "system":
+                before = self._turn_order(role, before, fld, add)
             if out is None:
                 continue
             if role == previous and role in ("user", "assistant"):
@@ -153,6 +158,27 @@ class RowChecker:
                 if opened != closed or (closed and content.find("</think>") < content.find("<think>")):
                     add("E401", f"{fld}.content", f"<think> x{opened} but </think> x{closed}")
             previous = role
+
+    @staticmethod
+    def _turn_order(role: str, before: str | None, fld: str, add) -> str:
+        """The turn ms-swift's template makes of this one (Template._swift_prepare_inputs): tool_call turns become
+        the assistant's, a tool response after a user turn is folded into it (_preprocess_standalone_tools), one
+        after the assistant's call is the next query. The template then pairs query (user or tool) and answer
+        turns and asserts each answer is the assistant's (Template._swift_encode), so a user turn straight after
+        a call's tool response fails. Returns the turn as the next one sees it."""
+        if role in ("tool", "tool_response"):
+            if before is None:
+                add("E117", f"{fld}.role", "a tool response with no user or assistant turn before it: ms-swift's "
+                    "template folds a tool response into the user turn before it or takes it as the answer to the "
+                    "assistant's call, and raises 'A standalone tool message must follow a user message.' here, "
+                    "dropping the row")
+            return "user" if before in (None, "user") else "tool"  # None: one finding per row (ms-swift stops there)
+        if role == "user" and before == "tool":
+            add("E118", f"{fld}.role", "a user turn straight after the tool response to an assistant's call: ms-swift's "
+                "template takes the tool response as a query, and asserts the turn after it is the assistant's "
+                "(AssertionError 'response_role: \"user\"'), dropping the row; put the assistant's reply to the tool "
+                "result between them, or fold the text into the tool response")
+        return "assistant" if role == "tool_call" else role
 
     def _parts(self, content: list, fld: str, add, texts: list[str], parts: dict) -> None:
         """Content given as a list of parts, read as ms-swift's StdTemplateInputs.remove_messages_media does:

@@ -121,7 +121,8 @@ def check_options(recipe, *, task: str | None = None, media_root: str | None = N
                    kto_kl=_loss_names(recipe.args.get("loss_type")) != ["apo_zero_unpaired"],
                    media_root=media_root or recipe.env.get("ROOT_IMAGE_DIR"),  # where ms-swift looks for media
                    max_length=max_length if tokenizer else None, tokenizer=tokenizer,
-                   columns=_column_mapping(recipe.args.get("columns")), **budgets, **labels)
+                   columns=_column_mapping(recipe.args.get("columns")),
+                   template_backend=_bound(recipe).str("template_backend") or "swift", **budgets, **labels)
     return opts, notes
 
 

@@ -44,6 +44,7 @@ CODES: dict[str, Code] = {
         "E104": "video-count-mismatch", "E105": "audio-count-mismatch", "E106": "unknown-role",
         "E107": "system-not-first", "E109": "bad-content-type", "E110": "mixed-column-type",
         "E114": "bad-column-mapping", "E115": "bad-tool-call", "E116": "bad-tools",
+        "E117": "tool-without-query", "E118": "user-after-tool-response",
         "E201": "sft-no-final-answer", "E202": "grpo-last-not-user", "E203": "grpo-missing-solution",
         "E204": "dpo-bad-rejected", "E205": "kto-bad-label", "E206": "kto-one-answer",
         "E207": "seq-cls-bad-label", "E208": "encoder-bad-candidates",
@@ -52,9 +53,10 @@ CODES: dict[str, Code] = {
         "E308": "bad-base64", "E309": "bad-objects",
         "E401": "unbalanced-think",
     }),
-    # E108 bad-turn-order: retired (ms-swift's template accepts any order of its known roles: it merges
+    # E108 bad-turn-order: retired (ms-swift's template accepts nearly any order of its known roles: it merges
     # repeated roles, folds tool_call turns into the assistant's and puts an empty user turn before a
-    # leading assistant turn — Template._swift_prepare_inputs, _preprocess_tool_call, _get_std_messages).
+    # leading assistant turn — Template._swift_prepare_inputs, _preprocess_tool_call, _get_std_messages);
+    # the two orders it cannot pair are E117 and E118 (datasets/rows.py RowChecker._turn_order).
     "E108": Code("data", "retired", "bad-turn-order"),
     **_family("data", "warning", {"W111": "unknown-message-key", "W113": "repeated-role",
                                   "W204": "grpo-blank-solution", "W402": "duplicate-row",
@@ -62,7 +64,7 @@ CODES: dict[str, Code] = {
                                   "W206": "reranker-no-candidates", "W207": "seq-cls-label-truncated",
                                   "W208": "sft-ends-with-tool-response", "W209": "sft-ends-without-answer",
                                   "W501": "too-long"}),
-    **_family("data", "note", {"N112": "role-alias", "N303": "media-url"}),
+    **_family("data", "note", {"N103": "media-tags-added", "N112": "role-alias", "N303": "media-url"}),
     # -- plan: every pre-flight rule, from the rule registry that carries each one's evidence and scope ----
     **{name: Code("plan", info.severity.split(",")[0].strip(), info.what) for name, info in RULES.items()},
     # -- oracle ---------------------------------------------------------------------------------------------
