@@ -267,6 +267,11 @@ def test_grpo_greedy_rollouts_are_a_warning_unless_the_baseline_is_the_batch():
     assert "grpo-greedy" not in {code for code, _ in warnings}
     _, warnings = problems(SWIFT_GRPO, "args.temperature=0.9")
     assert "grpo-greedy" not in {code for code, _ in warnings}
+    # top_k 1 keeps only the most likely token: the same greedy rollout, named on top_k
+    _, warnings = problems(SWIFT_GRPO, "args.temperature=0.9", "args.top_k=1")
+    assert ("grpo-greedy", "args.top_k") in warnings
+    _, warnings = problems(SWIFT_GRPO, "args.temperature=0.9", "args.top_k=50")
+    assert "grpo-greedy" not in {code for code, _ in warnings}
 
 
 @pytest.mark.parametrize("base, extra", [(MEG_SFT, ["args.train_iters=100", "args.num_train_epochs=null"]),
