@@ -349,3 +349,27 @@ def test_the_installed_collator_asserts_right_padding_outside_padding_free():
 def test_grpo_eval_size_stays_quiet_where_the_assert_is_not_reached(extra):
     errors, _ = problems(SWIFT_GRPO, "args.per_device_eval_batch_size=8", *extra)
     assert "grpo-eval-size" not in {r for r, _ in errors}, errors
+
+
+@pytest.mark.parametrize("base", [SWIFT_GRPO, MEG_GRPO], ids=["swift", "megatron"])
+def test_gym_reward_needs_a_gym_scheduler_in_the_trainer(base):
+    # rl_core/grpo_algorithm.py score_completions reads rollout_infos['total_reward'], which only GYMScheduler (and
+    # OpenEnvScheduler) write: use_gym_env / gym_env with a single-turn or non-gym rollout fails at the first reward.
+    errors, _ = problems(base, "args.use_gym_env=true")
+    assert ("gym-scheduler", "args.use_gym_env") in errors, errors
+    errors, _ = problems(base, "args.gym_env=frozen_lake")
+    assert ("gym-scheduler", "args.gym_env") in errors, errors
+    errors, _ = problems(base, "args.gym_env=frozen_lake", "args.multi_turn_scheduler=thinking_tips_scheduler")
+    assert ("gym-scheduler", "args.multi_turn_scheduler") in errors, errors
+    for good in (["args.gym_env=frozen_lake", "args.multi_turn_scheduler=gym_scheduler", "args.max_turns=10"],
+                 ["args.gym_env=frozen_lake", "args.use_gym_env=false"],
+                 ["args.use_gym_env=true", "args.multi_turn_scheduler=openenv_scheduler"]):
+        errors, _ = problems(base, *good)
+        assert "gym-scheduler" not in {r for r, _ in errors}, (good, errors)
+
+
+def test_gym_reward_is_not_judged_when_a_rollout_server_runs_the_turns():
+    errors, _ = problems(MEG_GRPO, "args.use_gym_env=true", "args.vllm_mode=server",
+                         "args.vllm_server_host=[127.0.0.1]", "args.sleep_level=0", "args.offload_model=false",
+                         "args.offload_optimizer=false")
+    assert "gym-scheduler" not in {r for r, _ in errors}, errors

@@ -6,7 +6,7 @@ names the file and function of the installed `swift` package it mirrors."""
 from __future__ import annotations
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
-from swift_ext.msswift.plugin_registry import registered_names
+from swift_ext.msswift.plugin_registry import builtin_names, registered_names
 from swift_ext.msswift.schema import RENAMED_VALUES
 from swift_ext.spec.findings import shown
 
@@ -371,6 +371,38 @@ def grpo_reward_source(recipe, args, err, warn):
          "in the rows for self-distillation")
 
 
+# swift/rollout/multi_turn.py: the built-in schedulers that record a trajectory's 'total_reward' in rollout_infos
+# (GYMScheduler.on_turn_end, and OpenEnvScheduler, its subclass).
+GYM_SCHEDULERS = ("gym_scheduler", "openenv_scheduler")
+
+
+def gym_reward_without_gym_rollout(recipe, args, err, warn):
+    # rl_core/grpo_algorithm.py score_completions (both trainers' _score_completions): with use_gym_env on it reads
+    # `s.rollout_infos['total_reward']` for every sample, which only a gym scheduler's on_turn_end writes; a single-turn
+    # rollout records {'num_turns': 1} (rlhf_trainers/rollout_mixin.py), so the first reward raises KeyError
+    # 'total_reward' after the first rollout. gym_env turns use_gym_env on unless it is set (args_mixin.py
+    # GRPOArgumentsMixin.__post_init__, megatron_args.py _init_grpo). Judged where the trainer runs the turns (no vLLM
+    # server: `swift rollout` runs its own scheduler) and the scheduler is none or a built-in one that is not a gym
+    # scheduler (an external_plugins scheduler may subclass GYMScheduler).
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    gym = args.raw("use_gym_env")
+    if not ((gym is not None and args.bool("use_gym_env")) or (gym is None and args.raw("gym_env") is not None)):
+        return
+    if args.bool("use_vllm") and args.str("vllm_mode") == "server":
+        return
+    scheduler = args.str("multi_turn_scheduler")
+    builtin = set(builtin_names("rollout/multi_turn.py", "multi_turns") or ())
+    if scheduler in GYM_SCHEDULERS or (scheduler and scheduler not in builtin):
+        return
+    key = "use_gym_env" if gym is not None else "gym_env"
+    what = f"multi_turn_scheduler {scheduler}" if scheduler else "no multi_turn_scheduler"
+    err("gym-scheduler", f"{key} makes GRPO score each completion with its gym environment's total_reward, but with "
+        f"{what} the colocated rollout never runs the environment: the first reward fails (KeyError 'total_reward' "
+        "in rollout_infos)", "multi_turn_scheduler" if scheduler else key,
+        hint="multi_turn_scheduler: gym_scheduler (with gym_env and max_turns), or drop use_gym_env/gym_env")
+
+
 def ppo_reward_model(recipe, args, err, warn):
     # PPO scores with one reward model and initialises its value model from it: pipelines/train/rlhf.py
     # SwiftRLHF._prepare_model_tokenizer loads value_model from reward_model ("assert len(model_id_or_path) == 1" for
@@ -474,4 +506,5 @@ def continued_adapter_reference(recipe, args, err, warn):
 
 RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
               lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, fp8_rollout_sync,
-              grpo_reward_source, kto_batch, sync_ref_model, continued_adapter_reference]
+              grpo_reward_source, gym_reward_without_gym_rollout, kto_batch, sync_ref_model,
+              continued_adapter_reference]

@@ -131,6 +131,16 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "config repetition_penalty=args.repetition_penalty)")),
              "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1, top_k > 0 or "
              "repetition_penalty != 1 stated, both engines"),
+    RuleInfo("gym-scheduler", "error", "use_gym_env (or gym_env) scores completions with the environment's "
+             "total_reward, which only a gym scheduler records: a colocated rollout without one fails at the first "
+             "reward",
+             (code("ms-swift swift/rl_core/grpo_algorithm.py: score_completions (s.rollout_infos['total_reward'] for "
+                   "every sample when use_gym_env)"),
+              code("ms-swift swift/rollout/multi_turn.py: GYMScheduler.on_turn_end / OpenEnvScheduler (the only "
+                   "writers of total_reward); rlhf_trainers/rollout_mixin.py single-turn rollout_infos {'num_turns': 1}")),
+             "rlhf_type grpo, both engines; use_gym_env true, or gym_env set with use_gym_env unset; not vllm_mode "
+             "server (swift rollout runs its own scheduler); multi_turn_scheduler unset or a built-in one other than "
+             "gym_scheduler/openenv_scheduler (plugin schedulers not judged)"),
     RuleInfo("grpo-reward", "warning", "GRPO with no reward_funcs, no reward_model (the transformers engine only), no "
              "gym environment and no teacher runs self-distillation: only rows with a teacher_prompt give a signal",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (refuses only without a teacher; "
