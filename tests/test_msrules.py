@@ -373,3 +373,27 @@ def test_gym_reward_is_not_judged_when_a_rollout_server_runs_the_turns():
                          "args.vllm_server_host=[127.0.0.1]", "args.sleep_level=0", "args.offload_model=false",
                          "args.offload_optimizer=false")
     assert "gym-scheduler" not in {r for r, _ in errors}, errors
+
+
+@pytest.mark.parametrize("base", [SWIFT_GRPO, MEG_GRPO], ids=["swift", "megatron"])
+def test_per_sequence_advantage_losses_meet_the_dynamic_teacher(base):
+    # rollout_mixin.py _setup_teacher: with no teacher _has_teacher is true (dynamic self-distillation), and the loss
+    # refuses real/fipo and off_policy_sequence_mask_delta under a teacher.
+    from swift.rlhf_trainers.rollout_mixin import RolloutTrainerMixin
+
+    class Bare(RolloutTrainerMixin):
+        def __init__(self):
+            pass
+
+    trainer = Bare()
+    trainer._teacher_model, trainer.teacher_model_server, trainer.args = None, None, None
+    trainer._setup_teacher()
+    assert trainer._has_teacher  # the installed engine's premise for this warning
+    _, warnings = problems(base, "args.loss_type=fipo")
+    assert ("grpo-dynamic-opd", "args.loss_type") in warnings, warnings
+    _, warnings = problems(base, "args.off_policy_sequence_mask_delta=0.5")
+    assert ("grpo-dynamic-opd", "args.off_policy_sequence_mask_delta") in warnings, warnings
+    _, warnings = problems(base, "args.loss_type=dapo")
+    assert "grpo-dynamic-opd" not in {r for r, _ in warnings}
+    errors, warnings = problems(base, "args.loss_type=fipo", "args.teacher_model=Qwen/Qwen3-8B")
+    assert "grpo-dynamic-opd" not in {r for r, _ in warnings}  # an explicit teacher: grpo-teacher refuses it

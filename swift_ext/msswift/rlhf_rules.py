@@ -62,6 +62,37 @@ def loss_types(recipe, args, err, warn):
              hint="loss_type: sigmoid, or engine: swift for the other DPO losses")
 
 
+def per_sequence_advantage_without_teacher(recipe, args, err, warn):
+    # ms-swift 4.6: rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._setup_teacher and megatron/trainers/
+    # rollout_mixin.py set `_has_teacher = explicit or _is_dynamic_self_distillation`, and
+    # gkd_helpers.resolve_dynamic_opd_self_distillation is true whenever no teacher is configured -- so a plain
+    # reward GRPO has _has_teacher true (checked: _setup_teacher on a bare trainer object). The loss
+    # (rlhf_trainers/grpo_trainer.py _compute_loss_and_metrics, megatron/trainers/grpo_trainer.py loss_func) then raises
+    # "OPD-RL (teacher) does not support loss_type='real' / off_policy_sequence_mask" for loss_type real/fipo or an
+    # off_policy_sequence_mask_delta, at the first loss. The argument check (_check_opd_rl) reads only an explicit
+    # teacher, which grpo-teacher refuses. A warning, not a refusal: ms-swift's published real/fipo examples are
+    # written for this path (tests/fixtures/working), so this reads as a 4.6 regression rather than a contract.
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    if args.str("teacher_model") or args.str("teacher_model_server"):
+        return  # an explicit teacher: grpo-teacher's refusal
+    if recipe.engine == "swift" and args.bool("use_liger_kernel"):
+        return  # the Liger loss path does not reach that check (and refuses these itself)
+    names = [str(t) for t in args.list("loss_type")]
+    loss = names[0] if len(names) == 1 else None
+    if loss in ("real", "fipo"):
+        key, what = "loss_type", f"loss_type {loss}"
+    elif args.raw("off_policy_sequence_mask_delta") is not None:
+        key, what = "off_policy_sequence_mask_delta", "off_policy_sequence_mask_delta"
+    else:
+        return
+    warn("grpo-dynamic-opd", f"{what} needs a per-sequence advantage, and ms-swift 4.6's GRPO trainer treats a run "
+         "with no teacher as dynamic self-distillation (_has_teacher true): its loss raises 'OPD-RL (teacher) does "
+         "not support ...' at the first step even without teacher_model", key,
+         hint="check it on a short run first; loss_type grpo/dapo/cispo/sapo (or no off_policy_sequence_mask_delta) "
+              "avoids that check")
+
+
 def _sft_loss_type(args, name: str, err) -> None:
     # trainers/mixin.py SwiftMixin.create_loss_and_eval_metric: loss_map[args.loss_type] when the trainer is built
     # (swift/loss/mapping.py, plus what an external_plugins file adds with loss_map['name'] = ...); the RLHF
@@ -504,7 +535,7 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
+RLHF_RULES = [loss_types, per_sequence_advantage_without_teacher, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
               lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, fp8_rollout_sync,
               grpo_reward_source, gym_reward_without_gym_rollout, kto_batch, sync_ref_model,
               continued_adapter_reference]

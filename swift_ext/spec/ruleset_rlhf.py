@@ -131,6 +131,17 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "config repetition_penalty=args.repetition_penalty)")),
              "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1, top_k > 0 or "
              "repetition_penalty != 1 stated, both engines"),
+    RuleInfo("grpo-dynamic-opd", "warning", "loss_type real/fipo or off_policy_sequence_mask_delta without a teacher: "
+             "ms-swift 4.6's trainer counts every teacherless GRPO as dynamic self-distillation and its loss refuses "
+             "them ('OPD-RL (teacher) does not support ...')",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._setup_teacher (_has_teacher = "
+                   "explicit or _is_dynamic_self_distillation; megatron/trainers/rollout_mixin.py the same)"),
+              code("ms-swift swift/rlhf_trainers/gkd_helpers.py: resolve_dynamic_opd_self_distillation (true with no "
+                   "teacher configured)"),
+              code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics; "
+                   "megatron/trainers/grpo_trainer.py MegatronGRPOTrainer.loss_func (the raise)")),
+             "rlhf_type grpo, both engines, no teacher_model/teacher_model_server, not the transformers engine's "
+             "Liger loss; a warning because ms-swift's published real/fipo examples take this path"),
     RuleInfo("gym-scheduler", "error", "use_gym_env (or gym_env) scores completions with the environment's "
              "total_reward, which only a gym scheduler records: a colocated rollout without one fails at the first "
              "reward",
