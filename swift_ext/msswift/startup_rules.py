@@ -240,6 +240,24 @@ def grpo_reward_model_plugin(recipe, args, err, warn):
                  f"(rm_plugins['{name}'] = ...)")
 
 
+def reward_model_lists(recipe, args, err, warn):
+    # swift/pipelines/train/rlhf.py SwiftRLHF._prepare_model_tokenizer (every rlhf_type, once a reward_model is
+    # given, after the policy is loaded): reward_model_type, reward_template and reward_model_revision, when set, are
+    # zipped with reward_model -- `assert len(rms) == len(rm_types) == len(rm_templates) == len(rm_revisions)`.
+    # Nothing fills or broadcasts them before (RLHFArguments only declares them).
+    if recipe.engine != "swift" or recipe.command != "rlhf":
+        return
+    models = args.list("reward_model")
+    if not models:
+        return
+    for key in ("reward_model_type", "reward_template", "reward_model_revision"):
+        values = args.list(key)
+        if values and len(values) != len(models):
+            err("reward-model-lists", f"{len(values)} {key} value(s) for {len(models)} reward_model(s): ms-swift pairs "
+                "them one to one and asserts the lengths match when it loads the reward models", key,
+                hint=f"one {key} per reward_model ({len(models)}), or leave it unset")
+
+
 # Architectures whose checkpoint ms-swift loads as a generative model when it is a GRPO reward_model.
 GENERATIVE_ARCH_SUFFIXES = ("ForCausalLM", "ForConditionalGeneration")
 
@@ -509,5 +527,5 @@ def dataset_required(recipe, args, err, warn):
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, tracker_unused, report_to_names, quant_bits, rope_scaling_type, dataset_required,
-                 txt_files, grpo_reward_model_plugin, grpo_generative_reward_model, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
+                 txt_files, grpo_reward_model_plugin, grpo_generative_reward_model, reward_model_lists, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
                  *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]

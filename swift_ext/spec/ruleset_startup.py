@@ -396,6 +396,11 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/rewards/rm_plugin.py: rm_plugins (read from the installed package)")),
              "engine: swift, rlhf_type grpo, reward_model and reward_model_plugin set; names not judged where an "
              "external_plugins file is missing or fills rm_plugins other than by rm_plugins['name'] = ..."),
+    RuleInfo("reward-model-lists", "error", "reward_model_type, reward_template and reward_model_revision, when set, "
+             "have one value per reward_model",
+             (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._prepare_model_tokenizer (assert len(rms) == "
+                   "len(rm_types) == len(rm_templates) == len(rm_revisions))"),),
+             "engine: swift, command rlhf (any rlhf_type) with reward_model set"),
     RuleInfo("reward-model-task", "error", "a GRPO reward_model that ms-swift loads as a causal LM (a registered "
              "non-reward LLM, or a local checkpoint whose config.json/args.json say so) is not scored by the 'default' "
              "reward_model_plugin, which reads logits[:, 0] as one score per completion",
