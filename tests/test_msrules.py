@@ -397,3 +397,17 @@ def test_per_sequence_advantage_losses_meet_the_dynamic_teacher(base):
     assert "grpo-dynamic-opd" not in {r for r, _ in warnings}
     errors, warnings = problems(base, "args.loss_type=fipo", "args.teacher_model=Qwen/Qwen3-8B")
     assert "grpo-dynamic-opd" not in {r for r, _ in warnings}  # an explicit teacher: grpo-teacher refuses it
+
+
+def test_gym_env_must_be_registered(tmp_path):
+    # GYMScheduler._create_env: envs holds math_env and what plugins register; anything else fails at the first rollout
+    gym = ["args.multi_turn_scheduler=gym_scheduler", "args.max_turns=4"]
+    errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=frozen_lake")
+    assert ("gym-env", "args.gym_env") in errors, errors
+    errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=math_env")
+    assert "gym-env" not in {r for r, _ in errors}, errors
+    plugin = tmp_path / "lake.py"
+    plugin.write_text("from swift.rollout.gym_env import Env, envs\\n\\nclass Lake(Env):\\n    pass\\n\\n"
+                      "envs['frozen_lake'] = Lake\\n")
+    errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=frozen_lake", f"args.external_plugins=[{plugin}]")
+    assert "gym-env" not in {r for r, _ in errors}, errors

@@ -434,6 +434,29 @@ def gym_reward_without_gym_rollout(recipe, args, err, warn):
         hint="multi_turn_scheduler: gym_scheduler (with gym_env and max_turns), or drop use_gym_env/gym_env")
 
 
+def gym_env_name(recipe, args, err, warn):
+    # swift/rollout/multi_turn.py GYMScheduler._create_env (the trainer's colocated gym_scheduler gets gym_env in its
+    # scheduler_kwargs, rlhf_trainers/ and megatron/trainers/rollout_mixin.py): a row's env_config.name, else gym_env,
+    # must be a key of rollout/gym_env.py `envs` (math_env built in, plus what external_plugins register), or the first
+    # rollout raises "Environment '...' not found". Rows naming their own environment never read gym_env, but a
+    # gym_env no registry holds is used by no row that works. Not judged with a rollout server (`swift rollout` takes
+    # its own --gym_env) nor where a plugin file fills envs in a way not read here.
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return
+    name = args.str("gym_env")
+    if not name or args.str("multi_turn_scheduler") != "gym_scheduler":
+        return
+    if args.bool("use_vllm") and args.str("vllm_mode") == "server":
+        return
+    known = registered_names("rollout/gym_env.py", "envs", args.list("external_plugins"))
+    if known is None or name in known:
+        return
+    err("gym-env", f"gym_env {name!r} is not an environment ms-swift or an external_plugins file registers: the gym "
+        "scheduler fails at the first rollout for every row without its own env_config.name (\"Environment ... not "
+        "found\")", "gym_env", hint=f"one of {', '.join(sorted(known))}, or register it in an external_plugins file "
+        f"(envs['{name}'] = MyEnv)")
+
+
 def ppo_reward_model(recipe, args, err, warn):
     # PPO scores with one reward model and initialises its value model from it: pipelines/train/rlhf.py
     # SwiftRLHF._prepare_model_tokenizer loads value_model from reward_model ("assert len(model_id_or_path) == 1" for
@@ -537,5 +560,5 @@ def continued_adapter_reference(recipe, args, err, warn):
 
 RLHF_RULES = [loss_types, per_sequence_advantage_without_teacher, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
               lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, fp8_rollout_sync,
-              grpo_reward_source, gym_reward_without_gym_rollout, kto_batch, sync_ref_model,
+              grpo_reward_source, gym_reward_without_gym_rollout, gym_env_name, kto_batch, sync_ref_model,
               continued_adapter_reference]

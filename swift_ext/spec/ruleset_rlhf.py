@@ -142,6 +142,12 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "megatron/trainers/grpo_trainer.py MegatronGRPOTrainer.loss_func (the raise)")),
              "rlhf_type grpo, both engines, no teacher_model/teacher_model_server, not the transformers engine's "
              "Liger loss; a warning because ms-swift's published real/fipo examples take this path"),
+    RuleInfo("gym-env", "error", "a colocated gym_scheduler's gym_env names an environment registered in ms-swift's "
+             "envs (built in or by an external_plugins file)",
+             (code("ms-swift swift/rollout/multi_turn.py: GYMScheduler._create_env (\"Environment '...' not found\")"),
+              code("ms-swift swift/rollout/gym_env.py: envs (read from the installed package)")),
+             "rlhf_type grpo/gkd, multi_turn_scheduler gym_scheduler, gym_env set, not vllm_mode server; names not "
+             "judged where an external_plugins file is missing or fills envs other than by envs['name'] = ..."),
     RuleInfo("gym-scheduler", "error", "use_gym_env (or gym_env) scores completions with the environment's "
              "total_reward, which only a gym scheduler records: a colocated rollout without one fails at the first "
              "reward",
