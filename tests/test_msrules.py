@@ -411,3 +411,17 @@ def test_gym_env_must_be_registered(tmp_path):
                       "envs['frozen_lake'] = Lake\\n")
     errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=frozen_lake", f"args.external_plugins=[{plugin}]")
     assert "gym-env" not in {r for r, _ in errors}, errors
+
+
+def test_chord_needs_its_mu_schedule():
+    # rlhf_trainers/utils.py mu_schedule_function compares/adds the chord_mu_* values (None by default) at every step
+    chord = ["args.chord_sft_dataset=[AI-MO/NuminaMath-TIR]", "args.chord_sft_per_device_train_batch_size=1"]
+    errors, _ = problems(SWIFT_GRPO, *chord)
+    assert ("grpo-chord", "args.chord_mu_warmup_steps") in errors, errors
+    schedule = ["args.chord_mu_warmup_steps=0", "args.chord_mu_decay_steps=200", "args.chord_mu_valley=0.05"]
+    errors, _ = problems(SWIFT_GRPO, *chord, *schedule)
+    assert ("grpo-chord", "args.chord_mu_peak") in errors, errors  # the decay reads the peak
+    errors, _ = problems(SWIFT_GRPO, *chord, *schedule, "args.chord_mu_peak=0.9")
+    assert "grpo-chord" not in {r for r, _ in errors}, errors
+    errors, _ = problems(SWIFT_GRPO, *schedule)  # no CHORD dataset: the schedule is never read
+    assert "grpo-chord" not in {r for r, _ in errors}, errors

@@ -457,6 +457,25 @@ def gym_env_name(recipe, args, err, warn):
         f"(envs['{name}'] = MyEnv)")
 
 
+def chord_schedule(recipe, args, err, warn):
+    # rlhf_trainers/utils.py compute_chord_loss (every training loss once chord_sft_dataset gives the trainer an SFT
+    # iterator, grpo_trainer.py) calls mu_schedule_function with the four chord_mu_* arguments, all None by default
+    # (args_mixin.py): `global_step < mu_warmup_steps`, `mu_warmup_steps + mu_decay_steps` and mu_valley are always
+    # read, mu_peak unless both step counts are 0 -- None fails (TypeError) at the first step.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" \
+            or not args.list("chord_sft_dataset"):
+        return
+    needed = ["chord_mu_warmup_steps", "chord_mu_decay_steps", "chord_mu_valley"]
+    if args.int("chord_mu_warmup_steps") or args.int("chord_mu_decay_steps"):
+        needed.append("chord_mu_peak")
+    missing = [k for k in needed if args.raw(k) is None]
+    if missing:
+        err("grpo-chord", f"chord_sft_dataset without {', '.join(missing)}: CHORD's mu schedule reads them at every "
+            "step and fails on None at the first one", missing[0],
+            hint="chord_mu_warmup_steps: 0, chord_mu_decay_steps: 200, chord_mu_peak: 0.9, chord_mu_valley: 0.05 "
+                 "(ms-swift's chord example)")
+
+
 def ppo_reward_model(recipe, args, err, warn):
     # PPO scores with one reward model and initialises its value model from it: pipelines/train/rlhf.py
     # SwiftRLHF._prepare_model_tokenizer loads value_model from reward_model ("assert len(model_id_or_path) == 1" for
@@ -560,5 +579,5 @@ def continued_adapter_reference(recipe, args, err, warn):
 
 RLHF_RULES = [loss_types, per_sequence_advantage_without_teacher, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
               lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, fp8_rollout_sync,
-              grpo_reward_source, gym_reward_without_gym_rollout, gym_env_name, kto_batch, sync_ref_model,
-              continued_adapter_reference]
+              grpo_reward_source, gym_reward_without_gym_rollout, gym_env_name, chord_schedule, kto_batch,
+              sync_ref_model, continued_adapter_reference]

@@ -142,6 +142,12 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "megatron/trainers/grpo_trainer.py MegatronGRPOTrainer.loss_func (the raise)")),
              "rlhf_type grpo, both engines, no teacher_model/teacher_model_server, not the transformers engine's "
              "Liger loss; a warning because ms-swift's published real/fipo examples take this path"),
+    RuleInfo("grpo-chord", "error", "CHORD (chord_sft_dataset) needs its mu schedule: chord_mu_warmup_steps, "
+             "chord_mu_decay_steps, chord_mu_valley, and chord_mu_peak unless both step counts are 0",
+             (code("ms-swift swift/rlhf_trainers/utils.py: compute_chord_loss / mu_schedule_function (None compared "
+                   "and added at the first step)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: the chord_mu_* defaults (None)")),
+             "engine: swift, rlhf_type grpo, chord_sft_dataset set"),
     RuleInfo("gym-env", "error", "a colocated gym_scheduler's gym_env names an environment registered in ms-swift's "
              "envs (built in or by an external_plugins file)",
              (code("ms-swift swift/rollout/multi_turn.py: GYMScheduler._create_env (\"Environment '...' not found\")"),
