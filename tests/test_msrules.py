@@ -425,3 +425,19 @@ def test_chord_needs_its_mu_schedule():
     assert "grpo-chord" not in {r for r, _ in errors}, errors
     errors, _ = problems(SWIFT_GRPO, *schedule)  # no CHORD dataset: the schedule is never read
     assert "grpo-chord" not in {r for r, _ in errors}, errors
+
+
+def test_cosine_reward_period_below_the_completion_budget_is_a_warning():
+    from swift.rewards.orm import CosineReward
+
+    # the installed cosfn is unclamped: twice the period scores like length 0
+    assert CosineReward.cosfn(0, 512, 0.5, 1.0) == CosineReward.cosfn(1024, 512, 0.5, 1.0)
+    cos = ["args.reward_funcs=[accuracy,cosine]", "args.max_completion_length=2048"]
+    _, warnings = problems(SWIFT_GRPO, *cos, "args.cosine_max_len=1024")
+    assert ("cosine-max-len", "args.cosine_max_len") in warnings, warnings
+    for fine in (["args.cosine_max_len=2048"], []):
+        _, warnings = problems(SWIFT_GRPO, *cos, *fine)
+        assert "cosine-max-len" not in {r for r, _ in warnings}, warnings
+    _, warnings = problems(SWIFT_GRPO, "args.reward_funcs=[accuracy]", "args.max_completion_length=2048",
+                           "args.cosine_max_len=1024")
+    assert "cosine-max-len" not in {r for r, _ in warnings}  # no cosine reward reads it

@@ -555,6 +555,7 @@ from swift_ext.msswift.template_rules import TEMPLATE_RULES  # noqa: E402  (nor 
 from swift_ext.msswift.range_rules import RANGE_RULES  # noqa: E402  (nor does range_rules)
 from swift_ext.msswift.json_args import JSON_ARG_RULES  # noqa: E402  (nor does json_args)
 from swift_ext.msswift.encoder_rules import ENCODER_RULES  # noqa: E402  (nor does encoder_rules)
+from swift_ext.msswift.reward_arg_rules import REWARD_ARG_RULES  # noqa: E402  (nor does reward_arg_rules)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
@@ -566,3 +567,4 @@ RULES.extend(TEMPLATE_RULES)
 RULES.extend(RANGE_RULES)
 RULES.extend(JSON_ARG_RULES)
 RULES.extend(ENCODER_RULES)
+RULES.extend(REWARD_ARG_RULES)

@@ -142,6 +142,13 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "megatron/trainers/grpo_trainer.py MegatronGRPOTrainer.loss_func (the raise)")),
              "rlhf_type grpo, both engines, no teacher_model/teacher_model_server, not the transformers engine's "
              "Liger loss; a warning because ms-swift's published real/fipo examples take this path"),
+    RuleInfo("cosine-max-len", "warning", "the cosine reward with cosine_max_len below max_completion_length: the "
+             "unclamped cosine rewards completions past cosine_max_len again",
+             (code("ms-swift swift/rewards/orm.py: CosineReward.cosfn / __call__ (no clamp of gen_len at "
+                   "cosine_max_len)"),
+              code("ms-swift swift/rlhf_trainers/arguments.py: GRPOConfig.__post_init__ (cosine_max_len defaults to "
+                   "max_completion_length; megatron_args.py the same)")),
+             "rlhf_type grpo, both engines, reward_funcs with cosine, cosine_max_len set below max_completion_length"),
     RuleInfo("grpo-chord", "error", "CHORD (chord_sft_dataset) needs its mu schedule: chord_mu_warmup_steps, "
              "chord_mu_decay_steps, chord_mu_valley, and chord_mu_peak unless both step counts are 0",
              (code("ms-swift swift/rlhf_trainers/utils.py: compute_chord_loss / mu_schedule_function (None compared "
