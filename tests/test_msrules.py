@@ -441,3 +441,13 @@ def test_cosine_reward_period_below_the_completion_budget_is_a_warning():
     _, warnings = problems(SWIFT_GRPO, "args.reward_funcs=[accuracy]", "args.max_completion_length=2048",
                            "args.cosine_max_len=1024")
     assert "cosine-max-len" not in {r for r, _ in warnings}  # no cosine reward reads it
+
+
+def test_soft_overlong_window_past_the_completion_budget_is_a_warning():
+    soft = ["args.reward_funcs=[accuracy,soft_overlong]", "args.max_completion_length=4096",
+            "args.soft_cache_length=1024"]
+    _, warnings = problems(SWIFT_GRPO, *soft, "args.soft_max_length=8192")  # penalised only past 7168 tokens
+    assert ("soft-overlong-window", "args.soft_max_length") in warnings, warnings
+    for fine in (["args.soft_max_length=4096"], []):  # unset: ms-swift uses max_completion_length
+        _, warnings = problems(SWIFT_GRPO, *soft, *fine)
+        assert "soft-overlong-window" not in {r for r, _ in warnings}, warnings

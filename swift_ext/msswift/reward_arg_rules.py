@@ -25,4 +25,23 @@ def cosine_period(recipe, args, err, warn):
                                 f"max_completion_length: {period}")
 
 
-REWARD_ARG_RULES = [cosine_period]
+def soft_overlong_window(recipe, args, err, warn):
+    # swift/rewards/orm.py SoftOverlong.__call__: min(-(len - (soft_max_length - soft_cache_length)) / soft_cache_length,
+    # 0), so only completions longer than soft_max_length - soft_cache_length are penalised. A single-turn completion
+    # is at most max_completion_length tokens (vLLM's max_tokens); a window starting at or past it scores 0 for every
+    # completion. soft_max_length defaults to max_completion_length (_init_grpo): only an explicit one is judged, and
+    # not with a multi-turn scheduler (its completion is every turn's tokens together).
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" or args.str("multi_turn_scheduler"):
+        return
+    if "soft_overlong" not in [str(f) for f in args.list("reward_funcs")]:
+        return
+    top, cache, budget = args.int("soft_max_length"), args.int("soft_cache_length"), args.max_completion_length
+    if top is None or cache is None or not budget or cache >= top or top - cache < budget:
+        return  # soft_cache_length >= soft_max_length is grpo-soft-overlong's refusal
+    warn("soft-overlong-window", f"soft_overlong penalises completions longer than soft_max_length - soft_cache_length "
+         f"= {top - cache} tokens, but no completion exceeds max_completion_length {budget}: the reward is 0 for every "
+         "completion", "soft_max_length",
+         hint=f"soft_max_length: {budget} (ms-swift's default: max_completion_length) with soft_cache_length below it")
+
+
+REWARD_ARG_RULES = [cosine_period, soft_overlong_window]

@@ -149,6 +149,11 @@ RLHF_ARGUMENT_RULE_INFO = [
               code("ms-swift swift/rlhf_trainers/arguments.py: GRPOConfig.__post_init__ (cosine_max_len defaults to "
                    "max_completion_length; megatron_args.py the same)")),
              "rlhf_type grpo, both engines, reward_funcs with cosine, cosine_max_len set below max_completion_length"),
+    RuleInfo("soft-overlong-window", "warning", "soft_overlong whose penalty window (past soft_max_length - "
+             "soft_cache_length) starts at or beyond max_completion_length never penalises a completion",
+             (code("ms-swift swift/rewards/orm.py: SoftOverlong.__call__ (min(-(len - (max - cache)) / cache, 0))"),),
+             "rlhf_type grpo, both engines, reward_funcs with soft_overlong, soft_max_length and soft_cache_length set; "
+             "not with a multi_turn_scheduler (a completion spans every turn)"),
     RuleInfo("grpo-chord", "error", "CHORD (chord_sft_dataset) needs its mu schedule: chord_mu_warmup_steps, "
              "chord_mu_decay_steps, chord_mu_valley, and chord_mu_peak unless both step counts are 0",
              (code("ms-swift swift/rlhf_trainers/utils.py: compute_chord_loss / mu_schedule_function (None compared "
