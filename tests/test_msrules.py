@@ -451,3 +451,17 @@ def test_soft_overlong_window_past_the_completion_budget_is_a_warning():
     for fine in (["args.soft_max_length=4096"], []):  # unset: ms-swift uses max_completion_length
         _, warnings = problems(SWIFT_GRPO, *soft, *fine)
         assert "soft-overlong-window" not in {r for r, _ in warnings}, warnings
+
+
+def test_positive_repetition_penalty_rewards_repetition():
+    from types import SimpleNamespace
+
+    from swift.rewards.orm import RepetitionPenalty
+
+    reward = RepetitionPenalty(SimpleNamespace(repetition_n_grams=2, repetition_max_penalty=1.0))
+    assert reward(["a b a b a b a b"])[0] > 0 == reward(["a b c d e f g h"])[0]  # the installed sign
+    rep = ["args.reward_funcs=[accuracy,repetition]"]
+    _, warnings = problems(SWIFT_GRPO, *rep, "args.repetition_max_penalty=1.0")
+    assert ("repetition-penalty-sign", "args.repetition_max_penalty") in warnings, warnings
+    _, warnings = problems(SWIFT_GRPO, *rep, "args.repetition_max_penalty=-1.0")
+    assert "repetition-penalty-sign" not in {r for r, _ in warnings}, warnings

@@ -44,4 +44,19 @@ def soft_overlong_window(recipe, args, err, warn):
          hint=f"soft_max_length: {budget} (ms-swift's default: max_completion_length) with soft_cache_length below it")
 
 
-REWARD_ARG_RULES = [cosine_period, soft_overlong_window]
+def repetition_sign(recipe, args, err, warn):
+    # swift/rewards/orm.py RepetitionPenalty.__call__: reward = (1 - distinct n-grams / n-grams) * repetition_max_penalty
+    # (default -1.0): the setting is the penalty's sign as well as its size, and a positive one pays for repetition.
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    if "repetition" not in [str(f) for f in args.list("reward_funcs")]:
+        return
+    penalty = args.float("repetition_max_penalty")
+    if penalty is None or penalty <= 0:
+        return
+    warn("repetition-penalty-sign", f"repetition_max_penalty {penalty} is positive: the repetition reward multiplies "
+         "the share of repeated n-grams by it, so the more a completion repeats itself the higher it scores",
+         "repetition_max_penalty", hint=f"repetition_max_penalty: {-penalty} (negative; ms-swift's default is -1.0)")
+
+
+REWARD_ARG_RULES = [cosine_period, soft_overlong_window, repetition_sign]

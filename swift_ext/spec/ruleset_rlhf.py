@@ -154,6 +154,11 @@ RLHF_ARGUMENT_RULE_INFO = [
              (code("ms-swift swift/rewards/orm.py: SoftOverlong.__call__ (min(-(len - (max - cache)) / cache, 0))"),),
              "rlhf_type grpo, both engines, reward_funcs with soft_overlong, soft_max_length and soft_cache_length set; "
              "not with a multi_turn_scheduler (a completion spans every turn)"),
+    RuleInfo("repetition-penalty-sign", "warning", "the repetition reward with a positive repetition_max_penalty "
+             "rewards repetition",
+             (code("ms-swift swift/rewards/orm.py: RepetitionPenalty.__call__ (reward = repeated share x "
+                   "repetition_max_penalty; default -1.0)"),),
+             "rlhf_type grpo, both engines, reward_funcs with repetition, repetition_max_penalty > 0"),
     RuleInfo("grpo-chord", "error", "CHORD (chord_sft_dataset) needs its mu schedule: chord_mu_warmup_steps, "
              "chord_mu_decay_steps, chord_mu_valley, and chord_mu_peak unless both step counts are 0",
              (code("ms-swift swift/rlhf_trainers/utils.py: compute_chord_loss / mu_schedule_function (None compared "
