@@ -54,7 +54,11 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # rollout-param-gather says overlap_param_gather makes ms-swift 4.6 sync un-gathered shards to vLLM: NeMo-RL's
 # recipes that set it run there because NeMo-RL forces the all-gather before refit (NVIDIA-NeMo/RL PR #4086), which
 # their ms-swift translations here do not get -- the warning is right on them, and they still plan.
-ADVISORY = {"dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length", "max-positions", "kv-groups-tp",
+# grpo-dynamic-opd as a warning says the installed ms-swift 4.6 trainer counts a teacherless GRPO as dynamic
+# self-distillation and its loss refuses loss_type real/fipo there; ms-swift's published real/fipo examples (from its
+# main branch) are written for that path, so plan says it and leaves the run to decide.
+ADVISORY = {"grpo-dynamic-opd", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
+            "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",
             "megatron-run-length", "rl-moe-aux-loss",

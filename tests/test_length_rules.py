@@ -162,6 +162,10 @@ def test_swift_rollout_shorter_than_prompt_plus_completion_is_a_warning():
     _, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null", "args.max_length=null",
                            "args.vllm_max_model_len=9000")
     assert "rollout-length" not in warnings  # max_length unset: ms-swift fills it; prompts are not judged
+    # ... but an engine no longer than the completion budget cuts every completion, whatever the prompt
+    _, warnings = findings(GRPO, "args.rope_scaling=null", "args.max_model_len=null", "args.max_length=null",
+                           "args.max_completion_length=2048", "args.vllm_max_model_len=2048")
+    assert warnings["rollout-length"] == {"args.vllm_max_model_len"}
 
 
 def test_colocated_vllm_share_must_hold_the_weights_and_one_sequence():

@@ -267,6 +267,11 @@ def test_grpo_greedy_rollouts_are_a_warning_unless_the_baseline_is_the_batch():
     assert "grpo-greedy" not in {code for code, _ in warnings}
     _, warnings = problems(SWIFT_GRPO, "args.temperature=0.9")
     assert "grpo-greedy" not in {code for code, _ in warnings}
+    # top_k 1 keeps only the most likely token: the same greedy rollout, named on top_k
+    _, warnings = problems(SWIFT_GRPO, "args.temperature=0.9", "args.top_k=1")
+    assert ("grpo-greedy", "args.top_k") in warnings
+    _, warnings = problems(SWIFT_GRPO, "args.temperature=0.9", "args.top_k=50")
+    assert "grpo-greedy" not in {code for code, _ in warnings}
 
 
 @pytest.mark.parametrize("base, extra", [(MEG_SFT, ["args.train_iters=100", "args.num_train_epochs=null"]),
@@ -344,3 +349,119 @@ def test_the_installed_collator_asserts_right_padding_outside_padding_free():
 def test_grpo_eval_size_stays_quiet_where_the_assert_is_not_reached(extra):
     errors, _ = problems(SWIFT_GRPO, "args.per_device_eval_batch_size=8", *extra)
     assert "grpo-eval-size" not in {r for r, _ in errors}, errors
+
+
+@pytest.mark.parametrize("base", [SWIFT_GRPO, MEG_GRPO], ids=["swift", "megatron"])
+def test_gym_reward_needs_a_gym_scheduler_in_the_trainer(base):
+    # rl_core/grpo_algorithm.py score_completions reads rollout_infos['total_reward'], which only GYMScheduler (and
+    # OpenEnvScheduler) write: use_gym_env / gym_env with a single-turn or non-gym rollout fails at the first reward.
+    errors, _ = problems(base, "args.use_gym_env=true")
+    assert ("gym-scheduler", "args.use_gym_env") in errors, errors
+    errors, _ = problems(base, "args.gym_env=frozen_lake")
+    assert ("gym-scheduler", "args.gym_env") in errors, errors
+    errors, _ = problems(base, "args.gym_env=frozen_lake", "args.multi_turn_scheduler=thinking_tips_scheduler")
+    assert ("gym-scheduler", "args.multi_turn_scheduler") in errors, errors
+    for good in (["args.gym_env=frozen_lake", "args.multi_turn_scheduler=gym_scheduler", "args.max_turns=10"],
+                 ["args.gym_env=frozen_lake", "args.use_gym_env=false"],
+                 ["args.use_gym_env=true", "args.multi_turn_scheduler=openenv_scheduler"]):
+        errors, _ = problems(base, *good)
+        assert "gym-scheduler" not in {r for r, _ in errors}, (good, errors)
+
+
+def test_gym_reward_is_not_judged_when_a_rollout_server_runs_the_turns():
+    errors, _ = problems(MEG_GRPO, "args.use_gym_env=true", "args.vllm_mode=server",
+                         "args.vllm_server_host=[127.0.0.1]", "args.sleep_level=0", "args.offload_model=false",
+                         "args.offload_optimizer=false")
+    assert "gym-scheduler" not in {r for r, _ in errors}, errors
+
+
+@pytest.mark.parametrize("base", [SWIFT_GRPO, MEG_GRPO], ids=["swift", "megatron"])
+def test_per_sequence_advantage_losses_meet_the_dynamic_teacher(base):
+    # rollout_mixin.py _setup_teacher: with no teacher _has_teacher is true (dynamic self-distillation), and the loss
+    # refuses real/fipo and off_policy_sequence_mask_delta under a teacher.
+    from swift.rlhf_trainers.rollout_mixin import RolloutTrainerMixin
+
+    class Bare(RolloutTrainerMixin):
+        def __init__(self):
+            pass
+
+    trainer = Bare()
+    trainer._teacher_model, trainer.teacher_model_server, trainer.args = None, None, None
+    trainer._setup_teacher()
+    assert trainer._has_teacher  # the installed engine's premise for this warning
+    _, warnings = problems(base, "args.loss_type=fipo")
+    assert ("grpo-dynamic-opd", "args.loss_type") in warnings, warnings
+    _, warnings = problems(base, "args.off_policy_sequence_mask_delta=0.5")
+    assert ("grpo-dynamic-opd", "args.off_policy_sequence_mask_delta") in warnings, warnings
+    _, warnings = problems(base, "args.loss_type=dapo")
+    assert "grpo-dynamic-opd" not in {r for r, _ in warnings}
+    errors, warnings = problems(base, "args.loss_type=fipo", "args.teacher_model=Qwen/Qwen3-8B")
+    assert "grpo-dynamic-opd" not in {r for r, _ in warnings}  # an explicit teacher: grpo-teacher refuses it
+
+
+def test_gym_env_must_be_registered(tmp_path):
+    # GYMScheduler._create_env: envs holds math_env and what plugins register; anything else fails at the first rollout
+    gym = ["args.multi_turn_scheduler=gym_scheduler", "args.max_turns=4"]
+    errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=frozen_lake")
+    assert ("gym-env", "args.gym_env") in errors, errors
+    errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=math_env")
+    assert "gym-env" not in {r for r, _ in errors}, errors
+    plugin = tmp_path / "lake.py"
+    plugin.write_text("from swift.rollout.gym_env import Env, envs\\n\\nclass Lake(Env):\\n    pass\\n\\n"
+                      "envs['frozen_lake'] = Lake\\n")
+    errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=frozen_lake", f"args.external_plugins=[{plugin}]")
+    assert "gym-env" not in {r for r, _ in errors}, errors
+
+
+def test_chord_needs_its_mu_schedule():
+    # rlhf_trainers/utils.py mu_schedule_function compares/adds the chord_mu_* values (None by default) at every step
+    chord = ["args.chord_sft_dataset=[AI-MO/NuminaMath-TIR]", "args.chord_sft_per_device_train_batch_size=1"]
+    errors, _ = problems(SWIFT_GRPO, *chord)
+    assert ("grpo-chord", "args.chord_mu_warmup_steps") in errors, errors
+    schedule = ["args.chord_mu_warmup_steps=0", "args.chord_mu_decay_steps=200", "args.chord_mu_valley=0.05"]
+    errors, _ = problems(SWIFT_GRPO, *chord, *schedule)
+    assert ("grpo-chord", "args.chord_mu_peak") in errors, errors  # the decay reads the peak
+    errors, _ = problems(SWIFT_GRPO, *chord, *schedule, "args.chord_mu_peak=0.9")
+    assert "grpo-chord" not in {r for r, _ in errors}, errors
+    errors, _ = problems(SWIFT_GRPO, *schedule)  # no CHORD dataset: the schedule is never read
+    assert "grpo-chord" not in {r for r, _ in errors}, errors
+
+
+def test_cosine_reward_period_below_the_completion_budget_is_a_warning():
+    from swift.rewards.orm import CosineReward
+
+    # the installed cosfn is unclamped: twice the period scores like length 0
+    assert CosineReward.cosfn(0, 512, 0.5, 1.0) == CosineReward.cosfn(1024, 512, 0.5, 1.0)
+    cos = ["args.reward_funcs=[accuracy,cosine]", "args.max_completion_length=2048"]
+    _, warnings = problems(SWIFT_GRPO, *cos, "args.cosine_max_len=1024")
+    assert ("cosine-max-len", "args.cosine_max_len") in warnings, warnings
+    for fine in (["args.cosine_max_len=2048"], []):
+        _, warnings = problems(SWIFT_GRPO, *cos, *fine)
+        assert "cosine-max-len" not in {r for r, _ in warnings}, warnings
+    _, warnings = problems(SWIFT_GRPO, "args.reward_funcs=[accuracy]", "args.max_completion_length=2048",
+                           "args.cosine_max_len=1024")
+    assert "cosine-max-len" not in {r for r, _ in warnings}  # no cosine reward reads it
+
+
+def test_soft_overlong_window_past_the_completion_budget_is_a_warning():
+    soft = ["args.reward_funcs=[accuracy,soft_overlong]", "args.max_completion_length=4096",
+            "args.soft_cache_length=1024"]
+    _, warnings = problems(SWIFT_GRPO, *soft, "args.soft_max_length=8192")  # penalised only past 7168 tokens
+    assert ("soft-overlong-window", "args.soft_max_length") in warnings, warnings
+    for fine in (["args.soft_max_length=4096"], []):  # unset: ms-swift uses max_completion_length
+        _, warnings = problems(SWIFT_GRPO, *soft, *fine)
+        assert "soft-overlong-window" not in {r for r, _ in warnings}, warnings
+
+
+def test_positive_repetition_penalty_rewards_repetition():
+    from types import SimpleNamespace
+
+    from swift.rewards.orm import RepetitionPenalty
+
+    reward = RepetitionPenalty(SimpleNamespace(repetition_n_grams=2, repetition_max_penalty=1.0))
+    assert reward(["a b a b a b a b"])[0] > 0 == reward(["a b c d e f g h"])[0]  # the installed sign
+    rep = ["args.reward_funcs=[accuracy,repetition]"]
+    _, warnings = problems(SWIFT_GRPO, *rep, "args.repetition_max_penalty=1.0")
+    assert ("repetition-penalty-sign", "args.repetition_max_penalty") in warnings, warnings
+    _, warnings = problems(SWIFT_GRPO, *rep, "args.repetition_max_penalty=-1.0")
+    assert "repetition-penalty-sign" not in {r for r, _ in warnings}, warnings

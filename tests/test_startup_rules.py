@@ -153,6 +153,20 @@ CASES = [
      [RM, "args.reward_model_plugin=[genrm]"]),
     ("reward-model-plugin", "reward_model_plugin", SWIFT_GRPO, [RM, "args.reward_model_plugin=[my_rm]"],
      [RM, "args.reward_model_plugin=[default]"]),
+    # a generative judge scored as if it had a value head: the 'default' plugin's logits[:, 0] is a vocabulary row
+    ("reward-model-task", "reward_model_plugin", SWIFT_GRPO, ["args.reward_model=[Qwen/Qwen2.5-3B-Instruct]"],
+     ["args.reward_model=[Qwen/Qwen2.5-3B-Instruct]", "args.reward_model_plugin=[genrm]"]),
+    ("reward-model-task", "reward_model_plugin", SWIFT_GRPO,
+     ["args.reward_model=[Qwen/Qwen2.5-3B-Instruct]", "args.reward_model_plugin=[default]"],
+     ["args.reward_model=[AI-ModelScope/Skywork-Reward-Llama-3.1-8B-v0.2]", "args.reward_model_plugin=[default]"]),
+    # SwiftRLHF._prepare_model_tokenizer zips reward_model with its type/template/revision lists and asserts the lengths
+    ("reward-model-lists", "reward_template", SWIFT_GRPO,
+     ["args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B,Shanghai_AI_Laboratory/internlm2-7b-reward]",
+      "args.reward_template=[qwen3]"],
+     ["args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B,Shanghai_AI_Laboratory/internlm2-7b-reward]",
+      "args.reward_template=[qwen3,internlm2_reward]"]),
+    ("reward-model-lists", "reward_model_type", SWIFT_GRPO,
+     [RM, "args.reward_model_type=[qwen3_reward,qwen3_reward]"], [RM]),
     ("rollout-fsdp1", "fsdp", SWIFT_GRPO, [FSDP1], ["args.fsdp=fsdp2"]),
     ("rollout-fsdp1", "fsdp", SWIFT_GRPO, ["args.rlhf_type=gkd", FSDP1], ["args.rlhf_type=gkd", FSDP2]),
     ("deepspeed-hpz", "zero_hpz_partition_size", SWIFT_SFT,
@@ -834,3 +848,39 @@ def test_one_gpu_max_memory_keeps_one_entry():
     assert not Accelerator.verify_device_map(None, model)
     model.hf_device_map = two
     assert Accelerator.verify_device_map(None, model)
+
+
+def _local_model(tmp_path, config, saved=None):
+    path = tmp_path / "rm"
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps(config))
+    if saved is not None:
+        (path / "args.json").write_text(json.dumps(saved))
+    return path
+
+
+def test_generative_reward_model_reads_a_local_checkpoint_like_ms_swift(tmp_path):
+    # SwiftRLHF._get_model_task_type: args.json's task_type when there is one, else a *ForSequenceClassification
+    # architecture or num_labels 1 make it seq_cls; otherwise the policy's causal_lm.
+    causal = _local_model(tmp_path, {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2"})
+    errors, _ = problems(SWIFT_GRPO, f"args.reward_model=[{causal}]")
+    assert ("reward-model-task", "args.reward_model_plugin") in errors, errors
+    (causal / "args.json").write_text(json.dumps({"task_type": "seq_cls", "num_labels": 1}))
+    errors, _ = problems(SWIFT_GRPO, f"args.reward_model=[{causal}]")
+    assert "reward-model-task" not in {r for r, _ in errors}, errors
+
+
+def test_sequence_classification_checkpoint_is_a_reward_model(tmp_path):
+    seq_cls = _local_model(tmp_path, {"architectures": ["Qwen2ForSequenceClassification"], "num_labels": 1})
+    errors, _ = problems(SWIFT_GRPO, f"args.reward_model=[{seq_cls}]")
+    assert "reward-model-task" not in {r for r, _ in errors}, errors
+
+
+def test_generative_reward_model_is_judged_per_model_and_plugin():
+    # the published genrm example: an LLM judge with genrm beside a registered reward model with its own plugin
+    errors, _ = problems(SWIFT_GRPO, "args.reward_model=[Qwen/Qwen2.5-3B-Instruct,Shanghai_AI_Laboratory/internlm2-7b-reward]",
+                         "args.reward_model_plugin=[genrm,default]")
+    assert "reward-model-task" not in {r for r, _ in errors}, errors
+    errors, _ = problems(SWIFT_GRPO, "args.reward_model=[Shanghai_AI_Laboratory/internlm2-7b-reward,Qwen/Qwen2.5-3B-Instruct]",
+                         "args.reward_model_plugin=[default,default]")
+    assert [m for r, m in errors if r == "reward-model-task"] == ["args.reward_model_plugin"], errors

@@ -6,7 +6,7 @@ names the file and function of the installed `swift` package it mirrors."""
 from __future__ import annotations
 
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
-from swift_ext.msswift.plugin_registry import registered_names
+from swift_ext.msswift.plugin_registry import builtin_names, registered_names
 from swift_ext.msswift.schema import RENAMED_VALUES
 from swift_ext.spec.findings import shown
 
@@ -60,6 +60,37 @@ def loss_types(recipe, args, err, warn):
         warn("megatron-dpo-loss", f"loss_type {' '.join(names)} is not used by Megatron DPO: its loss function calls dpo_loss "
              "without it, so the run trains sigmoid DPO", "loss_type",
              hint="loss_type: sigmoid, or engine: swift for the other DPO losses")
+
+
+def per_sequence_advantage_without_teacher(recipe, args, err, warn):
+    # ms-swift 4.6: rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._setup_teacher and megatron/trainers/
+    # rollout_mixin.py set `_has_teacher = explicit or _is_dynamic_self_distillation`, and
+    # gkd_helpers.resolve_dynamic_opd_self_distillation is true whenever no teacher is configured -- so a plain
+    # reward GRPO has _has_teacher true (checked: _setup_teacher on a bare trainer object). The loss
+    # (rlhf_trainers/grpo_trainer.py _compute_loss_and_metrics, megatron/trainers/grpo_trainer.py loss_func) then raises
+    # "OPD-RL (teacher) does not support loss_type='real' / off_policy_sequence_mask" for loss_type real/fipo or an
+    # off_policy_sequence_mask_delta, at the first loss. The argument check (_check_opd_rl) reads only an explicit
+    # teacher, which grpo-teacher refuses. A warning, not a refusal: ms-swift's published real/fipo examples are
+    # written for this path (tests/fixtures/working), so this reads as a 4.6 regression rather than a contract.
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    if args.str("teacher_model") or args.str("teacher_model_server"):
+        return  # an explicit teacher: grpo-teacher's refusal
+    if recipe.engine == "swift" and args.bool("use_liger_kernel"):
+        return  # the Liger loss path does not reach that check (and refuses these itself)
+    names = [str(t) for t in args.list("loss_type")]
+    loss = names[0] if len(names) == 1 else None
+    if loss in ("real", "fipo"):
+        key, what = "loss_type", f"loss_type {loss}"
+    elif args.raw("off_policy_sequence_mask_delta") is not None:
+        key, what = "off_policy_sequence_mask_delta", "off_policy_sequence_mask_delta"
+    else:
+        return
+    warn("grpo-dynamic-opd", f"{what} needs a per-sequence advantage, and ms-swift 4.6's GRPO trainer treats a run "
+         "with no teacher as dynamic self-distillation (_has_teacher true): its loss raises 'OPD-RL (teacher) does "
+         "not support ...' at the first step even without teacher_model", key,
+         hint="check it on a short run first; loss_type grpo/dapo/cispo/sapo (or no off_policy_sequence_mask_delta) "
+              "avoids that check")
 
 
 def _sft_loss_type(args, name: str, err) -> None:
@@ -371,6 +402,80 @@ def grpo_reward_source(recipe, args, err, warn):
          "in the rows for self-distillation")
 
 
+# swift/rollout/multi_turn.py: the built-in schedulers that record a trajectory's 'total_reward' in rollout_infos
+# (GYMScheduler.on_turn_end, and OpenEnvScheduler, its subclass).
+GYM_SCHEDULERS = ("gym_scheduler", "openenv_scheduler")
+
+
+def gym_reward_without_gym_rollout(recipe, args, err, warn):
+    # rl_core/grpo_algorithm.py score_completions (both trainers' _score_completions): with use_gym_env on it reads
+    # `s.rollout_infos['total_reward']` for every sample, which only a gym scheduler's on_turn_end writes; a single-turn
+    # rollout records {'num_turns': 1} (rlhf_trainers/rollout_mixin.py), so the first reward raises KeyError
+    # 'total_reward' after the first rollout. gym_env turns use_gym_env on unless it is set (args_mixin.py
+    # GRPOArgumentsMixin.__post_init__, megatron_args.py _init_grpo). Judged where the trainer runs the turns (no vLLM
+    # server: `swift rollout` runs its own scheduler) and the scheduler is none or a built-in one that is not a gym
+    # scheduler (an external_plugins scheduler may subclass GYMScheduler).
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    gym = args.raw("use_gym_env")
+    if not ((gym is not None and args.bool("use_gym_env")) or (gym is None and args.raw("gym_env") is not None)):
+        return
+    if args.bool("use_vllm") and args.str("vllm_mode") == "server":
+        return
+    scheduler = args.str("multi_turn_scheduler")
+    builtin = set(builtin_names("rollout/multi_turn.py", "multi_turns") or ())
+    if scheduler in GYM_SCHEDULERS or (scheduler and scheduler not in builtin):
+        return
+    key = "use_gym_env" if gym is not None else "gym_env"
+    what = f"multi_turn_scheduler {scheduler}" if scheduler else "no multi_turn_scheduler"
+    err("gym-scheduler", f"{key} makes GRPO score each completion with its gym environment's total_reward, but with "
+        f"{what} the colocated rollout never runs the environment: the first reward fails (KeyError 'total_reward' "
+        "in rollout_infos)", "multi_turn_scheduler" if scheduler else key,
+        hint="multi_turn_scheduler: gym_scheduler (with gym_env and max_turns), or drop use_gym_env/gym_env")
+
+
+def gym_env_name(recipe, args, err, warn):
+    # swift/rollout/multi_turn.py GYMScheduler._create_env (the trainer's colocated gym_scheduler gets gym_env in its
+    # scheduler_kwargs, rlhf_trainers/ and megatron/trainers/rollout_mixin.py): a row's env_config.name, else gym_env,
+    # must be a key of rollout/gym_env.py `envs` (math_env built in, plus what external_plugins register), or the first
+    # rollout raises "Environment '...' not found". Rows naming their own environment never read gym_env, but a
+    # gym_env no registry holds is used by no row that works. Not judged with a rollout server (`swift rollout` takes
+    # its own --gym_env) nor where a plugin file fills envs in a way not read here.
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return
+    name = args.str("gym_env")
+    if not name or args.str("multi_turn_scheduler") != "gym_scheduler":
+        return
+    if args.bool("use_vllm") and args.str("vllm_mode") == "server":
+        return
+    known = registered_names("rollout/gym_env.py", "envs", args.list("external_plugins"))
+    if known is None or name in known:
+        return
+    err("gym-env", f"gym_env {name!r} is not an environment ms-swift or an external_plugins file registers: the gym "
+        "scheduler fails at the first rollout for every row without its own env_config.name (\"Environment ... not "
+        "found\")", "gym_env", hint=f"one of {', '.join(sorted(known))}, or register it in an external_plugins file "
+        f"(envs['{name}'] = MyEnv)")
+
+
+def chord_schedule(recipe, args, err, warn):
+    # rlhf_trainers/utils.py compute_chord_loss (every training loss once chord_sft_dataset gives the trainer an SFT
+    # iterator, grpo_trainer.py) calls mu_schedule_function with the four chord_mu_* arguments, all None by default
+    # (args_mixin.py): `global_step < mu_warmup_steps`, `mu_warmup_steps + mu_decay_steps` and mu_valley are always
+    # read, mu_peak unless both step counts are 0 -- None fails (TypeError) at the first step.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "grpo" \
+            or not args.list("chord_sft_dataset"):
+        return
+    needed = ["chord_mu_warmup_steps", "chord_mu_decay_steps", "chord_mu_valley"]
+    if args.int("chord_mu_warmup_steps") or args.int("chord_mu_decay_steps"):
+        needed.append("chord_mu_peak")
+    missing = [k for k in needed if args.raw(k) is None]
+    if missing:
+        err("grpo-chord", f"chord_sft_dataset without {', '.join(missing)}: CHORD's mu schedule reads them at every "
+            "step and fails on None at the first one", missing[0],
+            hint="chord_mu_warmup_steps: 0, chord_mu_decay_steps: 200, chord_mu_peak: 0.9, chord_mu_valley: 0.05 "
+                 "(ms-swift's chord example)")
+
+
 def ppo_reward_model(recipe, args, err, warn):
     # PPO scores with one reward model and initialises its value model from it: pipelines/train/rlhf.py
     # SwiftRLHF._prepare_model_tokenizer loads value_model from reward_model ("assert len(model_id_or_path) == 1" for
@@ -472,6 +577,7 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
+RLHF_RULES = [loss_types, per_sequence_advantage_without_teacher, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
               lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, fp8_rollout_sync,
-              grpo_reward_source, kto_batch, sync_ref_model, continued_adapter_reference]
+              grpo_reward_source, gym_reward_without_gym_rollout, gym_env_name, chord_schedule, kto_batch,
+              sync_ref_model, continued_adapter_reference]

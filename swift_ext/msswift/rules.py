@@ -286,11 +286,15 @@ def grpo_common(recipe, args, err, warn):
     # completion, hence the same reward: the group-relative advantage (reward - group mean) is 0 for every sample
     # and only the KL term (beta) moves the policy. ms-swift accepts it without a word.
     group_baseline = (args.str("advantage_estimator") or "grpo") in ("grpo", "rloo")  # reinforce++: batch baseline
-    if args.has("temperature") and (args.float("temperature") or 0.0) == 0.0 and group_baseline \
-            and (args.int("num_generations") or 0) > 1:
-        warn("grpo-greedy", "temperature 0 makes the num_generations completions of each prompt identical, so every "
-             "GRPO advantage is zero and the rewards never reach the gradient", "temperature",
-             hint="sample: temperature around 0.7-1.0")
+    # top_k 1 is the same greedy decoding (vLLM keeps only the most likely token; the rollout's request config
+    # takes args.top_k in both rollout mixins).
+    greedy_temp = args.has("temperature") and (args.float("temperature") or 0.0) == 0.0
+    greedy_top_k = args.has("top_k") and args.int("top_k") == 1
+    if (greedy_temp or greedy_top_k) and group_baseline and (args.int("num_generations") or 0) > 1:
+        key, what = ("temperature", "temperature 0") if greedy_temp else ("top_k", "top_k 1 (greedy decoding)")
+        warn("grpo-greedy", f"{what} makes the num_generations completions of each prompt identical, so every "
+             "GRPO advantage is zero and the rewards never reach the gradient", key,
+             hint="sample: temperature around 0.7-1.0" + ("" if greedy_temp else ", top_k -1 (ms-swift's default)"))
     # megatron_args.py RLHFMegatronArgumentsMixin._check_teacher / rlhf_args.py RLHFArguments._check_teacher
     if args.str("teacher_model") and args.str("teacher_model_server"):
         err("grpo-teacher", "teacher_model and teacher_model_server cannot both be set", "teacher_model_server")
@@ -551,6 +555,7 @@ from swift_ext.msswift.template_rules import TEMPLATE_RULES  # noqa: E402  (nor 
 from swift_ext.msswift.range_rules import RANGE_RULES  # noqa: E402  (nor does range_rules)
 from swift_ext.msswift.json_args import JSON_ARG_RULES  # noqa: E402  (nor does json_args)
 from swift_ext.msswift.encoder_rules import ENCODER_RULES  # noqa: E402  (nor does encoder_rules)
+from swift_ext.msswift.reward_arg_rules import REWARD_ARG_RULES  # noqa: E402  (nor does reward_arg_rules)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
@@ -562,3 +567,4 @@ RULES.extend(TEMPLATE_RULES)
 RULES.extend(RANGE_RULES)
 RULES.extend(JSON_ARG_RULES)
 RULES.extend(ENCODER_RULES)
+RULES.extend(REWARD_ARG_RULES)

@@ -23,6 +23,7 @@ from swift_ext.msswift.deepspeed_rules import (
     _json_config,
 )
 from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
+from swift_ext.msswift.model_table import model_meta
 from swift_ext.msswift.plugin_registry import builtin_names, registered_names
 from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
 
@@ -239,6 +240,85 @@ def grpo_reward_model_plugin(recipe, args, err, warn):
                  f"(rm_plugins['{name}'] = ...)")
 
 
+def reward_model_lists(recipe, args, err, warn):
+    # swift/pipelines/train/rlhf.py SwiftRLHF._prepare_model_tokenizer (every rlhf_type, once a reward_model is
+    # given, after the policy is loaded): reward_model_type, reward_template and reward_model_revision, when set, are
+    # zipped with reward_model -- `assert len(rms) == len(rm_types) == len(rm_templates) == len(rm_revisions)`.
+    # Nothing fills or broadcasts them before (RLHFArguments only declares them).
+    if recipe.engine != "swift" or recipe.command != "rlhf":
+        return
+    models = args.list("reward_model")
+    if not models:
+        return
+    for key in ("reward_model_type", "reward_template", "reward_model_revision"):
+        values = args.list(key)
+        if values and len(values) != len(models):
+            err("reward-model-lists", f"{len(values)} {key} value(s) for {len(models)} reward_model(s): ms-swift pairs "
+                "them one to one and asserts the lengths match when it loads the reward models", key,
+                hint=f"one {key} per reward_model ({len(models)}), or leave it unset")
+
+
+# Architectures whose checkpoint ms-swift loads as a generative model when it is a GRPO reward_model.
+GENERATIVE_ARCH_SUFFIXES = ("ForCausalLM", "ForConditionalGeneration")
+
+
+def grpo_generative_reward_model(recipe, args, err, warn):
+    # pipelines/train/rlhf.py SwiftRLHF._prepare_single_model loads each reward_model with the task type
+    # _get_model_task_type reads (args.json's task_type, else seq_cls for a *ForSequenceClassification architecture
+    # or num_labels 1), else the policy's own task type (BaseArguments.get_model_processor: `task_type or
+    # self.task_type`, causal_lm for GRPO). The 'default' plugin (rewards/rm_plugin.py DefaultRMPlugin.__call__)
+    # returns `model(**inputs).logits[:, 0]`: a value head's score for a seq_cls model, but a whole vocabulary row per
+    # completion for a causal LM, which rl_core/grpo_algorithm.py compute_rewards_per_func cannot turn into one
+    # reward each (torch.tensor: "only one element tensors can be converted to Python scalars") -- at the first
+    # reward, after the first rollout. A generative judge needs the genrm plugin (or a custom one).
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    models = [str(m) for m in args.list("reward_model")]
+    plugins = [str(p) for p in args.list("reward_model_plugin")] or ["default"] * len(models)
+    types = [str(t) for t in args.list("reward_model_type")]
+    if len(plugins) != len(models):
+        return  # reward-model-plugin's refusal
+    for i, (model, plugin) in enumerate(zip(models, plugins)):
+        if plugin != "default":
+            continue
+        arch = _generative_reward_model(model, types[i] if i < len(types) else None)
+        if arch:
+            err("reward-model-task", f"reward_model {model!r} is a generative model ({arch}) scored by the 'default' "
+                "reward_model_plugin, which reads a value head's logit: it gets a vocabulary row per completion and "
+                "GRPO fails computing the first rewards", "reward_model_plugin",
+                hint="reward_model_plugin: genrm (or your own plugin) for an LLM judge, or a sequence-classification "
+                     "reward model (e.g. one trained with rlhf_type rm)")
+
+
+def _generative_reward_model(model: str, model_type: str | None) -> str | None:
+    """The architecture when ms-swift would load `model` as a causal LM reward model, else None (not known here,
+    or a seq_cls / registered reward model)."""
+    local = Path(model).expanduser()
+    if (local / "config.json").is_file():
+        try:
+            config = json.loads((local / "config.json").read_text(encoding="utf-8"))
+            saved = json.loads((local / "args.json").read_text(encoding="utf-8")) \
+                if (local / "args.json").is_file() else None
+            archs = [str(a) for a in config.get("architectures") or []]
+            if saved is not None:  # _get_model_task_type reads args.json alone when there is one
+                if saved.get("task_type") not in (None, "causal_lm"):
+                    return None
+            elif config.get("num_labels") == 1 or any("sequenceclassification" in a.lower() for a in archs):
+                return None
+        except (OSError, ValueError, AttributeError, TypeError):
+            return None
+    elif local.exists() or model.startswith((".", "/", "~")):
+        return None
+    else:
+        meta = model_meta(model, model_type)
+        if not meta or meta.get("reward") or meta.get("task_type") not in (None, "causal_lm"):
+            return None
+        archs = [str(a) for a in meta.get("architectures") or []]
+    if archs and all(a.endswith(GENERATIVE_ARCH_SUFFIXES) for a in archs):
+        return ", ".join(archs)
+    return None
+
+
 # swift/arguments/sft_args.py SwanlabArguments._init_swanlab: the notification plugins it maps.
 SWANLAB_NOTIFICATIONS = ("lark", "dingtalk", "email", "discord", "wxwork", "slack")
 SWANLAB_EMAIL = ("swanlab_sender_email", "swanlab_receiver_email", "swanlab_smtp_server", "swanlab_smtp_port")
@@ -447,5 +527,5 @@ def dataset_required(recipe, args, err, warn):
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, tracker_unused, report_to_names, quant_bits, rope_scaling_type, dataset_required,
-                 txt_files, grpo_reward_model_plugin, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
+                 txt_files, grpo_reward_model_plugin, grpo_generative_reward_model, reward_model_lists, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
                  *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]

@@ -170,9 +170,20 @@ def rollout_length(recipe, args, shape: ModelShape, lay, err, warn):
     # refuses the shortfall at start-up; only a max_length the recipe sets is judged.
     if not _grpo(recipe, args) or not args.bool("use_vllm"):
         return
-    if args.str("vllm_mode") != "colocate" or not args.has("max_length"):
+    if args.str("vllm_mode") != "colocate":
         return
-    asked, need = args.int("vllm_max_model_len"), (args.int("max_length") or 0) + args.max_completion_length
+    asked, completion = args.int("vllm_max_model_len"), args.max_completion_length
+    if not args.has("max_length"):
+        # Without max_length (ms-swift defaults it to the model's context) only the completion budget is known: an
+        # engine no longer than max_completion_length cuts every completion, whatever the prompt.
+        if asked and completion and asked <= completion:
+            warn("rollout-length", f"vllm_max_model_len {asked} <= max_completion_length {completion}: the colocated "
+                 "engine holds prompt and completion together, so every completion is cut short of "
+                 "max_completion_length (ms-swift lowers max_tokens to what the engine has left) and the length "
+                 "rewards/overlong_filter see truncated answers", "vllm_max_model_len",
+                 hint=f"vllm_max_model_len: the longest prompt + {completion}")
+        return
+    need = (args.int("max_length") or 0) + completion
     if asked and asked < need:
         warn("rollout-length", f"vllm_max_model_len {asked} < max_length + max_completion_length = {need}: completions "
              f"of long prompts are cut short of max_completion_length (ms-swift lowers max_tokens to what the engine "

@@ -493,10 +493,11 @@ _RULES += [
               code("trl trainer/dpo_config.py: DPOConfig.__post_init__ (loss_weights length vs loss_type)"),
               code("ms-swift swift/rlhf_trainers/dpo_trainer.py: DPOTrainer.__init__")),
              "engine: swift, rlhf; loss_weights refused outside DPO only beside a stated loss_type"),
-    RuleInfo("grpo-greedy", "warning", "GRPO with temperature 0: identical completions per prompt, zero advantages",
+    RuleInfo("grpo-greedy", "warning", "GRPO with greedy rollouts (temperature 0, or top_k 1): identical completions "
+             "per prompt, zero advantages",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_advantages (advantages "
                     "relative to the group mean; greedy decoding gives a group one completion, one reward)"),),
-             "rlhf_type grpo with temperature: 0 set, num_generations > 1 and a group baseline (advantage_estimator "
+             "rlhf_type grpo with temperature: 0 or top_k: 1 set, num_generations > 1 and a group baseline (advantage_estimator "
              "grpo or rloo), both engines"),
     RuleInfo("best-model-schedule", "error", "load_best_model_at_end needs evaluation on the save schedule "
              "(a validation set, matching strategies, save_steps a multiple of eval_steps)",

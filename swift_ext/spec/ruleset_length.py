@@ -49,7 +49,8 @@ LENGTH_RULE_INFO = [
                     "max_model_len - prompt; \"leaves no room for generation\")"),
               Evidence("report", "modelscope/ms-swift#4893", "swift infer with vLLM: \"max_model_len(40960) - "
                        "num_tokens(118444) < max_tokens(1024)\"")),
-             "both engines, GRPO with use_vllm colocate and an explicit max_length"),
+             "both engines, GRPO with use_vllm colocate and an explicit max_length; without one, only a "
+             "vllm_max_model_len no longer than max_completion_length (every completion cut)"),
     RuleInfo("vllm-memory", "error", "the colocated vLLM worker's share (vllm_gpu_memory_utilization x GPU memory) "
              "cannot hold its weight shard plus the KV cache of one max_model_len sequence",
              (Evidence("code", "vLLM vllm/v1/core/kv_cache_utils.py: check_enough_kv_cache_memory (\"No available "

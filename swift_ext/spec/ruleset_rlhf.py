@@ -131,6 +131,56 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "config repetition_penalty=args.repetition_penalty)")),
              "rlhf_type grpo with use_vllm and rollout_importance_sampling_mode set, top_p < 1, top_k > 0 or "
              "repetition_penalty != 1 stated, both engines"),
+    RuleInfo("grpo-dynamic-opd", "warning", "loss_type real/fipo or off_policy_sequence_mask_delta without a teacher: "
+             "ms-swift 4.6's trainer counts every teacherless GRPO as dynamic self-distillation and its loss refuses "
+             "them ('OPD-RL (teacher) does not support ...')",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._setup_teacher (_has_teacher = "
+                   "explicit or _is_dynamic_self_distillation; megatron/trainers/rollout_mixin.py the same)"),
+              code("ms-swift swift/rlhf_trainers/gkd_helpers.py: resolve_dynamic_opd_self_distillation (true with no "
+                   "teacher configured)"),
+              code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics; "
+                   "megatron/trainers/grpo_trainer.py MegatronGRPOTrainer.loss_func (the raise)")),
+             "rlhf_type grpo, both engines, no teacher_model/teacher_model_server, not the transformers engine's "
+             "Liger loss; a warning because ms-swift's published real/fipo examples take this path"),
+    RuleInfo("cosine-max-len", "warning", "the cosine reward with cosine_max_len below max_completion_length: the "
+             "unclamped cosine rewards completions past cosine_max_len again",
+             (code("ms-swift swift/rewards/orm.py: CosineReward.cosfn / __call__ (no clamp of gen_len at "
+                   "cosine_max_len)"),
+              code("ms-swift swift/rlhf_trainers/arguments.py: GRPOConfig.__post_init__ (cosine_max_len defaults to "
+                   "max_completion_length; megatron_args.py the same)")),
+             "rlhf_type grpo, both engines, reward_funcs with cosine, cosine_max_len set below max_completion_length"),
+    RuleInfo("soft-overlong-window", "warning", "soft_overlong whose penalty window (past soft_max_length - "
+             "soft_cache_length) starts at or beyond max_completion_length never penalises a completion",
+             (code("ms-swift swift/rewards/orm.py: SoftOverlong.__call__ (min(-(len - (max - cache)) / cache, 0))"),),
+             "rlhf_type grpo, both engines, reward_funcs with soft_overlong, soft_max_length and soft_cache_length set; "
+             "not with a multi_turn_scheduler (a completion spans every turn)"),
+    RuleInfo("repetition-penalty-sign", "warning", "the repetition reward with a positive repetition_max_penalty "
+             "rewards repetition",
+             (code("ms-swift swift/rewards/orm.py: RepetitionPenalty.__call__ (reward = repeated share x "
+                   "repetition_max_penalty; default -1.0)"),),
+             "rlhf_type grpo, both engines, reward_funcs with repetition, repetition_max_penalty > 0"),
+    RuleInfo("grpo-chord", "error", "CHORD (chord_sft_dataset) needs its mu schedule: chord_mu_warmup_steps, "
+             "chord_mu_decay_steps, chord_mu_valley, and chord_mu_peak unless both step counts are 0",
+             (code("ms-swift swift/rlhf_trainers/utils.py: compute_chord_loss / mu_schedule_function (None compared "
+                   "and added at the first step)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: the chord_mu_* defaults (None)")),
+             "engine: swift, rlhf_type grpo, chord_sft_dataset set"),
+    RuleInfo("gym-env", "error", "a colocated gym_scheduler's gym_env names an environment registered in ms-swift's "
+             "envs (built in or by an external_plugins file)",
+             (code("ms-swift swift/rollout/multi_turn.py: GYMScheduler._create_env (\"Environment '...' not found\")"),
+              code("ms-swift swift/rollout/gym_env.py: envs (read from the installed package)")),
+             "rlhf_type grpo/gkd, multi_turn_scheduler gym_scheduler, gym_env set, not vllm_mode server; names not "
+             "judged where an external_plugins file is missing or fills envs other than by envs['name'] = ..."),
+    RuleInfo("gym-scheduler", "error", "use_gym_env (or gym_env) scores completions with the environment's "
+             "total_reward, which only a gym scheduler records: a colocated rollout without one fails at the first "
+             "reward",
+             (code("ms-swift swift/rl_core/grpo_algorithm.py: score_completions (s.rollout_infos['total_reward'] for "
+                   "every sample when use_gym_env)"),
+              code("ms-swift swift/rollout/multi_turn.py: GYMScheduler.on_turn_end / OpenEnvScheduler (the only "
+                   "writers of total_reward); rlhf_trainers/rollout_mixin.py single-turn rollout_infos {'num_turns': 1}")),
+             "rlhf_type grpo, both engines; use_gym_env true, or gym_env set with use_gym_env unset; not vllm_mode "
+             "server (swift rollout runs its own scheduler); multi_turn_scheduler unset or a built-in one other than "
+             "gym_scheduler/openenv_scheduler (plugin schedulers not judged)"),
     RuleInfo("grpo-reward", "warning", "GRPO with no reward_funcs, no reward_model (the transformers engine only), no "
              "gym environment and no teacher runs self-distillation: only rows with a teacher_prompt give a signal",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (refuses only without a teacher; "

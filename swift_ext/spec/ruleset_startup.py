@@ -401,6 +401,22 @@ STARTUP_RULE_INFO = [
               code("ms-swift swift/rewards/rm_plugin.py: rm_plugins (read from the installed package)")),
              "engine: swift, rlhf_type grpo, reward_model and reward_model_plugin set; names not judged where an "
              "external_plugins file is missing or fills rm_plugins other than by rm_plugins['name'] = ..."),
+    RuleInfo("reward-model-lists", "error", "reward_model_type, reward_template and reward_model_revision, when set, "
+             "have one value per reward_model",
+             (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._prepare_model_tokenizer (assert len(rms) == "
+                   "len(rm_types) == len(rm_templates) == len(rm_revisions))"),),
+             "engine: swift, command rlhf (any rlhf_type) with reward_model set"),
+    RuleInfo("reward-model-task", "error", "a GRPO reward_model that ms-swift loads as a causal LM (a registered "
+             "non-reward LLM, or a local checkpoint whose config.json/args.json say so) is not scored by the 'default' "
+             "reward_model_plugin, which reads logits[:, 0] as one score per completion",
+             (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._get_model_task_type / _prepare_single_model "
+                   "(else the policy's task type, BaseArguments.get_model_processor)"),
+              code("ms-swift swift/rewards/rm_plugin.py: DefaultRMPlugin.__call__"),
+              code("ms-swift swift/rl_core/grpo_algorithm.py: compute_rewards_per_func (torch.tensor of the plugin's "
+                   "rows: 'only one element tensors can be converted to Python scalars')")),
+             "engine: swift, rlhf_type grpo, reward_model with reward_model_plugin default (or unset); the reward "
+             "model's architectures all *ForCausalLM / *ForConditionalGeneration; models not registered in ms-swift "
+             "and not a local directory are not judged"),
     RuleInfo("rollout-fsdp1", "error", "GRPO and GKD refuse FSDP1 (an fsdp config whose fsdp_config states "
              "fsdp_version 1)",
              (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin.__init__"),
