@@ -210,5 +210,96 @@ def resume_layout(recipe, args, err, warn):
                 "save with dist_ckpt_optim_fully_reshardable: true to change the layout later")
             return
 
+# Which format each load argument reads (ms-swift 4.6): mcore_model / mcore_adapter (and the RLHF reference's
+# mcore_ref_model / mcore_ref_adapter) go through megatron/utils/megatron_lm_utils.py load_mcore_checkpoint, which reads
+# DIR/latest_checkpointed_iteration.txt (_load_iteration: 0 when the file is missing) and then DIR/iter_<N:07d> with
+# megatron-core's dist_checkpointing.load_common_state_dict -- a directory without them (a Hugging Face model, the
+# safetensors adapter of a save_safetensors run, or the run directory above checkpoint-N) raises
+# CheckpointingException("Checkpoint directory .../iter_0000000 does not exist") after the model is built. adapters /
+# ref_adapters go through mcore-bridge's GPTBridge.load_weights(peft_format=True) (trainers/base.py
+# _prepare_peft_model, trainers/rlhf_mixin.py): its SafetensorLazyLoader reads adapter_model.safetensors (or a
+# model.safetensors.index.json) and finds no tensors in an mcore-only checkpoint, so the first LoRA layer's
+# hf_state_dict[...lora_A...] raises KeyError. Judged only for directories readable here.
+MCORE_LOADS = ("mcore_model", "mcore_adapter", "mcore_ref_model", "mcore_ref_adapter")
+PEFT_LOADS = ("adapters", "ref_adapters")
+TRACKER = "latest_checkpointed_iteration.txt"
+
+
+def _iteration_dir(directory: Path) -> Path | None:
+    """The iter_<N> directory load_mcore_checkpoint opens (None where the tracker is unreadable: not judged)."""
+    tracker = directory / TRACKER
+    if not tracker.is_file():
+        return directory / "iter_0000000"
+    try:
+        return directory / f"iter_{int(tracker.read_text(encoding='utf-8').strip()):07d}"
+    except (OSError, ValueError):
+        return None
+
+
+def _holds_peft_safetensors(directory: Path) -> bool:
+    return (directory / "adapter_model.safetensors").is_file() or (directory / "model.safetensors.index.json").is_file()
+
+
+def _what_it_is(directory: Path) -> tuple[str, str]:
+    """(what the directory holds, the argument that reads it) for the message and hint."""
+    if (directory / "adapter_model.safetensors").is_file():
+        return "a safetensors LoRA adapter (adapter_model.safetensors)", "adapters"
+    if (directory / "config.json").is_file() and (any(directory.glob("*.safetensors"))
+                                                  or (directory / "model.safetensors.index.json").is_file()):
+        return "a Hugging Face model (config.json + safetensors)", "model"
+    steps = sorted((p for p in directory.glob("checkpoint-*") if p.name.removeprefix("checkpoint-").isdigit()),
+                   key=lambda p: int(p.name.removeprefix("checkpoint-")))
+    if steps:
+        more = f", the latest of {len(steps)}" if len(steps) > 1 else ""
+        return f"a run directory ({steps[-1].name}{more} is below it)", steps[-1].name
+    return "no Megatron checkpoint", ""
+
+
+def checkpoint_format(recipe, args, err, warn):
+    if recipe.engine != "megatron":
+        return
+    for key in MCORE_LOADS:
+        value = args.raw(key)
+        if not isinstance(value, str) or not value or not Path(value).expanduser().is_dir():
+            continue
+        directory = Path(value).expanduser()
+        iter_dir = _iteration_dir(directory)
+        if iter_dir is None or iter_dir.is_dir():
+            continue
+        what, reader = _what_it_is(directory)
+        if (directory / TRACKER).is_file():
+            what = f"{TRACKER} names {iter_dir.name}, which is not there"
+        if reader.startswith("checkpoint-"):
+            hint = f"{key}: {value.rstrip('/')}/{reader} (the checkpoint itself)"
+        elif reader:
+            hint = f"{reader}: {value} (that argument reads this format)" + (
+                "" if reader != "adapters" else "; mcore_adapter takes the checkpoint-N of a run saved with "
+                "no_save_optim false or save_safetensors false")
+        else:
+            hint = f"{key} takes an mcore checkpoint (a checkpoint-N with {TRACKER} and iter_N, or swift export --to_mcore output)"
+        err("checkpoint-format", f"{key} {value} is {what}: load_mcore_checkpoint reads {TRACKER} and "
+            f"{iter_dir.name}/ there and raises CheckpointingException ('Checkpoint directory .../{iter_dir.name} "
+            "does not exist') once the model is built", key, hint=hint)
+    if (args.str("tuner_type") or "full") not in ("lora", "lora_llm") and not args.list("adapters"):
+        return  # full training never loads adapters (adapters turn it into lora: coercions._megatron_adapters_lora)
+    for key in PEFT_LOADS:
+        if key == "adapters" and args.raw("mcore_adapter") or key == "ref_adapters" and args.raw("mcore_ref_adapter"):
+            continue  # the mcore checkpoint is read instead (_prepare_peft_model / rlhf_mixin)
+        if key == "ref_adapters" and recipe.command != "rlhf":
+            continue
+        for value in args.list(key):
+            directory = Path(str(value)).expanduser()
+            if not directory.is_dir() or _holds_peft_safetensors(directory):
+                continue
+            mcore = (directory / TRACKER).is_file()
+            what = "an mcore (torch_dist) checkpoint without adapter_model.safetensors" if mcore else \
+                "a directory without adapter_model.safetensors"
+            mcore_key = "mcore_adapter" if key == "adapters" else "mcore_ref_adapter"
+            err("checkpoint-format", f"{key} {value} is {what}: mcore-bridge's load_weights(peft_format=True) finds "
+                "no adapter tensors there and raises KeyError on the first LoRA weight once the model is built", key,
+                hint=f"{mcore_key}: {value}" if mcore else "point it at a checkpoint-N saved with save_safetensors: true")
+            break
+
+
 CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source, resume_schedule,
-                    resume_layout]
+                    resume_layout, checkpoint_format]

@@ -1,0 +1,126 @@
+"""checkpoint-format (msswift/checkpoint_rules.py): a Megatron load argument pointed at the other checkpoint format.
+mcore_* arguments need what megatron-core's dist_checkpointing opens (checked here against the installed
+megatron-core itself), adapters a safetensors adapter; the directories each argument does read are not refused."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swift_ext.planner.plan import make_plan
+from swift_ext.spec.recipe import load_recipe
+
+RECIPE = {
+    "description": "Megatron LoRA continued from a checkpoint",
+    "command": "sft", "engine": "megatron",
+    "launch": {"nodes": 1, "gpus_per_node": 8, "gpu": "H100"},
+    "args": {"model": "Qwen/Qwen3-8B", "tuner_type": "lora", "target_modules": ["all-linear"],
+             "dataset": ["train.jsonl"], "tensor_model_parallel_size": 2, "sequence_parallel": True,
+             "micro_batch_size": 1, "global_batch_size": 16, "train_iters": 100, "max_length": 2048},
+}
+
+
+def _plan(tmp_path, recipe=RECIPE, **args):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**recipe, "args": {**recipe["args"], **args}}))
+    plan = make_plan(load_recipe(path, []), oracle=False)
+    return [f for f in plan.errors if f.code == "checkpoint-format"]
+
+
+def _mcore_checkpoint(root: Path, step: int = 200, adapter: bool = True) -> Path:
+    """checkpoint-N as ms-swift's save_checkpoint writes it: the tracker, iter_N, and (save_safetensors) the adapter."""
+    ckpt = root / f"checkpoint-{step}"
+    (ckpt / f"iter_{step:07d}").mkdir(parents=True)
+    (ckpt / "latest_checkpointed_iteration.txt").write_text(str(step))
+    if adapter:
+        (ckpt / "adapter_model.safetensors").write_bytes(b"")
+        (ckpt / "adapter_config.json").write_text("{}")
+    return ckpt
+
+
+def _safetensors_adapter(root: Path) -> Path:
+    """A save_safetensors LoRA checkpoint saved with no_save_optim (no mcore checkpoint: trainers/base.py)."""
+    ckpt = root / "checkpoint-400"
+    ckpt.mkdir(parents=True)
+    for name in ("adapter_model.safetensors", "adapter_config.json", "args.json"):
+        (ckpt / name).write_text("{}")
+    return ckpt
+
+
+def _hf_model(root: Path) -> Path:
+    model = root / "Qwen3-8B"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model-00001-of-00002.safetensors").write_bytes(b"")
+    return model
+
+
+def _engine_refuses(directory: Path, iteration_dir: str) -> bool:
+    """megatron-core's own reader on the directory load_mcore_checkpoint would open."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core import dist_checkpointing
+        from megatron.core.dist_checkpointing.core import CheckpointingException
+    try:
+        dist_checkpointing.load_common_state_dict(str(directory / iteration_dir))
+    except CheckpointingException:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("key, make, hint", [
+    ("mcore_adapter", _safetensors_adapter, "adapters:"),              # ms-swift#6862: the safetensors adapter
+    ("mcore_model", _hf_model, "model:"),                               # ms-swift#5914: the HF model directory
+])
+def test_an_mcore_argument_on_another_format_is_refused(tmp_path, key, make, hint):
+    directory = make(tmp_path)
+    found = _plan(tmp_path, **{key: str(directory)})
+    assert [f.path for f in found] == [f"args.{key}"]
+    assert hint in found[0].hint
+    assert _engine_refuses(directory, "iter_0000000")
+
+
+def test_the_run_directory_above_its_checkpoints_is_refused_with_the_latest_named(tmp_path):
+    run = tmp_path / "v0-20260101-000000"
+    _mcore_checkpoint(run, 100)
+    _mcore_checkpoint(run, 200)
+    found = _plan(tmp_path, mcore_adapter=str(run))
+    assert [f.path for f in found] == ["args.mcore_adapter"]
+    assert found[0].hint.startswith(f"mcore_adapter: {run}/checkpoint-200")
+    assert _engine_refuses(run, "iter_0000000")
+
+
+def test_a_tracker_naming_a_missing_iteration_is_refused(tmp_path):
+    ckpt = _mcore_checkpoint(tmp_path, 300)
+    (ckpt / "iter_0000300").rmdir()
+    assert [f.path for f in _plan(tmp_path, mcore_adapter=str(ckpt))] == ["args.mcore_adapter"]
+    assert _engine_refuses(ckpt, "iter_0000300")
+
+
+def test_adapters_on_an_mcore_only_checkpoint_are_refused(tmp_path):
+    ckpt = _mcore_checkpoint(tmp_path, adapter=False)  # save_safetensors false: no adapter_model.safetensors
+    found = _plan(tmp_path, adapters=[str(ckpt)])
+    assert [f.path for f in found] == ["args.adapters"]
+    assert found[0].hint == f"mcore_adapter: {ckpt}"
+
+
+@pytest.mark.parametrize("args", [
+    lambda t: {"mcore_adapter": str(_mcore_checkpoint(t))},             # the checkpoint-N itself
+    lambda t: {"adapters": [str(_mcore_checkpoint(t))]},                # default save: both formats side by side
+    lambda t: {"adapters": [str(_safetensors_adapter(t))]},             # the safetensors adapter, as #6862 was told
+    lambda t: {"model": str(_hf_model(t))},                             # the HF model through model
+    lambda t: {"mcore_adapter": "/not/here/checkpoint-200"},            # not readable here: not judged
+    lambda t: {"adapters": [str(_mcore_checkpoint(t, adapter=False))],  # mcore_adapter is read instead of adapters
+               "mcore_adapter": str(t / "checkpoint-200")},
+])
+def test_the_format_each_argument_reads_is_not_refused(tmp_path, args):
+    assert not _plan(tmp_path, **args(tmp_path))
+
+
+def test_a_full_checkpoint_through_mcore_model_is_not_refused(tmp_path):
+    ckpt = _mcore_checkpoint(tmp_path, adapter=False)
+    recipe = {**RECIPE, "args": {**RECIPE["args"], "tuner_type": "full"}}
+    assert not _plan(tmp_path, recipe, mcore_model=str(ckpt))
