@@ -225,8 +225,9 @@ PEFT_LOADS = ("adapters", "ref_adapters")
 TRACKER = "latest_checkpointed_iteration.txt"
 
 
-def _iteration_dir(directory: Path) -> Path | None:
-    """The iter_<N> directory load_mcore_checkpoint opens (None where the tracker is unreadable: not judged)."""
+def mcore_iteration_dir(directory: Path) -> Path | None:
+    """The iter_<N> directory load_mcore_checkpoint opens (None where the tracker is unreadable: not judged); an mcore
+    checkpoint is a directory where it exists (also read by after/merge.py for the export it builds)."""
     tracker = directory / TRACKER
     if not tracker.is_file():
         return directory / "iter_0000000"
@@ -263,7 +264,7 @@ def checkpoint_format(recipe, args, err, warn):
         if not isinstance(value, str) or not value or not Path(value).expanduser().is_dir():
             continue
         directory = Path(value).expanduser()
-        iter_dir = _iteration_dir(directory)
+        iter_dir = mcore_iteration_dir(directory)
         if iter_dir is None or iter_dir.is_dir():
             continue
         what, reader = _what_it_is(directory)
