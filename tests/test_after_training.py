@@ -19,7 +19,7 @@ MEGATRON_ARGS = {"model": "Qwen/Qwen3.6-35B-A3B", "model_type": "qwen3_5_moe", "
 
 # Megatron's torch_dist format as ms-swift 4.6 saves it inside checkpoint-200 (save_mcore_checkpoint): the tracker and
 # iter_0000200/ (merge refuses a checkpoint with neither that nor safetensors).
-TORCH_DIST = ("latest_checkpointed_iteration.txt", "iter_0000200/")
+TORCH_DIST = ("latest_checkpointed_iteration.txt", "iter_0000200/", "iter_0000200/metadata.json")
 
 
 def checkpoint(tmp_path, args: dict, files=("adapter_model.safetensors", "adapter_config.json"),

@@ -4,10 +4,12 @@ megatron-core itself), adapters a safetensors adapter; the directories each argu
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from swift_ext.planner.plan import make_plan
@@ -30,11 +32,25 @@ def _plan(tmp_path, recipe=RECIPE, **args):
     return [f for f in plan.errors if f.code == "checkpoint-format"]
 
 
-def _mcore_checkpoint(root: Path, step: int = 200, adapter: bool = True) -> Path:
-    """checkpoint-N as ms-swift's save_checkpoint writes it: the tracker, iter_N, and (save_safetensors) the adapter."""
+def _megatron_core():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core import dist_checkpointing
+        from megatron.core.dist_checkpointing.core import CheckpointingConfig, CheckpointingException, save_config
+    return dist_checkpointing, CheckpointingConfig, CheckpointingException, save_config
+
+
+def _mcore_checkpoint(root: Path, step: int = 200, adapter: bool = True, weights: bool = True) -> Path:
+    """checkpoint-N as ms-swift's save_checkpoint writes it: the tracker, iter_N with common.pt and (when it saved the
+    models) megatron-core's metadata.json, written by megatron-core itself, and (save_safetensors) the adapter."""
+    _, config, _, save_config = _megatron_core()
     ckpt = root / f"checkpoint-{step}"
-    (ckpt / f"iter_{step:07d}").mkdir(parents=True)
+    iter_dir = ckpt / f"iter_{step:07d}"
+    iter_dir.mkdir(parents=True)
     (ckpt / "latest_checkpointed_iteration.txt").write_text(str(step))
+    torch.save({"iteration": step}, iter_dir / "common.pt")
+    if weights:
+        save_config(config("torch_dist"), str(iter_dir))
     if adapter:
         (ckpt / "adapter_model.safetensors").write_bytes(b"")
         (ckpt / "adapter_config.json").write_text("{}")
@@ -60,10 +76,7 @@ def _hf_model(root: Path) -> Path:
 
 def _engine_refuses(directory: Path, iteration_dir: str) -> bool:
     """megatron-core's own reader on the directory load_mcore_checkpoint would open."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from megatron.core import dist_checkpointing
-        from megatron.core.dist_checkpointing.core import CheckpointingException
+    dist_checkpointing, _, CheckpointingException, _ = _megatron_core()
     try:
         dist_checkpointing.load_common_state_dict(str(directory / iteration_dir))
     except CheckpointingException:
@@ -95,9 +108,23 @@ def test_the_run_directory_above_its_checkpoints_is_refused_with_the_latest_name
 
 def test_a_tracker_naming_a_missing_iteration_is_refused(tmp_path):
     ckpt = _mcore_checkpoint(tmp_path, 300)
-    (ckpt / "iter_0000300").rmdir()
+    shutil.rmtree(ckpt / "iter_0000300")
     assert [f.path for f in _plan(tmp_path, mcore_adapter=str(ckpt))] == ["args.mcore_adapter"]
     assert _engine_refuses(ckpt, "iter_0000300")
+
+
+def test_a_checkpoint_saved_without_mcore_weights_is_refused_through_mcore_adapter(tmp_path):
+    # save_safetensors with no_save_optim: save_checkpoint passes no models, iter_N holds common.pt alone
+    ckpt = _mcore_checkpoint(tmp_path, 300, weights=False)
+    found = _plan(tmp_path, mcore_adapter=str(ckpt))
+    assert [f.path for f in found] == ["args.mcore_adapter"] and "only common.pt" in found[0].message
+    assert found[0].hint.startswith(f"adapters: {ckpt}")
+    assert _engine_refuses(ckpt, "iter_0000300")
+
+
+def test_what_the_rule_accepts_megatron_core_loads(tmp_path):
+    ckpt = _mcore_checkpoint(tmp_path, 7)
+    assert not _plan(tmp_path, mcore_adapter=str(ckpt)) and not _engine_refuses(ckpt, "iter_0000007")
 
 
 def test_adapters_on_an_mcore_only_checkpoint_are_refused(tmp_path):

@@ -85,6 +85,7 @@ def megatron_checkpoint(root, args: dict, torch_dist=True, step=200):
     (ckpt / "args.json").write_text(json.dumps(args))
     if torch_dist:
         (ckpt / f"iter_{step:07d}").mkdir()
+        (ckpt / f"iter_{step:07d}" / "metadata.json").write_text(json.dumps({"sharded_backend": "torch_dist"}))
         (ckpt / "latest_checkpointed_iteration.txt").write_text(str(step))
     return ckpt
 
@@ -93,12 +94,12 @@ def test_a_megatron_checkpoint_with_nothing_to_load_is_refused(tmp_path):
     ckpt = megatron_checkpoint(tmp_path, MEGATRON_LORA, torch_dist=False)  # a save that never finished
     result = swift_ext("merge", str(ckpt), "--print")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert "latest_checkpointed_iteration.txt and iter_0000000/" in result.stderr
+    assert "no latest_checkpointed_iteration.txt, so iter_0000000, which is not there" in result.stderr
 
 
 @pytest.mark.parametrize("make_base, said", [
     (lambda t: t / "gone-mcore", "is not here"),                                      # moved or deleted
-    (lambda t: (t / "Qwen3-8B").mkdir() or t / "Qwen3-8B", "holds no mcore checkpoint"),  # an HF dir, not converted
+    (lambda t: (t / "Qwen3-8B").mkdir() or t / "Qwen3-8B", "holds no loadable mcore checkpoint"),  # an HF dir, not converted
 ])
 def test_a_lora_on_an_mcore_base_needs_that_base(tmp_path, make_base, said):
     base = make_base(tmp_path)

@@ -197,16 +197,14 @@ def refuse_unloadable_megatron(ckpt: Checkpoint, hf_format: bool) -> None:
     (MegatronArguments.load_args_config keeps it unless tuner_type is full), which convert_mcore2hf loads as the
     base weights before --model. Either directory missing, or holding no mcore checkpoint, raises
     CheckpointingException ("Checkpoint directory ... does not exist") after the GPUs have started."""
-    from swift_ext.msswift.checkpoint_rules import TRACKER, mcore_iteration_dir
+    from swift_ext.msswift.checkpoint_rules import mcore_checkpoint_problem
 
-    if not hf_format:
-        iter_dir = mcore_iteration_dir(ckpt.path)
-        if iter_dir is not None and not iter_dir.is_dir():
-            raise UserError.one(f"neither safetensors (adapter_model.safetensors / model*.safetensors) nor an mcore "
-                                f"checkpoint ({TRACKER} and {iter_dir.name}/): megatron export has nothing to load "
-                                "(CheckpointingException: 'Checkpoint directory ... does not exist')",
-                                file=str(ckpt.path),
-                                hint="pass a checkpoint-N whose save finished (it holds iter_N/ or the safetensors)")
+    problem = None if hf_format else mcore_checkpoint_problem(ckpt.path)
+    if problem is not None:
+        raise UserError.one(f"no safetensors (adapter_model.safetensors / model*.safetensors) and no loadable mcore "
+                            f"checkpoint ({problem[0]}): megatron export has nothing to load (CheckpointingException: "
+                            f"'{problem[1]}')", file=str(ckpt.path),
+                            hint="pass a checkpoint-N whose save finished (it holds iter_N/ or the safetensors)")
     base = ckpt.args.get("mcore_model")
     if ckpt.tuner == "full" or not base:
         return
@@ -217,11 +215,10 @@ def refuse_unloadable_megatron(ckpt: Checkpoint, hf_format: bool) -> None:
                             "first, whatever --base-model says", file=str(ckpt.args_file), path="mcore_model",
                             hint="restore the converted base at that path (swift export --model BASE --to_mcore true "
                                  f"--output_dir {base}), or fix mcore_model in args.json")
-    iter_dir = mcore_iteration_dir(base_dir)
-    if iter_dir is not None and not iter_dir.is_dir():
-        raise UserError.one(f"args.json's mcore_model {base} holds no mcore checkpoint ({TRACKER} and "
-                            f"{iter_dir.name}/): megatron export loads the base weights from it "
-                            "(CheckpointingException: 'Checkpoint directory ... does not exist')",
+    problem = mcore_checkpoint_problem(base_dir)
+    if problem is not None:
+        raise UserError.one(f"args.json's mcore_model {base} holds no loadable mcore checkpoint ({problem[0]}): "
+                            f"megatron export loads the base weights from it (CheckpointingException: '{problem[1]}')",
                             file=str(ckpt.args_file), path="mcore_model",
                             hint="point mcore_model in args.json at the `swift export --to_mcore` output, or remove it "
                                  "to load the base from model")

@@ -213,28 +213,39 @@ def resume_layout(recipe, args, err, warn):
 # Which format each load argument reads (ms-swift 4.6): mcore_model / mcore_adapter (and the RLHF reference's
 # mcore_ref_model / mcore_ref_adapter) go through megatron/utils/megatron_lm_utils.py load_mcore_checkpoint, which reads
 # DIR/latest_checkpointed_iteration.txt (_load_iteration: 0 when the file is missing) and then DIR/iter_<N:07d> with
-# megatron-core's dist_checkpointing.load_common_state_dict -- a directory without them (a Hugging Face model, the
-# safetensors adapter of a save_safetensors run, or the run directory above checkpoint-N) raises
-# CheckpointingException("Checkpoint directory .../iter_0000000 does not exist") after the model is built. adapters /
-# ref_adapters go through mcore-bridge's GPTBridge.load_weights(peft_format=True) (trainers/base.py
-# _prepare_peft_model, trainers/rlhf_mixin.py): its SafetensorLazyLoader reads adapter_model.safetensors (or a
-# model.safetensors.index.json) and finds no tensors in an mcore-only checkpoint, so the first LoRA layer's
-# hf_state_dict[...lora_A...] raises KeyError. Judged only for directories readable here.
+# megatron-core's dist_checkpointing.load_common_state_dict, whose verify_checkpoint_and_load_strategy wants that
+# directory and its metadata.json (a Megatron-FSDP fsdp_dtensor checkpoint: torch DCP's .metadata without common.pt,
+# megatron_fsdp_checkpoint.py is_checkpoint). A Hugging Face model, the safetensors adapter of a save_safetensors run,
+# the run directory above checkpoint-N, or a checkpoint saved with save_safetensors and no_save_optim (save_checkpoint
+# then passes no models: iter_N holds common.pt alone) raise CheckpointingException ("Checkpoint directory ... does
+# not exist" / "... is not a distributed checkpoint") after the model is built. adapters / ref_adapters go through
+# mcore-bridge's GPTBridge.load_weights(peft_format=True) (trainers/base.py _prepare_peft_model,
+# trainers/rlhf_mixin.py): its SafetensorLazyLoader reads adapter_model.safetensors (or a model.safetensors.index.json)
+# and finds no tensors in an mcore-only checkpoint, so the first LoRA layer's hf_state_dict[...lora_A...] raises
+# KeyError. Judged only for directories readable here.
 MCORE_LOADS = ("mcore_model", "mcore_adapter", "mcore_ref_model", "mcore_ref_adapter")
 PEFT_LOADS = ("adapters", "ref_adapters")
 TRACKER = "latest_checkpointed_iteration.txt"
 
 
-def mcore_iteration_dir(directory: Path) -> Path | None:
-    """The iter_<N> directory load_mcore_checkpoint opens (None where the tracker is unreadable: not judged); an mcore
-    checkpoint is a directory where it exists (also read by after/merge.py for the export it builds)."""
+def mcore_checkpoint_problem(directory: Path) -> tuple[str, str] | None:
+    """Why load_mcore_checkpoint cannot open `directory` -- (what is missing, megatron-core's message) -- or None when
+    it can, or when the tracker is unreadable (not judged). Also read by after/merge.py for the export it builds."""
     tracker = directory / TRACKER
-    if not tracker.is_file():
-        return directory / "iter_0000000"
     try:
-        return directory / f"iter_{int(tracker.read_text(encoding='utf-8').strip()):07d}"
+        step = int(tracker.read_text(encoding="utf-8").strip()) if tracker.is_file() else 0
     except (OSError, ValueError):
         return None
+    iter_dir = directory / f"iter_{step:07d}"
+    if not iter_dir.is_dir():
+        where = f"{TRACKER} names {iter_dir.name}" if tracker.is_file() else f"no {TRACKER}, so {iter_dir.name}"
+        return f"{where}, which is not there", f"Checkpoint directory .../{iter_dir.name} does not exist"
+    fsdp = (iter_dir / ".metadata").is_file() and not (iter_dir / "common.pt").exists()
+    if (iter_dir / "metadata.json").is_file() or fsdp:
+        return None
+    weightless = " (only common.pt: saved with save_safetensors and no_save_optim, which write no mcore weights)" \
+        if (iter_dir / "common.pt").is_file() else ""
+    return (f"{iter_dir.name} without metadata.json{weightless}", f".../{iter_dir.name} is not a distributed checkpoint")
 
 
 def _holds_peft_safetensors(directory: Path) -> bool:
@@ -242,7 +253,7 @@ def _holds_peft_safetensors(directory: Path) -> bool:
 
 
 def _what_it_is(directory: Path) -> tuple[str, str]:
-    """(what the directory holds, the argument that reads it) for the message and hint."""
+    """(what the directory holds, the argument or checkpoint that reads it) for the message and hint."""
     if (directory / "adapter_model.safetensors").is_file():
         return "a safetensors LoRA adapter (adapter_model.safetensors)", "adapters"
     if (directory / "config.json").is_file() and (any(directory.glob("*.safetensors"))
@@ -264,12 +275,11 @@ def checkpoint_format(recipe, args, err, warn):
         if not isinstance(value, str) or not value or not Path(value).expanduser().is_dir():
             continue
         directory = Path(value).expanduser()
-        iter_dir = mcore_iteration_dir(directory)
-        if iter_dir is None or iter_dir.is_dir():
+        problem = mcore_checkpoint_problem(directory)
+        if problem is None:
             continue
+        missing, raised = problem
         what, reader = _what_it_is(directory)
-        if (directory / TRACKER).is_file():
-            what = f"{TRACKER} names {iter_dir.name}, which is not there"
         if reader.startswith("checkpoint-"):
             hint = f"{key}: {value.rstrip('/')}/{reader} (the checkpoint itself)"
         elif reader:
@@ -278,9 +288,8 @@ def checkpoint_format(recipe, args, err, warn):
                 "no_save_optim false or save_safetensors false")
         else:
             hint = f"{key} takes an mcore checkpoint (a checkpoint-N with {TRACKER} and iter_N, or swift export --to_mcore output)"
-        err("checkpoint-format", f"{key} {value} is {what}: load_mcore_checkpoint reads {TRACKER} and "
-            f"{iter_dir.name}/ there and raises CheckpointingException ('Checkpoint directory .../{iter_dir.name} "
-            "does not exist') once the model is built", key, hint=hint)
+        err("checkpoint-format", f"{key} {value} is {what}: {missing}, so load_mcore_checkpoint raises "
+            f"CheckpointingException ('{raised}') once the model is built", key, hint=hint)
     if (args.str("tuner_type") or "full") not in ("lora", "lora_llm") and not args.list("adapters"):
         return  # full training never loads adapters (adapters turn it into lora: coercions._megatron_adapters_lora)
     for key in PEFT_LOADS:
@@ -292,7 +301,7 @@ def checkpoint_format(recipe, args, err, warn):
             directory = Path(str(value)).expanduser()
             if not directory.is_dir() or _holds_peft_safetensors(directory):
                 continue
-            mcore = (directory / TRACKER).is_file()
+            mcore = mcore_checkpoint_problem(directory) is None and (directory / TRACKER).is_file()
             what = "an mcore (torch_dist) checkpoint without adapter_model.safetensors" if mcore else \
                 "a directory without adapter_model.safetensors"
             mcore_key = "mcore_adapter" if key == "adapters" else "mcore_ref_adapter"
@@ -300,7 +309,6 @@ def checkpoint_format(recipe, args, err, warn):
                 "no adapter tensors there and raises KeyError on the first LoRA weight once the model is built", key,
                 hint=f"{mcore_key}: {value}" if mcore else "point it at a checkpoint-N saved with save_safetensors: true")
             break
-
 
 CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source, resume_schedule,
                     resume_layout, checkpoint_format]

@@ -121,7 +121,10 @@ STARTUP_RULE_INFO = [
              (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: load_mcore_checkpoint / _load_iteration "
                    "(iteration 0 without the tracker, then dist_checkpointing.load_common_state_dict(DIR/iter_N))"),
               code("megatron-core dist_checkpointing/validation.py: verify_checkpoint_and_load_strategy "
-                   "(\"Checkpoint directory ... does not exist\", \"... is not a distributed checkpoint\")"),
+                   "(\"Checkpoint directory ... does not exist\", \"... is not a distributed checkpoint\": no "
+                   "metadata.json, core.py maybe_load_config)"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (save_safetensors "
+                   "with no_save_optim: no models to save_mcore_checkpoint, which writes iter_N/common.pt alone)"),
               code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._prepare_peft_model / "
                    "trainers/rlhf_mixin.py (adapters / ref_adapters: bridge.load_weights(peft_format=True) unless "
                    "mcore_adapter / mcore_ref_adapter)"),
@@ -135,8 +138,10 @@ STARTUP_RULE_INFO = [
                        "args.json load was pointed at the Hugging Face model directory: it failed to load, \"in HF "
                        "format and there's no checkpoint\"")),
              "engine: megatron, command sft/pt/rlhf; the directory exists here; mcore_*: no iter_N directory for "
-             "the tracker's N (0 without the tracker); adapters / ref_adapters (LoRA, not with mcore_adapter / "
-             "mcore_ref_adapter): neither adapter_model.safetensors nor model.safetensors.index.json"),
+             "the tracker's N (0 without the tracker), or one without metadata.json (not an fsdp_dtensor "
+             "checkpoint: save_safetensors with no_save_optim leaves common.pt alone); adapters / ref_adapters "
+             "(LoRA, not with mcore_adapter / mcore_ref_adapter): neither adapter_model.safetensors nor "
+             "model.safetensors.index.json"),
     RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
              "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
              "optimizer's state",
