@@ -4,6 +4,7 @@ megatron-core itself), adapters a safetensors adapter; the directories each argu
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -151,3 +152,40 @@ def test_a_full_checkpoint_through_mcore_model_is_not_refused(tmp_path):
     ckpt = _mcore_checkpoint(tmp_path, adapter=False)
     recipe = {**RECIPE, "args": {**RECIPE["args"], "tuner_type": "full"}}
     assert not _plan(tmp_path, recipe, mcore_model=str(ckpt))
+
+
+def _with_args(ckpt: Path, **saved) -> Path:
+    (ckpt / "args.json").write_text(json.dumps({"model": "Qwen/Qwen3-8B", **saved}))
+    return ckpt
+
+
+def test_a_lora_runs_checkpoint_as_mcore_model_is_refused(tmp_path):
+    # save_checkpoint writes a LoRA run's mcore checkpoint with peft_format: the adapter tensors only
+    ckpt = _with_args(_mcore_checkpoint(tmp_path), tuner_type="lora")
+    found = _plan(tmp_path, mcore_model=str(ckpt))
+    assert [f.path for f in found] == ["args.mcore_model"] and found[0].hint.startswith(f"mcore_adapter: {ckpt}")
+
+
+@pytest.mark.parametrize("saved", [{"tuner_type": "full"},                                   # a full run's weights
+                                   {"tuner_type": "lora_llm"},                               # saved without peft_format
+                                   {"tuner_type": "lora", "to_mcore": True, "merge_lora": True}])  # export merged it
+def test_an_mcore_checkpoint_with_the_base_weights_is_not_refused(tmp_path, saved):
+    ckpt = _with_args(_mcore_checkpoint(tmp_path), **saved)
+    assert not _plan(tmp_path, mcore_model=str(ckpt))
+
+
+def test_megatron_cores_load_planner_refuses_keys_the_checkpoint_lacks():
+    """The engine line: TorchDistLoadShardedStrategy.load plans with MCoreLoadPlanner, torch's DefaultLoadPlanner with
+    allow_partial_load left False, whose local plan raises on a requested key the checkpoint's metadata lacks."""
+    from torch.distributed.checkpoint.default_planner import create_default_local_load_plan
+    from torch.distributed.checkpoint.metadata import Metadata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core.dist_checkpointing.strategies.torch import MCoreLoadPlanner
+    assert MCoreLoadPlanner().allow_partial_load is False
+    lora_only = Metadata(state_dict_metadata={"model.decoder.layers.0.self_attention.linear_qkv.lora_A.default.weight":
+                                              None})
+    with pytest.raises(RuntimeError, match="Missing key in checkpoint state_dict"):
+        create_default_local_load_plan({"model.decoder.layers.0.self_attention.linear_qkv.weight": torch.zeros(1)},
+                                       lora_only, strict=not MCoreLoadPlanner().allow_partial_load)

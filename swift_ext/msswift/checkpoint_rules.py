@@ -248,6 +248,17 @@ def mcore_checkpoint_problem(directory: Path) -> tuple[str, str] | None:
     return (f"{iter_dir.name} without metadata.json{weightless}", f".../{iter_dir.name} is not a distributed checkpoint")
 
 
+def _adapter_only(directory: Path) -> bool:
+    """An mcore checkpoint written by a LoRA run: BaseMegatronTrainer.save_checkpoint saves with peft_format
+    (tuner_type lora), and save_mcore_checkpoint's _filter_adapter_state_dict keeps the lora_A / lora_B /
+    modules_to_save tensors only (lora_llm saves the rest of the model). `swift export --to_mcore` output is judged by
+    what it saved (megatron/pipelines/export/export.py convert_hf2mcore: peft format unless merge_lora)."""
+    saved = _saved_args(directory)
+    if saved.get("tuner_type") != "lora":
+        return False
+    return not (saved.get("to_mcore") and saved.get("merge_lora"))
+
+
 def _holds_peft_safetensors(directory: Path) -> bool:
     return (directory / "adapter_model.safetensors").is_file() or (directory / "model.safetensors.index.json").is_file()
 
@@ -277,6 +288,13 @@ def checkpoint_format(recipe, args, err, warn):
         directory = Path(value).expanduser()
         problem = mcore_checkpoint_problem(directory)
         if problem is None:
+            if key in ("mcore_model", "mcore_ref_model") and _adapter_only(directory):
+                err("checkpoint-format", f"{key} {value} is the mcore checkpoint of a LoRA run (its args.json: "
+                    "tuner_type lora), which holds the adapter weights only: load_mcore_checkpoint asks it for the "
+                    "base weights and torch.distributed.checkpoint raises 'Missing key in checkpoint state_dict' "
+                    "once the model is built", key,
+                    hint=f"{key.replace('model', 'adapter')}: {value}, with the base model in model (or {key}) as "
+                         "that run had it")
             continue
         missing, raised = problem
         what, reader = _what_it_is(directory)
