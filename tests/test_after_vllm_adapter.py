@@ -132,3 +132,11 @@ def test_a_language_model_lora_goes_to_vllm(tmp_path, args):
     ckpt, val = lora_checkpoint(tmp_path, args)
     result = infer_print(ckpt, val)
     assert result.returncode == 0, result.stderr
+
+
+def test_infer_refuses_an_adapter_whose_base_model_is_gone(tmp_path):
+    # swift infer --adapters loads args.json's model: a local path that is not here fails after the job starts
+    ckpt, val = lora_checkpoint(tmp_path, {**ARGS, "model": str(tmp_path / "moved" / "Qwen3-8B")})
+    result = infer_print(ckpt, val, backend="transformers")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "does not exist here" in result.stderr and "--base-model" in result.stderr

@@ -8,6 +8,7 @@ fields such as `solution` are joined back from `val.jsonl` by row order.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import importlib.util
 import json
@@ -19,7 +20,7 @@ from pathlib import Path
 from swift_ext.msswift.conventions import local_dataset_path, without_sample_suffix
 from swift_ext.spec.findings import UserError
 from swift_ext.planner.launch import Launch
-from swift_ext.after.merge import Checkpoint
+from swift_ext.after.merge import Checkpoint, check_base_model
 from swift_ext.planner.vllm_lora import VLLM_DEFAULT_MAX_LORA_RANK, adapter_refusals, max_lora_rank_for
 from swift_ext.msswift.model_table import model_meta
 from swift_ext.runs.rundir import ADAPTER_CONFIG, manifest_near, merged_path, read_adapter_config, read_args, tuner_of
@@ -179,6 +180,17 @@ def _refuse_vision_lora(adapter: Path, setting: str) -> None:
                              "merged model needs no LoRA support)")
 
 
+def _refuse_unreachable_base(base: str | None, ckpt: Checkpoint) -> None:
+    """`swift infer --adapters CKPT` loads the base model args.json names (BaseArguments.load_args_from_ckpt): one
+    that is neither here nor a hub id fails once the job has started. merge's check, with infer's way out."""
+    try:
+        check_base_model(base, ckpt)
+    except UserError as refused:
+        hint = (f"restore the base model there, or `swift-ext merge {ckpt.path} --base-model PATH_OR_ID` and infer "
+                "the merged model")
+        raise UserError([dataclasses.replace(p, hint=hint) for p in refused.problems]) from None
+
+
 def _swift_reads_as_adapter(ckpt: Path) -> bool:
     """ms-swift's own test for an `--adapters` directory (arguments/base_args/base_args.py
     BaseArguments._check_is_adapter): a PEFT adapter_config.json, or ms-swift's own tuners' layout -- llamapro /
@@ -217,6 +229,7 @@ def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformer
                                      "Face format); infer then runs the merged model")
         argv += ["--adapters", str(ckpt.path)] + vllm_adapter_argv(ckpt.path, backend, "--backend vllm")
         base = ckpt.base_model
+        _refuse_unreachable_base(base, ckpt)
         model_dir = Path(base) if base and Path(base).is_dir() else None
     for key in ("template", "torch_dtype"):
         if ckpt.args.get(key):
