@@ -17,13 +17,23 @@ MEGATRON_ARGS = {"model": "Qwen/Qwen3.6-35B-A3B", "model_type": "qwen3_5_moe", "
                  "merge_lora": False, "template": "qwen3_5"}
 
 
+# Megatron's torch_dist format as ms-swift 4.6 saves it inside checkpoint-200 (save_mcore_checkpoint): the tracker and
+# iter_0000200/ (merge refuses a checkpoint with neither that nor safetensors).
+TORCH_DIST = ("latest_checkpointed_iteration.txt", "iter_0000200/", "iter_0000200/metadata.json")
+
+
 def checkpoint(tmp_path, args: dict, files=("adapter_model.safetensors", "adapter_config.json"),
                name="checkpoint-200"):
     ckpt = tmp_path / "run" / "v0-20261129-101010" / name
     ckpt.mkdir(parents=True)
     (ckpt / "args.json").write_text(json.dumps(args))
     for f in files:
-        (ckpt / f).write_bytes(b"{}" if f.endswith(".json") else b"\0")
+        if f.endswith("/"):
+            (ckpt / f).mkdir()
+        elif f == "latest_checkpointed_iteration.txt":
+            (ckpt / f).write_text(name.removeprefix("checkpoint-"))
+        else:
+            (ckpt / f).write_bytes(b"{}" if f.endswith(".json") else b"\0")
     return ckpt
 
 
@@ -43,7 +53,7 @@ def test_megatron_lora_merge_command(tmp_path):
 
 
 def test_megatron_torch_dist_adapter_keeps_mtp_weights(tmp_path):
-    ckpt = checkpoint(tmp_path, MEGATRON_ARGS, files=())  # no safetensors: Megatron's torch_dist format
+    ckpt = checkpoint(tmp_path, MEGATRON_ARGS, files=TORCH_DIST)  # no safetensors: Megatron's torch_dist format
     out = printed("merge", ckpt, "--print", "--out", tmp_path / "merged")
     assert f"--mcore_adapter {ckpt}" in out and f"--output_dir {tmp_path / 'merged'}" in out
     assert "--save_missing_weights true" in out  # Qwen3.6 has an MTP layer that training did not use
@@ -51,7 +61,7 @@ def test_megatron_torch_dist_adapter_keeps_mtp_weights(tmp_path):
 
 def test_megatron_full_checkpoint(tmp_path):
     ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "tuner_type": "full", "expert_model_parallel_size": 8,
-                                 "tensor_model_parallel_size": 1}, files=())
+                                 "tensor_model_parallel_size": 1}, files=TORCH_DIST)
     out = printed("merge", ckpt, "--print")
     assert f"megatron export \\\n    --mcore_model {ckpt} \\\n    --to_hf true \\\n" in out
     assert "--merge_lora" not in out and "NPROC_PER_NODE=8" in out

@@ -19,10 +19,10 @@ from swift_ext.spec.recipe import Eval
 ARGS = {"model": "Qwen/Qwen3-8B", "model_type": "qwen3", "tuner_type": "lora", "template": "qwen3"}
 
 
-def lora_checkpoint(tmp_path, **lora) -> object:
+def lora_checkpoint(tmp_path, args=ARGS, **lora) -> object:
     ckpt = tmp_path / "run" / "v0-20261207-101010" / "checkpoint-100"
     ckpt.mkdir(parents=True)
-    (ckpt / "args.json").write_text(json.dumps(ARGS))
+    (ckpt / "args.json").write_text(json.dumps(args))
     LoraConfig(target_modules=["q_proj", "v_proj"], **lora).save_pretrained(str(ckpt))
     (ckpt / "adapter_model.safetensors").write_bytes(b"\0")
     val = tmp_path / "val.jsonl"
@@ -108,3 +108,35 @@ def test_ms_swift_hands_the_passed_rank_to_vllm(tmp_path):
     i = argv.index("--vllm_max_lora_rank")
     unsized, _ = parse_args(InferArguments, argv[2:i] + argv[i + 2:])
     assert unsized.get_vllm_engine_kwargs()["max_lora_rank"] == 16  # what vLLM refused rank 64 with
+
+
+VL_ARGS = {"model": "Qwen/Qwen2.5-VL-7B-Instruct", "model_type": "qwen2_5_vl", "tuner_type": "lora",
+           "template": "qwen2_5_vl", "target_modules": ["all-linear"], "freeze_vit": True, "freeze_aligner": True}
+
+
+@pytest.mark.parametrize("unfrozen", ["freeze_vit", "freeze_aligner"])
+def test_a_vision_lora_is_refused_for_vllm_naming_the_training_flag(tmp_path, unfrozen):
+    # modelscope/ms-swift#4974: InternVL3-1B LoRA with freeze_vit/freeze_aligner false served by vLLM with --adapters:
+    # "expected target modules in [...] but received ['mlp1.1', ...]" (the pt backend ran it)
+    ckpt, val = lora_checkpoint(tmp_path, {**VL_ARGS, unfrozen: False})
+    result = infer_print(ckpt, val)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert unfrozen in result.stderr and "language model only" in result.stderr and "swift-ext merge" in result.stderr
+    assert infer_print(ckpt, val, backend="transformers").returncode == 0
+
+
+@pytest.mark.parametrize("args", [VL_ARGS,                                                   # towers frozen (default)
+                                  {**VL_ARGS, "freeze_vit": False, "target_modules": ["q_proj"]},  # no all-linear
+                                  {**ARGS, "target_modules": ["all-linear"], "freeze_vit": False}])  # text model
+def test_a_language_model_lora_goes_to_vllm(tmp_path, args):
+    ckpt, val = lora_checkpoint(tmp_path, args)
+    result = infer_print(ckpt, val)
+    assert result.returncode == 0, result.stderr
+
+
+def test_infer_refuses_an_adapter_whose_base_model_is_gone(tmp_path):
+    # swift infer --adapters loads args.json's model: a local path that is not here fails after the job starts
+    ckpt, val = lora_checkpoint(tmp_path, {**ARGS, "model": str(tmp_path / "moved" / "Qwen3-8B")})
+    result = infer_print(ckpt, val, backend="transformers")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "does not exist here" in result.stderr and "--base-model" in result.stderr

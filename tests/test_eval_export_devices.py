@@ -22,6 +22,8 @@ def torch_dist_checkpoint(tmp_path):
     (ckpt / "iter_0000100").mkdir(parents=True)
     (ckpt / "args.json").write_text(json.dumps(ARGS))
     (ckpt / "latest_checkpointed_iteration.txt").write_text("100")
+    # megatron-core's marker of a distributed checkpoint, which merge checks before planning the export
+    (ckpt / "iter_0000100" / "metadata.json").write_text(json.dumps({"sharded_backend": "torch_dist"}))
     return Target(100, read_checkpoint(ckpt))
 
 

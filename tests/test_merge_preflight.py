@@ -71,3 +71,61 @@ def test_the_iter_folder_inside_a_checkpoint_names_its_checkpoint(tmp_path):
     (ckpt / "iter_0000050").mkdir()
     result = swift_ext("merge", str(ckpt / "iter_0000050"), "--print")
     assert result.returncode == 2 and f"pass its checkpoint folder: {ckpt}" in result.stderr, result.stderr
+
+
+# --- what `megatron export` loads first (swift_ext/after/merge.py refuse_unloadable_megatron) ----------------------------
+
+MEGATRON_LORA = {"model": "Qwen/Qwen3-8B", "model_type": "qwen3", "tuner_type": "lora",
+                 "tensor_model_parallel_size": 2, "expert_model_parallel_size": 1}
+
+
+def megatron_checkpoint(root, args: dict, torch_dist=True, step=200):
+    ckpt = root / "run" / "v0-20261207-101010" / f"checkpoint-{step}"
+    ckpt.mkdir(parents=True)
+    (ckpt / "args.json").write_text(json.dumps(args))
+    if torch_dist:
+        (ckpt / f"iter_{step:07d}").mkdir()
+        (ckpt / f"iter_{step:07d}" / "metadata.json").write_text(json.dumps({"sharded_backend": "torch_dist"}))
+        (ckpt / "latest_checkpointed_iteration.txt").write_text(str(step))
+    return ckpt
+
+
+def test_a_megatron_checkpoint_with_nothing_to_load_is_refused(tmp_path):
+    ckpt = megatron_checkpoint(tmp_path, MEGATRON_LORA, torch_dist=False)  # a save that never finished
+    result = swift_ext("merge", str(ckpt), "--print")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "no latest_checkpointed_iteration.txt, so iter_0000000, which is not there" in result.stderr
+
+
+@pytest.mark.parametrize("make_base, said", [
+    (lambda t: t / "gone-mcore", "is not here"),                                      # moved or deleted
+    (lambda t: (t / "Qwen3-8B").mkdir() or t / "Qwen3-8B", "holds no loadable mcore checkpoint"),  # an HF dir, not converted
+])
+def test_a_lora_on_an_mcore_base_needs_that_base(tmp_path, make_base, said):
+    base = make_base(tmp_path)
+    ckpt = megatron_checkpoint(tmp_path, {**MEGATRON_LORA, "mcore_model": str(base)})
+    result = swift_ext("merge", str(ckpt), "--print")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert said in result.stderr and "mcore_model" in result.stderr
+
+
+def test_a_lora_on_a_converted_base_merges_and_says_which_weights_are_read(tmp_path):
+    base = megatron_checkpoint(tmp_path / "base", {"model": "Qwen/Qwen3-8B", "tuner_type": "full"}, step=1)
+    ckpt = megatron_checkpoint(tmp_path, {**MEGATRON_LORA, "mcore_model": str(base)})
+    plain = swift_ext("merge", str(ckpt), "--print")
+    assert plain.returncode == 0 and f"--mcore_adapter {ckpt}" in plain.stdout, plain.stderr
+    named = swift_ext("merge", str(ckpt), "--print", "--base-model", "Qwen/Qwen3-8B")
+    assert named.returncode == 0 and "not from --base-model" in named.stdout + named.stderr, named.stderr
+
+
+def test_megatron_cores_reader_refuses_what_merge_refuses(tmp_path):
+    """The engine line: load_mcore_checkpoint hands DIR/iter_<N> to megatron-core's dist_checkpointing."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from megatron.core import dist_checkpointing
+        from megatron.core.dist_checkpointing.core import CheckpointingException
+    ckpt = megatron_checkpoint(tmp_path, MEGATRON_LORA, torch_dist=False)
+    with pytest.raises(CheckpointingException, match="does not exist"):
+        dist_checkpointing.load_common_state_dict(str(ckpt / "iter_0000000"))

@@ -8,6 +8,7 @@ fields such as `solution` are joined back from `val.jsonl` by row order.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import importlib.util
 import json
@@ -19,9 +20,10 @@ from pathlib import Path
 from swift_ext.msswift.conventions import local_dataset_path, without_sample_suffix
 from swift_ext.spec.findings import UserError
 from swift_ext.planner.launch import Launch
-from swift_ext.after.merge import Checkpoint
+from swift_ext.after.merge import Checkpoint, check_base_model
 from swift_ext.planner.vllm_lora import VLLM_DEFAULT_MAX_LORA_RANK, adapter_refusals, max_lora_rank_for
-from swift_ext.runs.rundir import ADAPTER_CONFIG, manifest_near, merged_path, read_adapter_config
+from swift_ext.msswift.model_table import model_meta
+from swift_ext.runs.rundir import ADAPTER_CONFIG, manifest_near, merged_path, read_adapter_config, read_args, tuner_of
 
 EMPTY_THINK = "<think>\n\n</think>\n\n"
 MEDIA_ENV = ("IMAGE_MAX_TOKEN_NUM", "VIDEO_MAX_TOKEN_NUM", "FPS_MAX_FRAMES", "MAX_PIXELS", "VIDEO_MAX_PIXELS")
@@ -137,6 +139,7 @@ def vllm_adapter_argv(adapter: Path, backend: str, setting: str) -> list[str]:
     config = read_adapter_config(adapter)
     if config is None:
         return []
+    _refuse_vision_lora(adapter, setting)
     pattern = config.get("rank_pattern")
     ranks = [config.get("r")] + (list(pattern.values()) if isinstance(pattern, dict) else [])
     ranks = [r for r in ranks if isinstance(r, int) and not isinstance(r, bool) and r > 0]
@@ -152,6 +155,40 @@ def vllm_adapter_argv(adapter: Path, backend: str, setting: str) -> list[str]:
     # LoRAConfig before vLLM 0.11.1 (vllm-project/vllm#26461; ms-swift 4.6 lists vLLM 0.11.0), where 16 holds rank 1.
     fits = max_lora_rank_for(rank) if rank and rank > VLLM_DEFAULT_MAX_LORA_RANK else None
     return ["--vllm_max_lora_rank", str(fits)] if fits else []
+
+
+def _refuse_vision_lora(adapter: Path, setting: str) -> None:
+    """LoRA all-linear with the vision tower or aligner unfrozen puts adapters on them (get_multimodal_target_regex,
+    both engines; Megatron's peft save writes the same regex), and vLLM applies LoRA to the language model only: it
+    refuses the adapter ("expected target modules in [...] but received ['mlp1.1', ...]", modelscope/ms-swift#4974,
+    #5252) or drops the vision part with a log line (vllm-project/vllm#27916), so the scores would not be the trained
+    model's either way. The recipe-time counterpart is eval-vllm-vision-lora (msswift/multimodal_rules.py)."""
+    args = read_args(adapter) or {}
+    targets = args.get("target_modules") or []
+    targets = targets if isinstance(targets, list) else [targets]
+    if "all-linear" not in targets or args.get("target_regex") or tuner_of(args, "lora") not in ("lora", "lora_llm"):
+        return
+    unfrozen = next((k for k in ("freeze_vit", "freeze_aligner") if args.get(k) is False), None)
+    meta = model_meta(str(args.get("model") or ""), args.get("model_type")) if args.get("model") else None
+    if unfrozen is None or meta is None or not meta["multimodal"]:
+        return
+    raise UserError.one(f"{setting}: this LoRA was trained with {unfrozen} false (all-linear on multimodal "
+                        f"{meta['model_type']}), so it carries vision-tower / aligner adapters, and vLLM applies LoRA "
+                        "to the language model only -- it refuses the adapter or drops that part",
+                        file=str(adapter / "args.json"), path=unfrozen,
+                        hint=f"{setting.split()[0]} transformers, or merge it first (`swift-ext merge {adapter}`: a "
+                             "merged model needs no LoRA support)")
+
+
+def _refuse_unreachable_base(base: str | None, ckpt: Checkpoint) -> None:
+    """`swift infer --adapters CKPT` loads the base model args.json names (BaseArguments.load_args_from_ckpt): one
+    that is neither here nor a hub id fails once the job has started. merge's check, with infer's way out."""
+    try:
+        check_base_model(base, ckpt)
+    except UserError as refused:
+        hint = (f"restore the base model there, or `swift-ext merge {ckpt.path} --base-model PATH_OR_ID` and infer "
+                "the merged model")
+        raise UserError([dataclasses.replace(p, hint=hint) for p in refused.problems]) from None
 
 
 def _swift_reads_as_adapter(ckpt: Path) -> bool:
@@ -192,6 +229,7 @@ def plan_infer(ckpt: Checkpoint, split: str = "val", backend: str = "transformer
                                      "Face format); infer then runs the merged model")
         argv += ["--adapters", str(ckpt.path)] + vllm_adapter_argv(ckpt.path, backend, "--backend vllm")
         base = ckpt.base_model
+        _refuse_unreachable_base(base, ckpt)
         model_dir = Path(base) if base and Path(base).is_dir() else None
     for key in ("template", "torch_dtype"):
         if ckpt.args.get(key):

@@ -4,8 +4,10 @@
   (needs GPUs; ms-swift's docs advise merging MoE LoRA this way);
 - Megatron full checkpoint: `megatron export --mcore_model CKPT --to_hf true`;
 - transformers-backend LoRA checkpoint: `swift export --adapters CKPT --merge_lora true`.
-Before that: the checkpoint must have args.json, its base model must be reachable, the output dir
-must not exist, and MTP layers are kept when the model has them.
+Before that: the checkpoint must have args.json, its base model must be reachable (for a Megatron LoRA also the
+mcore_model base its args.json names, which megatron export loads first), a Megatron checkpoint must hold what export
+loads (safetensors, or the mcore checkpoint), the output dir must not exist, and MTP layers are kept when the model
+has them.
 """
 
 from __future__ import annotations
@@ -138,6 +140,10 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
     mtp = mtp_layers_of(base)
     trained_mtp = ckpt.args.get("mtp_num_layers")
     if ckpt.engine == "megatron":
+        refuse_unloadable_megatron(ckpt, hf_format)
+        if ckpt.tuner != "full" and ckpt.args.get("mcore_model") and base_model:
+            notes.append(f"megatron export takes the base weights from args.json's mcore_model "
+                         f"{ckpt.args['mcore_model']}, not from --base-model (which gives the config and tokenizer)")
         if ckpt.tuner == "full" and hf_format:
             return MergePlan(None, ckpt.path, ["a full-parameter checkpoint saved with save_safetensors is already "
                                                "a Hugging Face model"], already_merged=True)
@@ -183,6 +189,41 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
             notes.append("MoE LoRA merged on the transformers path; ms-swift recommends merging MoE LoRA in "
                          "Megatron (train with engine: megatron to get that path)")
     return MergePlan(Launch(env=env, argv=argv, output_dir=str(output)), output, notes)
+
+
+def refuse_unloadable_megatron(ckpt: Checkpoint, hf_format: bool) -> None:
+    """What `megatron export` loads before it converts anything, checked here (ms-swift 4.6
+    megatron/pipelines/export/export.py convert_mcore2hf): a checkpoint without safetensors goes in as --mcore_adapter /
+    --mcore_model, which load_mcore_checkpoint opens as DIR/iter_<N> from latest_checkpointed_iteration.txt; and for a
+    LoRA checkpoint MegatronExportArguments._init_megatron_args re-reads args.json's mcore_model
+    (MegatronArguments.load_args_config keeps it unless tuner_type is full), which convert_mcore2hf loads as the
+    base weights before --model. Either directory missing, or holding no mcore checkpoint, raises
+    CheckpointingException ("Checkpoint directory ... does not exist") after the GPUs have started."""
+    from swift_ext.msswift.checkpoint_rules import mcore_checkpoint_problem
+
+    problem = None if hf_format else mcore_checkpoint_problem(ckpt.path)
+    if problem is not None:
+        raise UserError.one(f"no safetensors (adapter_model.safetensors / model*.safetensors) and no loadable mcore "
+                            f"checkpoint ({problem[0]}): megatron export has nothing to load (CheckpointingException: "
+                            f"'{problem[1]}')", file=str(ckpt.path),
+                            hint="pass a checkpoint-N whose save finished (it holds iter_N/ or the safetensors)")
+    base = ckpt.args.get("mcore_model")
+    if ckpt.tuner == "full" or not base:
+        return
+    base_dir = Path(str(base)).expanduser()
+    if not base_dir.is_dir():
+        raise UserError.one(f"args.json's mcore_model {base} (the mcore base model this LoRA was trained on) is not "
+                            "here: megatron export re-reads it from args.json and loads the base weights from it "
+                            "first, whatever --base-model says", file=str(ckpt.args_file), path="mcore_model",
+                            hint="restore the converted base at that path (swift export --model BASE --to_mcore true "
+                                 f"--output_dir {base}), or fix mcore_model in args.json")
+    problem = mcore_checkpoint_problem(base_dir)
+    if problem is not None:
+        raise UserError.one(f"args.json's mcore_model {base} holds no loadable mcore checkpoint ({problem[0]}): "
+                            f"megatron export loads the base weights from it (CheckpointingException: '{problem[1]}')",
+                            file=str(ckpt.args_file), path="mcore_model",
+                            hint="point mcore_model in args.json at the `swift export --to_mcore` output, or remove it "
+                                 "to load the base from model")
 
 
 def check_base_model(base: str | None, ckpt: Checkpoint) -> None:

@@ -214,5 +214,123 @@ def resume_layout(recipe, args, err, warn):
                 "save with dist_ckpt_optim_fully_reshardable: true to change the layout later")
             return
 
+# Which format each load argument reads (ms-swift 4.6): mcore_model / mcore_adapter (and the RLHF reference's
+# mcore_ref_model / mcore_ref_adapter) go through megatron/utils/megatron_lm_utils.py load_mcore_checkpoint, which reads
+# DIR/latest_checkpointed_iteration.txt (_load_iteration: 0 when the file is missing) and then DIR/iter_<N:07d> with
+# megatron-core's dist_checkpointing.load_common_state_dict, whose verify_checkpoint_and_load_strategy wants that
+# directory and its metadata.json (a Megatron-FSDP fsdp_dtensor checkpoint: torch DCP's .metadata without common.pt,
+# megatron_fsdp_checkpoint.py is_checkpoint). A Hugging Face model, the safetensors adapter of a save_safetensors run,
+# the run directory above checkpoint-N, or a checkpoint saved with save_safetensors and no_save_optim (save_checkpoint
+# then passes no models: iter_N holds common.pt alone) raise CheckpointingException ("Checkpoint directory ... does
+# not exist" / "... is not a distributed checkpoint") after the model is built. adapters / ref_adapters go through
+# mcore-bridge's GPTBridge.load_weights(peft_format=True) (trainers/base.py _prepare_peft_model,
+# trainers/rlhf_mixin.py): its SafetensorLazyLoader reads adapter_model.safetensors (or a model.safetensors.index.json)
+# and finds no tensors in an mcore-only checkpoint, so the first LoRA layer's hf_state_dict[...lora_A...] raises
+# KeyError. Judged only for directories readable here.
+MCORE_LOADS = ("mcore_model", "mcore_adapter", "mcore_ref_model", "mcore_ref_adapter")
+PEFT_LOADS = ("adapters", "ref_adapters")
+TRACKER = "latest_checkpointed_iteration.txt"
+
+
+def mcore_checkpoint_problem(directory: Path) -> tuple[str, str] | None:
+    """Why load_mcore_checkpoint cannot open `directory` -- (what is missing, megatron-core's message) -- or None when
+    it can, or when the tracker is unreadable (not judged). Also read by after/merge.py for the export it builds."""
+    tracker = directory / TRACKER
+    try:
+        step = int(tracker.read_text(encoding="utf-8").strip()) if tracker.is_file() else 0
+    except (OSError, ValueError):
+        return None
+    iter_dir = directory / f"iter_{step:07d}"
+    if not iter_dir.is_dir():
+        where = f"{TRACKER} names {iter_dir.name}" if tracker.is_file() else f"no {TRACKER}, so {iter_dir.name}"
+        return f"{where}, which is not there", f"Checkpoint directory .../{iter_dir.name} does not exist"
+    fsdp = (iter_dir / ".metadata").is_file() and not (iter_dir / "common.pt").exists()
+    if (iter_dir / "metadata.json").is_file() or fsdp:
+        return None
+    weightless = " (only common.pt: saved with save_safetensors and no_save_optim, which write no mcore weights)" \
+        if (iter_dir / "common.pt").is_file() else ""
+    return (f"{iter_dir.name} without metadata.json{weightless}", f".../{iter_dir.name} is not a distributed checkpoint")
+
+
+def _adapter_only(directory: Path) -> bool:
+    """An mcore checkpoint written by a LoRA run: BaseMegatronTrainer.save_checkpoint saves with peft_format
+    (tuner_type lora), and save_mcore_checkpoint's _filter_adapter_state_dict keeps the lora_A / lora_B /
+    modules_to_save tensors only (lora_llm saves the rest of the model). `swift export --to_mcore` output is judged by
+    what it saved (megatron/pipelines/export/export.py convert_hf2mcore: peft format unless merge_lora)."""
+    saved = _saved_args(directory)
+    if saved.get("tuner_type") != "lora":
+        return False
+    return not (saved.get("to_mcore") and saved.get("merge_lora"))
+
+
+def _holds_peft_safetensors(directory: Path) -> bool:
+    return (directory / "adapter_model.safetensors").is_file() or (directory / "model.safetensors.index.json").is_file()
+
+
+def _what_it_is(directory: Path) -> tuple[str, str]:
+    """(what the directory holds, the argument or checkpoint that reads it) for the message and hint."""
+    if (directory / "adapter_model.safetensors").is_file():
+        return "a safetensors LoRA adapter (adapter_model.safetensors)", "adapters"
+    if (directory / "config.json").is_file() and (any(directory.glob("*.safetensors"))
+                                                  or (directory / "model.safetensors.index.json").is_file()):
+        return "a Hugging Face model (config.json + safetensors)", "model"
+    steps = sorted((p for p in directory.glob("checkpoint-*") if p.name.removeprefix("checkpoint-").isdigit()),
+                   key=lambda p: int(p.name.removeprefix("checkpoint-")))
+    if steps:
+        more = f", the latest of {len(steps)}" if len(steps) > 1 else ""
+        return f"a run directory ({steps[-1].name}{more} is below it)", steps[-1].name
+    return "no Megatron checkpoint", ""
+
+
+def checkpoint_format(recipe, args, err, warn):
+    if recipe.engine != "megatron":
+        return
+    for key in MCORE_LOADS:
+        value = args.raw(key)
+        if not isinstance(value, str) or not value or not Path(value).expanduser().is_dir():
+            continue
+        directory = Path(value).expanduser()
+        problem = mcore_checkpoint_problem(directory)
+        if problem is None:
+            if key in ("mcore_model", "mcore_ref_model") and _adapter_only(directory):
+                err("checkpoint-format", f"{key} {value} is the mcore checkpoint of a LoRA run (its args.json: "
+                    "tuner_type lora), which holds the adapter weights only: load_mcore_checkpoint asks it for the "
+                    "base weights and torch.distributed.checkpoint raises 'Missing key in checkpoint state_dict' "
+                    "once the model is built", key,
+                    hint=f"{key.replace('model', 'adapter')}: {value}, with the base model in model (or {key}) as "
+                         "that run had it")
+            continue
+        missing, raised = problem
+        what, reader = _what_it_is(directory)
+        if reader.startswith("checkpoint-"):
+            hint = f"{key}: {value.rstrip('/')}/{reader} (the checkpoint itself)"
+        elif reader:
+            hint = f"{reader}: {value} (that argument reads this format)" + (
+                "" if reader != "adapters" else "; mcore_adapter takes the checkpoint-N of a run saved with "
+                "no_save_optim false or save_safetensors false")
+        else:
+            hint = f"{key} takes an mcore checkpoint (a checkpoint-N with {TRACKER} and iter_N, or swift export --to_mcore output)"
+        err("checkpoint-format", f"{key} {value} is {what}: {missing}, so load_mcore_checkpoint raises "
+            f"CheckpointingException ('{raised}') once the model is built", key, hint=hint)
+    if (args.str("tuner_type") or "full") not in ("lora", "lora_llm") and not args.list("adapters"):
+        return  # full training never loads adapters (adapters turn it into lora: coercions._megatron_adapters_lora)
+    for key in PEFT_LOADS:
+        if key == "adapters" and args.raw("mcore_adapter") or key == "ref_adapters" and args.raw("mcore_ref_adapter"):
+            continue  # the mcore checkpoint is read instead (_prepare_peft_model / rlhf_mixin)
+        if key == "ref_adapters" and recipe.command != "rlhf":
+            continue
+        for value in args.list(key):
+            directory = Path(str(value)).expanduser()
+            if not directory.is_dir() or _holds_peft_safetensors(directory):
+                continue
+            mcore = mcore_checkpoint_problem(directory) is None and (directory / TRACKER).is_file()
+            what = "an mcore (torch_dist) checkpoint without adapter_model.safetensors" if mcore else \
+                "a directory without adapter_model.safetensors"
+            mcore_key = "mcore_adapter" if key == "adapters" else "mcore_ref_adapter"
+            err("checkpoint-format", f"{key} {value} is {what}: mcore-bridge's load_weights(peft_format=True) finds "
+                "no adapter tensors there and raises KeyError on the first LoRA weight once the model is built", key,
+                hint=f"{mcore_key}: {value}" if mcore else "point it at a checkpoint-N saved with save_safetensors: true")
+            break
+
 CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source, resume_schedule,
-                    resume_layout]
+                    resume_layout, checkpoint_format]

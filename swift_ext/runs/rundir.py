@@ -96,8 +96,9 @@ def is_lora(args: dict) -> bool:
 
 
 def load_flag(tuner: str) -> str:
-    """The ms-swift Megatron argument that loads a checkpoint of this tuner type for resuming: a LoRA
-    checkpoint given as --mcore_model is loaded as the *base* model and training starts over."""
+    """The ms-swift Megatron argument that loads a checkpoint of this tuner type for resuming: a LoRA run's mcore
+    checkpoint holds the adapter only, so given as --mcore_model it fails to load (the base weights are asked for and
+    are not there: the checkpoint-format rule)."""
     return "mcore_model" if str(tuner or "full") == "full" else "mcore_adapter"
 
 

@@ -114,6 +114,41 @@ STARTUP_RULE_INFO = [
              "the checkpoint directory (mcore_model, or mcore_adapter for LoRA) has an args.json readable here, saved "
              "with the optimizer and without dist_ckpt_optim_fully_reshardable / dist_ckpt_save_pre_mcore_014 / "
              "use_megatron_fsdp"),
+    RuleInfo("checkpoint-format", "error", "Megatron load arguments pointed at the other checkpoint format: "
+             "mcore_model / mcore_adapter / mcore_ref_model / mcore_ref_adapter need an mcore checkpoint "
+             "(latest_checkpointed_iteration.txt and its iter_N), adapters / ref_adapters a safetensors adapter "
+             "(adapter_model.safetensors); mcore_model / mcore_ref_model not a LoRA run's adapter-only checkpoint",
+             (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: load_mcore_checkpoint / _load_iteration "
+                   "(iteration 0 without the tracker, then dist_checkpointing.load_common_state_dict(DIR/iter_N))"),
+              code("megatron-core dist_checkpointing/validation.py: verify_checkpoint_and_load_strategy "
+                   "(\"Checkpoint directory ... does not exist\", \"... is not a distributed checkpoint\": no "
+                   "metadata.json, core.py maybe_load_config)"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (save_safetensors "
+                   "with no_save_optim: no models to save_mcore_checkpoint, which writes iter_N/common.pt alone)"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._prepare_peft_model / "
+                   "trainers/rlhf_mixin.py (adapters / ref_adapters: bridge.load_weights(peft_format=True) unless "
+                   "mcore_adapter / mcore_ref_adapter)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: save_mcore_checkpoint / "
+                   "_filter_adapter_state_dict (a LoRA run saves lora_A / lora_B / modules_to_save only; loading "
+                   "mcore_model drops them from the request and asks for the base weights)"),
+              code("megatron-core dist_checkpointing/strategies/torch.py: TorchDistLoadShardedStrategy.load "
+                   "(MCoreLoadPlanner, allow_partial_load False: torch default_planner.py "
+                   "create_default_local_load_plan \"Missing key in checkpoint state_dict\")"),
+              code("mcore-bridge 1.6.3 mcore_bridge/utils/safetensors.py: SafetensorLazyLoader._load_index "
+                   "(adapter_model.safetensors or model.safetensors.index.json, else no tensors) / "
+                   "bridge/gpt_bridge.py GPTBridge._set_state_dict (hf_state_dict[...lora_A...]: KeyError)"),
+              Evidence("report", "modelscope/ms-swift#6862", "megatron export --adapter_load (4.6: mcore_adapter) on "
+                       "a Qwen3-30B-A3B LoRA checkpoint holding only adapter_model.safetensors failed; the maintainer: "
+                       "safetensors adapters go with --adapters, torch_dist ones with --adapter_load"),
+              Evidence("report", "modelscope/ms-swift#5914", "a Megatron LoRA checkpoint of a local Qwen3 whose "
+                       "args.json load was pointed at the Hugging Face model directory: it failed to load, \"in HF "
+                       "format and there's no checkpoint\"")),
+             "engine: megatron, command sft/pt/rlhf; the directory exists here; mcore_*: no iter_N directory for "
+             "the tracker's N (0 without the tracker), or one without metadata.json (not an fsdp_dtensor "
+             "checkpoint: save_safetensors with no_save_optim leaves common.pt alone); adapters / ref_adapters "
+             "(LoRA, not with mcore_adapter / mcore_ref_adapter): neither adapter_model.safetensors nor "
+             "model.safetensors.index.json; mcore_model / mcore_ref_model: a loadable checkpoint whose args.json says "
+             "tuner_type lora (not swift export --to_mcore with merge_lora)"),
     RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
              "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
              "optimizer's state",
