@@ -383,6 +383,10 @@ def megatron_gkd(recipe, args, err, warn):
     # megatron_args.py RLHFMegatronArgumentsMixin.__post_init__ (gkd)
     if recipe.engine != "megatron" or recipe.command != "rlhf" or args.str("rlhf_type") != "gkd":
         return
+    # _check_teacher runs for every GKD run (grpo_common covers GRPO, where it runs only with a teacher).
+    if args.str("teacher_model") and args.str("teacher_model_server"):
+        err("megatron-gkd", "teacher_model and teacher_model_server cannot both be set", "teacher_model_server",
+            hint="keep one: teacher_model (a colocated teacher) or teacher_model_server (an API teacher)")
     topk = args.int("gkd_logits_topk")
     if args.str("teacher_model_server") and topk is None:
         err("megatron-gkd", "teacher_model_server needs gkd_logits_topk", "gkd_logits_topk")

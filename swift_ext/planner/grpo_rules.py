@@ -16,6 +16,18 @@ from swift_ext.planner.sizes import divisors
 AddFinding = Callable[..., None]  # err(rule, message, key=None, hint=None), as layout.check_layout passes it
 
 
+def _colocate_vllm_tp(args, shape, lay, err) -> None:
+    # megatron/trainers/rollout_mixin.py MegatronRolloutMixin._init_rollout_engine (colocate): "vllm_tensor_parallel_size
+    # must divide world size"; vLLM then splits the heads over its TP.
+    vtp = args.int("vllm_tensor_parallel_size") or 1
+    if lay.world % vtp:
+        err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
+            "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
+    if isinstance(shape, ModelShape) and not vllm_tp_fits(shape, vtp):
+        err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
+            "KV groups", "vllm_tensor_parallel_size")
+
+
 def grpo(recipe, args, shape, lay, err, warn):
     if recipe.command != "rlhf":
         return
@@ -37,6 +49,10 @@ def grpo(recipe, args, shape, lay, err, warn):
             # MegatronArguments (rlhf_type gkd block of the RLHF mixin's __post_init__): num_generations = 1, then _init_generation_batch_params -- the same
             # resolve_generation_batch_size / validate_batch_dp_alignment GRPO gets.
             _generation_batch(args, lay, err, 1)
+            # rollout_mixin.py _init_rollout_engine (colocate) refuses the same world / vllm TP mismatch for GKD,
+            # which builds no engine at lmbda 0 (no on-policy generation).
+            if args.bool("use_vllm") and args.str("vllm_mode") == "colocate" and args.float("lmbda") != 0:
+                _colocate_vllm_tp(args, shape, lay, err)
         return
     if not args.bool("use_vllm"):
         err("grpo-vllm", "Megatron GRPO requires use_vllm: true", "use_vllm")  # megatron_args.py:460
@@ -55,15 +71,10 @@ def grpo(recipe, args, shape, lay, err, warn):
              "(reward minus the group mean) is 0 for every estimator and the rewards never reach the gradient "
              "(Megatron GRPO accepts it; the transformers engine refuses it)", "num_generations",
              hint="num_generations: 2 or more (8 is ms-swift's default)")
-    vtp = args.int("vllm_tensor_parallel_size")
-    if mode == "colocate" and lay.world % vtp:
-        err("grpo-vllm", f"world size {lay.world} is not divisible by vllm_tensor_parallel_size {vtp}",
-            "vllm_tensor_parallel_size", hint=f"one of {divisors(lay.world)}")
     # server mode: the external `swift rollout` has its own TP (megatron/trainers/rollout_mixin.py reads
     # vllm_tensor_parallel_size only to build the colocated engine)
-    if mode == "colocate" and isinstance(shape, ModelShape) and not vllm_tp_fits(shape, vtp):
-        err("grpo-vllm", f"vLLM TP={vtp} does not fit {shape.num_attention_heads} heads / {shape.num_key_value_heads} "
-            "KV groups", "vllm_tensor_parallel_size")
+    if mode == "colocate":
+        _colocate_vllm_tp(args, shape, lay, err)
     # vllm_max_model_len below max_length + max_completion_length is not refused by ms-swift 4.6 (megatron_args.py
     # _init_grpo has no such check; the rollout engine shortens max_tokens): length_rules.rollout_length warns.
     reward_problems(args, err, recipe.engine, warn)

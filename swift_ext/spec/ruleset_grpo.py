@@ -16,6 +16,8 @@ GRPO_RULE_INFO = [
     RuleInfo("grpo-vllm", "error", "vLLM rollout settings: use_vllm, vllm_mode, TP vs world and heads",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo"), code(f"{RLHF} RLHFArguments._init_rollout"),
               code("ms-swift swift/rlhf_trainers/rollout_mixin.py (colocate)"),
+              code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._init_rollout_engine "
+                   "(colocate: vllm_tensor_parallel_size must divide the world size; GRPO, and GKD unless lmbda 0)"),
               code(f"{RLHF} RLHFArguments._init_external_vllm (connects to vllm_server_host whatever vllm_mode)"),
               Evidence("report", "ms-swift#4525", "vllm_mode colocate with vllm_server_host set, 8 training GPUs and a "
                        "4-GPU swift rollout on another node; ms-swift 3.5.0: 'Server is not up yet' at start-up"),
@@ -203,6 +205,8 @@ GRPO_RULE_INFO = [
              "rlhf_type gkd or grpo with teacher_model (not teacher_model_server), both engines, the teacher's "
              "config.json readable here; vocabularies more than 1024 apart (one tokenizer's checkpoints differ by "
              "embedding padding only)"),
-    RuleInfo("megatron-gkd", "error", "Megatron GKD settings", (code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),),
+    RuleInfo("megatron-gkd", "error", "Megatron GKD settings",
+             (code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),
+              code(f"{MS} RLHFMegatronArgumentsMixin._check_teacher")),
              "engine: megatron, rlhf_type gkd"),
 ]
