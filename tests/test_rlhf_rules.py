@@ -33,6 +33,17 @@ SERVER2 = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host
 
 CASES = [
     # (rule, flag it names, error or warning, base recipe, overrides that break it, overrides that satisfy it)
+    ("gym-scheduler", "use_gym_env", "error", SWIFT_GRPO, ["args.use_gym_env=true"],
+     ["args.use_gym_env=true", "args.multi_turn_scheduler=openenv_scheduler"]),
+    ("gym-env", "gym_env", "error", MEG_GRPO, ["args.multi_turn_scheduler=gym_scheduler", "args.max_turns=4",
+                                               "args.gym_env=frozen_lake"],
+     ["args.multi_turn_scheduler=gym_scheduler", "args.max_turns=4", "args.gym_env=math_env"]),
+    ("grpo-dynamic-opd", "loss_type", "warning", SWIFT_GRPO, ["args.loss_type=fipo"], ["args.loss_type=dapo"]),
+    ("grpo-chord", "chord_mu_warmup_steps", "error", SWIFT_GRPO,
+     ["args.chord_sft_dataset=[AI-MO/NuminaMath-TIR]", "args.chord_sft_per_device_train_batch_size=1"],
+     ["args.chord_sft_dataset=[AI-MO/NuminaMath-TIR]", "args.chord_sft_per_device_train_batch_size=1",
+      "args.chord_mu_warmup_steps=0", "args.chord_mu_decay_steps=200", "args.chord_mu_valley=0.05",
+      "args.chord_mu_peak=0.9"]),
     ("loss-type", "loss_type", "error", SWIFT_GRPO, ["args.loss_type=gspo"],
      ["args.loss_type=grpo", "args.importance_sampling_level=sequence"]),
     ("loss-type", "loss_type", "error", SWIFT_GRPO, ["args.loss_type=[sigmoid]"], ["args.loss_type=[dapo]"]),
