@@ -80,3 +80,13 @@ def test_vera_targets_of_different_sizes():
     assert _refused(DPO, vera, "args.target_modules=[q_proj,o_proj]", code="vera-target-sizes") == set()  # 3584^2
     assert _refused(DPO, vera, "args.target_modules=[q_proj,k_proj,v_proj]", code="vera-target-sizes") == set()
     assert _refused(DPO, vera, code="vera-target-sizes") == set()  # all-linear resolves to names with v_proj
+
+
+def test_reward_model_lists_pair_one_by_one():
+    from cases import GRPO
+    two = "args.reward_model=[Qwen/Qwen2.5-Math-RM-72B,Skywork/Skywork-Reward-Llama-3.1-8B]"
+    assert _refused(GRPO, two, "args.reward_model_type=[qwen2_reward]", "args.reward_weights=null",
+                    code="reward-model-lists") == {"args.reward_model_type"}
+    assert _refused(GRPO, two, "args.reward_model_type=[qwen2_reward,llama3_reward]", "args.reward_weights=null",
+                    code="reward-model-lists") == set()
+    assert _refused(GRPO, two, "args.reward_weights=null", code="reward-model-lists") == set()  # types inferred

@@ -392,6 +392,23 @@ def ppo_reward_model(recipe, args, err, warn):
             "them)", "reward_model", hint="one reward_model")
 
 
+def reward_model_lists(recipe, args, err, warn):
+    # swift/pipelines/train/rlhf.py SwiftRLHF._prepare_model_tokenizer: reward_model_type / reward_template /
+    # reward_model_revision, where given, pair with reward_model one by one ("assert len(rms) == len(rm_types) ==
+    # len(rm_templates) == len(rm_revisions)"), for every rlhf_type that loads reward models.
+    if recipe.engine != "swift" or recipe.command != "rlhf":
+        return
+    models = args.list("reward_model")
+    if not models:
+        return
+    for key in ("reward_model_type", "reward_template", "reward_model_revision"):
+        given = args.list(key)
+        if given and len(given) != len(models):
+            err("reward-model-lists", f"{len(given)} {key} for {len(models)} reward_model: ms-swift pairs them one "
+                "by one and asserts the lengths match when it loads the reward models", key,
+                hint=f"one {key} per reward_model, in the same order")
+
+
 def kto_batch(recipe, args, err, warn):
     # pipelines/train/kto.py prepare_kto_dataset (both engines, before training): the KL term pairs each prompt with
     # another sample's completion in the same batch -- "Batch size is 1 (too small)" unless loss_type
@@ -472,6 +489,6 @@ def continued_adapter_reference(recipe, args, err, warn):
          "from an SFT LoRA), or merge the adapter and train on the merged model")
 
 
-RLHF_RULES = [loss_types, ppo_reward_model, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
+RLHF_RULES = [loss_types, ppo_reward_model, reward_model_lists, cispo_clip, gspo_clip, completion_budget, rollout_only_vllm_args, lora_sync_modules_to_save,
               lora_sync_unsupported, rollout_server_addresses, rollout_is_filtered_logprobs, fp8_rollout_sync,
               grpo_reward_source, kto_batch, sync_ref_model, continued_adapter_reference]

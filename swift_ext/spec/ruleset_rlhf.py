@@ -140,6 +140,11 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "assert, the same teacher setup; reward_model is never read)")),
              "rlhf_type grpo, both engines; not judged with use_gym_env unset in vllm_mode server (the rollout server "
              "decides it)"),
+    RuleInfo("reward-model-lists", "error", "reward_model_type / reward_template / reward_model_revision, where "
+             "given, one per reward_model",
+             (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._prepare_model_tokenizer (asserts the four "
+                   "lists have one length)"),),
+             "engine: swift, command: rlhf, reward_model set"),
     RuleInfo("ppo-reward-model", "error", "PPO needs exactly one reward_model (its value model is built from it); "
              "reward_funcs are not PPO's",
              (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF._prepare_model_tokenizer / _prepare_single_model "
