@@ -127,6 +127,11 @@ CASES = [
     ("ppo-reward-model", "reward_model", "error", SWIFT_GRPO,
      ["args.rlhf_type=ppo", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B, Skywork/Skywork-Reward-V2-Qwen3-1.7B]"],
      ["args.rlhf_type=ppo", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-1.7B]"]),
+    ("reward-model-lists", "reward_model_type", "error", SWIFT_GRPO,
+     ["args.rlhf_type=ppo", "args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]",
+      "args.reward_model_type=[qwen3_reward, qwen3_reward]"],
+     ["args.rlhf_type=ppo", "args.reward_funcs=null", "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-0.6B]",
+      "args.reward_model_type=[qwen3_reward]"]),
     ("sft-loss-type", "loss_type", "error", SWIFT_SFT, ["args.loss_type=grpo"], ["args.loss_type=cross_entropy"]),
     # the embedding / generative-reranker heads have no loss of their own; the classifier reranker has (seq_cls MSE)
     ("encoder-loss-type", "task_type", "error", SWIFT_SFT, [*EMB], [*EMB, "args.loss_type=infonce"]),

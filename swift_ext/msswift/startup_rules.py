@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from swift_ext.msswift.adapter_setup_rules import ADAPTER_SETUP_RULES
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.checkpoint_rules import CHECKPOINT_RULES
 from swift_ext.msswift.deepspeed_rules import (
@@ -137,6 +138,9 @@ def swift_gkd(recipe, args, err, warn):
         err("swift-gkd", "async_generate is not supported for GKD", "async_generate")
     if args.bool("seq_kd"):
         err("swift-gkd", "seq_kd is deprecated and refused", "seq_kd")
+    if args.str("teacher_model") and args.str("teacher_model_server"):
+        err("swift-gkd", "teacher_model and teacher_model_server cannot both be set", "teacher_model_server",
+            hint="keep one teacher: a local teacher_model or a teacher_model_server")
     topk = args.int("gkd_logits_topk")
     if args.str("teacher_model_server") and topk is None:
         err("swift-gkd", "teacher_model_server needs gkd_logits_topk (the server returns top-k logprobs only)",
@@ -528,4 +532,4 @@ def dataset_required(recipe, args, err, warn):
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, tracker_unused, report_to_names, quant_bits, rope_scaling_type, dataset_required,
                  txt_files, grpo_reward_model_plugin, grpo_generative_reward_model, reward_model_lists, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
-                 *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES]
+                 *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES, *ADAPTER_SETUP_RULES]

@@ -23,6 +23,7 @@ from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
 from swift_ext.planner.teacher_rules import TEACHER_RULES
 from swift_ext.planner.trainer_rules import TRAINER_RULES
+from swift_ext.planner.vera_rules import VERA_RULES
 from swift_ext.spec.yamlio import short_name
 from swift_ext.spec.findings import shown
 
@@ -467,3 +468,5 @@ ENGINE_RULES.extend(LINEAR_ATTENTION_RULES)
 ENGINE_RULES.extend(EVAL_SPLIT_RULES)
 # metric_for_best_model against the metrics the evaluation computes, engine swift sft/pt (best_metric_rules.py).
 ENGINE_RULES.extend(BEST_METRIC_RULES)
+# VeRA targets of different sizes, engine swift (vera_rules.py).
+ENGINE_RULES.extend(VERA_RULES)

@@ -281,12 +281,27 @@ STARTUP_RULE_INFO = [
     RuleInfo("warmup", "error", "warmup_ratio not with warmup_steps, and below 1",
              (code("ms-swift swift/trainers/arguments.py: TrainArgumentsMixin._handle_hf_removed_args"),),
              "engine: swift, warmup_ratio set"),
-    RuleInfo("swift-gkd", "error", "GKD on the transformers engine: no async_generate or seq_kd, gkd_logits_topk "
-             "positive (needed with teacher_model_server), liger only with a teacher and without gkd_logits_topk or "
+    RuleInfo("swift-gkd", "error", "GKD on the transformers engine: no async_generate or seq_kd, not both teacher_model and "
+             "teacher_model_server, gkd_logits_topk positive (needed with teacher_model_server), liger only with a teacher and without gkd_logits_topk or "
              "sft_alpha",
              (code(f"{RLHF} RLHFArguments._check_gkd / _check_teacher"),
               code("ms-swift swift/rlhf_trainers/gkd_trainer.py: GKDTrainer._prepare_liger_loss")),
              "engine: swift, rlhf_type gkd"),
+    RuleInfo("longlora", "error", "tuner_type longlora only with the peft backend and a Llama model_type",
+             (code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (asserts tuner_type == 'lora' under "
+                   "tuner_backend unsloth; asserts 'llama' in model_type for longlora)"),),
+             "engine: swift, command sft/pt/rlhf, tuner_type longlora; the model_type check for models ms-swift's "
+             "registry knows (or a stated model_type)"),
+    RuleInfo("vera-target-sizes", "error", "tuner_type vera: explicit target_modules of different sizes need one "
+             "naming a 'v' module",
+             (code("ms-swift swift/pipelines/train/tuner.py: get_vera_target_modules (from prepare_adapter: \"Please "
+                   "manually pass in `vera_target_modules`\")"),),
+             "engine: swift, command sft/pt/rlhf, tuner_type vera, target_modules listed (not all-linear, no "
+             "target_regex), text-only dense llama/qwen2/qwen3/mistral configs"),
+    RuleInfo("flash-ckpt-fsdp", "error", "use_flash_ckpt not under FSDP (DLRover checkpoints DeepSpeed or DDP)",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin._save_flash_checkpoint (\"Flash Checkpoint only "
+                   "supports DeepSpeed or DDP.\", at the first checkpoint save)"),),
+             "engine: swift, command sft/pt/rlhf, use_flash_ckpt with fsdp, no deepspeed, save_strategy not no"),
     RuleInfo("dataset-required", "error", "a training dataset (dataset or cached_dataset)",
              (code(f"{SFT} SftArguments.__post_init__"),
               code("ms-swift swift/megatron/arguments/sft_args.py: MegatronSftArguments.__post_init__")),
