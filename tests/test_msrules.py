@@ -355,17 +355,30 @@ def test_grpo_eval_size_stays_quiet_where_the_assert_is_not_reached(extra):
 def test_gym_reward_needs_a_gym_scheduler_in_the_trainer(base):
     # rl_core/grpo_algorithm.py score_completions reads rollout_infos['total_reward'], which only GYMScheduler (and
     # OpenEnvScheduler) write: use_gym_env / gym_env with a single-turn or non-gym rollout fails at the first reward.
-    errors, _ = problems(base, "args.use_gym_env=true")
+    # The swift engine reads use_gym_env only with vLLM (colocate here).
+    if base == SWIFT_GRPO:
+        base = [base, "args.use_vllm=true", "args.vllm_mode=colocate"]
+    else:
+        base = [base]
+    errors, _ = problems(*base, "args.use_gym_env=true")
     assert ("gym-scheduler", "args.use_gym_env") in errors, errors
-    errors, _ = problems(base, "args.gym_env=frozen_lake")
+    errors, _ = problems(*base, "args.gym_env=frozen_lake")
     assert ("gym-scheduler", "args.gym_env") in errors, errors
-    errors, _ = problems(base, "args.gym_env=frozen_lake", "args.multi_turn_scheduler=thinking_tips_scheduler")
+    errors, _ = problems(*base, "args.gym_env=frozen_lake", "args.multi_turn_scheduler=thinking_tips_scheduler")
     assert ("gym-scheduler", "args.multi_turn_scheduler") in errors, errors
     for good in (["args.gym_env=frozen_lake", "args.multi_turn_scheduler=gym_scheduler", "args.max_turns=10"],
                  ["args.gym_env=frozen_lake", "args.use_gym_env=false"],
                  ["args.use_gym_env=true", "args.multi_turn_scheduler=openenv_scheduler"]):
-        errors, _ = problems(base, *good)
+        errors, _ = problems(*base, *good)
         assert "gym-scheduler" not in {r for r, _ in errors}, (good, errors)
+
+
+def test_gym_reward_without_vllm_is_a_warning_on_the_swift_engine():
+    # rlhf_trainers/rollout_mixin.py _prepare_vllm: `self.use_gym_env = False`, then `if not args.use_vllm: ...
+    # return` before args.use_gym_env is read: score_completions never asks for total_reward, nothing fails.
+    errors, warnings = problems(SWIFT_GRPO, "args.use_gym_env=true")
+    assert "gym-scheduler" not in {r for r, _ in errors}, errors
+    assert "gym-scheduler" in {r for r, _ in warnings}, warnings
 
 
 def test_gym_reward_is_not_judged_when_a_rollout_server_runs_the_turns():

@@ -422,11 +422,19 @@ def gym_reward_without_gym_rollout(recipe, args, err, warn):
         return
     if args.bool("use_vllm") and args.str("vllm_mode") == "server":
         return
+    key = "use_gym_env" if gym is not None else "gym_env"
+    if recipe.engine == "swift" and not args.bool("use_vllm"):
+        # rlhf_trainers/rollout_mixin.py _prepare_vllm sets self.use_gym_env = False and returns before reading
+        # args.use_gym_env when use_vllm is off: scoring never reads total_reward, nothing fails, and the
+        # environment's reward is silently left out (whatever the scheduler).
+        warn("gym-scheduler", f"{key} is ignored without use_vllm: the trainer's TransformersEngine rollout turns "
+             "use_gym_env off, so the gym environment's total_reward never enters the rewards", key,
+             hint="use_vllm: true (vllm_mode colocate with multi_turn_scheduler gym_scheduler, or server)")
+        return
     scheduler = args.str("multi_turn_scheduler")
     builtin = set(builtin_names("rollout/multi_turn.py", "multi_turns") or ())
     if scheduler in GYM_SCHEDULERS or (scheduler and scheduler not in builtin):
         return
-    key = "use_gym_env" if gym is not None else "gym_env"
     what = f"multi_turn_scheduler {scheduler}" if scheduler else "no multi_turn_scheduler"
     err("gym-scheduler", f"{key} makes GRPO score each completion with its gym environment's total_reward, but with "
         f"{what} the colocated rollout never runs the environment: the first reward fails (KeyError 'total_reward' "
