@@ -3,6 +3,8 @@ passing recipe per rule, on the engine the rule belongs to; and every shipped re
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import RECIPES
@@ -424,6 +426,20 @@ def test_gym_env_must_be_registered(tmp_path):
                       "envs['frozen_lake'] = Lake\\n")
     errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=frozen_lake", f"args.external_plugins=[{plugin}]")
     assert "gym-env" not in {r for r, _ in errors}, errors
+
+
+def test_gym_env_is_not_read_when_every_row_names_its_env(tmp_path):
+    # GYMScheduler._create_env: env_config.get('name', self.gym_env_name) -- a row's own name wins, so an unknown
+    # gym_env is never read when every row names a registered environment
+    gym = ["args.multi_turn_scheduler=gym_scheduler", "args.max_turns=4", "args.gym_env=frozen_lake"]
+    rows = tmp_path / "math.jsonl"
+    row = {"messages": [{"role": "user", "content": "1+1?"}], "env_config": {"name": "math_env"}}
+    rows.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    errors, _ = problems(MEG_GRPO, *gym, f"args.dataset=[{rows}]")
+    assert "gym-env" not in {r for r, _ in errors}, errors
+    rows.write_text(json.dumps(row) + "\n" + json.dumps({"messages": row["messages"]}) + "\n")  # one row reads it
+    errors, _ = problems(MEG_GRPO, *gym, f"args.dataset=[{rows}]")
+    assert ("gym-env", "args.gym_env") in errors, errors
 
 
 def test_chord_needs_its_mu_schedule():

@@ -170,7 +170,8 @@ RLHF_ARGUMENT_RULE_INFO = [
              (code("ms-swift swift/rollout/multi_turn.py: GYMScheduler._create_env (\"Environment '...' not found\")"),
               code("ms-swift swift/rollout/gym_env.py: envs (read from the installed package)")),
              "rlhf_type grpo/gkd, multi_turn_scheduler gym_scheduler, gym_env set, not vllm_mode server; names not "
-             "judged where an external_plugins file is missing or fills envs other than by envs['name'] = ..."),
+             "judged where an external_plugins file is missing or fills envs other than by envs['name'] = ..., nor "
+             "where every row of the (local .jsonl) training data names its env_config.name, which wins over gym_env"),
     RuleInfo("gym-scheduler", "error, warning", "use_gym_env (or gym_env) scores completions with the environment's "
              "total_reward, which only a gym scheduler records: a colocated rollout without one fails at the first "
              "reward",
