@@ -3,6 +3,8 @@ passing recipe per rule, on the engine the rule belongs to; and every shipped re
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import RECIPES
@@ -355,17 +357,30 @@ def test_grpo_eval_size_stays_quiet_where_the_assert_is_not_reached(extra):
 def test_gym_reward_needs_a_gym_scheduler_in_the_trainer(base):
     # rl_core/grpo_algorithm.py score_completions reads rollout_infos['total_reward'], which only GYMScheduler (and
     # OpenEnvScheduler) write: use_gym_env / gym_env with a single-turn or non-gym rollout fails at the first reward.
-    errors, _ = problems(base, "args.use_gym_env=true")
+    # The swift engine reads use_gym_env only with vLLM (colocate here).
+    if base == SWIFT_GRPO:
+        base = [base, "args.use_vllm=true", "args.vllm_mode=colocate"]
+    else:
+        base = [base]
+    errors, _ = problems(*base, "args.use_gym_env=true")
     assert ("gym-scheduler", "args.use_gym_env") in errors, errors
-    errors, _ = problems(base, "args.gym_env=frozen_lake")
+    errors, _ = problems(*base, "args.gym_env=frozen_lake")
     assert ("gym-scheduler", "args.gym_env") in errors, errors
-    errors, _ = problems(base, "args.gym_env=frozen_lake", "args.multi_turn_scheduler=thinking_tips_scheduler")
+    errors, _ = problems(*base, "args.gym_env=frozen_lake", "args.multi_turn_scheduler=thinking_tips_scheduler")
     assert ("gym-scheduler", "args.multi_turn_scheduler") in errors, errors
     for good in (["args.gym_env=frozen_lake", "args.multi_turn_scheduler=gym_scheduler", "args.max_turns=10"],
                  ["args.gym_env=frozen_lake", "args.use_gym_env=false"],
                  ["args.use_gym_env=true", "args.multi_turn_scheduler=openenv_scheduler"]):
-        errors, _ = problems(base, *good)
+        errors, _ = problems(*base, *good)
         assert "gym-scheduler" not in {r for r, _ in errors}, (good, errors)
+
+
+def test_gym_reward_without_vllm_is_a_warning_on_the_swift_engine():
+    # rlhf_trainers/rollout_mixin.py _prepare_vllm: `self.use_gym_env = False`, then `if not args.use_vllm: ...
+    # return` before args.use_gym_env is read: score_completions never asks for total_reward, nothing fails.
+    errors, warnings = problems(SWIFT_GRPO, "args.use_gym_env=true")
+    assert "gym-scheduler" not in {r for r, _ in errors}, errors
+    assert "gym-scheduler" in {r for r, _ in warnings}, warnings
 
 
 def test_gym_reward_is_not_judged_when_a_rollout_server_runs_the_turns():
@@ -411,6 +426,20 @@ def test_gym_env_must_be_registered(tmp_path):
                       "envs['frozen_lake'] = Lake\\n")
     errors, _ = problems(MEG_GRPO, *gym, "args.gym_env=frozen_lake", f"args.external_plugins=[{plugin}]")
     assert "gym-env" not in {r for r, _ in errors}, errors
+
+
+def test_gym_env_is_not_read_when_every_row_names_its_env(tmp_path):
+    # GYMScheduler._create_env: env_config.get('name', self.gym_env_name) -- a row's own name wins, so an unknown
+    # gym_env is never read when every row names a registered environment
+    gym = ["args.multi_turn_scheduler=gym_scheduler", "args.max_turns=4", "args.gym_env=frozen_lake"]
+    rows = tmp_path / "math.jsonl"
+    row = {"messages": [{"role": "user", "content": "1+1?"}], "env_config": {"name": "math_env"}}
+    rows.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    errors, _ = problems(MEG_GRPO, *gym, f"args.dataset=[{rows}]")
+    assert "gym-env" not in {r for r, _ in errors}, errors
+    rows.write_text(json.dumps(row) + "\n" + json.dumps({"messages": row["messages"]}) + "\n")  # one row reads it
+    errors, _ = problems(MEG_GRPO, *gym, f"args.dataset=[{rows}]")
+    assert ("gym-env", "args.gym_env") in errors, errors
 
 
 def test_chord_needs_its_mu_schedule():

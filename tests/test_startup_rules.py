@@ -884,3 +884,15 @@ def test_generative_reward_model_is_judged_per_model_and_plugin():
     errors, _ = problems(SWIFT_GRPO, "args.reward_model=[Shanghai_AI_Laboratory/internlm2-7b-reward,Qwen/Qwen2.5-3B-Instruct]",
                          "args.reward_model_plugin=[default,default]")
     assert [m for r, m in errors if r == "reward-model-task"] == ["args.reward_model_plugin"], errors
+
+
+def test_unregistered_reward_model_with_a_causal_reward_model_type_is_not_judged():
+    # _get_model_task_type reads the checkpoint's own config.json (Qwen3ForSequenceClassification: seq_cls,
+    # num_labels 1), not the ModelMeta of reward_model_type, so a reward model ms-swift does not register works
+    # with the 'default' plugin under its base model's type.
+    errors, _ = problems(SWIFT_GRPO, "args.reward_model=[Skywork/Skywork-Reward-V2-Qwen3-8B]",
+                         "args.reward_model_type=[qwen3]")
+    assert "reward-model-task" not in {r for r, _ in errors}, errors
+    # a registered causal LM stays refused with its type named
+    errors, _ = problems(SWIFT_GRPO, "args.reward_model=[Qwen/Qwen3-8B]", "args.reward_model_type=[qwen3]")
+    assert ("reward-model-task", "args.reward_model_plugin") in errors, errors

@@ -8,6 +8,7 @@ from __future__ import annotations
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded
 from swift_ext.msswift.plugin_registry import builtin_names, registered_names
 from swift_ext.msswift.schema import RENAMED_VALUES
+from swift_ext.msswift.validation_split import every_train_row
 from swift_ext.spec.findings import shown
 
 # rlhf_trainers/grpo_trainer.py GRPOTrainer._compute_loss_and_metrics and megatron/trainers/grpo_trainer.py
@@ -422,11 +423,19 @@ def gym_reward_without_gym_rollout(recipe, args, err, warn):
         return
     if args.bool("use_vllm") and args.str("vllm_mode") == "server":
         return
+    key = "use_gym_env" if gym is not None else "gym_env"
+    if recipe.engine == "swift" and not args.bool("use_vllm"):
+        # rlhf_trainers/rollout_mixin.py _prepare_vllm sets self.use_gym_env = False and returns before reading
+        # args.use_gym_env when use_vllm is off: scoring never reads total_reward, nothing fails, and the
+        # environment's reward is silently left out (whatever the scheduler).
+        warn("gym-scheduler", f"{key} is ignored without use_vllm: the trainer's TransformersEngine rollout turns "
+             "use_gym_env off, so the gym environment's total_reward never enters the rewards", key,
+             hint="use_vllm: true (vllm_mode colocate with multi_turn_scheduler gym_scheduler, or server)")
+        return
     scheduler = args.str("multi_turn_scheduler")
     builtin = set(builtin_names("rollout/multi_turn.py", "multi_turns") or ())
     if scheduler in GYM_SCHEDULERS or (scheduler and scheduler not in builtin):
         return
-    key = "use_gym_env" if gym is not None else "gym_env"
     what = f"multi_turn_scheduler {scheduler}" if scheduler else "no multi_turn_scheduler"
     err("gym-scheduler", f"{key} makes GRPO score each completion with its gym environment's total_reward, but with "
         f"{what} the colocated rollout never runs the environment: the first reward fails (KeyError 'total_reward' "
@@ -449,12 +458,16 @@ def gym_env_name(recipe, args, err, warn):
     if args.bool("use_vllm") and args.str("vllm_mode") == "server":
         return
     known = registered_names("rollout/gym_env.py", "envs", args.list("external_plugins"))
-    if known is None or name in known:
-        return
+    if known is None or name in known or every_train_row(args, _names_its_env):
+        return  # every row's env_config.name wins over gym_env (_create_env): gym_env is never read
     err("gym-env", f"gym_env {name!r} is not an environment ms-swift or an external_plugins file registers: the gym "
         "scheduler fails at the first rollout for every row without its own env_config.name (\"Environment ... not "
         "found\")", "gym_env", hint=f"one of {', '.join(sorted(known))}, or register it in an external_plugins file "
         f"(envs['{name}'] = MyEnv)")
+
+
+def _names_its_env(row) -> bool:
+    return isinstance(row, dict) and isinstance(row.get("env_config"), dict) and bool(row["env_config"].get("name"))
 
 
 def chord_schedule(recipe, args, err, warn):

@@ -24,7 +24,8 @@ from swift_ext.msswift.deepspeed_rules import (
     _json_config,
 )
 from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
-from swift_ext.msswift.model_table import model_meta
+from swift_ext.msswift.model_table import load as load_model_table
+from swift_ext.msswift.model_table import model_meta, model_name
 from swift_ext.msswift.plugin_registry import builtin_names, registered_names
 from swift_ext.msswift.startup_rules_megatron import MEGATRON_STARTUP_RULES
 
@@ -314,6 +315,11 @@ def _generative_reward_model(model: str, model_type: str | None) -> str | None:
     elif local.exists() or model.startswith((".", "/", "~")):
         return None
     else:
+        # A hub name the registry does not hold is not judged even with reward_model_type: _get_model_task_type reads
+        # the downloaded config.json, not the type's ModelMeta (Skywork-Reward-V2-Qwen3-* with reward_model_type
+        # qwen3 is a Qwen3ForSequenceClassification checkpoint, loaded seq_cls).
+        if model_name(model) not in load_model_table()["models"]:
+            return None
         meta = model_meta(model, model_type)
         if not meta or meta.get("reward") or meta.get("task_type") not in (None, "causal_lm"):
             return None

@@ -43,6 +43,25 @@ def _entry_rows(entry) -> int | None:
     return _rows_of_file(path) if path else None
 
 
+def every_train_row(args, test) -> bool:
+    """True when every `dataset` entry is a local JSON Lines file (under COUNT_LIMIT) and test(row) holds for each of
+    its rows; False when any entry is not read here (hub, streaming, cached) or any row fails."""
+    entries = args.list("dataset")
+    if not entries or args.bool("streaming") or args.list("cached_dataset"):
+        return False
+    for entry in entries:
+        path = local_dataset_path(str(entry))
+        if not path or _rows_of_file(path) is None:
+            return False
+        with open(path, "rb") as fh:
+            try:
+                if not all(test(json.loads(line)) for line in fh if line.strip()):
+                    return False
+            except ValueError:
+                return False
+    return True
+
+
 def validation_rows(args) -> tuple[int | None, str | None]:
     """(upper bound on the validation rows, the flag that makes them) or (None, None) when unknown or absent.
     swift/dataset/dataset_meta.py DatasetLoader.post_process, per entry: val_dataset entries whole (split ratio

@@ -170,8 +170,9 @@ RLHF_ARGUMENT_RULE_INFO = [
              (code("ms-swift swift/rollout/multi_turn.py: GYMScheduler._create_env (\"Environment '...' not found\")"),
               code("ms-swift swift/rollout/gym_env.py: envs (read from the installed package)")),
              "rlhf_type grpo/gkd, multi_turn_scheduler gym_scheduler, gym_env set, not vllm_mode server; names not "
-             "judged where an external_plugins file is missing or fills envs other than by envs['name'] = ..."),
-    RuleInfo("gym-scheduler", "error", "use_gym_env (or gym_env) scores completions with the environment's "
+             "judged where an external_plugins file is missing or fills envs other than by envs['name'] = ..., nor "
+             "where every row of the (local .jsonl) training data names its env_config.name, which wins over gym_env"),
+    RuleInfo("gym-scheduler", "error, warning", "use_gym_env (or gym_env) scores completions with the environment's "
              "total_reward, which only a gym scheduler records: a colocated rollout without one fails at the first "
              "reward",
              (code("ms-swift swift/rl_core/grpo_algorithm.py: score_completions (s.rollout_infos['total_reward'] for "
@@ -180,7 +181,8 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "writers of total_reward); rlhf_trainers/rollout_mixin.py single-turn rollout_infos {'num_turns': 1}")),
              "rlhf_type grpo, both engines; use_gym_env true, or gym_env set with use_gym_env unset; not vllm_mode "
              "server (swift rollout runs its own scheduler); multi_turn_scheduler unset or a built-in one other than "
-             "gym_scheduler/openenv_scheduler (plugin schedulers not judged)"),
+             "gym_scheduler/openenv_scheduler (plugin schedulers not judged). Engine swift without use_vllm: a "
+             "warning (rollout_mixin.py _prepare_vllm turns use_gym_env off, the gym reward is silently dropped)"),
     RuleInfo("grpo-reward", "warning", "GRPO with no reward_funcs, no reward_model (the transformers engine only), no "
              "gym environment and no teacher runs self-distillation: only rows with a teacher_prompt give a signal",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.__init__ (refuses only without a teacher; "

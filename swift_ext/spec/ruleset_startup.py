@@ -466,7 +466,8 @@ STARTUP_RULE_INFO = [
                    "rows: 'only one element tensors can be converted to Python scalars')")),
              "engine: swift, rlhf_type grpo, reward_model with reward_model_plugin default (or unset); the reward "
              "model's architectures all *ForCausalLM / *ForConditionalGeneration; models not registered in ms-swift "
-             "and not a local directory are not judged"),
+             "and not a local directory are not judged, even with a reward_model_type (ms-swift reads the "
+             "checkpoint's own config.json)"),
     RuleInfo("rollout-fsdp1", "error", "GRPO and GKD refuse FSDP1 (an fsdp config whose fsdp_config states "
              "fsdp_version 1)",
              (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin.__init__"),
