@@ -33,7 +33,7 @@ SERVER2 = ["args.use_vllm=true", "args.vllm_mode=server", "args.vllm_server_host
 
 CASES = [
     # (rule, flag it names, error or warning, base recipe, overrides that break it, overrides that satisfy it)
-    ("gym-scheduler", "use_gym_env", "error", SWIFT_GRPO, ["args.use_gym_env=true"],
+    ("gym-scheduler", "use_gym_env", "error", MEG_GRPO, ["args.use_gym_env=true"],
      ["args.use_gym_env=true", "args.multi_turn_scheduler=openenv_scheduler"]),
     ("gym-env", "gym_env", "error", MEG_GRPO, ["args.multi_turn_scheduler=gym_scheduler", "args.max_turns=4",
                                                "args.gym_env=frozen_lake"],
