@@ -168,10 +168,22 @@ def test_a_lora_runs_checkpoint_as_mcore_model_is_refused(tmp_path):
 
 @pytest.mark.parametrize("saved", [{"tuner_type": "full"},                                   # a full run's weights
                                    {"tuner_type": "lora_llm"},                               # saved without peft_format
-                                   {"tuner_type": "lora", "to_mcore": True, "merge_lora": True}])  # export merged it
+                                   {"tuner_type": "lora", "to_mcore": True, "merge_lora": True,  # export merged it
+                                    "tensor_model_parallel_size": 1},
+                                   # `swift export --to_mcore --model <a LoRA run's checkpoint-N-merged>`: ExportArguments
+                                   # (no Megatron fields) forced tuner_type lora from that args.json and merge_lora off,
+                                   # and swift/megatron/convert.py saved the full model
+                                   {"tuner_type": "lora", "to_mcore": True, "merge_lora": False, "to_ollama": False}])
 def test_an_mcore_checkpoint_with_the_base_weights_is_not_refused(tmp_path, saved):
     ckpt = _with_args(_mcore_checkpoint(tmp_path), **saved)
     assert not _plan(tmp_path, mcore_model=str(ckpt))
+
+
+def test_a_megatron_export_of_an_unmerged_lora_as_mcore_model_is_still_refused(tmp_path):
+    # megatron export --to_mcore --adapters X (merge_lora false) saves with peft_format: the adapter tensors only
+    ckpt = _with_args(_mcore_checkpoint(tmp_path), tuner_type="lora", to_mcore=True, merge_lora=False,
+                      tensor_model_parallel_size=1)
+    assert [f.path for f in _plan(tmp_path, mcore_model=str(ckpt))] == ["args.mcore_model"]
 
 
 def test_megatron_cores_load_planner_refuses_keys_the_checkpoint_lacks():

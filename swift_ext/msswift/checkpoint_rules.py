@@ -255,11 +255,17 @@ def mcore_checkpoint_problem(directory: Path) -> tuple[str, str] | None:
 def _adapter_only(directory: Path) -> bool:
     """An mcore checkpoint written by a LoRA run: BaseMegatronTrainer.save_checkpoint saves with peft_format
     (tuner_type lora), and save_mcore_checkpoint's _filter_adapter_state_dict keeps the lora_A / lora_B /
-    modules_to_save tensors only (lora_llm saves the rest of the model). `swift export --to_mcore` output is judged by
-    what it saved (megatron/pipelines/export/export.py convert_hf2mcore: peft format unless merge_lora)."""
+    modules_to_save tensors only (lora_llm saves the rest of the model). `megatron export --to_mcore` output is judged by
+    what it saved (megatron/pipelines/export/export.py convert_hf2mcore: peft format unless merge_lora). `swift export
+    --to_mcore` (swift/megatron/convert.py convert_hf2mcore) always saves the full model -- a fresh MegatronArguments,
+    save_mcore_checkpoint's peft_format False -- although its args.json (ExportArguments, no Megatron fields such as
+    tensor_model_parallel_size) says tuner_type lora with merge_lora false whenever its --model or --adapters came from
+    a LoRA run: load_args_from_ckpt forces tuner_type, and ExportArguments turns merge_lora off under to_mcore."""
     saved = _saved_args(directory)
     if saved.get("tuner_type") != "lora":
         return False
+    if saved.get("to_mcore") and "tensor_model_parallel_size" not in saved:
+        return False  # swift export --to_mcore: the full model
     return not (saved.get("to_mcore") and saved.get("merge_lora"))
 
 

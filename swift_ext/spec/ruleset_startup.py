@@ -148,7 +148,8 @@ STARTUP_RULE_INFO = [
              "checkpoint: save_safetensors with no_save_optim leaves common.pt alone); adapters / ref_adapters "
              "(LoRA, not with mcore_adapter / mcore_ref_adapter): neither adapter_model.safetensors nor "
              "model.safetensors.index.json; mcore_model / mcore_ref_model: a loadable checkpoint whose args.json says "
-             "tuner_type lora (not swift export --to_mcore with merge_lora)"),
+             "tuner_type lora (not a megatron export --to_mcore with merge_lora, nor any swift export --to_mcore: "
+             "swift/megatron/convert.py convert_hf2mcore saves the full model whatever its args.json's tuner_type)"),
     RuleInfo("checkpoint-save", "error", "settings under which ms-swift's first mcore checkpoint save raises: async_save "
              "or virtual pipeline stages with Megatron-FSDP, dist_ckpt_save_pre_mcore_014 with the distributed "
              "optimizer's state",
