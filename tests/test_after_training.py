@@ -67,6 +67,23 @@ def test_megatron_full_checkpoint(tmp_path):
     assert "--merge_lora" not in out and "NPROC_PER_NODE=8" in out
 
 
+def test_megatron_full_safetensors_checkpoint_needs_no_base_model_here(tmp_path):
+    # save_safetensors wrote the whole model (config + weights): nothing to merge, so a base path recorded on the
+    # training machine that is missing here is no reason to refuse
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "tuner_type": "full", "model": "/data/models/gone"},
+                      files=("config.json", "model-00001-of-00001.safetensors", *TORCH_DIST))
+    plan = plan_merge(read_checkpoint(ckpt))
+    assert plan.already_merged and plan.launch is None and plan.output_dir == ckpt
+
+
+def test_megatron_full_torch_dist_checkpoint_still_needs_its_base_model(tmp_path):
+    # megatron export --mcore_model reads the config and tokenizer from the base model: a missing one is refused
+    ckpt = checkpoint(tmp_path, {**MEGATRON_ARGS, "tuner_type": "full", "model": "/data/models/gone"},
+                      files=TORCH_DIST)
+    with pytest.raises(UserError, match="does not exist here"):
+        plan_merge(read_checkpoint(ckpt))
+
+
 def test_transformers_lora_merge_command(tmp_path):
     ckpt = checkpoint(tmp_path, {"model": "Qwen/Qwen2.5-7B-Instruct", "tuner_type": "lora", "model_type": "qwen2"})
     assert printed("merge", ckpt, "--print") == (

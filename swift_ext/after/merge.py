@@ -129,6 +129,12 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
         or any(ckpt.path.glob("model-*.safetensors"))
     if ckpt.tuner != "full" and (ckpt.engine == "swift" or hf_format):
         refuse_non_adapter(ckpt)  # these are merged with --adapters CKPT
+    if ckpt.engine == "megatron" and ckpt.tuner == "full" and hf_format:
+        # Checked before the base model: mcore-bridge's save_weights wrote the whole model with its config and
+        # processor (save_checkpoint under save_safetensors), so nothing is loaded from the base and nothing is run --
+        # a base path recorded on the training machine that is missing here does not matter.
+        return MergePlan(None, ckpt.path, ["a full-parameter checkpoint saved with save_safetensors is already "
+                                           "a Hugging Face model"], already_merged=True)
     base = base_model or ckpt.base_model
     check_base_model(base, ckpt)
     if ckpt.engine == "swift":
@@ -144,9 +150,6 @@ def plan_merge(ckpt: Checkpoint, out: str | Path | None = None, base_model: str 
         if ckpt.tuner != "full" and ckpt.args.get("mcore_model") and base_model:
             notes.append(f"megatron export takes the base weights from args.json's mcore_model "
                          f"{ckpt.args['mcore_model']}, not from --base-model (which gives the config and tokenizer)")
-        if ckpt.tuner == "full" and hf_format:
-            return MergePlan(None, ckpt.path, ["a full-parameter checkpoint saved with save_safetensors is already "
-                                               "a Hugging Face model"], already_merged=True)
         argv = ["megatron", "export"]
         if ckpt.tuner == "full":
             argv += ["--mcore_model", str(ckpt.path)]
