@@ -63,6 +63,14 @@ def test_longlora_backend_and_model_type():
     assert _refused(LONGLORA, code="longlora") == set()
     # unsloth with plain lora is the legal neighbour
     assert _refused(LONGLORA, "args.tuner_backend=unsloth", "args.tuner_type=lora", code="longlora") == set()
+    # prepare_adapter (both asserts) runs only for a new adapter: resume_from_checkpoint / adapters load the saved one
+    for loaded in ("args.resume_from_checkpoint=output/v0/checkpoint-100", "args.adapters=[output/v0/checkpoint-100]"):
+        assert _refused(LONGLORA, "args.tuner_backend=unsloth", loaded, code="longlora") == set()
+        assert _refused(LONGLORA, "args.model=Qwen/Qwen2.5-7B-Instruct", loaded, code="longlora") == set()
+    # use_swift_lora takes the branch before unsloth's; the Llama model_type assert still follows it
+    assert _refused(LONGLORA, "args.tuner_backend=unsloth", "args.use_swift_lora=true", code="longlora") == set()
+    assert _refused(LONGLORA, "args.model=Qwen/Qwen2.5-7B-Instruct", "args.use_swift_lora=true",
+                    code="longlora") == {"args.tuner_type"}
 
 
 def test_flash_checkpoint_under_fsdp():
@@ -80,6 +88,9 @@ def test_vera_targets_of_different_sizes():
     assert _refused(DPO, vera, "args.target_modules=[q_proj,o_proj]", code="vera-target-sizes") == set()  # 3584^2
     assert _refused(DPO, vera, "args.target_modules=[q_proj,k_proj,v_proj]", code="vera-target-sizes") == set()
     assert _refused(DPO, vera, code="vera-target-sizes") == set()  # all-linear resolves to names with v_proj
+    # get_vera_target_modules runs in prepare_adapter, for a new adapter only
+    assert _refused(DPO, vera, "args.target_modules=[q_proj,k_proj]", "args.adapters=[output/v0/checkpoint-100]",
+                    code="vera-target-sizes") == set()
 
 
 def test_reward_model_lists_pair_one_by_one():

@@ -12,14 +12,22 @@ def _swift_training(recipe) -> bool:
     return recipe.engine == "swift" and recipe.command in ("sft", "pt", "rlhf")
 
 
+def _builds_new_adapter(args) -> bool:
+    """swift/pipelines/train/tuner.py TunerMixin.prepare_model calls prepare_adapter only for a new adapter: with
+    resume_from_checkpoint or adapters it loads the saved one (Swift.from_pretrained), and none of prepare_adapter's
+    asserts or raises runs."""
+    return not (args.str("resume_from_checkpoint") or args.list("adapters"))
+
+
 def longlora(recipe, args, err, warn):
     # swift/pipelines/train/tuner.py prepare_adapter, tuner_type in (lora, longlora): with tuner_backend unsloth (no
     # resume_from_checkpoint) it asserts tuner_type == 'lora' ("Unsloth does not support LongLoRA"); then for
     # longlora it asserts LongLoRAModelType.LLAMA ('llama') is a substring of args.model_type -- the shifted-sparse
     # attention patch (swift/tuners/longlora/llama.py replace_llama_attn) exists for Llama only.
-    if not _swift_training(recipe) or args.str("tuner_type") != "longlora":
+    # The unsloth branch is an elif after use_swift_lora's, so use_swift_lora never reaches that assert.
+    if not _swift_training(recipe) or args.str("tuner_type") != "longlora" or not _builds_new_adapter(args):
         return
-    if args.str("tuner_backend") == "unsloth" and not args.str("resume_from_checkpoint"):
+    if args.str("tuner_backend") == "unsloth" and not args.bool("use_swift_lora"):
         err("longlora", "tuner_backend unsloth does not support tuner_type longlora (prepare_adapter asserts "
             "tuner_type == 'lora')", "tuner_backend", hint="tuner_backend: peft, or tuner_type: lora")
         return

@@ -23,6 +23,10 @@ def _sizes(shape) -> dict[str, tuple[int, int]]:
 def vera_mixed_sizes(recipe, args, shape, lay, err, warn):
     if recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf") or args.str("tuner_type") != "vera":
         return
+    # TunerMixin.prepare_model calls prepare_adapter only for a new adapter; resume_from_checkpoint / adapters load the
+    # saved VeRA with Swift.from_pretrained, and get_vera_target_modules never runs.
+    if args.str("resume_from_checkpoint") or args.list("adapters"):
+        return
     targets = [str(t) for t in args.list("target_modules") or []]
     if not targets or args.str("target_regex") or any("v" in t for t in targets):
         return  # the default all-linear, a regex, or a target naming 'v': ms-swift picks the sizes itself

@@ -291,14 +291,17 @@ STARTUP_RULE_INFO = [
     RuleInfo("longlora", "error", "tuner_type longlora only with the peft backend and a Llama model_type",
              (code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (asserts tuner_type == 'lora' under "
                    "tuner_backend unsloth; asserts 'llama' in model_type for longlora)"),),
-             "engine: swift, command sft/pt/rlhf, tuner_type longlora; the model_type check for models ms-swift's "
-             "registry knows (or a stated model_type)"),
+             "engine: swift, command sft/pt/rlhf, tuner_type longlora, a new adapter (no resume_from_checkpoint / "
+             "adapters: TunerMixin.prepare_model then loads the saved one and prepare_adapter does not run); the "
+             "unsloth check without use_swift_lora (its branch comes first); the model_type check for models "
+             "ms-swift's registry knows (or a stated model_type)"),
     RuleInfo("vera-target-sizes", "error", "tuner_type vera: explicit target_modules of different sizes need one "
              "naming a 'v' module",
              (code("ms-swift swift/pipelines/train/tuner.py: get_vera_target_modules (from prepare_adapter: \"Please "
                    "manually pass in `vera_target_modules`\")"),),
              "engine: swift, command sft/pt/rlhf, tuner_type vera, target_modules listed (not all-linear, no "
-             "target_regex), text-only dense llama/qwen2/qwen3/mistral configs"),
+             "target_regex), a new adapter (no resume_from_checkpoint / adapters: prepare_adapter does not run), "
+             "text-only dense llama/qwen2/qwen3/mistral configs"),
     RuleInfo("flash-ckpt-fsdp", "error", "use_flash_ckpt not under FSDP (DLRover checkpoints DeepSpeed or DDP)",
              (code("ms-swift swift/trainers/mixin.py: SwiftMixin._save_flash_checkpoint (\"Flash Checkpoint only "
                    "supports DeepSpeed or DDP.\", at the first checkpoint save)"),),
