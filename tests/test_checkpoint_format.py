@@ -179,6 +179,29 @@ def test_an_mcore_checkpoint_with_the_base_weights_is_not_refused(tmp_path, save
     assert not _plan(tmp_path, mcore_model=str(ckpt))
 
 
+def test_swift_exports_args_json_says_lora_without_megatron_fields():
+    """Why a `swift export --to_mcore` output is told apart by its missing Megatron fields: the installed
+    ExportArguments defaults tuner_type to lora (BaseArguments) even for a plain `--model Qwen/... --to_mcore true`,
+    has no tensor_model_parallel_size, and save_args dumps every field into the output's args.json."""
+    from dataclasses import fields
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from swift.arguments import ExportArguments
+    defaults = {f.name: f.default for f in fields(ExportArguments)}
+    assert defaults["tuner_type"] == "lora" and "to_mcore" in defaults
+    assert "tensor_model_parallel_size" not in defaults
+
+
+def test_a_plain_swift_export_to_mcore_as_mcore_model_is_not_refused(tmp_path):
+    # args.json of `swift export --model Qwen/Qwen3-8B --to_mcore true`: tuner_type lora by default, merge_lora off
+    ckpt = _with_args(_mcore_checkpoint(tmp_path, adapter=False), tuner_type="lora", to_mcore=True,
+                      merge_lora=False, to_hf=False, quant_method=None)
+    recipe = {**RECIPE, "args": {**RECIPE["args"], "tuner_type": "full"}}
+    assert not _plan(tmp_path, recipe, mcore_model=str(ckpt))
+    assert not _plan(tmp_path, mcore_model=str(ckpt))  # a LoRA on it: the base
+
+
 def test_a_megatron_export_of_an_unmerged_lora_as_mcore_model_is_still_refused(tmp_path):
     # megatron export --to_mcore --adapters X (merge_lora false) saves with peft_format: the adapter tensors only
     ckpt = _with_args(_mcore_checkpoint(tmp_path), tuner_type="lora", to_mcore=True, merge_lora=False,

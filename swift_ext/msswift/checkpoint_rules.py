@@ -259,8 +259,9 @@ def _adapter_only(directory: Path) -> bool:
     what it saved (megatron/pipelines/export/export.py convert_hf2mcore: peft format unless merge_lora). `swift export
     --to_mcore` (swift/megatron/convert.py convert_hf2mcore) always saves the full model -- a fresh MegatronArguments,
     save_mcore_checkpoint's peft_format False -- although its args.json (ExportArguments, no Megatron fields such as
-    tensor_model_parallel_size) says tuner_type lora with merge_lora false whenever its --model or --adapters came from
-    a LoRA run: load_args_from_ckpt forces tuner_type, and ExportArguments turns merge_lora off under to_mcore."""
+    tensor_model_parallel_size) says tuner_type lora with merge_lora false even for a plain `--model Qwen/...`:
+    BaseArguments defaults tuner_type to lora (load_args_from_ckpt forces it from a LoRA run's args.json too), and
+    ExportArguments turns merge_lora off under to_mcore."""
     saved = _saved_args(directory)
     if saved.get("tuner_type") != "lora":
         return False
