@@ -16,8 +16,8 @@ from swift_ext.spec.recipe import load_recipe
 
 AUDIT = ROOT / "bench" / "msswift_audit"
 sys.path.insert(0, str(AUDIT))
-from audit import verdict  # noqa: E402
-from cases import CASES, GKD, NOT_REACHABLE, SFT  # noqa: E402
+from swift_audit import verdict  # noqa: E402
+from swift_cases import CASES, GKD, NOT_REACHABLE, SFT  # noqa: E402
 
 ROWS = list(csv.reader((AUDIT / "swift_checks.tsv").read_text(encoding="utf-8").splitlines(), delimiter="\t"))
 CASE_ROWS = {row[0]: row for row in ROWS[1:] if row[0] != "-"}
@@ -35,7 +35,7 @@ def test_plan_column_is_what_plan_says_today(case):
     cid, where, _cond, flag, base, overrides = case
     row = CASE_ROWS[cid]
     assert row[1] == where
-    assert (row[6], row[7]) == verdict(base, overrides, flag), f"{cid}: swift_checks.tsv is stale; rerun audit.py"
+    assert (row[6], row[7]) == verdict(base, overrides, flag), f"{cid}: swift_checks.tsv is stale; rerun swift_audit.py"
 
 
 def test_every_reachable_check_is_refused_on_its_flag():
@@ -81,7 +81,7 @@ def test_flash_checkpoint_under_fsdp():
 
 
 def test_vera_targets_of_different_sizes():
-    from cases import DPO  # Qwen2.5-7B: GQA, so q_proj and k_proj differ in size
+    from swift_cases import DPO  # Qwen2.5-7B: GQA, so q_proj and k_proj differ in size
     vera = "args.tuner_type=vera"
     assert _refused(DPO, vera, "args.target_modules=[q_proj,k_proj]", code="vera-target-sizes") == {
         "args.target_modules"}
@@ -94,7 +94,7 @@ def test_vera_targets_of_different_sizes():
 
 
 def test_reward_model_lists_pair_one_by_one():
-    from cases import GRPO
+    from swift_cases import GRPO
     two = "args.reward_model=[Qwen/Qwen2.5-Math-RM-72B,Skywork/Skywork-Reward-Llama-3.1-8B]"
     assert _refused(GRPO, two, "args.reward_model_type=[qwen2_reward]", "args.reward_weights=null",
                     code="reward-model-lists") == {"args.reward_model_type"}

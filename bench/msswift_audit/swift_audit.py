@@ -1,4 +1,4 @@
-"""Reprint bench/msswift_audit/swift_checks.tsv: plan (no oracle) on each case of cases.py. The verdict is
+"""Reprint bench/msswift_audit/swift_checks.tsv: plan (no oracle) on each case of swift_cases.py. The verdict is
 refused-on-flag when an error names the check's flag, refused-other-flag when only other flags are refused, warned
 when a warning names the flag, missed otherwise. tests/test_msswift_swift_audit.py pins the table to plan."""
 
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cases import CASES, NOT_REACHABLE  # noqa: E402
+from swift_cases import CASES, NOT_REACHABLE  # noqa: E402
 
 from swift_ext.planner.plan import make_plan  # noqa: E402
 from swift_ext.spec.recipe import load_recipe  # noqa: E402
