@@ -896,3 +896,19 @@ def test_unregistered_reward_model_with_a_causal_reward_model_type_is_not_judged
     # a registered causal LM stays refused with its type named
     errors, _ = problems(SWIFT_GRPO, "args.reward_model=[Qwen/Qwen3-8B]", "args.reward_model_type=[qwen3]")
     assert ("reward-model-task", "args.reward_model_plugin") in errors, errors
+
+
+@pytest.mark.parametrize("flag", ["deepspeed_autotp_size", "zero_hpz_partition_size"])
+def test_deepspeed_only_values_without_deepspeed_are_a_warning(flag):
+    # SftArguments._init_deepspeed reads both only inside `if self.deepspeed:`: the real method leaves the arguments
+    # untouched (no assert, no config) when deepspeed is unset, so the run trains plain DDP.
+    from swift.arguments.sft_args import SftArguments
+
+    values = SimpleNamespace(deepspeed=None, **{"deepspeed_autotp_size": None, "zero_hpz_partition_size": None,
+                                                flag: 4})
+    SftArguments._init_deepspeed(values)
+    assert values.deepspeed is None
+    errors, warnings = problems(SWIFT_SFT, f"args.{flag}=4")
+    assert ("deepspeed-unread", f"args.{flag}") in warnings and not errors, (errors, warnings)
+    _, warnings = problems(SWIFT_SFT, f"args.{flag}=4", "args.deepspeed=zero3")
+    assert "deepspeed-unread" not in {r for r, _ in warnings}

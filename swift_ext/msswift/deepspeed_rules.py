@@ -78,7 +78,19 @@ def deepspeed_hpz(recipe, args, err, warn):
     # `assert 'zero_optimization' in self.deepspeed` before setting zero_optimization.zero_hpz_partition_size. Only
     # with deepspeed set (without it the value is not read); the presets all have zero_optimization.
     ds = args.raw("deepspeed")
-    if recipe.engine != "swift" or not ds or args.raw("zero_hpz_partition_size") is None:
+    if recipe.engine != "swift":
+        return
+    if not ds:
+        # The same method reads zero_hpz_partition_size and deepspeed_autotp_size only inside `if self.deepspeed:`
+        # (the autotp assert that asks for --deepspeed sits inside it too, so it never fires): without a DeepSpeed
+        # config both are dropped without a word and the run trains plain DDP, unsharded and untensor-parallel.
+        for name in ("deepspeed_autotp_size", "zero_hpz_partition_size"):
+            if args.raw(name) is not None:
+                warn("deepspeed-unread", f"{name} {args.str(name)} without deepspeed: ms-swift reads it only with a "
+                     "DeepSpeed config, so it is dropped and the run trains without it", name,
+                     hint=f"deepspeed: zero3 (or another ZeRO config) beside {name}, or drop {name}")
+        return
+    if args.raw("zero_hpz_partition_size") is None:
         return
     config = _json_config(ds, DEEPSPEED_PRESETS)
     if config is not None and "zero_optimization" not in config:

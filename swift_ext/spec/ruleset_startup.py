@@ -483,6 +483,11 @@ STARTUP_RULE_INFO = [
     RuleInfo("deepspeed-hpz", "error", "zero_hpz_partition_size needs a DeepSpeed config with zero_optimization",
              (code(f"{SFT} SftArguments._init_deepspeed"),),
              "engine: swift, deepspeed and zero_hpz_partition_size set, the config readable here"),
+    RuleInfo("deepspeed-unread", "warning", "deepspeed_autotp_size or zero_hpz_partition_size without deepspeed is "
+             "dropped without a word (ms-swift reads both only with a DeepSpeed config; its autotp assert sits inside "
+             "that branch and never fires)",
+             (code(f"{SFT} SftArguments._init_deepspeed"),),
+             "engine: swift, deepspeed unset and deepspeed_autotp_size or zero_hpz_partition_size set"),
     RuleInfo("deepspeed-values", "error", "a DeepSpeed config's batch, clipping, optimizer and fp16/bf16 values are "
              "\"auto\" or equal the training arguments (as ms-swift fills them: per_device_train_batch_size 1, "
              "gradient_accumulation_steps 16 / processes, learning_rate 1e-4 (full 1e-5), adam_beta2 0.95, "
