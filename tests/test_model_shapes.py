@@ -342,6 +342,36 @@ def test_plan_says_which_source_it_used(tmp_path):
     assert "from bundled config" in text and "qwen.json" in text
 
 
+@pytest.mark.parametrize("given, bundled, published", [
+    ("/data/models/Qwen3-8B", "Qwen/Qwen3-8B", "Qwen/Qwen3-8B"),
+    ("/mnt/ckpt/Qwen3-30B-A3B-Instruct-2507/", "Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-30B-A3B-Instruct-2507"),
+    ("Qwen3-VL-8B-Instruct-mcore", "Qwen/Qwen3-VL-8B-Instruct", "Qwen/Qwen3-VL-8B-Instruct"),
+    ("unsloth/Qwen3-8B", "Qwen/Qwen3-8B", "Qwen/Qwen3-8B")])
+def test_a_model_path_not_readable_here_takes_the_bundled_config_of_its_name(given, bundled, published):
+    # Reports give the model as the training machine's path (/root/Qwen3-8B, the docs' Qwen3-30B-A3B-Base-mcore): the
+    # layout and memory are those of the published model the directory is named after (an alias's own fields, such
+    # as the 2507 release's length, included), and the plan says so.
+    shape, same = resolve_shape(given), resolve_shape(published)
+    assert shape.origin.startswith(f"bundled config of {bundled}, by the directory name")
+    assert shape.name == given and same.origin == "bundled config"
+    assert (shape.num_layers, shape.hidden_size, shape.num_experts, shape.max_positions) == \
+        (same.num_layers, same.hidden_size, same.num_experts, same.max_positions)
+
+
+@pytest.mark.parametrize("given", ["/data/models/checkpoint-500", "/data/Qwen3-8B-finetuned", "acme/Mystery-7B"])
+def test_a_path_whose_name_is_no_published_model_is_still_unknown(given):
+    with pytest.raises(ShapeNotFound):
+        resolve_shape(given)
+
+
+def test_a_readable_directory_beats_the_name(tmp_path):
+    local = tmp_path / "Qwen3-8B"
+    local.mkdir()
+    (local / "config.json").write_text(json.dumps({**QWEN3_8B, "num_hidden_layers": 4}))
+    shape = resolve_shape(str(local))
+    assert shape.origin == "local directory" and shape.num_layers == 4
+
+
 # ---- degrade, don't block ------------------------------------------------------------------------------------
 
 def test_unknown_model_is_one_warning_and_the_plan_still_runs(write, tmp_path):

@@ -5,7 +5,9 @@ Lookup order: `args.model` as a local directory; the Hugging Face cache
 revision `refs/main` names first); the ModelScope cache (`MODELSCOPE_CACHE`, default
 `~/.cache/modelscope`, as modelscope 1.40 / modelscope_hub lay it out: `models/ORG--NAME/snapshots/REV/`,
 and the older `models/ORG/NAME` with dots as `___`, also under `hub/`); `--model-config`; the
-config.json files bundled in `swift_ext/planner/presets/*.json`. Every source is parsed by model_shape.from_config.
+config.json files bundled in `swift_ext/planner/presets/*.json`, by id, then -- for a path on the training machine
+or another organisation's copy -- by the published name its last part carries. Every source is parsed by
+model_shape.from_config.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ def resolve_shape(model: str | None, model_config: str | Path | None = None) -> 
         return replace(shape, origin="bundled config", source=str(preset_file))
     if model is None:
         raise ShapeNotFound.one("the recipe has no `args.model`", hint="set args.model, or pass --model-config PATH")
+    by_name = _bundled_by_directory_name(model)
+    if by_name is not None:
+        (entry, preset_file), name = by_name
+        shape = from_config(entry["config"], name=model, source=f"{preset_file.name}: {entry['source']}")
+        # the kind says which entry stood in (plan's `--json` model_source.kind), so a reader sees the guess
+        return replace(shape, origin=f"bundled config of {entry['_id']}, by the directory name {name}",
+                       source=str(preset_file))
     raise ShapeNotFound.one(
         f"no config.json for '{model}': not a local directory, not in the Hugging Face or ModelScope cache, "
         "and not bundled", path="args.model",
@@ -110,6 +119,38 @@ def _bundled_entry(model: str | None) -> tuple[dict, Path] | None:
     if not model:
         return None
     return _bundled_index().get(model.lower())
+
+
+# ms-swift's own naming for a checkpoint converted to Megatron's format (`swift export --to_mcore`, the docs'
+# `--load Qwen3-30B-A3B-Base-mcore`): the same model's shape.
+MCORE_SUFFIXES = ("-mcore", "_mcore")
+
+
+def _bundled_by_directory_name(model: str) -> tuple[tuple[dict, Path], str] | None:
+    """A model given as a path on the training machine (/data/models/Qwen3-8B, Qwen3-8B-mcore) or as another
+    organisation's copy (unsloth/Qwen3-8B) that is not readable here: the bundled config whose published name is the
+    path's last part. Fine-tunes and copies keep the architecture, so its shape is the model's; a name two bundled
+    entries share is not guessed."""
+    name = model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    lowered = name.lower()
+    for suffix in MCORE_SUFFIXES:
+        if lowered.endswith(suffix):
+            lowered = lowered[: -len(suffix)]
+    found = _bundled_names().get(lowered)
+    return (found, name) if found is not None else None
+
+
+@lru_cache(maxsize=1)
+def _bundled_names() -> dict[str, tuple[dict, Path]]:
+    """The published name (the part after ORG/) of every bundled id and alias, for names one entry owns."""
+    names: dict[str, tuple[dict, Path]] = {}
+    shared: set[str] = set()
+    for key, (entry, path) in _bundled_index().items():
+        short = key.rsplit("/", 1)[-1]
+        if short in names and names[short][0]["_id"] != entry["_id"]:
+            shared.add(short)
+        names.setdefault(short, (entry, path))
+    return {short: found for short, found in names.items() if short not in shared}
 
 
 @lru_cache(maxsize=1)

@@ -61,7 +61,7 @@ def _stored_format(args, shape) -> str:
     stored = shape.checkpoint_quant if isinstance(shape, ModelShape) else ""
     if stored:
         return stored
-    if isinstance(shape, ModelShape) and shape.origin != "bundled config":
+    if isinstance(shape, ModelShape) and not shape.origin.startswith("bundled config"):
         return ""  # the model's own config.json was read and names no quantization (e.g. a dequantized "-FP8" copy)
     name = (args.str("model") or "").lower()
     return next((fmt for tag, fmt in _NAME_FORMATS if tag in name.rsplit("/", 1)[-1]), "")
