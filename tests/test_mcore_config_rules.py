@@ -590,3 +590,23 @@ def test_te_cuda_graphs_are_said_to_stay_uncaptured():
         "args.megatron_extra_kwargs"}
     assert warned('"cuda_graph_impl": "local", "cuda_graph_scope": ["attn"]') == set()
     assert warned('"cuda_graph_scope": ["attn"]') == set()
+
+
+def test_deprecated_cuda_graph_switches_map_onto_the_implementation():
+    # TransformerConfig.__post_init__ maps enable_cuda_graph -> local and external_cuda_graph -> transformer_engine
+    # while cuda_graph_impl is "none" (Megatron-LM#1566 asked for TE graphs through --external-cuda-graph)
+    def warned(body):
+        result = make_plan(load_recipe(WORKING / DENSE, [_kw(body)]), oracle=False)
+        return {p.path for p in result.warnings if p.code == "cuda-graph-te"}
+    assert warned('"external_cuda_graph": true, "cuda_graph_scope": "attn"') == {"args.megatron_extra_kwargs"}
+    assert warned('"external_cuda_graph": false, "cuda_graph_scope": "attn"') == set()
+    assert warned('"enable_cuda_graph": true, "cuda_graph_scope": ["attn"]') == set()
+    # enable_cuda_graph is local graphs: the mlp-only scope fails as with cuda_graph_impl local; attn + mlp builds
+    assert _errors(DENSE, _kw('"enable_cuda_graph": true, "cuda_graph_scope": ["mlp"]'),
+                   code="cuda-graph-scope") == {"args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw('"enable_cuda_graph": true, "cuda_graph_scope": ["attn", "mlp"]'),
+                   code="cuda-graph-scope") == set()
+    # "Do not use enable_cuda_graph or external_cuda_graph with cuda_graph_impl."
+    assert _errors(DENSE, _kw('"external_cuda_graph": true, "cuda_graph_impl": "transformer_engine"'),
+                   code="mcore-config") == {"args.megatron_extra_kwargs"}
+    assert _errors(DENSE, _kw('"external_cuda_graph": true, "cuda_graph_impl": "none"'), code="mcore-config") == set()

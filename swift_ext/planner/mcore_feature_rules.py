@@ -276,6 +276,11 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
          "NotImplementedError)", "drop attention_output_gate"),
         (is_on(args, "enable_cuda_graph") and is_on(args, "external_cuda_graph"),
          "enable_cuda_graph with external_cuda_graph", "keep one of them"),
+        # "Do not use enable_cuda_graph or external_cuda_graph with cuda_graph_impl." (the deprecated switches only
+        # map onto cuda_graph_impl while it is still "none")
+        ((is_on(args, "enable_cuda_graph") or is_on(args, "external_cuda_graph"))
+         and config_value(args, "cuda_graph_impl") not in (None, "none"),
+         "enable_cuda_graph / external_cuda_graph with cuda_graph_impl", "keep cuda_graph_impl alone"),
         (is_on(args, "inference_fuse_tp_communication")
          and config_value(args, "transformer_impl") != "inference_optimized",
          "inference_fuse_tp_communication without transformer_impl inference_optimized",
@@ -329,15 +334,15 @@ def extra_kwargs_pairs(recipe, args, shape: ModelShape, lay, err, warn):
 # 1.6.3 calls the helper, so the layers run eagerly: the graphs the recipe asks for never exist (said, not refused).
 def cuda_graph_runtime(recipe, args, shape: ModelShape, lay, err, warn):
     scopes = _cuda_graph_scopes(args)
-    if scopes is not None and config_value(args, "cuda_graph_impl") == "transformer_engine":
-        warn("cuda-graph-te", "megatron_extra_kwargs: cuda_graph_impl transformer_engine: ms-swift's trainer never "
+    if scopes is not None and _graph_impl(args) == "transformer_engine":
+        warn("cuda-graph-te", f"megatron_extra_kwargs: {_graph_impl_said(args)}: ms-swift's trainer never "
              "runs megatron-core's TECudaGraphHelper (Megatron-LM's training loop does), so no graph is captured and "
              "every layer runs eagerly -- the setting only adds megatron-core's config checks",
              "megatron_extra_kwargs", hint="cuda_graph_impl local (captured by megatron-core's schedules), or drop it")
-    if scopes is None or config_value(args, "cuda_graph_impl") != "local":
+    if scopes is None or _graph_impl(args) != "local":
         return
     if "mlp" in scopes and "attn" not in scopes:
-        err("cuda-graph-scope", f"megatron_extra_kwargs: cuda_graph_impl local with cuda_graph_scope {scopes} (mlp "
+        err("cuda-graph-scope", f"megatron_extra_kwargs: {_graph_impl_said(args)} with cuda_graph_scope {scopes} (mlp "
             "without attn): megatron-core's TransformerLayer.create_mcore_cudagraph_manager reads is_moe_layer before "
             "the layer sets it -- AttributeError building the first layer", "megatron_extra_kwargs",
             hint="cuda_graph_scope [attn, mlp] (or the whole layer), or cuda_graph_impl transformer_engine")
@@ -346,11 +351,33 @@ def cuda_graph_runtime(recipe, args, shape: ModelShape, lay, err, warn):
 def _cuda_graph_scopes(args) -> list | None:
     """cuda_graph_scope as TransformerConfig.__post_init__ reads it once megatron_extra_kwargs turns a CUDA graph on
     (None: cuda_graph_impl 'none', the default): a comma-separated string splits, "full" is the whole layer ([])."""
-    if config_value(args, "cuda_graph_impl") in (None, "none"):
+    if _graph_impl(args) in (None, "none"):
         return None
     scope = config_value(args, "cuda_graph_scope", "full")
     scopes = scope.split(",") if isinstance(scope, str) else list(scope) if isinstance(scope, list) else []
     return [] if scopes == ["full"] else [str(s) for s in scopes]
+
+
+# TransformerConfig.__post_init__ (megatron-core 0.16.1) maps the deprecated switches onto cuda_graph_impl while it is
+# "none": enable_cuda_graph -> "local", external_cuda_graph -> "transformer_engine" (Megatron-LM's --external-cuda-graph
+# in reports such as NVIDIA/Megatron-LM#1566), so every graph rule reads the implementation through this.
+def _graph_impl(args) -> str | None:
+    impl = config_value(args, "cuda_graph_impl")
+    if impl not in (None, "none"):
+        return impl
+    if is_on(args, "enable_cuda_graph"):
+        return "local"
+    if is_on(args, "external_cuda_graph"):
+        return "transformer_engine"
+    return impl
+
+
+def _graph_impl_said(args) -> str:
+    impl = _graph_impl(args)
+    for alias in ("enable_cuda_graph", "external_cuda_graph"):
+        if config_value(args, "cuda_graph_impl") in (None, "none") and is_on(args, alias):
+            return f"{alias} (cuda_graph_impl {impl})"
+    return f"cuda_graph_impl {impl}"
 
 
 def _overlap_p2p(args, lay) -> bool:

@@ -56,7 +56,7 @@ MCORE_AUDIT_RULE_INFO = [
              "refuses together: fused_single_qkv_rope / gated attention, rotary_interleaved or attention_output_gate / "
              "MLA (bridge_backend megatron-bridge only: mcore-bridge resets rotary_interleaved, and its ModelConfig is "
              "no MLATransformerConfig, so the gate is ignored there -- a warning), "
-             "enable_cuda_graph / external_cuda_graph, a CUDA graph (cuda_graph_impl) with a moe/moe_router scope on a "
+             "enable_cuda_graph / external_cuda_graph (together, or beside cuda_graph_impl), a CUDA graph (cuda_graph_impl) with a moe/moe_router scope on a "
              "dense model or with full recompute outside the full-iteration scope, "
              "inference_fuse_tp_communication without inference_optimized, "
              "moe_ffn_hidden_size or EP > 1 on a dense model, bias_activation_fusion / use_te_activation_func; a "
@@ -80,7 +80,7 @@ MCORE_AUDIT_RULE_INFO = [
               Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#4583", "Llama-3.1-8B SFT with cuda_graph_impl local, "
                        "cuda_graph_scope [mlp]: AttributeError: 'TransformerLayer' object has no attribute "
                        "'is_moe_layer'"), code(GMC)),
-             "engine: megatron, megatron_extra_kwargs cuda_graph_impl local with mlp (and no attn) in "
+             "engine: megatron, megatron_extra_kwargs cuda_graph_impl local (or the deprecated enable_cuda_graph) with mlp (and no attn) in "
              "cuda_graph_scope; not transformer_engine graphs, not a scope with attn or the whole layer"),
     RuleInfo("cuda-graph-te", "warning", "TransformerEngine CUDA graphs (cuda_graph_impl transformer_engine) are never "
              "captured under ms-swift: the layers run eagerly",
@@ -90,7 +90,8 @@ MCORE_AUDIT_RULE_INFO = [
                    "megatron/training/training.py, which ms-swift 4.6 does not import)"),
               code("ms-swift swift/megatron/trainers (no CUDA graph capture; the only graph argument is "
                    "optimizer_cuda_graph); mcore-bridge 1.6.3 (no TECudaGraphHelper call)"), code(GMC)),
-             "engine: megatron, megatron_extra_kwargs cuda_graph_impl transformer_engine"),
+             "engine: megatron, megatron_extra_kwargs cuda_graph_impl transformer_engine, or the deprecated external_cuda_graph "
+             "that TransformerConfig maps onto it (report NVIDIA/Megatron-LM#1566: --external-cuda-graph)"),
     RuleInfo("mcore-parallel", "error", "ModelParallelConfig refusals reached through megatron_extra_kwargs: "
              "sequence_parallel at TP 1, defer_embedding_wgrad_compute without PP / gradient_accumulation_fusion / with "
              "a negative wgrad_deferral_limit, overlap_p2p_comm_warmup_flush without overlap_p2p_comm (off without a "
