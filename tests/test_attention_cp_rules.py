@@ -78,3 +78,13 @@ def test_sliding_window_layers_run_a2a_context_parallel_and_full_attention_model
     assert _found(GPT_OSS, "args.context_parallel_size=2", "args.max_length=8192",
                   code="sliding-window-cp") == (set(), set())
     assert _found(GEMMA4, "args.context_parallel_size=2", code="sliding-window-cp") == (set(), set())
+
+
+def test_a_contiguous_cp_split_outside_deepseek_v4_is_said():
+    # mcore-bridge's split_cp_inputs hands each rank one contiguous block; the rotary and TE CP attention downstream
+    # take the zigzag split, so positions and causal masks come out wrong with no error.
+    assert _found(LLAMA_CP2, "args.cp_partition_mode=contiguous", code="cp-partition-mode") == \
+        (set(), {"args.cp_partition_mode"})
+    assert _found(LLAMA_CP2, "args.cp_partition_mode=zigzag", code="cp-partition-mode") == (set(), set())
+    assert _found(LLAMA_CP2, "args.cp_partition_mode=contiguous", "args.context_parallel_size=1",
+                  code="cp-partition-mode") == (set(), set())

@@ -469,7 +469,25 @@ def attention_sinks_te_version(recipe, args, shape: ModelShape, lay, err, warn, 
                  "te=2.8)")
 
 
-ATTENTION_RULES = [learnable_softmax_backend, attention_sinks_context_parallel, unfused_context_parallel,
+# Evidence: ms-swift 4.6 megatron/arguments/megatron_args.py cp_partition_mode ('zigzag' default, 'contiguous') reaches
+# mcore-bridge 1.6.3 utils/megatron_utils.py split_cp_inputs: contiguous gives rank r one block [r*n, (r+1)*n) of the
+# sequence ("This must match the DSv4 THD CP forward"). Everything else downstream takes the load-balanced zigzag
+# split (chunks r and 2*CP-1-r): megatron-core's rotary embedding re-derives each token's position from cu_seqlens
+# assuming zigzag (mcore-bridge model/gpts/deepseek_v4.py _apply_mla_rope: "would corrupt positions silently"), and
+# Transformer Engine's context-parallel attention (p2p / a2a, causal) assumes the same chunks when it masks. On any
+# model but DeepSeek-V4 the run trains with wrong positions and causal masks and no error. Scope: engine megatron,
+# context_parallel_size > 1, cp_partition_mode contiguous, a model other than deepseek_v4.
+def context_parallel_partition(recipe, args, shape: ModelShape, lay, err, warn):
+    if lay.cp == 1 or args.str("cp_partition_mode") != "contiguous" or shape.model_type.startswith("deepseek_v4"):
+        return
+    warn("cp-partition-mode", f"cp_partition_mode contiguous with CP={lay.cp} on {shape.name} ({shape.model_type}): "
+         "each rank gets one contiguous block of the sequence, but megatron-core's rotary embedding and Transformer "
+         "Engine's context-parallel attention assume the load-balanced zigzag split -- positions and causal masks "
+         "are silently wrong (the contiguous split is for DeepSeek-V4's own attention only)", "cp_partition_mode",
+         hint="cp_partition_mode: zigzag (ms-swift's default)")
+
+
+ATTENTION_RULES = [learnable_softmax_backend, context_parallel_partition, attention_sinks_context_parallel, unfused_context_parallel,
                    attention_env_switches, qk_layer_scaling_env, attention_kernel, fused_attention_kernel,
                    context_parallel_comm, sliding_window_context_parallel]
 ATTENTION_VERSIONED_RULES = [attention_sinks_te_version]

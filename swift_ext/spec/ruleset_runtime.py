@@ -78,6 +78,16 @@ RUNTIME_RULE_INFO = [
                    "gpt_oss, :239)")),
              "engine: megatron, models with learnable softmax (gpt-oss, InternVL3.5-GPT-OSS), a Transformer Engine "
              "declared (SWIFT_EXT_TARGET_VERSIONS / --target-versions) or installed below 2.8; unknown: no verdict"),
+    RuleInfo("cp-partition-mode", "warning", "cp_partition_mode contiguous with context parallel on a model other "
+             "than DeepSeek-V4: rotary positions and TE's causal CP attention assume the zigzag split, so training is "
+             "silently wrong",
+             (code("mcore-bridge 1.6.3 mcore_bridge/utils/megatron_utils.py: split_cp_inputs (contiguous: one block "
+                   "per rank, 'must match the DSv4 THD CP forward')"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/gpts/deepseek_v4.py: _apply_mla_rope (the generic thd "
+                   "rotary path assumes a zigzag CP split and 'would corrupt positions silently' under contiguous)"),
+              code("ms-swift swift/megatron/utils/utils.py: get_packed_seq_params (cp_partition_mode onto "
+                   "PackedSeqParams only where megatron-core has the field; 0.16.1 has not)")),
+             "engine: megatron, context_parallel_size > 1, cp_partition_mode contiguous, model_type not deepseek_v4"),
     RuleInfo("cp-comm-type", "error, warning", "cp_comm_type a2a+p2p is refused (ms-swift builds no hierarchical CP "
              "groups; THD is refused by TE's hierarchical CP too); a2a needs the q and KV heads per TP rank divisible "
              "by CP; said: all_gather over THD (padding_free; TE before PR #2829 asserts), and MLA with a2a or "
