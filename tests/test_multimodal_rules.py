@@ -278,3 +278,28 @@ def test_deepspeed_only_dummy_templates_are_the_installed_ones():
                     found.add(name)
                 break
     assert found == multimodal_rules.DEEPSPEED_ONLY_DUMMY_TEMPLATES
+
+
+@pytest.mark.parametrize("base, bad, flag", [
+    (SWIFT_SFT, [VL, "args.vit_lr=1e-5"], "args.vit_lr"),  # LoRA all-linear, freeze_vit default true
+    (SWIFT_SFT, [VL, "args.tuner_type=full", "args.aligner_lr=1e-5"], "args.aligner_lr"),
+    (SWIFT_SFT, [VL, "args.freeze_vit=true", "args.freeze_aligner=false", "args.vit_lr=1e-5",
+                 "args.aligner_lr=1e-5"], "args.vit_lr"),
+    (MEG_SFT, ["args.tuner_type=lora", "args.vit_lr=1e-5"], "args.vit_lr"),
+])
+def test_vit_lr_frozen_said(base, bad, flag):
+    _, warnings = problems(base, *bad)
+    assert ("vit-lr-frozen", flag) in warnings, warnings
+
+
+@pytest.mark.parametrize("base, good", [
+    (SWIFT_SFT, [VL, "args.vit_lr=1e-5", "args.freeze_vit=false"]),
+    (SWIFT_SFT, [VL, "args.tuner_type=full", "args.aligner_lr=1e-5", "args.freeze_aligner=false"]),
+    (SWIFT_SFT, [VL, "args.vit_lr=1e-5", "args.target_modules=[q_proj,qkv]"]),  # explicit names may reach the ViT
+    (SWIFT_SFT, [VL, "args.vit_lr=1e-5", "args.trainable_parameters=[visual]", "args.tuner_type=full"]),
+    (SWIFT_SFT, [TEXT, "args.vit_lr=1e-5"]),  # vit-lr-multimodal's refusal, not this warning
+    (MEG_SFT, ["args.tuner_type=lora_llm", "args.vit_lr=1e-5"]),  # lora_llm trains the towers in full
+])
+def test_vit_lr_frozen_quiet(base, good):
+    _, warnings = problems(base, *good)
+    assert "vit-lr-frozen" not in {c for c, _ in warnings}, warnings

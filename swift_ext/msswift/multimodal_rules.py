@@ -261,6 +261,37 @@ def lora_tower_wrapper_targets(recipe, args, err, warn):
              "target_regex limited to the language model (e.g. '^model\\.language_model.*\\.(q_proj|v_proj)$')")
 
 
+def vit_lr_frozen(recipe, args, err, warn):
+    # vit_lr / aligner_lr set a learning rate for trainable parameters only: engine swift's multimodal optimizer
+    # (swift/optimizers/multimodal.py get_param_startswith skips `not p.requires_grad`) and engine megatron's parameter
+    # groups (swift/megatron/trainers/base.py _get_param_groups: `if not param.requires_grad: continue`). A frozen
+    # tower has none: tuner full freezes it through freeze_parameters (TunerArguments / MegatronArguments
+    # _init_multimodal_full), LoRA all-linear leaves it out of the target regex (get_multimodal_target_regex). freeze_vit
+    # and freeze_aligner default to true, so vit_lr alone trains nothing at that rate, without a word.
+    if recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    tuner = args.str("tuner_type") or ("lora" if recipe.engine == "swift" else "full")
+    if tuner not in ("full", "lora") or args.list("trainable_parameters") or args.str("trainable_parameters_regex"):
+        return  # lora_llm / custom tuners train the towers themselves; an explicit trainable list may unfreeze them
+    if tuner == "lora" and ("all-linear" not in args.list("target_modules") or args.str("target_regex")
+                            or args.list("modules_to_save")):
+        return  # explicit targets or modules_to_save may reach a tower whatever the freeze flags say
+    if args.list("adapters") or args.str("resume_from_checkpoint") or args.bool("language_model_only"):
+        return
+    if recipe.engine == "swift" and (args.str("optimizer") or "multimodal") != "multimodal":
+        return
+    model_type = _multimodal(args)
+    if model_type is None:
+        return
+    for lr, freeze, part in (("vit_lr", "freeze_vit", "vision tower"), ("aligner_lr", "freeze_aligner", "aligner")):
+        if args.raw(lr) is None or args.bool(freeze) is False:
+            continue
+        why = "set" if args.has(freeze) else "ms-swift's default"
+        warn("vit-lr-frozen", f"{lr} with {freeze} true ({why}) on multimodal {model_type}: the {part} has no "
+             f"trainable parameter (tuner_type {tuner}), and ms-swift gives {lr} only to trainable ones, so it changes "
+             "nothing", lr, hint=f"{freeze}: false to train the {part} at {lr}, or drop {lr}")
+
+
 def eval_vllm_vision_lora(recipe, args, err, warn):
     # swift-ext evaluates engine swift's LoRA checkpoints with eval.backend vllm as `swift infer --infer_backend vllm
     # --adapters CKPT` (after/evaluate.py). `all-linear` reaches the vision tower / aligner when they are not frozen
@@ -285,4 +316,5 @@ def eval_vllm_vision_lora(recipe, args, err, warn):
 
 
 MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers, media_env_unread,
-                    lora_tower_wrapper_targets, ddp_text_only_vision, eval_vllm_vision_lora]
+                    lora_tower_wrapper_targets, ddp_text_only_vision, vit_lr_frozen,
+                    eval_vllm_vision_lora]

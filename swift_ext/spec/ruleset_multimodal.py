@@ -89,4 +89,18 @@ MULTIMODAL_RULE_INFO = [
                        "take effect\")")),
              "both engines, a model ms-swift's registry calls multimodal whose model_type is not a qwen_vl_utils one; "
              "the env values set and not empty (MOSS-VL, Ovis2.5: the names their templates read are left out)"),
+    RuleInfo("vit-lr-frozen", "warning", "vit_lr / aligner_lr on a multimodal model whose vision tower / aligner is "
+             "frozen (freeze_vit / freeze_aligner true, ms-swift's default): the rate applies to trainable parameters "
+             "only, so it changes nothing",
+             (code("ms-swift swift/optimizers/multimodal.py: get_param_startswith (skips parameters without "
+                   "requires_grad) / MultimodalOptimizerCallback.create_optimizer"),
+              code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer._get_param_groups (skips parameters "
+                   "without requires_grad; vit_lr / aligner_lr for visual._vision_tower / _aligner)"),
+              code("ms-swift swift/arguments/tuner_args.py: TunerArguments._init_multimodal_full (freeze_vit -> "
+                   "freeze_parameters; MegatronArguments._init_multimodal_full alike)"),
+              code("ms-swift swift/utils/transformers_utils.py: get_multimodal_target_regex (a frozen part gets no "
+                   "LoRA under all-linear)")),
+             "both engines, command sft/pt/rlhf, tuner_type full, or lora with all-linear and no target_regex / "
+             "modules_to_save; no trainable_parameters, adapters, resume_from_checkpoint or language_model_only; "
+             "engine swift: optimizer unset or multimodal"),
 ]
