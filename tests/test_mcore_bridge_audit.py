@@ -102,3 +102,22 @@ def test_a_huge_pattern_repeat_is_left_to_mcore_bridge_not_evaluated():
     assert _pattern_problem("moe_layer_freq", "1_0") is None
     assert _pattern_problem("moe_layer_freq", "²") is not None
     assert _pattern_problem("window_size", "4_095,0") is None
+
+
+def test_sequential_experts_refused_on_moe_under_mcore_bridge():
+    # moe_grouped_gemm false: megatron-core builds SequentialMLP experts, which mcore-bridge 1.6.3's weight bridge
+    # reads as the grouped module (linear_fc1.weight{i}) -- AttributeError loading the HF weights (mcore-bridge#38)
+    assert _paths(QWEN3_MOE, "args.moe_grouped_gemm=false", code="moe-sequential-experts") == {"args.moe_grouped_gemm"}
+    assert _paths(QWEN3_MOE, "args.megatron_extra_kwargs={moe_grouped_gemm: false}",
+                  code="moe-sequential-experts") == {"args.megatron_extra_kwargs"}
+    assert _paths(QWEN3_MOE, code="moe-sequential-experts") == set()  # ms-swift's default: grouped experts
+    assert _paths(QWEN3_MOE, "args.moe_grouped_gemm=true", code="moe-sequential-experts") == set()
+    # Megatron-Bridge's own bridge builds and converts the model itself
+    assert _paths(QWEN3_MOE, "args.moe_grouped_gemm=false", "args.bridge_backend=megatron-bridge",
+                  code="moe-sequential-experts") == set()
+
+
+def test_sequential_experts_leave_dense_models_alone():
+    dense = WORKING / "ms-swift-example-megatron-qwen35-4b-fp8-blockwise.yaml"  # Qwen3.5-4B: no experts
+    result = make_plan(load_recipe(dense, ["args.moe_grouped_gemm=false"]), oracle=False)
+    assert "moe-sequential-experts" not in {p.code for p in result.errors}

@@ -262,5 +262,25 @@ def deepstack_first_stage(recipe, args, shape: ModelShape, lay, err, warn):
              "a smaller virtual_pipeline_model_parallel_size, or a layout whose first stage has that many 't')")
 
 
-MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config, lora_rank_under_fp8,
-                      internvl_language_model, llama4_chunked_attention, deepstack_first_stage]
+# Evidence: mcore-bridge 1.6.3 model/register.py ModelLoader.get_transformer_layer_spec builds the layers with
+# megatron-core 0.16.1's get_gpt_decoder_block_spec(config), which picks the experts from config.moe_grouped_gemm
+# (models/gpt/gpt_layer_specs.py get_gpt_decoder_layer_specs -> backends.py grouped_mlp_modules: TEGroupedMLP when
+# true, SequentialMLP -- experts in local_experts, no linear_fc1 of their own -- when false); ms-swift 4.6 passes its
+# moe_grouped_gemm argument (default true) to that config by name. The weight bridge reads every MoE layer's experts as
+# the grouped module: bridge/gpt_bridge.py:873 GPTBridge._set_mlp_state `getattr(mg_mlp.linear_fc1, f'weight{i}')`
+# (:1159 linear_fc2 alike, and the LoRA branches); nothing in 1.6.3 handles SequentialMLP. So loading the HF weights
+# at start-up (and every safetensors save) raises AttributeError. Report: modelscope/mcore-bridge#38 (Qwen3.5 MoE).
+def moe_sequential_experts(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe or args.str("bridge_backend") == "megatron-bridge" or is_on(args, "moe_grouped_gemm"):
+        return
+    if args.str("mcore_model") and not args.bool("save_safetensors"):
+        return  # loads the mcore checkpoint and writes no safetensors: the weight bridge never reads the experts
+    err("moe-sequential-experts", f"moe_grouped_gemm false builds {shape.name or 'the model'}'s experts as "
+        "megatron-core's SequentialMLP, which mcore-bridge's weight bridge does not read: it loads and saves experts "
+        "only as the grouped module (linear_fc1.weight0..N), so loading the HF weights raises AttributeError "
+        "('SequentialMLP' object has no attribute 'linear_fc1')", flag(args, "moe_grouped_gemm"),
+        hint="moe_grouped_gemm: true (ms-swift's default)")
+
+
+MCORE_BRIDGE_RULES = [moe_sequential_experts, lora_expert_tensor_parallel, mcore_bridge_model_config,
+                      lora_rank_under_fp8, internvl_language_model, llama4_chunked_attention, deepstack_first_stage]
