@@ -120,3 +120,40 @@ def test_the_installed_ms_swift_asserts_on_a_regex_adapter_save():
 def test_merge_lora_without_safetensors_writes_no_merged_model(given, said):
     errors, warnings = problems(MEG_SFT, *given)
     assert (("merge-lora-unsaved", "args.merge_lora") in warnings) == said, warnings
+
+
+MTP_TP = [FULL, SAVE, "args.mtp_num_layers=1", "args.tensor_model_parallel_size=2"]
+MTP_CASES = [
+    # (overrides that keep the full-weight mcore save with MTP under TP, overrides that avoid it)
+    (MTP_TP, [FULL, "args.mtp_num_layers=1", "args.tensor_model_parallel_size=2", *NO_MCORE_CKPT]),
+    (MTP_TP, [FULL, SAVE, "args.mtp_num_layers=1", "args.tensor_model_parallel_size=1"]),
+    (MTP_TP, [FULL, SAVE, "args.mtp_num_layers=0", "args.tensor_model_parallel_size=2"]),  # no MTP block built
+    (MTP_TP, [SAVE, "args.mtp_num_layers=1", "args.tensor_model_parallel_size=2"]),  # LoRA: adapter tensors only
+]
+
+
+@pytest.mark.parametrize("bad, good", MTP_CASES)
+def test_mtp_checkpoint_under_tp_warns_then_passes(bad, good):
+    _, warnings = problems(MEG_SFT, *bad)
+    assert ("mtp-checkpoint-tp", "args.mtp_num_layers") in warnings, warnings
+    _, warnings = problems(MEG_SFT, *good)
+    assert "mtp-checkpoint-tp" not in {r for r, _ in warnings}, warnings
+
+
+def test_mtp_checkpoint_replica_ids_collide_in_the_installed_megatron_core():
+    """The mechanism on megatron-core 0.16.1's own functions: tp_group None with a dp_cp_group yields TP rank 0 in
+    every replica_id (so each TP rank claims the main replica), and the validation refuses a doubled main replica."""
+    torch = pytest.importorskip("torch")
+    try:
+        from megatron.core.dist_checkpointing.core import CheckpointingException
+        from megatron.core.dist_checkpointing.mapping import ShardedTensor
+        from megatron.core.dist_checkpointing.validation import _validate_sharding_for_key
+        from megatron.core.utils import get_pg_rank
+    except ImportError:
+        pytest.skip("megatron-core is not installed here")
+    assert get_pg_rank(None) == 0
+    main = ShardedTensor.from_rank_offsets("mtp.layers.0.enorm.weight", torch.zeros(4), replica_id=(0, 0, 0))
+    with pytest.raises(CheckpointingException, match="Invalid access pattern"):
+        _validate_sharding_for_key([(0, main), (1, main)])  # two TP ranks, both replica (0, 0, 0)
+    _validate_sharding_for_key([(0, main), (1, ShardedTensor.from_rank_offsets(
+        "mtp.layers.0.enorm.weight", torch.zeros(4), replica_id=(0, 1, 0)))])  # with the TP rank in it: fine

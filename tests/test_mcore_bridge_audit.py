@@ -102,3 +102,45 @@ def test_a_huge_pattern_repeat_is_left_to_mcore_bridge_not_evaluated():
     assert _pattern_problem("moe_layer_freq", "1_0") is None
     assert _pattern_problem("moe_layer_freq", "²") is not None
     assert _pattern_problem("window_size", "4_095,0") is None
+
+
+def test_sequential_experts_refused_on_moe_under_mcore_bridge():
+    # moe_grouped_gemm false: megatron-core builds SequentialMLP experts, which mcore-bridge 1.6.3's weight bridge
+    # reads as the grouped module (linear_fc1.weight{i}) -- AttributeError loading the HF weights (mcore-bridge#38)
+    assert _paths(QWEN3_MOE, "args.moe_grouped_gemm=false", code="moe-sequential-experts") == {"args.moe_grouped_gemm"}
+    assert _paths(QWEN3_MOE, "args.megatron_extra_kwargs={moe_grouped_gemm: false}",
+                  code="moe-sequential-experts") == {"args.megatron_extra_kwargs"}
+    assert _paths(QWEN3_MOE, code="moe-sequential-experts") == set()  # ms-swift's default: grouped experts
+    assert _paths(QWEN3_MOE, "args.moe_grouped_gemm=true", code="moe-sequential-experts") == set()
+    # Megatron-Bridge's own bridge builds and converts the model itself
+    assert _paths(QWEN3_MOE, "args.moe_grouped_gemm=false", "args.bridge_backend=megatron-bridge",
+                  code="moe-sequential-experts") == set()
+
+
+def test_sequential_experts_leave_dense_models_alone():
+    dense = WORKING / "ms-swift-example-megatron-qwen35-4b-fp8-blockwise.yaml"  # Qwen3.5-4B: no experts
+    result = make_plan(load_recipe(dense, ["args.moe_grouped_gemm=false"]), oracle=False)
+    assert "moe-sequential-experts" not in {p.code for p in result.errors}
+
+
+MOONLIGHT_TP2 = "megatron-bridge-moonlight-16b-pretrain-tp2-ep8-precision-aware-bf16-8gpu.yaml"  # MLA, TP=2, SP
+
+
+def _warned(name: str, *overrides: str, code: str) -> set[str]:
+    result = make_plan(load_recipe(WORKING / name, list(overrides)), oracle=False)
+    return {p.path for p in result.warnings if p.code == code}
+
+
+def test_lora_on_mla_down_projections_under_tp_and_sp_warns():
+    # MLA's linear_kv_down_proj is a duplicated TELinear run on the sequence shard; mcore-bridge 1.6.3 shards its
+    # lora_B over TP without a TP gradient sum, so each rank trains its own copy
+    lora = ("args.tuner_type=lora", "args.target_modules=[all-linear]")
+    assert _warned(MOONLIGHT_TP2, *lora, code="lora-replicated-tp") == {"args.target_modules"}
+    assert _warned(MOONLIGHT_TP2, "args.tuner_type=lora", "args.target_modules=[linear_kv_down_proj]",
+                   code="lora-replicated-tp") == {"args.target_modules"}
+    # the nearest setups that train consistently: without the down projections, TP 1, or full training
+    assert _warned(MOONLIGHT_TP2, "args.tuner_type=lora",
+                   "args.target_modules=[linear_q_proj, linear_kv_up_proj, linear_proj, linear_fc1, linear_fc2]",
+                   code="lora-replicated-tp") == set()
+    assert _warned(MOONLIGHT_TP2, *lora, "args.tensor_model_parallel_size=1", code="lora-replicated-tp") == set()
+    assert _warned(MOONLIGHT_TP2, code="lora-replicated-tp") == set()

@@ -339,5 +339,33 @@ def checkpoint_format(recipe, args, err, warn):
                 hint=f"{mcore_key}: {value}" if mcore else "point it at a checkpoint-N saved with save_safetensors: true")
             break
 
-CHECKPOINT_RULES = [checkpoint_save, lora_regex_save, merge_lora_unsaved, resume_source, resume_schedule,
-                    resume_layout, checkpoint_format]
+def mtp_checkpoint_tp(recipe, args, err, warn):
+    # mcore-bridge 1.6.3 model/modules/mtp_layer.py:44 MultiTokenPredictionLayer.__init__ sets
+    # `self.tp_group = getattr(self, 'tp_group', None)`, and megatron-core 0.16.1's MultiTokenPredictionLayer never
+    # sets one: the attribute is None. MegatronModule.sharded_state_dict (transformer/module.py) then hands tp_group None
+    # to make_sharded_tensors_for_checkpoint and to sharded_state_dict_default for the enorm / hnorm / final norm (TE
+    # norms: no sharded_state_dict of their own); with the dp_cp_group given, transformer/utils.py keeps tp_group None
+    # and get_pg_rank(None) is 0 -- every TP rank calls itself replica (0, 0, dp) of the same replicated tensor.
+    # ms-swift's save_mcore_checkpoint calls dist_checkpointing.save(validate_access_integrity=True), whose
+    # validation.py _validate_sharding_for_key raises "Invalid access pattern" when a shard has more than one main
+    # replica. mcore-bridge 1.6.5 sets the TP group there ("If it stays None, sharded_state_dict uses tp rank 0 on
+    # every TP rank and the replicated enorm/hnorm end up with two main replicas"). A LoRA checkpoint keeps only the
+    # adapter tensors (_filter_adapter_state_dict), so only full-weight saves hold the norms. Warning: no public
+    # report yet, and the failure comes at the first save, not at start-up.
+    if recipe.engine != "megatron" or not _writes_mcore_checkpoint(args):
+        return
+    if args.str("bridge_backend") == "megatron-bridge":
+        return
+    mtp, tp = args.int("mtp_num_layers") or 0, args.int("tensor_model_parallel_size") or 1
+    if mtp < 1 or tp <= 1 or args.str("tuner_type") == "lora":
+        return
+    warn("mtp-checkpoint-tp", f"mtp_num_layers {mtp} with tensor_model_parallel_size {tp}, saving an mcore checkpoint: "
+         "mcore-bridge 1.6.3 leaves the MTP layer's tp_group None, so every TP rank claims to be the main replica of "
+         "the MTP norms and dist_checkpointing's integrity check raises 'Invalid access pattern' at the first save "
+         "(after save_steps of training)", "mtp_num_layers",
+         hint="save_safetensors: true with no_save_optim: true (no mcore checkpoint), tensor_model_parallel_size: 1, "
+              "or mcore-bridge >= 1.6.5")
+
+
+CHECKPOINT_RULES = [checkpoint_save, mtp_checkpoint_tp, lora_regex_save, merge_lora_unsaved, resume_source,
+                    resume_schedule, resume_layout, checkpoint_format]

@@ -262,5 +262,61 @@ def deepstack_first_stage(recipe, args, shape: ModelShape, lay, err, warn):
              "a smaller virtual_pipeline_model_parallel_size, or a layout whose first stage has that many 't')")
 
 
-MCORE_BRIDGE_RULES = [lora_expert_tensor_parallel, mcore_bridge_model_config, lora_rank_under_fp8,
-                      internvl_language_model, llama4_chunked_attention, deepstack_first_stage]
+# Evidence: mcore-bridge 1.6.3 model/register.py ModelLoader.get_transformer_layer_spec builds the layers with
+# megatron-core 0.16.1's get_gpt_decoder_block_spec(config), which picks the experts from config.moe_grouped_gemm
+# (models/gpt/gpt_layer_specs.py get_gpt_decoder_layer_specs -> backends.py grouped_mlp_modules: TEGroupedMLP when
+# true, SequentialMLP -- experts in local_experts, no linear_fc1 of their own -- when false); ms-swift 4.6 passes its
+# moe_grouped_gemm argument (default true) to that config by name. The weight bridge reads every MoE layer's experts as
+# the grouped module: bridge/gpt_bridge.py:873 GPTBridge._set_mlp_state `getattr(mg_mlp.linear_fc1, f'weight{i}')`
+# (:1159 linear_fc2 alike, and the LoRA branches); nothing in 1.6.3 handles SequentialMLP. So loading the HF weights
+# at start-up (and every safetensors save) raises AttributeError. Report: modelscope/mcore-bridge#38 (Qwen3.5 MoE).
+def moe_sequential_experts(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe or args.str("bridge_backend") == "megatron-bridge" or is_on(args, "moe_grouped_gemm"):
+        return
+    if args.str("mcore_model") and not args.bool("save_safetensors"):
+        return  # loads the mcore checkpoint and writes no safetensors: the weight bridge never reads the experts
+    err("moe-sequential-experts", f"moe_grouped_gemm false builds {shape.name or 'the model'}'s experts as "
+        "megatron-core's SequentialMLP, which mcore-bridge's weight bridge does not read: it loads and saves experts "
+        "only as the grouped module (linear_fc1.weight0..N), so loading the HF weights raises AttributeError "
+        "('SequentialMLP' object has no attribute 'linear_fc1')", flag(args, "moe_grouped_gemm"),
+        hint="moe_grouped_gemm: true (ms-swift's default)")
+
+
+# Evidence: megatron-core 0.16.1 transformer/multi_latent_attention.py builds MLA's linear_q_down_proj /
+# linear_kv_down_proj as TELinear with parallel_mode 'duplicated' (the full weight on every TP rank) and runs them on
+# the sequence-parallel shard of the input ([s/TP, b, h]: get_query_key_value_tensors). mcore-bridge 1.6.3
+# tuners/lora.py LoraParallelLinear.update_layer treats any base that is not row-parallel as column-parallel: lora_A
+# local, lora_B a TEColumnParallelLinear of out*TP rows (tensor_model_parallel weights, no TP gradient reduction), and
+# only lora_A gets the `sequence_parallel` flag that makes finalize_model_grads sum its gradient over TP. So each TP
+# rank's lora_B of those projections learns from its own sequence shard alone and the copies drift apart (the
+# replicated down-projection output then differs per rank), while the adapter export reads lora_B with no TP gather
+# (bridge/gpt_bridge.py _get_tp_split_dim: the down projections are in no dim0 key set) -- rank 0's copy. mcore-bridge
+# 1.6.5 builds both factors local for a duplicated base and flags both (_is_replicated_base: "Both factors are
+# replicated when the base layer is duplicated"). Warning: no public report; the run trains without an error.
+MLA_REPLICATED_LINEARS = ("linear_q_down_proj", "linear_kv_down_proj")
+
+
+def lora_replicated_mla(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_mla or lay.tp <= 1 or not is_on(args, "sequence_parallel"):
+        return
+    if args.str("bridge_backend") == "megatron-bridge" or args.str("target_regex"):
+        return
+    from swift_ext.planner.warn_rules import lora_targets  # warn_rules reads this module's neighbours
+
+    hit = [m for m in lora_targets(recipe, args, shape).get("mla", []) if m in MLA_REPLICATED_LINEARS]
+    if not shape.q_lora_rank:
+        hit = [m for m in hit if m != "linear_q_down_proj"]  # no query LoRA: no q down projection built
+    if not hit:
+        return
+    warn("lora-replicated-tp", f"LoRA on {', '.join(hit)} with tensor_model_parallel_size {lay.tp} and "
+         "sequence_parallel: these MLA down projections keep their full weight on every TP rank, but mcore-bridge "
+         "1.6.3 gives their lora_B a tensor-parallel layout with no gradient sum over TP, so each rank trains its "
+         "lora_B on its own sequence shard, the copies drift apart, and the saved adapter holds rank 0's",
+         "target_modules",
+         hint="leave the down projections out (target_modules: [linear_q_up_proj, linear_kv_up_proj, linear_proj, "
+              "linear_fc1, linear_fc2]), tensor_model_parallel_size: 1, or mcore-bridge >= 1.6.5")
+
+
+MCORE_BRIDGE_RULES = [moe_sequential_experts, lora_expert_tensor_parallel, mcore_bridge_model_config,
+                      lora_rank_under_fp8, internvl_language_model, llama4_chunked_attention, deepstack_first_stage,
+                      lora_replicated_mla]

@@ -132,6 +132,30 @@ MCORE_AUDIT_RULE_INFO = [
              "bridge's default; megatron-bridge with padding_free), more than 2 micro-batches per step "
              "(global_batch_size / (micro_batch_size x DP))"),
     # --- mcore-bridge's own refusals in the model build (planner/mcore_bridge_rules.py)
+    RuleInfo("moe-sequential-experts", "error", "moe_grouped_gemm false on a MoE model under mcore-bridge: the "
+             "SequentialMLP experts megatron-core then builds are not read by mcore-bridge's weight bridge",
+             (code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py:873 GPTBridge._set_mlp_state (experts read "
+                   "as linear_fc1.weight{i}; :1159 linear_fc2) / model/register.py ModelLoader.get_transformer_layer_spec "
+                   "(megatron-core get_gpt_decoder_block_spec(config))"),
+              code("megatron-core models/gpt/gpt_layer_specs.py: get_gpt_decoder_layer_specs "
+                   "(moe_grouped_gemm=config.moe_grouped_gemm) / models/backends.py grouped_mlp_modules (SequentialMLP)"),
+              Evidence("report", "modelscope/mcore-bridge#38", "Qwen3.5 MoE through ms-swift: moe_grouped_gemm false "
+                       "takes megatron-core's SequentialMLP path, which mcore-bridge does not support")),
+             "engine: megatron, bridge_backend mcore-bridge, a MoE model, moe_grouped_gemm false (argument or "
+             "megatron_extra_kwargs); not when mcore_model is loaded and save_safetensors is false (no bridge read)"),
+    RuleInfo("lora-replicated-tp", "warning", "LoRA on MLA's duplicated down projections (linear_q_down_proj / "
+             "linear_kv_down_proj) at TP > 1 with sequence parallelism: mcore-bridge 1.6.3 gives their lora_B a "
+             "tensor-parallel layout with no TP gradient sum, so the TP ranks' copies drift and the adapter saves "
+             "rank 0's",
+             (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py LoraParallelLinear.update_layer (non-row base: lora_B "
+                   "TEColumnParallelLinear, only lora_A flagged sequence_parallel; 1.6.5 _is_replicated_base)"),
+              code("megatron-core transformer/multi_latent_attention.py: MLASelfAttention (down projections TELinear "
+                   "parallel_mode 'duplicated', run on the sequence-parallel shard)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/bridge/gpt_bridge.py GPTBridge._get_tp_split_dim (no TP gather for "
+                   "the down projections' lora_B)")),
+             "engine: megatron, bridge_backend mcore-bridge, an MLA model (kv_lora_rank in config.json), LoRA whose "
+             "target_modules reach linear_kv_down_proj or linear_q_down_proj (all-linear included; not target_regex), "
+             "tensor_model_parallel_size > 1, sequence_parallel on"),
     RuleInfo("lora-etp", "error", "LoRA on the routed experts needs expert_tensor_parallel_size 1",
              (code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py:133 LoraParallelLinear.__init__ (\"Currently, LoRA "
                    "does not support ETP.\" for an expert linear under expert tensor parallelism; 1.6.5 :150)"),

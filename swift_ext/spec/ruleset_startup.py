@@ -169,6 +169,18 @@ STARTUP_RULE_INFO = [
                        "('ShardedTensor.flattened_range is not supported', on main too)")),
              "engine: megatron, an mcore checkpoint written (not save_safetensors with no_save_optim); the pre-0.14 "
              "format: use_distributed_optimizer, no_save_optim false, not Megatron-FSDP or Muon"),
+    RuleInfo("mtp-checkpoint-tp", "warning", "Megatron full-weight mcore checkpoint with MTP layers and TP > 1: "
+             "mcore-bridge 1.6.3 leaves the MTP layer's tp_group None, so the MTP norms get one main replica per TP "
+             "rank and the first save fails the sharding integrity check",
+             (code("mcore-bridge 1.6.3 mcore_bridge/model/modules/mtp_layer.py:44 MultiTokenPredictionLayer.__init__ "
+                   "(tp_group None; 1.6.5 sets the TP group: 'two main replicas')"),
+              code("megatron-core transformer/module.py: MegatronModule.sharded_state_dict / transformer/utils.py "
+                   "make_sharded_tensors_for_checkpoint (replica_id (0, get_pg_rank(None)=0, dp))"),
+              code("megatron-core dist_checkpointing/validation.py: _validate_sharding_for_key ('Invalid access "
+                   "pattern'); ms-swift megatron_lm_utils.py save_mcore_checkpoint (validate_access_integrity=True)")),
+             "engine: megatron, bridge_backend mcore-bridge, mtp_num_layers >= 1, tensor_model_parallel_size > 1, "
+             "tuner_type not lora (a LoRA checkpoint holds the adapters only), an mcore checkpoint written (not "
+             "save_safetensors with no_save_optim)"),
     RuleInfo("merge-lora-unsaved", "warning", "Megatron merge_lora true with save_safetensors false writes no merged "
              "model (the merge happens only in the safetensors save)",
              (code("ms-swift swift/megatron/trainers/base.py: BaseMegatronTrainer.save_checkpoint (merge_lora_adapters "
