@@ -122,7 +122,7 @@ def test_twenty_thousand_unknown_flags_are_checked_in_well_under_a_second(write)
     import time
 
     from swift_ext.msswift.schema import schema_for
-    from swift_ext.planner.plan import check_args
+    from swift_ext.planner.arg_checks import check_args
 
     names = ["lora_rnak"] + [f"unknown_flag_{i:05d}" for i in range(20_000)]
     path = write("many.yaml", "command: sft\nengine: swift\nargs:\n  model: Qwen/Qwen3-8B\n"

@@ -11,7 +11,7 @@ from conftest import RECIPES
 from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.schema import schema_for
 from swift_ext.msswift.rules import check_msswift
-from swift_ext.planner.plan import check_args
+from swift_ext.planner.arg_checks import check_args
 from swift_ext.spec.recipe import load_recipe
 
 SWIFT_SFT = RECIPES / "smoke/tiny-sft.yaml"

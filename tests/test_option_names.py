@@ -157,6 +157,36 @@ def test_what_ms_swift_refuses_or_misreads_is_refused_in_one_line(key, says, hin
         assert "lora_rank, lora_alpha, lora_dropout" in problem.message  # one name per candidate, not two spellings
 
 
+def test_with_ignore_args_error_an_unknown_name_is_said_and_an_ambiguous_one_still_refused():
+    # SwiftPipeline._parse_args logs remaining_argv instead of raising when ignore_args_error is on (run below on
+    # ms-swift's own parser): a 3.x `train_type: lora` is dropped and the run trains with tuner_type's default.
+    # (a two-field stand-in for the arguments class: SftArguments.__post_init__ would fetch the model from the hub)
+    from dataclasses import dataclass
+
+    from swift.pipelines.base import SwiftPipeline
+
+    @dataclass
+    class Arguments:
+        tuner_type: str = "full"
+        ignore_args_error: bool = False
+
+    class Pipeline(SwiftPipeline):
+        args_class = Arguments
+
+    parsed = Pipeline._parse_args(Pipeline, ["--train_type", "lora", "--ignore_args_error", "true"])
+    assert parsed.tuner_type == "full"  # dropped: the default trains
+    with pytest.raises(ValueError, match="remaining_argv"):
+        Pipeline._parse_args(Pipeline, ["--train_type", "lora"])
+    plan = make_plan(_recipe({"train_type": "lora", "ignore_args_error": "True"}, train_type=5), data=False)
+    assert [e for e in plan.errors if e.code == "unknown-argument"] == []
+    (said,) = [w for w in plan.warnings if w.code == "unknown-argument"]
+    assert said.path == "args.train_type" and "goes on without this value" in said.message and "tuner_type" in said.hint
+    plan = make_plan(_recipe({"lora": True, "ignore_args_error": True}), data=False)
+    assert [e.path for e in plan.errors if e.code == "unknown-argument"] == ["args.lora"]  # argparse itself stops
+    plan = make_plan(_recipe({"train_type": "lora", "ignore_args_error": False}), data=False)
+    assert [e.path for e in plan.errors if e.code == "unknown-argument"] == ["args.train_type"]
+
+
 IMPORTED = """NPROC_PER_NODE=1 megatron sft \\
     --model Qwen/Qwen3-8B --dataset d.jsonl --tuner_type lora \\
     --lora_r 16 --max_len=4096 --no_gradient_accumulation_fusion --tensor-model-parallel-s 1 --lora 3

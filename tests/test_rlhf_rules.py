@@ -304,7 +304,7 @@ def test_precompute_ref_log_probs_is_refused_as_no_argument_of_4_6_with_or_witho
     # not supported by Swift DPOTrainer"), Liger DPO loss or not: the unknown-argument check already names the flag,
     # so no rule of its own (the 'precompute_ref_log_probs with use_liger_kernel' idea is wider in 4.6).
     from swift_ext.msswift.schema import schema_for
-    from swift_ext.planner.plan import check_args
+    from swift_ext.planner.arg_checks import check_args
     from swift_ext.spec.recipe import load_recipe
 
     assert "'precompute_ref_log_probs=True is not supported by Swift DPOTrainer. '" in (

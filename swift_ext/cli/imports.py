@@ -68,7 +68,7 @@ def _import_warnings(data: dict, script: Path) -> list:
     from pydantic import ValidationError
 
     from swift_ext.msswift import schema as msargs
-    from swift_ext.planner.plan import check_args
+    from swift_ext.planner.arg_checks import check_args
     from swift_ext.spec.recipe import Recipe
 
     try:

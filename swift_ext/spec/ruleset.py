@@ -44,9 +44,13 @@ from swift_ext.spec.ruleset_trainer import TRAINER_RULE_INFO
 
 _RULES = [
     # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
-    RuleInfo("unknown-argument", "error", "every args key names a field of ms-swift's argument dataclass for the "
-             "command, exactly or as its parser reads it (`a-b`, an unambiguous prefix); an ambiguous prefix is refused",
-             (code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser over the arguments dataclass)"),),
+    RuleInfo("unknown-argument", "error, warning", "every args key names a field of ms-swift's argument dataclass "
+             "for the command, exactly or as its parser reads it (`a-b`, an unambiguous prefix); an ambiguous prefix "
+             "is refused; with ignore_args_error an unknown name is said instead (ms-swift logs it and trains on its "
+             "default for the field meant)",
+             (code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser over the arguments dataclass)"),
+              code("ms-swift swift/pipelines/base.py: SwiftPipeline._parse_args (remaining_argv: ValueError, or a "
+                   "logged warning with ignore_args_error)")),
              "every recipe"),
     RuleInfo("argument-type", "error", "values parse as the field's type / choices; lists are non-empty",
              (code("ms-swift swift/utils/utils.py: parse_args (HfArgumentParser: the dataclass field types)"),), "every recipe"),
