@@ -152,3 +152,18 @@ def test_rollout_features_ms_swift_gates_on_the_trainers_vllm():
     assert not found(plan_of(GRPO, dense, r3, *server, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.13.0").errors,
                      "vllm-feature-version")  # the server's engine is `swift rollout`'s
     assert not found(plan_of(GRPO, dense, r3, rollout_is).errors, "vllm-feature-version")  # no version: no verdict
+
+
+# ---- r3-rollout-server ------------------------------------------------------------------------------------------
+
+def test_r3_with_a_rollout_server_warns_that_the_server_must_return_the_routing():
+    # ms-swift sets enable_return_routed_experts for a colocated engine only; a `swift rollout` server needs it in its
+    # own vllm_engine_kwargs, or Megatron's replayed forward asserts (megatron/trainers/utils.py).
+    moe = "args.model=Qwen/Qwen3-30B-A3B"
+    r3 = "args.router_replay_mode=R3"
+    server = ("args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    (warning,) = found(plan_of(GRPO, moe, r3, *server).warnings, "r3-rollout-server")
+    assert warning.path == "args.router_replay_mode" and "enable_return_routed_experts" in warning.hint
+    assert not found(plan_of(GRPO, moe, r3).warnings, "r3-rollout-server")  # colocated: ms-swift asks for it
+    assert not found(plan_of(GRPO, moe, "args.router_replay_mode=R2", *server).warnings, "r3-rollout-server")
+    assert not found(plan_of(GRPO, "args.model=Qwen/Qwen3-8B", r3, *server).warnings, "r3-rollout-server")  # no router

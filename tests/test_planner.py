@@ -129,6 +129,16 @@ def test_a_layout_too_big_for_the_node_names_the_node_count_it_fits():
     (error,) = [e for e in plan.errors if e.code == "world-divisible"]
     assert error.hint.endswith("; or keep the sizes on launch.nodes: 3 (24 GPUs)"), error.hint
 
+def test_a_world_size_error_names_the_factor_whose_reduction_fits():
+    # NVIDIA-NeMo/RL PR 3150: TP2*PP2*CP4 = 16 on 8 training GPUs; CP (the largest factor that alone fits) is named.
+    plan = make_plan(seed(SFT, "launch.nodes=1", "launch.gpus_per_node=8", "args.tensor_model_parallel_size=2",
+                          "args.pipeline_model_parallel_size=2", "args.context_parallel_size=4"))
+    (error,) = [e for e in plan.errors if e.code == "world-divisible"]
+    assert error.path == "args.context_parallel_size", error.path
+    plan = make_plan(seed(SFT, "launch.nodes=1", "launch.gpus_per_node=8", "args.tensor_model_parallel_size=3"))
+    (error,) = [e for e in plan.errors if e.code == "world-divisible"]
+    assert error.path == "args.tensor_model_parallel_size", error.path
+
 # ---- one test per rule, failing and passing --------------------------------------------------------
 
 RULE_CASES = [

@@ -171,6 +171,8 @@ CASES = [
     ("gkd-range", "beta", "error", SWIFT_GRPO, [*GKD, "args.beta=2.0"], [*GKD, "args.beta=1.0"]),
     ("gkd-range", "lmbda", "error", SWIFT_GRPO, [*GKD, "args.lmbda=1.5"], [*GKD, "args.lmbda=1.0"]),
     ("gkd-range", "beta", "error", MEG_GRPO, [*GKD, "args.beta=1.5"], [*GKD, "args.beta=0.5"]),
+    ("gkd-on-policy", "use_vllm", "warning", MEG_GRPO, [*GKD, "args.use_vllm=false"],
+     [*GKD, "args.use_vllm=false", "args.lmbda=0"]),  # lmbda 0: off-policy by choice
     ("ref-adapters", "ref_adapters", "error", SWIFT_GRPO, ["args.rlhf_type=orpo", "args.ref_adapters=[out/sft/ckpt-1]"],
      ["args.rlhf_type=kto", "args.ref_adapters=[out/sft/ckpt-1]"]),
     ("ref-adapters", "ref_adapters", "error", SWIFT_GRPO, [*SWIFT_DPO, "args.ref_adapters=[out/a, out/b]"],

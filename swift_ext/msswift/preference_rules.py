@@ -37,6 +37,23 @@ def gkd_ranges(recipe, args, err, warn):
             "[0.0, 1.0].\")", "lmbda", hint="lmbda in [0, 1] (1.0: every batch on-policy)")
 
 
+def gkd_on_policy(recipe, args, err, warn):
+    # Megatron GKD draws the on-policy share from the student's vLLM rollouts only: megatron/trainers/gkd_trainer.py
+    # MegatronGKDTrainer._determine_data_source takes DataSource.STUDENT with probability lmbda when use_vllm, and
+    # without vLLM logs "On-policy mode triggered but use_vllm=False. Falling back to dataset responses." once and
+    # trains on the dataset's responses every step: an off-policy (sequence-level KD) run whatever lmbda says. (Engine
+    # swift's GKD generates with the model itself when vLLM is off.)
+    if recipe.engine != "megatron" or recipe.command != "rlhf" or args.str("rlhf_type") != "gkd":
+        return
+    lmbda = args.float("lmbda")
+    if args.bool("use_vllm") or lmbda is None or lmbda <= 0:
+        return
+    warn("gkd-on-policy", f"Megatron GKD with lmbda {lmbda:g} and use_vllm false: the trainer generates on-policy "
+         "responses only through vLLM, so every on-policy draw falls back to the dataset's responses (ms-swift logs "
+         "it once) and the run distils off-policy only", "use_vllm",
+         hint="use_vllm: true (vllm_mode colocate or server) for on-policy distillation, or lmbda: 0 to say off-policy")
+
+
 def ref_adapters_type(recipe, args, err, warn):
     # pipelines/train/rlhf.py SwiftRLHF.prepare_model: with ref_adapters it asserts len(ref_adapters) == 1, loads the
     # adapter as 'ref_adapter', then asserts rlhf_type in {dpo, kto, grpo} ("Currently, only DPO, KTO, and GRPO support
@@ -112,4 +129,4 @@ def megatron_ref_model_lora(recipe, args, err, warn):
                "reference model" if rlhf_type not in ("rm", "gkd") else f"drop {key}"))
 
 
-PREFERENCE_RULES = [gkd_ranges, ref_adapters_type, ppo_batch, megatron_ref_model_lora]
+PREFERENCE_RULES = [gkd_ranges, gkd_on_policy, ref_adapters_type, ppo_batch, megatron_ref_model_lora]

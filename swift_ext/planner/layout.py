@@ -184,9 +184,13 @@ def world_divisible(recipe, args, shape, lay, err, warn):
     model = lay.tp * lay.pp * lay.cp
     if lay.world % model:
         legal = [d for d in divisors(lay.world)]
+        # Name the largest factor whose reduction to 1 alone makes it fit (NeMo-RL PR 3150: CP 4 of TP2*PP2*CP4 on 8).
+        fits = [(v, k) for k, v in (("context_parallel_size", lay.cp), ("pipeline_model_parallel_size", lay.pp),
+                                    ("tensor_model_parallel_size", lay.tp)) if v > 1 and lay.world % (model // v) == 0]
+        key = max(fits, key=lambda f: f[0])[1] if fits else "tensor_model_parallel_size"
         err("world-divisible", f"world size {lay.world} (= {recipe.launch.nodes} nodes x "
             f"{recipe.launch.gpus_per_node} GPUs) is not divisible by TP*PP*CP = {lay.tp}*{lay.pp}*{lay.cp} = {model}",
-            "tensor_model_parallel_size", hint=f"TP*PP*CP must divide {lay.world}: one of {legal}"
+            key, hint=f"TP*PP*CP must divide {lay.world}: one of {legal}"
             + _nodes_that_fit(recipe, lay))
 
 

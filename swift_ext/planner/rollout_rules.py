@@ -226,3 +226,27 @@ def rollout_param_gather(recipe, args, shape, lay, err, warn):
          "rollouts from a policy that is not the trained one, without an error (NVIDIA-NeMo/RL#552, PR #4086)",
          "overlap_param_gather",
          hint="overlap_param_gather: false (ms-swift's default) for RL with a vLLM rollout")
+
+
+@rollout_rule
+def r3_rollout_server(recipe, args, shape, lay, err, warn):
+    # Megatron R3 replays the experts the rollout engine chose. A colocated engine is asked for them by ms-swift itself
+    # (megatron/trainers/rollout_mixin.py _prepare_vllm_engine: vllm_engine_kwargs['enable_return_routed_experts'] =
+    # True); a rollout server is `swift rollout`'s vLLM, built from its own vllm_engine_kwargs (pipelines/infer/
+    # rollout.py get_vllm_engine_kwargs), and nothing on the trainer's side turns it on. Without it every choice's
+    # routed_experts is None, rlhf_trainers/utils.py drops the batch's routing, and the first replayed forward on an MoE
+    # layer asserts (megatron/trainers/utils.py compute_per_token_logps_fn: "When router_replay_mode = R3,
+    # routed_experts must be in data"). slime#1909 / radixark/miles#407 hit the same split: R3 on the trainer, a rollout
+    # engine that returns no routing. The server's flags are not in the recipe: a warning.
+    if recipe.engine != "megatron" or recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    if args.str("router_replay_mode") != "R3" or not args.bool("use_vllm") or args.str("vllm_mode") != "server":
+        return
+    if not shape.is_moe:
+        return  # no router: RouterReplayHelper finds no instance and nothing is replayed
+    warn("r3-rollout-server", "router_replay_mode R3 with vllm_mode server: ms-swift asks only a colocated vLLM to "
+         "return the routed experts; the `swift rollout` server returns them only when it was started with "
+         "--vllm_engine_kwargs '{\"enable_return_routed_experts\": true}' (vLLM >= 0.14), else the first training "
+         "step asserts \"When router_replay_mode = R3, routed_experts must be in data\"", "router_replay_mode",
+         hint="start `swift rollout` with --vllm_engine_kwargs '{\"enable_return_routed_experts\": true}', or use "
+              "vllm_mode colocate, or router_replay_mode R2 (replays the trainer's own routing)")

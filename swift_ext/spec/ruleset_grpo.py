@@ -182,6 +182,22 @@ GRPO_RULE_INFO = [
              "rlhf_type grpo with use_vllm; judged only with a vLLM version (SWIFT_EXT_TARGET_VERSIONS / "
              "SWIFT_EXT_VLLM_VERSION in the recipe env, else the installed copy; a dev build counts as new); R3: "
              "engine megatron, vllm_mode colocate"),
+    RuleInfo("r3-rollout-server", "warning", "Megatron GRPO with router_replay_mode R3 and a rollout server: only a "
+             "colocated vLLM is asked for the routed experts; a `swift rollout` server started without "
+             "enable_return_routed_experts returns none and the first replayed forward asserts",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._prepare_vllm_engine (R3: "
+                   "enable_return_routed_experts set for the colocated engine only)"),
+              code("ms-swift swift/megatron/trainers/utils.py: compute_per_token_logps_fn (\"When router_replay_mode = "
+                   "R3, routed_experts must be in data\")"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments.get_vllm_engine_kwargs (the server's "
+                   "engine_kwargs come from its own --vllm_engine_kwargs)"),
+              Evidence("report", "radixark/miles#407", "Qwen3-30B-A3B GRPO with rollout routing replay on and no "
+                       "enable_return_routed_experts for the rollout engine: \"rollout_routed_experts is required in "
+                       "rollout_data when use_rollout_routing_replay is set\""),
+              Evidence("report", "THUDM/slime#1909", "R3 on the Megatron trainer, the rollout returned no routed "
+                       "experts: the same ValueError at the first train step")),
+             "engine megatron, rlhf_type grpo, router_replay_mode R3, use_vllm with vllm_mode server, an MoE model "
+             "(no router: nothing is replayed); a warning because the server's flags are not in the recipe"),
     RuleInfo("megatron-grpo", "error", "what Megatron GRPO does not support (num_iterations > 1, async_generate, ...)",
              (code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo._check_not_supported"),),
              "engine: megatron, rlhf_type grpo"),

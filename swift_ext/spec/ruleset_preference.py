@@ -16,6 +16,11 @@ PREFERENCE_RULE_INFO = [
                    "1]; what megatron/trainers/gkd_trainer.py MegatronGKDTrainer.loss_func calls)")),
              "rlhf_type gkd with beta or lmbda stated; lmbda on engine swift only (Megatron reads it as a probability "
              "threshold, which runs)"),
+    RuleInfo("gkd-on-policy", "warning", "Megatron GKD with lmbda > 0 and use_vllm false distils off-policy only: "
+             "the on-policy draws fall back to the dataset's responses",
+             (code("ms-swift swift/megatron/trainers/gkd_trainer.py: MegatronGKDTrainer._determine_data_source "
+                   "(\"On-policy mode triggered but use_vllm=False. Falling back to dataset responses.\")"),),
+             "engine: megatron, rlhf_type gkd, lmbda > 0 (ms-swift's default 0.5), use_vllm false"),
     RuleInfo("ref-adapters", "error", "ref_adapters (engine swift) is one adapter, for rlhf_type dpo, kto or grpo",
              (code("ms-swift swift/pipelines/train/rlhf.py: SwiftRLHF.prepare_model (assert len(ref_adapters) == 1; "
                    "\"Currently, only DPO, KTO, and GRPO support `ref_adapters`.\", after the model has loaded)"),),
