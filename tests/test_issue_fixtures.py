@@ -57,12 +57,15 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # grpo-dynamic-opd as a warning says the installed ms-swift 4.6 trainer counts a teacherless GRPO as dynamic
 # self-distillation and its loss refuses loss_type real/fipo there; ms-swift's published real/fipo examples (from its
 # main branch) are written for that path, so plan says it and leaves the run to decide.
+# resume-source says finetune false without mcore_model restores no optimizer, scheduler or RNG state: true, and
+# harmless on a run that starts fresh (ms-swift#7847's Megatron SFT of Qwen3-VL-4B posted finetune false with no
+# checkpoint to resume, and trained from iteration 0).
 ADVISORY = {"grpo-dynamic-opd", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
             "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",
             "megatron-run-length", "rl-moe-aux-loss",
-            "rollout-param-gather"}
+            "rollout-param-gather", "resume-source"}
 
 
 def header(path: Path) -> dict[str, str]:
