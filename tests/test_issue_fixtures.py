@@ -61,12 +61,15 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # its sharding check under TP > 1: the published MTP setups at TP > 1 (Megatron-Bridge, NeMo-RL, verl) ran megatron-core's
 # MTP layer on their own trainers, whose sharded_state_dict falls back to the TP group; rebuilt for ms-swift the
 # warning is right on them, and they still plan.
+# resume-source says finetune false without mcore_model restores no optimizer, scheduler or RNG state: true, and
+# harmless on a run that starts fresh (ms-swift#7847's Megatron SFT of Qwen3-VL-4B posted finetune false with no
+# checkpoint to resume, and trained from iteration 0).
 ADVISORY = {"grpo-dynamic-opd", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
             "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",
             "megatron-run-length", "rl-moe-aux-loss",
-            "rollout-param-gather", "mtp-checkpoint-tp"}
+            "rollout-param-gather", "mtp-checkpoint-tp", "resume-source"}
 
 
 def header(path: Path) -> dict[str, str]:

@@ -71,6 +71,14 @@ def test_mxfp8_is_refused_on_sm120_and_passes_on_b200():
     assert "9.0 < 10.0" in below
 
 
+def test_grace_blackwell_and_blackwell_ultra_are_gpu_models_plan_takes():
+    # Megatron-Bridge's performance presets name GB200, GB300 and B300 boards: a recipe naming one plans (it was refused
+    # as an unknown GPU model) with that board's memory, and MXFP8 runs there (sm_100 / sm_103).
+    for gpu, memory in (("GB200", 186), ("GB300", 278), ("B300", 270)):
+        plan = fp8_plan("mxfp8", gpu)
+        assert fp8_errors(plan) == [] and plan.memory.capacity_gib == memory
+
+
 def test_the_recipes_te_runs_on_sm120_pass_there():
     assert fp8_errors(fp8_plan("blockwise", "RTX5090", targets={"cuda": "12.9"})) == []
     assert fp8_errors(fp8_plan("tensorwise", "RTX5090")) == []

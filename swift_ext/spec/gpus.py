@@ -13,6 +13,13 @@ class Gpu(NamedTuple):
 
 GPUS: dict[str, Gpu] = {
     "B200": Gpu(180, (10, 0), 2250),
+    # Grace-Blackwell and Blackwell Ultra, the boards Megatron-Bridge's performance presets name (GB200, GB300, B300
+    # configs in scripts/performance/configs): per GPU, NVIDIA's GB200 NVL72 (13.4 TB HBM3e, 180 PF dense FP16/BF16 over
+    # 72 GPUs) and GB300 NVL72 (20 TB, 180 PF dense over 72) rack figures, and B300 HGX (270 GB, 2.25 PF dense);
+    # Blackwell Ultra is sm_103.
+    "GB200": Gpu(186, (10, 0), 2500),
+    "GB300": Gpu(278, (10, 3), 2500),
+    "B300": Gpu(270, (10, 3), 2250),
     "H200": Gpu(141, (9, 0), 989),
     "H100": Gpu(80, (9, 0), 989),
     "H800": Gpu(80, (9, 0), 989),
