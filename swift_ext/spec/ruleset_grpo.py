@@ -205,6 +205,29 @@ GRPO_RULE_INFO = [
              "rlhf_type gkd or grpo with teacher_model (not teacher_model_server), both engines, the teacher's "
              "config.json readable here; vocabularies more than 1024 apart (one tokenizer's checkpoints differ by "
              "embedding padding only)"),
+    RuleInfo("teacher-memory", "error, warning", "a local distillation teacher on Megatron (GKD, GRPO OPD-RL) shares "
+             "each GPU with the student: its bf16 shard in the student's layout, the student's weights, gradients "
+             "and optimizer state and an awake colocated vLLM fit the card (error); for GKD without "
+             "gkd_logits_topk also the full-vocabulary teacher logits of every micro-batch of a generation cycle "
+             "(warning)",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._prepare_teacher "
+                   "(get_mcore_model(args, teacher config): the student's parallel layout) / "
+                   "load_teacher_model_context (offload_teacher_model brings the whole shard back for each forward)"),
+              code("ms-swift swift/megatron/trainers/gkd_trainer.py: MegatronGKDTrainer._compute_teacher_logits_local "
+                   "(TeacherOutput(full_logits=...) kept per micro-batch of the rollout buffer without "
+                   "gkd_logits_topk)"),
+              Evidence("report", "modelscope/ms-swift#7295", "Megatron GKD, 16 x A800 80GB, Qwen3-30B-A3B student "
+                       "(full, PP2 EP8) and a local 235B-A22B teacher with offload_teacher_model, colocated vLLM at "
+                       "0.15 without sleep_level: OOM in compute_teacher_logits"),
+              Evidence("report", "modelscope/ms-swift#10097", "Megatron GKD with a local full-vocabulary teacher: "
+                       "one [S, 151k] logits tensor per rollout micro-batch kept for the generation cycle, OOM on "
+                       "long teacher responses (PR #10114 adds a chunked loss for it)")),
+             "engine: megatron, rlhf_type gkd or grpo with teacher_model (not teacher_model_server, not the student "
+             "itself under LoRA), the teacher's config.json readable here, launch.gpu known. Error: the student's "
+             "weights + gradients + optimizer state (not counted under offload_model / offload_optimizer) + the "
+             "colocated vLLM share when sleep_level is 0 + the teacher's shard exceed the card: byte counts, no "
+             "activations or framework share. Warning: GKD without gkd_logits_topk, adding the logits buffer with "
+             "every sample at (max_length or 2048) + max_completion_length tokens (at most vllm_max_model_len)"),
     RuleInfo("megatron-gkd", "error", "Megatron GKD settings",
              (code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),
               code(f"{MS} RLHFMegatronArgumentsMixin._check_teacher")),
