@@ -104,7 +104,8 @@ _RULES = [
                        "runs); bench/measure_cross_entropy_bytes.py"),),
              "engine: megatron with the model's shape; verdict needs launch.gpu or gpu_memory_gib"),
     RuleInfo("memory-floor", "error", "transformers engine: the weights, gradients and optimizer state alone (no "
-             "activation, logits, reference model or CUDA context) fit launch.gpu's memory",
+             "activation, logits or CUDA context) fit launch.gpu's memory; for RLHF with the whole reference copy "
+             "full DPO/KTO/GRPO keep below ZeRO-3 and a colocated vLLM's share held through training at sleep_level 0",
              (code("ms-swift swift/pipelines/train/tuner.py: prepare_model (full tuning trains the model at torch_dtype; "
                    "only fp16 adapters are upcast)"),
               code("torch optim/adamw.py: AdamW._init_group (exp_avg/exp_avg_sq zeros_like the parameter)"),
@@ -112,9 +113,15 @@ _RULES = [
               code("ms-swift swift/utils/env.py: is_mp (device_map spreads a process over its visible GPUs)"),
               code("transformers models/qwen3_5_moe/modeling_qwen3_5_moe.py (qwen3_5, qwen3_next, deepseek_v3, "
                    "glm4_moe alike): _keys_to_ignore_on_load_unexpected drops the MTP block, so its parameters are "
-                   "not counted (memory-logits' weights term too)")),
+                   "not counted (memory-logits' weights term too)"),
+              code("ms-swift swift/rlhf_trainers/rlhf_mixin.py: RLHFTrainerMixin.__init__ / utils.py prepare_deepspeed "
+                   "(the reference model runs ZeRO stage 0 unless the run is ZeRO-3: a whole copy per GPU)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine (the "
+                   "colocated engine's gpu_memory_utilization share; released only by sleep_level 1/2)")),
              "engine: swift, command sft/pt/rlhf, the model's shape known, launch.gpu or gpu_memory_gib given; not with "
-             "fsdp, quantization or an unreadable DeepSpeed config"),
+             "fsdp, quantization or an unreadable DeepSpeed config. The reference copy: rlhf_type dpo/kto/grpo (beta "
+             "not 0) with tuner_type full and no other ref_model; the vLLM share: grpo/gkd, use_vllm, vllm_mode "
+             "colocate, sleep_level 0 (named on sleep_level when it alone passes the card)"),
     RuleInfo("memory-logits", "error", "transformers engine, sft: the weights and the logits of the longest answer "
              "the local data certainly trains (12 bytes per trained token per vocabulary entry at the loss's "
              "backward) fit launch.gpu's memory",
