@@ -57,7 +57,9 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # grpo-dynamic-opd as a warning says the installed ms-swift 4.6 trainer counts a teacherless GRPO as dynamic
 # self-distillation and its loss refuses loss_type real/fipo there; ms-swift's published real/fipo examples (from its
 # main branch) are written for that path, so plan says it and leaves the run to decide.
-ADVISORY = {"grpo-dynamic-opd", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
+# vllm-mm-cache says vLLM's multimodal processor cache can crash a colocated VL rollout late in a run
+# (vllm-project/vllm#31404, ms-swift#9863): ms-swift's own VL GRPO examples leave it on and finish their short demos.
+ADVISORY = {"grpo-dynamic-opd", "vllm-mm-cache", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
             "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",

@@ -146,6 +146,20 @@ GRPO_RULE_INFO = [
              "engine: megatron, rlhf_type grpo (or gkd with lmbda != 0) with use_vllm (colocate or server), "
              "overlap_param_gather with use_distributed_optimizer (not Megatron-FSDP), DP x CP > 1 or an expert "
              "data-parallel group above 1 (MoE)"),
+    RuleInfo("vllm-mm-cache", "warning", "a colocated vLLM rolling out a vision-language model with its multimodal "
+             "processor cache on (vllm_mm_processor_cache_gb unset: vLLM's 4 GiB, or > 0) can die mid-run on "
+             "'Expected a cached item for mm_hash'",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py / rlhf_trainers/rollout_mixin.py: the colocated "
+                   "engine gets mm_processor_cache_gb=vllm_mm_processor_cache_gb"),
+              Evidence("report", "modelscope/ms-swift#9863", "Megatron GRPO, ms-swift's dense_colocate.sh on "
+                       "Qwen2.5-VL-3B: AssertionError after the last step; the maintainer: a known vLLM issue, set "
+                       "vllm_mm_processor_cache_gb 0"),
+              Evidence("report", "vllm-project/vllm#31404", "the multimodal cache's sender and receiver diverge "
+                       "under load: AssertionError crashes the engine (fix PR #34749 not merged)"),
+              Evidence("report", "modelscope/ms-swift#7307", "Qwen3-VL with vLLM: 'Expected a cached item for "
+                       "mm_hash'")),
+             "rlhf_type grpo/gkd with a colocated vLLM (not vllm_mode server, whose cache is `swift rollout`'s), both "
+             "engines, a model with a vision tower and no language_model_only, vllm_mm_processor_cache_gb not 0"),
     RuleInfo("vllm-moe-backend-sync", "warning", "an MoE model's colocated vLLM on its default MoE kernel (vLLM >= "
              "0.20 on Hopper/Blackwell: FlashInfer, whose expert layout the in-place weight sync does not restore): "
              "corrupted rollouts or a crash at the first sync; moe_backend triton avoids it",
