@@ -64,7 +64,9 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # resume-source says finetune false without mcore_model restores no optimizer, scheduler or RNG state: true, and
 # harmless on a run that starts fresh (ms-swift#7847's Megatron SFT of Qwen3-VL-4B posted finetune false with no
 # checkpoint to resume, and trained from iteration 0).
-ADVISORY = {"grpo-dynamic-opd", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
+# vllm-mm-cache says vLLM's multimodal processor cache can crash a colocated VL rollout late in a run
+# (vllm-project/vllm#31404, ms-swift#9863): ms-swift's own VL GRPO examples leave it on and finish their short demos.
+ADVISORY = {"grpo-dynamic-opd", "vllm-mm-cache", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
             "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",

@@ -84,3 +84,26 @@ def test_mtp_blocks_transformers_never_loads_are_not_weights():
     qwen = ["args.model=Qwen/Qwen3.6-35B-A3B", "launch.gpus_per_node=1", "env.CUDA_VISIBLE_DEVICES=0"]
     assert floor_errors(SFT, *qwen, "launch.gpu_memory_gib=66") == []
     assert [e.path for e in floor_errors(SFT, *qwen, "launch.gpu_memory_gib=64")] == ["args.deepspeed"]
+
+
+# RLHF keeps more beside the states through every step (memory_swift.reference_gib / awake_vllm_gib): a whole
+# reference copy below ZeRO-3, and a colocated vLLM that never sleeps.
+DPO = ["command=rlhf", "args.rlhf_type=dpo", "args.model=Qwen/Qwen3-8B", "args.tuner_type=full",
+       "args.deepspeed=zero2", "launch.gpu=A100-40G"]
+GRPO = ["command=rlhf", "args.rlhf_type=grpo", "args.model=Qwen/Qwen3-8B", "args.tuner_type=lora",
+        "args.reward_funcs=[accuracy]", "args.num_generations=8", "args.per_device_train_batch_size=8",
+        "args.use_vllm=true", "args.vllm_mode=colocate", "args.vllm_gpu_memory_utilization=0.9"]
+
+
+def test_a_whole_reference_copy_below_zero3_is_counted():
+    # 8 GPUs, ZeRO-2: the states (~28 GiB) fit a 40 GiB card; the unpartitioned 8B reference copy (~15 GiB) does not
+    assert [e.path for e in floor_errors(SFT, *DPO)] == ["args.deepspeed"]
+    assert floor_errors(SFT, *DPO[:-2], "args.deepspeed=zero3", "launch.gpu=A100-40G") == []  # partitioned
+    assert floor_errors(SFT, *DPO[:-1], "args.tuner_type=lora") == []  # LoRA: the base with adapters off
+
+
+def test_an_awake_colocated_vllm_is_counted_through_training():
+    # LoRA states ~15 GiB (DDP, bf16 weights) + vLLM 0.9 x 40 GiB = 36 GiB held at sleep_level 0
+    assert [e.path for e in floor_errors(SFT, *GRPO, "launch.gpu=A100-40G")] == ["args.sleep_level"]
+    assert floor_errors(SFT, *GRPO, "launch.gpu=A100-40G", "args.sleep_level=1") == []
+    assert floor_errors(SFT, *GRPO, "launch.gpu=A100-40G", "args.vllm_gpu_memory_utilization=0.4") == []

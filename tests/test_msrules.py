@@ -494,3 +494,18 @@ def test_positive_repetition_penalty_rewards_repetition():
     assert ("repetition-penalty-sign", "args.repetition_max_penalty") in warnings, warnings
     _, warnings = problems(SWIFT_GRPO, *rep, "args.repetition_max_penalty=-1.0")
     assert "repetition-penalty-sign" not in {r for r, _ in warnings}, warnings
+
+
+def test_a_solution_reward_on_hub_data_without_a_solution_column_is_refused():
+    # ms-swift#7316: the accuracy reward on gsm8k (question, answer)
+    gsm = ["args.dataset=[modelscope/gsm8k#5000]"]
+    errors, _ = problems(SWIFT_GRPO, *gsm, "args.reward_funcs=[accuracy,format]")
+    assert ("solution-column", "args.dataset") in errors, errors
+    for fine in (["args.reward_funcs=[format]"],  # reads no solution
+                 ["args.reward_funcs=[accuracy]", 'args.columns={"answer": "solution"}'],  # renamed onto it
+                 ["args.reward_funcs=[accuracy]", "args.dataset=[AI-MO/NuminaMath-TIR#5000]"],  # has it
+                 ["args.reward_funcs=[accuracy]", "args.dataset=[modelscope/gsm8k, AI-MO/NuminaMath-TIR]"]):
+        errors, _ = problems(SWIFT_GRPO, *gsm, *fine)
+        assert "solution-column" not in {r for r, _ in errors}, (fine, errors)
+    errors, _ = problems(MEG_GRPO, *gsm, "args.reward_funcs=[cosine]")
+    assert ("solution-column", "args.dataset") in errors, errors

@@ -232,3 +232,17 @@ def test_adapter_sync_of_vision_tower_lora_warns_only_when_lora_reaches_the_visi
     (warning,) = [w for w in tuned.warnings if w.code == "vllm-vision-lora"]
     assert warning.path == "args.vllm_enable_lora" and "vllm_enable_lora: false" in warning.hint
     assert "vllm-vision-lora" not in rules(plan_of(GRPO, "args.freeze_vit=false").warnings)  # merged syncs
+
+
+# ---- vllm-mm-cache ---------------------------------------------------------------------------------------------------
+
+VL_GRPO = FIXTURES / "issues/ms-swift-9863-megatron-grpo-vl-mm-processor-cache.yaml"
+
+
+def test_vl_colocated_rollout_warns_on_the_mm_cache_and_text_or_server_runs_do_not():
+    assert "vllm-mm-cache" in rules(plan_of(VL_GRPO).warnings)
+    for quiet in (["args.vllm_mm_processor_cache_gb=0"],  # ms-swift's answer (ms-swift#9863)
+                  ["args.model=Qwen/Qwen2.5-3B-Instruct"],  # no vision tower: no multimodal cache traffic
+                  ["args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2]", "args.vllm_server_port=[8000]"]):
+        assert "vllm-mm-cache" not in rules(plan_of(VL_GRPO, *quiet).warnings), quiet
+    assert "vllm-mm-cache" in rules(plan_of(VL_GRPO, "args.vllm_mm_processor_cache_gb=2").warnings)

@@ -1,7 +1,26 @@
 """ms-swift 4.6's built-in GRPO reward functions (swift/rewards/orm.py) read their settings from the training
-arguments; these rules judge the settings that make a reward misbehave without an error. Registered by rules.py."""
+arguments and their inputs from the dataset's columns; these rules judge the settings that make a reward misbehave
+without an error, and hub datasets without the column a reward reads. Registered by rules.py."""
 
 from __future__ import annotations
+
+import json
+
+from swift_ext.msswift.conventions import local_dataset_path, without_sample_suffix
+
+# Built-in rewards whose __call__ takes `solution` as a required argument (swift/rewards/orm.py: MathAccuracy
+# 'accuracy', and CosineReward 'cosine', which calls MathAccuracy the same way). rl_core/grpo_algorithm.py
+# compute_rewards_per_func passes the rows' own columns as keyword arguments (RowPreprocessor.rows_to_batched), so
+# rows without `solution` raise TypeError "missing 1 required positional argument: 'solution'" at the first reward.
+SOLUTION_REWARDS = ("accuracy", "cosine")
+# Hub datasets whose rows reach GRPO without a `solution` column: their columns (dataset cards), and ms-swift 4.6's
+# preprocessing, which keeps `solution` only when the data has it (dataset/preprocessor/core.py RowPreprocessor:
+# "compat GRPO: The solution field will be retained") and maps `answer` / `output` to the response, which GRPO
+# drops. gsm8k: question, answer (ms-swift#7316: "accuracy reward needs a solution column; gsm8k has none");
+# alpaca-gpt4: instruction, input, output. Ids as ms-swift resolves them (dataset/dataset/llm.py, dataset_info.json).
+NO_SOLUTION_HUB = {"modelscope/gsm8k": "question, answer", "openai/gsm8k": "question, answer",
+                   "AI-ModelScope/alpaca-gpt4-data-en": "instruction, input, output",
+                   "AI-ModelScope/alpaca-gpt4-data-zh": "instruction, input, output"}
 
 
 def cosine_period(recipe, args, err, warn):
@@ -59,4 +78,32 @@ def repetition_sign(recipe, args, err, warn):
          "repetition_max_penalty", hint=f"repetition_max_penalty: {-penalty} (negative; ms-swift's default is -1.0)")
 
 
-REWARD_ARG_RULES = [cosine_period, soft_overlong_window, repetition_sign]
+def _maps_to_solution(columns) -> bool:
+    """Whether ms-swift's `columns` argument (a dict, or its JSON text) renames some column to `solution`."""
+    if isinstance(columns, str):
+        try:
+            columns = json.loads(columns)
+        except ValueError:
+            return False
+    return isinstance(columns, dict) and "solution" in columns.values()
+
+
+def solution_column(recipe, args, err, warn):
+    if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
+        return
+    needs = [f for f in (str(f) for f in args.list("reward_funcs")) if f in SOLUTION_REWARDS]
+    if not needs or _maps_to_solution(args.raw("columns")):
+        return
+    entries = [str(e) for e in args.list("dataset")]
+    hub = [without_sample_suffix(e).split(":")[0] for e in entries if not local_dataset_path(e)]
+    if not entries or len(hub) != len(entries) or any(h not in NO_SOLUTION_HUB for h in hub):
+        return  # local files are checked row by row (datafit: grpo-missing-solution); unknown hub data is not judged
+    cols = "; ".join(f"{h}: {NO_SOLUTION_HUB[h]}" for h in dict.fromkeys(hub))
+    what = f"the {needs[0]} reward reads" if len(needs) == 1 else f"the {' and '.join(needs)} rewards read"
+    err("solution-column", f"{what} each row's `solution`, which no row of the training data has ({cols}; ms-swift keeps `solution` only when the data carries it): TypeError \"missing 1 required "
+        "positional argument: 'solution'\" at the first reward", "dataset",
+        hint="map the answer column to it (columns: {\"answer\": \"solution\"}), use data with a solution column "
+             "(AI-MO/NuminaMath-TIR), or rewards that need none (format)")
+
+
+REWARD_ARG_RULES = [cosine_period, soft_overlong_window, repetition_sign, solution_column]

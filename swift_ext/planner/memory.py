@@ -159,9 +159,8 @@ def estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | N
 def _estimate(shape: ModelShape, args: Args, lay: Layout, capacity_gib: float | None, command: str,
               data_tokens: int | None, in_flight_cap: int | None = None) -> Estimate:
     notes: list[str] = []
-    stages = [(True, True)] if lay.pp == 1 else [(True, False), (False, True)]
     components = max((_stage(shape, args, lay, first, last, command, data_tokens, in_flight_cap)
-                      for first, last in stages), key=lambda c: sum(c.values()))
+                      for first, last in pipeline_stages(lay)), key=lambda c: sum(c.values()))
     if args.bool("optimizer_cpu_offload"):
         frac = args.float("optimizer_offload_fraction")
         notes.append(f"optimizer_cpu_offload keeps {1 - frac:.0%} of the optimizer state on the GPU")
@@ -499,6 +498,17 @@ def _stage(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, 
     }
     components["framework"] = _nccl_gib(shape, args, lay) + FRAGMENTATION * sum(components.values())
     return components
+
+
+def stage_components(shape: ModelShape, args: Args, lay: Layout, first: bool, last: bool, command: str) -> dict:
+    """One pipeline stage's components in GiB (weights, gradients, optimizer, activations, framework), at the recipe's
+    worst-case tokens: what memory_teacher.py adds a teacher's shard to, stage by stage."""
+    return _stage(shape, args, lay, first, last, command)
+
+
+def pipeline_stages(lay: Layout) -> list[tuple[bool, bool]]:
+    """(first, last) for the stages the estimate tells apart: one when PP is 1, else the first and the last."""
+    return [(True, True)] if lay.pp == 1 else [(True, False), (False, True)]
 
 
 def _nccl_gib(shape: ModelShape, args: Args, lay: Layout) -> float:

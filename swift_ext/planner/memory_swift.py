@@ -126,13 +126,52 @@ def state_parts(recipe, args, shape) -> tuple[float, float, float, str] | None:
     return weights / spread / GIB, grads / spread / GIB, optim / spread / GIB, detail
 
 
+def reference_gib(recipe, args, shape) -> float:
+    """GiB per GPU of the frozen reference model of full DPO / KTO / GRPO (beta != 0): RLHFArguments sets ref_model to
+    the model itself for tuner_type full (arguments/rlhf_args.py), and rlhf_trainers/rlhf_mixin.py prepares it with
+    utils.prepare_deepspeed, which keeps ZeRO-3 (partitioned, offload_param honoured) and otherwise runs ZeRO stage 0:
+    a whole copy at torch_dtype on every GPU (without DeepSpeed, accelerator.prepare_model(evaluation_mode=True))."""
+    rlhf_type = args.str("rlhf_type") or "dpo"
+    if recipe.command != "rlhf" or rlhf_type not in ("dpo", "kto", "grpo") or args.str("tuner_type") != "full":
+        return 0.0
+    if rlhf_type == "grpo" and args.raw("beta") is not None and args.float("beta") == 0.0:
+        return 0.0
+    if args.str("ref_model") and args.str("ref_model") != args.str("model"):
+        return 0.0  # another checkpoint: its size is not read here
+    sizes = devices_and_processes(recipe)
+    if sizes is None or not isinstance(recipe.launch.nodes, int):
+        return 0.0
+    d = 4 if (args.str("torch_dtype") or "") == "float32" else 2
+    ds = None if args.raw("deepspeed") in (None, "") else _deepspeed(args.raw("deepspeed"))
+    stage, _, off_param = ds or (0, False, False)
+    if off_param and stage >= 3:
+        return 0.0
+    share = recipe.launch.nodes * sizes[1] if stage >= 3 else 1
+    return d * float(shape.total_params(mtp=False)) / share / gpus_per_process(recipe) / GIB
+
+
+def awake_vllm_gib(recipe, args) -> float:
+    """GiB per GPU a colocated vLLM keeps through training when it never sleeps (sleep_level 0, ms-swift's default):
+    the engine's vllm_gpu_memory_utilization share, weights and KV cache, allocated at start-up
+    (rlhf_trainers/rollout_mixin.py RolloutTrainerMixin._prepare_vllm_engine; sleep_level 1/2 release it in
+    offload_context / sleep)."""
+    if recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd"):
+        return 0.0
+    if not args.bool("use_vllm") or args.str("vllm_mode") != "colocate" or (args.int("sleep_level") or 0):
+        return 0.0
+    return (args.float("vllm_gpu_memory_utilization") or 0.9) * (recipe.launch.memory_gib or 0.0)
+
+
 def swift_memory_floor(recipe, args, shape, err) -> None:
     # Refuses only a floor above the whole GPU: what is left out (activations, logits, CUDA context) only adds.
     capacity = recipe.launch.memory_gib
     if shape is None or capacity is None or recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf"):
         return
     floor = state_floor(recipe, args, shape)
-    if floor is None or floor[0] <= capacity:
+    if floor is not None and floor[0] <= capacity:
+        _rlhf_floor(recipe, args, shape, floor, capacity, err)
+        return
+    if floor is None:
         return
     gib, detail = floor
     sharded = args.raw("deepspeed") not in (None, "")
@@ -141,3 +180,24 @@ def swift_memory_floor(recipe, args, shape, err) -> None:
         hint=("a higher ZeRO stage or offload (deepspeed: zero3 / zero3_offload)" if sharded else
               "shard the states: deepspeed: zero3 (or zero3_offload)") +
              ", more GPUs, or tuner_type: lora for full tuning")
+
+
+def _rlhf_floor(recipe, args, shape, floor, capacity, err) -> None:
+    """The states that fit, plus what RLHF keeps beside them through every training step: the reference copy and an
+    awake colocated vLLM (memory-floor too: byte counts, no activations)."""
+    ref, vllm = reference_gib(recipe, args, shape), awake_vllm_gib(recipe, args)
+    total = floor[0] + ref + vllm
+    if not (ref or vllm) or total <= capacity:
+        return
+    parts = [f"the states {floor[0]:.1f} GiB ({floor[1]})"]
+    if ref:
+        parts.append(f"the frozen reference copy {ref:.1f} GiB (below ZeRO-3 ms-swift prepares it unpartitioned)")
+    if vllm:
+        parts.append(f"the colocated vLLM's {args.float('vllm_gpu_memory_utilization') or 0.9:g} share {vllm:.1f} "
+                     "GiB, held through training at sleep_level 0")
+    by_vllm = vllm and floor[0] + ref <= capacity
+    err("memory-floor", f"{' + '.join(parts)} = {total:.1f} GiB per GPU, more than the {capacity:g} GiB of a "
+        f"{recipe.launch.gpu or 'GPU'} before any activation", "sleep_level" if by_vllm else "deepspeed",
+        hint=("sleep_level: 1 (vLLM releases its memory while training) or a lower vllm_gpu_memory_utilization"
+              if by_vllm else "deepspeed: zero3 (partitions the reference copy too), tuner_type: lora (no copy), "
+                              "or sleep_level: 1 with a colocated vLLM"))

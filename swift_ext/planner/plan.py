@@ -225,6 +225,9 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
     if shape is not None:
         memory = found.memory = estimate(shape, args, lay, capacity, recipe.command, data_tokens=data_tokens)
         notes += memory.notes
+        from swift_ext.planner.memory_teacher import teacher_memory_findings  # the teacher's share: not in the estimate
+
+        errors += teacher_memory_findings(recipe, args, shape, lay, warnings)
     if recipe.launch.nodes > 1:
         # A multi-node job will be preempted sooner or later; without these it restarts from scratch.
         if args.bool("no_save_optim"):

@@ -250,3 +250,24 @@ def r3_rollout_server(recipe, args, shape, lay, err, warn):
          "step asserts \"When router_replay_mode = R3, routed_experts must be in data\"", "router_replay_mode",
          hint="start `swift rollout` with --vllm_engine_kwargs '{\"enable_return_routed_experts\": true}', or use "
               "vllm_mode colocate, or router_replay_mode R2 (replays the trainer's own routing)")
+
+
+@rollout_rule
+def vllm_mm_cache(recipe, args, shape, lay, err, warn):
+    # A colocated vLLM on a vision-language model keeps vLLM's multimodal processor cache (mm_processor_cache_gb:
+    # megatron/trainers/rollout_mixin.py and rlhf_trainers/rollout_mixin.py pass vllm_mm_processor_cache_gb, None
+    # leaving vLLM's default 4 GiB). Its sender and receiver LRU caches can fall out of step under many distinct
+    # images and the engine dies on "AssertionError: Expected a cached item for mm_hash" (vllm-project/vllm#31404,
+    # still open with its fix, PR #34749); ms-swift's maintainers answer it with vllm_mm_processor_cache_gb 0
+    # (ms-swift#9863: Megatron GRPO dense_colocate example on Qwen2.5-VL-3B, after the last step; ms-swift#7307
+    # Qwen3-VL). It strikes late and at random: said, not refused.
+    if not colocated_engine(recipe, args) or shape.vision is None or args.bool("language_model_only"):
+        return
+    cache = args.float("vllm_mm_processor_cache_gb")
+    if cache is not None and cache <= 0:
+        return
+    size = "vLLM's default 4 GiB" if cache is None else f"{cache:g} GiB"
+    warn("vllm-mm-cache", f"the colocated vLLM rolls out a vision-language model with its multimodal processor cache "
+         f"on ({size}): vLLM's cache can lose an item it still expects and the engine dies mid-run with "
+         "\"Expected a cached item for mm_hash\" (vllm-project/vllm#31404)", "vllm_mm_processor_cache_gb",
+         hint="vllm_mm_processor_cache_gb: 0 (ms-swift's answer to it; images are processed again per request)")

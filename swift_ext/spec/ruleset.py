@@ -108,7 +108,8 @@ _RULES = [
                        "runs); bench/measure_cross_entropy_bytes.py"),),
              "engine: megatron with the model's shape; verdict needs launch.gpu or gpu_memory_gib"),
     RuleInfo("memory-floor", "error", "transformers engine: the weights, gradients and optimizer state alone (no "
-             "activation, logits, reference model or CUDA context) fit launch.gpu's memory",
+             "activation, logits or CUDA context) fit launch.gpu's memory; for RLHF with the whole reference copy "
+             "full DPO/KTO/GRPO keep below ZeRO-3 and a colocated vLLM's share held through training at sleep_level 0",
              (code("ms-swift swift/pipelines/train/tuner.py: prepare_model (full tuning trains the model at torch_dtype; "
                    "only fp16 adapters are upcast)"),
               code("torch optim/adamw.py: AdamW._init_group (exp_avg/exp_avg_sq zeros_like the parameter)"),
@@ -116,9 +117,15 @@ _RULES = [
               code("ms-swift swift/utils/env.py: is_mp (device_map spreads a process over its visible GPUs)"),
               code("transformers models/qwen3_5_moe/modeling_qwen3_5_moe.py (qwen3_5, qwen3_next, deepseek_v3, "
                    "glm4_moe alike): _keys_to_ignore_on_load_unexpected drops the MTP block, so its parameters are "
-                   "not counted (memory-logits' weights term too)")),
+                   "not counted (memory-logits' weights term too)"),
+              code("ms-swift swift/rlhf_trainers/rlhf_mixin.py: RLHFTrainerMixin.__init__ / utils.py prepare_deepspeed "
+                   "(the reference model runs ZeRO stage 0 unless the run is ZeRO-3: a whole copy per GPU)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine (the "
+                   "colocated engine's gpu_memory_utilization share; released only by sleep_level 1/2)")),
              "engine: swift, command sft/pt/rlhf, the model's shape known, launch.gpu or gpu_memory_gib given; not with "
-             "fsdp, quantization or an unreadable DeepSpeed config"),
+             "fsdp, quantization or an unreadable DeepSpeed config. The reference copy: rlhf_type dpo/kto/grpo (beta "
+             "not 0) with tuner_type full and no other ref_model; the vLLM share: grpo/gkd, use_vllm, vllm_mode "
+             "colocate, sleep_level 0 (named on sleep_level when it alone passes the card)"),
     RuleInfo("memory-logits", "error", "transformers engine, sft: the weights and the logits of the longest answer "
              "the local data certainly trains (12 bytes per trained token per vocabulary entry at the loss's "
              "backward) fit launch.gpu's memory",
@@ -285,7 +292,7 @@ _RULES = [
              "SWIFT_EXT_TARGET_VERSIONS in the recipe's env) -- unknown: a note, not a verdict; doctor reads the "
              "training machine's torch.version.cuda"),
 ]
-_RULES += GRPO_RULE_INFO  # GRPO and rewards (planner/grpo_rules.py, msswift/rules.py): spec/ruleset_grpo.py
+_RULES += GRPO_RULE_INFO  # GRPO, rewards, the vLLM rollout engine (planner/grpo_rules.py, rollout_rules.py, msswift/rules.py): spec/ruleset_grpo.py
 _RULES += [
     # --- ms-swift's own checks (msswift/rules.py)
     RuleInfo("packing-attn-impl", "error", "packing / padding_free need a flash-attention attn_impl",
@@ -384,55 +391,6 @@ _RULES += [
              (code("ms-swift swift/utils/utils.py: import_external_file"),
               code("ms-swift swift/arguments/base_args/base_args.py: _import_external_plugins")),
              "recipes with external_plugins or custom_register_path"),
-    RuleInfo("vllm-model", "error", "the colocated vLLM rollout engine knows the model's architecture: Qwen3.5/3.6 "
-             "need vLLM >= 0.17.0, Qwen3-VL 0.11.0, Qwen3-Next 0.10.2",
-             (code("vLLM vllm/model_executor/models/registry.py: ModelRegistry (\"Model architectures [...] are not "
-                   "supported for now\"; public source, vLLM is not installed here)"),
-              Evidence("report", "verl-project/verl#5381", "Qwen3.5-35B-A3B GRPO with vllm 0.15.0, megatron-core "
-                       "0.16.0, transformers 5.2.0: \"Model architectures ['Qwen3_5MoeForConditionalGeneration'] are "
-                       "not supported for now\""),
-              Evidence("report", "modelscope/ms-swift Qwen3.5 best practice", "docs/source_en/BestPractices/"
-                       "Qwen3_5-Best-Practice.md: vllm>=0.17.0 for inference/deployment/RL"),
-              Evidence("report", "modelscope/ms-swift#6649", "Qwen3-VL-32B-Instruct GRPO, colocated vLLM 0.8.5.post1, "
-                       "2 x 8 H20: fails at the rollout; maintainer: \"qwen3-vl models is supported in vllm 0.11.0\" "
-                       "(vLLM's Qwen3-VL recipe: vLLM >= 0.11.0)"),
-              Evidence("report", "gpustack/gpustack#3827", "Qwen3-Next on vLLM 0.10.1.1: not supported (Qwen's "
-                       "Qwen3-Next release asks for vllm>=0.10.2)")),
-             "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate (not Megatron GKD with lmbda 0, which "
-             "builds no engine), both engines; judged only with a vLLM "
-             "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
-             "installed copy; support table rows vllm-*)"),
-    RuleInfo("vllm-lora-model", "error", "a vLLM started with LoRA (the colocated rollout with vllm_enable_lora, or "
-             "eval.backend vllm over LoRA checkpoints) for a model that release cannot run LoRA on: Qwen3-VL needs "
-             "vLLM >= 0.11.1 (0.11.0 wraps the vision tower as LoRA layers), Qwen3.5/3.6 a vLLM after 0.17.0 (its "
-             "Gated DeltaNet input projection's LoRA layer indexes past its packed modules)",
-             (code("vLLM v0.11.0 vllm/model_executor/models/qwen3_vl.py: Qwen3VLForConditionalGeneration.get_mm_mapping "
-                   "(tower_model \"model.visual.\", the engine's modules are \"visual.\"); vllm-project/vllm#27027 "
-                   "(merged 2025-10-16, after v0.11.0) corrects it; public source, vLLM is not installed here"),
-              code("ms-swift swift/rlhf_trainers/rollout_mixin.py / swift/megatron/trainers/rollout_mixin.py: "
-                   "_prepare_vllm_engine (enable_lora with tuner_type lora and vllm_enable_lora)"),
-              code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine.__init__ (adapters turn enable_lora on)"),
-              Evidence("report", "vllm-project/vllm#27669", "Qwen3-VL-8B-Instruct with LoRA on vLLM 0.11.0: \"assert "
-                       "token_lora_mapping.size(0) == M\" in _lora_shrink during profile_run, EngineCore failed to "
-                       "start"),
-              Evidence("report", "modelscope/ms-swift#6670", "Qwen3-VL-4B GRPO with vllm_enable_lora: the same "
-                       "AssertionError; vLLM maintainer: upgrade vLLM"),
-              code("vLLM v0.17.0 vllm/model_executor/models/qwen3_5.py: Qwen3_5GatedDeltaNet.create_qkvz_proj (4 "
-                   "output_sizes) against packed_modules_mapping in_proj_qkvz (2 entries); vllm-project/vllm#36976 "
-                   "(merged 2026-03-13, after v0.17.0) fixes it; public source"),
-              Evidence("report", "vllm-project/vllm#35286", "Qwen3.5-MoE with enable_lora: \"IndexError: list index out "
-                       "of range\" in column_parallel_linear.py set_lora / slice_lora_b during CUDA graph capture")),
-             "rlhf_type grpo/gkd with a colocated engine (use_vllm, not vllm_mode server), tuner_type lora and "
-             "vllm_enable_lora, both engines; eval.backend vllm with engine swift LoRA checkpoints; model types "
-             "qwen3_vl* (vLLM below 0.11.1) and qwen3_5* (vLLM 0.17.0 only: the first release carrying the fix is not "
-             "read); judged only with a vLLM version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in "
-             "the recipe env, else the installed copy; support table rows vllm-lora-qwen3_vl, vllm-lora-qwen3_5)"),
-    RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
-             "load expert adapters",
-             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),
-              Evidence("report", "vllm-project/vllm#40005", "Qwen3.5-MoE expert LoRA from Megatron-swift does not "
-                       "load; vLLM FusedMoEWithLoRA since v0.11.2")),
-             "GRPO + LoRA reaching the experts + vllm_enable_lora (in server mode: the recipe says the server runs with it)"),
 ]
 
 _RULES += MOE_RULE_INFO  # MoE dispatcher and MTP pipeline stage (planner/moe_rules.py): spec/ruleset_moe.py

@@ -146,6 +146,20 @@ GRPO_RULE_INFO = [
              "engine: megatron, rlhf_type grpo (or gkd with lmbda != 0) with use_vllm (colocate or server), "
              "overlap_param_gather with use_distributed_optimizer (not Megatron-FSDP), DP x CP > 1 or an expert "
              "data-parallel group above 1 (MoE)"),
+    RuleInfo("vllm-mm-cache", "warning", "a colocated vLLM rolling out a vision-language model with its multimodal "
+             "processor cache on (vllm_mm_processor_cache_gb unset: vLLM's 4 GiB, or > 0) can die mid-run on "
+             "'Expected a cached item for mm_hash'",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py / rlhf_trainers/rollout_mixin.py: the colocated "
+                   "engine gets mm_processor_cache_gb=vllm_mm_processor_cache_gb"),
+              Evidence("report", "modelscope/ms-swift#9863", "Megatron GRPO, ms-swift's dense_colocate.sh on "
+                       "Qwen2.5-VL-3B: AssertionError after the last step; the maintainer: a known vLLM issue, set "
+                       "vllm_mm_processor_cache_gb 0"),
+              Evidence("report", "vllm-project/vllm#31404", "the multimodal cache's sender and receiver diverge "
+                       "under load: AssertionError crashes the engine (fix PR #34749 not merged)"),
+              Evidence("report", "modelscope/ms-swift#7307", "Qwen3-VL with vLLM: 'Expected a cached item for "
+                       "mm_hash'")),
+             "rlhf_type grpo/gkd with a colocated vLLM (not vllm_mode server, whose cache is `swift rollout`'s), both "
+             "engines, a model with a vision tower and no language_model_only, vllm_mm_processor_cache_gb not 0"),
     RuleInfo("vllm-moe-backend-sync", "warning", "an MoE model's colocated vLLM on its default MoE kernel (vLLM >= "
              "0.20 on Hopper/Blackwell: FlashInfer, whose expert layout the in-place weight sync does not restore): "
              "corrupted rollouts or a crash at the first sync; moe_backend triton avoids it",
@@ -221,8 +235,81 @@ GRPO_RULE_INFO = [
              "rlhf_type gkd or grpo with teacher_model (not teacher_model_server), both engines, the teacher's "
              "config.json readable here; vocabularies more than 1024 apart (one tokenizer's checkpoints differ by "
              "embedding padding only)"),
+    RuleInfo("teacher-memory", "error, warning", "a local distillation teacher on Megatron (GKD, GRPO OPD-RL) shares "
+             "each GPU with the student: its bf16 shard in the student's layout, the student's weights, gradients "
+             "and optimizer state and an awake colocated vLLM fit the card (error); for GKD without "
+             "gkd_logits_topk also the full-vocabulary teacher logits of every micro-batch of a generation cycle "
+             "(warning)",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: MegatronRolloutMixin._prepare_teacher "
+                   "(get_mcore_model(args, teacher config): the student's parallel layout) / "
+                   "load_teacher_model_context (offload_teacher_model brings the whole shard back for each forward)"),
+              code("ms-swift swift/megatron/trainers/gkd_trainer.py: MegatronGKDTrainer._compute_teacher_logits_local "
+                   "(TeacherOutput(full_logits=...) kept per micro-batch of the rollout buffer without "
+                   "gkd_logits_topk)"),
+              Evidence("report", "modelscope/ms-swift#7295", "Megatron GKD, 16 x A800 80GB, Qwen3-30B-A3B student "
+                       "(full, PP2 EP8) and a local 235B-A22B teacher with offload_teacher_model, colocated vLLM at "
+                       "0.15 without sleep_level: OOM in compute_teacher_logits"),
+              Evidence("report", "modelscope/ms-swift#10097", "Megatron GKD with a local full-vocabulary teacher: "
+                       "one [S, 151k] logits tensor per rollout micro-batch kept for the generation cycle, OOM on "
+                       "long teacher responses (PR #10114 adds a chunked loss for it)")),
+             "engine: megatron, rlhf_type gkd or grpo with teacher_model (not teacher_model_server, not the student "
+             "itself under LoRA), the teacher's config.json readable here, launch.gpu known. Error: the student's "
+             "weights + gradients + optimizer state (not counted under offload_model / offload_optimizer) + the "
+             "colocated vLLM share when sleep_level is 0 + the teacher's shard exceed the card: byte counts, no "
+             "activations or framework share. Warning: GKD without gkd_logits_topk, adding the logits buffer with "
+             "every sample at (max_length or 2048) + max_completion_length tokens (at most vllm_max_model_len)"),
     RuleInfo("megatron-gkd", "error", "Megatron GKD settings",
              (code(f"{MS} RLHFMegatronArgumentsMixin.__post_init__"),
               code(f"{MS} RLHFMegatronArgumentsMixin._check_teacher")),
              "engine: megatron, rlhf_type gkd"),
+    # --- the vLLM rollout engine against the model (planner/rollout_rules.py, vllm_lora.py)
+    RuleInfo("vllm-model", "error", "the colocated vLLM rollout engine knows the model's architecture: Qwen3.5/3.6 "
+             "need vLLM >= 0.17.0, Qwen3-VL 0.11.0, Qwen3-Next 0.10.2",
+             (code("vLLM vllm/model_executor/models/registry.py: ModelRegistry (\"Model architectures [...] are not "
+                   "supported for now\"; public source, vLLM is not installed here)"),
+              Evidence("report", "verl-project/verl#5381", "Qwen3.5-35B-A3B GRPO with vllm 0.15.0, megatron-core "
+                       "0.16.0, transformers 5.2.0: \"Model architectures ['Qwen3_5MoeForConditionalGeneration'] are "
+                       "not supported for now\""),
+              Evidence("report", "modelscope/ms-swift Qwen3.5 best practice", "docs/source_en/BestPractices/"
+                       "Qwen3_5-Best-Practice.md: vllm>=0.17.0 for inference/deployment/RL"),
+              Evidence("report", "modelscope/ms-swift#6649", "Qwen3-VL-32B-Instruct GRPO, colocated vLLM 0.8.5.post1, "
+                       "2 x 8 H20: fails at the rollout; maintainer: \"qwen3-vl models is supported in vllm 0.11.0\" "
+                       "(vLLM's Qwen3-VL recipe: vLLM >= 0.11.0)"),
+              Evidence("report", "gpustack/gpustack#3827", "Qwen3-Next on vLLM 0.10.1.1: not supported (Qwen's "
+                       "Qwen3-Next release asks for vllm>=0.10.2)")),
+             "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate (not Megatron GKD with lmbda 0, which "
+             "builds no engine), both engines; judged only with a vLLM "
+             "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
+             "installed copy; support table rows vllm-*)"),
+    RuleInfo("vllm-lora-model", "error", "a vLLM started with LoRA (the colocated rollout with vllm_enable_lora, or "
+             "eval.backend vllm over LoRA checkpoints) for a model that release cannot run LoRA on: Qwen3-VL needs "
+             "vLLM >= 0.11.1 (0.11.0 wraps the vision tower as LoRA layers), Qwen3.5/3.6 a vLLM after 0.17.0 (its "
+             "Gated DeltaNet input projection's LoRA layer indexes past its packed modules)",
+             (code("vLLM v0.11.0 vllm/model_executor/models/qwen3_vl.py: Qwen3VLForConditionalGeneration.get_mm_mapping "
+                   "(tower_model \"model.visual.\", the engine's modules are \"visual.\"); vllm-project/vllm#27027 "
+                   "(merged 2025-10-16, after v0.11.0) corrects it; public source, vLLM is not installed here"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py / swift/megatron/trainers/rollout_mixin.py: "
+                   "_prepare_vllm_engine (enable_lora with tuner_type lora and vllm_enable_lora)"),
+              code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine.__init__ (adapters turn enable_lora on)"),
+              Evidence("report", "vllm-project/vllm#27669", "Qwen3-VL-8B-Instruct with LoRA on vLLM 0.11.0: \"assert "
+                       "token_lora_mapping.size(0) == M\" in _lora_shrink during profile_run, EngineCore failed to "
+                       "start"),
+              Evidence("report", "modelscope/ms-swift#6670", "Qwen3-VL-4B GRPO with vllm_enable_lora: the same "
+                       "AssertionError; vLLM maintainer: upgrade vLLM"),
+              code("vLLM v0.17.0 vllm/model_executor/models/qwen3_5.py: Qwen3_5GatedDeltaNet.create_qkvz_proj (4 "
+                   "output_sizes) against packed_modules_mapping in_proj_qkvz (2 entries); vllm-project/vllm#36976 "
+                   "(merged 2026-03-13, after v0.17.0) fixes it; public source"),
+              Evidence("report", "vllm-project/vllm#35286", "Qwen3.5-MoE with enable_lora: \"IndexError: list index out "
+                       "of range\" in column_parallel_linear.py set_lora / slice_lora_b during CUDA graph capture")),
+             "rlhf_type grpo/gkd with a colocated engine (use_vllm, not vllm_mode server), tuner_type lora and "
+             "vllm_enable_lora, both engines; eval.backend vllm with engine swift LoRA checkpoints; model types "
+             "qwen3_vl* (vLLM below 0.11.1) and qwen3_5* (vLLM 0.17.0 only: the first release carrying the fix is not "
+             "read); judged only with a vLLM version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in "
+             "the recipe env, else the installed copy; support table rows vllm-lora-qwen3_vl, vllm-lora-qwen3_5)"),
+    RuleInfo("vllm-expert-lora", "warning", "GRPO LoRA on routed experts synced as adapters to a vLLM that cannot "
+             "load expert adapters",
+             (code("ms-swift swift/megatron/trainers/rollout_mixin.py: adapter-only sync with vllm_enable_lora"),
+              Evidence("report", "vllm-project/vllm#40005", "Qwen3.5-MoE expert LoRA from Megatron-swift does not "
+                       "load; vLLM FusedMoEWithLoRA since v0.11.2")),
+             "GRPO + LoRA reaching the experts + vllm_enable_lora (in server mode: the recipe says the server runs with it)"),
 ]

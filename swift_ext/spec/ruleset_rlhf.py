@@ -142,6 +142,18 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "megatron/trainers/grpo_trainer.py MegatronGRPOTrainer.loss_func (the raise)")),
              "rlhf_type grpo, both engines, no teacher_model/teacher_model_server, not the transformers engine's "
              "Liger loss; a warning because ms-swift's published real/fipo examples take this path"),
+    RuleInfo("solution-column", "error", "GRPO's accuracy / cosine reward on hub data known to carry no `solution` "
+             "column (gsm8k, alpaca-gpt4): the reward's required argument is missing at the first reward",
+             (code("ms-swift swift/rewards/orm.py: MathAccuracy.__call__(completions, solution) / CosineReward.__call__"),
+              code("ms-swift swift/rl_core/grpo_algorithm.py: compute_rewards_per_func (the rows' columns as keyword "
+                   "arguments); dataset/preprocessor/core.py RowPreprocessor (keeps `solution` only when present)"),
+              Evidence("report", "modelscope/ms-swift#7316", "GRPO with the accuracy reward on gsm8k, training with "
+                       "evaluation: the maintainer: the accuracy reward needs a solution column, gsm8k has none"),
+              Evidence("policy", "ms-swift's own gsm8k GRPO examples (examples/train/grpo/internal/qlora.sh, the "
+                       "Qwen3.5 best practice) pass columns '{\"answer\": \"solution\"}'")),
+             "rlhf_type grpo, both engines, reward_funcs with accuracy or cosine, every dataset entry a hub id in "
+             "reward_arg_rules.NO_SOLUTION_HUB (columns from the dataset cards), no `columns` mapping onto solution; "
+             "local files are checked row by row (grpo-missing-solution)"),
     RuleInfo("cosine-max-len", "warning", "the cosine reward with cosine_max_len below max_completion_length: the "
              "unclamped cosine rewards completions past cosine_max_len again",
              (code("ms-swift swift/rewards/orm.py: CosineReward.cosfn / __call__ (no clamp of gen_len at "
