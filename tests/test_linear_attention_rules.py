@@ -165,3 +165,22 @@ def test_sp_tp1_lora_moe_a_model_without_gdn_or_the_transformers_gdn_are_not_war
     # MoE at TP > 1 without SP is refused by sequence-parallel already; no second finding
     plan = plan_of(NORM_TP, "args.model=Qwen/Qwen3.5-35B-A3B")
     assert found(plan.errors, "sequence-parallel") and not found(plan.warnings, "linear-attention-norm-tp")
+
+
+# ---- linear-attention-sp-swift: Ulysses sequence parallelism on Qwen3-Next's Gated DeltaNet ---------------------
+
+NEXT_SP = ("args.packing=false", "args.sequence_parallel_size=2")
+
+
+def test_qwen3_next_sequence_parallel_on_the_transformers_engine_is_warned():
+    (warning,) = found(plan_of(NEXT_SWIFT, *NEXT_SP).warnings, "linear-attention-sp-swift")
+    assert warning.path == "args.sequence_parallel_size" and "sequence_parallel_size: 1" in warning.hint
+    assert not found(plan_of(NEXT_SWIFT, *NEXT_SP).errors, "linear-attention-sp-swift")
+
+
+def test_sequence_parallel_on_qwen35_a_plain_model_or_size_1_is_not_warned():
+    # ms-swift patches Qwen3.5/3.6's GatedDeltaNet with a sequence-parallel forward
+    assert not found(plan_of(NEXT_SWIFT, *NEXT_SP, "args.model=Qwen/Qwen3.5-4B").warnings, "linear-attention-sp-swift")
+    assert not found(plan_of(NEXT_SWIFT, *NEXT_SP, "args.model=Qwen/Qwen3-30B-A3B").warnings,
+                     "linear-attention-sp-swift")
+    assert not found(plan_of(NEXT_SWIFT, "args.packing=false").warnings, "linear-attention-sp-swift")

@@ -3,7 +3,8 @@ attention of Qwen3-Next and Qwen3.5/3.6), both engines: the transformers engine,
 pack's boundaries to the layer, and the Megatron engine when mcore-bridge wraps the transformers layer
 (USE_MCORE_GDN=0). Megatron's default, mcore-bridge's own GatedDeltaNet, takes the pack's cu_seqlens and is not judged
 here (megatron-core's own GDN under bridge_backend megatron-bridge is layout.py's linear-attention-packed).
-Also here: the TP gradient reduction of megatron-core's GatedDeltaNet output norm (linear-attention-norm-tp).
+Also here: engine swift's sequence parallelism on Qwen3-Next (linear-attention-sp-swift) and the TP gradient
+reduction of megatron-core's GatedDeltaNet output norm (linear-attention-norm-tp).
 Registered with the shared engine rules (warn_rules.ENGINE_RULES)."""
 
 from __future__ import annotations
@@ -46,6 +47,29 @@ def qwen3_next_packed_swift(recipe, args, shape, lay, err, warn):
          "(no error; the loss looks normal)", key,
          hint=f"{key}: false, or engine: megatron (mcore-bridge's GatedDeltaNet takes the pack's cu_seqlens; "
          "ms-swift's docs: Qwen3-Next/Qwen3.5 packing belongs on Megatron-SWIFT)")
+
+
+@linear_attention_rule
+def qwen3_next_sequence_parallel_swift(recipe, args, shape, lay, err, warn):
+    # Engine swift's sequence parallelism (swift/sequence_parallel/sequence_parallel.py SequenceParallel.prepare ->
+    # _prepare_forward_hook) splits input_ids / position_ids along the sequence before the decoder runs, and only
+    # attention (_prepare_flash_attn) gathers the heads' whole sequence back. ms-swift 4.6 gives the Gated DeltaNet layers
+    # a sequence-parallel forward for Qwen3.5/3.6 only (swift/model/models/qwen.py
+    # _patch_qwen3_5_linear_attention_sequence_parallel patches Qwen3_5GatedDeltaNet / Qwen3_5MoeGatedDeltaNet; the
+    # qwen3_next loader patches nothing): transformers' Qwen3NextGatedDeltaNet.forward runs its causal conv and gated
+    # delta rule over the rank's own slice, every slice starting from a zero state -- each rank but the first loses the
+    # context before its slice in 3 layers of 4, with no error.
+    sp = args.int("sequence_parallel_size", 1) or 1
+    if recipe.engine != "swift" or sp <= 1 or not shape.linear_num_value_heads:
+        return
+    if not shape.model_type.startswith("qwen3_next"):
+        return
+    warn("linear-attention-sp-swift", f"sequence_parallel_size {sp} on {shape.name}: ms-swift splits the sequence over "
+         f"{sp} ranks but gives only Qwen3.5/3.6's Gated DeltaNet a sequence-parallel forward; Qwen3-Next's "
+         "linear-attention layers run on each rank's slice alone, so every slice after the first starts from an empty "
+         "state (no error; the loss looks plausible)", "sequence_parallel_size",
+         hint="sequence_parallel_size: 1, or engine: megatron with tensor parallelism (it splits the heads, "
+         "not the sequence)")
 
 
 @linear_attention_rule

@@ -149,6 +149,21 @@ RUNTIME_RULE_INFO = [
              "engine: swift, model_type qwen3_next (Gated DeltaNet layers), packing or padding_free true; Qwen3.5/3.6 "
              "(patched by ms-swift) and the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) are not "
              "judged"),
+    RuleInfo("linear-attention-sp-swift", "warning", "Qwen3-Next with sequence_parallel_size > 1 on the transformers "
+             "engine: ms-swift splits the sequence over the ranks but gives only Qwen3.5/3.6's Gated DeltaNet a "
+             "sequence-parallel forward, so Qwen3-Next's linear-attention layers run each rank's slice from an empty "
+             "state, without an error",
+             (code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel.prepare / "
+                   "_prepare_forward_hook (pad_and_split_inputs before the decoder; only attention is all-to-all'd)"),
+              code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (patches "
+                   "Qwen3_5GatedDeltaNet / Qwen3_5MoeGatedDeltaNet; the qwen3_next registration patches nothing)"),
+              code("transformers models/qwen3_next/modeling_qwen3_next.py: Qwen3NextGatedDeltaNet.forward (causal conv "
+                   "and chunk_gated_delta_rule over the tensor it is given, initial state None)"),
+              Evidence("report", "modelscope/ms-swift#9162", "the PR giving Qwen3.5's linear attention Ulysses "
+                       "sequence parallelism: \"Existing SP support is robust for full attention, but lacked "
+                       "model-specific linear-attention SP execution\"; scope Qwen3.5 only")),
+             "engine: swift, model_type qwen3_next, sequence_parallel_size > 1; Qwen3.5/3.6 (patched) and the Megatron "
+             "engine are not judged"),
     RuleInfo("attention-cp", "error, warning", "attention_backend unfused or local with context parallel: Transformer "
              "Engine runs CP attention only in its flash and fused backends",
              (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "
