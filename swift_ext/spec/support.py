@@ -200,6 +200,17 @@ SUPPORT: tuple[Support, ...] = (
             "mcore-bridge 1.6.3 model/mm_gpts/qwen3_5.py Qwen3_5MoeGatedDeltaNet.forward raises \"Packed (thd) varlen "
             "forward for Qwen3.5 requires transformers>=5.9.0, since cu_seq_lens_q was introduced in "
             "huggingface/transformers#45034\" (_TRANSFORMERS_SUPPORTS_CU_SEQ_LENS_Q)"),
+    # transformers 5.2.0 (ms-swift 4.6's floor for qwen3_5) names a class that does not exist in Qwen3_5Model's /
+    # Qwen3_5MoeModel's _no_split_modules ("Qwen3_5TextDecoderLayer"), and PreTrainedModel.post_init folds the
+    # children's lists into the top model's, which accelerate's TRANSFORMER_BASED_WRAP then looks up.
+    Support("fsdp-wrap-qwen3_5", "FSDP transformer-based auto wrap of Qwen3.5 / Qwen3.6 (the model's "
+            "_no_split_modules)", ("qwen3_5",), {"transformers": "5.3.0"}, None,
+            "transformers 5.2.0 models/qwen3_5/modeling_qwen3_5.py Qwen3_5Model._no_split_modules = "
+            "[\"Qwen3_5TextDecoderLayer\", ...] (qwen3_5_moe alike), gathered by modeling_utils.py "
+            "PreTrainedModel.post_init; accelerate utils/dataclasses.py FullyShardedDataParallelPlugin."
+            "set_auto_wrap_policy / utils/fsdp_utils.py fsdp2_prepare_auto_wrap_policy raise \"Could not find the "
+            "transformer layer class ... in the model.\"; fixed by huggingface/transformers#44382 (merged 2026-03-02), "
+            "5.3.0 names Qwen3_5DecoderLayer (both read from the released wheels)"),
     Support("vllm-qwen3_5", "Qwen3.5 / Qwen3.6 (Qwen3_5(Moe)ForConditionalGeneration) in the vLLM rollout engine",
             ("qwen3_5",), {"vllm": "0.17.0"}, None,
             "ms-swift Qwen3.5 best practice (docs/source_en/BestPractices/Qwen3_5-Best-Practice.md: vllm>=0.17.0 "
