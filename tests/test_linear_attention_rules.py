@@ -184,3 +184,26 @@ def test_sequence_parallel_on_qwen35_a_plain_model_or_size_1_is_not_warned():
     assert not found(plan_of(NEXT_SWIFT, *NEXT_SP, "args.model=Qwen/Qwen3-30B-A3B").warnings,
                      "linear-attention-sp-swift")
     assert not found(plan_of(NEXT_SWIFT, "args.packing=false").warnings, "linear-attention-sp-swift")
+
+
+# ---- linear-attention-packed-swift, Qwen3.5: ms-swift's template refuses packed rows below transformers 5.9 -------
+
+QWEN35_SWIFT = ISSUES / "ms-swift-9618-qwen35-swift-packing-transformers-58.yaml"  # Qwen3.5-4B LoRA, packing, 5.8.1
+
+
+def test_qwen35_packing_without_sequence_parallel_below_transformers_5_9_is_refused():
+    (error,) = found(plan_of(QWEN35_SWIFT).errors, "linear-attention-packed-swift")
+    assert error.path == "args.packing" and "transformers 5.8.1 < 5.9.0" in error.message
+    (error,) = found(plan_of(QWEN35_SWIFT, "args.packing=false", "args.padding_free=true").errors,
+                     "linear-attention-packed-swift")
+    assert error.path == "args.padding_free"
+
+
+def test_qwen35_packing_passes_on_5_9_under_sequence_parallel_or_unpacked():
+    assert not found(plan_of(QWEN35_SWIFT, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.9.0").errors,
+                     "linear-attention-packed-swift")
+    # ms-swift's sequence-parallel GDN forward derives the boundaries itself; the template lets it through
+    assert not found(plan_of(QWEN35_SWIFT, "args.sequence_parallel_size=2").errors, "linear-attention-packed-swift")
+    assert not found(plan_of(QWEN35_SWIFT, "args.packing=false").errors, "linear-attention-packed-swift")
+    # the template is Qwen3.5's; a model without linear attention packs under flash attention on any 5.x
+    assert not found(plan_of(QWEN35_SWIFT, "args.model=Qwen/Qwen3-4B").errors, "linear-attention-packed-swift")

@@ -50,6 +50,30 @@ def qwen3_next_packed_swift(recipe, args, shape, lay, err, warn):
 
 
 @linear_attention_rule
+def qwen3_5_packed_swift(recipe, args, shape, lay, err, warn):
+    # ms-swift 4.6 template/templates/qwen.py Qwen3_5Template._post_encode (the transformers engine's forward pre-hook,
+    # template/base.py Template.pre_forward_hook) raises "Qwen3.5 packing/padding_free with sequence_parallel_size=1
+    # requires transformers>=5.9.0" at the first forward: below 5.9 transformers drops cu_seq_lens_q before the
+    # GatedDeltaNet and the packed samples' state ran together silently (ms-swift#9618). Under sequence parallelism
+    # ms-swift's own GDN forward derives the boundaries and the template lets it through.
+    if recipe.engine != "swift" or not shape.linear_num_value_heads or not shape.model_type.startswith("qwen3_5"):
+        return
+    key = _packed_key(args)
+    if key is None or (args.int("sequence_parallel_size", 1) or 1) > 1:
+        return
+    gaps = version_gaps("packed-linear-attention-swift", resolve_versions(recipe.env))
+    if not gaps:
+        return
+    err("linear-attention-packed-swift", f"{key} on {shape.name} without sequence parallelism needs transformers >= "
+        f"5.9 ({'; '.join(gaps)}): ms-swift's Qwen3.5 template stops the first forward (\"Qwen3.5 "
+        "packing/padding_free with sequence_parallel_size=1 requires transformers>=5.9.0\"); older releases drop "
+        "the pack's boundaries before the Gated DeltaNet", key,
+        hint="transformers >= 5.9 on the training machine (declare it with SWIFT_EXT_TARGET_VERSIONS "
+        f"transformers=...), {key}: false" + (" and padding_free: false" if key == "packing" else "")
+        + ", or engine: megatron (mcore-bridge's GatedDeltaNet takes the pack's cu_seqlens)")
+
+
+@linear_attention_rule
 def qwen3_next_sequence_parallel_swift(recipe, args, shape, lay, err, warn):
     # Engine swift's sequence parallelism (swift/sequence_parallel/sequence_parallel.py SequenceParallel.prepare ->
     # _prepare_forward_hook) splits input_ids / position_ids along the sequence before the decoder runs, and only

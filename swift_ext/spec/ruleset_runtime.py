@@ -134,9 +134,10 @@ RUNTIME_RULE_INFO = [
              "megatron-core < 0.19 (support table: packed-linear-attention), or Qwen3.5/3.6 with USE_MCORE_GDN=0 in the "
              "recipe env and a declared or installed transformers < 5.9 (support table: packed-linear-attention-hf); "
              "mcore-bridge's own GatedDeltaNet, the default, runs packed input"),
-    RuleInfo("linear-attention-packed-swift", "warning", "Qwen3-Next with packing or padding_free on the transformers "
-             "engine: its Gated DeltaNet layers get no sample boundaries, so the linear-attention state crosses packed "
-             "samples without an error",
+    RuleInfo("linear-attention-packed-swift", "error, warning", "packing or padding_free to transformers' Gated "
+             "DeltaNet on the transformers engine: Qwen3-Next's layers get no sample boundaries, so the "
+             "linear-attention state crosses packed samples without an error (warning); Qwen3.5/3.6 without sequence "
+             "parallelism on transformers < 5.9, which ms-swift's template refuses at the first forward (error)",
              (code("transformers models/qwen3_next/modeling_qwen3_next.py: Qwen3NextGatedDeltaNet.forward "
                    "(cu_seqlens=kwargs.pop(\"cu_seq_lens_q\", None))"),
               code("ms-swift swift/template/base.py: Template._data_collator (padding_free: position_ids only; Qwen3-Next's "
@@ -145,10 +146,17 @@ RUNTIME_RULE_INFO = [
               Evidence("report", "modelscope/ms-swift#7981", "Qwen3-Next with packing: samples in a pack see each other; "
                        "the maintainer confirms it comes from the linear attention"),
               Evidence("report", "modelscope/ms-swift#9340", "ms-swift's docs (packing): for Qwen3-Next/Qwen3.5 packing "
-                       "use Megatron-SWIFT")),
-             "engine: swift, model_type qwen3_next (Gated DeltaNet layers), packing or padding_free true; Qwen3.5/3.6 "
-             "(patched by ms-swift) and the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) are not "
-             "judged"),
+                       "use Megatron-SWIFT"),
+              code("ms-swift swift/template/templates/qwen.py: Qwen3_5Template._post_encode (\"Qwen3.5 packing/"
+                   "padding_free with sequence_parallel_size=1 requires transformers>=5.9.0\"; run by template/base.py "
+                   "Template.pre_forward_hook)"),
+              Evidence("report", "modelscope/ms-swift#9618", "Qwen3.5 packing with sequence_parallel_size 1 on "
+                       "transformers 5.2.0 ~ 5.8.1: cu_seq_lens_q never reaches the GatedDeltaNet and the state leaks "
+                       "across samples silently; fixed upstream in 5.9.0, after which ms-swift added the refusal")),
+             "engine: swift, packing or padding_free true; model_type qwen3_next (a warning), or qwen3_5* with "
+             "sequence_parallel_size 1 and a declared or installed transformers < 5.9 (an error; support table: "
+             "packed-linear-attention-swift); the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) is "
+             "not judged"),
     RuleInfo("linear-attention-sp-swift", "warning", "Qwen3-Next with sequence_parallel_size > 1 on the transformers "
              "engine: ms-swift splits the sequence over the ranks but gives only Qwen3.5/3.6's Gated DeltaNet a "
              "sequence-parallel forward, so Qwen3-Next's linear-attention layers run each rank's slice from an empty "

@@ -211,6 +211,15 @@ SUPPORT: tuple[Support, ...] = (
             "set_auto_wrap_policy / utils/fsdp_utils.py fsdp2_prepare_auto_wrap_policy raise \"Could not find the "
             "transformer layer class ... in the model.\"; fixed by huggingface/transformers#44382 (merged 2026-03-02), "
             "5.3.0 names Qwen3_5DecoderLayer (both read from the released wheels)"),
+    # ms-swift 4.6 template/templates/qwen.py Qwen3_5Template._post_encode: the transformers engine's packed rows reach
+    # Qwen3.5's GatedDeltaNet with their boundaries only from transformers 5.9 (earlier releases drop cu_seq_lens_q one
+    # hop before it and the state leaked across samples silently: ms-swift#9618), so ms-swift now refuses them.
+    Support("packed-linear-attention-swift", "packed rows (padding_free / packing) to Qwen3.5 / Qwen3.6 on the "
+            "transformers engine without sequence parallelism", ("qwen3_5",), {"transformers": "5.9.0"}, None,
+            "ms-swift 4.6 swift/template/templates/qwen.py Qwen3_5Template._post_encode raises \"Qwen3.5 "
+            "packing/padding_free with sequence_parallel_size=1 requires transformers>=5.9.0\" "
+            "(transformers_5_9 from Qwen3VLTemplate.init_env_args); modelscope/ms-swift#9618 (transformers 5.2.0 ~ "
+            "5.8.1: the GatedDeltaNet never sees cu_seq_lens_q, fixed upstream in 5.9.0, huggingface/transformers#46093)"),
     Support("vllm-qwen3_5", "Qwen3.5 / Qwen3.6 (Qwen3_5(Moe)ForConditionalGeneration) in the vLLM rollout engine",
             ("qwen3_5",), {"vllm": "0.17.0"}, None,
             "ms-swift Qwen3.5 best practice (docs/source_en/BestPractices/Qwen3_5-Best-Practice.md: vllm>=0.17.0 "
