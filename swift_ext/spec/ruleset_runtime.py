@@ -169,7 +169,10 @@ RUNTIME_RULE_INFO = [
                    "and chunk_gated_delta_rule over the tensor it is given, initial state None)"),
               Evidence("report", "modelscope/ms-swift#9162", "the PR giving Qwen3.5's linear attention Ulysses "
                        "sequence parallelism: \"Existing SP support is robust for full attention, but lacked "
-                       "model-specific linear-attention SP execution\"; scope Qwen3.5 only")),
+                       "model-specific linear-attention SP execution\"; scope Qwen3.5 only"),
+              Evidence("report", "verl-project/verl#5639", "Qwen3Next under Ulysses SP on transformers' layers (verl's "
+                       "FSDP actor): \"The linear attention layers are not aware of the SP partitioning, leading to "
+                       "incorrect attention computation\"; workaround sp_size=1")),
              "engine: swift, model_type qwen3_next, sequence_parallel_size > 1; Qwen3.5/3.6 (patched) and the Megatron "
              "engine are not judged"),
     RuleInfo("attention-cp", "error, warning", "attention_backend unfused or local with context parallel: Transformer "
