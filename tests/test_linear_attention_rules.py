@@ -207,3 +207,27 @@ def test_qwen35_packing_passes_on_5_9_under_sequence_parallel_or_unpacked():
     assert not found(plan_of(QWEN35_SWIFT, "args.packing=false").errors, "linear-attention-packed-swift")
     # the template is Qwen3.5's; a model without linear attention packs under flash attention on any 5.x
     assert not found(plan_of(QWEN35_SWIFT, "args.model=Qwen/Qwen3-4B").errors, "linear-attention-packed-swift")
+
+
+# ---- transformers-model: the transformers release that knows qwen3_5 / qwen3_next --------------------------------
+
+OLD_TRANSFORMERS = ISSUES / "llamafactory-10219-qwen35-transformers-500.yaml"  # Qwen3.5-27B LoRA on transformers 5.0.0
+
+
+def test_a_transformers_release_without_the_model_type_is_refused_on_both_engines():
+    (error,) = found(plan_of(OLD_TRANSFORMERS).errors, "transformers-model")
+    assert error.path == "args.model" and "transformers 5.0.0 < 5.2.0" in error.message
+    # Megatron reads the same config.json through AutoConfig
+    assert found(plan_of(HF_GDN, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.1.0").errors, "transformers-model")
+    # Qwen3-Next arrived in 4.57
+    assert found(plan_of(NEXT_SWIFT, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.56.2").errors, "transformers-model")
+
+
+def test_the_release_that_ships_the_model_type_or_other_models_pass():
+    assert not found(plan_of(OLD_TRANSFORMERS, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.2.0").errors,
+                     "transformers-model")
+    assert not found(plan_of(NEXT_SWIFT, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.57.0").errors,
+                     "transformers-model")
+    # no row for Qwen3: 4.x knows it
+    assert not found(plan_of(OLD_TRANSFORMERS, "args.model=Qwen/Qwen3-8B",
+                             "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.56.2").errors, "transformers-model")

@@ -3,14 +3,15 @@ attention of Qwen3-Next and Qwen3.5/3.6), both engines: the transformers engine,
 pack's boundaries to the layer, and the Megatron engine when mcore-bridge wraps the transformers layer
 (USE_MCORE_GDN=0). Megatron's default, mcore-bridge's own GatedDeltaNet, takes the pack's cu_seqlens and is not judged
 here (megatron-core's own GDN under bridge_backend megatron-bridge is layout.py's linear-attention-packed).
-Also here: engine swift's sequence parallelism on Qwen3-Next (linear-attention-sp-swift) and the TP gradient
-reduction of megatron-core's GatedDeltaNet output norm (linear-attention-norm-tp).
+Also here: the transformers release that knows these model types (transformers-model), engine swift's sequence
+parallelism on Qwen3-Next (linear-attention-sp-swift) and the TP gradient reduction of megatron-core's GatedDeltaNet
+output norm (linear-attention-norm-tp).
 Registered with the shared engine rules (warn_rules.ENGINE_RULES)."""
 
 from __future__ import annotations
 
 from swift_ext.planner.mcore_config import is_on
-from swift_ext.spec.support import resolve_versions, version_gaps
+from swift_ext.spec.support import BY_FEATURE, TRANSFORMERS_MODEL_FEATURES, resolve_versions, version_gaps
 
 LINEAR_ATTENTION_RULES: list = []
 
@@ -26,6 +27,28 @@ def linear_attention_rule(fn):
 def _packed_key(args) -> str | None:
     """The argument that sends packed rows to the model: packing (which forces padding_free) or padding_free."""
     return "packing" if args.bool("packing") else "padding_free" if args.bool("padding_free") else None
+
+
+@linear_attention_rule
+def transformers_model_type(recipe, args, shape, lay, err, warn):
+    # Both engines read the checkpoint's config.json through transformers' AutoConfig first (ms-swift 4.6
+    # swift/model/register.py get_model_info_meta, from SftArguments / MegatronArguments.__post_init__); a release older
+    # than the model type raises there, before any GPU work. ms-swift's registry only warns about its `requires`
+    # (swift/model/model_meta.py ModelMeta.check_requires). Judged on a declared or installed transformers.
+    if not shape.model_type:
+        return
+    versions = resolve_versions(recipe.env)
+    for feature in TRANSFORMERS_MODEL_FEATURES:
+        row = BY_FEATURE[feature]
+        if not shape.model_type.startswith(row.model_types):
+            continue
+        for gap in version_gaps(feature, versions):
+            err("transformers-model", f"{row.what}: {gap}; that release does not know model_type "
+                f"{shape.model_type}, and reading {shape.name}'s config.json stops the run at start-up (\"The "
+                f"checkpoint you are trying to load has model type `{shape.model_type}` but Transformers does not "
+                "recognize this architecture\")", "model",
+                hint=f"transformers >= {row.needs['transformers']} on the training machine (declare it with "
+                "SWIFT_EXT_TARGET_VERSIONS transformers=...)")
 
 
 @linear_attention_rule

@@ -220,6 +220,19 @@ SUPPORT: tuple[Support, ...] = (
             "packing/padding_free with sequence_parallel_size=1 requires transformers>=5.9.0\" "
             "(transformers_5_9 from Qwen3VLTemplate.init_env_args); modelscope/ms-swift#9618 (transformers 5.2.0 ~ "
             "5.8.1: the GatedDeltaNet never sees cu_seq_lens_q, fixed upstream in 5.9.0, huggingface/transformers#46093)"),
+    # The first transformers release that knows the model type (models/<type>/ in the wheel): below it AutoConfig raises
+    # "The checkpoint you are trying to load has model type `...` but Transformers does not recognize this
+    # architecture" when ms-swift reads config.json, both engines (get_model_info_meta).
+    Support("transformers-qwen3_5", "Qwen3.5 / Qwen3.6 (model_type qwen3_5 / qwen3_5_moe) in transformers",
+            ("qwen3_5",), {"transformers": "5.2.0"}, None,
+            "the transformers 5.1.0 wheel has no models/qwen3_5 or qwen3_5_moe, 5.2.0 has both; ms-swift 4.6 "
+            "swift/model/models/qwen.py registers qwen3_5 / qwen3_5_moe with requires transformers>=5.2.0 (a warning "
+            "only: ModelMeta.check_requires); hiyouga/LlamaFactory#10219 (Qwen3.5-27B on transformers 5.0.0: "
+            "KeyError: 'qwen3_5' in AutoConfig)"),
+    Support("transformers-qwen3_next", "Qwen3-Next (model_type qwen3_next) in transformers", ("qwen3_next",),
+            {"transformers": "4.57.0"}, None,
+            "the transformers 4.56.2 wheel has no models/qwen3_next, 5.1.0 has it (4.57.0 first ships it); ms-swift 4.6 "
+            "swift/model/models/qwen.py registers qwen3_next with requires transformers>=4.57"),
     Support("vllm-qwen3_5", "Qwen3.5 / Qwen3.6 (Qwen3_5(Moe)ForConditionalGeneration) in the vLLM rollout engine",
             ("qwen3_5",), {"vllm": "0.17.0"}, None,
             "ms-swift Qwen3.5 best practice (docs/source_en/BestPractices/Qwen3_5-Best-Practice.md: vllm>=0.17.0 "
@@ -352,6 +365,8 @@ BY_FEATURE = {row.feature: row for row in SUPPORT}
 # Model architectures a vLLM release before the row's version does not register ("Model architectures [...] are not
 # supported for now" when a colocated rollout engine starts): planner/rollout_rules.py vllm-model judges them.
 VLLM_MODEL_FEATURES = ("vllm-qwen3_5", "vllm-qwen3_next", "vllm-qwen3_vl")
+# Model types an older transformers does not know (planner/linear_attention_rules.py transformers-model judges them).
+TRANSFORMERS_MODEL_FEATURES = ("transformers-qwen3_5", "transformers-qwen3_next")
 FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
 
 
