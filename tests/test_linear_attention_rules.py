@@ -231,3 +231,12 @@ def test_the_release_that_ships_the_model_type_or_other_models_pass():
     # no row for Qwen3: 4.x knows it
     assert not found(plan_of(OLD_TRANSFORMERS, "args.model=Qwen/Qwen3-8B",
                              "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.56.2").errors, "transformers-model")
+
+
+def test_qwen3_vl_below_transformers_4_57_is_refused_too():
+    plan = plan_of(OLD_TRANSFORMERS, "args.model=Qwen/Qwen3-VL-8B-Instruct",
+                   "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.56.2")
+    assert found(plan.errors, "transformers-model")
+    plan = plan_of(OLD_TRANSFORMERS, "args.model=Qwen/Qwen3-VL-8B-Instruct",
+                   "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.57.1")
+    assert not found(plan.errors, "transformers-model")

@@ -158,19 +158,20 @@ RUNTIME_RULE_INFO = [
              "packed-linear-attention-swift); the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) is "
              "not judged"),
     RuleInfo("transformers-model", "error", "a transformers release that knows the model type: Qwen3.5/3.6 (qwen3_5, "
-             "qwen3_5_moe) from 5.2.0, Qwen3-Next (qwen3_next) from 4.57.0; older ones stop both engines when they "
-             "read config.json",
+             "qwen3_5_moe) from 5.2.0, Qwen3-Next, Qwen3-VL and Qwen3-Omni from 4.57.0; older ones stop both engines "
+             "when they read config.json",
              (code("ms-swift swift/model/register.py: get_model_info_meta (config.json through transformers' "
                    "AutoConfig, from SftArguments / MegatronArguments.__post_init__)"),
               code("ms-swift swift/model/model_meta.py: ModelMeta.check_requires (the registry's transformers>=5.2.0 / "
                    ">=4.57 only logs a warning)"),
               code("transformers models/qwen3_5/configuration_qwen3_5.py: Qwen3_5Config (absent from the 5.1.0 "
-                   "wheel, present in 5.2.0; models/qwen3_next absent from the 4.56.2 wheel -- read from the released "
-                   "wheels)"),
+                   "wheel, present in 5.2.0; models/qwen3_next, qwen3_vl, qwen3_vl_moe, qwen3_omni_moe absent from the "
+                   "4.56.2 wheel, present in 4.57.0 -- read from the released wheels)"),
               Evidence("report", "hiyouga/LlamaFactory#10219", "Qwen3.5-27B fine-tuning on transformers 5.0.0: "
                        "KeyError: 'qwen3_5' in AutoConfig.from_pretrained")),
-             "both engines, model_type qwen3_5* / qwen3_next from config.json, a declared or installed transformers "
-             "below the row (support table: transformers-qwen3_5, transformers-qwen3_next)"),
+             "both engines, model_type qwen3_5* / qwen3_next / qwen3_vl* / qwen3_omni* from config.json, a declared or "
+             "installed transformers below the row (support table: transformers-qwen3_5, transformers-qwen3_next, "
+             "transformers-qwen3_vl)"),
     RuleInfo("linear-attention-sp-swift", "warning", "Qwen3-Next with sequence_parallel_size > 1 on the transformers "
              "engine: ms-swift splits the sequence over the ranks but gives only Qwen3.5/3.6's Gated DeltaNet a "
              "sequence-parallel forward, so Qwen3-Next's linear-attention layers run each rank's slice from an empty "

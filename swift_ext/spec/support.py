@@ -233,6 +233,11 @@ SUPPORT: tuple[Support, ...] = (
             {"transformers": "4.57.0"}, None,
             "the transformers 4.56.2 wheel has no models/qwen3_next, 5.1.0 has it (4.57.0 first ships it); ms-swift 4.6 "
             "swift/model/models/qwen.py registers qwen3_next with requires transformers>=4.57"),
+    Support("transformers-qwen3_vl", "Qwen3-VL / Qwen3-VL-MoE and Qwen3-Omni (model_type qwen3_vl*, qwen3_omni*) in "
+            "transformers", ("qwen3_vl", "qwen3_omni"), {"transformers": "4.57.0"}, None,
+            "the transformers 4.56.2 wheel has no models/qwen3_vl, qwen3_vl_moe or qwen3_omni_moe, 4.57.0 has all three; "
+            "ms-swift 4.6 swift/model/models/qwen.py registers qwen3_vl / qwen3_vl_moe with requires transformers>=4.57 "
+            "and qwen3_omni_moe with >=4.57.dev0"),
     Support("vllm-qwen3_5", "Qwen3.5 / Qwen3.6 (Qwen3_5(Moe)ForConditionalGeneration) in the vLLM rollout engine",
             ("qwen3_5",), {"vllm": "0.17.0"}, None,
             "ms-swift Qwen3.5 best practice (docs/source_en/BestPractices/Qwen3_5-Best-Practice.md: vllm>=0.17.0 "
@@ -366,7 +371,7 @@ BY_FEATURE = {row.feature: row for row in SUPPORT}
 # supported for now" when a colocated rollout engine starts): planner/rollout_rules.py vllm-model judges them.
 VLLM_MODEL_FEATURES = ("vllm-qwen3_5", "vllm-qwen3_next", "vllm-qwen3_vl")
 # Model types an older transformers does not know (planner/linear_attention_rules.py transformers-model judges them).
-TRANSFORMERS_MODEL_FEATURES = ("transformers-qwen3_5", "transformers-qwen3_next")
+TRANSFORMERS_MODEL_FEATURES = ("transformers-qwen3_5", "transformers-qwen3_next", "transformers-qwen3_vl")
 FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
 
 
