@@ -165,3 +165,78 @@ def test_sp_tp1_lora_moe_a_model_without_gdn_or_the_transformers_gdn_are_not_war
     # MoE at TP > 1 without SP is refused by sequence-parallel already; no second finding
     plan = plan_of(NORM_TP, "args.model=Qwen/Qwen3.5-35B-A3B")
     assert found(plan.errors, "sequence-parallel") and not found(plan.warnings, "linear-attention-norm-tp")
+
+
+# ---- linear-attention-sp-swift: Ulysses sequence parallelism on Qwen3-Next's Gated DeltaNet ---------------------
+
+NEXT_SP = ("args.packing=false", "args.sequence_parallel_size=2")
+
+
+def test_qwen3_next_sequence_parallel_on_the_transformers_engine_is_warned():
+    (warning,) = found(plan_of(NEXT_SWIFT, *NEXT_SP).warnings, "linear-attention-sp-swift")
+    assert warning.path == "args.sequence_parallel_size" and "sequence_parallel_size: 1" in warning.hint
+    assert not found(plan_of(NEXT_SWIFT, *NEXT_SP).errors, "linear-attention-sp-swift")
+
+
+def test_sequence_parallel_on_qwen35_a_plain_model_or_size_1_is_not_warned():
+    # ms-swift patches Qwen3.5/3.6's GatedDeltaNet with a sequence-parallel forward
+    assert not found(plan_of(NEXT_SWIFT, *NEXT_SP, "args.model=Qwen/Qwen3.5-4B").warnings, "linear-attention-sp-swift")
+    assert not found(plan_of(NEXT_SWIFT, *NEXT_SP, "args.model=Qwen/Qwen3-30B-A3B").warnings,
+                     "linear-attention-sp-swift")
+    assert not found(plan_of(NEXT_SWIFT, "args.packing=false").warnings, "linear-attention-sp-swift")
+
+
+# ---- linear-attention-packed-swift, Qwen3.5: ms-swift's template refuses packed rows below transformers 5.9 -------
+
+QWEN35_SWIFT = ISSUES / "ms-swift-9618-qwen35-swift-packing-transformers-58.yaml"  # Qwen3.5-4B LoRA, packing, 5.8.1
+
+
+def test_qwen35_packing_without_sequence_parallel_below_transformers_5_9_is_refused():
+    (error,) = found(plan_of(QWEN35_SWIFT).errors, "linear-attention-packed-swift")
+    assert error.path == "args.packing" and "transformers 5.8.1 < 5.9.0" in error.message
+    (error,) = found(plan_of(QWEN35_SWIFT, "args.packing=false", "args.padding_free=true").errors,
+                     "linear-attention-packed-swift")
+    assert error.path == "args.padding_free"
+
+
+def test_qwen35_packing_passes_on_5_9_under_sequence_parallel_or_unpacked():
+    assert not found(plan_of(QWEN35_SWIFT, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.9.0").errors,
+                     "linear-attention-packed-swift")
+    # ms-swift's sequence-parallel GDN forward derives the boundaries itself; the template lets it through
+    assert not found(plan_of(QWEN35_SWIFT, "args.sequence_parallel_size=2").errors, "linear-attention-packed-swift")
+    assert not found(plan_of(QWEN35_SWIFT, "args.packing=false").errors, "linear-attention-packed-swift")
+    # the template is Qwen3.5's; a model without linear attention packs under flash attention on any 5.x
+    assert not found(plan_of(QWEN35_SWIFT, "args.model=Qwen/Qwen3-4B").errors, "linear-attention-packed-swift")
+
+
+# ---- transformers-model: the transformers release that knows qwen3_5 / qwen3_next --------------------------------
+
+OLD_TRANSFORMERS = ISSUES / "llamafactory-10219-qwen35-transformers-500.yaml"  # Qwen3.5-27B LoRA on transformers 5.0.0
+
+
+def test_a_transformers_release_without_the_model_type_is_refused_on_both_engines():
+    (error,) = found(plan_of(OLD_TRANSFORMERS).errors, "transformers-model")
+    assert error.path == "args.model" and "transformers 5.0.0 < 5.2.0" in error.message
+    # Megatron reads the same config.json through AutoConfig
+    assert found(plan_of(HF_GDN, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.1.0").errors, "transformers-model")
+    # Qwen3-Next arrived in 4.57
+    assert found(plan_of(NEXT_SWIFT, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.56.2").errors, "transformers-model")
+
+
+def test_the_release_that_ships_the_model_type_or_other_models_pass():
+    assert not found(plan_of(OLD_TRANSFORMERS, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.2.0").errors,
+                     "transformers-model")
+    assert not found(plan_of(NEXT_SWIFT, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.57.0").errors,
+                     "transformers-model")
+    # no row for Qwen3: 4.x knows it
+    assert not found(plan_of(OLD_TRANSFORMERS, "args.model=Qwen/Qwen3-8B",
+                             "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.56.2").errors, "transformers-model")
+
+
+def test_qwen3_vl_below_transformers_4_57_is_refused_too():
+    plan = plan_of(OLD_TRANSFORMERS, "args.model=Qwen/Qwen3-VL-8B-Instruct",
+                   "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.56.2")
+    assert found(plan.errors, "transformers-model")
+    plan = plan_of(OLD_TRANSFORMERS, "args.model=Qwen/Qwen3-VL-8B-Instruct",
+                   "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.57.1")
+    assert not found(plan.errors, "transformers-model")

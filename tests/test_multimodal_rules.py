@@ -32,6 +32,11 @@ CASES = [
     ("lora-multimodal-targets", "freeze_llm", MEG_SFT, ["args.tuner_type=lora", "args.freeze_llm=true"],
      ["args.tuner_type=lora", "args.freeze_llm=true", "args.freeze_vit=false"]),
     ("truncation-split", "truncation_strategy", SWIFT_SFT, [TEXT, SPLIT], [TEXT, SPLIT, "command=pt"]),
+    # the lengths column is written only by eager tokenization; unset, lazy_tokenize is false under group_by_length
+    ("lazy-group-by-length", "lazy_tokenize", SWIFT_SFT, [VL, "args.group_by_length=true", "args.lazy_tokenize=true"],
+     [VL, "args.group_by_length=true"]),
+    ("lazy-group-by-length", "lazy_tokenize", SWIFT_SFT, [TEXT, "args.group_by_length=true", "args.lazy_tokenize=true"],
+     [TEXT, "args.group_by_length=true", "args.lazy_tokenize=false"]),
     ("vit-lr-multimodal", "vit_lr", SWIFT_SFT, [TEXT, "args.vit_lr=1e-5"], [VL, "args.vit_lr=1e-5"]),
     ("vit-lr-multimodal", "aligner_lr", SWIFT_SFT, [TEXT, "args.aligner_lr=1e-5"], [TEXT]),
     ("truncation-split", "truncation_strategy", SWIFT_SFT, [VL, SPLIT, "command=pt"],

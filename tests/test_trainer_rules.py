@@ -109,6 +109,23 @@ def test_fsdp_report_warnings_stay_with_fsdp():
     assert "fsdp-reports" not in findings(mts, "args.modules_to_save=null")[1]
 
 
+def test_fsdp_auto_wrap_of_qwen35_is_refused_on_transformers_5_2_only():
+    name = "llamafactory-10270-qwen35-fsdp-transformers-520"
+    assert findings(name)[0].get("fsdp-wrap-qwen3_5") == {"args.fsdp"}
+    # the MoE release lists the same missing class in 5.2.0
+    assert findings(name, "args.model=Qwen/Qwen3.5-35B-A3B")[0].get("fsdp-wrap-qwen3_5") == {"args.fsdp"}
+    # transformers 5.3 names Qwen3_5DecoderLayer; DeepSpeed does not read _no_split_modules; other models' lists hold
+    assert "fsdp-wrap-qwen3_5" not in findings(name, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.3.0")[0]
+    assert "fsdp-wrap-qwen3_5" not in findings(name, "args.fsdp=null", "args.deepspeed=zero3")[0]
+    assert "fsdp-wrap-qwen3_5" not in findings(name, "args.model=Qwen/Qwen3-4B")[0]
+    # an fsdp config that names the layer class to wrap bypasses _no_split_modules
+    config = ("args.fsdp='{\"fsdp\": \"full_shard auto_wrap\", \"fsdp_config\": {\"fsdp_version\": 2%s}}'")
+    assert findings(name, config % "")[0].get("fsdp-wrap-qwen3_5") == {"args.fsdp"}
+    named = ', "transformer_layer_cls_to_wrap": ["Qwen3_5DecoderLayer"]'
+    assert "fsdp-wrap-qwen3_5" not in findings(name, config % named)[0]
+    assert "fsdp-wrap-qwen3_5" not in findings(name, config % ', "auto_wrap_policy": "SIZE_BASED_WRAP"')[0]
+
+
 def test_liger_is_warned_for_embedding_training_only():
     name = "ms-swift-5219-liger-embedding"
     assert findings(name)[1].get("liger-embedding") == {"args.use_liger_kernel"}

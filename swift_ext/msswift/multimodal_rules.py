@@ -1,7 +1,7 @@
 """ms-swift 4.6's refusals that depend on the model being multimodal, both engines: LoRA's `all-linear` on a
 vision-language model with every part frozen (nothing left to target), and `truncation_strategy split`, which
 ms-swift only takes for pre-training without lazy tokenization -- and lazy tokenization is what it picks for a
-multimodal model. Each names the file and function of the installed `swift` package it mirrors; rules.py registers
+multimodal model (and a stated lazy_tokenize under group_by_length, which needs the eager lengths). Each names the file and function of the installed `swift` package it mirrors; rules.py registers
 MULTIMODAL_RULES with its own."""
 
 from __future__ import annotations
@@ -100,6 +100,25 @@ def truncation_split(recipe, args, err, warn):
             "\"`--truncation_strategy split` does not support lazy_tokenize\" before encoding",
             "lazy_tokenize" if args.has("lazy_tokenize") else "truncation_strategy",
             hint="lazy_tokenize: false (split tokenizes the dataset ahead), or packing: true")
+
+
+def lazy_group_by_length(recipe, args, err, warn):
+    # swift/trainers/mixin.py SwiftMixin.get_train_dataloader (no sequence parallelism): group_by_length hands
+    # BatchSamplerShard `train_dataset['lengths']`. Only the eager path adds that column (swift/pipelines/train/sft.py
+    # SwiftSft._encode_dataset: AddLengthPreprocessor when not lazy_tokenize); a lazy dataset is a LazyLLMDataset
+    # whose __getitem__ passes a string key to the raw rows (swift/dataset/utils.py), and datasets raises "Column
+    # 'lengths' doesn't exist" when training starts. Left unset, lazy_tokenize is false under group_by_length
+    # (BaseArguments._init_lazy_tokenize), so only a stated true fails.
+    if recipe.engine != "swift" or recipe.command not in ("sft", "pt") or not args.bool("group_by_length"):
+        return
+    if args.raw("lazy_tokenize") is not True or args.bool("streaming"):
+        return
+    if (args.int("sequence_parallel_size", 1) or 1) > 1:
+        return  # ms-swift's sequence-parallel dataloader is built another way
+    err("lazy-group-by-length", "group_by_length with lazy_tokenize true: ms-swift's batch sampler reads the "
+        "dataset's 'lengths' column, which only eager tokenization adds -- the lazy dataset hands the key to the raw "
+        "rows and training stops at its first dataloader (\"Column 'lengths' doesn't exist\")", "lazy_tokenize",
+        hint="lazy_tokenize: false (group_by_length needs the lengths up front), or drop group_by_length")
 
 
 def swift_vit_lr(recipe, args, err, warn):
@@ -315,6 +334,6 @@ def eval_vllm_vision_lora(recipe, args, err, warn):
          hint="eval.backend: transformers, or freeze_vit: true and freeze_aligner: true")
 
 
-MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, swift_vit_lr, media_env_numbers, media_env_unread,
-                    lora_tower_wrapper_targets, ddp_text_only_vision, vit_lr_frozen,
+MULTIMODAL_RULES = [lora_targets_all_frozen, truncation_split, lazy_group_by_length, swift_vit_lr, media_env_numbers,
+                    media_env_unread, lora_tower_wrapper_targets, ddp_text_only_vision, vit_lr_frozen,
                     eval_vllm_vision_lora]

@@ -3,13 +3,15 @@ attention of Qwen3-Next and Qwen3.5/3.6), both engines: the transformers engine,
 pack's boundaries to the layer, and the Megatron engine when mcore-bridge wraps the transformers layer
 (USE_MCORE_GDN=0). Megatron's default, mcore-bridge's own GatedDeltaNet, takes the pack's cu_seqlens and is not judged
 here (megatron-core's own GDN under bridge_backend megatron-bridge is layout.py's linear-attention-packed).
-Also here: the TP gradient reduction of megatron-core's GatedDeltaNet output norm (linear-attention-norm-tp).
+Also here: the transformers release that knows these model types (transformers-model), engine swift's sequence
+parallelism on Qwen3-Next (linear-attention-sp-swift) and the TP gradient reduction of megatron-core's GatedDeltaNet
+output norm (linear-attention-norm-tp).
 Registered with the shared engine rules (warn_rules.ENGINE_RULES)."""
 
 from __future__ import annotations
 
 from swift_ext.planner.mcore_config import is_on
-from swift_ext.spec.support import resolve_versions, version_gaps
+from swift_ext.spec.support import BY_FEATURE, TRANSFORMERS_MODEL_FEATURES, resolve_versions, version_gaps
 
 LINEAR_ATTENTION_RULES: list = []
 
@@ -25,6 +27,28 @@ def linear_attention_rule(fn):
 def _packed_key(args) -> str | None:
     """The argument that sends packed rows to the model: packing (which forces padding_free) or padding_free."""
     return "packing" if args.bool("packing") else "padding_free" if args.bool("padding_free") else None
+
+
+@linear_attention_rule
+def transformers_model_type(recipe, args, shape, lay, err, warn):
+    # Both engines read the checkpoint's config.json through transformers' AutoConfig first (ms-swift 4.6
+    # swift/model/register.py get_model_info_meta, from SftArguments / MegatronArguments.__post_init__); a release older
+    # than the model type raises there, before any GPU work. ms-swift's registry only warns about its `requires`
+    # (swift/model/model_meta.py ModelMeta.check_requires). Judged on a declared or installed transformers.
+    if not shape.model_type:
+        return
+    versions = resolve_versions(recipe.env)
+    for feature in TRANSFORMERS_MODEL_FEATURES:
+        row = BY_FEATURE[feature]
+        if not shape.model_type.startswith(row.model_types):
+            continue
+        for gap in version_gaps(feature, versions):
+            err("transformers-model", f"{row.what}: {gap}; that release does not know model_type "
+                f"{shape.model_type}, and reading {shape.name}'s config.json stops the run at start-up (\"The "
+                f"checkpoint you are trying to load has model type `{shape.model_type}` but Transformers does not "
+                "recognize this architecture\")", "model",
+                hint=f"transformers >= {row.needs['transformers']} on the training machine (declare it with "
+                "SWIFT_EXT_TARGET_VERSIONS transformers=...)")
 
 
 @linear_attention_rule
@@ -46,6 +70,53 @@ def qwen3_next_packed_swift(recipe, args, shape, lay, err, warn):
          "(no error; the loss looks normal)", key,
          hint=f"{key}: false, or engine: megatron (mcore-bridge's GatedDeltaNet takes the pack's cu_seqlens; "
          "ms-swift's docs: Qwen3-Next/Qwen3.5 packing belongs on Megatron-SWIFT)")
+
+
+@linear_attention_rule
+def qwen3_5_packed_swift(recipe, args, shape, lay, err, warn):
+    # ms-swift 4.6 template/templates/qwen.py Qwen3_5Template._post_encode (the transformers engine's forward pre-hook,
+    # template/base.py Template.pre_forward_hook) raises "Qwen3.5 packing/padding_free with sequence_parallel_size=1
+    # requires transformers>=5.9.0" at the first forward: below 5.9 transformers drops cu_seq_lens_q before the
+    # GatedDeltaNet and the packed samples' state ran together silently (ms-swift#9618). Under sequence parallelism
+    # ms-swift's own GDN forward derives the boundaries and the template lets it through.
+    if recipe.engine != "swift" or not shape.linear_num_value_heads or not shape.model_type.startswith("qwen3_5"):
+        return
+    key = _packed_key(args)
+    if key is None or (args.int("sequence_parallel_size", 1) or 1) > 1:
+        return
+    gaps = version_gaps("packed-linear-attention-swift", resolve_versions(recipe.env))
+    if not gaps:
+        return
+    err("linear-attention-packed-swift", f"{key} on {shape.name} without sequence parallelism needs transformers >= "
+        f"5.9 ({'; '.join(gaps)}): ms-swift's Qwen3.5 template stops the first forward (\"Qwen3.5 "
+        "packing/padding_free with sequence_parallel_size=1 requires transformers>=5.9.0\"); older releases drop "
+        "the pack's boundaries before the Gated DeltaNet", key,
+        hint="transformers >= 5.9 on the training machine (declare it with SWIFT_EXT_TARGET_VERSIONS "
+        f"transformers=...), {key}: false" + (" and padding_free: false" if key == "packing" else "")
+        + ", or engine: megatron (mcore-bridge's GatedDeltaNet takes the pack's cu_seqlens)")
+
+
+@linear_attention_rule
+def qwen3_next_sequence_parallel_swift(recipe, args, shape, lay, err, warn):
+    # Engine swift's sequence parallelism (swift/sequence_parallel/sequence_parallel.py SequenceParallel.prepare ->
+    # _prepare_forward_hook) splits input_ids / position_ids along the sequence before the decoder runs, and only
+    # attention (_prepare_flash_attn) gathers the heads' whole sequence back. ms-swift 4.6 gives the Gated DeltaNet layers
+    # a sequence-parallel forward for Qwen3.5/3.6 only (swift/model/models/qwen.py
+    # _patch_qwen3_5_linear_attention_sequence_parallel patches Qwen3_5GatedDeltaNet / Qwen3_5MoeGatedDeltaNet; the
+    # qwen3_next loader patches nothing): transformers' Qwen3NextGatedDeltaNet.forward runs its causal conv and gated
+    # delta rule over the rank's own slice, every slice starting from a zero state -- each rank but the first loses the
+    # context before its slice in 3 layers of 4, with no error.
+    sp = args.int("sequence_parallel_size", 1) or 1
+    if recipe.engine != "swift" or sp <= 1 or not shape.linear_num_value_heads:
+        return
+    if not shape.model_type.startswith("qwen3_next"):
+        return
+    warn("linear-attention-sp-swift", f"sequence_parallel_size {sp} on {shape.name}: ms-swift splits the sequence over "
+         f"{sp} ranks but gives only Qwen3.5/3.6's Gated DeltaNet a sequence-parallel forward; Qwen3-Next's "
+         "linear-attention layers run on each rank's slice alone, so every slice after the first starts from an empty "
+         "state (no error; the loss looks plausible)", "sequence_parallel_size",
+         hint="sequence_parallel_size: 1, or engine: megatron with tensor parallelism (it splits the heads, "
+         "not the sequence)")
 
 
 @linear_attention_rule

@@ -8,14 +8,18 @@ and attention kernel a recipe asks for, once the model is loaded -- minutes into
   (tuner_type full) and, for any tuner, a quantization transformers cannot train through (FP8).
 - flash-attn-gpu: FlashAttention (ms-swift's attn_impl flash_attn, and what packing / padding_free need) has no
   kernel below compute capability 8.0.
+- fsdp-wrap-qwen3_5: FSDP's transformer-based auto wrap of Qwen3.5/3.6 on transformers 5.2, whose _no_split_modules
+  name a class the model lacks.
 
 Registered with warn_rules.ENGINE_RULES: each rule returns at once for engine megatron.
 """
 
 from __future__ import annotations
 
+from swift_ext.msswift.deepspeed_rules import FSDP_PRESETS, _json_config
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.spec.gpus import GPUS
+from swift_ext.spec.support import resolve_versions, version_gaps
 
 FLOAT16_NAMES = ("float16", "half")  # swift/utils/hf_config.py HfConfigFactory.to_torch_dtype: getattr(torch, name)
 
@@ -184,6 +188,36 @@ def fsdp_reports(recipe, args, shape: ModelShape, lay, err, warn):
              hint="deepspeed instead of fsdp, or train those modules with LoRA (target_modules) instead")
 
 
+def fsdp_wrap_qwen3_5(recipe, args, shape: ModelShape, lay, err, warn):
+    # ms-swift 4.6 SftArguments._init_fsdp hands the fsdp config's "fsdp" / "fsdp_config" to transformers' Trainer,
+    # whose accelerate FSDP plugin (FSDP1 set_auto_wrap_policy, FSDP2 fsdp2_prepare_auto_wrap_policy) looks up every
+    # class of model._no_split_modules under TRANSFORMER_BASED_WRAP unless transformer_layer_cls_to_wrap names them,
+    # raising "Could not find the transformer layer class X in the model." when one is missing. transformers 5.2.0's
+    # Qwen3.5 lists one that does not exist (support table fsdp-wrap-qwen3_5), at Trainer set-up.
+    fsdp = args.str("fsdp")
+    if recipe.engine != "swift" or not fsdp or args.str("deepspeed") or not isinstance(shape, ModelShape):
+        return
+    if not (shape.model_type or "").startswith("qwen3_5"):
+        return
+    config = _json_config(fsdp, FSDP_PRESETS)
+    inner = config.get("fsdp_config") if isinstance(config, dict) else None
+    if not isinstance(inner, dict) or "auto_wrap" not in str(config.get("fsdp", "")):
+        return  # unreadable here, or no auto wrap asked for
+    policy = str(inner.get("auto_wrap_policy", inner.get("fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP")))
+    named = inner.get("transformer_layer_cls_to_wrap", inner.get("fsdp_transformer_layer_cls_to_wrap"))
+    if policy.upper() != "TRANSFORMER_BASED_WRAP" or named:
+        return
+    gaps = version_gaps("fsdp-wrap-qwen3_5", resolve_versions(recipe.env))
+    if not gaps:
+        return
+    err("fsdp-wrap-qwen3_5", f"fsdp {fsdp} wraps {shape.name} by its _no_split_modules, which on {'; '.join(gaps)} "
+        "name Qwen3_5TextDecoderLayer, a class the model does not have: accelerate stops the Trainer's set-up with "
+        "\"Could not find the transformer layer class Qwen3_5TextDecoderLayer in the model.\"", "fsdp",
+        hint="transformers >= 5.3 (declare it with SWIFT_EXT_TARGET_VERSIONS transformers=...), deepspeed instead of "
+        "fsdp, or transformer_layer_cls_to_wrap naming the decoder layer (Qwen3_5DecoderLayer / "
+        "Qwen3_5MoeDecoderLayer) in the fsdp config")
+
+
 def liger_embedding(recipe, args, shape: ModelShape, lay, err, warn):
     # transformers' Trainer applies Liger to the model instance (trainer.py: apply_liger_kernel, since ms-swift 4.6
     # leaves it to transformers >= 4.45: swift/pipelines/train/tuner.py TunerMixin.prepare_model), replacing the
@@ -230,5 +264,5 @@ def rollout_merge_quantized(recipe, args, shape: ModelShape, lay, err, warn):
         hint="train on the unquantized release (QLoRA: quant_method bnb with quant_bits 4), or use_vllm: false")
 
 
-TRAINER_RULES = [fp16_full, quantized_training, rollout_merge_quantized, flash_attn_gpu, fsdp_reports, liger_embedding,
-                 llamapro_blocks]
+TRAINER_RULES = [fp16_full, quantized_training, rollout_merge_quantized, flash_attn_gpu, fsdp_reports, fsdp_wrap_qwen3_5,
+                 liger_embedding, llamapro_blocks]

@@ -144,9 +144,10 @@ RUNTIME_RULE_INFO = [
              "megatron-core < 0.19 (support table: packed-linear-attention), or Qwen3.5/3.6 with USE_MCORE_GDN=0 in the "
              "recipe env and a declared or installed transformers < 5.9 (support table: packed-linear-attention-hf); "
              "mcore-bridge's own GatedDeltaNet, the default, runs packed input"),
-    RuleInfo("linear-attention-packed-swift", "warning", "Qwen3-Next with packing or padding_free on the transformers "
-             "engine: its Gated DeltaNet layers get no sample boundaries, so the linear-attention state crosses packed "
-             "samples without an error",
+    RuleInfo("linear-attention-packed-swift", "error, warning", "packing or padding_free to transformers' Gated "
+             "DeltaNet on the transformers engine: Qwen3-Next's layers get no sample boundaries, so the "
+             "linear-attention state crosses packed samples without an error (warning); Qwen3.5/3.6 without sequence "
+             "parallelism on transformers < 5.9, which ms-swift's template refuses at the first forward (error)",
              (code("transformers models/qwen3_next/modeling_qwen3_next.py: Qwen3NextGatedDeltaNet.forward "
                    "(cu_seqlens=kwargs.pop(\"cu_seq_lens_q\", None))"),
               code("ms-swift swift/template/base.py: Template._data_collator (padding_free: position_ids only; Qwen3-Next's "
@@ -155,10 +156,50 @@ RUNTIME_RULE_INFO = [
               Evidence("report", "modelscope/ms-swift#7981", "Qwen3-Next with packing: samples in a pack see each other; "
                        "the maintainer confirms it comes from the linear attention"),
               Evidence("report", "modelscope/ms-swift#9340", "ms-swift's docs (packing): for Qwen3-Next/Qwen3.5 packing "
-                       "use Megatron-SWIFT")),
-             "engine: swift, model_type qwen3_next (Gated DeltaNet layers), packing or padding_free true; Qwen3.5/3.6 "
-             "(patched by ms-swift) and the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) are not "
-             "judged"),
+                       "use Megatron-SWIFT"),
+              code("ms-swift swift/template/templates/qwen.py: Qwen3_5Template._post_encode (\"Qwen3.5 packing/"
+                   "padding_free with sequence_parallel_size=1 requires transformers>=5.9.0\"; run by template/base.py "
+                   "Template.pre_forward_hook)"),
+              Evidence("report", "modelscope/ms-swift#9618", "Qwen3.5 packing with sequence_parallel_size 1 on "
+                       "transformers 5.2.0 ~ 5.8.1: cu_seq_lens_q never reaches the GatedDeltaNet and the state leaks "
+                       "across samples silently; fixed upstream in 5.9.0, after which ms-swift added the refusal")),
+             "engine: swift, packing or padding_free true; model_type qwen3_next (a warning), or qwen3_5* with "
+             "sequence_parallel_size 1 and a declared or installed transformers < 5.9 (an error; support table: "
+             "packed-linear-attention-swift); the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) is "
+             "not judged"),
+    RuleInfo("transformers-model", "error", "a transformers release that knows the model type: Qwen3.5/3.6 (qwen3_5, "
+             "qwen3_5_moe) from 5.2.0, Qwen3-Next, Qwen3-VL and Qwen3-Omni from 4.57.0; older ones stop both engines "
+             "when they read config.json",
+             (code("ms-swift swift/model/register.py: get_model_info_meta (config.json through transformers' "
+                   "AutoConfig, from SftArguments / MegatronArguments.__post_init__)"),
+              code("ms-swift swift/model/model_meta.py: ModelMeta.check_requires (the registry's transformers>=5.2.0 / "
+                   ">=4.57 only logs a warning)"),
+              code("transformers models/qwen3_5/configuration_qwen3_5.py: Qwen3_5Config (absent from the 5.1.0 "
+                   "wheel, present in 5.2.0; models/qwen3_next, qwen3_vl, qwen3_vl_moe, qwen3_omni_moe absent from the "
+                   "4.56.2 wheel, present in 4.57.0 -- read from the released wheels)"),
+              Evidence("report", "hiyouga/LlamaFactory#10219", "Qwen3.5-27B fine-tuning on transformers 5.0.0: "
+                       "KeyError: 'qwen3_5' in AutoConfig.from_pretrained")),
+             "both engines, model_type qwen3_5* / qwen3_next / qwen3_vl* / qwen3_omni* from config.json, a declared or "
+             "installed transformers below the row (support table: transformers-qwen3_5, transformers-qwen3_next, "
+             "transformers-qwen3_vl)"),
+    RuleInfo("linear-attention-sp-swift", "warning", "Qwen3-Next with sequence_parallel_size > 1 on the transformers "
+             "engine: ms-swift splits the sequence over the ranks but gives only Qwen3.5/3.6's Gated DeltaNet a "
+             "sequence-parallel forward, so Qwen3-Next's linear-attention layers run each rank's slice from an empty "
+             "state, without an error",
+             (code("ms-swift swift/sequence_parallel/sequence_parallel.py: SequenceParallel.prepare / "
+                   "_prepare_forward_hook (pad_and_split_inputs before the decoder; only attention is all-to-all'd)"),
+              code("ms-swift swift/model/models/qwen.py: _patch_qwen3_5_linear_attention_sequence_parallel (patches "
+                   "Qwen3_5GatedDeltaNet / Qwen3_5MoeGatedDeltaNet; the qwen3_next registration patches nothing)"),
+              code("transformers models/qwen3_next/modeling_qwen3_next.py: Qwen3NextGatedDeltaNet.forward (causal conv "
+                   "and chunk_gated_delta_rule over the tensor it is given, initial state None)"),
+              Evidence("report", "modelscope/ms-swift#9162", "the PR giving Qwen3.5's linear attention Ulysses "
+                       "sequence parallelism: \"Existing SP support is robust for full attention, but lacked "
+                       "model-specific linear-attention SP execution\"; scope Qwen3.5 only"),
+              Evidence("report", "verl-project/verl#5639", "Qwen3Next under Ulysses SP on transformers' layers (verl's "
+                       "FSDP actor): \"The linear attention layers are not aware of the SP partitioning, leading to "
+                       "incorrect attention computation\"; workaround sp_size=1")),
+             "engine: swift, model_type qwen3_next, sequence_parallel_size > 1; Qwen3.5/3.6 (patched) and the Megatron "
+             "engine are not judged"),
     RuleInfo("attention-cp", "error, warning", "attention_backend unfused or local with context parallel: Transformer "
              "Engine runs CP attention only in its flash and fused backends",
              (code("transformer-engine pytorch/attention/dot_product_attention/utils.py: get_attention_backend "

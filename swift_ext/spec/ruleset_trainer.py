@@ -58,6 +58,27 @@ TRAINER_RULE_INFO = [
               code("ms-swift swift/arguments/sft_args.py: SftArguments._init_fsdp / _check_fsdp2_compatibility "
                    "(neither combination checked)")),
              "engine: swift, fsdp set; sequence_parallel_size > 1, or a tuner other than full with modules_to_save"),
+    RuleInfo("fsdp-wrap-qwen3_5", "error", "FSDP with transformer-based auto wrap on Qwen3.5/3.6 needs transformers "
+             ">= 5.3: 5.2.0's _no_split_modules name Qwen3_5TextDecoderLayer, which the model lacks, and accelerate "
+             "refuses it when the Trainer wraps the model",
+             (code("transformers models/qwen3_5/modeling_qwen3_5.py: Qwen3_5Model._no_split_modules (5.2.0: "
+                   "Qwen3_5TextDecoderLayer; qwen3_5_moe: Qwen3_5MoeTextDecoderLayer; modeling_utils.py "
+                   "PreTrainedModel.post_init joins the children's lists into the top model's; read from the released "
+                   "wheel)"),
+              code("accelerate utils/dataclasses.py: FullyShardedDataParallelPlugin.set_auto_wrap_policy (FSDP2: "
+                   "utils/fsdp_utils.py fsdp2_prepare_auto_wrap_policy; \"Could not find the transformer layer class "
+                   "... in the model.\")"),
+              code("ms-swift swift/arguments/sft_args.py: SftArguments._init_fsdp (the fsdp config's fsdp / fsdp_config "
+                   "go to the Trainer as they are; swift/config/fsdp2.json: TRANSFORMER_BASED_WRAP)"),
+              Evidence("report", "huggingface/transformers#44382", "pull request \"fix qwen3.5 no split module\": "
+                       "Qwen3_5Model / Qwen3_5MoeModel _no_split_modules \"affect the FSDP init of hf Trainer\"; "
+                       "merged 2026-03-02, in 5.3.0"),
+              Evidence("report", "hiyouga/LlamaFactory#10270", "Qwen3.5-4B full SFT, transformers 5.2.0, 2 x H100: "
+                       "fails at start; the maintainer: the _no_split_modules of 5.2.0, update to 5.3.0 or use "
+                       "DeepSpeed")),
+             "engine: swift, fsdp (no deepspeed) whose config asks auto_wrap with TRANSFORMER_BASED_WRAP and names no "
+             "transformer_layer_cls_to_wrap, model_type qwen3_5*, a declared or installed transformers < 5.3 (support "
+             "table: fsdp-wrap-qwen3_5)"),
     RuleInfo("liger-embedding", "warning", "use_liger_kernel with task_type embedding: reports saw KeyError "
              "'last_hidden_state' (Liger's forward bypasses ms-swift's embedding output hook)",
              (Evidence("report", "modelscope/ms-swift#5219", "Qwen3-Embedding-0.6B full training, task_type embedding, "

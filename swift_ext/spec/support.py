@@ -200,6 +200,44 @@ SUPPORT: tuple[Support, ...] = (
             "mcore-bridge 1.6.3 model/mm_gpts/qwen3_5.py Qwen3_5MoeGatedDeltaNet.forward raises \"Packed (thd) varlen "
             "forward for Qwen3.5 requires transformers>=5.9.0, since cu_seq_lens_q was introduced in "
             "huggingface/transformers#45034\" (_TRANSFORMERS_SUPPORTS_CU_SEQ_LENS_Q)"),
+    # transformers 5.2.0 (ms-swift 4.6's floor for qwen3_5) names a class that does not exist in Qwen3_5Model's /
+    # Qwen3_5MoeModel's _no_split_modules ("Qwen3_5TextDecoderLayer"), and PreTrainedModel.post_init folds the
+    # children's lists into the top model's, which accelerate's TRANSFORMER_BASED_WRAP then looks up.
+    Support("fsdp-wrap-qwen3_5", "FSDP transformer-based auto wrap of Qwen3.5 / Qwen3.6 (the model's "
+            "_no_split_modules)", ("qwen3_5",), {"transformers": "5.3.0"}, None,
+            "transformers 5.2.0 models/qwen3_5/modeling_qwen3_5.py Qwen3_5Model._no_split_modules = "
+            "[\"Qwen3_5TextDecoderLayer\", ...] (qwen3_5_moe alike), gathered by modeling_utils.py "
+            "PreTrainedModel.post_init; accelerate utils/dataclasses.py FullyShardedDataParallelPlugin."
+            "set_auto_wrap_policy / utils/fsdp_utils.py fsdp2_prepare_auto_wrap_policy raise \"Could not find the "
+            "transformer layer class ... in the model.\"; fixed by huggingface/transformers#44382 (merged 2026-03-02), "
+            "5.3.0 names Qwen3_5DecoderLayer (both read from the released wheels)"),
+    # ms-swift 4.6 template/templates/qwen.py Qwen3_5Template._post_encode: the transformers engine's packed rows reach
+    # Qwen3.5's GatedDeltaNet with their boundaries only from transformers 5.9 (earlier releases drop cu_seq_lens_q one
+    # hop before it and the state leaked across samples silently: ms-swift#9618), so ms-swift now refuses them.
+    Support("packed-linear-attention-swift", "packed rows (padding_free / packing) to Qwen3.5 / Qwen3.6 on the "
+            "transformers engine without sequence parallelism", ("qwen3_5",), {"transformers": "5.9.0"}, None,
+            "ms-swift 4.6 swift/template/templates/qwen.py Qwen3_5Template._post_encode raises \"Qwen3.5 "
+            "packing/padding_free with sequence_parallel_size=1 requires transformers>=5.9.0\" "
+            "(transformers_5_9 from Qwen3VLTemplate.init_env_args); modelscope/ms-swift#9618 (transformers 5.2.0 ~ "
+            "5.8.1: the GatedDeltaNet never sees cu_seq_lens_q, fixed upstream in 5.9.0, huggingface/transformers#46093)"),
+    # The first transformers release that knows the model type (models/<type>/ in the wheel): below it AutoConfig raises
+    # "The checkpoint you are trying to load has model type `...` but Transformers does not recognize this
+    # architecture" when ms-swift reads config.json, both engines (get_model_info_meta).
+    Support("transformers-qwen3_5", "Qwen3.5 / Qwen3.6 (model_type qwen3_5 / qwen3_5_moe) in transformers",
+            ("qwen3_5",), {"transformers": "5.2.0"}, None,
+            "the transformers 5.1.0 wheel has no models/qwen3_5 or qwen3_5_moe, 5.2.0 has both; ms-swift 4.6 "
+            "swift/model/models/qwen.py registers qwen3_5 / qwen3_5_moe with requires transformers>=5.2.0 (a warning "
+            "only: ModelMeta.check_requires); hiyouga/LlamaFactory#10219 (Qwen3.5-27B on transformers 5.0.0: "
+            "KeyError: 'qwen3_5' in AutoConfig)"),
+    Support("transformers-qwen3_next", "Qwen3-Next (model_type qwen3_next) in transformers", ("qwen3_next",),
+            {"transformers": "4.57.0"}, None,
+            "the transformers 4.56.2 wheel has no models/qwen3_next, 5.1.0 has it (4.57.0 first ships it); ms-swift 4.6 "
+            "swift/model/models/qwen.py registers qwen3_next with requires transformers>=4.57"),
+    Support("transformers-qwen3_vl", "Qwen3-VL / Qwen3-VL-MoE and Qwen3-Omni (model_type qwen3_vl*, qwen3_omni*) in "
+            "transformers", ("qwen3_vl", "qwen3_omni"), {"transformers": "4.57.0"}, None,
+            "the transformers 4.56.2 wheel has no models/qwen3_vl, qwen3_vl_moe or qwen3_omni_moe, 4.57.0 has all three; "
+            "ms-swift 4.6 swift/model/models/qwen.py registers qwen3_vl / qwen3_vl_moe with requires transformers>=4.57 "
+            "and qwen3_omni_moe with >=4.57.dev0"),
     Support("vllm-qwen3_5", "Qwen3.5 / Qwen3.6 (Qwen3_5(Moe)ForConditionalGeneration) in the vLLM rollout engine",
             ("qwen3_5",), {"vllm": "0.17.0"}, None,
             "ms-swift Qwen3.5 best practice (docs/source_en/BestPractices/Qwen3_5-Best-Practice.md: vllm>=0.17.0 "
@@ -332,6 +370,8 @@ BY_FEATURE = {row.feature: row for row in SUPPORT}
 # Model architectures a vLLM release before the row's version does not register ("Model architectures [...] are not
 # supported for now" when a colocated rollout engine starts): planner/rollout_rules.py vllm-model judges them.
 VLLM_MODEL_FEATURES = ("vllm-qwen3_5", "vllm-qwen3_next", "vllm-qwen3_vl")
+# Model types an older transformers does not know (planner/linear_attention_rules.py transformers-model judges them).
+TRANSFORMERS_MODEL_FEATURES = ("transformers-qwen3_5", "transformers-qwen3_next", "transformers-qwen3_vl")
 FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
 
 
