@@ -174,6 +174,18 @@ RUNTIME_RULE_INFO = [
              "engine: megatron, context_parallel_size > 1, attention_backend unfused or local (local without launch.gpu: "
              "a warning, Ascend's MindSpeed brings its own attention); not the DSA models, not the learnable-softmax "
              "models (attention-sinks-cp)"),
+    RuleInfo("attention-local", "error, warning", "attention_backend local on CUDA: megatron-core switches every "
+             "Transformer Engine attention backend off while mcore-bridge builds TE's DotProductAttention, so the first "
+             "forward finds no backend",
+             (code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
+                   "(local: NVTE_FLASH_ATTN=0, NVTE_FUSED_ATTN=0, NVTE_UNFUSED_ATTN=0)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/register.py: ModelLoader.get_transformer_layer_spec "
+                   "(get_gpt_decoder_block_spec(use_transformer_engine=True): TEDotProductAttention)"),
+              code(TE_BACKEND[:-1] + "; the three switches read at every call: \"Disabling FusedAttention due to "
+                   "NVTE_FUSED_ATTN=0\")")),
+             "engine: megatron, attention_backend local, context_parallel_size 1 (CP > 1: attention-cp), not the DSA "
+             "models (deepseek_v32, glm_moe_dsa: megatron-core's DSAttention); an error with launch.gpu (NVIDIA), a "
+             "warning without one (Ascend NPUs run local through MindSpeed's attention)"),
     RuleInfo("attention-env", "error, warning", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / "
              "NVTE_UNFUSED_ATTN to a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, "
              "auto 1/1/1, local 0/0/0), or NVTE_APPLY_QK_LAYER_SCALING=1 (or no integer) with "
@@ -201,7 +213,8 @@ RUNTIME_RULE_INFO = [
              "fail to build (error); below sm90 TE's userbuffers need UB_SKIPMC=1 (no CUDA multicast: error); Transformer "
              "Engine's userbuffers are sized once for max_length x "
              "micro_batch_size / CP tokens and every micro-batch must fill them exactly, while ms-swift's micro-batches "
-             "(padded to their longest sample, or packed) are usually shorter (warning)",
+             "(padded to their longest sample, or packed) are usually shorter, and with no bootstrap backend passed a "
+             "PyTorch built with MPI bootstraps them through MPI, which torchrun does not launch (warning)",
              (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_tp_communicators (initialize_ub shape "
                    "(seq_length * micro_batch_size) // context_parallel_size); swift/megatron/trainers/base.py: "
                    "_get_data_collator (padding_to = get_padding_to(args): the longest sample, not max_length)"),
@@ -212,6 +225,11 @@ RUNTIME_RULE_INFO = [
                        "micro_batch: tensor shape mismatch on variable-length micro-batches"),
               Evidence("report", "NVIDIA/Megatron-LM#1238", "userbuffers sized seq_length * micro_batch_size; THD "
                        "(variable lengths) not supported (open)"),
+              code("transformer-engine pytorch/module/base.py: initialize_ub (no bootstrap_backend given: MPI when "
+                   "torch.distributed.is_mpi_available(), else Gloo, else NCCL; public source, not installed here)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#665", "TP comm overlap with sequence parallel (Llama and "
+                       "NemotronH recipes): 'An error occurred in MPI_Init_thread on a NULL communicator'; Bridge then "
+                       "defaulted its bootstrap backend to NCCL (PR #1395)"),
               code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.update_layer (TERowParallelLinear / "
                    "TEColumnParallelLinear adapters without tp_comm_buffer_name)"),
               code("megatron-core extensions/transformer_engine.py: TELinear.__init__ (\"Buffer name should be set to "
