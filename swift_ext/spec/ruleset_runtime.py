@@ -270,18 +270,24 @@ RUNTIME_RULE_INFO = [
                        "height divisible by 8 and width divisible by 16' for a layer of width 712; pad or keep small "
                        "layers out of FP8")),
              "engine: megatron (mcore-bridge), fp8_format set, tuner_type lora / lora_llm, fp8_param_gather off"),
-    RuleInfo("fp8-shape", "error", "FP8 compute needs each decoder linear's per-rank width a multiple of 16: the dense "
-             "FFN and shared expert split by TP, the routed experts by ETP, the attention output projection by TP "
-             "(e.g. DeepSeek-V2-Lite / GLM-4.5-Air's 10944-wide dense layer at TP=8)",
+    RuleInfo("fp8-shape", "error", "FP8 compute needs each decoder linear's per-rank width a multiple of 16 (32 under "
+             "fp8_recipe mxfp8): the dense FFN and shared expert split by TP, the routed experts by ETP, the attention "
+             "output projection by TP (e.g. DeepSeek-V2-Lite / GLM-4.5-Air's 10944-wide dense layer at TP=8; "
+             "Qwen2.5-72B's 29568-wide FFN at TP=8 under MXFP8)",
              (code("transformer-engine pytorch/module/linear.py: _Linear.forward (assert_dim_for_fp8_exec(inputmat, "
                    "weight); layernorm_linear.py _LayerNormLinear.forward alike; public source, not installed here)"),
               code("megatron-core extensions/transformer_engine.py: TERowParallelLinear.__init__ (weight [hidden, "
                    "input_size / TP])"),
               code("ms-swift swift/megatron/utils/utils.py: get_padding_to (pads only the token dimension for FP8)"),
               Evidence("report", "NVIDIA/TransformerEngine#1422", "the same assertion for a 712-wide layer; the "
-                       "maintainer: pad to a multiple of 16/32 or keep the layer out of FP8")),
+                       "maintainer: pad to a multiple of 16/32 or keep the layer out of FP8"),
+              code("transformer-engine pytorch/csrc/quantizer.cpp: MXFP8Quantizer::create_tensor (\"MXFP8 requires "
+                   "tensor dims that are divisible by 32\", both flattened dims; public source, not installed here)"),
+              Evidence("report", "modelscope/ms-swift#9723", "MXFP8 + sequence parallel + packing: that assertion on a "
+                       "(7984, 3072) activation (the token dimension, which ms-swift 4.6 now pads to TP*32)")),
              "engine: megatron, fp8_format set, not with first_last_layers_bf16; softmax-attention, dense-FFN, "
-             "shared- and routed-expert linears (not Gated DeltaNet or MLA projections; MXFP8's 32 not judged)"),
+             "shared- and routed-expert linears (not Gated DeltaNet or MLA projections); the multiple is 32 for "
+             "fp8_recipe mxfp8"),
     RuleInfo("cross-entropy-te", "warning", "cross_entropy_fusion_impl te on a Transformer Engine older than 2.7: "
              "its fused parallel cross entropy hands back a zero logits gradient (grad_norm 0; the loss stalls or "
              "diverges while the run looks healthy)",
