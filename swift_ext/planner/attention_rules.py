@@ -112,10 +112,12 @@ def unfused_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
 # product attention backend is available". ms-swift 4.6 reaches local on purpose only on Ascend NPUs, where
 # MindSpeed brings its own attention (swift/megatron/model/utils.py get_mcore_model_config, pipelines/train/sft.py).
 # Found in the source (no public report). Scope: engine megatron, attention_backend local, CP 1 (CP > 1 is
-# attention-cp's), not the DSA models (DSAttention is megatron-core's own, not TE's); an error where launch.gpu names
-# an NVIDIA card, a warning where no card is named (Ascend).
+# attention-cp's), not the DSA models (DSAttention is megatron-core's own, not TE's) nor DeepSeek-V4 (mcore-bridge's
+# DSv4HybridSelfAttention brings its own core attention); an error where launch.gpu names an NVIDIA card, a warning
+# where no card is named (Ascend).
 def local_attention_backend(recipe, args, shape: ModelShape, lay, err, warn):
-    if attention_backend(args) != "local" or lay.cp > 1 or shape.model_type in DSA_MODEL_TYPES:
+    if attention_backend(args) != "local" or lay.cp > 1 or shape.model_type in DSA_MODEL_TYPES \
+            or shape.model_type.startswith("deepseek_v4"):
         return
     msg = ("attention_backend local: megatron-core turns all three Transformer Engine attention backends off "
            "(NVTE_FLASH_ATTN=NVTE_FUSED_ATTN=NVTE_UNFUSED_ATTN=0), but mcore-bridge builds TE's DotProductAttention "

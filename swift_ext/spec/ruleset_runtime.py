@@ -184,7 +184,8 @@ RUNTIME_RULE_INFO = [
               code(TE_BACKEND[:-1] + "; the three switches read at every call: \"Disabling FusedAttention due to "
                    "NVTE_FUSED_ATTN=0\")")),
              "engine: megatron, attention_backend local, context_parallel_size 1 (CP > 1: attention-cp), not the DSA "
-             "models (deepseek_v32, glm_moe_dsa: megatron-core's DSAttention); an error with launch.gpu (NVIDIA), a "
+             "models (deepseek_v32, glm_moe_dsa: megatron-core's DSAttention) nor deepseek_v4 (its own hybrid "
+             "attention); an error with launch.gpu (NVIDIA), a "
              "warning without one (Ascend NPUs run local through MindSpeed's attention)"),
     RuleInfo("attention-env", "error, warning", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / "
              "NVTE_UNFUSED_ATTN to a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, "
