@@ -93,7 +93,8 @@ def fp8_gemm_shapes(recipe, args, shape, lay, err, warn):
         local = width // split
         if local % block == 0:
             continue
-        smaller = [d for d in range(1, split) if width % d == 0 and (width // d) % block == 0]
+        # the smaller splits a layout can take (divisors of the current one) that fit the block
+        smaller = [d for d in range(1, split) if split % d == 0 and width % d == 0 and (width // d) % block == 0]
         label = "ETP" if name.startswith("expert") else "TP"
         if mxfp8 and local % 16 == 0:
             # plain FP8 takes this width: the 32-element MXFP8 block is the culprit unless a smaller split fits it
