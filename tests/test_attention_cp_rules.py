@@ -88,3 +88,49 @@ def test_a_contiguous_cp_split_outside_deepseek_v4_is_said():
     assert _found(LLAMA_CP2, "args.cp_partition_mode=zigzag", code="cp-partition-mode") == (set(), set())
     assert _found(LLAMA_CP2, "args.cp_partition_mode=contiguous", "args.context_parallel_size=1",
                   code="cp-partition-mode") == (set(), set())
+
+
+QWEN25_CP1 = "ms-swift-example-megatron-lora-dense-qwen25-7b-tp2-mbs16.yaml"  # TP=2, CP=1, H100, attention_backend flash
+
+
+def test_local_attention_finds_no_transformer_engine_backend_on_cuda():
+    # attention-local (planner/attention_rules.py local_attention_backend): megatron-core sets all three NVTE switches
+    # to 0 for local, and mcore-bridge builds TEDotProductAttention anyway
+    assert _found(QWEN25_CP1, "args.attention_backend=local", code="attention-local") == ({"args.attention_backend"},
+                                                                                         set())
+    # no card named: Ascend's MindSpeed runs local with its own attention -- said, not refused
+    assert _found(QWEN25_CP1, "args.attention_backend=local", "launch.gpu=null", code="attention-local") == (
+        set(), {"args.attention_backend"})
+
+
+def test_te_backends_build_and_local_under_context_parallel_stays_attention_cp():
+    for backend in ("flash", "fused", "unfused", "auto"):
+        assert _found(QWEN25_CP1, f"args.attention_backend={backend}", code="attention-local") == (set(), set())
+    assert _found(LLAMA_CP2, "args.attention_backend=local", code="attention-local") == (set(), set())
+
+
+def test_sparse_attention_models_are_not_judged_for_local():
+    # DeepSeek-V3.2 / GLM-5 build megatron-core's own DSAttention, which the TE switches do not reach
+    import dataclasses
+
+    from swift_ext.msswift import schema as msargs
+    from swift_ext.msswift.bound_args import Args
+    from swift_ext.planner.layout import check_layout
+    from swift_ext.planner.model_shape import from_config
+    from swift_ext.spec.recipe import Recipe, Resources
+
+    config = {"model_type": "deepseek_v32", "num_hidden_layers": 61, "hidden_size": 7168, "num_attention_heads": 128,
+              "num_key_value_heads": 128, "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128,
+              "qk_rope_head_dim": 64, "v_head_dim": 128, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+              "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
+              "scoring_func": "sigmoid", "vocab_size": 129280, "index_n_heads": 64, "index_head_dim": 128,
+              "index_topk": 2048}
+    args = {"model": "deepseek-ai/DeepSeek-V3.2", "expert_model_parallel_size": 8, "pipeline_model_parallel_size": 8,
+            "global_batch_size": 64, "attention_backend": "local"}
+    recipe = Recipe(command="sft", engine="megatron", args=args, launch=Resources(nodes=8, gpus_per_node=8, gpu="H100"))
+    errors, warnings = check_layout(recipe, Args(recipe.args, msargs.schema_for("megatron", "sft")),
+                                    from_config(config, name="deepseek-ai/DeepSeek-V3.2"))
+    assert "attention-local" not in {p.code for p in errors + warnings}
+    qwen = dataclasses.replace(from_config(config, name="x"), model_type="qwen2")
+    errors, _ = check_layout(recipe, Args(recipe.args, msargs.schema_for("megatron", "sft")), qwen)
+    assert "attention-local" in {p.code for p in errors}

@@ -126,6 +126,16 @@ def test_fp8_plans_where_every_width_divides():
     assert _fp8_shape(QWEN25, "args.fp8_format=e4m3", "launch.gpu=H100") == set()
 
 
+def test_mxfp8_refuses_a_per_rank_width_off_32_that_plain_fp8_takes():
+    # TE's MXFP8Quantizer::create_tensor: 'MXFP8 requires tensor dims that are divisible by 32'; V2-Lite's 10944-wide
+    # dense layer is 2736 per rank at TP=4 (16 * 171): FP8 runs it, MXFP8 does not; TP=2 (5472 = 32 * 171) fits both
+    mx = ("args.fp8_format=e4m3", "args.fp8_recipe=mxfp8", "launch.gpu=B200")
+    assert _fp8_shape(V2_LITE, *mx, "args.tensor_model_parallel_size=4") == {"args.tensor_model_parallel_size"}
+    assert _fp8_shape(V2_LITE, *mx, "args.tensor_model_parallel_size=2") == set()
+    assert _fp8_shape(V2_LITE, "args.fp8_format=e4m3", "args.fp8_recipe=blockwise", "launch.gpu=B200",
+                      "args.tensor_model_parallel_size=4") == set()
+
+
 def test_fused_with_deterministic_attention_below_sm90_is_refused():
     env = "env.NVTE_ALLOW_NONDETERMINISTIC_ALGO=0"
     assert _found(QWEN25, "args.attention_backend=fused", "args.padding_free=false", env) == (

@@ -102,6 +102,34 @@ def unfused_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
     err("attention-cp", msg, "attention_backend", hint=hint)
 
 
+# Evidence: megatron-core 0.16.1 models/common/language_module/language_module.py
+# LanguageModule._set_attention_backend sets NVTE_FLASH_ATTN, NVTE_FUSED_ATTN and NVTE_UNFUSED_ATTN all to 0 for
+# attention_backend local (meant for megatron-core's own DotProductAttention), but mcore-bridge 1.6.3 builds every
+# layer from the Transformer Engine spec (model/register.py ModelLoader.get_transformer_layer_spec:
+# get_gpt_decoder_block_spec(use_transformer_engine=True); megatron-core models/backends.py
+# TESpecProvider.core_attention is TEDotProductAttention), and TE's get_attention_backend reads the three switches
+# at every call ("Disabling FusedAttention due to NVTE_FUSED_ATTN=0", ...), so the first forward raises "No dot
+# product attention backend is available". ms-swift 4.6 reaches local on purpose only on Ascend NPUs, where
+# MindSpeed brings its own attention (swift/megatron/model/utils.py get_mcore_model_config, pipelines/train/sft.py).
+# Found in the source (no public report). Scope: engine megatron, attention_backend local, CP 1 (CP > 1 is
+# attention-cp's), not the DSA models (DSAttention is megatron-core's own, not TE's) nor DeepSeek-V4 (mcore-bridge's
+# DSv4HybridSelfAttention brings its own core attention); an error where launch.gpu names an NVIDIA card, a warning
+# where no card is named (Ascend).
+def local_attention_backend(recipe, args, shape: ModelShape, lay, err, warn):
+    if attention_backend(args) != "local" or lay.cp > 1 or shape.model_type in DSA_MODEL_TYPES \
+            or shape.model_type.startswith("deepseek_v4"):
+        return
+    msg = ("attention_backend local: megatron-core turns all three Transformer Engine attention backends off "
+           "(NVTE_FLASH_ATTN=NVTE_FUSED_ATTN=NVTE_UNFUSED_ATTN=0), but mcore-bridge builds TE's DotProductAttention "
+           f"for {shape.name}, so the first forward raises 'No dot product attention backend is available'")
+    hint = "attention_backend: flash (ms-swift's default), fused or unfused"
+    if recipe.launch.gpu not in GPUS:
+        warn("attention-local", msg + " (on CUDA; on Ascend NPUs MindSpeed brings its own attention: launch.gpu is "
+             "not set)", "attention_backend", hint=hint)
+        return
+    err("attention-local", msg + f" on {recipe.launch.gpu}", "attention_backend", hint=hint)
+
+
 # The TE backend switches megatron-core 0.16.1 sets for each attention_backend (LanguageModule._set_attention_backend);
 # "flash_2/3/4" are flash (ms-swift _init_attention_backend).
 _TE_SWITCHES = {"local": (0, 0, 0), "flash": (1, 0, 0), "fused": (0, 1, 0), "unfused": (0, 0, 1), "auto": (1, 1, 1)}
@@ -488,6 +516,7 @@ def context_parallel_partition(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 ATTENTION_RULES = [learnable_softmax_backend, context_parallel_partition, attention_sinks_context_parallel, unfused_context_parallel,
+                   local_attention_backend,
                    attention_env_switches, qk_layer_scaling_env, attention_kernel, fused_attention_kernel,
                    context_parallel_comm, sliding_window_context_parallel]
 ATTENTION_VERSIONED_RULES = [attention_sinks_te_version]

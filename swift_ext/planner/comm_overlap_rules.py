@@ -26,8 +26,13 @@ from swift_ext.spec.gpus import GPUS
 # shape mismatch" on packed, variable-length micro-batches), NVIDIA/Megatron-LM#1238 (userbuffers sized
 # seq_length * micro_batch_size, THD with variable lengths, open), NVIDIA/TransformerEngine#3564 (feature request:
 # "The TP-overlap UserBuffer is initialized with a fixed shape ... they cannot directly operate on a smaller
-# [T, hidden_size] tensor"). Scope: engine megatron, tp_comm_overlap with sequence parallel at TP > 1 (otherwise
-# ms-swift refuses it first: layout.py sequence_parallel).
+# [T, hidden_size] tensor"). The same call passes no bootstrap_backend, and Transformer Engine's initialize_ub
+# (pytorch/module/base.py, public source) then bootstraps the userbuffers with MPI whenever
+# torch.distributed.is_mpi_available() (PyTorch builds with MPI, as in NGC containers; else Gloo, then NCCL): under
+# torchrun without an MPI launcher that stops at "An error occurred in MPI_Init_thread on a NULL communicator"
+# (NVIDIA-NeMo/Megatron-Bridge#665; Bridge then defaulted its bootstrap to NCCL, PR #1395, which ms-swift 4.6 has no
+# argument for). Both depend on the data and the container: one warning. Scope: engine megatron, tp_comm_overlap with
+# sequence parallel at TP > 1 (otherwise ms-swift refuses it first: layout.py sequence_parallel).
 def tp_comm_overlap_userbuffers(recipe, args, shape, lay, err, warn):
     if not args.bool("tp_comm_overlap") or lay.tp <= 1 or not is_on(args, "sequence_parallel"):
         return
@@ -37,7 +42,9 @@ def tp_comm_overlap_userbuffers(recipe, args, shape, lay, err, warn):
     warn("tp-comm-overlap", f"tp_comm_overlap: ms-swift sizes Transformer Engine's userbuffers for {tokens} x "
          f"micro_batch_size / CP tokens, but {packed}; TE asserts every micro-batch fills the buffer exactly ('Tried "
          "to copy an invalid tensor into a local chunk of a Userbuffers buffer'), so the first shorter micro-batch "
-         "stops the run (verl-project/verl#5663, NVIDIA/Megatron-LM#1238)", "tp_comm_overlap",
+         "stops the run (verl-project/verl#5663, NVIDIA/Megatron-LM#1238); and ms-swift passes Transformer Engine no "
+         "bootstrap backend, so on a PyTorch built with MPI (NGC containers) the userbuffers bootstrap through MPI, "
+         "which under torchrun fails in MPI_Init_thread (NVIDIA-NeMo/Megatron-Bridge#665)", "tp_comm_overlap",
          hint="drop tp_comm_overlap, unless every sample (or pack) is exactly max_length tokens (pretraining text "
               "cut to length)")
 

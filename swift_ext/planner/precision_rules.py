@@ -64,13 +64,19 @@ def mxfp8_hybrid(recipe, args, shape, lay, err, warn):
 # FP8). So an FFN whose per-rank width is not a multiple of 16 stops the first forward -- e.g. the dense first layer
 # of DeepSeek-V2-Lite and GLM-4.5-Air (intermediate_size 10944) at TP=8: 1368. Report: NVIDIA/TransformerEngine#1422
 # (the assertion for a 712-wide layer; the maintainer: pad to a multiple of 16/32 or keep the layer out of FP8).
-# Scope: engine megatron, fp8_format set, no first/last layers kept in BF16 (megatron_extra_kwargs
-# first_last_layers_bf16: a dense first layer could be among them); the softmax-attention, dense-FFN, shared-expert
-# and routed-expert linears (not the Gated DeltaNet or MLA projections, nor MXFP8's 32-element rule).
+# Under fp8_recipe mxfp8 the multiple is 32: TE's MXFP8Quantizer::create_tensor (pytorch/csrc/quantizer.cpp) checks
+# "flat_first_dim % MXFP8_BLOCK_SIZE == 0 && flat_last_dim % MXFP8_BLOCK_SIZE == 0" -- "MXFP8 requires tensor dims that
+# are divisible by 32" -- for the weight and the activation alike (modelscope/ms-swift#9723 hit it on the token
+# dimension, which ms-swift 4.6's get_padding_to now pads to TP*32), so e.g. Qwen2.5-72B's 29568-wide FFN at TP=8 (3696
+# per rank) runs FP8 but not MXFP8. Scope: engine megatron, fp8_format set, no first/last layers kept in BF16
+# (megatron_extra_kwargs first_last_layers_bf16: a dense first layer could be among them); the softmax-attention,
+# dense-FFN, shared-expert and routed-expert linears (not the Gated DeltaNet or MLA projections).
 def fp8_gemm_shapes(recipe, args, shape, lay, err, warn):
     if not args.str("fp8_format") or config_value(args, "first_last_layers_bf16"):
         return
     tp, etp = lay.tp, lay.etp
+    mxfp8 = args.str("fp8_recipe") == "mxfp8"
+    block = 32 if mxfp8 else 16
     checks = []  # (what, per-rank width, the size that splits it, its flag)
     if shape.intermediate_size and (not shape.is_moe or shape.num_dense_layers):
         checks.append(("the dense FFN", shape.intermediate_size, tp, "tensor_model_parallel_size"))
@@ -85,14 +91,23 @@ def fp8_gemm_shapes(recipe, args, shape, lay, err, warn):
         if width % split:
             continue  # heads-tp / the divisibility rules say it
         local = width // split
-        if local % 16 == 0:
+        if local % block == 0:
             continue
-        smaller = [d for d in range(1, split) if width % d == 0 and (width // d) % 16 == 0]
-        culprit = name if smaller else "fp8_format"
+        # the smaller splits a layout can take (divisors of the current one) that fit the block
+        smaller = [d for d in range(1, split) if split % d == 0 and width % d == 0 and (width // d) % block == 0]
         label = "ETP" if name.startswith("expert") else "TP"
+        if mxfp8 and local % 16 == 0:
+            # plain FP8 takes this width: the 32-element MXFP8 block is the culprit unless a smaller split fits it
+            err("fp8-shape", f"MXFP8 (fp8_recipe mxfp8) on {shape.name}: {what} is {width} wide, {local} per rank at "
+                f"{label}={split}, not a multiple of 32 -- Transformer Engine's MXFP8 quantizer asserts 'MXFP8 requires "
+                "tensor dims that are divisible by 32' at the first forward", name if smaller else "fp8_recipe",
+                hint=f"{name}: {max(smaller)}, or fp8_recipe tensorwise" if smaller else "fp8_recipe: tensorwise "
+                "(per-tensor scaling: TE asks only the 16-wide FP8 GEMM rule, which this width meets)")
+            return
+        culprit = name if smaller else "fp8_format"
         err("fp8-shape", f"FP8 (fp8_format {args.str('fp8_format')}) on {shape.name}: {what} is {width} wide, "
-            f"{local} per rank at {label}={split}, not a multiple of 16 -- Transformer Engine's FP8 GEMM asserts 'FP8 "
-            "execution requires ... the last dimension to be divisible by 16' at the first forward", culprit,
+            f"{local} per rank at {label}={split}, not a multiple of {block} -- Transformer Engine's FP8 GEMM asserts "
+            "'FP8 execution requires ... the last dimension to be divisible by 16' at the first forward", culprit,
             hint=f"{name}: {max(smaller)}" if smaller else "drop fp8_format for this model")
         return
 

@@ -34,5 +34,15 @@ GPUS: dict[str, Gpu] = {
     # Consumer Blackwell, sm_120: Transformer Engine refuses MXFP8 on it (spec/support.py fp8-mxfp8). bf16 dense with
     # fp32 accumulate, as for the RTX4090: NVIDIA's 838.4 TFLOPS FP16 tensor figure is sparse with fp16 accumulate.
     "RTX5090": Gpu(32, (12, 0), 209.5),
+    # Workstation / data-centre Ampere and Ada (PCIe): dense bf16 with fp32 accumulate from the datasheets
+    # (A6000 309.7 and L4 242 TFLOPS are the sparse figures; the RTX 3090's 142 is fp16 accumulate).
+    "A6000": Gpu(48, (8, 6), 154.8),
+    "RTX3090": Gpu(24, (8, 6), 71),
+    "L4": Gpu(24, (8, 9), 121),
     "V100": Gpu(32, (7, 0), 125),
+    # Turing (sm_75): no bfloat16 tensor cores and no FlashAttention 2 kernels (flash-attn and TE's flash backend
+    # start at sm80), the cards reports name on ms-swift's Megatron path (NVIDIA/TransformerEngine#1680: 2080 Ti).
+    # The throughput column is their dense fp16 tensor figure (T4 65; 2080 Ti 53.8 with fp32 accumulate).
+    "T4": Gpu(16, (7, 5), 65),
+    "RTX2080Ti": Gpu(11, (7, 5), 53.8),
 }

@@ -215,6 +215,19 @@ RUNTIME_RULE_INFO = [
              "engine: megatron, context_parallel_size > 1, attention_backend unfused or local (local without launch.gpu: "
              "a warning, Ascend's MindSpeed brings its own attention); not the DSA models, not the learnable-softmax "
              "models (attention-sinks-cp)"),
+    RuleInfo("attention-local", "error, warning", "attention_backend local on CUDA: megatron-core switches every "
+             "Transformer Engine attention backend off while mcore-bridge builds TE's DotProductAttention, so the first "
+             "forward finds no backend",
+             (code("megatron-core models/common/language_module/language_module.py: LanguageModule._set_attention_backend "
+                   "(local: NVTE_FLASH_ATTN=0, NVTE_FUSED_ATTN=0, NVTE_UNFUSED_ATTN=0)"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/register.py: ModelLoader.get_transformer_layer_spec "
+                   "(get_gpt_decoder_block_spec(use_transformer_engine=True): TEDotProductAttention)"),
+              code(TE_BACKEND[:-1] + "; the three switches read at every call: \"Disabling FusedAttention due to "
+                   "NVTE_FUSED_ATTN=0\")")),
+             "engine: megatron, attention_backend local, context_parallel_size 1 (CP > 1: attention-cp), not the DSA "
+             "models (deepseek_v32, glm_moe_dsa: megatron-core's DSAttention) nor deepseek_v4 (its own hybrid "
+             "attention); an error with launch.gpu (NVIDIA), a "
+             "warning without one (Ascend NPUs run local through MindSpeed's attention)"),
     RuleInfo("attention-env", "error, warning", "the recipe's env sets NVTE_FLASH_ATTN / NVTE_FUSED_ATTN / "
              "NVTE_UNFUSED_ATTN to a value the attention_backend does not set (flash 1/0/0, fused 0/1/0, unfused 0/0/1, "
              "auto 1/1/1, local 0/0/0), or NVTE_APPLY_QK_LAYER_SCALING=1 (or no integer) with "
@@ -242,7 +255,8 @@ RUNTIME_RULE_INFO = [
              "fail to build (error); below sm90 TE's userbuffers need UB_SKIPMC=1 (no CUDA multicast: error); Transformer "
              "Engine's userbuffers are sized once for max_length x "
              "micro_batch_size / CP tokens and every micro-batch must fill them exactly, while ms-swift's micro-batches "
-             "(padded to their longest sample, or packed) are usually shorter (warning)",
+             "(padded to their longest sample, or packed) are usually shorter, and with no bootstrap backend passed a "
+             "PyTorch built with MPI bootstraps them through MPI, which torchrun does not launch (warning)",
              (code("ms-swift swift/megatron/utils/megatron_lm_utils.py: initialize_tp_communicators (initialize_ub shape "
                    "(seq_length * micro_batch_size) // context_parallel_size); swift/megatron/trainers/base.py: "
                    "_get_data_collator (padding_to = get_padding_to(args): the longest sample, not max_length)"),
@@ -253,6 +267,11 @@ RUNTIME_RULE_INFO = [
                        "micro_batch: tensor shape mismatch on variable-length micro-batches"),
               Evidence("report", "NVIDIA/Megatron-LM#1238", "userbuffers sized seq_length * micro_batch_size; THD "
                        "(variable lengths) not supported (open)"),
+              code("transformer-engine pytorch/module/base.py: initialize_ub (no bootstrap_backend given: MPI when "
+                   "torch.distributed.is_mpi_available(), else Gloo, else NCCL; public source, not installed here)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#665", "TP comm overlap with sequence parallel (Llama and "
+                       "NemotronH recipes): 'An error occurred in MPI_Init_thread on a NULL communicator'; Bridge then "
+                       "defaulted its bootstrap backend to NCCL (PR #1395)"),
               code("mcore-bridge 1.6.3 mcore_bridge/tuners/lora.py: LoraParallelLinear.update_layer (TERowParallelLinear / "
                    "TEColumnParallelLinear adapters without tp_comm_buffer_name)"),
               code("megatron-core extensions/transformer_engine.py: TELinear.__init__ (\"Buffer name should be set to "
@@ -293,18 +312,24 @@ RUNTIME_RULE_INFO = [
                        "height divisible by 8 and width divisible by 16' for a layer of width 712; pad or keep small "
                        "layers out of FP8")),
              "engine: megatron (mcore-bridge), fp8_format set, tuner_type lora / lora_llm, fp8_param_gather off"),
-    RuleInfo("fp8-shape", "error", "FP8 compute needs each decoder linear's per-rank width a multiple of 16: the dense "
-             "FFN and shared expert split by TP, the routed experts by ETP, the attention output projection by TP "
-             "(e.g. DeepSeek-V2-Lite / GLM-4.5-Air's 10944-wide dense layer at TP=8)",
+    RuleInfo("fp8-shape", "error", "FP8 compute needs each decoder linear's per-rank width a multiple of 16 (32 under "
+             "fp8_recipe mxfp8): the dense FFN and shared expert split by TP, the routed experts by ETP, the attention "
+             "output projection by TP (e.g. DeepSeek-V2-Lite / GLM-4.5-Air's 10944-wide dense layer at TP=8; "
+             "Qwen2.5-72B's 29568-wide FFN at TP=8 under MXFP8)",
              (code("transformer-engine pytorch/module/linear.py: _Linear.forward (assert_dim_for_fp8_exec(inputmat, "
                    "weight); layernorm_linear.py _LayerNormLinear.forward alike; public source, not installed here)"),
               code("megatron-core extensions/transformer_engine.py: TERowParallelLinear.__init__ (weight [hidden, "
                    "input_size / TP])"),
               code("ms-swift swift/megatron/utils/utils.py: get_padding_to (pads only the token dimension for FP8)"),
               Evidence("report", "NVIDIA/TransformerEngine#1422", "the same assertion for a 712-wide layer; the "
-                       "maintainer: pad to a multiple of 16/32 or keep the layer out of FP8")),
+                       "maintainer: pad to a multiple of 16/32 or keep the layer out of FP8"),
+              code("transformer-engine pytorch/csrc/quantizer.cpp: MXFP8Quantizer::create_tensor (\"MXFP8 requires "
+                   "tensor dims that are divisible by 32\", both flattened dims; public source, not installed here)"),
+              Evidence("report", "modelscope/ms-swift#9723", "MXFP8 + sequence parallel + packing: that assertion on a "
+                       "(7984, 3072) activation (the token dimension, which ms-swift 4.6 now pads to TP*32)")),
              "engine: megatron, fp8_format set, not with first_last_layers_bf16; softmax-attention, dense-FFN, "
-             "shared- and routed-expert linears (not Gated DeltaNet or MLA projections; MXFP8's 32 not judged)"),
+             "shared- and routed-expert linears (not Gated DeltaNet or MLA projections); the multiple is 32 for "
+             "fp8_recipe mxfp8"),
     RuleInfo("cross-entropy-te", "warning", "cross_entropy_fusion_impl te on a Transformer Engine older than 2.7: "
              "its fused parallel cross entropy hands back a zero logits gradient (grad_norm 0; the loss stalls or "
              "diverges while the run looks healthy)",
