@@ -73,6 +73,11 @@ PUBLISHED = [
     ("meta-llama/Meta-Llama-3-8B", 8.03, True),  # hub: 8.03B (the Llama-3.1-8B shape without its rope scaling)
     ("meta-llama/Meta-Llama-3-70B", 70.55, True),  # hub: 70.6B
     ("baidu/ERNIE-4.5-21B-A3B-PT", 21.8, True),  # hub: 21.8B (card: "21B total, 3B activated")
+    # its model.safetensors.index.json (zhenhua32/Qwen2-VL): total_size 16,582,751,232 bytes of bf16 = 8.29B
+    ("Qwen/Qwen2-VL-7B-Instruct", 8.29, True),
+    ("Qwen/Qwen3-Embedding-0.6B", 0.6, True),  # Qwen3 Embedding report (arXiv 2506.05176) tables: 0.6B
+    ("mistralai/Mixtral-8x7B-v0.1", 46.7, True),  # Mistral AI's announcement: 46.7B total, 12.9B per token
+    ("microsoft/phi-4", 14.7, True),  # 14.7B as model lists quote the hub's count (card: "14B")
 ]
 
 # Multimodal models whose card states the language model's size only ("Number of Parameters" under "Language
@@ -90,6 +95,7 @@ PUBLISHED_LANGUAGE_MODEL = [
     ("google/gemma-4-26B-A4B-it", 25.2, None),  # card: 25.2B total, 3.8B active (vision encoder ~550M apart)
     ("Qwen/Qwen3-Omni-30B-A3B-Instruct", 30.53, None),  # keras-hub preset: thinker LM 30,532,122,624
     ("Qwen/Qwen2.5-Omni-7B", 7.61, None),  # thinker text_config = Qwen2.5-7B's; its card: 7.61B
+    ("Qwen/Qwen2-VL-2B-Instruct", 1.54, None),  # text part = Qwen2.5-1.5B's shape; its card: 1.54B
 ]
 
 
@@ -258,6 +264,22 @@ def test_omni_models_read_the_thinker():
     assert omni7.total_params() - omni7.vision_params() == resolve_shape("Qwen/Qwen2.5-7B-Instruct").total_params()
     with pytest.raises(UserError, match="thinker_config"):
         from_config({"model_type": "qwen2_5_omni", "thinker_config": [1]}, "x")
+
+
+def test_qwen2_vl_tower_is_embed_dim_wide_and_its_hidden_size_is_the_merger_output():
+    # transformers Qwen2VLVisionConfig: embed_dim 1280 is the tower, mlp_ratio 4 its MLP (fc1/fc2 of 5120), and
+    # hidden_size the merger's output (the language model's 3584); reading hidden_size as the tower's width
+    # made a 3584-wide tower of 28x the parameters
+    shape = resolve_shape("Qwen/Qwen2-VL-7B-Instruct")
+    v = shape.vision
+    assert (v.depth, v.hidden_size, v.intermediate_size, v.out_hidden_size) == (32, 1280, 5120, 3584)
+    assert v.block_params() == 4 * 1280**2 + 2 * 1280 * 5120 and v.merger_params() == 5120**2 + 5120 * 3584
+    assert shape.mrope and shape.max_positions == 32768
+    config = resolve_shape_config("Qwen/Qwen2-VL-7B-Instruct")
+    half = from_config({**config, "vision_config": {**config["vision_config"], "mlp_ratio": 2.5}}, "x").vision
+    assert half.intermediate_size == 3200
+    with pytest.raises(UserError, match="vision_config.mlp_ratio"):
+        from_config({**config, "vision_config": {**config["vision_config"], "mlp_ratio": "4"}}, "x")
 
 
 def resolve_shape_config(model):

@@ -434,13 +434,22 @@ def _vision(config: dict, text_hidden: int, where: str, model_type: str, section
     depth = read.int("depth") or read.int("num_hidden_layers")
     if not depth:
         return None
-    hidden = read.int("hidden_size", positive=True)
     deepstack = vc.get("deepstack_visual_indexes") or []
+    mergers = 1 + (len(deepstack) if isinstance(deepstack, list) else 0)
     layout = ("glm4v" if model_type in ("glm4v", "glm4v_moe") else "gemma4" if model_type in GEMMA4_TYPES
               else "qwen")
+    embed = read.int("embed_dim")
+    if embed:
+        # Qwen2-VL (transformers Qwen2VLVisionConfig): the tower is embed_dim wide with an MLP of mlp_ratio *
+        # embed_dim (fc1/fc2), and hidden_size is the merger's output, the language model's width
+        ratio = vc.get("mlp_ratio", 4)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
+            raise UserError.one(f"model config: {section}vision_config.mlp_ratio must be a positive number, got "
+                                f"{shown(ratio)}", file=where)
+        return Vision(depth, embed, int(embed * ratio), read.int("hidden_size") or text_hidden, mergers, layout=layout)
+    hidden = read.int("hidden_size", positive=True)
     return Vision(depth, hidden, read.int("intermediate_size") or 4 * hidden,
-                  read.int("out_hidden_size") or text_hidden, 1 + (len(deepstack) if isinstance(deepstack, list) else 0),
-                  layout=layout)
+                  read.int("out_hidden_size") or text_hidden, mergers, layout=layout)
 
 
 # mcore-bridge config/parser.py hf_to_mcore_config: the Gemma 4 branch (`hf_model_type in {'gemma4',
