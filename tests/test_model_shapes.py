@@ -78,6 +78,7 @@ PUBLISHED = [
     ("Qwen/Qwen3-Embedding-0.6B", 0.6, True),  # Qwen3 Embedding report (arXiv 2506.05176) tables: 0.6B
     ("mistralai/Mixtral-8x7B-v0.1", 46.7, True),  # Mistral AI's announcement: 46.7B total, 12.9B per token
     ("microsoft/phi-4", 14.7, True),  # 14.7B as model lists quote the hub's count (card: "14B")
+    ("mistralai/Mistral-7B-Instruct-v0.3", 7.25, True),  # Ollama library mistral:7b (v0.3): 7.25B
 ]
 
 # Multimodal models whose card states the language model's size only ("Number of Parameters" under "Language
@@ -96,6 +97,7 @@ PUBLISHED_LANGUAGE_MODEL = [
     ("Qwen/Qwen3-Omni-30B-A3B-Instruct", 30.53, None),  # keras-hub preset: thinker LM 30,532,122,624
     ("Qwen/Qwen2.5-Omni-7B", 7.61, None),  # thinker text_config = Qwen2.5-7B's; its card: 7.61B
     ("Qwen/Qwen2-VL-2B-Instruct", 1.54, None),  # text part = Qwen2.5-1.5B's shape; its card: 1.54B
+    ("Qwen/Qwen2.5-VL-32B-Instruct", 32.8, None),  # text part = Qwen2.5-32B's shape (as Qwen2.5-32B-Instruct above)
 ]
 
 
@@ -476,6 +478,9 @@ def test_zeros_in_a_local_config_fail_the_plan_cleanly(write, tmp_path):
     ("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "Qwen/Qwen2.5-7B-Instruct", 131072),
     ("Qwen/Qwen2.5-Math-7B", "Qwen/Qwen2.5-7B-Instruct", 4096),
     ("Qwen/Qwen2.5-Coder-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct", 32768),
+    ("Qwen/Qwen2.5-Coder-32B-Instruct", "Qwen/Qwen2.5-32B-Instruct", 32768),
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "meta-llama/Llama-3.1-8B-Instruct", 131072),
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "meta-llama/Llama-3.1-70B-Instruct", 131072),
 ])
 def test_aliases_share_the_shape_and_keep_their_own_length(alias, entry, positions):
     # Aliases only where every shape field of the config.json matches; the length differs (alias_config).
