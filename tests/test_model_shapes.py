@@ -79,6 +79,7 @@ PUBLISHED = [
     ("mistralai/Mixtral-8x7B-v0.1", 46.7, True),  # Mistral AI's announcement: 46.7B total, 12.9B per token
     ("microsoft/phi-4", 14.7, True),  # 14.7B as model lists quote the hub's count (card: "14B")
     ("mistralai/Mistral-7B-Instruct-v0.3", 7.25, True),  # Ollama library mistral:7b (v0.3): 7.25B
+    ("zai-org/GLM-4-32B-0414", 32, True),  # THUDM/GLM-4 README: "featuring 32 billion parameters"
 ]
 
 # Multimodal models whose card states the language model's size only ("Number of Parameters" under "Language
@@ -98,6 +99,8 @@ PUBLISHED_LANGUAGE_MODEL = [
     ("Qwen/Qwen2.5-Omni-7B", 7.61, None),  # thinker text_config = Qwen2.5-7B's; its card: 7.61B
     ("Qwen/Qwen2-VL-2B-Instruct", 1.54, None),  # text part = Qwen2.5-1.5B's shape; its card: 1.54B
     ("Qwen/Qwen2.5-VL-32B-Instruct", 32.8, None),  # text part = Qwen2.5-32B's shape (as Qwen2.5-32B-Instruct above)
+    ("Qwen/Qwen2.5-VL-72B-Instruct", 72.7, None),  # text part = Qwen2.5-72B's shape; its card: 72.7B
+    ("moonshotai/Kimi-VL-A3B-Instruct", 16, None),  # language decoder = Moonlight-16B-A3B (cards: 16B total)
 ]
 
 
