@@ -80,6 +80,8 @@ PUBLISHED = [
     ("microsoft/phi-4", 14.7, True),  # 14.7B as model lists quote the hub's count (card: "14B")
     ("mistralai/Mistral-7B-Instruct-v0.3", 7.25, True),  # Ollama library mistral:7b (v0.3): 7.25B
     ("zai-org/GLM-4-32B-0414", 32, True),  # THUDM/GLM-4 README: "featuring 32 billion parameters"
+    ("ByteDance-Seed/Seed-OSS-36B-Instruct", 36, True),  # model name / card: 36B
+    ("OpenGVLab/InternVL3-78B", 78.41, True),  # a model survey in the code corpus: "78.41 billion parameters total"
 ]
 
 # Multimodal models whose card states the language model's size only ("Number of Parameters" under "Language
