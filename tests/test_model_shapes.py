@@ -267,6 +267,10 @@ def test_omni_models_read_the_thinker():
     assert omni.total_params() - omni.vision_params() - qwen3.total_params() == (152064 - 151936) * 2048 * 2
     assert omni.vision.depth == 27 and omni.vision.mergers == 4 and omni.max_positions == 65536
     assert omni.shared_expert_intermediate_size == 0 and not omni.router_pre_softmax
+    # the Thinking release is the same thinker; its length is not bundled (alias_config reaches into thinker_config)
+    thinking = resolve_shape("Qwen/Qwen3-Omni-30B-A3B-Thinking")
+    assert thinking.total_params() == omni.total_params() and thinking.max_positions == 0
+    assert resolve_shape("Qwen/Qwen3-Omni-30B-A3B-Instruct").max_positions == 65536
     omni7 = resolve_shape("Qwen/Qwen2.5-Omni-7B")
     assert omni7.total_params() - omni7.vision_params() == resolve_shape("Qwen/Qwen2.5-7B-Instruct").total_params()
     with pytest.raises(UserError, match="thinker_config"):
