@@ -82,6 +82,7 @@ PUBLISHED = [
     ("zai-org/GLM-4-32B-0414", 32, True),  # THUDM/GLM-4 README: "featuring 32 billion parameters"
     ("ByteDance-Seed/Seed-OSS-36B-Instruct", 36, True),  # model name / card: 36B
     ("OpenGVLab/InternVL3-78B", 78.41, True),  # a model survey in the code corpus: "78.41 billion parameters total"
+    ("meta-llama/Llama-4-Maverick-17B-128E-Instruct", 400, True),  # Meta's announcement: 400B total, 17B active
 ]
 
 # Multimodal models whose card states the language model's size only ("Number of Parameters" under "Language
@@ -291,6 +292,20 @@ def test_qwen2_vl_tower_is_embed_dim_wide_and_its_hidden_size_is_the_merger_outp
     assert half.intermediate_size == 3200
     with pytest.raises(UserError, match="vision_config.mlp_ratio"):
         from_config({**config, "vision_config": {**config["vision_config"], "mlp_ratio": "4"}}, "x")
+
+
+def test_llama4_interleaved_dense_layers_and_shared_expert_as_mcore_bridge_builds_them():
+    # mcore-bridge config/parser.py (llama4): moe_layer_freq from interleave_moe_layer_step (MoE when
+    # i % step == step - 1), dense layers of intermediate_size_mlp, one shared expert of the experts' width
+    mav = resolve_shape("meta-llama/Llama-4-Maverick-17B-128E-Instruct")
+    assert (mav.num_dense_layers, mav.num_moe_layers, mav.intermediate_size) == (24, 24, 16384)
+    assert mav.shared_expert_intermediate_size == 8192 and mav.router_score_function == "sigmoid"
+    # a published Llama-4 config.json spells no shared expert; it is read as mcore-bridge builds the model
+    scout = resolve_shape_config("meta-llama/Llama-4-Scout-17B-16E-Instruct")
+    text = {k: v for k, v in scout["text_config"].items() if k != "n_shared_experts"}
+    plain = from_config({**scout, "text_config": text}, "x")
+    assert plain.total_params() == resolve_shape("meta-llama/Llama-4-Scout-17B-16E-Instruct").total_params()
+    assert plain.shared_expert_intermediate_size == 8192 and plain.num_dense_layers == 0
 
 
 def resolve_shape_config(model):

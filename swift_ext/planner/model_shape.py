@@ -248,7 +248,8 @@ class ModelShape:
 def from_config(config: dict, name: str, source: str = "") -> ModelShape:
     """Reads the fields of the architectures ms-swift's Megatron backend trains: Llama, Qwen2/2.5, Qwen3
     dense and MoE, Qwen3-Next and Qwen3.5/3.6 (Gated DeltaNet), Qwen3-VL (`text_config`), InternVL
-    (`llm_config`), DeepSeek-V3 (MLA, shared experts, first_k_dense_replace), GLM-4.5 (`glm4_moe`),
+    (`llm_config`), Qwen2-VL (`embed_dim`), Llama-4 (`interleave_moe_layer_step`), DeepSeek-V3 (MLA, shared
+    experts, first_k_dense_replace), GLM-4.5 (`glm4_moe`),
     gpt-oss (`num_local_experts`), ERNIE-4.5 (`moe_num_experts`, `moe_k`, `moe_layer_start_index`) and
     Ling/Ring 2.0 (`num_shared_experts`). Zeros, negatives and non-numbers are a UserError naming the field."""
     where = source or name
@@ -302,6 +303,12 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         # (mcore-bridge Gemma4TransformerLayer._forward_mlp sums self.mlp and experts_mlp): a shared expert
         # without a gate, in every layer.
         shared = intermediate
+    if experts and "llama4" in (model_type, str(text.get("model_type") or "").removesuffix("_text")):
+        # mcore-bridge config/parser.py (llama4): every MoE layer also runs one shared expert of the experts' width
+        # (moe_shared_expert_intermediate_size = moe_ffn_hidden_size), and the dense layers of an interleaved model
+        # (Maverick) are intermediate_size_mlp wide (ffn_hidden_size = mlp_ffn_hidden_size)
+        shared = moe_inter
+        intermediate = read.int("intermediate_size_mlp") or intermediate
 
     interval = read.int("full_attention_interval")
     layer_types = text.get("layer_types")
@@ -416,7 +423,8 @@ def _dense_layers(text: dict, read: _Fields, layers: int) -> int:
     # reads no moe_layer_end_index: every layer from the start index on is MoE)
     first_dense = _first_int(read, "first_k_dense_replace", "moe_layer_start_index")
     freq = read.int("moe_layer_freq") or 1
-    step = read.int("decoder_sparse_step") or 1  # Qwen MoE
+    # Qwen MoE; Llama-4's interleave_moe_layer_step (mcore-bridge: layer i is MoE when i % step == step - 1)
+    step = read.int("decoder_sparse_step") or read.int("interleave_moe_layer_step") or 1
     mlp_only = text.get("mlp_only_layers") or []
     mlp_only = set(mlp_only) if isinstance(mlp_only, list) else set()
     sparse = sum(1 for i in range(layers)
