@@ -104,6 +104,8 @@ PUBLISHED_LANGUAGE_MODEL = [
     ("Qwen/Qwen2.5-VL-32B-Instruct", 32.8, None),  # text part = Qwen2.5-32B's shape (as Qwen2.5-32B-Instruct above)
     ("Qwen/Qwen2.5-VL-72B-Instruct", 72.7, None),  # text part = Qwen2.5-72B's shape; its card: 72.7B
     ("moonshotai/Kimi-VL-A3B-Instruct", 16, None),  # language decoder = Moonlight-16B-A3B (cards: 16B total)
+    # transformers docs/source/en/model_doc/glm4v.md: "the open-source 9B parameter variant" (GLM-4-9B-0414 inside)
+    ("zai-org/GLM-4.1V-9B-Thinking", 9, 0.5),
 ]
 
 
