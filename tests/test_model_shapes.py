@@ -73,6 +73,16 @@ PUBLISHED = [
     ("meta-llama/Meta-Llama-3-8B", 8.03, True),  # hub: 8.03B (the Llama-3.1-8B shape without its rope scaling)
     ("meta-llama/Meta-Llama-3-70B", 70.55, True),  # hub: 70.6B
     ("baidu/ERNIE-4.5-21B-A3B-PT", 21.8, True),  # hub: 21.8B (card: "21B total, 3B activated")
+    # its model.safetensors.index.json (zhenhua32/Qwen2-VL): total_size 16,582,751,232 bytes of bf16 = 8.29B
+    ("Qwen/Qwen2-VL-7B-Instruct", 8.29, True),
+    ("Qwen/Qwen3-Embedding-0.6B", 0.6, True),  # Qwen3 Embedding report (arXiv 2506.05176) tables: 0.6B
+    ("mistralai/Mixtral-8x7B-v0.1", 46.7, True),  # Mistral AI's announcement: 46.7B total, 12.9B per token
+    ("microsoft/phi-4", 14.7, True),  # 14.7B as model lists quote the hub's count (card: "14B")
+    ("mistralai/Mistral-7B-Instruct-v0.3", 7.25, True),  # Ollama library mistral:7b (v0.3): 7.25B
+    ("zai-org/GLM-4-32B-0414", 32, True),  # THUDM/GLM-4 README: "featuring 32 billion parameters"
+    ("ByteDance-Seed/Seed-OSS-36B-Instruct", 36, True),  # model name / card: 36B
+    ("OpenGVLab/InternVL3-78B", 78.41, True),  # a model survey in the code corpus: "78.41 billion parameters total"
+    ("meta-llama/Llama-4-Maverick-17B-128E-Instruct", 400, True),  # Meta's announcement: 400B total, 17B active
 ]
 
 # Multimodal models whose card states the language model's size only ("Number of Parameters" under "Language
@@ -90,6 +100,12 @@ PUBLISHED_LANGUAGE_MODEL = [
     ("google/gemma-4-26B-A4B-it", 25.2, None),  # card: 25.2B total, 3.8B active (vision encoder ~550M apart)
     ("Qwen/Qwen3-Omni-30B-A3B-Instruct", 30.53, None),  # keras-hub preset: thinker LM 30,532,122,624
     ("Qwen/Qwen2.5-Omni-7B", 7.61, None),  # thinker text_config = Qwen2.5-7B's; its card: 7.61B
+    ("Qwen/Qwen2-VL-2B-Instruct", 1.54, None),  # text part = Qwen2.5-1.5B's shape; its card: 1.54B
+    ("Qwen/Qwen2.5-VL-32B-Instruct", 32.8, None),  # text part = Qwen2.5-32B's shape (as Qwen2.5-32B-Instruct above)
+    ("Qwen/Qwen2.5-VL-72B-Instruct", 72.7, None),  # text part = Qwen2.5-72B's shape; its card: 72.7B
+    ("moonshotai/Kimi-VL-A3B-Instruct", 16, None),  # language decoder = Moonlight-16B-A3B (cards: 16B total)
+    # transformers docs/source/en/model_doc/glm4v.md: "the open-source 9B parameter variant" (GLM-4-9B-0414 inside)
+    ("zai-org/GLM-4.1V-9B-Thinking", 9, 0.5),
 ]
 
 
@@ -254,10 +270,44 @@ def test_omni_models_read_the_thinker():
     assert omni.total_params() - omni.vision_params() - qwen3.total_params() == (152064 - 151936) * 2048 * 2
     assert omni.vision.depth == 27 and omni.vision.mergers == 4 and omni.max_positions == 65536
     assert omni.shared_expert_intermediate_size == 0 and not omni.router_pre_softmax
+    # the Thinking release is the same thinker; its length is not bundled (alias_config reaches into thinker_config)
+    thinking = resolve_shape("Qwen/Qwen3-Omni-30B-A3B-Thinking")
+    assert thinking.total_params() == omni.total_params() and thinking.max_positions == 0
+    assert resolve_shape("Qwen/Qwen3-Omni-30B-A3B-Instruct").max_positions == 65536
     omni7 = resolve_shape("Qwen/Qwen2.5-Omni-7B")
     assert omni7.total_params() - omni7.vision_params() == resolve_shape("Qwen/Qwen2.5-7B-Instruct").total_params()
     with pytest.raises(UserError, match="thinker_config"):
         from_config({"model_type": "qwen2_5_omni", "thinker_config": [1]}, "x")
+
+
+def test_qwen2_vl_tower_is_embed_dim_wide_and_its_hidden_size_is_the_merger_output():
+    # transformers Qwen2VLVisionConfig: embed_dim 1280 is the tower, mlp_ratio 4 its MLP (fc1/fc2 of 5120), and
+    # hidden_size the merger's output (the language model's 3584); reading hidden_size as the tower's width
+    # made a 3584-wide tower of 28x the parameters
+    shape = resolve_shape("Qwen/Qwen2-VL-7B-Instruct")
+    v = shape.vision
+    assert (v.depth, v.hidden_size, v.intermediate_size, v.out_hidden_size) == (32, 1280, 5120, 3584)
+    assert v.block_params() == 4 * 1280**2 + 2 * 1280 * 5120 and v.merger_params() == 5120**2 + 5120 * 3584
+    assert shape.mrope and shape.max_positions == 32768
+    config = resolve_shape_config("Qwen/Qwen2-VL-7B-Instruct")
+    half = from_config({**config, "vision_config": {**config["vision_config"], "mlp_ratio": 2.5}}, "x").vision
+    assert half.intermediate_size == 3200
+    with pytest.raises(UserError, match="vision_config.mlp_ratio"):
+        from_config({**config, "vision_config": {**config["vision_config"], "mlp_ratio": "4"}}, "x")
+
+
+def test_llama4_interleaved_dense_layers_and_shared_expert_as_mcore_bridge_builds_them():
+    # mcore-bridge config/parser.py (llama4): moe_layer_freq from interleave_moe_layer_step (MoE when
+    # i % step == step - 1), dense layers of intermediate_size_mlp, one shared expert of the experts' width
+    mav = resolve_shape("meta-llama/Llama-4-Maverick-17B-128E-Instruct")
+    assert (mav.num_dense_layers, mav.num_moe_layers, mav.intermediate_size) == (24, 24, 16384)
+    assert mav.shared_expert_intermediate_size == 8192 and mav.router_score_function == "sigmoid"
+    # a published Llama-4 config.json spells no shared expert; it is read as mcore-bridge builds the model
+    scout = resolve_shape_config("meta-llama/Llama-4-Scout-17B-16E-Instruct")
+    text = {k: v for k, v in scout["text_config"].items() if k != "n_shared_experts"}
+    plain = from_config({**scout, "text_config": text}, "x")
+    assert plain.total_params() == resolve_shape("meta-llama/Llama-4-Scout-17B-16E-Instruct").total_params()
+    assert plain.shared_expert_intermediate_size == 8192 and plain.num_dense_layers == 0
 
 
 def resolve_shape_config(model):
@@ -454,6 +504,9 @@ def test_zeros_in_a_local_config_fail_the_plan_cleanly(write, tmp_path):
     ("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "Qwen/Qwen2.5-7B-Instruct", 131072),
     ("Qwen/Qwen2.5-Math-7B", "Qwen/Qwen2.5-7B-Instruct", 4096),
     ("Qwen/Qwen2.5-Coder-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct", 32768),
+    ("Qwen/Qwen2.5-Coder-32B-Instruct", "Qwen/Qwen2.5-32B-Instruct", 32768),
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "meta-llama/Llama-3.1-8B-Instruct", 131072),
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "meta-llama/Llama-3.1-70B-Instruct", 131072),
 ])
 def test_aliases_share_the_shape_and_keep_their_own_length(alias, entry, positions):
     # Aliases only where every shape field of the config.json matches; the length differs (alias_config).

@@ -248,7 +248,8 @@ class ModelShape:
 def from_config(config: dict, name: str, source: str = "") -> ModelShape:
     """Reads the fields of the architectures ms-swift's Megatron backend trains: Llama, Qwen2/2.5, Qwen3
     dense and MoE, Qwen3-Next and Qwen3.5/3.6 (Gated DeltaNet), Qwen3-VL (`text_config`), InternVL
-    (`llm_config`), DeepSeek-V3 (MLA, shared experts, first_k_dense_replace), GLM-4.5 (`glm4_moe`),
+    (`llm_config`), Qwen2-VL (`embed_dim`), Llama-4 (`interleave_moe_layer_step`), DeepSeek-V3 (MLA, shared
+    experts, first_k_dense_replace), GLM-4.5 (`glm4_moe`),
     gpt-oss (`num_local_experts`), ERNIE-4.5 (`moe_num_experts`, `moe_k`, `moe_layer_start_index`) and
     Ling/Ring 2.0 (`num_shared_experts`). Zeros, negatives and non-numbers are a UserError naming the field."""
     where = source or name
@@ -302,6 +303,12 @@ def from_config(config: dict, name: str, source: str = "") -> ModelShape:
         # (mcore-bridge Gemma4TransformerLayer._forward_mlp sums self.mlp and experts_mlp): a shared expert
         # without a gate, in every layer.
         shared = intermediate
+    if experts and "llama4" in (model_type, str(text.get("model_type") or "").removesuffix("_text")):
+        # mcore-bridge config/parser.py (llama4): every MoE layer also runs one shared expert of the experts' width
+        # (moe_shared_expert_intermediate_size = moe_ffn_hidden_size), and the dense layers of an interleaved model
+        # (Maverick) are intermediate_size_mlp wide (ffn_hidden_size = mlp_ffn_hidden_size)
+        shared = moe_inter
+        intermediate = read.int("intermediate_size_mlp") or intermediate
 
     interval = read.int("full_attention_interval")
     layer_types = text.get("layer_types")
@@ -416,7 +423,8 @@ def _dense_layers(text: dict, read: _Fields, layers: int) -> int:
     # reads no moe_layer_end_index: every layer from the start index on is MoE)
     first_dense = _first_int(read, "first_k_dense_replace", "moe_layer_start_index")
     freq = read.int("moe_layer_freq") or 1
-    step = read.int("decoder_sparse_step") or 1  # Qwen MoE
+    # Qwen MoE; Llama-4's interleave_moe_layer_step (mcore-bridge: layer i is MoE when i % step == step - 1)
+    step = read.int("decoder_sparse_step") or read.int("interleave_moe_layer_step") or 1
     mlp_only = text.get("mlp_only_layers") or []
     mlp_only = set(mlp_only) if isinstance(mlp_only, list) else set()
     sparse = sum(1 for i in range(layers)
@@ -434,13 +442,22 @@ def _vision(config: dict, text_hidden: int, where: str, model_type: str, section
     depth = read.int("depth") or read.int("num_hidden_layers")
     if not depth:
         return None
-    hidden = read.int("hidden_size", positive=True)
     deepstack = vc.get("deepstack_visual_indexes") or []
+    mergers = 1 + (len(deepstack) if isinstance(deepstack, list) else 0)
     layout = ("glm4v" if model_type in ("glm4v", "glm4v_moe") else "gemma4" if model_type in GEMMA4_TYPES
               else "qwen")
+    embed = read.int("embed_dim")
+    if embed:
+        # Qwen2-VL (transformers Qwen2VLVisionConfig): the tower is embed_dim wide with an MLP of mlp_ratio *
+        # embed_dim (fc1/fc2), and hidden_size is the merger's output, the language model's width
+        ratio = vc.get("mlp_ratio", 4)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
+            raise UserError.one(f"model config: {section}vision_config.mlp_ratio must be a positive number, got "
+                                f"{shown(ratio)}", file=where)
+        return Vision(depth, embed, int(embed * ratio), read.int("hidden_size") or text_hidden, mergers, layout=layout)
+    hidden = read.int("hidden_size", positive=True)
     return Vision(depth, hidden, read.int("intermediate_size") or 4 * hidden,
-                  read.int("out_hidden_size") or text_hidden, 1 + (len(deepstack) if isinstance(deepstack, list) else 0),
-                  layout=layout)
+                  read.int("out_hidden_size") or text_hidden, mergers, layout=layout)
 
 
 # mcore-bridge config/parser.py hf_to_mcore_config: the Gemma 4 branch (`hf_model_type in {'gemma4',

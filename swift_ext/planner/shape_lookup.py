@@ -171,7 +171,9 @@ def _with_alias_fields(entry: dict, model_id: str) -> dict:
     differs = entry.get("alias_config", {}).get(model_id)
     if not differs:
         return entry
-    config = dict(entry["config"])
+    outer = dict(entry["config"])
+    # Qwen2.5-Omni / Qwen3-Omni keep the language model under thinker_config (model_shape._multimodal_section)
+    config = dict(outer["thinker_config"]) if isinstance(outer.get("thinker_config"), dict) else outer
     text_key = next((k for k in ("text_config", "llm_config") if isinstance(config.get(k), dict)), None)
     target = dict(config[text_key]) if text_key else config
     for key, value in differs.items():
@@ -180,4 +182,6 @@ def _with_alias_fields(entry: dict, model_id: str) -> dict:
             target[key] = value
     if text_key:
         config[text_key] = target
-    return {**entry, "config": config}
+    if config is not outer:
+        outer["thinker_config"] = config
+    return {**entry, "config": outer}
