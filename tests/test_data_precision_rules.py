@@ -38,3 +38,26 @@ def test_bf16_is_judged_only_below_ampere_and_only_when_chosen():
     assert "bf16-gpu" not in codes(v100, "args.use_vllm=false")
     result = make_plan(load_recipe(ISSUES / f"{v100}.yaml", ["args.use_vllm=false"]), oracle=False)
     assert {(f.code, f.path) for f in result.warnings} >= {("bf16-gpu", "args.torch_dtype")}
+
+
+def warning_codes(name: str, *overrides: str) -> dict[str, set[str]]:
+    result = make_plan(load_recipe(ISSUES / f"{name}.yaml", list(overrides)), oracle=False)
+    out: dict[str, set[str]] = {}
+    for finding in result.warnings:
+        out.setdefault(finding.code, set()).add(finding.path)
+    return out
+
+
+def test_shuffle_levels_needs_both_flags_and_stays_quiet_where_the_order_is_kept_or_not_asked():
+    megatron = "ms-swift-6932-megatron-dataloader-shuffle-only"
+    assert warning_codes(megatron)["shuffle-levels"] == {"args.dataset_shuffle"}
+    # both flags: file order (ms-swift#3977's answer); no flag: shuffling is what the recipe asks for
+    assert "shuffle-levels" not in warning_codes(megatron, "args.dataset_shuffle=false")
+    assert "shuffle-levels" not in warning_codes(megatron, "args.train_dataloader_shuffle=null")
+    # packing reorders rows into packs whatever the flags; a cached_dataset is not permuted at load
+    assert "shuffle-levels" not in warning_codes(megatron, "args.packing=true")
+    assert "shuffle-levels" not in warning_codes(megatron, "args.dataset=null", "args.cached_dataset=[cache]")
+    # the transformers engine has the same two levels
+    swift = warning_codes("ms-swift-4054-packing-lazy-tokenize", "args.packing=false", "args.lazy_tokenize=null",
+                          "args.train_dataloader_shuffle=false")
+    assert swift["shuffle-levels"] == {"args.dataset_shuffle"}

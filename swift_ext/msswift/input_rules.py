@@ -84,6 +84,32 @@ def streaming_max_steps(recipe, args, err, warn):
             hint="set max_steps (max_epochs then stops early at the epoch boundary)")
 
 
+def shuffle_levels(recipe, args, err, warn):
+    # Two shuffles, two flags (data_args.py: "for CPT/SFT, shuffling occurs at both the dataset level ... and the
+    # dataloader level"). BaseArguments.load_dataset hands shuffle=dataset_shuffle (default true) to
+    # dataset/loader.py load_dataset, which permutes the concatenated train rows once (dataset_meta.py
+    # DatasetLoader.shuffle_dataset: dataset.shuffle(seed)) before encoding; the
+    # trainer's sampler then reads train_dataloader_shuffle (trainers/mixin.py get_train_dataloader; Megatron:
+    # trainers/base.py _prepare_dataloader). train_dataloader_shuffle false alone keeps the permuted order. GRPO reads
+    # dataset_shuffle only (megatron_args.py _init_grpo copies it over train_dataloader_shuffle; the swift trainer's
+    # shuffle_dataset is dataset_shuffle), so there the flag does nothing at all. A cached_dataset is not reshuffled at
+    # load (pipelines/utils.py get_cached_dataset permutes only to sample), and packing reorders rows into packs anyway.
+    if not args.has("train_dataloader_shuffle") or args.bool("train_dataloader_shuffle"):
+        return
+    if not args.list("dataset") or args.bool("packing"):
+        return
+    if args.raw("dataset_shuffle") is not None and not args.bool("dataset_shuffle"):
+        return
+    grpo = recipe.command == "rlhf" and args.str("rlhf_type") == "grpo"
+    what = ("GRPO reads dataset_shuffle only, so train_dataloader_shuffle false changes nothing and the prompts come "
+            "in a shuffled order" if grpo else
+            "train_dataloader_shuffle false stops the sampler's shuffle, but dataset_shuffle (default true) has "
+            "already permuted the train rows once when the dataset was loaded: the run reads them in that shuffled "
+            "order, not the file's")
+    warn("shuffle-levels", what, "dataset_shuffle",
+         hint="dataset_shuffle: false as well (ms-swift's answer in ms-swift#3977: both flags)")
+
+
 BF16_DTYPES = ("bfloat16", "bf16")
 
 
@@ -472,5 +498,6 @@ def padding_side_right(recipe, args, err, warn):
 
 
 INPUT_RULES = [start_up_ranges, reranker_samples, registry_names, template_system, lazy_tokenize_conflicts, streaming_max_steps,
+               shuffle_levels,
                bf16_gpu, best_model_schedule, fp16_and_bf16, megatron_extra_kwargs, num_labels, comma_target_modules,
                freeze_params_adapter, padding_side_right]

@@ -483,6 +483,21 @@ _RULES += [
     RuleInfo("lazy-tokenize", "error", "an explicit lazy_tokenize excludes packing and streaming",
              (code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments._init_lazy_tokenize"),),
              "both engines, lazy_tokenize: true with packing or streaming"),
+    RuleInfo("shuffle-levels", "warning", "train_dataloader_shuffle false with dataset_shuffle left true: the rows "
+             "were already permuted once when the dataset was loaded, so the run does not read them in file order "
+             "(GRPO reads dataset_shuffle only)",
+             (code("ms-swift swift/arguments/base_args/base_args.py: BaseArguments.load_dataset (shuffle="
+                   "dataset_shuffle into swift/dataset/loader.py load_dataset -> DatasetLoader.shuffle_dataset)"),
+              code("ms-swift swift/trainers/mixin.py: SwiftMixin.get_train_dataloader / swift/megatron/trainers/base.py "
+                   "_prepare_dataloader (the sampler's shuffle is train_dataloader_shuffle)"),
+              code(f"{MS} RLHFMegatronArgumentsMixin._init_grpo (dataset_shuffle over train_dataloader_shuffle); "
+                   "ms-swift swift/rlhf_trainers/grpo_trainer.py: _prepare_algorithm_params (shuffle_dataset = "
+                   "dataset_shuffle)"),
+              Evidence("report", "modelscope/ms-swift#6932", "Megatron SFT with --train_dataloader_shuffle false: "
+                       "the data is still shuffled; ms-swift#3977: the maintainer's answer for sequential order is "
+                       "--dataset_shuffle false --train_dataloader_shuffle false")),
+             "both engines, train_dataloader_shuffle set false, a dataset (not only cached_dataset), dataset_shuffle "
+             "not false, no packing"),
     RuleInfo("num-labels", "error", "task_type seq_cls needs num_labels, and num_labels is at least 1 (the width of "
              "the classification head)",
              (code("ms-swift swift/model/model_meta.py: get_model_info_meta (\"Please pass the parameter "
