@@ -232,3 +232,28 @@ def test_adapter_sync_of_vision_tower_lora_warns_only_when_lora_reaches_the_visi
     (warning,) = [w for w in tuned.warnings if w.code == "vllm-vision-lora"]
     assert warning.path == "args.vllm_enable_lora" and "vllm_enable_lora: false" in warning.hint
     assert "vllm-vision-lora" not in rules(plan_of(GRPO, "args.freeze_vit=false").warnings)  # merged syncs
+
+
+# ---- vllm-cascade-attn ----------------------------------------------------------------------------------------------
+
+CASCADE = FIXTURES / "issues/verl-3595-a100-grpo-cascade-attention.yaml"
+
+
+def test_long_grpo_rollouts_on_a100_with_cascade_attention_warn():
+    # verl PR #3595 / vllm-project/vllm#19384, #22103: cascade attention drifts on non-Hopper FlashAttention-2 GPUs.
+    (warning,) = [w for w in plan_of(CASCADE).warnings if w.code == "vllm-cascade-attn"]
+    assert warning.path == "args.vllm_disable_cascade_attn" and "vllm_disable_cascade_attn: true" in warning.hint
+    for gpu in ("L20", "B200"):
+        assert "vllm-cascade-attn" in rules(plan_of(CASCADE, f"launch.gpu={gpu}").warnings), gpu
+    megatron = plan_of(CASCADE, "engine=megatron", "args.deepspeed=null", "args.tuner_type=full",
+                       "args.per_device_train_batch_size=null", "args.gradient_accumulation_steps=null",
+                       "args.micro_batch_size=1", "args.global_batch_size=64", "args.steps_per_generation=1")
+    assert "vllm-cascade-attn" in rules(megatron.warnings)
+
+
+def test_cascade_attention_is_judged_only_where_the_reports_were():
+    for near in ("args.vllm_disable_cascade_attn=true", "launch.gpu=H100", "launch.gpu=H20", "launch.gpu=V100",
+                 "args.max_completion_length=2048", "args.use_vllm=false", "args.rlhf_type=gkd"):
+        assert "vllm-cascade-attn" not in rules(plan_of(CASCADE, near).warnings), near
+    server = plan_of(CASCADE, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-cascade-attn" not in rules(server.warnings)  # `swift rollout` has its own flag

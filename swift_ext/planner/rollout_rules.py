@@ -226,3 +226,37 @@ def rollout_param_gather(recipe, args, shape, lay, err, warn):
          "rollouts from a policy that is not the trained one, without an error (NVIDIA-NeMo/RL#552, PR #4086)",
          "overlap_param_gather",
          hint="overlap_param_gather: false (ms-swift's default) for RL with a vLLM rollout")
+
+
+# The generation length from which vllm-cascade-attn warns: verl PR #3595's condition is "very long" inputs and outputs
+# (multi-turn reasoning); 4096 tokens is well above ms-swift's 512-token default and short-answer tasks.
+CASCADE_LONG_COMPLETION = 4096
+
+
+@rollout_rule
+def vllm_cascade_attention(recipe, args, shape, lay, err, warn):
+    # vLLM V1 runs cascade attention (the shared prefix once, then each request's suffix, merged) when every running
+    # request shares a long prefix -- GRPO's num_generations copies of a prompt. On FlashAttention-2 GPUs it drifts
+    # from the reference: vllm-project/vllm#19384 (Qwen3 generations degrade on Ampere, fixed by disable_cascade_attn;
+    # also seen on GB200), #22103 (cascade accuracy on A100), verl PR #3595 (RL on non-Hopper GPUs -- A100, L20, B200 --
+    # with long sequences: rollout/training logprob gap and grad-norm blow-ups; fix disable_cascade_attn). vLLM made it
+    # opt-in (vllm-project/vllm#36318), but ms-swift passes its own vllm_disable_cascade_attn (default false) to every
+    # engine it builds (rlhf_trainers/args_mixin.py, megatron_args.py; infer_engine/vllm_engine.py
+    # _prepare_engine_kwargs writes it over vllm_engine_kwargs' own disable_cascade_attn whenever EngineArgs has the
+    # field), so the engine keeps it on. Hopper (FA3) is not in the reports. Silent: a warning, for a known non-Hopper
+    # card, and for long generations (the reports' condition: long reasoning outputs; at least
+    # CASCADE_LONG_COMPLETION tokens of max_completion_length), where the drift compounds.
+    if not colocated_engine(recipe, args) or args.str("rlhf_type") != "grpo" or args.bool("vllm_disable_cascade_attn"):
+        return
+    gpu = GPUS.get(recipe.launch.gpu or "")
+    if gpu is None or gpu.compute_capability < (8, 0) or gpu.compute_capability[0] == 9:
+        return  # unknown card; below sm80 vLLM has no FlashAttention backend to cascade with; Hopper runs FA3
+    if (args.max_completion_length or 0) < CASCADE_LONG_COMPLETION:
+        return
+    warn("vllm-cascade-attn", f"the colocated vLLM on {recipe.launch.gpu} (sm{gpu.compute_capability[0]}"
+         f"{gpu.compute_capability[1]}, not Hopper) keeps cascade attention on: ms-swift passes "
+         "vllm_disable_cascade_attn false, GRPO's num_generations copies of each prompt are the shared-prefix batches "
+         f"it is used for, and its numerics drift on these GPUs (vllm-project/vllm#19384, #22103): over "
+         f"{args.max_completion_length}-token generations the rollout logprobs part from the trainer's, with grad-norm "
+         "spikes in long-sequence RL (verl-project/verl PR #3595)",
+         "vllm_disable_cascade_attn", hint="vllm_disable_cascade_attn: true (verl's fix, and vLLM's own default)")

@@ -172,6 +172,24 @@ GRPO_RULE_INFO = [
              "0), both engines, a model with "
              "routed experts, launch.gpu unknown or sm90+, the target vLLM known and >= 0.20.0 "
              "(SWIFT_EXT_TARGET_VERSIONS / SWIFT_EXT_VLLM_VERSION), vllm_engine_kwargs without moe_backend triton"),
+    RuleInfo("vllm-cascade-attn", "warning", "GRPO's colocated vLLM on a non-Hopper GPU (sm80/86/89, Blackwell) with "
+             "cascade attention left on (ms-swift passes vllm_disable_cascade_attn false): rollout logprobs drift "
+             "from the trainer's on the shared-prefix batches GRPO makes",
+             (code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._prepare_engine_kwargs (disable_cascade_attn "
+                   "written into the engine kwargs, over vllm_engine_kwargs' own, whenever EngineArgs has it)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments (vllm_disable_cascade_attn False; "
+                   "megatron/arguments/megatron_args.py the same)"),
+              Evidence("report", "vllm-project/vllm#19384", "Qwen3 generations degrade on Ampere GPUs; the maintainer's "
+                       "disable_cascade_attn=True fixes it on A100 (and on GB200, a later comment)"),
+              Evidence("report", "vllm-project/vllm#22103", "cascade attention accuracy issue on A100"),
+              Evidence("report", "verl-project/verl PR #3595", "FAQ entry: RL with a vLLM rollout on non-Hopper GPUs "
+                       "(A100, L20, B200) and long inputs/outputs (multi-turn Qwen3 reasoning): rollout/training "
+                       "probability gap and grad-norm explosion; workaround engine_kwargs disable_cascade_attn=True"),
+              Evidence("report", "vllm-project/vllm PR #36318", "pull request: vLLM turns cascade attention off by "
+                       "default (opt-in) for its numerical issues")),
+             "rlhf_type grpo with a colocated vLLM (use_vllm, vllm_mode not server), both engines, launch.gpu known "
+             "with compute capability 8.x, 10.x or 12.x (not Hopper, not below sm80), max_completion_length >= 4096 "
+             "(the reports' long generations), vllm_disable_cascade_attn not true; a server's setting is `swift rollout`'s and not seen here"),
     RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
              "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
              (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._init_rollout_engine "
