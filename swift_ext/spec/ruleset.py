@@ -381,7 +381,7 @@ _RULES += [
               code("ms-swift swift/arguments/base_args/base_args.py: _import_external_plugins")),
              "recipes with external_plugins or custom_register_path"),
     RuleInfo("vllm-model", "error", "the colocated vLLM rollout engine knows the model's architecture: Qwen3.5/3.6 "
-             "need vLLM >= 0.17.0, Qwen3-VL 0.11.0, Qwen3-Next 0.10.2",
+             "need vLLM >= 0.17.0, Qwen3-VL 0.11.0, Qwen3-Next 0.10.2, gpt-oss and GLM-4.5V/4.6V 0.10.1, GLM-4.1V 0.9.2",
              (code("vLLM vllm/model_executor/models/registry.py: ModelRegistry (\"Model architectures [...] are not "
                    "supported for now\"; public source, vLLM is not installed here)"),
               Evidence("report", "verl-project/verl#5381", "Qwen3.5-35B-A3B GRPO with vllm 0.15.0, megatron-core "
@@ -393,7 +393,13 @@ _RULES += [
                        "2 x 8 H20: fails at the rollout; maintainer: \"qwen3-vl models is supported in vllm 0.11.0\" "
                        "(vLLM's Qwen3-VL recipe: vLLM >= 0.11.0)"),
               Evidence("report", "gpustack/gpustack#3827", "Qwen3-Next on vLLM 0.10.1.1: not supported (Qwen's "
-                       "Qwen3-Next release asks for vllm>=0.10.2)")),
+                       "Qwen3-Next release asks for vllm>=0.10.2)"),
+              Evidence("report", "gpustack/gpustack#2730", "GLM-4.5V on vLLM 0.10.0: not supported (maintainer: "
+                       "support added after v0.10.0)"),
+              Evidence("report", "zai-org/GLM-V#15", "GLM-4.1V-9B-Thinking served by vLLM 0.9.1: \"`limit_mm_per_prompt` "
+                       "is only supported for multimodal models\" (the architecture is unknown to that vLLM)"),
+              Evidence("report", "runpod-workers/worker-vllm#206", "openai/gpt-oss-20b on a pre-0.10.1 vLLM worker "
+                       "does not start (gpt-oss arrived with vllm-project/vllm PR #22259, released in 0.10.1)")),
              "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate (not Megatron GKD with lmbda 0, which "
              "builds no engine), both engines; judged only with a vLLM "
              "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "
