@@ -257,3 +257,32 @@ def test_cascade_attention_is_judged_only_where_the_reports_were():
         assert "vllm-cascade-attn" not in rules(plan_of(CASCADE, near).warnings), near
     server = plan_of(CASCADE, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
     assert "vllm-cascade-attn" not in rules(server.warnings)  # `swift rollout` has its own flag
+
+
+# ---- vllm-chunked-prefill-budget ------------------------------------------------------------------------------------
+
+CHUNKED = FIXTURES / "issues/verl-7624-vllm-chunked-prefill-off-budget.yaml"
+
+
+def test_chunked_prefill_off_below_max_model_len_is_refused_for_a_known_vllm():
+    # verl#7624: vLLM 0.24 refuses max_num_batched_tokens 8192 < max_model_len 131072 with chunked prefill off.
+    (error,) = [e for e in plan_of(CHUNKED).errors if e.code == "vllm-chunked-prefill-budget"]
+    assert error.path == "args.vllm_engine_kwargs" and "131072" in error.message and "8192" in error.message
+    # an explicit vllm_max_model_len is what vLLM compares
+    short = plan_of(CHUNKED, "args.vllm_max_model_len=8192")
+    assert "vllm-chunked-prefill-budget" not in rules(short.errors + short.warnings)
+    longer = plan_of(CHUNKED, "args.vllm_max_model_len=16384")
+    assert "vllm-chunked-prefill-budget" in rules(longer.errors)
+
+
+def test_chunked_prefill_budget_near_setups_pass_or_only_warn():
+    for near in ('args.vllm_engine_kwargs={"max_num_batched_tokens": 8192}',
+                 'args.vllm_engine_kwargs={"enable_chunked_prefill": false, "max_num_batched_tokens": 131072}',
+                 'args.vllm_engine_kwargs={"enable_chunked_prefill": false}', "args.use_vllm=false"):
+        plan = plan_of(CHUNKED, near)
+        assert "vllm-chunked-prefill-budget" not in rules(plan.errors + plan.warnings), near
+    server = plan_of(CHUNKED, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-chunked-prefill-budget" not in rules(server.errors + server.warnings)
+    # an older or unknown vLLM: only a warning (early V1 releases kept chunked prefill on)
+    old = plan_of(CHUNKED, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.2")
+    assert "vllm-chunked-prefill-budget" in rules(old.warnings) and "vllm-chunked-prefill-budget" not in rules(old.errors)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from swift_ext.planner.config_keys import MAX_LENGTH_KEYS
 from swift_ext.spec.gpus import GPUS
 from swift_ext.spec.support import BY_FEATURE, VLLM_MODEL_FEATURES, Versions, resolve_versions, version_gaps
 
@@ -42,6 +43,15 @@ def colocated_engine(recipe, args) -> bool:
     if args.str("vllm_mode") == "server":
         return False
     return not (recipe.engine == "megatron" and args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0)
+
+
+def engine_overrides_length(args) -> bool:
+    """Whether vllm_engine_kwargs' hf_overrides rewrite a length key or the rope section of the config vLLM reads:
+    ms-swift 4.6 (infer_engine/vllm_engine.py _prepare_engine_kwargs) merges them into the engine's hf_overrides,
+    which vLLM applies to config.json before _get_and_verify_max_len derives the length from it (NeMo-RL's DAPO
+    recipe raises Qwen2.5-Math-7B's max_position_embeddings to 16384 that way)."""
+    overrides = args.mapping("vllm_engine_kwargs").get("hf_overrides")
+    return isinstance(overrides, dict) and bool(set(overrides) & {*MAX_LENGTH_KEYS, "rope_scaling", "rope_parameters"})
 
 
 @rollout_rule
@@ -260,3 +270,52 @@ def vllm_cascade_attention(recipe, args, shape, lay, err, warn):
          f"{args.max_completion_length}-token generations the rollout logprobs part from the trainer's, with grad-norm "
          "spikes in long-sequence RL (verl-project/verl PR #3595)",
          "vllm_disable_cascade_attn", hint="vllm_disable_cascade_attn: true (verl's fix, and vLLM's own default)")
+
+
+# The first vLLM release read for vllm-chunked-prefill-budget's refusal: SchedulerConfig.verify_max_model_len
+# ("max_num_batched_tokens (...) is smaller than max_model_len (...)" when chunked prefill is off) is the same from
+# 0.15.0 to 0.29.0 (unslothai/unsloth-zoo#1211). Earlier V1 releases kept chunked prefill on whatever the flag said, so
+# there (and without a known version) the rule only warns.
+VLLM_CHUNKED_PREFILL_CHECK_SINCE = "0.15.0"
+
+
+@rollout_rule
+def vllm_chunked_prefill_budget(recipe, args, shape, lay, err, warn):
+    # vllm_engine_kwargs reach the colocated engine's EngineArgs unchanged (ms-swift never sets max_num_batched_tokens
+    # or enable_chunked_prefill itself). With chunked prefill off, a prefill must fit one scheduler step, and vLLM
+    # refuses a step budget below max_model_len when the engine starts: verl#7624 (verl's default 8192 with
+    # enable_chunked_prefill False against Llama-3.2-1B's 131072 positions, vLLM 0.24), verl PR #7632 (Qwen2.5-VL-3B,
+    # 128000), verl PR #259. max_model_len is vllm_max_model_len, else what vLLM derives from config.json (judged only
+    # without rope_scaling or hf_overrides that change it: at least max_position_embeddings).
+    from packaging.version import InvalidVersion, Version
+
+    if not colocated_engine(recipe, args):
+        return
+    kwargs = args.mapping("vllm_engine_kwargs")
+    budget = kwargs.get("max_num_batched_tokens")
+    if kwargs.get("enable_chunked_prefill") is not False or not isinstance(budget, int) or isinstance(budget, bool):
+        return
+    length = args.int("vllm_max_model_len")
+    if length is None:
+        if args.raw("rope_scaling") or engine_overrides_length(args) or not shape.max_positions:
+            return
+        length = shape.max_positions
+    if budget >= length:
+        return
+    version, where = vllm_version(recipe.env)
+    try:
+        known = version is not None and Version(version).release >= Version(VLLM_CHUNKED_PREFILL_CHECK_SINCE).release
+    except InvalidVersion:
+        known = False
+    source = "vllm_max_model_len" if args.int("vllm_max_model_len") else "the length vLLM derives from config.json"
+    message = (f"vllm_engine_kwargs turn chunked prefill off with max_num_batched_tokens {budget}, below max_model_len "
+               f"{length} ({source}): vLLM refuses it when the rollout engine starts (\"max_num_batched_tokens "
+               f"({budget}) is smaller than max_model_len ({length})\"; verl#7624)")
+    hint = f"drop enable_chunked_prefill from vllm_engine_kwargs, or max_num_batched_tokens >= {length}, or " \
+           f"vllm_max_model_len <= {budget}"
+    if known:
+        err("vllm-chunked-prefill-budget", f"{message}; vLLM {version} ({where})", "vllm_engine_kwargs", hint=hint)
+    else:
+        warn("vllm-chunked-prefill-budget", f"{message} -- on vLLM >= {VLLM_CHUNKED_PREFILL_CHECK_SINCE} (the target "
+             f"vLLM is {version or 'not known here'}; early V1 releases kept chunked prefill on)", "vllm_engine_kwargs",
+             hint=hint)

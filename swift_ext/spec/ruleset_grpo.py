@@ -190,6 +190,23 @@ GRPO_RULE_INFO = [
              "rlhf_type grpo with a colocated vLLM (use_vllm, vllm_mode not server), both engines, launch.gpu known "
              "with compute capability 8.x, 10.x or 12.x (not Hopper, not below sm80), max_completion_length >= 4096 "
              "(the reports' long generations), vllm_disable_cascade_attn not true; a server's setting is `swift rollout`'s and not seen here"),
+    RuleInfo("vllm-chunked-prefill-budget", "error, warning", "vllm_engine_kwargs that turn chunked prefill off with a "
+             "max_num_batched_tokens below the colocated engine's max_model_len: vLLM refuses the engine at start "
+             "(error for a target vLLM >= 0.15.0, a warning where the version is not known)",
+             (code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._prepare_engine_kwargs (vllm_engine_kwargs "
+                   "into EngineArgs unchanged; ms-swift sets neither max_num_batched_tokens nor enable_chunked_prefill)"),
+              Evidence("code", "vLLM vllm/config/scheduler.py: SchedulerConfig.verify_max_model_len (\"max_num_batched_"
+                       "tokens (...) is smaller than max_model_len (...)\" when chunked prefill is off; the same from "
+                       "0.15.0 to 0.29.0 per unslothai/unsloth-zoo#1211; public source)"),
+              Evidence("report", "verl-project/verl#7624", "GRPO GSM8K, Llama-3.2-1B-Instruct on 8 x A800, vLLM 0.24.0, "
+                       "enable_chunked_prefill False with max_num_batched_tokens 8192 and max_model_len from the model "
+                       "(131072): the rollout engine aborts at start-up"),
+              Evidence("report", "verl-project/verl PR #7632", "pull request: Qwen2.5-VL-3B geo3k GRPO with chunked "
+                       "prefill off, vLLM 0.24: max_num_batched_tokens (8192) is smaller than max_model_len (128000)")),
+             "rlhf_type grpo / gkd with a colocated vLLM, both engines, vllm_engine_kwargs enable_chunked_prefill false "
+             "and an integer max_num_batched_tokens below vllm_max_model_len (or, without it, below config.json's "
+             "max_position_embeddings when no rope_scaling / hf_overrides change the length); an error only for a "
+             "declared vLLM >= 0.15.0"),
     RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
              "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
              (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._init_rollout_engine "
