@@ -286,3 +286,24 @@ def test_chunked_prefill_budget_near_setups_pass_or_only_warn():
     # an older or unknown vLLM: only a warning (early V1 releases kept chunked prefill on)
     old = plan_of(CHUNKED, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.2")
     assert "vllm-chunked-prefill-budget" in rules(old.warnings) and "vllm-chunked-prefill-budget" not in rules(old.errors)
+
+
+# ---- rollout-server-qlora -------------------------------------------------------------------------------------------
+
+QLORA_SERVER = FIXTURES / "issues/ms-swift-6884-grpo-qlora-rollout-server.yaml"
+
+
+def test_qlora_against_a_rollout_server_warns_on_vllm_mode():
+    # ms-swift#6884: the packed bnb 4-bit base weights reach a bf16 `swift rollout` server at the first sync.
+    (warning,) = [w for w in plan_of(QLORA_SERVER).warnings if w.code == "rollout-server-qlora"]
+    assert warning.path == "args.vllm_mode" and "--vllm_quantization bitsandbytes" in warning.hint
+    # vllm_enable_lora does not avoid it: the first sync is a full one (base_sync_done starts false)
+    assert "rollout-server-qlora" in rules(plan_of(QLORA_SERVER, "args.vllm_enable_lora=true").warnings)
+
+
+def test_qlora_colocated_or_lora_without_bnb_is_not_flagged():
+    colocate = ("args.vllm_mode=colocate", "args.vllm_server_host=null", "args.vllm_server_port=null",
+                "args.vllm_gpu_memory_utilization=0.5")
+    for near in (colocate, ("args.quant_method=null", "args.quant_bits=null"), ("args.quant_bits=8",),
+                 ("args.use_vllm=false",)):
+        assert "rollout-server-qlora" not in rules(plan_of(QLORA_SERVER, *near).warnings), near

@@ -319,3 +319,27 @@ def vllm_chunked_prefill_budget(recipe, args, shape, lay, err, warn):
         warn("vllm-chunked-prefill-budget", f"{message} -- on vLLM >= {VLLM_CHUNKED_PREFILL_CHECK_SINCE} (the target "
              f"vLLM is {version or 'not known here'}; early V1 releases kept chunked prefill on)", "vllm_engine_kwargs",
              hint=hint)
+
+
+@rollout_rule
+def rollout_server_qlora(recipe, args, shape, lay, err, warn):
+    # A QLoRA policy (quant_method bnb, quant_bits 4) keeps its base weights as bitsandbytes-packed 4-bit tensors, and
+    # the first weight sync sends them as they are (rlhf_trainers/rollout_mixin.py _move_full_model_to_vllm ->
+    # _collect_state_dict_for_vllm: named_parameters' param.data; every later sync too unless vllm_enable_lora). The
+    # colocated engine is built for that: ms-swift starts it with quantization 'bitsandbytes' for a bnb 4-bit model
+    # (_prepare_vllm_engine, ms-swift PR #8350 "support qlora grpo"). A rollout server is started by `swift rollout`
+    # with its own flags; one that loaded the bf16 checkpoint refuses the packed tensors in load_weights at the first
+    # sync (ms-swift#6884: QLoRA GRPO against an external vLLM, qwen3_moe load_weights). The server is not in the
+    # recipe: a warning.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_vllm") or args.str("vllm_mode") != "server":
+        return
+    if (args.str("quant_method") or "").lower() != "bnb" or args.int("quant_bits") != 4 \
+            or (args.str("tuner_type") or "lora") != "lora":
+        return
+    warn("rollout-server-qlora", "QLoRA (quant_method bnb, quant_bits 4) with a rollout server: the first weight sync "
+         "sends the base model's bitsandbytes-packed 4-bit tensors, which a `swift rollout` server holding the bf16 "
+         "checkpoint refuses in load_weights (ms-swift#6884); only the colocated engine is started with bitsandbytes "
+         "quantization for it", "vllm_mode",
+         hint="vllm_mode: colocate (ms-swift starts that engine with quantization bitsandbytes), or start the server "
+              "with `swift rollout --vllm_quantization bitsandbytes`")

@@ -207,6 +207,17 @@ GRPO_RULE_INFO = [
              "and an integer max_num_batched_tokens below vllm_max_model_len (or, without it, below config.json's "
              "max_position_embeddings when no rope_scaling / hf_overrides change the length); an error only for a "
              "declared vLLM >= 0.15.0"),
+    RuleInfo("rollout-server-qlora", "warning", "QLoRA (bnb 4-bit) GRPO/GKD with a rollout server: the weight sync "
+             "sends bitsandbytes-packed base weights, which a server holding the bf16 checkpoint refuses",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_full_model_to_vllm / "
+                   "_collect_state_dict_for_vllm (param.data of every base weight at the first sync)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine (only the "
+                   "colocated engine gets quantization 'bitsandbytes' for a bnb 4-bit model)"),
+              Evidence("report", "ms-swift#6884", "GRPO QLoRA of a Qwen3-MoE model against an external vLLM "
+                       "(`swift rollout`): the server fails in qwen3_moe load_weights at the weight sync; labelled an "
+                       "enhancement (QLoRA GRPO arrived for the colocated engine with ms-swift PR #8350)")),
+             "engine swift, rlhf_type grpo / gkd, use_vllm with vllm_mode server, quant_method bnb with quant_bits 4, "
+             "tuner_type lora (the server's own flags are not in the recipe: a warning)"),
     RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
              "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
              (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._init_rollout_engine "
