@@ -122,6 +122,23 @@ def test_qwen3_vl_and_qwen3_next_need_the_vllm_that_registered_them():
     assert not found(older.errors, "vllm-model")
 
 
+def test_gpt_oss_and_glm4v_need_the_vllm_that_registered_them(tmp_path):
+    # vllm PR #22259 / worker-vllm#206: gpt-oss from 0.10.1; gpustack#2730: GLM-4.5V not in 0.10.0; GLM-V#15:
+    # GLM-4.1V unknown to 0.9.1 (VLMEvalKit PR #1165: >= 0.9.2).
+    for model, old, new in (("openai/gpt-oss-20b", "0.10.0", "0.10.1"), ("ZhipuAI/GLM-4.5V", "0.10.0", "0.10.1")):
+        base = (f"args.model={model}", "args.max_length=2048", "args.template=null")
+        (error,) = found(plan_of(GRPO, *base, f"env.SWIFT_EXT_TARGET_VERSIONS=vllm={old}").errors, "vllm-model")
+        assert error.path == "args.use_vllm" and f"{old} <" in error.message, model
+        assert not found(plan_of(GRPO, *base, f"env.SWIFT_EXT_TARGET_VERSIONS=vllm={new}").errors, "vllm-model")
+    # the gpt-oss wheel vLLM published before 0.10.1 (0.10.1+gptoss) counts as 0.10.1
+    gptoss = ("args.model=openai/gpt-oss-20b", "args.max_length=2048", "args.template=null")
+    assert not found(plan_of(GRPO, *gptoss, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.1+gptoss").errors, "vllm-model")
+    from swift_ext.spec.support import BY_FEATURE, Versions, version_gaps
+    assert version_gaps("vllm-glm4v", Versions({"vllm": "0.9.1"}, {"vllm": "test"}))
+    assert not version_gaps("vllm-glm4v", Versions({"vllm": "0.9.2"}, {"vllm": "test"}))
+    assert "glm4v_moe".startswith(BY_FEATURE["vllm-glm4v"].model_types)  # GLM-4.5V gets both rows
+
+
 def test_the_expert_lora_rule_reads_the_declared_vllm_target_as_well(tmp_path):
     from swift_ext.planner.rollout_rules import vllm_version
 

@@ -66,12 +66,18 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # checkpoint to resume, and trained from iteration 0).
 # vllm-mm-cache says vLLM's multimodal processor cache can crash a colocated VL rollout late in a run
 # (vllm-project/vllm#31404, ms-swift#9863): ms-swift's own VL GRPO examples leave it on and finish their short demos.
+# vllm-cascade-attn says ms-swift keeps vLLM's cascade attention on (vllm_disable_cascade_attn false) for long GRPO
+# generations on a non-Hopper card, where vLLM's FlashAttention-2 cascade path drifts from the trainer (vllm#19384,
+# #22103; verl PR #3595): the published A100/L20/B200 setups train, and the drift is a quantity, not a failure.
+# teacher-server-topk says a teacher server must be started with max_logprobs >= gkd_logits_topk: the published top-64
+# GKD setups start theirs that way (`swift deploy --max_logprobs 64`, `vllm serve --max-logprobs 64`), which a training
+# recipe cannot show.
 ADVISORY = {"grpo-dynamic-opd", "vllm-mm-cache", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
             "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",
             "megatron-run-length", "rl-moe-aux-loss",
-            "rollout-param-gather", "mtp-checkpoint-tp", "resume-source"}
+            "rollout-param-gather", "mtp-checkpoint-tp", "resume-source", "vllm-cascade-attn", "teacher-server-topk"}
 
 
 def header(path: Path) -> dict[str, str]:

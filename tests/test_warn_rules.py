@@ -246,3 +246,78 @@ def test_vl_colocated_rollout_warns_on_the_mm_cache_and_text_or_server_runs_do_n
                   ["args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2]", "args.vllm_server_port=[8000]"]):
         assert "vllm-mm-cache" not in rules(plan_of(VL_GRPO, *quiet).warnings), quiet
     assert "vllm-mm-cache" in rules(plan_of(VL_GRPO, "args.vllm_mm_processor_cache_gb=2").warnings)
+
+
+# ---- vllm-cascade-attn ----------------------------------------------------------------------------------------------
+
+CASCADE = FIXTURES / "issues/verl-3595-a100-grpo-cascade-attention.yaml"
+
+
+def test_long_grpo_rollouts_on_a100_with_cascade_attention_warn():
+    # verl PR #3595 / vllm-project/vllm#19384, #22103: cascade attention drifts on non-Hopper FlashAttention-2 GPUs.
+    (warning,) = [w for w in plan_of(CASCADE).warnings if w.code == "vllm-cascade-attn"]
+    assert warning.path == "args.vllm_disable_cascade_attn" and "vllm_disable_cascade_attn: true" in warning.hint
+    for gpu in ("L20", "B200"):
+        assert "vllm-cascade-attn" in rules(plan_of(CASCADE, f"launch.gpu={gpu}").warnings), gpu
+    megatron = plan_of(CASCADE, "engine=megatron", "args.deepspeed=null", "args.tuner_type=full",
+                       "args.per_device_train_batch_size=null", "args.gradient_accumulation_steps=null",
+                       "args.micro_batch_size=1", "args.global_batch_size=64", "args.steps_per_generation=1")
+    assert "vllm-cascade-attn" in rules(megatron.warnings)
+
+
+def test_cascade_attention_is_judged_only_where_the_reports_were():
+    for near in ("args.vllm_disable_cascade_attn=true", "launch.gpu=H100", "launch.gpu=H20", "launch.gpu=V100",
+                 "args.max_completion_length=2048", "args.use_vllm=false", "args.rlhf_type=gkd"):
+        assert "vllm-cascade-attn" not in rules(plan_of(CASCADE, near).warnings), near
+    server = plan_of(CASCADE, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-cascade-attn" not in rules(server.warnings)  # `swift rollout` has its own flag
+
+
+# ---- vllm-chunked-prefill-budget ------------------------------------------------------------------------------------
+
+CHUNKED = FIXTURES / "issues/verl-7624-vllm-chunked-prefill-off-budget.yaml"
+
+
+def test_chunked_prefill_off_below_max_model_len_is_refused_for_a_known_vllm():
+    # verl#7624: vLLM 0.24 refuses max_num_batched_tokens 8192 < max_model_len 131072 with chunked prefill off.
+    (error,) = [e for e in plan_of(CHUNKED).errors if e.code == "vllm-chunked-prefill-budget"]
+    assert error.path == "args.vllm_engine_kwargs" and "131072" in error.message and "8192" in error.message
+    # an explicit vllm_max_model_len is what vLLM compares
+    short = plan_of(CHUNKED, "args.vllm_max_model_len=8192")
+    assert "vllm-chunked-prefill-budget" not in rules(short.errors + short.warnings)
+    longer = plan_of(CHUNKED, "args.vllm_max_model_len=16384")
+    assert "vllm-chunked-prefill-budget" in rules(longer.errors)
+
+
+def test_chunked_prefill_budget_near_setups_pass_or_only_warn():
+    for near in ('args.vllm_engine_kwargs={"max_num_batched_tokens": 8192}',
+                 'args.vllm_engine_kwargs={"enable_chunked_prefill": false, "max_num_batched_tokens": 131072}',
+                 'args.vllm_engine_kwargs={"enable_chunked_prefill": false}', "args.use_vllm=false"):
+        plan = plan_of(CHUNKED, near)
+        assert "vllm-chunked-prefill-budget" not in rules(plan.errors + plan.warnings), near
+    server = plan_of(CHUNKED, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
+    assert "vllm-chunked-prefill-budget" not in rules(server.errors + server.warnings)
+    # an older or unknown vLLM: only a warning (early V1 releases kept chunked prefill on)
+    old = plan_of(CHUNKED, "env.SWIFT_EXT_TARGET_VERSIONS=vllm=0.10.2")
+    assert "vllm-chunked-prefill-budget" in rules(old.warnings) and "vllm-chunked-prefill-budget" not in rules(old.errors)
+
+
+# ---- rollout-server-qlora -------------------------------------------------------------------------------------------
+
+QLORA_SERVER = FIXTURES / "issues/ms-swift-6884-grpo-qlora-rollout-server.yaml"
+
+
+def test_qlora_against_a_rollout_server_warns_on_vllm_mode():
+    # ms-swift#6884: the packed bnb 4-bit base weights reach a bf16 `swift rollout` server at the first sync.
+    (warning,) = [w for w in plan_of(QLORA_SERVER).warnings if w.code == "rollout-server-qlora"]
+    assert warning.path == "args.vllm_mode" and "--vllm_quantization bitsandbytes" in warning.hint
+    # vllm_enable_lora does not avoid it: the first sync is a full one (base_sync_done starts false)
+    assert "rollout-server-qlora" in rules(plan_of(QLORA_SERVER, "args.vllm_enable_lora=true").warnings)
+
+
+def test_qlora_colocated_or_lora_without_bnb_is_not_flagged():
+    colocate = ("args.vllm_mode=colocate", "args.vllm_server_host=null", "args.vllm_server_port=null",
+                "args.vllm_gpu_memory_utilization=0.5")
+    for near in (colocate, ("args.quant_method=null", "args.quant_bits=null"), ("args.quant_bits=8",),
+                 ("args.use_vllm=false",)):
+        assert "rollout-server-qlora" not in rules(plan_of(QLORA_SERVER, *near).warnings), near

@@ -560,6 +560,7 @@ from swift_ext.msswift.range_rules import RANGE_RULES  # noqa: E402  (nor does r
 from swift_ext.msswift.json_args import JSON_ARG_RULES  # noqa: E402  (nor does json_args)
 from swift_ext.msswift.encoder_rules import ENCODER_RULES  # noqa: E402  (nor does encoder_rules)
 from swift_ext.msswift.reward_arg_rules import REWARD_ARG_RULES  # noqa: E402  (nor does reward_arg_rules)
+from swift_ext.msswift.teacher_server_rules import TEACHER_SERVER_RULES  # noqa: E402  (nor does teacher_server_rules)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
@@ -572,3 +573,4 @@ RULES.extend(RANGE_RULES)
 RULES.extend(JSON_ARG_RULES)
 RULES.extend(ENCODER_RULES)
 RULES.extend(REWARD_ARG_RULES)
+RULES.extend(TEACHER_SERVER_RULES)

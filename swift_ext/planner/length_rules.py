@@ -22,11 +22,10 @@ import json
 import math
 import os
 
-from swift_ext.planner.config_keys import MAX_LENGTH_KEYS
 from swift_ext.planner.grpo_rules import vllm_tp_fits
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors
-from swift_ext.planner.rollout_rules import colocated_engine, vllm_version
+from swift_ext.planner.rollout_rules import colocated_engine, engine_overrides_length, vllm_version
 from swift_ext.planner.vllm_lora import VLLM_LORA_RANKS, VLLM_RANK_ONE_SINCE, max_lora_rank_for
 
 ALLOW_LONG_ENV = "VLLM_ALLOW_LONG_MAX_MODEL_LEN"
@@ -103,7 +102,7 @@ def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
     asked = args.int("vllm_max_model_len")
     if not asked or str(recipe.env.get(ALLOW_LONG_ENV, "")).strip() in ("1", "true", "True"):
         return
-    if _engine_overrides_length(args):
+    if engine_overrides_length(args):
         return  # vLLM derives the length from the recipe's own config rewrite: its check decides
     if extended:
         limit = _recipe_rope_length(args, shape)
@@ -118,15 +117,6 @@ def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
         "greater than the derived max_model_len\") when the rollout engine starts", "vllm_max_model_len",
         hint=f"vllm_max_model_len: {limit} or less, or extend RoPE with rope_scaling (yarn) and max_model_len; env "
         f"{ALLOW_LONG_ENV}=1 only skips the check, it does not scale RoPE")
-
-
-def _engine_overrides_length(args) -> bool:
-    """Whether vllm_engine_kwargs' hf_overrides rewrite a length key or the rope section of the config vLLM reads:
-    ms-swift 4.6 (infer_engine/vllm_engine.py _prepare_engine_kwargs) merges them into the engine's hf_overrides,
-    which vLLM applies to config.json before _get_and_verify_max_len derives the length from it (NeMo-RL's DAPO
-    recipe raises Qwen2.5-Math-7B's max_position_embeddings to 16384 that way)."""
-    overrides = args.mapping("vllm_engine_kwargs").get("hf_overrides")
-    return isinstance(overrides, dict) and bool(set(overrides) & {*MAX_LENGTH_KEYS, "rope_scaling", "rope_parameters"})
 
 
 def _recipe_rope_length(args, shape: ModelShape) -> int | None:

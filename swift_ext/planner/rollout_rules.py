@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from swift_ext.planner.config_keys import MAX_LENGTH_KEYS
 from swift_ext.spec.gpus import GPUS
 from swift_ext.spec.support import BY_FEATURE, VLLM_MODEL_FEATURES, Versions, resolve_versions, version_gaps
 
@@ -42,6 +43,15 @@ def colocated_engine(recipe, args) -> bool:
     if args.str("vllm_mode") == "server":
         return False
     return not (recipe.engine == "megatron" and args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0)
+
+
+def engine_overrides_length(args) -> bool:
+    """Whether vllm_engine_kwargs' hf_overrides rewrite a length key or the rope section of the config vLLM reads:
+    ms-swift 4.6 (infer_engine/vllm_engine.py _prepare_engine_kwargs) merges them into the engine's hf_overrides,
+    which vLLM applies to config.json before _get_and_verify_max_len derives the length from it (NeMo-RL's DAPO
+    recipe raises Qwen2.5-Math-7B's max_position_embeddings to 16384 that way)."""
+    overrides = args.mapping("vllm_engine_kwargs").get("hf_overrides")
+    return isinstance(overrides, dict) and bool(set(overrides) & {*MAX_LENGTH_KEYS, "rope_scaling", "rope_parameters"})
 
 
 @rollout_rule
@@ -271,3 +281,110 @@ def vllm_mm_cache(recipe, args, shape, lay, err, warn):
          f"on ({size}): vLLM's cache can lose an item it still expects and the engine dies mid-run with "
          "\"Expected a cached item for mm_hash\" (vllm-project/vllm#31404)", "vllm_mm_processor_cache_gb",
          hint="vllm_mm_processor_cache_gb: 0 (ms-swift's answer to it; images are processed again per request)")
+
+
+# The generation length from which vllm-cascade-attn warns: verl PR #3595's condition is "very long" inputs and outputs
+# (multi-turn reasoning); 4096 tokens is well above ms-swift's 512-token default and short-answer tasks.
+CASCADE_LONG_COMPLETION = 4096
+
+
+@rollout_rule
+def vllm_cascade_attention(recipe, args, shape, lay, err, warn):
+    # vLLM V1 runs cascade attention (the shared prefix once, then each request's suffix, merged) when every running
+    # request shares a long prefix -- GRPO's num_generations copies of a prompt. On FlashAttention-2 GPUs it drifts
+    # from the reference: vllm-project/vllm#19384 (Qwen3 generations degrade on Ampere, fixed by disable_cascade_attn;
+    # also seen on GB200), #22103 (cascade accuracy on A100), verl PR #3595 (RL on non-Hopper GPUs -- A100, L20, B200 --
+    # with long sequences: rollout/training logprob gap and grad-norm blow-ups; fix disable_cascade_attn). vLLM made it
+    # opt-in (vllm-project/vllm#36318), but ms-swift passes its own vllm_disable_cascade_attn (default false) to every
+    # engine it builds (rlhf_trainers/args_mixin.py, megatron_args.py; infer_engine/vllm_engine.py
+    # _prepare_engine_kwargs writes it over vllm_engine_kwargs' own disable_cascade_attn whenever EngineArgs has the
+    # field), so the engine keeps it on. Hopper (FA3) is not in the reports. Silent: a warning, for a known non-Hopper
+    # card, and for long generations (the reports' condition: long reasoning outputs; at least
+    # CASCADE_LONG_COMPLETION tokens of max_completion_length), where the drift compounds.
+    if not colocated_engine(recipe, args) or args.str("rlhf_type") != "grpo" or args.bool("vllm_disable_cascade_attn"):
+        return
+    gpu = GPUS.get(recipe.launch.gpu or "")
+    if gpu is None or gpu.compute_capability < (8, 0) or gpu.compute_capability[0] == 9:
+        return  # unknown card; below sm80 vLLM has no FlashAttention backend to cascade with; Hopper runs FA3
+    if (args.max_completion_length or 0) < CASCADE_LONG_COMPLETION:
+        return
+    warn("vllm-cascade-attn", f"the colocated vLLM on {recipe.launch.gpu} (sm{gpu.compute_capability[0]}"
+         f"{gpu.compute_capability[1]}, not Hopper) keeps cascade attention on: ms-swift passes "
+         "vllm_disable_cascade_attn false, GRPO's num_generations copies of each prompt are the shared-prefix batches "
+         f"it is used for, and its numerics drift on these GPUs (vllm-project/vllm#19384, #22103): over "
+         f"{args.max_completion_length}-token generations the rollout logprobs part from the trainer's, with grad-norm "
+         "spikes in long-sequence RL (verl-project/verl PR #3595)",
+         "vllm_disable_cascade_attn", hint="vllm_disable_cascade_attn: true (verl's fix, and vLLM's own default)")
+
+
+# The first vLLM release read for vllm-chunked-prefill-budget's refusal: SchedulerConfig.verify_max_model_len
+# ("max_num_batched_tokens (...) is smaller than max_model_len (...)" when chunked prefill is off) is the same from
+# 0.15.0 to 0.29.0 (unslothai/unsloth-zoo#1211). Earlier V1 releases kept chunked prefill on whatever the flag said, so
+# there (and without a known version) the rule only warns.
+VLLM_CHUNKED_PREFILL_CHECK_SINCE = "0.15.0"
+
+
+@rollout_rule
+def vllm_chunked_prefill_budget(recipe, args, shape, lay, err, warn):
+    # vllm_engine_kwargs reach the colocated engine's EngineArgs unchanged (ms-swift never sets max_num_batched_tokens
+    # or enable_chunked_prefill itself). With chunked prefill off, a prefill must fit one scheduler step, and vLLM
+    # refuses a step budget below max_model_len when the engine starts: verl#7624 (verl's default 8192 with
+    # enable_chunked_prefill False against Llama-3.2-1B's 131072 positions, vLLM 0.24), verl PR #7632 (Qwen2.5-VL-3B,
+    # 128000), verl PR #259. max_model_len is vllm_max_model_len, else what vLLM derives from config.json (judged only
+    # without rope_scaling or hf_overrides that change it: at least max_position_embeddings).
+    from packaging.version import InvalidVersion, Version
+
+    if not colocated_engine(recipe, args):
+        return
+    kwargs = args.mapping("vllm_engine_kwargs")
+    budget = kwargs.get("max_num_batched_tokens")
+    if kwargs.get("enable_chunked_prefill") is not False or not isinstance(budget, int) or isinstance(budget, bool):
+        return
+    length = args.int("vllm_max_model_len")
+    if length is None:
+        if args.raw("rope_scaling") or engine_overrides_length(args) or not shape.max_positions:
+            return
+        length = shape.max_positions
+    if budget >= length:
+        return
+    version, where = vllm_version(recipe.env)
+    try:
+        known = version is not None and Version(version).release >= Version(VLLM_CHUNKED_PREFILL_CHECK_SINCE).release
+    except InvalidVersion:
+        known = False
+    source = "vllm_max_model_len" if args.int("vllm_max_model_len") else "the length vLLM derives from config.json"
+    message = (f"vllm_engine_kwargs turn chunked prefill off with max_num_batched_tokens {budget}, below max_model_len "
+               f"{length} ({source}): vLLM refuses it when the rollout engine starts (\"max_num_batched_tokens "
+               f"({budget}) is smaller than max_model_len ({length})\"; verl#7624)")
+    hint = f"drop enable_chunked_prefill from vllm_engine_kwargs, or max_num_batched_tokens >= {length}, or " \
+           f"vllm_max_model_len <= {budget}"
+    if known:
+        err("vllm-chunked-prefill-budget", f"{message}; vLLM {version} ({where})", "vllm_engine_kwargs", hint=hint)
+    else:
+        warn("vllm-chunked-prefill-budget", f"{message} -- on vLLM >= {VLLM_CHUNKED_PREFILL_CHECK_SINCE} (the target "
+             f"vLLM is {version or 'not known here'}; early V1 releases kept chunked prefill on)", "vllm_engine_kwargs",
+             hint=hint)
+
+
+@rollout_rule
+def rollout_server_qlora(recipe, args, shape, lay, err, warn):
+    # A QLoRA policy (quant_method bnb, quant_bits 4) keeps its base weights as bitsandbytes-packed 4-bit tensors, and
+    # the first weight sync sends them as they are (rlhf_trainers/rollout_mixin.py _move_full_model_to_vllm ->
+    # _collect_state_dict_for_vllm: named_parameters' param.data; every later sync too unless vllm_enable_lora). The
+    # colocated engine is built for that: ms-swift starts it with quantization 'bitsandbytes' for a bnb 4-bit model
+    # (_prepare_vllm_engine, ms-swift PR #8350 "support qlora grpo"). A rollout server is started by `swift rollout`
+    # with its own flags; one that loaded the bf16 checkpoint refuses the packed tensors in load_weights at the first
+    # sync (ms-swift#6884: QLoRA GRPO against an external vLLM, qwen3_moe load_weights). The server is not in the
+    # recipe: a warning.
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_vllm") or args.str("vllm_mode") != "server":
+        return
+    if (args.str("quant_method") or "").lower() != "bnb" or args.int("quant_bits") != 4 \
+            or (args.str("tuner_type") or "lora") != "lora":
+        return
+    warn("rollout-server-qlora", "QLoRA (quant_method bnb, quant_bits 4) with a rollout server: the first weight sync "
+         "sends the base model's bitsandbytes-packed 4-bit tensors, which a `swift rollout` server holding the bf16 "
+         "checkpoint refuses in load_weights (ms-swift#6884); only the colocated engine is started with bitsandbytes "
+         "quantization for it", "vllm_mode",
+         hint="vllm_mode: colocate (ms-swift starts that engine with quantization bitsandbytes), or start the server "
+              "with `swift rollout --vllm_quantization bitsandbytes`")

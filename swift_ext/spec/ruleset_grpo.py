@@ -186,6 +186,52 @@ GRPO_RULE_INFO = [
              "0), both engines, a model with "
              "routed experts, launch.gpu unknown or sm90+, the target vLLM known and >= 0.20.0 "
              "(SWIFT_EXT_TARGET_VERSIONS / SWIFT_EXT_VLLM_VERSION), vllm_engine_kwargs without moe_backend triton"),
+    RuleInfo("vllm-cascade-attn", "warning", "GRPO's colocated vLLM on a non-Hopper GPU (sm80/86/89, Blackwell) with "
+             "cascade attention left on (ms-swift passes vllm_disable_cascade_attn false): rollout logprobs drift "
+             "from the trainer's on the shared-prefix batches GRPO makes",
+             (code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._prepare_engine_kwargs (disable_cascade_attn "
+                   "written into the engine kwargs, over vllm_engine_kwargs' own, whenever EngineArgs has it)"),
+              code("ms-swift swift/rlhf_trainers/args_mixin.py: VllmArguments (vllm_disable_cascade_attn False; "
+                   "megatron/arguments/megatron_args.py the same)"),
+              Evidence("report", "vllm-project/vllm#19384", "Qwen3 generations degrade on Ampere GPUs; the maintainer's "
+                       "disable_cascade_attn=True fixes it on A100 (and on GB200, a later comment)"),
+              Evidence("report", "vllm-project/vllm#22103", "cascade attention accuracy issue on A100"),
+              Evidence("report", "verl-project/verl PR #3595", "FAQ entry: RL with a vLLM rollout on non-Hopper GPUs "
+                       "(A100, L20, B200) and long inputs/outputs (multi-turn Qwen3 reasoning): rollout/training "
+                       "probability gap and grad-norm explosion; workaround engine_kwargs disable_cascade_attn=True"),
+              Evidence("report", "vllm-project/vllm PR #36318", "pull request: vLLM turns cascade attention off by "
+                       "default (opt-in) for its numerical issues")),
+             "rlhf_type grpo with a colocated vLLM (use_vllm, vllm_mode not server), both engines, launch.gpu known "
+             "with compute capability 8.x, 10.x or 12.x (not Hopper, not below sm80), max_completion_length >= 4096 "
+             "(the reports' long generations), vllm_disable_cascade_attn not true; a server's setting is `swift rollout`'s and not seen here"),
+    RuleInfo("vllm-chunked-prefill-budget", "error, warning", "vllm_engine_kwargs that turn chunked prefill off with a "
+             "max_num_batched_tokens below the colocated engine's max_model_len: vLLM refuses the engine at start "
+             "(error for a target vLLM >= 0.15.0, a warning where the version is not known)",
+             (code("ms-swift swift/infer_engine/vllm_engine.py: VllmEngine._prepare_engine_kwargs (vllm_engine_kwargs "
+                   "into EngineArgs unchanged; ms-swift sets neither max_num_batched_tokens nor enable_chunked_prefill)"),
+              Evidence("code", "vLLM vllm/config/scheduler.py: SchedulerConfig.verify_max_model_len (\"max_num_batched_"
+                       "tokens (...) is smaller than max_model_len (...)\" when chunked prefill is off; the same from "
+                       "0.15.0 to 0.29.0 per unslothai/unsloth-zoo#1211; public source)"),
+              Evidence("report", "verl-project/verl#7624", "GRPO GSM8K, Llama-3.2-1B-Instruct on 8 x A800, vLLM 0.24.0, "
+                       "enable_chunked_prefill False with max_num_batched_tokens 8192 and max_model_len from the model "
+                       "(131072): the rollout engine aborts at start-up"),
+              Evidence("report", "verl-project/verl PR #7632", "pull request: Qwen2.5-VL-3B geo3k GRPO with chunked "
+                       "prefill off, vLLM 0.24: max_num_batched_tokens (8192) is smaller than max_model_len (128000)")),
+             "rlhf_type grpo / gkd with a colocated vLLM, both engines, vllm_engine_kwargs enable_chunked_prefill false "
+             "and an integer max_num_batched_tokens below vllm_max_model_len (or, without it, below config.json's "
+             "max_position_embeddings when no rope_scaling / hf_overrides change the length); an error only for a "
+             "declared vLLM >= 0.15.0"),
+    RuleInfo("rollout-server-qlora", "warning", "QLoRA (bnb 4-bit) GRPO/GKD with a rollout server: the weight sync "
+             "sends bitsandbytes-packed base weights, which a server holding the bf16 checkpoint refuses",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_full_model_to_vllm / "
+                   "_collect_state_dict_for_vllm (param.data of every base weight at the first sync)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._prepare_vllm_engine (only the "
+                   "colocated engine gets quantization 'bitsandbytes' for a bnb 4-bit model)"),
+              Evidence("report", "ms-swift#6884", "GRPO QLoRA of a Qwen3-MoE model against an external vLLM "
+                       "(`swift rollout`): the server fails in qwen3_moe load_weights at the weight sync; labelled an "
+                       "enhancement (QLoRA GRPO arrived for the colocated engine with ms-swift PR #8350)")),
+             "engine swift, rlhf_type grpo / gkd, use_vllm with vllm_mode server, quant_method bnb with quant_bits 4, "
+             "tuner_type lora (the server's own flags are not in the recipe: a warning)"),
     RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
              "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
              (code("ms-swift swift/megatron/trainers/grpo_trainer.py: MegatronGRPOTrainer._init_rollout_engine "
@@ -264,7 +310,7 @@ GRPO_RULE_INFO = [
              "engine: megatron, rlhf_type gkd"),
     # --- the vLLM rollout engine against the model (planner/rollout_rules.py, vllm_lora.py)
     RuleInfo("vllm-model", "error", "the colocated vLLM rollout engine knows the model's architecture: Qwen3.5/3.6 "
-             "need vLLM >= 0.17.0, Qwen3-VL 0.11.0, Qwen3-Next 0.10.2",
+             "need vLLM >= 0.17.0, Qwen3-VL 0.11.0, Qwen3-Next 0.10.2, gpt-oss and GLM-4.5V/4.6V 0.10.1, GLM-4.1V 0.9.2",
              (code("vLLM vllm/model_executor/models/registry.py: ModelRegistry (\"Model architectures [...] are not "
                    "supported for now\"; public source, vLLM is not installed here)"),
               Evidence("report", "verl-project/verl#5381", "Qwen3.5-35B-A3B GRPO with vllm 0.15.0, megatron-core "
@@ -276,7 +322,13 @@ GRPO_RULE_INFO = [
                        "2 x 8 H20: fails at the rollout; maintainer: \"qwen3-vl models is supported in vllm 0.11.0\" "
                        "(vLLM's Qwen3-VL recipe: vLLM >= 0.11.0)"),
               Evidence("report", "gpustack/gpustack#3827", "Qwen3-Next on vLLM 0.10.1.1: not supported (Qwen's "
-                       "Qwen3-Next release asks for vllm>=0.10.2)")),
+                       "Qwen3-Next release asks for vllm>=0.10.2)"),
+              Evidence("report", "gpustack/gpustack#2730", "GLM-4.5V on vLLM 0.10.0: not supported (maintainer: "
+                       "support added after v0.10.0)"),
+              Evidence("report", "zai-org/GLM-V#15", "GLM-4.1V-9B-Thinking served by vLLM 0.9.1: \"`limit_mm_per_prompt` "
+                       "is only supported for multimodal models\" (the architecture is unknown to that vLLM)"),
+              Evidence("report", "runpod-workers/worker-vllm#206", "openai/gpt-oss-20b on a pre-0.10.1 vLLM worker "
+                       "does not start (gpt-oss arrived with vllm-project/vllm PR #22259, released in 0.10.1)")),
              "command rlhf, rlhf_type grpo or gkd, use_vllm, vllm_mode colocate (not Megatron GKD with lmbda 0, which "
              "builds no engine), both engines; judged only with a vLLM "
              "version (SWIFT_EXT_TARGET_VERSIONS vllm=... or SWIFT_EXT_VLLM_VERSION in the recipe env, else the "

@@ -171,6 +171,20 @@ RLHF_ARGUMENT_RULE_INFO = [
              (code("ms-swift swift/rewards/orm.py: RepetitionPenalty.__call__ (reward = repeated share x "
                    "repetition_max_penalty; default -1.0)"),),
              "rlhf_type grpo, both engines, reward_funcs with repetition, repetition_max_penalty > 0"),
+    RuleInfo("teacher-server-topk", "warning", "GKD against a teacher_model_server with gkd_logits_topk above 20: the "
+             "server must allow that many prompt logprobs (vLLM's default max_logprobs is 20), and ms-swift 4.6's "
+             "`swift rollout` drops its --max_logprobs",
+             (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._infer_teacher_requests "
+                   "(RequestConfig(prompt_logprobs=topk); megatron/trainers/rollout_mixin.py the same)"),
+              code("ms-swift swift/pipelines/infer/rollout.py: SwiftRolloutDeploy.get_infer_engine (engine kwargs "
+                   "built without max_logprobs; pipelines/infer/deploy.py SwiftDeploy.get_infer_engine passes it)"),
+              Evidence("code", "vLLM vllm/v1/engine/processor.py: Processor._validate_logprobs (\"Requested prompt "
+                       "logprobs of K, which is greater than max allowed: 20\"; ModelConfig.max_logprobs default 20; "
+                       "public source)"),
+              Evidence("report", "ms-swift#9644", "OPSD (GKD with teacher prompts) against a `swift rollout` teacher "
+                       "started with --max_logprobs 64: vLLM still refuses the top-64 prompt logprobs (max allowed 20)")),
+             "command rlhf, rlhf_type gkd, both engines, teacher_model_server set, gkd_logits_topk above 20 (the "
+             "server's own flags are not in the recipe: a warning)"),
     RuleInfo("grpo-chord", "error", "CHORD (chord_sft_dataset) needs its mu schedule: chord_mu_warmup_steps, "
              "chord_mu_decay_steps, chord_mu_valley, and chord_mu_peak unless both step counts are 0",
              (code("ms-swift swift/rlhf_trainers/utils.py: compute_chord_loss / mu_schedule_function (None compared "

@@ -252,6 +252,21 @@ SUPPORT: tuple[Support, ...] = (
             "vLLM's Qwen3-VL recipe (docs.vllm.ai recipes Qwen/Qwen3-VL: \"Install vLLM >=0.11.0\"); ms-swift#6649 "
             "(Qwen3-VL-32B GRPO with vLLM 0.8.5.post1 fails; maintainer: \"qwen3-vl models is supported in vllm "
             "0.11.0\"); verl#3906 (Qwen3-VL-MoE GRPO guide: vllm==0.11.0 \"supports qwen3 vl rollout\")"),
+    Support("vllm-gpt_oss", "gpt-oss (GptOssForCausalLM, MXFP4 experts) in the vLLM rollout engine", ("gpt_oss",),
+            {"vllm": "0.10.1"}, None,
+            "vllm-project/vllm PR #22259 (gpt-oss support, 2025-08-05: a 0.10.1+gptoss wheel until the 0.10.1 release); "
+            "vLLM's GPT-OSS recipe and snowflakedb/ArcticInference PR #170 (\"vLLM v0.10.1, the newly released "
+            "version recommended by the GPT-OSS recipe\"); runpod-workers/worker-vllm#206 (a vLLM 0.9 worker cannot "
+            "start openai/gpt-oss-20b)"),
+    Support("vllm-glm4v", "GLM-4.1V / GLM-4.5V / GLM-4.6V (Glm4v(Moe)ForConditionalGeneration) in the vLLM rollout "
+            "engine", ("glm4v",), {"vllm": "0.9.2"}, None,
+            "zai-org/GLM-V#15 (GLM-4.1V-9B-Thinking on vLLM 0.9.1: \"`limit_mm_per_prompt` is only supported for "
+            "multimodal models\" -- vLLM does not know the architecture); open-compass/VLMEvalKit PR #1165 (GLM-4.1V: "
+            "\"vLLM version >= 0.9.2\")"),
+    Support("vllm-glm4v_moe", "GLM-4.5V / GLM-4.6V (Glm4vMoeForConditionalGeneration) in the vLLM rollout engine",
+            ("glm4v_moe",), {"vllm": "0.10.1"}, None,
+            "gpustack/gpustack#2730 (maintainer: \"The latest vLLM release (v0.10.0) does not support GLM-4.5V ... "
+            "Support has been added in the HEAD version\", released as 0.10.1)"),
     # vLLM 0.11.0's Qwen3VLForConditionalGeneration.get_mm_mapping names the tower "model.visual." while the engine's
     # modules are "visual.": nothing is kept out of LoRA, the vision tower's linears are wrapped, and the profile run
     # (or the first image) fails in _lora_shrink. vllm-project/vllm#27027 "[Model] Fix Qwen3VL mm mapping" (merged
@@ -369,7 +384,8 @@ SUPPORT: tuple[Support, ...] = (
 BY_FEATURE = {row.feature: row for row in SUPPORT}
 # Model architectures a vLLM release before the row's version does not register ("Model architectures [...] are not
 # supported for now" when a colocated rollout engine starts): planner/rollout_rules.py vllm-model judges them.
-VLLM_MODEL_FEATURES = ("vllm-qwen3_5", "vllm-qwen3_next", "vllm-qwen3_vl")
+VLLM_MODEL_FEATURES = ("vllm-qwen3_5", "vllm-qwen3_next", "vllm-qwen3_vl", "vllm-gpt_oss", "vllm-glm4v",
+                       "vllm-glm4v_moe")
 # Model types an older transformers does not know (planner/linear_attention_rules.py transformers-model judges them).
 TRANSFORMERS_MODEL_FEATURES = ("transformers-qwen3_5", "transformers-qwen3_next", "transformers-qwen3_vl")
 FP8_RECIPES = ("delayed", "tensorwise", "blockwise", "mxfp8")
