@@ -112,6 +112,18 @@ def test_sequential_experts_refused_on_moe_under_mcore_bridge():
                   code="moe-sequential-experts") == {"args.megatron_extra_kwargs"}
     assert _paths(QWEN3_MOE, code="moe-sequential-experts") == set()  # ms-swift's default: grouped experts
     assert _paths(QWEN3_MOE, "args.moe_grouped_gemm=true", code="moe-sequential-experts") == set()
+    # an mcore checkpoint loaded and no safetensors written: the weight bridge never reads the experts ...
+    off = ("args.moe_grouped_gemm=false", "args.mcore_model=/ckpt/mcore", "args.save_safetensors=false")
+    assert _paths(QWEN3_MOE, *off, code="moe-sequential-experts") == set()
+    # ... unless it loads HF adapters through it (no mcore_adapter): _prepare_peft_model's load_weights(peft_format)
+    assert _paths(QWEN3_MOE, *off, "args.adapters=[/ckpt/hf-adapter]",
+                  code="moe-sequential-experts") == {"args.moe_grouped_gemm"}
+    assert _paths(QWEN3_MOE, *off, "args.adapters=[/ckpt/hf-adapter]", "args.mcore_adapter=/ckpt/mcore-adapter",
+                  code="moe-sequential-experts") == set()
+    # full DPO builds its reference model from the HF weights unless mcore_ref_model is given (rlhf_mixin.py)
+    dpo = "ms-swift-example-dpo-moe.yaml"  # Qwen3-30B-A3B full DPO
+    assert _paths(dpo, *off, code="moe-sequential-experts") == {"args.moe_grouped_gemm"}
+    assert _paths(dpo, *off, "args.mcore_ref_model=/ckpt/mcore-ref", code="moe-sequential-experts") == set()
     # Megatron-Bridge's own bridge builds and converts the model itself
     assert _paths(QWEN3_MOE, "args.moe_grouped_gemm=false", "args.bridge_backend=megatron-bridge",
                   code="moe-sequential-experts") == set()

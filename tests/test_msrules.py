@@ -509,3 +509,22 @@ def test_a_solution_reward_on_hub_data_without_a_solution_column_is_refused():
         assert "solution-column" not in {r for r, _ in errors}, (fine, errors)
     errors, _ = problems(MEG_GRPO, *gsm, "args.reward_funcs=[cosine]")
     assert ("solution-column", "args.dataset") in errors, errors
+
+
+def test_solution_column_leaves_mappings_and_registrations_it_cannot_read(tmp_path):
+    # ms-swift reads `columns` with json_parse_to_dict: a JSON file's path and text json_repair mends carry the
+    # mapping too; an external_plugins / custom_register_path / custom_dataset_info file may re-register the dataset
+    # (register_dataset exist_ok) or the reward. None of these is judged; a mapping elsewhere is still refused.
+    mapping = tmp_path / "columns.json"
+    mapping.write_text('{"answer": "solution"}')
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text("from swift.rewards import orms\n")
+    info = tmp_path / "dataset_info.json"
+    info.write_text('[{"ms_dataset_id": "modelscope/gsm8k", "columns": {"answer": "solution"}}]')
+    gsm = ["args.dataset=[modelscope/gsm8k#5000]", "args.reward_funcs=[accuracy]"]
+    for fine in ([f"args.columns={mapping}"], ['args.columns="{\'answer\': \'solution\'}"'],
+                 [f"args.external_plugins=[{plugin}]"], [f"args.custom_dataset_info=[{info}]"]):
+        errors, _ = problems(SWIFT_GRPO, *gsm, *fine)
+        assert "solution-column" not in {r for r, _ in errors}, (fine, errors)
+    errors, _ = problems(SWIFT_GRPO, *gsm, 'args.columns={"question": "query"}')
+    assert ("solution-column", "args.dataset") in errors, errors

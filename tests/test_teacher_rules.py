@@ -38,6 +38,14 @@ def test_a_teacher_shard_that_fits_beside_the_student_is_not_refused():
     assert "teacher-memory" not in findings(OOM, "args.teacher_model=null", "args.teacher_model_server=http://h:8000",
                                             "args.gkd_logits_topk=64")[0]
     assert "teacher-memory" not in findings(OOM, "args.teacher_model=Qwen/Qwen3-30B-A3B", "args.tuner_type=lora")[0]
+    # the same model under lora_llm: _check_teacher clears teacher_model under lora only, so lora_llm loads a copy
+    # (the 30B-A3B teacher beside the student's weights and an awake vLLM: fits)
+    assert "teacher-memory" not in findings(OOM, "args.teacher_model=Qwen/Qwen3-30B-A3B", "args.tuner_type=lora_llm")[0]
+    big = ("args.model=Qwen/Qwen3-235B-A22B", "args.teacher_model=Qwen/Qwen3-235B-A22B")
+    assert "teacher-memory" not in findings(OOM, *big, "args.tuner_type=lora")[0]
+    assert findings(OOM, *big, "args.tuner_type=lora_llm")[0].get("teacher-memory") == {"args.teacher_model"}
+    # use_ray: the Ray config's groups place the teacher and vLLM (teacher replicas on their own GPUs): not judged
+    assert "teacher-memory" not in findings(OOM, "args.use_ray=true")[0]
     # the 30B-A3B teacher itself, in full training: a second copy that fits
     assert "teacher-memory" not in findings(OOM, "args.teacher_model=Qwen/Qwen3-30B-A3B")[0]
 

@@ -78,22 +78,28 @@ def repetition_sign(recipe, args, err, warn):
          "repetition_max_penalty", hint=f"repetition_max_penalty: {-penalty} (negative; ms-swift's default is -1.0)")
 
 
-def _maps_to_solution(columns) -> bool:
-    """Whether ms-swift's `columns` argument (a dict, or its JSON text) renames some column to `solution`."""
+def _may_map_to_solution(columns) -> bool:
+    """Whether ms-swift's `columns` argument may rename some column to `solution`. DataArguments.__post_init__ reads
+    it with utils.py json_parse_to_dict: a dict, JSON text, a path to a JSON file, or text json_repair mends (single
+    quotes); only a dict or JSON text this can read is judged -- anything else may carry the mapping."""
+    if columns is None:
+        return False
     if isinstance(columns, str):
         try:
             columns = json.loads(columns)
         except ValueError:
-            return False
-    return isinstance(columns, dict) and "solution" in columns.values()
+            return True  # a JSON file's path or text ms-swift repairs: not judged
+    return not isinstance(columns, dict) or "solution" in columns.values()
 
 
 def solution_column(recipe, args, err, warn):
     if recipe.command != "rlhf" or args.str("rlhf_type") != "grpo":
         return
     needs = [f for f in (str(f) for f in args.list("reward_funcs")) if f in SOLUTION_REWARDS]
-    if not needs or _maps_to_solution(args.raw("columns")):
+    if not needs or _may_map_to_solution(args.raw("columns")):
         return
+    if args.list("external_plugins") or args.list("custom_register_path") or args.list("custom_dataset_info"):
+        return  # such a file may re-register the dataset (register_dataset exist_ok, dataset_info.json) or the reward
     entries = [str(e) for e in args.list("dataset")]
     hub = [without_sample_suffix(e).split(":")[0] for e in entries if not local_dataset_path(e)]
     if not entries or len(hub) != len(entries) or any(h not in NO_SOLUTION_HUB for h in hub):

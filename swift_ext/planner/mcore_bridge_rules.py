@@ -270,10 +270,28 @@ def deepstack_first_stage(recipe, args, shape: ModelShape, lay, err, warn):
 # the grouped module: bridge/gpt_bridge.py:873 GPTBridge._set_mlp_state `getattr(mg_mlp.linear_fc1, f'weight{i}')`
 # (:1159 linear_fc2 alike, and the LoRA branches); nothing in 1.6.3 handles SequentialMLP. So loading the HF weights
 # at start-up (and every safetensors save) raises AttributeError. Report: modelscope/mcore-bridge#38 (Qwen3.5 MoE).
+def _bridge_reads_weights(recipe, args) -> bool:
+    """Whether a run that loads mcore_model still passes the student's modules through mcore-bridge's weight bridge:
+    safetensors saves (trainers/base.py save: bridge.save_weights), HF adapters (base.py _prepare_peft_model:
+    load_weights(peft_format) when mcore_adapter is unset), the reference model of full RLHF other than rm/gkd
+    (rlhf_mixin.py prepare_model: load_weights unless mcore_ref_model), and GRPO/GKD's vLLM weight sync
+    (rollout_mixin.py _export_and_load_weights / adapter export: bridge.export_weights)."""
+    if args.bool("save_safetensors"):
+        return True
+    if args.str("tuner_type") in ("lora", "lora_llm") and args.list("adapters") and not args.str("mcore_adapter"):
+        return True
+    if recipe.command != "rlhf":
+        return False
+    rlhf_type = args.str("rlhf_type")
+    if args.str("tuner_type") == "full" and rlhf_type not in ("rm", "gkd") and not args.str("mcore_ref_model"):
+        return True
+    return rlhf_type in ("grpo", "gkd") and args.bool("use_vllm")
+
+
 def moe_sequential_experts(recipe, args, shape: ModelShape, lay, err, warn):
     if not shape.is_moe or args.str("bridge_backend") == "megatron-bridge" or is_on(args, "moe_grouped_gemm"):
         return
-    if args.str("mcore_model") and not args.bool("save_safetensors"):
+    if args.str("mcore_model") and not _bridge_reads_weights(recipe, args):
         return  # loads the mcore checkpoint and writes no safetensors: the weight bridge never reads the experts
     err("moe-sequential-experts", f"moe_grouped_gemm false builds {shape.name or 'the model'}'s experts as "
         "megatron-core's SequentialMLP, which mcore-bridge's weight bridge does not read: it loads and saves experts "

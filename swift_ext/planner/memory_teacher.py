@@ -59,8 +59,12 @@ def teacher_memory(recipe, args, shape, lay, err, warn):
         return
     if args.str("rlhf_type") not in ("gkd", "grpo") or not args.str("teacher_model") or args.str("teacher_model_server"):
         return
-    if args.str("teacher_model") == args.str("model") and args.str("tuner_type") in ("lora", "lora_llm"):
-        return  # RLHFMegatronArgumentsMixin._check_teacher: the student with its adapter disabled, no second model
+    if args.str("teacher_model") == args.str("model") and args.str("tuner_type") == "lora":
+        return  # megatron_args.py _check_teacher: the student with its adapter disabled, no second model (lora only:
+        # under lora_llm teacher_model stays set and _load_teacher_model builds the frozen copy)
+    if args.bool("use_ray"):
+        return  # swift/ray/megatron: the Ray config's groups (train / rollout / teacher GPUs, its own sleep_level)
+        # place the teacher and vLLM, not the launch's layout and vllm_mode: not judged
     capacity = recipe.launch.memory_gib
     tshape = _teacher_shape(args, shape)
     if not capacity or tshape is None:

@@ -299,7 +299,8 @@ GRPO_RULE_INFO = [
                        "one [S, 151k] logits tensor per rollout micro-batch kept for the generation cycle, OOM on "
                        "long teacher responses (PR #10114 adds a chunked loss for it)")),
              "engine: megatron, rlhf_type gkd or grpo with teacher_model (not teacher_model_server, not the student "
-             "itself under LoRA), the teacher's config.json readable here, launch.gpu known. Error: the student's "
+             "itself under tuner_type lora -- lora_llm still loads the copy --, not use_ray, whose Ray config places "
+             "the teacher and vLLM), the teacher's config.json readable here, launch.gpu known. Error: the student's "
              "weights + gradients + optimizer state (not counted under offload_model / offload_optimizer) + the "
              "colocated vLLM share when sleep_level is 0 + the teacher's shard exceed the card: byte counts, no "
              "activations or framework share. Warning: GKD without gkd_logits_topk, adding the logits buffer with "

@@ -142,7 +142,9 @@ MCORE_AUDIT_RULE_INFO = [
               Evidence("report", "modelscope/mcore-bridge#38", "Qwen3.5 MoE through ms-swift: moe_grouped_gemm false "
                        "takes megatron-core's SequentialMLP path, which mcore-bridge does not support")),
              "engine: megatron, bridge_backend mcore-bridge, a MoE model, moe_grouped_gemm false (argument or "
-             "megatron_extra_kwargs); not when mcore_model is loaded and save_safetensors is false (no bridge read)"),
+             "megatron_extra_kwargs); not when mcore_model is loaded and nothing else goes through the weight bridge "
+             "(save_safetensors false, no HF adapters without mcore_adapter, no full-RLHF reference from HF weights "
+             "without mcore_ref_model, no GRPO/GKD vLLM weight sync)"),
     RuleInfo("lora-replicated-tp", "warning", "LoRA on MLA's duplicated down projections (linear_q_down_proj / "
              "linear_kv_down_proj) at TP > 1 with sequence parallelism: mcore-bridge 1.6.3 gives their lora_B a "
              "tensor-parallel layout with no TP gradient sum, so the TP ranks' copies drift and the adapter saves "

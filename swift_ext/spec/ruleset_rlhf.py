@@ -153,7 +153,9 @@ RLHF_ARGUMENT_RULE_INFO = [
                        "Qwen3.5 best practice) pass columns '{\"answer\": \"solution\"}'")),
              "rlhf_type grpo, both engines, reward_funcs with accuracy or cosine, every dataset entry a hub id in "
              "reward_arg_rules.NO_SOLUTION_HUB (columns from the dataset cards), no `columns` mapping onto solution; "
-             "local files are checked row by row (grpo-missing-solution)"),
+             "not judged: `columns` as a JSON file path or text only json_repair reads (json_parse_to_dict), "
+             "external_plugins / custom_register_path / custom_dataset_info (may re-register the dataset or the "
+             "reward); local files are checked row by row (grpo-missing-solution)"),
     RuleInfo("cosine-max-len", "warning", "the cosine reward with cosine_max_len below max_completion_length: the "
              "unclamped cosine rewards completions past cosine_max_len again",
              (code("ms-swift swift/rewards/orm.py: CosineReward.cosfn / __call__ (no clamp of gen_len at "
