@@ -78,9 +78,9 @@ def new_tokens_frozen(recipe, args, err, warn):
             or _names_embedding([args.str("target_regex")]) or args.list("trainable_parameters") \
             or args.str("trainable_parameters_regex"):
         return
-    warn("new-tokens-frozen", f"new_special_tokens with tuner_type {args.str('tuner_type')}: the added tokens get new "
-         "embedding and output-head rows, and the adapter freezes both, so those rows stay at their initial values "
-         "and the model never learns to read or emit the new tokens", "new_special_tokens",
+    warn("new-tokens-frozen", f"new_special_tokens with tuner_type {args.str('tuner_type')}: tokens the tokenizer "
+         "does not have yet get new embedding and output-head rows, and the adapter freezes both, so those rows stay "
+         "at their initial values and the model never learns to read or emit the new tokens", "new_special_tokens",
          hint="modules_to_save: [all-embedding, lm_head] (Megatron: [word_embeddings, output_layer]), or tuner_type "
          "full")
 

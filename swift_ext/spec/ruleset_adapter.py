@@ -17,7 +17,8 @@ ADAPTER_RULE_INFO = [
                        "train embedding and lm_head via modules_to_save (same in ms-swift#5302)")),
              "both engines, tuner_type not full, new_special_tokens given, a new adapter (no resume_from_checkpoint / "
              "adapters), and no embedding or head name (all-embedding, embed_tokens, lm_head, word_embeddings, "
-             "output_layer, ...) in modules_to_save, target_modules or target_regex, nor trainable_parameters"),
+             "output_layer, ...) in modules_to_save, target_modules or target_regex, nor trainable_parameters; plan "
+             "cannot see the tokenizer, so tokens it already has (their rows are trained) are warned about too"),
     RuleInfo("resume-only-model-step", "warning", "resume_only_model without ignore_data_skip: the weights load, and "
              "the checkpoint's global step and data position are restored too, so the run skips that many steps "
              "and ends at once when they reach its total",
