@@ -27,6 +27,7 @@ from swift_ext.spec.rule_info import (
     RuleInfo,
     code,
 )
+from swift_ext.spec.ruleset_adapter import ADAPTER_RULE_INFO
 from swift_ext.spec.ruleset_eval import EVAL_RULE_INFO
 from swift_ext.spec.ruleset_grpo import GRPO_RULE_INFO
 from swift_ext.spec.ruleset_launch import LAUNCH_RULE_INFO
@@ -539,6 +540,7 @@ _RULES += MULTIMODAL_RULE_INFO  # refusals that hang on the model being multimod
 _RULES += RUNTIME_RULE_INFO
 _RULES += TEMPLATE_RULE_INFO  # how the data is encoded: spec/ruleset_template.py
 _RULES += TRAINER_RULE_INFO
+_RULES += ADAPTER_RULE_INFO  # what an adapter leaves frozen, what resume_only_model restores: spec/ruleset_adapter.py
 _RULES += PREFERENCE_RULE_INFO  # GKD / PPO / reference-model settings (msswift/preference_rules.py)
 
 RULES: dict[str, RuleInfo] = {r.name: r for r in _RULES}

@@ -1,0 +1,34 @@
+"""The entries of engine swift's adapter and resume warnings (msswift/adapter_setup_rules.py): what an adapter leaves
+frozen, and what resume_only_model still restores. spec/ruleset.py joins them with the rest."""
+
+from __future__ import annotations
+
+from swift_ext.spec.rule_info import Evidence, RuleInfo, code
+
+ADAPTER_RULE_INFO = [
+    RuleInfo("new-tokens-frozen", "warning", "new_special_tokens with an adapter tuner and neither the embedding nor "
+             "the output head among the trained modules: the new tokens' rows keep their initial values",
+             (code("ms-swift swift/model/register.py: ModelLoader._add_new_special_tokens (add_special_tokens, then "
+                   "resize_token_embeddings)"),
+              code("ms-swift swift/pipelines/train/tuner.py: TunerMixin.prepare_model (model.requires_grad_(False) "
+                   "for an adapter; modules_to_save/all-embedding in get_modules_to_save reopen modules)"),
+              Evidence("report", "modelscope/ms-swift#5998", "LoRA SFT of Qwen3-32B with five new emotion tokens "
+                       "opening each reply: the tuned model emits <tool_response> or garbage there; the maintainers: "
+                       "train embedding and lm_head via modules_to_save (same in ms-swift#5302)")),
+             "both engines, tuner_type not full, new_special_tokens given, a new adapter (no resume_from_checkpoint / "
+             "adapters), and no embedding or head name (all-embedding, embed_tokens, lm_head, word_embeddings, "
+             "output_layer, ...) in modules_to_save, target_modules or target_regex, nor trainable_parameters; plan "
+             "cannot see the tokenizer, so tokens it already has (their rows are trained) are warned about too"),
+    RuleInfo("resume-only-model-step", "warning", "resume_only_model without ignore_data_skip: the weights load, and "
+             "the checkpoint's global step and data position are restored too, so the run skips that many steps "
+             "and ends at once when they reach its total",
+             (code("ms-swift swift/trainers/mixin.py: SwiftMixin.__init__ (clears resume_from_checkpoint only when "
+                   "ignore_data_skip too) / _load_optimizer_and_scheduler / _load_rng_state (skipped)"),
+              code("transformers trainer.py: Trainer._init_training_state (TrainerState.load_from_json of "
+                   "trainer_state.json; epochs and steps to skip unless ignore_data_skip)"),
+              Evidence("report", "modelscope/ms-swift#6084", "LoRA on Qwen3-VL-30B-A3B continued from checkpoint-35200 "
+                       "on new data of 30255 steps with resume_only_model: 'global_step/max_steps': '35200/30255', "
+                       "train_loss 0.0, nothing trained")),
+             "engine: swift, command sft/pt/rlhf, resume_only_model true, resume_from_checkpoint set, ignore_data_skip "
+             "not true, streaming off (resume-stream-replay covers streamed data)"),
+]
