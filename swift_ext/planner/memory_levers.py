@@ -17,6 +17,10 @@ from swift_ext.planner.layout import check_layout, layout_of
 from swift_ext.planner.memory import estimate
 
 
+# The levers that keep the parallel layout (process groups, checkpoint sharding) as it is.
+IN_PLACE = ("micro_batch_size", "recompute_granularity")
+
+
 class Lever(NamedTuple):
     flag: str  # the recipe key (under args) the refusal names
     overrides: dict  # what the candidate sets, the flag first
@@ -106,10 +110,16 @@ def easing_lever(recipe, args, shape, memory, versions=None, data_tokens: int | 
     capacity_gib, components = memory.capacity_gib, memory.components
     if memory.per_gpu_gib <= capacity_gib:
         return None
-    for flag, overrides, mem in _judged(recipe, args, shape, capacity_gib, components, versions, data_tokens):
-        if mem.per_gpu_gib < capacity_gib:
-            return Lever(flag, overrides, mem.per_gpu_gib, mem.verdict)
-    return None
+    under = [Lever(flag, overrides, mem.per_gpu_gib, mem.verdict)
+             for flag, overrides, mem in _judged(recipe, args, shape, capacity_gib, components, versions, data_tokens)
+             if mem.per_gpu_gib < capacity_gib]
+    # Over the card by a margin the band calls uncertain, the fix reports make is the one that keeps the layout:
+    # Megatron-Bridge PR 5506 cleared Gemma-4-26B-A4B's SFT on 8 H100s with full recompute at the same TP4/EP8 (82.7
+    # GiB estimated, states the largest part, so TP=8 came first); NeMo-RL PR 2668 re-sharded (TP=2) only where the
+    # recompute and micro-batch were already at their floor. Re-sharding changes the process groups and the checkpoint
+    # layout; a smaller micro-batch or full recompute changes neither.
+    in_place = [lever for lever in under if lever.flag in IN_PLACE]
+    return (in_place or under or [None])[0]
 
 
 def primary_flag(args, shape, components: dict) -> str:
