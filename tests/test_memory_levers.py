@@ -95,6 +95,8 @@ def test_a_tight_estimate_names_the_change_that_keeps_the_layout_first():
     assert plan.memory.components["activations"] < plan.memory.components["optimizer"]
     assert found.path == "args.recompute_granularity", found
     assert "under the card with recompute_granularity full" in found.message
+    # The re-sharding that also brings it under the card is listed after it, for a run that cannot afford recompute.
+    assert ", or tensor_model_parallel_size 8 sequence_parallel true" in found.message
 
 
 def test_a_tight_estimate_with_the_layout_keeping_changes_spent_still_names_a_re_sharding():
