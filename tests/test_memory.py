@@ -533,3 +533,19 @@ def test_settings_given_in_megatron_extra_kwargs_are_estimated_as_the_config_get
     assert _components(("megatron_extra_kwargs", {"sequence_parallel": False}))["activations"] > as_args
     assert _components(("megatron_extra_kwargs", {"cross_entropy_fusion_impl": "te"}))["activations"] == \
         _components(("cross_entropy_fusion_impl", "te"))["activations"]
+
+
+def test_the_rollout_phase_frees_the_gradient_buffer_with_the_model_not_the_optimizer():
+    """ms-swift 4.6 offload_megatron_model_to_cpu (offload_model) frees the DDP grad_data with the param_data;
+    offload_megatron_optimizer (offload_optimizer) moves only the fp32 master shards and Adam moments."""
+    def rollout(**over):
+        plan = make_plan(_grpo_recipe(tuner_type="full", model="Qwen/Qwen2.5-7B-Instruct", expert_model_parallel_size=1,
+                                      context_parallel_size=1, pipeline_model_parallel_size=1, micro_batch_size=1,
+                                      max_length=1024, max_completion_length=1024, vllm_gpu_memory_utilization=0.7,
+                                      **over))
+        assert plan.memory.phase == "rollout", plan.memory.phase
+        return plan.memory.components
+    only_optimizer = rollout(offload_model=False, offload_optimizer=True)
+    only_model = rollout(offload_model=True, offload_optimizer=False)
+    assert only_optimizer["gradients"] > 0 and only_optimizer["optimizer"] == 0
+    assert only_model["gradients"] == 0 and only_model["weights"] == 0 and only_model["optimizer"] > 0

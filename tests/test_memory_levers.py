@@ -77,3 +77,31 @@ def test_a_tight_estimate_under_the_card_names_no_value():
     assert plan.memory.verdict == "tight" and plan.memory.per_gpu_gib <= plan.memory.capacity_gib
     found = next(w for w in plan.warnings if w.code == "memory")
     assert found.path is None and "under the card with" not in found.message
+
+
+# Megatron-Bridge PR 5506: Gemma-4-26B-A4B full SFT at TP4/EP8 on 8 H100s with selective recompute ran out of memory;
+# full recompute at the same layout cleared it. The states are the largest part (TP=8 also brings the estimate under the
+# card), but a tight warning names the change that keeps the layout first.
+GEMMA_SELECTIVE = {"model": "google/gemma-4-26B-A4B-it", "tuner_type": "full", "dataset": ["d.jsonl"],
+                   "freeze_vit": True, "freeze_aligner": True, "tensor_model_parallel_size": 4,
+                   "expert_model_parallel_size": 8, "expert_tensor_parallel_size": 1, "sequence_parallel": True,
+                   "micro_batch_size": 1, "global_batch_size": 32, "max_length": 4096, "padding_free": False,
+                   "recompute_granularity": "selective", "recompute_modules": ["core_attn", "moe_act"],
+                   "attention_backend": "auto"}
+
+
+def test_a_tight_estimate_names_the_change_that_keeps_the_layout_first():
+    plan, found = tight_warning(GEMMA_SELECTIVE, gpu="H100")
+    assert plan.memory.components["activations"] < plan.memory.components["optimizer"]
+    assert found.path == "args.recompute_granularity", found
+    assert "under the card with recompute_granularity full" in found.message
+    # The re-sharding that also brings it under the card is listed after it, for a run that cannot afford recompute.
+    assert ", or tensor_model_parallel_size 8 sequence_parallel true" in found.message
+
+
+def test_a_tight_estimate_with_the_layout_keeping_changes_spent_still_names_a_re_sharding():
+    # With full recompute already on, the lever that keeps the layout is gone: the re-sharding that brings the estimate
+    # under the card is named (a longer sequence puts the full-recompute run over the card).
+    plan, found = tight_warning({**GEMMA_SELECTIVE, "recompute_granularity": "full", "recompute_method": "uniform",
+                                 "recompute_num_layers": 1, "max_length": 16384}, gpu="H100")
+    assert found.path == "args.tensor_model_parallel_size", found

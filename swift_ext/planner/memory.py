@@ -537,9 +537,12 @@ def _colocated_vllm(components: dict, args: Args, capacity_gib: float, notes: li
     # While training, a sleeping engine keeps ~1 GiB (CUDA graphs, allocator pools); awake it keeps all.
     during_train = 1.0 if sleep >= 1 else vllm
     offload_model, offload_opt = args.bool("offload_model"), args.bool("offload_optimizer")
+    # The gradient buffer leaves with the model, not the optimizer: ms-swift 4.6 megatron/trainers/utils.py
+    # offload_megatron_model_to_cpu frees each DDP buffer's grad_data beside its param_data (offload_model), while
+    # offload_megatron_optimizer moves only the fp32 master shards and the Adam moments (offload_optimizer).
     rollout = {
         "weights": 0.0 if offload_model else components["weights"],
-        "gradients": 0.0 if offload_opt else components["gradients"],
+        "gradients": 0.0 if offload_model else components["gradients"],
         "optimizer": 0.0 if offload_opt else components["optimizer"],
         "activations": 0.0,
         "framework": nccl_gib,  # the communicators outlive the sleep of the training side

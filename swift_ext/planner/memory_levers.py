@@ -17,6 +17,10 @@ from swift_ext.planner.layout import check_layout, layout_of
 from swift_ext.planner.memory import estimate
 
 
+# The levers that keep the parallel layout (process groups, checkpoint sharding) as it is.
+IN_PLACE = ("micro_batch_size", "recompute_granularity")
+
+
 class Lever(NamedTuple):
     flag: str  # the recipe key (under args) the refusal names
     overrides: dict  # what the candidate sets, the flag first
@@ -95,21 +99,30 @@ def fitting_levers(recipe, args, shape, capacity_gib: float, components: dict, v
     return found
 
 
-def easing_lever(recipe, args, shape, memory, versions=None, data_tokens: int | None = None) -> Lever | None:
-    """The value a "tight" warning names: when the estimate is over the card (but within the error band, so not
-    refused), the first single change, in _candidates' order, that the plan's layout rules accept and after which
-    the estimate itself is under the card (its verdict may still be tight, the band being wide). Real out-of-memory
-    reports mostly land in this band (ms-swift#6387: 98 GiB estimated on a 96 GiB H20; NeMo-RL#2668: 90 GiB on an
-    80 GiB H100, cleared by TP=2, which this names); a warning on no value says "may not fit" but not what to change.
-    None when the estimate is already under the card (the band alone makes it tight: nothing to point at) or when no
-    single change brings it there."""
+def easing_levers(recipe, args, shape, memory, versions=None, data_tokens: int | None = None,
+                  limit: int = 3) -> list[Lever]:
+    """The values a "tight" warning names: when the estimate is over the card (but within the error band, so not
+    refused), the single changes that the plan's layout rules accept and after which the estimate itself is under the
+    card (its verdict may still be tight, the band being wide), those that keep the layout (IN_PLACE) first, then in
+    _candidates' order. Real out-of-memory reports mostly land in this band (ms-swift#6387: 98 GiB estimated on a 96
+    GiB H20; NeMo-RL#2668: 90 GiB on an 80 GiB H100, cleared by TP=2, which this names); a warning on no value says
+    "may not fit" but not what to change. Empty when the estimate is already under the card (the band alone makes it
+    tight: nothing to point at) or when no single change brings it there. The first is the warning's path; up to
+    `limit` are listed, so a user for whom that change is not open (a recompute they cannot afford, a length they
+    need) sees the others."""
     capacity_gib, components = memory.capacity_gib, memory.components
     if memory.per_gpu_gib <= capacity_gib:
-        return None
-    for flag, overrides, mem in _judged(recipe, args, shape, capacity_gib, components, versions, data_tokens):
-        if mem.per_gpu_gib < capacity_gib:
-            return Lever(flag, overrides, mem.per_gpu_gib, mem.verdict)
-    return None
+        return []
+    under = [Lever(flag, overrides, mem.per_gpu_gib, mem.verdict)
+             for flag, overrides, mem in _judged(recipe, args, shape, capacity_gib, components, versions, data_tokens)
+             if mem.per_gpu_gib < capacity_gib]
+    # Over the card by a margin the band calls uncertain, the fix reports make is the one that keeps the layout:
+    # Megatron-Bridge PR 5506 cleared Gemma-4-26B-A4B's SFT on 8 H100s with full recompute at the same TP4/EP8 (82.7
+    # GiB estimated, states the largest part, so TP=8 came first); NeMo-RL PR 2668 re-sharded (TP=2) only where the
+    # recompute and micro-batch were already at their floor. Re-sharding changes the process groups and the checkpoint
+    # layout; a smaller micro-batch or full recompute changes neither.
+    in_place = [lever for lever in under if lever.flag in IN_PLACE]
+    return (in_place + [lever for lever in under if lever not in in_place])[:limit]
 
 
 def primary_flag(args, shape, components: dict) -> str:

@@ -268,12 +268,13 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
             **recipe.where(f"args.{flag}"), hint="try `swift-ext plan --search` for a layout that fits"))
     elif memory.verdict == "tight":
         # Over the card but within the band: named on the first single change that brings the estimate under the
-        # card (memory_levers.easing_lever); most real out-of-memory launches plan here.
-        from swift_ext.planner.memory_levers import easing_lever
+        # card (memory_levers.easing_levers); most real out-of-memory launches plan here.
+        from swift_ext.planner.memory_levers import easing_levers
 
-        lever = easing_lever(recipe, args, shape, memory, found.versions, data_tokens)
-        where = recipe.where(f"args.{lever.flag}") if lever else {"file": recipe.source}
-        eases = f"; the estimate is under the card with {lever.text()}" if lever else ""
+        levers = easing_levers(recipe, args, shape, memory, found.versions, data_tokens)
+        where = recipe.where(f"args.{levers[0].flag}") if levers else {"file": recipe.source}
+        eases = "; the estimate is under the card with " + ", or ".join(lever.text() for lever in levers) \
+            if levers else ""
         warnings.append(Finding(memory.verdict_message() + eases, code="memory", **where))
 
 
