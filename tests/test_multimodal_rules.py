@@ -37,7 +37,7 @@ CASES = [
      [VL, "args.group_by_length=true"]),
     ("lazy-group-by-length", "lazy_tokenize", SWIFT_SFT, [TEXT, "args.group_by_length=true", "args.lazy_tokenize=true"],
      [TEXT, "args.group_by_length=true", "args.lazy_tokenize=false"]),
-    # cached_dataset rows carry their lengths (swift export's EncodePreprocessor)
+    # cached_dataset rows carry their lengths (swift export runs SwiftSft._encode_dataset's AddLengthPreprocessor)
     ("lazy-group-by-length", "lazy_tokenize", SWIFT_SFT, [TEXT, "args.group_by_length=true", "args.lazy_tokenize=true"],
      [TEXT, "args.group_by_length=true", "args.lazy_tokenize=true", "args.dataset=null",
       "args.cached_dataset=[/data/cached/train]"]),

@@ -121,7 +121,7 @@ def lazy_group_by_length(recipe, args, err, warn):
     if args.raw("lazy_tokenize") is not True or args.bool("streaming"):
         return
     if not args.list("dataset"):
-        return  # cached_dataset alone: its rows carry 'lengths' already (export's EncodePreprocessor)
+        return  # cached_dataset alone: swift export's rows carry 'lengths' (SwiftSft._encode_dataset's AddLengthPreprocessor)
     if recipe.engine == "swift" and (args.int("sequence_parallel_size", 1) or 1) > 1:
         return  # ms-swift's sequence-parallel dataloader is built another way
     err("lazy-group-by-length", "group_by_length with lazy_tokenize true: ms-swift's batch sampler reads the "
