@@ -68,7 +68,7 @@ TRAINER_RULE_INFO = [
               code("accelerate utils/dataclasses.py: FullyShardedDataParallelPlugin.set_auto_wrap_policy (FSDP2: "
                    "utils/fsdp_utils.py fsdp2_prepare_auto_wrap_policy; \"Could not find the transformer layer class "
                    "... in the model.\")"),
-              code("transformers 5.2.0 training_args.py: TrainingArguments._process_fsdp_args (the \"auto_wrap\" "
+              code("transformers training_args.py: TrainingArguments._process_fsdp_args (5.2.0: the \"auto_wrap\" "
                    "option gives TRANSFORMER_BASED_WRAP unless min_num_params > 0 or transformer_layer_cls_to_wrap is "
                    "named; the fsdp_config's auto_wrap_policy key is not read; from the released wheel)"),
               code("ms-swift swift/arguments/sft_args.py: SftArguments._init_fsdp (the fsdp config's fsdp / fsdp_config "
