@@ -80,6 +80,15 @@ def test_vllm_refusal_is_skipped_by_its_env_override_and_for_server_mode():
                                            "args.vllm_server_host=[127.0.0.1]")[0]
 
 
+def test_a_directory_named_after_the_model_is_warned_not_refused():
+    # /data/models/Qwen3-8B, unreadable here, stands in as the published Qwen3-8B config (40960 positions); Qwen3's
+    # model card tells users to add YaRN rope_scaling to that directory's config.json, from which vLLM derives 131072
+    errors, warnings = findings(GRPO, "args.model=/data/models/Qwen3-8B")
+    assert "max-positions" not in errors and "args.vllm_max_model_len" in warnings["max-positions"]
+    # the published id itself is read as published: still refused
+    assert findings(GRPO)[0]["max-positions"] == {"args.vllm_max_model_len"}
+
+
 def test_vllm_engine_kwargs_hf_overrides_set_the_length_vllm_derives():
     # ms-swift 4.6 infer_engine/vllm_engine.py _prepare_engine_kwargs merges vllm_engine_kwargs' hf_overrides into the
     # engine's hf_overrides; vLLM applies them to the config before _get_and_verify_max_len, so a raised

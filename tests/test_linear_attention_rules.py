@@ -209,6 +209,17 @@ def test_qwen35_packing_passes_on_5_9_under_sequence_parallel_or_unpacked():
     assert not found(plan_of(QWEN35_SWIFT, "args.model=Qwen/Qwen3-4B").errors, "linear-attention-packed-swift")
 
 
+def test_qwen35_embedding_template_packs_without_the_check_and_is_warned_not_refused():
+    # Qwen3_5EmbTemplate._post_encode (iic/UEmbed-2B's qwen3_5_emb; config.json says qwen3_5) runs no version check
+    for override in ("args.template=qwen3_5_emb", "args.model_type=qwen3_5_emb"):
+        plan = plan_of(QWEN35_SWIFT, override)
+        assert not found(plan.errors, "linear-attention-packed-swift")
+        (warning,) = found(plan.warnings, "linear-attention-packed-swift")
+        assert warning.path == "args.packing" and "qwen3_5_emb" in warning.message
+    assert not found(plan_of(QWEN35_SWIFT, "args.template=qwen3_5_emb",
+                             "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.9.0").warnings, "linear-attention-packed-swift")
+
+
 # ---- transformers-model: the transformers release that knows qwen3_5 / qwen3_next --------------------------------
 
 OLD_TRANSFORMERS = ISSUES / "llamafactory-10219-qwen35-transformers-500.yaml"  # Qwen3.5-27B LoRA on transformers 5.0.0

@@ -37,6 +37,14 @@ CASES = [
      [VL, "args.group_by_length=true"]),
     ("lazy-group-by-length", "lazy_tokenize", SWIFT_SFT, [TEXT, "args.group_by_length=true", "args.lazy_tokenize=true"],
      [TEXT, "args.group_by_length=true", "args.lazy_tokenize=false"]),
+    # cached_dataset rows carry their lengths (swift export runs SwiftSft._encode_dataset's AddLengthPreprocessor)
+    ("lazy-group-by-length", "lazy_tokenize", SWIFT_SFT, [TEXT, "args.group_by_length=true", "args.lazy_tokenize=true"],
+     [TEXT, "args.group_by_length=true", "args.lazy_tokenize=true", "args.dataset=null",
+      "args.cached_dataset=[/data/cached/train]"]),
+    # engine megatron: its sampler reads dataset['lengths'] too, once padding_free is off (on, megatron_args refuses)
+    ("lazy-group-by-length", "lazy_tokenize", MEG_SFT, ["args.group_by_length=true", "args.lazy_tokenize=true",
+                                                         "args.packing=false", "args.padding_free=false"],
+     ["args.group_by_length=true", "args.lazy_tokenize=false", "args.packing=false", "args.padding_free=false"]),
     ("vit-lr-multimodal", "vit_lr", SWIFT_SFT, [TEXT, "args.vit_lr=1e-5"], [VL, "args.vit_lr=1e-5"]),
     ("vit-lr-multimodal", "aligner_lr", SWIFT_SFT, [TEXT, "args.aligner_lr=1e-5"], [TEXT]),
     ("truncation-split", "truncation_strategy", SWIFT_SFT, [VL, SPLIT, "command=pt"],

@@ -123,7 +123,12 @@ def test_fsdp_auto_wrap_of_qwen35_is_refused_on_transformers_5_2_only():
     assert findings(name, config % "")[0].get("fsdp-wrap-qwen3_5") == {"args.fsdp"}
     named = ', "transformer_layer_cls_to_wrap": ["Qwen3_5DecoderLayer"]'
     assert "fsdp-wrap-qwen3_5" not in findings(name, config % named)[0]
-    assert "fsdp-wrap-qwen3_5" not in findings(name, config % ', "auto_wrap_policy": "SIZE_BASED_WRAP"')[0]
+    # transformers 5.2's TrainingArguments wraps by size only for min_num_params > 0 (the "auto_wrap" option alone
+    # decides the policy there; the config's auto_wrap_policy key is not read)
+    assert "fsdp-wrap-qwen3_5" not in findings(name, config % ', "min_num_params": 100000000')[0]
+    assert "fsdp-wrap-qwen3_5" not in findings(name, config % ', "fsdp_min_num_params": 100000000')[0]
+    sized = ', "auto_wrap_policy": "SIZE_BASED_WRAP"'
+    assert findings(name, config % sized)[0].get("fsdp-wrap-qwen3_5") == {"args.fsdp"}
 
 
 def test_liger_is_warned_for_embedding_training_only():

@@ -108,12 +108,21 @@ def lazy_group_by_length(recipe, args, err, warn):
     # SwiftSft._encode_dataset: AddLengthPreprocessor when not lazy_tokenize); a lazy dataset is a LazyLLMDataset
     # whose __getitem__ passes a string key to the raw rows (swift/dataset/utils.py), and datasets raises "Column
     # 'lengths' doesn't exist" when training starts. Left unset, lazy_tokenize is false under group_by_length
-    # (BaseArguments._init_lazy_tokenize), so only a stated true fails.
-    if recipe.engine != "swift" or recipe.command not in ("sft", "pt") or not args.bool("group_by_length"):
+    # (BaseArguments._init_lazy_tokenize), so only a stated true fails. Engine megatron runs the same dataset code
+    # (MegatronSft keeps SwiftSft._prepare_dataset) and its sampler reads the column too
+    # (megatron/trainers/batch_sampler.py MegatronPretrainingRandomSampler: self.dataset['lengths']), reachable with
+    # padding_free false (MegatronArguments refuses group_by_length with padding_free, its default, itself).
+    if recipe.command not in ("sft", "pt") or not args.bool("group_by_length"):
+        return
+    if recipe.engine == "megatron" and args.bool("padding_free"):
+        return  # megatron_args.py's own "group_by_length is not compatible with padding_free" comes first
+    if recipe.engine not in ("swift", "megatron"):
         return
     if args.raw("lazy_tokenize") is not True or args.bool("streaming"):
         return
-    if (args.int("sequence_parallel_size", 1) or 1) > 1:
+    if not args.list("dataset"):
+        return  # cached_dataset alone: swift export's rows carry 'lengths' (SwiftSft._encode_dataset's AddLengthPreprocessor)
+    if recipe.engine == "swift" and (args.int("sequence_parallel_size", 1) or 1) > 1:
         return  # ms-swift's sequence-parallel dataloader is built another way
     err("lazy-group-by-length", "group_by_length with lazy_tokenize true: ms-swift's batch sampler reads the "
         "dataset's 'lengths' column, which only eager tokenization adds -- the lazy dataset hands the key to the raw "

@@ -112,6 +112,15 @@ def sequence_positions(recipe, args, shape: ModelShape, lay, err, warn):
         return
     because = (" (with the recipe's rope_scaling, which ms-swift passes to vLLM)" if extended else
                " (max_model_len alone does not reach vLLM)" if args.int("max_model_len") else "")
+    if shape.guessed_by_name:
+        # the length is the published config's; the copy on the training machine may carry the rope_scaling its
+        # model card tells users to add to config.json (Qwen2.5 / Qwen3; qwen.readthedocs.io deployment/vllm.html,
+        # "extended context support"), from which vLLM derives the longer length
+        warn("max-positions", f"vllm_max_model_len {asked} is above the {limit} positions of the published "
+             f"{shape.name} config standing in for the model's directory ({shape.origin}){because}: vLLM refuses it "
+             "at start-up unless that directory's config.json extends the length (rope_scaling)", "vllm_max_model_len",
+             hint=f"vllm_max_model_len: {limit} or less, or pass --model-config with the directory's config.json")
+        return
     err("max-positions", f"vllm_max_model_len {asked} is above the {limit} positions vLLM derives from "
         f"{shape.name}'s config.json{because}: vLLM refuses it (\"User-specified max_model_len ({asked}) is "
         "greater than the derived max_model_len\") when the rollout engine starts", "vllm_max_model_len",

@@ -10,6 +10,7 @@ Registered with the shared engine rules (warn_rules.ENGINE_RULES)."""
 
 from __future__ import annotations
 
+from swift_ext.msswift.model_table import template_for
 from swift_ext.planner.mcore_config import is_on
 from swift_ext.spec.support import BY_FEATURE, TRANSFORMERS_MODEL_FEATURES, resolve_versions, version_gaps
 
@@ -17,6 +18,9 @@ LINEAR_ATTENTION_RULES: list = []
 
 # mcore-bridge utils.get_env_args(..., bool, True) reads the variable through strtobool: these spell false.
 _FALSE = ("0", "false", "f", "n", "no", "off")
+# ms-swift 4.6 templates for Qwen3.5 checkpoints whose _post_encode does not run Qwen3_5Template's packing check
+# (swift/template/templates/qwen.py Qwen3_5EmbTemplate._post_encode).
+_NO_PACKING_CHECK_TEMPLATES = ("qwen3_5_emb",)
 
 
 def linear_attention_rule(fn):
@@ -31,10 +35,13 @@ def _packed_key(args) -> str | None:
 
 @linear_attention_rule
 def transformers_model_type(recipe, args, shape, lay, err, warn):
-    # Both engines read the checkpoint's config.json through transformers' AutoConfig first (ms-swift 4.6
-    # swift/model/register.py get_model_info_meta, from SftArguments / MegatronArguments.__post_init__); a release older
-    # than the model type raises there, before any GPU work. ms-swift's registry only warns about its `requires`
-    # (swift/model/model_meta.py ModelMeta.check_requires). Judged on a declared or installed transformers.
+    # Both engines load the checkpoint's config through transformers' AutoConfig (ms-swift 4.6 swift/model/register.py
+    # ModelLoader.load -> get_config, from get_model_processor: SwiftSft's model set-up, and Megatron's
+    # megatron/pipelines/train/sft.py MegatronSft.__init__ with load_model=False, which still reads the config); a
+    # release older than the model type raises there, before any GPU work. (The earlier read in
+    # swift/model/model_meta.py _get_model_info, from get_model_info_meta, catches that error and falls back to the
+    # raw dict.) ms-swift's registry only warns about its `requires` (ModelMeta.check_requires). Judged on a declared
+    # or installed transformers.
     if not shape.model_type:
         return
     versions = resolve_versions(recipe.env)
@@ -86,6 +93,15 @@ def qwen3_5_packed_swift(recipe, args, shape, lay, err, warn):
         return
     gaps = version_gaps("packed-linear-attention-swift", resolve_versions(recipe.env))
     if not gaps:
+        return
+    choice = template_for(args.str("model"), args.str("model_type"), args.str("template"))
+    if choice is not None and choice.template in _NO_PACKING_CHECK_TEMPLATES:
+        # Qwen3_5EmbTemplate._post_encode (the qwen3_5_emb embedding models, config.json model_type qwen3_5) replaces
+        # Qwen3_5Template's and skips the version check: the run goes on, the pack's state runs together (ms-swift#9618)
+        warn("linear-attention-packed-swift", f"{key} on {shape.name} with template {choice.template} below transformers "
+             f"5.9 ({'; '.join(gaps)}): that template does not refuse it, and the Gated DeltaNet gets no sample "
+             "boundaries -- the linear-attention state runs from one packed sample into the next (no error)", key,
+             hint=f"transformers >= 5.9 on the training machine, or {key}: false")
         return
     err("linear-attention-packed-swift", f"{key} on {shape.name} without sequence parallelism needs transformers >= "
         f"5.9 ({'; '.join(gaps)}): ms-swift's Qwen3.5 template stops the first forward (\"Qwen3.5 "

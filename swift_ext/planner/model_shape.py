@@ -18,6 +18,10 @@ class ShapeNotFound(UserError):
     """No config.json for the model anywhere we looked: the shape-dependent checks are skipped."""
 
 
+# ModelShape.origin of a bundled config found by the last part of a path (planner/shape_lookup.py)
+BY_NAME_ORIGIN = "bundled config of "
+
+
 @dataclass(frozen=True)
 class Vision:
     depth: int
@@ -134,6 +138,13 @@ class ModelShape:
     checkpoint_quant: str = ""
     source: str = ""  # the config.json read, or the bundled preset file
     origin: str = ""  # which lookup found it: local directory, Hugging Face cache, ..., bundled config
+
+    @property
+    def guessed_by_name(self) -> bool:
+        """A bundled config standing in for a path this machine cannot read (shape_lookup._bundled_by_directory_name):
+        the architecture is the named model's, but the copy's config.json may extend what users edit there (the
+        Qwen2.5/Qwen3 model cards add rope_scaling to config.json for long context)."""
+        return self.origin.startswith(BY_NAME_ORIGIN)
 
     @property
     def is_moe(self) -> bool:

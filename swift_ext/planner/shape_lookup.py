@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from swift_ext.planner.hubcache import hf_cache_candidates, modelscope_cache_candidates
-from swift_ext.planner.model_shape import ModelShape, ShapeNotFound, from_config
+from swift_ext.planner.model_shape import BY_NAME_ORIGIN, ModelShape, ShapeNotFound, from_config
 from swift_ext.spec.findings import UserError
 
 PRESETS = Path(__file__).parent / "presets"
@@ -47,7 +47,7 @@ def resolve_shape(model: str | None, model_config: str | Path | None = None) -> 
         (entry, preset_file), name = by_name
         shape = from_config(entry["config"], name=model, source=f"{preset_file.name}: {entry['source']}")
         # the kind says which entry stood in (plan's `--json` model_source.kind), so a reader sees the guess
-        return replace(shape, origin=f"bundled config of {entry['_id']}, by the directory name {name}",
+        return replace(shape, origin=f"{BY_NAME_ORIGIN}{entry['_id']}, by the directory name {name}",
                        source=str(preset_file))
     raise ShapeNotFound.one(
         f"no config.json for '{model}': not a local directory, not in the Hugging Face or ModelScope cache, "

@@ -203,9 +203,15 @@ def fsdp_wrap_qwen3_5(recipe, args, shape: ModelShape, lay, err, warn):
     inner = config.get("fsdp_config") if isinstance(config, dict) else None
     if not isinstance(inner, dict) or "auto_wrap" not in str(config.get("fsdp", "")):
         return  # unreadable here, or no auto wrap asked for
-    policy = str(inner.get("auto_wrap_policy", inner.get("fsdp_auto_wrap_policy", "TRANSFORMER_BASED_WRAP")))
+    # transformers 5.2.0 training_args.py TrainingArguments._process_fsdp_args picks the policy from the "auto_wrap"
+    # option alone: SIZE_BASED_WRAP when min_num_params > 0, else TRANSFORMER_BASED_WRAP (with
+    # transformer_layer_cls_to_wrap when named); the fsdp_config's own auto_wrap_policy key is not read there.
     named = inner.get("transformer_layer_cls_to_wrap", inner.get("fsdp_transformer_layer_cls_to_wrap"))
-    if policy.upper() != "TRANSFORMER_BASED_WRAP" or named:
+    try:
+        min_params = int(inner.get("min_num_params", inner.get("fsdp_min_num_params", 0)) or 0)
+    except (TypeError, ValueError):
+        return  # transformers' own parsing decides
+    if named or min_params > 0:
         return
     gaps = version_gaps("fsdp-wrap-qwen3_5", resolve_versions(recipe.env))
     if not gaps:

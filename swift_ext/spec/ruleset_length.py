@@ -31,7 +31,9 @@ LENGTH_RULE_INFO = [
              "both engines, a model whose config.json gives its length (bundled presets carry it where published); "
              "the warning only without rope_scaling, the error where a colocated vLLM engine is built (GRPO/GKD with "
              "use_vllm and no server; not Megatron GKD with lmbda 0) unless env VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 "
-             "or vllm_engine_kwargs' hf_overrides set a length key or rope_scaling / rope_parameters (not judged)"),
+             "or vllm_engine_kwargs' hf_overrides set a length key or rope_scaling / rope_parameters (not judged); "
+             "a warning instead where the length is a bundled config standing in for an unreadable directory of "
+             "that name (its config.json may carry the rope_scaling Qwen2.5/Qwen3's model cards tell users to add)"),
     RuleInfo("video-frames-length", "warning", "the recipe env's FPS_MAX_FRAMES for a Qwen-VL-family model whose "
              "smallest video at that many frames (FPS_MAX_FRAMES / FRAME_FACTOR grids of VIDEO_MIN_TOKEN_NUM tokens) is "
              "past max_length: every video long enough to reach it makes a row over max_length",

@@ -28,8 +28,8 @@ MULTIMODAL_RULE_INFO = [
              "both engines, command sft/pt/rlhf (not GRPO/GKD: their datasets are encoded later; GRPO's own refusal "
              "is grpo-truncation), a dataset or val_dataset to encode; lazy_tokenize judged where the registry knows "
              "the model"),
-    RuleInfo("lazy-group-by-length", "error", "engine swift: group_by_length with a stated lazy_tokenize true -- the "
-             "batch sampler reads a 'lengths' column only eager tokenization adds",
+    RuleInfo("lazy-group-by-length", "error", "group_by_length with a stated lazy_tokenize true -- the batch sampler "
+             "reads a 'lengths' column only eager tokenization adds (both engines)",
              (code("ms-swift swift/trainers/mixin.py: SwiftMixin.get_train_dataloader (group_by_length: "
                    "batch_sampler_params['lengths'] = train_dataset['lengths'])"),
               code("ms-swift swift/dataset/utils.py: LazyLLMDataset.__getitem__ (a string key goes to the raw rows); "
@@ -37,8 +37,10 @@ MULTIMODAL_RULE_INFO = [
                    "lazy_tokenize)"),
               Evidence("report", "modelscope/ms-swift#8470", "Qwen3.5-2B full SFT with --lazy_tokenize true: setting "
                        "group_by_length true gives \"ValueError: Column 'lengths' doesn't exist\"")),
-             "engine swift, command sft/pt, group_by_length true, lazy_tokenize stated true (unset it is false under "
-             "group_by_length: BaseArguments._init_lazy_tokenize), no streaming, sequence_parallel_size 1"),
+             "command sft/pt, group_by_length true, lazy_tokenize stated true (unset it is false under "
+             "group_by_length: BaseArguments._init_lazy_tokenize), a dataset to tokenize (cached_dataset rows carry "
+             "lengths), no streaming; engine swift with sequence_parallel_size 1, or engine megatron with padding_free "
+             "false (megatron/trainers/batch_sampler.py MegatronPretrainingRandomSampler reads dataset['lengths'])"),
     RuleInfo("template-system", "error, warning", "a system prompt (the system argument, or a dataset row's system "
              "turn) for a template without a system slot (deepseek_ocr, paligemma, molmo, ...; every template under "
              "use_chat_template false): refused at start-up for the argument; rows dropped (warning), or the run "

@@ -165,13 +165,16 @@ RUNTIME_RULE_INFO = [
                        "across samples silently; fixed upstream in 5.9.0, after which ms-swift added the refusal")),
              "engine: swift, packing or padding_free true; model_type qwen3_next (a warning), or qwen3_5* with "
              "sequence_parallel_size 1 and a declared or installed transformers < 5.9 (an error; support table: "
-             "packed-linear-attention-swift); the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) is "
+             "packed-linear-attention-swift; a warning under the qwen3_5_emb template, whose "
+             "Qwen3_5EmbTemplate._post_encode skips the check); the Megatron engine (mcore-bridge's GatedDeltaNet takes cu_seqlens) is "
              "not judged"),
     RuleInfo("transformers-model", "error", "a transformers release that knows the model type: Qwen3.5/3.6 (qwen3_5, "
              "qwen3_5_moe) from 5.2.0, Qwen3-Next, Qwen3-VL and Qwen3-Omni from 4.57.0; older ones stop both engines "
              "when they read config.json",
-             (code("ms-swift swift/model/register.py: get_model_info_meta (config.json through transformers' "
-                   "AutoConfig, from SftArguments / MegatronArguments.__post_init__)"),
+             (code("ms-swift swift/model/register.py: ModelLoader.load -> get_config (config.json through "
+                   "transformers' AutoConfig, from get_model_processor on both engines: Megatron's "
+                   "megatron/pipelines/train/sft.py MegatronSft.__init__ with load_model=False still reads it; "
+                   "model_meta.py _get_model_info's earlier AutoConfig read falls back to the raw dict on error)"),
               code("ms-swift swift/model/model_meta.py: ModelMeta.check_requires (the registry's transformers>=5.2.0 / "
                    ">=4.57 only logs a warning)"),
               code("transformers models/qwen3_5/configuration_qwen3_5.py: Qwen3_5Config (absent from the 5.1.0 "

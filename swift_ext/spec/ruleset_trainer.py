@@ -68,6 +68,9 @@ TRAINER_RULE_INFO = [
               code("accelerate utils/dataclasses.py: FullyShardedDataParallelPlugin.set_auto_wrap_policy (FSDP2: "
                    "utils/fsdp_utils.py fsdp2_prepare_auto_wrap_policy; \"Could not find the transformer layer class "
                    "... in the model.\")"),
+              code("transformers training_args.py: TrainingArguments._process_fsdp_args (5.2.0: the \"auto_wrap\" "
+                   "option gives TRANSFORMER_BASED_WRAP unless min_num_params > 0 or transformer_layer_cls_to_wrap is "
+                   "named; the fsdp_config's auto_wrap_policy key is not read; from the released wheel)"),
               code("ms-swift swift/arguments/sft_args.py: SftArguments._init_fsdp (the fsdp config's fsdp / fsdp_config "
                    "go to the Trainer as they are; swift/config/fsdp2.json: TRANSFORMER_BASED_WRAP)"),
               Evidence("report", "huggingface/transformers#44382", "pull request \"fix qwen3.5 no split module\": "
@@ -76,9 +79,10 @@ TRAINER_RULE_INFO = [
               Evidence("report", "hiyouga/LlamaFactory#10270", "Qwen3.5-4B full SFT, transformers 5.2.0, 2 x H100: "
                        "fails at start; the maintainer: the _no_split_modules of 5.2.0, update to 5.3.0 or use "
                        "DeepSpeed")),
-             "engine: swift, fsdp (no deepspeed) whose config asks auto_wrap with TRANSFORMER_BASED_WRAP and names no "
-             "transformer_layer_cls_to_wrap, model_type qwen3_5*, a declared or installed transformers < 5.3 (support "
-             "table: fsdp-wrap-qwen3_5)"),
+             "engine: swift, fsdp (no deepspeed) whose config asks auto_wrap with min_num_params 0 and names no "
+             "transformer_layer_cls_to_wrap (transformers 5.2 TrainingArguments then wraps TRANSFORMER_BASED_WRAP "
+             "whatever the config's auto_wrap_policy says; min_num_params > 0 wraps by size), model_type qwen3_5*, a "
+             "declared or installed transformers < 5.3 (support table: fsdp-wrap-qwen3_5)"),
     RuleInfo("liger-embedding", "warning", "use_liger_kernel with task_type embedding: reports saw KeyError "
              "'last_hidden_state' (Liger's forward bypasses ms-swift's embedding output hook)",
              (Evidence("report", "modelscope/ms-swift#5219", "Qwen3-Embedding-0.6B full training, task_type embedding, "

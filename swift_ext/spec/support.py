@@ -222,7 +222,7 @@ SUPPORT: tuple[Support, ...] = (
             "5.8.1: the GatedDeltaNet never sees cu_seq_lens_q, fixed upstream in 5.9.0, huggingface/transformers#46093)"),
     # The first transformers release that knows the model type (models/<type>/ in the wheel): below it AutoConfig raises
     # "The checkpoint you are trying to load has model type `...` but Transformers does not recognize this
-    # architecture" when ms-swift reads config.json, both engines (get_model_info_meta).
+    # architecture" when ms-swift loads config.json, both engines (swift/model/register.py ModelLoader.load -> get_config).
     Support("transformers-qwen3_5", "Qwen3.5 / Qwen3.6 (model_type qwen3_5 / qwen3_5_moe) in transformers",
             ("qwen3_5",), {"transformers": "5.2.0"}, None,
             "the transformers 5.1.0 wheel has no models/qwen3_5 or qwen3_5_moe, 5.2.0 has both; ms-swift 4.6 "
