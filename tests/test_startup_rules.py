@@ -912,3 +912,25 @@ def test_deepspeed_only_values_without_deepspeed_are_a_warning(flag):
     assert ("deepspeed-unread", f"args.{flag}") in warnings and not errors, (errors, warnings)
     _, warnings = problems(SWIFT_SFT, f"args.{flag}=4", "args.deepspeed=zero3")
     assert "deepspeed-unread" not in {r for r, _ in warnings}
+
+
+NO_GATHER = "trl-3858-grpo-zero3-no-gather-generation"
+
+
+def test_zero3_generation_without_gather_is_said_where_the_trained_model_generates():
+    from test_length_rules import findings
+    assert findings(NO_GATHER)[1].get("zero3-generation-gather") == {"args.ds3_gather_for_generation"}
+    # on-policy GKD without vLLM generates with the student too
+    assert "zero3-generation-gather" in findings(NO_GATHER, "args.rlhf_type=gkd", "args.reward_funcs=null",
+                                                 "args.num_generations=null", "args.teacher_model=Qwen/Qwen2.5-7B-Instruct")[1]
+
+
+@pytest.mark.parametrize("good", [
+    ["args.ds3_gather_for_generation=true"],  # one gather per generate (the default)
+    ["args.ds3_gather_for_generation=null"],
+    ["args.deepspeed=zero2"],  # whole parameters on every rank
+    ["args.use_vllm=true"],  # vLLM generates
+])
+def test_zero3_generation_without_gather_quiet(good):
+    from test_length_rules import findings
+    assert "zero3-generation-gather" not in findings(NO_GATHER, *good)[1]

@@ -165,3 +165,29 @@ def test_grpo_lora_on_gptq_with_vllm_is_refused_on_the_model():
                  ("args.model=Qwen/Qwen2.5-7B-Instruct-AWQ",),                    # not judged: no engine line read
                  ("args.use_vllm=false",)):                                      # no weight sync
         assert "rollout-merge-quantized" not in findings(GRPO_GPTQ, *runs)[0], runs
+
+
+def test_liger_loss_with_a_lora_head_is_warned_for_grpo_and_gkd_only():
+    name = "trl-4612-grpo-liger-lm-head-lora"
+    assert findings(name)[1].get("liger-lm-head-adapter") == {"args.use_liger_kernel"}
+    # a dotted name of the head counts as the head too
+    assert findings(name, "args.target_modules=[all-linear, model.lm_head]")[1].get("liger-lm-head-adapter") == \
+        {"args.use_liger_kernel"}
+    # without Liger the head's LoRA enters the loss through the head's forward
+    assert "liger-lm-head-adapter" not in findings(name, "args.use_liger_kernel=false")[1]
+    # LoRA off the head (all-linear leaves lm_head out), or the head trained whole through modules_to_save
+    assert "liger-lm-head-adapter" not in findings(name, "args.target_modules=[all-linear]")[1]
+    assert "liger-lm-head-adapter" not in findings(name, "args.target_modules=[all-linear]",
+                                                   "args.modules_to_save=[lm_head]")[1]
+    # full training reads the trained head's own weight
+    assert "liger-lm-head-adapter" not in findings(name, "args.tuner_type=full", "args.target_modules=null")[1]
+
+
+def test_the_liger_loss_reads_the_head_weight_directly():
+    # the installed trainers the rule relies on: the fused loss takes the head's .weight, not the head's forward
+    import inspect
+
+    from swift.rlhf_trainers.gkd_trainer import GKDTrainer
+    from swift.rlhf_trainers.grpo_trainer import GRPOTrainer
+    assert "lin_weight=unwrapped_model.lm_head.weight" in inspect.getsource(GRPOTrainer.compute_liger_loss)
+    assert "student_weight=student_head.weight" in inspect.getsource(GKDTrainer._compute_liger_loss)

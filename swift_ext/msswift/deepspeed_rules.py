@@ -270,4 +270,39 @@ def zero3_nonreentrant_checkpoint(recipe, args, err, warn):
          hint="drop use_reentrant (ms-swift checkpoints reentrantly under DeepSpeed by default), or deepspeed: zero2")
 
 
-DEEPSPEED_RULES = [config_names, deepspeed_hpz, deepspeed_values, zero3_bnb, zero3_nonreentrant_checkpoint]
+def zero3_generation_gather(recipe, args, err, warn):
+    # Generation on the trained model itself (GRPO / on-policy GKD without vLLM: swift/rlhf_trainers/rollout_mixin.py
+    # RolloutTrainerMixin._generate_completions; sft predict_with_generate: swift/trainers/seq2seq_trainer.py
+    # Seq2SeqTrainer.prediction_step) runs inside swift/utils/transformers_utils.py unwrap_model_for_generation, which
+    # under ZeRO-3 gathers every parameter once for the whole generate unless ds3_gather_for_generation is false; then
+    # ZeRO-3's hooks all-gather each layer's shards again at every decoding step. Nothing fails, the first step looks
+    # hung for hours (huggingface/trl#3858, the maintainer: intended behaviour). A warning.
+    if recipe.engine != "swift" or args.bool("ds3_gather_for_generation") is not False or not args.raw("deepspeed"):
+        return
+    config = _json_config(args.raw("deepspeed"), DEEPSPEED_PRESETS)
+    if config is None or _zero_stage(config) != 3:
+        return
+    rlhf_type = args.str("rlhf_type")
+    if recipe.command == "rlhf" and rlhf_type in ("grpo", "gkd"):
+        if args.bool("use_vllm"):
+            return  # vLLM generates; the trained model is not decoded token by token
+        try:
+            lmbda = float(args.raw("lmbda")) if args.has("lmbda") else 0.5  # RLHFArguments.lmbda default
+        except (TypeError, ValueError):
+            return  # argument-type judges it
+        if rlhf_type == "gkd" and lmbda <= 0:
+            return  # no on-policy generation
+        what = f"{rlhf_type.upper()}'s rollouts (no vLLM)"
+    elif recipe.command == "sft" and args.bool("predict_with_generate"):
+        what = "predict_with_generate's evaluation"
+    else:
+        return
+    warn("zero3-generation-gather", f"ds3_gather_for_generation false under DeepSpeed ZeRO-3: {what} decode with the "
+         "weights still sharded, so every decoding step all-gathers each layer across the ranks; generation slows by "
+         "orders of magnitude and the first step can look hung for hours (huggingface/trl#3858)",
+         "ds3_gather_for_generation",
+         hint="ds3_gather_for_generation: true (the default; one gather per generate), or use_vllm for the rollouts")
+
+
+DEEPSPEED_RULES = [config_names, deepspeed_hpz, deepspeed_values, zero3_bnb, zero3_nonreentrant_checkpoint,
+                   zero3_generation_gather]

@@ -197,6 +197,28 @@ def liger_embedding(recipe, args, shape: ModelShape, lay, err, warn):
          hint="use_liger_kernel: false for embedding training")
 
 
+def liger_lm_head_adapter(recipe, args, shape: ModelShape, lay, err, warn):
+    # The Liger losses of GRPO and GKD hand the output head's weight tensor to a fused linear+loss kernel instead of
+    # calling the head (swift/rlhf_trainers/grpo_trainer.py GRPOTrainer.compute_liger_loss:
+    # lin_weight=unwrapped_model.lm_head.weight; gkd_trainer.py GKDTrainer._compute_liger_loss:
+    # student_weight=student_head.weight). A LoRA-wrapped head answers .weight with its frozen base weight (peft
+    # tuners/tuners_utils.py BaseTunerLayer.weight -> get_base_layer().weight), so the head's lora_A/lora_B never
+    # enter the loss and train nothing; ms-swift's _prepare_liger_loss checks nothing about the adapter. Silent: a
+    # warning. (modules_to_save lm_head is fine: ModulesToSaveWrapper forwards .weight to the trained copy.)
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_liger_kernel") or (args.str("tuner_type") or "lora") not in ("lora", "lora_llm"):
+        return
+    heads = [m for m in args.list("target_modules") if str(m).split(".")[-1] == "lm_head"]
+    if not heads:
+        return
+    warn("liger-lm-head-adapter", f"use_liger_kernel with {args.str('rlhf_type').upper()} and LoRA on the output head "
+         f"(target_modules {heads}): the Liger loss multiplies the hidden states by lm_head.weight itself, which for a "
+         "LoRA-wrapped head is the frozen base weight, so the head's adapter gets no gradient and trains nothing "
+         "(huggingface/trl#4612; ms-swift's compute_liger_loss has the same line)", "use_liger_kernel",
+         hint="drop lm_head from target_modules (modules_to_save: [lm_head] trains the head fully), or "
+              "use_liger_kernel: false")
+
+
 def llamapro_blocks(recipe, args, shape: ModelShape, lay, err, warn):
     # swift/tuners/llamapro.py LLaMAPro.prepare_model: assert num_hidden_layers % num_new_blocks == 0 ("Model layers N
     # should be divided by M"), num_new_blocks from llamapro_num_new_blocks (default 4,
@@ -231,4 +253,4 @@ def rollout_merge_quantized(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 TRAINER_RULES = [fp16_full, quantized_training, rollout_merge_quantized, flash_attn_gpu, fsdp_reports, liger_embedding,
-                 llamapro_blocks]
+                 liger_lm_head_adapter, llamapro_blocks]

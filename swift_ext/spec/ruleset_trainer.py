@@ -66,6 +66,19 @@ TRAINER_RULE_INFO = [
               code("ms-swift swift/model/patcher.py: patch_output_normalizer (the embedding output hook)"),
               code("transformers trainer.py: Trainer.__init__ (apply_liger_kernel on the model instance)")),
              "engine: swift, task_type embedding, use_liger_kernel true"),
+    RuleInfo("liger-lm-head-adapter", "warning", "use_liger_kernel with GRPO/GKD and LoRA on lm_head: the Liger loss "
+             "reads lm_head.weight itself (the frozen base weight of a LoRA-wrapped head), so the head's adapter "
+             "trains nothing",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.compute_liger_loss "
+                   "(lin_weight=unwrapped_model.lm_head.weight)"),
+              code("ms-swift swift/rlhf_trainers/gkd_trainer.py: GKDTrainer._compute_liger_loss "
+                   "(student_weight=student_head.weight)"),
+              code("peft tuners/tuners_utils.py: BaseTunerLayer.weight (the base layer's weight)"),
+              Evidence("report", "huggingface/trl#4612", "GRPOTrainer with use_liger_loss and a LoRA adapter whose "
+                       "target_modules include lm_head: the head adapter is ignored by the fused loss and receives "
+                       "no gradient (TRL PR #5977 refuses it at init since)")),
+             "engine: swift, rlhf_type grpo or gkd, use_liger_kernel true, tuner_type lora / lora_llm, a target_modules "
+             "entry naming lm_head (not modules_to_save, whose wrapper forwards .weight to the trained copy)"),
     RuleInfo("flash-attn-head-dim", "error", "attn_impl flash_attn / flash_attention_2/3/4 (what packing and "
              "padding_free need on the transformers engine) on a model with attention heads wider than 256 (Gemma 4's "
              "512-wide global layers): FlashAttention has no kernel for them",
