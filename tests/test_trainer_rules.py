@@ -191,3 +191,14 @@ def test_the_liger_loss_reads_the_head_weight_directly():
     from swift.rlhf_trainers.grpo_trainer import GRPOTrainer
     assert "lin_weight=unwrapped_model.lm_head.weight" in inspect.getsource(GRPOTrainer.compute_liger_loss)
     assert "student_weight=student_head.weight" in inspect.getsource(GKDTrainer._compute_liger_loss)
+
+
+def test_float16_on_gemma_is_warned_and_bfloat16_or_other_models_are_not():
+    name = "trl-3236-gemma3-dpo-fp16-nan"
+    assert findings(name)[1].get("fp16-gemma") == {"args.torch_dtype"}
+    assert findings(name, "args.model=google/gemma-2-9b-it")[1].get("fp16-gemma") == {"args.torch_dtype"}
+    assert findings(name, "args.torch_dtype=bfloat16", "args.fp16=true")[1].get("fp16-gemma") == {"args.fp16"}
+    for fine in (("args.torch_dtype=bfloat16",), ("args.torch_dtype=float32",),
+                 ("args.model=Qwen/Qwen2.5-7B-Instruct",),   # not a Gemma 2/3 release
+                 ("engine=megatron", "launch.gpu=A100-80G")):
+        assert "fp16-gemma" not in findings(name, *fine)[1], fine

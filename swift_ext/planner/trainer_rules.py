@@ -44,6 +44,33 @@ def fp16_full(recipe, args, shape: ModelShape, lay, err, warn):
              "over float32 weights), or deepspeed: zero2 (fp32 master weights)")
 
 
+# ms-swift model types of Gemma 2 and Gemma 3 (swift/model/constant.py), the releases published in bfloat16 whose
+# activations the float16 report below saw overflow.
+GEMMA_FP16_TYPES = ("gemma2", "gemma3_text", "gemma3_vision")
+
+
+def fp16_gemma(recipe, args, shape: ModelShape, lay, err, warn):
+    # Gemma 2/3 are published in bfloat16, and their residual stream grows past float16's range; transformers keeps
+    # the RMSNorm in float32 but casts back to the run's dtype (models/gemma3/modeling_gemma3.py Gemma3RMSNorm), so a
+    # float16 run turns the overflow into inf/NaN logits: trl#3236 (gemma-3-12b-it, DPO with LoRA, fp16: loss 0,
+    # grad_norm 0, rewards nan from the first logs; full precision trained). Report-only: a warning.
+    from swift_ext.msswift.model_table import model_meta
+
+    if recipe.engine != "swift":
+        return
+    dtype = (args.str("torch_dtype") or "").lower().replace("torch.", "")
+    if dtype not in FLOAT16_NAMES and not args.bool("fp16"):
+        return
+    model_type = args.str("model_type") or (model_meta(args.str("model")) or {}).get("model_type")
+    if model_type not in GEMMA_FP16_TYPES:
+        return
+    key = "torch_dtype" if dtype in FLOAT16_NAMES else "fp16"
+    warn("fp16-gemma", f"{key} float16 on {args.str('model')} ({model_type}): Gemma 2/3 are published in bfloat16 and "
+         "their activations overflow float16, and a report saw every step log loss 0, grad_norm 0 and NaN rewards "
+         "(huggingface/trl#3236: gemma-3-12b-it, DPO with LoRA; full precision trained)", key,
+         hint="torch_dtype: bfloat16 on an Ampere-or-newer GPU, else float32")
+
+
 # transformers quantizers whose is_trainable is True (quantizers/quantizer_*.py): a full-parameter run on them is
 # still refused ("purely quantized"), adapters are not. FineGrainedFP8 (quant_method fp8) says False.
 _TRAINABLE_QUANT = ("bnb", "bitsandbytes", "hqq", "eetq", "quanto", "awq", "gptq", "gptq_v2")
@@ -252,5 +279,5 @@ def rollout_merge_quantized(recipe, args, shape: ModelShape, lay, err, warn):
         hint="train on the unquantized release (QLoRA: quant_method bnb with quant_bits 4), or use_vllm: false")
 
 
-TRAINER_RULES = [fp16_full, quantized_training, rollout_merge_quantized, flash_attn_gpu, fsdp_reports, liger_embedding,
+TRAINER_RULES = [fp16_full, fp16_gemma, quantized_training, rollout_merge_quantized, flash_attn_gpu, fsdp_reports, liger_embedding,
                  liger_lm_head_adapter, llamapro_blocks]

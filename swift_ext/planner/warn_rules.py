@@ -20,6 +20,7 @@ from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_na
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.linear_attention_rules import LINEAR_ATTENTION_RULES
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.moe_lora_rules import MOE_LORA_RULES
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
 from swift_ext.planner.teacher_rules import TEACHER_RULES
 from swift_ext.planner.trainer_rules import TRAINER_RULES
@@ -460,6 +461,7 @@ ENGINE_RULES.extend(ROLLOUT_RULES)
 ENGINE_RULES.extend(TEACHER_RULES)
 # The transformers Trainer's precision / quantization / flash-attention refusals (trainer_rules.py; engine swift).
 ENGINE_RULES.extend(TRAINER_RULES)
+ENGINE_RULES.extend(MOE_LORA_RULES)
 # How engine swift's DDP wrapper takes the recipe's activation checkpointing (ddp_rules.py).
 ENGINE_RULES.extend(DDP_RULES)
 # Packed input to the transformers Gated DeltaNet (Qwen3-Next, Qwen3.5/3.6), both engines (linear_attention_rules.py).

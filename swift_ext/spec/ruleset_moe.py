@@ -75,6 +75,31 @@ MOE_RULE_INFO = [
                        "linear-attention and expert weights are targeted")),
              "both engines, LoRA on a model with linear-attention layers, explicit target_modules (no all-linear, no "
              "target_regex) that reach the attention projections and none of the linear-attention ones"),
+    RuleInfo("lora-fused-pair", "error", "engine swift: a LoRA target_modules list naming one half of a fused expert "
+             "pair (gate_proj without up_proj, w1 without w3) on an MoE model peft converts for transformers 5 "
+             "(Qwen3-MoE, DeepSeek-V3, GLM-4.5, Mixtral, ...): peft refuses the conversion when the adapter is built",
+             (code("peft utils/transformers_weight_conversion.py: _convert_peft_config_moe (\"Cannot convert PEFT "
+                   "target(s) ... without also targeting ... because they are fused into gate_up_proj.\")"),
+              code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (convert_peft_config_for_transformers for "
+                   "every transformers >= 5 model with a checkpoint conversion)"),
+              code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (the target_modules list to LoraConfig)")),
+             "engine swift, a new peft LoRA adapter (tuner_type lora/lora_llm, no target_regex, resume or adapters), "
+             "config.json model_type in peft's converted MoE types (planner/moe_lora_rules.py CONVERTED_MODEL_TYPES)"),
+    RuleInfo("lora-all-linear-experts", "warning", "engine swift: LoRA target_modules all-linear on an MoE model whose "
+             "every MLP is routed (Qwen3-MoE, Mixtral, OLMoE): ms-swift expands all-linear to the nn.Linear layers, "
+             "and the fused routed experts of transformers 5 are none, so only attention trains",
+             (code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (all-linear -> find_all_linears for a "
+                   "text model)"),
+              code("ms-swift swift/utils/transformers_utils.py: find_all_linears (modules whose class name holds "
+                   "'linear')"),
+              code("transformers models/qwen3_moe/modeling_qwen3_moe.py: Qwen3MoeExperts (gate_up_proj, down_proj "
+                   "nn.Parameter)"),
+              code("peft utils/transformers_weight_conversion.py: _resolve_string_target_modules (adds the experts "
+                   "for the string 'all-linear' only, not for a list)"),
+              Evidence("report", "huggingface/peft#3009", "Qwen3MoeForCausalLM on transformers v5: the experts are one "
+                       "fused nn.Parameter, and LoRA no longer reaches them the way it reached v4's nn.Linear experts")),
+             "engine swift, a new peft LoRA adapter, text-only MoE model of peft's converted types with no shared "
+             "expert and no dense layer, all-linear without named expert projections or target_parameters"),
     RuleInfo("lora-fused-experts", "warning", "engine swift: LoRA target_modules naming MLP projections (gate_proj, "
              "up_proj, down_proj) on Qwen3.5/3.6-MoE reach the shared expert only; the routed experts are fused "
              "parameters that only target_parameters reaches, so they stay frozen, silently",

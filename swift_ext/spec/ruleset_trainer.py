@@ -66,6 +66,15 @@ TRAINER_RULE_INFO = [
               code("ms-swift swift/model/patcher.py: patch_output_normalizer (the embedding output hook)"),
               code("transformers trainer.py: Trainer.__init__ (apply_liger_kernel on the model instance)")),
              "engine: swift, task_type embedding, use_liger_kernel true"),
+    RuleInfo("fp16-gemma", "warning", "torch_dtype float16 (or fp16) on Gemma 2/3, published in bfloat16: their "
+             "activations overflow float16 and a report saw loss 0, grad_norm 0 and NaN rewards from the start",
+             (Evidence("report", "huggingface/trl#3236", "gemma-3-12b-it, DPOTrainer with a LoRA peft_config, "
+                       "attn_implementation eager: full precision trains; with fp16 the logs show loss=0, "
+                       "grad_norm=0, reward=nan"),
+              code("transformers models/gemma3/modeling_gemma3.py: Gemma3RMSNorm.forward (float32 norm, cast back to "
+                   "the run's dtype)")),
+             "engine: swift, torch_dtype float16 or fp16 true, ms-swift model_type gemma2 / gemma3_text / "
+             "gemma3_vision (stated, or the registry's for the model)"),
     RuleInfo("liger-lm-head-adapter", "warning", "use_liger_kernel with GRPO/GKD and LoRA on lm_head: the Liger loss "
              "reads lm_head.weight itself (the frozen base weight of a LoRA-wrapped head), so the head's adapter "
              "trains nothing",
