@@ -934,3 +934,34 @@ def test_zero3_generation_without_gather_is_said_where_the_trained_model_generat
 def test_zero3_generation_without_gather_quiet(good):
     from test_length_rules import findings
     assert "zero3-generation-gather" not in findings(NO_GATHER, *good)[1]
+
+
+SAVE_ONLY_BEST = "transformers-27751-deepspeed-save-only-model-best"
+
+
+def test_save_only_model_with_best_model_under_a_wrapper_is_refused():
+    from test_length_rules import findings
+    assert findings(SAVE_ONLY_BEST)[0].get("save-only-best-model") == {"args.save_only_model"}
+    assert findings(SAVE_ONLY_BEST, "args.deepspeed=null", "args.fsdp=fsdp2")[0].get("save-only-best-model") is not None
+    for fine in (["args.save_only_model=false"], ["args.load_best_model_at_end=false"],
+                 ["args.deepspeed=null"]):  # plain DDP reloads the model weights themselves
+        assert "save-only-best-model" not in findings(SAVE_ONLY_BEST, *fine)[0], fine
+
+
+def test_auto_find_batch_size_is_refused_under_zero3_only():
+    from test_length_rules import findings
+    assert findings(SAVE_ONLY_BEST, "args.save_only_model=false", "args.deepspeed=zero3",
+                    "args.auto_find_batch_size=true")[0].get("auto-batch-zero3") == {"args.auto_find_batch_size"}
+    for fine in (["args.deepspeed=zero2"], ["args.deepspeed=null"], ["args.deepspeed=zero3",
+                                                                    "args.auto_find_batch_size=false"]):
+        assert "auto-batch-zero3" not in findings(SAVE_ONLY_BEST, "args.save_only_model=false",
+                                                  "args.auto_find_batch_size=true", *fine)[0], fine
+
+
+def test_the_trainer_refuses_both_at_init():
+    import inspect as _inspect
+
+    from transformers import Trainer
+    source = _inspect.getsource(Trainer.create_accelerator_and_postprocess)
+    assert "can't be used with `save_only_model` along with `load_best_model_at_end`" in source
+    assert "`auto_find_batch_size` isn't supported yet with DeepSpeed Zero-3" in source

@@ -304,5 +304,29 @@ def zero3_generation_gather(recipe, args, err, warn):
          hint="ds3_gather_for_generation: true (the default; one gather per generate), or use_vllm for the rollouts")
 
 
+def trainer_wrapper_refusals(recipe, args, err, warn):
+    # transformers trainer.py Trainer.create_accelerator_and_postprocess (called by __init__; reached through ms-swift's trainers, which call
+    # it unchanged): save_only_model with load_best_model_at_end under DeepSpeed or FSDP raises "{DeepSpeed|FSDP} can't
+    # be used with `save_only_model` along with `load_best_model_at_end`." -- the wrapped engine reloads its own
+    # checkpoint format, which save_only_model does not write (transformers#27751 hit it at the end of training,
+    # PR #28866 made it an up-front error); auto_find_batch_size under ZeRO-3 raises "`auto_find_batch_size` isn't
+    # supported yet with DeepSpeed Zero-3." Neither is touched by ms-swift's arguments.
+    if recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    ds, fsdp = args.raw("deepspeed"), args.str("fsdp")
+    if args.bool("save_only_model") and args.bool("load_best_model_at_end") and (ds or fsdp):
+        wrapper = "DeepSpeed" if ds else "FSDP"
+        err("save-only-best-model", f"save_only_model with load_best_model_at_end under {wrapper}: the Trainer refuses "
+            f"it at start-up (\"{wrapper} can't be used with `save_only_model` along with `load_best_model_at_end`\"; "
+            "the best checkpoint is reloaded through the wrapper's own checkpoint, which save_only_model does not "
+            "write)", "save_only_model", hint="save_only_model: false, or load_best_model_at_end: false")
+    if args.bool("auto_find_batch_size") and ds:
+        config = _json_config(ds, DEEPSPEED_PRESETS)
+        if config is not None and _zero_stage(config) == 3:
+            err("auto-batch-zero3", "auto_find_batch_size under DeepSpeed ZeRO-3: the Trainer refuses it at start-up "
+                "(\"`auto_find_batch_size` isn't supported yet with DeepSpeed Zero-3\")", "auto_find_batch_size",
+                hint="auto_find_batch_size: false, or deepspeed: zero2")
+
+
 DEEPSPEED_RULES = [config_names, deepspeed_hpz, deepspeed_values, zero3_bnb, zero3_nonreentrant_checkpoint,
-                   zero3_generation_gather]
+                   zero3_generation_gather, trainer_wrapper_refusals]

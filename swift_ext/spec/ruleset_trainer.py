@@ -66,6 +66,19 @@ TRAINER_RULE_INFO = [
               code("ms-swift swift/model/patcher.py: patch_output_normalizer (the embedding output hook)"),
               code("transformers trainer.py: Trainer.__init__ (apply_liger_kernel on the model instance)")),
              "engine: swift, task_type embedding, use_liger_kernel true"),
+    RuleInfo("save-only-best-model", "error", "save_only_model with load_best_model_at_end under DeepSpeed or FSDP: "
+             "the Trainer refuses it at start-up (the best checkpoint reloads through the wrapper's own format)",
+             (code("transformers trainer.py: Trainer.create_accelerator_and_postprocess, from __init__ (\"DeepSpeed "
+                   "can't be used with `save_only_model` along with `load_best_model_at_end`.\", FSDP likewise)"),
+              Evidence("report", "huggingface/transformers#27751", "run_clm.py with DeepSpeed, save_only_model and "
+                       "load_best_model_at_end: \"Can't find a valid checkpoint\" when the best model is loaded at "
+                       "the end (PR #28866 turned it into the start-up error)")),
+             "engine: swift, sft/pt/rlhf, save_only_model and load_best_model_at_end true, deepspeed or fsdp set"),
+    RuleInfo("auto-batch-zero3", "error", "auto_find_batch_size under DeepSpeed ZeRO-3: the Trainer refuses it at "
+             "start-up",
+             (code("transformers trainer.py: Trainer.create_accelerator_and_postprocess, from __init__ "
+                   "(\"`auto_find_batch_size` isn't supported yet with DeepSpeed Zero-3.\")"),),
+             "engine: swift, sft/pt/rlhf, auto_find_batch_size true, a DeepSpeed config of ZeRO stage 3 readable here"),
     RuleInfo("fp16-gemma", "warning", "torch_dtype float16 (or fp16) on Gemma 2/3, published in bfloat16: their "
              "activations overflow float16 and a report saw loss 0, grad_norm 0 and NaN rewards from the start",
              (Evidence("report", "huggingface/trl#3236", "gemma-3-12b-it, DPOTrainer with a LoRA peft_config, "
