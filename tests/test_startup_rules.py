@@ -965,3 +965,23 @@ def test_the_trainer_refuses_both_at_init():
     source = _inspect.getsource(Trainer.create_accelerator_and_postprocess)
     assert "can't be used with `save_only_model` along with `load_best_model_at_end`" in source
     assert "`auto_find_batch_size` isn't supported yet with DeepSpeed Zero-3" in source
+
+
+RESUME_WORLD = "deepspeed-6441-zero3-resume-8-to-16-ranks"
+
+
+def test_resuming_zero_state_on_another_data_parallel_size_is_refused():
+    from test_issue_fixtures import ISSUES, plan
+    path = ISSUES / f"{RESUME_WORLD}.yaml"
+
+    def codes(*overrides):
+        return {e.code for e in plan(path, *overrides).errors}
+
+    assert "deepspeed-resume-world" in codes()
+    assert "deepspeed-resume-world" in codes("args.deepspeed=zero2")  # every ZeRO stage partitions the optimizer
+    for fine in (["launch.nodes=1"],  # the 8 ranks it was saved on
+                 ["args.resume_only_model=true"],
+                 ["args.deepspeed=null"],  # DDP: the optimizer state is whole
+                 ["args.resume_from_checkpoint=output/checkpoint-999"],  # not readable here: not judged
+                 ["""args.deepspeed={"zero_optimization": {"stage": 3}, "checkpoint": {"load_universal": true}}"""]):
+        assert "deepspeed-resume-world" not in codes(*fine), fine

@@ -79,6 +79,21 @@ TRAINER_RULE_INFO = [
              (code("transformers trainer.py: Trainer.create_accelerator_and_postprocess, from __init__ "
                    "(\"`auto_find_batch_size` isn't supported yet with DeepSpeed Zero-3.\")"),),
              "engine: swift, sft/pt/rlhf, auto_find_batch_size true, a DeepSpeed config of ZeRO stage 3 readable here"),
+    RuleInfo("deepspeed-resume-world", "error", "resume_from_checkpoint under DeepSpeed ZeRO loads the optimizer "
+             "state of the saving run's data-parallel ranks only on as many ranks (unless a universal checkpoint is "
+             "loaded or resume_only_model)",
+             (code("DeepSpeed runtime/engine.py: DeepSpeedEngine._load_zero_checkpoint (\"The checkpoint being loaded "
+                   "used a DP world size of N but the current world size is M ...\"; public source, not installed "
+                   "here)"),
+              code("transformers integrations/deepspeed.py: deepspeed_load_checkpoint (load_optimizer_states=True)"),
+              code("ms-swift swift/trainers/mixin.py: SwiftMixin._patch_deepspeed_load_checkpoint (resume_only_model "
+                   "swallows the failed load)"),
+              Evidence("report", "deepspeedai/DeepSpeed#6441", "ZeRO-3 checkpoint of 8 data-parallel ranks resumed on "
+                       "16: ZeRORuntimeException 'The checkpoint being loaded used a DP world size of 8 but the current "
+                       "world size is 16'")),
+             "engine: swift, sft/pt/rlhf, deepspeed with a ZeRO stage (no checkpoint.load_universal), "
+             "resume_from_checkpoint a checkpoint directory readable here, no resume_only_model, no sequence "
+             "parallelism, launch sizes given"),
     RuleInfo("fp16-gemma", "warning", "torch_dtype float16 (or fp16) on Gemma 2/3, published in bfloat16: their "
              "activations overflow float16 and a report saw loss 0, grad_norm 0 and NaN rewards from the start",
              (Evidence("report", "huggingface/trl#3236", "gemma-3-12b-it, DPOTrainer with a LoRA peft_config, "
