@@ -78,3 +78,47 @@ def test_half_a_fused_pair_is_refused_and_both_halves_are_not():
                ["args.target_modules=[q_proj, v_proj, gate_proj]", "args.model=Qwen/Qwen3-8B"],  # no conversion
                ["args.target_modules=[q_proj, v_proj, gate_proj]", "args.target_regex=.*proj"]):
         assert "lora-fused-pair" not in findings(ALL_LINEAR, *ok)[0], ok
+
+
+def test_the_installed_engine_refuses_dropout_on_fused_experts_even_from_all_linear():
+    from swift.tuners import LoraConfig, Swift
+    from swift.utils.transformers_utils import find_all_linears
+    from transformers import Glm4MoeConfig, Glm4MoeForCausalLM
+
+    config = Glm4MoeConfig(vocab_size=128, hidden_size=32, intermediate_size=64, moe_intermediate_size=16,
+                           num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, n_routed_experts=4,
+                           num_experts_per_tok=2, n_shared_experts=1, first_k_dense_replace=1, head_dim=8)
+    targets = find_all_linears(Glm4MoeForCausalLM(config), model_arch=types.SimpleNamespace(lm_head="lm_head"))
+    assert {"gate_proj", "up_proj", "down_proj"} <= set(targets)  # the shared expert's and dense layer's Linear
+    lora = dict(task_type="CAUSAL_LM", lora_dtype=None, r=8, target_modules=targets, lora_alpha=32, bias="none")
+    with pytest.raises(ValueError, match="ParamWrapper does not work with lora_dropout"):
+        Swift.prepare_model(Glm4MoeForCausalLM(config), LoraConfig(lora_dropout=0.05, **lora))
+    Swift.prepare_model(Glm4MoeForCausalLM(config), LoraConfig(lora_dropout=0.0, **lora))
+
+
+def test_dropout_on_fused_experts_is_refused_and_dropout_zero_is_not():
+    # all-linear on GLM-4.5 (shared experts, a dense first layer) with ms-swift's default dropout
+    glm = ("args.model=zai-org/GLM-4.5-Air",)
+    assert findings(ALL_LINEAR, *glm)[0].get("lora-param-wrapper") == {"args.lora_dropout"}
+    assert "lora-param-wrapper" not in findings(ALL_LINEAR, *glm, "args.lora_dropout=0")[0]
+    # named experts on Qwen3-MoE, and target_parameters on any model
+    named = "args.target_modules=[q_proj, gate_proj, up_proj, down_proj]"
+    assert findings(ALL_LINEAR, named)[0].get("lora-param-wrapper") == {"args.lora_dropout"}
+    assert findings(ALL_LINEAR, named, "args.lora_dropout=0", "args.use_dora=true")[0].get(
+        "lora-param-wrapper") == {"args.use_dora"}
+    tp = "args.target_parameters=[mlp.experts.gate_up_proj, mlp.experts.down_proj]"
+    assert findings(ALL_LINEAR, tp)[0].get("lora-param-wrapper") == {"args.lora_dropout"}
+    assert "lora-param-wrapper" not in findings(ALL_LINEAR, tp, "args.lora_dropout=0")[0]
+    # all-linear on a routed-only MoE (attention only), a dense model, and a declared transformers 4 stack
+    for fine in ([], ["args.model=Qwen/Qwen3-8B", named],
+                 [*glm, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=4.57.1"]):
+        assert "lora-param-wrapper" not in findings(ALL_LINEAR, *fine)[0], fine
+
+
+def test_the_published_qwen3_next_lora_example_is_refused_on_the_installed_transformers_5():
+    # ms-swift's qwen3_next/transformers.sh was published for transformers 4.57; its fixture names that target
+    from test_issue_fixtures import FIXTURES, plan
+    path = FIXTURES / "working" / "ms-swift-example-swift-qwen3-next-80b-lora-device-map-4gpu.yaml"
+    assert plan(path).ok
+    installed = plan(path, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.19.0")  # the installed release
+    assert [(e.code, e.path) for e in installed.errors] == [("lora-param-wrapper", "args.lora_dropout")]

@@ -9,6 +9,11 @@ down_proj (the mixtral pattern). Two consequences for ms-swift 4.6, which hands 
 - lora-fused-pair: a list naming one half of a fused pair (gate_proj without up_proj, ...) is refused by that
   conversion ("Cannot convert PEFT target(s) gate_proj without also targeting up_proj because they are fused into
   gate_up_proj.") when the adapter is built.
+- lora-param-wrapper: whatever reaches a fused parameter (target_parameters, or expert names peft converts) is wrapped
+  in peft's ParamWrapper (tuners/lora/layer.py ParamWrapper.update_layer), which refuses lora_dropout != 0 -- ms-swift's
+  default is 0.05 -- and use_dora ("lora.ParamWrapper does not work with lora_dropout != 0."), when the adapter is built.
+  ms-swift's own all-linear list reaches them on a converted model with a shared expert or dense layer (GLM-4.5,
+  DeepSeek-V3, Qwen3-Next): their gate/up/down_proj Linear names are the names peft converts.
 - lora-all-linear-experts: ms-swift expands all-linear itself into the names of the nn.Linear leaves
   (swift/pipelines/train/tuner.py get_target_modules -> swift/utils/transformers_utils.py find_all_linears); the
   fused experts are no Linear, so on a model whose every MLP is routed (no shared expert, no dense layer) the list
@@ -20,7 +25,10 @@ Registered with warn_rules.ENGINE_RULES.
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.spec.support import resolve_versions, version_tuple
 
 # The model types peft 0.20 converts, by pattern: peft's _MODEL_TO_CONVERSION_PATTERN (transformers 5.19's
 # conversion_mapping._MODEL_TO_CONVERSION_PATTERN plus mixtral) restricted to the patterns with fused targets
@@ -50,12 +58,23 @@ def _new_peft_lora(recipe, args) -> bool:
             and not args.str("target_regex") and not args.str("resume_from_checkpoint") and not args.list("adapters"))
 
 
+def _fused_stack(recipe) -> bool:
+    """transformers >= 5 (fused expert parameters; declared in SWIFT_EXT_TARGET_VERSIONS, else installed) under the
+    installed peft >= 0.20 (the conversion and ParamWrapper these rules read); unknown versions: not judged."""
+    transformers = resolve_versions(recipe.env).get("transformers")
+    try:
+        peft = version_tuple(importlib.metadata.version("peft"))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return bool(transformers) and transformers >= (5,) and peft >= (0, 20)
+
+
 def _leaf(name) -> str:
     return str(name).rsplit(".", 1)[-1]
 
 
 def lora_fused_pair(recipe, args, shape: ModelShape, lay, err, warn):
-    if not isinstance(shape, ModelShape) or not _new_peft_lora(recipe, args):
+    if not isinstance(shape, ModelShape) or not _new_peft_lora(recipe, args) or not _fused_stack(recipe):
         return
     pattern = _pattern(shape.model_type)
     if pattern is None:
@@ -74,7 +93,8 @@ def lora_fused_pair(recipe, args, shape: ModelShape, lay, err, warn):
 
 
 def lora_all_linear_experts(recipe, args, shape: ModelShape, lay, err, warn):
-    if not isinstance(shape, ModelShape) or not shape.is_moe or not _new_peft_lora(recipe, args):
+    if not isinstance(shape, ModelShape) or not shape.is_moe or not _new_peft_lora(recipe, args) \
+            or not _fused_stack(recipe):
         return
     if _pattern(shape.model_type) is None or shape.vision or args.list("target_parameters"):
         return  # multimodal all-linear becomes a regex string (get_multimodal_target_regex), which peft resolves
@@ -90,8 +110,44 @@ def lora_all_linear_experts(recipe, args, shape: ModelShape, lay, err, warn):
          f"layers, and the {shape.num_experts} routed experts of every layer are fused parameters under transformers 5, "
          "not Linear modules, so the adapter covers the attention projections only and the experts stay frozen "
          "without an error (huggingface/peft#3009)", "target_modules",
-         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj] (or name "
-              f"{' '.join(names)} in target_modules: peft maps them to the fused experts)")
+         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj] with lora_dropout: 0 (or name "
+              f"{' '.join(names)} in target_modules, which peft maps to the fused experts, with lora_dropout: 0)")
 
 
-MOE_LORA_RULES = [lora_fused_pair, lora_all_linear_experts]
+# The names peft's conversion maps to a fused parameter, by pattern (peft _MOE_TARGET_MODULE_MAPPING's keys).
+CONVERTED_NAMES = {"qwen2_moe": ("gate", "gate_proj", "up_proj", "down_proj"), "mixtral": ("gate", "w1", "w3", "w2")}
+
+
+def lora_param_wrapper(recipe, args, shape: ModelShape, lay, err, warn):
+    if not _new_peft_lora(recipe, args) or not _fused_stack(recipe):
+        return
+    why = ""
+    if args.list("target_parameters"):
+        why = f"target_parameters {args.list('target_parameters')}"
+    elif isinstance(shape, ModelShape) and shape.is_moe and not shape.vision and _pattern(shape.model_type):
+        pattern = _pattern(shape.model_type)
+        targets = [str(t) for t in args.list("target_modules")]
+        named = [t for t in targets if _leaf(t) in CONVERTED_NAMES[pattern]]
+        if named:
+            why = f"target_modules {named}, which peft converts to {shape.name}'s fused parameters"
+        elif "all-linear" in targets and pattern == "qwen2_moe" \
+                and (shape.shared_expert_intermediate_size or shape.num_dense_layers):
+            why = (f"all-linear, which ms-swift expands to names that include the gate_proj/up_proj/down_proj of "
+                   f"{shape.name}'s shared expert / dense layers, and peft converts those names to the fused experts")
+    if not why:
+        return
+    try:
+        dropout = float(args.raw("lora_dropout")) if args.has("lora_dropout") else 0.05  # TunerArguments default
+    except (TypeError, ValueError):
+        return  # argument-type judges it
+    if args.bool("use_dora"):
+        err("lora-param-wrapper", f"use_dora with {why}: peft wraps fused parameters in ParamWrapper, which refuses "
+            "DoRA (\"lora.ParamWrapper does not work with use_dora=True.\") when the adapter is built", "use_dora",
+            hint="use_dora: false")
+    elif dropout != 0:
+        err("lora-param-wrapper", f"lora_dropout {dropout}{'' if args.has('lora_dropout') else ' (ms-swift default)'} "
+            f"with {why}: peft wraps fused parameters in ParamWrapper, which refuses any dropout (\"lora.ParamWrapper "
+            "does not work with lora_dropout != 0.\") when the adapter is built", "lora_dropout", hint="lora_dropout: 0")
+
+
+MOE_LORA_RULES = [lora_fused_pair, lora_param_wrapper, lora_all_linear_experts]

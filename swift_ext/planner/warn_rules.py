@@ -407,7 +407,8 @@ def lora_misses_fused_experts(recipe, args, shape, lay, err, warn):
          f"{shape.num_experts} routed experts are fused parameters in transformers (Qwen3_5MoeExperts.gate_up_proj / "
          "down_proj), not Linear modules, so they stay frozen and the adapter is a small fraction of the intended "
          "size, without an error", "target_modules",
-         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj], or train with engine: "
+         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj] with lora_dropout: 0 (peft's "
+         "ParamWrapper takes no dropout), or train with engine: "
          "megatron (its experts are linear_fc1/linear_fc2)")
 
 

@@ -85,6 +85,21 @@ MOE_RULE_INFO = [
               code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (the target_modules list to LoraConfig)")),
              "engine swift, a new peft LoRA adapter (tuner_type lora/lora_llm, no target_regex, resume or adapters), "
              "config.json model_type in peft's converted MoE types (planner/moe_lora_rules.py CONVERTED_MODEL_TYPES)"),
+    RuleInfo("lora-param-wrapper", "error", "engine swift on transformers 5 + peft 0.20: LoRA that reaches fused MoE "
+             "parameters (target_parameters; expert names peft converts; all-linear on a converted model with a "
+             "shared expert or dense layer: GLM-4.5, DeepSeek-V3, Qwen3-Next) goes through peft's ParamWrapper, "
+             "which refuses lora_dropout != 0 (ms-swift's default 0.05) and use_dora",
+             (code("peft tuners/lora/layer.py: ParamWrapper.update_layer (\"lora.ParamWrapper does not work with "
+                   "lora_dropout != 0.\", \"... with use_dora=True.\")"),
+              code("peft utils/transformers_weight_conversion.py: _convert_peft_config_moe (gate_proj/up_proj/down_proj, "
+                   "w1/w3/w2 and gate become target_parameters)"),
+              code("ms-swift swift/arguments/tuner_args.py: TunerArguments.lora_dropout (default 0.05)"),
+              code("ms-swift swift/pipelines/train/tuner.py: get_target_modules / prepare_adapter (Swift.prepare_model "
+                   "on a tiny GLM-4.5-MoE and Qwen3-Next with all-linear raises it on the installed packages)"),
+              Evidence("report", "modelscope/ms-swift#9589", "pull request: fused-expert LoRA through target_parameters "
+                       "has unresolved edge cases with lora_dropout; use it only with lora_dropout=0")),
+             "engine swift, a new peft LoRA adapter, transformers >= 5 (declared or installed) with the installed "
+             "peft >= 0.20; lora_dropout unset (0.05) or non-zero, or use_dora"),
     RuleInfo("lora-all-linear-experts", "warning", "engine swift: LoRA target_modules all-linear on an MoE model whose "
              "every MLP is routed (Qwen3-MoE, Mixtral, OLMoE): ms-swift expands all-linear to the nn.Linear layers, "
              "and the fused routed experts of transformers 5 are none, so only attention trains",
