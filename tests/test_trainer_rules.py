@@ -202,3 +202,19 @@ def test_float16_on_gemma_is_warned_and_bfloat16_or_other_models_are_not():
                  ("args.model=Qwen/Qwen2.5-7B-Instruct",),   # not a Gemma 2/3 release
                  ("engine=megatron", "launch.gpu=A100-80G")):
         assert "fp16-gemma" not in findings(name, *fine)[1], fine
+
+
+def test_flash_attention_4_is_refused_below_hopper_and_2_is_not():
+    fa4 = ("args.attn_impl=flash_attention_4",)
+    assert findings(V100_FLASH, *fa4, "launch.gpu=A100-80G")[0].get("flash-attn-gpu") == {"args.attn_impl"}
+    assert "flash-attn-gpu" not in findings(V100_FLASH, *fa4, "launch.gpu=H100")[0]
+    for impl in ("flash_attn", "flash_attention_3"):  # transformers takes FlashAttention 2 and 3 on Ampere
+        assert "flash-attn-gpu" not in findings(V100_FLASH, f"args.attn_impl={impl}", "launch.gpu=A100-80G")[0], impl
+
+
+def test_transformers_sets_the_flash_attention_4_floor():
+    from transformers.modeling_flash_attention_utils import FLASH_ATTENTION_COMPATIBILITY_MATRIX as matrix
+
+    from swift_ext.planner.trainer_rules import FLASH_IMPL_MIN_CAPABILITY
+    assert (matrix[4]["cuda_min_major_version"], 0) == FLASH_IMPL_MIN_CAPABILITY["flash_attention_4"]
+    assert matrix[2].get("cuda_min_major_version", 0) <= 8 and matrix[3].get("cuda_min_major_version", 0) <= 8

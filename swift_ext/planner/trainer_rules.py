@@ -157,6 +157,10 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
 FLASH_MIN_CAPABILITY = (8, 0)
 FLASH_MAX_HEAD_DIM = 256
 _FLASH_IMPLS = ("flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4")
+# transformers modeling_flash_attention_utils.py FLASH_ATTENTION_COMPATIBILITY_MATRIX cuda_min_major_version, checked by
+# modeling_utils.py PreTrainedModel._flash_attn_can_dispatch when the model loads ("FlashAttention4 requires compute
+# capability >= 9"): FlashAttention 4 needs Hopper or newer; 2 and 3 take Ampere.
+FLASH_IMPL_MIN_CAPABILITY = {"flash_attention_4": (9, 0)}
 
 
 def flash_attn_gpu(recipe, args, shape: ModelShape, lay, err, warn):
@@ -182,6 +186,12 @@ def flash_attn_gpu(recipe, args, shape: ModelShape, lay, err, warn):
     if gpu not in GPUS:
         return
     cc = GPUS[gpu].compute_capability
+    floor = FLASH_IMPL_MIN_CAPABILITY.get(impl)
+    if floor and FLASH_MIN_CAPABILITY <= cc < floor:
+        err("flash-attn-gpu", f"attn_impl {impl} on {gpu} (compute capability {cc[0]}.{cc[1]}): transformers refuses "
+            f"it when the model loads (\"FlashAttention4 requires compute capability >= {floor[0]}\")", "attn_impl",
+            hint="attn_impl: flash_attn (FlashAttention 2) on this GPU")
+        return
     if cc >= FLASH_MIN_CAPABILITY:
         return
     packed = args.bool("packing") or args.bool("padding_free")

@@ -39,13 +39,17 @@ TRAINER_RULE_INFO = [
              "checkpoint with any tuner on launch.gpu of compute capability 8.9+ (error) or launch.gpu unset "
              "(warning; below 8.9 transformers dequantizes it)"),
     RuleInfo("flash-attn-gpu", "error", "attn_impl flash_attn / flash_attention_2/3/4 on a GPU below compute "
-             "capability 8.0 (V100): FlashAttention has no kernel there",
+             "capability 8.0 (V100): FlashAttention has no kernel there; flash_attention_4 below 9.0 (A100, L40, "
+             "RTX 4090): transformers refuses it at load",
              (code("flash-attn csrc/flash_attn/flash_api.cpp: mha_fwd (\"FlashAttention only supports Ampere GPUs or "
                    "newer.\"; public source, not installed here)"),
               code("ms-swift swift/model/utils.py: AttnImpl.update_attn_impl (flash_attn -> flash_attention_2)"),
+              code("transformers modeling_utils.py: PreTrainedModel._flash_attn_can_dispatch (cuda_min_major_version "
+                   "of modeling_flash_attention_utils.py's compatibility matrix: 9 for FlashAttention 4)"),
               Evidence("report", "dhcode-cpp/X-R1#45", "GRPO (TRL, attn_implementation flash_attention_2) on "
                        "Tesla V100: 'FlashAttention only supports Ampere GPUs or newer.' at the first step")),
-             "engine: swift, attn_impl one of the flash implementations, launch.gpu below 8.0"),
+             "engine: swift, attn_impl one of the flash implementations, launch.gpu below 8.0 (flash_attention_4: "
+             "below 9.0)"),
     RuleInfo("fsdp-reports", "warning", "FSDP combinations ms-swift lets through that reports saw fail after start-up: "
              "sequence_parallel_size > 1 (illegal memory access at the first step), LoRA with modules_to_save "
              "(checkpoint saving hangs)",
