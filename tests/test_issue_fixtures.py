@@ -61,10 +61,10 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # its sharding check under TP > 1: the published MTP setups at TP > 1 (Megatron-Bridge, NeMo-RL, verl) ran megatron-core's
 # MTP layer on their own trainers, whose sharded_state_dict falls back to the TP group; rebuilt for ms-swift the
 # warning is right on them, and they still plan.
-# lora-all-linear-experts says ms-swift 4.6 expands all-linear to the nn.Linear layers, which on transformers 5's fused
-# routed experts (Qwen3-MoE) are the attention projections only: ms-swift's own Qwen3-30B-A3B LoRA examples, written
-# when transformers 4 kept one Linear per expert, still run on 4.6 -- with their experts frozen; the warning is right
-# on them, and they still plan.
+# lora-all-linear-experts says ms-swift 4.6 expands all-linear to the nn.Linear layers, which leave transformers 5's
+# fused routed experts (Qwen3-MoE, Qwen3.5-MoE, gpt-oss) out: ms-swift's own MoE LoRA examples, written when
+# transformers 4 kept one Linear per expert, still run on 4.6 -- with their experts frozen; the warning is right on
+# them, and they still plan.
 ADVISORY = {"grpo-dynamic-opd", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
             "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",

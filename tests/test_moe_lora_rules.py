@@ -122,3 +122,27 @@ def test_the_published_qwen3_next_lora_example_is_refused_on_the_installed_trans
     assert plan(path).ok
     installed = plan(path, "env.SWIFT_EXT_TARGET_VERSIONS=transformers=5.19.0")  # the installed release
     assert [(e.code, e.path) for e in installed.errors] == [("lora-param-wrapper", "args.lora_dropout")]
+
+
+def test_the_installed_engine_leaves_unconverted_fused_experts_out_of_all_linear():
+    from swift.tuners import LoraConfig, Swift
+    from swift.utils.transformers_utils import find_all_linears
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    model = GptOssForCausalLM(GptOssConfig(vocab_size=128, hidden_size=32, intermediate_size=16, num_hidden_layers=1,
+                                           num_attention_heads=4, num_key_value_heads=2, num_local_experts=4,
+                                           num_experts_per_tok=2, head_dim=8, layer_types=["full_attention"]))
+    targets = find_all_linears(model, model_arch=types.SimpleNamespace(lm_head="lm_head"))
+    model = Swift.prepare_model(model, LoraConfig(task_type="CAUSAL_LM", lora_dtype=None, r=8, target_modules=targets,
+                                                  lora_alpha=32, lora_dropout=0.05, bias="none"))
+    trained = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trained and not [n for n in trained if "experts" in n]
+
+
+def test_all_linear_on_unconverted_fused_experts_is_warned():
+    for model in ("openai/gpt-oss-20b", "Qwen/Qwen3.5-35B-A3B"):
+        assert findings(ALL_LINEAR, f"args.model={model}")[1].get("lora-all-linear-experts") == \
+            {"args.target_modules"}, model
+        assert "lora-all-linear-experts" not in findings(
+            ALL_LINEAR, f"args.model={model}", "args.target_parameters=[mlp.experts.gate_up_proj]",
+            "args.lora_dropout=0")[1], model

@@ -92,26 +92,44 @@ def lora_fused_pair(recipe, args, shape: ModelShape, lay, err, warn):
         hint=f"name both {pair[0]} and {pair[1]}, or neither")
 
 
+# MoE model types whose routed experts transformers 5.19 keeps as fused parameters and peft 0.20 does not convert
+# (GptOssExperts, Qwen3_5MoeExperts: gate_up_proj / down_proj nn.Parameter): all-linear and explicit names alike
+# leave them frozen. tests/test_moe_lora_rules.py runs Swift.prepare_model on tiny ones.
+UNCONVERTED_FUSED_TYPES = ("gpt_oss", "qwen3_5_moe", "qwen3_5_moe_text")
+
+
 def lora_all_linear_experts(recipe, args, shape: ModelShape, lay, err, warn):
     if not isinstance(shape, ModelShape) or not shape.is_moe or not _new_peft_lora(recipe, args) \
-            or not _fused_stack(recipe):
+            or not _fused_stack(recipe) or args.list("target_parameters"):
         return
-    if _pattern(shape.model_type) is None or shape.vision or args.list("target_parameters"):
-        return  # multimodal all-linear becomes a regex string (get_multimodal_target_regex), which peft resolves
     targets = [str(t) for t in args.list("target_modules")]
-    if "all-linear" not in targets or shape.shared_expert_intermediate_size or shape.num_dense_layers:
-        return  # a shared expert's or dense layer's gate/up/down_proj Linear makes peft re-target the experts
-    expert_names = {n for pair in FUSED_PAIRS.values() for n in pair} | {"down_proj", "w2"}
-    if expert_names & {_leaf(t) for t in targets}:
-        return  # named expert projections are converted to the fused parameters
+    if "all-linear" not in targets:
+        return
     pattern = _pattern(shape.model_type)
-    names = (*FUSED_PAIRS[pattern], "down_proj" if pattern == "qwen2_moe" else "w2")
+    if pattern is None:
+        if shape.model_type not in UNCONVERTED_FUSED_TYPES:
+            return  # per-expert Linear (remote code), or a model not verified here
+        covered = "the attention projections" + (" and the shared expert" if shape.shared_expert_intermediate_size
+                                                 else "")
+        hint_names = ""
+    else:
+        if shape.vision:
+            return  # multimodal all-linear becomes a regex string (get_multimodal_target_regex), which peft resolves
+        if shape.shared_expert_intermediate_size or shape.num_dense_layers:
+            return  # a shared expert's or dense layer's gate/up/down_proj Linear makes peft re-target the experts
+        expert_names = {n for pair in FUSED_PAIRS.values() for n in pair} | {"down_proj", "w2"}
+        if expert_names & {_leaf(t) for t in targets}:
+            return  # named expert projections are converted to the fused parameters
+        covered = "the attention projections only"
+        names = (*FUSED_PAIRS[pattern], "down_proj" if pattern == "qwen2_moe" else "w2")
+        hint_names = (f" (or name {' '.join(names)} in target_modules, which peft maps to the fused experts, with "
+                      "lora_dropout: 0)")
     warn("lora-all-linear-experts", f"target_modules all-linear on {shape.name}: ms-swift expands it to the nn.Linear "
          f"layers, and the {shape.num_experts} routed experts of every layer are fused parameters under transformers 5, "
-         "not Linear modules, so the adapter covers the attention projections only and the experts stay frozen "
-         "without an error (huggingface/peft#3009)", "target_modules",
-         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj] with lora_dropout: 0 (or name "
-              f"{' '.join(names)} in target_modules, which peft maps to the fused experts, with lora_dropout: 0)")
+         f"not Linear modules, so the adapter covers {covered} and the experts stay frozen without an error "
+         "(huggingface/peft#3009)", "target_modules",
+         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj] with lora_dropout: 0"
+              + hint_names)
 
 
 # The names peft's conversion maps to a fused parameter, by pattern (peft _MOE_TARGET_MODULE_MAPPING's keys).

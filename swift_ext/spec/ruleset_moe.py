@@ -100,21 +100,25 @@ MOE_RULE_INFO = [
                        "has unresolved edge cases with lora_dropout; use it only with lora_dropout=0")),
              "engine swift, a new peft LoRA adapter, transformers >= 5 (declared or installed) with the installed "
              "peft >= 0.20; lora_dropout unset (0.05) or non-zero, or use_dora"),
-    RuleInfo("lora-all-linear-experts", "warning", "engine swift: LoRA target_modules all-linear on an MoE model whose "
-             "every MLP is routed (Qwen3-MoE, Mixtral, OLMoE): ms-swift expands all-linear to the nn.Linear layers, "
-             "and the fused routed experts of transformers 5 are none, so only attention trains",
+    RuleInfo("lora-all-linear-experts", "warning", "engine swift on transformers 5: LoRA target_modules all-linear "
+             "on an MoE model whose routed experts are fused parameters leaves them frozen: ms-swift expands "
+             "all-linear to the nn.Linear layers (attention, and a shared expert's projections); peft converts them "
+             "to the experts only for its converted types with a shared expert or dense layer",
              (code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (all-linear -> find_all_linears for a "
-                   "text model)"),
+                   "text model, get_multimodal_target_regex for a multimodal one)"),
               code("ms-swift swift/utils/transformers_utils.py: find_all_linears (modules whose class name holds "
                    "'linear')"),
-              code("transformers models/qwen3_moe/modeling_qwen3_moe.py: Qwen3MoeExperts (gate_up_proj, down_proj "
-                   "nn.Parameter)"),
+              code("transformers models/qwen3_moe/modeling_qwen3_moe.py: Qwen3MoeExperts; models/gpt_oss/"
+                   "modeling_gpt_oss.py: GptOssExperts; models/qwen3_5_moe: Qwen3_5MoeExperts (gate_up_proj, "
+                   "down_proj nn.Parameter)"),
               code("peft utils/transformers_weight_conversion.py: _resolve_string_target_modules (adds the experts "
-                   "for the string 'all-linear' only, not for a list)"),
+                   "for the string 'all-linear' only, not for a list) / _MODEL_TO_CONVERSION_PATTERN (no gpt_oss, "
+                   "qwen3_5_moe)"),
               Evidence("report", "huggingface/peft#3009", "Qwen3MoeForCausalLM on transformers v5: the experts are one "
                        "fused nn.Parameter, and LoRA no longer reaches them the way it reached v4's nn.Linear experts")),
-             "engine swift, a new peft LoRA adapter, text-only MoE model of peft's converted types with no shared "
-             "expert and no dense layer, all-linear without named expert projections or target_parameters"),
+             "engine swift, a new peft LoRA adapter, transformers >= 5 with peft >= 0.20, all-linear without "
+             "target_parameters; peft's converted types (text, no shared expert or dense layer, no named expert "
+             "projections) or gpt-oss / Qwen3.5-MoE (any)"),
     RuleInfo("lora-fused-experts", "warning", "engine swift: LoRA target_modules naming MLP projections (gate_proj, "
              "up_proj, down_proj) on Qwen3.5/3.6-MoE reach the shared expert only; the routed experts are fused "
              "parameters that only target_parameters reaches, so they stay frozen, silently",
