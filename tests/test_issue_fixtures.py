@@ -72,12 +72,17 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # teacher-server-topk says a teacher server must be started with max_logprobs >= gkd_logits_topk: the published top-64
 # GKD setups start theirs that way (`swift deploy --max_logprobs 64`, `vllm serve --max-logprobs 64`), which a training
 # recipe cannot show.
+# lora-all-linear-experts says ms-swift 4.6 expands all-linear to the nn.Linear layers, which leave transformers 5's
+# fused routed experts (Qwen3-MoE, Qwen3.5-MoE, gpt-oss) out: ms-swift's own MoE LoRA examples, written when
+# transformers 4 kept one Linear per expert, still run on 4.6 -- with their experts frozen; the warning is right on
+# them, and they still plan.
 ADVISORY = {"grpo-dynamic-opd", "vllm-mm-cache", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
             "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",
             "megatron-run-length", "rl-moe-aux-loss",
-            "rollout-param-gather", "mtp-checkpoint-tp", "resume-source", "vllm-cascade-attn", "teacher-server-topk"}
+            "rollout-param-gather", "mtp-checkpoint-tp", "resume-source", "vllm-cascade-attn", "teacher-server-topk",
+            "lora-all-linear-experts"}
 
 
 def header(path: Path) -> dict[str, str]:

@@ -912,3 +912,76 @@ def test_deepspeed_only_values_without_deepspeed_are_a_warning(flag):
     assert ("deepspeed-unread", f"args.{flag}") in warnings and not errors, (errors, warnings)
     _, warnings = problems(SWIFT_SFT, f"args.{flag}=4", "args.deepspeed=zero3")
     assert "deepspeed-unread" not in {r for r, _ in warnings}
+
+
+NO_GATHER = "trl-3858-grpo-zero3-no-gather-generation"
+
+
+def test_zero3_generation_without_gather_is_said_where_the_trained_model_generates():
+    from test_length_rules import findings
+    assert findings(NO_GATHER)[1].get("zero3-generation-gather") == {"args.ds3_gather_for_generation"}
+    # on-policy GKD without vLLM generates with the student too
+    assert "zero3-generation-gather" in findings(NO_GATHER, "args.rlhf_type=gkd", "args.reward_funcs=null",
+                                                 "args.num_generations=null", "args.teacher_model=Qwen/Qwen2.5-7B-Instruct")[1]
+
+
+@pytest.mark.parametrize("good", [
+    ["args.ds3_gather_for_generation=true"],  # one gather per generate (the default)
+    ["args.ds3_gather_for_generation=null"],
+    ["args.deepspeed=zero2"],  # whole parameters on every rank
+    ["args.use_vllm=true"],  # vLLM generates
+])
+def test_zero3_generation_without_gather_quiet(good):
+    from test_length_rules import findings
+    assert "zero3-generation-gather" not in findings(NO_GATHER, *good)[1]
+
+
+SAVE_ONLY_BEST = "transformers-27751-deepspeed-save-only-model-best"
+
+
+def test_save_only_model_with_best_model_under_a_wrapper_is_refused():
+    from test_length_rules import findings
+    assert findings(SAVE_ONLY_BEST)[0].get("save-only-best-model") == {"args.save_only_model"}
+    assert findings(SAVE_ONLY_BEST, "args.deepspeed=null", "args.fsdp=fsdp2")[0].get("save-only-best-model") is not None
+    for fine in (["args.save_only_model=false"], ["args.load_best_model_at_end=false"],
+                 ["args.deepspeed=null"]):  # plain DDP reloads the model weights themselves
+        assert "save-only-best-model" not in findings(SAVE_ONLY_BEST, *fine)[0], fine
+
+
+def test_auto_find_batch_size_is_refused_under_zero3_only():
+    from test_length_rules import findings
+    assert findings(SAVE_ONLY_BEST, "args.save_only_model=false", "args.deepspeed=zero3",
+                    "args.auto_find_batch_size=true")[0].get("auto-batch-zero3") == {"args.auto_find_batch_size"}
+    for fine in (["args.deepspeed=zero2"], ["args.deepspeed=null"], ["args.deepspeed=zero3",
+                                                                    "args.auto_find_batch_size=false"]):
+        assert "auto-batch-zero3" not in findings(SAVE_ONLY_BEST, "args.save_only_model=false",
+                                                  "args.auto_find_batch_size=true", *fine)[0], fine
+
+
+def test_the_trainer_refuses_both_at_init():
+    import inspect as _inspect
+
+    from transformers import Trainer
+    source = _inspect.getsource(Trainer.create_accelerator_and_postprocess)
+    assert "can't be used with `save_only_model` along with `load_best_model_at_end`" in source
+    assert "`auto_find_batch_size` isn't supported yet with DeepSpeed Zero-3" in source
+
+
+RESUME_WORLD = "deepspeed-6441-zero3-resume-8-to-16-ranks"
+
+
+def test_resuming_zero_state_on_another_data_parallel_size_is_refused():
+    from test_issue_fixtures import ISSUES, plan
+    path = ISSUES / f"{RESUME_WORLD}.yaml"
+
+    def codes(*overrides):
+        return {e.code for e in plan(path, *overrides).errors}
+
+    assert "deepspeed-resume-world" in codes()
+    assert "deepspeed-resume-world" in codes("args.deepspeed=zero2")  # every ZeRO stage partitions the optimizer
+    for fine in (["launch.nodes=1"],  # the 8 ranks it was saved on
+                 ["args.resume_only_model=true"],
+                 ["args.deepspeed=null"],  # DDP: the optimizer state is whole
+                 ["args.resume_from_checkpoint=output/checkpoint-999"],  # not readable here: not judged
+                 ["""args.deepspeed={"zero_optimization": {"stage": 3}, "checkpoint": {"load_universal": true}}"""]):
+        assert "deepspeed-resume-world" not in codes(*fine), fine

@@ -187,3 +187,56 @@ def test_grpo_lora_on_gptq_with_vllm_is_refused_on_the_model():
                  ("args.model=Qwen/Qwen2.5-7B-Instruct-AWQ",),                    # not judged: no engine line read
                  ("args.use_vllm=false",)):                                      # no weight sync
         assert "rollout-merge-quantized" not in findings(GRPO_GPTQ, *runs)[0], runs
+
+
+def test_liger_loss_with_a_lora_head_is_warned_for_grpo_and_gkd_only():
+    name = "trl-4612-grpo-liger-lm-head-lora"
+    assert findings(name)[1].get("liger-lm-head-adapter") == {"args.use_liger_kernel"}
+    # a dotted name of the head counts as the head too
+    assert findings(name, "args.target_modules=[all-linear, model.lm_head]")[1].get("liger-lm-head-adapter") == \
+        {"args.use_liger_kernel"}
+    # without Liger the head's LoRA enters the loss through the head's forward
+    assert "liger-lm-head-adapter" not in findings(name, "args.use_liger_kernel=false")[1]
+    # LoRA off the head (all-linear leaves lm_head out), or the head trained whole through modules_to_save
+    assert "liger-lm-head-adapter" not in findings(name, "args.target_modules=[all-linear]")[1]
+    assert "liger-lm-head-adapter" not in findings(name, "args.target_modules=[all-linear]",
+                                                   "args.modules_to_save=[lm_head]")[1]
+    # full training reads the trained head's own weight
+    assert "liger-lm-head-adapter" not in findings(name, "args.tuner_type=full", "args.target_modules=null")[1]
+
+
+def test_the_liger_loss_reads_the_head_weight_directly():
+    # the installed trainers the rule relies on: the fused loss takes the head's .weight, not the head's forward
+    import inspect
+
+    from swift.rlhf_trainers.gkd_trainer import GKDTrainer
+    from swift.rlhf_trainers.grpo_trainer import GRPOTrainer
+    assert "lin_weight=unwrapped_model.lm_head.weight" in inspect.getsource(GRPOTrainer.compute_liger_loss)
+    assert "student_weight=student_head.weight" in inspect.getsource(GKDTrainer._compute_liger_loss)
+
+
+def test_float16_on_gemma_is_warned_and_bfloat16_or_other_models_are_not():
+    name = "trl-3236-gemma3-dpo-fp16-nan"
+    assert findings(name)[1].get("fp16-gemma") == {"args.torch_dtype"}
+    assert findings(name, "args.model=google/gemma-2-9b-it")[1].get("fp16-gemma") == {"args.torch_dtype"}
+    assert findings(name, "args.torch_dtype=bfloat16", "args.fp16=true")[1].get("fp16-gemma") == {"args.fp16"}
+    for fine in (("args.torch_dtype=bfloat16",), ("args.torch_dtype=float32",),
+                 ("args.model=Qwen/Qwen2.5-7B-Instruct",),   # not a Gemma 2/3 release
+                 ("engine=megatron", "launch.gpu=A100-80G")):
+        assert "fp16-gemma" not in findings(name, *fine)[1], fine
+
+
+def test_flash_attention_4_is_refused_below_hopper_and_2_is_not():
+    fa4 = ("args.attn_impl=flash_attention_4",)
+    assert findings(V100_FLASH, *fa4, "launch.gpu=A100-80G")[0].get("flash-attn-gpu") == {"args.attn_impl"}
+    assert "flash-attn-gpu" not in findings(V100_FLASH, *fa4, "launch.gpu=H100")[0]
+    for impl in ("flash_attn", "flash_attention_3"):  # transformers takes FlashAttention 2 and 3 on Ampere
+        assert "flash-attn-gpu" not in findings(V100_FLASH, f"args.attn_impl={impl}", "launch.gpu=A100-80G")[0], impl
+
+
+def test_transformers_sets_the_flash_attention_4_floor():
+    from transformers.modeling_flash_attention_utils import FLASH_ATTENTION_COMPATIBILITY_MATRIX as matrix
+
+    from swift_ext.planner.trainer_rules import FLASH_IMPL_MIN_CAPABILITY
+    assert (matrix[4]["cuda_min_major_version"], 0) == FLASH_IMPL_MIN_CAPABILITY["flash_attention_4"]
+    assert matrix[2].get("cuda_min_major_version", 0) <= 8 and matrix[3].get("cuda_min_major_version", 0) <= 8

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from pathlib import Path
 
 from swift_ext.msswift import schema as msargs
 from swift_ext.msswift.json_args import repaired_object
-from swift_ext.spec.findings import shown
+from swift_ext.spec.findings import UserError, shown
 from swift_ext.spec.yamlio import short_name
 
 # The preset names SftArguments._init_fsdp / _init_deepspeed map to files in the installed swift/config/.
@@ -270,4 +271,114 @@ def zero3_nonreentrant_checkpoint(recipe, args, err, warn):
          hint="drop use_reentrant (ms-swift checkpoints reentrantly under DeepSpeed by default), or deepspeed: zero2")
 
 
-DEEPSPEED_RULES = [config_names, deepspeed_hpz, deepspeed_values, zero3_bnb, zero3_nonreentrant_checkpoint]
+def zero3_generation_gather(recipe, args, err, warn):
+    # Generation on the trained model itself (GRPO / on-policy GKD without vLLM: swift/rlhf_trainers/rollout_mixin.py
+    # RolloutTrainerMixin._generate_completions; sft predict_with_generate: swift/trainers/seq2seq_trainer.py
+    # Seq2SeqTrainer.prediction_step) runs inside swift/utils/transformers_utils.py unwrap_model_for_generation, which
+    # under ZeRO-3 gathers every parameter once for the whole generate unless ds3_gather_for_generation is false; then
+    # ZeRO-3's hooks all-gather each layer's shards again at every decoding step. Nothing fails, the first step looks
+    # hung for hours (huggingface/trl#3858, the maintainer: intended behaviour). A warning.
+    if recipe.engine != "swift" or args.bool("ds3_gather_for_generation") is not False or not args.raw("deepspeed"):
+        return
+    config = _json_config(args.raw("deepspeed"), DEEPSPEED_PRESETS)
+    if config is None or _zero_stage(config) != 3:
+        return
+    rlhf_type = args.str("rlhf_type")
+    if recipe.command == "rlhf" and rlhf_type in ("grpo", "gkd"):
+        if args.bool("use_vllm"):
+            return  # vLLM generates; the trained model is not decoded token by token
+        try:
+            lmbda = float(args.raw("lmbda")) if args.has("lmbda") else 0.5  # RLHFArguments.lmbda default
+        except (TypeError, ValueError):
+            return  # argument-type judges it
+        if rlhf_type == "gkd" and lmbda <= 0:
+            return  # no on-policy generation
+        what = f"{rlhf_type.upper()}'s rollouts (no vLLM)"
+    elif recipe.command == "sft" and args.bool("predict_with_generate"):
+        what = "predict_with_generate's evaluation"
+    else:
+        return
+    warn("zero3-generation-gather", f"ds3_gather_for_generation false under DeepSpeed ZeRO-3: {what} decode with the "
+         "weights still sharded, so every decoding step all-gathers each layer across the ranks; generation slows by "
+         "orders of magnitude and the first step can look hung for hours (huggingface/trl#3858)",
+         "ds3_gather_for_generation",
+         hint="ds3_gather_for_generation: true (the default; one gather per generate), or use_vllm for the rollouts")
+
+
+def trainer_wrapper_refusals(recipe, args, err, warn):
+    # transformers trainer.py Trainer.create_accelerator_and_postprocess (called by __init__; reached through ms-swift's trainers, which call
+    # it unchanged): save_only_model with load_best_model_at_end under DeepSpeed or FSDP raises "{DeepSpeed|FSDP} can't
+    # be used with `save_only_model` along with `load_best_model_at_end`." -- the wrapped engine reloads its own
+    # checkpoint format, which save_only_model does not write (transformers#27751 hit it at the end of training,
+    # PR #28866 made it an up-front error); auto_find_batch_size under ZeRO-3 raises "`auto_find_batch_size` isn't
+    # supported yet with DeepSpeed Zero-3." Neither is touched by ms-swift's arguments.
+    if recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf"):
+        return
+    ds, fsdp = args.raw("deepspeed"), args.str("fsdp")
+    if args.bool("save_only_model") and args.bool("load_best_model_at_end") and (ds or fsdp):
+        wrapper = "DeepSpeed" if ds else "FSDP"
+        err("save-only-best-model", f"save_only_model with load_best_model_at_end under {wrapper}: the Trainer refuses "
+            f"it at start-up (\"{wrapper} can't be used with `save_only_model` along with `load_best_model_at_end`\"; "
+            "the best checkpoint is reloaded through the wrapper's own checkpoint, which save_only_model does not "
+            "write)", "save_only_model", hint="save_only_model: false, or load_best_model_at_end: false")
+    if args.bool("auto_find_batch_size") and ds:
+        config = _json_config(ds, DEEPSPEED_PRESETS)
+        if config is not None and _zero_stage(config) == 3:
+            err("auto-batch-zero3", "auto_find_batch_size under DeepSpeed ZeRO-3: the Trainer refuses it at start-up "
+                "(\"`auto_find_batch_size` isn't supported yet with DeepSpeed Zero-3\")", "auto_find_batch_size",
+                hint="auto_find_batch_size: false, or deepspeed: zero2")
+
+
+# DeepSpeed's per-rank ZeRO optimizer files (runtime/engine.py _get_rank_zero_ckpt_name: [bf16_]zero_pp_rank_{dp}_
+# mp_rank_{mp:02d}_optim_states.pt), one per data-parallel rank of the run that saved them.
+_ZERO_OPTIM_FILE = re.compile(r"zero_pp_rank_(\d+)_mp_rank_\d+_optim_states\.pt$")
+
+
+def _checkpoint_dp_size(directory: Path) -> int | None:
+    """The data-parallel size a DeepSpeed checkpoint (checkpoint-N/ with global_stepN/) was saved at: the global step
+    dir 'latest' names (else the last one), counted by its ZeRO optimizer files; None when none is readable here."""
+    if not directory.is_dir():
+        return None
+    latest = directory / "latest"
+    tag = latest.read_text(encoding="utf-8").strip() if latest.is_file() else ""
+    steps = [directory / tag] if tag and (directory / tag).is_dir() else sorted(directory.glob("global_step*"))
+    if not steps:
+        return None
+    ranks = {int(m.group(1)) for f in steps[-1].iterdir() if (m := _ZERO_OPTIM_FILE.search(f.name))}
+    return max(ranks) + 1 if ranks else None
+
+
+def deepspeed_resume_world(recipe, args, err, warn):
+    # transformers integrations/deepspeed.py deepspeed_load_checkpoint (Trainer._inner_training_loop on
+    # resume_from_checkpoint under DeepSpeed) calls engine.load_checkpoint(load_optimizer_states=True), and DeepSpeed's
+    # runtime/engine.py DeepSpeedEngine._load_zero_checkpoint raises ZeRORuntimeException ("The checkpoint being loaded
+    # used a DP world size of N but the current world size is M. Automatic adjustment of ZeRO's optimizer state
+    # partitioning with a new world size is not currently supported.") for any ZeRO stage unless the config loads a
+    # universal checkpoint (checkpoint.load_universal, which ms-swift's _load_optimizer_and_scheduler reads too).
+    # ms-swift's resume_only_model swallows the failed load (swift/trainers/mixin.py
+    # SwiftMixin._patch_deepspeed_load_checkpoint). Judged only for a checkpoint directory readable here.
+    if recipe.engine != "swift" or recipe.command not in ("sft", "pt", "rlhf") or args.bool("resume_only_model"):
+        return
+    resume, ds = args.str("resume_from_checkpoint"), args.raw("deepspeed")
+    if not resume or not ds or (args.int("sequence_parallel_size") or 1) > 1:
+        return
+    config = _json_config(ds, DEEPSPEED_PRESETS)
+    if config is None or not _zero_stage(config) or _ds_node(config, "checkpoint.load_universal"):
+        return
+    saved = _checkpoint_dp_size(Path(resume))
+    try:
+        world = recipe.launch.world_size
+    except UserError:
+        return  # the scheduler sizes the run
+    if saved is None or saved == world:
+        return
+    err("deepspeed-resume-world", f"resume_from_checkpoint {resume} holds ZeRO optimizer state of {saved} data-parallel "
+        f"ranks, and this run has {world}: DeepSpeed refuses to load it (\"The checkpoint being loaded used a DP world "
+        f"size of {saved} but the current world size is {world}. Automatic adjustment of ZeRO's optimizer state "
+        "partitioning with a new world size is not currently supported.\")", "resume_from_checkpoint",
+        hint=f"resume on {saved} GPUs, or resume_only_model: true (weights only), or convert it with DeepSpeed's "
+             "ds_to_universal.py and set checkpoint.load_universal in the DeepSpeed config")
+
+
+DEEPSPEED_RULES = [config_names, deepspeed_hpz, deepspeed_values, zero3_bnb, zero3_nonreentrant_checkpoint,
+                   zero3_generation_gather, trainer_wrapper_refusals, deepspeed_resume_world]

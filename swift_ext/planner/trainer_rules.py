@@ -48,6 +48,33 @@ def fp16_full(recipe, args, shape: ModelShape, lay, err, warn):
              "over float32 weights), or deepspeed: zero2 (fp32 master weights)")
 
 
+# ms-swift model types of Gemma 2 and Gemma 3 (swift/model/constant.py), the releases published in bfloat16 whose
+# activations the float16 report below saw overflow.
+GEMMA_FP16_TYPES = ("gemma2", "gemma3_text", "gemma3_vision")
+
+
+def fp16_gemma(recipe, args, shape: ModelShape, lay, err, warn):
+    # Gemma 2/3 are published in bfloat16, and their residual stream grows past float16's range; transformers keeps
+    # the RMSNorm in float32 but casts back to the run's dtype (models/gemma3/modeling_gemma3.py Gemma3RMSNorm), so a
+    # float16 run turns the overflow into inf/NaN logits: trl#3236 (gemma-3-12b-it, DPO with LoRA, fp16: loss 0,
+    # grad_norm 0, rewards nan from the first logs; full precision trained). Report-only: a warning.
+    from swift_ext.msswift.model_table import model_meta
+
+    if recipe.engine != "swift":
+        return
+    dtype = (args.str("torch_dtype") or "").lower().replace("torch.", "")
+    if dtype not in FLOAT16_NAMES and not args.bool("fp16"):
+        return
+    model_type = args.str("model_type") or (model_meta(args.str("model")) or {}).get("model_type")
+    if model_type not in GEMMA_FP16_TYPES:
+        return
+    key = "torch_dtype" if dtype in FLOAT16_NAMES else "fp16"
+    warn("fp16-gemma", f"{key} float16 on {args.str('model')} ({model_type}): Gemma 2/3 are published in bfloat16 and "
+         "their activations overflow float16, and a report saw every step log loss 0, grad_norm 0 and NaN rewards "
+         "(huggingface/trl#3236: gemma-3-12b-it, DPO with LoRA; full precision trained)", key,
+         hint="torch_dtype: bfloat16 on an Ampere-or-newer GPU, else float32")
+
+
 # transformers quantizers whose is_trainable is True (quantizers/quantizer_*.py): a full-parameter run on them is
 # still refused ("purely quantized"), adapters are not. FineGrainedFP8 (quant_method fp8) says False.
 _TRAINABLE_QUANT = ("bnb", "bitsandbytes", "hqq", "eetq", "quanto", "awq", "gptq", "gptq_v2")
@@ -134,6 +161,10 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
 FLASH_MIN_CAPABILITY = (8, 0)
 FLASH_MAX_HEAD_DIM = 256
 _FLASH_IMPLS = ("flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4")
+# transformers modeling_flash_attention_utils.py FLASH_ATTENTION_COMPATIBILITY_MATRIX cuda_min_major_version, checked by
+# modeling_utils.py PreTrainedModel._flash_attn_can_dispatch when the model loads ("FlashAttention4 requires compute
+# capability >= 9"): FlashAttention 4 needs Hopper or newer; 2 and 3 take Ampere.
+FLASH_IMPL_MIN_CAPABILITY = {"flash_attention_4": (9, 0)}
 
 
 def flash_attn_gpu(recipe, args, shape: ModelShape, lay, err, warn):
@@ -159,6 +190,12 @@ def flash_attn_gpu(recipe, args, shape: ModelShape, lay, err, warn):
     if gpu not in GPUS:
         return
     cc = GPUS[gpu].compute_capability
+    floor = FLASH_IMPL_MIN_CAPABILITY.get(impl)
+    if floor and FLASH_MIN_CAPABILITY <= cc < floor:
+        err("flash-attn-gpu", f"attn_impl {impl} on {gpu} (compute capability {cc[0]}.{cc[1]}): transformers refuses "
+            f"it when the model loads (\"FlashAttention4 requires compute capability >= {floor[0]}\")", "attn_impl",
+            hint="attn_impl: flash_attn (FlashAttention 2) on this GPU")
+        return
     if cc >= FLASH_MIN_CAPABILITY:
         return
     packed = args.bool("packing") or args.bool("padding_free")
@@ -237,6 +274,28 @@ def liger_embedding(recipe, args, shape: ModelShape, lay, err, warn):
          hint="use_liger_kernel: false for embedding training")
 
 
+def liger_lm_head_adapter(recipe, args, shape: ModelShape, lay, err, warn):
+    # The Liger losses of GRPO and GKD hand the output head's weight tensor to a fused linear+loss kernel instead of
+    # calling the head (swift/rlhf_trainers/grpo_trainer.py GRPOTrainer.compute_liger_loss:
+    # lin_weight=unwrapped_model.lm_head.weight; gkd_trainer.py GKDTrainer._compute_liger_loss:
+    # student_weight=student_head.weight). A LoRA-wrapped head answers .weight with its frozen base weight (peft
+    # tuners/tuners_utils.py BaseTunerLayer.weight -> get_base_layer().weight), so the head's lora_A/lora_B never
+    # enter the loss and train nothing; ms-swift's _prepare_liger_loss checks nothing about the adapter. Silent: a
+    # warning. (modules_to_save lm_head is fine: ModulesToSaveWrapper forwards .weight to the trained copy.)
+    if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
+            or not args.bool("use_liger_kernel") or (args.str("tuner_type") or "lora") not in ("lora", "lora_llm"):
+        return
+    heads = [m for m in args.list("target_modules") if str(m).split(".")[-1] == "lm_head"]
+    if not heads:
+        return
+    warn("liger-lm-head-adapter", f"use_liger_kernel with {args.str('rlhf_type').upper()} and LoRA on the output head "
+         f"(target_modules {heads}): the Liger loss multiplies the hidden states by lm_head.weight itself, which for a "
+         "LoRA-wrapped head is the frozen base weight, so the head's adapter gets no gradient and trains nothing "
+         "(huggingface/trl#4612; ms-swift's compute_liger_loss has the same line)", "use_liger_kernel",
+         hint="drop lm_head from target_modules (modules_to_save: [lm_head] trains the head fully), or "
+              "use_liger_kernel: false")
+
+
 def llamapro_blocks(recipe, args, shape: ModelShape, lay, err, warn):
     # swift/tuners/llamapro.py LLaMAPro.prepare_model: assert num_hidden_layers % num_new_blocks == 0 ("Model layers N
     # should be divided by M"), num_new_blocks from llamapro_num_new_blocks (default 4,
@@ -270,5 +329,5 @@ def rollout_merge_quantized(recipe, args, shape: ModelShape, lay, err, warn):
         hint="train on the unquantized release (QLoRA: quant_method bnb with quant_bits 4), or use_vllm: false")
 
 
-TRAINER_RULES = [fp16_full, quantized_training, rollout_merge_quantized, flash_attn_gpu, fsdp_reports, fsdp_wrap_qwen3_5,
-                 liger_embedding, llamapro_blocks]
+TRAINER_RULES = [fp16_full, fp16_gemma, quantized_training, rollout_merge_quantized, flash_attn_gpu, fsdp_reports,
+                 fsdp_wrap_qwen3_5, liger_embedding, liger_lm_head_adapter, llamapro_blocks]

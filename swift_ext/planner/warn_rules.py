@@ -20,6 +20,7 @@ from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_na
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.linear_attention_rules import LINEAR_ATTENTION_RULES
 from swift_ext.planner.model_shape import ModelShape
+from swift_ext.planner.moe_lora_rules import MOE_LORA_RULES
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
 from swift_ext.planner.teacher_rules import TEACHER_RULES
 from swift_ext.planner.trainer_rules import TRAINER_RULES
@@ -406,7 +407,8 @@ def lora_misses_fused_experts(recipe, args, shape, lay, err, warn):
          f"{shape.num_experts} routed experts are fused parameters in transformers (Qwen3_5MoeExperts.gate_up_proj / "
          "down_proj), not Linear modules, so they stay frozen and the adapter is a small fraction of the intended "
          "size, without an error", "target_modules",
-         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj], or train with engine: "
+         hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj] with lora_dropout: 0 (peft's "
+         "ParamWrapper takes no dropout), or train with engine: "
          "megatron (its experts are linear_fc1/linear_fc2)")
 
 
@@ -460,6 +462,7 @@ ENGINE_RULES.extend(ROLLOUT_RULES)
 ENGINE_RULES.extend(TEACHER_RULES)
 # The transformers Trainer's precision / quantization / flash-attention refusals (trainer_rules.py; engine swift).
 ENGINE_RULES.extend(TRAINER_RULES)
+ENGINE_RULES.extend(MOE_LORA_RULES)
 # How engine swift's DDP wrapper takes the recipe's activation checkpointing (ddp_rules.py).
 ENGINE_RULES.extend(DDP_RULES)
 # Packed input to the transformers Gated DeltaNet (Qwen3-Next, Qwen3.5/3.6), both engines (linear_attention_rules.py).

@@ -75,6 +75,50 @@ MOE_RULE_INFO = [
                        "linear-attention and expert weights are targeted")),
              "both engines, LoRA on a model with linear-attention layers, explicit target_modules (no all-linear, no "
              "target_regex) that reach the attention projections and none of the linear-attention ones"),
+    RuleInfo("lora-fused-pair", "error", "engine swift: a LoRA target_modules list naming one half of a fused expert "
+             "pair (gate_proj without up_proj, w1 without w3) on an MoE model peft converts for transformers 5 "
+             "(Qwen3-MoE, DeepSeek-V3, GLM-4.5, Mixtral, ...): peft refuses the conversion when the adapter is built",
+             (code("peft utils/transformers_weight_conversion.py: _convert_peft_config_moe (\"Cannot convert PEFT "
+                   "target(s) ... without also targeting ... because they are fused into gate_up_proj.\")"),
+              code("peft tuners/tuners_utils.py: BaseTuner.inject_adapter (convert_peft_config_for_transformers for "
+                   "every transformers >= 5 model with a checkpoint conversion)"),
+              code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (the target_modules list to LoraConfig)")),
+             "engine swift, a new peft LoRA adapter (tuner_type lora/lora_llm, no target_regex, resume or adapters), "
+             "config.json model_type in peft's converted MoE types (planner/moe_lora_rules.py CONVERTED_MODEL_TYPES)"),
+    RuleInfo("lora-param-wrapper", "error", "engine swift on transformers 5 + peft 0.20: LoRA that reaches fused MoE "
+             "parameters (target_parameters; expert names peft converts; all-linear on a converted model with a "
+             "shared expert or dense layer: GLM-4.5, DeepSeek-V3, Qwen3-Next) goes through peft's ParamWrapper, "
+             "which refuses lora_dropout != 0 (ms-swift's default 0.05) and use_dora",
+             (code("peft tuners/lora/layer.py: ParamWrapper.update_layer (\"lora.ParamWrapper does not work with "
+                   "lora_dropout != 0.\", \"... with use_dora=True.\")"),
+              code("peft utils/transformers_weight_conversion.py: _convert_peft_config_moe (gate_proj/up_proj/down_proj, "
+                   "w1/w3/w2 and gate become target_parameters)"),
+              code("ms-swift swift/arguments/tuner_args.py: TunerArguments.lora_dropout (default 0.05)"),
+              code("ms-swift swift/pipelines/train/tuner.py: get_target_modules / prepare_adapter (Swift.prepare_model "
+                   "on a tiny GLM-4.5-MoE and Qwen3-Next with all-linear raises it on the installed packages)"),
+              Evidence("report", "modelscope/ms-swift#9589", "pull request: fused-expert LoRA through target_parameters "
+                       "has unresolved edge cases with lora_dropout; use it only with lora_dropout=0")),
+             "engine swift, a new peft LoRA adapter, transformers >= 5 (declared or installed) with the installed "
+             "peft >= 0.20; lora_dropout unset (0.05) or non-zero, or use_dora"),
+    RuleInfo("lora-all-linear-experts", "warning", "engine swift on transformers 5: LoRA target_modules all-linear "
+             "on an MoE model whose routed experts are fused parameters leaves them frozen: ms-swift expands "
+             "all-linear to the nn.Linear layers (attention, and a shared expert's projections); peft converts them "
+             "to the experts only for its converted types with a shared expert or dense layer",
+             (code("ms-swift swift/pipelines/train/tuner.py: get_target_modules (all-linear -> find_all_linears for a "
+                   "text model, get_multimodal_target_regex for a multimodal one)"),
+              code("ms-swift swift/utils/transformers_utils.py: find_all_linears (modules whose class name holds "
+                   "'linear')"),
+              code("transformers models/qwen3_moe/modeling_qwen3_moe.py: Qwen3MoeExperts; models/gpt_oss/"
+                   "modeling_gpt_oss.py: GptOssExperts; models/qwen3_5_moe: Qwen3_5MoeExperts (gate_up_proj, "
+                   "down_proj nn.Parameter)"),
+              code("peft utils/transformers_weight_conversion.py: _resolve_string_target_modules (adds the experts "
+                   "for the string 'all-linear' only, not for a list) / _MODEL_TO_CONVERSION_PATTERN (no gpt_oss, "
+                   "qwen3_5_moe)"),
+              Evidence("report", "huggingface/peft#3009", "Qwen3MoeForCausalLM on transformers v5: the experts are one "
+                       "fused nn.Parameter, and LoRA no longer reaches them the way it reached v4's nn.Linear experts")),
+             "engine swift, a new peft LoRA adapter, transformers >= 5 with peft >= 0.20, all-linear without "
+             "target_parameters; peft's converted types (text, no shared expert or dense layer, no named expert "
+             "projections) or gpt-oss / Qwen3.5-MoE (any)"),
     RuleInfo("lora-fused-experts", "warning", "engine swift: LoRA target_modules naming MLP projections (gate_proj, "
              "up_proj, down_proj) on Qwen3.5/3.6-MoE reach the shared expert only; the routed experts are fused "
              "parameters that only target_parameters reaches, so they stay frozen, silently",

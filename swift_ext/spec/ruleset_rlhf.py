@@ -6,6 +6,21 @@ from __future__ import annotations
 from swift_ext.spec.rule_info import RLHF, SFT, Evidence, RuleInfo, code
 
 RLHF_ARGUMENT_RULE_INFO = [
+    RuleInfo("zero3-generation-gather", "warning", "ds3_gather_for_generation false under DeepSpeed ZeRO-3 with "
+             "generation on the trained model (GRPO / on-policy GKD without vLLM, sft predict_with_generate): every "
+             "decoding step all-gathers the sharded weights, and the first step can take hours",
+             (code("ms-swift swift/utils/transformers_utils.py: unwrap_model_for_generation (ZeRO-3: "
+                   "GatheredParameters once per generate unless gather_deepspeed3_params is false)"),
+              code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._generate_completions "
+                   "(gather_deepspeed3_params=args.ds3_gather_for_generation without vLLM)"),
+              code("ms-swift swift/trainers/seq2seq_trainer.py: Seq2SeqTrainer.prediction_step (the same for "
+                   "predict_with_generate)"),
+              Evidence("report", "huggingface/trl#3858", "GRPO on 8 GPUs, ZeRO-3 with CPU optimizer offload, "
+                       "transformers generation, max_completion_length 4096, ds3_gather_for_generation False: step 0 "
+                       "after an hour, about 10 hours in all; the maintainer: intended, keep the default True or use "
+                       "vLLM")),
+             "engine: swift, a DeepSpeed config of ZeRO stage 3 readable here, ds3_gather_for_generation false; "
+             "rlhf_type grpo, or gkd with lmbda > 0, without use_vllm; or sft with predict_with_generate"),
     RuleInfo("loss-type", "error", "loss_type names a loss the RLHF trainer computes: GRPO's and KTO's (both engines), "
              "DPO's and CPO/SimPO's (transformers engine)",
              (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer._compute_loss_and_metrics (\"Unknown "

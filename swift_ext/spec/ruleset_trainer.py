@@ -39,13 +39,17 @@ TRAINER_RULE_INFO = [
              "checkpoint with any tuner on launch.gpu of compute capability 8.9+ (error) or launch.gpu unset "
              "(warning; below 8.9 transformers dequantizes it)"),
     RuleInfo("flash-attn-gpu", "error", "attn_impl flash_attn / flash_attention_2/3/4 on a GPU below compute "
-             "capability 8.0 (V100): FlashAttention has no kernel there",
+             "capability 8.0 (V100): FlashAttention has no kernel there; flash_attention_4 below 9.0 (A100, L40, "
+             "RTX 4090): transformers refuses it at load",
              (code("flash-attn csrc/flash_attn/flash_api.cpp: mha_fwd (\"FlashAttention only supports Ampere GPUs or "
                    "newer.\"; public source, not installed here)"),
               code("ms-swift swift/model/utils.py: AttnImpl.update_attn_impl (flash_attn -> flash_attention_2)"),
+              code("transformers modeling_utils.py: PreTrainedModel._flash_attn_can_dispatch (cuda_min_major_version "
+                   "of modeling_flash_attention_utils.py's compatibility matrix: 9 for FlashAttention 4)"),
               Evidence("report", "dhcode-cpp/X-R1#45", "GRPO (TRL, attn_implementation flash_attention_2) on "
                        "Tesla V100: 'FlashAttention only supports Ampere GPUs or newer.' at the first step")),
-             "engine: swift, attn_impl one of the flash implementations, launch.gpu below 8.0"),
+             "engine: swift, attn_impl one of the flash implementations, launch.gpu below 8.0 (flash_attention_4: "
+             "below 9.0)"),
     RuleInfo("fsdp-reports", "warning", "FSDP combinations ms-swift lets through that reports saw fail after start-up: "
              "sequence_parallel_size > 1 (illegal memory access at the first step), LoRA with modules_to_save "
              "(checkpoint saving hangs)",
@@ -91,6 +95,56 @@ TRAINER_RULE_INFO = [
               code("ms-swift swift/model/patcher.py: patch_output_normalizer (the embedding output hook)"),
               code("transformers trainer.py: Trainer.__init__ (apply_liger_kernel on the model instance)")),
              "engine: swift, task_type embedding, use_liger_kernel true"),
+    RuleInfo("save-only-best-model", "error", "save_only_model with load_best_model_at_end under DeepSpeed or FSDP: "
+             "the Trainer refuses it at start-up (the best checkpoint reloads through the wrapper's own format)",
+             (code("transformers trainer.py: Trainer.create_accelerator_and_postprocess, from __init__ (\"DeepSpeed "
+                   "can't be used with `save_only_model` along with `load_best_model_at_end`.\", FSDP likewise)"),
+              Evidence("report", "huggingface/transformers#27751", "run_clm.py with DeepSpeed, save_only_model and "
+                       "load_best_model_at_end: \"Can't find a valid checkpoint\" when the best model is loaded at "
+                       "the end (PR #28866 turned it into the start-up error)")),
+             "engine: swift, sft/pt/rlhf, save_only_model and load_best_model_at_end true, deepspeed or fsdp set"),
+    RuleInfo("auto-batch-zero3", "error", "auto_find_batch_size under DeepSpeed ZeRO-3: the Trainer refuses it at "
+             "start-up",
+             (code("transformers trainer.py: Trainer.create_accelerator_and_postprocess, from __init__ "
+                   "(\"`auto_find_batch_size` isn't supported yet with DeepSpeed Zero-3.\")"),),
+             "engine: swift, sft/pt/rlhf, auto_find_batch_size true, a DeepSpeed config of ZeRO stage 3 readable here"),
+    RuleInfo("deepspeed-resume-world", "error", "resume_from_checkpoint under DeepSpeed ZeRO loads the optimizer "
+             "state of the saving run's data-parallel ranks only on as many ranks (unless a universal checkpoint is "
+             "loaded or resume_only_model)",
+             (code("DeepSpeed runtime/engine.py: DeepSpeedEngine._load_zero_checkpoint (\"The checkpoint being loaded "
+                   "used a DP world size of N but the current world size is M ...\"; public source, not installed "
+                   "here)"),
+              code("transformers integrations/deepspeed.py: deepspeed_load_checkpoint (load_optimizer_states=True)"),
+              code("ms-swift swift/trainers/mixin.py: SwiftMixin._patch_deepspeed_load_checkpoint (resume_only_model "
+                   "swallows the failed load)"),
+              Evidence("report", "deepspeedai/DeepSpeed#6441", "ZeRO-3 checkpoint of 8 data-parallel ranks resumed on "
+                       "16: ZeRORuntimeException 'The checkpoint being loaded used a DP world size of 8 but the current "
+                       "world size is 16'")),
+             "engine: swift, sft/pt/rlhf, deepspeed with a ZeRO stage (no checkpoint.load_universal), "
+             "resume_from_checkpoint a checkpoint directory readable here, no resume_only_model, no sequence "
+             "parallelism, launch sizes given"),
+    RuleInfo("fp16-gemma", "warning", "torch_dtype float16 (or fp16) on Gemma 2/3, published in bfloat16: their "
+             "activations overflow float16 and a report saw loss 0, grad_norm 0 and NaN rewards from the start",
+             (Evidence("report", "huggingface/trl#3236", "gemma-3-12b-it, DPOTrainer with a LoRA peft_config, "
+                       "attn_implementation eager: full precision trains; with fp16 the logs show loss=0, "
+                       "grad_norm=0, reward=nan"),
+              code("transformers models/gemma3/modeling_gemma3.py: Gemma3RMSNorm.forward (float32 norm, cast back to "
+                   "the run's dtype)")),
+             "engine: swift, torch_dtype float16 or fp16 true, ms-swift model_type gemma2 / gemma3_text / "
+             "gemma3_vision (stated, or the registry's for the model)"),
+    RuleInfo("liger-lm-head-adapter", "warning", "use_liger_kernel with GRPO/GKD and LoRA on lm_head: the Liger loss "
+             "reads lm_head.weight itself (the frozen base weight of a LoRA-wrapped head), so the head's adapter "
+             "trains nothing",
+             (code("ms-swift swift/rlhf_trainers/grpo_trainer.py: GRPOTrainer.compute_liger_loss "
+                   "(lin_weight=unwrapped_model.lm_head.weight)"),
+              code("ms-swift swift/rlhf_trainers/gkd_trainer.py: GKDTrainer._compute_liger_loss "
+                   "(student_weight=student_head.weight)"),
+              code("peft tuners/tuners_utils.py: BaseTunerLayer.weight (the base layer's weight)"),
+              Evidence("report", "huggingface/trl#4612", "GRPOTrainer with use_liger_loss and a LoRA adapter whose "
+                       "target_modules include lm_head: the head adapter is ignored by the fused loss and receives "
+                       "no gradient (TRL PR #5977 refuses it at init since)")),
+             "engine: swift, rlhf_type grpo or gkd, use_liger_kernel true, tuner_type lora / lora_llm, a target_modules "
+             "entry naming lm_head (not modules_to_save, whose wrapper forwards .weight to the trained copy)"),
     RuleInfo("flash-attn-head-dim", "error", "attn_impl flash_attn / flash_attention_2/3/4 (what packing and "
              "padding_free need on the transformers engine) on a model with attention heads wider than 256 (Gemma 4's "
              "512-wide global layers): FlashAttention has no kernel for them",
