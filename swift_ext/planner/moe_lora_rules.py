@@ -69,6 +69,21 @@ def _fused_stack(recipe) -> bool:
     return bool(transformers) and transformers >= (5,) and peft >= (0, 20)
 
 
+def _refuse_or_say(recipe, err, warn):
+    """err when the recipe declares transformers >= 5 for the training machine; warn when only this machine's copy
+    says so. A published MoE LoRA recipe was usually written for transformers 4 (one Linear per expert, where none of
+    this fails), and the machine that plans is not the one that trains: the failure is said, with how to make it a
+    verdict, rather than refusing a recipe that runs on the stack it was written for."""
+    if resolve_versions(recipe.env).sources.get("transformers") != "installed":
+        return err
+
+    def say(code, message, key, hint=None):
+        warn(code, message + " -- judged with this machine's transformers (installed); on a transformers 4 cluster "
+             "none of this applies", key, hint=(hint or "") + "; declare the cluster's stack "
+             "(SWIFT_EXT_TARGET_VERSIONS transformers=... in the recipe env) for a verdict")
+    return say
+
+
 def _leaf(name) -> str:
     return str(name).rsplit(".", 1)[-1]
 
@@ -85,6 +100,7 @@ def lora_fused_pair(recipe, args, shape: ModelShape, lay, err, warn):
     if len(present) != 1:
         return
     missing = next(p for p in pair if p not in present)
+    err = _refuse_or_say(recipe, err, warn)
     err("lora-fused-pair", f"target_modules name {present[0]} but not {missing}: {shape.name} ({shape.model_type}) "
         f"keeps both in one fused expert parameter (gate_up_proj) under transformers 5, and peft refuses to convert "
         f"one half (\"Cannot convert PEFT target(s) {present[0]} without also targeting {missing} because they are "
@@ -158,6 +174,7 @@ def lora_param_wrapper(recipe, args, shape: ModelShape, lay, err, warn):
         dropout = float(args.raw("lora_dropout")) if args.has("lora_dropout") else 0.05  # TunerArguments default
     except (TypeError, ValueError):
         return  # argument-type judges it
+    err = _refuse_or_say(recipe, err, warn)
     if args.bool("use_dora"):
         err("lora-param-wrapper", f"use_dora with {why}: peft wraps fused parameters in ParamWrapper, which refuses "
             "DoRA (\"lora.ParamWrapper does not work with use_dora=True.\") when the adapter is built", "use_dora",
