@@ -302,6 +302,17 @@ def test_chunked_prefill_budget_near_setups_pass_or_only_warn():
     assert "vllm-chunked-prefill-budget" in rules(old.warnings) and "vllm-chunked-prefill-budget" not in rules(old.errors)
 
 
+def test_chunked_prefill_budget_leaves_a_rope_factor_ms_swift_rewrites_unjudged():
+    # ms-swift's max_model_len on a yarn checkpoint rewrites the rope factor (ModelArguments._init_rope_scaling:
+    # ceil(8192 / 4096) = 2) and hands it to vLLM as hf_overrides: vLLM derives 4096 x 2 = 8192, not 163840.
+    yarn = ("args.model=deepseek-ai/DeepSeek-V2-Lite-Chat", "args.tuner_type=lora")
+    assert "vllm-chunked-prefill-budget" in rules(plan_of(CHUNKED, *yarn).errors)
+    rewritten = plan_of(CHUNKED, *yarn, "args.max_model_len=8192")
+    assert "vllm-chunked-prefill-budget" not in rules(rewritten.errors + rewritten.warnings)
+    # Llama-3's llama3 rope: vLLM applies no factor, the derived length stays 131072 -- still refused
+    assert "vllm-chunked-prefill-budget" in rules(plan_of(CHUNKED, "args.max_model_len=8192").errors)
+
+
 # ---- rollout-server-qlora -------------------------------------------------------------------------------------------
 
 QLORA_SERVER = FIXTURES / "issues/ms-swift-6884-grpo-qlora-rollout-server.yaml"

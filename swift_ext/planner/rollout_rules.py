@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from swift_ext.planner.config_keys import MAX_LENGTH_KEYS
+from swift_ext.planner.config_keys import MAX_LENGTH_KEYS, ROPE_WITHOUT_FACTOR
 from swift_ext.spec.gpus import GPUS
 from swift_ext.spec.support import BY_FEATURE, VLLM_MODEL_FEATURES, Versions, resolve_versions, version_gaps
 
@@ -331,7 +331,11 @@ def vllm_chunked_prefill_budget(recipe, args, shape, lay, err, warn):
     # refuses a step budget below max_model_len when the engine starts: verl#7624 (verl's default 8192 with
     # enable_chunked_prefill False against Llama-3.2-1B's 131072 positions, vLLM 0.24), verl PR #7632 (Qwen2.5-VL-3B,
     # 128000), verl PR #259. max_model_len is vllm_max_model_len, else what vLLM derives from config.json (judged only
-    # without rope_scaling or hf_overrides that change it: at least max_position_embeddings).
+    # without rope_scaling or hf_overrides that change it: at least max_position_embeddings). ms-swift's own
+    # max_model_len changes it too on a checkpoint whose rope carries a factor (yarn, linear, dynamic):
+    # ModelArguments._init_rope_scaling drops the config's factor for ceil(max_model_len / original), the loader writes
+    # that rope into the config, and VllmEngine._get_hf_config_overrides hands the changed rope to vLLM as hf_overrides
+    # (DeepSeek-V2-Lite with max_model_len 8192: yarn 4096 x 2 = 8192, not 163840) -- not judged there either.
     from packaging.version import InvalidVersion, Version
 
     if not colocated_engine(recipe, args):
@@ -343,6 +347,8 @@ def vllm_chunked_prefill_budget(recipe, args, shape, lay, err, warn):
     length = args.int("vllm_max_model_len")
     if length is None:
         if args.raw("rope_scaling") or engine_overrides_length(args) or not shape.max_positions:
+            return
+        if args.int("max_model_len") and shape.rope_scaling and shape.rope_scaling not in ROPE_WITHOUT_FACTOR:
             return
         length = shape.max_positions
     if budget >= length:

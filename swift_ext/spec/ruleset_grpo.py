@@ -219,8 +219,9 @@ GRPO_RULE_INFO = [
                        "prefill off, vLLM 0.24: max_num_batched_tokens (8192) is smaller than max_model_len (128000)")),
              "rlhf_type grpo / gkd with a colocated vLLM, both engines, vllm_engine_kwargs enable_chunked_prefill false "
              "and an integer max_num_batched_tokens below vllm_max_model_len (or, without it, below config.json's "
-             "max_position_embeddings when no rope_scaling / hf_overrides change the length); an error only for a "
-             "declared vLLM >= 0.15.0"),
+             "max_position_embeddings when no rope_scaling / hf_overrides change the length, nor ms-swift's "
+             "max_model_len on a checkpoint whose rope carries a factor: _init_rope_scaling rewrites it and "
+             "VllmEngine._get_hf_config_overrides passes it on); an error only for a declared vLLM >= 0.15.0"),
     RuleInfo("rollout-server-qlora", "warning", "QLoRA (bnb 4-bit) GRPO/GKD with a rollout server: the weight sync "
              "sends bitsandbytes-packed base weights, which a server holding the bf16 checkpoint refuses",
              (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_full_model_to_vllm / "
