@@ -267,8 +267,11 @@ def test_long_grpo_rollouts_on_a100_with_cascade_attention_warn():
 
 def test_cascade_attention_is_judged_only_where_the_reports_were():
     for near in ("args.vllm_disable_cascade_attn=true", "launch.gpu=H100", "launch.gpu=H20", "launch.gpu=V100",
-                 "args.max_completion_length=2048", "args.use_vllm=false", "args.rlhf_type=gkd"):
+                 "args.max_completion_length=2048", "args.use_vllm=false", "args.rlhf_type=gkd",
+                 # no prefix caching: no shared KV blocks, so vLLM finds no common prefix to cascade over
+                 "args.vllm_enable_prefix_caching=false"):
         assert "vllm-cascade-attn" not in rules(plan_of(CASCADE, near).warnings), near
+    assert "vllm-cascade-attn" in rules(plan_of(CASCADE, "args.vllm_enable_prefix_caching=true").warnings)
     server = plan_of(CASCADE, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
     assert "vllm-cascade-attn" not in rules(server.warnings)  # `swift rollout` has its own flag
 

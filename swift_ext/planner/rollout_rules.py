@@ -300,8 +300,13 @@ def vllm_cascade_attention(recipe, args, shape, lay, err, warn):
     # _prepare_engine_kwargs writes it over vllm_engine_kwargs' own disable_cascade_attn whenever EngineArgs has the
     # field), so the engine keeps it on. Hopper (FA3) is not in the reports. Silent: a warning, for a known non-Hopper
     # card, and for long generations (the reports' condition: long reasoning outputs; at least
-    # CASCADE_LONG_COMPLETION tokens of max_completion_length), where the drift compounds.
+    # CASCADE_LONG_COMPLETION tokens of max_completion_length), where the drift compounds. The shared prefix is found
+    # through shared KV blocks (vLLM v1 KVCacheManager.get_num_common_prefix_blocks: blocks whose ref_cnt is every
+    # running request's), which only prefix caching shares: with vllm_enable_prefix_caching false (ms-swift's default
+    # is true for both engines) each request holds its own blocks and cascade attention never runs.
     if not colocated_engine(recipe, args) or args.str("rlhf_type") != "grpo" or args.bool("vllm_disable_cascade_attn"):
+        return
+    if args.raw("vllm_enable_prefix_caching") is not None and not args.bool("vllm_enable_prefix_caching"):
         return
     gpu = GPUS.get(recipe.launch.gpu or "")
     if gpu is None or gpu.compute_capability < (8, 0) or gpu.compute_capability[0] == 9:

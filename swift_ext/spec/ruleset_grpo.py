@@ -203,7 +203,9 @@ GRPO_RULE_INFO = [
                        "default (opt-in) for its numerical issues")),
              "rlhf_type grpo with a colocated vLLM (use_vllm, vllm_mode not server), both engines, launch.gpu known "
              "with compute capability 8.x, 10.x or 12.x (not Hopper, not below sm80), max_completion_length >= 4096 "
-             "(the reports' long generations), vllm_disable_cascade_attn not true; a server's setting is `swift rollout`'s and not seen here"),
+             "(the reports' long generations), vllm_disable_cascade_attn not true, vllm_enable_prefix_caching not false "
+             "(the common prefix is found through shared, prefix-cached KV blocks: vLLM v1 "
+             "KVCacheManager.get_num_common_prefix_blocks); a server's setting is `swift rollout`'s and not seen here"),
     RuleInfo("vllm-chunked-prefill-budget", "error, warning", "vllm_engine_kwargs that turn chunked prefill off with a "
              "max_num_batched_tokens below the colocated engine's max_model_len: vLLM refuses the engine at start "
              "(error for a target vLLM >= 0.15.0, a warning where the version is not known)",
