@@ -332,6 +332,10 @@ def test_qlora_against_a_rollout_server_warns_on_vllm_mode():
 def test_qlora_colocated_or_lora_without_bnb_is_not_flagged():
     colocate = ("args.vllm_mode=colocate", "args.vllm_server_host=null", "args.vllm_server_port=null",
                 "args.vllm_gpu_memory_utilization=0.5")
+    gkd = ("args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-30B-A3B")
     for near in (colocate, ("args.quant_method=null", "args.quant_bits=null"), ("args.quant_bits=8",),
-                 ("args.use_vllm=false",)):
+                 ("args.use_vllm=false",),
+                 # GKD with lmbda 0 never generates on-policy, so no weight sync ever reaches the server
+                 (*gkd, "args.lmbda=0")):
         assert "rollout-server-qlora" not in rules(plan_of(QLORA_SERVER, *near).warnings), near
+    assert "rollout-server-qlora" in rules(plan_of(QLORA_SERVER, *gkd).warnings)  # lmbda 0.5: it generates

@@ -386,9 +386,13 @@ def rollout_server_qlora(recipe, args, shape, lay, err, warn):
     # (_prepare_vllm_engine, ms-swift PR #8350 "support qlora grpo"). A rollout server is started by `swift rollout`
     # with its own flags; one that loaded the bf16 checkpoint refuses the packed tensors in load_weights at the first
     # sync (ms-swift#6884: QLoRA GRPO against an external vLLM, qwen3_moe load_weights). The server is not in the
-    # recipe: a warning.
+    # recipe: a warning. The sync runs only before a generation (_generate_completions: needs_weight_sync), and GKD
+    # with lmbda 0 never generates (gkd_trainer.py _rollout_samples: a draw in [0, 1) <= lmbda picks the student), so
+    # nothing is ever sent there.
     if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
             or not args.bool("use_vllm") or args.str("vllm_mode") != "server":
+        return
+    if args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0:
         return
     if (args.str("quant_method") or "").lower() != "bnb" or args.int("quant_bits") != 4 \
             or (args.str("tuner_type") or "lora") != "lora":

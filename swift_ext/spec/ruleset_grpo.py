@@ -233,7 +233,8 @@ GRPO_RULE_INFO = [
               Evidence("report", "ms-swift#6884", "GRPO QLoRA of a Qwen3-MoE model against an external vLLM "
                        "(`swift rollout`): the server fails in qwen3_moe load_weights at the weight sync; labelled an "
                        "enhancement (QLoRA GRPO arrived for the colocated engine with ms-swift PR #8350)")),
-             "engine swift, rlhf_type grpo / gkd, use_vllm with vllm_mode server, quant_method bnb with quant_bits 4, "
+             "engine swift, rlhf_type grpo / gkd (not GKD with lmbda 0, which never generates and so never syncs: "
+             "gkd_trainer.py _rollout_samples), use_vllm with vllm_mode server, quant_method bnb with quant_bits 4, "
              "tuner_type lora (the server's own flags are not in the recipe: a warning)"),
     RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
              "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
