@@ -267,8 +267,11 @@ def test_long_grpo_rollouts_on_a100_with_cascade_attention_warn():
 
 def test_cascade_attention_is_judged_only_where_the_reports_were():
     for near in ("args.vllm_disable_cascade_attn=true", "launch.gpu=H100", "launch.gpu=H20", "launch.gpu=V100",
-                 "args.max_completion_length=2048", "args.use_vllm=false", "args.rlhf_type=gkd"):
+                 "args.max_completion_length=2048", "args.use_vllm=false", "args.rlhf_type=gkd",
+                 # no prefix caching: no shared KV blocks, so vLLM finds no common prefix to cascade over
+                 "args.vllm_enable_prefix_caching=false"):
         assert "vllm-cascade-attn" not in rules(plan_of(CASCADE, near).warnings), near
+    assert "vllm-cascade-attn" in rules(plan_of(CASCADE, "args.vllm_enable_prefix_caching=true").warnings)
     server = plan_of(CASCADE, "args.vllm_mode=server", "args.vllm_server_host=[127.0.0.1]")
     assert "vllm-cascade-attn" not in rules(server.warnings)  # `swift rollout` has its own flag
 
@@ -302,6 +305,17 @@ def test_chunked_prefill_budget_near_setups_pass_or_only_warn():
     assert "vllm-chunked-prefill-budget" in rules(old.warnings) and "vllm-chunked-prefill-budget" not in rules(old.errors)
 
 
+def test_chunked_prefill_budget_leaves_a_rope_factor_ms_swift_rewrites_unjudged():
+    # ms-swift's max_model_len on a yarn checkpoint rewrites the rope factor (ModelArguments._init_rope_scaling:
+    # ceil(8192 / 4096) = 2) and hands it to vLLM as hf_overrides: vLLM derives 4096 x 2 = 8192, not 163840.
+    yarn = ("args.model=deepseek-ai/DeepSeek-V2-Lite-Chat", "args.tuner_type=lora")
+    assert "vllm-chunked-prefill-budget" in rules(plan_of(CHUNKED, *yarn).errors)
+    rewritten = plan_of(CHUNKED, *yarn, "args.max_model_len=8192")
+    assert "vllm-chunked-prefill-budget" not in rules(rewritten.errors + rewritten.warnings)
+    # Llama-3's llama3 rope: vLLM applies no factor, the derived length stays 131072 -- still refused
+    assert "vllm-chunked-prefill-budget" in rules(plan_of(CHUNKED, "args.max_model_len=8192").errors)
+
+
 # ---- rollout-server-qlora -------------------------------------------------------------------------------------------
 
 QLORA_SERVER = FIXTURES / "issues/ms-swift-6884-grpo-qlora-rollout-server.yaml"
@@ -318,6 +332,10 @@ def test_qlora_against_a_rollout_server_warns_on_vllm_mode():
 def test_qlora_colocated_or_lora_without_bnb_is_not_flagged():
     colocate = ("args.vllm_mode=colocate", "args.vllm_server_host=null", "args.vllm_server_port=null",
                 "args.vllm_gpu_memory_utilization=0.5")
+    gkd = ("args.rlhf_type=gkd", "args.teacher_model=Qwen/Qwen3-30B-A3B")
     for near in (colocate, ("args.quant_method=null", "args.quant_bits=null"), ("args.quant_bits=8",),
-                 ("args.use_vllm=false",)):
+                 ("args.use_vllm=false",),
+                 # GKD with lmbda 0 never generates on-policy, so no weight sync ever reaches the server
+                 (*gkd, "args.lmbda=0")):
         assert "rollout-server-qlora" not in rules(plan_of(QLORA_SERVER, *near).warnings), near
+    assert "rollout-server-qlora" in rules(plan_of(QLORA_SERVER, *gkd).warnings)  # lmbda 0.5: it generates

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from swift_ext.planner.config_keys import MAX_LENGTH_KEYS
+from swift_ext.planner.config_keys import MAX_LENGTH_KEYS, ROPE_WITHOUT_FACTOR
 from swift_ext.spec.gpus import GPUS
 from swift_ext.spec.support import BY_FEATURE, VLLM_MODEL_FEATURES, Versions, resolve_versions, version_gaps
 
@@ -300,8 +300,13 @@ def vllm_cascade_attention(recipe, args, shape, lay, err, warn):
     # _prepare_engine_kwargs writes it over vllm_engine_kwargs' own disable_cascade_attn whenever EngineArgs has the
     # field), so the engine keeps it on. Hopper (FA3) is not in the reports. Silent: a warning, for a known non-Hopper
     # card, and for long generations (the reports' condition: long reasoning outputs; at least
-    # CASCADE_LONG_COMPLETION tokens of max_completion_length), where the drift compounds.
+    # CASCADE_LONG_COMPLETION tokens of max_completion_length), where the drift compounds. The shared prefix is found
+    # through shared KV blocks (vLLM v1 KVCacheManager.get_num_common_prefix_blocks: blocks whose ref_cnt is every
+    # running request's), which only prefix caching shares: with vllm_enable_prefix_caching false (ms-swift's default
+    # is true for both engines) each request holds its own blocks and cascade attention never runs.
     if not colocated_engine(recipe, args) or args.str("rlhf_type") != "grpo" or args.bool("vllm_disable_cascade_attn"):
+        return
+    if args.raw("vllm_enable_prefix_caching") is not None and not args.bool("vllm_enable_prefix_caching"):
         return
     gpu = GPUS.get(recipe.launch.gpu or "")
     if gpu is None or gpu.compute_capability < (8, 0) or gpu.compute_capability[0] == 9:
@@ -331,7 +336,11 @@ def vllm_chunked_prefill_budget(recipe, args, shape, lay, err, warn):
     # refuses a step budget below max_model_len when the engine starts: verl#7624 (verl's default 8192 with
     # enable_chunked_prefill False against Llama-3.2-1B's 131072 positions, vLLM 0.24), verl PR #7632 (Qwen2.5-VL-3B,
     # 128000), verl PR #259. max_model_len is vllm_max_model_len, else what vLLM derives from config.json (judged only
-    # without rope_scaling or hf_overrides that change it: at least max_position_embeddings).
+    # without rope_scaling or hf_overrides that change it: at least max_position_embeddings). ms-swift's own
+    # max_model_len changes it too on a checkpoint whose rope carries a factor (yarn, linear, dynamic):
+    # ModelArguments._init_rope_scaling drops the config's factor for ceil(max_model_len / original), the loader writes
+    # that rope into the config, and VllmEngine._get_hf_config_overrides hands the changed rope to vLLM as hf_overrides
+    # (DeepSeek-V2-Lite with max_model_len 8192: yarn 4096 x 2 = 8192, not 163840) -- not judged there either.
     from packaging.version import InvalidVersion, Version
 
     if not colocated_engine(recipe, args):
@@ -343,6 +352,8 @@ def vllm_chunked_prefill_budget(recipe, args, shape, lay, err, warn):
     length = args.int("vllm_max_model_len")
     if length is None:
         if args.raw("rope_scaling") or engine_overrides_length(args) or not shape.max_positions:
+            return
+        if args.int("max_model_len") and shape.rope_scaling and shape.rope_scaling not in ROPE_WITHOUT_FACTOR:
             return
         length = shape.max_positions
     if budget >= length:
@@ -375,9 +386,13 @@ def rollout_server_qlora(recipe, args, shape, lay, err, warn):
     # (_prepare_vllm_engine, ms-swift PR #8350 "support qlora grpo"). A rollout server is started by `swift rollout`
     # with its own flags; one that loaded the bf16 checkpoint refuses the packed tensors in load_weights at the first
     # sync (ms-swift#6884: QLoRA GRPO against an external vLLM, qwen3_moe load_weights). The server is not in the
-    # recipe: a warning.
+    # recipe: a warning. The sync runs only before a generation (_generate_completions: needs_weight_sync), and GKD
+    # with lmbda 0 never generates (gkd_trainer.py _rollout_samples: a draw in [0, 1) <= lmbda picks the student), so
+    # nothing is ever sent there.
     if recipe.engine != "swift" or recipe.command != "rlhf" or args.str("rlhf_type") not in ("grpo", "gkd") \
             or not args.bool("use_vllm") or args.str("vllm_mode") != "server":
+        return
+    if args.str("rlhf_type") == "gkd" and args.float("lmbda") == 0:
         return
     if (args.str("quant_method") or "").lower() != "bnb" or args.int("quant_bits") != 4 \
             or (args.str("tuner_type") or "lora") != "lora":

@@ -203,7 +203,9 @@ GRPO_RULE_INFO = [
                        "default (opt-in) for its numerical issues")),
              "rlhf_type grpo with a colocated vLLM (use_vllm, vllm_mode not server), both engines, launch.gpu known "
              "with compute capability 8.x, 10.x or 12.x (not Hopper, not below sm80), max_completion_length >= 4096 "
-             "(the reports' long generations), vllm_disable_cascade_attn not true; a server's setting is `swift rollout`'s and not seen here"),
+             "(the reports' long generations), vllm_disable_cascade_attn not true, vllm_enable_prefix_caching not false "
+             "(the common prefix is found through shared, prefix-cached KV blocks: vLLM v1 "
+             "KVCacheManager.get_num_common_prefix_blocks); a server's setting is `swift rollout`'s and not seen here"),
     RuleInfo("vllm-chunked-prefill-budget", "error, warning", "vllm_engine_kwargs that turn chunked prefill off with a "
              "max_num_batched_tokens below the colocated engine's max_model_len: vLLM refuses the engine at start "
              "(error for a target vLLM >= 0.15.0, a warning where the version is not known)",
@@ -219,8 +221,9 @@ GRPO_RULE_INFO = [
                        "prefill off, vLLM 0.24: max_num_batched_tokens (8192) is smaller than max_model_len (128000)")),
              "rlhf_type grpo / gkd with a colocated vLLM, both engines, vllm_engine_kwargs enable_chunked_prefill false "
              "and an integer max_num_batched_tokens below vllm_max_model_len (or, without it, below config.json's "
-             "max_position_embeddings when no rope_scaling / hf_overrides change the length); an error only for a "
-             "declared vLLM >= 0.15.0"),
+             "max_position_embeddings when no rope_scaling / hf_overrides change the length, nor ms-swift's "
+             "max_model_len on a checkpoint whose rope carries a factor: _init_rope_scaling rewrites it and "
+             "VllmEngine._get_hf_config_overrides passes it on); an error only for a declared vLLM >= 0.15.0"),
     RuleInfo("rollout-server-qlora", "warning", "QLoRA (bnb 4-bit) GRPO/GKD with a rollout server: the weight sync "
              "sends bitsandbytes-packed base weights, which a server holding the bf16 checkpoint refuses",
              (code("ms-swift swift/rlhf_trainers/rollout_mixin.py: RolloutTrainerMixin._move_full_model_to_vllm / "
@@ -230,7 +233,8 @@ GRPO_RULE_INFO = [
               Evidence("report", "ms-swift#6884", "GRPO QLoRA of a Qwen3-MoE model against an external vLLM "
                        "(`swift rollout`): the server fails in qwen3_moe load_weights at the weight sync; labelled an "
                        "enhancement (QLoRA GRPO arrived for the colocated engine with ms-swift PR #8350)")),
-             "engine swift, rlhf_type grpo / gkd, use_vllm with vllm_mode server, quant_method bnb with quant_bits 4, "
+             "engine swift, rlhf_type grpo / gkd (not GKD with lmbda 0, which never generates and so never syncs: "
+             "gkd_trainer.py _rollout_samples), use_vllm with vllm_mode server, quant_method bnb with quant_bits 4, "
              "tuner_type lora (the server's own flags are not in the recipe: a warning)"),
     RuleInfo("vllm-feature-version", "error", "GRPO rollout features ms-swift gates on the trainer's vLLM: "
              "rollout_importance_sampling_mode needs vLLM >= 0.10.2, Megatron router_replay_mode R3 >= 0.14.0",
