@@ -76,13 +76,16 @@ WORKING = sorted((FIXTURES / "working").glob("*.yaml"))  # files/: what a workdi
 # fused routed experts (Qwen3-MoE, Qwen3.5-MoE, gpt-oss) out: ms-swift's own MoE LoRA examples, written when
 # transformers 4 kept one Linear per expert, still run on 4.6 -- with their experts frozen; the warning is right on
 # them, and they still plan.
+# lora-param-wrapper / lora-fused-pair, judged with this machine's transformers 5 only, say that peft 0.20 refuses
+# dropout (or half a pair) on fused experts: ms-swift's Qwen3-Next LoRA example was written for transformers 4.57, where
+# it runs, and plans as published; on the installed stack the warning is right.
 ADVISORY = {"grpo-dynamic-opd", "vllm-mm-cache", "dataset", "memory", "resume", "launch", "mtp-untrained", "rollout-length",
             "max-positions", "kv-groups-tp",
             "sequence-parallel", "moe-a2a-overlap", "tp-comm-overlap", "attention-flash-mla",
             "moe-hybridep-lengths", "tp-comm-overlap-fp8", "cuda-graph-te",
             "megatron-run-length", "rl-moe-aux-loss",
             "rollout-param-gather", "mtp-checkpoint-tp", "resume-source", "vllm-cascade-attn", "teacher-server-topk",
-            "lora-all-linear-experts"}
+            "lora-all-linear-experts", "lora-param-wrapper", "lora-fused-pair"}
 
 
 def header(path: Path) -> dict[str, str]:
