@@ -549,3 +549,19 @@ def test_the_rollout_phase_frees_the_gradient_buffer_with_the_model_not_the_opti
     only_model = rollout(offload_model=True, offload_optimizer=False)
     assert only_optimizer["gradients"] > 0 and only_optimizer["optimizer"] == 0
     assert only_model["gradients"] == 0 and only_model["weights"] == 0 and only_model["optimizer"] > 0
+
+
+def test_an_unpacked_sft_whose_longest_sample_is_unmeasured_is_said_not_refused():
+    """Without packing a micro-batch is as long as its samples; with hub data the longest sample is not measured here,
+    so a max_length sample that would not fit is said (on the first lever), not refused: Baseten's Qwen3.6-35B-A3B
+    LoRA at max_length 131072 trained LongAlign-10k (8K-64K-token samples) on 8 H200s. Packed, every micro-batch is
+    max_length long, and GRPO's rollouts reach max_completion_length whatever the data: both stay refused."""
+    path = FIXTURES / "working" / "baseten-cookbook-megatron-qwen36-35b-a3b-lora-ep8-128k-h200.yaml"
+    plan = make_plan(load_recipe(path), oracle=False)
+    assert plan.ok and plan.memory.verdict == "worst_case_does_not_fit"
+    [warning] = [w for w in plan.warnings if w.code == "memory"]
+    assert "the data's longest sample decides" in warning.message and warning.path == "args.max_length"
+    packed = make_plan(load_recipe(path, ["args.packing=true", "args.padding_free=true"]), oracle=False)
+    assert not packed.ok and "memory" in [e.code for e in packed.errors]
+    assert not make_plan(_grpo_recipe(max_length=32768, max_completion_length=32768, micro_batch_size=1,
+                                      vllm_max_model_len=65536)).ok

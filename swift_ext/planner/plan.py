@@ -244,12 +244,24 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         # GRPO and padding-free runs whose worst case (every sample of a micro-batch at its longest) does not.
         # Under a pipeline, only if one micro-batch at its longest does not fit beside shorter ones in flight.
         fitting = largest_fitting_tokens(shape, args, lay, capacity, recipe.command)
-        if fitting and (fitting >= longest_sequence(args, recipe.command)
+        # Unpacked micro-batches are as long as their samples, and this data's longest sample was not measured here
+        # (hub or remote data: the basis is the worst case). Where the data, not the policy, sets the lengths, a
+        # longest sample that would not fit is said, not refused: Baseten's Qwen3.6-35B-A3B LoRA at max_length
+        # 131072 trained LongAlign-10k (8K-64K-token samples) on 8 H200s.
+        unmeasured = not (recipe.command == "rlhf" and args.str("rlhf_type") in GENERATING_RLHF)
+        if fitting and (fitting >= longest_sequence(args, recipe.command) or unmeasured
                         or lay.pp > 1 and longest_fits_among_short(shape, args, lay, capacity, recipe.command)):
             from dataclasses import replace
 
             memory = found.memory = replace(memory, fits_up_to_tokens=fitting,
                                             in_flight=in_flight_micro_batches(args, lay))
+            if fitting < longest_sequence(args, recipe.command) and unmeasured:
+                warnings.append(Finding(memory.verdict_message() + "; the data's longest sample decides (not measured "
+                                        "here: plan a local copy of the data to judge it)", code="memory",
+                                        **recipe.where("args.max_length"),
+                                        hint=f"max_length {fitting} or less, or a layout that fits "
+                                             "(`swift-ext plan --search`)"))
+                return
             warnings.append(Finding(memory.verdict_message(), code="memory", file=recipe.source,
                                     hint="lower micro_batch_size or max_length/max_completion_length, or "
                                          "`swift-ext plan --search`"))
@@ -263,9 +275,9 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         flag = levers[0].flag if levers else primary_flag(args, shape, memory.components)
         fixes = "; passes with " + ", or ".join(lever.text() for lever in levers) \
             if levers else f"; no single change fits, {flag} first"
-        errors.append(Finding(
-            f"{memory.verdict_message()} ({_largest(memory.components)}){fixes}", code="memory",
-            **recipe.where(f"args.{flag}"), hint="try `swift-ext plan --search` for a layout that fits"))
+        message = f"{memory.verdict_message()} ({_largest(memory.components)}){fixes}"
+        errors.append(Finding(message, code="memory", **recipe.where(f"args.{flag}"),
+                              hint="try `swift-ext plan --search` for a layout that fits"))
     elif memory.verdict == "tight":
         # Over the card but within the band: named on the first single change that brings the estimate under the
         # card (memory_levers.easing_levers); most real out-of-memory launches plan here.
@@ -276,6 +288,10 @@ def _megatron_checks(recipe, args, model_config, found, errors, warnings, notes,
         eases = "; the estimate is under the card with " + ", or ".join(lever.text() for lever in levers) \
             if levers else ""
         warnings.append(Finding(memory.verdict_message() + eases, code="memory", **where))
+
+
+# RLHF types whose trained sequences the policy writes (up to max_completion_length, often reached), not the data.
+GENERATING_RLHF = ("grpo", "gkd", "ppo")
 
 
 def _oracle_checks(recipe, args, shape, lay, errors, warnings, notes, wanted, versions=None) -> dict:
