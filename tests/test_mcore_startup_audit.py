@@ -142,3 +142,14 @@ def test_the_ep_overlap_on_a_text_model_is_said_to_meet_ms_swifts_forward_step()
     assert result.ok
     (warning,) = [w for w in result.warnings if w.code == "moe-a2a-overlap"]
     assert "return_schedule_plan" in warning.message and warning.path == "args.megatron_extra_kwargs"
+
+
+def test_hybrid_context_parallel_through_extra_kwargs_at_pp1():
+    # megatron-core's no-pipelining schedule reads the batch as Megatron-LM's HybridCPDataLoaderWrapper pair
+    # (hybrid_cp_schedule.py `data[1]`); ms-swift's trainers hand it dicts (Megatron-Bridge#4586's missing glue).
+    on = ek('"hybrid_context_parallel": true, "max_seqlen_per_dp_cp_rank": 4096')
+    assert _refused(QWEN3_MOE, on, code="hybrid-cp-schedule") == {"args.megatron_extra_kwargs"}
+    assert _refused(QWEN3_MOE, ek('"hybrid_context_parallel": false'), code="hybrid-cp-schedule") == set()
+    assert _refused(QWEN3_MOE, code="hybrid-cp-schedule") == set()
+    # PP 2: the pipelined schedules never read the switch, so the rule stays quiet there
+    assert _refused(DENSE, ek('"hybrid_context_parallel": true'), code="hybrid-cp-schedule") == set()
