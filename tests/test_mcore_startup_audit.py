@@ -151,5 +151,7 @@ def test_hybrid_context_parallel_through_extra_kwargs_at_pp1():
     assert _refused(QWEN3_MOE, on, code="hybrid-cp-schedule") == {"args.megatron_extra_kwargs"}
     assert _refused(QWEN3_MOE, ek('"hybrid_context_parallel": false'), code="hybrid-cp-schedule") == set()
     assert _refused(QWEN3_MOE, code="hybrid-cp-schedule") == set()
-    # PP 2: the pipelined schedules never read the switch, so the rule stays quiet there
+    # PP 2: the pipelined schedules never read the switch: no refusal, a warning that no dynamic CP happens
     assert _refused(DENSE, ek('"hybrid_context_parallel": true'), code="hybrid-cp-schedule") == set()
+    result = make_plan(load_recipe(WORKING / DENSE, [ek('"hybrid_context_parallel": true')]), oracle=False)
+    assert {p.path for p in result.warnings if p.code == "hybrid-cp-schedule"} == {"args.megatron_extra_kwargs"}

@@ -506,9 +506,17 @@ def moe_layer_setup(recipe, args, shape: ModelShape, lay, err, warn):
 # cyclic_iter over the DataLoader: a dict per micro-batch, so `data[1]` is KeyError: 1 in the first step).
 # Report: NVIDIA-NeMo/Megatron-Bridge#4586 (Dynamic/Hybrid CP "does not work in Bridge out of the box even with the
 # right mcore version": the glue is in megatron/training/training.py, which Bridge's own loop does not use).
-# Scope: PP 1 only -- the pipelined schedules never read the switch.
+# Under PP > 1 the pipelined schedules never read the switch and ms-swift builds its batches and CP slices itself
+# (swift/megatron/utils get_batch_on_this_cp_rank, not megatron-core's hybrid-CP batch helper): the run trains with
+# the fixed context_parallel_size, the balancing asked for silently absent -- a warning there.
 def hybrid_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
-    if not is_on(args, "hybrid_context_parallel") or lay.pp != 1:
+    if not is_on(args, "hybrid_context_parallel"):
+        return
+    if lay.pp != 1:
+        warn("hybrid-cp-schedule", f"megatron_extra_kwargs: hybrid_context_parallel at PP={lay.pp}: megatron-core's "
+             "pipelined schedules never read it and ms-swift slices its batches for the fixed context_parallel_size, "
+             "so no dynamic CP happens", "megatron_extra_kwargs",
+             hint="drop hybrid_context_parallel; balance long samples with context_parallel_size / packing instead")
         return
     err("hybrid-cp-schedule", "megatron_extra_kwargs: hybrid_context_parallel at PP=1: megatron-core's schedule then "
         "reads each batch as the (samples, sample_id_groups) pair only Megatron-LM's own training loop builds "

@@ -106,22 +106,24 @@ MCORE_AUDIT_RULE_INFO = [
                    "turns batch_p2p_comm off)"), code(GMC)),
              "engine: megatron, megatron_extra_kwargs sets those fields (cp_comm_type: a list there under CP; a "
              "list in args is an argument-type error, ms-swift's parser reads that argument as one string)"),
-    RuleInfo("hybrid-cp-schedule", "error", "hybrid (dynamic) context parallelism at PP 1: megatron-core's "
+    RuleInfo("hybrid-cp-schedule", "error, warning", "hybrid (dynamic) context parallelism at PP 1: megatron-core's "
              "no-pipelining schedule then reads each batch as the (samples, sample_id_groups) pair that only "
              "Megatron-LM's training loop builds (HybridCPDataLoaderWrapper); ms-swift's trainers pass their own "
-             "micro-batch dicts (KeyError in the first step)",
+             "micro-batch dicts (KeyError in the first step); at PP > 1 (warning) the pipelined schedules never read "
+             "it and ms-swift slices batches for the fixed CP size: no dynamic CP happens",
              (code("megatron-core pipeline_parallel/schedules.py: forward_backward_no_pipelining (config."
                    "hybrid_context_parallel)"),
               code("megatron-core pipeline_parallel/hybrid_cp_schedule.py: hybrid_context_parallel_forward_backward "
                    "(`sample_id_groups = data[1]`)"),
               code("ms-swift swift/megatron/trainers/base.py: train_step / cyclic_iter (no HybridCPDataLoaderWrapper)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_batch_on_this_cp_rank (its own CP slicing)"),
               code(GMC),
               Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#4586", "Dynamic (Hybrid) CP tracking issue: the "
                        "schedule dispatch is automatic in mcore, the data-iterator wrapper lives in "
                        "megatron/training/training.py, so a training loop of its own (Bridge's) does not work out "
                        "of the box even with the right mcore version")),
-             "engine: megatron, megatron_extra_kwargs hybrid_context_parallel truthy, pipeline_model_parallel_size 1 "
-             "(the pipelined schedules never read it)"),
+             "engine: megatron, megatron_extra_kwargs hybrid_context_parallel truthy; error at "
+             "pipeline_model_parallel_size 1, warning above it"),
     RuleInfo("pipeline-p2p-pp2", "error", "virtual pipeline stages at PP 2 need overlap_p2p_comm: without it the "
              "interleaved schedule's combined send/receive to the one peer pairs the activation and gradient shapes "
              "(and batched tensors) crossed under variable_seq_lengths, which ms-swift always builds with",
