@@ -503,7 +503,8 @@ def moe_layer_setup(recipe, args, shape: ModelShape, lay, err, warn):
 # only megatron/training/training.py wraps the iterator with it. ms-swift 4.6 has no argument for the switch (it
 # reaches the config through megatron_extra_kwargs, get_mcore_model_config / _get_megatron_bridge_model), never
 # imports that wrapper, and its trainers pass forward_backward_func their own iterator (trainers/base.py
-# cyclic_iter over the DataLoader: a dict per micro-batch, so `data[1]` is KeyError: 1 in the first step).
+# cyclic_iter over the DataLoader: a dict per micro-batch, so `data[1]` is KeyError: 1 in the first step;
+# bench/mcore_audit/confirm_runtime.py hybrid-cp-dict-batch runs it).
 # Report: NVIDIA-NeMo/Megatron-Bridge#4586 (Dynamic/Hybrid CP "does not work in Bridge out of the box even with the
 # right mcore version": the glue is in megatron/training/training.py, which Bridge's own loop does not use).
 # Under PP > 1 the pipelined schedules never read the switch and ms-swift builds its batches and CP slices itself

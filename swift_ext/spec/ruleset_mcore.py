@@ -118,6 +118,8 @@ MCORE_AUDIT_RULE_INFO = [
               code("ms-swift swift/megatron/trainers/base.py: train_step / cyclic_iter (no HybridCPDataLoaderWrapper)"),
               code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_batch_on_this_cp_rank (its own CP slicing)"),
               code(GMC),
+              Evidence("measurement", "bench/mcore_audit/confirm_runtime.py hybrid-cp-dict-batch (the 0.16.1 "
+                       "schedule fed a micro-batch dict on the CPU: KeyError: 1)"),
               Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#4586", "Dynamic (Hybrid) CP tracking issue: the "
                        "schedule dispatch is automatic in mcore, the data-iterator wrapper lives in "
                        "megatron/training/training.py, so a training loop of its own (Bridge's) does not work out "
