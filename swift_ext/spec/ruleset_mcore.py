@@ -126,6 +126,21 @@ MCORE_AUDIT_RULE_INFO = [
                        "of the box even with the right mcore version")),
              "engine: megatron, megatron_extra_kwargs hybrid_context_parallel truthy; error at "
              "pipeline_model_parallel_size 1, warning above it"),
+    RuleInfo("te-offload-nothing", "error, warning", "cpu_offloading_activations and cpu_offloading_weights both off "
+             "(megatron_extra_kwargs): megatron-core builds Transformer Engine's CPU-offload context for every "
+             "TransformerBlock and TE raises ValueError ('not mentioned what to offload') at model build -- always "
+             "with cpu_offloading on or NVTE_CPU_OFFLOAD_V1=1, and even with it off below TE 2.10",
+             (code("megatron-core transformer/transformer_block.py: TransformerBlock.__init__ (get_cpu_offload_context "
+                   "whenever TE is importable)"),
+              code("transformer-engine transformer_engine/pytorch/cpu_offload.py: get_cpu_offload_context (2.4.0 / "
+                   "2.8.0: checks first; 2.10.0 / 2.11.0: after `if not enabled: return`, cpu_offload_v1.py first)"),
+              code(GMC),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2954", "Megatron-Bridge/Megatron-LM config mismatches: "
+                       "setting cpu_offloading_activations: false gives a configuration error (from #2684)")),
+             "engine: megatron, megatron_extra_kwargs turns cpu_offloading_activations off with cpu_offloading_weights "
+             "off; error with cpu_offloading on, NVTE_CPU_OFFLOAD_V1=1 in env, or a target transformer-engine known "
+             "below 2.10 (--target-versions or installed); warning where the version is unknown; nothing on TE >= 2.10 "
+             "without offloading"),
     RuleInfo("pipeline-p2p-pp2", "error", "virtual pipeline stages at PP 2 need overlap_p2p_comm: without it the "
              "interleaved schedule's combined send/receive to the one peer pairs the activation and gradient shapes "
              "(and batched tensors) crossed under variable_seq_lengths, which ms-swift always builds with",
