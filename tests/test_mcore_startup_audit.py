@@ -142,3 +142,38 @@ def test_the_ep_overlap_on_a_text_model_is_said_to_meet_ms_swifts_forward_step()
     assert result.ok
     (warning,) = [w for w in result.warnings if w.code == "moe-a2a-overlap"]
     assert "return_schedule_plan" in warning.message and warning.path == "args.megatron_extra_kwargs"
+
+
+def test_hybrid_context_parallel_through_extra_kwargs_at_pp1():
+    # megatron-core's no-pipelining schedule reads the batch as Megatron-LM's HybridCPDataLoaderWrapper pair
+    # (hybrid_cp_schedule.py `data[1]`); ms-swift's trainers hand it dicts (Megatron-Bridge#4586's missing glue).
+    on = ek('"hybrid_context_parallel": true, "max_seqlen_per_dp_cp_rank": 4096')
+    assert _refused(QWEN3_MOE, on, code="hybrid-cp-schedule") == {"args.megatron_extra_kwargs"}
+    assert _refused(QWEN3_MOE, ek('"hybrid_context_parallel": false'), code="hybrid-cp-schedule") == set()
+    assert _refused(QWEN3_MOE, code="hybrid-cp-schedule") == set()
+    # PP 2: the pipelined schedules never read the switch: no refusal, a warning that no dynamic CP happens
+    assert _refused(DENSE, ek('"hybrid_context_parallel": true'), code="hybrid-cp-schedule") == set()
+    result = make_plan(load_recipe(WORKING / DENSE, [ek('"hybrid_context_parallel": true')]), oracle=False)
+    assert {p.path for p in result.warnings if p.code == "hybrid-cp-schedule"} == {"args.megatron_extra_kwargs"}
+
+
+def _offload(*overrides: str, te: str | None = None, env: bool = False):
+    recipe = load_recipe(WORKING / DENSE, list(overrides) + (["env.NVTE_CPU_OFFLOAD_V1=1"] if env else []))
+    result = make_plan(recipe, oracle=False, target_versions={"transformer-engine": te} if te else None)
+    return ({p.path for p in result.errors if p.code == "te-offload-nothing"},
+            {p.path for p in result.warnings if p.code == "te-offload-nothing"})
+
+
+def test_cpu_offloading_activations_off_with_nothing_to_offload():
+    # TransformerBlock builds TE's offload context always; TE < 2.10 raises when neither switch is on
+    # (Megatron-Bridge#2954), 2.10+ only with offloading on (or the v1 path).
+    off = ek('"cpu_offloading_activations": false')
+    extra = {"args.megatron_extra_kwargs"}
+    assert _offload(off, te="2.8") == (extra, set())
+    assert _offload(off) == (set(), extra)  # TE version unknown here
+    assert _offload(off, te="2.11") == (set(), set())
+    assert _offload(off, te="2.11", env=True) == (extra, set())
+    assert _offload(ek('"cpu_offloading_activations": false, "cpu_offloading": true'), te="2.11")[0] == extra
+    # weights offload keeps something to offload; the default (activations on) is never judged
+    assert _offload(ek('"cpu_offloading_activations": false, "cpu_offloading_weights": true'), te="2.8") == (set(), set())
+    assert _offload(te="2.8") == (set(), set())

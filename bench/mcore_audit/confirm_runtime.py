@@ -1,5 +1,6 @@
 """Confirms on the CPU, with megatron-core 0.16.1's own code, the refusals the oracle does not run (they fire when the
-model is built or in the first step): the audit's rows moe-flex-tp1ep1, moe-sinkhorn-aux and sched-overlap-nonint.
+model is built or in the first step): the audit's rows moe-flex-tp1ep1, moe-sinkhorn-aux and sched-overlap-nonint, and hybrid-cp-dict-batch (rule
+hybrid-cp-schedule: the no-pipelining schedule with hybrid_context_parallel fed ms-swift's micro-batch dict).
 Run: PYTHONPATH=. python bench/mcore_audit/confirm_runtime.py"""
 from __future__ import annotations
 
@@ -56,7 +57,19 @@ def overlap_nonint():
                                                     num_microbatches=2, seq_length=8, micro_batch_size=1)
 
 
+def hybrid_cp_dict_batch():
+    # forward_backward_no_pipelining hands the step to this function when config.hybrid_context_parallel is on (it
+    # first allocates a CUDA tensor, so the CPU run calls the function it dispatches to directly).
+    from megatron.core.pipeline_parallel.hybrid_cp_schedule import hybrid_context_parallel_forward_backward
+
+    with fake_rank(1, 0):
+        parallel_state.initialize_model_parallel(create_gloo_process_groups=False)
+        batch = {"input_ids": torch.zeros(1, 8, dtype=torch.long)}  # what ms-swift's cyclic_iter yields per step
+        hybrid_context_parallel_forward_backward(None, iter([batch]), [None], 1, None, None, [], None, False, None,
+                                                 False, None, 0, None, None)
+
+
 if __name__ == "__main__":
     for name, fn in (("moe-flex-tp1ep1", flex_tp1_ep1), ("moe-sinkhorn-aux", sinkhorn_aux),
-                     ("sched-overlap-nonint", overlap_nonint)):
+                     ("sched-overlap-nonint", overlap_nonint), ("hybrid-cp-dict-batch", hybrid_cp_dict_batch)):
         print(f"{name}\t{outcome(fn)}", flush=True)

@@ -27,6 +27,7 @@ from swift_ext.planner.pipeline_rules import PIPELINE_RULES
 from swift_ext.planner.pipeline_schedule import SCHEDULE_RULES
 from swift_ext.planner.optimizer_rules import OPTIMIZER_VERSIONED_RULES
 from swift_ext.planner.precision_rules import PRECISION_RULES, PRECISION_VERSIONED_RULES
+from swift_ext.planner.te_offload_rules import TE_OFFLOAD_VERSIONED_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.sizes import divisors, nearest
 from swift_ext.planner.warn_rules import ENGINE_RULES
@@ -164,7 +165,8 @@ def rule(fn):
 # the plan judges against; the gates themselves are rows of spec.support.SUPPORT.
 VERSIONED_RULES: list[Callable[..., None]] = [*MCORE_CONFIG_VERSIONED_RULES, *COMM_OVERLAP_VERSIONED_RULES,
                                               *LOSS_FUSION_VERSIONED_RULES, *PRECISION_VERSIONED_RULES,
-                                              *OPTIMIZER_VERSIONED_RULES, *ATTENTION_VERSIONED_RULES]
+                                              *OPTIMIZER_VERSIONED_RULES, *ATTENTION_VERSIONED_RULES,
+                                              *TE_OFFLOAD_VERSIONED_RULES]
 
 
 def versioned_rule(fn):

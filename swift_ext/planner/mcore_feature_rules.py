@@ -496,6 +496,36 @@ def moe_layer_setup(recipe, args, shape: ModelShape, lay, err, warn):
             hint="moe_aux_loss_coeff: 0 (a number, not a list)")
 
 
+# Evidence: megatron-core 0.16.1 pipeline_parallel/schedules.py forward_backward_no_pipelining (PP 1) hands the
+# step to hybrid_cp_schedule.py hybrid_context_parallel_forward_backward whenever the config's
+# hybrid_context_parallel is on; that reads each step's batch as `data = next(data_iterator); sample_id_groups =
+# data[1]; batch = data[0]` -- the (samples, groups) pair only Megatron-LM's HybridCPDataLoaderWrapper builds, and
+# only megatron/training/training.py wraps the iterator with it. ms-swift 4.6 has no argument for the switch (it
+# reaches the config through megatron_extra_kwargs, get_mcore_model_config / _get_megatron_bridge_model), never
+# imports that wrapper, and its trainers pass forward_backward_func their own iterator (trainers/base.py
+# cyclic_iter over the DataLoader: a dict per micro-batch, so `data[1]` is KeyError: 1 in the first step;
+# bench/mcore_audit/confirm_runtime.py hybrid-cp-dict-batch runs it).
+# Report: NVIDIA-NeMo/Megatron-Bridge#4586 (Dynamic/Hybrid CP "does not work in Bridge out of the box even with the
+# right mcore version": the glue is in megatron/training/training.py, which Bridge's own loop does not use).
+# Under PP > 1 the pipelined schedules never read the switch and ms-swift builds its batches and CP slices itself
+# (swift/megatron/utils get_batch_on_this_cp_rank, not megatron-core's hybrid-CP batch helper): the run trains with
+# the fixed context_parallel_size, the balancing asked for silently absent -- a warning there.
+def hybrid_context_parallel(recipe, args, shape: ModelShape, lay, err, warn):
+    if not is_on(args, "hybrid_context_parallel"):
+        return
+    if lay.pp != 1:
+        warn("hybrid-cp-schedule", f"megatron_extra_kwargs: hybrid_context_parallel at PP={lay.pp}: megatron-core's "
+             "pipelined schedules never read it and ms-swift slices its batches for the fixed context_parallel_size, "
+             "so no dynamic CP happens", "megatron_extra_kwargs",
+             hint="drop hybrid_context_parallel; balance long samples with context_parallel_size / packing instead")
+        return
+    err("hybrid-cp-schedule", "megatron_extra_kwargs: hybrid_context_parallel at PP=1: megatron-core's schedule then "
+        "reads each batch as the (samples, sample_id_groups) pair only Megatron-LM's own training loop builds "
+        "(HybridCPDataLoaderWrapper); ms-swift's trainers hand it their micro-batch dicts, so the first step fails "
+        "(KeyError: 1)", "megatron_extra_kwargs",
+        hint="drop hybrid_context_parallel (and max_seqlen_per_dp_cp_rank); use context_parallel_size for a fixed CP")
+
+
 def _sinkhorn(args) -> bool:
     """The config's moe_router_load_balancing_type is the string "sinkhorn" megatron-core compares with (router.py
     TopKRouter.routing, TransformerConfig's top-k 1 check): a list that reaches it as a list never is."""
@@ -522,4 +552,5 @@ def _coefficient_is_zero(args, coeff) -> bool:
 
 MCORE_FEATURE_RULES = [moe_a2a_overlap, activation_offloading, fp8_bf16_layers, moe_router_config, extra_kwargs_pairs,
                        cuda_graph_runtime,
-                       parallel_config_extras, interleaved_pp2_without_p2p_overlap, moe_layer_setup]
+                       parallel_config_extras, interleaved_pp2_without_p2p_overlap, moe_layer_setup,
+                       hybrid_context_parallel]

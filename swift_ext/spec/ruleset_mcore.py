@@ -106,6 +106,41 @@ MCORE_AUDIT_RULE_INFO = [
                    "turns batch_p2p_comm off)"), code(GMC)),
              "engine: megatron, megatron_extra_kwargs sets those fields (cp_comm_type: a list there under CP; a "
              "list in args is an argument-type error, ms-swift's parser reads that argument as one string)"),
+    RuleInfo("hybrid-cp-schedule", "error, warning", "hybrid (dynamic) context parallelism at PP 1: megatron-core's "
+             "no-pipelining schedule then reads each batch as the (samples, sample_id_groups) pair that only "
+             "Megatron-LM's training loop builds (HybridCPDataLoaderWrapper); ms-swift's trainers pass their own "
+             "micro-batch dicts (KeyError in the first step); at PP > 1 (warning) the pipelined schedules never read "
+             "it and ms-swift slices batches for the fixed CP size: no dynamic CP happens",
+             (code("megatron-core pipeline_parallel/schedules.py: forward_backward_no_pipelining (config."
+                   "hybrid_context_parallel)"),
+              code("megatron-core pipeline_parallel/hybrid_cp_schedule.py: hybrid_context_parallel_forward_backward "
+                   "(`sample_id_groups = data[1]`)"),
+              code("ms-swift swift/megatron/trainers/base.py: train_step / cyclic_iter (no HybridCPDataLoaderWrapper)"),
+              code("ms-swift swift/megatron/utils/megatron_lm_utils.py: get_batch_on_this_cp_rank (its own CP slicing)"),
+              code(GMC),
+              Evidence("measurement", "bench/mcore_audit/confirm_runtime.py hybrid-cp-dict-batch (the 0.16.1 "
+                       "schedule fed a micro-batch dict on the CPU: KeyError: 1)"),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#4586", "Dynamic (Hybrid) CP tracking issue: the "
+                       "schedule dispatch is automatic in mcore, the data-iterator wrapper lives in "
+                       "megatron/training/training.py, so a training loop of its own (Bridge's) does not work out "
+                       "of the box even with the right mcore version")),
+             "engine: megatron, megatron_extra_kwargs hybrid_context_parallel truthy; error at "
+             "pipeline_model_parallel_size 1, warning above it"),
+    RuleInfo("te-offload-nothing", "error, warning", "cpu_offloading_activations and cpu_offloading_weights both off "
+             "(megatron_extra_kwargs): megatron-core builds Transformer Engine's CPU-offload context for every "
+             "TransformerBlock and TE raises ValueError ('not mentioned what to offload') at model build -- always "
+             "with cpu_offloading on or NVTE_CPU_OFFLOAD_V1=1, and even with it off below TE 2.10",
+             (code("megatron-core transformer/transformer_block.py: TransformerBlock.__init__ (get_cpu_offload_context "
+                   "whenever TE is importable)"),
+              code("transformer-engine transformer_engine/pytorch/cpu_offload.py: get_cpu_offload_context (2.4.0 / "
+                   "2.8.0: checks first; 2.10.0 / 2.11.0: after `if not enabled: return`, cpu_offload_v1.py first)"),
+              code(GMC),
+              Evidence("report", "NVIDIA-NeMo/Megatron-Bridge#2954", "Megatron-Bridge/Megatron-LM config mismatches: "
+                       "setting cpu_offloading_activations: false gives a configuration error (from #2684)")),
+             "engine: megatron, megatron_extra_kwargs turns cpu_offloading_activations off with cpu_offloading_weights "
+             "off; error with cpu_offloading on, NVTE_CPU_OFFLOAD_V1=1 in env, or a target transformer-engine known "
+             "below 2.10 (--target-versions or installed); warning where the version is unknown; nothing on TE >= 2.10 "
+             "without offloading"),
     RuleInfo("pipeline-p2p-pp2", "error", "virtual pipeline stages at PP 2 need overlap_p2p_comm: without it the "
              "interleaved schedule's combined send/receive to the one peer pairs the activation and gradient shapes "
              "(and batched tensors) crossed under variable_seq_lengths, which ms-swift always builds with",
