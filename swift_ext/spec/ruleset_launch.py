@@ -33,4 +33,15 @@ LAUNCH_RULE_INFO = [
                    "... in Accelerator allocator config\", \"Expected 'True' or 'False'\")"),
               code("torch c10/cuda/CUDAAllocatorConfig.cpp: CUDAAllocatorConfig::parseArgs (the CUDA options)")),
              "both engines on GPUs (every rank parses it at its first CUDA allocation); the env values set"),
+    RuleInfo("ray-launch", "error", "use_ray where ms-swift hands the launch to Ray: `swift sft` needs device_groups "
+             "(its Ray start-up parses them before any argument), and `megatron rlhf` reads only a Ray YAML given as "
+             "--config, which a recipe cannot pass",
+             (code("ms-swift swift/ray_utils/__init__.py: try_init_ray (RayHelper.initialize(json.loads(device_groups)), "
+                   "called by swift/cli/sft.py)"),
+              Evidence("measurement", "the installed ms-swift 4.6 try_init_ray with --use_ray true and no device_groups: "
+                       "TypeError 'the JSON object must be str, bytes or bytearray, not NoneType'"),
+              code("ms-swift swift/cli/_megatron/rlhf.py: _use_ray, then swift/ray/megatron/pipeline.py main (ValueError "
+                   "'Usage: python -m swift.ray.megatron.pipeline --config <yaml>' without --config)")),
+             "use_ray true: engine swift command sft without device_groups; engine megatron command rlhf (not sft/pt, "
+             "whose entries never start Ray)"),
 ]
