@@ -211,6 +211,9 @@ CASES = [
     ("device-map", "use_vllm", SWIFT_GRPO, [*MP, *VLLM_SERVER], [*MP, *VLLM_SERVER, "env.CUDA_VISIBLE_DEVICES=1"]),
     ("device-map", "env.CUDA_VISIBLE_DEVICES", SWIFT_SFT,
      ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1,2"], ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1"]),
+    # NPROC_PER_NODE=7 over the launch's 8 GPUs (the 8th kept for vLLM, ms-swift#3695): the env value is the one named
+    ("device-map", "env.NPROC_PER_NODE", SWIFT_SFT, ["launch.gpus_per_node=8", "env.NPROC_PER_NODE=7"],
+     ["launch.gpus_per_node=8", "env.NPROC_PER_NODE=8"]),
     # a stated spreading device_map with one GPU per process (ms-swift#4567): plain DDP ranks each spread a copy and
     # accelerate refuses it; the same device_map with 2 GPUs per process is ms-swift's MP+DDP, one rank is not DDP,
     # and a device_map pinning one device spreads nothing
