@@ -562,6 +562,7 @@ from swift_ext.msswift.encoder_rules import ENCODER_RULES  # noqa: E402  (nor do
 from swift_ext.msswift.reward_arg_rules import REWARD_ARG_RULES  # noqa: E402  (nor does reward_arg_rules)
 from swift_ext.msswift.teacher_server_rules import TEACHER_SERVER_RULES  # noqa: E402  (nor does teacher_server_rules)
 from swift_ext.msswift.rollout_port_rules import ROLLOUT_PORT_RULES  # noqa: E402  (nor does rollout_port_rules)
+from swift_ext.msswift.multinode_save_rules import MULTINODE_SAVE_RULES  # noqa: E402  (nor does multinode_save_rules)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
@@ -576,3 +577,4 @@ RULES.extend(ENCODER_RULES)
 RULES.extend(REWARD_ARG_RULES)
 RULES.extend(TEACHER_SERVER_RULES)
 RULES.extend(ROLLOUT_PORT_RULES)
+RULES.extend(MULTINODE_SAVE_RULES)

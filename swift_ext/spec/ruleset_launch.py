@@ -44,4 +44,15 @@ LAUNCH_RULE_INFO = [
                    "'Usage: python -m swift.ray.megatron.pipeline --config <yaml>' without --config)")),
              "use_ray true: engine swift command sft without device_groups; engine megatron command rlhf (not sft/pt, "
              "whose entries never start Ray)"),
+    RuleInfo("multinode-best-model", "warning", "load_best_model_at_end under DeepSpeed on several nodes: every rank "
+             "reloads the best checkpoint through DeepSpeed's loader at the end, which needs output_dir on storage all "
+             "nodes share",
+             (code("transformers trainer.py: Trainer._load_best_model (deepspeed_load_checkpoint on every rank)"),
+              code("transformers integrations/deepspeed.py: deepspeed_load_checkpoint (\"Can't find a valid checkpoint "
+                   "at ...\")"),
+              Evidence("report", "hiyouga/LlamaFactory#5757", "multi-node training with load_best_model_at_end on "
+                       "transformers' Trainer (Ascend NPUs): the checkpoint was saved on the main node only, the other "
+                       "nodes could not read it and _load_best_model failed")),
+             "engine swift (sft/pt/rlhf), launch.nodes > 1, load_best_model_at_end true, deepspeed set, save_on_each_node "
+             "not true; plan cannot see whether output_dir is shared, hence a warning"),
 ]
