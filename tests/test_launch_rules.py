@@ -117,3 +117,4 @@ def test_best_model_reload_under_deepspeed_on_several_nodes_is_said():
     assert paths(plan(SWIFT_MULTINODE, best, "args.deepspeed=null"), "multinode-best-model") == (set(), set())
     assert paths(plan(SWIFT_MULTINODE, best, "args.save_on_each_node=true"), "multinode-best-model") == (set(), set())
     assert paths(plan(SWIFT_MULTINODE), "multinode-best-model") == (set(), set())
+
