@@ -150,3 +150,21 @@ def test_multi_node_run_needs_rank_variables(tmp_path, write):
     assert ok.returncode == 0, ok.stderr
     called = json.loads((tmp_path / "called.json").read_text())
     assert called["env"]["NNODES"] == "2" and called["env"]["NODE_RANK"] == "1"
+
+
+def test_a_single_node_torchrun_gets_a_master_port_of_its_own(capfd):
+    # ms-swift#2192: two single-node runs on one machine both took torchrun's default 29500; execute() picks a free
+    # MASTER_PORT for a one-node torchrun launch and keeps a given one (a real child process prints what it got)
+    import sys
+
+    from swift_ext.planner.launch import Launch
+    from swift_ext.runs.process import execute
+
+    show = [sys.executable, "-c", "import os; print('PORT', os.environ.get('MASTER_PORT'))"]
+    assert execute(Launch(env={"NPROC_PER_NODE": "2"}, argv=show)).exit_code == 0
+    port = capfd.readouterr().out.split("PORT ")[1].split()[0]
+    assert port.isdigit() and 0 < int(port) < 65536
+    execute(Launch(env={"NPROC_PER_NODE": "2", "MASTER_PORT": "29611"}, argv=show))
+    assert "PORT 29611" in capfd.readouterr().out
+    execute(Launch(env={"NPROC_PER_NODE": "2", "NNODES": "2", "MASTER_PORT": "29612"}, argv=show))
+    assert "PORT 29612" in capfd.readouterr().out

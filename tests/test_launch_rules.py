@@ -102,3 +102,19 @@ def test_alloc_conf_in_the_recipe_env():
     assert paths(plan(SFT, "env.PYTORCH_ALLOC_CONF=expandable_segments=True"), "alloc-conf")[0] == \
         {"env.PYTORCH_ALLOC_CONF"}
     assert paths(plan(SFT, "env.PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"), "alloc-conf") == (set(), set())
+
+
+SWIFT_MULTINODE = FIXTURES / "working/ms-swift-example-swift-multinode-zero2.yaml"  # engine swift, 2 nodes, ZeRO-2
+
+
+def test_best_model_reload_under_deepspeed_on_several_nodes_is_said():
+    # transformers Trainer._load_best_model -> deepspeed_load_checkpoint on every rank: "Can't find a valid checkpoint"
+    # where output_dir is node-local (hiyouga/LlamaFactory#5757); plan cannot see the storage, so a warning
+    best = "args.load_best_model_at_end=true"
+    assert paths(plan(SWIFT_MULTINODE, best), "multinode-best-model") == (set(), {"args.load_best_model_at_end"})
+    # one node, no DeepSpeed, or a recipe that says how its nodes store checkpoints: nothing said
+    assert paths(plan(SWIFT_MULTINODE, best, "launch.nodes=1"), "multinode-best-model") == (set(), set())
+    assert paths(plan(SWIFT_MULTINODE, best, "args.deepspeed=null"), "multinode-best-model") == (set(), set())
+    assert paths(plan(SWIFT_MULTINODE, best, "args.save_on_each_node=true"), "multinode-best-model") == (set(), set())
+    assert paths(plan(SWIFT_MULTINODE), "multinode-best-model") == (set(), set())
+

@@ -99,6 +99,17 @@ CASES = [
      [*SERVER2, "args.vllm_server_port=[8000, 8001]", "args.vllm_server_group_port=[51216, 51217]"]),
     ("vllm-server", "vllm_server_host", "error", MEG_GRPO, ["args.vllm_mode=server"],
      ["args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2]"]),
+    # a lone server moved off port 8000 (a second job's, ms-swift#6866) still syncs weights over group port 51216;
+    # the default port, a group port of its own, or two servers (51216 + i) are not said
+    ("vllm-group-port", "vllm_server_group_port", "warning", SWIFT_GRPO,
+     ["args.vllm_server_host=[127.0.0.1]", "args.vllm_server_port=[8001]"],
+     ["args.vllm_server_host=[127.0.0.1]", "args.vllm_server_port=[8001]", "args.vllm_server_group_port=[51217]"]),
+    ("vllm-group-port", "vllm_server_group_port", "warning", SWIFT_GRPO,
+     ["args.vllm_server_host=[127.0.0.1]", "args.vllm_server_port=[8001]"],
+     ["args.vllm_server_host=[127.0.0.1]", "args.vllm_server_port=[8000]"]),
+    ("vllm-group-port", "vllm_server_group_port", "warning", MEG_GRPO,
+     ["args.vllm_mode=server", "args.vllm_server_host=[10.0.0.2]", "args.vllm_server_port=[8001]"],
+     [*SERVER2, "args.vllm_server_port=[8000, 8001]"]),
     ("rollout-is-filtering", "top_p", "warning", MEG_GRPO,
      ["args.rollout_importance_sampling_mode=token_truncate", "args.top_p=0.9"],
      ["args.rollout_importance_sampling_mode=token_truncate", "args.top_p=1.0"]),

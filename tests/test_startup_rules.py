@@ -211,6 +211,9 @@ CASES = [
     ("device-map", "use_vllm", SWIFT_GRPO, [*MP, *VLLM_SERVER], [*MP, *VLLM_SERVER, "env.CUDA_VISIBLE_DEVICES=1"]),
     ("device-map", "env.CUDA_VISIBLE_DEVICES", SWIFT_SFT,
      ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1,2"], ["launch.gpus_per_node=2", "env.CUDA_VISIBLE_DEVICES=0,1"]),
+    # NPROC_PER_NODE=7 over the launch's 8 GPUs (the 8th kept for vLLM, ms-swift#3695): the env value is the one named
+    ("device-map", "env.NPROC_PER_NODE", SWIFT_SFT, ["launch.gpus_per_node=8", "env.NPROC_PER_NODE=7"],
+     ["launch.gpus_per_node=8", "env.NPROC_PER_NODE=8"]),
     # a stated spreading device_map with one GPU per process (ms-swift#4567): plain DDP ranks each spread a copy and
     # accelerate refuses it; the same device_map with 2 GPUs per process is ms-swift's MP+DDP, one rank is not DDP,
     # and a device_map pinning one device spreads nothing
@@ -225,6 +228,11 @@ CASES = [
     # infer_auto_device_map collapses the map to {'': rank}, one entry (test_one_gpu_max_memory_keeps_one_entry)
     ("device-map-ddp", "device_map", SWIFT_SFT, [*DDP2, "args.device_map=auto", "args.max_memory={0: 70GiB, 1: 70GiB}"],
      [*DDP2, "args.device_map=auto", "args.max_memory={0: 70GiB}"]),
+    # use_ray: `swift sft` parses device_groups before anything else (json.loads(None) without them); `megatron rlhf`
+    # hands the launch to the Ray pipeline, which reads only --config <ray yaml> (swift/ray/megatron/pipeline.py main)
+    ("ray-launch", "use_ray", SWIFT_SFT, ["args.use_ray=true"],
+     ["args.use_ray=true", """args.device_groups='{"nproc_per_node": 4, "default": {"device": "GPU", "ranks": [0, 1, 2, 3]}}'"""]),
+    ("ray-launch", "use_ray", MEG_GRPO, ["args.use_ray=true"], ["args.use_ray=false"]),
     # a misspelt preset: ms-swift's json_parse_to_dict takes it for JSON text and fails (the test below runs it)
     ("config-name", "deepspeed", SWIFT_SFT, ["args.deepspeed=zero3_offlod"], ["args.deepspeed=zero3_offload"]),
     ("config-name", "fsdp", SWIFT_SFT, ["args.fsdp=fsdp2_offload"], ["args.fsdp=fsdp2"]),
@@ -289,6 +297,19 @@ def test_ms_swift_itself_refuses_the_same_inputs():
     assert _refuses(RLHFArguments._check_gkd, **{**gkd, "teacher_model_server": "http://t:8000"})
     assert _refuses(RLHFArguments._check_gkd, **{**gkd, "gkd_logits_topk": 20, "use_liger_kernel": True})
     assert not _refuses(RLHFArguments._check_gkd, **{**gkd, "gkd_logits_topk": 20})
+
+
+def test_swift_sft_starts_ray_from_device_groups_before_any_argument(monkeypatch):
+    # ray-launch: the installed swift/cli/sft.py entry calls try_init_ray() first; with --use_ray true and no
+    # device_groups it fails on json.loads(None) (Ray itself is not installed here, so only the failing side and the
+    # Ray-free path run)
+    from swift.ray_utils import try_init_ray
+
+    monkeypatch.setattr("sys.argv", ["sft.py", "--model", "m", "--use_ray", "true"])
+    with pytest.raises(TypeError):
+        try_init_ray()
+    monkeypatch.setattr("sys.argv", ["sft.py", "--model", "m", "--use_ray", "false"])
+    try_init_ray()  # no Ray: nothing parsed, nothing started
 
 
 def test_the_fsdp2_preset_is_read_from_the_installed_ms_swift():

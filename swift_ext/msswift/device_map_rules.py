@@ -44,9 +44,13 @@ def device_map_refusals(recipe, args, err, warn):
     if visible < procs:
         return  # fewer GPUs than ranks: the launch rule's, not a device_map question
     if visible % procs:
+        # The value the recipe states is the one to change: an env NPROC_PER_NODE over the launch's own device list
+        # (no CUDA_VISIBLE_DEVICES in env), else the device list.
+        where = "env.NPROC_PER_NODE" if "NPROC_PER_NODE" in recipe.env and "CUDA_VISIBLE_DEVICES" not in recipe.env \
+            else "env.CUDA_VISIBLE_DEVICES"
         err("device-map", f"CUDA_VISIBLE_DEVICES leaves {visible} GPUs for {procs} processes per node: ms-swift "
             f"asserts the visible GPUs divide evenly among the processes (is_mp: n_gpu % local_world_size)",
-            "env.CUDA_VISIBLE_DEVICES",
+            where,
             hint=f"list a multiple of {procs} devices, or start one process per visible GPU (NPROC_PER_NODE)")
         return
     per_process = visible // procs

@@ -24,6 +24,7 @@ from swift_ext.msswift.deepspeed_rules import (
     _json_config,
 )
 from swift_ext.msswift.device_map_rules import DEVICE_MAP_RULES
+from swift_ext.msswift.ray_rules import RAY_RULES
 from swift_ext.msswift.model_table import load as load_model_table
 from swift_ext.msswift.model_table import model_meta, model_name
 from swift_ext.msswift.plugin_registry import builtin_names, registered_names
@@ -537,5 +538,5 @@ def dataset_required(recipe, args, err, warn):
 
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, tracker_unused, report_to_names, quant_bits, rope_scaling_type, dataset_required,
-                 txt_files, grpo_reward_model_plugin, grpo_generative_reward_model, reward_model_lists, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES,
+                 txt_files, grpo_reward_model_plugin, grpo_generative_reward_model, reward_model_lists, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES, *RAY_RULES,
                  *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES, *ADAPTER_SETUP_RULES]

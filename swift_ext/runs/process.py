@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -57,6 +58,13 @@ class Ending:
                 "killed_after_grace": self.killed_after_grace}
 
 
+def free_port() -> int:
+    """A TCP port nothing on this machine listens on now (the kernel's pick)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
 def python_bin_dir() -> str:
     return str(Path(sys.executable).parent)
 
@@ -68,6 +76,11 @@ def execute(launch: "Launch", grace_s: float = 30.0, *, log: Path | None = None,
     the reaper (the run lock: held until the tree is gone). `on_signal(name)` is called once, at the
     first stop signal. The exit code is 128+N when signal N stopped the run."""
     env = {**os.environ, **launch.env}
+    if "NPROC_PER_NODE" in env and "MASTER_PORT" not in env and str(env.get("NNODES", "1")).strip() in ("", "1"):
+        # One node under torchrun: without MASTER_PORT every run on this machine takes torchrun's default 29500 and the
+        # second one fails to bind it ("address already in use", modelscope/ms-swift#2192); a free port of its own keeps
+        # concurrent single-node runs apart. Several nodes share the master's port: theirs is given, never picked here.
+        env["MASTER_PORT"] = str(free_port())
     if shutil.which(launch.argv[0], path=env.get("PATH")) is None:
         # `swift`/`megatron` live next to our interpreter, which may not be on PATH (.venv/bin/swift-ext).
         env["PATH"] = python_bin_dir() + os.pathsep + env.get("PATH", "")

@@ -33,4 +33,26 @@ LAUNCH_RULE_INFO = [
                    "... in Accelerator allocator config\", \"Expected 'True' or 'False'\")"),
               code("torch c10/cuda/CUDAAllocatorConfig.cpp: CUDAAllocatorConfig::parseArgs (the CUDA options)")),
              "both engines on GPUs (every rank parses it at its first CUDA allocation); the env values set"),
+    RuleInfo("ray-launch", "error", "use_ray where ms-swift hands the launch to Ray: `swift sft` needs device_groups "
+             "(its Ray start-up parses them before any argument), and `megatron rlhf` reads only a Ray YAML given as "
+             "--config, which a recipe cannot pass",
+             (code("ms-swift swift/ray_utils/__init__.py: try_init_ray (RayHelper.initialize(json.loads(device_groups)), "
+                   "called by swift/cli/sft.py)"),
+              Evidence("measurement", "the installed ms-swift 4.6 try_init_ray with --use_ray true and no device_groups: "
+                       "TypeError 'the JSON object must be str, bytes or bytearray, not NoneType'"),
+              code("ms-swift swift/cli/_megatron/rlhf.py: _use_ray, then swift/ray/megatron/pipeline.py main (ValueError "
+                   "'Usage: python -m swift.ray.megatron.pipeline --config <yaml>' without --config)")),
+             "use_ray true: engine swift command sft without device_groups; engine megatron command rlhf (not sft/pt, "
+             "whose entries never start Ray)"),
+    RuleInfo("multinode-best-model", "warning", "load_best_model_at_end under DeepSpeed on several nodes: every rank "
+             "reloads the best checkpoint through DeepSpeed's loader at the end, which needs output_dir on storage all "
+             "nodes share",
+             (code("transformers trainer.py: Trainer._load_best_model (deepspeed_load_checkpoint on every rank)"),
+              code("transformers integrations/deepspeed.py: deepspeed_load_checkpoint (\"Can't find a valid checkpoint "
+                   "at ...\")"),
+              Evidence("report", "hiyouga/LlamaFactory#5757", "multi-node training with load_best_model_at_end on "
+                       "transformers' Trainer (Ascend NPUs): the checkpoint was saved on the main node only, the other "
+                       "nodes could not read it and _load_best_model failed")),
+             "engine swift (sft/pt/rlhf), launch.nodes > 1, load_best_model_at_end true, deepspeed set, save_on_each_node "
+             "not true; plan cannot see whether output_dir is shared, hence a warning"),
 ]

@@ -129,6 +129,16 @@ RLHF_ARGUMENT_RULE_INFO = [
                    "server: the host list as given, None included)")),
              "rlhf_type grpo/gkd; engine swift with vllm_server_host or vllm_server_base_url set, engine megatron with "
              "use_vllm and vllm_mode server; the port pairing only without vllm_server_base_url"),
+    RuleInfo("vllm-group-port", "warning", "one rollout server on a port other than the default 8000 with "
+             "vllm_server_group_port unset: the weight-sync group still takes 51216 on the server's host, where a second "
+             "trainer/server pair collides ('Address already in use' at init_communicator)",
+             (code("ms-swift swift/rlhf_trainers/vllm_client.py: VLLMClient.__init__ (group_ports default 51216 + i) / "
+                   "init_communicator (the group's store on the server's host at that port)"),
+              Evidence("report", "modelscope/ms-swift#6866", "two GKD jobs on one node, each with its own `swift "
+                       "rollout` (the second on --port 8001): the second server failed at init_communicator with "
+                       "'address already in use'")),
+             "rlhf_type grpo/gkd with a rollout server (engine swift: vllm_server_host set; engine megatron: use_vllm, "
+             "vllm_mode server), one host and one port given, the port not 8000, no vllm_server_group_port, no base URL"),
     RuleInfo("rollout-is-filtering", "warning", "rollout importance sampling with top_p < 1, top_k > 0 or a "
              "repetition_penalty: vLLM's processed logprobs are taken after the filtering and the penalty, the "
              "trainer's are not, so the ratio is biased",
