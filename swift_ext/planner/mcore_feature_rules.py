@@ -249,6 +249,17 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
         if group_topk > groups:
             err("moe-router", f"moe_router_group_topk {topk_said} is above moe_router_num_groups {groups_said}",
                 where, hint="moe_router_group_topk <= moe_router_num_groups")
+        # moe_utils.py group_limited_topk scores each group by torch.topk(k=topk // group_topk) over its
+        # num_experts // num_groups experts: a k above the group's size is "selected index k out of range" in the
+        # first training step (nothing in TransformerConfig checks it).
+        per_group = shape.num_experts // groups
+        if type(topk) is int and group_topk > 0 and not shape.num_experts % groups and topk // group_topk > per_group:
+            err("moe-router", f"moe_router_topk {topk} // moe_router_group_topk {topk_said} = {topk // group_topk} "
+                f"experts scored per group, but moe_router_num_groups {groups_said} leaves {per_group} expert(s) in "
+                f"each of {shape.name}'s groups: megatron-core's group_limited_topk fails with 'selected index k out "
+                "of range' in the first step", where,
+                hint=f"fewer groups (at most {shape.num_experts * group_topk // max(topk, 1)}) or a larger "
+                "moe_router_group_topk")
 
 
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, one refusal per pair of fields, each reached through
