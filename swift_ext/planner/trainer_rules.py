@@ -54,6 +54,16 @@ _TRAINABLE_QUANT = ("bnb", "bitsandbytes", "hqq", "eetq", "quanto", "awq", "gptq
 # Checkpoint formats told from the model id when no config.json says (the bundled presets share the base model's
 # shape across its -FP8 / -AWQ / -GPTQ releases).
 _NAME_FORMATS = (("fp8", "fp8"), ("awq", "awq"), ("gptq", "gptq"), ("bnb-4bit", "bitsandbytes"))
+# OpenAI's own gpt-oss releases store the experts in MXFP4 (config.json quantization_config quant_method mxfp4; mcore-
+# bridge bridge/gpt_bridge.py reads their gate_up_proj_blocks / _scales): told from the id when no config.json is read.
+_MXFP4_RELEASES = ("openai/gpt-oss-20b", "openai/gpt-oss-120b", "openai-mirror/gpt-oss-20b", "openai-mirror/gpt-oss-120b")
+# transformers' QuantizationConfig class behind ms-swift's quant_method (swift/arguments/base_args/quant_args.py
+# QuantizeArguments.get_quantization_config) and behind a checkpoint's quant_method (utils/quantization_config.py
+# QuantizationMethod); a format missing here is not judged.
+_QUANT_CONFIG_CLASS = {"bnb": "BitsAndBytesConfig", "bitsandbytes": "BitsAndBytesConfig", "hqq": "HqqConfig",
+                       "eetq": "EetqConfig", "quanto": "QuantoConfig", "fp8": "FineGrainedFP8Config",
+                       "mxfp4": "Mxfp4Config", "awq": "AwqConfig", "gptq": "GPTQConfig",
+                       "compressed-tensors": "CompressedTensorsConfig", "modelopt": "ModelOptConfig"}
 # transformers quantizers/quantizer_finegrained_fp8.py FineGrainedFp8HfQuantizer.validate_environment: a GPU below
 # 8.9 (no FP8 GEMM) loads an FP8 checkpoint dequantized to bf16 (the quantization config is then removed).
 FP8_MIN_CAPABILITY = (8, 9)
@@ -68,6 +78,8 @@ def _stored_format(args, shape) -> str:
     if isinstance(shape, ModelShape) and not shape.origin.startswith("bundled config"):
         return ""  # the model's own config.json was read and names no quantization (e.g. a dequantized "-FP8" copy)
     name = (args.str("model") or "").lower()
+    if name in _MXFP4_RELEASES:
+        return "mxfp4"
     return next((fmt for tag, fmt in _NAME_FORMATS if tag in name.rsplit("/", 1)[-1]), "")
 
 
@@ -110,9 +122,20 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
             "models\")", "tuner_type", hint="tuner_type: lora (QLoRA), or drop quant_method/quant_bits to train "
             "every weight")
         return
-    if method:
-        return  # an adapter over a trainable quantization: QLoRA
     stored = _stored_format(args, shape)
+    if method:
+        # transformers quantizers/auto.py get_hf_quantizer -> AutoHfQuantizer.merge_quantization_configs: a
+        # pre-quantized checkpoint and a from_pretrained quantization_config of another class raise "The model is
+        # quantized with Mxfp4Config but you are passing a BitsAndBytesConfig config." before any weight loads
+        # (ms-swift passes quant_method's config as quantization_config: ModelArguments.get_model_kwargs).
+        ours, theirs = _QUANT_CONFIG_CLASS.get(method), _QUANT_CONFIG_CLASS.get(stored)
+        if ours and theirs and ours != theirs:
+            err("quantized-training", f"quant_method {method} on {args.str('model')}, a checkpoint already quantized "
+                f"({stored}): transformers refuses a {ours} over a {theirs} checkpoint at load (\"The model is "
+                f"quantized with {theirs} but you are passing a {ours} config.\")", "quant_method",
+                hint="drop quant_method (LoRA over the checkpoint as it loads), or quantize the unquantized (BF16) "
+                "release of the model")
+        return  # an adapter over a trainable quantization: QLoRA
     if not stored:
         return
     model = args.str("model")
