@@ -16,6 +16,8 @@ Registered with warn_rules.ENGINE_RULES: each rule returns at once for engine me
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from swift_ext.msswift.deepspeed_rules import FSDP_PRESETS, _json_config
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.spec.gpus import GPUS
@@ -96,6 +98,34 @@ def _fp8_untrainable(recipe, err, warn, key: str, what: str, hint: str) -> None:
         err("quantized-training", f"{what} (on {gpu}, FP8-capable)", key, hint=hint)
 
 
+def _kernels_viable() -> bool:
+    """transformers utils/import_utils.py is_kernels_available: the `kernels` package in [0.17.0, 0.18.0) here."""
+    try:
+        found = tuple(int(p) for p in importlib.metadata.version("kernels").split(".")[:2])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+    return (0, 17) <= found < (0, 18)
+
+
+def _mxfp4_untrainable(recipe, err, warn, model: str) -> None:
+    # transformers quantizers/quantizer_mxfp4.py Mxfp4HfQuantizer.validate_environment keeps a pre-quantized MXFP4
+    # checkpoint MXFP4 when the GPU is compute capability 7.5+, triton >= 3.4 and `kernels` (0.17.x) import; else it
+    # dequantizes to bf16. Kept MXFP4, is_trainable is False and trainer_utils.py validate_quantization_for_training
+    # refuses the model at Trainer.__init__, adapter or not. ms-swift 4.6 passes no Mxfp4Config(dequantize=True).
+    gpu = recipe.launch.gpu
+    cc = GPUS[gpu].compute_capability if gpu in GPUS else None
+    what = (f"{model} stores its experts in MXFP4: transformers keeps them MXFP4 where `kernels` 0.17.x and triton "
+            ">= 3.4 are installed on a GPU of compute capability 7.5+, and the Trainer then refuses the model "
+            "(\"quantized with mxfp4 but that quantization method do not support training\"); elsewhere it "
+            "dequantizes them to bf16 and trains")
+    hint = "keep `kernels` out of the training environment (bf16 dequantization), or train a BF16 release"
+    # Without a viable `kernels` here nothing is said: ms-swift's own gpt-oss examples train in the usual
+    # environment, where the quantizer dequantizes (a warning there would be noise on working setups).
+    if cc is not None and cc >= (7, 5) and _kernels_viable():
+        err("quantized-training", f"{what} -- `kernels` {importlib.metadata.version('kernels')} is installed here",
+            "model", hint=hint)
+
+
 def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
     # transformers trainer_utils.py validate_quantization_for_training, called by Trainer.__init__ (every ms-swift
     # trainer subclasses it): a model whose hf_quantizer is set and that is no PeftModel raises "You cannot perform
@@ -139,6 +169,9 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
     if not stored:
         return
     model = args.str("model")
+    if stored == "mxfp4":
+        _mxfp4_untrainable(recipe, err, warn, model)
+        return
     if stored == "fp8":
         _fp8_untrainable(recipe, err, warn, "model", f"{model} is an FP8 checkpoint: transformers loads it "
                          "FP8-quantized, and the Trainer refuses FP8 (\"quantized with fp8 but that quantization "

@@ -24,7 +24,9 @@ TRAINER_RULE_INFO = [
              "an adapter (tuner_type full on quant_method bnb/hqq/eetq/quanto or an AWQ/GPTQ checkpoint is refused) "
              "and never through FP8 (quant_method fp8, or an FP8 checkpoint on an sm89+ GPU, with any tuner); a "
              "quant_method whose transformers config class differs from a pre-quantized checkpoint's (bnb over gpt-oss's "
-             "MXFP4, an AWQ/GPTQ/FP8 release) is refused at load",
+             "MXFP4, an AWQ/GPTQ/FP8 release) is refused at load; an MXFP4 checkpoint (gpt-oss) is refused where "
+             "transformers keeps it MXFP4, untrainable: `kernels` 0.17.x installed where plan runs and launch.gpu "
+             "7.5+ (elsewhere transformers dequantizes it to bf16 and it trains: nothing said)",
              (code("transformers trainer_utils.py: validate_quantization_for_training (called by Trainer.__init__: "
                    "'You cannot perform fine-tuning on purely quantized models'; '... do not support training' when "
                    "the quantizer's is_trainable is False)"),
@@ -35,6 +37,8 @@ TRAINER_RULE_INFO = [
               code("transformers quantizers/auto.py: AutoHfQuantizer.merge_quantization_configs (called by "
                    "get_hf_quantizer for a pre-quantized config.json: 'The model is quantized with Mxfp4Config but you "
                    "are passing a BitsAndBytesConfig config.')"),
+              code("transformers quantizers/quantizer_mxfp4.py: Mxfp4HfQuantizer.validate_environment (dequantize "
+                   "unless compute capability >= 7.5, triton >= 3.4 and kernels are available) / is_trainable (False)"),
               Evidence("report", "axolotl-ai-cloud/axolotl#3530", "gpt-oss-20b QLoRA with bitsandbytes 4-bit over the "
                        "MXFP4 release fails; the maintainer: 'no mxfp4 support in bnb, gpt oss ships native mxfp4'"),
               Evidence("report", "huggingface/transformers#41516", "DeepSeek-V3.1 (FP8 checkpoint) with LoRA: "
@@ -46,7 +50,8 @@ TRAINER_RULE_INFO = [
              "checkpoint with any tuner on launch.gpu of compute capability 8.9+ (error) or launch.gpu unset "
              "(warning; below 8.9 transformers dequantizes it); quant_method bnb/hqq/eetq/quanto over a checkpoint "
              "quantized in another format (config.json quantization_config; else the id: -FP8/-AWQ/-GPTQ tags, "
-             "OpenAI's gpt-oss-20b/120b ids as MXFP4)"),
+             "OpenAI's gpt-oss-20b/120b ids as MXFP4); an MXFP4 checkpoint without quant_method on launch.gpu 7.5+ with "
+             "`kernels` >= 0.17, < 0.18 installed where plan runs"),
     RuleInfo("flash-attn-gpu", "error", "attn_impl flash_attn / flash_attention_2/3/4 on a GPU below compute "
              "capability 8.0 (V100): FlashAttention has no kernel there",
              (code("flash-attn csrc/flash_attn/flash_api.cpp: mha_fwd (\"FlashAttention only supports Ampere GPUs or "
