@@ -33,3 +33,11 @@ def test_groups_smaller_than_the_experts_scored_in_each_are_refused(extra):
                                    {"moe_router_num_groups": 256, "moe_router_group_topk": 8}])  # 1 <= 1
 def test_groups_that_hold_the_scored_experts_plan(extra):
     assert not _router_errors(extra)
+
+
+def test_a_top_k_above_the_experts_is_refused_and_one_at_their_number_is_not():
+    # (DeepSeek-V3's groups refuse it too: 257 // 4 experts scored in groups of 32)
+    above = [p for p in _router_errors({"moe_router_topk": 257}) if "is above" in p.message]
+    assert len(above) == 1 and "256 experts" in above[0].message and "out of range" in above[0].message
+    assert not [p for p in _router_errors({"moe_router_topk": 256, "moe_router_num_groups": 1,
+                                            "moe_router_group_topk": 1}) if "above" in p.message]

@@ -206,6 +206,14 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
     topk = config_value(args, "moe_router_topk", shape.num_experts_per_tok)
     score = config_value(args, "moe_router_score_function", shape.router_score_function)
     pre = config_value(args, "moe_router_pre_softmax", shape.router_pre_softmax)
+    # moe_utils.py topk_routing_with_score_function -> _compute_topk: torch.topk(scores, k=topk) over the experts;
+    # a top-k above their number is "selected index k out of range" in the first step (TransformerConfig does not
+    # compare the two).
+    if type(topk) is int and shape.num_experts and topk > shape.num_experts and from_extra(args, "moe_router_topk"):
+        err("moe-router", f"moe_router_topk {topk} is above {shape.name}'s {shape.num_experts} experts: megatron-core's "
+            "router takes torch.topk(k=moe_router_topk) over them and fails with 'selected index k out of range' in "
+            "the first step", "megatron_extra_kwargs", hint=f"moe_router_topk <= {shape.num_experts} (the model's own: "
+            f"{shape.num_experts_per_tok})")
     if topk == 1 and score == "softmax" and not pre and not _sinkhorn(args) and any(from_extra(args, key) for key in (
             "moe_router_topk", "moe_router_score_function", "moe_router_pre_softmax")):
         err("moe-router", "moe_router_topk 1 with a softmax router and no pre-softmax: megatron-core refuses it (a "
