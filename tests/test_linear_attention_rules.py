@@ -151,6 +151,25 @@ def test_target_parameters_all_linear_megatron_or_a_dense_model_are_not_warned_o
     assert not found(plan_of(MOE_ATTN_ONLY, names, "args.model=Qwen/Qwen3.5-4B").warnings, "lora-fused-experts")
 
 
+GPT_OSS_MLP_NAMES = ISSUES / "unsloth-3405-gpt-oss-lora-mlp-names.yaml"
+
+
+def test_mlp_names_on_gpt_oss_reach_no_expert():
+    # installed transformers: GptOssExperts holds gate_up_proj / down_proj as nn.Parameter, and gpt-oss has no shared
+    # expert -- the three MLP names match nothing
+    (warning,) = found(plan_of(GPT_OSS_MLP_NAMES).warnings, "lora-fused-experts")
+    assert warning.path == "args.target_modules" and "GptOssExperts" in warning.message
+    assert "no shared expert" in warning.message
+
+
+def test_fused_experts_warning_is_not_given_with_target_parameters_or_on_megatron():
+    assert not found(plan_of(GPT_OSS_MLP_NAMES, "args.target_parameters=[mlp.experts.gate_up_proj]").warnings,
+                     "lora-fused-experts")
+    assert not found(plan_of(GPT_OSS_MLP_NAMES, "args.target_modules=[all-linear]").warnings, "lora-fused-experts")
+    # a dense model: its gate/up/down_proj are the whole MLP
+    assert not found(plan_of(GPT_OSS_MLP_NAMES, "args.model=Qwen/Qwen3-8B").warnings, "lora-fused-experts")
+
+
 # ---- linear-attention-norm-tp ----------------------------------------------------------------------------------
 
 def test_dense_gdn_full_training_at_tp2_without_sp_is_warned_on_sequence_parallel():

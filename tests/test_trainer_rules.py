@@ -61,6 +61,41 @@ def test_an_fp8_checkpoint_is_refused_on_fp8_gpus_warned_without_a_gpu_and_left_
     assert "quantized-training" not in errors and "quantized-training" not in warnings
 
 
+GPT_OSS_BNB = "axolotl-3530-gpt-oss-qlora-bnb-over-mxfp4"
+
+
+def test_load_time_quantization_over_another_checkpoint_format_is_refused():
+    # transformers merge_quantization_configs: BitsAndBytesConfig over gpt-oss's Mxfp4Config checkpoint
+    assert findings(GPT_OSS_BNB)[0].get("quantized-training") == {"args.quant_method"}
+    for method in ("hqq", "eetq", "quanto"):  # any other class than the checkpoint's
+        assert findings(GPT_OSS_BNB, f"args.quant_method={method}", "args.quant_bits=8")[0].get(
+            "quantized-training") == {"args.quant_method"}, method
+    # an AWQ checkpoint under bnb: AwqConfig vs BitsAndBytesConfig
+    assert findings(GPT_OSS_BNB, "args.model=Qwen/Qwen2.5-7B-Instruct-AWQ")[0].get("quantized-training") == \
+        {"args.quant_method"}
+
+
+def test_load_time_quantization_over_an_unquantized_checkpoint_or_none_is_not_refused():
+    assert "quantized-training" not in findings(GPT_OSS_BNB, "args.quant_method=null", "args.quant_bits=null")[0]
+    assert "quantized-training" not in findings(GPT_OSS_BNB, "args.model=Qwen/Qwen3-8B")[0]
+    # a BF16 re-release of gpt-oss: not one of OpenAI's MXFP4 ids
+    assert "quantized-training" not in findings(GPT_OSS_BNB, "args.model=unsloth/gpt-oss-20b-BF16")[0]
+
+
+def test_gpt_oss_mxfp4_release_is_refused_only_where_transformers_keeps_it_mxfp4():
+    from swift_ext.planner.trainer_rules import _kernels_viable
+    plain = ("args.quant_method=null", "args.quant_bits=null")
+    errors, warnings = findings(GPT_OSS_BNB, *plain)
+    # refused only where transformers would keep MXFP4 here: `kernels` 0.17.x installed (it is not in the test venv)
+    assert errors.get("quantized-training") == ({"args.model"} if _kernels_viable() else None)
+    assert "quantized-training" not in warnings
+    # below compute capability 7.5 the quantizer dequantizes: nothing to say; a BF16 re-release: nothing either
+    errors, warnings = findings(GPT_OSS_BNB, *plain, "launch.gpu=V100")
+    assert "quantized-training" not in errors and "quantized-training" not in warnings
+    errors, warnings = findings(GPT_OSS_BNB, *plain, "args.model=unsloth/gpt-oss-20b-BF16")
+    assert "quantized-training" not in errors and "quantized-training" not in warnings
+
+
 def test_flash_attention_below_sm80_is_refused_and_sdpa_or_an_ampere_gpu_is_not():
     assert findings(V100_FLASH)[0].get("flash-attn-gpu") == {"args.attn_impl"}
     for impl in ("flash_attention_2", "flash_attention_3"):

@@ -206,6 +206,14 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
     topk = config_value(args, "moe_router_topk", shape.num_experts_per_tok)
     score = config_value(args, "moe_router_score_function", shape.router_score_function)
     pre = config_value(args, "moe_router_pre_softmax", shape.router_pre_softmax)
+    # moe_utils.py topk_routing_with_score_function -> _compute_topk: torch.topk(scores, k=topk) over the experts;
+    # a top-k above their number is "selected index k out of range" in the first step (TransformerConfig does not
+    # compare the two).
+    if type(topk) is int and shape.num_experts and topk > shape.num_experts and from_extra(args, "moe_router_topk"):
+        err("moe-router", f"moe_router_topk {topk} is above {shape.name}'s {shape.num_experts} experts: megatron-core's "
+            "router takes torch.topk(k=moe_router_topk) over them and fails with 'selected index k out of range' in "
+            "the first step", "megatron_extra_kwargs", hint=f"moe_router_topk <= {shape.num_experts} (the model's own: "
+            f"{shape.num_experts_per_tok})")
     if topk == 1 and score == "softmax" and not pre and not _sinkhorn(args) and any(from_extra(args, key) for key in (
             "moe_router_topk", "moe_router_score_function", "moe_router_pre_softmax")):
         err("moe-router", "moe_router_topk 1 with a softmax router and no pre-softmax: megatron-core refuses it (a "
@@ -249,6 +257,17 @@ def moe_router_config(recipe, args, shape: ModelShape, lay, err, warn):
         if group_topk > groups:
             err("moe-router", f"moe_router_group_topk {topk_said} is above moe_router_num_groups {groups_said}",
                 where, hint="moe_router_group_topk <= moe_router_num_groups")
+        # moe_utils.py group_limited_topk scores each group by torch.topk(k=topk // group_topk) over its
+        # num_experts // num_groups experts: a k above the group's size is "selected index k out of range" in the
+        # first training step (nothing in TransformerConfig checks it).
+        per_group = shape.num_experts // groups
+        if type(topk) is int and group_topk > 0 and not shape.num_experts % groups and topk // group_topk > per_group:
+            err("moe-router", f"moe_router_topk {topk} // moe_router_group_topk {topk_said} = {topk // group_topk} "
+                f"experts scored per group, but moe_router_num_groups {groups_said} leaves {per_group} expert(s) in "
+                f"each of {shape.name}'s groups: megatron-core's group_limited_topk fails with 'selected index k out "
+                "of range' in the first step", where,
+                hint=f"fewer groups (at most {shape.num_experts * group_topk // max(topk, 1)}) or a larger "
+                "moe_router_group_topk")
 
 
 # Evidence: megatron-core 0.16.1 TransformerConfig.__post_init__, one refusal per pair of fields, each reached through

@@ -48,6 +48,11 @@ def _pattern(model_type: str) -> str | None:
     return next((p for p, types in CONVERTED_MODEL_TYPES.items() if model_type in types), None)
 
 
+def converted_by_peft(model_type: str | None) -> bool:
+    """Whether peft 0.20 re-targets this model type's v4 expert names onto its fused expert parameters."""
+    return bool(model_type) and _pattern(model_type) is not None
+
+
 def _new_peft_lora(recipe, args) -> bool:
     """A new peft LoRA adapter built from a target_modules list: swift/pipelines/train/tuner.py prepare_adapter
     (tuner_backend peft, not use_swift_lora), skipped when a saved adapter is loaded instead; target_regex replaces

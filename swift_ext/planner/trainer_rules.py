@@ -16,6 +16,8 @@ Registered with warn_rules.ENGINE_RULES: each rule returns at once for engine me
 
 from __future__ import annotations
 
+import importlib.metadata
+
 from swift_ext.msswift.deepspeed_rules import FSDP_PRESETS, _json_config
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.spec.gpus import GPUS
@@ -81,6 +83,16 @@ _TRAINABLE_QUANT = ("bnb", "bitsandbytes", "hqq", "eetq", "quanto", "awq", "gptq
 # Checkpoint formats told from the model id when no config.json says (the bundled presets share the base model's
 # shape across its -FP8 / -AWQ / -GPTQ releases).
 _NAME_FORMATS = (("fp8", "fp8"), ("awq", "awq"), ("gptq", "gptq"), ("bnb-4bit", "bitsandbytes"))
+# OpenAI's own gpt-oss releases store the experts in MXFP4 (config.json quantization_config quant_method mxfp4; mcore-
+# bridge bridge/gpt_bridge.py reads their gate_up_proj_blocks / _scales): told from the id when no config.json is read.
+_MXFP4_RELEASES = ("openai/gpt-oss-20b", "openai/gpt-oss-120b", "openai-mirror/gpt-oss-20b", "openai-mirror/gpt-oss-120b")
+# transformers' QuantizationConfig class behind ms-swift's quant_method (swift/arguments/base_args/quant_args.py
+# QuantizeArguments.get_quantization_config) and behind a checkpoint's quant_method (utils/quantization_config.py
+# QuantizationMethod); a format missing here is not judged.
+_QUANT_CONFIG_CLASS = {"bnb": "BitsAndBytesConfig", "bitsandbytes": "BitsAndBytesConfig", "hqq": "HqqConfig",
+                       "eetq": "EetqConfig", "quanto": "QuantoConfig", "fp8": "FineGrainedFP8Config",
+                       "mxfp4": "Mxfp4Config", "awq": "AwqConfig", "gptq": "GPTQConfig",
+                       "compressed-tensors": "CompressedTensorsConfig", "modelopt": "ModelOptConfig"}
 # transformers quantizers/quantizer_finegrained_fp8.py FineGrainedFp8HfQuantizer.validate_environment: a GPU below
 # 8.9 (no FP8 GEMM) loads an FP8 checkpoint dequantized to bf16 (the quantization config is then removed).
 FP8_MIN_CAPABILITY = (8, 9)
@@ -95,6 +107,8 @@ def _stored_format(args, shape) -> str:
     if isinstance(shape, ModelShape) and not shape.origin.startswith("bundled config"):
         return ""  # the model's own config.json was read and names no quantization (e.g. a dequantized "-FP8" copy)
     name = (args.str("model") or "").lower()
+    if name in _MXFP4_RELEASES:
+        return "mxfp4"
     return next((fmt for tag, fmt in _NAME_FORMATS if tag in name.rsplit("/", 1)[-1]), "")
 
 
@@ -109,6 +123,34 @@ def _fp8_untrainable(recipe, err, warn, key: str, what: str, hint: str) -> None:
              "model loads dequantized and trains)", key, hint=hint)
     elif cc >= FP8_MIN_CAPABILITY:
         err("quantized-training", f"{what} (on {gpu}, FP8-capable)", key, hint=hint)
+
+
+def _kernels_viable() -> bool:
+    """transformers utils/import_utils.py is_kernels_available: the `kernels` package in [0.17.0, 0.18.0) here."""
+    try:
+        found = tuple(int(p) for p in importlib.metadata.version("kernels").split(".")[:2])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+    return (0, 17) <= found < (0, 18)
+
+
+def _mxfp4_untrainable(recipe, err, warn, model: str) -> None:
+    # transformers quantizers/quantizer_mxfp4.py Mxfp4HfQuantizer.validate_environment keeps a pre-quantized MXFP4
+    # checkpoint MXFP4 when the GPU is compute capability 7.5+, triton >= 3.4 and `kernels` (0.17.x) import; else it
+    # dequantizes to bf16. Kept MXFP4, is_trainable is False and trainer_utils.py validate_quantization_for_training
+    # refuses the model at Trainer.__init__, adapter or not. ms-swift 4.6 passes no Mxfp4Config(dequantize=True).
+    gpu = recipe.launch.gpu
+    cc = GPUS[gpu].compute_capability if gpu in GPUS else None
+    what = (f"{model} stores its experts in MXFP4: transformers keeps them MXFP4 where `kernels` 0.17.x and triton "
+            ">= 3.4 are installed on a GPU of compute capability 7.5+, and the Trainer then refuses the model "
+            "(\"quantized with mxfp4 but that quantization method do not support training\"); elsewhere it "
+            "dequantizes them to bf16 and trains")
+    hint = "keep `kernels` out of the training environment (bf16 dequantization), or train a BF16 release"
+    # Without a viable `kernels` here nothing is said: ms-swift's own gpt-oss examples train in the usual
+    # environment, where the quantizer dequantizes (a warning there would be noise on working setups).
+    if cc is not None and cc >= (7, 5) and _kernels_viable():
+        err("quantized-training", f"{what} -- `kernels` {importlib.metadata.version('kernels')} is installed here",
+            "model", hint=hint)
 
 
 def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
@@ -137,12 +179,26 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
             "models\")", "tuner_type", hint="tuner_type: lora (QLoRA), or drop quant_method/quant_bits to train "
             "every weight")
         return
-    if method:
-        return  # an adapter over a trainable quantization: QLoRA
     stored = _stored_format(args, shape)
+    if method:
+        # transformers quantizers/auto.py get_hf_quantizer -> AutoHfQuantizer.merge_quantization_configs: a
+        # pre-quantized checkpoint and a from_pretrained quantization_config of another class raise "The model is
+        # quantized with Mxfp4Config but you are passing a BitsAndBytesConfig config." before any weight loads
+        # (ms-swift passes quant_method's config as quantization_config: ModelArguments.get_model_kwargs).
+        ours, theirs = _QUANT_CONFIG_CLASS.get(method), _QUANT_CONFIG_CLASS.get(stored)
+        if ours and theirs and ours != theirs:
+            err("quantized-training", f"quant_method {method} on {args.str('model')}, a checkpoint already quantized "
+                f"({stored}): transformers refuses a {ours} over a {theirs} checkpoint at load (\"The model is "
+                f"quantized with {theirs} but you are passing a {ours} config.\")", "quant_method",
+                hint="drop quant_method (LoRA over the checkpoint as it loads), or quantize the unquantized (BF16) "
+                "release of the model")
+        return  # an adapter over a trainable quantization: QLoRA
     if not stored:
         return
     model = args.str("model")
+    if stored == "mxfp4":
+        _mxfp4_untrainable(recipe, err, warn, model)
+        return
     if stored == "fp8":
         _fp8_untrainable(recipe, err, warn, "model", f"{model} is an FP8 checkpoint: transformers loads it "
                          "FP8-quantized, and the Trainer refuses FP8 (\"quantized with fp8 but that quantization "

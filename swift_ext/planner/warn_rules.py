@@ -9,7 +9,11 @@ the MTP weights on export.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
+from functools import lru_cache
+from pathlib import Path
 
 from swift_ext.msswift.bound_args import Args
 from swift_ext.msswift.plugin_registry import unparsable_plugin_files
@@ -20,7 +24,7 @@ from swift_ext.planner.grpo_rules import missing_plugin_files, unknown_reward_na
 from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.linear_attention_rules import LINEAR_ATTENTION_RULES
 from swift_ext.planner.model_shape import ModelShape
-from swift_ext.planner.moe_lora_rules import MOE_LORA_RULES
+from swift_ext.planner.moe_lora_rules import MOE_LORA_RULES, converted_by_peft
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
 from swift_ext.planner.teacher_rules import TEACHER_RULES
 from swift_ext.planner.trainer_rules import TRAINER_RULES
@@ -385,16 +389,37 @@ def lora_skips_linear_attention(recipe, args, shape, lay, err, warn):
          hint=f"add {' '.join(_MODULES[engine]['linear_attention'])}, or use all-linear")
 
 
-# Evidence: transformers 5 Qwen3.5/3.6-MoE keeps the routed experts as fused 3-D nn.Parameters (models/qwen3_5_moe/
-# modeling_qwen3_5_moe.py Qwen3_5MoeExperts.gate_up_proj / down_proj), while Qwen3_5MoeMLP -- the shared expert --
-# has gate_proj/up_proj/down_proj nn.Linear. peft's target_modules match modules only, so the MLP names adapt the
-# shared expert and no routed expert; ms-swift 4.6 passes target_parameters (peft's way to the fused experts) only
-# when stated (swift/pipelines/train/tuner.py). Reports: axolotl-ai-cloud/axolotl#3515 (Qwen3.5-35B-A3B with the
-# example's target names: a 13.5 MB rank-16 adapter instead of ~3.6 GB), agentscope-ai/TuFT#154 (train_mlp's
-# gate/up/down_proj reach the shared expert only). The run trains: a warning, where the list names MLP projections.
+# transformers 5 stores the routed experts of most MoE families as fused 3-D nn.Parameters in an `...Experts` module
+# (qwen3_5_moe Qwen3_5MoeExperts, qwen3_moe Qwen3MoeExperts, gpt_oss GptOssExperts, glm4_moe, deepseek_v3,
+# ernie4_5_moe, minimax_m2, llama4 Llama4TextExperts, mixtral ...: gate_up_proj / down_proj), while a shared expert or a
+# dense layer keeps gate_proj/up_proj/down_proj nn.Linear. peft's target_modules match modules only, so the MLP names
+# adapt the shared expert (or nothing: gpt-oss, Qwen3-MoE have none) and no routed expert; ms-swift 4.6 passes
+# target_parameters (peft's way to the fused experts) only when stated (swift/pipelines/train/tuner.py). Which model
+# types fuse is read from the installed transformers' modeling file, so a version that splits them again is not warned.
+# Reports: axolotl-ai-cloud/axolotl#3515 and agentscope-ai/TuFT#154 (Qwen3.5-MoE), unslothai/unsloth#3405 (gpt-oss-20b:
+# gate/up/down_proj in the list, the experts untouched, "TRL silently ignores this"). The run trains: a warning.
+_FUSED_EXPERTS = re.compile(r"^class (\w*Experts)\(nn\.Module\):(?:(?!^class ).)*?self\.(?:gate_up_proj|down_proj)"
+                            r" = nn\.Parameter\(", re.S | re.M)
+
+
+@lru_cache(maxsize=None)
+def fused_experts_class(model_type: str) -> str:
+    """The installed transformers' experts class of `model_type` when it holds the routed experts as fused
+    parameters; "" when transformers, the model's modeling file or such a class is not there."""
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations or not re.fullmatch(r"\w+", model_type):
+        return ""
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / model_type / f"modeling_{model_type}.py"
+    try:
+        match = _FUSED_EXPERTS.search(path.read_text(encoding="utf-8"))
+    except OSError:
+        return ""
+    return match.group(1) if match else ""
+
+
 @engine_rule
 def lora_misses_fused_experts(recipe, args, shape, lay, err, warn):
-    if recipe.engine == "megatron" or not shape.is_moe or not shape.model_type.startswith("qwen3_5"):
+    if recipe.engine == "megatron" or not shape.is_moe:
         return
     if (args.str("tuner_type") or "lora") not in ("lora", "lora_llm") or args.list("target_parameters") \
             or args.str("target_regex"):
@@ -403,13 +428,17 @@ def lora_misses_fused_experts(recipe, args, shape, lay, err, warn):
     mlp = [t for t in targets if t in _MODULES["swift"]["experts"]]
     if not mlp or "all-linear" in targets:
         return
-    warn("lora-fused-experts", f"target_modules {mlp} reach only the shared expert of {shape.name}: its "
-         f"{shape.num_experts} routed experts are fused parameters in transformers (Qwen3_5MoeExperts.gate_up_proj / "
-         "down_proj), not Linear modules, so they stay frozen and the adapter is a small fraction of the intended "
-         "size, without an error", "target_modules",
+    experts = fused_experts_class(shape.model_type) or fused_experts_class(shape.text_model_type)
+    if not experts or converted_by_peft(shape.model_type):
+        return  # peft 0.20 maps the expert names of the types it converts onto the fused parameters (moe_lora_rules)
+    reach = ("only the shared expert" if shape.shared_expert_intermediate_size else
+             "no MLP (it has no shared expert)")
+    warn("lora-fused-experts", f"target_modules {mlp} reach {reach} of {shape.name}: its {shape.num_experts} routed "
+         f"experts are fused parameters in transformers ({experts}.gate_up_proj / down_proj), not Linear modules, so "
+         "they stay frozen and the adapter is a small fraction of the intended size, without an error",
+         "target_modules",
          hint="add target_parameters: [mlp.experts.gate_up_proj, mlp.experts.down_proj] with lora_dropout: 0 (peft's "
-         "ParamWrapper takes no dropout), or train with engine: "
-         "megatron (its experts are linear_fc1/linear_fc2)")
+         "ParamWrapper takes no dropout), or train with engine: megatron (its experts are linear_fc1/linear_fc2)")
 
 
 # transformers' names of the embedding and output head; Megatron's are embedding(.word_embeddings) and output_layer.

@@ -41,13 +41,16 @@ MCORE_AUDIT_RULE_INFO = [
              (code(TC + " (`if self.fp8:` first_last_layers_bf16 checks)"), code(GMC)),
              "engine: megatron, fp8_format set, megatron_extra_kwargs sets first_last_layers_bf16"),
     RuleInfo("moe-router", "error", "moe_router_padding_for_quantization (or its alias moe_router_padding_for_fp8) "
-             "needs FP8/FP4 and not the allgather dispatcher; top-k 1 with a softmax router needs pre-softmax; "
-             "group-limited routing: groups divide the experts, group top-k <= groups, neither negative, no "
+             "needs FP8/FP4 and not the allgather dispatcher; top-k 1 with a softmax router needs pre-softmax; top-k at "
+             "most the number of experts; "
+             "group-limited routing: groups divide the experts, group top-k <= groups, neither negative, each group "
+             "holding at least topk // group top-k experts, no "
              "moe_router_topk_limited_devices (the model's n_group / topk_group mapped to the same fields, "
              "megatron_extra_kwargs over them)",
              (code(TC + " (moe_router_padding_for_quantization, moe_router_topk == 1, moe_router_group_topk)"),
               code("megatron-core transformer/moe/moe_utils.py: group_limited_topk (torch.topk on topk // group_topk "
-                   "and group_topk: a negative group top-k fails in the first step)"),
+                   "and group_topk: a negative group top-k, or topk // group_topk above num_experts // num_groups, fails in "
+                   "the first step; topk_routing_with_score_function's torch.topk(k=topk) over the experts alike)"),
               code("mcore-bridge config mapping: moe_router_num_groups <- n_group, moe_router_group_topk <- "
                    "topk_group"), code(GMC)),
              "engine: megatron, MoE models, megatron_extra_kwargs sets the router fields or the model sets "

@@ -120,18 +120,26 @@ MOE_RULE_INFO = [
              "target_parameters; peft's converted types (text, no shared expert or dense layer, no named expert "
              "projections) or gpt-oss / Qwen3.5-MoE (any)"),
     RuleInfo("lora-fused-experts", "warning", "engine swift: LoRA target_modules naming MLP projections (gate_proj, "
-             "up_proj, down_proj) on Qwen3.5/3.6-MoE reach the shared expert only; the routed experts are fused "
-             "parameters that only target_parameters reaches, so they stay frozen, silently",
-             (code("transformers models/qwen3_5_moe/modeling_qwen3_5_moe.py: Qwen3_5MoeExperts (gate_up_proj, down_proj "
-                   "nn.Parameter); Qwen3_5MoeSparseMoeBlock.shared_expert (Qwen3_5MoeMLP: gate/up/down_proj Linear)"),
+             "up_proj, down_proj) on a MoE model whose installed transformers class holds the routed experts as fused "
+             "parameters (Qwen3.5/3.6-MoE, Qwen3-MoE, gpt-oss, GLM-4.5, DeepSeek-V3, ERNIE-4.5, MiniMax-M2, Llama-4, "
+             "Mixtral, ...) reach the shared expert at most; the routed experts, which only target_parameters "
+             "reaches, stay frozen, silently",
+             (code("transformers models/qwen3_5_moe/modeling_qwen3_5_moe.py: Qwen3_5MoeExperts (gate_up_proj, "
+                   "down_proj nn.Parameter); Qwen3_5MoeSparseMoeBlock.shared_expert (gate/up/down_proj Linear)"),
+              code("transformers models/gpt_oss/modeling_gpt_oss.py: GptOssExperts (gate_up_proj, down_proj "
+                   "nn.Parameter; no shared expert) -- and the `...Experts` class of each models/<model_type>/"
+                   "modeling_<model_type>.py, read at plan time (swift_ext/planner/warn_rules.py fused_experts_class)"),
               code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (target_parameters passed only when "
                    "stated)"),
               Evidence("report", "agentscope-ai/TuFT#154", "Qwen3.5-MoE / Qwen3.6-35B-A3B: train_mlp's gate/up/down_proj "
                        "adapt the shared expert; routed experts stay frozen until target_parameters"),
               Evidence("report", "axolotl-ai-cloud/axolotl#3515", "Qwen3.5-35B-A3B: the example's target names give "
-                       "a tiny adapter; lora_target_parameters mlp.experts.gate_up_proj / down_proj reach the experts")),
-             "engine swift, Qwen3.5/3.6-MoE, tuner_type lora/lora_llm, target_modules naming gate_proj/up_proj/"
-             "down_proj without all-linear, no target_parameters or target_regex"),
+                       "a tiny adapter; lora_target_parameters mlp.experts.gate_up_proj / down_proj reach the experts"),
+              Evidence("report", "unslothai/unsloth#3405", "gpt-oss-20b notebook listing gate_proj/up_proj/down_proj: "
+                       "the experts' parameters have other names, 'TRL silently ignores this', attention-only adapter")),
+             "engine swift, MoE models whose model_type (or text model_type) has a fused experts class in the "
+             "installed transformers, tuner_type lora/lora_llm, target_modules naming gate_proj/up_proj/down_proj "
+             "without all-linear, no target_parameters or target_regex"),
     RuleInfo("megatron-extra-kwargs", "error, warning", "each megatron_extra_kwargs key is a field of the model config "
              "ms-swift builds (refused otherwise, with the nearest name; only said with external_plugins, whose model "
              "meta can bring its own config_cls; a field only a later mcore-bridge than ms-swift's floor 1.6.3 has is "

@@ -22,7 +22,11 @@ TRAINER_RULE_INFO = [
              "(fp32 master weights) nor fsdp (ShardedGradScaler allows float16)"),
     RuleInfo("quantized-training", "error, warning", "the transformers Trainer trains a quantized model only through "
              "an adapter (tuner_type full on quant_method bnb/hqq/eetq/quanto or an AWQ/GPTQ checkpoint is refused) "
-             "and never through FP8 (quant_method fp8, or an FP8 checkpoint on an sm89+ GPU, with any tuner)",
+             "and never through FP8 (quant_method fp8, or an FP8 checkpoint on an sm89+ GPU, with any tuner); a "
+             "quant_method whose transformers config class differs from a pre-quantized checkpoint's (bnb over gpt-oss's "
+             "MXFP4, an AWQ/GPTQ/FP8 release) is refused at load; an MXFP4 checkpoint (gpt-oss) is refused where "
+             "transformers keeps it MXFP4, untrainable: `kernels` 0.17.x installed where plan runs and launch.gpu "
+             "7.5+ (elsewhere transformers dequantizes it to bf16 and it trains: nothing said)",
              (code("transformers trainer_utils.py: validate_quantization_for_training (called by Trainer.__init__: "
                    "'You cannot perform fine-tuning on purely quantized models'; '... do not support training' when "
                    "the quantizer's is_trainable is False)"),
@@ -30,6 +34,13 @@ TRAINER_RULE_INFO = [
                    "(False) / validate_environment (dequantize below compute capability 8.9)"),
               code("ms-swift swift/arguments/base_args/quant_args.py: QuantizeArguments.get_quantization_config "
                    "(fp8 -> FineGrainedFP8Config; awq/gptq checkpoints load as their config.json says)"),
+              code("transformers quantizers/auto.py: AutoHfQuantizer.merge_quantization_configs (called by "
+                   "get_hf_quantizer for a pre-quantized config.json: 'The model is quantized with Mxfp4Config but you "
+                   "are passing a BitsAndBytesConfig config.')"),
+              code("transformers quantizers/quantizer_mxfp4.py: Mxfp4HfQuantizer.validate_environment (dequantize "
+                   "unless compute capability >= 7.5, triton >= 3.4 and kernels are available) / is_trainable (False)"),
+              Evidence("report", "axolotl-ai-cloud/axolotl#3530", "gpt-oss-20b QLoRA with bitsandbytes 4-bit over the "
+                       "MXFP4 release fails; the maintainer: 'no mxfp4 support in bnb, gpt oss ships native mxfp4'"),
               Evidence("report", "huggingface/transformers#41516", "DeepSeek-V3.1 (FP8 checkpoint) with LoRA: "
                        "'QuantizationMethod.FP8 do not support training' at Trainer.__init__"),
               Evidence("report", "huggingface/transformers#46736", "DeepSeek-V4-Flash (FP8-only release), LoRA via "
@@ -37,7 +48,10 @@ TRAINER_RULE_INFO = [
              "engine: swift; quant_method fp8 (any tuner); tuner_type full with quant_method bnb/hqq/eetq/quanto, or "
              "a checkpoint whose config.json quantization_config (else its id) says AWQ/GPTQ/bitsandbytes; an FP8 "
              "checkpoint with any tuner on launch.gpu of compute capability 8.9+ (error) or launch.gpu unset "
-             "(warning; below 8.9 transformers dequantizes it)"),
+             "(warning; below 8.9 transformers dequantizes it); quant_method bnb/hqq/eetq/quanto over a checkpoint "
+             "quantized in another format (config.json quantization_config; else the id: -FP8/-AWQ/-GPTQ tags, "
+             "OpenAI's gpt-oss-20b/120b ids as MXFP4); an MXFP4 checkpoint without quant_method on launch.gpu 7.5+ with "
+             "`kernels` >= 0.17, < 0.18 installed where plan runs"),
     RuleInfo("flash-attn-gpu", "error", "attn_impl flash_attn / flash_attention_2/3/4 on a GPU below compute "
              "capability 8.0 (V100): FlashAttention has no kernel there; flash_attention_4 below 9.0 (A100, L40, "
              "RTX 4090): transformers refuses it at load",
