@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from swift_ext.msswift.adapter_setup_rules import ADAPTER_SETUP_RULES
+from swift_ext.msswift.peft_config_rules import PEFT_CONFIG_RULES
 from swift_ext.msswift.checkpoint_args import checkpoint_args, loaded, origin
 from swift_ext.msswift.checkpoint_rules import CHECKPOINT_RULES
 from swift_ext.msswift.deepspeed_rules import (
@@ -539,4 +540,5 @@ def dataset_required(recipe, args, err, warn):
 STARTUP_RULES = [ref_model_tuner, fsdp_combinations, warmup, swift_gkd, dpo_kto_pair, grpo_reweight,
                  grpo_reasoning_parser, swanlab_notification, tracker_unused, report_to_names, quant_bits, rope_scaling_type, dataset_required,
                  txt_files, grpo_reward_model_plugin, grpo_generative_reward_model, reward_model_lists, rollout_fsdp1, *DEEPSPEED_RULES, *DEVICE_MAP_RULES, *RAY_RULES,
-                 *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES, *ADAPTER_SETUP_RULES]
+                 *MEGATRON_STARTUP_RULES, *CHECKPOINT_RULES, *ADAPTER_SETUP_RULES,
+                 *PEFT_CONFIG_RULES]

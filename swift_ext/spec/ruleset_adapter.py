@@ -31,4 +31,21 @@ ADAPTER_RULE_INFO = [
                        "train_loss 0.0, nothing trained")),
              "engine: swift, command sft/pt/rlhf, resume_only_model true, resume_from_checkpoint set, ignore_data_skip "
              "not true, streaming off (resume-stream-replay covers streamed data)"),
+    RuleInfo("peft-config", "error", "the installed peft 0.20's config checks that prepare_adapter reaches: "
+             "init_weights loftq (no loftq_config), corda (no preprocess_corda), orthogonal with an odd "
+             "lora_rank or a name peft does not know, AdaLoRA with use_dora, "
+             "adalora_orth_reg_weight < 0 or adalora_tinit >= max_steps - adalora_tfinal, BOFT with both or neither "
+             "of boft_block_size/boft_block_num, fourier_n_frequency <= 0, tuner_type bone (no peft.BoneConfig)",
+             (code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (builds LoraConfig/AdaLoraConfig/"
+                   "BOFTConfig from the flags; bone branch imports peft.BoneConfig)"),
+              code("peft 0.20 peft/tuners/lora/config.py: LoraConfig.__post_init__ (loftq_config required)"),
+              code("peft 0.20 peft/tuners/lora/layer.py: LoraLayer.reset_lora_parameters (Unknown initialization) / corda_init "
+                   "(eigens from preprocess_corda, which ms-swift never calls) / orthogonal_init (even rank)"),
+              code("peft 0.20 peft/tuners/fourierft/layer.py: FourierFTLayer.update_layer (n_frequency > 0)"),
+              code("peft 0.20 peft/tuners/adalora/config.py: AdaLoraConfig.__post_init__ (DoRA, orth_reg_weight, "
+                   "tinit < total_step - tfinal; total_step from ms-swift's calculate_max_steps)"),
+              code("peft 0.20 peft/tuners/boft/config.py: BOFTConfig.__post_init__ (block size xor block num)")),
+             "engine: swift, command sft/pt/rlhf, a new adapter (no resume_from_checkpoint / adapters); the init_weights "
+             "checks only under tuner_type lora/longlora with tuner_backend peft and not use_swift_lora; the AdaLoRA "
+             "schedule only with max_steps stated (otherwise total_step comes from the dataset's length)"),
 ]
