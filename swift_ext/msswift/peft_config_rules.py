@@ -40,8 +40,9 @@ def peft_config(recipe, args, err, warn):
             "missing preprocess_corda eigens)", "init_weights",
             hint="init_weights: true, false, gaussian, pissa, pissa_niter_[n], olora, orthogonal, lora-ga")
     rank = args.int("lora_rank", 8)
-    if tuner in ("lora", "longlora") and init == "orthogonal" and rank and rank % 2 and not args.bool("use_swift_lora") \
-            and (args.str("tuner_backend") or "peft") == "peft":
+    peft_lora = tuner in ("lora", "longlora") and not args.bool("use_swift_lora") \
+        and (args.str("tuner_backend") or "peft") == "peft"
+    if peft_lora and init == "orthogonal" and rank and rank % 2:
         # peft/tuners/lora/layer.py LoraLayer.orthogonal_init: "Orthogonal initialization requires the LoRA rank to be
         # even" (prepare_adapter passes no rank_pattern, so every module gets lora_rank).
         err("peft-config", f"init_weights orthogonal needs an even lora_rank, got {rank}: peft's orthogonal_init "

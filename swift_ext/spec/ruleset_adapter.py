@@ -39,13 +39,15 @@ ADAPTER_RULE_INFO = [
              (code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (builds LoraConfig/AdaLoraConfig/"
                    "BOFTConfig from the flags; bone branch imports peft.BoneConfig)"),
               code("peft 0.20 peft/tuners/lora/config.py: LoraConfig.__post_init__ (loftq_config required)"),
-              code("peft 0.20 peft/tuners/lora/layer.py: LoraLayer.reset_lora_parameters (Unknown initialization) / corda_init "
-                   "(eigens from preprocess_corda, which ms-swift never calls) / orthogonal_init (even rank)"),
+              code("peft 0.20 peft/tuners/lora/layer.py: LoraLayer.reset_lora_parameters (Unknown initialization) / "
+                   "corda_init (eigens from preprocess_corda, which ms-swift never calls) / orthogonal_init (even "
+                   "rank)"),
               code("peft 0.20 peft/tuners/fourierft/layer.py: FourierFTLayer.update_layer (n_frequency > 0)"),
               code("peft 0.20 peft/tuners/adalora/config.py: AdaLoraConfig.__post_init__ (DoRA, orth_reg_weight, "
                    "tinit < total_step - tfinal; total_step from ms-swift's calculate_max_steps)"),
               code("peft 0.20 peft/tuners/boft/config.py: BOFTConfig.__post_init__ (block size xor block num)")),
-             "engine: swift, command sft/pt/rlhf, a new adapter (no resume_from_checkpoint / adapters); the init_weights "
-             "checks only under tuner_type lora/longlora with tuner_backend peft and not use_swift_lora; the AdaLoRA "
-             "schedule only with max_steps stated (otherwise total_step comes from the dataset's length)"),
+             "engine: swift, command sft/pt/rlhf, a new adapter (no resume_from_checkpoint / adapters); the "
+             "init_weights checks only under tuner_type lora/longlora with tuner_backend peft and not "
+             "use_swift_lora; the AdaLoRA schedule only with max_steps stated (otherwise total_step comes from the "
+             "dataset's length)"),
 ]
