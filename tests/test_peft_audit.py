@@ -97,3 +97,17 @@ def test_fourierft_and_bone():
     assert _refused("args.tuner_type=fourierft") == set()
     assert _refused("args.tuner_type=bone") == {"args.tuner_type"}
     assert _refused("args.tuner_type=bone", "args.resume_from_checkpoint=output/v0/checkpoint-100") == set()
+
+
+def test_target_modules_none_found():
+    def refused(*overrides):
+        result = make_plan(load_recipe(WORKING / DPO, list(overrides)), oracle=False)
+        return {p.path for p in result.errors if p.code == "peft-target-modules"}
+    assert refused("args.target_modules=[no_such_proj]") == {"args.target_modules"}
+    assert refused("args.tuner_type=boft", "args.target_modules=[qkv_proj]") == {"args.target_modules"}
+    assert refused("args.target_modules=[no_such_proj,q_proj]") == set()  # one match is enough for peft
+    assert refused("args.target_modules=[all-linear]") == set()
+    assert refused("args.target_modules=[q_proj,v_proj]") == set()
+    assert refused("args.target_modules=[no_such_proj]", "args.use_swift_lora=true") == set()
+    assert refused("args.target_modules=[no_such_proj]", "args.adapters=[output/v0/checkpoint-100]") == set()
+    assert refused("args.target_modules=[model.layers.0.self_attn.qq]") == set()  # dotted paths not judged

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Text-only families whose decoder layers carry exactly these Linear names (q/k/v/o_proj, gate/up/down_proj), so the
 # sizes follow from the config; others (fused qkv, MLA, experts, vision towers) are not judged.
-_STANDARD_TYPES = ("llama", "qwen2", "qwen3", "mistral")
+STANDARD_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 
 
 def _sizes(shape) -> dict[str, tuple[int, int]]:
@@ -30,7 +30,7 @@ def vera_mixed_sizes(recipe, args, shape, lay, err, warn):
     targets = [str(t) for t in args.list("target_modules") or []]
     if not targets or args.str("target_regex") or any("v" in t for t in targets):
         return  # the default all-linear, a regex, or a target naming 'v': ms-swift picks the sizes itself
-    if shape.model_type not in _STANDARD_TYPES or shape.num_experts or shape.gated_attention \
+    if shape.model_type not in STANDARD_TYPES or shape.num_experts or shape.gated_attention \
             or shape.full_attention_interval != 1 or not shape.intermediate_size:
         return
     sizes = _sizes(shape)

@@ -25,6 +25,7 @@ from swift_ext.planner.length_rules import LENGTH_RULES
 from swift_ext.planner.linear_attention_rules import LINEAR_ATTENTION_RULES
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.moe_lora_rules import MOE_LORA_RULES, converted_by_peft
+from swift_ext.planner.peft_target_rules import PEFT_TARGET_RULES
 from swift_ext.planner.rollout_rules import ENV_VLLM_VERSION, ROLLOUT_RULES, vllm_version
 from swift_ext.planner.teacher_rules import TEACHER_RULES
 from swift_ext.planner.trainer_rules import TRAINER_RULES
@@ -502,3 +503,4 @@ ENGINE_RULES.extend(EVAL_SPLIT_RULES)
 ENGINE_RULES.extend(BEST_METRIC_RULES)
 # VeRA targets of different sizes, engine swift (vera_rules.py).
 ENGINE_RULES.extend(VERA_RULES)
+ENGINE_RULES.extend(PEFT_TARGET_RULES)
