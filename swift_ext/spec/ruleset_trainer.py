@@ -24,9 +24,10 @@ TRAINER_RULE_INFO = [
              "an adapter (tuner_type full on quant_method bnb/hqq/eetq/quanto or an AWQ/GPTQ checkpoint is refused) "
              "and never through FP8 (quant_method fp8, or an FP8 checkpoint on an sm89+ GPU, with any tuner); a "
              "quant_method whose transformers config class differs from a pre-quantized checkpoint's (bnb over gpt-oss's "
-             "MXFP4, an AWQ/GPTQ/FP8 release) is refused at load; an MXFP4 checkpoint (gpt-oss) is refused where "
-             "transformers keeps it MXFP4, untrainable: `kernels` 0.17.x installed where plan runs and launch.gpu "
-             "7.5+ (elsewhere transformers dequantizes it to bf16 and it trains: nothing said)",
+             "MXFP4, an AWQ/GPTQ/FP8 release) is refused at load; an MXFP4 checkpoint (gpt-oss) is warned on where "
+             "transformers may keep it MXFP4, untrainable: `kernels` 0.17.x installed where plan runs and launch.gpu "
+             "7.5+ -- a warning, since the training machine's packages decide and plan does not see them "
+             "(elsewhere transformers dequantizes it to bf16 and it trains: nothing said)",
              (code("transformers trainer_utils.py: validate_quantization_for_training (called by Trainer.__init__: "
                    "'You cannot perform fine-tuning on purely quantized models'; '... do not support training' when "
                    "the quantizer's is_trainable is False)"),
