@@ -132,12 +132,16 @@ TRAINER_RULE_INFO = [
               code("transformers integrations/deepspeed.py: deepspeed_load_checkpoint (load_optimizer_states=True)"),
               code("ms-swift swift/trainers/mixin.py: SwiftMixin._patch_deepspeed_load_checkpoint (resume_only_model "
                    "swallows the failed load)"),
+              code("ms-swift swift/trainers/utils.py: prepare_deepspeed_elastic_config -> "
+                   "enable_deepspeed_load_universal, and swift/pipelines/train/sft.py _get_resume_checkpoint (the "
+                   "deepspeed_elastic callback resumes only a universal checkpoint)"),
               Evidence("report", "deepspeedai/DeepSpeed#6441", "ZeRO-3 checkpoint of 8 data-parallel ranks resumed on "
                        "16: ZeRORuntimeException 'The checkpoint being loaded used a DP world size of 8 but the current "
                        "world size is 16'")),
-             "engine: swift, sft/pt/rlhf, deepspeed with a ZeRO stage (no checkpoint.load_universal), "
-             "resume_from_checkpoint a checkpoint directory readable here, no resume_only_model, no sequence "
-             "parallelism, launch sizes given"),
+             "engine: swift, sft/pt/rlhf, deepspeed with a ZeRO stage (no checkpoint.load_universal, no "
+             "deepspeed_elastic callback), resume_from_checkpoint a checkpoint directory readable here, no "
+             "resume_only_model, no sequence parallelism, launch sizes given; the saved dp ranks compared with the "
+             "processes divided by deepspeed_autotp_size"),
     RuleInfo("fp16-gemma", "warning", "torch_dtype float16 (or fp16) on Gemma 2/3, published in bfloat16: their "
              "activations overflow float16 and a report saw loss 0, grad_norm 0 and NaN rewards from the start",
              (Evidence("report", "huggingface/trl#3236", "gemma-3-12b-it, DPOTrainer with a LoRA peft_config, "
