@@ -59,8 +59,11 @@ TRAINER_RULE_INFO = [
              (code("flash-attn csrc/flash_attn/flash_api.cpp: mha_fwd (\"FlashAttention only supports Ampere GPUs or "
                    "newer.\"; public source, not installed here)"),
               code("ms-swift swift/model/utils.py: AttnImpl.update_attn_impl (flash_attn -> flash_attention_2)"),
-              code("transformers modeling_utils.py: PreTrainedModel._flash_attn_can_dispatch (cuda_min_major_version "
-                   "of modeling_flash_attention_utils.py's compatibility matrix: 9 for FlashAttention 4)"),
+              code("flash-attn-4 4.0.0b40 flash_attn/cute/interface.py: _flash_attn_bwd (\"Unsupported compute "
+                   "capability. Supported: 9.x, 10.x, 11.x, 12.x\"; the forward takes 8.x, the backward does not; "
+                   "public wheel, not installed here). transformers' own cuda_min_major_version 9 "
+                   "(PreTrainedModel._flash_attn_can_dispatch) is read only where the package check fails, so with "
+                   "flash-attn-4 installed the model loads and the first backward fails"),
               Evidence("report", "dhcode-cpp/X-R1#45", "GRPO (TRL, attn_implementation flash_attention_2) on "
                        "Tesla V100: 'FlashAttention only supports Ampere GPUs or newer.' at the first step")),
              "engine: swift, attn_impl one of the flash implementations, launch.gpu below 8.0 (flash_attention_4: "
