@@ -1004,5 +1004,10 @@ def test_resuming_zero_state_on_another_data_parallel_size_is_refused():
                  ["args.resume_only_model=true"],
                  ["args.deepspeed=null"],  # DDP: the optimizer state is whole
                  ["args.resume_from_checkpoint=output/checkpoint-999"],  # not readable here: not judged
-                 ["""args.deepspeed={"zero_optimization": {"stage": 3}, "checkpoint": {"load_universal": true}}"""]):
+                 ["""args.deepspeed={"zero_optimization": {"stage": 3}, "checkpoint": {"load_universal": true}}"""],
+                 # ms-swift's elastic callback turns load_universal on and resumes only from a universal checkpoint
+                 ["args.callbacks=[deepspeed_elastic]"],
+                 # AutoTP 2 on the 16 ranks: 8 data-parallel ranks, as saved
+                 ["args.deepspeed_autotp_size=2"]):
         assert "deepspeed-resume-world" not in codes(*fine), fine
+    assert "deepspeed-resume-world" in codes("args.deepspeed_autotp_size=4")  # 4 dp ranks against 8 saved

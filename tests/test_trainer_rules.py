@@ -86,14 +86,27 @@ def test_gpt_oss_mxfp4_release_is_refused_only_where_transformers_keeps_it_mxfp4
     from swift_ext.planner.trainer_rules import _kernels_viable
     plain = ("args.quant_method=null", "args.quant_bits=null")
     errors, warnings = findings(GPT_OSS_BNB, *plain)
-    # refused only where transformers would keep MXFP4 here: `kernels` 0.17.x installed (it is not in the test venv)
-    assert errors.get("quantized-training") == ({"args.model"} if _kernels_viable() else None)
-    assert "quantized-training" not in warnings
+    # said only where transformers would keep MXFP4 here: `kernels` 0.17.x installed (it is not in the test venv)
+    assert "quantized-training" not in errors
+    assert warnings.get("quantized-training") == ({"args.model"} if _kernels_viable() else None)
     # below compute capability 7.5 the quantizer dequantizes: nothing to say; a BF16 re-release: nothing either
     errors, warnings = findings(GPT_OSS_BNB, *plain, "launch.gpu=V100")
     assert "quantized-training" not in errors and "quantized-training" not in warnings
     errors, warnings = findings(GPT_OSS_BNB, *plain, "args.model=unsloth/gpt-oss-20b-BF16")
     assert "quantized-training" not in errors and "quantized-training" not in warnings
+
+
+def test_gpt_oss_mxfp4_with_kernels_on_the_planning_machine_is_said_not_refused(monkeypatch):
+    # `kernels` 0.17.x on the machine that plans says nothing about the training machine's packages, which decide
+    # whether transformers keeps MXFP4: a warning, not a refusal (this venv has no `kernels`: the planning machine
+    # that has one is stood in for by the version lookup the rule makes)
+    import importlib.metadata as md
+
+    real = md.version
+    monkeypatch.setattr(md, "version", lambda name: "0.17.1" if name == "kernels" else real(name))
+    errors, warnings = findings(GPT_OSS_BNB, "args.quant_method=null", "args.quant_bits=null")
+    assert "quantized-training" not in errors
+    assert warnings.get("quantized-training") == {"args.model"}
 
 
 def test_flash_attention_below_sm80_is_refused_and_sdpa_or_an_ampere_gpu_is_not():

@@ -362,6 +362,12 @@ def deepspeed_resume_world(recipe, args, err, warn):
     resume, ds = args.str("resume_from_checkpoint"), args.raw("deepspeed")
     if not resume or not ds or (args.int("sequence_parallel_size") or 1) > 1:
         return
+    # The deepspeed_elastic callback makes ms-swift turn checkpoint.load_universal on itself
+    # (swift/trainers/utils.py prepare_deepspeed_elastic_config -> enable_deepspeed_load_universal) and resume only
+    # from a checkpoint with latest_universal, else from scratch (swift/pipelines/train/sft.py _get_resume_checkpoint
+    # -> get_resume_checkpoint_until_find_ucp): the world-size check is never reached.
+    if "deepspeed_elastic" in [str(c) for c in args.list("callbacks")]:
+        return
     config = _json_config(ds, DEEPSPEED_PRESETS)
     if config is None or not _zero_stage(config) or _ds_node(config, "checkpoint.load_universal"):
         return
@@ -370,6 +376,17 @@ def deepspeed_resume_world(recipe, args, err, warn):
         world = recipe.launch.world_size
     except UserError:
         return  # the scheduler sizes the run
+    # DeepSpeed compares data-parallel sizes: AutoTP (deepspeed_autotp_size, SftArguments._init_deepspeed writes it
+    # into tensor_parallel.autotp_size) takes its ranks out of the data-parallel group, and the rank files count the
+    # dp rank (zero_pp_rank_{dp}_mp_rank_{tp}).
+    try:
+        autotp = int(args.raw("deepspeed_autotp_size") or _ds_node(config, "tensor_parallel.autotp_size") or 1)
+    except (TypeError, ValueError):
+        return  # argument-type judges it
+    if autotp > 1:
+        if world % autotp:
+            return  # the AutoTP layout is judged elsewhere
+        world //= autotp
     if saved is None or saved == world:
         return
     err("deepspeed-resume-world", f"resume_from_checkpoint {resume} holds ZeRO optimizer state of {saved} data-parallel "

@@ -147,10 +147,12 @@ def _mxfp4_untrainable(recipe, err, warn, model: str) -> None:
             "dequantizes them to bf16 and trains")
     hint = "keep `kernels` out of the training environment (bf16 dequantization), or train a BF16 release"
     # Without a viable `kernels` here nothing is said: ms-swift's own gpt-oss examples train in the usual
-    # environment, where the quantizer dequantizes (a warning there would be noise on working setups).
+    # environment, where the quantizer dequantizes (a warning there would be noise on working setups). With one here
+    # it is said, not refused: the package set that decides is the training machine's, which plan does not see (the
+    # machine that plans is not the one that trains; the same as lora-param-wrapper's _refuse_or_say).
     if cc is not None and cc >= (7, 5) and _kernels_viable():
-        err("quantized-training", f"{what} -- `kernels` {importlib.metadata.version('kernels')} is installed here",
-            "model", hint=hint)
+        warn("quantized-training", f"{what} -- `kernels` {importlib.metadata.version('kernels')} is installed on "
+             "this planning machine; whether the training machine has it decides", "model", hint=hint)
 
 
 def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
@@ -217,9 +219,10 @@ def quantized_training(recipe, args, shape: ModelShape, lay, err, warn):
 FLASH_MIN_CAPABILITY = (8, 0)
 FLASH_MAX_HEAD_DIM = 256
 _FLASH_IMPLS = ("flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4")
-# transformers modeling_flash_attention_utils.py FLASH_ATTENTION_COMPATIBILITY_MATRIX cuda_min_major_version, checked by
-# modeling_utils.py PreTrainedModel._flash_attn_can_dispatch when the model loads ("FlashAttention4 requires compute
-# capability >= 9"): FlashAttention 4 needs Hopper or newer; 2 and 3 take Ampere.
+# flash-attn-4 (4.0.0b40) flash_attn/cute/interface.py _flash_attn_bwd asserts compute capability 9.x-12.x
+# ("Unsupported compute capability. Supported: 9.x, 10.x, 11.x, 12.x"); its forward runs on 8.x, so training stops at
+# the first backward. transformers' cuda_min_major_version 9 (modeling_utils.py _flash_attn_can_dispatch) is read only
+# when the package check fails, i.e. never with flash-attn-4 installed. 2 and 3 take Ampere.
 FLASH_IMPL_MIN_CAPABILITY = {"flash_attention_4": (9, 0)}
 
 
@@ -248,8 +251,9 @@ def flash_attn_gpu(recipe, args, shape: ModelShape, lay, err, warn):
     cc = GPUS[gpu].compute_capability
     floor = FLASH_IMPL_MIN_CAPABILITY.get(impl)
     if floor and FLASH_MIN_CAPABILITY <= cc < floor:
-        err("flash-attn-gpu", f"attn_impl {impl} on {gpu} (compute capability {cc[0]}.{cc[1]}): transformers refuses "
-            f"it when the model loads (\"FlashAttention4 requires compute capability >= {floor[0]}\")", "attn_impl",
+        err("flash-attn-gpu", f"attn_impl {impl} on {gpu} (compute capability {cc[0]}.{cc[1]}): FlashAttention 4's "
+            f"backward runs from compute capability {floor[0]}.x only (flash-attn-4 _flash_attn_bwd: \"Unsupported "
+            "compute capability. Supported: 9.x, 10.x, 11.x, 12.x\"), so the first training step fails", "attn_impl",
             hint="attn_impl: flash_attn (FlashAttention 2) on this GPU")
         return
     if cc >= FLASH_MIN_CAPABILITY:

@@ -24,9 +24,10 @@ TRAINER_RULE_INFO = [
              "an adapter (tuner_type full on quant_method bnb/hqq/eetq/quanto or an AWQ/GPTQ checkpoint is refused) "
              "and never through FP8 (quant_method fp8, or an FP8 checkpoint on an sm89+ GPU, with any tuner); a "
              "quant_method whose transformers config class differs from a pre-quantized checkpoint's (bnb over gpt-oss's "
-             "MXFP4, an AWQ/GPTQ/FP8 release) is refused at load; an MXFP4 checkpoint (gpt-oss) is refused where "
-             "transformers keeps it MXFP4, untrainable: `kernels` 0.17.x installed where plan runs and launch.gpu "
-             "7.5+ (elsewhere transformers dequantizes it to bf16 and it trains: nothing said)",
+             "MXFP4, an AWQ/GPTQ/FP8 release) is refused at load; an MXFP4 checkpoint (gpt-oss) is warned on where "
+             "transformers may keep it MXFP4, untrainable: `kernels` 0.17.x installed where plan runs and launch.gpu "
+             "7.5+ -- a warning, since the training machine's packages decide and plan does not see them "
+             "(elsewhere transformers dequantizes it to bf16 and it trains: nothing said)",
              (code("transformers trainer_utils.py: validate_quantization_for_training (called by Trainer.__init__: "
                    "'You cannot perform fine-tuning on purely quantized models'; '... do not support training' when "
                    "the quantizer's is_trainable is False)"),
@@ -58,8 +59,11 @@ TRAINER_RULE_INFO = [
              (code("flash-attn csrc/flash_attn/flash_api.cpp: mha_fwd (\"FlashAttention only supports Ampere GPUs or "
                    "newer.\"; public source, not installed here)"),
               code("ms-swift swift/model/utils.py: AttnImpl.update_attn_impl (flash_attn -> flash_attention_2)"),
-              code("transformers modeling_utils.py: PreTrainedModel._flash_attn_can_dispatch (cuda_min_major_version "
-                   "of modeling_flash_attention_utils.py's compatibility matrix: 9 for FlashAttention 4)"),
+              code("flash-attn-4 4.0.0b40 flash_attn/cute/interface.py: _flash_attn_bwd (\"Unsupported compute "
+                   "capability. Supported: 9.x, 10.x, 11.x, 12.x\"; the forward takes 8.x, the backward does not; "
+                   "public wheel, not installed here). transformers' own cuda_min_major_version 9 "
+                   "(PreTrainedModel._flash_attn_can_dispatch) is read only where the package check fails, so with "
+                   "flash-attn-4 installed the model loads and the first backward fails"),
               Evidence("report", "dhcode-cpp/X-R1#45", "GRPO (TRL, attn_implementation flash_attention_2) on "
                        "Tesla V100: 'FlashAttention only supports Ampere GPUs or newer.' at the first step")),
              "engine: swift, attn_impl one of the flash implementations, launch.gpu below 8.0 (flash_attention_4: "
@@ -131,12 +135,16 @@ TRAINER_RULE_INFO = [
               code("transformers integrations/deepspeed.py: deepspeed_load_checkpoint (load_optimizer_states=True)"),
               code("ms-swift swift/trainers/mixin.py: SwiftMixin._patch_deepspeed_load_checkpoint (resume_only_model "
                    "swallows the failed load)"),
+              code("ms-swift swift/trainers/utils.py: prepare_deepspeed_elastic_config -> "
+                   "enable_deepspeed_load_universal, and swift/pipelines/train/sft.py _get_resume_checkpoint (the "
+                   "deepspeed_elastic callback resumes only a universal checkpoint)"),
               Evidence("report", "deepspeedai/DeepSpeed#6441", "ZeRO-3 checkpoint of 8 data-parallel ranks resumed on "
                        "16: ZeRORuntimeException 'The checkpoint being loaded used a DP world size of 8 but the current "
                        "world size is 16'")),
-             "engine: swift, sft/pt/rlhf, deepspeed with a ZeRO stage (no checkpoint.load_universal), "
-             "resume_from_checkpoint a checkpoint directory readable here, no resume_only_model, no sequence "
-             "parallelism, launch sizes given"),
+             "engine: swift, sft/pt/rlhf, deepspeed with a ZeRO stage (no checkpoint.load_universal, no "
+             "deepspeed_elastic callback), resume_from_checkpoint a checkpoint directory readable here, no "
+             "resume_only_model, no sequence parallelism, launch sizes given; the saved dp ranks compared with the "
+             "processes divided by deepspeed_autotp_size"),
     RuleInfo("fp16-gemma", "warning", "torch_dtype float16 (or fp16) on Gemma 2/3, published in bfloat16: their "
              "activations overflow float16 and a report saw loss 0, grad_norm 0 and NaN rewards from the start",
              (Evidence("report", "huggingface/trl#3236", "gemma-3-12b-it, DPOTrainer with a LoRA peft_config, "
