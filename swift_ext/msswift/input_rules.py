@@ -147,6 +147,19 @@ def bf16_gpu(recipe, args, err, warn):
              key, hint="torch_dtype: float16, or an Ampere-or-newer GPU")
 
 
+def validation_set(args) -> bool:
+    """sft_args.py: eval_strategy becomes "no" only without eval_dataset (evalscope during training) and without a
+    validation set (data_args.py _init_val_dataset_exists: val_dataset, cached_val_dataset or a split)."""
+    return bool(args.list("val_dataset") or args.list("cached_val_dataset") or args.list("eval_dataset")) or (
+        (args.float("split_dataset_ratio") or 0) > 0 and not args.bool("streaming"))
+
+
+def evaluation_strategy(args) -> str:
+    """The eval_strategy transformers receives from engine swift: SftArguments._init_eval_strategy defaults it to
+    save_strategy ("steps" unless stated), and __post_init__ sets "no" without a validation set."""
+    return (args.str("eval_strategy") or args.str("save_strategy") or "steps") if validation_set(args) else "no"
+
+
 def best_model_schedule(recipe, args, err, warn):
     # transformers training_args.py TrainingArguments.__post_init__: load_best_model_at_end needs the eval strategy to
     # match the save strategy (unless save_strategy is "best") and, by steps, save_steps a multiple of eval_steps.
@@ -157,11 +170,8 @@ def best_model_schedule(recipe, args, err, warn):
     save = args.str("save_strategy") or "steps"
     if save == "best":
         return
-    # sft_args.py: eval_strategy becomes "no" only without eval_dataset (evalscope during training) and without a
-    # validation set (data_args.py _init_val_dataset_exists: val_dataset, cached_val_dataset or a split).
-    has_val = bool(args.list("val_dataset") or args.list("cached_val_dataset") or args.list("eval_dataset")) or (
-        (args.float("split_dataset_ratio") or 0) > 0 and not args.bool("streaming"))
-    evaluation = (args.str("eval_strategy") or save) if has_val else "no"
+    has_val = validation_set(args)
+    evaluation = evaluation_strategy(args)
     if evaluation != save:
         key = "eval_strategy" if has_val else "load_best_model_at_end"
         err("best-model-schedule", f"load_best_model_at_end needs evaluation on the save schedule, but eval_strategy is "
@@ -173,10 +183,22 @@ def best_model_schedule(recipe, args, err, warn):
         return
     save_steps = args.float("save_steps") or 0
     eval_steps = args.float("eval_steps") or save_steps
-    if save_steps >= 1 and eval_steps >= 1 and int(save_steps) % int(eval_steps):
+    if not save_steps or not eval_steps or save_steps % eval_steps == 0:
+        return
+    if save_steps >= 1 and eval_steps >= 1:
+        if int(save_steps) % int(eval_steps):
+            err("best-model-schedule", f"load_best_model_at_end needs save_steps to be a multiple of eval_steps, got "
+                f"{int(save_steps)} and {int(eval_steps)}: the transformers Trainer refuses it", "save_steps",
+                hint=f"save_steps: {int(eval_steps) * max(1, round(save_steps / eval_steps))}")
+        return
+    # A value below 1 is a ratio of the total steps: transformers refuses a ratio beside an absolute count, and two
+    # ratios unless save_steps is a multiple of eval_steps in millionths (its LARGE_MULTIPLIER arithmetic).
+    mixed = (save_steps < 1) != (eval_steps < 1)
+    if mixed or (save_steps * 1_000_000) % (eval_steps * 1_000_000) != 0:
         err("best-model-schedule", f"load_best_model_at_end needs save_steps to be a multiple of eval_steps, got "
-            f"{int(save_steps)} and {int(eval_steps)}: the transformers Trainer refuses it", "save_steps",
-            hint=f"save_steps: {int(eval_steps) * max(1, round(save_steps / eval_steps))}")
+            f"{save_steps:g} and {eval_steps:g}{' (a ratio of the total steps beside an absolute count)' if mixed else ''}"
+            ": the transformers Trainer refuses it", "eval_steps" if args.has("eval_steps") else "save_steps",
+            hint="give both as step counts (save_steps a multiple of eval_steps), or both as ratios")
 
 
 def fp16_and_bf16(recipe, args, err, warn):

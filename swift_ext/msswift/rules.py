@@ -563,6 +563,7 @@ from swift_ext.msswift.reward_arg_rules import REWARD_ARG_RULES  # noqa: E402  (
 from swift_ext.msswift.teacher_server_rules import TEACHER_SERVER_RULES  # noqa: E402  (nor does teacher_server_rules)
 from swift_ext.msswift.rollout_port_rules import ROLLOUT_PORT_RULES  # noqa: E402  (nor does rollout_port_rules)
 from swift_ext.msswift.multinode_save_rules import MULTINODE_SAVE_RULES  # noqa: E402  (nor does multinode_save_rules)
+from swift_ext.msswift.trainer_args_rules import TRAINER_ARGS_RULES  # noqa: E402  (nor does trainer_args_rules)
 
 RULES.extend(INPUT_RULES)
 RULES.extend(STARTUP_RULES)
@@ -578,3 +579,4 @@ RULES.extend(REWARD_ARG_RULES)
 RULES.extend(TEACHER_SERVER_RULES)
 RULES.extend(ROLLOUT_PORT_RULES)
 RULES.extend(MULTINODE_SAVE_RULES)
+RULES.extend(TRAINER_ARGS_RULES)

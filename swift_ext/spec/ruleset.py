@@ -42,6 +42,7 @@ from swift_ext.spec.ruleset_runtime import RUNTIME_RULE_INFO
 from swift_ext.spec.ruleset_startup import STARTUP_RULE_INFO
 from swift_ext.spec.ruleset_template import TEMPLATE_RULE_INFO
 from swift_ext.spec.ruleset_trainer import TRAINER_RULE_INFO
+from swift_ext.spec.ruleset_trainer_args import TRAINER_ARGS_RULE_INFO
 
 _RULES = [
     # --- arguments and recipe (planner/plan.py, refusals.py, effective.py, spec/secrets.py)
@@ -540,6 +541,7 @@ _RULES += MULTIMODAL_RULE_INFO  # refusals that hang on the model being multimod
 _RULES += RUNTIME_RULE_INFO
 _RULES += TEMPLATE_RULE_INFO  # how the data is encoded: spec/ruleset_template.py
 _RULES += TRAINER_RULE_INFO
+_RULES += TRAINER_ARGS_RULE_INFO  # transformers _validate_args values: spec/ruleset_trainer_args.py
 _RULES += ADAPTER_RULE_INFO  # what an adapter leaves frozen, what resume_only_model restores: spec/ruleset_adapter.py
 _RULES += PREFERENCE_RULE_INFO  # GKD / PPO / reference-model settings (msswift/preference_rules.py)
 
