@@ -82,6 +82,10 @@ def test_adalora():
     assert _refused(ada, "args.max_steps=100", "args.adalora_tinit=10", "args.adalora_tfinal=89") == set()
     assert _refused(ada, "args.adalora_tfinal=100") == set()  # total_step from the dataset: not judged
     assert _refused("args.use_dora=true") == set()  # DoRA under plain LoRA is fine
+    # AdaLoraConfig.__post_init__ runs LoraConfig's: loftq without loftq_config raises there too; an unknown name
+    # does not (AdaLoRA's layers initialise their own way)
+    assert _refused(ada, "args.init_weights=loftq") == {"args.init_weights"}
+    assert _refused(ada, "args.init_weights=kaiming") == set()
 
 
 def test_boft_block_size_xor_num():

@@ -25,10 +25,12 @@ def peft_config(recipe, args, err, warn):
     if not _swift_training(recipe) or not _builds_new_adapter(args):
         return
     tuner = args.str("tuner_type")
-    if tuner in ("lora", "longlora") and args.str("init_weights") == "loftq" and not args.bool("use_swift_lora") \
-            and (args.str("tuner_backend") or "peft") == "peft":
+    peft_lora_config = tuner in ("lora", "longlora") and not args.bool("use_swift_lora") \
+        and (args.str("tuner_backend") or "peft") == "peft"
+    if (peft_lora_config or tuner == "adalora") and args.str("init_weights") == "loftq":
         # peft/tuners/lora/config.py LoraConfig.__post_init__: init_lora_weights 'loftq' needs loftq_config (and
         # scipy); ms-swift has no flag for loftq_config, so the LoraConfig(...) call in prepare_adapter raises.
+        # AdaLoraConfig (its adalora branch passes init_lora_weights too) runs LoraConfig.__post_init__ first.
         err("peft-config", "init_weights loftq needs peft's loftq_config, which ms-swift never passes: LoraConfig "
             "raises \"`loftq_config` must be specified when `init_lora_weights` is 'loftq'\"", "init_weights",
             hint="init_weights: true, gaussian, pissa, olora (or quantize with quant_method and keep true)")

@@ -48,7 +48,7 @@ ADAPTER_RULE_INFO = [
               code("peft 0.20 peft/tuners/boft/config.py: BOFTConfig.__post_init__ (block size xor block num)")),
              "engine: swift, command sft/pt/rlhf, a new adapter (no resume_from_checkpoint / adapters); the "
              "init_weights checks only under tuner_type lora/longlora with tuner_backend peft and not "
-             "use_swift_lora; the AdaLoRA schedule only with max_steps stated (otherwise total_step comes from the "
+             "use_swift_lora (loftq under adalora too: AdaLoraConfig runs LoraConfig.__post_init__); the AdaLoRA schedule only with max_steps stated (otherwise total_step comes from the "
              "dataset's length)"),
     RuleInfo("peft-target-modules", "error, warning", "target_modules must name at least one module of the model",
              (code("peft 0.20 peft/tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found "
