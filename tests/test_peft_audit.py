@@ -82,6 +82,10 @@ def test_adalora():
     assert _refused(ada, "args.max_steps=100", "args.adalora_tinit=10", "args.adalora_tfinal=89") == set()
     assert _refused(ada, "args.adalora_tfinal=100") == set()  # total_step from the dataset: not judged
     assert _refused("args.use_dora=true") == set()  # DoRA under plain LoRA is fine
+    # AdaLoraConfig.__post_init__ runs LoraConfig's: loftq without loftq_config raises there too; an unknown name
+    # does not (AdaLoRA's layers initialise their own way)
+    assert _refused(ada, "args.init_weights=loftq") == {"args.init_weights"}
+    assert _refused(ada, "args.init_weights=kaiming") == set()
 
 
 def test_boft_block_size_xor_num():
@@ -111,3 +115,19 @@ def test_target_modules_none_found():
     assert refused("args.target_modules=[no_such_proj]", "args.use_swift_lora=true") == set()
     assert refused("args.target_modules=[no_such_proj]", "args.adapters=[output/v0/checkpoint-100]") == set()
     assert refused("args.target_modules=[model.layers.0.self_attn.qq]") == set()  # dotted paths not judged
+
+
+def test_target_modules_on_a_guessed_shape_or_with_plugins_is_not_refused():
+    """A path plan cannot read gets the bundled config of its directory's name (shape_lookup.
+    _bundled_by_directory_name): the directory may hold another architecture, so a miss is a warning there; an
+    external_plugins file may register the model's loader (adding modules) or a tuner under that tuner_type
+    (tuner_plugin tuners_map, which TunerMixin.prepare_model prefers over prepare_adapter)."""
+    def found(*overrides):
+        result = make_plan(load_recipe(WORKING / DPO, list(overrides)), oracle=False)
+        return ({p.path for p in result.errors if p.code == "peft-target-modules"},
+                {p.path for p in result.warnings if p.code == "peft-target-modules"})
+    miss = "args.target_modules=[no_such_proj]"
+    assert found(miss) == ({"args.target_modules"}, set())  # the hub id's own config: still refused
+    assert found(miss, "args.model=/data/models/Qwen2.5-7B-Instruct") == (set(), {"args.target_modules"})
+    assert found("args.target_modules=[q_proj]", "args.model=/data/models/Qwen2.5-7B-Instruct") == (set(), set())
+    assert found(miss, "args.external_plugins=[plugin.py]") == (set(), set())

@@ -25,23 +25,23 @@ def peft_config(recipe, args, err, warn):
     if not _swift_training(recipe) or not _builds_new_adapter(args):
         return
     tuner = args.str("tuner_type")
-    if tuner in ("lora", "longlora") and args.str("init_weights") == "loftq" and not args.bool("use_swift_lora") \
-            and (args.str("tuner_backend") or "peft") == "peft":
+    # prepare_adapter builds peft's LoraConfig for lora/longlora only on the peft backend without use_swift_lora
+    peft_lora = tuner in ("lora", "longlora") and not args.bool("use_swift_lora") \
+        and (args.str("tuner_backend") or "peft") == "peft"
+    if (peft_lora or tuner == "adalora") and args.str("init_weights") == "loftq":
         # peft/tuners/lora/config.py LoraConfig.__post_init__: init_lora_weights 'loftq' needs loftq_config (and
         # scipy); ms-swift has no flag for loftq_config, so the LoraConfig(...) call in prepare_adapter raises.
+        # AdaLoraConfig (its adalora branch passes init_lora_weights too) runs LoraConfig.__post_init__ first.
         err("peft-config", "init_weights loftq needs peft's loftq_config, which ms-swift never passes: LoraConfig "
             "raises \"`loftq_config` must be specified when `init_lora_weights` is 'loftq'\"", "init_weights",
             hint="init_weights: true, gaussian, pissa, olora (or quantize with quant_method and keep true)")
     init = args.str("init_weights")
-    if tuner in ("lora", "longlora") and init and _unknown_lora_init(init) and not args.bool("use_swift_lora") \
-            and (args.str("tuner_backend") or "peft") == "peft":
+    if peft_lora and init and _unknown_lora_init(init):
         err("peft-config", f"init_weights {init!r} cannot initialise through prepare_adapter: peft 0.20's "
             "update_layer raises while wrapping the first module (\"Unknown initialization\", or for corda the "
             "missing preprocess_corda eigens)", "init_weights",
             hint="init_weights: true, false, gaussian, pissa, pissa_niter_[n], olora, orthogonal, lora-ga")
     rank = args.int("lora_rank", 8)
-    peft_lora = tuner in ("lora", "longlora") and not args.bool("use_swift_lora") \
-        and (args.str("tuner_backend") or "peft") == "peft"
     if peft_lora and init == "orthogonal" and rank and rank % 2:
         # peft/tuners/lora/layer.py LoraLayer.orthogonal_init: "Orthogonal initialization requires the LoRA rank to be
         # even" (prepare_adapter passes no rank_pattern, so every module gets lora_rank).

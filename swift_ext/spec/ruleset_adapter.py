@@ -48,15 +48,20 @@ ADAPTER_RULE_INFO = [
               code("peft 0.20 peft/tuners/boft/config.py: BOFTConfig.__post_init__ (block size xor block num)")),
              "engine: swift, command sft/pt/rlhf, a new adapter (no resume_from_checkpoint / adapters); the "
              "init_weights checks only under tuner_type lora/longlora with tuner_backend peft and not "
-             "use_swift_lora; the AdaLoRA schedule only with max_steps stated (otherwise total_step comes from the "
+             "use_swift_lora (loftq under adalora too: AdaLoraConfig runs LoraConfig.__post_init__); the AdaLoRA schedule only with max_steps stated (otherwise total_step comes from the "
              "dataset's length)"),
-    RuleInfo("peft-target-modules", "error", "target_modules must name at least one module of the model",
+    RuleInfo("peft-target-modules", "error, warning", "target_modules must name at least one module of the model",
              (code("peft 0.20 peft/tuners/tuners_utils.py: BaseTuner.inject_adapter (\"Target modules ... not found "
                    "in the base model\")"),
               code("ms-swift swift/pipelines/train/tuner.py: prepare_adapter (get_target_modules, then "
-                   "Swift.prepare_model)")),
+                   "Swift.prepare_model)"),
+              code("ms-swift swift/pipelines/train/tuner.py: TunerMixin.prepare_model (a tuner_plugin tuners_map entry "
+                   "is used instead of prepare_adapter)"),
+              code("swift-ext swift_ext/planner/shape_lookup.py: _bundled_by_directory_name (a guessed shape)")),
              "engine: swift, command sft/pt/rlhf, tuner_type lora/longlora (peft backend, not use_swift_lora)/"
              "adalora/vera/boft/fourierft, a new adapter, plain target_modules names (no all-linear, dots or regex, "
-             "no target_regex/target_parameters), text-only dense llama/qwen2/qwen3/mistral models; none of the "
-             "names is a module name segment of that architecture"),
+             "no target_regex/target_parameters, no external_plugins/custom_register_path, which may register the "
+             "loader or the tuner), text-only dense llama/qwen2/qwen3/mistral models; none of the names is a module "
+             "name segment of that architecture. A warning where the shape is a bundled config guessed from the "
+             "directory's name (the path may hold another architecture)"),
 ]
