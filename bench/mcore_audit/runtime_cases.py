@@ -39,4 +39,10 @@ RUNTIME_CASES = [
     # schedules.py forward_backward_pipelining_with_interleaving: microbatch_group_size_per_vp_stage vs PP
     ("rt-sched-vpp-group", "schedules.py:1003 forward_backward_pipelining_with_interleaving", DENSE,
      ("args.virtual_pipeline_model_parallel_size=2", "args.microbatch_group_size_per_vp_stage=1")),
+    # extensions/transformer_engine.py TEDotProductAttention.__init__: deterministic_mode needs
+    # NVTE_ALLOW_NONDETERMINISTIC_ALGO=0 (mcore-bridge always builds Transformer Engine attention)
+    ("rt-te-deterministic", "transformer_engine.py:1256 TEDotProductAttention.__init__", DENSE,
+     (ek('"deterministic_mode": true'), "env.NVTE_ALLOW_NONDETERMINISTIC_ALGO=1")),
+    # models/gpt/gpt_model.py GPTModel.__init__: position_embedding_type mrope needs mrope_section (a text model has none)
+    ("rt-mrope-no-section", "gpt_model.py:201 GPTModel.__init__", DENSE, (ek('"position_embedding_type": "mrope"'),)),
 ]
