@@ -128,3 +128,25 @@ def test_expert_bias_switched_off_on_a_checkpoint_trained_with_it_is_a_router_ov
     _, warnings = _findings("ms-swift-example-lora-moe.yaml",
                             'args.megatron_extra_kwargs={"moe_router_enable_expert_bias": false}')
     assert not {w for w in warnings if w[0] == "moe-router-override"}
+
+
+def test_expert_module_settings_refused_only_where_the_experts_assert():
+    # megatron-core experts.py: moe_apply_probs_on_input needs a top-1 router (Qwen3-30B-A3B routes top-8);
+    # TEGroupedMLP.__init__ refuses add_bias_linear beside bias_dropout_fusion (ms-swift's default true); the legacy
+    # GroupedMLP.forward needs bf16. Each nearby setting the experts accept plans.
+    moe = "ms-swift-example-lora-moe.yaml"
+    rule = ("moe-experts-config", "args.megatron_extra_kwargs")
+    assert rule in _findings(moe, 'args.megatron_extra_kwargs={"moe_apply_probs_on_input": true}')[0]
+    assert rule not in _findings(moe, 'args.megatron_extra_kwargs={"moe_apply_probs_on_input": true, '
+                                      '"moe_router_topk": 1}')[0]
+    assert rule in _findings(moe, 'args.megatron_extra_kwargs={"add_bias_linear": true}')[0]
+    assert rule not in _findings(moe, 'args.megatron_extra_kwargs={"add_bias_linear": true, '
+                                      '"bias_dropout_fusion": false}')[0]
+    assert rule not in _findings(moe, 'args.megatron_extra_kwargs={"add_bias_linear": true}',
+                                 "args.moe_grouped_gemm=false")[0]
+    legacy = 'args.megatron_extra_kwargs={"moe_use_legacy_grouped_gemm": true}'
+    assert rule in _findings(moe, legacy, "args.fp16=true", "args.bf16=false")[0]
+    assert rule not in _findings(moe, legacy)[0]
+    # gpt-oss has biases of its own: ms-swift turns bias_dropout_fusion off for it, so restating add_bias_linear plans
+    assert rule not in _findings("ms-swift-example-megatron-gpt-oss-20b-lora.yaml",
+                                 'args.megatron_extra_kwargs={"add_bias_linear": true}')[0]

@@ -143,6 +143,7 @@ CASES = [
                                   ek('"sequence_parallel": false'))),
     ("moe-dispatcher-bad", "moe:218", Q3, (ek('"moe_token_dispatcher_type": "alltoall_seq"'),)),
     ("moe-flex-tp1ep1", "moe:1346", Q3, ("args.expert_model_parallel_size=1", "args.moe_token_dispatcher_type=flex")),
+    # the oracle builds no experts: confirm_runtime.py te_grouped_bias_fusion runs TEGroupedMLP.__init__ for this row
     ("moe-grouped-bias", "moe:529", Q3, (ek('"add_bias_linear": true'),)),
     ("moe-sinkhorn-aux", "moe:238", Q3, ("args.moe_router_load_balancing_type=sinkhorn", "args.moe_aux_loss_coeff=0.01")),
     # sched = pipeline_parallel/schedules.py

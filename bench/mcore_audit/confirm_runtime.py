@@ -1,6 +1,8 @@
 """Confirms on the CPU, with megatron-core 0.16.1's own code, the refusals the oracle does not run (they fire when the
 model is built or in the first step): the audit's rows moe-flex-tp1ep1, moe-sinkhorn-aux and sched-overlap-nonint, and hybrid-cp-dict-batch (rule
-hybrid-cp-schedule: the no-pipelining schedule with hybrid_context_parallel fed ms-swift's micro-batch dict).
+hybrid-cp-schedule: the no-pipelining schedule with hybrid_context_parallel fed ms-swift's micro-batch dict), and the
+runtime audit's (runtime_cases.py) expert-module rows rt-gg-bias-dropout-fusion and rt-probs-on-input-topk (rule
+moe-experts-config).
 Run: PYTHONPATH=. python bench/mcore_audit/confirm_runtime.py"""
 from __future__ import annotations
 
@@ -69,7 +71,37 @@ def hybrid_cp_dict_batch():
                                                  False, None, 0, None, None)
 
 
+
+
+def _experts_config(**over):
+    return TransformerConfig(**{**BASE, "bf16": False, "params_dtype": torch.float32}, **over)
+
+
+def te_grouped_bias_fusion():
+    # the assert comes before any Transformer Engine call, so the CPU (no TE) reaches it
+    from megatron.core.transformer.moe.experts import TEGroupedMLP
+
+    with fake_rank(1, 0):
+        parallel_state.initialize_model_parallel(create_gloo_process_groups=False)
+        TEGroupedMLP(2, _experts_config(add_bias_linear=True, bias_dropout_fusion=True), None)
+
+
+def sequential_probs_on_input_topk2():
+    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
+    from megatron.core.process_groups_config import ProcessGroupCollection
+    from megatron.core.transformer.moe.experts import SequentialMLP
+
+    with fake_rank(1, 0):
+        parallel_state.initialize_model_parallel(create_gloo_process_groups=False)
+        cfg = _experts_config(moe_apply_probs_on_input=True)
+        spec = get_gpt_layer_local_spec(num_experts=4, moe_grouped_gemm=False).submodules.mlp.submodules.experts
+        mlp = SequentialMLP(2, cfg, spec.submodules, pg_collection=ProcessGroupCollection.use_mpu_process_groups())
+        mlp(torch.zeros(4, 64), torch.tensor([2, 2]), torch.ones(4))
+
+
 if __name__ == "__main__":
     for name, fn in (("moe-flex-tp1ep1", flex_tp1_ep1), ("moe-sinkhorn-aux", sinkhorn_aux),
-                     ("sched-overlap-nonint", overlap_nonint), ("hybrid-cp-dict-batch", hybrid_cp_dict_batch)):
+                     ("sched-overlap-nonint", overlap_nonint), ("hybrid-cp-dict-batch", hybrid_cp_dict_batch),
+                     ("rt-gg-bias-dropout-fusion", te_grouped_bias_fusion),
+                     ("rt-probs-on-input-topk", sequential_probs_on_input_topk2)):
         print(f"{name}\t{outcome(fn)}", flush=True)

@@ -515,8 +515,27 @@ def context_parallel_partition(recipe, args, shape: ModelShape, lay, err, warn):
          hint="cp_partition_mode: zigzag (ms-swift's default)")
 
 
+# Evidence: megatron-core 0.16.1 models/gpt/gpt_model.py GPTModel.__init__ asserts mrope_section is not None for
+# position_embedding_type 'mrope' ("mrope require mrope_section setting"); mcore-bridge 1.6.3 GPTModel calls it with
+# the config's position_embedding_type before swapping in its own rotary embedding, and takes mrope_section only from
+# config.json's rope section (config/parser.py hf_to_mcore_config). megatron_extra_kwargs is applied last (ms-swift
+# swift/megatron/model/utils.py), so mrope on a text model fails when the model is built. Scope: engine megatron,
+# megatron_extra_kwargs position_embedding_type 'mrope' on a text model (no vision tower), no mrope_section
+# from config.json or megatron_extra_kwargs.
+def mrope_without_section(recipe, args, shape: ModelShape, lay, err, warn):
+    if config_value(args, "position_embedding_type") != "mrope" or "position_embedding_type" not in \
+            args.mapping("megatron_extra_kwargs"):
+        return
+    # only text models: a preset of a multimodal model may leave out the rope section that carries mrope_section
+    if shape.mrope or shape.vision is not None or config_value(args, "mrope_section") is not None:
+        return
+    err("mrope-section", f"megatron_extra_kwargs position_embedding_type mrope on {shape.name}, a text model whose "
+        "config.json has no mrope_section: megatron-core's GPTModel.__init__ asserts an mrope_section when the model is built",
+        "megatron_extra_kwargs", hint="drop position_embedding_type (mcore-bridge picks mrope for models that have it)")
+
+
 ATTENTION_RULES = [learnable_softmax_backend, context_parallel_partition, attention_sinks_context_parallel, unfused_context_parallel,
                    local_attention_backend,
                    attention_env_switches, qk_layer_scaling_env, attention_kernel, fused_attention_kernel,
-                   context_parallel_comm, sliding_window_context_parallel]
+                   context_parallel_comm, sliding_window_context_parallel, mrope_without_section]
 ATTENTION_VERSIONED_RULES = [attention_sinks_te_version]

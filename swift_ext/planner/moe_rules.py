@@ -5,7 +5,7 @@ Registered with layout.py's rules (engine megatron)."""
 from __future__ import annotations
 
 from swift_ext.msswift.conventions import is_true
-from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, is_on,
+from swift_ext.planner.mcore_config import (builds_with_mcore_bridge, config_value, dispatcher_of, flag, from_extra, is_on,
                                             variable_seq_lengths)
 from swift_ext.planner.model_shape import ModelShape
 from swift_ext.planner.pipeline_stages import parse_pipeline_layout
@@ -408,7 +408,39 @@ def lora_adapter_drops_expert_bias(recipe, args, shape: ModelShape, lay, err, wa
               "megatron_extra_kwargs {moe_router_bias_update_rate: 0}")
 
 
+# Evidence: megatron-core 0.16.1 transformer/moe/experts.py, checks the expert modules run when the model is built or
+# in its first forward (after TransformerConfig.__post_init__, which tests neither): GroupedMLP.forward /
+# TEGroupedMLP.forward / SequentialMLP.forward assert moe_router_topk == 1 under moe_apply_probs_on_input;
+# TEGroupedMLP.__init__ asserts not (add_bias_linear and bias_dropout_fusion); the legacy GroupedMLP.forward asserts
+# bf16. ms-swift 4.6 swift/megatron/model/utils.py turns bias_dropout_fusion (its argument, default true) off only
+# when the model's own config has add_bias_linear (gpt-oss), before megatron_extra_kwargs is applied; mcore-bridge
+# 1.6.3 config/parser.py sets moe_apply_probs_on_input for Llama-4 only (top-1 routers).
+def expert_module_config(recipe, args, shape: ModelShape, lay, err, warn):
+    if not shape.is_moe:
+        return
+    llama4 = "llama4" in (shape.model_type, shape.text_model_type.removesuffix("_text"))
+    topk = config_value(args, "moe_router_topk", shape.num_experts_per_tok)
+    if is_on(args, "moe_apply_probs_on_input", llama4) and type(topk) is int and topk > 1:
+        err("moe-experts-config", f"moe_apply_probs_on_input with moe_router_topk {topk}: megatron-core's expert "
+            "modules (TEGroupedMLP/SequentialMLP.forward) assert moe_router_topk == 1 in the first forward",
+            flag(args, "moe_apply_probs_on_input") if from_extra(args, "moe_apply_probs_on_input")
+            else flag(args, "moe_router_topk"),
+            hint="drop moe_apply_probs_on_input (or route top-1)")
+    grouped = is_on(args, "moe_grouped_gemm")  # ms-swift default: true
+    native_bias = shape.softmax_type == "learnable"  # gpt-oss: ms-swift already turns bias_dropout_fusion off
+    if grouped and from_extra(args, "add_bias_linear") and is_on(args, "add_bias_linear") and not native_bias \
+            and is_on(args, "bias_dropout_fusion", True):
+        err("moe-experts-config", "megatron_extra_kwargs add_bias_linear on a MoE model with moe_grouped_gemm and "
+            "bias_dropout_fusion on (ms-swift's default): megatron-core's TEGroupedMLP.__init__ refuses the pair "
+            "when the model is built", "megatron_extra_kwargs",
+            hint="drop add_bias_linear, or set bias_dropout_fusion: false")
+    if grouped and is_on(args, "moe_use_legacy_grouped_gemm") and is_on(args, "fp16"):
+        err("moe-experts-config", "moe_use_legacy_grouped_gemm with fp16: megatron-core's legacy GroupedMLP.forward "
+            "asserts bf16 in the first forward", flag(args, "moe_use_legacy_grouped_gemm"),
+            hint="bf16, or drop moe_use_legacy_grouped_gemm (TEGroupedMLP)")
+
+
 MOE_RULES = [allgather_dispatcher_variable_lengths, shared_expert_overlap_dispatcher, mtp_only_layout_stage,
              expert_bias_needs_sigmoid, deepep_gpu, hybridep_token_counts,
              deepep_group, router_override, expert_grads_without_expert_parallel, rl_aux_loss,
-             lora_adapter_drops_expert_bias]
+             lora_adapter_drops_expert_bias, expert_module_config]

@@ -60,4 +60,13 @@ MCORE_CONFIG_RULE_INFO = [
               code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py:196 / :256 hf_to_mcore_config "
                     "(experimental_attention_variant 'dsa' for deepseek_v32 / glm_moe_dsa; 1.6.5 :228 / :337)")),
              "engine: megatron, model types deepseek_v32 / glm_moe_dsa, context_parallel_size > 1 or apply_rope_fusion"),
+    RuleInfo("mrope-section", "error", "position_embedding_type mrope from megatron_extra_kwargs on a text model whose "
+             "config.json has no mrope_section: megatron-core's GPTModel asserts one when the model is built",
+             (code("megatron-core models/gpt/gpt_model.py: GPTModel.__init__ (\"mrope require mrope_section setting, "
+                   "but we got None from TransformerConfig\")"),
+              code("mcore-bridge 1.6.3 mcore_bridge/model/gpt_model.py GPTModel.__init__ (calls it with the config's "
+                   "position_embedding_type) / config/parser.py hf_to_mcore_config (mrope_section from the rope section)"),
+              code(GMC + "; megatron_extra_kwargs last")),
+             "engine: megatron, megatron_extra_kwargs position_embedding_type 'mrope' on a text model (no vision "
+             "tower), no mrope_section in config.json or megatron_extra_kwargs"),
 ]

@@ -286,4 +286,18 @@ MOE_RULE_INFO = [
              "engine: megatron, tuner_type lora, MoE models with expert bias (sigmoid routers but Llama-4's, or "
              "megatron_extra_kwargs) and a non-zero moe_router_bias_update_rate, save_safetensors on, merge_lora "
              "stated false, no router in modules_to_save"),
+    RuleInfo("moe-experts-config", "error", "expert-module settings megatron-core's MoE experts refuse after start-up "
+             "(TransformerConfig tests none of them): moe_apply_probs_on_input with a router top-k above 1, "
+             "add_bias_linear from megatron_extra_kwargs with grouped GEMM and bias_dropout_fusion on, the legacy "
+             "grouped GEMM without bf16",
+             (code("megatron-core transformer/moe/experts.py: GroupedMLP.forward / TEGroupedMLP.forward / "
+                   "SequentialMLP.forward (moe_apply_probs_on_input asserts moe_router_topk == 1), TEGroupedMLP.__init__ "
+                   "(not (add_bias_linear and bias_dropout_fusion)), GroupedMLP.forward (asserts bf16)"),
+              code("ms-swift swift/megatron/model/utils.py: bias_dropout_fusion off only for models whose own config "
+                   "has add_bias_linear, before megatron_extra_kwargs is applied"),
+              code("mcore-bridge 1.6.3 mcore_bridge/config/parser.py: hf_to_mcore_config (moe_apply_probs_on_input "
+                   "for Llama-4 only)")),
+             "engine: megatron, MoE models; moe_apply_probs_on_input (megatron_extra_kwargs, or Llama-4's default) "
+             "with moe_router_topk > 1; megatron_extra_kwargs add_bias_linear with moe_grouped_gemm and "
+             "bias_dropout_fusion on, not gpt-oss; moe_use_legacy_grouped_gemm with moe_grouped_gemm and fp16"),
 ]
