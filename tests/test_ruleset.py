@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -191,8 +192,11 @@ def test_doctor_lists_a_feature_the_installed_versions_do_not_support(tmp_path):
 
 
 def run_cli(*argv):
+    # A bare environment (no locale, no tool paths), but the suite's private cache: without SWIFT_EXT_CACHE the CLI
+    # would write its argument table into the user's ~/.cache/swift-ext.
     return subprocess.run([sys.executable, "-m", "swift_ext", *argv], capture_output=True, text=True, cwd=ROOT,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                               "SWIFT_EXT_CACHE": os.environ["SWIFT_EXT_CACHE"]})
 
 
 def test_cli_rules_and_the_evidence_tag_on_plan_lines(tmp_path):
