@@ -8,14 +8,11 @@ import json
 import math
 
 from swift_ext.msswift import schema as msargs
+from swift_ext.msswift.conventions import is_true
 from swift_ext.msswift.option_names import read_name
 from swift_ext.planner.tinymodel import local_model_name
 from swift_ext.spec.findings import Finding, shortened, shown
 from swift_ext.spec.recipe import MAX_GPUS_PER_NODE, MAX_NODES, Recipe
-
-
-# transformers hf_argparser.py string_to_bool: the words HfArgumentParser takes for true.
-_TRUE_WORDS = ("yes", "true", "t", "y", "1")
 
 
 def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
@@ -25,7 +22,7 @@ def check_args(recipe: Recipe, schema: msargs.ArgSchema) -> list[Finding]:
     problems = []
     cmd = f"{recipe.engine} {recipe.command}"
     unknown = 0
-    ignored = str(recipe.args.get("ignore_args_error")).strip().lower() in _TRUE_WORDS
+    ignored = is_true(recipe.args.get("ignore_args_error"))  # as HfArgumentParser's string_to_bool reads it
     for name, value in recipe.args.items():
         where = recipe.where(f"args.{name}")
         spec = schema.fields.get(name)
